@@ -1,0 +1,134 @@
+/**
+ * @module The typed configuration every layer is built from. It owns the shape and the
+ * embedded defaults only; reading TOML, legacy `sipws.cfg` and flags lives beside it and
+ * produces a `Config`. Nothing here does I/O.
+ */
+
+/** Digest algorithms in the order a challenge offers them. */
+export type DigestAlgorithm = "MD5" | "SHA-256";
+
+export interface Config {
+  /** `-i`: address to bind; "" or "0.0.0.0" binds all IPv4 and IPv6 addresses. */
+  interface: string;
+  /** `-u`: SIP UDP port; undefined disables UDP. */
+  udpPort?: number;
+  /** `-t`: SIP TCP port. */
+  tcpPort?: number;
+  /** `--tls-port`: SIP over TLS port (new in sipws; `-s` is WSS as in the seed). */
+  tlsPort?: number;
+  /** `-p`: SIP over WebSocket port. */
+  wsPort?: number;
+  /** `-s`: SIP over secure WebSocket port. */
+  wssPort?: number;
+  /** `-r`: HTTP control API port. */
+  httpPort?: number;
+  /** `-c`: certificate (PEM) for TLS and WSS. */
+  certificate: string;
+  /** `-k`: private key (PEM) for TLS and WSS. */
+  privateKey: string;
+  /** `-w`: private key password. */
+  certificatePassword?: string;
+  /** `-d`: startup request JSON file (seed 000 "put" request). */
+  dataFile?: string;
+  /** `-b`: writeable JSON database file (seed 000 format). */
+  dbFile?: string;
+  /** Embedded sqlite store path; used when `-b` is not given. */
+  storePath: string;
+  /** Keep plain passwords in the store instead of HA1 digests only. */
+  storePlainPasswords: boolean;
+  /** `-f`: stay attached, log to stderr. */
+  foreground: boolean;
+  /** `-v`..`-vvv`: 0 fatal only, 1 error, 2 warning, 3 debug. */
+  verbosity: number;
+  /** `-l`: locale name (accepted for compatibility). */
+  locale?: string;
+  /** `-8`: locale uses UTF-8. */
+  utf8: boolean;
+  /** positional `<key>...`: keys valid for the HTTP control API. */
+  keys: string[];
+  /** `--tui`: terminal dashboard. */
+  tui: boolean;
+  /** `--log-format`. */
+  logFormat: "text" | "json";
+  /** `--pid-file`: written in daemon mode. */
+  pidFile: string;
+
+  sip: {
+    /** Domains served; empty means every domain that has accounts. */
+    domains: string[];
+    /** Realm challenge order; browsers read only the first challenge. */
+    digestAlgorithms: DigestAlgorithm[];
+    /** Seconds a nonce stays fresh before `stale=true`. */
+    nonceTtl: number;
+    minExpires: number;
+    maxExpires: number;
+    defaultExpires: number;
+    /** Let requests to users of other domains through instead of 403. */
+    allowForeignDomains: boolean;
+    /** RFC 3261 timers in milliseconds. */
+    t1: number;
+    t2: number;
+    t4: number;
+    /** Largest message accepted on any transport, bytes. */
+    maxMessageSize: number;
+    /** Name used in Server/User-Agent headers. */
+    userAgent: string;
+  };
+
+  websocket: {
+    /** Allowed Origin values; empty allows every origin. */
+    allowedOrigins: string[];
+    /** Seconds between CRLF keep-alives sent to clients; 0 disables. */
+    keepaliveInterval: number;
+  };
+
+  ping: {
+    /** Seconds between OPTIONS pings to registered contacts; 0 disables. */
+    interval: number;
+    /** Misses after which the binding is removed. */
+    maxMisses: number;
+  };
+
+  callbacks: {
+    /** Attempts per callback before it is dropped. */
+    retries: number;
+    /** First retry delay in milliseconds, doubled each time. */
+    backoffMs: number;
+    timeoutMs: number;
+  };
+}
+
+/** The embedded defaults: `sipws` with no file and no flags but a transport. */
+export function defaultConfig(): Config {
+  return {
+    interface: "0.0.0.0",
+    certificate: "server.pem",
+    privateKey: "server.pem",
+    storePath: "sipws.db",
+    storePlainPasswords: false,
+    foreground: false,
+    verbosity: 0,
+    utf8: false,
+    keys: [],
+    tui: false,
+    logFormat: "text",
+    pidFile: "sipws.pid",
+    sip: {
+      domains: [],
+      digestAlgorithms: ["MD5", "SHA-256"],
+      nonceTtl: 300,
+      minExpires: 60,
+      maxExpires: 3600,
+      defaultExpires: 3600,
+      allowForeignDomains: false,
+      t1: 500,
+      t2: 4000,
+      t4: 5000,
+      maxMessageSize: 65535,
+      userAgent: "sipws",
+    },
+    websocket: { allowedOrigins: [], keepaliveInterval: 0 },
+    ping: { interval: 30, maxMisses: 7 },
+    callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000 },
+  };
+}

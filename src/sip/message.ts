@@ -1,0 +1,238 @@
+/**
+ * @module SIP requests and responses as ordered header lists plus a body. Header values
+ * stay raw strings; the hot headers (Via, From, To, Call-ID, CSeq, Contact, Route,
+ * Max-Forwards, ...) are parsed only when an accessor is called, so a proxy pays for what
+ * it reads. Also `createResponse` (RFC 3261 §8.2.6) and serialization. No I/O.
+ */
+import { SipParseError } from "./errors.ts";
+import { canonicalName, headerKey, isListHeader } from "./headers.ts";
+import { type NameAddr, parseNameAddr, parseVia, splitTopLevel, type Via } from "./uri.ts";
+import { reasonPhrase } from "./status.ts";
+
+export interface Header {
+  /** Lower-case full name, compact forms expanded ("v" → "via"). */
+  key: string;
+  /** Name as it will be written. */
+  name: string;
+  value: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+
+export interface CSeq {
+  seq: number;
+  method: string;
+}
+
+abstract class SipMessageBase {
+  headers: Header[] = [];
+  body: Uint8Array = EMPTY;
+
+  /** First raw value of a header (the whole line for list headers). */
+  get(name: string): string | undefined {
+    const key = headerKey(name);
+    for (const h of this.headers) if (h.key === key) return h.value;
+    return undefined;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** Every value, comma lists split into single values, in order. */
+  getAll(name: string): string[] {
+    const key = headerKey(name);
+    const out: string[] = [];
+    const split = isListHeader(key);
+    for (const h of this.headers) {
+      if (h.key !== key) continue;
+      if (split && h.value.includes(",")) {
+        for (const v of splitTopLevel(h.value, ",")) if (v.trim()) out.push(v.trim());
+      } else out.push(h.value);
+    }
+    return out;
+  }
+
+  /** Replaces every occurrence with one header (or removes them when value is undefined). */
+  set(name: string, value: string | undefined): void {
+    const key = headerKey(name);
+    const at = this.headers.findIndex((h) => h.key === key);
+    this.headers = this.headers.filter((h) => h.key !== key);
+    if (value === undefined) return;
+    const header = { key, name: canonicalName(key), value };
+    if (at < 0) this.headers.push(header);
+    else this.headers.splice(at, 0, header);
+  }
+
+  append(name: string, value: string): void {
+    const key = headerKey(name);
+    this.headers.push({ key, name: canonicalName(key), value });
+  }
+
+  /** Inserts before the first header of that name (or first of all), e.g. a new top Via. */
+  prepend(name: string, value: string): void {
+    const key = headerKey(name);
+    const at = this.headers.findIndex((h) => h.key === key);
+    this.headers.splice(at < 0 ? 0 : at, 0, { key, name: canonicalName(key), value });
+  }
+
+  remove(name: string): void {
+    this.set(name, undefined);
+  }
+
+  /** Removes and returns the first value of a list header (top Via, top Route). */
+  shift(name: string): string | undefined {
+    const key = headerKey(name);
+    const at = this.headers.findIndex((h) => h.key === key);
+    if (at < 0) return undefined;
+    const parts = splitTopLevel(this.headers[at].value, ",");
+    const first = parts.shift()!.trim();
+    if (parts.length === 0) this.headers.splice(at, 1);
+    else this.headers[at] = { ...this.headers[at], value: parts.join(",").trim() };
+    return first;
+  }
+
+  get callId(): string {
+    const v = this.get("call-id");
+    if (!v) throw new SipParseError("Missing Call-ID");
+    return v.trim();
+  }
+
+  get cseq(): CSeq {
+    const v = this.get("cseq");
+    const m = v ? /^\s*(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*$/.exec(v) : null;
+    if (!m) throw new SipParseError("Bad CSeq", v ?? "missing");
+    const seq = Number(m[1]);
+    if (seq > 2 ** 31 - 1) throw new SipParseError("Bad CSeq", v);
+    return { seq, method: m[2] };
+  }
+
+  get from(): NameAddr {
+    const v = this.get("from");
+    if (!v) throw new SipParseError("Missing From");
+    return parseNameAddr(v);
+  }
+
+  get to(): NameAddr {
+    const v = this.get("to");
+    if (!v) throw new SipParseError("Missing To");
+    return parseNameAddr(v);
+  }
+
+  get vias(): Via[] {
+    return this.getAll("via").map(parseVia);
+  }
+
+  get topVia(): Via {
+    const v = this.getAll("via")[0];
+    if (!v) throw new SipParseError("Missing Via");
+    return parseVia(v);
+  }
+
+  get contacts(): NameAddr[] {
+    return this.getAll("contact").map(parseNameAddr);
+  }
+
+  get maxForwards(): number | undefined {
+    const v = this.get("max-forwards");
+    if (v === undefined) return undefined;
+    if (!/^\s*\d{1,3}\s*$/.test(v)) throw new SipParseError("Bad Max-Forwards", v);
+    return Number(v);
+  }
+
+  get bodyText(): string {
+    return decoder.decode(this.body);
+  }
+
+  set bodyText(text: string) {
+    this.body = encoder.encode(text);
+  }
+
+  protected abstract startLine(): string;
+
+  /** Serializes with a Content-Length that matches the body. */
+  toBytes(): Uint8Array {
+    let head = this.startLine() + "\r\n";
+    for (const h of this.headers) {
+      if (h.key !== "content-length") head += `${h.name}: ${h.value}\r\n`;
+    }
+    head += `Content-Length: ${this.body.length}\r\n\r\n`;
+    const headBytes = encoder.encode(head);
+    if (this.body.length === 0) return headBytes;
+    const out = new Uint8Array(headBytes.length + this.body.length);
+    out.set(headBytes);
+    out.set(this.body, headBytes.length);
+    return out;
+  }
+
+  toString(): string {
+    return decoder.decode(this.toBytes());
+  }
+
+  protected copyInto<T extends SipMessageBase>(target: T): T {
+    target.headers = this.headers.map((h) => ({ ...h }));
+    target.body = this.body;
+    return target;
+  }
+}
+
+export class SipRequest extends SipMessageBase {
+  readonly isRequest = true as const;
+  method: string;
+  uri: string;
+  constructor(method: string, uri: string) {
+    super();
+    this.method = method;
+    this.uri = uri;
+  }
+  protected startLine(): string {
+    return `${this.method} ${this.uri} SIP/2.0`;
+  }
+  clone(): SipRequest {
+    return this.copyInto(new SipRequest(this.method, this.uri));
+  }
+}
+
+export class SipResponse extends SipMessageBase {
+  readonly isRequest = false as const;
+  status: number;
+  reason: string;
+  constructor(status: number, reason = reasonPhrase(status)) {
+    super();
+    this.status = status;
+    this.reason = reason;
+  }
+  protected startLine(): string {
+    return `SIP/2.0 ${this.status} ${this.reason}`;
+  }
+  clone(): SipResponse {
+    return this.copyInto(new SipResponse(this.status, this.reason));
+  }
+}
+
+export type SipMessage = SipRequest | SipResponse;
+
+/**
+ * Builds a response to `request` per RFC 3261 §8.2.6: copies Via (all values, in order),
+ * From, Call-ID, CSeq and To, adding a To tag when `toTag` is given and To has none.
+ */
+export function createResponse(
+  request: SipRequest,
+  status: number,
+  reason?: string,
+  toTag?: string,
+): SipResponse {
+  const res = new SipResponse(status, reason ?? reasonPhrase(status));
+  for (const h of request.headers) {
+    if (h.key === "via" || h.key === "from" || h.key === "call-id" || h.key === "cseq") {
+      res.headers.push({ ...h });
+    } else if (h.key === "to") {
+      let value = h.value;
+      if (toTag && status > 100 && !/;\s*tag\s*=/i.test(value)) value += `;tag=${toTag}`;
+      res.headers.push({ ...h, value });
+    }
+  }
+  return res;
+}

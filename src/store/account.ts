@@ -1,0 +1,59 @@
+/**
+ * @module The accounts contract: what a SIP account is and what every store implementation
+ * (sqlite, seed JSON file) must do. The registrar and API depend on this interface only.
+ * Reads are synchronous (served from memory or sqlite on the SIP hot path); writes resolve
+ * only once the change is durable, so an acknowledged change survives a kill -9.
+ */
+
+/** HA1 digests of `user:realm:password`, realm being the account's domain. */
+export interface Ha1 {
+  md5: string;
+  sha256: string;
+}
+
+export interface Account {
+  domain: string;
+  user: string;
+  /** Kept only when the operator asks for plain passwords. */
+  password?: string;
+  ha1: Ha1;
+  /** Seed 000 fields. */
+  cn?: string;
+  description?: string;
+  image?: string;
+  id?: string;
+  avail?: string;
+  origin?: string;
+  port?: number;
+  expire?: number;
+}
+
+/** What callers hand to `putAccount`: a password instead of digests. */
+export type AccountInput = Omit<Account, "ha1"> & { password?: string; ha1?: Ha1 };
+
+export interface DomainEntry {
+  domain: string;
+  /** Control server base URL for registration callbacks (seed 001). */
+  control?: string;
+}
+
+export interface AccountStore {
+  readonly kind: "sqlite" | "json";
+  getAccount(domain: string, user: string): Account | undefined;
+  listAccounts(domain?: string): Account[];
+  /** Adds or replaces; creates the domain entry when missing. */
+  putAccount(input: AccountInput): Promise<void>;
+  deleteAccount(domain: string, user: string): Promise<boolean>;
+  getDomain(domain: string): DomainEntry | undefined;
+  listDomains(): DomainEntry[];
+  /** Replaces the whole domain: its entry and (when given) all of its users. */
+  putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void>;
+  deleteDomain(domain: string): Promise<boolean>;
+  /** Removes every account (of one domain, or all). */
+  clear(domain?: string): Promise<void>;
+  /** Seed 000 registry version: bumped by every change. */
+  version(): number;
+  /** Re-reads the backing file (SIGHUP, or a change made by another process). */
+  reload(): Promise<void>;
+  close(): void;
+}
