@@ -4,8 +4,7 @@
  * produces a `Config`. Nothing here does I/O.
  */
 
-/** Digest algorithms in the order a challenge offers them. */
-export type DigestAlgorithm = "MD5" | "SHA-256";
+import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 
 export interface Config {
   /** `-i`: address to bind; "" or "0.0.0.0" binds all IPv4 and IPv6 addresses. */
