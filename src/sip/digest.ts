@@ -1,0 +1,222 @@
+/**
+ * @module The wire format and arithmetic of Digest authentication (RFC 2617, RFC 7616, RFC 8760
+ * for SIP): parsing a `Digest ...` credentials or challenge value into its auth-params,
+ * formatting challenge and credentials values, and computing the request-digest for MD5 and
+ * SHA-256 with qop=auth or without qop (RFC 2069 compatibility). Pure: no I/O, no clock, no
+ * nonce policy and no account lookup — those belong to src/core/auth.ts.
+ */
+import { type DigestAlgorithm, digestHash } from "./digest_hash.ts";
+
+/**
+ * Auth-params of one Digest value, names lowercased, values unquoted and unescaped. A
+ * null-prototype object, so a parameter named `constructor` or `__proto__` is just data.
+ */
+export type DigestParams = Record<string, string>;
+
+const TAB = 9, LF = 10, CR = 13, SPACE = 32, DQUOTE = 34, COMMA = 44, EQUALS = 61;
+const BACKSLASH = 92;
+
+function isWhitespace(c: number): boolean {
+  return c === SPACE || c === TAB || c === CR || c === LF;
+}
+
+/** RFC 7230 tchar: the characters of a token (scheme and parameter names). */
+function isTchar(c: number): boolean {
+  if (c >= 97 && c <= 122) return true; // a-z
+  if (c >= 65 && c <= 90) return true; // A-Z
+  if (c >= 48 && c <= 57) return true; // 0-9
+  // ! # $ % & ' * + - . ^ _ ` | ~
+  return c === 33 || (c >= 35 && c <= 39) || c === 42 || c === 43 || c === 45 || c === 46 ||
+    c === 94 || c === 95 || c === 96 || c === 124 || c === 126;
+}
+
+/**
+ * Parses `Digest name=value, name="quoted \"value\", with commas", ...`. The scheme is
+ * matched case-insensitively. Returns undefined when the scheme is not Digest or the value
+ * breaks the auth-param grammar: missing `=`, unterminated quoted-string, a parameter given
+ * twice (RFC 7616 §3.4: each at most once), or junk between parameters. Unquoted values are
+ * read up to the next comma or whitespace, which tolerates clients that leave `/` or `@`
+ * unquoted. Empty list elements (`,,`) are skipped as RFC 7230 §7 allows.
+ */
+export function parseDigest(value: string): DigestParams | undefined {
+  const n = value.length;
+  let i = 0;
+  while (i < n && isWhitespace(value.charCodeAt(i))) i++;
+  const schemeStart = i;
+  while (i < n && isTchar(value.charCodeAt(i))) i++;
+  if (i - schemeStart !== 6) return undefined;
+  if (value.slice(schemeStart, i).toLowerCase() !== "digest") return undefined;
+  if (i < n && !isWhitespace(value.charCodeAt(i))) return undefined;
+
+  const params: DigestParams = Object.create(null);
+  for (;;) {
+    // Separators: whitespace and (possibly empty) commas.
+    while (i < n) {
+      const c = value.charCodeAt(i);
+      if (c !== COMMA && !isWhitespace(c)) break;
+      i++;
+    }
+    if (i >= n) return params;
+
+    const nameStart = i;
+    while (i < n && isTchar(value.charCodeAt(i))) i++;
+    if (i === nameStart) return undefined;
+    const name = value.slice(nameStart, i).toLowerCase();
+    while (i < n && isWhitespace(value.charCodeAt(i))) i++;
+    if (value.charCodeAt(i) !== EQUALS) return undefined;
+    i++;
+    while (i < n && isWhitespace(value.charCodeAt(i))) i++;
+
+    let paramValue: string;
+    if (value.charCodeAt(i) === DQUOTE) {
+      i++;
+      const start = i;
+      let escaped = false;
+      for (;;) {
+        if (i >= n) return undefined; // unterminated quoted-string
+        const c = value.charCodeAt(i);
+        if (c === DQUOTE) break;
+        if (c === BACKSLASH) {
+          escaped = true;
+          i += 2; // quoted-pair: the next character is literal
+        } else {
+          i++;
+        }
+      }
+      paramValue = escaped ? unescapeQuoted(value.slice(start, i)) : value.slice(start, i);
+      i++; // closing quote
+    } else {
+      const start = i;
+      while (i < n) {
+        const c = value.charCodeAt(i);
+        if (c === COMMA || c === DQUOTE || isWhitespace(c)) break;
+        i++;
+      }
+      if (i === start) return undefined;
+      paramValue = value.slice(start, i);
+    }
+
+    if (name in params) return undefined;
+    params[name] = paramValue;
+
+    while (i < n && isWhitespace(value.charCodeAt(i))) i++;
+    if (i < n && value.charCodeAt(i) !== COMMA) return undefined;
+  }
+}
+
+function unescapeQuoted(raw: string): string {
+  let out = "";
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === BACKSLASH && i + 1 < raw.length) {
+      i++;
+      out += raw[i];
+    } else {
+      out += raw[i];
+    }
+  }
+  return out;
+}
+
+/** Wraps a value in a quoted-string, escaping `"` and `\` (RFC 3261 §25.1 quoted-pair). */
+export function quoteDigestValue(value: string): string {
+  if (value.indexOf('"') < 0 && value.indexOf("\\") < 0) return `"${value}"`;
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/** What a server puts in one WWW-Authenticate / Proxy-Authenticate value. */
+export interface DigestChallenge {
+  realm: string;
+  nonce: string;
+  algorithm: DigestAlgorithm;
+  opaque?: string;
+  /** Only "auth" is offered: auth-int would make a proxy hash every body. */
+  qop?: "auth";
+  stale?: boolean;
+}
+
+/** Formats a challenge: `Digest realm="..", nonce="..", opaque="..", algorithm=MD5, qop="auth"`. */
+export function formatDigestChallenge(challenge: DigestChallenge): string {
+  let out = `Digest realm=${quoteDigestValue(challenge.realm)}, nonce=${
+    quoteDigestValue(challenge.nonce)
+  }`;
+  if (challenge.opaque !== undefined) out += `, opaque=${quoteDigestValue(challenge.opaque)}`;
+  out += `, algorithm=${challenge.algorithm}`;
+  if (challenge.qop) out += `, qop="${challenge.qop}"`;
+  if (challenge.stale) out += ", stale=true";
+  return out;
+}
+
+/** What a client puts in one Authorization / Proxy-Authorization value. */
+export interface DigestCredentials {
+  username: string;
+  realm: string;
+  nonce: string;
+  uri: string;
+  response: string;
+  algorithm?: DigestAlgorithm;
+  opaque?: string;
+  /** With qop, nc (8 hex digits) and cnonce are required. */
+  qop?: "auth";
+  nc?: string;
+  cnonce?: string;
+}
+
+/** Formats credentials, quoting as RFC 2617 §3.2.2 does (qop, nc and algorithm unquoted). */
+export function formatDigestCredentials(credentials: DigestCredentials): string {
+  let out = `Digest username=${quoteDigestValue(credentials.username)}, realm=${
+    quoteDigestValue(credentials.realm)
+  }, nonce=${quoteDigestValue(credentials.nonce)}, uri=${quoteDigestValue(credentials.uri)}`;
+  if (credentials.algorithm) out += `, algorithm=${credentials.algorithm}`;
+  if (credentials.qop) {
+    out += `, qop=${credentials.qop}, nc=${credentials.nc ?? "00000001"}, cnonce=${
+      quoteDigestValue(credentials.cnonce ?? "")
+    }`;
+  }
+  out += `, response="${credentials.response}"`;
+  if (credentials.opaque !== undefined) out += `, opaque=${quoteDigestValue(credentials.opaque)}`;
+  return out;
+}
+
+/** Inputs of the request-digest (RFC 7616 §3.4.1); HA1 comes from the account store. */
+export interface DigestResponseInput {
+  algorithm: DigestAlgorithm;
+  /** H(username:realm:password), lowercase hex, as computeHa1 returns. */
+  ha1: string;
+  nonce: string;
+  method: string;
+  /** The digest-uri exactly as the client sent it. */
+  uri: string;
+  /** "auth" or absent (RFC 2069 form: H(HA1:nonce:HA2)). */
+  qop?: string;
+  nc?: string;
+  cnonce?: string;
+}
+
+/**
+ * The expected `response` value, lowercase hex: with qop=auth
+ * H(HA1:nonce:nc:cnonce:qop:HA2), without qop H(HA1:nonce:HA2), where HA2 = H(method:uri).
+ * auth-int is not computed (no entity body hash); callers refuse it before getting here.
+ */
+export function computeDigestResponse(input: DigestResponseInput): string {
+  const ha2 = digestHash(input.algorithm, `${input.method}:${input.uri}`);
+  if (input.qop) {
+    return digestHash(
+      input.algorithm,
+      `${input.ha1}:${input.nonce}:${input.nc ?? ""}:${input.cnonce ?? ""}:${input.qop}:${ha2}`,
+    );
+  }
+  return digestHash(input.algorithm, `${input.ha1}:${input.nonce}:${ha2}`);
+}
+
+/**
+ * Maps an `algorithm` parameter to a supported algorithm: absent means MD5 (RFC 7616 §3.3);
+ * the match is case-insensitive; `-sess` variants and anything else give undefined.
+ */
+export function digestAlgorithmOf(param: string | undefined): DigestAlgorithm | undefined {
+  if (param === undefined) return "MD5";
+  if (param === "MD5" || param === "SHA-256") return param;
+  const upper = param.toUpperCase();
+  if (upper === "MD5" || upper === "SHA-256") return upper;
+  return undefined;
+}
