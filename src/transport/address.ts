@@ -1,0 +1,45 @@
+/**
+ * @module Address helpers of the transport edge: normalizing what sockets report
+ * (IPv4-mapped IPv6), telling IP literals from names, and choosing the address to
+ * advertise in Via/Record-Route when bound to every interface.
+ */
+
+/** "::ffff:127.0.0.1" → "127.0.0.1"; brackets removed. */
+export function normalizeHost(host: string): string {
+  let h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (h.toLowerCase().startsWith("::ffff:") && h.includes(".")) h = h.slice(7);
+  return h.toLowerCase();
+}
+
+export function isIpLiteral(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || (host.includes(":") && /^[0-9a-f:.]+$/i.test(host));
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "::1" || host.startsWith("127.");
+}
+
+/** RFC 7118 §5.2: `.invalid` hosts are placeholders and must never be resolved. */
+export function isInvalidHost(host: string): boolean {
+  return host.toLowerCase().endsWith(".invalid");
+}
+
+export function isWildcard(host: string): boolean {
+  return host === "" || host === "0.0.0.0" || host === "::";
+}
+
+/**
+ * The address to write into our own headers for a peer at `remoteHost`: the bound
+ * address when there is one, else loopback for loopback peers, else the first
+ * non-loopback interface address of the same family.
+ */
+export function advertisedHost(boundHost: string, remoteHost?: string): string {
+  if (!isWildcard(boundHost)) return boundHost;
+  const v6 = remoteHost !== undefined && remoteHost.includes(":");
+  if (remoteHost === undefined || isLoopback(remoteHost)) return v6 ? "::1" : "127.0.0.1";
+  const family = v6 ? "IPv6" : "IPv4";
+  const candidate = Deno.networkInterfaces().find((i) =>
+    i.family === family && !isLoopback(i.address) && !i.address.startsWith("fe80")
+  );
+  return candidate?.address ?? (v6 ? "::1" : "127.0.0.1");
+}

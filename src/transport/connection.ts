@@ -1,0 +1,35 @@
+/**
+ * @module What the transport layer needs from each transport: the `Connection` of a
+ * stream flow (TCP, TLS, WS, WSS) and the `TransportSink` a transport reports to. A
+ * transport frames bytes into whole messages and hands them up; it never parses SIP.
+ */
+import type { Flow } from "./types.ts";
+
+export interface Connection {
+  readonly flow: Flow;
+  readonly openedAt: number;
+  /** WebSocket handshake Origin, when there was one. */
+  readonly origin?: string;
+  messagesIn: number;
+  messagesOut: number;
+  lastActivity: number;
+  send(bytes: Uint8Array): Promise<void>;
+  /** Keep-alive probe: CRLFCRLF on streams (RFC 5626 §4.4.1), a ping frame on WS. */
+  ping(): void;
+  close(): void;
+}
+
+export interface TransportSink {
+  /** One whole SIP message read from `flow`; `reply` sends bytes back the same way. */
+  deliver(bytes: Uint8Array, flow: Flow): void;
+  opened(connection: Connection): void;
+  closed(connection: Connection): void;
+  /** Bytes dropped without a response (broken framing, oversize, not SIP). */
+  dropped(flow: Flow, reason: string): void;
+}
+
+let nextConnectionId = 1;
+
+export function newConnectionId(transport: string): string {
+  return `${transport}:${nextConnectionId++}`;
+}

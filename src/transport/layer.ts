@@ -1,0 +1,277 @@
+/**
+ * @module The transport layer: owns every listener (UDP, TCP, TLS, WS, WSS) and the flow
+ * table, parses what transports deliver, stamps `received`/`rport` (RFC 3261 §18.2.1,
+ * RFC 3581), answers unparseable requests with a stateless 400, and sends messages on a
+ * flow or to an address. It reports upward through callbacks and never names a layer
+ * above it.
+ */
+import { buildBadRequest } from "../sip/bad_request.ts";
+import { SipParseError } from "../sip/errors.ts";
+import type { SipMessage } from "../sip/message.ts";
+import { parseMessage } from "../sip/parse.ts";
+import { formatVia, parseVia, splitTopLevel } from "../sip/uri.ts";
+import type { Counters } from "../events.ts";
+import { Logger } from "../log.ts";
+import { advertisedHost, isInvalidHost, isWildcard } from "./address.ts";
+import type { Connection, TransportSink } from "./connection.ts";
+import { TcpTransport, type TlsCredentials } from "./tcp.ts";
+import { UdpTransport } from "./udp.ts";
+import { WsTransport } from "./ws.ts";
+import type { Address, Flow, Inbound, MessageSender, Target, TransportName } from "./types.ts";
+
+export interface TransportLayerOptions {
+  /** Address to bind; wildcard binds every IPv4 and IPv6 address. */
+  hostname: string;
+  udpPort?: number;
+  tcpPort?: number;
+  tlsPort?: number;
+  wsPort?: number;
+  wssPort?: number;
+  tls?: TlsCredentials;
+  allowedOrigins: string[];
+  maxMessageSize: number;
+  counters: Counters;
+}
+
+const log = new Logger("transport");
+
+export class TransportLayer implements MessageSender, TransportSink {
+  /** Every parsed inbound message. */
+  onMessage: (inbound: Inbound) => void = () => {};
+  onFlowOpened: (flow: Flow) => void = () => {};
+  onFlowClosed: (flow: Flow) => void = () => {};
+
+  #options: TransportLayerOptions;
+  #udp: UdpTransport[] = [];
+  #tcp?: TcpTransport;
+  #tls?: TcpTransport;
+  #ws?: WsTransport;
+  #wss?: WsTransport;
+  #connections = new Map<string, Connection>();
+  /** "transport|host:port" → connection id, for reusing a connection to a peer. */
+  #byRemote = new Map<string, string>();
+  #accepting = true;
+
+  constructor(options: TransportLayerOptions) {
+    this.#options = options;
+  }
+
+  /** Opens every configured listener; throws (naming the port) when one cannot bind. */
+  start(): void {
+    const o = this.#options;
+    const hosts = isWildcard(o.hostname) ? ["::", "0.0.0.0"] : [o.hostname];
+    const bind = <T>(what: string, port: number, open: (host: string) => T): T => {
+      let last: unknown;
+      for (const host of hosts) {
+        try {
+          return open(host);
+        } catch (error) {
+          last = error;
+        }
+      }
+      throw new Error(`cannot listen for ${what} on ${o.hostname}:${port}: ${String(last)}`);
+    };
+    const max = o.maxMessageSize;
+    if (o.udpPort !== undefined) {
+      const port = o.udpPort;
+      const udp = bind("udp", port, (h) => new UdpTransport(h, port, this, max));
+      this.#udp.push(udp);
+      udp.run();
+    }
+    if (o.tcpPort !== undefined) {
+      const port = o.tcpPort;
+      this.#tcp = bind("tcp", port, (h) => new TcpTransport(h, port, this, max));
+      this.#tcp.run();
+    }
+    if (o.tlsPort !== undefined || o.wssPort !== undefined) {
+      if (!o.tls) throw new Error("TLS and WSS need a certificate and key (-c, -k)");
+    }
+    if (o.tlsPort !== undefined) {
+      const port = o.tlsPort;
+      this.#tls = bind("tls", port, (h) => new TcpTransport(h, port, this, max, o.tls));
+      this.#tls.run();
+    }
+    const ws = (port: number, tls?: TlsCredentials) =>
+      bind(tls ? "wss" : "ws", port, (hostname) =>
+        new WsTransport(
+          { hostname, port, tls, allowedOrigins: o.allowedOrigins, maxMessageSize: max },
+          this,
+        ));
+    if (o.wsPort !== undefined) this.#ws = ws(o.wsPort);
+    if (o.wssPort !== undefined) this.#wss = ws(o.wssPort, o.tls);
+  }
+
+  /** Bound listeners, for the API, dashboard and tests. */
+  listening(): { transport: TransportName; local: Address }[] {
+    const out: { transport: TransportName; local: Address }[] = [];
+    for (const u of this.#udp) out.push({ transport: "udp", local: u.local });
+    if (this.#tcp) out.push({ transport: "tcp", local: this.#tcp.local });
+    if (this.#tls) out.push({ transport: "tls", local: this.#tls.local });
+    if (this.#ws) out.push({ transport: "ws", local: this.#ws.local });
+    if (this.#wss) out.push({ transport: "wss", local: this.#wss.local });
+    return out;
+  }
+
+  /** Seed 000 "stop"/"start": while not accepting, inbound SIP is dropped. */
+  setAccepting(accepting: boolean): void {
+    this.#accepting = accepting;
+  }
+
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  // --- TransportSink: called by the transports ---
+
+  deliver(bytes: Uint8Array, flow: Flow): void {
+    const counters = this.#options.counters;
+    if (!this.#accepting) {
+      counters.inc("sip_dropped_total", { reason: "stopped" });
+      return;
+    }
+    let message: SipMessage;
+    try {
+      message = parseMessage(bytes, { stream: flow.transport === "tcp" || flow.transport === "tls" });
+      if (message.isRequest) stampReceived(message, flow);
+    } catch (error) {
+      counters.inc("sip_parse_errors_total", { transport: flow.transport });
+      const reason = error instanceof SipParseError ? error.reason : "Bad Request";
+      const response = buildBadRequest(bytes, reason);
+      if (response) this.send(response, { flow }).catch(() => {});
+      else counters.inc("sip_dropped_total", { reason: "unparseable" });
+      log.debug(`unparseable message from ${flow.id}: ${String(error)}`);
+      return;
+    }
+    counters.inc("sip_messages_in_total", {
+      transport: flow.transport,
+      ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
+    });
+    try {
+      this.onMessage({ message, flow, receivedAt: Date.now() });
+    } catch (error) {
+      // A failure above must never stop a read loop; the core answers 500 itself.
+      log.error(`unhandled error for message from ${flow.id}: ${String(error)}`);
+    }
+  }
+
+  opened(connection: Connection): void {
+    this.#connections.set(connection.flow.id, connection);
+    this.#byRemote.set(remoteKey(connection.flow.transport, connection.flow.remote), connection.flow.id);
+    this.#options.counters.inc("sip_connections_opened_total", { transport: connection.flow.transport });
+    this.onFlowOpened(connection.flow);
+  }
+
+  closed(connection: Connection): void {
+    if (!this.#connections.delete(connection.flow.id)) return;
+    const key = remoteKey(connection.flow.transport, connection.flow.remote);
+    if (this.#byRemote.get(key) === connection.flow.id) this.#byRemote.delete(key);
+    this.onFlowClosed(connection.flow);
+  }
+
+  dropped(flow: Flow, reason: string): void {
+    this.#options.counters.inc("sip_dropped_total", { reason });
+    log.debug(`dropped from ${flow.id}: ${reason}`);
+  }
+
+  // --- MessageSender: called by the layers above ---
+
+  async send(message: SipMessage, target: Target): Promise<Flow> {
+    const bytes = message.toBytes();
+    const flow = "flow" in target ? await this.#sendOnFlow(bytes, target.flow) : await this.#sendTo(bytes, target);
+    this.#options.counters.inc("sip_messages_out_total", {
+      transport: flow.transport,
+      ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
+    });
+    return flow;
+  }
+
+  async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {
+    if (flow.transport === "udp") {
+      await this.#udpFor(flow.remote.host).send(bytes, flow.remote.host, flow.remote.port);
+      return flow;
+    }
+    const connection = this.#connections.get(flow.id);
+    if (connection) {
+      await connection.send(bytes);
+      return flow;
+    }
+    // RFC 3261 §18.2.2: the connection is gone; a TCP/TLS peer may be reached anew.
+    return await this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
+  }
+
+  async #sendTo(
+    bytes: Uint8Array,
+    target: { transport: TransportName; host: string; port: number },
+  ): Promise<Flow> {
+    if (isInvalidHost(target.host)) {
+      throw new Error(`${target.host} is a placeholder host (RFC 7118); no flow reaches it`);
+    }
+    const { transport, host, port } = target;
+    if (transport === "udp") {
+      const udp = this.#udpFor(host);
+      await udp.send(bytes, host, port);
+      return udp.flowTo(host, port);
+    }
+    const existing = this.#connections.get(this.#byRemote.get(remoteKey(transport, { host, port })) ?? "");
+    if (existing) {
+      await existing.send(bytes);
+      return existing.flow;
+    }
+    const listener = transport === "tcp" ? this.#tcp : transport === "tls" ? this.#tls : undefined;
+    if (!listener) throw new Error(`no ${transport} connection to ${host}:${port}`);
+    const connection = await listener.connect(host, port);
+    await connection.send(bytes);
+    return connection.flow;
+  }
+
+  #udpFor(_host: string): UdpTransport {
+    const udp = this.#udp[0];
+    if (!udp) throw new Error("UDP is not enabled");
+    return udp;
+  }
+
+  localAddress(transport: TransportName, remoteHost?: string): Address | undefined {
+    const entry = this.listening().find((l) => l.transport === transport);
+    if (!entry) return undefined;
+    return { host: advertisedHost(this.#options.hostname, remoteHost), port: entry.local.port };
+  }
+
+  connections(): Connection[] {
+    return [...this.#connections.values()];
+  }
+
+  connection(flowId: string): Connection | undefined {
+    return this.#connections.get(flowId);
+  }
+
+  reloadCertificates(tls: TlsCredentials): void {
+    this.#options = { ...this.#options, tls };
+    this.#tls?.reloadCertificate(tls);
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.#udp) u.close();
+    this.#tcp?.close();
+    this.#tls?.close();
+    for (const c of this.#connections.values()) c.close();
+    await Promise.all([this.#ws?.close(), this.#wss?.close()]);
+  }
+}
+
+function remoteKey(transport: string, remote: Address): string {
+  return `${transport}|${remote.host}:${remote.port}`;
+}
+
+/** RFC 3261 §18.2.1 and RFC 3581 §4: tell the sender where its request came from. */
+function stampReceived(message: SipMessage, flow: Flow): void {
+  const header = message.headers.find((h) => h.key === "via");
+  if (!header) return;
+  const values = splitTopLevel(header.value, ",");
+  const via = parseVia(values[0]);
+  const rport = via.params.has("rport");
+  if (!rport && via.host === flow.remote.host) return;
+  via.params.set("received", flow.remote.host);
+  if (rport) via.params.set("rport", String(flow.remote.port));
+  values[0] = formatVia(via);
+  header.value = values.join(",");
+}

@@ -1,0 +1,98 @@
+/**
+ * @module A SIP stream connection over TCP or TLS (RFC 3261 §18.3): one read loop that
+ * frames by Content-Length and answers CRLF keep-alives, and a write queue so messages
+ * never interleave. A framing error closes only this connection.
+ */
+import { StreamFramer } from "../sip/framer.ts";
+import { normalizeHost } from "./address.ts";
+import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
+import type { Flow } from "./types.ts";
+
+const CRLF = new Uint8Array([13, 10]);
+const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
+
+export class StreamConnection implements Connection {
+  readonly flow: Flow;
+  readonly openedAt = Date.now();
+  messagesIn = 0;
+  messagesOut = 0;
+  lastActivity = Date.now();
+  #conn: Deno.Conn;
+  #sink: TransportSink;
+  #framer: StreamFramer;
+  #writing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(conn: Deno.Conn, secure: boolean, sink: TransportSink, maxMessageSize: number) {
+    const transport = secure ? "tls" : "tcp";
+    const local = conn.localAddr as Deno.NetAddr;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    this.flow = {
+      id: newConnectionId(transport),
+      transport,
+      local: { host: normalizeHost(local.hostname), port: local.port },
+      remote: { host: normalizeHost(remote.hostname), port: remote.port },
+      reliable: true,
+      secure,
+    };
+    this.#conn = conn;
+    this.#sink = sink;
+    this.#framer = new StreamFramer(maxMessageSize);
+  }
+
+  /** Runs the read loop until the peer closes or framing breaks; never throws. */
+  async run(): Promise<void> {
+    this.#sink.opened(this);
+    const buffer = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        this.lastActivity = Date.now();
+        for (const frame of this.#framer.push(buffer.slice(0, n))) {
+          if (frame.kind === "ping") this.#write(CRLF);
+          else if (frame.kind === "message") {
+            this.messagesIn++;
+            this.#sink.deliver(frame.bytes, this.flow);
+          }
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) this.#sink.dropped(this.flow, errorReason(error));
+    } finally {
+      this.close();
+    }
+  }
+
+  send(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(`flow ${this.flow.id} is closed`));
+    this.messagesOut++;
+    return this.#write(bytes);
+  }
+
+  ping(): void {
+    this.#write(CRLFCRLF).catch(() => {});
+  }
+
+  #write(bytes: Uint8Array): Promise<void> {
+    const write = this.#writing.then(async () => {
+      let off = 0;
+      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+    });
+    this.#writing = write.catch(() => this.close());
+    return write;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed by the peer */ }
+    this.#sink.closed(this);
+  }
+}
+
+function errorReason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

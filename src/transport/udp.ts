@@ -1,0 +1,79 @@
+/**
+ * @module SIP over UDP: one datagram socket per bound address, a read loop that hands each
+ * datagram up as one message, and sends to any address from the same socket so that
+ * replies leave from the port the peer knows (RFC 3261 §18.2.2, RFC 3581).
+ */
+import { normalizeHost } from "./address.ts";
+import type { TransportSink } from "./connection.ts";
+import type { Address, Flow } from "./types.ts";
+
+export class UdpTransport {
+  readonly local: Address;
+  #socket: Deno.DatagramConn;
+  #sink: TransportSink;
+  #maxMessageSize: number;
+  /** Flows by remote address: cheap to keep, they are just labels for UDP. */
+  #flows = new Map<string, Flow>();
+
+  constructor(hostname: string, port: number, sink: TransportSink, maxMessageSize: number) {
+    this.#socket = Deno.listenDatagram({ transport: "udp", hostname, port });
+    const addr = this.#socket.addr as Deno.NetAddr;
+    this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+    this.#sink = sink;
+    this.#maxMessageSize = maxMessageSize;
+  }
+
+  flowTo(host: string, port: number): Flow {
+    const key = `${host}:${port}`;
+    let flow = this.#flows.get(key);
+    if (!flow) {
+      flow = {
+        id: `udp:${this.local.host}:${this.local.port}>${key}`,
+        transport: "udp",
+        local: this.local,
+        remote: { host, port },
+        reliable: false,
+        secure: false,
+      };
+      // Bounded: a flood of spoofed sources must not grow memory without limit.
+      if (this.#flows.size > 100_000) this.#flows.clear();
+      this.#flows.set(key, flow);
+    }
+    return flow;
+  }
+
+  /** Read loop; ends when the socket closes. Never throws. */
+  async run(): Promise<void> {
+    for (;;) {
+      let datagram: [Uint8Array, Deno.Addr];
+      try {
+        datagram = await this.#socket.receive();
+      } catch {
+        return; // socket closed
+      }
+      const [bytes, addr] = datagram;
+      const remote = addr as Deno.NetAddr;
+      const flow = this.flowTo(normalizeHost(remote.hostname), remote.port);
+      if (isKeepAlive(bytes)) continue; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
+      if (bytes.length > this.#maxMessageSize) {
+        this.#sink.dropped(flow, "Message Too Large");
+        continue;
+      }
+      this.#sink.deliver(bytes, flow);
+    }
+  }
+
+  async send(bytes: Uint8Array, host: string, port: number): Promise<void> {
+    await this.#socket.send(bytes, { transport: "udp", hostname: host, port });
+  }
+
+  close(): void {
+    try {
+      this.#socket.close();
+    } catch { /* closed already */ }
+  }
+}
+
+function isKeepAlive(bytes: Uint8Array): boolean {
+  return bytes.length <= 4 && bytes.every((b) => b === 13 || b === 10 || b === 0);
+}
