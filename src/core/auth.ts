@@ -1,0 +1,313 @@
+/**
+ * @module Digest authentication policy for the registrar and proxy (RFC 3261 §22, RFC 7616,
+ * RFC 8760): issuing challenges with stateless self-validating nonces, and verifying
+ * Authorization / Proxy-Authorization credentials against HA1 digests supplied by the caller.
+ * It owns nonce freshness and nonce-count replay state (bounded, in memory). It does not
+ * read the account store, build responses or pick status codes: the caller maps an
+ * AuthFailure to 401/407 (challenge), 403 or 400.
+ *
+ * Nonce = base64url(issued-at ms [6 bytes] | random [6] | HMAC-SHA256(secret, first 12 bytes
+ * | realm) truncated to 12 bytes): 32 characters, no table of issued nonces. A nonce that is
+ * expired, not ours (bad HMAC, e.g. issued before a restart with a random secret), issued for
+ * another realm, or whose nc state was evicted is reported as `stale` — but only when the
+ * response is otherwise correct (RFC 7616 §3.3: stale only if "the response is valid for that
+ * nonce"), so a client that knows the password retries without asking its user, and one that
+ * does not gets `wrong_password`.
+ */
+import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from "node:crypto";
+import { Buffer } from "node:buffer";
+import type { DigestAlgorithm } from "../sip/digest_hash.ts";
+import {
+  computeDigestResponse,
+  digestAlgorithmOf,
+  type DigestParams,
+  formatDigestChallenge,
+  parseDigest,
+} from "../sip/digest.ts";
+
+export type AuthFailure =
+  | "missing"
+  | "malformed"
+  | "realm"
+  | "unknown_user"
+  | "wrong_password"
+  | "stale"
+  | "replay"
+  | "algorithm";
+
+export type AuthResult =
+  | { ok: true; user: string; algorithm: DigestAlgorithm }
+  | { ok: false; cause: AuthFailure; user?: string };
+
+export interface AuthenticatorOptions {
+  /** Challenge order; first one first (browsers read only the first challenge, MD5 only). */
+  algorithms: DigestAlgorithm[];
+  nonceTtlSeconds: number;
+  /** HMAC key for nonces; random by default. Share it to let several instances verify. */
+  secret?: Uint8Array;
+  /** ms clock, injectable for tests. */
+  now?: () => number;
+  /** Cap on remembered (nonce, nc) pairs; default 500 000. */
+  maxNonceCounts?: number;
+}
+
+const NONCE_BYTES = 24;
+const NONCE_CHARS = 32; // base64url of 24 bytes, no padding
+const SIGNED_BYTES = 12; // issued-at + random
+const MAC_BYTES = 12;
+const RANDOM_POOL_BYTES = 6 * 1024;
+/** A nonce "issued" this far in the future is not ours (clock steps are small in-process). */
+const FUTURE_SKEW_MS = 5_000;
+const NC_PATTERN = /^[0-9a-fA-F]{8}$/;
+
+export class DigestAuthenticator {
+  readonly #algorithms: DigestAlgorithm[];
+  readonly #ttlMs: number;
+  readonly #secret: Buffer;
+  readonly #now: () => number;
+  readonly #opaque: string;
+  readonly #maxNonceCounts: number;
+  /**
+   * Last nc accepted per nonce, grouped in generations by issue time (width ttl/8) so that
+   * expired nonces are dropped a whole generation at a time, without sweeping entries.
+   */
+  readonly #generations = new Map<number, Map<string, number>>();
+  readonly #generationMs: number;
+  #nonceCountSize = 0;
+  /** Nonces issued before this instant are stale: their nc state was evicted under load. */
+  #issuedFloor = 0;
+  #randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
+  #randomOffset = RANDOM_POOL_BYTES;
+
+  constructor(options: AuthenticatorOptions) {
+    if (options.algorithms.length === 0) throw new Error("digest: no algorithm configured");
+    for (const a of options.algorithms) {
+      if (a !== "MD5" && a !== "SHA-256") throw new Error(`digest: unsupported algorithm ${a}`);
+    }
+    if (!(options.nonceTtlSeconds > 0)) throw new Error("digest: nonceTtlSeconds must be > 0");
+    this.#algorithms = [...options.algorithms];
+    this.#ttlMs = options.nonceTtlSeconds * 1000;
+    this.#generationMs = Math.max(1000, Math.ceil(this.#ttlMs / 8));
+    this.#secret = options.secret ? Buffer.from(options.secret) : randomBytes(32);
+    this.#now = options.now ?? Date.now;
+    this.#maxNonceCounts = Math.max(1, options.maxNonceCounts ?? 500_000);
+    this.#opaque = createHmac("sha256", this.#secret).update("sipws opaque").digest()
+      .subarray(0, 12).toString("base64url");
+  }
+
+  /** Header values for WWW-Authenticate/Proxy-Authenticate, one per algorithm, in configured order. */
+  challenge(realm: string, stale = false): string[] {
+    const nonce = this.#issueNonce(realm);
+    const values: string[] = new Array(this.#algorithms.length);
+    for (let i = 0; i < this.#algorithms.length; i++) {
+      values[i] = formatDigestChallenge({
+        realm,
+        nonce,
+        opaque: this.#opaque,
+        algorithm: this.#algorithms[i],
+        qop: "auth",
+        stale,
+      });
+    }
+    return values;
+  }
+
+  /**
+   * Checks credentials from an Authorization/Proxy-Authorization value (pass every such header
+   * value of the request; the one whose realm matches is used).
+   * lookupHa1(user, algorithm) returns the stored HA1 hex for that user in this realm or
+   * undefined when the user does not exist.
+   *
+   * The digest-uri is accepted as sent (a proxy cannot always compare it with the
+   * Request-URI); the method is the request's. Without qop (RFC 2069 clients) the nonce may be
+   * reused until it expires; with qop=auth each nc must exceed the last one accepted.
+   */
+  verify(
+    method: string,
+    credentials: string[],
+    realm: string,
+    lookupHa1: (user: string, algorithm: DigestAlgorithm) => string | undefined,
+  ): AuthResult {
+    let params: DigestParams | undefined;
+    let sawMalformed = false;
+    let sawOtherRealm = false;
+    for (let i = 0; i < credentials.length; i++) {
+      const p = parseDigest(credentials[i]);
+      if (p === undefined) {
+        // Another scheme (e.g. Basic) is not ours; a broken Digest value is malformed.
+        if (/^\s*digest(\s|$)/i.test(credentials[i])) sawMalformed = true;
+        continue;
+      }
+      if (p.realm === realm) {
+        params = p;
+        break;
+      }
+      if (p.realm === undefined) sawMalformed = true;
+      else sawOtherRealm = true;
+    }
+    if (params === undefined) {
+      return fail(sawMalformed ? "malformed" : sawOtherRealm ? "realm" : "missing");
+    }
+
+    const user = params.username;
+    const nonce = params.nonce;
+    const uri = params.uri;
+    const response = params.response;
+    if (user === undefined) return fail("malformed");
+    if (nonce === undefined || uri === undefined || response === undefined) {
+      return fail("malformed", user);
+    }
+
+    const algorithm = digestAlgorithmOf(params.algorithm);
+    if (algorithm === undefined || !this.#algorithms.includes(algorithm)) {
+      return fail("algorithm", user);
+    }
+
+    const qop = params.qop;
+    let nc = 0;
+    if (qop !== undefined) {
+      // Only qop=auth is offered; auth-int is refused rather than half-implemented.
+      if (qop !== "auth" && qop.toLowerCase() !== "auth") return fail("malformed", user);
+      const ncText = params.nc;
+      if (ncText === undefined || !NC_PATTERN.test(ncText)) return fail("malformed", user);
+      if (!params.cnonce) return fail("malformed", user);
+      nc = parseInt(ncText, 16);
+    }
+
+    const ha1 = lookupHa1(user, algorithm);
+    if (ha1 === undefined) return fail("unknown_user", user);
+
+    const expected = computeDigestResponse({
+      algorithm,
+      ha1,
+      nonce,
+      method,
+      uri,
+      qop: qop === undefined ? undefined : "auth",
+      nc: params.nc,
+      cnonce: params.cnonce,
+    });
+    if (response !== expected && response.toLowerCase() !== expected) {
+      return fail("wrong_password", user);
+    }
+
+    // The password is right; now is the nonce still good?
+    const now = this.#now();
+    const issuedAt = this.#nonceIssuedAt(nonce, realm);
+    if (
+      issuedAt < 0 || issuedAt < this.#issuedFloor || now - issuedAt > this.#ttlMs ||
+      issuedAt - now > FUTURE_SKEW_MS ||
+      (params.opaque !== undefined && params.opaque !== this.#opaque)
+    ) {
+      return fail("stale", user);
+    }
+
+    if (qop !== undefined) {
+      const verdict = this.#acceptNonceCount(nonce, issuedAt, nc, now);
+      if (verdict !== "ok") return fail(verdict, user);
+    }
+    return { ok: true, user, algorithm };
+  }
+
+  /** Number of (nonce, nc) pairs currently remembered (for stats and tests). */
+  get trackedNonces(): number {
+    return this.#nonceCountSize;
+  }
+
+  #issueNonce(realm: string): string {
+    const bytes = Buffer.allocUnsafe(NONCE_BYTES);
+    bytes.writeUIntBE(this.#now(), 0, 6);
+    if (this.#randomOffset + 6 > RANDOM_POOL_BYTES) {
+      randomFillSync(this.#randomPool);
+      this.#randomOffset = 0;
+    }
+    this.#randomPool.copy(bytes, 6, this.#randomOffset, this.#randomOffset + 6);
+    this.#randomOffset += 6;
+    const mac = createHmac("sha256", this.#secret)
+      .update(bytes.subarray(0, SIGNED_BYTES))
+      .update(realm, "utf8")
+      .digest();
+    mac.copy(bytes, SIGNED_BYTES, 0, MAC_BYTES);
+    return bytes.toString("base64url");
+  }
+
+  /** Issue time in ms of one of our nonces for this realm, or -1 when it is not ours. */
+  #nonceIssuedAt(nonce: string, realm: string): number {
+    if (nonce.length !== NONCE_CHARS) return -1;
+    const bytes = Buffer.from(nonce, "base64url");
+    if (bytes.length !== NONCE_BYTES) return -1;
+    const mac = createHmac("sha256", this.#secret)
+      .update(bytes.subarray(0, SIGNED_BYTES))
+      .update(realm, "utf8")
+      .digest();
+    if (!timingSafeEqual(mac.subarray(0, MAC_BYTES), bytes.subarray(SIGNED_BYTES))) return -1;
+    return bytes.readUIntBE(0, 6);
+  }
+
+  /** Records nc for nonce when it is above the last one accepted. */
+  #acceptNonceCount(
+    nonce: string,
+    issuedAt: number,
+    nc: number,
+    now: number,
+  ): "ok" | "replay" | "stale" {
+    this.#dropExpiredGenerations(now);
+    const key = Math.floor(issuedAt / this.#generationMs);
+    let generation = this.#generations.get(key);
+    const last = generation?.get(nonce);
+    if (last !== undefined) {
+      if (nc <= last) return "replay";
+      generation!.set(nonce, nc);
+      return "ok";
+    }
+    if (nc < 1) return "replay";
+    if (this.#nonceCountSize >= this.#maxNonceCounts) {
+      this.#evictOldestGeneration(now);
+      // The evicted generation may have been this nonce's own: it is stale now.
+      if (issuedAt < this.#issuedFloor) return "stale";
+      generation = this.#generations.get(key);
+    }
+    if (generation === undefined) {
+      generation = new Map();
+      this.#generations.set(key, generation);
+    }
+    generation.set(nonce, nc);
+    this.#nonceCountSize++;
+    return "ok";
+  }
+
+  #dropExpiredGenerations(now: number): void {
+    // A generation whose newest nonce has expired can go whole.
+    for (const [key, generation] of this.#generations) {
+      if ((key + 1) * this.#generationMs + this.#ttlMs < now) {
+        this.#nonceCountSize -= generation.size;
+        this.#generations.delete(key);
+      }
+    }
+  }
+
+  #evictOldestGeneration(now: number): void {
+    let oldest = Infinity;
+    for (const key of this.#generations.keys()) if (key < oldest) oldest = key;
+    if (oldest === Infinity) return;
+    const generation = this.#generations.get(oldest)!;
+    this.#nonceCountSize -= generation.size;
+    this.#generations.delete(oldest);
+    // Its nonces lost their nc history, so they must not be accepted again: raise the floor
+    // past them. For a generation still being issued (rare: the cap was reached within one
+    // generation) the floor stops just after its newest nonce, so nonces issued later work.
+    let end = (oldest + 1) * this.#generationMs;
+    if (end > now) {
+      end = 0;
+      for (const nonce of generation.keys()) {
+        const issuedAt = Buffer.from(nonce.slice(0, 8), "base64url").readUIntBE(0, 6) + 1;
+        if (issuedAt > end) end = issuedAt;
+      }
+    }
+    if (end > this.#issuedFloor) this.#issuedFloor = end;
+  }
+}
+
+function fail(cause: AuthFailure, user?: string): AuthResult {
+  return user === undefined ? { ok: false, cause } : { ok: false, cause, user };
+}
