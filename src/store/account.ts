@@ -31,6 +31,25 @@ export interface Account {
 /** What callers hand to `putAccount`: a password instead of digests. */
 export type AccountInput = Omit<Account, "ha1"> & { password?: string; ha1?: Ha1 };
 
+/** One step of a batch (`applyChanges`): a seed 000 put entry with `o` "+" or "-". */
+export type AccountChange =
+  | { op: "put"; account: AccountInput }
+  | { op: "delete"; domain: string; user: string };
+
+/**
+ * The one error type of the store boundary: a bad input (`field` names it, e.g.
+ * `data[2].port`) or a backing file that cannot be read or written.
+ */
+export class StoreError extends Error {
+  /** The offending field, when the error is about an input value. */
+  readonly field?: string;
+  constructor(message: string, field?: string) {
+    super(field ? `${field}: ${message}` : message);
+    this.name = "StoreError";
+    this.field = field;
+  }
+}
+
 export interface DomainEntry {
   domain: string;
   /** Control server base URL for registration callbacks (seed 001). */
@@ -44,6 +63,11 @@ export interface AccountStore {
   /** Adds or replaces; creates the domain entry when missing. */
   putAccount(input: AccountInput): Promise<void>;
   deleteAccount(domain: string, user: string): Promise<boolean>;
+  /**
+   * Applies puts and deletes in order, all or nothing, as one change (one version bump,
+   * one durable write): a seed 000 put request.
+   */
+  applyChanges(changes: AccountChange[]): Promise<void>;
   getDomain(domain: string): DomainEntry | undefined;
   listDomains(): DomainEntry[];
   /** Replaces the whole domain: its entry and (when given) all of its users. */

@@ -1,0 +1,62 @@
+/**
+ * @module Picks and opens the account store from configuration: the seed's JSON database
+ * file when `-b` is given, else the embedded sqlite file; then applies the `-d` startup
+ * request (a seed put request or a database-format file) as one change. It takes only the
+ * config fields it needs, so the store stays a leaf that does not import src/config.
+ */
+import type { AccountStore } from "./account.ts";
+import { StoreError } from "./account.ts";
+import { JsonFileStore } from "./json_file_store.ts";
+import { parseSeedRequestText, type SeedRequest } from "./seed_request.ts";
+import { SqliteStore } from "./sqlite_store.ts";
+
+/** The part of `Config` the store reads (a `Config` is one). */
+export interface StoreConfig {
+  /** `-b`: JSON database file; when set it is the store. */
+  dbFile?: string;
+  /** Embedded sqlite path, used when `dbFile` is not set. */
+  storePath: string;
+  /** `-d`: startup request applied after opening. */
+  dataFile?: string;
+  storePlainPasswords: boolean;
+}
+
+/** Reads and validates a startup request file; errors name the file and the field. */
+export async function readSeedRequestFile(path: string): Promise<SeedRequest> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new StoreError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  return parseSeedRequestText(text, path);
+}
+
+/**
+ * Applies a parsed seed request: its domain entries (database format extension) and then
+ * all of its "+"/"-" entries as one atomic change (one version bump). The request's key
+ * is not checked: a local file is trusted.
+ */
+export async function applySeedRequest(store: AccountStore, request: SeedRequest): Promise<void> {
+  for (const entry of request.domains) {
+    if (entry.control !== undefined) await store.putDomain(entry);
+  }
+  await store.applyChanges(request.changes);
+}
+
+/** Opens the store the config names, then applies `config.dataFile` when set. */
+export async function openStore(config: StoreConfig): Promise<AccountStore> {
+  const options = { storePlainPasswords: config.storePlainPasswords };
+  // Parse the startup request first: a bad file must fail before anything is opened.
+  const request = config.dataFile ? await readSeedRequestFile(config.dataFile) : undefined;
+  const store: AccountStore = config.dbFile
+    ? await JsonFileStore.open(config.dbFile, options)
+    : SqliteStore.open(config.storePath, options);
+  try {
+    if (request) await applySeedRequest(store, request);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  return store;
+}
