@@ -1,0 +1,202 @@
+/**
+ * @module Self-tests of the integration-test harness in tests/support: free ports, the
+ * self-signed certificate, child-process control, sipp against sipp and against a Deno
+ * UDP stand-in, and headless Chromium in a loopback-only network namespace reaching host
+ * servers through the unix-socket relay. These tests use tiny stand-ins, never sipws, so
+ * a harness failure is never confused with a server failure.
+ */
+
+import assert from "node:assert/strict";
+import { freePort, freePorts, waitForListening } from "./support/ports.ts";
+import { makeSelfSignedCert } from "./support/certs.ts";
+import { runCommand, spawnChild } from "./support/process.ts";
+import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const SUPPORT = new URL("./support/", import.meta.url).pathname;
+
+Deno.test("ports: freePort and freePorts give bindable, distinct loopback ports", () => {
+  const tcp = freePort("tcp");
+  const udp = freePort("udp");
+  assert.ok(tcp > 0 && udp > 0);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: tcp });
+  listener.close();
+  const ports = freePorts(4);
+  assert.equal(new Set(ports).size, 4);
+  for (const port of ports) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port });
+    const d = Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" });
+    l.close();
+    d.close();
+  }
+});
+
+Deno.test("ports: waitForListening sees a TCP listener and a UDP socket, times out otherwise", async () => {
+  const [port] = freePorts(1);
+  await assert.rejects(waitForListening(port, "tcp", 100), /nothing listens/);
+  const l = Deno.listen({ hostname: "127.0.0.1", port });
+  const d = Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" });
+  try {
+    await waitForListening(port, "tcp", 1000);
+    await waitForListening(port, "udp", 1000);
+  } finally {
+    l.close();
+    d.close();
+  }
+});
+
+Deno.test("certs: self-signed cert serves TLS to a client trusting it, for 127.0.0.1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "harness-cert-" });
+  try {
+    const pair = await makeSelfSignedCert(dir);
+    assert.match(await Deno.readTextFile(pair.certFile), /BEGIN CERTIFICATE/);
+    assert.match(await Deno.readTextFile(pair.keyFile), /PRIVATE KEY/);
+    const again = await makeSelfSignedCert(`${dir}/second`);
+    assert.equal(again.cert, pair.cert, "generated once per process");
+
+    const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...pair });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const served = (async () => {
+      const conn = await listener.accept();
+      await conn.write(new TextEncoder().encode("hello"));
+      conn.close();
+    })();
+    try {
+      const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [pair.cert] });
+      const buf = new Uint8Array(16);
+      const n = await conn.read(buf);
+      conn.close();
+      assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "hello");
+      await served;
+    } finally {
+      listener.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("process: waitForLine, timeout, exit detection and stop()", async () => {
+  const child = spawnChild("sh", {
+    args: ["-c", 'echo starting; sleep 30 & echo "ready, sleeper $!" >&2; wait'],
+  });
+  try {
+    const m = await child.waitForLine(/ready, sleeper (\d+)/, 5000, "stderr");
+    const sleeper = Number(m[1]);
+    assert.ok(sleeper > 0);
+    await assert.rejects(child.waitForLine(/never printed/, 100), /timeout after 100 ms/);
+    const status = await child.stop(1000);
+    assert.equal(status.success, false, "killed by SIGTERM");
+    assert.match(child.stdout, /starting/);
+    assert.equal(await exists(`/proc/${sleeper}`), false, "grandchild killed with the group");
+  } finally {
+    await child.stop();
+  }
+
+  const quick = spawnChild("sh", { args: ["-c", "echo bye; exit 3"] });
+  try {
+    await assert.rejects(quick.waitForLine(/nope/, 5000), /exited \(code 3\)/);
+  } finally {
+    await quick.stop();
+  }
+
+  const slow = await runCommand("sleep", { args: ["30"], timeoutMs: 200 });
+  assert.equal(slow.timedOut, true);
+  const ok = await runCommand("cat", { stdin: "piped text", timeoutMs: 5000 });
+  assert.equal(ok.code, 0);
+  assert.equal(ok.stdout, "piped text");
+});
+
+Deno.test("sipp: built-in UAC places 5 calls to a built-in UAS over loopback UDP", async () => {
+  const [uasPort, uacPort] = freePorts(2);
+  const uas = await startSipp({
+    args: ["-sn", "uas", "-p", String(uasPort)],
+    calls: 5,
+    timeoutMs: 20_000,
+  });
+  try {
+    await waitForListening(uasPort, "udp", 5000);
+    const uac = await runSipp({
+      args: ["-sn", "uac", `127.0.0.1:${uasPort}`, "-p", String(uacPort), "-r", "20"],
+      calls: 5,
+      timeoutMs: 20_000,
+    });
+    assert.equal(uac.code, 0, describeSipp(uac));
+    assert.deepEqual(
+      { ok: uac.stats?.successfulCalls, failed: uac.stats?.failedCalls },
+      { ok: 5, failed: 0 },
+      describeSipp(uac),
+    );
+    const server = await uas.result();
+    assert.equal(server.code, 0, describeSipp(server));
+    assert.equal(server.stats?.incomingCalls, 5, describeSipp(server));
+  } finally {
+    await uas.stop();
+  }
+});
+
+/** A UDP stand-in that answers every request with 200, copying the §8.2.6.2 headers. */
+function startOptionsResponder(): { port: number; close(): Promise<void>; seen: string[] } {
+  const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  const seen: string[] = [];
+  const loop = (async () => {
+    try {
+      for await (const [data, addr] of socket) {
+        const text = new TextDecoder().decode(data);
+        seen.push(text.split("\r\n")[0]);
+        const copied = text.split("\r\n").filter((l) => /^(Via|From|To|Call-ID|CSeq):/i.test(l));
+        const response = ["SIP/2.0 200 OK", ...copied, "Content-Length: 0", "", ""].join("\r\n");
+        await socket.send(new TextEncoder().encode(response), addr);
+      }
+    } catch {
+      // socket closed
+    }
+  })();
+  return {
+    port: (socket.addr as Deno.NetAddr).port,
+    seen,
+    async close() {
+      socket.close();
+      await loop;
+    },
+  };
+}
+
+Deno.test("sipp: custom scenario file and inline XML against a Deno UDP stand-in", async () => {
+  const responder = startOptionsResponder();
+  try {
+    const fromFile = await runSipp({
+      scenarioFile: `${SUPPORT}options_uac.xml`,
+      args: [`127.0.0.1:${responder.port}`, "-p", String(freePort("udp"))],
+      calls: 3,
+      timeoutMs: 15_000,
+    });
+    assert.equal(fromFile.code, 0, describeSipp(fromFile));
+    assert.equal(fromFile.stats?.successfulCalls, 3, describeSipp(fromFile));
+    assert.equal(responder.seen.length, 3);
+    assert.match(responder.seen[0], /^OPTIONS sip:127\.0\.0\.1:\d+ SIP\/2\.0$/);
+
+    // A scenario expecting 404 fails against the 200-only responder: code 1, error trace.
+    const xml = (await Deno.readTextFile(`${SUPPORT}options_uac.xml`))
+      .replace('<recv response="200" />', '<recv response="404" />');
+    const failing = await runSipp({
+      scenarioXml: xml,
+      args: [`127.0.0.1:${responder.port}`, "-p", String(freePort("udp"))],
+      calls: 1,
+      timeoutMs: 15_000,
+    });
+    assert.equal(failing.code, 1, describeSipp(failing));
+    assert.equal(failing.stats?.failedCalls, 1, describeSipp(failing));
+    assert.match(failing.errors, /200 OK/, describeSipp(failing));
+  } finally {
+    await responder.close();
+  }
+});
