@@ -51,6 +51,8 @@ export interface Config {
   logFormat: "text" | "json";
   /** `--pid-file`: written in daemon mode. */
   pidFile: string;
+  /** `--log-file`: also append log lines to this file (any mode). */
+  logFile?: string;
 
   sip: {
     /** Domains served; empty means every domain that has accounts. */
