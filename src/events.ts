@@ -19,6 +19,19 @@ export interface BindingView {
   outstandingPings: number;
 }
 
+/** One dialog as the API and dashboard show it (RFC 3261 §12 state plus both legs). */
+export interface DialogView {
+  callId: string;
+  from: string;
+  to: string;
+  state: "early" | "confirmed" | "terminated";
+  caller: { transport: string; remote: string };
+  callee?: { transport: string; remote: string };
+  startedAt: number;
+  answeredAt?: number;
+  endedAt?: number;
+}
+
 export type SipwsEvent =
   | { type: "registration.added"; binding: BindingView }
   | { type: "registration.refreshed"; binding: BindingView }

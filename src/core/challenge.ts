@@ -1,0 +1,76 @@
+/**
+ * @module Authentication policy shared by the registrar (401/WWW-Authenticate) and the
+ * proxy (407/Proxy-Authenticate): runs the digest check and turns each failure cause into
+ * the response a UA expects, as one table. Also counts and publishes auth failures.
+ */
+import type { AuthFailure, DigestAuthenticator } from "./auth.ts";
+import type { Counters, EventBus } from "../events.ts";
+import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import type { AccountStore } from "../store/account.ts";
+
+export type ChallengeKind = "www" | "proxy";
+
+/** Cause → what to answer. `challenge` re-challenges; `stale` adds stale=true. */
+const FAILURES: Record<AuthFailure, { status?: number; reason?: string; stale?: boolean }> = {
+  missing: {},
+  realm: {},
+  algorithm: {},
+  stale: { stale: true },
+  replay: { stale: true },
+  malformed: { status: 400, reason: "Bad Authorization Header" },
+  unknown_user: { status: 403, reason: "Forbidden" },
+  wrong_password: { status: 403, reason: "Forbidden" },
+};
+
+export interface ChallengeDeps {
+  authenticator: DigestAuthenticator;
+  store: AccountStore;
+  counters: Counters;
+  events: EventBus;
+}
+
+/**
+ * Returns the authenticated user name, or the response to send instead (401/407 with
+ * challenges, or 400/403).
+ */
+export function authenticate(
+  deps: ChallengeDeps,
+  request: SipRequest,
+  realm: string,
+  kind: ChallengeKind,
+): { user: string } | { response: SipResponse } {
+  const credentials = request.getAll(kind === "www" ? "authorization" : "proxy-authorization");
+  const result = deps.authenticator.verify(
+    request.method,
+    credentials,
+    realm,
+    (user, algorithm) => {
+      const account = deps.store.getAccount(realm, user);
+      if (!account) return undefined;
+      return algorithm === "MD5" ? account.ha1.md5 : account.ha1.sha256;
+    },
+  );
+  if (result.ok) return { user: result.user };
+  if (result.cause !== "missing") {
+    deps.counters.inc("sip_auth_failures_total", { cause: result.cause });
+    deps.events.emit({ type: "auth.failed", realm, user: result.user, cause: result.cause });
+  }
+  const failure = FAILURES[result.cause];
+  if (failure.status) {
+    return { response: createResponse(request, failure.status, failure.reason) };
+  }
+  return { response: challengeResponse(deps.authenticator, request, realm, kind, failure.stale) };
+}
+
+export function challengeResponse(
+  authenticator: DigestAuthenticator,
+  request: SipRequest,
+  realm: string,
+  kind: ChallengeKind,
+  stale = false,
+): SipResponse {
+  const response = createResponse(request, kind === "www" ? 401 : 407);
+  const header = kind === "www" ? "WWW-Authenticate" : "Proxy-Authenticate";
+  for (const value of authenticator.challenge(realm, stale)) response.append(header, value);
+  return response;
+}

@@ -1,0 +1,160 @@
+/**
+ * @module The location service: AOR → bindings (RFC 3261 §10.3, RFC 5626, RFC 3327). It
+ * stores and expires bindings and remembers the flow each was registered on; it knows
+ * nothing of REGISTER syntax or authentication (that is the registrar's job).
+ */
+import type { BindingView, EventBus } from "../events.ts";
+import type { SipUri } from "../sip/uri.ts";
+import type { Flow } from "../transport/types.ts";
+
+export interface Binding {
+  aor: string;
+  domain: string;
+  user: string;
+  /** The Contact URI as registered. */
+  contact: string;
+  contactUri: SipUri;
+  /** Contact header parameters other than expires (e.g. +sip.instance, reg-id, q). */
+  contactParams: string;
+  flow: Flow;
+  callId: string;
+  cseq: number;
+  expiresAt: number;
+  registeredAt: number;
+  instance?: string;
+  regId?: number;
+  /** RFC 3327 Path values, top first. */
+  path: string[];
+  userAgent?: string;
+  outstandingPings: number;
+}
+
+export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";
+
+/** RFC 5626 §6: with instance and reg-id the flow identity is the key, else the URI. */
+export function bindingKey(b: Pick<Binding, "instance" | "regId" | "contactUri">): string {
+  if (b.instance !== undefined && b.regId !== undefined) return `i:${b.instance}|${b.regId}`;
+  const u = b.contactUri;
+  const transport = (u.params.get("transport") ?? "udp")?.toLowerCase();
+  return `u:${u.scheme}:${u.user ?? ""}@${u.host}:${u.port ?? ""};${transport}`;
+}
+
+export class LocationService {
+  #byAor = new Map<string, Map<string, Binding>>();
+  #byFlow = new Map<string, Set<Binding>>();
+  #events: EventBus;
+  #now: () => number;
+  #count = 0;
+
+  constructor(events: EventBus, now: () => number = Date.now) {
+    this.#events = events;
+    this.#now = now;
+  }
+
+  /** Live bindings of an AOR ("user@domain"), expired ones dropped on the way. */
+  lookup(aor: string): Binding[] {
+    const bindings = this.#byAor.get(aor);
+    if (!bindings) return [];
+    const now = this.#now();
+    const live: Binding[] = [];
+    for (const b of [...bindings.values()]) {
+      if (b.expiresAt <= now) this.remove(b, "expired");
+      else live.push(b);
+    }
+    return live;
+  }
+
+  get(aor: string, key: string): Binding | undefined {
+    return this.#byAor.get(aor)?.get(key);
+  }
+
+  /** Adds or refreshes a binding (same key replaces). */
+  save(binding: Binding): void {
+    let bindings = this.#byAor.get(binding.aor);
+    if (!bindings) this.#byAor.set(binding.aor, bindings = new Map());
+    const key = bindingKey(binding);
+    const previous = bindings.get(key);
+    if (previous) this.#unindexFlow(previous);
+    else this.#count++;
+    bindings.set(key, binding);
+    let onFlow = this.#byFlow.get(binding.flow.id);
+    if (!onFlow) this.#byFlow.set(binding.flow.id, onFlow = new Set());
+    onFlow.add(binding);
+    this.#events.emit({
+      type: previous ? "registration.refreshed" : "registration.added",
+      binding: viewOf(binding),
+    });
+  }
+
+  remove(binding: Binding, cause: RemovalCause): boolean {
+    const bindings = this.#byAor.get(binding.aor);
+    const key = bindingKey(binding);
+    if (!bindings || bindings.get(key) !== binding) return false;
+    bindings.delete(key);
+    if (bindings.size === 0) this.#byAor.delete(binding.aor);
+    this.#unindexFlow(binding);
+    this.#count--;
+    this.#events.emit({ type: "registration.removed", binding: viewOf(binding), cause });
+    return true;
+  }
+
+  /** A connection closed: its bindings go at once, not at expiry. */
+  removeFlow(flowId: string): number {
+    const onFlow = this.#byFlow.get(flowId);
+    if (!onFlow) return 0;
+    let removed = 0;
+    for (const b of [...onFlow]) if (this.remove(b, "flow_closed")) removed++;
+    this.#byFlow.delete(flowId);
+    return removed;
+  }
+
+  /** AORs bound on a flow (for the WS connections view). */
+  aorsOnFlow(flowId: string): string[] {
+    return [...new Set([...(this.#byFlow.get(flowId) ?? [])].map((b) => b.aor))];
+  }
+
+  /** Removes every expired binding; called by a periodic sweep. */
+  sweep(): number {
+    const now = this.#now();
+    let removed = 0;
+    for (const bindings of [...this.#byAor.values()]) {
+      for (const b of [...bindings.values()]) {
+        if (b.expiresAt <= now && this.remove(b, "expired")) removed++;
+      }
+    }
+    return removed;
+  }
+
+  all(): Binding[] {
+    const out: Binding[] = [];
+    for (const bindings of this.#byAor.values()) out.push(...bindings.values());
+    return out;
+  }
+
+  get size(): number {
+    return this.#count;
+  }
+
+  #unindexFlow(binding: Binding): void {
+    const onFlow = this.#byFlow.get(binding.flow.id);
+    if (!onFlow) return;
+    onFlow.delete(binding);
+    if (onFlow.size === 0) this.#byFlow.delete(binding.flow.id);
+  }
+}
+
+export function viewOf(b: Binding): BindingView {
+  return {
+    aor: b.aor,
+    domain: b.domain,
+    user: b.user,
+    contact: b.contact,
+    flow: b.flow,
+    userAgent: b.userAgent,
+    expiresAt: b.expiresAt,
+    registeredAt: b.registeredAt,
+    instance: b.instance,
+    regId: b.regId,
+    outstandingPings: b.outstandingPings,
+  };
+}

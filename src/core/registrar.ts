@@ -1,0 +1,164 @@
+/**
+ * @module The registrar (RFC 3261 §10.3) with Outbound (RFC 5626) and Path (RFC 3327):
+ * authenticates REGISTER, validates Contact/Expires, updates the location service and
+ * answers 200 listing every current contact with its `expires`. Storage of bindings and
+ * their expiry live in location.ts; digest checks in challenge.ts.
+ */
+import type { Config } from "../config/config.ts";
+import { SipError } from "../sip/errors.ts";
+import { newTag } from "../sip/ids.ts";
+import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import { formatParams, formatUri, type NameAddr, unquote } from "../sip/uri.ts";
+import type { Flow } from "../transport/types.ts";
+import { authenticate, type ChallengeDeps } from "./challenge.ts";
+import { type Binding, bindingKey, type LocationService } from "./location.ts";
+
+export interface RegistrarDeps extends ChallengeDeps {
+  location: LocationService;
+  config: () => Config;
+  now?: () => number;
+}
+
+interface ContactUpdate {
+  contact: NameAddr;
+  expires: number;
+}
+
+export class Registrar {
+  #deps: RegistrarDeps;
+  #now: () => number;
+
+  constructor(deps: RegistrarDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** Handles one REGISTER; throws SipError for failures that map to a plain status. */
+  handle(request: SipRequest, flow: Flow): SipResponse {
+    const to = request.to;
+    const domain = to.uri.host;
+    const user = to.uri.user;
+    if (!user) throw new SipError(400, "To Has No User");
+    if (!this.#serves(domain)) throw new SipError(403, "Domain Not Served");
+
+    const auth = authenticate(this.#deps, request, domain, "www");
+    if ("response" in auth) return withTag(auth.response);
+    // RFC 3261 §10.3 step 3: the authenticated identity must own the AOR.
+    if (auth.user !== user) throw new SipError(403, "Forbidden: Not Your AOR");
+
+    const aor = `${user}@${domain}`;
+    const config = this.#deps.config().sip;
+    const updates = this.#contactUpdates(request, config);
+    const outbound = this.#outboundRequested(request);
+    const path = request.getAll("path");
+    const now = this.#now();
+    const { location } = this.#deps;
+    const callId = request.callId;
+    const cseq = request.cseq.seq;
+    const userAgent = request.get("user-agent");
+
+    if (updates === "*") {
+      for (const b of location.lookup(aor)) location.remove(b, "unregistered");
+    } else {
+      for (const { contact, expires } of updates) {
+        const instance = contact.params.get("+sip.instance") ?? undefined;
+        const regIdText = contact.params.get("reg-id");
+        const regId = regIdText ? Number(regIdText) : undefined;
+        const candidate = { instance: instance ? unquote(instance) : undefined, regId, contactUri: contact.uri };
+        const existing = location.get(aor, bindingKey(candidate));
+        // §10.3 step 7: an older CSeq within the same Call-ID must not undo a newer update.
+        if (existing && existing.callId === callId && existing.cseq > cseq) continue;
+        if (expires === 0) {
+          if (existing) location.remove(existing, "unregistered");
+          continue;
+        }
+        const params = new Map(contact.params);
+        params.delete("expires");
+        const binding: Binding = {
+          aor,
+          domain,
+          user,
+          contact: formatUri(contact.uri),
+          contactUri: contact.uri,
+          contactParams: formatParams(params),
+          flow,
+          callId,
+          cseq,
+          expiresAt: now + expires * 1000,
+          registeredAt: existing?.registeredAt ?? now,
+          instance: candidate.instance,
+          regId,
+          path,
+          userAgent,
+          outstandingPings: 0,
+        };
+        location.save(binding);
+      }
+    }
+
+    const response = withTag(createResponse(request, 200));
+    for (const b of location.lookup(aor)) {
+      const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
+      response.append("Contact", `<${b.contact}>${b.contactParams};expires=${remaining}`);
+    }
+    if (outbound) response.append("Require", "outbound");
+    if (path.length > 0 && supports(request, "path")) {
+      for (const p of path) response.append("Path", p);
+    }
+    response.append("Date", new Date(now).toUTCString());
+    return response;
+  }
+
+  #serves(domain: string): boolean {
+    const domains = this.#deps.config().sip.domains;
+    if (domains.length > 0) return domains.includes(domain);
+    return this.#deps.store.getDomain(domain) !== undefined ||
+      this.#deps.store.listAccounts(domain).length > 0;
+  }
+
+  /** Contact list with effective expires, or "*" for remove-all (§10.3 step 6). */
+  #contactUpdates(request: SipRequest, config: Config["sip"]): ContactUpdate[] | "*" {
+    const contacts = request.contacts;
+    const expiresHeader = request.get("expires");
+    let headerExpires: number | undefined;
+    if (expiresHeader !== undefined) {
+      if (!/^\s*\d+\s*$/.test(expiresHeader)) throw new SipError(400, "Bad Expires");
+      headerExpires = Number(expiresHeader);
+    }
+    if (contacts.some((c) => c.wildcard)) {
+      if (contacts.length !== 1 || headerExpires !== 0) throw new SipError(400, "Bad Wildcard Contact");
+      return "*";
+    }
+    const updates: ContactUpdate[] = [];
+    for (const contact of contacts) {
+      const param = contact.params.get("expires");
+      let expires = headerExpires ?? config.defaultExpires;
+      if (param !== undefined && param !== null) {
+        if (!/^\d+$/.test(param)) throw new SipError(400, "Bad Contact Expires");
+        expires = Number(param);
+      }
+      if (expires > 0 && expires < config.minExpires) {
+        throw new SipError(423, "Interval Too Brief", [["Min-Expires", String(config.minExpires)]]);
+      }
+      updates.push({ contact, expires: Math.min(expires, config.maxExpires) });
+    }
+    return updates;
+  }
+
+  /** RFC 5626 §6: the UA asked for outbound and we are its first hop. */
+  #outboundRequested(request: SipRequest): boolean {
+    if (!supports(request, "outbound")) return false;
+    const firstHop = request.getAll("via").length === 1 || request.has("path");
+    return firstHop && request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
+  }
+}
+
+function supports(request: SipRequest, option: string): boolean {
+  return request.getAll("supported").some((v) => v.trim().toLowerCase() === option);
+}
+
+function withTag(response: SipResponse): SipResponse {
+  const to = response.get("to");
+  if (to && !/;\s*tag\s*=/i.test(to)) response.set("to", `${to};tag=${newTag()}`);
+  return response;
+}

@@ -1,0 +1,137 @@
+/**
+ * @module The composition root: builds every layer from a `Config` (store, transport,
+ * transactions, registrar, router) and wires them with callbacks, upward only. It owns
+ * start, stop and reload; the CLI, API and dashboard reach the running parts through the
+ * `Server` it returns.
+ */
+import type { Config } from "./config/config.ts";
+import { DigestAuthenticator } from "./core/auth.ts";
+import { LocationService } from "./core/location.ts";
+import { Registrar } from "./core/registrar.ts";
+import { Router } from "./core/router.ts";
+import { Counters, EventBus } from "./events.ts";
+import { Logger } from "./log.ts";
+import type { AccountStore } from "./store/account.ts";
+import { openStore } from "./store/open_store.ts";
+import { TransactionLayer } from "./transaction/layer.ts";
+import { isLoopback, isWildcard } from "./transport/address.ts";
+import { TransportLayer } from "./transport/layer.ts";
+import type { TlsCredentials } from "./transport/tcp.ts";
+
+export interface Server {
+  readonly config: Config;
+  readonly startedAt: number;
+  readonly store: AccountStore;
+  readonly location: LocationService;
+  readonly transport: TransportLayer;
+  readonly transactions: TransactionLayer;
+  readonly counters: Counters;
+  readonly events: EventBus;
+  /** Re-reads accounts and certificates and applies a new config where it can live. */
+  reload(config: Config): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const log = new Logger("server");
+
+async function readTls(config: Config): Promise<TlsCredentials | undefined> {
+  if (config.tlsPort === undefined && config.wssPort === undefined) return undefined;
+  try {
+    return {
+      cert: await Deno.readTextFile(config.certificate),
+      key: await Deno.readTextFile(config.privateKey),
+    };
+  } catch (error) {
+    throw new Error(
+      `cannot read certificate ${config.certificate} / key ${config.privateKey}: ${String(error)}`,
+    );
+  }
+}
+
+export async function startServer(initial: Config): Promise<Server> {
+  let config = initial;
+  const counters = new Counters();
+  const events = new EventBus();
+  const store = await openStore(config);
+  const tls = await readTls(config);
+  const authenticator = new DigestAuthenticator({
+    algorithms: config.sip.digestAlgorithms,
+    nonceTtlSeconds: config.sip.nonceTtl,
+  });
+  const location = new LocationService(events);
+  const transport = new TransportLayer({
+    hostname: config.interface,
+    udpPort: config.udpPort,
+    tcpPort: config.tcpPort,
+    tlsPort: config.tlsPort,
+    wsPort: config.wsPort,
+    wssPort: config.wssPort,
+    tls,
+    allowedOrigins: config.websocket.allowedOrigins,
+    maxMessageSize: config.sip.maxMessageSize,
+    counters,
+  });
+  const transactions = new TransactionLayer({
+    sender: transport,
+    t1: config.sip.t1,
+    t2: config.sip.t2,
+    t4: config.sip.t4,
+  });
+  const deps = { authenticator, store, counters, events, location, config: () => config };
+  const registrar = new Registrar(deps);
+  const isLocalHost = (host: string): boolean => {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, "");
+    if (config.sip.domains.includes(h) || store.getDomain(h)) return true;
+    if (isLoopback(h) || h === config.interface.toLowerCase()) return true;
+    if (!isWildcard(config.interface)) return false;
+    return Deno.networkInterfaces().some((i) => i.address.toLowerCase() === h);
+  };
+  const router = new Router({ registrar, config: () => config, counters, isLocalHost });
+
+  transport.onMessage = (inbound) => transactions.receive(inbound);
+  transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
+  transport.onFlowClosed = (flow) => {
+    location.removeFlow(flow.id);
+    events.emit({ type: "flow.closed", flow });
+  };
+  transactions.onRequest = (request, flow, tx) => router.handle(request, flow, tx);
+  transactions.onStrayResponse = () => counters.inc("sip_stray_responses_total");
+
+  transport.start();
+  const sweep = setInterval(() => location.sweep(), 1000);
+  const startedAt = Date.now();
+  for (const l of transport.listening()) {
+    log.info(`listening on ${l.transport} ${l.local.host}:${l.local.port}`);
+  }
+  events.emit({ type: "server.started" });
+
+  let stopped = false;
+  return {
+    get config() {
+      return config;
+    },
+    startedAt,
+    store,
+    location,
+    transport,
+    transactions,
+    counters,
+    events,
+    async reload(next: Config) {
+      config = next;
+      await store.reload();
+      const nextTls = await readTls(next);
+      if (nextTls) transport.reloadCertificates(nextTls);
+      log.info("configuration, accounts and certificates reloaded");
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(sweep);
+      transactions.close();
+      await transport.stop();
+      store.close();
+      events.emit({ type: "server.stopped" });
+    },
+  };
+}
