@@ -12,13 +12,19 @@ import { makeSelfSignedCert } from "./support/certs.ts";
 import { runCommand, spawnChild } from "./support/process.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
+/** True while `pid` is a live (not zombie) process; polls up to 2 s for it to go. */
+async function stillRunning(pid: number): Promise<boolean> {
+  for (let i = 0; i < 40; i++) {
+    let state: string;
+    try {
+      state = (await Deno.readTextFile(`/proc/${pid}/stat`)).replace(/^.*\) /s, "")[0];
+    } catch {
+      return false;
+    }
+    if (state === "Z") return false;
+    await new Promise((r) => setTimeout(r, 50));
   }
+  return true;
 }
 
 const SUPPORT = new URL("./support/", import.meta.url).pathname;
@@ -96,7 +102,7 @@ Deno.test("process: waitForLine, timeout, exit detection and stop()", async () =
     const status = await child.stop(1000);
     assert.equal(status.success, false, "killed by SIGTERM");
     assert.match(child.stdout, /starting/);
-    assert.equal(await exists(`/proc/${sleeper}`), false, "grandchild killed with the group");
+    assert.equal(await stillRunning(sleeper), false, "grandchild killed with the group");
   } finally {
     await child.stop();
   }
