@@ -1,0 +1,319 @@
+/**
+ * @module The transaction layer (RFC 3261 §17): takes every inbound message from the
+ * transport, matches requests to server transactions (§17.2.3, branch or RFC 2543 fallback)
+ * and responses to client transactions (§17.1.3), answers CANCEL (200 when it matches an
+ * INVITE transaction, then tells the TU; 481 otherwise), and hands new requests and stray
+ * responses up through callbacks. It owns the timer wheel. It never names the core: the TU
+ * plugs in through `onRequest` / `onStrayResponse` and the handler objects it passes in.
+ */
+import { Logger } from "../log.ts";
+import { SipParseError } from "../sip/errors.ts";
+import {
+  createResponse,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from "../sip/message.ts";
+import { parseVia } from "../sip/uri.ts";
+import type { Flow, Inbound, MessageSender, Target } from "../transport/types.ts";
+import {
+  type AnyClientTransaction,
+  type ClientContext,
+  type ClientHandlers,
+  type ClientTransaction,
+  InviteClientTransaction,
+  NonInviteClientTransaction,
+} from "./client.ts";
+import {
+  type AnyServerTransaction,
+  InviteServerTransaction,
+  NonInviteServerTransaction,
+  type ServerTransaction,
+  tagParam,
+} from "./server.ts";
+import { type Clock, type Scheduler, systemClock, timerValues, TimerWheel } from "./timers.ts";
+
+export type { ClientHandlers, ClientTransaction } from "./client.ts";
+export type { ServerTransaction, TerminationReason } from "./server.ts";
+export type { Clock } from "./timers.ts";
+
+export interface TransactionLayerOptions {
+  sender: MessageSender;
+  t1: number;
+  t2: number;
+  t4: number;
+  /** Defaults to real time. A `ManualClock` drives every timer from `advance(ms)`. */
+  clock?: Clock;
+  /** Timer D on unreliable flows; default max(32 s, 64*T1) (§17.1.1.2: at least 32 s). */
+  timerD?: number;
+  /** Replaces the timer wheel (the benchmark's setTimeout baseline). */
+  scheduler?: Scheduler;
+  /** Timer wheel resolution, default 10 ms. */
+  timerTickMs?: number;
+  logger?: Logger;
+}
+
+const MAGIC_COOKIE = "z9hG4bK";
+
+/** A fresh RFC 3261 branch: the magic cookie plus 96 random bits. */
+export function newBranch(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  let out = MAGIC_COOKIE;
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+function randomTag(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+/**
+ * §17.2.3 server transaction key of `request` as if its method were `method` (ACK and
+ * CANCEL look up the INVITE with "INVITE"). `toTag` replaces the request's To tag in the
+ * RFC 2543 key (ACK lookups). Throws SipParseError when the matching headers are broken.
+ */
+export function serverKey(request: SipRequest, method: string, toTag?: string): string {
+  const top = request.getAll("via")[0];
+  if (top === undefined) throw new SipParseError("Missing Via");
+  const via = parseVia(top);
+  const branch = via.params.get("branch");
+  if (branch && branch.startsWith(MAGIC_COOKIE)) {
+    // RFC 3261: branch + sent-by + method (ACK/CANCEL rules applied by the caller).
+    return `${branch}|${via.host}:${via.port ?? ""}|${method}`;
+  }
+  // RFC 2543 fallback: Request-URI, To tag, From tag, Call-ID, CSeq number, top Via.
+  const from = request.get("from");
+  const to = request.get("to");
+  if (from === undefined) throw new SipParseError("Missing From");
+  if (to === undefined) throw new SipParseError("Missing To");
+  const tag = toTag ?? tagParam(to);
+  return `2543|${request.uri}|${
+    tagParam(from)
+  }|${request.callId}|${request.cseq.seq}|${method}|${tag}|${top.trim()}`;
+}
+
+/** §17.1.3 client transaction key: top Via branch + CSeq method. */
+export function clientKey(message: SipMessage, method = message.cseq.method): string {
+  const top = message.getAll("via")[0];
+  if (top === undefined) throw new SipParseError("Missing Via");
+  const branch = parseVia(top).params.get("branch");
+  if (!branch) throw new SipParseError("Bad Via", "no branch");
+  return `${branch}|${method}`;
+}
+
+const NO_HANDLERS: ClientHandlers = {
+  onResponse: () => {},
+  onTimeout: () => {},
+  onTransportError: () => {},
+};
+
+export class TransactionLayer {
+  /** New requests: tx is undefined for ACK-to-2xx (no transaction); CANCEL matching an INVITE tx is NOT delivered here but via tx.onCancel after the layer answered the CANCEL with 200. A CANCEL matching nothing is answered 481 by the layer. */
+  onRequest: (request: SipRequest, flow: Flow, tx: ServerTransaction | undefined) => void;
+  /** Responses matching no client transaction (e.g. stray 2xx retransmissions): a proxy forwards them statelessly. */
+  onStrayResponse: (response: SipResponse, flow: Flow) => void;
+
+  readonly #sender: MessageSender;
+  readonly #scheduler: Scheduler;
+  readonly #log: Logger;
+  readonly #ctx: ClientContext;
+  readonly #servers = new Map<string, AnyServerTransaction>();
+  readonly #clients = new Map<string, AnyClientTransaction>();
+  #closed = false;
+
+  constructor(options: TransactionLayerOptions) {
+    this.#sender = options.sender;
+    this.#log = options.logger ?? new Logger("transaction");
+    const log = this.#log;
+    this.#scheduler = options.scheduler ?? new TimerWheel({
+      clock: options.clock ?? systemClock,
+      tickMs: options.timerTickMs,
+      onError: (e) => log.error(`timer callback failed: ${describe(e)}`),
+    });
+    this.onRequest = (request) => log.debug(`no TU for ${request.method}`);
+    this.onStrayResponse = (response) => log.debug(`stray ${response.status} dropped`);
+    this.#ctx = {
+      sender: this.#sender,
+      scheduler: this.#scheduler,
+      timers: timerValues(options.t1, options.t2, options.t4, options.timerD),
+      log,
+      guard: (what, fn) => this.#guard(what, fn),
+      forget: (tx) => {
+        if (tx.side === "server") {
+          if (this.#servers.get(tx.key) === tx) this.#servers.delete(tx.key);
+        } else if (this.#clients.get(tx.key) === tx) this.#clients.delete(tx.key);
+      },
+      sendCancel: (cancel, target) => {
+        try {
+          this.sendRequest(cancel, target, NO_HANDLERS);
+        } catch (error) {
+          log.warn(`CANCEL not sent: ${describe(error)}`);
+        }
+      },
+    };
+  }
+
+  /** The transport delivers every inbound message here. Never throws. */
+  receive(inbound: Inbound): void {
+    if (this.#closed) return;
+    const { message, flow } = inbound;
+    try {
+      if (message.isRequest) this.#receiveRequest(message, flow);
+      else this.#receiveResponse(message, flow);
+    } catch (error) {
+      if (error instanceof SipParseError) this.#rejectMalformed(message, flow, error);
+      else this.#log.error(`receive failed: ${describe(error)}`);
+    }
+  }
+
+  /** Starts a client transaction; the request must already carry its top Via with a fresh branch (use newBranch()). */
+  sendRequest(request: SipRequest, target: Target, handlers: ClientHandlers): ClientTransaction {
+    if (this.#closed) throw new Error("TransactionLayer is closed");
+    if (request.method === "ACK") {
+      throw new Error("ACK has no client transaction: use sendStateless (§17.1.1.3, §13.2.2.4)");
+    }
+    const key = clientKey(request, request.method);
+    if (!key.startsWith(MAGIC_COOKIE)) {
+      throw new Error(`client transaction needs a ${MAGIC_COOKIE} branch in the top Via`);
+    }
+    if (this.#clients.has(key)) throw new Error(`duplicate client transaction ${key}`);
+    const tx = request.method === "INVITE"
+      ? new InviteClientTransaction(this.#ctx, key, request, target, handlers)
+      : new NonInviteClientTransaction(this.#ctx, key, request, target, handlers);
+    this.#clients.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
+  /** Stateless send (ACK for 2xx forwarded by a proxy, stray responses). */
+  async sendStateless(message: SipMessage, target: Target): Promise<void> {
+    await this.#sender.send(message, target);
+  }
+
+  /** Counts for metrics/bench: live server/client transactions. */
+  stats(): { server: number; client: number } {
+    return { server: this.#servers.size, client: this.#clients.size };
+  }
+
+  /** Terminates everything, cancels timers (shutdown). No callbacks run. */
+  close(): void {
+    this.#closed = true;
+    for (const tx of this.#servers.values()) tx.abort();
+    for (const tx of this.#clients.values()) tx.abort();
+    this.#servers.clear();
+    this.#clients.clear();
+    this.#scheduler.close();
+  }
+
+  #receiveRequest(request: SipRequest, flow: Flow): void {
+    const method = request.method;
+    if (method === "ACK") return this.#receiveAck(request, flow);
+
+    const key = serverKey(request, method);
+    const existing = this.#servers.get(key);
+    if (existing) {
+      // §17.2.3 match: a retransmission, handled by the state machine.
+      existing.receiveRequest(request);
+      return;
+    }
+    if (method === "CANCEL") return this.#receiveCancel(request, flow, key);
+
+    const tx = method === "INVITE"
+      ? new InviteServerTransaction(this.#ctx, key, request, flow)
+      : new NonInviteServerTransaction(this.#ctx, key, request, flow);
+    this.#servers.set(key, tx);
+    const ok = this.#guard(`onRequest(${method})`, () => this.onRequest(request, flow, tx));
+    // The TU failed before answering: answer 500 so the client stops retransmitting.
+    if (!ok && !tx.hasFinal && tx.state !== "Terminated") {
+      tx.respond(createResponse(request, 500, "Server Internal Error", randomTag()));
+    }
+  }
+
+  /** §17.2.3: an ACK matches the INVITE transaction (ACK for non-2xx); else it is the TU's. */
+  #receiveAck(ack: SipRequest, flow: Flow): void {
+    const tx = this.#findInviteForAck(ack);
+    if (tx && tx.receiveRequest(ack) === "absorbed") return;
+    // ACK for a 2xx: its own transaction-less request (§17.1.1.3, RFC 6026 §7.1).
+    this.#guard("onRequest(ACK)", () => this.onRequest(ack, flow, undefined));
+  }
+
+  #findInviteForAck(ack: SipRequest): InviteServerTransaction | undefined {
+    const key = serverKey(ack, "INVITE");
+    let tx = this.#servers.get(key);
+    if (key.startsWith("2543|")) {
+      // RFC 2543 ACK: the To tag equals the one of the response sent, while the INVITE may
+      // have had none (initial INVITE) or the same (re-INVITE).
+      tx ??= this.#servers.get(serverKey(ack, "INVITE", ""));
+      const ackTag = tagParam(ack.get("to") ?? "");
+      if (tx && (tx.responseToTag ?? "") !== ackTag) tx = undefined;
+    }
+    return tx instanceof InviteServerTransaction ? tx : undefined;
+  }
+
+  /** §9.2: CANCEL is its own non-INVITE transaction, matched to the INVITE it cancels. */
+  #receiveCancel(cancel: SipRequest, flow: Flow, key: string): void {
+    const invite = this.#servers.get(serverKey(cancel, "INVITE"));
+    const tx = new NonInviteServerTransaction(this.#ctx, key, cancel, flow);
+    this.#servers.set(key, tx);
+    if (!(invite instanceof InviteServerTransaction)) {
+      // §9.2: no matching transaction → 481 Call/Transaction Does Not Exist.
+      tx.respond(createResponse(cancel, 481, undefined, randomTag()));
+      return;
+    }
+    // §9.2 / §16.10: a CANCEL that matches is answered 200 by us, whatever the INVITE's state.
+    tx.respond(
+      createResponse(
+        cancel,
+        200,
+        undefined,
+        tagParam(invite.request.get("to") ?? "") || randomTag(),
+      ),
+    );
+    // §9.2: it only has an effect while no final response was sent.
+    if (invite.state === "Proceeding" && invite.onCancel) {
+      const onCancel = invite.onCancel;
+      this.#guard("onCancel", () => onCancel(cancel));
+    }
+  }
+
+  #receiveResponse(response: SipResponse, flow: Flow): void {
+    const tx = this.#clients.get(clientKey(response));
+    if (tx) tx.receiveResponse(response, flow);
+    // RFC 6026 §7.3 / §18.1.2: unmatched responses go to the core (a proxy forwards them).
+    else this.#guard("onStrayResponse", () => this.onStrayResponse(response, flow));
+  }
+
+  /** A request whose matching headers are broken: stateless 400 when answerable. */
+  #rejectMalformed(message: SipMessage, flow: Flow, error: SipParseError): void {
+    this.#log.debug(
+      `malformed ${message.isRequest ? message.method : "response"}: ${error.message}`,
+    );
+    if (!message.isRequest || message.method === "ACK") return;
+    try {
+      const response = createResponse(message, 400, error.reason);
+      // §8.2.6 needs Via, From, To, Call-ID and CSeq to route and match the answer.
+      if (!response.get("via") || !response.get("call-id") || !response.get("cseq")) return;
+      if (!response.get("from") || !response.get("to")) return;
+      this.#sender.send(response, { flow }).catch(() => {});
+    } catch {
+      // Not answerable: drop.
+    }
+  }
+
+  #guard(what: string, fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (error) {
+      this.#log.error(`${what} threw: ${describe(error)}`);
+      return false;
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

@@ -1,0 +1,351 @@
+/**
+ * @module Server transactions (RFC 3261 §17.2): the INVITE state machine of §17.2.1 with the
+ * RFC 6026 Accepted state, and the non-INVITE machine of §17.2.2. A transaction sends the
+ * responses its TU gives it on the flow the request came from, absorbs request
+ * retransmissions, retransmits over unreliable flows and ends itself on its timers. It does
+ * no matching (layer.ts does) and never looks at what a request means.
+ */
+import type { Logger } from "../log.ts";
+import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import type { Flow, MessageSender } from "../transport/types.ts";
+import type { Scheduler, TimerHandle, TimerValues } from "./timers.ts";
+
+/** What every transaction needs from the layer that owns it. */
+export interface TransactionContext {
+  readonly sender: MessageSender;
+  readonly scheduler: Scheduler;
+  readonly timers: TimerValues;
+  readonly log: Logger;
+  /** Runs a TU callback; logs (never rethrows) what it throws. Returns false if it threw. */
+  guard(what: string, fn: () => void): boolean;
+  /** The transaction reached Terminated: drop it from the matching tables. */
+  forget(tx: { readonly key: string; readonly side: "server" | "client" }): void;
+}
+
+export type ServerTransactionState =
+  | "Trying"
+  | "Proceeding"
+  | "Completed"
+  | "Confirmed"
+  | "Accepted"
+  | "Terminated";
+
+export type TerminationReason = "completed" | "timeout" | "transport_error";
+
+export interface ServerTransaction {
+  readonly request: SipRequest;
+  readonly flow: Flow;
+  readonly isInvite: boolean;
+  readonly state: ServerTransactionState;
+  /** Sends a response through the transaction (provisional or final), per the state machine. Illegal in a terminated tx: throws. */
+  respond(response: SipResponse): void;
+  /** Set by the TU: called when a matching CANCEL arrives. */
+  onCancel?: (cancel: SipRequest) => void;
+  /** Set by the TU: called when the tx terminates (timeout, transport error, normal). */
+  onTerminated?: (reason: TerminationReason) => void;
+}
+
+/** A transition the state machine does not allow (a TU bug). */
+export class TransactionStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TransactionStateError";
+  }
+}
+
+abstract class ServerTransactionBase implements ServerTransaction {
+  readonly side = "server" as const;
+  readonly key: string;
+  readonly request: SipRequest;
+  readonly flow: Flow;
+  abstract readonly isInvite: boolean;
+  onCancel?: (cancel: SipRequest) => void;
+  onTerminated?: (reason: TerminationReason) => void;
+  protected readonly ctx: TransactionContext;
+  protected current: ServerTransactionState;
+  /** Most recent response sent: what a request retransmission gets again. */
+  protected lastResponse: SipResponse | undefined;
+
+  constructor(
+    ctx: TransactionContext,
+    key: string,
+    request: SipRequest,
+    flow: Flow,
+    initial: ServerTransactionState,
+  ) {
+    this.ctx = ctx;
+    this.key = key;
+    this.request = request;
+    this.flow = flow;
+    this.current = initial;
+  }
+
+  get state(): ServerTransactionState {
+    return this.current;
+  }
+
+  /** True once a final response went out (the TU's or the layer's). */
+  get hasFinal(): boolean {
+    return this.lastResponse !== undefined && this.lastResponse.status >= 200;
+  }
+
+  /** To tag of the last response (RFC 2543 ACK matching, §17.2.3). */
+  get responseToTag(): string | undefined {
+    const to = this.lastResponse?.get("to");
+    return to === undefined ? undefined : tagParam(to);
+  }
+
+  abstract respond(response: SipResponse): void;
+
+  /** A request matched this transaction (a retransmission, or an ACK for INVITE). */
+  abstract receiveRequest(request: SipRequest): "absorbed" | "to_tu";
+
+  protected illegal(what: string): never {
+    throw new TransactionStateError(
+      `${this.request.method} server transaction: ${what} in state ${this.current}`,
+    );
+  }
+
+  protected checkStatus(response: SipResponse): void {
+    if (!(response.status >= 100 && response.status <= 699)) {
+      throw new RangeError(`bad response status ${response.status}`);
+    }
+  }
+
+  protected send(response: SipResponse): void {
+    this.ctx.sender.send(response, { flow: this.flow }).catch((error) => {
+      // §17.2.4: a failure sending a response informs the TU and terminates the transaction.
+      if (this.current === "Terminated") return;
+      this.ctx.log.debug(`response send failed on ${this.flow.id}: ${error}`);
+      this.terminate("transport_error");
+    });
+  }
+
+  protected schedule(delay: number, fn: () => void): TimerHandle {
+    return this.ctx.scheduler.schedule(delay, fn);
+  }
+
+  protected abstract cancelTimers(): void;
+
+  terminate(reason: TerminationReason): void {
+    if (this.current === "Terminated") return;
+    this.current = "Terminated";
+    this.cancelTimers();
+    this.ctx.forget(this);
+    const cb = this.onTerminated;
+    if (cb) this.ctx.guard("onTerminated", () => cb(reason));
+  }
+
+  /** Shutdown: silent end, no callbacks. */
+  abort(): void {
+    this.current = "Terminated";
+    this.cancelTimers();
+  }
+}
+
+/** RFC 3261 §17.2.1 INVITE server transaction, updated by RFC 6026 §7.1 (Accepted). */
+export class InviteServerTransaction extends ServerTransactionBase {
+  readonly isInvite = true;
+  #timerG: TimerHandle | undefined;
+  #intervalG = 0;
+  #timerH: TimerHandle | undefined;
+  #timerI: TimerHandle | undefined;
+  #timerL: TimerHandle | undefined;
+
+  constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
+    super(ctx, key, request, flow, "Proceeding");
+    // §17.2.1: the server transaction MUST generate a 100 (Trying) unless the TU answers
+    // within 200 ms; we send it at once (as proxies do) so the UAC stops Timer A now.
+    const trying = createResponse(request, 100);
+    const timestamp = request.get("timestamp");
+    if (timestamp !== undefined) trying.append("Timestamp", timestamp); // §8.2.6.1
+    this.lastResponse = trying;
+    this.send(trying);
+  }
+
+  respond(response: SipResponse): void {
+    this.checkStatus(response);
+    const status = response.status;
+    switch (this.current) {
+      case "Proceeding":
+        if (status < 200) {
+          // §17.2.1: provisional responses from the TU are sent while in Proceeding.
+          this.lastResponse = response;
+          this.send(response);
+        } else if (status < 300) {
+          // RFC 6026 §7.1: a 2xx moves Proceeding → Accepted and starts Timer L.
+          this.current = "Accepted";
+          this.lastResponse = response;
+          this.send(response);
+          this.#timerL = this.schedule(this.ctx.timers.l, () => this.#onTimerL());
+        } else {
+          // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
+          this.current = "Completed";
+          this.lastResponse = response;
+          this.send(response);
+          if (!this.flow.reliable) {
+            this.#intervalG = this.ctx.timers.g;
+            this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
+          }
+          this.#timerH = this.schedule(this.ctx.timers.h, () => this.#onTimerH());
+        }
+        return;
+      case "Accepted":
+        // RFC 6026 §7.1: 2xx retransmissions from the TU pass through to the transport.
+        if (status >= 200 && status < 300) {
+          this.lastResponse = response;
+          this.send(response);
+          return;
+        }
+        return this.illegal(`respond(${status})`);
+      default:
+        // Completed, Confirmed, Terminated: no rule lets the TU send another response.
+        return this.illegal(`respond(${status})`);
+    }
+  }
+
+  receiveRequest(request: SipRequest): "absorbed" | "to_tu" {
+    if (request.method === "ACK") {
+      switch (this.current) {
+        case "Completed":
+          // §17.2.1: ACK in Completed → Confirmed; stop G, H; Timer I = T4 (0 if reliable).
+          this.current = "Confirmed";
+          this.ctx.scheduler.cancel(this.#timerG);
+          this.ctx.scheduler.cancel(this.#timerH);
+          this.#timerG = this.#timerH = undefined;
+          if (this.flow.reliable) this.terminate("completed");
+          else this.#timerI = this.schedule(this.ctx.timers.i, () => this.#onTimerI());
+          return "absorbed";
+        case "Accepted":
+          // RFC 6026 §7.1: an ACK matching the transaction in Accepted goes to the TU.
+          return "to_tu";
+        default:
+          // §17.2.1: Confirmed absorbs further ACKs; an ACK before any final is meaningless.
+          return "absorbed";
+      }
+    }
+    switch (this.current) {
+      case "Proceeding":
+      case "Completed":
+        // §17.2.1: a retransmitted INVITE gets the most recent provisional (Proceeding) or
+        // the final response again (Completed).
+        if (this.lastResponse) this.send(this.lastResponse);
+        return "absorbed";
+      default:
+        // RFC 6026 §7.1: Accepted absorbs INVITE retransmissions; so do Confirmed/Terminated.
+        return "absorbed";
+    }
+  }
+
+  #onTimerG(): void {
+    this.#timerG = undefined;
+    if (this.current !== "Completed" || !this.lastResponse) return;
+    // §17.2.1: Timer G fires → retransmit the final, G = min(2G, T2).
+    this.send(this.lastResponse);
+    this.#intervalG = Math.min(2 * this.#intervalG, this.ctx.timers.t2);
+    this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
+  }
+
+  #onTimerH(): void {
+    this.#timerH = undefined;
+    // §17.2.1: Timer H fires in Completed → Terminated, the ACK never came; inform the TU.
+    if (this.current === "Completed") this.terminate("timeout");
+  }
+
+  #onTimerI(): void {
+    this.#timerI = undefined;
+    // §17.2.1: Timer I fires in Confirmed → Terminated.
+    if (this.current === "Confirmed") this.terminate("completed");
+  }
+
+  #onTimerL(): void {
+    this.#timerL = undefined;
+    // RFC 6026 §7.1: Timer L fires in Accepted → Terminated.
+    if (this.current === "Accepted") this.terminate("completed");
+  }
+
+  protected cancelTimers(): void {
+    const s = this.ctx.scheduler;
+    s.cancel(this.#timerG);
+    s.cancel(this.#timerH);
+    s.cancel(this.#timerI);
+    s.cancel(this.#timerL);
+    this.#timerG =
+      this.#timerH =
+      this.#timerI =
+      this.#timerL =
+        undefined;
+  }
+}
+
+/** RFC 3261 §17.2.2 non-INVITE server transaction. */
+export class NonInviteServerTransaction extends ServerTransactionBase {
+  readonly isInvite = false;
+  #timerJ: TimerHandle | undefined;
+
+  constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
+    super(ctx, key, request, flow, "Trying");
+  }
+
+  respond(response: SipResponse): void {
+    this.checkStatus(response);
+    const status = response.status;
+    switch (this.current) {
+      case "Trying":
+      case "Proceeding":
+        this.lastResponse = response;
+        if (status < 200) {
+          // §17.2.2: a provisional from the TU in Trying/Proceeding → Proceeding, sent.
+          this.current = "Proceeding";
+          this.send(response);
+          return;
+        }
+        // §17.2.2: a final from the TU → Completed; Timer J = 64*T1 (0 if reliable).
+        this.current = "Completed";
+        this.send(response);
+        if (this.flow.reliable) this.terminate("completed");
+        else this.#timerJ = this.schedule(this.ctx.timers.j, () => this.#onTimerJ());
+        return;
+      case "Completed":
+        // §17.2.2: further responses from the TU MUST be discarded in Completed.
+        this.ctx.log.debug(`discarding ${status} to ${this.request.method}: already Completed`);
+        return;
+      default:
+        return this.illegal(`respond(${status})`);
+    }
+  }
+
+  receiveRequest(_request: SipRequest): "absorbed" | "to_tu" {
+    switch (this.current) {
+      case "Proceeding":
+      case "Completed":
+        // §17.2.2: a retransmission gets the most recent provisional / the final again.
+        if (this.lastResponse) this.send(this.lastResponse);
+        return "absorbed";
+      default:
+        // §17.2.2: in Trying, retransmissions are discarded.
+        return "absorbed";
+    }
+  }
+
+  #onTimerJ(): void {
+    this.#timerJ = undefined;
+    // §17.2.2: Timer J fires in Completed → Terminated.
+    if (this.current === "Completed") this.terminate("completed");
+  }
+
+  protected cancelTimers(): void {
+    this.ctx.scheduler.cancel(this.#timerJ);
+    this.#timerJ = undefined;
+  }
+}
+
+export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
+
+/** The `tag` parameter of a raw From/To value, or "" (cheap: no full name-addr parse). */
+export function tagParam(value: string): string {
+  const gt = value.lastIndexOf(">");
+  const params = gt >= 0 ? value.slice(gt + 1) : value;
+  const m = /;\s*tag\s*=\s*([^;\s,]+)/i.exec(params);
+  return m ? m[1] : "";
+}
