@@ -132,6 +132,7 @@ export class JsonFileStore implements AccountStore {
   #extras: Record<string, unknown> = {};
   #mode = 0o600;
   #closed = false;
+  #droppedPasswords = false;
   #waiters: Waiter[] = [];
   #flushing = false;
   #idle: (() => void)[] = [];
@@ -146,7 +147,11 @@ export class JsonFileStore implements AccountStore {
     const store = new JsonFileStore(path, options);
     const found = store.#readDisk();
     await store.#removeStaleTemps();
-    if (!found) await writeFileAtomic(path, store.#serialize(), store.#mode);
+    // A new file is created at once; plain passwords the operator no longer keeps are
+    // scrubbed at once (no registry change: the version stays).
+    if (!found || store.#droppedPasswords) {
+      await writeFileAtomic(path, store.#serialize(), store.#mode);
+    }
     return store;
   }
 
@@ -166,6 +171,8 @@ export class JsonFileStore implements AccountStore {
     }
     try {
       const file = parseDatabaseFile(JSON.parse(text));
+      this.#droppedPasswords = !this.#options.storePlainPasswords &&
+        file.accounts.some((a) => a.password !== undefined);
       const index = new AccountIndex();
       file.accounts.forEach((input, i) =>
         index.put(toAccount(input, this.#options, `data[${i}].`))

@@ -62,7 +62,7 @@ function integer(row: Row, column: string): number | undefined {
   return value === null || value === undefined ? undefined : Number(value);
 }
 
-function rowToAccount(row: Row): Account {
+function rowToAccount(row: Row, plain: boolean): Account {
   const account: Account = {
     domain: String(row.domain),
     user: String(row.user),
@@ -70,7 +70,7 @@ function rowToAccount(row: Row): Account {
   };
   for (const key of ["password", "cn", "description", "image", "id", "avail", "origin"] as const) {
     const value = text(row, key);
-    if (value !== undefined) account[key] = value;
+    if (value !== undefined && (key !== "password" || plain)) account[key] = value;
   }
   const port = integer(row, "port");
   if (port !== undefined) account.port = port;
@@ -110,7 +110,13 @@ export class SqliteStore implements AccountStore {
       this.#db.exec("PRAGMA journal_mode = WAL");
       // FULL: the WAL is fsynced at every COMMIT, so "acknowledged" means "durable".
       this.#db.exec("PRAGMA synchronous = FULL");
+      // Freed space is zeroed: a scrubbed or deleted password leaves no copy in the file.
+      this.#db.exec("PRAGMA secure_delete = ON");
       this.#db.exec(SCHEMA);
+      if (!options.storePlainPasswords) {
+        // The operator no longer keeps plain passwords: drop those an earlier run kept.
+        this.#db.exec("UPDATE accounts SET password = NULL WHERE password IS NOT NULL");
+      }
       const schema = this.#db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row;
       if (Number(schema.value) > SCHEMA_VERSION) {
         throw new Error(`schema ${schema.value} is newer than this sipws (${SCHEMA_VERSION})`);
@@ -155,7 +161,7 @@ export class SqliteStore implements AccountStore {
       index.setDomain(Object.freeze(control === undefined ? { domain } : { domain, control }));
     }
     for (const row of this.#db.prepare("SELECT * FROM accounts").all() as Row[]) {
-      index.put(rowToAccount(row));
+      index.put(rowToAccount(row, this.#options.storePlainPasswords === true));
     }
     const version = this.#db.prepare("SELECT value FROM meta WHERE key = 'version'").get() as Row;
     index.version = Number(version.value);
