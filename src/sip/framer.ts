@@ -1,7 +1,10 @@
 /**
  * @module Stream framing for TCP/TLS (RFC 3261 §18.3): cuts a byte stream into whole
- * messages by Content-Length, answers CRLF keep-alive pings (RFC 5626 §4.4.1) and enforces
- * a size cap. Pure: the transport feeds bytes in and acts on what comes out.
+ * messages by Content-Length, turns CRLF keep-alives into ping/pong frames (RFC 5626
+ * §4.4.1) and enforces a size cap. Works on bytes only (no decoding, no header parsing
+ * beyond Content-Length) and resumes its search where the last read stopped, so a message
+ * arriving in many small reads costs linear time. Pure: the transport feeds bytes in and
+ * acts on what comes out; after it throws, the stream is broken and the flow must close.
  */
 import { SipParseError } from "./errors.ts";
 import { findHeadEnd } from "./parse.ts";
@@ -13,70 +16,156 @@ export type Frame =
   /** A single CRLF pong (answer to our ping). */
   | { kind: "pong" };
 
-const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$/im;
-const decoder = new TextDecoder();
+/** Default cap: a 64 KiB body plus a generous head (DESIGN: accept ≥ 64 KB messages). */
+export const DEFAULT_MAX_MESSAGE_SIZE = 65536 + 16384;
 
 export class StreamFramer {
-  #buffer: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = new Uint8Array(4096);
+  #start = 0;
+  #end = 0;
+  /** Where the search for the end of the head resumes (absolute index in #buf). */
+  #scan = 0;
+  /** Total length of the message at #start once its head has been read, else -1. */
+  #need = -1;
   #maxMessageSize: number;
 
-  constructor(maxMessageSize = 65535) {
+  constructor(maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
     this.#maxMessageSize = maxMessageSize;
   }
 
   /** Appends bytes and returns every complete frame; throws when framing is broken. */
   push(chunk: Uint8Array): Frame[] {
-    this.#buffer = this.#buffer.length === 0 ? chunk : concat(this.#buffer, chunk);
+    this.#append(chunk);
     const frames: Frame[] = [];
     for (;;) {
       const frame = this.#next();
       if (!frame) break;
       frames.push(frame);
     }
+    if (this.#start === this.#end) this.#start = this.#end = this.#scan = 0;
     return frames;
   }
 
   /** Bytes buffered and not yet framed. */
   get pending(): number {
-    return this.#buffer.length;
+    return this.#end - this.#start;
+  }
+
+  #append(chunk: Uint8Array): void {
+    if (this.#end + chunk.length > this.#buf.length) {
+      const used = this.#end - this.#start;
+      let size = this.#buf.length;
+      while (size < used + chunk.length) size *= 2;
+      if (size === this.#buf.length) this.#buf.copyWithin(0, this.#start, this.#end);
+      else {
+        const next = new Uint8Array(size);
+        next.set(this.#buf.subarray(this.#start, this.#end), 0);
+        this.#buf = next;
+      }
+      this.#scan = Math.max(0, this.#scan - this.#start);
+      this.#start = 0;
+      this.#end = used;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
   }
 
   #next(): Frame | undefined {
-    const buf = this.#buffer;
-    if (buf.length === 0) return undefined;
-    if (buf[0] === 13 || buf[0] === 10) {
-      if (buf[0] === 13 && buf[1] === 10 && buf[2] === 13 && buf[3] === 10) {
-        this.#buffer = buf.subarray(4);
-        return { kind: "ping" };
+    const buf = this.#buf;
+    const start = this.#start;
+    const end = this.#end;
+    if (start === end) return undefined;
+    if (this.#need < 0) {
+      const b0 = buf[start];
+      if (b0 === 13 || b0 === 10) return this.#keepAlive();
+      const headEnd = findHeadEnd(buf.subarray(0, end), Math.max(start, this.#scan - 3));
+      if (headEnd < 0) {
+        this.#scan = end;
+        if (end - start > this.#maxMessageSize) throw new SipParseError("Message Too Large");
+        return undefined;
       }
-      if (buf.length < 4 && isCrlfPrefix(buf)) return undefined;
-      const crlf = buf[0] === 13 && buf[1] === 10 ? 2 : 1;
-      this.#buffer = buf.subarray(crlf);
-      return { kind: "pong" };
+      const length = contentLength(buf, start, headEnd);
+      this.#need = headEnd - start + length;
+      if (this.#need > this.#maxMessageSize) throw new SipParseError("Message Too Large");
     }
-    const headEnd = findHeadEnd(buf);
-    if (headEnd < 0) {
-      if (buf.length > this.#maxMessageSize) throw new SipParseError("Message Too Large");
-      return undefined;
+    if (end - start < this.#need) return undefined;
+    const bytes = buf.slice(start, start + this.#need);
+    this.#start = this.#scan = start + this.#need;
+    this.#need = -1;
+    return { kind: "message", bytes };
+  }
+
+  /** Leading CR/LF between messages: CRLFCRLF is a ping, a lone CRLF (or LF) a pong. */
+  #keepAlive(): Frame | undefined {
+    const buf = this.#buf;
+    const start = this.#start;
+    const avail = this.#end - start;
+    const ping = [13, 10, 13, 10];
+    let prefix = 0;
+    while (prefix < avail && prefix < 4 && buf[start + prefix] === ping[prefix]) prefix++;
+    if (prefix === 4) {
+      this.#start = this.#scan = start + 4;
+      return { kind: "ping" };
     }
-    const m = CONTENT_LENGTH.exec(decoder.decode(buf.subarray(0, headEnd)));
-    if (!m) throw new SipParseError("Missing Content-Length");
-    const total = headEnd + Number(m[1]);
-    if (total > this.#maxMessageSize) throw new SipParseError("Message Too Large");
-    if (buf.length < total) return undefined;
-    this.#buffer = buf.subarray(total);
-    return { kind: "message", bytes: buf.slice(0, total) };
+    // All we have could still become a ping: wait for more bytes.
+    if (prefix === avail) return undefined;
+    const used = buf[start] === 13 && buf[start + 1] === 10 ? 2 : 1;
+    this.#start = this.#scan = start + used;
+    return { kind: "pong" };
   }
 }
 
-function isCrlfPrefix(buf: Uint8Array): boolean {
-  const ping = [13, 10, 13, 10];
-  return buf.every((b, i) => b === ping[i]);
+const CONTENT_LENGTH = "content-length";
+
+/**
+ * Reads Content-Length (or compact `l`) from the head bytes [start, headEnd). Missing,
+ * malformed or conflicting values break the framing: nothing after them can be trusted.
+ */
+function contentLength(buf: Uint8Array, start: number, headEnd: number): number {
+  let found = -1;
+  // Skip the start line.
+  let line = buf.indexOf(10, start) + 1;
+  while (line > 0 && line < headEnd) {
+    const eol = buf.indexOf(10, line);
+    const value = headerValueStart(buf, line, eol);
+    if (value >= 0) {
+      let i = value;
+      while (i < eol && (buf[i] === 32 || buf[i] === 9)) i++;
+      let n = 0;
+      let digits = 0;
+      while (i < eol && buf[i] >= 48 && buf[i] <= 57) {
+        n = n * 10 + buf[i] - 48;
+        digits++;
+        i++;
+      }
+      while (i < eol && (buf[i] === 32 || buf[i] === 9 || buf[i] === 13)) i++;
+      if (digits === 0 || digits > 10 || i !== eol) {
+        throw new SipParseError("Bad Content-Length");
+      }
+      if (found >= 0 && found !== n) {
+        throw new SipParseError("Bad Content-Length", "conflicting values");
+      }
+      found = n;
+    }
+    line = eol + 1;
+  }
+  if (found < 0) throw new SipParseError("Missing Content-Length");
+  return found;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/** Index after the colon when the line [from, eol) is a Content-Length header, else -1. */
+function headerValueStart(buf: Uint8Array, from: number, eol: number): number {
+  let i = from;
+  const c0 = buf[i] | 0x20;
+  if (c0 === 0x63) {
+    // "content-length", any case.
+    if (eol - from < CONTENT_LENGTH.length) return -1;
+    for (let k = 0; k < CONTENT_LENGTH.length; k++) {
+      if ((buf[i + k] | 0x20) !== CONTENT_LENGTH.charCodeAt(k)) return -1;
+    }
+    i += CONTENT_LENGTH.length;
+  } else if (c0 === 0x6c) i++; // compact "l"
+  else return -1;
+  while (i < eol && (buf[i] === 32 || buf[i] === 9)) i++;
+  return i < eol && buf[i] === 58 ? i + 1 : -1;
 }

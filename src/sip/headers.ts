@@ -1,6 +1,7 @@
 /**
- * @module Header names: canonical spelling, compact forms (RFC 3261 §7.3.3 and extensions)
- * and the headers whose values may be comma-separated lists (§7.3.1). Pure lookup tables.
+ * @module Header names: canonical spelling, compact forms (RFC 3261 §7.3.3 and extensions),
+ * the `token` character class, and the headers whose values may be comma-separated lists
+ * (§7.3.1). Pure lookup tables; never parses header values.
  */
 
 const COMPACT: Record<string, string> = {
@@ -37,10 +38,44 @@ const CANONICAL: Record<string, string> = {
   "sip-if-match": "SIP-If-Match",
 };
 
+/**
+ * Spellings seen on the wire → key. Bounded so that a flood of random header names cannot
+ * grow it without limit; common names hit it on every message.
+ */
+const KEY_CACHE = new Map<string, string>();
+const KEY_CACHE_MAX = 1024;
+
 /** Lower-case full name for comparisons: "i" → "call-id", "Via" → "via". */
 export function headerKey(name: string): string {
+  let key = KEY_CACHE.get(name);
+  if (key !== undefined) return key;
   const lower = name.toLowerCase();
-  return COMPACT[lower] ?? lower;
+  key = COMPACT[lower] ?? lower;
+  if (KEY_CACHE.size < KEY_CACHE_MAX) KEY_CACHE.set(name, key);
+  return key;
+}
+
+/**
+ * `token` characters (RFC 3261 §25.1): alphanum and `-.!%*_+\`'~`. Indexed by char code;
+ * 1 = allowed.
+ */
+export const TOKEN_CHARS: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 48; c <= 57; c++) t[c] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = 1;
+  for (let c = 97; c <= 122; c++) t[c] = 1;
+  for (const ch of "-.!%*_+`'~") t[ch.charCodeAt(0)] = 1;
+  return t;
+})();
+
+/** True when `text` is a non-empty `token`. */
+export function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
 }
 
 /** Conventional spelling of a header key: "call-id" → "Call-ID", "max-forwards" → "Max-Forwards". */

@@ -138,8 +138,12 @@ abstract class SipMessageBase {
   get maxForwards(): number | undefined {
     const v = this.get("max-forwards");
     if (v === undefined) return undefined;
-    if (!/^\s*\d{1,3}\s*$/.test(v)) throw new SipParseError("Bad Max-Forwards", v);
-    return Number(v);
+    // Leading zeros are legal ("0068", RFC 4475 §3.1.1.1).
+    if (!/^\s*\d{1,10}\s*$/.test(v)) throw new SipParseError("Bad Max-Forwards", v);
+    const hops = Number(v);
+    // Max-Forwards = 1*DIGIT with a range of 0-255 (§20.22, RFC 4475 §3.1.2.4).
+    if (hops > 255) throw new SipParseError("Bad Max-Forwards", v);
+    return hops;
   }
 
   get bodyText(): string {

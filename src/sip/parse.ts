@@ -1,21 +1,28 @@
 /**
- * @module Bytes → SipRequest/SipResponse (RFC 3261 §7, §25). Splits the start line and the
- * header lines (unfolding continuations) but leaves header values raw; accessors on the
- * message parse them when read. Throws `SipParseError` naming the reason, nothing else.
+ * @module Bytes → SipRequest/SipResponse (RFC 3261 §7, §25). Checks the start line, splits
+ * the header lines (unfolding continuations, §7.3.1), expands compact names and frames the
+ * body by Content-Length, but leaves every header value a raw string: accessors on the
+ * message parse them when read. `validateMessage` is the opt-in strict check of the hot
+ * headers (RFC 4475 §3.1.2, §3.3) for the layer that answers 400. Throws `SipParseError`
+ * naming the reason, nothing else; does no I/O and keeps no state between calls.
  */
 import { SipParseError } from "./errors.ts";
-import { canonicalName, headerKey } from "./headers.ts";
+import { canonicalName, headerKey, isToken, TOKEN_CHARS } from "./headers.ts";
 import { type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
 
 const decoder = new TextDecoder();
-const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 
 /** Index just after the blank line ending the head, or -1. Accepts bare LF too. */
 export function findHeadEnd(bytes: Uint8Array, from = 0): number {
-  for (let i = from; i < bytes.length - 1; i++) {
-    if (bytes[i] !== 10) continue;
-    if (bytes[i + 1] === 10) return i + 2;
-    if (bytes[i + 1] === 13 && bytes[i + 2] === 10) return i + 3;
+  let i = bytes.indexOf(10, from);
+  while (i >= 0 && i < bytes.length - 1) {
+    const next = bytes[i + 1];
+    if (next === 10) return i + 2;
+    if (next === 13) {
+      if (i + 2 >= bytes.length) return -1;
+      if (bytes[i + 2] === 10) return i + 3;
+    }
+    i = bytes.indexOf(10, i + 1);
   }
   return -1;
 }
@@ -33,69 +40,198 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
   const headEnd = findHeadEnd(bytes, start);
   if (headEnd < 0) throw new SipParseError("Incomplete message", "no blank line after headers");
   const head = decoder.decode(bytes.subarray(start, headEnd));
-  const lines = head.split(/\r?\n/);
-  const message = parseStartLine(lines[0]);
-  message.headers = parseHeaderLines(lines, 1);
 
-  const lengths = message.headers.filter((h) => h.key === "content-length");
-  let length: number | undefined;
-  if (lengths.length > 0) {
-    const text = lengths[0].value.trim();
-    if (!/^\d{1,10}$/.test(text)) throw new SipParseError("Bad Content-Length", text);
-    length = Number(text);
-    if (lengths.some((h) => h.value.trim() !== text)) {
-      throw new SipParseError("Bad Content-Length", "conflicting values");
+  let eol = head.indexOf("\n");
+  const message = parseStartLine(stripCr(head, 0, eol));
+  const headers: Header[] = [];
+  let length = -1;
+  let lengthText: string | undefined;
+  let pos = eol + 1;
+  const end = head.length;
+  while (pos < end) {
+    eol = head.indexOf("\n", pos);
+    if (eol < 0) eol = end;
+    let line = stripCr(head, pos, eol);
+    pos = eol + 1;
+    if (line.length === 0) break; // the blank line
+    // Folded continuations (§7.3.1): each CRLF + LWS becomes a single space.
+    while (pos < end && (head.charCodeAt(pos) === 32 || head.charCodeAt(pos) === 9)) {
+      eol = head.indexOf("\n", pos);
+      if (eol < 0) eol = end;
+      const more = trimLws(stripCr(head, pos, eol));
+      pos = eol + 1;
+      if (more) line = line + " " + more;
     }
-  } else if (options.stream) throw new SipParseError("Missing Content-Length");
+    const first = line.charCodeAt(0);
+    if (first === 32 || first === 9) throw new SipParseError("Bad header folding", line);
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new SipParseError("Bad header", line);
+    let nameEnd = colon;
+    while (nameEnd > 0 && isLws(line.charCodeAt(nameEnd - 1))) nameEnd--;
+    const name = line.slice(0, nameEnd);
+    if (!isTokenFast(name)) throw new SipParseError("Bad header name", name);
+    const key = headerKey(name);
+    const value = trimLws(line.slice(colon + 1));
+    headers.push({ key, name: name.length === 1 ? canonicalName(key) : name, value });
+    if (key === "content-length") {
+      if (lengthText === undefined) {
+        lengthText = value;
+        length = parseContentLength(value);
+      } else if (value !== lengthText && parseContentLength(value) !== length) {
+        throw new SipParseError("Bad Content-Length", "conflicting values");
+      }
+    }
+  }
+  message.headers = headers;
+
   const available = bytes.length - headEnd;
-  if (length === undefined) length = available;
+  if (length < 0) {
+    if (options.stream) throw new SipParseError("Missing Content-Length");
+    length = available;
+  }
   if (length > available) {
     throw new SipParseError("Bad Content-Length", `says ${length}, body has ${available}`);
   }
   // Extra bytes past Content-Length in a datagram are discarded (§18.3).
-  message.body = bytes.slice(headEnd, headEnd + length);
+  if (length > 0) message.body = bytes.slice(headEnd, headEnd + length);
   return message;
 }
 
-function parseStartLine(line: string): SipMessage {
-  if (line.startsWith("SIP/")) {
-    const m = /^SIP\/(\d+\.\d+) (\d{3}) ?(.*)$/.exec(line);
-    if (!m) throw new SipParseError("Bad status line", line);
-    if (m[1] !== "2.0") throw new SipParseError("Version Not Supported", m[1]);
-    const status = Number(m[2]);
-    if (status < 100 || status > 699) throw new SipParseError("Bad status code", m[2]);
-    return new SipResponse(status, m[3]);
+/** Content-Length = 1*DIGIT; anything else (sign, letters, overflow) is a framing error. */
+function parseContentLength(text: string): number {
+  if (text.length === 0 || text.length > 10) throw new SipParseError("Bad Content-Length", text);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) throw new SipParseError("Bad Content-Length", text);
+    n = n * 10 + c;
   }
-  const parts = line.split(" ");
-  if (parts.length !== 3) throw new SipParseError("Bad request line", line);
-  const [method, uri, version] = parts;
-  if (!TOKEN.test(method)) throw new SipParseError("Bad method", method);
-  if (!uri || /[<>"]/.test(uri)) throw new SipParseError("Bad Request-URI", uri);
-  if (!/^SIP\/\d+\.\d+$/i.test(version)) throw new SipParseError("Bad request line", line);
-  if (version.toUpperCase() !== "SIP/2.0") {
-    throw new SipParseError("Version Not Supported", version);
+  return n;
+}
+
+function stripCr(text: string, from: number, to: number): string {
+  return to > from && text.charCodeAt(to - 1) === 13
+    ? text.slice(from, to - 1)
+    : text.slice(from, to);
+}
+
+/**
+ * Strips SP/HT only: String#trim would also eat U+FEFF and other Unicode spaces that are
+ * part of a value (RFC 4475 §3.1.1.2).
+ */
+function trimLws(text: string): string {
+  let a = 0;
+  let b = text.length;
+  while (a < b && isLws(text.charCodeAt(a))) a++;
+  while (b > a && isLws(text.charCodeAt(b - 1))) b--;
+  return a === 0 && b === text.length ? text : text.slice(a, b);
+}
+
+function isLws(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+function isTokenFast(text: string): boolean {
+  const n = text.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+function parseStartLine(line: string): SipMessage {
+  if (line.startsWith("SIP/")) return parseStatusLine(line);
+  // Request-Line = Method SP Request-URI SP SIP-Version (§25.1): exactly two single spaces.
+  const sp1 = line.indexOf(" ");
+  const sp2 = sp1 < 0 ? -1 : line.indexOf(" ", sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(" ", sp2 + 1) >= 0) {
+    throw new SipParseError("Bad request line", line);
+  }
+  const method = line.slice(0, sp1);
+  const uri = line.slice(sp1 + 1, sp2);
+  const version = line.slice(sp2 + 1);
+  if (!isTokenFast(method)) throw new SipParseError("Bad method", method);
+  checkRequestUri(uri);
+  if (version !== "SIP/2.0") {
+    if (!/^SIP\/\d+\.\d+$/i.test(version)) throw new SipParseError("Bad request line", line);
+    if (version.toUpperCase() !== "SIP/2.0") {
+      throw new SipParseError("Version Not Supported", version);
+    }
   }
   return new SipRequest(method, uri);
 }
 
-function parseHeaderLines(lines: string[], from: number): Header[] {
-  const headers: Header[] = [];
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === "") continue;
-    if (line[0] === " " || line[0] === "\t") {
-      // Folded continuation (§7.3.1): joins the previous header with a single space.
-      const last = headers[headers.length - 1];
-      if (!last) throw new SipParseError("Bad header folding", line);
-      last.value = `${last.value} ${line.trim()}`.trim();
-      continue;
+/**
+ * Request-URI = SIP-URI / SIPS-URI / absoluteURI. Rejects LWS, controls and `<>"` (RFC 4475
+ * §3.1.2.7/8) and, for sip/sips, URI headers, which are not allowed there (§19.1.1 table,
+ * RFC 4475 §3.1.2.11). Other schemes stay opaque: the core answers 416.
+ */
+function checkRequestUri(uri: string): void {
+  const colon = uri.indexOf(":");
+  if (colon <= 0) throw new SipParseError("Bad Request-URI", uri);
+  for (let i = 0; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c <= 32 || c === 127 || c === 60 || c === 62 || c === 34) {
+      throw new SipParseError("Bad Request-URI", uri);
     }
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new SipParseError("Bad header", line);
-    const name = line.slice(0, colon).trimEnd();
-    if (!TOKEN.test(name)) throw new SipParseError("Bad header name", name);
-    const key = headerKey(name);
-    headers.push({ key, name: name.length === 1 ? canonicalName(key) : name, value: line.slice(colon + 1).trim() });
   }
-  return headers;
+  const scheme = uri.slice(0, colon).toLowerCase();
+  if (scheme === "sip" || scheme === "sips") {
+    // '@' cannot appear unescaped after the userinfo, so a '?' past it starts URI headers.
+    const at = uri.indexOf("@");
+    if (uri.indexOf("?", at + 1) >= 0) throw new SipParseError("Bad Request-URI", uri);
+  }
+}
+
+function parseStatusLine(line: string): SipResponse {
+  // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§25.1).
+  const sp = line.indexOf(" ");
+  if (sp < 0) throw new SipParseError("Bad status line", line);
+  const version = line.slice(0, sp);
+  if (version !== "SIP/2.0") {
+    if (!/^SIP\/\d+\.\d+$/.test(version)) throw new SipParseError("Bad status line", line);
+    throw new SipParseError("Version Not Supported", version.slice(4));
+  }
+  const d0 = line.charCodeAt(sp + 1) - 48;
+  const d1 = line.charCodeAt(sp + 2) - 48;
+  const d2 = line.charCodeAt(sp + 3) - 48;
+  const after = line.length > sp + 4 ? line.charCodeAt(sp + 4) : 32;
+  if (
+    !(d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || after !== 32
+  ) throw new SipParseError("Bad status line", line);
+  const status = d0 * 100 + d1 * 10 + d2;
+  if (status < 100 || status > 699) throw new SipParseError("Bad status code", String(status));
+  return new SipResponse(status, line.slice(sp + 5));
+}
+
+/** Headers that must appear at most once (RFC 3261 §7.3.1, RFC 4475 §3.3.8). */
+const SINGLE = ["call-id", "cseq", "from", "to", "max-forwards", "content-type"];
+
+/**
+ * Strict check of what every layer above relies on: a top Via, From, To, Call-ID and CSeq
+ * that parse, none of the single-valued ones repeated, Max-Forwards in range and, for a
+ * request, a CSeq method equal to the request method (§8.1.1.5). Throws `SipParseError`
+ * whose reason is meant for a `400` reason phrase. Not called by `parseMessage`: parsing
+ * stays lazy and the sanity step decides when to pay for this.
+ */
+export function validateMessage(message: SipMessage): void {
+  for (const key of SINGLE) {
+    let count = 0;
+    for (const h of message.headers) if (h.key === key) count++;
+    if (count > 1) throw new SipParseError(`Multiple ${canonicalName(key)}`);
+  }
+  for (const via of message.vias) void via;
+  if (!message.has("via")) throw new SipParseError("Missing Via");
+  void message.from;
+  void message.to;
+  void message.callId;
+  const cseq = message.cseq;
+  void message.maxForwards;
+  void message.contacts;
+  if (message.isRequest && cseq.method !== message.method) {
+    throw new SipParseError("CSeq method mismatch", `${message.method} vs ${cseq.method}`);
+  }
+  if (message.isRequest && !isToken(message.method)) throw new SipParseError("Bad method");
 }

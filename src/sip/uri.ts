@@ -1,9 +1,11 @@
 /**
  * @module SIP URIs (RFC 3261 §19.1), name-addr / addr-spec header values (§20.10, §25.1),
  * Via values (§20.42) and the generic `;param` and comma-list grammar they share. Pure
- * string work: parses on demand and formats back; never resolves names.
+ * string work with char-code scanners (no per-character regex): parses on demand, formats
+ * back, throws `SipParseError` on malformed input; never resolves names.
  */
 import { SipParseError } from "./errors.ts";
+import { isToken } from "./headers.ts";
 
 /** Parameters keep their original order; a flag parameter (`;lr`) has value null. */
 export type Params = Map<string, string | null>;
@@ -37,21 +39,35 @@ export interface Via {
   params: Params;
 }
 
+const SP = 32;
+const HT = 9;
+const DQUOTE = 34;
+const BACKSLASH = 92;
+
+function isLws(c: number): boolean {
+  return c === SP || c === HT || c === 13 || c === 10;
+}
+
 /** Splits on `sep` outside quoted strings and angle brackets. */
 export function splitTopLevel(value: string, sep: string): string[] {
+  const sepCode = sep.charCodeAt(0);
+  // Fast path: nothing that could hide a separator.
+  if (value.indexOf('"') < 0 && value.indexOf("<") < 0) {
+    return value.indexOf(sep) < 0 ? [value] : value.split(sep);
+  }
   const parts: string[] = [];
   let depth = 0;
   let quoted = false;
   let start = 0;
   for (let i = 0; i < value.length; i++) {
-    const c = value[i];
+    const c = value.charCodeAt(i);
     if (quoted) {
-      if (c === "\\") i++;
-      else if (c === '"') quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === "<") depth++;
-    else if (c === ">") depth = Math.max(0, depth - 1);
-    else if (c === sep && depth === 0) {
+      if (c === BACKSLASH) i++;
+      else if (c === DQUOTE) quoted = false;
+    } else if (c === DQUOTE) quoted = true;
+    else if (c === 60) depth++;
+    else if (c === 62) depth = depth > 0 ? depth - 1 : 0;
+    else if (c === sepCode && depth === 0) {
       parts.push(value.slice(start, i));
       start = i + 1;
     }
@@ -61,21 +77,55 @@ export function splitTopLevel(value: string, sep: string): string[] {
   return parts;
 }
 
-/** Parses `;a=b;c` (leading `;` optional), honouring quoted values. */
-export function parseParams(text: string): Params {
+/**
+ * Parses `;a=b;c` (leading `;` optional), honouring quoted values and LWS around `=`
+ * (§25.1 EQUAL). An empty parameter (`;;`) is an error (RFC 4475 §3.1.2.1). With
+ * `tokenNames` (header parameters) each name must be a token; URI parameters are laxer.
+ */
+export function parseParams(text: string, tokenNames = false): Params {
   const params: Params = new Map();
-  for (const raw of splitTopLevel(text, ";")) {
-    const part = raw.trim();
-    if (!part) continue;
-    const eq = part.indexOf("=");
-    if (eq < 0) params.set(part.toLowerCase(), null);
-    else {
-      const name = part.slice(0, eq).trim().toLowerCase();
-      if (!name) throw new SipParseError("Bad parameter", part);
-      params.set(name, part.slice(eq + 1).trim());
+  const parts = splitTopLevel(text, ";");
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i].trim();
+    if (!part) {
+      // A leading `;` (the usual form) yields one empty first part.
+      if (i === 0) continue;
+      throw new SipParseError("Bad parameter", text);
     }
+    const eq = part.indexOf("=");
+    const name = (eq < 0 ? part : part.slice(0, eq).trimEnd()).toLowerCase();
+    if (!name || (tokenNames ? !isToken(name) : /[\s"<>]/.test(name))) {
+      throw new SipParseError("Bad parameter", part);
+    }
+    if (eq < 0) {
+      params.set(name, null);
+      continue;
+    }
+    const value = part.slice(eq + 1).trimStart();
+    if (value.charCodeAt(0) === DQUOTE) {
+      if (quotedEnd(value, 0) !== value.length) throw new SipParseError("Bad parameter", part);
+    } else if (!value || hasLwsOrQuote(value)) throw new SipParseError("Bad parameter", part);
+    params.set(name, value);
   }
   return params;
+}
+
+function hasLwsOrQuote(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isLws(c) || c === DQUOTE) return true;
+  }
+  return false;
+}
+
+/** Index just past the closing quote of the quoted-string opening at `from`, or -1. */
+function quotedEnd(text: string, from: number): number {
+  for (let i = from + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) i++;
+    else if (c === DQUOTE) return i + 1;
+  }
+  return -1;
 }
 
 export function formatParams(params: Params): string {
@@ -86,80 +136,135 @@ export function formatParams(params: Params): string {
 
 /** Removes surrounding quotes and backslash escapes from a quoted-string. */
 export function unquote(value: string): string {
-  if (value.length >= 2 && value[0] === '"' && value[value.length - 1] === '"') {
-    return value.slice(1, -1).replace(/\\(.)/g, "$1");
+  if (value.length < 2 || value[0] !== '"' || value[value.length - 1] !== '"') return value;
+  const inner = value.slice(1, -1);
+  if (inner.indexOf("\\") < 0) return inner;
+  let out = "";
+  for (let i = 0; i < inner.length; i++) {
+    if (inner.charCodeAt(i) === BACKSLASH && i + 1 < inner.length) i++;
+    out += inner[i];
   }
-  return value;
+  return out;
 }
 
 export function quote(value: string): string {
   return `"${value.replace(/(["\\])/g, "\\$1")}"`;
 }
 
+/** Host characters: alphanum, `-._~%!*'()+` (lenient hostname / IPv4), indexed by code. */
+const HOST_CHARS: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 48; c <= 57; c++) t[c] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = 1;
+  for (let c = 97; c <= 122; c++) t[c] = 1;
+  for (const ch of "-._~%!*'()+") t[ch.charCodeAt(0)] = 1;
+  return t;
+})();
+
 function parseHostPort(text: string, what: string): { host: string; port?: number } {
   let host: string;
-  let rest: string;
-  if (text.startsWith("[")) {
+  let rest: number;
+  if (text.charCodeAt(0) === 91) {
+    // IPv6reference = "[" IPv6address "]" (§25.1).
     const end = text.indexOf("]");
     if (end < 0) throw new SipParseError(`Bad ${what}`, text);
     host = text.slice(1, end);
-    if (!/^[0-9a-fA-F:.]+$/.test(host)) throw new SipParseError(`Bad ${what}`, text);
-    rest = text.slice(end + 1);
+    if (!host || !/^[0-9a-fA-F:.]+$/.test(host) || host.indexOf(":") < 0) {
+      throw new SipParseError(`Bad ${what}`, text);
+    }
+    rest = end + 1;
   } else {
-    const colon = text.indexOf(":");
-    host = colon < 0 ? text : text.slice(0, colon);
-    rest = colon < 0 ? "" : text.slice(colon);
-    if (!/^[A-Za-z0-9._\-~%!*'()+]+$/.test(host)) throw new SipParseError(`Bad ${what}`, text);
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 58) break;
+      if (c >= 128 || HOST_CHARS[c] === 0) throw new SipParseError(`Bad ${what}`, text);
+    }
+    if (i === 0) throw new SipParseError(`Bad ${what}`, text);
+    host = text.slice(0, i);
+    rest = i;
   }
   let port: number | undefined;
-  if (rest) {
-    if (!/^:\d{1,5}$/.test(rest)) throw new SipParseError(`Bad ${what} port`, text);
-    port = Number(rest.slice(1));
+  if (rest < text.length) {
+    if (text.charCodeAt(rest) !== 58 || rest + 1 === text.length || text.length - rest > 6) {
+      throw new SipParseError(`Bad ${what} port`, text);
+    }
+    port = 0;
+    for (let i = rest + 1; i < text.length; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) throw new SipParseError(`Bad ${what} port`, text);
+      port = port * 10 + d;
+    }
     if (port > 65535) throw new SipParseError(`Bad ${what} port`, text);
   }
-  return { host: host.toLowerCase(), port };
+  return { host: toLower(host), port };
 }
 
-/** Parses a sip:/sips: URI. Other schemes (tel:, http:) get scheme + opaque host. */
+function toLower(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) return text.toLowerCase();
+  }
+  return text;
+}
+
+/**
+ * Parses a URI exactly as given (no surrounding LWS allowed: RFC 4475 §3.1.2.14). sip/sips
+ * get user, password, host, port, params and raw headers; other schemes (tel:, http:, ...)
+ * get scheme + opaque `host`.
+ */
 export function parseUri(text: string): SipUri {
-  const s = text.trim();
-  const colon = s.indexOf(":");
-  if (colon <= 0) throw new SipParseError("Bad Request-URI", s);
-  const scheme = s.slice(0, colon).toLowerCase();
-  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) throw new SipParseError("Bad URI scheme", s);
-  let rest = s.slice(colon + 1);
+  const colon = text.indexOf(":");
+  if (colon <= 0) throw new SipParseError("Bad URI", text);
+  const scheme = toLower(text.slice(0, colon));
+  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) throw new SipParseError("Bad URI scheme", text);
+  for (let i = colon + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 32 || c === 127 || c === DQUOTE || c === 60 || c === 62) {
+      throw new SipParseError("Bad URI", text);
+    }
+  }
+  if (colon + 1 === text.length) throw new SipParseError("Bad URI", text);
   if (scheme !== "sip" && scheme !== "sips") {
-    if (!rest || /\s/.test(rest)) throw new SipParseError("Bad URI", s);
-    return { scheme, host: rest, params: new Map() };
+    return { scheme, host: text.slice(colon + 1), params: new Map() };
   }
-  let headers: string | undefined;
-  const q = rest.indexOf("?");
-  if (q >= 0) {
-    headers = rest.slice(q + 1);
-    rest = rest.slice(0, q);
-  }
+  // '@' never appears unescaped outside userinfo, so the first one ends it (§25.1); the
+  // user part may itself hold ';', '?', ',' and '/' (RFC 4475 §3.1.1.2, §3.1.1.9).
+  let rest = colon + 1;
   let user: string | undefined;
   let password: string | undefined;
-  const at = rest.lastIndexOf("@");
+  const at = text.indexOf("@", rest);
   if (at >= 0) {
-    const userinfo = rest.slice(0, at);
-    rest = rest.slice(at + 1);
-    const pc = userinfo.indexOf(":");
-    user = pc < 0 ? userinfo : userinfo.slice(0, pc);
-    if (pc >= 0) password = userinfo.slice(pc + 1);
-    if (!user || /[\s<>"]/.test(userinfo)) throw new SipParseError("Bad URI user", s);
+    const pc = text.indexOf(":", rest);
+    if (pc >= 0 && pc < at) {
+      user = text.slice(rest, pc);
+      password = text.slice(pc + 1, at);
+    } else user = text.slice(rest, at);
+    if (!user) throw new SipParseError("Bad URI user", text);
     user = decodeEscapes(user);
+    rest = at + 1;
   }
-  const semi = rest.indexOf(";");
-  const hostport = semi < 0 ? rest : rest.slice(0, semi);
-  const params = semi < 0 ? new Map() : parseParams(rest.slice(semi + 1));
-  const { host, port } = parseHostPort(hostport, "URI host");
+  let end = text.length;
+  let headers: string | undefined;
+  const q = text.indexOf("?", rest);
+  if (q >= 0) {
+    headers = text.slice(q + 1);
+    end = q;
+  }
+  const semi = text.indexOf(";", rest);
+  let params: Params;
+  let hostEnd = end;
+  if (semi >= 0 && semi < end) {
+    hostEnd = semi;
+    params = parseParams(text.slice(semi + 1, end));
+  } else params = new Map();
+  const { host, port } = parseHostPort(text.slice(rest, hostEnd), "URI host");
   return { scheme, user, password, host, port, params, headers };
 }
 
 /** Unescapes %HH in the user part so comparisons are by value (§19.1.4). */
 function decodeEscapes(text: string): string {
-  if (!text.includes("%")) return text;
+  if (text.indexOf("%") < 0) return text;
   return text.replace(/%([0-9a-fA-F]{2})/g, (_m, hex) => String.fromCharCode(parseInt(hex, 16)));
 }
 
@@ -173,10 +278,10 @@ export function formatUri(uri: SipUri): string {
   if (uri.scheme !== "sip" && uri.scheme !== "sips") return `${uri.scheme}:${uri.host}`;
   let out = `${uri.scheme}:`;
   if (uri.user !== undefined) {
-    out += USER_SAFE.test(uri.user)
-      ? uri.user
-      : uri.user.replace(/[^A-Za-z0-9\-_.!~*'()&=+$,;?/]/g, (c) =>
-        "%" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"));
+    out += USER_SAFE.test(uri.user) ? uri.user : uri.user.replace(
+      /[^A-Za-z0-9\-_.!~*'()&=+$,;?/]/g,
+      (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"),
+    );
     if (uri.password !== undefined) out += `:${uri.password}`;
     out += "@";
   }
@@ -187,35 +292,65 @@ export function formatUri(uri: SipUri): string {
   return out;
 }
 
-/** Parses one name-addr or addr-spec value (From, To, Contact, Route, ...). */
+/**
+ * Parses one name-addr or addr-spec value (From, To, Contact, Route, ...):
+ * `[display-name] <URI> *(;param)` or `URI *(;param)`. The display name is a quoted-string
+ * or tokens separated by LWS (§25.1; LWS before `<` optional, RFC 4475 §3.1.1.6).
+ */
 export function parseNameAddr(text: string): NameAddr {
-  const s = text.trim();
-  if (s === "*") return { uri: { scheme: "", host: "", params: new Map() }, params: new Map(), wildcard: true };
-  const lt = s.indexOf("<");
-  if (lt >= 0) {
-    const gt = s.indexOf(">", lt);
-    if (gt < 0) throw new SipParseError("Bad name-addr", s);
-    const display = s.slice(0, lt).trim();
-    let displayName: string | undefined;
-    if (display) {
-      if (display.startsWith('"')) {
-        if (!display.endsWith('"') || display.length < 2) throw new SipParseError("Bad display name", s);
-        displayName = unquote(display);
-      } else {
-        if (/["<>]/.test(display)) throw new SipParseError("Bad display name", s);
+  let i = 0;
+  const n = text.length;
+  while (i < n && isLws(text.charCodeAt(i))) i++;
+  if (i === n) throw new SipParseError("Bad name-addr", text);
+  let displayName: string | undefined;
+  let lt = -1;
+  if (text.charCodeAt(i) === DQUOTE) {
+    const qe = quotedEnd(text, i);
+    if (qe < 0) throw new SipParseError("Bad display name", text);
+    displayName = unquote(text.slice(i, qe));
+    i = qe;
+    while (i < n && isLws(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) !== 60) throw new SipParseError("Bad name-addr", text);
+    lt = i;
+  } else {
+    lt = text.indexOf("<", i);
+    if (lt >= 0) {
+      const display = text.slice(i, lt).trim();
+      if (display) {
+        // *(token LWS): tokens and whitespace only.
+        for (const word of display.split(/[ \t]+/)) {
+          if (!isToken(word)) throw new SipParseError("Bad display name", text);
+        }
         displayName = display;
       }
+    } else {
+      const trimmed = text.slice(i).trimEnd();
+      if (trimmed === "*") {
+        return {
+          uri: { scheme: "", host: "", params: new Map() },
+          params: new Map(),
+          wildcard: true,
+        };
+      }
+      // addr-spec: parameters after the URI belong to the header, not the URI (§20.10), and
+      // the URI may not hold ',', '?' or ';' of its own.
+      const semi = trimmed.indexOf(";");
+      const uriText = (semi < 0 ? trimmed : trimmed.slice(0, semi)).trimEnd();
+      if (/[\s,?]/.test(uriText)) throw new SipParseError("Bad addr-spec", text);
+      return {
+        uri: parseUri(uriText),
+        params: semi < 0 ? new Map() : parseParams(trimmed.slice(semi + 1), true),
+      };
     }
-    const uri = parseUri(s.slice(lt + 1, gt));
-    const after = s.slice(gt + 1).trim();
-    if (after && !after.startsWith(";")) throw new SipParseError("Bad name-addr", s);
-    return { displayName, uri, params: parseParams(after) };
   }
-  // addr-spec: parameters after the URI belong to the header, not the URI (§20.10).
-  const semi = s.indexOf(";");
-  const uriText = semi < 0 ? s : s.slice(0, semi);
-  if (/[\s,?]/.test(uriText)) throw new SipParseError("Bad addr-spec", s);
-  return { uri: parseUri(uriText), params: semi < 0 ? new Map() : parseParams(s.slice(semi + 1)) };
+  const gt = text.indexOf(">", lt + 1);
+  if (gt < 0) throw new SipParseError("Bad name-addr", text);
+  const uri = parseUri(text.slice(lt + 1, gt));
+  let j = gt + 1;
+  while (j < n && isLws(text.charCodeAt(j))) j++;
+  if (j === n) return { displayName, uri, params: new Map() };
+  if (text.charCodeAt(j) !== 59) throw new SipParseError("Bad name-addr", text);
+  return { displayName, uri, params: parseParams(text.slice(j + 1), true) };
 }
 
 export function formatNameAddr(na: NameAddr): string {
@@ -224,12 +359,65 @@ export function formatNameAddr(na: NameAddr): string {
   return `${name}<${formatUri(na.uri)}>${formatParams(na.params)}`;
 }
 
-/** Parses one Via value: `SIP/2.0/UDP host:port;branch=...`. */
+/**
+ * Parses one Via value: `SIP / 2.0 / transport sent-by *(;param)` with LWS allowed around
+ * the slashes (§25.1 SLASH, RFC 4475 §3.1.1.1).
+ */
 export function parseVia(text: string): Via {
-  const m = /^\s*SIP\s*\/\s*2\.0\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+([^;\s]+)\s*(;.*)?$/is.exec(text);
-  if (!m) throw new SipParseError("Bad Via", text);
-  const { host, port } = parseHostPort(m[2].trim(), "Via host");
-  return { transport: m[1].toUpperCase(), host, port, params: parseParams(m[3] ?? "") };
+  let i = 0;
+  const n = text.length;
+  const skip = () => {
+    while (i < n && isLws(text.charCodeAt(i))) i++;
+  };
+  const word = (): string => {
+    const s = i;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 47 || c === 59 || isLws(c)) break;
+      i++;
+    }
+    return text.slice(s, i);
+  };
+  const slash = () => {
+    skip();
+    if (text.charCodeAt(i) !== 47) throw new SipParseError("Bad Via", text);
+    i++;
+    skip();
+  };
+  skip();
+  const protocol = word();
+  if (protocol !== "SIP" && protocol.toUpperCase() !== "SIP") {
+    throw new SipParseError("Bad Via", text);
+  }
+  slash();
+  if (word() !== "2.0") throw new SipParseError("Bad Via", text);
+  slash();
+  const transport = word();
+  if (!isToken(transport)) throw new SipParseError("Bad Via", text);
+  const beforeHost = i;
+  skip();
+  if (i === beforeHost || i === n) throw new SipParseError("Bad Via", text);
+  const hostStart = i;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 59 || isLws(c)) break;
+    i++;
+  }
+  const { host, port } = parseHostPort(text.slice(hostStart, i), "Via host");
+  skip();
+  let params: Params;
+  if (i === n) params = new Map();
+  else if (text.charCodeAt(i) === 59) params = parseParams(text.slice(i + 1), true);
+  else throw new SipParseError("Bad Via", text);
+  return { transport: toUpperAscii(transport), host, port, params };
+}
+
+function toUpperAscii(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 97 && c <= 122) return text.toUpperCase();
+  }
+  return text;
 }
 
 export function formatVia(via: Via): string {
