@@ -133,6 +133,8 @@ export class JsonFileStore implements AccountStore {
   #mode = 0o600;
   #closed = false;
   #droppedPasswords = false;
+  /** The last text known to be on disk: what memory returns to when a rewrite fails. */
+  #durable = "";
   #waiters: Waiter[] = [];
   #flushing = false;
   #idle: (() => void)[] = [];
@@ -150,7 +152,9 @@ export class JsonFileStore implements AccountStore {
     // A new file is created at once; plain passwords the operator no longer keeps are
     // scrubbed at once (no registry change: the version stays).
     if (!found || store.#droppedPasswords) {
-      await writeFileAtomic(path, store.#serialize(), store.#mode);
+      const text = store.#serialize();
+      await writeFileAtomic(path, text, store.#mode);
+      store.#durable = text;
     }
     return store;
   }
@@ -169,6 +173,12 @@ export class JsonFileStore implements AccountStore {
       if (e instanceof Deno.errors.NotFound) return false;
       throw new StoreError(`cannot read ${this.path}: ${(e as Error).message}`);
     }
+    this.#loadText(text);
+    return true;
+  }
+
+  /** Replaces the index with the content of a database file text. */
+  #loadText(text: string): void {
     try {
       const file = parseDatabaseFile(JSON.parse(text));
       this.#droppedPasswords = !this.#options.storePlainPasswords &&
@@ -181,7 +191,7 @@ export class JsonFileStore implements AccountStore {
       index.version = file.version;
       this.#index = index;
       this.#extras = file.extras;
-      return true;
+      this.#durable = text;
     } catch (e) {
       if (!(e instanceof StoreError)) throw new StoreError(`${this.path}: ${(e as Error).message}`);
       e.message = `${this.path}: ${e.message}`;
@@ -234,17 +244,16 @@ export class JsonFileStore implements AccountStore {
       while (this.#waiters.length > 0) {
         const batch = this.#waiters.splice(0);
         try {
-          await writeFileAtomic(this.path, this.#serialize(), this.#mode);
+          const text = this.#serialize();
+          await writeFileAtomic(this.path, text, this.#mode);
+          this.#durable = text;
           for (const w of batch) w.resolve();
         } catch (e) {
           const error = new StoreError(`cannot write ${this.path}: ${(e as Error).message}`);
           for (const w of [...batch, ...this.#waiters.splice(0)]) w.reject(error);
-          // Every change not on disk was rejected: make memory match the disk again.
-          try {
-            this.#readDisk();
-          } catch {
-            // The file itself is unreadable now; keep memory as the best copy.
-          }
+          // Every change not on disk was rejected: memory goes back to the last durable
+          // content (synchronously, so no new change interleaves).
+          this.#loadText(this.#durable);
         }
       }
     } finally {
