@@ -25,8 +25,83 @@ interface LogState {
 }
 
 const encoder = new TextEncoder();
-const stderrSink: LogSink = (_r, line) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
+/** The foreground sink. */
+export const stderrSink: LogSink = (_r, line) => {
+  try {
+    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  } catch {
+    // stderr closed (detached process): a log line is not worth a crash.
+  }
+};
 const state: LogState = { verbosity: 0, format: "text", sinks: [stderrSink] };
+
+/** A sink holding a resource (file, `logger` process) that must be released at exit. */
+export interface ClosableSink {
+  sink: LogSink;
+  close(): Promise<void>;
+}
+
+/** Appends each line to `path` (created if missing); used on Windows and by `--log-file`. */
+export function fileSink(path: string): ClosableSink {
+  const file = Deno.openSync(path, { append: true, create: true });
+  let open = true;
+  return {
+    sink: (_r, line) => {
+      if (open) file.writeSync(encoder.encode(line + "\n"));
+    },
+    close: () => {
+      if (open) {
+        open = false;
+        file.close();
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+/** syslog severity of a level (RFC 5424 §6.2.1). */
+export const SYSLOG_SEVERITY: Record<LogLevel, number> = {
+  fatal: 2,
+  error: 3,
+  warn: 4,
+  info: 6,
+  debug: 7,
+};
+
+/**
+ * Sends lines to syslog (journald on systemd hosts) through `logger -t TAG --prio-prefix`
+ * on a pipe, facility daemon, with each line's severity. Throws `Deno.errors.NotFound`
+ * when `logger` is not installed so the caller can pick another sink.
+ */
+export function syslogSink(tag = "sipws"): ClosableSink {
+  const child = new Deno.Command("logger", {
+    args: ["-t", tag, "--prio-prefix"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  let open = true;
+  const DAEMON = 3 << 3;
+  return {
+    sink: (record, line) => {
+      if (!open) return;
+      const pri = DAEMON | SYSLOG_SEVERITY[record.level];
+      writer.write(encoder.encode(`<${pri}>${line.replace(/\n/g, " ")}\n`)).catch(() => {
+        open = false;
+      });
+    },
+    close: async () => {
+      if (!open) return;
+      open = false;
+      await writer.close().catch(() => {});
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((r) => timer = setTimeout(r, 2000));
+      await Promise.race([child.status.then(() => {}), late]);
+      clearTimeout(timer);
+    },
+  };
+}
 
 export function configureLog(options: Partial<LogState>): void {
   Object.assign(state, options);
@@ -41,7 +116,9 @@ export function formatRecord(record: LogRecord, format: "text" | "json"): string
       message: record.message,
     });
   }
-  return `${record.level.toUpperCase().padEnd(5)} ${record.time.toISOString()} [${record.component}] ${record.message}`;
+  return `${
+    record.level.toUpperCase().padEnd(5)
+  } ${record.time.toISOString()} [${record.component}] ${record.message}`;
 }
 
 export class Logger {
