@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManualClock, SetTimeoutScheduler, TimerWheel, timerValues } from "./timers.ts";
+import { ManualClock, SetTimeoutScheduler, timerValues, TimerWheel } from "./timers.ts";
 
 Deno.test("wheel: a timer fires at its due tick, not before", () => {
   const clock = new ManualClock();
