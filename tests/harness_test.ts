@@ -11,6 +11,7 @@ import { freePort, freePorts, waitForListening } from "./support/ports.ts";
 import { makeSelfSignedCert } from "./support/certs.ts";
 import { runCommand, spawnChild } from "./support/process.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { launchBrowser, loadJsSip } from "./support/browser.ts";
 
 /** True while `pid` is a live (not zombie) process; polls up to 2 s for it to go. */
 async function stillRunning(pid: number): Promise<boolean> {
@@ -205,4 +206,148 @@ Deno.test("sipp: custom scenario file and inline XML against a Deno UDP stand-in
   } finally {
     await responder.close();
   }
+});
+
+/** A Deno WebSocket echo server (answers subprotocol "sip" when offered). */
+function startWsEcho(tls?: { cert: string; key: string }): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}, ...tls }, (req) => {
+    if (req.headers.get("upgrade") !== "websocket") return new Response("not ws", { status: 426 });
+    const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) =>
+      p.trim()
+    );
+    const { socket, response } = Deno.upgradeWebSocket(req, {
+      protocol: offered.includes("sip") ? "sip" : undefined,
+    });
+    socket.onmessage = (e) => socket.send(e.data);
+    return response;
+  });
+}
+
+/** In the page: open a WebSocket with subprotocol "sip", send text, resolve with the echo. */
+function wsEchoInPage(
+  url: string,
+): Promise<{ protocol: string; echo: string } | { error: string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, "sip");
+    const timer = setTimeout(() => resolve({ error: "timeout" }), 8000);
+    ws.onopen = () => ws.send("OPTIONS sip:echo SIP/2.0");
+    ws.onmessage = (e) => {
+      clearTimeout(timer);
+      resolve({ protocol: ws.protocol, echo: String(e.data) });
+      ws.close();
+    };
+    ws.onerror = () => {
+      clearTimeout(timer);
+      resolve({ error: "websocket error" });
+    };
+  });
+}
+
+Deno.test({
+  name: "browser: netns Chromium reaches relayed host ports only (HTTP, WS and WSS 'sip' echo)",
+  // Playwright keeps internal timers and pipes that outlive a single test's op accounting.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "harness-browser-" });
+    const http = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () =>
+        new Response("<html><body><p id=m>served-from-host</p></body></html>", {
+          headers: { "content-type": "text/html" },
+        }),
+    );
+    const ws = startWsEcho();
+    const { cert, key } = await makeSelfSignedCert(dir);
+    const wss = startWsEcho({ cert, key });
+    const unrelayed = startWsEcho();
+    const browser = await launchBrowser({
+      relayPorts: [http.addr.port, ws.addr.port, wss.addr.port],
+    });
+    try {
+      const page = await browser.newPage();
+      assert.equal(await page.evaluate("isSecureContext"), true);
+      await page.goto(`http://127.0.0.1:${http.addr.port}/`, { timeout: 10_000 });
+      assert.equal(await page.textContent("#m"), "served-from-host");
+
+      assert.deepEqual(
+        await page.evaluate(wsEchoInPage, `ws://127.0.0.1:${ws.addr.port}`),
+        { protocol: "sip", echo: "OPTIONS sip:echo SIP/2.0" },
+      );
+      assert.deepEqual(
+        await page.evaluate(wsEchoInPage, `wss://127.0.0.1:${wss.addr.port}`),
+        { protocol: "sip", echo: "OPTIONS sip:echo SIP/2.0" },
+      );
+      // Not relayed: the namespace has no route to the host's loopback.
+      assert.deepEqual(
+        await page.evaluate(wsEchoInPage, `ws://127.0.0.1:${unrelayed.addr.port}`),
+        { error: "websocket error" },
+      );
+    } finally {
+      await browser.close();
+      await Promise.all([http, ws, wss, unrelayed].map((s) => s.shutdown()));
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "browser: JsSIP loads and two RTCPeerConnections exchange media over 127.0.0.1 only",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      const version = await loadJsSip(page);
+      assert.match(version, /^3\./);
+      assert.equal(await page.evaluate("typeof JsSIP.UA"), "function");
+
+      // Browser-side code as a string: Deno's type libs have no WebRTC DOM types.
+      const result = await page.evaluate(`(async () => {
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+        const a = new RTCPeerConnection({ iceServers: [] });
+        const b = new RTCPeerConnection({ iceServers: [] });
+        a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+        b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+        for (const track of stream.getTracks()) a.addTrack(track, stream);
+        await a.setLocalDescription(await a.createOffer());
+        await b.setRemoteDescription(a.localDescription);
+        await b.setLocalDescription(await b.createAnswer());
+        await a.setRemoteDescription(b.localDescription);
+        const deadline = Date.now() + 15_000;
+        let packets = 0;
+        let local = "";
+        let remote = "";
+        while (Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 250));
+          const stats = await b.getStats();
+          let pairId = "";
+          stats.forEach((s) => {
+            if (s.type === "inbound-rtp") packets = s.packetsReceived ?? 0;
+            if (s.type === "transport" && s.selectedCandidatePairId) {
+              pairId = s.selectedCandidatePairId;
+            }
+          });
+          const pair = pairId ? stats.get(pairId) : undefined;
+          if (pair) {
+            local = stats.get(pair.localCandidateId)?.address ?? "";
+            remote = stats.get(pair.remoteCandidateId)?.address ?? "";
+          }
+          if (packets > 0 && local) break;
+        }
+        const state = b.connectionState;
+        a.close();
+        b.close();
+        for (const t of stream.getTracks()) t.stop();
+        return { packets, local, remote, state };
+      })()`) as { packets: number; local: string; remote: string; state: string };
+      assert.equal(result.state, "connected", JSON.stringify(result));
+      assert.equal(result.local, "127.0.0.1", JSON.stringify(result));
+      assert.equal(result.remote, "127.0.0.1", JSON.stringify(result));
+      assert.ok(result.packets > 0, JSON.stringify(result));
+    } finally {
+      await browser.close();
+    }
+  },
 });
