@@ -4,7 +4,9 @@
  * (§7.3.1). Pure lookup tables; never parses header values.
  */
 
-const COMPACT: Record<string, string> = {
+// Maps, not object literals: a header named "constructor" or "__proto__" must not hit
+// Object.prototype (found by the property tests).
+const COMPACT = new Map<string, string>(Object.entries({
   i: "call-id",
   m: "contact",
   e: "content-encoding",
@@ -25,9 +27,9 @@ const COMPACT: Record<string, string> = {
   d: "request-disposition",
   y: "identity",
   n: "identity-info",
-};
+}));
 
-const CANONICAL: Record<string, string> = {
+const CANONICAL = new Map<string, string>(Object.entries({
   "call-id": "Call-ID",
   cseq: "CSeq",
   "www-authenticate": "WWW-Authenticate",
@@ -36,7 +38,7 @@ const CANONICAL: Record<string, string> = {
   "rseq": "RSeq",
   "sip-etag": "SIP-ETag",
   "sip-if-match": "SIP-If-Match",
-};
+}));
 
 /**
  * Spellings seen on the wire → key. Bounded so that a flood of random header names cannot
@@ -50,7 +52,7 @@ export function headerKey(name: string): string {
   let key = KEY_CACHE.get(name);
   if (key !== undefined) return key;
   const lower = name.toLowerCase();
-  key = COMPACT[lower] ?? lower;
+  key = COMPACT.get(lower) ?? lower;
   if (KEY_CACHE.size < KEY_CACHE_MAX) KEY_CACHE.set(name, key);
   return key;
 }
@@ -80,7 +82,8 @@ export function isToken(text: string): boolean {
 
 /** Conventional spelling of a header key: "call-id" → "Call-ID", "max-forwards" → "Max-Forwards". */
 export function canonicalName(key: string): string {
-  return CANONICAL[key] ?? key.replace(/(^|-)([a-z])/g, (_m, dash, c) => dash + c.toUpperCase());
+  return CANONICAL.get(key) ??
+    key.replace(/(^|-)([a-z])/g, (_m, dash, c) => dash + c.toUpperCase());
 }
 
 /**
