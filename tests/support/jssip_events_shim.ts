@@ -6,6 +6,9 @@
  * `events` package (JsSIP's own dependency). It must answer nothing else.
  */
 
+// JsSIP's own pinned dependency (see deno.lock); not in deno.json's import map, where a
+// bare "events" would still mean the Node built-in.
+// deno-lint-ignore no-import-prefix
 import events from "npm:events@3.3.0";
 
 (globalThis as unknown as { require: (id: string) => unknown }).require = (id: string) => {
