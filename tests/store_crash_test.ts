@@ -28,13 +28,20 @@ async function runWriter(kind: string, path: string, killAfter: number): Promise
     stderr: "piped",
   }).spawn();
   const acked = new Set<number>();
-  let killed = false;
+  let killRequested = false;
+  let timedOut = false;
   let ready = false;
   let buffer = "";
-  const timer = setTimeout(() => {
+  const kill = () => {
     try {
       child.kill("SIGKILL");
-    } catch { /* already gone */ }
+    } catch {
+      // It already exited: the burst finished before the kill point was read.
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
   }, ITERATION_TIMEOUT_MS);
   const stderr = new Response(child.stderr).text();
   try {
@@ -48,20 +55,21 @@ async function runWriter(kind: string, path: string, killAfter: number): Promise
         const m = /^ack (\d+)$/.exec(line);
         if (m) acked.add(Number(m[1]));
       }
-      if (!killed && acked.size >= killAfter) {
-        child.kill("SIGKILL");
-        killed = true;
+      if (!killRequested && acked.size >= killAfter) {
+        killRequested = true;
+        kill();
       }
     }
     const status = await child.status;
     const errors = await stderr;
+    assert.ok(!timedOut, `writer still running after ${ITERATION_TIMEOUT_MS} ms`);
     assert.ok(ready, `writer never got ready: ${errors}`);
+    const killed = status.signal === "SIGKILL";
     if (!killed) assert.equal(status.code, 0, `writer failed: ${errors}`);
-    else assert.equal(status.signal, "SIGKILL");
+    return { acked, killed };
   } finally {
     clearTimeout(timer);
   }
-  return { acked, killed };
 }
 
 /** user → password after replaying the first `count` ops of the plan. */
