@@ -176,18 +176,19 @@ export class InviteServerTransaction extends ServerTransactionBase {
           // RFC 6026 §7.1: a 2xx moves Proceeding → Accepted and starts Timer L.
           this.current = "Accepted";
           this.lastResponse = response;
-          this.send(response);
           this.#timerL = this.schedule(this.ctx.timers.l, () => this.#onTimerL());
+          this.send(response);
         } else {
           // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
+          // Timers first: a synchronous transport may deliver the ACK from inside send().
           this.current = "Completed";
           this.lastResponse = response;
-          this.send(response);
           if (!this.flow.reliable) {
             this.#intervalG = this.ctx.timers.g;
             this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
           }
           this.#timerH = this.schedule(this.ctx.timers.h, () => this.#onTimerH());
+          this.send(response);
         }
         return;
       case "Accepted":
