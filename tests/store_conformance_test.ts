@@ -134,6 +134,10 @@ for (const impl of implementations) {
       [{ domain: "example.com", user: "a", password: "x", expire: -1 }, "expire"],
       [{ domain: "example.com", user: "a b", password: "x" }, "user"],
       [{ domain: "example.com", user: "a", ha1: { md5: "zz", sha256: "" } }, "ha1.md5"],
+      [
+        { domain: "example.com", user: "a", ha1: { md5: "0".repeat(32), sha256: 7 as never } },
+        "ha1.sha256",
+      ],
     ];
     for (const [input, field] of cases) {
       await assert.rejects(store.putAccount(input), (e: unknown) => {

@@ -85,8 +85,9 @@ export function toAccount(input: AccountInput, options: StoreOptions, prefix = "
       sha256: computeHa1("SHA-256", user, domain, password),
     };
   } else if (input.ha1 !== undefined) {
-    const md5 = input.ha1?.md5?.toLowerCase();
-    const sha256 = input.ha1?.sha256?.toLowerCase();
+    const lower = (value: unknown) => typeof value === "string" ? value.toLowerCase() : value;
+    const md5 = lower(input.ha1?.md5);
+    const sha256 = lower(input.ha1?.sha256);
     if (typeof md5 !== "string" || !HEX32.test(md5)) {
       throw new StoreError("must be 32 hex digits", `${prefix}ha1.md5`);
     }
