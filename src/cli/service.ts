@@ -158,7 +158,7 @@ export async function installService(serveArgs: string[], o: InstallOptions): Pr
   const secret = args.some((a) => /^(-w|--password)/.test(a) || /^-[^-]*w/.test(a));
   try {
     await Deno.writeTextFile(o.unitPath, unit, { mode: secret ? 0o600 : 0o644 });
-    if (secret && Deno.build.os !== "windows") await Deno.chmod(o.unitPath, 0o600);
+    if (secret) await Deno.chmod(o.unitPath, 0o600);
   } catch (e) {
     printErr(`error: cannot write ${o.unitPath}: ${e instanceof Error ? e.message : e}`);
     return 1;

@@ -164,7 +164,12 @@ export function nearestKey(dotted: string): string | undefined {
   for (const k of [...schemaKeys(), ...TABLES]) {
     const kLeaf = k.split(".").pop()!;
     // Compare the full path and the leaf alone so `t1` at top level finds `sip.t1`.
-    const score = Math.min(distance(dotted, k), distance(leaf, kLeaf) + 0.5);
+    let score = Math.min(distance(dotted, k), distance(leaf, kLeaf) + 0.5);
+    // A fragment of a longer name (`origins` for `allowed_origins`) is a likely slip too.
+    if (leaf.length >= 4 && kLeaf !== leaf && (kLeaf.includes(leaf) || leaf.includes(kLeaf))) {
+      const sameTable = dotted.includes(".") && k.startsWith(dotted.split(".")[0] + ".");
+      score = Math.min(score, sameTable ? 1 : 1.5);
+    }
     if (score < bestScore) {
       bestScore = score;
       best = k;
