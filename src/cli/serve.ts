@@ -168,7 +168,7 @@ async function runAttached(
     await closeLog();
     return 1;
   }
-  log.info(`listening on ${config.interface} ${describeTransports(config)}`);
+  log.info(`started: ${describeTransports(config)}`);
 
   // The daemon always writes its pid file; an attached run only when one was asked for.
   const pidFile = meta.daemonChild || loaded.explicit.has("pid_file")
