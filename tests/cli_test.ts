@@ -230,7 +230,7 @@ Deno.test({
     const exec = unit.split("\n").find((l) => l.startsWith("ExecStart="))!;
     assert.ok(
       exec.endsWith(
-        " -u 5060 -t 5060 --store " + join(dir, "data", "accounts.db") + " --foreground",
+        " --foreground -u 5060 -t 5060 --store " + join(dir, "data", "accounts.db"),
       ),
       exec,
     );

@@ -85,7 +85,8 @@ async function detach(argv: string[], config: Config): Promise<number> {
     return 1;
   }
   await Deno.remove(pidFile).catch(() => {});
-  const self = selfCommand([...argv, "--foreground", DAEMON_CHILD_FLAG]);
+  // Markers first: after a `--` in argv they would be read as keys.
+  const self = selfCommand(["--foreground", DAEMON_CHILD_FLAG, ...argv]);
   const child = new Deno.Command(self.command, {
     args: self.args,
     stdin: "null",

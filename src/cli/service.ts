@@ -123,7 +123,7 @@ export async function installService(serveArgs: string[], o: InstallOptions): Pr
     return 2;
   }
   const args = serveArgs.filter((a) => a !== "-f" && a !== "--foreground");
-  const self = selfCommand([...args, "--foreground"]);
+  const self = selfCommand(["--foreground", ...args]);
   if (Deno.build.os === "windows") {
     const bin = [self.command, ...self.args].map((a) => a.includes(" ") ? `"${a}"` : a).join(" ");
     const code = await run("sc", ["create", o.name, "binPath=", bin, "start=", "auto"]);
