@@ -12,17 +12,25 @@ import { type Header, type SipMessage, SipRequest, SipResponse } from "./message
 
 const decoder = new TextDecoder();
 
+/** Header names already checked to be tokens → key; bounded against floods of odd names. */
+const NAME_KEYS = new Map<string, string>();
+const NAME_KEYS_MAX = 1024;
+
 /** Index just after the blank line ending the head, or -1. Accepts bare LF too. */
 export function findHeadEnd(bytes: Uint8Array, from = 0): number {
-  let i = bytes.indexOf(10, from);
-  while (i >= 0 && i < bytes.length - 1) {
-    const next = bytes[i + 1];
-    if (next === 10) return i + 2;
-    if (next === 13) {
-      if (i + 2 >= bytes.length) return -1;
-      if (bytes[i + 2] === 10) return i + 3;
+  const n = bytes.length;
+  // Every terminator ("\n\n" or "\n\r\n") holds two adjacent CR/LF bytes, so probing every
+  // other byte finds it; then the LF that starts it is at i - 1, i or i + 1.
+  for (let i = from + 1; i < n; i += 2) {
+    const c = bytes[i];
+    if (c !== 10 && c !== 13) continue;
+    const last = i + 1 < n - 1 ? i + 1 : n - 2;
+    for (let j = i - 1 < from ? from : i - 1; j <= last; j++) {
+      if (bytes[j] !== 10) continue;
+      const x = bytes[j + 1];
+      if (x === 10) return j + 2;
+      if (x === 13 && j + 2 < n && bytes[j + 2] === 10) return j + 3;
     }
-    i = bytes.indexOf(10, i + 1);
   }
   return -1;
 }
@@ -30,6 +38,12 @@ export function findHeadEnd(bytes: Uint8Array, from = 0): number {
 export interface ParseOptions {
   /** Streams need Content-Length (§18.3); datagrams may omit it. */
   stream?: boolean;
+  /**
+   * Copy the body out of `bytes`. Off by default: the body is a view into `bytes`, which
+   * is safe because transports hand over a fresh buffer per datagram / framed message;
+   * set it when the caller reuses its read buffer.
+   */
+  copyBody?: boolean;
 }
 
 /** Parses one whole message; for datagrams the body is what follows the head. */
@@ -51,27 +65,46 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
   while (pos < end) {
     eol = head.indexOf("\n", pos);
     if (eol < 0) eol = end;
-    let line = stripCr(head, pos, eol);
+    let lineEnd = eol > pos && head.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+    if (lineEnd === pos) break; // the blank line
+    let text = head;
+    let lineStart = pos;
     pos = eol + 1;
-    if (line.length === 0) break; // the blank line
-    // Folded continuations (§7.3.1): each CRLF + LWS becomes a single space.
-    while (pos < end && (head.charCodeAt(pos) === 32 || head.charCodeAt(pos) === 9)) {
-      eol = head.indexOf("\n", pos);
-      if (eol < 0) eol = end;
-      const more = trimLws(stripCr(head, pos, eol));
-      pos = eol + 1;
-      if (more) line = line + " " + more;
+    if (pos < end && isLws(head.charCodeAt(pos))) {
+      // Folded continuations (§7.3.1): each CRLF + LWS becomes a single space. Rare, so
+      // only this path builds a joined string.
+      let line = head.slice(lineStart, lineEnd);
+      while (pos < end && isLws(head.charCodeAt(pos))) {
+        eol = head.indexOf("\n", pos);
+        if (eol < 0) eol = end;
+        const more = trimLws(stripCr(head, pos, eol));
+        pos = eol + 1;
+        if (more) line = line + " " + more;
+      }
+      text = line;
+      lineStart = 0;
+      lineEnd = line.length;
     }
-    const first = line.charCodeAt(0);
-    if (first === 32 || first === 9) throw new SipParseError("Bad header folding", line);
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new SipParseError("Bad header", line);
+    const first = text.charCodeAt(lineStart);
+    if (isLws(first)) throw new SipParseError("Bad header folding", text.slice(lineStart, lineEnd));
+    const colon = text.indexOf(":", lineStart);
+    if (colon <= lineStart || colon >= lineEnd) {
+      throw new SipParseError("Bad header", text.slice(lineStart, lineEnd));
+    }
     let nameEnd = colon;
-    while (nameEnd > 0 && isLws(line.charCodeAt(nameEnd - 1))) nameEnd--;
-    const name = line.slice(0, nameEnd);
-    if (!isTokenFast(name)) throw new SipParseError("Bad header name", name);
-    const key = headerKey(name);
-    const value = trimLws(line.slice(colon + 1));
+    while (isLws(text.charCodeAt(nameEnd - 1))) nameEnd--;
+    const name = text.slice(lineStart, nameEnd);
+    let key = NAME_KEYS.get(name);
+    if (key === undefined) {
+      if (!isTokenFast(name)) throw new SipParseError("Bad header name", name);
+      key = headerKey(name);
+      if (NAME_KEYS.size < NAME_KEYS_MAX) NAME_KEYS.set(name, key);
+    }
+    let a = colon + 1;
+    let b = lineEnd;
+    while (a < b && isLws(text.charCodeAt(a))) a++;
+    while (b > a && isLws(text.charCodeAt(b - 1))) b--;
+    const value = text.slice(a, b);
     headers.push({ key, name: name.length === 1 ? canonicalName(key) : name, value });
     if (key === "content-length") {
       if (lengthText === undefined) {
@@ -93,7 +126,11 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
     throw new SipParseError("Bad Content-Length", `says ${length}, body has ${available}`);
   }
   // Extra bytes past Content-Length in a datagram are discarded (§18.3).
-  if (length > 0) message.body = bytes.slice(headEnd, headEnd + length);
+  if (length > 0) {
+    message.body = options.copyBody
+      ? bytes.slice(headEnd, headEnd + length)
+      : bytes.subarray(headEnd, headEnd + length);
+  }
   return message;
 }
 

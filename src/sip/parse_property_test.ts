@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { SipParseError } from "./errors.ts";
 import { type Frame, StreamFramer } from "./framer.ts";
 import { type SipMessage, SipRequest, SipResponse } from "./message.ts";
-import { parseMessage, validateMessage } from "./parse.ts";
+import { findHeadEnd, parseMessage, validateMessage } from "./parse.ts";
 
 const enc = new TextEncoder();
 
@@ -195,5 +195,24 @@ Deno.test("property: any chunking of a stream frames the same messages", () => {
       },
     ),
     { numRuns: 800 },
+  );
+});
+
+Deno.test("property: findHeadEnd agrees with a byte-by-byte reference", () => {
+  const reference = (b: Uint8Array, from: number) => {
+    for (let i = from; i < b.length - 1; i++) {
+      if (b[i] !== 10) continue;
+      if (b[i + 1] === 10) return i + 2;
+      if (b[i + 1] === 13 && i + 2 < b.length && b[i + 2] === 10) return i + 3;
+    }
+    return -1;
+  };
+  const crlfHeavy = fc.array(fc.constantFrom(10, 13, 10, 13, 65, 32), { maxLength: 64 })
+    .map((a) => Uint8Array.from(a));
+  fc.assert(
+    fc.property(crlfHeavy, fc.nat(70), (b, from) => {
+      assert.equal(findHeadEnd(b, from), reference(b, from));
+    }),
+    { numRuns: 5000 },
   );
 });
