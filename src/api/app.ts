@@ -1,0 +1,94 @@
+/**
+ * @module The HTTP control API as one Hono app: key check (Bearer header; the SIPWS
+ * routes also take `key` from the body), JSON errors for everything (bad JSON, bad field,
+ * unknown path, wrong method, unexpected failure) and the route groups of the sibling
+ * modules (SIPWS seed 000, directory and registrations seed 001, views, metrics, OpenAPI).
+ * It serves nothing by itself (http_server.ts does) and never touches SIP directly.
+ */
+import { Hono } from "hono";
+import type { DialogView } from "../events.ts";
+import type { Server } from "../server.ts";
+import { StoreError } from "../store/account.ts";
+import { Logger } from "../log.ts";
+import { directoryRoutes } from "./directory.ts";
+import { ApiError, bearerKey, checkKey, errorBody } from "./errors.ts";
+import { metricsText } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import { registrationRoutes } from "./registrations.ts";
+import { sipwsRoutes } from "./sipws_protocol.ts";
+import { viewRoutes } from "./views.ts";
+
+/** Where `GET /dialog` reads active dialogs (the proxy's dialog tracker). */
+export interface DialogSource {
+  list(): DialogView[];
+}
+
+/** What the API needs from the running server (`dialogs` once the proxy provides it). */
+export type ApiServer = Server & { readonly dialogs?: DialogSource };
+
+/** Counts of control-server callbacks, for /metrics. */
+export interface CallbackStats {
+  pending(): number;
+}
+
+export interface ApiOptions {
+  callbacks?: CallbackStats;
+}
+
+const log = new Logger("api");
+
+/** Paths that answer without a key: liveness only, it reveals nothing. */
+const OPEN_PATHS = new Set(["/healthz"]);
+/** SIPWS seed 000 routes check the key themselves (it may be in the body). */
+const SELF_CHECKED = new Set(["/"]);
+
+export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono {
+  // strict: false so the seed's `GET /reg/` (trailing slash) matches `/reg`.
+  const app = new Hono({ strict: false });
+
+  app.use("*", async (c, next) => {
+    const path = c.req.path;
+    if (!OPEN_PATHS.has(path) && !SELF_CHECKED.has(path)) {
+      checkKey(server.config.keys, bearerKey(c.req.header("authorization")));
+    }
+    await next();
+    server.counters.inc("http_requests_total", {
+      method: c.req.method,
+      status: String(c.res.status),
+    });
+  });
+
+  app.get("/healthz", (c) =>
+    c.json({
+      status: "ok",
+      accepting: server.transport.accepting,
+      uptime: Math.floor((Date.now() - server.startedAt) / 1000),
+    }));
+  app.get("/openapi.json", (c) => c.json(openApiDocument()));
+  app.get("/metrics", (c) => {
+    const body = metricsText(server, { callbacksPending: options.callbacks?.pending() ?? 0 });
+    return c.body(body, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+  sipwsRoutes(app, server);
+  directoryRoutes(app, server);
+  registrationRoutes(app, server);
+  viewRoutes(app, server);
+
+  app.notFound((c) =>
+    c.json(errorBody("not_found", `no such endpoint: ${c.req.method} ${c.req.path}`), 404)
+  );
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      return c.json(errorBody(error.code, error.message, error.field), error.status);
+    }
+    if (error instanceof StoreError) {
+      const field = error.field;
+      const code = field === undefined ? "internal" : "invalid_field";
+      const status = field === undefined ? 500 : 400;
+      return c.json(errorBody(code, error.message, field), status);
+    }
+    log.error(`${c.req.method} ${c.req.path} failed: ${String(error)}`);
+    return c.json(errorBody("internal", "internal error"), 500);
+  });
+  return app;
+}

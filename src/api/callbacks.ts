@@ -1,0 +1,189 @@
+/**
+ * @module Control-server callbacks (seed 001): for a domain whose directory entry has a
+ * `control` URL, `PUT {control}/reg/{domain}/{user}` with `{host, port, agent}` when the
+ * user becomes registered (or its announced contact changes), and `DELETE` on the same URL
+ * when its last binding goes (unregistration, expiry, closed connection, failed pings,
+ * admin). Changes are reconciled per AOR after the event burst settles, sent off the SIP
+ * path (never awaited by a publisher), one at a time per AOR so a PUT never overtakes the
+ * DELETE before it, retried with exponential backoff (`config.callbacks`), and counted in
+ * `callbacks_total{method,result}` and `callbacks_retries_total{method}`.
+ */
+import type { BindingView } from "../events.ts";
+import { Logger } from "../log.ts";
+import type { ApiServer, CallbackStats } from "./app.ts";
+
+export interface CallbackOptions {
+  /** Replaces `fetch` (tests). */
+  fetch?: typeof fetch;
+}
+
+interface Announced {
+  control: string;
+  domain: string;
+  user: string;
+  host: string;
+  port: number;
+  agent: string;
+}
+
+const log = new Logger("callbacks");
+
+/** Statuses worth retrying: the control server may recover; other 4xx will not change. */
+function retryable(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+export class ControlCallbacks implements CallbackStats {
+  #server: ApiServer;
+  #fetch: typeof fetch;
+  #announced = new Map<string, Announced>();
+  #dirty = new Map<string, { domain: string; user: string }>();
+  #tails = new Map<string, Promise<void>>();
+  #pending = 0;
+  #abort = new AbortController();
+  #unsubscribe: (() => void)[] = [];
+  #scheduled = false;
+
+  constructor(server: ApiServer, options: CallbackOptions = {}) {
+    this.#server = server;
+    this.#fetch = options.fetch ?? fetch;
+    const touch = (e: { binding: BindingView }) => this.#touch(e.binding);
+    this.#unsubscribe.push(
+      server.events.on("registration.added", touch),
+      server.events.on("registration.refreshed", touch),
+      server.events.on("registration.removed", touch),
+    );
+  }
+
+  /** Callbacks queued or being retried. */
+  pending(): number {
+    return this.#pending;
+  }
+
+  /** Resolves once every queued callback has been delivered or dropped (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#scheduled || this.#tails.size > 0) {
+      await Promise.all([...this.#tails.values()]);
+      await Promise.resolve();
+    }
+  }
+
+  close(): void {
+    for (const off of this.#unsubscribe) off();
+    this.#unsubscribe = [];
+    this.#abort.abort();
+  }
+
+  #touch(binding: BindingView): void {
+    if (this.#abort.signal.aborted) return;
+    this.#dirty.set(binding.aor, { domain: binding.domain, user: binding.user });
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // Reconcile after the current burst (a removal inside lookup() emits re-entrantly).
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      const dirty = [...this.#dirty];
+      this.#dirty.clear();
+      for (const [aor, { domain, user }] of dirty) this.#reconcile(aor, domain, user);
+    });
+  }
+
+  #reconcile(aor: string, domain: string, user: string): void {
+    const server = this.#server;
+    const live = server.location.lookup(aor)
+      .sort((a, b) => b.registeredAt - a.registeredAt || b.expiresAt - a.expiresAt);
+    const previous = this.#announced.get(aor);
+    const b = live[0];
+    if (b) {
+      const control = server.store.getDomain(domain)?.control;
+      if (!control) return;
+      const entryDomain = server.store.getDomain(domain)!.domain;
+      const next: Announced = {
+        control,
+        domain: entryDomain,
+        user,
+        host: b.flow.remote.host,
+        port: b.flow.remote.port,
+        agent: b.userAgent ?? "",
+      };
+      if (
+        previous && previous.control === next.control && previous.host === next.host &&
+        previous.port === next.port && previous.agent === next.agent
+      ) return;
+      this.#announced.set(aor, next);
+      this.#enqueue(aor, "PUT", next);
+    } else if (previous) {
+      this.#announced.delete(aor);
+      this.#enqueue(aor, "DELETE", previous);
+    }
+  }
+
+  #enqueue(aor: string, method: "PUT" | "DELETE", a: Announced): void {
+    this.#pending++;
+    const previous = this.#tails.get(aor) ?? Promise.resolve();
+    const tail = previous.then(() => this.#deliver(method, a)).finally(() => {
+      this.#pending--;
+      if (this.#tails.get(aor) === tail) this.#tails.delete(aor);
+    });
+    this.#tails.set(aor, tail);
+  }
+
+  async #deliver(method: "PUT" | "DELETE", a: Announced): Promise<void> {
+    const { retries, backoffMs, timeoutMs } = this.#server.config.callbacks;
+    const attempts = Math.max(1, retries);
+    const url = `${a.control}/reg/${encodeURIComponent(a.domain)}/${encodeURIComponent(a.user)}`;
+    const counters = this.#server.counters;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (this.#abort.signal.aborted) return;
+      let why: string;
+      try {
+        const response = await this.#fetch(url, {
+          method,
+          headers: method === "PUT"
+            ? { "content-type": "application/json", "user-agent": "sipws" }
+            : { "user-agent": "sipws" },
+          body: method === "PUT"
+            ? JSON.stringify({ host: a.host, port: a.port, agent: a.agent })
+            : undefined,
+          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
+        });
+        await response.body?.cancel();
+        if (response.ok) {
+          counters.inc("callbacks_total", { method, result: "delivered" });
+          return;
+        }
+        why = `HTTP ${response.status}`;
+        if (!retryable(response.status)) attempt = attempts;
+      } catch (error) {
+        if (this.#abort.signal.aborted) return;
+        why = String(error);
+      }
+      if (attempt >= attempts) {
+        counters.inc("callbacks_total", { method, result: "failed" });
+        log.warn(`${method} ${url} dropped after ${attempt} attempt(s): ${why}`);
+        return;
+      }
+      counters.inc("callbacks_retries_total", { method });
+      await this.#sleep(backoffMs * 2 ** (attempt - 1));
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#abort.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+/** Subscribes to registration events and starts sending callbacks. */
+export function startCallbacks(server: ApiServer, options: CallbackOptions = {}): ControlCallbacks {
+  return new ControlCallbacks(server, options);
+}

@@ -1,0 +1,370 @@
+/**
+ * @module The OpenAPI 3.1 description of the HTTP control API, served at
+ * `GET /openapi.json`. Hand-written next to the routes it describes; tests check that every
+ * route the app answers is listed here. Data only.
+ */
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+
+const json = (schema: Schema, description = "OK") => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const errors = {
+  "400": json(ref("Error"), "invalid_json or invalid_field"),
+  "401": json(ref("Error"), "no key presented"),
+  "403": json(ref("Error"), "wrong key"),
+};
+
+const notFound = { "404": json(ref("Error"), "unknown domain, user or connection") };
+
+const pathParam = (name: string, description: string) => ({
+  name,
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+  description,
+});
+
+const domain = pathParam("domain", "SIP domain, e.g. bling.babblevoice.com");
+const user = pathParam("user", "user name, e.g. 1003");
+const wsId = pathParam("id", "connection id from GET /ws, e.g. ws:7");
+
+const body = (schema: Schema) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "sipws control API",
+      version: "1",
+      description: "Provisioning and monitoring of sipws: seed 000 SIPWS protocol on `/`, " +
+        "seed 001 mediaswitch directory and registrations, operator views and metrics. " +
+        "Every endpoint but /healthz needs a key (`Authorization: Bearer <key>`; the " +
+        "SIPWS POST also takes `key` in its body). Errors are JSON " +
+        '`{"error": {"code", "field"?, "message"}}`.',
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      "/": {
+        post: {
+          summary: "SIPWS control request (seed 000): start, stop, clear, list, put",
+          requestBody: body(ref("SipwsRequest")),
+          responses: { "200": json(ref("SipwsResponse")), ...errors },
+        },
+        get: {
+          summary: "Registered accounts (seed 000 GET); `?all=1` lists every account",
+          parameters: [
+            { name: "key", in: "query", schema: { type: "string" } },
+            { name: "domain", in: "query", schema: { type: "string" } },
+            { name: "all", in: "query", schema: { type: "string", enum: ["1", "true"] } },
+          ],
+          responses: { "200": json(ref("SipwsResponse")), ...errors },
+        },
+      },
+      "/dir": {
+        get: {
+          summary: "Every domain with its control server and user count",
+          responses: { "200": json({ type: "object" }), ...errors },
+        },
+      },
+      "/dir/{domain}": {
+        parameters: [domain],
+        put: {
+          summary: "Replace a whole domain: control server and (when given) its users",
+          requestBody: body(ref("DomainRequest")),
+          responses: { "201": json(ref("Domain"), "Created"), ...errors },
+        },
+        get: {
+          summary: "The domain's directory entry (no secrets)",
+          responses: { "200": json(ref("Domain")), ...errors, ...notFound },
+        },
+        delete: {
+          summary: "Remove the domain, its users and their registrations",
+          responses: { "200": json({ type: "object" }), ...errors, ...notFound },
+        },
+      },
+      "/dir/{domain}/{user}": {
+        parameters: [domain, user],
+        put: {
+          summary: "Add or replace one user (same as PATCH; fields not given are kept)",
+          requestBody: body(ref("UserRequest")),
+          responses: {
+            "200": json(ref("User"), "Updated"),
+            "201": json(ref("User"), "Created"),
+            ...errors,
+          },
+        },
+        patch: {
+          summary: "Add or replace one user (same as PUT)",
+          requestBody: body(ref("UserRequest")),
+          responses: {
+            "200": json(ref("User"), "Updated"),
+            "201": json(ref("User"), "Created"),
+            ...errors,
+          },
+        },
+        get: {
+          summary: "One user (no secret)",
+          responses: { "200": json(ref("User")), ...errors, ...notFound },
+        },
+        delete: {
+          summary: "Remove one user and its registrations",
+          responses: { "200": json({ type: "object" }), ...errors, ...notFound },
+        },
+      },
+      "/reg": {
+        get: {
+          summary: "Number of registrations on this server",
+          responses: {
+            "200": json({ type: "object", properties: { count: { type: "integer" } } }),
+            ...errors,
+          },
+        },
+      },
+      "/reg/{domain}": {
+        parameters: [domain],
+        get: {
+          summary: "Registration state of every user of a domain (seed 001)",
+          responses: { "200": json(ref("Registrations")), ...errors, ...notFound },
+        },
+      },
+      "/reg/{domain}/{user}": {
+        parameters: [domain, user],
+        get: {
+          summary: "Registration state of one user (seed 001 shape)",
+          responses: { "200": json(ref("Registrations")), ...errors, ...notFound },
+        },
+        delete: {
+          summary: "Remove the user's bindings (the control server gets DELETE)",
+          responses: { "200": json({ type: "object" }), ...errors, ...notFound },
+        },
+      },
+      "/dialog": {
+        get: {
+          summary: "Active dialogs",
+          responses: { "200": json({ type: "object" }), ...errors },
+        },
+      },
+      "/ws": {
+        get: {
+          summary: "WebSocket connections; `?transport=all` adds TCP and TLS",
+          responses: { "200": json({ type: "object" }), ...errors },
+        },
+      },
+      "/ws/{id}/close": {
+        parameters: [wsId],
+        post: {
+          summary: "Close a connection (its bindings go)",
+          responses: { "200": json({ type: "object" }), ...errors, ...notFound },
+        },
+      },
+      "/ws/{id}/ping": {
+        parameters: [wsId],
+        post: {
+          summary: "Send a keep-alive probe on a connection",
+          responses: { "200": json({ type: "object" }), ...errors, ...notFound },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus text exposition",
+          responses: {
+            "200": { description: "OK", content: { "text/plain": { schema: { type: "string" } } } },
+            ...errors,
+          },
+        },
+      },
+      "/healthz": {
+        get: {
+          summary: "Liveness (no key needed)",
+          security: [],
+          responses: { "200": json({ type: "object" }) },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          summary: "This document",
+          responses: { "200": json({ type: "object" }), ...errors },
+        },
+      },
+    },
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["error"],
+          properties: {
+            error: {
+              type: "object",
+              required: ["code", "message"],
+              properties: {
+                code: {
+                  type: "string",
+                  enum: [
+                    "invalid_json",
+                    "invalid_field",
+                    "unauthorized",
+                    "forbidden",
+                    "not_found",
+                    "internal",
+                  ],
+                },
+                field: { type: "string" },
+                message: { type: "string" },
+              },
+            },
+          },
+        },
+        SipwsRequest: {
+          type: "object",
+          required: ["q"],
+          properties: {
+            q: { type: "string", enum: ["start", "stop", "clear", "list", "put"] },
+            domain: { type: "string" },
+            key: { type: "string" },
+            v: { type: "integer" },
+            data: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["u"],
+                properties: {
+                  o: { type: "string", enum: ["+", "-"] },
+                  u: { type: "string" },
+                  k: { type: "string", description: "password" },
+                  cn: { type: "string" },
+                  description: { type: "string" },
+                  i: { type: "string", description: "image URI" },
+                },
+              },
+            },
+          },
+        },
+        SipwsResponse: {
+          type: "object",
+          properties: {
+            q: { type: "string" },
+            errorcode: {
+              type: "string",
+              description: '"0" done, "1" key missing or wrong, "2" bad request, "3" store failure',
+            },
+            v: { type: "integer", description: "registry version before the update" },
+            registry: { type: "array", items: ref("RegistryAddress") },
+          },
+        },
+        RegistryAddress: {
+          type: "object",
+          properties: Object.fromEntries(
+            [
+              "avail",
+              "proto",
+              "origin",
+              "key",
+              "cn",
+              "description",
+              "id",
+              "domain",
+              "host",
+              "line",
+              "tag",
+              "rinstance",
+              "image",
+            ].map((k) => [k, { type: "string" }]).concat(
+              ["port", "expire", "registered", "updated"].map((k) => [k, { type: "integer" }]),
+            ),
+          ),
+        },
+        DomainRequest: {
+          type: "object",
+          properties: {
+            control: {
+              oneOf: [
+                { type: "string", format: "uri" },
+                {
+                  type: "object",
+                  required: ["host", "port"],
+                  properties: { host: { type: "string" }, port: { type: "integer" } },
+                },
+              ],
+            },
+            users: {
+              type: "array",
+              items: {
+                allOf: [ref("UserRequest")],
+                required: ["username", "secret"],
+                properties: { username: { type: "string" } },
+              },
+            },
+          },
+        },
+        UserRequest: {
+          type: "object",
+          properties: {
+            secret: { type: "string" },
+            cn: { type: "string" },
+            description: { type: "string" },
+            image: { type: "string" },
+          },
+        },
+        User: {
+          type: "object",
+          properties: {
+            domain: { type: "string" },
+            username: { type: "string" },
+            cn: { type: "string" },
+            description: { type: "string" },
+            image: { type: "string" },
+          },
+        },
+        Domain: {
+          type: "object",
+          properties: {
+            domain: { type: "string" },
+            control: { type: "string" },
+            users: { type: "array", items: ref("User") },
+          },
+        },
+        Registrations: {
+          type: "object",
+          required: ["domain", "count", "registered", "users"],
+          properties: {
+            domain: { type: "string" },
+            count: { type: "integer" },
+            registered: { type: "integer" },
+            users: {
+              type: "object",
+              additionalProperties: {
+                type: "object",
+                required: ["registered"],
+                properties: {
+                  registered: { type: "boolean" },
+                  outstandingping: { type: "integer" },
+                  remote: {
+                    type: "object",
+                    properties: {
+                      host: { type: "string" },
+                      port: { type: "integer" },
+                      agent: { type: "string" },
+                    },
+                  },
+                  epochs: {
+                    type: "object",
+                    properties: { registered: { type: "integer" } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
