@@ -156,11 +156,15 @@ export class InviteServerTransaction extends ServerTransactionBase {
     super(ctx, key, request, flow, "Proceeding");
     // §17.2.1: the server transaction MUST generate a 100 (Trying) unless the TU answers
     // within 200 ms; we send it at once (as proxies do) so the UAC stops Timer A now.
-    const trying = createResponse(request, 100);
-    const timestamp = request.get("timestamp");
+    // Not kept as lastResponse: rebuilt for a retransmission, which saves memory per tx.
+    this.send(this.#trying());
+  }
+
+  #trying(): SipResponse {
+    const trying = createResponse(this.request, 100);
+    const timestamp = this.request.get("timestamp");
     if (timestamp !== undefined) trying.append("Timestamp", timestamp); // §8.2.6.1
-    this.lastResponse = trying;
-    this.send(trying);
+    return trying;
   }
 
   respond(response: SipResponse): void {
@@ -230,7 +234,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       case "Completed":
         // §17.2.1: a retransmitted INVITE gets the most recent provisional (Proceeding) or
         // the final response again (Completed).
-        if (this.lastResponse) this.send(this.lastResponse);
+        this.send(this.lastResponse ?? this.#trying());
         return "absorbed";
       default:
         // RFC 6026 §7.1: Accepted absorbs INVITE retransmissions; so do Confirmed/Terminated.
