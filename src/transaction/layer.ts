@@ -273,7 +273,8 @@ export class TransactionLayer {
       ),
     );
     // §9.2: it only has an effect while no final response was sent.
-    if (invite.state === "Proceeding" && invite.onCancel) {
+    if (invite.state === "Proceeding" && !invite.cancelled && invite.onCancel) {
+      invite.cancelled = true;
       const onCancel = invite.onCancel;
       this.#guard("onCancel", () => onCancel(cancel));
     }

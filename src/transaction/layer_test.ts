@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { SipRequest } from "../sip/message.ts";
 import { clientKey, serverKey, TransactionLayer } from "./layer.ts";
-import { makeFlow, makeRequest, RecordingSender, reply, setup, T1, udp } from "./fixtures_test.ts";
+import {
+  makeFlow,
+  makeRequest,
+  RecordingSender,
+  reply,
+  setup,
+  T1,
+  tcp,
+  udp,
+} from "./fixtures_test.ts";
 import { ManualClock } from "./timers.ts";
 
 const OLD_VIA = "SIP/2.0/UDP 10.0.0.9:5060"; // RFC 2543 peer: no branch at all
@@ -94,6 +103,17 @@ Deno.test("CANCEL matching an INVITE tx: layer answers 200, then tx.onCancel; no
   // The TU answers the INVITE 487 as usual.
   tx.respond(reply(req, 487));
   assert.equal(tx.state, "Completed");
+});
+
+Deno.test("CANCEL over TCP (J = 0) repeated: 200 each time, onCancel once", () => {
+  const env = setup();
+  env.deliver(makeRequest("INVITE"), tcp);
+  let cancelled = 0;
+  env.received[0].tx!.onCancel = () => cancelled++;
+  env.deliver(makeRequest("CANCEL"), tcp);
+  env.deliver(makeRequest("CANCEL"), tcp);
+  assert.deepEqual(env.sender.statuses(), ["100", "200", "200"]);
+  assert.equal(cancelled, 1);
 });
 
 Deno.test("CANCEL after the INVITE's final: 200 but no onCancel (§9.2)", () => {

@@ -146,6 +146,8 @@ abstract class ServerTransactionBase implements ServerTransaction {
 /** RFC 3261 §17.2.1 INVITE server transaction, updated by RFC 6026 §7.1 (Accepted). */
 export class InviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = true;
+  /** Set by the layer once onCancel was reported: a repeated CANCEL is not reported again. */
+  cancelled = false;
   #timerG: TimerHandle | undefined;
   #intervalG = 0;
   #timerH: TimerHandle | undefined;
