@@ -11,7 +11,7 @@ import { freePort, freePorts, waitForListening } from "./support/ports.ts";
 import { makeSelfSignedCert } from "./support/certs.ts";
 import { runCommand, spawnChild } from "./support/process.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
-import { launchBrowser, loadJsSip } from "./support/browser.ts";
+import { type BrowserHandle, launchBrowser, loadJsSip } from "./support/browser.ts";
 
 /** True while `pid` is a live (not zombie) process; polls up to 2 s for it to go. */
 async function stillRunning(pid: number): Promise<boolean> {
@@ -26,6 +26,21 @@ async function stillRunning(pid: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return true;
+}
+
+/** Live processes whose environment contains `needle` (zombies have no environment). */
+async function processesWithEnv(needle: string): Promise<number[]> {
+  const found: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const env = await Deno.readTextFile(`/proc/${entry.name}/environ`);
+      if (env.split("\0").includes(needle)) found.push(Number(entry.name));
+    } catch {
+      // Exited meanwhile or not readable.
+    }
+  }
+  return found;
 }
 
 const SUPPORT = new URL("./support/", import.meta.url).pathname;
@@ -250,21 +265,27 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "harness-browser-" });
-    const http = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      () =>
-        new Response("<html><body><p id=m>served-from-host</p></body></html>", {
-          headers: { "content-type": "text/html" },
-        }),
-    );
-    const ws = startWsEcho();
-    const { cert, key } = await makeSelfSignedCert(dir);
-    const wss = startWsEcho({ cert, key });
-    const unrelayed = startWsEcho();
-    const browser = await launchBrowser({
-      relayPorts: [http.addr.port, ws.addr.port, wss.addr.port],
-    });
+    const servers: Deno.HttpServer[] = [];
+    let browser: BrowserHandle | undefined;
     try {
+      const http = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        () =>
+          new Response("<html><body><p id=m>served-from-host</p></body></html>", {
+            headers: { "content-type": "text/html" },
+          }),
+      );
+      servers.push(http);
+      const ws = startWsEcho();
+      servers.push(ws);
+      const { cert, key } = await makeSelfSignedCert(dir);
+      const wss = startWsEcho({ cert, key });
+      servers.push(wss);
+      const unrelayed = startWsEcho();
+      servers.push(unrelayed);
+      browser = await launchBrowser({
+        relayPorts: [http.addr.port, ws.addr.port, wss.addr.port],
+      });
       const page = await browser.newPage();
       assert.equal(await page.evaluate("isSecureContext"), true);
       await page.goto(`http://127.0.0.1:${http.addr.port}/`, { timeout: 10_000 });
@@ -284,8 +305,8 @@ Deno.test({
         { error: "websocket error" },
       );
     } finally {
-      await browser.close();
-      await Promise.all([http, ws, wss, unrelayed].map((s) => s.shutdown()));
+      await browser?.close();
+      await Promise.all(servers.map((s) => s.shutdown()));
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -297,7 +318,9 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const browser = await launchBrowser();
+    const marker = `SIPWS_RELAY_DIR=${browser.workDir}`;
     try {
+      assert.ok((await processesWithEnv(marker)).length >= 2, "chromium and relay run");
       const page = await browser.newPage();
       const version = await loadJsSip(page);
       assert.match(version, /^3\./);
@@ -349,5 +372,14 @@ Deno.test({
     } finally {
       await browser.close();
     }
+    // close() leaves no browser or relay process and no work dir behind.
+    let left: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      left = await processesWithEnv(marker);
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(left, [], "processes left after close()");
+    await assert.rejects(Deno.stat(browser.workDir), Deno.errors.NotFound);
   },
 });

@@ -57,6 +57,11 @@ export interface BrowserHandle extends AsyncDisposable {
   /** URL of the blank secure-context page every `newPage()` starts on. */
   readonly pageUrl: string;
   /**
+   * This browser's temp dir (wrapper script, relay sockets, pid files). Chromium and the
+   * netns relay carry `SIPWS_RELAY_DIR=<workDir>` in their environment.
+   */
+  readonly workDir: string;
+  /**
    * A new page in its own browser context (separate cookies/storage: one per simulated
    * user), already navigated to `pageUrl`.
    */
@@ -255,6 +260,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
     const handle: BrowserHandle = {
       browser,
       pageUrl,
+      workDir: dir,
       async newPage() {
         const context = await browser.newContext({ ignoreHTTPSErrors: true });
         contexts.push(context);
