@@ -86,28 +86,44 @@ export function parseParams(text: string, tokenNames = false): Params {
   const params: Params = new Map();
   const parts = splitTopLevel(text, ";");
   for (let i = 0; i < parts.length; i++) {
-    const part = parts[i].trim();
-    if (!part) {
+    const raw = parts[i];
+    let a = 0;
+    let b = raw.length;
+    while (a < b && isLws(raw.charCodeAt(a))) a++;
+    while (b > a && isLws(raw.charCodeAt(b - 1))) b--;
+    if (a === b) {
       // A leading `;` (the usual form) yields one empty first part.
       if (i === 0) continue;
       throw new SipParseError("Bad parameter", text);
     }
-    const eq = part.indexOf("=");
-    const name = (eq < 0 ? part : part.slice(0, eq).trimEnd()).toLowerCase();
-    if (!name || (tokenNames ? !isToken(name) : /[\s"<>]/.test(name))) {
-      throw new SipParseError("Bad parameter", part);
+    const eq = raw.indexOf("=", a);
+    let nameEnd = eq < 0 || eq >= b ? b : eq;
+    while (nameEnd > a && isLws(raw.charCodeAt(nameEnd - 1))) nameEnd--;
+    const name = toLower(raw.slice(a, nameEnd));
+    if (!name || (tokenNames ? !isToken(name) : hasLwsOrQuote(name) || hasAngle(name))) {
+      throw new SipParseError("Bad parameter", raw.slice(a, b));
     }
-    if (eq < 0) {
+    if (eq < 0 || eq >= b) {
       params.set(name, null);
       continue;
     }
-    const value = part.slice(eq + 1).trimStart();
+    let v = eq + 1;
+    while (v < b && isLws(raw.charCodeAt(v))) v++;
+    const value = raw.slice(v, b);
     if (value.charCodeAt(0) === DQUOTE) {
-      if (quotedEnd(value, 0) !== value.length) throw new SipParseError("Bad parameter", part);
-    } else if (!value || hasLwsOrQuote(value)) throw new SipParseError("Bad parameter", part);
+      if (quotedEnd(value, 0) !== value.length) {
+        throw new SipParseError("Bad parameter", raw.slice(a, b));
+      }
+    } else if (!value || hasLwsOrQuote(value)) {
+      throw new SipParseError("Bad parameter", raw.slice(a, b));
+    }
     params.set(name, value);
   }
   return params;
+}
+
+function hasAngle(text: string): boolean {
+  return text.indexOf("<") >= 0 || text.indexOf(">") >= 0;
 }
 
 function hasLwsOrQuote(text: string): boolean {
@@ -217,7 +233,9 @@ export function parseUri(text: string): SipUri {
   const colon = text.indexOf(":");
   if (colon <= 0) throw new SipParseError("Bad URI", text);
   const scheme = toLower(text.slice(0, colon));
-  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) throw new SipParseError("Bad URI scheme", text);
+  if (scheme !== "sip" && scheme !== "sips" && !/^[a-z][a-z0-9+.-]*$/.test(scheme)) {
+    throw new SipParseError("Bad URI scheme", text);
+  }
   for (let i = colon + 1; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c <= 32 || c === 127 || c === DQUOTE || c === 60 || c === 62) {
@@ -364,38 +382,31 @@ export function formatNameAddr(na: NameAddr): string {
  * the slashes (§25.1 SLASH, RFC 4475 §3.1.1.1).
  */
 export function parseVia(text: string): Via {
-  let i = 0;
   const n = text.length;
-  const skip = () => {
-    while (i < n && isLws(text.charCodeAt(i))) i++;
-  };
-  const word = (): string => {
-    const s = i;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 47 || c === 59 || isLws(c)) break;
-      i++;
-    }
-    return text.slice(s, i);
-  };
-  const slash = () => {
-    skip();
-    if (text.charCodeAt(i) !== 47) throw new SipParseError("Bad Via", text);
-    i++;
-    skip();
-  };
-  skip();
-  const protocol = word();
-  if (protocol !== "SIP" && protocol.toUpperCase() !== "SIP") {
-    throw new SipParseError("Bad Via", text);
+  let i = 0;
+  let transport: string;
+  if (text.startsWith("SIP/2.0/")) {
+    // The common, LWS-free spelling.
+    i = 8;
+    while (i < n && TRANSPORT_END[text.charCodeAt(i)] !== 1) i++;
+    transport = text.slice(8, i);
+  } else {
+    i = skipLws(text, 0);
+    let s = i;
+    i = wordEnd(text, i);
+    if (toUpperAscii(text.slice(s, i)) !== "SIP") throw new SipParseError("Bad Via", text);
+    i = slash(text, i);
+    s = i;
+    i = wordEnd(text, i);
+    if (text.slice(s, i) !== "2.0") throw new SipParseError("Bad Via", text);
+    i = slash(text, i);
+    s = i;
+    i = wordEnd(text, i);
+    transport = text.slice(s, i);
   }
-  slash();
-  if (word() !== "2.0") throw new SipParseError("Bad Via", text);
-  slash();
-  const transport = word();
   if (!isToken(transport)) throw new SipParseError("Bad Via", text);
   const beforeHost = i;
-  skip();
+  i = skipLws(text, i);
   if (i === beforeHost || i === n) throw new SipParseError("Bad Via", text);
   const hostStart = i;
   while (i < n) {
@@ -404,12 +415,36 @@ export function parseVia(text: string): Via {
     i++;
   }
   const { host, port } = parseHostPort(text.slice(hostStart, i), "Via host");
-  skip();
+  i = skipLws(text, i);
   let params: Params;
   if (i === n) params = new Map();
   else if (text.charCodeAt(i) === 59) params = parseParams(text.slice(i + 1), true);
   else throw new SipParseError("Bad Via", text);
   return { transport: toUpperAscii(transport), host, port, params };
+}
+
+/** Characters that end a Via protocol word: '/', ';', LWS (indexed by UTF-16 code unit). */
+const TRANSPORT_END: Uint8Array = (() => {
+  const t = new Uint8Array(65536);
+  for (const c of [47, 59, SP, HT, 13, 10]) t[c] = 1;
+  return t;
+})();
+
+function skipLws(text: string, i: number): number {
+  while (i < text.length && isLws(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function wordEnd(text: string, i: number): number {
+  while (i < text.length && TRANSPORT_END[text.charCodeAt(i)] !== 1) i++;
+  return i;
+}
+
+/** SLASH = SWS "/" SWS (§25.1); returns the index after it. */
+function slash(text: string, i: number): number {
+  i = skipLws(text, i);
+  if (text.charCodeAt(i) !== 47) throw new SipParseError("Bad Via", text);
+  return skipLws(text, i + 1);
 }
 
 function toUpperAscii(text: string): string {
