@@ -11,7 +11,7 @@ import { freePort, freePorts, waitForListening } from "./support/ports.ts";
 import { makeSelfSignedCert } from "./support/certs.ts";
 import { runCommand, spawnChild } from "./support/process.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
-import { type BrowserHandle, launchBrowser, loadJsSip } from "./support/browser.ts";
+import { type BrowserHandle, capturePageLog, launchBrowser, loadJsSip } from "./support/browser.ts";
 
 /** True while `pid` is a live (not zombie) process; polls up to 2 s for it to go. */
 async function stillRunning(pid: number): Promise<boolean> {
@@ -160,6 +160,27 @@ Deno.test("sipp: built-in UAC places 5 calls to a built-in UAS over loopback UDP
     const server = await uas.result();
     assert.equal(server.code, 0, describeSipp(server));
     assert.equal(server.stats?.incomingCalls, 5, describeSipp(server));
+  } finally {
+    await uas.stop();
+  }
+});
+
+Deno.test("sipp: built-in UAC and UAS over loopback TCP (-t t1)", async () => {
+  const [uasPort] = freePorts(1);
+  const uas = await startSipp({
+    args: ["-sn", "uas", "-t", "t1", "-p", String(uasPort)],
+    calls: 2,
+    timeoutMs: 20_000,
+  });
+  try {
+    await waitForListening(uasPort, "tcp", 5000);
+    const uac = await runSipp({
+      args: ["-sn", "uac", "-t", "t1", `127.0.0.1:${uasPort}`, "-p", String(freePort("tcp"))],
+      calls: 2,
+      timeoutMs: 20_000,
+    });
+    assert.equal(uac.code, 0, describeSipp(uac));
+    assert.equal(uac.stats?.successfulCalls, 2, describeSipp(uac));
   } finally {
     await uas.stop();
   }
@@ -322,6 +343,9 @@ Deno.test({
     try {
       assert.ok((await processesWithEnv(marker)).length >= 2, "chromium and relay run");
       const page = await browser.newPage();
+      const log = capturePageLog(page);
+      await page.evaluate("console.log('page-log-probe')");
+      assert.ok(log.includes("console.log: page-log-probe"), log.join("\n"));
       const version = await loadJsSip(page);
       assert.match(version, /^3\./);
       assert.equal(await page.evaluate("typeof JsSIP.UA"), "function");

@@ -327,3 +327,14 @@ export async function loadJsSip(page: Page): Promise<string> {
   if (version === null) throw new Error("JsSIP did not load: window.JsSIP.UA is not a function");
   return version;
 }
+
+/**
+ * Collect the page's console messages and uncaught errors as lines ("console.error: ...",
+ * "pageerror: ...") into the returned array, for assertion messages and debugging.
+ */
+export function capturePageLog(page: Page): string[] {
+  const lines: string[] = [];
+  page.on("console", (m) => lines.push(`console.${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
+  return lines;
+}
