@@ -9,7 +9,10 @@ import { DigestAuthenticator } from "./core/auth.ts";
 import { LocationService } from "./core/location.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
+import { startPinger } from "./core/pinger.ts";
 import { Counters, EventBus } from "./events.ts";
+// Layering exception: the control API (src/api) is started here so every `serve` gets it.
+import { startControlApi } from "./api/http_server.ts";
 import { Logger } from "./log.ts";
 import type { AccountStore } from "./store/account.ts";
 import { openStore } from "./store/open_store.ts";
@@ -106,7 +109,16 @@ export async function startServer(initial: Config): Promise<Server> {
   events.emit({ type: "server.started" });
 
   let stopped = false;
-  return {
+  const pinger = startPinger({
+    get config() {
+      return config;
+    },
+    location,
+    transactions,
+    transport,
+    counters,
+  });
+  const server: Server = {
     get config() {
       return config;
     },
@@ -128,10 +140,20 @@ export async function startServer(initial: Config): Promise<Server> {
       if (stopped) return;
       stopped = true;
       clearInterval(sweep);
+      pinger.close();
+      await control?.close();
       transactions.close();
       await transport.stop();
       store.close();
       events.emit({ type: "server.stopped" });
     },
   };
+  let control: { close(): Promise<void> } | undefined;
+  try {
+    control = startControlApi(server);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
 }

@@ -8,10 +8,9 @@
  * with backoff and counted.
  */
 import assert from "node:assert/strict";
-import { type ControlCallbacks, startCallbacks } from "../src/api/callbacks.ts";
+import { callbacksOf, type ControlCallbacks } from "../src/api/callbacks.ts";
 import { metricsText } from "../src/api/metrics.ts";
 import { type Config, defaultConfig } from "../src/config/config.ts";
-import { startPinger } from "../src/core/pinger.ts";
 import { type Server, startServer } from "../src/server.ts";
 import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
 import { computeHa1 } from "../src/sip/digest_hash.ts";
@@ -103,7 +102,9 @@ async function withRig(
   config.callbacks = { retries: 4, backoffMs: 50, timeoutMs: 2000 };
   tweak(config);
   const server = await startServer(config);
-  const callbacks = startCallbacks(server);
+  // The composition root starts the callbacks; the test uses that very dispatcher.
+  const callbacks = callbacksOf(server)!;
+  assert.ok(callbacks, "startServer started the control callbacks");
   try {
     await server.store.putDomain({ domain: DOMAIN, control: receiver.url }, [
       { domain: DOMAIN, user: USER, password: PASSWORD },
@@ -113,7 +114,6 @@ async function withRig(
       server.transport.listening().find((l) => l.transport === t)!.local.port;
     await fn({ server, callbacks, receiver, udpPort: port("udp"), wsPort: port("ws") });
   } finally {
-    callbacks.close();
     await server.stop();
     await receiver.close();
     await Deno.remove(dir, { recursive: true });
@@ -361,7 +361,6 @@ Deno.test("a contact that never answers OPTIONS is removed after maxMisses → D
               resolve(m);
             });
           });
-      const pinger = startPinger(server);
       try {
         const status = await digestRegister(
           (t) =>
@@ -396,7 +395,6 @@ Deno.test("a contact that never answers OPTIONS is removed after maxMisses → D
         assertDelete(got[1]);
         assert.ok(server.counters.total("ping_misses_total") >= 2);
       } finally {
-        pinger.close();
         socket.close();
       }
     },
@@ -435,7 +433,6 @@ Deno.test("a contact that answers OPTIONS stays, with outstandingping 0", async 
             resolve(m);
           });
         });
-      const pinger = startPinger(server);
       try {
         const status = await digestRegister(
           (t) =>
@@ -458,7 +455,6 @@ Deno.test("a contact that answers OPTIONS stays, with outstandingping 0", async 
         assert.equal(server.location.size, 1);
         assert.equal(server.location.all()[0].outstandingPings, 0);
       } finally {
-        pinger.close();
         socket.close();
       }
     },

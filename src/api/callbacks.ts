@@ -183,7 +183,17 @@ export class ControlCallbacks implements CallbackStats {
   }
 }
 
-/** Subscribes to registration events and starts sending callbacks. */
+const running = new WeakMap<object, ControlCallbacks>();
+
+/** Subscribes to registration events and starts sending callbacks (one dispatcher per server). */
 export function startCallbacks(server: ApiServer, options: CallbackOptions = {}): ControlCallbacks {
-  return new ControlCallbacks(server, options);
+  running.get(server)?.close();
+  const callbacks = new ControlCallbacks(server, options);
+  running.set(server, callbacks);
+  return callbacks;
+}
+
+/** The dispatcher started for `server` (tests wait on its `idle()`). */
+export function callbacksOf(server: ApiServer): ControlCallbacks | undefined {
+  return running.get(server);
 }
