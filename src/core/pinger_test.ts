@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { defaultConfig } from "../config/config.ts";
+import { Counters, EventBus } from "../events.ts";
+import type { SipRequest, SipResponse } from "../sip/message.ts";
+import { createResponse } from "../sip/message.ts";
+import { parseUri } from "../sip/uri.ts";
+import type { ClientHandlers } from "../transaction/layer.ts";
+import type { Flow } from "../transport/types.ts";
+import { type Binding, LocationService } from "./location.ts";
+import { buildPing, type PingerDeps, startPinger } from "./pinger.ts";
+
+const flow: Flow = {
+  id: "ws:1",
+  transport: "ws",
+  local: { host: "127.0.0.1", port: 8080 },
+  remote: { host: "127.0.0.1", port: 50000 },
+  reliable: true,
+  secure: false,
+};
+
+function binding(): Binding {
+  const contact = "sip:k2j3h4@df7jal23ls0d.invalid;transport=ws";
+  return {
+    aor: "alice@example.test",
+    domain: "example.test",
+    user: "alice",
+    contact,
+    contactUri: parseUri(contact),
+    contactParams: "",
+    flow,
+    callId: "c",
+    cseq: 1,
+    expiresAt: Date.now() + 600_000,
+    registeredAt: Date.now(),
+    path: ["<sip:edge.example.test;lr>"],
+    outstandingPings: 0,
+  };
+}
+
+function rig(maxMisses = 3) {
+  const config = defaultConfig();
+  config.ping.interval = 0; // driven by pingAll()
+  config.ping.maxMisses = maxMisses;
+  const events = new EventBus();
+  const removed: string[] = [];
+  events.on("registration.removed", (e) => removed.push(e.cause));
+  const location = new LocationService(events);
+  const sent: { request: SipRequest; handlers: ClientHandlers }[] = [];
+  const deps: PingerDeps = {
+    config,
+    location,
+    counters: new Counters(),
+    transport: { localAddress: () => ({ host: "192.0.2.10", port: 8080 }) },
+    transactions: {
+      sendRequest(request, _target, handlers) {
+        sent.push({ request, handlers });
+        return {} as ReturnType<PingerDeps["transactions"]["sendRequest"]>;
+      },
+    },
+  };
+  return { deps, location, sent, removed };
+}
+
+Deno.test("buildPing: OPTIONS to the contact, through its Path, with a fresh branch", () => {
+  const { deps } = rig();
+  const b = binding();
+  const ping = buildPing(deps, b, 7);
+  assert.equal(ping.method, "OPTIONS");
+  assert.equal(ping.uri, b.contact);
+  assert.match(
+    ping.get("via")!,
+    /^SIP\/2\.0\/WS 192\.0\.2\.10:8080;branch=z9hG4bK[0-9a-f]+;rport$/,
+  );
+  assert.equal(ping.get("route"), "<sip:edge.example.test;lr>");
+  assert.equal(ping.get("to"), "<sip:alice@example.test>");
+  assert.equal(ping.cseq.seq, 7);
+  assert.equal(ping.cseq.method, "OPTIONS");
+});
+
+Deno.test("pinger: misses count up, any response resets, maxMisses removes (ping_failed)", () => {
+  const { deps, location, sent, removed } = rig(3);
+  const pinger = startPinger(deps);
+  const b = binding();
+  location.save(b);
+  pinger.pingAll();
+  pinger.pingAll(); // still pending: not sent twice
+  assert.equal(sent.length, 1);
+  sent[0].handlers.onTimeout();
+  assert.equal(b.outstandingPings, 1);
+  pinger.pingAll();
+  sent[1].handlers.onTransportError(new Error("gone"));
+  assert.equal(b.outstandingPings, 2);
+  pinger.pingAll();
+  const reply: SipResponse = createResponse(sent[2].request, 404);
+  sent[2].handlers.onResponse(reply, flow);
+  assert.equal(b.outstandingPings, 0, "any final response proves the contact alive");
+  for (let i = 0; i < 3; i++) {
+    pinger.pingAll();
+    sent[sent.length - 1].handlers.onTimeout();
+  }
+  assert.equal(location.size, 0);
+  assert.deepEqual(removed, ["ping_failed"]);
+  pinger.close();
+});
