@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { callbacksOf, type ControlCallbacks } from "../src/api/callbacks.ts";
+import { createApiApp } from "../src/api/app.ts";
 import { metricsText } from "../src/api/metrics.ts";
 import { type Config, defaultConfig } from "../src/config/config.ts";
 import { type Server, startServer } from "../src/server.ts";
@@ -318,6 +319,16 @@ Deno.test("WebSocket client registers (PUT) then drops its connection (DELETE)",
     const connection = server.transport.connections().find((c) => c.flow.transport === "ws")!;
     assert.equal(body.port, connection.flow.remote.port);
     assert.deepEqual(server.location.aorsOnFlow(connection.flow.id), [`${USER}@${DOMAIN}`]);
+    // The operator view lists the connection with its bound AOR.
+    const view = await createApiApp(server).request("/ws", {
+      headers: { authorization: "Bearer k" },
+    });
+    const listed = (await view.json()).connections[0];
+    assert.equal(listed.id, connection.flow.id);
+    assert.equal(listed.transport, "ws");
+    assert.deepEqual(listed.remote, { host: "127.0.0.1", port: body.port });
+    assert.deepEqual(listed.aors, [`${USER}@${DOMAIN}`]);
+    assert.ok(listed.messages.in >= 2 && listed.messages.out >= 2);
 
     const closed = new Promise((r) => ws.onclose = r);
     ws.close();
