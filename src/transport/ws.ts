@@ -98,8 +98,9 @@ export class WsTransport {
     if (allowed.length > 0 && (!origin || !allowed.includes(origin))) {
       return new Response("origin not allowed\n", { status: 403 });
     }
-    const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "sip" });
+    // remoteAddr must be read before the upgrade: afterwards the request is closed.
     const remote = info.remoteAddr as Deno.NetAddr;
+    const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "sip" });
     const transport = this.secure ? "wss" : "ws";
     const flow: Flow = {
       id: newConnectionId(transport),

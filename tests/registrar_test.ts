@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { startTestServer } from "./support/test_server.ts";
+import { register, registerRequest, TestSipClient } from "./support/sip_client.ts";
+
+const ALICE = { user: "alice", domain: "example.test", password: "secret-a" };
+
+for (const transport of ["udp", "tcp", "tls", "ws", "wss"] as const) {
+  Deno.test(`registrar over ${transport}: challenge, register, refresh, unregister`, async () => {
+    await using ts = await startTestServer({ transports: [transport], accounts: [ALICE] });
+    const client = await TestSipClient.connect(transport, ts.port(transport));
+    try {
+      const callId = `reg-${transport}-${crypto.randomUUID()}`;
+      const ok = await register(client, { ...ALICE, expires: 600, callId });
+      assert.equal(ok.status, 200, `${ok.status} ${ok.reason}`);
+      const contacts = ok.getAll("contact");
+      assert.equal(contacts.length, 1);
+      assert.match(contacts[0], /;expires=(600|599)/);
+      assert.ok(contacts[0].includes(client.contactUri.split(";")[0]));
+      assert.equal(ok.getAll("via").length, 1, "exactly one Via back to the client");
+      assert.equal(ts.server.location.lookup("alice@example.test").length, 1);
+      assert.equal(ts.server.location.lookup("alice@example.test")[0].flow.transport, transport);
+
+      const refreshed = await register(client, { ...ALICE, expires: 300, callId });
+      assert.equal(refreshed.status, 200);
+      assert.match(refreshed.getAll("contact")[0], /;expires=(300|299)/);
+      assert.equal(ts.server.location.size, 1, "a refresh replaces, it does not add");
+
+      const removed = await register(client, { ...ALICE, expires: 0, callId });
+      assert.equal(removed.status, 200);
+      assert.equal(removed.getAll("contact").length, 0);
+      assert.equal(ts.server.location.size, 0);
+    } finally {
+      client.close();
+    }
+  });
+}
+
+Deno.test("registrar: wrong password is 403, unknown user 403, no credentials 401 MD5 first", async () => {
+  await using ts = await startTestServer({ transports: ["udp"], accounts: [ALICE] });
+  const client = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const bad = await register(client, { ...ALICE, password: "nope" });
+    assert.equal(bad.status, 403);
+    const unknown = await register(client, { ...ALICE, user: "mallory" });
+    assert.equal(unknown.status, 403);
+    await client.send(registerRequest(client, { ...ALICE, callId: "c401" }, 1));
+    const challenge = await client.response("c401", 1);
+    assert.equal(challenge.status, 401);
+    const challenges = challenge.getAll("www-authenticate");
+    assert.match(challenges[0], /algorithm=MD5/);
+    assert.match(challenges[1], /algorithm=SHA-256/);
+    assert.ok(challenge.get("to")!.includes("tag="));
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("registrar: Min-Expires 423, wildcard, expiry, several contacts", async () => {
+  await using ts = await startTestServer({
+    transports: ["udp"],
+    accounts: [ALICE],
+    configure: (c) => c.sip.minExpires = 60,
+  });
+  const client = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const brief = await register(client, { ...ALICE, expires: 10 });
+    assert.equal(brief.status, 423);
+    assert.equal(brief.get("min-expires"), "60");
+
+    const callId = "multi";
+    await register(client, { ...ALICE, expires: 120, callId, contact: "sip:a@127.0.0.1:5999" });
+    const two = await register(client, { ...ALICE, expires: 120, callId, contact: "sip:b@127.0.0.1:5998" });
+    assert.equal(two.status, 200);
+    assert.equal(two.getAll("contact").length, 2, "200 lists every current contact");
+
+    const badStar = await register(client, { ...ALICE, expires: 60, callId, contact: "*" });
+    assert.equal(badStar.status, 400, "* needs Expires: 0");
+    const star = await register(client, { ...ALICE, expires: 0, callId, contact: "*" });
+    assert.equal(star.status, 200);
+    assert.equal(star.getAll("contact").length, 0);
+    assert.equal(ts.server.location.size, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("registrar: binding expires and disappears", async () => {
+  let now = Date.now();
+  await using ts = await startTestServer({
+    transports: ["udp"],
+    accounts: [ALICE],
+    configure: (c) => c.sip.minExpires = 1,
+  });
+  const client = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const ok = await register(client, { ...ALICE, expires: 1 });
+    assert.equal(ok.status, 200);
+    assert.equal(ts.server.location.size, 1);
+    now = Date.now();
+    await new Promise((r) => setTimeout(r, 2200));
+    assert.ok(Date.now() - now >= 2000);
+    assert.equal(ts.server.location.size, 0, "expired binding is swept");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("registrar: a closed WebSocket removes its bindings at once", async () => {
+  await using ts = await startTestServer({ transports: ["ws"], accounts: [ALICE] });
+  const client = await TestSipClient.connect("ws", ts.port("ws"));
+  const ok = await register(client, { ...ALICE, expires: 600 });
+  assert.equal(ok.status, 200);
+  assert.equal(ts.server.location.size, 1);
+  client.close();
+  await client.closed;
+  for (let i = 0; i < 50 && ts.server.location.size > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(ts.server.location.size, 0);
+});

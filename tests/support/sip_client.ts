@@ -1,0 +1,279 @@
+/**
+ * @module A minimal SIP user agent for integration tests: sends raw SIP over UDP, TCP,
+ * TLS, WS or WSS to a loopback server, collects what comes back, and performs the digest
+ * REGISTER dance (challenge → credentials) the way a phone does. Not a product component.
+ */
+import {
+  computeDigestResponse,
+  formatDigestCredentials,
+  parseDigest,
+} from "../../src/sip/digest.ts";
+import { digestAlgorithmOf } from "../../src/sip/digest.ts";
+import { computeHa1 } from "../../src/sip/digest_hash.ts";
+import type { SipMessage, SipResponse } from "../../src/sip/message.ts";
+import { parseMessage } from "../../src/sip/parse.ts";
+import { StreamFramer } from "../../src/sip/framer.ts";
+
+export type ClientTransport = "udp" | "tcp" | "tls" | "ws" | "wss";
+
+const encoder = new TextEncoder();
+
+export class TestSipClient {
+  readonly transport: ClientTransport;
+  localPort = 0;
+  #received: SipMessage[] = [];
+  #waiters: { match: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }[] = [];
+  #send!: (bytes: Uint8Array) => Promise<void>;
+  #close!: () => void;
+  closed: Promise<void> = Promise.resolve();
+  /** Raw frames/datagrams that did not parse (e.g. CRLF pongs). */
+  raw: Uint8Array[] = [];
+
+  private constructor(transport: ClientTransport) {
+    this.transport = transport;
+  }
+
+  static async connect(
+    transport: ClientTransport,
+    port: number,
+    host = "127.0.0.1",
+  ): Promise<TestSipClient> {
+    const client = new TestSipClient(transport);
+    await client.#open(port, host);
+    return client;
+  }
+
+  async #open(port: number, host: string): Promise<void> {
+    if (this.transport === "udp") {
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      this.localPort = (socket.addr as Deno.NetAddr).port;
+      this.#send = async (b) => {
+        await socket.send(b, { transport: "udp", hostname: host, port });
+      };
+      this.#close = () => socket.close();
+      this.closed = (async () => {
+        try {
+          for (;;) {
+            const [bytes] = await socket.receive();
+            this.#accept(bytes);
+          }
+        } catch { /* closed */ }
+      })();
+    } else if (this.transport === "tcp" || this.transport === "tls") {
+      const conn = this.transport === "tls"
+        // Trusts the test's self-signed certificate via --unsafely-ignore-certificate-errors.
+        ? await Deno.connectTls({ hostname: host, port })
+        : await Deno.connect({ hostname: host, port });
+      this.localPort = (conn.localAddr as Deno.NetAddr).port;
+      this.#send = async (b) => {
+        let off = 0;
+        while (off < b.length) off += await conn.write(b.subarray(off));
+      };
+      this.#close = () => {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      };
+      const framer = new StreamFramer(1 << 20);
+      this.closed = (async () => {
+        const buf = new Uint8Array(65536);
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) break;
+            for (const f of framer.push(buf.slice(0, n))) {
+              if (f.kind === "message") this.#accept(f.bytes);
+              else this.raw.push(encoder.encode(f.kind === "ping" ? "\r\n\r\n" : "\r\n"));
+            }
+          }
+        } catch { /* closed */ }
+      })();
+    } else {
+      const scheme = this.transport;
+      const ws = new WebSocket(`${scheme}://${host}:${port}`, "sip");
+      ws.binaryType = "arraybuffer";
+      await new Promise<void>((resolve, reject) => {
+        ws.onopen = () => resolve();
+        ws.onerror = (e) => reject(new Error(`websocket failed: ${(e as ErrorEvent).message}`));
+      });
+      this.#send = (b) => {
+        ws.send(new TextDecoder().decode(b));
+        return Promise.resolve();
+      };
+      this.#close = () => ws.close();
+      this.closed = new Promise((resolve) => {
+        ws.onclose = () => resolve();
+      });
+      ws.onmessage = (e) => {
+        const bytes = typeof e.data === "string" ? encoder.encode(e.data) : new Uint8Array(e.data);
+        this.#accept(bytes);
+      };
+    }
+  }
+
+  #accept(bytes: Uint8Array): void {
+    let message: SipMessage;
+    try {
+      message = parseMessage(bytes);
+    } catch {
+      this.raw.push(bytes);
+      return;
+    }
+    const at = this.#waiters.findIndex((w) => w.match(message));
+    if (at >= 0) this.#waiters.splice(at, 1)[0].resolve(message);
+    else this.#received.push(message);
+  }
+
+  send(message: string | Uint8Array): Promise<void> {
+    return this.#send(typeof message === "string" ? encoder.encode(message) : message);
+  }
+
+  /** Next received message matching `match` (already received ones first). */
+  wait(match: (m: SipMessage) => boolean, timeoutMs = 3000): Promise<SipMessage> {
+    const at = this.#received.findIndex(match);
+    if (at >= 0) return Promise.resolve(this.#received.splice(at, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (m: SipMessage) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`no matching SIP message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Next final response to the given CSeq number and Call-ID. */
+  async response(callId: string, cseq: number, timeoutMs = 3000): Promise<SipResponse> {
+    const m = await this.wait(
+      (m) => !m.isRequest && m.status >= 200 && m.callId === callId && m.cseq.seq === cseq,
+      timeoutMs,
+    );
+    return m as SipResponse;
+  }
+
+  close(): void {
+    this.#close();
+  }
+
+  /** Via transport token and sent-by for requests from this client. */
+  get via(): string {
+    const t = this.transport.toUpperCase();
+    return this.transport === "ws" || this.transport === "wss"
+      ? `SIP/2.0/${t} abc123.invalid`
+      : `SIP/2.0/${t} 127.0.0.1:${this.localPort}`;
+  }
+
+  /** Contact URI this client would register. */
+  get contactUri(): string {
+    return this.transport === "ws" || this.transport === "wss"
+      ? "sip:xyz@abc123.invalid;transport=ws"
+      : `sip:u@127.0.0.1:${this.localPort}${
+        this.transport === "udp" ? "" : `;transport=${this.transport}`
+      }`;
+  }
+}
+
+export interface RegisterOptions {
+  user: string;
+  domain: string;
+  password: string;
+  expires?: number;
+  contact?: string;
+  contactParams?: string;
+  callId?: string;
+  extraHeaders?: string[];
+  /** Request-URI host; defaults to the domain. */
+  registrar?: string;
+}
+
+let cseqCounter = 1;
+
+export function registerRequest(
+  client: TestSipClient,
+  o: RegisterOptions,
+  cseq: number,
+  authorization?: string,
+): string {
+  const callId = o.callId ?? "reg-" + crypto.randomUUID();
+  const lines = [
+    `REGISTER sip:${o.registrar ?? o.domain} SIP/2.0`,
+    `Via: ${client.via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
+    `Max-Forwards: 70`,
+    `From: <sip:${o.user}@${o.domain}>;tag=${crypto.randomUUID().slice(0, 8)}`,
+    `To: <sip:${o.user}@${o.domain}>`,
+    `Call-ID: ${callId}`,
+    `CSeq: ${cseq} REGISTER`,
+    o.contact === "*"
+      ? "Contact: *"
+      : `Contact: <${o.contact ?? client.contactUri}>${o.contactParams ?? ""}`,
+    ...(o.expires !== undefined ? [`Expires: ${o.expires}`] : []),
+    ...(authorization ? [`Authorization: ${authorization}`] : []),
+    ...(o.extraHeaders ?? []),
+    `Content-Length: 0`,
+    "",
+    "",
+  ];
+  return lines.join("\r\n");
+}
+
+/** Answers a 401/407 challenge for `method` with the given password. */
+export function answerChallenge(
+  challenge: SipResponse,
+  o: { user: string; password: string; method: string; uri: string },
+): string {
+  const header = challenge.status === 407 ? "proxy-authenticate" : "www-authenticate";
+  const params = parseDigest(challenge.getAll(header)[0]);
+  if (!params) throw new Error("no digest challenge");
+  const algorithm = digestAlgorithmOf(params.algorithm) ?? "MD5";
+  const ha1 = computeHa1(algorithm, o.user, params.realm, o.password);
+  const cnonce = crypto.randomUUID().slice(0, 8);
+  const nc = "00000001";
+  const response = computeDigestResponse({
+    algorithm,
+    ha1,
+    nonce: params.nonce,
+    method: o.method,
+    uri: o.uri,
+    qop: "auth",
+    nc,
+    cnonce,
+  });
+  return formatDigestCredentials({
+    username: o.user,
+    realm: params.realm,
+    nonce: params.nonce,
+    uri: o.uri,
+    response,
+    algorithm,
+    opaque: params.opaque,
+    qop: "auth",
+    nc,
+    cnonce,
+  });
+}
+
+/** REGISTER → 401 → REGISTER with credentials; returns the final response. */
+export async function register(client: TestSipClient, o: RegisterOptions): Promise<SipResponse> {
+  const callId = o.callId ?? "reg-" + crypto.randomUUID();
+  const opts = { ...o, callId };
+  const first = cseqCounter++;
+  await client.send(registerRequest(client, opts, first));
+  const challenge = await client.response(callId, first);
+  if (challenge.status !== 401) return challenge;
+  const uri = `sip:${o.registrar ?? o.domain}`;
+  const auth = answerChallenge(challenge, {
+    user: o.user,
+    password: o.password,
+    method: "REGISTER",
+    uri,
+  });
+  const second = cseqCounter++;
+  await client.send(registerRequest(client, opts, second, auth));
+  return await client.response(callId, second);
+}

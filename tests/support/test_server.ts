@@ -1,0 +1,73 @@
+/**
+ * @module Starts a real sipws server in-process for integration tests: free loopback
+ * ports for every requested transport, a temporary sqlite store seeded with accounts, a
+ * self-signed certificate for TLS/WSS, and shrunken timers. Cleans everything up on stop.
+ */
+import { type Config, defaultConfig } from "../../src/config/config.ts";
+import { type Server, startServer } from "../../src/server.ts";
+import { makeSelfSignedCert } from "./certs.ts";
+import { freePorts } from "./ports.ts";
+
+export interface TestServerOptions {
+  transports?: ("udp" | "tcp" | "tls" | "ws" | "wss")[];
+  accounts?: { user: string; domain: string; password: string }[];
+  configure?: (config: Config) => void;
+}
+
+export interface TestServer extends AsyncDisposable {
+  server: Server;
+  config: Config;
+  dir: string;
+  port(transport: "udp" | "tcp" | "tls" | "ws" | "wss"): number;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const transports = options.transports ?? ["udp", "tcp", "tls", "ws", "wss"];
+  const dir = await Deno.makeTempDir({ prefix: "sipws-test-" });
+  const config = defaultConfig();
+  config.interface = "127.0.0.1";
+  config.foreground = true;
+  config.storePath = `${dir}/sipws.db`;
+  config.sip.t1 = 50;
+  config.sip.t2 = 400;
+  config.sip.t4 = 500;
+  const ports = freePorts(transports.length);
+  transports.forEach((t, i) => {
+    if (t === "udp") config.udpPort = ports[i];
+    if (t === "tcp") config.tcpPort = ports[i];
+    if (t === "tls") config.tlsPort = ports[i];
+    if (t === "ws") config.wsPort = ports[i];
+    if (t === "wss") config.wssPort = ports[i];
+  });
+  if (transports.includes("tls") || transports.includes("wss")) {
+    const cert = await makeSelfSignedCert(dir);
+    config.certificate = cert.certFile;
+    config.privateKey = cert.keyFile;
+  }
+  options.configure?.(config);
+  const server = await startServer(config);
+  for (const a of options.accounts ?? []) await server.store.putAccount(a);
+  const stop = async () => {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  return {
+    server,
+    config,
+    dir,
+    port(t) {
+      const p = {
+        udp: config.udpPort,
+        tcp: config.tcpPort,
+        tls: config.tlsPort,
+        ws: config.wsPort,
+        wss: config.wssPort,
+      }[t];
+      if (p === undefined) throw new Error(`${t} not enabled`);
+      return p;
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
