@@ -11,8 +11,6 @@ import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
 import { startPinger } from "./core/pinger.ts";
 import { Counters, EventBus } from "./events.ts";
-// Layering exception: the control API (src/api) is started here so every `serve` gets it.
-import { startControlApi } from "./api/http_server.ts";
 import { Logger } from "./log.ts";
 import type { AccountStore } from "./store/account.ts";
 import { openStore } from "./store/open_store.ts";
@@ -51,7 +49,16 @@ async function readTls(config: Config): Promise<TlsCredentials | undefined> {
   }
 }
 
-export async function startServer(initial: Config): Promise<Server> {
+/**
+ * Something started with the server and stopped before it, e.g. the control API. Layers
+ * to the right of this file plug in here, so this file never imports them.
+ */
+export type Attachment = (server: Server) => { close(): Promise<void> | void };
+
+export async function startServer(
+  initial: Config,
+  attachments: Attachment[] = [],
+): Promise<Server> {
   let config = initial;
   const counters = new Counters();
   const events = new EventBus();
@@ -141,16 +148,16 @@ export async function startServer(initial: Config): Promise<Server> {
       stopped = true;
       clearInterval(sweep);
       pinger.close();
-      await control?.close();
+      for (const attached of started.reverse()) await attached.close();
       transactions.close();
       await transport.stop();
       store.close();
       events.emit({ type: "server.stopped" });
     },
   };
-  let control: { close(): Promise<void> } | undefined;
+  const started: ReturnType<Attachment>[] = [];
   try {
-    control = startControlApi(server);
+    for (const attach of attachments) started.push(attach(server));
   } catch (error) {
     await server.stop();
     throw error;

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { startHttpApi } from "../src/api/http_server.ts";
 import { defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
+import { startControlApi } from "../src/api/http_server.ts";
 import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
 import { computeHa1 } from "../src/sip/digest_hash.ts";
 import type { SipResponse } from "../src/sip/message.ts";
@@ -29,7 +30,7 @@ async function withApi(
   config.keys = [...KEYS];
   config.ping.interval = 0;
   tweak(config);
-  const server = await startServer(config);
+  const server = await startServer(config, [startControlApi]);
   const http = startHttpApi(server, 0, "127.0.0.1");
   const udp = server.transport.listening().find((l) => l.transport === "udp")!;
   try {

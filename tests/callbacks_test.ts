@@ -13,6 +13,7 @@ import { createApiApp } from "../src/api/app.ts";
 import { metricsText } from "../src/api/metrics.ts";
 import { type Config, defaultConfig } from "../src/config/config.ts";
 import { type Server, startServer } from "../src/server.ts";
+import { startControlApi } from "../src/api/http_server.ts";
 import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
 import { computeHa1 } from "../src/sip/digest_hash.ts";
 import { createResponse, type SipMessage } from "../src/sip/message.ts";
@@ -102,7 +103,7 @@ async function withRig(
   config.sip.minExpires = 1;
   config.callbacks = { retries: 4, backoffMs: 50, timeoutMs: 2000 };
   tweak(config);
-  const server = await startServer(config);
+  const server = await startServer(config, [startControlApi]);
   // The composition root starts the callbacks; the test uses that very dispatcher.
   const callbacks = callbacksOf(server)!;
   assert.ok(callbacks, "startServer started the control callbacks");

@@ -161,7 +161,8 @@ async function runAttached(
   let server: Server;
   try {
     const { startServer } = await import("../server.ts");
-    server = await startServer(config);
+    const { startControlApi } = await import("../api/http_server.ts");
+    server = await startServer(config, [startControlApi]);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     log.fatal(`cannot start: ${why}`);

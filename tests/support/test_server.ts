@@ -5,6 +5,7 @@
  */
 import { type Config, defaultConfig } from "../../src/config/config.ts";
 import { type Server, startServer } from "../../src/server.ts";
+import { startControlApi } from "../../src/api/http_server.ts";
 import { makeSelfSignedCert } from "./certs.ts";
 import { freePorts } from "./ports.ts";
 
@@ -46,7 +47,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     config.privateKey = cert.keyFile;
   }
   options.configure?.(config);
-  const server = await startServer(config);
+  const server = await startServer(config, [startControlApi]);
   for (const a of options.accounts ?? []) await server.store.putAccount(a);
   const stop = async () => {
     await server.stop();
