@@ -125,7 +125,7 @@ export function defaultConfig(): Config {
       t1: 500,
       t2: 4000,
       t4: 5000,
-      maxMessageSize: 65535,
+      maxMessageSize: 81920,
       userAgent: "sipws",
     },
     websocket: { allowedOrigins: [], keepaliveInterval: 0 },

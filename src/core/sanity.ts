@@ -4,7 +4,8 @@
  * supported scheme and no unsupported required extension. Failures throw with the
  * specific status and reason; nothing here routes.
  */
-import { SipError, SipParseError } from "../sip/errors.ts";
+import { SipError } from "../sip/errors.ts";
+import { validateMessage } from "../sip/parse.ts";
 import type { SipRequest } from "../sip/message.ts";
 import { parseUri, type SipUri } from "../sip/uri.ts";
 
@@ -18,13 +19,7 @@ export function checkRequest(request: SipRequest, local: boolean): SipUri {
     throw new SipError(416, "Unsupported URI Scheme");
   }
   const uri = parseUri(request.uri);
-  request.topVia;
-  request.from;
-  request.to;
-  request.callId;
-  const cseq = request.cseq;
-  if (cseq.method !== request.method) throw new SipParseError("CSeq Method Mismatch");
-  request.maxForwards;
+  validateMessage(request);
   if (local && request.method !== "ACK" && request.method !== "CANCEL") {
     const unsupported = request.getAll("require").map((t) => t.trim().toLowerCase())
       .filter((t) => t && !SUPPORTED_OPTIONS.includes(t));
