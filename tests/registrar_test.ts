@@ -69,7 +69,12 @@ Deno.test("registrar: Min-Expires 423, wildcard, expiry, several contacts", asyn
 
     const callId = "multi";
     await register(client, { ...ALICE, expires: 120, callId, contact: "sip:a@127.0.0.1:5999" });
-    const two = await register(client, { ...ALICE, expires: 120, callId, contact: "sip:b@127.0.0.1:5998" });
+    const two = await register(client, {
+      ...ALICE,
+      expires: 120,
+      callId,
+      contact: "sip:b@127.0.0.1:5998",
+    });
     assert.equal(two.status, 200);
     assert.equal(two.getAll("contact").length, 2, "200 lists every current contact");
 

@@ -64,7 +64,11 @@ export class Registrar {
         const instance = contact.params.get("+sip.instance") ?? undefined;
         const regIdText = contact.params.get("reg-id");
         const regId = regIdText ? Number(regIdText) : undefined;
-        const candidate = { instance: instance ? unquote(instance) : undefined, regId, contactUri: contact.uri };
+        const candidate = {
+          instance: instance ? unquote(instance) : undefined,
+          regId,
+          contactUri: contact.uri,
+        };
         const existing = location.get(aor, bindingKey(candidate));
         // §10.3 step 7: an older CSeq within the same Call-ID must not undo a newer update.
         if (existing && existing.callId === callId && existing.cseq > cseq) continue;
@@ -126,7 +130,9 @@ export class Registrar {
       headerExpires = Number(expiresHeader);
     }
     if (contacts.some((c) => c.wildcard)) {
-      if (contacts.length !== 1 || headerExpires !== 0) throw new SipError(400, "Bad Wildcard Contact");
+      if (contacts.length !== 1 || headerExpires !== 0) {
+        throw new SipError(400, "Bad Wildcard Contact");
+      }
       return "*";
     }
     const updates: ContactUpdate[] = [];
@@ -149,7 +155,8 @@ export class Registrar {
   #outboundRequested(request: SipRequest): boolean {
     if (!supports(request, "outbound")) return false;
     const firstHop = request.getAll("via").length === 1 || request.has("path");
-    return firstHop && request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
+    return firstHop &&
+      request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
   }
 }
 

@@ -109,7 +109,9 @@ export class Router {
       this.#deps.counters.inc("sip_parse_errors_total", { transport: "core" });
       return createResponse(request, 400, error.reason, newTag());
     }
-    log.error(`internal error handling ${request.method}: ${error instanceof Error ? error.stack : error}`);
+    log.error(
+      `internal error handling ${request.method}: ${error instanceof Error ? error.stack : error}`,
+    );
     this.#deps.counters.inc("sip_internal_errors_total");
     return createResponse(request, 500, undefined, newTag());
   }

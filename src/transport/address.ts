@@ -12,7 +12,8 @@ export function normalizeHost(host: string): string {
 }
 
 export function isIpLiteral(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || (host.includes(":") && /^[0-9a-f:.]+$/i.test(host));
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ||
+    (host.includes(":") && /^[0-9a-f:.]+$/i.test(host));
 }
 
 export function isLoopback(host: string): boolean {
