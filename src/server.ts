@@ -109,6 +109,15 @@ export async function startServer(
 
   transport.start();
   const sweep = setInterval(() => location.sweep(), 1000);
+  // RFC 7118 §6 / RFC 5626 §4.4.1: CRLF keep-alives keep NATs and proxies from idling out.
+  const keepaliveSeconds = config.websocket.keepaliveInterval;
+  const keepalive = keepaliveSeconds > 0
+    ? setInterval(() => {
+      for (const c of transport.connections()) {
+        if (c.flow.transport === "ws" || c.flow.transport === "wss") c.ping();
+      }
+    }, keepaliveSeconds * 1000)
+    : undefined;
   const startedAt = Date.now();
   for (const l of transport.listening()) {
     log.info(`listening on ${l.transport} ${l.local.host}:${l.local.port}`);
@@ -147,6 +156,7 @@ export async function startServer(
       if (stopped) return;
       stopped = true;
       clearInterval(sweep);
+      clearInterval(keepalive);
       pinger.close();
       for (const attached of started.reverse()) await attached.close();
       transactions.close();
