@@ -123,3 +123,18 @@ Deno.test("registrar: a closed WebSocket removes its bindings at once", async ()
   }
   assert.equal(ts.server.location.size, 0);
 });
+
+Deno.test("websocket keep-alive: the server sends CRLFCRLF every keepalive_interval", async () => {
+  await using ts = await startTestServer({
+    transports: ["ws"],
+    configure: (c) => c.websocket.keepaliveInterval = 1,
+  });
+  const client = await TestSipClient.connect("ws", ts.port("ws"));
+  try {
+    await new Promise((r) => setTimeout(r, 1300));
+    const text = client.raw.map((b) => new TextDecoder().decode(b));
+    assert.ok(text.includes("\r\n\r\n"), `got ${JSON.stringify(text)}`);
+  } finally {
+    client.close();
+  }
+});
