@@ -138,3 +138,60 @@ Deno.test("websocket keep-alive: the server sends CRLFCRLF every keepalive_inter
     client.close();
   }
 });
+
+for (const transport of ["udp", "tcp", "ws"] as const) {
+  Deno.test(`IPv6: bound to all addresses, a ${transport} client on ::1 registers`, async () => {
+    await using ts = await startTestServer({
+      transports: [transport],
+      accounts: [ALICE],
+      configure: (c) => c.interface = "0.0.0.0",
+    });
+    const client = await TestSipClient.connect(transport, ts.port(transport), "::1");
+    try {
+      const ok = await register(client, { ...ALICE, expires: 600 });
+      assert.equal(ok.status, 200, `${ok.status} ${ok.reason}`);
+      const [binding] = ts.server.location.lookup("alice@example.test");
+      assert.equal(binding.flow.remote.host, "::1");
+      assert.ok(ok.getAll("contact")[0].includes(client.contactUri.split(";")[0]));
+      if (transport === "udp") assert.match(ok.get("via")!, /received=::1|rport=\d+/);
+    } finally {
+      client.close();
+    }
+  });
+}
+
+Deno.test("outbound (RFC 5626) and Path (RFC 3327) on REGISTER", async () => {
+  await using ts = await startTestServer({ transports: ["ws", "udp"], accounts: [ALICE] });
+  const ws = await TestSipClient.connect("ws", ts.port("ws"));
+  const udp = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const instance = `"<urn:uuid:${crypto.randomUUID()}>"`;
+    const ok = await register(ws, {
+      ...ALICE,
+      expires: 600,
+      contactParams: `;+sip.instance=${instance};reg-id=1`,
+      extraHeaders: ["Supported: path, gruu, outbound"],
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.get("require"), "outbound");
+    assert.ok(ok.getAll("contact")[0].includes(`+sip.instance=${instance}`));
+    const [binding] = ts.server.location.lookup("alice@example.test");
+    assert.equal(binding.regId, 1);
+    assert.equal(binding.flow.transport, "ws");
+
+    const viaPath = await register(udp, {
+      ...ALICE,
+      expires: 600,
+      contact: "sip:alice@127.0.0.1:7777",
+      extraHeaders: ["Supported: path", "Path: <sip:edge.example.test;lr>"],
+    });
+    assert.equal(viaPath.status, 200);
+    assert.equal(viaPath.get("path"), "<sip:edge.example.test;lr>");
+    const pathed = ts.server.location.lookup("alice@example.test").find((b) => b.path.length > 0);
+    assert.deepEqual(pathed?.path, ["<sip:edge.example.test;lr>"]);
+    assert.equal(viaPath.getAll("contact").length, 2, "both contacts listed");
+  } finally {
+    ws.close();
+    udp.close();
+  }
+});

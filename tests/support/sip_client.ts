@@ -21,6 +21,8 @@ const encoder = new TextEncoder();
 export class TestSipClient {
   readonly transport: ClientTransport;
   localPort = 0;
+  /** Our address as it goes into Via and Contact ("[::1]" for IPv6). */
+  localHost = "127.0.0.1";
   #received: SipMessage[] = [];
   #waiters: { match: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }[] = [];
   #send!: (bytes: Uint8Array) => Promise<void>;
@@ -44,8 +46,10 @@ export class TestSipClient {
   }
 
   async #open(port: number, host: string): Promise<void> {
+    if (host.includes(":")) this.localHost = "[::1]";
     if (this.transport === "udp") {
-      const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      const local = host.includes(":") ? "::1" : "127.0.0.1";
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: local, port: 0 });
       this.localPort = (socket.addr as Deno.NetAddr).port;
       this.#send = async (b) => {
         await socket.send(b, { transport: "udp", hostname: host, port });
@@ -90,7 +94,8 @@ export class TestSipClient {
       })();
     } else {
       const scheme = this.transport;
-      const ws = new WebSocket(`${scheme}://${host}:${port}`, "sip");
+      const authority = host.includes(":") ? `[${host}]` : host;
+      const ws = new WebSocket(`${scheme}://${authority}:${port}`, "sip");
       ws.binaryType = "arraybuffer";
       await new Promise<void>((resolve, reject) => {
         ws.onopen = () => resolve();
@@ -166,14 +171,14 @@ export class TestSipClient {
     const t = this.transport.toUpperCase();
     return this.transport === "ws" || this.transport === "wss"
       ? `SIP/2.0/${t} abc123.invalid`
-      : `SIP/2.0/${t} 127.0.0.1:${this.localPort}`;
+      : `SIP/2.0/${t} ${this.localHost}:${this.localPort}`;
   }
 
   /** Contact URI this client would register. */
   get contactUri(): string {
     return this.transport === "ws" || this.transport === "wss"
       ? "sip:xyz@abc123.invalid;transport=ws"
-      : `sip:u@127.0.0.1:${this.localPort}${
+      : `sip:u@${this.localHost}:${this.localPort}${
         this.transport === "udp" ? "" : `;transport=${this.transport}`
       }`;
   }
