@@ -195,3 +195,31 @@ Deno.test("outbound (RFC 5626) and Path (RFC 3327) on REGISTER", async () => {
     udp.close();
   }
 });
+
+Deno.test("OPTIONS to the server: 200 with Allow, Accept, Supported", async () => {
+  await using ts = await startTestServer({ transports: ["tcp"] });
+  const client = await TestSipClient.connect("tcp", ts.port("tcp"));
+  try {
+    await client.send([
+      `OPTIONS sip:127.0.0.1:${ts.port("tcp")} SIP/2.0`,
+      `Via: ${client.via};branch=z9hG4bKopt1`,
+      "Max-Forwards: 70",
+      "From: <sip:probe@example.test>;tag=p1",
+      "To: <sip:127.0.0.1>",
+      "Call-ID: options-1",
+      "CSeq: 1 OPTIONS",
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n"));
+    const ok = await client.response("options-1", 1);
+    assert.equal(ok.status, 200);
+    for (const m of ["INVITE", "REGISTER", "OPTIONS", "MESSAGE", "CANCEL", "BYE"]) {
+      assert.ok(ok.get("allow")!.includes(m), `Allow lists ${m}`);
+    }
+    assert.match(ok.get("accept")!, /application\/sdp/);
+    assert.match(ok.get("supported")!, /outbound/);
+  } finally {
+    client.close();
+  }
+});
