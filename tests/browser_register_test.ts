@@ -1,0 +1,115 @@
+/**
+ * @module Interop proof with a real browser: JsSIP (npm `jssip`) in headless Chromium
+ * registers with digest auth over WS and over WSS (self-signed certificate made by the
+ * test; Chromium ignores certificate errors) against an in-process sipws. Checks the
+ * `registered` event, the binding the server keeps (flow transport, `.invalid` contact,
+ * RFC 5626 instance), `ua.unregister()` removing it, and a closed page's WebSocket
+ * removing a binding at once. Chromium runs in its own network namespace and reaches only
+ * the server's ports passed as `relayPorts`.
+ *
+ * Fact found here: JsSIP 3.13 keeps only the LAST `WWW-Authenticate` of a response (its
+ * parser calls setHeader, which replaces), and aborts unless that one is MD5; SIP.js reads
+ * the first. The default challenge set must therefore end with MD5 as well as start with it.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { startTestServer } from "./support/test_server.ts";
+import { capturePageLog, launchBrowser, loadJsSip } from "./support/browser.ts";
+
+const ALICE = { user: "alice", domain: "example.test", password: "browser-secret" };
+const AOR = `${ALICE.user}@${ALICE.domain}`;
+
+async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return true;
+}
+
+/** Starts a JsSIP UA in the page; resolves with the first of registered/failed. */
+function startUa(page: Page, url: string, password: string): Promise<string> {
+  // Browser-side code as a string: it runs in the page, where JsSIP is window.JsSIP.
+  return page.evaluate(`new Promise((resolve) => {
+    const socket = new JsSIP.WebSocketInterface(${JSON.stringify(url)});
+    const ua = new JsSIP.UA({
+      sockets: [socket],
+      uri: ${JSON.stringify(`sip:${AOR}`)},
+      password: ${JSON.stringify(password)},
+      register: true,
+      connection_recovery_min_interval: 30,
+      connection_recovery_max_interval: 60,
+    });
+    window.ua = ua;
+    const timer = setTimeout(() => resolve("timeout"), 10000);
+    ua.on("registered", () => { clearTimeout(timer); resolve("registered"); });
+    ua.on("registrationFailed", (e) => {
+      clearTimeout(timer);
+      resolve("registrationFailed: " + e.cause);
+    });
+    ua.start();
+  })`) as Promise<string>;
+}
+
+for (const transport of ["ws", "wss"] as const) {
+  Deno.test({
+    name: `browser: JsSIP registers over ${transport}, unregisters, page close drops binding`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      // The server's default challenge set: JsSIP must cope with it as shipped.
+      await using ts = await startTestServer({ transports: [transport], accounts: [ALICE] });
+      const port = ts.port(transport);
+      const url = `${transport}://127.0.0.1:${port}`;
+      const browser = await launchBrowser({ relayPorts: [port] });
+      try {
+        // 1. Register, then unregister through the UA.
+        const page = await browser.newPage();
+        const log = capturePageLog(page);
+        await loadJsSip(page);
+        const outcome = await startUa(page, url, ALICE.password);
+        assert.equal(outcome, "registered", log.join("\n"));
+        const bindings = ts.server.location.lookup(AOR);
+        assert.equal(bindings.length, 1);
+        const [b] = bindings;
+        assert.equal(b.flow.transport, transport);
+        assert.match(b.contact, /^sip:[^@]+@[a-z0-9]+\.invalid;transport=ws$/i);
+        assert.ok(b.instance, "JsSIP sends +sip.instance");
+        assert.equal(b.regId, 1);
+
+        const unregistered = await page.evaluate(`new Promise((resolve) => {
+          const timer = setTimeout(() => resolve("timeout"), 5000);
+          window.ua.on("unregistered", () => { clearTimeout(timer); resolve("unregistered"); });
+          window.ua.unregister();
+        })`);
+        assert.equal(unregistered, "unregistered", log.join("\n"));
+        assert.equal(ts.server.location.size, 0, "unregister removes the binding");
+        await page.evaluate("window.ua.stop()");
+        await page.close();
+
+        // 2. Register again and close the page: the WebSocket goes, and the binding with it.
+        const second = await browser.newPage();
+        const log2 = capturePageLog(second);
+        await loadJsSip(second);
+        assert.equal(await startUa(second, url, ALICE.password), "registered", log2.join("\n"));
+        assert.equal(ts.server.location.lookup(AOR).length, 1);
+        await second.close();
+        assert.ok(
+          await until(() => ts.server.location.size === 0, 5000),
+          "closing the page's WebSocket removes the binding at once",
+        );
+
+        // 3. A wrong password never reaches `registered`.
+        const third = await browser.newPage();
+        await loadJsSip(third);
+        const denied = await startUa(third, url, "wrong-password");
+        assert.match(denied, /^registrationFailed/);
+        assert.equal(ts.server.location.size, 0);
+        await third.close();
+      } finally {
+        await browser.close();
+      }
+    },
+  });
+}
