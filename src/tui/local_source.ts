@@ -1,0 +1,114 @@
+/**
+ * @module The in-process `DashboardSource` for `sipws --foreground --tui`: each snapshot
+ * copies what it needs from the running `Server` (location bindings, transport
+ * connections, counters, the proxy's dialog list when there is one) in one synchronous
+ * pass, so the SIP path is never waited on and never sees the dashboard. Actions call the
+ * same operations as the HTTP API (close/ping a connection, remove a binding as "admin").
+ */
+import { type Binding, bindingKey } from "../core/location.ts";
+import type { DialogView } from "../events.ts";
+import type { Server } from "../server.ts";
+import type {
+  ConnectionRow,
+  DashboardSnapshot,
+  DashboardSource,
+  RegistrationRow,
+} from "./source.ts";
+
+/** The proxy's dialog tracker, present once the proxy provides it. */
+export type DashboardServer = Server & { readonly dialogs?: { list(): DialogView[] } };
+
+const isWebSocket = (transport: string) => transport === "ws" || transport === "wss";
+
+function hostPort(a: { host: string; port: number }): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function bindingId(b: Binding): string {
+  return `${b.aor}|${bindingKey(b)}`;
+}
+
+export class LocalSource implements DashboardSource {
+  readonly origin = "local";
+  readonly pollMs: number;
+  #server: DashboardServer;
+  #version?: string;
+
+  constructor(server: DashboardServer, options: { version?: string; pollMs?: number } = {}) {
+    this.#server = server;
+    this.#version = options.version;
+    this.pollMs = options.pollMs ?? 500;
+  }
+
+  snapshot(): Promise<DashboardSnapshot> {
+    const s = this.#server;
+    const registrations: RegistrationRow[] = s.location.all().map((b) => ({
+      id: bindingId(b),
+      aor: b.aor,
+      domain: b.domain,
+      user: b.user,
+      contact: b.contact,
+      transport: b.flow.transport,
+      remote: hostPort(b.flow.remote),
+      userAgent: b.userAgent,
+      expiresAt: b.expiresAt,
+      outstandingPings: b.outstandingPings,
+    }));
+    const connections: ConnectionRow[] = s.transport.connections()
+      .filter((c) => isWebSocket(c.flow.transport))
+      .map((c) => ({
+        id: c.flow.id,
+        transport: c.flow.transport,
+        remote: hostPort(c.flow.remote),
+        origin: c.origin,
+        openedAt: c.openedAt,
+        messagesIn: c.messagesIn,
+        messagesOut: c.messagesOut,
+        lastActivity: c.lastActivity,
+      }));
+    const snapshot: DashboardSnapshot = {
+      takenAt: Date.now(),
+      version: this.#version,
+      startedAt: s.startedAt,
+      listening: s.transport.listening().map((l) => ({
+        transport: l.transport,
+        address: hostPort(l.local),
+      })),
+      counters: {
+        messagesIn: s.counters.total("sip_messages_in_total"),
+        messagesOut: s.counters.total("sip_messages_out_total"),
+        authFailures: s.counters.total("sip_auth_failures_total"),
+        parseErrors: s.counters.total("sip_parse_errors_total"),
+      },
+      registrationCount: s.location.size,
+      registrations,
+      dialogs: s.dialogs?.list() ?? [],
+      connections,
+      accepting: s.transport.accepting,
+    };
+    return Promise.resolve(snapshot);
+  }
+
+  closeConnection(id: string): Promise<void> {
+    const connection = this.#server.transport.connection(id);
+    if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
+    connection.close();
+    return Promise.resolve();
+  }
+
+  pingConnection(id: string): Promise<void> {
+    const connection = this.#server.transport.connection(id);
+    if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
+    connection.ping();
+    return Promise.resolve();
+  }
+
+  removeRegistration(row: RegistrationRow): Promise<void> {
+    const location = this.#server.location;
+    const binding = location.lookup(row.aor).find((b) => bindingId(b) === row.id);
+    if (!binding || !location.remove(binding, "admin")) {
+      return Promise.reject(new Error(`${row.aor} is no longer registered there`));
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * @module The `DashboardSource` of `sipws tui --url URL --key K`: polls a running sipws's
+ * HTTP control API with a Bearer key, the same contract curl and scripts use (`/metrics`,
+ * `/healthz`, `/dir`, `/` list and `/reg/{domain}`, `/dialog`, `/ws`), and maps the JSON
+ * to the snapshot shape; actions are `POST /ws/{id}/close|ping` and
+ * `DELETE /reg/{domain}/{user}`. It only reads what the API publishes (no contact URI, no
+ * listening addresses) and never imports the server.
+ */
+import type { DialogView } from "../events.ts";
+import type {
+  ConnectionRow,
+  DashboardSnapshot,
+  DashboardSource,
+  RegistrationRow,
+} from "./source.ts";
+
+/** One sample of a Prometheus text exposition. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+/** Parses the Prometheus text format (0.0.4); comment and malformed lines are skipped. */
+export function parseMetrics(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const m = SAMPLE.exec(line);
+    if (!m) continue;
+    const value = Number(m[4]);
+    if (Number.isNaN(value)) continue;
+    const labels: Record<string, string> = {};
+    if (m[3]) {
+      for (const l of m[3].matchAll(LABEL)) {
+        labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\(.)/g, "$1");
+      }
+    }
+    out.push({ name: m[1], labels, value });
+  }
+  return out;
+}
+
+/** Sum of every sample of `name`. */
+export function metricTotal(samples: MetricSample[], name: string): number {
+  let sum = 0;
+  for (const s of samples) if (s.name === name) sum += s.value;
+  return sum;
+}
+
+/** An API answer that was not 2xx, with the API's error message when it sent one. */
+export class RemoteApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "RemoteApiError";
+    this.status = status;
+  }
+}
+
+interface RegistryAddress {
+  key: string;
+  domain: string;
+  proto?: string;
+  host?: string;
+  port?: number;
+  expire?: number;
+  avail?: string;
+}
+
+type UserRegistration =
+  | { registered: false }
+  | {
+    registered: true;
+    outstandingping: number;
+    remote: { host: string; port: number; agent: string };
+  };
+
+interface RemoteConnection {
+  id: string;
+  transport: string;
+  remote: { host: string; port: number };
+  origin?: string;
+  age: number;
+  messages: { in: number; out: number };
+  lastActivity: number;
+}
+
+export interface RemoteSourceOptions {
+  pollMs?: number;
+  /** Per-request bound, ms. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+function hostPort(host: string, port: number | undefined): string {
+  const h = host.includes(":") ? `[${host}]` : host;
+  return port === undefined ? h : `${h}:${port}`;
+}
+
+export class RemoteSource implements DashboardSource {
+  readonly origin: string;
+  readonly pollMs: number;
+  #key: string;
+  #timeoutMs: number;
+  #fetch: typeof fetch;
+
+  constructor(url: string, key: string, options: RemoteSourceOptions = {}) {
+    this.origin = url.replace(/\/+$/, "");
+    this.#key = key;
+    this.pollMs = options.pollMs ?? 1000;
+    this.#timeoutMs = options.timeoutMs ?? 3000;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  async #call(method: string, path: string): Promise<Response> {
+    const res = await this.#fetch(this.origin + path, {
+      method,
+      headers: { authorization: `Bearer ${this.#key}` },
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    if (!res.ok) {
+      let message = `${method} ${path}: HTTP ${res.status}`;
+      try {
+        const body = await res.json();
+        if (body?.error?.message) message = `${method} ${path}: ${body.error.message}`;
+      } catch {
+        // not JSON: keep the status line
+      }
+      throw new RemoteApiError(res.status, message);
+    }
+    return res;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async #json(path: string): Promise<any> {
+    return await (await this.#call("GET", path)).json();
+  }
+
+  async #registrations(): Promise<RegistrationRow[]> {
+    const dir = await this.#json("/dir");
+    const domains: string[] = (dir.domains ?? []).map((d: { domain: string }) => d.domain);
+    const rows: RegistrationRow[] = [];
+    const now = Date.now();
+    await Promise.all(domains.map(async (domain) => {
+      const enc = encodeURIComponent(domain);
+      const [list, reg] = await Promise.all([
+        this.#json(`/?domain=${enc}`),
+        this.#json(`/reg/${enc}`).catch(() => ({ users: {} })),
+      ]);
+      const users: Record<string, UserRegistration> = reg.users ?? {};
+      for (const a of (list.registry ?? []) as RegistryAddress[]) {
+        if (a.avail !== "1") continue;
+        const user = a.key.slice(0, a.key.lastIndexOf("@"));
+        const state = users[user];
+        const live = state?.registered ? state : undefined;
+        rows.push({
+          id: a.key,
+          aor: a.key,
+          domain: a.domain,
+          user,
+          transport: a.proto ?? "?",
+          remote: a.host ? hostPort(a.host, a.port) : "?",
+          userAgent: live?.remote.agent || undefined,
+          expiresAt: a.expire === undefined ? undefined : now + a.expire * 1000,
+          outstandingPings: live?.outstandingping ?? 0,
+        });
+      }
+    }));
+    return rows.sort((a, b) => a.aor.localeCompare(b.aor));
+  }
+
+  async snapshot(): Promise<DashboardSnapshot> {
+    const takenAt = Date.now();
+    const [metricsText, health, registrations, dialogBody, wsBody] = await Promise.all([
+      this.#call("GET", "/metrics").then((r) => r.text()),
+      this.#json("/healthz"),
+      this.#registrations(),
+      this.#json("/dialog"),
+      this.#json("/ws"),
+    ]);
+    const m = parseMetrics(metricsText);
+    const uptime = typeof health.uptime === "number"
+      ? health.uptime
+      : metricTotal(m, "sipws_uptime_seconds");
+    const listening = m.filter((s) => s.name === "sipws_connections" && s.labels.transport)
+      .map((s) => ({ transport: s.labels.transport, address: "" }));
+    const connections: ConnectionRow[] = ((wsBody.connections ?? []) as RemoteConnection[]).map(
+      (c) => ({
+        id: c.id,
+        transport: c.transport,
+        remote: hostPort(c.remote.host, c.remote.port),
+        origin: c.origin,
+        openedAt: takenAt - c.age * 1000,
+        messagesIn: c.messages.in,
+        messagesOut: c.messages.out,
+        lastActivity: c.lastActivity,
+      }),
+    );
+    return {
+      takenAt,
+      version: typeof health.version === "string" ? health.version : undefined,
+      startedAt: takenAt - uptime * 1000,
+      listening,
+      counters: {
+        messagesIn: metricTotal(m, "sipws_sip_messages_in_total"),
+        messagesOut: metricTotal(m, "sipws_sip_messages_out_total"),
+        authFailures: metricTotal(m, "sipws_sip_auth_failures_total"),
+        parseErrors: metricTotal(m, "sipws_sip_parse_errors_total"),
+      },
+      registrationCount: metricTotal(m, "sipws_registrations"),
+      registrations,
+      dialogs: (dialogBody.dialogs ?? []) as DialogView[],
+      connections,
+      accepting: health.accepting !== false,
+    };
+  }
+
+  async closeConnection(id: string): Promise<void> {
+    await this.#call("POST", `/ws/${encodeURIComponent(id)}/close`).then((r) => r.body?.cancel());
+  }
+
+  async pingConnection(id: string): Promise<void> {
+    await this.#call("POST", `/ws/${encodeURIComponent(id)}/ping`).then((r) => r.body?.cancel());
+  }
+
+  async removeRegistration(row: RegistrationRow): Promise<void> {
+    const path = `/reg/${encodeURIComponent(row.domain)}/${encodeURIComponent(row.user)}`;
+    await this.#call("DELETE", path).then((r) => r.body?.cancel());
+  }
+}
