@@ -244,9 +244,22 @@ export class TransportLayer implements MessageSender, TransportSink {
     return this.#connections.get(flowId);
   }
 
+  /**
+   * New TLS and WSS handshakes use `tls`; established connections keep their session.
+   * Throws (after trying both listeners) when a listener refuses the new certificate; that
+   * listener keeps the old one.
+   */
   reloadCertificates(tls: TlsCredentials): void {
+    const errors: string[] = [];
+    for (const [name, listener] of [["tls", this.#tls], ["wss", this.#wss]] as const) {
+      try {
+        listener?.reloadCertificate(tls);
+      } catch (error) {
+        errors.push(`${name}: ${String(error)}`);
+      }
+    }
+    if (errors.length > 0) throw new Error(`certificate reload failed (${errors.join("; ")})`);
     this.#options = { ...this.#options, tls };
-    this.#tls?.reloadCertificate(tls);
   }
 
   async stop(): Promise<void> {

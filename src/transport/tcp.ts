@@ -54,9 +54,12 @@ export class TcpTransport {
       try {
         for await (const conn of listener) this.#adopt(conn);
       } catch {
-        // An accept error (e.g. a failed TLS handshake surfaced here) must not stop the loop.
+        // An accept error (e.g. out of file descriptors) must not stop the loop: back off.
+        if (listener === this.#listener && !this.#stopped) await delay(100);
+        continue;
       }
-      if (listener === this.#listener && !this.#stopped) return;
+      // Ended without error: closed by close() or swapped by reloadCertificate().
+      if (listener === this.#listener) return;
     }
   }
 
@@ -75,14 +78,23 @@ export class TcpTransport {
     return connection;
   }
 
-  /** New handshakes use the new certificate; established connections are untouched. */
+  /**
+   * New handshakes use the new certificate; established connections are untouched. If the
+   * new certificate is refused (bad PEM), the old one is put back and this throws.
+   */
   reloadCertificate(tls: TlsCredentials): void {
-    if (!this.#tls) return;
-    this.#tls = tls;
-    const old = this.#listener;
-    old.close();
+    if (!this.#tls || this.#stopped) return;
+    const previous = this.#tls;
+    this.#listener.close();
     // The accept loop in run() sees the swap when the old listener ends and continues.
-    this.#listener = this.#listen(this.local.port);
+    try {
+      this.#tls = tls;
+      this.#listener = this.#listen(this.local.port);
+    } catch (error) {
+      this.#tls = previous;
+      this.#listener = this.#listen(this.local.port);
+      throw error;
+    }
   }
 
   close(): void {
@@ -91,4 +103,8 @@ export class TcpTransport {
       this.#listener.close();
     } catch { /* closed already */ }
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -2,7 +2,15 @@
  * @module SIP over WebSocket and secure WebSocket (RFC 7118): the HTTP upgrade with the
  * `sip` subprotocol and an optional Origin allow-list, one SIP message per text or binary
  * frame, CRLF keep-alives, and one `Connection` per socket. permessage-deflate is never
- * negotiated (Deno does not offer it), which Safari/iOS need.
+ * negotiated (Deno does not offer it), which Safari/iOS need. WSS terminates TLS on our own
+ * `Deno.listenTls` listener and relays each connection to a plain `Deno.serve` bound to an
+ * ephemeral loopback port, because a certificate reload must not drop established
+ * WebSockets: `Deno.serve` cannot change its certificate, and `shutdown()` (or its abort
+ * `signal`) closes the upgraded sockets it served. A TLS listener, as in `tcp.ts`, can be
+ * closed and re-opened with a new certificate while its accepted connections live on. The
+ * relay keeps the external peer address per internal connection (keyed by the relay's
+ * loopback port) so flows carry the real remote address, and the internal server refuses
+ * connections that did not come through the relay. This module must not parse SIP.
  */
 import { normalizeHost } from "./address.ts";
 import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
@@ -60,22 +68,37 @@ export class WsTransport {
   #options: WsOptions;
   #sink: TransportSink;
   #server: Deno.HttpServer;
+  /** WSS only: the swappable TLS front that relays to `#server`. */
+  #relay?: TlsRelay;
 
   constructor(options: WsOptions, sink: TransportSink) {
     this.secure = options.tls !== undefined;
     this.#options = options;
     this.#sink = sink;
-    this.#server = this.#serve();
-    const addr = this.#server.addr as Deno.NetAddr;
-    this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+    const handler = (req: Request, info: Deno.ServeHandlerInfo) => this.#handshake(req, info);
+    const { hostname, port, tls } = options;
+    if (tls) {
+      // Bind the public port first: if it fails, nothing else has been opened.
+      const relay = new TlsRelay(hostname, port, tls);
+      try {
+        this.#server = Deno.serve({ hostname: RELAY_HOST, port: 0, onListen() {} }, handler);
+      } catch (error) {
+        relay.close();
+        throw error;
+      }
+      relay.run((this.#server.addr as Deno.NetAddr).port);
+      this.#relay = relay;
+      this.local = relay.local;
+    } else {
+      this.#server = Deno.serve({ hostname, port, onListen() {} }, handler);
+      const addr = this.#server.addr as Deno.NetAddr;
+      this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+    }
   }
 
-  #serve(): Deno.HttpServer {
-    const { hostname, port, tls } = this.#options;
-    const handler = (req: Request, info: Deno.ServeHandlerInfo) => this.#handshake(req, info);
-    return tls
-      ? Deno.serve({ hostname, port, cert: tls.cert, key: tls.key, onListen() {} }, handler)
-      : Deno.serve({ hostname, port, onListen() {} }, handler);
+  /** WSS: new handshakes use the new certificate; established WebSockets are untouched. */
+  reloadCertificate(tls: TlsCredentials): void {
+    this.#relay?.reloadCertificate(tls);
   }
 
   #handshake(req: Request, info: Deno.ServeHandlerInfo): Response {
@@ -99,7 +122,12 @@ export class WsTransport {
       return new Response("origin not allowed\n", { status: 403 });
     }
     // remoteAddr must be read before the upgrade: afterwards the request is closed.
-    const remote = info.remoteAddr as Deno.NetAddr;
+    const peer = info.remoteAddr as Deno.NetAddr;
+    const remote = this.#relay ? this.#relay.peerOf(peer) : peer;
+    if (!remote) {
+      // A local process that reached the internal port directly, bypassing TLS.
+      return new Response("WSS is served on the TLS port only\n", { status: 403 });
+    }
     const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "sip" });
     const transport = this.secure ? "wss" : "ws";
     const flow: Flow = {
@@ -137,5 +165,140 @@ export class WsTransport {
 
   async close(): Promise<void> {
     await this.#server.shutdown().catch(() => {});
+    this.#relay?.close();
   }
+}
+
+/** The internal HTTP server listens here; only the relay connects to it. */
+const RELAY_HOST = "127.0.0.1";
+/** A peer that opens TCP but never completes the TLS handshake is dropped after this. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * TLS termination for WSS: accepts on the public port with `Deno.listenTls`, completes the
+ * handshake, and pipes the plaintext to the internal HTTP server. Reloading the certificate
+ * swaps only the listener; relayed connections keep their TLS session.
+ */
+class TlsRelay {
+  local: Address;
+  #hostname: string;
+  #tls: TlsCredentials;
+  #listener: Deno.TlsListener;
+  #innerPort = 0;
+  /** Relay-side loopback port of each internal connection → the external peer. */
+  #peers = new Map<number, Deno.NetAddr>();
+  #conns = new Set<Deno.Conn>();
+  #stopped = false;
+
+  constructor(hostname: string, port: number, tls: TlsCredentials) {
+    this.#hostname = hostname;
+    this.#tls = tls;
+    this.#listener = this.#listen(port, tls);
+    const addr = this.#listener.addr as Deno.NetAddr;
+    this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+  }
+
+  #listen(port: number, tls: TlsCredentials): Deno.TlsListener {
+    return Deno.listenTls({ hostname: this.#hostname, port, cert: tls.cert, key: tls.key });
+  }
+
+  /** Accept loop; survives listener swaps on certificate reload. Never throws. */
+  async run(innerPort: number): Promise<void> {
+    this.#innerPort = innerPort;
+    while (!this.#stopped) {
+      const listener = this.#listener;
+      try {
+        for await (const conn of listener) this.#relay(conn);
+      } catch {
+        // Accept failed (e.g. out of file descriptors): back off, then accept again.
+        if (listener === this.#listener && !this.#stopped) await delay(100);
+        continue;
+      }
+      // Ended without error: closed by close() or swapped by reloadCertificate().
+      if (listener === this.#listener) return;
+    }
+  }
+
+  async #relay(outer: Deno.TlsConn): Promise<void> {
+    this.#conns.add(outer);
+    let inner: Deno.Conn | undefined;
+    let innerPort: number | undefined;
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("TLS handshake timed out")),
+          HANDSHAKE_TIMEOUT_MS,
+        );
+      });
+      try {
+        await Promise.race([outer.handshake(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (this.#stopped) return;
+      inner = await Deno.connect({ hostname: RELAY_HOST, port: this.#innerPort });
+      this.#conns.add(inner);
+      innerPort = (inner.localAddr as Deno.NetAddr).port;
+      // Registered before any byte reaches the internal server, so the handler finds it.
+      this.#peers.set(innerPort, outer.remoteAddr as Deno.NetAddr);
+      const pipes = [
+        outer.readable.pipeTo(inner.writable, { preventClose: true }),
+        inner.readable.pipeTo(outer.writable, { preventClose: true }),
+      ];
+      // WebSocket is full duplex: when either side ends, the relayed connection is over.
+      await Promise.race(pipes.map((p) => p.catch(() => {})));
+    } catch {
+      // Failed handshake, or the internal server is gone: only this connection ends.
+    } finally {
+      if (innerPort !== undefined) this.#peers.delete(innerPort);
+      for (const conn of [outer, inner]) {
+        if (!conn) continue;
+        this.#conns.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed already */ }
+      }
+    }
+  }
+
+  /** The external peer of an internal connection, or undefined if it bypassed the relay. */
+  peerOf(internal: Deno.NetAddr): Deno.NetAddr | undefined {
+    if (normalizeHost(internal.hostname) !== RELAY_HOST) return undefined;
+    return this.#peers.get(internal.port);
+  }
+
+  /**
+   * Re-opens the listener on the same port with the new certificate. If the new one is
+   * refused (bad PEM), the old certificate is put back and the error is thrown.
+   */
+  reloadCertificate(tls: TlsCredentials): void {
+    if (this.#stopped) return;
+    const old = this.#listener;
+    old.close();
+    try {
+      this.#listener = this.#listen(this.local.port, tls);
+      this.#tls = tls;
+    } catch (error) {
+      this.#listener = this.#listen(this.local.port, this.#tls);
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.#stopped = true;
+    try {
+      this.#listener.close();
+    } catch { /* closed already */ }
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    this.#conns.clear();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
