@@ -70,6 +70,8 @@ export interface Config {
     t1: number;
     t2: number;
     t4: number;
+    /** RFC 3261 §16.6 item 11 Timer C (INVITE branch without a final), ms; > 3 min. */
+    timerC: number;
     /** Largest message accepted on any transport, bytes. */
     maxMessageSize: number;
     /** Name used in Server/User-Agent headers. */
@@ -125,6 +127,7 @@ export function defaultConfig(): Config {
       t1: 500,
       t2: 4000,
       t4: 5000,
+      timerC: 180000,
       maxMessageSize: 81920,
       userAgent: "sipws",
     },

@@ -81,6 +81,11 @@ export const SCHEMA: Schema = {
     t1: int(1, 60000, "RFC 3261 T1 in milliseconds"),
     t2: int(1, 600000, "RFC 3261 T2 in milliseconds"),
     t4: int(1, 600000, "RFC 3261 T4 in milliseconds"),
+    timerC: int(
+      100,
+      3600000,
+      "proxy Timer C in milliseconds: an unanswered INVITE branch is cancelled",
+    ),
     maxMessageSize: int(1024, 16777216, "largest message accepted on any transport, bytes"),
     userAgent: str("name in Server and User-Agent headers"),
   },
