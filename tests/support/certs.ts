@@ -2,7 +2,8 @@
  * @module Self-signed TLS certificate for loopback integration tests (TLS and WSS
  * listeners). Made once per test process with the `openssl` CLI: EC P-256, CN=127.0.0.1,
  * subjectAltName IP:127.0.0.1 and IP:::1, valid 2 days. Later calls copy the cached pair
- * into the requested directory. This module never trusts the certificate anywhere; clients
+ * into the requested directory; `makeFreshSelfSignedCert` makes a distinct pair on every call
+ * (certificate reload tests). This module never trusts the certificate anywhere; clients
  * pass it as a CA (`Deno.connectTls({caCerts})`) or ignore certificate errors (Chromium).
  */
 
@@ -72,10 +73,35 @@ export async function makeSelfSignedCert(dir: string): Promise<CertPair> {
     cached = undefined; // let a later call retry instead of caching the failure
     throw e;
   }
+  return await writePair(dir, pair);
+}
+
+/**
+ * Like `makeSelfSignedCert`, but generates a new key pair and certificate on every call
+ * (never the cached one), so two calls give certificates with different fingerprints.
+ */
+export async function makeFreshSelfSignedCert(dir: string): Promise<CertPair> {
+  return await writePair(dir, await generate());
+}
+
+async function writePair(dir: string, pair: { cert: string; key: string }): Promise<CertPair> {
   await Deno.mkdir(dir, { recursive: true });
   const certFile = `${dir}/cert.pem`;
   const keyFile = `${dir}/key.pem`;
   await Deno.writeTextFile(certFile, pair.cert);
   await Deno.writeTextFile(keyFile, pair.key, { mode: 0o600 });
   return { certFile, keyFile, cert: pair.cert, key: pair.key };
+}
+
+/**
+ * SHA-256 fingerprint of the first certificate in a PEM text, as lowercase hex without
+ * separators (`openssl x509 -fingerprint -sha256` prints the same digest, upper case with
+ * colons).
+ */
+export async function certFingerprint(pem: string): Promise<string> {
+  const match = pem.match(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/);
+  if (!match) throw new Error("no PEM certificate found");
+  const der = Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
