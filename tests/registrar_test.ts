@@ -223,3 +223,27 @@ Deno.test("OPTIONS to the server: 200 with Allow, Accept, Supported", async () =
     client.close();
   }
 });
+
+Deno.test("challenges: every algorithm on UDP in configured order, only the preferred on WS", async () => {
+  await using ts = await startTestServer({
+    transports: ["udp", "ws"],
+    accounts: [ALICE],
+    configure: (c) => c.sip.digestAlgorithms = ["SHA-256", "MD5"],
+  });
+  for (const transport of ["udp", "ws"] as const) {
+    const client = await TestSipClient.connect(transport, ts.port(transport));
+    try {
+      const callId = `order-${transport}`;
+      await client.send(registerRequest(client, { ...ALICE, callId }, 1));
+      const challenge = await client.response(callId, 1);
+      const offered = challenge.getAll("www-authenticate").map((v) =>
+        /algorithm=([\w-]+)/.exec(v)![1]
+      );
+      assert.deepEqual(offered, transport === "udp" ? ["SHA-256", "MD5"] : ["SHA-256"]);
+      const ok = await register(client, { ...ALICE });
+      assert.equal(ok.status, 200, `${transport}: SHA-256 credentials accepted`);
+    } finally {
+      client.close();
+    }
+  }
+});

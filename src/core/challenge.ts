@@ -7,6 +7,7 @@ import type { AuthFailure, DigestAuthenticator } from "./auth.ts";
 import type { Counters, EventBus } from "../events.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
 import type { AccountStore } from "../store/account.ts";
+import type { Flow } from "../transport/types.ts";
 
 export type ChallengeKind = "www" | "proxy";
 
@@ -38,6 +39,7 @@ export function authenticate(
   request: SipRequest,
   realm: string,
   kind: ChallengeKind,
+  flow?: Flow,
 ): { user: string } | { response: SipResponse } {
   const credentials = request.getAll(kind === "www" ? "authorization" : "proxy-authorization");
   const result = deps.authenticator.verify(
@@ -59,7 +61,18 @@ export function authenticate(
   if (failure.status) {
     return { response: createResponse(request, failure.status, failure.reason) };
   }
-  return { response: challengeResponse(deps.authenticator, request, realm, kind, failure.stale) };
+  const response = challengeResponse(deps.authenticator, request, realm, kind, failure.stale, flow);
+  return { response };
+}
+
+/**
+ * JsSIP and SIP.js keep only the last WWW-/Proxy-Authenticate header they parse (their
+ * parsers overwrite with setHeader), while RFC 7616 clients such as sipp take the first
+ * they support. Browser stacks only speak WebSocket, so on WS/WSS flows only the preferred
+ * challenge is sent; elsewhere every configured algorithm is offered in preference order.
+ */
+function offersOnlyPreferred(flow: Flow | undefined): boolean {
+  return flow?.transport === "ws" || flow?.transport === "wss";
 }
 
 export function challengeResponse(
@@ -68,9 +81,12 @@ export function challengeResponse(
   realm: string,
   kind: ChallengeKind,
   stale = false,
+  flow?: Flow,
 ): SipResponse {
   const response = createResponse(request, kind === "www" ? 401 : 407);
   const header = kind === "www" ? "WWW-Authenticate" : "Proxy-Authenticate";
-  for (const value of authenticator.challenge(realm, stale)) response.append(header, value);
+  const values = authenticator.challenge(realm, stale);
+  const offered = offersOnlyPreferred(flow) ? values.slice(0, 1) : values;
+  for (const value of offered) response.append(header, value);
   return response;
 }

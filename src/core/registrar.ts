@@ -41,7 +41,7 @@ export class Registrar {
     if (!user) throw new SipError(400, "To Has No User");
     if (!this.#serves(domain)) throw new SipError(403, "Domain Not Served");
 
-    const auth = authenticate(this.#deps, request, domain, "www");
+    const auth = authenticate(this.#deps, request, domain, "www", flow);
     if ("response" in auth) return withTag(auth.response);
     // RFC 3261 §10.3 step 3: the authenticated identity must own the AOR.
     if (auth.user !== user) throw new SipError(403, "Forbidden: Not Your AOR");
