@@ -1,0 +1,547 @@
+/**
+ * @module Interop proof for calls through the stateful proxy with real browsers: JsSIP
+ * (npm `jssip`) user agents in headless Chromium (tests/support/browser.ts: its own network
+ * namespace, only loopback) register with an in-process sipws over WS and WSS and call
+ * each other with fake audio: ICE connects on 127.0.0.1, RTP flows both ways, a re-INVITE
+ * puts the call on hold and a BYE ends it on both sides; a MESSAGE goes from one to the
+ * other; a browser calls a sipp UAS on UDP and a sipp UAC on UDP calls a browser; a user
+ * registered twice rings both and the first answer cancels the other branch. Every SIP
+ * message each page sends or receives is in its console log (JsSIP transport debug), which
+ * failures print as a trace.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import type { SipwsEvent } from "../src/events.ts";
+import { type BrowserHandle, capturePageLog, launchBrowser } from "./support/browser.ts";
+import {
+  answer,
+  call,
+  hold,
+  installJsSip,
+  messages,
+  type RtpStats,
+  rtpStats,
+  sendMessage,
+  session,
+  startUa,
+  stopUa,
+  terminate,
+  until,
+  waitSession,
+  waitSessionEvent,
+} from "./support/jssip_page.ts";
+import { freePort, waitForListening } from "./support/ports.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, startSipp } from "./support/sipp.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "alice-secret" };
+const BOB = { user: "bob", domain: DOMAIN, password: "bob-secret" };
+const CAROL = { user: "carol", domain: DOMAIN, password: "carol-secret" };
+const ACCOUNTS = [ALICE, BOB, CAROL];
+const BOB_URI = `sip:bob@${DOMAIN}`;
+
+/** Browser tests: Playwright keeps timers and pipes beyond one test's op accounting. */
+const BROWSER_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** One JsSIP user agent in its own page, with its console (SIP trace) captured. */
+interface Agent {
+  name: string;
+  page: Page;
+  log: string[];
+}
+
+/** A server with UDP, WS and WSS plus a browser that reaches its WS and WSS ports. */
+interface Rig {
+  ts: TestServer;
+  browser: BrowserHandle;
+  agents: Agent[];
+  dialogEvents: { callId: string; state: string }[];
+  /** The last lines of every page's console, for assertion messages. */
+  trace(lines?: number): string;
+  /** A page registered as `account` over `transport`. */
+  agent(
+    name: string,
+    account: { user: string; password: string },
+    transport: "ws" | "wss",
+  ): Promise<Agent>;
+  close(): Promise<void>;
+}
+
+async function startRig(): Promise<Rig> {
+  const ts = await startTestServer({ transports: ["udp", "ws", "wss"], accounts: ACCOUNTS });
+  let browser: BrowserHandle;
+  try {
+    browser = await launchBrowser({ relayPorts: [ts.port("ws"), ts.port("wss")] });
+  } catch (e) {
+    await ts.stop();
+    throw e;
+  }
+  const agents: Agent[] = [];
+  const dialogEvents: { callId: string; state: string }[] = [];
+  const off = ts.server.events.on(
+    "dialog.changed",
+    (e: Extract<SipwsEvent, { type: "dialog.changed" }>) =>
+      dialogEvents.push({ callId: e.callId, state: e.state }),
+  );
+  const rig: Rig = {
+    ts,
+    browser,
+    agents,
+    dialogEvents,
+    trace(lines = 120) {
+      return agents.map((a) =>
+        `===== ${a.name} page console (last ${lines} lines) =====\n` +
+        a.log.slice(-lines).join("\n")
+      ).join("\n");
+    },
+    async agent(name, account, transport) {
+      const page = await browser.newPage();
+      const log = capturePageLog(page);
+      const agent = { name, page, log };
+      agents.push(agent);
+      await installJsSip(page);
+      const outcome = await startUa(page, {
+        wsUrl: `${transport}://127.0.0.1:${ts.port(transport)}`,
+        uri: `sip:${account.user}@${DOMAIN}`,
+        password: account.password,
+      });
+      assert.equal(outcome, "registered", `${name} registration\n${rig.trace()}`);
+      return agent;
+    },
+    async close() {
+      off();
+      for (const a of agents) await stopUa(a.page);
+      await browser.close();
+      await ts.stop();
+    },
+  };
+  return rig;
+}
+
+/** Poll media stats of session `id` until RTP arrived and a candidate pair is selected. */
+function waitForRtp(rig: Rig, a: Agent, id: number): Promise<RtpStats> {
+  let last: RtpStats | undefined;
+  return until(
+    `RTP at ${a.name}`,
+    async () => {
+      last = await rtpStats(a.page, id);
+      return last.packetsReceived > 0 && last.localAddress !== "" ? last : undefined;
+    },
+    20_000,
+    () => `last stats: ${JSON.stringify(last)}\n${rig.trace()}`,
+  );
+}
+
+Deno.test({
+  name: "browser call: WS ↔ WSS, ICE on 127.0.0.1, RTP both ways, hold re-INVITE, BYE",
+  ...BROWSER_TEST,
+  async fn() {
+    const rig = await startRig();
+    try {
+      const alice = await rig.agent("alice(ws)", ALICE, "ws");
+      const bob = await rig.agent("bob(wss)", BOB, "wss");
+      const out = await call(alice.page, BOB_URI);
+      const incoming = await waitSession(bob.page, 0, 10_000).catch((e) => {
+        throw new Error(`bob never saw the INVITE: ${e.message}\n${rig.trace()}`);
+      });
+      assert.equal(incoming.direction, "incoming");
+      await answer(bob.page, 0);
+
+      for (const [a, id] of [[alice, out], [bob, 0]] as const) {
+        const ev = await waitSessionEvent(
+          a.page,
+          id,
+          ["confirmed", "failed", "ended"],
+          10_000,
+          rig.trace,
+        );
+        assert.equal(ev.name, "confirmed", `${a.name}: ${JSON.stringify(ev)}\n${rig.trace()}`);
+      }
+      const callId = (await session(alice.page, out)).callId;
+      assert.ok(callId, "outgoing session has a Call-ID");
+      assert.equal((await session(bob.page, 0)).callId, callId, "same Call-ID end to end");
+
+      // Media: ICE connects on loopback and RTP arrives on both sides.
+      const aliceRtp = await waitForRtp(rig, alice, out);
+      const bobRtp = await waitForRtp(rig, bob, 0);
+      for (const [name, s] of [["alice", aliceRtp], ["bob", bobRtp]] as const) {
+        assert.equal(s.connectionState, "connected", `${name}: ${JSON.stringify(s)}`);
+        assert.equal(s.localAddress, "127.0.0.1", `${name}: ${JSON.stringify(s)}`);
+        assert.equal(s.remoteAddress, "127.0.0.1", `${name}: ${JSON.stringify(s)}`);
+        assert.ok(s.packetsReceived > 0 && s.packetsSent > 0, `${name}: ${JSON.stringify(s)}`);
+      }
+
+      // The server's dialog tracker (when wired) saw the dialog confirmed.
+      const dialogs = (rig.ts.server as unknown as {
+        dialogs?: { list(): { callId: string; state: string }[] };
+      }).dialogs;
+      if (dialogs) {
+        const d = dialogs.list().find((d) => d.callId === callId);
+        assert.equal(d?.state, "confirmed", JSON.stringify(dialogs.list()));
+      }
+
+      // Hold: a re-INVITE with a=sendonly through the proxy, answered 200 by bob.
+      assert.equal(await hold(alice.page, out), "succeeded", rig.trace());
+      const held = await waitSessionEvent(bob.page, 0, ["hold"], 10_000, rig.trace);
+      assert.equal(held.originator, "remote");
+      assert.equal((await session(bob.page, 0)).onHold.remote, true);
+      const aliceHeld = await session(alice.page, out);
+      assert.equal(aliceHeld.onHold.local, true);
+      assert.equal(aliceHeld.isEstablished, true, "the call survives the re-INVITE");
+      assert.equal((await session(bob.page, 0)).isEstablished, true);
+
+      // BYE from alice ends the call on both sides.
+      await terminate(alice.page, out);
+      const aliceEnd = await waitSessionEvent(alice.page, out, ["ended", "failed"]);
+      assert.deepEqual([aliceEnd.name, aliceEnd.originator], ["ended", "local"]);
+      const bobEnd = await waitSessionEvent(bob.page, 0, ["ended", "failed"], 10_000, rig.trace);
+      assert.deepEqual([bobEnd.name, bobEnd.originator], ["ended", "remote"], rig.trace());
+      assert.equal(bobEnd.cause, "Terminated");
+
+      if (dialogs) {
+        const states = await until(
+          "dialog terminated",
+          () => {
+            const seen = rig.dialogEvents.filter((e) => e.callId === callId).map((e) => e.state);
+            return seen.includes("terminated") ? seen : undefined;
+          },
+          5000,
+          () => JSON.stringify(rig.dialogEvents),
+        );
+        assert.ok(
+          states.indexOf("confirmed") >= 0 &&
+            states.indexOf("confirmed") < states.indexOf("terminated"),
+          `dialog.changed states: ${states.join(", ")}`,
+        );
+      }
+    } finally {
+      await rig.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "browser MESSAGE: alice (ws) → bob (wss) is delivered with its body",
+  ...BROWSER_TEST,
+  async fn() {
+    const rig = await startRig();
+    try {
+      const alice = await rig.agent("alice(ws)", ALICE, "ws");
+      const bob = await rig.agent("bob(wss)", BOB, "wss");
+      const body = `hello from alice ${crypto.randomUUID()}`;
+      const sent = await sendMessage(alice.page, BOB_URI, body);
+      assert.match(sent, /^succeeded 2\d\d$/, `${sent}\n${rig.trace()}`);
+      const got = await until(
+        "MESSAGE at bob",
+        async () => {
+          const m = await messages(bob.page);
+          return m.length > 0 ? m : undefined;
+        },
+        5000,
+        rig.trace,
+      );
+      assert.equal(got.length, 1);
+      assert.equal(got[0].body, body);
+      assert.equal(got[0].from, `sip:alice@${DOMAIN}`);
+    } finally {
+      await rig.close();
+    }
+  },
+});
+
+/**
+ * An SDP Chromium accepts (ICE credentials, a DTLS fingerprint, rtcp-mux, mid 0 as in its
+ * offer) although nothing will ever answer on its media port: only signalling is tested
+ * against sipp.
+ */
+function fakeWebRtcSdp(setup: "active" | "actpass"): string {
+  const fingerprint = Array.from({ length: 32 }, (_, i) => (i * 7 + 16).toString(16))
+    .map((h) => h.padStart(2, "0").toUpperCase()).join(":");
+  return [
+    "v=0",
+    "o=sipp 1 1 IN IP4 127.0.0.1",
+    "s=-",
+    "c=IN IP4 127.0.0.1",
+    "t=0 0",
+    "a=group:BUNDLE 0",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+    "a=mid:0",
+    "a=ice-ufrag:sippufrag",
+    "a=ice-pwd:sippicepasswordsippicepassword",
+    `a=fingerprint:sha-256 ${fingerprint}`,
+    `a=setup:${setup}`,
+    "a=rtcp-mux",
+    "a=rtpmap:111 opus/48000/2",
+    "a=sendrecv",
+  ].join("\n");
+}
+
+/** sipp UAS: INVITE → 180, 200 + SDP; ACK; BYE → 200. */
+const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="sipws browser to sipp uas">
+  <recv request="INVITE" crlf="true" rrs="true" />
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+${fakeWebRtcSdp("active")}
+]]></send>
+  <recv request="ACK" crlf="true" />
+  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+`;
+
+Deno.test({
+  name: "browser → sipp UAS on UDP: INVITE, 180, 200, ACK, BYE through the proxy",
+  ...BROWSER_TEST,
+  async fn() {
+    const rig = await startRig();
+    const sippPort = freePort("udp");
+    const registrar = await TestSipClient.connect("udp", rig.ts.port("udp"));
+    let uas: Awaited<ReturnType<typeof startSipp>> | undefined;
+    try {
+      const reg = await register(registrar, {
+        ...BOB,
+        contact: `sip:bob@127.0.0.1:${sippPort}`,
+      });
+      assert.equal(reg.status, 200, "sipp UAS contact registered for bob");
+      uas = await startSipp({
+        scenarioXml: UAS_SCENARIO,
+        args: ["-p", String(sippPort)],
+        calls: 1,
+        timeoutMs: 30_000,
+      });
+      await waitForListening(sippPort, "udp", 5000);
+
+      const alice = await rig.agent("alice(wss)", ALICE, "wss");
+      const out = await call(alice.page, BOB_URI);
+      const ev = await waitSessionEvent(
+        alice.page,
+        out,
+        ["confirmed", "failed", "ended"],
+        10_000,
+        rig.trace,
+      );
+      assert.equal(ev.name, "confirmed", `${JSON.stringify(ev)}\n${rig.trace()}`);
+      const progress = (await session(alice.page, out)).events.find((e) => e.name === "progress");
+      assert.equal(progress?.status, 180, "the 180 reached the browser");
+
+      await terminate(alice.page, out);
+      const end = await waitSessionEvent(alice.page, out, ["ended", "failed"]);
+      assert.deepEqual([end.name, end.originator], ["ended", "local"]);
+      const result = await uas.result();
+      assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);
+      assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
+    } finally {
+      registrar.close();
+      await uas?.stop();
+      await rig.close();
+    }
+  },
+});
+
+/**
+ * sipp UAC as carol: INVITE + SDP, answering a 407 with `[authentication]` (-au/-ap) when
+ * the proxy challenges; 200 → ACK along the Record-Route set; after a pause, BYE → 200.
+ */
+function uacScenario(target: string): string {
+  const sdp = fakeWebRtcSdp("actpass");
+  const invite = (cseq: number, auth: boolean) =>
+    `<send retrans="500"><![CDATA[
+INVITE ${target} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
+To: <${target}>
+Call-ID: [call_id]
+CSeq: ${cseq} INVITE
+Contact: <sip:carol@[local_ip]:[local_port]>
+Max-Forwards: 70
+${auth ? "[authentication]\n" : ""}Content-Type: application/sdp
+Content-Length: [len]
+
+${sdp}
+]]></send>`;
+  const ack2xx = (cseq: number, next: string) =>
+    `<send next="${next}"><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+[routes]
+Call-ID: [call_id]
+CSeq: ${cseq} ACK
+Contact: <sip:carol@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>`;
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="sipws sipp uac to browser">
+  ${invite(1, false)}
+  <recv response="100" optional="true" />
+  <recv response="407" optional="true" auth="true" next="challenged" />
+  <recv response="180" optional="true" />
+  <recv response="183" optional="true" />
+  <recv response="200" rrs="true" />
+  ${ack2xx(1, "talk")}
+  <label id="challenged" />
+  <send><![CDATA[
+ACK ${target} SIP/2.0
+[last_Via:]
+From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  ${invite(2, true)}
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="183" optional="true" />
+  <recv response="200" rrs="true" />
+  ${ack2xx(2, "talk")}
+  <label id="talk" />
+  <pause milliseconds="1500" />
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+[routes]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Contact: <sip:carol@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" />
+</scenario>
+`;
+}
+
+Deno.test({
+  name: "sipp UAC on UDP → browser: INVITE (407 answered), browser answers, ACK, BYE",
+  ...BROWSER_TEST,
+  async fn() {
+    const rig = await startRig();
+    let uac: Awaited<ReturnType<typeof startSipp>> | undefined;
+    try {
+      const bob = await rig.agent("bob(ws)", BOB, "ws");
+      uac = await startSipp({
+        scenarioXml: uacScenario(BOB_URI),
+        args: [
+          `127.0.0.1:${rig.ts.port("udp")}`,
+          "-p",
+          String(freePort("udp")),
+          "-au",
+          CAROL.user,
+          "-ap",
+          CAROL.password,
+        ],
+        calls: 1,
+        timeoutMs: 30_000,
+      });
+      const incoming = await waitSession(bob.page, 0, 10_000).catch(async (e) => {
+        const r = await uac!.stop();
+        throw new Error(`browser never saw the INVITE: ${e.message}\n${describeSipp(r)}`);
+      });
+      assert.equal(incoming.direction, "incoming");
+      await answer(bob.page, 0);
+      const ev = await waitSessionEvent(
+        bob.page,
+        0,
+        ["confirmed", "failed", "ended"],
+        10_000,
+        rig.trace,
+      );
+      assert.equal(ev.name, "confirmed", `ACK reached the browser\n${rig.trace()}`);
+      const end = await waitSessionEvent(bob.page, 0, ["ended", "failed"], 15_000, rig.trace);
+      assert.deepEqual([end.name, end.originator], ["ended", "remote"], "sipp's BYE ended it");
+      const result = await uac.result();
+      assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);
+      assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
+    } finally {
+      await uac?.stop();
+      await rig.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "forking: bob registered twice rings both, first answer wins, other is cancelled",
+  ...BROWSER_TEST,
+  async fn() {
+    const rig = await startRig();
+    try {
+      const bob1 = await rig.agent("bob#1(ws)", BOB, "ws");
+      const bob2 = await rig.agent("bob#2(wss)", BOB, "wss");
+      assert.equal(rig.ts.server.location.lookup(`bob@${DOMAIN}`).length, 2, "two bindings");
+      const alice = await rig.agent("alice(ws)", ALICE, "ws");
+      const out = await call(alice.page, BOB_URI);
+      for (const b of [bob1, bob2]) {
+        await waitSession(b.page, 0, 10_000).catch((e) => {
+          throw new Error(`${b.name} never rang: ${e.message}\n${rig.trace()}`);
+        });
+      }
+      await answer(bob1.page, 0);
+      const ev = await waitSessionEvent(
+        alice.page,
+        out,
+        ["confirmed", "failed", "ended"],
+        10_000,
+        rig.trace,
+      );
+      assert.equal(ev.name, "confirmed", rig.trace());
+      const winner = await waitSessionEvent(bob1.page, 0, ["confirmed", "failed", "ended"]);
+      assert.equal(winner.name, "confirmed");
+      const loser = await waitSessionEvent(bob2.page, 0, ["failed", "ended"], 10_000, rig.trace);
+      assert.equal(loser.originator, "remote", JSON.stringify(loser));
+      assert.ok(
+        loser.name === "ended" || loser.cause === "Canceled",
+        `the other branch is cancelled: ${JSON.stringify(loser)}\n${rig.trace()}`,
+      );
+      assert.equal((await session(bob2.page, 0)).isEnded, true);
+
+      await terminate(alice.page, out);
+      const bobEnd = await waitSessionEvent(bob1.page, 0, ["ended", "failed"], 10_000, rig.trace);
+      assert.deepEqual([bobEnd.name, bobEnd.originator], ["ended", "remote"]);
+    } finally {
+      await rig.close();
+    }
+  },
+});
