@@ -9,6 +9,8 @@ import { DigestAuthenticator } from "./core/auth.ts";
 import { LocationService } from "./core/location.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
+import { DialogTracker } from "./core/dialogs.ts";
+import { Proxy } from "./core/proxy.ts";
 import { startPinger } from "./core/pinger.ts";
 import { Counters, EventBus } from "./events.ts";
 import { Logger } from "./log.ts";
@@ -28,6 +30,7 @@ export interface Server {
   readonly transactions: TransactionLayer;
   readonly counters: Counters;
   readonly events: EventBus;
+  readonly dialogs: DialogTracker;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
   stop(): Promise<void>;
@@ -97,6 +100,9 @@ export async function startServer(
     return Deno.networkInterfaces().some((i) => i.address.toLowerCase() === h);
   };
   const router = new Router({ registrar, config: () => config, counters, isLocalHost });
+  const dialogs = new DialogTracker({ events });
+  const proxy = new Proxy({ ...deps, transactions, transport, isLocalHost, dialogs });
+  router.forwarder = proxy;
 
   transport.onMessage = (inbound) => transactions.receive(inbound);
   transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
@@ -105,7 +111,10 @@ export async function startServer(
     events.emit({ type: "flow.closed", flow });
   };
   transactions.onRequest = (request, flow, tx) => router.handle(request, flow, tx);
-  transactions.onStrayResponse = () => counters.inc("sip_stray_responses_total");
+  transactions.onStrayResponse = (response, flow) => {
+    counters.inc("sip_stray_responses_total");
+    proxy.forwardStray(response, flow);
+  };
 
   transport.start();
   const sweep = setInterval(() => location.sweep(), 1000);
@@ -145,6 +154,7 @@ export async function startServer(
     transactions,
     counters,
     events,
+    dialogs,
     async reload(next: Config) {
       config = next;
       await store.reload();
@@ -158,6 +168,7 @@ export async function startServer(
       clearInterval(sweep);
       clearInterval(keepalive);
       pinger.close();
+      proxy.close();
       for (const attached of started.reverse()) await attached.close();
       transactions.close();
       await transport.stop();

@@ -1,0 +1,151 @@
+/**
+ * @module Dialog tracking for the API and dashboard (RFC 3261 §12 states as a proxy sees
+ * them): the proxy reports what passes through it (an initial INVITE, responses to it, a
+ * BYE, a CANCEL) and this module keeps one record per call (keyed by Call-ID) with both
+ * legs' transports and remote addresses and the start/answer/end times, publishing
+ * `dialog.changed`. It observes only: it never sends, answers or changes a message, and a
+ * failure here never affects routing. Terminated dialogs linger briefly, then are dropped.
+ */
+import type { DialogView, EventBus } from "../events.ts";
+import type { SipRequest, SipResponse } from "../sip/message.ts";
+import { formatHost } from "../sip/uri.ts";
+import type { Flow } from "../transport/types.ts";
+
+export interface DialogTrackerOptions {
+  events?: EventBus;
+  now?: () => number;
+  /** How long a terminated dialog stays listed, ms (default 30 s). */
+  lingerMs?: number;
+  /** Upper bound on tracked dialogs; the oldest terminated go first (default 100k). */
+  maxDialogs?: number;
+}
+
+interface Dialog {
+  view: DialogView;
+}
+
+function leg(flow: Flow): { transport: string; remote: string } {
+  return {
+    transport: flow.transport,
+    remote: `${formatHost(flow.remote.host)}:${flow.remote.port}`,
+  };
+}
+
+export class DialogTracker {
+  #dialogs = new Map<string, Dialog>();
+  #events?: EventBus;
+  #now: () => number;
+  #lingerMs: number;
+  #max: number;
+
+  constructor(options: DialogTrackerOptions = {}) {
+    this.#events = options.events;
+    this.#now = options.now ?? Date.now;
+    this.#lingerMs = options.lingerMs ?? 30_000;
+    this.#max = options.maxDialogs ?? 100_000;
+  }
+
+  /** Every tracked dialog, oldest first (terminated ones until their linger ends). */
+  list(): DialogView[] {
+    this.sweep();
+    return [...this.#dialogs.values()].map((d) => ({
+      ...d.view,
+      caller: { ...d.view.caller },
+      callee: d.view.callee ? { ...d.view.callee } : undefined,
+    }));
+  }
+
+  get(callId: string): DialogView | undefined {
+    return this.list().find((d) => d.callId === callId);
+  }
+
+  /** Live (not terminated) dialogs. */
+  get active(): number {
+    let n = 0;
+    for (const d of this.#dialogs.values()) if (d.view.state !== "terminated") n++;
+    return n;
+  }
+
+  /** An initial INVITE was accepted for forwarding from `flow`: an early dialog begins. */
+  invite(request: SipRequest, flow: Flow): void {
+    const callId = request.callId;
+    const existing = this.#dialogs.get(callId);
+    if (existing && existing.view.state !== "terminated") return;
+    if (this.#dialogs.size >= this.#max) this.#evict();
+    this.#dialogs.set(callId, {
+      view: {
+        callId,
+        from: request.from.uri.user
+          ? `${request.from.uri.user}@${request.from.uri.host}`
+          : request.from.uri.host,
+        to: request.to.uri.user
+          ? `${request.to.uri.user}@${request.to.uri.host}`
+          : request.to.uri.host,
+        state: "early",
+        caller: leg(flow),
+        startedAt: this.#now(),
+      },
+    });
+    this.#emit(callId, "early");
+  }
+
+  /** A response to the initial INVITE came from the callee on `flow`. */
+  response(response: SipResponse, flow: Flow): void {
+    const d = this.#dialogs.get(response.callId);
+    if (!d || d.view.state === "terminated") return;
+    if (response.status < 200) {
+      if (response.status > 100) d.view.callee ??= leg(flow);
+      return;
+    }
+    if (response.status < 300) {
+      if (d.view.state === "confirmed") return; // a retransmission or another fork
+      d.view.callee = leg(flow);
+      d.view.state = "confirmed";
+      d.view.answeredAt = this.#now();
+      this.#emit(d.view.callId, "confirmed");
+    }
+  }
+
+  /** The proxy sent the caller a final failure (≥300) for the initial INVITE. */
+  failed(callId: string): void {
+    this.#terminate(callId);
+  }
+
+  /** A BYE (either direction) or a CANCEL passed through. */
+  ended(request: SipRequest): void {
+    this.#terminate(request.callId);
+  }
+
+  /** Drops terminated dialogs whose linger time is over. */
+  sweep(): void {
+    const now = this.#now();
+    for (const [callId, d] of this.#dialogs) {
+      if (d.view.state === "terminated" && (d.view.endedAt ?? 0) + this.#lingerMs <= now) {
+        this.#dialogs.delete(callId);
+      }
+    }
+  }
+
+  #terminate(callId: string): void {
+    const d = this.#dialogs.get(callId);
+    if (!d || d.view.state === "terminated") return;
+    d.view.state = "terminated";
+    d.view.endedAt = this.#now();
+    this.#emit(callId, "terminated");
+  }
+
+  #evict(): void {
+    this.sweep();
+    for (const [callId, d] of this.#dialogs) {
+      if (this.#dialogs.size < this.#max) return;
+      if (d.view.state === "terminated") this.#dialogs.delete(callId);
+    }
+    // Still full of live dialogs: the oldest goes (bounded memory beats completeness).
+    const oldest = this.#dialogs.keys().next();
+    if (this.#dialogs.size >= this.#max && !oldest.done) this.#dialogs.delete(oldest.value);
+  }
+
+  #emit(callId: string, state: DialogView["state"]): void {
+    this.#events?.emit({ type: "dialog.changed", callId, state });
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * @module One proxied request and its branches (RFC 3261 §16.7, §16.8, §16.10): starts a
+ * client transaction per target in parallel, forwards provisional responses and every
+ * 2xx upstream at once (RFC 6026: retransmissions too), cancels the other branches on a
+ * 2xx or 6xx or on the caller's CANCEL, runs Timer C per INVITE branch and, once every
+ * branch is done, sends the caller the best final response. Which targets to try and how
+ * each branch request is built belong to proxy.ts.
+ */
+import { Logger } from "../log.ts";
+import { newTag } from "../sip/ids.ts";
+import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import type { ClientTransaction, TransactionLayer } from "../transaction/layer.ts";
+import type { Flow, Target } from "../transport/types.ts";
+import type { DialogTracker } from "./dialogs.ts";
+import type { Responder } from "./router.ts";
+
+const log = new Logger("proxy");
+
+export interface ContextDeps {
+  transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless">;
+  /** Timer C, ms (§16.6 item 11). */
+  timerC: number;
+  /** How long a cancelled branch may take to send its final before we give up (64*T1). */
+  cancelGrace: number;
+  dialogs?: DialogTracker;
+  /** The context has nothing left to do (final sent, every branch settled). */
+  onDone?: (context: ProxyContext) => void;
+}
+
+interface Branch {
+  request: SipRequest;
+  target: Target;
+  tx?: ClientTransaction;
+  /** A final response arrived (or was synthesized). */
+  done: boolean;
+  provisional: boolean;
+  cancelled: boolean;
+  final?: SipResponse;
+  timerC?: ReturnType<typeof setTimeout>;
+  grace?: ReturnType<typeof setTimeout>;
+}
+
+/** §16.7 step 6: the preference among finals of the same class. */
+function rank(response: SipResponse): number {
+  const s = response.status;
+  if (s >= 600) return 0; // a 6xx ends the search (§16.7 step 4)
+  const klass = Math.floor(s / 100);
+  let bonus = 0.5;
+  if (s === 401 || s === 407) bonus = 0;
+  else if (s === 415 || s === 420 || s === 484) bonus = 0.1;
+  else if (s === 408) bonus = 0.9; // a timeout says less than any real answer
+  return klass + bonus;
+}
+
+export class ProxyContext {
+  readonly request: SipRequest;
+  readonly isInvite: boolean;
+  #deps: ContextDeps;
+  #tx: Responder;
+  #inFlow: Flow;
+  #branches: Branch[] = [];
+  #finalSent = false;
+  #cancelledByCaller = false;
+  #best?: SipResponse;
+  #disposed = false;
+
+  constructor(deps: ContextDeps, request: SipRequest, tx: Responder, inFlow: Flow) {
+    this.#deps = deps;
+    this.request = request;
+    this.isInvite = request.method === "INVITE";
+    this.#tx = tx;
+    this.#inFlow = inFlow;
+  }
+
+  get finalSent(): boolean {
+    return this.#finalSent;
+  }
+
+  /** Starts one branch: `request` already carries our Via, the target is resolved. */
+  addBranch(request: SipRequest, target: Target): void {
+    const branch: Branch = { request, target, done: false, provisional: false, cancelled: false };
+    this.#branches.push(branch);
+    try {
+      branch.tx = this.#deps.transactions.sendRequest(request, target, {
+        onResponse: (response, flow) => this.#onResponse(branch, response, flow),
+        onTimeout: () => this.#complete(branch, this.#synthesize(408)),
+        onTransportError: (error) => {
+          log.debug(`branch to ${describeTarget(target)} failed: ${error.message}`);
+          this.#complete(branch, this.#synthesize(503, "Service Unavailable"));
+        },
+      });
+    } catch (error) {
+      log.warn(`cannot start branch to ${describeTarget(target)}: ${String(error)}`);
+      branch.done = true;
+      branch.final = this.#synthesize(503, "Service Unavailable");
+      queueMicrotask(() => this.#maybeFinish());
+      return;
+    }
+    if (this.isInvite) branch.timerC = setTimeout(() => this.#onTimerC(branch), this.#deps.timerC);
+  }
+
+  /** §16.10: the caller's CANCEL matched: cancel every pending branch. */
+  cancel(): void {
+    this.#cancelledByCaller = true;
+    for (const b of this.#branches) this.#cancelBranch(b);
+  }
+
+  #onResponse(branch: Branch, response: SipResponse, flow: Flow): void {
+    // §16.7 step 3: our Via goes; a response with nothing left was for us.
+    response.shift("via");
+    if (!response.has("via")) return;
+    const status = response.status;
+    if (status < 200) {
+      if (status === 100) return; // §16.7 step 5: 100 is hop-by-hop
+      branch.provisional = true;
+      if (this.isInvite && !branch.done) this.#restartTimerC(branch);
+      if (this.#finalSent) return;
+      if (this.isInvite) this.#deps.dialogs?.response(response, flow);
+      this.#respond(response);
+      return;
+    }
+    if (status < 300) {
+      const retransmission = branch.done;
+      this.#settle(branch, response);
+      if (!this.isInvite) {
+        // A non-INVITE gets one final; later 2xx from other forks have nowhere to go.
+        if (this.#finalSent) return;
+        this.#finalSent = true;
+        this.#respond(response);
+        this.#dispose();
+        return;
+      }
+      // §16.7 step 5 and RFC 6026 §8.3: every 2xx to INVITE goes upstream, retransmissions
+      // and other forks' answers included; the other branches are cancelled.
+      this.#deps.dialogs?.response(response, flow);
+      this.#finalSent = true;
+      if (!retransmission) {
+        for (const b of this.#branches) if (b !== branch) this.#cancelBranch(b);
+      }
+      this.#forward2xx(response);
+      return;
+    }
+    if (branch.done) return;
+    if (status >= 600 && this.isInvite) {
+      // §16.7 step 4: a 6xx cancels every other branch.
+      for (const b of this.#branches) if (b !== branch) this.#cancelBranch(b);
+    }
+    this.#complete(branch, response);
+  }
+
+  #forward2xx(response: SipResponse): void {
+    try {
+      this.#tx.respond(response);
+    } catch {
+      // RFC 6026 §8.3: the server transaction is gone (Timer L): forward statelessly.
+      this.#deps.transactions.sendStateless(response, { flow: this.#inFlow }).catch((e) => {
+        log.debug(`2xx not forwarded: ${String(e)}`);
+      });
+    }
+  }
+
+  #respond(response: SipResponse): void {
+    try {
+      this.#tx.respond(response);
+    } catch (error) {
+      log.debug(`response ${response.status} not sent upstream: ${String(error)}`);
+    }
+  }
+
+  #complete(branch: Branch, response: SipResponse): void {
+    if (branch.done) return;
+    this.#settle(branch, response);
+    if (!this.#best || rank(response) < rank(this.#best)) this.#best = response;
+    this.#maybeFinish();
+  }
+
+  #settle(branch: Branch, response: SipResponse): void {
+    branch.done = true;
+    branch.final ??= response;
+    clearTimeout(branch.timerC);
+    clearTimeout(branch.grace);
+    queueMicrotask(() => this.#dispose());
+  }
+
+  /** §16.7 step 6: when no branch is pending, the best final goes to the caller. */
+  #maybeFinish(): void {
+    if (this.#finalSent || this.#branches.some((b) => !b.done)) return;
+    let best = this.#best;
+    for (const b of this.#branches) {
+      if (b.final && b.final.status >= 300 && (!best || rank(b.final) < rank(best))) best = b.final;
+    }
+    best ??= this.#synthesize(this.#cancelledByCaller ? 487 : 408);
+    if (this.#cancelledByCaller && best.status === 408) best = this.#synthesize(487);
+    // §16.7 step 6: a 503 from downstream must not make the caller think we are down.
+    if (best.status === 503) {
+      best = best.clone();
+      best.status = 500;
+      best.reason = "Server Internal Error";
+    }
+    this.#finalSent = true;
+    if (this.isInvite) this.#deps.dialogs?.failed(this.request.callId);
+    this.#respond(best);
+    this.#dispose();
+  }
+
+  #cancelBranch(branch: Branch): void {
+    if (branch.done || branch.cancelled) return;
+    branch.cancelled = true;
+    clearTimeout(branch.timerC);
+    if (!this.isInvite) return; // §9.1: only INVITE can be cancelled; it runs to its end
+    try {
+      branch.tx?.cancel();
+    } catch (error) {
+      log.debug(`CANCEL not sent: ${String(error)}`);
+    }
+    // A UAS that never answers the CANCEL must not hold the caller forever (§16.8).
+    branch.grace = setTimeout(
+      () => this.#complete(branch, this.#synthesize(487)),
+      this.#deps.cancelGrace,
+    );
+  }
+
+  #restartTimerC(branch: Branch): void {
+    clearTimeout(branch.timerC);
+    branch.timerC = setTimeout(() => this.#onTimerC(branch), this.#deps.timerC);
+  }
+
+  /** §16.8: Timer C fired: CANCEL a ringing branch, treat a silent one as 408. */
+  #onTimerC(branch: Branch): void {
+    branch.timerC = undefined;
+    if (branch.done) return;
+    if (branch.provisional) {
+      this.#cancelBranch(branch);
+      clearTimeout(branch.grace);
+      branch.grace = setTimeout(
+        () => this.#complete(branch, this.#synthesize(408)),
+        this.#deps.cancelGrace,
+      );
+    } else {
+      this.#cancelBranch(branch);
+      this.#complete(branch, this.#synthesize(408));
+    }
+  }
+
+  #synthesize(status: number, reason?: string): SipResponse {
+    return createResponse(this.request, status, reason, newTag());
+  }
+
+  /** Once the caller has its final and no branch is pending, the context is done. */
+  #dispose(): void {
+    if (this.#disposed || !this.#finalSent || this.#branches.some((b) => !b.done)) return;
+    this.close();
+    this.#deps.onDone?.(this);
+  }
+
+  /** Stops every timer (done, or server shutdown). */
+  close(): void {
+    this.#disposed = true;
+    for (const b of this.#branches) {
+      clearTimeout(b.timerC);
+      clearTimeout(b.grace);
+    }
+  }
+}
+
+export function describeTarget(target: Target): string {
+  return "flow" in target ? target.flow.id : `${target.transport}:${target.host}:${target.port}`;
+}

@@ -1,0 +1,142 @@
+/**
+ * @module The proxy's own marks in a request (RFC 3261 §16.6, RFC 5393, RFC 5626 §5.3):
+ * Record-Route entries carrying signed flow tokens for both legs of a dialog, the branch
+ * of our Via with its loop-detection hash, and the recognition of our own Route entries.
+ * Pure functions over strings plus an HMAC key; it never sends and never looks up
+ * bindings (proxy.ts decides what a token means for routing).
+ */
+import { Buffer } from "node:buffer";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import type { SipRequest } from "../sip/message.ts";
+import { formatHost, type SipUri } from "../sip/uri.ts";
+import { tagParam } from "../transaction/server.ts";
+import type { Flow, Target, TransportName } from "../transport/types.ts";
+
+/** Every branch we create starts with this: the RFC 3261 cookie plus our mark. */
+export const BRANCH_PREFIX = "z9hG4bK-sw-";
+
+/** Record-Route URI parameters: the caller's From tag and the two legs' flow tokens. */
+export const FTAG = "ftag";
+export const CALLER_TOKEN = "swa";
+export const CALLEE_TOKEN = "swb";
+
+/**
+ * Signs and reads flow tokens (RFC 5626 §5.2 style): a stream flow is named by its
+ * connection id, a UDP "flow" by the remote address. The HMAC keeps a UA from steering
+ * our requests onto another user's connection.
+ */
+export class FlowTokens {
+  #key: Uint8Array;
+
+  constructor(key: Uint8Array = randomBytes(20)) {
+    this.#key = key;
+  }
+
+  encode(flow: Flow): string {
+    const desc = flow.transport === "udp" ? `udp|${flow.remote.host}|${flow.remote.port}` : flow.id;
+    const body = Buffer.from(desc, "utf8").toString("base64url");
+    return `${body}.${this.#mac(desc)}`;
+  }
+
+  /**
+   * The flow a token names: a UDP address target, or the id of a stream connection
+   * (the caller checks it is still open). Undefined for a forged or garbled token.
+   */
+  decode(token: string): { udp: Target } | { connectionId: string } | undefined {
+    const dot = token.lastIndexOf(".");
+    if (dot <= 0) return undefined;
+    let desc: string;
+    try {
+      desc = Buffer.from(token.slice(0, dot), "base64url").toString("utf8");
+    } catch {
+      return undefined;
+    }
+    if (this.#mac(desc) !== token.slice(dot + 1)) return undefined;
+    if (desc.startsWith("udp|")) {
+      const [, host, port] = desc.split("|");
+      const n = Number(port);
+      if (!host || !Number.isInteger(n) || n <= 0 || n > 65535) return undefined;
+      return { udp: { transport: "udp", host, port: n } };
+    }
+    return { connectionId: desc };
+  }
+
+  #mac(desc: string): string {
+    return createHmac("sha256", this.#key).update(desc).digest("base64url").slice(0, 12);
+  }
+}
+
+/** The `transport=` value for a transport (Record-Route, Via hints). */
+export function transportParam(transport: TransportName): string {
+  return transport;
+}
+
+/** The Via transport token (§18: UDP, TCP, TLS; RFC 7118: WS, WSS). */
+export function viaTransport(transport: TransportName): string {
+  return transport.toUpperCase();
+}
+
+/** One Record-Route value for the leg on `transport` at our `host:port`. */
+export function recordRouteValue(
+  host: string,
+  port: number,
+  transport: TransportName,
+  params: { ftag: string; caller?: string; callee?: string },
+): string {
+  let uri = `sip:${formatHost(host)}:${port};transport=${transportParam(transport)};lr`;
+  if (params.ftag) uri += `;${FTAG}=${params.ftag}`;
+  if (params.caller) uri += `;${CALLER_TOKEN}=${params.caller}`;
+  if (params.callee) uri += `;${CALLEE_TOKEN}=${params.callee}`;
+  return `<${uri}>`;
+}
+
+/**
+ * RFC 5393 §4.2 loop hash: stable across a loop, so it leaves out the top Via (which a
+ * loop changes) and our own credentials (which we consume). Changes when the request
+ * was retargeted, which makes a spiral through us legal.
+ */
+export function loopHash(request: SipRequest): string {
+  const h = createHash("sha1");
+  h.update(request.uri);
+  h.update("|" + request.callId);
+  h.update("|" + tagParam(request.get("from") ?? ""));
+  h.update("|" + tagParam(request.get("to") ?? ""));
+  h.update("|" + request.cseq.seq);
+  for (const r of request.getAll("route")) h.update("|r:" + r.trim());
+  for (const p of request.getAll("proxy-require")) h.update("|p:" + p.trim());
+  return h.digest("hex").slice(0, 16);
+}
+
+/** A branch for a request we forward statefully: prefix, loop hash, randomness. */
+export function newProxyBranch(hash: string): string {
+  return `${BRANCH_PREFIX}${hash}-${randomBytes(8).toString("hex")}`;
+}
+
+/**
+ * §16.11: a stateless forward (ACK for 2xx) needs the same branch for a retransmission,
+ * so it is derived from the incoming top Via's branch.
+ */
+export function statelessBranch(request: SipRequest): string {
+  const top = request.getAll("via")[0] ?? "";
+  return BRANCH_PREFIX + "s-" + createHash("sha1").update(top).digest("hex").slice(0, 24);
+}
+
+/** §16.3 item 4: one of our Vias carries the hash this very request has: a loop. */
+export function isLoop(request: SipRequest, hash: string): boolean {
+  for (const via of request.vias) {
+    const branch = via.params.get("branch");
+    if (
+      branch && branch.startsWith(BRANCH_PREFIX) &&
+      branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + 16) === hash
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The flow-token params of a Route/Record-Route URI of ours. */
+export function routeTokens(uri: SipUri): { ftag?: string; caller?: string; callee?: string } {
+  const get = (name: string) => uri.params.get(name) ?? undefined;
+  return { ftag: get(FTAG), caller: get(CALLER_TOKEN), callee: get(CALLEE_TOKEN) };
+}

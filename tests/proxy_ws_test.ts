@@ -1,0 +1,291 @@
+/**
+ * Proxy integration over real sockets with the test UA: a WebSocket caller (a browser's
+ * `.invalid` Via/Contact) calls a UDP phone and back; double Record-Route, one Via toward
+ * the browser, in-dialog BYE routed to the browser by the flow token; plus the refusal
+ * rules (407, 403, 404, 480, 483, 482) and forking with CANCEL of the losing branch.
+ */
+import assert from "node:assert/strict";
+import type { SipMessage, SipRequest, SipResponse } from "../src/sip/message.ts";
+import { parseNameAddr } from "../src/sip/uri.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
+
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
+const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+
+interface Call {
+  callId: string;
+  fromTag: string;
+  cseq: number;
+}
+
+function branch(): string {
+  return "z9hG4bK" + crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+}
+
+function sdp(size: number): string {
+  const lines = ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0"];
+  lines.push("m=audio 40000 RTP/AVP 0");
+  let i = 0;
+  while (lines.join("\r\n").length < size) {
+    lines.push(`a=candidate:${i++} 1 udp 2122260223 127.0.0.1 ${40000 + i} typ host`);
+  }
+  return lines.join("\r\n") + "\r\n";
+}
+
+function request(
+  client: TestSipClient,
+  o: {
+    method: string;
+    uri: string;
+    from: string;
+    to: string;
+    call: Call;
+    branch?: string;
+    contact?: string;
+    extra?: string[];
+    body?: string;
+  },
+): string {
+  const body = o.body ?? "";
+  return [
+    `${o.method} ${o.uri} SIP/2.0`,
+    `Via: ${client.via};branch=${o.branch ?? branch()};rport`,
+    "Max-Forwards: 70",
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Call-ID: ${o.call.callId}`,
+    `CSeq: ${o.call.cseq} ${o.method}`,
+    ...(o.contact ? [`Contact: <${o.contact}>`] : []),
+    ...(o.extra ?? []),
+    ...(body ? ["Content-Type: application/sdp"] : []),
+    `Content-Length: ${new TextEncoder().encode(body).length}`,
+    "",
+    body,
+  ].join("\r\n");
+}
+
+/** A response from a UA to a request it received (copies Via, From, To, Call-ID, CSeq). */
+function reply(
+  req: SipRequest,
+  status: number,
+  reason: string,
+  o: { toTag?: string; extra?: string[]; body?: string } = {},
+): string {
+  const vias = req.getAll("via");
+  let to = req.get("to")!;
+  if (o.toTag && !/;tag=/.test(to)) to += `;tag=${o.toTag}`;
+  const body = o.body ?? "";
+  return [
+    `SIP/2.0 ${status} ${reason}`,
+    ...vias.map((v) => `Via: ${v}`),
+    `From: ${req.get("from")}`,
+    `To: ${to}`,
+    `Call-ID: ${req.callId}`,
+    `CSeq: ${req.get("cseq")}`,
+    ...(o.extra ?? []),
+    `Content-Length: ${new TextEncoder().encode(body).length}`,
+    "",
+    body,
+  ].join("\r\n");
+}
+
+const isReq = (method: string, callId?: string) => (m: SipMessage) =>
+  m.isRequest && m.method === method && (callId === undefined || m.callId === callId);
+const isRes = (status: number, callId: string, method = "INVITE") => (m: SipMessage) =>
+  !m.isRequest && m.status === status && m.callId === callId && m.cseq.method === method;
+
+async function registered(
+  ts: TestServer,
+  transport: "udp" | "tcp" | "ws" | "wss",
+  who: typeof ALICE,
+) {
+  const client = await TestSipClient.connect(transport, ts.port(transport));
+  const ok = await register(client, { ...who, expires: 600 });
+  assert.equal(ok.status, 200, `${who.user} registers over ${transport}`);
+  return client;
+}
+
+/** Sends INVITE, answers the 407 with credentials, returns the authenticated INVITE's CSeq. */
+async function inviteWithAuth(
+  caller: TestSipClient,
+  call: Call,
+  who: typeof ALICE,
+  target: string,
+  extra: string[] = [],
+  body = "",
+): Promise<void> {
+  const from = `<sip:${who.user}@${DOMAIN}>;tag=${call.fromTag}`;
+  const to = `<${target}>`;
+  const firstBranch = branch();
+  await caller.send(
+    request(caller, {
+      method: "INVITE",
+      uri: target,
+      from,
+      to,
+      call,
+      branch: firstBranch,
+      contact: caller.contactUri,
+      extra,
+      body,
+    }),
+  );
+  const challenge = await caller.wait(isRes(407, call.callId)) as SipResponse;
+  assert.match(challenge.getAll("proxy-authenticate")[0], /algorithm=MD5/, "MD5 challenged first");
+  // §17.1.1.3: the ACK for the 407 shares the INVITE's branch.
+  await caller.send(
+    request(caller, {
+      method: "ACK",
+      uri: target,
+      from,
+      to: challenge.get("to")!,
+      call,
+      branch: firstBranch,
+    }),
+  );
+  call.cseq++;
+  const auth = answerChallenge(challenge, {
+    user: who.user,
+    password: who.password,
+    method: "INVITE",
+    uri: target,
+  });
+  await caller.send(
+    request(caller, {
+      method: "INVITE",
+      uri: target,
+      from,
+      to,
+      call,
+      contact: caller.contactUri,
+      extra: [...extra, `Proxy-Authorization: ${auth}`],
+      body,
+    }),
+  );
+}
+
+for (const wsTransport of ["ws", "wss"] as const) {
+  Deno.test(`proxy: ${wsTransport} caller → udp callee: double Record-Route, one Via back, BYE to the browser by flow token`, async () => {
+    await using ts = await startTestServer({
+      transports: ["udp", wsTransport],
+      accounts: [ALICE, BOB],
+    });
+    const alice = await registered(ts, wsTransport, ALICE);
+    const bob = await registered(ts, "udp", BOB);
+    try {
+      const call: Call = { callId: `ws-call-${crypto.randomUUID()}`, fromTag: "atag1", cseq: 1 };
+      const offer = sdp(12000);
+      await inviteWithAuth(alice, call, ALICE, `sip:bob@${DOMAIN}`, [
+        "Session-Expires: 1800;refresher=uac",
+        "Min-SE: 90",
+        "Supported: timer",
+      ], offer);
+
+      const invite = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
+      assert.equal(invite.uri, bob.contactUri, "Request-URI is the registered contact");
+      assert.equal(invite.get("max-forwards"), "69");
+      assert.equal(
+        invite.get("session-expires"),
+        "1800;refresher=uac",
+        "Session-Expires untouched",
+      );
+      assert.equal(invite.get("min-se"), "90");
+      assert.equal(invite.bodyText, offer, "the whole SDP arrives");
+      assert.equal(invite.get("proxy-authorization"), undefined, "our credentials are consumed");
+      const vias = invite.getAll("via");
+      assert.equal(vias.length, 2);
+      assert.match(vias[0], /^SIP\/2\.0\/UDP 127\.0\.0\.1:\d+;branch=z9hG4bK/);
+      const rr = invite.getAll("record-route");
+      assert.equal(
+        rr.length,
+        2,
+        `two Record-Route entries when ${wsTransport} turns into udp: ${rr}`,
+      );
+      const top = parseNameAddr(rr[0]).uri;
+      const bottom = parseNameAddr(rr[1]).uri;
+      assert.equal(top.port, ts.port("udp"));
+      assert.equal(top.params.get("transport"), "udp");
+      assert.ok(top.params.has("lr"));
+      assert.equal(bottom.port, ts.port(wsTransport));
+      assert.equal(bottom.params.get("transport"), wsTransport);
+      assert.ok(bottom.params.has("lr"));
+
+      const bobContact = `sip:bob@127.0.0.1:${bob.localPort}`;
+      const rrHeaders = rr.map((r) => `Record-Route: ${r}`);
+      await bob.send(reply(invite, 180, "Ringing", { toTag: "btag1", extra: rrHeaders }));
+      const ringing = await alice.wait(isRes(180, call.callId)) as SipResponse;
+      assert.equal(ringing.getAll("via").length, 1, "exactly one Via toward the browser");
+      assert.equal(ts.server.dialogs.get(call.callId)?.state, "early");
+
+      await bob.send(
+        reply(invite, 200, "OK", {
+          toTag: "btag1",
+          extra: [
+            ...rrHeaders,
+            `Contact: <${bobContact}>`,
+            "Session-Expires: 1800;refresher=uac",
+            "Content-Type: application/sdp",
+          ],
+          body: sdp(3000),
+        }),
+      );
+      const ok = await alice.wait(isRes(200, call.callId)) as SipResponse;
+      assert.equal(ok.getAll("via").length, 1, "exactly one Via on the 200 toward the browser");
+      assert.equal(ok.getAll("record-route").length, 2);
+      assert.equal(ok.get("session-expires"), "1800;refresher=uac");
+      const confirmed = ts.server.dialogs.get(call.callId);
+      assert.equal(confirmed?.state, "confirmed");
+      assert.equal(confirmed?.caller.transport, wsTransport);
+      assert.equal(confirmed?.callee?.transport, "udp");
+      assert.equal(confirmed?.callee?.remote, `127.0.0.1:${bob.localPort}`);
+      assert.ok(confirmed?.answeredAt);
+
+      // The browser's route set is the Record-Route reversed (§12.1.2).
+      const aliceRoutes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
+      const dialogTo = ok.get("to")!;
+      const from = `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`;
+      await alice.send(
+        request(alice, {
+          method: "ACK",
+          uri: bobContact,
+          from,
+          to: dialogTo,
+          call,
+          extra: aliceRoutes,
+        }),
+      );
+      const ack = await bob.wait(isReq("ACK", call.callId)) as SipRequest;
+      assert.equal(ack.uri, bobContact);
+      assert.equal(ack.getAll("route").length, 0, "our Route entries are popped");
+
+      // BYE from the phone: its route set is the Record-Route in order; the target is
+      // the browser's .invalid contact, reachable only by the flow.
+      const bobRoutes = rr.map((r) => `Route: ${r}`);
+      const byeCall = { ...call, cseq: 1 };
+      await bob.send(
+        request(bob, {
+          method: "BYE",
+          uri: alice.contactUri,
+          from: `${invite.get("to")};tag=btag1`,
+          to: invite.get("from")!,
+          call: byeCall,
+          extra: bobRoutes,
+        }),
+      );
+      const bye = await alice.wait(isReq("BYE", call.callId)) as SipRequest;
+      assert.equal(bye.uri, alice.contactUri);
+      assert.equal(bye.getAll("route").length, 0);
+      await alice.send(reply(bye, 200, "OK"));
+      const byeOk = await bob.wait(isRes(200, call.callId, "BYE")) as SipResponse;
+      assert.equal(byeOk.getAll("via").length, 1);
+      const ended = ts.server.dialogs.get(call.callId);
+      assert.equal(ended?.state, "terminated");
+      assert.ok(ended?.endedAt);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+}
