@@ -246,20 +246,20 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   /**
    * New TLS and WSS handshakes use `tls`; established connections keep their session.
-   * Throws (after trying both listeners) when a listener refuses the new certificate; that
-   * listener keeps the old one.
+   * Throws at once, changing nothing, when the certificate/key pair is unusable. The
+   * promise settles when both listeners are bound again (it rejects, naming the
+   * transport, only if a port could not be bound again).
    */
-  reloadCertificates(tls: TlsCredentials): void {
-    const errors: string[] = [];
-    for (const [name, listener] of [["tls", this.#tls], ["wss", this.#wss]] as const) {
-      try {
-        listener?.reloadCertificate(tls);
-      } catch (error) {
-        errors.push(`${name}: ${String(error)}`);
-      }
-    }
-    if (errors.length > 0) throw new Error(`certificate reload failed (${errors.join("; ")})`);
+  reloadCertificates(tls: TlsCredentials): Promise<void> {
+    const swaps = [
+      this.#tls?.reloadCertificate(tls).catch((e) => Promise.reject(new Error(`tls: ${e}`))),
+      this.#wss?.reloadCertificate(tls).catch((e) => Promise.reject(new Error(`wss: ${e}`))),
+    ];
     this.#options = { ...this.#options, tls };
+    const done = Promise.all(swaps).then(() => {});
+    // Handled here too, so a caller that does not await cannot cause an unhandled rejection.
+    done.catch((e) => log.error(`certificate reload: ${e instanceof Error ? e.message : e}`));
+    return done;
   }
 
   async stop(): Promise<void> {

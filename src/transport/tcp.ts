@@ -17,12 +17,10 @@ export interface TlsCredentials {
 export class TcpTransport {
   readonly secure: boolean;
   local: Address;
-  #listener: Deno.Listener;
-  #hostname: string;
+  #listener: ReloadableListener;
   #sink: TransportSink;
   #maxMessageSize: number;
   #tls?: TlsCredentials;
-  #stopped = false;
 
   constructor(
     hostname: string,
@@ -32,35 +30,16 @@ export class TcpTransport {
     tls?: TlsCredentials,
   ) {
     this.secure = tls !== undefined;
-    this.#hostname = hostname;
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
     this.#tls = tls;
-    this.#listener = this.#listen(port);
-    const addr = this.#listener.addr as Deno.NetAddr;
-    this.local = { host: normalizeHost(addr.hostname), port: addr.port };
-  }
-
-  #listen(port: number): Deno.Listener {
-    return this.#tls
-      ? Deno.listenTls({ hostname: this.#hostname, port, cert: this.#tls.cert, key: this.#tls.key })
-      : Deno.listen({ hostname: this.#hostname, port });
+    this.#listener = new ReloadableListener(hostname, port, tls, (conn) => this.#adopt(conn));
+    this.local = this.#listener.local;
   }
 
   /** Accept loop; survives listener swaps on certificate reload. Never throws. */
-  async run(): Promise<void> {
-    while (!this.#stopped) {
-      const listener = this.#listener;
-      try {
-        for await (const conn of listener) this.#adopt(conn);
-      } catch {
-        // An accept error (e.g. out of file descriptors) must not stop the loop: back off.
-        if (listener === this.#listener && !this.#stopped) await delay(100);
-        continue;
-      }
-      // Ended without error: closed by close() or swapped by reloadCertificate().
-      if (listener === this.#listener) return;
-    }
+  run(): Promise<void> {
+    return this.#listener.run();
   }
 
   #adopt(conn: Deno.Conn): void {
@@ -79,21 +58,141 @@ export class TcpTransport {
   }
 
   /**
-   * New handshakes use the new certificate; established connections are untouched. If the
-   * new certificate is refused (bad PEM), the old one is put back and this throws.
+   * New handshakes use the new certificate; established connections are untouched. Throws
+   * at once (nothing changed) when the pair is unusable; see `ReloadableListener.reload`.
    */
-  reloadCertificate(tls: TlsCredentials): void {
-    if (!this.#tls || this.#stopped) return;
-    const previous = this.#tls;
+  reloadCertificate(tls: TlsCredentials): Promise<void> {
+    if (!this.#tls) return Promise.resolve();
+    const swapped = this.#listener.reload(tls);
+    this.#tls = tls;
+    return swapped;
+  }
+
+  close(): void {
     this.#listener.close();
-    // The accept loop in run() sees the swap when the old listener ends and continues.
+  }
+}
+
+/**
+ * Throws when Deno's TLS stack refuses the pair (bad PEM, no key, key not matching the
+ * certificate). Checked on an ephemeral port so a bad file never touches a live listener.
+ */
+export function checkCredentials(hostname: string, tls: TlsCredentials): void {
+  Deno.listenTls({ hostname, port: 0, cert: tls.cert, key: tls.key }).close();
+}
+
+/** Binding the old port again is retried this often, `REBIND_DELAY_MS` apart. */
+const REBIND_ATTEMPTS = 100;
+const REBIND_DELAY_MS = 10;
+
+/**
+ * A TCP or TLS listener with an accept loop that survives certificate reloads: `reload`
+ * closes the listening socket and opens a new one on the same port with the new
+ * certificate, while connections already accepted keep their TLS session. Deno frees the
+ * port only once the accept pending on the old socket has settled (a later macrotask), so
+ * the bind is retried briefly; connection attempts in that gap of about a millisecond are
+ * refused and the client retries. Shared by TLS (`TcpTransport`) and WSS (`ws.ts`).
+ */
+export class ReloadableListener {
+  readonly local: Address;
+  #hostname: string;
+  #tls?: TlsCredentials;
+  #listener: Deno.Listener;
+  #adopt: (conn: Deno.Conn) => void;
+  /** Settles when the swap in progress is over (never rejects). */
+  #swap?: Promise<void>;
+  #running = false;
+  #stopped = false;
+
+  constructor(
+    hostname: string,
+    port: number,
+    tls: TlsCredentials | undefined,
+    adopt: (conn: Deno.Conn) => void,
+  ) {
+    this.#hostname = hostname;
+    this.#tls = tls;
+    this.#adopt = adopt;
+    this.#listener = this.#open(port, tls);
+    const addr = this.#listener.addr as Deno.NetAddr;
+    this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+  }
+
+  #open(port: number, tls?: TlsCredentials): Deno.Listener {
+    const hostname = this.#hostname;
+    return tls
+      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
+      : Deno.listen({ hostname, port });
+  }
+
+  /** Accept loop; never throws. Ends on `close()` or when a reload could not re-bind. */
+  async run(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
     try {
+      while (!this.#stopped) {
+        const listener = this.#listener;
+        let failed = false;
+        try {
+          for await (const conn of listener) this.#adopt(conn);
+        } catch {
+          failed = true;
+        }
+        // A reload closed it: continue on the new listener once it is bound.
+        if (this.#swap) await this.#swap;
+        if (this.#stopped) return;
+        if (listener !== this.#listener) continue;
+        if (!failed) return; // closed, and no replacement: nothing left to accept on
+        // An accept error (e.g. out of file descriptors) must not stop the loop: back off.
+        await delay(100);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /**
+   * New handshakes use `tls`. Throws synchronously, changing nothing, when the pair is
+   * unusable; the returned promise settles once the new listener is bound (it rejects only
+   * if the port could not be bound again).
+   */
+  reload(tls: TlsCredentials): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    checkCredentials(this.#hostname, tls);
+    const previous = this.#swap;
+    const swap = (async () => {
+      await previous;
+      if (this.#stopped) return;
       this.#tls = tls;
-      this.#listener = this.#listen(this.local.port);
-    } catch (error) {
-      this.#tls = previous;
-      this.#listener = this.#listen(this.local.port);
-      throw error;
+      try {
+        this.#listener.close();
+      } catch { /* closed already (an earlier re-bind failed) */ }
+      const next = await this.#rebind();
+      if (this.#stopped) {
+        next.close();
+        return;
+      }
+      this.#listener = next;
+      if (!this.#running) this.run(); // the loop ended after an earlier failed re-bind
+    })();
+    const settled: Promise<void> = swap.then(() => {}, () => {});
+    this.#swap = settled;
+    settled.then(() => {
+      if (this.#swap === settled) this.#swap = undefined;
+    });
+    return swap;
+  }
+
+  async #rebind(): Promise<Deno.Listener> {
+    for (let attempt = 1;; attempt++) {
+      await delay(attempt === 1 ? 0 : REBIND_DELAY_MS);
+      try {
+        return this.#open(this.local.port, this.#tls);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse) || attempt >= REBIND_ATTEMPTS) {
+          throw new Error(`cannot listen again on port ${this.local.port}: ${String(error)}`);
+        }
+      }
     }
   }
 

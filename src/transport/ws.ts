@@ -14,7 +14,7 @@
  */
 import { normalizeHost } from "./address.ts";
 import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
-import type { TlsCredentials } from "./tcp.ts";
+import { ReloadableListener, type TlsCredentials } from "./tcp.ts";
 import type { Address, Flow } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -96,9 +96,12 @@ export class WsTransport {
     }
   }
 
-  /** WSS: new handshakes use the new certificate; established WebSockets are untouched. */
-  reloadCertificate(tls: TlsCredentials): void {
-    this.#relay?.reloadCertificate(tls);
+  /**
+   * WSS: new handshakes use the new certificate; established WebSockets are untouched.
+   * Throws at once on an unusable pair; settles when the new listener is bound.
+   */
+  reloadCertificate(tls: TlsCredentials): Promise<void> {
+    return this.#relay?.reloadCertificate(tls) ?? Promise.resolve();
   }
 
   #handshake(req: Request, info: Deno.ServeHandlerInfo): Response {
@@ -175,15 +178,13 @@ const RELAY_HOST = "127.0.0.1";
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
- * TLS termination for WSS: accepts on the public port with `Deno.listenTls`, completes the
- * handshake, and pipes the plaintext to the internal HTTP server. Reloading the certificate
- * swaps only the listener; relayed connections keep their TLS session.
+ * TLS termination for WSS: accepts on the public port (a `ReloadableListener`), completes
+ * the handshake, and pipes the plaintext to the internal HTTP server. Reloading the
+ * certificate swaps only the listener; relayed connections keep their TLS session.
  */
 class TlsRelay {
   local: Address;
-  #hostname: string;
-  #tls: TlsCredentials;
-  #listener: Deno.TlsListener;
+  #listener: ReloadableListener;
   #innerPort = 0;
   /** Relay-side loopback port of each internal connection → the external peer. */
   #peers = new Map<number, Deno.NetAddr>();
@@ -191,32 +192,19 @@ class TlsRelay {
   #stopped = false;
 
   constructor(hostname: string, port: number, tls: TlsCredentials) {
-    this.#hostname = hostname;
-    this.#tls = tls;
-    this.#listener = this.#listen(port, tls);
-    const addr = this.#listener.addr as Deno.NetAddr;
-    this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+    this.#listener = new ReloadableListener(
+      hostname,
+      port,
+      tls,
+      (conn) => this.#relay(conn as Deno.TlsConn),
+    );
+    this.local = this.#listener.local;
   }
 
-  #listen(port: number, tls: TlsCredentials): Deno.TlsListener {
-    return Deno.listenTls({ hostname: this.#hostname, port, cert: tls.cert, key: tls.key });
-  }
-
-  /** Accept loop; survives listener swaps on certificate reload. Never throws. */
-  async run(innerPort: number): Promise<void> {
+  /** Starts accepting; `innerPort` is the internal HTTP server's loopback port. */
+  run(innerPort: number): void {
     this.#innerPort = innerPort;
-    while (!this.#stopped) {
-      const listener = this.#listener;
-      try {
-        for await (const conn of listener) this.#relay(conn);
-      } catch {
-        // Accept failed (e.g. out of file descriptors): back off, then accept again.
-        if (listener === this.#listener && !this.#stopped) await delay(100);
-        continue;
-      }
-      // Ended without error: closed by close() or swapped by reloadCertificate().
-      if (listener === this.#listener) return;
-    }
+    this.#listener.run();
   }
 
   async #relay(outer: Deno.TlsConn): Promise<void> {
@@ -268,28 +256,14 @@ class TlsRelay {
     return this.#peers.get(internal.port);
   }
 
-  /**
-   * Re-opens the listener on the same port with the new certificate. If the new one is
-   * refused (bad PEM), the old certificate is put back and the error is thrown.
-   */
-  reloadCertificate(tls: TlsCredentials): void {
-    if (this.#stopped) return;
-    const old = this.#listener;
-    old.close();
-    try {
-      this.#listener = this.#listen(this.local.port, tls);
-      this.#tls = tls;
-    } catch (error) {
-      this.#listener = this.#listen(this.local.port, this.#tls);
-      throw error;
-    }
+  /** See `ReloadableListener.reload`: throws at once on an unusable pair. */
+  reloadCertificate(tls: TlsCredentials): Promise<void> {
+    return this.#listener.reload(tls);
   }
 
   close(): void {
     this.#stopped = true;
-    try {
-      this.#listener.close();
-    } catch { /* closed already */ }
+    this.#listener.close();
     for (const conn of this.#conns) {
       try {
         conn.close();
@@ -297,8 +271,4 @@ class TlsRelay {
     }
     this.#conns.clear();
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,0 +1,461 @@
+/**
+ * @module Integration test of SIGHUP reload on the real binary (`deno run -A main.ts` as a
+ * child process): new certificate and key files and an account added by another process
+ * are picked up, while a WS client's connection and registration, and TLS and WSS
+ * connections opened before the reload, survive. New handshakes on the TLS and WSS ports
+ * are checked with `openssl s_client` (peer certificate fingerprint) and by trusting only
+ * the new or only the old certificate. Every wait is bounded; the child is always stopped.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { SipResponse } from "../src/sip/message.ts";
+import { parseMessage } from "../src/sip/parse.ts";
+import { StreamFramer } from "../src/sip/framer.ts";
+import { certFingerprint, makeFreshSelfSignedCert, makeSelfSignedCert } from "./support/certs.ts";
+import { freePorts, waitForListening } from "./support/ports.ts";
+import { runCommand, spawnChild } from "./support/process.ts";
+import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
+import { startTestServer } from "./support/test_server.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "alice-pw" };
+const CAROL = { user: "carol", domain: DOMAIN, password: "carol-pw" };
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** SHA-256 of the certificate the server presents to a new handshake on `port`. */
+async function presentedFingerprint(port: number): Promise<string> {
+  const r = await runCommand("sh", {
+    args: [
+      "-c",
+      `openssl s_client -connect 127.0.0.1:${port} -servername 127.0.0.1 </dev/null 2>/dev/null` +
+      " | openssl x509 -noout -fingerprint -sha256",
+    ],
+    timeoutMs: 15_000,
+  });
+  const m = r.stdout.match(/Fingerprint=([0-9A-Fa-f:]+)/);
+  assert.ok(m, `no fingerprint from openssl on port ${port}: ${r.stdout} ${r.stderr}`);
+  return m[1].replaceAll(":", "").toLowerCase();
+}
+
+/** A SIP connection the test drives by hand: send text, await the response to a Call-ID. */
+interface SipLink {
+  via: string;
+  send(text: string): Promise<void>;
+  response(callId: string, timeoutMs?: number): Promise<SipResponse>;
+  close(): void;
+}
+
+function collector(): {
+  accept: (bytes: Uint8Array) => void;
+  response: (callId: string, timeoutMs?: number) => Promise<SipResponse>;
+} {
+  const got: SipResponse[] = [];
+  const waiters: { callId: string; resolve: (r: SipResponse) => void }[] = [];
+  return {
+    accept(bytes) {
+      let m;
+      try {
+        m = parseMessage(bytes);
+      } catch {
+        return; // keep-alive CRLFs
+      }
+      if (m.isRequest) return;
+      const at = waiters.findIndex((w) => w.callId === m.callId);
+      if (at >= 0) waiters.splice(at, 1)[0].resolve(m);
+      else got.push(m);
+    },
+    response(callId, timeoutMs = 5000) {
+      const at = got.findIndex((r) => r.callId === callId);
+      if (at >= 0) return Promise.resolve(got.splice(at, 1)[0]);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          callId,
+          resolve: (r: SipResponse) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no response to ${callId} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.push(waiter);
+      });
+    },
+  };
+}
+
+/** SIP over TLS that trusts only `caCert`: the handshake fails on any other certificate. */
+async function openTls(port: number, caCert: string): Promise<SipLink> {
+  const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caCert] });
+  await conn.handshake();
+  const local = (conn.localAddr as Deno.NetAddr).port;
+  const c = collector();
+  const framer = new StreamFramer(1 << 20);
+  (async () => {
+    const buf = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (const f of framer.push(buf.slice(0, n))) if (f.kind === "message") c.accept(f.bytes);
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    via: `SIP/2.0/TLS 127.0.0.1:${local}`,
+    async send(text) {
+      const b = encoder.encode(text);
+      let off = 0;
+      while (off < b.length) off += await conn.write(b.subarray(off));
+    },
+    response: c.response,
+    close() {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+/** SIP over secure WebSocket that trusts only `caCert`. */
+async function openWss(port: number, caCert: string): Promise<SipLink> {
+  const client = Deno.createHttpClient({ caCerts: [caCert] });
+  const ws = new WebSocket(`wss://127.0.0.1:${port}`, { protocols: ["sip"], client });
+  ws.binaryType = "arraybuffer";
+  const c = collector();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("wss open timed out")), 5000);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      ws.onerror = (e) => {
+        clearTimeout(timer);
+        reject(new Error(`wss failed: ${(e as ErrorEvent).message}`));
+      };
+    });
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  ws.onmessage = (e) =>
+    c.accept(typeof e.data === "string" ? encoder.encode(e.data) : new Uint8Array(e.data));
+  return {
+    via: "SIP/2.0/WSS reload.invalid",
+    send(text) {
+      ws.send(text);
+      return Promise.resolve();
+    },
+    response: c.response,
+    close() {
+      ws.close();
+      client.close();
+    },
+  };
+}
+
+function options(via: string, callId: string): string {
+  return [
+    `OPTIONS sip:${DOMAIN} SIP/2.0`,
+    `Via: ${via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
+    "Max-Forwards: 70",
+    `From: <sip:probe@${DOMAIN}>;tag=${crypto.randomUUID().slice(0, 8)}`,
+    `To: <sip:${DOMAIN}>`,
+    `Call-ID: ${callId}`,
+    "CSeq: 1 OPTIONS",
+    "Content-Length: 0",
+    "",
+    "",
+  ].join("\r\n");
+}
+
+/** OPTIONS on an existing link; returns the status of the final response. */
+async function optionsStatus(link: SipLink | TestSipClient): Promise<number> {
+  const callId = `opt-${crypto.randomUUID()}`;
+  await link.send(options(link.via, callId));
+  const r = link instanceof TestSipClient
+    ? await link.response(callId, 1)
+    : await link.response(callId);
+  return r.status;
+}
+
+/**
+ * RFC 3261 §10.2.3 query: a REGISTER without Contact changes nothing and lists the
+ * current bindings of the AOR. Authenticates like `register()`.
+ */
+async function queryBindings(client: TestSipClient): Promise<SipResponse> {
+  const callId = `query-${crypto.randomUUID()}`;
+  const request = (cseq: number, auth?: string) =>
+    [
+      `REGISTER sip:${DOMAIN} SIP/2.0`,
+      `Via: ${client.via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
+      "Max-Forwards: 70",
+      `From: <sip:alice@${DOMAIN}>;tag=${crypto.randomUUID().slice(0, 8)}`,
+      `To: <sip:alice@${DOMAIN}>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} REGISTER`,
+      ...(auth ? [`Authorization: ${auth}`] : []),
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+  await client.send(request(1));
+  const challenge = await client.response(callId, 1);
+  if (challenge.status !== 401) return challenge;
+  const auth = answerChallenge(challenge, {
+    ...ALICE,
+    method: "REGISTER",
+    uri: `sip:${DOMAIN}`,
+  });
+  await client.send(request(2, auth));
+  return await client.response(callId, 2);
+}
+
+/** Replaces `to` with `from`'s content atomically, as an operator's `mv` would. */
+async function replaceFile(from: string, to: string): Promise<void> {
+  const tmp = `${to}.new`;
+  await Deno.copyFile(from, tmp);
+  await Deno.rename(tmp, to);
+}
+
+async function waitUntil(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function count(text: string, needle: string): number {
+  return text.split(needle).length - 1;
+}
+
+Deno.test({
+  name: "SIGHUP reloads certificates and accounts; WS registration and TLS/WSS connections stay",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sipws-reload-" });
+    const oldCert = await makeSelfSignedCert(join(dir, "a"));
+    const newCert = await makeFreshSelfSignedCert(join(dir, "b"));
+    const oldFp = await certFingerprint(oldCert.cert);
+    const newFp = await certFingerprint(newCert.cert);
+    assert.notEqual(oldFp, newFp, "the two certificates must differ");
+    const certFile = join(dir, "cert.pem");
+    const keyFile = join(dir, "key.pem");
+    await replaceFile(oldCert.certFile, certFile);
+    await replaceFile(oldCert.keyFile, keyFile);
+    const db = join(dir, "accounts.db");
+    const accounts = async (user: string, password: string) => {
+      const r = await runCommand(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "accounts",
+          "add",
+          user,
+          "--domain",
+          DOMAIN,
+          "--password",
+          password,
+          "--store",
+          db,
+          "--skipconfig",
+        ],
+        cwd: dir,
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, 0, `accounts add ${user}: ${r.stdout} ${r.stderr}`);
+    };
+    await accounts(ALICE.user, ALICE.password);
+
+    const [udpPort, wsPort, wssPort, tlsPort] = freePorts(4);
+    const child = spawnChild(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "-f",
+        "-vvv",
+        "-i",
+        "127.0.0.1",
+        "-u",
+        String(udpPort),
+        "-p",
+        String(wsPort),
+        "-s",
+        String(wssPort),
+        "--tls-port",
+        String(tlsPort),
+        "-c",
+        certFile,
+        "-k",
+        keyFile,
+        "--skipconfig",
+        "--store",
+        db,
+      ],
+      cwd: dir,
+    });
+    const links: (SipLink | TestSipClient)[] = [];
+    try {
+      await child.waitForLine(/started:/, 60_000, "stderr");
+      await waitForListening(wssPort, "tcp");
+      await waitForListening(tlsPort, "tcp");
+
+      // Before the reload: the old certificate on both TLS ports, alice registered over WS.
+      assert.equal(await presentedFingerprint(tlsPort), oldFp);
+      assert.equal(await presentedFingerprint(wssPort), oldFp);
+      const ws = await TestSipClient.connect("ws", wsPort);
+      links.push(ws);
+      let wsClosed = false;
+      ws.closed.then(() => wsClosed = true);
+      const registered = await register(ws, { ...ALICE, expires: 600 });
+      assert.equal(registered.status, 200, `${registered.status} ${registered.reason}`);
+      const tlsBefore = await openTls(tlsPort, oldCert.cert);
+      links.push(tlsBefore);
+      const wssBefore = await openWss(wssPort, oldCert.cert);
+      links.push(wssBefore);
+      assert.equal(await optionsStatus(tlsBefore), 200);
+      assert.equal(await optionsStatus(wssBefore), 200);
+      const udp = await TestSipClient.connect("udp", udpPort);
+      links.push(udp);
+      const carolBefore = await register(udp, { ...CAROL, expires: 60 });
+      assert.equal(carolBefore.status, 403, "carol does not exist yet");
+
+      // The operator swaps the files and adds an account from another process.
+      await replaceFile(newCert.certFile, certFile);
+      await replaceFile(newCert.keyFile, keyFile);
+      await accounts(CAROL.user, CAROL.password);
+      const carolStale = await register(udp, { ...CAROL, expires: 60 });
+      assert.equal(carolStale.status, 403, "the running server sees carol only after SIGHUP");
+
+      child.kill("SIGHUP");
+      await child.waitForLine(/reloaded from/, 20_000, "stderr");
+
+      // New handshakes present the new certificate...
+      assert.equal(await presentedFingerprint(tlsPort), newFp, "TLS port after reload");
+      assert.equal(await presentedFingerprint(wssPort), newFp, "WSS port after reload");
+      const tlsAfter = await openTls(tlsPort, newCert.cert);
+      links.push(tlsAfter);
+      assert.equal(await optionsStatus(tlsAfter), 200);
+      const wssAfter = await openWss(wssPort, newCert.cert);
+      links.push(wssAfter);
+      assert.equal(await optionsStatus(wssAfter), 200);
+      await assert.rejects(openTls(tlsPort, oldCert.cert), "old certificate is gone (TLS)");
+      await assert.rejects(openWss(wssPort, oldCert.cert), "old certificate is gone (WSS)");
+
+      // ...while connections opened before the reload keep working.
+      assert.equal(await optionsStatus(tlsBefore), 200, "TLS connection from before");
+      assert.equal(await optionsStatus(wssBefore), 200, "WSS connection from before");
+      assert.equal(wsClosed, false, "the WS client is still connected");
+      assert.equal(await optionsStatus(ws), 200);
+      const query = await queryBindings(ws);
+      assert.equal(query.status, 200, `${query.status} ${query.reason}`);
+      const bindings = query.getAll("contact");
+      assert.equal(bindings.length, 1, `alice's binding survived the reload: ${bindings}`);
+      assert.ok(bindings[0].includes(ws.contactUri.split(";")[0]), bindings[0]);
+      const refreshed = await register(ws, { ...ALICE, expires: 600 });
+      assert.equal(refreshed.status, 200);
+      assert.equal(refreshed.getAll("contact").length, 1, "a refresh, not a second binding");
+
+      // The account added by another process is usable.
+      const carol = await register(udp, { ...CAROL, expires: 60 });
+      assert.equal(carol.status, 200, `${carol.status} ${carol.reason}`);
+
+      // A broken certificate is refused on reload: the listeners keep the current one.
+      await Deno.writeTextFile(certFile, "not a certificate\n");
+      const failures = count(child.stderr, "reload failed");
+      child.kill("SIGHUP");
+      await waitUntil("the refused reload", () => count(child.stderr, "reload failed") > failures);
+      assert.equal(await presentedFingerprint(tlsPort), newFp, "TLS keeps the good certificate");
+      assert.equal(await presentedFingerprint(wssPort), newFp, "WSS keeps the good certificate");
+      assert.equal(await optionsStatus(wssBefore), 200);
+      assert.equal(wsClosed, false);
+
+      child.kill("SIGTERM");
+      const { status, timedOut } = await child.wait(20_000);
+      assert.equal(timedOut, false);
+      assert.equal(status.code, 0, child.stderr);
+    } finally {
+      for (const link of links) link.close();
+      await child.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** Client-side local ports of established TCP connections to `port` (from /proc/net). */
+function clientPortsTo(port: number): Set<number> {
+  const ports = new Set<number>();
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4 || cols[3] !== "01") continue; // 01 = ESTABLISHED
+      if (cols[2].endsWith(`:${hex}`)) ports.add(parseInt(cols[1].split(":").pop()!, 16));
+    }
+  }
+  return ports;
+}
+
+Deno.test({
+  name: "WSS flows carry the client's address, not the internal TLS relay's",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using ts = await startTestServer({ transports: ["wss"], accounts: [ALICE] });
+    const cert = await Deno.readTextFile(ts.config.certificate);
+    const wss = await openWss(ts.port("wss"), cert);
+    try {
+      assert.equal(await optionsStatus(wss), 200);
+      const flows = ts.server.transport.connections().map((c) => c.flow);
+      assert.equal(flows.length, 1);
+      assert.equal(flows[0].transport, "wss");
+      assert.equal(flows[0].local.port, ts.port("wss"));
+      assert.equal(flows[0].remote.host, "127.0.0.1");
+      assert.ok(
+        clientPortsTo(ts.port("wss")).has(flows[0].remote.port),
+        `flow remote port ${flows[0].remote.port} is a client port to the WSS port`,
+      );
+      // The 200 tells the client the same address (RFC 3581 rport).
+      const callId = `opt-${crypto.randomUUID()}`;
+      await wss.send(options(wss.via, callId));
+      const r = await wss.response(callId);
+      assert.match(r.get("via") ?? "", new RegExp(`rport=${flows[0].remote.port}\\b`));
+    } finally {
+      wss.close();
+    }
+  },
+});
+
+// A plaintext HTTP request to the WSS port is not a TLS handshake: it must not reach the
+// WebSocket endpoint (and must not disturb the listener).
+Deno.test("WSS port refuses plaintext and keeps accepting TLS", async () => {
+  await using ts = await startTestServer({ transports: ["wss"], accounts: [ALICE] });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: ts.port("wss") });
+  await conn.write(encoder.encode("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n"));
+  const buf = new Uint8Array(1024);
+  const n = await Promise.race([
+    conn.read(buf).catch(() => null),
+    new Promise<null>((r) => setTimeout(() => r(null), 3000)),
+  ]);
+  conn.close();
+  assert.ok(n === null || !decoder.decode(buf.subarray(0, n)).includes("101"), "no upgrade");
+  const cert = await Deno.readTextFile(ts.config.certificate);
+  const wss = await openWss(ts.port("wss"), cert);
+  try {
+    assert.equal(await optionsStatus(wss), 200);
+  } finally {
+    wss.close();
+  }
+});
