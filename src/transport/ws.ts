@@ -209,7 +209,7 @@ class TlsRelay {
 
   async #relay(outer: Deno.TlsConn): Promise<void> {
     this.#conns.add(outer);
-    let inner: Deno.Conn | undefined;
+    let inner: Deno.TcpConn | undefined;
     let innerPort: number | undefined;
     try {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -226,6 +226,7 @@ class TlsRelay {
       }
       if (this.#stopped) return;
       inner = await Deno.connect({ hostname: RELAY_HOST, port: this.#innerPort });
+      inner.setNoDelay(true); // one SIP message per frame: no Nagle delay on the extra hop
       this.#conns.add(inner);
       innerPort = (inner.localAddr as Deno.NetAddr).port;
       // Registered before any byte reaches the internal server, so the handler finds it.
