@@ -6,7 +6,8 @@
  * `Deno.listenTls` listener and relays each connection to a plain `Deno.serve` bound to an
  * ephemeral loopback port, because a certificate reload must not drop established
  * WebSockets: `Deno.serve` cannot change its certificate, and `shutdown()` (or its abort
- * `signal`) closes the upgraded sockets it served. A TLS listener, as in `tcp.ts`, can be
+ * `signal`) closes the upgraded sockets it served, so a second server on the port
+ * (`reusePort`) would still leave the old one accepting. A TLS listener, as in `tcp.ts`, can be
  * closed and re-opened with a new certificate while its accepted connections live on. The
  * relay keeps the external peer address per internal connection (keyed by the relay's
  * loopback port) so flows carry the real remote address, and the internal server refuses
