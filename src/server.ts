@@ -159,7 +159,7 @@ export async function startServer(
       config = next;
       await store.reload();
       const nextTls = await readTls(next);
-      if (nextTls) transport.reloadCertificates(nextTls);
+      if (nextTls) await transport.reloadCertificates(nextTls);
       log.info("configuration, accounts and certificates reloaded");
     },
     async stop() {
