@@ -131,7 +131,9 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
     let message: SipMessage;
     try {
-      message = parseMessage(bytes, { stream: flow.transport === "tcp" || flow.transport === "tls" });
+      message = parseMessage(bytes, {
+        stream: flow.transport === "tcp" || flow.transport === "tls",
+      });
       if (message.isRequest) stampReceived(message, flow);
     } catch (error) {
       counters.inc("sip_parse_errors_total", { transport: flow.transport });
@@ -156,8 +158,13 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   opened(connection: Connection): void {
     this.#connections.set(connection.flow.id, connection);
-    this.#byRemote.set(remoteKey(connection.flow.transport, connection.flow.remote), connection.flow.id);
-    this.#options.counters.inc("sip_connections_opened_total", { transport: connection.flow.transport });
+    this.#byRemote.set(
+      remoteKey(connection.flow.transport, connection.flow.remote),
+      connection.flow.id,
+    );
+    this.#options.counters.inc("sip_connections_opened_total", {
+      transport: connection.flow.transport,
+    });
     this.onFlowOpened(connection.flow);
   }
 
@@ -177,7 +184,9 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   async send(message: SipMessage, target: Target): Promise<Flow> {
     const bytes = message.toBytes();
-    const flow = "flow" in target ? await this.#sendOnFlow(bytes, target.flow) : await this.#sendTo(bytes, target);
+    const flow = "flow" in target
+      ? await this.#sendOnFlow(bytes, target.flow)
+      : await this.#sendTo(bytes, target);
     this.#options.counters.inc("sip_messages_out_total", {
       transport: flow.transport,
       ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
@@ -212,7 +221,9 @@ export class TransportLayer implements MessageSender, TransportSink {
       await udp.send(bytes, host, port);
       return udp.flowTo(host, port);
     }
-    const existing = this.#connections.get(this.#byRemote.get(remoteKey(transport, { host, port })) ?? "");
+    const existing = this.#connections.get(
+      this.#byRemote.get(remoteKey(transport, { host, port })) ?? "",
+    );
     if (existing) {
       await existing.send(bytes);
       return existing.flow;
