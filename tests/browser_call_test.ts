@@ -23,6 +23,9 @@ import {
   rtpStats,
   sendMessage,
   session,
+  type SessionEvent,
+  type SessionInfo,
+  sessions,
   startUa,
   stopUa,
   terminate,
@@ -70,6 +73,7 @@ interface Rig {
 }
 
 async function startRig(): Promise<Rig> {
+  // The server's default challenge set (MD5 and SHA-256): browsers must cope as shipped.
   const ts = await startTestServer({ transports: ["udp", "ws", "wss"], accounts: ACCOUNTS });
   let browser: BrowserHandle;
   try {
@@ -112,12 +116,37 @@ async function startRig(): Promise<Rig> {
     },
     async close() {
       off();
-      for (const a of agents) await stopUa(a.page);
+      // In parallel: JsSIP waits up to 2 s for its un-REGISTER before closing the socket.
+      await Promise.all(agents.map((a) => stopUa(a.page)));
       await browser.close();
       await ts.stop();
     },
   };
   return rig;
+}
+
+/**
+ * Wait until `callee` has an incoming session; fail at once, with the trace, when the
+ * caller's session `out` fails or ends first (e.g. the proxy refused the INVITE).
+ */
+function waitRinging(rig: Rig, callee: Agent, caller: Agent, out: number): Promise<SessionInfo> {
+  let callerEnd: SessionEvent | undefined;
+  return until(
+    `${callee.name} ringing`,
+    async () => {
+      callerEnd = (await session(caller.page, out)).events
+        .find((e) => e.name === "failed" || e.name === "ended");
+      if (callerEnd) {
+        throw new Error(
+          `${caller.name}'s call ended before ${callee.name} rang: ${JSON.stringify(callerEnd)}` +
+            `\n${rig.trace()}`,
+        );
+      }
+      return (await sessions(callee.page))[0];
+    },
+    10_000,
+    rig.trace,
+  );
 }
 
 /** Poll media stats of session `id` until RTP arrived and a candidate pair is selected. */
@@ -143,9 +172,7 @@ Deno.test({
       const alice = await rig.agent("alice(ws)", ALICE, "ws");
       const bob = await rig.agent("bob(wss)", BOB, "wss");
       const out = await call(alice.page, BOB_URI);
-      const incoming = await waitSession(bob.page, 0, 10_000).catch((e) => {
-        throw new Error(`bob never saw the INVITE: ${e.message}\n${rig.trace()}`);
-      });
+      const incoming = await waitRinging(rig, bob, alice, out);
       assert.equal(incoming.direction, "incoming");
       await answer(bob.page, 0);
 
@@ -494,6 +521,8 @@ Deno.test({
       assert.deepEqual([end.name, end.originator], ["ended", "remote"], "sipp's BYE ended it");
       const result = await uac.result();
       assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);
+      // carol is a local user: the proxy must have challenged her INVITE (issue 3).
+      assert.match(result.stdout, /^\s*407 <-+\s+1\s/m, "sipp's INVITE was challenged");
       assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
     } finally {
       await uac?.stop();
@@ -513,11 +542,7 @@ Deno.test({
       assert.equal(rig.ts.server.location.lookup(`bob@${DOMAIN}`).length, 2, "two bindings");
       const alice = await rig.agent("alice(ws)", ALICE, "ws");
       const out = await call(alice.page, BOB_URI);
-      for (const b of [bob1, bob2]) {
-        await waitSession(b.page, 0, 10_000).catch((e) => {
-          throw new Error(`${b.name} never rang: ${e.message}\n${rig.trace()}`);
-        });
-      }
+      for (const b of [bob1, bob2]) await waitRinging(rig, b, alice, out);
       await answer(bob1.page, 0);
       const ev = await waitSessionEvent(
         alice.page,

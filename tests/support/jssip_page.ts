@@ -98,7 +98,11 @@ const PAGE_SCRIPT = `(() => {
   });
 
   T.startUa = (o) => new Promise((resolve) => {
-    if (o.traceSip) JsSIP.debug.enable("JsSIP:Transport,JsSIP:WARN:*,JsSIP:ERROR:*");
+    if (o.traceSip) {
+      // Plain text lines (no %c colour arguments) so the console log reads as a SIP trace.
+      JsSIP.debug.formatArgs = function (args) { args[0] = this.namespace + " " + args[0]; };
+      JsSIP.debug.enable("JsSIP:Transport,JsSIP:WARN:*,JsSIP:ERROR:*");
+    }
     const socket = new JsSIP.WebSocketInterface(o.wsUrl);
     const ua = new JsSIP.UA({
       sockets: [socket],
