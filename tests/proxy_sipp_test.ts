@@ -132,3 +132,72 @@ for (const [uacT, uasT] of MATRIX) {
     );
   });
 }
+
+/** Rewrites uac_reject.xml's expected final; a 408 comes from the proxy (no callee tag). */
+const status = (code: number) => (xml: string) => {
+  const out = xml.replace('<recv response="486">', `<recv response="${code}">`);
+  return code === 408 ? out.replace('regexp="SIPpTag01"', 'regexp="tag="') : out;
+};
+
+for (const [uacT, uasT] of MATRIX) {
+  const label = `${uacT} → ${uasT}`;
+
+  Deno.test(`proxy sipp ${label}: CANCEL while ringing → 200, 487, ACK`, async () => {
+    await call(
+      { uac: "uac_cancel.xml", uas: "uas_ring_cancel.xml", uacTransport: uacT, uasTransport: uasT },
+      ({ ts, uac, uas }) => {
+        assertPassed(uac, "UAC");
+        assertPassed(uas, "UAS");
+        assertDialog(ts, "terminated", false);
+      },
+    );
+  });
+
+  Deno.test(`proxy sipp ${label}: 486 Busy Here reaches the caller`, async () => {
+    await call(
+      { uac: "uac_reject.xml", uas: "uas_busy.xml", uacTransport: uacT, uasTransport: uasT },
+      ({ ts, uac, uas }) => {
+        assertPassed(uac, "UAC");
+        assertPassed(uas, "UAS");
+        assertDialog(ts, "terminated", false);
+      },
+    );
+  });
+}
+
+Deno.test("proxy sipp udp → udp: a silent callee → 408 after the branch times out", async () => {
+  const started = Date.now();
+  await call(
+    {
+      uac: "uac_reject.xml",
+      uas: "uas_silent.xml",
+      uacTransport: "udp",
+      uasTransport: "udp",
+      rewriteUac: status(408),
+    },
+    ({ ts, uac }) => {
+      assertPassed(uac, "UAC");
+      assertDialog(ts, "terminated", false);
+      // Timer B = 64*T1 = 3.2 s with the test server's T1 of 50 ms.
+      assert.ok(Date.now() - started >= 3000, "the 408 waited for the branch timeout");
+    },
+  );
+});
+
+Deno.test("proxy sipp udp → tcp: ringing with no answer → Timer C cancels the branch → 487", async () => {
+  await call(
+    {
+      uac: "uac_reject.xml",
+      uas: "uas_ring_cancel.xml",
+      uacTransport: "udp",
+      uasTransport: "tcp",
+      rewriteUac: status(487),
+      configure: (c) => c.sip.timerC = 1000,
+    },
+    ({ ts, uac, uas }) => {
+      assertPassed(uac, "UAC");
+      assertPassed(uas, "UAS (got the proxy's CANCEL)");
+      assertDialog(ts, "terminated", false);
+    },
+  );
+});
