@@ -109,7 +109,8 @@ export async function runRemoteTui(options: TuiOptions): Promise<number> {
  */
 export async function runTuiForServer(server: Server): Promise<void> {
   if (!Deno.stdout.isTerminal()) {
-    log.warn("--tui: stdout is not a terminal, so no dashboard: plain logs instead");
+    // Said whatever the verbosity: the operator asked for a dashboard and gets none.
+    printErr("note: --tui: stdout is not a terminal, so no dashboard: plain logs instead");
     return await new Promise<void>(() => {});
   }
   const { LogTap } = await import("../tui/log_tap.ts");

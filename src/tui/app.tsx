@@ -9,7 +9,7 @@ import { Box, useApp, useInput, useStdin, useWindowSize } from "ink";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Logger } from "../log.ts";
 import { clampIndex, matchesFilter } from "./format.ts";
-import { handleKey, initialView, type ViewState } from "./keys.ts";
+import { handleInput, initialView, type ViewState } from "./keys.ts";
 import { atLeast, formatLogLine, type LogTap } from "./log_tap.ts";
 import { Header, HelpPane, LogPane, StatusLine, TablePane, Tabs } from "./panes.tsx";
 import type { DashboardSnapshot, DashboardSource, RegistrationRow } from "./source.ts";
@@ -127,7 +127,7 @@ export function Dashboard({ source, tap }: DashboardProps) {
     // The reducer sees the selection as drawn (follow mode, clamping).
     const base = { ...cur.view, selected: [...cur.view.selected] };
     base.selected[base.pane] = cur.selected;
-    const { state, action } = handleKey(base, input, key, cur.count, cur.height);
+    const { state, action } = handleInput(base, input, key, cur.count, cur.height);
     setView(state);
     if (!action) return;
     if (action === "quit") {

@@ -141,6 +141,37 @@ export function handleKey(
   return { state };
 }
 
+/** Control characters that may arrive inside a chunk, as the keys they stand for. */
+const CHUNK_KEYS: Record<string, KeyPress> = {
+  "\r": { return: true },
+  "\n": { return: true },
+  "\t": { tab: true },
+  "\x7f": { backspace: true },
+  "\b": { backspace: true },
+};
+
+/**
+ * Like `handleKey`, but a chunk of several characters (fast typing, a paste) is applied
+ * one character at a time; the first action wins and stops the rest.
+ */
+export function handleInput(
+  state: ViewState,
+  input: string,
+  key: KeyPress,
+  count: number,
+  page: number,
+): { state: ViewState; action?: KeyAction } {
+  const chars = [...input];
+  if (chars.length <= 1) return handleKey(state, input, key, count, page);
+  let next = state;
+  for (const ch of chars) {
+    const r = handleKey(next, ch, CHUNK_KEYS[ch] ?? {}, count, page);
+    next = r.state;
+    if (r.action) return r;
+  }
+  return { state: next };
+}
+
 /** The help overlay's lines. */
 export const HELP_LINES = [
   "Tab / Shift-Tab   next / previous pane     1-4   Registrations, Dialogs, WebSocket, Log",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { handleKey, initialView, type KeyPress, type ViewState } from "./keys.ts";
+import { handleInput, handleKey, initialView, type KeyPress, type ViewState } from "./keys.ts";
 import { metricTotal, parseMetrics } from "./remote_source.ts";
 
 function press(state: ViewState, input: string, key: KeyPress = {}, count = 10, page = 5) {
@@ -114,4 +114,17 @@ Deno.test("parseMetrics: samples, labels, escapes; comments skipped; totals", ()
   assert.deepEqual(m[0].labels, { method: "REGISTER", transport: "udp" });
   assert.equal(m.find((s) => s.name === "sipws_odd")?.labels.v, 'a"b\\c');
   assert.equal(m.length, 4);
+});
+
+Deno.test("keys: a multi-character chunk is applied character by character", () => {
+  let r = handleInput(initialView(), "/bob", {}, 10, 5);
+  assert.ok(r.state.editing);
+  assert.equal(r.state.draft, "bob");
+  r = handleInput(initialView(), "/alx\x7fice\r", {}, 10, 5);
+  assert.equal(r.state.editing, false);
+  assert.equal(r.state.filters[0], "alice");
+  r = handleInput(initialView(), "3c", {}, 10, 5);
+  assert.equal(r.state.pane, 2);
+  assert.equal(r.action, "close");
+  assert.equal(handleInput(initialView(), "?", {}, 10, 5).state.help, true);
 });
