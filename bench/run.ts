@@ -1,0 +1,356 @@
+/**
+ * @module `deno task bench`: one run that measures, side by side, REGISTER-with-digest
+ * throughput and p50/p99 latency over UDP and TCP against sipws (started as a subprocess
+ * from main.ts) and, when /usr/sbin/kamailio exists, against Kamailio (2 workers, in-memory
+ * location, bench/kamailio/kamailio.cfg.tmpl) under the same load from
+ * bench/register_load.ts, with the ratio sipws/Kamailio; the parser's messages/s
+ * (bench/parser_bench.ts); the transaction layer bench (bench/transaction_bench.ts); and
+ * the RSS and CPU time of each server. Every phase is bounded in time. Prints a table and
+ * one JSON line; `--write` also writes bench/RESULTS.md. Flags: `--duration=MS` per
+ * measured phase (default 5000), `--warmup=MS` (default 1000), `--concurrency=N` simulated
+ * agents (default 20), `--no-kamailio`, `--no-micro` (skip parser/transaction benches).
+ */
+import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
+import { runParserBench } from "./parser_bench.ts";
+import { runTransactionBench } from "./transaction_bench.ts";
+import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
+import { freePorts, waitForListening } from "../tests/support/ports.ts";
+
+const KAMAILIO = "/usr/sbin/kamailio";
+const ROOT = new URL("../", import.meta.url).pathname;
+const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
+
+const arg = (name: string): string | undefined =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const flag = (name: string) => Deno.args.includes(`--${name}`);
+
+const DURATION = Number(arg("duration") ?? 5000);
+const WARMUP = Number(arg("warmup") ?? 1000);
+const CONCURRENCY = Number(arg("concurrency") ?? 20);
+
+interface ServerUnderTest {
+  name: string;
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+interface Phase extends RegisterLoadResult {
+  server: string;
+  /** Server CPU time during the measured phase, as % of one core. */
+  serverCpuPct: number;
+  /** Resident set size of the server (sum over its processes) after the phase, MB. */
+  serverRssMb: number;
+  /** Peak RSS (VmHWM) of the server's main process, MB. */
+  serverPeakRssMb: number;
+}
+
+/** Pids of the process group led by `pid` (Kamailio forks its workers into it). */
+function groupPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pid) pids.push(Number(e.name)); // field 5: pgrp
+    } catch { /* exited */ }
+  }
+  return pids.length ? pids : [pid];
+}
+
+/** utime + stime of the group, in clock ticks (100/s on Linux). */
+function cpuTicks(pid: number): number {
+  let ticks = 0;
+  for (const p of groupPids(pid)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // fields 14, 15: utime, stime
+    } catch { /* exited */ }
+  }
+  return ticks;
+}
+
+function statusKb(pid: number, key: string): number {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(
+      Deno.readTextFileSync(`/proc/${pid}/status`),
+    );
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const mb = (kb: number) => Math.round(kb / 102.4) / 10;
+
+/** sipws as a real subprocess, as a user runs it, with one account in its sqlite store. */
+async function startSipws(dir: string): Promise<ServerUnderTest> {
+  const store = `${dir}/sipws.db`;
+  const s = SqliteStore.open(store, { storePlainPasswords: false });
+  await s.putAccount(ACCOUNT);
+  s.close();
+  const [port] = freePorts(1);
+  const child = spawnChild(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "-f",
+      "-i",
+      "127.0.0.1",
+      "-u",
+      String(port),
+      "-t",
+      String(port),
+      "--skipconfig",
+      "--store",
+      store,
+    ],
+    cwd: ROOT,
+  });
+  await waitForListening(port, "udp", 20_000);
+  await waitForListening(port, "tcp", 20_000);
+  return { name: "sipws", child, port, stop: async () => void await child.stop() };
+}
+
+/** Kamailio from the template: same account, 2 UDP workers + 2 TCP workers. */
+async function startKamailio(dir: string): Promise<ServerUnderTest> {
+  const [port] = freePorts(1);
+  const template = await Deno.readTextFile(
+    new URL("./kamailio/kamailio.cfg.tmpl", import.meta.url),
+  );
+  const cfg = template
+    .replaceAll("@UDP_PORT@", String(port))
+    .replaceAll("@TCP_PORT@", String(port))
+    .replaceAll("@SECRET@", crypto.randomUUID())
+    .replaceAll("@USER@", ACCOUNT.user)
+    .replaceAll("@DOMAIN@", ACCOUNT.domain)
+    .replaceAll("@PASSWORD@", ACCOUNT.password);
+  await Deno.writeTextFile(`${dir}/kamailio.cfg`, cfg);
+  const child = spawnChild(KAMAILIO, {
+    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", "256"],
+    cwd: dir,
+  });
+  await waitForListening(port, "udp", 20_000);
+  await waitForListening(port, "tcp", 20_000);
+  await new Promise((r) => setTimeout(r, 300)); // let the workers finish forking
+  return { name: "kamailio", child, port, stop: async () => void await child.stop() };
+}
+
+async function measure(server: ServerUnderTest, transport: "udp" | "tcp"): Promise<Phase> {
+  const base = {
+    host: "127.0.0.1",
+    port: server.port,
+    transport,
+    ...ACCOUNT,
+    concurrency: CONCURRENCY,
+    connections: 2,
+  };
+  if (WARMUP > 0) await runRegisterLoad({ ...base, durationMs: WARMUP });
+  const ticks0 = cpuTicks(server.child.pid);
+  const t0 = performance.now();
+  const result = await runRegisterLoad({ ...base, durationMs: DURATION });
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = (cpuTicks(server.child.pid) - ticks0) / 100;
+  const pids = groupPids(server.child.pid);
+  return {
+    server: server.name,
+    ...result,
+    serverCpuPct: Math.round((cpu / seconds) * 100),
+    serverRssMb: mb(pids.reduce((sum, p) => sum + statusKb(p, "VmRSS"), 0)),
+    serverPeakRssMb: mb(statusKb(server.child.pid, "VmHWM")),
+  };
+}
+
+interface Running {
+  server: ServerUnderTest;
+  dir: string;
+  idleRssMb: number;
+}
+
+async function launch(start: (dir: string) => Promise<ServerUnderTest>): Promise<Running> {
+  const dir = await Deno.makeTempDir({ prefix: "sipws-bench-" });
+  try {
+    const server = await start(dir);
+    const pids = groupPids(server.child.pid);
+    return { server, dir, idleRssMb: mb(pids.reduce((sum, p) => sum + statusKb(p, "VmRSS"), 0)) };
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function shutdown(r: Running | undefined): Promise<void> {
+  if (!r) return;
+  await r.server.stop();
+  await Deno.remove(r.dir, { recursive: true }).catch(() => {});
+}
+
+const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+
+function pad(s: string | number, n: number): string {
+  return String(s).padStart(n);
+}
+
+async function main() {
+  const startedAt = new Date();
+  const began = performance.now();
+  const loadBefore = loadavg();
+  let sipwsRun: Running | undefined;
+  let kamailioRun: Running | undefined;
+  let kamailioSkipped = "";
+  const sipwsPhases: Phase[] = [];
+  const kamailioPhases: Phase[] = [];
+  try {
+    sipwsRun = await launch(startSipws);
+    if (flag("no-kamailio")) kamailioSkipped = "--no-kamailio";
+    else {
+      try {
+        await Deno.stat(KAMAILIO);
+        kamailioRun = await launch(startKamailio);
+      } catch (e) {
+        kamailioSkipped = e instanceof Deno.errors.NotFound
+          ? `${KAMAILIO} not installed`
+          : String(e);
+      }
+    }
+    // Interleaved, so a change in background load hits both servers alike.
+    for (const transport of ["udp", "tcp"] as const) {
+      sipwsPhases.push(await measure(sipwsRun.server, transport));
+      if (kamailioRun) kamailioPhases.push(await measure(kamailioRun.server, transport));
+    }
+  } finally {
+    await shutdown(sipwsRun);
+    await shutdown(kamailioRun);
+  }
+  const sipws = { phases: sipwsPhases, idleRssMb: sipwsRun!.idleRssMb };
+  const kamailio = kamailioRun
+    ? { phases: kamailioPhases, idleRssMb: kamailioRun.idleRssMb }
+    : undefined;
+  const parser = flag("no-micro") ? undefined : await runParserBench({ maxMs: 3000 });
+  const transactions = flag("no-micro") ? undefined : await runTransactionBench(100_000);
+
+  const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
+  const loadAfter = loadavg();
+  const ratio: Record<string, number> = {};
+  for (const t of ["udp", "tcp"] as const) {
+    const a = sipws.phases.find((p) => p.transport === t);
+    const b = kamailio?.phases.find((p) => p.transport === t);
+    if (a && b && b.registrationsPerSec > 0) {
+      ratio[t] = Math.round((a.registrationsPerSec / b.registrationsPerSec) * 100) / 100;
+    }
+  }
+  const cpuInfo = Deno.readTextFileSync("/proc/cpuinfo");
+  const machine = {
+    cores: navigator.hardwareConcurrency,
+    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuInfo)?.[1] ?? "unknown",
+    os: Deno.build.os,
+    deno: Deno.version.deno,
+    kamailio: kamailio ? "5.6 (" + KAMAILIO + ")" : kamailioSkipped,
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadAfter,
+  };
+  const report = {
+    date: startedAt.toISOString(),
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    machine,
+    settings: { durationMs: DURATION, warmupMs: WARMUP, concurrency: CONCURRENCY, connections: 2 },
+    register: rows,
+    ratioSipwsOverKamailio: ratio,
+    sipwsIdleRssMb: sipws.idleRssMb,
+    kamailioIdleRssMb: kamailio?.idleRssMb,
+    parser,
+    transactions,
+    totalSeconds: Math.round((performance.now() - began) / 100) / 10,
+  };
+
+  const header = "server    transport  reg/s   tx/s    p50 ms  p99 ms  fail  retx  cpu%  rss MB";
+  const lines = [header, "-".repeat(header.length)];
+  for (const r of rows) {
+    lines.push(
+      `${r.server.padEnd(9)} ${r.transport.padEnd(9)} ${pad(r.registrationsPerSec, 6)} ` +
+        `${pad(r.transactionsPerSec, 6)} ${pad(r.p50Ms.toFixed(2), 7)} ${
+          pad(r.p99Ms.toFixed(2), 7)
+        } ` +
+        `${pad(r.failures, 5)} ${pad(r.retransmissions, 5)} ${pad(r.serverCpuPct, 5)} ` +
+        `${pad(r.serverRssMb, 7)}`,
+    );
+  }
+  for (const [t, v] of Object.entries(ratio)) lines.push(`ratio sipws/kamailio ${t}: ${v}`);
+  if (kamailioSkipped) lines.push(`kamailio: skipped (${kamailioSkipped})`);
+  if (parser) {
+    lines.push(
+      `parser: REGISTER ${parser.register_per_s} msg/s, INVITE ${parser.invite_per_s} msg/s ` +
+        `(hot headers read: ${parser.register_read_hot_per_s} / ${parser.invite_read_hot_per_s})`,
+    );
+  }
+  if (transactions) {
+    lines.push(
+      `transactions (100k INVITE server tx): create ${transactions.tx_wheel_create_ns_per_op} ns/op, ` +
+        `rss +${transactions.tx_wheel_rss_delta_mb} MB (timer wheel)`,
+    );
+  }
+  lines.push(
+    `idle RSS: sipws ${sipws.idleRssMb} MB` +
+      (kamailio ? `, kamailio ${kamailio.idleRssMb} MB (all processes)` : "") +
+      `; load average before ${loadBefore}, after ${loadAfter}; total ${report.totalSeconds} s`,
+  );
+  console.log(lines.join("\n"));
+  console.log(JSON.stringify(report));
+
+  const failures = rows.reduce((sum, r) => sum + r.failures, 0);
+  if (flag("write")) {
+    await Deno.writeTextFile(
+      new URL("./RESULTS.md", import.meta.url),
+      resultsMarkdown(report, lines),
+    );
+    console.log("wrote bench/RESULTS.md");
+  }
+  if (sipws.phases.some((p) => p.failures > 0)) {
+    console.error(`error: sipws had ${failures} failed REGISTER transactions`);
+    Deno.exit(1);
+  }
+}
+
+function resultsMarkdown(
+  report: Record<string, unknown> & { date: string },
+  table: string[],
+): string {
+  const r = report as unknown as {
+    date: string;
+    command: string;
+    machine: { cores: number; cpu: string; deno: string; kamailio: string };
+    settings: { durationMs: number; warmupMs: number; concurrency: number };
+  };
+  return [
+    "# Benchmark results",
+    "",
+    `Measured ${r.date.slice(0, 10)} on ${r.machine.cores} cores (${r.machine.cpu}), Deno ` +
+    `${r.machine.deno}, Kamailio: ${r.machine.kamailio}. Load generator (bench/register_load.ts) ` +
+    `on the same machine: ${r.settings.concurrency} simulated agents over 2 sockets/connections, ` +
+    `each looping REGISTER → 401 → REGISTER with MD5 qop=auth → 200; ${r.settings.warmupMs} ms ` +
+    `warm-up, then ${r.settings.durationMs} ms measured per transport.`,
+    "",
+    "Command: `" + r.command + "`",
+    "",
+    "```",
+    ...table,
+    "```",
+    "",
+    "`reg/s` counts completed registrations (challenge + authenticated REGISTER → 200); `tx/s`",
+    "counts REGISTER transactions (both legs); p50/p99 are per transaction; `cpu%` is the",
+    "server's CPU time during the phase (100 = one core; Kamailio summed over its processes).",
+    "",
+    "Raw JSON:",
+    "",
+    "```json",
+    JSON.stringify(report, null, 2),
+    "```",
+    "",
+  ].join("\n");
+}
+
+if (import.meta.main) await main();
