@@ -18,6 +18,16 @@ const log = new Logger("tui");
 /** Log verbosity while the dashboard is up: the Log pane filters by level itself. */
 const DASHBOARD_VERBOSITY = 3;
 
+/**
+ * Loads the ink app. React picks its build from NODE_ENV when first imported; the
+ * development build re-checks every render and costs the server CPU, so unless the
+ * operator set NODE_ENV the dashboard runs the production build.
+ */
+async function loadDashboard() {
+  if (Deno.env.get("NODE_ENV") === undefined) Deno.env.set("NODE_ENV", "production");
+  return await import("../tui/run.tsx");
+}
+
 interface TuiOptions {
   url: string;
   key?: string;
@@ -75,7 +85,7 @@ export async function runRemoteTui(options: TuiOptions): Promise<number> {
   }
 
   if (!Deno.stdout.isTerminal()) {
-    const { runPlainSummary } = await import("../tui/run.tsx");
+    const { runPlainSummary } = await loadDashboard();
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     Deno.addSignalListener("SIGINT", onSignal);
@@ -90,7 +100,7 @@ export async function runRemoteTui(options: TuiOptions): Promise<number> {
   }
 
   const { LogTap } = await import("../tui/log_tap.ts");
-  const { runDashboard } = await import("../tui/run.tsx");
+  const { runDashboard } = await loadDashboard();
   const tap = new LogTap();
   configureLog({ sinks: [tap.sink], verbosity: DASHBOARD_VERBOSITY });
   try {
@@ -115,7 +125,7 @@ export async function runTuiForServer(server: Server): Promise<void> {
   }
   const { LogTap } = await import("../tui/log_tap.ts");
   const { LocalSource } = await import("../tui/local_source.ts");
-  const { runDashboard } = await import("../tui/run.tsx");
+  const { runDashboard } = await loadDashboard();
   const tap = new LogTap();
   const verbosity = server.config.verbosity;
   // Lines written to the terminal would tear the screen: they go to the Log pane instead.

@@ -44,6 +44,10 @@ export interface DashboardProps {
 interface Snapshots {
   current?: DashboardSnapshot;
   previous?: DashboardSnapshot;
+  /** The last poll's failure, cleared by the next success. */
+  error?: string;
+  /** `tap.written` at the last poll (a change redraws the Log pane). */
+  logSeen: number;
 }
 
 function currentTable(
@@ -62,11 +66,11 @@ export function Dashboard({ source, tap }: DashboardProps) {
   const { exit } = useApp();
   const { isRawModeSupported } = useStdin();
   const { columns, rows } = useWindowSize();
-  const [snaps, setSnaps] = useState<Snapshots>({});
-  const [error, setError] = useState<string>();
+  // One state object per poll: one render per tick (ink's legacy root does not batch).
+  const [snaps, setSnaps] = useState<Snapshots>({ logSeen: 0 });
+  const error = snaps.error;
   const [view, setView] = useState<ViewState>(initialView);
   const [status, setStatus] = useState<{ text: string; error: boolean; at: number }>();
-  const [, setLogSeen] = useState(0);
   const offsets = useRef<number[]>(PANES.map(() => 0));
   const inFlight = useRef(false);
 
@@ -75,13 +79,12 @@ export function Dashboard({ source, tap }: DashboardProps) {
     inFlight.current = true;
     try {
       const next = await source.snapshot();
-      setSnaps((s) => ({ previous: s.current, current: next }));
-      setError(undefined);
+      setSnaps((s) => ({ previous: s.current, current: next, logSeen: tap.written }));
     } catch (e) {
-      setError(`${source.origin}: ${e instanceof Error ? e.message : String(e)}`);
+      const error = `${source.origin}: ${e instanceof Error ? e.message : String(e)}`;
+      setSnaps((s) => ({ ...s, error, logSeen: tap.written }));
     } finally {
       inFlight.current = false;
-      setLogSeen(tap.written);
     }
   }, [source, tap]);
 

@@ -37,7 +37,7 @@ export class LocalSource implements DashboardSource {
   constructor(server: DashboardServer, options: { version?: string; pollMs?: number } = {}) {
     this.#server = server;
     this.#version = options.version;
-    this.pollMs = options.pollMs ?? 500;
+    this.pollMs = options.pollMs ?? 1000;
   }
 
   snapshot(): Promise<DashboardSnapshot> {

@@ -87,6 +87,13 @@ export class TmuxTerminal implements AsyncDisposable {
     await this.#tmux(["send-keys", "-l", "-t", this.name, text]);
   }
 
+  /** Pid of the process the pane runs (the wrapping shell). */
+  async panePid(): Promise<number> {
+    return Number(
+      (await this.#tmux(["display-message", "-p", "-t", this.name, "#{pane_pid}"])).trim(),
+    );
+  }
+
   async resize(cols: number, rows: number): Promise<void> {
     await this.#tmux(["resize-window", "-t", this.name, "-x", String(cols), "-y", String(rows)]);
   }
