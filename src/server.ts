@@ -115,6 +115,7 @@ export async function startServer(
     counters.inc("sip_stray_responses_total");
     proxy.forwardStray(response, flow);
   };
+  transactions.onDropped = (_flow, reason) => counters.inc("sip_dropped_total", { reason });
 
   transport.start();
   const sweep = setInterval(() => location.sweep(), 1000);

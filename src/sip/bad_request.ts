@@ -1,5 +1,5 @@
 /**
- * @module The stateless `400 Bad Request` for bytes that failed to parse (RFC 3261 §8.2,
+ * @module The stateless `400 Bad Request` (or `505`) for bytes that failed to parse (RFC 3261 §8.2,
  * DESIGN "so the sender stops retransmitting"). Recovers Via, From, To, Call-ID and CSeq
  * from the raw text when it can; returns undefined when no response may be built (a
  * response, an ACK, or a request missing those headers).
@@ -11,12 +11,14 @@ const REQUIRED = ["via", "from", "to", "call-id", "cseq"];
 const decoder = new TextDecoder();
 
 export function buildBadRequest(bytes: Uint8Array, reason: string): SipResponse | undefined {
+  // RFC 3261 §21.5.7: an unsupported protocol version has its own status.
+  const status = reason === "Version Not Supported" ? 505 : 400;
   const text = decoder.decode(bytes.subarray(0, Math.min(bytes.length, 16384)));
   const lines = text.replace(/^[\r\n]+/, "").split(/\r?\n/);
   const start = lines[0] ?? "";
   const method = /^([A-Za-z]+) \S+ SIP\/\d\.\d$/i.exec(start)?.[1];
   if (!method || method.toUpperCase() === "ACK") return undefined;
-  const res = new SipResponse(400, sanitizeReason(reason));
+  const res = new SipResponse(status, sanitizeReason(reason));
   const found = new Set<string>();
   for (let i = 1; i < lines.length && lines[i] !== ""; i++) {
     const m = /^([A-Za-z0-9\-.!%*_+`'~]+)\s*:\s*(.*)$/.exec(lines[i]);

@@ -115,6 +115,8 @@ export class TransactionLayer {
   onRequest: (request: SipRequest, flow: Flow, tx: ServerTransaction | undefined) => void;
   /** Responses matching no client transaction (e.g. stray 2xx retransmissions): a proxy forwards them statelessly. */
   onStrayResponse: (response: SipResponse, flow: Flow) => void;
+  /** A message dropped without an answer (a malformed response or ACK, an unanswerable request). */
+  onDropped: (flow: Flow, reason: string) => void = () => {};
 
   readonly #sender: MessageSender;
   readonly #scheduler: Scheduler;
@@ -292,15 +294,17 @@ export class TransactionLayer {
     this.#log.debug(
       `malformed ${message.isRequest ? message.method : "response"}: ${error.message}`,
     );
-    if (!message.isRequest || message.method === "ACK") return;
+    const dropped = () =>
+      this.onDropped(flow, `malformed ${message.isRequest ? "request" : "response"}`);
+    if (!message.isRequest || message.method === "ACK") return dropped();
     try {
       const response = createResponse(message, 400, error.reason);
       // §8.2.6 needs Via, From, To, Call-ID and CSeq to route and match the answer.
-      if (!response.get("via") || !response.get("call-id") || !response.get("cseq")) return;
-      if (!response.get("from") || !response.get("to")) return;
+      const answerable = ["via", "call-id", "cseq", "from", "to"].every((h) => response.get(h));
+      if (!answerable) return dropped();
       this.#sender.send(response, { flow }).catch(() => {});
     } catch {
-      // Not answerable: drop.
+      dropped();
     }
   }
 
