@@ -245,6 +245,8 @@ Deno.test({
       // WebSocket pane: `c` closes the selected (only) connection; the client sees it.
       await term.keys("3");
       await term.waitFor(new RegExp(`ws:\\d+ +127\\.0\\.0\\.1:\\d+ `));
+      await term.keys("p");
+      await term.waitFor(/pinged ws:\d+/);
       await term.keys("c");
       const closed = await Promise.race([
         alice.closed.then(() => true),
