@@ -14,8 +14,9 @@
  * nonce"), so a client that knows the password retries without asking its user, and one that
  * does not gets `wrong_password`.
  */
-import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, randomFillSync } from "node:crypto";
 import { Buffer } from "node:buffer";
+import { HmacSha256 } from "../sip/sha256.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import {
   computeDigestResponse,
@@ -77,6 +78,13 @@ export class DigestAuthenticator {
   /** Nonces issued before this instant are stale: their nc state was evicted under load. */
   #issuedFloor = 0;
   #randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
+  /** HMAC-SHA256 keyed once with the secret (node's createHmac costs ~15 µs a call). */
+  readonly #hmac: HmacSha256;
+  /** MAC input scratch: 12 signed bytes then the realm's UTF-8. */
+  #macInput = new Uint8Array(SIGNED_BYTES + 256);
+  readonly #macOut = new Uint8Array(32);
+  /** Realm → UTF-8 bytes; realms are few (one per served domain). */
+  readonly #realmBytes = new Map<string, Uint8Array>();
   #randomOffset = RANDOM_POOL_BYTES;
 
   constructor(options: AuthenticatorOptions) {
@@ -91,6 +99,7 @@ export class DigestAuthenticator {
     this.#secret = options.secret ? Buffer.from(options.secret) : randomBytes(32);
     this.#now = options.now ?? Date.now;
     this.#maxNonceCounts = Math.max(1, options.maxNonceCounts ?? 500_000);
+    this.#hmac = new HmacSha256(this.#secret);
     this.#opaque = createHmac("sha256", this.#secret).update("sipws opaque").digest()
       .subarray(0, 12).toString("base64url");
   }
@@ -223,11 +232,8 @@ export class DigestAuthenticator {
     }
     this.#randomPool.copy(bytes, 6, this.#randomOffset, this.#randomOffset + 6);
     this.#randomOffset += 6;
-    const mac = createHmac("sha256", this.#secret)
-      .update(bytes.subarray(0, SIGNED_BYTES))
-      .update(realm, "utf8")
-      .digest();
-    mac.copy(bytes, SIGNED_BYTES, 0, MAC_BYTES);
+    const mac = this.#mac(bytes, realm);
+    for (let i = 0; i < MAC_BYTES; i++) bytes[SIGNED_BYTES + i] = mac[i];
     return bytes.toString("base64url");
   }
 
@@ -236,12 +242,27 @@ export class DigestAuthenticator {
     if (nonce.length !== NONCE_CHARS) return -1;
     const bytes = Buffer.from(nonce, "base64url");
     if (bytes.length !== NONCE_BYTES) return -1;
-    const mac = createHmac("sha256", this.#secret)
-      .update(bytes.subarray(0, SIGNED_BYTES))
-      .update(realm, "utf8")
-      .digest();
-    if (!timingSafeEqual(mac.subarray(0, MAC_BYTES), bytes.subarray(SIGNED_BYTES))) return -1;
+    const mac = this.#mac(bytes, realm);
+    // Constant-time comparison: every byte is looked at whatever the first difference.
+    let diff = 0;
+    for (let i = 0; i < MAC_BYTES; i++) diff |= mac[i] ^ bytes[SIGNED_BYTES + i];
+    if (diff !== 0) return -1;
     return bytes.readUIntBE(0, 6);
+  }
+
+  /** HMAC-SHA256(secret, signed[0..12] | realm) into a scratch buffer (valid until next call). */
+  #mac(signed: Uint8Array, realm: string): Uint8Array {
+    let realmBytes = this.#realmBytes.get(realm);
+    if (realmBytes === undefined) {
+      realmBytes = new TextEncoder().encode(realm);
+      if (this.#realmBytes.size < 1024) this.#realmBytes.set(realm, realmBytes);
+    }
+    const length = SIGNED_BYTES + realmBytes.length;
+    if (this.#macInput.length < length) this.#macInput = new Uint8Array(length);
+    const input = this.#macInput;
+    for (let i = 0; i < SIGNED_BYTES; i++) input[i] = signed[i];
+    input.set(realmBytes, SIGNED_BYTES);
+    return this.#hmac.macInto(input.subarray(0, length), this.#macOut);
   }
 
   /** Records nc for nonce when it is above the last one accepted. */

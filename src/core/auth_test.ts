@@ -414,3 +414,17 @@ Deno.test("nonce-count cap reached within one generation: old nonces go stale, n
   clock.now += 1;
   assert.equal(ok(auth.challenge(REALM)[0]).ok, true);
 });
+
+Deno.test("nonce MAC is HMAC-SHA256(secret, issued-at | random | realm), as node:crypto computes it", async () => {
+  const { createHmac } = await import("node:crypto");
+  const { Buffer } = await import("node:buffer");
+  const secret = new Uint8Array(32).map((_, i) => i * 7);
+  const { auth } = setup({ secret });
+  for (const realm of [REALM, "ünïcode.example", "x".repeat(300)]) {
+    const nonce = parseDigest(auth.challenge(realm)[0])!.nonce;
+    const bytes = Buffer.from(nonce, "base64url");
+    const expected = createHmac("sha256", secret).update(bytes.subarray(0, 12)).update(realm)
+      .digest().subarray(0, 12);
+    assert.deepEqual([...bytes.subarray(12)], [...expected], realm);
+  }
+});

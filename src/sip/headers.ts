@@ -80,10 +80,16 @@ export function isToken(text: string): boolean {
   return true;
 }
 
+/** Computed spellings, so the regex runs once per key; bounded like KEY_CACHE. */
+const NAME_CACHE = new Map<string, string>();
+
 /** Conventional spelling of a header key: "call-id" → "Call-ID", "max-forwards" → "Max-Forwards". */
 export function canonicalName(key: string): string {
-  return CANONICAL.get(key) ??
-    key.replace(/(^|-)([a-z])/g, (_m, dash, c) => dash + c.toUpperCase());
+  let name = CANONICAL.get(key) ?? NAME_CACHE.get(key);
+  if (name !== undefined) return name;
+  name = key.replace(/(^|-)([a-z])/g, (_m, dash, c) => dash + c.toUpperCase());
+  if (NAME_CACHE.size < KEY_CACHE_MAX) NAME_CACHE.set(key, name);
+  return name;
 }
 
 /**

@@ -1,0 +1,177 @@
+/**
+ * @module Hot-path A/B harness for sipws alone: starts one sipws subprocess per source tree
+ * given (`--root=DIR`, repeatable; default this checkout), drives each with the REGISTER
+ * load of bench/register_load.ts over UDP and TCP in interleaved rounds, and prints reg/s,
+ * p50/p99, server CPU% and RSS per tree and round, so a change is compared with its
+ * baseline under the same background load. `--profile=DIR` runs the (single) server with
+ * `--cpu-prof`, stops it with SIGINT so V8 writes the profile, and prints the functions with
+ * the most self time. `--rss-probe` adds, for UDP, the RSS right after a run and 40 s later
+ * (Timer J = 64·T1 has let every Completed transaction go). Flags: `--duration=MS` (default
+ * 4000), `--warmup=MS` (1000), `--rounds=N` (2), `--concurrency=N` (20),
+ * `--transports=udp,tcp`. Not part of the product; every phase is bounded in time.
+ */
+import { runRegisterLoad } from "./register_load.ts";
+import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
+import { freePorts, waitForListening } from "../tests/support/ports.ts";
+
+const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
+const args = Deno.args;
+const arg = (name: string): string | undefined =>
+  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const argAll = (name: string): string[] =>
+  args.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
+
+const DURATION = Number(arg("duration") ?? 4000);
+const WARMUP = Number(arg("warmup") ?? 1000);
+const ROUNDS = Number(arg("rounds") ?? 2);
+const CONCURRENCY = Number(arg("concurrency") ?? 20);
+const TRANSPORTS = (arg("transports") ?? "udp,tcp").split(",") as ("udp" | "tcp")[];
+const PROFILE = arg("profile");
+const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
+
+interface Server {
+  root: string;
+  child: ChildProcess;
+  port: number;
+  dir: string;
+}
+
+function cpuTicks(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
+}
+
+async function start(root: string): Promise<Server> {
+  const dir = await Deno.makeTempDir({ prefix: "sipws-hot-" });
+  const store = `${dir}/sipws.db`;
+  const s = SqliteStore.open(store, { storePlainPasswords: false });
+  await s.putAccount(ACCOUNT);
+  s.close();
+  const [port] = freePorts(1);
+  const prof = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
+  const child = spawnChild(Deno.execPath(), {
+    args: [
+      "run",
+      ...prof,
+      "-A",
+      "main.ts",
+      "-f",
+      "-i",
+      "127.0.0.1",
+      "-u",
+      String(port),
+      "-t",
+      String(port),
+      "--skipconfig",
+      "--store",
+      store,
+    ],
+    cwd: root,
+  });
+  await waitForListening(port, "udp", 30_000);
+  await waitForListening(port, "tcp", 30_000);
+  return { root, child, port, dir };
+}
+
+async function measure(s: Server, transport: "udp" | "tcp") {
+  const base = {
+    host: "127.0.0.1",
+    port: s.port,
+    transport,
+    ...ACCOUNT,
+    concurrency: CONCURRENCY,
+    connections: 2,
+  };
+  if (WARMUP > 0) await runRegisterLoad({ ...base, durationMs: WARMUP });
+  const t0 = cpuTicks(s.child.pid);
+  const w0 = performance.now();
+  const r = await runRegisterLoad({ ...base, durationMs: DURATION });
+  const secs = (performance.now() - w0) / 1000;
+  const cpu = Math.round((cpuTicks(s.child.pid) - t0) / secs);
+  return { ...r, cpu, rss: rssMb(s.child.pid) };
+}
+
+function summarizeProfile(dir: string): void {
+  const files = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".cpuprofile"));
+  if (files.length === 0) {
+    console.log(`no .cpuprofile written in ${dir}`);
+    return;
+  }
+  const file = `${dir}/${files.sort((a, b) => a.name.localeCompare(b.name)).at(-1)!.name}`;
+  const p = JSON.parse(Deno.readTextFileSync(file)) as {
+    nodes: {
+      id: number;
+      callFrame: { functionName: string; url: string; lineNumber: number };
+      children?: number[];
+    }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0));
+  }
+  const byFn = new Map<string, number>();
+  let total = 0;
+  for (const n of p.nodes) {
+    const t = self.get(n.id) ?? 0;
+    total += t;
+    const url = n.callFrame.url.replace(/^.*\/(src|bench|ext|node)\//, "$1/");
+    const key = `${n.callFrame.functionName || "(anon)"} ${url}:${n.callFrame.lineNumber + 1}`;
+    byFn.set(key, (byFn.get(key) ?? 0) + t);
+  }
+  console.log(`profile ${file}: ${Math.round(total / 1000)} ms sampled; top self time:`);
+  const top = [...byFn].sort((a, b) => b[1] - a[1]).slice(0, Number(arg("top") ?? 40));
+  for (const [k, t] of top) {
+    console.log(`${(100 * t / total).toFixed(1).padStart(5)}%  ${k}`);
+  }
+}
+
+async function main() {
+  const servers: Server[] = [];
+  try {
+    for (const root of ROOTS) servers.push(await start(root));
+    const rows: string[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const t of TRANSPORTS) {
+        for (const s of servers) {
+          const r = await measure(s, t);
+          rows.push(
+            `${String(round).padStart(2)} ${t} ${s.root.padEnd(28)} ${
+              String(r.registrationsPerSec).padStart(6)
+            } reg/s  p50 ${r.p50Ms.toFixed(2)}  p99 ${r.p99Ms.toFixed(2)}  fail ${r.failures}` +
+              `  retx ${r.retransmissions}  cpu ${r.cpu}%  rss ${r.rss} MB`,
+          );
+          console.log(rows.at(-1));
+        }
+      }
+    }
+    if (args.includes("--rss-probe")) {
+      for (const s of servers) {
+        const before = rssMb(s.child.pid);
+        console.log(`${s.root}: rss after load ${before} MB; waiting 40 s for Timer J…`);
+      }
+      await new Promise((r) => setTimeout(r, 40_000));
+      for (const s of servers) console.log(`${s.root}: rss 40 s later ${rssMb(s.child.pid)} MB`);
+    }
+  } finally {
+    for (const s of servers) {
+      if (PROFILE) {
+        s.child.kill("SIGINT");
+        await Promise.race([s.child.status, new Promise((r) => setTimeout(r, 10_000))]);
+      }
+      await s.child.stop();
+      await Deno.remove(s.dir, { recursive: true }).catch(() => {});
+    }
+  }
+  if (PROFILE) summarizeProfile(PROFILE);
+}
+
+if (import.meta.main) await main();
