@@ -31,6 +31,8 @@ interface CallOptions {
   /** Scenario text rewrites (e.g. make the 180 optional under packet loss). */
   rewriteUac?: (xml: string) => string;
   timeoutMs?: number;
+  /** Calls to place (default 1). */
+  calls?: number;
 }
 
 interface CallResult {
@@ -67,7 +69,7 @@ async function call(o: CallOptions, check: (r: CallResult) => void | Promise<voi
   await using uas = await startSipp({
     scenarioFile: `${SCENARIOS}${o.uas}`,
     args: ["-p", String(uasPort), "-t", sippTransport(o.uasTransport), ...lost],
-    calls: 1,
+    calls: o.calls ?? 1,
     timeoutMs: timeoutMs + 2000,
   });
   await waitForListening(uasPort, o.uasTransport);
@@ -88,16 +90,20 @@ async function call(o: CallOptions, check: (r: CallResult) => void | Promise<voi
       ALICE.password,
       ...lost,
     ],
-    calls: 1,
+    calls: o.calls ?? 1,
     timeoutMs,
   });
   const uasResult = await uas.result();
   await check({ ts, uac, uas: uasResult });
 }
 
-function assertPassed(r: SippResult, who: string): void {
+function assertPassed(r: SippResult, who: string, calls = 1): void {
   assert.equal(r.code, 0, `${who} failed:\n${describeSipp(r)}`);
-  assert.equal(r.stats?.successfulCalls, 1, `${who} completed one call:\n${describeSipp(r)}`);
+  assert.equal(
+    r.stats?.successfulCalls,
+    calls,
+    `${who} completed ${calls} call(s):\n${describeSipp(r)}`,
+  );
 }
 
 function assertDialog(ts: TestServer, state: "terminated", answered: boolean, legs?: [Leg, Leg]) {
@@ -198,6 +204,35 @@ Deno.test("proxy sipp udp → tcp: ringing with no answer → Timer C cancels th
       assertPassed(uac, "UAC");
       assertPassed(uas, "UAS (got the proxy's CANCEL)");
       assertDialog(ts, "terminated", false);
+    },
+  );
+});
+
+Deno.test("proxy sipp udp → udp: 5 calls with 10% packet loss on both peers (retransmissions)", async () => {
+  await call(
+    {
+      uac: "uac_call.xml",
+      uas: "uas_answer.xml",
+      uacTransport: "udp",
+      uasTransport: "udp",
+      lost: 10,
+      calls: 5,
+      timeoutMs: 25000,
+      // A lost 180 is never retransmitted: the UAC must not insist on it here.
+      rewriteUac: (xml) =>
+        xml.replace('<recv response="180"/>', '<recv response="180" optional="true"/>'),
+    },
+    ({ ts, uac, uas }) => {
+      const both = `--- UAC ---\n${describeSipp(uac)}\n--- UAS ---\n${describeSipp(uas)}`;
+      assert.equal(uac.stats?.successfulCalls, 5, both);
+      assert.equal(uas.stats?.successfulCalls, 5, both);
+      assert.equal(uac.code + uas.code, 0, both);
+      const dialogs = ts.server.dialogs.list();
+      assert.equal(dialogs.length, 5);
+      assert.ok(
+        dialogs.every((d) => d.state === "terminated" && d.answeredAt !== undefined),
+        JSON.stringify(dialogs),
+      );
     },
   );
 });
