@@ -6,7 +6,7 @@
  * no matching (layer.ts does) and never looks at what a request means.
  */
 import type { Logger } from "../log.ts";
-import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import { createResponse, SipRequest, SipResponse } from "../sip/message.ts";
 import type { Flow, MessageSender } from "../transport/types.ts";
 import type { Scheduler, TimerHandle, TimerValues } from "./timers.ts";
 
@@ -53,10 +53,26 @@ export class TransactionStateError extends Error {
   }
 }
 
+/**
+ * A response already sent, kept only as its bytes: all that absorbing a retransmission
+ * needs (§17.2.2 Completed), so a Completed transaction does not pin the parsed header
+ * lists for 64·T1.
+ */
+class SentResponse extends SipResponse {
+  readonly #wire: Uint8Array;
+  constructor(response: SipResponse) {
+    super(response.status, response.reason);
+    this.#wire = response.toBytes();
+  }
+  override toBytes(): Uint8Array {
+    return this.#wire;
+  }
+}
+
 abstract class ServerTransactionBase implements ServerTransaction {
   readonly side = "server" as const;
   readonly key: string;
-  readonly request: SipRequest;
+  #request: SipRequest;
   readonly flow: Flow;
   abstract readonly isInvite: boolean;
   onCancel?: (cancel: SipRequest) => void;
@@ -75,9 +91,30 @@ abstract class ServerTransactionBase implements ServerTransaction {
   ) {
     this.ctx = ctx;
     this.key = key;
-    this.request = request;
+    this.#request = request;
     this.flow = flow;
     this.current = initial;
+  }
+
+  /**
+   * The request that created the transaction. Once a non-INVITE transaction is Completed
+   * over an unreliable flow it keeps only the method (see `release`).
+   */
+  get request(): SipRequest {
+    return this.#request;
+  }
+
+  /**
+   * Completed with a final response that only retransmissions will need again: keep that
+   * response as bytes and of the request only its method, for the memory's sake.
+   */
+  protected release(): void {
+    const request = this.#request;
+    // Not even the Request-URI: a slice of the received head, it would pin all of it.
+    this.#request = new SipRequest(request.method, "");
+    if (this.lastResponse && !(this.lastResponse instanceof SentResponse)) {
+      this.lastResponse = new SentResponse(this.lastResponse);
+    }
   }
 
   get state(): ServerTransactionState {
@@ -311,7 +348,10 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
         this.current = "Completed";
         this.send(response);
         if (this.flow.reliable) this.terminate("completed");
-        else this.#timerJ = this.schedule(this.ctx.timers.j, () => this.#onTimerJ());
+        else if (this.current === "Completed") {
+          this.#timerJ = this.schedule(this.ctx.timers.j, () => this.#onTimerJ());
+          this.release();
+        }
         return;
       case "Completed":
         // §17.2.2: further responses from the TU MUST be discarded in Completed.
