@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { EventBus } from "../events.ts";
+import { parseMessage } from "../sip/parse.ts";
+import type { SipRequest, SipResponse } from "../sip/message.ts";
+import type { Flow } from "../transport/types.ts";
+import { DialogTracker } from "./dialogs.ts";
+
+const enc = new TextEncoder();
+const ws: Flow = {
+  id: "ws:1",
+  transport: "ws",
+  local: { host: "127.0.0.1", port: 8080 },
+  remote: { host: "127.0.0.1", port: 50000 },
+  reliable: true,
+  secure: false,
+};
+const udp: Flow = {
+  ...ws,
+  id: "udp:x",
+  transport: "udp",
+  remote: { host: "::1", port: 5070 },
+  reliable: false,
+};
+
+function msg(startLine: string, callId: string, cseq: string): string {
+  return `${startLine}\r\nVia: SIP/2.0/WS a.invalid;branch=z9hG4bK1\r\n` +
+    "From: <sip:alice@example.test>;tag=a\r\nTo: <sip:bob@example.test>;tag=b\r\n" +
+    `Call-ID: ${callId}\r\nCSeq: ${cseq}\r\nContent-Length: 0\r\n\r\n`;
+}
+const req = (m: string, callId: string) =>
+  parseMessage(
+    enc.encode(msg(`${m} sip:bob@example.test SIP/2.0`, callId, `1 ${m}`)),
+  ) as SipRequest;
+const res = (status: number, callId: string) =>
+  parseMessage(enc.encode(msg(`SIP/2.0 ${status} X`, callId, "1 INVITE"))) as SipResponse;
+
+Deno.test("dialog: early → confirmed → terminated with both legs, times and events", () => {
+  let now = 1000;
+  const events = new EventBus();
+  const seen: string[] = [];
+  events.on("dialog.changed", (e) => seen.push(`${e.callId}:${e.state}`));
+  const tracker = new DialogTracker({ events, now: () => now, lingerMs: 5000 });
+  tracker.invite(req("INVITE", "c1"), ws);
+  assert.equal(tracker.get("c1")?.state, "early");
+  assert.deepEqual(tracker.get("c1")?.caller, { transport: "ws", remote: "127.0.0.1:50000" });
+  tracker.response(res(180, "c1"), udp);
+  assert.deepEqual(tracker.get("c1")?.callee, { transport: "udp", remote: "[::1]:5070" });
+  now = 2000;
+  tracker.response(res(200, "c1"), udp);
+  tracker.response(res(200, "c1"), udp); // a retransmission changes nothing
+  assert.equal(tracker.get("c1")?.state, "confirmed");
+  assert.equal(tracker.get("c1")?.answeredAt, 2000);
+  assert.equal(tracker.active, 1);
+  now = 3000;
+  tracker.ended(req("BYE", "c1"));
+  const d = tracker.get("c1")!;
+  assert.equal(d.state, "terminated");
+  assert.equal(d.startedAt, 1000);
+  assert.equal(d.endedAt, 3000);
+  assert.equal(d.from, "alice@example.test");
+  assert.equal(d.to, "bob@example.test");
+  assert.deepEqual(seen, ["c1:early", "c1:confirmed", "c1:terminated"]);
+  assert.equal(tracker.active, 0);
+  // Kept briefly, then dropped.
+  now = 7999;
+  assert.equal(tracker.list().length, 1);
+  now = 8000;
+  assert.equal(tracker.list().length, 0);
+});
+
+Deno.test("dialog: a failed or cancelled INVITE terminates without an answer; list() is a copy", () => {
+  const tracker = new DialogTracker();
+  tracker.invite(req("INVITE", "c2"), ws);
+  tracker.failed("c2");
+  assert.equal(tracker.get("c2")?.state, "terminated");
+  assert.equal(tracker.get("c2")?.answeredAt, undefined);
+  tracker.invite(req("INVITE", "c3"), ws);
+  tracker.ended(req("CANCEL", "c3"));
+  assert.equal(tracker.get("c3")?.state, "terminated");
+  tracker.list()[0].caller.transport = "mutated";
+  assert.equal(tracker.get("c2")?.caller.transport, "ws");
+  // Unknown dialogs are ignored.
+  tracker.ended(req("BYE", "nope"));
+  tracker.response(res(200, "nope"), udp);
+  assert.equal(tracker.list().length, 2);
+});
+
+Deno.test("dialog: bounded — the oldest terminated go first", () => {
+  const tracker = new DialogTracker({ maxDialogs: 2 });
+  tracker.invite(req("INVITE", "a"), ws);
+  tracker.failed("a");
+  tracker.invite(req("INVITE", "b"), ws);
+  tracker.invite(req("INVITE", "c"), ws);
+  assert.deepEqual(tracker.list().map((d) => d.callId), ["b", "c"]);
+});

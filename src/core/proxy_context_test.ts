@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import { parseMessage } from "../sip/parse.ts";
+import type { ClientHandlers, ClientTransaction } from "../transaction/layer.ts";
+import type { Flow, Target } from "../transport/types.ts";
+import { ProxyContext } from "./proxy_context.ts";
+
+const flow: Flow = {
+  id: "udp:1",
+  transport: "udp",
+  local: { host: "127.0.0.1", port: 5060 },
+  remote: { host: "127.0.0.1", port: 40000 },
+  reliable: false,
+  secure: false,
+};
+
+function request(method = "INVITE"): SipRequest {
+  const text = `${method} sip:bob@example.test SIP/2.0\r\n` +
+    "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKcaller\r\n" +
+    "From: <sip:alice@example.test>;tag=a\r\nTo: <sip:bob@example.test>\r\n" +
+    `Call-ID: ctx\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`;
+  return parseMessage(new TextEncoder().encode(text)) as SipRequest;
+}
+
+/** A branch as the fake transaction layer saw it. */
+interface FakeBranch {
+  request: SipRequest;
+  handlers: ClientHandlers;
+  cancels: number;
+  /** Delivers a response from downstream with our Via on top, as the transaction would. */
+  answer(status: number, tag?: string): void;
+}
+
+function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_000 }) {
+  const branches: FakeBranch[] = [];
+  const upstream: SipResponse[] = [];
+  const transactions = {
+    sendRequest(req: SipRequest, _target: Target, handlers: ClientHandlers): ClientTransaction {
+      const b: FakeBranch = {
+        request: req,
+        handlers,
+        cancels: 0,
+        answer(status, tag = `t${branches.indexOf(b)}`) {
+          handlers.onResponse(createResponse(req, status, undefined, tag), flow);
+        },
+      };
+      branches.push(b);
+      return {
+        request: req,
+        isInvite: req.method === "INVITE",
+        state: "Calling",
+        cancel: () => b.cancels++,
+      };
+    },
+    sendStateless: () => Promise.resolve(),
+  };
+  const original = request(method);
+  const context = new ProxyContext(
+    { transactions, ...timers },
+    original,
+    { respond: (r) => upstream.push(r) },
+    flow,
+  );
+  const fork = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const out = original.clone();
+      out.prepend("Via", `SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sw-${i}`);
+      context.addBranch(out, { transport: "udp", host: "127.0.0.1", port: 5070 + i });
+    }
+  };
+  return { context, branches, upstream, fork, statuses: () => upstream.map((r) => r.status) };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("context: provisionals forwarded, our Via stripped, 100 hop-by-hop", () => {
+  const h = harness();
+  h.fork(1);
+  h.branches[0].answer(100);
+  h.branches[0].answer(180);
+  assert.deepEqual(h.statuses(), [180]);
+  assert.equal(h.upstream[0].getAll("via").length, 1, "only the caller's Via is left");
+  assert.match(h.upstream[0].getAll("via")[0], /z9hG4bKcaller/);
+});
+
+Deno.test("context: a 2xx goes up at once and cancels the other branches; every 2xx is forwarded", async () => {
+  const h = harness();
+  h.fork(3);
+  h.branches[0].answer(180);
+  h.branches[1].answer(180);
+  h.branches[1].answer(200);
+  assert.deepEqual(h.statuses(), [180, 180, 200]);
+  assert.equal(h.branches[0].cancels, 1);
+  assert.equal(h.branches[2].cancels, 1);
+  assert.equal(h.branches[1].cancels, 0);
+  // RFC 6026: a retransmission of the 2xx and another fork's 2xx still go up.
+  h.branches[1].answer(200);
+  h.branches[0].answer(200, "other");
+  assert.deepEqual(h.statuses(), [180, 180, 200, 200, 200]);
+  // A cancelled branch's 487 does not produce a second final.
+  h.branches[2].answer(487);
+  await tick();
+  assert.deepEqual(h.statuses(), [180, 180, 200, 200, 200]);
+});
+
+Deno.test("context: best response after every branch answered (§16.7: 6xx > lowest class, 503→500)", async () => {
+  const a = harness();
+  a.fork(3);
+  a.branches[0].answer(486);
+  a.branches[1].answer(404);
+  assert.deepEqual(a.statuses(), [], "no final while a branch is pending");
+  a.branches[2].answer(302);
+  await tick();
+  assert.deepEqual(a.statuses(), [302], "the lowest class wins");
+
+  const b = harness();
+  b.fork(3);
+  b.branches[0].answer(486);
+  b.branches[1].answer(603);
+  assert.equal(b.branches[2].cancels, 1, "a 6xx cancels the rest");
+  b.branches[2].answer(487);
+  await tick();
+  assert.deepEqual(b.statuses(), [603]);
+
+  const c = harness();
+  c.fork(2);
+  c.branches[0].answer(503);
+  c.branches[1].answer(408);
+  await tick();
+  assert.deepEqual(c.statuses(), [408], "4xx is a lower class than 5xx");
+
+  const d = harness();
+  d.fork(1);
+  d.branches[0].answer(503);
+  await tick();
+  assert.deepEqual(d.statuses(), [500], "a 503 is not passed up as is (§16.7 step 6)");
+
+  const e = harness();
+  e.fork(2);
+  e.branches[0].answer(408);
+  e.branches[1].answer(480);
+  await tick();
+  assert.deepEqual(e.statuses(), [480], "a real answer beats a timeout of the same class");
+});
+
+Deno.test("context: timeouts and transport errors become 408/503-as-500; CANCEL turns a timeout into 487", async () => {
+  const a = harness();
+  a.fork(2);
+  a.branches[0].handlers.onTimeout();
+  a.branches[1].handlers.onTransportError(new Error("refused"));
+  await tick();
+  assert.deepEqual(a.statuses(), [408], "the 408 (4xx) beats the synthesized 503 (5xx)");
+
+  const b = harness();
+  b.fork(1);
+  b.context.cancel();
+  assert.equal(b.branches[0].cancels, 1);
+  b.branches[0].handlers.onTimeout();
+  await tick();
+  assert.deepEqual(b.statuses(), [487]);
+});
+
+Deno.test("context: Timer C cancels a ringing branch; the grace period ends it with 408", async () => {
+  const h = harness("INVITE", { timerC: 20, cancelGrace: 30 });
+  h.fork(1);
+  h.branches[0].answer(180);
+  await new Promise((r) => setTimeout(r, 35));
+  assert.equal(h.branches[0].cancels, 1, "Timer C sent a CANCEL");
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(h.statuses(), [180, 408]);
+  h.context.close();
+});
+
+Deno.test("context: non-INVITE forks: first 2xx wins, no CANCEL", async () => {
+  const h = harness("MESSAGE");
+  h.fork(2);
+  h.branches[0].answer(200);
+  h.branches[1].answer(200);
+  await tick();
+  assert.deepEqual(h.statuses(), [200]);
+  assert.equal(h.branches[1].cancels, 0);
+});

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { parseMessage } from "../sip/parse.ts";
+import type { SipRequest } from "../sip/message.ts";
+import { parseNameAddr } from "../sip/uri.ts";
+import type { Flow } from "../transport/types.ts";
+import {
+  BRANCH_PREFIX,
+  FlowTokens,
+  isLoop,
+  loopHash,
+  newProxyBranch,
+  recordRouteValue,
+  routeTokens,
+  statelessBranch,
+} from "./record_route.ts";
+
+function flow(transport: Flow["transport"], id: string, host = "127.0.0.1", port = 40000): Flow {
+  return {
+    id,
+    transport,
+    local: { host: "127.0.0.1", port: 5060 },
+    remote: { host, port },
+    reliable: transport !== "udp",
+    secure: transport === "wss" || transport === "tls",
+  };
+}
+
+function invite(extra = ""): SipRequest {
+  const text = "INVITE sip:bob@example.test SIP/2.0\r\n" +
+    "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc\r\n" + extra +
+    "From: <sip:alice@example.test>;tag=a1\r\nTo: <sip:bob@example.test>\r\n" +
+    "Call-ID: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+  return parseMessage(new TextEncoder().encode(text)) as SipRequest;
+}
+
+Deno.test("flow tokens: stream flows by connection id, UDP by address; forgeries rejected", () => {
+  const tokens = new FlowTokens();
+  const ws = tokens.encode(flow("ws", "ws:7"));
+  assert.deepEqual(tokens.decode(ws), { connectionId: "ws:7" });
+  const udp = tokens.encode(flow("udp", "udp:x", "::1", 5099));
+  assert.deepEqual(tokens.decode(udp), { udp: { transport: "udp", host: "::1", port: 5099 } });
+  assert.match(ws, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "safe in a URI parameter");
+  // Another user's connection id with a made-up MAC, or another key: refused.
+  const body = ws.split(".")[0];
+  assert.equal(tokens.decode(`${body}.AAAAAAAAAAAA`), undefined);
+  assert.equal(new FlowTokens().decode(ws), undefined);
+  assert.equal(tokens.decode("garbage"), undefined);
+});
+
+Deno.test("record-route value carries lr, transport, ftag and both tokens", () => {
+  const value = recordRouteValue("127.0.0.1", 5080, "ws", {
+    ftag: "a1",
+    caller: "c.x",
+    callee: "d.y",
+  });
+  const uri = parseNameAddr(value).uri;
+  assert.equal(uri.port, 5080);
+  assert.equal(uri.params.get("transport"), "ws");
+  assert.ok(uri.params.has("lr"));
+  assert.deepEqual(routeTokens(uri), { ftag: "a1", caller: "c.x", callee: "d.y" });
+  const v6 = parseNameAddr(recordRouteValue("::1", 5060, "udp", { ftag: "" })).uri;
+  assert.equal(v6.host, "::1");
+});
+
+Deno.test("loop detection: our branch with the same hash is a loop; a retargeted request is a spiral", () => {
+  const first = invite();
+  const hash = loopHash(first);
+  assert.equal(isLoop(first, hash), false);
+  const branch = newProxyBranch(hash);
+  assert.ok(branch.startsWith(BRANCH_PREFIX) && branch.startsWith("z9hG4bK"));
+  // The same request comes back through us: our Via is now in it.
+  const looped = invite(`Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}\r\n`);
+  assert.equal(loopHash(looped), hash, "the hash ignores the Vias");
+  assert.equal(isLoop(looped, loopHash(looped)), true);
+  // Same Call-ID but a new Request-URI (retargeted): a legal spiral.
+  const spiral = invite(`Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}\r\n`);
+  spiral.uri = "sip:bob@127.0.0.1:5070";
+  assert.equal(isLoop(spiral, loopHash(spiral)), false);
+  // Two forwards of one request get different branches.
+  assert.notEqual(newProxyBranch(hash), branch);
+});
+
+Deno.test("stateless branch is stable for a retransmission and differs per request", () => {
+  const a = invite();
+  assert.equal(statelessBranch(a), statelessBranch(invite()));
+  const b = invite();
+  b.set("via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKother");
+  assert.notEqual(statelessBranch(a), statelessBranch(b));
+});
