@@ -289,3 +289,280 @@ for (const wsTransport of ["ws", "wss"] as const) {
     }
   });
 }
+
+/** Sends one request and returns its final response. */
+async function finalFor(
+  client: TestSipClient,
+  text: string,
+  callId: string,
+  method: string,
+): Promise<SipResponse> {
+  await client.send(text);
+  return await client.wait((m) =>
+    !m.isRequest && m.status >= 200 && m.callId === callId && m.cseq.method === method
+  ) as SipResponse;
+}
+
+Deno.test("proxy refusals: 403 not you, 404 unknown, 480 offline, 403 relay, 483 hops; foreign callers pass unchallenged", async () => {
+  await using ts = await startTestServer({
+    transports: ["udp"],
+    accounts: [ALICE, BOB, { ...BOB, user: "carol" }],
+  });
+  const alice = await TestSipClient.connect("udp", ts.port("udp"));
+  const bob = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const authed = async (from: string, target: string, callId: string) => {
+      const call: Call = { callId, fromTag: "f", cseq: 1 };
+      const text = request(alice, {
+        method: "MESSAGE",
+        uri: target,
+        from: `<sip:${from}@${DOMAIN}>;tag=f`,
+        to: `<${target}>`,
+        call,
+      });
+      const challenge = await finalFor(alice, text, callId, "MESSAGE");
+      assert.equal(challenge.status, 407);
+      const auth = answerChallenge(challenge, { ...ALICE, method: "MESSAGE", uri: target });
+      call.cseq = 2;
+      return await finalFor(
+        alice,
+        request(alice, {
+          method: "MESSAGE",
+          uri: target,
+          from: `<sip:${from}@${DOMAIN}>;tag=f`,
+          to: `<${target}>`,
+          call,
+          extra: [`Proxy-Authorization: ${auth}`],
+        }),
+        callId,
+        "MESSAGE",
+      );
+    };
+    assert.equal(
+      (await authed("carol", `sip:bob@${DOMAIN}`, "r1")).status,
+      403,
+      "alice's credentials, carol's From",
+    );
+    assert.equal((await authed("alice", `sip:nobody@${DOMAIN}`, "r2")).status, 404);
+    assert.equal(
+      (await authed("alice", `sip:bob@${DOMAIN}`, "r3")).status,
+      480,
+      "bob is not registered",
+    );
+    assert.equal(
+      (await authed("alice", "sip:someone@elsewhere.test", "r4")).status,
+      403,
+      "other domains refused",
+    );
+
+    // From another domain to another domain: no open relay (no challenge either).
+    const relay = { callId: "r5", fromTag: "x", cseq: 1 };
+    const relayed = await finalFor(
+      alice,
+      request(alice, {
+        method: "MESSAGE",
+        uri: "sip:y@elsewhere.test",
+        from: "<sip:x@pstn.test>;tag=x",
+        to: "<sip:y@elsewhere.test>",
+        call: relay,
+      }),
+      "r5",
+      "MESSAGE",
+    );
+    assert.equal(relayed.status, 403);
+
+    assert.equal((await register(bob, { ...BOB, expires: 600 })).status, 200);
+    const hops = { callId: "r6", fromTag: "x", cseq: 1 };
+    const tooMany = await finalFor(
+      alice,
+      request(alice, {
+        method: "OPTIONS",
+        uri: `sip:bob@${DOMAIN}`,
+        from: "<sip:x@pstn.test>;tag=x",
+        to: `<sip:bob@${DOMAIN}>`,
+        call: hops,
+      }).replace("Max-Forwards: 70", "Max-Forwards: 0"),
+      "r6",
+      "OPTIONS",
+    );
+    assert.equal(tooMany.status, 483);
+
+    // A caller from another domain reaches bob without a challenge (decided: we take calls).
+    const foreign = { callId: "r7", fromTag: "x", cseq: 1 };
+    await alice.send(
+      request(alice, {
+        method: "MESSAGE",
+        uri: `sip:bob@${DOMAIN}`,
+        from: "<sip:x@pstn.test>;tag=x",
+        to: `<sip:bob@${DOMAIN}>`,
+        call: foreign,
+        body: "hello",
+      }),
+    );
+    const message = await bob.wait(isReq("MESSAGE", "r7")) as SipRequest;
+    assert.equal(message.bodyText, "hello");
+    assert.equal(message.get("max-forwards"), "69");
+    await bob.send(reply(message, 200, "OK", { toTag: "bt" }));
+    const delivered = await alice.response("r7", 1);
+    assert.equal(delivered.status, 200);
+    assert.equal(delivered.getAll("via").length, 1);
+  } finally {
+    alice.close();
+    bob.close();
+  }
+});
+
+Deno.test("proxy loop: a contact pointing back at the proxy ends in 482, not a storm", async () => {
+  await using ts = await startTestServer({ transports: ["udp"], accounts: [ALICE, BOB] });
+  const alice = await TestSipClient.connect("udp", ts.port("udp"));
+  const registrar = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const ok = await register(registrar, {
+      ...BOB,
+      expires: 600,
+      contact: `sip:bob@127.0.0.1:${ts.port("udp")}`,
+    });
+    assert.equal(ok.status, 200);
+    const call = { callId: "loop1", fromTag: "x", cseq: 1 };
+    const res = await finalFor(
+      alice,
+      request(alice, {
+        method: "OPTIONS",
+        uri: `sip:bob@${DOMAIN}`,
+        from: "<sip:x@pstn.test>;tag=x",
+        to: `<sip:bob@${DOMAIN}>`,
+        call,
+      }),
+      "loop1",
+      "OPTIONS",
+    );
+    assert.equal(res.status, 482, `${res.status} ${res.reason}`);
+    assert.equal(res.getAll("via").length, 1);
+    const forwarded = ts.server.counters.total("sip_messages_out_total", { method: "OPTIONS" });
+    assert.ok(forwarded <= 3, `forwarded ${forwarded} times before the loop was seen`);
+  } finally {
+    alice.close();
+    registrar.close();
+  }
+});
+
+Deno.test("proxy forking: bob on UDP and on TCP (reached over his own connection) both ring; the first 200 wins, the other is cancelled", async () => {
+  await using ts = await startTestServer({ transports: ["udp", "tcp"], accounts: [ALICE, BOB] });
+  const alice = await TestSipClient.connect("udp", ts.port("udp"));
+  const bobUdp = await registered(ts, "udp", BOB);
+  const bobTcp = await registered(ts, "tcp", BOB);
+  try {
+    assert.equal(ts.server.location.lookup(`bob@${DOMAIN}`).length, 2);
+    const call: Call = { callId: `fork-${crypto.randomUUID()}`, fromTag: "af", cseq: 1 };
+    const from = `<sip:alice@${DOMAIN}>;tag=af`;
+    await inviteWithAuth(alice, call, ALICE, `sip:bob@${DOMAIN}`);
+    const [inviteUdp, inviteTcp] = await Promise.all([
+      bobUdp.wait(isReq("INVITE", call.callId)),
+      bobTcp.wait(isReq("INVITE", call.callId)),
+    ]) as SipRequest[];
+    assert.equal(
+      inviteTcp.uri,
+      bobTcp.contactUri,
+      "the TCP contact's own port has no listener: the connection is used",
+    );
+    assert.equal(inviteTcp.getAll("record-route").length, 2, "udp in, tcp out: two entries");
+    assert.equal(inviteUdp.getAll("record-route").length, 1, "udp in, udp out: one entry");
+    await bobUdp.send(reply(inviteUdp, 180, "Ringing", { toTag: "u1" }));
+    await bobTcp.send(reply(inviteTcp, 180, "Ringing", { toTag: "t1" }));
+    await alice.wait(isRes(180, call.callId));
+    await alice.wait(isRes(180, call.callId));
+    const rr = inviteTcp.getAll("record-route").map((r) => `Record-Route: ${r}`);
+    await bobTcp.send(
+      reply(inviteTcp, 200, "OK", {
+        toTag: "t1",
+        extra: [...rr, `Contact: <${bobTcp.contactUri}>`],
+      }),
+    );
+    const ok = await alice.wait(isRes(200, call.callId)) as SipResponse;
+    assert.match(ok.get("to")!, /tag=t1/);
+
+    // The losing branch gets a CANCEL; its 487 is ACKed by the proxy, not passed up.
+    const cancel = await bobUdp.wait(isReq("CANCEL", call.callId)) as SipRequest;
+    await bobUdp.send(reply(cancel, 200, "OK"));
+    await bobUdp.send(reply(inviteUdp, 487, "Request Terminated", { toTag: "u1" }));
+    await bobUdp.wait(isReq("ACK", call.callId));
+
+    // ACK and an in-dialog BYE from the TCP phone travel on its connection and back.
+    const routes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
+    await alice.send(
+      request(alice, {
+        method: "ACK",
+        uri: bobTcp.contactUri,
+        from,
+        to: ok.get("to")!,
+        call,
+        extra: routes,
+      }),
+    );
+    await bobTcp.wait(isReq("ACK", call.callId));
+    const aliceContact = alice.contactUri;
+    await bobTcp.send(
+      request(bobTcp, {
+        method: "BYE",
+        uri: aliceContact,
+        from: ok.get("to")!,
+        to: from,
+        call: { ...call, cseq: 10 },
+        extra: inviteTcp.getAll("record-route").map((r) => `Route: ${r}`),
+      }),
+    );
+    const bye = await alice.wait(isReq("BYE", call.callId)) as SipRequest;
+    await alice.send(reply(bye, 200, "OK"));
+    assert.equal((await bobTcp.wait(isRes(200, call.callId, "BYE"))).isRequest, false);
+    await assert.rejects(
+      alice.wait(isRes(487, call.callId), 300),
+      "the loser's 487 never reaches the caller",
+    );
+    assert.equal(ts.server.dialogs.get(call.callId)?.state, "terminated");
+    assert.equal(ts.server.dialogs.get(call.callId)?.callee?.transport, "tcp");
+  } finally {
+    alice.close();
+    bobUdp.close();
+    bobTcp.close();
+  }
+});
+
+Deno.test("proxy: MESSAGE from a UDP phone to a browser on WS, delivered on its flow", async () => {
+  await using ts = await startTestServer({ transports: ["udp", "ws"], accounts: [ALICE, BOB] });
+  const alice = await registered(ts, "ws", ALICE);
+  const bob = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const target = `sip:alice@${DOMAIN}`;
+    const call: Call = { callId: "msg-ws", fromTag: "b", cseq: 1 };
+    const from = `<sip:bob@${DOMAIN}>;tag=b`;
+    const challenge = await finalFor(
+      bob,
+      request(bob, { method: "MESSAGE", uri: target, from, to: `<${target}>`, call, body: "hi" }),
+      call.callId,
+      "MESSAGE",
+    );
+    assert.equal(challenge.status, 407);
+    call.cseq = 2;
+    const auth = answerChallenge(challenge, { ...BOB, method: "MESSAGE", uri: target });
+    await bob.send(
+      request(bob, {
+        method: "MESSAGE",
+        uri: target,
+        from,
+        to: `<${target}>`,
+        call,
+        body: "hi ☃",
+        extra: [`Proxy-Authorization: ${auth}`],
+      }),
+    );
+    const message = await alice.wait(isReq("MESSAGE", call.callId)) as SipRequest;
+    assert.equal(message.uri, alice.contactUri);
+    assert.equal(message.bodyText, "hi ☃");
+    assert.match(message.getAll("via")[0], /^SIP\/2\.0\/WS /);
+    await alice.send(reply(message, 200, "OK", { toTag: "a" }));
+    assert.equal((await bob.response(call.callId, 2)).status, 200);
+  } finally {
+    alice.close();
+    bob.close();
+  }
+});
