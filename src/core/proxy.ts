@@ -114,7 +114,7 @@ export class Proxy implements RequestForwarder {
     if (isLoop(request, hash)) throw new SipError(482, "Loop Detected");
 
     const inDialog = tagParam(request.get("to") ?? "") !== "";
-    if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, tx)) return;
+    if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, flow, tx)) return;
 
     const popped = this.#popOurRoutes(request);
     const hops = this.#targets(request, uri, popped, inDialog);
@@ -179,10 +179,10 @@ export class Proxy implements RequestForwarder {
   // --- authentication ---
 
   /** Challenges a local caller; false when a response was sent instead of proxying. */
-  #authorize(request: SipRequest, tx: Responder): boolean {
+  #authorize(request: SipRequest, flow: Flow, tx: Responder): boolean {
     const from = request.from.uri;
     if (!this.#servesDomain(from.host)) return true;
-    const auth = authenticate(this.#deps, request, from.host, "proxy");
+    const auth = authenticate(this.#deps, request, from.host, "proxy", flow);
     if ("response" in auth) {
       tx.respond(withToTag(auth.response));
       return false;
