@@ -76,6 +76,12 @@ export async function makeSelfSignedCert(dir: string): Promise<CertPair> {
   return await writePair(dir, pair);
 }
 
+/** The PEM of the per-process certificate `makeSelfSignedCert` hands out, for clients to trust. */
+export async function testCaCert(): Promise<string> {
+  cached ??= generate();
+  return (await cached).cert;
+}
+
 /**
  * Like `makeSelfSignedCert`, but generates a new key pair and certificate on every call
  * (never the cached one), so two calls give certificates with different fingerprints.

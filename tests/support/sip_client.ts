@@ -13,6 +13,7 @@ import { computeHa1 } from "../../src/sip/digest_hash.ts";
 import type { SipMessage, SipResponse } from "../../src/sip/message.ts";
 import { parseMessage } from "../../src/sip/parse.ts";
 import { StreamFramer } from "../../src/sip/framer.ts";
+import { testCaCert } from "./certs.ts";
 
 export type ClientTransport = "udp" | "tcp" | "tls" | "ws" | "wss";
 
@@ -65,8 +66,7 @@ export class TestSipClient {
       })();
     } else if (this.transport === "tcp" || this.transport === "tls") {
       const conn = this.transport === "tls"
-        // Trusts the test's self-signed certificate via --unsafely-ignore-certificate-errors.
-        ? await Deno.connectTls({ hostname: host, port })
+        ? await Deno.connectTls({ hostname: host, port, caCerts: [await testCaCert()] })
         : await Deno.connect({ hostname: host, port });
       this.localPort = (conn.localAddr as Deno.NetAddr).port;
       this.#send = async (b) => {
@@ -95,7 +95,14 @@ export class TestSipClient {
     } else {
       const scheme = this.transport;
       const authority = host.includes(":") ? `[${host}]` : host;
-      const ws = new WebSocket(`${scheme}://${authority}:${port}`, "sip");
+      const url = `${scheme}://${authority}:${port}`;
+      const ws = scheme === "wss"
+        // Deno's WebSocket takes an HTTP client, which trusts the test certificate.
+        ? new WebSocket(url, {
+          protocols: ["sip"],
+          client: Deno.createHttpClient({ caCerts: [await testCaCert()] }),
+        })
+        : new WebSocket(url, "sip");
       ws.binaryType = "arraybuffer";
       await new Promise<void>((resolve, reject) => {
         ws.onopen = () => resolve();
