@@ -289,3 +289,44 @@ export function waitSessionEvent(
     detail,
   );
 }
+
+/** One SIP message from a page's JsSIP transport trace. */
+export interface TracedMessage {
+  direction: "sent" | "received";
+  /** The message text with CRLF line ends normalised to LF. */
+  text: string;
+  /** First line, e.g. "INVITE sip:bob@example.test SIP/2.0" or "SIP/2.0 200 OK". */
+  startLine: string;
+}
+
+/**
+ * The SIP messages in a page console log captured with `capturePageLog` while the UA ran
+ * with `traceSip` (JsSIP prints "sending message:" / "received text message:" lines).
+ */
+export function sipTrace(log: string[]): TracedMessage[] {
+  const out: TracedMessage[] = [];
+  for (const line of log) {
+    const m = /JsSIP:Transport (sending message|received text message):\s*\n\n([\s\S]*)$/.exec(
+      line,
+    );
+    if (!m) continue;
+    const text = m[2].replaceAll("\r\n", "\n").trim();
+    out.push({
+      direction: m[1] === "sending message" ? "sent" : "received",
+      text,
+      startLine: text.split("\n")[0],
+    });
+  }
+  return out;
+}
+
+/** Values of header `name` in a traced message (comma-separated values split for Route-like headers). */
+export function headerValues(message: TracedMessage, name: string): string[] {
+  const values: string[] = [];
+  for (const line of message.text.split("\n\n")[0].split("\n").slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon < 0 || line.slice(0, colon).trim().toLowerCase() !== name.toLowerCase()) continue;
+    values.push(...line.slice(colon + 1).split(/,(?=\s*<)/).map((v) => v.trim()));
+  }
+  return values;
+}
