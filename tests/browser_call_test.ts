@@ -238,14 +238,11 @@ Deno.test({
         assert.ok(s.packetsReceived > 0 && s.packetsSent > 0, `${name}: ${JSON.stringify(s)}`);
       }
 
-      // The server's dialog tracker (when wired) saw the dialog confirmed.
-      const dialogs = (rig.ts.server as unknown as {
-        dialogs?: { list(): { callId: string; state: string }[] };
-      }).dialogs;
-      if (dialogs) {
-        const d = dialogs.list().find((d) => d.callId === callId);
-        assert.equal(d?.state, "confirmed", JSON.stringify(dialogs.list()));
-      }
+      // The server's dialog tracker shows the call confirmed, with both legs.
+      const dialog = rig.ts.server.dialogs.list().find((d) => d.callId === callId);
+      assert.equal(dialog?.state, "confirmed", JSON.stringify(rig.ts.server.dialogs.list()));
+      assert.equal(dialog.caller.transport, "ws");
+      assert.equal(dialog.callee?.transport, "wss");
 
       // Hold: a re-INVITE with a=sendonly through the proxy, answered 200 by bob.
       assert.equal(await hold(alice.page, out), "succeeded", rig.trace());
@@ -266,7 +263,7 @@ Deno.test({
       assert.equal(bobEnd.cause, "Terminated");
       assertOneViaPerResponse(rig);
 
-      if (dialogs) {
+      {
         const states = await until(
           "dialog terminated",
           () => {
