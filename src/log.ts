@@ -25,8 +25,21 @@ interface LogState {
 }
 
 const encoder = new TextEncoder();
+/** Where terminal lines go while a full-screen dashboard owns the terminal. */
+let terminalDiversion: LogSink | undefined;
+
+/**
+ * Sends what `stderrSink` would print to `sink` instead (the dashboard's Log pane), or
+ * back to the terminal with undefined. Other sinks (files, syslog) are unaffected, and
+ * the diversion survives a reload that rebuilds the sink list.
+ */
+export function divertTerminal(sink: LogSink | undefined): void {
+  terminalDiversion = sink;
+}
+
 /** The foreground sink. */
-export const stderrSink: LogSink = (_r, line) => {
+export const stderrSink: LogSink = (record, line) => {
+  if (terminalDiversion) return terminalDiversion(record, line);
   try {
     Deno.stderr.writeSync(encoder.encode(line + "\n"));
   } catch {

@@ -8,7 +8,7 @@
  */
 
 import type { Command } from "commander";
-import { configureLog, Logger, stderrSink } from "../log.ts";
+import { configureLog, divertTerminal, Logger } from "../log.ts";
 import type { Server } from "../server.ts";
 import { printErr } from "./output.ts";
 import { VERSION } from "./self.ts";
@@ -102,12 +102,13 @@ export async function runRemoteTui(options: TuiOptions): Promise<number> {
   const { LogTap } = await import("../tui/log_tap.ts");
   const { runDashboard } = await loadDashboard();
   const tap = new LogTap();
-  configureLog({ sinks: [tap.sink], verbosity: DASHBOARD_VERBOSITY });
+  configureLog({ verbosity: DASHBOARD_VERBOSITY });
+  divertTerminal(tap.sink);
   try {
     log.info(`attached to ${source.origin}`);
     await runDashboard(source, tap);
   } finally {
-    configureLog({ sinks: [stderrSink] });
+    divertTerminal(undefined);
   }
   return 0;
 }
@@ -129,10 +130,12 @@ export async function runTuiForServer(server: Server): Promise<void> {
   const tap = new LogTap();
   const verbosity = server.config.verbosity;
   // Lines written to the terminal would tear the screen: they go to the Log pane instead.
-  configureLog({ sinks: [tap.sink], verbosity: Math.max(verbosity, DASHBOARD_VERBOSITY) });
+  configureLog({ verbosity: Math.max(verbosity, DASHBOARD_VERBOSITY) });
+  divertTerminal(tap.sink);
   try {
     await runDashboard(new LocalSource(server, { version: VERSION }), tap);
   } finally {
-    configureLog({ sinks: [stderrSink], verbosity });
+    divertTerminal(undefined);
+    configureLog({ verbosity });
   }
 }
