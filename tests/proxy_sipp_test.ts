@@ -33,6 +33,8 @@ interface CallOptions {
   timeoutMs?: number;
   /** Calls to place (default 1). */
   calls?: number;
+  /** sipp `-d`: how long the UAS lingers after its last message (default 500 ms). */
+  uasLingerMs?: number;
 }
 
 interface CallResult {
@@ -68,7 +70,15 @@ async function call(o: CallOptions, check: (r: CallResult) => void | Promise<voi
   const lost = o.lost !== undefined ? ["-lost", String(o.lost)] : [];
   await using uas = await startSipp({
     scenarioFile: `${SCENARIOS}${o.uas}`,
-    args: ["-p", String(uasPort), "-t", sippTransport(o.uasTransport), ...lost],
+    args: [
+      "-p",
+      String(uasPort),
+      "-t",
+      sippTransport(o.uasTransport),
+      "-d",
+      String(o.uasLingerMs ?? 500),
+      ...lost,
+    ],
     calls: o.calls ?? 1,
     timeoutMs: timeoutMs + 2000,
   });
@@ -217,7 +227,15 @@ Deno.test("proxy sipp udp → udp: 5 calls with 10% packet loss on both peers (r
       uasTransport: "udp",
       lost: 10,
       calls: 5,
-      timeoutMs: 25000,
+      // Real-world T1: sipp's UAS cannot answer an INVITE retransmission once it sent its
+      // 200, so the proxy must not retransmit merely because a loaded host was slow.
+      configure: (c) => {
+        c.sip.t1 = 250;
+        c.sip.t2 = 4000;
+      },
+      // The UAS answers BYE retransmissions (Timer E: 250, 750, 1750, 3750 ms) this long.
+      uasLingerMs: 4500,
+      timeoutMs: 30000,
       // A lost 180 is never retransmitted: the UAC must not insist on it here.
       rewriteUac: (xml) =>
         xml.replace('<recv response="180"/>', '<recv response="180" optional="true"/>'),

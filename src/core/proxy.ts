@@ -6,27 +6,26 @@
  * (location service for served domains: 404 unknown user, 480 no live binding; 403 for
  * other domains unless allowed), Record-Route (one entry, two when the transport changes),
  * Via, and the stateless forwarding of ACK for 2xx and of stray 2xx responses. Browser
- * contacts (`*.invalid`) are reached only through their flow, never resolved. Forking and
- * response selection live in proxy_context.ts; it never parses transport bytes itself.
+ * contacts (`*.invalid`) are reached only through their flow, never resolved. Target
+ * selection lives in proxy_targets.ts, forking and response selection in proxy_context.ts.
  *
  * Policy: INVITE, MESSAGE and SUBSCRIBE outside a dialog whose From names a served domain
  * are challenged (407); requests from other domains to our users pass unchallenged (a
  * phone or trunk elsewhere may call us), while requests from other domains to other
  * domains are refused (we are no open relay) unless `allow_foreign_domains`.
  */
-import type { Config } from "../config/config.ts";
 import { Logger } from "../log.ts";
 import { SipError } from "../sip/errors.ts";
 import { newTag } from "../sip/ids.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
-import { parseNameAddr, parseUri, parseVia, type SipUri } from "../sip/uri.ts";
+import { parseUri, parseVia, type SipUri } from "../sip/uri.ts";
 import type { TransactionLayer } from "../transaction/layer.ts";
 import { tagParam } from "../transaction/server.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import type { DialogTracker } from "./dialogs.ts";
-import type { Binding, LocationService } from "./location.ts";
 import { ProxyContext } from "./proxy_context.ts";
+import { type Hop, type TargetDeps, TargetResolver } from "./proxy_targets.ts";
 import {
   BRANCH_PREFIX,
   FlowTokens,
@@ -34,7 +33,6 @@ import {
   loopHash,
   newProxyBranch,
   recordRouteValue,
-  routeTokens,
   statelessBranch,
   viaTransport,
 } from "./record_route.ts";
@@ -42,20 +40,10 @@ import type { RequestForwarder, Responder } from "./router.ts";
 
 const log = new Logger("proxy");
 
-/** What the proxy needs from the transport layer (TransportLayer fits). */
-export interface ProxyTransport {
-  localAddress(transport: TransportName, remoteHost?: string): Address | undefined;
-  connection(flowId: string): { flow: Flow } | undefined;
-  listening(): { transport: TransportName; local: Address }[];
-}
+export type { ProxyTransport } from "./proxy_targets.ts";
 
-export interface ProxyDeps extends ChallengeDeps {
-  location: LocationService;
+export interface ProxyDeps extends ChallengeDeps, TargetDeps {
   transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless">;
-  transport: ProxyTransport;
-  config: () => Config;
-  /** True when a host names this server (served domain or one of our addresses). */
-  isLocalHost: (host: string) => boolean;
   dialogs?: DialogTracker;
   tokens?: FlowTokens;
 }
@@ -67,22 +55,16 @@ const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
 /** Via param naming the upstream flow, so a stray 2xx can find its way (RFC 6026 §8.3). */
 const UPSTREAM_PARAM = "swf";
 
-interface Hop {
-  /** The Request-URI of the branch. */
-  uri: string;
-  target: Target;
-  /** RFC 3327 Path of the binding, pushed as Route. */
-  path?: string[];
-}
-
 export class Proxy implements RequestForwarder {
   #deps: ProxyDeps;
   #tokens: FlowTokens;
+  #resolver: TargetResolver;
   #contexts = new Set<ProxyContext>();
 
   constructor(deps: ProxyDeps) {
     this.#deps = deps;
     this.#tokens = deps.tokens ?? new FlowTokens();
+    this.#resolver = new TargetResolver(deps, this.#tokens);
   }
 
   /** Live proxied transactions (metrics, tests). */
@@ -116,8 +98,8 @@ export class Proxy implements RequestForwarder {
     const inDialog = tagParam(request.get("to") ?? "") !== "";
     if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, flow, tx)) return;
 
-    const popped = this.#popOurRoutes(request);
-    const hops = this.#targets(request, uri, popped, inDialog);
+    const popped = this.#resolver.popOurRoutes(request);
+    const hops = this.#resolver.targets(request, uri, popped, inDialog);
     if (request.method === "INVITE" && !inDialog) this.#deps.dialogs?.invite(request, flow);
     if (request.method === "BYE") this.#deps.dialogs?.ended(request);
 
@@ -168,7 +150,7 @@ export class Proxy implements RequestForwarder {
     const via = parseVia(top);
     if (!(via.params.get("branch") ?? "").startsWith(BRANCH_PREFIX)) return;
     const token = via.params.get(UPSTREAM_PARAM);
-    const target = token ? this.#tokenTarget(token) : undefined;
+    const target = token ? this.#resolver.tokenTarget(token) : undefined;
     if (!target) return;
     const out = response.clone();
     out.shift("via");
@@ -181,7 +163,7 @@ export class Proxy implements RequestForwarder {
   /** Challenges a local caller; false when a response was sent instead of proxying. */
   #authorize(request: SipRequest, flow: Flow, tx: Responder): boolean {
     const from = request.from.uri;
-    if (!this.#servesDomain(from.host)) return true;
+    if (!this.#resolver.servesDomain(from.host)) return true;
     const auth = authenticate(this.#deps, request, from.host, "proxy", flow);
     if ("response" in auth) {
       tx.respond(withToTag(auth.response));
@@ -193,147 +175,6 @@ export class Proxy implements RequestForwarder {
       h.key !== "proxy-authorization" || !realmOf(h.value, from.host)
     );
     return true;
-  }
-
-  #servesDomain(domain: string): boolean {
-    const d = domain.toLowerCase();
-    const domains = this.#deps.config().sip.domains;
-    if (domains.length > 0) return domains.includes(d);
-    return this.#deps.store.getDomain(d) !== undefined ||
-      this.#deps.store.listAccounts(d).length > 0;
-  }
-
-  // --- routing ---
-
-  /** §16.4: pops every Route entry of ours at the top; returns their URIs. */
-  #popOurRoutes(request: SipRequest): SipUri[] {
-    const popped: SipUri[] = [];
-    for (let i = 0; i < 4; i++) {
-      const top = request.getAll("route")[0];
-      if (top === undefined) break;
-      let uri: SipUri;
-      try {
-        uri = parseNameAddr(top).uri;
-      } catch {
-        throw new SipError(400, "Bad Route");
-      }
-      if (!this.#isOurUri(uri)) break;
-      request.shift("route");
-      popped.push(uri);
-    }
-    return popped;
-  }
-
-  /** A URI naming us: one of our hosts and listening ports (or our flow-token params). */
-  #isOurUri(uri: SipUri): boolean {
-    if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
-    if (!this.#deps.isLocalHost(uri.host)) return false;
-    if (uri.params.has("ftag")) return true;
-    const transport = (uri.params.get("transport") ?? "").toLowerCase();
-    const port = uri.port ?? (uri.scheme === "sips" || transport === "tls" ? 5061 : 5060);
-    return this.#deps.transport.listening().some((l) => l.local.port === port);
-  }
-
-  /** Where the request goes: one hop, or one per binding of the AOR (forking). */
-  #targets(request: SipRequest, uri: SipUri, popped: SipUri[], inDialog: boolean): Hop[] {
-    // 1. A flow token of ours, chosen by direction (ftag = the dialog creator's From tag).
-    if (popped.length > 0) {
-      const tokens = routeTokens(popped[popped.length - 1]);
-      const fromTag = tagParam(request.get("from") ?? "");
-      const token = tokens.ftag !== undefined && fromTag === tokens.ftag
-        ? tokens.callee
-        : tokens.caller;
-      const target = token ? this.#tokenTarget(token) : undefined;
-      if (target) return [{ uri: request.uri, target }];
-    }
-    // 2. A Route left (another proxy): it is the next hop (§16.12).
-    const route = request.getAll("route")[0];
-    if (route !== undefined) {
-      if (!inDialog) this.#checkForeign(uri);
-      const next = parseNameAddr(route).uri;
-      const target = addressOf(next);
-      if (!target) throw new SipError(404, "Not Found");
-      return [{ uri: request.uri, target }];
-    }
-    // 3. A browser's contact: only its flow reaches it (RFC 7118 §5.2).
-    if (isInvalidHost(uri.host)) {
-      const binding = this.#deps.location.all().find((b) => sameContact(b.contactUri, uri));
-      const target = binding ? this.#bindingTarget(binding) : undefined;
-      if (!target) throw new SipError(480, "Temporarily Unavailable");
-      return [{ uri: request.uri, target }];
-    }
-    // 4. A user of ours: the location service (§16.5), one branch per live binding.
-    if (this.#isOurAor(uri)) return this.#lookup(uri);
-    // 5. Anything else: a plain next hop, within a dialog or when allowed.
-    if (!inDialog) this.#checkForeign(uri);
-    const target = addressOf(uri);
-    if (!target) throw new SipError(404, "Not Found");
-    return [{ uri: request.uri, target }];
-  }
-
-  #checkForeign(uri: SipUri): void {
-    if (!this.#deps.config().sip.allowForeignDomains) {
-      throw new SipError(403, "Forbidden: Domain Not Served");
-    }
-    void uri;
-  }
-
-  #isOurAor(uri: SipUri): boolean {
-    if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
-    if (uri.user === undefined) return false;
-    if (this.#servesDomain(uri.host)) return true;
-    // sip:user@<our address>[:<our port>] names a user of ours too.
-    return this.#deps.isLocalHost(uri.host) && (uri.port === undefined ||
-      this.#deps.transport.listening().some((l) => l.local.port === uri.port));
-  }
-
-  #lookup(uri: SipUri): Hop[] {
-    const user = uri.user!;
-    const domains = this.#servesDomain(uri.host) ? [uri.host] : this.#servedDomains();
-    let known = false;
-    const hops: Hop[] = [];
-    for (const domain of domains) {
-      if (!this.#deps.store.getAccount(domain, user)) continue;
-      known = true;
-      for (const binding of this.#deps.location.lookup(`${user}@${domain}`)) {
-        const target = this.#bindingTarget(binding);
-        if (target) hops.push({ uri: binding.contact, target, path: binding.path });
-      }
-    }
-    if (!known) throw new SipError(404, "Not Found");
-    if (hops.length === 0) throw new SipError(480, "Temporarily Unavailable");
-    return hops;
-  }
-
-  #servedDomains(): string[] {
-    const domains = this.#deps.config().sip.domains;
-    return domains.length > 0 ? domains : this.#deps.store.listDomains().map((d) => d.domain);
-  }
-
-  /**
-   * How to reach a binding: its own flow for browsers (`.invalid`), Outbound bindings and
-   * live stream connections (the phone may sit behind NAT); the Contact address otherwise.
-   */
-  #bindingTarget(binding: Binding): Target | undefined {
-    const alive = this.#flowAlive(binding.flow);
-    const outbound = binding.instance !== undefined && binding.regId !== undefined;
-    if (isInvalidHost(binding.contactUri.host) || outbound) {
-      return alive ? { flow: binding.flow } : undefined;
-    }
-    if (binding.flow.reliable && alive) return { flow: binding.flow };
-    return addressOf(binding.contactUri);
-  }
-
-  #flowAlive(flow: Flow): boolean {
-    return flow.transport === "udp" || this.#deps.transport.connection(flow.id) !== undefined;
-  }
-
-  #tokenTarget(token: string): Target | undefined {
-    const decoded = this.#tokens.decode(token);
-    if (!decoded) return undefined;
-    if ("udp" in decoded) return decoded.udp;
-    const connection = this.#deps.transport.connection(decoded.connectionId);
-    return connection ? { flow: connection.flow } : undefined;
   }
 
   // --- building the forwarded request (§16.6) ---
@@ -423,9 +264,9 @@ export class Proxy implements RequestForwarder {
     try {
       const maxForwards = request.maxForwards ?? 70;
       if (maxForwards === 0) return;
-      const popped = this.#popOurRoutes(request);
+      const popped = this.#resolver.popOurRoutes(request);
       const inDialog = tagParam(request.get("to") ?? "") !== "";
-      const [hop] = this.#targets(request, parseUri(request.uri), popped, inDialog);
+      const [hop] = this.#resolver.targets(request, parseUri(request.uri), popped, inDialog);
       const outTransport = "flow" in hop.target ? hop.target.flow.transport : hop.target.transport;
       const remoteHost = "flow" in hop.target ? hop.target.flow.remote.host : hop.target.host;
       const local = this.#deps.transport.localAddress(outTransport, remoteHost);
@@ -451,25 +292,6 @@ export class Proxy implements RequestForwarder {
 
 function hostPort(a: Address): string {
   return `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
-}
-
-function isInvalidHost(host: string): boolean {
-  return host.toLowerCase().endsWith(".invalid");
-}
-
-/** A URI's transport address (§19.1.1 defaults); never for `.invalid` or WebSocket URIs. */
-function addressOf(uri: SipUri): Target | undefined {
-  if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
-  if (isInvalidHost(uri.host)) return undefined;
-  const param = (uri.params.get("transport") ?? "").toLowerCase();
-  const transport = (param || (uri.scheme === "sips" ? "tls" : "udp")) as TransportName;
-  if (transport !== "udp" && transport !== "tcp" && transport !== "tls") return undefined;
-  const port = uri.port ?? (transport === "tls" ? 5061 : 5060);
-  return { transport, host: uri.host, port };
-}
-
-function sameContact(a: SipUri, b: SipUri): boolean {
-  return a.host === b.host && (a.user ?? "") === (b.user ?? "") && a.port === b.port;
 }
 
 function realmOf(credentials: string, realm: string): boolean {

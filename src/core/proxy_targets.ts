@@ -1,0 +1,208 @@
+/**
+ * @module Where a proxied request goes (RFC 3261 §16.4, §16.5, RFC 5626, RFC 7118): pops
+ * our own Route entries, follows their flow tokens by direction, else a remaining Route,
+ * a browser's `.invalid` contact (by its binding's flow), the location service for users
+ * of served domains (404 unknown, 480 nothing live), or the Request-URI of another domain
+ * (403 unless allowed). It returns hops and throws SipError; it never sends anything.
+ */
+import type { Config } from "../config/config.ts";
+import { SipError } from "../sip/errors.ts";
+import type { SipRequest } from "../sip/message.ts";
+import { parseNameAddr, type SipUri } from "../sip/uri.ts";
+import type { AccountStore } from "../store/account.ts";
+import { tagParam } from "../transaction/server.ts";
+import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
+import type { Binding, LocationService } from "./location.ts";
+import { type FlowTokens, routeTokens } from "./record_route.ts";
+
+/** What the proxy needs from the transport layer (TransportLayer fits). */
+export interface ProxyTransport {
+  localAddress(transport: TransportName, remoteHost?: string): Address | undefined;
+  connection(flowId: string): { flow: Flow } | undefined;
+  listening(): { transport: TransportName; local: Address }[];
+}
+
+export interface TargetDeps {
+  location: LocationService;
+  store: AccountStore;
+  transport: ProxyTransport;
+  config: () => Config;
+  /** True when a host names this server (served domain or one of our addresses). */
+  isLocalHost: (host: string) => boolean;
+}
+
+/** One branch to start: its Request-URI and where to send it. */
+export interface Hop {
+  uri: string;
+  target: Target;
+  /** RFC 3327 Path of the binding, pushed as Route. */
+  path?: string[];
+}
+
+export class TargetResolver {
+  #deps: TargetDeps;
+  #tokens: FlowTokens;
+
+  constructor(deps: TargetDeps, tokens: FlowTokens) {
+    this.#deps = deps;
+    this.#tokens = tokens;
+  }
+
+  servesDomain(domain: string): boolean {
+    const d = domain.toLowerCase();
+    const domains = this.#deps.config().sip.domains;
+    if (domains.length > 0) return domains.includes(d);
+    return this.#deps.store.getDomain(d) !== undefined ||
+      this.#deps.store.listAccounts(d).length > 0;
+  }
+
+  /** §16.4: pops every Route entry of ours at the top; returns their URIs. */
+  popOurRoutes(request: SipRequest): SipUri[] {
+    const popped: SipUri[] = [];
+    for (let i = 0; i < 4; i++) {
+      const top = request.getAll("route")[0];
+      if (top === undefined) break;
+      let uri: SipUri;
+      try {
+        uri = parseNameAddr(top).uri;
+      } catch {
+        throw new SipError(400, "Bad Route");
+      }
+      if (!this.#isOurUri(uri)) break;
+      request.shift("route");
+      popped.push(uri);
+    }
+    return popped;
+  }
+
+  /** A URI naming us: one of our hosts and listening ports (or our flow-token params). */
+  #isOurUri(uri: SipUri): boolean {
+    if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
+    if (!this.#deps.isLocalHost(uri.host)) return false;
+    if (uri.params.has("ftag")) return true;
+    const transport = (uri.params.get("transport") ?? "").toLowerCase();
+    const port = uri.port ?? (uri.scheme === "sips" || transport === "tls" ? 5061 : 5060);
+    return this.#deps.transport.listening().some((l) => l.local.port === port);
+  }
+
+  /** Where the request goes: one hop, or one per binding of the AOR (forking). */
+  targets(request: SipRequest, uri: SipUri, popped: SipUri[], inDialog: boolean): Hop[] {
+    // 1. A flow token of ours, chosen by direction (ftag = the dialog creator's From tag).
+    if (popped.length > 0) {
+      const tokens = routeTokens(popped[popped.length - 1]);
+      const fromTag = tagParam(request.get("from") ?? "");
+      const token = tokens.ftag !== undefined && fromTag === tokens.ftag
+        ? tokens.callee
+        : tokens.caller;
+      const target = token ? this.tokenTarget(token) : undefined;
+      if (target) return [{ uri: request.uri, target }];
+    }
+    // 2. A Route left (another proxy): it is the next hop (§16.12).
+    const route = request.getAll("route")[0];
+    if (route !== undefined) {
+      if (!inDialog) this.#checkForeign(uri);
+      const next = parseNameAddr(route).uri;
+      const target = addressOf(next);
+      if (!target) throw new SipError(404, "Not Found");
+      return [{ uri: request.uri, target }];
+    }
+    // 3. A browser's contact: only its flow reaches it (RFC 7118 §5.2).
+    if (isInvalidHost(uri.host)) {
+      const binding = this.#deps.location.all().find((b) => sameContact(b.contactUri, uri));
+      const target = binding ? this.#bindingTarget(binding) : undefined;
+      if (!target) throw new SipError(480, "Temporarily Unavailable");
+      return [{ uri: request.uri, target }];
+    }
+    // 4. A user of ours: the location service (§16.5), one branch per live binding.
+    if (this.#isOurAor(uri)) return this.#lookup(uri);
+    // 5. Anything else: a plain next hop, within a dialog or when allowed.
+    if (!inDialog) this.#checkForeign(uri);
+    const target = addressOf(uri);
+    if (!target) throw new SipError(404, "Not Found");
+    return [{ uri: request.uri, target }];
+  }
+
+  #checkForeign(uri: SipUri): void {
+    if (!this.#deps.config().sip.allowForeignDomains) {
+      throw new SipError(403, "Forbidden: Domain Not Served");
+    }
+    void uri;
+  }
+
+  #isOurAor(uri: SipUri): boolean {
+    if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
+    if (uri.user === undefined) return false;
+    if (this.servesDomain(uri.host)) return true;
+    // sip:user@<our address>[:<our port>] names a user of ours too.
+    return this.#deps.isLocalHost(uri.host) && (uri.port === undefined ||
+      this.#deps.transport.listening().some((l) => l.local.port === uri.port));
+  }
+
+  #lookup(uri: SipUri): Hop[] {
+    const user = uri.user!;
+    const domains = this.servesDomain(uri.host) ? [uri.host] : this.#servedDomains();
+    let known = false;
+    const hops: Hop[] = [];
+    for (const domain of domains) {
+      if (!this.#deps.store.getAccount(domain, user)) continue;
+      known = true;
+      for (const binding of this.#deps.location.lookup(`${user}@${domain}`)) {
+        const target = this.#bindingTarget(binding);
+        if (target) hops.push({ uri: binding.contact, target, path: binding.path });
+      }
+    }
+    if (!known) throw new SipError(404, "Not Found");
+    if (hops.length === 0) throw new SipError(480, "Temporarily Unavailable");
+    return hops;
+  }
+
+  #servedDomains(): string[] {
+    const domains = this.#deps.config().sip.domains;
+    return domains.length > 0 ? domains : this.#deps.store.listDomains().map((d) => d.domain);
+  }
+
+  /**
+   * How to reach a binding: its own flow for browsers (`.invalid`), Outbound bindings and
+   * live stream connections (the phone may sit behind NAT); the Contact address otherwise.
+   */
+  #bindingTarget(binding: Binding): Target | undefined {
+    const alive = this.#flowAlive(binding.flow);
+    const outbound = binding.instance !== undefined && binding.regId !== undefined;
+    if (isInvalidHost(binding.contactUri.host) || outbound) {
+      return alive ? { flow: binding.flow } : undefined;
+    }
+    if (binding.flow.reliable && alive) return { flow: binding.flow };
+    return addressOf(binding.contactUri);
+  }
+
+  #flowAlive(flow: Flow): boolean {
+    return flow.transport === "udp" || this.#deps.transport.connection(flow.id) !== undefined;
+  }
+
+  tokenTarget(token: string): Target | undefined {
+    const decoded = this.#tokens.decode(token);
+    if (!decoded) return undefined;
+    if ("udp" in decoded) return decoded.udp;
+    const connection = this.#deps.transport.connection(decoded.connectionId);
+    return connection ? { flow: connection.flow } : undefined;
+  }
+}
+
+export function isInvalidHost(host: string): boolean {
+  return host.toLowerCase().endsWith(".invalid");
+}
+
+/** A URI's transport address (§19.1.1 defaults); never for `.invalid` or WebSocket URIs. */
+export function addressOf(uri: SipUri): Target | undefined {
+  if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
+  if (isInvalidHost(uri.host)) return undefined;
+  const param = (uri.params.get("transport") ?? "").toLowerCase();
+  const transport = (param || (uri.scheme === "sips" ? "tls" : "udp")) as TransportName;
+  if (transport !== "udp" && transport !== "tcp" && transport !== "tls") return undefined;
+  const port = uri.port ?? (transport === "tls" ? 5061 : 5060);
+  return { transport, host: uri.host, port };
+}
+
+function sameContact(a: SipUri, b: SipUri): boolean {
+  return a.host === b.host && (a.user ?? "") === (b.user ?? "") && a.port === b.port;
+}
