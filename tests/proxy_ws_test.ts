@@ -260,6 +260,43 @@ for (const wsTransport of ["ws", "wss"] as const) {
       assert.equal(ack.uri, bobContact);
       assert.equal(ack.getAll("route").length, 0, "our Route entries are popped");
 
+      // Hold: a re-INVITE inside the dialog is routed by the route set, never challenged.
+      const reinvite = { ...call, cseq: call.cseq + 1 };
+      await alice.send(
+        request(alice, {
+          method: "INVITE",
+          uri: bobContact,
+          from,
+          to: dialogTo,
+          call: reinvite,
+          contact: alice.contactUri,
+          extra: aliceRoutes,
+          body: offer.replace("m=audio", "a=sendonly\r\nm=audio"),
+        }),
+      );
+      const hold = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
+      assert.equal(hold.cseq.seq, reinvite.cseq);
+      assert.equal(hold.getAll("record-route").length, 0, "no Record-Route inside a dialog");
+      await bob.send(reply(hold, 200, "OK", { extra: [`Contact: <${bobContact}>`] }));
+      const held = await alice.wait((m) =>
+        !m.isRequest && m.status === 200 && m.cseq.seq === reinvite.cseq
+      ) as SipResponse;
+      assert.equal(held.getAll("via").length, 1);
+      await alice.send(
+        request(alice, {
+          method: "ACK",
+          uri: bobContact,
+          from,
+          to: dialogTo,
+          call: reinvite,
+          extra: aliceRoutes,
+        }),
+      );
+      assert.equal(
+        ((await bob.wait(isReq("ACK", call.callId))) as SipRequest).cseq.seq,
+        reinvite.cseq,
+      );
+
       // BYE from the phone: its route set is the Record-Route in order; the target is
       // the browser's .invalid contact, reachable only by the flow.
       const bobRoutes = rr.map((r) => `Route: ${r}`);
