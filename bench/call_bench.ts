@@ -1,0 +1,752 @@
+/**
+ * @module Call bench (issue 3): calls/s through the stateful proxy and concurrent dialogs
+ * held, sipws and Kamailio side by side under the same load. For each server: a sipp UAS
+ * (bench/scenarios/uas_load.xml) registered as bob@example.test over UDP with digest
+ * credentials (its Contact is the UAS's own port), and a sipp UAC
+ * (bench/scenarios/uac_load.xml) calling bob through the server over UDP: INVITE, 180,
+ * 200, ACK, hold, BYE, 200. The caller is of a foreign domain (caller.test), so neither
+ * server challenges the INVITE: both do the same work (record-route, location lookup,
+ * stateful INVITE and BYE transactions, dialog tracking; Kamailio with its dialog module).
+ *
+ * Measures (1) the highest offered rate from a bounded ladder (default 200…1600 calls/s,
+ * a few seconds each, servers interleaved step by step) that completed with 0 failed
+ * calls, ≤ 1% retransmissions (UAC + UAS) and ≥ 90% of the offered rate achieved, and (2)
+ * a long-hold run: N calls at a fixed rate held long enough to all be up at once, sampling
+ * sipp's current calls, the server's RSS (VmRSS; PSS summed over Kamailio's processes, so
+ * its shared memory counts once) and, for sipws, the `sipws_dialogs` gauge of GET /metrics;
+ * then the gauge and RSS after every call ended. Every sipp run, wait and loop is bounded
+ * in count and time. sipws is single-threaded (one core); Kamailio runs 2 UDP workers.
+ * Not part of the product; runnable alone: `deno run -A bench/call_bench.ts [--json]
+ * [--rates=200,400] [--step-ms=4000] [--hold-calls=5000] [--hold-rate=500]
+ * [--no-kamailio] [--no-hold]`.
+ */
+import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
+import { freePorts, waitForListening } from "../tests/support/ports.ts";
+import { type SippRun, startSipp } from "../tests/support/sipp.ts";
+import { register, TestSipClient } from "../tests/support/sip_client.ts";
+
+const KAMAILIO = "/usr/sbin/kamailio";
+const ROOT = new URL("../", import.meta.url).pathname;
+const SCENARIOS = new URL("./scenarios/", import.meta.url).pathname;
+const BOB = { user: "bob", domain: "example.test", password: "bench-bob-secret" };
+const API_KEY = "call-bench-key";
+
+export type CallServerName = "sipws" | "kamailio";
+
+export interface CallBenchOptions {
+  /** Servers to measure; Kamailio is skipped (with a reason) when not installed. */
+  servers?: CallServerName[];
+  /** Offered call rates, calls/s, tried in order until a step fails. */
+  rates?: number[];
+  /** Duration of each rate step (calls = rate × stepMs / 1000). Default 4000. */
+  stepMs?: number;
+  /** Call hold time during rate steps (sipp -d). Default 500 ms. */
+  stepHoldMs?: number;
+  /** Calls of the long-hold run (0 skips it). Default 5000. */
+  holdCalls?: number;
+  /** Call rate of the long-hold run. Default 500/s. */
+  holdRate?: number;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface CallStep {
+  /** Offered rate, calls/s. */
+  rate: number;
+  calls: number;
+  successful: number;
+  failed: number;
+  /** UAC + UAS retransmissions during the step. */
+  retransmissions: number;
+  /** Calls created per second while creating (sipp's -trace_stat, interpolated). */
+  achievedCps: number;
+  /** Mean INVITE → 200 time seen by the UAC, ms (sipp ResponseTime1, ms resolution). */
+  inviteTo200Ms: number;
+  serverCpuPct: number;
+  serverRssMb: number;
+  passed: boolean;
+  /** Why the step failed, when it did. */
+  reason?: string;
+}
+
+export interface HoldResult {
+  calls: number;
+  rate: number;
+  holdMs: number;
+  /** Highest "current calls" sipp's UAC reported. */
+  peakConcurrentCalls: number;
+  /** sipws only: the `sipws_dialogs` gauge at the peak. */
+  serverDialogsAtPeak?: number;
+  /** sipws only: the gauge once every call had ended. */
+  serverDialogsAfter?: number;
+  successful: number;
+  failed: number;
+  retransmissions: number;
+  /** VmRSS of the main process (sipws) or summed PSS of the process group (Kamailio). */
+  rssAtPeakMb: number;
+  rssAfterMb: number;
+  /** (RSS at peak − RSS before the run) / peak concurrent calls. */
+  kbPerDialog: number;
+}
+
+export interface ServerCallResult {
+  server: CallServerName;
+  idleRssMb: number;
+  steps: CallStep[];
+  /** Highest offered rate that passed (0 if none). */
+  maxCps: number;
+  /** Achieved calls/s of that step. */
+  maxAchievedCps: number;
+  /** True when every offered rate passed: the server may do more than the ladder asks. */
+  ladderCapped: boolean;
+  hold?: HoldResult;
+  /** Set when the server could not be measured. */
+  error?: string;
+}
+
+export interface CallBenchResult {
+  settings: Required<Omit<CallBenchOptions, "log" | "servers">>;
+  servers: ServerCallResult[];
+  /** maxCps(sipws) / maxCps(kamailio), when both were measured. */
+  ratioSipwsOverKamailio?: number;
+  kamailioSkipped?: string;
+  totalSeconds: number;
+}
+
+// --- process accounting ---
+
+function groupPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pid) pids.push(Number(e.name)); // pgrp
+    } catch { /* exited */ }
+  }
+  return pids.length ? pids : [pid];
+}
+
+function cpuTicks(pid: number): number {
+  let ticks = 0;
+  for (const p of groupPids(pid)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch { /* exited */ }
+  }
+  return ticks;
+}
+
+function kbField(path: string, key: string): number {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(Deno.readTextFileSync(path));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const mb = (kb: number) => Math.round(kb / 102.4) / 10;
+
+interface ServerUnderTest {
+  name: CallServerName;
+  child: ChildProcess;
+  port: number;
+  dir: string;
+  /** sipws only. */
+  httpPort?: number;
+  /** Memory in kB: sipws VmRSS; Kamailio PSS summed over its processes. */
+  memoryKb(): number;
+  stop(): Promise<void>;
+}
+
+function pssKb(pid: number): number {
+  return groupPids(pid).reduce((sum, p) => sum + kbField(`/proc/${p}/smaps_rollup`, "Pss"), 0);
+}
+
+async function startSipws(dir: string): Promise<ServerUnderTest> {
+  const store = `${dir}/sipws.db`;
+  const s = SqliteStore.open(store, { storePlainPasswords: false });
+  await s.putAccount(BOB);
+  s.close();
+  const [port, httpPort] = freePorts(2);
+  const child = spawnChild(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "-f",
+      "-i",
+      "127.0.0.1",
+      "-u",
+      String(port),
+      "-r",
+      String(httpPort),
+      "--skipconfig",
+      "--store",
+      store,
+      API_KEY,
+    ],
+    cwd: ROOT,
+  });
+  try {
+    await waitForListening(port, "udp", 20_000);
+    await waitForListening(httpPort, "tcp", 20_000);
+  } catch (e) {
+    await child.stop();
+    throw new Error(`sipws did not start: ${e}\n${child.stderr.slice(-2000)}`);
+  }
+  return {
+    name: "sipws",
+    child,
+    port,
+    dir,
+    httpPort,
+    memoryKb: () => kbField(`/proc/${child.pid}/status`, "VmRSS"),
+    stop: async () => void await child.stop(),
+  };
+}
+
+async function startKamailio(dir: string): Promise<ServerUnderTest> {
+  const [port] = freePorts(1);
+  const template = await Deno.readTextFile(
+    new URL("./kamailio/kamailio_proxy.cfg.tmpl", import.meta.url),
+  );
+  const cfg = template
+    .replaceAll("@UDP_PORT@", String(port))
+    .replaceAll("@SECRET@", crypto.randomUUID())
+    .replaceAll("@DOMAIN@", BOB.domain)
+    .replaceAll("@PASSWORD@", BOB.password);
+  await Deno.writeTextFile(`${dir}/kamailio.cfg`, cfg);
+  const child = spawnChild(KAMAILIO, {
+    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", "512"],
+    cwd: dir,
+  });
+  try {
+    await waitForListening(port, "udp", 20_000);
+  } catch (e) {
+    await child.stop();
+    throw new Error(`kamailio did not start: ${e}\n${child.stderr.slice(-2000)}`);
+  }
+  await new Promise((r) => setTimeout(r, 300)); // let the workers finish forking
+  return {
+    name: "kamailio",
+    child,
+    port,
+    dir,
+    memoryKb: () => pssKb(child.pid),
+    stop: async () => void await child.stop(),
+  };
+}
+
+/** The `sipws_dialogs` gauge from GET /metrics (bounded by a 2 s timeout). */
+async function sipwsDialogs(s: ServerUnderTest): Promise<number | undefined> {
+  if (s.httpPort === undefined) return undefined;
+  try {
+    const res = await fetch(`http://127.0.0.1:${s.httpPort}/metrics`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+      signal: AbortSignal.timeout(2000),
+    });
+    const text = await res.text();
+    const m = /^sipws_dialogs(?:\{[^}]*\})?\s+(\d+)/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// --- sipp statistics (-trace_stat CSV, one row per second with -fd 1) ---
+
+interface StatRow {
+  /** Seconds since the epoch of this row. */
+  time: number;
+  outgoing: number;
+  current: number;
+  successful: number;
+  failed: number;
+  retransmissions: number;
+  responseTimeMs: number;
+  /** Non-zero sipp failure causes (e.g. FailedMaxUDPRetrans), cumulative. */
+  causes: Record<string, number>;
+}
+
+function parseStatRows(csv: string): StatRow[] {
+  const lines = csv.split("\n").filter((l) => l.trim() !== "");
+  if (lines.length < 2) return [];
+  const names = lines[0].split(";");
+  const col = (name: string) => names.indexOf(name);
+  const at = {
+    time: col("CurrentTime"),
+    outgoing: col("OutgoingCall(C)"),
+    current: col("CurrentCall"),
+    successful: col("SuccessfulCall(C)"),
+    failed: col("FailedCall(C)"),
+    retransmissions: col("Retransmissions(C)"),
+    responseTime: col("ResponseTime1(C)"),
+  };
+  const duration = (s: string) => {
+    // HH:MM:SS:microseconds
+    const [h, m, sec, us] = s.split(":").map(Number);
+    return ((h * 60 + m) * 60 + sec) * 1000 + (us ?? 0) / 1000;
+  };
+  const causeCols = names
+    .map((name, i) => ({ name, i }))
+    .filter((c) => /^Failed\w+\(C\)$/.test(c.name) && c.name !== "FailedCall(C)");
+  return lines.slice(1).map((line) => {
+    const f = line.split(";");
+    const causes: Record<string, number> = {};
+    for (const c of causeCols) {
+      const n = Number(f[c.i]);
+      if (n > 0) causes[c.name.slice(6, -3)] = n;
+    }
+    return {
+      causes,
+      time: Number(f[at.time]?.split("\t")[2]),
+      outgoing: Number(f[at.outgoing]),
+      current: Number(f[at.current]),
+      successful: Number(f[at.successful]),
+      failed: Number(f[at.failed]),
+      retransmissions: Number(f[at.retransmissions]),
+      responseTimeMs: duration(f[at.responseTime] ?? "0:0:0:0"),
+    };
+  }).filter((r) => Number.isFinite(r.time) && Number.isFinite(r.outgoing));
+}
+
+async function readRows(path: string): Promise<StatRow[]> {
+  try {
+    return parseStatRows(await Deno.readTextFile(path));
+  } catch {
+    return [];
+  }
+}
+
+/** Calls created per second until the last one was created, interpolating between rows. */
+function creationRate(rows: StatRow[], calls: number, started: number): number {
+  const i = rows.findIndex((r) => r.outgoing >= calls);
+  if (i < 0) {
+    const last = rows.at(-1);
+    return last && last.time > started ? last.outgoing / (last.time - started) : 0;
+  }
+  const prev = i > 0 ? rows[i - 1] : { time: started, outgoing: 0 };
+  const r = rows[i];
+  const span = r.outgoing - prev.outgoing;
+  const t = span > 0 ? prev.time + ((calls - prev.outgoing) / span) * (r.time - prev.time) : r.time;
+  return t > started ? calls / (t - started) : 0;
+}
+
+// --- one server's rig: registered UAS + UAC runs ---
+
+interface Rig {
+  server: ServerUnderTest;
+  uas: SippRun;
+  uasCsv: string;
+  idleRssMb: number;
+  /** UAS cumulative counters at the last look. */
+  uasSeen: { retransmissions: number; failed: number };
+}
+
+async function registerBob(port: number, uasPort: number): Promise<void> {
+  const client = await TestSipClient.connect("udp", port);
+  try {
+    const ok = await Promise.race([
+      register(client, {
+        ...BOB,
+        expires: 3600,
+        contact: `sip:bob@127.0.0.1:${uasPort}`,
+      }),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("REGISTER timed out")), 5000)
+      ),
+    ]);
+    if (ok.status !== 200) throw new Error(`REGISTER of bob → ${ok.status}`);
+  } finally {
+    client.close();
+  }
+}
+
+async function startRig(name: CallServerName): Promise<Rig> {
+  const dir = await Deno.makeTempDir({ prefix: `sipws-callbench-${name}-` });
+  let server: ServerUnderTest | undefined;
+  try {
+    server = name === "sipws" ? await startSipws(dir) : await startKamailio(dir);
+    const idleRssMb = mb(server.memoryKb());
+    const [uasPort] = freePorts(1);
+    const uasCsv = `${dir}/uas.csv`;
+    const uas = await startSipp({
+      scenarioFile: `${SCENARIOS}uas_load.xml`,
+      args: ["-p", String(uasPort), "-t", "u1", "-trace_stat", "-stf", uasCsv, "-fd", "1"],
+      // Runs for the whole bench; stopped explicitly.
+      timeoutMs: 600_000,
+    });
+    await waitForListening(uasPort, "udp", 10_000);
+    await registerBob(server.port, uasPort);
+    return { server, uas, uasCsv, idleRssMb, uasSeen: { retransmissions: 0, failed: 0 } };
+  } catch (e) {
+    await server?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function stopRig(rig: Rig): Promise<void> {
+  await rig.uas.stop();
+  await rig.server.stop();
+  await Deno.remove(rig.server.dir, { recursive: true }).catch(() => {});
+}
+
+/** UAS retransmissions and failures since the last call (its CSV lags up to 1 s). */
+async function uasDelta(rig: Rig): Promise<{ retransmissions: number; failed: number }> {
+  const last = (await readRows(rig.uasCsv)).at(-1);
+  if (!last) return { retransmissions: 0, failed: 0 };
+  const delta = {
+    retransmissions: last.retransmissions - rig.uasSeen.retransmissions,
+    failed: last.failed - rig.uasSeen.failed,
+  };
+  rig.uasSeen = { retransmissions: last.retransmissions, failed: last.failed };
+  return delta;
+}
+
+interface UacRun {
+  rows: StatRow[];
+  started: number;
+  code: number;
+  timedOut: boolean;
+  errors: string;
+}
+
+/**
+ * One sipp UAC run: `calls` calls at `rate`/s, each held `holdMs`, bounded by sipp's own
+ * -timeout; `onRow` sees each periodic statistics row while it runs.
+ */
+async function runUac(
+  rig: Rig,
+  o: { rate: number; calls: number; holdMs: number; onRow?: (r: StatRow) => Promise<void> },
+): Promise<UacRun> {
+  const csv = `${rig.server.dir}/uac-${crypto.randomUUID().slice(0, 8)}.csv`;
+  const [uacPort] = freePorts(1);
+  const limit = Math.max(100, Math.ceil(o.rate * (o.holdMs / 1000 + 2) * 1.5));
+  const boundMs = (o.calls / o.rate) * 1000 + o.holdMs + 10_000;
+  const started = Date.now() / 1000;
+  const run = await startSipp({
+    scenarioFile: `${SCENARIOS}uac_load.xml`,
+    args: [
+      `127.0.0.1:${rig.server.port}`,
+      "-p",
+      String(uacPort),
+      "-t",
+      "u1",
+      "-s",
+      BOB.user,
+      "-r",
+      String(o.rate),
+      "-rp",
+      "1000",
+      "-l",
+      String(limit),
+      "-d",
+      String(o.holdMs),
+      // A 180 overtaken by its 200 (multi-worker proxies) is dropped, not a failure.
+      "-default_behaviors",
+      "all,-abortunexp",
+      "-trace_stat",
+      "-stf",
+      csv,
+      "-fd",
+      "1",
+    ],
+    calls: o.calls,
+    timeoutMs: boundMs,
+  });
+  let seen = 0;
+  const poll = async () => {
+    const rows = await readRows(csv);
+    for (; seen < rows.length; seen++) await o.onRow?.(rows[seen]);
+  };
+  const poller = o.onRow
+    ? (async () => {
+      while (!run.child.exited) {
+        await new Promise((r) => setTimeout(r, 250));
+        await poll();
+      }
+    })()
+    : Promise.resolve();
+  const result = await run.result();
+  await poller;
+  const rows = await readRows(csv);
+  await Deno.remove(csv).catch(() => {});
+  return {
+    rows,
+    started,
+    code: result.code,
+    timedOut: result.timedOut,
+    errors: result.errors.slice(0, 600),
+  };
+}
+
+async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Promise<CallStep> {
+  const calls = Math.max(1, Math.round((rate * stepMs) / 1000));
+  await uasDelta(rig); // baseline
+  const ticks0 = cpuTicks(rig.server.child.pid);
+  const t0 = performance.now();
+  const uac = await runUac(rig, { rate, calls, holdMs });
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = (cpuTicks(rig.server.child.pid) - ticks0) / 100;
+  // The UAS writes its row once a second and lingers 1 s after each BYE.
+  await new Promise((r) => setTimeout(r, 1300));
+  const uas = await uasDelta(rig);
+  const last = uac.rows.at(-1);
+  const successful = last?.successful ?? 0;
+  const failed = (last?.failed ?? calls) + uas.failed;
+  const retransmissions = (last?.retransmissions ?? 0) + uas.retransmissions;
+  const achievedCps = Math.round(creationRate(uac.rows, calls, uac.started));
+  let reason: string | undefined;
+  if (uac.timedOut) reason = "sipp UAC hit its time bound";
+  else if (failed > 0 || successful < calls) {
+    const causes = Object.entries(last?.causes ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    reason = `${failed} failed, ${successful}/${calls} successful` +
+      (causes ? ` (${causes})` : "") +
+      (uac.errors ? `: ${uac.errors.split("\n").slice(0, 4).join(" | ")}` : "");
+  } else if (retransmissions > calls * 0.01) {
+    reason = `${retransmissions} retransmissions (> 1% of ${calls} calls)`;
+  } else if (achievedCps < rate * 0.9) reason = `offered rate not reached (${achievedCps}/s)`;
+  return {
+    rate,
+    calls,
+    successful,
+    failed,
+    retransmissions,
+    achievedCps,
+    inviteTo200Ms: Math.round((last?.responseTimeMs ?? 0) * 10) / 10,
+    serverCpuPct: Math.round((cpu / seconds) * 100),
+    serverRssMb: mb(rig.server.memoryKb()),
+    passed: reason === undefined,
+    reason,
+  };
+}
+
+async function holdRun(rig: Rig, calls: number, rate: number): Promise<HoldResult> {
+  // Long enough that the first call is still up when the last one is set up.
+  const holdMs = Math.ceil((calls / rate) * 1000) + 4000;
+  const before = rig.server.memoryKb();
+  let peak = 0;
+  let rssAtPeakKb = before;
+  let dialogsAtPeak: number | undefined;
+  await uasDelta(rig);
+  const uac = await runUac(rig, {
+    rate,
+    calls,
+    holdMs,
+    onRow: async (row) => {
+      if (row.current < peak) return;
+      peak = row.current;
+      rssAtPeakKb = Math.max(rssAtPeakKb, rig.server.memoryKb());
+      dialogsAtPeak = await sipwsDialogs(rig.server);
+    },
+  });
+  await new Promise((r) => setTimeout(r, 1300));
+  const uas = await uasDelta(rig);
+  const last = uac.rows.at(-1);
+  const after = rig.server.memoryKb();
+  return {
+    calls,
+    rate,
+    holdMs,
+    peakConcurrentCalls: peak,
+    serverDialogsAtPeak: dialogsAtPeak,
+    serverDialogsAfter: await sipwsDialogs(rig.server),
+    successful: last?.successful ?? 0,
+    failed: (last?.failed ?? calls) + uas.failed,
+    retransmissions: (last?.retransmissions ?? 0) + uas.retransmissions,
+    rssAtPeakMb: mb(rssAtPeakKb),
+    rssAfterMb: mb(after),
+    kbPerDialog: peak > 0 ? Math.round(((rssAtPeakKb - before) / peak) * 10) / 10 : 0,
+  };
+}
+
+const DEFAULTS = {
+  rates: [200, 400, 800, 1200, 1600],
+  stepMs: 4000,
+  stepHoldMs: 500,
+  holdCalls: 5000,
+  holdRate: 500,
+};
+
+/** Runs the call bench; servers are started and stopped here. */
+export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBenchResult> {
+  const began = performance.now();
+  const settings = {
+    rates: opts.rates ?? DEFAULTS.rates,
+    stepMs: opts.stepMs ?? DEFAULTS.stepMs,
+    stepHoldMs: opts.stepHoldMs ?? DEFAULTS.stepHoldMs,
+    holdCalls: opts.holdCalls ?? DEFAULTS.holdCalls,
+    holdRate: opts.holdRate ?? DEFAULTS.holdRate,
+  };
+  const log = opts.log ?? (() => {});
+  const wanted = opts.servers ?? ["sipws", "kamailio"];
+  let kamailioSkipped: string | undefined;
+  const names: CallServerName[] = [];
+  for (const name of wanted) {
+    if (name === "kamailio") {
+      try {
+        await Deno.stat(KAMAILIO);
+      } catch {
+        kamailioSkipped = `${KAMAILIO} not installed`;
+        continue;
+      }
+    }
+    names.push(name);
+  }
+  if (!wanted.includes("kamailio")) kamailioSkipped = "not requested";
+
+  const results: ServerCallResult[] = [];
+  const rigs: Rig[] = [];
+  try {
+    for (const name of names) {
+      try {
+        rigs.push(await startRig(name));
+        results.push({
+          server: name,
+          idleRssMb: rigs.at(-1)!.idleRssMb,
+          steps: [],
+          maxCps: 0,
+          maxAchievedCps: 0,
+          ladderCapped: false,
+        });
+      } catch (e) {
+        results.push({
+          server: name,
+          idleRssMb: 0,
+          steps: [],
+          maxCps: 0,
+          maxAchievedCps: 0,
+          ladderCapped: false,
+          error: String(e),
+        });
+      }
+    }
+    const live = () =>
+      rigs.map((rig) => ({ rig, result: results.find((r) => r.server === rig.server.name)! }));
+
+    // Warm-up (JIT, pools): not measured.
+    for (const { rig } of live()) {
+      log(`call bench: warm-up ${rig.server.name}`);
+      await runUac(rig, { rate: 200, calls: 400, holdMs: 100 });
+      await uasDelta(rig);
+    }
+    // The long hold first, on servers that have seen only the warm-up, so the memory it
+    // adds is the dialogs' (Kamailio's shared memory, once touched, stays resident).
+    if (settings.holdCalls > 0) {
+      for (const { rig, result } of live()) {
+        log(
+          `call bench: ${rig.server.name} hold ${settings.holdCalls} calls at ` +
+            `${settings.holdRate}/s`,
+        );
+        result.hold = await holdRun(rig, settings.holdCalls, settings.holdRate);
+        log(`call bench: ${rig.server.name} hold → ${JSON.stringify(result.hold)}`);
+      }
+    }
+    // The ladder, servers interleaved per step so background load hits both alike.
+    const stillGoing = new Set(live().map((l) => l.rig.server.name));
+    for (const rate of settings.rates) {
+      for (const { rig, result } of live()) {
+        if (!stillGoing.has(rig.server.name)) continue;
+        const s = await step(rig, rate, settings.stepMs, settings.stepHoldMs);
+        result.steps.push(s);
+        log(
+          `call bench: ${rig.server.name} ${rate}/s → ${s.successful}/${s.calls} ok, ` +
+            `${s.failed} failed, ${s.retransmissions} retx, ${s.achievedCps}/s achieved, ` +
+            `cpu ${s.serverCpuPct}%${s.reason ? ` (${s.reason})` : ""}`,
+        );
+        if (s.passed) {
+          result.maxCps = rate;
+          result.maxAchievedCps = s.achievedCps;
+        } else stillGoing.delete(rig.server.name);
+      }
+    }
+    for (const { result } of live()) {
+      result.ladderCapped = result.steps.length === settings.rates.length &&
+        result.steps.every((s) => s.passed);
+    }
+  } finally {
+    for (const rig of rigs) await stopRig(rig);
+  }
+  const sipws = results.find((r) => r.server === "sipws" && !r.error);
+  const kam = results.find((r) => r.server === "kamailio" && !r.error);
+  return {
+    settings,
+    servers: results,
+    ratioSipwsOverKamailio: sipws && kam && kam.maxCps > 0
+      ? Math.round((sipws.maxCps / kam.maxCps) * 100) / 100
+      : undefined,
+    kamailioSkipped,
+    totalSeconds: Math.round((performance.now() - began) / 100) / 10,
+  };
+}
+
+/** Text table of a result, for `deno task bench` and a standalone run. */
+export function formatCallBench(r: CallBenchResult): string[] {
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  const header =
+    "server    offered/s  calls   ok  fail  retx  achieved/s  inv→200 ms  cpu%  mem MB";
+  const lines = [header, "-".repeat(header.length)];
+  for (const s of r.servers) {
+    if (s.error) {
+      lines.push(`${s.server.padEnd(9)} error: ${s.error.split("\n")[0]}`);
+      continue;
+    }
+    for (const st of s.steps) {
+      lines.push(
+        `${s.server.padEnd(9)} ${pad(st.rate, 9)} ${pad(st.calls, 6)} ${pad(st.successful, 5)} ` +
+          `${pad(st.failed, 5)} ${pad(st.retransmissions, 5)} ${pad(st.achievedCps, 11)} ` +
+          `${pad(st.inviteTo200Ms, 11)} ${pad(st.serverCpuPct, 5)} ${pad(st.serverRssMb, 7)}` +
+          (st.passed ? "" : `  FAIL: ${st.reason}`),
+      );
+    }
+  }
+  for (const s of r.servers) {
+    if (s.error) continue;
+    lines.push(
+      `${s.server}: highest passing rate ${s.maxCps} calls/s (achieved ${s.maxAchievedCps}/s)` +
+        (s.ladderCapped ? " — every step passed: the ladder's top, not the server's limit" : ""),
+    );
+  }
+  if (r.ratioSipwsOverKamailio !== undefined) {
+    lines.push(`ratio sipws/kamailio calls/s: ${r.ratioSipwsOverKamailio} (target ≥ 0.5)`);
+  }
+  if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);
+  for (const s of r.servers) {
+    const h = s.hold;
+    if (!h) continue;
+    lines.push(
+      `${s.server} hold: ${h.calls} calls at ${h.rate}/s held ${h.holdMs} ms → peak ` +
+        `${h.peakConcurrentCalls} concurrent` +
+        (h.serverDialogsAtPeak !== undefined ? ` (server gauge ${h.serverDialogsAtPeak})` : "") +
+        `, ${h.successful} ok, ${h.failed} failed, ${h.retransmissions} retx; mem idle ` +
+        `${s.idleRssMb} MB, at peak ${h.rssAtPeakMb} MB (${h.kbPerDialog} kB/dialog), after ` +
+        `${h.rssAfterMb} MB` +
+        (h.serverDialogsAfter !== undefined ? `, gauge after ${h.serverDialogsAfter}` : ""),
+    );
+  }
+  return lines;
+}
+
+if (import.meta.main) {
+  const arg = (name: string): string | undefined =>
+    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const num = (name: string) => arg(name) === undefined ? undefined : Number(arg(name));
+  const result = await runCallBench({
+    servers: Deno.args.includes("--no-kamailio") ? ["sipws"] : undefined,
+    rates: arg("rates")?.split(",").map(Number),
+    stepMs: num("step-ms"),
+    stepHoldMs: num("step-hold-ms"),
+    holdCalls: Deno.args.includes("--no-hold") ? 0 : num("hold-calls"),
+    holdRate: num("hold-rate"),
+    log: (l) => console.error(l),
+  });
+  console.log(formatCallBench(result).join("\n"));
+  if (Deno.args.includes("--json")) console.log(JSON.stringify(result));
+}
