@@ -94,8 +94,11 @@ async function measure(s: Server, transport: "udp" | "tcp") {
   const w0 = performance.now();
   const r = await runRegisterLoad({ ...base, durationMs: DURATION });
   const secs = (performance.now() - w0) / 1000;
-  const cpu = Math.round((cpuTicks(s.child.pid) - t0) / secs);
-  return { ...r, cpu, rss: rssMb(s.child.pid) };
+  const ticks = cpuTicks(s.child.pid) - t0;
+  const cpu = Math.round(ticks / secs);
+  // Server CPU time per completed registration: steadier than reg/s on a shared machine.
+  const usPerReg = r.registrations ? Math.round((ticks * 10_000) / r.registrations) : 0;
+  return { ...r, cpu, usPerReg, rss: rssMb(s.child.pid) };
 }
 
 function summarizeProfile(dir: string): void {
@@ -132,6 +135,30 @@ function summarizeProfile(dir: string): void {
   for (const [k, t] of top) {
     console.log(`${(100 * t / total).toFixed(1).padStart(5)}%  ${k}`);
   }
+  // Inclusive time of our own functions (a function counted once per stack).
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const keyOf = (id: number) => {
+    const f = byId.get(id)!.callFrame;
+    const url = f.url.replace(/^.*\/(src|bench|ext|node)\//, "$1/");
+    return `${f.functionName || "(anon)"} ${url}:${f.lineNumber + 1}`;
+  };
+  const inclusive = new Map<string, number>();
+  for (const [id, t] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const k = keyOf(at);
+      if (!k.includes(" src/") || seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + t);
+    }
+  }
+  console.log("top inclusive time (src/ only):");
+  const topIncl = [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, Number(arg("top") ?? 40));
+  for (const [k, t] of topIncl) {
+    console.log(`${(100 * t / total).toFixed(1).padStart(5)}%  ${k}`);
+  }
 }
 
 async function main() {
@@ -147,7 +174,7 @@ async function main() {
             `${String(round).padStart(2)} ${t} ${s.root.padEnd(28)} ${
               String(r.registrationsPerSec).padStart(6)
             } reg/s  p50 ${r.p50Ms.toFixed(2)}  p99 ${r.p99Ms.toFixed(2)}  fail ${r.failures}` +
-              `  retx ${r.retransmissions}  cpu ${r.cpu}%  rss ${r.rss} MB`,
+              `  retx ${r.retransmissions}  cpu ${r.cpu}%  ${r.usPerReg} µs/reg  rss ${r.rss} MB`,
           );
           console.log(rows.at(-1));
         }
@@ -174,4 +201,9 @@ async function main() {
   if (PROFILE) summarizeProfile(PROFILE);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  // `--summarize=DIR`: only print the summary of a profile already written there.
+  const only = arg("summarize");
+  if (only) summarizeProfile(only);
+  else await main();
+}

@@ -21,6 +21,41 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Serialized messages are carved out of shared slabs: allocating one ArrayBuffer per
+ * message costs more than encoding it. A slab is never reused, only dropped once full, so
+ * a view stays valid for as long as anyone holds it (and holding one keeps its slab).
+ */
+const SLAB_BYTES = 128 * 1024;
+/** Messages whose worst-case size is above this get their own buffer. */
+const SLAB_MAX_MESSAGE = 16 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function wire(head: string, body: Uint8Array): Uint8Array {
+  const worst = head.length * 3 + body.length;
+  if (worst > SLAB_MAX_MESSAGE) {
+    const headBytes = encoder.encode(head);
+    if (body.length === 0) return headBytes;
+    const out = new Uint8Array(headBytes.length + body.length);
+    out.set(headBytes);
+    out.set(body, headBytes.length);
+    return out;
+  }
+  if (slabUsed + worst > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  let end = start + encoder.encodeInto(head, start === 0 ? slab : slab.subarray(start)).written;
+  if (body.length > 0) {
+    slab.set(body, end);
+    end += body.length;
+  }
+  slabUsed = (end + 7) & ~7;
+  return slab.subarray(start, end);
+}
+
 export interface CSeq {
   seq: number;
   method: string;
@@ -156,19 +191,17 @@ abstract class SipMessageBase {
 
   protected abstract startLine(): string;
 
-  /** Serializes with a Content-Length that matches the body. */
+  /**
+   * Serializes with a Content-Length that matches the body. The result may be a view into
+   * a buffer shared with other messages: read it, send it, never write into it.
+   */
   toBytes(): Uint8Array {
     let head = this.startLine() + "\r\n";
     for (const h of this.headers) {
       if (h.key !== "content-length") head += `${h.name}: ${h.value}\r\n`;
     }
     head += `Content-Length: ${this.body.length}\r\n\r\n`;
-    const headBytes = encoder.encode(head);
-    if (this.body.length === 0) return headBytes;
-    const out = new Uint8Array(headBytes.length + this.body.length);
-    out.set(headBytes);
-    out.set(this.body, headBytes.length);
-    return out;
+    return wire(head, this.body);
   }
 
   toString(): string {

@@ -44,22 +44,26 @@ export class UdpTransport {
 
   /** Read loop; ends when the socket closes. Never throws. */
   async run(): Promise<void> {
+    // One receive buffer for the socket's life: without one, Deno allocates (and zeroes) a
+    // fresh 64 KB buffer per datagram. Each datagram is then copied out at its own size,
+    // because the parsed message keeps views into its bytes.
+    const buffer = new Uint8Array(65536);
     for (;;) {
       let datagram: [Uint8Array, Deno.Addr];
       try {
-        datagram = await this.#socket.receive();
+        datagram = await this.#socket.receive(buffer);
       } catch {
         return; // socket closed
       }
-      const [bytes, addr] = datagram;
+      const [view, addr] = datagram;
       const remote = addr as Deno.NetAddr;
       const flow = this.flowTo(normalizeHost(remote.hostname), remote.port);
-      if (isKeepAlive(bytes)) continue; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
-      if (bytes.length > this.#maxMessageSize) {
+      if (isKeepAlive(view)) continue; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
+      if (view.length > this.#maxMessageSize) {
         this.#sink.dropped(flow, "Message Too Large");
         continue;
       }
-      this.#sink.deliver(bytes, flow);
+      this.#sink.deliver(view.slice(), flow);
     }
   }
 
