@@ -63,16 +63,22 @@ export async function runTxMemory(n: number): Promise<Record<string, number>> {
   };
   await new Promise((r) => setTimeout(r, 20));
   gc();
-  const before = Deno.memoryUsage().heapUsed;
+  const m0 = Deno.memoryUsage();
+  const before = m0.heapUsed;
   for (let i = 0; i < n; i++) {
     layer.receive({ message: parseMessage(register(i)), flow: FLOW, receivedAt: 0 });
   }
   await new Promise((r) => setTimeout(r, 20));
   gc();
-  const after = Deno.memoryUsage().heapUsed;
+  const m1 = Deno.memoryUsage();
+  const after = m1.heapUsed;
   const live = layer.stats().server;
   layer.close();
-  return { transactions: live, bytes_per_tx: Math.round((after - before) / n) };
+  return {
+    transactions: live,
+    bytes_per_tx: Math.round((after - before) / n),
+    external_bytes_per_tx: Math.round((m1.external - m0.external) / n),
+  };
 }
 
 if (import.meta.main) {

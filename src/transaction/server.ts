@@ -108,13 +108,12 @@ abstract class ServerTransactionBase implements ServerTransaction {
    * Completed with a final response that only retransmissions will need again: keep that
    * response as bytes and of the request only its method, for the memory's sake.
    */
-  protected release(): void {
+  protected release(final: SipResponse): SipResponse {
     const request = this.#request;
     // Not even the Request-URI: a slice of the received head, it would pin all of it.
     this.#request = new SipRequest(request.method, "");
-    if (this.lastResponse && !(this.lastResponse instanceof SentResponse)) {
-      this.lastResponse = new SentResponse(this.lastResponse);
-    }
+    this.lastResponse = new SentResponse(final);
+    return this.lastResponse;
   }
 
   get state(): ServerTransactionState {
@@ -346,11 +345,13 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
         }
         // §17.2.2: a final from the TU → Completed; Timer J = 64*T1 (0 if reliable).
         this.current = "Completed";
-        this.send(response);
-        if (this.flow.reliable) this.terminate("completed");
-        else if (this.current === "Completed") {
+        if (this.flow.reliable) {
+          this.send(response);
+          this.terminate("completed");
+        } else {
           this.#timerJ = this.schedule(this.ctx.timers.j, () => this.#onTimerJ());
-          this.release();
+          // Serialized once: the bytes that go out now are the ones kept for retransmission.
+          this.send(this.release(response));
         }
         return;
       case "Completed":

@@ -1,0 +1,57 @@
+/**
+ * @module Live memory of an in-process sipws under REGISTER load over UDP: starts the server
+ * (default timers: T1 = 500 ms, so Timer J keeps each Completed transaction 32 s), runs
+ * bench/register_load.ts in the same process for `--duration=MS` (default 5000), then
+ * forces a full GC and prints heap used, external memory, RSS and live server
+ * transactions, and the heap per live transaction. Run with
+ * `deno run -A --v8-flags=--expose-gc bench/server_memory.ts`. Not part of the product.
+ */
+import { defaultConfig } from "../src/config/config.ts";
+import { startServer } from "../src/server.ts";
+import { runRegisterLoad } from "./register_load.ts";
+import { freePorts } from "../tests/support/ports.ts";
+
+const arg = (name: string) =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+const mb = (b: number) => Math.round(b / 1024 / 102.4) / 10;
+const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
+
+const dir = await Deno.makeTempDir({ prefix: "sipws-mem-" });
+const config = defaultConfig();
+config.interface = "127.0.0.1";
+config.foreground = true;
+config.storePath = `${dir}/sipws.db`;
+const [port] = freePorts(1);
+config.udpPort = port;
+const server = await startServer(config);
+await server.store.putAccount(ACCOUNT);
+try {
+  gc();
+  const m0 = Deno.memoryUsage();
+  const r = await runRegisterLoad({
+    host: "127.0.0.1",
+    port,
+    transport: "udp",
+    ...ACCOUNT,
+    concurrency: 20,
+    durationMs: Number(arg("duration") ?? 5000),
+  });
+  await new Promise((res) => setTimeout(res, 100));
+  gc();
+  const m1 = Deno.memoryUsage();
+  const live = server.transactions.stats().server;
+  console.log(JSON.stringify({
+    registrations: r.registrations,
+    live_server_tx: live,
+    heap_mb: mb(m1.heapUsed),
+    heap_delta_mb: mb(m1.heapUsed - m0.heapUsed),
+    external_delta_mb: mb(m1.external - m0.external),
+    rss_mb: mb(m1.rss),
+    heap_bytes_per_live_tx: live ? Math.round((m1.heapUsed - m0.heapUsed) / live) : 0,
+    external_bytes_per_live_tx: live ? Math.round((m1.external - m0.external) / live) : 0,
+  }));
+} finally {
+  await server.stop();
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
