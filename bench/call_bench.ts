@@ -8,8 +8,8 @@
  * server challenges the INVITE: both do the same work (record-route, location lookup,
  * stateful INVITE and BYE transactions, dialog tracking; Kamailio with its dialog module).
  *
- * Measures (1) the highest offered rate from a bounded ladder (default 200…1600 calls/s,
- * a few seconds each, servers interleaved step by step) that completed with 0 failed
+ * Measures (1) the highest offered rate from a bounded ladder (default
+ * 200…3200 calls/s, 3 s each, servers interleaved step by step) that completed with 0 failed
  * calls, ≤ 1% retransmissions (UAC + UAS) and ≥ 90% of the offered rate achieved, and (2)
  * a long-hold run: N calls at a fixed rate held long enough to all be up at once, sampling
  * sipp's current calls, the server's RSS (VmRSS; PSS summed over Kamailio's processes, so
@@ -39,13 +39,13 @@ export interface CallBenchOptions {
   servers?: CallServerName[];
   /** Offered call rates, calls/s, tried in order until a step fails. */
   rates?: number[];
-  /** Duration of each rate step (calls = rate × stepMs / 1000). Default 4000. */
+  /** Duration of each rate step (calls = rate × stepMs / 1000). Default 3000. */
   stepMs?: number;
   /** Call hold time during rate steps (sipp -d). Default 500 ms. */
   stepHoldMs?: number;
   /** Calls of the long-hold run (0 skips it). Default 5000. */
   holdCalls?: number;
-  /** Call rate of the long-hold run. Default 500/s. */
+  /** Call rate of the long-hold run. Default 1000/s. */
   holdRate?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
@@ -59,6 +59,8 @@ export interface CallStep {
   failed: number;
   /** UAC + UAS retransmissions during the step. */
   retransmissions: number;
+  /** Of which the UAS's (200 OK resent for want of an ACK). */
+  uasRetransmissions: number;
   /** Calls created per second while creating (sipp's -trace_stat, interpolated). */
   achievedCps: number;
   /** Mean INVITE → 200 time seen by the UAC, ms (sipp ResponseTime1, ms resolution). */
@@ -511,7 +513,8 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
       (causes ? ` (${causes})` : "") +
       (uac.errors ? `: ${uac.errors.split("\n").slice(0, 4).join(" | ")}` : "");
   } else if (retransmissions > calls * 0.01) {
-    reason = `${retransmissions} retransmissions (> 1% of ${calls} calls)`;
+    reason = `${retransmissions} retransmissions, ${uas.retransmissions} of them by the UAS ` +
+      `(> 1% of ${calls} calls)`;
   } else if (achievedCps < rate * 0.9) reason = `offered rate not reached (${achievedCps}/s)`;
   return {
     rate,
@@ -519,6 +522,7 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
     successful,
     failed,
     retransmissions,
+    uasRetransmissions: uas.retransmissions,
     achievedCps,
     inviteTo200Ms: Math.round((last?.responseTimeMs ?? 0) * 10) / 10,
     serverCpuPct: Math.round((cpu / seconds) * 100),
@@ -568,11 +572,11 @@ async function holdRun(rig: Rig, calls: number, rate: number): Promise<HoldResul
 }
 
 const DEFAULTS = {
-  rates: [200, 400, 800, 1200, 1600],
-  stepMs: 4000,
+  rates: [200, 400, 800, 1200, 1600, 2000, 2400, 3200],
+  stepMs: 3000,
   stepHoldMs: 500,
   holdCalls: 5000,
-  holdRate: 500,
+  holdRate: 1000,
 };
 
 /** Runs the call bench; servers are started and stopped here. */

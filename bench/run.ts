@@ -5,14 +5,19 @@
  * location, bench/kamailio/kamailio.cfg.tmpl) under the same load from
  * bench/register_load.ts, with the ratio sipws/Kamailio; the parser's messages/s
  * (bench/parser_bench.ts); the transaction layer bench (bench/transaction_bench.ts); and
- * the RSS and CPU time of each server. Every phase is bounded in time. Prints a table and
- * one JSON line; `--write` also writes bench/RESULTS.md. Flags: `--duration=MS` per
- * measured phase (default 5000), `--warmup=MS` (default 1000), `--concurrency=N` simulated
- * agents (default 20), `--no-kamailio`, `--no-micro` (skip parser/transaction benches).
+ * the RSS and CPU time of each server; and calls through the proxy (bench/call_bench.ts:
+ * sipp UAC → server → sipp UAS over UDP, the highest calls/s with no failed call and the
+ * concurrent dialogs held, with memory, sipws and Kamailio side by side). Every phase is
+ * bounded in time. Prints a table and one JSON line; `--write` also writes
+ * bench/RESULTS.md. Flags: `--duration=MS` per measured phase (default 5000),
+ * `--warmup=MS` (default 1000), `--concurrency=N` simulated agents (default 20),
+ * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-calls` (skip the
+ * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
+import { type CallBenchResult, formatCallBench, runCallBench } from "./call_bench.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
@@ -230,6 +235,13 @@ async function main() {
   const kamailio = kamailioRun
     ? { phases: kamailioPhases, idleRssMb: kamailioRun.idleRssMb }
     : undefined;
+  // After the REGISTER servers are gone, so they take no CPU from the call load.
+  const calls: CallBenchResult | undefined = flag("no-calls") ? undefined : await runCallBench({
+    servers: flag("no-kamailio") ? ["sipws"] : undefined,
+    rates: arg("call-rates")?.split(",").map(Number),
+    holdCalls: arg("hold-calls") === undefined ? undefined : Number(arg("hold-calls")),
+    log: (line) => console.error(line),
+  });
   const parser = flag("no-micro") ? undefined : await runParserBench({ maxMs: 3000 });
   const transactions = flag("no-micro") ? undefined : await runTransactionBench(100_000);
 
@@ -264,6 +276,7 @@ async function main() {
     kamailioIdleRssMb: kamailio?.idleRssMb,
     parser,
     transactions,
+    calls,
     totalSeconds: Math.round((performance.now() - began) / 100) / 10,
   };
 
@@ -293,19 +306,20 @@ async function main() {
         `rss +${transactions.tx_wheel_rss_delta_mb} MB (timer wheel)`,
     );
   }
+  const callLines = calls ? formatCallBench(calls) : [];
   lines.push(
     `idle RSS: sipws ${sipws.idleRssMb} MB` +
       (kamailio ? `, kamailio ${kamailio.idleRssMb} MB (all processes)` : "") +
       `; load average before ${loadBefore}, after ${loadAfter}; total ${report.totalSeconds} s`,
   );
-  console.log(lines.join("\n"));
+  console.log([...lines, ...(callLines.length ? ["", ...callLines] : [])].join("\n"));
   console.log(JSON.stringify(report));
 
   const failures = rows.reduce((sum, r) => sum + r.failures, 0);
   if (flag("write")) {
     await Deno.writeTextFile(
       new URL("./RESULTS.md", import.meta.url),
-      resultsMarkdown(report, lines),
+      resultsMarkdown(report, lines) + (calls ? callsMarkdown(calls, callLines) : ""),
     );
     console.log("wrote bench/RESULTS.md");
   }
@@ -313,6 +327,56 @@ async function main() {
     console.error(`error: sipws had ${failures} failed REGISTER transactions`);
     Deno.exit(1);
   }
+  // A failing ladder step is how the limit is found; no passing step at all, a server that
+  // did not start, or failed calls in the long hold are errors.
+  const sipwsCalls = calls?.servers.find((s) => s.server === "sipws");
+  if (
+    sipwsCalls &&
+    (sipwsCalls.error || sipwsCalls.maxCps === 0 || (sipwsCalls.hold?.failed ?? 0) > 0)
+  ) {
+    console.error(`error: sipws call bench: ${sipwsCalls.error ?? "no passing call rate"}`);
+    Deno.exit(1);
+  }
+}
+
+/** The call bench's section of bench/RESULTS.md. */
+function callsMarkdown(calls: CallBenchResult, table: string[]): string {
+  const st = calls.settings;
+  return [
+    "",
+    "## Calls through the proxy (issue 3)",
+    "",
+    "Same run, after the REGISTER phase (bench/call_bench.ts). For each server a sipp UAS",
+    "(bench/scenarios/uas_load.xml) is registered as bob@example.test over UDP with digest",
+    "credentials, its Contact being its own port; a sipp UAC (bench/scenarios/uac_load.xml)",
+    "calls bob through the server over UDP: INVITE → 100 → 180 → 200 → ACK → hold → BYE → 200.",
+    "The caller is of a foreign domain (caller.test), so neither server challenges the INVITE",
+    "(sipws's policy for callers of other domains; Kamailio's script does the same): both",
+    "record-route, look bob up in an in-memory location table, relay INVITE and BYE",
+    "statefully and track the dialog (Kamailio with its dialog module,",
+    "bench/kamailio/kamailio_proxy.cfg.tmpl). **sipws is single-threaded (one core); Kamailio",
+    "runs 2 UDP worker processes (children=2)**, the issue's reference; sipp UAC and UAS run",
+    "on the same 2 cores.",
+    "",
+    `Rate ladder: ${st.rates.join(", ")} calls/s offered (sipp -r, -rp 1000), ` +
+    `${st.stepMs} ms of calls per step, ${st.stepHoldMs} ms hold, servers interleaved step by`,
+    "step; a step passes with every call successful, retransmissions (UAC + UAS) ≤ 1% of the",
+    "calls and ≥ 90% of the offered rate reached; a server stops at its first failing step.",
+    "`inv→200` is sipp's mean INVITE → 200 time (ms resolution); `cpu%` the server's CPU",
+    "during the step (100 = one core); `mem` sipws's VmRSS or Kamailio's PSS summed over its",
+    "processes (shared memory counted once). The ratio compares the highest passing rates;",
+    "when Kamailio passed every step, its figure is the ladder's top, not its limit.",
+    "",
+    `Long hold: ${st.holdCalls} calls at ${st.holdRate}/s, each held until all are up; peak`,
+    "concurrent calls from sipp, sipws's `sipws_dialogs` gauge (GET /metrics), memory at the",
+    "peak and after the calls ended (kB/dialog = growth over the run / peak calls). It runs",
+    "right after a short warm-up, before the ladder, so the growth is the dialogs'.",
+    "",
+    "```",
+    ...table,
+    "```",
+    "",
+  ].join("\n");
 }
 
 function resultsMarkdown(
