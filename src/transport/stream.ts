@@ -21,6 +21,9 @@ export class StreamConnection implements Connection {
   #sink: TransportSink;
   #framer: StreamFramer;
   #writing: Promise<void> = Promise.resolve();
+  /** Messages waiting for the next write, and the promise they settle with. */
+  #queued: Uint8Array[] = [];
+  #batch: PromiseWithResolvers<void> | undefined;
   #closed = false;
 
   constructor(conn: Deno.Conn, secure: boolean, sink: TransportSink, maxMessageSize: number) {
@@ -74,13 +77,47 @@ export class StreamConnection implements Connection {
     this.#write(CRLFCRLF).catch(() => {});
   }
 
+  /**
+   * Queues bytes for the connection. Messages queued while a write is in flight, or in
+   * the same turn of the event loop (every response to one read's requests), go out in
+   * one write: a syscall per message costs more than the copy. Order is kept; each
+   * caller's promise settles when its batch is written or fails.
+   */
   #write(bytes: Uint8Array): Promise<void> {
-    const write = this.#writing.then(async () => {
+    this.#queued.push(bytes);
+    if (this.#batch) return this.#batch.promise;
+    const batch = Promise.withResolvers<void>();
+    // Marked handled: callers that ignore a failed keep-alive must not crash the process.
+    batch.promise.catch(() => {});
+    this.#batch = batch;
+    const write = this.#writing.then(() => this.#flush(batch));
+    this.#writing = write.catch(() => this.close());
+    return batch.promise;
+  }
+
+  async #flush(batch: PromiseWithResolvers<void>): Promise<void> {
+    const parts = this.#queued;
+    this.#queued = [];
+    this.#batch = undefined;
+    let bytes = parts[0];
+    if (parts.length > 1) {
+      let total = 0;
+      for (const p of parts) total += p.length;
+      bytes = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) {
+        bytes.set(p, at);
+        at += p.length;
+      }
+    }
+    try {
       let off = 0;
       while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
-    });
-    this.#writing = write.catch(() => this.close());
-    return write;
+      batch.resolve();
+    } catch (error) {
+      batch.reject(error);
+      throw error;
+    }
   }
 
   close(): void {
