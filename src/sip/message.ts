@@ -61,9 +61,37 @@ export interface CSeq {
   method: string;
 }
 
+/** A parsed header kept with the raw value(s) it came from, to know when it is stale. */
+interface Parsed {
+  raw: string | string[];
+  value: unknown;
+}
+
 abstract class SipMessageBase {
   headers: Header[] = [];
   body: Uint8Array = EMPTY;
+  /**
+   * Hot headers parsed once per message, not once per reader (transport, transaction,
+   * sanity and registrar all read Via, From, To, Contact). An entry is used only while
+   * the raw values are still equal to the ones it was parsed from, so writes through
+   * `set`/`append`/... or straight into `headers` can never surface a stale parse.
+   */
+  #parsed: Map<string, Parsed> | undefined;
+
+  #memo<T>(slot: string, raw: string | string[], parse: () => T): T {
+    const hit = this.#parsed?.get(slot);
+    if (hit !== undefined && sameRaw(hit.raw, raw)) return hit.value as T;
+    const value = parse();
+    (this.#parsed ??= new Map()).set(slot, { raw, value });
+    return value;
+  }
+
+  /** Raw values of every header line with this key (lines, not comma-split). */
+  #lines(key: string): string[] {
+    const out: string[] = [];
+    for (const h of this.headers) if (h.key === key) out.push(h.value);
+    return out;
+  }
 
   /** First raw value of a header (the whole line for list headers). */
   get(name: string): string | undefined {
@@ -147,27 +175,38 @@ abstract class SipMessageBase {
   get from(): NameAddr {
     const v = this.get("from");
     if (!v) throw new SipParseError("Missing From");
-    return parseNameAddr(v);
+    return this.#memo("from", v, () => parseNameAddr(v));
   }
 
   get to(): NameAddr {
     const v = this.get("to");
     if (!v) throw new SipParseError("Missing To");
-    return parseNameAddr(v);
+    return this.#memo("to", v, () => parseNameAddr(v));
   }
 
   get vias(): Via[] {
-    return this.getAll("via").map(parseVia);
+    const lines = this.#lines("via");
+    return this.#memo("vias", lines, () => this.getAll("via").map(parseVia)).slice();
   }
 
   get topVia(): Via {
-    const v = this.getAll("via")[0];
-    if (!v) throw new SipParseError("Missing Via");
-    return parseVia(v);
+    const line = this.get("via");
+    const first = line === undefined
+      ? undefined
+      : line.includes(",")
+      ? splitTopLevel(line, ",").find((v) => v.trim())?.trim()
+      : line;
+    if (first) return this.#memo("topVia", line!, () => parseVia(first));
+    // An empty first line: the top value is on a later one (rare, not memoized).
+    const top = this.getAll("via")[0];
+    if (!top) throw new SipParseError("Missing Via");
+    return parseVia(top);
   }
 
   get contacts(): NameAddr[] {
-    return this.getAll("contact").map(parseNameAddr);
+    const lines = this.#lines("contact");
+    return this.#memo("contacts", lines, () => this.getAll("contact").map(parseNameAddr))
+      .slice();
   }
 
   get maxForwards(): number | undefined {
@@ -213,6 +252,13 @@ abstract class SipMessageBase {
     target.body = this.body;
     return target;
   }
+}
+
+function sameRaw(a: string | string[], b: string | string[]): boolean {
+  if (typeof a === "string" || typeof b === "string") return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export class SipRequest extends SipMessageBase {

@@ -14,7 +14,6 @@ import {
   type SipRequest,
   type SipResponse,
 } from "../sip/message.ts";
-import { parseVia } from "../sip/uri.ts";
 import type { Flow, Inbound, MessageSender, Target } from "../transport/types.ts";
 import {
   type AnyClientTransaction,
@@ -76,9 +75,7 @@ function randomTag(): string {
  * RFC 2543 key (ACK lookups). Throws SipParseError when the matching headers are broken.
  */
 export function serverKey(request: SipRequest, method: string, toTag?: string): string {
-  const top = request.getAll("via")[0];
-  if (top === undefined) throw new SipParseError("Missing Via");
-  const via = parseVia(top);
+  const via = request.topVia;
   const branch = via.params.get("branch");
   if (branch && branch.startsWith(MAGIC_COOKIE)) {
     // RFC 3261: branch + sent-by + method (ACK/CANCEL rules applied by the caller).
@@ -90,6 +87,7 @@ export function serverKey(request: SipRequest, method: string, toTag?: string): 
   if (from === undefined) throw new SipParseError("Missing From");
   if (to === undefined) throw new SipParseError("Missing To");
   const tag = toTag ?? tagParam(to);
+  const top = request.getAll("via")[0];
   return `2543|${request.uri}|${
     tagParam(from)
   }|${request.callId}|${request.cseq.seq}|${method}|${tag}|${top.trim()}`;
@@ -97,9 +95,7 @@ export function serverKey(request: SipRequest, method: string, toTag?: string): 
 
 /** §17.1.3 client transaction key: top Via branch + CSeq method. */
 export function clientKey(message: SipMessage, method = message.cseq.method): string {
-  const top = message.getAll("via")[0];
-  if (top === undefined) throw new SipParseError("Missing Via");
-  const branch = parseVia(top).params.get("branch");
+  const branch = message.topVia.params.get("branch");
   if (!branch) throw new SipParseError("Bad Via", "no branch");
   return `${branch}|${method}`;
 }
