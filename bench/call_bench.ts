@@ -66,7 +66,11 @@ export interface CallStep {
   /** Mean INVITE → 200 time seen by the UAC, ms (sipp ResponseTime1, ms resolution). */
   inviteTo200Ms: number;
   serverCpuPct: number;
+  /** Server CPU time per call, ms (whole sipp run, so not diluted by a failing step's tail). */
+  cpuMsPerCall: number;
   serverRssMb: number;
+  /** Responsiveness under the load: OPTIONS probes every 20 ms, round trip in ms. */
+  probe: ProbeResult;
   passed: boolean;
   /** Why the step failed, when it did. */
   reason?: string;
@@ -340,6 +344,72 @@ function creationRate(rows: StatRow[], calls: number, started: number): number {
   return t > started ? calls / (t - started) : 0;
 }
 
+// --- responsiveness probe ---
+
+export interface ProbeResult {
+  sent: number;
+  /** Probes never answered (dropped, or answered after the probe stopped). */
+  lost: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * OPTIONS to the server itself (no user part: both servers answer it) every `everyMs`
+ * from its own UDP socket, no retransmission: the round trips show how long a request
+ * waits in the server while the call load runs (event-loop or worker stalls).
+ */
+function startProbe(port: number, everyMs = 20): { stop(): Promise<ProbeResult> } {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const local = (socket.addr as Deno.NetAddr).port;
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port };
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const pending = new Map<string, number>();
+  const rtts: number[] = [];
+  const run = crypto.randomUUID().slice(0, 8);
+  let sent = 0;
+  const reader = (async () => {
+    try {
+      for (;;) {
+        const [bytes] = await socket.receive();
+        const id = /\r\nCall-ID:\s*([^\r\n]+)/i.exec(decoder.decode(bytes))?.[1]?.trim();
+        const at = id === undefined ? undefined : pending.get(id);
+        if (at === undefined) continue;
+        pending.delete(id!);
+        rtts.push(performance.now() - at);
+      }
+    } catch { /* closed */ }
+  })();
+  const timer = setInterval(() => {
+    const id = `probe-${run}-${sent}`;
+    const text = `OPTIONS sip:127.0.0.1:${port} SIP/2.0\r\n` +
+      `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK${run}p${sent};rport\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:probe@caller.test>;tag=${run}\r\n` +
+      `To: <sip:127.0.0.1:${port}>\r\nCall-ID: ${id}\r\nCSeq: ${sent + 1} OPTIONS\r\n` +
+      `Content-Length: 0\r\n\r\n`;
+    sent++;
+    pending.set(id, performance.now());
+    socket.send(encoder.encode(text), target).catch(() => {});
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await new Promise((r) => setTimeout(r, 500)); // the last probes' answers
+      socket.close();
+      await reader;
+      const sorted = rtts.sort((a, b) => a - b);
+      const at = (q: number) =>
+        sorted.length
+          ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) /
+            10
+          : 0;
+      return { sent, lost: pending.size, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
+    },
+  };
+}
+
 // --- one server's rig: registered UAS + UAC runs ---
 
 interface Rig {
@@ -348,7 +418,7 @@ interface Rig {
   uasCsv: string;
   idleRssMb: number;
   /** UAS cumulative counters at the last look. */
-  uasSeen: { retransmissions: number; failed: number };
+  uasSeen: UasCounters;
 }
 
 async function registerBob(port: number, uasPort: number): Promise<void> {
@@ -386,7 +456,13 @@ async function startRig(name: CallServerName): Promise<Rig> {
     });
     await waitForListening(uasPort, "udp", 10_000);
     await registerBob(server.port, uasPort);
-    return { server, uas, uasCsv, idleRssMb, uasSeen: { retransmissions: 0, failed: 0 } };
+    return {
+      server,
+      uas,
+      uasCsv,
+      idleRssMb,
+      uasSeen: { retransmissions: 0, failed: 0, causes: {} },
+    };
   } catch (e) {
     await server?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -401,15 +477,46 @@ async function stopRig(rig: Rig): Promise<void> {
 }
 
 /** UAS retransmissions and failures since the last call (its CSV lags up to 1 s). */
-async function uasDelta(rig: Rig): Promise<{ retransmissions: number; failed: number }> {
+async function uasDelta(rig: Rig): Promise<UasCounters> {
   const last = (await readRows(rig.uasCsv)).at(-1);
-  if (!last) return { retransmissions: 0, failed: 0 };
+  if (!last) return { retransmissions: 0, failed: 0, causes: {} };
   const delta = {
     retransmissions: last.retransmissions - rig.uasSeen.retransmissions,
     failed: last.failed - rig.uasSeen.failed,
+    causes: causesDelta(last.causes, rig.uasSeen.causes),
   };
-  rig.uasSeen = { retransmissions: last.retransmissions, failed: last.failed };
+  rig.uasSeen = {
+    retransmissions: last.retransmissions,
+    failed: last.failed,
+    causes: last.causes,
+  };
   return delta;
+}
+
+interface UasCounters {
+  retransmissions: number;
+  failed: number;
+  causes: Record<string, number>;
+}
+
+function causesDelta(now: Record<string, number>, before: Record<string, number>) {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(now)) {
+    if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  }
+  return out;
+}
+
+const describeCauses = (c: Record<string, number>) =>
+  Object.entries(c).map(([k, v]) => `${k} ${v}`).join(", ");
+
+/** The first sipp error event that is not routine under load (late or stray messages). */
+function firstSignificantEvent(errors: string): string | undefined {
+  const events = errors.split(/\n(?=\d{4}-\d\d-\d\d\t)/).slice(1);
+  const event = events.find((e) =>
+    !/Dead call|Continuing call on unexpected|Discarding message/.test(e)
+  );
+  return event?.split("\n").slice(0, 3).join(" | ").slice(0, 300);
 }
 
 interface UacRun {
@@ -485,7 +592,7 @@ async function runUac(
     started,
     code: result.code,
     timedOut: result.timedOut,
-    errors: result.errors.slice(0, 600),
+    errors: result.errors.slice(0, 200_000),
   };
 }
 
@@ -494,9 +601,11 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
   await uasDelta(rig); // baseline
   const ticks0 = cpuTicks(rig.server.child.pid);
   const t0 = performance.now();
+  const probe = startProbe(rig.server.port);
   const uac = await runUac(rig, { rate, calls, holdMs });
   const seconds = (performance.now() - t0) / 1000;
   const cpu = (cpuTicks(rig.server.child.pid) - ticks0) / 100;
+  const probed = await probe.stop();
   // The UAS writes its row once a second and lingers 1 s after each BYE.
   await new Promise((r) => setTimeout(r, 1300));
   const uas = await uasDelta(rig);
@@ -508,10 +617,10 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
   let reason: string | undefined;
   if (uac.timedOut) reason = "sipp UAC hit its time bound";
   else if (failed > 0 || successful < calls) {
-    const causes = Object.entries(last?.causes ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
-    reason = `${failed} failed, ${successful}/${calls} successful` +
-      (causes ? ` (${causes})` : "") +
-      (uac.errors ? `: ${uac.errors.split("\n").slice(0, 4).join(" | ")}` : "");
+    const event = firstSignificantEvent(uac.errors);
+    reason = `${failed} failed, ${successful}/${calls} successful at the UAC; causes: UAC ` +
+      `[${describeCauses(last?.causes ?? {})}], UAS [${describeCauses(uas.causes)}]` +
+      (event ? `; first UAC event: ${event}` : "");
   } else if (retransmissions > calls * 0.01) {
     reason = `${retransmissions} retransmissions, ${uas.retransmissions} of them by the UAS ` +
       `(> 1% of ${calls} calls)`;
@@ -526,7 +635,9 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
     achievedCps,
     inviteTo200Ms: Math.round((last?.responseTimeMs ?? 0) * 10) / 10,
     serverCpuPct: Math.round((cpu / seconds) * 100),
+    cpuMsPerCall: Math.round((cpu * 1000 / calls) * 100) / 100,
     serverRssMb: mb(rig.server.memoryKb()),
+    probe: probed,
     passed: reason === undefined,
     reason,
   };
@@ -695,7 +806,8 @@ export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBen
 export function formatCallBench(r: CallBenchResult): string[] {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   const header =
-    "server    offered/s  calls   ok  fail  retx  achieved/s  inv→200 ms  cpu%  mem MB";
+    "server    offered/s  calls     ok  fail   retx  achieved/s  inv→200  cpu%  cpu ms/call  " +
+    "probe p99/max ms  mem MB";
   const lines = [header, "-".repeat(header.length)];
   for (const s of r.servers) {
     if (s.error) {
@@ -704,9 +816,10 @@ export function formatCallBench(r: CallBenchResult): string[] {
     }
     for (const st of s.steps) {
       lines.push(
-        `${s.server.padEnd(9)} ${pad(st.rate, 9)} ${pad(st.calls, 6)} ${pad(st.successful, 5)} ` +
-          `${pad(st.failed, 5)} ${pad(st.retransmissions, 5)} ${pad(st.achievedCps, 11)} ` +
-          `${pad(st.inviteTo200Ms, 11)} ${pad(st.serverCpuPct, 5)} ${pad(st.serverRssMb, 7)}` +
+        `${s.server.padEnd(9)} ${pad(st.rate, 9)} ${pad(st.calls, 6)} ${pad(st.successful, 6)} ` +
+          `${pad(st.failed, 5)} ${pad(st.retransmissions, 6)} ${pad(st.achievedCps, 11)} ` +
+          `${pad(st.inviteTo200Ms, 8)} ${pad(st.serverCpuPct, 5)} ${pad(st.cpuMsPerCall, 12)} ` +
+          `${pad(`${st.probe.p99Ms}/${st.probe.maxMs}`, 17)} ${pad(st.serverRssMb, 7)}` +
           (st.passed ? "" : `  FAIL: ${st.reason}`),
       );
     }
