@@ -69,6 +69,10 @@ export interface CallStep {
   /** Server CPU time per call, ms (whole sipp run, so not diluted by a failing step's tail). */
   cpuMsPerCall: number;
   serverRssMb: number;
+  /** Datagrams dropped by the kernel on the server's UDP socket (it did not read in time). */
+  serverUdpDrops: number;
+  /** ...and on the UAC's and UAS's sockets. */
+  clientUdpDrops: number;
   /** Responsiveness under the load: OPTIONS probes every 20 ms, round trip in ms. */
   probe: ProbeResult;
   passed: boolean;
@@ -154,6 +158,19 @@ function kbField(path: string, key: string): number {
   } catch {
     return 0;
   }
+}
+
+/** Datagrams the kernel dropped on UDP sockets bound to `port` (receive buffer full). */
+function udpDrops(port: number): number {
+  let drops = 0;
+  try {
+    const hex = port.toString(16).toUpperCase().padStart(4, "0");
+    for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 12 && f[1].endsWith(`:${hex}`)) drops += Number(f[f.length - 1]);
+    }
+  } catch { /* no procfs */ }
+  return drops;
 }
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
@@ -415,6 +432,7 @@ function startProbe(port: number, everyMs = 20): { stop(): Promise<ProbeResult> 
 interface Rig {
   server: ServerUnderTest;
   uas: SippRun;
+  uasPort: number;
   uasCsv: string;
   idleRssMb: number;
   /** UAS cumulative counters at the last look. */
@@ -459,6 +477,7 @@ async function startRig(name: CallServerName): Promise<Rig> {
     return {
       server,
       uas,
+      uasPort,
       uasCsv,
       idleRssMb,
       uasSeen: { retransmissions: 0, failed: 0, causes: {} },
@@ -520,6 +539,8 @@ function firstSignificantEvent(errors: string): string | undefined {
 }
 
 interface UacRun {
+  /** Kernel drops on the UAC's socket (highest seen while it ran). */
+  drops: number;
   rows: StatRow[];
   started: number;
   code: number;
@@ -571,23 +592,25 @@ async function runUac(
     timeoutMs: boundMs,
   });
   let seen = 0;
+  let drops = 0;
   const poll = async () => {
+    drops = Math.max(drops, udpDrops(uacPort));
+    if (!o.onRow) return;
     const rows = await readRows(csv);
-    for (; seen < rows.length; seen++) await o.onRow?.(rows[seen]);
+    for (; seen < rows.length; seen++) await o.onRow(rows[seen]);
   };
-  const poller = o.onRow
-    ? (async () => {
-      while (!run.child.exited) {
-        await new Promise((r) => setTimeout(r, 250));
-        await poll();
-      }
-    })()
-    : Promise.resolve();
+  const poller = (async () => {
+    while (!run.child.exited) {
+      await new Promise((r) => setTimeout(r, 250));
+      await poll();
+    }
+  })();
   const result = await run.result();
   await poller;
   const rows = await readRows(csv);
   await Deno.remove(csv).catch(() => {});
   return {
+    drops,
     rows,
     started,
     code: result.code,
@@ -599,6 +622,8 @@ async function runUac(
 async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Promise<CallStep> {
   const calls = Math.max(1, Math.round((rate * stepMs) / 1000));
   await uasDelta(rig); // baseline
+  const serverDrops0 = udpDrops(rig.server.port);
+  const uasDrops0 = udpDrops(rig.uasPort);
   const ticks0 = cpuTicks(rig.server.child.pid);
   const t0 = performance.now();
   const probe = startProbe(rig.server.port);
@@ -609,6 +634,8 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
   // The UAS writes its row once a second and lingers 1 s after each BYE.
   await new Promise((r) => setTimeout(r, 1300));
   const uas = await uasDelta(rig);
+  const serverUdpDrops = udpDrops(rig.server.port) - serverDrops0;
+  const clientUdpDrops = uac.drops + udpDrops(rig.uasPort) - uasDrops0;
   const last = uac.rows.at(-1);
   const successful = last?.successful ?? 0;
   const failed = (last?.failed ?? calls) + uas.failed;
@@ -637,6 +664,8 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
     serverCpuPct: Math.round((cpu / seconds) * 100),
     cpuMsPerCall: Math.round((cpu * 1000 / calls) * 100) / 100,
     serverRssMb: mb(rig.server.memoryKb()),
+    serverUdpDrops,
+    clientUdpDrops,
     probe: probed,
     passed: reason === undefined,
     reason,
@@ -807,7 +836,7 @@ export function formatCallBench(r: CallBenchResult): string[] {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   const header =
     "server    offered/s  calls     ok  fail   retx  achieved/s  inv→200  cpu%  cpu ms/call  " +
-    "probe p99/max ms  mem MB";
+    "probe p99/max ms  drops srv/cli  mem MB";
   const lines = [header, "-".repeat(header.length)];
   for (const s of r.servers) {
     if (s.error) {
@@ -819,7 +848,8 @@ export function formatCallBench(r: CallBenchResult): string[] {
         `${s.server.padEnd(9)} ${pad(st.rate, 9)} ${pad(st.calls, 6)} ${pad(st.successful, 6)} ` +
           `${pad(st.failed, 5)} ${pad(st.retransmissions, 6)} ${pad(st.achievedCps, 11)} ` +
           `${pad(st.inviteTo200Ms, 8)} ${pad(st.serverCpuPct, 5)} ${pad(st.cpuMsPerCall, 12)} ` +
-          `${pad(`${st.probe.p99Ms}/${st.probe.maxMs}`, 17)} ${pad(st.serverRssMb, 7)}` +
+          `${pad(`${st.probe.p99Ms}/${st.probe.maxMs}`, 17)} ` +
+          `${pad(`${st.serverUdpDrops}/${st.clientUdpDrops}`, 14)} ${pad(st.serverRssMb, 7)}` +
           (st.passed ? "" : `  FAIL: ${st.reason}`),
       );
     }
