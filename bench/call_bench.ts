@@ -10,7 +10,9 @@
  *
  * Measures (1) the highest offered rate from a bounded ladder (default
  * 200…3200 calls/s, 3 s each, servers interleaved step by step) that completed with 0 failed
- * calls, ≤ 1% retransmissions (UAC + UAS) and ≥ 90% of the offered rate achieved, and (2)
+ * calls, ≤ 1% retransmissions (UAC + UAS) and ≥ 90% of the offered rate achieved (a failed
+ * step gets one second attempt; both are reported), with the server's CPU per call, its
+ * kernel UDP drops and OPTIONS-probe round trips (responsiveness under load), and (2)
  * a long-hold run: N calls at a fixed rate held long enough to all be up at once, sampling
  * sipp's current calls, the server's RSS (VmRSS; PSS summed over Kamailio's processes, so
  * its shared memory counts once) and, for sipws, the `sipws_dialogs` gauge of GET /metrics;
@@ -76,6 +78,8 @@ export interface CallStep {
   /** Responsiveness under the load: OPTIONS probes every 20 ms, round trip in ms. */
   probe: ProbeResult;
   passed: boolean;
+  /** 2 for the second attempt at a rate whose first attempt failed. */
+  attempt?: number;
   /** Why the step failed, when it did. */
   reason?: string;
 }
@@ -798,8 +802,15 @@ export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBen
     for (const rate of settings.rates) {
       for (const { rig, result } of live()) {
         if (!stillGoing.has(rig.server.name)) continue;
-        const s = await step(rig, rate, settings.stepMs, settings.stepHoldMs);
+        let s = await step(rig, rate, settings.stepMs, settings.stepHoldMs);
         result.steps.push(s);
+        if (!s.passed) {
+          // One more attempt: the load generators share the machine, a stray stall of
+          // another process should not decide the limit. Both attempts are reported.
+          log(`call bench: ${rig.server.name} ${rate}/s failed (${s.reason}); second attempt`);
+          s = { ...await step(rig, rate, settings.stepMs, settings.stepHoldMs), attempt: 2 };
+          result.steps.push(s);
+        }
         log(
           `call bench: ${rig.server.name} ${rate}/s → ${s.successful}/${s.calls} ok, ` +
             `${s.failed} failed, ${s.retransmissions} retx, ${s.achievedCps}/s achieved, ` +
@@ -845,7 +856,9 @@ export function formatCallBench(r: CallBenchResult): string[] {
     }
     for (const st of s.steps) {
       lines.push(
-        `${s.server.padEnd(9)} ${pad(st.rate, 9)} ${pad(st.calls, 6)} ${pad(st.successful, 6)} ` +
+        `${s.server.padEnd(9)} ${pad(`${st.attempt === 2 ? "(2) " : ""}${st.rate}`, 9)} ${
+          pad(st.calls, 6)
+        } ${pad(st.successful, 6)} ` +
           `${pad(st.failed, 5)} ${pad(st.retransmissions, 6)} ${pad(st.achievedCps, 11)} ` +
           `${pad(st.inviteTo200Ms, 8)} ${pad(st.serverCpuPct, 5)} ${pad(st.cpuMsPerCall, 12)} ` +
           `${pad(`${st.probe.p99Ms}/${st.probe.maxMs}`, 17)} ` +
