@@ -3,15 +3,25 @@
  * HA1 = H(user:realm:password). Shared by the authenticator and the account stores, which
  * keep HA1 rather than passwords.
  */
-import { createHash } from "node:crypto";
+import { md5Hex } from "./md5.ts";
+import { sha256 } from "./sha256.ts";
 
 /** Digest algorithms sipws offers, in RFC 7616 spelling. */
 export type DigestAlgorithm = "MD5" | "SHA-256";
 
-const NODE_NAME: Record<DigestAlgorithm, string> = { "MD5": "md5", "SHA-256": "sha256" };
+const encoder = new TextEncoder();
+const HEX = Array.from({ length: 256 }, (_, b) => (b < 16 ? "0" : "") + b.toString(16));
 
+/**
+ * H(text) as lower-case hex over the UTF-8 bytes. In-process TypeScript hashes: these run
+ * several times per REGISTER on short strings, where node:crypto's per-call cost dominates.
+ */
 export function digestHash(algorithm: DigestAlgorithm, text: string): string {
-  return createHash(NODE_NAME[algorithm]).update(text, "utf8").digest("hex");
+  if (algorithm === "MD5") return md5Hex(text);
+  const digest = sha256(encoder.encode(text));
+  let out = "";
+  for (let i = 0; i < digest.length; i++) out += HEX[digest[i]];
+  return out;
 }
 
 export function computeHa1(

@@ -208,3 +208,12 @@ Deno.test("quoteDigestValue escapes only quote and backslash", () => {
   assert.equal(quoteDigestValue("plain"), `"plain"`);
   assert.equal(quoteDigestValue(`a"b\\c`), String.raw`"a\"b\\c"`);
 });
+
+Deno.test("digestHash equals node:crypto for MD5 and SHA-256, ASCII and UTF-8", async () => {
+  const { createHash } = await import("node:crypto");
+  const { digestHash } = await import("./digest_hash.ts");
+  for (const text of ["", "alice:example.com:secret", "ünï:cødé:😀", "x".repeat(200)]) {
+    assert.equal(digestHash("MD5", text), createHash("md5").update(text).digest("hex"));
+    assert.equal(digestHash("SHA-256", text), createHash("sha256").update(text).digest("hex"));
+  }
+});

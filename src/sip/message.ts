@@ -186,6 +186,8 @@ abstract class SipMessageBase {
 
   get vias(): Via[] {
     const lines = this.#lines("via");
+    // One line with one value (a request from a UA): the list is the top Via.
+    if (lines.length === 1 && lines[0] && !lines[0].includes(",")) return [this.topVia];
     return this.#memo("vias", lines, () => this.getAll("via").map(parseVia)).slice();
   }
 

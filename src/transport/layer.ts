@@ -290,10 +290,13 @@ function remoteKey(transport: string, remote: Address): string {
 function stampReceived(message: SipMessage, flow: Flow): void {
   const header = message.headers.find((h) => h.key === "via");
   if (!header) return;
-  const values = splitTopLevel(header.value, ",");
-  const via = parseVia(values[0]);
-  const rport = via.params.has("rport");
-  if (!rport && via.host === flow.remote.host) return;
+  const single = header.value !== "" && !header.value.includes(",");
+  const values = single ? [header.value] : splitTopLevel(header.value, ",");
+  // A one-value line is what `topVia` parses too: read it there, so the parse is shared.
+  const parsed = single ? message.topVia : parseVia(values[0]);
+  const rport = parsed.params.has("rport");
+  if (!rport && parsed.host === flow.remote.host) return;
+  const via = { ...parsed, params: new Map(parsed.params) };
   via.params.set("received", flow.remote.host);
   if (rport) via.params.set("rport", String(flow.remote.port));
   values[0] = formatVia(via);

@@ -1,0 +1,174 @@
+/**
+ * @module MD5 (RFC 1321) of a string's UTF-8 bytes as lower-case hex, in plain TypeScript:
+ * HTTP Digest hashes short strings several times per REGISTER, and node:crypto's
+ * createHash costs about a microsecond per call in Deno, several times the hash itself.
+ * For Digest interoperability only (RFC 7616 keeps MD5 for legacy clients), never for
+ * anything that needs collision resistance. Pure; keeps only scratch buffers between calls.
+ */
+
+/** Per-round left-rotation amounts. */
+const S = new Int32Array([
+  7,
+  12,
+  17,
+  22,
+  7,
+  12,
+  17,
+  22,
+  7,
+  12,
+  17,
+  22,
+  7,
+  12,
+  17,
+  22,
+  5,
+  9,
+  14,
+  20,
+  5,
+  9,
+  14,
+  20,
+  5,
+  9,
+  14,
+  20,
+  5,
+  9,
+  14,
+  20,
+  4,
+  11,
+  16,
+  23,
+  4,
+  11,
+  16,
+  23,
+  4,
+  11,
+  16,
+  23,
+  4,
+  11,
+  16,
+  23,
+  6,
+  10,
+  15,
+  21,
+  6,
+  10,
+  15,
+  21,
+  6,
+  10,
+  15,
+  21,
+  6,
+  10,
+  15,
+  21,
+]);
+
+/** K[i] = floor(|sin(i + 1)| · 2^32). */
+const K = new Int32Array(64);
+for (let i = 0; i < 64; i++) K[i] = Math.floor(Math.abs(Math.sin(i + 1)) * 0x100000000) | 0;
+
+const HEX = Array.from({ length: 256 }, (_, b) => (b < 16 ? "0" : "") + b.toString(16));
+const M = new Int32Array(16);
+const encoder = new TextEncoder();
+let scratch = new Uint8Array(1024);
+
+function block(state: Int32Array, bytes: Uint8Array, at: number): void {
+  for (let i = 0; i < 16; i++) {
+    const j = at + i * 4;
+    M[i] = bytes[j] | (bytes[j + 1] << 8) | (bytes[j + 2] << 16) | (bytes[j + 3] << 24);
+  }
+  let a = state[0], b = state[1], c = state[2], d = state[3];
+  // One loop per round (RFC 1321 §3.4): no per-step branch on the round.
+  for (let i = 0; i < 16; i++) {
+    const x = (a + ((b & c) | (~b & d)) + K[i] + M[i]) | 0;
+    const r = S[i];
+    a = d;
+    d = c;
+    c = b;
+    b = (b + ((x << r) | (x >>> (32 - r)))) | 0;
+  }
+  for (let i = 16; i < 32; i++) {
+    const x = (a + ((d & b) | (~d & c)) + K[i] + M[(5 * i + 1) & 15]) | 0;
+    const r = S[i];
+    a = d;
+    d = c;
+    c = b;
+    b = (b + ((x << r) | (x >>> (32 - r)))) | 0;
+  }
+  for (let i = 32; i < 48; i++) {
+    const x = (a + (b ^ c ^ d) + K[i] + M[(3 * i + 5) & 15]) | 0;
+    const r = S[i];
+    a = d;
+    d = c;
+    c = b;
+    b = (b + ((x << r) | (x >>> (32 - r)))) | 0;
+  }
+  for (let i = 48; i < 64; i++) {
+    const x = (a + (c ^ (b | ~d)) + K[i] + M[(7 * i) & 15]) | 0;
+    const r = S[i];
+    a = d;
+    d = c;
+    c = b;
+    b = (b + ((x << r) | (x >>> (32 - r)))) | 0;
+  }
+  state[0] = (state[0] + a) | 0;
+  state[1] = (state[1] + b) | 0;
+  state[2] = (state[2] + c) | 0;
+  state[3] = (state[3] + d) | 0;
+}
+
+/** UTF-8 bytes of `text` in a scratch buffer with room for the padding; returns length. */
+function load(text: string): number {
+  const n = text.length;
+  if (scratch.length < n * 3 + 72) scratch = new Uint8Array(n * 3 + 72);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) return encoder.encodeInto(text, scratch).written;
+    scratch[i] = c;
+  }
+  return n;
+}
+
+const state = new Int32Array(4);
+
+/** MD5 of the UTF-8 encoding of `text`, 32 lower-case hex digits. */
+export function md5Hex(text: string): string {
+  const n = load(text);
+  const bytes = scratch;
+  // Padding (RFC 1321 §3.1-3.2): 0x80, zeros to 56 mod 64, then the bit length, LE.
+  const total = ((n + 8) >>> 6) * 64 + 64;
+  bytes[n] = 0x80;
+  bytes.fill(0, n + 1, total - 8);
+  const bits = n * 8;
+  const high = Math.floor(n / 0x20000000);
+  bytes[total - 8] = bits;
+  bytes[total - 7] = bits >>> 8;
+  bytes[total - 6] = bits >>> 16;
+  bytes[total - 5] = bits >>> 24;
+  bytes[total - 4] = high;
+  bytes[total - 3] = high >>> 8;
+  bytes[total - 2] = high >>> 16;
+  bytes[total - 1] = high >>> 24;
+  state[0] = 0x67452301;
+  state[1] = 0xefcdab89 | 0;
+  state[2] = 0x98badcfe | 0;
+  state[3] = 0x10325476;
+  for (let at = 0; at < total; at += 64) block(state, bytes, at);
+  let out = "";
+  for (let i = 0; i < 4; i++) {
+    const v = state[i];
+    out += HEX[v & 255] + HEX[(v >>> 8) & 255] + HEX[(v >>> 16) & 255] + HEX[(v >>> 24) & 255];
+  }
+  return out;
+}

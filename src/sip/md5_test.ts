@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { md5Hex } from "./md5.ts";
+
+Deno.test("md5: RFC 1321 test suite", () => {
+  const suite: [string, string][] = [
+    ["", "d41d8cd98f00b204e9800998ecf8427e"],
+    ["a", "0cc175b9c0f1b6a831c399e269772661"],
+    ["abc", "900150983cd24fb0d6963f7d28e17f72"],
+    ["message digest", "f96b697d7cb7938d525a2f31aaf161d0"],
+    ["abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"],
+    [
+      "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+      "57edf4a22be3c955ac49da2e2107b67a",
+    ],
+  ];
+  for (const [text, hex] of suite) assert.equal(md5Hex(text), hex, JSON.stringify(text));
+});
+
+Deno.test("md5 equals node:crypto over lengths 0..300, ASCII and non-ASCII", () => {
+  const alphabet = 'abcXYZ09:@"é€😀';
+  for (let n = 0; n <= 300; n++) {
+    let ascii = "";
+    let mixed = "";
+    for (let i = 0; i < n; i++) {
+      ascii += String.fromCharCode(32 + ((i * 37 + n) % 95));
+      mixed += alphabet[(i * 7 + n) % alphabet.length];
+    }
+    for (const text of [ascii, mixed]) {
+      assert.equal(md5Hex(text), createHash("md5").update(text, "utf8").digest("hex"), text);
+    }
+  }
+});
