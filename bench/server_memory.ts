@@ -37,8 +37,11 @@ try {
     concurrency: 20,
     durationMs: Number(arg("duration") ?? 5000),
   });
-  await new Promise((res) => setTimeout(res, 100));
-  gc();
+  // Twice, with a pause: ArrayBuffer backing stores are freed by a sweeper after the GC.
+  for (let i = 0; i < 2; i++) {
+    await new Promise((res) => setTimeout(res, 200));
+    gc();
+  }
   const m1 = Deno.memoryUsage();
   const live = server.transactions.stats().server;
   console.log(JSON.stringify({

@@ -60,9 +60,9 @@ export class TransactionStateError extends Error {
  */
 class SentResponse extends SipResponse {
   readonly #wire: Uint8Array;
-  constructor(response: SipResponse) {
-    super(response.status, response.reason);
-    this.#wire = response.toBytes();
+  constructor(status: number, reason: string, wire: Uint8Array) {
+    super(status, reason);
+    this.#wire = wire;
   }
   override toBytes(): Uint8Array {
     return this.#wire;
@@ -72,7 +72,9 @@ class SentResponse extends SipResponse {
 abstract class ServerTransactionBase implements ServerTransaction {
   readonly side = "server" as const;
   readonly key: string;
-  #request: SipRequest;
+  /** Undefined once released; `request` then rebuilds a method-only stub on demand. */
+  #request: SipRequest | undefined;
+  readonly #method: string;
   readonly flow: Flow;
   abstract readonly isInvite: boolean;
   onCancel?: (cancel: SipRequest) => void;
@@ -92,6 +94,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.ctx = ctx;
     this.key = key;
     this.#request = request;
+    this.#method = request.method;
     this.flow = flow;
     this.current = initial;
   }
@@ -101,19 +104,20 @@ abstract class ServerTransactionBase implements ServerTransaction {
    * over an unreliable flow it keeps only the method (see `release`).
    */
   get request(): SipRequest {
-    return this.#request;
+    return this.#request ??= new SipRequest(this.#method, "");
+  }
+
+  protected get method(): string {
+    return this.#method;
   }
 
   /**
    * Completed with a final response that only retransmissions will need again: keep that
    * response as bytes and of the request only its method, for the memory's sake.
    */
-  protected release(final: SipResponse): SipResponse {
-    const request = this.#request;
+  protected releaseRequest(): void {
     // Not even the Request-URI: a slice of the received head, it would pin all of it.
-    this.#request = new SipRequest(request.method, "");
-    this.lastResponse = new SentResponse(final);
-    return this.lastResponse;
+    this.#request = undefined;
   }
 
   get state(): ServerTransactionState {
@@ -138,7 +142,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   protected illegal(what: string): never {
     throw new TransactionStateError(
-      `${this.request.method} server transaction: ${what} in state ${this.current}`,
+      `${this.#method} server transaction: ${what} in state ${this.current}`,
     );
   }
 
@@ -325,6 +329,28 @@ export class InviteServerTransaction extends ServerTransactionBase {
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
   #timerJ: TimerHandle | undefined;
+  /**
+   * Completed over UDP: the final response as sent (status, reason, bytes), instead of a
+   * response object, for the 64·T1 of Timer J.
+   */
+  #final: { status: number; reason: string; wire: Uint8Array } | undefined;
+
+  override get hasFinal(): boolean {
+    return this.#final !== undefined || super.hasFinal;
+  }
+
+  /** Keeps what retransmissions need of `final` and returns the message to send now. */
+  #release(final: SipResponse): SipResponse {
+    this.releaseRequest();
+    this.lastResponse = undefined;
+    this.#final = { status: final.status, reason: final.reason, wire: final.toBytes() };
+    return this.#sentFinal()!;
+  }
+
+  #sentFinal(): SipResponse | undefined {
+    const f = this.#final;
+    return f && new SentResponse(f.status, f.reason, f.wire);
+  }
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Trying");
@@ -351,12 +377,12 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
         } else {
           this.#timerJ = this.schedule(this.ctx.timers.j, () => this.#onTimerJ());
           // Serialized once: the bytes that go out now are the ones kept for retransmission.
-          this.send(this.release(response));
+          this.send(this.#release(response));
         }
         return;
       case "Completed":
         // §17.2.2: further responses from the TU MUST be discarded in Completed.
-        this.ctx.log.debug(`discarding ${status} to ${this.request.method}: already Completed`);
+        this.ctx.log.debug(`discarding ${status} to ${this.method}: already Completed`);
         return;
       default:
         return this.illegal(`respond(${status})`);
@@ -366,10 +392,12 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
   receiveRequest(_request: SipRequest): "absorbed" | "to_tu" {
     switch (this.current) {
       case "Proceeding":
-      case "Completed":
+      case "Completed": {
         // §17.2.2: a retransmission gets the most recent provisional / the final again.
-        if (this.lastResponse) this.send(this.lastResponse);
+        const response = this.lastResponse ?? this.#sentFinal();
+        if (response) this.send(response);
         return "absorbed";
+      }
       default:
         // §17.2.2: in Trying, retransmissions are discarded.
         return "absorbed";

@@ -182,16 +182,38 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   // --- MessageSender: called by the layers above ---
 
-  async send(message: SipMessage, target: Target): Promise<Flow> {
-    const bytes = message.toBytes();
+  send(message: SipMessage, target: Target): Promise<Flow> {
+    try {
+      const bytes = message.toBytes();
+      if ("flow" in target && target.flow.transport === "udp") {
+        // The hot path (every response over UDP): one promise, not a chain of async calls.
+        const flow = target.flow;
+        return this.#udpFor(flow.remote.host).send(bytes, flow.remote.host, flow.remote.port)
+          .then(() => {
+            this.#countOut(message, flow);
+            return flow;
+          });
+      }
+      return this.#sendAny(message, bytes, target);
+    } catch (error) {
+      // Callers chain .catch(): a failure is always a rejection, never a throw.
+      return Promise.reject(error);
+    }
+  }
+
+  async #sendAny(message: SipMessage, bytes: Uint8Array, target: Target): Promise<Flow> {
     const flow = "flow" in target
       ? await this.#sendOnFlow(bytes, target.flow)
       : await this.#sendTo(bytes, target);
+    this.#countOut(message, flow);
+    return flow;
+  }
+
+  #countOut(message: SipMessage, flow: Flow): void {
     this.#options.counters.inc("sip_messages_out_total", {
       transport: flow.transport,
       ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
     });
-    return flow;
   }
 
   async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {

@@ -67,8 +67,9 @@ export class UdpTransport {
     }
   }
 
-  async send(bytes: Uint8Array, host: string, port: number): Promise<void> {
-    await this.#socket.send(bytes, { transport: "udp", hostname: host, port });
+  /** Hands the datagram to the socket; the promise settles when it was sent. */
+  send(bytes: Uint8Array, host: string, port: number): Promise<number> {
+    return this.#socket.send(bytes, { transport: "udp", hostname: host, port });
   }
 
   close(): void {
