@@ -39,12 +39,23 @@ export function bindingKey(b: Pick<Binding, "instance" | "regId" | "contactUri">
   return `u:${u.scheme}:${u.user ?? ""}@${u.host}:${u.port ?? ""};${transport}`;
 }
 
+/** A binding's expiry as it was when queued; stale once the binding is refreshed or gone. */
+interface Expiry {
+  at: number;
+  binding: Binding;
+}
+
 export class LocationService {
   #byAor = new Map<string, Map<string, Binding>>();
   #byFlow = new Map<string, Set<Binding>>();
   #events: EventBus;
   #now: () => number;
   #count = 0;
+  /**
+   * Min-heap of expiries, so a sweep looks only at what is due instead of every binding.
+   * Entries of refreshed or removed bindings stay until popped (or a rebuild drops them).
+   */
+  #expiries: Expiry[] = [];
 
   constructor(events: EventBus, now: () => number = Date.now) {
     this.#events = events;
@@ -77,6 +88,7 @@ export class LocationService {
     if (previous) this.#unindexFlow(previous);
     else this.#count++;
     bindings.set(key, binding);
+    this.#queueExpiry(binding);
     let onFlow = this.#byFlow.get(binding.flow.id);
     if (!onFlow) this.#byFlow.set(binding.flow.id, onFlow = new Set());
     onFlow.add(binding);
@@ -113,16 +125,38 @@ export class LocationService {
     return [...new Set([...(this.#byFlow.get(flowId) ?? [])].map((b) => b.aor))];
   }
 
-  /** Removes every expired binding; called by a periodic sweep. */
+  /** Removes every expired binding; called by a periodic sweep. O(due · log n). */
   sweep(): number {
     const now = this.#now();
     let removed = 0;
-    for (const bindings of [...this.#byAor.values()]) {
-      for (const b of [...bindings.values()]) {
-        if (b.expiresAt <= now && this.remove(b, "expired")) removed++;
+    const heap = this.#expiries;
+    while (heap.length > 0 && heap[0].at <= now) {
+      const { at, binding } = heapPop(heap);
+      if (binding.expiresAt !== at) {
+        // The object's expiry moved after it was queued (bindings are replaced on refresh,
+        // so this is defensive): remove it if due, else queue it again at its new time.
+        if (binding.expiresAt <= now) {
+          if (this.remove(binding, "expired")) removed++;
+        } else heapPush(heap, { at: binding.expiresAt, binding });
+        continue;
       }
+      if (this.remove(binding, "expired")) removed++;
     }
     return removed;
+  }
+
+  #queueExpiry(binding: Binding): void {
+    const heap = this.#expiries;
+    // Refreshes leave stale entries behind; rebuild from live bindings when they dominate.
+    if (heap.length >= 2 * this.#count + 1024) {
+      heap.length = 0;
+      for (const bindings of this.#byAor.values()) {
+        for (const b of bindings.values()) heap.push({ at: b.expiresAt, binding: b });
+      }
+      heapify(heap);
+      return; // `binding` is already in #byAor, so the rebuild queued it
+    }
+    heapPush(heap, { at: binding.expiresAt, binding });
   }
 
   all(): Binding[] {
@@ -141,6 +175,45 @@ export class LocationService {
     onFlow.delete(binding);
     if (onFlow.size === 0) this.#byFlow.delete(binding.flow.id);
   }
+}
+
+function heapPush(heap: Expiry[], e: Expiry): void {
+  let i = heap.push(e) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent].at <= e.at) break;
+    heap[i] = heap[parent];
+    i = parent;
+  }
+  heap[i] = e;
+}
+
+function heapPop(heap: Expiry[]): Expiry {
+  const top = heap[0];
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    heap[0] = last;
+    siftDown(heap, 0);
+  }
+  return top;
+}
+
+function siftDown(heap: Expiry[], i: number): void {
+  const n = heap.length;
+  const e = heap[i];
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1].at < heap[child].at) child++;
+    if (heap[child].at >= e.at) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = e;
+}
+
+function heapify(heap: Expiry[]): void {
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i);
 }
 
 export function viewOf(b: Binding): BindingView {

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { EventBus } from "../events.ts";
+import { parseUri } from "../sip/uri.ts";
+import type { Flow } from "../transport/types.ts";
+import { type Binding, LocationService } from "./location.ts";
+
+const FLOW: Flow = {
+  id: "udp:test",
+  transport: "udp",
+  local: { host: "127.0.0.1", port: 5060 },
+  remote: { host: "127.0.0.1", port: 40000 },
+  reliable: false,
+  secure: false,
+};
+
+function binding(user: string, contact: string, expiresAt: number): Binding {
+  return {
+    aor: `${user}@example.test`,
+    domain: "example.test",
+    user,
+    contact,
+    contactUri: parseUri(contact) as Binding["contactUri"],
+    contactParams: "",
+    flow: FLOW,
+    callId: `c-${user}`,
+    cseq: 1,
+    expiresAt,
+    registeredAt: 0,
+    path: [],
+    outstandingPings: 0,
+  };
+}
+
+function setup() {
+  const clock = { now: 0 };
+  const events = new EventBus();
+  const expired: string[] = [];
+  events.on("registration.removed", (e) => {
+    if (e.cause === "expired") expired.push(e.binding.contact);
+  });
+  return { clock, expired, location: new LocationService(events, () => clock.now) };
+}
+
+Deno.test("sweep removes exactly the bindings that are due, refreshes move the expiry", () => {
+  const { clock, expired, location } = setup();
+  location.save(binding("a", "sip:a@10.0.0.1", 1000));
+  location.save(binding("b", "sip:b@10.0.0.2", 3000));
+  location.save(binding("c", "sip:c@10.0.0.3", 2000));
+  location.save(binding("a", "sip:a@10.0.0.1", 5000)); // refresh: 1000 → 5000
+  clock.now = 1500;
+  assert.equal(location.sweep(), 0, "a was refreshed");
+  clock.now = 2000;
+  assert.equal(location.sweep(), 1);
+  assert.deepEqual(expired, ["sip:c@10.0.0.3"]);
+  clock.now = 4000;
+  assert.equal(location.sweep(), 1);
+  assert.deepEqual(expired, ["sip:c@10.0.0.3", "sip:b@10.0.0.2"]);
+  assert.equal(location.size, 1);
+  clock.now = 5000;
+  assert.equal(location.sweep(), 1);
+  assert.equal(location.size, 0);
+});
+
+Deno.test("a binding removed before expiry is not reported again by the sweep", () => {
+  const { clock, expired, location } = setup();
+  const b = binding("a", "sip:a@10.0.0.1", 1000);
+  location.save(b);
+  location.remove(b, "unregistered");
+  clock.now = 2000;
+  assert.equal(location.sweep(), 0);
+  assert.deepEqual(expired, []);
+});
+
+Deno.test("sweep agrees with a full scan under many refreshes (heap rebuilds included)", () => {
+  const { clock, location } = setup();
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let step = 0; step < 20_000; step++) {
+    const user = `u${rand(300)}`;
+    location.save(binding(user, `sip:${user}@10.0.0.1`, clock.now + 1 + rand(5000)));
+    if (step % 100 === 0) {
+      clock.now += rand(400);
+      const due = location.all().filter((b) => b.expiresAt <= clock.now).length;
+      assert.equal(location.sweep(), due, `step ${step}`);
+      assert.ok(location.all().every((b) => b.expiresAt > clock.now));
+    }
+  }
+});
