@@ -107,6 +107,8 @@ export interface HoldResult {
 export interface ServerCallResult {
   server: CallServerName;
   idleRssMb: number;
+  /** The server's UDP socket receive buffer (SO_RCVBUF as `ss` shows it), bytes. */
+  udpRcvBufBytes?: number;
   steps: CallStep[];
   /** Highest offered rate that passed (0 if none). */
   maxCps: number;
@@ -432,6 +434,18 @@ function startProbe(port: number, everyMs = 20): { stop(): Promise<ProbeResult> 
 }
 
 // --- one server's rig: registered UAS + UAC runs ---
+
+/** SO_RCVBUF of the UDP socket bound to `port`, from `ss -uamn` (undefined without ss). */
+async function udpRcvBuf(port: number): Promise<number | undefined> {
+  try {
+    const out = await new Deno.Command("ss", { args: ["-uamn"], stdout: "piped" }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    const m = new RegExp(`:${port}\\s[^\\n]*\\n\\s*skmem:\\([^)]*rb(\\d+)`).exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 interface Rig {
   server: ServerUnderTest;
@@ -759,6 +773,7 @@ export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBen
         results.push({
           server: name,
           idleRssMb: rigs.at(-1)!.idleRssMb,
+          udpRcvBufBytes: await udpRcvBuf(rigs.at(-1)!.server.port),
           steps: [],
           maxCps: 0,
           maxAchievedCps: 0,
@@ -871,6 +886,7 @@ export function formatCallBench(r: CallBenchResult): string[] {
     if (s.error) continue;
     lines.push(
       `${s.server}: highest passing rate ${s.maxCps} calls/s (achieved ${s.maxAchievedCps}/s)` +
+        (s.udpRcvBufBytes !== undefined ? `, UDP receive buffer ${s.udpRcvBufBytes} B` : "") +
         (s.ladderCapped ? " — every step passed: the ladder's top, not the server's limit" : ""),
     );
   }
