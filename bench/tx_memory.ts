@@ -1,9 +1,11 @@
 /**
- * @module Heap held per completed non-INVITE server transaction over UDP (Timer J = 64·T1
- * keeps it after the final response): N REGISTERs parsed from wire bytes, each answered
+ * @module Memory held per answered server transaction over UDP (Timer J, or Timer L for an
+ * INVITE, keeps it 64·T1 after the final response): N REGISTERs parsed from wire bytes, each answered
  * with a 401 carrying two digest challenges (as the registrar does), then a full GC and
  * the heap growth divided by N. The sender serializes like the transport layer. Run with
- * `deno run -A --v8-flags=--expose-gc bench/tx_memory.ts [N]`. Prints one JSON line.
+ * `deno run -A --v8-flags=--expose-gc bench/tx_memory.ts [N] [--invite]`; `--invite` sends
+ * INVITEs with a 1.4 KB SDP answered 200 with SDP (Accepted, Timer L) instead. Prints one
+ * JSON line.
  */
 import { createResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
@@ -32,6 +34,17 @@ class SerializingSender implements MessageSender {
 }
 
 const encoder = new TextEncoder();
+const SDP = "v=0\r\n" + "a=candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host\r\n".repeat(24);
+/** INVITE with a WebRTC-sized SDP body (`--invite`): the proxy's transactions. */
+const invite = (i: number) =>
+  encoder.encode(
+    `INVITE sip:bob@example.test SIP/2.0\r\n` +
+      `Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKinv.${i};rport\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag=f${i}\r\n` +
+      `To: <sip:bob@example.test>\r\nCall-ID: i${i}@bench\r\nCSeq: 1 INVITE\r\n` +
+      `Contact: <sip:alice@127.0.0.1:40000>\r\nContent-Type: application/sdp\r\n` +
+      `Content-Length: ${SDP.length}\r\n\r\n${SDP}`,
+  );
 const register = (i: number) =>
   encoder.encode(
     `REGISTER sip:example.test SIP/2.0\r\n` +
@@ -42,7 +55,10 @@ const register = (i: number) =>
   );
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
-export async function runTxMemory(n: number): Promise<Record<string, number>> {
+export async function runTxMemory(
+  n: number,
+  method: "REGISTER" | "INVITE" = "REGISTER",
+): Promise<Record<string, number>> {
   const layer = new TransactionLayer({
     sender: new SerializingSender(),
     t1: 5000,
@@ -51,6 +67,15 @@ export async function runTxMemory(n: number): Promise<Record<string, number>> {
   });
   const nonce = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
   layer.onRequest = (req, _flow, tx) => {
+    if (req.method === "INVITE") {
+      // Answered 200 with SDP: Accepted for Timer L = 64·T1.
+      const ok = createResponse(req, 200, undefined, `t${req.callId}`);
+      ok.append("Contact", "<sip:bob@127.0.0.1:40002>");
+      ok.append("Content-Type", "application/sdp");
+      ok.bodyText = SDP;
+      tx?.respond(ok);
+      return;
+    }
     const r = createResponse(req, 401);
     r.set("to", `${r.get("to")};tag=t${req.cseq.seq}`);
     for (const a of ["MD5", "SHA-256"]) {
@@ -66,7 +91,8 @@ export async function runTxMemory(n: number): Promise<Record<string, number>> {
   const m0 = Deno.memoryUsage();
   const before = m0.heapUsed;
   for (let i = 0; i < n; i++) {
-    layer.receive({ message: parseMessage(register(i)), flow: FLOW, receivedAt: 0 });
+    const bytes = method === "INVITE" ? invite(i) : register(i);
+    layer.receive({ message: parseMessage(bytes), flow: FLOW, receivedAt: 0 });
   }
   await new Promise((r) => setTimeout(r, 20));
   gc();
@@ -82,5 +108,7 @@ export async function runTxMemory(n: number): Promise<Record<string, number>> {
 }
 
 if (import.meta.main) {
-  console.log(JSON.stringify(await runTxMemory(Number(Deno.args[0] ?? 50_000))));
+  const n = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 50_000);
+  const method = Deno.args.includes("--invite") ? "INVITE" : "REGISTER";
+  console.log(JSON.stringify({ method, ...await runTxMemory(n, method) }));
 }

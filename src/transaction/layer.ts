@@ -267,7 +267,7 @@ export class TransactionLayer {
         cancel,
         200,
         undefined,
-        tagParam(invite.request.get("to") ?? "") || randomTag(),
+        invite.requestToTag || randomTag(),
       ),
     );
     // §9.2: it only has an effect while no final response was sent.

@@ -238,7 +238,8 @@ Deno.test("close(): timers stop, no callbacks, nothing received afterwards", () 
 });
 
 Deno.test("two layers back to back: a UDP INVITE/486/ACK exchange ends both sides", () => {
-  // Client layer A sends to server layer B through fake senders that deliver synchronously.
+  // Client layer A sends to server layer B through fake senders that deliver synchronously
+  // what a transport would: the message serialized and parsed again.
   const clock = new ManualClock();
   const flowAB = makeFlow("udp", "udp:a>b");
   const flowBA = makeFlow("udp", "udp:b>a");
@@ -248,12 +249,12 @@ Deno.test("two layers back to back: a UDP INVITE/486/ACK exchange ends both side
   const b = new TransactionLayer({ sender: toA, t1: T1, t2: 4000, t4: 5000, clock });
   const origB = toB.send.bind(toB);
   toB.send = (m, t) => {
-    b.receive({ message: m, flow: flowAB, receivedAt: clock.now() });
+    b.receive({ message: parseMessage(m.toBytes()), flow: flowAB, receivedAt: clock.now() });
     return origB(m, t);
   };
   const origA = toA.send.bind(toA);
   toA.send = (m, t) => {
-    a.receive({ message: m, flow: flowBA, receivedAt: clock.now() });
+    a.receive({ message: parseMessage(m.toBytes()), flow: flowBA, receivedAt: clock.now() });
     return origA(m, t);
   };
   b.onRequest = (r, _f, tx) => {
@@ -273,4 +274,16 @@ Deno.test("two layers back to back: a UDP INVITE/486/ACK exchange ends both side
   assert.equal(toB.statuses().filter((m) => m === "INVITE").length, 1, "no retransmission");
   a.close();
   b.close();
+});
+
+Deno.test("CANCEL of a re-INVITE already answered: the 200 carries the INVITE's To tag", () => {
+  const env = setup();
+  const req = makeRequest("INVITE", { toTag: "dlg" });
+  env.deliver(req);
+  env.received[0].tx!.respond(reply(req, 200));
+  env.sender.clear();
+  env.deliver(makeRequest("CANCEL", { toTag: "dlg" }));
+  const sent = parseMessage(env.sender.sent[0].message.toBytes());
+  assert.equal(sent.isRequest ? 0 : sent.status, 200);
+  assert.match(sent.get("to")!, /;tag=dlg$/);
 });

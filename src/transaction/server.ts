@@ -193,6 +193,14 @@ export class InviteServerTransaction extends ServerTransactionBase {
   #timerH: TimerHandle | undefined;
   #timerI: TimerHandle | undefined;
   #timerL: TimerHandle | undefined;
+  /**
+   * Set when the final response goes out; from then on the transaction keeps no message
+   * objects (they would live for 64·T1 in Accepted or Completed): only the To tags that
+   * ACK and CANCEL matching need and, for a non-2xx, its bytes for retransmission.
+   */
+  #finalToTag: string | undefined;
+  #requestToTag: string | undefined;
+  #final: { status: number; reason: string; wire: Uint8Array } | undefined;
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Proceeding");
@@ -200,6 +208,32 @@ export class InviteServerTransaction extends ServerTransactionBase {
     // within 200 ms; we send it at once (as proxies do) so the UAC stops Timer A now.
     // Not kept as lastResponse: rebuilt for a retransmission, which saves memory per tx.
     this.send(this.#trying());
+  }
+
+  override get hasFinal(): boolean {
+    return this.#finalToTag !== undefined || super.hasFinal;
+  }
+
+  override get responseToTag(): string | undefined {
+    return this.#finalToTag ?? super.responseToTag;
+  }
+
+  /** The To tag of the INVITE itself ("" for an initial INVITE), for answering a CANCEL. */
+  get requestToTag(): string {
+    return this.#requestToTag ?? tagParam(this.request.get("to") ?? "");
+  }
+
+  /** A final response is going out: keep the tags, let go of the request and responses. */
+  #settle(final: SipResponse): void {
+    this.#finalToTag = detach(tagParam(final.get("to") ?? ""));
+    this.#requestToTag = detach(this.requestToTag);
+    this.lastResponse = undefined;
+    this.releaseRequest();
+  }
+
+  #sentFinal(): SipResponse | undefined {
+    const f = this.#final;
+    return f && new SentResponse(f.status, f.reason, f.wire);
   }
 
   #trying(): SipResponse {
@@ -221,26 +255,27 @@ export class InviteServerTransaction extends ServerTransactionBase {
         } else if (status < 300) {
           // RFC 6026 §7.1: a 2xx moves Proceeding → Accepted and starts Timer L.
           this.current = "Accepted";
-          this.lastResponse = response;
+          this.#settle(response);
           this.#timerL = this.schedule(this.ctx.timers.l, () => this.#onTimerL());
           this.send(response);
         } else {
           // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
           // Timers first: a synchronous transport may deliver the ACK from inside send().
           this.current = "Completed";
-          this.lastResponse = response;
+          this.#final = { status, reason: response.reason, wire: response.toBytes() };
+          this.#settle(response);
           if (!this.flow.reliable) {
             this.#intervalG = this.ctx.timers.g;
             this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
           }
           this.#timerH = this.schedule(this.ctx.timers.h, () => this.#onTimerH());
-          this.send(response);
+          // Serialized once: these bytes are the ones Timer G retransmits.
+          this.send(this.#sentFinal()!);
         }
         return;
       case "Accepted":
         // RFC 6026 §7.1: 2xx retransmissions from the TU pass through to the transport.
         if (status >= 200 && status < 300) {
-          this.lastResponse = response;
           this.send(response);
           return;
         }
@@ -276,7 +311,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       case "Completed":
         // §17.2.1: a retransmitted INVITE gets the most recent provisional (Proceeding) or
         // the final response again (Completed).
-        this.send(this.lastResponse ?? this.#trying());
+        this.send(this.lastResponse ?? this.#sentFinal() ?? this.#trying());
         return "absorbed";
       default:
         // RFC 6026 §7.1: Accepted absorbs INVITE retransmissions; so do Confirmed/Terminated.
@@ -286,9 +321,10 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   #onTimerG(): void {
     this.#timerG = undefined;
-    if (this.current !== "Completed" || !this.lastResponse) return;
+    const final = this.#sentFinal();
+    if (this.current !== "Completed" || !final) return;
     // §17.2.1: Timer G fires → retransmit the final, G = min(2G, T2).
-    this.send(this.lastResponse);
+    this.send(final);
     this.#intervalG = Math.min(2 * this.#intervalG, this.ctx.timers.t2);
     this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
   }
@@ -417,6 +453,14 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
 }
 
 export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
+
+/**
+ * A copy of `text` that does not pin the string it was sliced from (V8 keeps the whole
+ * parent of a sliced string alive: here, the head of a received message).
+ */
+function detach(text: string): string {
+  return text.length < 13 ? text : (text + " ").slice(0, -1);
+}
 
 /** The `tag` parameter of a raw From/To value, or "" (cheap: no full name-addr parse). */
 export function tagParam(value: string): string {
