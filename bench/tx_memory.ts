@@ -1,8 +1,9 @@
 /**
  * @module Memory held per answered server transaction over UDP (Timer J, or Timer L for an
- * INVITE, keeps it 64·T1 after the final response): N REGISTERs parsed from wire bytes, each answered
- * with a 401 carrying two digest challenges (as the registrar does), then a full GC and
- * the heap growth divided by N. The sender serializes like the transport layer. Run with
+ * INVITE, keeps it 64·T1 after the final response): N REGISTERs parsed from wire bytes,
+ * each answered with a 401 carrying two digest challenges (as the registrar does), then a
+ * full GC and the heap growth divided by N. The sender serializes like the transport
+ * layer. Run with
  * `deno run -A --v8-flags=--expose-gc bench/tx_memory.ts [N] [--invite]`; `--invite` sends
  * INVITEs with a 1.4 KB SDP answered 200 with SDP (Accepted, Timer L) instead. Prints one
  * JSON line.
