@@ -577,7 +577,7 @@ async function runUac(
   const csv = `${rig.server.dir}/uac-${crypto.randomUUID().slice(0, 8)}.csv`;
   const [uacPort] = freePorts(1);
   const limit = Math.max(100, Math.ceil(o.rate * (o.holdMs / 1000 + 2) * 1.5));
-  const boundMs = (o.calls / o.rate) * 1000 + o.holdMs + 10_000;
+  const boundMs = (o.calls / o.rate) * 1000 + o.holdMs + 6_000;
   const started = Date.now() / 1000;
   const run = await startSipp({
     scenarioFile: `${SCENARIOS}uac_load.xml`,
