@@ -47,7 +47,9 @@ function isReliable(target: Target): boolean {
 abstract class ClientTransactionBase implements ClientTransaction {
   readonly side = "client" as const;
   readonly key: string;
-  readonly request: SipRequest;
+  /** Undefined once released; `request` then rebuilds a method-only stub on demand. */
+  #request: SipRequest | undefined;
+  readonly #method: string;
   readonly target: Target;
   abstract readonly isInvite: boolean;
   protected readonly ctx: ClientContext;
@@ -67,7 +69,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
   ) {
     this.ctx = ctx;
     this.key = key;
-    this.request = request;
+    this.#request = request;
+    this.#method = request.method;
     this.target = target;
     this.handlers = handlers;
     this.reliable = isReliable(target);
@@ -77,6 +80,18 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   get state(): ClientTransactionState {
     return this.current;
+  }
+
+  /**
+   * The request sent. After an INVITE's final response (Accepted, or Completed once the
+   * ACK is built) only its method is kept: 64·T1 is long to hold a message with SDP.
+   */
+  get request(): SipRequest {
+    return this.#request ??= new SipRequest(this.#method, "");
+  }
+
+  protected releaseRequest(): void {
+    this.#request = undefined;
   }
 
   abstract start(): void;
@@ -185,6 +200,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.#stopCalling();
           this.#pendingCancel = undefined;
           this.#timerM = this.schedule(this.ctx.timers.m, () => this.#onTimerM());
+          this.releaseRequest();
           this.toTu(response, flow);
         } else {
           // §17.1.1.2: a 300-699 → Completed: ACK it (§17.1.1.3), to the TU, Timer D
@@ -193,6 +209,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.#stopCalling();
           this.#pendingCancel = undefined;
           this.#ack = buildAck(this.request, response);
+          this.releaseRequest();
           this.#sendAck();
           this.toTu(response, flow);
           if (this.reliable) this.terminate();
