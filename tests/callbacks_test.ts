@@ -16,7 +16,7 @@ import { type Server, startServer } from "../src/server.ts";
 import { startControlApi } from "../src/api/http_server.ts";
 import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
 import { computeHa1 } from "../src/sip/digest_hash.ts";
-import { createResponse, type SipMessage } from "../src/sip/message.ts";
+import { createResponse, type SipMessage, type SipRequest } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { freePort } from "./support/ports.ts";
 import { describeSipp, runSipp } from "./support/sipp.ts";
@@ -159,6 +159,19 @@ ${request(4, 0, true)}
 </scenario>`;
 }
 
+/** Runs one sipp REGISTER scenario against the server's UDP port; returns sipp's port. */
+async function sippRegister(udpPort: number, scenarioXml: string): Promise<number> {
+  const sippPort = freePort("udp");
+  const result = await runSipp({
+    scenarioXml,
+    args: [`127.0.0.1:${udpPort}`, "-p", String(sippPort)],
+    calls: 1,
+    timeoutMs: 15_000,
+  });
+  assert.equal(result.code, 0, describeSipp(result));
+  return sippPort;
+}
+
 function assertPut(r: Received, port: number, agent: string) {
   assert.equal(r.method, "PUT");
   assert.equal(r.path, `/reg/${DOMAIN}/${USER}`);
@@ -172,14 +185,7 @@ function assertDelete(r: Received) {
 
 Deno.test("sipp register → PUT {host, port, agent}; unregister → DELETE", async () => {
   await withRig(async ({ receiver, udpPort, server, callbacks }) => {
-    const sippPort = freePort("udp");
-    const result = await runSipp({
-      scenarioXml: registerXml(600, true),
-      args: [`127.0.0.1:${udpPort}`, "-p", String(sippPort)],
-      calls: 1,
-      timeoutMs: 15_000,
-    });
-    assert.equal(result.code, 0, describeSipp(result));
+    const sippPort = await sippRegister(udpPort, registerXml(600, true));
     const got = await receiver.waitFor(2);
     assertPut(got[0], sippPort, "sipp-control-test");
     assertDelete(got[1]);
@@ -200,15 +206,8 @@ Deno.test("sipp register → PUT {host, port, agent}; unregister → DELETE", as
 
 Deno.test("sipp registration that expires → DELETE after the expiry", async () => {
   await withRig(async ({ receiver, udpPort }) => {
-    const sippPort = freePort("udp");
     const started = Date.now();
-    const result = await runSipp({
-      scenarioXml: registerXml(2, false),
-      args: [`127.0.0.1:${udpPort}`, "-p", String(sippPort)],
-      calls: 1,
-      timeoutMs: 15_000,
-    });
-    assert.equal(result.code, 0, describeSipp(result));
+    const sippPort = await sippRegister(udpPort, registerXml(2, false));
     const got = await receiver.waitFor(2, 8000);
     assertPut(got[0], sippPort, "sipp-control-test");
     assertDelete(got[1]);
@@ -263,27 +262,80 @@ async function digestRegister(
   throw new Error("REGISTER kept being challenged");
 }
 
-/** Messages of a WebSocket, one promise per message, bounded by a timeout. */
-function wsInbox(ws: WebSocket): () => Promise<SipMessage> {
+/** Parsed SIP messages in arrival order; `next()` waits at most 3 s for one not yet here. */
+function messageQueue(what: string): { push(m: SipMessage): void; next(): Promise<SipMessage> } {
   const queue: SipMessage[] = [];
   const waiters: ((m: SipMessage) => void)[] = [];
+  return {
+    push(m) {
+      const w = waiters.shift();
+      if (w) w(m);
+      else queue.push(m);
+    },
+    next() {
+      const m = queue.shift();
+      if (m) return Promise.resolve(m);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${what} within 3 s`)), 3000);
+        waiters.push((m) => {
+          clearTimeout(timer);
+          resolve(m);
+        });
+      });
+    },
+  };
+}
+
+/** Messages of a WebSocket, one promise per message, bounded by a timeout. */
+function wsInbox(ws: WebSocket): () => Promise<SipMessage> {
+  const inbox = messageQueue("WS message");
   ws.onmessage = (e) => {
     const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
-    const m = parseMessage(new TextEncoder().encode(text));
-    const w = waiters.shift();
-    if (w) w(m);
-    else queue.push(m);
+    inbox.push(parseMessage(new TextEncoder().encode(text)));
   };
-  return () => {
-    const m = queue.shift();
-    if (m) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no WS message within 3 s")), 3000);
-      waiters.push((m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-    });
+  return inbox.next;
+}
+
+/**
+ * A UDP phone on loopback: every OPTIONS it receives goes to `onOptions` (which may answer
+ * it, or not); anything else is queued for the digest REGISTER.
+ */
+function udpPhone(
+  serverPort: number,
+  onOptions: (m: SipRequest, reply: (bytes: Uint8Array) => Promise<number>) => unknown,
+): { port: number; register(agent: string): Promise<number>; close(): void } {
+  const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  const port = (socket.addr as Deno.NetAddr).port;
+  const inbox = messageQueue("UDP response");
+  (async () => {
+    try {
+      for (;;) {
+        const [bytes, from] = await socket.receive();
+        const m = parseMessage(bytes);
+        if (m.isRequest && m.method === "OPTIONS") await onOptions(m, (b) => socket.send(b, from));
+        else inbox.push(m);
+      }
+    } catch { /* socket closed */ }
+  })();
+  return {
+    port,
+    register: (agent) =>
+      digestRegister(
+        (t) =>
+          socket.send(new TextEncoder().encode(t), {
+            transport: "udp",
+            hostname: "127.0.0.1",
+            port: serverPort,
+          }),
+        inbox.next,
+        {
+          transport: "UDP",
+          sentBy: `127.0.0.1:${port}`,
+          contact: `sip:${USER}@127.0.0.1:${port}`,
+          agent,
+        },
+      ),
+    close: () => socket.close(),
   };
 }
 
@@ -344,51 +396,11 @@ Deno.test("WebSocket client registers (PUT) then drops its connection (DELETE)",
 Deno.test("a contact that never answers OPTIONS is removed after maxMisses → DELETE", async () => {
   await withRig(
     async ({ receiver, udpPort, server }) => {
-      const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-      const local = (socket.addr as Deno.NetAddr).port;
-      const inbox: SipMessage[] = [];
-      const waiters: ((m: SipMessage) => void)[] = [];
       const options: SipMessage[] = [];
-      (async () => {
-        try {
-          for (;;) {
-            const [bytes] = await socket.receive();
-            const m = parseMessage(bytes);
-            if (m.isRequest && m.method === "OPTIONS") options.push(m); // never answered
-            else {
-              const w = waiters.shift();
-              if (w) w(m);
-              else inbox.push(m);
-            }
-          }
-        } catch { /* socket closed */ }
-      })();
-      const next = () =>
-        inbox.length > 0
-          ? Promise.resolve(inbox.shift()!)
-          : new Promise<SipMessage>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error("no UDP response")), 3000);
-            waiters.push((m) => {
-              clearTimeout(timer);
-              resolve(m);
-            });
-          });
+      const phone = udpPhone(udpPort, (m) => options.push(m)); // never answered
+      const local = phone.port;
       try {
-        const status = await digestRegister(
-          (t) =>
-            socket.send(new TextEncoder().encode(t), {
-              transport: "udp",
-              hostname: "127.0.0.1",
-              port: udpPort,
-            }),
-          next,
-          {
-            transport: "UDP",
-            sentBy: `127.0.0.1:${local}`,
-            contact: `sip:${USER}@127.0.0.1:${local}`,
-            agent: "mute",
-          },
-        );
+        const status = await phone.register("mute");
         assert.equal(status, 200);
         await receiver.waitFor(1);
         // outstandingping climbs while OPTIONS go unanswered, then the binding goes.
@@ -407,7 +419,7 @@ Deno.test("a contact that never answers OPTIONS is removed after maxMisses → D
         assertDelete(got[1]);
         assert.ok(server.counters.total("ping_misses_total") >= 2);
       } finally {
-        socket.close();
+        phone.close();
       }
     },
     (c) => {
@@ -421,53 +433,20 @@ Deno.test("a contact that never answers OPTIONS is removed after maxMisses → D
 Deno.test("a contact that answers OPTIONS stays, with outstandingping 0", async () => {
   await withRig(
     async ({ udpPort, server }) => {
-      const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-      const local = (socket.addr as Deno.NetAddr).port;
-      const waiters: ((m: SipMessage) => void)[] = [];
       let answered = 0;
-      (async () => {
-        try {
-          for (;;) {
-            const [bytes, from] = await socket.receive();
-            const m = parseMessage(bytes);
-            if (m.isRequest && m.method === "OPTIONS") {
-              answered++;
-              await socket.send(createResponse(m, 200).toBytes(), from);
-            } else waiters.shift()?.(m);
-          }
-        } catch { /* socket closed */ }
-      })();
-      const next = () =>
-        new Promise<SipMessage>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error("no UDP response")), 3000);
-          waiters.push((m) => {
-            clearTimeout(timer);
-            resolve(m);
-          });
-        });
+      const phone = udpPhone(udpPort, (m, reply) => {
+        answered++;
+        return reply(createResponse(m, 200).toBytes());
+      });
       try {
-        const status = await digestRegister(
-          (t) =>
-            socket.send(new TextEncoder().encode(t), {
-              transport: "udp",
-              hostname: "127.0.0.1",
-              port: udpPort,
-            }),
-          next,
-          {
-            transport: "UDP",
-            sentBy: `127.0.0.1:${local}`,
-            contact: `sip:${USER}@127.0.0.1:${local}`,
-            agent: "alive",
-          },
-        );
+        const status = await phone.register("alive");
         assert.equal(status, 200);
         await new Promise((r) => setTimeout(r, 2000));
         assert.ok(answered >= 3, `answered ${answered} pings`);
         assert.equal(server.location.size, 1);
         assert.equal(server.location.all()[0].outstandingPings, 0);
       } finally {
-        socket.close();
+        phone.close();
       }
     },
     (c) => {
@@ -481,14 +460,7 @@ Deno.test("a contact that answers OPTIONS stays, with outstandingping 0", async 
 Deno.test("a failing control server is retried with backoff, then delivered; counted", async () => {
   await withRig(
     async ({ receiver, server, udpPort, callbacks }) => {
-      const sippPort = freePort("udp");
-      const result = await runSipp({
-        scenarioXml: registerXml(600, false),
-        args: [`127.0.0.1:${udpPort}`, "-p", String(sippPort)],
-        calls: 1,
-        timeoutMs: 15_000,
-      });
-      assert.equal(result.code, 0, describeSipp(result));
+      await sippRegister(udpPort, registerXml(600, false));
       const got = await receiver.waitFor(3);
       assert.ok(got.every((r) => r.method === "PUT"));
       // Exponential backoff: 50 ms, then 100 ms.
@@ -511,14 +483,7 @@ Deno.test("an unreachable control server: attempts bounded, failure counted, SIP
   await withRig(
     async ({ server, udpPort, callbacks }) => {
       await server.store.putDomain({ domain: DOMAIN, control: `http://127.0.0.1:${deadPort}` });
-      const sippPort = freePort("udp");
-      const result = await runSipp({
-        scenarioXml: registerXml(600, false),
-        args: [`127.0.0.1:${udpPort}`, "-p", String(sippPort)],
-        calls: 1,
-        timeoutMs: 15_000,
-      });
-      assert.equal(result.code, 0, describeSipp(result));
+      await sippRegister(udpPort, registerXml(600, false));
       await callbacks.idle();
       assert.equal(
         server.counters.total("callbacks_total", { method: "PUT", result: "failed" }),
