@@ -182,6 +182,31 @@ function assertOneViaPerResponse(rig: Rig): void {
   assert.ok(seen > 0, "the traces hold responses");
 }
 
+/** Waits for session `id` of `a` to settle and asserts it was confirmed (2xx + ACK). */
+async function assertConfirmed(rig: Rig, a: Agent, id: number, what = a.name): Promise<void> {
+  const ev = await waitSessionEvent(
+    a.page,
+    id,
+    ["confirmed", "failed", "ended"],
+    10_000,
+    rig.trace,
+  );
+  assert.equal(ev.name, "confirmed", `${what}: ${JSON.stringify(ev)}\n${rig.trace()}`);
+}
+
+/** Waits for session `id` of `a` to end and asserts it ended normally, by `originator`. */
+async function assertEnded(
+  rig: Rig,
+  a: Agent,
+  id: number,
+  originator: "local" | "remote",
+  timeoutMs = 10_000,
+): Promise<SessionEvent> {
+  const end = await waitSessionEvent(a.page, id, ["ended", "failed"], timeoutMs, rig.trace);
+  assert.deepEqual([end.name, end.originator], ["ended", originator], rig.trace());
+  return end;
+}
+
 /** Poll media stats of session `id` until RTP arrived and a candidate pair is selected. */
 function waitForRtp(rig: Rig, a: Agent, id: number): Promise<RtpStats> {
   let last: RtpStats | undefined;
@@ -209,16 +234,7 @@ Deno.test({
       assert.equal(incoming.direction, "incoming");
       await answer(bob.page, 0);
 
-      for (const [a, id] of [[alice, out], [bob, 0]] as const) {
-        const ev = await waitSessionEvent(
-          a.page,
-          id,
-          ["confirmed", "failed", "ended"],
-          10_000,
-          rig.trace,
-        );
-        assert.equal(ev.name, "confirmed", `${a.name}: ${JSON.stringify(ev)}\n${rig.trace()}`);
-      }
+      for (const [a, id] of [[alice, out], [bob, 0]] as const) await assertConfirmed(rig, a, id);
       // WS in, WSS out: the proxy records a route for each leg (issue 3).
       assert.deepEqual(recordRouteOf200(alice), [
         `127.0.0.1:${rig.ts.port("wss")};transport=wss`,
@@ -256,10 +272,8 @@ Deno.test({
 
       // BYE from alice ends the call on both sides.
       await terminate(alice.page, out);
-      const aliceEnd = await waitSessionEvent(alice.page, out, ["ended", "failed"]);
-      assert.deepEqual([aliceEnd.name, aliceEnd.originator], ["ended", "local"]);
-      const bobEnd = await waitSessionEvent(bob.page, 0, ["ended", "failed"], 10_000, rig.trace);
-      assert.deepEqual([bobEnd.name, bobEnd.originator], ["ended", "remote"], rig.trace());
+      await assertEnded(rig, alice, out, "local");
+      const bobEnd = await assertEnded(rig, bob, 0, "remote");
       assert.equal(bobEnd.cause, "Terminated");
       assertOneViaPerResponse(rig);
 
@@ -410,14 +424,7 @@ Deno.test({
 
       const alice = await rig.agent("alice(wss)", ALICE, "wss");
       const out = await call(alice.page, BOB_URI);
-      const ev = await waitSessionEvent(
-        alice.page,
-        out,
-        ["confirmed", "failed", "ended"],
-        10_000,
-        rig.trace,
-      );
-      assert.equal(ev.name, "confirmed", `${JSON.stringify(ev)}\n${rig.trace()}`);
+      await assertConfirmed(rig, alice, out);
       // WSS in, UDP out: two Record-Route entries (issue 3).
       assert.deepEqual(recordRouteOf200(alice), [
         `127.0.0.1:${rig.ts.port("udp")};transport=udp`,
@@ -427,8 +434,7 @@ Deno.test({
       assert.equal(progress?.status, 180, "the 180 reached the browser");
 
       await terminate(alice.page, out);
-      const end = await waitSessionEvent(alice.page, out, ["ended", "failed"]);
-      assert.deepEqual([end.name, end.originator], ["ended", "local"]);
+      await assertEnded(rig, alice, out, "local");
       const result = await uas.result();
       assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);
       assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
@@ -551,16 +557,8 @@ Deno.test({
       });
       assert.equal(incoming.direction, "incoming");
       await answer(bob.page, 0);
-      const ev = await waitSessionEvent(
-        bob.page,
-        0,
-        ["confirmed", "failed", "ended"],
-        10_000,
-        rig.trace,
-      );
-      assert.equal(ev.name, "confirmed", `ACK reached the browser\n${rig.trace()}`);
-      const end = await waitSessionEvent(bob.page, 0, ["ended", "failed"], 15_000, rig.trace);
-      assert.deepEqual([end.name, end.originator], ["ended", "remote"], "sipp's BYE ended it");
+      await assertConfirmed(rig, bob, 0, "ACK reached the browser");
+      await assertEnded(rig, bob, 0, "remote", 15_000); // sipp's BYE ended it
       const result = await uac.result();
       assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);
       // carol is a local user: the proxy must have challenged her INVITE (issue 3).
@@ -586,14 +584,7 @@ Deno.test({
       const out = await call(alice.page, BOB_URI);
       for (const b of [bob1, bob2]) await waitRinging(rig, b, alice, out);
       await answer(bob1.page, 0);
-      const ev = await waitSessionEvent(
-        alice.page,
-        out,
-        ["confirmed", "failed", "ended"],
-        10_000,
-        rig.trace,
-      );
-      assert.equal(ev.name, "confirmed", rig.trace());
+      await assertConfirmed(rig, alice, out);
       const winner = await waitSessionEvent(bob1.page, 0, ["confirmed", "failed", "ended"]);
       assert.equal(winner.name, "confirmed");
       const loser = await waitSessionEvent(bob2.page, 0, ["failed", "ended"], 10_000, rig.trace);
@@ -612,8 +603,7 @@ Deno.test({
       assert.equal((await session(bob2.page, 0)).isEnded, true);
 
       await terminate(alice.page, out);
-      const bobEnd = await waitSessionEvent(bob1.page, 0, ["ended", "failed"], 10_000, rig.trace);
-      assert.deepEqual([bobEnd.name, bobEnd.originator], ["ended", "remote"]);
+      await assertEnded(rig, bob1, 0, "remote");
       assertOneViaPerResponse(rig);
     } finally {
       await rig.close();
