@@ -47,9 +47,6 @@ const CAROL = { user: "carol", domain: DOMAIN, password: "carol-secret" };
 const ACCOUNTS = [ALICE, BOB, CAROL];
 const BOB_URI = `sip:bob@${DOMAIN}`;
 
-/** Browser tests: Playwright keeps timers and pipes beyond one test's op accounting. */
-const BROWSER_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
-
 /** One JsSIP user agent in its own page, with its console (SIP trace) captured. */
 interface Agent {
   name: string;
@@ -125,6 +122,26 @@ async function startRig(): Promise<Rig> {
     },
   };
   return rig;
+}
+
+/**
+ * A test with its own rig, closed however the test ends. Playwright keeps timers and pipes
+ * beyond one test's op accounting, hence no op/resource sanitizers.
+ */
+function browserTest(name: string, fn: (rig: Rig) => Promise<void>): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const rig = await startRig();
+      try {
+        await fn(rig);
+      } finally {
+        await rig.close();
+      }
+    },
+  });
 }
 
 /**
@@ -221,111 +238,96 @@ function waitForRtp(rig: Rig, a: Agent, id: number): Promise<RtpStats> {
   );
 }
 
-Deno.test({
-  name: "browser call: WS ↔ WSS, ICE on 127.0.0.1, RTP both ways, hold re-INVITE, BYE",
-  ...BROWSER_TEST,
-  async fn() {
-    const rig = await startRig();
-    try {
-      const alice = await rig.agent("alice(ws)", ALICE, "ws");
-      const bob = await rig.agent("bob(wss)", BOB, "wss");
-      const out = await call(alice.page, BOB_URI);
-      const incoming = await waitRinging(rig, bob, alice, out);
-      assert.equal(incoming.direction, "incoming");
-      await answer(bob.page, 0);
+browserTest(
+  "browser call: WS ↔ WSS, ICE on 127.0.0.1, RTP both ways, hold re-INVITE, BYE",
+  async (rig) => {
+    const alice = await rig.agent("alice(ws)", ALICE, "ws");
+    const bob = await rig.agent("bob(wss)", BOB, "wss");
+    const out = await call(alice.page, BOB_URI);
+    const incoming = await waitRinging(rig, bob, alice, out);
+    assert.equal(incoming.direction, "incoming");
+    await answer(bob.page, 0);
 
-      for (const [a, id] of [[alice, out], [bob, 0]] as const) await assertConfirmed(rig, a, id);
-      // WS in, WSS out: the proxy records a route for each leg (issue 3).
-      assert.deepEqual(recordRouteOf200(alice), [
-        `127.0.0.1:${rig.ts.port("wss")};transport=wss`,
-        `127.0.0.1:${rig.ts.port("ws")};transport=ws`,
-      ]);
-      const callId = (await session(alice.page, out)).callId;
-      assert.ok(callId, "outgoing session has a Call-ID");
-      assert.equal((await session(bob.page, 0)).callId, callId, "same Call-ID end to end");
+    for (const [a, id] of [[alice, out], [bob, 0]] as const) await assertConfirmed(rig, a, id);
+    // WS in, WSS out: the proxy records a route for each leg (issue 3).
+    assert.deepEqual(recordRouteOf200(alice), [
+      `127.0.0.1:${rig.ts.port("wss")};transport=wss`,
+      `127.0.0.1:${rig.ts.port("ws")};transport=ws`,
+    ]);
+    const callId = (await session(alice.page, out)).callId;
+    assert.ok(callId, "outgoing session has a Call-ID");
+    assert.equal((await session(bob.page, 0)).callId, callId, "same Call-ID end to end");
 
-      // Media: ICE connects on loopback and RTP arrives on both sides.
-      const aliceRtp = await waitForRtp(rig, alice, out);
-      const bobRtp = await waitForRtp(rig, bob, 0);
-      for (const [name, s] of [["alice", aliceRtp], ["bob", bobRtp]] as const) {
-        assert.equal(s.connectionState, "connected", `${name}: ${JSON.stringify(s)}`);
-        assert.equal(s.localAddress, "127.0.0.1", `${name}: ${JSON.stringify(s)}`);
-        assert.equal(s.remoteAddress, "127.0.0.1", `${name}: ${JSON.stringify(s)}`);
-        assert.ok(s.packetsReceived > 0 && s.packetsSent > 0, `${name}: ${JSON.stringify(s)}`);
-      }
-
-      // The server's dialog tracker shows the call confirmed, with both legs.
-      const dialog = rig.ts.server.dialogs.list().find((d) => d.callId === callId);
-      assert.equal(dialog?.state, "confirmed", JSON.stringify(rig.ts.server.dialogs.list()));
-      assert.equal(dialog.caller.transport, "ws");
-      assert.equal(dialog.callee?.transport, "wss");
-
-      // Hold: a re-INVITE with a=sendonly through the proxy, answered 200 by bob.
-      assert.equal(await hold(alice.page, out), "succeeded", rig.trace());
-      const held = await waitSessionEvent(bob.page, 0, ["hold"], 10_000, rig.trace);
-      assert.equal(held.originator, "remote");
-      assert.equal((await session(bob.page, 0)).onHold.remote, true);
-      const aliceHeld = await session(alice.page, out);
-      assert.equal(aliceHeld.onHold.local, true);
-      assert.equal(aliceHeld.isEstablished, true, "the call survives the re-INVITE");
-      assert.equal((await session(bob.page, 0)).isEstablished, true);
-
-      // BYE from alice ends the call on both sides.
-      await terminate(alice.page, out);
-      await assertEnded(rig, alice, out, "local");
-      const bobEnd = await assertEnded(rig, bob, 0, "remote");
-      assert.equal(bobEnd.cause, "Terminated");
-      assertOneViaPerResponse(rig);
-
-      {
-        const states = await until(
-          "dialog terminated",
-          () => {
-            const seen = rig.dialogEvents.filter((e) => e.callId === callId).map((e) => e.state);
-            return seen.includes("terminated") ? seen : undefined;
-          },
-          5000,
-          () => JSON.stringify(rig.dialogEvents),
-        );
-        assert.ok(
-          states.indexOf("confirmed") >= 0 &&
-            states.indexOf("confirmed") < states.indexOf("terminated"),
-          `dialog.changed states: ${states.join(", ")}`,
-        );
-      }
-    } finally {
-      await rig.close();
+    // Media: ICE connects on loopback and RTP arrives on both sides.
+    const aliceRtp = await waitForRtp(rig, alice, out);
+    const bobRtp = await waitForRtp(rig, bob, 0);
+    for (const [name, s] of [["alice", aliceRtp], ["bob", bobRtp]] as const) {
+      assert.equal(s.connectionState, "connected", `${name}: ${JSON.stringify(s)}`);
+      assert.equal(s.localAddress, "127.0.0.1", `${name}: ${JSON.stringify(s)}`);
+      assert.equal(s.remoteAddress, "127.0.0.1", `${name}: ${JSON.stringify(s)}`);
+      assert.ok(s.packetsReceived > 0 && s.packetsSent > 0, `${name}: ${JSON.stringify(s)}`);
     }
-  },
-});
 
-Deno.test({
-  name: "browser MESSAGE: alice (ws) → bob (wss) is delivered with its body",
-  ...BROWSER_TEST,
-  async fn() {
-    const rig = await startRig();
-    try {
-      const alice = await rig.agent("alice(ws)", ALICE, "ws");
-      const bob = await rig.agent("bob(wss)", BOB, "wss");
-      const body = `hello from alice ${crypto.randomUUID()}`;
-      const sent = await sendMessage(alice.page, BOB_URI, body);
-      assert.match(sent, /^succeeded 2\d\d$/, `${sent}\n${rig.trace()}`);
-      const got = await until(
-        "MESSAGE at bob",
-        async () => {
-          const m = await messages(bob.page);
-          return m.length > 0 ? m : undefined;
+    // The server's dialog tracker shows the call confirmed, with both legs.
+    const dialog = rig.ts.server.dialogs.list().find((d) => d.callId === callId);
+    assert.equal(dialog?.state, "confirmed", JSON.stringify(rig.ts.server.dialogs.list()));
+    assert.equal(dialog.caller.transport, "ws");
+    assert.equal(dialog.callee?.transport, "wss");
+
+    // Hold: a re-INVITE with a=sendonly through the proxy, answered 200 by bob.
+    assert.equal(await hold(alice.page, out), "succeeded", rig.trace());
+    const held = await waitSessionEvent(bob.page, 0, ["hold"], 10_000, rig.trace);
+    assert.equal(held.originator, "remote");
+    assert.equal((await session(bob.page, 0)).onHold.remote, true);
+    const aliceHeld = await session(alice.page, out);
+    assert.equal(aliceHeld.onHold.local, true);
+    assert.equal(aliceHeld.isEstablished, true, "the call survives the re-INVITE");
+    assert.equal((await session(bob.page, 0)).isEstablished, true);
+
+    // BYE from alice ends the call on both sides.
+    await terminate(alice.page, out);
+    await assertEnded(rig, alice, out, "local");
+    const bobEnd = await assertEnded(rig, bob, 0, "remote");
+    assert.equal(bobEnd.cause, "Terminated");
+    assertOneViaPerResponse(rig);
+
+    {
+      const states = await until(
+        "dialog terminated",
+        () => {
+          const seen = rig.dialogEvents.filter((e) => e.callId === callId).map((e) => e.state);
+          return seen.includes("terminated") ? seen : undefined;
         },
         5000,
-        rig.trace,
+        () => JSON.stringify(rig.dialogEvents),
       );
-      assert.equal(got.length, 1);
-      assert.equal(got[0].body, body);
-      assert.equal(got[0].from, `sip:alice@${DOMAIN}`);
-    } finally {
-      await rig.close();
+      assert.ok(
+        states.indexOf("confirmed") >= 0 &&
+          states.indexOf("confirmed") < states.indexOf("terminated"),
+        `dialog.changed states: ${states.join(", ")}`,
+      );
     }
   },
+);
+
+browserTest("browser MESSAGE: alice (ws) → bob (wss) is delivered with its body", async (rig) => {
+  const alice = await rig.agent("alice(ws)", ALICE, "ws");
+  const bob = await rig.agent("bob(wss)", BOB, "wss");
+  const body = `hello from alice ${crypto.randomUUID()}`;
+  const sent = await sendMessage(alice.page, BOB_URI, body);
+  assert.match(sent, /^succeeded 2\d\d$/, `${sent}\n${rig.trace()}`);
+  const got = await until(
+    "MESSAGE at bob",
+    async () => {
+      const m = await messages(bob.page);
+      return m.length > 0 ? m : undefined;
+    },
+    5000,
+    rig.trace,
+  );
+  assert.equal(got.length, 1);
+  assert.equal(got[0].body, body);
+  assert.equal(got[0].from, `sip:alice@${DOMAIN}`);
 });
 
 /**
@@ -400,11 +402,9 @@ Content-Length: 0
 </scenario>
 `;
 
-Deno.test({
-  name: "browser → sipp UAS on UDP: INVITE, 180, 200, ACK, BYE through the proxy",
-  ...BROWSER_TEST,
-  async fn() {
-    const rig = await startRig();
+browserTest(
+  "browser → sipp UAS on UDP: INVITE, 180, 200, ACK, BYE through the proxy",
+  async (rig) => {
     const sippPort = freePort("udp");
     const registrar = await TestSipClient.connect("udp", rig.ts.port("udp"));
     let uas: Awaited<ReturnType<typeof startSipp>> | undefined;
@@ -442,10 +442,9 @@ Deno.test({
     } finally {
       registrar.close();
       await uas?.stop();
-      await rig.close();
     }
   },
-});
+);
 
 /**
  * sipp UAC as carol: INVITE + SDP, answering a 407 with `[authentication]` (-au/-ap) when
@@ -529,11 +528,9 @@ Content-Length: 0
 `;
 }
 
-Deno.test({
-  name: "sipp UAC on UDP → browser: INVITE (407 answered), browser answers, ACK, BYE",
-  ...BROWSER_TEST,
-  async fn() {
-    const rig = await startRig();
+browserTest(
+  "sipp UAC on UDP → browser: INVITE (407 answered), browser answers, ACK, BYE",
+  async (rig) => {
     let uac: Awaited<ReturnType<typeof startSipp>> | undefined;
     try {
       const bob = await rig.agent("bob(ws)", BOB, "ws");
@@ -566,47 +563,40 @@ Deno.test({
       assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
     } finally {
       await uac?.stop();
-      await rig.close();
     }
   },
-});
+);
 
-Deno.test({
-  name: "forking: bob registered twice rings both, first answer wins, other is cancelled",
-  ...BROWSER_TEST,
-  async fn() {
-    const rig = await startRig();
-    try {
-      const bob1 = await rig.agent("bob#1(ws)", BOB, "ws");
-      const bob2 = await rig.agent("bob#2(wss)", BOB, "wss");
-      assert.equal(rig.ts.server.location.lookup(`bob@${DOMAIN}`).length, 2, "two bindings");
-      const alice = await rig.agent("alice(ws)", ALICE, "ws");
-      const out = await call(alice.page, BOB_URI);
-      for (const b of [bob1, bob2]) await waitRinging(rig, b, alice, out);
-      await answer(bob1.page, 0);
-      await assertConfirmed(rig, alice, out);
-      const winner = await waitSessionEvent(bob1.page, 0, ["confirmed", "failed", "ended"]);
-      assert.equal(winner.name, "confirmed");
-      const loser = await waitSessionEvent(bob2.page, 0, ["failed", "ended"], 10_000, rig.trace);
-      // Never answered, so the branch can only end by a CANCEL from the proxy.
-      assert.deepEqual(
-        [loser.name, loser.originator, loser.cause],
-        ["failed", "remote", "Canceled"],
-        `the other branch is cancelled\n${rig.trace()}`,
-      );
-      assert.ok(
-        sipTrace(bob2.log).some((m) =>
-          m.direction === "received" && m.startLine.startsWith("CANCEL ")
-        ),
-        "bob#2 received a CANCEL",
-      );
-      assert.equal((await session(bob2.page, 0)).isEnded, true);
+browserTest(
+  "forking: bob registered twice rings both, first answer wins, other is cancelled",
+  async (rig) => {
+    const bob1 = await rig.agent("bob#1(ws)", BOB, "ws");
+    const bob2 = await rig.agent("bob#2(wss)", BOB, "wss");
+    assert.equal(rig.ts.server.location.lookup(`bob@${DOMAIN}`).length, 2, "two bindings");
+    const alice = await rig.agent("alice(ws)", ALICE, "ws");
+    const out = await call(alice.page, BOB_URI);
+    for (const b of [bob1, bob2]) await waitRinging(rig, b, alice, out);
+    await answer(bob1.page, 0);
+    await assertConfirmed(rig, alice, out);
+    const winner = await waitSessionEvent(bob1.page, 0, ["confirmed", "failed", "ended"]);
+    assert.equal(winner.name, "confirmed");
+    const loser = await waitSessionEvent(bob2.page, 0, ["failed", "ended"], 10_000, rig.trace);
+    // Never answered, so the branch can only end by a CANCEL from the proxy.
+    assert.deepEqual(
+      [loser.name, loser.originator, loser.cause],
+      ["failed", "remote", "Canceled"],
+      `the other branch is cancelled\n${rig.trace()}`,
+    );
+    assert.ok(
+      sipTrace(bob2.log).some((m) =>
+        m.direction === "received" && m.startLine.startsWith("CANCEL ")
+      ),
+      "bob#2 received a CANCEL",
+    );
+    assert.equal((await session(bob2.page, 0)).isEnded, true);
 
-      await terminate(alice.page, out);
-      await assertEnded(rig, bob1, 0, "remote");
-      assertOneViaPerResponse(rig);
-    } finally {
-      await rig.close();
-    }
+    await terminate(alice.page, out);
+    await assertEnded(rig, bob1, 0, "remote");
+    assertOneViaPerResponse(rig);
   },
-});
+);
