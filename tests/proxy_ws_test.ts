@@ -327,6 +327,25 @@ for (const wsTransport of ["ws", "wss"] as const) {
   });
 }
 
+/** A request from a caller of another domain (`sip:x@pstn.test`, no credentials) to `uri`. */
+function foreignRequest(
+  client: TestSipClient,
+  method: string,
+  uri: string,
+  callId: string,
+  body?: string,
+): string {
+  const call = { callId, fromTag: "x", cseq: 1 };
+  return request(client, {
+    method,
+    uri,
+    from: "<sip:x@pstn.test>;tag=x",
+    to: `<${uri}>`,
+    call,
+    body,
+  });
+}
+
 /** Sends one request and returns its final response. */
 async function finalFor(
   client: TestSipClient,
@@ -393,48 +412,29 @@ Deno.test("proxy refusals: 403 not you, 404 unknown, 480 offline, 403 relay, 483
     );
 
     // From another domain to another domain: no open relay (no challenge either).
-    const relay = { callId: "r5", fromTag: "x", cseq: 1 };
     const relayed = await finalFor(
       alice,
-      request(alice, {
-        method: "MESSAGE",
-        uri: "sip:y@elsewhere.test",
-        from: "<sip:x@pstn.test>;tag=x",
-        to: "<sip:y@elsewhere.test>",
-        call: relay,
-      }),
+      foreignRequest(alice, "MESSAGE", "sip:y@elsewhere.test", "r5"),
       "r5",
       "MESSAGE",
     );
     assert.equal(relayed.status, 403);
 
     assert.equal((await register(bob, { ...BOB, expires: 600 })).status, 200);
-    const hops = { callId: "r6", fromTag: "x", cseq: 1 };
     const tooMany = await finalFor(
       alice,
-      request(alice, {
-        method: "OPTIONS",
-        uri: `sip:bob@${DOMAIN}`,
-        from: "<sip:x@pstn.test>;tag=x",
-        to: `<sip:bob@${DOMAIN}>`,
-        call: hops,
-      }).replace("Max-Forwards: 70", "Max-Forwards: 0"),
+      foreignRequest(alice, "OPTIONS", `sip:bob@${DOMAIN}`, "r6").replace(
+        "Max-Forwards: 70",
+        "Max-Forwards: 0",
+      ),
       "r6",
       "OPTIONS",
     );
     assert.equal(tooMany.status, 483);
 
     // A caller from another domain reaches bob without a challenge (decided: we take calls).
-    const foreign = { callId: "r7", fromTag: "x", cseq: 1 };
     await alice.send(
-      request(alice, {
-        method: "MESSAGE",
-        uri: `sip:bob@${DOMAIN}`,
-        from: "<sip:x@pstn.test>;tag=x",
-        to: `<sip:bob@${DOMAIN}>`,
-        call: foreign,
-        body: "hello",
-      }),
+      foreignRequest(alice, "MESSAGE", `sip:bob@${DOMAIN}`, "r7", "hello"),
     );
     const message = await bob.wait(isReq("MESSAGE", "r7")) as SipRequest;
     assert.equal(message.bodyText, "hello");
@@ -460,16 +460,9 @@ Deno.test("proxy loop: a contact pointing back at the proxy ends in 482, not a s
       contact: `sip:bob@127.0.0.1:${ts.port("udp")}`,
     });
     assert.equal(ok.status, 200);
-    const call = { callId: "loop1", fromTag: "x", cseq: 1 };
     const res = await finalFor(
       alice,
-      request(alice, {
-        method: "OPTIONS",
-        uri: `sip:bob@${DOMAIN}`,
-        from: "<sip:x@pstn.test>;tag=x",
-        to: `<sip:bob@${DOMAIN}>`,
-        call,
-      }),
+      foreignRequest(alice, "OPTIONS", `sip:bob@${DOMAIN}`, "loop1"),
       "loop1",
       "OPTIONS",
     );
