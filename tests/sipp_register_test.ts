@@ -11,6 +11,24 @@ import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 const ALICE = { user: "alice", domain: "example.test", password: "sipp-secret" };
 const CALLS = 20;
 
+/** One REGISTER of a call (`cseq` 1 bare, 2 with sipp's `[authentication]`). */
+const registerSend = (cseq: number): string =>
+  `<send retrans="500">
+    <![CDATA[
+      REGISTER sip:${ALICE.domain} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From: <sip:[service]@${ALICE.domain}>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[service]@${ALICE.domain}>
+      Call-ID: [call_id]
+      CSeq: ${cseq} REGISTER
+      Contact: <sip:reg-[call_number]@[local_ip]:[local_port];transport=[transport]>
+      Expires: 600
+${cseq > 1 ? "      [authentication]\n" : ""}      Content-Length: 0
+
+    ]]>
+  </send>`;
+
 /**
  * One call = REGISTER → 401 → REGISTER with credentials → 200, then an optional pause
  * (so a TCP connection, whose close removes its bindings, stays open while the test looks).
@@ -20,38 +38,9 @@ export const registerAuthScenario = (holdMs = 0): string =>
   `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="register_auth">
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:${ALICE.domain} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      Max-Forwards: 70
-      From: <sip:[service]@${ALICE.domain}>;tag=[pid]SIPpTag[call_number]
-      To: <sip:[service]@${ALICE.domain}>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:reg-[call_number]@[local_ip]:[local_port];transport=[transport]>
-      Expires: 600
-      Content-Length: 0
-
-    ]]>
-  </send>
+  ${registerSend(1)}
   <recv response="401" auth="true" />
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:${ALICE.domain} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      Max-Forwards: 70
-      From: <sip:[service]@${ALICE.domain}>;tag=[pid]SIPpTag[call_number]
-      To: <sip:[service]@${ALICE.domain}>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:reg-[call_number]@[local_ip]:[local_port];transport=[transport]>
-      Expires: 600
-      [authentication]
-      Content-Length: 0
-
-    ]]>
-  </send>
+  ${registerSend(2)}
   <recv response="200" />
   ${holdMs > 0 ? `<pause milliseconds="${holdMs}" />` : ""}
 </scenario>
