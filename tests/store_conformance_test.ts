@@ -85,21 +85,13 @@ for (const impl of implementations) {
     await store.putAccount(alice);
     const got: Account | undefined = store.getAccount("example.com", "alice");
     assert.equal(got?.password, undefined);
+    const { password: _, ...seedFields } = alice;
     assert.deepEqual(got, {
-      domain: "example.com",
-      user: "alice",
+      ...seedFields,
       ha1: {
         md5: ha1("md5", "alice", "example.com", "secret"),
         sha256: ha1("sha256", "alice", "example.com", "secret"),
       },
-      cn: "Alice",
-      description: "first",
-      image: "http://img.example/100.png",
-      id: "100",
-      avail: "0",
-      origin: "registry",
-      port: 5060,
-      expire: 3600,
     });
     assert.equal(store.getAccount("EXAMPLE.com", "alice")?.user, "alice", "domain is caseless");
     assert.equal(store.getAccount("example.com", "Alice"), undefined, "user is case-sensitive");
