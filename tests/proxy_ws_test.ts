@@ -5,24 +5,22 @@
  * rules (407, 403, 404, 480, 483, 482) and forking with CANCEL of the losing branch.
  */
 import assert from "node:assert/strict";
-import type { SipMessage, SipRequest, SipResponse } from "../src/sip/message.ts";
+import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseNameAddr } from "../src/sip/uri.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
+import {
+  type Call,
+  inviteWithAuth,
+  isReq,
+  isRes,
+  sipReply,
+  sipRequest,
+} from "./support/sip_call.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
 const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
-
-interface Call {
-  callId: string;
-  fromTag: string;
-  cseq: number;
-}
-
-function branch(): string {
-  return "z9hG4bK" + crypto.randomUUID().replaceAll("-", "").slice(0, 16);
-}
 
 function sdp(size: number): string {
   const lines = ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0"];
@@ -34,68 +32,6 @@ function sdp(size: number): string {
   return lines.join("\r\n") + "\r\n";
 }
 
-function request(
-  client: TestSipClient,
-  o: {
-    method: string;
-    uri: string;
-    from: string;
-    to: string;
-    call: Call;
-    branch?: string;
-    contact?: string;
-    extra?: string[];
-    body?: string;
-  },
-): string {
-  const body = o.body ?? "";
-  return [
-    `${o.method} ${o.uri} SIP/2.0`,
-    `Via: ${client.via};branch=${o.branch ?? branch()};rport`,
-    "Max-Forwards: 70",
-    `From: ${o.from}`,
-    `To: ${o.to}`,
-    `Call-ID: ${o.call.callId}`,
-    `CSeq: ${o.call.cseq} ${o.method}`,
-    ...(o.contact ? [`Contact: <${o.contact}>`] : []),
-    ...(o.extra ?? []),
-    ...(body ? ["Content-Type: application/sdp"] : []),
-    `Content-Length: ${new TextEncoder().encode(body).length}`,
-    "",
-    body,
-  ].join("\r\n");
-}
-
-/** A response from a UA to a request it received (copies Via, From, To, Call-ID, CSeq). */
-function reply(
-  req: SipRequest,
-  status: number,
-  reason: string,
-  o: { toTag?: string; extra?: string[]; body?: string } = {},
-): string {
-  const vias = req.getAll("via");
-  let to = req.get("to")!;
-  if (o.toTag && !/;tag=/.test(to)) to += `;tag=${o.toTag}`;
-  const body = o.body ?? "";
-  return [
-    `SIP/2.0 ${status} ${reason}`,
-    ...vias.map((v) => `Via: ${v}`),
-    `From: ${req.get("from")}`,
-    `To: ${to}`,
-    `Call-ID: ${req.callId}`,
-    `CSeq: ${req.get("cseq")}`,
-    ...(o.extra ?? []),
-    `Content-Length: ${new TextEncoder().encode(body).length}`,
-    "",
-    body,
-  ].join("\r\n");
-}
-
-const isReq = (method: string, callId?: string) => (m: SipMessage) =>
-  m.isRequest && m.method === method && (callId === undefined || m.callId === callId);
-const isRes = (status: number, callId: string, method = "INVITE") => (m: SipMessage) =>
-  !m.isRequest && m.status === status && m.callId === callId && m.cseq.method === method;
-
 async function registered(
   ts: TestServer,
   transport: "udp" | "tcp" | "ws" | "wss",
@@ -105,65 +41,6 @@ async function registered(
   const ok = await register(client, { ...who, expires: 600 });
   assert.equal(ok.status, 200, `${who.user} registers over ${transport}`);
   return client;
-}
-
-/** Sends INVITE, answers the 407 with credentials, returns the authenticated INVITE's CSeq. */
-async function inviteWithAuth(
-  caller: TestSipClient,
-  call: Call,
-  who: typeof ALICE,
-  target: string,
-  extra: string[] = [],
-  body = "",
-): Promise<void> {
-  const from = `<sip:${who.user}@${DOMAIN}>;tag=${call.fromTag}`;
-  const to = `<${target}>`;
-  const firstBranch = branch();
-  await caller.send(
-    request(caller, {
-      method: "INVITE",
-      uri: target,
-      from,
-      to,
-      call,
-      branch: firstBranch,
-      contact: caller.contactUri,
-      extra,
-      body,
-    }),
-  );
-  const challenge = await caller.wait(isRes(407, call.callId)) as SipResponse;
-  assert.match(challenge.getAll("proxy-authenticate")[0], /algorithm=MD5/, "MD5 challenged first");
-  // §17.1.1.3: the ACK for the 407 shares the INVITE's branch.
-  await caller.send(
-    request(caller, {
-      method: "ACK",
-      uri: target,
-      from,
-      to: challenge.get("to")!,
-      call,
-      branch: firstBranch,
-    }),
-  );
-  call.cseq++;
-  const auth = answerChallenge(challenge, {
-    user: who.user,
-    password: who.password,
-    method: "INVITE",
-    uri: target,
-  });
-  await caller.send(
-    request(caller, {
-      method: "INVITE",
-      uri: target,
-      from,
-      to,
-      call,
-      contact: caller.contactUri,
-      extra: [...extra, `Proxy-Authorization: ${auth}`],
-      body,
-    }),
-  );
 }
 
 for (const wsTransport of ["ws", "wss"] as const) {
@@ -214,13 +91,13 @@ for (const wsTransport of ["ws", "wss"] as const) {
 
       const bobContact = `sip:bob@127.0.0.1:${bob.localPort}`;
       const rrHeaders = rr.map((r) => `Record-Route: ${r}`);
-      await bob.send(reply(invite, 180, "Ringing", { toTag: "btag1", extra: rrHeaders }));
+      await bob.send(sipReply(invite, 180, "Ringing", { toTag: "btag1", extra: rrHeaders }));
       const ringing = await alice.wait(isRes(180, call.callId)) as SipResponse;
       assert.equal(ringing.getAll("via").length, 1, "exactly one Via toward the browser");
       assert.equal(ts.server.dialogs.get(call.callId)?.state, "early");
 
       await bob.send(
-        reply(invite, 200, "OK", {
+        sipReply(invite, 200, "OK", {
           toTag: "btag1",
           extra: [
             ...rrHeaders,
@@ -247,7 +124,7 @@ for (const wsTransport of ["ws", "wss"] as const) {
       const dialogTo = ok.get("to")!;
       const from = `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`;
       await alice.send(
-        request(alice, {
+        sipRequest(alice, {
           method: "ACK",
           uri: bobContact,
           from,
@@ -263,7 +140,7 @@ for (const wsTransport of ["ws", "wss"] as const) {
       // Hold: a re-INVITE inside the dialog is routed by the route set, never challenged.
       const reinvite = { ...call, cseq: call.cseq + 1 };
       await alice.send(
-        request(alice, {
+        sipRequest(alice, {
           method: "INVITE",
           uri: bobContact,
           from,
@@ -277,13 +154,13 @@ for (const wsTransport of ["ws", "wss"] as const) {
       const hold = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
       assert.equal(hold.cseq.seq, reinvite.cseq);
       assert.equal(hold.getAll("record-route").length, 0, "no Record-Route inside a dialog");
-      await bob.send(reply(hold, 200, "OK", { extra: [`Contact: <${bobContact}>`] }));
+      await bob.send(sipReply(hold, 200, "OK", { extra: [`Contact: <${bobContact}>`] }));
       const held = await alice.wait((m) =>
         !m.isRequest && m.status === 200 && m.cseq.seq === reinvite.cseq
       ) as SipResponse;
       assert.equal(held.getAll("via").length, 1);
       await alice.send(
-        request(alice, {
+        sipRequest(alice, {
           method: "ACK",
           uri: bobContact,
           from,
@@ -302,7 +179,7 @@ for (const wsTransport of ["ws", "wss"] as const) {
       const bobRoutes = rr.map((r) => `Route: ${r}`);
       const byeCall = { ...call, cseq: 1 };
       await bob.send(
-        request(bob, {
+        sipRequest(bob, {
           method: "BYE",
           uri: alice.contactUri,
           from: `${invite.get("to")};tag=btag1`,
@@ -314,7 +191,7 @@ for (const wsTransport of ["ws", "wss"] as const) {
       const bye = await alice.wait(isReq("BYE", call.callId)) as SipRequest;
       assert.equal(bye.uri, alice.contactUri);
       assert.equal(bye.getAll("route").length, 0);
-      await alice.send(reply(bye, 200, "OK"));
+      await alice.send(sipReply(bye, 200, "OK"));
       const byeOk = await bob.wait(isRes(200, call.callId, "BYE")) as SipResponse;
       assert.equal(byeOk.getAll("via").length, 1);
       const ended = ts.server.dialogs.get(call.callId);
@@ -336,7 +213,7 @@ function foreignRequest(
   body?: string,
 ): string {
   const call = { callId, fromTag: "x", cseq: 1 };
-  return request(client, {
+  return sipRequest(client, {
     method,
     uri,
     from: "<sip:x@pstn.test>;tag=x",
@@ -369,7 +246,7 @@ Deno.test("proxy refusals: 403 not you, 404 unknown, 480 offline, 403 relay, 483
   try {
     const authed = async (from: string, target: string, callId: string) => {
       const call: Call = { callId, fromTag: "f", cseq: 1 };
-      const text = request(alice, {
+      const text = sipRequest(alice, {
         method: "MESSAGE",
         uri: target,
         from: `<sip:${from}@${DOMAIN}>;tag=f`,
@@ -382,7 +259,7 @@ Deno.test("proxy refusals: 403 not you, 404 unknown, 480 offline, 403 relay, 483
       call.cseq = 2;
       return await finalFor(
         alice,
-        request(alice, {
+        sipRequest(alice, {
           method: "MESSAGE",
           uri: target,
           from: `<sip:${from}@${DOMAIN}>;tag=f`,
@@ -439,7 +316,7 @@ Deno.test("proxy refusals: 403 not you, 404 unknown, 480 offline, 403 relay, 483
     const message = await bob.wait(isReq("MESSAGE", "r7")) as SipRequest;
     assert.equal(message.bodyText, "hello");
     assert.equal(message.get("max-forwards"), "69");
-    await bob.send(reply(message, 200, "OK", { toTag: "bt" }));
+    await bob.send(sipReply(message, 200, "OK", { toTag: "bt" }));
     const delivered = await alice.response("r7", 1);
     assert.equal(delivered.status, 200);
     assert.equal(delivered.getAll("via").length, 1);
@@ -497,13 +374,13 @@ Deno.test("proxy forking: bob on UDP and on TCP (reached over his own connection
     );
     assert.equal(inviteTcp.getAll("record-route").length, 2, "udp in, tcp out: two entries");
     assert.equal(inviteUdp.getAll("record-route").length, 1, "udp in, udp out: one entry");
-    await bobUdp.send(reply(inviteUdp, 180, "Ringing", { toTag: "u1" }));
-    await bobTcp.send(reply(inviteTcp, 180, "Ringing", { toTag: "t1" }));
+    await bobUdp.send(sipReply(inviteUdp, 180, "Ringing", { toTag: "u1" }));
+    await bobTcp.send(sipReply(inviteTcp, 180, "Ringing", { toTag: "t1" }));
     await alice.wait(isRes(180, call.callId));
     await alice.wait(isRes(180, call.callId));
     const rr = inviteTcp.getAll("record-route").map((r) => `Record-Route: ${r}`);
     await bobTcp.send(
-      reply(inviteTcp, 200, "OK", {
+      sipReply(inviteTcp, 200, "OK", {
         toTag: "t1",
         extra: [...rr, `Contact: <${bobTcp.contactUri}>`],
       }),
@@ -513,14 +390,14 @@ Deno.test("proxy forking: bob on UDP and on TCP (reached over his own connection
 
     // The losing branch gets a CANCEL; its 487 is ACKed by the proxy, not passed up.
     const cancel = await bobUdp.wait(isReq("CANCEL", call.callId)) as SipRequest;
-    await bobUdp.send(reply(cancel, 200, "OK"));
-    await bobUdp.send(reply(inviteUdp, 487, "Request Terminated", { toTag: "u1" }));
+    await bobUdp.send(sipReply(cancel, 200, "OK"));
+    await bobUdp.send(sipReply(inviteUdp, 487, "Request Terminated", { toTag: "u1" }));
     await bobUdp.wait(isReq("ACK", call.callId));
 
     // ACK and an in-dialog BYE from the TCP phone travel on its connection and back.
     const routes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
     await alice.send(
-      request(alice, {
+      sipRequest(alice, {
         method: "ACK",
         uri: bobTcp.contactUri,
         from,
@@ -532,7 +409,7 @@ Deno.test("proxy forking: bob on UDP and on TCP (reached over his own connection
     await bobTcp.wait(isReq("ACK", call.callId));
     const aliceContact = alice.contactUri;
     await bobTcp.send(
-      request(bobTcp, {
+      sipRequest(bobTcp, {
         method: "BYE",
         uri: aliceContact,
         from: ok.get("to")!,
@@ -542,7 +419,7 @@ Deno.test("proxy forking: bob on UDP and on TCP (reached over his own connection
       }),
     );
     const bye = await alice.wait(isReq("BYE", call.callId)) as SipRequest;
-    await alice.send(reply(bye, 200, "OK"));
+    await alice.send(sipReply(bye, 200, "OK"));
     assert.equal((await bobTcp.wait(isRes(200, call.callId, "BYE"))).isRequest, false);
     await assert.rejects(
       alice.wait(isRes(487, call.callId), 300),
@@ -567,7 +444,14 @@ Deno.test("proxy: MESSAGE from a UDP phone to a browser on WS, delivered on its 
     const from = `<sip:bob@${DOMAIN}>;tag=b`;
     const challenge = await finalFor(
       bob,
-      request(bob, { method: "MESSAGE", uri: target, from, to: `<${target}>`, call, body: "hi" }),
+      sipRequest(bob, {
+        method: "MESSAGE",
+        uri: target,
+        from,
+        to: `<${target}>`,
+        call,
+        body: "hi",
+      }),
       call.callId,
       "MESSAGE",
     );
@@ -575,7 +459,7 @@ Deno.test("proxy: MESSAGE from a UDP phone to a browser on WS, delivered on its 
     call.cseq = 2;
     const auth = answerChallenge(challenge, { ...BOB, method: "MESSAGE", uri: target });
     await bob.send(
-      request(bob, {
+      sipRequest(bob, {
         method: "MESSAGE",
         uri: target,
         from,
@@ -589,7 +473,7 @@ Deno.test("proxy: MESSAGE from a UDP phone to a browser on WS, delivered on its 
     assert.equal(message.uri, alice.contactUri);
     assert.equal(message.bodyText, "hi ☃");
     assert.match(message.getAll("via")[0], /^SIP\/2\.0\/WS /);
-    await alice.send(reply(message, 200, "OK", { toTag: "a" }));
+    await alice.send(sipReply(message, 200, "OK", { toTag: "a" }));
     assert.equal((await bob.response(call.callId, 2)).status, 200);
   } finally {
     alice.close();

@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import type { SipMessage, SipRequest, SipResponse } from "../src/sip/message.ts";
 import { freePort, freePorts } from "./support/ports.ts";
 import { spawnChild } from "./support/process.ts";
-import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { inviteWithAuth, isReq, sipReply } from "./support/sip_call.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { hasTmux, TmuxTerminal } from "./support/tmux.ts";
 
@@ -49,99 +50,13 @@ async function waitHealthy(base: string, ms = 30_000): Promise<void> {
   throw new Error(`${base} did not answer /healthz within ${ms} ms`);
 }
 
-const branch = () => "z9hG4bK" + crypto.randomUUID().replaceAll("-", "").slice(0, 16);
-
-function sipRequest(
-  client: TestSipClient,
-  o: {
-    method: string;
-    uri: string;
-    from: string;
-    to: string;
-    callId: string;
-    cseq: number;
-    branch?: string;
-    extra?: string[];
-  },
-): string {
-  return [
-    `${o.method} ${o.uri} SIP/2.0`,
-    `Via: ${client.via};branch=${o.branch ?? branch()};rport`,
-    "Max-Forwards: 70",
-    `From: ${o.from}`,
-    `To: ${o.to}`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} ${o.method}`,
-    `Contact: <${client.contactUri}>`,
-    ...(o.extra ?? []),
-    "Content-Length: 0",
-    "",
-    "",
-  ].join("\r\n");
-}
-
-function sipReply(req: SipRequest, status: number, reason: string, toTag: string): string {
-  return [
-    `SIP/2.0 ${status} ${reason}`,
-    ...req.getAll("via").map((v) => `Via: ${v}`),
-    `From: ${req.get("from")}`,
-    `To: ${req.get("to")};tag=${toTag}`,
-    `Call-ID: ${req.callId}`,
-    `CSeq: ${req.get("cseq")}`,
-    `Contact: <sip:bob@127.0.0.1>`,
-    "Content-Length: 0",
-    "",
-    "",
-  ].join("\r\n");
-}
-
 /** alice (caller) → bob through the proxy, with proxy auth; bob answers 180 then 200. */
 async function placeCall(alice: TestSipClient, bob: TestSipClient, callId: string) {
-  const target = `sip:bob@${DOMAIN}`;
-  const from = `<sip:alice@${DOMAIN}>;tag=tuiA`;
-  const to = `<${target}>`;
-  const first = branch();
-  await alice.send(sipRequest(alice, {
-    method: "INVITE",
-    uri: target,
-    from,
-    to,
-    callId,
-    cseq: 1,
-    branch: first,
-  }));
-  const challenge = await alice.wait((m: SipMessage) =>
-    !m.isRequest && m.callId === callId && m.status === 407
-  ) as SipResponse;
-  await alice.send(sipRequest(alice, {
-    method: "ACK",
-    uri: target,
-    from,
-    to: challenge.get("to")!,
-    callId,
-    cseq: 1,
-    branch: first,
-  }));
-  const auth = answerChallenge(challenge, {
-    user: ALICE.user,
-    password: ALICE.password,
-    method: "INVITE",
-    uri: target,
-  });
-  await alice.send(sipRequest(alice, {
-    method: "INVITE",
-    uri: target,
-    from,
-    to,
-    callId,
-    cseq: 2,
-    extra: [`Proxy-Authorization: ${auth}`],
-  }));
-  const invite = await bob.wait((m: SipMessage) =>
-    m.isRequest && m.method === "INVITE" && m.callId === callId
-  ) as SipRequest;
-  await bob.send(sipReply(invite, 180, "Ringing", "tuiB"));
-  await bob.send(sipReply(invite, 200, "OK", "tuiB"));
+  await inviteWithAuth(alice, { callId, fromTag: "tuiA", cseq: 1 }, ALICE, `sip:bob@${DOMAIN}`);
+  const invite = await bob.wait(isReq("INVITE", callId)) as SipRequest;
+  const contact = ["Contact: <sip:bob@127.0.0.1>"];
+  await bob.send(sipReply(invite, 180, "Ringing", { toTag: "tuiB", extra: contact }));
+  await bob.send(sipReply(invite, 200, "OK", { toTag: "tuiB", extra: contact }));
   const ok = await alice.wait((m: SipMessage) =>
     !m.isRequest && m.callId === callId && m.status === 200
   );
