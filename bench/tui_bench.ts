@@ -10,7 +10,7 @@
  * [--warmup=MS] [--concurrency=N] [--rounds=N]`; a bench driver imports `runTuiBench`.
  * Needs tmux for the "on" half and Linux /proc for the CPU figures.
  */
-import { freePort, freePorts } from "../tests/support/ports.ts";
+import { freePort, freePorts, waitHealthy } from "../tests/support/ports.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { hasTmux, TmuxTerminal } from "../tests/support/tmux.ts";
@@ -46,21 +46,6 @@ export interface TuiBenchResult {
   tui_duration_ms: number;
   /** 1 when the dashboard showed every agent's binding at the end of its run. */
   tui_screen_showed_all: number;
-}
-
-async function waitHealthy(base: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${base}/healthz`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${base} did not come up within ${ms} ms`);
 }
 
 const CLOCK_TICKS_PER_S = 100;
@@ -172,7 +157,7 @@ async function runOff(dir: string, o: Required<TuiBenchOptions>) {
   const child = spawnChild(Deno.execPath(), { args: serveArgs(udp, http, dir, false), cwd: ROOT });
   try {
     const base = `http://127.0.0.1:${http}`;
-    await waitHealthy(base);
+    await waitHealthy(base, 60_000);
     await provision(base, o.concurrency);
     return await load(udp, child.pid, o);
   } finally {
@@ -191,7 +176,7 @@ async function runOn(dir: string, o: Required<TuiBenchOptions>) {
   });
   try {
     const base = `http://127.0.0.1:${http}`;
-    await waitHealthy(base);
+    await waitHealthy(base, 60_000);
     await term.waitFor(/1 Registrations/, 30_000);
     await provision(base, o.concurrency);
     const r = await load(udp, childOf(await term.panePid()), o);

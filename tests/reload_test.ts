@@ -12,7 +12,7 @@ import type { SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { StreamFramer } from "../src/sip/framer.ts";
 import { certFingerprint, makeFreshSelfSignedCert, makeSelfSignedCert } from "./support/certs.ts";
-import { freePorts, waitForListening } from "./support/ports.ts";
+import { freePorts, procNetSockets, waitForListening } from "./support/ports.ts";
 import { runCommand, spawnChild } from "./support/process.ts";
 import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer } from "./support/test_server.ts";
@@ -391,22 +391,10 @@ Deno.test({
 
 /** Client-side local ports of established TCP connections to `port` (from /proc/net). */
 function clientPortsTo(port: number): Set<number> {
-  const ports = new Set<number>();
-  const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length < 4 || cols[3] !== "01") continue; // 01 = ESTABLISHED
-      if (cols[2].endsWith(`:${hex}`)) ports.add(parseInt(cols[1].split(":").pop()!, 16));
-    }
-  }
-  return ports;
+  const established = procNetSockets("tcp").filter((s) =>
+    s.state === "01" && s.remotePort === port
+  );
+  return new Set(established.map((s) => s.localPort));
 }
 
 Deno.test({

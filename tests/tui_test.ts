@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { SipMessage, SipRequest, SipResponse } from "../src/sip/message.ts";
-import { freePort, freePorts } from "./support/ports.ts";
+import { freePort, freePorts, waitHealthy } from "./support/ports.ts";
 import { spawnChild } from "./support/process.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { inviteWithAuth, isReq, sipReply } from "./support/sip_call.ts";
@@ -33,21 +33,6 @@ async function api(base: string, method: string, path: string, body?: unknown) {
   });
   const text = await res.text();
   return { status: res.status, text };
-}
-
-async function waitHealthy(base: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${base}/healthz`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${base} did not answer /healthz within ${ms} ms`);
 }
 
 /** alice (caller) → bob through the proxy, with proxy auth; bob answers 180 then 200. */

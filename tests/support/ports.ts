@@ -1,8 +1,10 @@
 /**
- * @module Free loopback ports for integration tests. A port is found by binding port 0 on
- * 127.0.0.1 and closing the socket again, so there is a small race with other processes;
- * callers that need several ports at once use `freePorts` so the ports are distinct. This
- * module only probes the loopback interface and never keeps a socket open.
+ * @module Free loopback ports and readiness probes for integration tests and benches. A
+ * port is found by binding port 0 on 127.0.0.1 and closing the socket again, so there is a
+ * small race with other processes; callers that need several ports at once use `freePorts`
+ * so the ports are distinct. Sockets of this namespace are read from /proc/net; a server is
+ * ready when it listens there or answers `/healthz`. This module only probes the loopback
+ * interface and never keeps a socket open.
  */
 
 /** The transports a port can be probed for. */
@@ -61,11 +63,19 @@ export function freePorts(n: number): number[] {
   return ports;
 }
 
-function listeningOn(port: number, transport: PortTransport): boolean {
-  // /proc/net/{tcp,udp}[6]: "sl local_address rem_address st ..."; local is HEX_IP:HEX_PORT.
-  // A TCP socket counts only in LISTEN (0A); a UDP socket counts once bound (07).
-  const want = transport === "tcp" ? "0A" : "07";
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+/** One socket of this network namespace as /proc/net/{tcp,udp}[6] lists it. */
+export interface ProcNetSocket {
+  localPort: number;
+  remotePort: number;
+  /** Kernel state, hex: TCP 0A = LISTEN, 01 = ESTABLISHED; UDP 07 = bound. */
+  state: string;
+}
+
+/** The sockets of `transport` (IPv4 and IPv6) in this network namespace, now. */
+export function procNetSockets(transport: PortTransport): ProcNetSocket[] {
+  // Each line: "sl local_address rem_address st ..."; an address is HEX_IP:HEX_PORT.
+  const port = (address: string) => parseInt(address.split(":").pop()!, 16);
+  const sockets: ProcNetSocket[] = [];
   for (const file of [`/proc/net/${transport}`, `/proc/net/${transport}6`]) {
     let text: string;
     try {
@@ -76,10 +86,16 @@ function listeningOn(port: number, transport: PortTransport): boolean {
     for (const line of text.split("\n").slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 4) continue;
-      if (cols[1].endsWith(`:${hexPort}`) && cols[3] === want) return true;
+      sockets.push({ localPort: port(cols[1]), remotePort: port(cols[2]), state: cols[3] });
     }
   }
-  return false;
+  return sockets;
+}
+
+function listeningOn(port: number, transport: PortTransport): boolean {
+  // A TCP socket counts only in LISTEN (0A); a UDP socket counts once bound (07).
+  const want = transport === "tcp" ? "0A" : "07";
+  return procNetSockets(transport).some((s) => s.localPort === port && s.state === want);
 }
 
 /**
@@ -99,4 +115,20 @@ export async function waitForListening(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Wait until `base` (an HTTP origin) answers `GET /healthz` with 2xx; rejects after `ms`. */
+export async function waitHealthy(base: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${base}/healthz`);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${base} did not answer /healthz within ${ms} ms`);
 }
