@@ -22,7 +22,8 @@
  * [--rates=200,400] [--step-ms=4000] [--hold-calls=5000] [--hold-rate=500]
  * [--no-kamailio] [--no-hold]`.
  */
-import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { groupPids, groupTicks, kbField, mb, statusKb } from "./support/proc.ts";
+import { seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { type SippRun, startSipp } from "../tests/support/sipp.ts";
@@ -132,40 +133,6 @@ export interface CallBenchResult {
 
 // --- process accounting ---
 
-function groupPids(pid: number): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pid) pids.push(Number(e.name)); // pgrp
-    } catch { /* exited */ }
-  }
-  return pids.length ? pids : [pid];
-}
-
-function cpuTicks(pid: number): number {
-  let ticks = 0;
-  for (const p of groupPids(pid)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-    } catch { /* exited */ }
-  }
-  return ticks;
-}
-
-function kbField(path: string, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(Deno.readTextFileSync(path));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** Datagrams the kernel dropped on UDP sockets bound to `port` (receive buffer full). */
 function udpDrops(port: number): number {
   let drops = 0;
@@ -178,8 +145,6 @@ function udpDrops(port: number): number {
   } catch { /* no procfs */ }
   return drops;
 }
-
-const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 
 interface ServerUnderTest {
   name: CallServerName;
@@ -198,28 +163,10 @@ function pssKb(pid: number): number {
 }
 
 async function startSipws(dir: string): Promise<ServerUnderTest> {
-  const store = `${dir}/sipws.db`;
-  const s = SqliteStore.open(store, { storePlainPasswords: false });
-  await s.putAccount(BOB);
-  s.close();
+  const store = await seededStore(dir, [BOB]);
   const [port, httpPort] = freePorts(2);
   const child = spawnChild(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "-f",
-      "-i",
-      "127.0.0.1",
-      "-u",
-      String(port),
-      "-r",
-      String(httpPort),
-      "--skipconfig",
-      "--store",
-      store,
-      API_KEY,
-    ],
+    args: serveArgs({ store, udp: port, http: { port: httpPort, key: API_KEY } }),
     cwd: ROOT,
   });
   try {
@@ -235,7 +182,7 @@ async function startSipws(dir: string): Promise<ServerUnderTest> {
     port,
     dir,
     httpPort,
-    memoryKb: () => kbField(`/proc/${child.pid}/status`, "VmRSS"),
+    memoryKb: () => statusKb(child.pid, "VmRSS"),
     stop: async () => void await child.stop(),
   };
 }
@@ -642,12 +589,12 @@ async function step(rig: Rig, rate: number, stepMs: number, holdMs: number): Pro
   await uasDelta(rig); // baseline
   const serverDrops0 = udpDrops(rig.server.port);
   const uasDrops0 = udpDrops(rig.uasPort);
-  const ticks0 = cpuTicks(rig.server.child.pid);
+  const ticks0 = groupTicks(rig.server.child.pid);
   const t0 = performance.now();
   const probe = startProbe(rig.server.port);
   const uac = await runUac(rig, { rate, calls, holdMs });
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = (cpuTicks(rig.server.child.pid) - ticks0) / 100;
+  const cpu = (groupTicks(rig.server.child.pid) - ticks0) / 100;
   const probed = await probe.stop();
   // The UAS writes its row once a second and lingers 1 s after each BYE.
   await new Promise((r) => setTimeout(r, 1300));

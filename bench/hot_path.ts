@@ -11,7 +11,8 @@
  * `--transports=udp,tcp`. Not part of the product; every phase is bounded in time.
  */
 import { runRegisterLoad } from "./register_load.ts";
-import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { processTicks, rssMb } from "./support/proc.ts";
+import { seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 
@@ -37,42 +38,13 @@ interface Server {
   dir: string;
 }
 
-function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]);
-}
-
-function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
-}
-
 async function start(root: string): Promise<Server> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-hot-" });
-  const store = `${dir}/sipws.db`;
-  const s = SqliteStore.open(store, { storePlainPasswords: false });
-  await s.putAccount(ACCOUNT);
-  s.close();
+  const store = await seededStore(dir, [ACCOUNT]);
   const [port] = freePorts(1);
-  const prof = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
+  const denoFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
   const child = spawnChild(Deno.execPath(), {
-    args: [
-      "run",
-      ...prof,
-      "-A",
-      "main.ts",
-      "-f",
-      "-i",
-      "127.0.0.1",
-      "-u",
-      String(port),
-      "-t",
-      String(port),
-      "--skipconfig",
-      "--store",
-      store,
-    ],
+    args: serveArgs({ store, udp: port, tcp: port, denoFlags }),
     cwd: root,
   });
   await waitForListening(port, "udp", 30_000);
@@ -90,11 +62,11 @@ async function measure(s: Server, transport: "udp" | "tcp") {
     connections: 2,
   };
   if (WARMUP > 0) await runRegisterLoad({ ...base, durationMs: WARMUP });
-  const t0 = cpuTicks(s.child.pid);
+  const t0 = processTicks(s.child.pid);
   const w0 = performance.now();
   const r = await runRegisterLoad({ ...base, durationMs: DURATION });
   const secs = (performance.now() - w0) / 1000;
-  const ticks = cpuTicks(s.child.pid) - t0;
+  const ticks = processTicks(s.child.pid) - t0;
   const cpu = Math.round(ticks / secs);
   // Server CPU time per completed registration: steadier than reg/s on a shared machine.
   const usPerReg = r.registrations ? Math.round((ticks * 10_000) / r.registrations) : 0;
@@ -186,7 +158,9 @@ async function main() {
         console.log(`${s.root}: rss after load ${before} MB; waiting 40 s for Timer J…`);
       }
       await new Promise((r) => setTimeout(r, 40_000));
-      for (const s of servers) console.log(`${s.root}: rss 40 s later ${rssMb(s.child.pid)} MB`);
+      for (const s of servers) {
+        console.log(`${s.root}: rss 40 s later ${rssMb(s.child.pid)} MB`);
+      }
     }
   } finally {
     for (const s of servers) {

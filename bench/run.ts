@@ -18,7 +18,8 @@ import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
 import { type CallBenchResult, formatCallBench, runCallBench } from "./call_bench.ts";
-import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
+import { seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 
@@ -51,69 +52,12 @@ interface Phase extends RegisterLoadResult {
   serverPeakRssMb: number;
 }
 
-/** Pids of the process group led by `pid` (Kamailio forks its workers into it). */
-function groupPids(pid: number): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pid) pids.push(Number(e.name)); // field 5: pgrp
-    } catch { /* exited */ }
-  }
-  return pids.length ? pids : [pid];
-}
-
-/** utime + stime of the group, in clock ticks (100/s on Linux). */
-function cpuTicks(pid: number): number {
-  let ticks = 0;
-  for (const p of groupPids(pid)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // fields 14, 15: utime, stime
-    } catch { /* exited */ }
-  }
-  return ticks;
-}
-
-function statusKb(pid: number, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(
-      Deno.readTextFileSync(`/proc/${pid}/status`),
-    );
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-const mb = (kb: number) => Math.round(kb / 102.4) / 10;
-
 /** sipws as a real subprocess, as a user runs it, with one account in its sqlite store. */
 async function startSipws(dir: string): Promise<ServerUnderTest> {
-  const store = `${dir}/sipws.db`;
-  const s = SqliteStore.open(store, { storePlainPasswords: false });
-  await s.putAccount(ACCOUNT);
-  s.close();
+  const store = await seededStore(dir, [ACCOUNT]);
   const [port] = freePorts(1);
   const child = spawnChild(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "-f",
-      "-i",
-      "127.0.0.1",
-      "-u",
-      String(port),
-      "-t",
-      String(port),
-      "--skipconfig",
-      "--store",
-      store,
-    ],
+    args: serveArgs({ store, udp: port, tcp: port }),
     cwd: ROOT,
   });
   await waitForListening(port, "udp", 20_000);
@@ -155,11 +99,11 @@ async function measure(server: ServerUnderTest, transport: "udp" | "tcp"): Promi
     connections: 2,
   };
   if (WARMUP > 0) await runRegisterLoad({ ...base, durationMs: WARMUP });
-  const ticks0 = cpuTicks(server.child.pid);
+  const ticks0 = groupTicks(server.child.pid);
   const t0 = performance.now();
   const result = await runRegisterLoad({ ...base, durationMs: DURATION });
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = (cpuTicks(server.child.pid) - ticks0) / 100;
+  const cpu = (groupTicks(server.child.pid) - ticks0) / 100;
   const pids = groupPids(server.child.pid);
   return {
     server: server.name,

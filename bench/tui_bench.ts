@@ -12,6 +12,8 @@
  */
 import { freePort, freePorts, waitHealthy } from "../tests/support/ports.ts";
 import { spawnChild } from "../tests/support/process.ts";
+import { CLOCK_TICKS_PER_S, processTicks } from "./support/proc.ts";
+import { serveArgs } from "./support/sipws.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { hasTmux, TmuxTerminal } from "../tests/support/tmux.ts";
 
@@ -46,15 +48,6 @@ export interface TuiBenchResult {
   tui_duration_ms: number;
   /** 1 when the dashboard showed every agent's binding at the end of its run. */
   tui_screen_showed_all: number;
-}
-
-const CLOCK_TICKS_PER_S = 100;
-
-/** utime + stime of one process, seconds (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 }
 
 /** The first child of `pid` (the server under the pane's shell). */
@@ -100,8 +93,11 @@ async function load(
   let failed = 0;
   let cpuStart = 0;
   let cpuEnd = 0;
-  const t1 = setTimeout(() => cpuStart = cpuSeconds(serverPid), o.warmupMs);
-  const t2 = setTimeout(() => cpuEnd = cpuSeconds(serverPid), o.warmupMs + o.durationMs);
+  const t1 = setTimeout(() => cpuStart = processTicks(serverPid) / CLOCK_TICKS_PER_S, o.warmupMs);
+  const t2 = setTimeout(
+    () => cpuEnd = processTicks(serverPid) / CLOCK_TICKS_PER_S,
+    o.warmupMs + o.durationMs,
+  );
   try {
     await Promise.all(clients.map(async (client, i) => {
       while (Date.now() < end) {
@@ -127,34 +123,26 @@ async function load(
     clearTimeout(t2);
     for (const c of clients) c.close();
   }
-  if (cpuEnd === 0) cpuEnd = cpuSeconds(serverPid);
+  if (cpuEnd === 0) cpuEnd = processTicks(serverPid) / CLOCK_TICKS_PER_S;
   return { ok, failed, seconds: o.durationMs / 1000, cpu: cpuEnd - cpuStart };
 }
 
-function serveArgs(udp: number, http: number, dir: string, tui: boolean): string[] {
-  return [
-    "run",
-    "-A",
-    "main.ts",
-    "-f",
-    ...(tui ? ["--tui"] : []),
-    "-i",
-    "127.0.0.1",
-    "-u",
-    String(udp),
-    "--skipconfig",
-    "--store",
-    `${dir}/sipws-${tui ? "on" : "off"}.db`,
-    "-r",
-    String(http),
-    KEY,
-  ];
-}
+/** The server under test, with or without the dashboard, each with its own store. */
+const tuiServeArgs = (udp: number, http: number, dir: string, tui: boolean): string[] =>
+  serveArgs({
+    store: `${dir}/sipws-${tui ? "on" : "off"}.db`,
+    udp,
+    http: { port: http, key: KEY },
+    tui,
+  });
 
 async function runOff(dir: string, o: Required<TuiBenchOptions>) {
   const udp = freePort("udp");
   const [http] = freePorts(1);
-  const child = spawnChild(Deno.execPath(), { args: serveArgs(udp, http, dir, false), cwd: ROOT });
+  const child = spawnChild(Deno.execPath(), {
+    args: tuiServeArgs(udp, http, dir, false),
+    cwd: ROOT,
+  });
   try {
     const base = `http://127.0.0.1:${http}`;
     await waitHealthy(base, 60_000);
@@ -168,7 +156,7 @@ async function runOff(dir: string, o: Required<TuiBenchOptions>) {
 async function runOn(dir: string, o: Required<TuiBenchOptions>) {
   const udp = freePort("udp");
   const [http] = freePorts(1);
-  const term = await TmuxTerminal.start([Deno.execPath(), ...serveArgs(udp, http, dir, true)], {
+  const term = await TmuxTerminal.start([Deno.execPath(), ...tuiServeArgs(udp, http, dir, true)], {
     cwd: ROOT,
     cols: 120,
     rows: 40,

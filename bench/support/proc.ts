@@ -1,0 +1,62 @@
+/**
+ * @module Linux /proc accounting for the benches: the processes of a group (Kamailio forks
+ * its workers into its leader's group), CPU time in clock ticks, and memory fields (kB) of
+ * /proc/PID/status or smaps_rollup. Reads procfs only; never signals or starts a process.
+ */
+
+/** Clock ticks per second of utime/stime (USER_HZ, 100 on Linux). */
+export const CLOCK_TICKS_PER_S = 100;
+
+/** Fields of /proc/PID/stat after the command name: [0] is field 3 (state). Throws if gone. */
+function statFields(pid: number): string[] {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** utime + stime of one process, in clock ticks; throws when the process is gone. */
+export function processTicks(pid: number): number {
+  const fields = statFields(pid);
+  return Number(fields[11]) + Number(fields[12]); // fields 14, 15: utime, stime
+}
+
+/** Pids of the process group led by `pid` (just `pid` when none is found). */
+export function groupPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if (Number(statFields(Number(e.name))[2]) === pid) pids.push(Number(e.name)); // field 5: pgrp
+    } catch { /* exited */ }
+  }
+  return pids.length ? pids : [pid];
+}
+
+/** utime + stime of the group led by `pid`, in clock ticks. */
+export function groupTicks(pid: number): number {
+  let ticks = 0;
+  for (const p of groupPids(pid)) {
+    try {
+      ticks += processTicks(p);
+    } catch { /* exited */ }
+  }
+  return ticks;
+}
+
+/** A `Key:   N kB` field of a /proc file, in kB; 0 when absent or unreadable. */
+export function kbField(path: string, key: string): number {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(Deno.readTextFileSync(path));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A field of /proc/PID/status (VmRSS, VmHWM, ...), in kB. */
+export const statusKb = (pid: number, key: string): number => kbField(`/proc/${pid}/status`, key);
+
+/** kB → MB with one decimal. */
+export const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
+
+/** Resident set size of one process (VmRSS), MB. */
+export const rssMb = (pid: number): number => mb(statusKb(pid, "VmRSS"));

@@ -1,0 +1,53 @@
+/**
+ * @module sipws as a bench's server under test: a seeded sqlite account store and the
+ * `deno run ... main.ts -f` command line a user would type (no config file, loopback only).
+ * Builds paths and arguments only; the bench spawns, measures and stops the process.
+ */
+import { SqliteStore } from "../../src/store/sqlite_store.ts";
+import type { AccountInput } from "../../src/store/account.ts";
+
+/** Creates `${dir}/sipws.db` holding `accounts` (HA1s only); returns its path. */
+export async function seededStore(dir: string, accounts: AccountInput[]): Promise<string> {
+  const path = `${dir}/sipws.db`;
+  const store = SqliteStore.open(path, { storePlainPasswords: false });
+  try {
+    for (const account of accounts) await store.putAccount(account);
+  } finally {
+    store.close();
+  }
+  return path;
+}
+
+export interface ServeArgs {
+  store: string;
+  udp: number;
+  /** TCP SIP port; none when omitted. */
+  tcp?: number;
+  /** HTTP control port and its API key; no HTTP API when omitted. */
+  http?: { port: number; key: string };
+  /** Run with the terminal dashboard. */
+  tui?: boolean;
+  /** Flags for `deno run` itself (e.g. `--cpu-prof`). */
+  denoFlags?: string[];
+}
+
+/** Arguments for `Deno.execPath()` (run from the checkout's root) that serve on 127.0.0.1. */
+export function serveArgs(o: ServeArgs): string[] {
+  return [
+    "run",
+    ...(o.denoFlags ?? []),
+    "-A",
+    "main.ts",
+    "-f",
+    ...(o.tui ? ["--tui"] : []),
+    "-i",
+    "127.0.0.1",
+    "-u",
+    String(o.udp),
+    ...(o.tcp !== undefined ? ["-t", String(o.tcp)] : []),
+    "--skipconfig",
+    "--store",
+    o.store,
+    ...(o.http ? ["-r", String(o.http.port), o.http.key] : []),
+  ];
+}
