@@ -109,7 +109,7 @@ export class Registrar {
     if (path.length > 0 && supports(request, "path")) {
       for (const p of path) response.append("Path", p);
     }
-    response.append("Date", new Date(now).toUTCString());
+    response.append("Date", httpDate(now));
     return response;
   }
 
@@ -162,6 +162,18 @@ export class Registrar {
 
 function supports(request: SipRequest, option: string): boolean {
   return request.getAll("supported").some((v) => v.trim().toLowerCase() === option);
+}
+
+/** RFC 1123 date of the current second, formatted once per second, not per REGISTER. */
+let dateSecond = -1;
+let dateText = "";
+function httpDate(now: number): string {
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
 }
 
 function withTag(response: SipResponse): SipResponse {

@@ -52,7 +52,8 @@ export class StreamConnection implements Connection {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         this.lastActivity = Date.now();
-        for (const frame of this.#framer.push(buffer.slice(0, n))) {
+        // The framer copies what it keeps, so the read buffer is lent, not copied.
+        for (const frame of this.#framer.push(buffer.subarray(0, n))) {
           if (frame.kind === "ping") this.#write(CRLF);
           else if (frame.kind === "message") {
             this.messagesIn++;
