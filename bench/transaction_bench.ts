@@ -9,33 +9,11 @@
  * Prints one JSON line.
  */
 import { createResponse, SipRequest } from "../src/sip/message.ts";
-import type { Flow, MessageSender, Target } from "../src/transport/types.ts";
 import { TransactionLayer } from "../src/transaction/layer.ts";
 import { SetTimeoutScheduler } from "../src/transaction/timers.ts";
+import { BENCH_FLOW, gc, InstantSender } from "./support/fake_sender.ts";
 
 type Variant = "wheel" | "timeout";
-
-const FLOW: Flow = {
-  id: "udp:bench",
-  transport: "udp",
-  local: { host: "127.0.0.1", port: 5060 },
-  remote: { host: "127.0.0.1", port: 40000 },
-  reliable: false,
-  secure: false,
-};
-
-/** Counts sends; resolves at once like a UDP socket that accepted the datagram. */
-class NullSender implements MessageSender {
-  sent = 0;
-  #done: Promise<Flow> = Promise.resolve(FLOW);
-  send(_m: unknown, _t: Target): Promise<Flow> {
-    this.sent++;
-    return this.#done;
-  }
-  localAddress() {
-    return { host: "127.0.0.1", port: 5060 };
-  }
-}
 
 function request(method: string, i: number): SipRequest {
   const req = new SipRequest(method, "sip:bob@example.com");
@@ -48,14 +26,12 @@ function request(method: string, i: number): SipRequest {
   return req;
 }
 
-/** Full GC when the child runs with --expose-gc, so heap growth is live data only. */
-const gc = () => (globalThis as { gc?: () => void }).gc?.();
-
 const mb = (bytes: number) => Math.round(bytes / 1024 / 10.24) / 100;
 
 /** Runs one variant in this process; returns its measurements. */
 export async function runVariant(variant: Variant, n: number): Promise<Record<string, number>> {
-  const sender = new NullSender();
+  let sent = 0;
+  const sender = new InstantSender(() => sent++);
   const layer = new TransactionLayer({
     sender,
     // T1 raised so no timer fires while 100k transactions are built: this measures holding,
@@ -74,7 +50,9 @@ export async function runVariant(variant: Variant, n: number): Promise<Record<st
   const before = Deno.memoryUsage();
 
   let t0 = performance.now();
-  for (let i = 0; i < n; i++) layer.receive({ message: invites[i], flow: FLOW, receivedAt: 0 });
+  for (let i = 0; i < n; i++) {
+    layer.receive({ message: invites[i], flow: BENCH_FLOW, receivedAt: 0 });
+  }
   const createMs = performance.now() - t0;
   const live = layer.stats().server;
   // Let the send promises settle as they would between datagrams, then measure live data.
@@ -83,16 +61,16 @@ export async function runVariant(variant: Variant, n: number): Promise<Record<st
   const after = Deno.memoryUsage();
 
   t0 = performance.now();
-  for (let i = 0; i < n; i++) layer.receive({ message: acks[i], flow: FLOW, receivedAt: 0 });
+  for (let i = 0; i < n; i++) layer.receive({ message: acks[i], flow: BENCH_FLOW, receivedAt: 0 });
   const ackMs = performance.now() - t0;
   const stillLive = layer.stats().server;
 
   t0 = performance.now();
   layer.close();
   const closeMs = performance.now() - t0;
-  if (live !== n || stillLive !== n || sender.sent !== 2 * n) {
+  if (live !== n || stillLive !== n || sent !== 2 * n) {
     throw new Error(
-      `bench invariant broken: live=${live} afterAck=${stillLive} sent=${sender.sent}`,
+      `bench invariant broken: live=${live} afterAck=${stillLive} sent=${sent}`,
     );
   }
   return {

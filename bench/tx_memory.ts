@@ -10,29 +10,8 @@
  */
 import { createResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
-import type { SipMessage } from "../src/sip/message.ts";
-import type { Flow, MessageSender, Target } from "../src/transport/types.ts";
 import { TransactionLayer } from "../src/transaction/layer.ts";
-
-const FLOW: Flow = {
-  id: "udp:bench",
-  transport: "udp",
-  local: { host: "127.0.0.1", port: 5060 },
-  remote: { host: "127.0.0.1", port: 40000 },
-  reliable: false,
-  secure: false,
-};
-
-class SerializingSender implements MessageSender {
-  bytes = 0;
-  send(m: SipMessage, _t: Target): Promise<Flow> {
-    this.bytes += m.toBytes().length;
-    return Promise.resolve(FLOW);
-  }
-  localAddress() {
-    return { host: "127.0.0.1", port: 5060 };
-  }
-}
+import { BENCH_FLOW, gc, InstantSender } from "./support/fake_sender.ts";
 
 const encoder = new TextEncoder();
 const SDP = "v=0\r\n" + "a=candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host\r\n".repeat(24);
@@ -54,14 +33,13 @@ const register = (i: number) =>
       `To: <sip:bench@example.test>\r\nCall-ID: c${i}@bench\r\nCSeq: ${i} REGISTER\r\n` +
       `Contact: <sip:ua${i}@127.0.0.1:40000>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n`,
   );
-const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
 export async function runTxMemory(
   n: number,
   method: "REGISTER" | "INVITE" = "REGISTER",
 ): Promise<Record<string, number>> {
   const layer = new TransactionLayer({
-    sender: new SerializingSender(),
+    sender: new InstantSender((m) => void m.toBytes()),
     t1: 5000,
     t2: 5000,
     t4: 5000,
@@ -93,7 +71,7 @@ export async function runTxMemory(
   const before = m0.heapUsed;
   for (let i = 0; i < n; i++) {
     const bytes = method === "INVITE" ? invite(i) : register(i);
-    layer.receive({ message: parseMessage(bytes), flow: FLOW, receivedAt: 0 });
+    layer.receive({ message: parseMessage(bytes), flow: BENCH_FLOW, receivedAt: 0 });
   }
   await new Promise((r) => setTimeout(r, 20));
   gc();
