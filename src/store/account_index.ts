@@ -32,6 +32,18 @@ const HEX64 = /^[0-9a-f]{64}$/;
 // deno-lint-ignore no-control-regex
 const BAD_NAME = /[\s\x00-\x1f\x7f]/;
 
+/**
+ * Runs `write` now and returns its result, or the error it throws, as a promise: the
+ * `AccountStore` writes report every failure (validation, closed store, I/O) by rejecting.
+ */
+export function settled<T>(write: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(write());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /** Domains compare case-insensitively (RFC 3261 §19.1.4 host comparison). */
 export function normalizeDomain(domain: string): string {
   return domain.toLowerCase();

@@ -22,6 +22,7 @@ import {
   normalizeDomain,
   resolveChanges,
   resolveDomain,
+  settled,
   type StoreOptions,
   toAccount,
   toDomainEntry,
@@ -271,13 +272,11 @@ export class JsonFileStore implements AccountStore {
   }
 
   putAccount(input: AccountInput): Promise<void> {
-    try {
+    return settled(() => {
       this.#checkOpen();
       this.#index.put(toAccount(input, this.#options));
       return this.#commit();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   async deleteAccount(domain: string, user: string): Promise<boolean> {
@@ -288,15 +287,13 @@ export class JsonFileStore implements AccountStore {
   }
 
   applyChanges(changes: AccountChange[]): Promise<void> {
-    try {
+    return settled(() => {
       this.#checkOpen();
       const resolved = resolveChanges(changes, this.#options);
-      if (resolved.length === 0) return Promise.resolve();
+      if (resolved.length === 0) return;
       for (const change of resolved) this.#index.apply(change);
       return this.#commit();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   getDomain(domain: string): DomainEntry | undefined {
@@ -308,14 +305,12 @@ export class JsonFileStore implements AccountStore {
   }
 
   putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void> {
-    try {
+    return settled(() => {
       this.#checkOpen();
       const resolved = resolveDomain(entry, users, this.#options);
       this.#index.replaceDomain(resolved.entry, resolved.users);
       return this.#commit();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   async deleteDomain(domain: string): Promise<boolean> {
@@ -326,13 +321,11 @@ export class JsonFileStore implements AccountStore {
   }
 
   clear(domain?: string): Promise<void> {
-    try {
+    return settled(() => {
       this.#checkOpen();
       this.#index.clear(domain === undefined ? undefined : String(domain));
       return this.#commit();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   version(): number {

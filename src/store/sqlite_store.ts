@@ -21,6 +21,7 @@ import {
   resolveChanges,
   type ResolvedChange,
   resolveDomain,
+  settled,
   type StoreOptions,
   toAccount,
 } from "./account_index.ts";
@@ -225,43 +226,34 @@ export class SqliteStore implements AccountStore {
   }
 
   putAccount(input: AccountInput): Promise<void> {
-    try {
+    return settled(() => {
       const account = toAccount(input, this.#options);
       this.#write(() => this.#persistAccount(account), () => this.#index.put(account));
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   deleteAccount(domain: string, user: string): Promise<boolean> {
-    try {
+    return settled(() => {
       const d = normalizeDomain(String(domain));
       // Ask sqlite, not the index: another process may have added the account.
-      const deleted = this.#write(
+      return this.#write(
         () => Number(this.#sql.deleteAccount.run(d, String(user)).changes) > 0,
         () => this.#index.delete(d, String(user)),
       );
-      return Promise.resolve(deleted);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   applyChanges(changes: AccountChange[]): Promise<void> {
-    try {
+    return settled(() => {
       const resolved: ResolvedChange[] = resolveChanges(changes, this.#options);
-      if (resolved.length === 0) return Promise.resolve();
+      if (resolved.length === 0) return;
       this.#write(() => {
         for (const c of resolved) {
           if (c.op === "put") this.#persistAccount(c.account);
           else this.#sql.deleteAccount.run(c.domain, c.user);
         }
       }, () => resolved.forEach((c) => this.#index.apply(c)));
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   getDomain(domain: string): DomainEntry | undefined {
@@ -273,7 +265,7 @@ export class SqliteStore implements AccountStore {
   }
 
   putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void> {
-    try {
+    return settled(() => {
       const resolved = resolveDomain(entry, users, this.#options);
       this.#write(() => {
         this.#sql.putDomain.run(resolved.entry.domain, resolved.entry.control ?? null);
@@ -281,36 +273,27 @@ export class SqliteStore implements AccountStore {
         this.#sql.deleteDomainAccounts.run(resolved.entry.domain);
         for (const account of resolved.users) this.#persistAccount(account);
       }, () => this.#index.replaceDomain(resolved.entry, resolved.users));
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   deleteDomain(domain: string): Promise<boolean> {
-    try {
+    return settled(() => {
       const d = normalizeDomain(String(domain));
-      const deleted = this.#write(() => {
+      return this.#write(() => {
         const users = Number(this.#sql.deleteDomainAccounts.run(d).changes);
         return users + Number(this.#sql.deleteDomain.run(d).changes) > 0;
       }, () => this.#index.deleteDomain(d));
-      return Promise.resolve(deleted);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   clear(domain?: string): Promise<void> {
-    try {
+    return settled(() => {
       const d = domain === undefined ? undefined : normalizeDomain(String(domain));
       this.#write(() => {
         if (d === undefined) this.#sql.clearAll.run();
         else this.#sql.deleteDomainAccounts.run(d);
       }, () => this.#index.clear(d));
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   version(): number {
