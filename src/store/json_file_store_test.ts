@@ -2,28 +2,14 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { StoreError } from "./account.ts";
 import { JsonFileStore, writeFileAtomic } from "./json_file_store.ts";
+import { inTempDir, SEED_DATABASE } from "./fixtures_test.ts";
 
-const SEED_DATABASE = `{
-  "data":[
-    {"avail":"0","cn":"Alice","description":"","domain":"192.168.43.113","expire":3600,"id":"100","image":"http://acme.com/brb/sipws/i/100.png","origin":"registry","password":"password","port":5060}
-  ],
-  "domain":"192.168.43.113",
-  "ip":"192.168.43.113"
-}`;
+const TMP = "sipws_json_";
 
 const md5 = (text: string) => createHash("md5").update(text).digest("hex");
 
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sipws_json_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("json store: loads the seed's example file and serves HA1 with realm = domain", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     await Deno.writeTextFile(path, SEED_DATABASE);
     const store = await JsonFileStore.open(path, { storePlainPasswords: true });
@@ -37,7 +23,7 @@ Deno.test("json store: loads the seed's example file and serves HA1 with realm =
   }));
 
 Deno.test("json store: rewritten file keeps the seed's shape and top-level fields", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     await Deno.writeTextFile(path, SEED_DATABASE);
     const store = await JsonFileStore.open(path, { storePlainPasswords: true });
@@ -71,7 +57,7 @@ Deno.test("json store: rewritten file keeps the seed's shape and top-level field
   }));
 
 Deno.test("json store: without plain passwords the file holds only HA1s", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     await Deno.writeTextFile(path, SEED_DATABASE);
     const store = await JsonFileStore.open(path);
@@ -91,7 +77,7 @@ Deno.test("json store: without plain passwords the file holds only HA1s", () =>
   }));
 
 Deno.test("json store: a missing file is created, a broken one is a StoreError", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/new.json`;
     const store = await JsonFileStore.open(path);
     store.close();
@@ -113,7 +99,7 @@ Deno.test("json store: a missing file is created, a broken one is a StoreError",
   }));
 
 Deno.test("json store: a burst of writes is grouped and leaves no temp file", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     const store = await JsonFileStore.open(path);
     const writes = [];
@@ -131,7 +117,7 @@ Deno.test("json store: a burst of writes is grouped and leaves no temp file", ()
   }));
 
 Deno.test("json store: a failed rewrite rejects and memory returns to the disk", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const sub = `${dir}/sub`;
     await Deno.mkdir(sub);
     const path = `${sub}/db.json`;
@@ -155,7 +141,7 @@ Deno.test("json store: a failed rewrite rejects and memory returns to the disk",
   }));
 
 Deno.test("json store: stale temp files from a killed writer are removed at open", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     await writeFileAtomic(path, SEED_DATABASE);
     const stale = `${dir}/.db.json.999.1.tmp`;

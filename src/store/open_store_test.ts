@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { StoreError } from "./account.ts";
 import { openStore, type StoreConfig } from "./open_store.ts";
+import { inTempDir } from "./fixtures_test.ts";
 
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sipws_open_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const TMP = "sipws_open_";
 
 const PUT_REQUEST = JSON.stringify({
   q: "put",
@@ -24,7 +18,7 @@ const PUT_REQUEST = JSON.stringify({
 });
 
 Deno.test("openStore: sqlite by default, JSON file with -b", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const sqlite = await openStore({ storePath: `${dir}/s.db`, storePlainPasswords: false });
     assert.equal(sqlite.kind, "sqlite");
     sqlite.close();
@@ -44,7 +38,7 @@ Deno.test("openStore: sqlite by default, JSON file with -b", () =>
 
 for (const kind of ["sqlite", "json"]) {
   Deno.test(`openStore [${kind}]: -d put request is applied as one change`, () =>
-    inTempDir(async (dir) => {
+    inTempDir(TMP, async (dir) => {
       await Deno.writeTextFile(`${dir}/start.json`, PUT_REQUEST);
       const config: StoreConfig = {
         storePath: `${dir}/s.db`,
@@ -71,7 +65,7 @@ for (const kind of ["sqlite", "json"]) {
 }
 
 Deno.test("openStore: -d accepts a database-format file, domain entries included", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     await Deno.writeTextFile(
       `${dir}/start.json`,
       JSON.stringify({
@@ -94,7 +88,7 @@ Deno.test("openStore: -d accepts a database-format file, domain entries included
   }));
 
 Deno.test("openStore: a bad -d file fails naming file and field, before opening", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     await Deno.writeTextFile(
       `${dir}/start.json`,
       JSON.stringify({ q: "put", domain: "a", data: [{ u: "x", k: "p", port: 99999 }] }),

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { StoreError } from "./account.ts";
 import { parseDatabaseFile, parseSeedRequest, parseSeedRequestText } from "./seed_request.ts";
-
-/** The seed's example database file, as its README shows it. */
-const SEED_DATABASE = `{
-  "data":[
-    {"avail":"0","cn":"Alice","description":"","domain":"192.168.43.113","expire":3600,"id":"100","image":"http://acme.com/brb/sipws/i/100.png","origin":"registry","password":"password","port":5060}
-  ],
-  "domain":"192.168.43.113",
-  "ip":"192.168.43.113"
-}`;
+import { SEED_DATABASE } from "./fixtures_test.ts";
 
 function failsOn(fn: () => unknown, field: string): void {
   assert.throws(fn, (e: unknown) => {

@@ -2,20 +2,14 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { StoreError } from "./account.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import { inTempDir } from "./fixtures_test.ts";
+
+const TMP = "sipws_sqlite_";
 
 type Row = Record<string, unknown>;
 
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sipws_sqlite_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("sqlite store: WAL journal, the issue's schema, version in meta", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/a.db`;
     const store = SqliteStore.open(path);
     await store.putAccount({ domain: "Example.COM", user: "alice", password: "pw", port: 5060 });
@@ -60,7 +54,7 @@ Deno.test("sqlite store: WAL journal, the issue's schema, version in meta", () =
   }));
 
 Deno.test("sqlite store: delete sees an account another process added", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     const path = `${dir}/a.db`;
     const a = SqliteStore.open(path);
     const b = SqliteStore.open(path);
@@ -85,7 +79,7 @@ Deno.test("sqlite store: in-memory database works (for tests of other layers)", 
 });
 
 Deno.test("sqlite store: an unopenable path is a StoreError", () =>
-  inTempDir(async (dir) => {
+  inTempDir(TMP, async (dir) => {
     assert.throws(() => SqliteStore.open(`${dir}/missing/dir/a.db`), StoreError);
     await Deno.writeTextFile(`${dir}/junk.db`, "this is not a database file at all".repeat(50));
     assert.throws(() => SqliteStore.open(`${dir}/junk.db`), StoreError);
