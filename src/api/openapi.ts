@@ -6,6 +6,11 @@
 
 type Schema = Record<string, unknown>;
 
+const STRING: Schema = { type: "string" };
+const INTEGER: Schema = { type: "integer" };
+/** The profile fields a user carries besides its name (seed 001). */
+const USER_PROFILE = { cn: STRING, description: STRING, image: STRING };
+
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 
 const json = (schema: Schema, description = "OK") => ({
@@ -25,7 +30,7 @@ const pathParam = (name: string, description: string) => ({
   name,
   in: "path",
   required: true,
-  schema: { type: "string" },
+  schema: STRING,
   description,
 });
 
@@ -61,8 +66,8 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: "Registered accounts (seed 000 GET); `?all=1` lists every account",
           parameters: [
-            { name: "key", in: "query", schema: { type: "string" } },
-            { name: "domain", in: "query", schema: { type: "string" } },
+            { name: "key", in: "query", schema: STRING },
+            { name: "domain", in: "query", schema: STRING },
             { name: "all", in: "query", schema: { type: "string", enum: ["1", "true"] } },
           ],
           responses: { "200": json(ref("SipwsResponse")), ...errors },
@@ -123,7 +128,7 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: "Number of registrations on this server",
           responses: {
-            "200": json({ type: "object", properties: { count: { type: "integer" } } }),
+            "200": json({ type: "object", properties: { count: INTEGER } }),
             ...errors,
           },
         },
@@ -176,7 +181,7 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: "Prometheus text exposition",
           responses: {
-            "200": { description: "OK", content: { "text/plain": { schema: { type: "string" } } } },
+            "200": { description: "OK", content: { "text/plain": { schema: STRING } } },
             ...errors,
           },
         },
@@ -217,8 +222,8 @@ export function openApiDocument(): Record<string, unknown> {
                     "internal",
                   ],
                 },
-                field: { type: "string" },
-                message: { type: "string" },
+                field: STRING,
+                message: STRING,
               },
             },
           },
@@ -228,9 +233,9 @@ export function openApiDocument(): Record<string, unknown> {
           required: ["q"],
           properties: {
             q: { type: "string", enum: ["start", "stop", "clear", "list", "put"] },
-            domain: { type: "string" },
-            key: { type: "string" },
-            v: { type: "integer" },
+            domain: STRING,
+            key: STRING,
+            v: INTEGER,
             data: {
               type: "array",
               items: {
@@ -238,10 +243,10 @@ export function openApiDocument(): Record<string, unknown> {
                 required: ["u"],
                 properties: {
                   o: { type: "string", enum: ["+", "-"] },
-                  u: { type: "string" },
+                  u: STRING,
                   k: { type: "string", description: "password" },
-                  cn: { type: "string" },
-                  description: { type: "string" },
+                  cn: STRING,
+                  description: STRING,
                   i: { type: "string", description: "image URI" },
                 },
               },
@@ -251,7 +256,7 @@ export function openApiDocument(): Record<string, unknown> {
         SipwsResponse: {
           type: "object",
           properties: {
-            q: { type: "string" },
+            q: STRING,
             errorcode: {
               type: "string",
               description: '"0" done, "1" key missing or wrong, "2" bad request, "3" store failure',
@@ -277,8 +282,8 @@ export function openApiDocument(): Record<string, unknown> {
               "tag",
               "rinstance",
               "image",
-            ].map((k) => [k, { type: "string" }]).concat(
-              ["port", "expire", "registered", "updated"].map((k) => [k, { type: "integer" }]),
+            ].map((k) => [k, STRING]).concat(
+              ["port", "expire", "registered", "updated"].map((k) => [k, INTEGER]),
             ),
           ),
         },
@@ -291,7 +296,7 @@ export function openApiDocument(): Record<string, unknown> {
                 {
                   type: "object",
                   required: ["host", "port"],
-                  properties: { host: { type: "string" }, port: { type: "integer" } },
+                  properties: { host: STRING, port: INTEGER },
                 },
               ],
             },
@@ -300,35 +305,24 @@ export function openApiDocument(): Record<string, unknown> {
               items: {
                 allOf: [ref("UserRequest")],
                 required: ["username", "secret"],
-                properties: { username: { type: "string" } },
+                properties: { username: STRING },
               },
             },
           },
         },
         UserRequest: {
           type: "object",
-          properties: {
-            secret: { type: "string" },
-            cn: { type: "string" },
-            description: { type: "string" },
-            image: { type: "string" },
-          },
+          properties: { secret: STRING, ...USER_PROFILE },
         },
         User: {
           type: "object",
-          properties: {
-            domain: { type: "string" },
-            username: { type: "string" },
-            cn: { type: "string" },
-            description: { type: "string" },
-            image: { type: "string" },
-          },
+          properties: { domain: STRING, username: STRING, ...USER_PROFILE },
         },
         Domain: {
           type: "object",
           properties: {
-            domain: { type: "string" },
-            control: { type: "string" },
+            domain: STRING,
+            control: STRING,
             users: { type: "array", items: ref("User") },
           },
         },
@@ -336,9 +330,9 @@ export function openApiDocument(): Record<string, unknown> {
           type: "object",
           required: ["domain", "count", "registered", "users"],
           properties: {
-            domain: { type: "string" },
-            count: { type: "integer" },
-            registered: { type: "integer" },
+            domain: STRING,
+            count: INTEGER,
+            registered: INTEGER,
             users: {
               type: "object",
               additionalProperties: {
@@ -346,18 +340,18 @@ export function openApiDocument(): Record<string, unknown> {
                 required: ["registered"],
                 properties: {
                   registered: { type: "boolean" },
-                  outstandingping: { type: "integer" },
+                  outstandingping: INTEGER,
                   remote: {
                     type: "object",
                     properties: {
-                      host: { type: "string" },
-                      port: { type: "integer" },
-                      agent: { type: "string" },
+                      host: STRING,
+                      port: INTEGER,
+                      agent: STRING,
                     },
                   },
                   epochs: {
                     type: "object",
-                    properties: { registered: { type: "integer" } },
+                    properties: { registered: INTEGER },
                   },
                 },
               },
