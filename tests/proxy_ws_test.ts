@@ -14,6 +14,7 @@ import {
   inviteWithAuth,
   isReq,
   isRes,
+  type RequestOptions,
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
@@ -123,34 +124,30 @@ for (const wsTransport of ["ws", "wss"] as const) {
       const aliceRoutes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
       const dialogTo = ok.get("to")!;
       const from = `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`;
-      await alice.send(
-        sipRequest(alice, {
-          method: "ACK",
-          uri: bobContact,
-          from,
-          to: dialogTo,
-          call,
-          extra: aliceRoutes,
-        }),
-      );
+      /** A request of alice's inside the dialog, along her route set. */
+      const inDialog = (method: string, c: Call, more: Partial<RequestOptions> = {}) =>
+        alice.send(
+          sipRequest(alice, {
+            method,
+            uri: bobContact,
+            from,
+            to: dialogTo,
+            call: c,
+            extra: aliceRoutes,
+            ...more,
+          }),
+        );
+      await inDialog("ACK", call);
       const ack = await bob.wait(isReq("ACK", call.callId)) as SipRequest;
       assert.equal(ack.uri, bobContact);
       assert.equal(ack.getAll("route").length, 0, "our Route entries are popped");
 
       // Hold: a re-INVITE inside the dialog is routed by the route set, never challenged.
       const reinvite = { ...call, cseq: call.cseq + 1 };
-      await alice.send(
-        sipRequest(alice, {
-          method: "INVITE",
-          uri: bobContact,
-          from,
-          to: dialogTo,
-          call: reinvite,
-          contact: alice.contactUri,
-          extra: aliceRoutes,
-          body: offer.replace("m=audio", "a=sendonly\r\nm=audio"),
-        }),
-      );
+      await inDialog("INVITE", reinvite, {
+        contact: alice.contactUri,
+        body: offer.replace("m=audio", "a=sendonly\r\nm=audio"),
+      });
       const hold = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
       assert.equal(hold.cseq.seq, reinvite.cseq);
       assert.equal(hold.getAll("record-route").length, 0, "no Record-Route inside a dialog");
@@ -159,16 +156,7 @@ for (const wsTransport of ["ws", "wss"] as const) {
         !m.isRequest && m.status === 200 && m.cseq.seq === reinvite.cseq
       ) as SipResponse;
       assert.equal(held.getAll("via").length, 1);
-      await alice.send(
-        sipRequest(alice, {
-          method: "ACK",
-          uri: bobContact,
-          from,
-          to: dialogTo,
-          call: reinvite,
-          extra: aliceRoutes,
-        }),
-      );
+      await inDialog("ACK", reinvite);
       assert.equal(
         ((await bob.wait(isReq("ACK", call.callId))) as SipRequest).cseq.seq,
         reinvite.cseq,

@@ -100,22 +100,17 @@ export async function inviteWithAuth(
   body = "",
 ): Promise<void> {
   const from = `<sip:${who.user}@${who.domain}>;tag=${call.fromTag}`;
-  const to = `<${target}>`;
-  const contact = caller.contactUri;
+  const invite = {
+    method: "INVITE",
+    uri: target,
+    from,
+    to: `<${target}>`,
+    call,
+    contact: caller.contactUri,
+    body,
+  };
   const firstBranch = newBranch();
-  await caller.send(
-    sipRequest(caller, {
-      method: "INVITE",
-      uri: target,
-      from,
-      to,
-      call,
-      branch: firstBranch,
-      contact,
-      extra,
-      body,
-    }),
-  );
+  await caller.send(sipRequest(caller, { ...invite, branch: firstBranch, extra }));
   const challenge = await caller.wait(isRes(407, call.callId)) as SipResponse;
   assert.match(challenge.getAll("proxy-authenticate")[0], /algorithm=MD5/, "MD5 challenged first");
   const challengedTo = challenge.get("to")!;
@@ -132,15 +127,6 @@ export async function inviteWithAuth(
   call.cseq++;
   const auth = answerChallenge(challenge, { ...who, method: "INVITE", uri: target });
   await caller.send(
-    sipRequest(caller, {
-      method: "INVITE",
-      uri: target,
-      from,
-      to,
-      call,
-      contact,
-      extra: [...extra, `Proxy-Authorization: ${auth}`],
-      body,
-    }),
+    sipRequest(caller, { ...invite, extra: [...extra, `Proxy-Authorization: ${auth}`] }),
   );
 }
