@@ -120,6 +120,40 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.#request = undefined;
   }
 
+  /**
+   * The final response kept for retransmission as plain fields: status, reason and where
+   * its bytes lie (serialized messages share slabs), so a Completed transaction holds no
+   * response, header or typed-array object of its own for 64·T1.
+   */
+  #finalStatus = 0;
+  #finalReason = "";
+  #finalBuffer: ArrayBufferLike | undefined;
+  #finalOffset = 0;
+  #finalLength = 0;
+
+  /** Serializes `final` once and keeps it; returns what to send now. */
+  protected keepFinal(final: SipResponse): SipResponse {
+    const wire = final.toBytes();
+    this.#finalStatus = final.status;
+    this.#finalReason = final.reason;
+    this.#finalBuffer = wire.buffer;
+    this.#finalOffset = wire.byteOffset;
+    this.#finalLength = wire.byteLength;
+    return new SentResponse(final.status, final.reason, wire);
+  }
+
+  /** The kept final, ready to send again, or undefined. */
+  protected keptFinal(): SipResponse | undefined {
+    const buffer = this.#finalBuffer;
+    if (buffer === undefined) return undefined;
+    const wire = new Uint8Array(buffer, this.#finalOffset, this.#finalLength);
+    return new SentResponse(this.#finalStatus, this.#finalReason, wire);
+  }
+
+  protected get hasKeptFinal(): boolean {
+    return this.#finalBuffer !== undefined;
+  }
+
   get state(): ServerTransactionState {
     return this.current;
   }
@@ -200,7 +234,6 @@ export class InviteServerTransaction extends ServerTransactionBase {
    */
   #finalToTag: string | undefined;
   #requestToTag: string | undefined;
-  #final: { status: number; reason: string; wire: Uint8Array } | undefined;
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Proceeding");
@@ -231,11 +264,6 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.releaseRequest();
   }
 
-  #sentFinal(): SipResponse | undefined {
-    const f = this.#final;
-    return f && new SentResponse(f.status, f.reason, f.wire);
-  }
-
   #trying(): SipResponse {
     const trying = createResponse(this.request, 100);
     const timestamp = this.request.get("timestamp");
@@ -262,7 +290,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
           // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
           // Timers first: a synchronous transport may deliver the ACK from inside send().
           this.current = "Completed";
-          this.#final = { status, reason: response.reason, wire: response.toBytes() };
+          const sent = this.keepFinal(response);
           this.#settle(response);
           if (!this.flow.reliable) {
             this.#intervalG = this.ctx.timers.g;
@@ -270,7 +298,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
           }
           this.#timerH = this.schedule(this.ctx.timers.h, () => this.#onTimerH());
           // Serialized once: these bytes are the ones Timer G retransmits.
-          this.send(this.#sentFinal()!);
+          this.send(sent);
         }
         return;
       case "Accepted":
@@ -311,7 +339,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       case "Completed":
         // §17.2.1: a retransmitted INVITE gets the most recent provisional (Proceeding) or
         // the final response again (Completed).
-        this.send(this.lastResponse ?? this.#sentFinal() ?? this.#trying());
+        this.send(this.lastResponse ?? this.keptFinal() ?? this.#trying());
         return "absorbed";
       default:
         // RFC 6026 §7.1: Accepted absorbs INVITE retransmissions; so do Confirmed/Terminated.
@@ -321,7 +349,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   #onTimerG(): void {
     this.#timerG = undefined;
-    const final = this.#sentFinal();
+    const final = this.keptFinal();
     if (this.current !== "Completed" || !final) return;
     // §17.2.1: Timer G fires → retransmit the final, G = min(2G, T2).
     this.send(final);
@@ -365,27 +393,15 @@ export class InviteServerTransaction extends ServerTransactionBase {
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
   #timerJ: TimerHandle | undefined;
-  /**
-   * Completed over UDP: the final response as sent (status, reason, bytes), instead of a
-   * response object, for the 64·T1 of Timer J.
-   */
-  #final: { status: number; reason: string; wire: Uint8Array } | undefined;
-
   override get hasFinal(): boolean {
-    return this.#final !== undefined || super.hasFinal;
+    return this.hasKeptFinal || super.hasFinal;
   }
 
-  /** Keeps what retransmissions need of `final` and returns the message to send now. */
+  /** Completed over UDP: keeps only the final's bytes (see keepFinal) for Timer J's 64·T1. */
   #release(final: SipResponse): SipResponse {
     this.releaseRequest();
     this.lastResponse = undefined;
-    this.#final = { status: final.status, reason: final.reason, wire: final.toBytes() };
-    return this.#sentFinal()!;
-  }
-
-  #sentFinal(): SipResponse | undefined {
-    const f = this.#final;
-    return f && new SentResponse(f.status, f.reason, f.wire);
+    return this.keepFinal(final);
   }
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
@@ -430,7 +446,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
       case "Proceeding":
       case "Completed": {
         // §17.2.2: a retransmission gets the most recent provisional / the final again.
-        const response = this.lastResponse ?? this.#sentFinal();
+        const response = this.lastResponse ?? this.keptFinal();
         if (response) this.send(response);
         return "absorbed";
       }
