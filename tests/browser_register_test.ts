@@ -14,7 +14,8 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { startTestServer } from "./support/test_server.ts";
-import { capturePageLog, launchBrowser, loadJsSip } from "./support/browser.ts";
+import { capturePageLog, launchBrowser } from "./support/browser.ts";
+import { installJsSip, startUa, stopUa, unregisterUa } from "./support/jssip_page.ts";
 
 const ALICE = { user: "alice", domain: "example.test", password: "browser-secret" };
 const AOR = `${ALICE.user}@${ALICE.domain}`;
@@ -28,29 +29,9 @@ async function until(check: () => boolean, timeoutMs: number): Promise<boolean> 
   return true;
 }
 
-/** Starts a JsSIP UA in the page; resolves with the first of registered/failed. */
-function startUa(page: Page, url: string, password: string): Promise<string> {
-  // Browser-side code as a string: it runs in the page, where JsSIP is window.JsSIP.
-  return page.evaluate(`new Promise((resolve) => {
-    const socket = new JsSIP.WebSocketInterface(${JSON.stringify(url)});
-    const ua = new JsSIP.UA({
-      sockets: [socket],
-      uri: ${JSON.stringify(`sip:${AOR}`)},
-      password: ${JSON.stringify(password)},
-      register: true,
-      connection_recovery_min_interval: 30,
-      connection_recovery_max_interval: 60,
-    });
-    window.ua = ua;
-    const timer = setTimeout(() => resolve("timeout"), 10000);
-    ua.on("registered", () => { clearTimeout(timer); resolve("registered"); });
-    ua.on("registrationFailed", (e) => {
-      clearTimeout(timer);
-      resolve("registrationFailed: " + e.cause);
-    });
-    ua.start();
-  })`) as Promise<string>;
-}
+/** Starts a registering JsSIP UA for alice in the page; resolves with its outcome. */
+const register = (page: Page, url: string, password: string): Promise<string> =>
+  startUa(page, { wsUrl: url, uri: `sip:${AOR}`, password });
 
 for (const transport of ["ws", "wss"] as const) {
   Deno.test({
@@ -67,8 +48,8 @@ for (const transport of ["ws", "wss"] as const) {
         // 1. Register, then unregister through the UA.
         const page = await browser.newPage();
         const log = capturePageLog(page);
-        await loadJsSip(page);
-        const outcome = await startUa(page, url, ALICE.password);
+        await installJsSip(page);
+        const outcome = await register(page, url, ALICE.password);
         assert.equal(outcome, "registered", log.join("\n"));
         const bindings = ts.server.location.lookup(AOR);
         assert.equal(bindings.length, 1);
@@ -78,21 +59,17 @@ for (const transport of ["ws", "wss"] as const) {
         assert.ok(b.instance, "JsSIP sends +sip.instance");
         assert.equal(b.regId, 1);
 
-        const unregistered = await page.evaluate(`new Promise((resolve) => {
-          const timer = setTimeout(() => resolve("timeout"), 5000);
-          window.ua.on("unregistered", () => { clearTimeout(timer); resolve("unregistered"); });
-          window.ua.unregister();
-        })`);
+        const unregistered = await unregisterUa(page);
         assert.equal(unregistered, "unregistered", log.join("\n"));
         assert.equal(ts.server.location.size, 0, "unregister removes the binding");
-        await page.evaluate("window.ua.stop()");
+        await stopUa(page);
         await page.close();
 
         // 2. Register again and close the page: the WebSocket goes, and the binding with it.
         const second = await browser.newPage();
         const log2 = capturePageLog(second);
-        await loadJsSip(second);
-        assert.equal(await startUa(second, url, ALICE.password), "registered", log2.join("\n"));
+        await installJsSip(second);
+        assert.equal(await register(second, url, ALICE.password), "registered", log2.join("\n"));
         assert.equal(ts.server.location.lookup(AOR).length, 1);
         await second.close();
         assert.ok(
@@ -102,8 +79,8 @@ for (const transport of ["ws", "wss"] as const) {
 
         // 3. A wrong password never reaches `registered`.
         const third = await browser.newPage();
-        await loadJsSip(third);
-        const denied = await startUa(third, url, "wrong-password");
+        await installJsSip(third);
+        const denied = await register(third, url, "wrong-password");
         assert.match(denied, /^registrationFailed/);
         assert.equal(ts.server.location.size, 0);
         await third.close();

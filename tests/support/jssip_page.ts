@@ -238,6 +238,15 @@ export function rtpStats(page: Page, id: number): Promise<RtpStats> {
   return page.evaluate(`sipwsTest.rtpStats(${id})`) as Promise<RtpStats>;
 }
 
+/** Unregister the page's UA (it stays connected); resolves "unregistered" or "timeout" (5 s). */
+export function unregisterUa(page: Page): Promise<string> {
+  return page.evaluate(`new Promise((resolve) => {
+    const timer = setTimeout(() => resolve("timeout"), 5000);
+    sipwsTest.ua.on("unregistered", () => { clearTimeout(timer); resolve("unregistered"); });
+    sipwsTest.ua.unregister();
+  })`) as Promise<string>;
+}
+
 /** Stop the page's UA (ends its sessions, unregisters, closes the WebSocket); bounded. */
 export async function stopUa(page: Page): Promise<void> {
   await page.evaluate("window.sipwsTest && sipwsTest.stop()").catch(() => {});
