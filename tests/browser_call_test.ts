@@ -357,36 +357,29 @@ function fakeWebRtcSdp(setup: "active" | "actpass"): string {
   ].join("\n");
 }
 
+/** The UAS's answer to the INVITE: Record-Route copied, bob's Contact, SDP when given. */
+const uasAnswer = (startLine: string, retrans: string, sdp?: string) =>
+  `<send${retrans}><![CDATA[
+${startLine}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>
+${
+    sdp
+      ? `Content-Type: application/sdp\nContent-Length: [len]\n\n${sdp}\n`
+      : "Content-Length: 0\n\n"
+  }]]></send>`;
+
 /** sipp UAS: INVITE → 180, 200 + SDP; ACK; BYE → 200. */
 const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="sipws browser to sipp uas">
   <recv request="INVITE" crlf="true" rrs="true" />
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-  <send retrans="500"><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-${fakeWebRtcSdp("active")}
-]]></send>
+  ${uasAnswer("SIP/2.0 180 Ringing", "")}
+  ${uasAnswer("SIP/2.0 200 OK", ' retrans="500"', fakeWebRtcSdp("active"))}
   <recv request="ACK" crlf="true" />
   <recv request="BYE" />
   <send><![CDATA[
