@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
-import { computeHa1 } from "../src/sip/digest_hash.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
 import { type ChildProcess, runCommand, spawnChild } from "./support/process.ts";
+import { computeHa1 } from "../src/sip/digest_hash.ts";
+import { md5RegisterAuthorization } from "./support/sip_client.ts";
 
 const MAIN = fromFileUrl(new URL("../main.ts", import.meta.url));
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
@@ -104,22 +104,12 @@ async function register(sipPort: number, user: string, password: string): Promis
       const response = parseMessage(bytes);
       if (response.isRequest) throw new Error("unexpected request");
       if (response.status !== 401) return response.status;
-      const c = parseDigest(response.get("www-authenticate")!)!;
-      const uri = `sip:${DOMAIN}`;
-      const digest = computeDigestResponse({
-        algorithm: "MD5",
-        ha1: computeHa1("MD5", user, c.realm, password),
-        nonce: c.nonce,
-        method: "REGISTER",
-        uri,
-        qop: c.qop ? "auth" : undefined,
-        nc: "00000001",
+      authorization = md5RegisterAuthorization(response.get("www-authenticate")!, {
+        user,
+        password,
+        uri: `sip:${DOMAIN}`,
         cnonce: "c0ffee",
       });
-      authorization =
-        `Digest username="${user}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}", response="${digest}", algorithm=MD5` +
-        (c.qop ? `, qop=auth, nc=00000001, cnonce="c0ffee"` : "") +
-        (c.opaque ? `, opaque="${c.opaque}"` : "");
     }
     return 401;
   } finally {

@@ -10,11 +10,11 @@ import { startHttpApi } from "../src/api/http_server.ts";
 import { defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
 import { startControlApi } from "../src/api/http_server.ts";
-import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
-import { computeHa1 } from "../src/sip/digest_hash.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { openApiDocument } from "../src/api/openapi.ts";
+import { computeHa1 } from "../src/sip/digest_hash.ts";
+import { md5RegisterAuthorization } from "./support/sip_client.ts";
 
 const KEYS = ["first-key", "second-key"];
 
@@ -116,23 +116,12 @@ async function register(
     });
     const response = await receiveResponse(socket);
     if (response.status !== 401) return { response, localPort, socket };
-    const challenge = parseDigest(response.get("www-authenticate")!)!;
-    const ha1 = computeHa1("MD5", user, challenge.realm, password);
-    const uri = `sip:${domain}`;
-    const digest = computeDigestResponse({
-      algorithm: "MD5",
-      ha1,
-      nonce: challenge.nonce,
-      method: "REGISTER",
-      uri,
-      qop: challenge.qop ? "auth" : undefined,
-      nc: "00000001",
+    authorization = md5RegisterAuthorization(response.get("www-authenticate")!, {
+      user,
+      password,
+      uri: `sip:${domain}`,
       cnonce: "abc",
     });
-    authorization =
-      `Digest username="${user}", realm="${challenge.realm}", nonce="${challenge.nonce}", uri="${uri}", response="${digest}", algorithm=MD5` +
-      (challenge.qop ? `, qop=auth, nc=00000001, cnonce="abc"` : "") +
-      (challenge.opaque ? `, opaque="${challenge.opaque}"` : "");
   }
   throw new Error("too many challenges");
 }

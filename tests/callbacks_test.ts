@@ -14,12 +14,11 @@ import { metricsText } from "../src/api/metrics.ts";
 import { type Config, defaultConfig } from "../src/config/config.ts";
 import { type Server, startServer } from "../src/server.ts";
 import { startControlApi } from "../src/api/http_server.ts";
-import { computeDigestResponse, parseDigest } from "../src/sip/digest.ts";
-import { computeHa1 } from "../src/sip/digest_hash.ts";
 import { createResponse, type SipMessage, type SipRequest } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { freePort } from "./support/ports.ts";
 import { describeSipp, runSipp } from "./support/sipp.ts";
+import { md5RegisterAuthorization } from "./support/sip_client.ts";
 
 const DOMAIN = "bling.test";
 const USER = "1003";
@@ -242,22 +241,12 @@ async function digestRegister(
     let response: SipMessage;
     do response = await next(); while (response.isRequest || response.status < 200);
     if (response.status !== 401) return response.status;
-    const c = parseDigest(response.get("www-authenticate")!)!;
-    const uri = `sip:${DOMAIN}`;
-    const digest = computeDigestResponse({
-      algorithm: "MD5",
-      ha1: computeHa1("MD5", USER, c.realm, PASSWORD),
-      nonce: c.nonce,
-      method: "REGISTER",
-      uri,
-      qop: c.qop ? "auth" : undefined,
-      nc: "00000001",
+    authorization = md5RegisterAuthorization(response.get("www-authenticate")!, {
+      user: USER,
+      password: PASSWORD,
+      uri: `sip:${DOMAIN}`,
       cnonce: "0a4f113b",
     });
-    authorization =
-      `Digest username="${USER}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}", response="${digest}", algorithm=MD5` +
-      (c.qop ? `, qop=auth, nc=00000001, cnonce="0a4f113b"` : "") +
-      (c.opaque ? `, opaque="${c.opaque}"` : "");
   }
   throw new Error("REGISTER kept being challenged");
 }

@@ -234,6 +234,31 @@ export function registerRequest(
   return lines.join("\r\n");
 }
 
+/**
+ * The Authorization value a simple phone sends for REGISTER after a 401: MD5 over the
+ * `WWW-Authenticate` value `challenge`, a fixed cnonce, `qop=auth` only when offered.
+ */
+export function md5RegisterAuthorization(
+  challenge: string,
+  o: { user: string; password: string; uri: string; cnonce: string },
+): string {
+  const c = parseDigest(challenge);
+  if (!c) throw new Error(`no digest challenge: ${challenge}`);
+  const digest = computeDigestResponse({
+    algorithm: "MD5",
+    ha1: computeHa1("MD5", o.user, c.realm, o.password),
+    nonce: c.nonce,
+    method: "REGISTER",
+    uri: o.uri,
+    qop: c.qop ? "auth" : undefined,
+    nc: "00000001",
+    cnonce: o.cnonce,
+  });
+  return `Digest username="${o.user}", realm="${c.realm}", nonce="${c.nonce}", uri="${o.uri}", response="${digest}", algorithm=MD5` +
+    (c.qop ? `, qop=auth, nc=00000001, cnonce="${o.cnonce}"` : "") +
+    (c.opaque ? `, opaque="${c.opaque}"` : "");
+}
+
 /** Answers a 401/407 challenge for `method` with the given password. */
 export function answerChallenge(
   challenge: SipResponse,
