@@ -30,7 +30,14 @@ import {
   type ServerTransaction,
   tagParam,
 } from "./server.ts";
-import { type Clock, type Scheduler, systemClock, timerValues, TimerWheel } from "./timers.ts";
+import {
+  type Clock,
+  FixedDelayQueue,
+  type Scheduler,
+  systemClock,
+  timerValues,
+  TimerWheel,
+} from "./timers.ts";
 
 export type { ClientHandlers, ClientTransaction } from "./client.ts";
 export type { ServerTransaction, TerminationReason } from "./server.ts";
@@ -120,6 +127,8 @@ export class TransactionLayer {
   readonly #ctx: ClientContext;
   readonly #servers = new Map<string, AnyServerTransaction>();
   readonly #clients = new Map<string, AnyClientTransaction>();
+  /** Timer J of every Completed non-INVITE server transaction (all 64·T1: a FIFO). */
+  readonly #timerJ: FixedDelayQueue<NonInviteServerTransaction>;
   #closed = false;
 
   constructor(options: TransactionLayerOptions) {
@@ -131,14 +140,22 @@ export class TransactionLayer {
       tickMs: options.timerTickMs,
       onError: (e) => log.error(`timer callback failed: ${describe(e)}`),
     });
+    const timers = timerValues(options.t1, options.t2, options.t4, options.timerD);
+    this.#timerJ = new FixedDelayQueue(
+      this.#scheduler,
+      options.clock ?? systemClock,
+      timers.j,
+      (tx) => tx.timerJFired(),
+    );
     this.onRequest = (request) => log.debug(`no TU for ${request.method}`);
     this.onStrayResponse = (response) => log.debug(`stray ${response.status} dropped`);
     this.#ctx = {
       sender: this.#sender,
       scheduler: this.#scheduler,
-      timers: timerValues(options.t1, options.t2, options.t4, options.timerD),
+      timers,
       log,
       guard: (what, fn) => this.#guard(what, fn),
+      startTimerJ: (tx) => this.#timerJ.add(tx),
       forget: (tx) => {
         if (tx.side === "server") {
           if (this.#servers.get(tx.key) === tx) this.#servers.delete(tx.key);
@@ -203,6 +220,7 @@ export class TransactionLayer {
     for (const tx of this.#clients.values()) tx.abort();
     this.#servers.clear();
     this.#clients.clear();
+    this.#timerJ.clear();
     this.#scheduler.close();
   }
 

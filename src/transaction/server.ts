@@ -20,6 +20,11 @@ export interface TransactionContext {
   guard(what: string, fn: () => void): boolean;
   /** The transaction reached Terminated: drop it from the matching tables. */
   forget(tx: { readonly key: string; readonly side: "server" | "client" }): void;
+  /**
+   * Starts Timer J (64·T1, the same for every transaction) for a Completed non-INVITE
+   * server transaction; the layer calls `tx.timerJFired()` when it expires.
+   */
+  startTimerJ(tx: NonInviteServerTransaction): void;
 }
 
 export type ServerTransactionState =
@@ -392,7 +397,6 @@ export class InviteServerTransaction extends ServerTransactionBase {
 /** RFC 3261 §17.2.2 non-INVITE server transaction. */
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
-  #timerJ: TimerHandle | undefined;
   override get hasFinal(): boolean {
     return this.hasKeptFinal || super.hasFinal;
   }
@@ -427,7 +431,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
           this.send(response);
           this.terminate("completed");
         } else {
-          this.#timerJ = this.schedule(this.ctx.timers.j, () => this.#onTimerJ());
+          this.ctx.startTimerJ(this);
           // Serialized once: the bytes that go out now are the ones kept for retransmission.
           this.send(this.#release(response));
         }
@@ -456,15 +460,15 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     }
   }
 
-  #onTimerJ(): void {
-    this.#timerJ = undefined;
-    // §17.2.2: Timer J fires in Completed → Terminated.
+  /** Timer J expired (called by the layer's Timer J queue; see startTimerJ). */
+  timerJFired(): void {
+    // §17.2.2: Timer J fires in Completed → Terminated. In any other state the
+    // transaction already ended (transport error, shutdown): nothing to do.
     if (this.current === "Completed") this.terminate("completed");
   }
 
   protected cancelTimers(): void {
-    this.ctx.scheduler.cancel(this.#timerJ);
-    this.#timerJ = undefined;
+    // Timer J sits in the layer's queue; a terminated transaction ignores its expiry.
   }
 }
 
