@@ -429,17 +429,11 @@ Deno.test("proxy: MESSAGE from a UDP phone to a browser on WS, delivered on its 
   try {
     const target = `sip:alice@${DOMAIN}`;
     const call: Call = { callId: "msg-ws", fromTag: "b", cseq: 1 };
-    const from = `<sip:bob@${DOMAIN}>;tag=b`;
+    const msg = { method: "MESSAGE", uri: target, from: `<sip:bob@${DOMAIN}>;tag=b`, call };
+    const to = `<${target}>`;
     const challenge = await finalFor(
       bob,
-      sipRequest(bob, {
-        method: "MESSAGE",
-        uri: target,
-        from,
-        to: `<${target}>`,
-        call,
-        body: "hi",
-      }),
+      sipRequest(bob, { ...msg, to, body: "hi" }),
       call.callId,
       "MESSAGE",
     );
@@ -447,15 +441,7 @@ Deno.test("proxy: MESSAGE from a UDP phone to a browser on WS, delivered on its 
     call.cseq = 2;
     const auth = answerChallenge(challenge, { ...BOB, method: "MESSAGE", uri: target });
     await bob.send(
-      sipRequest(bob, {
-        method: "MESSAGE",
-        uri: target,
-        from,
-        to: `<${target}>`,
-        call,
-        body: "hi ☃",
-        extra: [`Proxy-Authorization: ${auth}`],
-      }),
+      sipRequest(bob, { ...msg, to, body: "hi ☃", extra: [`Proxy-Authorization: ${auth}`] }),
     );
     const message = await alice.wait(isReq("MESSAGE", call.callId)) as SipRequest;
     assert.equal(message.uri, alice.contactUri);
