@@ -100,7 +100,10 @@ export async function startServer(
     return Deno.networkInterfaces().some((i) => i.address.toLowerCase() === h);
   };
   const router = new Router({ registrar, config: () => config, counters, isLocalHost });
-  const dialogs = new DialogTracker({ events });
+  const dialogs = new DialogTracker({
+    events,
+    lifetimeMs: config.sip.dialogTimeout * 1000,
+  });
   const proxy = new Proxy({ ...deps, transactions, transport, isLocalHost, dialogs });
   router.forwarder = proxy;
 
@@ -118,7 +121,10 @@ export async function startServer(
   transactions.onDropped = (_flow, reason) => counters.inc("sip_dropped_total", { reason });
 
   transport.start();
-  const sweep = setInterval(() => location.sweep(), 1000);
+  const sweep = setInterval(() => {
+    location.sweep();
+    dialogs.sweep();
+  }, 1000);
   // RFC 7118 §6 / RFC 5626 §4.4.1: CRLF keep-alives keep NATs and proxies from idling out.
   const keepaliveSeconds = config.websocket.keepaliveInterval;
   const keepalive = keepaliveSeconds > 0

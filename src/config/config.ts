@@ -72,6 +72,8 @@ export interface Config {
     t4: number;
     /** RFC 3261 §16.6 item 11 Timer C (INVITE branch without a final), ms; > 3 min. */
     timerC: number;
+    /** Seconds a dialog stays listed without a BYE seen (a lost BYE must not pin it forever). */
+    dialogTimeout: number;
     /** Largest message accepted on any transport, bytes. */
     maxMessageSize: number;
     /** Name used in Server/User-Agent headers. */
@@ -128,6 +130,7 @@ export function defaultConfig(): Config {
       t2: 4000,
       t4: 5000,
       timerC: 180000,
+      dialogTimeout: 43200,
       maxMessageSize: 81920,
       userAgent: "sipws",
     },

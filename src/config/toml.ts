@@ -86,6 +86,11 @@ export const SCHEMA: Schema = {
       3600000,
       "proxy Timer C in milliseconds: an unanswered INVITE branch is cancelled",
     ),
+    dialogTimeout: int(
+      1,
+      604800,
+      "seconds a dialog is tracked without a BYE seen (lost BYEs must not pin it forever)",
+    ),
     maxMessageSize: int(1024, 16777216, "largest message accepted on any transport, bytes"),
     userAgent: str("name in Server and User-Agent headers"),
   },

@@ -18,6 +18,11 @@ export interface DialogTrackerOptions {
   lingerMs?: number;
   /** Upper bound on tracked dialogs; the oldest terminated go first (default 100k). */
   maxDialogs?: number;
+  /**
+   * A dialog with no BYE seen for this long is ended (ms, default 12 h as Kamailio's
+   * dialog timeout): a BYE lost on the way must not keep a call listed forever.
+   */
+  lifetimeMs?: number;
 }
 
 interface Dialog {
@@ -37,12 +42,14 @@ export class DialogTracker {
   #now: () => number;
   #lingerMs: number;
   #max: number;
+  #lifetimeMs: number;
 
   constructor(options: DialogTrackerOptions = {}) {
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
     this.#lingerMs = options.lingerMs ?? 30_000;
     this.#max = options.maxDialogs ?? 100_000;
+    this.#lifetimeMs = options.lifetimeMs ?? 43_200_000;
   }
 
   /** Every tracked dialog, oldest first (terminated ones until their linger ends). */
@@ -116,10 +123,13 @@ export class DialogTracker {
     this.#terminate(request.callId);
   }
 
-  /** Drops terminated dialogs whose linger time is over. */
+  /** Ends dialogs past their lifetime and drops terminated ones whose linger is over. */
   sweep(): void {
     const now = this.#now();
     for (const [callId, d] of this.#dialogs) {
+      if (d.view.state !== "terminated" && d.view.startedAt + this.#lifetimeMs <= now) {
+        this.#terminate(callId);
+      }
       if (d.view.state === "terminated" && (d.view.endedAt ?? 0) + this.#lingerMs <= now) {
         this.#dialogs.delete(callId);
       }

@@ -93,3 +93,20 @@ Deno.test("dialog: bounded — the oldest terminated go first", () => {
   tracker.invite(req("INVITE", "c"), ws);
   assert.deepEqual(tracker.list().map((d) => d.callId), ["b", "c"]);
 });
+
+Deno.test("dialog: a call whose BYE never passed ends after the dialog lifetime", () => {
+  let now = 0;
+  const tracker = new DialogTracker({ now: () => now, lingerMs: 1000, lifetimeMs: 60_000 });
+  tracker.invite(req("INVITE", "lost-bye"), ws);
+  tracker.response(res(200, "lost-bye"), udp);
+  now = 59_999;
+  tracker.sweep();
+  assert.equal(tracker.get("lost-bye")?.state, "confirmed");
+  now = 60_000;
+  tracker.sweep();
+  assert.equal(tracker.get("lost-bye")?.state, "terminated");
+  assert.equal(tracker.active, 0);
+  now = 61_000;
+  tracker.sweep();
+  assert.equal(tracker.get("lost-bye"), undefined, "dropped after its linger");
+});
