@@ -58,6 +58,13 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected current: ClientTransactionState;
   /** The flow the transport reported for the first send; retransmissions reuse it. */
   flow: Flow | undefined;
+  /** Timer A (INVITE) / E (non-INVITE): request retransmission, and its current interval. */
+  #retransmit: TimerHandle | undefined;
+  #interval = 0;
+  /** Timer B / F: the transaction timeout. */
+  #timeoutTimer: TimerHandle | undefined;
+  /** Timer D or M (INVITE) / K (non-INVITE): how long a final state lingers. */
+  #linger: TimerHandle | undefined;
 
   constructor(
     ctx: ClientContext,
@@ -94,12 +101,67 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.#request = undefined;
   }
 
-  abstract start(): void;
   abstract receiveResponse(response: SipResponse, flow: Flow): void;
   abstract cancel(extraHeaders?: [string, string][]): void;
-  protected abstract cancelTimers(): void;
-  /** States in which a transport failure ends the transaction (§17.1.4). */
-  protected abstract failsOnTransportError(): boolean;
+  /**
+   * States in which no final has arrived yet: the request is retransmitted (A / E), may
+   * time out (B / F) and a transport failure ends the transaction (§17.1.4).
+   */
+  protected abstract awaitingFinal(): boolean;
+  /** The first retransmission interval (A / E) and the timeout (B / F). */
+  protected abstract firstTimers(): { retransmit: number; timeout: number };
+  /** The retransmission interval after `previous` has elapsed. */
+  protected abstract nextInterval(previous: number): number;
+
+  /** §17.1.1.2 / §17.1.2.2: send the request; A / E = T1 on unreliable flows; B / F = 64*T1. */
+  start(): void {
+    this.sendRequest();
+    const { retransmit, timeout } = this.firstTimers();
+    if (!this.reliable) {
+      this.#interval = retransmit;
+      this.#retransmit = this.schedule(retransmit, () => this.#onRetransmit());
+    }
+    this.#timeoutTimer = this.schedule(timeout, () => this.#onTimeout());
+  }
+
+  #onRetransmit(): void {
+    this.#retransmit = undefined;
+    if (!this.awaitingFinal()) return;
+    this.sendRequest();
+    this.#interval = this.nextInterval(this.#interval);
+    this.#retransmit = this.schedule(this.#interval, () => this.#onRetransmit());
+  }
+
+  #onTimeout(): void {
+    this.#timeoutTimer = undefined;
+    // Timer B / F fires before a final → Terminated; the TU is told of the timeout.
+    if (this.awaitingFinal()) this.timeout();
+  }
+
+  /** Stops retransmitting and the timeout (A and B, or E and F). */
+  protected stopRetransmitting(): void {
+    this.ctx.scheduler.cancel(this.#retransmit);
+    this.ctx.scheduler.cancel(this.#timeoutTimer);
+    this.#retransmit = this.#timeoutTimer = undefined;
+  }
+
+  /** Terminates after `delay` if still in `state` (D, K: 0 on reliable flows; M). */
+  protected lingerIn(state: ClientTransactionState, delay: number, reliableToo = false): void {
+    if (this.reliable && !reliableToo) {
+      this.terminate();
+      return;
+    }
+    this.#linger = this.schedule(delay, () => {
+      this.#linger = undefined;
+      if (this.current === state) this.terminate();
+    });
+  }
+
+  protected cancelTimers(): void {
+    this.stopRetransmitting();
+    this.ctx.scheduler.cancel(this.#linger);
+    this.#linger = undefined;
+  }
 
   protected get sendTarget(): Target {
     return this.flow ? { flow: this.flow } : this.target;
@@ -112,7 +174,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
         this.flow ??= flow;
       },
       (error) => {
-        if (this.current === "Terminated" || !this.failsOnTransportError()) return;
+        if (this.current === "Terminated" || !this.awaitingFinal()) return;
         this.terminate();
         const err = error instanceof Error ? error : new Error(String(error));
         this.ctx.guard("onTransportError", () => this.handlers.onTransportError(err));
@@ -150,11 +212,6 @@ abstract class ClientTransactionBase implements ClientTransaction {
 /** RFC 3261 §17.1.1 INVITE client transaction, updated by RFC 6026 §7.2 (Accepted). */
 export class InviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = true;
-  #timerA: TimerHandle | undefined;
-  #intervalA = 0;
-  #timerB: TimerHandle | undefined;
-  #timerD: TimerHandle | undefined;
-  #timerM: TimerHandle | undefined;
   #ack: SipRequest | undefined;
   /** Extra headers of a CANCEL asked for before any provisional arrived (§9.1). */
   #pendingCancel: [string, string][] | undefined;
@@ -170,16 +227,6 @@ export class InviteClientTransaction extends ClientTransactionBase {
     super(ctx, key, request, target, handlers, "Calling");
   }
 
-  start(): void {
-    // §17.1.1.2: send the INVITE; Timer A = T1 on unreliable flows; Timer B = 64*T1.
-    this.sendRequest();
-    if (!this.reliable) {
-      this.#intervalA = this.ctx.timers.a;
-      this.#timerA = this.schedule(this.#intervalA, () => this.#onTimerA());
-    }
-    this.#timerB = this.schedule(this.ctx.timers.b, () => this.#onTimerB());
-  }
-
   receiveResponse(response: SipResponse, flow: Flow): void {
     const status = response.status;
     switch (this.current) {
@@ -190,30 +237,29 @@ export class InviteClientTransaction extends ClientTransactionBase {
           // every provisional goes to the TU.
           if (this.current === "Calling") {
             this.current = "Proceeding";
-            this.#stopCalling();
+            this.stopRetransmitting();
           }
           this.toTu(response, flow);
           if (this.#pendingCancel !== undefined) this.#sendCancel(this.#pendingCancel);
         } else if (status < 300) {
           // RFC 6026 §7.2: a 2xx in Calling/Proceeding → Accepted (Timer M), to the TU.
           this.current = "Accepted";
-          this.#stopCalling();
+          this.stopRetransmitting();
           this.#pendingCancel = undefined;
-          this.#timerM = this.schedule(this.ctx.timers.m, () => this.#onTimerM());
+          this.lingerIn("Accepted", this.ctx.timers.m, true);
           this.releaseRequest();
           this.toTu(response, flow);
         } else {
           // §17.1.1.2: a 300-699 → Completed: ACK it (§17.1.1.3), to the TU, Timer D
           // (0 on reliable flows).
           this.current = "Completed";
-          this.#stopCalling();
+          this.stopRetransmitting();
           this.#pendingCancel = undefined;
           this.#ack = buildAck(this.request, response);
           this.releaseRequest();
           this.#sendAck();
           this.toTu(response, flow);
-          if (this.reliable) this.terminate();
-          else this.#timerD = this.schedule(this.ctx.timers.d, () => this.#onTimerD());
+          this.lingerIn("Completed", this.ctx.timers.d);
         }
         return;
       case "Completed":
@@ -259,65 +305,25 @@ export class InviteClientTransaction extends ClientTransactionBase {
     });
   }
 
-  #stopCalling(): void {
-    this.ctx.scheduler.cancel(this.#timerA);
-    this.ctx.scheduler.cancel(this.#timerB);
-    this.#timerA = this.#timerB = undefined;
-  }
-
-  #onTimerA(): void {
-    this.#timerA = undefined;
-    if (this.current !== "Calling") return;
-    // §17.1.1.2: Timer A fires in Calling → retransmit, A doubles (no cap).
-    this.sendRequest();
-    this.#intervalA *= 2;
-    this.#timerA = this.schedule(this.#intervalA, () => this.#onTimerA());
-  }
-
-  #onTimerB(): void {
-    this.#timerB = undefined;
-    // §17.1.1.2: Timer B fires in Calling → Terminated; the TU is told of the timeout.
-    if (this.current === "Calling") this.timeout();
-  }
-
-  #onTimerD(): void {
-    this.#timerD = undefined;
-    // §17.1.1.2: Timer D fires in Completed → Terminated.
-    if (this.current === "Completed") this.terminate();
-  }
-
-  #onTimerM(): void {
-    this.#timerM = undefined;
-    // RFC 6026 §7.2: Timer M fires in Accepted → Terminated.
-    if (this.current === "Accepted") this.terminate();
-  }
-
-  protected failsOnTransportError(): boolean {
-    // §17.1.1.2: a transport error in Calling → Terminated, the TU is informed.
+  protected awaitingFinal(): boolean {
+    // §17.1.1.2: A retransmits and B times out only in Calling (a provisional stops both);
+    // a transport error in Calling → Terminated, the TU is informed.
     return this.current === "Calling";
   }
 
-  protected cancelTimers(): void {
-    const s = this.ctx.scheduler;
-    s.cancel(this.#timerA);
-    s.cancel(this.#timerB);
-    s.cancel(this.#timerD);
-    s.cancel(this.#timerM);
-    this.#timerA =
-      this.#timerB =
-      this.#timerD =
-      this.#timerM =
-        undefined;
+  protected firstTimers(): { retransmit: number; timeout: number } {
+    return { retransmit: this.ctx.timers.a, timeout: this.ctx.timers.b };
+  }
+
+  protected nextInterval(previous: number): number {
+    // §17.1.1.2: Timer A doubles (no cap).
+    return previous * 2;
   }
 }
 
 /** RFC 3261 §17.1.2 non-INVITE client transaction. */
 export class NonInviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = false;
-  #timerE: TimerHandle | undefined;
-  #intervalE = 0;
-  #timerF: TimerHandle | undefined;
-  #timerK: TimerHandle | undefined;
 
   constructor(
     ctx: ClientContext,
@@ -327,16 +333,6 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
     handlers: ClientHandlers,
   ) {
     super(ctx, key, request, target, handlers, "Trying");
-  }
-
-  start(): void {
-    // §17.1.2.2: send the request; Timer E = T1 on unreliable flows; Timer F = 64*T1.
-    this.sendRequest();
-    if (!this.reliable) {
-      this.#intervalE = this.ctx.timers.e;
-      this.#timerE = this.schedule(this.#intervalE, () => this.#onTimerE());
-    }
-    this.#timerF = this.schedule(this.ctx.timers.f, () => this.#onTimerF());
   }
 
   receiveResponse(response: SipResponse, flow: Flow): void {
@@ -353,12 +349,9 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
         // §17.1.2.2: a final in Trying/Proceeding → Completed, to the TU; Timer K = T4
         // (0 on reliable flows).
         this.current = "Completed";
-        this.ctx.scheduler.cancel(this.#timerE);
-        this.ctx.scheduler.cancel(this.#timerF);
-        this.#timerE = this.#timerF = undefined;
+        this.stopRetransmitting();
         this.toTu(response, flow);
-        if (this.reliable) this.terminate();
-        else this.#timerK = this.schedule(this.ctx.timers.k, () => this.#onTimerK());
+        this.lingerIn("Completed", this.ctx.timers.k);
         return;
       default:
         // §17.1.2.2: Completed absorbs response retransmissions.
@@ -370,40 +363,21 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
     throw new TransactionStateError(`cannot CANCEL a ${this.request.method} (§9.1: INVITE only)`);
   }
 
-  #onTimerE(): void {
-    this.#timerE = undefined;
-    if (this.current !== "Trying" && this.current !== "Proceeding") return;
-    // §17.1.2.2: Timer E fires → retransmit; in Trying E = min(2E, T2), in Proceeding E = T2.
-    this.sendRequest();
-    this.#intervalE = this.current === "Trying"
-      ? Math.min(2 * this.#intervalE, this.ctx.timers.t2)
-      : this.ctx.timers.t2;
-    this.#timerE = this.schedule(this.#intervalE, () => this.#onTimerE());
-  }
-
-  #onTimerF(): void {
-    this.#timerF = undefined;
-    // §17.1.2.2: Timer F fires in Trying/Proceeding → Terminated; the TU is told.
-    if (this.current === "Trying" || this.current === "Proceeding") this.timeout();
-  }
-
-  #onTimerK(): void {
-    this.#timerK = undefined;
-    // §17.1.2.2: Timer K fires in Completed → Terminated.
-    if (this.current === "Completed") this.terminate();
-  }
-
-  protected failsOnTransportError(): boolean {
-    // §17.1.2.2: a transport error in Trying/Proceeding → Terminated, the TU is informed.
+  protected awaitingFinal(): boolean {
+    // §17.1.2.2: E retransmits, F times out and a transport error ends the transaction
+    // (the TU informed) in Trying/Proceeding.
     return this.current === "Trying" || this.current === "Proceeding";
   }
 
-  protected cancelTimers(): void {
-    const s = this.ctx.scheduler;
-    s.cancel(this.#timerE);
-    s.cancel(this.#timerF);
-    s.cancel(this.#timerK);
-    this.#timerE = this.#timerF = this.#timerK = undefined;
+  protected firstTimers(): { retransmit: number; timeout: number } {
+    return { retransmit: this.ctx.timers.e, timeout: this.ctx.timers.f };
+  }
+
+  protected nextInterval(previous: number): number {
+    // §17.1.2.2: in Trying E = min(2E, T2), in Proceeding E = T2.
+    return this.current === "Trying"
+      ? Math.min(2 * previous, this.ctx.timers.t2)
+      : this.ctx.timers.t2;
   }
 }
 
