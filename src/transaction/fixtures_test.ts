@@ -119,6 +119,20 @@ export function setup(options: { timerD?: number } = {}) {
   return { clock, sender, layer, received, stray, deliver };
 }
 
+/** Delivers a new request and returns it with the server transaction the TU got. */
+export function serverTx(
+  env: ReturnType<typeof setup>,
+  method = "INVITE",
+  spec: RequestSpec = {},
+  flow: Flow = udp,
+) {
+  const req = makeRequest(method, spec);
+  env.deliver(req, flow);
+  const got = env.received.at(-1);
+  assert.ok(got?.tx, `${method} reaches the TU with a transaction`);
+  return { req, tx: got.tx };
+}
+
 /** Client handlers that record what the transaction reports. */
 export function recordingHandlers() {
   const log: { responses: SipResponse[]; timeouts: number; errors: Error[] } = {

@@ -7,6 +7,7 @@ import {
   makeRequest,
   RecordingSender,
   reply,
+  serverTx,
   setup,
   T1,
   tcp,
@@ -48,9 +49,7 @@ Deno.test("matching: RFC 2543 fallback (no magic cookie) absorbs retransmissions
 
 Deno.test("matching: RFC 2543 ACK matches by the To tag of the response sent", () => {
   const env = setup();
-  const req = makeRequest("INVITE", { via: OLD_VIA });
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env, "INVITE", { via: OLD_VIA });
   tx.respond(reply(req, 486, "srv"));
   // An ACK with another To tag is not for this transaction: up to the TU.
   env.deliver(makeRequest("ACK", { via: OLD_VIA, toTag: "nope" }));
@@ -64,9 +63,7 @@ Deno.test("matching: RFC 2543 ACK matches by the To tag of the response sent", (
 
 Deno.test("matching: RFC 2543 re-INVITE (To tag in request) and its ACK", () => {
   const env = setup();
-  const req = makeRequest("INVITE", { via: OLD_VIA, toTag: "dlg" });
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env, "INVITE", { via: OLD_VIA, toTag: "dlg" });
   tx.respond(reply(req, 488, "ignored-tag-exists"));
   env.deliver(makeRequest("ACK", { via: OLD_VIA, toTag: "dlg" }));
   assert.equal(tx.state, "Confirmed");
@@ -85,9 +82,7 @@ Deno.test("matching: keys (serverKey ACK/CANCEL → INVITE; clientKey branch + m
 
 Deno.test("CANCEL matching an INVITE tx: layer answers 200, then tx.onCancel; not onRequest", () => {
   const env = setup();
-  const req = makeRequest("INVITE");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env);
   const cancels: SipRequest[] = [];
   tx.onCancel = (c) => cancels.push(c);
   env.sender.clear();
@@ -120,9 +115,7 @@ Deno.test("CANCEL over TCP (J = 0) repeated: 200 each time, onCancel once", () =
 
 Deno.test("CANCEL after the INVITE's final: 200 but no onCancel (§9.2)", () => {
   const env = setup();
-  const req = makeRequest("INVITE");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env);
   let cancelled = 0;
   tx.onCancel = () => cancelled++;
   tx.respond(reply(req, 200));
@@ -172,9 +165,7 @@ Deno.test("an exception in onRequest is logged, the request gets 500, the layer 
 
 Deno.test("an exception in onTerminated / onCancel / onStrayResponse is contained", () => {
   const env = setup();
-  const req = makeRequest("INVITE");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env);
   tx.onCancel = () => {
     throw new Error("x");
   };
@@ -221,9 +212,7 @@ Deno.test("responses to unknown transactions go to onStrayResponse", () => {
 
 Deno.test("close(): timers stop, no callbacks, nothing received afterwards", () => {
   const env = setup();
-  const req = makeRequest("INVITE");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env);
   let terminated = 0;
   tx.onTerminated = () => terminated++;
   tx.respond(reply(req, 486));

@@ -4,6 +4,7 @@ import {
   flush,
   makeRequest,
   reply,
+  serverTx,
   setup,
   T1,
   T2,
@@ -13,20 +14,11 @@ import {
   watchTermination,
 } from "./fixtures_test.ts";
 
-/** Delivers an INVITE and returns the server transaction the TU got. */
-function invite(env: ReturnType<typeof setup>, flow = udp) {
-  const req = makeRequest("INVITE");
-  env.deliver(req, flow);
-  const got = env.received.at(-1);
-  assert.ok(got?.tx, "INVITE reaches the TU with a transaction");
-  return { req, tx: got.tx };
-}
-
 // ---- §17.2.1 INVITE server transaction ----
 
 Deno.test("INVITE server: 100 Trying at once, TU gets the request in Proceeding", () => {
   const env = setup();
-  const { tx } = invite(env);
+  const { tx } = serverTx(env);
   assert.deepEqual(env.sender.statuses(), ["100"]);
   assert.deepEqual(env.sender.sent[0].target, { flow: udp });
   assert.equal(env.sender.sent[0].message.get("to")?.includes("tag="), false);
@@ -37,7 +29,7 @@ Deno.test("INVITE server: 100 Trying at once, TU gets the request in Proceeding"
 
 Deno.test("INVITE server: retransmission in Proceeding re-sends the latest provisional", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   env.deliver(makeRequest("INVITE"));
   assert.deepEqual(env.sender.statuses(), ["100", "100"]);
   tx.respond(reply(req, 180));
@@ -48,7 +40,7 @@ Deno.test("INVITE server: retransmission in Proceeding re-sends the latest provi
 
 Deno.test("INVITE server: 300-699 → Completed, Timer G doubles to T2, Timer H → timeout", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   const reasons = watchTermination(tx);
   env.sender.clear();
   tx.respond(reply(req, 486));
@@ -68,7 +60,7 @@ Deno.test("INVITE server: 300-699 → Completed, Timer G doubles to T2, Timer H 
 
 Deno.test("INVITE server: retransmitted INVITE in Completed re-sends the final", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   tx.respond(reply(req, 404));
   env.sender.clear();
   env.deliver(makeRequest("INVITE"));
@@ -77,7 +69,7 @@ Deno.test("INVITE server: retransmitted INVITE in Completed re-sends the final",
 
 Deno.test("INVITE server: ACK → Confirmed (absorbed), Timer I = T4 → Terminated", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   const reasons = watchTermination(tx);
   tx.respond(reply(req, 486));
   env.clock.advance(100);
@@ -97,7 +89,7 @@ Deno.test("INVITE server: ACK → Confirmed (absorbed), Timer I = T4 → Termina
 
 Deno.test("INVITE server: 2xx → Accepted (RFC 6026); absorbs INVITE, passes TU 2xx; Timer L", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   const reasons = watchTermination(tx);
   const ok = reply(req, 200);
   tx.respond(ok);
@@ -123,7 +115,7 @@ Deno.test("INVITE server: 2xx → Accepted (RFC 6026); absorbs INVITE, passes TU
 
 Deno.test("INVITE server: ACK for 2xx with a new branch is a new request without tx", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   tx.respond(reply(req, 200));
   env.deliver(makeRequest("ACK", { branch: "z9hG4bKack2xx", toTag: "t9" }));
   assert.equal(env.received.length, 2);
@@ -134,7 +126,7 @@ Deno.test("INVITE server: ACK for 2xx with a new branch is a new request without
 
 Deno.test("INVITE server: no response allowed in Completed or Confirmed", () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   tx.respond(reply(req, 486));
   assert.throws(() => tx.respond(reply(req, 200)), TransactionStateError);
   env.deliver(makeRequest("ACK", { toTag: "t9" }));
@@ -144,7 +136,7 @@ Deno.test("INVITE server: no response allowed in Completed or Confirmed", () => 
 
 Deno.test("INVITE server over a reliable flow: no G; ACK terminates at once (I = 0)", () => {
   const env = setup();
-  const { req, tx } = invite(env, tcp);
+  const { req, tx } = serverTx(env, "INVITE", {}, tcp);
   const reasons = watchTermination(tx);
   tx.respond(reply(req, 486));
   env.sender.clear();
@@ -157,7 +149,7 @@ Deno.test("INVITE server over a reliable flow: no G; ACK terminates at once (I =
 
 Deno.test("INVITE server over a reliable flow: Timer H still fires without ACK", () => {
   const env = setup();
-  const { req, tx } = invite(env, tcp);
+  const { req, tx } = serverTx(env, "INVITE", {}, tcp);
   const reasons = watchTermination(tx);
   tx.respond(reply(req, 603));
   env.clock.advance(64 * T1);
@@ -166,7 +158,7 @@ Deno.test("INVITE server over a reliable flow: Timer H still fires without ACK",
 
 Deno.test("INVITE server: a failed response send → onTerminated(transport_error)", async () => {
   const env = setup();
-  const { req, tx } = invite(env);
+  const { req, tx } = serverTx(env);
   const reasons = watchTermination(tx);
   env.sender.failWith = new Error("ICMP unreachable");
   tx.respond(reply(req, 486));
@@ -191,9 +183,7 @@ Deno.test("non-INVITE server: Trying discards retransmissions; no automatic 100"
 
 Deno.test("non-INVITE server: 1xx → Proceeding; retransmission re-sends the 1xx", () => {
   const env = setup();
-  const req = makeRequest("REGISTER");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env, "REGISTER");
   tx.respond(reply(req, 100));
   assert.equal(tx.state, "Proceeding");
   env.deliver(makeRequest("REGISTER"));
@@ -202,9 +192,7 @@ Deno.test("non-INVITE server: 1xx → Proceeding; retransmission re-sends the 1x
 
 Deno.test("non-INVITE server: final → Completed; resend on retransmission; Timer J", () => {
   const env = setup();
-  const req = makeRequest("BYE");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env, "BYE");
   const reasons = watchTermination(tx);
   tx.respond(reply(req, 200));
   assert.equal(tx.state, "Completed");
@@ -226,9 +214,7 @@ Deno.test("non-INVITE server: final → Completed; resend on retransmission; Tim
 
 Deno.test("non-INVITE server over a reliable flow: final → Terminated at once (J = 0)", () => {
   const env = setup();
-  const req = makeRequest("MESSAGE");
-  env.deliver(req, tcp);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env, "MESSAGE", {}, tcp);
   const reasons = watchTermination(tx);
   tx.respond(reply(req, 202));
   assert.equal(tx.state, "Terminated");
@@ -239,9 +225,7 @@ Deno.test("non-INVITE server over a reliable flow: final → Terminated at once 
 
 Deno.test("non-INVITE server: a failed send → onTerminated(transport_error)", async () => {
   const env = setup();
-  const req = makeRequest("OPTIONS");
-  env.deliver(req);
-  const tx = env.received[0].tx!;
+  const { req, tx } = serverTx(env, "OPTIONS");
   const reasons = watchTermination(tx);
   env.sender.failWith = new Error("gone");
   tx.respond(reply(req, 200));
