@@ -72,7 +72,6 @@ abstract class ClientTransactionBase implements ClientTransaction {
     request: SipRequest,
     target: Target,
     handlers: ClientHandlers,
-    initial: ClientTransactionState,
   ) {
     this.ctx = ctx;
     this.key = key;
@@ -81,7 +80,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.target = target;
     this.handlers = handlers;
     this.reliable = isReliable(target);
-    this.current = initial;
+    this.current = this.initialState();
     if ("flow" in target) this.flow = target.flow;
   }
 
@@ -101,6 +100,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.#request = undefined;
   }
 
+  /** Calling (INVITE, §17.1.1.2) or Trying (non-INVITE, §17.1.2.2). */
+  protected abstract initialState(): ClientTransactionState;
   abstract receiveResponse(response: SipResponse, flow: Flow): void;
   abstract cancel(extraHeaders?: [string, string][]): void;
   /**
@@ -217,14 +218,8 @@ export class InviteClientTransaction extends ClientTransactionBase {
   #pendingCancel: [string, string][] | undefined;
   #cancelSent = false;
 
-  constructor(
-    ctx: ClientContext,
-    key: string,
-    request: SipRequest,
-    target: Target,
-    handlers: ClientHandlers,
-  ) {
-    super(ctx, key, request, target, handlers, "Calling");
+  protected initialState(): ClientTransactionState {
+    return "Calling";
   }
 
   receiveResponse(response: SipResponse, flow: Flow): void {
@@ -325,14 +320,8 @@ export class InviteClientTransaction extends ClientTransactionBase {
 export class NonInviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = false;
 
-  constructor(
-    ctx: ClientContext,
-    key: string,
-    request: SipRequest,
-    target: Target,
-    handlers: ClientHandlers,
-  ) {
-    super(ctx, key, request, target, handlers, "Trying");
+  protected initialState(): ClientTransactionState {
+    return "Trying";
   }
 
   receiveResponse(response: SipResponse, flow: Flow): void {
