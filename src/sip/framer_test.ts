@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { SipParseError } from "./errors.ts";
 import { type Frame, StreamFramer } from "./framer.ts";
 import { parseMessage } from "./parse.ts";
+import { reasonOf } from "./fixtures_test.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -13,16 +13,6 @@ function message(callId: string, body = ""): string {
 
 const texts = (frames: Frame[]) =>
   frames.map((f) => f.kind === "message" ? dec.decode(f.bytes) : f.kind);
-
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof SipParseError, `expected SipParseError, got ${e}`);
-    return e.reason;
-  }
-  assert.fail("did not throw");
-}
 
 Deno.test("framer: several messages in one read", () => {
   const a = message("a", "hello");

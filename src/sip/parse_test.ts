@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { SipParseError } from "./errors.ts";
 import type { SipRequest, SipResponse } from "./message.ts";
 import { findHeadEnd, parseMessage, validateMessage } from "./parse.ts";
+import { reasonOf } from "./fixtures_test.ts";
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -20,16 +20,6 @@ const REGISTER = crlf([
   "",
   "",
 ]);
-
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof SipParseError, `expected SipParseError, got ${e}`);
-    return e.reason;
-  }
-  assert.fail("did not throw");
-}
 
 Deno.test("parse: request line, headers in order, empty body", () => {
   const m = parseMessage(bytes(REGISTER)) as SipRequest;

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { SipParseError } from "./errors.ts";
 import {
   formatNameAddr,
   formatUri,
@@ -11,16 +10,7 @@ import {
   splitTopLevel,
   unquote,
 } from "./uri.ts";
-
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof SipParseError, `expected SipParseError, got ${e}`);
-    return e.reason;
-  }
-  assert.fail("did not throw");
-}
+import { reasonOf } from "./fixtures_test.ts";
 
 Deno.test("uri: user, password, host, port, params, headers", () => {
   const u = parseUri("sips:Alice:secret@Atlanta.Example.COM:5061;transport=tcp;lr?subject=x&h=y");
