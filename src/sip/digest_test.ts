@@ -128,19 +128,18 @@ Deno.test("formatDigestCredentials round-trips through parseDigest", () => {
   assert.deepEqual({ ...parseDigest(value) }, { ...parseDigest(RFC2617_AUTHORIZATION) });
 });
 
+/** RFC 2617 §3.5's request without its qop fields: Mufasa's GET of /dir/index.html. */
+const RFC2617_REQUEST = {
+  algorithm: "MD5",
+  ha1: computeHa1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life"),
+  nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+  method: "GET",
+  uri: "/dir/index.html",
+} as const;
+
 Deno.test("computeDigestResponse: RFC 2617 §3.5 (MD5, qop=auth)", () => {
-  const ha1 = computeHa1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life");
   assert.equal(
-    computeDigestResponse({
-      algorithm: "MD5",
-      ha1,
-      nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-      method: "GET",
-      uri: "/dir/index.html",
-      qop: "auth",
-      nc: "00000001",
-      cnonce: "0a4f113b",
-    }),
+    computeDigestResponse({ ...RFC2617_REQUEST, qop: "auth", nc: "00000001", cnonce: "0a4f113b" }),
     "6629fae49393a05397450978507c4ef1",
   );
 });
@@ -170,27 +169,11 @@ Deno.test("computeDigestResponse: RFC 7616 §3.9.1 with MD5 and SHA-256", () => 
 });
 
 Deno.test("computeDigestResponse without qop is the RFC 2069 form H(HA1:nonce:HA2)", () => {
-  const ha1 = computeHa1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life");
   // Independently computed: MD5(HA1:nonce:MD5("GET:/dir/index.html")).
-  assert.equal(
-    computeDigestResponse({
-      algorithm: "MD5",
-      ha1,
-      nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-      method: "GET",
-      uri: "/dir/index.html",
-    }),
-    "670fd8c2df070c60b045671b8b24ff02",
-  );
+  assert.equal(computeDigestResponse(RFC2617_REQUEST), "670fd8c2df070c60b045671b8b24ff02");
   // The method is part of HA2: the same credentials for another method differ.
   assert.notEqual(
-    computeDigestResponse({
-      algorithm: "MD5",
-      ha1,
-      nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-      method: "POST",
-      uri: "/dir/index.html",
-    }),
+    computeDigestResponse({ ...RFC2617_REQUEST, method: "POST" }),
     "670fd8c2df070c60b045671b8b24ff02",
   );
 });
