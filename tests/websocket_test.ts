@@ -1,0 +1,88 @@
+/**
+ * RFC 7118 handshake rules on the real WS listener: the `sip` subprotocol is required and
+ * echoed, other handshakes get a 4xx, an Origin allow-list is enforced, permessage-deflate
+ * is never negotiated, and large messages (WebRTC SDP) fit in one frame.
+ */
+import assert from "node:assert/strict";
+import { startTestServer } from "./support/test_server.ts";
+import { TestSipClient } from "./support/sip_client.ts";
+
+const decoder = new TextDecoder();
+
+/** Sends a raw HTTP upgrade request and returns the status line and headers. */
+async function handshake(port: number, headers: Record<string, string>): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const lines = [
+      "GET / HTTP/1.1",
+      `Host: 127.0.0.1:${port}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version: 13",
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      "",
+      "",
+    ];
+    await conn.write(new TextEncoder().encode(lines.join("\r\n")));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    return decoder.decode(buf.subarray(0, n ?? 0)).split("\r\n\r\n")[0];
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("websocket handshake: sip subprotocol required and echoed, no deflate, origin list", async () => {
+  await using ts = await startTestServer({
+    transports: ["ws"],
+    configure: (c) => c.websocket.allowedOrigins = ["https://app.example.test"],
+  });
+  const port = ts.port("ws");
+  const ok = await handshake(port, {
+    "Sec-WebSocket-Protocol": "sip",
+    "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+    Origin: "https://app.example.test",
+  });
+  assert.match(ok, /^HTTP\/1\.1 101/);
+  assert.match(ok, /sec-websocket-protocol: sip/i);
+  assert.doesNotMatch(ok, /sec-websocket-extensions/i, "permessage-deflate is not negotiated");
+
+  const noSip = await handshake(port, {
+    "Sec-WebSocket-Protocol": "chat",
+    Origin: "https://app.example.test",
+  });
+  assert.match(noSip, /^HTTP\/1\.1 400/);
+  const none = await handshake(port, { Origin: "https://app.example.test" });
+  assert.match(none, /^HTTP\/1\.1 400/);
+  const foreign = await handshake(port, {
+    "Sec-WebSocket-Protocol": "sip",
+    Origin: "https://evil.example.test",
+  });
+  assert.match(foreign, /^HTTP\/1\.1 403/);
+});
+
+Deno.test("websocket: a 64 KB message in one frame is accepted and answered", async () => {
+  await using ts = await startTestServer({ transports: ["ws"] });
+  const client = await TestSipClient.connect("ws", ts.port("ws"));
+  try {
+    const body = "a=x-padding:" + "y".repeat(64 * 1024) + "\r\n";
+    await client.send([
+      "OPTIONS sip:127.0.0.1 SIP/2.0",
+      `Via: ${client.via};branch=z9hG4bKbig1`,
+      "Max-Forwards: 70",
+      "From: <sip:probe@example.test>;tag=b1",
+      "To: <sip:127.0.0.1>",
+      "Call-ID: big-1",
+      "CSeq: 1 OPTIONS",
+      "Content-Type: application/sdp",
+      `Content-Length: ${body.length}`,
+      "",
+      body,
+    ].join("\r\n"));
+    const res = await client.response("big-1", 1);
+    assert.equal(res.status, 200);
+  } finally {
+    client.close();
+  }
+});
