@@ -6,73 +6,11 @@
  * anything that needs collision resistance. Pure; keeps only scratch buffers between calls.
  */
 
-/** Per-round left-rotation amounts. */
-const S = new Int32Array([
-  7,
-  12,
-  17,
-  22,
-  7,
-  12,
-  17,
-  22,
-  7,
-  12,
-  17,
-  22,
-  7,
-  12,
-  17,
-  22,
-  5,
-  9,
-  14,
-  20,
-  5,
-  9,
-  14,
-  20,
-  5,
-  9,
-  14,
-  20,
-  5,
-  9,
-  14,
-  20,
-  4,
-  11,
-  16,
-  23,
-  4,
-  11,
-  16,
-  23,
-  4,
-  11,
-  16,
-  23,
-  4,
-  11,
-  16,
-  23,
-  6,
-  10,
-  15,
-  21,
-  6,
-  10,
-  15,
-  21,
-  6,
-  10,
-  15,
-  21,
-  6,
-  10,
-  15,
-  21,
-]);
+/** Per-round left-rotation amounts (RFC 1321 §3.4): each round repeats its four shifts four times. */
+const S = new Int32Array(64);
+[[7, 12, 17, 22], [5, 9, 14, 20], [4, 11, 16, 23], [6, 10, 15, 21]].forEach((shifts, round) => {
+  for (let i = 0; i < 16; i++) S[round * 16 + i] = shifts[i & 3];
+});
 
 /** K[i] = floor(|sin(i + 1)| · 2^32). */
 const K = new Int32Array(64);
