@@ -61,14 +61,17 @@ export function headerKey(name: string): string {
  * `token` characters (RFC 3261 §25.1): alphanum and `-.!%*_+\`'~`. Indexed by char code;
  * 1 = allowed.
  */
-export const TOKEN_CHARS: Uint8Array = (() => {
+export const TOKEN_CHARS: Uint8Array = alphanumAnd("-.!%*_+`'~");
+
+/** A 128-entry ASCII class table: 1 for alphanum and for each character of `extra`. */
+export function alphanumAnd(extra: string): Uint8Array {
   const t = new Uint8Array(128);
   for (let c = 48; c <= 57; c++) t[c] = 1;
   for (let c = 65; c <= 90; c++) t[c] = 1;
   for (let c = 97; c <= 122; c++) t[c] = 1;
-  for (const ch of "-.!%*_+`'~") t[ch.charCodeAt(0)] = 1;
+  for (const ch of extra) t[ch.charCodeAt(0)] = 1;
   return t;
-})();
+}
 
 /** True when `text` is a non-empty `token`. */
 export function isToken(text: string): boolean {

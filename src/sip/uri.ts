@@ -5,7 +5,7 @@
  * back, throws `SipParseError` on malformed input; never resolves names.
  */
 import { SipParseError } from "./errors.ts";
-import { isToken } from "./headers.ts";
+import { alphanumAnd, isToken } from "./headers.ts";
 
 /** Parameters keep their original order; a flag parameter (`;lr`) has value null. */
 export type Params = Map<string, string | null>;
@@ -168,14 +168,7 @@ export function quote(value: string): string {
 }
 
 /** Host characters: alphanum, `-._~%!*'()+` (lenient hostname / IPv4), indexed by code. */
-const HOST_CHARS: Uint8Array = (() => {
-  const t = new Uint8Array(128);
-  for (let c = 48; c <= 57; c++) t[c] = 1;
-  for (let c = 65; c <= 90; c++) t[c] = 1;
-  for (let c = 97; c <= 122; c++) t[c] = 1;
-  for (const ch of "-._~%!*'()+") t[ch.charCodeAt(0)] = 1;
-  return t;
-})();
+const HOST_CHARS: Uint8Array = alphanumAnd("-._~%!*'()+");
 
 function parseHostPort(text: string, what: string): { host: string; port?: number } {
   let host: string;
