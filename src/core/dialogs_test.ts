@@ -4,16 +4,10 @@ import { parseMessage } from "../sip/parse.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
 import type { Flow } from "../transport/types.ts";
 import { DialogTracker } from "./dialogs.ts";
+import { testFlow } from "./fixtures_test.ts";
 
 const enc = new TextEncoder();
-const ws: Flow = {
-  id: "ws:1",
-  transport: "ws",
-  local: { host: "127.0.0.1", port: 8080 },
-  remote: { host: "127.0.0.1", port: 50000 },
-  reliable: true,
-  secure: false,
-};
+const ws: Flow = testFlow("ws");
 const udp: Flow = {
   ...ws,
   id: "udp:x",

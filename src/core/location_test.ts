@@ -3,15 +3,9 @@ import { EventBus } from "../events.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
 import { type Binding, LocationService } from "./location.ts";
+import { testFlow } from "./fixtures_test.ts";
 
-const FLOW: Flow = {
-  id: "udp:test",
-  transport: "udp",
-  local: { host: "127.0.0.1", port: 5060 },
-  remote: { host: "127.0.0.1", port: 40000 },
-  reliable: false,
-  secure: false,
-};
+const FLOW: Flow = testFlow("udp", "udp:test");
 
 function binding(user: string, contact: string, expiresAt: number): Binding {
   return {

@@ -8,15 +8,9 @@ import type { ClientHandlers } from "../transaction/layer.ts";
 import type { Flow } from "../transport/types.ts";
 import { type Binding, LocationService } from "./location.ts";
 import { buildPing, type PingerDeps, startPinger } from "./pinger.ts";
+import { testFlow } from "./fixtures_test.ts";
 
-const flow: Flow = {
-  id: "ws:1",
-  transport: "ws",
-  local: { host: "127.0.0.1", port: 8080 },
-  remote: { host: "127.0.0.1", port: 50000 },
-  reliable: true,
-  secure: false,
-};
+const flow: Flow = testFlow("ws");
 
 function binding(): Binding {
   const contact = "sip:k2j3h4@df7jal23ls0d.invalid;transport=ws";

@@ -4,15 +4,9 @@ import { parseMessage } from "../sip/parse.ts";
 import type { ClientHandlers, ClientTransaction } from "../transaction/layer.ts";
 import type { Flow, Target } from "../transport/types.ts";
 import { ProxyContext } from "./proxy_context.ts";
+import { testFlow } from "./fixtures_test.ts";
 
-const flow: Flow = {
-  id: "udp:1",
-  transport: "udp",
-  local: { host: "127.0.0.1", port: 5060 },
-  remote: { host: "127.0.0.1", port: 40000 },
-  reliable: false,
-  secure: false,
-};
+const flow: Flow = testFlow("udp");
 
 function request(method = "INVITE"): SipRequest {
   const text = `${method} sip:bob@example.test SIP/2.0\r\n` +
