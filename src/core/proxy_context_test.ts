@@ -116,25 +116,19 @@ Deno.test("context: best response after every branch answered (§16.7: 6xx > low
   await tick();
   assert.deepEqual(b.statuses(), [603]);
 
-  const c = harness();
-  c.fork(2);
-  c.branches[0].answer(503);
-  c.branches[1].answer(408);
-  await tick();
-  assert.deepEqual(c.statuses(), [408], "4xx is a lower class than 5xx");
-
-  const d = harness();
-  d.fork(1);
-  d.branches[0].answer(503);
-  await tick();
-  assert.deepEqual(d.statuses(), [500], "a 503 is not passed up as is (§16.7 step 6)");
-
-  const e = harness();
-  e.fork(2);
-  e.branches[0].answer(408);
-  e.branches[1].answer(480);
-  await tick();
-  assert.deepEqual(e.statuses(), [480], "a real answer beats a timeout of the same class");
+  // Every branch answers in order; then the one final sent upstream.
+  const cases: [answers: number[], best: number, why: string][] = [
+    [[503, 408], 408, "4xx is a lower class than 5xx"],
+    [[503], 500, "a 503 is not passed up as is (§16.7 step 6)"],
+    [[408, 480], 480, "a real answer beats a timeout of the same class"],
+  ];
+  for (const [answers, best, why] of cases) {
+    const h = harness();
+    h.fork(answers.length);
+    answers.forEach((status, i) => h.branches[i].answer(status));
+    await tick();
+    assert.deepEqual(h.statuses(), [best], why);
+  }
 });
 
 Deno.test("context: timeouts and transport errors become 408/503-as-500; CANCEL turns a timeout into 487", async () => {
