@@ -30,6 +30,12 @@ function setup(options: Partial<AuthenticatorOptions> = {}) {
   return { clock, auth };
 }
 
+/** verify() of REGISTER credentials for REALM: "ok" or the refusal's cause. */
+function verdictOf(auth: DigestAuthenticator, credentials: string[]): string {
+  const r = auth.verify("REGISTER", credentials, REALM, lookup());
+  return r.ok ? "ok" : r.cause;
+}
+
 interface Answer {
   user?: string;
   password?: string;
@@ -250,33 +256,21 @@ Deno.test("verify: forged, foreign-realm and foreign-secret nonces are stale, ne
   // Issued for another realm: the HMAC covers the realm.
   const [other] = auth.challenge("other.example");
   const moved = other.replace("other.example", REALM);
-  assert.equal(
-    (auth.verify("REGISTER", [answer(moved)], REALM, lookup()) as { cause: string }).cause,
-    "stale",
-  );
+  assert.equal(verdictOf(auth, [answer(moved)]), "stale");
   // Another instance with another secret does not accept it; one sharing the secret does.
   const stranger = setup().auth;
-  assert.equal(
-    (stranger.verify("REGISTER", [answer(c)], REALM, lookup()) as { cause: string }).cause,
-    "stale",
-  );
+  assert.equal(verdictOf(stranger, [answer(c)]), "stale");
   const sibling = setup({ secret }).auth;
   assert.equal(sibling.verify("REGISTER", [answer(c)], REALM, lookup()).ok, true);
   // A changed opaque means the challenge was not ours either.
   const badOpaque = answer(c, { nc: 2, patch: { opaque: "zzz" } });
-  assert.equal(
-    (auth.verify("REGISTER", [badOpaque], REALM, lookup()) as { cause: string }).cause,
-    "stale",
-  );
+  assert.equal(verdictOf(auth, [badOpaque]), "stale");
 });
 
 Deno.test("verify: replayed or non-increasing nonce-count is refused", () => {
   const { auth } = setup();
   const [c] = auth.challenge(REALM);
-  const verdict = (nc: number, cnonce?: string) => {
-    const r = auth.verify("REGISTER", [answer(c, { nc, cnonce })], REALM, lookup());
-    return r.ok ? "ok" : r.cause;
-  };
+  const verdict = (nc: number, cnonce?: string) => verdictOf(auth, [answer(c, { nc, cnonce })]);
   assert.equal(verdict(1), "ok");
   assert.equal(verdict(1), "replay");
   assert.equal(verdict(1, "othercnonce"), "replay");
@@ -303,10 +297,7 @@ Deno.test("verify: RFC 2069 style (no qop) is accepted and may reuse the nonce u
   assert.equal(auth.verify("REGISTER", [creds], REALM, lookup()).ok, true);
   assert.equal(auth.trackedNonces, 0);
   clock.now += 301_000;
-  assert.equal(
-    (auth.verify("REGISTER", [creds], REALM, lookup()) as { cause: string }).cause,
-    "stale",
-  );
+  assert.equal(verdictOf(auth, [creds]), "stale");
 });
 
 Deno.test("verify: algorithm param — MD5 by default, -sess and unconfigured ones refused", () => {
@@ -324,19 +315,13 @@ Deno.test("verify: algorithm param — MD5 by default, -sess and unconfigured on
   });
   // SHA-256 is valid Digest but not configured here.
   const sha = answer(c.replace("algorithm=MD5", "algorithm=SHA-256"), { nc: 3 });
-  assert.equal(
-    (auth.verify("REGISTER", [sha], REALM, lookup()) as { cause: string }).cause,
-    "algorithm",
-  );
+  assert.equal(verdictOf(auth, [sha]), "algorithm");
 });
 
 Deno.test("verify: missing, other realm, malformed", () => {
   const { auth } = setup();
   const [c] = auth.challenge(REALM);
-  const cause = (creds: string[]) => {
-    const r = auth.verify("REGISTER", creds, REALM, lookup());
-    return r.ok ? "ok" : r.cause;
-  };
+  const cause = (creds: string[]) => verdictOf(auth, creds);
   assert.equal(cause([]), "missing");
   assert.equal(cause(["Basic YWxpY2U6c2VjcmV0"]), "missing");
   const [foreign] = auth.challenge("other.example");
