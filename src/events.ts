@@ -63,6 +63,12 @@ export class EventBus {
     };
   }
 
+  /** True when someone listens to `type`: a publisher may skip building the event. */
+  has(type: SipwsEvent["type"]): boolean {
+    const list = this.#handlers.get(type);
+    return list !== undefined && list.length > 0;
+  }
+
   emit(event: SipwsEvent): void {
     const list = this.#handlers.get(event.type);
     if (!list) return;
@@ -80,21 +86,46 @@ export class EventBus {
  * Monotonic counters keyed by metric name and labels, e.g.
  * `inc("sip_messages_in_total", {transport: "udp", method: "REGISTER"})`.
  */
+interface CounterEntry {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** One step of the counter index: a label name or value leads to the next. */
+interface CounterNode {
+  entry?: CounterEntry;
+  next?: Map<string, CounterNode>;
+}
+
+function step(node: CounterNode, key: string): CounterNode {
+  const next = node.next ??= new Map();
+  let child = next.get(key);
+  if (!child) next.set(key, child = {});
+  return child;
+}
+
 export class Counters {
-  #values = new Map<string, { name: string; labels: Record<string, string>; value: number }>();
+  /**
+   * name → label name → label value → … → entry: inc() walks short interned strings
+   * instead of building a key string per message.
+   */
+  #index = new Map<string, CounterNode>();
+  #entries: CounterEntry[] = [];
 
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
-    let key = name;
-    for (const k in labels) key += `|${k}=${labels[k]}`;
-    const entry = this.#values.get(key);
+    let node = this.#index.get(name);
+    if (!node) this.#index.set(name, node = {});
+    for (const k in labels) node = step(step(node, k), labels[k]);
+    const entry = node.entry;
     if (entry) entry.value += by;
-    else this.#values.set(key, { name, labels, value: by });
+    else this.#entries.push(node.entry = { name, labels, value: by });
   }
 
   /** Sum of a counter over all label sets (or those matching `labels`). */
   total(name: string, labels: Record<string, string> = {}): number {
     let sum = 0;
-    for (const e of this.#values.values()) {
+    for (const e of this.#entries) {
       if (e.name !== name) continue;
       if (Object.entries(labels).every(([k, v]) => e.labels[k] === v)) sum += e.value;
     }
@@ -102,6 +133,6 @@ export class Counters {
   }
 
   snapshot(): { name: string; labels: Record<string, string>; value: number }[] {
-    return [...this.#values.values()].map((e) => ({ ...e, labels: { ...e.labels } }));
+    return this.#entries.map((e) => ({ ...e, labels: { ...e.labels } }));
   }
 }

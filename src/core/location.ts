@@ -92,10 +92,9 @@ export class LocationService {
     let onFlow = this.#byFlow.get(binding.flow.id);
     if (!onFlow) this.#byFlow.set(binding.flow.id, onFlow = new Set());
     onFlow.add(binding);
-    this.#events.emit({
-      type: previous ? "registration.refreshed" : "registration.added",
-      binding: viewOf(binding),
-    });
+    // The view is a copy per event: build it only when someone listens.
+    const type = previous ? "registration.refreshed" : "registration.added";
+    if (this.#events.has(type)) this.#events.emit({ type, binding: viewOf(binding) });
   }
 
   remove(binding: Binding, cause: RemovalCause): boolean {

@@ -80,3 +80,27 @@ Deno.test("sweep agrees with a full scan under many refreshes (heap rebuilds inc
     }
   }
 });
+
+Deno.test("save: registration.added, then .refreshed, reach their listeners with the binding's view", () => {
+  const events = new EventBus();
+  const location = new LocationService(events, () => 0);
+  // Nobody listens yet: saving still works (the view is simply not built).
+  location.save(binding("q", "sip:q@10.0.0.9", 1000));
+  const seen: [string, string, number][] = [];
+  events.on(
+    "registration.added",
+    (e) => seen.push([e.type, e.binding.contact, e.binding.expiresAt]),
+  );
+  events.on(
+    "registration.refreshed",
+    (e) => seen.push([e.type, e.binding.contact, e.binding.expiresAt]),
+  );
+  location.save(binding("a", "sip:a@10.0.0.1", 1000));
+  location.save(binding("a", "sip:a@10.0.0.1", 2000));
+  location.save(binding("q", "sip:q@10.0.0.9", 3000));
+  assert.deepEqual(seen, [
+    ["registration.added", "sip:a@10.0.0.1", 1000],
+    ["registration.refreshed", "sip:a@10.0.0.1", 2000],
+    ["registration.refreshed", "sip:q@10.0.0.9", 3000],
+  ]);
+});
