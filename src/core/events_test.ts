@@ -1,5 +1,7 @@
+// Unit tests of src/events.ts. They live in src/core (whose layer may import events.ts)
+// because tests/layering_test.ts classes a src/*_test.ts file as outside every layer.
 import assert from "node:assert/strict";
-import { Counters, EventBus } from "./events.ts";
+import { Counters, EventBus } from "../events.ts";
 
 Deno.test("EventBus.has: true only while a handler for that type is subscribed", () => {
   const bus = new EventBus();
