@@ -11,13 +11,15 @@
  * bounded in time. Prints a table and one JSON line; `--write` also writes
  * bench/RESULTS.md. Flags: `--duration=MS` per measured phase (default 5000),
  * `--warmup=MS` (default 1000), `--concurrency=N` simulated agents (default 20),
- * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-calls` (skip the
+ * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-tui` (skip the
+ * dashboard on/off comparison), `--no-calls` (skip the
  * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
 import { type CallBenchResult, formatCallBench, runCallBench } from "./call_bench.ts";
+import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
 import { seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
@@ -188,6 +190,7 @@ async function main() {
   });
   const parser = flag("no-micro") ? undefined : await runParserBench({ maxMs: 3000 });
   const transactions = flag("no-micro") ? undefined : await runTransactionBench(100_000);
+  const tui: TuiBenchResult | undefined = flag("no-tui") ? undefined : await runTuiBench();
 
   const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
   const loadAfter = loadavg();
@@ -221,6 +224,7 @@ async function main() {
     parser,
     transactions,
     calls,
+    tui,
     totalSeconds: Math.round((performance.now() - began) / 100) / 10,
   };
 
@@ -248,6 +252,14 @@ async function main() {
     lines.push(
       `transactions (100k INVITE server tx): create ${transactions.tx_wheel_create_ns_per_op} ns/op, ` +
         `rss +${transactions.tx_wheel_rss_delta_mb} MB (timer wheel)`,
+    );
+  }
+  if (tui) {
+    lines.push(
+      `dashboard (--tui) on/off: REGISTER/s ${tui.tui_on_registers_per_s} / ` +
+        `${tui.tui_off_registers_per_s} (ratio ${tui.tui_ratio_on_over_off}, target ≥ 0.9); ` +
+        `server CPU per REGISTER ${tui.tui_on_cpu_us_per_register} / ` +
+        `${tui.tui_off_cpu_us_per_register} µs`,
     );
   }
   const callLines = calls ? formatCallBench(calls) : [];
