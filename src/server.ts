@@ -14,6 +14,8 @@ import { Proxy } from "./core/proxy.ts";
 import { startPinger } from "./core/pinger.ts";
 import { Counters, EventBus } from "./events.ts";
 import { Logger } from "./log.ts";
+import { newTag } from "./sip/ids.ts";
+import { createResponse } from "./sip/message.ts";
 import type { AccountStore } from "./store/account.ts";
 import { openStore } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
@@ -33,7 +35,11 @@ export interface Server {
   readonly dialogs: DialogTracker;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * Graceful stop: new dialogs and registrations get 503 while calls being set up finish
+   * (at most `graceMs`, default 5 s), then every layer closes and the store is flushed.
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 const log = new Logger("server");
@@ -113,7 +119,17 @@ export async function startServer(
     location.removeFlow(flow.id);
     events.emit({ type: "flow.closed", flow });
   };
-  transactions.onRequest = (request, flow, tx) => router.handle(request, flow, tx);
+  let draining = false;
+  transactions.onRequest = (request, flow, tx) => {
+    // While draining, only requests inside existing dialogs (BYE, ACK, re-INVITE) go on.
+    if (draining && tx && !/;\s*tag\s*=/i.test(request.get("to") ?? "")) {
+      const refusal = createResponse(request, 503, "Shutting Down", newTag());
+      refusal.append("Retry-After", "5");
+      tx.respond(refusal);
+      return;
+    }
+    router.handle(request, flow, tx);
+  };
   transactions.onStrayResponse = (response, flow) => {
     counters.inc("sip_stray_responses_total");
     proxy.forwardStray(response, flow);
@@ -169,9 +185,14 @@ export async function startServer(
       if (nextTls) await transport.reloadCertificates(nextTls);
       log.info("configuration, accounts and certificates reloaded");
     },
-    async stop() {
+    async stop(graceMs = 5000) {
       if (stopped) return;
       stopped = true;
+      draining = true;
+      const deadline = Date.now() + graceMs;
+      while (proxy.pending > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       clearInterval(sweep);
       clearInterval(keepalive);
       pinger.close();

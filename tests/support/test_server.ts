@@ -50,7 +50,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = await startServer(config, [startControlApi]);
   for (const a of options.accounts ?? []) await server.store.putAccount(a);
   const stop = async () => {
-    await server.stop();
+    await server.stop(500);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   return {
