@@ -517,3 +517,100 @@ Deno.test("every path in the OpenAPI document is routed", async () => {
     }
   });
 });
+
+Deno.test("GET /bindings lists each contact; DELETE /bindings/{id} removes only that one", async () => {
+  await withApi(async (api) => {
+    await api.sipws(SEED_PUT);
+    const a = await register(api.sipPort, "100", "example.test", "secret100", 600, "phone-a");
+    const b = await register(api.sipPort, "100", "example.test", "secret100", 600, "phone-b");
+    try {
+      assert.equal(a.response.status, 200);
+      assert.equal(b.response.status, 200);
+      const list = await api.call("GET", "/bindings");
+      assert.equal(list.status, 200, list.text);
+      assert.equal(list.json.count, 2);
+      const byAgent = (agent: string) =>
+        list.json.bindings.find((x: { userAgent?: string }) => x.userAgent === agent);
+      const first = byAgent("phone-a");
+      const second = byAgent("phone-b");
+      assert.equal(first.aor, "100@example.test");
+      assert.equal(first.domain, "example.test");
+      assert.equal(first.user, "100");
+      assert.equal(first.contact, `sip:100@127.0.0.1:${a.localPort};rinstance=r100`);
+      assert.equal(second.contact, `sip:100@127.0.0.1:${b.localPort};rinstance=r100`);
+      assert.equal(first.transport, "udp");
+      assert.deepEqual(first.remote, { host: "127.0.0.1", port: a.localPort });
+      assert.equal(typeof first.flowId, "string");
+      assert.ok(first.expiresAt > Date.now() + 590_000 && first.expiresAt <= Date.now() + 600_000);
+      assert.ok(first.registeredAt <= Date.now());
+      assert.equal(first.outstandingPings, 0);
+      assert.notEqual(first.id, second.id);
+      assert.match(first.id, /^[A-Za-z0-9_-]+$/, "the id is URL-safe");
+
+      // Keys: 401 without, 403 with a wrong one; nothing is removed.
+      for (const [method, path] of [["GET", "/bindings"], ["DELETE", `/bindings/${first.id}`]]) {
+        assert.equal((await api.call(method, path, undefined, null)).status, 401);
+        assert.equal((await api.call(method, path, undefined, "bad")).status, 403);
+      }
+      assert.equal(api.server.location.size, 2);
+
+      const del = await api.call("DELETE", `/bindings/${first.id}`);
+      assert.equal(del.status, 204, del.text);
+      const left = api.server.location.lookup("100@example.test");
+      assert.equal(left.length, 1, "the other binding of the AOR stays");
+      assert.equal(left[0].contact, second.contact);
+      const after = await api.call("GET", "/bindings");
+      assert.deepEqual(after.json.bindings.map((x: { id: string }) => x.id), [second.id]);
+
+      const again = await api.call("DELETE", `/bindings/${first.id}`);
+      assert.equal(again.status, 404);
+      assert.equal(again.json.error.code, "not_found");
+      for (const bogus of ["nope", "!!", "AAAA"]) {
+        assert.equal((await api.call("DELETE", `/bindings/${bogus}`)).status, 404, bogus);
+      }
+      assert.equal(api.server.location.size, 1);
+    } finally {
+      a.socket.close();
+      b.socket.close();
+    }
+  });
+});
+
+Deno.test("/healthz: liveness for anyone, version and listening addresses for key holders", async () => {
+  await withApi(async (api) => {
+    const anon = await api.call("GET", "/healthz", undefined, null);
+    assert.equal(anon.status, 200);
+    assert.equal(anon.json.status, "ok");
+    assert.equal(anon.json.listening, undefined, "no addresses without a key");
+    assert.equal(anon.json.version, undefined);
+    const wrong = await api.call("GET", "/healthz", undefined, "bad");
+    assert.equal(wrong.status, 200);
+    assert.equal(wrong.json.listening, undefined);
+    const keyed = await api.call("GET", "/healthz");
+    assert.deepEqual(keyed.json.listening, [
+      { transport: "udp", host: "127.0.0.1", port: api.sipPort },
+    ]);
+  });
+  // The version comes from the options of the HTTP API.
+  const dir = await Deno.makeTempDir({ prefix: "sipws-api-" });
+  const config = defaultConfig();
+  config.interface = "127.0.0.1";
+  config.udpPort = 0;
+  config.storePath = `${dir}/sipws.db`;
+  config.keys = [...KEYS];
+  const server = await startServer(config, []);
+  const http = startHttpApi(server, 0, "127.0.0.1", { version: "9.8.7" });
+  try {
+    const res = await fetch(`http://127.0.0.1:${http.port}/healthz`, {
+      headers: { authorization: `Bearer ${KEYS[1]}` },
+    });
+    const body = await res.json();
+    assert.equal(body.version, "9.8.7");
+    const anon = await (await fetch(`http://127.0.0.1:${http.port}/healthz`)).json();
+    assert.equal(anon.version, undefined);
+  } finally {
+    await http.close();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

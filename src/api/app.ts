@@ -6,6 +6,7 @@
  * It serves nothing by itself (http_server.ts does) and never touches SIP directly.
  */
 import { Hono } from "hono";
+import { bindingRoutes } from "./bindings.ts";
 import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
 import { StoreError } from "../store/account.ts";
@@ -33,14 +34,29 @@ export interface CallbackStats {
 
 export interface ApiOptions {
   callbacks?: CallbackStats;
+  /** sipws's version, shown by `/healthz` to key holders. */
+  version?: string;
 }
 
 const log = new Logger("api");
 
-/** Paths that answer without a key: liveness only, it reveals nothing. */
+/**
+ * Paths that answer without a key: liveness only, it reveals nothing. `/healthz` adds the
+ * version and listening addresses only when a valid key comes with the request.
+ */
 const OPEN_PATHS = new Set(["/healthz"]);
 /** SIPWS seed 000 routes check the key themselves (it may be in the body). */
 const SELF_CHECKED = new Set(["/"]);
+
+/** True when the Authorization header carries a configured key (never throws). */
+function hasValidKey(keys: readonly string[], header: string | undefined): boolean {
+  try {
+    checkKey(keys, bearerKey(header));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono {
   // strict: false so the seed's `GET /reg/` (trailing slash) matches `/reg`.
@@ -58,12 +74,22 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
     });
   });
 
-  app.get("/healthz", (c) =>
-    c.json({
+  app.get("/healthz", (c) => {
+    const health: Record<string, unknown> = {
       status: "ok",
       accepting: server.transport.accepting,
       uptime: Math.floor((Date.now() - server.startedAt) / 1000),
-    }));
+    };
+    if (hasValidKey(server.config.keys, c.req.header("authorization"))) {
+      if (options.version !== undefined) health.version = options.version;
+      health.listening = server.transport.listening().map((l) => ({
+        transport: l.transport,
+        host: l.local.host,
+        port: l.local.port,
+      }));
+    }
+    return c.json(health);
+  });
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
   app.get("/metrics", (c) => {
     const body = metricsText(server, { callbacksPending: options.callbacks?.pending() ?? 0 });
@@ -72,6 +98,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   sipwsRoutes(app, server);
   directoryRoutes(app, server);
   registrationRoutes(app, server);
+  bindingRoutes(app, server);
   viewRoutes(app, server);
 
   app.notFound((c) =>

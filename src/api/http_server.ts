@@ -57,12 +57,18 @@ export interface ControlApi {
 }
 
 /** Starts control callbacks and, when `config.httpPort` is set, the HTTP API. */
-export function startControlApi(server: ApiServer, options: CallbackOptions = {}): ControlApi {
+export function startControlApi(
+  server: ApiServer,
+  options: CallbackOptions & { version?: string } = {},
+): ControlApi {
   const callbacks = startCallbacks(server, options);
   let http: HttpApi | undefined;
   try {
     if (server.config.httpPort !== undefined) {
-      http = startHttpApi(server, server.config.httpPort, server.config.interface, { callbacks });
+      http = startHttpApi(server, server.config.httpPort, server.config.interface, {
+        callbacks,
+        version: options.version,
+      });
     }
   } catch (error) {
     callbacks.close();

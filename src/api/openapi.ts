@@ -36,6 +36,7 @@ const pathParam = (name: string, description: string) => ({
 
 const domain = pathParam("domain", "SIP domain, e.g. bling.babblevoice.com");
 const user = pathParam("user", "user name, e.g. 1003");
+const bindingIdParam = pathParam("id", "binding id from GET /bindings");
 const wsId = pathParam("id", "connection id from GET /ws, e.g. ws:7");
 
 const body = (schema: Schema) => ({
@@ -151,6 +152,26 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { "200": json({ type: "object" }), ...errors, ...notFound },
         },
       },
+      "/bindings": {
+        get: {
+          summary: "Every live contact binding, with a stable id for DELETE /bindings/{id}",
+          responses: {
+            "200": json({
+              type: "object",
+              required: ["count", "bindings"],
+              properties: { count: INTEGER, bindings: { type: "array", items: ref("Binding") } },
+            }),
+            ...errors,
+          },
+        },
+      },
+      "/bindings/{id}": {
+        delete: {
+          summary: "Removes exactly this binding (admin); other bindings of the AOR stay",
+          parameters: [bindingIdParam],
+          responses: { "204": { description: "removed" }, ...errors, ...notFound },
+        },
+      },
       "/dialog": {
         get: {
           summary: "Active dialogs",
@@ -188,7 +209,8 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/healthz": {
         get: {
-          summary: "Liveness (no key needed)",
+          summary: "Liveness (no key needed); with a valid key also version and listening " +
+            "addresses ({transport, host, port})",
           security: [],
           responses: { "200": json({ type: "object" }) },
         },
@@ -203,6 +225,38 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
       schemas: {
+        Binding: {
+          type: "object",
+          required: [
+            "id",
+            "aor",
+            "domain",
+            "user",
+            "contact",
+            "transport",
+            "remote",
+            "flowId",
+            "expiresAt",
+            "registeredAt",
+            "outstandingPings",
+          ],
+          properties: {
+            id: STRING,
+            aor: STRING,
+            domain: STRING,
+            user: STRING,
+            contact: STRING,
+            transport: STRING,
+            remote: { type: "object", properties: { host: STRING, port: INTEGER } },
+            flowId: STRING,
+            userAgent: STRING,
+            expiresAt: { type: "integer", description: "epoch ms" },
+            registeredAt: { type: "integer", description: "epoch ms" },
+            outstandingPings: INTEGER,
+            instance: STRING,
+            regId: INTEGER,
+          },
+        },
         Error: {
           type: "object",
           required: ["error"],

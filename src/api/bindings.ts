@@ -1,0 +1,114 @@
+/**
+ * @module Every contact binding of the location service on `/bindings`: `GET /bindings`
+ * lists them all (contact, flow, expiry, pings, RFC 5626 instance/reg-id) with a stable
+ * URL-safe `id`, and `DELETE /bindings/{id}` removes exactly that binding (admin). The id
+ * encodes the AOR and the location service's binding key, so it survives refreshes and
+ * needs no table of its own. It reads and removes bindings only; the seed-shaped `/reg`
+ * views stay in registrations.ts.
+ */
+import type { Hono } from "hono";
+import { type Binding, bindingKey, type LocationService } from "../core/location.ts";
+import type { ApiServer } from "./app.ts";
+import { ApiError } from "./errors.ts";
+
+/** One binding as `GET /bindings` shows it. */
+export interface BindingEntry {
+  id: string;
+  aor: string;
+  domain: string;
+  user: string;
+  contact: string;
+  transport: string;
+  remote: { host: string; port: number };
+  flowId: string;
+  userAgent?: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  /** Epoch ms. */
+  registeredAt: number;
+  outstandingPings: number;
+  instance?: string;
+  regId?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function base64Url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+  try {
+    const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stable id of a binding: base64url of `aor NUL bindingKey`. */
+export function bindingId(b: Binding): string {
+  return base64Url(encoder.encode(`${b.aor}\0${bindingKey(b)}`));
+}
+
+/** The live binding an id names, or undefined (malformed, unknown or expired). */
+export function bindingById(location: LocationService, id: string): Binding | undefined {
+  const bytes = fromBase64Url(id);
+  if (!bytes) return undefined;
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  const at = text.indexOf("\0");
+  if (at < 0) return undefined;
+  const aor = text.slice(0, at);
+  const binding = location.get(aor, text.slice(at + 1));
+  if (!binding || binding.expiresAt <= Date.now()) return undefined;
+  return binding;
+}
+
+export function bindingEntry(b: Binding): BindingEntry {
+  const entry: BindingEntry = {
+    id: bindingId(b),
+    aor: b.aor,
+    domain: b.domain,
+    user: b.user,
+    contact: b.contact,
+    transport: b.flow.transport,
+    remote: { host: b.flow.remote.host, port: b.flow.remote.port },
+    flowId: b.flow.id,
+    expiresAt: b.expiresAt,
+    registeredAt: b.registeredAt,
+    outstandingPings: b.outstandingPings,
+  };
+  if (b.userAgent !== undefined) entry.userAgent = b.userAgent;
+  if (b.instance !== undefined) entry.instance = b.instance;
+  if (b.regId !== undefined) entry.regId = b.regId;
+  return entry;
+}
+
+export function bindingRoutes(app: Hono, server: ApiServer): void {
+  app.get("/bindings", (c) => {
+    const now = Date.now();
+    const bindings = server.location.all()
+      .filter((b) => b.expiresAt > now)
+      .sort((a, b) => a.aor.localeCompare(b.aor) || a.registeredAt - b.registeredAt)
+      .map(bindingEntry);
+    return c.json({ count: bindings.length, bindings });
+  });
+
+  app.delete("/bindings/:id", (c) => {
+    const id = c.req.param("id");
+    const binding = bindingById(server.location, id);
+    if (!binding || !server.location.remove(binding, "admin")) {
+      throw new ApiError(404, "not_found", `no such binding: ${id}`);
+    }
+    return c.body(null, 204);
+  });
+}
