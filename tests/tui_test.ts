@@ -197,7 +197,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "tui: sipws tui --url --key shows the same registration and closes a connection",
+  name: "tui: sipws tui --url --key shows bindings with Contact, k removes one, c closes a WS",
   ignore: !hasTmux,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -212,6 +212,7 @@ Deno.test({
       },
     });
     const alice = await TestSipClient.connect("ws", ts.port("ws"));
+    const clients = [alice];
     const dir = await Deno.makeTempDir({ prefix: "sipws-tui-" });
     const term = await TmuxTerminal.start(
       [
@@ -234,10 +235,30 @@ Deno.test({
         extraHeaders: [`User-Agent: ${UA}`],
       });
       assert.equal(ok.status, 200);
-      const screen = await term.waitFor(/alice@example\.test .* ws .*TuiTestPhone/, 60_000);
+      // A second binding of the same AOR, over UDP.
+      const desk = await TestSipClient.connect("udp", ts.port("udp"));
+      clients.push(desk);
+      assert.equal((await register(desk, { ...ALICE, expires: 300 })).status, 200);
+      let screen = await term.waitFor(/alice@example\.test .* ws .*TuiTestPhone/, 60_000);
+      // Rows come from GET /bindings, with the Contact column.
+      screen = await term.waitFor(
+        new RegExp(`alice@example\\.test +u@127\\.0\\.0\\.1:${desk.localPort} +udp `),
+      );
+      assert.match(screen, /alice@example\.test +xyz@abc123\.invalid;\S* +ws /, "WS contact");
       assert.match(screen, new RegExp(`sipws @ http://127\\.0\\.0\\.1:${httpPort}`));
-      assert.match(screen, /regs 1 /);
+      assert.match(screen, /regs 2 /);
       assert.match(screen, /alice@example\.test .* (9m5\d|10m00)s/, "expires countdown");
+      // /healthz gives the header the listening addresses (and the version line).
+      assert.match(screen, new RegExp(`udp 127\\.0\\.0\\.1:${ts.port("udp")}`));
+      assert.match(screen, new RegExp(`ws 127\\.0\\.0\\.1:${ts.port("ws")}`));
+
+      // `k` removes the selected binding only (DELETE /bindings/{id}); the other stays.
+      await term.keys("k");
+      await term.waitFor(/regs 1 /);
+      const left = ts.server.location.lookup(`alice@${DOMAIN}`);
+      assert.equal(left.length, 1, "the other binding of alice stays");
+      const wsLeft = left[0].flow.transport === "ws";
+
       await term.keys("3");
       await term.waitFor(/ws:\d+ +127\.0\.0\.1:\d+ /);
       await term.keys("c");
@@ -248,9 +269,9 @@ Deno.test({
       assert.ok(closed, "the WebSocket client saw the close (POST /ws/{id}/close)");
       await term.keys("q");
       assert.equal(await term.exitCode(), 0);
-      assert.equal(ts.server.location.size, 0, "the binding went with its flow");
+      assert.equal(ts.server.location.size, wsLeft ? 0 : 1, "a WS binding goes with its flow");
     } finally {
-      alice.close();
+      for (const c of clients) c.close();
       await term.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }

@@ -1,10 +1,10 @@
 /**
  * @module The `DashboardSource` of `sipws tui --url URL --key K`: polls a running sipws's
  * HTTP control API with a Bearer key, the same contract curl and scripts use (`/metrics`,
- * `/healthz`, `/dir`, `/` list and `/reg/{domain}`, `/dialog`, `/ws`), and maps the JSON
- * to the snapshot shape; actions are `POST /ws/{id}/close|ping` and
- * `DELETE /reg/{domain}/{user}`. It only reads what the API publishes (no contact URI, no
- * listening addresses) and never imports the server.
+ * `/healthz` with version and listening addresses, `/bindings`, `/dialog`, `/ws`: five
+ * requests per poll), and maps the JSON to the snapshot shape; actions are
+ * `POST /ws/{id}/close|ping` and `DELETE /bindings/{id}` (exactly the selected binding).
+ * It only reads what the API publishes and never imports the server.
  */
 import type { DialogView } from "../events.ts";
 import type {
@@ -62,23 +62,26 @@ export class RemoteApiError extends Error {
   }
 }
 
-interface RegistryAddress {
-  key: string;
+/** One entry of `GET /bindings`. */
+interface RemoteBinding {
+  id: string;
+  aor: string;
   domain: string;
-  proto?: string;
-  host?: string;
-  port?: number;
-  expire?: number;
-  avail?: string;
+  user: string;
+  contact: string;
+  transport: string;
+  remote: { host: string; port: number };
+  userAgent?: string;
+  expiresAt: number;
+  outstandingPings: number;
 }
 
-type UserRegistration =
-  | { registered: false }
-  | {
-    registered: true;
-    outstandingping: number;
-    remote: { host: string; port: number; agent: string };
-  };
+/** One entry of `/healthz`'s `listening` (sent to key holders). */
+interface RemoteListener {
+  transport: string;
+  host: string;
+  port: number;
+}
 
 interface RemoteConnection {
   id: string;
@@ -142,36 +145,19 @@ export class RemoteSource implements DashboardSource {
   }
 
   async #registrations(): Promise<RegistrationRow[]> {
-    const dir = await this.#json("/dir");
-    const domains: string[] = (dir.domains ?? []).map((d: { domain: string }) => d.domain);
-    const rows: RegistrationRow[] = [];
-    const now = Date.now();
-    await Promise.all(domains.map(async (domain) => {
-      const enc = encodeURIComponent(domain);
-      const [list, reg] = await Promise.all([
-        this.#json(`/?domain=${enc}`),
-        this.#json(`/reg/${enc}`).catch(() => ({ users: {} })),
-      ]);
-      const users: Record<string, UserRegistration> = reg.users ?? {};
-      for (const a of (list.registry ?? []) as RegistryAddress[]) {
-        if (a.avail !== "1") continue;
-        const user = a.key.slice(0, a.key.lastIndexOf("@"));
-        const state = users[user];
-        const live = state?.registered ? state : undefined;
-        rows.push({
-          id: a.key,
-          aor: a.key,
-          domain: a.domain,
-          user,
-          transport: a.proto ?? "?",
-          remote: a.host ? hostPort(a.host, a.port) : "?",
-          userAgent: live?.remote.agent || undefined,
-          expiresAt: a.expire === undefined ? undefined : now + a.expire * 1000,
-          outstandingPings: live?.outstandingping ?? 0,
-        });
-      }
-    }));
-    return rows.sort((a, b) => a.aor.localeCompare(b.aor));
+    const body = await this.#json("/bindings");
+    return ((body.bindings ?? []) as RemoteBinding[]).map((b) => ({
+      id: b.id,
+      aor: b.aor,
+      domain: b.domain,
+      user: b.user,
+      contact: b.contact,
+      transport: b.transport,
+      remote: hostPort(b.remote.host, b.remote.port),
+      userAgent: b.userAgent || undefined,
+      expiresAt: b.expiresAt,
+      outstandingPings: b.outstandingPings ?? 0,
+    })).sort((a, b) => a.aor.localeCompare(b.aor));
   }
 
   async snapshot(): Promise<DashboardSnapshot> {
@@ -187,8 +173,14 @@ export class RemoteSource implements DashboardSource {
     const uptime = typeof health.uptime === "number"
       ? health.uptime
       : metricTotal(m, "sipws_uptime_seconds");
-    const listening = m.filter((s) => s.name === "sipws_connections" && s.labels.transport)
-      .map((s) => ({ transport: s.labels.transport, address: "" }));
+    // An older server's /healthz has no addresses: fall back to the transport names.
+    const listening = Array.isArray(health.listening)
+      ? (health.listening as RemoteListener[]).map((l) => ({
+        transport: l.transport,
+        address: hostPort(l.host, l.port),
+      }))
+      : m.filter((s) => s.name === "sipws_connections" && s.labels.transport)
+        .map((s) => ({ transport: s.labels.transport, address: "" }));
     const connections: ConnectionRow[] = ((wsBody.connections ?? []) as RemoteConnection[]).map(
       (c) => ({
         id: c.id,
@@ -229,7 +221,8 @@ export class RemoteSource implements DashboardSource {
   }
 
   async removeRegistration(row: RegistrationRow): Promise<void> {
-    const path = `/reg/${encodeURIComponent(row.domain)}/${encodeURIComponent(row.user)}`;
-    await this.#call("DELETE", path).then((r) => r.body?.cancel());
+    await this.#call("DELETE", `/bindings/${encodeURIComponent(row.id)}`).then((r) =>
+      r.body?.cancel()
+    );
   }
 }
