@@ -23,7 +23,7 @@ import { binaryDir, loadConfig, type LoadEnv, type LoadResult } from "../config/
 import type { Server } from "../server.ts";
 import { describeConfig, describeTransports } from "./describe.ts";
 import { printErr, reportLoadError } from "./output.ts";
-import { selfCommand } from "./self.ts";
+import { selfCommand, VERSION } from "./self.ts";
 
 /** Hidden marker the daemon parent gives its child. */
 export const DAEMON_CHILD_FLAG = "--daemon-child";
@@ -162,7 +162,7 @@ async function runAttached(
   try {
     const { startServer } = await import("../server.ts");
     const { startControlApi } = await import("../api/http_server.ts");
-    server = await startServer(config, [startControlApi]);
+    server = await startServer(config, [(s) => startControlApi(s, { version: VERSION })]);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     log.fatal(`cannot start: ${why}`);
