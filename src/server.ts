@@ -88,6 +88,7 @@ export async function startServer(
     tls,
     allowedOrigins: config.websocket.allowedOrigins,
     maxMessageSize: config.sip.maxMessageSize,
+    udpReceiveBuffer: config.sip.udpReceiveBuffer,
     counters,
   });
   const transactions = new TransactionLayer({

@@ -247,3 +247,18 @@ Deno.test("challenges: every algorithm on UDP in configured order, only the pref
     }
   }
 });
+
+Deno.test("UDP receive buffer: the kernel reports the size asked for (Linux)", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  await using ts = await startTestServer({
+    transports: ["udp"],
+    configure: (c) => c.sip.udpReceiveBuffer = 262144,
+  });
+  const port = ts.port("udp");
+  const ss = await new Deno.Command("ss", { args: ["-ulmnH", `sport = :${port}`] }).output();
+  const rb = Number(/rb(\d+)/.exec(new TextDecoder().decode(ss.stdout))?.[1]);
+  // The kernel caps the request at net.core.rmem_max and doubles it for its bookkeeping.
+  const rmemMax = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
+  assert.equal(rb, 2 * Math.min(262144, rmemMax));
+});

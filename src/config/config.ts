@@ -76,6 +76,8 @@ export interface Config {
     dialogTimeout: number;
     /** Largest message accepted on any transport, bytes. */
     maxMessageSize: number;
+    /** UDP socket receive buffer asked of the kernel (SO_RCVBUF), bytes; 0: OS default. */
+    udpReceiveBuffer: number;
     /** Name used in Server/User-Agent headers. */
     userAgent: string;
   };
@@ -132,6 +134,7 @@ export function defaultConfig(): Config {
       timerC: 180000,
       dialogTimeout: 43200,
       maxMessageSize: 81920,
+      udpReceiveBuffer: 262144,
       userAgent: "sipws",
     },
     websocket: { allowedOrigins: [], keepaliveInterval: 0 },

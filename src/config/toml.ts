@@ -92,6 +92,11 @@ export const SCHEMA: Schema = {
       "seconds a dialog is tracked without a BYE seen (lost BYEs must not pin it forever)",
     ),
     maxMessageSize: int(1024, 16777216, "largest message accepted on any transport, bytes"),
+    udpReceiveBuffer: int(
+      0,
+      67108864,
+      "UDP receive buffer asked of the kernel (SO_RCVBUF, capped by net.core.rmem_max), bytes; 0: OS default",
+    ),
     userAgent: str("name in Server and User-Agent headers"),
   },
   websocket: {

@@ -30,6 +30,8 @@ export interface TransportLayerOptions {
   tls?: TlsCredentials;
   allowedOrigins: string[];
   maxMessageSize: number;
+  /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
+  udpReceiveBuffer?: number;
   counters: Counters;
 }
 
@@ -74,8 +76,13 @@ export class TransportLayer implements MessageSender, TransportSink {
     const max = o.maxMessageSize;
     if (o.udpPort !== undefined) {
       const port = o.udpPort;
-      const udp = bind("udp", port, (h) => new UdpTransport(h, port, this, max));
+      const udp = bind(
+        "udp",
+        port,
+        (h) => new UdpTransport(h, port, this, max, o.udpReceiveBuffer),
+      );
       this.#udp.push(udp);
+      log.info(`udp receive buffer: ${udp.receiveBuffer ?? "OS default"} bytes`);
       udp.run();
     }
     if (o.tcpPort !== undefined) {

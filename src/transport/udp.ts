@@ -5,6 +5,7 @@
  */
 import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
+import { setUdpReceiveBuffer } from "./socket_options.ts";
 import type { Address, Flow } from "./types.ts";
 
 export class UdpTransport {
@@ -14,11 +15,22 @@ export class UdpTransport {
   #maxMessageSize: number;
   /** Flows by remote address: cheap to keep, they are just labels for UDP. */
   #flows = new Map<string, Flow>();
+  /** Receive buffer the kernel reports after we asked for one; undefined: OS default. */
+  readonly receiveBuffer?: number;
 
-  constructor(hostname: string, port: number, sink: TransportSink, maxMessageSize: number) {
+  constructor(
+    hostname: string,
+    port: number,
+    sink: TransportSink,
+    maxMessageSize: number,
+    receiveBufferBytes = 0,
+  ) {
     this.#socket = Deno.listenDatagram({ transport: "udp", hostname, port });
     const addr = this.#socket.addr as Deno.NetAddr;
     this.local = { host: normalizeHost(addr.hostname), port: addr.port };
+    // Bursts arrive faster than one event loop drains them; like Kamailio, take a larger
+    // kernel buffer than the default so a GC pause does not turn into dropped datagrams.
+    this.receiveBuffer = setUdpReceiveBuffer(addr.port, receiveBufferBytes);
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
   }

@@ -1,0 +1,85 @@
+/**
+ * @module Socket options Deno does not expose: the UDP receive buffer (SO_RCVBUF), set
+ * through libc on Linux. Deno gives no descriptor, so the socket's descriptor is found by
+ * its inode (/proc/net/udp{,6} by local port, then /proc/self/fd). Best effort: on other
+ * systems, without FFI permission or when anything does not match, nothing changes.
+ */
+
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+
+type Libc = {
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
+};
+
+let libc: Libc | null | undefined;
+
+function openLibc(): Libc | null {
+  if (libc !== undefined) return libc;
+  try {
+    const lib = Deno.dlopen("libc.so.6", {
+      setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+      getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+    });
+    libc = lib.symbols as unknown as Libc;
+  } catch {
+    libc = null; // not Linux/glibc, or no --allow-ffi
+  }
+  return libc;
+}
+
+/** The descriptor of this process's UDP socket bound to `port`, if it can be found. */
+function udpDescriptor(port: number): number | undefined {
+  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(table);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(hexPort)) inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && inodes.has(inode)) return Number(entry.name);
+    } catch {
+      // the descriptor closed while we looked
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Asks for a receive buffer of `bytes` on the UDP socket bound to `port` (the kernel caps
+ * it at net.core.rmem_max and reports twice the value). Returns the size the kernel now
+ * reports, or undefined when it could not be set.
+ */
+export function setUdpReceiveBuffer(port: number, bytes: number): number | undefined {
+  if (Deno.build.os !== "linux" || bytes <= 0) return undefined;
+  const lib = openLibc();
+  const fd = lib ? udpDescriptor(port) : undefined;
+  if (!lib || fd === undefined) return undefined;
+  const value = new Int32Array([bytes]);
+  if (lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(value.buffer), 4) !== 0) {
+    return undefined;
+  }
+  const out = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const ok = lib.getsockopt(
+    fd,
+    SOL_SOCKET,
+    SO_RCVBUF,
+    new Uint8Array(out.buffer),
+    new Uint8Array(length.buffer),
+  );
+  return ok === 0 ? out[0] : undefined;
+}
