@@ -677,7 +677,7 @@ async function holdRun(rig: Rig, calls: number, rate: number): Promise<HoldResul
 }
 
 const DEFAULTS = {
-  rates: [200, 400, 800, 1200, 1600, 2000, 2400, 3200],
+  rates: [400, 800, 1200, 1600, 2000, 2400, 3200, 4000, 4800],
   stepMs: 3000,
   stepHoldMs: 500,
   holdCalls: 5000,
