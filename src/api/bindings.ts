@@ -7,7 +7,7 @@
  * views stay in registrations.ts.
  */
 import type { Hono } from "hono";
-import { type Binding, bindingKey, type LocationService } from "../core/location.ts";
+import { type Binding, bindingId } from "../core/location.ts";
 import type { ApiServer } from "./app.ts";
 import { ApiError } from "./errors.ts";
 
@@ -29,48 +29,6 @@ export interface BindingEntry {
   outstandingPings: number;
   instance?: string;
   regId?: number;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-function base64Url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
-  try {
-    const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
-
-/** The stable id of a binding: base64url of `aor NUL bindingKey`. */
-export function bindingId(b: Binding): string {
-  return base64Url(encoder.encode(`${b.aor}\0${bindingKey(b)}`));
-}
-
-/** The live binding an id names, or undefined (malformed, unknown or expired). */
-export function bindingById(location: LocationService, id: string): Binding | undefined {
-  const bytes = fromBase64Url(id);
-  if (!bytes) return undefined;
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    return undefined;
-  }
-  const at = text.indexOf("\0");
-  if (at < 0) return undefined;
-  const aor = text.slice(0, at);
-  const binding = location.get(aor, text.slice(at + 1));
-  if (!binding || binding.expiresAt <= Date.now()) return undefined;
-  return binding;
 }
 
 export function bindingEntry(b: Binding): BindingEntry {
@@ -105,7 +63,7 @@ export function bindingRoutes(app: Hono, server: ApiServer): void {
 
   app.delete("/bindings/:id", (c) => {
     const id = c.req.param("id");
-    const binding = bindingById(server.location, id);
+    const binding = server.location.byId(id);
     if (!binding || !server.location.remove(binding, "admin")) {
       throw new ApiError(404, "not_found", `no such binding: ${id}`);
     }

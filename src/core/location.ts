@@ -45,6 +45,32 @@ interface Expiry {
   binding: Binding;
 }
 
+const idEncoder = new TextEncoder();
+const idDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A stable, URL-safe id of a binding for the API and dashboard: base64url of
+ * `aor NUL bindingKey`, so it survives refreshes and needs no table of its own.
+ */
+export function bindingId(b: Binding): string {
+  let s = "";
+  for (const byte of idEncoder.encode(`${b.aor}\0${bindingKey(b)}`)) s += String.fromCharCode(byte);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The AOR and binding key an id names, or undefined when it is malformed. */
+function parseBindingId(id: string): { aor: string; key: string } | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(id)) return undefined;
+  try {
+    const binary = atob(id.replace(/-/g, "+").replace(/_/g, "/"));
+    const text = idDecoder.decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    const at = text.indexOf("\0");
+    return at < 0 ? undefined : { aor: text.slice(0, at), key: text.slice(at + 1) };
+  } catch {
+    return undefined;
+  }
+}
+
 export class LocationService {
   #byAor = new Map<string, Map<string, Binding>>();
   #byFlow = new Map<string, Set<Binding>>();
@@ -77,6 +103,13 @@ export class LocationService {
 
   get(aor: string, key: string): Binding | undefined {
     return this.#byAor.get(aor)?.get(key);
+  }
+
+  /** The live binding a `bindingId` names (undefined: malformed, unknown or expired). */
+  byId(id: string): Binding | undefined {
+    const parsed = parseBindingId(id);
+    const binding = parsed && this.get(parsed.aor, parsed.key);
+    return binding && binding.expiresAt > this.#now() ? binding : undefined;
   }
 
   /** Adds or refreshes a binding (same key replaces). */

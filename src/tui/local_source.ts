@@ -5,7 +5,7 @@
  * pass, so the SIP path is never waited on and never sees the dashboard. Actions call the
  * same operations as the HTTP API (close/ping a connection, remove a binding as "admin").
  */
-import { type Binding, bindingKey } from "../core/location.ts";
+import { bindingId } from "../core/location.ts";
 import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
 import type {
@@ -22,10 +22,6 @@ const isWebSocket = (transport: string) => transport === "ws" || transport === "
 
 function hostPort(a: { host: string; port: number }): string {
   return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
-
-function bindingId(b: Binding): string {
-  return `${b.aor}|${bindingKey(b)}`;
 }
 
 export class LocalSource implements DashboardSource {
@@ -105,7 +101,7 @@ export class LocalSource implements DashboardSource {
 
   removeRegistration(row: RegistrationRow): Promise<void> {
     const location = this.#server.location;
-    const binding = location.lookup(row.aor).find((b) => bindingId(b) === row.id);
+    const binding = location.byId(row.id);
     if (!binding || !location.remove(binding, "admin")) {
       return Promise.reject(new Error(`${row.aor} is no longer registered there`));
     }
