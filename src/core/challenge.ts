@@ -5,6 +5,7 @@
  */
 import type { AuthFailure, DigestAuthenticator } from "./auth.ts";
 import type { Counters, EventBus } from "../events.ts";
+import { newTag } from "../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
 import type { AccountStore } from "../store/account.ts";
 import type { Flow } from "../transport/types.ts";
@@ -59,7 +60,7 @@ export function authenticate(
   }
   const failure = FAILURES[result.cause];
   if (failure.status) {
-    return { response: createResponse(request, failure.status, failure.reason) };
+    return { response: createResponse(request, failure.status, failure.reason, newTag()) };
   }
   const response = challengeResponse(deps.authenticator, request, realm, kind, failure.stale, flow);
   return { response };
@@ -83,7 +84,7 @@ export function challengeResponse(
   stale = false,
   flow?: Flow,
 ): SipResponse {
-  const response = createResponse(request, kind === "www" ? 401 : 407);
+  const response = createResponse(request, kind === "www" ? 401 : 407, undefined, newTag());
   const header = kind === "www" ? "WWW-Authenticate" : "Proxy-Authenticate";
   const values = authenticator.challenge(realm, stale);
   const offered = offersOnlyPreferred(flow) ? values.slice(0, 1) : values;

@@ -16,7 +16,6 @@
  */
 import { Logger } from "../log.ts";
 import { SipError } from "../sip/errors.ts";
-import { newTag } from "../sip/ids.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
 import { parseUri, parseVia, type SipUri } from "../sip/uri.ts";
 import type { TransactionLayer } from "../transaction/layer.ts";
@@ -166,7 +165,7 @@ export class Proxy implements RequestForwarder {
     if (!this.#resolver.servesDomain(from.host)) return true;
     const auth = authenticate(this.#deps, request, from.host, "proxy", flow);
     if ("response" in auth) {
-      tx.respond(withToTag(auth.response));
+      tx.respond(auth.response);
       return false;
     }
     if (auth.user !== from.user) throw new SipError(403, "Forbidden: From Is Not You");
@@ -297,10 +296,4 @@ function hostPort(a: Address): string {
 function realmOf(credentials: string, realm: string): boolean {
   const m = /realm\s*=\s*"([^"]*)"/i.exec(credentials);
   return !m || m[1].toLowerCase() === realm.toLowerCase();
-}
-
-function withToTag(response: SipResponse): SipResponse {
-  const to = response.get("to");
-  if (to && !/;\s*tag\s*=/i.test(to)) response.set("to", `${to};tag=${newTag()}`);
-  return response;
 }

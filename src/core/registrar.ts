@@ -42,7 +42,7 @@ export class Registrar {
     if (!this.#serves(domain)) throw new SipError(403, "Domain Not Served");
 
     const auth = authenticate(this.#deps, request, domain, "www", flow);
-    if ("response" in auth) return withTag(auth.response);
+    if ("response" in auth) return auth.response;
     // RFC 3261 §10.3 step 3: the authenticated identity must own the AOR.
     if (auth.user !== user) throw new SipError(403, "Forbidden: Not Your AOR");
 
@@ -100,7 +100,7 @@ export class Registrar {
       }
     }
 
-    const response = withTag(createResponse(request, 200));
+    const response = createResponse(request, 200, undefined, newTag());
     for (const b of location.lookup(aor)) {
       const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
       response.append("Contact", `<${b.contact}>${b.contactParams};expires=${remaining}`);
@@ -174,10 +174,4 @@ function httpDate(now: number): string {
     dateText = new Date(second * 1000).toUTCString();
   }
   return dateText;
-}
-
-function withTag(response: SipResponse): SipResponse {
-  const to = response.get("to");
-  if (to && !/;\s*tag\s*=/i.test(to)) response.set("to", `${to};tag=${newTag()}`);
-  return response;
 }
