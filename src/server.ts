@@ -99,12 +99,15 @@ export async function startServer(
   });
   const deps = { authenticator, store, counters, events, location, config: () => config };
   const registrar = new Registrar(deps);
+  // Read once (and on reload), not per request: the proxy asks for every Route it pops.
+  const interfaceAddresses = () =>
+    new Set(Deno.networkInterfaces().map((i) => i.address.toLowerCase()));
+  let ourAddresses = interfaceAddresses();
   const isLocalHost = (host: string): boolean => {
     const h = host.toLowerCase().replace(/^\[|\]$/g, "");
     if (config.sip.domains.includes(h) || store.getDomain(h)) return true;
     if (isLoopback(h) || h === config.interface.toLowerCase()) return true;
-    if (!isWildcard(config.interface)) return false;
-    return Deno.networkInterfaces().some((i) => i.address.toLowerCase() === h);
+    return isWildcard(config.interface) && ourAddresses.has(h);
   };
   const router = new Router({ registrar, config: () => config, counters, isLocalHost });
   const dialogs = new DialogTracker({
@@ -181,6 +184,7 @@ export async function startServer(
     dialogs,
     async reload(next: Config) {
       config = next;
+      ourAddresses = interfaceAddresses();
       await store.reload();
       const nextTls = await readTls(next);
       if (nextTls) await transport.reloadCertificates(nextTls);
