@@ -5,6 +5,7 @@
  * of served domains (404 unknown, 480 nothing live), or the Request-URI of another domain
  * (403 unless allowed). It returns hops and throws SipError; it never sends anything.
  */
+import { servesDomain } from "./domains.ts";
 import type { Config } from "../config/config.ts";
 import { SipError } from "../sip/errors.ts";
 import type { SipRequest } from "../sip/message.ts";
@@ -49,11 +50,7 @@ export class TargetResolver {
   }
 
   servesDomain(domain: string): boolean {
-    const d = domain.toLowerCase();
-    const domains = this.#deps.config().sip.domains;
-    if (domains.length > 0) return domains.includes(d);
-    return this.#deps.store.getDomain(d) !== undefined ||
-      this.#deps.store.listAccounts(d).length > 0;
+    return servesDomain(this.#deps.config().sip.domains, this.#deps.store, domain);
   }
 
   /** §16.4: pops every Route entry of ours at the top; returns their URIs. */

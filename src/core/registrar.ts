@@ -11,6 +11,7 @@ import { createResponse, type SipRequest, type SipResponse } from "../sip/messag
 import { formatParams, formatUri, type NameAddr, unquote } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
+import { servesDomain } from "./domains.ts";
 import { type Binding, bindingKey, type LocationService } from "./location.ts";
 
 export interface RegistrarDeps extends ChallengeDeps {
@@ -39,7 +40,9 @@ export class Registrar {
     const domain = to.uri.host;
     const user = to.uri.user;
     if (!user) throw new SipError(400, "To Has No User");
-    if (!this.#serves(domain)) throw new SipError(403, "Domain Not Served");
+    if (!servesDomain(this.#deps.config().sip.domains, this.#deps.store, domain)) {
+      throw new SipError(403, "Domain Not Served");
+    }
 
     const auth = authenticate(this.#deps, request, domain, "www", flow);
     if ("response" in auth) return auth.response;
@@ -111,13 +114,6 @@ export class Registrar {
     }
     response.append("Date", httpDate(now));
     return response;
-  }
-
-  #serves(domain: string): boolean {
-    const domains = this.#deps.config().sip.domains;
-    if (domains.length > 0) return domains.includes(domain);
-    return this.#deps.store.getDomain(domain) !== undefined ||
-      this.#deps.store.listAccounts(domain).length > 0;
   }
 
   /** Contact list with effective expires, or "*" for remove-all (§10.3 step 6). */
