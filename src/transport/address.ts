@@ -1,6 +1,6 @@
 /**
  * @module Address helpers of the transport edge: normalizing what sockets report
- * (IPv4-mapped IPv6), telling IP literals from names, and choosing the address to
+ * (IPv4-mapped IPv6), spotting RFC 7118 placeholder hosts, and choosing the address to
  * advertise in Via/Record-Route when bound to every interface.
  */
 
@@ -9,11 +9,6 @@ export function normalizeHost(host: string): string {
   let h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   if (h.toLowerCase().startsWith("::ffff:") && h.includes(".")) h = h.slice(7);
   return h.toLowerCase();
-}
-
-export function isIpLiteral(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ||
-    (host.includes(":") && /^[0-9a-f:.]+$/i.test(host));
 }
 
 export function isLoopback(host: string): boolean {

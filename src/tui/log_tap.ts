@@ -6,9 +6,6 @@
  */
 import type { LogLevel, LogRecord, LogSink } from "../log.ts";
 
-/** Levels in display order, most severe first. */
-export const LEVELS: LogLevel[] = ["fatal", "error", "warn", "info", "debug"];
-
 const SEVERITY: Record<LogLevel, number> = { fatal: 0, error: 1, warn: 2, info: 3, debug: 4 };
 
 /** True when `record` is at least as severe as `min`. */
