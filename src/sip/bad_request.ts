@@ -10,9 +10,11 @@ import { headerKey } from "./headers.ts";
 const REQUIRED = ["via", "from", "to", "call-id", "cseq"];
 const decoder = new TextDecoder();
 
-export function buildBadRequest(bytes: Uint8Array, reason: string): SipResponse | undefined {
-  // RFC 3261 §21.5.7: an unsupported protocol version has its own status.
-  const status = reason === "Version Not Supported" ? 505 : 400;
+export function buildBadRequest(
+  bytes: Uint8Array,
+  reason: string,
+  status = 400,
+): SipResponse | undefined {
   const text = decoder.decode(bytes.subarray(0, Math.min(bytes.length, 16384)));
   const lines = text.replace(/^[\r\n]+/, "").split(/\r?\n/);
   const start = lines[0] ?? "";

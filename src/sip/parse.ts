@@ -194,7 +194,7 @@ function parseStartLine(line: string): SipMessage {
   if (version !== "SIP/2.0") {
     if (!/^SIP\/\d+\.\d+$/i.test(version)) throw new SipParseError("Bad request line", line);
     if (version.toUpperCase() !== "SIP/2.0") {
-      throw new SipParseError("Version Not Supported", version);
+      throw new SipParseError("Version Not Supported", version, 505);
     }
   }
   return new SipRequest(method, uri);
@@ -229,7 +229,7 @@ function parseStatusLine(line: string): SipResponse {
   const version = line.slice(0, sp);
   if (version !== "SIP/2.0") {
     if (!/^SIP\/\d+\.\d+$/.test(version)) throw new SipParseError("Bad status line", line);
-    throw new SipParseError("Version Not Supported", version.slice(4));
+    throw new SipParseError("Version Not Supported", version.slice(4), 505);
   }
   const d0 = line.charCodeAt(sp + 1) - 48;
   const d1 = line.charCodeAt(sp + 2) - 48;

@@ -144,8 +144,12 @@ export class TransportLayer implements MessageSender, TransportSink {
       if (message.isRequest) stampReceived(message, flow);
     } catch (error) {
       counters.inc("sip_parse_errors_total", { transport: flow.transport });
-      const reason = error instanceof SipParseError ? error.reason : "Bad Request";
-      const response = buildBadRequest(bytes, reason);
+      const parseError = error instanceof SipParseError ? error : undefined;
+      const response = buildBadRequest(
+        bytes,
+        parseError?.reason ?? "Bad Request",
+        parseError?.status,
+      );
       if (response) this.send(response, { flow }).catch(() => {});
       else counters.inc("sip_dropped_total", { reason: "unparseable" });
       log.debug(`unparseable message from ${flow.id}: ${String(error)}`);
