@@ -100,7 +100,7 @@ async function withRig(
   config.keys = ["k"];
   config.ping.interval = 0;
   config.sip.minExpires = 1;
-  config.callbacks = { retries: 4, backoffMs: 50, timeoutMs: 2000 };
+  config.callbacks = { ...config.callbacks, retries: 4, backoffMs: 50, timeoutMs: 2000 };
   tweak(config);
   const server = await startServer(config, [startControlApi]);
   // The composition root starts the callbacks; the test uses that very dispatcher.
@@ -481,6 +481,6 @@ Deno.test("an unreachable control server: attempts bounded, failure counted, SIP
       assert.equal(server.counters.total("callbacks_retries_total", { method: "PUT" }), 2);
       assert.equal(server.location.size, 1);
     },
-    (c) => c.callbacks = { retries: 3, backoffMs: 20, timeoutMs: 500 },
+    (c) => c.callbacks = { ...c.callbacks, retries: 3, backoffMs: 20, timeoutMs: 500 },
   );
 });

@@ -255,10 +255,11 @@ for (const impl of implementations) {
   t("everything survives close and open", async (store, path) => {
     await store.putAccount(alice);
     await store.putAccount(user("bob", "other.org"));
-    await store.putDomain({ domain: "ctl.net", control: "http://127.0.0.1:9/x" }, [
+    await store.putDomain({ domain: "ctl.net", control: "http://127.0.0.1:9/x", secret: "k1" }, [
       user("carl", "ctl.net"),
     ]);
     await store.deleteAccount("other.org", "bob");
+    assert.equal(store.getDomain("ctl.net")?.secret, "k1");
     const accounts = store.listAccounts();
     const domains = store.listDomains();
     const version = store.version();

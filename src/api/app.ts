@@ -11,7 +11,9 @@ import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
 import { StoreError } from "../store/account.ts";
 import { Logger } from "../log.ts";
+import type { FailedCallback } from "./callbacks.ts";
 import { directoryRoutes } from "./directory.ts";
+import { failedCallbackRoutes } from "./failed_callbacks.ts";
 import { ApiError, bearerKey, checkKey, errorBody } from "./errors.ts";
 import { metricsText } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -27,9 +29,12 @@ export interface DialogSource {
 /** What the API needs from the running server (`dialogs` once the proxy provides it). */
 export type ApiServer = Server & { readonly dialogs?: DialogSource };
 
-/** Counts of control-server callbacks, for /metrics. */
+/** Control-server callbacks as the API sees them: counts for /metrics, failures kept. */
 export interface CallbackStats {
   pending(): number;
+  failed(): FailedCallback[];
+  /** Sends a kept failure again; false when `id` is unknown. */
+  retry(id: number): boolean;
 }
 
 export interface ApiOptions {
@@ -100,6 +105,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   registrationRoutes(app, server);
   bindingRoutes(app, server);
   viewRoutes(app, server);
+  failedCallbackRoutes(app, options.callbacks);
 
   app.notFound((c) =>
     c.json(errorBody("not_found", `no such endpoint: ${c.req.method} ${c.req.path}`), 404)

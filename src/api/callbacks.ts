@@ -6,11 +6,15 @@
  * admin). Changes are reconciled per AOR after the event burst settles, sent off the SIP
  * path (never awaited by a publisher), one at a time per AOR so a PUT never overtakes the
  * DELETE before it, retried with exponential backoff (`config.callbacks`), and counted in
- * `callbacks_total{method,result}` and `callbacks_retries_total{method}`.
+ * `callbacks_total{method,result}` and `callbacks_retries_total{method}`. Each request is
+ * signed (callback_signature.ts) with the domain's secret, else the global one. A callback
+ * that fails its last attempt is kept in a bounded list (oldest dropped first) that the API
+ * shows and can send again; a later delivery for the same user supersedes it.
  */
 import type { BindingView } from "../events.ts";
 import { Logger } from "../log.ts";
 import type { ApiServer, CallbackStats } from "./app.ts";
+import { signatureHeaders } from "./callback_signature.ts";
 
 export interface CallbackOptions {
   /** Replaces `fetch` (tests). */
@@ -24,6 +28,27 @@ interface Announced {
   host: string;
   port: number;
   agent: string;
+}
+
+/** A callback that failed its last attempt, as `GET /callbacks/failed` lists it. */
+export interface FailedCallback {
+  id: number;
+  method: "PUT" | "DELETE";
+  url: string;
+  domain: string;
+  user: string;
+  /** The JSON body of a PUT. */
+  body?: string;
+  attempts: number;
+  error: string;
+  /** Unix milliseconds of the last attempt. */
+  failedAt: number;
+}
+
+interface Failure {
+  view: FailedCallback;
+  aor: string;
+  announced: Announced;
 }
 
 const log = new Logger("callbacks");
@@ -43,6 +68,8 @@ export class ControlCallbacks implements CallbackStats {
   #abort = new AbortController();
   #unsubscribe: (() => void)[] = [];
   #scheduled = false;
+  #failed = new Map<number, Failure>();
+  #nextFailureId = 1;
 
   constructor(server: ApiServer, options: CallbackOptions = {}) {
     this.#server = server;
@@ -58,6 +85,20 @@ export class ControlCallbacks implements CallbackStats {
   /** Callbacks queued or being retried. */
   pending(): number {
     return this.#pending;
+  }
+
+  /** Callbacks that failed their last attempt, oldest first. */
+  failed(): FailedCallback[] {
+    return [...this.#failed.values()].map((f) => f.view);
+  }
+
+  /** Sends a failed callback again (through its user's queue); false when `id` is unknown. */
+  retry(id: number): boolean {
+    const failure = this.#failed.get(id);
+    if (!failure) return false;
+    this.#failed.delete(id);
+    this.#enqueue(failure.aor, failure.view.method, failure.announced);
+    return true;
   }
 
   /** Resolves once every queued callback has been delivered or dropped (tests, shutdown). */
@@ -121,35 +162,40 @@ export class ControlCallbacks implements CallbackStats {
   #enqueue(aor: string, method: "PUT" | "DELETE", a: Announced): void {
     this.#pending++;
     const previous = this.#tails.get(aor) ?? Promise.resolve();
-    const tail = previous.then(() => this.#deliver(method, a)).finally(() => {
+    const tail = previous.then(() => this.#deliver(aor, method, a)).finally(() => {
       this.#pending--;
       if (this.#tails.get(aor) === tail) this.#tails.delete(aor);
     });
     this.#tails.set(aor, tail);
   }
 
-  async #deliver(method: "PUT" | "DELETE", a: Announced): Promise<void> {
+  async #deliver(aor: string, method: "PUT" | "DELETE", a: Announced): Promise<void> {
     const { retries, backoffMs, timeoutMs } = this.#server.config.callbacks;
     const attempts = Math.max(1, retries);
     const url = `${a.control}/reg/${encodeURIComponent(a.domain)}/${encodeURIComponent(a.user)}`;
+    const body = method === "PUT"
+      ? JSON.stringify({ host: a.host, port: a.port, agent: a.agent })
+      : undefined;
     const counters = this.#server.counters;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.#abort.signal.aborted) return;
       let why: string;
       try {
+        const signed = await signatureHeaders(this.#secretOf(a.domain), method, url, body ?? "");
         const response = await this.#fetch(url, {
           method,
-          headers: method === "PUT"
-            ? { "content-type": "application/json", "user-agent": "sipws" }
-            : { "user-agent": "sipws" },
-          body: method === "PUT"
-            ? JSON.stringify({ host: a.host, port: a.port, agent: a.agent })
-            : undefined,
+          headers: {
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+            "user-agent": "sipws",
+            ...signed,
+          },
+          body,
           signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
         });
         await response.body?.cancel();
         if (response.ok) {
           counters.inc("callbacks_total", { method, result: "delivered" });
+          this.#supersede(aor);
           return;
         }
         why = `HTTP ${response.status}`;
@@ -160,12 +206,40 @@ export class ControlCallbacks implements CallbackStats {
       }
       if (attempt >= attempts) {
         counters.inc("callbacks_total", { method, result: "failed" });
-        log.warn(`${method} ${url} dropped after ${attempt} attempt(s): ${why}`);
+        log.warn(`${method} ${url} failed after ${attempt} attempt(s): ${why}`);
+        this.#keepFailure(aor, a, {
+          method,
+          url,
+          domain: a.domain,
+          user: a.user,
+          ...(body === undefined ? {} : { body }),
+          attempts: attempt,
+          error: why,
+        });
         return;
       }
       counters.inc("callbacks_retries_total", { method });
       await this.#sleep(backoffMs * 2 ** (attempt - 1));
     }
+  }
+
+  /** The domain entry's secret wins over `[callbacks] secret`. */
+  #secretOf(domain: string): string | undefined {
+    return this.#server.store.getDomain(domain)?.secret || this.#server.config.callbacks.secret;
+  }
+
+  #keepFailure(aor: string, announced: Announced, view: Omit<FailedCallback, "id" | "failedAt">) {
+    const limit = this.#server.config.callbacks.failedKept;
+    if (limit === 0) return;
+    const id = this.#nextFailureId++;
+    this.#failed.set(id, { aor, announced, view: { id, ...view, failedAt: Date.now() } });
+    // Map order is insertion order: the first key is the oldest failure.
+    while (this.#failed.size > limit) this.#failed.delete(this.#failed.keys().next().value!);
+  }
+
+  /** A delivery for `aor` makes its older failures stale: sending them would undo it. */
+  #supersede(aor: string): void {
+    for (const [id, failure] of this.#failed) if (failure.aor === aor) this.#failed.delete(id);
   }
 
   #sleep(ms: number): Promise<void> {

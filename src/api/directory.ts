@@ -1,8 +1,8 @@
 /**
  * @module Seed 001's directory on `/dir`: `PUT /dir/{domain}` replaces a whole domain
- * (control server + users, 201), `PUT`/`PATCH /dir/{domain}/{user}` replace one user
+ * (control server, callback `secret`, users; 201), `PUT`/`PATCH /dir/{domain}/{user}` replace one user
  * (synonyms, as the seed says: fields not given are kept), `GET /dir[/{domain}]` lists
- * without secrets, `DELETE /dir/{domain}[/{user}]` removes (and drops the bindings that
+ * without secrets (a domain says only whether its callbacks are `signed`), `DELETE /dir/{domain}[/{user}]` removes (and drops the bindings that
  * lose their account). Every change goes through the store and is durable before the
  * answer. `control` is accepted as a URL string or `{host, port}` and kept as a URL.
  */
@@ -106,6 +106,7 @@ export function domainView(server: ApiServer, domain: string) {
   return {
     domain: entry?.domain ?? domain.toLowerCase(),
     ...(entry?.control ? { control: entry.control } : {}),
+    ...(entry?.secret ? { signed: true } : {}),
     users: users.map(userView),
   };
 }
@@ -137,8 +138,12 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
   app.put("/dir/:domain", async (c) => {
     const domain = c.req.param("domain");
     const body = objectBody(await c.req.text());
-    onlyKeys(body, ["control", "users"]);
+    onlyKeys(body, ["control", "secret", "users"]);
     const control = parseControl(body.control);
+    // Absent keeps the current callback secret (a PUT never silently unsigns); "" clears it.
+    const secret = body.secret === null
+      ? ""
+      : optionalString(body, "secret") ?? server.store.getDomain(domain)?.secret;
     let users: AccountInput[] | undefined;
     if (body.users !== undefined) {
       if (!Array.isArray(body.users)) throw invalidField("users", "must be an array");
@@ -154,7 +159,7 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
       });
     }
     // Without `users` the domain keeps its users (only the control server changes).
-    await server.store.putDomain(control ? { domain, control } : { domain }, users);
+    await server.store.putDomain({ domain, control, secret }, users);
     removeOrphanBindings(server.location, server.store, domain);
     return c.json(domainView(server, domain), 201);
   });

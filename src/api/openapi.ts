@@ -198,6 +198,31 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { "200": json({ type: "object" }), ...errors, ...notFound },
         },
       },
+      "/callbacks/failed": {
+        get: {
+          summary: "Control-server callbacks that failed their last retry (bounded, oldest first)",
+          responses: {
+            "200": json({
+              type: "object",
+              properties: { failed: { type: "array", items: ref("FailedCallback") } },
+            }),
+            ...errors,
+          },
+        },
+      },
+      "/callbacks/failed/retry": {
+        post: {
+          summary: "Send every failed callback again (signed afresh, through each user's queue)",
+          responses: { "200": json(ref("Retried")), ...errors },
+        },
+      },
+      "/callbacks/failed/{id}/retry": {
+        post: {
+          summary: "Send one failed callback again",
+          parameters: [pathParam("id", "id from GET /callbacks/failed")],
+          responses: { "200": json(ref("Retried")), ...errors, ...notFound },
+        },
+      },
       "/metrics": {
         get: {
           summary: "Prometheus text exposition",
@@ -305,7 +330,38 @@ export function openApiDocument(): Record<string, unknown> {
                 },
               },
             },
+            domains: {
+              type: "array",
+              description: 'domain entries to update (given fields replace, "" clears)',
+              items: {
+                type: "object",
+                required: ["domain"],
+                properties: {
+                  domain: STRING,
+                  control: STRING,
+                  secret: { type: "string", description: "signs this domain's callbacks" },
+                },
+              },
+            },
           },
+        },
+        FailedCallback: {
+          type: "object",
+          properties: {
+            id: INTEGER,
+            method: { type: "string", enum: ["PUT", "DELETE"] },
+            url: STRING,
+            domain: STRING,
+            user: STRING,
+            body: { type: "string", description: "JSON body of a PUT" },
+            attempts: INTEGER,
+            error: STRING,
+            failedAt: { type: "integer", description: "Unix ms of the last attempt" },
+          },
+        },
+        Retried: {
+          type: "object",
+          properties: { retried: { type: "array", items: INTEGER } },
         },
         SipwsResponse: {
           type: "object",
@@ -354,6 +410,11 @@ export function openApiDocument(): Record<string, unknown> {
                 },
               ],
             },
+            secret: {
+              type: ["string", "null"],
+              description: "HMAC-SHA256 key of this domain's callbacks (wins over " +
+                '[callbacks] secret); absent keeps the current one, "" or null clears it',
+            },
             users: {
               type: "array",
               items: {
@@ -377,6 +438,7 @@ export function openApiDocument(): Record<string, unknown> {
           properties: {
             domain: STRING,
             control: STRING,
+            signed: { type: "boolean", description: "present (true) when a secret is set" },
             users: { type: "array", items: ref("User") },
           },
         },

@@ -102,6 +102,10 @@ export interface Config {
     /** First retry delay in milliseconds, doubled each time. */
     backoffMs: number;
     timeoutMs: number;
+    /** HMAC-SHA256 key signing every callback; a domain's own `secret` wins. */
+    secret?: string;
+    /** Failed callbacks kept for `GET /callbacks/failed` (oldest dropped); 0 keeps none. */
+    failedKept: number;
   };
 }
 
@@ -139,6 +143,6 @@ export function defaultConfig(): Config {
     },
     websocket: { allowedOrigins: [], keepaliveInterval: 0 },
     ping: { interval: 30, maxMisses: 7 },
-    callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000 },
+    callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
   };
 }

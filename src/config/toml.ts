@@ -111,6 +111,12 @@ export const SCHEMA: Schema = {
     retries: int(0, 100, "attempts per control-server callback before it is dropped"),
     backoffMs: int(1, 3600000, "first retry delay in milliseconds, doubled each time"),
     timeoutMs: int(1, 3600000, "callback request timeout in milliseconds"),
+    secret: {
+      kind: "string",
+      doc: "HMAC-SHA256 key signing callbacks (X-Sipws-Signature); a domain's secret wins",
+      secret: true,
+    },
+    failedKept: int(0, 100000, "failed callbacks kept for GET /callbacks/failed; 0 keeps none"),
   },
 };
 

@@ -54,6 +54,8 @@ export interface DomainEntry {
   domain: string;
   /** Control server base URL for registration callbacks (seed 001). */
   control?: string;
+  /** Signs this domain's callbacks (HMAC-SHA256); wins over `[callbacks] secret`. */
+  secret?: string;
 }
 
 export interface AccountStore {

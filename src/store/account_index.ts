@@ -74,8 +74,12 @@ function optionalInteger(value: unknown, field: string, max: number): number | u
 /** Validates a domain entry and normalizes its domain. */
 export function toDomainEntry(entry: DomainEntry, prefix = ""): DomainEntry {
   const domain = normalizeDomain(checkName(entry?.domain, `${prefix}domain`));
+  const out: DomainEntry = { domain };
   const control = optionalString(entry.control, `${prefix}control`);
-  return Object.freeze(control === undefined ? { domain } : { domain, control });
+  if (control !== undefined) out.control = control;
+  const secret = optionalString(entry.secret, `${prefix}secret`);
+  if (secret) out.secret = secret;
+  return Object.freeze(out);
 }
 
 /**

@@ -33,13 +33,16 @@ export async function readSeedRequestFile(path: string): Promise<SeedRequest> {
 }
 
 /**
- * Applies a parsed seed request: its domain entries (database format extension) and then
- * all of its "+"/"-" entries as one atomic change (one version bump). The request's key
- * is not checked: a local file is trusted.
+ * Applies a parsed seed request: its domain entries (sipws extension; the fields given
+ * replace those of the current entry, `""` clears one) and then all of its "+"/"-"
+ * entries as one atomic change (one version bump). The request's key is not checked here.
  */
 export async function applySeedRequest(store: AccountStore, request: SeedRequest): Promise<void> {
   for (const entry of request.domains) {
-    if (entry.control !== undefined) await store.putDomain(entry);
+    if (entry.control === undefined && entry.secret === undefined) continue;
+    const merged = { ...store.getDomain(entry.domain), ...entry };
+    if (merged.control === "") delete merged.control;
+    await store.putDomain(merged);
   }
   await store.applyChanges(request.changes);
 }

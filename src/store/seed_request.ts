@@ -9,7 +9,8 @@
  * Database file extensions written by sipws (all optional on input; the seed ignores
  * them): per entry `ha1` and `ha1_sha256` (HA1 digests, realm = domain, used when
  * `password` is absent) and `user` (only when it differs from `id`, the seed's user name);
- * top level `v` (registry version) and `domains` (`[{domain, control}]`).
+ * top level `v` (registry version) and `domains` (`[{domain, control, secret}]`, also
+ * accepted in a put request: `secret` signs that domain's callbacks).
  */
 import { type AccountChange, type AccountInput, type DomainEntry, StoreError } from "./account.ts";
 
@@ -119,8 +120,12 @@ function domainEntries(doc: Json): DomainEntry[] {
     const at = `domains[${i}]`;
     if (!isObject(item)) throw new StoreError("must be an object", at);
     const domain = requiredName(str(item, "domain", `${at}.domain`), `${at}.domain`);
+    const entry: DomainEntry = { domain };
     const control = str(item, "control", `${at}.control`);
-    return control === undefined ? { domain } : { domain, control };
+    if (control !== undefined) entry.control = control;
+    const secret = str(item, "secret", `${at}.secret`);
+    if (secret !== undefined) entry.secret = secret;
+    return entry;
   });
 }
 
@@ -191,7 +196,7 @@ function parsePut(doc: Json): SeedRequest {
     version: version(doc),
     changes,
     accounts: changes.flatMap((c) => c.op === "put" ? [c.account] : []),
-    domains: [],
+    domains: domainEntries(doc),
   };
 }
 

