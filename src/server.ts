@@ -7,6 +7,7 @@
 import type { Config } from "./config/config.ts";
 import { DigestAuthenticator } from "./core/auth.ts";
 import { LocationService } from "./core/location.ts";
+import { BindingJournal } from "./core/binding_journal.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
 import { DialogTracker } from "./core/dialogs.ts";
@@ -17,7 +18,7 @@ import { Logger } from "./log.ts";
 import { newTag } from "./sip/ids.ts";
 import { createResponse } from "./sip/message.ts";
 import type { AccountStore } from "./store/account.ts";
-import { openStore } from "./store/open_store.ts";
+import { openBindingStore, openStore } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
@@ -78,6 +79,10 @@ export async function startServer(
     nonceTtlSeconds: config.sip.nonceTtl,
   });
   const location = new LocationService(events);
+  // Registrations kept by the previous run come back before the first REGISTER is read.
+  const journal = new BindingJournal(openBindingStore(config), location);
+  await journal.restore();
+  journal.start();
   const transport = new TransportLayer({
     hostname: config.interface,
     udpPort: config.udpPort,
@@ -202,6 +207,8 @@ export async function startServer(
       clearInterval(keepalive);
       pinger.close();
       proxy.close();
+      // Before the transport closes connections: their bindings stay saved for the restart.
+      await journal.close();
       for (const attached of started.reverse()) await attached.close();
       transactions.close();
       await transport.stop();

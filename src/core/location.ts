@@ -31,6 +31,12 @@ export interface Binding {
 
 export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";
 
+/**
+ * Told of every change to the table after it happened (persistence, replication): the
+ * binding saved, or removed. It must not throw and must not block (queue, then write).
+ */
+export type LocationObserver = (binding: Binding, change: "saved" | "removed") => void;
+
 /** RFC 5626 §6: with instance and reg-id the flow identity is the key, else the URI. */
 export function bindingKey(b: Pick<Binding, "instance" | "regId" | "contactUri">): string {
   if (b.instance !== undefined && b.regId !== undefined) return `i:${b.instance}|${b.regId}`;
@@ -82,6 +88,7 @@ export class LocationService {
    * Entries of refreshed or removed bindings stay until popped (or a rebuild drops them).
    */
   #expiries: Expiry[] = [];
+  #observers: LocationObserver[] = [];
 
   constructor(events: EventBus, now: () => number = Date.now) {
     this.#events = events;
@@ -112,8 +119,32 @@ export class LocationService {
     return binding && binding.expiresAt > this.#now() ? binding : undefined;
   }
 
+  /** Adds an observer of every change; returns the function that removes it. */
+  observe(observer: LocationObserver): () => void {
+    this.#observers.push(observer);
+    return () => {
+      this.#observers = this.#observers.filter((o) => o !== observer);
+    };
+  }
+
   /** Adds or refreshes a binding (same key replaces). */
   save(binding: Binding): void {
+    const previous = this.#put(binding);
+    for (const observe of this.#observers) observe(binding, "saved");
+    // The view is a copy per event: build it only when someone listens.
+    const type = previous ? "registration.refreshed" : "registration.added";
+    if (this.#events.has(type)) this.#events.emit({ type, binding: viewOf(binding) });
+  }
+
+  /**
+   * Puts back a binding kept across a restart: no event and no observer, since nothing
+   * changed for the phone, the control server or the copy it came from.
+   */
+  restore(binding: Binding): void {
+    if (binding.expiresAt > this.#now()) this.#put(binding);
+  }
+
+  #put(binding: Binding): Binding | undefined {
     let bindings = this.#byAor.get(binding.aor);
     if (!bindings) this.#byAor.set(binding.aor, bindings = new Map());
     const key = bindingKey(binding);
@@ -125,9 +156,7 @@ export class LocationService {
     let onFlow = this.#byFlow.get(binding.flow.id);
     if (!onFlow) this.#byFlow.set(binding.flow.id, onFlow = new Set());
     onFlow.add(binding);
-    // The view is a copy per event: build it only when someone listens.
-    const type = previous ? "registration.refreshed" : "registration.added";
-    if (this.#events.has(type)) this.#events.emit({ type, binding: viewOf(binding) });
+    return previous;
   }
 
   remove(binding: Binding, cause: RemovalCause): boolean {
@@ -138,6 +167,7 @@ export class LocationService {
     if (bindings.size === 0) this.#byAor.delete(binding.aor);
     this.#unindexFlow(binding);
     this.#count--;
+    for (const observe of this.#observers) observe(binding, "removed");
     this.#events.emit({ type: "registration.removed", binding: viewOf(binding), cause });
     return true;
   }

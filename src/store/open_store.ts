@@ -1,13 +1,17 @@
 /**
  * @module Picks and opens the account store from configuration: the seed's JSON database
  * file when `-b` is given, else the embedded sqlite file; then applies the `-d` startup
- * request (a seed put request or a database-format file) as one change. It takes only the
- * config fields it needs, so the store stays a leaf that does not import src/config.
+ * request (a seed put request or a database-format file) as one change. Registrations
+ * live beside the accounts (same sqlite file, or the JSON file's sibling). It takes only
+ * the config fields it needs, so the store stays a leaf that does not import src/config.
  */
 import type { AccountStore } from "./account.ts";
 import { StoreError } from "./account.ts";
+import { bindingsFileFor, type BindingStore } from "./binding_store.ts";
+import { JsonBindingStore } from "./json_binding_store.ts";
 import { JsonFileStore } from "./json_file_store.ts";
 import { parseSeedRequestText, type SeedRequest } from "./seed_request.ts";
+import { SqliteBindingStore } from "./sqlite_binding_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 
 /** The part of `Config` the store reads (a `Config` is one). */
@@ -62,4 +66,11 @@ export async function openStore(config: StoreConfig): Promise<AccountStore> {
     throw e;
   }
   return store;
+}
+
+/** Where registrations are kept: the sqlite file itself, or the JSON database's sibling. */
+export function openBindingStore(config: StoreConfig): BindingStore {
+  return config.dbFile
+    ? new JsonBindingStore(bindingsFileFor(config.dbFile))
+    : SqliteBindingStore.open(config.storePath);
 }

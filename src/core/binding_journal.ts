@@ -1,0 +1,164 @@
+/**
+ * @module Write-behind persistence of the location service (registrations survive a
+ * restart): every change is queued in memory and written to the `BindingStore` in one
+ * batch at most `intervalMs` after it (default 1 s) and at stop, never on the REGISTER's
+ * path. A kill -9 loses at most the changes of that last interval. At start it restores
+ * the bindings that can still be reached without their old connection: UDP, and TCP/TLS
+ * whose Contact is an address; flow-bound ones (WS/WSS, `.invalid`, Outbound) are not,
+ * their connections died with the process.
+ */
+import { Logger } from "../log.ts";
+import { parseUri } from "../sip/uri.ts";
+import type { BindingStore, StoredBinding } from "../store/binding_store.ts";
+import { type Binding, bindingKey, type LocationService } from "./location.ts";
+import { addressOf } from "./proxy_targets.ts";
+
+const log = new Logger("registrations");
+
+/** A restored stream flow's id: no live connection can have it, so routing uses the Contact. */
+const RESTORED = "restored:";
+
+export function toStored(b: Binding): StoredBinding {
+  const stored: StoredBinding = {
+    aor: b.aor,
+    key: bindingKey(b),
+    domain: b.domain,
+    user: b.user,
+    contact: b.contact,
+    contactParams: b.contactParams,
+    flow: {
+      id: b.flow.id,
+      transport: b.flow.transport,
+      local: { host: b.flow.local.host, port: b.flow.local.port },
+      remote: { host: b.flow.remote.host, port: b.flow.remote.port },
+      reliable: b.flow.reliable,
+      secure: b.flow.secure,
+    },
+    callId: b.callId,
+    cseq: b.cseq,
+    expiresAt: b.expiresAt,
+    registeredAt: b.registeredAt,
+    path: b.path,
+  };
+  // Absent, not undefined: the record reads back from JSON exactly as it was written.
+  if (b.instance !== undefined) stored.instance = b.instance;
+  if (b.regId !== undefined) stored.regId = b.regId;
+  if (b.userAgent !== undefined) stored.userAgent = b.userAgent;
+  return stored;
+}
+
+/** The binding to put back after a restart, or undefined when only its old flow reached it. */
+export function restorable(s: StoredBinding): Binding | undefined {
+  if (s.instance !== undefined && s.regId !== undefined) return undefined; // Outbound
+  if (s.flow.transport !== "udp" && s.flow.transport !== "tcp" && s.flow.transport !== "tls") {
+    return undefined;
+  }
+  let contactUri;
+  try {
+    contactUri = parseUri(s.contact);
+  } catch {
+    return undefined;
+  }
+  if (!addressOf(contactUri)) return undefined;
+  const id = s.flow.transport === "udp" || s.flow.id.startsWith(RESTORED)
+    ? s.flow.id
+    : RESTORED + s.flow.id;
+  const binding: Binding = {
+    ...s,
+    contactUri,
+    flow: { ...s.flow, id },
+    outstandingPings: 0,
+  };
+  delete (binding as Partial<StoredBinding>).key;
+  return bindingKey(binding) === s.key ? binding : undefined;
+}
+
+export class BindingJournal {
+  #store: BindingStore;
+  #location: LocationService;
+  /** `aor NUL key` → the binding to write, or a removal. Only the latest change counts. */
+  #pending = new Map<string, StoredBinding | { aor: string; key: string; removed: true }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #unobserve: (() => void) | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(store: BindingStore, location: LocationService) {
+    this.#store = store;
+    this.#location = location;
+  }
+
+  /** Puts back what can still be reached; returns how many bindings were restored. */
+  async restore(now = Date.now()): Promise<number> {
+    let restored = 0;
+    const dropped: { aor: string; key: string }[] = [];
+    let stored: StoredBinding[];
+    try {
+      stored = await this.#store.load(now);
+    } catch (error) {
+      // Registrations are soft state: start empty and let the phones register again.
+      log.error(`registrations not restored: ${String(error)}`);
+      return 0;
+    }
+    for (const record of stored) {
+      const binding = restorable(record);
+      if (binding) {
+        this.#location.restore(binding);
+        restored++;
+      } else dropped.push({ aor: record.aor, key: record.key });
+    }
+    if (dropped.length > 0) await this.#store.apply({ put: [], remove: dropped });
+    if (restored + dropped.length > 0) {
+      log.info(`restored ${restored} registrations, dropped ${dropped.length} flow-bound ones`);
+    }
+    return restored;
+  }
+
+  /** Starts queueing every change and writing a batch every `intervalMs`. */
+  start(intervalMs = 1000): void {
+    this.#unobserve = this.#location.observe((binding, change) => {
+      const stored = toStored(binding);
+      this.#pending.set(
+        `${stored.aor}\0${stored.key}`,
+        change === "saved" ? stored : { aor: stored.aor, key: stored.key, removed: true },
+      );
+    });
+    this.#timer = setInterval(() => this.flush(), intervalMs);
+  }
+
+  /** Writes what is queued as one batch (after the previous batch is written). */
+  flush(): Promise<void> {
+    this.#writing = this.#writing.then(async () => {
+      if (this.#pending.size === 0) return;
+      const batch = [...this.#pending.values()];
+      this.#pending.clear();
+      const put: StoredBinding[] = [];
+      const remove: { aor: string; key: string }[] = [];
+      for (const change of batch) {
+        if ("removed" in change) remove.push({ aor: change.aor, key: change.key });
+        else put.push(change);
+      }
+      try {
+        await this.#store.apply({ put, remove });
+      } catch (error) {
+        log.error(`registrations not saved (${batch.length} changes), retrying: ${String(error)}`);
+        // Back in the queue unless a newer change to the same binding came meanwhile.
+        for (const change of batch) {
+          const id = `${change.aor}\0${change.key}`;
+          if (!this.#pending.has(id)) this.#pending.set(id, change);
+        }
+      }
+    });
+    return this.#writing;
+  }
+
+  /**
+   * Stops observing first (so connections closed by the shutdown do not erase their
+   * bindings), then writes the last batch and closes the store.
+   */
+  async close(): Promise<void> {
+    this.#unobserve?.();
+    clearInterval(this.#timer);
+    await this.flush();
+    this.#store.close();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Registrations survive a restart: a sipws process (real `main.ts`, sqlite store) holds a
+ * UDP phone, a TCP phone (both sipp UASes at the addresses their Contacts name) and a
+ * WebSocket client; it is stopped with SIGTERM (once) or SIGKILL more than a second after
+ * the last REGISTER (once), and started again on the same store. Without any new REGISTER
+ * a sipp UAC then calls both phones successfully, while the WebSocket binding, whose
+ * connection died with the process, is gone.
+ */
+import assert from "node:assert/strict";
+import { SqliteStore } from "../src/store/sqlite_store.ts";
+import { spawnChild } from "./support/process.ts";
+import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+
+const DOMAIN = "example.test";
+const users = ["alice", "bob", "carol", "dave"].map((user) => ({
+  user,
+  domain: DOMAIN,
+  password: `${user}-secret`,
+}));
+const [ALICE, BOB, CAROL, DAVE] = users;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const KEY = "restart-test-key";
+const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
+
+interface Ports {
+  udp: number;
+  tcp: number;
+  ws: number;
+  http: number;
+}
+
+function startSipws(dir: string, p: Ports) {
+  return spawnChild(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "-f",
+      "--skipconfig",
+      "-i",
+      "127.0.0.1",
+      "-u",
+      String(p.udp),
+      "-t",
+      String(p.tcp),
+      "-p",
+      String(p.ws),
+      "-r",
+      String(p.http),
+      "--store",
+      `${dir}/sipws.db`,
+      KEY,
+    ],
+    cwd: dir,
+  });
+}
+
+async function bindings(p: Ports): Promise<{ aor: string; transport: string }[]> {
+  const res = await fetch(`http://127.0.0.1:${p.http}/bindings`, {
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body.bindings;
+}
+
+/** alice calls `callee` (a sipp UAS on `uasPort` over `transport`) through sipws. */
+async function call(callee: string, transport: "udp" | "tcp", uasPort: number, p: Ports) {
+  const t = transport === "udp" ? "u1" : "t1";
+  await using uas = await startSipp({
+    scenarioFile: `${SCENARIOS}uas_answer.xml`,
+    args: ["-p", String(uasPort), "-t", t, "-d", "500"],
+    calls: 1,
+    timeoutMs: 15_000,
+  });
+  await waitForListening(uasPort, transport);
+  const uac = await runSipp({
+    scenarioFile: `${SCENARIOS}uac_call.xml`,
+    args: [`127.0.0.1:${p.udp}`, "-t", "u1", "-s", callee, "-au", "alice", "-ap", ALICE.password],
+    calls: 1,
+    timeoutMs: 12_000,
+  });
+  assert.equal(uac.code, 0, `call to ${callee} failed:\n${describeSipp(uac)}`);
+  const uasResult = await uas.result();
+  assert.equal(uasResult.stats?.successfulCalls, 1, `${callee}:\n${describeSipp(uasResult)}`);
+}
+
+for (const how of ["SIGTERM", "SIGKILL"] as const) {
+  Deno.test({
+    name: `registrations survive a restart (${how}): UDP and TCP phones called, WS gone`,
+    sanitizeResources: false,
+    fn: async () => {
+      const dir = await Deno.makeTempDir({ prefix: "sipws-restart-" });
+      const [udp, tcp, ws, http, bobPort, carolPort] = freePorts(6);
+      const p: Ports = { udp, tcp, ws, http };
+      const store = SqliteStore.open(`${dir}/sipws.db`, { storePlainPasswords: false });
+      for (const u of users) await store.putAccount(u);
+      store.close();
+      const clients: TestSipClient[] = [];
+      let sipws = startSipws(dir, p);
+      try {
+        await waitHealthy(`http://127.0.0.1:${http}`);
+        const viaUdp = await TestSipClient.connect("udp", udp);
+        const viaTcp = await TestSipClient.connect("tcp", tcp);
+        const viaWs = await TestSipClient.connect("ws", ws);
+        clients.push(viaUdp, viaTcp, viaWs);
+        const expires = 600;
+        const bob = `sip:bob@127.0.0.1:${bobPort}`;
+        const carol = `sip:carol@127.0.0.1:${carolPort};transport=tcp`;
+        assert.equal((await register(viaUdp, { ...BOB, expires, contact: bob })).status, 200);
+        assert.equal((await register(viaTcp, { ...CAROL, expires, contact: carol })).status, 200);
+        assert.equal((await register(viaWs, { ...DAVE, expires })).status, 200);
+        const before = (await bindings(p)).map((b) => `${b.aor} ${b.transport}`).sort();
+        assert.deepEqual(before, [
+          `bob@${DOMAIN} udp`,
+          `carol@${DOMAIN} tcp`,
+          `dave@${DOMAIN} ws`,
+        ]);
+
+        if (how === "SIGKILL") {
+          // Write-behind: a batch is written at most 1 s after the change.
+          await new Promise((r) => setTimeout(r, 1500));
+        }
+        sipws.kill(how);
+        const status = await sipws.status;
+        if (how === "SIGTERM") assert.equal(status.code, 0, sipws.stderr);
+        else assert.equal(status.signal, "SIGKILL");
+        for (const c of clients.splice(0)) c.close();
+
+        sipws = startSipws(dir, p);
+        await waitHealthy(`http://127.0.0.1:${http}`);
+        const after = (await bindings(p)).map((b) => `${b.aor} ${b.transport}`).sort();
+        assert.deepEqual(after, [`bob@${DOMAIN} udp`, `carol@${DOMAIN} tcp`], sipws.stderr);
+        await call("bob", "udp", bobPort, p);
+        await call("carol", "tcp", carolPort, p);
+      } finally {
+        for (const c of clients) c.close();
+        await sipws.stop();
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    },
+  });
+}
