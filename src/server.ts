@@ -23,6 +23,13 @@ import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
 import type { TlsCredentials } from "./transport/tcp.ts";
+import {
+  type CertificateInfo,
+  certificateInfo,
+  daysLeft,
+  EXPIRY_WARNING_DAYS,
+} from "./transport/certificate.ts";
+import { watchFiles } from "./transport/file_watch.ts";
 
 export interface Server {
   readonly config: Config;
@@ -34,6 +41,8 @@ export interface Server {
   readonly counters: Counters;
   readonly events: EventBus;
   readonly dialogs: DialogTracker;
+  /** The certificate TLS and WSS present now (undefined without TLS/WSS). */
+  certificate(): CertificateInfo | undefined;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
   /**
@@ -45,18 +54,35 @@ export interface Server {
 
 const log = new Logger("server");
 
-async function readTls(config: Config): Promise<TlsCredentials | undefined> {
-  if (config.tlsPort === undefined && config.wssPort === undefined) return undefined;
+function usesTls(config: Config): boolean {
+  return config.tlsPort !== undefined || config.wssPort !== undefined;
+}
+
+/** Reads and parses the pair; throws naming both files when either is unusable. */
+async function readTls(
+  config: Config,
+): Promise<{ tls: TlsCredentials; info: CertificateInfo } | undefined> {
+  if (!usesTls(config)) return undefined;
   try {
-    return {
+    const tls = {
       cert: await Deno.readTextFile(config.certificate),
       key: await Deno.readTextFile(config.privateKey),
     };
+    return { tls, info: certificateInfo(tls.cert) };
   } catch (error) {
     throw new Error(
       `cannot read certificate ${config.certificate} / key ${config.privateKey}: ${String(error)}`,
     );
   }
+}
+
+/** One log line about the loaded certificate; a warning when it expires within 14 days. */
+function logCertificate(info: CertificateInfo): void {
+  const days = daysLeft(info);
+  const text = `certificate ${info.subject} for ${info.names.join(", ")} expires ` +
+    `${new Date(info.notAfter).toISOString()} (${days} days)`;
+  if (days < EXPIRY_WARNING_DAYS) log.warn(`${text}: renew it`);
+  else log.info(text);
 }
 
 /**
@@ -73,7 +99,8 @@ export async function startServer(
   const counters = new Counters();
   const events = new EventBus();
   const store = await openStore(config);
-  const tls = await readTls(config);
+  const loaded = await readTls(config);
+  let certificate = loaded?.info;
   const authenticator = new DigestAuthenticator({
     algorithms: config.sip.digestAlgorithms,
     nonceTtlSeconds: config.sip.nonceTtl,
@@ -90,7 +117,7 @@ export async function startServer(
     tlsPort: config.tlsPort,
     wsPort: config.wsPort,
     wssPort: config.wssPort,
-    tls,
+    tls: loaded?.tls,
     allowedOrigins: config.websocket.allowedOrigins,
     maxMessageSize: config.sip.maxMessageSize,
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
@@ -164,6 +191,28 @@ export async function startServer(
     log.info(`listening on ${l.transport} ${l.local.host}:${l.local.port}`);
   }
   events.emit({ type: "server.started" });
+  if (certificate) logCertificate(certificate);
+
+  /** Applies the pair on disk to new TLS/WSS handshakes; a bad pair leaves the current one. */
+  const reloadCertificates = async (why: string) => {
+    const next = await readTls(config);
+    if (!next) return;
+    await transport.reloadCertificates(next.tls);
+    certificate = next.info;
+    log.info(`certificate reloaded (${why})`);
+    logCertificate(next.info);
+  };
+  // ACME clients renew the files in place: pick the new pair up without a SIGHUP.
+  const certificateWatch = certificate && config.certificatePoll > 0
+    ? watchFiles(
+      [config.certificate, config.privateKey],
+      config.certificatePoll * 1000,
+      () =>
+        reloadCertificates("changed on disk").catch((error) =>
+          log.error(`certificate change refused, keeping the current one: ${error}`)
+        ),
+    )
+    : undefined;
 
   let stopped = false;
   const pinger = startPinger({
@@ -187,12 +236,12 @@ export async function startServer(
     counters,
     events,
     dialogs,
+    certificate: () => certificate,
     async reload(next: Config) {
       config = next;
       ourAddresses = interfaceAddresses();
       await store.reload();
-      const nextTls = await readTls(next);
-      if (nextTls) await transport.reloadCertificates(nextTls);
+      await reloadCertificates("reload");
       log.info("configuration, accounts and certificates reloaded");
     },
     async stop(graceMs = 5000) {
@@ -205,6 +254,7 @@ export async function startServer(
       }
       clearInterval(sweep);
       clearInterval(keepalive);
+      certificateWatch?.close();
       pinger.close();
       proxy.close();
       // Before the transport closes connections: their bindings stay saved for the restart.

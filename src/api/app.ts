@@ -11,6 +11,7 @@ import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
 import { StoreError } from "../store/account.ts";
 import { Logger } from "../log.ts";
+import { daysLeft, EXPIRY_WARNING_DAYS } from "../transport/certificate.ts";
 import type { FailedCallback } from "./callbacks.ts";
 import { directoryRoutes } from "./directory.ts";
 import { failedCallbackRoutes } from "./failed_callbacks.ts";
@@ -47,7 +48,8 @@ const log = new Logger("api");
 
 /**
  * Paths that answer without a key: liveness only, it reveals nothing. `/healthz` adds the
- * version and listening addresses only when a valid key comes with the request.
+ * version, listening addresses and the certificate's expiry only when a valid key comes
+ * with the request.
  */
 const OPEN_PATHS = new Set(["/healthz"]);
 /** SIPWS seed 000 routes check the key themselves (it may be in the body). */
@@ -92,6 +94,17 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
         host: l.local.host,
         port: l.local.port,
       }));
+      const cert = server.certificate();
+      if (cert) {
+        const days = daysLeft(cert);
+        health.certificate = {
+          subject: cert.subject,
+          names: cert.names,
+          notAfter: new Date(cert.notAfter).toISOString(),
+          daysLeft: days,
+          expiring: days < EXPIRY_WARNING_DAYS,
+        };
+      }
     }
     return c.json(health);
   });

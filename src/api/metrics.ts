@@ -3,8 +3,9 @@
  * the layers keep (messages in/out by method and status, parse errors, drops,
  * connections, auth failures, callbacks, HTTP requests), prefixed `sipws_`, plus gauges
  * read at scrape time (registrations, accounts, dialogs, connections by transport,
- * transactions, accepting, uptime). Formatting only; it changes nothing.
+ * transactions, accepting, certificate expiry, uptime). Formatting only; it changes nothing.
  */
+import { daysLeft, EXPIRY_WARNING_DAYS } from "../transport/certificate.ts";
 import type { ApiServer } from "./app.ts";
 
 export interface MetricsExtras {
@@ -100,6 +101,21 @@ export function metricsText(server: ApiServer, extras: MetricsExtras): string {
     labels: {},
     value: server.transport.accepting ? 1 : 0,
   }]);
+  const cert = server.certificate();
+  if (cert) {
+    family(
+      "sipws_certificate_not_after_seconds",
+      "gauge",
+      "Unix time the TLS/WSS certificate expires",
+      [{ labels: {}, value: Math.floor(cert.notAfter / 1000) }],
+    );
+    family(
+      "sipws_certificate_expiring",
+      "gauge",
+      `1 when the TLS/WSS certificate expires within ${EXPIRY_WARNING_DAYS} days`,
+      [{ labels: {}, value: daysLeft(cert) < EXPIRY_WARNING_DAYS ? 1 : 0 }],
+    );
+  }
   family("sipws_uptime_seconds", "gauge", "seconds since the server started", [{
     labels: {},
     value: Math.floor((Date.now() - server.startedAt) / 1000),

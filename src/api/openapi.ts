@@ -234,8 +234,9 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/healthz": {
         get: {
-          summary: "Liveness (no key needed); with a valid key also version and listening " +
-            "addresses ({transport, host, port})",
+          summary: "Liveness (no key needed); with a valid key also version, listening " +
+            "addresses ({transport, host, port}) and the TLS/WSS certificate " +
+            "({subject, names, notAfter, daysLeft, expiring: under 14 days})",
           security: [],
           responses: { "200": json({ type: "object" }) },
         },

@@ -25,6 +25,8 @@ export interface Config {
   certificate: string;
   /** `-k`: private key (PEM) for TLS and WSS. */
   privateKey: string;
+  /** Seconds between checks of the certificate and key files for a change; 0 disables. */
+  certificatePoll: number;
   /** `-w`: private key password. */
   certificatePassword?: string;
   /** `-d`: startup request JSON file (seed 000 "put" request). */
@@ -115,6 +117,7 @@ export function defaultConfig(): Config {
     interface: "0.0.0.0",
     certificate: "server.pem",
     privateKey: "server.pem",
+    certificatePoll: 2,
     storePath: "sipws.db",
     storePlainPasswords: false,
     foreground: false,

@@ -56,6 +56,11 @@ export const SCHEMA: Schema = {
   httpPort: port("HTTP control API port (-r); absent disables the API"),
   certificate: path("certificate PEM file for TLS and WSS (-c)"),
   privateKey: path("private key PEM file for TLS and WSS (-k)"),
+  certificatePoll: int(
+    0,
+    3600,
+    "seconds between checks of the certificate/key files; a changed pair is loaded (0: never)",
+  ),
   certificatePassword: { kind: "string", doc: "private key password (-w)", secret: true },
   dataFile: path("startup request JSON file (-d)"),
   dbFile: path("writeable JSON database file (-b)"),

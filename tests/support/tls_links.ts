@@ -1,0 +1,193 @@
+/**
+ * @module Hand-driven SIP links over TLS and secure WebSocket for certificate tests: each
+ * trusts only the CA it is given (so a handshake proves which certificate the server shows),
+ * `presentedFingerprint` asks `openssl s_client`, `optionsStatus` checks a link still carries
+ * SIP, `replaceFile` swaps a file atomically as an operator's `mv` would.
+ */
+import assert from "node:assert/strict";
+import type { SipResponse } from "../../src/sip/message.ts";
+import { parseMessage } from "../../src/sip/parse.ts";
+import { StreamFramer } from "../../src/sip/framer.ts";
+import { runCommand } from "./process.ts";
+import { TestSipClient } from "./sip_client.ts";
+
+const encoder = new TextEncoder();
+const DOMAIN = "example.test";
+
+/** SHA-256 of the certificate the server presents to a new handshake on `port`. */
+export async function presentedFingerprint(port: number): Promise<string> {
+  const r = await runCommand("sh", {
+    args: [
+      "-c",
+      `openssl s_client -connect 127.0.0.1:${port} -servername 127.0.0.1 </dev/null 2>/dev/null` +
+      " | openssl x509 -noout -fingerprint -sha256",
+    ],
+    timeoutMs: 15_000,
+  });
+  const m = r.stdout.match(/Fingerprint=([0-9A-Fa-f:]+)/);
+  assert.ok(m, `no fingerprint from openssl on port ${port}: ${r.stdout} ${r.stderr}`);
+  return m[1].replaceAll(":", "").toLowerCase();
+}
+
+/** A SIP connection the test drives by hand: send text, await the response to a Call-ID. */
+export interface SipLink {
+  via: string;
+  send(text: string): Promise<void>;
+  response(callId: string, timeoutMs?: number): Promise<SipResponse>;
+  close(): void;
+}
+
+function collector(): {
+  accept: (bytes: Uint8Array) => void;
+  response: (callId: string, timeoutMs?: number) => Promise<SipResponse>;
+} {
+  const got: SipResponse[] = [];
+  const waiters: { callId: string; resolve: (r: SipResponse) => void }[] = [];
+  return {
+    accept(bytes) {
+      let m;
+      try {
+        m = parseMessage(bytes);
+      } catch {
+        return; // keep-alive CRLFs
+      }
+      if (m.isRequest) return;
+      const at = waiters.findIndex((w) => w.callId === m.callId);
+      if (at >= 0) waiters.splice(at, 1)[0].resolve(m);
+      else got.push(m);
+    },
+    response(callId, timeoutMs = 5000) {
+      const at = got.findIndex((r) => r.callId === callId);
+      if (at >= 0) return Promise.resolve(got.splice(at, 1)[0]);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          callId,
+          resolve: (r: SipResponse) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no response to ${callId} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.push(waiter);
+      });
+    },
+  };
+}
+
+/** SIP over TLS that trusts only `caCert`: the handshake fails on any other certificate. */
+export async function openTls(port: number, caCert: string): Promise<SipLink> {
+  const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caCert] });
+  await conn.handshake();
+  const local = (conn.localAddr as Deno.NetAddr).port;
+  const c = collector();
+  const framer = new StreamFramer(1 << 20);
+  (async () => {
+    const buf = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (const f of framer.push(buf.slice(0, n))) if (f.kind === "message") c.accept(f.bytes);
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    via: `SIP/2.0/TLS 127.0.0.1:${local}`,
+    async send(text) {
+      const b = encoder.encode(text);
+      let off = 0;
+      while (off < b.length) off += await conn.write(b.subarray(off));
+    },
+    response: c.response,
+    close() {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+/** SIP over secure WebSocket that trusts only `caCert`. */
+export async function openWss(port: number, caCert: string): Promise<SipLink> {
+  const client = Deno.createHttpClient({ caCerts: [caCert] });
+  const ws = new WebSocket(`wss://127.0.0.1:${port}`, { protocols: ["sip"], client });
+  ws.binaryType = "arraybuffer";
+  const c = collector();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("wss open timed out")), 5000);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      ws.onerror = (e) => {
+        clearTimeout(timer);
+        reject(new Error(`wss failed: ${(e as ErrorEvent).message}`));
+      };
+    });
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  ws.onmessage = (e) =>
+    c.accept(typeof e.data === "string" ? encoder.encode(e.data) : new Uint8Array(e.data));
+  return {
+    via: "SIP/2.0/WSS reload.invalid",
+    send(text) {
+      ws.send(text);
+      return Promise.resolve();
+    },
+    response: c.response,
+    close() {
+      ws.close();
+      client.close();
+    },
+  };
+}
+
+export function options(via: string, callId: string): string {
+  return [
+    `OPTIONS sip:${DOMAIN} SIP/2.0`,
+    `Via: ${via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
+    "Max-Forwards: 70",
+    `From: <sip:probe@${DOMAIN}>;tag=${crypto.randomUUID().slice(0, 8)}`,
+    `To: <sip:${DOMAIN}>`,
+    `Call-ID: ${callId}`,
+    "CSeq: 1 OPTIONS",
+    "Content-Length: 0",
+    "",
+    "",
+  ].join("\r\n");
+}
+
+/** OPTIONS on an existing link; returns the status of the final response. */
+export async function optionsStatus(link: SipLink | TestSipClient): Promise<number> {
+  const callId = `opt-${crypto.randomUUID()}`;
+  await link.send(options(link.via, callId));
+  const r = link instanceof TestSipClient
+    ? await link.response(callId, 1)
+    : await link.response(callId);
+  return r.status;
+}
+
+/** Replaces `to` with `from`'s content atomically, as an operator's `mv` would. */
+export async function replaceFile(from: string, to: string): Promise<void> {
+  const tmp = `${to}.new`;
+  await Deno.copyFile(from, tmp);
+  await Deno.rename(tmp, to);
+}
+
+export async function waitUntil(
+  what: string,
+  ok: () => boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
