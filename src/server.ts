@@ -30,6 +30,7 @@ import {
   EXPIRY_WARNING_DAYS,
 } from "./transport/certificate.ts";
 import { watchFiles } from "./transport/file_watch.ts";
+import type { HandshakePolicy } from "./transport/ws_policy.ts";
 
 export interface Server {
   readonly config: Config;
@@ -53,6 +54,11 @@ export interface Server {
 }
 
 const log = new Logger("server");
+
+function webSocketPolicy(config: Config): HandshakePolicy {
+  const { allowedOrigins, checkHost, cors } = config.websocket;
+  return { allowedOrigins, checkHost, cors };
+}
 
 function usesTls(config: Config): boolean {
   return config.tlsPort !== undefined || config.wssPort !== undefined;
@@ -118,7 +124,8 @@ export async function startServer(
     wsPort: config.wsPort,
     wssPort: config.wssPort,
     tls: loaded?.tls,
-    allowedOrigins: config.websocket.allowedOrigins,
+    websocket: webSocketPolicy(config),
+    isServedHost: (host) => isLocalHost(host),
     maxMessageSize: config.sip.maxMessageSize,
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
     counters,
@@ -192,6 +199,10 @@ export async function startServer(
   }
   events.emit({ type: "server.started" });
   if (certificate) logCertificate(certificate);
+  const webSockets = config.wsPort !== undefined || config.wssPort !== undefined;
+  if (webSockets && config.websocket.allowedOrigins.length === 0) {
+    log.warn("[websocket] allowed_origins is empty: pages from any origin may connect");
+  }
 
   /** Applies the pair on disk to new TLS/WSS handshakes; a bad pair leaves the current one. */
   const reloadCertificates = async (why: string) => {
@@ -240,6 +251,7 @@ export async function startServer(
     async reload(next: Config) {
       config = next;
       ourAddresses = interfaceAddresses();
+      transport.setWebSocketPolicy(webSocketPolicy(next));
       await store.reload();
       await reloadCertificates("reload");
       log.info("configuration, accounts and certificates reloaded");

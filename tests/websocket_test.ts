@@ -6,32 +6,7 @@
 import assert from "node:assert/strict";
 import { startTestServer } from "./support/test_server.ts";
 import { TestSipClient } from "./support/sip_client.ts";
-
-const decoder = new TextDecoder();
-
-/** Sends a raw HTTP upgrade request and returns the status line and headers. */
-async function handshake(port: number, headers: Record<string, string>): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    const lines = [
-      "GET / HTTP/1.1",
-      `Host: 127.0.0.1:${port}`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-      "Sec-WebSocket-Version: 13",
-      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-      "",
-      "",
-    ];
-    await conn.write(new TextEncoder().encode(lines.join("\r\n")));
-    const buf = new Uint8Array(4096);
-    const n = await conn.read(buf);
-    return decoder.decode(buf.subarray(0, n ?? 0)).split("\r\n\r\n")[0];
-  } finally {
-    conn.close();
-  }
-}
+import { handshake } from "./support/ws_handshake.ts";
 
 Deno.test("websocket handshake: sip subprotocol required and echoed, no deflate, origin list", async () => {
   await using ts = await startTestServer({

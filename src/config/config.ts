@@ -85,8 +85,12 @@ export interface Config {
   };
 
   websocket: {
-    /** Allowed Origin values; empty allows every origin. */
+    /** Allowed Origins, exact or `https://*.example.com`; empty allows every origin. */
     allowedOrigins: string[];
+    /** Refuse a handshake whose Host is not a served domain or one of our addresses. */
+    checkHost: boolean;
+    /** Access-Control-Allow-Origin on the 101: none, `*`, or the Origin echoed. */
+    cors: "none" | "any" | "origin";
     /** Seconds between CRLF keep-alives sent to clients; 0 disables. */
     keepaliveInterval: number;
   };
@@ -144,7 +148,7 @@ export function defaultConfig(): Config {
       udpReceiveBuffer: 262144,
       userAgent: "sipws",
     },
-    websocket: { allowedOrigins: [], keepaliveInterval: 0 },
+    websocket: { allowedOrigins: [], checkHost: false, cors: "none", keepaliveInterval: 0 },
     ping: { interval: 30, maxMisses: 7 },
     callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
   };

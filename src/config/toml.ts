@@ -105,7 +105,16 @@ export const SCHEMA: Schema = {
     userAgent: str("name in Server and User-Agent headers"),
   },
   websocket: {
-    allowedOrigins: { kind: "strings", doc: "allowed Origin values; empty allows every origin" },
+    allowedOrigins: {
+      kind: "strings",
+      doc: 'allowed Origins, exact or patterns like "https://*.example.com"; empty allows all',
+    },
+    checkHost: bool("refuse a handshake whose Host is not a served domain or our address"),
+    cors: {
+      kind: "enum",
+      values: ["none", "any", "origin"],
+      doc: 'Access-Control-Allow-Origin on the 101: "none", "any" (*), "origin" (echoed)',
+    },
     keepaliveInterval: int(0, 86400, "seconds between CRLF keep-alives to clients; 0 disables"),
   },
   ping: {

@@ -17,6 +17,7 @@ import type { Connection, TransportSink } from "./connection.ts";
 import { TcpTransport, type TlsCredentials } from "./tcp.ts";
 import { UdpTransport } from "./udp.ts";
 import { WsTransport } from "./ws.ts";
+import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import type { Address, Flow, Inbound, MessageSender, Target, TransportName } from "./types.ts";
 
 export interface TransportLayerOptions {
@@ -28,7 +29,10 @@ export interface TransportLayerOptions {
   wsPort?: number;
   wssPort?: number;
   tls?: TlsCredentials;
-  allowedOrigins: string[];
+  /** WebSocket handshake policy (Origin, Host, CORS). */
+  websocket: HandshakePolicy;
+  /** True for a Host a WebSocket client may name with `check_host` (domains, our addresses). */
+  isServedHost: (host: string) => boolean;
   maxMessageSize: number;
   /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
   udpReceiveBuffer?: number;
@@ -53,9 +57,37 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** "transport|host:port" → connection id, for reusing a connection to a peer. */
   #byRemote = new Map<string, string>();
   #accepting = true;
+  #webSocketsEnabled = true;
+  #admit: (headers: Headers) => Admission;
 
   constructor(options: TransportLayerOptions) {
     this.#options = options;
+    this.#admit = this.#compileAdmission(options.websocket);
+  }
+
+  #compileAdmission(policy: HandshakePolicy): (headers: Headers) => Admission {
+    const decide = admission(policy, this.#options.isServedHost, () => this.#webSocketsEnabled);
+    return (headers) => {
+      const result = decide(headers);
+      if (!result.ok) {
+        this.#options.counters.inc("ws_handshakes_refused_total", { reason: result.reason });
+      }
+      return result;
+    };
+  }
+
+  /** Applies a new handshake policy to the next handshakes (reload). */
+  setWebSocketPolicy(policy: HandshakePolicy): void {
+    this.#admit = this.#compileAdmission(policy);
+  }
+
+  /** While false, new WebSocket handshakes get 503; open connections stay. */
+  get webSocketsEnabled(): boolean {
+    return this.#webSocketsEnabled;
+  }
+
+  setWebSocketsEnabled(enabled: boolean): void {
+    this.#webSocketsEnabled = enabled;
   }
 
   /** Opens every configured listener; throws (naming the port) when one cannot bind. */
@@ -101,7 +133,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     const ws = (port: number, tls?: TlsCredentials) =>
       bind(tls ? "wss" : "ws", port, (hostname) =>
         new WsTransport(
-          { hostname, port, tls, allowedOrigins: o.allowedOrigins, maxMessageSize: max },
+          { hostname, port, tls, admit: (h) => this.#admit(h), maxMessageSize: max },
           this,
         ));
     if (o.wsPort !== undefined) this.#ws = ws(o.wsPort);

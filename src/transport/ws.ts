@@ -16,6 +16,7 @@
 import { normalizeHost } from "./address.ts";
 import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
 import { ReloadableListener, type TlsCredentials } from "./tcp.ts";
+import type { Admission } from "./ws_policy.ts";
 import type { Address, Flow } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -25,7 +26,8 @@ export interface WsOptions {
   hostname: string;
   port: number;
   tls?: TlsCredentials;
-  allowedOrigins: string[];
+  /** The handshake policy (ws_policy.ts): Origin, Host, admin switch, CORS. */
+  admit: (headers: Headers) => Admission;
   maxMessageSize: number;
 }
 
@@ -121,10 +123,8 @@ export class WsTransport {
       });
     }
     const origin = req.headers.get("origin") ?? undefined;
-    const allowed = this.#options.allowedOrigins;
-    if (allowed.length > 0 && (!origin || !allowed.includes(origin))) {
-      return new Response("origin not allowed\n", { status: 403 });
-    }
+    const admitted = this.#options.admit(req.headers);
+    if (!admitted.ok) return new Response(admitted.text, { status: admitted.status });
     // remoteAddr must be read before the upgrade: afterwards the request is closed.
     const peer = info.remoteAddr as Deno.NetAddr;
     const remote = this.#relay ? this.#relay.peerOf(peer) : peer;
@@ -133,6 +133,7 @@ export class WsTransport {
       return new Response("WSS is served on the TLS port only\n", { status: 403 });
     }
     const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "sip" });
+    for (const [name, value] of Object.entries(admitted.headers)) response.headers.set(name, value);
     const transport = this.secure ? "wss" : "ws";
     const flow: Flow = {
       id: newConnectionId(transport),
