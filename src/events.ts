@@ -19,6 +19,26 @@ export interface BindingView {
   outstandingPings: number;
 }
 
+/** A progress report of a call driven over HTTP (issue 12), in the order it happened. */
+export interface CallEvent {
+  event: "trying" | "ringing" | "answered" | "failed" | "ended";
+  code?: number;
+  reason?: string;
+  /** The session description the event carries (the callee's offer or answer). */
+  sdp?: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** One leg of a call sipws placed or holds itself. */
+export interface CallLegView {
+  target: string;
+  transport: string;
+  remote: string;
+  state: "calling" | "ringing" | "answered" | "failed" | "cancelled";
+  status?: number;
+}
+
 /** One dialog as the API and dashboard show it (RFC 3261 §12 state plus both legs). */
 export interface DialogView {
   callId: string;
@@ -30,6 +50,14 @@ export interface DialogView {
   startedAt: number;
   answeredAt?: number;
   endedAt?: number;
+  /** Who holds the dialog: the proxy passes it on; sipws placed or holds API calls itself. */
+  kind?: "proxied" | "originated" | "held";
+  /** API calls: the detailed state (calling, held, ringing, answered, confirmed, ended). */
+  callState?: string;
+  /** API calls: one entry per INVITE sent (forking) or the held INVITE. */
+  legs?: CallLegView[];
+  /** API calls: the events reported to the control server so far. */
+  events?: Omit<CallEvent, "sdp">[];
 }
 
 export type SipwsEvent =
@@ -44,6 +72,7 @@ export type SipwsEvent =
   | { type: "flow.closed"; flow: Flow }
   | { type: "auth.failed"; realm: string; user?: string; cause: string }
   | { type: "dialog.changed"; callId: string; state: string }
+  | { type: "call.event"; callId: string; control?: string; event: CallEvent }
   | { type: "server.started" }
   | { type: "server.stopped" };
 

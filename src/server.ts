@@ -12,6 +12,7 @@ import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
 import { DialogTracker } from "./core/dialogs.ts";
 import { Proxy } from "./core/proxy.ts";
+import { CallControl } from "./core/calls/call_control.ts";
 import { startPinger } from "./core/pinger.ts";
 import { Counters, EventBus } from "./events.ts";
 import { Logger } from "./log.ts";
@@ -44,6 +45,8 @@ export interface Server {
   readonly dialogs: DialogTracker;
   /** The certificate TLS and WSS present now (undefined without TLS/WSS). */
   certificate(): CertificateInfo | undefined;
+  /** Calls placed or held over HTTP (issue 12). */
+  readonly calls: CallControl;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
   /**
@@ -155,6 +158,17 @@ export async function startServer(
   });
   const proxy = new Proxy({ ...deps, transactions, transport, isLocalHost, dialogs });
   router.forwarder = proxy;
+  const calls = new CallControl({
+    transactions,
+    transport,
+    store,
+    events,
+    dialogs,
+    config: () => config,
+    now: Date.now,
+    bindingHops: (uri) => proxy.bindingHops(uri),
+  });
+  proxy.inbound = calls;
 
   transport.onMessage = (inbound) => transactions.receive(inbound);
   transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
@@ -171,6 +185,8 @@ export async function startServer(
       tx.respond(refusal);
       return;
     }
+    // Requests inside a dialog sipws itself holds (API calls) are answered by their call.
+    if (calls.receive(request, tx && ((response) => tx.respond(response)))) return;
     router.handle(request, flow, tx);
   };
   transactions.onStrayResponse = (response, flow) => {
@@ -248,6 +264,7 @@ export async function startServer(
     events,
     dialogs,
     certificate: () => certificate,
+    calls,
     async reload(next: Config) {
       config = next;
       ourAddresses = interfaceAddresses();
@@ -269,6 +286,7 @@ export async function startServer(
       certificateWatch?.close();
       pinger.close();
       proxy.close();
+      calls.close();
       // Before the transport closes connections: their bindings stay saved for the restart.
       await journal.close();
       for (const attached of started.reverse()) await attached.close();

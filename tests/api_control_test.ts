@@ -507,7 +507,7 @@ Deno.test("every path in the OpenAPI document is routed", async () => {
       for (const method of Object.keys(ops)) {
         if (method === "parameters") continue;
         const concrete = path.replace("{domain}", "nowhere.test").replace("{user}", "u")
-          .replace("{id}", "ws:0");
+          .replace("{id}", "ws:0").replace("{callid}", "nocall");
         const r = await api.call(method.toUpperCase(), concrete, method === "get" ? undefined : {});
         assert.ok(
           r.status !== 404 || r.json?.error?.message?.startsWith("no such endpoint") === false,

@@ -7,6 +7,8 @@
  */
 import { Hono } from "hono";
 import { bindingRoutes } from "./bindings.ts";
+import { callRoutes } from "./calls.ts";
+import { CallError } from "../core/calls/types.ts";
 import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
 import { StoreError } from "../store/account.ts";
@@ -119,6 +121,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   bindingRoutes(app, server);
   viewRoutes(app, server);
   failedCallbackRoutes(app, options.callbacks);
+  callRoutes(app, server);
 
   app.notFound((c) =>
     c.json(errorBody("not_found", `no such endpoint: ${c.req.method} ${c.req.path}`), 404)
@@ -126,6 +129,14 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   app.onError((error, c) => {
     if (error instanceof ApiError) {
       return c.json(errorBody(error.code, error.message, error.field), error.status);
+    }
+    if (error instanceof CallError) {
+      const code =
+        ({ 400: "invalid_field", 404: "not_found", 409: "conflict", 503: "unavailable" } as const)[
+          error.status
+        ];
+      const body = errorBody(code, error.message, error.field);
+      return c.json(error.callId ? { ...body, callid: error.callId } : body, error.status);
     }
     if (error instanceof StoreError) {
       const field = error.field;

@@ -12,9 +12,9 @@
  * shows and can send again; a later delivery for the same user supersedes it.
  */
 import type { BindingView } from "../events.ts";
-import { Logger } from "../log.ts";
 import type { ApiServer, CallbackStats } from "./app.ts";
 import { signatureHeaders } from "./callback_signature.ts";
+import { deliver } from "./delivery.ts";
 
 export interface CallbackOptions {
   /** Replaces `fetch` (tests). */
@@ -49,13 +49,6 @@ interface Failure {
   view: FailedCallback;
   aor: string;
   announced: Announced;
-}
-
-const log = new Logger("callbacks");
-
-/** Statuses worth retrying: the control server may recover; other 4xx will not change. */
-function retryable(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
 }
 
 export class ControlCallbacks implements CallbackStats {
@@ -170,57 +163,35 @@ export class ControlCallbacks implements CallbackStats {
   }
 
   async #deliver(aor: string, method: "PUT" | "DELETE", a: Announced): Promise<void> {
-    const { retries, backoffMs, timeoutMs } = this.#server.config.callbacks;
-    const attempts = Math.max(1, retries);
     const url = `${a.control}/reg/${encodeURIComponent(a.domain)}/${encodeURIComponent(a.user)}`;
     const body = method === "PUT"
       ? JSON.stringify({ host: a.host, port: a.port, agent: a.agent })
       : undefined;
-    const counters = this.#server.counters;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (this.#abort.signal.aborted) return;
-      let why: string;
-      try {
-        const signed = await signatureHeaders(this.#secretOf(a.domain), method, url, body ?? "");
-        const response = await this.#fetch(url, {
-          method,
-          headers: {
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-            "user-agent": "sipws",
-            ...signed,
-          },
-          body,
-          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
-        });
-        await response.body?.cancel();
-        if (response.ok) {
-          counters.inc("callbacks_total", { method, result: "delivered" });
-          this.#supersede(aor);
-          return;
-        }
-        why = `HTTP ${response.status}`;
-        if (!retryable(response.status)) attempt = attempts;
-      } catch (error) {
-        if (this.#abort.signal.aborted) return;
-        why = String(error);
-      }
-      if (attempt >= attempts) {
-        counters.inc("callbacks_total", { method, result: "failed" });
-        log.warn(`${method} ${url} failed after ${attempt} attempt(s): ${why}`);
-        this.#keepFailure(aor, a, {
-          method,
-          url,
-          domain: a.domain,
-          user: a.user,
-          ...(body === undefined ? {} : { body }),
-          attempts: attempt,
-          error: why,
-        });
-        return;
-      }
-      counters.inc("callbacks_retries_total", { method });
-      await this.#sleep(backoffMs * 2 ** (attempt - 1));
+    const server = this.#server;
+    const result = await deliver({
+      fetch: this.#fetch,
+      policy: server.config.callbacks,
+      counters: server.counters,
+      signal: this.#abort.signal,
+      method,
+      url,
+      body,
+      headers: () => signatureHeaders(this.#secretOf(a.domain), method, url, body ?? ""),
+    });
+    if (!result) return;
+    if (result.delivered) {
+      this.#supersede(aor);
+      return;
     }
+    this.#keepFailure(aor, a, {
+      method,
+      url,
+      domain: a.domain,
+      user: a.user,
+      ...(body === undefined ? {} : { body }),
+      attempts: result.attempts,
+      error: result.error,
+    });
   }
 
   /** The domain entry's secret wins over `[callbacks] secret`. */
@@ -240,20 +211,6 @@ export class ControlCallbacks implements CallbackStats {
   /** A delivery for `aor` makes its older failures stale: sending them would undo it. */
   #supersede(aor: string): void {
     for (const [id, failure] of this.#failed) if (failure.aor === aor) this.#failed.delete(id);
-  }
-
-  #sleep(ms: number): Promise<void> {
-    const signal = this.#abort.signal;
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
   }
 }
 

@@ -4,7 +4,8 @@
  * (synonyms, as the seed says: fields not given are kept), `GET /dir[/{domain}]` lists
  * without secrets (a domain says only whether its callbacks are `signed`), `DELETE /dir/{domain}[/{user}]` removes (and drops the bindings that
  * lose their account). Every change goes through the store and is durable before the
- * answer. `control` is accepted as a URL string or `{host, port}` and kept as a URL.
+ * answer. `control` is accepted as a URL string or `{host, port}` and kept as a URL;
+ * `calls: true` (with a control URL) offers the domain's inbound calls to it (issue 12).
  */
 import type { Context, Hono } from "hono";
 import type { Account, AccountInput } from "../store/account.ts";
@@ -107,6 +108,7 @@ export function domainView(server: ApiServer, domain: string) {
     domain: entry?.domain ?? domain.toLowerCase(),
     ...(entry?.control ? { control: entry.control } : {}),
     ...(entry?.secret ? { signed: true } : {}),
+    ...(entry?.calls ? { calls: true } : {}),
     users: users.map(userView),
   };
 }
@@ -138,12 +140,16 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
   app.put("/dir/:domain", async (c) => {
     const domain = c.req.param("domain");
     const body = objectBody(await c.req.text());
-    onlyKeys(body, ["control", "secret", "users"]);
+    onlyKeys(body, ["control", "secret", "users", "calls"]);
     const control = parseControl(body.control);
     // Absent keeps the current callback secret (a PUT never silently unsigns); "" clears it.
     const secret = body.secret === null
       ? ""
       : optionalString(body, "secret") ?? server.store.getDomain(domain)?.secret;
+    if (body.calls !== undefined && typeof body.calls !== "boolean") {
+      throw invalidField("calls", "must be true or false");
+    }
+    if (body.calls === true && !control) throw invalidField("calls", "needs a control URL");
     let users: AccountInput[] | undefined;
     if (body.users !== undefined) {
       if (!Array.isArray(body.users)) throw invalidField("users", "must be an array");
@@ -159,7 +165,8 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
       });
     }
     // Without `users` the domain keeps its users (only the control server changes).
-    await server.store.putDomain({ domain, control, secret }, users);
+    const calls = control && body.calls === true ? true : undefined;
+    await server.store.putDomain({ domain, control, secret, calls }, users);
     removeOrphanBindings(server.location, server.store, domain);
     return c.json(domainView(server, domain), 201);
   });

@@ -1,12 +1,13 @@
 /**
  * @module Serves the control API app on `Deno.serve` (`-r PORT`) and, with it, the
- * control-server callbacks: `startHttpApi` for the listener alone, `startControlApi` for
+ * control-server callbacks and call events: `startHttpApi` for the listener alone, `startControlApi` for
  * what a running server needs (callbacks always, the HTTP listener when `httpPort` is set).
  * It owns the listener's lifetime only; routes live in app.ts.
  */
 import { Logger } from "../log.ts";
 import { type ApiOptions, type ApiServer, createApiApp } from "./app.ts";
 import { type CallbackOptions, startCallbacks } from "./callbacks.ts";
+import { CallEvents } from "./call_events.ts";
 
 export interface HttpApi {
   /** The bound port (useful with port 0). */
@@ -62,6 +63,7 @@ export function startControlApi(
   options: CallbackOptions & { version?: string } = {},
 ): ControlApi {
   const callbacks = startCallbacks(server, options);
+  const callEvents = new CallEvents(server, options);
   let http: HttpApi | undefined;
   try {
     if (server.config.httpPort !== undefined) {
@@ -72,6 +74,7 @@ export function startControlApi(
     }
   } catch (error) {
     callbacks.close();
+    callEvents.close();
     throw error;
   }
   return {
@@ -79,6 +82,7 @@ export function startControlApi(
     async close() {
       await http?.close();
       callbacks.close();
+      callEvents.close();
     },
   };
 }

@@ -1,24 +1,26 @@
 /**
  * @module The OpenAPI 3.1 description of the HTTP control API, served at
  * `GET /openapi.json`. Hand-written next to the routes it describes; tests check that every
- * route the app answers is listed here. Data only.
+ * route the app answers is listed here. Data only; call control lives in
+ * openapi_calls.ts.
  */
+import { callPaths, callSchemas } from "./openapi_calls.ts";
 
-type Schema = Record<string, unknown>;
+export type Schema = Record<string, unknown>;
 
 const STRING: Schema = { type: "string" };
 const INTEGER: Schema = { type: "integer" };
 /** The profile fields a user carries besides its name (seed 001). */
 const USER_PROFILE = { cn: STRING, description: STRING, image: STRING };
 
-const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 
-const json = (schema: Schema, description = "OK") => ({
+export const json = (schema: Schema, description = "OK") => ({
   description,
   content: { "application/json": { schema } },
 });
 
-const errors = {
+export const errors = {
   "400": json(ref("Error"), "invalid_json or invalid_field"),
   "401": json(ref("Error"), "no key presented"),
   "403": json(ref("Error"), "wrong key"),
@@ -26,7 +28,7 @@ const errors = {
 
 const notFound = { "404": json(ref("Error"), "unknown domain, user or connection") };
 
-const pathParam = (name: string, description: string) => ({
+export const pathParam = (name: string, description: string) => ({
   name,
   in: "path",
   required: true,
@@ -39,7 +41,7 @@ const user = pathParam("user", "user name, e.g. 1003");
 const bindingIdParam = pathParam("id", "binding id from GET /bindings");
 const wsId = pathParam("id", "connection id from GET /ws, e.g. ws:7");
 
-const body = (schema: Schema) => ({
+export const body = (schema: Schema) => ({
   required: true,
   content: { "application/json": { schema } },
 });
@@ -174,10 +176,12 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/dialog": {
         get: {
-          summary: "Active dialogs",
+          summary: "Dialogs: proxied ones and calls driven over HTTP (state, legs, events, " +
+            "setupMs/talkMs durations); terminated ones linger briefly",
           responses: { "200": json({ type: "object" }), ...errors },
         },
       },
+      ...callPaths(),
       "/ws": {
         get: {
           summary: "WebSocket connections; `?transport=all` adds TCP and TLS",
@@ -341,6 +345,10 @@ export function openApiDocument(): Record<string, unknown> {
                   domain: STRING,
                   control: STRING,
                   secret: { type: "string", description: "signs this domain's callbacks" },
+                  calls: {
+                    type: "boolean",
+                    description: "offer inbound calls to the control server (issue 12)",
+                  },
                 },
               },
             },
@@ -364,6 +372,7 @@ export function openApiDocument(): Record<string, unknown> {
           type: "object",
           properties: { retried: { type: "array", items: INTEGER } },
         },
+        ...callSchemas(),
         SipwsResponse: {
           type: "object",
           properties: {
@@ -401,6 +410,11 @@ export function openApiDocument(): Record<string, unknown> {
         DomainRequest: {
           type: "object",
           properties: {
+            calls: {
+              type: "boolean",
+              description: "offer the domain's inbound calls to the control server first " +
+                "(POST {control}/invite); needs control",
+            },
             control: {
               oneOf: [
                 { type: "string", format: "uri" },

@@ -2,7 +2,8 @@
  * @module Seed 000's control protocol on `/`: `POST /` with JSON `{q, domain, key, ...}`
  * where q is start, stop (really stop and start accepting SIP), clear, list (registry
  * addresses) or put (`data` entries with `o` "+" add/edit, "-" delete; optional `domains`
- * `[{domain, control, secret}]`; `v` answered is the version before the update); `GET /` lists registered accounts. Answers keep the seed's
+ * `[{domain, control, secret, calls}]`; `v` answered is the version before the update); `GET /`
+ * lists registered accounts. Answers keep the seed's
  * `q` and `errorcode` ("0" done, "1" key missing or wrong, "2" bad request, "3" store
  * failure) besides the API's JSON error object. The key may be in the body or a Bearer
  * header and is checked against every configured key.

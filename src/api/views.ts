@@ -1,10 +1,12 @@
 /**
- * @module Read-only operator views for the dashboard: `GET /dialog` (active dialogs from
- * the proxy's tracker), `GET /ws` (WebSocket connections: id, remote, origin, age,
+ * @module Read-only operator views for the dashboard: `GET /dialog` (dialogs from the
+ * tracker: proxied ones and the calls driven over HTTP, with state, legs, events and
+ * setup/talk durations), `GET /ws` (WebSocket connections: id, remote, origin, age,
  * messages in/out, last activity, bound AORs), and the two connection actions
  * `POST /ws/{id}/close` and `POST /ws/{id}/ping`. It changes nothing else.
  */
 import type { Hono } from "hono";
+import type { DialogView } from "../events.ts";
 import type { Connection } from "../transport/connection.ts";
 import type { ApiServer } from "./app.ts";
 import { ApiError } from "./errors.ts";
@@ -46,9 +48,22 @@ function connectionOf(server: ApiServer, id: string): Connection {
   return connection;
 }
 
+/** Setup (start to answer or end) and talk (answer to end) times, ms, so far. */
+function durations(d: DialogView, now: number): { setupMs: number; talkMs: number } {
+  const end = d.endedAt ?? now;
+  return {
+    setupMs: (d.answeredAt ?? end) - d.startedAt,
+    talkMs: d.answeredAt === undefined ? 0 : end - d.answeredAt,
+  };
+}
+
 export function viewRoutes(app: Hono, server: ApiServer): void {
   app.get("/dialog", (c) => {
-    const dialogs = server.dialogs?.list() ?? [];
+    const now = Date.now();
+    const dialogs = (server.dialogs?.list() ?? []).map((d) => ({
+      ...d,
+      durations: durations(d, now),
+    }));
     return c.json({ count: dialogs.length, dialogs });
   });
 

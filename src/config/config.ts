@@ -113,6 +113,15 @@ export interface Config {
     /** Failed callbacks kept for `GET /callbacks/failed` (oldest dropped); 0 keeps none. */
     failedKept: number;
   };
+
+  api: {
+    /** Open calls placed or held through the API (originated + held inbound); more → 503. */
+    maxCalls: number;
+    /** Seconds the control server has to post the answer of a late-offer call (else BYE). */
+    ackTimeout: number;
+    /** Milliseconds sipws waits for `POST {control}/invite` to decide an inbound call. */
+    decisionTimeoutMs: number;
+  };
 }
 
 /** The embedded defaults: `sipws` with no file and no flags but a transport. */
@@ -151,5 +160,6 @@ export function defaultConfig(): Config {
     websocket: { allowedOrigins: [], checkHost: false, cors: "none", keepaliveInterval: 0 },
     ping: { interval: 30, maxMisses: 7 },
     callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
+    api: { maxCalls: 1000, ackTimeout: 10, decisionTimeoutMs: 2000 },
   };
 }

@@ -132,10 +132,23 @@ export const SCHEMA: Schema = {
     },
     failedKept: int(0, 100000, "failed callbacks kept for GET /callbacks/failed; 0 keeps none"),
   },
+  api: {
+    maxCalls: int(1, 1000000, "open calls placed or held through the API; more get 503"),
+    ackTimeout: int(
+      1,
+      600,
+      "seconds to post the answer of a late-offer call before sipws hangs up",
+    ),
+    decisionTimeoutMs: int(
+      100,
+      60000,
+      "milliseconds to wait for the control server's decision on an inbound call (else proxy)",
+    ),
+  },
 };
 
 /** Names of the `[table]` sections of the file (the object-valued keys of Config). */
-export const TABLES = ["sip", "websocket", "ping", "callbacks"] as const;
+export const TABLES = ["sip", "websocket", "ping", "callbacks", "api"] as const;
 export type TableName = typeof TABLES[number];
 
 /** A partial Config: what one source (file or flags) sets. */

@@ -113,6 +113,19 @@ export class DialogTracker {
     }
   }
 
+  /**
+   * A call sipws places or holds itself (issue 12) reports its current view: listed and
+   * bounded like the proxied ones, `dialog.changed` on each state change.
+   */
+  put(view: DialogView): void {
+    const existing = this.#dialogs.get(view.callId);
+    if (!existing && this.#dialogs.size >= this.#max) this.#evict();
+    this.#dialogs.set(view.callId, { view });
+    if (existing?.view.state !== view.state || view.events?.length) {
+      this.#emit(view.callId, view.state);
+    }
+  }
+
   /** The proxy sent the caller a final failure (≥300) for the initial INVITE. */
   failed(callId: string): void {
     this.#terminate(callId);

@@ -17,7 +17,7 @@
 import { Logger } from "../log.ts";
 import { SipError } from "../sip/errors.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
-import { parseUri, parseVia, type SipUri } from "../sip/uri.ts";
+import { formatHost, parseUri, parseVia, type SipUri } from "../sip/uri.ts";
 import type { TransactionLayer } from "../transaction/layer.ts";
 import { tagParam } from "../transaction/server.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
@@ -35,7 +35,7 @@ import {
   statelessBranch,
   viaTransport,
 } from "./record_route.ts";
-import type { RequestForwarder, Responder } from "./router.ts";
+import { errorResponse, type RequestForwarder, type Responder } from "./router.ts";
 
 const log = new Logger("proxy");
 
@@ -45,6 +45,26 @@ export interface ProxyDeps extends ChallengeDeps, TargetDeps {
   transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless">;
   dialogs?: DialogTracker;
   tokens?: FlowTokens;
+  /** Inbound call control (issue 12): may take an initial INVITE before it is routed. */
+  inbound?: InboundControl;
+}
+
+/** The INVITE server transaction as inbound call control sees it. */
+export type InboundTransaction = Responder & { onCancel?: (cancel: SipRequest) => void };
+
+/**
+ * Offered every authenticated initial INVITE; returns true when it takes the request
+ * over, and later either answers it itself or calls `resume` (optionally retargeted to
+ * another user of the same domain) to route it as usual.
+ */
+export interface InboundControl {
+  offer(
+    request: SipRequest,
+    uri: SipUri,
+    flow: Flow,
+    tx: InboundTransaction,
+    resume: (to?: string) => void,
+  ): boolean;
 }
 
 /** Methods a local user must authenticate outside a dialog (issue 3). */
@@ -61,9 +81,14 @@ export class Proxy implements RequestForwarder {
   #contexts = new Set<ProxyContext>();
 
   constructor(deps: ProxyDeps) {
-    this.#deps = deps;
+    this.#deps = { ...deps };
     this.#tokens = deps.tokens ?? new FlowTokens();
     this.#resolver = new TargetResolver(deps, this.#tokens);
+  }
+
+  /** Plugs in inbound call control (built after the proxy, which it routes through). */
+  set inbound(inbound: InboundControl) {
+    this.#deps.inbound = inbound;
   }
 
   /** Live proxied transactions (metrics, tests). */
@@ -96,7 +121,44 @@ export class Proxy implements RequestForwarder {
 
     const inDialog = tagParam(request.get("to") ?? "") !== "";
     if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, flow, tx)) return;
+    const resume = (to?: string) => this.#resume(request, uri, flow, tx, to);
+    if (
+      !inDialog && request.method === "INVITE" &&
+      this.#deps.inbound?.offer(request, uri, flow, tx, resume)
+    ) {
+      return;
+    }
+    this.#route(request, uri, flow, tx, maxForwards, hash, inDialog);
+  }
 
+  /** Hops of a user of ours, one per live binding (404 unknown, 480 none live). */
+  bindingHops(uri: SipUri): Hop[] {
+    return this.#resolver.lookup(uri);
+  }
+
+  /** Routes a request inbound call control gave back, answering what routing throws. */
+  #resume(request: SipRequest, uri: SipUri, flow: Flow, tx: Responder, to?: string): void {
+    try {
+      if (to !== undefined) {
+        request.uri = to.includes("@") ? `sip:${to}` : `sip:${to}@${formatHost(uri.host)}`;
+        uri = parseUri(request.uri);
+      }
+      const maxForwards = request.maxForwards ?? 70;
+      this.#route(request, uri, flow, tx, maxForwards, loopHash(request), false);
+    } catch (error) {
+      tx.respond(errorResponse(request, error, this.#deps.counters));
+    }
+  }
+
+  #route(
+    request: SipRequest,
+    uri: SipUri,
+    flow: Flow,
+    tx: Responder,
+    maxForwards: number,
+    hash: string,
+    inDialog: boolean,
+  ): void {
     const popped = this.#resolver.popOurRoutes(request);
     const hops = this.#resolver.targets(request, uri, popped, inDialog);
     if (request.method === "INVITE" && !inDialog) this.#deps.dialogs?.invite(request, flow);

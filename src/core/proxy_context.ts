@@ -41,7 +41,7 @@ interface Branch {
 }
 
 /** §16.7 step 6: the preference among finals of the same class. */
-function rank(response: SipResponse): number {
+export function rank(response: SipResponse): number {
   const s = response.status;
   if (s >= 600) return 0; // a 6xx ends the search (§16.7 step 4)
   const klass = Math.floor(s / 100);

@@ -111,7 +111,7 @@ export class TargetResolver {
       return [{ uri: request.uri, target }];
     }
     // 4. A user of ours: the location service (§16.5), one branch per live binding.
-    if (this.#isOurAor(uri)) return this.#lookup(uri);
+    if (this.#isOurAor(uri)) return this.lookup(uri);
     // 5. Anything else: a plain next hop, within a dialog or when allowed.
     if (!inDialog) this.#checkForeign(uri);
     const target = addressOf(uri);
@@ -135,7 +135,8 @@ export class TargetResolver {
       this.#deps.transport.listening().some((l) => l.local.port === uri.port));
   }
 
-  #lookup(uri: SipUri): Hop[] {
+  /** One hop per live binding of a user of ours: 404 unknown user, 480 none live. */
+  lookup(uri: SipUri): Hop[] {
     const user = uri.user!;
     const domains = this.servesDomain(uri.host) ? [uri.host] : this.#servedDomains();
     let known = false;

@@ -100,19 +100,31 @@ export class Router {
   }
 
   #errorResponse(request: SipRequest, error: unknown): SipResponse {
-    if (error instanceof SipError) {
-      const response = createResponse(request, error.status, error.reason, newTag());
-      for (const [name, value] of error.headers) response.append(name, value);
-      return response;
-    }
-    if (error instanceof SipParseError) {
-      this.#deps.counters.inc("sip_parse_errors_total", { transport: "core" });
-      return createResponse(request, 400, error.reason, newTag());
-    }
-    log.error(
-      `internal error handling ${request.method}: ${error instanceof Error ? error.stack : error}`,
-    );
-    this.#deps.counters.inc("sip_internal_errors_total");
-    return createResponse(request, 500, undefined, newTag());
+    return errorResponse(request, error, this.#deps.counters);
   }
+}
+
+/**
+ * The response for what handling `request` threw: a SipError's status and headers, 400
+ * for a parse error, else one logged 500.
+ */
+export function errorResponse(
+  request: SipRequest,
+  error: unknown,
+  counters: Counters,
+): SipResponse {
+  if (error instanceof SipError) {
+    const response = createResponse(request, error.status, error.reason, newTag());
+    for (const [name, value] of error.headers) response.append(name, value);
+    return response;
+  }
+  if (error instanceof SipParseError) {
+    counters.inc("sip_parse_errors_total", { transport: "core" });
+    return createResponse(request, 400, error.reason, newTag());
+  }
+  log.error(
+    `internal error handling ${request.method}: ${error instanceof Error ? error.stack : error}`,
+  );
+  counters.inc("sip_internal_errors_total");
+  return createResponse(request, 500, undefined, newTag());
 }

@@ -56,6 +56,8 @@ export interface DomainEntry {
   control?: string;
   /** Signs this domain's callbacks (HMAC-SHA256); wins over `[callbacks] secret`. */
   secret?: string;
+  /** Inbound calls of this domain are offered to the control server first (issue 12). */
+  calls?: boolean;
 }
 
 export interface AccountStore {

@@ -79,6 +79,10 @@ export function toDomainEntry(entry: DomainEntry, prefix = ""): DomainEntry {
   if (control !== undefined) out.control = control;
   const secret = optionalString(entry.secret, `${prefix}secret`);
   if (secret) out.secret = secret;
+  if (entry.calls !== undefined && typeof entry.calls !== "boolean") {
+    throw new StoreError("must be true or false", `${prefix}calls`);
+  }
+  if (entry.calls) out.calls = true;
   return Object.freeze(out);
 }
 

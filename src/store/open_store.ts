@@ -43,7 +43,7 @@ export async function readSeedRequestFile(path: string): Promise<SeedRequest> {
  */
 export async function applySeedRequest(store: AccountStore, request: SeedRequest): Promise<void> {
   for (const entry of request.domains) {
-    if (entry.control === undefined && entry.secret === undefined) continue;
+    if (entry.control === undefined && entry.secret === undefined && !entry.calls) continue;
     const merged = { ...store.getDomain(entry.domain), ...entry };
     if (merged.control === "") delete merged.control;
     await store.putDomain(merged);

@@ -9,8 +9,9 @@
  * Database file extensions written by sipws (all optional on input; the seed ignores
  * them): per entry `ha1` and `ha1_sha256` (HA1 digests, realm = domain, used when
  * `password` is absent) and `user` (only when it differs from `id`, the seed's user name);
- * top level `v` (registry version) and `domains` (`[{domain, control, secret}]`, also
- * accepted in a put request: `secret` signs that domain's callbacks).
+ * top level `v` (registry version) and `domains` (`[{domain, control, secret, calls}]`, also
+ * accepted in a put request: `secret` signs that domain's callbacks, `calls: true` offers
+ * its inbound calls to the control server).
  */
 import { type AccountChange, type AccountInput, type DomainEntry, StoreError } from "./account.ts";
 
@@ -125,6 +126,12 @@ function domainEntries(doc: Json): DomainEntry[] {
     if (control !== undefined) entry.control = control;
     const secret = str(item, "secret", `${at}.secret`);
     if (secret !== undefined) entry.secret = secret;
+    if (item.calls !== undefined && item.calls !== null) {
+      if (typeof item.calls !== "boolean") {
+        throw new StoreError("must be true or false", `${at}.calls`);
+      }
+      if (item.calls) entry.calls = true;
+    }
     return entry;
   });
 }
@@ -167,7 +174,9 @@ export function parseDatabaseFile(doc: unknown): DatabaseFile {
 function parsePut(doc: Json): SeedRequest {
   const domain = str(doc, "domain", "domain") || undefined;
   const key = str(doc, "key", "key");
-  const changes = dataArray(doc).map((entry, i): AccountChange => {
+  // A put that only sets domain entries may leave `data` out.
+  const data = doc.data === undefined && doc.domains !== undefined ? [] : dataArray(doc);
+  const changes = data.map((entry, i): AccountChange => {
     const at = `data[${i}]`;
     if (!isObject(entry)) throw new StoreError("must be an object", at);
     const o = entry.o ?? "+";

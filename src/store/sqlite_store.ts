@@ -31,7 +31,7 @@ const SCHEMA_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-CREATE TABLE IF NOT EXISTS domains (domain TEXT PRIMARY KEY, control TEXT, callback_key TEXT);
+CREATE TABLE IF NOT EXISTS domains (domain TEXT PRIMARY KEY, control TEXT, callback_key TEXT, calls INTEGER);
 CREATE TABLE IF NOT EXISTS accounts (
   domain TEXT NOT NULL,
   user TEXT NOT NULL,
@@ -57,9 +57,14 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
  * "secret", so the schema text never looks like a kept password in a scan of the file.
  */
 function addDomainSecretColumn(db: DatabaseSync): void {
+  addColumn(db, "callback_key", "TEXT");
+}
+
+/** Adds a `domains` column that files written by an older sipws lack. */
+function addColumn(db: DatabaseSync, name: string, type: string): void {
   const columns = db.prepare("PRAGMA table_info(domains)").all() as Row[];
-  if (!columns.some((c) => c.name === "callback_key")) {
-    db.exec("ALTER TABLE domains ADD COLUMN callback_key TEXT");
+  if (!columns.some((c) => c.name === name)) {
+    db.exec(`ALTER TABLE domains ADD COLUMN ${name} ${type}`);
   }
 }
 
@@ -127,6 +132,7 @@ export class SqliteStore implements AccountStore {
       this.#db.exec("PRAGMA secure_delete = ON");
       this.#db.exec(SCHEMA);
       addDomainSecretColumn(this.#db);
+      addColumn(this.#db, "calls", "INTEGER"); // issue 12: inbound call control
       if (!options.storePlainPasswords) {
         // The operator no longer keeps plain passwords: drop those an earlier run kept.
         this.#db.exec("UPDATE accounts SET password = NULL WHERE password IS NOT NULL");
@@ -144,7 +150,7 @@ export class SqliteStore implements AccountStore {
         deleteAccount: this.#db.prepare("DELETE FROM accounts WHERE domain = ? AND user = ?"),
         putDomainIfMissing: this.#db.prepare("INSERT OR IGNORE INTO domains (domain) VALUES (?)"),
         putDomain: this.#db.prepare(
-          "INSERT OR REPLACE INTO domains (domain, control, callback_key) VALUES (?, ?, ?)",
+          "INSERT OR REPLACE INTO domains (domain, control, callback_key, calls) VALUES (?, ?, ?, ?)",
         ),
         deleteDomain: this.#db.prepare("DELETE FROM domains WHERE domain = ?"),
         deleteDomainAccounts: this.#db.prepare("DELETE FROM accounts WHERE domain = ?"),
@@ -174,6 +180,7 @@ export class SqliteStore implements AccountStore {
         domain: String(row.domain),
         control: text(row, "control"),
         secret: text(row, "callback_key"),
+        calls: Number(row.calls ?? 0) === 1 ? true : undefined,
       }));
     }
     for (const row of this.#db.prepare("SELECT * FROM accounts").all() as Row[]) {
@@ -287,6 +294,7 @@ export class SqliteStore implements AccountStore {
           resolved.entry.domain,
           resolved.entry.control ?? null,
           resolved.entry.secret ?? null,
+          resolved.entry.calls ? 1 : null,
         );
         if (resolved.users === undefined) return;
         this.#sql.deleteDomainAccounts.run(resolved.entry.domain);

@@ -95,7 +95,8 @@ export function dialogTable(dialogs: DialogView[], now: number): Table<DialogVie
       cells: [
         d.callId,
         `${shortUri(d.from)} → ${shortUri(d.to)}`,
-        d.state,
+        // Calls driven over HTTP show their last event too (e.g. "early ringing").
+        d.events?.length ? `${d.state} ${d.events[d.events.length - 1].event}` : d.state,
         formatDuration(dialogDuration(d, now)),
         `${d.caller.transport}→${d.callee?.transport ?? "?"}`,
       ],

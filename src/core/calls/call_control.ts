@@ -1,0 +1,369 @@
+/**
+ * @module Call control over HTTP (issue 12): the registry of calls sipws places
+ * (`originate`) or holds for a control server (`offer`, the proxy's inbound hook), keyed
+ * by Call-ID and bounded by `api.max_calls`. It checks an originate request against the
+ * directory and the location service (404 unknown domain or user; 409 with a `failed`
+ * 480 event when nobody is registered; 503 when full), hands requests inside its dialogs
+ * to their call, publishes every call event as `call.event` (the API delivers them to the
+ * control server) and keeps each call's view in the dialog list. It does no HTTP: the
+ * decision of a control server comes through the `decide` function the API plugs in.
+ */
+import type { CallEvent, DialogView, EventBus } from "../../events.ts";
+import { Logger } from "../../log.ts";
+import { SipError } from "../../sip/errors.ts";
+import { newTag, randomToken } from "../../sip/ids.ts";
+import { createResponse, type SipRequest, type SipResponse } from "../../sip/message.ts";
+import { formatHost, parseUri, quote, type SipUri } from "../../sip/uri.ts";
+import type { AccountStore } from "../../store/account.ts";
+import type { Flow } from "../../transport/types.ts";
+import type { DialogTracker } from "../dialogs.ts";
+import { servesDomain } from "../domains.ts";
+import type { InboundControl, InboundTransaction } from "../proxy.ts";
+import type { Hop } from "../proxy_targets.ts";
+import { sdpOf } from "./dialog.ts";
+import { HeldCall } from "./held_call.ts";
+import { OutboundCall } from "./outbound_call.ts";
+import { type CallDeps, CallError, type CallSink } from "./types.ts";
+
+const log = new Logger("calls");
+
+/** `POST /dialog/invite` after the API checked the shapes. */
+export interface OriginateRequest {
+  domain: string;
+  to: string;
+  from?: string;
+  maxForwards?: number;
+  callerId?: { number?: string; name?: string; private?: boolean };
+  control?: string;
+  sdp?: string;
+  headers?: [string, string][];
+  /** Seconds of ringing before CANCEL (default 60). */
+  timeout?: number;
+}
+
+/** What `POST {control}/invite` is told of an inbound call. */
+export interface InboundInfo {
+  control: string;
+  callid: string;
+  domain: string;
+  from: string;
+  to: string;
+  callerid: { number: string; name: string };
+  sdp?: string;
+  remote: { host: string; port: number };
+  agent: string;
+}
+
+export type Decision =
+  | { action: "proxy"; to?: string }
+  | { action: "reject"; code: number; reason?: string }
+  | { action: "hold" };
+
+export interface CallControlDeps extends CallDeps {
+  store: AccountStore;
+  events: EventBus;
+  dialogs: DialogTracker;
+  /** One hop per live binding of a user of ours (the proxy's location lookup). */
+  bindingHops: (uri: SipUri) => Hop[];
+}
+
+type Call = OutboundCall | HeldCall;
+
+interface Entry {
+  call: Call;
+  control?: string;
+  view: DialogView;
+}
+
+export class CallControl implements InboundControl, CallSink {
+  /** Plugged in by the API: asks a control server what to do with an inbound call. */
+  decide?: (info: InboundInfo) => Promise<Decision | undefined>;
+  #deps: CallControlDeps;
+  #calls = new Map<string, Entry>();
+
+  constructor(deps: CallControlDeps) {
+    this.#deps = deps;
+  }
+
+  /** Open API calls (placed or held). */
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  originate(req: OriginateRequest): { callid: string; legs: DialogView["legs"]; control?: string } {
+    const deps = this.#deps;
+    const domain = req.domain.toLowerCase();
+    if (!servesDomain(deps.config().sip.domains, deps.store, domain)) {
+      throw new CallError(404, `no such domain: ${req.domain}`, "domain");
+    }
+    if (!deps.store.getAccount(domain, req.to)) {
+      throw new CallError(404, `no such user: ${req.to}@${domain}`, "to");
+    }
+    if (this.#calls.size >= deps.config().api.maxCalls) {
+      throw new CallError(503, `${this.#calls.size} calls are open (api.max_calls)`);
+    }
+    const control = req.control ?? deps.store.getDomain(domain)?.control;
+    const callId = `${randomToken(20)}@sipws`;
+    let hops: Hop[];
+    try {
+      hops = deps.bindingHops(parseUri(`sip:${req.to}@${formatHost(domain)}`));
+    } catch (error) {
+      if (!(error instanceof SipError)) throw error;
+      this.#publish(callId, control, { event: "failed", code: error.status, reason: error.reason });
+      throw new CallError(409, `${req.to}@${domain} is not registered`, "to", callId);
+    }
+    const call = new OutboundCall(deps, this, {
+      callId,
+      domain,
+      user: req.to,
+      ...callerHeaders(req, domain),
+      maxForwards: req.maxForwards ?? 70,
+      sdp: req.sdp,
+      timeoutMs: (req.timeout ?? 60) * 1000,
+      hops,
+    }, newTag());
+    const from = req.callerId?.number ?? req.from ?? "";
+    this.#add(call, control, `${from}@${domain}`, `${req.to}@${domain}`, "api");
+    if (!call.start()) {
+      this.#calls.delete(callId);
+      this.#publish(callId, control, {
+        event: "failed",
+        code: 480,
+        reason: "Temporarily Unavailable",
+      });
+      throw new CallError(409, `no binding of ${req.to}@${domain} is reachable`, "to", callId);
+    }
+    return { callid: callId, legs: call.legs(), ...(control ? { control } : {}) };
+  }
+
+  /** `POST /dialog/ring`: true when a 180 was sent. */
+  ring(callId: string, alertInfo?: string): boolean {
+    return this.#held(callId).ring(alertInfo);
+  }
+
+  answer(callId: string, sdp: string): void {
+    this.#held(callId).answer(sdp);
+  }
+
+  reject(callId: string, code: number, reason?: string): void {
+    this.#held(callId).reject(code, reason);
+  }
+
+  /** Late offer: the control server's answer, sent in the ACK. */
+  ack(callId: string, sdp: string): void {
+    const call = this.#get(callId).call;
+    if (!(call instanceof OutboundCall)) throw new CallError(409, `call ${callId} was not placed`);
+    call.ack(sdp);
+  }
+
+  hangup(callId: string): void {
+    this.#get(callId).call.hangup();
+  }
+
+  refer(callId: string, to: string): Promise<number> {
+    const entry = this.#get(callId);
+    const call = entry.call;
+    if (!(call instanceof OutboundCall)) throw new CallError(409, `call ${callId} was not placed`);
+    const uri = to.includes("@") ? `sip:${to}` : `sip:${to}@${formatHost(call.params.domain)}`;
+    return call.refer(uri);
+  }
+
+  /** A request inside one of our dialogs goes to its call; false when it is not ours. */
+  receive(request: SipRequest, respond: ((r: SipResponse) => void) | undefined): boolean {
+    if (this.#calls.size === 0) return false;
+    let callId: string;
+    try {
+      callId = request.callId;
+    } catch {
+      return false; // malformed: the router answers it
+    }
+    const entry = this.#calls.get(callId);
+    if (!entry?.call.dialog?.matches(request)) return false;
+    entry.call.receive(request, respond);
+    return true;
+  }
+
+  /** The proxy's inbound hook: a domain with `calls: true` asks its control server first. */
+  offer(
+    request: SipRequest,
+    uri: SipUri,
+    flow: Flow,
+    tx: InboundTransaction,
+    resume: (to?: string) => void,
+  ): boolean {
+    const decide = this.decide;
+    if (!decide || this.#calls.has(request.callId)) return false;
+    const entry = this.#controlledDomain(request.from.uri.host) ??
+      this.#controlledDomain(uri.host);
+    if (!entry || this.#calls.size >= this.#deps.config().api.maxCalls) return false;
+    let cancelled = false;
+    tx.onCancel = () => {
+      cancelled = true;
+      tx.respond(createFinal(request, 487));
+    };
+    const info: InboundInfo = {
+      control: entry.control,
+      callid: request.callId,
+      domain: entry.domain,
+      from: request.from.uri.user ?? "",
+      to: uri.user ?? "",
+      callerid: {
+        number: request.from.uri.user ?? "",
+        name: request.from.displayName ?? "",
+      },
+      sdp: sdpOf(request),
+      remote: { ...flow.remote },
+      agent: request.get("user-agent") ?? "",
+    };
+    const waitMs = this.#deps.config().api.decisionTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), waitMs);
+    });
+    Promise.race([decide(info).catch(() => undefined), timeout]).then((decision) => {
+      clearTimeout(timer);
+      if (cancelled) return;
+      tx.onCancel = undefined;
+      this.#act(decision, request, flow, tx, resume, entry.control);
+    });
+    return true;
+  }
+
+  /** Shutdown: every call's timers stop. */
+  close(): void {
+    for (const { call } of this.#calls.values()) call.close();
+    this.#calls.clear();
+  }
+
+  // --- CallSink ---
+
+  report(callId: string, event: Omit<CallEvent, "at">): void {
+    const entry = this.#calls.get(callId);
+    if (!entry) return;
+    const at = this.#deps.now();
+    const { sdp: _sdp, ...listed } = event;
+    entry.view.events = [...(entry.view.events ?? []), { ...listed, at }];
+    if (event.event === "answered") entry.view.answeredAt = at;
+    if (event.event === "failed" || event.event === "ended") entry.view.endedAt = at;
+    this.changed(callId);
+    this.#publish(callId, entry.control, event, at);
+  }
+
+  changed(callId: string): void {
+    const entry = this.#calls.get(callId);
+    if (!entry) return;
+    const call = entry.call;
+    entry.view.callState = call.state;
+    entry.view.state = call.state === "ended"
+      ? "terminated"
+      : call.state === "answered" || call.state === "confirmed"
+      ? "confirmed"
+      : "early";
+    entry.view.legs = call.legs();
+    this.#deps.dialogs.put({ ...entry.view });
+  }
+
+  finished(callId: string): void {
+    this.changed(callId);
+    this.#calls.delete(callId);
+  }
+
+  // --- internals ---
+
+  #act(
+    decision: Decision | undefined,
+    request: SipRequest,
+    flow: Flow,
+    tx: InboundTransaction,
+    resume: (to?: string) => void,
+    control: string,
+  ): void {
+    try {
+      if (decision?.action === "reject") {
+        tx.respond(createFinal(request, decision.code, decision.reason));
+      } else if (
+        decision?.action === "hold" && this.#calls.size < this.#deps.config().api.maxCalls
+      ) {
+        const call = new HeldCall(this.#deps, this, request, flow, tx);
+        const from = request.from.uri;
+        const to = request.to.uri;
+        this.#add(
+          call,
+          control,
+          `${from.user ?? ""}@${from.host}`,
+          `${to.user ?? ""}@${to.host}`,
+          flow,
+        );
+        call.start();
+      } else {
+        resume(decision?.action === "proxy" ? decision.to : undefined);
+      }
+    } catch (error) {
+      log.warn(`inbound call ${request.callId}: ${String(error)}`);
+    }
+  }
+
+  #controlledDomain(host: string): { domain: string; control: string } | undefined {
+    const entry = this.#deps.store.getDomain(host);
+    return entry?.calls && entry.control
+      ? { domain: entry.domain, control: entry.control }
+      : undefined;
+  }
+
+  #add(call: Call, control: string | undefined, from: string, to: string, caller: Flow | "api") {
+    const view: DialogView = {
+      callId: call.callId,
+      from,
+      to,
+      state: "early",
+      caller: caller === "api" ? { transport: "api", remote: control ?? "" } : {
+        transport: caller.transport,
+        remote: `${formatHost(caller.remote.host)}:${caller.remote.port}`,
+      },
+      startedAt: this.#deps.now(),
+      kind: call.kind,
+      events: [],
+    };
+    this.#calls.set(call.callId, { call, control, view });
+  }
+
+  #publish(callId: string, control: string | undefined, event: Omit<CallEvent, "at">, at?: number) {
+    this.#deps.events.emit({
+      type: "call.event",
+      callId,
+      ...(control ? { control } : {}),
+      event: { ...event, at: at ?? this.#deps.now() },
+    });
+  }
+
+  #get(callId: string): Entry {
+    const entry = this.#calls.get(callId);
+    if (!entry) throw new CallError(404, `no such call: ${callId}`, "callid");
+    return entry;
+  }
+
+  #held(callId: string): HeldCall {
+    const call = this.#get(callId).call;
+    if (!(call instanceof HeldCall)) throw new CallError(409, `call ${callId} is not held`);
+    return call;
+  }
+}
+
+function createFinal(request: SipRequest, code: number, reason?: string): SipResponse {
+  return createResponse(request, code, reason, newTag());
+}
+
+/** From, and for a private caller Privacy + P-Asserted-Identity (RFC 3323, RFC 3325). */
+function callerHeaders(req: OriginateRequest, domain: string) {
+  const number = req.callerId?.number ?? req.from ?? "sipws";
+  const name = req.callerId?.name;
+  const identity = `${name ? `${quote(name)} ` : ""}<sip:${number}@${formatHost(domain)}>`;
+  const headers: [string, string][] = [];
+  let from = identity;
+  if (req.callerId?.private) {
+    from = `"Anonymous" <sip:anonymous@anonymous.invalid>`;
+    headers.push(["Privacy", "id"], ["P-Asserted-Identity", identity]);
+  }
+  headers.push(...(req.headers ?? []));
+  return { from, headers };
+}

@@ -1,0 +1,301 @@
+/**
+ * Proof of `POST /dialog/invite` (issue 12) with real peers: sipws places calls over UDP
+ * to a sipp UAS registered as bob, a `Deno.serve` control server receives the events.
+ * With an offer (ACK at once) and without (late offer: the 200's offer goes out in
+ * `answered`, the answer posted to `/dialog/{callid}/ack` is what the ACK carries), DELETE
+ * before the answer (CANCEL) and after (BYE), the ringing timeout (CANCEL), the late
+ * offer nobody answers (ACK + BYE), REFER, and bad input (each status, nothing else done).
+ */
+import assert from "node:assert/strict";
+import type { Config } from "../src/config/config.ts";
+import { ControlServer, sdpOf } from "./support/control_server.ts";
+import { freePort, freePorts, waitForListening } from "./support/ports.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+
+const DOMAIN = "calls.test";
+const KEY = "call-key";
+const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
+const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
+
+interface Rig {
+  ts: TestServer;
+  control: ControlServer;
+  api: (method: string, path: string, body?: unknown, key?: string) => Promise<Response>;
+  /** Registers bob with a Contact at `port` (UDP). */
+  registerBob: (port: number) => Promise<void>;
+}
+
+async function withRig(fn: (rig: Rig) => Promise<void>, tweak?: (c: Config) => void) {
+  const control = new ControlServer();
+  const httpPort = freePort();
+  await using ts = await startTestServer({
+    transports: ["udp"],
+    accounts: [BOB, CAROL],
+    configure: (c) => {
+      c.httpPort = httpPort;
+      c.keys = [KEY];
+      c.ping.interval = 0;
+      c.callbacks = { ...c.callbacks, retries: 3, backoffMs: 50, timeoutMs: 2000 };
+      tweak?.(c);
+    },
+  });
+  await ts.server.store.putDomain({ domain: DOMAIN, control: control.url });
+  const api = (method: string, path: string, body?: unknown, key = KEY) =>
+    fetch(`http://127.0.0.1:${httpPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+  const registerBob = async (port: number) => {
+    const client = await TestSipClient.connect("udp", ts.port("udp"));
+    try {
+      const contact = `sip:bob@127.0.0.1:${port}`;
+      assert.equal((await register(client, { ...BOB, expires: 600, contact })).status, 200);
+    } finally {
+      client.close();
+    }
+  };
+  try {
+    await fn({ ts, control, api, registerBob });
+  } finally {
+    await control.close();
+  }
+}
+
+/** Starts a sipp UAS as bob from a scenario, with text rewrites. */
+async function uas(rig: Rig, file: string, rewrite: (xml: string) => string = (x) => x) {
+  const port = freePorts(1)[0];
+  const xml = rewrite(await Deno.readTextFile(`${SCENARIOS}${file}`));
+  const run = await startSipp({
+    scenarioXml: xml,
+    args: ["-p", String(port), "-t", "u1", "-d", "300"],
+    calls: 1,
+    timeoutMs: 15000,
+  });
+  await waitForListening(port, "udp");
+  await rig.registerBob(port);
+  return run;
+}
+
+function assertPassed(r: SippResult): void {
+  assert.equal(r.code, 0, `sipp UAS failed:\n${describeSipp(r)}`);
+  assert.equal(r.stats?.successfulCalls, 1, describeSipp(r));
+}
+
+const names = (rig: Rig, callid: string) => rig.control.eventsOf(callid).map((e) => e.event);
+
+async function originate(rig: Rig, body: Record<string, unknown>, legs = 1) {
+  const res = await rig.api("POST", "/dialog/invite", { domain: DOMAIN, to: "bob", ...body });
+  const json = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(json));
+  assert.equal(typeof json.callid, "string");
+  assert.equal(json.legs.length, legs, "one INVITE per binding");
+  return json.callid as string;
+}
+
+Deno.test("originate with an offer: ACK at once, events in order, DELETE sends BYE", async () => {
+  await withRig(async (rig) => {
+    const sipp = await uas(rig, "uas_answer_sdp.xml", (x) =>
+      // The ACK for an early offer carries no body.
+      x.replace(
+        "<!--INVITE_CHECK-->",
+        `<action>
+          <ereg regexp="^ *20$" search_in="hdr" header="Max-Forwards:" check_it="true" assign_to="mf"/>
+          <ereg regexp="Front Desk.*sip:1000@calls.test" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
+          <ereg regexp="o=caller" search_in="body" check_it="true" assign_to="offer"/>
+        </action>`,
+      ).replace(
+        "<!--ACK_CHECK-->",
+        `<action><ereg regexp="^ *0$" search_in="hdr" header="Content-Length:" check_it="true" assign_to="empty"/></action>`,
+      ).replace("<pause/>", `<pause/><Reference variables="empty,mf,from,offer"/>`));
+    const callid = await originate(rig, {
+      from: "1000",
+      callerid: { number: "1000", name: "Front Desk" },
+      sdp: sdpOf("caller"),
+      maxforwards: 20,
+    });
+    const answered = await rig.control.waitEvent(callid, "answered");
+    assert.match(answered.sdp ?? "", /o=bob/);
+    assert.equal(answered.code, 200);
+    // The call is listed with its leg while up.
+    const list = await (await rig.api("GET", "/dialog")).json();
+    const view = list.dialogs.find((d: { callId: string }) => d.callId === callid);
+    assert.equal(view.kind, "originated");
+    assert.equal(view.state, "confirmed");
+    assert.equal(view.legs[0].state, "answered");
+    assert.ok(view.durations.setupMs >= 0);
+    const del = await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`);
+    assert.equal(del.status, 200);
+    assertPassed(await sipp.result());
+    await rig.control.waitEvent(callid, "ended");
+    assert.deepEqual(names(rig, callid), ["trying", "ringing", "answered", "ended"]);
+    const at = rig.control.eventsOf(callid).map((e) => e.at);
+    assert.deepEqual(at, [...at].sort((a, b) => a - b));
+  });
+});
+
+Deno.test("late offer (RFC 3725 flow I): the 200's offer is reported, the ACK carries the posted answer", async () => {
+  await withRig(async (rig) => {
+    const sipp = await uas(rig, "uas_answer_sdp.xml", (x) =>
+      x.replace(
+        "<!--INVITE_CHECK-->",
+        // RFC 3323/3325: an anonymous From, the identity in P-Asserted-Identity; no offer.
+        `<action>
+          <ereg regexp="Anonymous.*sip:anonymous@anonymous.invalid" search_in="hdr" header="From:" check_it="true" assign_to="anon"/>
+          <ereg regexp="id" search_in="hdr" header="Privacy:" check_it="true" assign_to="privacy"/>
+          <ereg regexp="sip:1000@calls.test" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="pai"/>
+          <ereg regexp="^ *0$" search_in="hdr" header="Content-Length:" check_it="true" assign_to="nooffer"/>
+        </action>`,
+      ).replace(
+        "<!--ACK_CHECK-->",
+        `<action><ereg regexp="o=control-answer" search_in="body" check_it="true" assign_to="answer"/></action>`,
+      ).replace("<pause/>", `<pause/><Reference variables="answer,anon,privacy,pai,nooffer"/>`));
+    const callid = await originate(rig, { from: "1000", callerid: { private: true } });
+    const answered = await rig.control.waitEvent(callid, "answered");
+    assert.match(answered.sdp ?? "", /o=bob/, "the callee's offer goes to the control server");
+    const ack = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/ack`, {
+      sdp: sdpOf("control-answer"),
+    });
+    assert.equal(ack.status, 200, await ack.text());
+    // A second answer is refused: the ACK is gone.
+    const again = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/ack`, {
+      sdp: sdpOf("control-answer"),
+    });
+    assert.equal(again.status, 409);
+    await again.body?.cancel();
+    assert.equal((await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`)).status, 200);
+    assertPassed(await sipp.result());
+    await rig.control.waitEvent(callid, "ended");
+    assert.deepEqual(names(rig, callid), ["trying", "ringing", "answered", "ended"]);
+  });
+});
+
+Deno.test("late offer with no answer posted: ACK then BYE after api.ack_timeout", async () => {
+  await withRig(async (rig) => {
+    const sipp = await uas(rig, "uas_answer_sdp.xml");
+    const callid = await originate(rig, { from: "1000" });
+    await rig.control.waitEvent(callid, "answered");
+    assertPassed(await sipp.result()); // it got an ACK and a BYE without anyone asking
+    const ended = await rig.control.waitEvent(callid, "ended");
+    assert.match(ended.reason ?? "", /no answer/);
+  }, (c) => c.api.ackTimeout = 1);
+});
+
+Deno.test("DELETE before the answer sends CANCEL; the ringing timeout cancels too", async () => {
+  await withRig(async (rig) => {
+    const sipp = await uas(rig, "uas_ring_cancel.xml");
+    const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
+    await rig.control.waitEvent(callid, "ringing");
+    assert.equal((await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`)).status, 200);
+    assertPassed(await sipp.result());
+    const failed = await rig.control.waitEvent(callid, "failed");
+    assert.equal(failed.code, 487);
+    assert.deepEqual(names(rig, callid), ["trying", "ringing", "failed"]);
+
+    const timed = await uas(rig, "uas_ring_cancel.xml");
+    // bob now has two bindings (the first sipp is gone): two legs, both cancelled.
+    const second = await originate(rig, { from: "1000", sdp: sdpOf("caller"), timeout: 1 }, 2);
+    assertPassed(await timed.result());
+    const noAnswer = await rig.control.waitEvent(second, "failed");
+    assert.equal(noAnswer.code, 408);
+    assert.deepEqual(names(rig, second), ["trying", "ringing", "failed"]);
+  });
+});
+
+Deno.test("REFER transfers an answered call (RFC 3515)", async () => {
+  await withRig(async (rig) => {
+    const sipp = await uas(rig, "uas_answer_sdp.xml", (x) =>
+      x.replace(
+        "<!--AFTER_ACK-->",
+        `<recv request="REFER">
+    <action><ereg regexp="sip:carol@calls.test" search_in="hdr" header="Refer-To:" check_it="true" assign_to="referto"/></action>
+  </recv>
+  <send><![CDATA[
+
+      SIP/2.0 202 Accepted
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>`,
+      ).replace("<pause/>", `<pause/><Reference variables="referto"/>`));
+    const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
+    await rig.control.waitEvent(callid, "answered");
+    const refer = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/refer`, {
+      to: "carol",
+    });
+    assert.equal(refer.status, 200);
+    assert.equal((await refer.json()).status, 202);
+    assert.equal((await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`)).status, 200);
+    assertPassed(await sipp.result());
+  });
+});
+
+Deno.test("bad input: each status, and nothing else happens", async () => {
+  await withRig(async (rig) => {
+    const status = async (body: unknown, key?: string) => {
+      const res = await rig.api("POST", "/dialog/invite", body, key);
+      return { status: res.status, json: await res.json() };
+    };
+    const before = (await (await rig.api("GET", "/dialog")).json()).count;
+    const cases: [unknown, number, string | undefined][] = [
+      ["{not json", 400, undefined],
+      [{ domain: DOMAIN }, 400, "to"],
+      [{ domain: DOMAIN, to: "bob", maxforwards: 0 }, 400, "maxforwards"],
+      [{ domain: DOMAIN, to: "bob", headers: { Via: "x" } }, 400, "headers.Via"],
+      [{ domain: DOMAIN, to: "bob", sdp: "hello" }, 400, "sdp"],
+      [{ domain: DOMAIN, to: "bob", callerid: { private: "yes" } }, 400, "callerid.private"],
+      [[{ domain: DOMAIN, to: "bob" }, { domain: DOMAIN }], 400, "[1].to"],
+      [{ domain: "nowhere.test", to: "bob" }, 404, "domain"],
+      [{ domain: DOMAIN, to: "nobody" }, 404, "to"],
+    ];
+    for (const [body, expected, field] of cases) {
+      const r = await status(body);
+      assert.equal(r.status, expected, `${JSON.stringify(body)} → ${JSON.stringify(r.json)}`);
+      assert.equal(r.json.error?.field, field, JSON.stringify(r.json));
+    }
+    // No key, wrong key.
+    assert.equal((await status({ domain: DOMAIN, to: "bob" }, "")).status, 401);
+    assert.equal((await status({ domain: DOMAIN, to: "bob" }, "wrong")).status, 403);
+    for (const [method, path] of [["DELETE", "/dialog/x"], ["POST", "/dialog/ring"]]) {
+      const res = await rig.api(method, path, {}, "");
+      assert.equal(res.status, 401, `${method} ${path}`);
+      await res.body?.cancel();
+    }
+    // Unknown calls.
+    const unknown = await rig.api("DELETE", "/dialog/nope");
+    assert.equal(unknown.status, 404);
+    await unknown.body?.cancel();
+    const ringUnknown = await rig.api("POST", "/dialog/ring", { callid: "nope" });
+    assert.equal(ringUnknown.status, 404);
+    await ringUnknown.body?.cancel();
+    const ringBad = await rig.api("POST", "/dialog/ring", { alertinfo: "x" });
+    assert.equal((await ringBad.json()).error.field, "callid");
+    // carol exists but is not registered: 409 and a failed 480 event for the control server.
+    const unregistered = await status({ domain: DOMAIN, to: "carol" });
+    assert.equal(unregistered.status, 409, JSON.stringify(unregistered.json));
+    const failed = await rig.control.waitEvent(unregistered.json.callid, "failed");
+    assert.equal(failed.code, 480);
+    assert.equal((await (await rig.api("GET", "/dialog")).json()).count, before);
+    assert.equal(rig.ts.server.calls.size, 0);
+    assert.equal(rig.control.events.length, 1, JSON.stringify(rig.control.events));
+
+    // api.max_calls = 1: a second open call gets 503 (bob's contact never answers).
+    await rig.registerBob(freePorts(1)[0]);
+    const first = await status({ domain: DOMAIN, to: "bob" });
+    assert.equal(first.status, 201);
+    const full = await status({ domain: DOMAIN, to: "bob" });
+    assert.equal(full.status, 503, JSON.stringify(full.json));
+    assert.equal(rig.ts.server.calls.size, 1);
+    assert.equal(
+      (await rig.api("DELETE", `/dialog/${encodeURIComponent(first.json.callid)}`)).status,
+      200,
+    );
+  }, (c) => c.api.maxCalls = 1);
+});
