@@ -1,0 +1,248 @@
+/**
+ * Proof of inbound call control (issue 12) with sipp as the caller: the domain's
+ * directory entry has a control URL and `calls: true`, so alice's authenticated INVITE is
+ * offered to a `Deno.serve` control server as `POST /invite`, whose answer decides: proxy
+ * (to bob, a sipp UAS), proxy retargeted to carol, reject 486, hold → ring (180 with
+ * Alert-Info) → answer (sipws is the UAS: ACK, BYE) with events in order, hold → reject,
+ * and a control server that is down or silent (the call is proxied as usual).
+ */
+import assert from "node:assert/strict";
+import type { Config } from "../src/config/config.ts";
+import { ControlServer, sdpOf } from "./support/control_server.ts";
+import { freePort, freePorts, waitForListening } from "./support/ports.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+
+const DOMAIN = "example.test"; // the scenarios' domain
+const KEY = "call-key";
+const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
+const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
+const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
+
+interface Rig {
+  ts: TestServer;
+  control: ControlServer;
+  api: (method: string, path: string, body?: unknown) => Promise<Response>;
+}
+
+async function withRig(
+  fn: (rig: Rig) => Promise<void>,
+  options: {
+    controlUrl?: (control: ControlServer) => string;
+    tweak?: (c: Config) => void;
+    /** How the domain entry is set: the mediaswitch directory, a SIPWS put, or the store. */
+    via?: "dir" | "sipws" | "store";
+  } = {},
+) {
+  const control = new ControlServer();
+  const httpPort = freePort();
+  await using ts = await startTestServer({
+    transports: ["udp"],
+    accounts: [ALICE, BOB, CAROL],
+    configure: (c) => {
+      c.httpPort = httpPort;
+      c.keys = [KEY];
+      c.ping.interval = 0;
+      c.callbacks = { ...c.callbacks, retries: 3, backoffMs: 50, timeoutMs: 2000 };
+      options.tweak?.(c);
+    },
+  });
+  const url = options.controlUrl?.(control) ?? control.url;
+  const api = (method: string, path: string, body?: unknown) =>
+    fetch(`http://127.0.0.1:${httpPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const via = options.via ?? "store";
+  if (via === "store") {
+    await ts.server.store.putDomain({ domain: DOMAIN, control: url, calls: true });
+  } else {
+    const res = via === "dir"
+      ? await api("PUT", `/dir/${DOMAIN}`, { control: url, calls: true })
+      : await api("POST", "/", {
+        q: "put",
+        key: KEY,
+        domains: [{ domain: DOMAIN, control: url, calls: true }],
+      });
+    assert.ok(res.ok, await res.text());
+    const entry = await (await api("GET", `/dir/${DOMAIN}`)).json();
+    assert.equal(entry.calls, true);
+    assert.equal(entry.users.length, 3, "the users stay");
+  }
+  try {
+    await fn({ ts, control, api });
+  } finally {
+    await control.close();
+  }
+}
+
+/** Registers `user` with a Contact at a sipp UAS running `file`. */
+async function callee(rig: Rig, user: typeof BOB, file: string) {
+  const port = freePorts(1)[0];
+  const run = await startSipp({
+    scenarioFile: `${SCENARIOS}${file}`,
+    args: ["-p", String(port), "-t", "u1", "-d", "300"],
+    calls: 1,
+    timeoutMs: 15000,
+  });
+  await waitForListening(port, "udp");
+  const client = await TestSipClient.connect("udp", rig.ts.port("udp"));
+  try {
+    const contact = `sip:${user.user}@127.0.0.1:${port}`;
+    assert.equal((await register(client, { ...user, expires: 600, contact })).status, 200);
+  } finally {
+    client.close();
+  }
+  return run;
+}
+
+/** uac_reject.xml expecting `code` from sipws itself (its own To tag, not a callee's). */
+const finalFromSipws = (code: number) => (xml: string) =>
+  xml.replace('<recv response="486">', `<recv response="${code}">`)
+    .replace('regexp="SIPpTag01"', 'regexp="tag="');
+
+/** alice calls bob with a scenario (text rewrites allowed), in the background. */
+async function caller(rig: Rig, file: string, rewrite: (xml: string) => string = (x) => x) {
+  const xml = rewrite(await Deno.readTextFile(`${SCENARIOS}${file}`));
+  return await startSipp({
+    scenarioXml: xml,
+    args: [
+      `127.0.0.1:${rig.ts.port("udp")}`,
+      "-p",
+      String(freePorts(1)[0]),
+      "-t",
+      "u1",
+      "-s",
+      "bob",
+      "-au",
+      ALICE.user,
+      "-ap",
+      ALICE.password,
+    ],
+    calls: 1,
+    timeoutMs: 15000,
+  });
+}
+
+function assertPassed(r: SippResult, who: string): void {
+  assert.equal(r.code, 0, `${who} failed:\n${describeSipp(r)}`);
+  assert.equal(r.stats?.successfulCalls, 1, `${who}:\n${describeSipp(r)}`);
+}
+
+Deno.test("inbound: the control server is asked; proxy routes as usual", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "proxy" };
+    const bob = await callee(rig, BOB, "uas_answer.xml");
+    const alice = await caller(rig, "uac_call.xml");
+    assertPassed(await alice.result(), "caller");
+    assertPassed(await bob.result(), "callee");
+    const offer = await rig.control.waitInvite();
+    assert.equal(offer.domain, DOMAIN);
+    assert.equal(offer.from, "alice");
+    assert.equal(offer.to, "bob");
+    assert.match(String(offer.sdp), /o=alice/);
+    assert.equal((offer.remote as { host: string }).host, "127.0.0.1");
+    assert.equal(typeof offer.callid, "string");
+    assert.equal(rig.control.invites.length, 1, "asked once, after authentication");
+  }, { via: "dir" });
+});
+
+Deno.test("inbound: proxy with `to` retargets to another user", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "proxy", to: "carol" };
+    const carol = await callee(rig, CAROL, "uas_answer.xml");
+    const alice = await caller(rig, "uac_call.xml");
+    assertPassed(await alice.result(), "caller");
+    assertPassed(await carol.result(), "carol, the new target");
+  }, { via: "sipws" });
+});
+
+Deno.test("inbound: reject answers the caller with the control server's status", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "reject", code: 486, reason: "Busy Here" };
+    const alice = await caller(rig, "uac_reject.xml", finalFromSipws(486));
+    assertPassed(await alice.result(), "caller (486)");
+    assert.equal(rig.ts.server.calls.size, 0);
+  });
+});
+
+Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; events in order", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "hold" };
+    const alice = await caller(rig, "uac_call.xml", (x) =>
+      x.replace(
+        '<recv response="180"/>',
+        `<recv response="180"><action><ereg regexp="http://ring.test/tone.wav" search_in="hdr" header="Alert-Info:" check_it="true" assign_to="alert"/></action></recv>`,
+      ).replace(
+        `<ereg regexp="refresher=uac" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="se"/>`,
+        `<ereg regexp="o=control-answer" search_in="body" check_it="true" assign_to="se"/>`,
+      ).replace(`<Reference variables="se"/>`, `<Reference variables="se,alert"/>`));
+    const offer = await rig.control.waitInvite();
+    const callid = String(offer.callid);
+    await rig.control.waitEvent(callid, "trying");
+    const ring = await rig.api("POST", "/dialog/ring", {
+      callid,
+      alertinfo: "<http://ring.test/tone.wav>",
+    });
+    assert.deepEqual(await ring.json(), { callid, ringing: true });
+    // Already ringing: no second 180 (seed 001).
+    const again = await rig.api("POST", "/dialog/ring", { callid });
+    assert.equal((await again.json()).ringing, false);
+    const answer = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/answer`, {
+      sdp: sdpOf("control-answer"),
+    });
+    assert.equal(answer.status, 200, await answer.text());
+    assertPassed(await alice.result(), "caller");
+    await rig.control.waitEvent(callid, "ended");
+    assert.deepEqual(
+      rig.control.eventsOf(callid).map((e) => e.event),
+      ["trying", "ringing", "answered", "ended"],
+    );
+    assert.equal(rig.ts.server.calls.size, 0);
+  });
+});
+
+Deno.test("inbound: hold → reject", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "hold" };
+    const alice = await caller(rig, "uac_reject.xml", finalFromSipws(603));
+    const offer = await rig.control.waitInvite();
+    const callid = String(offer.callid);
+    await rig.control.waitEvent(callid, "trying");
+    const bad = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/reject`, {});
+    assert.equal((await bad.json()).error.field, "code");
+    const reject = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/reject`, {
+      code: 603,
+    });
+    assert.equal(reject.status, 200);
+    await reject.body?.cancel();
+    assertPassed(await alice.result(), "caller (603)");
+    const failed = await rig.control.waitEvent(callid, "failed");
+    assert.equal(failed.code, 603);
+    assert.deepEqual(rig.control.eventsOf(callid).map((e) => e.event), ["trying", "failed"]);
+  });
+});
+
+Deno.test("inbound: a control server that is down is skipped: the call is proxied", async () => {
+  const closed = freePort();
+  await withRig(async (rig) => {
+    const bob = await callee(rig, BOB, "uas_answer.xml");
+    const alice = await caller(rig, "uac_call.xml");
+    assertPassed(await alice.result(), "caller");
+    assertPassed(await bob.result(), "callee");
+  }, { controlUrl: () => `http://127.0.0.1:${closed}` });
+});
+
+Deno.test("inbound: a silent control server is waited for only api.decision_timeout_ms", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = "silent";
+    const bob = await callee(rig, BOB, "uas_answer.xml");
+    const alice = await caller(rig, "uac_call.xml");
+    assertPassed(await alice.result(), "caller");
+    assertPassed(await bob.result(), "callee");
+    assert.equal(rig.control.invites.length, 1);
+  }, { tweak: (c) => c.api.decisionTimeoutMs = 300 });
+});
