@@ -81,6 +81,20 @@ export function checkCredentials(hostname: string, tls: TlsCredentials): void {
   Deno.listenTls({ hostname, port: 0, cert: tls.cert, key: tls.key }).close();
 }
 
+/** Pause after an accept error that is not one peer's (e.g. EMFILE), before accepting again. */
+const ACCEPT_BACKOFF_MS = 100;
+
+/**
+ * Accept errors caused by one peer that went away before it was accepted (RST while in
+ * the listen queue: Deno's accept then fails reading the peer address with ENOTCONN).
+ * They say nothing about the listener, so they must not slow it.
+ */
+function isPeerError(error: unknown): boolean {
+  return error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
+
 /** Binding the old port again is retried this often, `REBIND_DELAY_MS` apart. */
 const REBIND_ATTEMPTS = 100;
 const REBIND_DELAY_MS = 10;
@@ -133,18 +147,22 @@ export class ReloadableListener {
       while (!this.#stopped) {
         const listener = this.#listener;
         let failed = false;
+        let onePeer = false;
         try {
           for await (const conn of listener) this.#adopt(conn);
-        } catch {
+        } catch (error) {
           failed = true;
+          onePeer = isPeerError(error);
         }
         // A reload closed it: continue on the new listener once it is bound.
         if (this.#swap) await this.#swap;
         if (this.#stopped) return;
         if (listener !== this.#listener) continue;
         if (!failed) return; // closed, and no replacement: nothing left to accept on
-        // An accept error (e.g. out of file descriptors) must not stop the loop: back off.
-        await delay(100);
+        // One peer that reset before we accepted it: accept the next one at once.
+        if (onePeer) continue;
+        // Out of descriptors or memory: the loop must not stop, nor spin; back off.
+        await delay(ACCEPT_BACKOFF_MS);
       }
     } finally {
       this.#running = false;
