@@ -7,19 +7,22 @@
  * (bench/parser_bench.ts); the transaction layer bench (bench/transaction_bench.ts); and
  * the RSS and CPU time of each server; and calls through the proxy (bench/call_bench.ts:
  * sipp UAC → server → sipp UAS over UDP, the highest calls/s with no failed call and the
- * concurrent dialogs held, with memory, sipws and Kamailio side by side). Every phase is
+ * concurrent dialogs held, with memory, sipws and Kamailio side by side); connection churn
+ * on the TCP, TLS and WSS listeners (bench/churn_bench.ts). Every phase is
  * bounded in time. Prints a table and one JSON line; `--write` also writes
  * bench/RESULTS.md. Flags: `--duration=MS` per measured phase (default 5000),
  * `--warmup=MS` (default 1000), `--concurrency=N` simulated agents (default 20),
  * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-tui` (skip the
  * dashboard on/off comparison), `--no-calls` (skip the
- * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold).
+ * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold),
+ * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
 import { type CallBenchResult, formatCallBench, runCallBench } from "./call_bench.ts";
 import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
+import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
 import { seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
@@ -191,6 +194,9 @@ async function main() {
   const parser = flag("no-micro") ? undefined : await runParserBench({ maxMs: 3000 });
   const transactions = flag("no-micro") ? undefined : await runTransactionBench(100_000);
   const tui: TuiBenchResult | undefined = flag("no-tui") ? undefined : await runTuiBench();
+  const churn: ChurnBenchResult | undefined = flag("no-conn")
+    ? undefined
+    : await runChurnBench(Number(arg("churn-cycles") ?? 2000));
 
   const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
   const loadAfter = loadavg();
@@ -225,6 +231,7 @@ async function main() {
     transactions,
     calls,
     tui,
+    churn,
     totalSeconds: Math.round((performance.now() - began) / 100) / 10,
   };
 
@@ -262,6 +269,7 @@ async function main() {
         `${tui.tui_off_cpu_us_per_register} µs`,
     );
   }
+  if (churn) lines.push(...formatChurnBench(churn));
   const callLines = calls ? formatCallBench(calls) : [];
   lines.push(
     `idle RSS: sipws ${sipws.idleRssMb} MB` +

@@ -23,6 +23,13 @@ export interface ServeArgs {
   udp: number;
   /** TCP SIP port; none when omitted. */
   tcp?: number;
+  /** TLS, WS and WSS SIP ports; none when omitted. TLS and WSS need `certificate`. */
+  tls?: number;
+  ws?: number;
+  wss?: number;
+  certificate?: { cert: string; key: string };
+  /** A sipws.toml to read (instead of none). */
+  config?: string;
   /** HTTP control port and its API key; no HTTP API when omitted. */
   http?: { port: number; key: string };
   /** Run with the terminal dashboard. */
@@ -45,7 +52,11 @@ export function serveArgs(o: ServeArgs): string[] {
     "-u",
     String(o.udp),
     ...(o.tcp !== undefined ? ["-t", String(o.tcp)] : []),
-    "--skipconfig",
+    ...(o.tls !== undefined ? ["--tls-port", String(o.tls)] : []),
+    ...(o.ws !== undefined ? ["-p", String(o.ws)] : []),
+    ...(o.wss !== undefined ? ["-s", String(o.wss)] : []),
+    ...(o.certificate ? ["-c", o.certificate.cert, "-k", o.certificate.key] : []),
+    ...(o.config ? ["--config", o.config] : ["--skipconfig"]),
     "--store",
     o.store,
     ...(o.http ? ["-r", String(o.http.port), o.http.key] : []),
