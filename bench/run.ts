@@ -8,14 +8,16 @@
  * the RSS and CPU time of each server; and calls through the proxy (bench/call_bench.ts:
  * sipp UAC → server → sipp UAS over UDP, the highest calls/s with no failed call and the
  * concurrent dialogs held, with memory, sipws and Kamailio side by side); connection churn
- * on the TCP, TLS and WSS listeners (bench/churn_bench.ts). Every phase is
+ * on the TCP, TLS and WSS listeners (bench/churn_bench.ts) and idle WebSocket clients held
+ * (bench/ws_idle_bench.ts). Every phase is
  * bounded in time. Prints a table and one JSON line; `--write` also writes
  * bench/RESULTS.md. Flags: `--duration=MS` per measured phase (default 5000),
  * `--warmup=MS` (default 1000), `--concurrency=N` simulated agents (default 20),
  * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-tui` (skip the
  * dashboard on/off comparison), `--no-calls` (skip the
  * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold),
- * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000).
+ * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000),
+ * `--ws-clients=N` (default 5000), `--ws-hold=S` (default 60).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
@@ -23,6 +25,7 @@ import { runTransactionBench } from "./transaction_bench.ts";
 import { type CallBenchResult, formatCallBench, runCallBench } from "./call_bench.ts";
 import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
 import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
+import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
 import { seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
@@ -197,6 +200,11 @@ async function main() {
   const churn: ChurnBenchResult | undefined = flag("no-conn")
     ? undefined
     : await runChurnBench(Number(arg("churn-cycles") ?? 2000));
+  const wsIdle: WsIdleResult | undefined = flag("no-conn") ? undefined : await runWsIdleBench({
+    clients: Number(arg("ws-clients") ?? 5000),
+    holdSeconds: Number(arg("ws-hold") ?? 60),
+    log: (line) => console.error(line),
+  });
 
   const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
   const loadAfter = loadavg();
@@ -232,6 +240,7 @@ async function main() {
     calls,
     tui,
     churn,
+    wsIdle,
     totalSeconds: Math.round((performance.now() - began) / 100) / 10,
   };
 
@@ -269,26 +278,40 @@ async function main() {
         `${tui.tui_off_cpu_us_per_register} µs`,
     );
   }
-  if (churn) lines.push(...formatChurnBench(churn));
   const callLines = calls ? formatCallBench(calls) : [];
   lines.push(
     `idle RSS: sipws ${sipws.idleRssMb} MB` +
       (kamailio ? `, kamailio ${kamailio.idleRssMb} MB (all processes)` : "") +
       `; load average before ${loadBefore}, after ${loadAfter}; total ${report.totalSeconds} s`,
   );
-  console.log([...lines, ...(callLines.length ? ["", ...callLines] : [])].join("\n"));
+  const connLines = [
+    ...(churn ? formatChurnBench(churn) : []),
+    ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
+  ];
+  console.log(
+    [
+      ...lines,
+      ...(callLines.length ? ["", ...callLines] : []),
+      ...(connLines.length ? ["", ...connLines] : []),
+    ].join("\n"),
+  );
   console.log(JSON.stringify(report));
 
   const failures = rows.reduce((sum, r) => sum + r.failures, 0);
   if (flag("write")) {
     await Deno.writeTextFile(
       new URL("./RESULTS.md", import.meta.url),
-      resultsMarkdown(report, lines) + (calls ? callsMarkdown(calls, callLines) : ""),
+      resultsMarkdown(report, lines) + (calls ? callsMarkdown(calls, callLines) : "") +
+        connectionsMarkdown(churn, wsIdle),
     );
     console.log("wrote bench/RESULTS.md");
   }
   if (sipws.phases.some((p) => p.failures > 0)) {
     console.error(`error: sipws had ${failures} failed REGISTER transactions`);
+    Deno.exit(1);
+  }
+  if (wsIdle && (wsIdle.serverCloses > 0 || wsIdle.registered < wsIdle.clients)) {
+    console.error(`error: ws idle hold: ${wsIdle.serverCloses} clients closed by the server`);
     Deno.exit(1);
   }
   // A failing ladder step is how the limit is found; no passing step at all, a server that
@@ -301,6 +324,34 @@ async function main() {
     console.error(`error: sipws call bench: ${sipwsCalls.error ?? "no passing call rate"}`);
     Deno.exit(1);
   }
+}
+
+/** The connection benches' section of bench/RESULTS.md (empty when skipped). */
+function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): string {
+  if (!churn && !wsIdle) return "";
+  return [
+    "",
+    "## Connections (issue 10)",
+    "",
+    "Churn (bench/churn_bench.ts): sipws with TCP, TLS and WSS ports; per port, one client opens",
+    "and closes TCP connections as fast as it can (connect, then close; every second close with",
+    "RST through SO_LINGER 0), then a REGISTER over a new TCP connection is timed to its answer.",
+    "Targets: 2,000 cycles under 5 s per port, the REGISTER answered under 100 ms.",
+    "",
+    "Idle WebSocket hold (bench/ws_idle_bench.ts): N clients (Deno's WebSocket, which answers",
+    "pings as browsers do) each register their own user with digest, then stay idle, answering",
+    "only the server's OPTIONS with 200; the server runs with `[websocket] ping_interval` as",
+    "shown and the default `ping_timeout` (20 s). Counted: clients the server closed during the",
+    "hold (target 0), bindings at the end, server RSS per client (growth over the idle server",
+    "divided by N; bindings and connections). `--ws-clients=19000 --ws-hold=300` is the issue's",
+    "full target (needs 20,000 descriptors per process).",
+    "",
+    "```",
+    ...(churn ? formatChurnBench(churn) : []),
+    ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
+    "```",
+    "",
+  ].join("\n");
 }
 
 /** The call bench's section of bench/RESULTS.md. */

@@ -13,7 +13,7 @@
 import { freePort, freePorts, waitHealthy } from "../tests/support/ports.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { CLOCK_TICKS_PER_S, processTicks } from "./support/proc.ts";
-import { serveArgs } from "./support/sipws.ts";
+import { provisionUsers, serveArgs } from "./support/sipws.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { hasTmux, TmuxTerminal } from "../tests/support/tmux.ts";
 
@@ -56,17 +56,6 @@ function childOf(pid: number): number {
   const first = Number(text.split(/\s+/)[0]);
   if (!first) throw new Error(`no child process under ${pid}`);
   return first;
-}
-
-async function provision(base: string, n: number): Promise<void> {
-  const users = Array.from({ length: n }, (_, i) => ({ username: `u${i}`, secret: `pw-${i}` }));
-  const res = await fetch(`${base}/dir/${DOMAIN}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-    body: JSON.stringify({ users }),
-  });
-  const text = await res.text();
-  if (res.status !== 201) throw new Error(`provisioning failed: ${res.status} ${text}`);
 }
 
 /** N agents loop REGISTERs; returns successes and failures counted after the warm-up. */
@@ -146,7 +135,7 @@ async function runOff(dir: string, o: Required<TuiBenchOptions>) {
   try {
     const base = `http://127.0.0.1:${http}`;
     await waitHealthy(base, 60_000);
-    await provision(base, o.concurrency);
+    await provisionUsers(base, KEY, DOMAIN, o.concurrency);
     return await load(udp, child.pid, o);
   } finally {
     await child.stop();
@@ -166,7 +155,7 @@ async function runOn(dir: string, o: Required<TuiBenchOptions>) {
     const base = `http://127.0.0.1:${http}`;
     await waitHealthy(base, 60_000);
     await term.waitFor(/1 Registrations/, 30_000);
-    await provision(base, o.concurrency);
+    await provisionUsers(base, KEY, DOMAIN, o.concurrency);
     const r = await load(udp, childOf(await term.panePid()), o);
     const screen = await term.waitFor(new RegExp(`regs ${o.concurrency} `), 5000).catch(() => "");
     await term.keys("q");

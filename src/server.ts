@@ -129,6 +129,7 @@ export async function startServer(
     tls: loaded?.tls,
     websocket: webSocketPolicy(config),
     isServedHost: (host) => isLocalHost(host),
+    webSocketLimits: config.websocket,
     maxMessageSize: config.sip.maxMessageSize,
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
     counters,

@@ -1,7 +1,8 @@
 /**
  * @module sipws as a bench's server under test: a seeded sqlite account store and the
  * `deno run ... main.ts -f` command line a user would type (no config file, loopback only).
- * Builds paths and arguments only; the bench spawns, measures and stops the process.
+ * Builds paths and arguments, and provisions users over the control API; the bench spawns,
+ * measures and stops the process.
  */
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import type { AccountInput } from "../../src/store/account.ts";
@@ -61,4 +62,21 @@ export function serveArgs(o: ServeArgs): string[] {
     o.store,
     ...(o.http ? ["-r", String(o.http.port), o.http.key] : []),
   ];
+}
+
+/** Users `u0`..`u{n-1}` with passwords `pw-{i}` in `domain`, over the control API at `base`. */
+export async function provisionUsers(
+  base: string,
+  key: string,
+  domain: string,
+  n: number,
+): Promise<void> {
+  const users = Array.from({ length: n }, (_, i) => ({ username: `u${i}`, secret: `pw-${i}` }));
+  const res = await fetch(`${base}/dir/${domain}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ users }),
+  });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`provisioning failed: ${res.status} ${text}`);
 }

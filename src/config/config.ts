@@ -93,6 +93,12 @@ export interface Config {
     cors: "none" | "any" | "origin";
     /** Seconds between CRLF keep-alives sent to clients; 0 disables. */
     keepaliveInterval: number;
+    /** Seconds of silence before a WebSocket ping; 0 disables pings and idle closes. */
+    pingInterval: number;
+    /** Seconds after the ping with nothing heard before the client is closed. */
+    pingTimeout: number;
+    /** Largest WebSocket handshake request head, bytes (431 beyond). */
+    maxHeaderSize: number;
   };
 
   ping: {
@@ -157,7 +163,15 @@ export function defaultConfig(): Config {
       udpReceiveBuffer: 262144,
       userAgent: "sipws",
     },
-    websocket: { allowedOrigins: [], checkHost: false, cors: "none", keepaliveInterval: 0 },
+    websocket: {
+      allowedOrigins: [],
+      checkHost: false,
+      cors: "none",
+      keepaliveInterval: 0,
+      pingInterval: 30,
+      pingTimeout: 20,
+      maxHeaderSize: 16384,
+    },
     ping: { interval: 30, maxMisses: 7 },
     callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
     api: { maxCalls: 1000, ackTimeout: 10, decisionTimeoutMs: 2000 },

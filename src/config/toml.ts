@@ -116,6 +116,21 @@ export const SCHEMA: Schema = {
       doc: 'Access-Control-Allow-Origin on the 101: "none", "any" (*), "origin" (echoed)',
     },
     keepaliveInterval: int(0, 86400, "seconds between CRLF keep-alives to clients; 0 disables"),
+    pingInterval: int(
+      0,
+      86400,
+      "seconds of silence after which a client gets a WebSocket ping; 0 disables pings and idle closes",
+    ),
+    pingTimeout: int(
+      1,
+      86400,
+      "seconds after that ping with nothing from the client (no pong, no data) before it is closed",
+    ),
+    maxHeaderSize: int(
+      1024,
+      1048576,
+      "largest handshake request head, bytes; a longer one is answered 431 and closed",
+    ),
   },
   ping: {
     interval: int(0, 86400, "seconds between OPTIONS pings to registered contacts; 0 disables"),

@@ -14,7 +14,7 @@ export interface Connection {
   messagesOut: number;
   lastActivity: number;
   send(bytes: Uint8Array): Promise<void>;
-  /** Keep-alive probe: CRLFCRLF on streams (RFC 5626 §4.4.1), a ping frame on WS. */
+  /** Keep-alive probe: CRLFCRLF (RFC 5626 §4.4.1), in a text frame on WS. */
   ping(): void;
   close(): void;
 }

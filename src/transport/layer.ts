@@ -33,6 +33,8 @@ export interface TransportLayerOptions {
   websocket: HandshakePolicy;
   /** True for a Host a WebSocket client may name with `check_host` (domains, our addresses). */
   isServedHost: (host: string) => boolean;
+  /** WebSocket handshake size limit and keep-alive policy (see `WsOptions`). */
+  webSocketLimits: { maxHeaderSize: number; pingInterval: number; pingTimeout: number };
   maxMessageSize: number;
   /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
   udpReceiveBuffer?: number;
@@ -133,7 +135,16 @@ export class TransportLayer implements MessageSender, TransportSink {
     const ws = (port: number, tls?: TlsCredentials) =>
       bind(tls ? "wss" : "ws", port, (hostname) =>
         new WsTransport(
-          { hostname, port, tls, admit: (h) => this.#admit(h), maxMessageSize: max },
+          {
+            hostname,
+            port,
+            tls,
+            admit: (h) => this.#admit(h),
+            maxMessageSize: max,
+            maxHeaderBytes: o.webSocketLimits.maxHeaderSize,
+            pingInterval: o.webSocketLimits.pingInterval,
+            pingTimeout: o.webSocketLimits.pingTimeout,
+          },
           this,
         ));
     if (o.wsPort !== undefined) this.#ws = ws(o.wsPort);

@@ -1,12 +1,13 @@
 /**
  * @module A SIP stream connection over TCP or TLS (RFC 3261 §18.3): one read loop that
- * frames by Content-Length and answers CRLF keep-alives, and a write queue so messages
- * never interleave. A framing error closes only this connection.
+ * frames by Content-Length and answers CRLF keep-alives, and a `WriteQueue` so messages never
+ * interleave. A framing error closes only this connection.
  */
 import { StreamFramer } from "../sip/framer.ts";
 import { normalizeHost } from "./address.ts";
 import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
 import type { Flow } from "./types.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 const CRLF = new Uint8Array([13, 10]);
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
@@ -20,10 +21,7 @@ export class StreamConnection implements Connection {
   #conn: Deno.Conn;
   #sink: TransportSink;
   #framer: StreamFramer;
-  #writing: Promise<void> = Promise.resolve();
-  /** Messages waiting for the next write, and the promise they settle with. */
-  #queued: Uint8Array[] = [];
-  #batch: PromiseWithResolvers<void> | undefined;
+  #writer: WriteQueue;
   #closed = false;
 
   constructor(conn: Deno.Conn, secure: boolean, sink: TransportSink, maxMessageSize: number) {
@@ -41,6 +39,7 @@ export class StreamConnection implements Connection {
     this.#conn = conn;
     this.#sink = sink;
     this.#framer = new StreamFramer(maxMessageSize);
+    this.#writer = new WriteQueue(conn, () => this.close());
   }
 
   /** Runs the read loop until the peer closes or framing breaks; never throws. */
@@ -54,7 +53,7 @@ export class StreamConnection implements Connection {
         this.lastActivity = Date.now();
         // The framer copies what it keeps, so the read buffer is lent, not copied.
         for (const frame of this.#framer.push(buffer.subarray(0, n))) {
-          if (frame.kind === "ping") this.#write(CRLF);
+          if (frame.kind === "ping") this.#writer.write(CRLF);
           else if (frame.kind === "message") {
             this.messagesIn++;
             this.#sink.deliver(frame.bytes, this.flow);
@@ -71,54 +70,11 @@ export class StreamConnection implements Connection {
   send(bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`flow ${this.flow.id} is closed`));
     this.messagesOut++;
-    return this.#write(bytes);
+    return this.#writer.write(bytes);
   }
 
   ping(): void {
-    this.#write(CRLFCRLF).catch(() => {});
-  }
-
-  /**
-   * Queues bytes for the connection. Messages queued while a write is in flight, or in
-   * the same turn of the event loop (every response to one read's requests), go out in
-   * one write: a syscall per message costs more than the copy. Order is kept; each
-   * caller's promise settles when its batch is written or fails.
-   */
-  #write(bytes: Uint8Array): Promise<void> {
-    this.#queued.push(bytes);
-    if (this.#batch) return this.#batch.promise;
-    const batch = Promise.withResolvers<void>();
-    // Marked handled: callers that ignore a failed keep-alive must not crash the process.
-    batch.promise.catch(() => {});
-    this.#batch = batch;
-    const write = this.#writing.then(() => this.#flush(batch));
-    this.#writing = write.catch(() => this.close());
-    return batch.promise;
-  }
-
-  async #flush(batch: PromiseWithResolvers<void>): Promise<void> {
-    const parts = this.#queued;
-    this.#queued = [];
-    this.#batch = undefined;
-    let bytes = parts[0];
-    if (parts.length > 1) {
-      let total = 0;
-      for (const p of parts) total += p.length;
-      bytes = new Uint8Array(total);
-      let at = 0;
-      for (const p of parts) {
-        bytes.set(p, at);
-        at += p.length;
-      }
-    }
-    try {
-      let off = 0;
-      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
-      batch.resolve();
-    } catch (error) {
-      batch.reject(error);
-      throw error;
-    }
+    this.#writer.write(CRLFCRLF).catch(() => {});
   }
 
   close(): void {

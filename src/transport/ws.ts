@@ -1,26 +1,27 @@
 /**
- * @module SIP over WebSocket and secure WebSocket (RFC 7118): the HTTP upgrade with the
- * `sip` subprotocol and an optional Origin allow-list, one SIP message per text or binary
- * frame, CRLF keep-alives, and one `Connection` per socket. permessage-deflate is never
- * negotiated (Deno does not offer it), which Safari/iOS need. WSS terminates TLS on our own
- * `Deno.listenTls` listener and relays each connection to a plain `Deno.serve` bound to an
- * ephemeral loopback port, because a certificate reload must not drop established
- * WebSockets: `Deno.serve` cannot change its certificate, and `shutdown()` (or its abort
- * `signal`) closes the upgraded sockets it served, so a second server on the port
- * (`reusePort`) would still leave the old one accepting. A TLS listener, as in `tcp.ts`, can be
- * closed and re-opened with a new certificate while its accepted connections live on. The
- * relay keeps the external peer address per internal connection (keyed by the relay's
- * loopback port) so flows carry the real remote address, and the internal server refuses
- * connections that did not come through the relay. This module must not parse SIP.
+ * @module SIP over WebSocket and secure WebSocket (RFC 7118) on our own RFC 6455 server:
+ * the handshake (ws_handshake.ts: header size limit, `sip` subprotocol, then the
+ * ws_policy.ts admission), framing (ws_frames.ts: unmasked client frames are refused with 1002), one
+ * SIP message per text or binary frame, CRLF keep-alives, and a ping/pong keep-alive
+ * policy. Deno's `upgradeWebSocket` is not used: it gives no say over header size or
+ * masking, hides pongs, and its own idle timeout (30 s by default) closed clients that
+ * had answered its ping (a pong read while the ping write was still pending re-armed the
+ * wrong timer). WSS is the same on a TLS `ReloadableListener`, so a certificate reload
+ * keeps established sockets. permessage-deflate is never negotiated (Safari/iOS need
+ * that). This module must not parse SIP.
  */
 import { normalizeHost } from "./address.ts";
 import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
 import { ReloadableListener, type TlsCredentials } from "./tcp.ts";
-import type { Admission } from "./ws_policy.ts";
 import type { Address, Flow } from "./types.ts";
+import { CLOSE, encodeClose, encodeFrame, OPCODE, WsFrameDecoder } from "./ws_frames.ts";
+import { answer, readRequestHead, refusal, switchingProtocols } from "./ws_handshake.ts";
+import type { Admission } from "./ws_policy.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const CRLF = encoder.encode("\r\n");
+const CRLFCRLF = encoder.encode("\r\n\r\n");
 
 export interface WsOptions {
   hostname: string;
@@ -29,7 +30,18 @@ export interface WsOptions {
   /** The handshake policy (ws_policy.ts): Origin, Host, admin switch, CORS. */
   admit: (headers: Headers) => Admission;
   maxMessageSize: number;
+  /** Largest handshake request head, bytes; a longer one gets 431. */
+  maxHeaderBytes: number;
+  /** Seconds of silence before the server pings; 0 disables pings and idle closes. */
+  pingInterval: number;
+  /** Seconds after the ping with nothing heard (no pong, no data) before closing. */
+  pingTimeout: number;
 }
+
+/** TLS handshake plus the HTTP request head must be done within this. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Read buffer per connection: small, since thousands of idle clients each hold one. */
+const READ_BUFFER = 8192;
 
 class WsConnection implements Connection {
   readonly flow: Flow;
@@ -38,65 +50,115 @@ class WsConnection implements Connection {
   messagesIn = 0;
   messagesOut = 0;
   lastActivity = Date.now();
-  #socket: WebSocket;
+  /** Anything from the peer, pongs included: what the keep-alive policy looks at. */
+  lastHeard = Date.now();
+  /** A ping went out since `lastHeard`. */
+  pinged = false;
+  #conn: Deno.Conn;
+  #writer: WriteQueue;
+  #onClosed: (c: WsConnection) => void;
+  #closing = false;
+  #closed = false;
 
-  constructor(socket: WebSocket, flow: Flow, origin: string | undefined) {
-    this.#socket = socket;
+  constructor(
+    conn: Deno.Conn,
+    flow: Flow,
+    origin: string | undefined,
+    onClosed: (c: WsConnection) => void,
+  ) {
+    this.#conn = conn;
     this.flow = flow;
     this.origin = origin;
+    this.#onClosed = onClosed;
+    this.#writer = new WriteQueue(conn, () => this.#shut());
   }
 
   send(bytes: Uint8Array): Promise<void> {
-    if (this.#socket.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new Error(`flow ${this.flow.id} is closed`));
-    }
+    if (this.#closing) return Promise.reject(new Error(`flow ${this.flow.id} is closed`));
     this.messagesOut++;
     // Browsers' SIP stacks expect text frames.
-    this.#socket.send(decoder.decode(bytes));
-    return Promise.resolve();
+    return this.#writer.write(encodeFrame(OPCODE.text, bytes));
   }
 
+  /** CRLFCRLF keep-alive in a text frame (RFC 7118 §6 leaves keep-alive to the endpoints). */
   ping(): void {
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send("\r\n\r\n");
+    this.frame(OPCODE.text, CRLFCRLF);
   }
 
-  close(): void {
-    if (this.#socket.readyState <= WebSocket.OPEN) this.#socket.close(1000, "closed by server");
+  /** A WebSocket ping frame; the peer's pong counts as heard. */
+  probe(): void {
+    this.pinged = true;
+    this.frame(OPCODE.ping, new Uint8Array(0));
+  }
+
+  frame(opcode: number, payload: Uint8Array): void {
+    if (!this.#closing) this.#writer.write(encodeFrame(opcode, payload)).catch(() => {});
+  }
+
+  close(code: number = CLOSE.normal, reason = "closed by server"): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    // RFC 6455 §7.1.1: send the close frame, then the server closes TCP first.
+    this.#writer.write(encodeClose(code, reason)).catch(() => {});
+    this.#writer.drained().then(() => this.#shut());
+  }
+
+  #shut(): void {
+    this.#closing = true;
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* closed by the peer */ }
+    this.#onClosed(this);
+  }
+
+  /** Read loop over frames after the handshake; never throws. */
+  async run(rest: Uint8Array, decoder: WsFrameDecoder, onEvents: FrameHandler): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER);
+    try {
+      let chunk: Uint8Array | undefined = rest;
+      while (!this.#closing) {
+        if (chunk.length > 0) {
+          this.lastHeard = Date.now();
+          this.pinged = false;
+          onEvents(this, decoder.push(chunk));
+        }
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        chunk = buffer.subarray(0, n);
+      }
+    } catch { /* reset by the peer */ }
+    this.#shut();
   }
 }
+
+type FrameHandler = (c: WsConnection, events: ReturnType<WsFrameDecoder["push"]>) => void;
 
 export class WsTransport {
   readonly secure: boolean;
   local: Address;
   #options: WsOptions;
   #sink: TransportSink;
-  #server: Deno.HttpServer;
-  /** WSS only: the swappable TLS front that relays to `#server`. */
-  #relay?: TlsRelay;
+  #listener: ReloadableListener;
+  #connections = new Set<WsConnection>();
+  /** Handshakes in progress, so `close` can end them. */
+  #pending = new Set<Deno.Conn>();
+  #keepalive?: ReturnType<typeof setInterval>;
 
   constructor(options: WsOptions, sink: TransportSink) {
     this.secure = options.tls !== undefined;
     this.#options = options;
     this.#sink = sink;
-    const handler = (req: Request, info: Deno.ServeHandlerInfo) => this.#handshake(req, info);
-    const { hostname, port, tls } = options;
-    if (tls) {
-      // Bind the public port first: if it fails, nothing else has been opened.
-      const relay = new TlsRelay(hostname, port, tls);
-      try {
-        this.#server = Deno.serve({ hostname: RELAY_HOST, port: 0, onListen() {} }, handler);
-      } catch (error) {
-        relay.close();
-        throw error;
-      }
-      relay.run((this.#server.addr as Deno.NetAddr).port);
-      this.#relay = relay;
-      this.local = relay.local;
-    } else {
-      this.#server = Deno.serve({ hostname, port, onListen() {} }, handler);
-      const addr = this.#server.addr as Deno.NetAddr;
-      this.local = { host: normalizeHost(addr.hostname), port: addr.port };
-    }
+    this.#listener = new ReloadableListener(
+      options.hostname,
+      options.port,
+      options.tls,
+      (conn) => this.#accept(conn),
+    );
+    this.local = this.#listener.local;
+    this.#listener.run();
+    this.#keepalive = startKeepalive(this.#connections, options);
   }
 
   /**
@@ -104,36 +166,46 @@ export class WsTransport {
    * Throws at once on an unusable pair; settles when the new listener is bound.
    */
   reloadCertificate(tls: TlsCredentials): Promise<void> {
-    return this.#relay?.reloadCertificate(tls) ?? Promise.resolve();
+    return this.secure ? this.#listener.reload(tls) : Promise.resolve();
   }
 
-  #handshake(req: Request, info: Deno.ServeHandlerInfo): Response {
-    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("SIP over WebSocket endpoint: upgrade required\n", {
-        status: 426,
-        headers: { upgrade: "websocket", "sec-websocket-protocol": "sip" },
-      });
+  async #accept(conn: Deno.Conn): Promise<void> {
+    this.#pending.add(conn);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<{ kind: "timeout" }>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: "timeout" }), HANDSHAKE_TIMEOUT_MS);
+    });
+    try {
+      const read = await Promise.race([
+        readRequestHead(conn, this.#options.maxHeaderBytes),
+        timeout,
+      ]);
+      if (read.kind !== "head") {
+        if (read.kind === "too-large") {
+          await writeAll(conn, refusal(431, "Request Header Fields Too Large"));
+        }
+        return close(conn);
+      }
+      const verdict = answer(read.head, this.#options.admit);
+      if (!verdict.accept) {
+        await writeAll(
+          conn,
+          refusal(verdict.status, verdict.reason, verdict.body, verdict.headers),
+        );
+        return close(conn);
+      }
+      await writeAll(conn, await switchingProtocols(verdict.key, verdict.headers));
+      this.#open(conn, verdict.origin, read.rest);
+    } catch {
+      close(conn); // failed TLS handshake, or the peer went away mid-handshake
+    } finally {
+      clearTimeout(timer);
+      this.#pending.delete(conn);
     }
-    const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) =>
-      p.trim().toLowerCase()
-    );
-    if (!offered.includes("sip")) {
-      return new Response("the 'sip' WebSocket subprotocol is required (RFC 7118)\n", {
-        status: 400,
-      });
-    }
-    const origin = req.headers.get("origin") ?? undefined;
-    const admitted = this.#options.admit(req.headers);
-    if (!admitted.ok) return new Response(admitted.text, { status: admitted.status });
-    // remoteAddr must be read before the upgrade: afterwards the request is closed.
-    const peer = info.remoteAddr as Deno.NetAddr;
-    const remote = this.#relay ? this.#relay.peerOf(peer) : peer;
-    if (!remote) {
-      // A local process that reached the internal port directly, bypassing TLS.
-      return new Response("WSS is served on the TLS port only\n", { status: 403 });
-    }
-    const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "sip" });
-    for (const [name, value] of Object.entries(admitted.headers)) response.headers.set(name, value);
+  }
+
+  #open(conn: Deno.Conn, origin: string | undefined, rest: Uint8Array): void {
+    const remote = conn.remoteAddr as Deno.NetAddr;
     const transport = this.secure ? "wss" : "ws";
     const flow: Flow = {
       id: newConnectionId(transport),
@@ -143,135 +215,95 @@ export class WsTransport {
       reliable: true,
       secure: this.secure,
     };
-    const connection = new WsConnection(socket, flow, origin);
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () => this.#sink.opened(connection);
-    socket.onclose = () => this.#sink.closed(connection);
-    socket.onerror = () => {/* onclose follows */};
-    socket.onmessage = (event) => this.#onFrame(connection, socket, event.data);
-    return response;
+    const connection = new WsConnection(conn, flow, origin, (c) => {
+      this.#connections.delete(c);
+      this.#sink.closed(c);
+    });
+    this.#connections.add(connection);
+    this.#sink.opened(connection);
+    const decoder = new WsFrameDecoder(this.#options.maxMessageSize);
+    connection.run(rest, decoder, (c, events) => this.#onEvents(c, events));
   }
 
-  #onFrame(connection: WsConnection, socket: WebSocket, data: string | ArrayBuffer): void {
+  #onEvents(connection: WsConnection, events: ReturnType<WsFrameDecoder["push"]>): void {
+    for (const event of events) {
+      switch (event.kind) {
+        case "ping":
+          connection.frame(OPCODE.pong, event.payload);
+          break;
+        case "pong":
+          break;
+        case "close":
+          connection.close(event.code ?? CLOSE.normal, "");
+          return;
+        case "violation":
+          this.#sink.dropped(connection.flow, `WebSocket protocol error: ${event.reason}`);
+          connection.close(event.code, event.reason);
+          return;
+        case "message":
+          this.#onMessage(connection, event.bytes, event.tooLarge);
+      }
+    }
+  }
+
+  #onMessage(connection: WsConnection, bytes: Uint8Array, tooLarge: boolean): void {
     connection.lastActivity = Date.now();
-    const bytes = typeof data === "string" ? encoder.encode(data) : new Uint8Array(data);
-    if (bytes.length > 0 && bytes.every((b) => b === 13 || b === 10)) {
-      // RFC 5626-style CRLF keep-alive inside a frame: a double CRLF gets a single CRLF.
-      if (bytes.length >= 4) socket.send("\r\n");
+    if (tooLarge) {
+      this.#sink.dropped(connection.flow, "Message Too Large");
       return;
     }
-    if (bytes.length > this.#options.maxMessageSize) {
-      this.#sink.dropped(connection.flow, "Message Too Large");
+    if (bytes.length > 0 && bytes.every((b) => b === 13 || b === 10)) {
+      // RFC 5626-style CRLF keep-alive inside a frame: a double CRLF gets a single CRLF.
+      if (bytes.length >= 4) connection.frame(OPCODE.text, CRLF);
       return;
     }
     connection.messagesIn++;
     this.#sink.deliver(bytes, connection.flow);
   }
 
-  async close(): Promise<void> {
-    await this.#server.shutdown().catch(() => {});
-    this.#relay?.close();
+  close(): Promise<void> {
+    clearInterval(this.#keepalive);
+    this.#listener.close();
+    for (const conn of this.#pending) close(conn);
+    for (const c of [...this.#connections]) c.close(CLOSE.goingAway, "server shutting down");
+    return Promise.resolve();
   }
 }
 
-/** The internal HTTP server listens here; only the relay connects to it. */
-const RELAY_HOST = "127.0.0.1";
-/** A peer that opens TCP but never completes the TLS handshake is dropped after this. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-
 /**
- * TLS termination for WSS: accepts on the public port (a `ReloadableListener`), completes
- * the handshake, and pipes the plaintext to the internal HTTP server. Reloading the
- * certificate swaps only the listener; relayed connections keep their TLS session.
+ * The keep-alive policy: a connection silent for `pingInterval` gets a ping; one that
+ * has sent nothing at all (no pong, no data) for `pingInterval + pingTimeout` is closed,
+ * and the flow's bindings go with it. A sweep that itself ran late (the event loop was
+ * stalled, so replies may sit unread) closes nobody on that turn.
  */
-class TlsRelay {
-  local: Address;
-  #listener: ReloadableListener;
-  #innerPort = 0;
-  /** Relay-side loopback port of each internal connection → the external peer. */
-  #peers = new Map<number, Deno.NetAddr>();
-  #conns = new Set<Deno.Conn>();
-  #stopped = false;
-
-  constructor(hostname: string, port: number, tls: TlsCredentials) {
-    this.#listener = new ReloadableListener(
-      hostname,
-      port,
-      tls,
-      (conn) => this.#relay(conn as Deno.TlsConn),
-    );
-    this.local = this.#listener.local;
-  }
-
-  /** Starts accepting; `innerPort` is the internal HTTP server's loopback port. */
-  run(innerPort: number): void {
-    this.#innerPort = innerPort;
-    this.#listener.run();
-  }
-
-  async #relay(outer: Deno.TlsConn): Promise<void> {
-    this.#conns.add(outer);
-    let inner: Deno.TcpConn | undefined;
-    let innerPort: number | undefined;
-    try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error("TLS handshake timed out")),
-          HANDSHAKE_TIMEOUT_MS,
-        );
-      });
-      try {
-        await Promise.race([outer.handshake(), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-      if (this.#stopped) return;
-      inner = await Deno.connect({ hostname: RELAY_HOST, port: this.#innerPort });
-      inner.setNoDelay(true); // one SIP message per frame: no Nagle delay on the extra hop
-      this.#conns.add(inner);
-      innerPort = (inner.localAddr as Deno.NetAddr).port;
-      // Registered before any byte reaches the internal server, so the handler finds it.
-      this.#peers.set(innerPort, outer.remoteAddr as Deno.NetAddr);
-      const pipes = [
-        outer.readable.pipeTo(inner.writable, { preventClose: true }),
-        inner.readable.pipeTo(outer.writable, { preventClose: true }),
-      ];
-      // WebSocket is full duplex: when either side ends, the relayed connection is over.
-      await Promise.race(pipes.map((p) => p.catch(() => {})));
-    } catch {
-      // Failed handshake, or the internal server is gone: only this connection ends.
-    } finally {
-      if (innerPort !== undefined) this.#peers.delete(innerPort);
-      for (const conn of [outer, inner]) {
-        if (!conn) continue;
-        this.#conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed already */ }
-      }
+function startKeepalive(
+  connections: Set<WsConnection>,
+  o: WsOptions,
+): ReturnType<typeof setInterval> | undefined {
+  if (o.pingInterval <= 0) return undefined;
+  const interval = o.pingInterval * 1000;
+  const deadline = interval + o.pingTimeout * 1000;
+  const period = Math.max(20, Math.min(1000, interval / 4));
+  let last = Date.now();
+  return setInterval(() => {
+    const now = Date.now();
+    const stalled = now - last > 2 * period + 100;
+    last = now;
+    for (const c of connections) {
+      const silent = now - c.lastHeard;
+      if (silent >= deadline && !stalled) c.close(CLOSE.goingAway, "no answer to ping");
+      else if (silent >= interval && !c.pinged) c.probe();
     }
-  }
+  }, period);
+}
 
-  /** The external peer of an internal connection, or undefined if it bypassed the relay. */
-  peerOf(internal: Deno.NetAddr): Deno.NetAddr | undefined {
-    if (normalizeHost(internal.hostname) !== RELAY_HOST) return undefined;
-    return this.#peers.get(internal.port);
-  }
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
 
-  /** See `ReloadableListener.reload`: throws at once on an unusable pair. */
-  reloadCertificate(tls: TlsCredentials): Promise<void> {
-    return this.#listener.reload(tls);
-  }
-
-  close(): void {
-    this.#stopped = true;
-    this.#listener.close();
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch { /* closed already */ }
-    }
-    this.#conns.clear();
-  }
+function close(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed already */ }
 }

@@ -1,0 +1,67 @@
+/**
+ * @module The write side of a stream connection: a queue so messages never interleave, and
+ * batching, since a syscall per message costs more than the copy. Shared by TCP/TLS and
+ * WebSocket connections.
+ */
+
+export class WriteQueue {
+  #conn: Deno.Conn;
+  #onError: () => void;
+  #writing: Promise<void> = Promise.resolve();
+  /** Bytes waiting for the next write, and the promise they settle with. */
+  #queued: Uint8Array[] = [];
+  #batch: PromiseWithResolvers<void> | undefined;
+
+  /** `onError` runs once a write failed (the caller closes the connection). */
+  constructor(conn: Deno.Conn, onError: () => void) {
+    this.#conn = conn;
+    this.#onError = onError;
+  }
+
+  /**
+   * Queues bytes. Bytes queued while a write is in flight, or in the same turn of the
+   * event loop (every response to one read's requests), go out in one write. Order is
+   * kept; each caller's promise settles when its batch is written or fails.
+   */
+  write(bytes: Uint8Array): Promise<void> {
+    this.#queued.push(bytes);
+    if (this.#batch) return this.#batch.promise;
+    const batch = Promise.withResolvers<void>();
+    // Marked handled: callers that ignore a failed keep-alive must not crash the process.
+    batch.promise.catch(() => {});
+    this.#batch = batch;
+    const write = this.#writing.then(() => this.#flush(batch));
+    this.#writing = write.catch(() => this.#onError());
+    return batch.promise;
+  }
+
+  /** Settles when everything queued so far is written (or failed). */
+  drained(): Promise<void> {
+    return this.#writing;
+  }
+
+  async #flush(batch: PromiseWithResolvers<void>): Promise<void> {
+    const parts = this.#queued;
+    this.#queued = [];
+    this.#batch = undefined;
+    let bytes = parts[0];
+    if (parts.length > 1) {
+      let total = 0;
+      for (const p of parts) total += p.length;
+      bytes = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) {
+        bytes.set(p, at);
+        at += p.length;
+      }
+    }
+    try {
+      let off = 0;
+      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+      batch.resolve();
+    } catch (error) {
+      batch.reject(error);
+      throw error;
+    }
+  }
+}
