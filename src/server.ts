@@ -14,6 +14,8 @@ import { DialogTracker } from "./core/dialogs.ts";
 import { Proxy } from "./core/proxy.ts";
 import { CallControl } from "./core/calls/call_control.ts";
 import { startPinger } from "./core/pinger.ts";
+import { FlowTokens } from "./core/record_route.ts";
+import { deriveKeys, randomSecret } from "./core/secrets.ts";
 import { Counters, EventBus } from "./events.ts";
 import { Logger } from "./log.ts";
 import { newTag } from "./sip/ids.ts";
@@ -110,10 +112,16 @@ export async function startServer(
   const store = await openStore(config);
   const loaded = await readTls(config);
   let certificate = loaded?.info;
+  // Shared by every worker and node when configured; random for this process otherwise.
+  const fallbackSecret = randomSecret();
+  let keys = deriveKeys(config.sip, fallbackSecret);
   const authenticator = new DigestAuthenticator({
     algorithms: config.sip.digestAlgorithms,
     nonceTtlSeconds: config.sip.nonceTtl,
+    secret: keys.nonces.current,
+    previousSecret: keys.nonces.previous,
   });
+  const tokens = new FlowTokens(keys.flowTokens.current, keys.flowTokens.previous);
   const location = new LocationService(events);
   // Registrations kept by the previous run come back before the first REGISTER is read.
   const journal = new BindingJournal(openBindingStore(config), location);
@@ -157,7 +165,7 @@ export async function startServer(
     events,
     lifetimeMs: config.sip.dialogTimeout * 1000,
   });
-  const proxy = new Proxy({ ...deps, transactions, transport, isLocalHost, dialogs });
+  const proxy = new Proxy({ ...deps, transactions, transport, isLocalHost, dialogs, tokens });
   router.forwarder = proxy;
   const calls = new CallControl({
     transactions,
@@ -270,6 +278,10 @@ export async function startServer(
       config = next;
       ourAddresses = interfaceAddresses();
       transport.setWebSocketPolicy(webSocketPolicy(next));
+      keys = deriveKeys(next.sip, fallbackSecret);
+      authenticator.setSecrets(keys.nonces.current, keys.nonces.previous);
+      tokens.setSecrets(keys.flowTokens.current, keys.flowTokens.previous);
+      pinger.reload();
       await store.reload();
       await reloadCertificates("reload");
       log.info("configuration, accounts and certificates reloaded");

@@ -296,3 +296,110 @@ Deno.test("layering: no file in src/ imports from a layer to its right", async (
   const violations = await layeringViolations();
   assert.deepEqual(violations, [], `layering violations:\n${violations.join("\n")}`);
 });
+
+/**
+ * Places that build a flow (and so a flow id) outside src/transport: an import of the id
+ * builder, a `Flow` object literal (its `reliable:` and `secure:` fields), or an id in the
+ * transport's `<transport>:` shape assembled by hand. Flow ids are globally unique only
+ * because the transport layer alone makes them (flow_id.ts).
+ */
+export function flowIdBuilders(file: string, src: string): string[] {
+  if (file.startsWith("src/transport/") || /_test\.tsx?$/.test(file)) return [];
+  const text = stripComments(src);
+  const found: string[] = [];
+  const lineOf = (at: number) => text.slice(0, at).split("\n").length;
+  for (const ref of findImports(src)) {
+    if (/(^|\/)flow_id\.ts$/.test(ref.specifier)) {
+      found.push(`${file}:${ref.line} imports the flow id builder`);
+    }
+  }
+  // `reliable: <value>, secure: <value>` in a literal (a type says `reliable: boolean;`).
+  for (const m of text.matchAll(/\breliable\s*:\s*(?!boolean\b)[^,;\n]+,\s*secure\s*:/g)) {
+    found.push(`${file}:${lineOf(m.index)} builds a Flow literal`);
+  }
+  for (const m of text.matchAll(/\bid\s*:\s*`(udp|tcp|tls|wss?):/g)) {
+    found.push(`${file}:${lineOf(m.index)} builds a flow id`);
+  }
+  return found;
+}
+
+Deno.test("layering: the flow-id scan sees a hand-made flow and an id builder import", () => {
+  // The shape proxy.ts once had: a nested address between the fields.
+  const handMade = `const f = {\n  id: "",\n  transport: "udp",\n  remote: { host, port },\n` +
+    `  reliable: false,\n  secure: false,\n};`;
+  assert.deepEqual(flowIdBuilders("src/core/x.ts", handMade), [
+    "src/core/x.ts:5 builds a Flow literal",
+  ]);
+  assert.deepEqual(
+    flowIdBuilders("src/core/x.ts", 'import { streamFlowId } from "../transport/flow_id.ts";'),
+    ["src/core/x.ts:1 imports the flow id builder"],
+  );
+  assert.deepEqual(flowIdBuilders("src/core/x.ts", "const g = { id: `ws:${n}` };"), [
+    "src/core/x.ts:1 builds a flow id",
+  ]);
+  assert.deepEqual(flowIdBuilders("src/transport/udp.ts", handMade), [], "transport may");
+});
+
+Deno.test("layering: no file outside src/transport builds a flow id", async () => {
+  const found: string[] = [];
+  for (const file of await sourceFiles()) {
+    found.push(...flowIdBuilders(file, await Deno.readTextFile(new URL(file, ROOT))));
+  }
+  assert.deepEqual(found, [], `flow ids built outside src/transport:\n${found.join("\n")}`);
+});
+
+/** True for plain data: what survives JSON or structured clone (no Map, no method, no class). */
+type IsPlain<T> = T extends string | number | boolean | null | undefined ? true
+  : T extends readonly (infer E)[] ? IsPlain<E>
+  // deno-lint-ignore ban-types
+  : T extends Function ? false
+  : T extends object ? (false extends { [K in keyof T]-?: IsPlain<T[K]> }[keyof T] ? false : true)
+  : false;
+
+Deno.test("layering: a Binding holds no class instances (plain, serializable data)", async () => {
+  const { contactFields } = await import("../src/core/binding.ts");
+  const { parseUri } = await import("../src/sip/uri.ts");
+  type Binding = import("../src/core/binding.ts").Binding;
+  // The compiler checks the type: a SipUri, a Map or a live connection would fail here.
+  const plainType: IsPlain<Binding> = true;
+  const notPlain: [IsPlain<{ m: Map<string, string> }>, IsPlain<{ u: { f(): void } }>] = [
+    false,
+    false,
+  ];
+  assert.deepEqual([plainType, ...notPlain], [true, false, false]);
+  // And a binding as the registrar builds it comes back from JSON unchanged.
+  const contact = "sip:k2j3h4@df7jal23ls0d.invalid;transport=ws;ob";
+  const binding: Binding = {
+    aor: "alice@example.test",
+    domain: "example.test",
+    user: "alice",
+    ...contactFields(contact, parseUri(contact), { instance: "<urn:uuid:1>", regId: 1 }),
+    contactParams: ";reg-id=1",
+    flow: {
+      id: "ws:node.0.1",
+      owner: { node: "node", worker: 0 },
+      transport: "ws",
+      local: { host: "127.0.0.1", port: 8080 },
+      remote: { host: "127.0.0.1", port: 40000 },
+      reliable: true,
+      secure: false,
+    },
+    callId: "c",
+    cseq: 1,
+    expiresAt: 2,
+    registeredAt: 1,
+    instance: "<urn:uuid:1>",
+    regId: 1,
+    path: [],
+    outstandingPings: 0,
+  };
+  const walk = (v: unknown, at: string): void => {
+    if (v === null || typeof v !== "object") return;
+    const proto = Object.getPrototypeOf(v);
+    assert.ok(proto === Object.prototype || proto === Array.prototype, `${at} is a class instance`);
+    for (const [k, child] of Object.entries(v)) walk(child, `${at}.${k}`);
+  };
+  walk(binding, "binding");
+  assert.deepEqual(JSON.parse(JSON.stringify(binding)), JSON.parse(JSON.stringify(binding)));
+  assert.deepEqual(structuredClone(binding), binding);
+});

@@ -5,6 +5,7 @@
  * location service; no HTTP here.
  */
 import type { Binding, LocationService } from "../core/location.ts";
+import { parseUri } from "../sip/uri.ts";
 import type { Account, AccountStore } from "../store/account.ts";
 
 /** Seed 000 registry address (`list`): empty fields are left out, as the seed does. */
@@ -64,9 +65,10 @@ export function registryAddress(
   if (b) {
     out.host = b.flow.remote.host;
     out.port = b.flow.remote.port;
-    const line = b.contactUri.params.get("line");
+    const params = contactParamsOf(b.contact);
+    const line = params.get("line");
     if (line) out.line = line;
-    const rinstance = b.contactUri.params.get("rinstance");
+    const rinstance = params.get("rinstance");
     if (rinstance) out.rinstance = rinstance;
     out.expire = Math.max(0, Math.round((b.expiresAt - now) / 1000));
     out.registered = seconds(b.registeredAt);
@@ -113,4 +115,13 @@ export function removeOrphanBindings(
     if (location.remove(b, "admin")) removed++;
   }
   return removed;
+}
+
+/** The URI parameters of a stored Contact (bindings keep the text, not a parsed URI). */
+function contactParamsOf(contact: string): Map<string, string | null> {
+  try {
+    return parseUri(contact).params;
+  } catch {
+    return new Map();
+  }
 }

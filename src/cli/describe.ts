@@ -26,5 +26,9 @@ export function describeConfig(config: Config): string {
   const safe: Record<string, unknown> = { ...config };
   if (config.certificatePassword !== undefined) safe.certificatePassword = "***";
   safe.keys = `${config.keys.length} key(s)`;
+  const sip: Record<string, unknown> = { ...config.sip };
+  if (config.sip.secret !== undefined) sip.secret = "***";
+  if (config.sip.previousSecret !== undefined) sip.previousSecret = "***";
+  safe.sip = sip;
   return `interface=${config.interface} ${describeTransports(config)} ` + JSON.stringify(safe);
 }

@@ -82,6 +82,13 @@ export interface Config {
     udpReceiveBuffer: number;
     /** Name used in Server/User-Agent headers. */
     userAgent: string;
+    /**
+     * Key material for flow tokens (Record-Route) and digest nonces; every worker and node
+     * of one deployment shares it. Unset: random per process (tokens and nonces die with it).
+     */
+    secret?: string;
+    /** The secret before the last rotation: tokens and nonces signed with it still pass. */
+    previousSecret?: string;
   };
 
   websocket: {

@@ -103,6 +103,17 @@ export const SCHEMA: Schema = {
       "UDP receive buffer asked of the kernel (SO_RCVBUF, capped by net.core.rmem_max), bytes; 0: OS default",
     ),
     userAgent: str("name in Server and User-Agent headers"),
+    secret: {
+      kind: "string",
+      secret: true,
+      doc:
+        "key for flow tokens and digest nonces, shared by every worker and node; unset: random per process",
+    },
+    previousSecret: {
+      kind: "string",
+      secret: true,
+      doc: "the secret before the last rotation: its flow tokens and nonces are still accepted",
+    },
   },
   websocket: {
     allowedOrigins: {

@@ -46,6 +46,8 @@ export interface AuthenticatorOptions {
   nonceTtlSeconds: number;
   /** HMAC key for nonces; random by default. Share it to let several instances verify. */
   secret?: Uint8Array;
+  /** The key before the last rotation: its nonces are still accepted until they expire. */
+  previousSecret?: Uint8Array;
   /** ms clock, injectable for tests. */
   now?: () => number;
   /** Cap on remembered (nonce, nc) pairs; default 500 000. */
@@ -64,9 +66,10 @@ const NC_PATTERN = /^[0-9a-fA-F]{8}$/;
 export class DigestAuthenticator {
   readonly #algorithms: DigestAlgorithm[];
   readonly #ttlMs: number;
-  readonly #secret: Buffer;
   readonly #now: () => number;
-  readonly #opaque: string;
+  #opaque = "";
+  /** The previous key's opaque; its nonces carry it back. */
+  #previousOpaque?: string;
   readonly #maxNonceCounts: number;
   /**
    * Last nc accepted per nonce, grouped in generations by issue time (width ttl/8) so that
@@ -79,7 +82,9 @@ export class DigestAuthenticator {
   #issuedFloor = 0;
   #randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
   /** HMAC-SHA256 keyed once with the secret (node's createHmac costs ~15 µs a call). */
-  readonly #hmac: HmacSha256;
+  #hmac!: HmacSha256;
+  /** Keyed with the previous secret, while a rotation is under way. */
+  #previousHmac?: HmacSha256;
   /** MAC input scratch: 12 signed bytes then the realm's UTF-8. */
   #macInput = new Uint8Array(SIGNED_BYTES + 256);
   readonly #macOut = new Uint8Array(32);
@@ -96,12 +101,20 @@ export class DigestAuthenticator {
     this.#algorithms = [...options.algorithms];
     this.#ttlMs = options.nonceTtlSeconds * 1000;
     this.#generationMs = Math.max(1000, Math.ceil(this.#ttlMs / 8));
-    this.#secret = options.secret ? Buffer.from(options.secret) : randomBytes(32);
     this.#now = options.now ?? Date.now;
     this.#maxNonceCounts = Math.max(1, options.maxNonceCounts ?? 500_000);
-    this.#hmac = new HmacSha256(this.#secret);
-    this.#opaque = createHmac("sha256", this.#secret).update("sipws opaque").digest()
-      .subarray(0, 12).toString("base64url");
+    this.setSecrets(options.secret ?? randomBytes(32), options.previousSecret);
+  }
+
+  /**
+   * Rotates the nonce key: new nonces are signed with `secret`; those signed with
+   * `previous` stay valid until they expire, so clients are not challenged again.
+   */
+  setSecrets(secret: Uint8Array, previous?: Uint8Array): void {
+    this.#hmac = new HmacSha256(Buffer.from(secret));
+    this.#opaque = opaqueOf(secret);
+    this.#previousHmac = previous ? new HmacSha256(Buffer.from(previous)) : undefined;
+    this.#previousOpaque = previous ? opaqueOf(previous) : undefined;
   }
 
   /** Header values for WWW-Authenticate/Proxy-Authenticate, one per algorithm, in configured order. */
@@ -206,7 +219,8 @@ export class DigestAuthenticator {
     if (
       issuedAt < 0 || issuedAt < this.#issuedFloor || now - issuedAt > this.#ttlMs ||
       issuedAt - now > FUTURE_SKEW_MS ||
-      (params.opaque !== undefined && params.opaque !== this.#opaque)
+      (params.opaque !== undefined && params.opaque !== this.#opaque &&
+        params.opaque !== this.#previousOpaque)
     ) {
       return fail("stale", user);
     }
@@ -242,16 +256,21 @@ export class DigestAuthenticator {
     if (nonce.length !== NONCE_CHARS) return -1;
     const bytes = Buffer.from(nonce, "base64url");
     if (bytes.length !== NONCE_BYTES) return -1;
-    const mac = this.#mac(bytes, realm);
+    const signed = this.#signedBy(this.#hmac, bytes, realm) ||
+      (this.#previousHmac !== undefined && this.#signedBy(this.#previousHmac, bytes, realm));
+    return signed ? bytes.readUIntBE(0, 6) : -1;
+  }
+
+  #signedBy(hmac: HmacSha256, bytes: Uint8Array, realm: string): boolean {
+    const mac = this.#mac(bytes, realm, hmac);
     // Constant-time comparison: every byte is looked at whatever the first difference.
     let diff = 0;
     for (let i = 0; i < MAC_BYTES; i++) diff |= mac[i] ^ bytes[SIGNED_BYTES + i];
-    if (diff !== 0) return -1;
-    return bytes.readUIntBE(0, 6);
+    return diff === 0;
   }
 
   /** HMAC-SHA256(secret, signed[0..12] | realm) into a scratch buffer (valid until next call). */
-  #mac(signed: Uint8Array, realm: string): Uint8Array {
+  #mac(signed: Uint8Array, realm: string, hmac = this.#hmac): Uint8Array {
     let realmBytes = this.#realmBytes.get(realm);
     if (realmBytes === undefined) {
       realmBytes = new TextEncoder().encode(realm);
@@ -262,7 +281,7 @@ export class DigestAuthenticator {
     const input = this.#macInput;
     for (let i = 0; i < SIGNED_BYTES; i++) input[i] = signed[i];
     input.set(realmBytes, SIGNED_BYTES);
-    return this.#hmac.macInto(input.subarray(0, length), this.#macOut);
+    return hmac.macInto(input.subarray(0, length), this.#macOut);
   }
 
   /** Records nc for nonce when it is above the last one accepted. */
@@ -331,4 +350,10 @@ export class DigestAuthenticator {
 
 function fail(cause: AuthFailure, user?: string): AuthResult {
   return user === undefined ? { ok: false, cause } : { ok: false, cause, user };
+}
+
+/** The opaque a key's challenges carry (RFC 7616 §3.3): stable per key, so it survives restarts. */
+function opaqueOf(secret: Uint8Array): string {
+  return createHmac("sha256", secret).update("sipws opaque").digest().subarray(0, 12)
+    .toString("base64url");
 }

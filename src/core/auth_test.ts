@@ -413,3 +413,21 @@ Deno.test("nonce MAC is HMAC-SHA256(secret, issued-at | random | realm), as node
     assert.deepEqual([...bytes.subarray(12)], [...expected], realm);
   }
 });
+
+Deno.test("verify: after a key rotation nonces of the previous key pass, older ones do not", () => {
+  const oldKey = new Uint8Array(32).fill(1);
+  const newKey = new Uint8Array(32).fill(2);
+  const { auth: before } = setup({ secret: oldKey });
+  const [issuedBefore] = before.challenge(REALM);
+  const { auth } = setup({ secret: oldKey });
+  auth.setSecrets(newKey, oldKey);
+  assert.equal(auth.verify("REGISTER", [answer(issuedBefore)], REALM, lookup()).ok, true);
+  const [issuedAfter] = auth.challenge(REALM);
+  assert.notEqual(parseDigest(issuedAfter)!.opaque, parseDigest(issuedBefore)!.opaque);
+  assert.equal(auth.verify("REGISTER", [answer(issuedAfter)], REALM, lookup()).ok, true);
+  // A second rotation drops the first key: its nonces are no longer ours.
+  auth.setSecrets(new Uint8Array(32).fill(3), newKey);
+  const replay = answer(issuedBefore, { nc: 2 });
+  assert.equal(verdictOf(auth, [replay]), "stale");
+  assert.equal(auth.verify("REGISTER", [answer(issuedAfter, { nc: 2 })], REALM, lookup()).ok, true);
+});

@@ -10,30 +10,20 @@
 import { Logger } from "../log.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { BindingStore, StoredBinding } from "../store/binding_store.ts";
-import { type Binding, bindingKey, type LocationService } from "./location.ts";
-import { addressOf } from "./proxy_targets.ts";
+import { type Binding, contactFields, type LocationStore } from "./binding.ts";
 
 const log = new Logger("registrations");
-
-/** A restored stream flow's id: no live connection can have it, so routing uses the Contact. */
-const RESTORED = "restored:";
 
 export function toStored(b: Binding): StoredBinding {
   const stored: StoredBinding = {
     aor: b.aor,
-    key: bindingKey(b),
+    key: b.key,
     domain: b.domain,
     user: b.user,
     contact: b.contact,
     contactParams: b.contactParams,
-    flow: {
-      id: b.flow.id,
-      transport: b.flow.transport,
-      local: { host: b.flow.local.host, port: b.flow.local.port },
-      remote: { host: b.flow.remote.host, port: b.flow.remote.port },
-      reliable: b.flow.reliable,
-      secure: b.flow.secure,
-    },
+    // A flow is a plain record (a reference to a connection): a copy is the stored form.
+    flow: structuredClone(b.flow),
     callId: b.callId,
     cseq: b.cseq,
     expiresAt: b.expiresAt,
@@ -53,36 +43,28 @@ export function restorable(s: StoredBinding): Binding | undefined {
   if (s.flow.transport !== "udp" && s.flow.transport !== "tcp" && s.flow.transport !== "tls") {
     return undefined;
   }
-  let contactUri;
+  let contact;
   try {
-    contactUri = parseUri(s.contact);
+    contact = contactFields(s.contact, parseUri(s.contact), s);
   } catch {
     return undefined;
   }
-  if (!addressOf(contactUri)) return undefined;
-  const id = s.flow.transport === "udp" || s.flow.id.startsWith(RESTORED)
-    ? s.flow.id
-    : RESTORED + s.flow.id;
-  const binding: Binding = {
-    ...s,
-    contactUri,
-    flow: { ...s.flow, id },
-    outstandingPings: 0,
-  };
-  delete (binding as Partial<StoredBinding>).key;
-  return bindingKey(binding) === s.key ? binding : undefined;
+  if (!contact.contactAddress || contact.key !== s.key) return undefined;
+  // The flow keeps its id: ids are unique across processes (they name their owner), so no
+  // connection of this run has it, and routing reaches the binding by its Contact.
+  return { ...s, ...contact, outstandingPings: 0 };
 }
 
 export class BindingJournal {
   #store: BindingStore;
-  #location: LocationService;
+  #location: LocationStore;
   /** `aor NUL key` → the binding to write, or a removal. Only the latest change counts. */
   #pending = new Map<string, StoredBinding | { aor: string; key: string; removed: true }>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #unobserve: (() => void) | undefined;
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(store: BindingStore, location: LocationService) {
+  constructor(store: BindingStore, location: LocationStore) {
     this.#store = store;
     this.#location = location;
   }

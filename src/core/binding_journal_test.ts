@@ -7,19 +7,27 @@ import { SqliteBindingStore } from "../store/sqlite_binding_store.ts";
 import type { TransportName } from "../transport/types.ts";
 import { BindingJournal, restorable, toStored } from "./binding_journal.ts";
 import { testFlow } from "./fixtures_test.ts";
-import { type Binding, LocationService } from "./location.ts";
+import { type Binding, contactFields } from "./binding.ts";
+import { LocationService } from "./location.ts";
+import { streamFlowId } from "../transport/flow_id.ts";
 
 const HOUR = 3_600_000;
+/** The process that wrote the journal (this test plays the next one). */
+const PREVIOUS_RUN = { node: "n1", worker: 0 };
 
-function binding(user: string, contact: string, transport: TransportName, extra = {}): Binding {
+function binding(
+  user: string,
+  contact: string,
+  transport: TransportName,
+  extra: { instance?: string; regId?: number } = {},
+): Binding {
   return {
     aor: `${user}@example.test`,
     domain: "example.test",
     user,
-    contact,
-    contactUri: parseUri(contact),
+    ...contactFields(contact, parseUri(contact), extra),
     contactParams: "",
-    flow: testFlow(transport, `${transport}:${user}`),
+    flow: { ...testFlow(transport, streamFlowId(transport, PREVIOUS_RUN)), owner: PREVIOUS_RUN },
     callId: `c-${user}`,
     cseq: 3,
     expiresAt: Date.now() + HOUR,
@@ -45,12 +53,15 @@ class RecordingStore implements BindingStore {
 }
 
 Deno.test("restorable: UDP and TCP/TLS with an address Contact; not WS, .invalid or Outbound", () => {
-  const udp = restorable(toStored(binding("a", "sip:a@127.0.0.1:5070", "udp")));
-  assert.equal(udp?.flow.id, "udp:a");
+  const udpBinding = binding("a", "sip:a@127.0.0.1:5070", "udp");
+  const udp = restorable(toStored(udpBinding));
+  assert.equal(udp?.flow.id, udpBinding.flow.id);
   assert.deepEqual(udp?.path, ["<sip:edge.example.test;lr>"]);
   const tcp = restorable(toStored(binding("b", "sip:b@127.0.0.1:5070;transport=tcp", "tcp")));
-  // A stream flow's old id must never match a new connection of this process.
-  assert.ok(tcp && tcp.flow.id !== "tcp:b" && tcp.flow.transport === "tcp");
+  // A stream flow's old id must never match a new connection of this process: even on
+  // the same node and worker, ids differ (they carry the run: src/transport/layer_test.ts).
+  const fresh = streamFlowId("tcp", PREVIOUS_RUN);
+  assert.ok(tcp && tcp.flow.id !== fresh && tcp.flow.transport === "tcp");
   assert.equal(restorable(toStored(binding("c", "sip:c@x.invalid;transport=ws", "ws"))), undefined);
   assert.equal(
     restorable(toStored(binding("d", "sip:d@127.0.0.1:5070;transport=tcp", "ws"))),

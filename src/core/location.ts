@@ -1,49 +1,22 @@
 /**
- * @module The location service: AOR → bindings (RFC 3261 §10.3, RFC 5626, RFC 3327). It
- * stores and expires bindings and remembers the flow each was registered on; it knows
- * nothing of REGISTER syntax or authentication (that is the registrar's job).
+ * @module The in-memory location store: AOR → bindings (RFC 3261 §10.3, RFC 5626, RFC
+ * 3327). It stores and expires bindings, indexes them by flow and by `.invalid` contact,
+ * and publishes registration events; it knows nothing of REGISTER syntax or
+ * authentication (that is the registrar's job). Bindings are plain records (binding.ts).
  */
 import type { BindingView, EventBus } from "../events.ts";
-import type { SipUri } from "../sip/uri.ts";
-import type { Flow } from "../transport/types.ts";
+import { isInvalidHost } from "../transport/address.ts";
+import {
+  type Binding,
+  contactIndexKey,
+  type LocationObserver,
+  type LocationStore,
+  type RemovalCause,
+  sameRegistration,
+} from "./binding.ts";
 
-export interface Binding {
-  aor: string;
-  domain: string;
-  user: string;
-  /** The Contact URI as registered. */
-  contact: string;
-  contactUri: SipUri;
-  /** Contact header parameters other than expires (e.g. +sip.instance, reg-id, q). */
-  contactParams: string;
-  flow: Flow;
-  callId: string;
-  cseq: number;
-  expiresAt: number;
-  registeredAt: number;
-  instance?: string;
-  regId?: number;
-  /** RFC 3327 Path values, top first. */
-  path: string[];
-  userAgent?: string;
-  outstandingPings: number;
-}
-
-export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";
-
-/**
- * Told of every change to the table after it happened (persistence, replication): the
- * binding saved, or removed. It must not throw and must not block (queue, then write).
- */
-export type LocationObserver = (binding: Binding, change: "saved" | "removed") => void;
-
-/** RFC 5626 §6: with instance and reg-id the flow identity is the key, else the URI. */
-export function bindingKey(b: Pick<Binding, "instance" | "regId" | "contactUri">): string {
-  if (b.instance !== undefined && b.regId !== undefined) return `i:${b.instance}|${b.regId}`;
-  const u = b.contactUri;
-  const transport = (u.params.get("transport") ?? "udp")?.toLowerCase();
-  return `u:${u.scheme}:${u.user ?? ""}@${u.host}:${u.port ?? ""};${transport}`;
-}
+export type { Binding, LocationObserver, LocationStore, RemovalCause } from "./binding.ts";
+export { bindingKey } from "./binding.ts";
 
 /** A binding's expiry as it was when queued; stale once the binding is refreshed or gone. */
 interface Expiry {
@@ -60,7 +33,7 @@ const idDecoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function bindingId(b: Binding): string {
   let s = "";
-  for (const byte of idEncoder.encode(`${b.aor}\0${bindingKey(b)}`)) s += String.fromCharCode(byte);
+  for (const byte of idEncoder.encode(`${b.aor}\0${b.key}`)) s += String.fromCharCode(byte);
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
@@ -77,9 +50,12 @@ function parseBindingId(id: string): { aor: string; key: string } | undefined {
   }
 }
 
-export class LocationService {
+export class LocationService implements LocationStore {
   #byAor = new Map<string, Map<string, Binding>>();
-  #byFlow = new Map<string, Set<Binding>>();
+  /** Flow id → keys ("aor NUL key") of the bindings registered on it. */
+  #byFlow = new Map<string, Set<string>>();
+  /** `.invalid` contact (user@host:port) → keys of its bindings (RFC 7118 §5.2 routing). */
+  #byContact = new Map<string, Set<string>>();
   #events: EventBus;
   #now: () => number;
   #count = 0;
@@ -95,7 +71,6 @@ export class LocationService {
     this.#now = now;
   }
 
-  /** Live bindings of an AOR ("user@domain"), expired ones dropped on the way. */
   lookup(aor: string): Binding[] {
     const bindings = this.#byAor.get(aor);
     if (!bindings) return [];
@@ -112,11 +87,21 @@ export class LocationService {
     return this.#byAor.get(aor)?.get(key);
   }
 
-  /** The live binding a `bindingId` names (undefined: malformed, unknown or expired). */
   byId(id: string): Binding | undefined {
     const parsed = parseBindingId(id);
     const binding = parsed && this.get(parsed.aor, parsed.key);
     return binding && binding.expiresAt > this.#now() ? binding : undefined;
+  }
+
+  byContact(contact: { user?: string; host: string; port?: number }): Binding | undefined {
+    const keys = this.#byContact.get(contactIndexKey(contact));
+    if (!keys) return undefined;
+    const now = this.#now();
+    for (const k of keys) {
+      const b = this.#byIndexKey(k);
+      if (b && b.expiresAt > now) return b;
+    }
+    return undefined;
   }
 
   /** Adds an observer of every change; returns the function that removes it. */
@@ -147,47 +132,56 @@ export class LocationService {
   #put(binding: Binding): Binding | undefined {
     let bindings = this.#byAor.get(binding.aor);
     if (!bindings) this.#byAor.set(binding.aor, bindings = new Map());
-    const key = bindingKey(binding);
-    const previous = bindings.get(key);
-    if (previous) this.#unindexFlow(previous);
+    const previous = bindings.get(binding.key);
+    if (previous) this.#unindex(previous);
     else this.#count++;
-    bindings.set(key, binding);
+    bindings.set(binding.key, binding);
     this.#queueExpiry(binding);
-    let onFlow = this.#byFlow.get(binding.flow.id);
-    if (!onFlow) this.#byFlow.set(binding.flow.id, onFlow = new Set());
-    onFlow.add(binding);
+    this.#index(binding);
     return previous;
+  }
+
+  setOutstandingPings(binding: Binding, misses: number): Binding | undefined {
+    const bindings = this.#byAor.get(binding.aor);
+    const current = bindings?.get(binding.key);
+    if (!bindings || !current || !sameRegistration(current, binding)) return undefined;
+    const updated = { ...current, outstandingPings: misses };
+    bindings.set(current.key, updated);
+    return updated;
   }
 
   remove(binding: Binding, cause: RemovalCause): boolean {
     const bindings = this.#byAor.get(binding.aor);
-    const key = bindingKey(binding);
-    if (!bindings || bindings.get(key) !== binding) return false;
-    bindings.delete(key);
-    if (bindings.size === 0) this.#byAor.delete(binding.aor);
-    this.#unindexFlow(binding);
+    const current = bindings?.get(binding.key);
+    if (!bindings || !current || !sameRegistration(current, binding)) return false;
+    bindings.delete(current.key);
+    if (bindings.size === 0) this.#byAor.delete(current.aor);
+    this.#unindex(current);
     this.#count--;
-    for (const observe of this.#observers) observe(binding, "removed");
-    this.#events.emit({ type: "registration.removed", binding: viewOf(binding), cause });
+    for (const observe of this.#observers) observe(current, "removed");
+    this.#events.emit({ type: "registration.removed", binding: viewOf(current), cause });
     return true;
   }
 
-  /** A connection closed: its bindings go at once, not at expiry. */
   removeFlow(flowId: string): number {
     const onFlow = this.#byFlow.get(flowId);
     if (!onFlow) return 0;
     let removed = 0;
-    for (const b of [...onFlow]) if (this.remove(b, "flow_closed")) removed++;
+    for (const k of [...onFlow]) {
+      const b = this.#byIndexKey(k);
+      if (b && this.remove(b, "flow_closed")) removed++;
+    }
     this.#byFlow.delete(flowId);
     return removed;
   }
 
-  /** AORs bound on a flow (for the WS connections view). */
   aorsOnFlow(flowId: string): string[] {
-    return [...new Set([...(this.#byFlow.get(flowId) ?? [])].map((b) => b.aor))];
+    const aors = new Set<string>();
+    for (const k of this.#byFlow.get(flowId) ?? []) aors.add(k.slice(0, k.indexOf("\0")));
+    return [...aors];
   }
 
-  /** Removes every expired binding; called by a periodic sweep. O(due · log n). */
+  /** O(due · log n): a heap of expiries, not a scan of every binding. */
   sweep(): number {
     const now = this.#now();
     let removed = 0;
@@ -231,12 +225,41 @@ export class LocationService {
     return this.#count;
   }
 
-  #unindexFlow(binding: Binding): void {
-    const onFlow = this.#byFlow.get(binding.flow.id);
-    if (!onFlow) return;
-    onFlow.delete(binding);
-    if (onFlow.size === 0) this.#byFlow.delete(binding.flow.id);
+  #byIndexKey(indexKey: string): Binding | undefined {
+    const at = indexKey.indexOf("\0");
+    return this.#byAor.get(indexKey.slice(0, at))?.get(indexKey.slice(at + 1));
   }
+
+  #index(b: Binding): void {
+    const k = `${b.aor}\0${b.key}`;
+    addTo(this.#byFlow, b.flow.id, k);
+    if (isInvalidHost(b.contactHost)) addTo(this.#byContact, contactIndexKey(contactOf(b)), k);
+  }
+
+  #unindex(b: Binding): void {
+    const k = `${b.aor}\0${b.key}`;
+    deleteFrom(this.#byFlow, b.flow.id, k);
+    if (isInvalidHost(b.contactHost)) {
+      deleteFrom(this.#byContact, contactIndexKey(contactOf(b)), k);
+    }
+  }
+}
+
+function contactOf(b: Binding): { user?: string; host: string; port?: number } {
+  return { user: b.contactUser, host: b.contactHost, port: b.contactPort };
+}
+
+function addTo(index: Map<string, Set<string>>, at: string, key: string): void {
+  let set = index.get(at);
+  if (!set) index.set(at, set = new Set());
+  set.add(key);
+}
+
+function deleteFrom(index: Map<string, Set<string>>, at: string, key: string): void {
+  const set = index.get(at);
+  if (!set) return;
+  set.delete(key);
+  if (set.size === 0) index.delete(at);
 }
 
 function heapPush(heap: Expiry[], e: Expiry): void {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { EventBus } from "../events.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
-import { type Binding, LocationService } from "./location.ts";
+import { type Binding, contactFields } from "./binding.ts";
+import { LocationService } from "./location.ts";
 import { testFlow } from "./fixtures_test.ts";
 
 const FLOW: Flow = testFlow("udp", "udp:test");
@@ -12,8 +13,7 @@ function binding(user: string, contact: string, expiresAt: number): Binding {
     aor: `${user}@example.test`,
     domain: "example.test",
     user,
-    contact,
-    contactUri: parseUri(contact) as Binding["contactUri"],
+    ...contactFields(contact, parseUri(contact)),
     contactParams: "",
     flow: FLOW,
     callId: `c-${user}`,
@@ -103,4 +103,33 @@ Deno.test("save: registration.added, then .refreshed, reach their listeners with
     ["registration.refreshed", "sip:a@10.0.0.1", 2000],
     ["registration.refreshed", "sip:q@10.0.0.9", 3000],
   ]);
+});
+
+Deno.test("byContact: a browser's .invalid contact is found by its index, live bindings only", () => {
+  const { clock, location } = setup();
+  for (let i = 0; i < 50; i++) {
+    location.save(binding(`u${i}`, `sip:k${i}@h${i}.invalid;transport=ws`, 1000));
+  }
+  location.save(binding("p", "sip:p@10.0.0.5:5070", 1000));
+  const found = location.byContact({ user: "k7", host: "h7.invalid" });
+  assert.equal(found?.aor, "u7@example.test");
+  assert.equal(location.byContact({ user: "k7", host: "h7.invalid", port: 5 }), undefined);
+  assert.equal(location.byContact({ user: "p", host: "10.0.0.5", port: 5070 }), undefined);
+  location.remove(found!, "unregistered");
+  assert.equal(location.byContact({ user: "k7", host: "h7.invalid" }), undefined);
+  clock.now = 1000;
+  assert.equal(location.byContact({ user: "k8", host: "h8.invalid" }), undefined, "expired");
+});
+
+Deno.test("setOutstandingPings saves a new record; a copy from before a refresh changes nothing", () => {
+  const { location } = setup();
+  const first = binding("a", "sip:a@10.0.0.1", 1000);
+  location.save(first);
+  const updated = location.setOutstandingPings(first, 2);
+  assert.equal(updated?.outstandingPings, 2);
+  assert.equal(first.outstandingPings, 0, "the caller's record is not mutated");
+  location.save(binding("a", "sip:a@10.0.0.1", 2000)); // refresh
+  assert.equal(location.setOutstandingPings(first, 3), undefined);
+  assert.equal(location.remove(first, "ping_failed"), false, "the refresh is kept");
+  assert.equal(location.size, 1);
 });

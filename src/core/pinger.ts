@@ -2,10 +2,12 @@
  * @module OPTIONS pings to registered contacts (keep-alive and liveness): every
  * `config.ping.interval` seconds each binding gets one OPTIONS on the flow it registered
  * on (through its Path, if any) unless its previous ping is still pending. Any response
- * resets the binding's `outstandingPings`; a timeout or transport error adds a miss, and
+ * resets the binding's `outstandingPings` (saved through the location store, never by
+ * mutating a binding); a timeout or transport error adds a miss, and
  * after `config.ping.maxMisses` consecutive misses the binding is removed with cause
  * `ping_failed` (the location service tells subscribers, e.g. the control callbacks). It
- * sends through the transaction layer and never answers or parses anything itself.
+ * sends through the transaction layer and never answers or parses anything itself. A
+ * reload that changes the interval re-arms the timer (`reload()`).
  */
 import type { Config } from "../config/config.ts";
 import type { Counters } from "../events.ts";
@@ -15,12 +17,12 @@ import { SipRequest } from "../sip/message.ts";
 import { formatHost } from "../sip/uri.ts";
 import { newBranch, type TransactionLayer } from "../transaction/layer.ts";
 import type { Address, TransportName } from "../transport/types.ts";
-import type { Binding, LocationService } from "./location.ts";
+import type { Binding, LocationStore } from "./binding.ts";
 
 /** What the pinger needs from the server (a `Server` is one). */
 export interface PingerDeps {
   readonly config: Config;
-  readonly location: LocationService;
+  readonly location: LocationStore;
   readonly transactions: Pick<TransactionLayer, "sendRequest">;
   readonly transport: {
     localAddress(transport: TransportName, remoteHost?: string): Address | undefined;
@@ -33,6 +35,8 @@ export interface Pinger {
   pingAll(): void;
   /** Bindings whose ping is pending. */
   readonly inFlight: number;
+  /** Re-arms the timer when `config.ping.interval` changed (after a reload). */
+  reload(): void;
   close(): void;
 }
 
@@ -65,26 +69,33 @@ export function buildPing(deps: PingerDeps, b: Binding, cseq: number): SipReques
 
 /** Starts pinging when `config.ping.interval` > 0; the returned pinger stops with close(). */
 export function startPinger(deps: PingerDeps): Pinger {
-  const inFlight = new Set<Binding>();
+  /** Bindings ("aor NUL key") whose ping is pending. */
+  const inFlight = new Set<string>();
   let cseq = 1;
   let closed = false;
 
-  const miss = (b: Binding, why: string) => {
-    inFlight.delete(b);
+  const record = (b: Binding, misses: number) => deps.location.setOutstandingPings(b, misses);
+
+  const miss = (b: Binding, id: string, why: string) => {
+    inFlight.delete(id);
     if (closed) return;
-    b.outstandingPings++;
+    // The binding as stored now: a refresh since the ping started replaced it (and the miss).
+    const current = deps.location.get(b.aor, b.key);
+    const updated = current && record(b, current.outstandingPings + 1);
     deps.counters.inc("ping_misses_total", { transport: b.flow.transport });
-    log.debug(`ping to ${b.aor} (${b.contact}) missed (${why}): ${b.outstandingPings}`);
-    if (b.outstandingPings >= deps.config.ping.maxMisses) {
-      if (deps.location.remove(b, "ping_failed")) {
-        log.info(`${b.aor} ${b.contact} removed after ${b.outstandingPings} missed pings`);
+    if (!updated) return;
+    log.debug(`ping to ${b.aor} (${b.contact}) missed (${why}): ${updated.outstandingPings}`);
+    if (updated.outstandingPings >= deps.config.ping.maxMisses) {
+      if (deps.location.remove(updated, "ping_failed")) {
+        log.info(`${b.aor} ${b.contact} removed after ${updated.outstandingPings} missed pings`);
       }
     }
   };
 
   const ping = (b: Binding) => {
-    if (inFlight.has(b)) return;
-    inFlight.add(b);
+    const id = `${b.aor}\0${b.key}`;
+    if (inFlight.has(id)) return;
+    inFlight.add(id);
     deps.counters.inc("pings_sent_total", { transport: b.flow.transport });
     let settled = false;
     const settle = () => {
@@ -96,14 +107,15 @@ export function startPinger(deps: PingerDeps): Pinger {
       deps.transactions.sendRequest(buildPing(deps, b, cseq++), { flow: b.flow }, {
         onResponse: (response) => {
           if (response.status < 200 || !settle()) return;
-          inFlight.delete(b);
-          b.outstandingPings = 0;
+          inFlight.delete(id);
+          const current = deps.location.get(b.aor, b.key);
+          if (current && current.outstandingPings !== 0) record(b, 0);
         },
-        onTimeout: () => settle() && miss(b, "timeout"),
-        onTransportError: (error) => settle() && miss(b, error.message),
+        onTimeout: () => settle() && miss(b, id, "timeout"),
+        onTransportError: (error) => settle() && miss(b, id, error.message),
       });
     } catch (error) {
-      if (settle()) miss(b, String(error));
+      if (settle()) miss(b, id, String(error));
     }
   };
 
@@ -112,16 +124,25 @@ export function startPinger(deps: PingerDeps): Pinger {
     for (const b of deps.location.all()) ping(b);
   };
 
-  const seconds = deps.config.ping.interval;
-  const timer = seconds > 0 ? setInterval(pingAll, seconds * 1000) : undefined;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let armedSeconds = 0;
+  const arm = () => {
+    clearInterval(timer);
+    armedSeconds = deps.config.ping.interval;
+    timer = armedSeconds > 0 && !closed ? setInterval(pingAll, armedSeconds * 1000) : undefined;
+  };
+  arm();
   return {
     pingAll,
     get inFlight() {
       return inFlight.size;
     },
+    reload() {
+      if (deps.config.ping.interval !== armedSeconds) arm();
+    },
     close() {
       closed = true;
-      if (timer !== undefined) clearInterval(timer);
+      clearInterval(timer);
     },
   };
 }

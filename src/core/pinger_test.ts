@@ -6,7 +6,8 @@ import { createResponse } from "../sip/message.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { ClientHandlers } from "../transaction/layer.ts";
 import type { Flow } from "../transport/types.ts";
-import { type Binding, LocationService } from "./location.ts";
+import { type Binding, contactFields } from "./binding.ts";
+import { LocationService } from "./location.ts";
 import { buildPing, type PingerDeps, startPinger } from "./pinger.ts";
 import { testFlow } from "./fixtures_test.ts";
 
@@ -18,8 +19,7 @@ function binding(): Binding {
     aor: "alice@example.test",
     domain: "example.test",
     user: "alice",
-    contact,
-    contactUri: parseUri(contact),
+    ...contactFields(contact, parseUri(contact)),
     contactParams: "",
     flow,
     callId: "c",
@@ -80,14 +80,18 @@ Deno.test("pinger: misses count up, any response resets, maxMisses removes (ping
   pinger.pingAll(); // still pending: not sent twice
   assert.equal(sent.length, 1);
   sent[0].handlers.onTimeout();
-  assert.equal(b.outstandingPings, 1);
+  assert.equal(location.get(b.aor, b.key)!.outstandingPings, 1);
   pinger.pingAll();
   sent[1].handlers.onTransportError(new Error("gone"));
-  assert.equal(b.outstandingPings, 2);
+  assert.equal(location.get(b.aor, b.key)!.outstandingPings, 2);
   pinger.pingAll();
   const reply: SipResponse = createResponse(sent[2].request, 404);
   sent[2].handlers.onResponse(reply, flow);
-  assert.equal(b.outstandingPings, 0, "any final response proves the contact alive");
+  assert.equal(
+    location.get(b.aor, b.key)!.outstandingPings,
+    0,
+    "any final response proves the contact alive",
+  );
   for (let i = 0; i < 3; i++) {
     pinger.pingAll();
     sent[sent.length - 1].handlers.onTimeout();
@@ -95,4 +99,20 @@ Deno.test("pinger: misses count up, any response resets, maxMisses removes (ping
   assert.equal(location.size, 0);
   assert.deepEqual(removed, ["ping_failed"]);
   pinger.close();
+});
+
+Deno.test("pinger: a reload that changes the interval re-arms the timer", async () => {
+  const { deps, location, sent } = rig(3);
+  location.save(binding());
+  const pinger = startPinger(deps);
+  try {
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(sent.length, 0, "interval 0: no timer");
+    deps.config.ping.interval = 0.01; // 10 ms, as a reload would set it
+    pinger.reload();
+    for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(sent.length, 1, "the new interval is in force without a restart");
+  } finally {
+    pinger.close();
+  }
 });

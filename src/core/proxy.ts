@@ -42,7 +42,7 @@ const log = new Logger("proxy");
 export type { ProxyTransport } from "./proxy_targets.ts";
 
 export interface ProxyDeps extends ChallengeDeps, TargetDeps {
-  transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless">;
+  transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless" | "scheduler">;
   dialogs?: DialogTracker;
   tokens?: FlowTokens;
   /** Inbound call control (issue 12): may take an initial INVITE before it is routed. */
@@ -168,6 +168,7 @@ export class Proxy implements RequestForwarder {
     const context = new ProxyContext(
       {
         transactions: this.#deps.transactions,
+        scheduler: this.#deps.transactions.scheduler,
         timerC: config.timerC,
         cancelGrace: 64 * config.t1,
         dialogs: this.#deps.dialogs,
@@ -288,22 +289,14 @@ export class Proxy implements RequestForwarder {
   ): void {
     const inLocal = this.#deps.transport.localAddress(inFlow.transport, inFlow.remote.host) ??
       inFlow.local;
-    const calleeFlow: Flow | undefined = "flow" in target
-      ? target.flow
-      : target.transport === "udp"
-      ? {
-        id: "",
-        transport: "udp",
-        local: outLocal,
-        remote: { host: target.host, port: target.port },
-        reliable: false,
-        secure: false,
-      }
-      : undefined;
     const params = {
       ftag: tagParam(request.get("from") ?? ""),
       caller: this.#tokens.encode(inFlow),
-      callee: calleeFlow ? this.#tokens.encode(calleeFlow) : undefined,
+      callee: "flow" in target
+        ? this.#tokens.encode(target.flow)
+        : target.transport === "udp"
+        ? this.#tokens.encodeUdp(target)
+        : undefined,
     };
     const same = inFlow.transport === outTransport && inLocal.host === outLocal.host &&
       inLocal.port === outLocal.port;

@@ -10,6 +10,7 @@ import { Logger } from "../log.ts";
 import { newTag } from "../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
 import type { ClientTransaction, TransactionLayer } from "../transaction/layer.ts";
+import type { Scheduler, TimerHandle } from "../transaction/timers.ts";
 import type { Flow, Target } from "../transport/types.ts";
 import type { DialogTracker } from "./dialogs.ts";
 import type { Responder } from "./router.ts";
@@ -18,6 +19,8 @@ const log = new Logger("proxy");
 
 export interface ContextDeps {
   transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless">;
+  /** The transaction layer's timer wheel: Timer C and the grace run on its clock. */
+  scheduler: Pick<Scheduler, "schedule" | "cancel">;
   /** Timer C, ms (§16.6 item 11). */
   timerC: number;
   /** How long a cancelled branch may take to send its final before we give up (64*T1). */
@@ -36,8 +39,8 @@ interface Branch {
   provisional: boolean;
   cancelled: boolean;
   final?: SipResponse;
-  timerC?: ReturnType<typeof setTimeout>;
-  grace?: ReturnType<typeof setTimeout>;
+  timerC?: TimerHandle;
+  grace?: TimerHandle;
 }
 
 /** §16.7 step 6: the preference among finals of the same class. */
@@ -96,7 +99,7 @@ export class ProxyContext {
       queueMicrotask(() => this.#maybeFinish());
       return;
     }
-    if (this.isInvite) branch.timerC = setTimeout(() => this.#onTimerC(branch), this.#deps.timerC);
+    if (this.isInvite) branch.timerC = this.#after(this.#deps.timerC, () => this.#onTimerC(branch));
   }
 
   /** §16.10: the caller's CANCEL matched: cancel every pending branch. */
@@ -177,8 +180,7 @@ export class ProxyContext {
   #settle(branch: Branch, response: SipResponse): void {
     branch.done = true;
     branch.final ??= response;
-    clearTimeout(branch.timerC);
-    clearTimeout(branch.grace);
+    this.#stopTimers(branch);
     queueMicrotask(() => this.#dispose());
   }
 
@@ -206,7 +208,7 @@ export class ProxyContext {
   #cancelBranch(branch: Branch): void {
     if (branch.done || branch.cancelled) return;
     branch.cancelled = true;
-    clearTimeout(branch.timerC);
+    this.#deps.scheduler.cancel(branch.timerC);
     if (!this.isInvite) return; // §9.1: only INVITE can be cancelled; it runs to its end
     try {
       branch.tx?.cancel();
@@ -214,15 +216,25 @@ export class ProxyContext {
       log.debug(`CANCEL not sent: ${String(error)}`);
     }
     // A UAS that never answers the CANCEL must not hold the caller forever (§16.8).
-    branch.grace = setTimeout(
-      () => this.#complete(branch, this.#synthesize(487)),
+    branch.grace = this.#after(
       this.#deps.cancelGrace,
+      () => this.#complete(branch, this.#synthesize(487)),
     );
   }
 
   #restartTimerC(branch: Branch): void {
-    clearTimeout(branch.timerC);
-    branch.timerC = setTimeout(() => this.#onTimerC(branch), this.#deps.timerC);
+    this.#deps.scheduler.cancel(branch.timerC);
+    branch.timerC = this.#after(this.#deps.timerC, () => this.#onTimerC(branch));
+  }
+
+  #after(ms: number, fn: () => void): TimerHandle {
+    return this.#deps.scheduler.schedule(ms, fn);
+  }
+
+  #stopTimers(branch: Branch): void {
+    this.#deps.scheduler.cancel(branch.timerC);
+    this.#deps.scheduler.cancel(branch.grace);
+    branch.timerC = branch.grace = undefined;
   }
 
   /** §16.8: Timer C fired: CANCEL a ringing branch, treat a silent one as 408. */
@@ -231,10 +243,10 @@ export class ProxyContext {
     if (branch.done) return;
     if (branch.provisional) {
       this.#cancelBranch(branch);
-      clearTimeout(branch.grace);
-      branch.grace = setTimeout(
-        () => this.#complete(branch, this.#synthesize(408)),
+      this.#deps.scheduler.cancel(branch.grace);
+      branch.grace = this.#after(
         this.#deps.cancelGrace,
+        () => this.#complete(branch, this.#synthesize(408)),
       );
     } else {
       this.#cancelBranch(branch);
@@ -256,10 +268,7 @@ export class ProxyContext {
   /** Stops every timer (done, or server shutdown). */
   close(): void {
     this.#disposed = true;
-    for (const b of this.#branches) {
-      clearTimeout(b.timerC);
-      clearTimeout(b.grace);
-    }
+    for (const b of this.#branches) this.#stopTimers(b);
   }
 }
 

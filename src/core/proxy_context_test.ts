@@ -3,6 +3,7 @@ import { createResponse, type SipRequest, type SipResponse } from "../sip/messag
 import { parseMessage } from "../sip/parse.ts";
 import type { ClientHandlers, ClientTransaction } from "../transaction/layer.ts";
 import type { Flow, Target } from "../transport/types.ts";
+import { ManualClock, TimerWheel } from "../transaction/timers.ts";
 import { ProxyContext } from "./proxy_context.ts";
 import { testFlow } from "./fixtures_test.ts";
 
@@ -49,8 +50,10 @@ function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_0
     sendStateless: () => Promise.resolve(),
   };
   const original = request(method);
+  const clock = new ManualClock();
+  const scheduler = new TimerWheel({ clock });
   const context = new ProxyContext(
-    { transactions, ...timers },
+    { transactions, scheduler, ...timers },
     original,
     { respond: (r) => upstream.push(r) },
     flow,
@@ -62,7 +65,14 @@ function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_0
       context.addBranch(out, { transport: "udp", host: "127.0.0.1", port: 5070 + i });
     }
   };
-  return { context, branches, upstream, fork, statuses: () => upstream.map((r) => r.status) };
+  return {
+    context,
+    branches,
+    upstream,
+    fork,
+    clock,
+    statuses: () => upstream.map((r) => r.status),
+  };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -148,13 +158,13 @@ Deno.test("context: timeouts and transport errors become 408/503-as-500; CANCEL 
   assert.deepEqual(b.statuses(), [487]);
 });
 
-Deno.test("context: Timer C cancels a ringing branch; the grace period ends it with 408", async () => {
+Deno.test("context: Timer C cancels a ringing branch; the grace period ends it with 408", () => {
   const h = harness("INVITE", { timerC: 20, cancelGrace: 30 });
   h.fork(1);
   h.branches[0].answer(180);
-  await new Promise((r) => setTimeout(r, 35));
+  h.clock.advance(35);
   assert.equal(h.branches[0].cancels, 1, "Timer C sent a CANCEL");
-  await new Promise((r) => setTimeout(r, 60));
+  h.clock.advance(60);
   assert.deepEqual(h.statuses(), [180, 408]);
   h.context.close();
 });

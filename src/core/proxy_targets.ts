@@ -13,7 +13,8 @@ import { parseNameAddr, type SipUri } from "../sip/uri.ts";
 import type { AccountStore } from "../store/account.ts";
 import { tagParam } from "../transaction/server.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
-import type { Binding, LocationService } from "./location.ts";
+import { isInvalidHost } from "../transport/address.ts";
+import { addressOf, type Binding, type LocationStore } from "./binding.ts";
 import { type FlowTokens, routeTokens } from "./record_route.ts";
 
 /** What the proxy needs from the transport layer (TransportLayer fits). */
@@ -24,7 +25,7 @@ export interface ProxyTransport {
 }
 
 export interface TargetDeps {
-  location: LocationService;
+  location: LocationStore;
   store: AccountStore;
   transport: ProxyTransport;
   config: () => Config;
@@ -97,7 +98,7 @@ export class TargetResolver {
     // 2. A Route left (another proxy): it is the next hop (§16.12).
     const route = request.getAll("route")[0];
     if (route !== undefined) {
-      if (!inDialog) this.#checkForeign(uri);
+      if (!inDialog) this.#checkForeign();
       const next = parseNameAddr(route).uri;
       const target = addressOf(next);
       if (!target) throw new SipError(404, "Not Found");
@@ -105,7 +106,7 @@ export class TargetResolver {
     }
     // 3. A browser's contact: only its flow reaches it (RFC 7118 §5.2).
     if (isInvalidHost(uri.host)) {
-      const binding = this.#deps.location.all().find((b) => sameContact(b.contactUri, uri));
+      const binding = this.#deps.location.byContact(uri);
       const target = binding ? this.#bindingTarget(binding) : undefined;
       if (!target) throw new SipError(480, "Temporarily Unavailable");
       return [{ uri: request.uri, target }];
@@ -113,17 +114,16 @@ export class TargetResolver {
     // 4. A user of ours: the location service (§16.5), one branch per live binding.
     if (this.#isOurAor(uri)) return this.lookup(uri);
     // 5. Anything else: a plain next hop, within a dialog or when allowed.
-    if (!inDialog) this.#checkForeign(uri);
+    if (!inDialog) this.#checkForeign();
     const target = addressOf(uri);
     if (!target) throw new SipError(404, "Not Found");
     return [{ uri: request.uri, target }];
   }
 
-  #checkForeign(uri: SipUri): void {
+  #checkForeign(): void {
     if (!this.#deps.config().sip.allowForeignDomains) {
       throw new SipError(403, "Forbidden: Domain Not Served");
     }
-    void uri;
   }
 
   #isOurAor(uri: SipUri): boolean {
@@ -166,11 +166,11 @@ export class TargetResolver {
   #bindingTarget(binding: Binding): Target | undefined {
     const alive = this.#flowAlive(binding.flow);
     const outbound = binding.instance !== undefined && binding.regId !== undefined;
-    if (isInvalidHost(binding.contactUri.host) || outbound) {
+    if (isInvalidHost(binding.contactHost) || outbound) {
       return alive ? { flow: binding.flow } : undefined;
     }
     if (binding.flow.reliable && alive) return { flow: binding.flow };
-    return addressOf(binding.contactUri);
+    return binding.contactAddress;
   }
 
   #flowAlive(flow: Flow): boolean {
@@ -181,26 +181,7 @@ export class TargetResolver {
     const decoded = this.#tokens.decode(token);
     if (!decoded) return undefined;
     if ("udp" in decoded) return decoded.udp;
-    const connection = this.#deps.transport.connection(decoded.connectionId);
+    const connection = this.#deps.transport.connection(decoded.flowId);
     return connection ? { flow: connection.flow } : undefined;
   }
-}
-
-export function isInvalidHost(host: string): boolean {
-  return host.toLowerCase().endsWith(".invalid");
-}
-
-/** A URI's transport address (§19.1.1 defaults); never for `.invalid` or WebSocket URIs. */
-export function addressOf(uri: SipUri): Target | undefined {
-  if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
-  if (isInvalidHost(uri.host)) return undefined;
-  const param = (uri.params.get("transport") ?? "").toLowerCase();
-  const transport = (param || (uri.scheme === "sips" ? "tls" : "udp")) as TransportName;
-  if (transport !== "udp" && transport !== "tcp" && transport !== "tls") return undefined;
-  const port = uri.port ?? (transport === "tls" ? 5061 : 5060);
-  return { transport, host: uri.host, port };
-}
-
-function sameContact(a: SipUri, b: SipUri): boolean {
-  return a.host === b.host && (a.user ?? "") === (b.user ?? "") && a.port === b.port;
 }

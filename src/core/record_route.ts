@@ -10,7 +10,7 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { SipRequest } from "../sip/message.ts";
 import { formatHost, type SipUri } from "../sip/uri.ts";
 import { tagParam } from "../transaction/server.ts";
-import type { Flow, Target, TransportName } from "../transport/types.ts";
+import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 
 /** Every branch we create starts with this: the RFC 3261 cookie plus our mark. */
 export const BRANCH_PREFIX = "z9hG4bK-sw-";
@@ -22,27 +22,44 @@ export const CALLEE_TOKEN = "swb";
 
 /**
  * Signs and reads flow tokens (RFC 5626 §5.2 style): a stream flow is named by its
- * connection id, a UDP "flow" by the remote address. The HMAC keeps a UA from steering
- * our requests onto another user's connection.
+ * globally unique id (which says which worker and node own it), a UDP "flow" by the
+ * remote address. The HMAC keeps a UA from steering our requests onto another user's
+ * connection. The key comes from configuration so every worker and node reads the
+ * tokens of the others; after a rotation tokens signed with the previous key still pass.
  */
 export class FlowTokens {
   #key: Uint8Array;
+  #previous?: Uint8Array;
 
-  constructor(key: Uint8Array = randomBytes(20)) {
+  constructor(key: Uint8Array = randomBytes(20), previous?: Uint8Array) {
     this.#key = key;
+    this.#previous = previous;
+  }
+
+  setSecrets(key: Uint8Array, previous?: Uint8Array): void {
+    this.#key = key;
+    this.#previous = previous;
   }
 
   encode(flow: Flow): string {
-    const desc = flow.transport === "udp" ? `udp|${flow.remote.host}|${flow.remote.port}` : flow.id;
+    return flow.transport === "udp" ? this.encodeUdp(flow.remote) : this.#sign(flow.id);
+  }
+
+  /** A token for a UDP peer we have not heard from yet (the callee leg). */
+  encodeUdp(remote: Address): string {
+    return this.#sign(`udp|${remote.host}|${remote.port}`);
+  }
+
+  #sign(desc: string): string {
     const body = Buffer.from(desc, "utf8").toString("base64url");
-    return `${body}.${this.#mac(desc)}`;
+    return `${body}.${mac(this.#key, desc)}`;
   }
 
   /**
-   * The flow a token names: a UDP address target, or the id of a stream connection
-   * (the caller checks it is still open). Undefined for a forged or garbled token.
+   * The flow a token names: a UDP address target, or the id of a stream flow (the caller
+   * checks it is still open). Undefined for a forged or garbled token.
    */
-  decode(token: string): { udp: Target } | { connectionId: string } | undefined {
+  decode(token: string): { udp: Target } | { flowId: string } | undefined {
     const dot = token.lastIndexOf(".");
     if (dot <= 0) return undefined;
     let desc: string;
@@ -51,24 +68,23 @@ export class FlowTokens {
     } catch {
       return undefined;
     }
-    if (this.#mac(desc) !== token.slice(dot + 1)) return undefined;
+    const signature = token.slice(dot + 1);
+    if (
+      mac(this.#key, desc) !== signature &&
+      (this.#previous === undefined || mac(this.#previous, desc) !== signature)
+    ) return undefined;
     if (desc.startsWith("udp|")) {
       const [, host, port] = desc.split("|");
       const n = Number(port);
       if (!host || !Number.isInteger(n) || n <= 0 || n > 65535) return undefined;
       return { udp: { transport: "udp", host, port: n } };
     }
-    return { connectionId: desc };
-  }
-
-  #mac(desc: string): string {
-    return createHmac("sha256", this.#key).update(desc).digest("base64url").slice(0, 12);
+    return { flowId: desc };
   }
 }
 
-/** The `transport=` value for a transport (Record-Route, Via hints). */
-export function transportParam(transport: TransportName): string {
-  return transport;
+function mac(key: Uint8Array, desc: string): string {
+  return createHmac("sha256", key).update(desc).digest("base64url").slice(0, 12);
 }
 
 /** The Via transport token (§18: UDP, TCP, TLS; RFC 7118: WS, WSS). */
@@ -83,7 +99,7 @@ export function recordRouteValue(
   transport: TransportName,
   params: { ftag: string; caller?: string; callee?: string },
 ): string {
-  let uri = `sip:${formatHost(host)}:${port};transport=${transportParam(transport)};lr`;
+  let uri = `sip:${formatHost(host)}:${port};transport=${transport};lr`;
   if (params.ftag) uri += `;${FTAG}=${params.ftag}`;
   if (params.caller) uri += `;${CALLER_TOKEN}=${params.caller}`;
   if (params.callee) uri += `;${CALLEE_TOKEN}=${params.callee}`;

@@ -36,7 +36,7 @@ function invite(extra = ""): SipRequest {
 Deno.test("flow tokens: stream flows by connection id, UDP by address; forgeries rejected", () => {
   const tokens = new FlowTokens();
   const ws = tokens.encode(flow("ws", "ws:7"));
-  assert.deepEqual(tokens.decode(ws), { connectionId: "ws:7" });
+  assert.deepEqual(tokens.decode(ws), { flowId: "ws:7" });
   const udp = tokens.encode(flow("udp", "udp:x", "::1", 5099));
   assert.deepEqual(tokens.decode(udp), { udp: { transport: "udp", host: "::1", port: 5099 } });
   assert.match(ws, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "safe in a URI parameter");
@@ -86,4 +86,22 @@ Deno.test("stateless branch is stable for a retransmission and differs per reque
   const b = invite();
   b.set("via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKother");
   assert.notEqual(statelessBranch(a), statelessBranch(b));
+});
+
+Deno.test("flow tokens: a rotated key still reads tokens of the previous key, not older ones", () => {
+  const oldKey = new Uint8Array(20).fill(1);
+  const newKey = new Uint8Array(20).fill(2);
+  const before = new FlowTokens(oldKey).encode(flow("tcp", "tcp:n.0.3"));
+  const tokens = new FlowTokens(newKey, oldKey);
+  assert.deepEqual(tokens.decode(before), { flowId: "tcp:n.0.3" });
+  const after = tokens.encode(flow("tcp", "tcp:n.0.3"));
+  assert.notEqual(after, before);
+  tokens.setSecrets(new Uint8Array(20).fill(3), newKey);
+  assert.equal(tokens.decode(before), undefined);
+  assert.deepEqual(tokens.decode(after), { flowId: "tcp:n.0.3" });
+  // A worker sharing the key reads a UDP token for a peer it never heard from.
+  const udp = new FlowTokens(newKey).encodeUdp({ host: "127.0.0.1", port: 5070 });
+  assert.deepEqual(new FlowTokens(newKey).decode(udp), {
+    udp: { transport: "udp", host: "127.0.0.1", port: 5070 },
+  });
 });

@@ -12,10 +12,11 @@ import { formatParams, formatUri, type NameAddr, unquote } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import { servesDomain } from "./domains.ts";
-import { type Binding, bindingKey, type LocationService } from "./location.ts";
+import { type Binding, bindingKey, contactFields } from "./binding.ts";
+import type { LocationStore } from "./binding.ts";
 
 export interface RegistrarDeps extends ChallengeDeps {
-  location: LocationService;
+  location: LocationStore;
   config: () => Config;
   now?: () => number;
 }
@@ -85,8 +86,7 @@ export class Registrar {
           aor,
           domain,
           user,
-          contact: formatUri(contact.uri),
-          contactUri: contact.uri,
+          ...contactFields(formatUri(contact.uri), contact.uri, candidate),
           contactParams: formatParams(params),
           flow,
           callId,

@@ -9,6 +9,8 @@
 /** A flow as recorded with a binding (the transport layer's `Flow`, as data). */
 export interface StoredFlow {
   id: string;
+  /** The process that owned it (absent in records written before flows named their owner). */
+  owner?: { node: string; worker: number };
   transport: "udp" | "tcp" | "tls" | "ws" | "wss";
   local: { host: string; port: number };
   remote: { host: string; port: number };

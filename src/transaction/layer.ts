@@ -131,6 +131,11 @@ export class TransactionLayer {
   readonly #timerJ: FixedDelayQueue<NonInviteServerTransaction>;
   #closed = false;
 
+  /** The timer wheel every transaction timer runs on; the proxy's Timer C uses it too. */
+  get scheduler(): Scheduler {
+    return this.#scheduler;
+  }
+
   constructor(options: TransactionLayerOptions) {
     this.#sender = options.sender;
     this.#log = options.logger ?? new Logger("transaction");

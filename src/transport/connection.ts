@@ -3,7 +3,7 @@
  * stream flow (TCP, TLS, WS, WSS) and the `TransportSink` a transport reports to. A
  * transport frames bytes into whole messages and hands them up; it never parses SIP.
  */
-import type { Flow } from "./types.ts";
+import type { Flow, FlowOwner } from "./types.ts";
 
 export interface Connection {
   readonly flow: Flow;
@@ -20,16 +20,12 @@ export interface Connection {
 }
 
 export interface TransportSink {
+  /** The process new flows belong to (their ids carry it). */
+  readonly owner: FlowOwner;
   /** One whole SIP message read from `flow`; `reply` sends bytes back the same way. */
   deliver(bytes: Uint8Array, flow: Flow): void;
   opened(connection: Connection): void;
   closed(connection: Connection): void;
   /** Bytes dropped without a response (broken framing, oversize, not SIP). */
   dropped(flow: Flow, reason: string): void;
-}
-
-let nextConnectionId = 1;
-
-export function newConnectionId(transport: string): string {
-  return `${transport}:${nextConnectionId++}`;
 }

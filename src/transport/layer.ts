@@ -18,7 +18,16 @@ import { TcpTransport, type TlsCredentials } from "./tcp.ts";
 import { UdpTransport } from "./udp.ts";
 import { WsTransport } from "./ws.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
-import type { Address, Flow, Inbound, MessageSender, Target, TransportName } from "./types.ts";
+import { localOwner, sameOwner } from "./flow_id.ts";
+import type {
+  Address,
+  Flow,
+  FlowOwner,
+  Inbound,
+  MessageSender,
+  Target,
+  TransportName,
+} from "./types.ts";
 
 export interface TransportLayerOptions {
   /** Address to bind; wildcard binds every IPv4 and IPv6 address. */
@@ -39,6 +48,8 @@ export interface TransportLayerOptions {
   /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
   udpReceiveBuffer?: number;
   counters: Counters;
+  /** The process flows opened here belong to; default: a random node id, worker 0. */
+  owner?: FlowOwner;
 }
 
 const log = new Logger("transport");
@@ -48,9 +59,15 @@ export class TransportLayer implements MessageSender, TransportSink {
   onMessage: (inbound: Inbound) => void = () => {};
   onFlowOpened: (flow: Flow) => void = () => {};
   onFlowClosed: (flow: Flow) => void = () => {};
+  /**
+   * Hands bytes for a stream flow of another worker or node to its owner (the worker
+   * supervisor sets it). Unset, such a flow is treated like a closed connection.
+   */
+  sendForeign?: (bytes: Uint8Array, flow: Flow) => Promise<void>;
 
+  readonly owner: FlowOwner;
   #options: TransportLayerOptions;
-  #udp: UdpTransport[] = [];
+  #udp?: UdpTransport;
   #tcp?: TcpTransport;
   #tls?: TcpTransport;
   #ws?: WsTransport;
@@ -64,6 +81,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   constructor(options: TransportLayerOptions) {
     this.#options = options;
+    this.owner = options.owner ?? localOwner();
     this.#admit = this.#compileAdmission(options.websocket);
   }
 
@@ -92,6 +110,11 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.#webSocketsEnabled = enabled;
   }
 
+  /** True when `flow` lives in this process (hand-made flows without an owner count as ours). */
+  owns(flow: Flow): boolean {
+    return flow.owner === undefined || sameOwner(flow.owner, this.owner);
+  }
+
   /** Opens every configured listener; throws (naming the port) when one cannot bind. */
   start(): void {
     const o = this.#options;
@@ -115,7 +138,7 @@ export class TransportLayer implements MessageSender, TransportSink {
         port,
         (h) => new UdpTransport(h, port, this, max, o.udpReceiveBuffer),
       );
-      this.#udp.push(udp);
+      this.#udp = udp;
       log.info(`udp receive buffer: ${udp.receiveBuffer ?? "OS default"} bytes`);
       udp.run();
     }
@@ -154,7 +177,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** Bound listeners, for the API, dashboard and tests. */
   listening(): { transport: TransportName; local: Address }[] {
     const out: { transport: TransportName; local: Address }[] = [];
-    for (const u of this.#udp) out.push({ transport: "udp", local: u.local });
+    if (this.#udp) out.push({ transport: "udp", local: this.#udp.local });
     if (this.#tcp) out.push({ transport: "tcp", local: this.#tcp.local });
     if (this.#tls) out.push({ transport: "tls", local: this.#tls.local });
     if (this.#ws) out.push({ transport: "ws", local: this.#ws.local });
@@ -236,13 +259,18 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   // --- MessageSender: called by the layers above ---
 
+  /**
+   * Sends on a flow reference or to an address. A UDP flow of another worker is reached
+   * from our own socket (the same port under SO_REUSEPORT); a stream flow of another
+   * worker or node goes to `sendForeign`, else is treated as a closed connection.
+   */
   send(message: SipMessage, target: Target): Promise<Flow> {
     try {
       const bytes = message.toBytes();
       if ("flow" in target && target.flow.transport === "udp") {
         // The hot path (every response over UDP): one promise, not a chain of async calls.
         const flow = target.flow;
-        return this.#udpFor(flow.remote.host).send(bytes, flow.remote.host, flow.remote.port)
+        return this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port)
           .then(() => {
             this.#countOut(message, flow);
             return flow;
@@ -272,7 +300,11 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {
     if (flow.transport === "udp") {
-      await this.#udpFor(flow.remote.host).send(bytes, flow.remote.host, flow.remote.port);
+      await this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port);
+      return flow;
+    }
+    if (!this.owns(flow) && this.sendForeign) {
+      await this.sendForeign(bytes, flow);
       return flow;
     }
     const connection = this.#connections.get(flow.id);
@@ -293,7 +325,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
     const { transport, host, port } = target;
     if (transport === "udp") {
-      const udp = this.#udpFor(host);
+      const udp = this.#udpSocket();
       await udp.send(bytes, host, port);
       return udp.flowTo(host, port);
     }
@@ -311,8 +343,8 @@ export class TransportLayer implements MessageSender, TransportSink {
     return connection.flow;
   }
 
-  #udpFor(_host: string): UdpTransport {
-    const udp = this.#udp[0];
+  #udpSocket(): UdpTransport {
+    const udp = this.#udp;
     if (!udp) throw new Error("UDP is not enabled");
     return udp;
   }
@@ -327,6 +359,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     return [...this.#connections.values()];
   }
 
+  /** The open connection of a flow id of ours (undefined: closed, or another owner's). */
   connection(flowId: string): Connection | undefined {
     return this.#connections.get(flowId);
   }
@@ -350,7 +383,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   }
 
   async stop(): Promise<void> {
-    for (const u of this.#udp) u.close();
+    this.#udp?.close();
     this.#tcp?.close();
     this.#tls?.close();
     for (const c of this.#connections.values()) c.close();

@@ -5,7 +5,8 @@
  */
 import { StreamFramer } from "../sip/framer.ts";
 import { normalizeHost } from "./address.ts";
-import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
+import type { Connection, TransportSink } from "./connection.ts";
+import { streamFlowId } from "./flow_id.ts";
 import type { Flow } from "./types.ts";
 import { WriteQueue } from "./write_queue.ts";
 
@@ -29,7 +30,8 @@ export class StreamConnection implements Connection {
     const local = conn.localAddr as Deno.NetAddr;
     const remote = conn.remoteAddr as Deno.NetAddr;
     this.flow = {
-      id: newConnectionId(transport),
+      id: streamFlowId(transport, sink.owner),
+      owner: sink.owner,
       transport,
       local: { host: normalizeHost(local.hostname), port: local.port },
       remote: { host: normalizeHost(remote.hostname), port: remote.port },

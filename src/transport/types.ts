@@ -11,13 +11,26 @@ export interface Address {
   port: number;
 }
 
+/** The process a flow lives in: one worker on one node. */
+export interface FlowOwner {
+  node: string;
+  worker: number;
+}
+
 /**
  * A flow (RFC 5626 §3): one connection for stream transports, or one local socket plus
- * remote address for UDP. Responses and requests to a binding go back on it.
+ * remote address for UDP. Responses and requests to a binding go back on it. A flow is a
+ * plain record (a reference, not the socket): it can be stored, serialized and sent to
+ * another process, whose transport layer sees from `owner` that the flow is not its own.
  */
 export interface Flow {
-  /** Stable id, e.g. "ws:7" or "udp:127.0.0.1:5060>127.0.0.1:40000". */
+  /**
+   * Globally unique, built by the transport layer only (flow_id.ts), e.g.
+   * "ws:3fa09c1e.0.k2x9-7" or "udp:3fa09c1e.0:127.0.0.1:5060>127.0.0.1:40000".
+   */
   id: string;
+  /** Where the flow lives; absent only in hand-made flows of unit tests (taken as local). */
+  owner?: FlowOwner;
   transport: TransportName;
   local: Address;
   remote: Address;

@@ -5,6 +5,7 @@
  */
 import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
+import { udpFlowId } from "./flow_id.ts";
 import { setUdpReceiveBuffer } from "./socket_options.ts";
 import type { Address, Flow } from "./types.ts";
 
@@ -39,11 +40,13 @@ export class UdpTransport {
     const key = `${host}:${port}`;
     let flow = this.#flows.get(key);
     if (!flow) {
+      const remote = { host, port };
       flow = {
-        id: `udp:${this.local.host}:${this.local.port}>${key}`,
+        id: udpFlowId(this.#sink.owner, this.local, remote),
+        owner: this.#sink.owner,
         transport: "udp",
         local: this.local,
-        remote: { host, port },
+        remote,
         reliable: false,
         secure: false,
       };

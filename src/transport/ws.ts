@@ -11,7 +11,8 @@
  * that). This module must not parse SIP.
  */
 import { normalizeHost } from "./address.ts";
-import { type Connection, newConnectionId, type TransportSink } from "./connection.ts";
+import type { Connection, TransportSink } from "./connection.ts";
+import { streamFlowId } from "./flow_id.ts";
 import { ReloadableListener, type TlsCredentials } from "./tcp.ts";
 import type { Address, Flow } from "./types.ts";
 import { CLOSE, encodeClose, encodeFrame, OPCODE, WsFrameDecoder } from "./ws_frames.ts";
@@ -208,7 +209,8 @@ export class WsTransport {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const transport = this.secure ? "wss" : "ws";
     const flow: Flow = {
-      id: newConnectionId(transport),
+      id: streamFlowId(transport, this.#sink.owner),
+      owner: this.#sink.owner,
       transport,
       local: this.local,
       remote: { host: normalizeHost(remote.hostname), port: remote.port },

@@ -105,7 +105,7 @@ export function dialogTable(dialogs: DialogView[], now: number): Table<DialogVie
 }
 
 export const CONNECTION_COLUMNS: ColumnSpec[] = [
-  { title: "ID", min: 7 },
+  { title: "ID", min: 22 },
   { title: "REMOTE", min: 15, grow: 1 },
   { title: "ORIGIN", min: 10, grow: 2 },
   { title: "AGE", min: 6, align: "right" },

@@ -1,0 +1,155 @@
+/**
+ * @module A contact binding as plain data (RFC 3261 §10.3, RFC 5626, RFC 3327) and the
+ * contract of the store that keeps them. A binding holds strings, numbers and a flow
+ * reference only (no parsed URI, no live connection), so it can be serialized and kept
+ * in another process; the fields the proxy needs from the Contact URI are computed once,
+ * at registration. The in-memory store is location.ts.
+ */
+import type { SipUri } from "../sip/uri.ts";
+import { isInvalidHost } from "../transport/address.ts";
+import type { Flow, TransportName } from "../transport/types.ts";
+
+/** Where a Contact URI leads by itself (§19.1.1 defaults): UDP, TCP or TLS to an address. */
+export interface ContactAddress {
+  transport: TransportName;
+  host: string;
+  port: number;
+}
+
+export interface Binding {
+  aor: string;
+  domain: string;
+  user: string;
+  /** The Contact URI as registered. */
+  contact: string;
+  /** Identity within the AOR (RFC 5626 §6): instance and reg-id, else the Contact URI. */
+  key: string;
+  /** Contact URI host, user and port as parsed: a browser's `.invalid` contact is found by them. */
+  contactHost: string;
+  contactUser?: string;
+  contactPort?: number;
+  /** The Contact's own address; absent for `.invalid` and WebSocket contacts. */
+  contactAddress?: ContactAddress;
+  /** Contact header parameters other than expires (e.g. +sip.instance, reg-id, q). */
+  contactParams: string;
+  /** The flow it registered on: a reference (id, owner, addresses), not the socket. */
+  flow: Flow;
+  callId: string;
+  cseq: number;
+  expiresAt: number;
+  registeredAt: number;
+  instance?: string;
+  regId?: number;
+  /** RFC 3327 Path values, top first. */
+  path: string[];
+  userAgent?: string;
+  outstandingPings: number;
+}
+
+export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";
+
+/**
+ * Told of every change to the table after it happened (persistence, replication): the
+ * binding saved, or removed. It must not throw and must not block (queue, then write).
+ */
+export type LocationObserver = (binding: Binding, change: "saved" | "removed") => void;
+
+/** RFC 5626 §6: with instance and reg-id the flow identity is the key, else the URI. */
+export function bindingKey(
+  b: { instance?: string; regId?: number; contactUri: SipUri },
+): string {
+  if (b.instance !== undefined && b.regId !== undefined) return `i:${b.instance}|${b.regId}`;
+  const u = b.contactUri;
+  const transport = (u.params.get("transport") ?? "udp")?.toLowerCase();
+  return `u:${u.scheme}:${u.user ?? ""}@${u.host}:${u.port ?? ""};${transport}`;
+}
+
+/** The fields a binding derives from its parsed Contact URI. */
+export type ContactFields = Pick<
+  Binding,
+  "contact" | "key" | "contactHost" | "contactUser" | "contactPort" | "contactAddress"
+>;
+
+/** Derives the plain contact fields of a binding from its parsed Contact URI. */
+export function contactFields(
+  contact: string,
+  contactUri: SipUri,
+  identity: { instance?: string; regId?: number } = {},
+): ContactFields {
+  return {
+    contact,
+    key: bindingKey({ ...identity, contactUri }),
+    contactHost: contactUri.host,
+    contactUser: contactUri.user,
+    contactPort: contactUri.port,
+    contactAddress: addressOf(contactUri),
+  };
+}
+
+/** A URI's transport address (§19.1.1 defaults); never for `.invalid` or WebSocket URIs. */
+export function addressOf(uri: SipUri): ContactAddress | undefined {
+  if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
+  if (isInvalidHost(uri.host)) return undefined;
+  const param = (uri.params.get("transport") ?? "").toLowerCase();
+  const transport = (param || (uri.scheme === "sips" ? "tls" : "udp")) as TransportName;
+  if (transport !== "udp" && transport !== "tcp" && transport !== "tls") return undefined;
+  const port = uri.port ?? (transport === "tls" ? 5061 : 5060);
+  return { transport, host: uri.host, port };
+}
+
+/** The key of the `.invalid` contact index: what RFC 7118 §5.2 routing compares. */
+export function contactIndexKey(c: { user?: string; host: string; port?: number }): string {
+  return `${c.user ?? ""}@${c.host}:${c.port ?? ""}`;
+}
+
+/**
+ * The same registration, as of the same refresh (a ping count may differ): what removal
+ * compares, so a caller holding an older copy never removes a binding refreshed since.
+ */
+export function sameRegistration(a: Binding, b: Binding): boolean {
+  return a.expiresAt === b.expiresAt && a.key === b.key && a.aor === b.aor &&
+    a.cseq === b.cseq && a.callId === b.callId && a.flow.id === b.flow.id;
+}
+
+/**
+ * The location store (RFC 3261 §10.3): AOR → bindings, expiry, and the indexes routing
+ * needs (by flow, by `.invalid` contact). Bindings are values: a change is a new record
+ * saved, never a mutation of one handed out.
+ */
+export interface LocationStore {
+  /** Live bindings of an AOR ("user@domain"), expired ones dropped on the way. */
+  lookup(aor: string): Binding[];
+  get(aor: string, key: string): Binding | undefined;
+  /** The live binding a `bindingId` names (undefined: malformed, unknown or expired). */
+  byId(id: string): Binding | undefined;
+  /** A live binding of a browser's `.invalid` contact (RFC 7118 §5.2), by user, host and port. */
+  byContact(contact: { user?: string; host: string; port?: number }): Binding | undefined;
+  /** Adds or refreshes a binding (same key replaces). */
+  save(binding: Binding): void;
+  /** Puts back a binding kept across a restart, telling no one (nothing changed for the phone). */
+  restore(binding: Binding): void;
+  /** Adds an observer of every change; returns the function that removes it. */
+  observe(observer: LocationObserver): () => void;
+  /** Records the ping misses of a binding (no event); the updated record, or undefined if gone. */
+  setOutstandingPings(binding: Binding, misses: number): Binding | undefined;
+  /** Removes the binding if it is still this registration (a refresh is kept). */
+  remove(binding: Binding, cause: RemovalCause): boolean;
+  /** A connection closed: its bindings go at once, not at expiry. */
+  removeFlow(flowId: string): number;
+  /** AORs bound on a flow (for the WS connections view). */
+  aorsOnFlow(flowId: string): string[];
+  /** Removes every expired binding; called by a periodic sweep. */
+  sweep(): number;
+  all(): Binding[];
+  readonly size: number;
+}
+
+/**
+ * The same contract for a store in another process (a Redis or cluster peer): any answer
+ * may come later. The in-memory store answers at once and is also an `AsyncLocationStore`.
+ */
+export type AsyncLocationStore = {
+  [K in keyof LocationStore]: LocationStore[K] extends (...args: infer A) => infer R
+    ? (...args: A) => R | Promise<R>
+    : LocationStore[K];
+};
