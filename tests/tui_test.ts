@@ -144,16 +144,16 @@ Deno.test({
 
       // WebSocket pane: `c` closes the selected (only) connection; the client sees it.
       await term.keys("3");
-      await term.waitFor(new RegExp(`ws:[\\w.]+ +127\\.0\\.0\\.1:\\d+ `));
+      await term.waitFor(new RegExp(`ws:\\S+ +127\\.0\\.0\\.1:\\d+ `));
       await term.keys("p");
-      await term.waitFor(/pinged ws:[\w.]+/);
+      await term.waitFor(/pinged ws:\S+/);
       await term.keys("c");
       const closed = await Promise.race([
         alice.closed.then(() => true),
         new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
       ]);
       assert.ok(closed, "the WebSocket client saw the close");
-      screen = await term.waitFor(/closed ws:[\w.]+/);
+      screen = await term.waitFor(/closed ws:\S+/);
       await term.keys("1");
       await term.waitForGone(/alice@example\.test/);
 
@@ -168,7 +168,7 @@ Deno.test({
       await term.keys("?");
       await term.waitFor(/Keys[\s\S]*q {2}Ctrl-C/);
       await term.keys("x", "4");
-      await term.waitFor(/\[tui\] closed ws:[\w.]+/);
+      await term.waitFor(/\[tui\] closed ws:\S+/);
 
       // Live resize to 80x24: every line fits and the status line is the 24th.
       await term.resize(80, 24);
@@ -260,7 +260,7 @@ Deno.test({
       const wsLeft = left[0].flow.transport === "ws";
 
       await term.keys("3");
-      await term.waitFor(/ws:[\w.]+ +127\.0\.0\.1:\d+ /);
+      await term.waitFor(/ws:\S+ +127\.0\.0\.1:\d+ /);
       await term.keys("c");
       const closed = await Promise.race([
         alice.closed.then(() => true),
