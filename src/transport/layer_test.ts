@@ -5,7 +5,12 @@ import { localOwner, streamFlowId } from "./flow_id.ts";
 import { TransportLayer } from "./layer.ts";
 import type { Flow } from "./types.ts";
 
-const options = { hostname: "127.0.0.1", allowedOrigins: [], maxMessageSize: 65536 };
+const options = {
+  hostname: "127.0.0.1",
+  websocket: { allowedOrigins: [], checkHost: false, cors: "none" as const },
+  isServedHost: () => true,
+  maxMessageSize: 65536,
+};
 
 function message() {
   return parseMessage(
