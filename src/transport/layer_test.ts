@@ -9,6 +9,7 @@ const options = {
   hostname: "127.0.0.1",
   websocket: { allowedOrigins: [], checkHost: false, cors: "none" as const },
   isServedHost: () => true,
+  webSocketLimits: { maxHeaderSize: 8192, pingInterval: 0, pingTimeout: 0 },
   maxMessageSize: 65536,
 };
 
