@@ -21,7 +21,6 @@ import {
   installJsSip,
   messages,
   type RtpStats,
-  rtpStats,
   sendMessage,
   session,
   type SessionEvent,
@@ -32,6 +31,7 @@ import {
   stopUa,
   terminate,
   until,
+  waitForRtp as waitForRtpAt,
   waitSession,
   waitSessionEvent,
 } from "./support/jssip_page.ts";
@@ -224,18 +224,9 @@ async function assertEnded(
   return end;
 }
 
-/** Poll media stats of session `id` until RTP arrived and a candidate pair is selected. */
+/** Waits until RTP arrived at session `id` of `a` (with the trace on failure). */
 function waitForRtp(rig: Rig, a: Agent, id: number): Promise<RtpStats> {
-  let last: RtpStats | undefined;
-  return until(
-    `RTP at ${a.name}`,
-    async () => {
-      last = await rtpStats(a.page, id);
-      return last.packetsReceived > 0 && last.localAddress !== "" ? last : undefined;
-    },
-    20_000,
-    () => `last stats: ${JSON.stringify(last)}\n${rig.trace()}`,
-  );
+  return waitForRtpAt(a.page, id, a.name, rig.trace);
 }
 
 browserTest(

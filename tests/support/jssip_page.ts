@@ -130,7 +130,12 @@ const PAGE_SCRIPT = `(() => {
   });
 
   T.call = (target) => track(T.ua.call(target, MEDIA), "outgoing").id;
-  T.answer = (id) => T.sessions[id].session.answer(MEDIA);
+  // rtcOfferConstraints: an INVITE without SDP (late offer) is answered with an audio offer;
+  // JsSIP would otherwise offer no media at all.
+  T.answer = (id) => T.sessions[id].session.answer({
+    ...MEDIA,
+    rtcOfferConstraints: { offerToReceiveAudio: true },
+  });
   T.terminate = (id) => T.sessions[id].session.terminate();
   T.hold = (id) => new Promise((resolve) => {
     const timer = setTimeout(() => resolve("timeout"), 10000);
@@ -273,6 +278,25 @@ export async function until<T>(
 }
 
 /** Wait until the page has a session with index `id`. */
+/** Polls media stats of session `id` until RTP arrived and a candidate pair is selected. */
+export function waitForRtp(
+  page: Page,
+  id: number,
+  what: string,
+  trace: () => string = () => "",
+): Promise<RtpStats> {
+  let last: RtpStats | undefined;
+  return until(
+    `RTP at ${what}`,
+    async () => {
+      last = await rtpStats(page, id);
+      return last.packetsReceived > 0 && last.localAddress !== "" ? last : undefined;
+    },
+    20_000,
+    () => `last stats: ${JSON.stringify(last)}\n${trace()}`,
+  );
+}
+
 export function waitSession(page: Page, id: number, timeoutMs = 10_000): Promise<SessionInfo> {
   return until(`session ${id}`, async () => {
     const all = await sessions(page);
