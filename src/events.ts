@@ -40,6 +40,17 @@ export interface CallLegView {
 }
 
 /** One dialog as the API and dashboard show it (RFC 3261 §12 state plus both legs). */
+/** A WebSocket that ended: who ended it, how, and the AORs registered over it. */
+export interface WsClosed {
+  id: string;
+  transport: "ws" | "wss";
+  remote: { host: string; port: number };
+  code: number;
+  reason: string;
+  by: "client" | "server" | "admin";
+  aors: string[];
+}
+
 export interface DialogView {
   callId: string;
   from: string;
@@ -70,6 +81,7 @@ export type SipwsEvent =
   }
   | { type: "flow.opened"; flow: Flow }
   | { type: "flow.closed"; flow: Flow }
+  | { type: "ws.closed"; closed: WsClosed }
   | { type: "auth.failed"; realm: string; user?: string; cause: string }
   | { type: "dialog.changed"; callId: string; state: string }
   | { type: "call.event"; callId: string; control?: string; event: CallEvent }

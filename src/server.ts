@@ -181,9 +181,24 @@ export async function startServer(
 
   transport.onMessage = (inbound) => transactions.receive(inbound);
   transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
-  transport.onFlowClosed = (flow) => {
+  transport.onFlowClosed = (flow, connection) => {
+    const info = connection.closeInfo;
+    // Read before removeFlow: the event names the AORs that were bound on the connection.
+    const aors = info ? location.aorsOnFlow(flow.id) : [];
     location.removeFlow(flow.id);
     events.emit({ type: "flow.closed", flow });
+    if (info && (flow.transport === "ws" || flow.transport === "wss")) {
+      events.emit({
+        type: "ws.closed",
+        closed: {
+          id: flow.id,
+          transport: flow.transport,
+          remote: { ...flow.remote },
+          ...info,
+          aors,
+        },
+      });
+    }
   };
   let draining = false;
   transactions.onRequest = (request, flow, tx) => {

@@ -440,7 +440,7 @@ Deno.test("views, metrics, healthz, OpenAPI; keys on every endpoint", async () =
     assert.equal(dialogs.status, 200);
     assert.deepEqual(dialogs.json, { count: 0, dialogs: [] });
     const ws = await api.call("GET", "/ws");
-    assert.deepEqual(ws.json, { count: 0, connections: [] });
+    assert.deepEqual(ws.json, { count: 0, offset: 0, limit: 1000, enabled: true, connections: [] });
     assert.equal((await api.call("POST", "/ws/ws:999/close")).status, 404);
     assert.equal((await api.call("POST", "/ws/ws:999/ping")).status, 404);
 

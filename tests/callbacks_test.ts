@@ -375,10 +375,14 @@ Deno.test("WebSocket client registers (PUT) then drops its connection (DELETE)",
     const closed = new Promise((r) => ws.onclose = r);
     ws.close();
     await closed;
-    const got = await receiver.waitFor(2);
-    assertDelete(got[1]);
+    // The DELETE of the registration, and the close itself (POST /ws/closed, any order).
+    const got = await receiver.waitFor(3);
+    assertDelete(got.find((r) => r.method === "DELETE")!);
+    const wsClosed = got.find((r) => r.method === "POST")!;
+    assert.equal(wsClosed.path, "/ws/closed");
+    assert.deepEqual(JSON.parse(wsClosed.body).aors, [`${USER}@${DOMAIN}`]);
     await callbacks.idle();
-    assert.equal(receiver.received.length, 2);
+    assert.equal(receiver.received.length, 3);
   });
 });
 

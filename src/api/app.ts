@@ -23,6 +23,7 @@ import { openApiDocument } from "./openapi.ts";
 import { registrationRoutes } from "./registrations.ts";
 import { sipwsRoutes } from "./sipws_protocol.ts";
 import { viewRoutes } from "./views.ts";
+import { wsAdminRoutes } from "./ws_admin.ts";
 
 /** Where `GET /dialog` reads active dialogs (the proxy's dialog tracker). */
 export interface DialogSource {
@@ -120,6 +121,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   registrationRoutes(app, server);
   bindingRoutes(app, server);
   viewRoutes(app, server);
+  wsAdminRoutes(app, server);
   failedCallbackRoutes(app, options.callbacks);
   callRoutes(app, server);
 

@@ -9,9 +9,11 @@
  * `callbacks_total{method,result}` and `callbacks_retries_total{method}`. Each request is
  * signed (callback_signature.ts) with the domain's secret, else the global one. A callback
  * that fails its last attempt is kept in a bounded list (oldest dropped first) that the API
- * shows and can send again; a later delivery for the same user supersedes it.
+ * shows and can send again; a later delivery for the same user supersedes it. When a
+ * WebSocket closes, each domain with AORs bound on it gets `POST {control}/ws/closed` with the
+ * `ws.closed` event (its own AORs only).
  */
-import type { BindingView } from "../events.ts";
+import type { BindingView, WsClosed } from "../events.ts";
 import type { ApiServer, CallbackStats } from "./app.ts";
 import { signatureHeaders } from "./callback_signature.ts";
 import { deliver } from "./delivery.ts";
@@ -30,15 +32,20 @@ interface Announced {
   agent: string;
 }
 
-/** A callback that failed its last attempt, as `GET /callbacks/failed` lists it. */
-export interface FailedCallback {
-  id: number;
-  method: "PUT" | "DELETE";
+/** One HTTP request to a control server. */
+interface CallbackRequest {
+  method: "PUT" | "DELETE" | "POST";
   url: string;
   domain: string;
-  user: string;
-  /** The JSON body of a PUT. */
+  /** The user of a `/reg` callback. */
+  user?: string;
+  /** JSON body (PUT, POST). */
   body?: string;
+}
+
+/** A callback that failed its last attempt, as `GET /callbacks/failed` lists it. */
+export interface FailedCallback extends CallbackRequest {
+  id: number;
   attempts: number;
   error: string;
   /** Unix milliseconds of the last attempt. */
@@ -47,8 +54,17 @@ export interface FailedCallback {
 
 interface Failure {
   view: FailedCallback;
-  aor: string;
-  announced: Announced;
+  /** The queue it went through (an AOR, or a connection id). */
+  queue: string;
+}
+
+/** The seed 001 `/reg` callback announcing (PUT) or withdrawing (DELETE) a registration. */
+function regRequest(method: "PUT" | "DELETE", a: Announced): CallbackRequest {
+  const url = `${a.control}/reg/${encodeURIComponent(a.domain)}/${encodeURIComponent(a.user)}`;
+  const body = method === "PUT"
+    ? JSON.stringify({ host: a.host, port: a.port, agent: a.agent })
+    : undefined;
+  return { method, url, domain: a.domain, user: a.user, body };
 }
 
 export class ControlCallbacks implements CallbackStats {
@@ -72,6 +88,7 @@ export class ControlCallbacks implements CallbackStats {
       server.events.on("registration.added", touch),
       server.events.on("registration.refreshed", touch),
       server.events.on("registration.removed", touch),
+      server.events.on("ws.closed", (e) => this.#wsClosed(e.closed)),
     );
   }
 
@@ -90,7 +107,8 @@ export class ControlCallbacks implements CallbackStats {
     const failure = this.#failed.get(id);
     if (!failure) return false;
     this.#failed.delete(id);
-    this.#enqueue(failure.aor, failure.view.method, failure.announced);
+    const { method, url, domain, user, body } = failure.view;
+    this.#enqueue(failure.queue, { method, url, domain, user, body });
     return true;
   }
 
@@ -145,28 +163,48 @@ export class ControlCallbacks implements CallbackStats {
         previous.port === next.port && previous.agent === next.agent
       ) return;
       this.#announced.set(aor, next);
-      this.#enqueue(aor, "PUT", next);
+      this.#enqueue(aor, regRequest("PUT", next));
     } else if (previous) {
       this.#announced.delete(aor);
-      this.#enqueue(aor, "DELETE", previous);
+      this.#enqueue(aor, regRequest("DELETE", previous));
     }
   }
 
-  #enqueue(aor: string, method: "PUT" | "DELETE", a: Announced): void {
-    this.#pending++;
-    const previous = this.#tails.get(aor) ?? Promise.resolve();
-    const tail = previous.then(() => this.#deliver(aor, method, a)).finally(() => {
-      this.#pending--;
-      if (this.#tails.get(aor) === tail) this.#tails.delete(aor);
-    });
-    this.#tails.set(aor, tail);
+  /**
+   * `POST {control}/ws/closed` to each domain with AORs bound on the closed connection,
+   * naming only that domain's AORs.
+   */
+  #wsClosed(closed: WsClosed): void {
+    if (this.#abort.signal.aborted) return;
+    const byDomain = new Map<string, string[]>();
+    for (const aor of closed.aors) {
+      const domain = aor.slice(aor.lastIndexOf("@") + 1);
+      byDomain.set(domain, [...byDomain.get(domain) ?? [], aor]);
+    }
+    for (const [domain, aors] of byDomain) {
+      const control = this.#server.store.getDomain(domain)?.control;
+      if (!control) continue;
+      this.#enqueue(closed.id, {
+        method: "POST",
+        url: `${control}/ws/closed`,
+        domain,
+        body: JSON.stringify({ ...closed, domain, aors }),
+      });
+    }
   }
 
-  async #deliver(aor: string, method: "PUT" | "DELETE", a: Announced): Promise<void> {
-    const url = `${a.control}/reg/${encodeURIComponent(a.domain)}/${encodeURIComponent(a.user)}`;
-    const body = method === "PUT"
-      ? JSON.stringify({ host: a.host, port: a.port, agent: a.agent })
-      : undefined;
+  #enqueue(queue: string, request: CallbackRequest): void {
+    this.#pending++;
+    const previous = this.#tails.get(queue) ?? Promise.resolve();
+    const tail = previous.then(() => this.#deliver(queue, request)).finally(() => {
+      this.#pending--;
+      if (this.#tails.get(queue) === tail) this.#tails.delete(queue);
+    });
+    this.#tails.set(queue, tail);
+  }
+
+  async #deliver(queue: string, request: CallbackRequest): Promise<void> {
+    const { method, url, body } = request;
     const server = this.#server;
     const result = await deliver({
       fetch: this.#fetch,
@@ -176,22 +214,14 @@ export class ControlCallbacks implements CallbackStats {
       method,
       url,
       body,
-      headers: () => signatureHeaders(this.#secretOf(a.domain), method, url, body ?? ""),
+      headers: () => signatureHeaders(this.#secretOf(request.domain), method, url, body ?? ""),
     });
     if (!result) return;
     if (result.delivered) {
-      this.#supersede(aor);
+      this.#supersede(queue);
       return;
     }
-    this.#keepFailure(aor, a, {
-      method,
-      url,
-      domain: a.domain,
-      user: a.user,
-      ...(body === undefined ? {} : { body }),
-      attempts: result.attempts,
-      error: result.error,
-    });
+    this.#keepFailure(queue, { ...request, attempts: result.attempts, error: result.error });
   }
 
   /** The domain entry's secret wins over `[callbacks] secret`. */
@@ -199,18 +229,21 @@ export class ControlCallbacks implements CallbackStats {
     return this.#server.store.getDomain(domain)?.secret || this.#server.config.callbacks.secret;
   }
 
-  #keepFailure(aor: string, announced: Announced, view: Omit<FailedCallback, "id" | "failedAt">) {
+  #keepFailure(queue: string, view: Omit<FailedCallback, "id" | "failedAt">) {
     const limit = this.#server.config.callbacks.failedKept;
     if (limit === 0) return;
     const id = this.#nextFailureId++;
-    this.#failed.set(id, { aor, announced, view: { id, ...view, failedAt: Date.now() } });
+    for (const key of Object.keys(view) as (keyof typeof view)[]) {
+      if (view[key] === undefined) delete view[key];
+    }
+    this.#failed.set(id, { queue, view: { id, ...view, failedAt: Date.now() } });
     // Map order is insertion order: the first key is the oldest failure.
     while (this.#failed.size > limit) this.#failed.delete(this.#failed.keys().next().value!);
   }
 
-  /** A delivery for `aor` makes its older failures stale: sending them would undo it. */
-  #supersede(aor: string): void {
-    for (const [id, failure] of this.#failed) if (failure.aor === aor) this.#failed.delete(id);
+  /** A delivery for `queue` (an AOR) makes its older failures stale: sending it would undo it. */
+  #supersede(queue: string): void {
+    for (const [id, failure] of this.#failed) if (failure.queue === queue) this.#failed.delete(id);
   }
 }
 

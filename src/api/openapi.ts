@@ -184,14 +184,52 @@ export function openApiDocument(): Record<string, unknown> {
       ...callPaths(),
       "/ws": {
         get: {
-          summary: "WebSocket connections; `?transport=all` adds TCP and TLS",
-          responses: { "200": json({ type: "object" }), ...errors },
+          summary: "WebSocket connections, sorted and paged; `?transport=all` adds TCP and TLS",
+          parameters: [
+            { name: "order", in: "query", schema: { type: "string", enum: ["id", "last_used"] } },
+            { name: "dir", in: "query", schema: { type: "string", enum: ["asc", "desc"] } },
+            { name: "limit", in: "query", schema: INTEGER, description: "default 1000" },
+            { name: "offset", in: "query", schema: INTEGER },
+            { name: "transport", in: "query", schema: { type: "string", enum: ["all"] } },
+          ],
+          responses: {
+            "200": json({
+              type: "object",
+              properties: {
+                count: { type: "integer", description: "rows before paging" },
+                offset: INTEGER,
+                limit: INTEGER,
+                enabled: { type: "boolean", description: "false after POST /ws/disable" },
+                connections: { type: "array", items: ref("Connection") },
+              },
+            }),
+            ...errors,
+          },
         },
       },
       "/ws/{id}/close": {
         parameters: [wsId],
         post: {
-          summary: "Close a connection (its bindings go)",
+          summary: "Close a connection with an RFC 6455 close code (its bindings go; " +
+            "ws.closed says by: admin)",
+          requestBody: {
+            required: false,
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: {
+                    code: {
+                      type: "integer",
+                      description: "1000 (default), 1001-1003, " +
+                        "1007-1014, 3000-4999",
+                    },
+                    reason: { type: "string", description: "at most 123 bytes" },
+                  },
+                },
+              },
+            },
+          },
           responses: { "200": json({ type: "object" }), ...errors, ...notFound },
         },
       },
@@ -200,6 +238,18 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: "Send a keep-alive probe on a connection",
           responses: { "200": json({ type: "object" }), ...errors, ...notFound },
+        },
+      },
+      "/ws/disable": {
+        post: {
+          summary: "Refuse new WebSocket handshakes with 503; open connections stay",
+          responses: { "200": json({ type: "object" }), ...errors },
+        },
+      },
+      "/ws/enable": {
+        post: {
+          summary: "Accept new WebSocket handshakes again",
+          responses: { "200": json({ type: "object" }), ...errors },
         },
       },
       "/callbacks/failed": {
@@ -354,11 +404,27 @@ export function openApiDocument(): Record<string, unknown> {
             },
           },
         },
+        Connection: {
+          type: "object",
+          properties: {
+            id: STRING,
+            transport: STRING,
+            remote: { type: "object", properties: { host: STRING, port: INTEGER } },
+            local: { type: "object", properties: { host: STRING, port: INTEGER } },
+            origin: STRING,
+            age: { type: "integer", description: "seconds open" },
+            messages: { type: "object", properties: { in: INTEGER, out: INTEGER } },
+            bytes: { type: "object", properties: { in: INTEGER, out: INTEGER } },
+            queued: { type: "integer", description: "bytes waiting to be written" },
+            lastActivity: { type: "integer", description: "Unix ms" },
+            aors: { type: "array", items: STRING },
+          },
+        },
         FailedCallback: {
           type: "object",
           properties: {
             id: INTEGER,
-            method: { type: "string", enum: ["PUT", "DELETE"] },
+            method: { type: "string", enum: ["PUT", "DELETE", "POST"] },
             url: STRING,
             domain: STRING,
             user: STRING,

@@ -5,6 +5,16 @@
  */
 import type { Flow, FlowOwner } from "./types.ts";
 
+/** Who ended a connection: the peer, sipws itself (limits, shutdown), or an operator. */
+export type CloseInitiator = "client" | "server" | "admin";
+
+/** How a WebSocket ended (RFC 6455 §7.4 code and reason). */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  by: CloseInitiator;
+}
+
 export interface Connection {
   readonly flow: Flow;
   readonly openedAt: number;
@@ -13,10 +23,18 @@ export interface Connection {
   messagesIn: number;
   messagesOut: number;
   lastActivity: number;
+  /** WebSocket: payload bytes received and sent. */
+  bytesIn?: number;
+  bytesOut?: number;
+  /** WebSocket: bytes accepted for sending but not yet written to the socket. */
+  queued?(): number;
+  /** WebSocket: set once closed, before the transport reports the close. */
+  closeInfo?: CloseInfo;
   send(bytes: Uint8Array): Promise<void>;
   /** Keep-alive probe: CRLFCRLF (RFC 5626 §4.4.1), in a text frame on WS. */
   ping(): void;
-  close(): void;
+  /** WebSocket connections send `code` and `reason` in their close frame. */
+  close(code?: number, reason?: string, by?: CloseInitiator): void;
 }
 
 export interface TransportSink {

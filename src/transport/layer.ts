@@ -58,7 +58,8 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** Every parsed inbound message. */
   onMessage: (inbound: Inbound) => void = () => {};
   onFlowOpened: (flow: Flow) => void = () => {};
-  onFlowClosed: (flow: Flow) => void = () => {};
+  /** A connection ended; WebSocket ones say how (`closeInfo`). */
+  onFlowClosed: (flow: Flow, connection: Connection) => void = () => {};
   /**
    * Hands bytes for a stream flow of another worker or node to its owner (the worker
    * supervisor sets it). Unset, such a flow is treated like a closed connection.
@@ -249,7 +250,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     if (!this.#connections.delete(connection.flow.id)) return;
     const key = remoteKey(connection.flow.transport, connection.flow.remote);
     if (this.#byRemote.get(key) === connection.flow.id) this.#byRemote.delete(key);
-    this.onFlowClosed(connection.flow);
+    this.onFlowClosed(connection.flow, connection);
   }
 
   dropped(flow: Flow, reason: string): void {

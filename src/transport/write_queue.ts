@@ -11,6 +11,10 @@ export class WriteQueue {
   /** Bytes waiting for the next write, and the promise they settle with. */
   #queued: Uint8Array[] = [];
   #batch: PromiseWithResolvers<void> | undefined;
+  #queuedBytes = 0;
+  /** Bytes of the write in flight, and when it started (undefined when none is). */
+  #inFlight = 0;
+  #since: number | undefined;
 
   /** `onError` runs once a write failed (the caller closes the connection). */
   constructor(conn: Deno.Conn, onError: () => void) {
@@ -25,6 +29,7 @@ export class WriteQueue {
    */
   write(bytes: Uint8Array): Promise<void> {
     this.#queued.push(bytes);
+    this.#queuedBytes += bytes.length;
     if (this.#batch) return this.#batch.promise;
     const batch = Promise.withResolvers<void>();
     // Marked handled: callers that ignore a failed keep-alive must not crash the process.
@@ -33,6 +38,16 @@ export class WriteQueue {
     const write = this.#writing.then(() => this.#flush(batch));
     this.#writing = write.catch(() => this.#onError());
     return batch.promise;
+  }
+
+  /** Bytes accepted and not yet written (waiting plus in flight). */
+  queuedBytes(): number {
+    return this.#queuedBytes + this.#inFlight;
+  }
+
+  /** Milliseconds the write in flight has been waiting for the peer; 0 when none is. */
+  stalledFor(now = Date.now()): number {
+    return this.#since === undefined ? 0 : now - this.#since;
   }
 
   /** Settles when everything queued so far is written (or failed). */
@@ -44,6 +59,9 @@ export class WriteQueue {
     const parts = this.#queued;
     this.#queued = [];
     this.#batch = undefined;
+    this.#inFlight = this.#queuedBytes;
+    this.#queuedBytes = 0;
+    this.#since = Date.now();
     let bytes = parts[0];
     if (parts.length > 1) {
       let total = 0;
@@ -57,11 +75,17 @@ export class WriteQueue {
     }
     try {
       let off = 0;
-      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+      while (off < bytes.length) {
+        off += await this.#conn.write(bytes.subarray(off));
+        this.#inFlight = bytes.length - off;
+      }
       batch.resolve();
     } catch (error) {
       batch.reject(error);
       throw error;
+    } finally {
+      this.#inFlight = 0;
+      this.#since = undefined;
     }
   }
 }

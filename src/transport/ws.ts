@@ -11,7 +11,7 @@
  * that). This module must not parse SIP.
  */
 import { normalizeHost } from "./address.ts";
-import type { Connection, TransportSink } from "./connection.ts";
+import type { CloseInfo, CloseInitiator, Connection, TransportSink } from "./connection.ts";
 import { streamFlowId } from "./flow_id.ts";
 import { ReloadableListener, type TlsCredentials } from "./tcp.ts";
 import type { Address, Flow } from "./types.ts";
@@ -50,7 +50,12 @@ class WsConnection implements Connection {
   readonly origin?: string;
   messagesIn = 0;
   messagesOut = 0;
+  /** Bytes read from and written to the socket (frames included). */
+  bytesIn = 0;
+  bytesOut = 0;
   lastActivity = Date.now();
+  /** How it ended; set before the transport hears of the close. */
+  closeInfo?: CloseInfo;
   /** Anything from the peer, pongs included: what the keep-alive policy looks at. */
   lastHeard = Date.now();
   /** A ping went out since `lastHeard`. */
@@ -78,7 +83,17 @@ class WsConnection implements Connection {
     if (this.#closing) return Promise.reject(new Error(`flow ${this.flow.id} is closed`));
     this.messagesOut++;
     // Browsers' SIP stacks expect text frames.
-    return this.#writer.write(encodeFrame(OPCODE.text, bytes));
+    return this.#write(encodeFrame(OPCODE.text, bytes));
+  }
+
+  /** Bytes accepted for sending and not yet written. */
+  queued(): number {
+    return this.#writer.queuedBytes();
+  }
+
+  #write(frame: Uint8Array): Promise<void> {
+    this.bytesOut += frame.length;
+    return this.#writer.write(frame);
   }
 
   /** CRLFCRLF keep-alive in a text frame (RFC 7118 §6 leaves keep-alive to the endpoints). */
@@ -93,14 +108,15 @@ class WsConnection implements Connection {
   }
 
   frame(opcode: number, payload: Uint8Array): void {
-    if (!this.#closing) this.#writer.write(encodeFrame(opcode, payload)).catch(() => {});
+    if (!this.#closing) this.#write(encodeFrame(opcode, payload)).catch(() => {});
   }
 
-  close(code: number = CLOSE.normal, reason = "closed by server"): void {
+  /** Sends a close frame with `code` and `reason`, then closes TCP (RFC 6455 §7.1.1). */
+  close(code: number = CLOSE.normal, reason = "closed by server", by: CloseInitiator = "server") {
     if (this.#closing) return;
     this.#closing = true;
-    // RFC 6455 §7.1.1: send the close frame, then the server closes TCP first.
-    this.#writer.write(encodeClose(code, reason)).catch(() => {});
+    this.closeInfo ??= { code, reason, by };
+    this.#write(encodeClose(code, reason)).catch(() => {});
     this.#writer.drained().then(() => this.#shut());
   }
 
@@ -108,6 +124,8 @@ class WsConnection implements Connection {
     this.#closing = true;
     if (this.#closed) return;
     this.#closed = true;
+    // No close frame either way: the connection was lost (RFC 6455 §7.1.5 code 1006).
+    this.closeInfo ??= { code: 1006, reason: "", by: "client" };
     try {
       this.#conn.close();
     } catch { /* closed by the peer */ }
@@ -121,6 +139,7 @@ class WsConnection implements Connection {
       let chunk: Uint8Array | undefined = rest;
       while (!this.#closing) {
         if (chunk.length > 0) {
+          this.bytesIn += chunk.length;
           this.lastHeard = Date.now();
           this.pinged = false;
           onEvents(this, decoder.push(chunk));
@@ -236,6 +255,8 @@ export class WsTransport {
         case "pong":
           break;
         case "close":
+          // The client closed: report its code (1005 when none, RFC 6455 §7.1.5), echo it.
+          connection.closeInfo ??= { code: event.code ?? 1005, reason: event.reason, by: "client" };
           connection.close(event.code ?? CLOSE.normal, "");
           return;
         case "violation":

@@ -29,7 +29,7 @@ export type WsEvent =
   | { kind: "message"; bytes: Uint8Array; tooLarge: boolean }
   | { kind: "ping"; payload: Uint8Array }
   | { kind: "pong" }
-  | { kind: "close"; code?: number }
+  | { kind: "close"; code?: number; reason: string }
   /** The peer broke the protocol: close with `code`, read nothing more. */
   | { kind: "violation"; code: number; reason: string };
 
@@ -140,7 +140,8 @@ export class WsFrameDecoder {
       case OPCODE.close: {
         if (payload.length === 1) return this.#fail(events, "close frame with a 1-byte payload");
         const code = payload.length >= 2 ? (payload[0] << 8) | payload[1] : undefined;
-        events.push({ kind: "close", code });
+        const reason = new TextDecoder().decode(payload.subarray(2));
+        events.push({ kind: "close", code, reason });
         return;
       }
     }

@@ -32,7 +32,8 @@ const STATUS_TTL_MS = 6000;
 const HINTS: Record<string, string> = {
   registrations: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  k remove  ? help  q quit",
   dialogs: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  ? help  q quit",
-  connections: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  c close  p ping  ? help  q quit",
+  connections:
+    "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  c close  p ping  d disable/enable  ? help  q quit",
   log: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  l level  f follow  ? help  q quit",
 };
 
@@ -123,8 +124,9 @@ export function Dashboard({ source, tap }: DashboardProps) {
       .finally(() => void poll());
   };
 
-  const latest = useRef({ view, count, selected, height, tableRows });
-  latest.current = { view, count, selected, height, tableRows };
+  const wsEnabled = snaps.current?.webSocketsEnabled !== false;
+  const latest = useRef({ view, count, selected, height, tableRows, wsEnabled });
+  latest.current = { view, count, selected, height, tableRows, wsEnabled };
   useInput((input, key) => {
     const cur = latest.current;
     // The reducer sees the selection as drawn (follow mode, clamping).
@@ -135,6 +137,14 @@ export function Dashboard({ source, tap }: DashboardProps) {
     if (!action) return;
     if (action === "quit") {
       exit();
+      return;
+    }
+    if (action === "toggle-ws") {
+      const enable = !cur.wsEnabled;
+      act(
+        enable ? "new WebSocket handshakes enabled" : "new WebSocket handshakes disabled (503)",
+        () => source.setWebSocketsEnabled(enable),
+      );
       return;
     }
     const row = cur.tableRows[cur.selected]?.item;

@@ -44,7 +44,7 @@ export interface ViewState {
   follow: boolean;
 }
 
-export type KeyAction = "quit" | "close" | "ping" | "remove";
+export type KeyAction = "quit" | "close" | "ping" | "remove" | "toggle-ws";
 
 export function initialView(): ViewState {
   return {
@@ -137,6 +137,7 @@ export function handleKey(
   if (pane === "log" && input === "f") return { state: { ...state, follow: true } };
   if (pane === "connections" && input === "c" && count > 0) return { state, action: "close" };
   if (pane === "connections" && input === "p" && count > 0) return { state, action: "ping" };
+  if (pane === "connections" && input === "d") return { state, action: "toggle-ws" };
   if (pane === "registrations" && input === "k" && count > 0) return { state, action: "remove" };
   return { state };
 }
@@ -180,6 +181,7 @@ export const HELP_LINES = [
   "Esc               clear this pane's filter ?     this help (any key closes it)",
   "k                 Registrations: remove the selected binding",
   "c  p              WebSocket: close / ping the selected connection",
+  "d                 WebSocket: disable / enable new handshakes (503 while disabled)",
   "l                 Log: cycle the level filter (debug, info, warn, error)",
   "f                 Log: follow the newest line",
   "q  Ctrl-C         quit (with --tui: stop the server)",

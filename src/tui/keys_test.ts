@@ -70,6 +70,8 @@ Deno.test("keys: actions only in their pane and only with a row", () => {
   assert.equal(press(ws, "p").action, "ping");
   assert.equal(press(ws, "k").action, undefined);
   assert.equal(press(ws, "c", {}, 0).action, undefined);
+  assert.equal(press(ws, "d", {}, 0).action, "toggle-ws", "disable/enable needs no row");
+  assert.equal(press(s, "d").action, undefined);
 });
 
 Deno.test("keys: ? opens help, any key closes it, q still quits", () => {

@@ -61,6 +61,8 @@ export class LocalSource implements DashboardSource {
         messagesIn: c.messagesIn,
         messagesOut: c.messagesOut,
         lastActivity: c.lastActivity,
+        aors: s.location.aorsOnFlow(c.flow.id),
+        queued: c.queued?.() ?? 0,
       }));
     const snapshot: DashboardSnapshot = {
       takenAt: Date.now(),
@@ -81,6 +83,7 @@ export class LocalSource implements DashboardSource {
       dialogs: s.dialogs?.list() ?? [],
       connections,
       accepting: s.transport.accepting,
+      webSocketsEnabled: s.transport.webSocketsEnabled,
     };
     return Promise.resolve(snapshot);
   }
@@ -88,7 +91,7 @@ export class LocalSource implements DashboardSource {
   closeConnection(id: string): Promise<void> {
     const connection = this.#server.transport.connection(id);
     if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
-    connection.close();
+    connection.close(1000, "closed by admin", "admin");
     return Promise.resolve();
   }
 
@@ -96,6 +99,11 @@ export class LocalSource implements DashboardSource {
     const connection = this.#server.transport.connection(id);
     if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
     connection.ping();
+    return Promise.resolve();
+  }
+
+  setWebSocketsEnabled(enabled: boolean): Promise<void> {
+    this.#server.transport.setWebSocketsEnabled(enabled);
     return Promise.resolve();
   }
 

@@ -91,6 +91,8 @@ interface RemoteConnection {
   age: number;
   messages: { in: number; out: number };
   lastActivity: number;
+  aors?: string[];
+  queued?: number;
 }
 
 export interface RemoteSourceOptions {
@@ -191,6 +193,8 @@ export class RemoteSource implements DashboardSource {
         messagesIn: c.messages.in,
         messagesOut: c.messages.out,
         lastActivity: c.lastActivity,
+        aors: c.aors ?? [],
+        queued: c.queued ?? 0,
       }),
     );
     return {
@@ -209,6 +213,7 @@ export class RemoteSource implements DashboardSource {
       dialogs: (dialogBody.dialogs ?? []) as DialogView[],
       connections,
       accepting: health.accepting !== false,
+      webSocketsEnabled: wsBody.enabled !== false,
     };
   }
 
@@ -218,6 +223,11 @@ export class RemoteSource implements DashboardSource {
 
   async pingConnection(id: string): Promise<void> {
     await this.#call("POST", `/ws/${encodeURIComponent(id)}/ping`).then((r) => r.body?.cancel());
+  }
+
+  async setWebSocketsEnabled(enabled: boolean): Promise<void> {
+    const path = enabled ? "/ws/enable" : "/ws/disable";
+    await this.#call("POST", path).then((r) => r.body?.cancel());
   }
 
   async removeRegistration(row: RegistrationRow): Promise<void> {

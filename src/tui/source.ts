@@ -1,7 +1,8 @@
 /**
  * @module The dashboard's data contract: a `DashboardSource` yields point-in-time
  * snapshots (header facts, registrations, dialogs, WebSocket connections) and carries out
- * the operator's actions (close or ping a connection, remove a registration). Two
+ * the operator's actions (close or ping a connection, disable or enable new WebSocket
+ * handshakes, remove a registration). Two
  * implementations exist, in-process (local_source.ts) and over the HTTP API
  * (remote_source.ts), so one UI serves both. Types only; no I/O and no React here.
  */
@@ -37,6 +38,10 @@ export interface ConnectionRow {
   messagesOut: number;
   /** Epoch ms of the last message either way. */
   lastActivity: number;
+  /** AORs registered over this connection. */
+  aors: string[];
+  /** Bytes waiting to be written. */
+  queued: number;
 }
 
 /** Monotonic totals the header turns into rates. */
@@ -65,6 +70,8 @@ export interface DashboardSnapshot {
   connections: ConnectionRow[];
   /** Accepting SIP (seed 000 start/stop). */
   accepting: boolean;
+  /** False while new WebSocket handshakes are refused (POST /ws/disable). */
+  webSocketsEnabled: boolean;
 }
 
 export interface DashboardSource {
@@ -75,5 +82,7 @@ export interface DashboardSource {
   snapshot(): Promise<DashboardSnapshot>;
   closeConnection(id: string): Promise<void>;
   pingConnection(id: string): Promise<void>;
+  /** Refuse (false) or accept again (true) new WebSocket handshakes. */
+  setWebSocketsEnabled(enabled: boolean): Promise<void>;
   removeRegistration(row: RegistrationRow): Promise<void>;
 }

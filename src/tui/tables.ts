@@ -111,6 +111,8 @@ export const CONNECTION_COLUMNS: ColumnSpec[] = [
   { title: "AGE", min: 6, align: "right" },
   { title: "IN/OUT", min: 9, align: "right" },
   { title: "LAST", min: 6, align: "right" },
+  { title: "QUEUE", min: 5, align: "right" },
+  { title: "AORS", min: 10 },
 ];
 
 export function connectionTable(rows: ConnectionRow[], now: number): Table<ConnectionRow> {
@@ -127,6 +129,8 @@ export function connectionTable(rows: ConnectionRow[], now: number): Table<Conne
         formatDuration(now - c.openedAt),
         `${c.messagesIn}/${c.messagesOut}`,
         formatAge(c.lastActivity, now),
+        String(c.queued),
+        c.aors.join(" ") || "-",
       ],
     })),
   };
@@ -168,7 +172,9 @@ export function headerLines(
   const second =
     `in ${formatRate(rates.messagesIn)}/s  out ${
       formatRate(rates.messagesOut)
-    }/s  regs ${s.registrationCount}  dialogs ${openDialogs}  ws ${s.connections.length}  ` +
+    }/s  regs ${s.registrationCount}  dialogs ${openDialogs}  ws ${s.connections.length}${
+      s.webSocketsEnabled ? "" : " (new: 503)"
+    }  ` +
     `auth fail ${s.counters.authFailures}  parse err ${s.counters.parseErrors}`;
   return [first, second];
 }

@@ -25,6 +25,7 @@ function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapshot {
     dialogs: [],
     connections: [],
     accepting: true,
+    webSocketsEnabled: true,
     ...over,
   };
 }
@@ -101,6 +102,8 @@ Deno.test("connectionTable: age, messages in/out, last activity", () => {
     messagesIn: 4,
     messagesOut: 5,
     lastActivity: 58_000,
+    aors: ["alice@x", "bob@x"],
+    queued: 12,
   }], 60_000);
   assert.deepEqual(t.rows[0].cells, [
     "ws:3",
@@ -109,6 +112,8 @@ Deno.test("connectionTable: age, messages in/out, last activity", () => {
     "1m00s",
     "4/5",
     "2s",
+    "12",
+    "alice@x bob@x",
   ]);
 });
 

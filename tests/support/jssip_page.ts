@@ -51,6 +51,20 @@ export interface UaOptions {
   password: string;
   /** Log every SIP message to the page console (JsSIP:Transport debug). Default true. */
   traceSip?: boolean;
+  /** Seconds JsSIP waits at least before reconnecting a lost WebSocket (default 30). */
+  recoverySeconds?: number;
+}
+
+/** A UA-level event the page recorded (`connected`, `disconnected`, `registered`, ...). */
+export interface UaEvent {
+  name: string;
+  /** WebSocket close code and reason of a `disconnected`. */
+  code?: number;
+  reason?: string;
+  /** True for a `disconnected` that was not a clean close (e.g. a refused handshake). */
+  error?: boolean;
+  /** Epoch ms in the page. */
+  at: number;
 }
 
 export const MEDIA_OPTIONS = {
@@ -109,10 +123,15 @@ const PAGE_SCRIPT = `(() => {
       uri: o.uri,
       password: o.password,
       register: true,
-      connection_recovery_min_interval: 30,
-      connection_recovery_max_interval: 60,
+      connection_recovery_min_interval: o.recoverySeconds || 30,
+      connection_recovery_max_interval: (o.recoverySeconds || 30) * 2,
     });
     T.ua = ua;
+    for (const name of ["connected", "disconnected", "registered", "unregistered",
+      "registrationFailed"]) {
+      ua.on(name, (e) => T.uaEvents.push({ name, code: e && e.code, reason: e && e.reason,
+        error: !!(e && e.error), at: Date.now() }));
+    }
     ua.on("newRTCSession", (e) => {
       if (e.originator === "remote") track(e.session, "incoming");
     });
@@ -194,6 +213,11 @@ export function startUa(page: Page, o: UaOptions): Promise<string> {
   return page.evaluate(
     `sipwsTest.startUa(${JSON.stringify({ ...o, traceSip: o.traceSip ?? true })})`,
   ) as Promise<string>;
+}
+
+/** The UA-level events recorded since `startUa`, oldest first. */
+export function uaEvents(page: Page): Promise<UaEvent[]> {
+  return page.evaluate("sipwsTest.uaEvents") as Promise<UaEvent[]>;
 }
 
 /** Place a call from the page's UA; returns the session id in that page. */
