@@ -56,8 +56,8 @@ Deno.test("ws frames: protocol violations are reported with 1002", () => {
   }
 });
 
-Deno.test("ws frames: close frames carry their code", () => {
+Deno.test("ws frames: close frames carry their code and reason", () => {
   const payload = encodeClose(1000, "bye").subarray(2);
   const [event] = new WsFrameDecoder(100).push(clientFrame(OPCODE.close, payload));
-  assert.deepEqual(event, { kind: "close", code: 1000 });
+  assert.deepEqual(event, { kind: "close", code: 1000, reason: "bye" });
 });
