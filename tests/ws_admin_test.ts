@@ -71,7 +71,8 @@ Deno.test({
       assert.equal(listed.json.count, 2);
       assert.equal(listed.json.enabled, true);
       const [newest, oldest] = listed.json.connections;
-      assert.ok(Number(newest.id.split(":")[1]) > Number(oldest.id.split(":")[1]), "desc by id");
+      const counter = (id: string) => Number(/(\d+)$/.exec(id)![1]);
+      assert.ok(counter(newest.id) > counter(oldest.id), "desc by id");
       const jssip = listed.json.connections.find((c: { aors: string[] }) => c.aors.length > 0);
       assert.deepEqual(jssip.aors, [AOR]);
       assert.ok(jssip.messages.in >= 2 && jssip.messages.out >= 2, JSON.stringify(jssip));

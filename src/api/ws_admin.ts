@@ -48,9 +48,13 @@ export function connectionView(server: ApiServer, c: Connection, now = Date.now(
 
 const isWebSocket = (c: Connection) => c.flow.transport === "ws" || c.flow.transport === "wss";
 
-/** Numeric part of a connection id (`ws:12` → 12), so ids sort in opening order. */
+/** Connection ids end in this process's counter (`ws:n.0.run-12` → 12): opening order. */
 function idNumber(id: string): number {
-  return Number(id.slice(id.lastIndexOf(":") + 1)) || 0;
+  return Number(/(\d+)$/.exec(id)?.[1] ?? 0);
+}
+
+function byId(a: Connection, b: Connection): number {
+  return idNumber(a.flow.id) - idNumber(b.flow.id) || a.flow.id.localeCompare(b.flow.id);
 }
 
 function connectionOf(server: ApiServer, id: string): Connection {
