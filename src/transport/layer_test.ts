@@ -11,7 +11,6 @@ const options = {
   isServedHost: () => true,
   webSocketLimits: { maxHeaderSize: 8192, pingInterval: 0, pingTimeout: 0 },
   maxMessageSize: 65536,
-  webSocketLimits: { maxHeaderSize: 16384, pingInterval: 0, pingTimeout: 20 },
 };
 
 function message() {
