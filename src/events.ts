@@ -71,6 +71,23 @@ export interface DialogView {
   events?: Omit<CallEvent, "sdp">[];
 }
 
+/** One ban of a source address by the abuse guard. */
+export interface BanView {
+  address: string;
+  /** Epoch ms. */
+  since: number;
+  until: number;
+  /** `auth_failures`: too many failures; `accounts_scanned`: too many distinct accounts. */
+  reason: "auth_failures" | "accounts_scanned";
+  failures: number;
+  /** Accounts (`user@realm`) that failed. */
+  accounts: string[];
+  /** Realms (domains) the failures were for: whose control servers hear of the ban. */
+  realms: string[];
+  /** 1 for a first ban; each repeat within a day doubles its time. */
+  repeat: number;
+}
+
 export type SipwsEvent =
   | { type: "registration.added"; binding: BindingView }
   | { type: "registration.refreshed"; binding: BindingView }
@@ -83,6 +100,7 @@ export type SipwsEvent =
   | { type: "flow.closed"; flow: Flow }
   | { type: "ws.closed"; closed: WsClosed }
   | { type: "auth.failed"; realm: string; user?: string; cause: string }
+  | { type: "address.banned"; ban: BanView }
   | { type: "dialog.changed"; callId: string; state: string }
   | { type: "call.event"; callId: string; control?: string; event: CallEvent }
   | { type: "server.started" }

@@ -25,6 +25,8 @@ import { openBindingStore, openStore } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
+import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
+import { CidrSet } from "./sip/cidr.ts";
 import type { TlsCredentials } from "./transport/tcp.ts";
 import {
   type CertificateInfo,
@@ -49,6 +51,8 @@ export interface Server {
   certificate(): CertificateInfo | undefined;
   /** Calls placed or held over HTTP (issue 12). */
   readonly calls: CallControl;
+  /** Bans, rate limit and connection caps ([abuse]). */
+  readonly abuse: AbuseGuard;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
   /**
@@ -96,6 +100,23 @@ function logCertificate(info: CertificateInfo): void {
   else log.info(text);
 }
 
+/** `[abuse]` as the guard takes it; a known-good source is one that authenticated within
+ * `sip.max_expires` (every live registration refreshes within that time). */
+export function abuseOptions(config: Config): AbuseOptions {
+  const a = config.abuse;
+  return {
+    enabled: a.enabled,
+    banAfter: a.banAfter,
+    banWindowMs: a.banWindow * 1000,
+    banTimeMs: a.banTime * 1000,
+    rateLimit: a.rateLimit,
+    maxConnectionsPerSource: a.maxConnectionsPerSource,
+    maxConnections: a.maxConnections,
+    trusted: new CidrSet(a.trusted),
+    goodSourceMs: config.sip.maxExpires * 1000,
+  };
+}
+
 /**
  * Something started with the server and stopped before it, e.g. the control API. Layers
  * to the right of this file plug in here, so this file never imports them.
@@ -127,6 +148,7 @@ export async function startServer(
   const journal = new BindingJournal(openBindingStore(config), location);
   await journal.restore();
   journal.start();
+  const abuse = new AbuseGuard(abuseOptions(config));
   const transport = new TransportLayer({
     hostname: config.interface,
     udpPort: config.udpPort,
@@ -141,14 +163,44 @@ export async function startServer(
     maxMessageSize: config.sip.maxMessageSize,
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
     counters,
+    guard: abuse,
   });
+  // Listed at 0 from the start, so a dashboard can graph them before the first attack.
+  counters.inc("bans_total", {}, 0);
+  counters.inc("rate_limited_total", {}, 0);
+  abuse.onBanned = (ban) => {
+    counters.inc("bans_total");
+    log.warn(
+      `banned ${ban.address} until ${new Date(ban.until).toISOString()} (${ban.reason}: ` +
+        `${ban.failures} failed authentications for ${ban.accounts.length} account(s): ` +
+        `${ban.accounts.slice(0, 5).join(", ")}${ban.accounts.length > 5 ? ", ..." : ""}` +
+        `${ban.repeat > 1 ? `; repeat ${ban.repeat}` : ""})`,
+    );
+    transport.closeFrom(ban.address);
+    events.emit({ type: "address.banned", ban });
+  };
+  abuse.onAccountBlocked = (address, account, until) => {
+    counters.inc("accounts_locked_total");
+    log.warn(
+      `${account} locked at ${address} until ${new Date(until).toISOString()} ` +
+        `(failed authentications from an address with good users; the address is not banned)`,
+    );
+  };
   const transactions = new TransactionLayer({
     sender: transport,
     t1: config.sip.t1,
     t2: config.sip.t2,
     t4: config.sip.t4,
   });
-  const deps = { authenticator, store, counters, events, location, config: () => config };
+  const deps = {
+    authenticator,
+    store,
+    counters,
+    events,
+    location,
+    abuse,
+    config: () => config,
+  };
   const registrar = new Registrar(deps);
   // Read once (and on reload), not per request: the proxy asks for every Route it pops.
   const interfaceAddresses = () =>
@@ -223,6 +275,7 @@ export async function startServer(
   const sweep = setInterval(() => {
     location.sweep();
     dialogs.sweep();
+    abuse.sweep();
   }, 1000);
   // RFC 7118 §6 / RFC 5626 §4.4.1: CRLF keep-alives keep NATs and proxies from idling out.
   const keepaliveSeconds = config.websocket.keepaliveInterval;
@@ -289,8 +342,10 @@ export async function startServer(
     dialogs,
     certificate: () => certificate,
     calls,
+    abuse,
     async reload(next: Config) {
       config = next;
+      abuse.configure(abuseOptions(next));
       ourAddresses = interfaceAddresses();
       transport.setWebSocketPolicy(webSocketPolicy(next));
       keys = deriveKeys(next.sip, fallbackSecret);

@@ -6,6 +6,7 @@
  * It serves nothing by itself (http_server.ts does) and never touches SIP directly.
  */
 import { Hono } from "hono";
+import { banRoutes } from "./bans.ts";
 import { bindingRoutes } from "./bindings.ts";
 import { callRoutes } from "./calls.ts";
 import { CallError } from "../core/calls/types.ts";
@@ -120,6 +121,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   directoryRoutes(app, server);
   registrationRoutes(app, server);
   bindingRoutes(app, server);
+  banRoutes(app, server);
   viewRoutes(app, server);
   wsAdminRoutes(app, server);
   failedCallbackRoutes(app, options.callbacks);

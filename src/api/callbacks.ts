@@ -11,9 +11,11 @@
  * that fails its last attempt is kept in a bounded list (oldest dropped first) that the API
  * shows and can send again; a later delivery for the same user supersedes it. When a
  * WebSocket closes, each domain with AORs bound on it gets `POST {control}/ws/closed` with the
- * `ws.closed` event (its own AORs only).
+ * `ws.closed` event (its own AORs only). When the abuse guard bans an address for failures
+ * on a domain with a control URL, that server gets `PUT {control}/ban/{address}` with
+ * `{address, since, until, reason, failures, accounts}` (same queue, signing and retries).
  */
-import type { BindingView, WsClosed } from "../events.ts";
+import type { BanView, BindingView, WsClosed } from "../events.ts";
 import type { ApiServer, CallbackStats } from "./app.ts";
 import { signatureHeaders } from "./callback_signature.ts";
 import { deliver } from "./delivery.ts";
@@ -89,6 +91,7 @@ export class ControlCallbacks implements CallbackStats {
       server.events.on("registration.refreshed", touch),
       server.events.on("registration.removed", touch),
       server.events.on("ws.closed", (e) => this.#wsClosed(e.closed)),
+      server.events.on("address.banned", (e) => this.#banned(e.ban)),
     );
   }
 
@@ -167,6 +170,25 @@ export class ControlCallbacks implements CallbackStats {
     } else if (previous) {
       this.#announced.delete(aor);
       this.#enqueue(aor, regRequest("DELETE", previous));
+    }
+  }
+
+  /** One PUT per control server whose domain's accounts the banned address failed on. */
+  #banned(ban: BanView): void {
+    if (this.#abort.signal.aborted) return;
+    const sent = new Set<string>();
+    for (const realm of ban.realms) {
+      const entry = this.#server.store.getDomain(realm);
+      if (!entry?.control || sent.has(entry.control)) continue;
+      sent.add(entry.control);
+      const { address, since, until, reason, failures } = ban;
+      const accounts = ban.accounts.filter((a) => a.endsWith(`@${realm}`));
+      this.#enqueue(`ban ${address}`, {
+        method: "PUT",
+        url: `${entry.control}/ban/${encodeURIComponent(address)}`,
+        domain: entry.domain,
+        body: JSON.stringify({ address, since, until, reason, failures, accounts }),
+      });
     }
   }
 

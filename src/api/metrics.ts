@@ -93,6 +93,10 @@ export function metricsText(server: ApiServer, extras: MetricsExtras): string {
     { labels: { kind: "server" }, value: tx.server },
     { labels: { kind: "client" }, value: tx.client },
   ]);
+  family("sipws_bans", "gauge", "source addresses banned now ([abuse])", [{
+    labels: {},
+    value: server.abuse.bans().length,
+  }]);
   family("sipws_callbacks_pending", "gauge", "control-server callbacks queued or retrying", [{
     labels: {},
     value: extras.callbacksPending,

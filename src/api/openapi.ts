@@ -174,6 +174,30 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { "204": { description: "removed" }, ...errors, ...notFound },
         },
       },
+      "/bans": {
+        get: {
+          summary: "Source addresses banned now by the abuse guard ([abuse]), soonest to end first",
+          responses: {
+            "200": json({
+              type: "object",
+              required: ["count", "bans"],
+              properties: { count: INTEGER, bans: { type: "array", items: ref("Ban") } },
+            }),
+            ...errors,
+          },
+        },
+      },
+      "/bans/{address}": {
+        delete: {
+          summary: "Lifts the ban on an address and forgets its failures and repeat count",
+          parameters: [pathParam("address", "banned IPv4 or IPv6 address, e.g. 192.0.2.7")],
+          responses: {
+            "204": { description: "ban lifted" },
+            ...errors,
+            "404": json(ref("Error"), "no ban on this address"),
+          },
+        },
+      },
       "/dialog": {
         get: {
           summary: "Dialogs: proxied ones and calls driven over HTTP (state, legs, events, " +
@@ -305,6 +329,25 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
       schemas: {
+        Ban: {
+          type: "object",
+          required: ["address", "since", "until", "reason", "failures", "accounts", "realms"],
+          properties: {
+            address: STRING,
+            since: { type: "integer", description: "epoch ms" },
+            until: { type: "integer", description: "epoch ms" },
+            reason: {
+              type: "string",
+              enum: ["auth_failures", "accounts_scanned"],
+              description: "auth_failures: ban_after failures from an address with no " +
+                "recent success; accounts_scanned: ban_after distinct accounts failed",
+            },
+            failures: INTEGER,
+            accounts: { type: "array", items: STRING, description: "user@realm that failed" },
+            realms: { type: "array", items: STRING },
+            repeat: { type: "integer", description: "1 first ban; time doubles per repeat" },
+          },
+        },
         Binding: {
           type: "object",
           required: [

@@ -115,6 +115,26 @@ export interface Config {
     maxMisses: number;
   };
 
+  /** Abuse protection: auth-failure bans, per-source rate limit, connection caps. */
+  abuse: {
+    /** Master switch; off leaves every request and connection through. */
+    enabled: boolean;
+    /** Failed authentications from one address within `banWindow` that ban it. */
+    banAfter: number;
+    /** Seconds over which failures are counted. */
+    banWindow: number;
+    /** Seconds a first ban lasts; each repeat within a day doubles it (at most 64 times). */
+    banTime: number;
+    /** Requests per second from one address (and on one connection); 0 disables. */
+    rateLimit: number;
+    /** Open connections from one address; 0 disables. */
+    maxConnectionsPerSource: number;
+    /** Open connections in all; 0 disables. */
+    maxConnections: number;
+    /** CIDRs exempt from bans, rate limits and connection caps. */
+    trusted: string[];
+  };
+
   callbacks: {
     /** Attempts per callback before it is dropped. */
     retries: number;
@@ -180,6 +200,16 @@ export function defaultConfig(): Config {
       maxHeaderSize: 16384,
     },
     ping: { interval: 30, maxMisses: 7 },
+    abuse: {
+      enabled: true,
+      banAfter: 10,
+      banWindow: 60,
+      banTime: 600,
+      rateLimit: 50,
+      maxConnectionsPerSource: 100,
+      maxConnections: 50000,
+      trusted: [],
+    },
     callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
     api: { maxCalls: 1000, ackTimeout: 10, decisionTimeoutMs: 2000 },
   };

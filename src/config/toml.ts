@@ -6,6 +6,7 @@
  */
 
 import { parse, TomlError } from "smol-toml";
+import { parseCidr } from "../sip/cidr.ts";
 import { type Config, defaultConfig } from "./config.ts";
 
 /** One configuration problem, located as precisely as the source allows. */
@@ -33,6 +34,7 @@ export type Spec =
   | { kind: "bool"; doc: string }
   | { kind: "enum"; values: readonly string[]; doc: string }
   | { kind: "strings"; doc: string }
+  | { kind: "cidrs"; doc: string }
   | { kind: "digests"; doc: string };
 
 type Leaf<T> = T extends unknown[] ? Spec : T extends object ? { [K in keyof T]-?: Spec } : Spec;
@@ -147,6 +149,27 @@ export const SCHEMA: Schema = {
     interval: int(0, 86400, "seconds between OPTIONS pings to registered contacts; 0 disables"),
     maxMisses: int(1, 1000, "missed pings after which a binding is removed"),
   },
+  abuse: {
+    enabled: bool("abuse protection on: bans, rate limit and connection caps below"),
+    banAfter: int(1, 100000, "failed authentications from one address that ban it"),
+    banWindow: int(1, 86400, "seconds over which failed authentications are counted"),
+    banTime: int(
+      1,
+      604800,
+      "seconds a ban lasts; it doubles on each repeat within a day (at most 64 times)",
+    ),
+    rateLimit: int(
+      0,
+      1000000,
+      "requests per second from one address, and on one TCP/TLS/WS connection; over it: 503; 0 disables",
+    ),
+    maxConnectionsPerSource: int(0, 1000000, "open connections from one address; 0 disables"),
+    maxConnections: int(0, 10000000, "open connections in all; 0 disables"),
+    trusted: {
+      kind: "cidrs",
+      doc: "CIDRs exempt from bans, rate limits and connection caps (e.g. an SBC, a NAT)",
+    },
+  },
   callbacks: {
     retries: int(0, 100, "attempts per control-server callback before it is dropped"),
     backoffMs: int(1, 3600000, "first retry delay in milliseconds, doubled each time"),
@@ -174,7 +197,7 @@ export const SCHEMA: Schema = {
 };
 
 /** Names of the `[table]` sections of the file (the object-valued keys of Config). */
-export const TABLES = ["sip", "websocket", "ping", "callbacks", "api"] as const;
+export const TABLES = ["sip", "websocket", "ping", "abuse", "callbacks", "api"] as const;
 export type TableName = typeof TABLES[number];
 
 /** A partial Config: what one source (file or flags) sets. */
@@ -306,6 +329,19 @@ export function checkValue(spec: Spec, v: unknown): { ok: true; value: unknown }
         return { ok: false, error: `expected an array of strings, got ${typeName(v)}` };
       }
       return { ok: true, value: [...v] };
+    case "cidrs": {
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+        return { ok: false, error: `expected an array of CIDR strings, got ${typeName(v)}` };
+      }
+      for (const x of v) {
+        try {
+          parseCidr(x);
+        } catch (e) {
+          return { ok: false, error: (e as Error).message };
+        }
+      }
+      return { ok: true, value: [...v] };
+    }
     case "digests": {
       const allowed = ["MD5", "SHA-256"];
       if (!Array.isArray(v) || v.length === 0) {

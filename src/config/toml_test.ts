@@ -158,3 +158,21 @@ Deno.test("lineOfKey finds keys per table, quoted keys and dotted keys", () => {
   assert.equal(lineOfKey(src, "sip", "interval"), 2, "falls back to the table line");
   assert.ok(parse(src));
 });
+
+Deno.test("[abuse] keys: values map onto Config, bad ones name file, line and key", () => {
+  const p = parseTomlConfig(
+    `[abuse]\nenabled = false\nban_after = 5\ntrusted = ["10.0.0.0/8", "::1"]\n`,
+    "f.toml",
+  );
+  assert.deepEqual(p.abuse, { enabled: false, banAfter: 5, trusted: ["10.0.0.0/8", "::1"] });
+  fails(
+    `[abuse]\nban_time = 60\ntrusted = ["10.0.0.0/8", "10.0.0.0/40"]\n`,
+    "sipws.toml:3: abuse.trusted: '10.0.0.0/40': prefix length must be 0-32",
+  );
+  fails(
+    `[abuse]\ntrusted = ["office.example.com"]\n`,
+    "sipws.toml:2: abuse.trusted: 'office.example.com' is not an IPv4 or IPv6 address range",
+  );
+  fails(`[abuse]\nban_after = 0\n`, "sipws.toml:2: abuse.ban_after: 0 out of range 1-100000");
+  fails(`[abuse]\nrate_limit = -1\n`, "sipws.toml:2: abuse.rate_limit: -1 out of range 0-1000000");
+});

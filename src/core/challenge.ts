@@ -8,6 +8,7 @@ import type { Counters, EventBus } from "../events.ts";
 import { newTag } from "../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
 import type { AccountStore } from "../store/account.ts";
+import type { AbuseGuard } from "../transport/abuse_guard.ts";
 import type { Flow } from "../transport/types.ts";
 
 export type ChallengeKind = "www" | "proxy";
@@ -29,7 +30,12 @@ export interface ChallengeDeps {
   store: AccountStore;
   counters: Counters;
   events: EventBus;
+  /** Told of every digest outcome by source address; may lock an account there. */
+  abuse?: Pick<AbuseGuard, "recordFailure" | "recordSuccess" | "isBlocked">;
 }
+
+/** Failures that are guesses (a wrong secret or name), not protocol slips like a stale nonce. */
+const GUESSES = new Set<AuthFailure>(["wrong_password", "unknown_user"]);
 
 /**
  * Returns the authenticated user name, or the response to send instead (401/407 with
@@ -53,10 +59,21 @@ export function authenticate(
       return algorithm === "MD5" ? account.ha1.md5 : account.ha1.sha256;
     },
   );
-  if (result.ok) return { user: result.user };
+  const source = flow?.remote.host;
+  const abuse = source === undefined ? undefined : deps.abuse;
+  // An account locked at this address learns nothing, not even a right guess.
+  if (abuse && result.user !== undefined && abuse.isBlocked(source!, result.user, realm)) {
+    deps.counters.inc("sip_auth_failures_total", { cause: "locked" });
+    return { response: createResponse(request, 403, "Forbidden", newTag()) };
+  }
+  if (result.ok) {
+    abuse?.recordSuccess(source!, result.user, realm);
+    return { user: result.user };
+  }
   if (result.cause !== "missing") {
     deps.counters.inc("sip_auth_failures_total", { cause: result.cause });
     deps.events.emit({ type: "auth.failed", realm, user: result.user, cause: result.cause });
+    if (GUESSES.has(result.cause)) abuse?.recordFailure(source!, result.user ?? "", realm);
   }
   const failure = FAILURES[result.cause];
   if (failure.status) {

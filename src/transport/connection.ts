@@ -3,7 +3,7 @@
  * stream flow (TCP, TLS, WS, WSS) and the `TransportSink` a transport reports to. A
  * transport frames bytes into whole messages and hands them up; it never parses SIP.
  */
-import type { Flow, FlowOwner } from "./types.ts";
+import type { Flow, FlowOwner, TransportName } from "./types.ts";
 
 /** Who ended a connection: the peer, sipws itself (limits, shutdown), or an operator. */
 export type CloseInitiator = "client" | "server" | "admin";
@@ -42,6 +42,8 @@ export interface TransportSink {
   readonly owner: FlowOwner;
   /** One whole SIP message read from `flow`; `reply` sends bytes back the same way. */
   deliver(bytes: Uint8Array, flow: Flow): void;
+  /** Asked before accepting a connection from `host`; false: close it at once. */
+  admit(host: string, transport: TransportName): boolean;
   opened(connection: Connection): void;
   closed(connection: Connection): void;
   /** Bytes dropped without a response (broken framing, oversize, not SIP). */

@@ -12,6 +12,7 @@ import { parseMessage } from "../sip/parse.ts";
 import { formatVia, parseVia, splitTopLevel } from "../sip/uri.ts";
 import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
+import { type AbuseGuard, DROP_BANNED, PASS, REFUSE_RATE } from "./abuse_guard.ts";
 import { advertisedHost, isInvalidHost, isWildcard } from "./address.ts";
 import type { Connection, TransportSink } from "./connection.ts";
 import { TcpTransport, type TlsCredentials } from "./tcp.ts";
@@ -50,6 +51,8 @@ export interface TransportLayerOptions {
   counters: Counters;
   /** The process flows opened here belong to; default: a random node id, worker 0. */
   owner?: FlowOwner;
+  /** Bans, rate limit and connection caps (abuse_guard.ts); none: everything passes. */
+  guard?: AbuseGuard;
 }
 
 const log = new Logger("transport");
@@ -203,6 +206,16 @@ export class TransportLayer implements MessageSender, TransportSink {
       counters.inc("sip_dropped_total", { reason: "stopped" });
       return;
     }
+    const guard = this.#options.guard;
+    if (guard) {
+      const host = flow.remote.host;
+      const verdict = guard.checkMessage(
+        host,
+        flow.reliable ? flow.id : undefined,
+        isRequest(bytes),
+      );
+      if (verdict !== PASS) return this.#refuse(guard, verdict, bytes, flow);
+    }
     let message: SipMessage;
     try {
       message = parseMessage(bytes, {
@@ -234,7 +247,54 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
   }
 
+  /** Shed before parsing: banned → dropped (its connection closed), over the rate → 503. */
+  #refuse(guard: AbuseGuard, verdict: number, bytes: Uint8Array, flow: Flow): void {
+    const counters = this.#options.counters;
+    if (verdict === DROP_BANNED) {
+      counters.inc("sip_dropped_total", { reason: "banned" });
+      this.#connections.get(flow.id)?.close();
+      return;
+    }
+    const host = flow.remote.host;
+    counters.inc("rate_limited_total");
+    if (guard.shouldReport(`rate ${host}`)) {
+      log.warn(
+        `rate limit: ${host} sends more than ${guard.options.rateLimit} requests/s; ` +
+          `refusing the excess with 503 (dropping beyond twice the limit)`,
+      );
+    }
+    if (verdict !== REFUSE_RATE) return;
+    const refusal = buildBadRequest(bytes, "Service Unavailable", 503);
+    if (!refusal) return;
+    refusal.append("Retry-After", String(guard.retryAfter(host)));
+    this.send(refusal, { flow }).catch(() => {});
+  }
+
+  /** Whether to accept a new connection from `host` (bans and connection caps). */
+  admit(host: string, transport: TransportName): boolean {
+    const guard = this.#options.guard;
+    if (!guard) return true;
+    const verdict = guard.admitConnection(host);
+    if (verdict === "ok") return true;
+    this.#options.counters.inc("connections_refused_total", { reason: verdict, transport });
+    if (verdict !== "banned" && guard.shouldReport(`${verdict} ${host}`)) {
+      const o = guard.options;
+      log.warn(
+        verdict === "source_cap"
+          ? `connection cap: ${host} already has ${o.maxConnectionsPerSource} connections; refusing more`
+          : `connection cap: ${o.maxConnections} connections open; refusing ${host}`,
+      );
+    }
+    return false;
+  }
+
+  /** Closes every connection from `host` (it was just banned). */
+  closeFrom(host: string): void {
+    for (const c of [...this.#connections.values()]) if (c.flow.remote.host === host) c.close();
+  }
+
   opened(connection: Connection): void {
+    this.#options.guard?.connectionOpened(connection.flow.remote.host);
     this.#connections.set(connection.flow.id, connection);
     this.#byRemote.set(
       remoteKey(connection.flow.transport, connection.flow.remote),
@@ -248,6 +308,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   closed(connection: Connection): void {
     if (!this.#connections.delete(connection.flow.id)) return;
+    this.#options.guard?.connectionClosed(connection.flow.remote.host, connection.flow.id);
     const key = remoteKey(connection.flow.transport, connection.flow.remote);
     if (this.#byRemote.get(key) === connection.flow.id) this.#byRemote.delete(key);
     this.onFlowClosed(connection.flow, connection);
@@ -390,6 +451,11 @@ export class TransportLayer implements MessageSender, TransportSink {
     for (const c of this.#connections.values()) c.close();
     await Promise.all([this.#ws?.close(), this.#wss?.close()]);
   }
+}
+
+/** A response starts `SIP/`; anything else counts as a request for the rate limit. */
+function isRequest(bytes: Uint8Array): boolean {
+  return !(bytes[0] === 83 && bytes[1] === 73 && bytes[2] === 80 && bytes[3] === 47);
 }
 
 function remoteKey(transport: string, remote: Address): string {

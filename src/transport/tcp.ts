@@ -43,6 +43,13 @@ export class TcpTransport {
   }
 
   #adopt(conn: Deno.Conn): void {
+    const remote = normalizeHost((conn.remoteAddr as Deno.NetAddr).hostname);
+    if (!this.#sink.admit(remote, this.secure ? "tls" : "tcp")) {
+      try {
+        conn.close();
+      } catch { /* reset by the peer already */ }
+      return;
+    }
     const connection = new StreamConnection(conn, this.secure, this.#sink, this.#maxMessageSize);
     connection.run();
   }

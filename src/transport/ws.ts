@@ -190,6 +190,9 @@ export class WsTransport {
   }
 
   async #accept(conn: Deno.Conn): Promise<void> {
+    // Bans and connection caps: refused before any byte of the handshake is read.
+    const peer = normalizeHost((conn.remoteAddr as Deno.NetAddr).hostname);
+    if (!this.#sink.admit(peer, this.secure ? "wss" : "ws")) return close(conn);
     this.#pending.add(conn);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<{ kind: "timeout" }>((resolve) => {

@@ -50,6 +50,8 @@ export interface CounterTotals {
   messagesOut: number;
   authFailures: number;
   parseErrors: number;
+  /** Requests refused or dropped by the per-source rate limit. */
+  rateLimited: number;
 }
 
 /** Everything one frame needs, read at `takenAt`. */
@@ -68,6 +70,8 @@ export interface DashboardSnapshot {
   registrations: RegistrationRow[];
   dialogs: DialogView[];
   connections: ConnectionRow[];
+  /** Source addresses banned now ([abuse]). */
+  bans: number;
   /** Accepting SIP (seed 000 start/stop). */
   accepting: boolean;
   /** False while new WebSocket handshakes are refused (POST /ws/disable). */

@@ -175,6 +175,7 @@ export function headerLines(
     }/s  regs ${s.registrationCount}  dialogs ${openDialogs}  ws ${s.connections.length}${
       s.webSocketsEnabled ? "" : " (new: 503)"
     }  ` +
-    `auth fail ${s.counters.authFailures}  parse err ${s.counters.parseErrors}`;
+    `auth fail ${s.counters.authFailures}  parse err ${s.counters.parseErrors}  ` +
+    `bans ${s.bans}  rate-limited ${s.counters.rateLimited}`;
   return [first, second];
 }

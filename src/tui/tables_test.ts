@@ -19,8 +19,15 @@ function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapshot {
       transport: "ws",
       address: "127.0.0.1:8080",
     }],
-    counters: { messagesIn: 100, messagesOut: 90, authFailures: 2, parseErrors: 1 },
+    counters: {
+      messagesIn: 100,
+      messagesOut: 90,
+      authFailures: 2,
+      parseErrors: 1,
+      rateLimited: 0,
+    },
     registrationCount: 1,
+    bans: 0,
     registrations: [],
     dialogs: [],
     connections: [],
@@ -121,7 +128,14 @@ Deno.test("headerLines: version, uptime, listeners, rates and counters", () => {
   const prev = snapshot();
   const cur = snapshot({
     takenAt: 12_000,
-    counters: { messagesIn: 120, messagesOut: 100, authFailures: 3, parseErrors: 1 },
+    counters: {
+      messagesIn: 120,
+      messagesOut: 100,
+      authFailures: 3,
+      parseErrors: 1,
+      rateLimited: 7,
+    },
+    bans: 2,
     connections: [],
     dialogs: [{
       callId: "c",
@@ -138,7 +152,7 @@ Deno.test("headerLines: version, uptime, listeners, rates and counters", () => {
   assert.equal(a, "sipws 0.1.0  up 01:02:05  udp 127.0.0.1:5060  ws 127.0.0.1:8080");
   assert.equal(
     b,
-    "in 10/s  out 5/s  regs 1  dialogs 0  ws 0  auth fail 3  parse err 1",
+    "in 10/s  out 5/s  regs 1  dialogs 0  ws 0  auth fail 3  parse err 1  bans 2  rate-limited 7",
   );
   const [remote] = headerLines(
     { ...cur, version: undefined, accepting: false },
