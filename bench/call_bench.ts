@@ -23,7 +23,7 @@
  * [--no-kamailio] [--no-hold]`.
  */
 import { groupPids, groupTicks, kbField, mb, statusKb } from "./support/proc.ts";
-import { seededStore, serveArgs } from "./support/sipws.ts";
+import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { type SippRun, startSipp } from "../tests/support/sipp.ts";
@@ -166,7 +166,12 @@ async function startSipws(dir: string): Promise<ServerUnderTest> {
   const store = await seededStore(dir, [BOB]);
   const [port, httpPort] = freePorts(2);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, udp: port, http: { port: httpPort, key: API_KEY } }),
+    args: serveArgs({
+      store,
+      config: loadConfig(dir, ROOT),
+      udp: port,
+      http: { port: httpPort, key: API_KEY },
+    }),
     cwd: ROOT,
   });
   try {

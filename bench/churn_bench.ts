@@ -11,7 +11,7 @@ import { spawnChild } from "../tests/support/process.ts";
 import { makeSelfSignedCert } from "../tests/support/certs.ts";
 import { churn } from "../tests/support/churn.ts";
 import { registerRequest, TestSipClient } from "../tests/support/sip_client.ts";
-import { seededStore, serveArgs } from "./support/sipws.ts";
+import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ACCOUNT = { user: "churn", domain: "example.test", password: "churn-secret-1" };
@@ -55,6 +55,7 @@ export async function runChurnBench(cycles = 2000): Promise<ChurnBenchResult> {
   const child = spawnChild(Deno.execPath(), {
     args: serveArgs({
       store: await seededStore(dir, [ACCOUNT]),
+      config: loadConfig(dir, ROOT),
       udp,
       tcp,
       tls,

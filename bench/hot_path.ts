@@ -12,7 +12,7 @@
  */
 import { runRegisterLoad } from "./register_load.ts";
 import { processTicks, rssMb } from "./support/proc.ts";
-import { seededStore, serveArgs } from "./support/sipws.ts";
+import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 
@@ -44,7 +44,7 @@ async function start(root: string): Promise<Server> {
   const [port] = freePorts(1);
   const denoFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, udp: port, tcp: port, denoFlags }),
+    args: serveArgs({ store, config: loadConfig(dir, root), udp: port, tcp: port, denoFlags }),
     cwd: root,
   });
   await waitForListening(port, "udp", 30_000);

@@ -27,7 +27,7 @@ import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
 import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
 import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
-import { seededStore, serveArgs } from "./support/sipws.ts";
+import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 
@@ -65,7 +65,7 @@ async function startSipws(dir: string): Promise<ServerUnderTest> {
   const store = await seededStore(dir, [ACCOUNT]);
   const [port] = freePorts(1);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, udp: port, tcp: port }),
+    args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port }),
     cwd: ROOT,
   });
   await waitForListening(port, "udp", 20_000);

@@ -24,6 +24,7 @@ config.foreground = true;
 config.storePath = `${dir}/sipws.db`;
 const [port] = freePorts(1);
 config.udpPort = port;
+config.abuse.trusted = ["127.0.0.0/8"]; // the load generator's thousands of requests/s
 const server = await startServer(config);
 await server.store.putAccount(ACCOUNT);
 try {

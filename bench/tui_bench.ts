@@ -13,7 +13,7 @@
 import { freePort, freePorts, waitHealthy } from "../tests/support/ports.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { CLOCK_TICKS_PER_S, processTicks } from "./support/proc.ts";
-import { provisionUsers, serveArgs } from "./support/sipws.ts";
+import { loadConfig, provisionUsers, serveArgs } from "./support/sipws.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { hasTmux, TmuxTerminal } from "../tests/support/tmux.ts";
 
@@ -120,6 +120,7 @@ async function load(
 const tuiServeArgs = (udp: number, http: number, dir: string, tui: boolean): string[] =>
   serveArgs({
     store: `${dir}/sipws-${tui ? "on" : "off"}.db`,
+    config: loadConfig(dir, ROOT),
     udp,
     http: { port: http, key: KEY },
     tui,

@@ -1,7 +1,9 @@
 /**
  * @module sipws as a bench's server under test: a seeded sqlite account store and the
- * `deno run ... main.ts -f` command line a user would type (no config file, loopback only).
- * Builds paths and arguments, and provisions users over the control API; the bench spawns,
+ * `deno run ... main.ts -f` command line a user would type (loopback only). The only config
+ * file is `loadConfig`'s: the load generators send thousands of requests a second from
+ * 127.0.0.1, which `[abuse]` would rightly rate-limit, so loopback is `trusted` (the abuse
+ * check still runs on every message). Builds files and arguments, and provisions users over the control API; the bench spawns,
  * measures and stops the process.
  */
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
@@ -19,6 +21,25 @@ export async function seededStore(dir: string, accounts: AccountInput[]): Promis
   return path;
 }
 
+/**
+ * Writes `${dir}/sipws.toml` (`toml`, then `[abuse]` trusting loopback) and returns its path;
+ * undefined when `toml` is empty and the tree at `root` predates `[abuse]` (an A/B baseline
+ * would reject the key).
+ */
+export function loadConfig(dir: string, root = ".", toml = ""): string | undefined {
+  let schema = "";
+  try {
+    schema = Deno.readTextFileSync(`${root}/src/config/toml.ts`);
+  } catch { /* not a sipws tree: no config */ }
+  const abuse = schema.includes("abuse")
+    ? `# bench load comes from loopback\n[abuse]\ntrusted = ["127.0.0.0/8"]\n`
+    : "";
+  if (!toml && !abuse) return undefined;
+  const path = `${dir}/sipws.toml`;
+  Deno.writeTextFileSync(path, toml + abuse);
+  return path;
+}
+
 export interface ServeArgs {
   store: string;
   udp: number;
@@ -29,7 +50,7 @@ export interface ServeArgs {
   ws?: number;
   wss?: number;
   certificate?: { cert: string; key: string };
-  /** A sipws.toml to read (instead of none). */
+  /** A sipws.toml to read (see `loadConfig`); none: `--skipconfig`. */
   config?: string;
   /** HTTP control port and its API key; no HTTP API when omitted. */
   http?: { port: number; key: string };

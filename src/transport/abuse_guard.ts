@@ -13,12 +13,13 @@
  *   for that address alone (`isBlocked`), so one bad user cannot lock out the others;
  * - trusted CIDRs are never banned, limited or capped (account locks still apply).
  *
- * Every table is bounded (`maxEntries`; bans, failures, successes, ban history), the
- * oldest entry going first. It sends nothing and closes nothing: `onBanned` tells the
+ * Every table is bounded (`maxEntries`; bans, failures, successes, ban history, rate
+ * windows), the oldest entries going first (bounded_map.ts). It sends nothing and closes nothing: `onBanned` tells the
  * owner, which closes connections, logs, counts and calls back.
  */
 import type { BanView } from "../events.ts";
 import type { CidrSet } from "../sip/cidr.ts";
+import { putLast } from "./bounded_map.ts";
 import { OVER_ANSWER, OVER_DROP, RateLimiter, WITHIN } from "./rate_limiter.ts";
 
 export interface AbuseOptions {
@@ -65,15 +66,6 @@ interface FailureRecord {
 const DAY_MS = 86_400_000;
 const REPORT_EVERY_MS = 60_000;
 const MAX_DOUBLINGS = 6;
-
-/** Sets `key` last in insertion order, evicting the first entry when the map is full. */
-function putLast<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  if (!map.delete(key) && map.size >= max) {
-    const first = map.keys().next();
-    if (!first.done) map.delete(first.value);
-  }
-  map.set(key, value);
-}
 
 /** Keeps the times inside the window, and at most `max` of the newest. */
 function prune(times: number[], since: number, max: number): void {

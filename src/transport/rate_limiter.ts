@@ -4,8 +4,9 @@
  * "within the limit", "over it: answer 503" or "far over it: drop", so a flood never makes
  * the server send more than `limit` refusals a second per key. Bounded: the table holds
  * at most `maxKeys` windows; an entry is moved to the end whenever its window rolls over,
- * so the first entries are always the stalest and go first.
+ * so the first entries are always the stalest and go first (bounded_map.ts).
  */
+import { makeRoom } from "./bounded_map.ts";
 
 interface Window {
   start: number;
@@ -37,7 +38,7 @@ export class RateLimiter {
   hit(key: string, now: number, exempt: (key: string) => boolean): RateVerdict {
     let w = this.#windows.get(key);
     if (w === undefined) {
-      if (this.#windows.size >= this.#maxKeys) this.#evictOldest();
+      makeRoom(this.#windows, this.#maxKeys);
       w = { start: now, count: 0, exempt: exempt(key) };
       this.#windows.set(key, w);
     } else if (now - w.start >= 1000) {
@@ -74,10 +75,5 @@ export class RateLimiter {
   /** Forgets every cached exemption (the trusted list changed). */
   clear(): void {
     this.#windows.clear();
-  }
-
-  #evictOldest(): void {
-    const first = this.#windows.keys().next();
-    if (!first.done) this.#windows.delete(first.value);
   }
 }

@@ -36,20 +36,26 @@ export class TestSipClient {
     this.transport = transport;
   }
 
+  /**
+   * `bind` picks the local UDP address (any 127/8 address works on Linux), so one test can
+   * play clients at several source addresses; stream transports always use the default.
+   */
   static async connect(
     transport: ClientTransport,
     port: number,
     host = "127.0.0.1",
+    bind?: string,
   ): Promise<TestSipClient> {
     const client = new TestSipClient(transport);
-    await client.#open(port, host);
+    await client.#open(port, host, bind);
     return client;
   }
 
-  async #open(port: number, host: string): Promise<void> {
+  async #open(port: number, host: string, bind?: string): Promise<void> {
     if (host.includes(":")) this.localHost = "[::1]";
     if (this.transport === "udp") {
-      const local = host.includes(":") ? "::1" : "127.0.0.1";
+      const local = bind ?? (host.includes(":") ? "::1" : "127.0.0.1");
+      if (bind) this.localHost = bind.includes(":") ? `[${bind}]` : bind;
       const socket = Deno.listenDatagram({ transport: "udp", hostname: local, port: 0 });
       this.localPort = (socket.addr as Deno.NetAddr).port;
       this.#send = async (b) => {

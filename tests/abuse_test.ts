@@ -1,0 +1,289 @@
+/**
+ * @module Abuse protection end to end ([abuse], on by default): a real server, clients at
+ * several 127/8 source addresses over UDP, TCP and WS. A password guesser is banned after
+ * `ban_after` failures (its datagrams then go unanswered, its TCP connection is closed and
+ * new ones refused) while good users at another address, behind the same address after a
+ * success, and at a trusted address still register; the operator lists and lifts bans over
+ * the API and the domain's control server hears `PUT /ban/{address}`; a flood above the
+ * per-source rate gets 503 + Retry-After while others are served; connection caps refuse
+ * the 101st connection from one address and the one past `max_connections`.
+ */
+import assert from "node:assert/strict";
+import type { Config } from "../src/config/config.ts";
+import type { SipResponse } from "../src/sip/message.ts";
+import { freePorts } from "./support/ports.ts";
+import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+
+const DOMAIN = "example.test";
+const ACCOUNTS = ["alice", "bob", "carol", "dave"].map((user) => ({
+  user,
+  domain: DOMAIN,
+  password: `${user}-secret`,
+}));
+const KEY = "k";
+
+function withApi(extra: (c: Config) => void = () => {}) {
+  return (c: Config) => {
+    c.httpPort = freePorts(1)[0];
+    c.keys = [KEY];
+    c.ping.interval = 0;
+    extra(c);
+  };
+}
+
+async function api(t: TestServer, method: string, path: string) {
+  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : undefined };
+}
+
+let cseq = 1;
+
+/** One REGISTER dance with `password`; undefined when the server stays silent. */
+async function attempt(
+  client: TestSipClient,
+  user: string,
+  password: string,
+  timeoutMs = 400,
+): Promise<number | undefined> {
+  const o = { user, domain: DOMAIN, password, callId: crypto.randomUUID() };
+  const first = cseq++;
+  await client.send(registerRequest(client, o, first));
+  let challenge: SipResponse;
+  try {
+    challenge = await client.response(o.callId, first, timeoutMs);
+  } catch {
+    return undefined;
+  }
+  if (challenge.status !== 401) return challenge.status;
+  const auth = answerChallenge(challenge, {
+    user,
+    password,
+    method: "REGISTER",
+    uri: `sip:${DOMAIN}`,
+  });
+  const second = cseq++;
+  await client.send(registerRequest(client, o, second, auth));
+  try {
+    return (await client.response(o.callId, second, timeoutMs)).status;
+  } catch {
+    return undefined;
+  }
+}
+
+async function udpAt(t: TestServer, address: string): Promise<TestSipClient> {
+  return await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", address);
+}
+
+function metric(text: string, name: string): number {
+  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function metrics(t: TestServer): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}/metrics`, {
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  return await r.text();
+}
+
+Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and trusted still register", async () => {
+  const control: { method: string; path: string; body: string }[] = [];
+  const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    control.push({ method: req.method, path: new URL(req.url).pathname, body: await req.text() });
+    return new Response(null, { status: 204 });
+  });
+  await using t = await startTestServer({
+    transports: ["udp"],
+    configure: withApi((c) => c.abuse.trusted = ["127.0.0.5/32"]),
+  });
+  const clients: TestSipClient[] = [];
+  const at = async (address: string) => {
+    const c = await udpAt(t, address);
+    clients.push(c);
+    return c;
+  };
+  try {
+    await t.server.store.putDomain(
+      { domain: DOMAIN, control: `http://127.0.0.1:${receiver.addr.port}` },
+      ACCOUNTS,
+    );
+    // A fresh address with no good users: ban_after (10) wrong passwords, then silence.
+    const guesser = await at("127.0.0.2");
+    for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, "alice", `guess${i}`), 403);
+    assert.equal(await attempt(guesser, "alice", "guess-after-ban"), undefined, "banned: dropped");
+    assert.equal(await attempt(guesser, "bob", "bob-secret"), undefined, "even a right password");
+    // A good user at another address is not affected.
+    assert.equal(await attempt(await at("127.0.0.3"), "bob", "bob-secret"), 200);
+
+    // A NAT with a good user: bob registered from 127.0.0.4 before the guessing began.
+    assert.equal(await attempt(await at("127.0.0.4"), "bob", "bob-secret"), 200);
+    const natGuesser = await at("127.0.0.4");
+    for (let i = 0; i < 12; i++) assert.equal(await attempt(natGuesser, "alice", `nat${i}`), 403);
+    // Not banned: only alice is locked at that address, even with her right password...
+    assert.equal(await attempt(natGuesser, "alice", "alice-secret"), 403);
+    // ...while carol behind the same address registers, and alice from elsewhere too.
+    assert.equal(await attempt(await at("127.0.0.4"), "carol", "carol-secret"), 200);
+    assert.equal(await attempt(await at("127.0.0.6"), "alice", "alice-secret"), 200);
+
+    // A trusted address is never banned: its good user registers after a guessing run.
+    const trustedGuesser = await at("127.0.0.5");
+    for (let i = 0; i < 12; i++) assert.equal(await attempt(trustedGuesser, "dave", `t${i}`), 403);
+    assert.equal(await attempt(await at("127.0.0.5"), "carol", "carol-secret"), 200);
+
+    const listed = await api(t, "GET", "/bans");
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.json.bans.map((b: { address: string }) => b.address), ["127.0.0.2"]);
+    const ban = listed.json.bans[0];
+    assert.equal(ban.reason, "auth_failures");
+    assert.equal(ban.failures, 10);
+    assert.deepEqual(ban.accounts, [`alice@${DOMAIN}`]);
+    assert.equal(ban.until - ban.since, 600_000, "ban_time default 10 min");
+    const text = await metrics(t);
+    assert.equal(metric(text, "sipws_bans_total"), 1);
+    assert.equal(metric(text, "sipws_bans"), 1);
+
+    // The domain's control server hears of the ban (same queue and retries as /reg).
+    const deadline = Date.now() + 5000;
+    while (!control.some((r) => r.path.startsWith("/ban/")) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const put = control.find((r) => r.path.startsWith("/ban/"));
+    assert.ok(put, `no ban callback: ${JSON.stringify(control)}`);
+    assert.equal(put.method, "PUT");
+    assert.equal(put.path, "/ban/127.0.0.2");
+    assert.equal(JSON.parse(put.body).reason, "auth_failures");
+
+    // The operator lifts the ban: the address is served again.
+    assert.equal((await api(t, "DELETE", "/bans/127.0.0.2")).status, 204);
+    assert.equal((await api(t, "DELETE", "/bans/127.0.0.2")).status, 404);
+    const bad = await api(t, "DELETE", "/bans/not-an-address");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.code, "invalid_field");
+    assert.deepEqual((await api(t, "GET", "/bans")).json, { count: 0, bans: [] });
+    assert.equal(await attempt(guesser, "bob", "bob-secret"), 200);
+  } finally {
+    for (const c of clients) c.close();
+    await receiver.shutdown();
+  }
+});
+
+Deno.test("a banned TCP peer's connection is closed and new connections are refused", async () => {
+  await using t = await startTestServer({
+    transports: ["tcp"],
+    accounts: ACCOUNTS,
+    configure: withApi((c) => c.abuse.banAfter = 3),
+  });
+  const guesser = await TestSipClient.connect("tcp", t.port("tcp"));
+  for (let i = 0; i < 2; i++) assert.equal(await attempt(guesser, "alice", `g${i}`), 403);
+  // The third failure bans 127.0.0.1: the connection is closed without the 403.
+  assert.equal(await attempt(guesser, "alice", "g2"), undefined);
+  await guesser.closed;
+  const again = await TestSipClient.connect("tcp", t.port("tcp"));
+  const closedAt = await Promise.race([
+    again.closed.then(() => "closed"),
+    new Promise((r) => setTimeout(() => r("open"), 3000)),
+  ]);
+  assert.equal(closedAt, "closed", "a new connection from a banned address is closed at once");
+  again.close();
+  assert.ok((await metrics(t)).includes('sipws_connections_refused_total{reason="banned"'));
+});
+
+/** OPTIONS addressed to the server itself: answered 200 by the core. */
+function options(client: TestSipClient, callId: string): string {
+  return [
+    `OPTIONS sip:127.0.0.1 SIP/2.0`,
+    `Via: ${client.via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
+    `Max-Forwards: 70`,
+    `From: <sip:probe@${DOMAIN}>;tag=f${callId}`,
+    `To: <sip:127.0.0.1>`,
+    `Call-ID: ${callId}`,
+    `CSeq: 1 OPTIONS`,
+    `Content-Length: 0`,
+    "",
+    "",
+  ].join("\r\n");
+}
+
+Deno.test("a flood above the per-source rate gets 503 with Retry-After; others are served", async () => {
+  await using t = await startTestServer({ transports: ["udp"], configure: withApi() });
+  const flooder = await udpAt(t, "127.0.0.7");
+  const other = await udpAt(t, "127.0.0.8");
+  try {
+    const statuses: (number | undefined)[] = [];
+    const ids = Array.from({ length: 150 }, (_, i) => `flood-${i}-${crypto.randomUUID()}`);
+    const started = performance.now();
+    for (const id of ids) await flooder.send(options(flooder, id));
+    const sendMs = performance.now() - started;
+    // Others are served during the flood.
+    await other.send(options(other, "other-1"));
+    assert.equal((await other.response("other-1", 1)).status, 200);
+    const replies: SipResponse[] = [];
+    const deadline = Date.now() + 1500;
+    for (const id of ids) {
+      try {
+        replies.push(await flooder.response(id, 1, Math.max(1, deadline - Date.now())));
+      } catch {
+        statuses.push(undefined);
+      }
+    }
+    for (const r of replies) statuses.push(r.status);
+    const ok = statuses.filter((s) => s === 200).length;
+    const refused = replies.filter((r) => r.status === 503);
+    // 150 sent within a second (or two on a slow machine): at most 50 a second pass.
+    const windows = Math.ceil(sendMs / 1000) + 1;
+    assert.ok(ok <= 50 * windows, `${ok} answered 200 (send took ${Math.round(sendMs)} ms)`);
+    assert.ok(refused.length > 0, `no 503 among ${JSON.stringify(statuses)}`);
+    for (const r of refused) assert.match(r.get("retry-after") ?? "", /^[1-9]\d*$/);
+    assert.ok(metric(await metrics(t), "sipws_rate_limited_total") >= refused.length);
+  } finally {
+    flooder.close();
+    other.close();
+  }
+});
+
+Deno.test("connection caps: the 101st connection from one address and the one past max_connections are refused", async () => {
+  await using t = await startTestServer({ transports: ["tcp", "ws"], configure: withApi() });
+  const conns: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 100; i++) conns.push(await Deno.connect({ port: t.port("tcp") }));
+    // Accepted in order: when the 101st is accepted, the first 100 are counted.
+    const last = await TestSipClient.connect("tcp", t.port("tcp"));
+    const closed = await Promise.race([
+      last.closed.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+    ]);
+    assert.equal(closed, true, "the 101st connection from 127.0.0.1 is closed at once");
+    // The same source is refused on WS too; the open connections still work.
+    await assert.rejects(TestSipClient.connect("ws", t.port("ws")));
+    conns.pop()!.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await TestSipClient.connect("tcp", t.port("tcp"));
+    assert.equal(await attempt(again, "nobody", "x", 2000), 403, "one freed, one served");
+    again.close();
+    assert.match(await metrics(t), /sipws_connections_refused_total\{reason="source_cap"/);
+  } finally {
+    for (const c of conns) c.close();
+  }
+
+  await using small = await startTestServer({
+    transports: ["tcp"],
+    configure: withApi((c) => c.abuse.maxConnections = 5),
+  });
+  const few: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 5; i++) few.push(await Deno.connect({ port: small.port("tcp") }));
+    const sixth = await TestSipClient.connect("tcp", small.port("tcp"));
+    const closed = await Promise.race([
+      sixth.closed.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+    ]);
+    assert.equal(closed, true, "the connection past max_connections is closed at once");
+  } finally {
+    for (const c of few) c.close();
+  }
+});
