@@ -10,6 +10,7 @@
  */
 import type { CallEvent, DialogView, EventBus } from "../../events.ts";
 import { Logger } from "../../log.ts";
+import type { TimerHandle } from "../../transaction/timers.ts";
 import { SipError } from "../../sip/errors.ts";
 import { newTag, randomToken } from "../../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../../sip/message.ts";
@@ -216,12 +217,12 @@ export class CallControl implements InboundControl, CallSink {
       agent: request.get("user-agent") ?? "",
     };
     const waitMs = this.#deps.config().api.decisionTimeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: TimerHandle | undefined;
     const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), waitMs);
+      timer = this.#deps.transactions.scheduler.schedule(waitMs, () => resolve(undefined));
     });
     Promise.race([decide(info).catch(() => undefined), timeout]).then((decision) => {
-      clearTimeout(timer);
+      this.#deps.transactions.scheduler.cancel(timer);
       if (cancelled) return;
       tx.onCancel = undefined;
       this.#act(decision, request, flow, tx, resume, entry.control);

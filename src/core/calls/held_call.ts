@@ -9,6 +9,7 @@
  */
 import type { CallLegView } from "../../events.ts";
 import { Logger } from "../../log.ts";
+import type { TimerHandle } from "../../transaction/timers.ts";
 import { newTag } from "../../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../../sip/message.ts";
 import type { Flow } from "../../transport/types.ts";
@@ -38,8 +39,8 @@ export class HeldCall {
   #localTag = newTag();
   #localSdp?: string;
   #ok?: SipResponse;
-  #timerC?: ReturnType<typeof setTimeout>;
-  #retransmit?: ReturnType<typeof setTimeout>;
+  #timerC?: TimerHandle;
+  #retransmit?: TimerHandle;
   #finished = false;
 
   constructor(deps: CallDeps, sink: CallSink, invite: SipRequest, flow: Flow, tx: HeldTransaction) {
@@ -70,9 +71,9 @@ export class HeldCall {
   start(): void {
     this.#tx.onCancel = () => this.#final(487, "Request Terminated");
     this.#sink.report(this.callId, { event: "trying", code: 100, reason: "Trying" });
-    this.#timerC = setTimeout(
-      () => this.#final(408, "Request Timeout"),
+    this.#timerC = this.#deps.transactions.scheduler.schedule(
       this.#deps.config().sip.timerC,
+      () => this.#final(408, "Request Timeout"),
     );
   }
 
@@ -91,7 +92,7 @@ export class HeldCall {
     if (this.state !== "held" && this.state !== "ringing") {
       throw new CallError(409, `call ${this.callId} is ${this.state}`);
     }
-    clearTimeout(this.#timerC);
+    this.#deps.transactions.scheduler.cancel(this.#timerC);
     this.#localSdp = sdp;
     const ok = withSdp(this.#response(200), sdp);
     ok.append("Contact", contactFor(this.#deps, { flow: this.flow }));
@@ -134,7 +135,7 @@ export class HeldCall {
     if (!dialog) return;
     if (request.method === "ACK") {
       if (request.cseq.seq === this.invite.cseq.seq && this.state === "answered") {
-        clearTimeout(this.#retransmit);
+        this.#deps.transactions.scheduler.cancel(this.#retransmit);
         this.state = "confirmed";
         this.#sink.changed(this.callId);
       }
@@ -150,15 +151,15 @@ export class HeldCall {
   }
 
   close(): void {
-    clearTimeout(this.#timerC);
-    clearTimeout(this.#retransmit);
+    this.#deps.transactions.scheduler.cancel(this.#timerC);
+    this.#deps.transactions.scheduler.cancel(this.#retransmit);
   }
 
   /** §13.3.1.4: the 2xx again at T1, 2·T1, ... capped at T2, until the ACK or 64·T1. */
   #retransmitOk(interval: number, elapsed: number): void {
     const t1 = this.#deps.config().sip.t1;
     const t2 = this.#deps.config().sip.t2;
-    this.#retransmit = setTimeout(() => {
+    this.#retransmit = this.#deps.transactions.scheduler.schedule(interval, () => {
       if (this.state !== "answered" || !this.#ok) return;
       const total = elapsed + interval;
       if (total >= 64 * t1) {
@@ -168,7 +169,7 @@ export class HeldCall {
       }
       this.#send(this.#ok);
       this.#retransmitOk(Math.min(2 * interval, t2), total);
-    }, interval);
+    });
   }
 
   #response(status: number, reason?: string): SipResponse {

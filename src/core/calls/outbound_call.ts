@@ -10,6 +10,7 @@
  */
 import type { CallLegView } from "../../events.ts";
 import { Logger } from "../../log.ts";
+import type { TimerHandle } from "../../transaction/timers.ts";
 import { createResponse, SipRequest, type SipResponse } from "../../sip/message.ts";
 import { formatHost } from "../../sip/uri.ts";
 import type { ClientTransaction } from "../../transaction/layer.ts";
@@ -64,9 +65,9 @@ export class OutboundCall {
   #winner?: Leg;
   #ack?: SipRequest;
   #localSdp?: string;
-  #ringTimer?: ReturnType<typeof setTimeout>;
-  #ackTimer?: ReturnType<typeof setTimeout>;
-  #graceTimer?: ReturnType<typeof setTimeout>;
+  #ringTimer?: TimerHandle;
+  #ackTimer?: TimerHandle;
+  #graceTimer?: TimerHandle;
   /** Why the legs were cancelled: the failure reported once they are all done. */
   #cancelled?: { code: number; reason: string };
   #finished = false;
@@ -107,10 +108,10 @@ export class OutboundCall {
     }
     if (this.#legs.length === 0) return false;
     this.#sink.report(this.callId, { event: "trying", code: 100, reason: "Trying" });
-    this.#ringTimer = setTimeout(() => {
+    this.#ringTimer = this.#deps.transactions.scheduler.schedule(this.params.timeoutMs, () => {
       this.#ringTimer = undefined;
       this.#cancelAll({ code: 408, reason: "No Answer" });
-    }, this.params.timeoutMs);
+    });
     return true;
   }
 
@@ -119,7 +120,7 @@ export class OutboundCall {
     if (this.state !== "answered" || !this.#winner || this.#ack) {
       throw new CallError(409, `call ${this.callId} is not waiting for an answer`);
     }
-    clearTimeout(this.#ackTimer);
+    this.#deps.transactions.scheduler.cancel(this.#ackTimer);
     this.#localSdp = sdp;
     this.#sendAck(sdp);
   }
@@ -173,9 +174,9 @@ export class OutboundCall {
 
   /** Shutdown: timers stop, nothing is sent. */
   close(): void {
-    clearTimeout(this.#ringTimer);
-    clearTimeout(this.#ackTimer);
-    clearTimeout(this.#graceTimer);
+    this.#deps.transactions.scheduler.cancel(this.#ringTimer);
+    this.#deps.transactions.scheduler.cancel(this.#ackTimer);
+    this.#deps.transactions.scheduler.cancel(this.#graceTimer);
   }
 
   #invite(hop: Hop): SipRequest {
@@ -229,7 +230,7 @@ export class OutboundCall {
     this.#winner = leg;
     leg.state = "answered";
     leg.status = response.status;
-    clearTimeout(this.#ringTimer);
+    this.#deps.transactions.scheduler.cancel(this.#ringTimer);
     this.dialog = UaDialog.fromUac(this.#deps, leg.invite, response, leg.hop.target);
     for (const other of this.#legs) if (other !== leg) this.#cancelLeg(other);
     this.state = "answered";
@@ -245,12 +246,13 @@ export class OutboundCall {
       return;
     }
     // RFC 3725 flow I: the answer must come from the control server in time.
-    this.#ackTimer = setTimeout(() => {
+    const ackTimeoutMs = this.#deps.config().api.ackTimeout * 1000;
+    this.#ackTimer = this.#deps.transactions.scheduler.schedule(ackTimeoutMs, () => {
       this.#ackTimer = undefined;
       if (this.#ack || this.state !== "answered") return;
       this.#sendAck(undefined);
       this.#bye("no answer posted");
-    }, this.#deps.config().api.ackTimeout * 1000);
+    });
   }
 
   #sendAck(sdp: string | undefined): void {
@@ -290,7 +292,11 @@ export class OutboundCall {
     this.#cancelled = why;
     for (const leg of this.#legs) this.#cancelLeg(leg);
     // A callee that never answers the CANCEL must not keep the call open (§16.8's 64·T1).
-    this.#graceTimer = setTimeout(() => this.#finishFailed(), 64 * this.#deps.config().sip.t1);
+    const grace = 64 * this.#deps.config().sip.t1;
+    this.#graceTimer = this.#deps.transactions.scheduler.schedule(
+      grace,
+      () => this.#finishFailed(),
+    );
     this.#maybeFailed();
   }
 
@@ -321,7 +327,7 @@ export class OutboundCall {
   }
 
   #finishFailed(): void {
-    clearTimeout(this.#graceTimer);
+    this.#deps.transactions.scheduler.cancel(this.#graceTimer);
     if (this.#winner || this.state === "ended") return;
     let best: SipResponse | undefined;
     for (const l of this.#legs) {

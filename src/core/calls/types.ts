@@ -28,7 +28,8 @@ export class CallError extends Error {
 
 /** What a call needs to send and time its SIP messages. */
 export interface CallDeps {
-  transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless">;
+  /** Sends, and times the calls on the transaction layer's timer wheel. */
+  transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless" | "scheduler">;
   transport: ProxyTransport;
   config: () => Config;
   now: () => number;
