@@ -169,6 +169,53 @@ Deno.test("inbound: reject answers the caller with the control server's status",
   });
 });
 
+/** After the ACK, alice re-INVITEs: sipws (the UAS) answers with the SDP it answered first. */
+const REINVITE = `<send retrans="500">
+    <![CDATA[
+
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "alice" <sip:alice@example.test>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 3 INVITE
+      Contact: <sip:alice@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=alice 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=sendonly
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action><ereg regexp="o=control-answer" search_in="body" check_it="true" assign_to="again"/></action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "alice" <sip:alice@example.test>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 3 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="300"/>`;
+
 Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; events in order", async () => {
   await withRig(async (rig) => {
     rig.control.decision = { action: "hold" };
@@ -179,7 +226,9 @@ Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; eve
       ).replace(
         `<ereg regexp="refresher=uac" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="se"/>`,
         `<ereg regexp="o=control-answer" search_in="body" check_it="true" assign_to="se"/>`,
-      ).replace(`<Reference variables="se"/>`, `<Reference variables="se,alert"/>`));
+      ).replace(`<pause milliseconds="300"/>`, REINVITE)
+        .replace("CSeq: 3 BYE", "CSeq: 4 BYE")
+        .replace(`<Reference variables="se"/>`, `<Reference variables="se,alert,again"/>`));
     const offer = await rig.control.waitInvite();
     const callid = String(offer.callid);
     await rig.control.waitEvent(callid, "trying");
@@ -202,6 +251,60 @@ Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; eve
       ["trying", "ringing", "answered", "ended"],
     );
     assert.equal(rig.ts.server.calls.size, 0);
+  });
+});
+
+Deno.test("inbound: a held call the caller cancels ends with 487 and a failed event", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "hold" };
+    const alice = await caller(
+      rig,
+      "uac_cancel.xml",
+      (x) => x.replace('regexp="SIPpTag01"', 'regexp="tag="'),
+    );
+    const offer = await rig.control.waitInvite();
+    const callid = String(offer.callid);
+    await rig.control.waitEvent(callid, "trying");
+    const ring = await rig.api("POST", "/dialog/ring", { callid });
+    assert.equal((await ring.json()).ringing, true);
+    assertPassed(await alice.result(), "caller (CANCEL → 200, 487)");
+    const failed = await rig.control.waitEvent(callid, "failed");
+    assert.equal(failed.code, 487);
+    assert.deepEqual(rig.control.eventsOf(callid).map((e) => e.event), [
+      "trying",
+      "ringing",
+      "failed",
+    ]);
+    // The call is gone: acting on it is a 404, and changes nothing.
+    const late = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/answer`, {
+      sdp: sdpOf("late"),
+    });
+    assert.equal(late.status, 404);
+    await late.body?.cancel();
+  });
+});
+
+Deno.test("inbound: DELETE of a held call before the answer refuses it (480)", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "hold" };
+    const alice = await caller(rig, "uac_reject.xml", finalFromSipws(480));
+    const offer = await rig.control.waitInvite();
+    const callid = String(offer.callid);
+    await rig.control.waitEvent(callid, "trying");
+    // Bad input on a held call: no SDP, and an originate-only action.
+    const noSdp = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/answer`, {});
+    assert.equal((await noSdp.json()).error.field, "sdp");
+    const notPlaced = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/ack`, {
+      sdp: sdpOf("x"),
+    });
+    assert.equal(notPlaced.status, 409);
+    await notPlaced.body?.cancel();
+    assert.deepEqual(rig.control.eventsOf(callid).map((e) => e.event), ["trying"]);
+    const del = await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`);
+    assert.equal(del.status, 200);
+    await del.body?.cancel();
+    assertPassed(await alice.result(), "caller (480)");
+    assert.equal((await rig.control.waitEvent(callid, "failed")).code, 480);
   });
 });
 

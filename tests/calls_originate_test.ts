@@ -205,6 +205,41 @@ Deno.test("DELETE before the answer sends CANCEL; the ringing timeout cancels to
   });
 });
 
+Deno.test("the callee hangs up: sipws answers its BYE and reports ended", async () => {
+  await withRig(async (rig) => {
+    const sipp = await uas(rig, "uas_answer_sdp.xml", (x) => {
+      // Our From tag, for the To of bob's BYE.
+      x = x.replace(
+        "<!--INVITE_CHECK-->",
+        `<action><ereg regexp="tag=([^;>]*)" search_in="hdr" header="From:" assign_to="fromtag,ftag"/></action>`,
+      );
+      const start = x.indexOf('<recv request="BYE"/>');
+      const end = x.indexOf("<pause/>");
+      return x.slice(0, start) + `<pause milliseconds="200"/>
+  <send retrans="500"><![CDATA[
+
+      BYE sip:sipws@127.0.0.1 SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:bob@calls.test>;tag=[pid]SIPpTag01[call_number]
+      To: <sip:1000@calls.test>;tag=[$ftag]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="200"/>
+  ` + x.slice(end).replace("<pause/>", `<pause/><Reference variables="fromtag"/>`);
+    });
+    const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
+    assertPassed(await sipp.result());
+    const ended = await rig.control.waitEvent(callid, "ended");
+    assert.equal(ended.reason, "remote hangup");
+    assert.deepEqual(names(rig, callid), ["trying", "ringing", "answered", "ended"]);
+    assert.equal(rig.ts.server.calls.size, 0);
+  });
+});
+
 Deno.test("REFER transfers an answered call (RFC 3515)", async () => {
   await withRig(async (rig) => {
     const sipp = await uas(rig, "uas_answer_sdp.xml", (x) =>

@@ -97,6 +97,15 @@ Deno.test("dialogTable: from → to, duration from answer, both legs' transports
     9000,
   );
   assert.deepEqual(early.rows[0].cells.slice(2), ["early", "8s", "ws→?"]);
+  // A call driven over HTTP shows its last event beside the state.
+  const api = dialogTable([{
+    ...d,
+    state: "early",
+    answeredAt: undefined,
+    kind: "originated",
+    events: [{ event: "trying", at: 1000 }, { event: "ringing", code: 180, at: 1200 }],
+  }], 9000);
+  assert.equal(api.rows[0].cells[2], "early ringing");
 });
 
 Deno.test("connectionTable: age, messages in/out, last activity", () => {
