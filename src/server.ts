@@ -14,6 +14,7 @@ import { DialogTracker } from "./core/dialogs.ts";
 import { Proxy } from "./core/proxy.ts";
 import { CallControl } from "./core/calls/call_control.ts";
 import { startPinger } from "./core/pinger.ts";
+import { goesWithFlow } from "./core/binding_reach.ts";
 import { FlowTokens } from "./core/record_route.ts";
 import { deriveKeys, randomSecret } from "./core/secrets.ts";
 import { Counters, EventBus } from "./events.ts";
@@ -237,7 +238,7 @@ export async function startServer(
     const info = connection.closeInfo;
     // Read before removeFlow: the event names the AORs that were bound on the connection.
     const aors = info ? location.aorsOnFlow(flow.id) : [];
-    location.removeFlow(flow.id);
+    location.removeFlow(flow.id, (b) => goesWithFlow(b, config.sip.tcpBindings));
     events.emit({ type: "flow.closed", flow });
     if (info && (flow.transport === "ws" || flow.transport === "wss")) {
       events.emit({

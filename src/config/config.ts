@@ -80,6 +80,11 @@ export interface Config {
     maxMessageSize: number;
     /** UDP socket receive buffer asked of the kernel (SO_RCVBUF), bytes; 0: OS default. */
     udpReceiveBuffer: number;
+    /**
+     * TCP/TLS bindings when their connection closes: "contact" keeps those whose Contact
+     * is the address the REGISTER came from (no Outbound), "flow" drops them all.
+     */
+    tcpBindings: "flow" | "contact";
     /** Name used in Server/User-Agent headers. */
     userAgent: string;
     /**
@@ -188,6 +193,7 @@ export function defaultConfig(): Config {
       dialogTimeout: 43200,
       maxMessageSize: 81920,
       udpReceiveBuffer: 262144,
+      tcpBindings: "contact",
       userAgent: "sipws",
     },
     websocket: {

@@ -104,6 +104,12 @@ export const SCHEMA: Schema = {
       67108864,
       "UDP receive buffer asked of the kernel (SO_RCVBUF, capped by net.core.rmem_max), bytes; 0: OS default",
     ),
+    tcpBindings: {
+      kind: "enum",
+      values: ["flow", "contact"],
+      doc:
+        "TCP/TLS bindings when their connection closes: contact keeps those whose Contact is the REGISTER's source address (no Outbound) and reaches them anew; flow drops them all",
+    },
     userAgent: str("name in Server and User-Agent headers"),
     secret: {
       kind: "string",

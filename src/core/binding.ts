@@ -134,8 +134,11 @@ export interface LocationStore {
   setOutstandingPings(binding: Binding, misses: number): Binding | undefined;
   /** Removes the binding if it is still this registration (a refresh is kept). */
   remove(binding: Binding, cause: RemovalCause): boolean;
-  /** A connection closed: its bindings go at once, not at expiry. */
-  removeFlow(flowId: string): number;
+  /**
+   * A connection closed: its bindings go at once, not at expiry, except those `goes`
+   * says outlive it (reached at their Contact from then on).
+   */
+  removeFlow(flowId: string, goes?: (b: Binding) => boolean): number;
   /** AORs bound on a flow (for the WS connections view). */
   aorsOnFlow(flowId: string): string[];
   /** Removes every expired binding; called by a periodic sweep. */

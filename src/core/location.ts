@@ -163,13 +163,13 @@ export class LocationService implements LocationStore {
     return true;
   }
 
-  removeFlow(flowId: string): number {
+  removeFlow(flowId: string, goes: (b: Binding) => boolean = () => true): number {
     const onFlow = this.#byFlow.get(flowId);
     if (!onFlow) return 0;
     let removed = 0;
     for (const k of [...onFlow]) {
       const b = this.#byIndexKey(k);
-      if (b && this.remove(b, "flow_closed")) removed++;
+      if (b && goes(b) && this.remove(b, "flow_closed")) removed++;
     }
     this.#byFlow.delete(flowId);
     return removed;

@@ -1,7 +1,8 @@
 /**
  * @module OPTIONS pings to registered contacts (keep-alive and liveness): every
  * `config.ping.interval` seconds each binding gets one OPTIONS on the flow it registered
- * on (through its Path, if any) unless its previous ping is still pending. Any response
+ * on, or at its Contact once a kept TCP/TLS binding's connection is gone (through its
+ * Path, if any), unless its previous ping is still pending. Any response
  * resets the binding's `outstandingPings` (saved through the location store, never by
  * mutating a binding); a timeout or transport error adds a miss, and
  * after `config.ping.maxMisses` consecutive misses the binding is removed with cause
@@ -16,8 +17,9 @@ import { newTag, randomToken } from "../sip/ids.ts";
 import { SipRequest } from "../sip/message.ts";
 import { formatHost } from "../sip/uri.ts";
 import { newBranch, type TransactionLayer } from "../transaction/layer.ts";
-import type { Address, TransportName } from "../transport/types.ts";
+import type { Address, Flow, TransportName } from "../transport/types.ts";
 import type { Binding, LocationStore } from "./binding.ts";
+import { bindingTarget } from "./binding_reach.ts";
 
 /** What the pinger needs from the server (a `Server` is one). */
 export interface PingerDeps {
@@ -26,6 +28,10 @@ export interface PingerDeps {
   readonly transactions: Pick<TransactionLayer, "sendRequest">;
   readonly transport: {
     localAddress(transport: TransportName, remoteHost?: string): Address | undefined;
+    /** The live connection of a stream flow of ours, if any. */
+    connection(flowId: string): unknown | undefined;
+    /** True when the flow lives in this process (another worker's is sent to it). */
+    owns(flow: Flow): boolean;
   };
   readonly counters: Counters;
 }
@@ -103,8 +109,16 @@ export function startPinger(deps: PingerDeps): Pinger {
       settled = true;
       return first;
     };
+    // Our own stream flow that closed: a kept binding is pinged at its Contact.
+    const gone = b.flow.transport !== "udp" && deps.transport.owns(b.flow) &&
+      deps.transport.connection(b.flow.id) === undefined;
+    const target = gone ? bindingTarget(b, false) : { flow: b.flow };
+    if (!target) {
+      if (settle()) miss(b, id, "its flow is gone");
+      return;
+    }
     try {
-      deps.transactions.sendRequest(buildPing(deps, b, cseq++), { flow: b.flow }, {
+      deps.transactions.sendRequest(buildPing(deps, b, cseq++), target, {
         onResponse: (response) => {
           if (response.status < 200 || !settle()) return;
           inFlight.delete(id);

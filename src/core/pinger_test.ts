@@ -5,7 +5,7 @@ import type { SipRequest, SipResponse } from "../sip/message.ts";
 import { createResponse } from "../sip/message.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { ClientHandlers } from "../transaction/layer.ts";
-import type { Flow } from "../transport/types.ts";
+import type { Flow, Target } from "../transport/types.ts";
 import { type Binding, contactFields } from "./binding.ts";
 import { LocationService } from "./location.ts";
 import { buildPing, type PingerDeps, startPinger } from "./pinger.ts";
@@ -31,7 +31,7 @@ function binding(): Binding {
   };
 }
 
-function rig(maxMisses = 3) {
+function rig(maxMisses = 3, connected = true) {
   const config = defaultConfig();
   config.ping.interval = 0; // driven by pingAll()
   config.ping.maxMisses = maxMisses;
@@ -39,15 +39,19 @@ function rig(maxMisses = 3) {
   const removed: string[] = [];
   events.on("registration.removed", (e) => removed.push(e.cause));
   const location = new LocationService(events);
-  const sent: { request: SipRequest; handlers: ClientHandlers }[] = [];
+  const sent: { request: SipRequest; target: Target; handlers: ClientHandlers }[] = [];
   const deps: PingerDeps = {
     config,
     location,
     counters: new Counters(),
-    transport: { localAddress: () => ({ host: "192.0.2.10", port: 8080 }) },
+    transport: {
+      localAddress: () => ({ host: "192.0.2.10", port: 8080 }),
+      connection: () => connected ? {} : undefined,
+      owns: () => true,
+    },
     transactions: {
-      sendRequest(request, _target, handlers) {
-        sent.push({ request, handlers });
+      sendRequest(request, target, handlers) {
+        sent.push({ request, target, handlers });
         return {} as ReturnType<PingerDeps["transactions"]["sendRequest"]>;
       },
     },
@@ -115,4 +119,27 @@ Deno.test("pinger: a reload that changes the interval re-arms the timer", async 
   } finally {
     pinger.close();
   }
+});
+
+Deno.test("pinger: a kept TCP binding whose connection closed is pinged at its Contact", () => {
+  const { deps, location, sent } = rig(3, false);
+  const contact = "sip:bob@127.0.0.1:5070;transport=tcp";
+  const tcp: Binding = {
+    ...binding(),
+    ...contactFields(contact, parseUri(contact)),
+    flow: testFlow("tcp"),
+    path: [],
+  };
+  location.save(tcp);
+  location.save(binding()); // a browser's: only its (closed) flow reached it
+  const pinger = startPinger(deps);
+  pinger.pingAll();
+  assert.deepEqual(sent.map((s) => s.target), [{
+    transport: "tcp",
+    host: "127.0.0.1",
+    port: 5070,
+  }]);
+  const browser = location.all().find((b) => b.contactHost.endsWith(".invalid"))!;
+  assert.equal(browser.outstandingPings, 1, "no flow, no ping: a miss");
+  pinger.close();
 });

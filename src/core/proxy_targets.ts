@@ -5,6 +5,7 @@
  * of served domains (404 unknown, 480 nothing live), or the Request-URI of another domain
  * (403 unless allowed). It returns hops and throws SipError; it never sends anything.
  */
+import { bindingTarget } from "./binding_reach.ts";
 import { servesDomain } from "./domains.ts";
 import type { Config } from "../config/config.ts";
 import { SipError } from "../sip/errors.ts";
@@ -159,18 +160,8 @@ export class TargetResolver {
     return domains.length > 0 ? domains : this.#deps.store.listDomains().map((d) => d.domain);
   }
 
-  /**
-   * How to reach a binding: its own flow for browsers (`.invalid`), Outbound bindings and
-   * live stream connections (the phone may sit behind NAT); the Contact address otherwise.
-   */
   #bindingTarget(binding: Binding): Target | undefined {
-    const alive = this.#flowAlive(binding.flow);
-    const outbound = binding.instance !== undefined && binding.regId !== undefined;
-    if (isInvalidHost(binding.contactHost) || outbound) {
-      return alive ? { flow: binding.flow } : undefined;
-    }
-    if (binding.flow.reliable && alive) return { flow: binding.flow };
-    return binding.contactAddress;
+    return bindingTarget(binding, this.#flowAlive(binding.flow));
   }
 
   #flowAlive(flow: Flow): boolean {

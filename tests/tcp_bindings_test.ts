@@ -1,0 +1,107 @@
+/**
+ * Issue 10.2, `sip.tcp_bindings`: an ordinary RFC 3261 TCP UA registers from its own
+ * address and closes the connection (as a short-lived process does); its binding stays,
+ * and a call reaches it over a new TCP connection to its Contact, where a sipp UAS now
+ * listens. Flow-bound TCP bindings (Contact not the source address, RFC 5626 Outbound)
+ * and every TCP binding under `tcp_bindings = "flow"` still go with their connection,
+ * with a `registration.removed` (flow_closed) event, which the DELETE callback follows.
+ */
+import assert from "node:assert/strict";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { freePorts, waitForListening } from "./support/ports.ts";
+
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
+const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
+
+/** Registers bob over a TCP connection of its own, closes it and waits until the server saw it. */
+async function registerAndHangUp(
+  ts: TestServer,
+  contact: string,
+  contactParams = "",
+): Promise<void> {
+  const client = await TestSipClient.connect("tcp", ts.port("tcp"));
+  try {
+    const ok = await register(client, { ...BOB, expires: 600, contact, contactParams });
+    assert.equal(ok.status, 200);
+  } finally {
+    client.close();
+  }
+  for (let i = 0; i < 100 && ts.server.transport.connections().length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(ts.server.transport.connections().length, 0, "the server saw the close");
+}
+
+const bindings = (ts: TestServer) => ts.server.location.lookup(`bob@${DOMAIN}`);
+
+Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connection to its Contact", async () => {
+  await using ts = await startTestServer({ transports: ["udp", "tcp"], accounts: [ALICE, BOB] });
+  const [uasPort, uacPort] = freePorts(2);
+  await registerAndHangUp(ts, `sip:bob@127.0.0.1:${uasPort};transport=tcp`);
+  assert.equal(bindings(ts).length, 1, "the binding outlives its connection");
+  const opened = ts.server.counters.total("sip_connections_opened_total");
+
+  await using uas = await startSipp({
+    scenarioFile: `${SCENARIOS}uas_answer.xml`,
+    args: ["-p", String(uasPort), "-t", "t1", "-d", "500"],
+    calls: 1,
+    timeoutMs: 17_000,
+  });
+  await waitForListening(uasPort, "tcp");
+  const uac = await runSipp({
+    scenarioFile: `${SCENARIOS}uac_call.xml`,
+    args: [
+      `127.0.0.1:${ts.port("udp")}`,
+      "-p",
+      String(uacPort),
+      "-t",
+      "u1",
+      "-s",
+      "bob",
+      "-au",
+      ALICE.user,
+      "-ap",
+      ALICE.password,
+    ],
+    calls: 1,
+    timeoutMs: 15_000,
+  });
+  const callee = await uas.result();
+  assert.equal(uac.code, 0, `caller failed:\n${describeSipp(uac)}`);
+  assert.equal(callee.code, 0, `callee failed:\n${describeSipp(callee)}`);
+  assert.equal(callee.stats?.successfulCalls, 1, describeSipp(callee));
+  assert.ok(
+    ts.server.counters.total("sip_connections_opened_total") > opened,
+    "the INVITE went over a new connection",
+  );
+});
+
+Deno.test("tcp_bindings: flow-bound TCP bindings go with their connection, with the removal event", async () => {
+  await using ts = await startTestServer({ transports: ["tcp"], accounts: [BOB] });
+  const causes: string[] = [];
+  ts.server.events.on("registration.removed", (e) => causes.push(e.cause));
+  const [port] = freePorts(1);
+  // Contact is not the source address (127.0.0.1): a phone behind NAT, only its flow reaches it.
+  await registerAndHangUp(ts, `sip:bob@127.0.0.2:${port};transport=tcp`);
+  assert.equal(bindings(ts).length, 0, "Contact ≠ source: removed");
+  // RFC 5626 Outbound: the flow is the binding.
+  const instance = `;+sip.instance="<urn:uuid:${crypto.randomUUID()}>";reg-id=1`;
+  await registerAndHangUp(ts, `sip:bob@127.0.0.1:${port};transport=tcp`, instance);
+  assert.equal(bindings(ts).length, 0, "Outbound: removed");
+  assert.deepEqual(causes, ["flow_closed", "flow_closed"]);
+});
+
+Deno.test('tcp_bindings = "flow": every TCP binding goes with its connection', async () => {
+  await using ts = await startTestServer({
+    transports: ["tcp"],
+    accounts: [BOB],
+    configure: (c) => c.sip.tcpBindings = "flow",
+  });
+  const [port] = freePorts(1);
+  await registerAndHangUp(ts, `sip:bob@127.0.0.1:${port};transport=tcp`);
+  assert.equal(bindings(ts).length, 0);
+});
