@@ -111,6 +111,14 @@ export interface Config {
     pingTimeout: number;
     /** Largest WebSocket handshake request head, bytes (431 beyond). */
     maxHeaderSize: number;
+    /** Largest WebSocket message, bytes (all its fragments); larger ones are dropped. */
+    maxMessageSize: number;
+    /** Most frames one message may come in (OpenSIPS ws_max_msg_chunks); 0: no limit. */
+    maxFragments: number;
+    /** Seconds for TCP/TLS accept to a complete upgrade request; slower peers are dropped. */
+    handshakeTimeout: number;
+    /** Milliseconds a write may wait for a client that reads nothing before it is closed. */
+    sendTimeout: number;
   };
 
   ping: {
@@ -204,6 +212,10 @@ export function defaultConfig(): Config {
       pingInterval: 30,
       pingTimeout: 20,
       maxHeaderSize: 16384,
+      maxMessageSize: 81920,
+      maxFragments: 32,
+      handshakeTimeout: 10,
+      sendTimeout: 10000,
     },
     ping: { interval: 30, maxMisses: 7 },
     abuse: {

@@ -150,6 +150,26 @@ export const SCHEMA: Schema = {
       1048576,
       "largest handshake request head, bytes; a longer one is answered 431 and closed",
     ),
+    maxMessageSize: int(
+      1024,
+      16777216,
+      "largest WebSocket message (all fragments), bytes; a larger one is dropped unread",
+    ),
+    maxFragments: int(
+      0,
+      100000,
+      "most frames one message may come in; more closes the connection (1009); 0: no limit",
+    ),
+    handshakeTimeout: int(
+      1,
+      300,
+      "seconds from connect (TLS included) to a complete upgrade request, else dropped",
+    ),
+    sendTimeout: int(
+      0,
+      3600000,
+      "milliseconds a write may wait on a client that reads nothing before it is closed; 0: never",
+    ),
   },
   ping: {
     interval: int(0, 86400, "seconds between OPTIONS pings to registered contacts; 0 disables"),

@@ -44,7 +44,17 @@ export interface TransportLayerOptions {
   /** True for a Host a WebSocket client may name with `check_host` (domains, our addresses). */
   isServedHost: (host: string) => boolean;
   /** WebSocket handshake size limit and keep-alive policy (see `WsOptions`). */
-  webSocketLimits: { maxHeaderSize: number; pingInterval: number; pingTimeout: number };
+  webSocketLimits: {
+    maxHeaderSize: number;
+    pingInterval: number;
+    pingTimeout: number;
+    maxMessageSize: number;
+    maxFragments: number;
+    /** Seconds. */
+    handshakeTimeout: number;
+    /** Milliseconds. */
+    sendTimeout: number;
+  };
   maxMessageSize: number;
   /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
   udpReceiveBuffer?: number;
@@ -167,10 +177,13 @@ export class TransportLayer implements MessageSender, TransportSink {
             port,
             tls,
             admit: (h) => this.#admit(h),
-            maxMessageSize: max,
+            maxMessageSize: o.webSocketLimits.maxMessageSize,
+            maxFragments: o.webSocketLimits.maxFragments,
             maxHeaderBytes: o.webSocketLimits.maxHeaderSize,
             pingInterval: o.webSocketLimits.pingInterval,
             pingTimeout: o.webSocketLimits.pingTimeout,
+            handshakeTimeoutMs: o.webSocketLimits.handshakeTimeout * 1000,
+            sendTimeoutMs: o.webSocketLimits.sendTimeout,
           },
           this,
         ));

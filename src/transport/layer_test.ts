@@ -9,7 +9,15 @@ const options = {
   hostname: "127.0.0.1",
   websocket: { allowedOrigins: [], checkHost: false, cors: "none" as const },
   isServedHost: () => true,
-  webSocketLimits: { maxHeaderSize: 8192, pingInterval: 0, pingTimeout: 0 },
+  webSocketLimits: {
+    maxHeaderSize: 8192,
+    pingInterval: 0,
+    pingTimeout: 0,
+    maxMessageSize: 65536,
+    maxFragments: 0,
+    handshakeTimeout: 10,
+    sendTimeout: 0,
+  },
   maxMessageSize: 65536,
 };
 

@@ -30,7 +30,14 @@ export interface WsOptions {
   tls?: TlsCredentials;
   /** The handshake policy (ws_policy.ts): Origin, Host, admin switch, CORS. */
   admit: (headers: Headers) => Admission;
+  /** Largest message (all fragments), bytes; larger ones are dropped unread. */
   maxMessageSize: number;
+  /** Most frames per message; more closes the connection with 1009. 0: no limit. */
+  maxFragments: number;
+  /** From accept (TLS included) to a complete request head; slower peers are dropped. */
+  handshakeTimeoutMs: number;
+  /** A write waiting longer than this on a client that reads nothing closes it; 0: never. */
+  sendTimeoutMs: number;
   /** Largest handshake request head, bytes; a longer one gets 431. */
   maxHeaderBytes: number;
   /** Seconds of silence before the server pings; 0 disables pings and idle closes. */
@@ -39,8 +46,6 @@ export interface WsOptions {
   pingTimeout: number;
 }
 
-/** TLS handshake plus the HTTP request head must be done within this. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Read buffer per connection: small, since thousands of idle clients each hold one. */
 const READ_BUFFER = 8192;
 
@@ -120,6 +125,20 @@ class WsConnection implements Connection {
     this.#writer.drained().then(() => this.#shut());
   }
 
+  /** Milliseconds the write in flight has waited on the peer. */
+  stalledFor(now: number): number {
+    return this.#writer.stalledFor(now);
+  }
+
+  /**
+   * Ends the connection at once, without the close handshake: for a peer that reads
+   * nothing, whose close frame would only wait behind the stalled write.
+   */
+  abort(reason: string): void {
+    this.closeInfo ??= { code: 1006, reason, by: "server" };
+    this.#shut();
+  }
+
   #shut(): void {
     this.#closing = true;
     if (this.#closed) return;
@@ -178,7 +197,7 @@ export class WsTransport {
     );
     this.local = this.#listener.local;
     this.#listener.run();
-    this.#keepalive = startKeepalive(this.#connections, options);
+    this.#keepalive = startSweep(this.#connections, options, sink);
   }
 
   /**
@@ -196,7 +215,7 @@ export class WsTransport {
     this.#pending.add(conn);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<{ kind: "timeout" }>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: "timeout" }), HANDSHAKE_TIMEOUT_MS);
+      timer = setTimeout(() => resolve({ kind: "timeout" }), this.#options.handshakeTimeoutMs);
     });
     try {
       const read = await Promise.race([
@@ -245,7 +264,7 @@ export class WsTransport {
     });
     this.#connections.add(connection);
     this.#sink.opened(connection);
-    const decoder = new WsFrameDecoder(this.#options.maxMessageSize);
+    const decoder = new WsFrameDecoder(this.#options.maxMessageSize, this.#options.maxFragments);
     connection.run(rest, decoder, (c, events) => this.#onEvents(c, events));
   }
 
@@ -297,25 +316,38 @@ export class WsTransport {
 }
 
 /**
- * The keep-alive policy: a connection silent for `pingInterval` gets a ping; one that
- * has sent nothing at all (no pong, no data) for `pingInterval + pingTimeout` is closed,
- * and the flow's bindings go with it. A sweep that itself ran late (the event loop was
- * stalled, so replies may sit unread) closes nobody on that turn.
+ * The keep-alive and send-timeout policy. A connection silent for `pingInterval` gets a
+ * ping; one that has sent nothing at all (no pong, no data) for `pingInterval + pingTimeout`
+ * is closed, and the flow's bindings go with it. A connection whose write has waited
+ * `sendTimeoutMs` on a client that reads nothing is dropped at once (nothing is buffered
+ * without bound). A sweep that itself ran late (the event loop was stalled, so replies may
+ * sit unread) closes nobody on that turn.
  */
-function startKeepalive(
+function startSweep(
   connections: Set<WsConnection>,
   o: WsOptions,
+  sink: TransportSink,
 ): ReturnType<typeof setInterval> | undefined {
-  if (o.pingInterval <= 0) return undefined;
+  const pings = o.pingInterval > 0;
+  if (!pings && o.sendTimeoutMs <= 0) return undefined;
   const interval = o.pingInterval * 1000;
   const deadline = interval + o.pingTimeout * 1000;
-  const period = Math.max(20, Math.min(1000, interval / 4));
+  const periods = [1000];
+  if (pings) periods.push(interval / 4);
+  if (o.sendTimeoutMs > 0) periods.push(o.sendTimeoutMs / 4);
+  const period = Math.max(20, Math.min(...periods));
   let last = Date.now();
   return setInterval(() => {
     const now = Date.now();
     const stalled = now - last > 2 * period + 100;
     last = now;
     for (const c of connections) {
+      if (!stalled && o.sendTimeoutMs > 0 && c.stalledFor(now) >= o.sendTimeoutMs) {
+        sink.dropped(c.flow, "WebSocket send timeout");
+        c.abort("send timeout");
+        continue;
+      }
+      if (!pings) continue;
       const silent = now - c.lastHeard;
       if (silent >= deadline && !stalled) c.close(CLOSE.goingAway, "no answer to ping");
       else if (silent >= interval && !c.pinged) c.probe();

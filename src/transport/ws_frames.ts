@@ -48,10 +48,17 @@ export class WsFrameDecoder {
   #skip = 0;
   #skipFin = false;
   #failed = false;
+  #maxFragments: number;
+  /** Frames of the data message in progress. */
+  #frames = 0;
 
-  /** `maxMessage`: largest data message kept, bytes; larger ones are skipped whole. */
-  constructor(maxMessage: number) {
+  /**
+   * `maxMessage`: largest data message kept, bytes; larger ones are skipped whole.
+   * `maxFragments`: most frames per message (0: no limit); more is a 1009 violation.
+   */
+  constructor(maxMessage: number, maxFragments = 0) {
     this.#maxMessage = maxMessage;
+    this.#maxFragments = maxFragments;
   }
 
   /** Feeds bytes read from the socket; returns the events of every complete frame. */
@@ -82,6 +89,11 @@ export class WsFrameDecoder {
           this.#fail(events, violation);
           break;
         }
+        this.#frames = frame.opcode === OPCODE.continuation ? this.#frames + 1 : 1;
+        if (this.#maxFragments > 0 && this.#frames > this.#maxFragments) {
+          this.#fail(events, `more than ${this.#maxFragments} frames in one message`, CLOSE.tooBig);
+          break;
+        }
       }
       const size = isData && frame.opcode !== OPCODE.continuation ? 0 : this.#fragmentBytes;
       if (isData && size + frame.length > this.#maxMessage) {
@@ -108,9 +120,9 @@ export class WsFrameDecoder {
     return events;
   }
 
-  #fail(events: WsEvent[], reason: string): void {
+  #fail(events: WsEvent[], reason: string, code: number = CLOSE.protocolError): void {
     this.#failed = true;
-    events.push({ kind: "violation", code: CLOSE.protocolError, reason });
+    events.push({ kind: "violation", code, reason });
   }
 
   /** Why a data frame with `opcode` cannot come now, if it cannot (RFC 6455 §5.4). */

@@ -65,14 +65,22 @@ export class RawWsClient {
     while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
   }
 
-  /** One client frame, masked unless `masked` is false (which RFC 6455 forbids). */
-  sendFrame(opcode: number, payload: Uint8Array | string, masked = true): Promise<void> {
+  /**
+   * One client frame, masked unless `masked` is false (which RFC 6455 forbids); `fin` false
+   * leaves the message open for continuation frames (opcode 0).
+   */
+  sendFrame(
+    opcode: number,
+    payload: Uint8Array | string,
+    masked = true,
+    fin = true,
+  ): Promise<void> {
     const body = typeof payload === "string" ? encoder.encode(payload) : payload;
     const n = body.length;
     const lengthBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
     const header = 2 + lengthBytes + (masked ? 4 : 0);
     const out = new Uint8Array(header + n);
-    out[0] = 0x80 | opcode;
+    out[0] = (fin ? 0x80 : 0) | opcode;
     const view = new DataView(out.buffer);
     if (n < 126) out[1] = n;
     else if (n < 65536) {
