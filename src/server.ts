@@ -14,7 +14,7 @@ import { DialogTracker } from "./core/dialogs.ts";
 import { Proxy } from "./core/proxy.ts";
 import { CallControl } from "./core/calls/call_control.ts";
 import { startPinger } from "./core/pinger.ts";
-import { goesWithFlow } from "./core/binding_reach.ts";
+import { goesWithFlow, type TcpBindingsRule } from "./core/binding_reach.ts";
 import { FlowTokens } from "./core/record_route.ts";
 import { deriveKeys, randomSecret } from "./core/secrets.ts";
 import { Counters, EventBus } from "./events.ts";
@@ -103,6 +103,13 @@ function logCertificate(info: CertificateInfo): void {
 
 /** `[abuse]` as the guard takes it; a known-good source is one that authenticated within
  * `sip.max_expires` (every live registration refreshes within that time). */
+function tcpBindingsRule(config: Config): TcpBindingsRule {
+  return {
+    mode: config.sip.tcpBindings,
+    contactNetworks: new CidrSet(config.sip.tcpContactNetworks),
+  };
+}
+
 export function abuseOptions(config: Config): AbuseOptions {
   const a = config.abuse;
   return {
@@ -234,11 +241,12 @@ export async function startServer(
 
   transport.onMessage = (inbound) => transactions.receive(inbound);
   transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
+  let tcpBindings = tcpBindingsRule(config);
   transport.onFlowClosed = (flow, connection) => {
     const info = connection.closeInfo;
     // Read before removeFlow: the event names the AORs that were bound on the connection.
     const aors = info ? location.aorsOnFlow(flow.id) : [];
-    location.removeFlow(flow.id, (b) => goesWithFlow(b, config.sip.tcpBindings));
+    location.removeFlow(flow.id, (b) => goesWithFlow(b, tcpBindings));
     events.emit({ type: "flow.closed", flow });
     if (info && (flow.transport === "ws" || flow.transport === "wss")) {
       events.emit({
@@ -346,6 +354,7 @@ export async function startServer(
     abuse,
     async reload(next: Config) {
       config = next;
+      tcpBindings = tcpBindingsRule(next);
       abuse.configure(abuseOptions(next));
       ourAddresses = interfaceAddresses();
       transport.setWebSocketPolicy(webSocketPolicy(next));

@@ -105,3 +105,16 @@ Deno.test('tcp_bindings = "flow": every TCP binding goes with its connection', a
   await registerAndHangUp(ts, `sip:bob@127.0.0.1:${port};transport=tcp`);
   assert.equal(bindings(ts).length, 0);
 });
+
+Deno.test("tcp_contact_networks: a Contact in a configured network is kept though not the source", async () => {
+  await using ts = await startTestServer({
+    transports: ["tcp"],
+    accounts: [BOB],
+    configure: (c) => c.sip.tcpContactNetworks = ["127.0.0.2/32"],
+  });
+  const [port] = freePorts(1);
+  await registerAndHangUp(ts, `sip:bob@127.0.0.2:${port};transport=tcp`);
+  assert.equal(bindings(ts).length, 1);
+  await registerAndHangUp(ts, `sip:bob@127.0.0.3:${port};transport=tcp`);
+  assert.equal(bindings(ts).length, 1, "127.0.0.3 is in no configured network: removed");
+});

@@ -85,6 +85,8 @@ export interface Config {
      * is the address the REGISTER came from (no Outbound), "flow" drops them all.
      */
     tcpBindings: "flow" | "contact";
+    /** CIDRs whose Contacts count as reachable although the REGISTER came from elsewhere. */
+    tcpContactNetworks: string[];
     /** Name used in Server/User-Agent headers. */
     userAgent: string;
     /**
@@ -202,6 +204,7 @@ export function defaultConfig(): Config {
       maxMessageSize: 81920,
       udpReceiveBuffer: 262144,
       tcpBindings: "contact",
+      tcpContactNetworks: [],
       userAgent: "sipws",
     },
     websocket: {

@@ -110,6 +110,11 @@ export const SCHEMA: Schema = {
       doc:
         "TCP/TLS bindings when their connection closes: contact keeps those whose Contact is the REGISTER's source address (no Outbound) and reaches them anew; flow drops them all",
     },
+    tcpContactNetworks: {
+      kind: "cidrs",
+      doc:
+        "CIDRs of TCP/TLS Contacts kept (tcp_bindings = contact) although the REGISTER came from another address: networks the proxy routes into",
+    },
     userAgent: str("name in Server and User-Agent headers"),
     secret: {
       kind: "string",

@@ -9,10 +9,18 @@
  */
 import { isInvalidHost } from "../transport/address.ts";
 import type { Target } from "../transport/types.ts";
+import type { CidrSet } from "../sip/cidr.ts";
 import type { Binding } from "./binding.ts";
 
-/** `sip.tcp_bindings`: "flow" drops every TCP/TLS binding with its connection. */
-export type TcpBindingsRule = "flow" | "contact";
+export interface TcpBindingsRule {
+  /** `sip.tcp_bindings`: "flow" drops every TCP/TLS binding with its connection. */
+  mode: "flow" | "contact";
+  /**
+   * `sip.tcp_contact_networks`: Contact addresses reached anew even when the REGISTER
+   * came from another address (a network the proxy routes into, behind an SBC or router).
+   */
+  contactNetworks: CidrSet;
+}
 
 /** A binding that only its own flow reaches (RFC 7118 §5.2, RFC 5626 §5.3). */
 function onlyItsFlow(b: Binding): boolean {
@@ -22,17 +30,18 @@ function onlyItsFlow(b: Binding): boolean {
 /**
  * True when the binding must go with its connection. UDP bindings have no connection;
  * TCP/TLS ones are kept under "contact" when the Contact is a transport address (not a
- * placeholder, not unspecified) whose host is the REGISTER's source host.
+ * placeholder, not unspecified) whose host is the REGISTER's source host or in one of
+ * the configured contact networks.
  */
 export function goesWithFlow(b: Binding, rule: TcpBindingsRule): boolean {
   if (onlyItsFlow(b)) return true;
   const transport = b.flow.transport;
   if (transport === "ws" || transport === "wss") return true;
   if (transport === "udp") return false;
-  if (rule === "flow") return true;
+  if (rule.mode === "flow") return true;
   const host = b.contactAddress && unbracket(b.contactAddress.host);
   if (!host || host === "0.0.0.0" || host === "::") return true;
-  return host !== b.flow.remote.host;
+  return host !== b.flow.remote.host && !rule.contactNetworks.has(host);
 }
 
 /**

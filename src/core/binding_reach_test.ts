@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { CidrSet } from "../sip/cidr.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { TransportName } from "../transport/types.ts";
 import { bindingTarget, goesWithFlow } from "./binding_reach.ts";
@@ -36,8 +37,12 @@ Deno.test("goesWithFlow: which bindings outlive their connection", () => {
     ["wss, address", binding("wss", "sip:x@127.0.0.1:5070"), true],
     ["udp", binding("udp", "sip:bob@127.0.0.1:5070"), false],
   ];
-  for (const [name, b, goes] of cases) assert.equal(goesWithFlow(b, "contact"), goes, name);
-  assert.equal(goesWithFlow(cases[0][1], "flow"), true, "flow rule: every TCP binding goes");
+  const contact = { mode: "contact" as const, contactNetworks: new CidrSet([]) };
+  for (const [name, b, goes] of cases) assert.equal(goesWithFlow(b, contact), goes, name);
+  const flow = { ...contact, mode: "flow" as const };
+  assert.equal(goesWithFlow(cases[0][1], flow), true, "flow rule: every TCP binding goes");
+  const trusting = { ...contact, contactNetworks: new CidrSet(["10.0.0.0/8"]) };
+  assert.equal(goesWithFlow(cases[2][1], trusting), false, "Contact in a trusted network: kept");
 });
 
 Deno.test("bindingTarget: the live flow first, else the Contact, never for flow-only bindings", () => {
