@@ -3,7 +3,7 @@
  * parsing, transactions, sanity, registrar, digest, location) whose transport `send` is
  * replaced by one that serializes and hands the bytes back, driven by REGISTER → 401 →
  * authenticated REGISTER → 200 cycles from a fixed set of UDP flows. Reports µs per
- * registration (client-side digest work included; it is small). `--root=DIR` measures
+ * registration, wall and CPU time (client-side digest work included; it is small). `--root=DIR` measures
  * another checkout (A/B); `--n=N` registrations (default 50 000) after a warm-up;
  * `--abuse=off|trusted|counted` (default trusted): the abuse guard disabled, enabled with the
  * load's address trusted (bench default), or enabled and counting every request against a
@@ -11,6 +11,7 @@
  * `deno run -A bench/core_path.ts`. Not part of the product.
  */
 import { createHash } from "node:crypto";
+import { processTicks } from "./support/proc.ts";
 
 const arg = (name: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -87,18 +88,22 @@ function register(i: number): void {
 try {
   for (let i = 0; i < 5000; i++) register(i % AGENTS);
   const t0 = performance.now();
+  const ticks0 = processTicks(Deno.pid);
   for (let i = 0; i < N; i++) {
     register(i % AGENTS);
     // Let timers and microtasks run now and then, as between datagrams.
     if (i % 500 === 0) await new Promise((r) => setTimeout(r, 0));
   }
   const us = ((performance.now() - t0) * 1000) / N;
+  // CPU time, not wall time: steadier on a machine shared with other work.
+  const cpuUs = ((processTicks(Deno.pid) - ticks0) * 10_000) / N;
   console.log(
     JSON.stringify({
       root,
       abuse: config.abuse ? ABUSE : "absent",
       registrations: N,
       us_per_registration: Math.round(us * 10) / 10,
+      cpu_us_per_registration: Math.round(cpuUs * 10) / 10,
     }),
   );
 } finally {

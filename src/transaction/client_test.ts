@@ -165,7 +165,7 @@ Deno.test("INVITE client: cancel() waits for a provisional (§9.1), then sends C
   assert.equal(cancel.get("reason"), 'SIP;cause=200;text="Call completed elsewhere"');
   // The INVITE went to UDP_TARGET and the transport reported flow "udp:out": same place.
   assert.deepEqual(sent.target, { flow: makeFlow("udp", "udp:out") });
-  assert.deepEqual(env.layer.stats(), { server: 0, client: 2 });
+  assert.deepEqual(env.layer.stats(), { server: 0, client: 2, completed: 0 });
   // The 200 to the CANCEL matches the CANCEL transaction, not the INVITE.
   env.deliver(reply(cancel, 200));
   assert.equal(env.stray.length, 0);

@@ -30,14 +30,9 @@ import {
   type ServerTransaction,
   tagParam,
 } from "./server.ts";
-import {
-  type Clock,
-  FixedDelayQueue,
-  type Scheduler,
-  systemClock,
-  timerValues,
-  TimerWheel,
-} from "./timers.ts";
+import { CompletedResponses } from "./completed.ts";
+import { SentResponse } from "./sent_response.ts";
+import { type Clock, type Scheduler, systemClock, timerValues, TimerWheel } from "./timers.ts";
 
 export type { ClientHandlers, ClientTransaction } from "./client.ts";
 export type { ServerTransaction, TerminationReason } from "./server.ts";
@@ -56,6 +51,8 @@ export interface TransactionLayerOptions {
   scheduler?: Scheduler;
   /** Timer wheel resolution, default 10 ms. */
   timerTickMs?: number;
+  /** Byte budget of the completed responses kept for Timer J (default 24 MiB). */
+  completedBytes?: number;
   logger?: Logger;
 }
 
@@ -127,8 +124,9 @@ export class TransactionLayer {
   readonly #ctx: ClientContext;
   readonly #servers = new Map<string, AnyServerTransaction>();
   readonly #clients = new Map<string, AnyClientTransaction>();
-  /** Timer J of every Completed non-INVITE server transaction (all 64·T1: a FIFO). */
-  readonly #timerJ: FixedDelayQueue<NonInviteServerTransaction>;
+  /** Completed non-INVITE server transactions over UDP: key + final's bytes, for Timer J. */
+  readonly #completed: CompletedResponses;
+  readonly #clock: Clock;
   #closed = false;
 
   /** The timer wheel every transaction timer runs on; the proxy's Timer C uses it too. */
@@ -146,12 +144,8 @@ export class TransactionLayer {
       onError: (e) => log.error(`timer callback failed: ${describe(e)}`),
     });
     const timers = timerValues(options.t1, options.t2, options.t4, options.timerD);
-    this.#timerJ = new FixedDelayQueue(
-      this.#scheduler,
-      options.clock ?? systemClock,
-      timers.j,
-      (tx) => tx.timerJFired(),
-    );
+    this.#clock = options.clock ?? systemClock;
+    this.#completed = new CompletedResponses(timers.j, options.completedBytes);
     this.onRequest = (request) => log.debug(`no TU for ${request.method}`);
     this.onStrayResponse = (response) => log.debug(`stray ${response.status} dropped`);
     this.#ctx = {
@@ -160,7 +154,8 @@ export class TransactionLayer {
       timers,
       log,
       guard: (what, fn) => this.#guard(what, fn),
-      startTimerJ: (tx) => this.#timerJ.add(tx),
+      keepCompleted: (key, status, final, flow) =>
+        this.#completed.put(key, status, final, flow, this.#clock.now()),
       forget: (tx) => {
         if (tx.side === "server") {
           if (this.#servers.get(tx.key) === tx) this.#servers.delete(tx.key);
@@ -213,9 +208,14 @@ export class TransactionLayer {
     await this.#sender.send(message, target);
   }
 
-  /** Counts for metrics/bench: live server/client transactions. */
-  stats(): { server: number; client: number } {
-    return { server: this.#servers.size, client: this.#clients.size };
+  /** Counts for metrics/bench: live server/client transactions, kept completed responses. */
+  stats(): { server: number; client: number; completed: number } {
+    this.#completed.expire(this.#clock.now());
+    return {
+      server: this.#servers.size,
+      client: this.#clients.size,
+      completed: this.#completed.size,
+    };
   }
 
   /** Terminates everything, cancels timers (shutdown). No callbacks run. */
@@ -225,7 +225,7 @@ export class TransactionLayer {
     for (const tx of this.#clients.values()) tx.abort();
     this.#servers.clear();
     this.#clients.clear();
-    this.#timerJ.clear();
+    this.#completed.clear();
     this.#scheduler.close();
   }
 
@@ -239,6 +239,15 @@ export class TransactionLayer {
       // §17.2.3 match: a retransmission, handled by the state machine.
       existing.receiveRequest(request);
       return;
+    }
+    if (method !== "INVITE") {
+      // §17.2.2: a retransmission to a Completed transaction gets its final response again.
+      const kept = this.#completed.get(key, this.#clock.now());
+      if (kept) {
+        const again = new SentResponse(kept.status, "", kept.bytes);
+        this.#sender.send(again, { flow: kept.flow }).catch(() => {});
+        return;
+      }
     }
     if (method === "CANCEL") return this.#receiveCancel(request, flow, key);
 

@@ -181,7 +181,7 @@ Deno.test("an exception in onTerminated / onCancel / onStrayResponse is containe
   env.clock.advance(10000);
   assert.equal(tx.state, "Terminated");
   env.deliver(reply(makeRequest("BYE", { branch: "z9hG4bKstray" }), 200));
-  assert.equal(env.layer.stats().server, 1, "only the CANCEL transaction (Timer J) is left");
+  assert.deepEqual(env.layer.stats(), { server: 0, client: 0, completed: 1 }, "CANCEL's 200 kept");
 });
 
 Deno.test("malformed requests: stateless 400 when answerable, dropped otherwise", () => {
@@ -221,7 +221,7 @@ Deno.test("close(): timers stop, no callbacks, nothing received afterwards", () 
   env.clock.advance(64 * T1);
   assert.deepEqual(env.sender.sent, []);
   assert.equal(terminated, 0);
-  assert.deepEqual(env.layer.stats(), { server: 0, client: 0 });
+  assert.deepEqual(env.layer.stats(), { server: 0, client: 0, completed: 0 });
   env.deliver(makeRequest("OPTIONS"));
   assert.equal(env.received.length, 1);
 });
@@ -258,8 +258,8 @@ Deno.test("two layers back to back: a UDP INVITE/486/ACK exchange ends both side
   assert.deepEqual(statuses, [100, 486]);
   assert.equal(b.stats().server, 1, "the ACK arrived: Confirmed until Timer I");
   clock.advance(40000);
-  assert.deepEqual(a.stats(), { server: 0, client: 0 });
-  assert.deepEqual(b.stats(), { server: 0, client: 0 });
+  assert.deepEqual(a.stats(), { server: 0, client: 0, completed: 0 });
+  assert.deepEqual(b.stats(), { server: 0, client: 0, completed: 0 });
   assert.equal(toB.statuses().filter((m) => m === "INVITE").length, 1, "no retransmission");
   a.close();
   b.close();

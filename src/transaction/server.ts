@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import { createResponse, SipRequest, SipResponse } from "../sip/message.ts";
 import type { Flow, MessageSender } from "../transport/types.ts";
 import type { Scheduler, TimerHandle, TimerValues } from "./timers.ts";
+import { SentResponse } from "./sent_response.ts";
 
 /** What every transaction needs from the layer that owns it. */
 export interface TransactionContext {
@@ -21,10 +22,10 @@ export interface TransactionContext {
   /** The transaction reached Terminated: drop it from the matching tables. */
   forget(tx: { readonly key: string; readonly side: "server" | "client" }): void;
   /**
-   * Starts Timer J (64·T1, the same for every transaction) for a Completed non-INVITE
-   * server transaction; the layer calls `tx.timerJFired()` when it expires.
+   * A non-INVITE server transaction completed over an unreliable flow: the layer keeps its
+   * key and the bytes of `final` to answer retransmissions for Timer J (64·T1).
    */
-  startTimerJ(tx: NonInviteServerTransaction): void;
+  keepCompleted(key: string, status: number, final: Uint8Array, flow: Flow): void;
 }
 
 export type ServerTransactionState =
@@ -55,22 +56,6 @@ export class TransactionStateError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "TransactionStateError";
-  }
-}
-
-/**
- * A response already sent, kept only as its bytes: all that absorbing a retransmission
- * needs (§17.2.2 Completed), so a Completed transaction does not pin the parsed header
- * lists for 64·T1.
- */
-class SentResponse extends SipResponse {
-  readonly #wire: Uint8Array;
-  constructor(status: number, reason: string, wire: Uint8Array) {
-    super(status, reason);
-    this.#wire = wire;
-  }
-  override toBytes(): Uint8Array {
-    return this.#wire;
   }
 }
 
@@ -153,10 +138,6 @@ abstract class ServerTransactionBase implements ServerTransaction {
     if (buffer === undefined) return undefined;
     const wire = new Uint8Array(buffer, this.#finalOffset, this.#finalLength);
     return new SentResponse(this.#finalStatus, this.#finalReason, wire);
-  }
-
-  protected get hasKeptFinal(): boolean {
-    return this.#finalBuffer !== undefined;
   }
 
   get state(): ServerTransactionState {
@@ -394,19 +375,13 @@ export class InviteServerTransaction extends ServerTransactionBase {
   }
 }
 
-/** RFC 3261 §17.2.2 non-INVITE server transaction. */
+/**
+ * RFC 3261 §17.2.2 non-INVITE server transaction. Its Completed state over an unreliable
+ * flow is delegated to the layer (`keepCompleted`: key + response bytes for Timer J), so the
+ * transaction object itself ends when its final response goes out, as over a reliable flow.
+ */
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
-  override get hasFinal(): boolean {
-    return this.hasKeptFinal || super.hasFinal;
-  }
-
-  /** Completed over UDP: keeps only the final's bytes (see keepFinal) for Timer J's 64·T1. */
-  #release(final: SipResponse): SipResponse {
-    this.releaseRequest();
-    this.lastResponse = undefined;
-    return this.keepFinal(final);
-  }
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Trying");
@@ -427,48 +402,34 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
         }
         // §17.2.2: a final from the TU → Completed; Timer J = 64*T1 (0 if reliable).
         this.current = "Completed";
-        if (this.flow.reliable) {
-          this.send(response);
-          this.terminate("completed");
-        } else {
-          this.ctx.startTimerJ(this);
-          // Serialized once: the bytes that go out now are the ones kept for retransmission.
-          this.send(this.#release(response));
+        if (this.flow.reliable) this.send(response);
+        else {
+          // Serialized once: the bytes that go out now are the ones kept for Timer J.
+          const wire = response.toBytes();
+          this.send(new SentResponse(status, response.reason, wire));
+          this.ctx.keepCompleted(this.key, status, wire, this.flow);
         }
-        return;
-      case "Completed":
-        // §17.2.2: further responses from the TU MUST be discarded in Completed.
-        this.ctx.log.debug(`discarding ${status} to ${this.method}: already Completed`);
+        this.terminate("completed");
         return;
       default:
+        // §17.2.2: further responses from the TU MUST be discarded once Completed.
+        if (!this.flow.reliable && this.current === "Terminated" && this.hasFinal) {
+          this.ctx.log.debug(`discarding ${status} to ${this.method}: already Completed`);
+          return;
+        }
         return this.illegal(`respond(${status})`);
     }
   }
 
   receiveRequest(_request: SipRequest): "absorbed" | "to_tu" {
-    switch (this.current) {
-      case "Proceeding":
-      case "Completed": {
-        // §17.2.2: a retransmission gets the most recent provisional / the final again.
-        const response = this.lastResponse ?? this.keptFinal();
-        if (response) this.send(response);
-        return "absorbed";
-      }
-      default:
-        // §17.2.2: in Trying, retransmissions are discarded.
-        return "absorbed";
-    }
-  }
-
-  /** Timer J expired (called by the layer's Timer J queue; see startTimerJ). */
-  timerJFired(): void {
-    // §17.2.2: Timer J fires in Completed → Terminated. In any other state the
-    // transaction already ended (transport error, shutdown): nothing to do.
-    if (this.current === "Completed") this.terminate("completed");
+    // §17.2.2: in Proceeding a retransmission gets the most recent provisional again; in
+    // Trying it is discarded (Completed retransmissions are the layer's, see above).
+    if (this.current === "Proceeding" && this.lastResponse) this.send(this.lastResponse);
+    return "absorbed";
   }
 
   protected cancelTimers(): void {
-    // Timer J sits in the layer's queue; a terminated transaction ignores its expiry.
+    // No timers of its own: Timer E/F are the client's, Timer J the layer's store.
   }
 }
 

@@ -190,26 +190,31 @@ Deno.test("non-INVITE server: 1xx → Proceeding; retransmission re-sends the 1x
   assert.deepEqual(env.sender.statuses(), ["100", "100"]);
 });
 
-Deno.test("non-INVITE server: final → Completed; resend on retransmission; Timer J", () => {
+Deno.test("non-INVITE server over UDP: final → the layer keeps its bytes for Timer J", () => {
   const env = setup();
   const { req, tx } = serverTx(env, "BYE");
   const reasons = watchTermination(tx);
   tx.respond(reply(req, 200));
-  assert.equal(tx.state, "Completed");
+  // The transaction object ends now; key + bytes stay in the layer (Completed, §17.2.2).
+  assert.equal(tx.state, "Terminated");
+  assert.deepEqual(reasons, ["completed"]);
+  assert.deepEqual(env.layer.stats(), { server: 0, client: 0, completed: 1 });
   env.clock.advance(1000);
   env.deliver(makeRequest("BYE"));
   assert.deepEqual(env.sender.statuses(), ["200", "200"]);
-  tx.respond(reply(req, 500)); // §17.2.2: discarded in Completed
+  const [first, again] = env.sender.sent.map((s) => s.message.toString());
+  assert.equal(again, first, "the retransmission gets the very same bytes");
+  assert.equal(env.received.length, 1, "retransmissions never reach the TU");
+  tx.respond(reply(req, 500)); // §17.2.2: discarded once Completed
   assert.deepEqual(env.sender.statuses(), ["200", "200"]);
   env.clock.advance(64 * T1 - 1000 - 10);
-  assert.equal(tx.state, "Completed");
+  env.deliver(makeRequest("BYE"));
+  assert.deepEqual(env.sender.statuses(), ["200", "200", "200"]);
   env.clock.advance(10);
-  assert.equal(tx.state, "Terminated");
-  assert.deepEqual(reasons, ["completed"]);
-  assert.throws(() => tx.respond(reply(req, 200)), TransactionStateError);
-  // After Terminated the same request is new again.
+  // After Timer J the same request is new again.
   env.deliver(makeRequest("BYE"));
   assert.equal(env.received.length, 2);
+  assert.equal(env.layer.stats().completed, 0);
 });
 
 Deno.test("non-INVITE server over a reliable flow: final → Terminated at once (J = 0)", () => {
@@ -228,7 +233,7 @@ Deno.test("non-INVITE server: a failed send → onTerminated(transport_error)", 
   const { req, tx } = serverTx(env, "OPTIONS");
   const reasons = watchTermination(tx);
   env.sender.failWith = new Error("gone");
-  tx.respond(reply(req, 200));
+  tx.respond(reply(req, 100));
   await flush();
   assert.deepEqual(reasons, ["transport_error"]);
 });

@@ -1,7 +1,7 @@
 /**
  * @module Time for the transaction layer: the injectable `Clock`, a manual clock for tests
  * (`advance(ms)`), the timer wheel that drives every transaction timer from one
- * `setTimeout`, a FIFO for many timers sharing one delay (Timer J), a naive
+ * `setTimeout`, a naive
  * setTimeout-per-timer `Scheduler` kept only as a benchmark baseline, and the RFC 3261 §17
  * / Table 4 timer values derived from T1, T2 and T4 (A–K, plus L and M from RFC 6026). It knows nothing about SIP messages and must not import from any layer.
  */
@@ -272,79 +272,6 @@ export class SetTimeoutScheduler implements Scheduler {
 }
 
 /** RFC 3261 Table 4 durations (ms) for one layer; reliable flows use 0 for D, I, J, K. */
-/**
- * Many timers with one and the same delay (Timer J: 64·T1 for every non-INVITE server
- * transaction over UDP) expire in the order they started, so a FIFO replaces a timer per
- * item: no node or closure each, one scheduler timer for the head. Items are plain
- * references; `fire` decides whether an item still cares (cancelled ones are skipped by
- * the owner's own state check).
- */
-export class FixedDelayQueue<T> {
-  readonly #scheduler: Scheduler;
-  readonly #clock: Clock;
-  readonly #delay: number;
-  readonly #fire: (item: T) => void;
-  #items: (T | undefined)[] = [];
-  #due: number[] = [];
-  #head = 0;
-  #timer: TimerHandle | undefined;
-
-  constructor(scheduler: Scheduler, clock: Clock, delayMs: number, fire: (item: T) => void) {
-    this.#scheduler = scheduler;
-    this.#clock = clock;
-    this.#delay = delayMs;
-    this.#fire = fire;
-  }
-
-  get size(): number {
-    return this.#items.length - this.#head;
-  }
-
-  add(item: T): void {
-    this.#items.push(item);
-    this.#due.push(this.#clock.now() + this.#delay);
-    if (this.#timer === undefined) this.#arm();
-  }
-
-  clear(): void {
-    this.#scheduler.cancel(this.#timer);
-    this.#timer = undefined;
-    this.#items = [];
-    this.#due = [];
-    this.#head = 0;
-  }
-
-  #arm(): void {
-    this.#scheduler.cancel(this.#timer);
-    const wait = Math.max(0, this.#due[this.#head] - this.#clock.now());
-    this.#timer = this.#scheduler.schedule(wait, () => this.#drain());
-  }
-
-  #drain(): void {
-    this.#timer = undefined;
-    const now = this.#clock.now();
-    try {
-      while (this.#head < this.#items.length && this.#due[this.#head] <= now) {
-        const item = this.#items[this.#head]!;
-        this.#items[this.#head] = undefined;
-        this.#head++;
-        this.#fire(item);
-      }
-    } finally {
-      // Even if `fire` threw (the scheduler reports it), the rest still expires later.
-      if (this.#head >= this.#items.length) this.clear();
-      else {
-        if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-          this.#items = this.#items.slice(this.#head);
-          this.#due = this.#due.slice(this.#head);
-          this.#head = 0;
-        }
-        this.#arm();
-      }
-    }
-  }
-}
-
 export interface TimerValues {
   t1: number;
   t2: number;

@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  FixedDelayQueue,
-  ManualClock,
-  SetTimeoutScheduler,
-  timerValues,
-  TimerWheel,
-} from "./timers.ts";
+import { ManualClock, SetTimeoutScheduler, timerValues, TimerWheel } from "./timers.ts";
 
 Deno.test("wheel: a timer fires at its due tick, not before", () => {
   const clock = new ManualClock();
@@ -152,52 +146,4 @@ Deno.test("timer values follow RFC 3261 Table 4", () => {
   assert.equal(small.d, 640);
   assert.throws(() => timerValues(0, 4000, 5000), RangeError);
   assert.throws(() => timerValues(500, 100, 5000), RangeError);
-});
-
-Deno.test("fixed-delay queue: items expire in order, each after the delay, one timer", () => {
-  const clock = new ManualClock();
-  const wheel = new TimerWheel({ clock, tickMs: 10 });
-  const fired: [string, number][] = [];
-  const q = new FixedDelayQueue<string>(wheel, clock, 1000, (s) => fired.push([s, clock.now()]));
-  q.add("a");
-  clock.advance(300);
-  q.add("b");
-  q.add("c");
-  assert.equal(wheel.size, 1, "one scheduler timer for the whole queue");
-  clock.advance(699);
-  assert.deepEqual(fired, []);
-  clock.advance(1);
-  assert.deepEqual(fired, [["a", 1000]]);
-  clock.advance(300);
-  assert.deepEqual(fired, [["a", 1000], ["b", 1300], ["c", 1300]]);
-  assert.equal(q.size, 0);
-  assert.equal(wheel.size, 0, "no timer left when empty");
-});
-
-Deno.test("fixed-delay queue: a throwing item does not stall the rest; clear() drops all", () => {
-  const clock = new ManualClock();
-  const errors: unknown[] = [];
-  const wheel = new TimerWheel({ clock, tickMs: 10, onError: (e) => errors.push(e) });
-  const fired: number[] = [];
-  const q = new FixedDelayQueue<number>(wheel, clock, 100, (n) => {
-    fired.push(n);
-    if (n === 1) throw new Error("boom");
-  });
-  for (let i = 0; i < 3; i++) q.add(i);
-  clock.advance(200);
-  assert.deepEqual(fired, [0, 1, 2]);
-  assert.equal(errors.length, 1);
-  // Many items: the consumed prefix is compacted away without losing order.
-  for (let i = 0; i < 5000; i++) {
-    q.add(i);
-    clock.advance(i % 7 === 0 ? 1 : 0);
-  }
-  clock.advance(1000);
-  assert.equal(fired.length, 5003);
-  assert.deepEqual(fired.slice(3, 8), [0, 1, 2, 3, 4]);
-  q.add(42);
-  q.clear();
-  clock.advance(1000);
-  assert.equal(fired.length, 5003);
-  assert.equal(wheel.size, 0);
 });

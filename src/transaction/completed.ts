@@ -1,0 +1,122 @@
+/**
+ * @module What is left of a non-INVITE server transaction once its final response went out
+ * over an unreliable flow (RFC 3261 §17.2.2 Completed, Timer J = 64·T1): its key, the flow
+ * and the bytes of that response, nothing else. A request retransmission matching the key
+ * gets the same bytes again. The bytes live in one preallocated ring buffer and the keys in
+ * one Map, so the memory is bounded by design whatever the request rate: an entry leaves
+ * when Timer J expires, or earlier when the ring wraps over its bytes or the entry cap is
+ * reached (a retransmission arriving after that is handled as a new request, which
+ * REGISTER, OPTIONS and a proxied BYE tolerate; the alternative is unbounded memory).
+ */
+import type { Flow } from "../transport/types.ts";
+
+/** Default byte budget for kept responses: 24 MiB. */
+export const COMPLETED_RING_BYTES = 24 * 1024 * 1024;
+
+/** A kept response: a copy of its bytes (the ring moves on) and the flow it went out on. */
+export interface CompletedResponse {
+  status: number;
+  bytes: Uint8Array;
+  flow: Flow;
+}
+
+export class CompletedResponses {
+  readonly #ring: Uint8Array;
+  #write = 0;
+  readonly #ttl: number;
+  /** key → slot of its entry (the latest, when a key was kept twice). */
+  readonly #index = new Map<string, number>();
+  // Entries in write order, in circular parallel arrays indexed by seq % cap.
+  readonly #cap: number;
+  readonly #keys: (string | undefined)[];
+  readonly #flows: (Flow | undefined)[];
+  readonly #offsets: Int32Array;
+  readonly #lengths: Int32Array;
+  readonly #statuses: Uint16Array;
+  readonly #expires: Float64Array;
+  #head = 0;
+  #tail = 0;
+
+  /** `ttlMs`: Timer J. `ringBytes`: the byte budget; `maxEntries` defaults to one per 256 bytes. */
+  constructor(ttlMs: number, ringBytes = COMPLETED_RING_BYTES, maxEntries?: number) {
+    this.#ttl = ttlMs;
+    this.#ring = new Uint8Array(ringBytes);
+    this.#cap = Math.max(1, maxEntries ?? Math.floor(ringBytes / 256));
+    this.#keys = new Array(this.#cap);
+    this.#flows = new Array(this.#cap);
+    this.#offsets = new Int32Array(this.#cap);
+    this.#lengths = new Int32Array(this.#cap);
+    this.#statuses = new Uint16Array(this.#cap);
+    this.#expires = new Float64Array(this.#cap);
+  }
+
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** Keeps `bytes` (copied) for `key` until Timer J; too large a response is not kept. */
+  put(key: string, status: number, bytes: Uint8Array, flow: Flow, now: number): void {
+    this.expire(now);
+    const length = bytes.length;
+    if (length > this.#ring.length >> 4) return; // a rare huge answer: not worth the ring
+    if (this.#write + length > this.#ring.length) this.#write = 0; // wrap; the tail is wasted
+    const start = this.#write;
+    const end = start + length;
+    // Entries are laid out in write order, so the oldest ones sit right after the write
+    // position: evict them while they overlap the bytes about to be written.
+    while (this.#head < this.#tail) {
+      const slot = this.#head % this.#cap;
+      const offset = this.#offsets[slot];
+      if (offset >= end || offset + this.#lengths[slot] <= start) break;
+      this.#evictHead();
+    }
+    if (this.#tail - this.#head >= this.#cap) this.#evictHead();
+    this.#ring.set(bytes, start);
+    this.#write = end;
+    const slot = this.#tail++ % this.#cap;
+    this.#keys[slot] = key;
+    this.#flows[slot] = flow;
+    this.#offsets[slot] = start;
+    this.#lengths[slot] = length;
+    this.#statuses[slot] = status;
+    this.#expires[slot] = now + this.#ttl;
+    this.#index.set(key, slot);
+  }
+
+  /** The response kept for `key`, or undefined (never kept, expired or evicted). */
+  get(key: string, now: number): CompletedResponse | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return undefined;
+    if (this.#expires[slot] <= now) {
+      this.expire(now);
+      return undefined;
+    }
+    const offset = this.#offsets[slot];
+    return {
+      status: this.#statuses[slot],
+      // A copy: a send may complete after later puts have overwritten the ring.
+      bytes: this.#ring.slice(offset, offset + this.#lengths[slot]),
+      flow: this.#flows[slot]!,
+    };
+  }
+
+  /** Drops every entry whose Timer J expired. */
+  expire(now: number): void {
+    while (this.#head < this.#tail && this.#expires[this.#head % this.#cap] <= now) {
+      this.#evictHead();
+    }
+  }
+
+  clear(): void {
+    while (this.#head < this.#tail) this.#evictHead();
+    this.#write = 0;
+  }
+
+  #evictHead(): void {
+    const slot = this.#head++ % this.#cap;
+    const key = this.#keys[slot]!;
+    if (this.#index.get(key) === slot) this.#index.delete(key);
+    this.#keys[slot] = undefined;
+    this.#flows[slot] = undefined;
+  }
+}
