@@ -308,6 +308,17 @@ Deno.test("inbound: DELETE of a held call before the answer refuses it (480)", a
   });
 });
 
+Deno.test("inbound: a held call nobody acts on ends at Timer C (408)", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "hold" };
+    const alice = await caller(rig, "uac_reject.xml", finalFromSipws(408));
+    const offer = await rig.control.waitInvite();
+    assertPassed(await alice.result(), "caller (408)");
+    const failed = await rig.control.waitEvent(String(offer.callid), "failed");
+    assert.equal(failed.code, 408);
+  }, { tweak: (c) => c.sip.timerC = 500 });
+});
+
 Deno.test("inbound: hold → reject", async () => {
   await withRig(async (rig) => {
     rig.control.decision = { action: "hold" };

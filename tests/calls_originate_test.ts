@@ -205,6 +205,43 @@ Deno.test("DELETE before the answer sends CANCEL; the ringing timeout cancels to
   });
 });
 
+Deno.test("a control server that fails gets every event again, still in order", async () => {
+  await withRig(async (rig) => {
+    rig.control.failEvents = 2; // `trying` is refused twice, then retried with backoff
+    const sipp = await uas(rig, "uas_answer_sdp.xml");
+    const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
+    await rig.control.waitEvent(callid, "answered");
+    assert.equal((await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`)).status, 200);
+    assertPassed(await sipp.result());
+    await rig.control.waitEvent(callid, "ended");
+    assert.deepEqual(names(rig, callid), ["trying", "ringing", "answered", "ended"]);
+    assert.ok(
+      rig.ts.server.counters.total("callbacks_retries_total", { method: "POST" }) >= 2,
+      JSON.stringify(rig.ts.server.counters.snapshot()),
+    );
+  });
+});
+
+Deno.test("an array originates one call per entry: 201 {calls}", async () => {
+  await withRig(async (rig) => {
+    await rig.registerBob(freePorts(1)[0]); // a contact that never answers
+    const res = await rig.api("POST", "/dialog/invite", [
+      { domain: DOMAIN, to: "bob", from: "1000" },
+      { domain: DOMAIN, to: "bob", from: "1001" },
+    ]);
+    const json = await res.json();
+    assert.equal(res.status, 201, JSON.stringify(json));
+    assert.equal(json.calls.length, 2);
+    assert.notEqual(json.calls[0].callid, json.calls[1].callid);
+    assert.equal(rig.ts.server.calls.size, 2);
+    for (const c of json.calls) {
+      const del = await rig.api("DELETE", `/dialog/${encodeURIComponent(c.callid)}`);
+      assert.equal(del.status, 200);
+      await del.body?.cancel();
+    }
+  });
+});
+
 Deno.test("the callee hangs up: sipws answers its BYE and reports ended", async () => {
   await withRig(async (rig) => {
     const sipp = await uas(rig, "uas_answer_sdp.xml", (x) => {

@@ -20,6 +20,8 @@ export class ControlServer {
   readonly invites: Record<string, unknown>[] = [];
   /** The answer to `POST /invite`: a JSON decision, "silent" (never answers) or "error" (500). */
   decision: Record<string, unknown> | "silent" | "error" = { action: "proxy" };
+  /** How many event posts to refuse with 503 first (the retry must deliver them in order). */
+  failEvents = 0;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #silent = new Set<() => void>();
 
@@ -49,11 +51,16 @@ export class ControlServer {
         }
         const m = /^\/dialog\/([^/]+)$/.exec(path);
         if (req.method === "POST" && m) {
+          if (this.failEvents > 0) {
+            this.failEvents--;
+            return new Response("busy", { status: 503 });
+          }
           const event = JSON.parse(body) as ReceivedEvent;
           this.events.push({ ...event, callid: decodeURIComponent(m[1]) });
           return new Response(null, { status: 204 });
         }
-        return new Response("unknown", { status: 404 });
+        // Registration callbacks (PUT/DELETE /reg/...) are accepted and not looked at.
+        return new Response(null, { status: path.startsWith("/reg/") ? 204 : 404 });
       },
     );
   }
