@@ -321,7 +321,7 @@ export class WsTransport {
  * is closed, and the flow's bindings go with it. A connection whose write has waited
  * `sendTimeoutMs` on a client that reads nothing is dropped at once (nothing is buffered
  * without bound). A sweep that itself ran late (the event loop was stalled, so replies may
- * sit unread) closes nobody on that turn.
+ * sit unread) closes nobody for silence on that turn.
  */
 function startSweep(
   connections: Set<WsConnection>,
@@ -342,7 +342,8 @@ function startSweep(
     const stalled = now - last > 2 * period + 100;
     last = now;
     for (const c of connections) {
-      if (!stalled && o.sendTimeoutMs > 0 && c.stalledFor(now) >= o.sendTimeoutMs) {
+      // Not held back by a late sweep: a busy loop is when a non-reader costs the most.
+      if (o.sendTimeoutMs > 0 && c.stalledFor(now) >= o.sendTimeoutMs) {
         sink.dropped(c.flow, "WebSocket send timeout");
         c.abort("send timeout");
         continue;
