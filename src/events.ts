@@ -102,7 +102,7 @@ export type SipwsEvent =
   | { type: "auth.failed"; realm: string; user?: string; cause: string }
   | { type: "address.banned"; ban: BanView }
   | { type: "dialog.changed"; callId: string; state: string }
-  | { type: "call.event"; callId: string; control?: string; event: CallEvent }
+  | { type: "call.event"; callId: string; domain: string; control?: string; event: CallEvent }
   | { type: "server.started" }
   | { type: "server.stopped" };
 

@@ -7,6 +7,7 @@
  * offer nobody answers (ACK + BYE), REFER, and bad input (each status, nothing else done).
  */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
@@ -205,8 +206,10 @@ Deno.test("DELETE before the answer sends CANCEL; the ringing timeout cancels to
   });
 });
 
-Deno.test("a control server that fails gets every event again, still in order", async () => {
+Deno.test("a control server that fails gets every event again, still in order, signed", async () => {
   await withRig(async (rig) => {
+    const secret = "domain-secret";
+    await rig.ts.server.store.putDomain({ domain: DOMAIN, control: rig.control.url, secret });
     rig.control.failEvents = 2; // `trying` is refused twice, then retried with backoff
     const sipp = await uas(rig, "uas_answer_sdp.xml");
     const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
@@ -219,6 +222,12 @@ Deno.test("a control server that fails gets every event again, still in order", 
       rig.ts.server.counters.total("callbacks_retries_total", { method: "POST" }) >= 2,
       JSON.stringify(rig.ts.server.counters.snapshot()),
     );
+    // Each event carries the domain's HMAC-SHA256 over timestamp + method + path + body.
+    for (const e of rig.control.eventsOf(callid)) {
+      const { path, body, timestamp, signature } = e.wire;
+      const mac = createHmac("sha256", secret).update(`${timestamp}POST${path}${body}`);
+      assert.equal(signature, mac.digest("hex"), `${e.event} is signed`);
+    }
   });
 });
 

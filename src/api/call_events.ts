@@ -62,7 +62,7 @@ export class CallEvents {
     this.#server = server;
     this.#fetch = options.fetch ?? fetch;
     this.#off = server.events.on("call.event", (e) => {
-      if (e.control) this.#enqueue(e.control, e.callId, e.event);
+      if (e.control) this.#enqueue(e.control, e.domain, e.callId, e.event);
     });
     server.calls.decide = (info) => this.#decide(info);
   }
@@ -78,7 +78,7 @@ export class CallEvents {
     if (this.#server.calls.decide) this.#server.calls.decide = undefined;
   }
 
-  #enqueue(control: string, callId: string, event: CallEvent): void {
+  #enqueue(control: string, domain: string, callId: string, event: CallEvent): void {
     const url = `${control}/dialog/${encodeURIComponent(callId)}`;
     const server = this.#server;
     const previous = this.#tails.get(callId) ?? Promise.resolve();
@@ -92,8 +92,11 @@ export class CallEvents {
         method: "POST",
         url,
         body,
-        // Signed like registration callbacks when `[callbacks] secret` is set.
-        headers: () => signatureHeaders(server.config.callbacks.secret, "POST", url, body),
+        // Signed like registration callbacks: the domain's secret, else `[callbacks] secret`.
+        headers: () => {
+          const secret = server.store.getDomain(domain)?.secret || server.config.callbacks.secret;
+          return signatureHeaders(secret, "POST", url, body);
+        },
       })
     ).then(() => {
       if (this.#tails.get(callId) === tail) this.#tails.delete(callId);

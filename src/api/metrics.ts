@@ -76,6 +76,10 @@ export function metricsText(server: ApiServer, extras: MetricsExtras): string {
     labels: {},
     value: dialogs.filter((d) => d.state !== "terminated").length,
   }]);
+  family("sipws_api_calls", "gauge", "calls placed or held over HTTP, still open", [{
+    labels: {},
+    value: server.calls?.size ?? 0,
+  }]);
   family("sipws_ws_connections", "gauge", "open WebSocket connections (ws and wss)", [{
     labels: {},
     value: ws,

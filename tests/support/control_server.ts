@@ -12,6 +12,8 @@ export interface ReceivedEvent {
   reason?: string;
   sdp?: string;
   at: number;
+  /** How it came: path, raw body and the signature headers, when signed. */
+  wire: { path: string; body: string; timestamp?: string; signature?: string };
 }
 
 export class ControlServer {
@@ -56,7 +58,13 @@ export class ControlServer {
             return new Response("busy", { status: 503 });
           }
           const event = JSON.parse(body) as ReceivedEvent;
-          this.events.push({ ...event, callid: decodeURIComponent(m[1]) });
+          const wire = {
+            path,
+            body,
+            timestamp: req.headers.get("x-sipws-timestamp") ?? undefined,
+            signature: req.headers.get("x-sipws-signature") ?? undefined,
+          };
+          this.events.push({ ...event, callid: decodeURIComponent(m[1]), wire });
           return new Response(null, { status: 204 });
         }
         // Registration callbacks (PUT/DELETE /reg/...) are accepted and not looked at.

@@ -72,7 +72,9 @@ type Call = OutboundCall | HeldCall;
 
 interface Entry {
   call: Call;
+  /** Where its events go, and the directory domain whose secret signs them. */
   control?: string;
+  domain: string;
   view: DialogView;
 }
 
@@ -110,7 +112,11 @@ export class CallControl implements InboundControl, CallSink {
       hops = deps.bindingHops(parseUri(`sip:${req.to}@${formatHost(domain)}`));
     } catch (error) {
       if (!(error instanceof SipError)) throw error;
-      this.#publish(callId, control, { event: "failed", code: error.status, reason: error.reason });
+      this.#publish(callId, control, domain, {
+        event: "failed",
+        code: error.status,
+        reason: error.reason,
+      });
       throw new CallError(409, `${req.to}@${domain} is not registered`, "to", callId);
     }
     const call = new OutboundCall(deps, this, {
@@ -124,10 +130,10 @@ export class CallControl implements InboundControl, CallSink {
       hops,
     }, newTag());
     const from = req.callerId?.number ?? req.from ?? "";
-    this.#add(call, control, `${from}@${domain}`, `${req.to}@${domain}`, "api");
+    this.#add(call, { control, domain }, `${from}@${domain}`, `${req.to}@${domain}`, "api");
     if (!call.start()) {
       this.#calls.delete(callId);
-      this.#publish(callId, control, {
+      this.#publish(callId, control, domain, {
         event: "failed",
         code: 480,
         reason: "Temporarily Unavailable",
@@ -225,7 +231,7 @@ export class CallControl implements InboundControl, CallSink {
       this.#deps.transactions.scheduler.cancel(timer);
       if (cancelled) return;
       tx.onCancel = undefined;
-      this.#act(decision, request, flow, tx, resume, entry.control);
+      this.#act(decision, request, flow, tx, resume, entry);
     });
     return true;
   }
@@ -247,7 +253,7 @@ export class CallControl implements InboundControl, CallSink {
     if (event.event === "answered") entry.view.answeredAt = at;
     if (event.event === "failed" || event.event === "ended") entry.view.endedAt = at;
     this.changed(callId);
-    this.#publish(callId, entry.control, event, at);
+    this.#publish(callId, entry.control, entry.domain, event, at);
   }
 
   changed(callId: string): void {
@@ -277,7 +283,7 @@ export class CallControl implements InboundControl, CallSink {
     flow: Flow,
     tx: InboundTransaction,
     resume: (to?: string) => void,
-    control: string,
+    owner: { control: string; domain: string },
   ): void {
     try {
       if (decision?.action === "reject") {
@@ -290,7 +296,7 @@ export class CallControl implements InboundControl, CallSink {
         const to = request.to.uri;
         this.#add(
           call,
-          control,
+          owner,
           `${from.user ?? ""}@${from.host}`,
           `${to.user ?? ""}@${to.host}`,
           flow,
@@ -311,7 +317,14 @@ export class CallControl implements InboundControl, CallSink {
       : undefined;
   }
 
-  #add(call: Call, control: string | undefined, from: string, to: string, caller: Flow | "api") {
+  #add(
+    call: Call,
+    owner: { control?: string; domain: string },
+    from: string,
+    to: string,
+    caller: Flow | "api",
+  ) {
+    const control = owner.control;
     const view: DialogView = {
       callId: call.callId,
       from,
@@ -325,13 +338,20 @@ export class CallControl implements InboundControl, CallSink {
       kind: call.kind,
       events: [],
     };
-    this.#calls.set(call.callId, { call, control, view });
+    this.#calls.set(call.callId, { call, control, domain: owner.domain, view });
   }
 
-  #publish(callId: string, control: string | undefined, event: Omit<CallEvent, "at">, at?: number) {
+  #publish(
+    callId: string,
+    control: string | undefined,
+    domain: string,
+    event: Omit<CallEvent, "at">,
+    at?: number,
+  ) {
     this.#deps.events.emit({
       type: "call.event",
       callId,
+      domain,
       ...(control ? { control } : {}),
       event: { ...event, at: at ?? this.#deps.now() },
     });
