@@ -7,7 +7,7 @@
  * read within `api.decision_timeout_ms`. Anything else (no answer, an error, a malformed
  * body) means "proxy as usual".
  */
-import type { Decision, InboundInfo } from "../core/calls/call_control.ts";
+import type { Decision, InboundInfo } from "../core/calls/inbound_offer.ts";
 import type { CallEvent } from "../events.ts";
 import { Logger } from "../log.ts";
 import type { ApiServer } from "./app.ts";

@@ -7,7 +7,7 @@
  * these answers.
  */
 import type { Context, Hono } from "hono";
-import type { OriginateRequest } from "../core/calls/call_control.ts";
+import type { OriginateRequest } from "../core/calls/originate_request.ts";
 import type { ApiServer } from "./app.ts";
 import { parseControl } from "./directory.ts";
 import {

@@ -14,51 +14,20 @@ import type { TimerHandle } from "../../transaction/timers.ts";
 import { SipError } from "../../sip/errors.ts";
 import { newTag, randomToken } from "../../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../../sip/message.ts";
-import { formatHost, parseUri, quote, type SipUri } from "../../sip/uri.ts";
+import { formatHost, parseUri, type SipUri } from "../../sip/uri.ts";
 import type { AccountStore } from "../../store/account.ts";
 import type { Flow } from "../../transport/types.ts";
 import type { DialogTracker } from "../dialogs.ts";
 import { servesDomain } from "../domains.ts";
 import type { InboundControl, InboundTransaction } from "../proxy.ts";
 import type { Hop } from "../proxy_targets.ts";
-import { sdpOf } from "./dialog.ts";
+import { type Decision, type InboundInfo, inboundInfo } from "./inbound_offer.ts";
 import { HeldCall } from "./held_call.ts";
+import { callerHeaders, type OriginateRequest } from "./originate_request.ts";
 import { OutboundCall } from "./outbound_call.ts";
 import { type CallDeps, CallError, type CallSink } from "./types.ts";
 
 const log = new Logger("calls");
-
-/** `POST /dialog/invite` after the API checked the shapes. */
-export interface OriginateRequest {
-  domain: string;
-  to: string;
-  from?: string;
-  maxForwards?: number;
-  callerId?: { number?: string; name?: string; private?: boolean };
-  control?: string;
-  sdp?: string;
-  headers?: [string, string][];
-  /** Seconds of ringing before CANCEL (default 60). */
-  timeout?: number;
-}
-
-/** What `POST {control}/invite` is told of an inbound call. */
-export interface InboundInfo {
-  control: string;
-  callid: string;
-  domain: string;
-  from: string;
-  to: string;
-  callerid: { number: string; name: string };
-  sdp?: string;
-  remote: { host: string; port: number };
-  agent: string;
-}
-
-export type Decision =
-  | { action: "proxy"; to?: string }
-  | { action: "reject"; code: number; reason?: string }
-  | { action: "hold" };
 
 export interface CallControlDeps extends CallDeps {
   store: AccountStore;
@@ -208,20 +177,7 @@ export class CallControl implements InboundControl, CallSink {
       cancelled = true;
       tx.respond(createFinal(request, 487));
     };
-    const info: InboundInfo = {
-      control: entry.control,
-      callid: request.callId,
-      domain: entry.domain,
-      from: request.from.uri.user ?? "",
-      to: uri.user ?? "",
-      callerid: {
-        number: request.from.uri.user ?? "",
-        name: request.from.displayName ?? "",
-      },
-      sdp: sdpOf(request),
-      remote: { ...flow.remote },
-      agent: request.get("user-agent") ?? "",
-    };
+    const info = inboundInfo(request, uri, flow, entry);
     const waitMs = this.#deps.config().api.decisionTimeoutMs;
     let timer: TimerHandle | undefined;
     const timeout = new Promise<undefined>((resolve) => {
@@ -372,19 +328,4 @@ export class CallControl implements InboundControl, CallSink {
 
 function createFinal(request: SipRequest, code: number, reason?: string): SipResponse {
   return createResponse(request, code, reason, newTag());
-}
-
-/** From, and for a private caller Privacy + P-Asserted-Identity (RFC 3323, RFC 3325). */
-function callerHeaders(req: OriginateRequest, domain: string) {
-  const number = req.callerId?.number ?? req.from ?? "sipws";
-  const name = req.callerId?.name;
-  const identity = `${name ? `${quote(name)} ` : ""}<sip:${number}@${formatHost(domain)}>`;
-  const headers: [string, string][] = [];
-  let from = identity;
-  if (req.callerId?.private) {
-    from = `"Anonymous" <sip:anonymous@anonymous.invalid>`;
-    headers.push(["Privacy", "id"], ["P-Asserted-Identity", identity]);
-  }
-  headers.push(...(req.headers ?? []));
-  return { from, headers };
 }
