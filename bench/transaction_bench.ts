@@ -10,7 +10,7 @@
  */
 import { createResponse, SipRequest } from "../src/sip/message.ts";
 import { TransactionLayer } from "../src/transaction/layer.ts";
-import { SetTimeoutScheduler } from "../src/transaction/timers.ts";
+import { SetTimeoutScheduler } from "./support/set_timeout_scheduler.ts";
 import { BENCH_FLOW, gc, InstantSender } from "./support/fake_sender.ts";
 
 type Variant = "wheel" | "timeout";

@@ -21,6 +21,7 @@ import { Counters, EventBus } from "./events.ts";
 import { Logger } from "./log.ts";
 import { newTag } from "./sip/ids.ts";
 import { createResponse } from "./sip/message.ts";
+import { hasTag } from "./sip/tag.ts";
 import type { AccountStore } from "./store/account.ts";
 import { openBindingStore, openStore } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
@@ -28,7 +29,7 @@ import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
 import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
 import { CidrSet } from "./sip/cidr.ts";
-import type { TlsCredentials } from "./transport/tcp.ts";
+import type { TlsCredentials } from "./transport/listener.ts";
 import {
   type CertificateInfo,
   certificateInfo,
@@ -264,7 +265,7 @@ export async function startServer(
   let draining = false;
   transactions.onRequest = (request, flow, tx) => {
     // While draining, only requests inside existing dialogs (BYE, ACK, re-INVITE) go on.
-    if (draining && tx && !/;\s*tag\s*=/i.test(request.get("to") ?? "")) {
+    if (draining && tx && !hasTag(request.get("to"))) {
       const refusal = createResponse(request, 503, "Shutting Down", newTag());
       refusal.append("Retry-After", "5");
       tx.respond(refusal);
@@ -274,9 +275,9 @@ export async function startServer(
     if (calls.receive(request, tx && ((response) => tx.respond(response)))) return;
     router.handle(request, flow, tx);
   };
-  transactions.onStrayResponse = (response, flow) => {
+  transactions.onStrayResponse = (response) => {
     counters.inc("sip_stray_responses_total");
-    proxy.forwardStray(response, flow);
+    proxy.forwardStray(response);
   };
   transactions.onDropped = (_flow, reason) => counters.inc("sip_dropped_total", { reason });
 

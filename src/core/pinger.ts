@@ -20,6 +20,7 @@ import { newBranch, type TransactionLayer } from "../transaction/layer.ts";
 import type { Address, Flow, TransportName } from "../transport/types.ts";
 import type { Binding, LocationStore } from "./binding.ts";
 import { bindingTarget } from "./binding_reach.ts";
+import { viaValue } from "./record_route.ts";
 
 /** What the pinger needs from the server (a `Server` is one). */
 export interface PingerDeps {
@@ -53,12 +54,7 @@ export function buildPing(deps: PingerDeps, b: Binding, cseq: number): SipReques
   const flow = b.flow;
   const local = deps.transport.localAddress(flow.transport, flow.remote.host) ?? flow.local;
   const request = new SipRequest("OPTIONS", b.contact);
-  request.append(
-    "Via",
-    `SIP/2.0/${flow.transport.toUpperCase()} ${
-      formatHost(local.host)
-    }:${local.port};branch=${newBranch()};rport`,
-  );
+  request.append("Via", viaValue(flow.transport, local, newBranch(), true));
   request.append("Max-Forwards", "70");
   // RFC 3327 §5: requests to a contact registered through proxies follow its Path.
   for (const p of b.path) request.append("Route", p);

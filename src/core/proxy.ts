@@ -19,7 +19,7 @@ import { SipError } from "../sip/errors.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
 import { formatHost, parseUri, parseVia, type SipUri } from "../sip/uri.ts";
 import type { TransactionLayer } from "../transaction/layer.ts";
-import { tagParam } from "../transaction/server.ts";
+import { hasTag, tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import type { DialogTracker } from "./dialogs.ts";
@@ -33,7 +33,7 @@ import {
   newProxyBranch,
   recordRouteValue,
   statelessBranch,
-  viaTransport,
+  viaValue,
 } from "./record_route.ts";
 import { errorResponse, type RequestForwarder, type Responder } from "./router.ts";
 
@@ -49,9 +49,6 @@ export interface ProxyDeps extends ChallengeDeps, TargetDeps {
   inbound?: InboundControl;
 }
 
-/** The INVITE server transaction as inbound call control sees it. */
-export type InboundTransaction = Responder & { onCancel?: (cancel: SipRequest) => void };
-
 /**
  * Offered every authenticated initial INVITE; returns true when it takes the request
  * over, and later either answers it itself or calls `resume` (optionally retargeted to
@@ -62,7 +59,7 @@ export interface InboundControl {
     request: SipRequest,
     uri: SipUri,
     flow: Flow,
-    tx: InboundTransaction,
+    tx: Responder,
     resume: (to?: string) => void,
   ): boolean;
 }
@@ -104,7 +101,7 @@ export class Proxy implements RequestForwarder {
 
   forward(request: SipRequest, uri: SipUri, flow: Flow, tx: Responder | undefined): void {
     if (request.method === "ACK" || !tx) {
-      this.#forwardStateless(request, flow);
+      this.#forwardStateless(request);
       return;
     }
     // §16.3 item 3: Max-Forwards 0 ends here.
@@ -119,7 +116,7 @@ export class Proxy implements RequestForwarder {
     const hash = loopHash(request);
     if (isLoop(request, hash)) throw new SipError(482, "Loop Detected");
 
-    const inDialog = tagParam(request.get("to") ?? "") !== "";
+    const inDialog = hasTag(request.get("to"));
     if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, flow, tx)) return;
     const resume = (to?: string) => this.#resume(request, uri, flow, tx, to);
     if (
@@ -179,12 +176,10 @@ export class Proxy implements RequestForwarder {
       flow,
     );
     this.#contexts.add(context);
-    if (request.method === "INVITE" && "onCancel" in tx) {
-      (tx as { onCancel?: () => void }).onCancel = () => {
-        this.#deps.dialogs?.ended(request);
-        context.cancel();
-      };
-    }
+    tx.listenForCancel(() => {
+      this.#deps.dialogs?.ended(request);
+      context.cancel();
+    });
     const recordRoute = !inDialog && DIALOG_CREATING.has(request.method);
     let started = 0;
     for (const hop of hops) {
@@ -203,7 +198,7 @@ export class Proxy implements RequestForwarder {
    * RFC 6026 §8.3 / §16.11: a 2xx matching no client transaction (its INVITE client
    * transaction ended) still goes upstream, found by the flow token in our Via.
    */
-  forwardStray(response: SipResponse, _flow: Flow): void {
+  forwardStray(response: SipResponse): void {
     if (response.status < 200 || response.status >= 300 || response.cseq.method !== "INVITE") {
       return;
     }
@@ -265,12 +260,8 @@ export class Proxy implements RequestForwarder {
       for (const p of [...hop.path].reverse()) out.prepend("Route", p);
     }
     // §16.6 item 8: our Via, with a branch that carries the loop hash.
-    let via = `SIP/2.0/${viaTransport(outTransport)} ${hostPort(local)};branch=${
-      newProxyBranch(hash)
-    }`;
-    if (outTransport === "udp") via += ";rport";
-    via += `;${UPSTREAM_PARAM}=${this.#tokens.encode(inFlow)}`;
-    out.prepend("Via", via);
+    const via = viaValue(outTransport, local, newProxyBranch(hash), outTransport === "udp");
+    out.prepend("Via", `${via};${UPSTREAM_PARAM}=${this.#tokens.encode(inFlow)}`);
     return out;
   }
 
@@ -314,12 +305,12 @@ export class Proxy implements RequestForwarder {
 
   // --- stateless forwarding (ACK for 2xx) ---
 
-  #forwardStateless(request: SipRequest, flow: Flow): void {
+  #forwardStateless(request: SipRequest): void {
     try {
       const maxForwards = request.maxForwards ?? 70;
       if (maxForwards === 0) return;
       const popped = this.#resolver.popOurRoutes(request);
-      const inDialog = tagParam(request.get("to") ?? "") !== "";
+      const inDialog = hasTag(request.get("to"));
       const [hop] = this.#resolver.targets(request, parseUri(request.uri), popped, inDialog);
       const outTransport = "flow" in hop.target ? hop.target.flow.transport : hop.target.transport;
       const remoteHost = "flow" in hop.target ? hop.target.flow.remote.host : hop.target.host;
@@ -328,24 +319,18 @@ export class Proxy implements RequestForwarder {
       const out = request.clone();
       out.uri = hop.uri;
       out.set("max-forwards", String(maxForwards - 1));
-      let via = `SIP/2.0/${viaTransport(outTransport)} ${hostPort(local)};branch=${
-        statelessBranch(request)
-      }`;
-      if (outTransport === "udp") via += ";rport";
-      out.prepend("Via", via);
+      out.prepend(
+        "Via",
+        viaValue(outTransport, local, statelessBranch(request), outTransport === "udp"),
+      );
       this.#deps.transactions.sendStateless(out, hop.target).catch((e) => {
         log.debug(`${request.method} not forwarded: ${e}`);
       });
-      void flow;
     } catch (error) {
       // Never answer an ACK (§17.1.1.3): log and drop.
       log.debug(`${request.method} dropped: ${error instanceof Error ? error.message : error}`);
     }
   }
-}
-
-function hostPort(a: Address): string {
-  return `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
 }
 
 function realmOf(credentials: string, realm: string): boolean {

@@ -55,7 +55,7 @@ function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_0
   const context = new ProxyContext(
     { transactions, scheduler, ...timers },
     original,
-    { respond: (r) => upstream.push(r) },
+    { respond: (r) => upstream.push(r), listenForCancel: () => true },
     flow,
   );
   const fork = (n: number) => {

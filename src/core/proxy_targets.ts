@@ -12,7 +12,7 @@ import { SipError } from "../sip/errors.ts";
 import type { SipRequest } from "../sip/message.ts";
 import { parseNameAddr, type SipUri } from "../sip/uri.ts";
 import type { AccountStore } from "../store/account.ts";
-import { tagParam } from "../transaction/server.ts";
+import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { isInvalidHost } from "../transport/address.ts";
 import { addressOf, type Binding, type LocationStore } from "./binding.ts";

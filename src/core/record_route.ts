@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { SipRequest } from "../sip/message.ts";
 import { formatHost, type SipUri } from "../sip/uri.ts";
-import { tagParam } from "../transaction/server.ts";
+import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 
 /** Every branch we create starts with this: the RFC 3261 cookie plus our mark. */
@@ -90,6 +90,21 @@ function mac(key: Uint8Array, desc: string): string {
 /** The Via transport token (§18: UDP, TCP, TLS; RFC 7118: WS, WSS). */
 export function viaTransport(transport: TransportName): string {
   return transport.toUpperCase();
+}
+
+/**
+ * Our Via for a request we send (§8.1.1.7; §16.6 item 8 for a forwarded one): sent-by is
+ * our listening address on `transport`; `rport` asks for RFC 3581 symmetric responses.
+ */
+export function viaValue(
+  transport: TransportName,
+  local: Address,
+  branch: string,
+  rport: boolean,
+): string {
+  const via = `SIP/2.0/${viaTransport(transport)} ${formatHost(local.host)}:${local.port};` +
+    `branch=${branch}`;
+  return rport ? `${via};rport` : via;
 }
 
 /** One Record-Route value for the leg on `transport` at our `host:port`. */

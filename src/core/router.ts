@@ -18,6 +18,12 @@ import { checkRequest, SUPPORTED_OPTIONS } from "./sanity.ts";
 /** The part of a server transaction the core answers through. */
 export interface Responder {
   respond(response: SipResponse): void;
+  /**
+   * Who hears a CANCEL matching this request (RFC 3261 §9.2), replacing any earlier
+   * listener; undefined stops listening. False when the request cannot be cancelled
+   * (only an INVITE can): nobody will be told.
+   */
+  listenForCancel(listener: ((cancel: SipRequest) => void) | undefined): boolean;
 }
 
 /** Forwards requests that are not for the server itself (RFC 3261 §16). */

@@ -8,6 +8,7 @@ import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isListHeader } from "./headers.ts";
 import { type NameAddr, parseNameAddr, parseVia, splitTopLevel, type Via } from "./uri.ts";
 import { reasonPhrase } from "./status.ts";
+import { hasTag } from "./tag.ts";
 
 export interface Header {
   /** Lower-case full name, compact forms expanded ("v" → "via"). */
@@ -315,7 +316,7 @@ export function createResponse(
       res.headers.push({ ...h });
     } else if (h.key === "to") {
       let value = h.value;
-      if (toTag && status > 100 && !/;\s*tag\s*=/i.test(value)) value += `;tag=${toTag}`;
+      if (toTag && status > 100 && !hasTag(value)) value += `;tag=${toTag}`;
       res.headers.push({ ...h, value });
     }
   }

@@ -8,7 +8,8 @@
  */
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isToken, TOKEN_CHARS } from "./headers.ts";
-import { type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
+import { type CSeq, type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
+import type { NameAddr, Via } from "./uri.ts";
 
 const decoder = new TextDecoder();
 
@@ -246,29 +247,44 @@ function parseStatusLine(line: string): SipResponse {
 /** Headers that must appear at most once (RFC 3261 §7.3.1, RFC 4475 §3.3.8). */
 const SINGLE = ["call-id", "cseq", "from", "to", "max-forwards", "content-type"];
 
+/** The headers every layer above relies on, each parsed once by `validateMessage`. */
+export interface CheckedHeaders {
+  vias: Via[];
+  from: NameAddr;
+  to: NameAddr;
+  callId: string;
+  cseq: CSeq;
+  maxForwards: number | undefined;
+  contacts: NameAddr[];
+}
+
 /**
  * Strict check of what every layer above relies on: a top Via, From, To, Call-ID and CSeq
  * that parse, none of the single-valued ones repeated, Max-Forwards in range and, for a
- * request, a CSeq method equal to the request method (§8.1.1.5). Throws `SipParseError`
- * whose reason is meant for a `400` reason phrase. Not called by `parseMessage`: parsing
- * stays lazy and the sanity step decides when to pay for this.
+ * request, a CSeq method equal to the request method (§8.1.1.5). Returns them parsed;
+ * throws `SipParseError` whose reason is meant for a `400` reason phrase. Not called by
+ * `parseMessage`: parsing stays lazy and the sanity step decides when to pay for this.
  */
-export function validateMessage(message: SipMessage): void {
+export function validateMessage(message: SipMessage): CheckedHeaders {
   for (const key of SINGLE) {
     let count = 0;
     for (const h of message.headers) if (h.key === key) count++;
     if (count > 1) throw new SipParseError(`Multiple ${canonicalName(key)}`);
   }
-  for (const via of message.vias) void via;
-  if (!message.has("via")) throw new SipParseError("Missing Via");
-  void message.from;
-  void message.to;
-  void message.callId;
-  const cseq = message.cseq;
-  void message.maxForwards;
-  void message.contacts;
-  if (message.isRequest && cseq.method !== message.method) {
-    throw new SipParseError("CSeq method mismatch", `${message.method} vs ${cseq.method}`);
+  const vias = message.vias;
+  if (vias.length === 0) throw new SipParseError("Missing Via");
+  const checked: CheckedHeaders = {
+    vias,
+    from: message.from,
+    to: message.to,
+    callId: message.callId,
+    cseq: message.cseq,
+    maxForwards: message.maxForwards,
+    contacts: message.contacts,
+  };
+  if (message.isRequest && checked.cseq.method !== message.method) {
+    throw new SipParseError("CSeq method mismatch", `${message.method} vs ${checked.cseq.method}`);
   }
   if (message.isRequest && !isToken(message.method)) throw new SipParseError("Bad method");
+  return checked;
 }

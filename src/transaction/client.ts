@@ -7,19 +7,24 @@
  */
 import { SipRequest, type SipResponse } from "../sip/message.ts";
 import type { Flow, Target } from "../transport/types.ts";
-import { type TransactionContext, TransactionStateError } from "./server.ts";
+import {
+  type ClientTransactionState,
+  INVITE_CLIENT,
+  NON_INVITE_CLIENT,
+  type TransactionContext,
+  TransactionStateError,
+  transition,
+} from "./context.ts";
 import type { TimerHandle } from "./timers.ts";
 
-export type ClientTransactionState =
-  | "Calling"
-  | "Trying"
-  | "Proceeding"
-  | "Completed"
-  | "Accepted"
-  | "Terminated";
+export type { ClientTransactionState } from "./context.ts";
 
 export interface ClientTransaction {
-  readonly request: SipRequest;
+  /**
+   * The request sent, or undefined once released: after an INVITE's final (Accepted, or
+   * Completed once the ACK is built) 64·T1 is long to hold a message with SDP.
+   */
+  readonly request: SipRequest | undefined;
   readonly isInvite: boolean;
   readonly state: ClientTransactionState;
   /** Builds and sends a CANCEL for this INVITE per §9.1 (only after a provisional response has been received; queue it otherwise). */
@@ -47,7 +52,7 @@ function isReliable(target: Target): boolean {
 abstract class ClientTransactionBase implements ClientTransaction {
   readonly side = "client" as const;
   readonly key: string;
-  /** Undefined once released; `request` then rebuilds a method-only stub on demand. */
+  /** Undefined once released (see `request`). */
   #request: SipRequest | undefined;
   readonly #method: string;
   readonly target: Target;
@@ -88,12 +93,28 @@ abstract class ClientTransactionBase implements ClientTransaction {
     return this.current;
   }
 
-  /**
-   * The request sent. After an INVITE's final response (Accepted, or Completed once the
-   * ACK is built) only its method is kept: 64·T1 is long to hold a message with SDP.
-   */
-  get request(): SipRequest {
-    return this.#request ??= new SipRequest(this.#method, "");
+  get request(): SipRequest | undefined {
+    return this.#request;
+  }
+
+  /** The request, in a state that still holds it (a bug to ask later: throws). */
+  protected get heldRequest(): SipRequest {
+    const request = this.#request;
+    if (request) return request;
+    throw new TransactionStateError(
+      `${this.#method} client transaction: request released in state ${this.current}`,
+    );
+  }
+
+  protected get method(): string {
+    return this.#method;
+  }
+
+  /** The RFC table of this machine; `enter` is the only way to change state. */
+  protected abstract readonly table: typeof INVITE_CLIENT;
+
+  protected enter(state: ClientTransactionState): void {
+    this.current = transition(`${this.#method} client`, this.table, this.current, state);
   }
 
   protected releaseRequest(): void {
@@ -170,7 +191,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   /** Sends (or retransmits) the request; a failure is a transport error (§17.1.4). */
   protected sendRequest(): void {
-    this.ctx.sender.send(this.request, this.sendTarget).then(
+    this.ctx.sender.send(this.heldRequest, this.sendTarget).then(
       (flow) => {
         this.flow ??= flow;
       },
@@ -198,14 +219,14 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   terminate(): void {
     if (this.current === "Terminated") return;
-    this.current = "Terminated";
+    this.enter("Terminated");
     this.cancelTimers();
     this.ctx.forget(this);
   }
 
   /** Shutdown: silent end, no callbacks. */
   abort(): void {
-    this.current = "Terminated";
+    if (this.current !== "Terminated") this.enter("Terminated");
     this.cancelTimers();
   }
 }
@@ -213,6 +234,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
 /** RFC 3261 §17.1.1 INVITE client transaction, updated by RFC 6026 §7.2 (Accepted). */
 export class InviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = true;
+  protected readonly table = INVITE_CLIENT;
   #ack: SipRequest | undefined;
   /** Extra headers of a CANCEL asked for before any provisional arrived (§9.1). */
   #pendingCancel: [string, string][] | undefined;
@@ -231,14 +253,14 @@ export class InviteClientTransaction extends ClientTransactionBase {
           // §17.1.1.2: a provisional in Calling → Proceeding, no more retransmissions;
           // every provisional goes to the TU.
           if (this.current === "Calling") {
-            this.current = "Proceeding";
+            this.enter("Proceeding");
             this.stopRetransmitting();
           }
           this.toTu(response, flow);
           if (this.#pendingCancel !== undefined) this.#sendCancel(this.#pendingCancel);
         } else if (status < 300) {
           // RFC 6026 §7.2: a 2xx in Calling/Proceeding → Accepted (Timer M), to the TU.
-          this.current = "Accepted";
+          this.enter("Accepted");
           this.stopRetransmitting();
           this.#pendingCancel = undefined;
           this.lingerIn("Accepted", this.ctx.timers.m, true);
@@ -247,10 +269,10 @@ export class InviteClientTransaction extends ClientTransactionBase {
         } else {
           // §17.1.1.2: a 300-699 → Completed: ACK it (§17.1.1.3), to the TU, Timer D
           // (0 on reliable flows).
-          this.current = "Completed";
+          this.enter("Completed");
           this.stopRetransmitting();
           this.#pendingCancel = undefined;
-          this.#ack = buildAck(this.request, response);
+          this.#ack = buildAck(this.heldRequest, response);
           this.releaseRequest();
           this.#sendAck();
           this.toTu(response, flow);
@@ -290,7 +312,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
     this.#pendingCancel = undefined;
     this.#cancelSent = true;
     // §9.1: the CANCEL goes to the same destination as the INVITE.
-    this.ctx.sendCancel(buildCancel(this.request, extraHeaders), this.sendTarget);
+    this.ctx.sendCancel(buildCancel(this.heldRequest, extraHeaders), this.sendTarget);
   }
 
   #sendAck(): void {
@@ -319,6 +341,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
 /** RFC 3261 §17.1.2 non-INVITE client transaction. */
 export class NonInviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = false;
+  protected readonly table = NON_INVITE_CLIENT;
 
   protected initialState(): ClientTransactionState {
     return "Trying";
@@ -331,13 +354,13 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
       case "Proceeding":
         if (status < 200) {
           // §17.1.2.2: a provisional → Proceeding, to the TU.
-          this.current = "Proceeding";
+          this.enter("Proceeding");
           this.toTu(response, flow);
           return;
         }
         // §17.1.2.2: a final in Trying/Proceeding → Completed, to the TU; Timer K = T4
         // (0 on reliable flows).
-        this.current = "Completed";
+        this.enter("Completed");
         this.stopRetransmitting();
         this.toTu(response, flow);
         this.lingerIn("Completed", this.ctx.timers.k);
@@ -349,7 +372,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
   }
 
   cancel(): void {
-    throw new TransactionStateError(`cannot CANCEL a ${this.request.method} (§9.1: INVITE only)`);
+    throw new TransactionStateError(`cannot CANCEL a ${this.method} (§9.1: INVITE only)`);
   }
 
   protected awaitingFinal(): boolean {

@@ -15,7 +15,7 @@ import {
   tcp,
   udp,
 } from "./fixtures_test.ts";
-import { TransactionStateError } from "./server.ts";
+import { TransactionStateError } from "./context.ts";
 
 const UDP_TARGET = { transport: "udp" as const, host: "127.0.0.1", port: 5070 };
 const TCP_TARGET = { transport: "tcp" as const, host: "127.0.0.1", port: 5070 };

@@ -7,6 +7,8 @@
  * plugs in through `onRequest` / `onStrayResponse` and the handler objects it passes in.
  */
 import { Logger } from "../log.ts";
+import { newTag } from "../sip/ids.ts";
+import { tagParam } from "../sip/tag.ts";
 import { SipParseError } from "../sip/errors.ts";
 import {
   createResponse,
@@ -28,7 +30,6 @@ import {
   InviteServerTransaction,
   NonInviteServerTransaction,
   type ServerTransaction,
-  tagParam,
 } from "./server.ts";
 import { CompletedResponses } from "./completed.ts";
 import { SentResponse } from "./sent_response.ts";
@@ -62,13 +63,6 @@ const MAGIC_COOKIE = "z9hG4bK";
 export function newBranch(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   let out = MAGIC_COOKIE;
-  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
-  return out;
-}
-
-function randomTag(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  let out = "";
   for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
   return out;
 }
@@ -111,7 +105,11 @@ const NO_HANDLERS: ClientHandlers = {
 };
 
 export class TransactionLayer {
-  /** New requests: tx is undefined for ACK-to-2xx (no transaction); CANCEL matching an INVITE tx is NOT delivered here but via tx.onCancel after the layer answered the CANCEL with 200. A CANCEL matching nothing is answered 481 by the layer. */
+  /**
+   * New requests; `tx` is undefined for an ACK to a 2xx (no transaction). A CANCEL is not
+   * delivered here: the layer answers it (200 when it matches an INVITE transaction, then
+   * tells the listener set with `tx.listenForCancel`; 481 when it matches nothing).
+   */
   onRequest: (request: SipRequest, flow: Flow, tx: ServerTransaction | undefined) => void;
   /** Responses matching no client transaction (e.g. stray 2xx retransmissions): a proxy forwards them statelessly. */
   onStrayResponse: (response: SipResponse, flow: Flow) => void;
@@ -258,7 +256,7 @@ export class TransactionLayer {
     const ok = this.#guard(`onRequest(${method})`, () => this.onRequest(request, flow, tx));
     // The TU failed before answering: answer 500 so the client stops retransmitting.
     if (!ok && !tx.hasFinal && tx.state !== "Terminated") {
-      tx.respond(createResponse(request, 500, "Server Internal Error", randomTag()));
+      tx.respond(createResponse(request, 500, "Server Internal Error", newTag()));
     }
   }
 
@@ -290,7 +288,7 @@ export class TransactionLayer {
     this.#servers.set(key, tx);
     if (!(invite instanceof InviteServerTransaction)) {
       // §9.2: no matching transaction → 481 Call/Transaction Does Not Exist.
-      tx.respond(createResponse(cancel, 481, undefined, randomTag()));
+      tx.respond(createResponse(cancel, 481, undefined, newTag()));
       return;
     }
     // §9.2 / §16.10: a CANCEL that matches is answered 200 by us, whatever the INVITE's state.
@@ -299,7 +297,7 @@ export class TransactionLayer {
         cancel,
         200,
         undefined,
-        invite.requestToTag || randomTag(),
+        invite.requestToTag || newTag(),
       ),
     );
     // §9.2: it only has an effect while no final response was sent.

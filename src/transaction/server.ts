@@ -5,64 +5,48 @@
  * retransmissions, retransmits over unreliable flows and ends itself on its timers. It does
  * no matching (layer.ts does) and never looks at what a request means.
  */
-import type { Logger } from "../log.ts";
-import { createResponse, SipRequest, SipResponse } from "../sip/message.ts";
-import type { Flow, MessageSender } from "../transport/types.ts";
-import type { Scheduler, TimerHandle, TimerValues } from "./timers.ts";
+import { createResponse, type SipRequest, SipResponse } from "../sip/message.ts";
+import { tagParam } from "../sip/tag.ts";
+import type { Flow } from "../transport/types.ts";
+import {
+  INVITE_SERVER,
+  NON_INVITE_SERVER,
+  type ServerTransactionState,
+  type TransactionContext,
+  TransactionStateError,
+  transition,
+} from "./context.ts";
+import type { TimerHandle } from "./timers.ts";
 import { SentResponse } from "./sent_response.ts";
 
-/** What every transaction needs from the layer that owns it. */
-export interface TransactionContext {
-  readonly sender: MessageSender;
-  readonly scheduler: Scheduler;
-  readonly timers: TimerValues;
-  readonly log: Logger;
-  /** Runs a TU callback; logs (never rethrows) what it throws. Returns false if it threw. */
-  guard(what: string, fn: () => void): boolean;
-  /** The transaction reached Terminated: drop it from the matching tables. */
-  forget(tx: { readonly key: string; readonly side: "server" | "client" }): void;
-  /**
-   * A non-INVITE server transaction completed over an unreliable flow: the layer keeps its
-   * key and the bytes of `final` to answer retransmissions for Timer J (64·T1).
-   */
-  keepCompleted(key: string, status: number, final: Uint8Array, flow: Flow): void;
-}
-
-export type ServerTransactionState =
-  | "Trying"
-  | "Proceeding"
-  | "Completed"
-  | "Confirmed"
-  | "Accepted"
-  | "Terminated";
+export type { ServerTransactionState } from "./context.ts";
 
 export type TerminationReason = "completed" | "timeout" | "transport_error";
 
 export interface ServerTransaction {
-  readonly request: SipRequest;
+  /**
+   * The request that created the transaction, or undefined once released: an INVITE after
+   * its final keeps only what retransmissions and ACK/CANCEL matching need (memory for
+   * 64·T1).
+   */
+  readonly request: SipRequest | undefined;
   readonly flow: Flow;
   readonly isInvite: boolean;
   readonly state: ServerTransactionState;
   /** Sends a response through the transaction (provisional or final), per the state machine. Illegal in a terminated tx: throws. */
   respond(response: SipResponse): void;
-  /** Set by the TU: called when a matching CANCEL arrives. */
+  /** Where the layer reports a matching CANCEL; a TU sets it through `listenForCancel`. */
   onCancel?: (cancel: SipRequest) => void;
+  /** Sets `onCancel`; false (and nothing set) for a non-INVITE, which cannot be cancelled. */
+  listenForCancel(listener: ((cancel: SipRequest) => void) | undefined): boolean;
   /** Set by the TU: called when the tx terminates (timeout, transport error, normal). */
   onTerminated?: (reason: TerminationReason) => void;
-}
-
-/** A transition the state machine does not allow (a TU bug). */
-export class TransactionStateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TransactionStateError";
-  }
 }
 
 abstract class ServerTransactionBase implements ServerTransaction {
   readonly side = "server" as const;
   readonly key: string;
-  /** Undefined once released; `request` then rebuilds a method-only stub on demand. */
+  /** Undefined once released (see `request`). */
   #request: SipRequest | undefined;
   readonly #method: string;
   readonly flow: Flow;
@@ -89,12 +73,20 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.current = initial;
   }
 
-  /**
-   * The request that created the transaction. Once a non-INVITE transaction is Completed
-   * over an unreliable flow it keeps only the method (see `release`).
-   */
-  get request(): SipRequest {
-    return this.#request ??= new SipRequest(this.#method, "");
+  get request(): SipRequest | undefined {
+    return this.#request;
+  }
+
+  /** The request, in a state that still holds it (a bug to ask later: throws). */
+  protected get heldRequest(): SipRequest {
+    return this.#request ?? this.illegal("reading the released request");
+  }
+
+  /** The RFC table of this machine; `enter` is the only way to change state. */
+  protected abstract readonly table: typeof INVITE_SERVER;
+
+  protected enter(state: ServerTransactionState): void {
+    this.current = transition(`${this.#method} server`, this.table, this.current, state);
   }
 
   protected get method(): string {
@@ -157,6 +149,12 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   abstract respond(response: SipResponse): void;
 
+  listenForCancel(listener: ((cancel: SipRequest) => void) | undefined): boolean {
+    if (!this.isInvite) return false;
+    this.onCancel = listener;
+    return true;
+  }
+
   /** A request matched this transaction (a retransmission, or an ACK for INVITE). */
   abstract receiveRequest(request: SipRequest): "absorbed" | "to_tu";
 
@@ -189,7 +187,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   terminate(reason: TerminationReason): void {
     if (this.current === "Terminated") return;
-    this.current = "Terminated";
+    this.enter("Terminated");
     this.cancelTimers();
     this.ctx.forget(this);
     const cb = this.onTerminated;
@@ -198,7 +196,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   /** Shutdown: silent end, no callbacks. */
   abort(): void {
-    this.current = "Terminated";
+    if (this.current !== "Terminated") this.enter("Terminated");
     this.cancelTimers();
   }
 }
@@ -206,6 +204,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 /** RFC 3261 §17.2.1 INVITE server transaction, updated by RFC 6026 §7.1 (Accepted). */
 export class InviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = true;
+  protected readonly table = INVITE_SERVER;
   /** Set by the layer once onCancel was reported: a repeated CANCEL is not reported again. */
   cancelled = false;
   #timerG: TimerHandle | undefined;
@@ -239,7 +238,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   /** The To tag of the INVITE itself ("" for an initial INVITE), for answering a CANCEL. */
   get requestToTag(): string {
-    return this.#requestToTag ?? tagParam(this.request.get("to") ?? "");
+    return this.#requestToTag ?? tagParam(this.heldRequest.get("to") ?? "");
   }
 
   /** A final response is going out: keep the tags, let go of the request and responses. */
@@ -251,8 +250,9 @@ export class InviteServerTransaction extends ServerTransactionBase {
   }
 
   #trying(): SipResponse {
-    const trying = createResponse(this.request, 100);
-    const timestamp = this.request.get("timestamp");
+    const request = this.heldRequest;
+    const trying = createResponse(request, 100);
+    const timestamp = request.get("timestamp");
     if (timestamp !== undefined) trying.append("Timestamp", timestamp); // §8.2.6.1
     return trying;
   }
@@ -268,14 +268,14 @@ export class InviteServerTransaction extends ServerTransactionBase {
           this.send(response);
         } else if (status < 300) {
           // RFC 6026 §7.1: a 2xx moves Proceeding → Accepted and starts Timer L.
-          this.current = "Accepted";
+          this.enter("Accepted");
           this.#settle(response);
           this.#timerL = this.schedule(this.ctx.timers.l, () => this.#onTimerL());
           this.send(response);
         } else {
           // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
           // Timers first: a synchronous transport may deliver the ACK from inside send().
-          this.current = "Completed";
+          this.enter("Completed");
           const sent = this.keepFinal(response);
           this.#settle(response);
           if (!this.flow.reliable) {
@@ -305,7 +305,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       switch (this.current) {
         case "Completed":
           // §17.2.1: ACK in Completed → Confirmed; stop G, H; Timer I = T4 (0 if reliable).
-          this.current = "Confirmed";
+          this.enter("Confirmed");
           this.ctx.scheduler.cancel(this.#timerG);
           this.ctx.scheduler.cancel(this.#timerH);
           this.#timerG = this.#timerH = undefined;
@@ -382,6 +382,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
  */
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
+  protected readonly table = NON_INVITE_SERVER;
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Trying");
@@ -396,12 +397,12 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
         this.lastResponse = response;
         if (status < 200) {
           // §17.2.2: a provisional from the TU in Trying/Proceeding → Proceeding, sent.
-          this.current = "Proceeding";
+          this.enter("Proceeding");
           this.send(response);
           return;
         }
         // §17.2.2: a final from the TU → Completed; Timer J = 64*T1 (0 if reliable).
-        this.current = "Completed";
+        this.enter("Completed");
         if (this.flow.reliable) this.send(response);
         else {
           // Serialized once: the bytes that go out now are the ones kept for Timer J.
@@ -441,12 +442,4 @@ export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTran
  */
 function detach(text: string): string {
   return text.length < 13 ? text : (text + " ").slice(0, -1);
-}
-
-/** The `tag` parameter of a raw From/To value, or "" (cheap: no full name-addr parse). */
-export function tagParam(value: string): string {
-  const gt = value.lastIndexOf(">");
-  const params = gt >= 0 ? value.slice(gt + 1) : value;
-  const m = /;\s*tag\s*=\s*([^;\s,]+)/i.exec(params);
-  return m ? m[1] : "";
 }

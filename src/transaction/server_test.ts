@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TransactionStateError } from "./server.ts";
+import { TransactionStateError } from "./context.ts";
 import {
   flush,
   makeRequest,

@@ -1,9 +1,9 @@
 /**
  * @module Time for the transaction layer: the injectable `Clock`, a manual clock for tests
  * (`advance(ms)`), the timer wheel that drives every transaction timer from one
- * `setTimeout`, a naive
- * setTimeout-per-timer `Scheduler` kept only as a benchmark baseline, and the RFC 3261 §17
- * / Table 4 timer values derived from T1, T2 and T4 (A–K, plus L and M from RFC 6026). It knows nothing about SIP messages and must not import from any layer.
+ * `setTimeout`, and the RFC 3261 §17 / Table 4 timer values derived from T1, T2 and T4
+ * (A–K, plus L and M from RFC 6026). It knows nothing about SIP messages and must not
+ * import from any layer.
  */
 
 /** Milliseconds, monotonic enough for timers. */
@@ -234,40 +234,6 @@ export class TimerWheel implements Scheduler {
     if (this.#timeoutId !== undefined) clearTimeout(this.#timeoutId);
     this.#timeoutId = undefined;
     this.#armedFor = Infinity;
-  }
-}
-
-/**
- * Baseline for the benchmark only: one `setTimeout` per timer, the design the wheel avoids.
- */
-export class SetTimeoutScheduler implements Scheduler {
-  readonly #live = new Map<TimerHandle, ReturnType<typeof setTimeout>>();
-  readonly #clock: Clock;
-  constructor(clock: Clock = systemClock) {
-    this.#clock = clock;
-  }
-  get size(): number {
-    return this.#live.size;
-  }
-  schedule(delayMs: number, fn: () => void): TimerHandle {
-    const handle: TimerHandle = { due: this.#clock.now() + delayMs };
-    const id = setTimeout(() => {
-      this.#live.delete(handle);
-      fn();
-    }, delayMs);
-    this.#live.set(handle, id);
-    return handle;
-  }
-  cancel(handle: TimerHandle | undefined): void {
-    if (!handle) return;
-    const id = this.#live.get(handle);
-    if (id === undefined) return;
-    clearTimeout(id);
-    this.#live.delete(handle);
-  }
-  close(): void {
-    for (const id of this.#live.values()) clearTimeout(id);
-    this.#live.clear();
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManualClock, SetTimeoutScheduler, timerValues, TimerWheel } from "./timers.ts";
+import { ManualClock, timerValues, TimerWheel } from "./timers.ts";
 
 Deno.test("wheel: a timer fires at its due tick, not before", () => {
   const clock = new ManualClock();
@@ -118,20 +118,6 @@ Deno.test("wheel: real time drives timers with one setTimeout", async () => {
   await new Promise((r) => setTimeout(r, 40));
   assert.equal(late, false);
   wheel.close();
-});
-
-Deno.test("setTimeout baseline scheduler: schedule, cancel, close", async () => {
-  const s = new SetTimeoutScheduler();
-  let fired = 0;
-  s.schedule(5, () => fired++);
-  const h = s.schedule(5, () => fired += 10);
-  s.cancel(h);
-  assert.equal(s.size, 1);
-  await new Promise((r) => setTimeout(r, 30));
-  assert.equal(fired, 1);
-  s.schedule(1000, () => fired++);
-  s.close();
-  assert.equal(s.size, 0);
 });
 
 Deno.test("timer values follow RFC 3261 Table 4", () => {

@@ -13,7 +13,7 @@
 import { normalizeHost } from "./address.ts";
 import type { CloseInfo, CloseInitiator, Connection, TransportSink } from "./connection.ts";
 import { streamFlowId } from "./flow_id.ts";
-import { ReloadableListener, type TlsCredentials } from "./tcp.ts";
+import { ReloadableListener, type TlsCredentials } from "./listener.ts";
 import type { Address, Flow } from "./types.ts";
 import { CLOSE, encodeClose, encodeFrame, OPCODE, WsFrameDecoder } from "./ws_frames.ts";
 import { answer, readRequestHead, refusal, switchingProtocols } from "./ws_handshake.ts";

@@ -19,7 +19,8 @@ import type { AccountStore } from "../../store/account.ts";
 import type { Flow } from "../../transport/types.ts";
 import type { DialogTracker } from "../dialogs.ts";
 import { servesDomain } from "../domains.ts";
-import type { InboundControl, InboundTransaction } from "../proxy.ts";
+import type { InboundControl } from "../proxy.ts";
+import type { Responder } from "../router.ts";
 import type { Hop } from "../proxy_targets.ts";
 import { type Decision, type InboundInfo, inboundInfo } from "./inbound_offer.ts";
 import { HeldCall } from "./held_call.ts";
@@ -164,7 +165,7 @@ export class CallControl implements InboundControl, CallSink {
     request: SipRequest,
     uri: SipUri,
     flow: Flow,
-    tx: InboundTransaction,
+    tx: Responder,
     resume: (to?: string) => void,
   ): boolean {
     const decide = this.decide;
@@ -173,10 +174,10 @@ export class CallControl implements InboundControl, CallSink {
       this.#controlledDomain(uri.host);
     if (!entry || this.#calls.size >= this.#deps.config().api.maxCalls) return false;
     let cancelled = false;
-    tx.onCancel = () => {
+    tx.listenForCancel(() => {
       cancelled = true;
       tx.respond(createFinal(request, 487));
-    };
+    });
     const info = inboundInfo(request, uri, flow, entry);
     const waitMs = this.#deps.config().api.decisionTimeoutMs;
     let timer: TimerHandle | undefined;
@@ -186,7 +187,7 @@ export class CallControl implements InboundControl, CallSink {
     Promise.race([decide(info).catch(() => undefined), timeout]).then((decision) => {
       this.#deps.transactions.scheduler.cancel(timer);
       if (cancelled) return;
-      tx.onCancel = undefined;
+      tx.listenForCancel(undefined);
       this.#act(decision, request, flow, tx, resume, entry);
     });
     return true;
@@ -237,7 +238,7 @@ export class CallControl implements InboundControl, CallSink {
     decision: Decision | undefined,
     request: SipRequest,
     flow: Flow,
-    tx: InboundTransaction,
+    tx: Responder,
     resume: (to?: string) => void,
     owner: { control: string; domain: string },
   ): void {

@@ -9,9 +9,9 @@ import { newTag } from "../../sip/ids.ts";
 import { createResponse, SipRequest, type SipResponse } from "../../sip/message.ts";
 import { formatHost, formatUri, parseNameAddr } from "../../sip/uri.ts";
 import { newBranch } from "../../transaction/layer.ts";
-import { tagParam } from "../../transaction/server.ts";
+import { tagParam } from "../../sip/tag.ts";
 import type { Address, Target, TransportName } from "../../transport/types.ts";
-import { viaTransport } from "../record_route.ts";
+import { viaValue } from "../record_route.ts";
 import type { CallDeps } from "./types.ts";
 
 export function targetTransport(target: Target): TransportName {
@@ -35,10 +35,7 @@ export function localAddressFor(deps: CallDeps, target: Target): Address {
 export function viaFor(deps: CallDeps, target: Target): string {
   const local = localAddressFor(deps, target);
   const transport = targetTransport(target);
-  const rport = transport === "udp" ? ";rport" : "";
-  return `SIP/2.0/${viaTransport(transport)} ${
-    formatHost(local.host)
-  }:${local.port};branch=${newBranch()}${rport}`;
+  return viaValue(transport, local, newBranch(), transport === "udp");
 }
 
 /** Our Contact toward `target`: sipws itself is the user agent. */

@@ -13,16 +13,11 @@ import type { TimerHandle } from "../../transaction/timers.ts";
 import { newTag } from "../../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../../sip/message.ts";
 import type { Flow } from "../../transport/types.ts";
+import type { Responder } from "../router.ts";
 import { contactFor, UaDialog, withSdp } from "./dialog.ts";
 import { type CallDeps, CallError, type CallSink } from "./types.ts";
 
 const log = new Logger("calls");
-
-/** The part of the INVITE server transaction a held call uses. */
-export interface HeldTransaction {
-  respond(response: SipResponse): void;
-  onCancel?: (cancel: SipRequest) => void;
-}
 
 export type HeldState = "held" | "ringing" | "answered" | "confirmed" | "ended";
 
@@ -35,7 +30,7 @@ export class HeldCall {
   dialog?: UaDialog;
   #deps: CallDeps;
   #sink: CallSink;
-  #tx: HeldTransaction;
+  #tx: Responder;
   #localTag = newTag();
   #localSdp?: string;
   #ok?: SipResponse;
@@ -43,7 +38,7 @@ export class HeldCall {
   #retransmit?: TimerHandle;
   #finished = false;
 
-  constructor(deps: CallDeps, sink: CallSink, invite: SipRequest, flow: Flow, tx: HeldTransaction) {
+  constructor(deps: CallDeps, sink: CallSink, invite: SipRequest, flow: Flow, tx: Responder) {
     this.#deps = deps;
     this.#sink = sink;
     this.invite = invite;
@@ -69,7 +64,7 @@ export class HeldCall {
 
   /** Reports `trying` and bounds the wait by Timer C (§16.6 item 11). */
   start(): void {
-    this.#tx.onCancel = () => this.#final(487, "Request Terminated");
+    this.#tx.listenForCancel(() => this.#final(487, "Request Terminated"));
     this.#sink.report(this.callId, { event: "trying", code: 100, reason: "Trying" });
     this.#timerC = this.#deps.transactions.scheduler.schedule(
       this.#deps.config().sip.timerC,
