@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { defaultConfig } from "../../config/config.ts";
+import type { CallEvent } from "../../events.ts";
+import type { SipRequest, SipResponse } from "../../sip/message.ts";
+import { parseMessage } from "../../sip/parse.ts";
+import { ManualClock, TimerWheel } from "../../transaction/timers.ts";
+import { testFlow } from "../fixtures_test.ts";
+import { HeldCall, type HeldTransaction } from "./held_call.ts";
+import type { CallDeps } from "./types.ts";
+
+function message(text: string): SipRequest {
+  return parseMessage(new TextEncoder().encode(text.replace(/\n/g, "\r\n"))) as SipRequest;
+}
+
+const INVITE = `INVITE sip:bob@example.test SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKheld
+From: "Alice" <sip:alice@example.test>;tag=caller
+To: <sip:bob@example.test>
+Call-ID: held-1
+CSeq: 7 INVITE
+Contact: <sip:alice@127.0.0.1:40000>
+Content-Type: application/sdp
+Content-Length: 9
+
+v=0 offer`;
+
+/** What the caller sends inside the dialog once it knows our tag. */
+function inDialog(method: string, cseq: number, toTag: string, body = ""): SipRequest {
+  return message(`${method} sip:sipws@127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK${method}${cseq}
+From: "Alice" <sip:alice@example.test>;tag=caller
+To: <sip:bob@example.test>;tag=${toTag}
+Call-ID: held-1
+CSeq: ${cseq} ${method}
+${body ? "Content-Type: application/sdp\n" : ""}Content-Length: ${body.length}
+
+${body}`);
+}
+
+function harness() {
+  const clock = new ManualClock();
+  const scheduler = new TimerWheel({ clock });
+  const sent: SipResponse[] = [];
+  const events: Omit<CallEvent, "at">[] = [];
+  const config = defaultConfig();
+  config.sip.t1 = 100;
+  config.sip.t2 = 400;
+  config.sip.timerC = 10_000;
+  const deps: CallDeps = {
+    transactions: {
+      sendRequest: () => {
+        throw new Error("no request expected");
+      },
+      sendStateless: () => Promise.resolve(),
+      scheduler,
+    },
+    transport: {
+      localAddress: () => ({ host: "127.0.0.1", port: 5060 }),
+      connection: () => undefined,
+      listening: () => [],
+    },
+    config: () => config,
+    now: () => clock.now(),
+  };
+  const tx: HeldTransaction = { respond: (r) => sent.push(r) };
+  const call = new HeldCall(
+    deps,
+    {
+      report: (_id, e) => events.push(e),
+      changed: () => {},
+      finished: () => {},
+    },
+    message(INVITE),
+    testFlow("udp"),
+    tx,
+  );
+  call.start();
+  return { call, clock, sent, events, tx };
+}
+
+Deno.test("held: one 180 with Alert-Info, 200 with the SDP retransmitted until the ACK", () => {
+  const h = harness();
+  assert.equal(h.call.ring("<http://x/tone>"), true);
+  assert.equal(h.call.ring(), false, "already ringing: no second 180");
+  assert.equal(h.sent[0].status, 180);
+  assert.equal(h.sent[0].get("alert-info"), "<http://x/tone>");
+  h.call.answer("v=0 answer");
+  const ok = h.sent[1];
+  assert.equal(ok.status, 200);
+  assert.equal(ok.bodyText, "v=0 answer");
+  assert.ok(ok.get("contact"));
+  const tag = /tag=([^;]+)/.exec(ok.get("to")!)![1];
+  assert.equal(/tag=([^;]+)/.exec(h.sent[0].get("to")!)![1], tag, "one To tag for 180 and 200");
+  assert.equal(h.call.ring(), false, "answered: no 180");
+  // §13.3.1.4: at T1, then 2·T1 ... until the ACK.
+  h.clock.advance(100);
+  assert.equal(h.sent.length, 3);
+  h.clock.advance(200);
+  assert.equal(h.sent.length, 4);
+  h.call.receive(inDialog("ACK", 7, tag), undefined);
+  h.clock.advance(5000);
+  assert.equal(h.sent.length, 4, "no retransmission after the ACK");
+  assert.equal(h.call.state, "confirmed");
+  // A re-INVITE gets the last SDP again; BYE ends the call.
+  const replies: SipResponse[] = [];
+  h.call.receive(inDialog("INVITE", 8, tag, "v=0 hold"), (r) => replies.push(r));
+  assert.equal(replies[0].status, 200);
+  assert.equal(replies[0].bodyText, "v=0 answer");
+  h.call.receive(inDialog("BYE", 9, tag), (r) => replies.push(r));
+  assert.equal(replies[1].status, 200);
+  assert.deepEqual(h.events.map((e) => e.event), ["trying", "ringing", "answered", "ended"]);
+});
+
+Deno.test("held: the caller's CANCEL gives 487; Timer C gives 408", () => {
+  const h = harness();
+  h.tx.onCancel!(message(INVITE));
+  assert.equal(h.sent.at(-1)!.status, 487);
+  assert.deepEqual(h.events.at(-1), { event: "failed", code: 487, reason: "Request Terminated" });
+  const t = harness();
+  t.clock.advance(10_000);
+  assert.equal(t.sent.at(-1)!.status, 408);
+  assert.throws(() => t.call.answer("v=0 late"), /ended/);
+});
