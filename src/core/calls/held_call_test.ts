@@ -5,7 +5,8 @@ import type { SipRequest, SipResponse } from "../../sip/message.ts";
 import { parseMessage } from "../../sip/parse.ts";
 import { ManualClock, TimerWheel } from "../../transaction/timers.ts";
 import { testFlow } from "../fixtures_test.ts";
-import { HeldCall, type HeldTransaction } from "./held_call.ts";
+import type { Responder } from "../router.ts";
+import { HeldCall } from "./held_call.ts";
 import type { CallDeps } from "./types.ts";
 
 function message(text: string): SipRequest {
@@ -62,7 +63,15 @@ function harness() {
     config: () => config,
     now: () => clock.now(),
   };
-  const tx: HeldTransaction = { respond: (r) => sent.push(r) };
+  let onCancel: ((cancel: SipRequest) => void) | undefined;
+  const tx: Responder & { cancel(c: SipRequest): void } = {
+    respond: (r) => sent.push(r),
+    listenForCancel: (fn) => {
+      onCancel = fn;
+      return true;
+    },
+    cancel: (c) => onCancel?.(c),
+  };
   const call = new HeldCall(
     deps,
     {
@@ -113,7 +122,7 @@ Deno.test("held: one 180 with Alert-Info, 200 with the SDP retransmitted until t
 
 Deno.test("held: the caller's CANCEL gives 487; Timer C gives 408", () => {
   const h = harness();
-  h.tx.onCancel!(message(INVITE));
+  h.tx.cancel(message(INVITE));
   assert.equal(h.sent.at(-1)!.status, 487);
   assert.deepEqual(h.events.at(-1), { event: "failed", code: 487, reason: "Request Terminated" });
   const t = harness();
