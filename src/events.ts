@@ -17,6 +17,8 @@ export interface BindingView {
   instance?: string;
   regId?: number;
   outstandingPings: number;
+  /** In a cluster: the node owning the binding, when it is not this one. */
+  node?: string;
 }
 
 /** A progress report of a call driven over HTTP (issue 12), in the order it happened. */

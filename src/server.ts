@@ -6,8 +6,12 @@
  */
 import type { Config } from "./config/config.ts";
 import { DigestAuthenticator } from "./core/auth.ts";
-import { LocationService } from "./core/location.ts";
+import { type BindingReader, LocationService } from "./core/location.ts";
 import { BindingJournal } from "./core/binding_journal.ts";
+import { ClusterNode } from "./core/cluster_node.ts";
+import { openRedis, redactRedisUrl, type RedisLink } from "./store/redis_client.ts";
+import { RedisBindings } from "./store/redis_bindings.ts";
+import { formatHost } from "./sip/uri.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
 import { DialogTracker } from "./core/dialogs.ts";
@@ -41,6 +45,10 @@ import type { HandshakePolicy } from "./transport/ws_policy.ts";
 
 export interface Server {
   readonly config: Config;
+  /** This node's part in a cluster (`[cluster] redis`), else undefined. */
+  readonly cluster?: ClusterNode;
+  /** Every node's bindings (this node's location service alone when standalone). */
+  readonly registrations: BindingReader;
   readonly startedAt: number;
   readonly store: AccountStore;
   readonly location: LocationService;
@@ -126,6 +134,52 @@ export function abuseOptions(config: Config): AbuseOptions {
   };
 }
 
+/** `[cluster] advertise`, or this node's first UDP/TCP address when that is a plain address. */
+function advertiseOf(config: Config): string {
+  if (config.cluster.advertise) return config.cluster.advertise;
+  const port = config.udpPort ?? config.tcpPort;
+  if (port === undefined || isWildcard(config.interface)) {
+    throw new Error("[cluster] advertise is needed: no UDP/TCP port on a specific interface");
+  }
+  const transport = config.udpPort !== undefined ? "udp" : "tcp";
+  return `sip:${formatHost(config.interface)}:${port};transport=${transport}`;
+}
+
+/** This node's bindings followed by the other nodes'. */
+function clusterWide(location: LocationService, node: ClusterNode): BindingReader {
+  return {
+    lookup: (aor) => [...location.lookup(aor), ...node.lookup(aor)],
+    all: () => [...location.all(), ...node.all()],
+  };
+}
+
+async function joinCluster(
+  config: Config,
+  location: LocationService,
+  events: EventBus,
+): Promise<{ node: ClusterNode; link: RedisLink }> {
+  const nodeId = config.cluster.nodeId || Deno.hostname();
+  const link = await openRedis(config.cluster.redis, `sipws-${nodeId}`);
+  const node = new ClusterNode({
+    nodeId,
+    advertise: advertiseOf(config),
+    bindings: new RedisBindings(link),
+    location,
+    events,
+    heartbeatTtlMs: config.cluster.heartbeatTtl * 1000,
+  });
+  try {
+    await node.start();
+  } catch (error) {
+    link.close();
+    throw error;
+  }
+  log.info(
+    `cluster node ${nodeId} (${node.advertise}) joined ${redactRedisUrl(config.cluster.redis)}`,
+  );
+  return { node, link };
+}
+
 /**
  * Something started with the server and stopped before it, e.g. the control API. Layers
  * to the right of this file plug in here, so this file never imports them.
@@ -154,9 +208,11 @@ export async function startServer(
   const tokens = new FlowTokens(keys.flowTokens.current, keys.flowTokens.previous);
   const location = new LocationService(events);
   // Registrations kept by the previous run come back before the first REGISTER is read.
-  const journal = new BindingJournal(openBindingStore(config), location);
-  await journal.restore();
-  journal.start();
+  // In a cluster Redis keeps the registrations; standalone, the embedded store does.
+  const cluster = config.cluster.redis ? await joinCluster(config, location, events) : undefined;
+  const journal = cluster ? undefined : new BindingJournal(openBindingStore(config), location);
+  await journal?.restore();
+  journal?.start();
   const abuse = new AbuseGuard(abuseOptions(config));
   const transport = new TransportLayer({
     hostname: config.interface,
@@ -218,15 +274,25 @@ export async function startServer(
   const isLocalHost = (host: string): boolean => {
     const h = host.toLowerCase().replace(/^\[|\]$/g, "");
     if (config.sip.domains.includes(h) || store.getDomain(h)) return true;
-    if (isLoopback(h) || h === config.interface.toLowerCase()) return true;
-    return isWildcard(config.interface) && ourAddresses.has(h);
+    if (h === config.interface.toLowerCase()) return true;
+    // Bound to one address, other loopback addresses are other servers (cluster nodes on
+    // 127.0.0.2, .3, ... of one machine); bound to all, every address of ours counts.
+    return isWildcard(config.interface) && (isLoopback(h) || ourAddresses.has(h));
   };
   const router = new Router({ registrar, config: () => config, counters, isLocalHost });
   const dialogs = new DialogTracker({
     events,
     lifetimeMs: config.sip.dialogTimeout * 1000,
   });
-  const proxy = new Proxy({ ...deps, transactions, transport, isLocalHost, dialogs, tokens });
+  const proxy = new Proxy({
+    ...deps,
+    transactions,
+    transport,
+    isLocalHost,
+    dialogs,
+    tokens,
+    cluster: cluster?.node,
+  });
   router.forwarder = proxy;
   const calls = new CallControl({
     transactions,
@@ -344,6 +410,8 @@ export async function startServer(
     },
     startedAt,
     store,
+    cluster: cluster?.node,
+    registrations: cluster ? clusterWide(location, cluster.node) : location,
     location,
     transport,
     transactions,
@@ -382,7 +450,9 @@ export async function startServer(
       proxy.close();
       calls.close();
       // Before the transport closes connections: their bindings stay saved for the restart.
-      await journal.close();
+      await journal?.close();
+      await cluster?.node.close();
+      cluster?.link.close();
       for (const attached of started.reverse()) await attached.close();
       transactions.close();
       await transport.stop();

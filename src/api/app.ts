@@ -12,7 +12,7 @@ import { callRoutes } from "./calls.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
-import { StoreError } from "../store/account.ts";
+import { StoreError, StoreUnavailableError } from "../store/account.ts";
 import { Logger } from "../log.ts";
 import { daysLeft, EXPIRY_WARNING_DAYS } from "../transport/certificate.ts";
 import type { FailedCallback } from "./callbacks.ts";
@@ -91,6 +91,20 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
       accepting: server.transport.accepting,
       uptime: Math.floor((Date.now() - server.startedAt) / 1000),
     };
+    const cluster = server.cluster;
+    if (cluster) {
+      // Without Redis the node still serves what it has: degraded, not down.
+      if (!cluster.redisUp) health.status = "degraded";
+      health.cluster = {
+        node: cluster.id,
+        redis: cluster.redisUp ? "reachable" : "unreachable",
+        nodes: [...cluster.nodes].map(([id, info]) => ({
+          id,
+          alive: info !== undefined,
+          advertise: info?.advertise,
+        })),
+      };
+    }
     if (hasValidKey(server.config.keys, c.req.header("authorization"))) {
       if (options.version !== undefined) health.version = options.version;
       health.listening = server.transport.listening().map((l) => ({
@@ -141,6 +155,9 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
         ];
       const body = errorBody(code, error.message, error.field);
       return c.json(error.callId ? { ...body, callid: error.callId } : body, error.status);
+    }
+    if (error instanceof StoreUnavailableError) {
+      return c.json(errorBody("unavailable", error.message), 503);
     }
     if (error instanceof StoreError) {
       const field = error.field;

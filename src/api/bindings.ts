@@ -29,9 +29,12 @@ export interface BindingEntry {
   outstandingPings: number;
   instance?: string;
   regId?: number;
+  /** In a cluster: the node the binding is registered on. */
+  node?: string;
 }
 
-export function bindingEntry(b: Binding): BindingEntry {
+/** `localNode`: this node's id in a cluster (bindings of other nodes carry their own). */
+export function bindingEntry(b: Binding, localNode?: string): BindingEntry {
   const entry: BindingEntry = {
     id: bindingId(b),
     aor: b.aor,
@@ -48,16 +51,18 @@ export function bindingEntry(b: Binding): BindingEntry {
   if (b.userAgent !== undefined) entry.userAgent = b.userAgent;
   if (b.instance !== undefined) entry.instance = b.instance;
   if (b.regId !== undefined) entry.regId = b.regId;
+  if (localNode !== undefined) entry.node = b.node ?? localNode;
   return entry;
 }
 
 export function bindingRoutes(app: Hono, server: ApiServer): void {
   app.get("/bindings", (c) => {
     const now = Date.now();
-    const bindings = server.location.all()
+    const node = server.cluster?.id;
+    const bindings = server.registrations.all()
       .filter((b) => b.expiresAt > now)
       .sort((a, b) => a.aor.localeCompare(b.aor) || a.registeredAt - b.registeredAt)
-      .map(bindingEntry);
+      .map((b) => bindingEntry(b, node));
     return c.json({ count: bindings.length, bindings });
   });
 

@@ -73,7 +73,7 @@ export class ControlCallbacks implements CallbackStats {
   #server: ApiServer;
   #fetch: typeof fetch;
   #announced = new Map<string, Announced>();
-  #dirty = new Map<string, { domain: string; user: string }>();
+  #dirty = new Map<string, { domain: string; user: string; foreign?: BindingView }>();
   #tails = new Map<string, Promise<void>>();
   #pending = 0;
   #abort = new AbortController();
@@ -131,7 +131,10 @@ export class ControlCallbacks implements CallbackStats {
 
   #touch(binding: BindingView): void {
     if (this.#abort.signal.aborted) return;
-    this.#dirty.set(binding.aor, { domain: binding.domain, user: binding.user });
+    // A binding of another node that this node removes (it took over after that node
+    // died) was announced there: its DELETE is sent from here, once cluster-wide.
+    const foreign = binding.node === undefined ? undefined : binding;
+    this.#dirty.set(binding.aor, { domain: binding.domain, user: binding.user, foreign });
     if (this.#scheduled) return;
     this.#scheduled = true;
     // Reconcile after the current burst (a removal inside lookup() emits re-entrantly).
@@ -139,11 +142,13 @@ export class ControlCallbacks implements CallbackStats {
       this.#scheduled = false;
       const dirty = [...this.#dirty];
       this.#dirty.clear();
-      for (const [aor, { domain, user }] of dirty) this.#reconcile(aor, domain, user);
+      for (const [aor, { domain, user, foreign }] of dirty) {
+        this.#reconcile(aor, domain, user, foreign);
+      }
     });
   }
 
-  #reconcile(aor: string, domain: string, user: string): void {
+  #reconcile(aor: string, domain: string, user: string, foreign?: BindingView): void {
     const server = this.#server;
     const live = server.location.lookup(aor)
       .sort((a, b) => b.registeredAt - a.registeredAt || b.expiresAt - a.expiresAt);
@@ -170,6 +175,20 @@ export class ControlCallbacks implements CallbackStats {
     } else if (previous) {
       this.#announced.delete(aor);
       this.#enqueue(aor, regRequest("DELETE", previous));
+    } else if (foreign && server.registrations.lookup(aor).length === 0) {
+      const entry = server.store.getDomain(domain);
+      if (!entry?.control) return;
+      this.#enqueue(
+        aor,
+        regRequest("DELETE", {
+          control: entry.control,
+          domain: entry.domain,
+          user,
+          host: foreign.flow.remote.host,
+          port: foreign.flow.remote.port,
+          agent: foreign.userAgent ?? "",
+        }),
+      );
     }
   }
 

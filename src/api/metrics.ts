@@ -124,6 +124,23 @@ export function metricsText(server: ApiServer, extras: MetricsExtras): string {
       [{ labels: {}, value: daysLeft(cert) < EXPIRY_WARNING_DAYS ? 1 : 0 }],
     );
   }
+
+  const cluster = server.cluster;
+  if (cluster) {
+    const nodes = [...cluster.nodes.values()];
+    family("sipws_cluster_redis_up", "gauge", "1 while the cluster's Redis answers", [{
+      labels: {},
+      value: cluster.redisUp ? 1 : 0,
+    }]);
+    family("sipws_cluster_nodes", "gauge", "cluster nodes by heartbeat state", [
+      { labels: { state: "alive" }, value: nodes.filter((n) => n).length },
+      { labels: { state: "lapsed" }, value: nodes.filter((n) => !n).length },
+    ]);
+    family("sipws_cluster_remote_registrations", "gauge", "bindings owned by other nodes", [{
+      labels: {},
+      value: cluster.all().length,
+    }]);
+  }
   family("sipws_uptime_seconds", "gauge", "seconds since the server started", [{
     labels: {},
     value: Math.floor((Date.now() - server.startedAt) / 1000),

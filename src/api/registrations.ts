@@ -32,14 +32,17 @@ export function domainRegistrations(
   const accounts = server.store.listAccounts(d);
   const names = new Set(accounts.map((a) => a.user));
   // Bindings whose account went meanwhile still show: the view reports what is live.
-  for (const b of server.location.all()) if (b.domain.toLowerCase() === d) names.add(b.user);
+  for (const b of server.registrations.all()) if (b.domain.toLowerCase() === d) names.add(b.user);
   if (names.size === 0 && !server.store.getDomain(d)) return undefined;
   if (user !== undefined && !names.has(user)) return undefined;
   const users: Record<string, UserRegistration> = {};
   let registered = 0;
   for (const name of [...names].sort()) {
     if (user !== undefined && name !== user) continue;
-    const state = userRegistration(bindingsOf(server.location, domainOf(server, d, name), name));
+    const state = userRegistration(
+      bindingsOf(server.registrations, domainOf(server, d, name), name),
+      server.cluster?.id,
+    );
     if (state.registered) registered++;
     users[name] = state;
   }
@@ -48,14 +51,14 @@ export function domainRegistrations(
 
 /** The domain spelling the bindings of a user were saved under (To host as sent). */
 function domainOf(server: ApiServer, domain: string, user: string): string {
-  for (const b of server.location.all()) {
+  for (const b of server.registrations.all()) {
     if (b.user === user && b.domain.toLowerCase() === domain) return b.domain;
   }
   return domain;
 }
 
 export function registrationRoutes(app: Hono, server: ApiServer): void {
-  app.get("/reg", (c) => c.json({ count: server.location.size }));
+  app.get("/reg", (c) => c.json({ count: server.registrations.all().length }));
 
   app.get("/reg/:domain", (c) => {
     const view = domainRegistrations(server, c.req.param("domain"));

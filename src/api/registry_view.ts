@@ -4,7 +4,7 @@
  * admin removal of bindings when accounts go. Pure functions over the store and the
  * location service; no HTTP here.
  */
-import type { Binding, LocationService } from "../core/location.ts";
+import type { Binding, BindingReader, LocationService } from "../core/location.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { Account, AccountStore } from "../store/account.ts";
 
@@ -37,12 +37,14 @@ export type UserRegistration =
     outstandingping: number;
     remote: { host: string; port: number; agent: string };
     epochs: { registered: number };
+    /** In a cluster: the node the binding is registered on. */
+    node?: string;
   };
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
 /** Live bindings of one account, newest registration first. */
-export function bindingsOf(location: LocationService, domain: string, user: string): Binding[] {
+export function bindingsOf(location: BindingReader, domain: string, user: string): Binding[] {
   return location.lookup(`${user}@${domain}`).sort((a, b) => b.registeredAt - a.registeredAt);
 }
 
@@ -82,15 +84,18 @@ export function registryAddress(
   return out;
 }
 
-export function userRegistration(bindings: Binding[]): UserRegistration {
+/** `localNode`: this node's id in a cluster (bindings of other nodes carry their own). */
+export function userRegistration(bindings: Binding[], localNode?: string): UserRegistration {
   const b = bindings[0];
   if (!b) return { registered: false };
-  return {
+  const state: UserRegistration = {
     registered: true,
     outstandingping: b.outstandingPings,
     remote: { host: b.flow.remote.host, port: b.flow.remote.port, agent: b.userAgent ?? "" },
     epochs: { registered: seconds(b.registeredAt) },
   };
+  if (localNode !== undefined) state.node = b.node ?? localNode;
+  return state;
 }
 
 /** Removes every binding of an AOR (admin action); returns how many went. */

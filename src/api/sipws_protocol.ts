@@ -9,7 +9,7 @@
  * header and is checked against every configured key.
  */
 import type { Context, Hono } from "hono";
-import { StoreError } from "../store/account.ts";
+import { StoreError, StoreUnavailableError } from "../store/account.ts";
 import { applySeedRequest } from "../store/open_store.ts";
 import { parseSeedRequest } from "../store/seed_request.ts";
 import type { ApiServer } from "./app.ts";
@@ -42,7 +42,7 @@ export function registry(
   const now = Date.now();
   const out: RegistryAddress[] = [];
   for (const account of server.store.listAccounts(domain || undefined)) {
-    const bindings = bindingsOf(server.location, account.domain, account.user);
+    const bindings = bindingsOf(server.registrations, account.domain, account.user);
     if (onlyRegistered && bindings.length === 0) continue;
     out.push(registryAddress(account, bindings, now));
   }
@@ -50,7 +50,7 @@ export function registry(
 }
 
 function fail(c: Context, q: string | undefined, error: unknown) {
-  let status: 400 | 401 | 403 | 500;
+  let status: 400 | 401 | 403 | 500 | 503;
   let errorcode: string;
   let body;
   if (error instanceof ApiError) {
@@ -61,6 +61,10 @@ function fail(c: Context, q: string | undefined, error: unknown) {
     status = 400;
     errorcode = "2";
     body = errorBody("invalid_field", error.message, error.field);
+  } else if (error instanceof StoreUnavailableError) {
+    status = 503;
+    errorcode = "3";
+    body = errorBody("unavailable", error.message);
   } else {
     status = 500;
     errorcode = "3";

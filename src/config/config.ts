@@ -150,6 +150,18 @@ export interface Config {
     trusted: string[];
   };
 
+  /** Several nodes sharing accounts and registrations through Redis (off when `redis` is ""). */
+  cluster: {
+    /** `redis://[:password@]host:port/db` or `rediss://` (TLS); "" runs standalone. */
+    redis: string;
+    /** This node's name in Redis; "" means the host name. */
+    nodeId: string;
+    /** SIP URI other nodes relay to, e.g. `sip:10.0.0.2:5060;transport=tcp`; "" derives one. */
+    advertise: string;
+    /** Seconds a node's heartbeat lives: after it, its flow-bound bindings are removed. */
+    heartbeatTtl: number;
+  };
+
   callbacks: {
     /** Attempts per callback before it is dropped. */
     retries: number;
@@ -231,6 +243,7 @@ export function defaultConfig(): Config {
       maxConnections: 50000,
       trusted: [],
     },
+    cluster: { redis: "", nodeId: "", advertise: "", heartbeatTtl: 10 },
     callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
     api: { maxCalls: 1000, ackTimeout: 10, decisionTimeoutMs: 2000 },
   };

@@ -158,6 +158,24 @@ export const FLAGS: readonly FlagSpec[] = [
     description: "sqlite account store, default sipws.db (when -b is absent)",
   },
   {
+    long: "cluster-redis",
+    value: "<url>",
+    key: "cluster.redis",
+    description: "join the cluster sharing this Redis (redis:// or rediss://)",
+  },
+  {
+    long: "node-id",
+    value: "<id>",
+    key: "cluster.node_id",
+    description: "node name in the cluster",
+  },
+  {
+    long: "advertise",
+    value: "<uri>",
+    key: "cluster.advertise",
+    description: "SIP URI other nodes use to reach this one",
+  },
+  {
     long: "daemon-child",
     meta: "daemonChild",
     hidden: true,

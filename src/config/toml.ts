@@ -201,6 +201,17 @@ export const SCHEMA: Schema = {
       doc: "CIDRs exempt from bans, rate limits and connection caps (e.g. an SBC, a NAT)",
     },
   },
+  cluster: {
+    redis: {
+      kind: "string",
+      doc:
+        "Redis URL shared by the nodes (redis:// or rediss://, password inside); empty: standalone",
+      secret: true,
+    },
+    nodeId: str("this node's name in the cluster; empty: the host name"),
+    advertise: str("SIP URI the other nodes relay to; empty: this node's first UDP/TCP address"),
+    heartbeatTtl: int(3, 3600, "seconds a node's heartbeat lives; then its flow-bound bindings go"),
+  },
   callbacks: {
     retries: int(0, 100, "attempts per control-server callback before it is dropped"),
     backoffMs: int(1, 3600000, "first retry delay in milliseconds, doubled each time"),
@@ -228,7 +239,7 @@ export const SCHEMA: Schema = {
 };
 
 /** Names of the `[table]` sections of the file (the object-valued keys of Config). */
-export const TABLES = ["sip", "websocket", "ping", "abuse", "callbacks", "api"] as const;
+export const TABLES = ["sip", "websocket", "ping", "abuse", "cluster", "callbacks", "api"] as const;
 export type TableName = typeof TABLES[number];
 
 /** A partial Config: what one source (file or flags) sets. */

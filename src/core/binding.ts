@@ -44,6 +44,14 @@ export interface Binding {
   path: string[];
   userAgent?: string;
   outstandingPings: number;
+  /** In a cluster, the node that owns a binding registered through another node. */
+  node?: string;
+}
+
+/** Read access to bindings: the location store, or a cluster-wide view of several. */
+export interface BindingReader {
+  lookup(aor: string): Binding[];
+  all(): Binding[];
 }
 
 export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";

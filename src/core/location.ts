@@ -15,7 +15,13 @@ import {
   sameRegistration,
 } from "./binding.ts";
 
-export type { Binding, LocationObserver, LocationStore, RemovalCause } from "./binding.ts";
+export type {
+  Binding,
+  BindingReader,
+  LocationObserver,
+  LocationStore,
+  RemovalCause,
+} from "./binding.ts";
 export { bindingKey } from "./binding.ts";
 
 /** A binding's expiry as it was when queued; stale once the binding is refreshed or gone. */
@@ -314,5 +320,6 @@ export function viewOf(b: Binding): BindingView {
     instance: b.instance,
     regId: b.regId,
     outstandingPings: b.outstandingPings,
+    node: b.node,
   };
 }

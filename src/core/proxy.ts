@@ -17,11 +17,12 @@
 import { Logger } from "../log.ts";
 import { SipError } from "../sip/errors.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
-import { formatHost, parseUri, parseVia, type SipUri } from "../sip/uri.ts";
+import { formatHost, parseNameAddr, parseUri, parseVia, type SipUri } from "../sip/uri.ts";
 import type { TransactionLayer } from "../transaction/layer.ts";
 import { hasTag, tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
+import { RELAY_TOKEN } from "./cluster_node.ts";
 import type { DialogTracker } from "./dialogs.ts";
 import { ProxyContext } from "./proxy_context.ts";
 import { type Hop, type TargetDeps, TargetResolver } from "./proxy_targets.ts";
@@ -221,6 +222,8 @@ export class Proxy implements RequestForwarder {
   #authorize(request: SipRequest, flow: Flow, tx: Responder): boolean {
     const from = request.from.uri;
     if (!this.#resolver.servesDomain(from.host)) return true;
+    // Another node of the cluster authenticated the caller and relays to a flow of ours.
+    if (this.#relayedByPeer(request, flow)) return true;
     const auth = authenticate(this.#deps, request, from.host, "proxy", flow);
     if ("response" in auth) {
       tx.respond(auth.response);
@@ -232,6 +235,17 @@ export class Proxy implements RequestForwarder {
       h.key !== "proxy-authorization" || !realmOf(h.value, from.host)
     );
     return true;
+  }
+
+  #relayedByPeer(request: SipRequest, flow: Flow): boolean {
+    const cluster = this.#deps.cluster;
+    const route = request.getAll("route")[0];
+    if (!cluster || route === undefined || !cluster.isPeer(flow.remote.host)) return false;
+    try {
+      return parseNameAddr(route).uri.params.has(RELAY_TOKEN);
+    } catch {
+      return false;
+    }
   }
 
   // --- building the forwarded request (§16.6) ---

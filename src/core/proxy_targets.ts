@@ -16,6 +16,8 @@ import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { isInvalidHost } from "../transport/address.ts";
 import { addressOf, type Binding, type LocationStore } from "./binding.ts";
+import type { ClusterNode } from "./cluster_node.ts";
+import { RELAY_TOKEN } from "./cluster_node.ts";
 import { type FlowTokens, routeTokens } from "./record_route.ts";
 
 /** What the proxy needs from the transport layer (TransportLayer fits). */
@@ -32,6 +34,8 @@ export interface TargetDeps {
   config: () => Config;
   /** True when a host names this server (served domain or one of our addresses). */
   isLocalHost: (host: string) => boolean;
+  /** In a cluster: the other nodes' bindings and how to relay to their owners. */
+  cluster?: Pick<ClusterNode, "lookup" | "relayRoute" | "isPeer">;
 }
 
 /** One branch to start: its Request-URI and where to send it. */
@@ -78,7 +82,7 @@ export class TargetResolver {
   #isOurUri(uri: SipUri): boolean {
     if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
     if (!this.#deps.isLocalHost(uri.host)) return false;
-    if (uri.params.has("ftag")) return true;
+    if (uri.params.has("ftag") || uri.params.has(RELAY_TOKEN)) return true;
     const transport = (uri.params.get("transport") ?? "").toLowerCase();
     const port = uri.port ?? (uri.scheme === "sips" || transport === "tls" ? 5061 : 5060);
     return this.#deps.transport.listening().some((l) => l.local.port === port);
@@ -86,8 +90,16 @@ export class TargetResolver {
 
   /** Where the request goes: one hop, or one per binding of the AOR (forking). */
   targets(request: SipRequest, uri: SipUri, popped: SipUri[], inDialog: boolean): Hop[] {
-    // 1. A flow token of ours, chosen by direction (ftag = the dialog creator's From tag).
+    // 1. A binding of ours that another node of the cluster relays to, or a flow token of
+    // ours chosen by direction (ftag = the dialog creator's From tag).
     if (popped.length > 0) {
+      const relayed = popped[popped.length - 1].params.get(RELAY_TOKEN);
+      if (relayed) {
+        const binding = this.#deps.location.byId(relayed);
+        const target = binding && this.#bindingTarget(binding);
+        if (!target) throw new SipError(480, "Temporarily Unavailable");
+        return [{ uri: request.uri, target }];
+      }
       const tokens = routeTokens(popped[popped.length - 1]);
       const fromTag = tagParam(request.get("from") ?? "");
       const token = tokens.ftag !== undefined && fromTag === tokens.ftag
@@ -149,6 +161,10 @@ export class TargetResolver {
         const target = this.#bindingTarget(binding);
         if (target) hops.push({ uri: binding.contact, target, path: binding.path });
       }
+      for (const binding of this.#deps.cluster?.lookup(`${user}@${domain}`) ?? []) {
+        const hop = this.#remoteHop(binding);
+        if (hop) hops.push(hop);
+      }
     }
     if (!known) throw new SipError(404, "Not Found");
     if (hops.length === 0) throw new SipError(480, "Temporarily Unavailable");
@@ -162,6 +178,22 @@ export class TargetResolver {
 
   #bindingTarget(binding: Binding): Target | undefined {
     return bindingTarget(binding, this.#flowAlive(binding.flow));
+  }
+
+  /**
+   * A binding another node owns is reached through that node, on the flow it registered
+   * on (a Route to the owner's advertise URI with its flow token, as an RFC 5626 edge
+   * proxy is reached): a NAT lets the phone's packets in only from where it registered.
+   * When the owner is not known alive, an address Contact is tried directly.
+   */
+  #remoteHop(binding: Binding): Hop | undefined {
+    const relay = this.#deps.cluster!.relayRoute(binding);
+    if (relay.target) {
+      return { uri: binding.contact, target: relay.target, path: [relay.route, ...binding.path] };
+    }
+    const outbound = binding.instance !== undefined && binding.regId !== undefined;
+    if (isInvalidHost(binding.contactHost) || outbound || !binding.contactAddress) return undefined;
+    return { uri: binding.contact, target: binding.contactAddress, path: binding.path };
   }
 
   #flowAlive(flow: Flow): boolean {

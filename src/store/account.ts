@@ -50,6 +50,17 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * The shared store (Redis) cannot be reached: the change was not made. The API answers
+ * 503, the node keeps serving from its local copy meanwhile.
+ */
+export class StoreUnavailableError extends StoreError {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreUnavailableError";
+  }
+}
+
 export interface DomainEntry {
   domain: string;
   /** Control server base URL for registration callbacks (seed 001). */
@@ -61,7 +72,7 @@ export interface DomainEntry {
 }
 
 export interface AccountStore {
-  readonly kind: "sqlite" | "json";
+  readonly kind: "sqlite" | "json" | "redis";
   getAccount(domain: string, user: string): Account | undefined;
   listAccounts(domain?: string): Account[];
   /** Adds or replaces; creates the domain entry when missing. */

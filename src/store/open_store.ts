@@ -11,6 +11,7 @@ import { bindingsFileFor, type BindingStore } from "./binding_store.ts";
 import { JsonBindingStore } from "./json_binding_store.ts";
 import { JsonFileStore } from "./json_file_store.ts";
 import { parseSeedRequestText, type SeedRequest } from "./seed_request.ts";
+import { RedisAccountStore } from "./redis_account_store.ts";
 import { SqliteBindingStore } from "./sqlite_binding_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 
@@ -23,6 +24,8 @@ export interface StoreConfig {
   /** `-d`: startup request applied after opening. */
   dataFile?: string;
   storePlainPasswords: boolean;
+  /** When `redis` is set, accounts live in the cluster's Redis instead. */
+  cluster?: { redis: string };
 }
 
 /** Reads and validates a startup request file; errors name the file and the field. */
@@ -56,7 +59,9 @@ export async function openStore(config: StoreConfig): Promise<AccountStore> {
   const options = { storePlainPasswords: config.storePlainPasswords };
   // Parse the startup request first: a bad file must fail before anything is opened.
   const request = config.dataFile ? await readSeedRequestFile(config.dataFile) : undefined;
-  const store: AccountStore = config.dbFile
+  const store: AccountStore = config.cluster?.redis
+    ? await RedisAccountStore.open(config.cluster.redis, options)
+    : config.dbFile
     ? await JsonFileStore.open(config.dbFile, options)
     : SqliteStore.open(config.storePath, options);
   try {

@@ -1,0 +1,226 @@
+/**
+ * @module Accounts shared by the nodes of a cluster, in Redis: hash `sipws:accounts`
+ * (`domain NUL user` → account JSON with its HA1 digests), hash `sipws:domains` (domain →
+ * entry JSON) and counter `sipws:accounts:version`. Every node keeps the whole table in
+ * memory (reads never wait on Redis: a REGISTER checks its password locally). A change is
+ * one MULTI (the change, the version bump, a PUBLISH on `sipws:accounts`), acknowledged
+ * only after Redis ran it; every node reloads on that message, and after a reconnect in
+ * case it missed one. While Redis is unreachable changes fail with
+ * `StoreUnavailableError` (the API answers 503) and reads keep the last copy.
+ */
+import type { ChainableCommander } from "ioredis";
+import {
+  type Account,
+  type AccountChange,
+  type AccountInput,
+  type AccountStore,
+  type DomainEntry,
+  StoreUnavailableError,
+} from "./account.ts";
+import {
+  AccountIndex,
+  normalizeDomain,
+  resolveChanges,
+  type ResolvedChange,
+  resolveDomain,
+  settled,
+  type StoreOptions,
+  toAccount,
+  toDomainEntry,
+} from "./account_index.ts";
+import { openRedis, PREFIX, redactRedisUrl, type RedisLink } from "./redis_client.ts";
+
+const ACCOUNTS = `${PREFIX}accounts`;
+const DOMAINS = `${PREFIX}domains`;
+const VERSION = `${PREFIX}accounts:version`;
+const CHANNEL = `${PREFIX}accounts`;
+
+const field = (domain: string, user: string) => `${domain}\0${user}`;
+
+export class RedisAccountStore implements AccountStore {
+  readonly kind = "redis" as const;
+  readonly url: string;
+  #link: RedisLink;
+  #options: StoreOptions;
+  #index = new AccountIndex();
+  #closed = false;
+  /** Identifies our own PUBLISH, which needs no reload. */
+  #self = crypto.randomUUID();
+
+  private constructor(url: string, link: RedisLink, options: StoreOptions) {
+    this.url = url;
+    this.#link = link;
+    this.#options = options;
+  }
+
+  /** Connects, loads every account and follows changes made through any node. */
+  static async open(url: string, options: StoreOptions): Promise<RedisAccountStore> {
+    const link = await openRedis(url, "sipws-accounts");
+    const store = new RedisAccountStore(url, link, options);
+    try {
+      await store.reload();
+    } catch (error) {
+      link.close();
+      throw error;
+    }
+    const sub = link.subscriber();
+    sub.on("message", (_channel: string, sender: string) => {
+      if (sender !== store.#self) store.#reloadQuietly();
+    });
+    // A message sent while our subscriber was down is lost: reload when it is back.
+    sub.on("ready", () => store.#reloadQuietly());
+    await sub.subscribe(CHANNEL);
+    link.onReconnect(() => store.#reloadQuietly());
+    return store;
+  }
+
+  #reloadQuietly(): void {
+    if (!this.#closed) this.reload().catch(() => {/* the next message or reconnect retries */});
+  }
+
+  /** Replaces the local copy with Redis's table. */
+  async reload(): Promise<void> {
+    const [accounts, domains, version] = await this.#run((m) =>
+      m.hgetall(ACCOUNTS).hgetall(DOMAINS).get(VERSION)
+    ) as [Record<string, string>, Record<string, string>, string | null];
+    const index = new AccountIndex();
+    for (const text of Object.values(domains)) index.setDomain(toDomainEntry(JSON.parse(text)));
+    for (const text of Object.values(accounts)) {
+      index.put(toAccount(JSON.parse(text), this.#options));
+    }
+    index.version = Number(version ?? 0);
+    this.#index = index;
+  }
+
+  /** Runs a pipeline (MULTI when `atomic`) and returns each command's result. */
+  async #run(build: (m: ChainableCommander) => ChainableCommander, atomic = false) {
+    if (this.#closed) throw new StoreUnavailableError("the account store is closed");
+    if (!this.#link.up) {
+      throw new StoreUnavailableError(
+        `Redis ${redactRedisUrl(this.url)} is unreachable: account changes wait for it`,
+      );
+    }
+    const client = this.#link.client;
+    let results;
+    try {
+      results = await build(atomic ? client.multi() : client.pipeline()).exec();
+    } catch (error) {
+      throw new StoreUnavailableError(`Redis: ${(error as Error).message}`);
+    }
+    if (!results) throw new StoreUnavailableError("Redis aborted the transaction");
+    return results.map(([error, value]) => {
+      if (error) throw new StoreUnavailableError(`Redis: ${error.message}`);
+      return value;
+    });
+  }
+
+  /**
+   * One change: Redis first (with the version bump and the message to the other nodes),
+   * then the local copy, so what is acknowledged is in Redis and visible here at once.
+   */
+  async #change(build: (m: ChainableCommander) => void, local: (index: AccountIndex) => void) {
+    const results = await this.#run((m) => {
+      build(m);
+      return m.incr(VERSION).publish(CHANNEL, this.#self);
+    }, true);
+    local(this.#index);
+    this.#index.version = Number(results[results.length - 2]);
+  }
+
+  #put(m: ChainableCommander, account: Account): void {
+    m.hset(ACCOUNTS, field(account.domain, account.user), JSON.stringify(account));
+    m.hsetnx(DOMAINS, account.domain, JSON.stringify({ domain: account.domain }));
+  }
+
+  #apply(m: ChainableCommander, change: ResolvedChange): void {
+    if (change.op === "put") this.#put(m, change.account);
+    else m.hdel(ACCOUNTS, field(change.domain, change.user));
+  }
+
+  getAccount(domain: string, user: string): Account | undefined {
+    return this.#index.get(domain, user);
+  }
+
+  listAccounts(domain?: string): Account[] {
+    return this.#index.list(domain);
+  }
+
+  putAccount(input: AccountInput): Promise<void> {
+    return settled(() => {
+      const account = toAccount(input, this.#options);
+      return this.#change((m) => this.#put(m, account), (index) => index.put(account));
+    });
+  }
+
+  async deleteAccount(domain: string, user: string): Promise<boolean> {
+    const d = normalizeDomain(String(domain));
+    if (!this.#index.has(d, String(user))) return false;
+    await this.#change(
+      (m) => m.hdel(ACCOUNTS, field(d, String(user))),
+      (index) => index.delete(d, String(user)),
+    );
+    return true;
+  }
+
+  applyChanges(changes: AccountChange[]): Promise<void> {
+    return settled(() => {
+      const resolved = resolveChanges(changes, this.#options);
+      if (resolved.length === 0) return;
+      return this.#change(
+        (m) => resolved.forEach((c) => this.#apply(m, c)),
+        (index) => resolved.forEach((c) => index.apply(c)),
+      );
+    });
+  }
+
+  getDomain(domain: string): DomainEntry | undefined {
+    return this.#index.getDomain(domain);
+  }
+
+  listDomains(): DomainEntry[] {
+    return this.#index.listDomains();
+  }
+
+  putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void> {
+    return settled(() => {
+      const resolved = resolveDomain(entry, users, this.#options);
+      const domain = resolved.entry.domain;
+      return this.#change((m) => {
+        m.hset(DOMAINS, domain, JSON.stringify(resolved.entry));
+        if (resolved.users === undefined) return;
+        for (const old of this.#index.list(domain)) m.hdel(ACCOUNTS, field(domain, old.user));
+        for (const account of resolved.users) this.#put(m, account);
+      }, (index) => index.replaceDomain(resolved.entry, resolved.users));
+    });
+  }
+
+  async deleteDomain(domain: string): Promise<boolean> {
+    const d = normalizeDomain(String(domain));
+    const users = this.#index.list(d);
+    if (!this.#index.getDomain(d) && users.length === 0) return false;
+    await this.#change((m) => {
+      m.hdel(DOMAINS, d);
+      for (const a of users) m.hdel(ACCOUNTS, field(d, a.user));
+    }, (index) => index.deleteDomain(d));
+    return true;
+  }
+
+  clear(domain?: string): Promise<void> {
+    return settled(() => {
+      const accounts = this.#index.list(domain);
+      return this.#change((m) => {
+        if (domain === undefined) m.del(ACCOUNTS);
+        else for (const a of accounts) m.hdel(ACCOUNTS, field(a.domain, a.user));
+      }, (index) => index.clear(domain));
+    });
+  }
+
+  version(): number {
+    return this.#index.version;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#link.close();
+  }
+}

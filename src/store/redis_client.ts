@@ -1,0 +1,92 @@
+/**
+ * @module Connections to the cluster's Redis (npm `ioredis`): one for commands, one per
+ * subscriber, all reconnecting forever with a capped backoff. It logs each outage once
+ * (down, then back) and tells its owner, so the node can report health and write back
+ * what it queued. Keys of every sipws structure start with `sipws:`.
+ */
+import { Redis } from "ioredis";
+import { Logger } from "../log.ts";
+
+const log = new Logger("redis");
+
+/** Every key and channel sipws uses in Redis starts with this. */
+export const PREFIX = "sipws:";
+
+/** The URL without its password, for logs and views. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, "//***@");
+}
+
+export interface RedisLink {
+  readonly client: Redis;
+  /** True while commands can be sent. */
+  readonly up: boolean;
+  /** A second connection for SUBSCRIBE (a subscribed connection sends nothing else). */
+  subscriber(): Redis;
+  /** Called each time the connection is (re)established, after the first. */
+  onReconnect(callback: () => void): void;
+  close(): void;
+}
+
+function connect(url: string, name: string): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    // Retry forever, at most every 2 s: a node outlives a Redis restart.
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
+    // A command issued while down fails after one reconnect attempt instead of waiting.
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+  });
+}
+
+/** Opens the command connection and waits (at most `timeoutMs`) for it to be ready. */
+export async function openRedis(url: string, name: string, timeoutMs = 5000): Promise<RedisLink> {
+  const client = connect(url, name);
+  const subscribers: Redis[] = [];
+  const reconnects: (() => void)[] = [];
+  let up = false;
+  let everUp = false;
+  client.on("ready", () => {
+    up = true;
+    if (everUp) {
+      log.info(`Redis ${redactRedisUrl(url)} reachable again`);
+      for (const callback of reconnects) callback();
+    }
+    everUp = true;
+  });
+  client.on("error", () => {/* reported once per outage by "close" below */});
+  client.on("close", () => {
+    if (up) log.error(`Redis ${redactRedisUrl(url)} unreachable: serving from local copies`);
+    up = false;
+  });
+  try {
+    await Promise.race([
+      client.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs)),
+    ]);
+  } catch (error) {
+    client.disconnect();
+    throw new Error(`cannot reach Redis ${redactRedisUrl(url)}: ${(error as Error).message}`);
+  }
+  up = true;
+  everUp = true;
+  return {
+    client,
+    get up() {
+      return up;
+    },
+    subscriber() {
+      const sub = connect(url, `${name}-sub`);
+      sub.on("error", () => {});
+      subscribers.push(sub);
+      return sub;
+    },
+    onReconnect(callback) {
+      reconnects.push(callback);
+    },
+    close() {
+      for (const sub of subscribers) sub.disconnect();
+      client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,342 @@
+/**
+ * Three sipws nodes (real `main.ts` processes on 127.0.0.2, .3 and .4) sharing one real
+ * `redis-server`: an account added through node 1's API registers through node 3 within
+ * a second; a WebSocket client on node 1 calls a sipp UDP phone registered through node 2
+ * and is called by a sipp caller on node 2 (relayed to node 1, which owns the connection);
+ * MESSAGE both ways; kill -9 of node 1 removes its WebSocket binding from the other nodes
+ * within 15 s with exactly one DELETE callback, while node 2's phone stays reachable
+ * through node 3; Redis stopped for 20 s and started again: no node crashes, provisioning
+ * answers 503 meanwhile, and a registration made during the outage reaches Redis after.
+ */
+import assert from "node:assert/strict";
+import type { SipRequest, SipResponse } from "../src/sip/message.ts";
+import { type ChildProcess, spawnChild } from "./support/process.ts";
+import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
+import { TestRedis } from "./support/redis.ts";
+import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
+import {
+  type Call,
+  inviteWithAuth,
+  isReq,
+  isRes,
+  sipReply,
+  sipRequest,
+} from "./support/sip_call.ts";
+import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+
+const DOMAIN = "example.test";
+const KEY = "cluster-test-key";
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
+const [ALICE, BOB, CAROL, DAVE] = ["alice", "bob", "carol", "dave"].map((user) => ({
+  user,
+  domain: DOMAIN,
+  password: `${user}-pw`,
+}));
+const [UDP, WS, HTTP, BOB_PORT, CONTROL_PORT] = freePorts(5);
+
+const host = (n: number) => `127.0.0.${n + 1}`;
+const api = (n: number) => `http://${host(n)}:${HTTP}`;
+const auth = { authorization: `Bearer ${KEY}` };
+
+function startNode(n: number, dir: string, redisUrl: string): ChildProcess {
+  return spawnChild(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "-f",
+      "--skipconfig",
+      "-i",
+      host(n),
+      "-u",
+      String(UDP),
+      "-p",
+      String(WS),
+      "-r",
+      String(HTTP),
+      "--store",
+      `${dir}/n${n}.db`,
+      "--cluster-redis",
+      redisUrl,
+      "--node-id",
+      `n${n}`,
+      KEY,
+    ],
+    cwd: dir,
+  });
+}
+
+async function bindings(n: number): Promise<{ aor: string; transport: string; node: string }[]> {
+  const res = await fetch(`${api(n)}/bindings`, { headers: auth });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body.bindings;
+}
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A MESSAGE from `client` (as `who`) to `to`, answering the 407; returns the final. */
+async function message(client: TestSipClient, who: typeof ALICE, to: string, text: string) {
+  const call: Call = { callId: crypto.randomUUID(), fromTag: "m" + Date.now(), cseq: 1 };
+  const req = (extra: string[] = []) =>
+    sipRequest(client, {
+      method: "MESSAGE",
+      uri: to,
+      from: `<sip:${who.user}@${DOMAIN}>;tag=${call.fromTag}`,
+      to: `<${to}>`,
+      call,
+      extra, // sipRequest labels any body (application/sdp): the text arrives as is
+      body: text,
+    });
+  await client.send(req());
+  const challenge = await client.wait(isRes(407, call.callId, "MESSAGE")) as SipResponse;
+  call.cseq++;
+  const credentials = answerChallenge(challenge, { ...who, method: "MESSAGE", uri: to });
+  await client.send(req([`Proxy-Authorization: ${credentials}`]));
+  return await client.wait((m) =>
+    !m.isRequest && m.callId === call.callId && m.cseq.seq === call.cseq && m.status >= 200
+  ) as SipResponse;
+}
+
+/** Answers the next MESSAGE `client` receives with 200 and returns its body. */
+async function receiveMessage(client: TestSipClient): Promise<string> {
+  const m = await client.wait(isReq("MESSAGE"), 5000) as SipRequest;
+  await client.send(sipReply(m, 200, "OK", { toTag: "rx" }));
+  return m.bodyText;
+}
+
+/** sipp calls `callee` through node `n` (UDP) as bob (the scenario's From made bob's). */
+async function sippCall(n: number, callee: string) {
+  const xml = await Deno.readTextFile(`${SCENARIOS}uac_call.xml`);
+  return runSipp({
+    scenarioXml: xml.replaceAll('"alice" <sip:alice@', '"bob" <sip:bob@'),
+    args: [`${host(n)}:${UDP}`, "-t", "u1", "-s", callee, "-au", "bob", "-ap", BOB.password],
+    calls: 1,
+    timeoutMs: 12_000,
+  });
+}
+
+Deno.test({
+  name:
+    "cluster: 3 nodes on one Redis: accounts, calls and MESSAGE across nodes, node death, Redis outage",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using redis = await TestRedis.start();
+    const dir = await Deno.makeTempDir({ prefix: "sipws-cluster-" });
+    const removed: string[] = [];
+    const control = Deno.serve(
+      { hostname: "127.0.0.1", port: CONTROL_PORT, onListen: () => {} },
+      (req) => {
+        if (req.method === "DELETE") removed.push(new URL(req.url).pathname);
+        return new Response(null, { status: 204 });
+      },
+    );
+    const nodes = new Map<number, ChildProcess>();
+    const clients: TestSipClient[] = [];
+    try {
+      for (const n of [1, 2, 3]) nodes.set(n, startNode(n, dir, redis.url));
+      for (const n of [1, 2, 3]) await waitHealthy(api(n));
+
+      // An account added through node 1 registers through node 3 within a second.
+      const users = [ALICE, BOB, CAROL, DAVE].map((u) => ({
+        username: u.user,
+        secret: u.password,
+      }));
+      const put = await fetch(`${api(1)}/dir/${DOMAIN}`, {
+        method: "PUT",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ control: `http://127.0.0.1:${CONTROL_PORT}`, users }),
+      });
+      assert.equal(put.status, 201, await put.text());
+      const added = Date.now();
+      await until("node 3 sees the accounts", 1000, async () => {
+        const res = await fetch(`${api(3)}/dir/${DOMAIN}`, { headers: auth });
+        const body = await res.json();
+        return body.users?.length === 4 ? true : undefined;
+      });
+      assert.ok(Date.now() - added <= 1000);
+      const carol = await TestSipClient.connect("udp", UDP, host(3));
+      clients.push(carol);
+      assert.equal((await register(carol, { ...CAROL, expires: 600 })).status, 200);
+
+      // alice: WebSocket on node 1; bob (a sipp phone) and dave: UDP through node 2.
+      const alice = await TestSipClient.connect("ws", WS, host(1));
+      const viaNode2 = await TestSipClient.connect("udp", UDP, host(2));
+      const dave = await TestSipClient.connect("udp", UDP, host(2));
+      clients.push(alice, viaNode2, dave);
+      assert.equal((await register(alice, { ...ALICE, expires: 600 })).status, 200);
+      const bobContact = `sip:bob@127.0.0.1:${BOB_PORT}`;
+      assert.equal(
+        (await register(viaNode2, { ...BOB, expires: 600, contact: bobContact })).status,
+        200,
+      );
+      assert.equal((await register(dave, { ...DAVE, expires: 600 })).status, 200);
+      const seen = await until("node 3 lists every node's bindings", 1000, async () => {
+        const list = await bindings(3);
+        return list.length === 4 ? list : undefined;
+      });
+      assert.deepEqual(seen.map((b) => `${b.aor} ${b.transport} ${b.node}`).sort(), [
+        `alice@${DOMAIN} ws n1`,
+        `bob@${DOMAIN} udp n2`,
+        `carol@${DOMAIN} udp n3`,
+        `dave@${DOMAIN} udp n2`,
+      ]);
+
+      // WebSocket caller on node 1 → sipp phone registered through node 2.
+      {
+        await using uas = await startSipp({
+          scenarioFile: `${SCENARIOS}uas_answer.xml`,
+          args: ["-p", String(BOB_PORT), "-t", "u1", "-d", "500"],
+          calls: 1,
+          timeoutMs: 15_000,
+        });
+        await waitForListening(BOB_PORT, "udp");
+        const call: Call = { callId: crypto.randomUUID(), fromTag: "a1", cseq: 1 };
+        const target = `sip:bob@${DOMAIN}`;
+        await inviteWithAuth(alice, call, ALICE, target, ["Session-Expires: 1800;refresher=uac"]);
+        const ok = await alice.wait(isRes(200, call.callId), 8000) as SipResponse;
+        const routes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
+        const contact = /<([^>]+)>/.exec(ok.get("contact")!)![1];
+        const inDialog = (method: string, cseq: number) =>
+          alice.send(sipRequest(alice, {
+            method,
+            uri: contact,
+            from: `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`,
+            to: ok.get("to")!,
+            call: { ...call, cseq },
+            extra: routes,
+          }));
+        await inDialog("ACK", call.cseq);
+        await inDialog("BYE", call.cseq + 1);
+        await alice.wait(isRes(200, call.callId, "BYE"), 5000);
+        const result = await uas.result();
+        assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
+      }
+
+      // sipp caller on node 2 → the WebSocket client whose connection is on node 1.
+      {
+        const answering = (async () => {
+          const invite = await alice.wait(isReq("INVITE"), 10_000) as SipRequest;
+          const rr = invite.getAll("record-route");
+          assert.ok(rr.some((r) => r.includes(host(1))), `node 1 in the route: ${rr}`);
+          assert.ok(rr.some((r) => r.includes(host(2))), `node 2 in the route: ${rr}`);
+          const extra = [...rr.map((r) => `Record-Route: ${r}`), `Contact: <${alice.contactUri}>`];
+          await alice.send(sipReply(invite, 180, "Ringing", { toTag: "w1", extra }));
+          await alice.send(sipReply(invite, 200, "OK", {
+            toTag: "w1",
+            extra: [
+              ...extra,
+              "Session-Expires: 1800;refresher=uac",
+              "Content-Type: application/sdp",
+            ],
+            body:
+              "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n",
+          }));
+          await alice.wait(isReq("ACK", invite.callId), 5000);
+          const bye = await alice.wait(isReq("BYE", invite.callId), 5000) as SipRequest;
+          await alice.send(sipReply(bye, 200, "OK"));
+        })();
+        const uac = await sippCall(2, "alice");
+        await answering;
+        assert.equal(uac.code, 0, describeSipp(uac));
+      }
+
+      // MESSAGE both ways between node 1's WebSocket client and node 2's UDP client.
+      {
+        const got = receiveMessage(dave);
+        const final = await message(alice, ALICE, `sip:dave@${DOMAIN}`, "hello dave");
+        assert.equal(final.status, 200);
+        assert.equal(await got, "hello dave");
+        const back = receiveMessage(alice);
+        const reply = await message(dave, DAVE, `sip:alice@${DOMAIN}`, "hello alice");
+        assert.equal(reply.status, 200);
+        assert.equal(await back, "hello alice");
+      }
+
+      // kill -9 node 1: its WebSocket binding leaves nodes 2 and 3 within 15 s, once.
+      const before = removed.length;
+      nodes.get(1)!.kill("SIGKILL");
+      await nodes.get(1)!.status;
+      nodes.delete(1);
+      const killed = Date.now();
+      for (const n of [2, 3]) {
+        await until(`alice gone from node ${n}`, 15_000 - (Date.now() - killed), async () => {
+          const list = await bindings(n);
+          return list.some((b) => b.aor.startsWith("alice@")) ? undefined : true;
+        });
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.deepEqual(removed.slice(before), [`/reg/${DOMAIN}/alice`], "one DELETE callback");
+      const still = (await bindings(3)).map((b) => b.aor).sort();
+      assert.deepEqual(still, [`bob@${DOMAIN}`, `carol@${DOMAIN}`, `dave@${DOMAIN}`]);
+
+      // Node 2's UDP phone stays reachable through node 3.
+      {
+        await using uas = await startSipp({
+          scenarioFile: `${SCENARIOS}uas_answer.xml`,
+          args: ["-p", String(BOB_PORT), "-t", "u1", "-d", "500"],
+          calls: 1,
+          timeoutMs: 15_000,
+        });
+        await waitForListening(BOB_PORT, "udp");
+        const uac = await sippCall(3, "bob");
+        assert.equal(uac.code, 0, describeSipp(uac));
+        assert.equal((await uas.result()).stats?.successfulCalls, 1);
+      }
+
+      // Redis down for 20 s: nodes keep serving, provisioning answers 503, and what was
+      // registered meanwhile reaches Redis once it is back.
+      await redis.stop();
+      const down = Date.now();
+      await until("node 3 reports Redis unreachable", 5000, async () => {
+        const health = await (await fetch(`${api(3)}/healthz`)).json();
+        return health.cluster?.redis === "unreachable" ? health : undefined;
+      });
+      const refused = await fetch(`${api(3)}/dir/${DOMAIN}/erin`, {
+        method: "PUT",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ secret: "erin-pw" }),
+      });
+      assert.equal(refused.status, 503, await refused.text());
+      const meanwhile = await TestSipClient.connect("udp", UDP, host(3));
+      clients.push(meanwhile);
+      const lateContact = `sip:carol@127.0.0.1:${meanwhile.localPort}`;
+      assert.equal(
+        (await register(meanwhile, { ...CAROL, expires: 600, contact: lateContact })).status,
+        200,
+      );
+      await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - (Date.now() - down))));
+      await redis.start();
+      await until("the registration made meanwhile is in Redis", 10_000, async () => {
+        const hash = await redis.cli("HGETALL", `sipws:reg:carol@${DOMAIN}`);
+        return hash.includes(lateContact) ? true : undefined;
+      });
+      for (const [n, child] of nodes) {
+        const health = await until(`node ${n} healthy again`, 10_000, async () => {
+          const h = await (await fetch(`${api(n)}/healthz`)).json();
+          return h.cluster?.redis === "reachable" ? h : undefined;
+        });
+        assert.equal(health.status, "ok");
+        assert.equal(await Promise.race([child.status.then(() => "exited"), "running"]), "running");
+      }
+    } catch (error) {
+      for (const [n, child] of nodes) console.error(`--- node ${n}:\n${child.stderr.slice(-4000)}`);
+      throw error;
+    } finally {
+      for (const c of clients) c.close();
+      for (const child of nodes.values()) await child.stop();
+      await control.shutdown();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -1,0 +1,68 @@
+/**
+ * @module A real `redis-server` (Debian package) for cluster tests: its own temporary
+ * folder, a free loopback port, append-only file so data outlives a stop/start (as a
+ * production Redis with persistence does), and `stop()`/`start()` to simulate an outage
+ * on the same port. `cli()` runs `redis-cli` against it. Never outlives the test.
+ */
+import { ChildProcess, spawnChild } from "./process.ts";
+import { freePort, waitForListening } from "./ports.ts";
+
+export class TestRedis implements AsyncDisposable {
+  readonly port = freePort("tcp");
+  readonly dir: string;
+  #child?: ChildProcess;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  static async start(): Promise<TestRedis> {
+    const redis = new TestRedis(await Deno.makeTempDir({ prefix: "sipws-redis-" }));
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  async start(): Promise<void> {
+    this.#child = spawnChild("redis-server", {
+      args: [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        String(this.port),
+        "--dir",
+        this.dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+      ],
+      cwd: this.dir,
+    });
+    await waitForListening(this.port, "tcp");
+  }
+
+  async stop(): Promise<void> {
+    await this.#child?.stop();
+    this.#child = undefined;
+  }
+
+  async cli(...args: string[]): Promise<string> {
+    const out = await new Deno.Command("redis-cli", {
+      args: ["-p", String(this.port), ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
