@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
-import { type ChildProcess, spawnChild } from "./support/process.ts";
+import { type ChildProcess, runCommand, spawnChild } from "./support/process.ts";
 import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
 import { TestRedis } from "./support/redis.ts";
 import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
@@ -169,6 +169,34 @@ Deno.test({
       clients.push(carol);
       assert.equal((await register(carol, { ...CAROL, expires: 600 })).status, 200);
 
+      // `sipws accounts --cluster-redis` changes what every node serves.
+      const cli = await runCommand(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "accounts",
+          "add",
+          "erin",
+          "--domain",
+          DOMAIN,
+          "--password",
+          "erin-pw",
+          "--skipconfig",
+          "--cluster-redis",
+          redis.url,
+        ],
+        timeoutMs: 30_000,
+      });
+      assert.equal(cli.code, 0, cli.stderr);
+      const cliAdded = Date.now();
+      await until("node 2 sees the account added by the CLI", 1000, async () => {
+        const res = await fetch(`${api(2)}/dir/${DOMAIN}/erin`, { headers: auth });
+        await res.body?.cancel();
+        return res.status === 200 ? true : undefined;
+      });
+      assert.ok(Date.now() - cliAdded <= 1000);
+
       // alice: WebSocket on node 1; bob (a sipp phone) and dave: UDP through node 2.
       const alice = await TestSipClient.connect("ws", WS, host(1));
       const viaNode2 = await TestSipClient.connect("udp", UDP, host(2));
@@ -302,10 +330,10 @@ Deno.test({
         const health = await (await fetch(`${api(3)}/healthz`)).json();
         return health.cluster?.redis === "unreachable" ? health : undefined;
       });
-      const refused = await fetch(`${api(3)}/dir/${DOMAIN}/erin`, {
+      const refused = await fetch(`${api(3)}/dir/${DOMAIN}/frank`, {
         method: "PUT",
         headers: { ...auth, "content-type": "application/json" },
-        body: JSON.stringify({ secret: "erin-pw" }),
+        body: JSON.stringify({ secret: "frank-pw" }),
       });
       assert.equal(refused.status, 503, await refused.text());
       const meanwhile = await TestSipClient.connect("udp", UDP, host(3));

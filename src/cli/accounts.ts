@@ -4,7 +4,8 @@
  * `--config`, `-b FILE`, `--store PATH`). When a server answers on the HTTP control API
  * (`--url`, or the config's `-r` port on this host) the change goes through the API, so the
  * running server sees it at once and the store has one writer; otherwise the command
- * opens the store file itself. `export` always reads the store file (a read is safe while
+ * opens the store file itself. With `--cluster-redis URL` (or `[cluster] redis`) the
+ * store is the cluster's Redis, which every node follows. `export` always reads the store file (a read is safe while
  * the server runs). It prints `error: ...` and sets exit code 2 (usage, config) or 1
  * (runtime); it never prints a password or digest.
  */
@@ -15,12 +16,14 @@ import type { Config } from "../config/config.ts";
 import type { AccountInput, AccountStore } from "../store/account.ts";
 import { formatDatabaseFile, writeFileAtomic } from "../store/json_file_store.ts";
 import { applySeedRequest, openStore, readSeedRequestFile } from "../store/open_store.ts";
+import { redactRedisUrl } from "../store/redis_client.ts";
 import type { SeedRequest } from "../store/seed_request.ts";
 import { printErr, reportLoadError } from "./output.ts";
 
 interface CommonOptions {
   db?: string;
   store?: string;
+  clusterRedis?: string;
   config?: string;
   skipconfig?: boolean;
   httpport?: string;
@@ -36,6 +39,7 @@ function addCommonOptions(cmd: Command): Command {
   return cmd
     .option("-b, --db <file>", "seed JSON database file (instead of the sqlite store)")
     .option("--store <file>", "sqlite account store (default from the config, sipws.db)")
+    .option("--cluster-redis <url>", "the cluster's Redis: every node sees the change within 1 s")
     .option("--config <file>", "read this config file instead of searching for one")
     .option("--skipconfig", "do not read sipws.toml / sipws.cfg")
     .addOption(new Option("-r, --httpport <port>", "HTTP control port of a running server"))
@@ -50,6 +54,7 @@ function configArgv(o: CommonOptions): string[] {
   if (o.skipconfig) argv.push("--skipconfig");
   if (o.db) argv.push("-b", o.db);
   if (o.store) argv.push("--store", o.store);
+  if (o.clusterRedis) argv.push("--cluster-redis", o.clusterRedis);
   if (o.httpport) argv.push("-r", o.httpport);
   return argv;
 }
@@ -77,6 +82,8 @@ async function answers(url: string): Promise<boolean> {
 
 async function chooseTarget(o: CommonOptions, config: Config, allowHttp: boolean): Promise<Target> {
   const key = o.key ?? config.keys[0];
+  // The cluster's Redis is the store every node follows: no need for a server's API.
+  if (config.cluster.redis) return { kind: "file", config };
   if (o.url) {
     if (!key) throw new UsageError("--url needs --key (or a key in the config)");
     return { kind: "http", url: o.url.replace(/\/+$/, ""), key };
@@ -146,6 +153,7 @@ async function withStore<T>(config: Config, fn: (store: AccountStore) => Promise
 }
 
 function storeName(config: Config): string {
+  if (config.cluster.redis) return redactRedisUrl(config.cluster.redis);
   return config.dbFile ?? config.storePath;
 }
 
@@ -273,7 +281,7 @@ async function addAccount(o: CommonOptions & Record<string, unknown>, user: stri
 }
 
 function fileModeNote(config: Config) {
-  if (config.httpPort === undefined) {
+  if (config.httpPort === undefined && !config.cluster.redis) {
     printErr("note: a running sipws without -r sees this change after a reload (SIGHUP)");
   }
 }
