@@ -126,13 +126,19 @@ export class AbuseGuard {
   /**
    * The verdict for one inbound message from `host` (on stream connection `connection`),
    * before it is parsed. Only requests count against the rate; responses pass unless banned.
+   * `now` (epoch ms) lets the caller share the clock read it makes anyway: reading the clock
+   * is most of the cost of this check.
    */
-  checkMessage(host: string, connection: string | undefined, isRequest: boolean): MessageVerdict {
+  checkMessage(
+    host: string,
+    connection: string | undefined,
+    isRequest: boolean,
+    now = this.#now(),
+  ): MessageVerdict {
     const o = this.#o;
     if (!o.enabled) return PASS;
-    if (this.#bans.size > 0 && this.#banned(host)) return DROP_BANNED;
+    if (this.#bans.size > 0 && this.#banned(host, now)) return DROP_BANNED;
     if (!isRequest || o.rateLimit === 0) return PASS;
-    const now = this.#now();
     let verdict = this.#perSource.hit(host, now, this.#isTrusted);
     if (verdict === WITHIN && connection !== undefined) {
       // Same exemption as the source: a trusted source's connections are never limited.
@@ -155,10 +161,10 @@ export class AbuseGuard {
     return true;
   }
 
-  #banned(host: string): boolean {
+  #banned(host: string, now = this.#now()): boolean {
     const ban = this.#bans.get(host);
     if (ban === undefined) return false;
-    if (ban.until > this.#now()) return true;
+    if (ban.until > now) return true;
     this.#bans.delete(host);
     return false;
   }

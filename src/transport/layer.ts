@@ -220,13 +220,14 @@ export class TransportLayer implements MessageSender, TransportSink {
       counters.inc("sip_dropped_total", { reason: "stopped" });
       return;
     }
+    const receivedAt = Date.now();
     const guard = this.#options.guard;
     if (guard) {
-      const host = flow.remote.host;
       const verdict = guard.checkMessage(
-        host,
+        flow.remote.host,
         flow.reliable ? flow.id : undefined,
         isRequest(bytes),
+        receivedAt,
       );
       if (verdict !== PASS) return this.#refuse(guard, verdict, bytes, flow);
     }
@@ -254,7 +255,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
     });
     try {
-      this.onMessage({ message, flow, receivedAt: Date.now() });
+      this.onMessage({ message, flow, receivedAt });
     } catch (error) {
       // A failure above must never stop a read loop; the core answers 500 itself.
       log.error(`unhandled error for message from ${flow.id}: ${String(error)}`);
