@@ -105,10 +105,7 @@ export function wsAdminRoutes(app: Hono, server: ApiServer): void {
     const rows = server.transport.connections()
       .filter((x) => all || isWebSocket(x))
       .sort((a, b) =>
-        sign *
-        (order === "id"
-          ? idNumber(a.flow.id) - idNumber(b.flow.id)
-          : a.lastActivity - b.lastActivity || idNumber(a.flow.id) - idNumber(b.flow.id))
+        sign * (order === "id" ? byId(a, b) : a.lastActivity - b.lastActivity || byId(a, b))
       );
     const connections = rows.slice(offset, offset + limit).map((x) =>
       connectionView(server, x, now)

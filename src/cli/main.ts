@@ -1,7 +1,7 @@
 /**
  * @module The sipws command line: one commander program whose default action serves (so
  * `sipws -f -u 5060` works as in seed 000) and whose subcommands are `serve`, `accounts`,
- * `service`, `config check`, `version` and `tui`. It owns dispatch and exit codes only
+ * `service`, `config check`, `doctor`, `version` and `tui`. It owns dispatch and exit codes only
  * (0 ok, 1 runtime failure, 2 usage or configuration error); each command lives in its
  * own file. Subcommands registered by other files may report failure through
  * `Deno.exitCode`.
@@ -11,6 +11,7 @@ import { Command, CommanderError } from "commander";
 import { addServeOptions } from "../config/flags.ts";
 import { registerAccountsCommand } from "./accounts.ts";
 import { registerConfigCommand } from "./config_check.ts";
+import { registerDoctorCommand } from "./doctor.ts";
 import { runServe } from "./serve.ts";
 import { registerServiceCommand } from "./service.ts";
 import { VERSION } from "./self.ts";
@@ -39,6 +40,7 @@ export function buildProgram(args: string[], setCode: (code: number) => void): C
   registerAccountsCommand(program);
   registerServiceCommand(program, setCode);
   registerConfigCommand(program, setCode);
+  registerDoctorCommand(program, args, setCode);
   program.command("version").description("print the sipws version").action(() => {
     console.log(`sipws ${VERSION} (deno ${Deno.version.deno})`);
     setCode(0);

@@ -3,7 +3,9 @@
  * listeners). Made once per test process with the `openssl` CLI: EC P-256, CN=127.0.0.1,
  * subjectAltName IP:127.0.0.1 and IP:::1, valid 2 days. Later calls copy the cached pair
  * into the requested directory; `makeFreshSelfSignedCert` makes a distinct pair on every call
- * (certificate reload tests). This module never trusts the certificate anywhere; clients
+ * (certificate reload tests); `makeCaSignedCert` makes a test CA and a certificate it issued
+ * (chain checks, WSS client verification) and `makeExpiredCert` one that expired yesterday.
+ * This module never trusts the certificate anywhere; clients
  * pass it as a CA (`Deno.connectTls({caCerts})`) or ignore certificate errors (Chromium).
  */
 
@@ -110,4 +112,114 @@ export async function certFingerprint(pem: string): Promise<string> {
   const der = Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A test CA and a server certificate it issued for 127.0.0.1 and ::1 (fresh each call). */
+export interface CaSignedPair {
+  /** PEM of the CA certificate (what a client trusts). */
+  ca: string;
+  /** The server certificate alone, its key, and the chain file (server then CA). */
+  certFile: string;
+  keyFile: string;
+  chainFile: string;
+}
+
+/** Makes a CA and a server certificate signed by it in `dir`, with the openssl CLI. */
+export async function makeCaSignedCert(dir: string): Promise<CaSignedPair> {
+  await Deno.mkdir(dir, { recursive: true });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const run = async (args: string[]) => {
+    const result = await runCommand("openssl", { args, timeoutMs: 30_000 });
+    if (result.code !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`);
+  };
+  await run([
+    "req",
+    "-x509",
+    ...ec,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=sipws test CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=keyCertSign,cRLSign",
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.pem`,
+  ]);
+  await run([
+    "req",
+    "-new",
+    ...ec,
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    `${dir}/key.pem`,
+    "-out",
+    `${dir}/server.csr`,
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=IP:127.0.0.1,IP:::1\nbasicConstraints=critical,CA:FALSE\n",
+  );
+  await run([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/server.csr`,
+    "-CA",
+    `${dir}/ca.pem`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/ext.cnf`,
+    "-out",
+    `${dir}/cert.pem`,
+  ]);
+  const ca = await Deno.readTextFile(`${dir}/ca.pem`);
+  const leaf = await Deno.readTextFile(`${dir}/cert.pem`);
+  await Deno.writeTextFile(`${dir}/chain.pem`, leaf + ca);
+  return {
+    ca,
+    certFile: `${dir}/cert.pem`,
+    keyFile: `${dir}/key.pem`,
+    chainFile: `${dir}/chain.pem`,
+  };
+}
+
+/** A self-signed certificate for 127.0.0.1 that expired yesterday. */
+export async function makeExpiredCert(dir: string): Promise<{ certFile: string; keyFile: string }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const csr = `${dir}/expired.csr`;
+  const keyFile = `${dir}/expired.key`;
+  const certFile = `${dir}/expired.pem`;
+  for (
+    const args of [
+      [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        keyFile,
+        "-out",
+        csr,
+      ],
+      ["x509", "-req", "-in", csr, "-signkey", keyFile, "-days", "-1", "-out", certFile],
+    ]
+  ) {
+    const result = await runCommand("openssl", { args, timeoutMs: 30_000 });
+    if (result.code !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`);
+  }
+  return { certFile, keyFile };
 }
