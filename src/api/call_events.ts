@@ -12,6 +12,7 @@ import type { CallEvent } from "../events.ts";
 import { Logger } from "../log.ts";
 import type { ApiServer } from "./app.ts";
 import { signatureHeaders } from "./callback_signature.ts";
+import { CALL_TARGET } from "./calls.ts";
 import { deliver } from "./delivery.ts";
 import { isObject } from "./errors.ts";
 
@@ -22,16 +23,13 @@ export interface CallEventOptions {
   fetch?: typeof fetch;
 }
 
-/** A user part or a user@domain a decision may retarget to. */
-const TARGET = /^[A-Za-z0-9_.!~*'()&=+$,;?\/%-]+(@[A-Za-z0-9.-]+)?$/;
-
 /** The control server's answer, or undefined (→ proxy) when it is not one we know. */
 export function parseDecision(doc: unknown): Decision | undefined {
   if (!isObject(doc)) return undefined;
   switch (doc.action) {
     case "proxy":
       if (doc.to === undefined) return { action: "proxy" };
-      return typeof doc.to === "string" && TARGET.test(doc.to)
+      return typeof doc.to === "string" && CALL_TARGET.test(doc.to)
         ? { action: "proxy", to: doc.to }
         : undefined;
     case "reject": {

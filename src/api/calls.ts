@@ -46,6 +46,8 @@ const ALLOWED_HEADERS = new Set([
 
 /** A SIP user part (RFC 3261 §25.1 unreserved / user-unreserved / escaped). */
 const USER = /^[A-Za-z0-9_.!~*'()&=+$,;?\/%-]+$/;
+/** A user, or user@domain: where a transfer or a retargeted call goes. */
+export const CALL_TARGET = /^[A-Za-z0-9_.!~*'()&=+$,;?\/%-]+(@[A-Za-z0-9.-]+)?$/;
 const DOMAIN = /^[A-Za-z0-9.-]+$/;
 
 function requiredString(obj: JsonObject, key: string, at: string, pattern?: RegExp): string {
@@ -198,7 +200,7 @@ export function callRoutes(app: Hono, server: ApiServer): void {
       body,
       "to",
       "",
-      /^[A-Za-z0-9_.!~*'()&=+$,;?\/%-]+(@[A-Za-z0-9.-]+)?$/,
+      CALL_TARGET,
     );
     const status = await server.calls.refer(callId(c), to);
     return c.json({ callid: callId(c), status });
