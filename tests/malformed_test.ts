@@ -179,7 +179,11 @@ for (const transport of ["udp", "tcp", "ws"] as const) {
   Deno.test(`malformed input over ${transport}: 400 with reason or drop, server stays up`, async () => {
     await using ts = await startTestServer({
       transports: [transport],
-      configure: (c) => c.sip.maxMessageSize = MAX_MESSAGE,
+      configure: (c) => {
+        // WebSocket has its own limit ([websocket] max_message_size): the same here.
+        c.sip.maxMessageSize = MAX_MESSAGE;
+        c.websocket.maxMessageSize = MAX_MESSAGE;
+      },
     });
     for (const c of CASES) {
       const expect = c.expect[transport];
