@@ -15,7 +15,7 @@ import type { SipResponse } from "../src/sip/message.ts";
 const ALICE = { user: "alice", domain: "example.test", password: "alice-secret-1" };
 const BOB = { user: "bob", domain: "example.test", password: "bob-secret-1" };
 const INTERVAL_S = 1;
-const TIMEOUT_S = 1;
+const TIMEOUT_S = 2;
 
 function registerText(cseq: number, authorization?: string): string {
   return [
