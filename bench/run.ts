@@ -17,7 +17,8 @@
  * dashboard on/off comparison), `--no-calls` (skip the
  * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold),
  * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000),
- * `--ws-clients=N` (default 5000), `--ws-hold=S` (default 60).
+ * `--ws-clients=N` (default 5000), `--ws-hold=S` (default 60); REGISTER standalone vs a
+ * 2-node cluster on one Redis (bench/cluster_bench.ts; `--no-cluster` skips it).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
@@ -26,6 +27,7 @@ import { type CallBenchResult, formatCallBench, runCallBench } from "./call_benc
 import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
 import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
 import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
+import { type ClusterBenchResult, formatClusterBench, runClusterBench } from "./cluster_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
@@ -205,6 +207,9 @@ async function main() {
     holdSeconds: Number(arg("ws-hold") ?? 60),
     log: (line) => console.error(line),
   });
+  const cluster: ClusterBenchResult | undefined = flag("no-cluster")
+    ? undefined
+    : await runClusterBench({ durationMs: DURATION, warmupMs: WARMUP, concurrency: CONCURRENCY });
 
   const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
   const loadAfter = loadavg();
@@ -241,6 +246,7 @@ async function main() {
     tui,
     churn,
     wsIdle,
+    cluster,
     totalSeconds: Math.round((performance.now() - began) / 100) / 10,
   };
 
@@ -288,11 +294,13 @@ async function main() {
     ...(churn ? formatChurnBench(churn) : []),
     ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
   ];
+  const clusterLines = cluster ? formatClusterBench(cluster) : [];
   console.log(
     [
       ...lines,
       ...(callLines.length ? ["", ...callLines] : []),
       ...(connLines.length ? ["", ...connLines] : []),
+      ...clusterLines,
     ].join("\n"),
   );
   console.log(JSON.stringify(report));
@@ -302,7 +310,8 @@ async function main() {
     await Deno.writeTextFile(
       new URL("./RESULTS.md", import.meta.url),
       resultsMarkdown(report, lines) + (calls ? callsMarkdown(calls, callLines) : "") +
-        connectionsMarkdown(churn, wsIdle),
+        connectionsMarkdown(churn, wsIdle) +
+        (clusterLines.length ? clusterLines.join("\n") + "\n" : ""),
     );
     console.log("wrote bench/RESULTS.md");
   }

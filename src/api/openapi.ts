@@ -156,7 +156,8 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/bindings": {
         get: {
-          summary: "Every live contact binding, with a stable id for DELETE /bindings/{id}",
+          summary: "Every live contact binding, with a stable id for DELETE /bindings/{id}; " +
+            "in a cluster every node's, each with its `node`",
           responses: {
             "200": json({
               type: "object",
@@ -314,7 +315,9 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: "Liveness (no key needed); with a valid key also version, listening " +
             "addresses ({transport, host, port}) and the TLS/WSS certificate " +
-            "({subject, names, notAfter, daysLeft, expiring: under 14 days})",
+            "({subject, names, notAfter, daysLeft, expiring: under 14 days}); in a cluster " +
+            "`cluster: {node, redis: reachable|unreachable, nodes: [{id, alive, advertise}]}` " +
+            "(status `degraded` while Redis is unreachable)",
           security: [],
           responses: { "200": json({ type: "object" }) },
         },
@@ -372,6 +375,7 @@ export function openApiDocument(): Record<string, unknown> {
             transport: STRING,
             remote: { type: "object", properties: { host: STRING, port: INTEGER } },
             flowId: STRING,
+            node: { type: "string", description: "in a cluster: the node it is registered on" },
             userAgent: STRING,
             expiresAt: { type: "integer", description: "epoch ms" },
             registeredAt: { type: "integer", description: "epoch ms" },
