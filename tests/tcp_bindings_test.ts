@@ -1,6 +1,6 @@
 /**
- * Issue 10.2, `sip.tcp_bindings`: an ordinary RFC 3261 TCP UA registers from its own
- * address and closes the connection (as a short-lived process does); its binding stays,
+ * Issue 10.2, `sip.tcp_bindings`: an ordinary RFC 3261 TCP UA (a short-lived sipp process)
+ * registers from its own address and exits, closing the connection; its binding stays,
  * and a call reaches it over a new TCP connection to its Contact, where a sipp UAS now
  * listens. Flow-bound TCP bindings (Contact not the source address, RFC 5626 Outbound)
  * and every TCP binding under `tcp_bindings = "flow"` still go with their connection,
@@ -41,8 +41,31 @@ const bindings = (ts: TestServer) => ts.server.location.lookup(`bob@${DOMAIN}`);
 Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connection to its Contact", async () => {
   await using ts = await startTestServer({ transports: ["udp", "tcp"], accounts: [ALICE, BOB] });
   const [uasPort, uacPort] = freePorts(2);
-  await registerAndHangUp(ts, `sip:bob@127.0.0.1:${uasPort};transport=tcp`);
+  // A short-lived process registers over TCP and exits (its connection closes with it).
+  const xml = await Deno.readTextFile(`${SCENARIOS}uac_register.xml`);
+  const registration = await runSipp({
+    scenarioXml: xml.replaceAll("@CONTACT_PORT@", String(uasPort)),
+    args: [
+      `127.0.0.1:${ts.port("tcp")}`,
+      "-t",
+      "t1",
+      "-s",
+      "bob",
+      "-au",
+      BOB.user,
+      "-ap",
+      BOB.password,
+    ],
+    calls: 1,
+    timeoutMs: 10_000,
+  });
+  assert.equal(registration.code, 0, `REGISTER failed:\n${describeSipp(registration)}`);
+  for (let i = 0; i < 100 && ts.server.transport.connections().length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(ts.server.transport.connections().length, 0, "the server saw the close");
   assert.equal(bindings(ts).length, 1, "the binding outlives its connection");
+  assert.equal(bindings(ts)[0].contact.toLowerCase(), `sip:bob@127.0.0.1:${uasPort};transport=tcp`);
   const opened = ts.server.counters.total("sip_connections_opened_total");
 
   await using uas = await startSipp({
