@@ -34,6 +34,12 @@ import { TransportLayer } from "./transport/layer.ts";
 import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
 import { CidrSet } from "./sip/cidr.ts";
 import type { TlsCredentials } from "./transport/listener.ts";
+import type { TransportName } from "./transport/types.ts";
+import { udpDescriptor } from "./transport/socket_options.ts";
+import type { WorkerLinks } from "./transport/worker_links.ts";
+import { WorkerPool } from "./workers/pool.ts";
+import { localOwner } from "./transport/flow_id.ts";
+import type { WorkerSetup } from "./workers/protocol.ts";
 import {
   type CertificateInfo,
   certificateInfo,
@@ -186,18 +192,34 @@ async function joinCluster(
  */
 export type Attachment = (server: Server) => { close(): Promise<void> | void };
 
+/** How many SIP workers a config asks for (`workers = 0`: one per CPU core). */
+export function workerCount(config: Config): number {
+  return config.workers > 0 ? config.workers : navigator.hardwareConcurrency || 1;
+}
+
+/**
+ * `worker` is given inside a worker thread (src/workers/worker_main.ts); the main thread
+ * starts the other workers itself when the config asks for more than one.
+ */
 export async function startServer(
   initial: Config,
   attachments: Attachment[] = [],
+  worker?: WorkerSetup & { links: WorkerLinks },
 ): Promise<Server> {
   let config = initial;
+  const count = worker?.count ?? workerCount(config);
+  const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
+  const links = worker?.links ?? pool;
   const counters = new Counters();
   const events = new EventBus();
   const store = await openStore(config);
   const loaded = await readTls(config);
   let certificate = loaded?.info;
-  // Shared by every worker and node when configured; random for this process otherwise.
-  const fallbackSecret = randomSecret();
+  // Shared by every worker and node when configured; random for this process otherwise
+  // (then handed to this process's worker threads, which must accept each other's).
+  const fallbackSecret = worker?.fallbackSecret ?? randomSecret();
+  // Flows name their owner: one node, and the worker within it.
+  const owner = worker ? { node: worker.node, worker: worker.index } : localOwner();
   let keys = deriveKeys(config.sip, fallbackSecret);
   const authenticator = new DigestAuthenticator({
     algorithms: config.sip.digestAlgorithms,
@@ -208,11 +230,17 @@ export async function startServer(
   const tokens = new FlowTokens(keys.flowTokens.current, keys.flowTokens.previous);
   const location = new LocationService(events);
   // Registrations kept by the previous run come back before the first REGISTER is read.
-  // In a cluster Redis keeps the registrations; standalone, the embedded store does.
-  const cluster = config.cluster.redis ? await joinCluster(config, location, events) : undefined;
-  const journal = cluster ? undefined : new BindingJournal(openBindingStore(config), location);
+  // In a cluster Redis keeps the registrations; standalone, the embedded store does. The
+  // main thread alone does either (its copy sees every worker's changes).
+  const cluster = !worker && config.cluster.redis
+    ? await joinCluster(config, location, events)
+    : undefined;
+  const journal = worker || cluster
+    ? undefined
+    : new BindingJournal(openBindingStore(config), location);
   await journal?.restore();
   journal?.start();
+  for (const binding of worker?.bindings ?? []) location.restore(binding);
   const abuse = new AbuseGuard(abuseOptions(config));
   const transport = new TransportLayer({
     hostname: config.interface,
@@ -229,6 +257,9 @@ export async function startServer(
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
     counters,
     guard: abuse,
+    owner,
+    workers: links,
+    udpSocket: worker?.udpSocket,
   });
   // Listed at 0 from the start, so a dashboard can graph them before the first attack.
   counters.inc("bans_total", {}, 0);
@@ -348,6 +379,28 @@ export async function startServer(
   transactions.onDropped = (_flow, reason) => counters.inc("sip_dropped_total", { reason });
 
   transport.start();
+  for (const flow of worker?.flows ?? []) transport.flowElsewhere(flow, true);
+  if (pool) {
+    try {
+      await pool.start({
+        config: boundConfig(config, transport),
+        transport,
+        location,
+        counters,
+        events,
+        dialogs,
+        store,
+        setup: { fallbackSecret, node: owner.node, udpSocket: sharedUdpSocket(transport) },
+      });
+    } catch (error) {
+      await pool.stop(0);
+      await transport.stop();
+      await journal?.close();
+      store.close();
+      throw error;
+    }
+    log.info(`${count} SIP workers share the ports`);
+  }
   const sweep = setInterval(() => {
     location.sweep();
     dialogs.sweep();
@@ -395,7 +448,8 @@ export async function startServer(
     : undefined;
 
   let stopped = false;
-  const pinger = startPinger({
+  // One pinger for the server: the main thread pings every binding, through its owner.
+  const pinger = worker ? undefined : startPinger({
     get config() {
       return config;
     },
@@ -430,9 +484,10 @@ export async function startServer(
       keys = deriveKeys(next.sip, fallbackSecret);
       authenticator.setSecrets(keys.nonces.current, keys.nonces.previous);
       tokens.setSecrets(keys.flowTokens.current, keys.flowTokens.previous);
-      pinger.reload();
+      pinger?.reload();
       await store.reload();
       await reloadCertificates("reload");
+      pool?.reload(boundConfig(next, transport));
       log.info("configuration, accounts and certificates reloaded");
     },
     async stop(graceMs = 5000) {
@@ -440,13 +495,15 @@ export async function startServer(
       stopped = true;
       draining = true;
       const deadline = Date.now() + graceMs;
+      const drainWorkers = pool?.stop(graceMs);
       while (proxy.pending > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      await drainWorkers;
       clearInterval(sweep);
       clearInterval(keepalive);
       certificateWatch?.close();
-      pinger.close();
+      pinger?.close();
       proxy.close();
       calls.close();
       // Before the transport closes connections: their bindings stay saved for the restart.
@@ -468,4 +525,28 @@ export async function startServer(
     throw error;
   }
   return server;
+}
+
+/** The config with the ports actually bound (port 0 picks one), for the worker threads. */
+function boundConfig(config: Config, transport: TransportLayer): Config {
+  const port = (name: TransportName) => transport.listening().find((l) => l.transport === name);
+  return {
+    ...config,
+    udpPort: port("udp")?.local.port,
+    tcpPort: port("tcp")?.local.port,
+    tlsPort: port("tls")?.local.port,
+    wsPort: port("ws")?.local.port,
+    wssPort: port("wss")?.local.port,
+  };
+}
+
+/** The main thread's UDP socket, for worker threads to send on (Linux only). */
+function sharedUdpSocket(transport: TransportLayer): WorkerSetup["udpSocket"] {
+  const udp = transport.listening().find((l) => l.transport === "udp");
+  if (!udp) return undefined;
+  const fd = udpDescriptor(udp.local.port);
+  if (fd === undefined) {
+    throw new Error("workers > 1 with UDP needs Linux and --allow-ffi (set workers = 1)");
+  }
+  return { fd, local: udp.local, owner: transport.owner };
 }

@@ -58,6 +58,8 @@ export interface ServeArgs {
   tui?: boolean;
   /** Flags for `deno run` itself (e.g. `--cpu-prof`). */
   denoFlags?: string[];
+  /** `--workers N`: SIP worker threads; the default config's value when omitted. */
+  workers?: number;
 }
 
 /** Arguments for `Deno.execPath()` (run from the checkout's root) that serve on 127.0.0.1. */
@@ -82,6 +84,7 @@ export function serveArgs(o: ServeArgs): string[] {
     "--store",
     o.store,
     ...(o.http ? ["-r", String(o.http.port), o.http.key] : []),
+    ...(o.workers !== undefined ? ["--workers", String(o.workers)] : []),
   ];
 }
 

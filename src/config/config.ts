@@ -21,6 +21,8 @@ export interface Config {
   wssPort?: number;
   /** `-r`: HTTP control API port. */
   httpPort?: number;
+  /** `--workers`: SIP worker threads sharing every port; 0: one per CPU core. */
+  workers: number;
   /** `-c`: certificate (PEM) for TLS and WSS. */
   certificate: string;
   /** `-k`: private key (PEM) for TLS and WSS. */
@@ -192,6 +194,7 @@ export function defaultConfig(): Config {
     privateKey: "server.pem",
     certificatePoll: 2,
     storePath: "sipws.db",
+    workers: 1,
     storePlainPasswords: false,
     foreground: false,
     verbosity: 0,

@@ -137,6 +137,12 @@ export const FLAGS: readonly FlagSpec[] = [
     meta: "config",
     description: "read this sipws.toml (or sipws.cfg) instead of searching",
   },
+  {
+    long: "workers",
+    value: "<N>",
+    key: "workers",
+    description: "SIP worker threads sharing every port; 0: one per CPU core",
+  },
   { long: "tui", key: "tui", description: "show the terminal dashboard" },
   {
     long: "log-format",

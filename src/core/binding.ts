@@ -60,7 +60,19 @@ export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_fa
  * Told of every change to the table after it happened (persistence, replication): the
  * binding saved, or removed. It must not throw and must not block (queue, then write).
  */
-export type LocationObserver = (binding: Binding, change: "saved" | "removed") => void;
+export type LocationObserver = (
+  binding: Binding,
+  change: "saved" | "removed",
+  /** True when the change was made by another worker and copied here. */
+  replica: boolean,
+  /** Why a binding was removed. */
+  cause?: RemovalCause,
+) => void;
+
+/** A change as it crosses to another worker's copy of the table. */
+export type LocationChange =
+  | { op: "saved"; binding: Binding }
+  | { op: "removed"; aor: string; key: string; cause: RemovalCause };
 
 /** RFC 5626 §6: with instance and reg-id the flow identity is the key, else the URI. */
 export function bindingKey(

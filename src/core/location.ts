@@ -9,6 +9,7 @@ import { isInvalidHost } from "../transport/address.ts";
 import {
   type Binding,
   contactIndexKey,
+  type LocationChange,
   type LocationObserver,
   type LocationStore,
   type RemovalCause,
@@ -18,6 +19,7 @@ import {
 export type {
   Binding,
   BindingReader,
+  LocationChange,
   LocationObserver,
   LocationStore,
   RemovalCause,
@@ -120,11 +122,25 @@ export class LocationService implements LocationStore {
 
   /** Adds or refreshes a binding (same key replaces). */
   save(binding: Binding): void {
+    this.#save(binding, false, true);
+  }
+
+  #save(binding: Binding, replica: boolean, emit: boolean): void {
     const previous = this.#put(binding);
-    for (const observe of this.#observers) observe(binding, "saved");
+    for (const observe of this.#observers) observe(binding, "saved", replica);
     // The view is a copy per event: build it only when someone listens.
     const type = previous ? "registration.refreshed" : "registration.added";
-    if (this.#events.has(type)) this.#events.emit({ type, binding: viewOf(binding) });
+    if (emit && this.#events.has(type)) this.#events.emit({ type, binding: viewOf(binding) });
+  }
+
+  /**
+   * Applies a change another worker made to its copy. Observers see it as a replica;
+   * `emit` is true on the one copy that speaks for the server (events, callbacks).
+   */
+  applyReplica(change: LocationChange, emit: boolean): void {
+    if (change.op === "saved") return this.#save(change.binding, true, emit);
+    const binding = this.get(change.aor, change.key);
+    if (binding) this.#remove(binding, change.cause, true, emit);
   }
 
   /**
@@ -157,6 +173,10 @@ export class LocationService implements LocationStore {
   }
 
   remove(binding: Binding, cause: RemovalCause): boolean {
+    return this.#remove(binding, cause, false, true);
+  }
+
+  #remove(binding: Binding, cause: RemovalCause, replica: boolean, emit: boolean): boolean {
     const bindings = this.#byAor.get(binding.aor);
     const current = bindings?.get(binding.key);
     if (!bindings || !current || !sameRegistration(current, binding)) return false;
@@ -164,8 +184,8 @@ export class LocationService implements LocationStore {
     if (bindings.size === 0) this.#byAor.delete(current.aor);
     this.#unindex(current);
     this.#count--;
-    for (const observe of this.#observers) observe(current, "removed");
-    this.#events.emit({ type: "registration.removed", binding: viewOf(current), cause });
+    for (const observe of this.#observers) observe(current, "removed", replica, cause);
+    if (emit) this.#events.emit({ type: "registration.removed", binding: viewOf(current), cause });
     return true;
   }
 

@@ -13,7 +13,7 @@
 import type { Config } from "../config/config.ts";
 import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
-import { newTag, randomToken } from "../sip/ids.ts";
+import { newCallId, newTag } from "../sip/ids.ts";
 import { SipRequest } from "../sip/message.ts";
 import { formatHost } from "../sip/uri.ts";
 import { newBranch, type TransactionLayer } from "../transaction/layer.ts";
@@ -63,7 +63,7 @@ export function buildPing(deps: PingerDeps, b: Binding, cseq: number): SipReques
     `<sip:${deps.config.sip.userAgent}@${formatHost(b.domain)}>;tag=${newTag()}`,
   );
   request.append("To", `<sip:${b.user}@${formatHost(b.domain)}>`);
-  request.append("Call-ID", `${randomToken(16)}@${formatHost(local.host)}`);
+  request.append("Call-ID", newCallId(formatHost(local.host)));
   request.append("CSeq", `${cseq} OPTIONS`);
   request.append("User-Agent", deps.config.sip.userAgent);
   return request;

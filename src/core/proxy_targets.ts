@@ -23,7 +23,8 @@ import { type FlowTokens, routeTokens } from "./record_route.ts";
 /** What the proxy needs from the transport layer (TransportLayer fits). */
 export interface ProxyTransport {
   localAddress(transport: TransportName, remoteHost?: string): Address | undefined;
-  connection(flowId: string): { flow: Flow } | undefined;
+  /** A stream flow still connected, here or in another worker; undefined once closed. */
+  liveFlow(flowId: string): Flow | undefined;
   listening(): { transport: TransportName; local: Address }[];
 }
 
@@ -197,14 +198,14 @@ export class TargetResolver {
   }
 
   #flowAlive(flow: Flow): boolean {
-    return flow.transport === "udp" || this.#deps.transport.connection(flow.id) !== undefined;
+    return flow.transport === "udp" || this.#deps.transport.liveFlow(flow.id) !== undefined;
   }
 
   tokenTarget(token: string): Target | undefined {
     const decoded = this.#tokens.decode(token);
     if (!decoded) return undefined;
     if ("udp" in decoded) return decoded.udp;
-    const connection = this.#deps.transport.connection(decoded.flowId);
-    return connection ? { flow: connection.flow } : undefined;
+    const flow = this.#deps.transport.liveFlow(decoded.flowId);
+    return flow ? { flow } : undefined;
   }
 }

@@ -3,6 +3,8 @@
  * platform's CSPRNG so tags cannot be guessed.
  */
 
+import { callIdValueHash } from "./call_id_hash.ts";
+
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 
 /** CSPRNG bytes fetched 4 KB at a time: one getRandomValues call costs ~1 µs. */
@@ -23,4 +25,24 @@ export function randomToken(length = 10): string {
 
 export function newTag(): string {
   return randomToken(10);
+}
+
+/** This worker and how many share the calls; set once by a worker thread at start. */
+let affinity = { index: 0, count: 1 };
+
+/**
+ * Call-IDs made here hash to this worker (see `callIdHash`), so every answer and in-dialog
+ * request of a call we start comes back to the worker that holds its state.
+ */
+export function setCallIdAffinity(index: number, count: number): void {
+  affinity = { index, count };
+}
+
+export function newCallId(host: string, length = 16): string {
+  for (;;) {
+    const callId = `${randomToken(length)}@${host}`;
+    if (affinity.count <= 1 || callIdValueHash(callId) % affinity.count === affinity.index) {
+      return callId;
+    }
+  }
 }

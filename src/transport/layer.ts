@@ -18,6 +18,9 @@ import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { TcpTransport } from "./tcp.ts";
 import { UdpTransport } from "./udp.ts";
+import { UdpFdSender } from "./udp_fd_sender.ts";
+import type { WorkerLinks } from "./worker_links.ts";
+import { callIdHash } from "../sip/call_id_hash.ts";
 import { WsTransport } from "./ws.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner } from "./flow_id.ts";
@@ -64,6 +67,13 @@ export interface TransportLayerOptions {
   owner?: FlowOwner;
   /** Bans, rate limit and connection caps (abuse_guard.ts); none: everything passes. */
   guard?: AbuseGuard;
+  /** Set when several workers share the ports (see worker_links.ts). */
+  workers?: WorkerLinks;
+  /**
+   * A worker thread does not bind UDP: it sends on the main thread's socket (this
+   * descriptor) and receives the datagrams of its calls from the main thread.
+   */
+  udpSocket?: { fd: number; local: Address; owner: FlowOwner };
 }
 
 const log = new Logger("transport");
@@ -82,7 +92,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   readonly owner: FlowOwner;
   #options: TransportLayerOptions;
-  #udp?: UdpTransport;
+  #udp?: UdpTransport | UdpFdSender;
   #tcp?: TcpTransport;
   #tls?: TcpTransport;
   #ws?: WsTransport;
@@ -90,6 +100,8 @@ export class TransportLayer implements MessageSender, TransportSink {
   #connections = new Map<string, Connection>();
   /** "transport|host:port" → connection id, for reusing a connection to a peer. */
   #byRemote = new Map<string, string>();
+  /** Live connections other workers hold, by flow id (see `liveFlow`). */
+  #elsewhere = new Map<string, Flow>();
   #accepting = true;
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
@@ -146,7 +158,11 @@ export class TransportLayer implements MessageSender, TransportSink {
       throw new Error(`cannot listen for ${what} on ${o.hostname}:${port}: ${String(last)}`);
     };
     const max = o.maxMessageSize;
-    if (o.udpPort !== undefined) {
+    const reusePort = (o.workers?.count ?? 1) > 1;
+    if (o.udpSocket) {
+      const { fd, local, owner } = o.udpSocket;
+      this.#udp = new UdpFdSender(fd, local, owner);
+    } else if (o.udpPort !== undefined) {
       const port = o.udpPort;
       const udp = bind(
         "udp",
@@ -159,7 +175,11 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
     if (o.tcpPort !== undefined) {
       const port = o.tcpPort;
-      this.#tcp = bind("tcp", port, (h) => new TcpTransport(h, port, this, max));
+      this.#tcp = bind(
+        "tcp",
+        port,
+        (h) => new TcpTransport(h, port, this, max, undefined, reusePort),
+      );
       this.#tcp.run();
     }
     if (o.tlsPort !== undefined || o.wssPort !== undefined) {
@@ -167,7 +187,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
     if (o.tlsPort !== undefined) {
       const port = o.tlsPort;
-      this.#tls = bind("tls", port, (h) => new TcpTransport(h, port, this, max, o.tls));
+      this.#tls = bind("tls", port, (h) => new TcpTransport(h, port, this, max, o.tls, reusePort));
       this.#tls.run();
     }
     const ws = (port: number, tls?: TlsCredentials) =>
@@ -185,6 +205,7 @@ export class TransportLayer implements MessageSender, TransportSink {
             pingTimeout: o.webSocketLimits.pingTimeout,
             handshakeTimeoutMs: o.webSocketLimits.handshakeTimeout * 1000,
             sendTimeoutMs: o.webSocketLimits.sendTimeout,
+            reusePort,
           },
           this,
         ));
@@ -215,6 +236,22 @@ export class TransportLayer implements MessageSender, TransportSink {
   // --- TransportSink: called by the transports ---
 
   deliver(bytes: Uint8Array, flow: Flow): void {
+    const workers = this.#options.workers;
+    if (workers && workers.count > 1) {
+      // Every message of a call goes to one worker, so its transactions and dialog are
+      // matched there whichever worker the bytes arrived at. No Call-ID: answered here.
+      const hash = callIdHash(bytes);
+      const owner = hash < 0 ? workers.index : hash % workers.count;
+      if (owner !== workers.index) {
+        workers.handOff(owner, bytes, flow);
+        return;
+      }
+    }
+    this.receive(bytes, flow);
+  }
+
+  /** A message this worker handles: parsed, stamped and passed up. */
+  receive(bytes: Uint8Array, flow: Flow): void {
     const counters = this.#options.counters;
     if (!this.#accepting) {
       counters.inc("sip_dropped_total", { reason: "stopped" });
@@ -318,6 +355,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.#options.counters.inc("sip_connections_opened_total", {
       transport: connection.flow.transport,
     });
+    this.#options.workers?.announce(connection.flow, true);
     this.onFlowOpened(connection.flow);
   }
 
@@ -326,6 +364,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.#options.guard?.connectionClosed(connection.flow.remote.host, connection.flow.id);
     const key = remoteKey(connection.flow.transport, connection.flow.remote);
     if (this.#byRemote.get(key) === connection.flow.id) this.#byRemote.delete(key);
+    this.#options.workers?.announce(connection.flow, false);
     this.onFlowClosed(connection.flow, connection);
   }
 
@@ -380,6 +419,13 @@ export class TransportLayer implements MessageSender, TransportSink {
       await this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port);
       return flow;
     }
+    const worker = this.#otherWorker(flow);
+    if (worker !== undefined) {
+      // The connection lives in another worker of this node: it sends (or reaches the
+      // peer anew).
+      this.#options.workers!.sendVia(worker, bytes, flow);
+      return flow;
+    }
     if (!this.owns(flow) && this.sendForeign) {
       await this.sendForeign(bytes, flow);
       return flow;
@@ -391,6 +437,24 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
     // RFC 3261 §18.2.2: the connection is gone; a TCP/TLS peer may be reached anew.
     return await this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
+  }
+
+  /** The worker of this node holding `flow`'s connection, when it is not this one. */
+  #otherWorker(flow: Flow): number | undefined {
+    const workers = this.#options.workers;
+    const owner = flow.owner;
+    if (!workers || !owner || owner.node !== this.owner.node) return undefined;
+    if (owner.worker === this.owner.worker || owner.worker >= workers.count) return undefined;
+    return owner.worker;
+  }
+
+  /** Another worker asks this one to send on a flow whose connection it holds. */
+  sendOwned(bytes: Uint8Array, flow: Flow): void {
+    const connection = this.#connections.get(flow.id);
+    const sent = connection
+      ? connection.send(bytes)
+      : this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
+    sent.catch((error) => log.debug(`send on ${flow.id} for another worker: ${String(error)}`));
   }
 
   async #sendTo(
@@ -420,7 +484,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     return connection.flow;
   }
 
-  #udpSocket(): UdpTransport {
+  #udpSocket(): UdpTransport | UdpFdSender {
     const udp = this.#udp;
     if (!udp) throw new Error("UDP is not enabled");
     return udp;
@@ -439,6 +503,21 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** The open connection of a flow id of ours (undefined: closed, or another owner's). */
   connection(flowId: string): Connection | undefined {
     return this.#connections.get(flowId);
+  }
+
+  liveFlow(flowId: string): Flow | undefined {
+    return this.#connections.get(flowId)?.flow ?? this.#elsewhere.get(flowId);
+  }
+
+  /** Another worker opened or closed a connection (its `announce`). */
+  flowElsewhere(flow: Flow, open: boolean): void {
+    if (open) this.#elsewhere.set(flow.id, flow);
+    else this.#elsewhere.delete(flow.id);
+  }
+
+  /** Connections other workers hold, as flows. */
+  flowsElsewhere(): Flow[] {
+    return [...this.#elsewhere.values()];
   }
 
   /**

@@ -50,6 +50,8 @@ export class ReloadableListener {
   #tls?: TlsCredentials;
   #listener: Deno.Listener;
   #adopt: (conn: Deno.Conn) => void;
+  /** SO_REUSEPORT: every worker listens on the port and the kernel spreads connections. */
+  #reusePort: boolean;
   /** Settles when the swap in progress is over (never rejects). */
   #swap?: Promise<void>;
   #running = false;
@@ -60,8 +62,10 @@ export class ReloadableListener {
     port: number,
     tls: TlsCredentials | undefined,
     adopt: (conn: Deno.Conn) => void,
+    reusePort = false,
   ) {
     this.#hostname = hostname;
+    this.#reusePort = reusePort;
     this.#tls = tls;
     this.#adopt = adopt;
     this.#listener = this.#open(port, tls);
@@ -71,9 +75,15 @@ export class ReloadableListener {
 
   #open(port: number, tls?: TlsCredentials): Deno.Listener {
     const hostname = this.#hostname;
+    const reusePort = this.#reusePort;
+    // Deno.listenTls honours reusePort too, though its options type does not list it.
     return tls
-      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
-      : Deno.listen({ hostname, port });
+      ? Deno.listenTls(
+        { hostname, port, cert: tls.cert, key: tls.key, reusePort } as
+          & Deno.ListenTlsOptions
+          & Deno.TlsCertifiedKeyPem,
+      )
+      : Deno.listen({ hostname, port, reusePort });
   }
 
   /** Accept loop; never throws. Ends on `close()` or when a reload could not re-bind. */

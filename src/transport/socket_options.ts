@@ -1,7 +1,7 @@
 /**
- * @module Socket options Deno does not expose: the UDP receive buffer (SO_RCVBUF), set
- * through libc on Linux. Deno gives no descriptor, so the socket's descriptor is found by
- * its inode (/proc/net/udp{,6} by local port, then /proc/self/fd). Best effort: on other
+ * @module Socket access Deno does not expose, through libc on Linux: the UDP receive buffer
+ * (SO_RCVBUF) and the descriptor itself (worker threads send on it with sendto). Deno gives
+ * no descriptor, so the socket's descriptor is found by its inode (/proc/net/udp{,6} by local port, then /proc/self/fd). Best effort: on other
  * systems, without FFI permission or when anything does not match, nothing changes.
  */
 
@@ -11,16 +11,28 @@ const SO_RCVBUF = 8;
 type Libc = {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
+  sendto(
+    fd: number,
+    bytes: Uint8Array,
+    length: number | bigint,
+    flags: number,
+    to: Uint8Array,
+    toLength: number,
+  ): number | bigint;
 };
 
 let libc: Libc | null | undefined;
 
-function openLibc(): Libc | null {
+export function openLibc(): Libc | null {
   if (libc !== undefined) return libc;
   try {
     const lib = Deno.dlopen("libc.so.6", {
       setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
       getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+      sendto: {
+        parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+        result: "isize",
+      },
     });
     libc = lib.symbols as unknown as Libc;
   } catch {
@@ -30,7 +42,7 @@ function openLibc(): Libc | null {
 }
 
 /** The descriptor of this process's UDP socket bound to `port`, if it can be found. */
-function udpDescriptor(port: number): number | undefined {
+export function udpDescriptor(port: number): number | undefined {
   const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
   const inodes = new Set<string>();
   for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {

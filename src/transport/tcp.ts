@@ -24,12 +24,19 @@ export class TcpTransport {
     sink: TransportSink,
     maxMessageSize: number,
     tls?: TlsCredentials,
+    reusePort = false,
   ) {
     this.secure = tls !== undefined;
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
     this.#tls = tls;
-    this.#listener = new ReloadableListener(hostname, port, tls, (conn) => this.#adopt(conn));
+    this.#listener = new ReloadableListener(
+      hostname,
+      port,
+      tls,
+      (conn) => this.#adopt(conn),
+      reusePort,
+    );
     this.local = this.#listener.local;
   }
 

@@ -44,6 +44,8 @@ export interface WsOptions {
   pingInterval: number;
   /** Seconds after the ping with nothing heard (no pong, no data) before closing. */
   pingTimeout: number;
+  /** SO_REUSEPORT: every worker listens on the port and the kernel spreads connections. */
+  reusePort?: boolean;
 }
 
 /** Read buffer per connection: small, since thousands of idle clients each hold one. */
@@ -194,6 +196,7 @@ export class WsTransport {
       options.port,
       options.tls,
       (conn) => this.#accept(conn),
+      options.reusePort,
     );
     this.local = this.#listener.local;
     this.#listener.run();

@@ -46,6 +46,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     config.certificate = cert.certFile;
     config.privateKey = cert.keyFile;
   }
+  // SIPWS_TEST_WORKERS=2 runs any integration test against that many SIP workers.
+  config.workers = Number(Deno.env.get("SIPWS_TEST_WORKERS") ?? 1);
   options.configure?.(config);
   const server = await startServer(config, [startControlApi]);
   for (const a of options.accounts ?? []) await server.store.putAccount(a);

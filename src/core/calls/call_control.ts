@@ -12,7 +12,7 @@ import type { CallEvent, DialogView, EventBus } from "../../events.ts";
 import { Logger } from "../../log.ts";
 import type { TimerHandle } from "../../transaction/timers.ts";
 import { SipError } from "../../sip/errors.ts";
-import { newTag, randomToken } from "../../sip/ids.ts";
+import { newCallId, newTag } from "../../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../../sip/message.ts";
 import { formatHost, parseUri, type SipUri } from "../../sip/uri.ts";
 import type { AccountStore } from "../../store/account.ts";
@@ -76,7 +76,7 @@ export class CallControl implements InboundControl, CallSink {
       throw new CallError(503, `${this.#calls.size} calls are open (api.max_calls)`);
     }
     const control = req.control ?? deps.store.getDomain(domain)?.control;
-    const callId = `${randomToken(20)}@sipws`;
+    const callId = newCallId("sipws", 20);
     let hops: Hop[];
     try {
       hops = deps.bindingHops(parseUri(`sip:${req.to}@${formatHost(domain)}`));

@@ -57,7 +57,7 @@ function harness() {
     },
     transport: {
       localAddress: () => ({ host: "127.0.0.1", port: 5060 }),
-      connection: () => undefined,
+      liveFlow: () => undefined,
       listening: () => [],
     },
     config: () => config,

@@ -47,7 +47,7 @@ function harness(hops = 2, offer?: string) {
     },
     transport: {
       localAddress: () => ({ host: "127.0.0.1", port: 5060 }),
-      connection: () => undefined,
+      liveFlow: () => undefined,
       listening: () => [],
     },
     config: () => {

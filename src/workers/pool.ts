@@ -1,0 +1,195 @@
+/**
+ * @module The main thread's side of the SIP workers: it starts worker threads 1..N-1 (the
+ * main thread is worker 0), relays bytes between them (a hub: every relay is one hop via
+ * main), keeps every copy of the location table in step, adds the workers' counters and
+ * events to the main thread's, so the API, dashboard and callbacks see one server, and
+ * drains them all on stop. Why threads and this split: docs/workers.md.
+ */
+import type { Config } from "../config/config.ts";
+import type { LocationService } from "../core/location.ts";
+import type { DialogTracker } from "../core/dialogs.ts";
+import type { Counters, EventBus } from "../events.ts";
+import { Logger } from "../log.ts";
+import type { AccountStore } from "../store/account.ts";
+import type { TransportLayer } from "../transport/layer.ts";
+import type { WorkerLinks } from "../transport/worker_links.ts";
+import type { Flow } from "../transport/types.ts";
+import {
+  type FromWorker,
+  ownBytes,
+  toChange,
+  type ToWorker,
+  type WorkerSetup,
+} from "./protocol.ts";
+
+const log = new Logger("workers");
+
+/** Longest wait for a worker to start (it loads and compiles the whole SIP stack). */
+const START_TIMEOUT_MS = 30_000;
+
+export interface PoolContext {
+  config: Config;
+  transport: TransportLayer;
+  location: LocationService;
+  counters: Counters;
+  events: EventBus;
+  dialogs: DialogTracker;
+  store: AccountStore;
+  setup: Omit<WorkerSetup, "index" | "count" | "bindings" | "flows">;
+}
+
+export class WorkerPool implements WorkerLinks {
+  readonly index = 0;
+  readonly count: number;
+  #threads: Worker[] = [];
+  #context?: PoolContext;
+  #stopped: Promise<void>[] = [];
+  #unobserve?: () => void;
+
+  constructor(count: number) {
+    this.count = count;
+  }
+
+  handOff(worker: number, bytes: Uint8Array, flow: Flow): void {
+    this.#post(worker, { t: "sip", to: worker, bytes: ownBytes(bytes), flow });
+  }
+
+  sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
+    this.#post(worker, { t: "send", to: worker, bytes: ownBytes(bytes), flow });
+  }
+
+  announce(flow: Flow, open: boolean): void {
+    this.#broadcast({ t: "flow", flow, open });
+  }
+
+  #post(worker: number, message: ToWorker): void {
+    this.#threads[worker - 1]?.postMessage(message);
+  }
+
+  #broadcast(message: ToWorker, except = 0): void {
+    for (let w = 1; w < this.count; w++) if (w !== except) this.#post(w, message);
+  }
+
+  /** Starts the worker threads; resolves when every one serves (rejects if one fails). */
+  async start(context: PoolContext): Promise<void> {
+    this.#context = context;
+    const { location, store } = context;
+    // Changes made here (API, expiry, flows closing) reach every worker's copy.
+    this.#unobserve = location.observe((binding, change, replica, cause) => {
+      if (replica) return;
+      this.#broadcast({ t: "binding", change: toChange(binding, change, cause) });
+    });
+    // Accounts are written here (API); each write is followed by a re-read in every worker,
+    // ordered before any message relayed after it (one channel per worker keeps order).
+    afterWrites(store, () => this.#broadcast({ t: "accounts" }));
+    const ready: Promise<void>[] = [];
+    for (let index = 1; index < this.count; index++) {
+      const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
+      this.#threads.push(thread);
+      let stopped!: () => void;
+      this.#stopped.push(new Promise((resolve) => stopped = resolve));
+      ready.push(
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`worker ${index} did not start`)),
+            START_TIMEOUT_MS,
+          );
+          thread.onmessage = (e: MessageEvent<FromWorker>) => {
+            const m = e.data;
+            if (m.t === "ready") {
+              clearTimeout(timer);
+              resolve();
+            } else if (m.t === "failed") {
+              clearTimeout(timer);
+              reject(new Error(`worker ${index}: ${m.message}`));
+            } else if (m.t === "stopped") stopped();
+            else this.#receive(index, m);
+          };
+          thread.onerror = (e) => {
+            e.preventDefault();
+            clearTimeout(timer);
+            log.error(`worker ${index} failed: ${e.message}`);
+            reject(new Error(`worker ${index}: ${e.message}`));
+            stopped();
+          };
+        }),
+      );
+      const setup: WorkerSetup = {
+        ...context.setup,
+        index,
+        count: this.count,
+        bindings: location.all(),
+        flows: [
+          ...context.transport.connections().map((c) => c.flow),
+          ...context.transport.flowsElsewhere(),
+        ],
+      };
+      thread.postMessage({ t: "init", setup, config: context.config } satisfies ToWorker);
+    }
+    await Promise.all(ready);
+  }
+
+  #receive(from: number, m: Exclude<FromWorker, { t: "ready" | "failed" | "stopped" }>): void {
+    const c = this.#context!;
+    switch (m.t) {
+      case "sip":
+      case "send":
+        if (m.to !== 0) this.#post(m.to, m);
+        else if (m.t === "sip") c.transport.receive(m.bytes, m.flow);
+        else c.transport.sendOwned(m.bytes, m.flow);
+        return;
+      case "binding":
+        // Main's copy speaks for the server: its events feed the API and callbacks.
+        c.location.applyReplica(m.change, true);
+        this.#broadcast(m, from);
+        return;
+      case "flow":
+        c.transport.flowElsewhere(m.flow, m.open);
+        this.#broadcast(m, from);
+        return;
+      case "dialog":
+        c.dialogs.put(m.view);
+        return;
+      case "counters":
+        for (const d of m.deltas) c.counters.inc(d.name, d.labels, d.by);
+        return;
+      case "event":
+        c.events.emit(m.event);
+        return;
+    }
+  }
+
+  reload(config: Config): void {
+    this.#broadcast({ t: "reload", config });
+  }
+
+  /** Every worker drains (graceful stop) and ends; bounded by `graceMs` plus a margin. */
+  async stop(graceMs: number): Promise<void> {
+    this.#unobserve?.();
+    this.#broadcast({ t: "stop", graceMs });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs + 3000));
+    await Promise.race([Promise.all(this.#stopped), late]);
+    clearTimeout(timer);
+    for (const thread of this.#threads) thread.terminate();
+    this.#threads = [];
+  }
+}
+
+const WRITES = [
+  "putAccount",
+  "deleteAccount",
+  "applyChanges",
+  "putDomain",
+  "deleteDomain",
+  "clear",
+] as const;
+
+/** Calls `changed` after every write to `store` settles. */
+function afterWrites(store: AccountStore, changed: () => void): void {
+  for (const name of WRITES) {
+    const write = store[name].bind(store) as (...args: unknown[]) => Promise<unknown>;
+    (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>
+      write(...args).finally(changed);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * @module The messages between the main thread and the SIP worker threads (see
+ * docs/workers.md). Everything here crosses `postMessage`, so it is plain data: bytes,
+ * flows, bindings, counter deltas, events.
+ */
+import type { Config } from "../config/config.ts";
+import type { Binding, LocationChange, RemovalCause } from "../core/location.ts";
+import type { DialogView, SipwsEvent } from "../events.ts";
+import type { Address, Flow, FlowOwner } from "../transport/types.ts";
+
+/** What a worker thread needs to run its part of the server. */
+export interface WorkerSetup {
+  index: number;
+  count: number;
+  /** The main thread's UDP socket (and its flows' owner), which workers send on. */
+  udpSocket?: { fd: number; local: Address; owner: FlowOwner };
+  /** Key material when none is configured: a nonce or flow token one worker made, all check. */
+  fallbackSecret: Uint8Array;
+  /** The node all workers of this process name as their flows' owner. */
+  node: string;
+  /** The location table as it is when the worker starts. */
+  bindings: Binding[];
+  /** Connections the other workers hold when it starts. */
+  flows: Flow[];
+}
+
+/** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */
+export interface Relay {
+  t: "sip" | "send";
+  to: number;
+  bytes: Uint8Array;
+  flow: Flow;
+}
+
+export interface CounterDelta {
+  name: string;
+  labels: Record<string, string>;
+  by: number;
+}
+
+export type ToWorker =
+  | { t: "init"; setup: WorkerSetup; config: Config }
+  | Relay
+  | { t: "binding"; change: LocationChange }
+  | { t: "flow"; flow: Flow; open: boolean }
+  | { t: "accounts" }
+  | { t: "reload"; config: Config }
+  | { t: "stop"; graceMs: number };
+
+export type FromWorker =
+  | Relay
+  | { t: "binding"; change: LocationChange }
+  | { t: "flow"; flow: Flow; open: boolean }
+  | { t: "counters"; deltas: CounterDelta[] }
+  | { t: "dialog"; view: DialogView }
+  | { t: "event"; event: SipwsEvent }
+  | { t: "ready" }
+  | { t: "failed"; message: string }
+  | { t: "stopped" };
+
+/**
+ * Events a worker reports to the main thread as they are. Registrations are reported by
+ * main's copy of the location table, dialogs by main's tracker when it takes their views.
+ */
+export const FORWARDED_EVENTS = [
+  "flow.opened",
+  "flow.closed",
+  "auth.failed",
+  "call.event",
+] as const;
+
+/** A copy of exactly the message's bytes (a view may share a larger buffer). */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
+}
+
+/** A location observer's report as the change other copies apply. */
+export function toChange(
+  binding: Binding,
+  change: "saved" | "removed",
+  cause: RemovalCause | undefined,
+): LocationChange {
+  if (change === "saved") return { op: "saved", binding };
+  return { op: "removed", aor: binding.aor, key: binding.key, cause: cause ?? "admin" };
+}

@@ -1,0 +1,75 @@
+/**
+ * @module Entry of a SIP worker thread: waits for its setup from the main thread, runs the
+ * SIP layers (transport, transactions, core) as worker `index`, and applies what the main
+ * thread sends: messages of calls it owns, sends on connections it holds, location
+ * changes, account and configuration reloads, and the graceful stop.
+ */
+/// <reference lib="deno.worker" />
+import { startServer } from "../server.ts";
+import type { Server } from "../server.ts";
+import { setCallIdAffinity } from "../sip/ids.ts";
+import { Logger } from "../log.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+import { WorkerPort } from "./port.ts";
+
+const log = new Logger("worker");
+const post = (message: FromWorker) => self.postMessage(message);
+let server: Server | undefined;
+let port: WorkerPort | undefined;
+/** What arrived while the server was starting, applied once it serves. */
+const early: ToWorker[] = [];
+
+async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
+  const { setup, config } = m;
+  setCallIdAffinity(setup.index, setup.count);
+  port = new WorkerPort(setup.index, setup.count, post);
+  try {
+    server = await startServer(config, [], { ...setup, links: port });
+  } catch (error) {
+    post({ t: "failed", message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  port.attach(server.location, server.dialogs, server.counters, server.events);
+  for (const message of early.splice(0)) apply(message);
+  post({ t: "ready" });
+}
+
+function apply(m: ToWorker): void {
+  if (!server) {
+    early.push(m);
+    return;
+  }
+  switch (m.t) {
+    case "sip":
+      server.transport.receive(m.bytes, m.flow);
+      return;
+    case "send":
+      server.transport.sendOwned(m.bytes, m.flow);
+      return;
+    case "binding":
+      server.location.applyReplica(m.change, false);
+      return;
+    case "flow":
+      server.transport.flowElsewhere(m.flow, m.open);
+      return;
+    case "accounts":
+      server.store.reload().catch((e) => log.error(`account reload: ${e}`));
+      return;
+    case "reload":
+      server.reload(m.config).catch((e) => log.error(`reload: ${e}`));
+      return;
+    case "stop": {
+      const s = server;
+      s.stop(m.graceMs).finally(() => {
+        port?.close();
+        post({ t: "stopped" });
+      });
+      return;
+    }
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  if (e.data.t === "init") void init(e.data);
+  else apply(e.data);
+};

@@ -1,0 +1,287 @@
+/**
+ * Two SIP workers (`workers = 2`: the main thread and one worker thread) serve as one
+ * server, over real sockets. Every message of a call is handled by the worker its Call-ID
+ * hashes to, so each test picks Call-IDs for a given worker, and WebSocket connections
+ * (which the kernel spreads over the workers) are opened until one lives in the worker
+ * wanted: a UDP phone registered through one worker is called from a WS browser whose
+ * connection lives in the other; CANCEL and the ACKs of 2xx and non-2xx reach the right
+ * transaction whichever worker receives them; a binding removed through the API is gone in
+ * every worker; the API counts what every worker did; stopping drains every worker.
+ */
+import assert from "node:assert/strict";
+import { startHttpApi } from "../src/api/http_server.ts";
+import { callIdValueHash } from "../src/sip/call_id_hash.ts";
+import type { SipRequest, SipResponse } from "../src/sip/message.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import {
+  type Call,
+  inviteWithAuth,
+  isReq,
+  isRes,
+  sipReply,
+  sipRequest,
+} from "./support/sip_call.ts";
+
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
+const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
+const KEY = "workers-test-key";
+
+/** A Call-ID that worker `worker` of 2 owns. */
+function callIdFor(worker: number, prefix: string): string {
+  for (;;) {
+    const id = `${prefix}-${crypto.randomUUID().slice(0, 8)}@test`;
+    if (callIdValueHash(id) % 2 === worker) return id;
+  }
+}
+
+function startTwoWorkers(): Promise<TestServer> {
+  return startTestServer({
+    transports: ["udp", "ws"],
+    accounts: [ALICE, BOB, CAROL],
+    configure: (c) => {
+      c.workers = 2;
+      c.keys = [KEY];
+      c.ping.interval = 0;
+    },
+  });
+}
+
+/** The worker holding the connection of the binding `aor` was registered on. */
+function bindingWorker(ts: TestServer, aor: string): number | undefined {
+  const [binding] = ts.server.location.lookup(aor);
+  return binding && (binding.flow.owner?.worker ?? -1);
+}
+
+/**
+ * A WS client registered as `who` whose connection lives in `worker`; its REGISTER uses a
+ * Call-ID the other worker owns, so the registration itself crosses workers.
+ */
+async function wsClientIn(
+  ts: TestServer,
+  worker: number,
+  who: typeof ALICE,
+): Promise<TestSipClient> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const client = await TestSipClient.connect("ws", ts.port("ws"));
+    const ok = await register(client, {
+      ...who,
+      expires: 600,
+      callId: callIdFor(1 - worker, "reg"),
+    });
+    assert.equal(ok.status, 200, `${who.user} registers over ws`);
+    const aor = `${who.user}@${who.domain}`;
+    // The binding reaches main's copy right after the 200 (one message between threads).
+    for (let i = 0; i < 50 && bindingWorker(ts, aor) === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (bindingWorker(ts, aor) === worker) return client;
+    client.close();
+    for (let i = 0; i < 50 && bindingWorker(ts, aor) !== undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  throw new Error(`no WebSocket connection landed in worker ${worker}`);
+}
+
+/** A UDP phone registered as `who` through `worker` (its REGISTER's Call-ID owner). */
+async function udpPhoneVia(
+  ts: TestServer,
+  worker: number,
+  who: typeof BOB,
+): Promise<TestSipClient> {
+  const phone = await TestSipClient.connect("udp", ts.port("udp"));
+  const ok = await register(phone, { ...who, expires: 600, callId: callIdFor(worker, "reg") });
+  assert.equal(ok.status, 200, `${who.user} registers over udp`);
+  return phone;
+}
+
+for (const [phoneWorker, browserWorker] of [[1, 0], [0, 1]]) {
+  Deno.test(`workers: a UDP phone registered through worker ${phoneWorker} is called at once from a WS browser in worker ${browserWorker}; ACK for 2xx and BYE cross back`, async () => {
+    await using ts = await startTwoWorkers();
+    const bob = await udpPhoneVia(ts, phoneWorker, BOB);
+    const alice = await wsClientIn(ts, browserWorker, ALICE);
+    try {
+      // The call is owned by the worker the phone registered through, not the browser's.
+      const call: Call = { callId: callIdFor(phoneWorker, "call"), fromTag: "a1", cseq: 1 };
+      await inviteWithAuth(alice, call, ALICE, `sip:bob@${DOMAIN}`);
+      const invite = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
+      assert.equal(invite.uri, bob.contactUri);
+      const rr = invite.getAll("record-route").map((r) => `Record-Route: ${r}`);
+      const bobContact = `sip:bob@127.0.0.1:${bob.localPort}`;
+      await bob.send(sipReply(invite, 180, "Ringing", { toTag: "b1", extra: rr }));
+      await alice.wait(isRes(180, call.callId));
+      await bob.send(
+        sipReply(invite, 200, "OK", { toTag: "b1", extra: [...rr, `Contact: <${bobContact}>`] }),
+      );
+      const ok = await alice.wait(isRes(200, call.callId)) as SipResponse;
+      const routes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
+      const from = `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`;
+      const to = ok.get("to")!;
+      await alice.send(
+        sipRequest(alice, { method: "ACK", uri: bobContact, from, to, call, extra: routes }),
+      );
+      const ack = await bob.wait(isReq("ACK", call.callId));
+      assert.equal(ack.cseq.seq, call.cseq, "the ACK for the 2xx reaches the phone");
+
+      // The phone hangs up: the BYE finds the browser's connection in the other worker.
+      const bye = [
+        `BYE sip:xyz@abc123.invalid;transport=ws SIP/2.0`,
+        `Via: ${bob.via};branch=z9hG4bK-bye-${crypto.randomUUID().slice(0, 8)};rport`,
+        "Max-Forwards: 70",
+        `From: ${to}`,
+        `To: ${from}`,
+        `Call-ID: ${call.callId}`,
+        "CSeq: 1 BYE",
+        ...invite.getAll("record-route").map((r) => `Route: ${r}`),
+        "Content-Length: 0",
+        "",
+        "",
+      ].join("\r\n");
+      await bob.send(bye);
+      const byeIn = await alice.wait(isReq("BYE", call.callId)) as SipRequest;
+      await alice.send(sipReply(byeIn, 200, "OK"));
+      const byeOk = await bob.wait(isRes(200, call.callId, "BYE")) as SipResponse;
+      assert.equal(byeOk.status, 200);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+}
+
+Deno.test("workers: CANCEL from a browser in the other worker reaches the INVITE's transaction; the ACK of the 487 is absorbed where the transaction lives", async () => {
+  await using ts = await startTwoWorkers();
+  const bob = await udpPhoneVia(ts, 0, BOB);
+  const alice = await wsClientIn(ts, 0, ALICE);
+  const carol = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    // WS browser in worker 0 cancels a call worker 1 owns.
+    const call: Call = { callId: callIdFor(1, "cancel"), fromTag: "a2", cseq: 1 };
+    await inviteWithAuth(alice, call, ALICE, `sip:bob@${DOMAIN}`);
+    const invite = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
+    await bob.send(sipReply(invite, 180, "Ringing", { toTag: "b2" }));
+    const ringing = await alice.wait(isRes(180, call.callId)) as SipResponse;
+    const inviteBranch = /branch=([^;]+)/.exec(ringing.getAll("via")[0])![1];
+    const from = `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`;
+    const target = `sip:bob@${DOMAIN}`;
+    const cancel = { method: "CANCEL", uri: target, from, to: `<${target}>`, call };
+    await alice.send(sipRequest(alice, { ...cancel, branch: inviteBranch }));
+    const cancelOk = await alice.wait(isRes(200, call.callId, "CANCEL")) as SipResponse;
+    assert.equal(cancelOk.status, 200, "the CANCEL matched the INVITE's server transaction");
+    const cancelOut = await bob.wait(isReq("CANCEL", call.callId)) as SipRequest;
+    await bob.send(sipReply(cancelOut, 200, "OK"));
+    await bob.send(sipReply(invite, 487, "Request Terminated", { toTag: "b2" }));
+    // The 487 reached the client transaction: it ACKs the phone hop by hop.
+    const ackToPhone = await bob.wait(isReq("ACK", call.callId));
+    assert.equal(ackToPhone.cseq.seq, invite.cseq.seq);
+    const terminated = await alice.wait(isRes(487, call.callId)) as SipResponse;
+    assert.equal(terminated.status, 487);
+
+    // A UDP caller (datagrams arrive at the main thread) whose call worker 1 owns: without
+    // its ACK the 487 would be retransmitted (Timer G) until Timer H; with it they stop.
+    const call2: Call = { callId: callIdFor(1, "nack"), fromTag: "c1", cseq: 1 };
+    await inviteWithAuth(carol, call2, CAROL, target);
+    const invite2 = await bob.wait(isReq("INVITE", call2.callId)) as SipRequest;
+    await bob.send(sipReply(invite2, 486, "Busy Here", { toTag: "b3" }));
+    const busy = await carol.wait(isRes(486, call2.callId)) as SipResponse;
+    const busyBranch = /branch=([^;]+)/.exec(busy.getAll("via")[0])![1];
+    await carol.send(
+      sipRequest(carol, {
+        method: "ACK",
+        uri: target,
+        from: `<sip:carol@${DOMAIN}>;tag=${call2.fromTag}`,
+        to: busy.get("to")!,
+        call: call2,
+        branch: busyBranch,
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    let late = 0;
+    const until = Date.now() + 800;
+    while (Date.now() < until) {
+      try {
+        await carol.wait(isRes(486, call2.callId), until - Date.now());
+        late++;
+      } catch {
+        break;
+      }
+    }
+    assert.equal(late, 0, "no 486 retransmission once the ACK reached its transaction");
+    assert.equal(ts.server.counters.total("sip_stray_responses_total"), 0);
+  } finally {
+    alice.close();
+    bob.close();
+    carol.close();
+  }
+});
+
+Deno.test("workers: a binding removed through the API is gone in every worker; the API counts every worker's messages", async () => {
+  await using ts = await startTwoWorkers();
+  const http = startHttpApi(ts.server, 0, "127.0.0.1");
+  const bob = await udpPhoneVia(ts, 1, BOB);
+  const carol = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const api = (method: string, path: string) =>
+      fetch(`http://127.0.0.1:${http.port}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${KEY}` },
+      });
+    // The REGISTER was handled by worker 1; main's counters include it within a report.
+    let registers = 0;
+    for (let i = 0; i < 100 && registers < 2; i++) {
+      registers = ts.server.counters.total("sip_messages_in_total", { method: "REGISTER" });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(registers, 2, "challenge round and authenticated REGISTER, both counted");
+    const listed = await (await api("GET", "/bindings")).json();
+    assert.equal(listed.count, 1);
+    assert.equal((await api("DELETE", `/bindings/${listed.bindings[0].id}`)).status, 204);
+
+    for (const worker of [0, 1]) {
+      const call: Call = { callId: callIdFor(worker, "gone"), fromTag: `c${worker}`, cseq: 1 };
+      await inviteWithAuth(carol, call, CAROL, `sip:bob@${DOMAIN}`);
+      const final = await carol.response(call.callId, call.cseq);
+      assert.equal(final.status, 480, `worker ${worker} no longer routes to the removed binding`);
+    }
+    await assert.rejects(bob.wait(isReq("INVITE"), 300), "the phone is not called");
+  } finally {
+    bob.close();
+    carol.close();
+    await http.close();
+  }
+});
+
+Deno.test("workers: stopping drains every worker: 503 for new work there, a call being set up in the worker thread completes", async () => {
+  const ts = await startTwoWorkers();
+  const bob = await udpPhoneVia(ts, 0, BOB);
+  const carol = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const call: Call = { callId: callIdFor(1, "drain"), fromTag: "c9", cseq: 1 };
+    await inviteWithAuth(carol, call, CAROL, `sip:bob@${DOMAIN}`);
+    const invite = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
+    await bob.send(sipReply(invite, 180, "Ringing", { toTag: "b9" }));
+    await carol.wait(isRes(180, call.callId));
+
+    const stopped = ts.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    for (const worker of [0, 1]) {
+      const refused = await register(carol, {
+        ...CAROL,
+        expires: 600,
+        callId: callIdFor(worker, "late"),
+      });
+      assert.equal(refused.status, 503, `worker ${worker} refuses new registrations`);
+      assert.ok(refused.get("retry-after"));
+    }
+    await bob.send(sipReply(invite, 200, "OK", { toTag: "b9" }));
+    const answered = await carol.wait(isRes(200, call.callId)) as SipResponse;
+    assert.equal(answered.status, 200, "the pending call in worker 1 finished");
+    await stopped;
+  } finally {
+    bob.close();
+    carol.close();
+  }
+});
