@@ -38,7 +38,6 @@ import type { TransportName } from "./transport/types.ts";
 import { udpDescriptor } from "./transport/socket_options.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
 import { WorkerPool } from "./workers/pool.ts";
-import { localOwner } from "./transport/flow_id.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import {
   type CertificateInfo,
@@ -218,8 +217,8 @@ export async function startServer(
   // Shared by every worker and node when configured; random for this process otherwise
   // (then handed to this process's worker threads, which must accept each other's).
   const fallbackSecret = worker?.fallbackSecret ?? randomSecret();
-  // Flows name their owner: one node, and the worker within it.
-  const owner = worker ? { node: worker.node, worker: worker.index } : localOwner();
+  // Flows name their owner: one node (the main thread picks it), and the worker within it.
+  const owner = worker && { node: worker.node, worker: worker.index };
   let keys = deriveKeys(config.sip, fallbackSecret);
   const authenticator = new DigestAuthenticator({
     algorithms: config.sip.digestAlgorithms,
@@ -390,7 +389,11 @@ export async function startServer(
         events,
         dialogs,
         store,
-        setup: { fallbackSecret, node: owner.node, udpSocket: sharedUdpSocket(transport) },
+        setup: {
+          fallbackSecret,
+          node: transport.owner.node,
+          udpSocket: sharedUdpSocket(transport),
+        },
       });
     } catch (error) {
       await pool.stop(0);
