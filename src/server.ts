@@ -32,6 +32,7 @@ import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
 import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
+import { reportAbuse } from "./core/abuse_reports.ts";
 import { CidrSet } from "./sip/cidr.ts";
 import type { TlsCredentials } from "./transport/listener.ts";
 import type { TransportName } from "./transport/types.ts";
@@ -260,27 +261,13 @@ export async function startServer(
     workers: links,
     udpSocket: worker?.udpSocket,
   });
-  // Listed at 0 from the start, so a dashboard can graph them before the first attack.
-  counters.inc("bans_total", {}, 0);
-  counters.inc("rate_limited_total", {}, 0);
-  abuse.onBanned = (ban) => {
-    counters.inc("bans_total");
-    log.warn(
-      `banned ${ban.address} until ${new Date(ban.until).toISOString()} (${ban.reason}: ` +
-        `${ban.failures} failed authentications for ${ban.accounts.length} account(s): ` +
-        `${ban.accounts.slice(0, 5).join(", ")}${ban.accounts.length > 5 ? ", ..." : ""}` +
-        `${ban.repeat > 1 ? `; repeat ${ban.repeat}` : ""})`,
-    );
-    transport.closeFrom(ban.address);
-    events.emit({ type: "address.banned", ban });
-  };
-  abuse.onAccountBlocked = (address, account, until) => {
-    counters.inc("accounts_locked_total");
-    log.warn(
-      `${account} locked at ${address} until ${new Date(until).toISOString()} ` +
-        `(failed authentications from an address with good users; the address is not banned)`,
-    );
-  };
+  const abuseReports = await reportAbuse({
+    abuse,
+    counters,
+    events,
+    closeFrom: (address) => transport.closeFrom(address),
+    cluster: cluster && { link: cluster.link, nodeId: cluster.node.id },
+  });
   const transactions = new TransactionLayer({
     sender: transport,
     t1: config.sip.t1,
@@ -512,6 +499,7 @@ export async function startServer(
       // Before the transport closes connections: their bindings stay saved for the restart.
       await journal?.close();
       await cluster?.node.close();
+      abuseReports.close();
       cluster?.link.close();
       for (const attached of started.reverse()) await attached.close();
       transactions.close();

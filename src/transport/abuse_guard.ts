@@ -78,6 +78,8 @@ function prune(times: number[], since: number, max: number): void {
 export class AbuseGuard {
   /** Told of each new ban (not of unbans or expiries). */
   onBanned: (ban: Ban) => void = () => {};
+  /** Told when an operator lifts a ban (not of expiries, nor of `forget`). */
+  onLifted: (address: string) => void = () => {};
   /** Told once per account lock at an address. */
   onAccountBlocked: (address: string, account: string, until: number) => void = () => {};
 
@@ -113,7 +115,7 @@ export class AbuseGuard {
     this.#perSource.limit = options.rateLimit;
     this.#perConnection.limit = options.rateLimit;
     if (trustChanged) {
-      for (const address of this.#bans.keys()) if (this.#isTrusted(address)) this.unban(address);
+      for (const address of this.#bans.keys()) if (this.#isTrusted(address)) this.forget(address);
     }
   }
 
@@ -285,12 +287,33 @@ export class AbuseGuard {
       .sort((a, b) => a.until - b.until);
   }
 
-  /** Lifts a ban and forgets the address's failures and repeat count. */
+  /** Lifts a ban (an operator's act: `onLifted` is told). */
   unban(address: string): boolean {
+    const had = this.forget(address);
+    if (had) this.onLifted(address);
+    return had;
+  }
+
+  /** Lifts a ban and forgets the address's failures and repeat count, telling no one. */
+  forget(address: string): boolean {
     const had = this.#bans.delete(address);
     this.#history.delete(address);
     this.#failures.delete(address);
     return had;
+  }
+
+  /**
+   * Holds a ban decided elsewhere (another node): it is enforced here like a local one, but
+   * `onBanned` is not told (its node already logged, counted and called back). Trusted
+   * addresses and bans already over are ignored. True when it was taken.
+   */
+  adopt(ban: Ban): boolean {
+    const now = this.#now();
+    if (!this.#o.enabled || ban.until <= now || this.#isTrusted(ban.address)) return false;
+    const held = this.#bans.get(ban.address);
+    if (held && held.until >= ban.until) return false;
+    putLast(this.#bans, ban.address, ban, this.#max);
+    return true;
   }
 
   /** Table sizes, for metrics and the bench. */

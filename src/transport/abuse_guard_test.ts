@@ -160,3 +160,29 @@ Deno.test("every table stays bounded under failures from many addresses", () => 
   const sizes = g.sizes();
   assert.equal(sizes.failures + sizes.successes + sizes.rate_sources + sizes.reported, 0);
 });
+
+Deno.test("adopt holds another node's ban silently; unban tells, forget does not", () => {
+  const { g, bans } = guard();
+  const lifted: string[] = [];
+  g.onLifted = (a) => lifted.push(a);
+  const ban = {
+    address: "9.9.9.9",
+    since: 1_000_000,
+    until: 1_600_000,
+    reason: "auth_failures" as const,
+    failures: 3,
+    accounts: ["a@d"],
+    realms: ["d"],
+    repeat: 1,
+  };
+  assert.ok(g.adopt(ban));
+  assert.equal(bans.length, 0, "onBanned is for local decisions only");
+  assert.equal(g.checkMessage("9.9.9.9", undefined, true), DROP_BANNED);
+  assert.ok(!g.adopt({ ...ban, address: "10.9.0.1" }), "a trusted address is not adopted");
+  assert.ok(!g.adopt({ ...ban, address: "8.8.4.4", until: 999_999 }), "an ended ban is not");
+  assert.ok(g.forget("9.9.9.9"));
+  assert.deepEqual(lifted, []);
+  g.adopt(ban);
+  assert.ok(g.unban("9.9.9.9"));
+  assert.deepEqual(lifted, ["9.9.9.9"]);
+});

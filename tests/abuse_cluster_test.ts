@@ -1,0 +1,99 @@
+/**
+ * @module Bans hold on every node of a cluster (issue 10.5 "bans and limits hold on every
+ * worker"): two in-process nodes share a real `redis-server`. A guesser banned on node A
+ * is dropped by node B too and listed by B's `GET /bans`; an operator's
+ * `DELETE /bans/{address}` on B lifts it on A; a node that joins later loads the bans in
+ * force. Failure counts stay per node (documented in README).
+ */
+import assert from "node:assert/strict";
+import type { Config } from "../src/config/config.ts";
+import { freePorts } from "./support/ports.ts";
+import { TestRedis } from "./support/redis.ts";
+import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+
+const DOMAIN = "example.test";
+const KEY = "k";
+const ACCOUNTS = [{ user: "alice", domain: DOMAIN, password: "alice-pw" }];
+const GUESSER = "127.0.0.21";
+
+let cseq = 1;
+
+/** One REGISTER dance; undefined when the server stays silent. */
+async function attempt(client: TestSipClient, password: string): Promise<number | undefined> {
+  const o = { user: "alice", domain: DOMAIN, password, callId: crypto.randomUUID() };
+  const first = cseq++;
+  await client.send(registerRequest(client, o, first));
+  try {
+    const challenge = await client.response(o.callId, first, 400);
+    if (challenge.status !== 401) return challenge.status;
+    const auth = answerChallenge(challenge, { ...o, method: "REGISTER", uri: `sip:${DOMAIN}` });
+    const second = cseq++;
+    await client.send(registerRequest(client, o, second, auth));
+    return (await client.response(o.callId, second, 400)).status;
+  } catch {
+    return undefined;
+  }
+}
+
+function node(redis: TestRedis, id: string): Promise<TestServer> {
+  return startTestServer({
+    transports: ["udp"],
+    accounts: ACCOUNTS,
+    configure: (c: Config) => {
+      c.httpPort = freePorts(1)[0];
+      c.keys = [KEY];
+      c.ping.interval = 0;
+      c.cluster.redis = redis.url;
+      c.cluster.nodeId = id;
+    },
+  });
+}
+
+async function bans(t: TestServer): Promise<string[]> {
+  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}/bans`, {
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  return (await r.json()).bans.map((b: { address: string }) => b.address);
+}
+
+async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within 3 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("a ban decided on one node holds on the others, and so does its lifting", async () => {
+  await using redis = await TestRedis.start();
+  await using a = await node(redis, "a");
+  await using b = await node(redis, "b");
+  const toA = await TestSipClient.connect("udp", a.port("udp"), "127.0.0.1", GUESSER);
+  const toB = await TestSipClient.connect("udp", b.port("udp"), "127.0.0.1", GUESSER);
+  try {
+    assert.equal(await attempt(toB, "alice-pw"), 200, "B serves the address before the ban");
+    for (let i = 0; i < 10; i++) assert.equal(await attempt(toA, `guess${i}`), 403);
+    assert.deepEqual(await bans(a), [GUESSER]);
+    await eventually("B lists A's ban", async () => (await bans(b)).includes(GUESSER));
+    assert.equal(await attempt(toB, "alice-pw"), undefined, "B drops the banned address");
+    assert.equal(b.server.counters.total("bans_total"), 0, "counted once, on the node that banned");
+
+    // A node joining now loads the ban in force.
+    await using c = await node(redis, "c");
+    assert.deepEqual(await bans(c), [GUESSER]);
+
+    // Lifted on B by an operator: lifted on A and C as well.
+    const lifted = await fetch(`http://127.0.0.1:${b.config.httpPort}/bans/${GUESSER}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    assert.equal(lifted.status, 204);
+    await eventually("A lifts it", async () => (await bans(a)).length === 0);
+    await eventually("C lifts it", async () => (await bans(c)).length === 0);
+    assert.equal(await attempt(toA, "alice-pw"), 200, "A serves the address again");
+  } finally {
+    toA.close();
+    toB.close();
+  }
+});
