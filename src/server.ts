@@ -284,17 +284,14 @@ export async function startServer(
     config: () => config,
   };
   const registrar = new Registrar(deps);
-  // Read once (and on reload), not per request: the proxy asks for every Route it pops.
-  const interfaceAddresses = () =>
-    new Set(Deno.networkInterfaces().map((i) => i.address.toLowerCase()));
-  let ourAddresses = interfaceAddresses();
   const isLocalHost = (host: string): boolean => {
     const h = host.toLowerCase().replace(/^\[|\]$/g, "");
     if (config.sip.domains.includes(h) || store.getDomain(h)) return true;
     if (h === config.interface.toLowerCase()) return true;
     // Bound to one address, other loopback addresses are other servers (cluster nodes on
-    // 127.0.0.2, .3, ... of one machine); bound to all, every address of ours counts.
-    return isWildcard(config.interface) && (isLoopback(h) || ourAddresses.has(h));
+    // 127.0.0.2, .3, ... of one machine); bound to all, every address of ours counts. The
+    // transport reads the machine's addresses once (and on reload), not per request.
+    return isWildcard(config.interface) && (isLoopback(h) || transport.isInterfaceAddress(h));
   };
   const router = new Router({ registrar, config: () => config, counters, isLocalHost });
   const dialogs = new DialogTracker({
@@ -469,7 +466,7 @@ export async function startServer(
       config = next;
       tcpBindings = tcpBindingsRule(next);
       abuse.configure(abuseOptions(next));
-      ourAddresses = interfaceAddresses();
+      transport.refreshInterfaces();
       transport.setWebSocketPolicy(webSocketPolicy(next));
       keys = deriveKeys(next.sip, fallbackSecret);
       authenticator.setSecrets(keys.nonces.current, keys.nonces.previous);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
-import { parseNameAddr } from "../src/sip/uri.ts";
+import { parseNameAddr } from "../src/sip/name_addr.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
 import {

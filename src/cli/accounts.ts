@@ -13,12 +13,21 @@ import { type Command, Option } from "commander";
 import { UsageError } from "../config/flags.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/config.ts";
-import type { AccountInput, AccountStore } from "../store/account.ts";
+import type { AccountInput } from "../store/account.ts";
 import { formatDatabaseFile, writeFileAtomic } from "../store/json_file_store.ts";
-import { applySeedRequest, openStore, readSeedRequestFile } from "../store/open_store.ts";
-import { redactRedisUrl } from "../store/redis_client.ts";
+import { applySeedRequest, readSeedRequestFile } from "../store/open_store.ts";
 import type { SeedRequest } from "../store/seed_request.ts";
 import { printErr, reportLoadError } from "./output.ts";
+import {
+  AccountsError,
+  api,
+  apiFailure,
+  chooseTarget,
+  knownDomains,
+  storeName,
+  via,
+  withStore,
+} from "./accounts_target.ts";
 
 interface CommonOptions {
   db?: string;
@@ -31,9 +40,6 @@ interface CommonOptions {
   key?: string;
   domain?: string;
 }
-
-/** A runtime failure (exit 1), e.g. the API refused or the account does not exist. */
-class AccountsError extends Error {}
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
@@ -59,104 +65,6 @@ function configArgv(o: CommonOptions): string[] {
   return argv;
 }
 
-/** Where the change goes: the running server's API, or the store file. */
-type Target =
-  | { kind: "http"; url: string; key: string }
-  | { kind: "file"; config: Config };
-
-function apiHost(config: Config): string {
-  const host = config.interface;
-  if (host === "" || host === "0.0.0.0" || host === "::") return "127.0.0.1";
-  return host.includes(":") ? `[${host}]` : host;
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1500) });
-    await res.body?.cancel();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function chooseTarget(o: CommonOptions, config: Config, allowHttp: boolean): Promise<Target> {
-  const key = o.key ?? config.keys[0];
-  // The cluster's Redis is the store every node follows: no need for a server's API.
-  if (config.cluster.redis) return { kind: "file", config };
-  if (o.url) {
-    if (!key) throw new UsageError("--url needs --key (or a key in the config)");
-    return { kind: "http", url: o.url.replace(/\/+$/, ""), key };
-  }
-  if (allowHttp && config.httpPort !== undefined) {
-    const url = `http://${apiHost(config)}:${config.httpPort}`;
-    if (await answers(url)) {
-      if (!key) {
-        throw new UsageError(
-          `a server answers at ${url}: give --key to change accounts through it`,
-        );
-      }
-      return { kind: "http", url, key };
-    }
-  }
-  return { kind: "file", config };
-}
-
-async function api(
-  target: { url: string; key: string },
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(target.url + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${target.key}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (e) {
-    throw new AccountsError(`cannot reach ${target.url}: ${(e as Error).message}`);
-  }
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON: reported below by status
-  }
-  return { status: res.status, json };
-}
-
-function apiFailure(
-  what: string,
-  r: { status: number; json: Record<string, unknown> },
-): AccountsError {
-  const error = r.json.error as { message?: string } | undefined;
-  return new AccountsError(
-    `${what}: HTTP ${r.status}${error?.message ? `: ${error.message}` : ""}`,
-  );
-}
-
-async function withStore<T>(config: Config, fn: (store: AccountStore) => Promise<T>): Promise<T> {
-  // The startup request (-d) belongs to the server's start, not to account commands.
-  const store = await openStore({ ...config, dataFile: undefined });
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
-
-function storeName(config: Config): string {
-  if (config.cluster.redis) return redactRedisUrl(config.cluster.redis);
-  return config.dbFile ?? config.storePath;
-}
-
 /** --domain, else the config's only served domain, else the store's only domain. */
 function pickDomain(given: string | undefined, config: Config, known: string[]): string {
   if (given) return given;
@@ -166,18 +74,6 @@ function pickDomain(given: string | undefined, config: Config, known: string[]):
     known.length === 0
       ? "--domain is required (no domain exists yet)"
       : `--domain is required (one of ${known.join(", ")})`,
-  );
-}
-
-async function knownDomains(target: Target): Promise<string[]> {
-  if (target.kind === "http") {
-    const r = await api(target, "GET", "/dir");
-    if (r.status !== 200) throw apiFailure("listing domains", r);
-    return (r.json.domains as { domain: string }[]).map((d) => d.domain);
-  }
-  return await withStore(
-    target.config,
-    (s) => Promise.resolve(s.listDomains().map((d) => d.domain)),
   );
 }
 
@@ -218,10 +114,6 @@ async function passwordOf(o: { password?: string }, who: string): Promise<string
   if (first !== again) throw new AccountsError("the passwords differ");
   if (first === "") throw new UsageError("the password must not be empty");
   return first;
-}
-
-function via(target: Target): string {
-  return target.kind === "http" ? `via ${target.url}` : `in ${storeName(target.config)}`;
 }
 
 /** Runs one subcommand with config loading and error reporting (exit codes 1 and 2). */

@@ -17,7 +17,9 @@
 import { Logger } from "../log.ts";
 import { SipError } from "../sip/errors.ts";
 import type { SipRequest, SipResponse } from "../sip/message.ts";
-import { formatHost, parseNameAddr, parseUri, parseVia, type SipUri } from "../sip/uri.ts";
+import { parseNameAddr } from "../sip/name_addr.ts";
+import { formatHost, parseUri, type SipUri } from "../sip/uri.ts";
+import { parseVia } from "../sip/via.ts";
 import type { TransactionLayer } from "../transaction/layer.ts";
 import { hasTag, tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";

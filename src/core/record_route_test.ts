@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseMessage } from "../sip/parse.ts";
 import type { SipRequest } from "../sip/message.ts";
-import { parseNameAddr } from "../sip/uri.ts";
+import { parseNameAddr } from "../sip/name_addr.ts";
 import type { Flow } from "../transport/types.ts";
 import {
   BRANCH_PREFIX,

@@ -8,7 +8,9 @@ import type { Config } from "../config/config.ts";
 import { SipError } from "../sip/errors.ts";
 import { newTag } from "../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
-import { formatParams, formatUri, type NameAddr, unquote } from "../sip/uri.ts";
+import { type NameAddr } from "../sip/name_addr.ts";
+import { formatParams, unquote } from "../sip/params.ts";
+import { formatUri } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import { servesDomain } from "./domains.ts";
@@ -26,6 +28,16 @@ interface ContactUpdate {
   expires: number;
 }
 
+/** One REGISTER being applied: whose bindings, from where, at what time. */
+interface Registration {
+  aor: string;
+  domain: string;
+  user: string;
+  flow: Flow;
+  request: SipRequest;
+  now: number;
+}
+
 export class Registrar {
   #deps: RegistrarDeps;
   #now: () => number;
@@ -35,80 +47,88 @@ export class Registrar {
     this.#now = deps.now ?? Date.now;
   }
 
-  /** Handles one REGISTER; throws SipError for failures that map to a plain status. */
+  /**
+   * Handles one REGISTER (RFC 3261 §10.3) in its steps: the AOR, authentication, the
+   * contact updates applied to the location store, the 200 listing every binding. Throws
+   * SipError for failures that map to a plain status.
+   */
   handle(request: SipRequest, flow: Flow): SipResponse {
-    const to = request.to;
-    const domain = to.uri.host;
-    const user = to.uri.user;
-    if (!user) throw new SipError(400, "To Has No User");
-    if (!servesDomain(this.#deps.config().sip.domains, this.#deps.store, domain)) {
-      throw new SipError(403, "Domain Not Served");
-    }
-
+    const { user, domain } = this.#addressOfRecord(request);
     const auth = authenticate(this.#deps, request, domain, "www", flow);
     if ("response" in auth) return auth.response;
-    // RFC 3261 §10.3 step 3: the authenticated identity must own the AOR.
+    // §10.3 step 3: the authenticated identity must own the AOR.
     if (auth.user !== user) throw new SipError(403, "Forbidden: Not Your AOR");
-
     const aor = `${user}@${domain}`;
-    const config = this.#deps.config().sip;
-    const updates = this.#contactUpdates(request, config);
-    const outbound = this.#outboundRequested(request);
-    const path = request.getAll("path");
+    const updates = this.#contactUpdates(request, this.#deps.config().sip);
     const now = this.#now();
-    const { location } = this.#deps;
-    const callId = request.callId;
-    const cseq = request.cseq.seq;
-    const userAgent = request.get("user-agent");
-
     if (updates === "*") {
-      for (const b of location.lookup(aor)) location.remove(b, "unregistered");
-    } else {
-      for (const { contact, expires } of updates) {
-        const instance = contact.params.get("+sip.instance") ?? undefined;
-        const regIdText = contact.params.get("reg-id");
-        const regId = regIdText ? Number(regIdText) : undefined;
-        const candidate = {
-          instance: instance ? unquote(instance) : undefined,
-          regId,
-          contactUri: contact.uri,
-        };
-        const existing = location.get(aor, bindingKey(candidate));
-        // §10.3 step 7: an older CSeq within the same Call-ID must not undo a newer update.
-        if (existing && existing.callId === callId && existing.cseq > cseq) continue;
-        if (expires === 0) {
-          if (existing) location.remove(existing, "unregistered");
-          continue;
-        }
-        const params = new Map(contact.params);
-        params.delete("expires");
-        const binding: Binding = {
-          aor,
-          domain,
-          user,
-          ...contactFields(formatUri(contact.uri), contact.uri, candidate),
-          contactParams: formatParams(params),
-          flow,
-          callId,
-          cseq,
-          expiresAt: now + expires * 1000,
-          registeredAt: existing?.registeredAt ?? now,
-          instance: candidate.instance,
-          regId,
-          path,
-          userAgent,
-          outstandingPings: 0,
-        };
-        location.save(binding);
+      for (const b of this.#deps.location.lookup(aor)) {
+        this.#deps.location.remove(b, "unregistered");
       }
+    } else {
+      const registration = { aor, domain, user, flow, request, now };
+      for (const update of updates) this.#apply(registration, update);
     }
+    return this.#answer(request, aor, now);
+  }
 
+  /** §10.3 steps 1-2: the To URI names the AOR, of a domain we serve. */
+  #addressOfRecord(request: SipRequest): { user: string; domain: string } {
+    const uri = request.to.uri;
+    if (!uri.user) throw new SipError(400, "To Has No User");
+    if (!servesDomain(this.#deps.config().sip.domains, this.#deps.store, uri.host)) {
+      throw new SipError(403, "Domain Not Served");
+    }
+    return { user: uri.user, domain: uri.host };
+  }
+
+  /** §10.3 steps 7-8: adds, refreshes or removes the binding of one Contact. */
+  #apply(r: Registration, { contact, expires }: ContactUpdate): void {
+    const { location } = this.#deps;
+    const callId = r.request.callId;
+    const cseq = r.request.cseq.seq;
+    const instance = contact.params.get("+sip.instance") ?? undefined;
+    const regIdText = contact.params.get("reg-id");
+    const regId = regIdText ? Number(regIdText) : undefined;
+    const identity = { instance: instance ? unquote(instance) : undefined, regId };
+    const existing = location.get(r.aor, bindingKey({ ...identity, contactUri: contact.uri }));
+    // §10.3 step 7: an older CSeq within the same Call-ID must not undo a newer update.
+    if (existing && existing.callId === callId && existing.cseq > cseq) return;
+    if (expires === 0) {
+      if (existing) location.remove(existing, "unregistered");
+      return;
+    }
+    const params = new Map(contact.params);
+    params.delete("expires");
+    const binding: Binding = {
+      aor: r.aor,
+      domain: r.domain,
+      user: r.user,
+      ...contactFields(formatUri(contact.uri), contact.uri, identity),
+      contactParams: formatParams(params),
+      flow: r.flow,
+      callId,
+      cseq,
+      expiresAt: r.now + expires * 1000,
+      registeredAt: existing?.registeredAt ?? r.now,
+      instance: identity.instance,
+      regId,
+      path: r.request.getAll("path"),
+      userAgent: r.request.get("user-agent"),
+      outstandingPings: 0,
+    };
+    location.save(binding);
+  }
+
+  /** §10.3 step 8: 200 with every current contact and its expires (plus Outbound, Path). */
+  #answer(request: SipRequest, aor: string, now: number): SipResponse {
     const response = createResponse(request, 200, undefined, newTag());
-    for (const b of location.lookup(aor)) {
+    for (const b of this.#deps.location.lookup(aor)) {
       const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
       response.append("Contact", `<${b.contact}>${b.contactParams};expires=${remaining}`);
     }
-    if (outbound) response.append("Require", "outbound");
+    if (this.#outboundRequested(request)) response.append("Require", "outbound");
+    const path = request.getAll("path");
     if (path.length > 0 && supports(request, "path")) {
       for (const p of path) response.append("Path", p);
     }

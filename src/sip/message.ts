@@ -6,7 +6,9 @@
  */
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isListHeader } from "./headers.ts";
-import { type NameAddr, parseNameAddr, parseVia, splitTopLevel, type Via } from "./uri.ts";
+import { type NameAddr, parseNameAddr } from "./name_addr.ts";
+import { splitTopLevel } from "./params.ts";
+import { parseVia, type Via } from "./via.ts";
 import { reasonPhrase } from "./status.ts";
 import { hasTag } from "./tag.ts";
 

@@ -9,7 +9,8 @@
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isToken, TOKEN_CHARS } from "./headers.ts";
 import { type CSeq, type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
-import type { NameAddr, Via } from "./uri.ts";
+import type { NameAddr } from "./name_addr.ts";
+import type { Via } from "./via.ts";
 
 const decoder = new TextDecoder();
 
@@ -47,7 +48,11 @@ export interface ParseOptions {
   copyBody?: boolean;
 }
 
-/** Parses one whole message; for datagrams the body is what follows the head. */
+/**
+ * Parses one whole message in named steps: the head is cut out and decoded, the start line
+ * read, the header lines split (with their Content-Length), then the body framed. For
+ * datagrams the body is what follows the head.
+ */
 export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): SipMessage {
   let start = 0;
   // Leading CRLFs are allowed before a message (§7.5).
@@ -55,13 +60,28 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
   const headEnd = findHeadEnd(bytes, start);
   if (headEnd < 0) throw new SipParseError("Incomplete message", "no blank line after headers");
   const head = decoder.decode(bytes.subarray(start, headEnd));
-
-  let eol = head.indexOf("\n");
+  const eol = head.indexOf("\n");
   const message = parseStartLine(stripCr(head, 0, eol));
+  const { headers, contentLength } = parseHeaderLines(head, eol + 1);
+  message.headers = headers;
+  frameBody(message, bytes, headEnd, contentLength, options);
+  return message;
+}
+
+/**
+ * The header lines of a head from `from` on: continuations unfolded (§7.3.1), names
+ * checked as tokens and keyed, values trimmed and kept raw. `contentLength` is -1 when
+ * absent; conflicting Content-Length values throw.
+ */
+function parseHeaderLines(
+  head: string,
+  from: number,
+): { headers: Header[]; contentLength: number } {
+  let eol: number;
   const headers: Header[] = [];
   let length = -1;
   let lengthText: string | undefined;
-  let pos = eol + 1;
+  let pos = from;
   const end = head.length;
   while (pos < end) {
     eol = head.indexOf("\n", pos);
@@ -116,8 +136,18 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
       }
     }
   }
-  message.headers = headers;
+  return { headers, contentLength: length };
+}
 
+/** §18.3: Content-Length frames the body; streams need it, datagrams may omit it. */
+function frameBody(
+  message: SipMessage,
+  bytes: Uint8Array,
+  headEnd: number,
+  contentLength: number,
+  options: ParseOptions,
+): void {
+  let length = contentLength;
   const available = bytes.length - headEnd;
   if (length < 0) {
     if (options.stream) throw new SipParseError("Missing Content-Length");
@@ -132,7 +162,6 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
       ? bytes.slice(headEnd, headEnd + length)
       : bytes.subarray(headEnd, headEnd + length);
   }
-  return message;
 }
 
 /** Content-Length = 1*DIGIT; anything else (sign, letters, overflow) is a framing error. */

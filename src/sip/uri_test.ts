@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  formatNameAddr,
-  formatUri,
-  formatVia,
-  parseNameAddr,
-  parseParams,
-  parseUri,
-  parseVia,
-  splitTopLevel,
-  unquote,
-} from "./uri.ts";
+import { formatNameAddr, parseNameAddr } from "./name_addr.ts";
+import { parseParams, splitTopLevel, unquote } from "./params.ts";
+import { formatUri, parseUri } from "./uri.ts";
+import { formatVia, parseVia } from "./via.ts";
 import { reasonOf } from "./fixtures_test.ts";
 
 Deno.test("uri: user, password, host, port, params, headers", () => {

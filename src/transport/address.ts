@@ -24,17 +24,28 @@ export function isWildcard(host: string): boolean {
   return host === "" || host === "0.0.0.0" || host === "::";
 }
 
+/** An interface address as `Deno.networkInterfaces()` lists it. */
+export interface InterfaceAddress {
+  family: string;
+  address: string;
+}
+
 /**
  * The address to write into our own headers for a peer at `remoteHost`: the bound
  * address when there is one, else loopback for loopback peers, else the first
- * non-loopback interface address of the same family.
+ * non-loopback address of the same family among `interfaces` (read once by the caller,
+ * not per message).
  */
-export function advertisedHost(boundHost: string, remoteHost?: string): string {
+export function advertisedHost(
+  boundHost: string,
+  remoteHost: string | undefined,
+  interfaces: readonly InterfaceAddress[],
+): string {
   if (!isWildcard(boundHost)) return boundHost;
   const v6 = remoteHost !== undefined && remoteHost.includes(":");
   if (remoteHost === undefined || isLoopback(remoteHost)) return v6 ? "::1" : "127.0.0.1";
   const family = v6 ? "IPv6" : "IPv4";
-  const candidate = Deno.networkInterfaces().find((i) =>
+  const candidate = interfaces.find((i) =>
     i.family === family && !isLoopback(i.address) && !i.address.startsWith("fe80")
   );
   return candidate?.address ?? (v6 ? "::1" : "127.0.0.1");

@@ -9,11 +9,12 @@ import { buildBadRequest } from "../sip/bad_request.ts";
 import { SipParseError } from "../sip/errors.ts";
 import type { SipMessage } from "../sip/message.ts";
 import { parseMessage } from "../sip/parse.ts";
-import { formatVia, parseVia, splitTopLevel } from "../sip/uri.ts";
+import { splitTopLevel } from "../sip/params.ts";
+import { formatVia, parseVia } from "../sip/via.ts";
 import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
 import { type AbuseGuard, DROP_BANNED, PASS, REFUSE_RATE } from "./abuse_guard.ts";
-import { advertisedHost, isInvalidHost, isWildcard } from "./address.ts";
+import { advertisedHost, type InterfaceAddress, isInvalidHost, isWildcard } from "./address.ts";
 import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { TcpTransport } from "./tcp.ts";
@@ -91,6 +92,9 @@ export class TransportLayer implements MessageSender, TransportSink {
   sendForeign?: (bytes: Uint8Array, flow: Flow) => Promise<void>;
 
   readonly owner: FlowOwner;
+  /** The machine's addresses, read at start and at reload (see refreshInterfaces). */
+  #interfaces: readonly InterfaceAddress[] = [];
+  #interfaceSet = new Set<string>();
   #options: TransportLayerOptions;
   #udp?: UdpTransport | UdpFdSender;
   #tcp?: TcpTransport;
@@ -109,6 +113,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   constructor(options: TransportLayerOptions) {
     this.#options = options;
     this.owner = options.owner ?? localOwner();
+    this.refreshInterfaces();
     this.#admit = this.#compileAdmission(options.websocket);
   }
 
@@ -493,7 +498,19 @@ export class TransportLayer implements MessageSender, TransportSink {
   localAddress(transport: TransportName, remoteHost?: string): Address | undefined {
     const entry = this.listening().find((l) => l.transport === transport);
     if (!entry) return undefined;
-    return { host: advertisedHost(this.#options.hostname, remoteHost), port: entry.local.port };
+    const host = advertisedHost(this.#options.hostname, remoteHost, this.#interfaces);
+    return { host, port: entry.local.port };
+  }
+
+  /** Re-reads the machine's addresses (at reload): a syscall, never one per message. */
+  refreshInterfaces(): void {
+    this.#interfaces = Deno.networkInterfaces();
+    this.#interfaceSet = new Set(this.#interfaces.map((i) => i.address.toLowerCase()));
+  }
+
+  /** True when `host` (lower-case, no brackets) is an address of this machine. */
+  isInterfaceAddress(host: string): boolean {
+    return this.#interfaceSet.has(host);
   }
 
   connections(): Connection[] {

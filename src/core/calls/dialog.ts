@@ -7,7 +7,8 @@
  */
 import { newTag } from "../../sip/ids.ts";
 import { createResponse, SipRequest, type SipResponse } from "../../sip/message.ts";
-import { formatHost, formatUri, parseNameAddr } from "../../sip/uri.ts";
+import { parseNameAddr } from "../../sip/name_addr.ts";
+import { formatHost, formatUri } from "../../sip/uri.ts";
 import { newBranch } from "../../transaction/layer.ts";
 import { tagParam } from "../../sip/tag.ts";
 import type { Address, Target, TransportName } from "../../transport/types.ts";

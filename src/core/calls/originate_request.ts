@@ -4,7 +4,8 @@
  * id, or for a private caller an anonymous From with `Privacy: id` and the identity in
  * `P-Asserted-Identity` (RFC 3323, RFC 3325). No I/O, no state.
  */
-import { formatHost, quote } from "../../sip/uri.ts";
+import { quote } from "../../sip/params.ts";
+import { formatHost } from "../../sip/uri.ts";
 
 /** `POST /dialog/invite` after the API checked the shapes. */
 export interface OriginateRequest {
