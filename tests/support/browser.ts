@@ -47,6 +47,11 @@ const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 export interface LaunchOptions {
   /** Host loopback TCP ports the browser must reach (WS, WSS, HTTP of the server). */
   relayPorts?: number[];
+  /**
+   * The host-side address a relayed port leads to, when not 127.0.0.1 (e.g. cluster nodes
+   * on 127.0.0.2 and .3); the browser still uses ws://127.0.0.1:PORT.
+   */
+  relayHosts?: Record<number, string>;
   /** Bound for the launch itself. Default 30 s. */
   timeoutMs?: number;
 }
@@ -95,13 +100,15 @@ export async function checkNetnsSupport(): Promise<void> {
   }
 }
 
-/** Host side of the relay: unix socket per port → host 127.0.0.1:PORT. */
+/** Host side of the relay: unix socket per port → host 127.0.0.1:PORT (or `hosts[PORT]`). */
 class HostRelay {
   #listeners: Deno.Listener[] = [];
   #conns = new Set<Deno.Conn>();
   #loops: Promise<void>[] = [];
+  #hosts: Record<number, string>;
 
-  constructor(dir: string, ports: number[]) {
+  constructor(dir: string, ports: number[], hosts: Record<number, string> = {}) {
+    this.#hosts = hosts;
     for (const port of ports) {
       const listener = Deno.listen({ transport: "unix", path: relaySocketPath(dir, port) });
       this.#listeners.push(listener);
@@ -113,7 +120,7 @@ class HostRelay {
     try {
       for await (const inbound of listener) {
         this.#conns.add(inbound);
-        Deno.connect({ hostname: "127.0.0.1", port }).then(
+        Deno.connect({ hostname: this.#hosts[port] ?? "127.0.0.1", port }).then(
           async (outbound) => {
             this.#conns.add(outbound);
             await splice(inbound, outbound);
@@ -238,7 +245,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
     cleanups.push(() => pageServer.shutdown());
 
     const ports = [...new Set([pagePort, ...(options.relayPorts ?? [])])];
-    const relay = new HostRelay(dir, ports);
+    const relay = new HostRelay(dir, ports, options.relayHosts);
     cleanups.push(() => relay.close());
 
     const wrapper = `${dir}/chromium-netns.sh`;
