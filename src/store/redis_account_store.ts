@@ -92,14 +92,22 @@ export class RedisAccountStore implements AccountStore {
     this.#index = index;
   }
 
-  /** Runs a pipeline (MULTI when `atomic`) and returns each command's result. */
-  async #run(build: (m: ChainableCommander) => ChainableCommander, atomic = false) {
+  #checkOpen(): void {
     if (this.#closed) throw new StoreUnavailableError("the account store is closed");
+  }
+
+  #checkUp(): void {
+    this.#checkOpen();
     if (!this.#link.up) {
       throw new StoreUnavailableError(
         `Redis ${redactRedisUrl(this.url)} is unreachable: account changes wait for it`,
       );
     }
+  }
+
+  /** Runs a pipeline (MULTI when `atomic`) and returns each command's result. */
+  async #run(build: (m: ChainableCommander) => ChainableCommander, atomic = false) {
+    this.#checkUp();
     const client = this.#link.client;
     let results;
     try {
@@ -115,16 +123,25 @@ export class RedisAccountStore implements AccountStore {
   }
 
   /**
-   * One change: Redis first (with the version bump and the message to the other nodes),
-   * then the local copy, so what is acknowledged is in Redis and visible here at once.
+   * One change: applied to the local copy at once (so a change issued right after sees
+   * it, as with the file stores), sent as one MULTI with the version bump and the message
+   * to the other nodes, and acknowledged only once Redis ran it. Changes of one node reach
+   * Redis in the order they were made (one connection). A failed MULTI reloads the copy.
    */
   async #change(build: (m: ChainableCommander) => void, local: (index: AccountIndex) => void) {
-    const results = await this.#run((m) => {
-      build(m);
-      return m.incr(VERSION).publish(CHANNEL, this.#self);
-    }, true);
+    this.#checkUp();
     local(this.#index);
-    this.#index.version = Number(results[results.length - 2]);
+    let results;
+    try {
+      results = await this.#run((m) => {
+        build(m);
+        return m.incr(VERSION).publish(CHANNEL, this.#self);
+      }, true);
+    } catch (error) {
+      this.#reloadQuietly();
+      throw error;
+    }
+    this.#index.version = Math.max(this.#index.version, Number(results[results.length - 2]));
   }
 
   #put(m: ChainableCommander, account: Account): void {
@@ -153,6 +170,7 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async deleteAccount(domain: string, user: string): Promise<boolean> {
+    this.#checkOpen();
     const d = normalizeDomain(String(domain));
     if (!this.#index.has(d, String(user))) return false;
     await this.#change(
@@ -185,16 +203,18 @@ export class RedisAccountStore implements AccountStore {
     return settled(() => {
       const resolved = resolveDomain(entry, users, this.#options);
       const domain = resolved.entry.domain;
+      const old = this.#index.list(domain);
       return this.#change((m) => {
         m.hset(DOMAINS, domain, JSON.stringify(resolved.entry));
         if (resolved.users === undefined) return;
-        for (const old of this.#index.list(domain)) m.hdel(ACCOUNTS, field(domain, old.user));
+        for (const a of old) m.hdel(ACCOUNTS, field(domain, a.user));
         for (const account of resolved.users) this.#put(m, account);
       }, (index) => index.replaceDomain(resolved.entry, resolved.users));
     });
   }
 
   async deleteDomain(domain: string): Promise<boolean> {
+    this.#checkOpen();
     const d = normalizeDomain(String(domain));
     const users = this.#index.list(d);
     if (!this.#index.getDomain(d) && users.length === 0) return false;

@@ -11,15 +11,28 @@ export class TestRedis implements AsyncDisposable {
   readonly port = freePort("tcp");
   readonly dir: string;
   #child?: ChildProcess;
+  #extra: string[];
 
-  private constructor(dir: string) {
+  private constructor(dir: string, extra: string[]) {
     this.dir = dir;
+    this.#extra = extra;
   }
 
-  static async start(): Promise<TestRedis> {
-    const redis = new TestRedis(await Deno.makeTempDir({ prefix: "sipws-redis-" }));
+  /** `extra`: more redis-server arguments, e.g. `["--databases", "64"]`. */
+  static async start(extra: string[] = []): Promise<TestRedis> {
+    const redis = new TestRedis(await Deno.makeTempDir({ prefix: "sipws-redis-" }), extra);
     await redis.start();
     return redis;
+  }
+
+  /** The URL of database `db` (0..databases-1). */
+  urlOf(db: number): string {
+    return `redis://127.0.0.1:${this.port}/${db}`;
+  }
+
+  /** Kills it at once (for an unload handler, which cannot wait). */
+  kill(): void {
+    this.#child?.kill("SIGKILL");
   }
 
   get url(): string {
@@ -41,6 +54,7 @@ export class TestRedis implements AsyncDisposable {
         "yes",
         "--appendfsync",
         "always",
+        ...this.#extra,
       ],
       cwd: this.dir,
     });
