@@ -17,8 +17,13 @@
  * dashboard on/off comparison), `--no-calls` (skip the
  * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold),
  * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000),
- * `--ws-clients=N` (default 5000), `--ws-hold=S` (default 60); REGISTER standalone vs a
- * 2-node cluster on one Redis (bench/cluster_bench.ts; `--no-cluster` skips it).
+      resultsMarkdown(report, lines) +
+        (openLoop ? openLoopMarkdown(openLoopLines) : "") +
+        (calls ? callsMarkdown(calls, callLines) : "") +
+        connectionsMarkdown(churn, wsIdle) +
+        (clusterLines.length ? clusterLines.join("
+") + "
+" : "") + await keptCostLog(),
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
@@ -29,13 +34,14 @@ import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_
 import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
 import { type ClusterBenchResult, formatClusterBench, runClusterBench } from "./cluster_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
-import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
-import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
-import { freePorts, waitForListening } from "../tests/support/ports.ts";
-
-const KAMAILIO = "/usr/sbin/kamailio";
-const ROOT = new URL("../", import.meta.url).pathname;
-const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
+import {
+  BENCH_ACCOUNT as ACCOUNT,
+  KAMAILIO,
+  type Registrar,
+  startKamailioRegistrar,
+  startSipwsRegistrar,
+} from "./support/registrars.ts";
+import { formatOpenLoop, type OpenLoopResult, runOpenLoopBench } from "./open_loop.ts";
 
 const arg = (name: string): string | undefined =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -44,13 +50,6 @@ const flag = (name: string) => Deno.args.includes(`--${name}`);
 const DURATION = Number(arg("duration") ?? 5000);
 const WARMUP = Number(arg("warmup") ?? 1000);
 const CONCURRENCY = Number(arg("concurrency") ?? 20);
-
-interface ServerUnderTest {
-  name: string;
-  child: ChildProcess;
-  port: number;
-  stop(): Promise<void>;
-}
 
 interface Phase extends RegisterLoadResult {
   server: string;
@@ -62,44 +61,7 @@ interface Phase extends RegisterLoadResult {
   serverPeakRssMb: number;
 }
 
-/** sipws as a real subprocess, as a user runs it, with one account in its sqlite store. */
-async function startSipws(dir: string): Promise<ServerUnderTest> {
-  const store = await seededStore(dir, [ACCOUNT]);
-  const [port] = freePorts(1);
-  const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port }),
-    cwd: ROOT,
-  });
-  await waitForListening(port, "udp", 20_000);
-  await waitForListening(port, "tcp", 20_000);
-  return { name: "sipws", child, port, stop: async () => void await child.stop() };
-}
-
-/** Kamailio from the template: same account, 2 UDP workers + 2 TCP workers. */
-async function startKamailio(dir: string): Promise<ServerUnderTest> {
-  const [port] = freePorts(1);
-  const template = await Deno.readTextFile(
-    new URL("./kamailio/kamailio.cfg.tmpl", import.meta.url),
-  );
-  const cfg = template
-    .replaceAll("@UDP_PORT@", String(port))
-    .replaceAll("@TCP_PORT@", String(port))
-    .replaceAll("@SECRET@", crypto.randomUUID())
-    .replaceAll("@USER@", ACCOUNT.user)
-    .replaceAll("@DOMAIN@", ACCOUNT.domain)
-    .replaceAll("@PASSWORD@", ACCOUNT.password);
-  await Deno.writeTextFile(`${dir}/kamailio.cfg`, cfg);
-  const child = spawnChild(KAMAILIO, {
-    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", "256"],
-    cwd: dir,
-  });
-  await waitForListening(port, "udp", 20_000);
-  await waitForListening(port, "tcp", 20_000);
-  await new Promise((r) => setTimeout(r, 300)); // let the workers finish forking
-  return { name: "kamailio", child, port, stop: async () => void await child.stop() };
-}
-
-async function measure(server: ServerUnderTest, transport: "udp" | "tcp"): Promise<Phase> {
+async function measure(server: Registrar, transport: "udp" | "tcp"): Promise<Phase> {
   const base = {
     host: "127.0.0.1",
     port: server.port,
@@ -125,27 +87,18 @@ async function measure(server: ServerUnderTest, transport: "udp" | "tcp"): Promi
 }
 
 interface Running {
-  server: ServerUnderTest;
-  dir: string;
+  server: Registrar;
   idleRssMb: number;
 }
 
-async function launch(start: (dir: string) => Promise<ServerUnderTest>): Promise<Running> {
-  const dir = await Deno.makeTempDir({ prefix: "sipws-bench-" });
-  try {
-    const server = await start(dir);
-    const pids = groupPids(server.child.pid);
-    return { server, dir, idleRssMb: mb(pids.reduce((sum, p) => sum + statusKb(p, "VmRSS"), 0)) };
-  } catch (e) {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw e;
-  }
+async function launch(start: () => Promise<Registrar>): Promise<Running> {
+  const server = await start();
+  const pids = groupPids(server.child.pid);
+  return { server, idleRssMb: mb(pids.reduce((sum, p) => sum + statusKb(p, "VmRSS"), 0)) };
 }
 
 async function shutdown(r: Running | undefined): Promise<void> {
-  if (!r) return;
-  await r.server.stop();
-  await Deno.remove(r.dir, { recursive: true }).catch(() => {});
+  await r?.server.stop();
 }
 
 const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -164,12 +117,12 @@ async function main() {
   const sipwsPhases: Phase[] = [];
   const kamailioPhases: Phase[] = [];
   try {
-    sipwsRun = await launch(startSipws);
+    sipwsRun = await launch(startSipwsRegistrar);
     if (flag("no-kamailio")) kamailioSkipped = "--no-kamailio";
     else {
       try {
         await Deno.stat(KAMAILIO);
-        kamailioRun = await launch(startKamailio);
+        kamailioRun = await launch(startKamailioRegistrar);
       } catch (e) {
         kamailioSkipped = e instanceof Deno.errors.NotFound
           ? `${KAMAILIO} not installed`
@@ -189,6 +142,21 @@ async function main() {
   const kamailio = kamailioRun
     ? { phases: kamailioPhases, idleRssMb: kamailioRun.idleRssMb }
     : undefined;
+  // Fresh processes for the open-loop REGISTER runs (the issue's protocol), after the
+  // closed-loop servers are gone.
+  const quick = flag("quick");
+  const openLoop: OpenLoopResult | undefined = flag("no-open-loop")
+    ? undefined
+    : await runOpenLoopBench({
+      kamailio: !flag("no-kamailio"),
+      rates: (arg("register-rates") ??
+        "2000,4000,6000,8000,10000,12000,15000,18000,21000,25000,30000")
+        .split(",").map(Number),
+      stepS: Number(arg("step-s") ?? (quick ? 3 : 6)),
+      overloadS: Number(arg("overload-s") ?? (quick ? 10 : 30)),
+      soakS: Number(arg("soak-s") ?? (quick ? 60 : 600)),
+      log: (line) => console.error(line),
+    });
   // After the REGISTER servers are gone, so they take no CPU from the call load.
   const calls: CallBenchResult | undefined = flag("no-calls") ? undefined : await runCallBench({
     servers: flag("no-kamailio") ? ["sipws"] : undefined,
@@ -238,6 +206,7 @@ async function main() {
     settings: { durationMs: DURATION, warmupMs: WARMUP, concurrency: CONCURRENCY, connections: 2 },
     register: rows,
     ratioSipwsOverKamailio: ratio,
+    openLoop,
     sipwsIdleRssMb: sipws.idleRssMb,
     kamailioIdleRssMb: kamailio?.idleRssMb,
     parser,
@@ -284,6 +253,7 @@ async function main() {
         `${tui.tui_off_cpu_us_per_register} µs`,
     );
   }
+  const openLoopLines = openLoop ? formatOpenLoop(openLoop) : [];
   const callLines = calls ? formatCallBench(calls) : [];
   lines.push(
     `idle RSS: sipws ${sipws.idleRssMb} MB` +
@@ -298,6 +268,7 @@ async function main() {
   console.log(
     [
       ...lines,
+      ...(openLoopLines.length ? ["", ...openLoopLines] : []),
       ...(callLines.length ? ["", ...callLines] : []),
       ...(connLines.length ? ["", ...connLines] : []),
       ...clusterLines,
@@ -309,9 +280,13 @@ async function main() {
   if (flag("write")) {
     await Deno.writeTextFile(
       new URL("./RESULTS.md", import.meta.url),
-      resultsMarkdown(report, lines) + (calls ? callsMarkdown(calls, callLines) : "") +
+      resultsMarkdown(report, lines) +
+        (openLoop ? openLoopMarkdown(openLoopLines) : "") +
+        (calls ? callsMarkdown(calls, callLines) : "") +
         connectionsMarkdown(churn, wsIdle) +
-        (clusterLines.length ? clusterLines.join("\n") + "\n" : ""),
+        (clusterLines.length ? clusterLines.join("
+") + "
+" : "") + await keptCostLog(),
     );
     console.log("wrote bench/RESULTS.md");
   }
@@ -358,6 +333,46 @@ function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): s
     "```",
     ...(churn ? formatChurnBench(churn) : []),
     ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
+    "```",
+    "",
+  ].join("\n");
+}
+
+const COST_LOG = "## Cost changes";
+
+/**
+ * The hand-kept log of single-thread cost changes (before/after per change, measured A/B
+ * when each landed) at the end of bench/RESULTS.md survives a rewrite.
+ */
+async function keptCostLog(): Promise<string> {
+  try {
+    const old = await Deno.readTextFile(new URL("./RESULTS.md", import.meta.url));
+    const at = old.indexOf(COST_LOG);
+    return at < 0 ? "" : "\n" + old.slice(at);
+  } catch {
+    return "";
+  }
+}
+
+/** The open-loop section of bench/RESULTS.md. */
+function openLoopMarkdown(table: string[]): string {
+  return [
+    "",
+    "## Open loop: REGISTER + digest ladder, overload, soak (issue 9)",
+    "",
+    "Fresh sipws and Kamailio processes (bench/open_loop.ts), each warmed up 2 s per",
+    "transport at the lowest rate, then sipp (bench/scenarios/register_digest.xml) offers a",
+    "fixed rate per step (`-r R -m stepS·R`; over TCP two sipp instances, two connections),",
+    "servers alternating step by step. A step passes when failed + unfinished + 503'd",
+    "registrations are under 0.1 %, the achieved rate is ≥ 97 % of the offered one and p99 ≤",
+    "200 ms; a failed step is tried once more. `µs/reg` is the server's CPU time over the",
+    "step per registration (2 transactions), `mem` sipws's VmRSS or Kamailio's PSS summed",
+    "over its processes, peak over the step. `+` after a limit: the ladder's top passed.",
+    "Overload: 2× sipws's UDP limit for the overload time, against both servers. Soak: half",
+    "sipws's UDP limit, memory every 10 s.",
+    "",
+    "```",
+    ...table,
     "```",
     "",
   ].join("\n");

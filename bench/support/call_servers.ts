@@ -41,7 +41,8 @@ export interface ServerUnderTest {
   stop(): Promise<void>;
 }
 
-function pssKb(pid: number): number {
+/** PSS summed over the process group led by `pid` (shared memory counted once), kB. */
+export function pssKb(pid: number): number {
   return groupPids(pid).reduce((sum, p) => sum + kbField(`/proc/${p}/smaps_rollup`, "Pss"), 0);
 }
 

@@ -1,0 +1,471 @@
+/**
+ * @module Open-loop REGISTER + digest load (issue 9) from sipp, sipws and Kamailio side by
+ * side in one run: a rate ladder over UDP and TCP, an overload run and a soak run.
+ *
+ * A step offers a fixed rate for `stepS` seconds (`sipp -r R -m stepS·R`, scenario
+ * bench/scenarios/register_digest.xml: REGISTER → 401 → REGISTER with credentials → 200;
+ * over TCP two sipp instances at R/2, so two connections). It passes when failed plus
+ * unfinished registrations are under 0.1 %, the achieved rate (200s over the step's wall
+ * time) is at least 97 % of the offered one, and the p99 registration time is at most
+ * 200 ms. The servers alternate step by step, so background load hits both alike; a failed
+ * step is tried once more and a server stops climbing at a rate that failed twice. For each
+ * step: the server's CPU µs per registration (its CPU time over the step / registrations),
+ * peak memory (sampled every 250 ms: sipws VmRSS, Kamailio PSS), p50/p99.
+ *
+ * Overload: 2× sipws's highest passing UDP rate for `overloadS` (default 30 s): achieved
+ * rate (and as a share of the highest passing rate), 503s received, peak memory. Soak: 50 %
+ * of that rate for `soakS` (default 600 s), memory every 10 s. Every sipp run is bounded
+ * by -timeout and killed past it. Not part of the product; `bench/run.ts` drives it.
+ */
+import { spawnChild } from "../tests/support/process.ts";
+import { freePorts } from "../tests/support/ports.ts";
+import { SIPP } from "../tests/support/sipp.ts";
+import { mb } from "./support/proc.ts";
+import { udpDrops } from "./support/call_servers.ts";
+import {
+  BENCH_ACCOUNT,
+  KAMAILIO,
+  type Registrar,
+  startKamailioRegistrar,
+  startSipwsRegistrar,
+} from "./support/registrars.ts";
+
+const SCENARIO = new URL("./scenarios/register_digest.xml", import.meta.url).pathname;
+
+export type Transport = "udp" | "tcp";
+
+export interface LoadRun {
+  server: string;
+  transport: Transport;
+  /** Offered registrations/s. */
+  rate: number;
+  offered: number;
+  /** Registrations answered 200. */
+  registered: number;
+  failed: number;
+  /** Neither registered nor failed when sipp stopped. */
+  unfinished: number;
+  /** 503s received (load shed by the server). */
+  shed: number;
+  /** Registrations (200) per second of the run's wall time. */
+  achievedPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Server CPU time per registration, µs. */
+  cpuUsPerOp: number;
+  /** Server CPU as % of one core over the run. */
+  cpuPct: number;
+  peakMemMb: number;
+  wallS: number;
+  /** Datagrams the kernel dropped on the server's UDP socket (it did not read in time). */
+  serverDrops: number;
+  /** ...and on sipp's sockets (the load generator did not keep up). */
+  clientDrops: number;
+}
+
+export interface LadderStep extends LoadRun {
+  passed: boolean;
+  attempt: number;
+  reason?: string;
+}
+
+export interface LadderResult {
+  transport: Transport;
+  rates: number[];
+  stepS: number;
+  steps: LadderStep[];
+  /** Highest passing offered rate per server. */
+  maxRate: Record<string, number>;
+  /** Achieved rate of that step per server. */
+  maxAchieved: Record<string, number>;
+  /** CPU µs per registration at that step. */
+  cpuUsAtMax: Record<string, number>;
+  /** Servers that passed every rate: their limit is above the ladder's top. */
+  capped: string[];
+}
+
+interface SippScreen {
+  created: number;
+  successful: number;
+  failed: number;
+  /** Response code → count received. */
+  responses: Map<number, number>;
+}
+
+function parseScreen(stdout: string): SippScreen {
+  const num = (re: RegExp) => {
+    const all = [...stdout.matchAll(re)];
+    return all.length ? Number(all.at(-1)![1]) : 0;
+  };
+  const responses = new Map<number, number>();
+  // Scenario screen lines: "         401 <----------         6000      0 ..." (last screen wins).
+  for (const m of stdout.matchAll(/^\s+(\d{3}) <-+\s+(?:E-RTD\d\s+)?(\d+)/gm)) {
+    responses.set(Number(m[1]), Number(m[2]));
+  }
+  return {
+    created: num(/Total Calls created\s*\|\s*\|\s*(\d+)/g),
+    successful: num(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/g),
+    failed: num(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/g),
+    responses,
+  };
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** sipp's -trace_rtt files: one response time (ms) per registration. */
+async function readRtts(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.name.endsWith("_rtt.csv")) continue;
+    const text = await Deno.readTextFile(`${dir}/${e.name}`);
+    for (const line of text.split("\n").slice(1)) {
+      const v = Number(line.split(";")[1]);
+      if (line && Number.isFinite(v)) out.push(v);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+export interface RunOptions {
+  transport: Transport;
+  rate: number;
+  durationS: number;
+  /** Called every `sampleEveryMs` with seconds since start and memory MB (the soak's curve). */
+  onSample?: (atS: number, memMb: number) => void;
+  sampleEveryMs?: number;
+}
+
+/** Offers `rate` registrations/s for `durationS` to `server`; bounded by durationS + 15 s. */
+export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun> {
+  const instances = o.transport === "tcp" ? 2 : 1;
+  const calls = Math.max(1, Math.round(o.rate * o.durationS));
+  const dir = await Deno.makeTempDir({ prefix: "sipws-openloop-" });
+  const ports = freePorts(instances);
+  const timeoutS = o.durationS + 15;
+  const ticks0 = server.ticks();
+  let peakKb = server.memoryKb();
+  const drops0 = udpDrops(server.port);
+  let clientDrops = 0;
+  const t0 = performance.now();
+  const every = o.sampleEveryMs ?? 250;
+  const sampler = setInterval(() => {
+    const kb = server.memoryKb();
+    if (kb > peakKb) peakKb = kb;
+    o.onSample?.(Math.round((performance.now() - t0) / 1000), mb(kb));
+  }, every);
+  // sipp's sockets close with it: their drop counters are read while it runs.
+  const clientSampler = setInterval(() => {
+    const n = ports.reduce((sum, p) => sum + udpDrops(p), 0);
+    if (n > clientDrops) clientDrops = n;
+  }, 500);
+  const children = ports.map((port, i) => {
+    const share = Math.round(calls / instances) + (i === 0 ? calls % instances : 0);
+    return spawnChild(SIPP, {
+      args: [
+        `127.0.0.1:${server.port}`,
+        "-sf",
+        SCENARIO,
+        "-s",
+        BENCH_ACCOUNT.user,
+        "-au",
+        BENCH_ACCOUNT.user,
+        "-ap",
+        BENCH_ACCOUNT.password,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-t",
+        o.transport === "tcp" ? "t1" : "u1",
+        "-r",
+        String(o.rate / instances),
+        "-rp",
+        "1000",
+        "-m",
+        String(share),
+        "-nostdin",
+        "-trace_rtt",
+        "-rtt_freq",
+        "1000",
+        "-timeout",
+        `${timeoutS}s`,
+        "-max_recv_loops",
+        "10000",
+        // Larger socket buffers for sipp (capped by net.core.rmem_max): the generator,
+        // sharing the cores, must not be where datagrams are lost.
+        "-buff_size",
+        "1048576",
+      ],
+      cwd: dir,
+    });
+  });
+  try {
+    await Promise.all(children.map((c) => c.wait((timeoutS + 5) * 1000)));
+  } finally {
+    clearInterval(sampler);
+    clearInterval(clientSampler);
+    await Promise.all(children.map((c) => c.stop()));
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuS = (server.ticks() - ticks0) / 100;
+  const screens = children.map((c) => parseScreen(c.stdout));
+  const rtts = await readRtts(dir);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  const sum = (f: (s: SippScreen) => number) => screens.reduce((a, s) => a + f(s), 0);
+  const registered = sum((s) => s.responses.get(200) ?? 0);
+  const failed = sum((s) => s.failed);
+  const shed = sum((s) => s.responses.get(503) ?? 0);
+  // Wall time of the offered load: the step, or longer when the server fell behind.
+  const loadS = Math.max(o.durationS, wallS - 0.3);
+  return {
+    server: server.name,
+    transport: o.transport,
+    rate: o.rate,
+    offered: calls,
+    registered,
+    failed,
+    unfinished: Math.max(0, calls - sum((s) => s.successful) - failed),
+    shed,
+    achievedPerSec: Math.round(registered / loadS),
+    p50Ms: percentile(rtts, 0.5),
+    p99Ms: percentile(rtts, 0.99),
+    cpuUsPerOp: registered ? Math.round((cpuS * 1e6) / registered) : 0,
+    cpuPct: Math.round((cpuS / wallS) * 100),
+    peakMemMb: mb(peakKb),
+    wallS: Math.round(wallS * 10) / 10,
+    serverDrops: udpDrops(server.port) - drops0,
+    clientDrops,
+  };
+}
+
+/** The issue's pass rule for one step. */
+export function judge(r: LoadRun): { passed: boolean; reason?: string } {
+  const bad = r.failed + r.unfinished + r.shed;
+  if (bad >= r.offered * 0.001) {
+    return {
+      passed: false,
+      reason: `${r.failed} failed + ${r.unfinished} unfinished + ${r.shed} shed`,
+    };
+  }
+  if (r.achievedPerSec < r.rate * 0.97) {
+    return { passed: false, reason: `achieved ${r.achievedPerSec}/s < 97 % of ${r.rate}` };
+  }
+  if (r.p99Ms > 200) return { passed: false, reason: `p99 ${r.p99Ms} ms > 200` };
+  return { passed: true };
+}
+
+export interface LadderOptions {
+  transport: Transport;
+  rates: number[];
+  stepS: number;
+  log?: (line: string) => void;
+}
+
+/** Climbs `rates` with every server alternately; a server stops at a rate failed twice. */
+export async function runLadder(servers: Registrar[], o: LadderOptions): Promise<LadderResult> {
+  const steps: LadderStep[] = [];
+  const maxRate: Record<string, number> = {};
+  const maxAchieved: Record<string, number> = {};
+  const cpuUsAtMax: Record<string, number> = {};
+  const climbing = new Set(servers.map((s) => s.name as string));
+  for (const s of servers) maxRate[s.name] = 0;
+  for (const rate of o.rates) {
+    for (const server of servers) {
+      if (!climbing.has(server.name)) continue;
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const run = await runLoad(server, { transport: o.transport, rate, durationS: o.stepS });
+        const verdict = judge(run);
+        steps.push({ ...run, ...verdict, attempt });
+        o.log?.(formatStep(steps.at(-1)!));
+        if (verdict.passed) {
+          maxRate[server.name] = rate;
+          maxAchieved[server.name] = run.achievedPerSec;
+          cpuUsAtMax[server.name] = run.cpuUsPerOp;
+          break;
+        }
+        if (attempt === 2) climbing.delete(server.name);
+        // Let a server that fell behind drain its backlog before the retry.
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    if (climbing.size === 0) break;
+  }
+  return {
+    transport: o.transport,
+    rates: o.rates,
+    stepS: o.stepS,
+    steps,
+    maxRate,
+    maxAchieved,
+    cpuUsAtMax,
+    capped: [...climbing],
+  };
+}
+
+export interface OverloadResult extends LoadRun {
+  /** sipws's highest passing UDP rate (the capacity the overload doubles). */
+  capacity: number;
+  /** Achieved rate / capacity. */
+  keptShare: number;
+}
+
+export async function runOverload(
+  server: Registrar,
+  capacity: number,
+  durationS: number,
+): Promise<OverloadResult> {
+  const run = await runLoad(server, { transport: "udp", rate: 2 * capacity, durationS });
+  return {
+    ...run,
+    capacity,
+    keptShare: capacity ? Math.round((run.achievedPerSec / capacity) * 100) / 100 : 0,
+  };
+}
+
+export interface SoakResult extends LoadRun {
+  /** [seconds since start, memory MB] every 10 s. */
+  memory: [number, number][];
+}
+
+export async function runSoak(
+  server: Registrar,
+  rate: number,
+  durationS: number,
+): Promise<SoakResult> {
+  const memory: [number, number][] = [];
+  const run = await runLoad(server, {
+    transport: "udp",
+    rate,
+    durationS,
+    sampleEveryMs: 10_000,
+    onSample: (at, memMb) => memory.push([at, memMb]),
+  });
+  return { ...run, memory };
+}
+
+export function formatStep(s: LadderStep | LoadRun): string {
+  const verdict = "passed" in s
+    ? (s.passed ? "pass" : `FAIL (${s.reason})`) + (s.attempt > 1 ? " (2)" : "")
+    : "";
+  return `${s.server.padEnd(8)} ${s.transport} ${String(s.rate).padStart(6)}/s ` +
+    `achieved ${String(s.achievedPerSec).padStart(6)}/s  p50 ${s.p50Ms} p99 ${s.p99Ms} ms  ` +
+    `fail ${s.failed} unfin ${s.unfinished} 503 ${s.shed}  cpu ${s.cpuPct}% ` +
+    `${s.cpuUsPerOp} µs/reg  mem ${s.peakMemMb} MB  drops srv/cli ${s.serverDrops}/` +
+    `${s.clientDrops}  ${verdict}`;
+}
+
+/** Summary lines: per transport, each server's limit, its CPU per registration, the ratio. */
+export function formatLadders(ladders: LadderResult[]): string[] {
+  const lines: string[] = [];
+  for (const l of ladders) {
+    const names = Object.keys(l.maxRate);
+    const parts = names.map((n) =>
+      `${n} ${l.maxRate[n]}/s${l.capped.includes(n) ? "+" : ""} ` +
+      `(${l.cpuUsAtMax[n] ?? "-"} µs/reg)`
+    );
+    const s = l.maxRate.sipws;
+    const k = l.maxRate.kamailio;
+    const ratio = s !== undefined && k ? `, ratio sipws/kamailio ${(s / k).toFixed(2)}` : "";
+    lines.push(`open-loop REGISTER ${l.transport}: ${parts.join(", ")}${ratio}`);
+  }
+  return lines;
+}
+
+export interface OpenLoopOptions {
+  kamailio: boolean;
+  rates: number[];
+  stepS: number;
+  overloadS: number;
+  soakS: number;
+  log?: (line: string) => void;
+}
+
+export interface OpenLoopResult {
+  settings: Omit<OpenLoopOptions, "log" | "kamailio">;
+  kamailioSkipped?: string;
+  ladders: LadderResult[];
+  overload: OverloadResult[];
+  soak?: SoakResult;
+}
+
+/**
+ * Fresh sipws (and Kamailio) processes; a 2 s warm-up at the lowest rate each (JIT, first
+ * connections; not judged); the UDP then TCP ladder against the same processes; overload
+ * at 2× sipws's UDP limit against both; then the soak against sipws.
+ */
+export async function runOpenLoopBench(o: OpenLoopOptions): Promise<OpenLoopResult> {
+  const servers: Registrar[] = [];
+  let kamailioSkipped: string | undefined;
+  try {
+    servers.push(await startSipwsRegistrar());
+    if (!o.kamailio) kamailioSkipped = "--no-kamailio";
+    else {
+      try {
+        await Deno.stat(KAMAILIO);
+        servers.push(await startKamailioRegistrar());
+      } catch (e) {
+        kamailioSkipped = e instanceof Deno.errors.NotFound ? `${KAMAILIO} not installed` : `${e}`;
+      }
+    }
+    for (const s of servers) {
+      for (const transport of ["udp", "tcp"] as const) {
+        await runLoad(s, { transport, rate: o.rates[0], durationS: 2 });
+      }
+    }
+    const ladders: LadderResult[] = [];
+    for (const transport of ["udp", "tcp"] as const) {
+      ladders.push(
+        await runLadder(servers, { transport, rates: o.rates, stepS: o.stepS, log: o.log }),
+      );
+    }
+    const capacity = ladders[0].maxRate.sipws || o.rates[0];
+    const overload: OverloadResult[] = [];
+    if (o.overloadS > 0) {
+      for (const s of servers) {
+        await new Promise((r) => setTimeout(r, 3000));
+        overload.push(await runOverload(s, capacity, o.overloadS));
+        o.log?.(`overload ${formatStep(overload.at(-1)!)}`);
+      }
+    }
+    let soak: SoakResult | undefined;
+    if (o.soakS > 0) {
+      await new Promise((r) => setTimeout(r, 3000));
+      soak = await runSoak(servers[0], Math.round(capacity / 2), o.soakS);
+      o.log?.(`soak ${formatStep(soak)}`);
+    }
+    const { log: _log, kamailio: _k, ...settings } = o;
+    return { settings, kamailioSkipped, ladders, overload, soak };
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+/** Table lines for the report. */
+export function formatOpenLoop(r: OpenLoopResult): string[] {
+  const lines = [
+    `open-loop REGISTER+digest (sipp, ${r.settings.stepS} s per step, pass: fail+unfinished ` +
+    `< 0.1 %, achieved ≥ 97 %, p99 ≤ 200 ms)`,
+  ];
+  for (const l of r.ladders) for (const s of l.steps) lines.push("  " + formatStep(s));
+  lines.push(...formatLadders(r.ladders));
+  for (const o of r.overload) {
+    lines.push(
+      `overload ${o.server}: offered ${o.rate}/s (2× sipws's ${o.capacity}/s) for ` +
+        `${r.settings.overloadS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
+        `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
+        `peak mem ${o.peakMemMb} MB, ${o.cpuUsPerOp} µs/reg`,
+    );
+  }
+  if (r.soak) {
+    lines.push(
+      `soak sipws: ${r.soak.rate}/s for ${r.settings.soakS} s: achieved ${r.soak.achievedPerSec}/s, ` +
+        `failed ${r.soak.failed}, unfinished ${r.soak.unfinished}, memory MB every 10 s: ` +
+        r.soak.memory.map(([, m]) => m).join(" "),
+    );
+  }
+  if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);
+  return lines;
+}

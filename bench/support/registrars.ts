@@ -1,0 +1,90 @@
+/**
+ * @module The two registrars the REGISTER benches compare, started as real processes on one
+ * free port for UDP and TCP with the same account: sipws (`deno run main.ts`, sqlite store,
+ * loopback trusted by `[abuse]`) and Kamailio (bench/kamailio/kamailio.cfg.tmpl: 2 UDP + 2
+ * TCP workers, in-memory location). Each reports its CPU ticks and memory the same way the
+ * call bench does: sipws VmRSS, Kamailio PSS summed over its processes (shared memory once).
+ */
+import { groupTicks, statusKb } from "./proc.ts";
+import { KAMAILIO, pssKb } from "./call_servers.ts";
+import { loadConfig, seededStore, serveArgs } from "./sipws.ts";
+import { type ChildProcess, spawnChild } from "../../tests/support/process.ts";
+import { freePorts, waitForListening } from "../../tests/support/ports.ts";
+
+export { KAMAILIO };
+export const BENCH_ACCOUNT = {
+  user: "bench",
+  domain: "example.test",
+  password: "bench-secret-1",
+};
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+export interface Registrar {
+  name: "sipws" | "kamailio";
+  child: ChildProcess;
+  /** UDP and TCP SIP port. */
+  port: number;
+  dir: string;
+  /** utime + stime of every process of the server, clock ticks. */
+  ticks(): number;
+  /** Memory in kB: sipws VmRSS; Kamailio PSS summed over its processes. */
+  memoryKb(): number;
+  stop(): Promise<void>;
+}
+
+async function started(
+  name: Registrar["name"],
+  child: ChildProcess,
+  port: number,
+  dir: string,
+  memoryKb: () => number,
+): Promise<Registrar> {
+  const stop = async () => {
+    await child.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await waitForListening(port, "udp", 20_000);
+    await waitForListening(port, "tcp", 20_000);
+  } catch (e) {
+    await stop();
+    throw new Error(`${name} did not start: ${e}\n${child.stderr.slice(-2000)}`);
+  }
+  return { name, child, port, dir, ticks: () => groupTicks(child.pid), memoryKb, stop };
+}
+
+/** sipws as a user runs it, with the bench account in its sqlite store. */
+export async function startSipwsRegistrar(): Promise<Registrar> {
+  const dir = await Deno.makeTempDir({ prefix: "sipws-bench-" });
+  const store = await seededStore(dir, [BENCH_ACCOUNT]);
+  const [port] = freePorts(1);
+  const child = spawnChild(Deno.execPath(), {
+    args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port }),
+    cwd: ROOT,
+  });
+  return await started("sipws", child, port, dir, () => statusKb(child.pid, "VmRSS"));
+}
+
+/** Kamailio from the template: same account, 2 UDP workers + 2 TCP workers. */
+export async function startKamailioRegistrar(): Promise<Registrar> {
+  const dir = await Deno.makeTempDir({ prefix: "kamailio-bench-" });
+  const [port] = freePorts(1);
+  const template = await Deno.readTextFile(
+    new URL("../kamailio/kamailio.cfg.tmpl", import.meta.url),
+  );
+  const cfg = template
+    .replaceAll("@UDP_PORT@", String(port))
+    .replaceAll("@TCP_PORT@", String(port))
+    .replaceAll("@SECRET@", crypto.randomUUID())
+    .replaceAll("@USER@", BENCH_ACCOUNT.user)
+    .replaceAll("@DOMAIN@", BENCH_ACCOUNT.domain)
+    .replaceAll("@PASSWORD@", BENCH_ACCOUNT.password);
+  await Deno.writeTextFile(`${dir}/kamailio.cfg`, cfg);
+  const child = spawnChild(KAMAILIO, {
+    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", "256"],
+    cwd: dir,
+  });
+  const server = await started("kamailio", child, port, dir, () => pssKb(child.pid));
+  await new Promise((r) => setTimeout(r, 300)); // let the workers finish forking
+  return server;
+}
