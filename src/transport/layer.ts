@@ -391,11 +391,15 @@ export class TransportLayer implements MessageSender, TransportSink {
       if ("flow" in target && target.flow.transport === "udp") {
         // The hot path (every response over UDP): one promise, not a chain of async calls.
         const flow = target.flow;
-        return this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port)
-          .then(() => {
-            this.#countOut(message, flow);
-            return flow;
-          });
+        const sent = this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port);
+        if (sent === true) {
+          this.#countOut(message, flow);
+          return Promise.resolve(flow);
+        }
+        return sent.then(() => {
+          this.#countOut(message, flow);
+          return flow;
+        });
       }
       return this.#sendAny(message, bytes, target);
     } catch (error) {

@@ -7,6 +7,7 @@ import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
 import { udpFlowId } from "./flow_id.ts";
 import { setUdpReceiveBuffer } from "./socket_options.ts";
+import { UdpSyscallSender } from "./udp_send.ts";
 import type { Address, Flow } from "./types.ts";
 
 export class UdpTransport {
@@ -18,6 +19,8 @@ export class UdpTransport {
   #flows = new Map<string, Flow>();
   /** Receive buffer the kernel reports after we asked for one; undefined: OS default. */
   readonly receiveBuffer?: number;
+  /** Sends without an async op where the platform allows it (udp_send.ts). */
+  readonly #syscall: UdpSyscallSender | undefined;
 
   constructor(
     hostname: string,
@@ -32,6 +35,7 @@ export class UdpTransport {
     // Bursts arrive faster than one event loop drains them; like Kamailio, take a larger
     // kernel buffer than the default so a GC pause does not turn into dropped datagrams.
     this.receiveBuffer = setUdpReceiveBuffer(addr.port, receiveBufferBytes);
+    this.#syscall = UdpSyscallSender.forSocket(this.local.host, addr.port);
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
   }
@@ -83,7 +87,12 @@ export class UdpTransport {
   }
 
   /** Hands the datagram to the socket; the promise settles when it was sent. */
-  send(bytes: Uint8Array, host: string, port: number): Promise<number> {
+  /**
+   * Sends now (returns true) when the syscall path can; otherwise hands the datagram to
+   * the socket and returns a promise that settles when it was sent.
+   */
+  send(bytes: Uint8Array, host: string, port: number): true | Promise<number> {
+    if (this.#syscall?.send(bytes, host, port)) return true;
     return this.#socket.send(bytes, { transport: "udp", hostname: host, port });
   }
 

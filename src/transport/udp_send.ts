@@ -1,0 +1,46 @@
+/**
+ * @module Synchronous UDP send for the main thread's own socket: one non-blocking libc
+ * `sendto(2)` on its descriptor instead of `DatagramConn.send`, an async op (a promise, an op
+ * dispatch and a poll per datagram). A UDP send never waits in practice, so one syscall
+ * does the same work. Anything this cannot do (a host name, no FFI permission, a full
+ * socket buffer) returns false and the caller falls back to Deno's send.
+ */
+import { openLibc, udpDescriptor } from "./socket_options.ts";
+import { sockaddr } from "./udp_fd_sender.ts";
+
+const MSG_DONTWAIT = 0x40;
+
+export class UdpSyscallSender {
+  readonly #fd: number;
+  readonly #family: "v4" | "v6";
+  /** Destination addresses by "host:port" (null: not an IP literal); bounded like flows. */
+  #addresses = new Map<string, Uint8Array | null>();
+
+  private constructor(fd: number, family: "v4" | "v6") {
+    this.#fd = fd;
+    this.#family = family;
+  }
+
+  /** For this process's UDP socket bound to `host`:`port`; undefined when not possible. */
+  static forSocket(host: string, port: number): UdpSyscallSender | undefined {
+    if (Deno.build.os !== "linux" || !openLibc()) return undefined;
+    const fd = udpDescriptor(port);
+    return fd === undefined
+      ? undefined
+      : new UdpSyscallSender(fd, host.includes(":") ? "v6" : "v4");
+  }
+
+  /** Sends `bytes` to host:port now; false when the caller must send another way. */
+  send(bytes: Uint8Array, host: string, port: number): boolean {
+    const key = host + ":" + port;
+    let to = this.#addresses.get(key);
+    if (to === undefined) {
+      to = sockaddr(host, port, this.#family) ?? null;
+      if (this.#addresses.size >= 100_000) this.#addresses.clear();
+      this.#addresses.set(key, to);
+    }
+    if (to === null) return false;
+    const sent = openLibc()!.sendto(this.#fd, bytes, bytes.length, MSG_DONTWAIT, to, to.length);
+    return Number(sent) === bytes.length;
+  }
+}
