@@ -58,8 +58,12 @@ export function restorable(s: StoredBinding): Binding | undefined {
 export class BindingJournal {
   #store: BindingStore;
   #location: LocationStore;
-  /** `aor NUL key` → the binding to write, or a removal. Only the latest change counts. */
-  #pending = new Map<string, StoredBinding | { aor: string; key: string; removed: true }>();
+  /**
+   * `aor NUL key` → the binding to write, or a removal. Only the latest change counts, and
+   * it is turned into its stored form at flush time: once per binding and batch, not once
+   * per REGISTER (a phone refreshing every second costs one conversion a batch).
+   */
+  #pending = new Map<string, Binding | { aor: string; key: string; removed: true }>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #unobserve: (() => void) | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -98,10 +102,9 @@ export class BindingJournal {
   /** Starts queueing every change and writing a batch every `intervalMs`. */
   start(intervalMs = 1000): void {
     this.#unobserve = this.#location.observe((binding, change) => {
-      const stored = toStored(binding);
       this.#pending.set(
-        `${stored.aor}\0${stored.key}`,
-        change === "saved" ? stored : { aor: stored.aor, key: stored.key, removed: true },
+        `${binding.aor}\0${binding.key}`,
+        change === "saved" ? binding : { aor: binding.aor, key: binding.key, removed: true },
       );
     });
     this.#timer = setInterval(() => this.flush(), intervalMs);
@@ -117,7 +120,7 @@ export class BindingJournal {
       const remove: { aor: string; key: string }[] = [];
       for (const change of batch) {
         if ("removed" in change) remove.push({ aor: change.aor, key: change.key });
-        else put.push(change);
+        else put.push(toStored(change));
       }
       try {
         await this.#store.apply({ put, remove });
