@@ -17,13 +17,11 @@
  * dashboard on/off comparison), `--no-calls` (skip the
  * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold),
  * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000),
-      resultsMarkdown(report, lines) +
-        (openLoop ? openLoopMarkdown(openLoopLines) : "") +
-        (calls ? callsMarkdown(calls, callLines) : "") +
-        connectionsMarkdown(churn, wsIdle) +
-        (clusterLines.length ? clusterLines.join("
-") + "
-" : "") + await keptCostLog(),
+ * `--ws-clients=N` (default 5000), `--ws-hold=S` (default 60); REGISTER standalone vs a
+ * 2-node cluster on one Redis (bench/cluster_bench.ts; `--no-cluster` skips it); open loop
+ * (bench/open_loop.ts, fresh servers): `--no-open-loop`, `--register-rates=2000,4000,...`,
+ * `--step-s=6`, `--overload-s=30`, `--soak-s=600` (0 skips), `--quick` (3 s steps, 10 s
+ * overload, 60 s soak).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
@@ -284,9 +282,7 @@ async function main() {
         (openLoop ? openLoopMarkdown(openLoopLines) : "") +
         (calls ? callsMarkdown(calls, callLines) : "") +
         connectionsMarkdown(churn, wsIdle) +
-        (clusterLines.length ? clusterLines.join("
-") + "
-" : "") + await keptCostLog(),
+        (clusterLines.length ? clusterLines.join("\n") + "\n" : "") + await keptCostLog(),
     );
     console.log("wrote bench/RESULTS.md");
   }
