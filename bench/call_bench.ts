@@ -1,5 +1,5 @@
 /**
- * @module Call bench (issue 3): calls/s through the stateful proxy and concurrent dialogs
+ * @module Call bench: calls/s through the stateful proxy and concurrent dialogs
  * held, sipws and Kamailio side by side under the same load. For each server: a sipp UAS
  * (bench/scenarios/uas_load.xml) registered as bob@example.test over UDP with digest
  * credentials (its Contact is the UAS's own port), and a sipp UAC

@@ -1,5 +1,5 @@
 /**
- * @module Connection churn benchmark (issue 10.1): sipws as a subprocess with TCP, TLS and
+ * @module Connection churn benchmark: sipws as a subprocess with TCP, TLS and
  * WSS listeners; per port, N connect/close cycles as fast as one client goes, every second
  * one closed with RST (SO_LINGER 0, tests/support/churn.ts), then at once a REGISTER over
  * TCP on a new connection, timed to its answer (the 401 challenge). Targets: 2,000 cycles

@@ -311,7 +311,7 @@ function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): s
   if (!churn && !wsIdle) return "";
   return [
     "",
-    "## Connections (issue 10)",
+    "## Connections",
     "",
     "Churn (bench/churn_bench.ts): sipws with TCP, TLS and WSS ports; per port, one client opens",
     "and closes TCP connections as fast as it can (connect, then close; every second close with",
@@ -379,7 +379,7 @@ function callsMarkdown(calls: CallBenchResult, table: string[]): string {
   const st = calls.settings;
   return [
     "",
-    "## Calls through the proxy (issue 3)",
+    "## Calls through the proxy",
     "",
     "Same run, after the REGISTER phase (bench/call_bench.ts). For each server a sipp UAS",
     "(bench/scenarios/uas_load.xml) is registered as bob@example.test over UDP with digest",

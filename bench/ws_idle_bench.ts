@@ -1,5 +1,5 @@
 /**
- * @module Idle WebSocket hold benchmark (issue 10.3): sipws as a subprocess with a WS port;
+ * @module Idle WebSocket hold benchmark: sipws as a subprocess with a WS port;
  * N clients (Deno's WebSocket, which answers pings by itself, as browsers and the `ws`
  * library do) each register a user of their own with digest, then stay idle for the hold,
  * answering only what the server sends (OPTIONS, MESSAGE → 200). Counts the clients the

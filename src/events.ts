@@ -21,7 +21,7 @@ export interface BindingView {
   node?: string;
 }
 
-/** A progress report of a call driven over HTTP (issue 12), in the order it happened. */
+/** A progress report of a call driven over HTTP, in the order it happened. */
 export interface CallEvent {
   event: "trying" | "ringing" | "answered" | "failed" | "ended";
   code?: number;

@@ -1,7 +1,7 @@
 /**
  * @module Logging for every layer: level, time, component, message; text or JSON lines.
  * The sink is replaceable (stderr in the foreground, syslog/file in daemon mode, the TUI's
- * log pane). Levels follow the seed's -v count: 0 fatal, 1 error, 2 warning, 3 debug.
+ * log pane). Levels follow SIPWS's -v count: 0 fatal, 1 error, 2 warning, 3 debug.
  * Callers must never pass passwords or HA1s.
  */
 

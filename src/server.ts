@@ -65,7 +65,7 @@ export interface Server {
   readonly dialogs: DialogTracker;
   /** The certificate TLS and WSS present now (undefined without TLS/WSS). */
   certificate(): CertificateInfo | undefined;
-  /** Calls placed or held over HTTP (issue 12). */
+  /** Calls placed or held over HTTP. */
   readonly calls: CallControl;
   /** Bans, rate limit and connection caps ([abuse]). */
   readonly abuse: AbuseGuard;

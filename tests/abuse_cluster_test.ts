@@ -1,5 +1,5 @@
 /**
- * @module Bans hold on every node of a cluster (issue 10.5 "bans and limits hold on every
+ * @module Bans hold on every node of a cluster ("bans and limits hold on every
  * worker"): two in-process nodes share a real `redis-server`. A guesser banned on node A
  * is dropped by node B too and listed by B's `GET /bans`; an operator's
  * `DELETE /bans/{address}` on B lifts it on A; a node that joins later loads the bans in

@@ -179,7 +179,7 @@ Deno.test("accounts add on a running server (HTTP API) and on a stopped one (sto
   }
 });
 
-Deno.test("accounts import/export round trip between sqlite and the seed JSON file", async () => {
+Deno.test("accounts import/export round trip between sqlite and the SIPWS JSON file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sipws-acct-io-" });
   try {
     const seed = `${dir}/seed.json`;

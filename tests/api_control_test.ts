@@ -1,7 +1,7 @@
 /**
  * @module Integration tests of the HTTP control API against a real in-process server (UDP
- * on loopback, a temporary sqlite store) and a real HTTP listener: seed 000's SIPWS
- * requests, seed 001's directory and registration shapes, the operator views, metrics,
+ * on loopback, a temporary sqlite store) and a real HTTP listener: the SIPWS protocol's
+ * requests, the mediaswitch directory and registration shapes, the operator views, metrics,
  * OpenAPI, and the error contract (bad JSON, bad field, missing/wrong key, unknown
  * domain/user/path). Registrations come from a minimal UDP user agent with digest auth.
  */
@@ -261,7 +261,7 @@ Deno.test("no keys configured: every keyed request is refused", async () => {
   }, (c) => c.keys = []);
 });
 
-Deno.test("seed 001 directory: PUT domain (201), users, PATCH, GET, DELETE", async () => {
+Deno.test("mediaswitch directory: PUT domain (201), users, PATCH, GET, DELETE", async () => {
   await withApi(async (api) => {
     const put = await api.call("PUT", "/dir/bling.babblevoice.com", {
       control: "http://127.0.0.1:9001",
@@ -348,7 +348,7 @@ Deno.test("directory errors: bad JSON, bad control, bad users, unknown fields", 
   });
 });
 
-Deno.test("seed 001 registrations: /reg, /reg/{domain}, /reg/{domain}/{user}, admin DELETE", async () => {
+Deno.test("mediaswitch registrations: /reg, /reg/{domain}, /reg/{domain}/{user}, admin DELETE", async () => {
   await withApi(async (api) => {
     await api.call("PUT", "/dir/bling.babblevoice.com", {
       users: [

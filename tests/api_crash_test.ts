@@ -2,7 +2,7 @@
  * @module Crash safety of provisioning over HTTP: a server subprocess takes a burst of
  * concurrent `PUT /dir/{domain}/{user}` and SIPWS `put` requests, is killed with SIGKILL
  * mid-burst, and is restarted on the same store. Every change the API acknowledged must be
- * there, and the store must load, both for the embedded sqlite store and for the seed's
+ * there, and the store must load, both for the embedded sqlite store and for SIPWS's
  * `-b` JSON database file.
  */
 import assert from "node:assert/strict";
@@ -76,7 +76,7 @@ async function crashRun(storeArgs: string[], storeConfig: { dbFile?: string; sto
         try {
           let res: Response;
           if (i % 3 === 0) {
-            // Seed 000 put: one user in, the seed user of this worker out and back.
+            // SIPWS protocol put: one user in, the seed user of this worker out and back.
             res = await fetch(`${base}/`, {
               method: "POST",
               body: JSON.stringify({

@@ -240,7 +240,7 @@ browserTest(
     await answer(bob.page, 0);
 
     for (const [a, id] of [[alice, out], [bob, 0]] as const) await assertConfirmed(rig, a, id);
-    // WS in, WSS out: the proxy records a route for each leg (issue 3).
+    // WS in, WSS out: the proxy records a route for each leg (RFC 3261 §16.6 item 4).
     assert.deepEqual(recordRouteOf200(alice), [
       `127.0.0.1:${rig.ts.port("wss")};transport=wss`,
       `127.0.0.1:${rig.ts.port("ws")};transport=ws`,
@@ -409,7 +409,7 @@ browserTest(
       const alice = await rig.agent("alice(wss)", ALICE, "wss");
       const out = await call(alice.page, BOB_URI);
       await assertConfirmed(rig, alice, out);
-      // WSS in, UDP out: two Record-Route entries (issue 3).
+      // WSS in, UDP out: two Record-Route entries (one per transport, as a multi-homed proxy).
       assert.deepEqual(recordRouteOf200(alice), [
         `127.0.0.1:${rig.ts.port("udp")};transport=udp`,
         `127.0.0.1:${rig.ts.port("wss")};transport=wss`,
@@ -542,7 +542,7 @@ browserTest(
       await assertEnded(rig, bob, 0, "remote", 15_000); // sipp's BYE ended it
       const result = await uac.result();
       assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);
-      // carol is a local user: the proxy must have challenged her INVITE (issue 3).
+      // carol is a local user: the proxy must have challenged her INVITE (proxy authentication of local callers).
       assert.match(result.stdout, /^\s*407 <-+\s+1\s/m, "sipp's INVITE was challenged");
       assert.equal(result.stats?.successfulCalls, 1, describeSipp(result));
     } finally {

@@ -1,5 +1,5 @@
 /**
- * @module Click-to-call between two browsers driven only over HTTP (issue 12, RFC 3725
+ * @module Click-to-call between two browsers driven only over HTTP (RFC 3725
  * flow I): a test control server (`Deno.serve`) originates to JsSIP alice in Chromium
  * without an offer, takes alice's offer from the `answered` event, originates to JsSIP bob
  * with that offer, and posts bob's answer as alice's ACK. ICE connects on 127.0.0.1, RTP

@@ -1,5 +1,5 @@
 /**
- * Proof of inbound call control (issue 12) with sipp as the caller: the domain's
+ * Proof of inbound call control with sipp as the caller: the domain's
  * directory entry has a control URL and `calls: true`, so alice's authenticated INVITE is
  * offered to a `Deno.serve` control server as `POST /invite`, whose answer decides: proxy
  * (to bob, a sipp UAS), proxy retargeted to carol, reject 486, hold → ring (180 with
@@ -237,7 +237,7 @@ Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; eve
       alertinfo: "<http://ring.test/tone.wav>",
     });
     assert.deepEqual(await ring.json(), { callid, ringing: true });
-    // Already ringing: no second 180 (seed 001).
+    // Already ringing: no second 180 (mediaswitch directory API).
     const again = await rig.api("POST", "/dialog/ring", { callid });
     assert.equal((await again.json()).ringing, false);
     const answer = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/answer`, {

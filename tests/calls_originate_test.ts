@@ -1,5 +1,5 @@
 /**
- * Proof of `POST /dialog/invite` (issue 12) with real peers: sipws places calls over UDP
+ * Proof of `POST /dialog/invite` with real peers: sipws places calls over UDP
  * to a sipp UAS registered as bob, a `Deno.serve` control server receives the events.
  * With an offer (ACK at once) and without (late offer: the 200's offer goes out in
  * `answered`, the answer posted to `/dialog/{callid}/ack` is what the ACK carries), DELETE

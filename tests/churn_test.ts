@@ -1,5 +1,5 @@
 /**
- * Issue 10.1: connection churn must not jam the stream listeners. 2,000 connect/close
+ * Connection churn must not jam the stream listeners. 2,000 connect/close
  * cycles (every second one closed with RST, SO_LINGER 0) on the TCP, TLS and WSS ports,
  * each followed at once by a REGISTER on that port that must be answered. A peer that
  * resets before it is accepted makes Deno's accept fail (ENOTCONN); the listener used to

@@ -103,9 +103,9 @@ for (const impl of implementations) {
     await store.putAccount(alice);
     const got: Account | undefined = store.getAccount("example.com", "alice");
     assert.equal(got?.password, undefined);
-    const { password: _, ...seedFields } = alice;
+    const { password: _, ...sipwsFields } = alice;
     assert.deepEqual(got, {
-      ...seedFields,
+      ...sipwsFields,
       ha1: {
         md5: ha1("md5", "alice", "example.com", "secret"),
         sha256: ha1("sha256", "alice", "example.com", "secret"),

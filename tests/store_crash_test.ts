@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { parseDatabaseFile } from "../src/store/seed_request.ts";
+import { parseDatabaseFile } from "../src/store/sipws_request.ts";
 import { CRASH_DOMAIN, openForCrash, planOps } from "./support/store_writer.ts";
 
 const OPS = 2000;

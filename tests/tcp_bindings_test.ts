@@ -1,5 +1,5 @@
 /**
- * Issue 10.2, `sip.tcp_bindings`: an ordinary RFC 3261 TCP UA (a short-lived sipp process)
+ * `sip.tcp_bindings`: an ordinary RFC 3261 TCP UA (a short-lived sipp process)
  * registers from its own address and exits, closing the connection; its binding stays,
  * and a call reaches it over a new TCP connection to its Contact, where a sipp UAS now
  * listens. Flow-bound TCP bindings (Contact not the source address, RFC 5626 Outbound)

@@ -1,5 +1,5 @@
 /**
- * Issue 10.3, the WebSocket keep-alive policy (`[websocket] ping_interval`, `ping_timeout`)
+ * The WebSocket keep-alive policy (`[websocket] ping_interval`, `ping_timeout`)
  * with short intervals: a registered client that answers pings (Deno's WebSocket client
  * sends pongs by itself) is held past several intervals with its binding; a registered
  * client that answers nothing (a raw socket that reads but never sends a pong) is closed once

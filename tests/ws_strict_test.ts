@@ -1,5 +1,5 @@
 /**
- * Issue 10.4, WebSocket strictness on WS and WSS, with a raw socket (a client library
+ * WebSocket strictness (RFC 6455) on WS and WSS, with a raw socket (a client library
  * would not misbehave): an unmasked client frame is refused with close code 1002 (RFC 6455
  * §5.1) and gets no SIP answer; a handshake whose head passes `[websocket]
  * max_header_size` is answered 431 and closed as soon as the limit is passed, while one

@@ -2,7 +2,7 @@
  * @module The HTTP control API as one Hono app: key check (Bearer header; the SIPWS
  * routes also take `key` from the body), JSON errors for everything (bad JSON, bad field,
  * unknown path, wrong method, unexpected failure) and the route groups of the sibling
- * modules (SIPWS seed 000, directory and registrations seed 001, views, metrics, OpenAPI).
+ * modules (the SIPWS protocol, the mediaswitch directory and registrations, views, metrics, OpenAPI).
  * It serves nothing by itself (http_server.ts does) and never touches SIP directly.
  */
 import { Hono } from "hono";
@@ -56,7 +56,7 @@ const log = new Logger("api");
  * with the request.
  */
 const OPEN_PATHS = new Set(["/healthz"]);
-/** SIPWS seed 000 routes check the key themselves (it may be in the body). */
+/** SIPWS protocol routes check the key themselves (it may be in the body). */
 const SELF_CHECKED = new Set(["/"]);
 
 /** True when the Authorization header carries a configured key (never throws). */
@@ -70,7 +70,7 @@ function hasValidKey(keys: readonly string[], header: string | undefined): boole
 }
 
 export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono {
-  // strict: false so the seed's `GET /reg/` (trailing slash) matches `/reg`.
+  // strict: false so the mediaswitch API's `GET /reg/` (trailing slash) matches `/reg`.
   const app = new Hono({ strict: false });
 
   app.use("*", async (c, next) => {

@@ -3,7 +3,7 @@
  * lists them all (contact, flow, expiry, pings, RFC 5626 instance/reg-id) with a stable
  * URL-safe `id`, and `DELETE /bindings/{id}` removes exactly that binding (admin). The id
  * encodes the AOR and the location service's binding key, so it survives refreshes and
- * needs no table of its own. It reads and removes bindings only; the seed-shaped `/reg`
+ * needs no table of its own. It reads and removes bindings only; the mediaswitch-shaped `/reg`
  * views stay in registrations.ts.
  */
 import type { Hono } from "hono";

@@ -1,5 +1,5 @@
 /**
- * @module The control server's side of calls driven over HTTP (issue 12): every
+ * @module The control server's side of calls driven over HTTP: every
  * `call.event` goes out as `POST {control}/dialog/{callid}` `{event, code, reason, sdp?,
  * at}`, one at a time per call so they arrive in order, with the callback retry/backoff;
  * and an inbound call of a domain with `calls: true` is offered as `POST {control}/invite`,

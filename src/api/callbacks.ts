@@ -1,5 +1,5 @@
 /**
- * @module Control-server callbacks (seed 001): for a domain whose directory entry has a
+ * @module Control-server callbacks (mediaswitch directory API): for a domain whose directory entry has a
  * `control` URL, `PUT {control}/reg/{domain}/{user}` with `{host, port, agent}` when the
  * user becomes registered (or its announced contact changes), and `DELETE` on the same URL
  * when its last binding goes (unregistration, expiry, closed connection, failed pings,
@@ -60,7 +60,7 @@ interface Failure {
   queue: string;
 }
 
-/** The seed 001 `/reg` callback announcing (PUT) or withdrawing (DELETE) a registration. */
+/** The mediaswitch `/reg` callback announcing (PUT) or withdrawing (DELETE) a registration. */
 function regRequest(method: "PUT" | "DELETE", a: Announced): CallbackRequest {
   const url = `${a.control}/reg/${encodeURIComponent(a.domain)}/${encodeURIComponent(a.user)}`;
   const body = method === "PUT"

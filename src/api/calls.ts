@@ -1,5 +1,5 @@
 /**
- * @module Calls driven over HTTP (issue 12, seed 001 `/dialog`): `POST /dialog/invite`
+ * @module Calls driven over HTTP (the mediaswitch `/dialog` API): `POST /dialog/invite`
  * originates (one object or an array of them), `POST /dialog/ring` sends a held call's
  * 180, `POST /dialog/{callid}/ack|answer|reject|refer` and `DELETE /dialog/{callid}` act
  * on one call. This file reads and checks the bodies (every error names its field) and

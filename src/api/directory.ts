@@ -1,11 +1,11 @@
 /**
- * @module Seed 001's directory on `/dir`: `PUT /dir/{domain}` replaces a whole domain
+ * @module The mediaswitch directory API on `/dir`: `PUT /dir/{domain}` replaces a whole domain
  * (control server, callback `secret`, users; 201), `PUT`/`PATCH /dir/{domain}/{user}` replace one user
- * (synonyms, as the seed says: fields not given are kept), `GET /dir[/{domain}]` lists
+ * (synonyms, as the mediaswitch API says: fields not given are kept), `GET /dir[/{domain}]` lists
  * without secrets (a domain says only whether its callbacks are `signed`), `DELETE /dir/{domain}[/{user}]` removes (and drops the bindings that
  * lose their account). Every change goes through the store and is durable before the
  * answer. `control` is accepted as a URL string or `{host, port}` and kept as a URL;
- * `calls: true` (with a control URL) offers the domain's inbound calls to it (issue 12).
+ * `calls: true` (with a control URL) offers the domain's inbound calls to it.
  */
 import type { Context, Hono } from "hono";
 import type { Account, AccountInput } from "../store/account.ts";

@@ -59,7 +59,7 @@ function sameKey(a: string, b: string): boolean {
 }
 
 /**
- * Checks a presented key against every configured key (seed 000: all `<key>` arguments,
+ * Checks a presented key against every configured key (SIPWS: all `<key>` arguments,
  * not only the first). Throws 401 when none was presented, 403 when it matches none.
  */
 export function checkKey(keys: readonly string[], presented: string | undefined): void {

@@ -105,7 +105,7 @@ export function metricsText(server: ApiServer, extras: MetricsExtras): string {
     labels: {},
     value: extras.callbacksPending,
   }]);
-  family("sipws_accepting", "gauge", "1 while SIP is accepted (seed 000 start/stop)", [{
+  family("sipws_accepting", "gauge", "1 while SIP is accepted (SIPWS protocol start/stop)", [{
     labels: {},
     value: server.transport.accepting ? 1 : 0,
   }]);

@@ -10,7 +10,7 @@ export type Schema = Record<string, unknown>;
 
 const STRING: Schema = { type: "string" };
 const INTEGER: Schema = { type: "integer" };
-/** The profile fields a user carries besides its name (seed 001). */
+/** The profile fields a user carries besides its name (mediaswitch directory API). */
 const USER_PROFILE = { cn: STRING, description: STRING, image: STRING };
 
 export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -52,8 +52,8 @@ export function openApiDocument(): Record<string, unknown> {
     info: {
       title: "sipws control API",
       version: "1",
-      description: "Provisioning and monitoring of sipws: seed 000 SIPWS protocol on `/`, " +
-        "seed 001 mediaswitch directory and registrations, operator views and metrics. " +
+      description: "Provisioning and monitoring of sipws: SIPWS protocol on `/`, " +
+        "mediaswitch directory and registrations, operator views and metrics. " +
         "Every endpoint but /healthz needs a key (`Authorization: Bearer <key>`; the " +
         "SIPWS POST also takes `key` in its body). Errors are JSON " +
         '`{"error": {"code", "field"?, "message"}}`.',
@@ -62,12 +62,12 @@ export function openApiDocument(): Record<string, unknown> {
     paths: {
       "/": {
         post: {
-          summary: "SIPWS control request (seed 000): start, stop, clear, list, put",
+          summary: "SIPWS control request (SIPWS protocol): start, stop, clear, list, put",
           requestBody: body(ref("SipwsRequest")),
           responses: { "200": json(ref("SipwsResponse")), ...errors },
         },
         get: {
-          summary: "Registered accounts (seed 000 GET); `?all=1` lists every account",
+          summary: "Registered accounts (SIPWS protocol GET); `?all=1` lists every account",
           parameters: [
             { name: "key", in: "query", schema: STRING },
             { name: "domain", in: "query", schema: STRING },
@@ -139,14 +139,14 @@ export function openApiDocument(): Record<string, unknown> {
       "/reg/{domain}": {
         parameters: [domain],
         get: {
-          summary: "Registration state of every user of a domain (seed 001)",
+          summary: "Registration state of every user of a domain (mediaswitch directory API)",
           responses: { "200": json(ref("Registrations")), ...errors, ...notFound },
         },
       },
       "/reg/{domain}/{user}": {
         parameters: [domain, user],
         get: {
-          summary: "Registration state of one user (seed 001 shape)",
+          summary: "Registration state of one user (mediaswitch shape)",
           responses: { "200": json(ref("Registrations")), ...errors, ...notFound },
         },
         delete: {
@@ -444,7 +444,7 @@ export function openApiDocument(): Record<string, unknown> {
                   secret: { type: "string", description: "signs this domain's callbacks" },
                   calls: {
                     type: "boolean",
-                    description: "offer inbound calls to the control server (issue 12)",
+                    description: "offer inbound calls to the control server",
                   },
                 },
               },

@@ -1,5 +1,5 @@
 /**
- * @module The OpenAPI paths and schemas of calls driven over HTTP (issue 12): originate,
+ * @module The OpenAPI paths and schemas of calls driven over HTTP: originate,
  * ring, ack, answer, reject, refer, hang up, plus the two requests sipws makes of a
  * control server (`POST {control}/invite`, `POST {control}/dialog/{callid}`), described
  * as schemas. Data only; openapi.ts merges it into the document.

@@ -1,6 +1,6 @@
 /**
- * @module Seed 001's registration views on `/reg`: `GET /reg` (`{count}` of every
- * registration), `GET /reg/{domain}` and `GET /reg/{domain}/{user}` with exactly the seed's
+ * @module The mediaswitch registration views on `/reg`: `GET /reg` (`{count}` of every
+ * registration), `GET /reg/{domain}` and `GET /reg/{domain}/{user}` with exactly the mediaswitch API's
  * shape (count, registered, users → registered, outstandingping, remote host/port/agent,
  * epochs), and `DELETE /reg/{domain}/{user}` to remove a user's bindings (admin; the
  * control server gets its DELETE callback). Reads the store and the location service only.
@@ -22,7 +22,7 @@ export interface DomainRegistrations {
   users: Record<string, UserRegistration>;
 }
 
-/** The seed 001 body for a domain, optionally one user; undefined when unknown. */
+/** The mediaswitch registration body for a domain, optionally one user; undefined when unknown. */
 export function domainRegistrations(
   server: ApiServer,
   domain: string,

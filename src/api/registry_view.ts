@@ -1,6 +1,6 @@
 /**
  * @module Read models shared by the API routes: an account joined with its live bindings,
- * as seed 000's registry address and as seed 001's per-user registration state, plus the
+ * as the SIPWS registry address and as the mediaswitch per-user registration state, plus the
  * admin removal of bindings when accounts go. Pure functions over the store and the
  * location service; no HTTP here.
  */
@@ -8,7 +8,7 @@ import type { Binding, BindingReader, LocationService } from "../core/location.t
 import { parseUri } from "../sip/uri.ts";
 import type { Account, AccountStore } from "../store/account.ts";
 
-/** Seed 000 registry address (`list`): empty fields are left out, as the seed does. */
+/** SIPWS registry address (`list`): empty fields are left out, as SIPWS does. */
 export interface RegistryAddress {
   avail: string;
   proto?: string;
@@ -29,7 +29,7 @@ export interface RegistryAddress {
   updated?: number;
 }
 
-/** Seed 001 per-user state in `GET /reg/{domain}`. */
+/** Mediaswitch per-user state in `GET /reg/{domain}`. */
 export type UserRegistration =
   | { registered: false }
   | {

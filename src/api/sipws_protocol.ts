@@ -1,17 +1,17 @@
 /**
- * @module Seed 000's control protocol on `/`: `POST /` with JSON `{q, domain, key, ...}`
+ * @module The SIPWS control protocol on `/`: `POST /` with JSON `{q, domain, key, ...}`
  * where q is start, stop (really stop and start accepting SIP), clear, list (registry
  * addresses) or put (`data` entries with `o` "+" add/edit, "-" delete; optional `domains`
  * `[{domain, control, secret, calls}]`; `v` answered is the version before the update); `GET /`
- * lists registered accounts. Answers keep the seed's
+ * lists registered accounts. Answers keep SIPWS's
  * `q` and `errorcode` ("0" done, "1" key missing or wrong, "2" bad request, "3" store
  * failure) besides the API's JSON error object. The key may be in the body or a Bearer
  * header and is checked against every configured key.
  */
 import type { Context, Hono } from "hono";
 import { StoreError, StoreUnavailableError } from "../store/account.ts";
-import { applySeedRequest } from "../store/open_store.ts";
-import { parseSeedRequest } from "../store/seed_request.ts";
+import { applySipwsRequest } from "../store/open_store.ts";
+import { parseSipwsRequest } from "../store/sipws_request.ts";
 import type { ApiServer } from "./app.ts";
 import {
   ApiError,
@@ -95,9 +95,9 @@ async function handle(server: ApiServer, doc: JsonObject, header?: string) {
     case "list":
       return { q: signal, errorcode: "0", registry: registry(server, domain) };
     case "put": {
-      const request = parseSeedRequest(doc);
+      const request = parseSipwsRequest(doc);
       const v = server.store.version();
-      await applySeedRequest(server.store, request);
+      await applySipwsRequest(server.store, request);
       if (request.changes.some((change) => change.op === "delete")) {
         removeOrphanBindings(server.location, server.store);
       }

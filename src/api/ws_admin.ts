@@ -1,5 +1,5 @@
 /**
- * @module WebSocket connection admin (Kamailio's ws.dump/close/ping/disable/enable, seed 004):
+ * @module WebSocket connection admin (Kamailio's ws.dump/close/ping/disable/enable):
  * `GET /ws` sorted (`?order=id|last_used&dir=asc|desc`) and paged (`?limit&offset`), each row
  * with bound AORs, messages and bytes each way and the send queue; `POST /ws/{id}/close
  * {code, reason}` (RFC 6455 §7.4.1, default 1000), `POST /ws/{id}/ping`, `POST /ws/disable`

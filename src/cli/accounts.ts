@@ -15,8 +15,8 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/config.ts";
 import type { AccountInput } from "../store/account.ts";
 import { formatDatabaseFile, writeFileAtomic } from "../store/json_file_store.ts";
-import { applySeedRequest, readSeedRequestFile } from "../store/open_store.ts";
-import type { SeedRequest } from "../store/seed_request.ts";
+import { applySipwsRequest, readSipwsRequestFile } from "../store/open_store.ts";
+import type { SipwsRequest } from "../store/sipws_request.ts";
 import { printErr, reportLoadError } from "./output.ts";
 import {
   AccountsError,
@@ -43,7 +43,7 @@ interface CommonOptions {
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
-    .option("-b, --db <file>", "seed JSON database file (instead of the sqlite store)")
+    .option("-b, --db <file>", "SIPWS JSON database file (instead of the sqlite store)")
     .option("--store <file>", "sqlite account store (default from the config, sipws.db)")
     .option("--cluster-redis <url>", "the cluster's Redis: every node sees the change within 1 s")
     .option("--config <file>", "read this config file instead of searching for one")
@@ -237,7 +237,7 @@ async function listAccounts(o: CommonOptions & { json?: boolean }) {
   }
 }
 
-/** A put entry of the seed protocol carrying one account (digests when no password). */
+/** A put entry of the SIPWS protocol carrying one account (digests when no password). */
 function putEntry(a: AccountInput): Record<string, unknown> {
   const e: Record<string, unknown> = { o: "+", u: a.user, domain: a.domain };
   if (a.password !== undefined) e.k = a.password;
@@ -254,9 +254,9 @@ function putEntry(a: AccountInput): Record<string, unknown> {
 
 async function importFile(o: CommonOptions, file: string) {
   const config = await load(o);
-  let request: SeedRequest;
+  let request: SipwsRequest;
   try {
-    request = await readSeedRequestFile(file);
+    request = await readSipwsRequestFile(file);
   } catch (e) {
     throw new AccountsError((e as Error).message);
   }
@@ -275,7 +275,7 @@ async function importFile(o: CommonOptions, file: string) {
     const r = await api(target, "POST", "/", { q: "put", domain: request.domain ?? "", data });
     if (r.status !== 200) throw apiFailure(`importing ${file}`, r);
   } else {
-    await withStore(config, (store) => applySeedRequest(store, request));
+    await withStore(config, (store) => applySipwsRequest(store, request));
     fileModeNote(config);
   }
   console.log(
@@ -324,13 +324,13 @@ export function registerAccountsCommand(program: Command): void {
     .option("--json", "print JSON");
   run(list, (o) => listAccounts(o as CommonOptions & { json?: boolean }));
 
-  const imp = addCommonOptions(accounts.command("import").argument("<file>", "seed JSON file"))
-    .description("import a seed database file or put request as one change");
+  const imp = addCommonOptions(accounts.command("import").argument("<file>", "SIPWS JSON file"))
+    .description("import a SIPWS database file or put request as one change");
   run(imp, (o, file: string) => importFile(o, file));
 
   const exp = addCommonOptions(accounts.command("export").argument("<file>", "output file"))
     .description(
-      "export every account to a seed JSON database file (HA1 digests, no plain passwords unless kept)",
+      "export every account to a SIPWS JSON database file (HA1 digests, no plain passwords unless kept)",
     );
   run(exp, (o, file: string) => exportFile(o, file));
 }

@@ -1,6 +1,6 @@
 /**
  * @module The sipws command line: one commander program whose default action serves (so
- * `sipws -f -u 5060` works as in seed 000) and whose subcommands are `serve`, `accounts`,
+ * `sipws -f -u 5060` works as in SIPWS) and whose subcommands are `serve`, `accounts`,
  * `service`, `config check`, `doctor`, `version` and `tui`. It owns dispatch and exit codes only
  * (0 ok, 1 runtime failure, 2 usage or configuration error); each command lives in its
  * own file. Subcommands registered by other files may report failure through

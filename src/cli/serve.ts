@@ -1,5 +1,5 @@
 /**
- * @module `sipws [serve] ...`: load the Config, then either detach (daemon, as in seed 000)
+ * @module `sipws [serve] ...`: load the Config, then either detach (daemon, as in SIPWS)
  * or run the server attached. It owns the daemon re-spawn and readiness wait, the pid file,
  * where logs go (stderr, syslog through `logger`, `sipws.log` beside the binary on Windows,
  * `--log-file`), and signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads. It builds no
@@ -127,7 +127,7 @@ function setupLogging(config: Config, daemonChild: boolean): () => Promise<void>
     try {
       closables.push(syslogSink("sipws"));
     } catch {
-      // No `logger` (util-linux) on this host: keep the seed's Windows behaviour.
+      // No `logger` (util-linux) on this host: keep SIPWS's Windows behaviour.
       try {
         closables.push(besideBinary());
       } catch {

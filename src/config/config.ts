@@ -13,7 +13,7 @@ export interface Config {
   udpPort?: number;
   /** `-t`: SIP TCP port. */
   tcpPort?: number;
-  /** `--tls-port`: SIP over TLS port (new in sipws; `-s` is WSS as in the seed). */
+  /** `--tls-port`: SIP over TLS port (new in sipws; `-s` is WSS as in SIPWS). */
   tlsPort?: number;
   /** `-p`: SIP over WebSocket port. */
   wsPort?: number;
@@ -31,9 +31,9 @@ export interface Config {
   certificatePoll: number;
   /** `-w`: private key password. */
   certificatePassword?: string;
-  /** `-d`: startup request JSON file (seed 000 "put" request). */
+  /** `-d`: startup request JSON file (a SIPWS "put" request). */
   dataFile?: string;
-  /** `-b`: writeable JSON database file (seed 000 format). */
+  /** `-b`: writeable JSON database file (SIPWS format). */
   dbFile?: string;
   /** Embedded sqlite store path; used when `-b` is not given. */
   storePath: string;

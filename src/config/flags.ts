@@ -1,5 +1,5 @@
 /**
- * @module The command-line flags of serving: seed 000's argtable2 table (same letters, long
+ * @module The command-line flags of serving: SIPWS's argtable2 table (same letters, long
  * names and meaning) plus sipws's long-only additions, declared once as `FLAGS` and turned into
  * commander options and into a `ConfigPatch`. It owns flag syntax and value checks; it does not
  * read files, search for config or run anything (see load.ts and src/cli/).
@@ -13,7 +13,7 @@ import { checkValue, ConfigError, type ConfigPatch, type Spec, specOf } from "./
 export interface FlagSpec {
   short?: string;
   long: string;
-  /** Value placeholder as the seed's help prints it; absent for switches. */
+  /** Value placeholder as SIPWS's help prints it; absent for switches. */
   value?: string;
   description: string;
   /** TOML key the flag sets; `meta` flags steer loading instead. */
@@ -24,7 +24,7 @@ export interface FlagSpec {
   hidden?: boolean;
 }
 
-/** Seed 000's table first (order kept), then sipws's long-only flags. */
+/** SIPWS's table first (order kept), then sipws's long-only flags. */
 export const FLAGS: readonly FlagSpec[] = [
   {
     short: "i",
@@ -124,7 +124,7 @@ export const FLAGS: readonly FlagSpec[] = [
     meta: "skipConfig",
     description: "Skip reading arguments from sipws.toml / sipws.cfg",
   },
-  // sipws additions: long names only, so the seed's letters keep their meaning.
+  // sipws additions: long names only, so SIPWS's letters keep their meaning.
   {
     long: "tls-port",
     value: "<port>",

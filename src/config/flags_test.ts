@@ -3,8 +3,8 @@ import { flagLabel, FLAGS, hasTransport, parseFlags, UsageError } from "./flags.
 import { ConfigError } from "./toml.ts";
 import { defaultConfig } from "./config.ts";
 
-/** Seed 000's `sipws -h` table: letter, long name, value placeholder. */
-const SEED_TABLE: [string | undefined, string, string | undefined][] = [
+/** SIPWS's `sipws -h` table: letter, long name, value placeholder. */
+const SIPWS_TABLE: [string | undefined, string, string | undefined][] = [
   ["i", "interface", "<IP>"],
   ["r", "httpport", "<port>"],
   ["p", "port", "<port>"],
@@ -23,14 +23,14 @@ const SEED_TABLE: [string | undefined, string, string | undefined][] = [
   [undefined, "skipconfig", undefined],
 ];
 
-Deno.test("flag table keeps seed 000's letters, long names and value kinds in order", () => {
-  const seedPart = FLAGS.slice(0, SEED_TABLE.length).map((f) => [f.short, f.long, f.value]);
-  assert.deepEqual(seedPart, SEED_TABLE);
-  // No addition steals a seed letter: sipws's new flags are long-only.
-  for (const f of FLAGS.slice(SEED_TABLE.length)) assert.equal(f.short, undefined, f.long);
+Deno.test("flag table keeps SIPWS's letters, long names and value kinds in order", () => {
+  const sipwsPart = FLAGS.slice(0, SIPWS_TABLE.length).map((f) => [f.short, f.long, f.value]);
+  assert.deepEqual(sipwsPart, SIPWS_TABLE);
+  // No addition steals a SIPWS letter: sipws's new flags are long-only.
+  for (const f of FLAGS.slice(SIPWS_TABLE.length)) assert.equal(f.short, undefined, f.long);
 });
 
-Deno.test("every seed flag sets the Config field its help text describes", () => {
+Deno.test("every SIPWS flag sets the Config field its help text describes", () => {
   const p = parseFlags([
     "-i",
     "127.0.0.1",

@@ -1,5 +1,5 @@
 /**
- * @module Legacy `sipws.cfg` (seed 000): a file holding one command-line string, e.g.
+ * @module Legacy `sipws.cfg` (SIPWS): a file holding one command-line string, e.g.
  * `-u 5060 -p 8080 -r 8082 key1`. It owns splitting that text into arguments (shell-like
  * quotes, `#` comment lines, newlines as spaces) and locating each argument's line so errors
  * read `sipws.cfg:LINE: -u/--udpport: ...`. Flag meaning stays in flags.ts; no file I/O here.
@@ -30,7 +30,7 @@ export function tokenizeCommandLine(text: string, file = "sipws.cfg"): CfgToken[
       continue;
     }
     if (c === "#") {
-      // A comment runs to the end of its line (not part of the seed, harmless to allow).
+      // A comment runs to the end of its line (not part of SIPWS, harmless to allow).
       while (i < text.length && text[i] !== "\n") i++;
       continue;
     }

@@ -16,7 +16,7 @@ Deno.test("tokenizer splits a command line with quotes, comments and lines", () 
   assert.throws(() => tokenizeCommandLine(`-c "open`, "x.cfg"), /x\.cfg:1: unclosed " quote/);
 });
 
-Deno.test("a seed-style sipws.cfg gives the same values as the command line", () => {
+Deno.test("a SIPWS-style sipws.cfg gives the same values as the command line", () => {
   const p = parseLegacyCfg(
     "-f -vv -u 5060 -t 5060 -p 8080 -r 8082 --db=accounts.json k1 k2",
     "s.cfg",

@@ -1,6 +1,6 @@
 /**
  * @module Where configuration comes from and in what order: embedded defaults < one file
- * (`sipws.toml`, else legacy `sipws.cfg`) < command-line flags. It owns the seed's search order
+ * (`sipws.toml`, else legacy `sipws.cfg`) < command-line flags. It owns SIPWS's search order
  * (the binary's folder, the current folder, then /etc or %WINDIR%), `--config FILE` and
  * `--skipconfig`. It reads files but starts nothing and logs nothing: `serve`, SIGHUP reload,
  * `config check` and `accounts` all call `loadConfig`.
@@ -56,7 +56,7 @@ export function binaryDir(): string {
   }
 }
 
-/** The seed's search order, without duplicates. */
+/** SIPWS's search order, without duplicates. */
 export function searchDirs(env: LoadEnv = {}): string[] {
   const system = env.systemDir ??
     (Deno.build.os === "windows" ? (Deno.env.get("WINDIR") ?? "C:\\Windows") : "/etc");

@@ -1,5 +1,5 @@
 /**
- * @module How a binding is reached, and whether it outlives its connection (issue 10.2).
+ * @module How a binding is reached, and whether it outlives its connection .
  * Flow-bound bindings (WebSocket `.invalid` contacts, RFC 5626 Outbound, and with
  * `sip.tcp_bindings = "contact"` TCP/TLS contacts that are not the address the REGISTER
  * came from, e.g. behind NAT) are reached only over their flow and go when it closes. An

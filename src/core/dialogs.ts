@@ -121,7 +121,7 @@ export class DialogTracker {
   }
 
   /**
-   * A call sipws places or holds itself (issue 12) reports its current view: listed and
+   * A call sipws places or holds itself reports its current view: listed and
    * bounded like the proxied ones, `dialog.changed` on each state change.
    */
   put(view: DialogView): void {

@@ -48,7 +48,7 @@ export interface ProxyDeps extends ChallengeDeps, TargetDeps {
   transactions: Pick<TransactionLayer, "sendRequest" | "sendStateless" | "scheduler">;
   dialogs?: DialogTracker;
   tokens?: FlowTokens;
-  /** Inbound call control (issue 12): may take an initial INVITE before it is routed. */
+  /** Inbound call control: may take an initial INVITE before it is routed. */
   inbound?: InboundControl;
 }
 
@@ -67,7 +67,7 @@ export interface InboundControl {
   ): boolean;
 }
 
-/** Methods a local user must authenticate outside a dialog (issue 3). */
+/** Methods a local user must authenticate outside a dialog (the proxy policy above). */
 const CHALLENGED = new Set(["INVITE", "MESSAGE", "SUBSCRIBE"]);
 /** Requests that may create a dialog: we Record-Route them (§16.6 item 4). */
 const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);

@@ -1,6 +1,6 @@
 /**
  * @module The accounts contract: what a SIP account is and what every store implementation
- * (sqlite, seed JSON file) must do. The registrar and API depend on this interface only.
+ * (sqlite, SIPWS JSON file) must do. The registrar and API depend on this interface only.
  * Reads are synchronous (served from memory or sqlite on the SIP hot path); writes resolve
  * only once the change is durable, so an acknowledged change survives a kill -9.
  */
@@ -17,7 +17,7 @@ export interface Account {
   /** Kept only when the operator asks for plain passwords. */
   password?: string;
   ha1: Ha1;
-  /** Seed 000 fields. */
+  /** SIPWS protocol fields. */
   cn?: string;
   description?: string;
   image?: string;
@@ -31,7 +31,7 @@ export interface Account {
 /** What callers hand to `putAccount`: a password instead of digests. */
 export type AccountInput = Omit<Account, "ha1"> & { password?: string; ha1?: Ha1 };
 
-/** One step of a batch (`applyChanges`): a seed 000 put entry with `o` "+" or "-". */
+/** One step of a batch (`applyChanges`): a SIPWS protocol put entry with `o` "+" or "-". */
 export type AccountChange =
   | { op: "put"; account: AccountInput }
   | { op: "delete"; domain: string; user: string };
@@ -63,11 +63,11 @@ export class StoreUnavailableError extends StoreError {
 
 export interface DomainEntry {
   domain: string;
-  /** Control server base URL for registration callbacks (seed 001). */
+  /** Control server base URL for registration callbacks (mediaswitch directory API). */
   control?: string;
   /** Signs this domain's callbacks (HMAC-SHA256); wins over `[callbacks] secret`. */
   secret?: string;
-  /** Inbound calls of this domain are offered to the control server first (issue 12). */
+  /** Inbound calls of this domain are offered to the control server first. */
   calls?: boolean;
 }
 
@@ -80,7 +80,7 @@ export interface AccountStore {
   deleteAccount(domain: string, user: string): Promise<boolean>;
   /**
    * Applies puts and deletes in order, all or nothing, as one change (one version bump,
-   * one durable write): a seed 000 put request.
+   * one durable write): a SIPWS protocol put request.
    */
   applyChanges(changes: AccountChange[]): Promise<void>;
   getDomain(domain: string): DomainEntry | undefined;
@@ -90,7 +90,7 @@ export interface AccountStore {
   deleteDomain(domain: string): Promise<boolean>;
   /** Removes every account (of one domain, or all). */
   clear(domain?: string): Promise<void>;
-  /** Seed 000 registry version: bumped by every change. */
+  /** SIPWS registry version: bumped by every change. */
   version(): number;
   /** Re-reads the backing file (SIGHUP, or a change made by another process). */
   reload(): Promise<void>;

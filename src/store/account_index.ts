@@ -118,7 +118,7 @@ export function toAccount(input: AccountInput, options: StoreOptions, prefix = "
   } else {
     throw new StoreError("a password or an HA1 pair is required", `${prefix}password`);
   }
-  // The seed's `id` is the user name: default it so both stores round-trip the same shape.
+  // SIPWS's `id` is the user name: default it so both stores round-trip the same shape.
   const id = optionalString(input.id, `${prefix}id`) ?? user;
   const account: Account = { domain, user, ha1: Object.freeze(ha1), id };
   if (password !== undefined && options.storePlainPasswords) account.password = password;
@@ -162,7 +162,7 @@ function byDomainUser(a: Account, b: Account): number {
 export class AccountIndex {
   #domains = new Map<string, DomainEntry>();
   #users = new Map<string, Map<string, Account>>();
-  /** Seed 000 registry version. */
+  /** SIPWS registry version. */
   version = 0;
 
   get(domain: string, user: string): Account | undefined {

@@ -1,10 +1,10 @@
 /**
- * @module Shared fixtures for the store unit tests: the seed's example database file and a
+ * @module Shared fixtures for the store unit tests: SIPWS's example database file and a
  * temp directory that is removed however the test ends. Test-only; imported by the
  * *_test.ts files beside it.
  */
 
-/** The seed's example database file, as its README shows it. */
+/** SIPWS's example database file, as its README shows it. */
 export const SEED_DATABASE = `{
   "data":[
     {"avail":"0","cn":"Alice","description":"","domain":"192.168.43.113","expire":3600,"id":"100","image":"http://acme.com/brb/sipws/i/100.png","origin":"registry","password":"password","port":5060}

@@ -1,5 +1,5 @@
 /**
- * @module The `-b` store: the seed's JSON "database" file, kept loadable by the seed and
+ * @module The `-b` store: SIPWS's JSON "database" file, kept loadable by SIPWS and
  * rewritten whole after every change. A write goes to a temp file in the same folder,
  * is fsynced, renamed over the file, and the folder is fsynced: a kill -9 at any moment
  * leaves either the old or the new complete file. Changes apply to the in-memory index at
@@ -27,7 +27,7 @@ import {
   toAccount,
   toDomainEntry,
 } from "./account_index.ts";
-import { parseDatabaseFile } from "./seed_request.ts";
+import { parseDatabaseFile } from "./sipws_request.ts";
 
 /** Temp files older than this are leftovers of a killed writer and are removed at open. */
 const STALE_TEMP_MS = 60_000;
@@ -75,7 +75,7 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o600):
   }
 }
 
-/** One database file entry, seed field names, keys in the seed's (alphabetical) order. */
+/** One database file entry, SIPWS field names, keys in SIPWS's (alphabetical) order. */
 function toEntry(a: Account): Record<string, unknown> {
   const entry: Record<string, unknown> = {};
   if (a.avail !== undefined) entry.avail = a.avail;
@@ -91,7 +91,7 @@ function toEntry(a: Account): Record<string, unknown> {
   if (a.origin !== undefined) entry.origin = a.origin;
   if (a.password !== undefined) entry.password = a.password;
   if (a.port !== undefined) entry.port = a.port;
-  // The seed reads the user name from `id`; `user` only when they differ.
+  // SIPWS reads the user name from `id`; `user` only when they differ.
   if (id !== a.user) entry.user = a.user;
   return entry;
 }
@@ -101,7 +101,7 @@ function block(items: unknown[]): string {
   return "[\n" + items.map((item) => "    " + JSON.stringify(item)).join(",\n") + "\n  ]";
 }
 
-/** The file text: one entry per line, like the seed's example. */
+/** The file text: one entry per line, like SIPWS's example. */
 export function formatDatabaseFile(
   accounts: Account[],
   domains: DomainEntry[],
@@ -110,7 +110,7 @@ export function formatDatabaseFile(
 ): string {
   const parts = [`  "data": ${block(accounts.map(toEntry))}`];
   const top = { ...extras };
-  // The seed expects a top-level domain; name the first one when the file had none.
+  // SIPWS expects a top-level domain; name the first one when the file had none.
   if (top.domain === undefined && domains.length > 0) top.domain = domains[0].domain;
   for (const [key, value] of Object.entries(top)) {
     parts.push(`  ${JSON.stringify(key)}: ${JSON.stringify(value)}`);

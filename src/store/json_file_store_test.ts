@@ -8,7 +8,7 @@ const TMP = "sipws_json_";
 
 const md5 = (text: string) => createHash("md5").update(text).digest("hex");
 
-Deno.test("json store: loads the seed's example file and serves HA1 with realm = domain", () =>
+Deno.test("json store: loads SIPWS's example file and serves HA1 with realm = domain", () =>
   inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     await Deno.writeTextFile(path, SEED_DATABASE);
@@ -22,7 +22,7 @@ Deno.test("json store: loads the seed's example file and serves HA1 with realm =
     store.close();
   }));
 
-Deno.test("json store: rewritten file keeps the seed's shape and top-level fields", () =>
+Deno.test("json store: rewritten file keeps SIPWS's shape and top-level fields", () =>
   inTempDir(TMP, async (dir) => {
     const path = `${dir}/db.json`;
     await Deno.writeTextFile(path, SEED_DATABASE);

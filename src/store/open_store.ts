@@ -1,7 +1,7 @@
 /**
- * @module Picks and opens the account store from configuration: the seed's JSON database
+ * @module Picks and opens the account store from configuration: SIPWS's JSON database
  * file when `-b` is given, else the embedded sqlite file; then applies the `-d` startup
- * request (a seed put request or a database-format file) as one change. Registrations
+ * request (a SIPWS put request or a database-format file) as one change. Registrations
  * live beside the accounts (same sqlite file, or the JSON file's sibling). It takes only
  * the config fields it needs, so the store stays a leaf that does not import src/config.
  */
@@ -10,7 +10,7 @@ import { StoreError } from "./account.ts";
 import { bindingsFileFor, type BindingStore } from "./binding_store.ts";
 import { JsonBindingStore } from "./json_binding_store.ts";
 import { JsonFileStore } from "./json_file_store.ts";
-import { parseSeedRequestText, type SeedRequest } from "./seed_request.ts";
+import { parseSipwsRequestText, type SipwsRequest } from "./sipws_request.ts";
 import { RedisAccountStore } from "./redis_account_store.ts";
 import { SqliteBindingStore } from "./sqlite_binding_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
@@ -29,22 +29,22 @@ export interface StoreConfig {
 }
 
 /** Reads and validates a startup request file; errors name the file and the field. */
-export async function readSeedRequestFile(path: string): Promise<SeedRequest> {
+export async function readSipwsRequestFile(path: string): Promise<SipwsRequest> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
     throw new StoreError(`cannot read ${path}: ${(e as Error).message}`);
   }
-  return parseSeedRequestText(text, path);
+  return parseSipwsRequestText(text, path);
 }
 
 /**
- * Applies a parsed seed request: its domain entries (sipws extension; the fields given
+ * Applies a parsed SIPWS request: its domain entries (sipws extension; the fields given
  * replace those of the current entry, `""` clears one) and then all of its "+"/"-"
  * entries as one atomic change (one version bump). The request's key is not checked here.
  */
-export async function applySeedRequest(store: AccountStore, request: SeedRequest): Promise<void> {
+export async function applySipwsRequest(store: AccountStore, request: SipwsRequest): Promise<void> {
   for (const entry of request.domains) {
     if (entry.control === undefined && entry.secret === undefined && !entry.calls) continue;
     const merged = { ...store.getDomain(entry.domain), ...entry };
@@ -58,14 +58,14 @@ export async function applySeedRequest(store: AccountStore, request: SeedRequest
 export async function openStore(config: StoreConfig): Promise<AccountStore> {
   const options = { storePlainPasswords: config.storePlainPasswords };
   // Parse the startup request first: a bad file must fail before anything is opened.
-  const request = config.dataFile ? await readSeedRequestFile(config.dataFile) : undefined;
+  const request = config.dataFile ? await readSipwsRequestFile(config.dataFile) : undefined;
   const store: AccountStore = config.cluster?.redis
     ? await RedisAccountStore.open(config.cluster.redis, options)
     : config.dbFile
     ? await JsonFileStore.open(config.dbFile, options)
     : SqliteStore.open(config.storePath, options);
   try {
-    if (request) await applySeedRequest(store, request);
+    if (request) await applySipwsRequest(store, request);
   } catch (e) {
     store.close();
     throw e;

@@ -132,7 +132,7 @@ export class SqliteStore implements AccountStore {
       this.#db.exec("PRAGMA secure_delete = ON");
       this.#db.exec(SCHEMA);
       addDomainSecretColumn(this.#db);
-      addColumn(this.#db, "calls", "INTEGER"); // issue 12: inbound call control
+      addColumn(this.#db, "calls", "INTEGER"); // inbound call control
       if (!options.storePlainPasswords) {
         // The operator no longer keeps plain passwords: drop those an earlier run kept.
         this.#db.exec("UPDATE accounts SET password = NULL WHERE password IS NOT NULL");

@@ -229,7 +229,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     return out;
   }
 
-  /** Seed 000 "stop"/"start": while not accepting, inbound SIP is dropped. */
+  /** SIPWS protocol "stop"/"start": while not accepting, inbound SIP is dropped. */
   setAccepting(accepting: boolean): void {
     this.#accepting = accepting;
   }

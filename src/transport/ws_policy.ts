@@ -1,5 +1,5 @@
 /**
- * @module Who may open a SIP WebSocket (Kamailio's websocket handshake checks, seed 004):
+ * @module Who may open a SIP WebSocket (Kamailio's websocket handshake checks):
  * the Origin allow-list (exact origins and `https://*.example.com` patterns; empty allows
  * all), the optional Host check (a served domain or one of our addresses), the admin switch
  * that refuses new handshakes with 503, and the CORS header the 101 carries (`none`, `any`

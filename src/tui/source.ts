@@ -72,7 +72,7 @@ export interface DashboardSnapshot {
   connections: ConnectionRow[];
   /** Source addresses banned now ([abuse]). */
   bans: number;
-  /** Accepting SIP (seed 000 start/stop). */
+  /** Accepting SIP (SIPWS protocol start/stop). */
   accepting: boolean;
   /** False while new WebSocket handshakes are refused (POST /ws/disable). */
   webSocketsEnabled: boolean;

@@ -1,5 +1,5 @@
 /**
- * @module A control server for call-control tests (issue 12): a `Deno.serve` on loopback
+ * @module A control server for call-control tests: a `Deno.serve` on loopback
  * that records every call event (`POST /dialog/{callid}`) in arrival order and answers
  * `POST /invite` with whatever decision the test sets (or never, or an error). Waits are
  * bounded.

@@ -1,5 +1,5 @@
 /**
- * @module Call control over HTTP (issue 12): the registry of calls sipws places
+ * @module Call control over HTTP: the registry of calls sipws places
  * (`originate`) or holds for a control server (`offer`, the proxy's inbound hook), keyed
  * by Call-ID and bounded by `api.max_calls`. It checks an originate request against the
  * directory and the location service (404 unknown domain or user; 409 with a `failed`

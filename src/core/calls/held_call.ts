@@ -1,8 +1,8 @@
 /**
- * @module An inbound INVITE the control server chose to hold (issue 12, action `hold`):
+ * @module An inbound INVITE the control server chose to hold (action `hold`):
  * sipws keeps the server transaction (the 100 is already out) for at most Timer C and
  * acts on the control server's word: `ring` (180 with Alert-Info, only while neither
- * ringing nor answered, as seed 001 says), `answer` (200 with its SDP: sipws is then the
+ * ringing nor answered, as the mediaswitch API says), `answer` (200 with its SDP: sipws is then the
  * UAS of the dialog, retransmits the 2xx until the ACK (§13.3.1.4), answers BYE and
  * re-INVITE with the last SDP), `reject` (a final status) or `hangup` (480 before the
  * answer, BYE after). The caller's CANCEL ends it with 487.

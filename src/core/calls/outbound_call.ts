@@ -1,5 +1,5 @@
 /**
- * @module A call sipws places as the UAC (issue 12, `POST /dialog/invite`): one INVITE per
+ * @module A call sipws places as the UAC (`POST /dialog/invite`): one INVITE per
  * binding of the callee (forking), the first 2xx wins and the other legs are cancelled
  * (a late 2xx of another leg is ACKed and hung up), the best final ends a call no leg
  * answered. With an offer the ACK goes at once; without one (RFC 3725 flow I) the 2xx's

@@ -1,5 +1,5 @@
 /**
- * @module The vocabulary of calls driven over HTTP (issue 12): the events a call reports
+ * @module The vocabulary of calls driven over HTTP: the events a call reports
  * to its control server (`trying`, `ringing`, `answered`, `failed`, `ended`), the error
  * the call-control part throws for the API to turn into a status, and what a call needs
  * from the rest of the server. Types and one error class only.

@@ -1,22 +1,22 @@
 /**
- * @module Reading the seed's JSON account documents: the control "put" request
+ * @module Reading SIPWS's JSON account documents: the control "put" request
  * (`{q:"put", domain, key, data:[{o, u, k, cn, description, i}], v}`, also the `-d` startup
  * file) and the `-b` "database" file (`{data:[{avail, cn, description, domain, expire, id,
  * image, origin, password, port}], domain, ip}`). It validates shapes and types and turns
  * entries into `AccountChange`s; every error names the bad field (`data[2].u`). It does no
  * I/O and does not hash: the stores do that.
  *
- * Database file extensions written by sipws (all optional on input; the seed ignores
+ * Database file extensions written by sipws (all optional on input; SIPWS ignores
  * them): per entry `ha1` and `ha1_sha256` (HA1 digests, realm = domain, used when
- * `password` is absent) and `user` (only when it differs from `id`, the seed's user name);
+ * `password` is absent) and `user` (only when it differs from `id`, SIPWS's user name);
  * top level `v` (registry version) and `domains` (`[{domain, control, secret, calls}]`, also
  * accepted in a put request: `secret` signs that domain's callbacks, `calls: true` offers
  * its inbound calls to the control server).
  */
 import { type AccountChange, type AccountInput, type DomainEntry, StoreError } from "./account.ts";
 
-/** A parsed seed document, either shape. */
-export interface SeedRequest {
+/** A parsed SIPWS document, either shape. */
+export interface SipwsRequest {
   /** "put": a control put request; "database": a `-b` database file. */
   format: "put" | "database";
   /** Top-level `domain`, the default for entries that name none. */
@@ -37,7 +37,7 @@ export interface SeedRequest {
 export interface DatabaseFile {
   accounts: AccountInput[];
   domains: DomainEntry[];
-  /** `v`, 0 when absent (a file written by the seed). */
+  /** `v`, 0 when absent (a file written by SIPWS). */
   version: number;
   /** Other top-level keys (`domain`, `ip`, ...), written back unchanged. */
   extras: Record<string, unknown>;
@@ -56,7 +56,7 @@ function str(obj: Json, key: string, field: string): string | undefined {
   return value;
 }
 
-/** The seed writes some numbers as strings ("avail":"0", "id":"100") and others not. */
+/** SIPWS writes some numbers as strings ("avail":"0", "id":"100") and others not. */
 function strOrNumber(obj: Json, key: string, field: string): string | undefined {
   const value = obj[key];
   if (value === undefined || value === null) return undefined;
@@ -80,7 +80,7 @@ function requiredName(value: string | undefined, field: string): string {
   return value;
 }
 
-/** Seed fields shared by both entry shapes. */
+/** SIPWS fields shared by both entry shapes. */
 function commonFields(entry: Json, at: string, input: AccountInput): void {
   const cn = str(entry, "cn", `${at}.cn`);
   if (cn !== undefined) input.cn = cn;
@@ -171,7 +171,7 @@ export function parseDatabaseFile(doc: unknown): DatabaseFile {
   return { accounts, domains: domainEntries(doc), version: version(doc) ?? 0, extras };
 }
 
-function parsePut(doc: Json): SeedRequest {
+function parsePut(doc: Json): SipwsRequest {
   const domain = str(doc, "domain", "domain") || undefined;
   const key = str(doc, "key", "key");
   // A put that only sets domain entries may leave `data` out.
@@ -210,10 +210,10 @@ function parsePut(doc: Json): SeedRequest {
 }
 
 /**
- * Parses a decoded seed document: a put request (has `q`, which must be "put") or a
+ * Parses a decoded SIPWS document: a put request (has `q`, which must be "put") or a
  * database file (no `q`). Throws `StoreError` naming the bad field.
  */
-export function parseSeedRequest(doc: unknown): SeedRequest {
+export function parseSipwsRequest(doc: unknown): SipwsRequest {
   if (!isObject(doc)) throw new StoreError("must be a JSON object", "(document)");
   if (doc.q !== undefined) {
     if (doc.q !== "put") throw new StoreError('must be "put"', "q");
@@ -230,8 +230,8 @@ export function parseSeedRequest(doc: unknown): SeedRequest {
   };
 }
 
-/** Decodes JSON text then `parseSeedRequest`; `source` (a file name) prefixes errors. */
-export function parseSeedRequestText(text: string, source = "request"): SeedRequest {
+/** Decodes JSON text then `parseSipwsRequest`; `source` (a file name) prefixes errors. */
+export function parseSipwsRequestText(text: string, source = "request"): SipwsRequest {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -239,7 +239,7 @@ export function parseSeedRequestText(text: string, source = "request"): SeedRequ
     throw new StoreError(`${source}: not valid JSON: ${(e as Error).message}`);
   }
   try {
-    return parseSeedRequest(doc);
+    return parseSipwsRequest(doc);
   } catch (e) {
     if (e instanceof StoreError) e.message = `${source}: ${e.message}`;
     throw e;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StoreError } from "./account.ts";
-import { parseDatabaseFile, parseSeedRequest, parseSeedRequestText } from "./seed_request.ts";
+import { parseDatabaseFile, parseSipwsRequest, parseSipwsRequestText } from "./sipws_request.ts";
 import { SEED_DATABASE } from "./fixtures_test.ts";
 
 function failsOn(fn: () => unknown, field: string): void {
@@ -12,8 +12,8 @@ function failsOn(fn: () => unknown, field: string): void {
   });
 }
 
-Deno.test("seed put request: entries become put and delete changes in order", () => {
-  const request = parseSeedRequest({
+Deno.test("SIPWS put request: entries become put and delete changes in order", () => {
+  const request = parseSipwsRequest({
     q: "put",
     domain: "example.com",
     key: "k1",
@@ -48,9 +48,9 @@ Deno.test("seed put request: entries become put and delete changes in order", ()
   assert.deepEqual(request.accounts.map((a) => a.user), ["alice", "carol", "dave"]);
 });
 
-Deno.test("seed put request: errors name the bad field", () => {
+Deno.test("SIPWS put request: errors name the bad field", () => {
   const put = (data: unknown, extra: Record<string, unknown> = {}) => () =>
-    parseSeedRequest({ q: "put", domain: "example.com", data, ...extra });
+    parseSipwsRequest({ q: "put", domain: "example.com", data, ...extra });
   failsOn(put([{ o: "+", k: "pw" }]), "data[0].u");
   failsOn(put([{ u: "a", k: "pw" }, { o: "+", u: "b" }]), "data[1].k");
   failsOn(put([{ o: "*", u: "a", k: "pw" }]), "data[0].o");
@@ -61,12 +61,12 @@ Deno.test("seed put request: errors name the bad field", () => {
   failsOn(put({}), "data");
   failsOn(put([], { v: -1 }), "v");
   failsOn(put([{ u: "a", ha1: "0".repeat(32) }]), "data[0].ha1_sha256");
-  failsOn(() => parseSeedRequest({ q: "put", data: [{ u: "a", k: "pw" }] }), "domain");
-  failsOn(() => parseSeedRequest({ q: "list", data: [] }), "q");
-  failsOn(() => parseSeedRequest([1]), "(document)");
+  failsOn(() => parseSipwsRequest({ q: "put", data: [{ u: "a", k: "pw" }] }), "domain");
+  failsOn(() => parseSipwsRequest({ q: "list", data: [] }), "q");
+  failsOn(() => parseSipwsRequest([1]), "(document)");
 });
 
-Deno.test("seed database file: the seed's own example parses", () => {
+Deno.test("SIPWS database file: SIPWS's own example parses", () => {
   const file = parseDatabaseFile(JSON.parse(SEED_DATABASE));
   assert.deepEqual(file.accounts, [{
     domain: "192.168.43.113",
@@ -86,7 +86,7 @@ Deno.test("seed database file: the seed's own example parses", () => {
   assert.deepEqual(file.domains, []);
 });
 
-Deno.test("seed database file: sipws extensions (ha1, user, v, domains) parse", () => {
+Deno.test("SIPWS database file: sipws extensions (ha1, user, v, domains) parse", () => {
   const file = parseDatabaseFile({
     data: [
       { id: 7, domain: "a.org", ha1: "a".repeat(32), ha1_sha256: "b".repeat(64), user: "bob" },
@@ -114,7 +114,7 @@ Deno.test("seed database file: sipws extensions (ha1, user, v, domains) parse", 
   assert.deepEqual(file.extras, { domain: "top.org" });
 });
 
-Deno.test("seed database file: errors name the bad field", () => {
+Deno.test("SIPWS database file: errors name the bad field", () => {
   failsOn(() => parseDatabaseFile({ data: [{ id: "1", password: "p" }] }), "data[0].domain");
   failsOn(() => parseDatabaseFile({ data: [{ domain: "a", password: "p" }] }), "data[0].id");
   failsOn(() => parseDatabaseFile({ domain: "a", data: [{ id: "1" }] }), "data[0].password");
@@ -126,8 +126,8 @@ Deno.test("seed database file: errors name the bad field", () => {
   failsOn(() => parseDatabaseFile({ data: [], v: "x" }), "v");
 });
 
-Deno.test("seed request text: database format is accepted as a startup request", () => {
-  const request = parseSeedRequestText(SEED_DATABASE, "db.json");
+Deno.test("SIPWS request text: database format is accepted as a startup request", () => {
+  const request = parseSipwsRequestText(SEED_DATABASE, "db.json");
   assert.equal(request.format, "database");
   assert.equal(request.domain, "192.168.43.113");
   assert.equal(request.version, undefined);
@@ -135,10 +135,10 @@ Deno.test("seed request text: database format is accepted as a startup request",
   assert.equal(request.accounts[0].user, "100");
 });
 
-Deno.test("seed request text: errors name the source file", () => {
-  assert.throws(() => parseSeedRequestText("{", "start.json"), /start\.json: not valid JSON/);
+Deno.test("SIPWS request text: errors name the source file", () => {
+  assert.throws(() => parseSipwsRequestText("{", "start.json"), /start\.json: not valid JSON/);
   assert.throws(
-    () => parseSeedRequestText('{"q":"put","domain":"a","data":[{"k":"p"}]}', "start.json"),
+    () => parseSipwsRequestText('{"q":"put","domain":"a","data":[{"k":"p"}]}', "start.json"),
     (e: unknown) =>
       e instanceof StoreError && e.field === "data[0].u" && e.message.startsWith("start.json: "),
   );
