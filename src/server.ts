@@ -368,6 +368,7 @@ export async function startServer(
       await pool.start({
         config: boundConfig(config, transport),
         transport,
+        abuse,
         location,
         counters,
         events,

@@ -2,14 +2,15 @@
  * @module What happens around the abuse guard's decisions: one warning log line and a count
  * per ban and per account lock, the banned address's connections closed, the
  * `address.banned` event (control callbacks, dashboard). In a cluster, bans are shared
- * through Redis (store/redis_bans.ts) so they hold on every node: a node's own bans and
- * operator lifts are published, the others' are adopted (enforced, their connections
- * closed, not logged as new bans or called back twice), and a joining node loads the bans
- * in force. Failure counts and rate windows stay per node.
+ * through Redis (store/redis_bans.ts) so they hold on every node: every change of this
+ * node's ban set (its own bans and its workers', operator lifts) is published, the others'
+ * are adopted (enforced, their connections closed, not logged as new bans or called back
+ * twice), and a joining node loads the bans in force. Failure counts and rate windows stay
+ * per node. Worker threads share bans through the main thread (workers/pool.ts).
  */
 import type { Counters, EventBus } from "../events.ts";
 import { Logger } from "../log.ts";
-import { type BanChange, RedisBans } from "../store/redis_bans.ts";
+import { type BanChange as SharedChange, RedisBans } from "../store/redis_bans.ts";
 import type { RedisLink } from "../store/redis_client.ts";
 import type { AbuseGuard, Ban } from "../transport/abuse_guard.ts";
 
@@ -38,20 +39,13 @@ export async function reportAbuse(deps: AbuseReportDeps): Promise<{ close(): voi
   // Listed at 0 from the start, so a dashboard can graph them before the first attack.
   counters.inc("bans_total", {}, 0);
   counters.inc("rate_limited_total", {}, 0);
-  const shared = cluster ? new RedisBans(cluster.link) : undefined;
-  const publish = (what: string, send: () => Promise<unknown>) =>
-    send().catch((e) => log.warn(`${what} not shared with the cluster: ${e}`));
   abuse.onBanned = (ban) => {
     counters.inc("bans_total");
     log.warn(`banned ${ban.address} ${describe(ban)}`);
     closeFrom(ban.address);
     events.emit({ type: "address.banned", ban });
-    if (shared) publish(`ban of ${ban.address}`, () => shared.ban(cluster!.nodeId, ban));
   };
-  abuse.onLifted = (address) => {
-    log.info(`ban on ${address} lifted by an operator`);
-    if (shared) publish(`lift of ${address}`, () => shared.lift(cluster!.nodeId, address));
-  };
+  abuse.onLifted = (address) => log.info(`ban on ${address} lifted by an operator`);
   abuse.onAccountBlocked = (address, account, until) => {
     counters.inc("accounts_locked_total");
     log.warn(
@@ -59,19 +53,45 @@ export async function reportAbuse(deps: AbuseReportDeps): Promise<{ close(): voi
         `(failed authentications from an address with good users; the address is not banned)`,
     );
   };
-  if (!shared || !cluster) return { close() {} };
+  if (!cluster) return { close() {} };
+  const shared = new RedisBans(cluster.link);
+  // Every change of this node's ban set (its own bans, its workers', operator lifts) is
+  // published, except those that came from the cluster itself.
+  let fromCluster = false;
+  const unobserve = abuse.observe((change) => {
+    if (fromCluster) return;
+    const send = "ban" in change
+      ? shared.ban(cluster.nodeId, change.ban)
+      : shared.lift(cluster.nodeId, change.lifted);
+    send.catch((e) => log.warn(`ban change not shared with the cluster: ${e}`));
+  });
   const adopt = (ban: Ban, from: string) => {
     if (!abuse.adopt(ban)) return;
     closeFrom(ban.address);
     log.info(`ban of ${ban.address} from ${from} held here too ${describe(ban)}`);
   };
-  const apply = (change: BanChange) => {
-    if ("ban" in change) adopt(change.ban, `node ${change.node}`);
-    else if (abuse.forget(change.lifted)) {
-      log.info(`ban on ${change.lifted} lifted on node ${change.node}`);
+  const apply = (change: SharedChange) => {
+    fromCluster = true;
+    try {
+      if ("ban" in change) adopt(change.ban, `node ${change.node}`);
+      else if (abuse.forget(change.lifted)) {
+        log.info(`ban on ${change.lifted} lifted on node ${change.node}`);
+      }
+    } finally {
+      fromCluster = false;
     }
   };
   const sub = await shared.follow(cluster.nodeId, apply);
-  for (const ban of await shared.loadAll()) adopt(ban, "the cluster");
-  return { close: () => sub.disconnect() };
+  fromCluster = true;
+  try {
+    for (const ban of await shared.loadAll()) adopt(ban, "the cluster");
+  } finally {
+    fromCluster = false;
+  }
+  return {
+    close: () => {
+      unobserve();
+      sub.disconnect();
+    },
+  };
 }

@@ -51,6 +51,9 @@ export type MessageVerdict =
   | typeof REFUSE_RATE
   | typeof DROP_RATE;
 
+/** A change of the ban set, as replicas (worker threads, cluster nodes) apply it. */
+export type BanChange = { ban: Ban } | { lifted: string };
+
 export type ConnectionVerdict = "ok" | "banned" | "source_cap" | "total_cap";
 
 interface AccountFailures {
@@ -83,6 +86,7 @@ export class AbuseGuard {
   /** Told once per account lock at an address. */
   onAccountBlocked: (address: string, account: string, until: number) => void = () => {};
 
+  #observers: ((change: BanChange) => void)[] = [];
   #o!: AbuseOptions;
   #max = 100_000;
   #now: () => number;
@@ -121,6 +125,20 @@ export class AbuseGuard {
 
   get options(): AbuseOptions {
     return this.#o;
+  }
+
+  /**
+   * Calls `observer` after every change of the ban set (a ban decided here or adopted, a
+   * ban lifted or forgotten; not expiries, which happen everywhere at the same `until`),
+   * so replicas can follow. Returns the unsubscribe function.
+   */
+  observe(observer: (change: BanChange) => void): () => void {
+    this.#observers.push(observer);
+    return () => this.#observers.splice(this.#observers.indexOf(observer) >>> 0, 1);
+  }
+
+  #tell(change: BanChange): void {
+    for (const observer of this.#observers) observer(change);
   }
 
   // --- hot path ---
@@ -276,6 +294,7 @@ export class AbuseGuard {
     putLast(this.#history, host, { count: repeat, at: now }, this.#max);
     this.#failures.delete(host);
     this.onBanned(ban);
+    this.#tell({ ban });
   }
 
   // --- operators ---
@@ -299,12 +318,14 @@ export class AbuseGuard {
     const had = this.#bans.delete(address);
     this.#history.delete(address);
     this.#failures.delete(address);
+    if (had) this.#tell({ lifted: address });
     return had;
   }
 
   /**
-   * Holds a ban decided elsewhere (another node): it is enforced here like a local one, but
-   * `onBanned` is not told (its node already logged, counted and called back). Trusted
+   * Holds a ban decided elsewhere (another worker or node): it is enforced here like a local
+   * one, but `onBanned` is not told (where it was decided it was logged, counted and called
+   * back). Trusted
    * addresses and bans already over are ignored. True when it was taken.
    */
   adopt(ban: Ban): boolean {
@@ -313,6 +334,7 @@ export class AbuseGuard {
     const held = this.#bans.get(ban.address);
     if (held && held.until >= ban.until) return false;
     putLast(this.#bans, ban.address, ban, this.#max);
+    this.#tell({ ban });
     return true;
   }
 

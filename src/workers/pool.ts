@@ -12,6 +12,7 @@ import type { Counters, EventBus } from "../events.ts";
 import { Logger } from "../log.ts";
 import type { AccountStore } from "../store/account.ts";
 import type { TransportLayer } from "../transport/layer.ts";
+import type { AbuseGuard } from "../transport/abuse_guard.ts";
 import type { WorkerLinks } from "../transport/worker_links.ts";
 import type { Flow } from "../transport/types.ts";
 import {
@@ -35,7 +36,9 @@ export interface PoolContext {
   events: EventBus;
   dialogs: DialogTracker;
   store: AccountStore;
-  setup: Omit<WorkerSetup, "index" | "count" | "bindings" | "flows">;
+  /** Main's abuse guard: the ban set every worker follows. */
+  abuse: AbuseGuard;
+  setup: Omit<WorkerSetup, "index" | "count" | "bindings" | "flows" | "bans">;
 }
 
 export class WorkerPool implements WorkerLinks {
@@ -45,6 +48,7 @@ export class WorkerPool implements WorkerLinks {
   #context?: PoolContext;
   #stopped: Promise<void>[] = [];
   #unobserve?: () => void;
+  #unobserveBans?: () => void;
 
   constructor(count: number) {
     this.count = count;
@@ -82,6 +86,12 @@ export class WorkerPool implements WorkerLinks {
     // Accounts are written here (API); each write is followed by a re-read in every worker,
     // ordered before any message relayed after it (one channel per worker keeps order).
     afterWrites(store, () => this.#broadcast({ t: "accounts" }));
+    // Bans hold on every worker: each change of main's set (its own, a worker's adopted
+    // below, the cluster's, an operator's lift) goes to all; the deciding worker's copy
+    // already has it, so adopting it again changes nothing there.
+    this.#unobserveBans = context.abuse.observe((change) =>
+      this.#broadcast({ t: "abuse", change })
+    );
     const ready: Promise<void>[] = [];
     for (let index = 1; index < this.count; index++) {
       const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
@@ -119,6 +129,7 @@ export class WorkerPool implements WorkerLinks {
         index,
         count: this.count,
         bindings: location.all(),
+        bans: context.abuse.bans(),
         flows: [
           ...context.transport.connections().map((c) => c.flow),
           ...context.transport.flowsElsewhere(),
@@ -155,6 +166,9 @@ export class WorkerPool implements WorkerLinks {
         return;
       case "event":
         c.events.emit(m.event);
+        if (m.event.type === "address.banned" && c.abuse.adopt(m.event.ban)) {
+          c.transport.closeFrom(m.event.ban.address);
+        }
         return;
     }
   }
@@ -166,6 +180,7 @@ export class WorkerPool implements WorkerLinks {
   /** Every worker drains (graceful stop) and ends; bounded by `graceMs` plus a margin. */
   async stop(graceMs: number): Promise<void> {
     this.#unobserve?.();
+    this.#unobserveBans?.();
     this.#broadcast({ t: "stop", graceMs });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs + 3000));

@@ -7,6 +7,7 @@ import type { Config } from "../config/config.ts";
 import type { Binding, LocationChange, RemovalCause } from "../core/location.ts";
 import type { DialogView, SipwsEvent } from "../events.ts";
 import type { Address, Flow, FlowOwner } from "../transport/types.ts";
+import type { Ban, BanChange } from "../transport/abuse_guard.ts";
 
 /** What a worker thread needs to run its part of the server. */
 export interface WorkerSetup {
@@ -22,6 +23,8 @@ export interface WorkerSetup {
   bindings: Binding[];
   /** Connections the other workers hold when it starts. */
   flows: Flow[];
+  /** Bans in force when it starts (e.g. loaded from the cluster). */
+  bans: Ban[];
 }
 
 /** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */
@@ -44,6 +47,7 @@ export type ToWorker =
   | { t: "binding"; change: LocationChange }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "accounts" }
+  | { t: "abuse"; change: BanChange }
   | { t: "reload"; config: Config }
   | { t: "stop"; graceMs: number };
 
@@ -67,6 +71,8 @@ export const FORWARDED_EVENTS = [
   "flow.closed",
   "auth.failed",
   "call.event",
+  // A worker's ban: main holds it too and hands it to every other worker (pool.ts).
+  "address.banned",
 ] as const;
 
 /** A copy of exactly the message's bytes (a view may share a larger buffer). */

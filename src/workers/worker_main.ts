@@ -30,6 +30,7 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
     return;
   }
   port.attach(server.location, server.dialogs, server.counters, server.events);
+  for (const ban of setup.bans) server.abuse.adopt(ban);
   for (const message of early.splice(0)) apply(message);
   post({ t: "ready" });
 }
@@ -51,6 +52,10 @@ function apply(m: ToWorker): void {
       return;
     case "flow":
       server.transport.flowElsewhere(m.flow, m.open);
+      return;
+    case "abuse":
+      if (!("ban" in m.change)) server.abuse.forget(m.change.lifted);
+      else if (server.abuse.adopt(m.change.ban)) server.transport.closeFrom(m.change.ban.address);
       return;
     case "accounts":
       server.store.reload().catch((e) => log.error(`account reload: ${e}`));

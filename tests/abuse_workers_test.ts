@@ -1,0 +1,89 @@
+/**
+ * @module Bans hold on every SIP worker (issue 10.5): with `workers = 2` a guesser whose
+ * REGISTERs all go to the worker thread (their Call-IDs hash there) is banned there; the
+ * ban then holds in the main thread's worker too (a Call-ID it owns goes unanswered), the
+ * API lists it, and an operator's DELETE lifts it in the worker thread as well. Counted
+ * and called back once.
+ */
+import assert from "node:assert/strict";
+import { callIdValueHash } from "../src/sip/call_id_hash.ts";
+import { freePorts } from "./support/ports.ts";
+import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
+
+const DOMAIN = "example.test";
+const KEY = "k";
+const GUESSER = "127.0.0.41";
+
+/** A Call-ID that worker `worker` of 2 owns. */
+function callIdFor(worker: number): string {
+  for (;;) {
+    const id = `abuse-${crypto.randomUUID().slice(0, 8)}@test`;
+    if (callIdValueHash(id) % 2 === worker) return id;
+  }
+}
+
+let cseq = 1;
+
+/** One REGISTER dance on a Call-ID of `worker`; undefined when the server stays silent. */
+async function attempt(
+  client: TestSipClient,
+  worker: number,
+  password: string,
+): Promise<number | undefined> {
+  const o = { user: "alice", domain: DOMAIN, password, callId: callIdFor(worker) };
+  const first = cseq++;
+  await client.send(registerRequest(client, o, first));
+  try {
+    const challenge = await client.response(o.callId, first, 500);
+    if (challenge.status !== 401) return challenge.status;
+    const auth = answerChallenge(challenge, { ...o, method: "REGISTER", uri: `sip:${DOMAIN}` });
+    const second = cseq++;
+    await client.send(registerRequest(client, o, second, auth));
+    return (await client.response(o.callId, second, 500)).status;
+  } catch {
+    return undefined;
+  }
+}
+
+async function api(t: TestServer, method: string, path: string) {
+  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : undefined };
+}
+
+Deno.test("workers: a ban decided in one worker holds in every worker; the API lifts it everywhere", async () => {
+  await using t = await startTestServer({
+    transports: ["udp"],
+    accounts: [{ user: "alice", domain: DOMAIN, password: "alice-pw" }],
+    configure: (c) => {
+      c.workers = 2;
+      c.httpPort = freePorts(1)[0];
+      c.keys = [KEY];
+      c.ping.interval = 0;
+    },
+  });
+  const guesser = await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", GUESSER);
+  try {
+    assert.equal(await attempt(guesser, 0, "alice-pw"), 200, "main's worker serves it first");
+    // Every guess goes to the worker thread: it alone counts them and bans.
+    for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, 1, `guess${i}`), 403);
+    assert.equal(await attempt(guesser, 1, "alice-pw"), undefined, "banned in worker 1");
+    assert.equal(await attempt(guesser, 0, "alice-pw"), undefined, "and in worker 0");
+    const listed = await api(t, "GET", "/bans");
+    assert.deepEqual(listed.json.bans.map((b: { address: string }) => b.address), [GUESSER]);
+    // The worker's count reaches main within its report period (250 ms).
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(t.server.counters.total("bans_total"), 1, "one ban, counted once");
+
+    assert.equal((await api(t, "DELETE", `/bans/${GUESSER}`)).status, 204);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await attempt(guesser, 1, "alice-pw"), 200, "lifted in worker 1 too");
+    assert.equal(await attempt(guesser, 0, "alice-pw"), 200);
+  } finally {
+    guesser.close();
+  }
+});
