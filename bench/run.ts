@@ -21,7 +21,8 @@
  * 2-node cluster on one Redis (bench/cluster_bench.ts; `--no-cluster` skips it); open loop
  * (bench/open_loop.ts, fresh servers): `--no-open-loop`, `--register-rates=2000,4000,...`,
  * `--step-s=6`, `--overload-s=30`, `--soak-s=600` (0 skips), `--quick` (3 s steps, 10 s
- * overload, 60 s soak).
+ * overload, 60 s soak); REGISTER with `--workers 1` vs `--workers 2` (bench/workers_bench.ts:
+ * scaling factor and CPU µs per registration; `--no-workers` skips it).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
@@ -31,6 +32,12 @@ import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
 import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
 import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
 import { type ClusterBenchResult, formatClusterBench, runClusterBench } from "./cluster_bench.ts";
+import {
+  formatWorkersBench,
+  runWorkersBench,
+  type WorkersBenchResult,
+  workersMarkdown,
+} from "./workers_bench.ts";
 import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
 import {
   BENCH_ACCOUNT as ACCOUNT,
@@ -176,6 +183,9 @@ async function main() {
   const cluster: ClusterBenchResult | undefined = flag("no-cluster")
     ? undefined
     : await runClusterBench({ durationMs: DURATION, warmupMs: WARMUP, concurrency: CONCURRENCY });
+  const workers: WorkersBenchResult | undefined = flag("no-workers")
+    ? undefined
+    : await runWorkersBench({ durationMs: DURATION, warmupMs: WARMUP, workers: 2 });
 
   const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
   const loadAfter = loadavg();
@@ -214,6 +224,7 @@ async function main() {
     churn,
     wsIdle,
     cluster,
+    workers,
     totalSeconds: Math.round((performance.now() - began) / 100) / 10,
   };
 
@@ -263,6 +274,7 @@ async function main() {
     ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
   ];
   const clusterLines = cluster ? formatClusterBench(cluster) : [];
+  const workersLines = workers ? ["", ...formatWorkersBench(workers)] : [];
   console.log(
     [
       ...lines,
@@ -270,6 +282,7 @@ async function main() {
       ...(callLines.length ? ["", ...callLines] : []),
       ...(connLines.length ? ["", ...connLines] : []),
       ...clusterLines,
+      ...workersLines,
     ].join("\n"),
   );
   console.log(JSON.stringify(report));
@@ -282,7 +295,8 @@ async function main() {
         (openLoop ? openLoopMarkdown(openLoopLines) : "") +
         (calls ? callsMarkdown(calls, callLines) : "") +
         connectionsMarkdown(churn, wsIdle) +
-        (clusterLines.length ? clusterLines.join("\n") + "\n" : "") + await keptCostLog(),
+        (clusterLines.length ? clusterLines.join("\n") + "\n" : "") +
+        (workers ? workersMarkdown(workers) : "") + await keptCostLog(),
     );
     console.log("wrote bench/RESULTS.md");
   }

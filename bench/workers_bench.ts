@@ -9,7 +9,7 @@
  */
 import { runRegisterLoad } from "./register_load.ts";
 import { groupTicks } from "./support/proc.ts";
-import { seededStore, serveArgs } from "./support/sipws.ts";
+import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 
@@ -42,7 +42,7 @@ async function startSipws(dir: string, workers: number) {
   const store = await seededStore(dir, [ACCOUNT]);
   const [port] = freePorts(1);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, udp: port, tcp: port, workers }),
+    args: serveArgs({ store, udp: port, tcp: port, workers, config: loadConfig(dir, ROOT) }),
     cwd: ROOT,
   });
   await waitForListening(port, "udp", 30_000);
@@ -135,6 +135,23 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
     lines.push(`scaling ${t} (${r.workers} workers / 1): ${v}`);
   }
   return lines;
+}
+
+/** The RESULTS.md section of a run. */
+export function workersMarkdown(r: WorkersBenchResult): string {
+  return [
+    "",
+    `## Workers: --workers 1 vs --workers ${r.workers} (issue 9)`,
+    "",
+    `REGISTER with digest, closed loop, ${r.concurrency} agents over 8 sockets/connections, ` +
+    `${r.durationMs} ms per phase, both servers side by side. CPU is the server process's ` +
+    "(every thread) per completed registration.",
+    "",
+    "```",
+    ...formatWorkersBench(r),
+    "```",
+    "",
+  ].join("\n");
 }
 
 if (import.meta.main) {

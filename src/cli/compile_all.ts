@@ -17,7 +17,18 @@ export const TARGETS = [
 /** The deno arguments that compile `target` into dist/. */
 export function compileArgs(target: string): string[] {
   const exe = target.includes("windows") ? ".exe" : "";
-  return ["compile", "-A", "--target", target, "--output", `dist/sipws-${target}${exe}`, "main.ts"];
+  // The worker threads' entry is loaded by URL at run time, so it is named for the binary.
+  return [
+    "compile",
+    "-A",
+    "--include",
+    "src/workers/worker_main.ts",
+    "--target",
+    target,
+    "--output",
+    `dist/sipws-${target}${exe}`,
+    "main.ts",
+  ];
 }
 
 async function main(): Promise<number> {
