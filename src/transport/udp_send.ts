@@ -6,7 +6,7 @@
  * socket buffer) returns false and the caller falls back to Deno's send.
  */
 import { openLibc, udpDescriptor } from "./socket_options.ts";
-import { sockaddr } from "./udp_fd_sender.ts";
+import { sockaddr } from "./sockaddr.ts";
 
 const MSG_DONTWAIT = 0x40;
 
@@ -25,9 +25,12 @@ export class UdpSyscallSender {
   static forSocket(host: string, port: number): UdpSyscallSender | undefined {
     if (Deno.build.os !== "linux" || !openLibc()) return undefined;
     const fd = udpDescriptor(port);
-    return fd === undefined
-      ? undefined
-      : new UdpSyscallSender(fd, host.includes(":") ? "v6" : "v4");
+    return fd === undefined ? undefined : UdpSyscallSender.forDescriptor(fd, host);
+  }
+
+  /** For a socket descriptor known already (a worker thread sends on the main thread's). */
+  static forDescriptor(fd: number, host: string): UdpSyscallSender {
+    return new UdpSyscallSender(fd, host.includes(":") ? "v6" : "v4");
   }
 
   /** Sends `bytes` to host:port now; false when the caller must send another way. */
