@@ -85,6 +85,17 @@ function webSocketPolicy(config: Config): HandshakePolicy {
   return { allowedOrigins, checkHost, cors };
 }
 
+/** WS client mode's CA file, read (PEM); undefined: the system roots. */
+async function readClientCa(config: Config): Promise<string[] | undefined> {
+  const file = config.websocket.clientCaFile;
+  if (!file) return undefined;
+  try {
+    return [await Deno.readTextFile(file)];
+  } catch (error) {
+    throw new Error(`cannot read [websocket] client_ca_file ${file}: ${String(error)}`);
+  }
+}
+
 function usesTls(config: Config): boolean {
   return config.tlsPort !== undefined || config.wssPort !== undefined;
 }
@@ -253,6 +264,7 @@ export async function startServer(
     websocket: webSocketPolicy(config),
     isServedHost: (host) => isLocalHost(host),
     webSocketLimits: config.websocket,
+    webSocketClientCa: await readClientCa(config),
     maxMessageSize: config.sip.maxMessageSize,
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
     counters,
@@ -469,6 +481,7 @@ export async function startServer(
       abuse.configure(abuseOptions(next));
       transport.refreshInterfaces();
       transport.setWebSocketPolicy(webSocketPolicy(next));
+      transport.setWebSocketClientCa(await readClientCa(next));
       keys = deriveKeys(next.sip, fallbackSecret);
       authenticator.setSecrets(keys.nonces.current, keys.nonces.previous);
       tokens.setSecrets(keys.flowTokens.current, keys.flowTokens.previous);

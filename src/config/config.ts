@@ -123,6 +123,8 @@ export interface Config {
     handshakeTimeout: number;
     /** Milliseconds a write may wait for a client that reads nothing before it is closed. */
     sendTimeout: number;
+    /** WS client mode: PEM CA file a WSS next hop must chain to; unset: system roots. */
+    clientCaFile?: string;
   };
 
   ping: {

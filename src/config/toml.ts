@@ -176,6 +176,11 @@ export const SCHEMA: Schema = {
       3600000,
       "milliseconds a write may wait on a client that reads nothing before it is closed; 0: never",
     ),
+    clientCaFile: {
+      kind: "string",
+      path: true,
+      doc: "WS client mode: PEM CA file a wss next hop must chain to (default: system roots)",
+    },
   },
   ping: {
     interval: int(0, 86400, "seconds between OPTIONS pings to registered contacts; 0 disables"),
@@ -498,7 +503,7 @@ export function parseTomlConfig(source: string, file: string, baseDir?: string):
       }
       const r = checkValue(spec, v);
       if (!r.ok) fail(key, sub, r.error);
-      else section[subCamel] = r.value;
+      else section[subCamel] = place(spec, r.value);
     }
     patch[camel] = section;
   }

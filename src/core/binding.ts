@@ -106,15 +106,21 @@ export function contactFields(
   };
 }
 
-/** A URI's transport address (§19.1.1 defaults); never for `.invalid` or WebSocket URIs. */
-export function addressOf(uri: SipUri): ContactAddress | undefined {
+/**
+ * A URI's transport address (§19.1.1 defaults); never for `.invalid` URIs. WebSocket URIs
+ * only as a next hop (`webSocket`: WS client mode, RFC 7118 default ports 80 and 443),
+ * never as a binding's contact address: a registered WebSocket is reached by its flow.
+ */
+export function addressOf(uri: SipUri, webSocket = false): ContactAddress | undefined {
   if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
   if (isInvalidHost(uri.host)) return undefined;
   const param = (uri.params.get("transport") ?? "").toLowerCase();
   const transport = (param || (uri.scheme === "sips" ? "tls" : "udp")) as TransportName;
-  if (transport !== "udp" && transport !== "tcp" && transport !== "tls") return undefined;
-  const port = uri.port ?? (transport === "tls" ? 5061 : 5060);
-  return { transport, host: uri.host, port };
+  const defaults: Partial<Record<TransportName, number>> = { udp: 5060, tcp: 5060, tls: 5061 };
+  if (webSocket) Object.assign(defaults, { ws: 80, wss: 443 });
+  const fallback = defaults[transport];
+  if (fallback === undefined) return undefined;
+  return { transport, host: uri.host, port: uri.port ?? fallback };
 }
 
 /** The key of the `.invalid` contact index: what RFC 7118 §5.2 routing compares. */

@@ -117,7 +117,9 @@ export class Proxy implements RequestForwarder {
     }
     // §16.3 item 4 / RFC 5393: our own branch with this request's hash means a loop.
     const hash = loopHash(request);
-    if (isLoop(request, hash)) throw new SipError(482, "Loop Detected");
+    if (isLoop(request, hash, (host, port) => this.#isOurSentBy(host, port))) {
+      throw new SipError(482, "Loop Detected");
+    }
 
     const inDialog = hasTag(request.get("to"));
     if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, flow, tx)) return;
@@ -248,6 +250,13 @@ export class Proxy implements RequestForwarder {
     } catch {
       return false;
     }
+  }
+
+  /** A Via sent-by naming us: one of our hosts and a port we listen on. */
+  #isOurSentBy(host: string, port: number | undefined): boolean {
+    const p = port ?? 5060;
+    return this.#deps.isLocalHost(host) &&
+      this.#deps.transport.listening().some((l) => l.local.port === p);
   }
 
   // --- building the forwarded request (§16.6) ---

@@ -80,11 +80,15 @@ export class TargetResolver {
     return popped;
   }
 
-  /** A URI naming us: one of our hosts and listening ports (or our flow-token params). */
+  /**
+   * A URI naming us: one of our hosts and listening ports (or a cluster relay token). A
+   * Record-Route with flow tokens (`ftag`) counts only on our port: another sipws on the
+   * path (WS client mode, a second instance on the same host) writes the same params.
+   */
   #isOurUri(uri: SipUri): boolean {
     if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
     if (!this.#deps.isLocalHost(uri.host)) return false;
-    if (uri.params.has("ftag") || uri.params.has(RELAY_TOKEN)) return true;
+    if (uri.params.has(RELAY_TOKEN)) return true;
     const transport = (uri.params.get("transport") ?? "").toLowerCase();
     const port = uri.port ?? (uri.scheme === "sips" || transport === "tls" ? 5061 : 5060);
     return this.#deps.transport.listening().some((l) => l.local.port === port);
@@ -115,7 +119,7 @@ export class TargetResolver {
     if (route !== undefined) {
       if (!inDialog) this.#checkForeign();
       const next = parseNameAddr(route).uri;
-      const target = addressOf(next);
+      const target = addressOf(next, true);
       if (!target) throw new SipError(404, "Not Found");
       return [{ uri: request.uri, target }];
     }
@@ -130,7 +134,7 @@ export class TargetResolver {
     if (this.#isOurAor(uri)) return this.lookup(uri);
     // 5. Anything else: a plain next hop, within a dialog or when allowed.
     if (!inDialog) this.#checkForeign();
-    const target = addressOf(uri);
+    const target = addressOf(uri, true);
     if (!target) throw new SipError(404, "Not Found");
     return [{ uri: request.uri, target }];
   }

@@ -153,11 +153,16 @@ export function statelessBranch(request: SipRequest): string {
 }
 
 /** §16.3 item 4: one of our Vias carries the hash this very request has: a loop. */
-export function isLoop(request: SipRequest, hash: string): boolean {
+export function isLoop(
+  request: SipRequest,
+  hash: string,
+  ours: (host: string, port: number | undefined) => boolean = () => true,
+): boolean {
   for (const via of request.vias) {
     const branch = via.params.get("branch");
+    // Another sipws on the path makes the same branches: only a Via we sent counts.
     if (
-      branch && branch.startsWith(BRANCH_PREFIX) &&
+      branch && branch.startsWith(BRANCH_PREFIX) && ours(via.host, via.port) &&
       branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + 16) === hash
     ) {
       return true;

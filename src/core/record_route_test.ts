@@ -72,6 +72,10 @@ Deno.test("loop detection: our branch with the same hash is a loop; a retargeted
   const looped = invite(`Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}\r\n`);
   assert.equal(loopHash(looped), hash, "the hash ignores the Vias");
   assert.equal(isLoop(looped, loopHash(looped)), true);
+  // Another sipws on the path wrote that Via (same branch scheme, not our address).
+  const ours = (host: string, port: number | undefined) => host === "127.0.0.1" && port === 5070;
+  assert.equal(isLoop(looped, hash, ours), false, "another instance's Via is no loop");
+  assert.equal(isLoop(looped, hash, (h, p) => h === "127.0.0.1" && p === 5060), true);
   // Same Call-ID but a new Request-URI (retargeted): a legal spiral.
   const spiral = invite(`Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}\r\n`);
   spiral.uri = "sip:bob@127.0.0.1:5070";

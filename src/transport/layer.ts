@@ -23,6 +23,7 @@ import { UdpFdSender } from "./udp_fd_sender.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
 import { WsTransport } from "./ws.ts";
+import { connectWebSocket } from "./ws_client.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner } from "./flow_id.ts";
 import type {
@@ -60,6 +61,8 @@ export interface TransportLayerOptions {
     /** Milliseconds. */
     sendTimeout: number;
   };
+  /** WS client mode: CA certificates (PEM) a WSS peer must chain to; unset: system roots. */
+  webSocketClientCa?: string[];
   maxMessageSize: number;
   /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
   udpReceiveBuffer?: number;
@@ -107,6 +110,8 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** Live connections other workers hold, by flow id (see `liveFlow`). */
   #elsewhere = new Map<string, Flow>();
   #accepting = true;
+  /** WS client mode: connections being opened, by remote key. */
+  #dialing = new Map<string, Promise<Connection>>();
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
 
@@ -444,6 +449,11 @@ export class TransportLayer implements MessageSender, TransportSink {
       await connection.send(bytes);
       return flow;
     }
+    // A WebSocket flow that is gone cannot be reached anew: its peer's port was its own
+    // (WS client mode dials next hops, never the remote end of a lost flow).
+    if (flow.transport === "ws" || flow.transport === "wss") {
+      throw new Error(`no ${flow.transport} connection for flow ${flow.id}`);
+    }
     // RFC 3261 §18.2.2: the connection is gone; a TCP/TLS peer may be reached anew.
     return await this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
   }
@@ -486,11 +496,37 @@ export class TransportLayer implements MessageSender, TransportSink {
       await existing.send(bytes);
       return existing.flow;
     }
+    if (transport === "ws" || transport === "wss") {
+      const connection = await this.#dialWebSocket(transport, host, port);
+      await connection.send(bytes);
+      return connection.flow;
+    }
     const listener = transport === "tcp" ? this.#tcp : transport === "tls" ? this.#tls : undefined;
     if (!listener) throw new Error(`no ${transport} connection to ${host}:${port}`);
     const connection = await listener.connect(host, port);
     await connection.send(bytes);
     return connection.flow;
+  }
+
+  /** WS client mode; concurrent sends to one peer share the one connection being opened. */
+  #dialWebSocket(transport: "ws" | "wss", host: string, port: number): Promise<Connection> {
+    const key = remoteKey(transport, { host, port });
+    const pending = this.#dialing.get(key);
+    if (pending) return pending;
+    const limits = this.#options.webSocketLimits;
+    const dial = connectWebSocket(transport, host, port, this, {
+      caCerts: this.#options.webSocketClientCa,
+      maxMessageSize: limits.maxMessageSize,
+      maxFragments: limits.maxFragments,
+      timeoutMs: limits.handshakeTimeout * 1000,
+    }).finally(() => this.#dialing.delete(key));
+    this.#dialing.set(key, dial);
+    return dial;
+  }
+
+  /** New CA certificates for WS client mode (reload). */
+  setWebSocketClientCa(caCerts: string[] | undefined): void {
+    this.#options = { ...this.#options, webSocketClientCa: caCerts };
   }
 
   #udpSocket(): UdpTransport | UdpFdSender {

@@ -51,14 +51,17 @@ export class WsFrameDecoder {
   #maxFragments: number;
   /** Frames of the data message in progress. */
   #frames = 0;
+  /** Frames come from a client (masked, RFC 6455 §5.1) or, in WS client mode, a server. */
+  #fromClient: boolean;
 
   /**
    * `maxMessage`: largest data message kept, bytes; larger ones are skipped whole.
    * `maxFragments`: most frames per message (0: no limit); more is a 1009 violation.
    */
-  constructor(maxMessage: number, maxFragments = 0) {
+  constructor(maxMessage: number, maxFragments = 0, from: "client" | "server" = "client") {
     this.#maxMessage = maxMessage;
     this.#maxFragments = maxFragments;
+    this.#fromClient = from === "client";
   }
 
   /** Feeds bytes read from the socket; returns the events of every complete frame. */
@@ -76,7 +79,7 @@ export class WsFrameDecoder {
         if (this.#skipFin) this.#finish(events);
         continue;
       }
-      const frame = readHeader(data, at);
+      const frame = readHeader(data, at, this.#fromClient);
       if (frame === undefined) break;
       if ("violation" in frame) {
         this.#fail(events, frame.violation);
@@ -179,14 +182,19 @@ export class WsFrameDecoder {
 interface Header {
   fin: boolean;
   opcode: number;
-  mask: Uint8Array;
+  /** Undefined for a server's (unmasked) frame. */
+  mask?: Uint8Array;
   /** Offset of the payload in the buffer the header was read from, and its length. */
   start: number;
   length: number;
 }
 
 /** The frame header at `at`, undefined when it is not all there yet, or the rule it breaks. */
-function readHeader(data: Uint8Array, at: number): Header | { violation: string } | undefined {
+function readHeader(
+  data: Uint8Array,
+  at: number,
+  masked: boolean,
+): Header | { violation: string } | undefined {
   if (data.length - at < 2) return undefined;
   const b0 = data[at];
   const b1 = data[at + 1];
@@ -197,7 +205,9 @@ function readHeader(data: Uint8Array, at: number): Header | { violation: string 
     return { violation: `reserved opcode ${opcode}` };
   }
   // RFC 6455 §5.1: a server MUST close the connection on an unmasked client frame.
-  if ((b1 & 0x80) === 0) return { violation: "unmasked client frame" };
+  if (masked && (b1 & 0x80) === 0) return { violation: "unmasked client frame" };
+  // §5.1: a client closes the connection on a masked frame from the server.
+  if (!masked && (b1 & 0x80) !== 0) return { violation: "masked server frame" };
   let length = b1 & 0x7f;
   let header = 2;
   if (opcode >= 0x8 && (length > MAX_CONTROL_PAYLOAD || !fin)) {
@@ -215,6 +225,10 @@ function readHeader(data: Uint8Array, at: number): Header | { violation: string 
     length = high * 2 ** 32 + view.getUint32(4);
     header = 10;
   }
+  if (!masked) {
+    if (data.length - at < header) return undefined;
+    return { fin, opcode, start: at + header, length };
+  }
   if (data.length - at < header + 4) return undefined;
   return {
     fin,
@@ -225,7 +239,8 @@ function readHeader(data: Uint8Array, at: number): Header | { violation: string 
   };
 }
 
-function unmask(payload: Uint8Array, mask: Uint8Array): Uint8Array {
+function unmask(payload: Uint8Array, mask: Uint8Array | undefined): Uint8Array {
+  if (!mask) return payload.slice();
   const out = new Uint8Array(payload.length);
   for (let i = 0; i < payload.length; i++) out[i] = payload[i] ^ mask[i & 3];
   return out;
@@ -243,10 +258,14 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** One unfragmented server frame (servers never mask, RFC 6455 §5.1). */
-export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
+/**
+ * One unfragmented frame: a server's is never masked, a client's always is (RFC 6455
+ * §5.1, `masked` in WS client mode, with a fresh random key).
+ */
+export function encodeFrame(opcode: number, payload: Uint8Array, masked = false): Uint8Array {
   const n = payload.length;
-  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const length = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const header = length + (masked ? 4 : 0);
   const out = new Uint8Array(header + n);
   out[0] = 0x80 | opcode;
   if (n < 126) out[1] = n;
@@ -260,16 +279,23 @@ export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
     view.setUint32(0, Math.floor(n / 2 ** 32));
     view.setUint32(4, n >>> 0);
   }
-  out.set(payload, header);
+  if (!masked) {
+    out.set(payload, header);
+    return out;
+  }
+  out[1] |= 0x80;
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  out.set(mask, length);
+  for (let i = 0; i < n; i++) out[header + i] = payload[i] ^ mask[i & 3];
   return out;
 }
 
 /** A close frame with `code` and a short UTF-8 reason (≤ 123 bytes). */
-export function encodeClose(code: number, reason: string): Uint8Array {
+export function encodeClose(code: number, reason: string, masked = false): Uint8Array {
   const text = new TextEncoder().encode(reason).subarray(0, MAX_CONTROL_PAYLOAD - 2);
   const payload = new Uint8Array(2 + text.length);
   payload[0] = code >> 8;
   payload[1] = code & 0xff;
   payload.set(text, 2);
-  return encodeFrame(OPCODE.close, payload);
+  return encodeFrame(OPCODE.close, payload, masked);
 }

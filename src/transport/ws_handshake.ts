@@ -29,7 +29,41 @@ export type HeadRead =
   | { kind: "eof" };
 
 /** Reads up to the blank line that ends the head; never more than `limit` bytes of it. */
-export async function readRequestHead(conn: Deno.Conn, limit: number): Promise<HeadRead> {
+export function readRequestHead(conn: Deno.Conn, limit: number): Promise<HeadRead> {
+  return readHead(conn, limit, parseHead);
+}
+
+/** The head of the server's answer to our upgrade request (WS client mode). */
+export interface ResponseHead {
+  status: number;
+  /** Lower-case names. */
+  headers: Map<string, string>;
+}
+
+/** Reads the server's answer to an upgrade request, as `readRequestHead` reads requests. */
+export function readResponseHead(
+  conn: Deno.Conn,
+  limit: number,
+): Promise<
+  { kind: "head"; head: ResponseHead | undefined; rest: Uint8Array } | {
+    kind: "too-large" | "eof";
+  }
+> {
+  return readHead(conn, limit, (text) => {
+    const [start, ...lines] = text.split("\r\n");
+    const m = /^HTTP\/1\.1 (\d{3})(?: .*)?$/.exec(start);
+    const headers = headerMap(lines);
+    return m && headers ? { status: Number(m[1]), headers } : undefined;
+  });
+}
+
+async function readHead<T>(
+  conn: Deno.Conn,
+  limit: number,
+  parse: (text: string) => T | undefined,
+): Promise<
+  { kind: "head"; head: T | undefined; rest: Uint8Array } | { kind: "too-large" | "eof" }
+> {
   let buffered = new Uint8Array(0);
   const chunk = new Uint8Array(READ_CHUNK);
   for (;;) {
@@ -49,7 +83,7 @@ export async function readRequestHead(conn: Deno.Conn, limit: number): Promise<H
     if (end >= 0 && end + 4 <= limit) {
       return {
         kind: "head",
-        head: parseHead(decoder.decode(buffered.subarray(0, end))),
+        head: parse(decoder.decode(buffered.subarray(0, end))),
         rest: buffered.slice(end + 4),
       };
     }
@@ -70,6 +104,12 @@ function parseHead(text: string): RequestHead | undefined {
   const [start, ...lines] = text.split("\r\n");
   const [method, target, version, extra] = start.split(" ");
   if (!method || !target || !version?.startsWith("HTTP/") || extra !== undefined) return undefined;
+  const headers = headerMap(lines);
+  return headers && { method, target, version, headers };
+}
+
+/** Header lines → lower-case names, repeated ones joined; undefined when one is malformed. */
+function headerMap(lines: string[]): Map<string, string> | undefined {
   const headers = new Map<string, string>();
   for (const line of lines) {
     const colon = line.indexOf(":");
@@ -79,7 +119,7 @@ function parseHead(text: string): RequestHead | undefined {
     const before = headers.get(name);
     headers.set(name, before === undefined ? value : `${before}, ${value}`);
   }
-  return { method, target, version, headers };
+  return headers;
 }
 
 export type HandshakeAnswer =
@@ -142,13 +182,18 @@ function isNonce(key: string): boolean {
   }
 }
 
+/** RFC 6455 §4.2.2: `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`. */
+export async function acceptValue(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + GUID));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
 /** The 101 that completes the handshake, echoing the `sip` subprotocol. */
 export async function switchingProtocols(
   key: string,
   headers: Record<string, string>,
 ): Promise<Uint8Array> {
-  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + GUID));
-  const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+  const accept = await acceptValue(key);
   return encoder.encode(
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
       `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: sip\r\n` +
