@@ -7,6 +7,7 @@
  * and a control server that is down or silent (the call is proxied as usual).
  */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
@@ -147,7 +148,11 @@ Deno.test("inbound: the control server is asked; proxy routes as usual", async (
     assert.equal((offer.remote as { host: string }).host, "127.0.0.1");
     assert.equal(typeof offer.callid, "string");
     assert.equal(rig.control.invites.length, 1, "asked once, after authentication");
-  }, { via: "dir" });
+    // The decision request is signed like every callback ([callbacks] secret here).
+    const { path, body, timestamp, signature } = rig.control.inviteWires[0];
+    const mac = createHmac("sha256", "inbound-secret").update(`${timestamp}POST${path}${body}`);
+    assert.equal(signature, mac.digest("hex"));
+  }, { via: "dir", tweak: (c) => c.callbacks.secret = "inbound-secret" });
 });
 
 Deno.test("inbound: proxy with `to` retargets to another user", async () => {

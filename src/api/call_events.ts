@@ -90,11 +90,8 @@ export class CallEvents {
         method: "POST",
         url,
         body,
-        // Signed like registration callbacks: the domain's secret, else `[callbacks] secret`.
-        headers: () => {
-          const secret = server.store.getDomain(domain)?.secret || server.config.callbacks.secret;
-          return signatureHeaders(secret, "POST", url, body);
-        },
+        // Signed like registration callbacks.
+        headers: () => signatureHeaders(this.#secretOf(domain), "POST", url, body),
       })
     ).then(() => {
       if (this.#tails.get(callId) === tail) this.#tails.delete(callId);
@@ -102,13 +99,26 @@ export class CallEvents {
     this.#tails.set(callId, tail);
   }
 
+  /** The domain's secret, else `[callbacks] secret` (as registration callbacks). */
+  #secretOf(domain: string): string | undefined {
+    const server = this.#server;
+    return server.store.getDomain(domain)?.secret || server.config.callbacks.secret;
+  }
+
   async #decide(info: InboundInfo): Promise<Decision | undefined> {
     const { control, ...body } = info;
+    const url = `${control}/invite`;
+    const text = JSON.stringify(body);
     try {
-      const response = await this.#fetch(`${control}/invite`, {
+      const response = await this.#fetch(url, {
         method: "POST",
-        headers: { "content-type": "application/json", "user-agent": "sipws" },
-        body: JSON.stringify(body),
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "sipws",
+          // The decision request is signed like every other callback.
+          ...await signatureHeaders(this.#secretOf(info.domain), "POST", url, text),
+        },
+        body: text,
         signal: AbortSignal.any([
           this.#abort.signal,
           AbortSignal.timeout(this.#server.config.api.decisionTimeoutMs),

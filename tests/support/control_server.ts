@@ -20,6 +20,8 @@ export class ControlServer {
   readonly events: ReceivedEvent[] = [];
   /** Bodies of `POST /invite`, in order. */
   readonly invites: Record<string, unknown>[] = [];
+  /** How each `POST /invite` came (raw body and signature headers), in order. */
+  readonly inviteWires: ReceivedEvent["wire"][] = [];
   /** The answer to `POST /invite`: a JSON decision, "silent" (never answers) or "error" (500). */
   decision: Record<string, unknown> | "silent" | "error" = { action: "proxy" };
   /** How many event posts to refuse with 503 first (the retry must deliver them in order). */
@@ -35,6 +37,12 @@ export class ControlServer {
         const body = await req.text();
         if (req.method === "POST" && path === "/invite") {
           this.invites.push(JSON.parse(body));
+          this.inviteWires.push({
+            path,
+            body,
+            timestamp: req.headers.get("x-sipws-timestamp") ?? undefined,
+            signature: req.headers.get("x-sipws-signature") ?? undefined,
+          });
           const decision = this.decision;
           if (decision === "error") return new Response("no", { status: 500 });
           if (decision === "silent") {
