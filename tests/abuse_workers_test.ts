@@ -1,5 +1,5 @@
 /**
- * @module Bans hold on every SIP worker (issue 10.5): with `workers = 2` a guesser whose
+ * @module Bans hold on every SIP worker: with `workers = 2` a guesser whose
  * REGISTERs all go to the worker thread (their Call-IDs hash there) is banned there; the
  * ban then holds in the main thread's worker too (a Call-ID it owns goes unanswered), the
  * API lists it, and an operator's DELETE lifts it in the worker thread as well. Counted
