@@ -14,6 +14,9 @@ import type { SipResponse } from "../src/sip/message.ts";
 import { freePorts } from "./support/ports.ts";
 import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { LocalSource } from "../src/tui/local_source.ts";
+import { RemoteSource } from "../src/tui/remote_source.ts";
+import { banTable, headerLines } from "../src/tui/tables.ts";
 
 const DOMAIN = "example.test";
 const ACCOUNTS = ["alice", "bob", "carol", "dave"].map((user) => ({
@@ -191,6 +194,25 @@ Deno.test("a banned TCP peer's connection is closed and new connections are refu
   assert.equal(closedAt, "closed", "a new connection from a banned address is closed at once");
   again.close();
   assert.ok((await metrics(t)).includes('sipws_connections_refused_total{reason="banned"'));
+
+  // The dashboard's Bans pane, in-process and over the API; `u` lifts through the API.
+  const local = await new LocalSource(t.server).snapshot();
+  assert.deepEqual(local.bans.map((b) => b.address), ["127.0.0.1"]);
+  const remote = new RemoteSource(`http://127.0.0.1:${t.config.httpPort}`, KEY);
+  const shown = await remote.snapshot();
+  assert.deepEqual(banTable(shown.bans, Date.now()).rows.map((r) => r.cells[0]), ["127.0.0.1"]);
+  assert.match(
+    headerLines(shown, { messagesIn: 0, messagesOut: 0 }, "x", Date.now())[1],
+    /bans 1 /,
+  );
+  await remote.liftBan("127.0.0.1");
+  const served = await TestSipClient.connect("tcp", t.port("tcp"));
+  assert.equal(
+    await attempt(served, "alice", "alice-secret", 2000),
+    200,
+    "lifted from the dashboard",
+  );
+  served.close();
 });
 
 /** OPTIONS addressed to the server itself: answered 200 by the core. */

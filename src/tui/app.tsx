@@ -14,6 +14,7 @@ import { atLeast, formatLogLine, type LogTap } from "./log_tap.ts";
 import { Header, HelpPane, LogPane, StatusLine, TablePane, Tabs } from "./panes.tsx";
 import type { DashboardSnapshot, DashboardSource, RegistrationRow } from "./source.ts";
 import {
+  banTable,
   connectionTable,
   dialogTable,
   headerLines,
@@ -30,11 +31,12 @@ const CHROME_LINES = 5;
 const STATUS_TTL_MS = 6000;
 
 const HINTS: Record<string, string> = {
-  registrations: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  k remove  ? help  q quit",
-  dialogs: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  ? help  q quit",
+  registrations: "Tab/1-5 pane  ↑↓ PgUp/PgDn  / filter  k remove  ? help  q quit",
+  dialogs: "Tab/1-5 pane  ↑↓ PgUp/PgDn  / filter  ? help  q quit",
   connections:
-    "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  c close  p ping  d disable/enable  ? help  q quit",
-  log: "Tab/1-4 pane  ↑↓ PgUp/PgDn  / filter  l level  f follow  ? help  q quit",
+    "Tab/1-5 pane  ↑↓ PgUp/PgDn  / filter  c close  p ping  d disable/enable  ? help  q quit",
+  log: "Tab/1-5 pane  ↑↓ PgUp/PgDn  / filter  l level  f follow  ? help  q quit",
+  bans: "Tab/1-5 pane  ↑↓ PgUp/PgDn  / filter  u lift the ban  ? help  q quit",
 };
 
 export interface DashboardProps {
@@ -60,6 +62,7 @@ function currentTable(
   if (pane === "registrations") return registrationTable(s.registrations, now);
   if (pane === "dialogs") return dialogTable(s.dialogs, now);
   if (pane === "connections") return connectionTable(s.connections, now);
+  if (pane === "bans") return banTable(s.bans, now);
   return undefined;
 }
 
@@ -155,6 +158,9 @@ export function Dashboard({ source, tap }: DashboardProps) {
     } else if (action === "ping") {
       const id = (row as { id: string }).id;
       act(`pinged ${id}`, () => source.pingConnection(id));
+    } else if (action === "lift") {
+      const address = (row as { address: string }).address;
+      act(`ban on ${address} lifted`, () => source.liftBan(address));
     } else if (action === "remove") {
       const r = row as RegistrationRow;
       act(`removed ${r.aor} (${r.remote})`, () => source.removeRegistration(r));

@@ -44,7 +44,7 @@ export interface ViewState {
   follow: boolean;
 }
 
-export type KeyAction = "quit" | "close" | "ping" | "remove" | "toggle-ws";
+export type KeyAction = "quit" | "close" | "ping" | "remove" | "toggle-ws" | "lift";
 
 export function initialView(): ViewState {
   return {
@@ -139,6 +139,7 @@ export function handleKey(
   if (pane === "connections" && input === "p" && count > 0) return { state, action: "ping" };
   if (pane === "connections" && input === "d") return { state, action: "toggle-ws" };
   if (pane === "registrations" && input === "k" && count > 0) return { state, action: "remove" };
+  if (pane === "bans" && input === "u" && count > 0) return { state, action: "lift" };
   return { state };
 }
 
@@ -175,7 +176,7 @@ export function handleInput(
 
 /** The help overlay's lines. */
 export const HELP_LINES = [
-  "Tab / Shift-Tab   next / previous pane     1-4   Registrations, Dialogs, WebSocket, Log",
+  "Tab / Shift-Tab   next / previous pane     1-5   Registrations, Dialogs, WebSocket, Log, Bans",
   "↑ ↓              move the selection       PgUp PgDn Space   one page",
   "Home End  g G     first / last row         /     filter rows (Enter apply, Esc cancel)",
   "Esc               clear this pane's filter ?     this help (any key closes it)",
@@ -183,6 +184,7 @@ export const HELP_LINES = [
   "c  p              WebSocket: close / ping the selected connection",
   "d                 WebSocket: disable / enable new handshakes (503 while disabled)",
   "l                 Log: cycle the level filter (debug, info, warn, error)",
+  "u                 Bans: lift the selected ban",
   "f                 Log: follow the newest line",
   "q  Ctrl-C         quit (with --tui: stop the server)",
 ];

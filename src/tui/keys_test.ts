@@ -6,14 +6,14 @@ function press(state: ViewState, input: string, key: KeyPress = {}, count = 10, 
   return handleKey(state, input, key, count, page);
 }
 
-Deno.test("keys: Tab, Shift-Tab and 1-4 switch panes", () => {
+Deno.test("keys: Tab, Shift-Tab and 1-5 switch panes", () => {
   let s = initialView();
   s = press(s, "", { tab: true }).state;
   assert.equal(s.pane, 1);
   s = press(s, "", { tab: true, shift: true }).state;
   assert.equal(s.pane, 0);
   s = press(s, "", { tab: true, shift: true }).state;
-  assert.equal(s.pane, 3);
+  assert.equal(s.pane, 4, "Shift-Tab from the first pane wraps to the last (Bans)");
   s = press(s, "3").state;
   assert.equal(s.pane, 2);
   assert.equal(press(s, "9").state.pane, 2);
@@ -72,6 +72,10 @@ Deno.test("keys: actions only in their pane and only with a row", () => {
   assert.equal(press(ws, "c", {}, 0).action, undefined);
   assert.equal(press(ws, "d", {}, 0).action, "toggle-ws", "disable/enable needs no row");
   assert.equal(press(s, "d").action, undefined);
+  const bans = { ...s, pane: 4 };
+  assert.equal(press(bans, "u").action, "lift");
+  assert.equal(press(bans, "u", {}, 0).action, undefined);
+  assert.equal(press(s, "u").action, undefined);
 });
 
 Deno.test("keys: ? opens help, any key closes it, q still quits", () => {

@@ -80,7 +80,7 @@ export class LocalSource implements DashboardSource {
         rateLimited: s.counters.total("rate_limited_total"),
       },
       registrationCount: s.location.size,
-      bans: s.abuse.bans().length,
+      bans: s.abuse.bans(),
       registrations,
       dialogs: s.dialogs?.list() ?? [],
       connections,
@@ -106,6 +106,13 @@ export class LocalSource implements DashboardSource {
 
   setWebSocketsEnabled(enabled: boolean): Promise<void> {
     this.#server.transport.setWebSocketsEnabled(enabled);
+    return Promise.resolve();
+  }
+
+  liftBan(address: string): Promise<void> {
+    if (!this.#server.abuse.unban(address)) {
+      return Promise.reject(new Error(`${address} is no longer banned`));
+    }
     return Promise.resolve();
   }
 

@@ -6,7 +6,7 @@
  * `POST /ws/{id}/close|ping` and `DELETE /bindings/{id}` (exactly the selected binding).
  * It only reads what the API publishes and never imports the server.
  */
-import type { DialogView } from "../events.ts";
+import type { BanView, DialogView } from "../events.ts";
 import type {
   ConnectionRow,
   DashboardSnapshot,
@@ -164,12 +164,14 @@ export class RemoteSource implements DashboardSource {
 
   async snapshot(): Promise<DashboardSnapshot> {
     const takenAt = Date.now();
-    const [metricsText, health, registrations, dialogBody, wsBody] = await Promise.all([
+    const [metricsText, health, registrations, dialogBody, wsBody, banBody] = await Promise.all([
       this.#call("GET", "/metrics").then((r) => r.text()),
       this.#json("/healthz"),
       this.#registrations(),
       this.#json("/dialog"),
       this.#json("/ws"),
+      // A server without abuse protection has no /bans: an empty list, not a failed poll.
+      this.#json("/bans").catch(() => ({ bans: [] })),
     ]);
     const m = parseMetrics(metricsText);
     const uptime = typeof health.uptime === "number"
@@ -210,7 +212,7 @@ export class RemoteSource implements DashboardSource {
         rateLimited: metricTotal(m, "sipws_rate_limited_total"),
       },
       registrationCount: metricTotal(m, "sipws_registrations"),
-      bans: metricTotal(m, "sipws_bans"),
+      bans: (banBody.bans ?? []) as BanView[],
       registrations,
       dialogs: (dialogBody.dialogs ?? []) as DialogView[],
       connections,
@@ -230,6 +232,12 @@ export class RemoteSource implements DashboardSource {
   async setWebSocketsEnabled(enabled: boolean): Promise<void> {
     const path = enabled ? "/ws/enable" : "/ws/disable";
     await this.#call("POST", path).then((r) => r.body?.cancel());
+  }
+
+  async liftBan(address: string): Promise<void> {
+    await this.#call("DELETE", `/bans/${encodeURIComponent(address)}`).then((r) =>
+      r.body?.cancel()
+    );
   }
 
   async removeRegistration(row: RegistrationRow): Promise<void> {

@@ -6,7 +6,7 @@
  * implementations exist, in-process (local_source.ts) and over the HTTP API
  * (remote_source.ts), so one UI serves both. Types only; no I/O and no React here.
  */
-import type { DialogView } from "../events.ts";
+import type { BanView, DialogView } from "../events.ts";
 
 /** One contact binding as the Registrations pane shows it. */
 export interface RegistrationRow {
@@ -70,8 +70,8 @@ export interface DashboardSnapshot {
   registrations: RegistrationRow[];
   dialogs: DialogView[];
   connections: ConnectionRow[];
-  /** Source addresses banned now ([abuse]). */
-  bans: number;
+  /** Source addresses banned now ([abuse]), soonest to end first. */
+  bans: BanView[];
   /** Accepting SIP (SIPWS protocol start/stop). */
   accepting: boolean;
   /** False while new WebSocket handshakes are refused (POST /ws/disable). */
@@ -89,4 +89,6 @@ export interface DashboardSource {
   /** Refuse (false) or accept again (true) new WebSocket handshakes. */
   setWebSocketsEnabled(enabled: boolean): Promise<void>;
   removeRegistration(row: RegistrationRow): Promise<void>;
+  /** Lifts the ban on `address` (as `DELETE /bans/{address}`). */
+  liftBan(address: string): Promise<void>;
 }

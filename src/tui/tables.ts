@@ -1,10 +1,10 @@
 /**
  * @module The dashboard's panes as plain tables: column specs and one row of cells per
- * registration, dialog or WebSocket connection of a snapshot, plus the header lines with
+ * registration, dialog, WebSocket connection or ban of a snapshot, plus the header lines with
  * rates. Pure (snapshot and `now` in, strings out) so layout and wording are unit-tested
  * without a terminal; the React components only draw what these return.
  */
-import type { DialogView } from "../events.ts";
+import type { BanView, DialogView } from "../events.ts";
 import {
   type ColumnSpec,
   formatAge,
@@ -17,13 +17,14 @@ import {
 } from "./format.ts";
 import type { ConnectionRow, DashboardSnapshot, RegistrationRow } from "./source.ts";
 
-export type PaneName = "registrations" | "dialogs" | "connections" | "log";
+export type PaneName = "registrations" | "dialogs" | "connections" | "log" | "bans";
 
 export const PANES: { name: PaneName; title: string }[] = [
   { name: "registrations", title: "Registrations" },
   { name: "dialogs", title: "Dialogs" },
   { name: "connections", title: "WebSocket" },
   { name: "log", title: "Log" },
+  { name: "bans", title: "Bans" },
 ];
 
 /** A table row: cells in column order and the object it stands for. */
@@ -136,6 +137,34 @@ export function connectionTable(rows: ConnectionRow[], now: number): Table<Conne
   };
 }
 
+export const BAN_COLUMNS: ColumnSpec[] = [
+  { title: "ADDRESS", min: 15, grow: 1 },
+  { title: "REASON", min: 16 },
+  { title: "FAILS", min: 5, align: "right" },
+  { title: "REPEAT", min: 6, align: "right" },
+  { title: "ENDS IN", min: 8, align: "right" },
+  { title: "ACCOUNTS", min: 10, grow: 2 },
+];
+
+/** Bans in force, soonest to end first (the order the guard lists them in). */
+export function banTable(rows: BanView[], now: number): Table<BanView> {
+  return {
+    columns: BAN_COLUMNS,
+    rows: rows.map((b) => ({
+      key: b.address,
+      item: b,
+      cells: [
+        b.address,
+        b.reason,
+        String(b.failures),
+        String(b.repeat),
+        formatCountdown(b.until, now),
+        b.accounts.join(" ") || "-",
+      ],
+    })),
+  };
+}
+
 /** Rates derived from two successive snapshots. */
 export interface Rates {
   messagesIn: number;
@@ -176,6 +205,6 @@ export function headerLines(
       s.webSocketsEnabled ? "" : " (new: 503)"
     }  ` +
     `auth fail ${s.counters.authFailures}  parse err ${s.counters.parseErrors}  ` +
-    `bans ${s.bans}  rate-limited ${s.counters.rateLimited}`;
+    `bans ${s.bans.length}  rate-limited ${s.counters.rateLimited}`;
   return [first, second];
 }

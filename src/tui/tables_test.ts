@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { atLeast, formatLogLine, LogTap, nextLevel } from "./log_tap.ts";
 import type { DashboardSnapshot } from "./source.ts";
+import type { BanView } from "../events.ts";
 import {
+  banTable,
   connectionTable,
   dialogDuration,
   dialogTable,
@@ -9,6 +11,17 @@ import {
   ratesBetween,
   registrationTable,
 } from "./tables.ts";
+
+const BAN: BanView = {
+  address: "192.0.2.7",
+  since: 10_000,
+  until: 10_000 + 600_000,
+  reason: "auth_failures",
+  failures: 10,
+  accounts: ["alice@example.com"],
+  realms: ["example.com"],
+  repeat: 2,
+};
 
 function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapshot {
   return {
@@ -27,7 +40,7 @@ function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapshot {
       rateLimited: 0,
     },
     registrationCount: 1,
-    bans: 0,
+    bans: [],
     registrations: [],
     dialogs: [],
     connections: [],
@@ -144,7 +157,7 @@ Deno.test("headerLines: version, uptime, listeners, rates and counters", () => {
       parseErrors: 1,
       rateLimited: 7,
     },
-    bans: 2,
+    bans: [BAN, { ...BAN, address: "192.0.2.9" }],
     connections: [],
     dialogs: [{
       callId: "c",
@@ -197,4 +210,20 @@ Deno.test("log levels: threshold test, cycling, line format", () => {
     }),
     "03:04:05.678 WARN  [core] x",
   );
+});
+
+Deno.test("banTable: address, reason, failures, repeat, time left, accounts", () => {
+  const t = banTable([BAN], 10_000 + 60_000);
+  assert.deepEqual(t.columns.map((c) => c.title), [
+    "ADDRESS",
+    "REASON",
+    "FAILS",
+    "REPEAT",
+    "ENDS IN",
+    "ACCOUNTS",
+  ]);
+  assert.equal(t.rows[0].key, "192.0.2.7");
+  assert.deepEqual(t.rows[0].cells.slice(0, 4), ["192.0.2.7", "auth_failures", "10", "2"]);
+  assert.equal(t.rows[0].cells[4], "9m00s");
+  assert.equal(t.rows[0].cells[5], "alice@example.com");
 });
