@@ -219,6 +219,10 @@ export async function startServer(
 ): Promise<Server> {
   let config = initial;
   const count = worker?.count ?? workerCount(config);
+  if (config.cluster.redis && count > 1) {
+    // Worker threads route SIP but only the main thread holds the other nodes' bindings.
+    throw new Error("[cluster] needs workers = 1 for now: worker threads see only this node");
+  }
   const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
   const links = worker?.links ?? pool;
   const counters = new Counters();
@@ -286,12 +290,14 @@ export async function startServer(
     t2: config.sip.t2,
     t4: config.sip.t4,
   });
+  const registrations = cluster ? clusterWide(location, cluster.node) : location;
   const deps = {
     authenticator,
     store,
     counters,
     events,
     location,
+    registrations,
     abuse,
     config: () => config,
   };
@@ -465,7 +471,7 @@ export async function startServer(
     startedAt,
     store,
     cluster: cluster?.node,
-    registrations: cluster ? clusterWide(location, cluster.node) : location,
+    registrations,
     location,
     transport,
     transactions,

@@ -220,6 +220,34 @@ Deno.test({
         `dave@${DOMAIN} udp n2`,
       ]);
 
+      // carol's phone registers again, now through node 2: one binding, owned by node 2.
+      {
+        const moved = await TestSipClient.connect("udp", UDP, host(2));
+        clients.push(moved);
+        const ok = await register(moved, { ...CAROL, expires: 600, contact: carol.contactUri });
+        assert.equal(ok.status, 200);
+        assert.equal(ok.getAll("contact").length, 1, `one contact: ${ok.getAll("contact")}`);
+        await until("carol's binding moved to node 2 everywhere", 1000, async () => {
+          const views = await Promise.all([1, 2, 3].map(bindings));
+          const carols = views.map((v) => v.filter((b) => b.aor.startsWith("carol@")));
+          return carols.every((c) => c.length === 1 && c[0].node === "n2") ? true : undefined;
+        });
+      }
+      // The 200 lists every node's contacts of the AOR: dave (node 2) adds one via node 3.
+      {
+        const other = await TestSipClient.connect("udp", UDP, host(3));
+        clients.push(other);
+        const ok = await register(other, { ...DAVE, expires: 600 });
+        assert.equal(ok.status, 200);
+        assert.equal(
+          ok.getAll("contact").length,
+          2,
+          `dave's two contacts: ${ok.getAll("contact")}`,
+        );
+        const gone = await register(other, { ...DAVE, expires: 0 });
+        assert.equal(gone.status, 200);
+      }
+
       // WebSocket caller on node 1 → sipp phone registered through node 2.
       {
         await using uas = await startSipp({

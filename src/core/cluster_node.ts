@@ -19,7 +19,7 @@ import type {
   RedisBindings,
 } from "../store/redis_bindings.ts";
 import { restorable, toStored } from "./binding_journal.ts";
-import { type Binding, bindingId, type LocationStore, viewOf } from "./location.ts";
+import { type Binding, bindingId, type LocationService, viewOf } from "./location.ts";
 import { addressOf, contactFields } from "./binding.ts";
 
 const log = new Logger("cluster");
@@ -36,7 +36,7 @@ export interface ClusterDeps {
   /** SIP URI the other nodes relay to. */
   advertise: string;
   bindings: RedisBindings;
-  location: LocationStore;
+  location: LocationService;
   events: EventBus;
   heartbeatTtlMs: number;
 }
@@ -84,6 +84,8 @@ export class ClusterNode {
     // What Redis still holds of our previous run: its connections are gone.
     this.#takeOver(records.filter((r) => r.node === this.id));
     this.#unobserve = location.observe((binding, change) => {
+      // Registered here now: another node's copy of the same registration is stale.
+      if (change === "saved") this.#delete(binding.aor, binding.key);
       this.#queue(binding, change);
     });
     const beat = Math.max(500, Math.floor(this.#deps.heartbeatTtlMs / 3));
@@ -227,8 +229,14 @@ export class ClusterNode {
     if (batch.info?.id === batch.node) this.#nodes.set(batch.node, batch.info);
     for (const r of batch.remove) this.#delete(r.aor, r.key);
     for (const record of batch.put) {
-      if (record.node === this.id) this.#delete(record.aor, record.key);
-      else this.#set(record);
+      if (record.node === this.id) {
+        this.#delete(record.aor, record.key);
+        continue;
+      }
+      this.#set(record);
+      // The phone registered through another node since: that node owns it now.
+      const mine = this.#deps.location.get(record.aor, record.key);
+      if (mine && mine.registeredAt <= record.registeredAt) this.#deps.location.forget(mine);
     }
   }
 

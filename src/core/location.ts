@@ -176,14 +176,28 @@ export class LocationService implements LocationStore {
     return this.#remove(binding, cause, false, true);
   }
 
-  #remove(binding: Binding, cause: RemovalCause, replica: boolean, emit: boolean): boolean {
+  /**
+   * Another node of the cluster took this registration over (the phone registered there
+   * since): it goes from here telling no one, the new owner speaks for it.
+   */
+  forget(binding: Binding): boolean {
+    return this.#drop(binding) !== undefined;
+  }
+
+  #drop(binding: Binding): Binding | undefined {
     const bindings = this.#byAor.get(binding.aor);
     const current = bindings?.get(binding.key);
-    if (!bindings || !current || !sameRegistration(current, binding)) return false;
+    if (!bindings || !current || !sameRegistration(current, binding)) return undefined;
     bindings.delete(current.key);
     if (bindings.size === 0) this.#byAor.delete(current.aor);
     this.#unindex(current);
     this.#count--;
+    return current;
+  }
+
+  #remove(binding: Binding, cause: RemovalCause, replica: boolean, emit: boolean): boolean {
+    const current = this.#drop(binding);
+    if (!current) return false;
     for (const observe of this.#observers) observe(current, "removed", replica, cause);
     if (emit) this.#events.emit({ type: "registration.removed", binding: viewOf(current), cause });
     return true;

@@ -15,10 +15,12 @@ import type { Flow } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import { servesDomain } from "./domains.ts";
 import { type Binding, bindingKey, contactFields } from "./binding.ts";
-import type { LocationStore } from "./binding.ts";
+import type { BindingReader, LocationStore } from "./binding.ts";
 
 export interface RegistrarDeps extends ChallengeDeps {
   location: LocationStore;
+  /** Every node's bindings, for the 200's Contact list (the location store when alone). */
+  registrations?: BindingReader;
   config: () => Config;
   now?: () => number;
 }
@@ -123,7 +125,7 @@ export class Registrar {
   /** §10.3 step 8: 200 with every current contact and its expires (plus Outbound, Path). */
   #answer(request: SipRequest, aor: string, now: number): SipResponse {
     const response = createResponse(request, 200, undefined, newTag());
-    for (const b of this.#deps.location.lookup(aor)) {
+    for (const b of (this.#deps.registrations ?? this.#deps.location).lookup(aor)) {
       const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
       response.append("Contact", `<${b.contact}>${b.contactParams};expires=${remaining}`);
     }

@@ -38,7 +38,9 @@ export class LocalSource implements DashboardSource {
 
   snapshot(): Promise<DashboardSnapshot> {
     const s = this.#server;
-    const registrations: RegistrationRow[] = s.location.all().map((b) => ({
+    // The whole cluster's bindings when clustered, each with its node.
+    const node = s.cluster?.id;
+    const registrations: RegistrationRow[] = s.registrations.all().map((b) => ({
       id: bindingId(b),
       aor: b.aor,
       domain: b.domain,
@@ -49,6 +51,7 @@ export class LocalSource implements DashboardSource {
       userAgent: b.userAgent,
       expiresAt: b.expiresAt,
       outstandingPings: b.outstandingPings,
+      node: node && (b.node ?? node),
     }));
     const connections: ConnectionRow[] = s.transport.connections()
       .filter((c) => isWebSocket(c.flow.transport))

@@ -74,6 +74,7 @@ interface RemoteBinding {
   userAgent?: string;
   expiresAt: number;
   outstandingPings: number;
+  node?: string;
 }
 
 /** One entry of `/healthz`'s `listening` (sent to key holders). */
@@ -159,6 +160,7 @@ export class RemoteSource implements DashboardSource {
       userAgent: b.userAgent || undefined,
       expiresAt: b.expiresAt,
       outstandingPings: b.outstandingPings ?? 0,
+      node: b.node,
     })).sort((a, b) => a.aor.localeCompare(b.aor));
   }
 

@@ -24,6 +24,8 @@ export interface RegistrationRow {
   /** Epoch ms; undefined when unknown. */
   expiresAt?: number;
   outstandingPings: number;
+  /** In a cluster: the node the binding is registered on. */
+  node?: string;
 }
 
 /** One stream connection as the WebSocket pane shows it. */

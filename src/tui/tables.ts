@@ -49,13 +49,17 @@ export const REGISTRATION_COLUMNS: ColumnSpec[] = [
   { title: "USER AGENT", min: 10, grow: 2 },
 ];
 
+const NODE_COLUMN: ColumnSpec = { title: "NODE", min: 6 };
+
 export function registrationTable(
   rows: RegistrationRow[],
   now: number,
 ): Table<RegistrationRow> {
   const sorted = [...rows].sort((a, b) => a.aor.localeCompare(b.aor) || a.id.localeCompare(b.id));
+  // A cluster's rows name their node: one more column, only then.
+  const clustered = rows.some((r) => r.node !== undefined);
   return {
-    columns: REGISTRATION_COLUMNS,
+    columns: clustered ? [...REGISTRATION_COLUMNS, NODE_COLUMN] : REGISTRATION_COLUMNS,
     rows: sorted.map((r) => ({
       key: r.id,
       item: r,
@@ -67,6 +71,7 @@ export function registrationTable(
         formatCountdown(r.expiresAt, now),
         String(r.outstandingPings),
         r.userAgent ?? "",
+        ...(clustered ? [r.node ?? ""] : []),
       ],
     })),
   };

@@ -50,6 +50,22 @@ function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapshot {
   };
 }
 
+Deno.test("registrationTable: a cluster's rows get a NODE column, a single server's do not", () => {
+  const row = {
+    id: "a",
+    aor: "alice@x",
+    domain: "x",
+    user: "alice",
+    transport: "ws",
+    remote: "127.0.0.1:5000",
+    outstandingPings: 0,
+  };
+  assert.equal(registrationTable([row], 0).columns.at(-1)?.title, "USER AGENT");
+  const t = registrationTable([{ ...row, node: "n2" }], 0);
+  assert.equal(t.columns.at(-1)?.title, "NODE");
+  assert.equal(t.rows[0].cells.at(-1), "n2");
+});
+
 Deno.test("registrationTable: sorted by AOR, countdown, contact without scheme", () => {
   const t = registrationTable([
     {
