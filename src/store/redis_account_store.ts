@@ -46,6 +46,10 @@ export class RedisAccountStore implements AccountStore {
   #closed = false;
   /** Identifies our own PUBLISH, which needs no reload. */
   #self = crypto.randomUUID();
+  /** Local changes made so far, and those Redis has not run yet (see reload). */
+  #changes = 0;
+  #inflight = 0;
+  #writes: Promise<unknown> = Promise.resolve();
 
   private constructor(url: string, link: RedisLink, options: StoreOptions) {
     this.url = url;
@@ -68,8 +72,10 @@ export class RedisAccountStore implements AccountStore {
       if (sender !== store.#self) store.#reloadQuietly();
     });
     // A message sent while our subscriber was down is lost: reload when it is back.
-    sub.on("ready", () => store.#reloadQuietly());
+    let subscribed = false;
+    sub.on("ready", () => subscribed && store.#reloadQuietly());
     await sub.subscribe(CHANNEL);
+    subscribed = true;
     link.onReconnect(() => store.#reloadQuietly());
     return store;
   }
@@ -78,18 +84,29 @@ export class RedisAccountStore implements AccountStore {
     if (!this.#closed) this.reload().catch(() => {/* the next message or reconnect retries */});
   }
 
-  /** Replaces the local copy with Redis's table. */
+  /**
+   * Replaces the local copy with Redis's table. A snapshot read while a change of ours
+   * was applied locally but not yet run by Redis would undo it: read again after it.
+   */
   async reload(): Promise<void> {
-    const [accounts, domains, version] = await this.#run((m) =>
-      m.hgetall(ACCOUNTS).hgetall(DOMAINS).get(VERSION)
-    ) as [Record<string, string>, Record<string, string>, string | null];
-    const index = new AccountIndex();
-    for (const text of Object.values(domains)) index.setDomain(toDomainEntry(JSON.parse(text)));
-    for (const text of Object.values(accounts)) {
-      index.put(toAccount(JSON.parse(text), this.#options));
+    for (;;) {
+      const changes = this.#changes;
+      const [accounts, domains, version] = await this.#run((m) =>
+        m.hgetall(ACCOUNTS).hgetall(DOMAINS).get(VERSION)
+      ) as [Record<string, string>, Record<string, string>, string | null];
+      if (changes !== this.#changes || this.#inflight > 0) {
+        await this.#writes;
+        continue;
+      }
+      const index = new AccountIndex();
+      for (const text of Object.values(domains)) index.setDomain(toDomainEntry(JSON.parse(text)));
+      for (const text of Object.values(accounts)) {
+        index.put(toAccount(JSON.parse(text), this.#options));
+      }
+      index.version = Number(version ?? 0);
+      this.#index = index;
+      return;
     }
-    index.version = Number(version ?? 0);
-    this.#index = index;
   }
 
   #checkOpen(): void {
@@ -131,15 +148,21 @@ export class RedisAccountStore implements AccountStore {
   async #change(build: (m: ChainableCommander) => void, local: (index: AccountIndex) => void) {
     this.#checkUp();
     local(this.#index);
+    this.#changes++;
+    this.#inflight++;
+    const run = this.#run((m) => {
+      build(m);
+      return m.incr(VERSION).publish(CHANNEL, this.#self);
+    }, true);
+    this.#writes = this.#writes.then(() => run).catch(() => {});
     let results;
     try {
-      results = await this.#run((m) => {
-        build(m);
-        return m.incr(VERSION).publish(CHANNEL, this.#self);
-      }, true);
+      results = await run;
     } catch (error) {
       this.#reloadQuietly();
       throw error;
+    } finally {
+      this.#inflight--;
     }
     this.#index.version = Math.max(this.#index.version, Number(results[results.length - 2]));
   }
