@@ -444,7 +444,7 @@ export async function startServer(
   // ACME clients renew the files in place: pick the new pair up without a SIGHUP.
   const certificateWatch = certificate && config.certificatePoll > 0
     ? watchFiles(
-      [config.certificate, config.privateKey],
+      () => [config.certificate, config.privateKey],
       config.certificatePoll * 1000,
       () =>
         reloadCertificates("changed on disk").catch((error) =>

@@ -22,9 +22,12 @@ async function fingerprint(paths: readonly string[]): Promise<string> {
   return parts.join(";");
 }
 
-/** Calls `onChange` (never twice at once) whenever any of `paths` changes. */
+/**
+ * Calls `onChange` (never twice at once) whenever any of the files `paths()` names changes;
+ * `paths` is asked on every poll, so a reload that names other files is followed.
+ */
 export function watchFiles(
-  paths: readonly string[],
+  paths: () => readonly string[],
   intervalMs: number,
   onChange: () => Promise<void>,
 ): FileWatch {
@@ -35,7 +38,7 @@ export function watchFiles(
     if (busy || closed) return;
     busy = true;
     try {
-      const now = await fingerprint(paths);
+      const now = await fingerprint(paths());
       if (last !== undefined && now !== last && !closed) await onChange().catch(() => {});
       last = now;
     } finally {

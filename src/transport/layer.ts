@@ -23,7 +23,6 @@ import { UdpFdSender } from "./udp_fd_sender.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
 import { WsTransport } from "./ws.ts";
-import { connectWebSocket } from "./ws_client.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner } from "./flow_id.ts";
 import type {
@@ -513,8 +512,11 @@ export class TransportLayer implements MessageSender, TransportSink {
     const key = remoteKey(transport, { host, port });
     const pending = this.#dialing.get(key);
     if (pending) return pending;
+    const ws = transport === "ws" ? this.#ws : this.#wss;
+    // Our Via and Record-Route name our own listener of the kind, so one must exist.
+    if (!ws) return Promise.reject(new Error(`no ${transport} listener to dial ${host}:${port}`));
     const limits = this.#options.webSocketLimits;
-    const dial = connectWebSocket(transport, host, port, this, {
+    const dial = ws.connect(host, port, {
       caCerts: this.#options.webSocketClientCa,
       maxMessageSize: limits.maxMessageSize,
       maxFragments: limits.maxFragments,

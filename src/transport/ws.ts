@@ -17,6 +17,7 @@ import { ReloadableListener, type TlsCredentials } from "./listener.ts";
 import type { Address, Flow } from "./types.ts";
 import { CLOSE, WsFrameDecoder } from "./ws_frames.ts";
 import { handleFrameEvents, WsConnection } from "./ws_connection.ts";
+import { connectWebSocket, type WsClientOptions } from "./ws_client.ts";
 import { answer, readRequestHead, refusal, switchingProtocols } from "./ws_handshake.ts";
 import type { Admission } from "./ws_policy.ts";
 
@@ -75,6 +76,22 @@ export class WsTransport {
    * WSS: new handshakes use the new certificate; established WebSockets are untouched.
    * Throws at once on an unusable pair; settles when the new listener is bound.
    */
+  /**
+   * WS client mode: opens a WebSocket to `host:port` that this transport's keep-alive and
+   * send-timeout sweep watches like the accepted ones.
+   */
+  async connect(host: string, port: number, options: WsClientOptions): Promise<WsConnection> {
+    const connection = await connectWebSocket(
+      this.secure ? "wss" : "ws",
+      host,
+      port,
+      this.#sink,
+      { ...options, onClosed: (c) => this.#connections.delete(c) },
+    );
+    this.#connections.add(connection);
+    return connection;
+  }
+
   reloadCertificate(tls: TlsCredentials): Promise<void> {
     return this.secure ? this.#listener.reload(tls) : Promise.resolve();
   }

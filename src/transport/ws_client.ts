@@ -22,6 +22,8 @@ export interface WsClientOptions {
   maxFragments: number;
   /** Connect, TLS and upgrade must be done within this. */
   timeoutMs: number;
+  /** Called once the connection has closed (before the sink hears of it). */
+  onClosed?: (connection: WsConnection) => void;
 }
 
 const encoder = new TextEncoder();
@@ -102,7 +104,10 @@ export async function connectWebSocket(
       reliable: true,
       secure: transport === "wss",
     };
-    const connection = new WsConnection(conn, flow, undefined, (c) => sink.closed(c), true);
+    const connection = new WsConnection(conn, flow, undefined, (c) => {
+      options.onClosed?.(c);
+      sink.closed(c);
+    }, true);
     sink.opened(connection);
     const decoder = new WsFrameDecoder(options.maxMessageSize, options.maxFragments, "server");
     connection.run(read.rest, decoder, (c, events) => handleFrameEvents(c, events, sink));
