@@ -23,7 +23,8 @@ export interface BindingView {
 
 /** A progress report of a call driven over HTTP, in the order it happened. */
 export interface CallEvent {
-  event: "trying" | "ringing" | "answered" | "failed" | "ended";
+  /** `transfer`: a NOTIFY of a REFER's progress; code and reason are its sipfrag status. */
+  event: "trying" | "ringing" | "answered" | "failed" | "ended" | "transfer";
   code?: number;
   reason?: string;
   /** The session description the event carries (the callee's offer or answer). */
@@ -41,7 +42,6 @@ export interface CallLegView {
   status?: number;
 }
 
-/** One dialog as the API and dashboard show it (RFC 3261 §12 state plus both legs). */
 /** A WebSocket that ended: who ended it, how, and the AORs registered over it. */
 export interface WsClosed {
   id: string;
@@ -53,6 +53,7 @@ export interface WsClosed {
   aors: string[];
 }
 
+/** One dialog as the API and dashboard show it (RFC 3261 §12 state plus both legs). */
 export interface DialogView {
   callId: string;
   from: string;

@@ -370,7 +370,7 @@ export async function startServer(
       return;
     }
     // Requests inside a dialog sipws itself holds (API calls) are answered by their call.
-    if (calls.receive(request, tx && ((response) => tx.respond(response)))) return;
+    if (calls.receive(request, flow, tx && ((response) => tx.respond(response)))) return;
     router.handle(request, flow, tx);
   };
   transactions.onStrayResponse = (response) => {

@@ -128,6 +128,23 @@ async function caller(rig: Rig, file: string, rewrite: (xml: string) => string =
   });
 }
 
+/** The call as `GET /dialog` lists it, with its durations. */
+async function listed(rig: Rig, callid: string) {
+  const list = await (await rig.api("GET", "/dialog")).json();
+  const view = list.dialogs.find((d: { callId: string }) => d.callId === callid);
+  assert.ok(view, `${callid} is not listed: ${JSON.stringify(list)}`);
+  return view;
+}
+
+/** sipp's count of retransmissions of the message received just before its `pause` of `ms`. */
+function retransmissionsBeforePause(r: SippResult, ms: number): number {
+  const lines = r.stdout.split("\n");
+  const at = lines.findLastIndex((l) => new RegExp(`Pause \\[\\s*${ms}ms\\]`).test(l));
+  const row = /^\s*200 <-+\s+\d+\s+(\d+)/.exec(lines[at - 1] ?? "");
+  assert.ok(row, `no 200 row before the ${ms} ms pause:\n${r.stdout.slice(-3000)}`);
+  return Number(row[1]);
+}
+
 function assertPassed(r: SippResult, who: string): void {
   assert.equal(r.code, 0, `${who} failed:\n${describeSipp(r)}`);
   assert.equal(r.stats?.successfulCalls, 1, `${who}:\n${describeSipp(r)}`);
@@ -141,6 +158,13 @@ Deno.test("inbound: the control server is asked; proxy routes as usual", async (
     assertPassed(await alice.result(), "caller");
     assertPassed(await bob.result(), "callee");
     const offer = await rig.control.waitInvite();
+    // Proxied as usual: listed with both legs and how long it rang and talked.
+    const view = await listed(rig, String(offer.callid));
+    assert.equal(view.kind, "proxied");
+    assert.equal(view.state, "terminated");
+    assert.deepEqual([view.caller.transport, view.callee.transport], ["udp", "udp"]);
+    assert.equal(view.from, `alice@${DOMAIN}`);
+    assert.ok(view.durations.setupMs >= 0 && view.durations.talkMs > 0, JSON.stringify(view));
     assert.equal(offer.domain, DOMAIN);
     assert.equal(offer.from, "alice");
     assert.equal(offer.to, "bob");
@@ -174,7 +198,10 @@ Deno.test("inbound: reject answers the caller with the control server's status",
   });
 });
 
-/** After the ACK, alice re-INVITEs: sipws (the UAS) answers with the SDP it answered first. */
+/**
+ * After the ACK, alice re-INVITEs: sipws (the UAS) answers with the SDP it answered first,
+ * and sends that 2xx again until alice's ACK.
+ */
 const REINVITE = `<send retrans="500">
     <![CDATA[
 
@@ -204,6 +231,8 @@ const REINVITE = `<send retrans="500">
   <recv response="200">
     <action><ereg regexp="o=control-answer" search_in="body" check_it="true" assign_to="again"/></action>
   </recv>
+  <!-- No ACK yet: over UDP the 2xx must come again (RFC 3261 §13.3.1.4). -->
+  <pause milliseconds="1500"/>
   <send>
     <![CDATA[
 
@@ -237,11 +266,21 @@ Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; eve
     const offer = await rig.control.waitInvite();
     const callid = String(offer.callid);
     await rig.control.waitEvent(callid, "trying");
+    const held = await listed(rig, callid);
+    assert.equal(held.kind, "held");
+    assert.deepEqual([held.state, held.callState], ["early", "held"]);
+    assert.deepEqual(held.caller.transport, "udp");
+    assert.equal(held.legs.length, 1);
+    assert.deepEqual([held.legs[0].transport, held.legs[0].state], ["udp", "calling"]);
+    assert.equal(held.durations.talkMs, 0);
     const ring = await rig.api("POST", "/dialog/ring", {
       callid,
       alertinfo: "<http://ring.test/tone.wav>",
     });
     assert.deepEqual(await ring.json(), { callid, ringing: true });
+    const ringing = await listed(rig, callid);
+    assert.deepEqual([ringing.callState, ringing.legs[0].state], ["ringing", "ringing"]);
+    assert.deepEqual(ringing.events.map((e: { event: string }) => e.event), ["trying", "ringing"]);
     // Already ringing: no second 180 (mediaswitch directory API).
     const again = await rig.api("POST", "/dialog/ring", { callid });
     assert.equal((await again.json()).ringing, false);
@@ -249,13 +288,23 @@ Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; eve
       sdp: sdpOf("control-answer"),
     });
     assert.equal(answer.status, 200, await answer.text());
-    assertPassed(await alice.result(), "caller");
+    assert.equal((await listed(rig, callid)).state, "confirmed");
+    const result = await alice.result();
+    assertPassed(result, "caller");
+    assert.ok(retransmissionsBeforePause(result, 1500) >= 1, "the re-INVITE's 2xx came again");
     await rig.control.waitEvent(callid, "ended");
     assert.deepEqual(
       rig.control.eventsOf(callid).map((e) => e.event),
       ["trying", "ringing", "answered", "ended"],
     );
     assert.equal(rig.ts.server.calls.size, 0);
+    const ended = await listed(rig, callid);
+    assert.deepEqual([ended.state, ended.callState], ["terminated", "ended"]);
+    assert.deepEqual(
+      ended.events.map((e: { event: string }) => e.event),
+      ["trying", "ringing", "answered", "ended"],
+    );
+    assert.ok(ended.durations.talkMs >= 500, `talked through the 2xx retransmission: ${ended}`);
   });
 });
 

@@ -286,13 +286,40 @@ Deno.test("the callee hangs up: sipws answers its BYE and reports ended", async 
   });
 });
 
-Deno.test("REFER transfers an answered call (RFC 3515)", async () => {
+/** bob's NOTIFY of the transfer's progress (RFC 3515 §2.4.5): a sipfrag status line. */
+const notify = (cseq: number, status: string, state: string) =>
+  `<send retrans="500"><![CDATA[
+
+      NOTIFY sip:sipws@127.0.0.1 SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:bob@calls.test>;tag=[pid]SIPpTag01[call_number]
+      To: <sip:1000@calls.test>;tag=[$ftag]
+      Call-ID: [call_id]
+      CSeq: ${cseq} NOTIFY
+      Max-Forwards: 70
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Event: refer
+      Subscription-State: ${state}
+      Content-Type: message/sipfrag;version=2.0
+      Content-Length: [len]
+
+      SIP/2.0 ${status}
+  ]]></send>
+  <recv response="200"/>`;
+
+Deno.test("REFER transfers an answered call (RFC 3515); its NOTIFYs come as transfer events", async () => {
   await withRig(async (rig) => {
     const sipp = await uas(rig, "uas_answer_sdp.xml", (x) =>
       x.replace(
+        "<!--INVITE_CHECK-->",
+        `<action><ereg regexp="tag=([^;>]*)" search_in="hdr" header="From:" assign_to="fromtag,ftag"/></action>`,
+      ).replace(
         "<!--AFTER_ACK-->",
         `<recv request="REFER">
-    <action><ereg regexp="sip:carol@calls.test" search_in="hdr" header="Refer-To:" check_it="true" assign_to="referto"/></action>
+    <action>
+      <ereg regexp="sip:carol@calls.test" search_in="hdr" header="Refer-To:" check_it="true" assign_to="referto"/>
+      <ereg regexp="sip:1000@calls.test" search_in="hdr" header="Referred-By:" check_it="true" assign_to="by"/>
+    </action>
   </recv>
   <send><![CDATA[
 
@@ -304,17 +331,40 @@ Deno.test("REFER transfers an answered call (RFC 3515)", async () => {
       [last_CSeq:]
       Content-Length: 0
 
-  ]]></send>`,
-      ).replace("<pause/>", `<pause/><Reference variables="referto"/>`));
+  ]]></send>
+  ${notify(2, "100 Trying", "active;expires=60")}
+  ${notify(3, "200 OK", "terminated;reason=noresource")}`,
+      ).replace("<pause/>", `<pause/><Reference variables="referto,by,fromtag"/>`));
     const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
     await rig.control.waitEvent(callid, "answered");
     const refer = await rig.api("POST", `/dialog/${encodeURIComponent(callid)}/refer`, {
       to: "carol",
     });
     assert.equal(refer.status, 200);
-    assert.equal((await refer.json()).status, 202);
+    assert.deepEqual(await refer.json(), { callid, status: 202 });
+    await rig.control.waitEvent(callid, "transfer");
+    const deadline = Date.now() + 10_000;
+    while (rig.control.eventsOf(callid).length < 5 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     assert.equal((await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`)).status, 200);
     assertPassed(await sipp.result());
+    await rig.control.waitEvent(callid, "ended");
+    const events = rig.control.eventsOf(callid).map(({ event, code, reason }) => ({
+      event,
+      code,
+      reason,
+    }));
+    assert.deepEqual(events.slice(2, 5), [
+      { event: "answered", code: 200, reason: "OK" },
+      { event: "transfer", code: 100, reason: "Trying" },
+      { event: "transfer", code: 200, reason: "OK" },
+    ]);
+    assert.equal(events[5].event, "ended");
+    // The dialog list shows them too (without SDP).
+    const listed = await (await rig.api("GET", "/dialog")).json();
+    const view = listed.dialogs.find((d: { callId: string }) => d.callId === callid);
+    assert.deepEqual(view.events.map((e: { event: string }) => e.event), names(rig, callid));
   });
 });
 

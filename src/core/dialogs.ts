@@ -98,6 +98,7 @@ export class DialogTracker {
         state: "early",
         caller: leg(flow),
         startedAt: this.#now(),
+        kind: "proxied",
       },
     });
     this.#emit(callId, "early");

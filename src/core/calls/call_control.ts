@@ -137,16 +137,21 @@ export class CallControl implements InboundControl, CallSink {
     this.#get(callId).call.hangup();
   }
 
+  /** RFC 3515: transfers an answered call; its progress comes as `transfer` events. */
   refer(callId: string, to: string): Promise<number> {
-    const entry = this.#get(callId);
-    const call = entry.call;
-    if (!(call instanceof OutboundCall)) throw new CallError(409, `call ${callId} was not placed`);
-    const uri = to.includes("@") ? `sip:${to}` : `sip:${to}@${formatHost(call.params.domain)}`;
-    return call.refer(uri);
+    const { call, domain } = this.#get(callId);
+    if (call.state !== "confirmed" || !call.session) {
+      throw new CallError(409, `call ${callId} is not answered`);
+    }
+    return call.session.refer(to.includes("@") ? `sip:${to}` : `sip:${to}@${formatHost(domain)}`);
   }
 
   /** A request inside one of our dialogs goes to its call; false when it is not ours. */
-  receive(request: SipRequest, respond: ((r: SipResponse) => void) | undefined): boolean {
+  receive(
+    request: SipRequest,
+    flow: Flow,
+    respond: ((r: SipResponse) => void) | undefined,
+  ): boolean {
     if (this.#calls.size === 0) return false;
     let callId: string;
     try {
@@ -156,7 +161,7 @@ export class CallControl implements InboundControl, CallSink {
     }
     const entry = this.#calls.get(callId);
     if (!entry?.call.dialog?.matches(request)) return false;
-    entry.call.receive(request, respond);
+    entry.call.receive(request, flow, respond);
     return true;
   }
 

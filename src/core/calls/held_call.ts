@@ -3,9 +3,9 @@
  * sipws keeps the server transaction (the 100 is already out) for at most Timer C and
  * acts on the control server's word: `ring` (180 with Alert-Info, only while neither
  * ringing nor answered, as the mediaswitch API says), `answer` (200 with its SDP: sipws is then the
- * UAS of the dialog, retransmits the 2xx until the ACK (§13.3.1.4), answers BYE and
- * re-INVITE with the last SDP), `reject` (a final status) or `hangup` (480 before the
- * answer, BYE after). The caller's CANCEL ends it with 487.
+ * UAS of the dialog, in_dialog.ts answers what the caller sends in it), `reject` (a final
+ * status) or `hangup` (480 before the answer, BYE after). The caller's CANCEL ends it with
+ * 487.
  */
 import type { CallLegView } from "../../events.ts";
 import { Logger } from "../../log.ts";
@@ -15,6 +15,7 @@ import { createResponse, type SipRequest, type SipResponse } from "../../sip/mes
 import type { Flow } from "../../transport/types.ts";
 import type { Responder } from "../router.ts";
 import { contactFor, UaDialog, withSdp } from "./dialog.ts";
+import { InDialog } from "./in_dialog.ts";
 import { type CallDeps, CallError, type CallSink } from "./types.ts";
 
 const log = new Logger("calls");
@@ -27,15 +28,14 @@ export class HeldCall {
   readonly invite: SipRequest;
   readonly flow: Flow;
   state: HeldState = "held";
-  dialog?: UaDialog;
+  /** Once answered: sipws's side of the dialog. */
+  session?: InDialog;
   #deps: CallDeps;
   #sink: CallSink;
   #tx: Responder;
   #localTag = newTag();
   #localSdp?: string;
-  #ok?: SipResponse;
   #timerC?: TimerHandle;
-  #retransmit?: TimerHandle;
   #finished = false;
 
   constructor(deps: CallDeps, sink: CallSink, invite: SipRequest, flow: Flow, tx: Responder) {
@@ -45,6 +45,10 @@ export class HeldCall {
     this.callId = invite.callId;
     this.flow = flow;
     this.#tx = tx;
+  }
+
+  get dialog(): UaDialog | undefined {
+    return this.session?.dialog;
   }
 
   legs(): CallLegView[] {
@@ -91,11 +95,18 @@ export class HeldCall {
     this.#localSdp = sdp;
     const ok = withSdp(this.#response(200), sdp);
     ok.append("Contact", contactFor(this.#deps, { flow: this.flow }));
-    this.#ok = ok;
-    this.dialog = UaDialog.fromUas(this.#deps, this.invite, this.#localTag, { flow: this.flow });
+    const dialog = UaDialog.fromUas(this.#deps, this.invite, this.#localTag, { flow: this.flow });
+    this.session = new InDialog(this.#deps, this.#sink, dialog, {
+      localSdp: () => this.#localSdp,
+      acked: (cseq) => {
+        if (cseq !== this.invite.cseq.seq || this.state !== "answered") return;
+        this.state = "confirmed";
+        this.#sink.changed(this.callId);
+      },
+      ended: (code, reason) => this.#end("ended", code, reason),
+    });
     this.state = "answered";
-    this.#send(ok);
-    if (!this.flow.reliable) this.#retransmitOk(this.#deps.config().sip.t1, 0);
+    this.session.sendOk(ok, this.flow.reliable, (r) => this.#send(r));
     this.#sink.report(this.callId, { event: "answered", code: 200, reason: "OK" });
   }
 
@@ -111,60 +122,23 @@ export class HeldCall {
       this.#final(480, "Temporarily Unavailable");
       return;
     }
-    if (this.state === "ended" || !this.dialog) return;
-    try {
-      this.#deps.transactions.sendRequest(this.dialog.request("BYE"), this.dialog.target, {
-        onResponse: () => {},
-        onTimeout: () => {},
-        onTransportError: () => {},
-      });
-    } catch (error) {
-      log.debug(`BYE not sent: ${String(error)}`);
-    }
+    if (this.state === "ended" || !this.session) return;
+    this.session.bye();
     this.#end("ended", undefined, "hung up");
   }
 
   /** A request of the caller inside the dialog (ACK, BYE, re-INVITE, ...). */
-  receive(request: SipRequest, respond: ((r: SipResponse) => void) | undefined): void {
-    const dialog = this.dialog;
-    if (!dialog) return;
-    if (request.method === "ACK") {
-      if (request.cseq.seq === this.invite.cseq.seq && this.state === "answered") {
-        this.#deps.transactions.scheduler.cancel(this.#retransmit);
-        this.state = "confirmed";
-        this.#sink.changed(this.callId);
-      }
-      return;
-    }
-    if (request.method === "BYE") {
-      respond?.(dialog.response(request, 200));
-      this.#end("ended", 200, "remote hangup");
-      return;
-    }
-    const sdp = request.method === "INVITE" ? this.#localSdp : undefined;
-    respond?.(dialog.response(request, 200, sdp));
+  receive(
+    request: SipRequest,
+    flow: Flow,
+    respond: ((r: SipResponse) => void) | undefined,
+  ): void {
+    this.session?.receive(request, flow, respond);
   }
 
   close(): void {
     this.#deps.transactions.scheduler.cancel(this.#timerC);
-    this.#deps.transactions.scheduler.cancel(this.#retransmit);
-  }
-
-  /** §13.3.1.4: the 2xx again at T1, 2·T1, ... capped at T2, until the ACK or 64·T1. */
-  #retransmitOk(interval: number, elapsed: number): void {
-    const t1 = this.#deps.config().sip.t1;
-    const t2 = this.#deps.config().sip.t2;
-    this.#retransmit = this.#deps.transactions.scheduler.schedule(interval, () => {
-      if (this.state !== "answered" || !this.#ok) return;
-      const total = elapsed + interval;
-      if (total >= 64 * t1) {
-        log.debug(`no ACK for ${this.callId}: hanging up`);
-        this.hangup();
-        return;
-      }
-      this.#send(this.#ok);
-      this.#retransmitOk(Math.min(2 * interval, t2), total);
-    });
+    this.session?.stop();
   }
 
   #response(status: number, reason?: string): SipResponse {

@@ -26,22 +26,31 @@ Content-Length: 9
 v=0 offer`;
 
 /** What the caller sends inside the dialog once it knows our tag. */
-function inDialog(method: string, cseq: number, toTag: string, body = ""): SipRequest {
+function inDialog(
+  method: string,
+  cseq: number,
+  toTag: string,
+  body = "",
+  headers = body ? "Content-Type: application/sdp\n" : "",
+): SipRequest {
   return message(`${method} sip:sipws@127.0.0.1:5060 SIP/2.0
 Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK${method}${cseq}
 From: "Alice" <sip:alice@example.test>;tag=caller
 To: <sip:bob@example.test>;tag=${toTag}
 Call-ID: held-1
 CSeq: ${cseq} ${method}
-${body ? "Content-Type: application/sdp\n" : ""}Content-Length: ${body.length}
+${headers}Content-Length: ${body.length}
 
 ${body}`);
 }
+
+const UDP = testFlow("udp");
 
 function harness() {
   const clock = new ManualClock();
   const scheduler = new TimerWheel({ clock });
   const sent: SipResponse[] = [];
+  const byes: SipRequest[] = [];
   const events: Omit<CallEvent, "at">[] = [];
   const config = defaultConfig();
   config.sip.t1 = 100;
@@ -49,8 +58,10 @@ function harness() {
   config.sip.timerC = 10_000;
   const deps: CallDeps = {
     transactions: {
-      sendRequest: () => {
-        throw new Error("no request expected");
+      sendRequest: (request) => {
+        assert.equal(request.method, "BYE");
+        byes.push(request);
+        return undefined as never;
       },
       sendStateless: () => Promise.resolve(),
       scheduler,
@@ -84,7 +95,7 @@ function harness() {
     tx,
   );
   call.start();
-  return { call, clock, sent, events, tx };
+  return { call, clock, sent, byes, events, tx };
 }
 
 Deno.test("held: one 180 with Alert-Info, 200 with the SDP retransmitted until the ACK", () => {
@@ -106,18 +117,62 @@ Deno.test("held: one 180 with Alert-Info, 200 with the SDP retransmitted until t
   assert.equal(h.sent.length, 3);
   h.clock.advance(200);
   assert.equal(h.sent.length, 4);
-  h.call.receive(inDialog("ACK", 7, tag), undefined);
+  h.call.receive(inDialog("ACK", 7, tag), UDP, undefined);
   h.clock.advance(5000);
   assert.equal(h.sent.length, 4, "no retransmission after the ACK");
   assert.equal(h.call.state, "confirmed");
-  // A re-INVITE gets the last SDP again; BYE ends the call.
+  // A re-INVITE gets the last SDP again, retransmitted over UDP until its own ACK.
   const replies: SipResponse[] = [];
-  h.call.receive(inDialog("INVITE", 8, tag, "v=0 hold"), (r) => replies.push(r));
+  h.call.receive(inDialog("INVITE", 8, tag, "v=0 hold"), UDP, (r) => replies.push(r));
   assert.equal(replies[0].status, 200);
   assert.equal(replies[0].bodyText, "v=0 answer");
-  h.call.receive(inDialog("BYE", 9, tag), (r) => replies.push(r));
-  assert.equal(replies[1].status, 200);
-  assert.deepEqual(h.events.map((e) => e.event), ["trying", "ringing", "answered", "ended"]);
+  h.clock.advance(100);
+  h.clock.advance(200);
+  assert.equal(replies.length, 3, "the re-INVITE's 2xx again at T1, 2·T1");
+  assert.equal(replies[2].cseq.seq, 8);
+  h.call.receive(inDialog("ACK", 7, tag), UDP, undefined);
+  h.clock.advance(400);
+  assert.equal(replies.length, 4, "an ACK of the first INVITE does not stop it");
+  h.call.receive(inDialog("ACK", 8, tag), UDP, undefined);
+  h.clock.advance(5000);
+  assert.equal(replies.length, 4, "no retransmission after its ACK");
+  // RFC 3515: a NOTIFY's sipfrag is the transfer's progress; other NOTIFYs are not.
+  const sipfrag = "Event: refer\nContent-Type: message/sipfrag;version=2.0\n";
+  h.call.receive(
+    inDialog("NOTIFY", 10, tag, "SIP/2.0 100 Trying\r\n", sipfrag),
+    UDP,
+    (r) => replies.push(r),
+  );
+  h.call.receive(
+    inDialog("NOTIFY", 11, tag, "SIP/2.0 200 OK\r\n", sipfrag),
+    UDP,
+    (r) => replies.push(r),
+  );
+  h.call.receive(inDialog("NOTIFY", 12, tag, "x", "Event: dialog\n"), UDP, (r) => replies.push(r));
+  assert.deepEqual(replies.slice(4).map((r) => r.status), [200, 200, 200]);
+  h.call.receive(inDialog("BYE", 13, tag), UDP, (r) => replies.push(r));
+  assert.equal(replies.at(-1)!.status, 200);
+  assert.deepEqual(h.events, [
+    { event: "trying", code: 100, reason: "Trying" },
+    { event: "ringing", code: 180, reason: "Ringing" },
+    { event: "answered", code: 200, reason: "OK" },
+    { event: "transfer", code: 100, reason: "Trying" },
+    { event: "transfer", code: 200, reason: "OK" },
+    { event: "ended", code: 200, reason: "remote hangup" },
+  ]);
+});
+
+Deno.test("held: no ACK for the 2xx within 64·T1: BYE and ended", () => {
+  const h = harness();
+  h.call.answer("v=0 answer");
+  h.clock.advance(64 * 100 + 400); // the first firing at or past 64·T1
+  assert.equal(h.byes.length, 1, "a BYE ends the session (§13.3.1.4)");
+  assert.equal(h.byes[0].get("call-id"), "held-1");
+  assert.deepEqual(h.events.at(-1), { event: "ended", reason: "no ACK" });
+  assert.equal(h.call.state, "ended");
+  const count = h.sent.length;
+  h.clock.advance(10_000);
+  assert.equal(h.sent.length, count, "nothing more is sent");
 });
 
 Deno.test("held: the caller's CANCEL gives 487; Timer C gives 408", () => {

@@ -5,8 +5,8 @@
  * answered. With an offer the ACK goes at once; without one (RFC 3725 flow I) the 2xx's
  * offer is reported as `answered` and the ACK waits for the control server's answer
  * (`ack(sdp)`) at most `api.ack_timeout` seconds, after which the call is ACKed and hung
- * up. It also cancels (ringing timeout, `hangup()` before the answer), sends BYE and
- * REFER, and answers what the callee sends inside the dialog.
+ * up. It also cancels (ringing timeout, `hangup()` before the answer) and sends BYE;
+ * in_dialog.ts answers what the callee sends inside the dialog.
  */
 import type { CallLegView } from "../../events.ts";
 import { Logger } from "../../log.ts";
@@ -19,6 +19,7 @@ import { rank } from "../proxy_context.ts";
 import { describeTarget } from "../proxy_context.ts";
 import type { Hop } from "../proxy_targets.ts";
 import { contactFor, sdpOf, targetTransport, UaDialog, viaFor, withSdp } from "./dialog.ts";
+import { InDialog, sendBye } from "./in_dialog.ts";
 import { type CallDeps, CallError, type CallSink } from "./types.ts";
 
 const log = new Logger("calls");
@@ -57,7 +58,8 @@ export class OutboundCall {
   readonly callId: string;
   readonly params: OriginateParams;
   state: OutboundState = "calling";
-  dialog?: UaDialog;
+  /** Once a leg answered: sipws's side of the dialog. */
+  session?: InDialog;
   #deps: CallDeps;
   #sink: CallSink;
   #legs: Leg[] = [];
@@ -79,6 +81,10 @@ export class OutboundCall {
     this.callId = params.callId;
     this.#fromTag = fromTag;
     this.#localSdp = params.sdp;
+  }
+
+  get dialog(): UaDialog | undefined {
+    return this.session?.dialog;
   }
 
   legs(): CallLegView[] {
@@ -136,40 +142,13 @@ export class OutboundCall {
     this.#bye("hung up");
   }
 
-  /** RFC 3515: asks the callee to call `referTo`; resolves with the REFER's final status. */
-  refer(referTo: string): Promise<number> {
-    const dialog = this.dialog;
-    if (!dialog || this.state !== "confirmed") {
-      throw new CallError(409, `call ${this.callId} is not answered`);
-    }
-    const refer = dialog.request("REFER");
-    refer.append("Refer-To", `<${referTo}>`);
-    refer.append("Referred-By", dialog.localUri);
-    return new Promise((resolve) => {
-      try {
-        this.#deps.transactions.sendRequest(refer, dialog.target, {
-          onResponse: (r) => r.status >= 200 && resolve(r.status),
-          onTimeout: () => resolve(408),
-          onTransportError: () => resolve(503),
-        });
-      } catch {
-        resolve(503);
-      }
-    });
-  }
-
   /** A request of the callee inside the dialog (BYE, re-INVITE, NOTIFY, ...). */
-  receive(request: SipRequest, respond: ((r: SipResponse) => void) | undefined): void {
-    const dialog = this.dialog;
-    if (!dialog || request.method === "ACK") return;
-    if (request.method === "BYE") {
-      respond?.(dialog.response(request, 200));
-      this.#end("ended", 200, "remote hangup");
-      return;
-    }
-    // A re-INVITE keeps the session as it is: our last description again (§14.2).
-    const sdp = request.method === "INVITE" ? this.#localSdp : undefined;
-    respond?.(dialog.response(request, 200, sdp));
+  receive(
+    request: SipRequest,
+    flow: Flow,
+    respond: ((r: SipResponse) => void) | undefined,
+  ): void {
+    this.session?.receive(request, flow, respond);
   }
 
   /** Shutdown: timers stop, nothing is sent. */
@@ -177,6 +156,7 @@ export class OutboundCall {
     this.#deps.transactions.scheduler.cancel(this.#ringTimer);
     this.#deps.transactions.scheduler.cancel(this.#ackTimer);
     this.#deps.transactions.scheduler.cancel(this.#graceTimer);
+    this.session?.stop();
   }
 
   #invite(hop: Hop): SipRequest {
@@ -224,14 +204,19 @@ export class OutboundCall {
       const late = UaDialog.fromUac(this.#deps, leg.invite, response, leg.hop.target);
       leg.state = "cancelled";
       this.#sendStateless(late.request("ACK", leg.invite.cseq.seq));
-      this.#sendBye(late);
+      sendBye(this.#deps, late);
       return;
     }
     this.#winner = leg;
     leg.state = "answered";
     leg.status = response.status;
     this.#deps.transactions.scheduler.cancel(this.#ringTimer);
-    this.dialog = UaDialog.fromUac(this.#deps, leg.invite, response, leg.hop.target);
+    const dialog = UaDialog.fromUac(this.#deps, leg.invite, response, leg.hop.target);
+    this.session = new InDialog(this.#deps, this.#sink, dialog, {
+      localSdp: () => this.#localSdp,
+      acked: () => {},
+      ended: (code, reason) => this.#end("ended", code, reason),
+    });
     for (const other of this.#legs) if (other !== leg) this.#cancelLeg(other);
     this.state = "answered";
     const sdp = sdpOf(response);
@@ -256,8 +241,7 @@ export class OutboundCall {
   }
 
   #sendAck(sdp: string | undefined): void {
-    const dialog = this.dialog!;
-    const ack = dialog.request("ACK", this.#winner!.invite.cseq.seq);
+    const ack = this.dialog!.request("ACK", this.#winner!.invite.cseq.seq);
     if (sdp !== undefined) withSdp(ack, sdp);
     this.#ack = ack;
     this.state = "confirmed";
@@ -266,20 +250,8 @@ export class OutboundCall {
   }
 
   #bye(reason: string): void {
-    if (this.dialog) this.#sendBye(this.dialog);
+    this.session?.bye();
     this.#end("ended", undefined, reason);
-  }
-
-  #sendBye(dialog: UaDialog): void {
-    try {
-      this.#deps.transactions.sendRequest(dialog.request("BYE"), dialog.target, {
-        onResponse: () => {},
-        onTimeout: () => {},
-        onTransportError: () => {},
-      });
-    } catch (error) {
-      log.debug(`BYE not sent: ${String(error)}`);
-    }
   }
 
   #sendStateless(request: SipRequest): void {
