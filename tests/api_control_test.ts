@@ -12,6 +12,7 @@ import { startServer } from "../src/server.ts";
 import { startControlApi } from "../src/api/http_server.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
+import { createApiApp } from "../src/api/app.ts";
 import { openApiDocument } from "../src/api/openapi.ts";
 import { computeHa1 } from "../src/sip/digest_hash.ts";
 import { md5RegisterAuthorization } from "./support/sip_client.ts";
@@ -468,6 +469,14 @@ Deno.test("views, metrics, healthz, OpenAPI; keys on every endpoint", async () =
     const doc = await api.call("GET", "/openapi.json");
     assert.equal(doc.json.openapi, "3.1.0");
     assert.deepEqual(doc.json, openApiDocument());
+    // Every route the API serves is documented, with each of its methods.
+    const paths = doc.json.paths as Record<string, Record<string, unknown>>;
+    for (const route of createApiApp(api.server).routes) {
+      if (route.method === "ALL") continue; // middleware
+      const path = route.path.replace(/:(\w+)/g, "{$1}");
+      const documented = paths[path]?.[route.method.toLowerCase()];
+      assert.ok(documented, `${route.method} ${path} is not in the OpenAPI document`);
+    }
 
     const endpoints: [string, string][] = [
       ["GET", "/reg"],

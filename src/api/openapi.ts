@@ -199,13 +199,6 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
-      "/dialog": {
-        get: {
-          summary: "Dialogs: proxied ones and calls driven over HTTP (state, legs, events, " +
-            "setupMs/talkMs durations); terminated ones linger briefly",
-          responses: { "200": json({ type: "object" }), ...errors },
-        },
-      },
       ...callPaths(),
       "/ws": {
         get: {

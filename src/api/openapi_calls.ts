@@ -1,8 +1,8 @@
 /**
  * @module The OpenAPI paths and schemas of calls driven over HTTP: originate,
- * ring, ack, answer, reject, refer, hang up, plus the two requests sipws makes of a
- * control server (`POST {control}/invite`, `POST {control}/dialog/{callid}`), described
- * as schemas. Data only; openapi.ts merges it into the document.
+ * ring, ack, answer, reject, refer, hang up, the dialog list, plus the two requests sipws
+ * makes of a control server (`POST {control}/invite`, `POST {control}/dialog/{callid}`),
+ * described as schemas. Data only; openapi.ts merges it into the document.
  */
 import { body, errors, json, pathParam, ref, type Schema } from "./openapi.ts";
 
@@ -15,8 +15,27 @@ export function callPaths(): Record<string, unknown> {
   const callid = pathParam("callid", "Call-ID from POST /dialog/invite or sent to /invite");
   const notFound = { "404": json(ref("Error"), "unknown call") };
   const conflict = { "409": json(ref("Error"), "the call is not in a state for this") };
-  const ok = json({ type: "object" });
+  /** `{callid, <what>: <type>}`: the answer of an action on one call. */
+  const done = (what: string, schema: Schema) =>
+    json({
+      type: "object",
+      required: ["callid", what],
+      properties: { callid: STRING, [what]: schema },
+    });
   return {
+    "/dialog": {
+      get: {
+        summary: "Dialogs: proxied ones and calls driven over HTTP (state, legs, events, " +
+          "setupMs/talkMs durations); terminated ones linger briefly",
+        responses: {
+          "200": json({
+            type: "object",
+            properties: { count: INTEGER, dialogs: { type: "array", items: ref("Dialog") } },
+          }),
+          ...errors,
+        },
+      },
+    },
     "/dialog/invite": {
       post: {
         summary: "Originate: an INVITE to every binding of to@domain (forking); one object " +
@@ -45,7 +64,12 @@ export function callPaths(): Record<string, unknown> {
           required: ["callid"],
           properties: { callid: STRING, alertinfo: STRING },
         }),
-        responses: { "200": ok, ...errors, ...notFound, ...conflict },
+        responses: {
+          "200": done("ringing", { type: "boolean", description: "false: already ringing" }),
+          ...errors,
+          ...notFound,
+          ...conflict,
+        },
       },
     },
     "/dialog/{callid}": {
@@ -53,7 +77,7 @@ export function callPaths(): Record<string, unknown> {
       delete: {
         summary: "Hang up: CANCEL before the answer, BYE after (a held call not yet " +
           "answered gets 480)",
-        responses: { "200": ok, ...errors, ...notFound },
+        responses: { "200": done("hungup", { const: true }), ...errors, ...notFound },
       },
     },
     "/dialog/{callid}/ack": {
@@ -61,7 +85,7 @@ export function callPaths(): Record<string, unknown> {
       post: {
         summary: "Late offer: the answer to the callee's offer, sent in the ACK",
         requestBody: body({ type: "object", required: ["sdp"], properties: { sdp: SDP } }),
-        responses: { "200": ok, ...errors, ...notFound, ...conflict },
+        responses: { "200": done("acked", { const: true }), ...errors, ...notFound, ...conflict },
       },
     },
     "/dialog/{callid}/answer": {
@@ -69,7 +93,12 @@ export function callPaths(): Record<string, unknown> {
       post: {
         summary: "Answer a held inbound call with this SDP: sipws is its UAS from then on",
         requestBody: body({ type: "object", required: ["sdp"], properties: { sdp: SDP } }),
-        responses: { "200": ok, ...errors, ...notFound, ...conflict },
+        responses: {
+          "200": done("answered", { const: true }),
+          ...errors,
+          ...notFound,
+          ...conflict,
+        },
       },
     },
     "/dialog/{callid}/reject": {
@@ -81,13 +110,19 @@ export function callPaths(): Record<string, unknown> {
           required: ["code"],
           properties: { code: { type: "integer", minimum: 300, maximum: 699 }, reason: STRING },
         }),
-        responses: { "200": ok, ...errors, ...notFound, ...conflict },
+        responses: {
+          "200": done("rejected", { type: "integer", description: "the status sent" }),
+          ...errors,
+          ...notFound,
+          ...conflict,
+        },
       },
     },
     "/dialog/{callid}/refer": {
       parameters: [callid],
       post: {
-        summary: "Transfer an answered call (REFER, RFC 3515); answers the REFER's status",
+        summary: "Transfer an answered call, placed or held (REFER, RFC 3515); answers the " +
+          "REFER's final status; the callee's NOTIFYs come as `transfer` CallEvents",
         requestBody: body({
           type: "object",
           required: ["to"],
@@ -163,6 +198,49 @@ export function callSchemas(): Record<string, Schema> {
         status: INTEGER,
       },
     },
+    Dialog: {
+      type: "object",
+      required: ["callId", "from", "to", "state", "caller", "startedAt", "durations"],
+      properties: {
+        callId: STRING,
+        from: { type: "string", description: "user@domain" },
+        to: { type: "string", description: "user@domain" },
+        state: { type: "string", enum: ["early", "confirmed", "terminated"] },
+        kind: { type: "string", enum: ["proxied", "originated", "held"] },
+        caller: ref("DialogLeg"),
+        callee: ref("DialogLeg"),
+        startedAt: { type: "integer", description: "epoch ms" },
+        answeredAt: { type: "integer", description: "epoch ms" },
+        endedAt: { type: "integer", description: "epoch ms" },
+        durations: {
+          type: "object",
+          properties: {
+            setupMs: { type: "integer", description: "start to answer (or end, or now)" },
+            talkMs: { type: "integer", description: "answer to end (or now); 0 unanswered" },
+          },
+        },
+        callState: {
+          type: "string",
+          description: "API calls: calling, held, ringing, answered, confirmed or ended",
+        },
+        legs: { type: "array", items: ref("CallLeg"), description: "API calls" },
+        events: {
+          type: "array",
+          description: "API calls: the CallEvents so far (without callid and sdp)",
+          items: {
+            type: "object",
+            properties: { event: STRING, code: INTEGER, reason: STRING, at: INTEGER },
+          },
+        },
+      },
+    },
+    DialogLeg: {
+      type: "object",
+      properties: {
+        transport: { type: "string", description: "udp, tcp, tls, ws, wss (api: sipws placed it)" },
+        remote: { type: "string", description: "host:port (api: the control URL)" },
+      },
+    },
     ReferResult: { type: "object", properties: { callid: STRING, status: INTEGER } },
     CallEvent: {
       type: "object",
@@ -171,7 +249,12 @@ export function callSchemas(): Record<string, Schema> {
       required: ["callid", "event", "at"],
       properties: {
         callid: STRING,
-        event: { type: "string", enum: ["trying", "ringing", "answered", "failed", "ended"] },
+        event: {
+          type: "string",
+          enum: ["trying", "ringing", "answered", "failed", "ended", "transfer"],
+          description: "transfer: a NOTIFY of a REFER's progress (code and reason are its " +
+            "message/sipfrag status line, e.g. 100 Trying, 200 OK)",
+        },
         code: INTEGER,
         reason: STRING,
         sdp: SDP,
