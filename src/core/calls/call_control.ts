@@ -159,9 +159,9 @@ export class CallControl implements InboundControl, CallSink {
     } catch {
       return false; // malformed: the router answers it
     }
-    const entry = this.#calls.get(callId);
-    if (!entry?.call.dialog?.matches(request)) return false;
-    entry.call.receive(request, flow, respond);
+    const session = this.#calls.get(callId)?.call.session;
+    if (!session?.dialog.matches(request)) return false;
+    session.receive(request, flow, respond);
     return true;
   }
 

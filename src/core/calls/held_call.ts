@@ -47,10 +47,6 @@ export class HeldCall {
     this.#tx = tx;
   }
 
-  get dialog(): UaDialog | undefined {
-    return this.session?.dialog;
-  }
-
   legs(): CallLegView[] {
     const remote = `${this.flow.remote.host}:${this.flow.remote.port}`;
     const state = this.state === "held"
@@ -125,15 +121,6 @@ export class HeldCall {
     if (this.state === "ended" || !this.session) return;
     this.session.bye();
     this.#end("ended", undefined, "hung up");
-  }
-
-  /** A request of the caller inside the dialog (ACK, BYE, re-INVITE, ...). */
-  receive(
-    request: SipRequest,
-    flow: Flow,
-    respond: ((r: SipResponse) => void) | undefined,
-  ): void {
-    this.session?.receive(request, flow, respond);
   }
 
   close(): void {

@@ -117,40 +117,44 @@ Deno.test("held: one 180 with Alert-Info, 200 with the SDP retransmitted until t
   assert.equal(h.sent.length, 3);
   h.clock.advance(200);
   assert.equal(h.sent.length, 4);
-  h.call.receive(inDialog("ACK", 7, tag), UDP, undefined);
+  h.call.session!.receive(inDialog("ACK", 7, tag), UDP, undefined);
   h.clock.advance(5000);
   assert.equal(h.sent.length, 4, "no retransmission after the ACK");
   assert.equal(h.call.state, "confirmed");
   // A re-INVITE gets the last SDP again, retransmitted over UDP until its own ACK.
   const replies: SipResponse[] = [];
-  h.call.receive(inDialog("INVITE", 8, tag, "v=0 hold"), UDP, (r) => replies.push(r));
+  h.call.session!.receive(inDialog("INVITE", 8, tag, "v=0 hold"), UDP, (r) => replies.push(r));
   assert.equal(replies[0].status, 200);
   assert.equal(replies[0].bodyText, "v=0 answer");
   h.clock.advance(100);
   h.clock.advance(200);
   assert.equal(replies.length, 3, "the re-INVITE's 2xx again at T1, 2·T1");
   assert.equal(replies[2].cseq.seq, 8);
-  h.call.receive(inDialog("ACK", 7, tag), UDP, undefined);
+  h.call.session!.receive(inDialog("ACK", 7, tag), UDP, undefined);
   h.clock.advance(400);
   assert.equal(replies.length, 4, "an ACK of the first INVITE does not stop it");
-  h.call.receive(inDialog("ACK", 8, tag), UDP, undefined);
+  h.call.session!.receive(inDialog("ACK", 8, tag), UDP, undefined);
   h.clock.advance(5000);
   assert.equal(replies.length, 4, "no retransmission after its ACK");
   // RFC 3515: a NOTIFY's sipfrag is the transfer's progress; other NOTIFYs are not.
   const sipfrag = "Event: refer\nContent-Type: message/sipfrag;version=2.0\n";
-  h.call.receive(
+  h.call.session!.receive(
     inDialog("NOTIFY", 10, tag, "SIP/2.0 100 Trying\r\n", sipfrag),
     UDP,
     (r) => replies.push(r),
   );
-  h.call.receive(
+  h.call.session!.receive(
     inDialog("NOTIFY", 11, tag, "SIP/2.0 200 OK\r\n", sipfrag),
     UDP,
     (r) => replies.push(r),
   );
-  h.call.receive(inDialog("NOTIFY", 12, tag, "x", "Event: dialog\n"), UDP, (r) => replies.push(r));
+  h.call.session!.receive(
+    inDialog("NOTIFY", 12, tag, "x", "Event: dialog\n"),
+    UDP,
+    (r) => replies.push(r),
+  );
   assert.deepEqual(replies.slice(4).map((r) => r.status), [200, 200, 200]);
-  h.call.receive(inDialog("BYE", 13, tag), UDP, (r) => replies.push(r));
+  h.call.session!.receive(inDialog("BYE", 13, tag), UDP, (r) => replies.push(r));
   assert.equal(replies.at(-1)!.status, 200);
   assert.deepEqual(h.events, [
     { event: "trying", code: 100, reason: "Trying" },

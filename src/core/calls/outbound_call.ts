@@ -142,15 +142,6 @@ export class OutboundCall {
     this.#bye("hung up");
   }
 
-  /** A request of the callee inside the dialog (BYE, re-INVITE, NOTIFY, ...). */
-  receive(
-    request: SipRequest,
-    flow: Flow,
-    respond: ((r: SipResponse) => void) | undefined,
-  ): void {
-    this.session?.receive(request, flow, respond);
-  }
-
   /** Shutdown: timers stop, nothing is sent. */
   close(): void {
     this.#deps.transactions.scheduler.cancel(this.#ringTimer);
