@@ -6,8 +6,11 @@
  * read the account store, build responses or pick status codes: the caller maps an
  * AuthFailure to 401/407 (challenge), 403 or 400.
  *
- * Nonce = base64url(issued-at ms [6 bytes] | random [6] | HMAC-SHA256(secret, first 12 bytes
- * | realm) truncated to 12 bytes): 32 characters, no table of issued nonces. A nonce that is
+ * Nonce = base64url(issued-at ms [6 bytes] | nc slot [3] | random tag [3] | HMAC-SHA256(secret,
+ * first 12 bytes | realm) truncated to 12 bytes): 32 characters, no table of issued nonces.
+ * The last nc accepted lives in a fixed ring of slots (typed arrays, 16 bytes a slot): a
+ * nonce owns its slot until a newer nonce takes it, so the replay state is bounded by
+ * design and costs the garbage collector nothing. A nonce that is
  * expired, not ours (bad HMAC, e.g. issued before a restart with a random secret), issued for
  * another realm, or whose nc state was evicted is reported as `stale` — but only when the
  * response is otherwise correct (RFC 7616 §3.3: stale only if "the response is valid for that
@@ -50,13 +53,16 @@ export interface AuthenticatorOptions {
   previousSecret?: Uint8Array;
   /** ms clock, injectable for tests. */
   now?: () => number;
-  /** Cap on remembered (nonce, nc) pairs; default 500 000. */
+  /** Nonce-count slots (nonces whose nc is remembered); default 2^19 (8 MiB), at most 2^24. */
   maxNonceCounts?: number;
 }
 
 const NONCE_BYTES = 24;
 const NONCE_CHARS = 32; // base64url of 24 bytes, no padding
-const SIGNED_BYTES = 12; // issued-at + random
+const SIGNED_BYTES = 12; // issued-at + slot + tag
+const SLOT_AT = 6;
+const TAG_AT = 9;
+const MAX_SLOTS = 1 << 24; // the slot number has 3 bytes
 const MAC_BYTES = 12;
 const RANDOM_POOL_BYTES = 6 * 1024;
 /** A nonce "issued" this far in the future is not ours (clock steps are small in-process). */
@@ -70,16 +76,14 @@ export class DigestAuthenticator {
   #opaque = "";
   /** The previous key's opaque; its nonces carry it back. */
   #previousOpaque?: string;
-  readonly #maxNonceCounts: number;
   /**
-   * Last nc accepted per nonce, grouped in generations by issue time (width ttl/8) so that
-   * expired nonces are dropped a whole generation at a time, without sweeping entries.
+   * Slot → the nonce that owns it (random tag and issue time) and the last nc accepted for
+   * it (0: none yet). Issuing takes the next slot round the ring.
    */
-  readonly #generations = new Map<number, Map<string, number>>();
-  readonly #generationMs: number;
-  #nonceCountSize = 0;
-  /** Nonces issued before this instant are stale: their nc state was evicted under load. */
-  #issuedFloor = 0;
+  readonly #slotTag: Int32Array;
+  readonly #slotIssued: Float64Array;
+  readonly #slotNc: Uint32Array;
+  #nextSlot = 0;
   #randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
   /** HMAC-SHA256 keyed once with the secret (node's createHmac costs ~15 µs a call). */
   #hmac!: HmacSha256;
@@ -100,9 +104,11 @@ export class DigestAuthenticator {
     if (!(options.nonceTtlSeconds > 0)) throw new Error("digest: nonceTtlSeconds must be > 0");
     this.#algorithms = [...options.algorithms];
     this.#ttlMs = options.nonceTtlSeconds * 1000;
-    this.#generationMs = Math.max(1000, Math.ceil(this.#ttlMs / 8));
     this.#now = options.now ?? Date.now;
-    this.#maxNonceCounts = Math.max(1, options.maxNonceCounts ?? 500_000);
+    const slots = Math.min(MAX_SLOTS, Math.max(1, options.maxNonceCounts ?? 1 << 19));
+    this.#slotTag = new Int32Array(slots).fill(-1);
+    this.#slotIssued = new Float64Array(slots);
+    this.#slotNc = new Uint32Array(slots);
     this.setSecrets(options.secret ?? randomBytes(32), options.previousSecret);
   }
 
@@ -217,7 +223,7 @@ export class DigestAuthenticator {
     const now = this.#now();
     const issuedAt = this.#nonceIssuedAt(nonce, realm);
     if (
-      issuedAt < 0 || issuedAt < this.#issuedFloor || now - issuedAt > this.#ttlMs ||
+      issuedAt < 0 || now - issuedAt > this.#ttlMs ||
       issuedAt - now > FUTURE_SKEW_MS ||
       (params.opaque !== undefined && params.opaque !== this.#opaque &&
         params.opaque !== this.#previousOpaque)
@@ -226,26 +232,28 @@ export class DigestAuthenticator {
     }
 
     if (qop !== undefined) {
-      const verdict = this.#acceptNonceCount(nonce, issuedAt, nc, now);
+      const verdict = this.#acceptNonceCount(nonce, issuedAt, nc);
       if (verdict !== "ok") return fail(verdict, user);
     }
     return { ok: true, user, algorithm };
   }
 
-  /** Number of (nonce, nc) pairs currently remembered (for stats and tests). */
-  get trackedNonces(): number {
-    return this.#nonceCountSize;
-  }
-
   #issueNonce(realm: string): string {
     const bytes = Buffer.allocUnsafe(NONCE_BYTES);
     bytes.writeUIntBE(this.#now(), 0, 6);
-    if (this.#randomOffset + 6 > RANDOM_POOL_BYTES) {
+    if (this.#randomOffset + 3 > RANDOM_POOL_BYTES) {
       randomFillSync(this.#randomPool);
       this.#randomOffset = 0;
     }
-    this.#randomPool.copy(bytes, 6, this.#randomOffset, this.#randomOffset + 6);
-    this.#randomOffset += 6;
+    const slot = this.#nextSlot;
+    this.#nextSlot = (slot + 1) % this.#slotNc.length;
+    bytes.writeUIntBE(slot, SLOT_AT, 3);
+    this.#randomPool.copy(bytes, TAG_AT, this.#randomOffset, this.#randomOffset + 3);
+    this.#randomOffset += 3;
+    // The slot is this nonce's from now on; the nonce it held before becomes stale.
+    this.#slotTag[slot] = bytes.readUIntBE(TAG_AT, 3);
+    this.#slotIssued[slot] = bytes.readUIntBE(0, 6);
+    this.#slotNc[slot] = 0;
     const mac = this.#mac(bytes, realm);
     for (let i = 0; i < MAC_BYTES; i++) bytes[SIGNED_BYTES + i] = mac[i];
     return bytes.toString("base64url");
@@ -284,67 +292,28 @@ export class DigestAuthenticator {
     return hmac.macInto(input.subarray(0, length), this.#macOut);
   }
 
-  /** Records nc for nonce when it is above the last one accepted. */
-  #acceptNonceCount(
-    nonce: string,
-    issuedAt: number,
-    nc: number,
-    now: number,
-  ): "ok" | "replay" | "stale" {
-    this.#dropExpiredGenerations(now);
-    const key = Math.floor(issuedAt / this.#generationMs);
-    let generation = this.#generations.get(key);
-    const last = generation?.get(nonce);
-    if (last !== undefined) {
-      if (nc <= last) return "replay";
-      generation!.set(nonce, nc);
+  /**
+   * Records nc for the nonce when it is above the last one accepted. A nonce whose slot a
+   * newer nonce took is stale (its history is gone, so it may not be replayed); one newer
+   * than its slot's owner (issued by another instance with the same secret, or before a
+   * restart) takes the slot.
+   */
+  #acceptNonceCount(nonce: string, issuedAt: number, nc: number): "ok" | "replay" | "stale" {
+    if (nc < 1) return "replay";
+    const bytes = Buffer.from(nonce, "base64url");
+    const slot = bytes.readUIntBE(SLOT_AT, 3);
+    const tag = bytes.readUIntBE(TAG_AT, 3);
+    if (slot >= this.#slotNc.length) return "stale";
+    if (this.#slotTag[slot] === tag && this.#slotIssued[slot] === issuedAt) {
+      if (nc <= this.#slotNc[slot]) return "replay";
+      this.#slotNc[slot] = nc;
       return "ok";
     }
-    if (nc < 1) return "replay";
-    if (this.#nonceCountSize >= this.#maxNonceCounts) {
-      this.#evictOldestGeneration(now);
-      // The evicted generation may have been this nonce's own: it is stale now.
-      if (issuedAt < this.#issuedFloor) return "stale";
-      generation = this.#generations.get(key);
-    }
-    if (generation === undefined) {
-      generation = new Map();
-      this.#generations.set(key, generation);
-    }
-    generation.set(nonce, nc);
-    this.#nonceCountSize++;
+    if (issuedAt <= this.#slotIssued[slot]) return "stale";
+    this.#slotTag[slot] = tag;
+    this.#slotIssued[slot] = issuedAt;
+    this.#slotNc[slot] = nc;
     return "ok";
-  }
-
-  #dropExpiredGenerations(now: number): void {
-    // A generation whose newest nonce has expired can go whole.
-    for (const [key, generation] of this.#generations) {
-      if ((key + 1) * this.#generationMs + this.#ttlMs < now) {
-        this.#nonceCountSize -= generation.size;
-        this.#generations.delete(key);
-      }
-    }
-  }
-
-  #evictOldestGeneration(now: number): void {
-    let oldest = Infinity;
-    for (const key of this.#generations.keys()) if (key < oldest) oldest = key;
-    if (oldest === Infinity) return;
-    const generation = this.#generations.get(oldest)!;
-    this.#nonceCountSize -= generation.size;
-    this.#generations.delete(oldest);
-    // Its nonces lost their nc history, so they must not be accepted again: raise the floor
-    // past them. For a generation still being issued (rare: the cap was reached within one
-    // generation) the floor stops just after its newest nonce, so nonces issued later work.
-    let end = (oldest + 1) * this.#generationMs;
-    if (end > now) {
-      end = 0;
-      for (const nonce of generation.keys()) {
-        const issuedAt = Buffer.from(nonce.slice(0, 8), "base64url").readUIntBE(0, 6) + 1;
-        if (issuedAt > end) end = issuedAt;
-      }
-    }
-    if (end > this.#issuedFloor) this.#issuedFloor = end;
   }
 }
 

@@ -295,7 +295,6 @@ Deno.test("verify: RFC 2069 style (no qop) is accepted and may reuse the nonce u
   assert.equal(parseDigest(creds)!.qop, undefined);
   assert.equal(auth.verify("REGISTER", [creds], REALM, lookup()).ok, true);
   assert.equal(auth.verify("REGISTER", [creds], REALM, lookup()).ok, true);
-  assert.equal(auth.trackedNonces, 0);
   clock.now += 301_000;
   assert.equal(verdictOf(auth, [creds]), "stale");
 });
@@ -350,36 +349,7 @@ Deno.test("verify picks the credentials whose realm matches among several", () =
   });
 });
 
-Deno.test("nonce-count state is bounded and pruned when nonces expire", () => {
-  const { auth, clock } = setup({ nonceTtlSeconds: 80, maxNonceCounts: 3 });
-  const ok = (c: string, nc = 1) => auth.verify("REGISTER", [answer(c, { nc })], REALM, lookup());
-
-  // Three nonces from three generations (generation width = ttl/8 = 10 s).
-  const issued: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    issued.push(auth.challenge(REALM)[0]);
-    assert.equal(ok(issued[i]).ok, true);
-    clock.now += 10_000;
-  }
-  assert.equal(auth.trackedNonces, 3);
-  // A fourth nonce evicts the oldest generation; that nonce may not be replayed, it is stale.
-  const fourth = auth.challenge(REALM)[0];
-  assert.equal(ok(fourth).ok, true);
-  assert.equal(auth.trackedNonces, 3);
-  assert.equal((ok(issued[0]) as { cause: string }).cause, "stale");
-  assert.equal((ok(issued[0], 2) as { cause: string }).cause, "stale");
-  // The others keep their history.
-  assert.equal((ok(issued[1]) as { cause: string }).cause, "replay");
-  assert.equal(ok(issued[1], 2).ok, true);
-
-  // Once every nonce has expired, their state is dropped on the next use.
-  clock.now += 200_000;
-  const late = auth.challenge(REALM)[0];
-  assert.equal(ok(late).ok, true);
-  assert.equal(auth.trackedNonces, 1);
-});
-
-Deno.test("nonce-count cap reached within one generation: old nonces go stale, new ones work", () => {
+Deno.test("nonce-count state is a fixed ring: a nonce whose slot a newer one took is stale", () => {
   const { auth, clock } = setup({ maxNonceCounts: 2 });
   const ok = (c: string, nc = 1) => auth.verify("REGISTER", [answer(c, { nc })], REALM, lookup());
   const a = auth.challenge(REALM)[0];
@@ -387,17 +357,37 @@ Deno.test("nonce-count cap reached within one generation: old nonces go stale, n
   assert.equal(ok(a).ok, true);
   assert.equal(ok(b).ok, true);
   clock.now += 5;
-  const c = auth.challenge(REALM)[0];
-  // Cap reached: the current generation is cleared; c, issued after every evicted nonce, works.
+  const c = auth.challenge(REALM)[0]; // takes a's slot
   assert.equal(ok(c).ok, true);
   assert.equal(ok(c, 2).ok, true);
-  assert.equal(auth.trackedNonces, 1);
-  // a and b lost their history: refused as stale rather than replayable.
+  assert.equal((ok(c, 2) as { cause: string }).cause, "replay");
+  // a lost its history: refused as stale rather than replayable; b keeps its own.
   assert.equal((ok(a) as { cause: string }).cause, "stale");
-  assert.equal((ok(b, 2) as { cause: string }).cause, "stale");
-  // A fresh challenge after that works.
-  clock.now += 1;
-  assert.equal(ok(auth.challenge(REALM)[0]).ok, true);
+  assert.equal((ok(a, 2) as { cause: string }).cause, "stale");
+  assert.equal((ok(b) as { cause: string }).cause, "replay");
+  assert.equal(ok(b, 2).ok, true);
+  // Issued but never used, then overtaken: stale as well.
+  clock.now += 5;
+  const d = auth.challenge(REALM)[0]; // b's slot
+  const e = auth.challenge(REALM)[0]; // c's slot
+  assert.equal((ok(b, 3) as { cause: string }).cause, "stale");
+  assert.equal(ok(d).ok, true);
+  assert.equal(ok(e).ok, true);
+});
+
+Deno.test("nonce-count: a nonce of another instance with the same secret takes its slot once", () => {
+  const secret = new Uint8Array(32).fill(9);
+  const { auth: other } = setup({ secret });
+  const { auth, clock } = setup({ secret });
+  const foreign = other.challenge(REALM)[0];
+  const ok = (nc: number) => auth.verify("REGISTER", [answer(foreign, { nc })], REALM, lookup());
+  assert.equal(ok(1).ok, true);
+  assert.equal((ok(1) as { cause: string }).cause, "replay");
+  assert.equal(ok(2).ok, true);
+  // A newer nonce of this instance takes the slot: the foreign one's history is gone.
+  clock.now += 10;
+  auth.challenge(REALM);
+  assert.equal((ok(3) as { cause: string }).cause, "stale");
 });
 
 Deno.test("nonce MAC is HMAC-SHA256(secret, issued-at | random | realm), as node:crypto computes it", async () => {
