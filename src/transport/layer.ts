@@ -19,6 +19,7 @@ import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { TcpTransport } from "./tcp.ts";
 import { UdpTransport } from "./udp.ts";
+import { DROP, ReceiveQueueWatch, startsNewWork } from "./overload.ts";
 import { UdpFdSender } from "./udp_fd_sender.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
@@ -79,6 +80,9 @@ export interface TransportLayerOptions {
   udpSocket?: { fd: number; local: Address; owner: FlowOwner };
 }
 
+/** Linux's default receive buffer as SO_RCVBUF reports it, when ours could not be read. */
+const DEFAULT_UDP_RCVBUF = 212_992;
+
 const log = new Logger("transport");
 
 export class TransportLayer implements MessageSender, TransportSink {
@@ -99,6 +103,8 @@ export class TransportLayer implements MessageSender, TransportSink {
   #interfaceSet = new Set<string>();
   #options: TransportLayerOptions;
   #udp?: UdpTransport | UdpFdSender;
+  /** How far behind the UDP socket's reader is (the main thread's socket only). */
+  #overload?: ReceiveQueueWatch;
   #tcp?: TcpTransport;
   #tls?: TcpTransport;
   #ws?: WsTransport;
@@ -180,6 +186,11 @@ export class TransportLayer implements MessageSender, TransportSink {
       );
       this.#udp = udp;
       log.info(`udp receive buffer: ${udp.receiveBuffer ?? "OS default"} bytes`);
+      this.#overload = new ReceiveQueueWatch(
+        udp.local.host,
+        udp.local.port,
+        udp.receiveBuffer ?? DEFAULT_UDP_RCVBUF,
+      );
       udp.run();
     }
     if (o.tcpPort !== undefined) {
@@ -245,6 +256,10 @@ export class TransportLayer implements MessageSender, TransportSink {
   // --- TransportSink: called by the transports ---
 
   deliver(bytes: Uint8Array, flow: Flow): void {
+    // Past the limit, new work is shed before any parsing (overload.ts).
+    if (this.#overload?.level && flow.transport === "udp" && startsNewWork(bytes)) {
+      return this.#shed(this.#overload.level, bytes, flow);
+    }
     const workers = this.#options.workers;
     if (workers && workers.count > 1) {
       // Every message of a call goes to one worker, so its transactions and dialog are
@@ -257,6 +272,19 @@ export class TransportLayer implements MessageSender, TransportSink {
       }
     }
     this.receive(bytes, flow);
+  }
+
+  #shed(level: number, bytes: Uint8Array, flow: Flow): void {
+    const counters = this.#options.counters;
+    if (level === DROP) {
+      counters.inc("sip_shed_total", { action: "drop" });
+      return;
+    }
+    counters.inc("sip_shed_total", { action: "503" });
+    const refusal = buildBadRequest(bytes, "Service Unavailable", 503);
+    if (!refusal) return;
+    refusal.append("Retry-After", "2");
+    this.send(refusal, { flow }).catch(() => {});
   }
 
   /** A message this worker handles: parsed, stamped and passed up. */
@@ -598,6 +626,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   }
 
   async stop(): Promise<void> {
+    this.#overload?.close();
     this.#udp?.close();
     this.#tcp?.close();
     this.#tls?.close();

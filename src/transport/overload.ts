@@ -1,0 +1,110 @@
+/**
+ * @module Overload shedding for UDP: past its limit a server must not spend its time on work
+ * it cannot finish. The signal is the kernel's receive queue of the UDP socket (rx_queue of
+ * /proc/net/udp{,6}, sampled every 50 ms: cheap, and exactly "how far behind we are"). While
+ * it is deep, requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
+ * PUBLISH without credentials) are refused before parsing, with 503 + Retry-After, or dropped
+ * when the queue is nearly full; requests carrying credentials (the second leg of a started
+ * digest exchange), in-dialog requests and responses still go through, so what was started
+ * completes. Linux only; elsewhere nothing is ever shed.
+ */
+
+/** Nothing shed. */
+export const CALM: number = 0;
+/** New work refused with 503. */
+export const REFUSE: number = 1;
+/** New work dropped unanswered (the 503s would only add to the backlog). */
+export const DROP: number = 2;
+
+export class ReceiveQueueWatch {
+  #level = CALM;
+  readonly #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #table: string;
+  readonly #portHex: string;
+  readonly #high: number;
+  readonly #full: number;
+  readonly #low: number;
+
+  /** `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF). */
+  constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
+    this.#table = host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp";
+    this.#portHex = ":" + port.toString(16).toUpperCase().padStart(4, "0") + " ";
+    this.#high = bufferBytes / 4;
+    this.#full = (bufferBytes * 3) / 4;
+    this.#low = bufferBytes / 10;
+    if (Deno.build.os !== "linux") return;
+    const timer = setInterval(() => this.#sample(), everyMs);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** CALM, REFUSE or DROP. */
+  get level(): number {
+    return this.#level;
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+  }
+
+  #sample(): void {
+    const queued = this.#queued();
+    if (queued === undefined) return;
+    if (queued >= this.#full) this.#level = DROP;
+    else if (queued >= this.#high) this.#level = Math.max(this.#level, REFUSE);
+    else if (queued <= this.#low) this.#level = CALM;
+    else if (this.#level === DROP) this.#level = REFUSE;
+  }
+
+  /** Bytes waiting in the receive queue of the socket bound to our port. */
+  #queued(): number | undefined {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(this.#table);
+    } catch {
+      return undefined;
+    }
+    const at = text.indexOf(this.#portHex);
+    if (at < 0) return undefined;
+    // "  sl  local_address rem_address   st tx_queue:rx_queue ..."
+    const fields = text.slice(at, text.indexOf("\n", at)).trim().split(/\s+/);
+    const rx = fields[3]?.split(":")[1];
+    return rx === undefined ? undefined : parseInt(rx, 16);
+  }
+}
+
+const NEW_WORK = ["REGISTER ", "INVITE ", "OPTIONS ", "MESSAGE ", "SUBSCRIBE ", "PUBLISH "];
+
+/**
+ * True for a request that starts new work: one of NEW_WORK's methods without an
+ * Authorization or Proxy-Authorization header. Looks at the raw bytes only.
+ */
+export function startsNewWork(bytes: Uint8Array): boolean {
+  if (!NEW_WORK.some((m) => startsWith(bytes, m))) return false;
+  const limit = bytes.length - 16;
+  for (let i = 0; i < limit; i++) {
+    if (bytes[i] !== 10) continue; // a header line starts after LF
+    if (bytes[i + 1] === 13 || bytes[i + 1] === 10) break; // end of the head
+    if (lineIs(bytes, i + 1, "authorization") || lineIs(bytes, i + 1, "proxy-authorization")) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function startsWith(bytes: Uint8Array, text: string): boolean {
+  if (bytes.length < text.length) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The line at `at` is the header `name` (any case), followed by optional blanks and ":". */
+function lineIs(bytes: Uint8Array, at: number, name: string): boolean {
+  if (at + name.length >= bytes.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    if ((bytes[at + i] | 0x20) !== name.charCodeAt(i)) return false;
+  }
+  let j = at + name.length;
+  while (bytes[j] === 32 || bytes[j] === 9) j++;
+  return bytes[j] === 58;
+}
