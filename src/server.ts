@@ -452,6 +452,13 @@ export async function startServer(
         ),
     )
     : undefined;
+  // A server that runs for months crosses the 14-day line without a reload: say so daily.
+  const expiryReminder = certificate
+    ? setInterval(() => {
+      if (certificate && daysLeft(certificate) < EXPIRY_WARNING_DAYS) logCertificate(certificate);
+    }, 86_400_000)
+    : undefined;
+  if (expiryReminder !== undefined) Deno.unrefTimer(expiryReminder);
 
   let stopped = false;
   // One pinger for the server: the main thread pings every binding, through its owner.
@@ -510,6 +517,7 @@ export async function startServer(
       clearInterval(sweep);
       clearInterval(keepalive);
       certificateWatch?.close();
+      clearInterval(expiryReminder);
       pinger?.close();
       proxy.close();
       calls.close();
