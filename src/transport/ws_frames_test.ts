@@ -61,3 +61,36 @@ Deno.test("ws frames: close frames carry their code and reason", () => {
   const [event] = new WsFrameDecoder(100).push(clientFrame(OPCODE.close, payload));
   assert.deepEqual(event, { kind: "close", code: 1000, reason: "bye" });
 });
+
+Deno.test("ws frames, client mode: our frames are masked; the server's must not be", () => {
+  const payload = text("OPTIONS sip:a SIP/2.0\r\n\r\n".repeat(10));
+  const ours = encodeFrame(OPCODE.text, payload, true);
+  assert.equal(ours[1] & 0x80, 0x80, "mask bit set");
+  const atServer = new WsFrameDecoder(1000).push(ours);
+  assert.deepEqual((atServer[0] as { bytes: Uint8Array }).bytes, payload, "a server unmasks it");
+  // What a server sends reaches the client decoder intact, byte by byte too.
+  const fromServer = new WsFrameDecoder(1000, 0, "server");
+  const events = [...encodeFrame(OPCODE.text, payload)].flatMap((b) =>
+    fromServer.push(new Uint8Array([b]))
+  );
+  assert.deepEqual((events[0] as { bytes: Uint8Array }).bytes, payload);
+  // RFC 6455 §5.1: a masked frame from the server is a protocol error.
+  const [bad] = new WsFrameDecoder(1000, 0, "server").push(ours);
+  assert.deepEqual(bad, { kind: "violation", code: 1002, reason: "masked server frame" });
+});
+
+Deno.test("ws frames: more fragments than allowed close with 1009", () => {
+  const d = new WsFrameDecoder(1000, 2);
+  const events = d.push(
+    new Uint8Array([
+      ...clientFrame(OPCODE.text, text("a"), false),
+      ...clientFrame(OPCODE.continuation, text("b"), false),
+      ...clientFrame(OPCODE.continuation, text("c")),
+    ]),
+  );
+  assert.deepEqual(events.at(-1), {
+    kind: "violation",
+    code: 1009,
+    reason: "more than 2 frames in one message",
+  });
+});
