@@ -377,6 +377,7 @@ Deno.test({
         const hash = await redis.cli("HGETALL", `sipws:reg:carol@${DOMAIN}`);
         return hash.includes(lateContact) ? true : undefined;
       });
+      const back = Date.now();
       for (const [n, child] of nodes) {
         const health = await until(`node ${n} healthy again`, 10_000, async () => {
           const h = await (await fetch(`${api(n)}/healthz`)).json();
@@ -385,6 +386,18 @@ Deno.test({
         assert.equal(health.status, "ok");
         assert.equal(await Promise.race([child.status.then(() => "exited"), "running"]), "running");
       }
+      // Every heartbeat lapsed during the outage: still, no living node is taken for dead.
+      await new Promise((r) => setTimeout(r, Math.max(0, 13_000 - (Date.now() - back))));
+      const after = (await bindings(3)).map((b) => `${b.aor} ${b.node}`).sort();
+      assert.ok(
+        after.includes(`bob@${DOMAIN} n2`) && after.includes(`dave@${DOMAIN} n2`),
+        `${after}`,
+      );
+      assert.deepEqual(
+        removed.slice(before),
+        [`/reg/${DOMAIN}/alice`],
+        "no DELETE after the outage",
+      );
     } catch (error) {
       for (const [n, child] of nodes) console.error(`--- node ${n}:\n${child.stderr.slice(-4000)}`);
       throw error;

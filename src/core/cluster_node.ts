@@ -57,6 +57,8 @@ export class ClusterNode {
   #timers: ReturnType<typeof setInterval>[] = [];
   #unobserve?: () => void;
   #closed = false;
+  /** No node is declared dead before this (set after a Redis outage). */
+  #reapAfter = 0;
 
   constructor(deps: ClusterDeps) {
     this.#deps = deps;
@@ -88,6 +90,7 @@ export class ClusterNode {
       if (change === "saved") this.#delete(binding.aor, binding.key);
       this.#queue(binding, change);
     });
+    bindings.onReconnect(() => void this.#rejoin());
     const beat = Math.max(500, Math.floor(this.#deps.heartbeatTtlMs / 3));
     this.#timers.push(setInterval(() => this.#beat(), beat));
     this.#timers.push(setInterval(() => this.#checkNodes(), 1000));
@@ -257,12 +260,32 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * Redis is back after an outage: every heartbeat may have lapsed meanwhile, the living
+   * nodes' included, so nobody is declared dead until each had a heartbeat period to beat
+   * again; our bindings are written again (with what we queued), and our copy, which
+   * missed the other nodes' batches, is read again.
+   */
+  async #rejoin(): Promise<void> {
+    if (this.#closed) return;
+    this.#reapAfter = Date.now() + this.#deps.heartbeatTtlMs;
+    try {
+      await this.#deps.bindings.heartbeat(this.#info(), this.#deps.heartbeatTtlMs);
+      // All of ours again: a Redis restarted without its data must not lose them.
+      for (const binding of this.#deps.location.all()) this.#queue(binding, "saved");
+      await this.#flush();
+      this.#replace(await this.#deps.bindings.loadAll());
+    } catch (error) {
+      log.warn(`rejoining the cluster after a Redis outage failed: ${String(error)}`);
+    }
+  }
+
   async #checkNodes(): Promise<void> {
     if (this.#closed || !this.#deps.bindings.up) return;
     try {
       this.#nodes = await this.#deps.bindings.nodes();
       for (const [id, info] of this.#nodes) {
-        if (info || id === this.id) continue;
+        if (info || id === this.id || Date.now() < this.#reapAfter) continue;
         if (!await this.#deps.bindings.claimReap(id)) continue;
         const records = (await this.#deps.bindings.loadAll()).filter((r) => r.node === id);
         log.warn(`node ${id} is gone: taking over ${records.length} registrations`);

@@ -49,6 +49,11 @@ export class RedisBindings {
     return this.#link.up;
   }
 
+  /** Called each time Redis is reachable again after an outage. */
+  onReconnect(callback: () => void): void {
+    this.#link.onReconnect(callback);
+  }
+
   /** Every binding in Redis (SCAN, then one pipelined HGETALL per batch of AORs). */
   async loadAll(): Promise<ClusterRecord[]> {
     const client = this.#link.client;
