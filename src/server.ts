@@ -215,7 +215,11 @@ export function workerCount(config: Config): number {
 export async function startServer(
   initial: Config,
   attachments: Attachment[] = [],
-  worker?: WorkerSetup & { links: WorkerLinks },
+  worker?: WorkerSetup & {
+    links: WorkerLinks;
+    /** Digest outcomes go to the main thread, which counts failures for every worker. */
+    reportAuth?: (ok: boolean, host: string, user: string, realm: string) => void;
+  },
 ): Promise<Server> {
   let config = initial;
   const count = worker?.count ?? workerCount(config);
@@ -291,6 +295,7 @@ export async function startServer(
     t4: config.sip.t4,
   });
   const registrations = cluster ? clusterWide(location, cluster.node) : location;
+  const report = worker?.reportAuth;
   const deps = {
     authenticator,
     store,
@@ -298,7 +303,18 @@ export async function startServer(
     events,
     location,
     registrations,
-    abuse,
+    // In a worker thread, failures are counted on the main thread; its bans and account
+    // locks come back to this worker's guard (workers/pool.ts).
+    abuse: report
+      ? {
+        recordFailure: (host: string, user: string, realm: string) =>
+          report(false, host, user, realm),
+        recordSuccess: (host: string, user: string, realm: string) =>
+          report(true, host, user, realm),
+        isBlocked: (host: string, user: string, realm: string) =>
+          abuse.isBlocked(host, user, realm),
+      }
+      : abuse,
     config: () => config,
   };
   const registrar = new Registrar(deps);

@@ -1,9 +1,9 @@
 /**
- * @module Bans hold on every SIP worker: with `workers = 2` a guesser whose
- * REGISTERs all go to the worker thread (their Call-IDs hash there) is banned there; the
- * ban then holds in the main thread's worker too (a Call-ID it owns goes unanswered), the
- * API lists it, and an operator's DELETE lifts it in the worker thread as well. Counted
- * and called back once.
+ * @module Bans hold on every SIP worker: with `workers = 2` a guesser whose REGISTERs
+ * alternate between the two workers (by their Call-IDs) is banned after exactly
+ * `ban_after` failures in all (the main thread counts every worker's), the ban holds in
+ * both workers, the API lists it, and an operator's DELETE lifts it in both. An account
+ * lock at a known-good address holds in both workers too. Counted once.
  */
 import assert from "node:assert/strict";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
@@ -14,6 +14,7 @@ import { startTestServer, type TestServer } from "./support/test_server.ts";
 const DOMAIN = "example.test";
 const KEY = "k";
 const GUESSER = "127.0.0.41";
+const NAT = "127.0.0.42";
 
 /** A Call-ID that worker `worker` of 2 owns. */
 function callIdFor(worker: number): string {
@@ -30,8 +31,9 @@ async function attempt(
   client: TestSipClient,
   worker: number,
   password: string,
+  user = "alice",
 ): Promise<number | undefined> {
-  const o = { user: "alice", domain: DOMAIN, password, callId: callIdFor(worker) };
+  const o = { user, domain: DOMAIN, password, callId: callIdFor(worker) };
   const first = cseq++;
   await client.send(registerRequest(client, o, first));
   try {
@@ -55,10 +57,13 @@ async function api(t: TestServer, method: string, path: string) {
   return { status: r.status, json: text ? JSON.parse(text) : undefined };
 }
 
-Deno.test("workers: a ban decided in one worker holds in every worker; the API lifts it everywhere", async () => {
+Deno.test("workers: failures counted across workers; a ban and an account lock hold in every worker; the API lifts it everywhere", async () => {
   await using t = await startTestServer({
     transports: ["udp"],
-    accounts: [{ user: "alice", domain: DOMAIN, password: "alice-pw" }],
+    accounts: [
+      { user: "alice", domain: DOMAIN, password: "alice-pw" },
+      { user: "bob", domain: DOMAIN, password: "bob-pw" },
+    ],
     configure: (c) => {
       c.workers = 2;
       c.httpPort = freePorts(1)[0];
@@ -68,9 +73,9 @@ Deno.test("workers: a ban decided in one worker holds in every worker; the API l
   });
   const guesser = await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", GUESSER);
   try {
-    assert.equal(await attempt(guesser, 0, "alice-pw"), 200, "main's worker serves it first");
-    // Every guess goes to the worker thread: it alone counts them and bans.
-    for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, 1, `guess${i}`), 403);
+    // Guesses alternate between the workers; the main thread counts them all.
+    for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, i % 2, `guess${i}`), 403);
+    await new Promise((r) => setTimeout(r, 100)); // the ban's hop to the worker thread
     assert.equal(await attempt(guesser, 1, "alice-pw"), undefined, "banned in worker 1");
     assert.equal(await attempt(guesser, 0, "alice-pw"), undefined, "and in worker 0");
     const listed = await api(t, "GET", "/bans");
@@ -83,6 +88,20 @@ Deno.test("workers: a ban decided in one worker holds in every worker; the API l
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(await attempt(guesser, 1, "alice-pw"), 200, "lifted in worker 1 too");
     assert.equal(await attempt(guesser, 0, "alice-pw"), 200);
+
+    // Behind a known-good address one bad user locks only their account, in both workers.
+    const nat = await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", NAT);
+    try {
+      assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200);
+      for (let i = 0; i < 10; i++) assert.equal(await attempt(nat, i % 2, `nat${i}`), 403);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await attempt(nat, 0, "alice-pw"), 403, "alice locked at the NAT (worker 0)");
+      assert.equal(await attempt(nat, 1, "alice-pw"), 403, "and in worker 1");
+      assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200, "bob behind it is served");
+      assert.deepEqual((await api(t, "GET", "/bans")).json.bans, [], "the NAT is not banned");
+    } finally {
+      nat.close();
+    }
   } finally {
     guesser.close();
   }

@@ -59,7 +59,8 @@ export async function reportAbuse(deps: AbuseReportDeps): Promise<{ close(): voi
   // published, except those that came from the cluster itself.
   let fromCluster = false;
   const unobserve = abuse.observe((change) => {
-    if (fromCluster) return;
+    // Account locks stay with the node that counted the failures.
+    if (fromCluster || "locked" in change) return;
     const send = "ban" in change
       ? shared.ban(cluster.nodeId, change.ban)
       : shared.lift(cluster.nodeId, change.lifted);

@@ -51,8 +51,11 @@ export type MessageVerdict =
   | typeof REFUSE_RATE
   | typeof DROP_RATE;
 
-/** A change of the ban set, as replicas (worker threads, cluster nodes) apply it. */
-export type BanChange = { ban: Ban } | { lifted: string };
+/** A change of the ban set or of account locks, as replicas (workers, nodes) apply it. */
+export type BanChange =
+  | { ban: Ban }
+  | { lifted: string }
+  | { locked: { address: string; account: string; until: number } };
 
 export type ConnectionVerdict = "ok" | "banned" | "source_cap" | "total_cap";
 
@@ -98,6 +101,8 @@ export class AbuseGuard {
   #perConnection!: RateLimiter;
   #connections = new Map<string, number>();
   #open = 0;
+  /** `address account` → end of that account's lock at that address. */
+  #locks = new Map<string, number>();
   /** Key → when it was last reported: one log line per episode, not one per message. */
   #reported = new Map<string, number>();
   #isTrusted = (host: string) => this.#o.trusted.has(host);
@@ -256,7 +261,9 @@ export class AbuseGuard {
     if (failed.times.length >= o.banAfter && failed.blockedUntil <= now) {
       failed.blockedUntil = now + o.banTimeMs;
       failed.times = [];
+      putLast(this.#locks, `${host} ${account}`, failed.blockedUntil, this.#max);
       this.onAccountBlocked(host, account, failed.blockedUntil);
+      this.#tell({ locked: { address: host, account, until: failed.blockedUntil } });
     }
   }
 
@@ -270,9 +277,13 @@ export class AbuseGuard {
 
   /** True while `user@realm` is locked at `host` after too many failures there. */
   isBlocked(host: string, user: string, realm: string): boolean {
-    if (!this.#o.enabled) return false;
-    const failed = this.#failures.get(host)?.accounts.get(`${user}@${realm}`);
-    return failed !== undefined && failed.blockedUntil > this.#now();
+    if (!this.#o.enabled || this.#locks.size === 0) return false;
+    return (this.#locks.get(`${host} ${user}@${realm}`) ?? 0) > this.#now();
+  }
+
+  /** Holds an account lock decided elsewhere (the main thread, for a worker). */
+  adoptLock(address: string, account: string, until: number): void {
+    putLast(this.#locks, `${address} ${account}`, until, this.#max);
   }
 
   #ban(host: string, reason: Ban["reason"], record: FailureRecord, now: number): void {
@@ -315,6 +326,9 @@ export class AbuseGuard {
 
   /** Lifts a ban and forgets the address's failures and repeat count, telling no one. */
   forget(address: string): boolean {
+    for (const key of this.#locks.keys()) {
+      if (key.startsWith(`${address} `)) this.#locks.delete(key);
+    }
     const had = this.#bans.delete(address);
     this.#history.delete(address);
     this.#failures.delete(address);
@@ -348,6 +362,7 @@ export class AbuseGuard {
       rate_sources: this.#perSource.size,
       rate_connections: this.#perConnection.size,
       reported: this.#reported.size,
+      locks: this.#locks.size,
       connection_sources: this.#connections.size,
     };
   }
@@ -367,6 +382,7 @@ export class AbuseGuard {
       for (const f of record.accounts.values()) locked ||= f.blockedUntil > now;
       if (!locked) this.#failures.delete(host);
     }
+    for (const [key, until] of this.#locks) if (until <= now) this.#locks.delete(key);
     for (const [key, at] of this.#reported) {
       if (now - at < REPORT_EVERY_MS) break;
       this.#reported.delete(key);

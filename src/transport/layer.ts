@@ -256,6 +256,20 @@ export class TransportLayer implements MessageSender, TransportSink {
   // --- TransportSink: called by the transports ---
 
   deliver(bytes: Uint8Array, flow: Flow): void {
+    const receivedAt = Date.now();
+    // The abuse check runs once, where the bytes were read and before any hand-off: for UDP
+    // that is the main thread (it reads every datagram), so per-address rates are exact and
+    // shed traffic never costs a hop; a stream's check runs in the worker holding it.
+    const guard = this.#options.guard;
+    if (guard) {
+      const verdict = guard.checkMessage(
+        flow.remote.host,
+        flow.reliable ? flow.id : undefined,
+        isRequest(bytes),
+        receivedAt,
+      );
+      if (verdict !== PASS) return this.#refuse(guard, verdict, bytes, flow);
+    }
     // Past the limit, new work is shed before any parsing (overload.ts).
     if (this.#overload?.level && flow.transport === "udp" && startsNewWork(bytes)) {
       return this.#shed(this.#overload.level, bytes, flow);
@@ -271,7 +285,7 @@ export class TransportLayer implements MessageSender, TransportSink {
         return;
       }
     }
-    this.receive(bytes, flow);
+    this.receive(bytes, flow, receivedAt);
   }
 
   #shed(level: number, bytes: Uint8Array, flow: Flow): void {
@@ -287,23 +301,15 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.send(refusal, { flow }).catch(() => {});
   }
 
-  /** A message this worker handles: parsed, stamped and passed up. */
-  receive(bytes: Uint8Array, flow: Flow): void {
+  /**
+   * A message this worker handles: parsed, stamped and passed up (the abuse check ran in
+   * `deliver`, where it was read).
+   */
+  receive(bytes: Uint8Array, flow: Flow, receivedAt = Date.now()): void {
     const counters = this.#options.counters;
     if (!this.#accepting) {
       counters.inc("sip_dropped_total", { reason: "stopped" });
       return;
-    }
-    const receivedAt = Date.now();
-    const guard = this.#options.guard;
-    if (guard) {
-      const verdict = guard.checkMessage(
-        flow.remote.host,
-        flow.reliable ? flow.id : undefined,
-        isRequest(bytes),
-        receivedAt,
-      );
-      if (verdict !== PASS) return this.#refuse(guard, verdict, bytes, flow);
     }
     let message: SipMessage;
     try {

@@ -161,6 +161,10 @@ export class WorkerPool implements WorkerLinks {
       case "dialog":
         c.dialogs.put(m.view);
         return;
+      case "auth":
+        if (m.ok) c.abuse.recordSuccess(m.host, m.user, m.realm);
+        else c.abuse.recordFailure(m.host, m.user, m.realm);
+        return;
       case "counters":
         for (const d of m.deltas) c.counters.inc(d.name, d.labels, d.by);
         return;

@@ -56,6 +56,8 @@ export type FromWorker =
   | { t: "binding"; change: LocationChange }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "counters"; deltas: CounterDelta[] }
+  /** A digest outcome: the main thread counts every worker's failures in one place. */
+  | { t: "auth"; ok: boolean; host: string; user: string; realm: string }
   | { t: "dialog"; view: DialogView }
   | { t: "event"; event: SipwsEvent }
   | { t: "ready" }

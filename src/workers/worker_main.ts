@@ -24,7 +24,11 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   setCallIdAffinity(setup.index, setup.count);
   port = new WorkerPort(setup.index, setup.count, post);
   try {
-    server = await startServer(config, [], { ...setup, links: port });
+    server = await startServer(config, [], {
+      ...setup,
+      links: port,
+      reportAuth: (ok, host, user, realm) => post({ t: "auth", ok, host, user, realm }),
+    });
   } catch (error) {
     post({ t: "failed", message: error instanceof Error ? error.message : String(error) });
     return;
@@ -53,10 +57,13 @@ function apply(m: ToWorker): void {
     case "flow":
       server.transport.flowElsewhere(m.flow, m.open);
       return;
-    case "abuse":
-      if (!("ban" in m.change)) server.abuse.forget(m.change.lifted);
-      else if (server.abuse.adopt(m.change.ban)) server.transport.closeFrom(m.change.ban.address);
+    case "abuse": {
+      const c = m.change;
+      if ("locked" in c) server.abuse.adoptLock(c.locked.address, c.locked.account, c.locked.until);
+      else if ("lifted" in c) server.abuse.forget(c.lifted);
+      else if (server.abuse.adopt(c.ban)) server.transport.closeFrom(c.ban.address);
       return;
+    }
     case "accounts":
       server.store.reload().catch((e) => log.error(`account reload: ${e}`));
       return;
