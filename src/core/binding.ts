@@ -95,10 +95,11 @@ export function contactFields(
   contact: string,
   contactUri: SipUri,
   identity: { instance?: string; regId?: number } = {},
+  key = bindingKey({ ...identity, contactUri }),
 ): ContactFields {
   return {
     contact,
-    key: bindingKey({ ...identity, contactUri }),
+    key,
     contactHost: contactUri.host,
     contactUser: contactUri.user,
     contactPort: contactUri.port,

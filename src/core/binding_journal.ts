@@ -23,7 +23,7 @@ export function toStored(b: Binding): StoredBinding {
     contact: b.contact,
     contactParams: b.contactParams,
     // A flow is a plain record (a reference to a connection): a copy is the stored form.
-    flow: structuredClone(b.flow),
+    flow: { ...b.flow, local: { ...b.flow.local }, remote: { ...b.flow.remote } },
     callId: b.callId,
     cseq: b.cseq,
     expiresAt: b.expiresAt,

@@ -155,11 +155,13 @@ export class LocationService implements LocationStore {
     let bindings = this.#byAor.get(binding.aor);
     if (!bindings) this.#byAor.set(binding.aor, bindings = new Map());
     const previous = bindings.get(binding.key);
-    if (previous) this.#unindex(previous);
-    else this.#count++;
+    // A refresh on the same flow and contact (the usual REGISTER) keeps its index entries.
+    const reindex = !previous || !sameIndexEntries(previous, binding);
+    if (!previous) this.#count++;
+    else if (reindex) this.#unindex(previous);
     bindings.set(binding.key, binding);
     this.#queueExpiry(binding);
-    this.#index(binding);
+    if (reindex) this.#index(binding);
     return previous;
   }
 
@@ -283,6 +285,12 @@ export class LocationService implements LocationStore {
       deleteFrom(this.#byContact, contactIndexKey(contactOf(b)), k);
     }
   }
+}
+
+/** The index keys of two bindings of one AOR and key are the same (flow and contact). */
+function sameIndexEntries(a: Binding, b: Binding): boolean {
+  return a.flow.id === b.flow.id && a.contactHost === b.contactHost &&
+    a.contactUser === b.contactUser && a.contactPort === b.contactPort;
 }
 
 function contactOf(b: Binding): { user?: string; host: string; port?: number } {

@@ -93,7 +93,9 @@ export class Registrar {
     const regIdText = contact.params.get("reg-id");
     const regId = regIdText ? Number(regIdText) : undefined;
     const identity = { instance: instance ? unquote(instance) : undefined, regId };
-    const existing = location.get(r.aor, bindingKey({ ...identity, contactUri: contact.uri }));
+    const uri = contact.uri;
+    const key = bindingKey({ instance: identity.instance, regId, contactUri: uri });
+    const existing = location.get(r.aor, key);
     // §10.3 step 7: an older CSeq within the same Call-ID must not undo a newer update.
     if (existing && existing.callId === callId && existing.cseq > cseq) return;
     if (expires === 0) {
@@ -106,7 +108,7 @@ export class Registrar {
       aor: r.aor,
       domain: r.domain,
       user: r.user,
-      ...contactFields(formatUri(contact.uri), contact.uri, identity),
+      ...contactFields(formatUri(uri), uri, identity, key),
       contactParams: formatParams(params),
       flow: r.flow,
       callId,
