@@ -1,5 +1,5 @@
 /**
- * @module Open-loop REGISTER + digest load (issue 9) from sipp, sipws and Kamailio side by
+ * @module Open-loop REGISTER + digest load from sipp, sipws and Kamailio side by
  * side in one run: a rate ladder over UDP and TCP, an overload run and a soak run.
  *
  * A step offers a fixed rate for `stepS` seconds (`sipp -r R -m stepS·R`, scenario

@@ -368,7 +368,7 @@ async function keptCostLog(): Promise<string> {
 function openLoopMarkdown(table: string[]): string {
   return [
     "",
-    "## Open loop: REGISTER + digest ladder, overload, soak (issue 9)",
+    "## Open loop: REGISTER + digest ladder, overload, soak",
     "",
     "Fresh sipws and Kamailio processes (bench/open_loop.ts), each warmed up 2 s per",
     "transport at the lowest rate, then sipp (bench/scenarios/register_digest.xml) offers a",

@@ -141,7 +141,7 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
 export function workersMarkdown(r: WorkersBenchResult): string {
   return [
     "",
-    `## Workers: --workers 1 vs --workers ${r.workers} (issue 9)`,
+    `## Workers: --workers 1 vs --workers ${r.workers}`,
     "",
     `REGISTER with digest, closed loop, ${r.concurrency} agents over 8 sockets/connections, ` +
     `${r.durationMs} ms per phase, both servers side by side. CPU is the server process's ` +
