@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { startHttpApi } from "../src/api/http_server.ts";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
+import type { WsClosed } from "../src/events.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import {
@@ -284,4 +285,19 @@ Deno.test("workers: stopping drains every worker: 503 for new work there, a call
     bob.close();
     carol.close();
   }
+});
+
+Deno.test("workers: a WebSocket closing in the worker thread gives main a ws.closed with its AORs", async () => {
+  await using ts = await startTwoWorkers();
+  const closed: WsClosed[] = [];
+  ts.server.events.on("ws.closed", (e) => closed.push(e.closed));
+  // Worker 1 is the second thread (main is worker 0).
+  const client = await wsClientIn(ts, 1, ALICE);
+  client.close();
+  for (let i = 0; i < 100 && closed.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(closed.length, 1, "main heard the worker's close");
+  assert.deepEqual(closed[0].aors, [`${ALICE.user}@${ALICE.domain}`]);
+  assert.equal(closed[0].by, "client");
 });

@@ -71,6 +71,8 @@ export type FromWorker =
 export const FORWARDED_EVENTS = [
   "flow.opened",
   "flow.closed",
+  // A worker's WebSocket close: main emits it and tells the domains' control servers.
+  "ws.closed",
   "auth.failed",
   "call.event",
   // A worker's ban: main holds it too and hands it to every other worker (pool.ts).
