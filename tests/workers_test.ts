@@ -289,10 +289,14 @@ Deno.test("workers: stopping drains every worker: 503 for new work there, a call
 
 Deno.test("workers: a WebSocket closing in the worker thread gives main a ws.closed with its AORs", async () => {
   await using ts = await startTwoWorkers();
-  const closed: WsClosed[] = [];
-  ts.server.events.on("ws.closed", (e) => closed.push(e.closed));
-  // Worker 1 is the second thread (main is worker 0).
+  // Worker 1 is the second thread (main is worker 0). Landing there may take attempts
+  // whose connections close too: listen only once the one in worker 1 is open.
   const client = await wsClientIn(ts, 1, ALICE);
+  const flow = ts.server.location.lookup(`${ALICE.user}@${ALICE.domain}`)[0].flow;
+  const closed: WsClosed[] = [];
+  ts.server.events.on("ws.closed", (e) => {
+    if (e.closed.id === flow.id) closed.push(e.closed);
+  });
   client.close();
   for (let i = 0; i < 100 && closed.length === 0; i++) {
     await new Promise((r) => setTimeout(r, 20));
