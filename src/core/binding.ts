@@ -7,6 +7,7 @@
  */
 import type { SipUri } from "../sip/uri.ts";
 import { isInvalidHost } from "../transport/address.ts";
+import type { StoredBinding } from "../store/binding_store.ts";
 import type { Flow, TransportName } from "../transport/types.ts";
 
 /** Where a Contact URI leads by itself (§19.1.1 defaults): UDP, TCP or TLS to an address. */
@@ -16,33 +17,20 @@ export interface ContactAddress {
   port: number;
 }
 
-export interface Binding {
-  aor: string;
-  domain: string;
-  user: string;
-  /** The Contact URI as registered. */
-  contact: string;
-  /** Identity within the AOR (RFC 5626 §6): instance and reg-id, else the Contact URI. */
-  key: string;
+/**
+ * A binding: the record the store keeps (`StoredBinding`: AOR, key, contact, flow, Call-ID,
+ * CSeq, times, instance, reg-id, Path, User-Agent) plus what routing derives from the Contact
+ * once, at registration, and the ping count.
+ */
+export interface Binding extends StoredBinding {
+  /** The flow it registered on: a reference (id, owner, addresses), not the socket. */
+  flow: Flow;
   /** Contact URI host, user and port as parsed: a browser's `.invalid` contact is found by them. */
   contactHost: string;
   contactUser?: string;
   contactPort?: number;
   /** The Contact's own address; absent for `.invalid` and WebSocket contacts. */
   contactAddress?: ContactAddress;
-  /** Contact header parameters other than expires (e.g. +sip.instance, reg-id, q). */
-  contactParams: string;
-  /** The flow it registered on: a reference (id, owner, addresses), not the socket. */
-  flow: Flow;
-  callId: string;
-  cseq: number;
-  expiresAt: number;
-  registeredAt: number;
-  instance?: string;
-  regId?: number;
-  /** RFC 3327 Path values, top first. */
-  path: string[];
-  userAgent?: string;
   outstandingPings: number;
   /** In a cluster, the node that owns a binding registered through another node. */
   node?: string;

@@ -20,12 +20,15 @@ export interface StoredFlow {
 
 /** One binding as stored: everything needed to route to it again after a restart. */
 export interface StoredBinding {
+  /** "user@domain". */
   aor: string;
-  /** The location service's binding key (unique within the AOR). */
+  /** Identity within the AOR (RFC 5626 §6): instance and reg-id, else the Contact URI. */
   key: string;
   domain: string;
   user: string;
+  /** The Contact URI as registered. */
   contact: string;
+  /** Contact header parameters other than expires (e.g. +sip.instance, reg-id, q). */
   contactParams: string;
   flow: StoredFlow;
   callId: string;
@@ -34,6 +37,7 @@ export interface StoredBinding {
   registeredAt: number;
   instance?: string;
   regId?: number;
+  /** RFC 3327 Path values, top first. */
   path: string[];
   userAgent?: string;
 }
