@@ -332,6 +332,7 @@ export async function startServer(
     events,
     lifetimeMs: config.sip.dialogTimeout * 1000,
   });
+  cluster?.node.shareDialogs(() => dialogs.list());
   const proxy = new Proxy({
     ...deps,
     transactions,

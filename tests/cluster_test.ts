@@ -272,6 +272,14 @@ Deno.test({
             call: { ...call, cseq },
             extra: routes,
           }));
+        // Node 3 took no part, yet its /dialog lists the call as nodes 1 and 2 see it.
+        const rows = await until("node 3 lists the call of nodes 1 and 2", 3000, async () => {
+          const res = await fetch(`${api(3)}/dialog`, { headers: auth });
+          const list = (await res.json()).dialogs as { callId: string; node: string }[];
+          const mine = list.filter((d) => d.callId === call.callId).map((d) => d.node).sort();
+          return mine.length === 2 ? mine : undefined;
+        });
+        assert.deepEqual(rows, ["n1", "n2"]);
         await inDialog("ACK", call.cseq);
         await inDialog("BYE", call.cseq + 1);
         await alice.wait(isRes(200, call.callId, "BYE"), 5000);

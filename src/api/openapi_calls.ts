@@ -26,7 +26,8 @@ export function callPaths(): Record<string, unknown> {
     "/dialog": {
       get: {
         summary: "Dialogs: proxied ones and calls driven over HTTP (state, legs, events, " +
-          "setupMs/talkMs durations); terminated ones linger briefly",
+          "setupMs/talkMs durations); terminated ones linger briefly; in a cluster every " +
+          "node's proxied dialogs, each row with its `node`",
         responses: {
           "200": json({
             type: "object",

@@ -1,7 +1,7 @@
 /**
  * @module Read-only operator views for the dashboard: `GET /dialog` (dialogs from the
  * tracker: proxied ones and the calls driven over HTTP, with state, legs, events and
- * setup/talk durations). WebSocket connections are in ws_admin.ts. It changes nothing.
+ * setup/talk durations; in a cluster the other nodes' too, with their node). WebSocket connections are in ws_admin.ts. It changes nothing.
  */
 import type { Hono } from "hono";
 import type { DialogView } from "../events.ts";
@@ -19,7 +19,13 @@ function durations(d: DialogView, now: number): { setupMs: number; talkMs: numbe
 export function viewRoutes(app: Hono, server: ApiServer): void {
   app.get("/dialog", (c) => {
     const now = Date.now();
-    const dialogs = (server.dialogs?.list() ?? []).map((d) => ({
+    // In a cluster every node's dialogs, each row with its node (a call through two
+    // nodes is a row on each: each node's own view of it).
+    const cluster = server.cluster;
+    const local = (server.dialogs?.list() ?? []).map((d) =>
+      cluster ? { ...d, node: cluster.id } : d
+    );
+    const dialogs = [...local, ...(cluster?.otherDialogs() ?? [])].map((d) => ({
       ...d,
       durations: durations(d, now),
     }));

@@ -9,7 +9,7 @@
  * DELETE callback cluster-wide). Routing to a binding owned elsewhere is decided in
  * proxy_targets.ts with `relayRoute`.
  */
-import type { EventBus } from "../events.ts";
+import type { DialogView, EventBus } from "../events.ts";
 import { Logger } from "../log.ts";
 import { parseUri } from "../sip/uri.ts";
 import type {
@@ -59,6 +59,10 @@ export class ClusterNode {
   #closed = false;
   /** No node is declared dead before this (set after a Redis outage). */
   #reapAfter = 0;
+  #dialogSource?: () => DialogView[];
+  #sharedDialogs = "";
+  #sharedAt = 0;
+  #remoteDialogs = new Map<string, DialogView[]>();
 
   constructor(deps: ClusterDeps) {
     this.#deps = deps;
@@ -124,6 +128,40 @@ export class ClusterNode {
       route: `<${advertise};lr;${RELAY_TOKEN}=${bindingId(binding)}>`,
       target: addressOf(parseUri(advertise)),
     };
+  }
+
+  /** Shares this node's dialogs with the others (every second, when they change). */
+  shareDialogs(source: () => DialogView[]): void {
+    this.#dialogSource = source;
+    this.#timers.push(setInterval(() => this.#syncDialogs(), 1000));
+  }
+
+  /** The other nodes' dialogs as they shared them (at most a second or two old). */
+  otherDialogs(): (DialogView & { node: string })[] {
+    const out: (DialogView & { node: string })[] = [];
+    for (const [node, list] of this.#remoteDialogs) {
+      if (!this.#nodes.get(node)) continue;
+      for (const d of list) out.push({ ...d, node });
+    }
+    return out;
+  }
+
+  async #syncDialogs(): Promise<void> {
+    const { bindings, heartbeatTtlMs } = this.#deps;
+    if (this.#closed || !bindings.up || !this.#dialogSource) return;
+    try {
+      const json = JSON.stringify(this.#dialogSource());
+      // Written when it changed, and before it would expire.
+      if (json !== this.#sharedDialogs || Date.now() - this.#sharedAt > heartbeatTtlMs / 3) {
+        await bindings.shareDialogs(this.id, json, heartbeatTtlMs);
+        this.#sharedDialogs = json;
+        this.#sharedAt = Date.now();
+      }
+      const others = [...this.#nodes.keys()].filter((n) => n !== this.id);
+      this.#remoteDialogs = await bindings.dialogs(others) as Map<string, DialogView[]>;
+    } catch {
+      // Redis went away meanwhile: the next second tries again.
+    }
   }
 
   /** True when `host` is the address of a live node (a relayed request may come from it). */

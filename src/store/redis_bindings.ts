@@ -15,6 +15,7 @@ const CHANNEL = `${PREFIX}reg`;
 const NODE = `${PREFIX}node:`;
 const NODES = `${PREFIX}nodes`;
 const REAP = `${PREFIX}reap:`;
+const DIALOGS = `${PREFIX}dialogs:`;
 
 /** A binding as the cluster shares it. */
 export interface ClusterRecord extends StoredBinding {
@@ -119,6 +120,20 @@ export class RedisBindings {
       .sadd(NODES, info.id);
     if (first) p.del(REAP + info.id);
     for (const [error] of (await p.exec()) ?? []) if (error) throw error;
+  }
+
+  /** This node's dialog list (views as JSON), living `ttlMs` unless written again. */
+  async shareDialogs(node: string, json: string, ttlMs: number): Promise<void> {
+    await this.#link.client.set(DIALOGS + node, json, "PX", ttlMs);
+  }
+
+  /** The dialog lists the given nodes shared (absent: none or expired). */
+  async dialogs(nodes: string[]): Promise<Map<string, unknown[]>> {
+    const out = new Map<string, unknown[]>();
+    if (nodes.length === 0) return out;
+    const lists = await this.#link.client.mget(nodes.map((n) => DIALOGS + n));
+    nodes.forEach((n, i) => lists[i] && out.set(n, JSON.parse(lists[i]!)));
+    return out;
   }
 
   /** A node stopping on purpose: its heartbeat goes now, so a survivor takes over at once. */
