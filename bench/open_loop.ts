@@ -98,9 +98,11 @@ function parseScreen(stdout: string): SippScreen {
     return all.length ? Number(all.at(-1)![1]) : 0;
   };
   const responses = new Map<number, number>();
-  // Scenario screen lines: "         401 <----------         6000      0 ..." (last screen wins).
-  for (const m of stdout.matchAll(/^\s+(\d{3}) <-+\s+(?:E-RTD\d\s+)?(\d+)/gm)) {
-    responses.set(Number(m[1]), Number(m[2]));
+  // The last scenario screen: lines "         401 <----------         6000      0 ...", a
+  // code possibly on several lines (a 503 may come for either REGISTER).
+  const screen = stdout.slice(stdout.lastIndexOf("Messages  Retrans"));
+  for (const m of screen.matchAll(/^\s+(\d{3}) <-+\s+(?:E-RTD\d\s+)?(\d+)/gm)) {
+    responses.set(Number(m[1]), (responses.get(Number(m[1])) ?? 0) + Number(m[2]));
   }
   return {
     created: num(/Total Calls created\s*\|\s*\|\s*(\d+)/g),

@@ -19,7 +19,7 @@ import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { TcpTransport } from "./tcp.ts";
 import { UdpTransport } from "./udp.ts";
-import { DROP, ReceiveQueueWatch, startsNewWork } from "./overload.ts";
+import { CALM, DROP, ReceiveQueueWatch, startsNewWork } from "./overload.ts";
 import { UdpFdSender } from "./udp_fd_sender.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
@@ -271,8 +271,12 @@ export class TransportLayer implements MessageSender, TransportSink {
       if (verdict !== PASS) return this.#refuse(guard, verdict, bytes, flow);
     }
     // Past the limit, new work is shed before any parsing (overload.ts).
-    if (this.#overload?.level && flow.transport === "udp" && startsNewWork(bytes)) {
-      return this.#shed(this.#overload.level, bytes, flow);
+    const overload = this.#overload;
+    if (overload && flow.transport === "udp") {
+      overload.counted();
+      if (overload.level !== CALM && startsNewWork(bytes)) {
+        return this.#shed(overload.level, bytes, flow);
+      }
     }
     const workers = this.#options.workers;
     if (workers && workers.count > 1) {

@@ -1,7 +1,9 @@
 /**
  * @module Overload shedding for UDP: past its limit a server must not spend its time on work
  * it cannot finish. The signal is the kernel's receive queue of the UDP socket (rx_queue of
- * /proc/net/udp{,6}, sampled every 50 ms: cheap, and exactly "how far behind we are"). While
+ * /proc/net/udp{,6}: exactly "how far behind we are"), sampled every 128 datagrams read
+ * (while the socket always has data, its reads resolve without ever yielding to timers) and
+ * every 50 ms (to calm down once the load is gone). While
  * it is deep, requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
  * PUBLISH without credentials) are refused before parsing, with 503 + Retry-After, or dropped
  * when the queue is nearly full; requests carrying credentials (the second leg of a started
@@ -18,6 +20,7 @@ export const DROP: number = 2;
 
 export class ReceiveQueueWatch {
   #level = CALM;
+  #datagrams = 0;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
   readonly #table: string;
   readonly #portHex: string;
@@ -38,9 +41,16 @@ export class ReceiveQueueWatch {
     this.#timer = timer;
   }
 
-  /** CALM, REFUSE or DROP. */
+  /** CALM, REFUSE or DROP, as of the last sample. */
   get level(): number {
     return this.#level;
+  }
+
+  /** One datagram was read: every 128th samples the queue. */
+  counted(): void {
+    if (++this.#datagrams < 128) return;
+    this.#datagrams = 0;
+    this.#sample();
   }
 
   close(): void {
