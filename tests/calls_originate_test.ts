@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
+import { createResponse, type SipMessage, SipRequest } from "../src/sip/message.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
@@ -368,65 +369,131 @@ Deno.test("REFER transfers an answered call (RFC 3515); its NOTIFYs come as tran
   });
 });
 
-Deno.test("bad input: each status, and nothing else happens", async () => {
+Deno.test("bad input: each status, and nothing else happens (no call, no SIP, no event)", async () => {
   await withRig(async (rig) => {
-    const status = async (body: unknown, key?: string) => {
-      const res = await rig.api("POST", "/dialog/invite", body, key);
-      return { status: res.status, json: await res.json() };
-    };
-    const before = (await (await rig.api("GET", "/dialog")).json()).count;
-    const cases: [unknown, number, string | undefined][] = [
-      ["{not json", 400, undefined],
-      [{ domain: DOMAIN }, 400, "to"],
-      [{ domain: DOMAIN, to: "bob", maxforwards: 0 }, 400, "maxforwards"],
-      [{ domain: DOMAIN, to: "bob", headers: { Via: "x" } }, 400, "headers.Via"],
-      [{ domain: DOMAIN, to: "bob", sdp: "hello" }, 400, "sdp"],
-      [{ domain: DOMAIN, to: "bob", callerid: { private: "yes" } }, 400, "callerid.private"],
-      [[{ domain: DOMAIN, to: "bob" }, { domain: DOMAIN }], 400, "[1].to"],
-      [{ domain: "nowhere.test", to: "bob" }, 404, "domain"],
-      [{ domain: DOMAIN, to: "nobody" }, 404, "to"],
-    ];
-    for (const [body, expected, field] of cases) {
-      const r = await status(body);
-      assert.equal(r.status, expected, `${JSON.stringify(body)} → ${JSON.stringify(r.json)}`);
-      assert.equal(r.json.error?.field, field, JSON.stringify(r.json));
-    }
-    // No key, wrong key.
-    assert.equal((await status({ domain: DOMAIN, to: "bob" }, "")).status, 401);
-    assert.equal((await status({ domain: DOMAIN, to: "bob" }, "wrong")).status, 403);
-    for (const [method, path] of [["DELETE", "/dialog/x"], ["POST", "/dialog/ring"]]) {
-      const res = await rig.api(method, path, {}, "");
-      assert.equal(res.status, 401, `${method} ${path}`);
-      await res.body?.cancel();
-    }
-    // Unknown calls.
-    const unknown = await rig.api("DELETE", "/dialog/nope");
-    assert.equal(unknown.status, 404);
-    await unknown.body?.cancel();
-    const ringUnknown = await rig.api("POST", "/dialog/ring", { callid: "nope" });
-    assert.equal(ringUnknown.status, 404);
-    await ringUnknown.body?.cancel();
-    const ringBad = await rig.api("POST", "/dialog/ring", { alertinfo: "x" });
-    assert.equal((await ringBad.json()).error.field, "callid");
-    // carol exists but is not registered: 409 and a failed 480 event for the control server.
-    const unregistered = await status({ domain: DOMAIN, to: "carol" });
-    assert.equal(unregistered.status, 409, JSON.stringify(unregistered.json));
-    const failed = await rig.control.waitEvent(unregistered.json.callid, "failed");
-    assert.equal(failed.code, 480);
-    assert.equal((await (await rig.api("GET", "/dialog")).json()).count, before);
-    assert.equal(rig.ts.server.calls.size, 0);
-    assert.equal(rig.control.events.length, 1, JSON.stringify(rig.control.events));
+    // bob's only binding is this client: every request sipws sends to bob is seen here.
+    const bob = await TestSipClient.connect("udp", rig.ts.port("udp"));
+    try {
+      const contact = `sip:bob@127.0.0.1:${bob.localPort}`;
+      assert.equal((await register(bob, { ...BOB, expires: 600, contact })).status, 200);
+      const sent = (match: (m: SipMessage) => boolean = () => true, ms = 300) =>
+        bob.wait(match, ms).then((m) => m, () => undefined);
+      const dialogs = async () => (await (await rig.api("GET", "/dialog")).json()).count;
+      const post = async (body: unknown, key?: string) => {
+        const res = await rig.api("POST", "/dialog/invite", body, key);
+        return { status: res.status, json: await res.json() };
+      };
+      const cases: [unknown, number, string | undefined][] = [
+        ["{not json", 400, undefined],
+        [[], 400, "(body)"],
+        [{ domain: DOMAIN }, 400, "to"],
+        [{ domain: DOMAIN, to: "bob", maxforwards: 0 }, 400, "maxforwards"],
+        [{ domain: DOMAIN, to: "bob", timeout: 0 }, 400, "timeout"],
+        [{ domain: DOMAIN, to: "bob", headers: { Via: "x" } }, 400, "headers.Via"],
+        [
+          { domain: DOMAIN, to: "bob", headers: { Subject: "a\r\nVia: x" } },
+          400,
+          "headers.Subject",
+        ],
+        [{ domain: DOMAIN, to: "bob", sdp: "hello" }, 400, "sdp"],
+        [{ domain: DOMAIN, to: "bob", callerid: { private: "yes" } }, 400, "callerid.private"],
+        [{ domain: DOMAIN, to: "bob", control: "ftp://x" }, 400, "control"],
+        [{ domain: DOMAIN, to: "bob", color: "red" }, 400, "color"],
+        [[{ domain: DOMAIN, to: "bob" }, { domain: DOMAIN }], 400, "[1].to"],
+        [{ domain: "nowhere.test", to: "bob" }, 404, "domain"],
+        [{ domain: DOMAIN, to: "nobody" }, 404, "to"],
+        // All or nothing: bob could be called, but the second entry cannot.
+        [[{ domain: DOMAIN, to: "bob" }, { domain: DOMAIN, to: "nobody" }], 404, "[1].to"],
+        // api.max_calls = 1: two calls do not fit, so neither is placed.
+        [[{ domain: DOMAIN, to: "bob" }, { domain: DOMAIN, to: "bob" }], 503, undefined],
+      ];
+      for (const [body, expected, field] of cases) {
+        const r = await post(body);
+        assert.equal(r.status, expected, `${JSON.stringify(body)} → ${JSON.stringify(r.json)}`);
+        assert.equal(r.json.error?.field, field, JSON.stringify(r.json));
+        assert.equal(typeof r.json.error?.message, "string");
+      }
+      assert.equal((await post({ domain: DOMAIN, to: "bob" }, "")).status, 401);
+      assert.equal((await post({ domain: DOMAIN, to: "bob" }, "wrong")).status, 403);
+      assert.equal(await sent(), undefined, "no SIP went to bob");
+      assert.equal(await dialogs(), 0);
+      assert.equal(rig.control.events.length, 0);
 
-    // api.max_calls = 1: a second open call gets 503 (bob's contact never answers).
-    await rig.registerBob(freePorts(1)[0]);
-    const first = await status({ domain: DOMAIN, to: "bob" });
-    assert.equal(first.status, 201);
-    const full = await status({ domain: DOMAIN, to: "bob" });
-    assert.equal(full.status, 503, JSON.stringify(full.json));
-    assert.equal(rig.ts.server.calls.size, 1);
-    assert.equal(
-      (await rig.api("DELETE", `/dialog/${encodeURIComponent(first.json.callid)}`)).status,
-      200,
-    );
+      // carol exists but is not registered: 409 and a failed 480 event, nothing else.
+      const unregistered = await post({ domain: DOMAIN, to: "carol" });
+      assert.equal(unregistered.status, 409, JSON.stringify(unregistered.json));
+      assert.equal((await rig.control.waitEvent(unregistered.json.callid, "failed")).code, 480);
+      assert.equal(rig.ts.server.calls.size, 0);
+
+      // One call up (bob rings); a second gets 503 and sends nothing.
+      const first = await post({ domain: DOMAIN, to: "bob", sdp: sdpOf("caller") });
+      assert.equal(first.status, 201);
+      const callid = first.json.callid as string;
+      const invite = await sent((m) => m instanceof SipRequest && m.method === "INVITE", 3000);
+      assert.ok(invite instanceof SipRequest && invite.callId === callid);
+      await bob.send(createResponse(invite, 180, undefined, "bobtag").toBytes());
+      await rig.control.waitEvent(callid, "ringing");
+      assert.equal((await post({ domain: DOMAIN, to: "bob" })).status, 503);
+
+      // Actions that do not fit this call, or bad bodies: their status, and no change.
+      const id = encodeURIComponent(callid);
+      const actions: [string, string, unknown, number, string | undefined][] = [
+        ["POST", `/dialog/${id}/ack`, { sdp: "x" }, 400, "sdp"],
+        ["POST", `/dialog/${id}/ack`, { sdp: sdpOf("a"), more: 1 }, 400, "more"],
+        ["POST", `/dialog/${id}/ack`, { sdp: sdpOf("a") }, 409, undefined],
+        ["POST", `/dialog/${id}/refer`, { to: "carol smith" }, 400, "to"],
+        ["POST", `/dialog/${id}/refer`, { to: "carol" }, 409, undefined],
+        ["POST", `/dialog/${id}/answer`, { sdp: sdpOf("a") }, 409, undefined],
+        ["POST", `/dialog/${id}/reject`, { code: 200 }, 400, "code"],
+        ["POST", `/dialog/${id}/reject`, { code: 486 }, 409, undefined],
+        ["POST", "/dialog/ring", { callid }, 409, undefined],
+        ["POST", "/dialog/ring", { alertinfo: "x" }, 400, "callid"],
+        ["POST", "/dialog/ring", { callid, alertinfo: "a\r\nb" }, 400, "alertinfo"],
+        ["POST", "/dialog/ring", { callid: "nope" }, 404, "callid"],
+        ["POST", "/dialog/nope/answer", { sdp: sdpOf("a") }, 404, "callid"],
+        ["DELETE", "/dialog/nope", undefined, 404, "callid"],
+      ];
+      for (const [method, path, body, expected, field] of actions) {
+        const res = await rig.api(method, path, body);
+        const json = await res.json();
+        assert.equal(res.status, expected, `${method} ${path} ${JSON.stringify(body)}`);
+        assert.equal(json.error?.field, field, `${method} ${path}: ${JSON.stringify(json)}`);
+      }
+      // Every call endpoint takes the API key.
+      for (const path of ["/dialog/invite", "/dialog/ring", `/dialog/${id}/ack`]) {
+        for (const [key, status] of [["", 401], ["wrong", 403]] as const) {
+          const res = await rig.api("POST", path, {}, key);
+          assert.equal(res.status, status, `POST ${path} with key "${key}"`);
+          await res.body?.cancel();
+        }
+      }
+      for (const path of [`/dialog/${id}/answer`, `/dialog/${id}/reject`, `/dialog/${id}/refer`]) {
+        const res = await rig.api("POST", path, {}, "");
+        assert.equal(res.status, 401, `POST ${path}`);
+        await res.body?.cancel();
+      }
+      for (const method of ["DELETE", "GET"]) {
+        const res = await rig.api(
+          method,
+          method === "GET" ? "/dialog" : `/dialog/${id}`,
+          undefined,
+          "",
+        );
+        assert.equal(res.status, 401, `${method} without a key`);
+        await res.body?.cancel();
+      }
+      const other = await sent((m) => !(m instanceof SipRequest && m.method === "INVITE"));
+      assert.equal(other, undefined, `nothing but the INVITE went to bob: ${other?.toString()}`);
+      assert.deepEqual(names(rig, callid), ["trying", "ringing"]);
+      assert.equal(rig.ts.server.calls.size, 1);
+      assert.equal(await dialogs(), 1);
+
+      // The call is still whole: DELETE cancels it.
+      assert.equal((await rig.api("DELETE", `/dialog/${id}`)).status, 200);
+      const cancel = await sent((m) => m instanceof SipRequest && m.method === "CANCEL", 3000);
+      assert.ok(cancel instanceof SipRequest && cancel.callId === callid);
+    } finally {
+      bob.close();
+    }
   }, (c) => c.api.maxCalls = 1);
 });

@@ -142,15 +142,10 @@ export function callRoutes(app: Hono, server: ApiServer): void {
     const single = !Array.isArray(doc);
     const items = single ? [doc] : doc as unknown[];
     if (items.length === 0) throw invalidField("(body)", "must not be an empty array");
-    const requests = items.map((item, i) => parseOriginate(item, single ? "" : `[${i}].`));
-    const placed: ReturnType<typeof server.calls.originate>[] = [];
-    try {
-      for (const request of requests) placed.push(server.calls.originate(request));
-    } catch (error) {
-      // All or nothing: the calls of this request already placed are hung up.
-      for (const p of placed) server.calls.hangup(p.callid);
-      throw error;
-    }
+    const at = (i: number) => single ? "" : `[${i}].`;
+    const requests = items.map((item, i) => parseOriginate(item, at(i)));
+    // All or nothing: nothing is sent unless every entry can be placed.
+    const placed = server.calls.originate(requests, at);
     return c.json(single || placed.length === 1 ? placed[0] : { calls: placed }, 201);
   });
 

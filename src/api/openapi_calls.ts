@@ -40,7 +40,8 @@ export function callPaths(): Record<string, unknown> {
     "/dialog/invite": {
       post: {
         summary: "Originate: an INVITE to every binding of to@domain (forking); one object " +
-          "or an array (all or nothing). Without sdp a late offer: the control server gets " +
+          "or an array (all or nothing: every entry is checked before any INVITE). " +
+          "Without sdp a late offer: the control server gets " +
           "the callee's offer in `answered` and posts its answer to /dialog/{callid}/ack " +
           "within api.ack_timeout, else sipws sends ACK + BYE. Progress goes to the control " +
           "server as CallEvent posts.",

@@ -3,7 +3,8 @@
  * (`originate`) or holds for a control server (`offer`, the proxy's inbound hook), keyed
  * by Call-ID and bounded by `api.max_calls`. It checks an originate request against the
  * directory and the location service (404 unknown domain or user; 409 with a `failed`
- * 480 event when nobody is registered; 503 when full), hands requests inside its dialogs
+ * 480 event when nobody is registered; 503 when full: nothing is sent then; an inbound
+ * hold with no room left is proxied as usual), hands requests inside its dialogs
  * to their call, publishes every call event as `call.event` (the API delivers them to the
  * control server) and keeps each call's view in the dialog list. It does no HTTP: the
  * decision of a control server comes through the `decide` function the API plugs in.
@@ -40,6 +41,28 @@ export interface CallControlDeps extends CallDeps {
 
 type Call = OutboundCall | HeldCall;
 
+/** The answer to an originate request: the call and its legs. */
+export interface Originated {
+  callid: string;
+  legs: DialogView["legs"];
+  control?: string;
+}
+
+/** An originate request for a user of ours. */
+interface Checked {
+  req: OriginateRequest;
+  domain: string;
+  control?: string;
+  /** Prefix of the field an error names (`[1].`). */
+  at: string;
+}
+
+/** ... with a Call-ID and one hop per binding of the callee. */
+interface Prepared extends Checked {
+  callId: string;
+  hops: Hop[];
+}
+
 interface Entry {
   call: Call;
   /** Where its events go, and the directory domain whose secret signs them. */
@@ -63,54 +86,25 @@ export class CallControl implements InboundControl, CallSink {
     return this.#calls.size;
   }
 
-  originate(req: OriginateRequest): { callid: string; legs: DialogView["legs"]; control?: string } {
-    const deps = this.#deps;
-    const domain = req.domain.toLowerCase();
-    if (!servesDomain(deps.config().sip.domains, deps.store, domain)) {
-      throw new CallError(404, `no such domain: ${req.domain}`, "domain");
+  /**
+   * Places one call per request, all or none: every request is checked (404, 409, 503)
+   * before the first INVITE goes out. `at(i)` prefixes the field an error names.
+   */
+  originate(requests: OriginateRequest[], at: (i: number) => string = () => ""): Originated[] {
+    const checked = requests.map((req, i) => this.#check(req, at(i)));
+    const open = this.#calls.size;
+    if (open + requests.length > this.#deps.config().api.maxCalls) {
+      throw new CallError(503, `${open} calls are open (api.max_calls)`);
     }
-    if (!deps.store.getAccount(domain, req.to)) {
-      throw new CallError(404, `no such user: ${req.to}@${domain}`, "to");
-    }
-    if (this.#calls.size >= deps.config().api.maxCalls) {
-      throw new CallError(503, `${this.#calls.size} calls are open (api.max_calls)`);
-    }
-    const control = req.control ?? deps.store.getDomain(domain)?.control;
-    const callId = newCallId("sipws", 20);
-    let hops: Hop[];
+    const calls = checked.map((c) => this.#route(c));
+    const placed: Originated[] = [];
     try {
-      hops = deps.bindingHops(parseUri(`sip:${req.to}@${formatHost(domain)}`));
+      for (const call of calls) placed.push(this.#place(call));
     } catch (error) {
-      if (!(error instanceof SipError)) throw error;
-      this.#publish(callId, control, domain, {
-        event: "failed",
-        code: error.status,
-        reason: error.reason,
-      });
-      throw new CallError(409, `${req.to}@${domain} is not registered`, "to", callId);
+      for (const p of placed) this.hangup(p.callid);
+      throw error;
     }
-    const call = new OutboundCall(deps, this, {
-      callId,
-      domain,
-      user: req.to,
-      ...callerHeaders(req, domain),
-      maxForwards: req.maxForwards ?? 70,
-      sdp: req.sdp,
-      timeoutMs: (req.timeout ?? 60) * 1000,
-      hops,
-    }, newTag());
-    const from = req.callerId?.number ?? req.from ?? "";
-    this.#add(call, { control, domain }, `${from}@${domain}`, `${req.to}@${domain}`, "api");
-    if (!call.start()) {
-      this.#calls.delete(callId);
-      this.#publish(callId, control, domain, {
-        event: "failed",
-        code: 480,
-        reason: "Temporarily Unavailable",
-      });
-      throw new CallError(409, `no binding of ${req.to}@${domain} is reachable`, "to", callId);
-    }
-    return { callid: callId, legs: call.legs(), ...(control ? { control } : {}) };
+    return placed;
   }
 
   /** `POST /dialog/ring`: true when a 180 was sent. */
@@ -177,7 +171,8 @@ export class CallControl implements InboundControl, CallSink {
     if (!decide || this.#calls.has(request.callId)) return false;
     const entry = this.#controlledDomain(request.from.uri.host) ??
       this.#controlledDomain(uri.host);
-    if (!entry || this.#calls.size >= this.#deps.config().api.maxCalls) return false;
+    // Asked even when api.max_calls calls are open: a proxy, retarget or reject needs no slot.
+    if (!entry) return false;
     let cancelled = false;
     tx.listenForCancel(() => {
       cancelled = true;
@@ -239,6 +234,62 @@ export class CallControl implements InboundControl, CallSink {
 
   // --- internals ---
 
+  /** 404 unless the request's domain and user are ours. */
+  #check(req: OriginateRequest, at: string): Checked {
+    const deps = this.#deps;
+    const domain = req.domain.toLowerCase();
+    if (!servesDomain(deps.config().sip.domains, deps.store, domain)) {
+      throw new CallError(404, `no such domain: ${req.domain}`, `${at}domain`);
+    }
+    if (!deps.store.getAccount(domain, req.to)) {
+      throw new CallError(404, `no such user: ${req.to}@${domain}`, `${at}to`);
+    }
+    return { req, domain, control: req.control ?? deps.store.getDomain(domain)?.control, at };
+  }
+
+  /** The callee's bindings; 409 and a `failed` event when it has none. */
+  #route(checked: Checked): Prepared {
+    const { req, domain, control, at } = checked;
+    const callId = newCallId("sipws", 20);
+    try {
+      const hops = this.#deps.bindingHops(parseUri(`sip:${req.to}@${formatHost(domain)}`));
+      return { ...checked, callId, hops };
+    } catch (error) {
+      if (!(error instanceof SipError)) throw error;
+      this.#publish(callId, control, domain, {
+        event: "failed",
+        code: error.status,
+        reason: error.reason,
+      });
+      throw new CallError(409, `${req.to}@${domain} is not registered`, `${at}to`, callId);
+    }
+  }
+
+  #place({ req, domain, control, callId, hops, at }: Prepared): Originated {
+    const call = new OutboundCall(this.#deps, this, {
+      callId,
+      domain,
+      user: req.to,
+      ...callerHeaders(req, domain),
+      maxForwards: req.maxForwards ?? 70,
+      sdp: req.sdp,
+      timeoutMs: (req.timeout ?? 60) * 1000,
+      hops,
+    }, newTag());
+    const from = req.callerId?.number ?? req.from ?? "";
+    this.#add(call, { control, domain }, `${from}@${domain}`, `${req.to}@${domain}`, "api");
+    if (!call.start()) {
+      this.#calls.delete(callId);
+      this.#publish(callId, control, domain, {
+        event: "failed",
+        code: 480,
+        reason: "Temporarily Unavailable",
+      });
+      throw new CallError(409, `no binding of ${req.to}@${domain} is reachable`, `${at}to`, callId);
+    }
+    return { callid: callId, legs: call.legs(), ...(control ? { control } : {}) };
+  }
+
   #act(
     decision: Decision | undefined,
     request: SipRequest,
@@ -265,6 +316,10 @@ export class CallControl implements InboundControl, CallSink {
         );
         call.start();
       } else {
+        // No decision, or a hold with api.max_calls calls open: the call goes on as usual.
+        if (decision?.action === "hold") {
+          log.warn(`api.max_calls reached: ${request.callId} proxied`);
+        }
         resume(decision?.action === "proxy" ? decision.to : undefined);
       }
     } catch (error) {
