@@ -154,7 +154,11 @@ Deno.test("inbound: the control server is asked; proxy routes as usual", async (
   await withRig(async (rig) => {
     rig.control.decision = { action: "proxy" };
     const bob = await callee(rig, BOB, "uas_answer.xml");
-    const alice = await caller(rig, "uac_call.xml");
+    const alice = await caller(
+      rig,
+      "uac_call.xml",
+      (x) => x.replace("CSeq: 2 INVITE", "CSeq: 2 INVITE\n      User-Agent: sipp-alice"),
+    );
     assertPassed(await alice.result(), "caller");
     assertPassed(await bob.result(), "callee");
     const offer = await rig.control.waitInvite();
@@ -170,6 +174,8 @@ Deno.test("inbound: the control server is asked; proxy routes as usual", async (
     assert.equal(offer.to, "bob");
     assert.match(String(offer.sdp), /o=alice/);
     assert.equal((offer.remote as { host: string }).host, "127.0.0.1");
+    assert.deepEqual(offer.callerid, { number: "alice", name: "alice" });
+    assert.equal(offer.agent, "sipp-alice");
     assert.equal(typeof offer.callid, "string");
     assert.equal(rig.control.invites.length, 1, "asked once, after authentication");
     // The decision request is signed like every callback ([callbacks] secret here).
@@ -371,6 +377,30 @@ Deno.test("inbound: a held call nobody acts on ends at Timer C (408)", async () 
     const failed = await rig.control.waitEvent(String(offer.callid), "failed");
     assert.equal(failed.code, 408);
   }, { tweak: (c) => c.sip.timerC = 500 });
+});
+
+Deno.test("inbound: with api.max_calls calls held, the control server is still asked and a hold is proxied", async () => {
+  await withRig(async (rig) => {
+    rig.control.decision = { action: "hold" };
+    const first = await caller(rig, "uac_reject.xml", finalFromSipws(480));
+    const callid = String((await rig.control.waitInvite()).callid);
+    await rig.control.waitEvent(callid, "trying");
+    assert.equal(rig.ts.server.calls.size, 1, "the one slot is taken");
+    const bob = await callee(rig, BOB, "uas_answer.xml");
+    const second = await caller(rig, "uac_call.xml");
+    assertPassed(await second.result(), "second caller (proxied to bob)");
+    assertPassed(await bob.result(), "bob");
+    const offer = await rig.control.waitInvite(2);
+    const secondId = String(offer.callid);
+    assert.notEqual(secondId, callid);
+    assert.deepEqual(rig.control.eventsOf(secondId), [], "not held: no events");
+    assert.equal((await listed(rig, secondId)).kind, "proxied");
+    assert.equal(rig.ts.server.calls.size, 1);
+    const del = await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`);
+    assert.equal(del.status, 200);
+    await del.body?.cancel();
+    assertPassed(await first.result(), "first caller (480)");
+  }, { tweak: (c) => c.api.maxCalls = 1 });
 });
 
 Deno.test("inbound: hold → reject", async () => {
