@@ -91,6 +91,20 @@ export function dialogDuration(d: DialogView, now: number): number {
   return (d.endedAt ?? now) - from;
 }
 
+/** Calls driven over HTTP show their last event too (e.g. "early ringing 180"). */
+function stateCell(d: DialogView): string {
+  const last = d.events?.at(-1);
+  if (!last) return d.state;
+  return `${d.state} ${last.event}${last.code === undefined ? "" : ` ${last.code}`}`;
+}
+
+/** Caller → callee transports; sipws is the callee of a held call, forks list each. */
+function legsCell(d: DialogView): string {
+  if (d.kind === "held") return `${d.caller.transport}→sipws`;
+  const legs = d.legs?.length ? [...new Set(d.legs.map((l) => l.transport))].join(",") : undefined;
+  return `${d.caller.transport}→${legs ?? d.callee?.transport ?? "?"}`;
+}
+
 export function dialogTable(dialogs: DialogView[], now: number): Table<DialogView> {
   const sorted = [...dialogs].sort((a, b) => a.startedAt - b.startedAt);
   return {
@@ -101,10 +115,9 @@ export function dialogTable(dialogs: DialogView[], now: number): Table<DialogVie
       cells: [
         d.callId,
         `${shortUri(d.from)} → ${shortUri(d.to)}`,
-        // Calls driven over HTTP show their last event too (e.g. "early ringing").
-        d.events?.length ? `${d.state} ${d.events[d.events.length - 1].event}` : d.state,
+        stateCell(d),
         formatDuration(dialogDuration(d, now)),
-        `${d.caller.transport}→${d.callee?.transport ?? "?"}`,
+        legsCell(d),
       ],
     })),
   };

@@ -126,15 +126,30 @@ Deno.test("dialogTable: from → to, duration from answer, both legs' transports
     9000,
   );
   assert.deepEqual(early.rows[0].cells.slice(2), ["early", "8s", "ws→?"]);
-  // A call driven over HTTP shows its last event beside the state.
+  // A call driven over HTTP shows its last event beside the state, and its legs.
+  const leg = { target: "sip:bob@x", remote: "127.0.0.1:3", state: "ringing" as const };
   const api = dialogTable([{
     ...d,
     state: "early",
     answeredAt: undefined,
     kind: "originated",
+    caller: { transport: "api", remote: "http://127.0.0.1:8" },
+    callee: undefined,
+    legs: [{ ...leg, transport: "udp" }, { ...leg, transport: "ws" }],
     events: [{ event: "trying", at: 1000 }, { event: "ringing", code: 180, at: 1200 }],
   }], 9000);
-  assert.equal(api.rows[0].cells[2], "early ringing");
+  assert.deepEqual(api.rows[0].cells.slice(2), ["early ringing 180", "8s", "api→udp,ws"]);
+  const held = dialogTable([{
+    ...d,
+    kind: "held",
+    callee: undefined,
+    events: [{ event: "answered", code: 200, at: 4000 }, {
+      event: "transfer",
+      code: 100,
+      at: 5000,
+    }],
+  }], 9000);
+  assert.deepEqual(held.rows[0].cells.slice(2), ["confirmed transfer 100", "5s", "ws→sipws"]);
 });
 
 Deno.test("connectionTable: age, messages in/out, last activity", () => {
