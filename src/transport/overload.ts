@@ -1,9 +1,8 @@
 /**
  * @module Overload shedding for UDP: past its limit a server must not spend its time on work
  * it cannot finish. The signal is the kernel's receive queue of the UDP socket (rx_queue of
- * /proc/net/udp{,6}: exactly "how far behind we are"), sampled every 128 datagrams read
- * (while the socket always has data, its reads resolve without ever yielding to timers) and
- * every 50 ms (to calm down once the load is gone). While
+ * /proc/net/udp{,6}: exactly "how far behind we are"), sampled every 128 datagrams read (a
+ * burst is seen while it lasts) and every 50 ms (to calm down once the load is gone). While
  * it is deep, requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
  * PUBLISH without credentials) are refused before parsing, with 503 + Retry-After, or dropped
  * when the queue is nearly full; requests carrying credentials (the second leg of a started
