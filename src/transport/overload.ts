@@ -31,8 +31,9 @@ export class ReceiveQueueWatch {
   constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
     this.#table = host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp";
     this.#portHex = ":" + port.toString(16).toUpperCase().padStart(4, "0") + " ";
-    this.#high = bufferBytes / 4;
-    this.#full = (bufferBytes * 3) / 4;
+    // Half full: a backlog well past a GC pause's worth of datagrams, the server is behind.
+    this.#high = bufferBytes / 2;
+    this.#full = (bufferBytes * 9) / 10;
     this.#low = bufferBytes / 10;
     if (Deno.build.os !== "linux") return;
     const timer = setInterval(() => this.#sample(), everyMs);
