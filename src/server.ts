@@ -39,6 +39,8 @@ import type { TransportName } from "./transport/types.ts";
 import { udpDescriptor } from "./transport/socket_options.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import { setCallIdAffinity } from "./sip/ids.ts";
+import { callIdValueHash } from "./sip/call_id_hash.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import {
   type CertificateInfo,
@@ -228,6 +230,8 @@ export async function startServer(
     throw new Error("[cluster] needs workers = 1 for now: worker threads see only this node");
   }
   const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
+  // Calls this thread places (API, pinger) must hash back to it (worker 0 here).
+  if (!worker) setCallIdAffinity(0, count);
   const links = worker?.links ?? pool;
   const counters = new Counters();
   const events = new EventBus();
@@ -409,6 +413,7 @@ export async function startServer(
         events,
         dialogs,
         store,
+        calls,
         setup: {
           fallbackSecret,
           node: transport.owner.node,
@@ -422,6 +427,11 @@ export async function startServer(
       store.close();
       throw error;
     }
+    // The API acts on a call where it is held: the worker its Call-ID hashes to.
+    calls.elsewhere = (callId, action, args) => {
+      const owner = callIdValueHash(callId) % count;
+      return owner === 0 ? undefined : pool.callAction(owner, action, args);
+    };
     log.info(`${count} SIP workers share the ports`);
   }
   const sweep = setInterval(() => {

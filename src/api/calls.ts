@@ -157,21 +157,21 @@ export function callRoutes(app: Hono, server: ApiServer): void {
     if (alertInfo !== undefined && /[\r\n]/.test(alertInfo)) {
       throw invalidField("alertinfo", "must be one line");
     }
-    const ringing = server.calls.ring(id, alertInfo || undefined);
+    const ringing = await server.calls.ring(id, alertInfo || undefined);
     return c.json({ callid: id, ringing });
   });
 
   app.post("/dialog/:callid/ack", async (c) => {
     const body = objectBody(await c.req.text());
     onlyKeys(body, ["sdp"]);
-    server.calls.ack(callId(c), sdpField(body, "sdp", true)!);
+    await server.calls.ack(callId(c), sdpField(body, "sdp", true)!);
     return c.json({ callid: callId(c), acked: true });
   });
 
   app.post("/dialog/:callid/answer", async (c) => {
     const body = objectBody(await c.req.text());
     onlyKeys(body, ["sdp"]);
-    server.calls.answer(callId(c), sdpField(body, "sdp", true)!);
+    await server.calls.answer(callId(c), sdpField(body, "sdp", true)!);
     return c.json({ callid: callId(c), answered: true });
   });
 
@@ -184,7 +184,7 @@ export function callRoutes(app: Hono, server: ApiServer): void {
     if (reason !== undefined && /[\r\n]/.test(reason)) {
       throw invalidField("reason", "must be one line");
     }
-    server.calls.reject(callId(c), code, reason || undefined);
+    await server.calls.reject(callId(c), code, reason || undefined);
     return c.json({ callid: callId(c), rejected: code });
   });
 
@@ -201,8 +201,8 @@ export function callRoutes(app: Hono, server: ApiServer): void {
     return c.json({ callid: callId(c), status });
   });
 
-  app.delete("/dialog/:callid", (c) => {
-    server.calls.hangup(callId(c));
+  app.delete("/dialog/:callid", async (c) => {
+    await server.calls.hangup(callId(c));
     return c.json({ callid: callId(c), hungup: true });
   });
 }

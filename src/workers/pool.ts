@@ -15,7 +15,11 @@ import type { TransportLayer } from "../transport/layer.ts";
 import type { AbuseGuard } from "../transport/abuse_guard.ts";
 import type { WorkerLinks } from "../transport/worker_links.ts";
 import type { Flow } from "../transport/types.ts";
+import type { CallAction, CallControl } from "../core/calls/call_control.ts";
+import { CallError } from "../core/calls/types.ts";
+import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import {
+  type CallRefusal,
   type FromWorker,
   ownBytes,
   toChange,
@@ -38,6 +42,8 @@ export interface PoolContext {
   store: AccountStore;
   /** Main's abuse guard: the ban set every worker follows. */
   abuse: AbuseGuard;
+  /** Main's call control: the API's `decide` answers workers' inbound calls. */
+  calls: CallControl;
   setup: Omit<WorkerSetup, "index" | "count" | "bindings" | "flows" | "bans">;
 }
 
@@ -49,6 +55,9 @@ export class WorkerPool implements WorkerLinks {
   #stopped: Promise<void>[] = [];
   #unobserve?: () => void;
   #unobserveBans?: () => void;
+  /** Call actions sent to workers, by request id, until they answer. */
+  #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextCall = 1;
 
   constructor(count: number) {
     this.count = count;
@@ -168,6 +177,16 @@ export class WorkerPool implements WorkerLinks {
       case "counters":
         for (const d of m.deltas) c.counters.inc(d.name, d.labels, d.by);
         return;
+      case "called": {
+        const pending = this.#calls.get(m.id);
+        this.#calls.delete(m.id);
+        if (!m.refusal) pending?.resolve(m.value);
+        else pending?.reject(refusalError(m.refusal));
+        return;
+      }
+      case "decide":
+        void this.#decide(from, m.id, m.info);
+        return;
       case "event":
         c.events.emit(m.event);
         if (m.event.type === "address.banned" && c.abuse.adopt(m.event.ban)) {
@@ -175,6 +194,21 @@ export class WorkerPool implements WorkerLinks {
         }
         return;
     }
+  }
+
+  /** Does `action` on a call worker `worker` holds; settles with its result or refusal. */
+  callAction(worker: number, action: CallAction, args: unknown[]): Promise<unknown> {
+    const id = this.#nextCall++;
+    return new Promise((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject });
+      this.#post(worker, { t: "call", id, action, args });
+    });
+  }
+
+  async #decide(from: number, id: number, info: InboundInfo): Promise<void> {
+    const decide = this.#context?.calls.decide;
+    const decision = decide ? await decide(info).catch(() => undefined) : undefined;
+    this.#post(from, { t: "decided", id, decision });
   }
 
   reload(config: Config): void {
@@ -192,7 +226,15 @@ export class WorkerPool implements WorkerLinks {
     clearTimeout(timer);
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
+    for (const pending of this.#calls.values()) pending.reject(new Error("worker stopped"));
+    this.#calls.clear();
   }
+}
+
+/** A worker's refusal as the API expects it: a `CallError` with its status and field. */
+function refusalError(r: CallRefusal): Error {
+  const status = r.status as CallError["status"] | undefined;
+  return status ? new CallError(status, r.message, r.field) : new Error(r.message);
 }
 
 const WRITES = [

@@ -4,6 +4,7 @@
  * events reported to the main thread, which speaks for the whole server.
  */
 import type { LocationService } from "../core/location.ts";
+import type { Decision, InboundInfo } from "../core/calls/inbound_offer.ts";
 import type { DialogTracker } from "../core/dialogs.ts";
 import type { Counters, EventBus } from "../events.ts";
 import type { WorkerLinks } from "../transport/worker_links.ts";
@@ -17,7 +18,7 @@ import {
 } from "./protocol.ts";
 
 /** How often counters are reported: the API's figures lag the workers by at most this. */
-const COUNTERS_EVERY_MS = 250;
+const COUNTERS_EVERY_MS = 50;
 
 export class WorkerPort implements WorkerLinks {
   readonly index: number;
@@ -25,6 +26,9 @@ export class WorkerPort implements WorkerLinks {
   #post: (message: FromWorker) => void;
   #timer?: ReturnType<typeof setInterval>;
   #closers: (() => void)[] = [];
+  /** Inbound calls waiting for the control server's word, by request id. */
+  #decisions = new Map<number, (decision: Decision | undefined) => void>();
+  #nextDecision = 1;
 
   constructor(index: number, count: number, post: (message: FromWorker) => void) {
     this.index = index;
@@ -42,6 +46,20 @@ export class WorkerPort implements WorkerLinks {
 
   announce(flow: Flow, open: boolean): void {
     this.#post({ t: "flow", flow, open });
+  }
+
+  /** Asks the main thread (where the API lives) what the control server says of a call. */
+  decide(info: InboundInfo): Promise<Decision | undefined> {
+    const id = this.#nextDecision++;
+    return new Promise((resolve) => {
+      this.#decisions.set(id, resolve);
+      this.#post({ t: "decide", id, info });
+    });
+  }
+
+  decided(id: number, decision: Decision | undefined): void {
+    this.#decisions.get(id)?.(decision);
+    this.#decisions.delete(id);
   }
 
   /** Starts reporting this worker's location changes, counters and events. */

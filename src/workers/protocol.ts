@@ -8,6 +8,15 @@ import type { Binding, LocationChange, RemovalCause } from "../core/location.ts"
 import type { DialogView, SipwsEvent } from "../events.ts";
 import type { Address, Flow, FlowOwner } from "../transport/types.ts";
 import type { Ban, BanChange } from "../transport/abuse_guard.ts";
+import type { CallAction } from "../core/calls/call_control.ts";
+import type { Decision, InboundInfo } from "../core/calls/inbound_offer.ts";
+
+/** A refusal of a call action, as it crosses back (a `CallError` again on arrival). */
+export interface CallRefusal {
+  status?: number;
+  message: string;
+  field?: string;
+}
 
 /** What a worker thread needs to run its part of the server. */
 export interface WorkerSetup {
@@ -48,11 +57,17 @@ export type ToWorker =
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "accounts" }
   | { t: "abuse"; change: BanChange }
+  /** The API acts on a call this worker holds (`CallControl.elsewhere`). */
+  | { t: "call"; id: number; action: CallAction; args: unknown[] }
+  /** The control server's word on an inbound call this worker asked about. */
+  | { t: "decided"; id: number; decision?: Decision }
   | { t: "reload"; config: Config }
   | { t: "stop"; graceMs: number };
 
 export type FromWorker =
   | Relay
+  | { t: "called"; id: number; value?: unknown; refusal?: CallRefusal }
+  | { t: "decide"; id: number; info: InboundInfo }
   | { t: "binding"; change: LocationChange }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "counters"; deltas: CounterDelta[] }

@@ -11,6 +11,8 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
+import type { CallAction } from "../core/calls/call_control.ts";
+import { CallError } from "../core/calls/types.ts";
 
 const log = new Logger("worker");
 const post = (message: FromWorker) => self.postMessage(message);
@@ -34,6 +36,9 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
     return;
   }
   port.attach(server.location, server.dialogs, server.counters, server.events);
+  // Inbound calls of controlled domains ask the control server through the main thread.
+  const p = port;
+  server.calls.decide = (info) => p.decide(info);
   for (const ban of setup.bans) server.abuse.adopt(ban);
   for (const message of early.splice(0)) apply(message);
   post({ t: "ready" });
@@ -67,6 +72,12 @@ function apply(m: ToWorker): void {
     case "accounts":
       server.store.reload().catch((e) => log.error(`account reload: ${e}`));
       return;
+    case "call":
+      void act(server, m.id, m.action, m.args);
+      return;
+    case "decided":
+      port?.decided(m.id, m.decision);
+      return;
     case "reload":
       server.reload(m.config).catch((e) => log.error(`reload: ${e}`));
       return;
@@ -78,6 +89,20 @@ function apply(m: ToWorker): void {
       });
       return;
     }
+  }
+}
+
+/** The API's action on a call this worker holds; the result or refusal goes back. */
+async function act(s: Server, id: number, action: CallAction, args: unknown[]): Promise<void> {
+  try {
+    const calls = s.calls as unknown as Record<CallAction, (...a: unknown[]) => unknown>;
+    post({ t: "called", id, value: await calls[action](...args) });
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    const refusal = error instanceof CallError
+      ? { status: error.status, message: e.message, field: error.field }
+      : { message: e.message };
+    post({ t: "called", id, refusal });
   }
 }
 

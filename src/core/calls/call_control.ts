@@ -71,9 +71,17 @@ interface Entry {
   view: DialogView;
 }
 
+/** What the API does to a call by its Call-ID. */
+export type CallAction = "ring" | "answer" | "reject" | "ack" | "hangup" | "refer";
+
 export class CallControl implements InboundControl, CallSink {
   /** Plugged in by the API: asks a control server what to do with an inbound call. */
   decide?: (info: InboundInfo) => Promise<Decision | undefined>;
+  /**
+   * Plugged in with several workers: an action on a call another worker holds is done
+   * there (the promise settles with its result); undefined means the call is not elsewhere.
+   */
+  elsewhere?: (callId: string, action: CallAction, args: unknown[]) => Promise<unknown> | undefined;
   #deps: CallControlDeps;
   #calls = new Map<string, Entry>();
 
@@ -107,32 +115,53 @@ export class CallControl implements InboundControl, CallSink {
     return placed;
   }
 
-  /** `POST /dialog/ring`: true when a 180 was sent. */
-  ring(callId: string, alertInfo?: string): boolean {
-    return this.#held(callId).ring(alertInfo);
+  /** True while this worker holds the call. */
+  has(callId: string): boolean {
+    return this.#calls.has(callId);
   }
 
-  answer(callId: string, sdp: string): void {
+  /** Where the call another worker holds settles the action; undefined: do it here. */
+  #remote(callId: string, action: CallAction, args: unknown[]): Promise<unknown> | undefined {
+    return this.#calls.has(callId) ? undefined : this.elsewhere?.(callId, action, args);
+  }
+
+  /** `POST /dialog/ring`: true when a 180 was sent. */
+  ring(callId: string, alertInfo?: string): boolean | Promise<boolean> {
+    const remote = this.#remote(callId, "ring", [callId, alertInfo]);
+    return remote ? remote as Promise<boolean> : this.#held(callId).ring(alertInfo);
+  }
+
+  answer(callId: string, sdp: string): void | Promise<void> {
+    const remote = this.#remote(callId, "answer", [callId, sdp]);
+    if (remote) return remote as Promise<void>;
     this.#held(callId).answer(sdp);
   }
 
-  reject(callId: string, code: number, reason?: string): void {
+  reject(callId: string, code: number, reason?: string): void | Promise<void> {
+    const remote = this.#remote(callId, "reject", [callId, code, reason]);
+    if (remote) return remote as Promise<void>;
     this.#held(callId).reject(code, reason);
   }
 
   /** Late offer: the control server's answer, sent in the ACK. */
-  ack(callId: string, sdp: string): void {
+  ack(callId: string, sdp: string): void | Promise<void> {
+    const remote = this.#remote(callId, "ack", [callId, sdp]);
+    if (remote) return remote as Promise<void>;
     const call = this.#get(callId).call;
     if (!(call instanceof OutboundCall)) throw new CallError(409, `call ${callId} was not placed`);
     call.ack(sdp);
   }
 
-  hangup(callId: string): void {
+  hangup(callId: string): void | Promise<void> {
+    const remote = this.#remote(callId, "hangup", [callId]);
+    if (remote) return remote as Promise<void>;
     this.#get(callId).call.hangup();
   }
 
   /** RFC 3515: transfers an answered call; its progress comes as `transfer` events. */
   refer(callId: string, to: string): Promise<number> {
+    const remote = this.#remote(callId, "refer", [callId, to]);
+    if (remote) return remote as Promise<number>;
     const { call, domain } = this.#get(callId);
     if (call.state !== "confirmed" || !call.session) {
       throw new CallError(409, `call ${callId} is not answered`);
