@@ -3,10 +3,11 @@
  * per ban and per account lock, the banned address's connections closed, the
  * `address.banned` event (control callbacks, dashboard). In a cluster, bans are shared
  * through Redis (store/redis_bans.ts) so they hold on every node: every change of this
- * node's ban set (its own bans and its workers', operator lifts) is published, the others'
- * are adopted (enforced, their connections closed, not logged as new bans or called back
- * twice), and a joining node loads the bans in force. Failure counts and rate windows stay
- * per node. Worker threads share bans through the main thread (workers/pool.ts).
+ * node's ban set (its bans, counted over all its workers, and operator lifts) is published,
+ * the others' are adopted (enforced, their connections closed, not logged as new bans or
+ * called back twice), and a joining node loads the bans in force. Failure counts and rate
+ * windows stay per node. Worker threads get bans and locks from the main thread
+ * (workers/pool.ts).
  */
 import type { Counters, EventBus } from "../events.ts";
 import { Logger } from "../log.ts";
@@ -55,8 +56,8 @@ export async function reportAbuse(deps: AbuseReportDeps): Promise<{ close(): voi
   };
   if (!cluster) return { close() {} };
   const shared = new RedisBans(cluster.link);
-  // Every change of this node's ban set (its own bans, its workers', operator lifts) is
-  // published, except those that came from the cluster itself.
+  // Every change of this node's ban set (its bans, counted over all its workers, operator
+  // lifts) is published, except those that came from the cluster itself.
   let fromCluster = false;
   const unobserve = abuse.observe((change) => {
     // Account locks stay with the node that counted the failures.

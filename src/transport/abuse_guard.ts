@@ -337,10 +337,10 @@ export class AbuseGuard {
   }
 
   /**
-   * Holds a ban decided elsewhere (another worker or node): it is enforced here like a local
-   * one, but `onBanned` is not told (where it was decided it was logged, counted and called
-   * back). Trusted
-   * addresses and bans already over are ignored. True when it was taken.
+   * Holds a ban decided elsewhere (the main thread, for a worker; another node): it is
+   * enforced here like a local one, but `onBanned` is not told (where it was decided it was
+   * logged, counted and called back). Trusted addresses and bans already over are ignored.
+   * True when it was taken.
    */
   adopt(ban: Ban): boolean {
     const now = this.#now();

@@ -95,9 +95,9 @@ export class WorkerPool implements WorkerLinks {
     // Accounts are written here (API); each write is followed by a re-read in every worker,
     // ordered before any message relayed after it (one channel per worker keeps order).
     afterWrites(store, () => this.#broadcast({ t: "accounts" }));
-    // Bans hold on every worker: each change of main's set (its own, a worker's adopted
-    // below, the cluster's, an operator's lift) goes to all; the deciding worker's copy
-    // already has it, so adopting it again changes nothing there.
+    // Bans and account locks hold on every worker: main decides them (it counts every
+    // worker's failures, see the "auth" message), and each change of its set (its bans and
+    // locks, the cluster's bans, an operator's lift) goes to all workers.
     this.#unobserveBans = context.abuse.observe((change) =>
       this.#broadcast({ t: "abuse", change })
     );
@@ -189,9 +189,6 @@ export class WorkerPool implements WorkerLinks {
         return;
       case "event":
         c.events.emit(m.event);
-        if (m.event.type === "address.banned" && c.abuse.adopt(m.event.ban)) {
-          c.transport.closeFrom(m.event.ban.address);
-        }
         return;
     }
   }

@@ -90,8 +90,6 @@ export const FORWARDED_EVENTS = [
   "ws.closed",
   "auth.failed",
   "call.event",
-  // A worker's ban: main holds it too and hands it to every other worker (pool.ts).
-  "address.banned",
 ] as const;
 
 /** A copy of exactly the message's bytes (a view may share a larger buffer). */
