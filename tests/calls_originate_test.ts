@@ -232,22 +232,48 @@ Deno.test("a control server that fails gets every event again, still in order, s
   });
 });
 
-Deno.test("an array originates one call per entry: 201 {calls}", async () => {
+Deno.test("an array originates one call per entry: 201 {calls}; extra headers; its own control URL", async () => {
   await withRig(async (rig) => {
-    await rig.registerBob(freePorts(1)[0]); // a contact that never answers
-    const res = await rig.api("POST", "/dialog/invite", [
-      { domain: DOMAIN, to: "bob", from: "1000" },
-      { domain: DOMAIN, to: "bob", from: "1001" },
-    ]);
-    const json = await res.json();
-    assert.equal(res.status, 201, JSON.stringify(json));
-    assert.equal(json.calls.length, 2);
-    assert.notEqual(json.calls[0].callid, json.calls[1].callid);
-    assert.equal(rig.ts.server.calls.size, 2);
-    for (const c of json.calls) {
-      const del = await rig.api("DELETE", `/dialog/${encodeURIComponent(c.callid)}`);
-      assert.equal(del.status, 200);
-      await del.body?.cancel();
+    const bob = await TestSipClient.connect("udp", rig.ts.port("udp"));
+    const other = new ControlServer();
+    try {
+      const contact = `sip:bob@127.0.0.1:${bob.localPort}`;
+      assert.equal((await register(bob, { ...BOB, expires: 600, contact })).status, 200);
+      const res = await rig.api("POST", "/dialog/invite", [
+        {
+          domain: DOMAIN,
+          to: "bob",
+          from: "1000",
+          headers: { Subject: "call back", "X-Campaign": "42" },
+        },
+        { domain: DOMAIN, to: "bob", from: "1001", control: other.url },
+      ]);
+      const json = await res.json();
+      assert.equal(res.status, 201, JSON.stringify(json));
+      assert.equal(json.calls.length, 2);
+      const [first, second] = json.calls.map((c: { callid: string }) => c.callid);
+      assert.notEqual(first, second);
+      assert.equal(json.calls[1].control, other.url);
+      assert.equal(rig.ts.server.calls.size, 2);
+      const inviteOf = (callid: string) =>
+        bob.wait((m) => m instanceof SipRequest && m.method === "INVITE" && m.callId === callid);
+      const a = await inviteOf(first);
+      assert.equal(a.get("subject"), "call back");
+      assert.equal(a.get("x-campaign"), "42");
+      assert.equal((await inviteOf(second)).get("subject"), undefined);
+      // Each call's events go to its own control server.
+      await rig.control.waitEvent(first, "trying");
+      await other.waitEvent(second, "trying");
+      assert.deepEqual(rig.control.eventsOf(second), []);
+      assert.deepEqual(other.eventsOf(first), []);
+      for (const callid of [first, second]) {
+        const del = await rig.api("DELETE", `/dialog/${encodeURIComponent(callid)}`);
+        assert.equal(del.status, 200);
+        await del.body?.cancel();
+      }
+    } finally {
+      bob.close();
+      await other.close();
     }
   });
 });

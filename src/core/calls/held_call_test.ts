@@ -189,3 +189,20 @@ Deno.test("held: the caller's CANCEL gives 487; Timer C gives 408", () => {
   assert.equal(t.sent.at(-1)!.status, 408);
   assert.throws(() => t.call.answer("v=0 late"), /ended/);
 });
+
+Deno.test("held: hang-up after the answer is a BYE inside the dialog to the caller's Contact", () => {
+  const h = harness();
+  h.call.answer("v=0 answer");
+  const tag = /tag=([^;]+)/.exec(h.sent[0].get("to")!)![1];
+  h.call.session!.receive(inDialog("ACK", 7, tag), UDP, undefined);
+  h.call.hangup();
+  const bye = h.byes[0];
+  assert.equal(bye.uri, "sip:alice@127.0.0.1:40000");
+  assert.equal(/tag=([^;]+)/.exec(bye.get("from")!)![1], tag);
+  assert.equal(/tag=([^;]+)/.exec(bye.get("to")!)![1], "caller");
+  assert.equal(bye.get("call-id"), "held-1");
+  assert.equal(bye.cseq.method, "BYE");
+  assert.deepEqual(h.events.at(-1), { event: "ended", reason: "hung up" });
+  h.call.hangup();
+  assert.equal(h.byes.length, 1, "once");
+});
