@@ -460,10 +460,15 @@ export async function startServer(
   }
 
   /** Applies the pair on disk to new TLS/WSS handshakes; a bad pair leaves the current one. */
+  let loadedTls = loaded?.tls;
   const reloadCertificates = async (why: string) => {
     const next = await readTls(config);
     if (!next) return;
+    // The same pair again (a reload after the watch took it, a touched file): no listener
+    // swap, whose instant of re-binding would refuse a connection attempt for nothing.
+    if (next.tls.cert === loadedTls?.cert && next.tls.key === loadedTls?.key) return;
     await transport.reloadCertificates(next.tls);
+    loadedTls = next.tls;
     certificate = next.info;
     log.info(`certificate reloaded (${why})`);
     logCertificate(next.info);
