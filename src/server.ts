@@ -592,7 +592,7 @@ function boundConfig(config: Config, transport: TransportLayer): Config {
 function sharedUdpSocket(transport: TransportLayer): WorkerSetup["udpSocket"] {
   const udp = transport.listening().find((l) => l.transport === "udp");
   if (!udp) return undefined;
-  const fd = udpDescriptor(udp.local.port);
+  const fd = udpDescriptor(udp.local.port, udp.local.host);
   if (fd === undefined) {
     throw new Error("workers > 1 with UDP needs Linux and --allow-ffi (set workers = 1)");
   }

@@ -41,9 +41,14 @@ export function openLibc(): Libc | null {
   return libc;
 }
 
-/** The descriptor of this process's UDP socket bound to `port`, if it can be found. */
-export function udpDescriptor(port: number): number | undefined {
+/**
+ * The descriptor of this process's UDP socket bound to `port` (and to `host`, when it is an
+ * IPv4 literal: several sockets of one process may share a port on different addresses), if
+ * it can be found.
+ */
+export function udpDescriptor(port: number, host?: string): number | undefined {
   const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+  const local = host === undefined ? undefined : procIpv4(host);
   const inodes = new Set<string>();
   for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
     let text: string;
@@ -54,7 +59,9 @@ export function udpDescriptor(port: number): number | undefined {
     }
     for (const line of text.split("\n").slice(1)) {
       const fields = line.trim().split(/\s+/);
-      if (fields[1]?.endsWith(hexPort)) inodes.add(fields[9]);
+      if (!fields[1]?.endsWith(hexPort)) continue;
+      if (local !== undefined && table.endsWith("udp") && fields[1] !== local + hexPort) continue;
+      inodes.add(fields[9]);
     }
   }
   if (inodes.size === 0) return undefined;
@@ -75,10 +82,14 @@ export function udpDescriptor(port: number): number | undefined {
  * it at net.core.rmem_max and reports twice the value). Returns the size the kernel now
  * reports, or undefined when it could not be set.
  */
-export function setUdpReceiveBuffer(port: number, bytes: number): number | undefined {
+export function setUdpReceiveBuffer(
+  port: number,
+  bytes: number,
+  host?: string,
+): number | undefined {
   if (Deno.build.os !== "linux" || bytes <= 0) return undefined;
   const lib = openLibc();
-  const fd = lib ? udpDescriptor(port) : undefined;
+  const fd = lib ? udpDescriptor(port, host) : undefined;
   if (!lib || fd === undefined) return undefined;
   const value = new Int32Array([bytes]);
   if (lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(value.buffer), 4) !== 0) {
@@ -94,4 +105,13 @@ export function setUdpReceiveBuffer(port: number, bytes: number): number | undef
     new Uint8Array(length.buffer),
   );
   return ok === 0 ? out[0] : undefined;
+}
+
+/** An IPv4 literal as /proc/net/udp writes it (the address in host byte order, hex). */
+function procIpv4(host: string): string | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+  if (!m) return undefined;
+  const word = new Uint32Array(1);
+  new Uint8Array(word.buffer).set([1, 2, 3, 4].map((i) => Number(m[i])));
+  return word[0].toString(16).toUpperCase().padStart(8, "0");
 }

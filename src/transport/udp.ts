@@ -34,7 +34,7 @@ export class UdpTransport {
     this.local = { host: normalizeHost(addr.hostname), port: addr.port };
     // Bursts arrive faster than one event loop drains them; like Kamailio, take a larger
     // kernel buffer than the default so a GC pause does not turn into dropped datagrams.
-    this.receiveBuffer = setUdpReceiveBuffer(addr.port, receiveBufferBytes);
+    this.receiveBuffer = setUdpReceiveBuffer(addr.port, receiveBufferBytes, this.local.host);
     this.#syscall = UdpSyscallSender.forSocket(this.local.host, addr.port);
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;

@@ -24,7 +24,7 @@ export class UdpSyscallSender {
   /** For this process's UDP socket bound to `host`:`port`; undefined when not possible. */
   static forSocket(host: string, port: number): UdpSyscallSender | undefined {
     if (Deno.build.os !== "linux" || !openLibc()) return undefined;
-    const fd = udpDescriptor(port);
+    const fd = udpDescriptor(port, host);
     return fd === undefined ? undefined : UdpSyscallSender.forDescriptor(fd, host);
   }
 

@@ -22,3 +22,24 @@ Deno.test("udp syscall sender: a datagram (a view into a larger buffer) leaves f
     to.close();
   }
 });
+
+Deno.test("udp syscall sender: two sockets on one port, different addresses: each sends from its own", async () => {
+  if (Deno.build.os !== "linux") return;
+  const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.2", port: 0 });
+  const port = (a.addr as Deno.NetAddr).port;
+  const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.3", port });
+  const to = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const toPort = (to.addr as Deno.NetAddr).port;
+    for (const host of ["127.0.0.2", "127.0.0.3"]) {
+      const sender = UdpSyscallSender.forSocket(host, port)!;
+      assert.equal(sender.send(new Uint8Array([1]), "127.0.0.1", toPort), true);
+      const [, addr] = await to.receive();
+      assert.equal((addr as Deno.NetAddr).hostname, host);
+    }
+  } finally {
+    a.close();
+    b.close();
+    to.close();
+  }
+});
