@@ -169,6 +169,8 @@ function clusterWide(location: LocationService, node: ClusterNode): BindingReade
   return {
     lookup: (aor) => [...location.lookup(aor), ...node.lookup(aor)],
     all: () => [...location.all(), ...node.all()],
+    byId: (id) => location.byId(id) ?? node.byId(id),
+    remove: (b, cause) => b.node ? node.removeRemote(b) : location.remove(b, cause),
   };
 }
 

@@ -248,6 +248,33 @@ Deno.test({
         assert.equal(gone.status, 200);
       }
 
+      // An operator on node 1 removes a binding node 2 owns: node 2 removes it, every node
+      // sees it go. (dave registers a second contact through node 2 for this.)
+      {
+        const extra = await TestSipClient.connect("udp", UDP, host(2));
+        clients.push(extra);
+        assert.equal((await register(extra, { ...DAVE, expires: 600 })).status, 200);
+        const contact = extra.contactUri;
+        const row = await until(
+          "node 1 lists dave's second contact",
+          1000,
+          async () =>
+            (await (await fetch(`${api(1)}/bindings`, { headers: auth })).json()).bindings
+              .find((b: { contact: string }) => b.contact === contact),
+        );
+        const del = await fetch(`${api(1)}/bindings/${row.id}`, {
+          method: "DELETE",
+          headers: auth,
+        });
+        assert.equal(del.status, 204);
+        await until("the removed contact is gone everywhere", 1000, async () => {
+          const views = await Promise.all([1, 2, 3].map(bindings));
+          return views.every((v) => !v.some((b) => (b as { contact?: string }).contact === contact))
+            ? true
+            : undefined;
+        });
+      }
+
       // WebSocket caller on node 1 → sipp phone registered through node 2.
       {
         await using uas = await startSipp({

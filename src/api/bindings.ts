@@ -68,8 +68,8 @@ export function bindingRoutes(app: Hono, server: ApiServer): void {
 
   app.delete("/bindings/:id", (c) => {
     const id = c.req.param("id");
-    const binding = server.location.byId(id);
-    if (!binding || !server.location.remove(binding, "admin")) {
+    const binding = server.registrations.byId(id);
+    if (!binding || !server.registrations.remove(binding, "admin")) {
       throw new ApiError(404, "not_found", `no such binding: ${id}`);
     }
     return c.body(null, 204);

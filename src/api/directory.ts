@@ -167,7 +167,7 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
     // Without `users` the domain keeps its users (only the control server changes).
     const calls = control && body.calls === true ? true : undefined;
     await server.store.putDomain({ domain, control, secret, calls }, users);
-    removeOrphanBindings(server.location, server.store, domain);
+    removeOrphanBindings(server.registrations, server.store, domain);
     return c.json(domainView(server, domain), 201);
   });
 
@@ -181,7 +181,7 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
     const domain = c.req.param("domain");
     if (!domainView(server, domain)) throw notFound(`no such domain: ${domain}`);
     await server.store.deleteDomain(domain);
-    removeOrphanBindings(server.location, server.store, domain);
+    removeOrphanBindings(server.registrations, server.store, domain);
     return c.json({ domain: domain.toLowerCase(), deleted: true });
   });
 
@@ -200,8 +200,8 @@ export function directoryRoutes(app: Hono, server: ApiServer): void {
     if (!(await server.store.deleteAccount(domain, user))) {
       throw notFound(`no such user: ${user}@${domain}`);
     }
-    removeBindings(server.location, domain, user);
-    removeOrphanBindings(server.location, server.store, domain);
+    removeBindings(server.registrations, domain, user);
+    removeOrphanBindings(server.registrations, server.store, domain);
     return c.json({ domain: domain.toLowerCase(), username: user, deleted: true });
   });
 }

@@ -76,7 +76,7 @@ export function registrationRoutes(app: Hono, server: ApiServer): void {
   app.delete("/reg/:domain/:user", (c) => {
     const { domain, user } = c.req.param();
     const removed = removeBindings(
-      server.location,
+      server.registrations,
       domainOf(server, domain.toLowerCase(), user),
       user,
     );

@@ -4,7 +4,7 @@
  * admin removal of bindings when accounts go. Pure functions over the store and the
  * location service; no HTTP here.
  */
-import type { Binding, BindingReader, LocationService } from "../core/location.ts";
+import type { Binding, BindingReader } from "../core/location.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { Account, AccountStore } from "../store/account.ts";
 
@@ -99,7 +99,7 @@ export function userRegistration(bindings: Binding[], localNode?: string): UserR
 }
 
 /** Removes every binding of an AOR (admin action); returns how many went. */
-export function removeBindings(location: LocationService, domain: string, user: string): number {
+export function removeBindings(location: BindingReader, domain: string, user: string): number {
   let removed = 0;
   for (const b of location.lookup(`${user}@${domain}`)) {
     if (location.remove(b, "admin")) removed++;
@@ -109,7 +109,7 @@ export function removeBindings(location: LocationService, domain: string, user: 
 
 /** Removes the bindings of every AOR of a domain (or of all domains) that has no account. */
 export function removeOrphanBindings(
-  location: LocationService,
+  location: BindingReader,
   store: AccountStore,
   domain?: string,
 ): number {

@@ -89,7 +89,7 @@ async function handle(server: ApiServer, doc: JsonObject, header?: string) {
     case "clear": {
       const v = server.store.version();
       await server.store.clear(domain);
-      removeOrphanBindings(server.location, server.store, domain);
+      removeOrphanBindings(server.registrations, server.store, domain);
       return { q: signal, errorcode: "0", v };
     }
     case "list":
@@ -99,7 +99,7 @@ async function handle(server: ApiServer, doc: JsonObject, header?: string) {
       const v = server.store.version();
       await applySipwsRequest(server.store, request);
       if (request.changes.some((change) => change.op === "delete")) {
-        removeOrphanBindings(server.location, server.store);
+        removeOrphanBindings(server.registrations, server.store);
       }
       return { q: signal, errorcode: "0", v };
     }

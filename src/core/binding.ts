@@ -36,13 +36,18 @@ export interface Binding extends StoredBinding {
   node?: string;
 }
 
-/** Read access to bindings: the location store, or a cluster-wide view of several. */
+export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";
+
+/**
+ * Bindings as the operator sees them: the location store, or a cluster-wide view whose
+ * `remove` asks the owning node for a binding of another node.
+ */
 export interface BindingReader {
   lookup(aor: string): Binding[];
   all(): Binding[];
+  byId(id: string): Binding | undefined;
+  remove(binding: Binding, cause: RemovalCause): boolean;
 }
-
-export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";
 
 /**
  * Told of every change to the table after it happened (persistence, replication): the

@@ -82,7 +82,10 @@ export class ClusterNode {
   async start(): Promise<void> {
     const { bindings, location } = this.#deps;
     await bindings.heartbeat(this.#info(), this.#deps.heartbeatTtlMs, true);
-    await bindings.follow(this.id, (batch) => this.#apply(batch));
+    await bindings.follow(this.id, (batch) => this.#apply(batch), (command) => {
+      const binding = this.#deps.location.get(command.aor, command.key);
+      if (binding) this.#deps.location.remove(binding, "admin");
+    });
     // Hello: the others learn our advertise URI now, not at their next membership check.
     await bindings.write({ node: this.id, info: this.#info(), put: [], remove: [] });
     const records = await bindings.loadAll();
@@ -117,6 +120,24 @@ export class ClusterNode {
       for (const b of map.values()) if (b.expiresAt > now) out.push(b);
     }
     return out;
+  }
+
+  /** The live binding of another node an id names (see `bindingId`). */
+  byId(id: string): Binding | undefined {
+    return this.all().find((b) => bindingId(b) === id);
+  }
+
+  /**
+   * An operator removes a binding of another node: the owner is asked to (its removal
+   * then reaches every node as usual); it leaves our view at once. False while Redis is
+   * unreachable.
+   */
+  removeRemote(binding: Binding): boolean {
+    if (!binding.node || !this.#deps.bindings.up) return false;
+    this.#delete(binding.aor, binding.key);
+    const command = { node: binding.node, aor: binding.aor, key: binding.key };
+    this.#deps.bindings.askRemove(command).catch(() => {});
+    return true;
   }
 
   /** The Route that makes the owner of `binding` send a request on to it. */

@@ -16,6 +16,7 @@ const NODE = `${PREFIX}node:`;
 const NODES = `${PREFIX}nodes`;
 const REAP = `${PREFIX}reap:`;
 const DIALOGS = `${PREFIX}dialogs:`;
+const COMMANDS = `${PREFIX}reg:commands`;
 
 /** A binding as the cluster shares it. */
 export interface ClusterRecord extends StoredBinding {
@@ -30,6 +31,13 @@ export interface ClusterBatch {
   info: NodeInfo;
   put: ClusterRecord[];
   remove: { aor: string; key: string }[];
+}
+
+/** An operator's removal of a binding, sent to the node that owns it. */
+export interface RemoveCommand {
+  node: string;
+  aor: string;
+  key: string;
 }
 
 /** What a heartbeat says about a node. */
@@ -95,19 +103,36 @@ export class RedisBindings {
     for (const [error] of (await p.exec()) ?? []) if (error) throw error;
   }
 
-  /** Calls `onBatch` for every batch another node publishes. */
-  async follow(self: string, onBatch: (batch: ClusterBatch) => void): Promise<Redis> {
+  /**
+   * Calls `onBatch` for every batch another node publishes, and `onRemove` for every
+   * removal asked of this node.
+   */
+  async follow(
+    self: string,
+    onBatch: (batch: ClusterBatch) => void,
+    onRemove: (command: RemoveCommand) => void,
+  ): Promise<Redis> {
     const sub = this.#link.subscriber();
-    sub.on("message", (_channel: string, text: string) => {
+    sub.on("message", (channel: string, text: string) => {
       try {
+        if (channel === COMMANDS) {
+          const command = JSON.parse(text) as RemoveCommand;
+          if (command.node === self) onRemove(command);
+          return;
+        }
         const batch = JSON.parse(text) as ClusterBatch;
         if (batch.node !== self) onBatch(batch);
       } catch {
         // Not ours to parse: ignored.
       }
     });
-    await sub.subscribe(CHANNEL);
+    await sub.subscribe(CHANNEL, COMMANDS);
     return sub;
+  }
+
+  /** Asks the owning node to remove a binding (it announces the removal as usual). */
+  async askRemove(command: RemoveCommand): Promise<void> {
+    await this.#link.client.publish(COMMANDS, JSON.stringify(command));
   }
 
   /**

@@ -120,7 +120,8 @@ export class LocalSource implements DashboardSource {
   }
 
   removeRegistration(row: RegistrationRow): Promise<void> {
-    const location = this.#server.location;
+    // In a cluster a row of another node is removed by that node, asked through Redis.
+    const location = this.#server.registrations;
     const binding = location.byId(row.id);
     if (!binding || !location.remove(binding, "admin")) {
       return Promise.reject(new Error(`${row.aor} is no longer registered there`));
