@@ -2,8 +2,9 @@
  * @module Overload shedding for UDP: past its limit a server must not spend its time on work
  * it cannot finish. The signal is the kernel's receive queue of the UDP socket (rx_queue of
  * /proc/net/udp{,6}: exactly "how far behind we are"), sampled every 128 datagrams read (a
- * burst is seen while it lasts) and every 50 ms (to calm down once the load is gone). While
- * it is deep, requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
+ * burst is seen while it lasts) and every 50 ms (to calm down once the load is gone). Once
+ * it has stayed deep for 250 ms (a GC pause or a busy machine's scheduling delay is not
+ * overload; an offered rate above capacity keeps the queue deep), requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
  * PUBLISH without credentials) are refused before parsing, with 503 + Retry-After, or dropped
  * when the queue is nearly full; requests carrying credentials (the second leg of a started
  * digest exchange), in-dialog requests and responses still go through, so what was started
@@ -17,9 +18,14 @@ export const REFUSE: number = 1;
 /** New work dropped unanswered (the 503s would only add to the backlog). */
 export const DROP: number = 2;
 
+/** How long the queue must stay deep before anything is shed. */
+const SUSTAINED_MS = 250;
+
 export class ReceiveQueueWatch {
   #level = CALM;
   #datagrams = 0;
+  /** When the queue was last seen crossing half full (NaN: not deep now). */
+  #deepSince = NaN;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
   readonly #table: string;
   readonly #portHex: string;
@@ -60,10 +66,16 @@ export class ReceiveQueueWatch {
   #sample(): void {
     const queued = this.#queued();
     if (queued === undefined) return;
-    if (queued >= this.#full) this.#level = DROP;
-    else if (queued >= this.#high) this.#level = Math.max(this.#level, REFUSE);
-    else if (queued <= this.#low) this.#level = CALM;
-    else if (this.#level === DROP) this.#level = REFUSE;
+    if (queued < this.#high) {
+      this.#deepSince = NaN;
+      if (queued <= this.#low) this.#level = CALM;
+      else if (this.#level === DROP) this.#level = REFUSE;
+      return;
+    }
+    const now = performance.now();
+    if (Number.isNaN(this.#deepSince)) this.#deepSince = now;
+    if (now - this.#deepSince < SUSTAINED_MS) return;
+    this.#level = queued >= this.#full ? DROP : Math.max(this.#level, REFUSE);
   }
 
   /** Bytes waiting in the receive queue of the socket bound to our port. */

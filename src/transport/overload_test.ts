@@ -29,7 +29,7 @@ Deno.test("new work: out-of-credentials REGISTER/INVITE/...; not the second leg,
   assert.equal(startsNewWork(body), true);
 });
 
-Deno.test("receive queue watch: deep queue → refuse/drop; drained → calm", async () => {
+Deno.test("receive queue watch: a queue deep for 250 ms → refuse/drop; drained → calm", async () => {
   if (Deno.build.os !== "linux") return;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
@@ -41,6 +41,8 @@ Deno.test("receive queue watch: deep queue → refuse/drop; drained → calm", a
     const target = { transport: "udp" as const, hostname: "127.0.0.1", port };
     for (let i = 0; i < 200; i++) await sender.send(datagram, target);
     await new Promise((r) => setTimeout(r, 60));
+    assert.equal(watch.level, CALM, "deep for less than 250 ms: not overload yet");
+    await new Promise((r) => setTimeout(r, 300));
     assert.ok(watch.level === REFUSE || watch.level === DROP, `level ${watch.level}`);
     // Read everything queued; the next samples see an empty queue.
     const buffer = new Uint8Array(2048);
