@@ -147,6 +147,14 @@ Deno.test({
       await term.waitFor(new RegExp(`ws:\\S+ +127\\.0\\.0\\.1:\\d+ `));
       await term.keys("p");
       await term.waitFor(/pinged ws:\S+/);
+      // `d` refuses new WebSocket handshakes (503) and says so in the header; again, accepts.
+      await term.keys("d");
+      await term.waitFor(/ws 1 \(new: 503\)/);
+      const enabled = async () => JSON.parse((await api(base, "GET", "/ws")).text).enabled;
+      assert.equal(await enabled(), false);
+      await term.keys("d");
+      await term.waitForGone(/new: 503/);
+      assert.equal(await enabled(), true);
       await term.keys("c");
       const closed = await Promise.race([
         alice.closed.then(() => true),
@@ -261,6 +269,13 @@ Deno.test({
 
       await term.keys("3");
       await term.waitFor(/ws:\S+ +127\.0\.0\.1:\d+ /);
+      // `d` over the API: POST /ws/disable, then /ws/enable.
+      await term.keys("d");
+      await term.waitFor(/\(new: 503\)/);
+      assert.equal(ts.server.transport.webSocketsEnabled, false);
+      await term.keys("d");
+      await term.waitForGone(/new: 503/);
+      assert.equal(ts.server.transport.webSocketsEnabled, true);
       await term.keys("c");
       const closed = await Promise.race([
         alice.closed.then(() => true),
