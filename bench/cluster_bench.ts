@@ -5,8 +5,12 @@
  * each node taking half of the agents. Reports registrations/s, server CPU µs per
  * REGISTER (Redis's own CPU counted apart), and Redis commands per REGISTER (from
  * `INFO stats` around the measured phase: every replication write, heartbeat and lookup
- * the cluster costs). Run alone with `deno run -A bench/cluster_bench.ts [--duration=MS]`
- * or as a phase of `deno task bench`. Bounded in time; leaves no process behind.
+ * the cluster costs). Then calls: a sipp UAS registered as bob (through node 2 when
+ * clustered) and a sipp UAC calling it through node 1 (INVITE relayed node 1 → node 2 →
+ * UAS, both nodes record-routing) at a fixed offered rate: calls completed per second,
+ * failures, and CPU µs per call of all nodes. Run alone with
+ * `deno run -A bench/cluster_bench.ts [--duration=MS] [--call-rate=N]` or as a phase of
+ * `deno task bench`. Bounded in time; leaves no process behind.
  */
 import { RedisAccountStore } from "../src/store/redis_account_store.ts";
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
@@ -15,13 +19,28 @@ import { loadConfig, seededStore } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { TestRedis } from "../tests/support/redis.ts";
+import { register, TestSipClient } from "../tests/support/sip_client.ts";
+import { runSipp, startSipp } from "../tests/support/sipp.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
+const BOB = { user: "bob", domain: "example.test", password: "bench-bob-secret" };
+const SCENARIOS = new URL("./scenarios/", import.meta.url).pathname;
 const TICK_US = 10_000;
+
+/** Calls at a fixed offered rate: what completed, and the servers' CPU per call. */
+export interface CallPhase {
+  offeredPerSec: number;
+  callsPerSec: number;
+  successful: number;
+  failed: number;
+  cpuUsPerCall: number;
+}
 
 export interface ClusterBenchResult {
   standalone: { registrationsPerSec: number; cpuUsPerRegister: number; failures: number };
+  standaloneCalls: CallPhase;
+  clusterCalls: CallPhase;
   cluster: {
     nodes: number;
     registrationsPerSec: number;
@@ -106,25 +125,84 @@ async function phase(
   };
 }
 
+/**
+ * bob (a sipp UAS) registers through `via`; a sipp UAC calls him through `entry` at
+ * `rate` calls/s for `durationMs` (foreign caller: no challenge, as bench/call_bench.ts).
+ */
+async function callPhase(
+  nodes: ChildProcess[],
+  entry: string,
+  via: string,
+  port: number,
+  rate: number,
+  durationMs: number,
+): Promise<CallPhase> {
+  const [uasPort] = freePorts(1);
+  const calls = Math.max(1, Math.round((rate * durationMs) / 1000));
+  await using uas = await startSipp({
+    scenarioFile: `${SCENARIOS}uas_load.xml`,
+    args: ["-p", String(uasPort), "-t", "u1"],
+    timeoutMs: durationMs + 20_000,
+  });
+  await waitForListening(uasPort, "udp", 10_000);
+  const client = await TestSipClient.connect("udp", port, via);
+  try {
+    const contact = `sip:bob@127.0.0.1:${uasPort}`;
+    const ok = await register(client, { ...BOB, expires: 3600, contact });
+    if (ok.status !== 200) throw new Error(`REGISTER of bob through ${via} → ${ok.status}`);
+  } finally {
+    client.close();
+  }
+  await new Promise((r) => setTimeout(r, 300)); // the binding reaches the other node
+  const ticks0 = nodes.map((n) => groupTicks(n.pid));
+  const started = performance.now();
+  const uac = await runSipp({
+    scenarioFile: `${SCENARIOS}uac_load.xml`,
+    args: [`${entry}:${port}`, "-t", "u1", "-s", "bob", "-r", String(rate), "-d", "100"],
+    calls,
+    timeoutMs: durationMs + 15_000,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const ticks = nodes.reduce((n, node, i) => n + groupTicks(node.pid) - ticks0[i], 0);
+  const successful = uac.stats?.successfulCalls ?? 0;
+  return {
+    offeredPerSec: rate,
+    callsPerSec: Math.round(successful / seconds),
+    successful,
+    failed: uac.stats?.failedCalls ?? calls - successful,
+    cpuUsPerCall: Math.round((ticks * TICK_US) / Math.max(1, successful)),
+  };
+}
+
 export async function runClusterBench(
-  o: { durationMs: number; warmupMs: number; concurrency: number },
+  o: { durationMs: number; warmupMs: number; concurrency: number; callRate?: number },
 ): Promise<ClusterBenchResult> {
+  const callRate = o.callRate ?? 100;
   const dir = await Deno.makeTempDir({ prefix: "sipws-cluster-bench-" });
   const [port] = freePorts(1);
   const children: ChildProcess[] = [];
   await using redis = await TestRedis.start();
   try {
-    await seededStore(dir, [ACCOUNT]);
+    await seededStore(dir, [ACCOUNT, BOB]);
     await Deno.rename(`${dir}/sipws.db`, `${dir}/alone.db`);
     const alone = startNode(dir, "127.0.0.2", port);
     children.push(alone);
     await waitForListening(port, "udp", 20_000);
     const standalone = await phase([alone], [{ host: "127.0.0.2", port }], o);
+    const standaloneCalls = await callPhase(
+      [alone],
+      "127.0.0.2",
+      "127.0.0.2",
+      port,
+      callRate,
+      o.durationMs,
+    );
     await alone.stop();
     children.length = 0;
 
     const accounts = await RedisAccountStore.open(redis.url, {});
     await accounts.putAccount(ACCOUNT);
+    await accounts.putAccount(BOB);
     accounts.close();
     const hosts = ["127.0.0.2", "127.0.0.3"];
     for (const [i, host] of hosts.entries()) {
@@ -137,7 +215,17 @@ export async function runClusterBench(
     );
     const targets = hosts.map((host) => ({ host, port }));
     const clustered = await phase(children, targets, o, { server: redis, pid: redisPid });
+    const clusterCalls = await callPhase(
+      children,
+      hosts[0],
+      hosts[1],
+      port,
+      callRate,
+      o.durationMs,
+    );
     return {
+      standaloneCalls,
+      clusterCalls,
       standalone: {
         registrationsPerSec: standalone.registrationsPerSec,
         cpuUsPerRegister: standalone.cpuUsPerRegister,
@@ -170,6 +258,13 @@ export function formatClusterBench(r: ClusterBenchResult): string[] {
     `| ${r.cluster.nodes} clustered nodes | ${r.cluster.registrationsPerSec} | ${r.cluster.cpuUsPerRegister} | ${r.cluster.redisCpuUsPerRegister} | ${r.cluster.redisCommandsPerRegister} | ${r.cluster.failures} |`,
     "",
     `Cluster/standalone throughput: ${ratio.toFixed(2)} (both on the same 2 cores as the load).`,
+    "",
+    `Calls (sipp UAC → node 1 → node 2 → sipp UAS when clustered; offered ${r.clusterCalls.offeredPerSec}/s):`,
+    "",
+    "| setup | calls/s completed | failed | sipws CPU µs/call (all nodes) |",
+    "| --- | ---: | ---: | ---: |",
+    `| standalone | ${r.standaloneCalls.callsPerSec} | ${r.standaloneCalls.failed} | ${r.standaloneCalls.cpuUsPerCall} |`,
+    `| ${r.cluster.nodes} clustered nodes | ${r.clusterCalls.callsPerSec} | ${r.clusterCalls.failed} | ${r.clusterCalls.cpuUsPerCall} |`,
   ];
 }
 
@@ -180,6 +275,7 @@ if (import.meta.main) {
     durationMs: Number(arg("duration") ?? 5000),
     warmupMs: Number(arg("warmup") ?? 1000),
     concurrency: Number(arg("concurrency") ?? 20),
+    callRate: Number(arg("call-rate") ?? 100),
   });
   console.log(formatClusterBench(result).join("\n"));
   console.log(JSON.stringify(result));
