@@ -139,7 +139,7 @@ async function callPhase(
 ): Promise<CallPhase> {
   const [uasPort] = freePorts(1);
   const calls = Math.max(1, Math.round((rate * durationMs) / 1000));
-  await using uas = await startSipp({
+  await using _uas = await startSipp({
     scenarioFile: `${SCENARIOS}uas_load.xml`,
     args: ["-p", String(uasPort), "-t", "u1"],
     timeoutMs: durationMs + 20_000,
