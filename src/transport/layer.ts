@@ -2,8 +2,9 @@
  * @module The transport layer: owns every listener (UDP, TCP, TLS, WS, WSS) and the flow
  * table, parses what transports deliver, stamps `received`/`rport` (RFC 3261 §18.2.1,
  * RFC 3581), answers unparseable requests with a stateless 400, and sends messages on a
- * flow or to an address. It reports upward through callbacks and never names a layer
- * above it.
+ * flow or to an address. Flows it opens carry this process as owner; given a flow of
+ * another worker or node it decides locally how to reach it (see `send`). It reports upward
+ * through callbacks and never names a layer above it.
  */
 import { buildBadRequest } from "../sip/bad_request.ts";
 import { SipParseError } from "../sip/errors.ts";
