@@ -6,7 +6,8 @@
  * wanted: a UDP phone registered through one worker is called from a WS browser whose
  * connection lives in the other; CANCEL and the ACKs of 2xx and non-2xx reach the right
  * transaction whichever worker receives them; a binding removed through the API is gone in
- * every worker; the API counts what every worker did; stopping drains every worker.
+ * every worker; the API counts what every worker did; the operator's WebSocket switch holds in
+ * every worker; stopping drains every worker.
  */
 import assert from "node:assert/strict";
 import { startHttpApi } from "../src/api/http_server.ts";
@@ -15,6 +16,7 @@ import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import type { WsClosed } from "../src/events.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
+import { handshake } from "./support/ws_handshake.ts";
 import {
   type Call,
   inviteWithAuth,
@@ -304,4 +306,23 @@ Deno.test("workers: a WebSocket closing in the worker thread gives main a ws.clo
   assert.equal(closed.length, 1, "main heard the worker's close");
   assert.deepEqual(closed[0].aors, [`${ALICE.user}@${ALICE.domain}`]);
   assert.equal(closed[0].by, "client");
+});
+
+Deno.test("workers: WebSockets turned off by the operator are refused by every worker, and back on", async () => {
+  await using ts = await startTwoWorkers();
+  const statuses = async () => {
+    const out = new Set<string>();
+    // The kernel spreads connections over both workers' listeners: enough tries reach both.
+    for (let i = 0; i < 16; i++) {
+      const head = await handshake(ts.port("ws"), { "Sec-WebSocket-Protocol": "sip" });
+      out.add(head.split(" ")[1]);
+    }
+    return [...out];
+  };
+  ts.server.transport.setWebSocketsEnabled(false);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await statuses(), ["503"]);
+  ts.server.transport.setWebSocketsEnabled(true);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await statuses(), ["101"]);
 });

@@ -151,6 +151,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   setWebSocketsEnabled(enabled: boolean): void {
     this.#webSocketsEnabled = enabled;
+    this.#options.workers?.webSocketsChanged?.(enabled);
   }
 
   /** True when `flow` lives in this process (hand-made flows without an owner count as ours). */

@@ -17,4 +17,6 @@ export interface WorkerLinks {
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void;
   /** A connection opened or closed here: every other worker learns it is (no longer) live. */
   announce(flow: Flow, open: boolean): void;
+  /** The operator turned WebSocket handshakes off or on here: every worker follows. */
+  webSocketsChanged?(enabled: boolean): void;
 }

@@ -75,6 +75,10 @@ export class WorkerPool implements WorkerLinks {
     this.#broadcast({ t: "flow", flow, open });
   }
 
+  webSocketsChanged(enabled: boolean): void {
+    this.#broadcast({ t: "websockets", enabled });
+  }
+
   #post(worker: number, message: ToWorker): void {
     this.#threads[worker - 1]?.postMessage(message);
   }

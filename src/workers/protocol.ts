@@ -56,6 +56,7 @@ export type ToWorker =
   | { t: "binding"; change: LocationChange }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "accounts" }
+  | { t: "websockets"; enabled: boolean }
   | { t: "abuse"; change: BanChange }
   /** The API acts on a call this worker holds (`CallControl.elsewhere`). */
   | { t: "call"; id: number; action: CallAction; args: unknown[] }

@@ -69,6 +69,9 @@ function apply(m: ToWorker): void {
       else if (server.abuse.adopt(c.ban)) server.transport.closeFrom(c.ban.address);
       return;
     }
+    case "websockets":
+      server.transport.setWebSocketsEnabled(m.enabled);
+      return;
     case "accounts":
       server.store.reload().catch((e) => log.error(`account reload: ${e}`));
       return;
