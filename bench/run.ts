@@ -27,7 +27,8 @@
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
-import { type CallBenchResult, formatCallBench, runCallBench } from "./call_bench.ts";
+import { type CallBenchResult, runCallBench } from "./call_bench.ts";
+import { formatCallBench } from "./support/call_report.ts";
 import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
 import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
 import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
