@@ -27,7 +27,7 @@ import { newTag } from "./sip/ids.ts";
 import { createResponse } from "./sip/message.ts";
 import { hasTag } from "./sip/tag.ts";
 import type { AccountStore } from "./store/account.ts";
-import { openBindingStore, openStore } from "./store/open_store.ts";
+import { openBindingStore, openStore, redisOptions } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
@@ -180,7 +180,11 @@ async function joinCluster(
   events: EventBus,
 ): Promise<{ node: ClusterNode; link: RedisLink }> {
   const nodeId = config.cluster.nodeId || Deno.hostname();
-  const link = await openRedis(config.cluster.redis, `sipws-${nodeId}`);
+  const link = await openRedis(
+    config.cluster.redis,
+    `sipws-${nodeId}`,
+    await redisOptions(config.cluster),
+  );
   const node = new ClusterNode({
     nodeId,
     advertise: advertiseOf(config),

@@ -12,6 +12,7 @@ import { JsonBindingStore } from "./json_binding_store.ts";
 import { JsonFileStore } from "./json_file_store.ts";
 import { parseSipwsRequestText, type SipwsRequest } from "./sipws_request.ts";
 import { RedisAccountStore } from "./redis_account_store.ts";
+import type { RedisOptions } from "./redis_client.ts";
 import { SqliteBindingStore } from "./sqlite_binding_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 
@@ -25,7 +26,7 @@ export interface StoreConfig {
   dataFile?: string;
   storePlainPasswords: boolean;
   /** When `redis` is set, accounts live in the cluster's Redis instead. */
-  cluster?: { redis: string };
+  cluster?: { redis: string; redisCaFile?: string };
 }
 
 /** Reads and validates a startup request file; errors name the file and the field. */
@@ -54,13 +55,27 @@ export async function applySipwsRequest(store: AccountStore, request: SipwsReque
   await store.applyChanges(request.changes);
 }
 
+/** The CA file of a `rediss://` cluster Redis, read. */
+export async function redisOptions(cluster: { redisCaFile?: string }): Promise<RedisOptions> {
+  if (!cluster.redisCaFile) return {};
+  try {
+    return { ca: await Deno.readTextFile(cluster.redisCaFile) };
+  } catch (e) {
+    throw new StoreError(`cannot read ${cluster.redisCaFile}: ${(e as Error).message}`);
+  }
+}
+
 /** Opens the store the config names, then applies `config.dataFile` when set. */
 export async function openStore(config: StoreConfig): Promise<AccountStore> {
   const options = { storePlainPasswords: config.storePlainPasswords };
   // Parse the startup request first: a bad file must fail before anything is opened.
   const request = config.dataFile ? await readSipwsRequestFile(config.dataFile) : undefined;
   const store: AccountStore = config.cluster?.redis
-    ? await RedisAccountStore.open(config.cluster.redis, options)
+    ? await RedisAccountStore.open(
+      config.cluster.redis,
+      options,
+      await redisOptions(config.cluster),
+    )
     : config.dbFile
     ? await JsonFileStore.open(config.dbFile, options)
     : SqliteStore.open(config.storePath, options);

@@ -28,7 +28,13 @@ import {
   toAccount,
   toDomainEntry,
 } from "./account_index.ts";
-import { openRedis, PREFIX, redactRedisUrl, type RedisLink } from "./redis_client.ts";
+import {
+  openRedis,
+  PREFIX,
+  redactRedisUrl,
+  type RedisLink,
+  type RedisOptions,
+} from "./redis_client.ts";
 
 const ACCOUNTS = `${PREFIX}accounts`;
 const DOMAINS = `${PREFIX}domains`;
@@ -58,8 +64,12 @@ export class RedisAccountStore implements AccountStore {
   }
 
   /** Connects, loads every account and follows changes made through any node. */
-  static async open(url: string, options: StoreOptions): Promise<RedisAccountStore> {
-    const link = await openRedis(url, "sipws-accounts");
+  static async open(
+    url: string,
+    options: StoreOptions,
+    redis: RedisOptions = {},
+  ): Promise<RedisAccountStore> {
+    const link = await openRedis(url, "sipws-accounts", redis);
     const store = new RedisAccountStore(url, link, options);
     try {
       await store.reload();

@@ -28,8 +28,16 @@ export interface RedisLink {
   close(): void;
 }
 
-function connect(url: string, name: string): Redis {
+/** How to reach Redis beyond its URL. */
+export interface RedisOptions {
+  /** PEM CA certificate(s) that sign a `rediss://` server's certificate. */
+  ca?: string;
+}
+
+function connect(url: string, name: string, options: RedisOptions): Redis {
   return new Redis(url, {
+    // rediss:// turns TLS on; a private CA is added to the roots it is checked against.
+    ...(options.ca && url.startsWith("rediss:") ? { tls: { ca: options.ca } } : {}),
     connectionName: name,
     // Retry forever, at most every 2 s: a node outlives a Redis restart.
     retryStrategy: (times: number) => Math.min(100 * times, 2000),
@@ -40,8 +48,13 @@ function connect(url: string, name: string): Redis {
 }
 
 /** Opens the command connection and waits (at most `timeoutMs`) for it to be ready. */
-export async function openRedis(url: string, name: string, timeoutMs = 5000): Promise<RedisLink> {
-  const client = connect(url, name);
+export async function openRedis(
+  url: string,
+  name: string,
+  options: RedisOptions = {},
+  timeoutMs = 5000,
+): Promise<RedisLink> {
+  const client = connect(url, name, options);
   const subscribers: Redis[] = [];
   const reconnects: (() => void)[] = [];
   let up = false;
@@ -76,7 +89,7 @@ export async function openRedis(url: string, name: string, timeoutMs = 5000): Pr
       return up;
     },
     subscriber() {
-      const sub = connect(url, `${name}-sub`);
+      const sub = connect(url, `${name}-sub`, options);
       sub.on("error", () => {});
       subscribers.push(sub);
       return sub;

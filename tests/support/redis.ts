@@ -36,7 +36,18 @@ export class TestRedis implements AsyncDisposable {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}/0`;
+    return `${this.#tls ? "rediss" : "redis"}://127.0.0.1:${this.port}/0`;
+  }
+
+  /** Serves TLS only (on `port`) with this certificate and key (files); call before start. */
+  #tls?: { cert: string; key: string };
+
+  /** A Redis that speaks only TLS, with the given certificate and key files. */
+  static async startTls(tls: { cert: string; key: string }): Promise<TestRedis> {
+    const redis = new TestRedis(await Deno.makeTempDir({ prefix: "sipws-redis-" }), []);
+    redis.#tls = tls;
+    await redis.start();
+    return redis;
   }
 
   async start(): Promise<void> {
@@ -44,8 +55,20 @@ export class TestRedis implements AsyncDisposable {
       args: [
         "--bind",
         "127.0.0.1",
-        "--port",
-        String(this.port),
+        ...(this.#tls
+          ? [
+            "--port",
+            "0",
+            "--tls-port",
+            String(this.port),
+            "--tls-cert-file",
+            this.#tls.cert,
+            "--tls-key-file",
+            this.#tls.key,
+            "--tls-auth-clients",
+            "no",
+          ]
+          : ["--port", String(this.port)]),
         "--dir",
         this.dir,
         "--save",
