@@ -158,8 +158,8 @@ export interface Config {
   cluster: {
     /** `redis://[:password@]host:port/db` or `rediss://` (TLS); "" runs standalone. */
     redis: string;
-    /** CA certificate (PEM file) that signs a `rediss://` server's; "" trusts the system's. */
-    redisCaFile: string;
+    /** CA certificate (PEM file) that signs a `rediss://` server's; absent: the system's. */
+    redisCaFile?: string;
     /** This node's name in Redis; "" means the host name. */
     nodeId: string;
     /** SIP URI other nodes relay to, e.g. `sip:10.0.0.2:5060;transport=tcp`; "" derives one. */
@@ -250,7 +250,7 @@ export function defaultConfig(): Config {
       maxConnections: 50000,
       trusted: [],
     },
-    cluster: { redis: "", redisCaFile: "", nodeId: "", advertise: "", heartbeatTtl: 10 },
+    cluster: { redis: "", nodeId: "", advertise: "", heartbeatTtl: 10 },
     callbacks: { retries: 5, backoffMs: 500, timeoutMs: 5000, failedKept: 1000 },
     api: { maxCalls: 1000, ackTimeout: 10, decisionTimeoutMs: 2000 },
   };

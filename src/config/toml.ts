@@ -214,7 +214,7 @@ export const SCHEMA: Schema = {
         "Redis URL shared by the nodes (redis:// or rediss://, password inside); empty: standalone",
       secret: true,
     },
-    redisCaFile: path("CA certificate (PEM) of a rediss:// server; empty: the system's roots"),
+    redisCaFile: path("CA certificate (PEM) of a rediss:// server; absent: the system's roots"),
     nodeId: str("this node's name in the cluster; empty: the host name"),
     advertise: str("SIP URI the other nodes relay to; empty: this node's first UDP/TCP address"),
     heartbeatTtl: int(3, 3600, "seconds a node's heartbeat lives; then its flow-bound bindings go"),
