@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { EventBus } from "../events.ts";
 import { parseUri } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
-import { type Binding, contactFields } from "./binding.ts";
+import { type AsyncLocationStore, type Binding, contactFields } from "./binding.ts";
 import { LocationService } from "./location.ts";
 import { testFlow } from "./fixtures_test.ts";
 
@@ -132,4 +132,12 @@ Deno.test("setOutstandingPings saves a new record; a copy from before a refresh 
   assert.equal(location.setOutstandingPings(first, 3), undefined);
   assert.equal(location.remove(first, "ping_failed"), false, "the refresh is kept");
   assert.equal(location.size, 1);
+});
+
+Deno.test("the in-memory store fulfils the async (remote) store contract too", async () => {
+  const { location } = setup();
+  // Compiles only while every LocationStore method fits the AsyncLocationStore shape.
+  const remote: AsyncLocationStore = location;
+  await remote.save(binding("r", "sip:r@10.0.0.7", 1000));
+  assert.equal((await remote.lookup("r@example.test")).length, 1);
 });
