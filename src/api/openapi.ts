@@ -39,7 +39,7 @@ export const pathParam = (name: string, description: string) => ({
 const domain = pathParam("domain", "SIP domain, e.g. bling.babblevoice.com");
 const user = pathParam("user", "user name, e.g. 1003");
 const bindingIdParam = pathParam("id", "binding id from GET /bindings");
-const wsId = pathParam("id", "connection id from GET /ws, e.g. ws:7");
+const wsId = pathParam("id", "connection id from GET /ws, e.g. ws:3fa09c1e.0.k2x9-7");
 
 export const body = (schema: Schema) => ({
   required: true,
