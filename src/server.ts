@@ -449,7 +449,7 @@ export async function startServer(
   const keepaliveSeconds = config.websocket.keepaliveInterval;
   const keepalive = keepaliveSeconds > 0
     ? setInterval(() => {
-      for (const c of transport.connections()) {
+      for (const c of transport.ownConnections()) {
         if (c.flow.transport === "ws" || c.flow.transport === "wss") c.ping();
       }
     }, keepaliveSeconds * 1000)

@@ -326,3 +326,23 @@ Deno.test("workers: WebSockets turned off by the operator are refused by every w
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(await statuses(), ["101"]);
 });
+
+Deno.test("workers: the main thread lists a connection the worker thread holds, and closes it there", async () => {
+  await using ts = await startTwoWorkers();
+  const alice = await wsClientIn(ts, 1, ALICE);
+  try {
+    const [binding] = ts.server.location.lookup(`alice@${DOMAIN}`);
+    const listed = ts.server.transport.connections().find((c) => c.flow.id === binding.flow.id);
+    assert.ok(listed, "the worker's WebSocket is listed by the main thread");
+    assert.deepEqual(listed.flow.remote, binding.flow.remote);
+    ts.server.transport.connection(binding.flow.id)!.close(1000, "bye", "admin");
+    await alice.closed;
+    for (let i = 0; i < 100 && ts.server.location.lookup(`alice@${DOMAIN}`).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(ts.server.location.lookup(`alice@${DOMAIN}`).length, 0, "its binding went too");
+    assert.equal(ts.server.transport.connection(binding.flow.id), undefined);
+  } finally {
+    alice.close();
+  }
+});

@@ -86,6 +86,12 @@ const DEFAULT_UDP_RCVBUF = 212_992;
 
 const log = new Logger("transport");
 
+/** Connections other workers hold, as the main thread lists them (src/workers/mirror.ts). */
+export interface ConnectionMirrors {
+  list(): Connection[];
+  get(id: string): Connection | undefined;
+}
+
 export class TransportLayer implements MessageSender, TransportSink {
   /** Every parsed inbound message. */
   onMessage: (inbound: Inbound) => void = () => {};
@@ -115,6 +121,8 @@ export class TransportLayer implements MessageSender, TransportSink {
   #byRemote = new Map<string, string>();
   /** Live connections other workers hold, by flow id (see `liveFlow`). */
   #elsewhere = new Map<string, Flow>();
+  /** Set by the main thread's worker pool: other workers' connections, for views. */
+  mirrors?: ConnectionMirrors;
   #accepting = true;
   /** WS client mode: connections being opened, by remote key. */
   #dialing = new Map<string, Promise<Connection>>();
@@ -595,13 +603,23 @@ export class TransportLayer implements MessageSender, TransportSink {
     return this.#interfaceSet.has(host);
   }
 
+  /** Every connection of the server: this worker's, then other workers' (their mirrors). */
   connections(): Connection[] {
+    const own = [...this.#connections.values()];
+    return this.mirrors ? [...own, ...this.mirrors.list()] : own;
+  }
+
+  /** This worker's own connections. */
+  ownConnections(): Connection[] {
     return [...this.#connections.values()];
   }
 
-  /** The open connection of a flow id of ours (undefined: closed, or another owner's). */
+  /**
+   * The open connection of a flow id: ours, or another worker's mirror where the main thread
+   * keeps them (undefined: closed, or unknown here).
+   */
   connection(flowId: string): Connection | undefined {
-    return this.#connections.get(flowId);
+    return this.#connections.get(flowId) ?? this.mirrors?.get(flowId);
   }
 
   liveFlow(flowId: string): Flow | undefined {

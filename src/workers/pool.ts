@@ -18,6 +18,7 @@ import type { Flow } from "../transport/types.ts";
 import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
+import { Mirrors } from "./mirror.ts";
 import {
   type CallRefusal,
   type FromWorker,
@@ -71,6 +72,12 @@ export class WorkerPool implements WorkerLinks {
     this.#post(worker, { t: "send", to: worker, bytes: ownBytes(bytes), flow });
   }
 
+  /** Other workers' connections as the API and dashboard list them. */
+  readonly #mirrors = new Mirrors({
+    send: (worker, bytes, flow) => this.sendVia(worker, bytes, flow),
+    control: (worker, id, op, close) => this.#post(worker, { t: "conn", id, op, close }),
+  });
+
   announce(flow: Flow, open: boolean): void {
     this.#broadcast({ t: "flow", flow, open });
   }
@@ -89,6 +96,7 @@ export class WorkerPool implements WorkerLinks {
 
   /** Starts the worker threads; resolves when every one serves (rejects if one fails). */
   async start(context: PoolContext): Promise<void> {
+    context.transport.mirrors = this.#mirrors;
     this.#context = context;
     const { location, store } = context;
     // Changes made here (API, expiry, flows closing) reach every worker's copy.
@@ -169,6 +177,7 @@ export class WorkerPool implements WorkerLinks {
         return;
       case "flow":
         c.transport.flowElsewhere(m.flow, m.open);
+        this.#mirrors.announced(from, m.flow, m.open);
         this.#broadcast(m, from);
         return;
       case "dialog":
@@ -188,6 +197,9 @@ export class WorkerPool implements WorkerLinks {
         else pending?.reject(refusalError(m.refusal));
         return;
       }
+      case "conns":
+        this.#mirrors.refreshed(m.snapshots);
+        return;
       case "decide":
         void this.#decide(from, m.id, m.info);
         return;

@@ -8,6 +8,8 @@ import type { Decision, InboundInfo } from "../core/calls/inbound_offer.ts";
 import type { DialogTracker } from "../core/dialogs.ts";
 import type { Counters, EventBus } from "../events.ts";
 import type { WorkerLinks } from "../transport/worker_links.ts";
+import type { Connection } from "../transport/connection.ts";
+import { snapshotOf } from "./mirror.ts";
 import type { Flow } from "../transport/types.ts";
 import {
   type CounterDelta,
@@ -16,6 +18,9 @@ import {
   ownBytes,
   toChange,
 } from "./protocol.ts";
+
+/** How often connection figures (messages, bytes, last activity) are reported. */
+const CONNECTIONS_EVERY_MS = 1000;
 
 /** How often counters are reported: the API's figures lag the workers by at most this. */
 const COUNTERS_EVERY_MS = 50;
@@ -98,6 +103,18 @@ export class WorkerPort implements WorkerLinks {
       deltas.push({ name: entry.name, labels: entry.labels, by });
     }
     if (deltas.length > 0) this.#post({ t: "counters", deltas });
+  }
+
+  /** Reports this worker's connections every second (the main thread lists them). */
+  reportConnections(connections: () => Connection[]): void {
+    let had = false;
+    const timer = setInterval(() => {
+      const list = connections();
+      if (list.length === 0 && !had) return;
+      had = list.length > 0;
+      this.#post({ t: "conns", snapshots: list.map(snapshotOf) });
+    }, CONNECTIONS_EVERY_MS);
+    this.#closers.push(() => clearInterval(timer));
   }
 
   /** Stops reporting (after a last counters report). */

@@ -10,6 +10,7 @@ import type { Address, Flow, FlowOwner } from "../transport/types.ts";
 import type { Ban, BanChange } from "../transport/abuse_guard.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import type { Decision, InboundInfo } from "../core/calls/inbound_offer.ts";
+import type { CloseArgs, ConnectionSnapshot } from "./mirror.ts";
 
 /** A refusal of a call action, as it crosses back (a `CallError` again on arrival). */
 export interface CallRefusal {
@@ -57,6 +58,8 @@ export type ToWorker =
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "accounts" }
   | { t: "websockets"; enabled: boolean }
+  /** An operator's ping or close of a connection this worker holds (`GET /ws` lists it). */
+  | { t: "conn"; id: string; op: "ping" | "close"; close?: CloseArgs }
   | { t: "abuse"; change: BanChange }
   /** The API acts on a call this worker holds (`CallControl.elsewhere`). */
   | { t: "call"; id: number; action: CallAction; args: unknown[] }
@@ -68,6 +71,7 @@ export type ToWorker =
 export type FromWorker =
   | Relay
   | { t: "called"; id: number; value?: unknown; refusal?: CallRefusal }
+  | { t: "conns"; snapshots: ConnectionSnapshot[] }
   | { t: "decide"; id: number; info: InboundInfo }
   | { t: "binding"; change: LocationChange }
   | { t: "flow"; flow: Flow; open: boolean }

@@ -36,6 +36,8 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
     return;
   }
   port.attach(server.location, server.dialogs, server.counters, server.events);
+  const transport = server.transport;
+  port.reportConnections(() => transport.ownConnections());
   // Inbound calls of controlled domains ask the control server through the main thread.
   const p = port;
   server.calls.decide = (info) => p.decide(info);
@@ -67,6 +69,12 @@ function apply(m: ToWorker): void {
       if ("locked" in c) server.abuse.adoptLock(c.locked.address, c.locked.account, c.locked.until);
       else if ("lifted" in c) server.abuse.forget(c.lifted);
       else if (server.abuse.adopt(c.ban)) server.transport.closeFrom(c.ban.address);
+      return;
+    }
+    case "conn": {
+      const connection = server.transport.connection(m.id);
+      if (m.op === "ping") connection?.ping();
+      else connection?.close(m.close?.code, m.close?.reason, m.close?.by);
       return;
     }
     case "websockets":
