@@ -8,10 +8,8 @@ import type { Config } from "./config/config.ts";
 import { DigestAuthenticator } from "./core/auth.ts";
 import { type BindingReader, LocationService } from "./core/location.ts";
 import { BindingJournal } from "./core/binding_journal.ts";
-import { ClusterNode } from "./core/cluster_node.ts";
-import { openRedis, redactRedisUrl, type RedisLink } from "./store/redis_client.ts";
-import { RedisBindings } from "./store/redis_bindings.ts";
-import { formatHost } from "./sip/uri.ts";
+import type { ClusterNode } from "./core/cluster_node.ts";
+import { clusterWide, joinCluster } from "./core/cluster_join.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
 import { DialogTracker } from "./core/dialogs.ts";
@@ -27,7 +25,7 @@ import { newTag } from "./sip/ids.ts";
 import { createResponse } from "./sip/message.ts";
 import { hasTag } from "./sip/tag.ts";
 import type { AccountStore } from "./store/account.ts";
-import { openBindingStore, openStore, redisOptions } from "./store/open_store.ts";
+import { openBindingStore, openStore } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
@@ -151,58 +149,6 @@ export function abuseOptions(config: Config): AbuseOptions {
     trusted: new CidrSet(a.trusted),
     goodSourceMs: config.sip.maxExpires * 1000,
   };
-}
-
-/** `[cluster] advertise`, or this node's first UDP/TCP address when that is a plain address. */
-function advertiseOf(config: Config): string {
-  if (config.cluster.advertise) return config.cluster.advertise;
-  const port = config.udpPort ?? config.tcpPort;
-  if (port === undefined || isWildcard(config.interface)) {
-    throw new Error("[cluster] advertise is needed: no UDP/TCP port on a specific interface");
-  }
-  const transport = config.udpPort !== undefined ? "udp" : "tcp";
-  return `sip:${formatHost(config.interface)}:${port};transport=${transport}`;
-}
-
-/** This node's bindings followed by the other nodes'. */
-function clusterWide(location: LocationService, node: ClusterNode): BindingReader {
-  return {
-    lookup: (aor) => [...location.lookup(aor), ...node.lookup(aor)],
-    all: () => [...location.all(), ...node.all()],
-    byId: (id) => location.byId(id) ?? node.byId(id),
-    remove: (b, cause) => b.node ? node.removeRemote(b) : location.remove(b, cause),
-  };
-}
-
-async function joinCluster(
-  config: Config,
-  location: LocationService,
-  events: EventBus,
-): Promise<{ node: ClusterNode; link: RedisLink }> {
-  const nodeId = config.cluster.nodeId || Deno.hostname();
-  const link = await openRedis(
-    config.cluster.redis,
-    `sipws-${nodeId}`,
-    await redisOptions(config.cluster),
-  );
-  const node = new ClusterNode({
-    nodeId,
-    advertise: advertiseOf(config),
-    bindings: new RedisBindings(link),
-    location,
-    events,
-    heartbeatTtlMs: config.cluster.heartbeatTtl * 1000,
-  });
-  try {
-    await node.start();
-  } catch (error) {
-    link.close();
-    throw error;
-  }
-  log.info(
-    `cluster node ${nodeId} (${node.advertise}) joined ${redactRedisUrl(config.cluster.redis)}`,
-  );
-  return { node, link };
 }
 
 /**
