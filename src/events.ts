@@ -72,6 +72,8 @@ export interface DialogView {
   legs?: CallLegView[];
   /** API calls: the events reported to the control server so far. */
   events?: Omit<CallEvent, "sdp">[];
+  /** In a cluster: the node whose view of the dialog this is. */
+  node?: string;
 }
 
 /** One ban of a source address by the abuse guard. */

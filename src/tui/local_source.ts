@@ -85,7 +85,13 @@ export class LocalSource implements DashboardSource {
       registrationCount: s.location.size,
       bans: s.abuse.bans(),
       registrations,
-      dialogs: s.dialogs?.list() ?? [],
+      // In a cluster every node's dialogs, each with its node (as GET /dialog).
+      dialogs: node
+        ? [
+          ...(s.dialogs?.list() ?? []).map((d) => ({ ...d, node })),
+          ...(s.cluster?.otherDialogs() ?? []),
+        ]
+        : s.dialogs?.list() ?? [],
       connections,
       accepting: s.transport.accepting,
       webSocketsEnabled: s.transport.webSocketsEnabled,

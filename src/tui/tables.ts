@@ -107,10 +107,12 @@ function legsCell(d: DialogView): string {
 
 export function dialogTable(dialogs: DialogView[], now: number): Table<DialogView> {
   const sorted = [...dialogs].sort((a, b) => a.startedAt - b.startedAt);
+  // A cluster's call through two nodes is a row per node: the node tells them apart.
+  const clustered = dialogs.some((d) => d.node !== undefined);
   return {
-    columns: DIALOG_COLUMNS,
+    columns: clustered ? [...DIALOG_COLUMNS, NODE_COLUMN] : DIALOG_COLUMNS,
     rows: sorted.map((d) => ({
-      key: d.callId,
+      key: clustered ? `${d.node ?? ""} ${d.callId}` : d.callId,
       item: d,
       cells: [
         d.callId,
@@ -118,6 +120,7 @@ export function dialogTable(dialogs: DialogView[], now: number): Table<DialogVie
         stateCell(d),
         formatDuration(dialogDuration(d, now)),
         legsCell(d),
+        ...(clustered ? [d.node ?? ""] : []),
       ],
     })),
   };

@@ -126,6 +126,11 @@ Deno.test("dialogTable: from → to, duration from answer, both legs' transports
     9000,
   );
   assert.deepEqual(early.rows[0].cells.slice(2), ["early", "8s", "ws→?"]);
+  // A cluster's call through two nodes: a row per node, told apart by a NODE column.
+  const both = dialogTable([{ ...d, node: "n1" }, { ...d, node: "n2" }], 9000);
+  assert.equal(both.columns.at(-1)?.title, "NODE");
+  assert.deepEqual(both.rows.map((r) => r.cells.at(-1)), ["n1", "n2"]);
+  assert.notEqual(both.rows[0].key, both.rows[1].key);
   // A call driven over HTTP shows its last event beside the state, and its legs.
   const leg = { target: "sip:bob@x", remote: "127.0.0.1:3", state: "ringing" as const };
   const api = dialogTable([{
