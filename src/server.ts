@@ -33,12 +33,9 @@ import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
 import { reportAbuse } from "./core/abuse_reports.ts";
 import { CidrSet } from "./sip/cidr.ts";
 import type { TlsCredentials } from "./transport/listener.ts";
-import type { TransportName } from "./transport/types.ts";
-import { udpDescriptor } from "./transport/socket_options.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
 import { WorkerPool } from "./workers/pool.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
-import { callIdValueHash } from "./sip/call_id_hash.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import {
   type CertificateInfo,
@@ -357,7 +354,7 @@ export async function startServer(
   if (pool) {
     try {
       await pool.start({
-        config: boundConfig(config, transport),
+        config,
         transport,
         abuse,
         location,
@@ -366,11 +363,7 @@ export async function startServer(
         dialogs,
         store,
         calls,
-        setup: {
-          fallbackSecret,
-          node: transport.owner.node,
-          udpSocket: sharedUdpSocket(transport),
-        },
+        fallbackSecret,
       });
     } catch (error) {
       await pool.stop(0);
@@ -379,11 +372,6 @@ export async function startServer(
       store.close();
       throw error;
     }
-    // The API acts on a call where it is held: the worker its Call-ID hashes to.
-    calls.elsewhere = (callId, action, args) => {
-      const owner = callIdValueHash(callId) % count;
-      return owner === 0 ? undefined : pool.callAction(owner, action, args);
-    };
     log.info(`${count} SIP workers share the ports`);
   }
   const sweep = setInterval(() => {
@@ -485,7 +473,7 @@ export async function startServer(
       pinger?.reload();
       await store.reload();
       await reloadCertificates("reload");
-      pool?.reload(boundConfig(next, transport));
+      pool?.reload(next);
       log.info("configuration, accounts and certificates reloaded");
     },
     async stop(graceMs = 5000) {
@@ -525,28 +513,4 @@ export async function startServer(
     throw error;
   }
   return server;
-}
-
-/** The config with the ports actually bound (port 0 picks one), for the worker threads. */
-function boundConfig(config: Config, transport: TransportLayer): Config {
-  const port = (name: TransportName) => transport.listening().find((l) => l.transport === name);
-  return {
-    ...config,
-    udpPort: port("udp")?.local.port,
-    tcpPort: port("tcp")?.local.port,
-    tlsPort: port("tls")?.local.port,
-    wsPort: port("ws")?.local.port,
-    wssPort: port("wss")?.local.port,
-  };
-}
-
-/** The main thread's UDP socket, for worker threads to send on (Linux only). */
-function sharedUdpSocket(transport: TransportLayer): WorkerSetup["udpSocket"] {
-  const udp = transport.listening().find((l) => l.transport === "udp");
-  if (!udp) return undefined;
-  const fd = udpDescriptor(udp.local.port, udp.local.host);
-  if (fd === undefined) {
-    throw new Error("workers > 1 with UDP needs Linux and --allow-ffi (set workers = 1)");
-  }
-  return { fd, local: udp.local, owner: transport.owner };
 }

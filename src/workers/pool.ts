@@ -19,6 +19,9 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
+import { callIdValueHash } from "../sip/call_id_hash.ts";
+import { udpDescriptor } from "../transport/socket_options.ts";
+import type { TransportName } from "../transport/types.ts";
 import {
   type CallRefusal,
   type FromWorker,
@@ -45,7 +48,8 @@ export interface PoolContext {
   abuse: AbuseGuard;
   /** Main's call control: the API's `decide` answers workers' inbound calls. */
   calls: CallControl;
-  setup: Omit<WorkerSetup, "index" | "count" | "bindings" | "flows" | "bans">;
+  /** Key material when none is configured, shared by every worker. */
+  fallbackSecret: Uint8Array;
 }
 
 export class WorkerPool implements WorkerLinks {
@@ -96,6 +100,18 @@ export class WorkerPool implements WorkerLinks {
 
   /** Starts the worker threads; resolves when every one serves (rejects if one fails). */
   async start(context: PoolContext): Promise<void> {
+    const { transport, calls } = context;
+    // The API acts on a call where it is held: the worker its Call-ID hashes to.
+    calls.elsewhere = (callId, action, args) => {
+      const owner = callIdValueHash(callId) % this.count;
+      return owner === 0 ? undefined : this.callAction(owner, action, args);
+    };
+    const shared = {
+      fallbackSecret: context.fallbackSecret,
+      node: transport.owner.node,
+      udpSocket: sharedUdpSocket(transport),
+    };
+    const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;
     this.#context = context;
     const { location, store } = context;
@@ -146,7 +162,7 @@ export class WorkerPool implements WorkerLinks {
         }),
       );
       const setup: WorkerSetup = {
-        ...context.setup,
+        ...shared,
         index,
         count: this.count,
         bindings: location.all(),
@@ -156,7 +172,7 @@ export class WorkerPool implements WorkerLinks {
           ...context.transport.flowsElsewhere(),
         ],
       };
-      thread.postMessage({ t: "init", setup, config: context.config } satisfies ToWorker);
+      thread.postMessage({ t: "init", setup, config } satisfies ToWorker);
     }
     await Promise.all(ready);
   }
@@ -225,7 +241,8 @@ export class WorkerPool implements WorkerLinks {
   }
 
   reload(config: Config): void {
-    this.#broadcast({ t: "reload", config });
+    const transport = this.#context?.transport;
+    if (transport) this.#broadcast({ t: "reload", config: boundConfig(config, transport) });
   }
 
   /** Every worker drains (graceful stop) and ends; bounded by `graceMs` plus a margin. */
@@ -266,4 +283,28 @@ function afterWrites(store: AccountStore, changed: () => void): void {
     (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>
       write(...args).finally(changed);
   }
+}
+
+/** The config with the ports actually bound (port 0 picks one), for the worker threads. */
+function boundConfig(config: Config, transport: TransportLayer): Config {
+  const port = (name: TransportName) => transport.listening().find((l) => l.transport === name);
+  return {
+    ...config,
+    udpPort: port("udp")?.local.port,
+    tcpPort: port("tcp")?.local.port,
+    tlsPort: port("tls")?.local.port,
+    wsPort: port("ws")?.local.port,
+    wssPort: port("wss")?.local.port,
+  };
+}
+
+/** The main thread's UDP socket, for worker threads to send on (Linux only). */
+function sharedUdpSocket(transport: TransportLayer): WorkerSetup["udpSocket"] {
+  const udp = transport.listening().find((l) => l.transport === "udp");
+  if (!udp) return undefined;
+  const fd = udpDescriptor(udp.local.port, udp.local.host);
+  if (fd === undefined) {
+    throw new Error("workers > 1 with UDP needs Linux and --allow-ffi (set workers = 1)");
+  }
+  return { fd, local: udp.local, owner: transport.owner };
 }
