@@ -17,6 +17,7 @@ import type { WsClosed } from "../src/events.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { handshake } from "./support/ws_handshake.ts";
+import { RawWsClient } from "./support/raw_ws.ts";
 import {
   type Call,
   inviteWithAuth,
@@ -344,5 +345,63 @@ Deno.test("workers: the main thread lists a connection the worker thread holds, 
     assert.equal(ts.server.transport.connection(binding.flow.id), undefined);
   } finally {
     alice.close();
+  }
+});
+
+Deno.test("workers: GET /ws lists every worker's connections; close and ping (a Ping frame) reach the worker holding one", async () => {
+  await using ts = await startTwoWorkers();
+  const http = startHttpApi(ts.server, 0, "127.0.0.1");
+  const clients: RawWsClient[] = [];
+  const api = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`http://127.0.0.1:${http.port}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${KEY}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, json: await r.json() };
+  };
+  type Row = { id: string; remote: { port: number } };
+  // Connection ids name their owner: `ws:<node>.<worker>.<run>-<n>`.
+  const workerOf = (row: Row) => Number(/^ws:[^.]+\.(\d+)\./.exec(row.id)![1]);
+  const listAll = async (): Promise<Row[]> => {
+    // The 101 is written before the connection is counted: wait for every one to be listed.
+    for (let i = 0;; i++) {
+      const rows: Row[] = (await api("GET", "/ws")).json.connections;
+      if (rows.length === clients.length || i === 50) return rows;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  try {
+    // The kernel spreads connections over both workers' listeners: open until both hold one.
+    let rows: Row[] = [];
+    while (clients.length < 32 && new Set(rows.map(workerOf)).size < 2) {
+      clients.push(await RawWsClient.connect(ts.port("ws")));
+      rows = await listAll();
+    }
+    assert.equal(rows.length, clients.length, "one row per connection, in whichever worker");
+    const metrics = await (await fetch(`http://127.0.0.1:${http.port}/metrics`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    })).text();
+    assert.match(metrics, new RegExp(`^sipws_ws_connections ${clients.length}$`, "m"));
+    for (const worker of [1, 0]) {
+      const row = rows.find((r) => workerOf(r) === worker)!;
+      const client = clients.find((c) =>
+        (c.conn.localAddr as Deno.NetAddr).port === row.remote.port
+      )!;
+      assert.equal((await api("POST", `/ws/${row.id}/ping`)).status, 200);
+      const frame = await client.readFrame();
+      assert.equal(frame?.opcode, 0x9, `worker ${worker}: an RFC 6455 Ping frame`);
+      const closed = await api("POST", `/ws/${row.id}/close`, { code: 4001, reason: "moved" });
+      assert.equal(closed.status, 200);
+      assert.equal(await client.closeCode(), 4001, `worker ${worker} closed it`);
+    }
+    assert.equal((await api("POST", "/ws/ws:nobody.1.x-1/ping")).status, 404);
+    for (let i = 0; i < 50 && (await listAll()).length !== clients.length - 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal((await api("GET", "/ws")).json.count, clients.length - 2, "both are gone");
+  } finally {
+    for (const c of clients) c.close();
+    await http.close();
   }
 });

@@ -254,7 +254,7 @@ export function openApiDocument(): Record<string, unknown> {
       "/ws/{id}/ping": {
         parameters: [wsId],
         post: {
-          summary: "Send a keep-alive probe on a connection",
+          summary: "Ping a connection: an RFC 6455 Ping frame on WS/WSS, CRLFCRLF on TCP/TLS",
           responses: { "200": json({ type: "object" }), ...errors, ...notFound },
         },
       },

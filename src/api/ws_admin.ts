@@ -7,7 +7,7 @@
  * transport only; the close is reported by the `ws.closed` event.
  */
 import type { Context, Hono } from "hono";
-import type { Connection } from "../transport/connection.ts";
+import { type Connection, operatorPing } from "../transport/connection.ts";
 import type { ApiServer } from "./app.ts";
 import { ApiError, invalidField, objectBody, onlyKeys, optionalString } from "./errors.ts";
 
@@ -145,7 +145,7 @@ export function wsAdminRoutes(app: Hono, server: ApiServer): void {
 
   app.post("/ws/:id/ping", (c) => {
     const connection = connectionOf(server, c.req.param("id"));
-    connection.ping();
+    operatorPing(connection);
     return c.json({ id: connection.flow.id, pinged: true });
   });
 }

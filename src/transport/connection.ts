@@ -33,8 +33,16 @@ export interface Connection {
   send(bytes: Uint8Array): Promise<void>;
   /** Keep-alive probe: CRLFCRLF (RFC 5626 §4.4.1), in a text frame on WS. */
   ping(): void;
+  /** WebSocket: a Ping frame (RFC 6455 §5.5.2); its Pong counts as heard. */
+  probe?(): void;
   /** WebSocket connections send `code` and `reason` in their close frame. */
   close(code?: number, reason?: string, by?: CloseInitiator): void;
+}
+
+/** An operator's ping: a WebSocket gets a real Ping frame, TCP and TLS a CRLFCRLF. */
+export function operatorPing(c: Connection): void {
+  if (c.probe) c.probe();
+  else c.ping();
 }
 
 export interface TransportSink {

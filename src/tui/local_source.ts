@@ -8,6 +8,7 @@
 import { bindingId } from "../core/location.ts";
 import type { DialogView } from "../events.ts";
 import type { Server } from "../server.ts";
+import { operatorPing } from "../transport/connection.ts";
 import type {
   ConnectionRow,
   DashboardSnapshot,
@@ -109,7 +110,7 @@ export class LocalSource implements DashboardSource {
   pingConnection(id: string): Promise<void> {
     const connection = this.#server.transport.connection(id);
     if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
-    connection.ping();
+    operatorPing(connection);
     return Promise.resolve();
   }
 

@@ -39,7 +39,7 @@ export function snapshotOf(c: Connection): ConnectionSnapshot {
 /** What a mirror asks of the connection's own worker. */
 export interface MirrorLink {
   send(worker: number, bytes: Uint8Array, flow: Flow): void;
-  control(worker: number, id: string, op: "ping" | "close", close?: CloseArgs): void;
+  control(worker: number, id: string, op: "ping" | "probe" | "close", close?: CloseArgs): void;
 }
 
 export interface CloseArgs {
@@ -93,6 +93,11 @@ class MirroredConnection implements Connection {
 
   ping(): void {
     this.#link.control(this.#worker, this.flow.id, "ping");
+  }
+
+  /** The operator's ping, done by the worker as on its own connection (`operatorPing`). */
+  probe(): void {
+    this.#link.control(this.#worker, this.flow.id, "probe");
   }
 
   close(code?: number, reason?: string, by?: CloseInitiator): void {

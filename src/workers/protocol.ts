@@ -59,7 +59,7 @@ export type ToWorker =
   | { t: "accounts" }
   | { t: "websockets"; enabled: boolean }
   /** An operator's ping or close of a connection this worker holds (`GET /ws` lists it). */
-  | { t: "conn"; id: string; op: "ping" | "close"; close?: CloseArgs }
+  | { t: "conn"; id: string; op: "ping" | "probe" | "close"; close?: CloseArgs }
   | { t: "abuse"; change: BanChange }
   /** The API acts on a call this worker holds (`CallControl.elsewhere`). */
   | { t: "call"; id: number; action: CallAction; args: unknown[] }

@@ -7,6 +7,7 @@
 /// <reference lib="deno.worker" />
 import { startServer } from "../server.ts";
 import type { Server } from "../server.ts";
+import { operatorPing } from "../transport/connection.ts";
 import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
@@ -73,8 +74,10 @@ function apply(m: ToWorker): void {
     }
     case "conn": {
       const connection = server.transport.connection(m.id);
-      if (m.op === "ping") connection?.ping();
-      else connection?.close(m.close?.code, m.close?.reason, m.close?.by);
+      if (!connection) return;
+      if (m.op === "ping") connection.ping();
+      else if (m.op === "probe") operatorPing(connection);
+      else connection.close(m.close?.code, m.close?.reason, m.close?.by);
       return;
     }
     case "websockets":
