@@ -30,6 +30,7 @@ import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
 import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
+import { SourceTable } from "./transport/source_table.ts";
 import { reportAbuse } from "./core/abuse_reports.ts";
 import { CidrSet } from "./sip/cidr.ts";
 import type { TlsCredentials } from "./transport/listener.ts";
@@ -154,6 +155,9 @@ export function abuseOptions(config: Config): AbuseOptions {
  */
 export type Attachment = (server: Server) => { close(): Promise<void> | void };
 
+/** Source addresses the shared table of several workers tracks (as the guard's own tables). */
+const MAX_SOURCES = 100_000;
+
 /** How many SIP workers a config asks for (`workers = 0`: one per CPU core). */
 export function workerCount(config: Config): number {
   return config.workers > 0 ? config.workers : navigator.hardwareConcurrency || 1;
@@ -213,7 +217,13 @@ export async function startServer(
   await journal?.restore();
   journal?.start();
   for (const binding of worker?.bindings ?? []) location.restore(binding);
-  const abuse = new AbuseGuard(abuseOptions(config));
+  // With several workers an address's rate and connections are counted for the process.
+  const sources = worker?.sources
+    ? new SourceTable(worker.sources)
+    : pool
+    ? new SourceTable(MAX_SOURCES)
+    : undefined;
+  const abuse = new AbuseGuard(abuseOptions(config), Date.now, sources);
   const transport = new TransportLayer({
     hostname: config.interface,
     udpPort: config.udpPort,
@@ -364,6 +374,7 @@ export async function startServer(
         store,
         calls,
         fallbackSecret,
+        sources: sources?.buffer,
       });
     } catch (error) {
       await pool.stop(0);

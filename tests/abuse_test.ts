@@ -12,7 +12,12 @@ import assert from "node:assert/strict";
 import type { Config } from "../src/config/config.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { freePorts } from "./support/ports.ts";
-import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import {
+  answerChallenge,
+  optionsRequest,
+  registerRequest,
+  TestSipClient,
+} from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { LocalSource } from "../src/tui/local_source.ts";
 import { RemoteSource } from "../src/tui/remote_source.ts";
@@ -216,21 +221,6 @@ Deno.test("a banned TCP peer's connection is closed and new connections are refu
 });
 
 /** OPTIONS addressed to the server itself: answered 200 by the core. */
-function options(client: TestSipClient, callId: string): string {
-  return [
-    `OPTIONS sip:127.0.0.1 SIP/2.0`,
-    `Via: ${client.via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
-    `Max-Forwards: 70`,
-    `From: <sip:probe@${DOMAIN}>;tag=f${callId}`,
-    `To: <sip:127.0.0.1>`,
-    `Call-ID: ${callId}`,
-    `CSeq: 1 OPTIONS`,
-    `Content-Length: 0`,
-    "",
-    "",
-  ].join("\r\n");
-}
-
 Deno.test("a flood above the per-source rate gets 503 with Retry-After; others are served", async () => {
   await using t = await startTestServer({ transports: ["udp"], configure: withApi() });
   const flooder = await udpAt(t, "127.0.0.7");
@@ -239,10 +229,10 @@ Deno.test("a flood above the per-source rate gets 503 with Retry-After; others a
     const statuses: (number | undefined)[] = [];
     const ids = Array.from({ length: 150 }, (_, i) => `flood-${i}-${crypto.randomUUID()}`);
     const started = performance.now();
-    for (const id of ids) await flooder.send(options(flooder, id));
+    for (const id of ids) await flooder.send(optionsRequest(flooder, id));
     const sendMs = performance.now() - started;
     // Others are served during the flood.
-    await other.send(options(other, "other-1"));
+    await other.send(optionsRequest(other, "other-1"));
     assert.equal((await other.response("other-1", 1)).status, 200);
     const replies: SipResponse[] = [];
     const deadline = Date.now() + 1500;

@@ -3,12 +3,19 @@
  * alternate between the two workers (by their Call-IDs) is banned after exactly
  * `ban_after` failures in all (the main thread counts every worker's), the ban holds in
  * both workers, the API lists it, and an operator's DELETE lifts it in both. An account
- * lock at a known-good address holds in both workers too. Counted once.
+ * lock at a known-good address holds in both workers too. Counted once. An address's
+ * connection cap and request rate hold for the process, not per worker: its TCP
+ * connections, which the kernel spreads over both workers, are counted in one table.
  */
 import assert from "node:assert/strict";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import { freePorts } from "./support/ports.ts";
-import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import {
+  answerChallenge,
+  optionsRequest,
+  registerRequest,
+  TestSipClient,
+} from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
@@ -104,5 +111,82 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
     }
   } finally {
     guesser.close();
+  }
+});
+
+/** An OPTIONS on `client`; its final status, or undefined when none came (refused, dropped). */
+async function ping(client: TestSipClient, timeoutMs: number): Promise<number | undefined> {
+  return await (await sendOptions(client))(timeoutMs);
+}
+
+/** Sends an OPTIONS; the function returned waits for its final status. */
+async function sendOptions(
+  client: TestSipClient,
+): Promise<(timeoutMs: number) => Promise<number | undefined>> {
+  const callId = `ping-${crypto.randomUUID()}`;
+  try {
+    await client.send(optionsRequest(client, callId));
+  } catch {
+    return () => Promise.resolve(undefined);
+  }
+  return (timeoutMs) =>
+    client.response(callId, 1, timeoutMs).then((r) => r.status, () => undefined);
+}
+
+async function twoWorkers(configure: (c: TestServer["config"]) => void) {
+  return await startTestServer({
+    transports: ["tcp"],
+    configure: (c) => {
+      c.workers = 2;
+      c.ping.interval = 0;
+      configure(c);
+    },
+  });
+}
+
+// With limits per worker, 12 connections spread over two workers would leave up to 8 open
+// (4 in each); all 12 landing in one worker, the only way this passes then, is 1 in 2,048.
+Deno.test("workers: max_connections_per_source holds for the process, whichever worker accepts", async () => {
+  await using t = await twoWorkers((c) => c.abuse.maxConnectionsPerSource = 4);
+  const clients: TestSipClient[] = [];
+  try {
+    for (let i = 0; i < 12; i++) {
+      const client = await TestSipClient.connect("tcp", t.port("tcp"));
+      clients.push(client);
+      await ping(client, 500);
+    }
+    const statuses = await Promise.all(clients.map((c) => ping(c, 1000)));
+    assert.equal(statuses.filter((s) => s === 200).length, 4, JSON.stringify(statuses));
+    // One closes: the process counts 3, so one more is accepted (by either worker).
+    clients[statuses.indexOf(200)].close();
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await TestSipClient.connect("tcp", t.port("tcp"));
+    clients.push(again);
+    assert.equal(await ping(again, 1000), 200);
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
+// Eight connections send 5 requests each in one burst: within the per-connection limit (10),
+// 40 from the address. Counted per worker, up to 20 would pass (10 in each worker).
+Deno.test("workers: rate_limit per source holds for the process: a burst over connections in both workers", async () => {
+  await using t = await twoWorkers((c) => c.abuse.rateLimit = 10);
+  const clients: TestSipClient[] = [];
+  try {
+    for (let i = 0; i < 8; i++) clients.push(await TestSipClient.connect("tcp", t.port("tcp")));
+    await new Promise((r) => setTimeout(r, 1100)); // a fresh window for the burst
+    const started = performance.now();
+    const sent = await Promise.all(
+      clients.flatMap((c) => Array.from({ length: 5 }, () => sendOptions(c))),
+    );
+    const sendMs = performance.now() - started;
+    const statuses = await Promise.all(sent.map((answer) => answer(1500)));
+    const ok = statuses.filter((s) => s === 200).length;
+    const windows = Math.ceil(sendMs / 1000); // 1 unless the machine stalled the burst
+    assert.ok(ok <= 10 * windows, `${ok} of 40 answered 200 in ${Math.round(sendMs)} ms`);
+    assert.ok(statuses.includes(503), JSON.stringify(statuses));
+  } finally {
+    for (const c of clients) c.close();
   }
 });

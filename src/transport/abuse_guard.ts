@@ -1,6 +1,5 @@
 /**
- * @module Abuse protection state, in one place behind a narrow interface so it can later be
- * shared by several workers: `checkMessage` (before parsing: banned → drop, over the rate →
+ * @module Abuse protection state, in one place behind a narrow interface: `checkMessage` (before parsing: banned → drop, over the rate →
  * 503 or drop), `admitConnection` (bans and connection caps), `recordFailure` /
  * `recordSuccess` / `isBlocked` (digest outcomes from the core), and `bans` / `unban` for
  * operators. It owns the ban rule (README "Abuse protection"):
@@ -20,7 +19,8 @@
 import type { BanView } from "../events.ts";
 import type { CidrSet } from "../sip/cidr.ts";
 import { putLast } from "./bounded_map.ts";
-import { OVER_ANSWER, OVER_DROP, RateLimiter, WITHIN } from "./rate_limiter.ts";
+import { OVER_ANSWER, OVER_DROP, RateLimiter, type RateVerdict, WITHIN } from "./rate_limiter.ts";
+import type { SourceTable } from "./source_table.ts";
 
 export interface AbuseOptions {
   enabled: boolean;
@@ -105,10 +105,13 @@ export class AbuseGuard {
   #locks = new Map<string, number>();
   /** Key → when it was last reported: one log line per episode, not one per message. */
   #reported = new Map<string, number>();
+  /** With several workers: per-source rates and connection counts of the whole process. */
+  #shared?: SourceTable;
   #isTrusted = (host: string) => this.#o.trusted.has(host);
 
-  constructor(options: AbuseOptions, now: () => number = Date.now) {
+  constructor(options: AbuseOptions, now: () => number = Date.now, shared?: SourceTable) {
     this.#now = now;
+    this.#shared = shared;
     this.configure(options);
   }
 
@@ -164,7 +167,7 @@ export class AbuseGuard {
     if (!o.enabled) return PASS;
     if (this.#bans.size > 0 && this.#banned(host, now)) return DROP_BANNED;
     if (!isRequest || o.rateLimit === 0) return PASS;
-    let verdict = this.#perSource.hit(host, now, this.#isTrusted);
+    let verdict = this.#sourceHit(host, now);
     if (verdict === WITHIN && connection !== undefined) {
       // Same exemption as the source: a trusted source's connections are never limited.
       verdict = this.#perConnection.hit(connection, now, () => this.#isTrusted(host));
@@ -172,9 +175,16 @@ export class AbuseGuard {
     return verdict === OVER_ANSWER ? REFUSE_RATE : verdict === OVER_DROP ? DROP_RATE : PASS;
   }
 
+  #sourceHit(host: string, now: number): RateVerdict {
+    const shared = this.#shared;
+    if (!shared) return this.#perSource.hit(host, now, this.#isTrusted);
+    if (this.#o.trusted.size > 0 && this.#isTrusted(host)) return WITHIN;
+    return shared.hit(host, now, this.#o.rateLimit);
+  }
+
   /** Seconds a refused source should wait (Retry-After). */
   retryAfter(host: string): number {
-    return this.#perSource.retryAfter(host, this.#now());
+    return (this.#shared ?? this.#perSource).retryAfter(host, this.#now());
   }
 
   /** True at most once a minute per key: one log line per episode, not one per message. */
@@ -201,25 +211,29 @@ export class AbuseGuard {
     const o = this.#o;
     if (!o.enabled) return "ok";
     if (this.#bans.size > 0 && this.#banned(host)) return "banned";
+    const shared = this.#shared;
     const perSource = o.maxConnectionsPerSource > 0 &&
-      (this.#connections.get(host) ?? 0) >= o.maxConnectionsPerSource;
-    const total = o.maxConnections > 0 && this.#open >= o.maxConnections;
+      (shared ? shared.connections(host) : this.#connections.get(host) ?? 0) >=
+        o.maxConnectionsPerSource;
+    const total = o.maxConnections > 0 && (shared?.open ?? this.#open) >= o.maxConnections;
     if (!perSource && !total) return "ok";
     if (this.#isTrusted(host)) return "ok";
     return perSource ? "source_cap" : "total_cap";
   }
 
   connectionOpened(host: string): void {
+    if (this.#shared) return this.#shared.opened(host);
     this.#open++;
     this.#connections.set(host, (this.#connections.get(host) ?? 0) + 1);
   }
 
   connectionClosed(host: string, connection: string): void {
+    this.#perConnection.forget(connection);
+    if (this.#shared) return this.#shared.closed(host);
     this.#open = Math.max(0, this.#open - 1);
     const n = (this.#connections.get(host) ?? 1) - 1;
     if (n > 0) this.#connections.set(host, n);
     else this.#connections.delete(host);
-    this.#perConnection.forget(connection);
   }
 
   // --- authentication outcomes ---
@@ -359,7 +373,7 @@ export class AbuseGuard {
       failures: this.#failures.size,
       successes: this.#successes.size,
       history: this.#history.size,
-      rate_sources: this.#perSource.size,
+      rate_sources: this.#shared?.size ?? this.#perSource.size,
       rate_connections: this.#perConnection.size,
       reported: this.#reported.size,
       locks: this.#locks.size,
@@ -373,6 +387,7 @@ export class AbuseGuard {
     const o = this.#o;
     for (const [address, ban] of this.#bans) if (ban.until <= now) this.#bans.delete(address);
     this.#perSource.sweep(now);
+    if (this.#shared?.owner) this.#shared.sweep(now);
     this.#perConnection.sweep(now);
     const since = now - o.banWindowMs;
     // Records are kept in order of their last failure: stop at the first recent one.

@@ -20,6 +20,12 @@ export const OVER_ANSWER = 1;
 export const OVER_DROP = 2;
 export type RateVerdict = typeof WITHIN | typeof OVER_ANSWER | typeof OVER_DROP;
 
+/** The verdict for the `n`th request of a window: over the limit 503, over twice it drop. */
+export function rateVerdict(n: number, limit: number): RateVerdict {
+  if (n <= limit) return WITHIN;
+  return n <= 2 * limit ? OVER_ANSWER : OVER_DROP;
+}
+
 export class RateLimiter {
   #windows = new Map<string, Window>();
   #maxKeys: number;
@@ -49,9 +55,7 @@ export class RateLimiter {
       this.#windows.set(key, w);
     }
     if (w.exempt) return WITHIN;
-    const n = ++w.count;
-    if (n <= this.limit) return WITHIN;
-    return n <= 2 * this.limit ? OVER_ANSWER : OVER_DROP;
+    return rateVerdict(++w.count, this.limit);
   }
 
   /** Seconds until `key`'s window ends (for Retry-After); at least 1. */

@@ -50,6 +50,8 @@ export interface PoolContext {
   calls: CallControl;
   /** Key material when none is configured, shared by every worker. */
   fallbackSecret: Uint8Array;
+  /** Per-source rate windows and connection counts every worker shares (source_table.ts). */
+  sources?: SharedArrayBuffer;
 }
 
 export class WorkerPool implements WorkerLinks {
@@ -110,6 +112,7 @@ export class WorkerPool implements WorkerLinks {
       fallbackSecret: context.fallbackSecret,
       node: transport.owner.node,
       udpSocket: sharedUdpSocket(transport),
+      sources: context.sources,
     };
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;

@@ -35,6 +35,8 @@ export interface WorkerSetup {
   flows: Flow[];
   /** Bans in force when it starts (e.g. loaded from the cluster). */
   bans: Ban[];
+  /** The process's per-source rate windows and connection counts (source_table.ts). */
+  sources?: SharedArrayBuffer;
 }
 
 /** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */

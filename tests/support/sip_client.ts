@@ -212,6 +212,22 @@ export interface RegisterOptions {
 
 let cseqCounter = 1;
 
+/** An out-of-dialog OPTIONS to the server (CSeq 1), which answers it 200 itself. */
+export function optionsRequest(client: TestSipClient, callId: string): string {
+  return [
+    `OPTIONS sip:127.0.0.1 SIP/2.0`,
+    `Via: ${client.via};branch=z9hG4bK${crypto.randomUUID().slice(0, 12)};rport`,
+    `Max-Forwards: 70`,
+    `From: <sip:probe@127.0.0.1>;tag=f${callId}`,
+    `To: <sip:127.0.0.1>`,
+    `Call-ID: ${callId}`,
+    `CSeq: 1 OPTIONS`,
+    `Content-Length: 0`,
+    "",
+    "",
+  ].join("\r\n");
+}
+
 export function registerRequest(
   client: TestSipClient,
   o: RegisterOptions,
