@@ -6,6 +6,7 @@
  * after `send_timeout` instead of being buffered without bound. Both end in `ws.closed`.
  */
 import assert from "node:assert/strict";
+import type { Config } from "../src/config/config.ts";
 import type { WsClosed } from "../src/events.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { type WsEvent, WsFrameDecoder } from "../src/transport/ws_frames.ts";
@@ -70,60 +71,59 @@ function options(ts: TestServer, port: number, body = ""): ReturnType<typeof par
   return parseMessage(new TextEncoder().encode(text));
 }
 
-Deno.test("WS client mode: a silent peer is pinged, then closed with 1001", async () => {
-  await using ts = await startTestServer({
+/**
+ * sipws with `websocket` settings and an outbound WebSocket to a silent peer, opened by an
+ * OPTIONS to it; `closedEvent` waits for that connection's `ws.closed`.
+ */
+async function dialedPeer(websocket: Partial<Config["websocket"]>) {
+  const ts = await startTestServer({
     transports: ["ws"],
-    configure: (c) => {
-      c.websocket.pingInterval = 1;
-      c.websocket.pingTimeout = 1;
-    },
+    configure: (c) => Object.assign(c.websocket, websocket),
   });
   const closed: WsClosed[] = [];
   ts.server.events.on("ws.closed", (e) => closed.push(e.closed));
   const peer = await silentPeer();
-  try {
-    const target = { transport: "ws" as const, host: "127.0.0.1", port: peer.port };
-    const flow = await ts.server.transport.send(options(ts, peer.port), target);
-    const events = await framesFrom(await peer.conn);
-    const kinds = events.map((e) => e.kind);
-    assert.deepEqual(kinds, ["message", "ping", "close"], "the OPTIONS, a ping, the close");
-    assert.equal((events[2] as { code?: number }).code, 1001);
-    const event = await until("ws.closed", () => closed.find((c) => c.id === flow.id));
-    assert.equal(event.code, 1001);
-    assert.equal(event.reason, "no answer to ping");
-    assert.equal(event.by, "server");
-  } finally {
-    peer.close();
-  }
+  const target = { transport: "ws" as const, host: "127.0.0.1", port: peer.port };
+  const flow = await ts.server.transport.send(options(ts, peer.port), target);
+  return {
+    ts,
+    peer,
+    flow,
+    closedEvent: () => until("ws.closed", () => closed.find((c) => c.id === flow.id)),
+    async [Symbol.asyncDispose]() {
+      peer.close();
+      await ts.stop();
+    },
+  };
+}
+
+Deno.test("WS client mode: a silent peer is pinged, then closed with 1001", async () => {
+  await using dialed = await dialedPeer({ pingInterval: 1, pingTimeout: 1 });
+  const events = await framesFrom(await dialed.peer.conn);
+  const kinds = events.map((e) => e.kind);
+  assert.deepEqual(kinds, ["message", "ping", "close"], "the OPTIONS, a ping, the close");
+  assert.equal((events[2] as { code?: number }).code, 1001);
+  const event = await dialed.closedEvent();
+  assert.equal(event.code, 1001);
+  assert.equal(event.reason, "no answer to ping");
+  assert.equal(event.by, "server");
 });
 
 Deno.test("WS client mode: a peer that stops reading is dropped after send_timeout", async () => {
-  await using ts = await startTestServer({
-    transports: ["ws"],
-    configure: (c) => {
-      c.websocket.pingInterval = 0;
-      c.websocket.sendTimeout = 500;
-    },
-  });
-  const closed: WsClosed[] = [];
-  ts.server.events.on("ws.closed", (e) => closed.push(e.closed));
-  const peer = await silentPeer();
-  try {
-    const target = { transport: "ws" as const, host: "127.0.0.1", port: peer.port };
-    const flow = await ts.server.transport.send(options(ts, peer.port), target);
-    await peer.conn;
-    // The peer reads nothing: far more than the socket buffers hold, sent without waiting.
-    const big = "x".repeat(60_000);
-    for (let i = 0; i < 400 && closed.length === 0; i++) {
-      ts.server.transport.send(options(ts, peer.port, big), { flow }).catch(() => {});
-      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 10));
-    }
-    const event = await until("ws.closed", () => closed.find((c) => c.id === flow.id));
-    assert.equal(event.reason, "send timeout");
-    assert.equal(event.code, 1006);
-    assert.equal(event.by, "server");
-    assert.ok(ts.server.counters.total("sip_dropped_total", { reason: "WebSocket send timeout" }));
-  } finally {
-    peer.close();
+  await using dialed = await dialedPeer({ pingInterval: 0, sendTimeout: 500 });
+  const { ts, peer, flow } = dialed;
+  await peer.conn;
+  // The peer reads nothing: far more than the socket buffers hold, sent without waiting.
+  const big = "x".repeat(60_000);
+  let closed = false;
+  dialed.closedEvent().then(() => closed = true, () => {});
+  for (let i = 0; i < 400 && !closed; i++) {
+    ts.server.transport.send(options(ts, peer.port, big), { flow }).catch(() => {});
+    if (i % 20 === 0) await new Promise((r) => setTimeout(r, 10));
   }
+  const event = await dialed.closedEvent();
+  assert.equal(event.reason, "send timeout");
+  assert.equal(event.code, 1006);
+  assert.equal(event.by, "server");
+  assert.ok(ts.server.counters.total("sip_dropped_total", { reason: "WebSocket send timeout" }));
 });
