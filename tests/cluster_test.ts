@@ -197,6 +197,28 @@ Deno.test({
       });
       assert.ok(Date.now() - cliAdded <= 1000);
 
+      // The SIPWS protocol's put through node 2 is seen by node 3 as well.
+      const sipwsPut = (n: number, user: string) =>
+        fetch(`${api(n)}/`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            q: "put",
+            domain: DOMAIN,
+            key: KEY,
+            data: [{ o: "+", u: user, k: `${user}-pw` }],
+          }),
+        });
+      const put2 = await sipwsPut(2, "gina");
+      assert.equal(put2.status, 200, await put2.text());
+      const putAt = Date.now();
+      await until("node 3 sees the account put through node 2", 1000, async () => {
+        const res = await fetch(`${api(3)}/dir/${DOMAIN}/gina`, { headers: auth });
+        await res.body?.cancel();
+        return res.status === 200 ? true : undefined;
+      });
+      assert.ok(Date.now() - putAt <= 1000);
+
       // alice: WebSocket on node 1; bob (a sipp phone) and dave: UDP through node 2.
       const alice = await TestSipClient.connect("ws", WS, host(1));
       const viaNode2 = await TestSipClient.connect("udp", UDP, host(2));
@@ -399,6 +421,8 @@ Deno.test({
         body: JSON.stringify({ secret: "frank-pw" }),
       });
       assert.equal(refused.status, 503, await refused.text());
+      const refusedPut = await sipwsPut(3, "hank");
+      assert.equal(refusedPut.status, 503, await refusedPut.text());
       const meanwhile = await TestSipClient.connect("udp", UDP, host(3));
       clients.push(meanwhile);
       const lateContact = `sip:carol@127.0.0.1:${meanwhile.localPort}`;
