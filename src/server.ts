@@ -233,7 +233,10 @@ export async function startServer(
     wssPort: config.wssPort,
     tls: loaded?.tls,
     websocket: webSocketPolicy(config),
-    isServedHost: (host) => isLocalHost(host),
+    // `host` is lower-case already (the policy's hostOf).
+    isServedHost: (host) =>
+      isLocalHost(host) ||
+      config.websocket.hostAliases.some((alias) => alias.toLowerCase() === host),
     webSocketLimits: config.websocket,
     webSocketClientCa: await readClientCa(config),
     maxMessageSize: config.sip.maxMessageSize,

@@ -19,6 +19,7 @@ Deno.test("origins (exact and *.), check_host, cors=origin, disable → 503, cou
       c.keys = ["k"];
       c.websocket.allowedOrigins = ["https://app.example.com", "https://*.example.org"];
       c.websocket.checkHost = true;
+      c.websocket.hostAliases = ["SIP.Example.net"];
       c.websocket.cors = "origin";
     },
   });
@@ -39,6 +40,12 @@ Deno.test("origins (exact and *.), check_host, cors=origin, disable → 503, cou
     "101",
   );
   assert.equal(await status({ Origin: "https://app.example.com", Host: "evil.test" }), "403");
+  // An alias (any case) passes; a name under it does not.
+  assert.equal(await status({ Origin: "https://app.example.com", Host: "sip.example.NET" }), "101");
+  assert.equal(
+    await status({ Origin: "https://app.example.com", Host: "a.sip.example.net" }),
+    "403",
+  );
 
   ts.server.transport.setWebSocketsEnabled(false);
   assert.equal(await status({ Origin: "https://app.example.com" }), "503");
@@ -49,7 +56,7 @@ Deno.test("origins (exact and *.), check_host, cors=origin, disable → 503, cou
     headers: { authorization: "Bearer k" },
   })).text();
   assert.match(metrics, /^sipws_ws_handshakes_refused_total\{reason="origin"\} 3$/m);
-  assert.match(metrics, /^sipws_ws_handshakes_refused_total\{reason="host"\} 1$/m);
+  assert.match(metrics, /^sipws_ws_handshakes_refused_total\{reason="host"\} 2$/m);
   assert.match(metrics, /^sipws_ws_handshakes_refused_total\{reason="disabled"\} 1$/m);
 
   // cors = any on reload: `*`, whatever the Origin.

@@ -103,8 +103,10 @@ export interface Config {
   websocket: {
     /** Allowed Origins, exact or `https://*.example.com`; empty allows every origin. */
     allowedOrigins: string[];
-    /** Refuse a handshake whose Host is not a served domain or one of our addresses. */
+    /** Refuse a handshake whose Host is not a served domain, alias or one of our addresses. */
     checkHost: boolean;
+    /** Other names clients reach sipws by (a web front's name in the wss:// URL), for `checkHost`. */
+    hostAliases: string[];
     /** Access-Control-Allow-Origin on the 101: none, `*`, or the Origin echoed. */
     cors: "none" | "any" | "origin";
     /** Seconds between CRLF keep-alives sent to clients; 0 disables. */
@@ -229,6 +231,7 @@ export function defaultConfig(): Config {
     websocket: {
       allowedOrigins: [],
       checkHost: false,
+      hostAliases: [],
       cors: "none",
       keepaliveInterval: 0,
       pingInterval: 30,

@@ -134,7 +134,11 @@ export const SCHEMA: Schema = {
       kind: "strings",
       doc: 'allowed Origins, exact or patterns like "https://*.example.com"; empty allows all',
     },
-    checkHost: bool("refuse a handshake whose Host is not a served domain or our address"),
+    checkHost: bool("refuse a handshake whose Host is not a served domain, alias or our address"),
+    hostAliases: {
+      kind: "strings",
+      doc: 'other names clients reach sipws by, accepted by check_host: "sip.example.com"',
+    },
     cors: {
       kind: "enum",
       values: ["none", "any", "origin"],
