@@ -15,7 +15,7 @@ import { until } from "./support/jssip_page.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 /** A peer that completes the `sip` upgrade sipws asks for, then reads only if told to. */
-async function silentPeer(): Promise<{ port: number; conn: Promise<Deno.Conn>; close(): void }> {
+function silentPeer(): { port: number; conn: Promise<Deno.Conn>; close(): void } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conn = (async () => {
     const c = await listener.accept();
@@ -82,7 +82,7 @@ async function dialedPeer(websocket: Partial<Config["websocket"]>) {
   });
   const closed: WsClosed[] = [];
   ts.server.events.on("ws.closed", (e) => closed.push(e.closed));
-  const peer = await silentPeer();
+  const peer = silentPeer();
   const target = { transport: "ws" as const, host: "127.0.0.1", port: peer.port };
   const flow = await ts.server.transport.send(options(ts, peer.port), target);
   return {
