@@ -1,12 +1,14 @@
 /**
- * Registrations survive a restart: a sipws process (real `main.ts`, sqlite store) holds a
- * UDP phone, a TCP phone (both sipp UASes at the addresses their Contacts name) and a
- * WebSocket client; it is stopped with SIGTERM (once) or SIGKILL more than a second after
- * the last REGISTER (once), and started again on the same store. Without any new REGISTER
+ * Registrations survive a restart: a sipws process (real `main.ts`, sqlite store, or the
+ * JSON `-b` database whose registrations go to its sibling file) holds a UDP phone, a TCP
+ * phone (both sipp UASes at the addresses their Contacts name) and a WebSocket client; it
+ * is stopped with SIGTERM or SIGKILL more than a second after the last REGISTER, and
+ * started again on the same store. Without any new REGISTER
  * a sipp UAC then calls both phones successfully, while the WebSocket binding, whose
  * connection died with the process, is gone.
  */
 import assert from "node:assert/strict";
+import { JsonFileStore } from "../src/store/json_file_store.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
 import { spawnChild } from "./support/process.ts";
 import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
@@ -31,7 +33,9 @@ interface Ports {
   http: number;
 }
 
-function startSipws(dir: string, p: Ports) {
+type StoreKind = "sqlite" | "json";
+
+function startSipws(dir: string, p: Ports, kind: StoreKind) {
   return spawnChild(Deno.execPath(), {
     args: [
       "run",
@@ -49,8 +53,7 @@ function startSipws(dir: string, p: Ports) {
       String(p.ws),
       "-r",
       String(p.http),
-      "--store",
-      `${dir}/sipws.db`,
+      ...(kind === "sqlite" ? ["--store", `${dir}/sipws.db`] : ["-b", `${dir}/accounts.json`]),
       KEY,
     ],
     cwd: dir,
@@ -87,19 +90,24 @@ async function call(callee: string, transport: "udp" | "tcp", uasPort: number, p
   assert.equal(uasResult.stats?.successfulCalls, 1, `${callee}:\n${describeSipp(uasResult)}`);
 }
 
-for (const how of ["SIGTERM", "SIGKILL"] as const) {
+const CASES = [["SIGTERM", "sqlite"], ["SIGKILL", "sqlite"], ["SIGKILL", "json"]] as const;
+
+for (const [how, kind] of CASES) {
   Deno.test({
-    name: `registrations survive a restart (${how}): UDP and TCP phones called, WS gone`,
+    name: `registrations survive a restart (${how}, ${kind} store): UDP and TCP phones called, ` +
+      "WS gone",
     sanitizeResources: false,
     fn: async () => {
       const dir = await Deno.makeTempDir({ prefix: "sipws-restart-" });
       const [udp, tcp, ws, http, bobPort, carolPort] = freePorts(6);
       const p: Ports = { udp, tcp, ws, http };
-      const store = SqliteStore.open(`${dir}/sipws.db`, { storePlainPasswords: false });
+      const store = kind === "sqlite"
+        ? SqliteStore.open(`${dir}/sipws.db`, { storePlainPasswords: false })
+        : await JsonFileStore.open(`${dir}/accounts.json`, { storePlainPasswords: false });
       for (const u of users) await store.putAccount(u);
       store.close();
       const clients: TestSipClient[] = [];
-      let sipws = startSipws(dir, p);
+      let sipws = startSipws(dir, p, kind);
       try {
         await waitHealthy(`http://127.0.0.1:${http}`);
         const viaUdp = await TestSipClient.connect("udp", udp);
@@ -128,8 +136,13 @@ for (const how of ["SIGTERM", "SIGKILL"] as const) {
         if (how === "SIGTERM") assert.equal(status.code, 0, sipws.stderr);
         else assert.equal(status.signal, "SIGKILL");
         for (const c of clients.splice(0)) c.close();
+        if (kind === "json") {
+          // The JSON database's registrations are its sibling file, not the accounts file.
+          const saved = await Deno.readTextFile(`${dir}/accounts.bindings.json`);
+          assert.match(saved, /bob@example\.test/);
+        }
 
-        sipws = startSipws(dir, p);
+        sipws = startSipws(dir, p, kind);
         await waitHealthy(`http://127.0.0.1:${http}`);
         const after = (await bindings(p)).map((b) => `${b.aor} ${b.transport}`).sort();
         assert.deepEqual(after, [`bob@${DOMAIN} udp`, `carol@${DOMAIN} tcp`], sipws.stderr);
