@@ -1,16 +1,17 @@
 /**
  * @module Abuse protection end to end ([abuse], on by default): a real server, clients at
  * several 127/8 source addresses over UDP, TCP and WS. A password guesser is banned after
- * `ban_after` failures (its datagrams then go unanswered, its TCP connection is closed and
- * new ones refused) while good users at another address, behind the same address after a
+ * `ban_after` failures (one log line; its datagrams then go unanswered, its TCP and WS
+ * connections are closed and new ones refused) while good users at another address, behind the same address after a
  * success, and at a trusted address still register; the operator lists and lifts bans over
  * the API and the domain's control server hears `PUT /ban/{address}`; a flood above the
- * per-source rate gets 503 + Retry-After while others are served; connection caps refuse
+ * per-source rate gets 503 + Retry-After (one log line) while others are served; connection caps refuse
  * the 101st connection from one address and the one past `max_connections`.
  */
 import assert from "node:assert/strict";
 import type { Config } from "../src/config/config.ts";
 import type { SipResponse } from "../src/sip/message.ts";
+import { configureLog, type LogRecord, stderrSink } from "../src/log.ts";
 import { freePorts } from "./support/ports.ts";
 import {
   answerChallenge,
@@ -30,6 +31,16 @@ const ACCOUNTS = ["alice", "bob", "carol", "dave"].map((user) => ({
   password: `${user}-secret`,
 }));
 const KEY = "k";
+
+/** Captures warnings and worse until the returned function restores the terminal sink. */
+function captureWarnings(): { records: LogRecord[]; restore: () => void } {
+  const records: LogRecord[] = [];
+  configureLog({ verbosity: 2, sinks: [(record) => records.push(record)] });
+  return { records, restore: () => configureLog({ verbosity: 0, sinks: [stderrSink] }) };
+}
+
+const lines = (records: LogRecord[], pattern: RegExp) =>
+  records.filter((r) => r.level === "warn" && pattern.test(r.message)).length;
 
 function withApi(extra: (c: Config) => void = () => {}) {
   return (c: Config) => {
@@ -110,6 +121,7 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
     configure: withApi((c) => c.abuse.trusted = ["127.0.0.5/32"]),
   });
   const clients: TestSipClient[] = [];
+  const log = captureWarnings();
   const at = async (address: string) => {
     const c = await udpAt(t, address);
     clients.push(c);
@@ -125,6 +137,7 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
     for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, "alice", `guess${i}`), 403);
     assert.equal(await attempt(guesser, "alice", "guess-after-ban"), undefined, "banned: dropped");
     assert.equal(await attempt(guesser, "bob", "bob-secret"), undefined, "even a right password");
+    assert.equal(lines(log.records, /^banned 127\.0\.0\.2 /), 1, "one log line per ban");
     // A good user at another address is not affected.
     assert.equal(await attempt(await at("127.0.0.3"), "bob", "bob-secret"), 200);
 
@@ -175,22 +188,30 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
     assert.deepEqual((await api(t, "GET", "/bans")).json, { count: 0, bans: [] });
     assert.equal(await attempt(guesser, "bob", "bob-secret"), 200);
   } finally {
+    log.restore();
     for (const c of clients) c.close();
     await receiver.shutdown();
   }
 });
 
-Deno.test("a banned TCP peer's connection is closed and new connections are refused", async () => {
+Deno.test("a banned peer's TCP and WS connections are closed and new connections are refused", async () => {
   await using t = await startTestServer({
-    transports: ["tcp"],
+    transports: ["tcp", "ws"],
     accounts: ACCOUNTS,
     configure: withApi((c) => c.abuse.banAfter = 3),
   });
   const guesser = await TestSipClient.connect("tcp", t.port("tcp"));
+  const wsPeer = await TestSipClient.connect("ws", t.port("ws"));
   for (let i = 0; i < 2; i++) assert.equal(await attempt(guesser, "alice", `g${i}`), 403);
   // The third failure bans 127.0.0.1: the connection is closed without the 403.
   assert.equal(await attempt(guesser, "alice", "g2"), undefined);
   await guesser.closed;
+  const wsClosed = await Promise.race([
+    wsPeer.closed.then(() => "closed"),
+    new Promise((r) => setTimeout(() => r("open"), 3000)),
+  ]);
+  assert.equal(wsClosed, "closed", "the address's WebSocket goes with the ban");
+  await assert.rejects(TestSipClient.connect("ws", t.port("ws")), "new WS refused");
   const again = await TestSipClient.connect("tcp", t.port("tcp"));
   const closedAt = await Promise.race([
     again.closed.then(() => "closed"),
@@ -220,11 +241,11 @@ Deno.test("a banned TCP peer's connection is closed and new connections are refu
   served.close();
 });
 
-/** OPTIONS addressed to the server itself: answered 200 by the core. */
 Deno.test("a flood above the per-source rate gets 503 with Retry-After; others are served", async () => {
   await using t = await startTestServer({ transports: ["udp"], configure: withApi() });
   const flooder = await udpAt(t, "127.0.0.7");
   const other = await udpAt(t, "127.0.0.8");
+  const log = captureWarnings();
   try {
     const statuses: (number | undefined)[] = [];
     const ids = Array.from({ length: 150 }, (_, i) => `flood-${i}-${crypto.randomUUID()}`);
@@ -252,7 +273,13 @@ Deno.test("a flood above the per-source rate gets 503 with Retry-After; others a
     assert.ok(refused.length > 0, `no 503 among ${JSON.stringify(statuses)}`);
     for (const r of refused) assert.match(r.get("retry-after") ?? "", /^[1-9]\d*$/);
     assert.ok(metric(await metrics(t), "sipws_rate_limited_total") >= refused.length);
+    assert.equal(
+      lines(log.records, /^rate limit: 127\.0\.0\.7 /),
+      1,
+      "one line, not one per message",
+    );
   } finally {
+    log.restore();
     flooder.close();
     other.close();
   }
