@@ -522,6 +522,7 @@ export async function startServer(
   const started: ReturnType<Attachment>[] = [];
   try {
     for (const attach of attachments) started.push(attach(server));
+    cluster?.node.serving();
   } catch (error) {
     await server.stop();
     throw error;

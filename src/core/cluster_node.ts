@@ -63,6 +63,7 @@ export class ClusterNode {
   #sharedDialogs = "";
   #sharedAt = 0;
   #remoteDialogs = new Map<string, DialogView[]>();
+  #previousRun: ClusterRecord[] = [];
 
   constructor(deps: ClusterDeps) {
     this.#deps = deps;
@@ -90,8 +91,8 @@ export class ClusterNode {
     await bindings.write({ node: this.id, info: this.#info(), put: [], remove: [] });
     const records = await bindings.loadAll();
     this.#replace(records);
-    // What Redis still holds of our previous run: its connections are gone.
-    this.#takeOver(records.filter((r) => r.node === this.id));
+    // What Redis still holds of our previous run: its connections are gone (see serving()).
+    this.#previousRun = records.filter((r) => r.node === this.id);
     this.#unobserve = location.observe((binding, change) => {
       // Registered here now: another node's copy of the same registration is stale.
       if (change === "saved") this.#delete(binding.aor, binding.key);
@@ -102,6 +103,16 @@ export class ClusterNode {
     this.#timers.push(setInterval(() => this.#beat(), beat));
     this.#timers.push(setInterval(() => this.#checkNodes(), 1000));
     await this.#checkNodes();
+  }
+
+  /**
+   * The server is up with its control callbacks listening: what Redis kept of our previous
+   * run is taken over now (reachable bindings kept, flow-bound ones removed with their
+   * DELETE callback), as a survivor would after a crash.
+   */
+  serving(): void {
+    const previous = this.#previousRun.splice(0);
+    if (previous.length > 0) this.#takeOver(previous);
   }
 
   /** Live bindings of `aor` owned by other nodes. */
