@@ -5,12 +5,15 @@
  * disabled; one trusted source; one counted source below the limit; 100,000 distinct
  * sources in rotation (a spoofed flood: each new source costs a table insert and, once
  * full, a batch eviction); a stream connection (counted per address and per connection); and
- * with 10,000 bans in force. Also prints the table sizes after the flood, to show the
+ * with 10,000 bans in force; and with several workers' shared per-source table
+ * (source_table.ts: a hash and a spin lock in a SharedArrayBuffer) for one source and for
+ * 100,000 in rotation. Also prints the table sizes after the flood, to show the
  * bound holds. Run `deno run -A bench/abuse_check.ts [--n=2000000]`. Not part of the product.
  */
 import { cpuUsage } from "node:process";
 import { CidrSet } from "../src/sip/cidr.ts";
 import { AbuseGuard, type AbuseOptions } from "../src/transport/abuse_guard.ts";
+import { SourceTable } from "../src/transport/source_table.ts";
 
 const arg = (name: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -73,6 +76,16 @@ const flood = new AbuseGuard(options({ maxEntries: 50_000 }));
 rows.push([
   "100k sources rotating, table bound 50k",
   measure((i) => flood.checkMessage(hosts[i % hosts.length], undefined, true, T)),
+]);
+const shared = new AbuseGuard(options(), Date.now, new SourceTable(100_000));
+rows.push([
+  "one counted source, workers' shared table",
+  measure(() => shared.checkMessage("192.0.2.1", undefined, true, T)),
+]);
+const sharedFlood = new AbuseGuard(options(), Date.now, new SourceTable(100_000));
+rows.push([
+  "100k sources rotating, shared table",
+  measure((i) => sharedFlood.checkMessage(hosts[i % hosts.length], undefined, true, T)),
 ]);
 const banned = new AbuseGuard(options());
 for (let i = 0; i < 10_000; i++) {
