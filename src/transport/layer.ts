@@ -579,6 +579,11 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.#options = { ...this.#options, webSocketClientCa: caCerts };
   }
 
+  /** The UDP flow to `host`:`port` on our socket (a worker rebuilds a handed-over one). */
+  udpFlowTo(host: string, port: number): Flow {
+    return this.#udpSocket().flowTo(host, port);
+  }
+
   #udpSocket(): UdpTransport | UdpFdSender {
     const udp = this.#udp;
     if (!udp) throw new Error("UDP is not enabled");

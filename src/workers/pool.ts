@@ -19,6 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
+import { RingWriter } from "./ring.ts";
 import { callIdValueHash } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
@@ -58,6 +59,8 @@ export class WorkerPool implements WorkerLinks {
   readonly index = 0;
   readonly count: number;
   #threads: Worker[] = [];
+  /** The channel to each worker thread (worker i at i - 1). */
+  #rings: RingWriter[] = [];
   #context?: PoolContext;
   #stopped: Promise<void>[] = [];
   #unobserve?: () => void;
@@ -71,7 +74,9 @@ export class WorkerPool implements WorkerLinks {
   }
 
   handOff(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#post(worker, { t: "sip", to: worker, bytes: ownBytes(bytes), flow });
+    const ring = this.#rings[worker - 1];
+    if (flow.transport !== "udp") this.#post(worker, { t: "sip", to: worker, bytes, flow });
+    else ring?.write({ kind: "datagram", host: flow.remote.host, port: flow.remote.port, bytes });
   }
 
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
@@ -93,7 +98,7 @@ export class WorkerPool implements WorkerLinks {
   }
 
   #post(worker: number, message: ToWorker): void {
-    this.#threads[worker - 1]?.postMessage(message);
+    this.#rings[worker - 1]?.write({ kind: "message", message });
   }
 
   #broadcast(message: ToWorker, except = 0): void {
@@ -136,6 +141,8 @@ export class WorkerPool implements WorkerLinks {
     for (let index = 1; index < this.count; index++) {
       const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
       this.#threads.push(thread);
+      const { writer, buffer: ring } = RingWriter.create();
+      this.#rings.push(writer);
       let stopped!: () => void;
       this.#stopped.push(new Promise((resolve) => stopped = resolve));
       ready.push(
@@ -169,6 +176,7 @@ export class WorkerPool implements WorkerLinks {
         index,
         count: this.count,
         bindings: location.all(),
+        ring,
         bans: context.abuse.bans(),
         flows: [
           ...context.transport.connections().map((c) => c.flow),
@@ -259,6 +267,8 @@ export class WorkerPool implements WorkerLinks {
     clearTimeout(timer);
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
+    for (const ring of this.#rings) ring.close();
+    this.#rings = [];
     for (const pending of this.#calls.values()) pending.reject(new Error("worker stopped"));
     this.#calls.clear();
   }

@@ -33,6 +33,8 @@ export interface WorkerSetup {
   bindings: Binding[];
   /** Connections the other workers hold when it starts. */
   flows: Flow[];
+  /** The main thread's channel to this worker (ring.ts); every message after `init`. */
+  ring: SharedArrayBuffer;
   /** Bans in force when it starts (e.g. loaded from the cluster). */
   bans: Ban[];
   /** The process's per-source rate windows and connection counts (source_table.ts). */

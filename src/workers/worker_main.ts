@@ -12,6 +12,7 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
+import { RingReader, type RingRecord } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 
@@ -45,6 +46,7 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   for (const ban of setup.bans) server.abuse.adopt(ban);
   for (const message of early.splice(0)) apply(message);
   post({ t: "ready" });
+  void readRing(new RingReader(setup.ring), server);
 }
 
 function apply(m: ToWorker): void {
@@ -117,6 +119,19 @@ async function act(s: Server, id: number, action: CallAction, args: unknown[]): 
       ? { status: error.status, message: e.message, field: error.field }
       : { message: e.message };
     post({ t: "called", id, refusal });
+  }
+}
+
+/** Everything the main thread sends after `init`, in order, until the server stops. */
+async function readRing(reader: RingReader, s: Server): Promise<void> {
+  const handle = (record: RingRecord) => {
+    if (record.kind === "message") apply(record.message);
+    else s.transport.receive(record.bytes, s.transport.udpFlowTo(record.host, record.port));
+  };
+  // Read until the thread ends: a stopping server still finishes its calls.
+  for (;;) {
+    if (reader.drain(handle)) await new Promise((resolve) => setTimeout(resolve, 0));
+    else await reader.wait();
   }
 }
 

@@ -1,0 +1,177 @@
+/**
+ * @module The main thread's channel to one worker thread: a single-producer,
+ * single-consumer ring of records in a `SharedArrayBuffer`. Unlike `postMessage`, writing a
+ * record wakes the worker only when it sleeps (`Atomics.notify`), so under load a datagram
+ * handed over costs a copy, not a thread wake-up. Records are a UDP datagram (its source
+ * and bytes) or any other message as JSON with optional bytes; one ring keeps their order.
+ */
+import type { ToWorker } from "./protocol.ts";
+
+const HEAD = 0;
+const TAIL = 1;
+const SLEEPING = 2;
+const HEADER_BYTES = 16;
+const WRAP = 0xffffffff;
+const DATAGRAM = 1;
+const MESSAGE = 2;
+/** Ring capacity: a few thousand messages; past it the producer queues in memory. */
+export const RING_BYTES = 4 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function align(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/** A message as it crosses: a datagram, or any `ToWorker` (bytes apart from the JSON). */
+export type RingRecord =
+  | { kind: "datagram"; host: string; port: number; bytes: Uint8Array }
+  | { kind: "message"; message: ToWorker };
+
+class RingView {
+  protected readonly header: Int32Array;
+  protected readonly data: Uint8Array;
+  protected readonly view: DataView;
+  protected readonly size: number;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.header = new Int32Array(buffer, 0, 4);
+    this.data = new Uint8Array(buffer, HEADER_BYTES);
+    this.view = new DataView(buffer, HEADER_BYTES);
+    this.size = this.data.length;
+  }
+}
+
+export class RingWriter extends RingView {
+  /** Records that did not fit, written first once there is room (order is kept). */
+  #backlog: RingRecord[] = [];
+  #retry?: ReturnType<typeof setTimeout>;
+
+  static create(): { writer: RingWriter; buffer: SharedArrayBuffer } {
+    const buffer = new SharedArrayBuffer(HEADER_BYTES + RING_BYTES);
+    return { writer: new RingWriter(buffer), buffer };
+  }
+
+  write(record: RingRecord): void {
+    if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
+    else this.#wake();
+  }
+
+  #queue(record: RingRecord): void {
+    this.#backlog.push(record);
+    this.#retry ??= setTimeout(() => this.#drainBacklog(), 1);
+  }
+
+  #drainBacklog(): void {
+    this.#retry = undefined;
+    while (this.#backlog.length > 0 && this.#put(this.#backlog[0])) this.#backlog.shift();
+    this.#wake();
+    if (this.#backlog.length > 0) this.#retry = setTimeout(() => this.#drainBacklog(), 1);
+  }
+
+  close(): void {
+    clearTimeout(this.#retry);
+  }
+
+  #wake(): void {
+    if (Atomics.load(this.header, SLEEPING) === 1) Atomics.notify(this.header, HEAD);
+  }
+
+  /** Writes one record; false when the ring has no room for it now. */
+  #put(record: RingRecord): boolean {
+    let head: Uint8Array;
+    let body: Uint8Array;
+    if (record.kind === "datagram") {
+      const host = encoder.encode(record.host);
+      head = new Uint8Array(4 + host.length);
+      head[0] = DATAGRAM;
+      head[1] = host.length;
+      new DataView(head.buffer).setUint16(2, record.port);
+      head.set(host, 4);
+      body = record.bytes;
+    } else {
+      const { message } = record;
+      const bytes = "bytes" in message ? message.bytes : undefined;
+      const json = encoder.encode(
+        JSON.stringify(bytes ? { ...message, bytes: null } : message),
+      );
+      head = new Uint8Array(5 + json.length);
+      head[0] = MESSAGE;
+      new DataView(head.buffer).setUint32(1, json.length);
+      head.set(json, 5);
+      body = bytes ?? new Uint8Array(0);
+    }
+    const need = align(8 + head.length + body.length);
+    if (need + 4 > this.size) throw new Error("message larger than the ring");
+    let at = Atomics.load(this.header, HEAD);
+    const tail = Atomics.load(this.header, TAIL);
+    if (at >= tail) {
+      if (this.size - at < need) {
+        if (tail <= need) return false; // must not catch up with the reader at 0
+        if (this.size - at >= 4) this.view.setUint32(at, WRAP);
+        at = 0;
+      }
+    } else if (tail - at <= need) return false;
+    this.view.setUint32(at, need);
+    this.view.setUint32(at + 4, body.length);
+    this.data.set(head, at + 8);
+    this.data.set(body, at + 8 + head.length);
+    Atomics.store(this.header, HEAD, at + need === this.size ? 0 : at + need);
+    return true;
+  }
+}
+
+export class RingReader extends RingView {
+  /** Reads every record written so far; false when there was none. */
+  drain(handle: (record: RingRecord) => void): boolean {
+    let tail = Atomics.load(this.header, TAIL);
+    const head = Atomics.load(this.header, HEAD);
+    if (tail === head) return false;
+    while (tail !== head) {
+      if (this.size - tail < 4 || this.view.getUint32(tail) === WRAP) {
+        tail = 0;
+        continue;
+      }
+      const length = this.view.getUint32(tail);
+      const bodyLength = this.view.getUint32(tail + 4);
+      const start = tail + 8;
+      const end = tail + length;
+      tail = end === this.size ? 0 : end;
+      const kind = this.data[start];
+      if (kind === DATAGRAM) {
+        const hostLength = this.data[start + 1];
+        const port = this.view.getUint16(start + 2);
+        const host = decoder.decode(this.data.subarray(start + 4, start + 4 + hostLength));
+        const bytesAt = start + 4 + hostLength;
+        handle({
+          kind: "datagram",
+          host,
+          port,
+          bytes: this.data.slice(bytesAt, bytesAt + bodyLength),
+        });
+      } else {
+        const jsonLength = this.view.getUint32(start + 1);
+        const jsonAt = start + 5;
+        const message = JSON.parse(decoder.decode(this.data.subarray(jsonAt, jsonAt + jsonLength)));
+        const bytesAt = jsonAt + jsonLength;
+        if ("bytes" in message) message.bytes = this.data.slice(bytesAt, bytesAt + bodyLength);
+        handle({ kind: "message", message });
+      }
+      Atomics.store(this.header, TAIL, tail);
+    }
+    return true;
+  }
+
+  /** Waits until a record is written (sleeping, so the writer knows to wake it). */
+  async wait(): Promise<void> {
+    const tail = Atomics.load(this.header, TAIL);
+    Atomics.store(this.header, SLEEPING, 1);
+    const head = Atomics.load(this.header, HEAD);
+    if (head === tail) {
+      const waited = Atomics.waitAsync(this.header, HEAD, head);
+      if (waited.async) await waited.value;
+    }
+    Atomics.store(this.header, SLEEPING, 0);
+  }
+}
