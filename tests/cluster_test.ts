@@ -461,8 +461,9 @@ Deno.test({
       for (const [n, child] of nodes) console.error(`--- node ${n}:\n${child.stderr.slice(-4000)}`);
       throw error;
     } finally {
-      for (const c of clients) c.close();
+      // Processes first: a client that cannot close must not leave a node running.
       for (const child of nodes.values()) await child.stop();
+      for (const c of clients) c.close();
       await control.shutdown();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }

@@ -149,8 +149,9 @@ for (const [how, kind] of CASES) {
         await call("bob", "udp", bobPort, p);
         await call("carol", "tcp", carolPort, p);
       } finally {
-        for (const c of clients) c.close();
+        // Processes first: a client that cannot close must not leave a server running.
         await sipws.stop();
+        for (const c of clients) c.close();
         await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
     },
