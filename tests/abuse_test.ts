@@ -94,6 +94,15 @@ async function attempt(
   }
 }
 
+/** Waits (at most 5 s) until the server holds `n` connections, whichever workers hold them. */
+async function accepted(t: TestServer, n: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (t.server.transport.connections().length < n && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(t.server.transport.connections().length, n);
+}
+
 async function udpAt(t: TestServer, address: string): Promise<TestSipClient> {
   return await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", address);
 }
@@ -290,7 +299,8 @@ Deno.test("connection caps: the 101st connection from one address and the one pa
   const conns: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 100; i++) conns.push(await Deno.connect({ port: t.port("tcp") }));
-    // Accepted in order: when the 101st is accepted, the first 100 are counted.
+    // Connected is not yet accepted (with several workers, not in order): wait for the 100.
+    await accepted(t, 100);
     const last = await TestSipClient.connect("tcp", t.port("tcp"));
     const closed = await Promise.race([
       last.closed.then(() => true),
@@ -316,6 +326,7 @@ Deno.test("connection caps: the 101st connection from one address and the one pa
   const few: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 5; i++) few.push(await Deno.connect({ port: small.port("tcp") }));
+    await accepted(small, 5);
     const sixth = await TestSipClient.connect("tcp", small.port("tcp"));
     const closed = await Promise.race([
       sixth.closed.then(() => true),
