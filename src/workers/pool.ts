@@ -19,7 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
-import { RingWriter } from "./ring.ts";
+import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
@@ -60,7 +60,9 @@ export class WorkerPool implements WorkerLinks {
   readonly count: number;
   #threads: Worker[] = [];
   /** The channel to each worker thread (worker i at i - 1). */
-  #rings: RingWriter[] = [];
+  #rings: RingWriter<ToWorker>[] = [];
+  /** False once stopped: the loops reading the workers' rings end. */
+  #reading = true;
   #context?: PoolContext;
   #stopped: Promise<void>[] = [];
   #unobserve?: () => void;
@@ -141,8 +143,10 @@ export class WorkerPool implements WorkerLinks {
     for (let index = 1; index < this.count; index++) {
       const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
       this.#threads.push(thread);
-      const { writer, buffer: ring } = RingWriter.create();
+      const { writer, buffer: ring } = RingWriter.create<ToWorker>();
       this.#rings.push(writer);
+      const { buffer: back } = RingWriter.create<FromWorker>();
+      void this.#read(index, new RingReader<FromWorker>(back));
       let stopped!: () => void;
       this.#stopped.push(new Promise((resolve) => stopped = resolve));
       ready.push(
@@ -177,6 +181,7 @@ export class WorkerPool implements WorkerLinks {
         count: this.count,
         bindings: location.all(),
         ring,
+        back,
         bans: context.abuse.bans(),
         flows: [
           ...context.transport.connections().map((c) => c.flow),
@@ -186,6 +191,20 @@ export class WorkerPool implements WorkerLinks {
       thread.postMessage({ t: "init", setup, config } satisfies ToWorker);
     }
     await Promise.all(ready);
+  }
+
+  /** Applies what worker `from` writes to its ring, in order, until the pool stops. */
+  async #read(from: number, reader: RingReader<FromWorker>): Promise<void> {
+    const handle = (record: RingRecord<FromWorker>) => {
+      if (record.kind !== "message") return;
+      const m = record.message;
+      if (m.t !== "ready" && m.t !== "failed" && m.t !== "stopped") this.#receive(from, m);
+    };
+    while (this.#reading) {
+      // Bounded waits, so the loop ends soon after the pool stops.
+      if (reader.drain(handle)) await new Promise((resolve) => setTimeout(resolve, 0));
+      else await reader.wait(500);
+    }
   }
 
   #receive(from: number, m: Exclude<FromWorker, { t: "ready" | "failed" | "stopped" }>): void {
@@ -267,6 +286,7 @@ export class WorkerPool implements WorkerLinks {
     clearTimeout(timer);
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
+    this.#reading = false;
     for (const ring of this.#rings) ring.close();
     this.#rings = [];
     for (const pending of this.#calls.values()) pending.reject(new Error("worker stopped"));

@@ -35,6 +35,8 @@ export interface WorkerSetup {
   flows: Flow[];
   /** The main thread's channel to this worker (ring.ts); every message after `init`. */
   ring: SharedArrayBuffer;
+  /** This worker's channel to the main thread: every message but ready, failed, stopped. */
+  back: SharedArrayBuffer;
   /** Bans in force when it starts (e.g. loaded from the cluster). */
   bans: Ban[];
   /** The process's per-source rate windows and connection counts (source_table.ts). */

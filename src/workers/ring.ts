@@ -1,11 +1,11 @@
 /**
- * @module The main thread's channel to one worker thread: a single-producer,
+ * @module A one-way channel between the main thread and one worker thread: a single-producer,
  * single-consumer ring of records in a `SharedArrayBuffer`. Unlike `postMessage`, writing a
  * record wakes the worker only when it sleeps (`Atomics.notify`), so under load a datagram
  * handed over costs a copy, not a thread wake-up. Records are a UDP datagram (its source
  * and bytes) or any other message as JSON with optional bytes; one ring keeps their order.
+ * Workers answer through a ring of their own, read by the main thread.
  */
-import type { ToWorker } from "./protocol.ts";
 
 const HEAD = 0;
 const TAIL = 1;
@@ -24,10 +24,10 @@ function align(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** A message as it crosses: a datagram, or any `ToWorker` (bytes apart from the JSON). */
-export type RingRecord =
+/** A message as it crosses: a datagram, or any message (its `bytes` apart from the JSON). */
+export type RingRecord<M extends object> =
   | { kind: "datagram"; host: string; port: number; bytes: Uint8Array }
-  | { kind: "message"; message: ToWorker };
+  | { kind: "message"; message: M };
 
 class RingView {
   protected readonly header: Int32Array;
@@ -43,22 +43,22 @@ class RingView {
   }
 }
 
-export class RingWriter extends RingView {
+export class RingWriter<M extends object> extends RingView {
   /** Records that did not fit, written first once there is room (order is kept). */
-  #backlog: RingRecord[] = [];
+  #backlog: RingRecord<M>[] = [];
   #retry?: ReturnType<typeof setTimeout>;
 
-  static create(): { writer: RingWriter; buffer: SharedArrayBuffer } {
+  static create<M extends object>(): { writer: RingWriter<M>; buffer: SharedArrayBuffer } {
     const buffer = new SharedArrayBuffer(HEADER_BYTES + RING_BYTES);
-    return { writer: new RingWriter(buffer), buffer };
+    return { writer: new RingWriter<M>(buffer), buffer };
   }
 
-  write(record: RingRecord): void {
+  write(record: RingRecord<M>): void {
     if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
     else this.#wake();
   }
 
-  #queue(record: RingRecord): void {
+  #queue(record: RingRecord<M>): void {
     this.#backlog.push(record);
     this.#retry ??= setTimeout(() => this.#drainBacklog(), 1);
   }
@@ -79,7 +79,7 @@ export class RingWriter extends RingView {
   }
 
   /** Writes one record; false when the ring has no room for it now. */
-  #put(record: RingRecord): boolean {
+  #put(record: RingRecord<M>): boolean {
     let head: Uint8Array;
     let body: Uint8Array;
     if (record.kind === "datagram") {
@@ -92,7 +92,9 @@ export class RingWriter extends RingView {
       body = record.bytes;
     } else {
       const { message } = record;
-      const bytes = "bytes" in message ? message.bytes : undefined;
+      const bytes = "bytes" in message && message.bytes instanceof Uint8Array
+        ? message.bytes
+        : undefined;
       const json = encoder.encode(
         JSON.stringify(bytes ? { ...message, bytes: null } : message),
       );
@@ -122,9 +124,9 @@ export class RingWriter extends RingView {
   }
 }
 
-export class RingReader extends RingView {
+export class RingReader<M extends object> extends RingView {
   /** Reads every record written so far; false when there was none. */
-  drain(handle: (record: RingRecord) => void): boolean {
+  drain(handle: (record: RingRecord<M>) => void): boolean {
     let tail = Atomics.load(this.header, TAIL);
     const head = Atomics.load(this.header, HEAD);
     if (tail === head) return false;
@@ -163,13 +165,13 @@ export class RingReader extends RingView {
     return true;
   }
 
-  /** Waits until a record is written (sleeping, so the writer knows to wake it). */
-  async wait(): Promise<void> {
+  /** Waits until a record is written, or at most `timeoutMs` (sleeping, so the writer wakes it). */
+  async wait(timeoutMs = Infinity): Promise<void> {
     const tail = Atomics.load(this.header, TAIL);
     Atomics.store(this.header, SLEEPING, 1);
     const head = Atomics.load(this.header, HEAD);
     if (head === tail) {
-      const waited = Atomics.waitAsync(this.header, HEAD, head);
+      const waited = Atomics.waitAsync(this.header, HEAD, head, timeoutMs);
       if (waited.async) await waited.value;
     }
     Atomics.store(this.header, SLEEPING, 0);

@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { RING_BYTES, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import type { ToWorker } from "./protocol.ts";
 
 Deno.test("ring: datagrams and messages come out in order with their exact bytes, across wrap-arounds", async () => {
-  const { writer, buffer } = RingWriter.create();
-  const reader = new RingReader(buffer);
-  const got: RingRecord[] = [];
-  const sent: RingRecord[] = [];
+  const { writer, buffer } = RingWriter.create<ToWorker>();
+  const reader = new RingReader<ToWorker>(buffer);
+  const got: RingRecord<ToWorker>[] = [];
+  const sent: RingRecord<ToWorker>[] = [];
   // Enough bytes to go round the ring several times, with sizes that are not multiples of 4.
   let total = 0;
   for (let i = 0; total < 3 * RING_BYTES; i++) {
     const bytes = new Uint8Array(1 + (i * 7919) % 3000).fill(i % 251);
-    const record: RingRecord = i % 3 === 0
+    const record: RingRecord<ToWorker> = i % 3 === 0
       ? {
         kind: "message",
         message: {
@@ -44,12 +45,12 @@ Deno.test("ring: datagrams and messages come out in order with their exact bytes
 });
 
 Deno.test("ring: a sleeping reader is woken by the next write", async () => {
-  const { writer, buffer } = RingWriter.create();
-  const reader = new RingReader(buffer);
+  const { writer, buffer } = RingWriter.create<ToWorker>();
+  const reader = new RingReader<ToWorker>(buffer);
   const woke = reader.wait();
   writer.write({ kind: "message", message: { t: "accounts" } });
   await woke;
-  const got: RingRecord[] = [];
+  const got: RingRecord<ToWorker>[] = [];
   assert.ok(reader.drain((r) => got.push(r)));
   assert.deepEqual(got, [{ kind: "message", message: { t: "accounts" } }]);
   writer.close();

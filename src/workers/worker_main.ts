@@ -12,12 +12,18 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
-import { RingReader, type RingRecord } from "./ring.ts";
+import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 
 const log = new Logger("worker");
-const post = (message: FromWorker) => self.postMessage(message);
+/** Lifecycle messages go by `postMessage`; everything else through the ring, in order. */
+let back: RingWriter<FromWorker> | undefined;
+const post = (message: FromWorker) => {
+  const lifecycle = message.t === "ready" || message.t === "failed" || message.t === "stopped";
+  if (back && !lifecycle) back.write({ kind: "message", message });
+  else self.postMessage(message);
+};
 let server: Server | undefined;
 let port: WorkerPort | undefined;
 /** What arrived while the server was starting, applied once it serves. */
@@ -25,6 +31,7 @@ const early: ToWorker[] = [];
 
 async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const { setup, config } = m;
+  back = new RingWriter<FromWorker>(setup.back);
   setCallIdAffinity(setup.index, setup.count);
   port = new WorkerPort(setup.index, setup.count, post);
   try {
@@ -46,7 +53,7 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   for (const ban of setup.bans) server.abuse.adopt(ban);
   for (const message of early.splice(0)) apply(message);
   post({ t: "ready" });
-  void readRing(new RingReader(setup.ring), server);
+  void readRing(new RingReader<ToWorker>(setup.ring), server);
 }
 
 function apply(m: ToWorker): void {
@@ -123,8 +130,8 @@ async function act(s: Server, id: number, action: CallAction, args: unknown[]): 
 }
 
 /** Everything the main thread sends after `init`, in order, until the server stops. */
-async function readRing(reader: RingReader, s: Server): Promise<void> {
-  const handle = (record: RingRecord) => {
+async function readRing(reader: RingReader<ToWorker>, s: Server): Promise<void> {
+  const handle = (record: RingRecord<ToWorker>) => {
     if (record.kind === "message") apply(record.message);
     else s.transport.receive(record.bytes, s.transport.udpFlowTo(record.host, record.port));
   };
