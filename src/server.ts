@@ -9,7 +9,7 @@ import { DigestAuthenticator } from "./core/auth.ts";
 import { type BindingReader, LocationService } from "./core/location.ts";
 import { BindingJournal } from "./core/binding_journal.ts";
 import type { ClusterNode } from "./core/cluster_node.ts";
-import { clusterWide, joinCluster } from "./core/cluster_join.ts";
+import { clusterNodeId, clusterWide, joinCluster } from "./core/cluster_join.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
 import { DialogTracker } from "./core/dialogs.ts";
@@ -158,9 +158,17 @@ export type Attachment = (server: Server) => { close(): Promise<void> | void };
 /** Source addresses the shared table of several workers tracks (as the guard's own tables). */
 const MAX_SOURCES = 100_000;
 
-/** How many SIP workers a config asks for (`workers = 0`: one per CPU core). */
+/**
+ * How many SIP workers a config asks for (`workers = 0`: one per CPU core, but one on a
+ * cluster node, whose worker threads would not see the other nodes' bindings).
+ */
 export function workerCount(config: Config): number {
-  return config.workers > 0 ? config.workers : navigator.hardwareConcurrency || 1;
+  if (config.workers > 0) return config.workers;
+  if (config.cluster.redis) {
+    log.info("workers = 0 on a cluster node: one SIP worker (several are not yet supported)");
+    return 1;
+  }
+  return navigator.hardwareConcurrency || 1;
 }
 
 /**
@@ -180,7 +188,9 @@ export async function startServer(
   const count = worker?.count ?? workerCount(config);
   if (config.cluster.redis && count > 1) {
     // Worker threads route SIP but only the main thread holds the other nodes' bindings.
-    throw new Error("[cluster] needs workers = 1 for now: worker threads see only this node");
+    throw new Error(
+      `[cluster] needs workers = 1 for now (workers = ${count}): worker threads see only this node`,
+    );
   }
   const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
   // Calls this thread places (API, pinger) must hash back to it (worker 0 here).
@@ -194,8 +204,14 @@ export async function startServer(
   // Shared by every worker and node when configured; random for this process otherwise
   // (then handed to this process's worker threads, which must accept each other's).
   const fallbackSecret = worker?.fallbackSecret ?? randomSecret();
-  // Flows name their owner: one node (the main thread picks it), and the worker within it.
-  const owner = worker && { node: worker.node, worker: worker.index };
+  // Flows name their owner: one node (the main thread picks it; in a cluster, the cluster
+  // node id), and the worker within it. The cluster decides local or relay by this owner.
+  const clustered = !worker && config.cluster.redis !== "";
+  const owner = worker
+    ? { node: worker.node, worker: worker.index }
+    : clustered
+    ? { node: clusterNodeId(config), worker: 0 }
+    : undefined;
   let keys = deriveKeys(config.sip, fallbackSecret);
   const authenticator = new DigestAuthenticator({
     algorithms: config.sip.digestAlgorithms,
@@ -205,18 +221,6 @@ export async function startServer(
   });
   const tokens = new FlowTokens(keys.flowTokens.current, keys.flowTokens.previous);
   const location = new LocationService(events);
-  // Registrations kept by the previous run come back before the first REGISTER is read.
-  // In a cluster Redis keeps the registrations; standalone, the embedded store does. The
-  // main thread alone does either (its copy sees every worker's changes).
-  const cluster = !worker && config.cluster.redis
-    ? await joinCluster(config, location, events)
-    : undefined;
-  const journal = worker || cluster
-    ? undefined
-    : new BindingJournal(openBindingStore(config), location);
-  await journal?.restore();
-  journal?.start();
-  for (const binding of worker?.bindings ?? []) location.restore(binding);
   // With several workers an address's rate and connections are counted for the process.
   const sources = worker?.sources
     ? new SourceTable(worker.sources)
@@ -247,6 +251,19 @@ export async function startServer(
     workers: links,
     udpSocket: worker?.udpSocket,
   });
+  // Registrations kept by the previous run come back before the first REGISTER is read
+  // (the transport listens at start()). In a cluster Redis keeps the registrations;
+  // standalone, the embedded store does. The main thread alone does either (its copy sees
+  // every worker's changes).
+  const cluster = clustered
+    ? await joinCluster(config, transport.owner, location, events)
+    : undefined;
+  const journal = worker || cluster
+    ? undefined
+    : new BindingJournal(openBindingStore(config), location);
+  await journal?.restore();
+  journal?.start();
+  for (const binding of worker?.bindings ?? []) location.restore(binding);
   const abuseReports = await reportAbuse({
     abuse,
     counters,

@@ -81,7 +81,7 @@ Deno.test({
       const bob = await agent("bob@n2", BOB, ws2);
       await until("node 1 sees bob's binding on node 2", () => {
         const b = n1.server.registrations.lookup(`bob@${DOMAIN}`)[0];
-        return b?.node === "n2" ? b : undefined;
+        return b?.flow.owner?.node === "n2" ? b : undefined;
       }, 2000);
 
       const out = await call(alice.page, `sip:bob@${DOMAIN}`);

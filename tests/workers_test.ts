@@ -10,6 +10,8 @@
  * every worker; stopping drains every worker.
  */
 import assert from "node:assert/strict";
+import { defaultConfig } from "../src/config/config.ts";
+import { startServer, workerCount } from "../src/server.ts";
 import { startHttpApi } from "../src/api/http_server.ts";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
@@ -404,4 +406,14 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
     for (const c of clients) c.close();
     await http.close();
   }
+});
+
+Deno.test("a cluster node runs one worker for workers = 0 and refuses an explicit 2", async () => {
+  const config = defaultConfig();
+  config.cluster.redis = "redis://127.0.0.1:1/0";
+  config.workers = 0;
+  assert.equal(workerCount(config), 1);
+  config.workers = 2;
+  // Refused before anything is opened (no Redis is reached).
+  await assert.rejects(startServer(config), /\[cluster\] needs workers = 1 .*workers = 2/);
 });

@@ -33,7 +33,7 @@ export interface BindingEntry {
   node?: string;
 }
 
-/** `localNode`: this node's id in a cluster (bindings of other nodes carry their own). */
+/** `localNode`: this node's id in a cluster (a binding of another node names it in its flow). */
 export function bindingEntry(b: Binding, localNode?: string): BindingEntry {
   const entry: BindingEntry = {
     id: bindingId(b),
@@ -51,7 +51,7 @@ export function bindingEntry(b: Binding, localNode?: string): BindingEntry {
   if (b.userAgent !== undefined) entry.userAgent = b.userAgent;
   if (b.instance !== undefined) entry.instance = b.instance;
   if (b.regId !== undefined) entry.regId = b.regId;
-  if (localNode !== undefined) entry.node = b.node ?? localNode;
+  if (localNode !== undefined) entry.node = b.flow.owner?.node ?? localNode;
   return entry;
 }
 

@@ -84,7 +84,7 @@ export function registryAddress(
   return out;
 }
 
-/** `localNode`: this node's id in a cluster (bindings of other nodes carry their own). */
+/** `localNode`: this node's id in a cluster (a binding of another node names it in its flow). */
 export function userRegistration(bindings: Binding[], localNode?: string): UserRegistration {
   const b = bindings[0];
   if (!b) return { registered: false };
@@ -94,7 +94,7 @@ export function userRegistration(bindings: Binding[], localNode?: string): UserR
     remote: { host: b.flow.remote.host, port: b.flow.remote.port, agent: b.userAgent ?? "" },
     epochs: { registered: seconds(b.registeredAt) },
   };
-  if (localNode !== undefined) state.node = b.node ?? localNode;
+  if (localNode !== undefined) state.node = b.flow.owner?.node ?? localNode;
   return state;
 }
 

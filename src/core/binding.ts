@@ -32,8 +32,6 @@ export interface Binding extends StoredBinding {
   /** The Contact's own address; absent for `.invalid` and WebSocket contacts. */
   contactAddress?: ContactAddress;
   outstandingPings: number;
-  /** In a cluster, the node that owns a binding registered through another node. */
-  node?: string;
 }
 
 export type RemovalCause = "unregistered" | "expired" | "flow_closed" | "ping_failed" | "admin";

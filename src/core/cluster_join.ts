@@ -15,6 +15,7 @@ import { isWildcard } from "../transport/address.ts";
 import type { BindingReader } from "./binding.ts";
 import { ClusterNode } from "./cluster_node.ts";
 import type { LocationService } from "./location.ts";
+import type { FlowOwner } from "../transport/types.ts";
 
 const log = new Logger("cluster");
 
@@ -29,30 +30,39 @@ function advertiseOf(config: Config): string {
   return `sip:${formatHost(config.interface)}:${port};transport=${transport}`;
 }
 
+/** `[cluster] node_id`, or the host name. */
+export function clusterNodeId(config: Config): string {
+  return config.cluster.nodeId || Deno.hostname();
+}
+
 /** This node's bindings followed by the other nodes'. */
 export function clusterWide(location: LocationService, node: ClusterNode): BindingReader {
   return {
     lookup: (aor) => [...location.lookup(aor), ...node.lookup(aor)],
     all: () => [...location.all(), ...node.all()],
     byId: (id) => location.byId(id) ?? node.byId(id),
-    remove: (b, cause) => b.node ? node.removeRemote(b) : location.remove(b, cause),
+    remove: (b, cause) => node.owns(b) ? location.remove(b, cause) : node.removeRemote(b),
   };
 }
 
-/** Connects to the cluster's Redis and starts this node's part (the Redis link with it). */
+/**
+ * Connects to the cluster's Redis and starts this node's part (the Redis link with it).
+ * `owner` is the transport's: its node is this cluster node's id.
+ */
 export async function joinCluster(
   config: Config,
+  owner: FlowOwner,
   location: LocationService,
   events: EventBus,
 ): Promise<{ node: ClusterNode; link: RedisLink }> {
-  const nodeId = config.cluster.nodeId || Deno.hostname();
+  const nodeId = owner.node;
   const link = await openRedis(
     config.cluster.redis,
     `sipws-${nodeId}`,
     await redisOptions(config.cluster),
   );
   const node = new ClusterNode({
-    nodeId,
+    owner,
     advertise: advertiseOf(config),
     bindings: new RedisBindings(link),
     location,

@@ -21,6 +21,8 @@ import type {
 import { restorable, toStored } from "./binding_journal.ts";
 import { type Binding, bindingId, type LocationService, viewOf } from "./location.ts";
 import { addressOf, contactFields } from "./binding.ts";
+import type { FlowOwner } from "../transport/types.ts";
+import type { StoredBinding } from "../store/binding_store.ts";
 
 const log = new Logger("cluster");
 
@@ -31,8 +33,14 @@ const log = new Logger("cluster");
  */
 export const RELAY_TOKEN = "swr";
 
+/** The node owning a binding: the one its flow lives on (flows name their owner). */
+export function ownerNode(binding: StoredBinding): string | undefined {
+  return binding.flow.owner?.node;
+}
+
 export interface ClusterDeps {
-  nodeId: string;
+  /** This node as flows name their owner: its `node` is the cluster node id. */
+  owner: FlowOwner;
   /** SIP URI the other nodes relay to. */
   advertise: string;
   bindings: RedisBindings;
@@ -45,10 +53,12 @@ type Change = ClusterRecord | { aor: string; key: string; removed: true };
 
 export class ClusterNode {
   readonly id: string;
+  /** The owner of this node's flows (the transport layer names its flows after it). */
+  readonly owner: FlowOwner;
   readonly advertise: string;
   readonly startedAt = Date.now();
   #deps: ClusterDeps;
-  /** The other nodes' bindings: aor → key → binding (with `node` and `flowToken`). */
+  /** The other nodes' bindings: aor → key → binding (its flow names the owning node). */
   #remote = new Map<string, Map<string, Binding>>();
   #pending = new Map<string, Change>();
   #flushScheduled = false;
@@ -67,7 +77,8 @@ export class ClusterNode {
 
   constructor(deps: ClusterDeps) {
     this.#deps = deps;
-    this.id = deps.nodeId;
+    this.owner = deps.owner;
+    this.id = deps.owner.node;
     this.advertise = deps.advertise;
   }
 
@@ -92,7 +103,7 @@ export class ClusterNode {
     const records = await bindings.loadAll();
     this.#replace(records);
     // What Redis still holds of our previous run: its connections are gone (see serving()).
-    this.#previousRun = records.filter((r) => r.node === this.id);
+    this.#previousRun = records.filter((r) => ownerNode(r) === this.id);
     this.#unobserve = location.observe((binding, change) => {
       // Registered here now: another node's copy of the same registration is stale.
       if (change === "saved") this.#delete(binding.aor, binding.key);
@@ -113,6 +124,12 @@ export class ClusterNode {
   serving(): void {
     const previous = this.#previousRun.splice(0);
     if (previous.length > 0) this.#takeOver(previous);
+  }
+
+  /** True when `binding` is this node's (its flow lives here; hand-made flows count too). */
+  owns(binding: StoredBinding): boolean {
+    const node = ownerNode(binding);
+    return node === undefined || node === this.id;
   }
 
   /** Live bindings of `aor` owned by other nodes. */
@@ -144,9 +161,10 @@ export class ClusterNode {
    * unreachable.
    */
   removeRemote(binding: Binding): boolean {
-    if (!binding.node || !this.#deps.bindings.up) return false;
+    const node = ownerNode(binding);
+    if (!node || this.owns(binding) || !this.#deps.bindings.up) return false;
     this.#delete(binding.aor, binding.key);
-    const command = { node: binding.node, aor: binding.aor, key: binding.key };
+    const command = { node, aor: binding.aor, key: binding.key };
     this.#deps.bindings.askRemove(command).catch(() => {});
     return true;
   }
@@ -154,7 +172,8 @@ export class ClusterNode {
   /** The Route that makes the owner of `binding` send a request on to it. */
   relayRoute(binding: Binding): { route: string; target: ReturnType<typeof addressOf> } {
     // Only a live owner can (a lapsed heartbeat has no entry).
-    const advertise = binding.node ? this.#nodes.get(binding.node)?.advertise : undefined;
+    const node = ownerNode(binding);
+    const advertise = node ? this.#nodes.get(node)?.advertise : undefined;
     if (!advertise) return { route: "", target: undefined };
     return {
       route: `<${advertise};lr;${RELAY_TOKEN}=${bindingId(binding)}>`,
@@ -229,7 +248,7 @@ export class ClusterNode {
   // --- local changes → Redis ---
 
   #record(binding: Binding): ClusterRecord {
-    return { ...toStored(binding), node: this.id };
+    return toStored(binding);
   }
 
   #queue(binding: Binding, change: "saved" | "removed"): void {
@@ -302,7 +321,7 @@ export class ClusterNode {
     if (batch.info?.id === batch.node) this.#nodes.set(batch.node, batch.info);
     for (const r of batch.remove) this.#delete(r.aor, r.key);
     for (const record of batch.put) {
-      if (record.node === this.id) {
+      if (this.owns(record)) {
         this.#delete(record.aor, record.key);
         continue;
       }
@@ -315,7 +334,7 @@ export class ClusterNode {
 
   #replace(records: ClusterRecord[]): void {
     this.#remote.clear();
-    for (const r of records) if (r.node !== this.id) this.#set(r);
+    for (const r of records) if (!this.owns(r)) this.#set(r);
   }
 
   // --- membership and clean-up after dead nodes ---
@@ -357,7 +376,7 @@ export class ClusterNode {
       for (const [id, info] of this.#nodes) {
         if (info || id === this.id || Date.now() < this.#reapAfter) continue;
         if (!await this.#deps.bindings.claimReap(id)) continue;
-        const records = (await this.#deps.bindings.loadAll()).filter((r) => r.node === id);
+        const records = (await this.#deps.bindings.loadAll()).filter((r) => ownerNode(r) === id);
         log.warn(`node ${id} is gone: taking over ${records.length} registrations`);
         this.#takeOver(records);
       }
@@ -375,7 +394,9 @@ export class ClusterNode {
       this.#delete(record.aor, record.key);
       const binding = restorable(record);
       if (binding) {
-        delete binding.node;
+        // Ours now: its flow is re-owned (a UDP one goes out of our socket, a TCP/TLS one
+        // is reached anew at its Contact, as the id names no connection of ours).
+        binding.flow = { ...binding.flow, owner: this.owner };
         this.#deps.location.restore(binding);
         this.#queue(binding, "saved");
         continue;
@@ -389,7 +410,7 @@ export class ClusterNode {
       if (gone) {
         this.#deps.events.emit({
           type: "registration.removed",
-          binding: viewOf(gone),
+          binding: { ...viewOf(gone), node: ownerNode(record) },
           cause: "flow_closed",
         });
       }

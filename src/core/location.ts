@@ -362,6 +362,5 @@ export function viewOf(b: Binding): BindingView {
     instance: b.instance,
     regId: b.regId,
     outstandingPings: b.outstandingPings,
-    node: b.node,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * @module The cluster's registrations and members in Redis: per AOR one hash
- * `sipws:reg:<aor>` (binding key → record JSON with its owning node; the
+ * `sipws:reg:<aor>` (binding key → record JSON; its flow names the owning node; the
  * hash expires with its last binding), one PUBLISH per batch on `sipws:reg` so every node
  * keeps a copy, and per node a heartbeat key `sipws:node:<id>` with a short TTL plus the
  * set `sipws:nodes` of every node seen. It moves plain records; what they mean for
@@ -18,11 +18,11 @@ const REAP = `${PREFIX}reap:`;
 const DIALOGS = `${PREFIX}dialogs:`;
 const COMMANDS = `${PREFIX}reg:commands`;
 
-/** A binding as the cluster shares it. */
-export interface ClusterRecord extends StoredBinding {
-  /** The node that owns the binding (and its connection, if any). */
-  node: string;
-}
+/**
+ * A binding as the cluster shares it: the stored record, whose flow's `owner.node` is the
+ * node that owns the binding (and its connection, if any).
+ */
+export type ClusterRecord = StoredBinding;
 
 /** One batch of changes as published to the other nodes (empty: a node says hello). */
 export interface ClusterBatch {

@@ -6,10 +6,13 @@
  */
 import type { Address, FlowOwner, TransportName } from "./types.ts";
 
-/** This process: a random node id unless configured, worker 0 unless told otherwise. */
+/**
+ * This process: a random node id unless configured (a cluster node's id, which may be a host
+ * name), worker 0 unless told otherwise.
+ */
 export function localOwner(node?: string, worker = 0): FlowOwner {
-  if (node !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(node)) {
-    throw new Error(`node id ${JSON.stringify(node)}: use 1-32 letters, digits, - or _`);
+  if (node !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(node)) {
+    throw new Error(`node id ${JSON.stringify(node)}: use 1-64 letters, digits, ., - or _`);
   }
   return { node: node ?? randomNodeId(), worker };
 }

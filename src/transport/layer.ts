@@ -131,7 +131,10 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   constructor(options: TransportLayerOptions) {
     this.#options = options;
-    this.owner = options.owner ?? localOwner();
+    // A given owner's node id is checked as a configured one is (it goes into flow ids).
+    this.owner = options.owner
+      ? localOwner(options.owner.node, options.owner.worker)
+      : localOwner();
     this.refreshInterfaces();
     this.#admit = this.#compileAdmission(options.websocket);
   }

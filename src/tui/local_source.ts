@@ -52,7 +52,7 @@ export class LocalSource implements DashboardSource {
       userAgent: b.userAgent,
       expiresAt: b.expiresAt,
       outstandingPings: b.outstandingPings,
-      node: node && (b.node ?? node),
+      node: node && (b.flow.owner?.node ?? node),
     }));
     const connections: ConnectionRow[] = s.transport.connections()
       .filter((c) => isWebSocket(c.flow.transport))
