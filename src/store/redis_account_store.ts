@@ -43,6 +43,10 @@ const CHANNEL = `${PREFIX}accounts`;
 
 const field = (domain: string, user: string) => `${domain}\0${user}`;
 
+/** HSET KEYS[1] ARGV[1] ARGV[3] only while the field still holds ARGV[2]. */
+const REPLACE_IF_SAME = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0`;
+
 export class RedisAccountStore implements AccountStore {
   readonly kind = "redis" as const;
   readonly url: string;
@@ -72,6 +76,7 @@ export class RedisAccountStore implements AccountStore {
     const link = await openRedis(url, "sipws-accounts", redis);
     const store = new RedisAccountStore(url, link, options);
     try {
+      if (!options.storePlainPasswords) await store.#scrubPasswords();
       await store.reload();
     } catch (error) {
       link.close();
@@ -88,6 +93,27 @@ export class RedisAccountStore implements AccountStore {
     subscribed = true;
     link.onReconnect(() => store.#reloadQuietly());
     return store;
+  }
+
+  /**
+   * The operator no longer keeps plain passwords: those an earlier run (of any node) kept
+   * leave Redis, the HA1s stay. Each record is rewritten only if unchanged since read (a
+   * change made meanwhile wins); no registry change, so no version bump.
+   */
+  async #scrubPasswords(): Promise<void> {
+    const accounts = await this.#run((m) => m.hgetall(ACCOUNTS)) as [Record<string, string>];
+    const scrubbed: [string, string, string][] = [];
+    for (const [key, text] of Object.entries(accounts[0])) {
+      const account = JSON.parse(text) as Partial<Account>;
+      if (account.password === undefined) continue;
+      delete account.password;
+      scrubbed.push([key, text, JSON.stringify(account)]);
+    }
+    if (scrubbed.length === 0) return;
+    await this.#run((m) => {
+      for (const [key, old, now] of scrubbed) m.eval(REPLACE_IF_SAME, 1, ACCOUNTS, key, old, now);
+      return m;
+    });
   }
 
   #reloadQuietly(): void {
