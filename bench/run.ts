@@ -10,7 +10,7 @@
  * concurrent dialogs held, with memory, sipws and Kamailio side by side); connection churn
  * on the TCP, TLS and WSS listeners (bench/churn_bench.ts) and idle WebSocket clients held
  * (bench/ws_idle_bench.ts). Every phase is
- * bounded in time. Prints a table and one JSON line; `--write` also writes
+ * bounded in time. Prints a table and one JSON line; `--write` also writes (keeping its hand-written sections)
  * bench/RESULTS.md. Flags: `--duration=MS` per measured phase (default 5000),
  * `--warmup=MS` (default 1000), `--concurrency=N` simulated agents (default 20),
  * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-tui` (skip the
@@ -290,14 +290,15 @@ async function main() {
 
   const failures = rows.reduce((sum, r) => sum + r.failures, 0);
   if (flag("write")) {
+    const generated = resultsMarkdown(report, lines) +
+      (openLoop ? openLoopMarkdown(openLoopLines) : "") +
+      (calls ? callsMarkdown(calls, callLines) : "") +
+      connectionsMarkdown(churn, wsIdle) +
+      (clusterLines.length ? clusterLines.join("\n") + "\n" : "") +
+      (workers ? workersMarkdown(workers) : "");
     await Deno.writeTextFile(
       new URL("./RESULTS.md", import.meta.url),
-      resultsMarkdown(report, lines) +
-        (openLoop ? openLoopMarkdown(openLoopLines) : "") +
-        (calls ? callsMarkdown(calls, callLines) : "") +
-        connectionsMarkdown(churn, wsIdle) +
-        (clusterLines.length ? clusterLines.join("\n") + "\n" : "") +
-        (workers ? workersMarkdown(workers) : "") + await keptCostLog(),
+      generated + await keptSections(generated),
     );
     console.log("wrote bench/RESULTS.md");
   }
@@ -349,20 +350,35 @@ function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): s
   ].join("\n");
 }
 
-const COST_LOG = "## Cost changes";
+/** Headings of the sections the phases of this bench write. */
+const GENERATED = [
+  "## Open loop",
+  "## Calls through the proxy",
+  "## Connections",
+  "## Cluster",
+  "## Workers: --workers",
+];
 
 /**
- * The hand-kept log of single-thread cost changes (before/after per change, measured A/B
- * when each landed) at the end of bench/RESULTS.md survives a rewrite.
+ * Sections of the old bench/RESULTS.md this run did not write (hand-kept ones: the log of
+ * cost changes with its before/after per change, other benches' notes) survive a rewrite.
  */
-async function keptCostLog(): Promise<string> {
+async function keptSections(generated: string): Promise<string> {
+  let old: string;
   try {
-    const old = await Deno.readTextFile(new URL("./RESULTS.md", import.meta.url));
-    const at = old.indexOf(COST_LOG);
-    return at < 0 ? "" : "\n" + old.slice(at);
+    old = await Deno.readTextFile(new URL("./RESULTS.md", import.meta.url));
   } catch {
     return "";
   }
+  const headings = new Set(generated.split("\n").filter((l) => l.startsWith("## ")));
+  const kept = old.split(/\n(?=## )/).slice(1).filter((section) => {
+    const heading = section.slice(0, section.indexOf("\n") >>> 0);
+    // A section a phase writes is not kept even when this run skipped the phase: its
+    // figures would sit beside this run's as if measured with them.
+    return !headings.has(heading) && !GENERATED.some((prefix) => heading.startsWith(prefix));
+  });
+  return kept.map((section) => "\n" + section.trimEnd() + "\n").join("");
+}
 }
 
 /** The open-loop section of bench/RESULTS.md. */
