@@ -65,6 +65,12 @@ class Api {
       headers,
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
+    const type = res.headers.get("content-type") ?? "";
+    // An event stream never ends by itself: its status and type are what is checked.
+    if (type.startsWith("text/event-stream")) {
+      await res.body?.cancel();
+      return { status: res.status, json: undefined, text: "", type };
+    }
     const text = await res.text();
     let json: unknown;
     try {
@@ -72,7 +78,7 @@ class Api {
     } catch {
       json = undefined;
     }
-    return { status: res.status, json, text, type: res.headers.get("content-type") ?? "" };
+    return { status: res.status, json, text, type };
   }
 
   sipws(body: Record<string, unknown>) {

@@ -17,6 +17,7 @@ import { Logger } from "../log.ts";
 import { daysLeft, EXPIRY_WARNING_DAYS } from "../transport/certificate.ts";
 import type { FailedCallback } from "./callbacks.ts";
 import { directoryRoutes } from "./directory.ts";
+import { eventStreamRoutes } from "./event_stream.ts";
 import { failedCallbackRoutes } from "./failed_callbacks.ts";
 import { ApiError, bearerKey, checkKey, errorBody } from "./errors.ts";
 import { metricsText } from "./metrics.ts";
@@ -46,6 +47,8 @@ export interface ApiOptions {
   callbacks?: CallbackStats;
   /** sipws's version, shown by `/healthz` to key holders. */
   version?: string;
+  /** Aborted when the HTTP listener shuts down: `GET /events` streams end. */
+  closing?: AbortSignal;
 }
 
 const log = new Logger("api");
@@ -138,6 +141,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
   banRoutes(app, server);
   viewRoutes(app, server);
   wsAdminRoutes(app, server);
+  eventStreamRoutes(app, server, options.closing);
   failedCallbackRoutes(app, options.callbacks);
   callRoutes(app, server);
 

@@ -30,7 +30,9 @@ export function startHttpApi(
   hostname: string,
   options: ApiOptions = {},
 ): HttpApi {
-  const app = createApiApp(server, options);
+  // Long-lived responses (`GET /events`) end when this aborts, so shutdown does not wait.
+  const closing = new AbortController();
+  const app = createApiApp(server, { ...options, closing: closing.signal });
   const host = bindHost(hostname);
   let httpServer: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -45,6 +47,7 @@ export function startHttpApi(
     port: bound,
     hostname: host,
     close() {
+      closing.abort();
       closed ??= httpServer.shutdown().catch(() => {});
       return closed;
     },

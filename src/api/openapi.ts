@@ -295,6 +295,25 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { "200": json(ref("Retried")), ...errors, ...notFound },
         },
       },
+      "/events": {
+        get: {
+          summary: "The server's events as Server-Sent Events (`event: <type>`, `data: <json>`): " +
+            "registration.added|refreshed|removed, flow.opened|closed, ws.closed, auth.failed, " +
+            "address.banned, dialog.changed, call.event, server.started|stopped. A client " +
+            "reading too slowly (1000 events behind) is cut off",
+          parameters: [{
+            name: "types",
+            in: "query",
+            required: false,
+            schema: STRING,
+            description: "comma-separated event types to receive; default all",
+          }],
+          responses: {
+            "200": { description: "OK", content: { "text/event-stream": { schema: STRING } } },
+            ...errors,
+          },
+        },
+      },
       "/metrics": {
         get: {
           summary: "Prometheus text exposition",
