@@ -4,7 +4,8 @@
  * (extracted from README.md and imported), so the README stays true; the Python snippet
  * checks the same recorded requests. A per-domain secret wins over the global one, a
  * tampered body or a stale timestamp is rejected, and a callback that fails its last retry is
- * listed at `GET /callbacks/failed` and delivered by the retry endpoint.
+ * listed at `GET /callbacks/failed` (a bounded list: the newest kept) and delivered by the retry
+ * endpoint.
  */
 import assert from "node:assert/strict";
 import { callbacksOf } from "../src/api/callbacks.ts";
@@ -253,6 +254,17 @@ Deno.test("a callback failing its last retry is kept, listed and delivered on re
       control: rx.url,
       secret: "rotated",
     });
+
+    // The list is bounded (`failed_kept = 1`): a newer failure pushes the older one out.
+    failing.on = true;
+    const carolAgain = { user: "carol", domain: "c.test", password: "pw" };
+    assert.equal((await register(carol, { ...carolAgain, expires: 0 })).status, 200);
+    assert.equal((await register(carol, { ...carolAgain, expires: 600 })).status, 200);
+    await callbacksOf(ts.server)!.idle();
+    assert.ok(rx.seen.some((r) => r.method === "DELETE"), "the unregistration failed first");
+    const kept = (await api("GET", "/callbacks/failed")).json.failed;
+    assert.equal(kept.length, 1);
+    assert.equal(kept[0].method, "PUT", "the newest failure (the new registration) is kept");
   } finally {
     carol.close();
     await rx.close();
