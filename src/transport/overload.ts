@@ -1,7 +1,8 @@
 /**
  * @module Overload shedding for UDP: past its limit a server must not spend its time on work
- * it cannot finish. The signal is the kernel's receive queue of the UDP socket (rx_queue of
- * /proc/net/udp{,6}: exactly "how far behind we are"), sampled every 128 datagrams read (a
+ * it cannot finish. The signal is the kernel's receive queue of the UDP socket (exactly "how
+ * far behind we are": SO_MEMINFO's receive allocation through libc, one syscall; rx_queue of
+ * /proc/net/udp{,6} without FFI), sampled every 128 datagrams read (a
  * burst is seen while it lasts) and every 50 ms (to calm down once the load is gone). Once
  * it has stayed deep for 250 ms (a GC pause or a busy machine's scheduling delay is not
  * overload; an offered rate above capacity keeps the queue deep), requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
@@ -18,6 +19,13 @@ export const REFUSE: number = 1;
 /** New work dropped unanswered (the 503s would only add to the backlog). */
 export const DROP: number = 2;
 
+import { openLibc, udpDescriptor } from "./socket_options.ts";
+
+const SOL_SOCKET = 1;
+const SO_MEMINFO = 55;
+/** SK_MEMINFO_VARS u32 values; [0] is SK_MEMINFO_RMEM_ALLOC, the bytes queued to read. */
+const MEMINFO_BYTES = 9 * 4;
+
 /** How long the queue must stay deep before anything is shed. */
 const SUSTAINED_MS = 250;
 
@@ -26,6 +34,12 @@ export class ReceiveQueueWatch {
   #datagrams = 0;
   /** When the queue was last seen crossing half full (NaN: not deep now). */
   #deepSince = NaN;
+  /** The socket's descriptor when libc is reachable (SO_MEMINFO), else -1 (/proc). */
+  readonly #fd: number;
+  readonly #meminfo = new Uint32Array(MEMINFO_BYTES / 4);
+  readonly #meminfoBytes = new Uint8Array(this.#meminfo.buffer);
+  readonly #length = new Uint32Array([MEMINFO_BYTES]);
+  readonly #lengthBytes = new Uint8Array(this.#length.buffer);
   readonly #timer: ReturnType<typeof setInterval> | undefined;
   readonly #table: string;
   readonly #portHex: string;
@@ -41,7 +55,9 @@ export class ReceiveQueueWatch {
     this.#high = bufferBytes / 2;
     this.#full = (bufferBytes * 9) / 10;
     this.#low = bufferBytes / 10;
+    this.#fd = -1;
     if (Deno.build.os !== "linux") return;
+    this.#fd = openLibc() ? udpDescriptor(port, host) ?? -1 : -1;
     const timer = setInterval(() => this.#sample(), everyMs);
     Deno.unrefTimer(timer);
     this.#timer = timer;
@@ -80,6 +96,17 @@ export class ReceiveQueueWatch {
 
   /** Bytes waiting in the receive queue of the socket bound to our port. */
   #queued(): number | undefined {
+    if (this.#fd >= 0) {
+      this.#length[0] = MEMINFO_BYTES;
+      const ok = openLibc()!.getsockopt(
+        this.#fd,
+        SOL_SOCKET,
+        SO_MEMINFO,
+        this.#meminfoBytes,
+        this.#lengthBytes,
+      );
+      if (ok === 0) return this.#meminfo[0];
+    }
     let text: string;
     try {
       text = Deno.readTextFileSync(this.#table);
