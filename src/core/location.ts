@@ -79,7 +79,14 @@ export class LocationService implements LocationStore {
     this.#now = now;
   }
 
+  /**
+   * Called before every read: with several workers, the main thread first applies the
+   * changes workers have sent, so a registration is routable here as soon as it was answered.
+   */
+  beforeRead?: () => void;
+
   lookup(aor: string): Binding[] {
+    this.beforeRead?.();
     const bindings = this.#byAor.get(aor);
     if (!bindings) return [];
     const now = this.#now();
@@ -92,6 +99,7 @@ export class LocationService implements LocationStore {
   }
 
   get(aor: string, key: string): Binding | undefined {
+    this.beforeRead?.();
     return this.#byAor.get(aor)?.get(key);
   }
 
@@ -102,6 +110,7 @@ export class LocationService implements LocationStore {
   }
 
   byContact(contact: { user?: string; host: string; port?: number }): Binding | undefined {
+    this.beforeRead?.();
     const keys = this.#byContact.get(contactIndexKey(contact));
     if (!keys) return undefined;
     const now = this.#now();
@@ -218,6 +227,7 @@ export class LocationService implements LocationStore {
   }
 
   aorsOnFlow(flowId: string): string[] {
+    this.beforeRead?.();
     const aors = new Set<string>();
     for (const k of this.#byFlow.get(flowId) ?? []) aors.add(k.slice(0, k.indexOf("\0")));
     return [...aors];
@@ -258,12 +268,14 @@ export class LocationService implements LocationStore {
   }
 
   all(): Binding[] {
+    this.beforeRead?.();
     const out: Binding[] = [];
     for (const bindings of this.#byAor.values()) out.push(...bindings.values());
     return out;
   }
 
   get size(): number {
+    this.beforeRead?.();
     return this.#count;
   }
 

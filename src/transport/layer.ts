@@ -260,6 +260,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** SIPWS protocol "stop"/"start": while not accepting, inbound SIP is dropped. */
   setAccepting(accepting: boolean): void {
     this.#accepting = accepting;
+    this.#options.workers?.acceptingChanged?.(accepting);
   }
 
   get accepting(): boolean {

@@ -19,4 +19,6 @@ export interface WorkerLinks {
   announce(flow: Flow, open: boolean): void;
   /** The operator turned WebSocket handshakes off or on here: every worker follows. */
   webSocketsChanged?(enabled: boolean): void;
+  /** The operator stopped (or started) accepting SIP here: every worker follows. */
+  acceptingChanged?(accepting: boolean): void;
 }

@@ -63,6 +63,10 @@ export class WorkerPool implements WorkerLinks {
   #rings: RingWriter<ToWorker>[] = [];
   /** False once stopped: the loops reading the workers' rings end. */
   #reading = true;
+  /** Each worker's ring back to this thread (worker i at i - 1). */
+  #backs: RingReader<FromWorker>[] = [];
+  /** True while draining: a read of the location table inside must not drain again. */
+  #draining = false;
   #context?: PoolContext;
   #stopped: Promise<void>[] = [];
   #unobserve?: () => void;
@@ -95,6 +99,10 @@ export class WorkerPool implements WorkerLinks {
     this.#broadcast({ t: "flow", flow, open });
   }
 
+  acceptingChanged(accepting: boolean): void {
+    this.#broadcast({ t: "accepting", accepting });
+  }
+
   webSocketsChanged(enabled: boolean): void {
     this.#broadcast({ t: "websockets", enabled });
   }
@@ -123,6 +131,7 @@ export class WorkerPool implements WorkerLinks {
     };
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;
+    context.location.beforeRead = () => void this.drain();
     this.#context = context;
     const { location, store } = context;
     // Changes made here (API, expiry, flows closing) reach every worker's copy.
@@ -146,7 +155,9 @@ export class WorkerPool implements WorkerLinks {
       const { writer, buffer: ring } = RingWriter.create<ToWorker>();
       this.#rings.push(writer);
       const { buffer: back } = RingWriter.create<FromWorker>();
-      void this.#read(index, new RingReader<FromWorker>(back));
+      const reader = new RingReader<FromWorker>(back);
+      this.#backs.push(reader);
+      void this.#read();
       let stopped!: () => void;
       this.#stopped.push(new Promise((resolve) => stopped = resolve));
       ready.push(
@@ -193,16 +204,35 @@ export class WorkerPool implements WorkerLinks {
     await Promise.all(ready);
   }
 
-  /** Applies what worker `from` writes to its ring, in order, until the pool stops. */
-  async #read(from: number, reader: RingReader<FromWorker>): Promise<void> {
-    const handle = (record: RingRecord<FromWorker>) => {
-      if (record.kind !== "message") return;
-      const m = record.message;
-      if (m.t !== "ready" && m.t !== "failed" && m.t !== "stopped") this.#receive(from, m);
-    };
+  /**
+   * Applies everything the workers have written to their rings, in order. Called by the
+   * reading loop and before every read of the location table here (`beforeRead`).
+   */
+  drain(): boolean {
+    if (this.#draining) return false;
+    this.#draining = true;
+    let any = false;
+    try {
+      this.#backs.forEach((reader, i) => {
+        const from = i + 1;
+        any = reader.drain((record: RingRecord<FromWorker>) => {
+          if (record.kind !== "message") return;
+          const m = record.message;
+          if (m.t !== "ready" && m.t !== "failed" && m.t !== "stopped") this.#receive(from, m);
+        }) || any;
+      });
+    } finally {
+      this.#draining = false;
+    }
+    return any;
+  }
+
+  /** One loop per worker ring: drains when written, sleeps when empty, until the pool stops. */
+  async #read(): Promise<void> {
+    const reader = this.#backs[this.#backs.length - 1];
     while (this.#reading) {
       // Bounded waits, so the loop ends soon after the pool stops.
-      if (reader.drain(handle)) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.drain()) await new Promise((resolve) => setTimeout(resolve, 0));
       else await reader.wait(500);
     }
   }
@@ -287,6 +317,9 @@ export class WorkerPool implements WorkerLinks {
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
     this.#reading = false;
+    this.drain();
+    this.#backs = [];
+    if (this.#context) this.#context.location.beforeRead = undefined;
     for (const ring of this.#rings) ring.close();
     this.#rings = [];
     for (const pending of this.#calls.values()) pending.reject(new Error("worker stopped"));

@@ -64,6 +64,7 @@ export type ToWorker =
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "accounts" }
   | { t: "websockets"; enabled: boolean }
+  | { t: "accepting"; accepting: boolean }
   /** An operator's ping or close of a connection this worker holds (`GET /ws` lists it). */
   | { t: "conn"; id: string; op: "ping" | "probe" | "close"; close?: CloseArgs }
   | { t: "abuse"; change: BanChange }

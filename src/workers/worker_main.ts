@@ -89,6 +89,9 @@ function apply(m: ToWorker): void {
       else connection.close(m.close?.code, m.close?.reason, m.close?.by);
       return;
     }
+    case "accepting":
+      server.transport.setAccepting(m.accepting);
+      return;
     case "websockets":
       server.transport.setWebSocketsEnabled(m.enabled);
       return;
