@@ -7,6 +7,7 @@
 import type { Config } from "./config/config.ts";
 import { DigestAuthenticator } from "./core/auth.ts";
 import { type BindingReader, LocationService } from "./core/location.ts";
+import { removeOrphanBindings } from "./core/binding.ts";
 import { BindingJournal } from "./core/binding_journal.ts";
 import type { ClusterNode } from "./core/cluster_node.ts";
 import { clusterNodeId, clusterWide, joinCluster } from "./core/cluster_join.ts";
@@ -300,6 +301,10 @@ export async function startServer(
       : abuse,
     config: () => config,
   };
+  // Bindings of accounts deleted elsewhere (the CLI, another node, a reload) go; each
+  // node removes its own (the main thread's copy holds every worker's), announcing each.
+  const sweepOrphans = worker ? undefined : () => removeOrphanBindings(location, store);
+  if (sweepOrphans) store.onReloaded = sweepOrphans;
   const registrar = new Registrar(deps);
   const isLocalHost = (host: string): boolean => {
     const h = host.toLowerCase().replace(/^\[|\]$/g, "");
@@ -503,6 +508,7 @@ export async function startServer(
       tokens.setSecrets(keys.flowTokens.current, keys.flowTokens.previous);
       pinger?.reload();
       await store.reload();
+      sweepOrphans?.();
       await reloadCertificates("reload");
       pool?.reload(next);
       log.info("configuration, accounts and certificates reloaded");

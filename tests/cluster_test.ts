@@ -170,24 +170,13 @@ Deno.test({
       assert.equal((await register(carol, { ...CAROL, expires: 600 })).status, 200);
 
       // `sipws accounts --cluster-redis` changes what every node serves.
-      const cli = await runCommand(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          MAIN,
-          "accounts",
-          "add",
-          "erin",
-          "--domain",
-          DOMAIN,
-          "--password",
-          "erin-pw",
-          "--skipconfig",
-          "--cluster-redis",
-          redis.url,
-        ],
-        timeoutMs: 30_000,
-      });
+      const accountsCli = (...args: string[]) =>
+        runCommand(Deno.execPath(), {
+          args: ["run", "-A", MAIN, "accounts", ...args, "--domain", DOMAIN, "--skipconfig"]
+            .concat(["--cluster-redis", redis.url]),
+          timeoutMs: 30_000,
+        });
+      const cli = await accountsCli("add", "erin", "--password", "erin-pw");
       assert.equal(cli.code, 0, cli.stderr);
       const cliAdded = Date.now();
       await until("node 2 sees the account added by the CLI", 1000, async () => {
@@ -196,6 +185,34 @@ Deno.test({
         return res.status === 200 ? true : undefined;
       });
       assert.ok(Date.now() - cliAdded <= 1000);
+
+      // Deleted by the CLI (no node's API involved): erin's phone, registered through node 2,
+      // leaves every node once they read the change, with one DELETE callback.
+      {
+        const erin = await TestSipClient.connect("udp", UDP, host(2));
+        clients.push(erin);
+        const ERIN = { user: "erin", domain: DOMAIN, password: "erin-pw", expires: 600 };
+        assert.equal((await register(erin, ERIN)).status, 200);
+        const hasErin = async (n: number) =>
+          (await bindings(n)).some((b) => b.aor === `erin@${DOMAIN}`);
+        await until("node 1 sees erin's binding", 1000, async () => await hasErin(1) || undefined);
+        const callbacks = removed.length;
+        const del = await accountsCli("del", "erin");
+        assert.equal(del.code, 0, del.stderr);
+        for (const n of [1, 2, 3]) {
+          await until(
+            `erin's binding gone from node ${n}`,
+            2000,
+            async () => await hasErin(n) ? undefined : true,
+          );
+        }
+        await until(
+          "erin's DELETE callback",
+          2000,
+          () => Promise.resolve(removed.length > callbacks || undefined),
+        );
+        assert.deepEqual(removed.slice(callbacks), [`/reg/${DOMAIN}/erin`]);
+      }
 
       // The SIPWS protocol's put through node 2 is seen by node 3 as well.
       const sipwsPut = (n: number, user: string) =>

@@ -19,7 +19,8 @@ import {
   onlyKeys,
   optionalString,
 } from "./errors.ts";
-import { removeBindings, removeOrphanBindings } from "./registry_view.ts";
+import { removeBindings } from "./registry_view.ts";
+import { removeOrphanBindings } from "../core/binding.ts";
 
 const USER_FIELDS = ["username", "secret", "cn", "description", "image"] as const;
 

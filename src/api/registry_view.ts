@@ -6,7 +6,7 @@
  */
 import type { Binding, BindingReader } from "../core/location.ts";
 import { parseUri } from "../sip/uri.ts";
-import type { Account, AccountStore } from "../store/account.ts";
+import type { Account } from "../store/account.ts";
 
 /** SIPWS registry address (`list`): empty fields are left out, as SIPWS does. */
 export interface RegistryAddress {
@@ -102,21 +102,6 @@ export function userRegistration(bindings: Binding[], localNode?: string): UserR
 export function removeBindings(location: BindingReader, domain: string, user: string): number {
   let removed = 0;
   for (const b of location.lookup(`${user}@${domain}`)) {
-    if (location.remove(b, "admin")) removed++;
-  }
-  return removed;
-}
-
-/** Removes the bindings of every AOR of a domain (or of all domains) that has no account. */
-export function removeOrphanBindings(
-  location: BindingReader,
-  store: AccountStore,
-  domain?: string,
-): number {
-  let removed = 0;
-  for (const b of location.all()) {
-    if (domain !== undefined && b.domain.toLowerCase() !== domain.toLowerCase()) continue;
-    if (store.getAccount(b.domain, b.user)) continue;
     if (location.remove(b, "admin")) removed++;
   }
   return removed;

@@ -23,12 +23,8 @@ import {
   objectBody,
   optionalString,
 } from "./errors.ts";
-import {
-  bindingsOf,
-  type RegistryAddress,
-  registryAddress,
-  removeOrphanBindings,
-} from "./registry_view.ts";
+import { bindingsOf, type RegistryAddress, registryAddress } from "./registry_view.ts";
+import { removeOrphanBindings } from "../core/binding.ts";
 
 export const SIGNALS = ["start", "stop", "clear", "list", "put"] as const;
 export type Signal = typeof SIGNALS[number];

@@ -8,6 +8,7 @@
 import type { SipUri } from "../sip/uri.ts";
 import { isInvalidHost } from "../transport/address.ts";
 import type { StoredBinding } from "../store/binding_store.ts";
+import type { AccountStore } from "../store/account.ts";
 import type { Flow, TransportName } from "../transport/types.ts";
 
 /** Where a Contact URI leads by itself (§19.1.1 defaults): UDP, TCP or TLS to an address. */
@@ -45,6 +46,24 @@ export interface BindingReader {
   all(): Binding[];
   byId(id: string): Binding | undefined;
   remove(binding: Binding, cause: RemovalCause): boolean;
+}
+
+/**
+ * Removes the bindings of every AOR of a domain (or of all domains) that has no account
+ * (deleted through the API, the CLI or another node).
+ */
+export function removeOrphanBindings(
+  bindings: BindingReader,
+  store: AccountStore,
+  domain?: string,
+): number {
+  let removed = 0;
+  for (const b of bindings.all()) {
+    if (domain !== undefined && b.domain.toLowerCase() !== domain.toLowerCase()) continue;
+    if (store.getAccount(b.domain, b.user)) continue;
+    if (bindings.remove(b, "admin")) removed++;
+  }
+  return removed;
 }
 
 /**

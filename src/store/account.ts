@@ -94,5 +94,10 @@ export interface AccountStore {
   version(): number;
   /** Re-reads the backing file (SIGHUP, or a change made by another process). */
   reload(): Promise<void>;
+  /**
+   * Set by the server; a store that follows changes made elsewhere by itself (the cluster's
+   * Redis store: another node, the CLI) calls it after reading them.
+   */
+  onReloaded?: () => void;
   close(): void;
 }

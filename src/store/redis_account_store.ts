@@ -60,6 +60,7 @@ export class RedisAccountStore implements AccountStore {
   #changes = 0;
   #inflight = 0;
   #writes: Promise<unknown> = Promise.resolve();
+  onReloaded?: () => void;
 
   private constructor(url: string, link: RedisLink, options: StoreOptions) {
     this.url = url;
@@ -117,7 +118,11 @@ export class RedisAccountStore implements AccountStore {
   }
 
   #reloadQuietly(): void {
-    if (!this.#closed) this.reload().catch(() => {/* the next message or reconnect retries */});
+    if (this.#closed) return;
+    this.reload().then(
+      () => this.onReloaded?.(),
+      () => {/* the next message or reconnect retries */},
+    );
   }
 
   /**
