@@ -301,8 +301,7 @@ export async function until<T>(
   }
 }
 
-/** Wait until the page has a session with index `id`. */
-/** Polls media stats of session `id` until RTP arrived and a candidate pair is selected. */
+/** Polls media stats of session `id` until RTP flows both ways over a selected candidate pair. */
 export function waitForRtp(
   page: Page,
   id: number,
@@ -314,7 +313,10 @@ export function waitForRtp(
     `RTP at ${what}`,
     async () => {
       last = await rtpStats(page, id);
-      return last.packetsReceived > 0 && last.localAddress !== "" ? last : undefined;
+      // Outbound stats can lag the first inbound packet: wait for RTP both ways.
+      return last.packetsReceived > 0 && last.packetsSent > 0 && last.localAddress !== ""
+        ? last
+        : undefined;
     },
     20_000,
     () => `last stats: ${JSON.stringify(last)}\n${trace()}`,
