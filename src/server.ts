@@ -10,6 +10,7 @@ import { type BindingReader, LocationService } from "./core/location.ts";
 import { removeOrphanBindings } from "./core/binding.ts";
 import { BindingJournal } from "./core/binding_journal.ts";
 import type { ClusterNode } from "./core/cluster_node.ts";
+import { ClusterView } from "./core/cluster_view.ts";
 import { clusterNodeId, clusterWide, joinCluster } from "./core/cluster_join.ts";
 import { Registrar } from "./core/registrar.ts";
 import { Router } from "./core/router.ts";
@@ -50,8 +51,10 @@ import type { HandshakePolicy } from "./transport/ws_policy.ts";
 
 export interface Server {
   readonly config: Config;
-  /** This node's part in a cluster (`[cluster] redis`), else undefined. */
+  /** This node's part in a cluster (`[cluster] redis`), else undefined (main thread only). */
   readonly cluster?: ClusterNode;
+  /** On a cluster node: the other nodes' bindings as this thread sees them (a worker's copy). */
+  readonly clusterView?: ClusterView;
   /** Every node's bindings (this node's location service alone when standalone). */
   readonly registrations: BindingReader;
   readonly startedAt: number;
@@ -159,17 +162,9 @@ export type Attachment = (server: Server) => { close(): Promise<void> | void };
 /** Source addresses the shared table of several workers tracks (as the guard's own tables). */
 const MAX_SOURCES = 100_000;
 
-/**
- * How many SIP workers a config asks for (`workers = 0`: one per CPU core, but one on a
- * cluster node, whose worker threads would not see the other nodes' bindings).
- */
+/** How many SIP workers a config asks for (`workers = 0`: one per CPU core). */
 export function workerCount(config: Config): number {
-  if (config.workers > 0) return config.workers;
-  if (config.cluster.redis) {
-    log.info("workers = 0 on a cluster node: one SIP worker (several are not yet supported)");
-    return 1;
-  }
-  return navigator.hardwareConcurrency || 1;
+  return config.workers > 0 ? config.workers : navigator.hardwareConcurrency || 1;
 }
 
 /**
@@ -187,12 +182,6 @@ export async function startServer(
 ): Promise<Server> {
   let config = initial;
   const count = worker?.count ?? workerCount(config);
-  if (config.cluster.redis && count > 1) {
-    // Worker threads route SIP but only the main thread holds the other nodes' bindings.
-    throw new Error(
-      `[cluster] needs workers = 1 for now (workers = ${count}): worker threads see only this node`,
-    );
-  }
   const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
   // Calls this thread places (API, pinger) must hash back to it (worker 0 here).
   if (!worker) setCallIdAffinity(0, count);
@@ -278,7 +267,13 @@ export async function startServer(
     t2: config.sip.t2,
     t4: config.sip.t4,
   });
-  const registrations = cluster ? clusterWide(location, cluster.node) : location;
+  // A worker of a cluster node keeps a copy of main's view of the other nodes.
+  const clusterView = cluster?.node.view ??
+    (worker?.cluster && owner ? new ClusterView(owner.node) : undefined);
+  for (const change of worker?.cluster ?? []) clusterView!.apply(change, location);
+  const registrations = clusterView
+    ? clusterWide(location, cluster?.node ?? clusterView)
+    : location;
   const report = worker?.reportAuth;
   const deps = {
     authenticator,
@@ -328,7 +323,7 @@ export async function startServer(
     isLocalHost,
     dialogs,
     tokens,
-    cluster: cluster?.node,
+    cluster: clusterView,
   });
   router.forwarder = proxy;
   const calls = new CallControl({
@@ -400,6 +395,7 @@ export async function startServer(
         calls,
         fallbackSecret,
         sources: sources?.buffer,
+        cluster: cluster?.node,
       });
     } catch (error) {
       await pool.stop(0);
@@ -486,6 +482,7 @@ export async function startServer(
     startedAt,
     store,
     cluster: cluster?.node,
+    clusterView,
     registrations,
     location,
     transport,

@@ -13,12 +13,14 @@ import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { type ChildProcess, runCommand, spawnChild } from "./support/process.ts";
 import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
 import { TestRedis } from "./support/redis.ts";
-import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
 import {
   type Call,
   inviteWithAuth,
   isReq,
   isRes,
+  receiveMessage,
+  sendMessage,
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
@@ -82,36 +84,6 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** A MESSAGE from `client` (as `who`) to `to`, answering the 407; returns the final. */
-async function message(client: TestSipClient, who: typeof ALICE, to: string, text: string) {
-  const call: Call = { callId: crypto.randomUUID(), fromTag: "m" + Date.now(), cseq: 1 };
-  const req = (extra: string[] = []) =>
-    sipRequest(client, {
-      method: "MESSAGE",
-      uri: to,
-      from: `<sip:${who.user}@${DOMAIN}>;tag=${call.fromTag}`,
-      to: `<${to}>`,
-      call,
-      extra, // sipRequest labels any body (application/sdp): the text arrives as is
-      body: text,
-    });
-  await client.send(req());
-  const challenge = await client.wait(isRes(407, call.callId, "MESSAGE")) as SipResponse;
-  call.cseq++;
-  const credentials = answerChallenge(challenge, { ...who, method: "MESSAGE", uri: to });
-  await client.send(req([`Proxy-Authorization: ${credentials}`]));
-  return await client.wait((m) =>
-    !m.isRequest && m.callId === call.callId && m.cseq.seq === call.cseq && m.status >= 200
-  ) as SipResponse;
-}
-
-/** Answers the next MESSAGE `client` receives with 200 and returns its body. */
-async function receiveMessage(client: TestSipClient): Promise<string> {
-  const m = await client.wait(isReq("MESSAGE"), 5000) as SipRequest;
-  await client.send(sipReply(m, 200, "OK", { toTag: "rx" }));
-  return m.bodyText;
 }
 
 /** sipp calls `callee` through node `n` (UDP) as bob (the scenario's From made bob's). */
@@ -384,11 +356,11 @@ Deno.test({
       // MESSAGE both ways between node 1's WebSocket client and node 2's UDP client.
       {
         const got = receiveMessage(dave);
-        const final = await message(alice, ALICE, `sip:dave@${DOMAIN}`, "hello dave");
+        const final = await sendMessage(alice, ALICE, `sip:dave@${DOMAIN}`, "hello dave");
         assert.equal(final.status, 200);
         assert.equal(await got, "hello dave");
         const back = receiveMessage(alice);
-        const reply = await message(dave, DAVE, `sip:alice@${DOMAIN}`, "hello alice");
+        const reply = await sendMessage(dave, DAVE, `sip:alice@${DOMAIN}`, "hello alice");
         assert.equal(reply.status, 200);
         assert.equal(await back, "hello alice");
       }

@@ -10,10 +10,7 @@
  * every worker; stopping drains every worker.
  */
 import assert from "node:assert/strict";
-import { defaultConfig } from "../src/config/config.ts";
-import { startServer, workerCount } from "../src/server.ts";
 import { startHttpApi } from "../src/api/http_server.ts";
-import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import type { WsClosed } from "../src/events.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
@@ -22,6 +19,7 @@ import { handshake } from "./support/ws_handshake.ts";
 import { RawWsClient } from "./support/raw_ws.ts";
 import {
   type Call,
+  callIdFor,
   inviteWithAuth,
   isReq,
   isRes,
@@ -34,14 +32,6 @@ const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
 const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
 const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
 const KEY = "workers-test-key";
-
-/** A Call-ID that worker `worker` of 2 owns. */
-function callIdFor(worker: number, prefix: string): string {
-  for (;;) {
-    const id = `${prefix}-${crypto.randomUUID().slice(0, 8)}@test`;
-    if (callIdValueHash(id) % 2 === worker) return id;
-  }
-}
 
 function startTwoWorkers(): Promise<TestServer> {
   return startTestServer({
@@ -409,14 +399,4 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
     for (const c of clients) c.close();
     await http.close();
   }
-});
-
-Deno.test("a cluster node runs one worker for workers = 0 and refuses an explicit 2", async () => {
-  const config = defaultConfig();
-  config.cluster.redis = "redis://127.0.0.1:1/0";
-  config.workers = 0;
-  assert.equal(workerCount(config), 1);
-  config.workers = 2;
-  // Refused before anything is opened (no Redis is reached).
-  await assert.rejects(startServer(config), /\[cluster\] needs workers = 1 .*workers = 2/);
 });

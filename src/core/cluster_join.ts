@@ -12,7 +12,8 @@ import { redisOptions } from "../store/open_store.ts";
 import { RedisBindings } from "../store/redis_bindings.ts";
 import { openRedis, redactRedisUrl, type RedisLink } from "../store/redis_client.ts";
 import { isWildcard } from "../transport/address.ts";
-import type { BindingReader } from "./binding.ts";
+import type { Binding, BindingReader } from "./binding.ts";
+import type { ClusterView } from "./cluster_view.ts";
 import { ClusterNode } from "./cluster_node.ts";
 import type { LocationService } from "./location.ts";
 import type { FlowOwner } from "../transport/types.ts";
@@ -35,13 +36,22 @@ export function clusterNodeId(config: Config): string {
   return config.cluster.nodeId || Deno.hostname();
 }
 
-/** This node's bindings followed by the other nodes'. */
-export function clusterWide(location: LocationService, node: ClusterNode): BindingReader {
+/**
+ * This node's bindings followed by the other nodes'. An operator's removal of another
+ * node's binding needs the cluster node (main thread); a worker's view cannot.
+ */
+export function clusterWide(
+  location: LocationService,
+  node: Pick<ClusterView, "lookup" | "all" | "byId" | "owns"> & {
+    removeRemote?(binding: Binding): boolean;
+  },
+): BindingReader {
   return {
     lookup: (aor) => [...location.lookup(aor), ...node.lookup(aor)],
     all: () => [...location.all(), ...node.all()],
     byId: (id) => location.byId(id) ?? node.byId(id),
-    remove: (b, cause) => node.owns(b) ? location.remove(b, cause) : node.removeRemote(b),
+    remove: (b, cause) =>
+      node.owns(b) ? location.remove(b, cause) : node.removeRemote?.(b) ?? false,
   };
 }
 

@@ -6,12 +6,13 @@
  * When a node's heartbeat lapses, exactly one survivor (a Redis claim) cleans up after
  * it: bindings reachable without their connection (UDP, TCP/TLS with an address Contact)
  * are adopted, flow-bound ones are removed with one `registration.removed` each (so one
- * DELETE callback cluster-wide). Routing to a binding owned elsewhere is decided in
- * proxy_targets.ts with `relayRoute`.
+ * DELETE callback cluster-wide). What it learns of the other nodes goes into its
+ * `ClusterView` (cluster_view.ts), each change also handed to `observe`rs (the SIP worker
+ * threads' copies). Routing to a binding owned elsewhere is decided in proxy_targets.ts
+ * with the view's `relayRoute`.
  */
 import type { DialogView, EventBus } from "../events.ts";
 import { Logger } from "../log.ts";
-import { parseUri } from "../sip/uri.ts";
 import type {
   ClusterBatch,
   ClusterRecord,
@@ -19,24 +20,12 @@ import type {
   RedisBindings,
 } from "../store/redis_bindings.ts";
 import { restorable, toStored } from "./binding_journal.ts";
-import { type Binding, bindingId, type LocationService, viewOf } from "./location.ts";
-import { addressOf, contactFields } from "./binding.ts";
+import { type Binding, type LocationService, viewOf } from "./location.ts";
 import type { FlowOwner } from "../transport/types.ts";
 import type { StoredBinding } from "../store/binding_store.ts";
+import { type ClusterChange, ClusterView, ownerNode, toBinding } from "./cluster_view.ts";
 
 const log = new Logger("cluster");
-
-/**
- * Route parameter of a request relayed to the node owning a binding: the binding's id.
- * The owner routes it as it would route to its own binding (its connection for browsers,
- * Outbound and live streams; the Contact address from its own socket otherwise).
- */
-export const RELAY_TOKEN = "swr";
-
-/** The node owning a binding: the one its flow lives on (flows name their owner). */
-export function ownerNode(binding: StoredBinding): string | undefined {
-  return binding.flow.owner?.node;
-}
 
 export interface ClusterDeps {
   /** This node as flows name their owner: its `node` is the cluster node id. */
@@ -58,12 +47,12 @@ export class ClusterNode {
   readonly advertise: string;
   readonly startedAt = Date.now();
   #deps: ClusterDeps;
-  /** The other nodes' bindings: aor → key → binding (its flow names the owning node). */
-  #remote = new Map<string, Map<string, Binding>>();
+  /** The other nodes' bindings and heartbeats (its flow names a binding's owner). */
+  readonly view: ClusterView;
+  #observers: ((change: ClusterChange) => void)[] = [];
   #pending = new Map<string, Change>();
   #flushScheduled = false;
   #writing = false;
-  #nodes = new Map<string, NodeInfo | undefined>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #unobserve?: () => void;
   #closed = false;
@@ -80,6 +69,21 @@ export class ClusterNode {
     this.owner = deps.owner;
     this.id = deps.owner.node;
     this.advertise = deps.advertise;
+    this.view = new ClusterView(this.id);
+  }
+
+  /** Told of every change to the view after it was applied here (the workers' copies). */
+  observe(observer: (change: ClusterChange) => void): void {
+    this.#observers.push(observer);
+  }
+
+  #change(change: ClusterChange): void {
+    this.view.apply(change, this.#deps.location);
+    for (const observe of this.#observers) observe(change);
+  }
+
+  #delete(aor: string, key: string): void {
+    this.#change({ op: "delete", aor, key });
   }
 
   get redisUp(): boolean {
@@ -88,7 +92,7 @@ export class ClusterNode {
 
   /** Nodes seen in Redis: id → heartbeat (undefined: lapsed, not yet cleaned up). */
   get nodes(): ReadonlyMap<string, NodeInfo | undefined> {
-    return this.#nodes;
+    return this.view.nodes;
   }
 
   async start(): Promise<void> {
@@ -101,7 +105,7 @@ export class ClusterNode {
     // Hello: the others learn our advertise URI now, not at their next membership check.
     await bindings.write({ node: this.id, info: this.#info(), put: [], remove: [] });
     const records = await bindings.loadAll();
-    this.#replace(records);
+    this.#change({ op: "replace", records });
     // What Redis still holds of our previous run: its connections are gone (see serving()).
     this.#previousRun = records.filter((r) => ownerNode(r) === this.id);
     this.#unobserve = location.observe((binding, change) => {
@@ -128,31 +132,22 @@ export class ClusterNode {
 
   /** True when `binding` is this node's (its flow lives here; hand-made flows count too). */
   owns(binding: StoredBinding): boolean {
-    const node = ownerNode(binding);
-    return node === undefined || node === this.id;
+    return this.view.owns(binding);
   }
 
   /** Live bindings of `aor` owned by other nodes. */
   lookup(aor: string): Binding[] {
-    const now = Date.now();
-    const out: Binding[] = [];
-    for (const b of this.#remote.get(aor)?.values() ?? []) if (b.expiresAt > now) out.push(b);
-    return out;
+    return this.view.lookup(aor);
   }
 
   /** Every live binding owned by other nodes (views). */
   all(): Binding[] {
-    const now = Date.now();
-    const out: Binding[] = [];
-    for (const map of this.#remote.values()) {
-      for (const b of map.values()) if (b.expiresAt > now) out.push(b);
-    }
-    return out;
+    return this.view.all();
   }
 
   /** The live binding of another node an id names (see `bindingId`). */
   byId(id: string): Binding | undefined {
-    return this.all().find((b) => bindingId(b) === id);
+    return this.view.byId(id);
   }
 
   /**
@@ -170,15 +165,8 @@ export class ClusterNode {
   }
 
   /** The Route that makes the owner of `binding` send a request on to it. */
-  relayRoute(binding: Binding): { route: string; target: ReturnType<typeof addressOf> } {
-    // Only a live owner can (a lapsed heartbeat has no entry).
-    const node = ownerNode(binding);
-    const advertise = node ? this.#nodes.get(node)?.advertise : undefined;
-    if (!advertise) return { route: "", target: undefined };
-    return {
-      route: `<${advertise};lr;${RELAY_TOKEN}=${bindingId(binding)}>`,
-      target: addressOf(parseUri(advertise)),
-    };
+  relayRoute(binding: Binding): ReturnType<ClusterView["relayRoute"]> {
+    return this.view.relayRoute(binding);
   }
 
   /** Shares this node's dialogs with the others (every second, when they change). */
@@ -191,7 +179,7 @@ export class ClusterNode {
   otherDialogs(): (DialogView & { node: string })[] {
     const out: (DialogView & { node: string })[] = [];
     for (const [node, list] of this.#remoteDialogs) {
-      if (!this.#nodes.get(node)) continue;
+      if (!this.view.nodes.get(node)) continue;
       for (const d of list) out.push({ ...d, node });
     }
     return out;
@@ -208,7 +196,7 @@ export class ClusterNode {
         this.#sharedDialogs = json;
         this.#sharedAt = Date.now();
       }
-      const others = [...this.#nodes.keys()].filter((n) => n !== this.id);
+      const others = [...this.view.nodes.keys()].filter((n) => n !== this.id);
       this.#remoteDialogs = await bindings.dialogs(others) as Map<string, DialogView[]>;
     } catch {
       // Redis went away meanwhile: the next second tries again.
@@ -217,15 +205,7 @@ export class ClusterNode {
 
   /** True when `host` is the address of a live node (a relayed request may come from it). */
   isPeer(host: string): boolean {
-    for (const [id, info] of this.#nodes) {
-      if (id === this.id || !info) continue;
-      try {
-        if (parseUri(info.advertise).host === host) return true;
-      } catch {
-        // A node with a bad advertise URI is never trusted.
-      }
-    }
-    return false;
+    return this.view.isPeer(host);
   }
 
   /**
@@ -292,49 +272,14 @@ export class ClusterNode {
 
   // --- other nodes' changes → our copy ---
 
-  #toBinding(record: ClusterRecord): Binding | undefined {
-    try {
-      const contact = contactFields(record.contact, parseUri(record.contact), record);
-      return { ...record, ...contact, outstandingPings: 0 };
-    } catch {
-      return undefined;
-    }
-  }
-
-  #set(record: ClusterRecord): void {
-    const binding = this.#toBinding(record);
-    if (!binding) return;
-    let map = this.#remote.get(record.aor);
-    if (!map) this.#remote.set(record.aor, map = new Map());
-    map.set(record.key, binding);
-  }
-
-  #delete(aor: string, key: string): Binding | undefined {
-    const map = this.#remote.get(aor);
-    const binding = map?.get(key);
-    map?.delete(key);
-    if (map?.size === 0) this.#remote.delete(aor);
-    return binding;
-  }
-
   #apply(batch: ClusterBatch): void {
-    if (batch.info?.id === batch.node) this.#nodes.set(batch.node, batch.info);
-    for (const r of batch.remove) this.#delete(r.aor, r.key);
-    for (const record of batch.put) {
-      if (this.owns(record)) {
-        this.#delete(record.aor, record.key);
-        continue;
-      }
-      this.#set(record);
-      // The phone registered through another node since: that node owns it now.
-      const mine = this.#deps.location.get(record.aor, record.key);
-      if (mine && mine.registeredAt <= record.registeredAt) this.#deps.location.forget(mine);
+    const known = this.view.nodes.get(batch.node);
+    if (batch.info?.id === batch.node && known?.startedAt !== batch.info.startedAt) {
+      this.#change({ op: "nodes", nodes: [...this.view.nodes, [batch.node, batch.info]] });
     }
-  }
-
-  #replace(records: ClusterRecord[]): void {
-    this.#remote.clear();
-    for (const r of records) if (!this.owns(r)) this.#set(r);
+    for (const r of batch.remove) this.#delete(r.aor, r.key);
+    // The phone registered through another node since: that node owns it now (see apply).
+    for (const record of batch.put) this.#change({ op: "set", record });
   }
 
   // --- membership and clean-up after dead nodes ---
@@ -363,7 +308,7 @@ export class ClusterNode {
       // All of ours again: a Redis restarted without its data must not lose them.
       for (const binding of this.#deps.location.all()) this.#queue(binding, "saved");
       await this.#flush();
-      this.#replace(await this.#deps.bindings.loadAll());
+      this.#change({ op: "replace", records: await this.#deps.bindings.loadAll() });
     } catch (error) {
       log.warn(`rejoining the cluster after a Redis outage failed: ${String(error)}`);
     }
@@ -372,8 +317,8 @@ export class ClusterNode {
   async #checkNodes(): Promise<void> {
     if (this.#closed || !this.#deps.bindings.up) return;
     try {
-      this.#nodes = await this.#deps.bindings.nodes();
-      for (const [id, info] of this.#nodes) {
+      this.#change({ op: "nodes", nodes: [...await this.#deps.bindings.nodes()] });
+      for (const [id, info] of this.view.nodes) {
         if (info || id === this.id || Date.now() < this.#reapAfter) continue;
         if (!await this.#deps.bindings.claimReap(id)) continue;
         const records = (await this.#deps.bindings.loadAll()).filter((r) => ownerNode(r) === id);
@@ -391,17 +336,17 @@ export class ClusterNode {
    */
   #takeOver(records: ClusterRecord[]): void {
     for (const record of records) {
-      this.#delete(record.aor, record.key);
       const binding = restorable(record);
       if (binding) {
         // Ours now: its flow is re-owned (a UDP one goes out of our socket, a TCP/TLS one
         // is reached anew at its Contact, as the id names no connection of ours).
         binding.flow = { ...binding.flow, owner: this.owner };
-        this.#deps.location.restore(binding);
+        this.#change({ op: "adopted", binding });
         this.#queue(binding, "saved");
         continue;
       }
-      const gone = this.#toBinding(record);
+      this.#delete(record.aor, record.key);
+      const gone = toBinding(record);
       this.#pending.set(`${record.aor}\0${record.key}`, {
         aor: record.aor,
         key: record.key,

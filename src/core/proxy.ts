@@ -24,7 +24,7 @@ import type { TransactionLayer } from "../transaction/layer.ts";
 import { hasTag, tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
-import { RELAY_TOKEN } from "./cluster_node.ts";
+import { RELAY_TOKEN } from "./cluster_view.ts";
 import type { DialogTracker } from "./dialogs.ts";
 import { ProxyContext } from "./proxy_context.ts";
 import { type Hop, type TargetDeps, TargetResolver } from "./proxy_targets.ts";

@@ -17,8 +17,7 @@ import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { isInvalidHost } from "../transport/address.ts";
 import { addressOf, type Binding, type LocationStore } from "./binding.ts";
-import type { ClusterNode } from "./cluster_node.ts";
-import { RELAY_TOKEN } from "./cluster_node.ts";
+import { type ClusterView, RELAY_TOKEN } from "./cluster_view.ts";
 import { type FlowTokens, routeTokens } from "./record_route.ts";
 
 /** What the proxy needs from the transport layer (TransportLayer fits). */
@@ -37,7 +36,7 @@ export interface TargetDeps {
   /** True when a host names this server (served domain or one of our addresses). */
   isLocalHost: (host: string) => boolean;
   /** In a cluster: the other nodes' bindings and how to relay to their owners. */
-  cluster?: Pick<ClusterNode, "lookup" | "relayRoute" | "isPeer">;
+  cluster?: Pick<ClusterView, "lookup" | "relayRoute" | "isPeer">;
 }
 
 /** One branch to start: its Request-URI and where to send it. */

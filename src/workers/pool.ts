@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config/config.ts";
 import type { LocationService } from "../core/location.ts";
+import type { ClusterNode } from "../core/cluster_node.ts";
 import type { DialogTracker } from "../core/dialogs.ts";
 import type { Counters, EventBus } from "../events.ts";
 import { Logger } from "../log.ts";
@@ -53,6 +54,8 @@ export interface PoolContext {
   fallbackSecret: Uint8Array;
   /** Per-source rate windows and connection counts every worker shares (source_table.ts). */
   sources?: SharedArrayBuffer;
+  /** This node's part in a cluster: every worker keeps a copy of its view of the others. */
+  cluster?: ClusterNode;
 }
 
 export class WorkerPool implements WorkerLinks {
@@ -148,6 +151,8 @@ export class WorkerPool implements WorkerLinks {
     this.#unobserveBans = context.abuse.observe((change) =>
       this.#broadcast({ t: "abuse", change })
     );
+    // The other nodes' bindings and heartbeats: each change of main's view goes to all.
+    context.cluster?.observe((change) => this.#broadcast({ t: "cluster", change }));
     const ready: Promise<void>[] = [];
     for (let index = 1; index < this.count; index++) {
       const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
@@ -194,6 +199,10 @@ export class WorkerPool implements WorkerLinks {
         ring,
         back,
         bans: context.abuse.bans(),
+        cluster: context.cluster && [
+          { op: "nodes", nodes: [...context.cluster.view.nodes] },
+          { op: "replace", records: context.cluster.view.all() },
+        ],
         flows: [
           ...context.transport.connections().map((c) => c.flow),
           ...context.transport.flowsElsewhere(),

@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config/config.ts";
 import type { Binding, LocationChange, RemovalCause } from "../core/location.ts";
+import type { ClusterChange } from "../core/cluster_view.ts";
 import type { DialogView, SipwsEvent } from "../events.ts";
 import type { Address, Flow, FlowOwner } from "../transport/types.ts";
 import type { Ban, BanChange } from "../transport/abuse_guard.ts";
@@ -39,6 +40,8 @@ export interface WorkerSetup {
   back: SharedArrayBuffer;
   /** Bans in force when it starts (e.g. loaded from the cluster). */
   bans: Ban[];
+  /** On a cluster node: the other nodes and their bindings as main sees them now. */
+  cluster?: ClusterChange[];
   /** The process's per-source rate windows and connection counts (source_table.ts). */
   sources?: SharedArrayBuffer;
 }
@@ -68,6 +71,8 @@ export type ToWorker =
   /** An operator's ping or close of a connection this worker holds (`GET /ws` lists it). */
   | { t: "conn"; id: string; op: "ping" | "probe" | "close"; close?: CloseArgs }
   | { t: "abuse"; change: BanChange }
+  /** A change of main's view of the other cluster nodes (cluster_view.ts). */
+  | { t: "cluster"; change: ClusterChange }
   /** The API acts on a call this worker holds (`CallControl.elsewhere`). */
   | { t: "call"; id: number; action: CallAction; args: unknown[] }
   /** The control server's word on an inbound call this worker asked about. */

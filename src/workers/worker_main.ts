@@ -74,6 +74,9 @@ function apply(m: ToWorker): void {
     case "flow":
       server.transport.flowElsewhere(m.flow, m.open);
       return;
+    case "cluster":
+      server.clusterView?.apply(m.change, server.location);
+      return;
     case "abuse": {
       const c = m.change;
       if ("locked" in c) server.abuse.adoptLock(c.locked.address, c.locked.account, c.locked.until);

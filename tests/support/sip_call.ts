@@ -1,12 +1,13 @@
 /**
  * @module Raw SIP text for calls through the proxy in integration tests: a request from a
  * `TestSipClient` (its Via with a fresh branch and rport), a UA's response to a request it
- * received, message matchers, and the caller's INVITE → 407 → ACK → INVITE with credentials
- * dance. Builds and sends test traffic only; asserts nothing about the server's answers
+ * received, message matchers, the caller's INVITE → 407 → ACK → INVITE with credentials
+ * dance, a MESSAGE sent with credentials and one received, and Call-IDs a given worker owns. Builds and sends test traffic only; asserts nothing about the server's answers
  * beyond the challenge it must send first. Not a product component.
  */
 import assert from "node:assert/strict";
 import type { SipMessage, SipRequest, SipResponse } from "../../src/sip/message.ts";
+import { callIdValueHash } from "../../src/sip/call_id_hash.ts";
 import { answerChallenge, type TestSipClient } from "./sip_client.ts";
 
 /** The identifiers of one call leg from the caller's side; `cseq` moves on as it goes. */
@@ -129,4 +130,51 @@ export async function inviteWithAuth(
   await caller.send(
     sipRequest(caller, { ...invite, extra: [...extra, `Proxy-Authorization: ${auth}`] }),
   );
+}
+
+/** A Call-ID that worker `worker` of `count` owns (the pool hashes Call-IDs to workers). */
+export function callIdFor(worker: number, prefix: string, count = 2): string {
+  for (;;) {
+    const id = `${prefix}-${crypto.randomUUID().slice(0, 8)}@test`;
+    if (callIdValueHash(id) % count === worker) return id;
+  }
+}
+
+/**
+ * A MESSAGE from `client` (as `who`) to `to`, answering the 407; returns the final.
+ * `callId`: a Call-ID of choice (e.g. one a given worker owns).
+ */
+export async function sendMessage(
+  client: TestSipClient,
+  who: { user: string; domain: string; password: string },
+  to: string,
+  text: string,
+  callId: string = crypto.randomUUID(),
+): Promise<SipResponse> {
+  const call: Call = { callId, fromTag: "m" + Date.now(), cseq: 1 };
+  const req = (extra: string[] = []) =>
+    sipRequest(client, {
+      method: "MESSAGE",
+      uri: to,
+      from: `<sip:${who.user}@${who.domain}>;tag=${call.fromTag}`,
+      to: `<${to}>`,
+      call,
+      extra, // sipRequest labels any body (application/sdp): the text arrives as is
+      body: text,
+    });
+  await client.send(req());
+  const challenge = await client.wait(isRes(407, call.callId, "MESSAGE")) as SipResponse;
+  call.cseq++;
+  const credentials = answerChallenge(challenge, { ...who, method: "MESSAGE", uri: to });
+  await client.send(req([`Proxy-Authorization: ${credentials}`]));
+  return await client.wait((m) =>
+    !m.isRequest && m.callId === call.callId && m.cseq.seq === call.cseq && m.status >= 200
+  ) as SipResponse;
+}
+
+/** Answers the next MESSAGE `client` receives with 200 and returns its body. */
+export async function receiveMessage(client: TestSipClient): Promise<string> {
+  const m = await client.wait(isReq("MESSAGE"), 5000) as SipRequest;
+  await client.send(sipReply(m, 200, "OK", { toTag: "rx" }));
+  return m.bodyText;
 }
