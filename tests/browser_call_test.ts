@@ -38,6 +38,7 @@ import {
 import { freePort, waitForListening } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { describeSipp, startSipp } from "./support/sipp.ts";
+import { uacScenario, UAS_SCENARIO } from "./support/sipp_webrtc.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
@@ -321,71 +322,6 @@ browserTest("browser MESSAGE: alice (ws) → bob (wss) is delivered with its bod
   assert.equal(got[0].from, `sip:alice@${DOMAIN}`);
 });
 
-/**
- * An SDP Chromium accepts (ICE credentials, a DTLS fingerprint, rtcp-mux, mid 0 as in its
- * offer) although nothing will ever answer on its media port: only signalling is tested
- * against sipp.
- */
-function fakeWebRtcSdp(setup: "active" | "actpass"): string {
-  const fingerprint = Array.from({ length: 32 }, (_, i) => (i * 7 + 16).toString(16))
-    .map((h) => h.padStart(2, "0").toUpperCase()).join(":");
-  return [
-    "v=0",
-    "o=sipp 1 1 IN IP4 127.0.0.1",
-    "s=-",
-    "c=IN IP4 127.0.0.1",
-    "t=0 0",
-    "a=group:BUNDLE 0",
-    "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-    "a=mid:0",
-    "a=ice-ufrag:sippufrag",
-    "a=ice-pwd:sippicepasswordsippicepassword",
-    `a=fingerprint:sha-256 ${fingerprint}`,
-    `a=setup:${setup}`,
-    "a=rtcp-mux",
-    "a=rtpmap:111 opus/48000/2",
-    "a=sendrecv",
-  ].join("\n");
-}
-
-/** The UAS's answer to the INVITE: Record-Route copied, bob's Contact, SDP when given. */
-const uasAnswer = (startLine: string, retrans: string, sdp?: string) =>
-  `<send${retrans}><![CDATA[
-${startLine}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:bob@[local_ip]:[local_port];transport=[transport]>
-${
-    sdp
-      ? `Content-Type: application/sdp\nContent-Length: [len]\n\n${sdp}\n`
-      : "Content-Length: 0\n\n"
-  }]]></send>`;
-
-/** sipp UAS: INVITE → 180, 200 + SDP; ACK; BYE → 200. */
-const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="sipws browser to sipp uas">
-  <recv request="INVITE" crlf="true" rrs="true" />
-  ${uasAnswer("SIP/2.0 180 Ringing", "")}
-  ${uasAnswer("SIP/2.0 200 OK", ' retrans="500"', fakeWebRtcSdp("active"))}
-  <recv request="ACK" crlf="true" />
-  <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-`;
-
 browserTest(
   "browser → sipp UAS on UDP: INVITE, 180, 200, ACK, BYE through the proxy",
   async (rig) => {
@@ -430,88 +366,6 @@ browserTest(
   },
 );
 
-/**
- * sipp UAC as carol: INVITE + SDP, answering a 407 with `[authentication]` (-au/-ap) when
- * the proxy challenges; 200 → ACK along the Record-Route set; after a pause, BYE → 200.
- */
-function uacScenario(target: string): string {
-  const sdp = fakeWebRtcSdp("actpass");
-  const invite = (cseq: number, auth: boolean) =>
-    `<send retrans="500"><![CDATA[
-INVITE ${target} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
-To: <${target}>
-Call-ID: [call_id]
-CSeq: ${cseq} INVITE
-Contact: <sip:carol@[local_ip]:[local_port]>
-Max-Forwards: 70
-${auth ? "[authentication]\n" : ""}Content-Type: application/sdp
-Content-Length: [len]
-
-${sdp}
-]]></send>`;
-  const ack2xx = (cseq: number, next: string) =>
-    `<send next="${next}"><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-[routes]
-Call-ID: [call_id]
-CSeq: ${cseq} ACK
-Contact: <sip:carol@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>`;
-  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="sipws sipp uac to browser">
-  ${invite(1, false)}
-  <recv response="100" optional="true" />
-  <recv response="407" optional="true" auth="true" next="challenged" />
-  <recv response="180" optional="true" />
-  <recv response="183" optional="true" />
-  <recv response="200" rrs="true" />
-  ${ack2xx(1, "talk")}
-  <label id="challenged" />
-  <send><![CDATA[
-ACK ${target} SIP/2.0
-[last_Via:]
-From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  ${invite(2, true)}
-  <recv response="100" optional="true" />
-  <recv response="180" optional="true" />
-  <recv response="183" optional="true" />
-  <recv response="200" rrs="true" />
-  ${ack2xx(2, "talk")}
-  <label id="talk" />
-  <pause milliseconds="1500" />
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: <sip:carol@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-[routes]
-Call-ID: [call_id]
-CSeq: 3 BYE
-Contact: <sip:carol@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" />
-</scenario>
-`;
-}
-
 browserTest(
   "sipp UAC on UDP → browser: INVITE (407 answered), browser answers, ACK, BYE",
   async (rig) => {
@@ -519,7 +373,7 @@ browserTest(
     try {
       const bob = await rig.agent("bob(ws)", BOB, "ws");
       uac = await startSipp({
-        scenarioXml: uacScenario(BOB_URI),
+        scenarioXml: uacScenario(BOB_URI, DOMAIN),
         args: [
           `127.0.0.1:${rig.ts.port("udp")}`,
           "-p",

@@ -5,7 +5,8 @@
  * 1, bob with node 2 (the accounts were added through node 1 only); alice calls bob, the
  * INVITE goes node 1 → node 2 (bob's connection is there) with both nodes record-routing,
  * ICE connects on 127.0.0.1, RTP flows both ways, and alice's BYE ends the call on both
- * sides through both nodes; a MESSAGE goes from bob back to alice.
+ * sides through both nodes; a MESSAGE goes from bob back to alice. Then alice calls a
+ * sipp UDP phone registered through node 2, and sipp calls her through node 2.
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
@@ -27,11 +28,17 @@ import {
   waitSessionEvent,
 } from "./support/jssip_page.ts";
 import { TestRedis } from "./support/redis.ts";
+import { freePort, waitForListening } from "./support/ports.ts";
+import { register, TestSipClient } from "./support/sip_client.ts";
+import { describeSipp, startSipp } from "./support/sipp.ts";
+import { uacScenario, UAS_SCENARIO } from "./support/sipp_webrtc.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "alice-secret" };
 const BOB = { user: "bob", domain: DOMAIN, password: "bob-secret" };
+const CAROL = { user: "carol", domain: DOMAIN, password: "carol-secret" };
+const CAROL_AOR = `carol@${DOMAIN}`;
 
 function node(n: number, redisUrl: string, accounts: typeof ALICE[]): Promise<TestServer> {
   return startTestServer({
@@ -46,12 +53,13 @@ function node(n: number, redisUrl: string, accounts: typeof ALICE[]): Promise<Te
 }
 
 Deno.test({
-  name: "cluster browsers: JsSIP on node 1 calls JsSIP on node 2, RTP both ways, BYE; MESSAGE back",
+  name:
+    "cluster browsers: JsSIP on node 1 calls JsSIP on node 2, RTP both ways, BYE; MESSAGE back; JsSIP and a sipp UDP phone on node 2 call each other",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     await using redis = await TestRedis.start();
-    await using n1 = await node(1, redis.url, [ALICE, BOB]);
+    await using n1 = await node(1, redis.url, [ALICE, BOB, CAROL]);
     await using n2 = await node(2, redis.url, []);
     await until("node 2 has the accounts", () => n2.server.store.getAccount(DOMAIN, "bob"), 2000);
     const [ws1, ws2] = [n1.port("ws"), n2.port("ws")];
@@ -133,6 +141,52 @@ Deno.test({
         trace,
       );
       assert.equal(got[0].body, body);
+
+      // A sipp UDP phone registered through node 2 (carol) and the browser on node 1 call
+      // each other: signalling relayed between the nodes (sipp answers with an SDP Chromium
+      // accepts; no media is sent).
+      const sippPort = freePort("udp");
+      const phone = await TestSipClient.connect("udp", n2.port("udp"), "127.0.0.3");
+      try {
+        const contact = `sip:carol@127.0.0.1:${sippPort}`;
+        assert.equal((await register(phone, { ...CAROL, expires: 600, contact })).status, 200);
+        await until("node 1 sees carol", () => n1.server.registrations.lookup(CAROL_AOR)[0], 2000);
+        await using uas = await startSipp({
+          scenarioXml: UAS_SCENARIO,
+          args: ["-p", String(sippPort)],
+          calls: 1,
+          timeoutMs: 30_000,
+        });
+        await waitForListening(sippPort, "udp", 5000);
+        const toPhone = await call(alice.page, `sip:${CAROL_AOR}`);
+        const up = await waitSessionEvent(alice.page, toPhone, ["confirmed", "failed"], 10_000);
+        assert.equal(up.name, "confirmed", `${JSON.stringify(up)}\n${trace()}`);
+        await terminate(alice.page, toPhone);
+        const result = await uas.result();
+        assert.equal(result.stats?.successfulCalls, 1, `${describeSipp(result)}\n${trace()}`);
+      } finally {
+        phone.close();
+      }
+      // The reverse: sipp as carol sends its INVITE to node 2; alice's connection is on node 1.
+      await using uac = await startSipp({
+        scenarioXml: uacScenario(`sip:alice@${DOMAIN}`, DOMAIN),
+        args: [`127.0.0.3:${n2.port("udp")}`, "-p", String(freePort("udp"))]
+          .concat(["-au", CAROL.user, "-ap", CAROL.password]),
+        calls: 1,
+        timeoutMs: 30_000,
+      });
+      const ringing = await until(
+        "alice rings",
+        async () => (await sessions(alice.page))[2],
+        10_000,
+        trace,
+      );
+      assert.equal(ringing.direction, "incoming");
+      await answer(alice.page, 2);
+      const ended = await waitSessionEvent(alice.page, 2, ["ended", "failed"], 15_000, trace);
+      assert.deepEqual([ended.name, ended.originator], ["ended", "remote"], trace());
+      const result = await uac.result();
+      assert.equal(result.stats?.successfulCalls, 1, `${describeSipp(result)}\n${trace()}`);
     } finally {
       await Promise.all(pages.map((p) => stopUa(p.page)));
       await browser?.close();

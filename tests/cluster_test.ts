@@ -230,6 +230,15 @@ Deno.test({
         `carol@${DOMAIN} udp n3`,
         `dave@${DOMAIN} udp n2`,
       ]);
+      // /metrics adds the cluster gauges: Redis up, three live nodes, three bindings elsewhere.
+      const metrics = await (await fetch(`${api(3)}/metrics`, { headers: auth })).text();
+      for (
+        const line of [
+          "sipws_cluster_redis_up 1",
+          'sipws_cluster_nodes{state="alive"} 3',
+          "sipws_cluster_remote_registrations 3",
+        ]
+      ) assert.ok(metrics.split("\n").includes(line), `${line} in\n${metrics}`);
 
       // carol's phone registers again, now through node 2: one binding, owned by node 2.
       {
