@@ -72,9 +72,13 @@ export class ClusterNode {
     this.view = new ClusterView(this.id);
   }
 
-  /** Told of every change to the view after it was applied here (the workers' copies). */
-  observe(observer: (change: ClusterChange) => void): void {
+  /**
+   * Told of every change to the view after it was applied here (the workers' copies);
+   * returns the call that stops it.
+   */
+  observe(observer: (change: ClusterChange) => void): () => void {
     this.#observers.push(observer);
+    return () => this.#observers = this.#observers.filter((o) => o !== observer);
   }
 
   #change(change: ClusterChange): void {

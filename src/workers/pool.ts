@@ -74,6 +74,7 @@ export class WorkerPool implements WorkerLinks {
   #stopped: Promise<void>[] = [];
   #unobserve?: () => void;
   #unobserveBans?: () => void;
+  #unobserveCluster?: () => void;
   /** Call actions sent to workers, by request id, until they answer. */
   #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextCall = 1;
@@ -152,7 +153,9 @@ export class WorkerPool implements WorkerLinks {
       this.#broadcast({ t: "abuse", change })
     );
     // The other nodes' bindings and heartbeats: each change of main's view goes to all.
-    context.cluster?.observe((change) => this.#broadcast({ t: "cluster", change }));
+    this.#unobserveCluster = context.cluster?.observe((change) =>
+      this.#broadcast({ t: "cluster", change })
+    );
     const ready: Promise<void>[] = [];
     for (let index = 1; index < this.count; index++) {
       const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
@@ -318,6 +321,7 @@ export class WorkerPool implements WorkerLinks {
   async stop(graceMs: number): Promise<void> {
     this.#unobserve?.();
     this.#unobserveBans?.();
+    this.#unobserveCluster?.();
     this.#broadcast({ t: "stop", graceMs });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs + 3000));
