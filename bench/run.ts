@@ -379,7 +379,6 @@ async function keptSections(generated: string): Promise<string> {
   });
   return kept.map((section) => "\n" + section.trimEnd() + "\n").join("");
 }
-}
 
 /** The open-loop section of bench/RESULTS.md. */
 function openLoopMarkdown(table: string[]): string {
