@@ -5,9 +5,9 @@
  */
 import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
-import { udpFlowId } from "./flow_id.ts";
 import { setUdpReceiveBuffer } from "./socket_options.ts";
 import { UdpSyscallSender } from "./udp_send.ts";
+import { UdpFlows } from "./udp_flows.ts";
 import type { Address, Flow } from "./types.ts";
 
 export class UdpTransport {
@@ -15,8 +15,7 @@ export class UdpTransport {
   #socket: Deno.DatagramConn;
   #sink: TransportSink;
   #maxMessageSize: number;
-  /** Flows by remote address: cheap to keep, they are just labels for UDP. */
-  #flows = new Map<string, Flow>();
+  #flows = new UdpFlows();
   /** Receive buffer the kernel reports after we asked for one; undefined: OS default. */
   readonly receiveBuffer?: number;
   /** Sends without an async op where the platform allows it (udp_send.ts). */
@@ -41,24 +40,7 @@ export class UdpTransport {
   }
 
   flowTo(host: string, port: number): Flow {
-    const key = `${host}:${port}`;
-    let flow = this.#flows.get(key);
-    if (!flow) {
-      const remote = { host, port };
-      flow = {
-        id: udpFlowId(this.#sink.owner, this.local, remote),
-        owner: this.#sink.owner,
-        transport: "udp",
-        local: this.local,
-        remote,
-        reliable: false,
-        secure: false,
-      };
-      // Bounded: a flood of spoofed sources must not grow memory without limit.
-      if (this.#flows.size > 100_000) this.#flows.clear();
-      this.#flows.set(key, flow);
-    }
-    return flow;
+    return this.#flows.flowTo(this.#sink.owner, this.local, host, port);
   }
 
   /** Read loop; ends when the socket closes. Never throws. */

@@ -5,7 +5,7 @@
  * stays with the main thread, which hands each datagram to the worker that owns its call.
  */
 import { UdpSyscallSender } from "./udp_send.ts";
-import { udpFlowId } from "./flow_id.ts";
+import { UdpFlows } from "./udp_flows.ts";
 import type { Address, Flow, FlowOwner } from "./types.ts";
 
 /** The UDP side of a worker: flows and sends on the main thread's socket. */
@@ -13,7 +13,7 @@ export class UdpFdSender {
   readonly local: Address;
   readonly receiveBuffer = undefined;
   #syscall: UdpSyscallSender;
-  #flows = new Map<string, Flow>();
+  #flows = new UdpFlows();
   /** The main thread's: UDP flows are the socket's, whichever worker sends on them. */
   #owner: FlowOwner;
 
@@ -24,23 +24,7 @@ export class UdpFdSender {
   }
 
   flowTo(host: string, port: number): Flow {
-    const key = `${host}:${port}`;
-    let flow = this.#flows.get(key);
-    if (!flow) {
-      const remote = { host, port };
-      flow = {
-        id: udpFlowId(this.#owner, this.local, remote),
-        owner: this.#owner,
-        transport: "udp",
-        local: this.local,
-        remote,
-        reliable: false,
-        secure: false,
-      };
-      if (this.#flows.size > 100_000) this.#flows.clear();
-      this.#flows.set(key, flow);
-    }
-    return flow;
+    return this.#flows.flowTo(this.#owner, this.local, host, port);
   }
 
   /** True when sent; a worker has no other way, so a host name or a full buffer rejects. */
