@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { openStore } from "../src/store/open_store.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
-import { type ChildProcess, spawnChild } from "./support/process.ts";
+import type { ChildProcess } from "./support/process.ts";
+import { spawnSipws } from "./support/sipws_process.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEY = "crash-key";
 const DOMAIN = "crash.test";
@@ -21,24 +21,11 @@ async function start(
   udpPort: number,
   httpPort: number,
 ): Promise<ChildProcess> {
-  const child = spawnChild(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "-f",
-      "--skipconfig",
-      "-i",
-      "127.0.0.1",
-      "-u",
-      String(udpPort),
-      "-r",
-      String(httpPort),
-      ...storeArgs,
-      KEY,
-    ],
-    cwd: ROOT,
-  });
+  const child = spawnSipws(
+    "127.0.0.1",
+    ["-u", String(udpPort), "-r", String(httpPort), ...storeArgs, KEY],
+    ROOT,
+  );
   try {
     await waitForListening(httpPort, "tcp", 20_000);
   } catch (e) {

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
-import { type ChildProcess, runCommand, spawnChild } from "./support/process.ts";
+import { type ChildProcess, runCommand } from "./support/process.ts";
 import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
 import { TestRedis } from "./support/redis.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
@@ -25,10 +25,10 @@ import {
   sipRequest,
 } from "./support/sip_call.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { MAIN, spawnSipws } from "./support/sipws_process.ts";
 
 const DOMAIN = "example.test";
 const KEY = "cluster-test-key";
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 const [ALICE, BOB, CAROL, DAVE] = ["alice", "bob", "carol", "dave"].map((user) => ({
   user,
@@ -42,31 +42,21 @@ const api = (n: number) => `http://${host(n)}:${HTTP}`;
 const auth = { authorization: `Bearer ${KEY}` };
 
 function startNode(n: number, dir: string, redisUrl: string): ChildProcess {
-  return spawnChild(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "-f",
-      "--skipconfig",
-      "-i",
-      host(n),
-      "-u",
-      String(UDP),
-      "-p",
-      String(WS),
-      "-r",
-      String(HTTP),
-      "--store",
-      `${dir}/n${n}.db`,
-      "--cluster-redis",
-      redisUrl,
-      "--node-id",
-      `n${n}`,
-      KEY,
-    ],
-    cwd: dir,
-  });
+  return spawnSipws(host(n), [
+    "-u",
+    String(UDP),
+    "-p",
+    String(WS),
+    "-r",
+    String(HTTP),
+    "--store",
+    `${dir}/n${n}.db`,
+    "--cluster-redis",
+    redisUrl,
+    "--node-id",
+    `n${n}`,
+    KEY,
+  ], dir);
 }
 
 async function bindings(n: number): Promise<{ aor: string; transport: string; node: string }[]> {

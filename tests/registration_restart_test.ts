@@ -10,10 +10,10 @@
 import assert from "node:assert/strict";
 import { JsonFileStore } from "../src/store/json_file_store.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
-import { spawnChild } from "./support/process.ts";
 import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { spawnSipws } from "./support/sipws_process.ts";
 
 const DOMAIN = "example.test";
 const users = ["alice", "bob", "carol", "dave"].map((user) => ({
@@ -22,7 +22,6 @@ const users = ["alice", "bob", "carol", "dave"].map((user) => ({
   password: `${user}-secret`,
 }));
 const [ALICE, BOB, CAROL, DAVE] = users;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const KEY = "restart-test-key";
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 
@@ -36,28 +35,18 @@ interface Ports {
 type StoreKind = "sqlite" | "json";
 
 function startSipws(dir: string, p: Ports, kind: StoreKind) {
-  return spawnChild(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "-f",
-      "--skipconfig",
-      "-i",
-      "127.0.0.1",
-      "-u",
-      String(p.udp),
-      "-t",
-      String(p.tcp),
-      "-p",
-      String(p.ws),
-      "-r",
-      String(p.http),
-      ...(kind === "sqlite" ? ["--store", `${dir}/sipws.db`] : ["-b", `${dir}/accounts.json`]),
-      KEY,
-    ],
-    cwd: dir,
-  });
+  return spawnSipws("127.0.0.1", [
+    "-u",
+    String(p.udp),
+    "-t",
+    String(p.tcp),
+    "-p",
+    String(p.ws),
+    "-r",
+    String(p.http),
+    ...(kind === "sqlite" ? ["--store", `${dir}/sipws.db`] : ["-b", `${dir}/accounts.json`]),
+    KEY,
+  ], dir);
 }
 
 async function bindings(p: Ports): Promise<{ aor: string; transport: string }[]> {
