@@ -16,7 +16,7 @@ import type { Flow } from "../../transport/types.ts";
 import type { Responder } from "../router.ts";
 import { contactFor, UaDialog, withSdp } from "./dialog.ts";
 import { InDialog } from "./in_dialog.ts";
-import { type CallDeps, CallError, type CallSink } from "./types.ts";
+import { type CallDeps, CallError, type CallSink, reportEnd } from "./types.ts";
 
 const log = new Logger("calls");
 
@@ -156,7 +156,6 @@ export class HeldCall {
     this.#finished = true;
     this.state = "ended";
     this.close();
-    this.#sink.report(this.callId, { event, ...(code !== undefined ? { code } : {}), reason });
-    this.#sink.finished(this.callId);
+    reportEnd(this.#sink, this.callId, event, code, reason);
   }
 }

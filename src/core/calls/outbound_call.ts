@@ -20,7 +20,7 @@ import { describeTarget } from "../proxy_context.ts";
 import type { Hop } from "../proxy_targets.ts";
 import { contactFor, sdpOf, targetTransport, UaDialog, viaFor, withSdp } from "./dialog.ts";
 import { InDialog, sendBye } from "./in_dialog.ts";
-import { type CallDeps, CallError, type CallSink } from "./types.ts";
+import { type CallDeps, CallError, type CallSink, reportEnd } from "./types.ts";
 
 const log = new Logger("calls");
 
@@ -306,8 +306,7 @@ export class OutboundCall {
     this.#finished = true;
     this.state = "ended";
     this.close();
-    this.#sink.report(this.callId, { event, ...(code !== undefined ? { code } : {}), reason });
-    this.#sink.finished(this.callId);
+    reportEnd(this.#sink, this.callId, event, code, reason);
   }
 }
 

@@ -2,7 +2,7 @@
  * @module The vocabulary of calls driven over HTTP: the events a call reports
  * to its control server (`trying`, `ringing`, `answered`, `failed`, `ended`), the error
  * the call-control part throws for the API to turn into a status, and what a call needs
- * from the rest of the server. Types and one error class only.
+ * from the rest of the server. Types, one error class and the one way a call reports its end.
  */
 import type { Config } from "../../config/config.ts";
 import type { TransactionLayer } from "../../transaction/layer.ts";
@@ -43,4 +43,16 @@ export interface CallSink {
   changed(callId: string): void;
   /** The call is over and may be forgotten. */
   finished(callId: string): void;
+}
+
+/** Tells the owner a call is over: its last event (`failed` or `ended`), then `finished`. */
+export function reportEnd(
+  sink: CallSink,
+  callId: string,
+  event: "failed" | "ended",
+  code: number | undefined,
+  reason: string,
+): void {
+  sink.report(callId, { event, ...(code !== undefined ? { code } : {}), reason });
+  sink.finished(callId);
 }
