@@ -16,6 +16,7 @@
  * rate (and as a share of the highest passing rate), 503s received, peak memory. Soak: 50 %
  * of that rate for `soakS` (default 600 s), memory every 10 s. Every sipp run is bounded
  * by -timeout and killed past it. Not part of the product; `bench/run.ts` drives it.
+ * The ladder runs any sipp load (`SippLoad`): bench/call_ladder.ts climbs it with calls.
  */
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts } from "../tests/support/ports.ts";
@@ -30,28 +31,58 @@ import {
   startSipwsRegistrar,
 } from "./support/registrars.ts";
 
-const SCENARIO = new URL("./scenarios/register_digest.xml", import.meta.url).pathname;
-
 export type Transport = "udp" | "tcp";
+
+/** What a step offers: one sipp scenario per operation, and what counts as completed. */
+export interface SippLoad {
+  /** The operation's short name in reports ("reg", "call"). */
+  op: string;
+  /** Title of the ladder's summary lines. */
+  title: string;
+  scenario: string;
+  /** sipp arguments beyond the rig's (target, port, transport, rate, count, bounds). */
+  args: string[];
+  /** Operations completed, from the last scenario screen. */
+  completed(screen: SippScreen): number;
+}
+
+/** REGISTER → 401 → REGISTER with digest → 200 as the bench account. */
+export const REGISTER_LOAD: SippLoad = {
+  op: "reg",
+  title: "REGISTER",
+  scenario: new URL("./scenarios/register_digest.xml", import.meta.url).pathname,
+  args: [
+    "-s",
+    BENCH_ACCOUNT.user,
+    "-au",
+    BENCH_ACCOUNT.user,
+    "-ap",
+    BENCH_ACCOUNT.password,
+  ],
+  // 200s, not sipp's successful calls: a 503'd registration ends the scenario too.
+  completed: (s) => s.responses.get(200) ?? 0,
+};
 
 export interface LoadRun {
   server: string;
   transport: Transport;
-  /** Offered registrations/s. */
+  /** The load's `op`. */
+  op: string;
+  /** Offered operations/s. */
   rate: number;
   offered: number;
-  /** Registrations answered 200. */
-  registered: number;
+  /** Operations completed (`SippLoad.completed`). */
+  completed: number;
   failed: number;
-  /** Neither registered nor failed when sipp stopped. */
+  /** Neither completed nor failed when sipp stopped. */
   unfinished: number;
   /** 503s received (load shed by the server). */
   shed: number;
-  /** Registrations (200) per second of the run's wall time. */
+  /** Completed operations per second of the run's wall time. */
   achievedPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** Server CPU time per registration, µs. */
+  /** Server CPU time per completed operation, µs. */
   cpuUsPerOp: number;
   /** Server CPU as % of one core over the run. */
   cpuPct: number;
@@ -71,6 +102,8 @@ export interface LadderStep extends LoadRun {
 
 export interface LadderResult {
   transport: Transport;
+  op: string;
+  title: string;
   rates: number[];
   stepS: number;
   steps: LadderStep[];
@@ -78,13 +111,13 @@ export interface LadderResult {
   maxRate: Record<string, number>;
   /** Achieved rate of that step per server. */
   maxAchieved: Record<string, number>;
-  /** CPU µs per registration at that step. */
+  /** CPU µs per operation at that step. */
   cpuUsAtMax: Record<string, number>;
   /** Servers that passed every rate: their limit is above the ladder's top. */
   capped: string[];
 }
 
-interface SippScreen {
+export interface SippScreen {
   created: number;
   successful: number;
   failed: number;
@@ -117,7 +150,7 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-/** sipp's -trace_rtt files: one response time (ms) per registration. */
+/** sipp's -trace_rtt files: one response time (ms) per operation. */
 async function readRtts(dir: string): Promise<number[]> {
   const out: number[] = [];
   for await (const e of Deno.readDir(dir)) {
@@ -133,6 +166,8 @@ async function readRtts(dir: string): Promise<number[]> {
 
 export interface RunOptions {
   transport: Transport;
+  /** Default: REGISTER_LOAD. */
+  load?: SippLoad;
   rate: number;
   durationS: number;
   /** Called every `sampleEveryMs` with seconds since start and memory MB (the soak's curve). */
@@ -140,8 +175,9 @@ export interface RunOptions {
   sampleEveryMs?: number;
 }
 
-/** Offers `rate` registrations/s for `durationS` to `server`; bounded by durationS + 15 s. */
+/** Offers `rate` operations/s for `durationS` to `server`; bounded by durationS + 15 s. */
 export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun> {
+  const load = o.load ?? REGISTER_LOAD;
   const instances = o.transport === "tcp" ? 2 : 1;
   const calls = Math.max(1, Math.round(o.rate * o.durationS));
   const dir = await Deno.makeTempDir({ prefix: "sipws-openloop-" });
@@ -169,13 +205,8 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
       args: [
         `127.0.0.1:${server.port}`,
         "-sf",
-        SCENARIO,
-        "-s",
-        BENCH_ACCOUNT.user,
-        "-au",
-        BENCH_ACCOUNT.user,
-        "-ap",
-        BENCH_ACCOUNT.password,
+        load.scenario,
+        ...load.args,
         "-i",
         "127.0.0.1",
         "-p",
@@ -190,8 +221,9 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
         String(share),
         "-nostdin",
         "-trace_rtt",
+        // sipp writes response times every rtt_freq of them, and not the rest at exit.
         "-rtt_freq",
-        "1000",
+        "100",
         "-timeout",
         `${timeoutS}s`,
         "-max_recv_loops",
@@ -217,7 +249,7 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   const rtts = await readRtts(dir);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   const sum = (f: (s: SippScreen) => number) => screens.reduce((a, s) => a + f(s), 0);
-  const registered = sum((s) => s.responses.get(200) ?? 0);
+  const completed = sum(load.completed);
   const failed = sum((s) => s.failed);
   const shed = sum((s) => s.responses.get(503) ?? 0);
   // Wall time of the offered load: the step, or longer when the server fell behind.
@@ -225,16 +257,17 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   return {
     server: server.name,
     transport: o.transport,
+    op: load.op,
     rate: o.rate,
     offered: calls,
-    registered,
+    completed,
     failed,
     unfinished: Math.max(0, calls - sum((s) => s.successful) - failed),
     shed,
-    achievedPerSec: Math.round(registered / loadS),
+    achievedPerSec: Math.round(completed / loadS),
     p50Ms: percentile(rtts, 0.5),
     p99Ms: percentile(rtts, 0.99),
-    cpuUsPerOp: registered ? Math.round((cpuS * 1e6) / registered) : 0,
+    cpuUsPerOp: completed ? Math.round((cpuS * 1e6) / completed) : 0,
     cpuPct: Math.round((cpuS / wallS) * 100),
     peakMemMb: mb(peakKb),
     wallS: Math.round(wallS * 10) / 10,
@@ -261,6 +294,8 @@ export function judge(r: LoadRun): { passed: boolean; reason?: string } {
 
 export interface LadderOptions {
   transport: Transport;
+  /** Default: REGISTER_LOAD. */
+  load?: SippLoad;
   rates: number[];
   stepS: number;
   log?: (line: string) => void;
@@ -278,7 +313,12 @@ export async function runLadder(servers: Registrar[], o: LadderOptions): Promise
     for (const server of servers) {
       if (!climbing.has(server.name)) continue;
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const run = await runLoad(server, { transport: o.transport, rate, durationS: o.stepS });
+        const run = await runLoad(server, {
+          transport: o.transport,
+          load: o.load,
+          rate,
+          durationS: o.stepS,
+        });
         const verdict = judge(run);
         steps.push({ ...run, ...verdict, attempt });
         o.log?.(formatStep(steps.at(-1)!));
@@ -295,8 +335,11 @@ export async function runLadder(servers: Registrar[], o: LadderOptions): Promise
     }
     if (climbing.size === 0) break;
   }
+  const load = o.load ?? REGISTER_LOAD;
   return {
     transport: o.transport,
+    op: load.op,
+    title: load.title,
     rates: o.rates,
     stepS: o.stepS,
     steps,
@@ -355,23 +398,23 @@ export function formatStep(s: LadderStep | LoadRun): string {
   return `${s.server.padEnd(8)} ${s.transport} ${String(s.rate).padStart(6)}/s ` +
     `achieved ${String(s.achievedPerSec).padStart(6)}/s  p50 ${s.p50Ms} p99 ${s.p99Ms} ms  ` +
     `fail ${s.failed} unfin ${s.unfinished} 503 ${s.shed}  cpu ${s.cpuPct}% ` +
-    `${s.cpuUsPerOp} µs/reg  mem ${s.peakMemMb} MB  drops srv/cli ${s.serverDrops}/` +
+    `${s.cpuUsPerOp} µs/${s.op}  mem ${s.peakMemMb} MB  drops srv/cli ${s.serverDrops}/` +
     `${s.clientDrops}  ${verdict}`;
 }
 
-/** Summary lines: per transport, each server's limit, its CPU per registration, the ratio. */
+/** Summary lines: per transport, each server's limit, its CPU per operation, the ratio. */
 export function formatLadders(ladders: LadderResult[]): string[] {
   const lines: string[] = [];
   for (const l of ladders) {
     const names = Object.keys(l.maxRate);
     const parts = names.map((n) =>
       `${n} ${l.maxRate[n]}/s${l.capped.includes(n) ? "+" : ""} ` +
-      `(${l.cpuUsAtMax[n] ?? "-"} µs/reg)`
+      `(${l.cpuUsAtMax[n] ?? "-"} µs/${l.op})`
     );
     const s = l.maxRate.sipws;
     const k = l.maxRate.kamailio;
     const ratio = s !== undefined && k ? `, ratio sipws/kamailio ${(s / k).toFixed(2)}` : "";
-    lines.push(`open-loop REGISTER ${l.transport}: ${parts.join(", ")}${ratio}`);
+    lines.push(`open-loop ${l.title} ${l.transport}: ${parts.join(", ")}${ratio}`);
   }
   return lines;
 }

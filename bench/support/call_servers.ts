@@ -83,6 +83,7 @@ export async function startKamailio(dir: string): Promise<ServerUnderTest> {
   );
   const cfg = template
     .replaceAll("@UDP_PORT@", String(port))
+    .replaceAll("@TCP_PORT@", String(port))
     .replaceAll("@SECRET@", crypto.randomUUID())
     .replaceAll("@DOMAIN@", BOB.domain)
     .replaceAll("@PASSWORD@", BOB.password);

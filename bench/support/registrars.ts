@@ -8,6 +8,7 @@
 import { groupTicks, statusKb } from "./proc.ts";
 import { KAMAILIO, pssKb } from "./call_servers.ts";
 import { loadConfig, seededStore, serveArgs } from "./sipws.ts";
+import type { AccountInput } from "../../src/store/account.ts";
 import { type ChildProcess, spawnChild } from "../../tests/support/process.ts";
 import { freePorts, waitForListening } from "../../tests/support/ports.ts";
 
@@ -53,10 +54,12 @@ async function started(
   return { name, child, port, dir, ticks: () => groupTicks(child.pid), memoryKb, stop };
 }
 
-/** sipws as a user runs it, with the bench account in its sqlite store. */
-export async function startSipwsRegistrar(): Promise<Registrar> {
+/** sipws as a user runs it, with `accounts` (default: the bench account) in its sqlite store. */
+export async function startSipwsRegistrar(
+  accounts: AccountInput[] = [BENCH_ACCOUNT],
+): Promise<Registrar> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-bench-" });
-  const store = await seededStore(dir, [BENCH_ACCOUNT]);
+  const store = await seededStore(dir, accounts);
   const [port] = freePorts(1);
   const child = spawnChild(Deno.execPath(), {
     args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port }),
@@ -65,14 +68,17 @@ export async function startSipwsRegistrar(): Promise<Registrar> {
   return await started("sipws", child, port, dir, () => statusKb(child.pid, "VmRSS"));
 }
 
-/** Kamailio from the template: same account, 2 UDP workers + 2 TCP workers. */
-export async function startKamailioRegistrar(): Promise<Registrar> {
+/**
+ * Kamailio from a bench/kamailio template (default: the registrar's; the call ladder's is
+ * kamailio_proxy.cfg.tmpl): the bench account's password, 2 UDP workers + 2 TCP workers.
+ */
+export async function startKamailioRegistrar(
+  template = "kamailio.cfg.tmpl",
+): Promise<Registrar> {
   const dir = await Deno.makeTempDir({ prefix: "kamailio-bench-" });
   const [port] = freePorts(1);
-  const template = await Deno.readTextFile(
-    new URL("../kamailio/kamailio.cfg.tmpl", import.meta.url),
-  );
-  const cfg = template
+  const text = await Deno.readTextFile(new URL(`../kamailio/${template}`, import.meta.url));
+  const cfg = text
     .replaceAll("@UDP_PORT@", String(port))
     .replaceAll("@TCP_PORT@", String(port))
     .replaceAll("@SECRET@", crypto.randomUUID())
