@@ -21,7 +21,9 @@
  * 2-node cluster on one Redis (bench/cluster_bench.ts; `--no-cluster` skips it); open loop
  * (bench/open_loop.ts, fresh servers): `--no-open-loop`, `--register-rates=2000,4000,...`,
  * `--step-s=6`, `--overload-s=30`, `--soak-s=600` (0 skips), `--quick` (3 s steps, 10 s
- * overload, 60 s soak); REGISTER with `--workers 1` vs `--workers 2` (bench/workers_bench.ts:
+ * overload, 60 s soak); the open-loop call ladder, authenticated calls over UDP and TCP
+ * (bench/call_ladder.ts, fresh servers, same steps): `--no-call-ladder`,
+ * `--call-ladder-rates=200,400,...`; REGISTER with `--workers 1` vs `--workers 2` (bench/workers_bench.ts:
  * scaling factor and CPU µs per registration; `--no-workers` skips it).
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
@@ -48,6 +50,13 @@ import {
   startSipwsRegistrar,
 } from "./support/registrars.ts";
 import { formatOpenLoop, type OpenLoopResult, runOpenLoopBench } from "./open_loop.ts";
+import {
+  CALL_LADDER_HEADING,
+  callLadderMarkdown,
+  type CallLadderResult,
+  formatCallLadder,
+  runCallLadder,
+} from "./call_ladder.ts";
 
 const arg = (name: string): string | undefined =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -163,6 +172,16 @@ async function main() {
       soakS: Number(arg("soak-s") ?? (quick ? 60 : 600)),
       log: (line) => console.error(line),
     });
+  // The issue's call protocol, open loop, on fresh servers of its own.
+  const callLadder: CallLadderResult | undefined = flag("no-call-ladder")
+    ? undefined
+    : await runCallLadder({
+      kamailio: !flag("no-kamailio"),
+      rates: (arg("call-ladder-rates") ?? "200,400,800,1200,1600,2400,3200")
+        .split(",").map(Number),
+      stepS: Number(arg("step-s") ?? (quick ? 3 : 6)),
+      log: (line) => console.error(line),
+    });
   // After the REGISTER servers are gone, so they take no CPU from the call load.
   const calls: CallBenchResult | undefined = flag("no-calls") ? undefined : await runCallBench({
     servers: flag("no-kamailio") ? ["sipws"] : undefined,
@@ -216,6 +235,7 @@ async function main() {
     register: rows,
     ratioSipwsOverKamailio: ratio,
     openLoop,
+    callLadder,
     sipwsIdleRssMb: sipws.idleRssMb,
     kamailioIdleRssMb: kamailio?.idleRssMb,
     parser,
@@ -264,6 +284,7 @@ async function main() {
     );
   }
   const openLoopLines = openLoop ? formatOpenLoop(openLoop) : [];
+  const callLadderLines = callLadder ? formatCallLadder(callLadder) : [];
   const callLines = calls ? formatCallBench(calls) : [];
   lines.push(
     `idle RSS: sipws ${sipws.idleRssMb} MB` +
@@ -280,6 +301,7 @@ async function main() {
     [
       ...lines,
       ...(openLoopLines.length ? ["", ...openLoopLines] : []),
+      ...(callLadderLines.length ? ["", ...callLadderLines] : []),
       ...(callLines.length ? ["", ...callLines] : []),
       ...(connLines.length ? ["", ...connLines] : []),
       ...clusterLines,
@@ -292,6 +314,7 @@ async function main() {
   if (flag("write")) {
     const generated = resultsMarkdown(report, lines) +
       (openLoop ? openLoopMarkdown(openLoopLines) : "") +
+      (callLadder ? callLadderMarkdown(callLadderLines) : "") +
       (calls ? callsMarkdown(calls, callLines) : "") +
       connectionsMarkdown(churn, wsIdle) +
       (clusterLines.length ? clusterLines.join("\n") + "\n" : "") +
@@ -353,6 +376,7 @@ function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): s
 /** Headings of the sections the phases of this bench write. */
 const GENERATED = [
   "## Open loop",
+  CALL_LADDER_HEADING,
   "## Calls through the proxy",
   "## Connections",
   "## Cluster",
