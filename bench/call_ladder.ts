@@ -24,7 +24,7 @@ import {
   runLoad,
   type SippLoad,
   type Transport,
-} from "./open_loop.ts";
+} from "./support/sipp_ladder.ts";
 import {
   BENCH_ACCOUNT,
   KAMAILIO,

@@ -1,0 +1,362 @@
+/**
+ * @module The open-loop ladder every sipp load climbs (bench/open_loop.ts: REGISTER;
+ * bench/call_ladder.ts: calls): one step offers a fixed rate for a fixed time
+ * (`sipp -r R -m stepS·R`; over TCP two sipp instances, two connections) of a `SippLoad`
+ * (scenario, arguments, what counts as completed) and is judged by issue 9's rule (failed
+ * + unfinished + 503'd < 0.1 %, achieved ≥ 97 % of offered, p99 ≤ 200 ms), with the server's
+ * CPU µs per operation (its process group, from /proc), peak memory and kernel drops. The
+ * servers alternate step by step; a failed step is tried once more. Not part of the product.
+ */
+import { spawnChild } from "../../tests/support/process.ts";
+import { freePorts } from "../../tests/support/ports.ts";
+import { SIPP } from "../../tests/support/sipp.ts";
+import { mb } from "./proc.ts";
+import { udpDrops } from "./call_servers.ts";
+import { BENCH_ACCOUNT, type Registrar } from "./registrars.ts";
+
+export type Transport = "udp" | "tcp";
+
+/** What a step offers: one sipp scenario per operation, and what counts as completed. */
+export interface SippLoad {
+  /** The operation's short name in reports ("reg", "call"). */
+  op: string;
+  /** Title of the ladder's summary lines. */
+  title: string;
+  scenario: string;
+  /** sipp arguments beyond the rig's (target, port, transport, rate, count, bounds). */
+  args: string[];
+  /** Operations completed, from the last scenario screen. */
+  completed(screen: SippScreen): number;
+}
+
+/** REGISTER → 401 → REGISTER with digest → 200 as the bench account. */
+export const REGISTER_LOAD: SippLoad = {
+  op: "reg",
+  title: "REGISTER",
+  scenario: new URL("../scenarios/register_digest.xml", import.meta.url).pathname,
+  args: [
+    "-s",
+    BENCH_ACCOUNT.user,
+    "-au",
+    BENCH_ACCOUNT.user,
+    "-ap",
+    BENCH_ACCOUNT.password,
+  ],
+  // 200s, not sipp's successful calls: a 503'd registration ends the scenario too.
+  completed: (s) => s.responses.get(200) ?? 0,
+};
+
+export interface LoadRun {
+  server: string;
+  transport: Transport;
+  /** The load's `op`. */
+  op: string;
+  /** Offered operations/s. */
+  rate: number;
+  offered: number;
+  /** Operations completed (`SippLoad.completed`). */
+  completed: number;
+  failed: number;
+  /** Neither completed nor failed when sipp stopped. */
+  unfinished: number;
+  /** 503s received (load shed by the server). */
+  shed: number;
+  /** Completed operations per second of the run's wall time. */
+  achievedPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Server CPU time per completed operation, µs. */
+  cpuUsPerOp: number;
+  /** Server CPU as % of one core over the run. */
+  cpuPct: number;
+  peakMemMb: number;
+  wallS: number;
+  /** Datagrams the kernel dropped on the server's UDP socket (it did not read in time). */
+  serverDrops: number;
+  /** ...and on sipp's sockets (the load generator did not keep up). */
+  clientDrops: number;
+}
+
+export interface LadderStep extends LoadRun {
+  passed: boolean;
+  attempt: number;
+  reason?: string;
+}
+
+export interface LadderResult {
+  transport: Transport;
+  op: string;
+  title: string;
+  rates: number[];
+  stepS: number;
+  steps: LadderStep[];
+  /** Highest passing offered rate per server. */
+  maxRate: Record<string, number>;
+  /** Achieved rate of that step per server. */
+  maxAchieved: Record<string, number>;
+  /** CPU µs per operation at that step. */
+  cpuUsAtMax: Record<string, number>;
+  /** Servers that passed every rate: their limit is above the ladder's top. */
+  capped: string[];
+}
+
+export interface SippScreen {
+  created: number;
+  successful: number;
+  failed: number;
+  /** Response code → count received. */
+  responses: Map<number, number>;
+}
+
+function parseScreen(stdout: string): SippScreen {
+  const num = (re: RegExp) => {
+    const all = [...stdout.matchAll(re)];
+    return all.length ? Number(all.at(-1)![1]) : 0;
+  };
+  const responses = new Map<number, number>();
+  // The last scenario screen: lines "         401 <----------         6000      0 ...", a
+  // code possibly on several lines (a 503 may come for either REGISTER).
+  const screen = stdout.slice(stdout.lastIndexOf("Messages  Retrans"));
+  for (const m of screen.matchAll(/^\s+(\d{3}) <-+\s+(?:E-RTD\d\s+)?(\d+)/gm)) {
+    responses.set(Number(m[1]), (responses.get(Number(m[1])) ?? 0) + Number(m[2]));
+  }
+  return {
+    created: num(/Total Calls created\s*\|\s*\|\s*(\d+)/g),
+    successful: num(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/g),
+    failed: num(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/g),
+    responses,
+  };
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** sipp's -trace_rtt files: one response time (ms) per operation. */
+async function readRtts(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.name.endsWith("_rtt.csv")) continue;
+    const text = await Deno.readTextFile(`${dir}/${e.name}`);
+    for (const line of text.split("\n").slice(1)) {
+      const v = Number(line.split(";")[1]);
+      if (line && Number.isFinite(v)) out.push(v);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+export interface RunOptions {
+  transport: Transport;
+  /** Default: REGISTER_LOAD. */
+  load?: SippLoad;
+  rate: number;
+  durationS: number;
+  /** Called every `sampleEveryMs` with seconds since start and memory MB (the soak's curve). */
+  onSample?: (atS: number, memMb: number) => void;
+  sampleEveryMs?: number;
+}
+
+/** Offers `rate` operations/s for `durationS` to `server`; bounded by durationS + 15 s. */
+export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun> {
+  const load = o.load ?? REGISTER_LOAD;
+  const instances = o.transport === "tcp" ? 2 : 1;
+  const calls = Math.max(1, Math.round(o.rate * o.durationS));
+  const dir = await Deno.makeTempDir({ prefix: "sipws-openloop-" });
+  const ports = freePorts(instances);
+  const timeoutS = o.durationS + 15;
+  const ticks0 = server.ticks();
+  let peakKb = server.memoryKb();
+  const drops0 = udpDrops(server.port);
+  let clientDrops = 0;
+  const t0 = performance.now();
+  const every = o.sampleEveryMs ?? 250;
+  const sampler = setInterval(() => {
+    const kb = server.memoryKb();
+    if (kb > peakKb) peakKb = kb;
+    o.onSample?.(Math.round((performance.now() - t0) / 1000), mb(kb));
+  }, every);
+  // sipp's sockets close with it: their drop counters are read while it runs.
+  const clientSampler = setInterval(() => {
+    const n = ports.reduce((sum, p) => sum + udpDrops(p), 0);
+    if (n > clientDrops) clientDrops = n;
+  }, 500);
+  const children = ports.map((port, i) => {
+    const share = Math.round(calls / instances) + (i === 0 ? calls % instances : 0);
+    return spawnChild(SIPP, {
+      args: [
+        `127.0.0.1:${server.port}`,
+        "-sf",
+        load.scenario,
+        ...load.args,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-t",
+        o.transport === "tcp" ? "t1" : "u1",
+        "-r",
+        String(o.rate / instances),
+        "-rp",
+        "1000",
+        "-m",
+        String(share),
+        "-nostdin",
+        "-trace_rtt",
+        // sipp writes response times every rtt_freq of them, and not the rest at exit.
+        "-rtt_freq",
+        "100",
+        "-timeout",
+        `${timeoutS}s`,
+        "-max_recv_loops",
+        "10000",
+        // Larger socket buffers for sipp (capped by net.core.rmem_max): the generator,
+        // sharing the cores, must not be where datagrams are lost.
+        "-buff_size",
+        "1048576",
+      ],
+      cwd: dir,
+    });
+  });
+  try {
+    await Promise.all(children.map((c) => c.wait((timeoutS + 5) * 1000)));
+  } finally {
+    clearInterval(sampler);
+    clearInterval(clientSampler);
+    await Promise.all(children.map((c) => c.stop()));
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuS = (server.ticks() - ticks0) / 100;
+  const screens = children.map((c) => parseScreen(c.stdout));
+  const rtts = await readRtts(dir);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  const sum = (f: (s: SippScreen) => number) => screens.reduce((a, s) => a + f(s), 0);
+  const completed = sum(load.completed);
+  const failed = sum((s) => s.failed);
+  const shed = sum((s) => s.responses.get(503) ?? 0);
+  // Wall time of the offered load: the step, or longer when the server fell behind.
+  const loadS = Math.max(o.durationS, wallS - 0.3);
+  return {
+    server: server.name,
+    transport: o.transport,
+    op: load.op,
+    rate: o.rate,
+    offered: calls,
+    completed,
+    failed,
+    unfinished: Math.max(0, calls - sum((s) => s.successful) - failed),
+    shed,
+    achievedPerSec: Math.round(completed / loadS),
+    p50Ms: percentile(rtts, 0.5),
+    p99Ms: percentile(rtts, 0.99),
+    cpuUsPerOp: completed ? Math.round((cpuS * 1e6) / completed) : 0,
+    cpuPct: Math.round((cpuS / wallS) * 100),
+    peakMemMb: mb(peakKb),
+    wallS: Math.round(wallS * 10) / 10,
+    serverDrops: udpDrops(server.port) - drops0,
+    clientDrops,
+  };
+}
+
+/** The issue's pass rule for one step. */
+export function judge(r: LoadRun): { passed: boolean; reason?: string } {
+  const bad = r.failed + r.unfinished + r.shed;
+  if (bad >= r.offered * 0.001) {
+    return {
+      passed: false,
+      reason: `${r.failed} failed + ${r.unfinished} unfinished + ${r.shed} shed`,
+    };
+  }
+  if (r.achievedPerSec < r.rate * 0.97) {
+    return { passed: false, reason: `achieved ${r.achievedPerSec}/s < 97 % of ${r.rate}` };
+  }
+  if (r.p99Ms > 200) return { passed: false, reason: `p99 ${r.p99Ms} ms > 200` };
+  return { passed: true };
+}
+
+export interface LadderOptions {
+  transport: Transport;
+  /** Default: REGISTER_LOAD. */
+  load?: SippLoad;
+  rates: number[];
+  stepS: number;
+  log?: (line: string) => void;
+}
+
+/** Climbs `rates` with every server alternately; a server stops at a rate failed twice. */
+export async function runLadder(servers: Registrar[], o: LadderOptions): Promise<LadderResult> {
+  const steps: LadderStep[] = [];
+  const maxRate: Record<string, number> = {};
+  const maxAchieved: Record<string, number> = {};
+  const cpuUsAtMax: Record<string, number> = {};
+  const climbing = new Set(servers.map((s) => s.name as string));
+  for (const s of servers) maxRate[s.name] = 0;
+  for (const rate of o.rates) {
+    for (const server of servers) {
+      if (!climbing.has(server.name)) continue;
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const run = await runLoad(server, {
+          transport: o.transport,
+          load: o.load,
+          rate,
+          durationS: o.stepS,
+        });
+        const verdict = judge(run);
+        steps.push({ ...run, ...verdict, attempt });
+        o.log?.(formatStep(steps.at(-1)!));
+        if (verdict.passed) {
+          maxRate[server.name] = rate;
+          maxAchieved[server.name] = run.achievedPerSec;
+          cpuUsAtMax[server.name] = run.cpuUsPerOp;
+          break;
+        }
+        if (attempt === 2) climbing.delete(server.name);
+        // Let a server that fell behind drain its backlog before the retry.
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    if (climbing.size === 0) break;
+  }
+  const load = o.load ?? REGISTER_LOAD;
+  return {
+    transport: o.transport,
+    op: load.op,
+    title: load.title,
+    rates: o.rates,
+    stepS: o.stepS,
+    steps,
+    maxRate,
+    maxAchieved,
+    cpuUsAtMax,
+    capped: [...climbing],
+  };
+}
+
+export function formatStep(s: LadderStep | LoadRun): string {
+  const verdict = "passed" in s
+    ? (s.passed ? "pass" : `FAIL (${s.reason})`) + (s.attempt > 1 ? " (2)" : "")
+    : "";
+  return `${s.server.padEnd(8)} ${s.transport} ${String(s.rate).padStart(6)}/s ` +
+    `achieved ${String(s.achievedPerSec).padStart(6)}/s  p50 ${s.p50Ms} p99 ${s.p99Ms} ms  ` +
+    `fail ${s.failed} unfin ${s.unfinished} 503 ${s.shed}  cpu ${s.cpuPct}% ` +
+    `${s.cpuUsPerOp} µs/${s.op}  mem ${s.peakMemMb} MB  drops srv/cli ${s.serverDrops}/` +
+    `${s.clientDrops}  ${verdict}`;
+}
+
+/** Summary lines: per transport, each server's limit, its CPU per operation, the ratio. */
+export function formatLadders(ladders: LadderResult[]): string[] {
+  const lines: string[] = [];
+  for (const l of ladders) {
+    const names = Object.keys(l.maxRate);
+    const parts = names.map((n) =>
+      `${n} ${l.maxRate[n]}/s${l.capped.includes(n) ? "+" : ""} ` +
+      `(${l.cpuUsAtMax[n] ?? "-"} µs/${l.op})`
+    );
+    const s = l.maxRate.sipws;
+    const k = l.maxRate.kamailio;
+    const ratio = s !== undefined && k ? `, ratio sipws/kamailio ${(s / k).toFixed(2)}` : "";
+    lines.push(`open-loop ${l.title} ${l.transport}: ${parts.join(", ")}${ratio}`);
+  }
+  return lines;
+}
