@@ -11,6 +11,7 @@ import { spawnChild } from "../../tests/support/process.ts";
 import { freePorts } from "../../tests/support/ports.ts";
 import { SIPP } from "../../tests/support/sipp.ts";
 import { mb } from "./proc.ts";
+import { reachedAt, readRows, type StatRow } from "./sipp_stats.ts";
 import { udpDrops } from "./call_servers.ts";
 import { BENCH_ACCOUNT, type Registrar } from "./registrars.ts";
 
@@ -171,6 +172,7 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   const drops0 = udpDrops(server.port);
   let clientDrops = 0;
   const t0 = performance.now();
+  const started = Date.now() / 1000;
   const every = o.sampleEveryMs ?? 250;
   const sampler = setInterval(() => {
     const kb = server.memoryKb();
@@ -202,6 +204,12 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
         "1000",
         "-m",
         String(share),
+        // Once-a-second counters: when the last operation ended (see loadS below).
+        "-trace_stat",
+        "-stf",
+        `${dir}/stat-${i}.csv`,
+        "-fd",
+        "1",
         "-nostdin",
         "-trace_rtt",
         // sipp writes response times every rtt_freq of them, and not the rest at exit.
@@ -230,13 +238,25 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   const cpuS = (server.ticks() - ticks0) / 100;
   const screens = children.map((c) => parseScreen(c.stdout));
   const rtts = await readRtts(dir);
+  // Wall time of the offered load: the step, or longer when the server fell behind,
+  // until the last operation that ended did (a call left unfinished keeps sipp up to its
+  // -timeout, which is not the rate the others were served at); sipp's exit time without
+  // its counters.
+  const ends = await Promise.all(ports.map(async (_, i) => {
+    const rows = await readRows(`${dir}/stat-${i}.csv`);
+    const ended = (r: StatRow) => r.successful + r.failed;
+    const last = rows.at(-1);
+    return last ? reachedAt(rows, ended, ended(last), started) : undefined;
+  }));
+  const lastEnd = ends.every((t) => t !== undefined)
+    ? Math.max(...(ends as number[])) - started
+    : wallS - 0.3;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   const sum = (f: (s: SippScreen) => number) => screens.reduce((a, s) => a + f(s), 0);
   const completed = sum(load.completed);
   const failed = sum((s) => s.failed);
   const shed = sum((s) => s.responses.get(503) ?? 0);
-  // Wall time of the offered load: the step, or longer when the server fell behind.
-  const loadS = Math.max(o.durationS, wallS - 0.3);
+  const loadS = Math.max(o.durationS, lastEnd);
   return {
     server: server.name,
     transport: o.transport,

@@ -66,16 +66,29 @@ export async function readRows(path: string): Promise<StatRow[]> {
   }
 }
 
+/**
+ * When the counter `count` of the rows first reached `n` (epoch seconds), interpolating
+ * between the once-a-second rows; undefined when it never did.
+ */
+export function reachedAt(
+  rows: StatRow[],
+  count: (r: StatRow) => number,
+  n: number,
+  started: number,
+): number | undefined {
+  const i = rows.findIndex((r) => count(r) >= n);
+  if (i < 0) return undefined;
+  const [t0, c0] = i > 0 ? [rows[i - 1].time, count(rows[i - 1])] : [started, 0];
+  const span = count(rows[i]) - c0;
+  return span > 0 ? t0 + ((n - c0) / span) * (rows[i].time - t0) : rows[i].time;
+}
+
 /** Calls created per second until the last one was created, interpolating between rows. */
 export function creationRate(rows: StatRow[], calls: number, started: number): number {
-  const i = rows.findIndex((r) => r.outgoing >= calls);
-  if (i < 0) {
+  const t = reachedAt(rows, (r) => r.outgoing, calls, started);
+  if (t === undefined) {
     const last = rows.at(-1);
     return last && last.time > started ? last.outgoing / (last.time - started) : 0;
   }
-  const prev = i > 0 ? rows[i - 1] : { time: started, outgoing: 0 };
-  const r = rows[i];
-  const span = r.outgoing - prev.outgoing;
-  const t = span > 0 ? prev.time + ((calls - prev.outgoing) / span) * (r.time - prev.time) : r.time;
   return t > started ? calls / (t - started) : 0;
 }
