@@ -11,8 +11,8 @@ import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
-import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import { registerContact } from "./support/sip_client.ts";
+import { callerArgs, describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test"; // the scenarios' domain
@@ -90,13 +90,7 @@ async function callee(rig: Rig, user: typeof BOB, file: string) {
     timeoutMs: 15000,
   });
   await waitForListening(port, "udp");
-  const client = await TestSipClient.connect("udp", rig.ts.port("udp"));
-  try {
-    const contact = `sip:${user.user}@127.0.0.1:${port}`;
-    assert.equal((await register(client, { ...user, expires: 600, contact })).status, 200);
-  } finally {
-    client.close();
-  }
+  await registerContact(rig.ts.port("udp"), user, `sip:${user.user}@127.0.0.1:${port}`);
   return run;
 }
 
@@ -110,19 +104,13 @@ async function caller(rig: Rig, file: string, rewrite: (xml: string) => string =
   const xml = rewrite(await Deno.readTextFile(`${SCENARIOS}${file}`));
   return await startSipp({
     scenarioXml: xml,
-    args: [
-      `127.0.0.1:${rig.ts.port("udp")}`,
-      "-p",
-      String(freePorts(1)[0]),
-      "-t",
-      "u1",
-      "-s",
-      "bob",
-      "-au",
-      ALICE.user,
-      "-ap",
-      ALICE.password,
-    ],
+    args: callerArgs({
+      server: `127.0.0.1:${rig.ts.port("udp")}`,
+      port: freePorts(1)[0],
+      transport: "u1",
+      service: "bob",
+      account: ALICE,
+    }),
     calls: 1,
     timeoutMs: 15000,
   });

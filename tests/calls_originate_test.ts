@@ -12,7 +12,7 @@ import type { Config } from "../src/config/config.ts";
 import { createResponse, type SipMessage, SipRequest } from "../src/sip/message.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
-import { register, TestSipClient } from "./support/sip_client.ts";
+import { register, registerContact, TestSipClient } from "./support/sip_client.ts";
 import { describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
@@ -51,15 +51,8 @@ async function withRig(fn: (rig: Rig) => Promise<void>, tweak?: (c: Config) => v
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
-  const registerBob = async (port: number) => {
-    const client = await TestSipClient.connect("udp", ts.port("udp"));
-    try {
-      const contact = `sip:bob@127.0.0.1:${port}`;
-      assert.equal((await register(client, { ...BOB, expires: 600, contact })).status, 200);
-    } finally {
-      client.close();
-    }
-  };
+  const registerBob = (port: number) =>
+    registerContact(ts.port("udp"), BOB, `sip:bob@127.0.0.1:${port}`);
   try {
     await fn({ ts, control, api, registerBob });
   } finally {

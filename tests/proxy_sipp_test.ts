@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
-import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, runSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import { registerContact } from "./support/sip_client.ts";
+import { callerArgs, describeSipp, runSipp, type SippResult, startSipp } from "./support/sipp.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
 import type { Config } from "../src/config/config.ts";
 
@@ -56,16 +56,8 @@ async function call(o: CallOptions, check: (r: CallResult) => void | Promise<voi
     configure: o.configure,
   });
   const [uasPort, uacPort] = freePorts(2);
-  const registrar = await TestSipClient.connect("udp", ts.port("udp"));
-  try {
-    const contact = `sip:bob@127.0.0.1:${uasPort}${
-      o.uasTransport === "tcp" ? ";transport=tcp" : ""
-    }`;
-    const ok = await register(registrar, { ...BOB, expires: 600, contact });
-    assert.equal(ok.status, 200);
-  } finally {
-    registrar.close();
-  }
+  const tcp = o.uasTransport === "tcp" ? ";transport=tcp" : "";
+  await registerContact(ts.port("udp"), BOB, `sip:bob@127.0.0.1:${uasPort}${tcp}`);
   const timeoutMs = o.timeoutMs ?? 15000;
   const lost = o.lost !== undefined ? ["-lost", String(o.lost)] : [];
   await using uas = await startSipp({
@@ -87,17 +79,13 @@ async function call(o: CallOptions, check: (r: CallResult) => void | Promise<voi
   const uac = await runSipp({
     scenarioXml: o.rewriteUac ? o.rewriteUac(uacXml) : uacXml,
     args: [
-      `127.0.0.1:${ts.port(o.uacTransport)}`,
-      "-p",
-      String(uacPort),
-      "-t",
-      sippTransport(o.uacTransport),
-      "-s",
-      "bob",
-      "-au",
-      ALICE.user,
-      "-ap",
-      ALICE.password,
+      ...callerArgs({
+        server: `127.0.0.1:${ts.port(o.uacTransport)}`,
+        port: uacPort,
+        transport: sippTransport(o.uacTransport),
+        service: "bob",
+        account: ALICE,
+      }),
       ...lost,
     ],
     calls: o.calls ?? 1,

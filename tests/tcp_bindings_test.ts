@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { callerArgs, describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
 
 const DOMAIN = "example.test";
@@ -77,19 +77,13 @@ Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connec
   await waitForListening(uasPort, "tcp");
   const uac = await runSipp({
     scenarioFile: `${SCENARIOS}uac_call.xml`,
-    args: [
-      `127.0.0.1:${ts.port("udp")}`,
-      "-p",
-      String(uacPort),
-      "-t",
-      "u1",
-      "-s",
-      "bob",
-      "-au",
-      ALICE.user,
-      "-ap",
-      ALICE.password,
-    ],
+    args: callerArgs({
+      server: `127.0.0.1:${ts.port("udp")}`,
+      port: uacPort,
+      transport: "u1",
+      service: "bob",
+      account: ALICE,
+    }),
     calls: 1,
     timeoutMs: 15_000,
   });

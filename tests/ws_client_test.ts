@@ -10,8 +10,8 @@
 import assert from "node:assert/strict";
 import { makeCaSignedCert } from "./support/certs.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
-import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { registerContact } from "./support/sip_client.ts";
+import { callerArgs, describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { SipRequest } from "../src/sip/message.ts";
 
@@ -100,13 +100,7 @@ for (const { transport, hangup } of CASES) {
         },
       });
       const [uasPort, uacPort] = freePorts(2);
-      const registrar = await TestSipClient.connect("udp", b.port("udp"));
-      try {
-        const contact = `sip:bob@127.0.0.1:${uasPort}`;
-        assert.equal((await register(registrar, { ...BOB, expires: 600, contact })).status, 200);
-      } finally {
-        registrar.close();
-      }
+      await registerContact(b.port("udp"), BOB, `sip:bob@127.0.0.1:${uasPort}`);
       const target = `127.0.0.1:${b.port(transport)};transport=${transport}`;
       let uacXml = (await Deno.readTextFile(`${SCENARIOS}uac_call.xml`))
         .replaceAll("sip:[service]@example.test SIP/2.0", `sip:[service]@${target} SIP/2.0`)
@@ -122,11 +116,13 @@ for (const { transport, hangup } of CASES) {
       await waitForListening(uasPort, "udp");
       const uac = await runSipp({
         scenarioXml: uacXml,
-        args: [
-          `127.0.0.1:${a.port("udp")}`,
-          ...["-p", String(uacPort), "-t", "u1", "-s", "bob"],
-          ...["-au", ALICE.user, "-ap", ALICE.password],
-        ],
+        args: callerArgs({
+          server: `127.0.0.1:${a.port("udp")}`,
+          port: uacPort,
+          transport: "u1",
+          service: "bob",
+          account: ALICE,
+        }),
         calls: 1,
         timeoutMs: 20_000,
       });

@@ -336,3 +336,21 @@ export async function register(client: TestSipClient, o: RegisterOptions): Promi
   await client.send(registerRequest(client, opts, second, auth));
   return await client.response(callId, second);
 }
+
+/**
+ * Registers `contact` (say, a sipp phone's address) for `account` through a throwaway UDP
+ * client of the server on 127.0.0.1:`udpPort`; throws unless the answer is 200.
+ */
+export async function registerContact(
+  udpPort: number,
+  account: Pick<RegisterOptions, "user" | "domain" | "password">,
+  contact: string,
+): Promise<void> {
+  const client = await TestSipClient.connect("udp", udpPort);
+  try {
+    const ok = await register(client, { ...account, expires: 600, contact });
+    if (ok.status !== 200) throw new Error(`REGISTER ${contact}: ${ok.status}, expected 200`);
+  } finally {
+    client.close();
+  }
+}

@@ -181,3 +181,26 @@ export function describeSipp(r: SippResult): string {
     `--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}\n` +
     `--- errors ---\n${tail(r.errors)}`;
 }
+
+/** Where and as whom a sipp caller dials: see `callerArgs`. */
+export interface CallerArgs {
+  /** The server, host:port. */
+  server: string;
+  /** sipp's own local port (-p). */
+  port: number;
+  /** sipp's transport (-t), e.g. "u1" or "t1". */
+  transport: string;
+  /** The called user (-s). */
+  service: string;
+  /** Answers the server's digest challenges (-au, -ap). */
+  account: { user: string; password: string };
+}
+
+/** The arguments of a sipp caller that authenticates as `account`. */
+export function callerArgs(o: CallerArgs): string[] {
+  return [
+    o.server,
+    ...["-p", String(o.port), "-t", o.transport, "-s", o.service],
+    ...["-au", o.account.user, "-ap", o.account.password],
+  ];
+}
