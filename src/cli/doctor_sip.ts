@@ -91,19 +91,7 @@ export async function openLink(
       : await Deno.connect({ hostname: host, port });
     if (transport === "tls") await (conn as Deno.TlsConn).handshake();
     const local = conn.localAddr as Deno.NetAddr;
-    const framer = new StreamFramer(1 << 20);
-    (async () => {
-      const buf = new Uint8Array(65536);
-      try {
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) break;
-          for (const f of framer.push(buf.slice(0, n))) {
-            if (f.kind === "message") box.accept(f.bytes);
-          }
-        }
-      } catch { /* closed */ }
-    })();
+    void readSipStream(conn, (bytes) => box.accept(bytes));
     return {
       via: `SIP/2.0/${transport.toUpperCase()} ${hostPort(local.hostname, local.port)}`,
       async request(text, callId, ms = 3000) {
@@ -128,17 +116,7 @@ export async function openLink(
   } as unknown as string[]);
   ws.binaryType = "arraybuffer";
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("WebSocket did not open in 5 s")), 5000);
-      ws.onopen = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      ws.onerror = (e) => {
-        clearTimeout(timer);
-        reject(new Error((e as ErrorEvent).message || "WebSocket failed"));
-      };
-    });
+    await webSocketOpened(ws);
   } catch (error) {
     client?.close();
     throw error;
@@ -162,6 +140,40 @@ export async function openLink(
       client?.close();
     },
   };
+}
+
+/** Hands each SIP message read from `conn` to `accept` until the connection ends. */
+export async function readSipStream(
+  conn: Deno.Conn,
+  accept: (bytes: Uint8Array) => void,
+): Promise<void> {
+  const framer = new StreamFramer(1 << 20);
+  const buf = new Uint8Array(65536);
+  try {
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      for (const f of framer.push(buf.slice(0, n))) if (f.kind === "message") accept(f.bytes);
+    }
+  } catch { /* closed */ }
+}
+
+/** Resolves when `ws` opens; rejects when it fails or has not opened within `ms`. */
+export function webSocketOpened(ws: WebSocket, ms = 5000): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`WebSocket did not open in ${ms / 1000} s`)),
+      ms,
+    );
+    ws.onopen = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.onerror = (e) => {
+      clearTimeout(timer);
+      reject(new Error((e as ErrorEvent).message || "WebSocket failed"));
+    };
+  });
 }
 
 function hostPort(host: string, port: number): string {

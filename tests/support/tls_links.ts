@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { SipResponse } from "../../src/sip/message.ts";
 import { parseMessage } from "../../src/sip/parse.ts";
-import { StreamFramer } from "../../src/sip/framer.ts";
+import { readSipStream, webSocketOpened } from "../../src/cli/doctor_sip.ts";
 import { runCommand } from "./process.ts";
 import { TestSipClient } from "./sip_client.ts";
 
@@ -83,17 +83,7 @@ export async function openTls(port: number, caCert: string): Promise<SipLink> {
   await conn.handshake();
   const local = (conn.localAddr as Deno.NetAddr).port;
   const c = collector();
-  const framer = new StreamFramer(1 << 20);
-  (async () => {
-    const buf = new Uint8Array(65536);
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        for (const f of framer.push(buf.slice(0, n))) if (f.kind === "message") c.accept(f.bytes);
-      }
-    } catch { /* closed */ }
-  })();
+  void readSipStream(conn, c.accept);
   return {
     via: `SIP/2.0/TLS 127.0.0.1:${local}`,
     async send(text) {
@@ -117,17 +107,7 @@ export async function openWss(port: number, caCert: string): Promise<SipLink> {
   ws.binaryType = "arraybuffer";
   const c = collector();
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("wss open timed out")), 5000);
-      ws.onopen = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      ws.onerror = (e) => {
-        clearTimeout(timer);
-        reject(new Error(`wss failed: ${(e as ErrorEvent).message}`));
-      };
-    });
+    await webSocketOpened(ws);
   } catch (error) {
     client.close();
     throw error;
