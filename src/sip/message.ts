@@ -8,7 +8,7 @@ import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isListHeader } from "./headers.ts";
 import { type NameAddr, parseNameAddr } from "./name_addr.ts";
 import { splitTopLevel } from "./params.ts";
-import { parseVia, type Via } from "./via.ts";
+import { formatVia, parseVia, type Via } from "./via.ts";
 import { reasonPhrase } from "./status.ts";
 import { hasTag } from "./tag.ts";
 
@@ -206,6 +206,18 @@ abstract class SipMessageBase {
     const top = this.getAll("via")[0];
     if (!top) throw new SipParseError("Missing Via");
     return parseVia(top);
+  }
+
+  /**
+   * Rewrites `header`, a Via line holding one value, to `via` and keeps `via` as the parse
+   * of the new line: the transport's received/rport stamp (RFC 3261 §18.2.1) is then not
+   * parsed again by the transaction layer, sanity check and core that read the top Via.
+   */
+  replaceTopVia(header: Header, via: Via): void {
+    header.value = formatVia(via);
+    if (header === this.headers.find((h) => h.key === "via")) {
+      (this.#parsed ??= new Map()).set("topVia", { raw: header.value, value: via });
+    }
   }
 
   get contacts(): NameAddr[] {

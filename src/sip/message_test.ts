@@ -48,3 +48,20 @@ Deno.test("a clone parses on its own", () => {
   assert.equal(c.topVia.host, "b.example");
   assert.equal(r.topVia, v);
 });
+
+Deno.test("replaceTopVia writes the formatted Via and keeps it as the parse of the new line", () => {
+  const r = new SipRequest("REGISTER", "sip:example.test");
+  r.append("Via", "SIP/2.0/UDP a.example:5060;branch=z9hG4bK1;rport");
+  const header = r.headers.find((h) => h.key === "via")!;
+  const via = { ...r.topVia, params: new Map(r.topVia.params) };
+  via.params.set("received", "192.0.2.7");
+  via.params.set("rport", "4000");
+  r.replaceTopVia(header, via);
+  assert.equal(
+    header.value,
+    "SIP/2.0/UDP a.example:5060;branch=z9hG4bK1;rport=4000;received=192.0.2.7",
+  );
+  assert.equal(r.topVia, via, "the stamped Via is not parsed again");
+  header.value = "SIP/2.0/UDP b.example;branch=z9hG4bK2";
+  assert.equal(r.topVia.host, "b.example", "a later write is still seen");
+});

@@ -696,6 +696,7 @@ function stampReceived(message: SipMessage, flow: Flow): void {
   const via = { ...parsed, params: new Map(parsed.params) };
   via.params.set("received", flow.remote.host);
   if (rport) via.params.set("rport", String(flow.remote.port));
+  if (single) return message.replaceTopVia(header, via);
   values[0] = formatVia(via);
   header.value = values.join(",");
 }
