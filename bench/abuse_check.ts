@@ -14,9 +14,8 @@ import { cpuUsage } from "node:process";
 import { CidrSet } from "../src/sip/cidr.ts";
 import { AbuseGuard, type AbuseOptions } from "../src/transport/abuse_guard.ts";
 import { SourceTable } from "../src/transport/source_table.ts";
+import { arg } from "./support/args.ts";
 
-const arg = (name: string) =>
-  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const N = Number(arg("n") ?? 2_000_000);
 
 function options(over: Partial<AbuseOptions> = {}): AbuseOptions {

@@ -43,6 +43,7 @@ import { type ProbeResult, startProbe } from "./support/probe.ts";
 import { creationRate } from "./support/sipp_stats.ts";
 
 import { formatCallBench } from "./support/call_report.ts";
+import { arg } from "./support/args.ts";
 
 export type { CallServerName } from "./support/call_servers.ts";
 export type { ProbeResult } from "./support/probe.ts";
@@ -362,8 +363,6 @@ export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBen
 }
 
 if (import.meta.main) {
-  const arg = (name: string): string | undefined =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const num = (name: string) => arg(name) === undefined ? undefined : Number(arg(name));
   const result = await runCallBench({
     servers: Deno.args.includes("--no-kamailio") ? ["sipws"] : undefined,

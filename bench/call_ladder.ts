@@ -34,6 +34,7 @@ import {
 } from "./support/registrars.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { describeSipp, runSipp, type SippRun, startSipp } from "../tests/support/sipp.ts";
+import { arg } from "./support/args.ts";
 
 const SCENARIOS = new URL("./scenarios/", import.meta.url).pathname;
 /** The callee; Kamailio's script checks every account against one password. */
@@ -214,8 +215,6 @@ async function writeSection(markdown: string): Promise<void> {
 }
 
 if (import.meta.main) {
-  const arg = (name: string): string | undefined =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const result = await runCallLadder({
     kamailio: !Deno.args.includes("--no-kamailio"),
     rates: (arg("call-ladder-rates") ?? "200,400,800,1200,1600").split(",").map(Number),

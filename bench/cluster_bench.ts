@@ -21,6 +21,7 @@ import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { TestRedis } from "../tests/support/redis.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { runSipp, startSipp } from "../tests/support/sipp.ts";
+import { arg } from "./support/args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
@@ -269,8 +270,6 @@ export function formatClusterBench(r: ClusterBenchResult): string[] {
 }
 
 if (import.meta.main) {
-  const arg = (name: string) =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const result = await runClusterBench({
     durationMs: Number(arg("duration") ?? 5000),
     warmupMs: Number(arg("warmup") ?? 1000),

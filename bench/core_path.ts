@@ -12,9 +12,8 @@
  */
 import { createHash } from "node:crypto";
 import { processTicks } from "./support/proc.ts";
+import { arg } from "./support/args.ts";
 
-const arg = (name: string) =>
-  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const root = arg("root") ?? new URL("..", import.meta.url).pathname;
 const N = Number(arg("n") ?? 50_000);
 const { defaultConfig } = await import(`${root}/src/config/config.ts`);

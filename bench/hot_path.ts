@@ -15,13 +15,10 @@ import { processTicks, rssMb } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
+import { arg, argAll } from "./support/args.ts";
 
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const args = Deno.args;
-const arg = (name: string): string | undefined =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const argAll = (name: string): string[] =>
-  args.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 
 const DURATION = Number(arg("duration") ?? 4000);
 const WARMUP = Number(arg("warmup") ?? 1000);

@@ -57,9 +57,8 @@ import {
   formatCallLadder,
   runCallLadder,
 } from "./call_ladder.ts";
+import { arg } from "./support/args.ts";
 
-const arg = (name: string): string | undefined =>
-  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const flag = (name: string) => Deno.args.includes(`--${name}`);
 
 const DURATION = Number(arg("duration") ?? 5000);

@@ -10,9 +10,8 @@ import { defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
 import { runRegisterLoad } from "./register_load.ts";
 import { freePorts } from "../tests/support/ports.ts";
+import { arg } from "./support/args.ts";
 
-const arg = (name: string) =>
-  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const mb = (b: number) => Math.round(b / 1024 / 102.4) / 10;
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };

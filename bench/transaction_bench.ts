@@ -12,6 +12,7 @@ import { createResponse, SipRequest } from "../src/sip/message.ts";
 import { TransactionLayer } from "../src/transaction/layer.ts";
 import { SetTimeoutScheduler } from "./support/set_timeout_scheduler.ts";
 import { BENCH_FLOW, gc, InstantSender } from "./support/fake_sender.ts";
+import { arg } from "./support/args.ts";
 
 type Variant = "wheel" | "timeout";
 
@@ -120,8 +121,6 @@ export async function runTransactionBench(n = 100_000): Promise<Record<string, n
 }
 
 if (import.meta.main) {
-  const arg = (name: string) =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const n = Number(arg("n") ?? 100_000);
   const variant = arg("variant") as Variant | undefined;
   const result = variant ? await runVariant(variant, n) : await runTransactionBench(n);

@@ -16,6 +16,7 @@ import { CLOCK_TICKS_PER_S, processTicks } from "./support/proc.ts";
 import { loadConfig, provisionUsers, serveArgs } from "./support/sipws.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { hasTmux, TmuxTerminal } from "../tests/support/tmux.ts";
+import { arg } from "./support/args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const KEY = "tui-bench-key";
@@ -224,8 +225,6 @@ export async function runTuiBench(options: TuiBenchOptions = {}): Promise<TuiBen
 }
 
 if (import.meta.main) {
-  const arg = (name: string) =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const result = await runTuiBench({
     durationMs: arg("duration") ? Number(arg("duration")) : undefined,
     warmupMs: arg("warmup") ? Number(arg("warmup")) : undefined,

@@ -12,6 +12,7 @@ import { groupTicks } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
+import { arg } from "./support/args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
@@ -155,8 +156,6 @@ export function workersMarkdown(r: WorkersBenchResult): string {
 }
 
 if (import.meta.main) {
-  const arg = (name: string) =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const result = await runWorkersBench({
     workers: Number(arg("workers") ?? 2),
     durationMs: Number(arg("duration") ?? 5000),

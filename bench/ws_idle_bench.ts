@@ -16,6 +16,7 @@ import { parseMessage } from "../src/sip/parse.ts";
 import type { SipMessage, SipResponse } from "../src/sip/message.ts";
 import { mb, statusKb } from "./support/proc.ts";
 import { loadConfig, provisionUsers, seededStore, serveArgs } from "./support/sipws.ts";
+import { arg } from "./support/args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const KEY = "ws-idle-bench-key";
@@ -217,8 +218,6 @@ export function formatWsIdleBench(r: WsIdleResult): string[] {
 }
 
 if (import.meta.main) {
-  const arg = (name: string) =>
-    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const result = await runWsIdleBench({
     clients: arg("clients") === undefined ? undefined : Number(arg("clients")),
     holdSeconds: arg("hold") === undefined ? undefined : Number(arg("hold")),
