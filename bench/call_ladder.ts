@@ -203,14 +203,20 @@ export function callLadderMarkdown(table: string[]): string {
   ].join("\n");
 }
 
-/** Replaces (or appends) the call ladder's section of bench/RESULTS.md, keeping the rest. */
+/**
+ * Replaces the call ladder's section of bench/RESULTS.md (or puts it after the REGISTER open
+ * loop's, where `deno task bench --write` writes it), keeping the rest.
+ */
 async function writeSection(markdown: string): Promise<void> {
   const url = new URL("./RESULTS.md", import.meta.url);
   const sections = (await Deno.readTextFile(url)).split(/\n(?=## )/);
   const at = sections.findIndex((s) => s.startsWith(CALL_LADDER_HEADING));
   const section = markdown.trim();
-  if (at < 0) sections.push(section);
-  else sections[at] = section;
+  if (at >= 0) sections[at] = section;
+  else {
+    const openLoop = sections.findIndex((s) => s.startsWith("## Open loop"));
+    sections.splice(openLoop < 0 ? sections.length : openLoop + 1, 0, section);
+  }
   await Deno.writeTextFile(url, sections.map((s) => s.trimEnd()).join("\n\n") + "\n");
 }
 

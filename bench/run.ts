@@ -332,6 +332,14 @@ async function main() {
     console.error(`error: ws idle hold: ${wsIdle.serverCloses} clients closed by the server`);
     Deno.exit(1);
   }
+  const noCallRate = callLadder?.ladders.filter((l) => l.maxRate.sipws === 0) ?? [];
+  if (noCallRate.length) {
+    console.error(
+      `error: open-loop call ladder: sipws passed no rate over ` +
+        noCallRate.map((l) => l.transport).join(", "),
+    );
+    Deno.exit(1);
+  }
   // A failing ladder step is how the limit is found; no passing step at all, a server that
   // did not start, or failed calls in the long hold are errors.
   const sipwsCalls = calls?.servers.find((s) => s.server === "sipws");
