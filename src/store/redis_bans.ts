@@ -6,7 +6,7 @@
  */
 import type { Redis } from "ioredis";
 import type { BanView } from "../events.ts";
-import { PREFIX, type RedisLink } from "./redis_client.ts";
+import { PREFIX, type RedisLink, scanKeys } from "./redis_client.ts";
 
 const BAN = `${PREFIX}ban:`;
 const CHANNEL = `${PREFIX}bans`;
@@ -27,13 +27,9 @@ export class RedisBans {
   async loadAll(): Promise<BanView[]> {
     const client = this.#link.client;
     const out: BanView[] = [];
-    let cursor = "0";
-    do {
-      const [next, keys] = await client.scan(cursor, "MATCH", `${BAN}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length === 0) continue;
+    await scanKeys(client, `${BAN}*`, async (keys) => {
       for (const text of await client.mget(...keys)) if (text) out.push(JSON.parse(text));
-    } while (cursor !== "0");
+    });
     return out;
   }
 

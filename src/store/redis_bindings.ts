@@ -8,7 +8,7 @@
  */
 import type { Redis } from "ioredis";
 import type { StoredBinding } from "./binding_store.ts";
-import { PREFIX, type RedisLink } from "./redis_client.ts";
+import { PREFIX, type RedisLink, scanKeys } from "./redis_client.ts";
 
 const REG = `${PREFIX}reg:`;
 const CHANNEL = `${PREFIX}reg`;
@@ -67,11 +67,7 @@ export class RedisBindings {
   async loadAll(): Promise<ClusterRecord[]> {
     const client = this.#link.client;
     const out: ClusterRecord[] = [];
-    let cursor = "0";
-    do {
-      const [next, keys] = await client.scan(cursor, "MATCH", `${REG}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length === 0) continue;
+    await scanKeys(client, `${REG}*`, async (keys) => {
       const pipeline = client.pipeline();
       for (const key of keys) pipeline.hgetall(key);
       for (const [error, hash] of (await pipeline.exec()) ?? []) {
@@ -80,7 +76,7 @@ export class RedisBindings {
           out.push(JSON.parse(text));
         }
       }
-    } while (cursor !== "0");
+    });
     return out;
   }
 

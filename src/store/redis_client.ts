@@ -103,3 +103,17 @@ export async function openRedis(
     },
   };
 }
+
+/** Calls `batch` with each non-empty batch of keys matching `pattern` (SCAN, 500 a step). */
+export async function scanKeys(
+  client: Redis,
+  pattern: string,
+  batch: (keys: string[]) => Promise<void>,
+): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 500);
+    cursor = next;
+    if (keys.length > 0) await batch(keys);
+  } while (cursor !== "0");
+}
