@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { type BrowserHandle, capturePageLog, launchBrowser } from "./support/browser.ts";
-import { ControlServer } from "./support/control_server.ts";
+import { startCallsRig } from "./support/calls_rig.ts";
 import {
   answer,
   installJsSip,
@@ -19,8 +19,6 @@ import {
   waitSession,
   waitSessionEvent,
 } from "./support/jssip_page.ts";
-import { freePort } from "./support/ports.ts";
-import { startTestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
 const KEY = "c2c-key";
@@ -34,24 +32,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const control = new ControlServer();
-    const httpPort = freePort();
-    const ts = await startTestServer({
-      transports: ["ws"],
-      accounts: [ALICE, BOB],
-      configure: (c) => {
-        c.httpPort = httpPort;
-        c.keys = [KEY];
-        c.ping.interval = 0;
-      },
-    });
+    const rig = await startCallsRig({ transports: ["ws"], accounts: [ALICE, BOB], key: KEY });
+    const { ts, control } = rig;
     await ts.server.store.putDomain({ domain: DOMAIN, control: control.url });
     const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const res = await rig.api(method, path, body);
       const json = await res.json();
       assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
       return json;
@@ -149,8 +134,7 @@ Deno.test({
     } finally {
       await Promise.all(pages.map((p) => stopUa(p.page)));
       await browser?.close();
-      await ts.stop();
-      await control.close();
+      await rig[Symbol.asyncDispose]();
     }
   },
 });

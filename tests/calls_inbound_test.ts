@@ -9,11 +9,11 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
-import { ControlServer, sdpOf } from "./support/control_server.ts";
+import { type ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePort, freePorts, waitForListening } from "./support/ports.ts";
 import { registerContact } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { type CallsRig, startCallsRig } from "./support/calls_rig.ts";
 
 const DOMAIN = "example.test"; // the scenarios' domain
 const KEY = "call-key";
@@ -22,11 +22,7 @@ const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
 const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 
-interface Rig {
-  ts: TestServer;
-  control: ControlServer;
-  api: (method: string, path: string, body?: unknown) => Promise<Response>;
-}
+type Rig = CallsRig;
 
 async function withRig(
   fn: (rig: Rig) => Promise<void>,
@@ -37,26 +33,17 @@ async function withRig(
     via?: "dir" | "sipws" | "store";
   } = {},
 ) {
-  const control = new ControlServer();
-  const httpPort = freePort();
-  await using ts = await startTestServer({
+  await using rig = await startCallsRig({
     transports: ["udp"],
     accounts: [ALICE, BOB, CAROL],
+    key: KEY,
     configure: (c) => {
-      c.httpPort = httpPort;
-      c.keys = [KEY];
-      c.ping.interval = 0;
       c.callbacks = { ...c.callbacks, retries: 3, backoffMs: 50, timeoutMs: 2000 };
       options.tweak?.(c);
     },
   });
+  const { ts, control, api } = rig;
   const url = options.controlUrl?.(control) ?? control.url;
-  const api = (method: string, path: string, body?: unknown) =>
-    fetch(`http://127.0.0.1:${httpPort}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
   const via = options.via ?? "store";
   if (via === "store") {
     await ts.server.store.putDomain({ domain: DOMAIN, control: url, calls: true });
@@ -73,11 +60,7 @@ async function withRig(
     assert.equal(entry.calls, true);
     assert.equal(entry.users.length, 3, "the users stay");
   }
-  try {
-    await fn({ ts, control, api });
-  } finally {
-    await control.close();
-  }
+  await fn(rig);
 }
 
 /** Registers `user` with a Contact at a sipp UAS running `file`. */

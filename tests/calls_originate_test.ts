@@ -11,10 +11,10 @@ import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
 import { createResponse, type SipMessage, SipRequest } from "../src/sip/message.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
-import { freePort, freePorts, waitForListening } from "./support/ports.ts";
+import { freePorts, waitForListening } from "./support/ports.ts";
 import { register, registerContact, TestSipClient } from "./support/sip_client.ts";
 import { describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { type CallsRig, startCallsRig } from "./support/calls_rig.ts";
 
 const DOMAIN = "calls.test";
 const KEY = "call-key";
@@ -22,42 +22,25 @@ const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
 const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 
-interface Rig {
-  ts: TestServer;
-  control: ControlServer;
-  api: (method: string, path: string, body?: unknown, key?: string) => Promise<Response>;
+interface Rig extends CallsRig {
   /** Registers bob with a Contact at `port` (UDP). */
   registerBob: (port: number) => Promise<void>;
 }
 
 async function withRig(fn: (rig: Rig) => Promise<void>, tweak?: (c: Config) => void) {
-  const control = new ControlServer();
-  const httpPort = freePort();
-  await using ts = await startTestServer({
+  await using rig = await startCallsRig({
     transports: ["udp"],
     accounts: [BOB, CAROL],
+    key: KEY,
     configure: (c) => {
-      c.httpPort = httpPort;
-      c.keys = [KEY];
-      c.ping.interval = 0;
       c.callbacks = { ...c.callbacks, retries: 3, backoffMs: 50, timeoutMs: 2000 };
       tweak?.(c);
     },
   });
-  await ts.server.store.putDomain({ domain: DOMAIN, control: control.url });
-  const api = (method: string, path: string, body?: unknown, key = KEY) =>
-    fetch(`http://127.0.0.1:${httpPort}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
+  await rig.ts.server.store.putDomain({ domain: DOMAIN, control: rig.control.url });
   const registerBob = (port: number) =>
-    registerContact(ts.port("udp"), BOB, `sip:bob@127.0.0.1:${port}`);
-  try {
-    await fn({ ts, control, api, registerBob });
-  } finally {
-    await control.close();
-  }
+    registerContact(rig.ts.port("udp"), BOB, `sip:bob@127.0.0.1:${port}`);
+  await fn({ ...rig, registerBob });
 }
 
 /** Starts a sipp UAS as bob from a scenario, with text rewrites. */
