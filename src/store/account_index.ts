@@ -1,5 +1,5 @@
 /**
- * @module The in-memory account index both stores serve reads from (every REGISTER reads
+ * @module The in-memory account index every store serves reads from (every REGISTER reads
  * it synchronously), and the one place an `AccountInput` becomes an `Account`: validation,
  * domain normalization (lower case), HA1 computation with realm = domain, and dropping the
  * plain password unless the operator keeps them. It does no I/O: the stores persist a
@@ -260,4 +260,33 @@ export function resolveDomain(
     return account;
   });
   return { entry: resolved, users: accounts };
+}
+
+/**
+ * The reads every account store serves from its in-memory index, never from its backing
+ * file or server: a subclass persists each change and then applies it to `index`.
+ */
+export abstract class IndexedAccountStore {
+  /** Replaced whole when the backing is read again. */
+  protected index = new AccountIndex();
+
+  getAccount(domain: string, user: string): Account | undefined {
+    return this.index.get(domain, user);
+  }
+
+  listAccounts(domain?: string): Account[] {
+    return this.index.list(domain);
+  }
+
+  getDomain(domain: string): DomainEntry | undefined {
+    return this.index.getDomain(domain);
+  }
+
+  listDomains(): DomainEntry[] {
+    return this.index.listDomains();
+  }
+
+  version(): number {
+    return this.index.version;
+  }
 }

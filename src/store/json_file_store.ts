@@ -19,6 +19,7 @@ import {
 } from "./account.ts";
 import {
   AccountIndex,
+  IndexedAccountStore,
   normalizeDomain,
   resolveChanges,
   resolveDomain,
@@ -125,11 +126,10 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-export class JsonFileStore implements AccountStore {
+export class JsonFileStore extends IndexedAccountStore implements AccountStore {
   readonly kind = "json" as const;
   readonly path: string;
   #options: StoreOptions;
-  #index = new AccountIndex();
   #extras: Record<string, unknown> = {};
   #mode = 0o600;
   #closed = false;
@@ -141,6 +141,7 @@ export class JsonFileStore implements AccountStore {
   #idle: (() => void)[] = [];
 
   private constructor(path: string, options: StoreOptions) {
+    super();
     this.path = path;
     this.#options = options;
   }
@@ -190,7 +191,7 @@ export class JsonFileStore implements AccountStore {
       );
       file.domains.forEach((entry, i) => index.setDomain(toDomainEntry(entry, `domains[${i}].`)));
       index.version = file.version;
-      this.#index = index;
+      this.index = index;
       this.#extras = file.extras;
       this.#durable = text;
     } catch (e) {
@@ -217,9 +218,9 @@ export class JsonFileStore implements AccountStore {
 
   #serialize(): string {
     return formatDatabaseFile(
-      this.#index.list(),
-      this.#index.listDomains(),
-      this.#index.version,
+      this.index.list(),
+      this.index.listDomains(),
+      this.index.version,
       this.#extras,
     );
   }
@@ -230,7 +231,7 @@ export class JsonFileStore implements AccountStore {
 
   /** Bumps the version (the change is already in the index) and waits for durability. */
   #commit(): Promise<void> {
-    this.#index.version++;
+    this.index.version++;
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       if (!this.#flushing) void this.#flushLoop();
@@ -263,25 +264,17 @@ export class JsonFileStore implements AccountStore {
     }
   }
 
-  getAccount(domain: string, user: string): Account | undefined {
-    return this.#index.get(domain, user);
-  }
-
-  listAccounts(domain?: string): Account[] {
-    return this.#index.list(domain);
-  }
-
   putAccount(input: AccountInput): Promise<void> {
     return settled(() => {
       this.#checkOpen();
-      this.#index.put(toAccount(input, this.#options));
+      this.index.put(toAccount(input, this.#options));
       return this.#commit();
     });
   }
 
   async deleteAccount(domain: string, user: string): Promise<boolean> {
     this.#checkOpen();
-    if (!this.#index.delete(normalizeDomain(String(domain)), String(user))) return false;
+    if (!this.index.delete(normalizeDomain(String(domain)), String(user))) return false;
     await this.#commit();
     return true;
   }
@@ -291,31 +284,23 @@ export class JsonFileStore implements AccountStore {
       this.#checkOpen();
       const resolved = resolveChanges(changes, this.#options);
       if (resolved.length === 0) return;
-      for (const change of resolved) this.#index.apply(change);
+      for (const change of resolved) this.index.apply(change);
       return this.#commit();
     });
-  }
-
-  getDomain(domain: string): DomainEntry | undefined {
-    return this.#index.getDomain(domain);
-  }
-
-  listDomains(): DomainEntry[] {
-    return this.#index.listDomains();
   }
 
   putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void> {
     return settled(() => {
       this.#checkOpen();
       const resolved = resolveDomain(entry, users, this.#options);
-      this.#index.replaceDomain(resolved.entry, resolved.users);
+      this.index.replaceDomain(resolved.entry, resolved.users);
       return this.#commit();
     });
   }
 
   async deleteDomain(domain: string): Promise<boolean> {
     this.#checkOpen();
-    if (!this.#index.deleteDomain(normalizeDomain(String(domain)))) return false;
+    if (!this.index.deleteDomain(normalizeDomain(String(domain)))) return false;
     await this.#commit();
     return true;
   }
@@ -323,13 +308,9 @@ export class JsonFileStore implements AccountStore {
   clear(domain?: string): Promise<void> {
     return settled(() => {
       this.#checkOpen();
-      this.#index.clear(domain === undefined ? undefined : String(domain));
+      this.index.clear(domain === undefined ? undefined : String(domain));
       return this.#commit();
     });
-  }
-
-  version(): number {
-    return this.#index.version;
   }
 
   /** Waits for pending rewrites, then re-reads the file. */

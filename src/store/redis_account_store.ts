@@ -19,6 +19,7 @@ import {
 } from "./account.ts";
 import {
   AccountIndex,
+  IndexedAccountStore,
   normalizeDomain,
   resolveChanges,
   type ResolvedChange,
@@ -47,12 +48,11 @@ const field = (domain: string, user: string) => `${domain}\0${user}`;
 const REPLACE_IF_SAME = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0`;
 
-export class RedisAccountStore implements AccountStore {
+export class RedisAccountStore extends IndexedAccountStore implements AccountStore {
   readonly kind = "redis" as const;
   readonly url: string;
   #link: RedisLink;
   #options: StoreOptions;
-  #index = new AccountIndex();
   #closed = false;
   /** Identifies our own PUBLISH, which needs no reload. */
   #self = crypto.randomUUID();
@@ -63,6 +63,7 @@ export class RedisAccountStore implements AccountStore {
   onReloaded?: () => void;
 
   private constructor(url: string, link: RedisLink, options: StoreOptions) {
+    super();
     this.url = url;
     this.#link = link;
     this.#options = options;
@@ -145,7 +146,7 @@ export class RedisAccountStore implements AccountStore {
         index.put(toAccount(JSON.parse(text), this.#options));
       }
       index.version = Number(version ?? 0);
-      this.#index = index;
+      this.index = index;
       return;
     }
   }
@@ -188,7 +189,7 @@ export class RedisAccountStore implements AccountStore {
    */
   async #change(build: (m: ChainableCommander) => void, local: (index: AccountIndex) => void) {
     this.#checkUp();
-    local(this.#index);
+    local(this.index);
     this.#changes++;
     this.#inflight++;
     const run = this.#run((m) => {
@@ -205,7 +206,7 @@ export class RedisAccountStore implements AccountStore {
     } finally {
       this.#inflight--;
     }
-    this.#index.version = Math.max(this.#index.version, Number(results[results.length - 2]));
+    this.index.version = Math.max(this.index.version, Number(results[results.length - 2]));
   }
 
   #put(m: ChainableCommander, account: Account): void {
@@ -218,14 +219,6 @@ export class RedisAccountStore implements AccountStore {
     else m.hdel(ACCOUNTS, field(change.domain, change.user));
   }
 
-  getAccount(domain: string, user: string): Account | undefined {
-    return this.#index.get(domain, user);
-  }
-
-  listAccounts(domain?: string): Account[] {
-    return this.#index.list(domain);
-  }
-
   putAccount(input: AccountInput): Promise<void> {
     return settled(() => {
       const account = toAccount(input, this.#options);
@@ -236,7 +229,7 @@ export class RedisAccountStore implements AccountStore {
   async deleteAccount(domain: string, user: string): Promise<boolean> {
     this.#checkOpen();
     const d = normalizeDomain(String(domain));
-    if (!this.#index.has(d, String(user))) return false;
+    if (!this.index.has(d, String(user))) return false;
     await this.#change(
       (m) => m.hdel(ACCOUNTS, field(d, String(user))),
       (index) => index.delete(d, String(user)),
@@ -255,19 +248,11 @@ export class RedisAccountStore implements AccountStore {
     });
   }
 
-  getDomain(domain: string): DomainEntry | undefined {
-    return this.#index.getDomain(domain);
-  }
-
-  listDomains(): DomainEntry[] {
-    return this.#index.listDomains();
-  }
-
   putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void> {
     return settled(() => {
       const resolved = resolveDomain(entry, users, this.#options);
       const domain = resolved.entry.domain;
-      const old = this.#index.list(domain);
+      const old = this.index.list(domain);
       return this.#change((m) => {
         m.hset(DOMAINS, domain, JSON.stringify(resolved.entry));
         if (resolved.users === undefined) return;
@@ -280,8 +265,8 @@ export class RedisAccountStore implements AccountStore {
   async deleteDomain(domain: string): Promise<boolean> {
     this.#checkOpen();
     const d = normalizeDomain(String(domain));
-    const users = this.#index.list(d);
-    if (!this.#index.getDomain(d) && users.length === 0) return false;
+    const users = this.index.list(d);
+    if (!this.index.getDomain(d) && users.length === 0) return false;
     await this.#change((m) => {
       m.hdel(DOMAINS, d);
       for (const a of users) m.hdel(ACCOUNTS, field(d, a.user));
@@ -291,16 +276,12 @@ export class RedisAccountStore implements AccountStore {
 
   clear(domain?: string): Promise<void> {
     return settled(() => {
-      const accounts = this.#index.list(domain);
+      const accounts = this.index.list(domain);
       return this.#change((m) => {
         if (domain === undefined) m.del(ACCOUNTS);
         else for (const a of accounts) m.hdel(ACCOUNTS, field(a.domain, a.user));
       }, (index) => index.clear(domain));
     });
-  }
-
-  version(): number {
-    return this.#index.version;
   }
 
   close(): void {

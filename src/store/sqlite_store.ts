@@ -17,6 +17,7 @@ import {
 } from "./account.ts";
 import {
   AccountIndex,
+  IndexedAccountStore,
   normalizeDomain,
   resolveChanges,
   type ResolvedChange,
@@ -97,12 +98,11 @@ function rowToAccount(row: Row, plain: boolean): Account {
   return Object.freeze(account);
 }
 
-export class SqliteStore implements AccountStore {
+export class SqliteStore extends IndexedAccountStore implements AccountStore {
   readonly kind = "sqlite" as const;
   readonly path: string;
   #db: DatabaseSync;
   #options: StoreOptions;
-  #index = new AccountIndex();
   #closed = false;
   #sql: {
     putAccount: StatementSync;
@@ -116,6 +116,7 @@ export class SqliteStore implements AccountStore {
   };
 
   private constructor(path: string, options: StoreOptions) {
+    super();
     this.path = path;
     this.#options = options;
     try {
@@ -188,7 +189,7 @@ export class SqliteStore implements AccountStore {
     }
     const version = this.#db.prepare("SELECT value FROM meta WHERE key = 'version'").get() as Row;
     index.version = Number(version.value);
-    this.#index = index;
+    this.index = index;
   }
 
   #checkOpen(): void {
@@ -212,7 +213,7 @@ export class SqliteStore implements AccountStore {
       const row = this.#sql.bumpVersion.get() as Row;
       db.exec("COMMIT");
       apply();
-      this.#index.version = Number(row.value);
+      this.index.version = Number(row.value);
       return true;
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -239,18 +240,10 @@ export class SqliteStore implements AccountStore {
     );
   }
 
-  getAccount(domain: string, user: string): Account | undefined {
-    return this.#index.get(domain, user);
-  }
-
-  listAccounts(domain?: string): Account[] {
-    return this.#index.list(domain);
-  }
-
   putAccount(input: AccountInput): Promise<void> {
     return settled(() => {
       const account = toAccount(input, this.#options);
-      this.#write(() => this.#persistAccount(account), () => this.#index.put(account));
+      this.#write(() => this.#persistAccount(account), () => this.index.put(account));
     });
   }
 
@@ -260,7 +253,7 @@ export class SqliteStore implements AccountStore {
       // Ask sqlite, not the index: another process may have added the account.
       return this.#write(
         () => Number(this.#sql.deleteAccount.run(d, String(user)).changes) > 0,
-        () => this.#index.delete(d, String(user)),
+        () => this.index.delete(d, String(user)),
       );
     });
   }
@@ -274,16 +267,8 @@ export class SqliteStore implements AccountStore {
           if (c.op === "put") this.#persistAccount(c.account);
           else this.#sql.deleteAccount.run(c.domain, c.user);
         }
-      }, () => resolved.forEach((c) => this.#index.apply(c)));
+      }, () => resolved.forEach((c) => this.index.apply(c)));
     });
-  }
-
-  getDomain(domain: string): DomainEntry | undefined {
-    return this.#index.getDomain(domain);
-  }
-
-  listDomains(): DomainEntry[] {
-    return this.#index.listDomains();
   }
 
   putDomain(entry: DomainEntry, users?: AccountInput[]): Promise<void> {
@@ -299,7 +284,7 @@ export class SqliteStore implements AccountStore {
         if (resolved.users === undefined) return;
         this.#sql.deleteDomainAccounts.run(resolved.entry.domain);
         for (const account of resolved.users) this.#persistAccount(account);
-      }, () => this.#index.replaceDomain(resolved.entry, resolved.users));
+      }, () => this.index.replaceDomain(resolved.entry, resolved.users));
     });
   }
 
@@ -309,7 +294,7 @@ export class SqliteStore implements AccountStore {
       return this.#write(() => {
         const users = Number(this.#sql.deleteDomainAccounts.run(d).changes);
         return users + Number(this.#sql.deleteDomain.run(d).changes) > 0;
-      }, () => this.#index.deleteDomain(d));
+      }, () => this.index.deleteDomain(d));
     });
   }
 
@@ -319,12 +304,8 @@ export class SqliteStore implements AccountStore {
       this.#write(() => {
         if (d === undefined) this.#sql.clearAll.run();
         else this.#sql.deleteDomainAccounts.run(d);
-      }, () => this.#index.clear(d));
+      }, () => this.index.clear(d));
     });
-  }
-
-  version(): number {
-    return this.#index.version;
   }
 
   reload(): Promise<void> {
