@@ -76,22 +76,35 @@ export async function startSipws(dir: string): Promise<ServerUnderTest> {
   };
 }
 
-export async function startKamailio(dir: string): Promise<ServerUnderTest> {
-  const [port] = freePorts(1);
-  const template = await Deno.readTextFile(
-    new URL("../kamailio/kamailio_proxy.cfg.tmpl", import.meta.url),
-  );
-  const cfg = template
+/**
+ * Kamailio in the foreground from a bench/kamailio template, written to `dir`/kamailio.cfg
+ * with `port` (UDP and TCP), a fresh secret and `account`, with `memoryMb` of shared memory.
+ */
+export async function spawnKamailio(
+  dir: string,
+  template: string,
+  port: number,
+  account: { user: string; domain: string; password: string },
+  memoryMb: number,
+): Promise<ChildProcess> {
+  const text = await Deno.readTextFile(new URL(`../kamailio/${template}`, import.meta.url));
+  const cfg = text
     .replaceAll("@UDP_PORT@", String(port))
     .replaceAll("@TCP_PORT@", String(port))
     .replaceAll("@SECRET@", crypto.randomUUID())
-    .replaceAll("@DOMAIN@", BOB.domain)
-    .replaceAll("@PASSWORD@", BOB.password);
+    .replaceAll("@USER@", account.user)
+    .replaceAll("@DOMAIN@", account.domain)
+    .replaceAll("@PASSWORD@", account.password);
   await Deno.writeTextFile(`${dir}/kamailio.cfg`, cfg);
-  const child = spawnChild(KAMAILIO, {
-    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", "512"],
+  return spawnChild(KAMAILIO, {
+    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", String(memoryMb)],
     cwd: dir,
   });
+}
+
+export async function startKamailio(dir: string): Promise<ServerUnderTest> {
+  const [port] = freePorts(1);
+  const child = await spawnKamailio(dir, "kamailio_proxy.cfg.tmpl", port, BOB, 512);
   try {
     await waitForListening(port, "udp", 20_000);
   } catch (e) {

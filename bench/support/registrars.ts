@@ -6,7 +6,7 @@
  * call bench does: sipws VmRSS, Kamailio PSS summed over its processes (shared memory once).
  */
 import { groupTicks, statusKb } from "./proc.ts";
-import { KAMAILIO, pssKb } from "./call_servers.ts";
+import { KAMAILIO, pssKb, spawnKamailio } from "./call_servers.ts";
 import { loadConfig, seededStore, serveArgs } from "./sipws.ts";
 import type { AccountInput } from "../../src/store/account.ts";
 import { type ChildProcess, spawnChild } from "../../tests/support/process.ts";
@@ -77,19 +77,7 @@ export async function startKamailioRegistrar(
 ): Promise<Registrar> {
   const dir = await Deno.makeTempDir({ prefix: "kamailio-bench-" });
   const [port] = freePorts(1);
-  const text = await Deno.readTextFile(new URL(`../kamailio/${template}`, import.meta.url));
-  const cfg = text
-    .replaceAll("@UDP_PORT@", String(port))
-    .replaceAll("@TCP_PORT@", String(port))
-    .replaceAll("@SECRET@", crypto.randomUUID())
-    .replaceAll("@USER@", BENCH_ACCOUNT.user)
-    .replaceAll("@DOMAIN@", BENCH_ACCOUNT.domain)
-    .replaceAll("@PASSWORD@", BENCH_ACCOUNT.password);
-  await Deno.writeTextFile(`${dir}/kamailio.cfg`, cfg);
-  const child = spawnChild(KAMAILIO, {
-    args: ["-f", `${dir}/kamailio.cfg`, "-DD", "-E", "-Y", dir, "-w", dir, "-m", "256"],
-    cwd: dir,
-  });
+  const child = await spawnKamailio(dir, template, port, BENCH_ACCOUNT, 256);
   const server = await started("kamailio", child, port, dir, () => pssKb(child.pid));
   await new Promise((r) => setTimeout(r, 300)); // let the workers finish forking
   return server;
