@@ -35,6 +35,7 @@ import {
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { describeSipp, runSipp, type SippRun, startSipp } from "../tests/support/sipp.ts";
 import { arg } from "./support/args.ts";
+import { resultsSection } from "./support/results_section.ts";
 
 const SCENARIOS = new URL("./scenarios/", import.meta.url).pathname;
 /** The callee; Kamailio's script checks every account against one password. */
@@ -178,10 +179,7 @@ export const CALL_LADDER_HEADING = "## Open-loop call ladder";
 
 /** The call ladder's section of bench/RESULTS.md. */
 export function callLadderMarkdown(table: string[]): string {
-  return [
-    "",
-    CALL_LADDER_HEADING + ": authenticated calls, UDP and TCP",
-    "",
+  return resultsSection(CALL_LADDER_HEADING + ": authenticated calls, UDP and TCP", [
     "Fresh sipws and Kamailio processes (bench/call_ladder.ts; Kamailio from",
     "bench/kamailio/kamailio_proxy.cfg.tmpl, 2 UDP + 2 TCP workers; sipws single-threaded by",
     "default). Per transport, bob is REGISTERed from a short-lived sipp (`-m 1`) on the port",
@@ -195,12 +193,7 @@ export function callLadderMarkdown(table: string[]): string {
     "from /proc) per completed call, `mem` sipws's VmRSS or Kamailio's PSS summed over its",
     "processes, peak over the step. `+` after a limit: the ladder's top passed. The box is",
     "shared: compare CPU µs per call, not rates.",
-    "",
-    "```",
-    ...table,
-    "```",
-    "",
-  ].join("\n");
+  ], table);
 }
 
 /**

@@ -58,6 +58,7 @@ import {
   runCallLadder,
 } from "./call_ladder.ts";
 import { arg } from "./support/args.ts";
+import { resultsSection } from "./support/results_section.ts";
 
 const flag = (name: string) => Deno.args.includes(`--${name}`);
 
@@ -355,10 +356,7 @@ async function main() {
 /** The connection benches' section of bench/RESULTS.md (empty when skipped). */
 function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): string {
   if (!churn && !wsIdle) return "";
-  return [
-    "",
-    "## Connections",
-    "",
+  return resultsSection("## Connections", [
     "Churn (bench/churn_bench.ts): sipws with TCP, TLS and WSS ports; per port, one client opens",
     "and closes TCP connections as fast as it can (connect, then close; every second close with",
     "RST through SO_LINGER 0), then a REGISTER over a new TCP connection is timed to its answer.",
@@ -371,13 +369,10 @@ function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): s
     "hold (target 0), bindings at the end, server RSS per client (growth over the idle server",
     "divided by N; bindings and connections). `--ws-clients=19000 --ws-hold=300` is the issue's",
     "full target (needs 20,000 descriptors per process).",
-    "",
-    "```",
+  ], [
     ...(churn ? formatChurnBench(churn) : []),
     ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
-    "```",
-    "",
-  ].join("\n");
+  ]);
 }
 
 /** Headings of the sections the phases of this bench write. */
@@ -413,10 +408,7 @@ async function keptSections(generated: string): Promise<string> {
 
 /** The open-loop section of bench/RESULTS.md. */
 function openLoopMarkdown(table: string[]): string {
-  return [
-    "",
-    "## Open loop: REGISTER + digest ladder, overload, soak",
-    "",
+  return resultsSection("## Open loop: REGISTER + digest ladder, overload, soak", [
     "Fresh sipws and Kamailio processes (bench/open_loop.ts), each warmed up 2 s per",
     "transport at the lowest rate, then sipp (bench/scenarios/register_digest.xml) offers a",
     "fixed rate per step (`-r R -m stepS·R`; over TCP two sipp instances, two connections),",
@@ -427,21 +419,13 @@ function openLoopMarkdown(table: string[]): string {
     "over its processes, peak over the step. `+` after a limit: the ladder's top passed.",
     "Overload: 2× sipws's UDP limit for the overload time, against both servers. Soak: half",
     "sipws's UDP limit, memory every 10 s.",
-    "",
-    "```",
-    ...table,
-    "```",
-    "",
-  ].join("\n");
+  ], table);
 }
 
 /** The call bench's section of bench/RESULTS.md. */
 function callsMarkdown(calls: CallBenchResult, table: string[]): string {
   const st = calls.settings;
-  return [
-    "",
-    "## Calls through the proxy",
-    "",
+  return resultsSection("## Calls through the proxy", [
     "Same run, after the REGISTER phase (bench/call_bench.ts). For each server a sipp UAS",
     "(bench/scenarios/uas_load.xml) is registered as bob@example.test over UDP with digest",
     "credentials, its Contact being its own port; a sipp UAC (bench/scenarios/uac_load.xml)",
@@ -474,12 +458,7 @@ function callsMarkdown(calls: CallBenchResult, table: string[]): string {
     "concurrent calls from sipp, sipws's `sipws_dialogs` gauge (GET /metrics), memory at the",
     "peak and after the calls ended (kB/dialog = growth over the run / peak calls). It runs",
     "right after a short warm-up, before the ladder, so the growth is the dialogs'.",
-    "",
-    "```",
-    ...table,
-    "```",
-    "",
-  ].join("\n");
+  ], table);
 }
 
 function resultsMarkdown(

@@ -13,6 +13,7 @@ import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { arg } from "./support/args.ts";
+import { resultsSection } from "./support/results_section.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
@@ -140,19 +141,11 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
 
 /** The RESULTS.md section of a run. */
 export function workersMarkdown(r: WorkersBenchResult): string {
-  return [
-    "",
-    `## Workers: --workers 1 vs --workers ${r.workers}`,
-    "",
+  return resultsSection(`## Workers: --workers 1 vs --workers ${r.workers}`, [
     `REGISTER with digest, closed loop, ${r.concurrency} agents over 8 sockets/connections, ` +
     `${r.durationMs} ms per phase, both servers side by side. CPU is the server process's ` +
     "(every thread) per completed registration.",
-    "",
-    "```",
-    ...formatWorkersBench(r),
-    "```",
-    "",
-  ].join("\n");
+  ], formatWorkersBench(r));
 }
 
 if (import.meta.main) {
