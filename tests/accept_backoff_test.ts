@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { spawnChild } from "./support/process.ts";
 import { freePorts } from "./support/ports.ts";
+import { until } from "./support/poll.ts";
 import { optionsRequest, TestSipClient } from "./support/sip_client.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -21,14 +22,6 @@ const descriptors = (pid: number) => [...Deno.readDirSync(`/proc/${pid}/fd`)].le
 function cpuTicks(pid: number): number {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
   return Number(fields[11]) + Number(fields[12]);
-}
-
-async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 Deno.test({
@@ -66,9 +59,11 @@ Deno.test({
       for (let i = 0; i < NOFILE; i++) {
         conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
       }
-      await until("the server to run out of descriptors", () => {
-        return descriptors(server.pid) >= NOFILE;
-      }, 10_000);
+      await until(
+        "the server to run out of descriptors",
+        () => descriptors(server.pid) >= NOFILE || undefined,
+        10_000,
+      );
       queued = await TestSipClient.connect("tcp", port);
       await queued.send(optionsRequest(queued, "queued"));
       await assert.rejects(queued.response("queued", 1, 500), "not accepted while out of fds");

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { type ChildProcess, runCommand } from "./support/process.ts";
 import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
+import { until as poll } from "./support/poll.ts";
 import { TestRedis } from "./support/redis.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import {
@@ -66,14 +67,16 @@ async function bindings(n: number): Promise<{ aor: string; transport: string; no
   return body.bindings;
 }
 
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Whether node `n`'s API has `user`'s account (true), or not yet (undefined). */
+async function serves(n: number, user: string): Promise<true | undefined> {
+  const res = await fetch(`${api(n)}/dir/${DOMAIN}/${user}`, { headers: auth });
+  await res.body?.cancel();
+  return res.status === 200 ? true : undefined;
+}
+
+/** Polls `probe` for `ms`; a probe that throws (a node down) counts as not yet. */
+function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  return poll(what, () => probe().catch(() => undefined), ms);
 }
 
 /** sipp calls `callee` through node `n` (UDP) as bob (the scenario's From made bob's). */
@@ -141,11 +144,7 @@ Deno.test({
       const cli = await accountsCli("add", "erin", "--password", "erin-pw");
       assert.equal(cli.code, 0, cli.stderr);
       const cliAdded = Date.now();
-      await until("node 2 sees the account added by the CLI", 1000, async () => {
-        const res = await fetch(`${api(2)}/dir/${DOMAIN}/erin`, { headers: auth });
-        await res.body?.cancel();
-        return res.status === 200 ? true : undefined;
-      });
+      await until("node 2 sees the account added by the CLI", 1000, () => serves(2, "erin"));
       assert.ok(Date.now() - cliAdded <= 1000);
 
       // Deleted by the CLI (no node's API involved): erin's phone, registered through node 2,
@@ -191,11 +190,7 @@ Deno.test({
       const put2 = await sipwsPut(2, "gina");
       assert.equal(put2.status, 200, await put2.text());
       const putAt = Date.now();
-      await until("node 3 sees the account put through node 2", 1000, async () => {
-        const res = await fetch(`${api(3)}/dir/${DOMAIN}/gina`, { headers: auth });
-        await res.body?.cancel();
-        return res.status === 200 ? true : undefined;
-      });
+      await until("node 3 sees the account put through node 2", 1000, () => serves(3, "gina"));
       assert.ok(Date.now() - putAt <= 1000);
 
       // alice: WebSocket on node 1; bob (a sipp phone) and dave: UDP through node 2.

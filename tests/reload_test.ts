@@ -22,8 +22,8 @@ import {
   presentedFingerprint,
   replaceFile,
   type SipLink,
-  waitUntil,
 } from "./support/tls_links.ts";
+import { until } from "./support/poll.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const DOMAIN = "example.test";
@@ -205,7 +205,11 @@ Deno.test({
       await Deno.writeTextFile(certFile, "not a certificate\n");
       const failures = count(child.stderr, "reload failed");
       child.kill("SIGHUP");
-      await waitUntil("the refused reload", () => count(child.stderr, "reload failed") > failures);
+      await until(
+        "the refused reload",
+        () => count(child.stderr, "reload failed") > failures || undefined,
+        20_000,
+      );
       assert.equal(await presentedFingerprint(tlsPort), newFp, "TLS keeps the good certificate");
       assert.equal(await presentedFingerprint(wssPort), newFp, "WSS keeps the good certificate");
       assert.equal(await optionsStatus(wssBefore), 200);

@@ -10,6 +10,9 @@
  */
 import type { Page } from "playwright-core";
 import { loadJsSip } from "./browser.ts";
+import { until } from "./poll.ts";
+
+export { until };
 
 /** One session event as recorded in the page. */
 export interface SessionEvent {
@@ -279,26 +282,6 @@ export function unregisterUa(page: Page): Promise<string> {
 /** Stop the page's UA (ends its sessions, unregisters, closes the WebSocket); bounded. */
 export async function stopUa(page: Page): Promise<void> {
   await page.evaluate("window.sipwsTest && sipwsTest.stop()").catch(() => {});
-}
-
-/** Poll `check` every 50 ms until it yields a value other than undefined, or throw. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-  detail?: () => string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timeout after ${timeoutMs} ms waiting for ${what}${detail ? `\n${detail()}` : ""}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Polls media stats of session `id` until RTP flows both ways over a selected candidate pair. */

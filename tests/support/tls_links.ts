@@ -159,15 +159,3 @@ export async function replaceFile(from: string, to: string): Promise<void> {
   await Deno.copyFile(from, tmp);
   await Deno.rename(tmp, to);
 }
-
-export async function waitUntil(
-  what: string,
-  ok: () => boolean,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
