@@ -1,6 +1,7 @@
 /**
  * @module Open-loop call ladder (the open-loop protocol of bench/open_loop.ts): calls
- * INVITE → 407 → ACK → INVITE with Proxy-Authorization → 100/180/200 → ACK → BYE → 200 (bench/scenarios/uac_auth_call.xml)
+ * INVITE → 407 → ACK → INVITE with Proxy-Authorization → 100/180/200 → ACK → BYE → 200
+ * (bench/scenarios/uac_auth_call.xml)
  * from a sipp UAC as `bench@example.test` through the server to a sipp UAS
  * (bench/scenarios/uas_load.xml) bound as `bob@example.test`, over UDP and then TCP, sipws
  * and Kamailio (bench/kamailio/kamailio_proxy.cfg.tmpl: 2 UDP + 2 TCP workers, proxy digest

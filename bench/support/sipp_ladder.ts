@@ -3,8 +3,8 @@
  * bench/call_ladder.ts: calls): one step offers a fixed rate for a fixed time
  * (`sipp -r R -m stepS·R`; over TCP two sipp instances, two connections) of a `SippLoad`
  * (scenario, arguments, what counts as completed) and is judged by the open-loop pass rule
- * (failed + unfinished + 503'd < 0.1 %, achieved ≥ 97 % of offered, p99 ≤ 200 ms), with the server's
- * CPU µs per operation (its process group, from /proc), peak memory and kernel drops. The
+ * (failed + unfinished + 503'd < 0.1 %, achieved ≥ 97 % of offered, p99 ≤ 200 ms), with the
+ * server's CPU µs per operation (its process group, from /proc), peak memory and kernel drops. The
  * servers alternate step by step; a failed step is tried once more. Not part of the product.
  */
 import { spawnChild } from "../../tests/support/process.ts";
