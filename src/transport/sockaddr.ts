@@ -50,20 +50,26 @@ function ipv4Bytes(text: string): Uint8Array | undefined {
 export function sockaddr(host: string, port: number, family: "v4" | "v6"): Uint8Array | undefined {
   const v4 = ipv4Bytes(host);
   if (family === "v4") {
-    if (!v4) return undefined;
-    const out = new Uint8Array(16);
-    new DataView(out.buffer).setUint16(0, AF_INET, true);
-    new DataView(out.buffer).setUint16(2, port);
-    out.set(v4, 4);
-    return out;
+    return v4 && socketAddress(16, AF_INET, port, v4, 4);
   }
   const v6 = v4
     ? Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, ...v4])
     : ipv6Bytes(host);
-  if (!v6) return undefined;
-  const out = new Uint8Array(28);
-  new DataView(out.buffer).setUint16(0, AF_INET6, true);
-  new DataView(out.buffer).setUint16(2, port);
-  out.set(v6, 8);
+  return v6 && socketAddress(28, AF_INET6, port, v6, 8);
+}
+
+/** `size` bytes: the family (host order), the port (network order), the address at `at`. */
+function socketAddress(
+  size: number,
+  family: number,
+  port: number,
+  address: Uint8Array,
+  at: number,
+): Uint8Array {
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, family, true);
+  view.setUint16(2, port);
+  out.set(address, at);
   return out;
 }
