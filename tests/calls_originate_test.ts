@@ -13,7 +13,7 @@ import { createResponse, type SipMessage, SipRequest } from "../src/sip/message.
 import { ControlServer, sdpOf } from "./support/control_server.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
 import { register, registerContact, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import { describeSipp, sippReply, type SippResult, startSipp } from "./support/sipp.ts";
 import { type CallsRig, startCallsRig } from "./support/calls_rig.ts";
 
 const DOMAIN = "calls.test";
@@ -324,17 +324,7 @@ Deno.test("REFER transfers an answered call (RFC 3515); its NOTIFYs come as tran
       <ereg regexp="sip:1000@calls.test" search_in="hdr" header="Referred-By:" check_it="true" assign_to="by"/>
     </action>
   </recv>
-  <send><![CDATA[
-
-      SIP/2.0 202 Accepted
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-  ]]></send>
+  ${sippReply("202 Accepted")}
   ${notify(2, "100 Trying", "active;expires=60")}
   ${notify(3, "200 OK", "terminated;reason=noresource")}`,
       ).replace("<pause/>", `<pause/><Reference variables="referto,by,fromtag"/>`));

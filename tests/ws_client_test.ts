@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { makeCaSignedCert } from "./support/certs.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
 import { registerContact } from "./support/sip_client.ts";
-import { callerArgs, describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { callerArgs, describeSipp, runSipp, sippReply, startSipp } from "./support/sipp.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { SipRequest } from "../src/sip/message.ts";
 
@@ -51,19 +51,7 @@ function calleeHangsUp(uas: string, uac: string): { uas: string; uac: string } {
     .replace(/<recv request="BYE"\/>[\s\S]*<pause\/>/, bye)
     .replace('variables="se,rr"', 'variables="se,rr,caller"');
   const answer = `<recv request="BYE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>`;
+  ${sippReply("200 OK")}`;
   const uacOut = uac.replace(
     /<send retrans="250">[\s\S]*?<recv response="200" crlf="true"\/>/,
     answer,

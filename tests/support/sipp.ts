@@ -204,3 +204,17 @@ export function callerArgs(o: CallerArgs): string[] {
     ...["-au", o.account.user, "-ap", o.account.password],
   ];
 }
+
+/** A scenario's `<send>` answering the last request received with `status`, no body. */
+export function sippReply(status: string): string {
+  return `<send><![CDATA[
+SIP/2.0 ${status}
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>`;
+}

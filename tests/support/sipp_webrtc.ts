@@ -4,6 +4,7 @@
  * answering a browser's call, and a UAC calling a browser (answering the 407). Test
  * traffic only; not a product component.
  */
+import { sippReply } from "./sipp.ts";
 
 /**
  * An SDP Chromium accepts (ICE credentials, a DTLS fingerprint, rtcp-mux, mid 0 as in its
@@ -57,16 +58,7 @@ export const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   ${uasAnswer("SIP/2.0 200 OK", ' retrans="500"', fakeWebRtcSdp("active"))}
   <recv request="ACK" crlf="true" />
   <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
+  ${sippReply("200 OK")}
 </scenario>
 `;
 
