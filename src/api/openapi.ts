@@ -41,6 +41,13 @@ const user = pathParam("user", "user name, e.g. 1003");
 const bindingIdParam = pathParam("id", "binding id from GET /bindings");
 const wsId = pathParam("id", "connection id from GET /ws, e.g. ws:3fa09c1e.0.k2x9-7");
 
+/** A listing answer: `count` and the array of `item` under `key`. */
+const countedList = (key: string, item: string): Schema => ({
+  type: "object",
+  required: ["count", key],
+  properties: { count: INTEGER, [key]: { type: "array", items: ref(item) } },
+});
+
 export const body = (schema: Schema) => ({
   required: true,
   content: { "application/json": { schema } },
@@ -159,11 +166,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "Every live contact binding, with a stable id for DELETE /bindings/{id}; " +
             "in a cluster every node's, each with its `node`",
           responses: {
-            "200": json({
-              type: "object",
-              required: ["count", "bindings"],
-              properties: { count: INTEGER, bindings: { type: "array", items: ref("Binding") } },
-            }),
+            "200": json(countedList("bindings", "Binding")),
             ...errors,
           },
         },
@@ -179,11 +182,7 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: "Source addresses banned now by the abuse guard ([abuse]), soonest to end first",
           responses: {
-            "200": json({
-              type: "object",
-              required: ["count", "bans"],
-              properties: { count: INTEGER, bans: { type: "array", items: ref("Ban") } },
-            }),
+            "200": json(countedList("bans", "Ban")),
             ...errors,
           },
         },
