@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { type ChildProcess, runCommand } from "./support/process.ts";
-import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
+import { freePorts, waitHealthy } from "./support/ports.ts";
 import { until as poll } from "./support/poll.ts";
 import { TestRedis } from "./support/redis.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
@@ -25,7 +25,7 @@ import {
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
-import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
 import { MAIN, spawnSipws } from "./support/sipws_process.ts";
 
 const DOMAIN = "example.test";
@@ -282,13 +282,7 @@ Deno.test({
 
       // WebSocket caller on node 1 → sipp phone registered through node 2.
       {
-        await using uas = await startSipp({
-          scenarioFile: `${SCENARIOS}uas_answer.xml`,
-          args: ["-p", String(BOB_PORT), "-t", "u1", "-d", "500"],
-          calls: 1,
-          timeoutMs: 15_000,
-        });
-        await waitForListening(BOB_PORT, "udp");
+        await using uas = await startAnsweringPhone(BOB_PORT, "udp", 15_000);
         const call: Call = { callId: crypto.randomUUID(), fromTag: "a1", cseq: 1 };
         const target = `sip:bob@${DOMAIN}`;
         await inviteWithAuth(alice, call, ALICE, target, ["Session-Expires: 1800;refresher=uac"]);
@@ -378,13 +372,7 @@ Deno.test({
 
       // Node 2's UDP phone stays reachable through node 3.
       {
-        await using uas = await startSipp({
-          scenarioFile: `${SCENARIOS}uas_answer.xml`,
-          args: ["-p", String(BOB_PORT), "-t", "u1", "-d", "500"],
-          calls: 1,
-          timeoutMs: 15_000,
-        });
-        await waitForListening(BOB_PORT, "udp");
+        await using uas = await startAnsweringPhone(BOB_PORT, "udp", 15_000);
         const uac = await sippCall(3, "bob");
         assert.equal(uac.code, 0, describeSipp(uac));
         assert.equal((await uas.result()).stats?.successfulCalls, 1);

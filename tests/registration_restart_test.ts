@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { JsonFileStore } from "../src/store/json_file_store.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
-import { freePorts, waitForListening, waitHealthy } from "./support/ports.ts";
+import { freePorts, waitHealthy } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
 import { spawnSipws } from "./support/sipws_process.ts";
 
 const DOMAIN = "example.test";
@@ -60,14 +60,7 @@ async function bindings(p: Ports): Promise<{ aor: string; transport: string }[]>
 
 /** alice calls `callee` (a sipp UAS on `uasPort` over `transport`) through sipws. */
 async function call(callee: string, transport: "udp" | "tcp", uasPort: number, p: Ports) {
-  const t = transport === "udp" ? "u1" : "t1";
-  await using uas = await startSipp({
-    scenarioFile: `${SCENARIOS}uas_answer.xml`,
-    args: ["-p", String(uasPort), "-t", t, "-d", "500"],
-    calls: 1,
-    timeoutMs: 15_000,
-  });
-  await waitForListening(uasPort, transport);
+  await using uas = await startAnsweringPhone(uasPort, transport, 15_000);
   const uac = await runSipp({
     scenarioFile: `${SCENARIOS}uac_call.xml`,
     args: [`127.0.0.1:${p.udp}`, "-t", "u1", "-s", callee, "-au", "alice", "-ap", ALICE.password],

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
-import { callerArgs, describeSipp, runSipp, startSipp } from "./support/sipp.ts";
-import { freePorts, waitForListening } from "./support/ports.ts";
+import { callerArgs, describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
+import { freePorts } from "./support/ports.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
@@ -68,13 +68,7 @@ Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connec
   assert.equal(bindings(ts)[0].contact.toLowerCase(), `sip:bob@127.0.0.1:${uasPort};transport=tcp`);
   const opened = ts.server.counters.total("sip_connections_opened_total");
 
-  await using uas = await startSipp({
-    scenarioFile: `${SCENARIOS}uas_answer.xml`,
-    args: ["-p", String(uasPort), "-t", "t1", "-d", "500"],
-    calls: 1,
-    timeoutMs: 17_000,
-  });
-  await waitForListening(uasPort, "tcp");
+  await using uas = await startAnsweringPhone(uasPort, "tcp", 17_000);
   const uac = await runSipp({
     scenarioFile: `${SCENARIOS}uac_call.xml`,
     args: callerArgs({

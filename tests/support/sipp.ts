@@ -9,6 +9,7 @@
  */
 
 import { ChildProcess, spawnChild } from "./process.ts";
+import { waitForListening } from "./ports.ts";
 
 /** The sipp binary. */
 export const SIPP = "/usr/bin/sipp";
@@ -217,4 +218,28 @@ SIP/2.0 ${status}
 Content-Length: 0
 
 ]]></send>`;
+}
+
+/**
+ * A sipp phone on 127.0.0.1:`port` answering one call (scenarios/uas_answer.xml, up for
+ * 500 ms), listening when this resolves.
+ */
+export async function startAnsweringPhone(
+  port: number,
+  transport: "udp" | "tcp",
+  timeoutMs: number,
+): Promise<SippRun> {
+  const run = await startSipp({
+    scenarioFile: new URL("./scenarios/uas_answer.xml", import.meta.url).pathname,
+    args: ["-p", String(port), "-t", transport === "udp" ? "u1" : "t1", "-d", "500"],
+    calls: 1,
+    timeoutMs,
+  });
+  try {
+    await waitForListening(port, transport);
+  } catch (e) {
+    await run.stop();
+    throw e;
+  }
+  return run;
 }
