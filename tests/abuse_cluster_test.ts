@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Config } from "../src/config/config.ts";
 import { freePorts } from "./support/ports.ts";
 import { TestRedis } from "./support/redis.ts";
-import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import { registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
@@ -17,23 +17,9 @@ const KEY = "k";
 const ACCOUNTS = [{ user: "alice", domain: DOMAIN, password: "alice-pw" }];
 const GUESSER = "127.0.0.21";
 
-let cseq = 1;
-
 /** One REGISTER dance; undefined when the server stays silent. */
-async function attempt(client: TestSipClient, password: string): Promise<number | undefined> {
-  const o = { user: "alice", domain: DOMAIN, password, callId: crypto.randomUUID() };
-  const first = cseq++;
-  await client.send(registerRequest(client, o, first));
-  try {
-    const challenge = await client.response(o.callId, first, 400);
-    if (challenge.status !== 401) return challenge.status;
-    const auth = answerChallenge(challenge, { ...o, method: "REGISTER", uri: `sip:${DOMAIN}` });
-    const second = cseq++;
-    await client.send(registerRequest(client, o, second, auth));
-    return (await client.response(o.callId, second, 400)).status;
-  } catch {
-    return undefined;
-  }
+function attempt(client: TestSipClient, password: string): Promise<number | undefined> {
+  return registerStatus(client, { user: "alice", domain: DOMAIN, password }, 400);
 }
 
 function node(redis: TestRedis, id: string): Promise<TestServer> {

@@ -13,12 +13,7 @@ import type { Config } from "../src/config/config.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { configureLog, type LogRecord, stderrSink } from "../src/log.ts";
 import { freePorts } from "./support/ports.ts";
-import {
-  answerChallenge,
-  optionsRequest,
-  registerRequest,
-  TestSipClient,
-} from "./support/sip_client.ts";
+import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { LocalSource } from "../src/tui/local_source.ts";
 import { RemoteSource } from "../src/tui/remote_source.ts";
@@ -60,38 +55,14 @@ async function api(t: TestServer, method: string, path: string) {
   return { status: r.status, json: text ? JSON.parse(text) : undefined };
 }
 
-let cseq = 1;
-
 /** One REGISTER dance with `password`; undefined when the server stays silent. */
-async function attempt(
+function attempt(
   client: TestSipClient,
   user: string,
   password: string,
   timeoutMs = 400,
 ): Promise<number | undefined> {
-  const o = { user, domain: DOMAIN, password, callId: crypto.randomUUID() };
-  const first = cseq++;
-  await client.send(registerRequest(client, o, first));
-  let challenge: SipResponse;
-  try {
-    challenge = await client.response(o.callId, first, timeoutMs);
-  } catch {
-    return undefined;
-  }
-  if (challenge.status !== 401) return challenge.status;
-  const auth = answerChallenge(challenge, {
-    user,
-    password,
-    method: "REGISTER",
-    uri: `sip:${DOMAIN}`,
-  });
-  const second = cseq++;
-  await client.send(registerRequest(client, o, second, auth));
-  try {
-    return (await client.response(o.callId, second, timeoutMs)).status;
-  } catch {
-    return undefined;
-  }
+  return registerStatus(client, { user, domain: DOMAIN, password }, timeoutMs);
 }
 
 /** Waits (at most 5 s) until the server holds `n` connections, whichever workers hold them. */

@@ -10,12 +10,7 @@
 import assert from "node:assert/strict";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import { freePorts } from "./support/ports.ts";
-import {
-  answerChallenge,
-  optionsRequest,
-  registerRequest,
-  TestSipClient,
-} from "./support/sip_client.ts";
+import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
@@ -31,28 +26,14 @@ function callIdFor(worker: number): string {
   }
 }
 
-let cseq = 1;
-
 /** One REGISTER dance on a Call-ID of `worker`; undefined when the server stays silent. */
-async function attempt(
+function attempt(
   client: TestSipClient,
   worker: number,
   password: string,
   user = "alice",
 ): Promise<number | undefined> {
-  const o = { user, domain: DOMAIN, password, callId: callIdFor(worker) };
-  const first = cseq++;
-  await client.send(registerRequest(client, o, first));
-  try {
-    const challenge = await client.response(o.callId, first, 500);
-    if (challenge.status !== 401) return challenge.status;
-    const auth = answerChallenge(challenge, { ...o, method: "REGISTER", uri: `sip:${DOMAIN}` });
-    const second = cseq++;
-    await client.send(registerRequest(client, o, second, auth));
-    return (await client.response(o.callId, second, 500)).status;
-  } catch {
-    return undefined;
-  }
+  return registerStatus(client, { user, domain: DOMAIN, password, callId: callIdFor(worker) }, 500);
 }
 
 async function api(t: TestServer, method: string, path: string) {

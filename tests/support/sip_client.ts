@@ -317,13 +317,20 @@ export function answerChallenge(
   });
 }
 
-/** REGISTER → 401 → REGISTER with credentials; returns the final response. */
-export async function register(client: TestSipClient, o: RegisterOptions): Promise<SipResponse> {
+/**
+ * REGISTER → 401 → REGISTER with credentials; returns the final response. Throws when an
+ * answer does not come within `timeoutMs`.
+ */
+export async function register(
+  client: TestSipClient,
+  o: RegisterOptions,
+  timeoutMs = 3000,
+): Promise<SipResponse> {
   const callId = o.callId ?? "reg-" + crypto.randomUUID();
   const opts = { ...o, callId };
   const first = cseqCounter++;
   await client.send(registerRequest(client, opts, first));
-  const challenge = await client.response(callId, first);
+  const challenge = await client.response(callId, first, timeoutMs);
   if (challenge.status !== 401) return challenge;
   const uri = `sip:${o.registrar ?? o.domain}`;
   const auth = answerChallenge(challenge, {
@@ -334,7 +341,20 @@ export async function register(client: TestSipClient, o: RegisterOptions): Promi
   });
   const second = cseqCounter++;
   await client.send(registerRequest(client, opts, second, auth));
-  return await client.response(callId, second);
+  return await client.response(callId, second, timeoutMs);
+}
+
+/** `register`'s final status, or undefined when the server stays silent (a ban drops). */
+export async function registerStatus(
+  client: TestSipClient,
+  o: RegisterOptions,
+  timeoutMs: number,
+): Promise<number | undefined> {
+  try {
+    return (await register(client, o, timeoutMs)).status;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
