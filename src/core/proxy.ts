@@ -79,6 +79,8 @@ export class Proxy implements RequestForwarder {
   #tokens: FlowTokens;
   #resolver: TargetResolver;
   #contexts = new Set<ProxyContext>();
+  /** Not a closure of `#route`: one there would keep that call's request alive (V8 scope). */
+  readonly #forgetContext = (c: ProxyContext) => void this.#contexts.delete(c);
 
   constructor(deps: ProxyDeps) {
     this.#deps = { ...deps };
@@ -174,7 +176,7 @@ export class Proxy implements RequestForwarder {
         timerC: config.timerC,
         cancelGrace: 64 * config.t1,
         dialogs: this.#deps.dialogs,
-        onDone: (c) => this.#contexts.delete(c),
+        onDone: this.#forgetContext,
       },
       request,
       tx,

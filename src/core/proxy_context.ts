@@ -31,7 +31,6 @@ export interface ContextDeps {
 }
 
 interface Branch {
-  request: SipRequest;
   target: Target;
   tx?: ClientTransaction;
   /** A final response arrived (or was synthesized). */
@@ -56,10 +55,13 @@ export function rank(response: SipResponse): number {
 }
 
 export class ProxyContext {
-  readonly request: SipRequest;
+  /** The caller's request until the context is done: then let go (see `close`). */
+  #request: SipRequest | undefined;
+  readonly #callId: string;
   readonly isInvite: boolean;
   #deps: ContextDeps;
-  #tx: Responder;
+  /** The caller's transaction; a non-INVITE's is let go once done (nothing more to send). */
+  #tx: Responder | undefined;
   #inFlow: Flow;
   #branches: Branch[] = [];
   #finalSent = false;
@@ -69,7 +71,8 @@ export class ProxyContext {
 
   constructor(deps: ContextDeps, request: SipRequest, tx: Responder, inFlow: Flow) {
     this.#deps = deps;
-    this.request = request;
+    this.#request = request;
+    this.#callId = request.callId;
     this.isInvite = request.method === "INVITE";
     this.#tx = tx;
     this.#inFlow = inFlow;
@@ -81,13 +84,14 @@ export class ProxyContext {
 
   /** Starts one branch: `request` already carries our Via, the target is resolved. */
   addBranch(request: SipRequest, target: Target): void {
-    const branch: Branch = { request, target, done: false, provisional: false, cancelled: false };
+    const branch: Branch = { target, done: false, provisional: false, cancelled: false };
     this.#branches.push(branch);
     try {
       branch.tx = this.#deps.transactions.sendRequest(request, target, {
         onResponse: (response, flow) => this.#onResponse(branch, response, flow),
-        onTimeout: () => this.#complete(branch, this.#synthesize(408)),
+        onTimeout: () => branch.done || this.#complete(branch, this.#synthesize(408)),
         onTransportError: (error) => {
+          if (branch.done) return;
           log.debug(`branch to ${describeTarget(target)} failed: ${error.message}`);
           this.#complete(branch, this.#synthesize(503, "Service Unavailable"));
         },
@@ -153,6 +157,7 @@ export class ProxyContext {
 
   #forward2xx(response: SipResponse): void {
     try {
+      if (!this.#tx) throw new Error("no server transaction");
       this.#tx.respond(response);
     } catch {
       // RFC 6026 §8.3: the server transaction is gone (Timer L): forward statelessly.
@@ -164,7 +169,7 @@ export class ProxyContext {
 
   #respond(response: SipResponse): void {
     try {
-      this.#tx.respond(response);
+      this.#tx?.respond(response);
     } catch (error) {
       log.debug(`response ${response.status} not sent upstream: ${String(error)}`);
     }
@@ -179,7 +184,7 @@ export class ProxyContext {
 
   #settle(branch: Branch, response: SipResponse): void {
     branch.done = true;
-    branch.final ??= response;
+    if (!this.#disposed) branch.final ??= response; // a 2xx retransmission after close: not kept
     this.#stopTimers(branch);
     queueMicrotask(() => this.#dispose());
   }
@@ -200,7 +205,7 @@ export class ProxyContext {
       best.reason = "Server Internal Error";
     }
     this.#finalSent = true;
-    if (this.isInvite) this.#deps.dialogs?.failed(this.request.callId);
+    if (this.isInvite) this.#deps.dialogs?.failed(this.#callId);
     this.#respond(best);
     this.#dispose();
   }
@@ -255,7 +260,9 @@ export class ProxyContext {
   }
 
   #synthesize(status: number, reason?: string): SipResponse {
-    return createResponse(this.request, status, reason, newTag());
+    const request = this.#request;
+    if (!request) throw new Error(`proxy context done: no ${status} to synthesize`);
+    return createResponse(request, status, reason, newTag());
   }
 
   /** Once the caller has its final and no branch is pending, the context is done. */
@@ -265,10 +272,19 @@ export class ProxyContext {
     this.#deps.onDone?.(this);
   }
 
-  /** Stops every timer (done, or server shutdown). */
+  /**
+   * Stops every timer (done, or server shutdown) and lets go of the messages: an INVITE's
+   * client transaction keeps this context for 2xx retransmissions (Timer M, 64·T1), a
+   * non-INVITE's for Timer K, and they need only the server transaction and the flow.
+   */
   close(): void {
     this.#disposed = true;
-    for (const b of this.#branches) this.#stopTimers(b);
+    this.#request = this.#best = undefined;
+    if (!this.isInvite) this.#tx = undefined;
+    for (const b of this.#branches) {
+      this.#stopTimers(b);
+      b.final = undefined;
+    }
   }
 }
 

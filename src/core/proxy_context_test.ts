@@ -105,6 +105,13 @@ Deno.test("context: a 2xx goes up at once and cancels the other branches; every 
   h.branches[2].answer(487);
   await tick();
   assert.deepEqual(h.statuses(), [180, 180, 200, 200, 200]);
+  // Done (the caller's request let go): a 2xx retransmission within Timer M still goes up,
+  // a late timeout or transport error of a settled branch changes nothing.
+  h.branches[1].answer(200);
+  h.branches[1].handlers.onTimeout();
+  h.branches[2].handlers.onTransportError(new Error("late"));
+  await tick();
+  assert.deepEqual(h.statuses(), [180, 180, 200, 200, 200, 200]);
 });
 
 Deno.test("context: best response after every branch answered (§16.7: 6xx > lowest class, 503→500)", async () => {

@@ -22,7 +22,8 @@ export type { ClientTransactionState } from "./context.ts";
 export interface ClientTransaction {
   /**
    * The request sent, or undefined once released: after an INVITE's final (Accepted, or
-   * Completed once the ACK is built) 64·T1 is long to hold a message with SDP.
+   * Completed once the ACK is built) 64·T1 is long to hold a message with SDP; after a
+   * non-INVITE's final (Completed, Timer K) nothing needs it.
    */
   readonly request: SipRequest | undefined;
   readonly isInvite: boolean;
@@ -362,6 +363,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
         // (0 on reliable flows).
         this.enter("Completed");
         this.stopRetransmitting();
+        this.releaseRequest(); // Completed only absorbs retransmitted responses
         this.toTu(response, flow);
         this.lingerIn("Completed", this.ctx.timers.k);
         return;

@@ -224,8 +224,10 @@ Deno.test("non-INVITE client: 1xx → Proceeding, E becomes T2; F still fires", 
 
 Deno.test("non-INVITE client: final → Completed, retransmitted finals absorbed, Timer K", () => {
   const { env, req, tx, log } = start("BYE");
+  assert.equal(tx.request, req);
   env.deliver(reply(req, 200));
   assert.equal(tx.state, "Completed");
+  assert.equal(tx.request, undefined, "Timer K does not hold the request");
   env.deliver(reply(req, 200));
   env.deliver(reply(req, 180));
   assert.deepEqual(log.responses.map((r) => r.status), [200]);

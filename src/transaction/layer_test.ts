@@ -119,6 +119,7 @@ Deno.test("CANCEL after the INVITE's final: 200 but no onCancel (§9.2)", () => 
   let cancelled = 0;
   tx.onCancel = () => cancelled++;
   tx.respond(reply(req, 200));
+  assert.equal(tx.onCancel, undefined, "the listener (and what it holds) is let go");
   env.sender.clear();
   env.deliver(makeRequest("CANCEL"));
   assert.deepEqual(env.sender.statuses(), ["200"]);

@@ -247,6 +247,8 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.#requestToTag = detach(this.requestToTag);
     this.lastResponse = undefined;
     this.releaseRequest();
+    // A CANCEL is reported in Proceeding only: the TU's listener (and what it holds) can go.
+    this.onCancel = undefined;
   }
 
   #trying(): SipResponse {
