@@ -10,7 +10,8 @@ import type { Config } from "../src/config/config.ts";
 import { freePorts } from "./support/ports.ts";
 import { TestRedis } from "./support/redis.ts";
 import { registerStatus, TestSipClient } from "./support/sip_client.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
+import { until } from "./support/poll.ts";
 
 const DOMAIN = "example.test";
 const KEY = "k";
@@ -37,18 +38,13 @@ function node(redis: TestRedis, id: string): Promise<TestServer> {
 }
 
 async function bans(t: TestServer): Promise<string[]> {
-  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}/bans`, {
-    headers: { authorization: `Bearer ${KEY}` },
-  });
-  return (await r.json()).bans.map((b: { address: string }) => b.address);
+  const listed = (await apiJson(t, KEY, "GET", "/bans")).json;
+  return listed.bans.map((b: { address: string }) => b.address);
 }
 
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within 3 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `check` for 3 s. */
+function eventually(what: string, check: () => Promise<boolean>): Promise<boolean> {
+  return until(what, async () => (await check()) || undefined, 3000);
 }
 
 Deno.test("a ban decided on one node holds on the others, and so does its lifting", async () => {
@@ -70,10 +66,7 @@ Deno.test("a ban decided on one node holds on the others, and so does its liftin
     assert.deepEqual(await bans(c), [GUESSER]);
 
     // Lifted on B by an operator: lifted on A and C as well.
-    const lifted = await fetch(`http://127.0.0.1:${b.config.httpPort}/bans/${GUESSER}`, {
-      method: "DELETE",
-      headers: { authorization: `Bearer ${KEY}` },
-    });
+    const lifted = await apiJson(b, KEY, "DELETE", `/bans/${GUESSER}`);
     assert.equal(lifted.status, 204);
     await eventually("A lifts it", async () => (await bans(a)).length === 0);
     await eventually("C lifts it", async () => (await bans(c)).length === 0);

@@ -14,7 +14,7 @@ import type { SipResponse } from "../src/sip/message.ts";
 import { configureLog, type LogRecord, stderrSink } from "../src/log.ts";
 import { freePorts } from "./support/ports.ts";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
 import { LocalSource } from "../src/tui/local_source.ts";
 import { RemoteSource } from "../src/tui/remote_source.ts";
 import { banTable, headerLines } from "../src/tui/tables.ts";
@@ -44,15 +44,6 @@ function withApi(extra: (c: Config) => void = () => {}) {
     c.ping.interval = 0;
     extra(c);
   };
-}
-
-async function api(t: TestServer, method: string, path: string) {
-  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${KEY}` },
-  });
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : undefined };
 }
 
 /** One REGISTER dance with `password`; undefined when the server stays silent. */
@@ -136,7 +127,7 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
     for (let i = 0; i < 12; i++) assert.equal(await attempt(trustedGuesser, "dave", `t${i}`), 403);
     assert.equal(await attempt(await at("127.0.0.5"), "carol", "carol-secret"), 200);
 
-    const listed = await api(t, "GET", "/bans");
+    const listed = await apiJson(t, KEY, "GET", "/bans");
     assert.equal(listed.status, 200);
     assert.deepEqual(listed.json.bans.map((b: { address: string }) => b.address), ["127.0.0.2"]);
     const ban = listed.json.bans[0];
@@ -160,12 +151,12 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
     assert.equal(JSON.parse(put.body).reason, "auth_failures");
 
     // The operator lifts the ban: the address is served again.
-    assert.equal((await api(t, "DELETE", "/bans/127.0.0.2")).status, 204);
-    assert.equal((await api(t, "DELETE", "/bans/127.0.0.2")).status, 404);
-    const bad = await api(t, "DELETE", "/bans/not-an-address");
+    assert.equal((await apiJson(t, KEY, "DELETE", "/bans/127.0.0.2")).status, 204);
+    assert.equal((await apiJson(t, KEY, "DELETE", "/bans/127.0.0.2")).status, 404);
+    const bad = await apiJson(t, KEY, "DELETE", "/bans/not-an-address");
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.code, "invalid_field");
-    assert.deepEqual((await api(t, "GET", "/bans")).json, { count: 0, bans: [] });
+    assert.deepEqual((await apiJson(t, KEY, "GET", "/bans")).json, { count: 0, bans: [] });
     assert.equal(await attempt(guesser, "bob", "bob-secret"), 200);
   } finally {
     log.restore();

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import { freePorts } from "./support/ports.ts";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
 const KEY = "k";
@@ -36,15 +36,6 @@ function attempt(
   return registerStatus(client, { user, domain: DOMAIN, password, callId: callIdFor(worker) }, 500);
 }
 
-async function api(t: TestServer, method: string, path: string) {
-  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${KEY}` },
-  });
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : undefined };
-}
-
 Deno.test("workers: failures counted across workers; a ban and an account lock hold in every worker; the API lifts it everywhere", async () => {
   await using t = await startTestServer({
     transports: ["udp"],
@@ -66,13 +57,13 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
     await new Promise((r) => setTimeout(r, 100)); // the ban's hop to the worker thread
     assert.equal(await attempt(guesser, 1, "alice-pw"), undefined, "banned in worker 1");
     assert.equal(await attempt(guesser, 0, "alice-pw"), undefined, "and in worker 0");
-    const listed = await api(t, "GET", "/bans");
+    const listed = await apiJson(t, KEY, "GET", "/bans");
     assert.deepEqual(listed.json.bans.map((b: { address: string }) => b.address), [GUESSER]);
     // The worker's count reaches main within its report period (250 ms).
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(t.server.counters.total("bans_total"), 1, "one ban, counted once");
 
-    assert.equal((await api(t, "DELETE", `/bans/${GUESSER}`)).status, 204);
+    assert.equal((await apiJson(t, KEY, "DELETE", `/bans/${GUESSER}`)).status, 204);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(await attempt(guesser, 1, "alice-pw"), 200, "lifted in worker 1 too");
     assert.equal(await attempt(guesser, 0, "alice-pw"), 200);
@@ -86,7 +77,11 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
       assert.equal(await attempt(nat, 0, "alice-pw"), 403, "alice locked at the NAT (worker 0)");
       assert.equal(await attempt(nat, 1, "alice-pw"), 403, "and in worker 1");
       assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200, "bob behind it is served");
-      assert.deepEqual((await api(t, "GET", "/bans")).json.bans, [], "the NAT is not banned");
+      assert.deepEqual(
+        (await apiJson(t, KEY, "GET", "/bans")).json.bans,
+        [],
+        "the NAT is not banned",
+      );
     } finally {
       nat.close();
     }

@@ -74,3 +74,19 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     [Symbol.asyncDispose]: stop,
   };
 }
+
+/** Calls `t`'s HTTP API with `key`: the status, and the JSON body (undefined when empty). */
+export async function apiJson(
+  t: TestServer,
+  key: string,
+  method: string,
+  path: string,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; json: any }> {
+  const r = await fetch(`http://127.0.0.1:${t.config.httpPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}` },
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : undefined };
+}
