@@ -35,10 +35,10 @@ import {
   waitSession,
   waitSessionEvent,
 } from "./support/jssip_page.ts";
-import { freePort, waitForListening } from "./support/ports.ts";
+import { freePort } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { describeSipp, startSipp } from "./support/sipp.ts";
-import { uacScenario, UAS_SCENARIO } from "./support/sipp_webrtc.ts";
+import { startWebRtcPhone, uacScenario } from "./support/sipp_webrtc.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
@@ -334,13 +334,7 @@ browserTest(
         contact: `sip:bob@127.0.0.1:${sippPort}`,
       });
       assert.equal(reg.status, 200, "sipp UAS contact registered for bob");
-      uas = await startSipp({
-        scenarioXml: UAS_SCENARIO,
-        args: ["-p", String(sippPort)],
-        calls: 1,
-        timeoutMs: 30_000,
-      });
-      await waitForListening(sippPort, "udp", 5000);
+      uas = await startWebRtcPhone(sippPort);
 
       const alice = await rig.agent("alice(wss)", ALICE, "wss");
       const out = await call(alice.page, BOB_URI);

@@ -28,10 +28,10 @@ import {
   waitSessionEvent,
 } from "./support/jssip_page.ts";
 import { TestRedis } from "./support/redis.ts";
-import { freePort, waitForListening } from "./support/ports.ts";
+import { freePort } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { describeSipp, startSipp } from "./support/sipp.ts";
-import { uacScenario, UAS_SCENARIO } from "./support/sipp_webrtc.ts";
+import { startWebRtcPhone, uacScenario } from "./support/sipp_webrtc.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
@@ -151,13 +151,7 @@ Deno.test({
         const contact = `sip:carol@127.0.0.1:${sippPort}`;
         assert.equal((await register(phone, { ...CAROL, expires: 600, contact })).status, 200);
         await until("node 1 sees carol", () => n1.server.registrations.lookup(CAROL_AOR)[0], 2000);
-        await using uas = await startSipp({
-          scenarioXml: UAS_SCENARIO,
-          args: ["-p", String(sippPort)],
-          calls: 1,
-          timeoutMs: 30_000,
-        });
-        await waitForListening(sippPort, "udp", 5000);
+        await using uas = await startWebRtcPhone(sippPort);
         const toPhone = await call(alice.page, `sip:${CAROL_AOR}`);
         const up = await waitSessionEvent(alice.page, toPhone, ["confirmed", "failed"], 10_000);
         assert.equal(up.name, "confirmed", `${JSON.stringify(up)}\n${trace()}`);

@@ -4,7 +4,8 @@
  * answering a browser's call, and a UAC calling a browser (answering the 407). Test
  * traffic only; not a product component.
  */
-import { sippReply } from "./sipp.ts";
+import { waitForListening } from "./ports.ts";
+import { sippReply, type SippRun, startSipp } from "./sipp.ts";
 
 /**
  * An SDP Chromium accepts (ICE credentials, a DTLS fingerprint, rtcp-mux, mid 0 as in its
@@ -51,7 +52,7 @@ ${
   }]]></send>`;
 
 /** sipp UAS: INVITE → 180, 200 + SDP; ACK; BYE → 200. */
-export const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="sipws browser to sipp uas">
   <recv request="INVITE" crlf="true" rrs="true" />
   ${uasAnswer("SIP/2.0 180 Ringing", "")}
@@ -61,6 +62,23 @@ export const UAS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   ${sippReply("200 OK")}
 </scenario>
 `;
+
+/** A sipp phone on 127.0.0.1:`port` (UDP) answering one browser's call; listening on return. */
+export async function startWebRtcPhone(port: number): Promise<SippRun> {
+  const run = await startSipp({
+    scenarioXml: UAS_SCENARIO,
+    args: ["-p", String(port)],
+    calls: 1,
+    timeoutMs: 30_000,
+  });
+  try {
+    await waitForListening(port, "udp", 5000);
+  } catch (e) {
+    await run.stop();
+    throw e;
+  }
+  return run;
+}
 
 /**
  * sipp UAC as carol: INVITE + SDP, answering a 407 with `[authentication]` (-au/-ap) when
