@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import type { Config } from "../src/config/config.ts";
-import { freePorts } from "./support/ports.ts";
 import { TestRedis } from "./support/redis.ts";
 import { registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
@@ -27,9 +26,8 @@ function node(redis: TestRedis, id: string): Promise<TestServer> {
   return startTestServer({
     transports: ["udp"],
     accounts: ACCOUNTS,
+    apiKey: KEY,
     configure: (c: Config) => {
-      c.httpPort = freePorts(1)[0];
-      c.keys = [KEY];
       c.ping.interval = 0;
       c.cluster.redis = redis.url;
       c.cluster.nodeId = id;

@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import type { Config } from "../src/config/config.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { configureLog, type LogRecord, stderrSink } from "../src/log.ts";
-import { freePorts } from "./support/ports.ts";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
 import { LocalSource } from "../src/tui/local_source.ts";
@@ -37,12 +36,14 @@ function captureWarnings(): { records: LogRecord[]; restore: () => void } {
 const lines = (records: LogRecord[], pattern: RegExp) =>
   records.filter((r) => r.level === "warn" && pattern.test(r.message)).length;
 
+/** The API open to KEY, no pings, then `extra`. */
 function withApi(extra: (c: Config) => void = () => {}) {
-  return (c: Config) => {
-    c.httpPort = freePorts(1)[0];
-    c.keys = [KEY];
-    c.ping.interval = 0;
-    extra(c);
+  return {
+    apiKey: KEY,
+    configure: (c: Config) => {
+      c.ping.interval = 0;
+      extra(c);
+    },
   };
 }
 
@@ -89,7 +90,7 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
   });
   await using t = await startTestServer({
     transports: ["udp"],
-    configure: withApi((c) => c.abuse.trusted = ["127.0.0.5/32"]),
+    ...withApi((c) => c.abuse.trusted = ["127.0.0.5/32"]),
   });
   const clients: TestSipClient[] = [];
   const log = captureWarnings();
@@ -169,7 +170,7 @@ Deno.test("a banned peer's TCP and WS connections are closed and new connections
   await using t = await startTestServer({
     transports: ["tcp", "ws"],
     accounts: ACCOUNTS,
-    configure: withApi((c) => c.abuse.banAfter = 3),
+    ...withApi((c) => c.abuse.banAfter = 3),
   });
   const guesser = await TestSipClient.connect("tcp", t.port("tcp"));
   const wsPeer = await TestSipClient.connect("ws", t.port("ws"));
@@ -213,7 +214,7 @@ Deno.test("a banned peer's TCP and WS connections are closed and new connections
 });
 
 Deno.test("a flood above the per-source rate gets 503 with Retry-After; others are served", async () => {
-  await using t = await startTestServer({ transports: ["udp"], configure: withApi() });
+  await using t = await startTestServer({ transports: ["udp"], ...withApi() });
   const flooder = await udpAt(t, "127.0.0.7");
   const other = await udpAt(t, "127.0.0.8");
   const log = captureWarnings();
@@ -257,7 +258,7 @@ Deno.test("a flood above the per-source rate gets 503 with Retry-After; others a
 });
 
 Deno.test("connection caps: the 101st connection from one address and the one past max_connections are refused", async () => {
-  await using t = await startTestServer({ transports: ["tcp", "ws"], configure: withApi() });
+  await using t = await startTestServer({ transports: ["tcp", "ws"], ...withApi() });
   const conns: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 100; i++) conns.push(await Deno.connect({ port: t.port("tcp") }));
@@ -283,7 +284,7 @@ Deno.test("connection caps: the 101st connection from one address and the one pa
 
   await using small = await startTestServer({
     transports: ["tcp"],
-    configure: withApi((c) => c.abuse.maxConnections = 5),
+    ...withApi((c) => c.abuse.maxConnections = 5),
   });
   const few: Deno.TcpConn[] = [];
   try {

@@ -9,7 +9,6 @@
  */
 import assert from "node:assert/strict";
 import { callIdValueHash } from "../src/sip/call_id_hash.ts";
-import { freePorts } from "./support/ports.ts";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
 
@@ -43,10 +42,9 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
       { user: "alice", domain: DOMAIN, password: "alice-pw" },
       { user: "bob", domain: DOMAIN, password: "bob-pw" },
     ],
+    apiKey: KEY,
     configure: (c) => {
       c.workers = 2;
-      c.httpPort = freePorts(1)[0];
-      c.keys = [KEY];
       c.ping.interval = 0;
     },
   });

@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import { callbacksOf } from "../src/api/callbacks.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer } from "./support/test_server.ts";
-import { freePort } from "./support/ports.ts";
 
 type Verify = (
   secret: string,
@@ -184,15 +183,14 @@ Deno.test("a callback failing its last retry is kept, listed and delivered on re
   const verify = await readmeVerifier();
   const failing = { on: true };
   const rx = receiver({ "c.test": "s3cret" }, verify, failing);
-  const httpPort = freePort();
   await using ts = await startTestServer({
     transports: ["udp"],
+    apiKey: "k",
     configure: (c) => {
-      c.httpPort = httpPort;
-      c.keys = ["k"];
       c.callbacks = { ...c.callbacks, retries: 2, backoffMs: 10, failedKept: 1 };
     },
   });
+  const httpPort = ts.config.httpPort;
   const api = (method: string, path: string) =>
     fetch(`http://127.0.0.1:${httpPort}${path}`, {
       method,

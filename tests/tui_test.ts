@@ -210,15 +210,12 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const httpPort = freePort();
     await using ts = await startTestServer({
       transports: ["udp", "ws"],
       accounts: [ALICE],
-      configure: (c) => {
-        c.httpPort = httpPort;
-        c.keys = [KEY];
-      },
+      apiKey: KEY,
     });
+    const httpPort = ts.config.httpPort;
     const alice = await TestSipClient.connect("ws", ts.port("ws"));
     const clients = [alice];
     const dir = await Deno.makeTempDir({ prefix: "sipws-tui-" });

@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import type { WsClosed } from "../src/events.ts";
 import { launchBrowser } from "./support/browser.ts";
 import { installJsSip, startUa, stopUa, uaEvents, until } from "./support/jssip_page.ts";
-import { freePort } from "./support/ports.ts";
 import { TestSipClient } from "./support/sip_client.ts";
 import { startTestServer } from "./support/test_server.ts";
 
@@ -29,14 +28,8 @@ Deno.test({
       if (new URL(r.url).pathname === "/ws/closed") closedPosts.push({ body: JSON.parse(body) });
       return new Response(null, { status: 204 });
     });
-    const httpPort = freePort();
-    await using ts = await startTestServer({
-      transports: ["ws"],
-      configure: (c) => {
-        c.httpPort = httpPort;
-        c.keys = ["k"];
-      },
-    });
+    await using ts = await startTestServer({ transports: ["ws"], apiKey: "k" });
+    const httpPort = ts.config.httpPort;
     await ts.server.store.putDomain(
       { domain: ALICE.domain, control: `http://127.0.0.1:${control.addr.port}` },
       [ALICE],

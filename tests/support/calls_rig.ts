@@ -4,7 +4,6 @@
  */
 import type { Config } from "../../src/config/config.ts";
 import { ControlServer } from "./control_server.ts";
-import { freePort } from "./ports.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "./test_server.ts";
 
 export interface CallsRigOptions extends TestServerOptions {
@@ -19,15 +18,13 @@ export interface CallsRig extends AsyncDisposable {
   api: (method: string, path: string, body?: unknown, key?: string) => Promise<Response>;
 }
 
-/** Starts both; `configure` runs after the rig's own settings (API port and key, no pings). */
+/** Starts both; `configure` runs after the rig's own settings (API key, no pings). */
 export async function startCallsRig(o: CallsRigOptions): Promise<CallsRig> {
   const control = new ControlServer();
-  const httpPort = freePort();
   const ts = await startTestServer({
     ...o,
+    apiKey: o.key,
     configure: (c: Config) => {
-      c.httpPort = httpPort;
-      c.keys = [o.key];
       c.ping.interval = 0;
       o.configure?.(c);
     },
@@ -36,7 +33,7 @@ export async function startCallsRig(o: CallsRigOptions): Promise<CallsRig> {
     throw e;
   });
   const api = (method: string, path: string, body?: unknown, key = o.key) =>
-    fetch(`http://127.0.0.1:${httpPort}${path}`, {
+    fetch(`http://127.0.0.1:${ts.config.httpPort}${path}`, {
       method,
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),

@@ -12,6 +12,9 @@ import { freePorts } from "./ports.ts";
 export interface TestServerOptions {
   transports?: ("udp" | "tcp" | "tls" | "ws" | "wss")[];
   accounts?: { user: string; domain: string; password: string }[];
+  /** Opens the HTTP API on a free port (`config.httpPort`), with this one key. */
+  apiKey?: string;
+  /** Runs last: may change anything, the API settings too. */
   configure?: (config: Config) => void;
 }
 
@@ -33,7 +36,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   config.sip.t1 = 50;
   config.sip.t2 = 400;
   config.sip.t4 = 500;
-  const ports = freePorts(transports.length);
+  const ports = freePorts(transports.length + 1);
+  if (options.apiKey !== undefined) {
+    config.httpPort = ports[transports.length];
+    config.keys = [options.apiKey];
+  }
   transports.forEach((t, i) => {
     if (t === "udp") config.udpPort = ports[i];
     if (t === "tcp") config.tcpPort = ports[i];
