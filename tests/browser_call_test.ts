@@ -37,7 +37,7 @@ import {
 } from "./support/jssip_page.ts";
 import { freePort } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, startSipp } from "./support/sipp.ts";
+import { callerArgs, describeSipp, startSipp } from "./support/sipp.ts";
 import { startWebRtcPhone, uacScenario } from "./support/sipp_webrtc.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
@@ -368,15 +368,11 @@ browserTest(
       const bob = await rig.agent("bob(ws)", BOB, "ws");
       uac = await startSipp({
         scenarioXml: uacScenario(BOB_URI, DOMAIN),
-        args: [
-          `127.0.0.1:${rig.ts.port("udp")}`,
-          "-p",
-          String(freePort("udp")),
-          "-au",
-          CAROL.user,
-          "-ap",
-          CAROL.password,
-        ],
+        args: callerArgs({
+          server: `127.0.0.1:${rig.ts.port("udp")}`,
+          port: freePort("udp"),
+          account: CAROL,
+        }),
         calls: 1,
         timeoutMs: 30_000,
       });

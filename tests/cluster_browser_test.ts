@@ -30,7 +30,7 @@ import {
 import { TestRedis } from "./support/redis.ts";
 import { freePort } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, startSipp } from "./support/sipp.ts";
+import { callerArgs, describeSipp, startSipp } from "./support/sipp.ts";
 import { startWebRtcPhone, uacScenario } from "./support/sipp_webrtc.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 
@@ -164,8 +164,11 @@ Deno.test({
       // The reverse: sipp as carol sends its INVITE to node 2; alice's connection is on node 1.
       await using uac = await startSipp({
         scenarioXml: uacScenario(`sip:alice@${DOMAIN}`, DOMAIN),
-        args: [`127.0.0.3:${n2.port("udp")}`, "-p", String(freePort("udp"))]
-          .concat(["-au", CAROL.user, "-ap", CAROL.password]),
+        args: callerArgs({
+          server: `127.0.0.3:${n2.port("udp")}`,
+          port: freePort("udp"),
+          account: CAROL,
+        }),
         calls: 1,
         timeoutMs: 30_000,
       });

@@ -25,7 +25,7 @@ import {
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
-import { describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
+import { callerArgs, describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
 import { MAIN, spawnSipws } from "./support/sipws_process.ts";
 
 const DOMAIN = "example.test";
@@ -84,7 +84,12 @@ async function sippCall(n: number, callee: string) {
   const xml = await Deno.readTextFile(`${SCENARIOS}uac_call.xml`);
   return runSipp({
     scenarioXml: xml.replaceAll('"alice" <sip:alice@', '"bob" <sip:bob@'),
-    args: [`${host(n)}:${UDP}`, "-t", "u1", "-s", callee, "-au", "bob", "-ap", BOB.password],
+    args: callerArgs({
+      server: `${host(n)}:${UDP}`,
+      transport: "u1",
+      service: callee,
+      account: BOB,
+    }),
     calls: 1,
     timeoutMs: 12_000,
   });

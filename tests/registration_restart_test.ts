@@ -12,7 +12,7 @@ import { JsonFileStore } from "../src/store/json_file_store.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
 import { freePorts, waitHealthy } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
+import { callerArgs, describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
 import { spawnSipws } from "./support/sipws_process.ts";
 
 const DOMAIN = "example.test";
@@ -63,7 +63,12 @@ async function call(callee: string, transport: "udp" | "tcp", uasPort: number, p
   await using uas = await startAnsweringPhone(uasPort, transport, 15_000);
   const uac = await runSipp({
     scenarioFile: `${SCENARIOS}uac_call.xml`,
-    args: [`127.0.0.1:${p.udp}`, "-t", "u1", "-s", callee, "-au", "alice", "-ap", ALICE.password],
+    args: callerArgs({
+      server: `127.0.0.1:${p.udp}`,
+      transport: "u1",
+      service: callee,
+      account: ALICE,
+    }),
     calls: 1,
     timeoutMs: 12_000,
   });

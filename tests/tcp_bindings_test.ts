@@ -45,17 +45,12 @@ Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connec
   const xml = await Deno.readTextFile(`${SCENARIOS}uac_register.xml`);
   const registration = await runSipp({
     scenarioXml: xml.replaceAll("@CONTACT_PORT@", String(uasPort)),
-    args: [
-      `127.0.0.1:${ts.port("tcp")}`,
-      "-t",
-      "t1",
-      "-s",
-      "bob",
-      "-au",
-      BOB.user,
-      "-ap",
-      BOB.password,
-    ],
+    args: callerArgs({
+      server: `127.0.0.1:${ts.port("tcp")}`,
+      transport: "t1",
+      service: "bob",
+      account: BOB,
+    }),
     calls: 1,
     timeoutMs: 10_000,
   });

@@ -187,12 +187,12 @@ export function describeSipp(r: SippResult): string {
 export interface CallerArgs {
   /** The server, host:port. */
   server: string;
-  /** sipp's own local port (-p). */
-  port: number;
-  /** sipp's transport (-t), e.g. "u1" or "t1". */
-  transport: string;
-  /** The called user (-s). */
-  service: string;
+  /** sipp's own local port (-p); sipp picks one when absent. */
+  port?: number;
+  /** sipp's transport (-t), e.g. "u1" or "t1"; sipp's default (u1) when absent. */
+  transport?: string;
+  /** The called user (-s); when absent, the scenario names whom it calls. */
+  service?: string;
   /** Answers the server's digest challenges (-au, -ap). */
   account: { user: string; password: string };
 }
@@ -201,7 +201,9 @@ export interface CallerArgs {
 export function callerArgs(o: CallerArgs): string[] {
   return [
     o.server,
-    ...["-p", String(o.port), "-t", o.transport, "-s", o.service],
+    ...(o.port === undefined ? [] : ["-p", String(o.port)]),
+    ...(o.transport === undefined ? [] : ["-t", o.transport]),
+    ...(o.service === undefined ? [] : ["-s", o.service]),
     ...["-au", o.account.user, "-ap", o.account.password],
   ];
 }
