@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startTestServer } from "./support/test_server.ts";
-import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
+import { callerArgs, describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 
 const ALICE = { user: "alice", domain: "example.test", password: "sipp-secret" };
 const CALLS = 20;
@@ -62,17 +62,13 @@ for (const transport of ["udp", "tcp"] as const) {
       // sipp holds every call open 3 s after its 200, keeping its TCP connection up.
       scenarioXml: registerAuthScenario(3000),
       args: [
-        `127.0.0.1:${port}`,
-        "-t",
-        transport === "udp" ? "u1" : "t1",
-        "-s",
-        ALICE.user,
-        "-au",
-        ALICE.user,
-        "-ap",
-        ALICE.password,
-        "-r",
-        "50",
+        ...callerArgs({
+          server: `127.0.0.1:${port}`,
+          transport: transport === "udp" ? "u1" : "t1",
+          service: ALICE.user,
+          account: ALICE,
+        }),
+        ...["-r", "50"],
       ],
       calls: CALLS,
       timeoutMs: 20_000,
@@ -103,17 +99,12 @@ Deno.test("sipp REGISTER with a wrong -ap fails every call (the 200 is really ea
   await using ts = await startTestServer({ transports: ["udp"], accounts: [ALICE] });
   const result = await runSipp({
     scenarioXml: registerAuthScenario(),
-    args: [
-      `127.0.0.1:${ts.port("udp")}`,
-      "-t",
-      "u1",
-      "-s",
-      ALICE.user,
-      "-au",
-      ALICE.user,
-      "-ap",
-      "wrong-password",
-    ],
+    args: callerArgs({
+      server: `127.0.0.1:${ts.port("udp")}`,
+      transport: "u1",
+      service: ALICE.user,
+      account: { user: ALICE.user, password: "wrong-password" },
+    }),
     calls: 3,
     timeoutMs: 10_000,
   });
