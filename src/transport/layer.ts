@@ -10,23 +10,22 @@ import { buildBadRequest } from "../sip/bad_request.ts";
 import { SipParseError } from "../sip/errors.ts";
 import type { SipMessage } from "../sip/message.ts";
 import { parseMessage } from "../sip/parse.ts";
-import { splitTopLevel } from "../sip/params.ts";
-import { formatVia, parseVia } from "../sip/via.ts";
 import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
-import { type AbuseGuard, DROP_BANNED, PASS, REFUSE_RATE } from "./abuse_guard.ts";
-import { advertisedHost, type InterfaceAddress, isInvalidHost, isWildcard } from "./address.ts";
+import { AbuseChecks } from "./abuse_checks.ts";
+import type { AbuseGuard } from "./abuse_guard.ts";
+import { advertisedHost, type InterfaceAddress, isInvalidHost } from "./address.ts";
 import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
-import { TcpTransport } from "./tcp.ts";
-import { UdpTransport } from "./udp.ts";
-import { CALM, DROP, ReceiveQueueWatch, startsNewWork } from "./overload.ts";
-import { UdpFdSender } from "./udp_fd_sender.ts";
+import { type ListenerOptions, Listeners } from "./listeners.ts";
+import { CALM, DROP, startsNewWork } from "./overload.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
-import { WsTransport } from "./ws.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner } from "./flow_id.ts";
+import { FlowTable } from "./flow_table.ts";
+import { stampReceived } from "./stamp_received.ts";
+import { WsDialer } from "./ws_dialer.ts";
 import type {
   Address,
   Flow,
@@ -37,36 +36,13 @@ import type {
   TransportName,
 } from "./types.ts";
 
-export interface TransportLayerOptions {
-  /** Address to bind; wildcard binds every IPv4 and IPv6 address. */
-  hostname: string;
-  udpPort?: number;
-  tcpPort?: number;
-  tlsPort?: number;
-  wsPort?: number;
-  wssPort?: number;
-  tls?: TlsCredentials;
+export interface TransportLayerOptions extends Omit<ListenerOptions, "reusePort"> {
   /** WebSocket handshake policy (Origin, Host, CORS). */
   websocket: HandshakePolicy;
   /** True for a Host a WebSocket client may name with `check_host` (domains, our addresses). */
   isServedHost: (host: string) => boolean;
-  /** WebSocket handshake size limit and keep-alive policy (see `WsOptions`). */
-  webSocketLimits: {
-    maxHeaderSize: number;
-    pingInterval: number;
-    pingTimeout: number;
-    maxMessageSize: number;
-    maxFragments: number;
-    /** Seconds. */
-    handshakeTimeout: number;
-    /** Milliseconds. */
-    sendTimeout: number;
-  };
   /** WS client mode: CA certificates (PEM) a WSS peer must chain to; unset: system roots. */
   webSocketClientCa?: string[];
-  maxMessageSize: number;
-  /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
-  udpReceiveBuffer?: number;
   counters: Counters;
   /** The process flows opened here belong to; default: a random node id, worker 0. */
   owner?: FlowOwner;
@@ -74,15 +50,7 @@ export interface TransportLayerOptions {
   guard?: AbuseGuard;
   /** Set when several workers share the ports (see worker_links.ts). */
   workers?: WorkerLinks;
-  /**
-   * A worker thread does not bind UDP: it sends on the main thread's socket (this
-   * descriptor) and receives the datagrams of its calls from the main thread.
-   */
-  udpSocket?: { fd: number; local: Address; owner: FlowOwner };
 }
-
-/** Linux's default receive buffer as SO_RCVBUF reports it, when ours could not be read. */
-const DEFAULT_UDP_RCVBUF = 212_992;
 
 const log = new Logger("transport");
 
@@ -109,23 +77,13 @@ export class TransportLayer implements MessageSender, TransportSink {
   #interfaces: readonly InterfaceAddress[] = [];
   #interfaceSet = new Set<string>();
   #options: TransportLayerOptions;
-  #udp?: UdpTransport | UdpFdSender;
-  /** How far behind the UDP socket's reader is (the main thread's socket only). */
-  #overload?: ReceiveQueueWatch;
-  #tcp?: TcpTransport;
-  #tls?: TcpTransport;
-  #ws?: WsTransport;
-  #wss?: WsTransport;
-  #connections = new Map<string, Connection>();
-  /** "transport|host:port" → connection id, for reusing a connection to a peer. */
-  #byRemote = new Map<string, string>();
-  /** Live connections other workers hold, by flow id (see `liveFlow`). */
-  #elsewhere = new Map<string, Flow>();
+  #listeners = new Listeners();
+  #flows = new FlowTable();
+  #abuse?: AbuseChecks;
   /** Set by the main thread's worker pool: other workers' connections, for views. */
   mirrors?: ConnectionMirrors;
   #accepting = true;
-  /** WS client mode: connections being opened, by remote key. */
-  #dialing = new Map<string, Promise<Connection>>();
+  #dialer: WsDialer;
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
 
@@ -137,6 +95,14 @@ export class TransportLayer implements MessageSender, TransportSink {
       : localOwner();
     this.refreshInterfaces();
     this.#admit = this.#compileAdmission(options.websocket);
+    this.#dialer = new WsDialer(options.webSocketLimits, options.webSocketClientCa);
+    if (options.guard) {
+      this.#abuse = new AbuseChecks(options.guard, {
+        counters: options.counters,
+        reply: (message, flow) => void this.send(message, { flow }).catch(() => {}),
+        closeFlow: (flowId) => this.#flows.get(flowId)?.close(),
+      });
+    }
   }
 
   #compileAdmission(policy: HandshakePolicy): (headers: Headers) => Admission {
@@ -173,88 +139,13 @@ export class TransportLayer implements MessageSender, TransportSink {
   /** Opens every configured listener; throws (naming the port) when one cannot bind. */
   start(): void {
     const o = this.#options;
-    const hosts = isWildcard(o.hostname) ? ["::", "0.0.0.0"] : [o.hostname];
-    const bind = <T>(what: string, port: number, open: (host: string) => T): T => {
-      let last: unknown;
-      for (const host of hosts) {
-        try {
-          return open(host);
-        } catch (error) {
-          last = error;
-        }
-      }
-      throw new Error(`cannot listen for ${what} on ${o.hostname}:${port}: ${String(last)}`);
-    };
-    const max = o.maxMessageSize;
     const reusePort = (o.workers?.count ?? 1) > 1;
-    if (o.udpSocket) {
-      const { fd, local, owner } = o.udpSocket;
-      this.#udp = new UdpFdSender(fd, local, owner);
-    } else if (o.udpPort !== undefined) {
-      const port = o.udpPort;
-      const udp = bind(
-        "udp",
-        port,
-        (h) => new UdpTransport(h, port, this, max, o.udpReceiveBuffer),
-      );
-      this.#udp = udp;
-      log.info(`udp receive buffer: ${udp.receiveBuffer ?? "OS default"} bytes`);
-      this.#overload = new ReceiveQueueWatch(
-        udp.local.host,
-        udp.local.port,
-        udp.receiveBuffer ?? DEFAULT_UDP_RCVBUF,
-      );
-      udp.run();
-    }
-    if (o.tcpPort !== undefined) {
-      const port = o.tcpPort;
-      this.#tcp = bind(
-        "tcp",
-        port,
-        (h) => new TcpTransport(h, port, this, max, undefined, reusePort),
-      );
-      this.#tcp.run();
-    }
-    if (o.tlsPort !== undefined || o.wssPort !== undefined) {
-      if (!o.tls) throw new Error("TLS and WSS need a certificate and key (-c, -k)");
-    }
-    if (o.tlsPort !== undefined) {
-      const port = o.tlsPort;
-      this.#tls = bind("tls", port, (h) => new TcpTransport(h, port, this, max, o.tls, reusePort));
-      this.#tls.run();
-    }
-    const ws = (port: number, tls?: TlsCredentials) =>
-      bind(tls ? "wss" : "ws", port, (hostname) =>
-        new WsTransport(
-          {
-            hostname,
-            port,
-            tls,
-            admit: (h) => this.#admit(h),
-            maxMessageSize: o.webSocketLimits.maxMessageSize,
-            maxFragments: o.webSocketLimits.maxFragments,
-            maxHeaderBytes: o.webSocketLimits.maxHeaderSize,
-            pingInterval: o.webSocketLimits.pingInterval,
-            pingTimeout: o.webSocketLimits.pingTimeout,
-            handshakeTimeoutMs: o.webSocketLimits.handshakeTimeout * 1000,
-            sendTimeoutMs: o.webSocketLimits.sendTimeout,
-            reusePort,
-          },
-          this,
-        ));
-    if (o.wsPort !== undefined) this.#ws = ws(o.wsPort);
-    if (o.wssPort !== undefined) this.#wss = ws(o.wssPort, o.tls);
+    this.#listeners.open({ ...o, reusePort }, this, (h) => this.#admit(h));
   }
 
   /** Bound listeners, for the API, dashboard and tests. */
   listening(): { transport: TransportName; local: Address }[] {
-    const out: { transport: TransportName; local: Address }[] = [];
-    if (this.#udp) out.push({ transport: "udp", local: this.#udp.local });
-    if (this.#tcp) out.push({ transport: "tcp", local: this.#tcp.local });
-    if (this.#tls) out.push({ transport: "tls", local: this.#tls.local });
-    if (this.#ws) out.push({ transport: "ws", local: this.#ws.local });
-    if (this.#wss) out.push({ transport: "wss", local: this.#wss.local });
-    return out;
+    return this.#listeners.listening();
   }
 
   /** SIPWS protocol "stop"/"start": while not accepting, inbound SIP is dropped. */
@@ -274,18 +165,9 @@ export class TransportLayer implements MessageSender, TransportSink {
     // The abuse check runs once, where the bytes were read and before any hand-off: for UDP
     // that is the main thread (it reads every datagram), so per-address rates are exact and
     // shed traffic never costs a hop; a stream's check runs in the worker holding it.
-    const guard = this.#options.guard;
-    if (guard) {
-      const verdict = guard.checkMessage(
-        flow.remote.host,
-        flow.reliable ? flow.id : undefined,
-        isRequest(bytes),
-        receivedAt,
-      );
-      if (verdict !== PASS) return this.#refuse(guard, verdict, bytes, flow);
-    }
+    if (this.#abuse && !this.#abuse.message(bytes, flow, receivedAt)) return;
     // Past the limit, new work is shed before any parsing (overload.ts).
-    const overload = this.#overload;
+    const overload = this.#listeners.overload;
     if (overload && flow.transport === "udp") {
       overload.counted();
       if (overload.level !== CALM && startsNewWork(bytes)) {
@@ -360,59 +242,19 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
   }
 
-  /** Shed before parsing: banned → dropped (its connection closed), over the rate → 503. */
-  #refuse(guard: AbuseGuard, verdict: number, bytes: Uint8Array, flow: Flow): void {
-    const counters = this.#options.counters;
-    if (verdict === DROP_BANNED) {
-      counters.inc("sip_dropped_total", { reason: "banned" });
-      this.#connections.get(flow.id)?.close();
-      return;
-    }
-    const host = flow.remote.host;
-    counters.inc("rate_limited_total");
-    if (guard.shouldReport(`rate ${host}`)) {
-      log.warn(
-        `rate limit: ${host} sends more than ${guard.options.rateLimit} requests/s; ` +
-          `refusing the excess with 503 (dropping beyond twice the limit)`,
-      );
-    }
-    if (verdict !== REFUSE_RATE) return;
-    const refusal = buildBadRequest(bytes, "Service Unavailable", 503);
-    if (!refusal) return;
-    refusal.append("Retry-After", String(guard.retryAfter(host)));
-    this.send(refusal, { flow }).catch(() => {});
-  }
-
   /** Whether to accept a new connection from `host` (bans and connection caps). */
   admit(host: string, transport: TransportName): boolean {
-    const guard = this.#options.guard;
-    if (!guard) return true;
-    const verdict = guard.admitConnection(host);
-    if (verdict === "ok") return true;
-    this.#options.counters.inc("connections_refused_total", { reason: verdict, transport });
-    if (verdict !== "banned" && guard.shouldReport(`${verdict} ${host}`)) {
-      const o = guard.options;
-      log.warn(
-        verdict === "source_cap"
-          ? `connection cap: ${host} already has ${o.maxConnectionsPerSource} connections; refusing more`
-          : `connection cap: ${o.maxConnections} connections open; refusing ${host}`,
-      );
-    }
-    return false;
+    return this.#abuse?.connection(host, transport) ?? true;
   }
 
   /** Closes every connection from `host` (it was just banned). */
   closeFrom(host: string): void {
-    for (const c of [...this.#connections.values()]) if (c.flow.remote.host === host) c.close();
+    for (const c of this.#flows.own()) if (c.flow.remote.host === host) c.close();
   }
 
   opened(connection: Connection): void {
     this.#options.guard?.connectionOpened(connection.flow.remote.host);
-    this.#connections.set(connection.flow.id, connection);
-    this.#byRemote.set(
-      remoteKey(connection.flow.transport, connection.flow.remote),
-      connection.flow.id,
-    );
+    this.#flows.add(connection);
     this.#options.counters.inc("sip_connections_opened_total", {
       transport: connection.flow.transport,
     });
@@ -421,10 +263,8 @@ export class TransportLayer implements MessageSender, TransportSink {
   }
 
   closed(connection: Connection): void {
-    if (!this.#connections.delete(connection.flow.id)) return;
+    if (!this.#flows.remove(connection)) return;
     this.#options.guard?.connectionClosed(connection.flow.remote.host, connection.flow.id);
-    const key = remoteKey(connection.flow.transport, connection.flow.remote);
-    if (this.#byRemote.get(key) === connection.flow.id) this.#byRemote.delete(key);
     this.#options.workers?.announce(connection.flow, false);
     this.onFlowClosed(connection.flow, connection);
   }
@@ -447,7 +287,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       if ("flow" in target && target.flow.transport === "udp") {
         // The hot path (every response over UDP): one promise, not a chain of async calls.
         const flow = target.flow;
-        const sent = this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port);
+        const sent = this.#listeners.udpSocket().send(bytes, flow.remote.host, flow.remote.port);
         if (sent === true) {
           this.#countOut(message, flow);
           return Promise.resolve(flow);
@@ -481,7 +321,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {
     if (flow.transport === "udp") {
-      await this.#udpSocket().send(bytes, flow.remote.host, flow.remote.port);
+      await this.#listeners.udpSocket().send(bytes, flow.remote.host, flow.remote.port);
       return flow;
     }
     const worker = this.#otherWorker(flow);
@@ -495,7 +335,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       await this.sendForeign(bytes, flow);
       return flow;
     }
-    const connection = this.#connections.get(flow.id);
+    const connection = this.#flows.get(flow.id);
     if (connection) {
       await connection.send(bytes);
       return flow;
@@ -520,7 +360,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   /** Another worker asks this one to send on a flow whose connection it holds. */
   sendOwned(bytes: Uint8Array, flow: Flow): void {
-    const connection = this.#connections.get(flow.id);
+    const connection = this.#flows.get(flow.id);
     const sent = connection
       ? connection.send(bytes)
       : this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
@@ -536,62 +376,41 @@ export class TransportLayer implements MessageSender, TransportSink {
     }
     const { transport, host, port } = target;
     if (transport === "udp") {
-      const udp = this.#udpSocket();
+      const udp = this.#listeners.udpSocket();
       await udp.send(bytes, host, port);
       return udp.flowTo(host, port);
     }
-    const existing = this.#connections.get(
-      this.#byRemote.get(remoteKey(transport, { host, port })) ?? "",
-    );
+    const existing = this.#flows.toRemote(transport, { host, port });
     if (existing) {
       await existing.send(bytes);
       return existing.flow;
     }
     if (transport === "ws" || transport === "wss") {
-      const connection = await this.#dialWebSocket(transport, host, port);
+      const connection = await this.#dialer.dial(
+        transport === "ws" ? this.#listeners.ws : this.#listeners.wss,
+        transport,
+        host,
+        port,
+      );
       await connection.send(bytes);
       return connection.flow;
     }
-    const listener = transport === "tcp" ? this.#tcp : transport === "tls" ? this.#tls : undefined;
+    const { tcp, tls } = this.#listeners;
+    const listener = transport === "tcp" ? tcp : transport === "tls" ? tls : undefined;
     if (!listener) throw new Error(`no ${transport} connection to ${host}:${port}`);
     const connection = await listener.connect(host, port);
     await connection.send(bytes);
     return connection.flow;
   }
 
-  /** WS client mode; concurrent sends to one peer share the one connection being opened. */
-  #dialWebSocket(transport: "ws" | "wss", host: string, port: number): Promise<Connection> {
-    const key = remoteKey(transport, { host, port });
-    const pending = this.#dialing.get(key);
-    if (pending) return pending;
-    const ws = transport === "ws" ? this.#ws : this.#wss;
-    // Our Via and Record-Route name our own listener of the kind, so one must exist.
-    if (!ws) return Promise.reject(new Error(`no ${transport} listener to dial ${host}:${port}`));
-    const limits = this.#options.webSocketLimits;
-    const dial = ws.connect(host, port, {
-      caCerts: this.#options.webSocketClientCa,
-      maxMessageSize: limits.maxMessageSize,
-      maxFragments: limits.maxFragments,
-      timeoutMs: limits.handshakeTimeout * 1000,
-    }).finally(() => this.#dialing.delete(key));
-    this.#dialing.set(key, dial);
-    return dial;
-  }
-
   /** New CA certificates for WS client mode (reload). */
   setWebSocketClientCa(caCerts: string[] | undefined): void {
-    this.#options = { ...this.#options, webSocketClientCa: caCerts };
+    this.#dialer.caCerts = caCerts;
   }
 
   /** The UDP flow to `host`:`port` on our socket (a worker rebuilds a handed-over one). */
   udpFlowTo(host: string, port: number): Flow {
-    return this.#udpSocket().flowTo(host, port);
-  }
-
-  #udpSocket(): UdpTransport | UdpFdSender {
-    const udp = this.#udp;
-    if (!udp) throw new Error("UDP is not enabled");
-    return udp;
+    return this.#listeners.udpSocket().flowTo(host, port);
   }
 
   localAddress(transport: TransportName, remoteHost?: string): Address | undefined {
@@ -614,13 +433,13 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   /** Every connection of the server: this worker's, then other workers' (their mirrors). */
   connections(): Connection[] {
-    const own = [...this.#connections.values()];
+    const own = this.#flows.own();
     return this.mirrors ? [...own, ...this.mirrors.list()] : own;
   }
 
   /** This worker's own connections. */
   ownConnections(): Connection[] {
-    return [...this.#connections.values()];
+    return this.#flows.own();
   }
 
   /**
@@ -628,22 +447,21 @@ export class TransportLayer implements MessageSender, TransportSink {
    * keeps them (undefined: closed, or unknown here).
    */
   connection(flowId: string): Connection | undefined {
-    return this.#connections.get(flowId) ?? this.mirrors?.get(flowId);
+    return this.#flows.get(flowId) ?? this.mirrors?.get(flowId);
   }
 
   liveFlow(flowId: string): Flow | undefined {
-    return this.#connections.get(flowId)?.flow ?? this.#elsewhere.get(flowId);
+    return this.#flows.live(flowId);
   }
 
   /** Another worker opened or closed a connection (its `announce`). */
   flowElsewhere(flow: Flow, open: boolean): void {
-    if (open) this.#elsewhere.set(flow.id, flow);
-    else this.#elsewhere.delete(flow.id);
+    this.#flows.setElsewhere(flow, open);
   }
 
   /** Connections other workers hold, as flows. */
   flowsElsewhere(): Flow[] {
-    return [...this.#elsewhere.values()];
+    return this.#flows.elsewhere();
   }
 
   /**
@@ -653,50 +471,14 @@ export class TransportLayer implements MessageSender, TransportSink {
    * transport, only if a port could not be bound again).
    */
   reloadCertificates(tls: TlsCredentials): Promise<void> {
-    const swaps = [
-      this.#tls?.reloadCertificate(tls).catch((e) => Promise.reject(new Error(`tls: ${e}`))),
-      this.#wss?.reloadCertificate(tls).catch((e) => Promise.reject(new Error(`wss: ${e}`))),
-    ];
+    const done = this.#listeners.reloadCertificates(tls);
     this.#options = { ...this.#options, tls };
-    const done = Promise.all(swaps).then(() => {});
-    // Handled here too, so a caller that does not await cannot cause an unhandled rejection.
-    done.catch((e) => log.error(`certificate reload: ${e instanceof Error ? e.message : e}`));
     return done;
   }
 
   async stop(): Promise<void> {
-    this.#overload?.close();
-    this.#udp?.close();
-    this.#tcp?.close();
-    this.#tls?.close();
-    for (const c of this.#connections.values()) c.close();
-    await Promise.all([this.#ws?.close(), this.#wss?.close()]);
+    this.#listeners.closeSockets();
+    for (const c of this.#flows.own()) c.close();
+    await this.#listeners.closeWebSockets();
   }
-}
-
-/** A response starts `SIP/`; anything else counts as a request for the rate limit. */
-function isRequest(bytes: Uint8Array): boolean {
-  return !(bytes[0] === 83 && bytes[1] === 73 && bytes[2] === 80 && bytes[3] === 47);
-}
-
-function remoteKey(transport: string, remote: Address): string {
-  return `${transport}|${remote.host}:${remote.port}`;
-}
-
-/** RFC 3261 §18.2.1 and RFC 3581 §4: tell the sender where its request came from. */
-function stampReceived(message: SipMessage, flow: Flow): void {
-  const header = message.headers.find((h) => h.key === "via");
-  if (!header) return;
-  const single = header.value !== "" && !header.value.includes(",");
-  const values = single ? [header.value] : splitTopLevel(header.value, ",");
-  // A one-value line is what `topVia` parses too: read it there, so the parse is shared.
-  const parsed = single ? message.topVia : parseVia(values[0]);
-  const rport = parsed.params.has("rport");
-  if (!rport && parsed.host === flow.remote.host) return;
-  const via = { ...parsed, params: new Map(parsed.params) };
-  via.params.set("received", flow.remote.host);
-  if (rport) via.params.set("rport", String(flow.remote.port));
-  if (single) return message.replaceTopVia(header, via);
-  values[0] = formatVia(via);
-  header.value = values.join(",");
 }
