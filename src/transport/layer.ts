@@ -4,7 +4,10 @@
  * RFC 3581), answers unparseable requests with a stateless 400, and sends messages on a
  * flow or to an address. Flows it opens carry this process as owner; given a flow of
  * another worker or node it decides locally how to reach it (see `send`). It reports upward
- * through callbacks and never names a layer above it.
+ * through callbacks and never names a layer above it. It composes listeners.ts (sockets),
+ * flow_table.ts (connections), abuse_checks.ts (bans, rate, caps), outbound.ts (send
+ * routing) and ws_dialer.ts (WS client mode); what stays here is the inbound path (checks,
+ * overload shedding, worker hand-off, parse) and the layer's state (accepting, WS policy).
  */
 import { buildBadRequest } from "../sip/bad_request.ts";
 import { SipParseError } from "../sip/errors.ts";
@@ -14,10 +17,11 @@ import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
 import { AbuseChecks } from "./abuse_checks.ts";
 import type { AbuseGuard } from "./abuse_guard.ts";
-import { advertisedHost, type InterfaceAddress, isInvalidHost } from "./address.ts";
+import { advertisedHost, type InterfaceAddress } from "./address.ts";
 import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { type ListenerOptions, Listeners } from "./listeners.ts";
+import { Outbound } from "./outbound.ts";
 import { CALM, DROP, startsNewWork } from "./overload.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
@@ -84,6 +88,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   mirrors?: ConnectionMirrors;
   #accepting = true;
   #dialer: WsDialer;
+  #outbound: Outbound;
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
 
@@ -96,6 +101,16 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.refreshInterfaces();
     this.#admit = this.#compileAdmission(options.websocket);
     this.#dialer = new WsDialer(options.webSocketLimits, options.webSocketClientCa);
+    this.#outbound = new Outbound({
+      listeners: this.#listeners,
+      flows: this.#flows,
+      dialer: this.#dialer,
+      counters: options.counters,
+      workers: options.workers,
+      owner: this.owner,
+      owns: (flow) => this.owns(flow),
+      foreign: () => this.sendForeign,
+    });
     if (options.guard) {
       this.#abuse = new AbuseChecks(options.guard, {
         counters: options.counters,
@@ -282,125 +297,12 @@ export class TransportLayer implements MessageSender, TransportSink {
    * worker or node goes to `sendForeign`, else is treated as a closed connection.
    */
   send(message: SipMessage, target: Target): Promise<Flow> {
-    try {
-      const bytes = message.toBytes();
-      if ("flow" in target && target.flow.transport === "udp") {
-        // The hot path (every response over UDP): one promise, not a chain of async calls.
-        const flow = target.flow;
-        const sent = this.#listeners.udpSocket().send(bytes, flow.remote.host, flow.remote.port);
-        if (sent === true) {
-          this.#countOut(message, flow);
-          return Promise.resolve(flow);
-        }
-        return sent.then(() => {
-          this.#countOut(message, flow);
-          return flow;
-        });
-      }
-      return this.#sendAny(message, bytes, target);
-    } catch (error) {
-      // Callers chain .catch(): a failure is always a rejection, never a throw.
-      return Promise.reject(error);
-    }
-  }
-
-  async #sendAny(message: SipMessage, bytes: Uint8Array, target: Target): Promise<Flow> {
-    const flow = "flow" in target
-      ? await this.#sendOnFlow(bytes, target.flow)
-      : await this.#sendTo(bytes, target);
-    this.#countOut(message, flow);
-    return flow;
-  }
-
-  #countOut(message: SipMessage, flow: Flow): void {
-    this.#options.counters.inc("sip_messages_out_total", {
-      transport: flow.transport,
-      ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
-    });
-  }
-
-  async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {
-    if (flow.transport === "udp") {
-      await this.#listeners.udpSocket().send(bytes, flow.remote.host, flow.remote.port);
-      return flow;
-    }
-    const worker = this.#otherWorker(flow);
-    if (worker !== undefined) {
-      // The connection lives in another worker of this node: it sends (or reaches the
-      // peer anew).
-      this.#options.workers!.sendVia(worker, bytes, flow);
-      return flow;
-    }
-    if (!this.owns(flow) && this.sendForeign) {
-      await this.sendForeign(bytes, flow);
-      return flow;
-    }
-    const connection = this.#flows.get(flow.id);
-    if (connection) {
-      await connection.send(bytes);
-      return flow;
-    }
-    // A WebSocket flow that is gone cannot be reached anew: its peer's port was its own
-    // (WS client mode dials next hops, never the remote end of a lost flow).
-    if (flow.transport === "ws" || flow.transport === "wss") {
-      throw new Error(`no ${flow.transport} connection for flow ${flow.id}`);
-    }
-    // RFC 3261 §18.2.2: the connection is gone; a TCP/TLS peer may be reached anew.
-    return await this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
-  }
-
-  /** The worker of this node holding `flow`'s connection, when it is not this one. */
-  #otherWorker(flow: Flow): number | undefined {
-    const workers = this.#options.workers;
-    const owner = flow.owner;
-    if (!workers || !owner || owner.node !== this.owner.node) return undefined;
-    if (owner.worker === this.owner.worker || owner.worker >= workers.count) return undefined;
-    return owner.worker;
+    return this.#outbound.send(message, target);
   }
 
   /** Another worker asks this one to send on a flow whose connection it holds. */
   sendOwned(bytes: Uint8Array, flow: Flow): void {
-    const connection = this.#flows.get(flow.id);
-    const sent = connection
-      ? connection.send(bytes)
-      : this.#sendTo(bytes, { transport: flow.transport, ...flow.remote });
-    sent.catch((error) => log.debug(`send on ${flow.id} for another worker: ${String(error)}`));
-  }
-
-  async #sendTo(
-    bytes: Uint8Array,
-    target: { transport: TransportName; host: string; port: number },
-  ): Promise<Flow> {
-    if (isInvalidHost(target.host)) {
-      throw new Error(`${target.host} is a placeholder host (RFC 7118); no flow reaches it`);
-    }
-    const { transport, host, port } = target;
-    if (transport === "udp") {
-      const udp = this.#listeners.udpSocket();
-      await udp.send(bytes, host, port);
-      return udp.flowTo(host, port);
-    }
-    const existing = this.#flows.toRemote(transport, { host, port });
-    if (existing) {
-      await existing.send(bytes);
-      return existing.flow;
-    }
-    if (transport === "ws" || transport === "wss") {
-      const connection = await this.#dialer.dial(
-        transport === "ws" ? this.#listeners.ws : this.#listeners.wss,
-        transport,
-        host,
-        port,
-      );
-      await connection.send(bytes);
-      return connection.flow;
-    }
-    const { tcp, tls } = this.#listeners;
-    const listener = transport === "tcp" ? tcp : transport === "tls" ? tls : undefined;
-    if (!listener) throw new Error(`no ${transport} connection to ${host}:${port}`);
-    const connection = await listener.connect(host, port);
-    await connection.send(bytes);
-    return connection.flow;
+    this.#outbound.sendOwned(bytes, flow);
   }
 
   /** New CA certificates for WS client mode (reload). */
