@@ -18,7 +18,7 @@ import { DialogTracker } from "./core/dialogs.ts";
 import { Proxy } from "./core/proxy.ts";
 import { CallControl } from "./core/calls/call_control.ts";
 import { startPinger } from "./core/pinger.ts";
-import { goesWithFlow, type TcpBindingsRule } from "./core/binding_reach.ts";
+import { goesWithFlow } from "./core/binding_reach.ts";
 import { FlowTokens } from "./core/record_route.ts";
 import { deriveKeys, randomSecret } from "./core/secrets.ts";
 import { Counters, EventBus } from "./events.ts";
@@ -31,23 +31,22 @@ import { openBindingStore, openStore } from "./store/open_store.ts";
 import { TransactionLayer } from "./transaction/layer.ts";
 import { isLoopback, isWildcard } from "./transport/address.ts";
 import { TransportLayer } from "./transport/layer.ts";
-import { AbuseGuard, type AbuseOptions } from "./transport/abuse_guard.ts";
+import { AbuseGuard } from "./transport/abuse_guard.ts";
 import { SourceTable } from "./transport/source_table.ts";
 import { reportAbuse } from "./core/abuse_reports.ts";
-import { CidrSet } from "./sip/cidr.ts";
-import type { TlsCredentials } from "./transport/listener.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
 import { WorkerPool } from "./workers/pool.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
+import type { CertificateInfo } from "./transport/certificate.ts";
+import { CertificateKeeper, readTls } from "./server/certificates.ts";
 import {
-  type CertificateInfo,
-  certificateInfo,
-  daysLeft,
-  EXPIRY_WARNING_DAYS,
-} from "./transport/certificate.ts";
-import { watchFiles } from "./transport/file_watch.ts";
-import type { HandshakePolicy } from "./transport/ws_policy.ts";
+  abuseOptions,
+  readClientCa,
+  tcpBindingsRule,
+  webSocketPolicy,
+  workerCount,
+} from "./server/layer_options.ts";
 
 export interface Server {
   readonly config: Config;
@@ -82,77 +81,6 @@ export interface Server {
 
 const log = new Logger("server");
 
-function webSocketPolicy(config: Config): HandshakePolicy {
-  const { allowedOrigins, checkHost, cors } = config.websocket;
-  return { allowedOrigins, checkHost, cors };
-}
-
-/** WS client mode's CA file, read (PEM); undefined: the system roots. */
-async function readClientCa(config: Config): Promise<string[] | undefined> {
-  const file = config.websocket.clientCaFile;
-  if (!file) return undefined;
-  try {
-    return [await Deno.readTextFile(file)];
-  } catch (error) {
-    throw new Error(`cannot read [websocket] client_ca_file ${file}: ${String(error)}`);
-  }
-}
-
-function usesTls(config: Config): boolean {
-  return config.tlsPort !== undefined || config.wssPort !== undefined;
-}
-
-/** Reads and parses the pair; throws naming both files when either is unusable. */
-async function readTls(
-  config: Config,
-): Promise<{ tls: TlsCredentials; info: CertificateInfo } | undefined> {
-  if (!usesTls(config)) return undefined;
-  try {
-    const tls = {
-      cert: await Deno.readTextFile(config.certificate),
-      key: await Deno.readTextFile(config.privateKey),
-    };
-    return { tls, info: certificateInfo(tls.cert) };
-  } catch (error) {
-    throw new Error(
-      `cannot read certificate ${config.certificate} / key ${config.privateKey}: ${String(error)}`,
-    );
-  }
-}
-
-/** One log line about the loaded certificate; a warning when it expires within 14 days. */
-function logCertificate(info: CertificateInfo): void {
-  const days = daysLeft(info);
-  const text = `certificate ${info.subject} for ${info.names.join(", ")} expires ` +
-    `${new Date(info.notAfter).toISOString()} (${days} days)`;
-  if (days < EXPIRY_WARNING_DAYS) log.warn(`${text}: renew it`);
-  else log.info(text);
-}
-
-/** `[abuse]` as the guard takes it; a known-good source is one that authenticated within
- * `sip.max_expires` (every live registration refreshes within that time). */
-function tcpBindingsRule(config: Config): TcpBindingsRule {
-  return {
-    mode: config.sip.tcpBindings,
-    contactNetworks: new CidrSet(config.sip.tcpContactNetworks),
-  };
-}
-
-export function abuseOptions(config: Config): AbuseOptions {
-  const a = config.abuse;
-  return {
-    enabled: a.enabled,
-    banAfter: a.banAfter,
-    banWindowMs: a.banWindow * 1000,
-    banTimeMs: a.banTime * 1000,
-    rateLimit: a.rateLimit,
-    maxConnectionsPerSource: a.maxConnectionsPerSource,
-    maxConnections: a.maxConnections,
-    trusted: new CidrSet(a.trusted),
-    goodSourceMs: config.sip.maxExpires * 1000,
-  };
-}
-
 /**
  * Something started with the server and stopped before it, e.g. the control API. Layers
  * to the right of this file plug in here, so this file never imports them.
@@ -161,11 +89,6 @@ export type Attachment = (server: Server) => { close(): Promise<void> | void };
 
 /** Source addresses the shared table of several workers tracks (as the guard's own tables). */
 const MAX_SOURCES = 100_000;
-
-/** How many SIP workers a config asks for (`workers = 0`: one per CPU core). */
-export function workerCount(config: Config): number {
-  return config.workers > 0 ? config.workers : navigator.hardwareConcurrency || 1;
-}
 
 /**
  * `worker` is given inside a worker thread (src/workers/worker_main.ts); the main thread
@@ -190,7 +113,6 @@ export async function startServer(
   const events = new EventBus();
   const store = await openStore(config);
   const loaded = await readTls(config);
-  let certificate = loaded?.info;
   // Shared by every worker and node when configured; random for this process otherwise
   // (then handed to this process's worker threads, which must accept each other's).
   const fallbackSecret = worker?.fallbackSecret ?? randomSecret();
@@ -338,6 +260,12 @@ export async function startServer(
   });
   proxy.inbound = calls;
 
+  const certificates = new CertificateKeeper(
+    loaded,
+    () => config,
+    (tls) => transport.reloadCertificates(tls),
+  );
+
   transport.onMessage = (inbound) => transactions.receive(inbound);
   transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
   let tcpBindings = tcpBindingsRule(config);
@@ -425,44 +353,11 @@ export async function startServer(
     log.info(`listening on ${l.transport} ${l.local.host}:${l.local.port}`);
   }
   events.emit({ type: "server.started" });
-  if (certificate) logCertificate(certificate);
+  certificates.start();
   const webSockets = config.wsPort !== undefined || config.wssPort !== undefined;
   if (webSockets && config.websocket.allowedOrigins.length === 0) {
     log.warn("[websocket] allowed_origins is empty: pages from any origin may connect");
   }
-
-  /** Applies the pair on disk to new TLS/WSS handshakes; a bad pair leaves the current one. */
-  let loadedTls = loaded?.tls;
-  const reloadCertificates = async (why: string) => {
-    const next = await readTls(config);
-    if (!next) return;
-    // The same pair again (a reload after the watch took it, a touched file): no listener
-    // swap, whose instant of re-binding would refuse a connection attempt for nothing.
-    if (next.tls.cert === loadedTls?.cert && next.tls.key === loadedTls?.key) return;
-    await transport.reloadCertificates(next.tls);
-    loadedTls = next.tls;
-    certificate = next.info;
-    log.info(`certificate reloaded (${why})`);
-    logCertificate(next.info);
-  };
-  // ACME clients renew the files in place: pick the new pair up without a SIGHUP.
-  const certificateWatch = certificate && config.certificatePoll > 0
-    ? watchFiles(
-      () => [config.certificate, config.privateKey],
-      config.certificatePoll * 1000,
-      () =>
-        reloadCertificates("changed on disk").catch((error) =>
-          log.error(`certificate change refused, keeping the current one: ${error}`)
-        ),
-    )
-    : undefined;
-  // A server that runs for months crosses the 14-day line without a reload: say so daily.
-  const expiryReminder = certificate
-    ? setInterval(() => {
-      if (certificate && daysLeft(certificate) < EXPIRY_WARNING_DAYS) logCertificate(certificate);
-    }, 86_400_000)
-    : undefined;
-  if (expiryReminder !== undefined) Deno.unrefTimer(expiryReminder);
 
   let stopped = false;
   // One pinger for the server: the main thread pings every binding, through its owner.
@@ -490,7 +385,7 @@ export async function startServer(
     counters,
     events,
     dialogs,
-    certificate: () => certificate,
+    certificate: () => certificates.info,
     calls,
     abuse,
     async reload(next: Config) {
@@ -506,7 +401,7 @@ export async function startServer(
       pinger?.reload();
       await store.reload();
       sweepOrphans?.();
-      await reloadCertificates("reload");
+      await certificates.reload("reload");
       pool?.reload(next);
       log.info("configuration, accounts and certificates reloaded");
     },
@@ -522,8 +417,7 @@ export async function startServer(
       await drainWorkers;
       clearInterval(sweep);
       clearInterval(keepalive);
-      certificateWatch?.close();
-      clearInterval(expiryReminder);
+      certificates.close();
       pinger?.close();
       proxy.close();
       calls.close();

@@ -2,7 +2,7 @@
  * @module Enforces the layering of DESIGN.md by scanning every import of src/**\/*.ts (and
  * main.ts): static `import`/`export ... from`, side-effect imports, `import type`, and
  * dynamic `import()`. Layers, left to right: sip ← transport ← transaction ← core ←
- * server.ts (with src/workers/, its worker threads) ← {api, tui} ← cli (cli is the outermost command layer: it composes the server
+ * server.ts (with src/server/, its parts, and src/workers/, its worker threads) ← {api, tui} ← cli (cli is the outermost command layer: it composes the server
  * with api and tui). config and store are leaves that import only sip; src/log.ts and
  * src/events.ts are shared and importable by all (events.ts itself may import only
  * transport/types.ts); main.ts imports only cli. A file may import its own folder or
@@ -56,7 +56,7 @@ export function layerOf(file: string): Layer {
   // A unit test beside a top-level module belongs to that module's layer.
   const path = file.replace(/^(src\/[a-z_]+)_test\.ts$/, "$1.ts");
   if (path === "main.ts") return "main";
-  if (path === "src/server.ts" || path.startsWith("src/workers/")) return "server";
+  if (path === "src/server.ts" || /^src\/(server|workers)\//.test(path)) return "server";
   if (path === "src/log.ts") return "log";
   if (path === "src/events.ts") return "events";
   if (path === "deno.json") return "project"; // version metadata read by the CLI
