@@ -2,7 +2,8 @@
  * @module The composition root: builds every layer from a `Config` (store, transport,
  * transactions, registrar, router) and wires them with callbacks, upward only. It owns
  * start, stop and reload; the CLI, API and dashboard reach the running parts through the
- * `Server` it returns.
+ * `Server` it returns. Its parts live in src/server/ (the certificate's lifecycle, Config
+ * sections translated into layer options).
  */
 import type { Config } from "./config/config.ts";
 import { DigestAuthenticator } from "./core/auth.ts";
