@@ -3,7 +3,7 @@
  * transactions, registrar, router) and wires them with callbacks, upward only. It owns
  * start, stop and reload; the CLI, API and dashboard reach the running parts through the
  * `Server` it returns. Its parts live in src/server/ (the certificate's lifecycle, Config
- * sections translated into layer options).
+ * sections translated into layer options, what a closed connection entails).
  */
 import type { Config } from "./config/config.ts";
 import { DigestAuthenticator } from "./core/auth.ts";
@@ -19,7 +19,6 @@ import { DialogTracker } from "./core/dialogs.ts";
 import { Proxy } from "./core/proxy.ts";
 import { CallControl } from "./core/calls/call_control.ts";
 import { startPinger } from "./core/pinger.ts";
-import { goesWithFlow } from "./core/binding_reach.ts";
 import { FlowTokens } from "./core/record_route.ts";
 import { deriveKeys, randomSecret } from "./core/secrets.ts";
 import { Counters, EventBus } from "./events.ts";
@@ -41,6 +40,7 @@ import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import type { CertificateInfo } from "./transport/certificate.ts";
 import { CertificateKeeper, readTls } from "./server/certificates.ts";
+import { flowClosedHandler } from "./server/flow_closed.ts";
 import {
   abuseOptions,
   readClientCa,
@@ -270,25 +270,7 @@ export async function startServer(
   transport.onMessage = (inbound) => transactions.receive(inbound);
   transport.onFlowOpened = (flow) => events.emit({ type: "flow.opened", flow });
   let tcpBindings = tcpBindingsRule(config);
-  transport.onFlowClosed = (flow, connection) => {
-    const info = connection.closeInfo;
-    // Read before removeFlow: the event names the AORs that were bound on the connection.
-    const aors = info ? location.aorsOnFlow(flow.id) : [];
-    location.removeFlow(flow.id, (b) => goesWithFlow(b, tcpBindings));
-    events.emit({ type: "flow.closed", flow });
-    if (info && (flow.transport === "ws" || flow.transport === "wss")) {
-      events.emit({
-        type: "ws.closed",
-        closed: {
-          id: flow.id,
-          transport: flow.transport,
-          remote: { ...flow.remote },
-          ...info,
-          aors,
-        },
-      });
-    }
-  };
+  transport.onFlowClosed = flowClosedHandler(location, events, () => tcpBindings);
   let draining = false;
   transactions.onRequest = (request, flow, tx) => {
     // While draining, only requests inside existing dialogs (BYE, ACK, re-INVITE) go on.
