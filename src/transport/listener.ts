@@ -3,6 +3,7 @@
  * shared by TLS (tcp.ts) and WSS (ws.ts), and the certificate pair it is opened with.
  */
 import { normalizeHost } from "./address.ts";
+import { setListenerNoDelay } from "./socket_options.ts";
 import type { Address } from "./types.ts";
 
 export interface TlsCredentials {
@@ -56,6 +57,8 @@ export class ReloadableListener {
   #swap?: Promise<void>;
   #running = false;
   #stopped = false;
+  /** Set when the listener could not be given TCP_NODELAY (see `#open`). */
+  #noDelayEach = false;
 
   constructor(
     hostname: string,
@@ -77,13 +80,18 @@ export class ReloadableListener {
     const hostname = this.#hostname;
     const reusePort = this.#reusePort;
     // Deno.listenTls honours reusePort too, though its options type does not list it.
-    return tls
+    const listener = tls
       ? Deno.listenTls(
         { hostname, port, cert: tls.cert, key: tls.key, reusePort } as
           & Deno.ListenTlsOptions
           & Deno.TlsCertifiedKeyPem,
       )
       : Deno.listen({ hostname, port, reusePort });
+    // Nagle off for every connection accepted (they inherit it); where that cannot be set
+    // on the listener, plain TCP connections get it one by one (TLS ones cannot).
+    const bound = (listener.addr as Deno.NetAddr).port;
+    this.#noDelayEach = !setListenerNoDelay(bound, normalizeHost(hostname));
+    return listener;
   }
 
   /** Accept loop; never throws. Ends on `close()` or when a reload could not re-bind. */
@@ -96,7 +104,10 @@ export class ReloadableListener {
         let failed = false;
         let onePeer = false;
         try {
-          for await (const conn of listener) this.#adopt(conn);
+          for await (const conn of listener) {
+            if (this.#noDelayEach && "setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+            this.#adopt(conn);
+          }
         } catch (error) {
           failed = true;
           onePeer = isPeerError(error);

@@ -1,12 +1,18 @@
 /**
  * @module Socket access Deno does not expose, through libc on Linux: the UDP receive buffer
- * (SO_RCVBUF) and the descriptor itself (worker threads send on it with sendto). Deno gives
- * no descriptor, so the socket's descriptor is found by its inode (/proc/net/udp{,6} by local port, then /proc/self/fd). Best effort: on other
+ * (SO_RCVBUF), TCP_NODELAY on listening sockets (accepted connections inherit it; Deno's
+ * TLS connections have no `setNoDelay`) and the descriptor itself (worker threads send on
+ * it with sendto). Deno gives no descriptor, so a socket's descriptor is found by its inode
+ * (/proc/net/{udp,tcp}{,6} by local port, then /proc/self/fd). Best effort: on other
  * systems, without FFI permission or when anything does not match, nothing changes.
  */
 
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
+const IPPROTO_TCP = 6;
+const TCP_NODELAY = 1;
+/** The `st` column of /proc/net/tcp for a listening socket. */
+const TCP_LISTEN = "0A";
 
 type Libc = {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
@@ -47,10 +53,18 @@ export function openLibc(): Libc | null {
  * it can be found.
  */
 export function udpDescriptor(port: number, host?: string): number | undefined {
+  return descriptors("udp", port, host)[0];
+}
+
+/**
+ * Descriptors of this process's sockets in /proc/net/`kind`{,6} bound to `port` (and to
+ * `host` when it is an IPv4 literal), only those in state `state` when given.
+ */
+function descriptors(kind: "udp" | "tcp", port: number, host?: string, state?: string): number[] {
   const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
   const local = host === undefined ? undefined : procIpv4(host);
   const inodes = new Set<string>();
-  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+  for (const table of [`/proc/net/${kind}`, `/proc/net/${kind}6`]) {
     let text: string;
     try {
       text = Deno.readTextFileSync(table);
@@ -60,21 +74,39 @@ export function udpDescriptor(port: number, host?: string): number | undefined {
     for (const line of text.split("\n").slice(1)) {
       const fields = line.trim().split(/\s+/);
       if (!fields[1]?.endsWith(hexPort)) continue;
-      if (local !== undefined && table.endsWith("udp") && fields[1] !== local + hexPort) continue;
+      if (state !== undefined && fields[3] !== state) continue;
+      if (local !== undefined && table.endsWith(kind) && fields[1] !== local + hexPort) continue;
       inodes.add(fields[9]);
     }
   }
-  if (inodes.size === 0) return undefined;
+  const found: number[] = [];
+  if (inodes.size === 0) return found;
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
     try {
       const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
       const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-      if (inode && inodes.has(inode)) return Number(entry.name);
+      if (inode && inodes.has(inode)) found.push(Number(entry.name));
     } catch {
       // the descriptor closed while we looked
     }
   }
-  return undefined;
+  return found;
+}
+
+/**
+ * Sets TCP_NODELAY on this process's listening sockets on `port` (every worker's, under
+ * SO_REUSEPORT), so that every connection accepted on them has it from the start: SIP sends
+ * small messages back to back, and with Nagle's algorithm the second waits for the ACK of
+ * the first, which the peer delays by up to 40 ms. Returns false when it could not.
+ */
+export function setListenerNoDelay(port: number, host?: string): boolean {
+  if (Deno.build.os !== "linux") return false;
+  const lib = openLibc();
+  const fds = lib ? descriptors("tcp", port, host, TCP_LISTEN) : [];
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  let set = false;
+  for (const fd of fds) set = lib!.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, one, 4) === 0 || set;
+  return set;
 }
 
 /**

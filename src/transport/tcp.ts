@@ -4,6 +4,7 @@
  * connection to. TLS is TCP plus certificates; a new certificate applies to new
  * handshakes by re-opening the listener, existing connections stay.
  */
+import { dial } from "./dial.ts";
 import { StreamConnection } from "./stream.ts";
 import type { TransportSink } from "./connection.ts";
 import { normalizeHost } from "./address.ts";
@@ -59,9 +60,7 @@ export class TcpTransport {
 
   /** Opens a connection to a peer (outbound request with no existing flow). */
   async connect(host: string, port: number): Promise<StreamConnection> {
-    const conn = this.#tls
-      ? await Deno.connectTls({ hostname: host, port })
-      : await Deno.connect({ hostname: host, port });
+    const conn = await dial(host, port, { tls: this.#tls !== undefined });
     const connection = new StreamConnection(conn, this.secure, this.#sink, this.#maxMessageSize);
     connection.run();
     return connection;

@@ -9,6 +9,7 @@
  */
 import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
+import { dial } from "./dial.ts";
 import { streamFlowId } from "./flow_id.ts";
 import type { Flow } from "./types.ts";
 import { handleFrameEvents, WsConnection } from "./ws_connection.ts";
@@ -64,11 +65,8 @@ export async function connectWebSocket(
   }
 
   async function handshake(): Promise<WsConnection> {
-    if (transport === "wss") {
-      const tls = await Deno.connectTls({ hostname: host, port, caCerts: options.caCerts });
-      conn = tls;
-      await tls.handshake();
-    } else conn = await Deno.connect({ hostname: host, port });
+    conn = await dial(host, port, { tls: transport === "wss", caCerts: options.caCerts });
+    if (transport === "wss") await (conn as Deno.TlsConn).handshake();
     const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
     const request = [
       "GET / HTTP/1.1",
