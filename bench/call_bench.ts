@@ -3,8 +3,9 @@
  * held, sipws and Kamailio side by side under the same load. For each server: a sipp UAS
  * (bench/scenarios/uas_load.xml) registered as bob@example.test over UDP with digest
  * credentials (its Contact is the UAS's own port), and a sipp UAC
- * (bench/scenarios/uac_load.xml) calling bob through the server over UDP: INVITE, 180,
- * 200, ACK, hold, BYE, 200. The caller is of a foreign domain (caller.test), so neither
+ * (bench/scenarios/uac_load.xml) calling bob through the server over UDP (or, with
+ * `transport: "tcp"`, UAC and UAS over TCP; bob's Contact then says `transport=tcp` and
+ * the server connects to it): INVITE, 180, 200, ACK, hold, BYE, 200. The caller is of a foreign domain (caller.test), so neither
  * server challenges the INVITE: both do the same work (record-route, location lookup,
  * stateful INVITE and BYE transactions, dialog tracking; Kamailio with its dialog module).
  *
@@ -20,7 +21,7 @@
  * in count and time. sipws is single-threaded (one core); Kamailio runs 2 UDP workers.
  * Not part of the product; runnable alone: `deno run -A bench/call_bench.ts [--json]
  * [--rates=200,400] [--step-ms=4000] [--hold-calls=5000] [--hold-rate=500]
- * [--no-kamailio] [--no-hold]`.
+ * [--no-kamailio] [--no-hold] [--transport=tcp]`.
  */
 import { groupTicks, mb } from "./support/proc.ts";
 import {
@@ -49,6 +50,8 @@ export type { CallServerName } from "./support/call_servers.ts";
 export type { ProbeResult } from "./support/probe.ts";
 
 export interface CallBenchOptions {
+  /** UAC and UAS transport. Default udp. */
+  transport?: "udp" | "tcp";
   /** Servers to measure; Kamailio is skipped (with a reason) when not installed. */
   servers?: CallServerName[];
   /** Offered call rates, calls/s, tried in order until a step fails. */
@@ -246,6 +249,7 @@ const DEFAULTS = {
 export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBenchResult> {
   const began = performance.now();
   const settings = {
+    transport: opts.transport ?? "udp",
     rates: opts.rates ?? DEFAULTS.rates,
     stepMs: opts.stepMs ?? DEFAULTS.stepMs,
     stepHoldMs: opts.stepHoldMs ?? DEFAULTS.stepHoldMs,
@@ -274,11 +278,13 @@ export async function runCallBench(opts: CallBenchOptions = {}): Promise<CallBen
   try {
     for (const name of names) {
       try {
-        rigs.push(await startRig(name));
+        rigs.push(await startRig(name, settings.transport));
         results.push({
           server: name,
           idleRssMb: rigs.at(-1)!.idleRssMb,
-          udpRcvBufBytes: await udpRcvBuf(rigs.at(-1)!.server.port),
+          udpRcvBufBytes: settings.transport === "udp"
+            ? await udpRcvBuf(rigs.at(-1)!.server.port)
+            : undefined,
           steps: [],
           maxCps: 0,
           maxAchievedCps: 0,
@@ -371,6 +377,7 @@ if (import.meta.main) {
     stepHoldMs: num("step-hold-ms"),
     holdCalls: Deno.args.includes("--no-hold") ? 0 : num("hold-calls"),
     holdRate: num("hold-rate"),
+    transport: arg("transport") === "tcp" ? "tcp" : "udp",
     log: (l) => console.error(l),
   });
   console.log(formatCallBench(result).join("\n"));

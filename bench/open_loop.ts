@@ -1,22 +1,19 @@
 /**
- * @module Open-loop REGISTER + digest load from sipp, sipws and Kamailio side by
- * side in one run: a rate ladder over UDP and TCP, an overload run and a soak run.
+ * @module The issue's open-loop protocol, sipws and Kamailio side by side in one run: one
+ * fresh process per server, then against that same process, one after the other, the
+ * REGISTER + digest ladder over UDP, over TCP, then the authenticated call ladder over UDP,
+ * over TCP (bench/support/call_load.ts). Then the overload run (2× sipws's UDP REGISTER
+ * limit) and the soak (half that limit, memory every 10 s), each on fresh processes.
  *
- * A step offers a fixed rate for `stepS` seconds (`sipp -r R -m stepS·R`, scenario
- * bench/scenarios/register_digest.xml: REGISTER → 401 → REGISTER with credentials → 200;
- * over TCP two sipp instances at R/2, so two connections). It passes when failed plus
- * unfinished registrations are under 0.1 %, the achieved rate (200s over the step's wall
- * time) is at least 97 % of the offered one, and the p99 registration time is at most
- * 200 ms. The servers alternate step by step, so background load hits both alike; a failed
- * step is tried once more and a server stops climbing at a rate that failed twice. For each
- * step: the server's CPU µs per registration (its CPU time over the step / registrations),
- * peak memory (sampled every 250 ms: sipws VmRSS, Kamailio PSS), p50/p99.
- *
- * Overload: 2× sipws's highest passing UDP rate for `overloadS` (default 30 s): achieved
- * rate (and as a share of the highest passing rate), 503s received, peak memory. Soak: 50 %
- * of that rate for `soakS` (default 600 s), memory every 10 s. Every sipp run is bounded
- * by -timeout and killed past it. Not part of the product; `bench/run.ts` drives it.
- * The ladder (bench/support/sipp_ladder.ts) is shared with bench/call_ladder.ts.
+ * A step offers a fixed rate for `stepS` seconds (`sipp -r R -m stepS·R`; over TCP two
+ * sipp instances at R/2, so two connections) and passes when failed plus unfinished plus
+ * 503'd operations are under 0.1 %, the achieved rate is at least 97 % of the offered one
+ * and p99 is at most 200 ms (bench/support/sipp_ladder.ts). The servers alternate step by
+ * step, a failed step is tried once more, a server stops at a rate failed twice. Kamailio
+ * runs bench/kamailio/kamailio_proxy.cfg.tmpl (2 UDP + 2 TCP workers; registrar and
+ * proxy), so one process serves all four loads as sipws does. Every sipp run is bounded by
+ * its -timeout and killed past it. Not part of the product; `bench/run.ts` drives it
+ * (`--only=open-loop,overload,soak`).
  */
 import {
   formatLadders,
@@ -25,147 +22,251 @@ import {
   type LoadRun,
   runLadder,
   runLoad,
+  type SippLoad,
+  type Transport,
 } from "./support/sipp_ladder.ts";
 import {
+  BENCH_ACCOUNT,
   KAMAILIO,
   type Registrar,
   startKamailioRegistrar,
   startSipwsRegistrar,
 } from "./support/registrars.ts";
+import { CALL_LOAD, CALLEE, startCallee } from "./support/call_load.ts";
+import type { SippRun } from "../tests/support/sipp.ts";
 
-export interface OverloadResult extends LoadRun {
-  /** sipws's highest passing UDP rate (the capacity the overload doubles). */
-  capacity: number;
-  /** Achieved rate / capacity. */
-  keptShare: number;
+/** Progress lines (stderr). */
+type Log = (line: string) => void;
+
+export interface ServerSet {
+  servers: Registrar[];
+  /** Why Kamailio is not among them, when it is not. */
+  kamailioSkipped?: string;
 }
 
-export async function runOverload(
-  server: Registrar,
-  capacity: number,
-  durationS: number,
-): Promise<OverloadResult> {
-  const run = await runLoad(server, { transport: "udp", rate: 2 * capacity, durationS });
-  return {
-    ...run,
-    capacity,
-    keptShare: capacity ? Math.round((run.achievedPerSec / capacity) * 100) / 100 : 0,
-  };
+/** Fresh sipws (bench and bob accounts) and, unless skipped or missing, Kamailio. */
+export async function startServers(kamailio: boolean): Promise<ServerSet> {
+  const servers = [await startSipwsRegistrar([BENCH_ACCOUNT, CALLEE])];
+  if (!kamailio) return { servers, kamailioSkipped: "--no-kamailio" };
+  try {
+    await Deno.stat(KAMAILIO);
+    servers.push(await startKamailioRegistrar("kamailio_proxy.cfg.tmpl"));
+    return { servers };
+  } catch (e) {
+    const reason = e instanceof Deno.errors.NotFound ? `${KAMAILIO} not installed` : `${e}`;
+    return { servers, kamailioSkipped: reason };
+  }
 }
 
-export interface SoakResult extends LoadRun {
-  /** [seconds since start, memory MB] every 10 s. */
-  memory: [number, number][];
+export async function stopServers(set: ServerSet | undefined): Promise<void> {
+  for (const s of set?.servers ?? []) await s.stop();
 }
 
-export async function runSoak(
-  server: Registrar,
-  rate: number,
-  durationS: number,
-): Promise<SoakResult> {
-  const memory: [number, number][] = [];
-  const run = await runLoad(server, {
-    transport: "udp",
-    rate,
-    durationS,
-    sampleEveryMs: 10_000,
-    onSample: (at, memMb) => memory.push([at, memMb]),
-  });
-  return { ...run, memory };
+/** 2 s at `rate` per server (JIT, first connections); not judged. */
+async function warmUp(servers: Registrar[], transport: Transport, rate: number, load?: SippLoad) {
+  for (const s of servers) await runLoad(s, { transport, load, rate, durationS: 2 });
 }
 
 export interface OpenLoopOptions {
   kamailio: boolean;
-  rates: number[];
+  registerRates: number[];
+  callRates: number[];
   stepS: number;
-  overloadS: number;
-  soakS: number;
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 export interface OpenLoopResult {
   settings: Omit<OpenLoopOptions, "log" | "kamailio">;
   kamailioSkipped?: string;
+  /** REGISTER udp, REGISTER tcp, calls udp, calls tcp. */
   ladders: LadderResult[];
-  overload: OverloadResult[];
-  soak?: SoakResult;
+}
+
+/** The four ladders against one fresh process per server. */
+export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
+  let set: ServerSet | undefined;
+  try {
+    set = await startServers(o.kamailio);
+    const ladders: LadderResult[] = [];
+    for (const transport of ["udp", "tcp"] as const) {
+      await warmUp(set.servers, transport, o.registerRates[0]);
+      ladders.push(
+        await runLadder(set.servers, {
+          transport,
+          rates: o.registerRates,
+          stepS: o.stepS,
+          log: o.log,
+        }),
+      );
+    }
+    for (const transport of ["udp", "tcp"] as const) {
+      const callees: SippRun[] = [];
+      try {
+        for (const s of set.servers) callees.push(await startCallee(s, transport));
+        await warmUp(set.servers, transport, o.callRates[0], CALL_LOAD);
+        ladders.push(
+          await runLadder(set.servers, {
+            transport,
+            load: CALL_LOAD,
+            rates: o.callRates,
+            stepS: o.stepS,
+            log: o.log,
+          }),
+        );
+      } finally {
+        for (const c of callees) await c.stop();
+      }
+    }
+    const { log: _log, kamailio: _k, ...settings } = o;
+    return { settings, kamailioSkipped: set.kamailioSkipped, ladders };
+  } finally {
+    await stopServers(set);
+  }
+}
+
+/** The open-loop UDP REGISTER limit of sipws in `r`, when it passed any step. */
+export function registerCapacity(r: OpenLoopResult | undefined): number | undefined {
+  const udp = r?.ladders.find((l) => l.op === "reg" && l.transport === "udp");
+  return udp?.maxRate.sipws || undefined;
 }
 
 /**
- * Fresh sipws (and Kamailio) processes; a 2 s warm-up at the lowest rate each (JIT, first
- * connections; not judged); the UDP then TCP ladder against the same processes; overload
- * at 2× sipws's UDP limit against both; then the soak against sipws.
+ * sipws's UDP REGISTER limit on `sipws` when this run did not measure it: a short ladder
+ * (3 s steps) over `rates`; the lowest rate when none passed.
  */
-export async function runOpenLoopBench(o: OpenLoopOptions): Promise<OpenLoopResult> {
-  const servers: Registrar[] = [];
-  let kamailioSkipped: string | undefined;
+async function probeCapacity(sipws: Registrar, rates: number[], log?: Log): Promise<number> {
+  const ladder = await runLadder([sipws], { transport: "udp", rates, stepS: 3, log });
+  return ladder.maxRate.sipws || rates[0];
+}
+
+export interface OverloadRun extends LoadRun {
+  /** sipws's highest passing UDP REGISTER rate (the capacity the overload doubles). */
+  capacity: number;
+  /** Achieved rate / capacity. */
+  keptShare: number;
+  /** Where the capacity came from: this run's ladder, --capacity, or a short probe. */
+  capacitySource: string;
+}
+
+export interface OverloadOptions {
+  kamailio: boolean;
+  /** Known capacity (this run's ladder or --capacity); probed when undefined. */
+  capacity?: number;
+  capacitySource?: string;
+  probeRates: number[];
+  durationS: number;
+  log?: Log;
+}
+
+export interface OverloadResult {
+  durationS: number;
+  kamailioSkipped?: string;
+  runs: OverloadRun[];
+}
+
+/** 2× capacity of REGISTER over UDP for `durationS` against fresh servers, one at a time. */
+export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
+  let set: ServerSet | undefined;
   try {
-    servers.push(await startSipwsRegistrar());
-    if (!o.kamailio) kamailioSkipped = "--no-kamailio";
-    else {
-      try {
-        await Deno.stat(KAMAILIO);
-        servers.push(await startKamailioRegistrar());
-      } catch (e) {
-        kamailioSkipped = e instanceof Deno.errors.NotFound ? `${KAMAILIO} not installed` : `${e}`;
-      }
+    set = await startServers(o.kamailio);
+    await warmUp(set.servers, "udp", o.probeRates[0]);
+    let capacity = o.capacity;
+    let source = o.capacitySource ?? "given";
+    if (!capacity) {
+      capacity = await probeCapacity(set.servers[0], o.probeRates, o.log);
+      source = "probe (3 s steps)";
     }
-    for (const s of servers) {
-      for (const transport of ["udp", "tcp"] as const) {
-        await runLoad(s, { transport, rate: o.rates[0], durationS: 2 });
-      }
+    const runs: OverloadRun[] = [];
+    for (const s of set.servers) {
+      await new Promise((r) => setTimeout(r, 3000)); // the probe's or the warm-up's backlog
+      const run = await runLoad(s, {
+        transport: "udp",
+        rate: 2 * capacity,
+        durationS: o.durationS,
+      });
+      runs.push({
+        ...run,
+        capacity,
+        capacitySource: source,
+        keptShare: Math.round((run.achievedPerSec / capacity) * 100) / 100,
+      });
+      o.log?.(`overload ${formatStep(run)}`);
     }
-    const ladders: LadderResult[] = [];
-    for (const transport of ["udp", "tcp"] as const) {
-      ladders.push(
-        await runLadder(servers, { transport, rates: o.rates, stepS: o.stepS, log: o.log }),
-      );
-    }
-    const capacity = ladders[0].maxRate.sipws || o.rates[0];
-    const overload: OverloadResult[] = [];
-    if (o.overloadS > 0) {
-      for (const s of servers) {
-        await new Promise((r) => setTimeout(r, 3000));
-        overload.push(await runOverload(s, capacity, o.overloadS));
-        o.log?.(`overload ${formatStep(overload.at(-1)!)}`);
-      }
-    }
-    let soak: SoakResult | undefined;
-    if (o.soakS > 0) {
-      await new Promise((r) => setTimeout(r, 3000));
-      soak = await runSoak(servers[0], Math.round(capacity / 2), o.soakS);
-      o.log?.(`soak ${formatStep(soak)}`);
-    }
-    const { log: _log, kamailio: _k, ...settings } = o;
-    return { settings, kamailioSkipped, ladders, overload, soak };
+    return { durationS: o.durationS, kamailioSkipped: set.kamailioSkipped, runs };
   } finally {
-    for (const s of servers) await s.stop();
+    await stopServers(set);
   }
 }
 
-/** Table lines for the report. */
+export interface SoakResult extends LoadRun {
+  durationS: number;
+  /** sipws's UDP REGISTER capacity the soak offers half of, and where it came from. */
+  capacity: number;
+  capacitySource: string;
+  /** [seconds since start, memory MB] every 10 s. */
+  memory: [number, number][];
+}
+
+/** Half the capacity of REGISTER over UDP for `durationS` against a fresh sipws. */
+export async function runSoak(
+  o: Omit<OverloadOptions, "kamailio">,
+): Promise<SoakResult> {
+  let set: ServerSet | undefined;
+  try {
+    set = await startServers(false);
+    const sipws = set.servers[0];
+    await warmUp(set.servers, "udp", o.probeRates[0]);
+    let capacity = o.capacity;
+    let source = o.capacitySource ?? "given";
+    if (!capacity) {
+      capacity = await probeCapacity(sipws, o.probeRates, o.log);
+      source = "probe (3 s steps)";
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    const memory: [number, number][] = [];
+    const run = await runLoad(sipws, {
+      transport: "udp",
+      rate: Math.round(capacity / 2),
+      durationS: o.durationS,
+      sampleEveryMs: 10_000,
+      onSample: (at, memMb) => memory.push([at, memMb]),
+    });
+    o.log?.(`soak ${formatStep(run)}`);
+    return { ...run, durationS: o.durationS, capacity, capacitySource: source, memory };
+  } finally {
+    await stopServers(set);
+  }
+}
+
+/** Table lines of the four ladders. */
 export function formatOpenLoop(r: OpenLoopResult): string[] {
   const lines = [
-    `open-loop REGISTER+digest (sipp, ${r.settings.stepS} s per step, pass: fail+unfinished ` +
-    `< 0.1 %, achieved ≥ 97 %, p99 ≤ 200 ms)`,
+    `open loop (sipp, ${r.settings.stepS} s per step, pass: fail+unfinished+503 < 0.1 %, ` +
+    `achieved ≥ 97 %, p99 ≤ 200 ms; calls: p99 first INVITE → 200); one process per server`,
   ];
   for (const l of r.ladders) for (const s of l.steps) lines.push("  " + formatStep(s));
   lines.push(...formatLadders(r.ladders));
-  for (const o of r.overload) {
-    lines.push(
-      `overload ${o.server}: offered ${o.rate}/s (2× sipws's ${o.capacity}/s) for ` +
-        `${r.settings.overloadS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
-        `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
-        `peak mem ${o.peakMemMb} MB, ${o.cpuUsPerOp} µs/reg`,
-    );
-  }
-  if (r.soak) {
-    lines.push(
-      `soak sipws: ${r.soak.rate}/s for ${r.settings.soakS} s: achieved ${r.soak.achievedPerSec}/s, ` +
-        `failed ${r.soak.failed}, unfinished ${r.soak.unfinished}, memory MB every 10 s: ` +
-        r.soak.memory.map(([, m]) => m).join(" "),
-    );
-  }
   if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);
   return lines;
+}
+
+export function formatOverload(r: OverloadResult): string[] {
+  const lines = r.runs.map((o) =>
+    `overload ${o.server}: offered ${o.rate}/s (2× sipws's ${o.capacity}/s, ${o.capacitySource}) ` +
+    `for ${r.durationS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
+    `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
+    `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/reg, ` +
+    `drops srv/cli ${o.serverDrops}/${o.clientDrops}`
+  );
+  if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);
+  return lines;
+}
+
+export function formatSoak(r: SoakResult): string[] {
+  return [
+    `soak sipws: ${r.rate}/s (half of ${r.capacity}/s, ${r.capacitySource}) for ${r.durationS} s: achieved ${r.achievedPerSec}/s, ` +
+    `failed ${r.failed}, unfinished ${r.unfinished}, 503 ${r.shed}, cpu ${r.cpuUsPerOp} µs/reg, ` +
+    `drops srv/cli ${r.serverDrops}/${r.clientDrops}`,
+    `soak memory MB every 10 s: ${r.memory.map(([, m]) => m).join(" ")}`,
+  ];
 }

@@ -1,502 +1,398 @@
 /**
- * @module `deno task bench`: one run that measures, side by side, REGISTER-with-digest
- * throughput and p50/p99 latency over UDP and TCP against sipws (started as a subprocess
- * from main.ts) and, when /usr/sbin/kamailio exists, against Kamailio (2 workers, in-memory
- * location, bench/kamailio/kamailio.cfg.tmpl) under the same load from
- * bench/register_load.ts, with the ratio sipws/Kamailio; the parser's messages/s
- * (bench/parser_bench.ts); the transaction layer bench (bench/transaction_bench.ts); and
- * the RSS and CPU time of each server; and calls through the proxy (bench/call_bench.ts:
- * sipp UAC → server → sipp UAS over UDP, the highest calls/s with no failed call and the
- * concurrent dialogs held, with memory, sipws and Kamailio side by side); connection churn
- * on the TCP, TLS and WSS listeners (bench/churn_bench.ts) and idle WebSocket clients held
- * (bench/ws_idle_bench.ts). Every phase is
- * bounded in time. Prints a table and one JSON line; `--write` also writes (keeping its hand-written sections)
- * bench/RESULTS.md. Flags: `--duration=MS` per measured phase (default 5000),
- * `--warmup=MS` (default 1000), `--concurrency=N` simulated agents (default 20),
- * `--no-kamailio`, `--no-micro` (skip parser/transaction benches), `--no-tui` (skip the
- * dashboard on/off comparison), `--no-calls` (skip the
- * call bench), `--call-rates=200,400,...`, `--hold-calls=N` (0 skips the long hold),
- * `--no-conn` (skip the connection benches), `--churn-cycles=N` (default 2000),
- * `--ws-clients=N` (default 5000), `--ws-hold=S` (default 60); REGISTER standalone vs a
- * 2-node cluster on one Redis (bench/cluster_bench.ts; `--no-cluster` skips it); open loop
- * (bench/open_loop.ts, fresh servers): `--no-open-loop`, `--register-rates=2000,4000,...`,
- * `--step-s=6`, `--overload-s=30`, `--soak-s=600` (0 skips), `--quick` (3 s steps, 10 s
- * overload, 60 s soak); the open-loop call ladder, authenticated calls over UDP and TCP
- * (bench/call_ladder.ts, fresh servers, same steps): `--no-call-ladder`,
- * `--call-ladder-rates=200,400,...`; REGISTER with `--workers 1` vs `--workers 2` (bench/workers_bench.ts:
- * scaling factor and CPU µs per registration; `--no-workers` skips it).
+ * @module `deno task bench`: sipws and Kamailio 5.6 measured side by side in one run on this
+ * machine, phase by phase (bench/support/bench_flags.ts lists them; `--help` prints them and
+ * every flag without running anything): closed-loop REGISTER (bench/closed_loop.ts); the
+ * issue's open-loop ladders on one fresh process per server, REGISTER UDP, REGISTER TCP,
+ * calls UDP, calls TCP, then overload and soak (bench/open_loop.ts); closed-loop calls over
+ * UDP and TCP (bench/call_bench.ts); parser and transaction micro benches; the dashboard's
+ * cost; connection churn and idle WebSocket clients; a 2-node cluster; `--workers 1` vs 2.
+ * `--only=` / `--skip=` choose phases. Each phase prints its table as it ends; one JSON line
+ * closes the run. `--write` replaces, in bench/RESULTS.md, the sections of the phases that
+ * ran (others stay), and the README's benchmark block when every phase it reads ran. Every
+ * load is bounded in time and count.
  */
-import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
-import { runParserBench } from "./parser_bench.ts";
-import { runTransactionBench } from "./transaction_bench.ts";
+import { formatClosedLoop, runClosedLoop } from "./closed_loop.ts";
+import {
+  formatOpenLoop,
+  formatOverload,
+  formatSoak,
+  type OpenLoopResult,
+  type OverloadResult,
+  registerCapacity,
+  runOpenLoop,
+  runOverload,
+  runSoak,
+} from "./open_loop.ts";
 import { type CallBenchResult, runCallBench } from "./call_bench.ts";
 import { formatCallBench } from "./support/call_report.ts";
-import { runTuiBench, type TuiBenchResult } from "./tui_bench.ts";
-import { type ChurnBenchResult, formatChurnBench, runChurnBench } from "./churn_bench.ts";
-import { formatWsIdleBench, runWsIdleBench, type WsIdleResult } from "./ws_idle_bench.ts";
-import { type ClusterBenchResult, formatClusterBench, runClusterBench } from "./cluster_bench.ts";
+import { runParserBench } from "./parser_bench.ts";
+import { runTransactionBench } from "./transaction_bench.ts";
+import { runTuiBench } from "./tui_bench.ts";
+import { formatChurnBench, runChurnBench } from "./churn_bench.ts";
+import { formatWsIdleBench, runWsIdleBench } from "./ws_idle_bench.ts";
+import { formatClusterBench, runClusterBench } from "./cluster_bench.ts";
+import { formatWorkersBench, runWorkersBench, workersProse } from "./workers_bench.ts";
 import {
-  formatWorkersBench,
-  runWorkersBench,
-  type WorkersBenchResult,
-  workersMarkdown,
-} from "./workers_bench.ts";
-import { groupPids, groupTicks, mb, statusKb } from "./support/proc.ts";
+  type BenchFlags,
+  helpText,
+  parseFlags,
+  type PhaseName,
+  PHASES,
+  RATE_DEFAULTS,
+} from "./support/bench_flags.ts";
 import {
-  BENCH_ACCOUNT as ACCOUNT,
-  KAMAILIO,
-  type Registrar,
-  startKamailioRegistrar,
-  startSipwsRegistrar,
-} from "./support/registrars.ts";
-import { formatOpenLoop, type OpenLoopResult, runOpenLoopBench } from "./open_loop.ts";
-import {
-  CALL_LADDER_HEADING,
-  callLadderMarkdown,
-  type CallLadderResult,
-  formatCallLadder,
-  runCallLadder,
-} from "./call_ladder.ts";
-import { arg } from "./support/args.ts";
-import { resultsSection } from "./support/results_section.ts";
+  callsProse,
+  CLOSED_LOOP_PROSE,
+  CONNECTIONS_PROSE,
+  MICRO_PROSE,
+  OPEN_LOOP_PROSE,
+  OVERLOAD_PROSE,
+  type RunMeta,
+  section,
+  SOAK_PROSE,
+  TUI_PROSE,
+} from "./support/report_sections.ts";
+import { replaceReadmeBlock, replaceSections, type Section } from "./support/results_file.ts";
+import { readmeTable } from "./support/readme_table.ts";
 
-const flag = (name: string) => Deno.args.includes(`--${name}`);
-
-const DURATION = Number(arg("duration") ?? 5000);
-const WARMUP = Number(arg("warmup") ?? 1000);
-const CONCURRENCY = Number(arg("concurrency") ?? 20);
-
-interface Phase extends RegisterLoadResult {
-  server: string;
-  /** Server CPU time during the measured phase, as % of one core. */
-  serverCpuPct: number;
-  /** Resident set size of the server (sum over its processes) after the phase, MB. */
-  serverRssMb: number;
-  /** Peak RSS (VmHWM) of the server's main process, MB. */
-  serverPeakRssMb: number;
+/** What a phase hands back: its result, its printed lines, its sections, its failure. */
+interface Outcome {
+  result: unknown;
+  lines: string[];
+  sections: (meta: RunMeta) => Section[];
+  /** Set when the phase shows sipws broken (not merely slower): the run exits 1. */
+  error?: string;
 }
 
-async function measure(server: Registrar, transport: "udp" | "tcp"): Promise<Phase> {
-  const base = {
-    host: "127.0.0.1",
-    port: server.port,
-    transport,
-    ...ACCOUNT,
-    concurrency: CONCURRENCY,
-    connections: 2,
+type Results = Partial<Record<PhaseName, unknown>>;
+const log = (line: string) => console.error(line);
+
+/** Every heading a phase writes, for placing new sections (and for older names). */
+const GENERATED = [
+  "## Closed loop",
+  "## Open loop",
+  "## Open-loop call ladder",
+  "## Overload",
+  "## Soak",
+  "## Calls through the proxy",
+  "## Parser and transactions",
+  "## Dashboard",
+  "## Connections",
+  "## Cluster",
+  "## Workers",
+];
+
+function phaseRunner(
+  f: BenchFlags,
+  results: Results,
+): Record<PhaseName, () => Promise<Outcome>> {
+  const quick = f.quick;
+  const stepS = f.num("step-s", quick ? 3 : 6);
+  const registerRates = f.list("register-rates", RATE_DEFAULTS.registerRates)!;
+  const closedOpts = {
+    durationMs: f.num("duration", 5000),
+    warmupMs: f.num("warmup", 1000),
+    concurrency: f.num("concurrency", 20),
   };
-  if (WARMUP > 0) await runRegisterLoad({ ...base, durationMs: WARMUP });
-  const ticks0 = groupTicks(server.child.pid);
-  const t0 = performance.now();
-  const result = await runRegisterLoad({ ...base, durationMs: DURATION });
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = (groupTicks(server.child.pid) - ticks0) / 100;
-  const pids = groupPids(server.child.pid);
+  /** sipws's UDP REGISTER limit: this run's ladder, else --capacity, else the overload's. */
+  const capacity = (): [number | undefined, string] => {
+    const ladder = registerCapacity(results["open-loop"] as OpenLoopResult | undefined);
+    if (ladder) return [ladder, "this run's ladder"];
+    if (f.value("capacity")) return [f.num("capacity", 0), "--capacity"];
+    const over = (results.overload as OverloadResult | undefined)?.runs[0];
+    return over ? [over.capacity, over.capacitySource] : [undefined, ""];
+  };
   return {
-    server: server.name,
-    ...result,
-    serverCpuPct: Math.round((cpu / seconds) * 100),
-    serverRssMb: mb(pids.reduce((sum, p) => sum + statusKb(p, "VmRSS"), 0)),
-    serverPeakRssMb: mb(statusKb(server.child.pid, "VmHWM")),
+    closed: async () => {
+      const r = await runClosedLoop({ kamailio: f.kamailio, ...closedOpts });
+      const failures = r.phases.filter((p) => p.server === "sipws")
+        .reduce((s, p) => s + p.failures, 0);
+      return {
+        result: r,
+        lines: formatClosedLoop(r),
+        sections: (m) => [
+          section(
+            "## Closed loop: REGISTER + digest",
+            m,
+            [
+              ...CLOSED_LOOP_PROSE,
+              `Agents: ${r.settings.concurrency}; warm-up ${r.settings.warmupMs} ms, measured ` +
+              `${r.settings.durationMs} ms per transport.`,
+            ],
+            formatClosedLoop(r),
+            r,
+          ),
+        ],
+        error: failures ? `sipws had ${failures} failed REGISTER transactions` : undefined,
+      };
+    },
+    "open-loop": async () => {
+      const r = await runOpenLoop({
+        kamailio: f.kamailio,
+        registerRates,
+        callRates: f.list("call-ladder-rates", RATE_DEFAULTS.callLadderRates)!,
+        stepS,
+        log,
+      });
+      const none = r.ladders.filter((l) => l.maxRate.sipws === 0);
+      return {
+        result: r,
+        lines: formatOpenLoop(r),
+        sections: (m) => [
+          section(
+            "## Open loop: REGISTER and calls, UDP and TCP, one process per server",
+            m,
+            OPEN_LOOP_PROSE,
+            formatOpenLoop(r),
+            r,
+            ["## Open loop", "## Open-loop call ladder"],
+          ),
+        ],
+        error: none.length
+          ? `open loop: sipws passed no rate of ${none.map((l) => `${l.op} ${l.transport}`)}`
+          : undefined,
+      };
+    },
+    overload: async () => {
+      const [known, source] = capacity();
+      const r = await runOverload({
+        kamailio: f.kamailio,
+        capacity: known,
+        capacitySource: source,
+        probeRates: registerRates,
+        durationS: f.num("overload-s", quick ? 10 : 30),
+        log,
+      });
+      return {
+        result: r,
+        lines: formatOverload(r),
+        sections: (m) => [section("## Overload", m, OVERLOAD_PROSE, formatOverload(r), r)],
+      };
+    },
+    soak: async () => {
+      const [known, source] = capacity();
+      const r = await runSoak({
+        capacity: known,
+        capacitySource: source,
+        probeRates: registerRates,
+        durationS: f.num("soak-s", quick ? 60 : 600),
+        log,
+      });
+      return {
+        result: r,
+        lines: formatSoak(r),
+        sections: (m) => [section("## Soak", m, SOAK_PROSE, formatSoak(r), r)],
+        error: r.failed ? `soak: ${r.failed} failed registrations` : undefined,
+      };
+    },
+    calls: async () => {
+      const servers = f.kamailio ? undefined : ["sipws" as const];
+      const rates = f.list("call-rates");
+      const udp = await runCallBench({
+        servers,
+        rates,
+        holdCalls: f.value("hold-calls") === undefined ? undefined : f.num("hold-calls", 0),
+        log,
+      });
+      // The long hold says the memory per dialog; once (UDP) is enough.
+      const tcp = await runCallBench({ servers, rates, holdCalls: 0, transport: "tcp", log });
+      const lines = [...formatCallBench(udp), "", ...formatCallBench(tcp)];
+      const broken = [udp, tcp].flatMap((c) =>
+        c.servers.filter((s) =>
+          s.server === "sipws" && (s.error || s.maxCps === 0 || (s.hold?.failed ?? 0) > 0)
+        ).map((s) => `${c.settings.transport}: ${s.error ?? "no passing call rate"}`)
+      );
+      return {
+        result: [udp, tcp],
+        lines,
+        sections: (m) => [
+          section(
+            "## Calls through the proxy, closed loop, UDP and TCP",
+            m,
+            callsProse(udp.settings),
+            lines,
+            [udp, tcp],
+            ["## Calls through the proxy"],
+          ),
+        ],
+        error: broken.length ? `sipws call bench: ${broken.join("; ")}` : undefined,
+      };
+    },
+    micro: async () => {
+      const parser = await runParserBench({ maxMs: 3000 });
+      const transactions = await runTransactionBench(100_000);
+      const lines = [
+        `parser: REGISTER ${parser.register_per_s} msg/s, INVITE ${parser.invite_per_s} msg/s ` +
+        `(hot headers read: ${parser.register_read_hot_per_s} / ${parser.invite_read_hot_per_s})`,
+        `transactions (100k INVITE server tx): create ${transactions.tx_wheel_create_ns_per_op} ` +
+        `ns/op, rss +${transactions.tx_wheel_rss_delta_mb} MB (timer wheel)`,
+      ];
+      const result = { parser, transactions };
+      return {
+        result,
+        lines,
+        sections: (m) => [section("## Parser and transactions", m, MICRO_PROSE, lines, result)],
+      };
+    },
+    tui: async () => {
+      const r = await runTuiBench();
+      const lines = [
+        `dashboard (--tui) on/off: REGISTER/s ${r.tui_on_registers_per_s} / ` +
+        `${r.tui_off_registers_per_s} (ratio ${r.tui_ratio_on_over_off}, target ≥ 0.9); ` +
+        `server CPU per REGISTER ${r.tui_on_cpu_us_per_register} / ` +
+        `${r.tui_off_cpu_us_per_register} µs`,
+      ];
+      return {
+        result: r,
+        lines,
+        sections: (m) => [section("## Dashboard on and off", m, TUI_PROSE, lines, r)],
+      };
+    },
+    conn: async () => {
+      const churn = await runChurnBench(f.num("churn-cycles", 2000));
+      const wsIdle = await runWsIdleBench({
+        clients: f.num("ws-clients", 5000),
+        holdSeconds: f.num("ws-hold", 60),
+        log,
+      });
+      const lines = [...formatChurnBench(churn), ...formatWsIdleBench(wsIdle)];
+      const closed = wsIdle.serverCloses > 0 || wsIdle.registered < wsIdle.clients;
+      return {
+        result: { churn, wsIdle },
+        lines,
+        sections: (
+          m,
+        ) => [section("## Connections", m, CONNECTIONS_PROSE, lines, { churn, wsIdle })],
+        error: closed
+          ? `ws idle hold: ${wsIdle.serverCloses} clients closed by the server`
+          : undefined,
+      };
+    },
+    cluster: async () => {
+      const r = await runClusterBench(closedOpts);
+      // Its report is markdown (heading, tables): the heading is the section's.
+      const lines = formatClusterBench(r);
+      const heading = lines.find((l) => l.startsWith("## "))!;
+      const body = lines.slice(lines.indexOf(heading) + 1);
+      return {
+        result: r,
+        lines,
+        sections: (m) => [section(heading, m, body, [], r, ["## Cluster"])],
+      };
+    },
+    workers: async () => {
+      const r = await runWorkersBench({ ...closedOpts, workers: 2 });
+      const lines = formatWorkersBench(r);
+      return {
+        result: r,
+        lines,
+        sections: (m) => [
+          section(
+            `## Workers: --workers 1 vs --workers ${r.workers}`,
+            m,
+            workersProse(r),
+            lines,
+            r,
+            ["## Workers"],
+          ),
+        ],
+      };
+    },
   };
-}
-
-interface Running {
-  server: Registrar;
-  idleRssMb: number;
-}
-
-async function launch(start: () => Promise<Registrar>): Promise<Running> {
-  const server = await start();
-  const pids = groupPids(server.child.pid);
-  return { server, idleRssMb: mb(pids.reduce((sum, p) => sum + statusKb(p, "VmRSS"), 0)) };
-}
-
-async function shutdown(r: Running | undefined): Promise<void> {
-  await r?.server.stop();
 }
 
 const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
 
-function pad(s: string | number, n: number): string {
-  return String(s).padStart(n);
+function machine(kamailio: boolean): string {
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1];
+  return `${navigator.hardwareConcurrency} cores (${cpu ?? "unknown CPU"}), Deno ` +
+    `${Deno.version.deno}` + (kamailio ? ", Kamailio 5.6 (/usr/sbin/kamailio)" : "");
+}
+
+/** The phases the README table reads: it is rewritten only after a run of all of them. */
+const TABLE_PHASES: PhaseName[] = ["closed", "open-loop", "overload", "soak", "calls"];
+
+async function write(results: Results, sections: Section[], meta: RunMeta) {
+  const resultsUrl = new URL("./RESULTS.md", import.meta.url);
+  const old = await Deno.readTextFile(resultsUrl).catch(() => "");
+  await Deno.writeTextFile(resultsUrl, replaceSections(old, sections, GENERATED));
+  const files = [resultsUrl.pathname];
+  const missing = TABLE_PHASES.filter((p) => !(p in results));
+  if (missing.length) {
+    console.log(`README table not rewritten: phases ${missing.join(", ")} did not run`);
+  } else {
+    const readmeUrl = new URL("../README.md", import.meta.url);
+    const table = readmeTable({
+      date: meta.date,
+      command: meta.command,
+      machine: meta.machine,
+      loadavg: meta.loadBefore,
+      closed: results.closed as Parameters<typeof readmeTable>[0]["closed"],
+      openLoop: results["open-loop"] as OpenLoopResult,
+      overload: results.overload as OverloadResult,
+      soak: results.soak as Parameters<typeof readmeTable>[0]["soak"],
+      calls: results.calls as CallBenchResult[],
+    });
+    await Deno.writeTextFile(
+      readmeUrl,
+      replaceReadmeBlock(await Deno.readTextFile(readmeUrl), table),
+    );
+    files.push(readmeUrl.pathname);
+  }
+  // The generated tables are aligned as `deno fmt` would (the repo's check).
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", ...files] }).output();
+  console.log(`wrote ${files.join(", ")}`);
 }
 
 async function main() {
-  const startedAt = new Date();
+  let flags: BenchFlags;
+  try {
+    flags = parseFlags(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n\n${helpText()}`);
+    Deno.exit(2);
+  }
+  if (flags.help) {
+    console.log(helpText());
+    return;
+  }
   const began = performance.now();
-  const loadBefore = loadavg();
-  let sipwsRun: Running | undefined;
-  let kamailioRun: Running | undefined;
-  let kamailioSkipped = "";
-  const sipwsPhases: Phase[] = [];
-  const kamailioPhases: Phase[] = [];
-  try {
-    sipwsRun = await launch(startSipwsRegistrar);
-    if (flag("no-kamailio")) kamailioSkipped = "--no-kamailio";
-    else {
-      try {
-        await Deno.stat(KAMAILIO);
-        kamailioRun = await launch(startKamailioRegistrar);
-      } catch (e) {
-        kamailioSkipped = e instanceof Deno.errors.NotFound
-          ? `${KAMAILIO} not installed`
-          : String(e);
-      }
-    }
-    // Interleaved, so a change in background load hits both servers alike.
-    for (const transport of ["udp", "tcp"] as const) {
-      sipwsPhases.push(await measure(sipwsRun.server, transport));
-      if (kamailioRun) kamailioPhases.push(await measure(kamailioRun.server, transport));
-    }
-  } finally {
-    await shutdown(sipwsRun);
-    await shutdown(kamailioRun);
+  const loadStart = loadavg();
+  const date = new Date().toISOString();
+  const command = `deno task bench ${Deno.args.join(" ")}`.trim();
+  const results: Results = {};
+  const sections: Section[] = [];
+  const errors: string[] = [];
+  const runners = phaseRunner(flags, results);
+  const host = machine(flags.kamailio);
+  log(`phases: ${flags.phases.join(", ")}`);
+  for (const name of flags.phases) {
+    log(`--- ${name}: ${PHASES[name]}`);
+    const loadBefore = loadavg();
+    const t0 = performance.now();
+    const outcome = await runners[name]();
+    results[name] = outcome.result;
+    const meta = { date, command, machine: host, loadBefore, loadAfter: loadavg() };
+    sections.push(...outcome.sections(meta));
+    console.log(
+      [`== ${name} (${Math.round((performance.now() - t0) / 1000)} s)`, ...outcome.lines, ""]
+        .join("\n"),
+    );
+    if (outcome.error) errors.push(outcome.error);
   }
-  const sipws = { phases: sipwsPhases, idleRssMb: sipwsRun!.idleRssMb };
-  const kamailio = kamailioRun
-    ? { phases: kamailioPhases, idleRssMb: kamailioRun.idleRssMb }
-    : undefined;
-  // Fresh processes for the open-loop REGISTER runs (the issue's protocol), after the
-  // closed-loop servers are gone.
-  const quick = flag("quick");
-  const openLoop: OpenLoopResult | undefined = flag("no-open-loop")
-    ? undefined
-    : await runOpenLoopBench({
-      kamailio: !flag("no-kamailio"),
-      rates: (arg("register-rates") ??
-        "2000,4000,6000,8000,10000,12000,15000,18000,21000,25000,30000")
-        .split(",").map(Number),
-      stepS: Number(arg("step-s") ?? (quick ? 3 : 6)),
-      overloadS: Number(arg("overload-s") ?? (quick ? 10 : 30)),
-      soakS: Number(arg("soak-s") ?? (quick ? 60 : 600)),
-      log: (line) => console.error(line),
+  const totalSeconds = Math.round((performance.now() - began) / 100) / 10;
+  console.log(JSON.stringify({ date, command, machine: host, totalSeconds, results }));
+  if (flags.write) {
+    await write(results, sections, {
+      date,
+      command,
+      machine: host,
+      loadBefore: loadStart,
+      loadAfter: loadavg(),
     });
-  // The issue's call protocol, open loop, on fresh servers of its own.
-  const callLadder: CallLadderResult | undefined = flag("no-call-ladder")
-    ? undefined
-    : await runCallLadder({
-      kamailio: !flag("no-kamailio"),
-      rates: (arg("call-ladder-rates") ?? "200,400,800,1200,1600,2400,3200")
-        .split(",").map(Number),
-      stepS: Number(arg("step-s") ?? (quick ? 3 : 6)),
-      log: (line) => console.error(line),
-    });
-  // After the REGISTER servers are gone, so they take no CPU from the call load.
-  const calls: CallBenchResult | undefined = flag("no-calls") ? undefined : await runCallBench({
-    servers: flag("no-kamailio") ? ["sipws"] : undefined,
-    rates: arg("call-rates")?.split(",").map(Number),
-    holdCalls: arg("hold-calls") === undefined ? undefined : Number(arg("hold-calls")),
-    log: (line) => console.error(line),
-  });
-  const parser = flag("no-micro") ? undefined : await runParserBench({ maxMs: 3000 });
-  const transactions = flag("no-micro") ? undefined : await runTransactionBench(100_000);
-  const tui: TuiBenchResult | undefined = flag("no-tui") ? undefined : await runTuiBench();
-  const churn: ChurnBenchResult | undefined = flag("no-conn")
-    ? undefined
-    : await runChurnBench(Number(arg("churn-cycles") ?? 2000));
-  const wsIdle: WsIdleResult | undefined = flag("no-conn") ? undefined : await runWsIdleBench({
-    clients: Number(arg("ws-clients") ?? 5000),
-    holdSeconds: Number(arg("ws-hold") ?? 60),
-    log: (line) => console.error(line),
-  });
-  const cluster: ClusterBenchResult | undefined = flag("no-cluster")
-    ? undefined
-    : await runClusterBench({ durationMs: DURATION, warmupMs: WARMUP, concurrency: CONCURRENCY });
-  const workers: WorkersBenchResult | undefined = flag("no-workers")
-    ? undefined
-    : await runWorkersBench({ durationMs: DURATION, warmupMs: WARMUP, workers: 2 });
-
-  const rows = [...sipws.phases, ...(kamailio?.phases ?? [])];
-  const loadAfter = loadavg();
-  const ratio: Record<string, number> = {};
-  for (const t of ["udp", "tcp"] as const) {
-    const a = sipws.phases.find((p) => p.transport === t);
-    const b = kamailio?.phases.find((p) => p.transport === t);
-    if (a && b && b.registrationsPerSec > 0) {
-      ratio[t] = Math.round((a.registrationsPerSec / b.registrationsPerSec) * 100) / 100;
-    }
   }
-  const cpuInfo = Deno.readTextFileSync("/proc/cpuinfo");
-  const machine = {
-    cores: navigator.hardwareConcurrency,
-    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuInfo)?.[1] ?? "unknown",
-    os: Deno.build.os,
-    deno: Deno.version.deno,
-    kamailio: kamailio ? "5.6 (" + KAMAILIO + ")" : kamailioSkipped,
-    loadavgBefore: loadBefore,
-    loadavgAfter: loadAfter,
-  };
-  const report = {
-    date: startedAt.toISOString(),
-    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
-    machine,
-    settings: { durationMs: DURATION, warmupMs: WARMUP, concurrency: CONCURRENCY, connections: 2 },
-    register: rows,
-    ratioSipwsOverKamailio: ratio,
-    openLoop,
-    callLadder,
-    sipwsIdleRssMb: sipws.idleRssMb,
-    kamailioIdleRssMb: kamailio?.idleRssMb,
-    parser,
-    transactions,
-    calls,
-    tui,
-    churn,
-    wsIdle,
-    cluster,
-    workers,
-    totalSeconds: Math.round((performance.now() - began) / 100) / 10,
-  };
-
-  const header = "server    transport  reg/s   tx/s    p50 ms  p99 ms  fail  retx  cpu%  rss MB";
-  const lines = [header, "-".repeat(header.length)];
-  for (const r of rows) {
-    lines.push(
-      `${r.server.padEnd(9)} ${r.transport.padEnd(9)} ${pad(r.registrationsPerSec, 6)} ` +
-        `${pad(r.transactionsPerSec, 6)} ${pad(r.p50Ms.toFixed(2), 7)} ${
-          pad(r.p99Ms.toFixed(2), 7)
-        } ` +
-        `${pad(r.failures, 5)} ${pad(r.retransmissions, 5)} ${pad(r.serverCpuPct, 5)} ` +
-        `${pad(r.serverRssMb, 7)}`,
-    );
-  }
-  for (const [t, v] of Object.entries(ratio)) lines.push(`ratio sipws/kamailio ${t}: ${v}`);
-  if (kamailioSkipped) lines.push(`kamailio: skipped (${kamailioSkipped})`);
-  if (parser) {
-    lines.push(
-      `parser: REGISTER ${parser.register_per_s} msg/s, INVITE ${parser.invite_per_s} msg/s ` +
-        `(hot headers read: ${parser.register_read_hot_per_s} / ${parser.invite_read_hot_per_s})`,
-    );
-  }
-  if (transactions) {
-    lines.push(
-      `transactions (100k INVITE server tx): create ${transactions.tx_wheel_create_ns_per_op} ns/op, ` +
-        `rss +${transactions.tx_wheel_rss_delta_mb} MB (timer wheel)`,
-    );
-  }
-  if (tui) {
-    lines.push(
-      `dashboard (--tui) on/off: REGISTER/s ${tui.tui_on_registers_per_s} / ` +
-        `${tui.tui_off_registers_per_s} (ratio ${tui.tui_ratio_on_over_off}, target ≥ 0.9); ` +
-        `server CPU per REGISTER ${tui.tui_on_cpu_us_per_register} / ` +
-        `${tui.tui_off_cpu_us_per_register} µs`,
-    );
-  }
-  const openLoopLines = openLoop ? formatOpenLoop(openLoop) : [];
-  const callLadderLines = callLadder ? formatCallLadder(callLadder) : [];
-  const callLines = calls ? formatCallBench(calls) : [];
-  lines.push(
-    `idle RSS: sipws ${sipws.idleRssMb} MB` +
-      (kamailio ? `, kamailio ${kamailio.idleRssMb} MB (all processes)` : "") +
-      `; load average before ${loadBefore}, after ${loadAfter}; total ${report.totalSeconds} s`,
-  );
-  const connLines = [
-    ...(churn ? formatChurnBench(churn) : []),
-    ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
-  ];
-  const clusterLines = cluster ? formatClusterBench(cluster) : [];
-  const workersLines = workers ? ["", ...formatWorkersBench(workers)] : [];
-  console.log(
-    [
-      ...lines,
-      ...(openLoopLines.length ? ["", ...openLoopLines] : []),
-      ...(callLadderLines.length ? ["", ...callLadderLines] : []),
-      ...(callLines.length ? ["", ...callLines] : []),
-      ...(connLines.length ? ["", ...connLines] : []),
-      ...clusterLines,
-      ...workersLines,
-    ].join("\n"),
-  );
-  console.log(JSON.stringify(report));
-
-  const failures = rows.reduce((sum, r) => sum + r.failures, 0);
-  if (flag("write")) {
-    const generated = resultsMarkdown(report, lines) +
-      (openLoop ? openLoopMarkdown(openLoopLines) : "") +
-      (callLadder ? callLadderMarkdown(callLadderLines) : "") +
-      (calls ? callsMarkdown(calls, callLines) : "") +
-      connectionsMarkdown(churn, wsIdle) +
-      (clusterLines.length ? clusterLines.join("\n") + "\n" : "") +
-      (workers ? workersMarkdown(workers) : "");
-    await Deno.writeTextFile(
-      new URL("./RESULTS.md", import.meta.url),
-      generated + await keptSections(generated),
-    );
-    console.log("wrote bench/RESULTS.md");
-  }
-  if (sipws.phases.some((p) => p.failures > 0)) {
-    console.error(`error: sipws had ${failures} failed REGISTER transactions`);
-    Deno.exit(1);
-  }
-  if (wsIdle && (wsIdle.serverCloses > 0 || wsIdle.registered < wsIdle.clients)) {
-    console.error(`error: ws idle hold: ${wsIdle.serverCloses} clients closed by the server`);
-    Deno.exit(1);
-  }
-  const noCallRate = callLadder?.ladders.filter((l) => l.maxRate.sipws === 0) ?? [];
-  if (noCallRate.length) {
-    console.error(
-      `error: open-loop call ladder: sipws passed no rate over ` +
-        noCallRate.map((l) => l.transport).join(", "),
-    );
-    Deno.exit(1);
-  }
-  // A failing ladder step is how the limit is found; no passing step at all, a server that
-  // did not start, or failed calls in the long hold are errors.
-  const sipwsCalls = calls?.servers.find((s) => s.server === "sipws");
-  if (
-    sipwsCalls &&
-    (sipwsCalls.error || sipwsCalls.maxCps === 0 || (sipwsCalls.hold?.failed ?? 0) > 0)
-  ) {
-    console.error(`error: sipws call bench: ${sipwsCalls.error ?? "no passing call rate"}`);
-    Deno.exit(1);
-  }
-}
-
-/** The connection benches' section of bench/RESULTS.md (empty when skipped). */
-function connectionsMarkdown(churn?: ChurnBenchResult, wsIdle?: WsIdleResult): string {
-  if (!churn && !wsIdle) return "";
-  return resultsSection("## Connections", [
-    "Churn (bench/churn_bench.ts): sipws with TCP, TLS and WSS ports; per port, one client opens",
-    "and closes TCP connections as fast as it can (connect, then close; every second close with",
-    "RST through SO_LINGER 0), then a REGISTER over a new TCP connection is timed to its answer.",
-    "Targets: 2,000 cycles under 5 s per port, the REGISTER answered under 100 ms.",
-    "",
-    "Idle WebSocket hold (bench/ws_idle_bench.ts): N clients (Deno's WebSocket, which answers",
-    "pings as browsers do) each register their own user with digest, then stay idle, answering",
-    "only the server's OPTIONS with 200; the server runs with `[websocket] ping_interval` as",
-    "shown and the default `ping_timeout` (20 s). Counted: clients the server closed during the",
-    "hold (target 0), bindings at the end, server RSS per client (growth over the idle server",
-    "divided by N; bindings and connections). `--ws-clients=19000 --ws-hold=300` is the issue's",
-    "full target (needs 20,000 descriptors per process).",
-  ], [
-    ...(churn ? formatChurnBench(churn) : []),
-    ...(wsIdle ? formatWsIdleBench(wsIdle) : []),
-  ]);
-}
-
-/** Headings of the sections the phases of this bench write. */
-const GENERATED = [
-  "## Open loop",
-  CALL_LADDER_HEADING,
-  "## Calls through the proxy",
-  "## Connections",
-  "## Cluster",
-  "## Workers: --workers",
-];
-
-/**
- * Sections of the old bench/RESULTS.md this run did not write (hand-kept ones: the log of
- * cost changes with its before/after per change, other benches' notes) survive a rewrite.
- */
-async function keptSections(generated: string): Promise<string> {
-  let old: string;
-  try {
-    old = await Deno.readTextFile(new URL("./RESULTS.md", import.meta.url));
-  } catch {
-    return "";
-  }
-  const headings = new Set(generated.split("\n").filter((l) => l.startsWith("## ")));
-  const kept = old.split(/\n(?=## )/).slice(1).filter((section) => {
-    const heading = section.slice(0, section.indexOf("\n") >>> 0);
-    // A section a phase writes is not kept even when this run skipped the phase: its
-    // figures would sit beside this run's as if measured with them.
-    return !headings.has(heading) && !GENERATED.some((prefix) => heading.startsWith(prefix));
-  });
-  return kept.map((section) => "\n" + section.trimEnd() + "\n").join("");
-}
-
-/** The open-loop section of bench/RESULTS.md. */
-function openLoopMarkdown(table: string[]): string {
-  return resultsSection("## Open loop: REGISTER + digest ladder, overload, soak", [
-    "Fresh sipws and Kamailio processes (bench/open_loop.ts), each warmed up 2 s per",
-    "transport at the lowest rate, then sipp (bench/scenarios/register_digest.xml) offers a",
-    "fixed rate per step (`-r R -m stepS·R`; over TCP two sipp instances, two connections),",
-    "servers alternating step by step. A step passes when failed + unfinished + 503'd",
-    "registrations are under 0.1 %, the achieved rate is ≥ 97 % of the offered one and p99 ≤",
-    "200 ms; a failed step is tried once more. `µs/reg` is the server's CPU time over the",
-    "step per registration (2 transactions), `mem` sipws's VmRSS or Kamailio's PSS summed",
-    "over its processes, peak over the step. `+` after a limit: the ladder's top passed.",
-    "Overload: 2× sipws's UDP limit for the overload time, against both servers. Soak: half",
-    "sipws's UDP limit, memory every 10 s.",
-  ], table);
-}
-
-/** The call bench's section of bench/RESULTS.md. */
-function callsMarkdown(calls: CallBenchResult, table: string[]): string {
-  const st = calls.settings;
-  return resultsSection("## Calls through the proxy", [
-    "Same run, after the REGISTER phase (bench/call_bench.ts). For each server a sipp UAS",
-    "(bench/scenarios/uas_load.xml) is registered as bob@example.test over UDP with digest",
-    "credentials, its Contact being its own port; a sipp UAC (bench/scenarios/uac_load.xml)",
-    "calls bob through the server over UDP: INVITE → 100 → 180 → 200 → ACK → hold → BYE → 200.",
-    "The caller is of a foreign domain (caller.test), so neither server challenges the INVITE",
-    "(sipws's policy for callers of other domains; Kamailio's script does the same): both",
-    "record-route, look bob up in an in-memory location table, relay INVITE and BYE",
-    "statefully and track the dialog (Kamailio with its dialog module,",
-    "bench/kamailio/kamailio_proxy.cfg.tmpl). **sipws is single-threaded (one core); Kamailio",
-    "runs 2 UDP worker processes (children=2)**, the issue's reference; sipp UAC and UAS run",
-    "on the same 2 cores.",
-    "",
-    `Rate ladder: ${st.rates.join(", ")} calls/s offered (sipp -r, -rp 1000), ` +
-    `${st.stepMs} ms of calls per step, ${st.stepHoldMs} ms hold, servers interleaved step by`,
-    "step; a step passes with every call successful, retransmissions (UAC + UAS) ≤ 1% of the",
-    "calls and ≥ 90% of the offered rate reached; a failed step gets one second attempt",
-    "(`(2)`), and a server stops at a rate that failed twice. `inv→200` is sipp's mean",
-    "INVITE → 200 time (ms resolution); `cpu%` the server's CPU over the sipp run (100 = one",
-    "core; diluted in a failing step by its tail) and `cpu ms/call` its CPU time per call;",
-    "`probe` the round trip of OPTIONS sent to the server every 20 ms during the step;",
-    "`drops srv/cli` datagrams the kernel dropped on the server's UDP socket (receive buffer",
-    "full: the server did not read in time) and on the sipp sockets; `mem` sipws's VmRSS or",
-    "Kamailio's PSS summed over its processes (shared memory counted once). The ratio",
-    "compares the highest passing rates; when Kamailio passed every step, its figure is the",
-    "ladder's top, not its limit. The machine is shared with other work (see the load",
-    "average above): a rate that fails once and passes on its second attempt shows such",
-    "interference, which hits both servers alike since their steps are interleaved.",
-    "",
-    `Long hold: ${st.holdCalls} calls at ${st.holdRate}/s, each held until all are up; peak`,
-    "concurrent calls from sipp, sipws's `sipws_dialogs` gauge (GET /metrics), memory at the",
-    "peak and after the calls ended (kB/dialog = growth over the run / peak calls). It runs",
-    "right after a short warm-up, before the ladder, so the growth is the dialogs'.",
-  ], table);
-}
-
-function resultsMarkdown(
-  report: Record<string, unknown> & { date: string },
-  table: string[],
-): string {
-  const r = report as unknown as {
-    date: string;
-    command: string;
-    machine: { cores: number; cpu: string; deno: string; kamailio: string };
-    settings: { durationMs: number; warmupMs: number; concurrency: number };
-  };
-  return [
-    "# Benchmark results",
-    "",
-    `Measured ${r.date.slice(0, 10)} on ${r.machine.cores} cores (${r.machine.cpu}), Deno ` +
-    `${r.machine.deno}, Kamailio: ${r.machine.kamailio}. Load generator (bench/register_load.ts) ` +
-    `on the same machine: ${r.settings.concurrency} simulated agents over 2 sockets/connections, ` +
-    `each looping REGISTER → 401 → REGISTER with MD5 qop=auth → 200; ${r.settings.warmupMs} ms ` +
-    `warm-up, then ${r.settings.durationMs} ms measured per transport.`,
-    "",
-    "Command: `" + r.command + "`",
-    "",
-    "```",
-    ...table,
-    "```",
-    "",
-    "`reg/s` counts completed registrations (challenge + authenticated REGISTER → 200); `tx/s`",
-    "counts REGISTER transactions (both legs); p50/p99 are per transaction; `cpu%` is the",
-    "server's CPU time during the phase (100 = one core; Kamailio summed over its processes).",
-    "",
-    "Raw JSON:",
-    "",
-    "```json",
-    JSON.stringify(report, null, 2),
-    "```",
-    "",
-  ].join("\n");
+  for (const e of errors) console.error(`error: ${e}`);
+  if (errors.length) Deno.exit(1);
 }
 
 if (import.meta.main) await main();

@@ -13,7 +13,6 @@ import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { arg } from "./support/args.ts";
-import { resultsSection } from "./support/results_section.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
@@ -139,13 +138,13 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
   return lines;
 }
 
-/** The RESULTS.md section of a run. */
-export function workersMarkdown(r: WorkersBenchResult): string {
-  return resultsSection(`## Workers: --workers 1 vs --workers ${r.workers}`, [
+/** How the figures of a run were taken, for its RESULTS.md section. */
+export function workersProse(r: WorkersBenchResult): string[] {
+  return [
     `REGISTER with digest, closed loop, ${r.concurrency} agents over 8 sockets/connections, ` +
     `${r.durationMs} ms per phase, both servers side by side. CPU is the server process's ` +
     "(every thread) per completed registration.",
-  ], formatWorkersBench(r));
+  ];
 }
 
 if (import.meta.main) {

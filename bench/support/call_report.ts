@@ -2,7 +2,13 @@
  * @module The call bench's report: one table row per rate step and per server, the highest
  * passing rate, the sipws/Kamailio ratio and the long-hold lines. Not part of the product.
  */
-import type { CallBenchResult } from "../call_bench.ts";
+import type { CallBenchResult, ServerCallResult } from "../call_bench.ts";
+
+/** CPU µs per call at the highest passing rate ("-" when none passed). */
+export function cpuUsAtMax(s: ServerCallResult): number | string {
+  const step = s.steps.findLast((st) => st.passed && st.rate === s.maxCps);
+  return step ? Math.round(step.cpuMsPerCall * 1000) : "-";
+}
 
 /** Text table of a result, for `deno task bench` and a standalone run. */
 export function formatCallBench(r: CallBenchResult): string[] {
@@ -10,7 +16,11 @@ export function formatCallBench(r: CallBenchResult): string[] {
   const header =
     "server    offered/s  calls     ok  fail   retx  achieved/s  inv→200  cpu%  cpu ms/call  " +
     "probe p99/max ms  drops srv/cli  mem MB";
-  const lines = [header, "-".repeat(header.length)];
+  const lines = [
+    `calls over ${r.settings.transport.toUpperCase()}`,
+    header,
+    "-".repeat(header.length),
+  ];
   for (const s of r.servers) {
     if (s.error) {
       lines.push(`${s.server.padEnd(9)} error: ${s.error.split("\n")[0]}`);
@@ -32,13 +42,16 @@ export function formatCallBench(r: CallBenchResult): string[] {
   for (const s of r.servers) {
     if (s.error) continue;
     lines.push(
-      `${s.server}: highest passing rate ${s.maxCps} calls/s (achieved ${s.maxAchievedCps}/s)` +
+      `${s.server} ${r.settings.transport}: highest passing rate ${s.maxCps} calls/s ` +
+        `(achieved ${s.maxAchievedCps}/s, ${cpuUsAtMax(s)} µs CPU/call)` +
         (s.udpRcvBufBytes !== undefined ? `, UDP receive buffer ${s.udpRcvBufBytes} B` : "") +
         (s.ladderCapped ? " — every step passed: the ladder's top, not the server's limit" : ""),
     );
   }
   if (r.ratioSipwsOverKamailio !== undefined) {
-    lines.push(`ratio sipws/kamailio calls/s: ${r.ratioSipwsOverKamailio} (target ≥ 0.5)`);
+    lines.push(
+      `ratio sipws/kamailio calls/s ${r.settings.transport}: ${r.ratioSipwsOverKamailio}`,
+    );
   }
   if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);
   for (const s of r.servers) {

@@ -21,6 +21,8 @@ const SCENARIOS = new URL("../scenarios/", import.meta.url).pathname;
 
 export interface Rig {
   server: ServerUnderTest;
+  /** How the UAC and the UAS talk to the server. */
+  transport: "udp" | "tcp";
   uas: SippRun;
   uasPort: number;
   uasCsv: string;
@@ -29,14 +31,15 @@ export interface Rig {
   uasSeen: UasCounters;
 }
 
-async function registerBob(port: number, uasPort: number): Promise<void> {
+/** bob's REGISTER over UDP; over TCP its Contact says so and the server connects to it. */
+async function registerBob(port: number, uasPort: number, transport: Rig["transport"]) {
   const client = await TestSipClient.connect("udp", port);
   try {
     const ok = await Promise.race([
       register(client, {
         ...BOB,
         expires: 3600,
-        contact: `sip:bob@127.0.0.1:${uasPort}`,
+        contact: `sip:bob@127.0.0.1:${uasPort}${transport === "tcp" ? ";transport=tcp" : ""}`,
       }),
       new Promise<never>((_, reject) =>
         setTimeout(() => reject(new Error("REGISTER timed out")), 5000)
@@ -48,8 +51,12 @@ async function registerBob(port: number, uasPort: number): Promise<void> {
   }
 }
 
-export async function startRig(name: CallServerName): Promise<Rig> {
+export async function startRig(
+  name: CallServerName,
+  transport: Rig["transport"] = "udp",
+): Promise<Rig> {
   const dir = await Deno.makeTempDir({ prefix: `sipws-callbench-${name}-` });
+  const t = transport === "tcp" ? "t1" : "u1";
   let server: ServerUnderTest | undefined;
   try {
     server = name === "sipws" ? await startSipws(dir) : await startKamailio(dir);
@@ -58,14 +65,15 @@ export async function startRig(name: CallServerName): Promise<Rig> {
     const uasCsv = `${dir}/uas.csv`;
     const uas = await startSipp({
       scenarioFile: `${SCENARIOS}uas_load.xml`,
-      args: ["-p", String(uasPort), "-t", "u1", "-trace_stat", "-stf", uasCsv, "-fd", "1"],
+      args: ["-p", String(uasPort), "-t", t, "-trace_stat", "-stf", uasCsv, "-fd", "1"],
       // Runs for the whole bench; stopped explicitly.
       timeoutMs: 600_000,
     });
-    await waitForListening(uasPort, "udp", 10_000);
-    await registerBob(server.port, uasPort);
+    await waitForListening(uasPort, transport, 10_000);
+    await registerBob(server.port, uasPort, transport);
     return {
       server,
+      transport,
       uas,
       uasPort,
       uasCsv,
@@ -158,7 +166,7 @@ export async function runUac(
       "-p",
       String(uacPort),
       "-t",
-      "u1",
+      rig.transport === "tcp" ? "t1" : "u1",
       "-s",
       BOB.user,
       "-r",

@@ -1,6 +1,7 @@
 /**
  * @module The servers the call bench drives: sipws (seeded store, HTTP API for its
- * `sipws_dialogs` gauge) and Kamailio (bench/kamailio template), each on a free UDP port,
+ * `sipws_dialogs` gauge) and Kamailio (bench/kamailio template), each on a free port for
+ * UDP and TCP,
  * with what the bench reads from the kernel about them (UDP drops, receive buffer, memory).
  * Not part of the product.
  */
@@ -46,6 +47,7 @@ export function pssKb(pid: number): number {
   return groupPids(pid).reduce((sum, p) => sum + kbField(`/proc/${p}/smaps_rollup`, "Pss"), 0);
 }
 
+/** sipws with bob's account, UDP and TCP on one port, and the HTTP API. */
 export async function startSipws(dir: string): Promise<ServerUnderTest> {
   const store = await seededStore(dir, [BOB]);
   const [port, httpPort] = freePorts(2);
@@ -54,12 +56,14 @@ export async function startSipws(dir: string): Promise<ServerUnderTest> {
       store,
       config: loadConfig(dir, ROOT),
       udp: port,
+      tcp: port,
       http: { port: httpPort, key: API_KEY },
     }),
     cwd: ROOT,
   });
   try {
     await waitForListening(port, "udp", 20_000);
+    await waitForListening(port, "tcp", 20_000);
     await waitForListening(httpPort, "tcp", 20_000);
   } catch (e) {
     await child.stop();
@@ -107,6 +111,7 @@ export async function startKamailio(dir: string): Promise<ServerUnderTest> {
   const child = await spawnKamailio(dir, "kamailio_proxy.cfg.tmpl", port, BOB, 512);
   try {
     await waitForListening(port, "udp", 20_000);
+    await waitForListening(port, "tcp", 20_000);
   } catch (e) {
     await child.stop();
     throw new Error(`kamailio did not start: ${e}\n${child.stderr.slice(-2000)}`);
