@@ -25,6 +25,13 @@ type Libc = {
     to: Uint8Array,
     toLength: number,
   ): number | bigint;
+  recvmmsg(
+    fd: number,
+    headers: Uint8Array,
+    count: number,
+    flags: number,
+    timeout: null,
+  ): number;
 };
 
 let libc: Libc | null | undefined;
@@ -39,6 +46,7 @@ export function openLibc(): Libc | null {
         parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
         result: "isize",
       },
+      recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
     });
     libc = lib.symbols as unknown as Libc;
   } catch {

@@ -1,11 +1,14 @@
 /**
  * @module SIP over UDP: one datagram socket per bound address, a read loop that hands each
  * datagram up as one message, and sends to any address from the same socket so that
- * replies leave from the port the peer knows (RFC 3261 §18.2.2, RFC 3581).
+ * replies leave from the port the peer knows (RFC 3261 §18.2.2, RFC 3581). The loop waits
+ * for the socket with Deno's receive, then drains what else is queued with recvmmsg
+ * (udp_batch.ts) where it can: under load most datagrams cost no async op.
  */
 import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
-import { setUdpReceiveBuffer } from "./socket_options.ts";
+import { setUdpReceiveBuffer, udpDescriptor } from "./socket_options.ts";
+import { UdpBatchReceiver } from "./udp_batch.ts";
 import { UdpSyscallSender } from "./udp_send.ts";
 import { UdpFlows } from "./udp_flows.ts";
 import type { Address, Flow } from "./types.ts";
@@ -20,6 +23,10 @@ export class UdpTransport {
   readonly receiveBuffer?: number;
   /** Sends without an async op where the platform allows it (udp_send.ts). */
   readonly #syscall: UdpSyscallSender | undefined;
+  /** Reads queued datagrams without an async op each, where it can (udp_batch.ts). */
+  readonly #batch: UdpBatchReceiver | undefined;
+  /** Once closed, the descriptor number may be another socket's: no more libc reads. */
+  #closed = false;
 
   constructor(
     hostname: string,
@@ -35,6 +42,8 @@ export class UdpTransport {
     // kernel buffer than the default so a GC pause does not turn into dropped datagrams.
     this.receiveBuffer = setUdpReceiveBuffer(addr.port, receiveBufferBytes, this.local.host);
     this.#syscall = UdpSyscallSender.forSocket(this.local.host, addr.port);
+    const fd = this.#syscall && udpDescriptor(addr.port, this.local.host);
+    this.#batch = fd === undefined ? undefined : UdpBatchReceiver.forDescriptor(fd, maxMessageSize);
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
   }
@@ -46,8 +55,7 @@ export class UdpTransport {
   /** Read loop; ends when the socket closes. Never throws. */
   async run(): Promise<void> {
     // One receive buffer for the socket's life: without one, Deno allocates (and zeroes) a
-    // fresh 64 KB buffer per datagram. Each datagram is then copied out at its own size,
-    // because the parsed message keeps views into its bytes.
+    // fresh 64 KB buffer per datagram.
     const buffer = new Uint8Array(65536);
     for (;;) {
       let datagram: [Uint8Array, Deno.Addr];
@@ -58,32 +66,58 @@ export class UdpTransport {
       }
       const [view, addr] = datagram;
       const remote = addr as Deno.NetAddr;
-      const flow = this.flowTo(normalizeHost(remote.hostname), remote.port);
-      if (isKeepAlive(view)) continue; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
-      if (view.length > this.#maxMessageSize) {
-        this.#sink.dropped(flow, "Message Too Large");
-        continue;
-      }
-      this.#sink.deliver(view.slice(), flow);
+      this.#accept(view, normalizeHost(remote.hostname), remote.port);
+      if (this.#batch) this.#drain(this.#batch);
     }
   }
 
-  /** Hands the datagram to the socket; the promise settles when it was sent. */
+  /**
+   * Reads and hands up what is queued, a bounded number of batches, so that timers and
+   * other sockets get their turn at the next `receive`.
+   */
+  #drain(batch: UdpBatchReceiver): void {
+    for (let round = 0; round < DRAIN_BATCHES && !this.#closed; round++) {
+      const n = batch.receive();
+      for (let i = 0; i < n; i++) {
+        this.#accept(batch.datagram(i), batch.host(i), batch.port(i));
+      }
+      if (n < batch.capacity) return;
+    }
+  }
+
+  /**
+   * One datagram read into a lent buffer; copied at its own size, since the parsed message
+   * keeps views into its bytes.
+   */
+  #accept(view: Uint8Array, host: string, port: number): void {
+    const flow = this.flowTo(host, port);
+    if (isKeepAlive(view)) return; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
+    if (view.length > this.#maxMessageSize) {
+      this.#sink.dropped(flow, "Message Too Large");
+      return;
+    }
+    this.#sink.deliver(view.slice(), flow);
+  }
+
   /**
    * Sends now (returns true) when the syscall path can; otherwise hands the datagram to
    * the socket and returns a promise that settles when it was sent.
    */
   send(bytes: Uint8Array, host: string, port: number): true | Promise<number> {
-    if (this.#syscall?.send(bytes, host, port)) return true;
+    if (!this.#closed && this.#syscall?.send(bytes, host, port)) return true;
     return this.#socket.send(bytes, { transport: "udp", hostname: host, port });
   }
 
   close(): void {
+    this.#closed = true;
     try {
       this.#socket.close();
     } catch { /* closed already */ }
   }
 }
+
+/** Batches read per wake-up at most (16 datagrams each). */
+const DRAIN_BATCHES = 4;
 
 function isKeepAlive(bytes: Uint8Array): boolean {
   return bytes.length <= 4 && bytes.every((b) => b === 13 || b === 10 || b === 0);

@@ -10,12 +10,14 @@ import type { Address, Flow, FlowOwner } from "./types.ts";
 const MAX_FLOWS = 100_000;
 
 export class UdpFlows {
-  #flows = new Map<string, Flow>();
+  /** By host, then port: a lookup builds no key string. */
+  #flows = new Map<string, Map<number, Flow>>();
+  #count = 0;
 
   /** The flow from `local` (owned by `owner`) to `host:port`, made on first use. */
   flowTo(owner: FlowOwner, local: Address, host: string, port: number): Flow {
-    const key = `${host}:${port}`;
-    let flow = this.#flows.get(key);
+    let ports = this.#flows.get(host);
+    let flow = ports?.get(port);
     if (!flow) {
       const remote = { host, port };
       flow = {
@@ -27,8 +29,13 @@ export class UdpFlows {
         reliable: false,
         secure: false,
       };
-      if (this.#flows.size > MAX_FLOWS) this.#flows.clear();
-      this.#flows.set(key, flow);
+      if (++this.#count > MAX_FLOWS) {
+        this.#flows.clear();
+        this.#count = 1;
+        ports = undefined;
+      }
+      if (!ports) this.#flows.set(host, ports = new Map());
+      ports.set(port, flow);
     }
     return flow;
   }

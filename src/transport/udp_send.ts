@@ -13,8 +13,9 @@ const MSG_DONTWAIT = 0x40;
 export class UdpSyscallSender {
   readonly #fd: number;
   readonly #family: "v4" | "v6";
-  /** Destination addresses by "host:port" (null: not an IP literal); bounded like flows. */
-  #addresses = new Map<string, Uint8Array | null>();
+  /** Destination addresses by host, then port (null: not an IP literal); bounded like flows. */
+  #addresses = new Map<string, Map<number, Uint8Array | null>>();
+  #count = 0;
 
   private constructor(fd: number, family: "v4" | "v6") {
     this.#fd = fd;
@@ -35,12 +36,17 @@ export class UdpSyscallSender {
 
   /** Sends `bytes` to host:port now; false when the caller must send another way. */
   send(bytes: Uint8Array, host: string, port: number): boolean {
-    const key = host + ":" + port;
-    let to = this.#addresses.get(key);
+    let ports = this.#addresses.get(host);
+    let to = ports?.get(port);
     if (to === undefined) {
       to = sockaddr(host, port, this.#family) ?? null;
-      if (this.#addresses.size >= 100_000) this.#addresses.clear();
-      this.#addresses.set(key, to);
+      if (++this.#count > 100_000) {
+        this.#addresses.clear();
+        this.#count = 1;
+        ports = undefined;
+      }
+      if (!ports) this.#addresses.set(host, ports = new Map());
+      ports.set(port, to);
     }
     if (to === null) return false;
     const sent = openLibc()!.sendto(this.#fd, bytes, bytes.length, MSG_DONTWAIT, to, to.length);
