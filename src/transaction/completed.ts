@@ -10,8 +10,13 @@
  */
 import type { Flow } from "../transport/types.ts";
 
-/** Default byte budget for kept responses: 24 MiB. */
-export const COMPLETED_RING_BYTES = 24 * 1024 * 1024;
+/**
+ * Default byte budget for kept responses: 8 MiB. A REGISTER exchange leaves two (401, 200) of
+ * 400-600 bytes (~8,000 exchanges fit), so this covers Timer J in full up to ~250
+ * registrations/s and a client's first three retransmissions (sent by 7·T1 = 3.5 s) up to
+ * ~2,400/s; past that a late retransmission is answered anew. Resident once the ring has wrapped, so it is a floor of the RSS under load.
+ */
+export const COMPLETED_RING_BYTES = 8 * 1024 * 1024;
 
 /** A kept response: a copy of its bytes (the ring moves on) and the flow it went out on. */
 export interface CompletedResponse {

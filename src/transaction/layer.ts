@@ -52,7 +52,7 @@ export interface TransactionLayerOptions {
   scheduler?: Scheduler;
   /** Timer wheel resolution, default 10 ms. */
   timerTickMs?: number;
-  /** Byte budget of the completed responses kept for Timer J (default 24 MiB). */
+  /** Byte budget of the completed responses kept for Timer J (default 8 MiB, `COMPLETED_RING_BYTES`). */
   completedBytes?: number;
   logger?: Logger;
 }
