@@ -26,7 +26,7 @@ import type { Address, Flow, Target, TransportName } from "../transport/types.ts
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import { RELAY_TOKEN } from "./cluster_view.ts";
 import type { DialogTracker } from "./dialogs.ts";
-import { ProxyContext } from "./proxy_context.ts";
+import { type ContextDeps, ProxyContext } from "./proxy_context.ts";
 import { type Hop, type TargetDeps, TargetResolver } from "./proxy_targets.ts";
 import {
   BRANCH_PREFIX,
@@ -81,6 +81,7 @@ export class Proxy implements RequestForwarder {
   #contexts = new Set<ProxyContext>();
   /** Not a closure of `#route`: one there would keep that call's request alive (V8 scope). */
   readonly #forgetContext = (c: ProxyContext) => void this.#contexts.delete(c);
+  #sharedDeps: { config: object; deps: ContextDeps } | undefined;
 
   constructor(deps: ProxyDeps) {
     this.#deps = { ...deps };
@@ -168,20 +169,7 @@ export class Proxy implements RequestForwarder {
     if (request.method === "INVITE" && !inDialog) this.#deps.dialogs?.invite(request, flow);
     if (request.method === "BYE") this.#deps.dialogs?.ended(request);
 
-    const config = this.#deps.config().sip;
-    const context = new ProxyContext(
-      {
-        transactions: this.#deps.transactions,
-        scheduler: this.#deps.transactions.scheduler,
-        timerC: config.timerC,
-        cancelGrace: 64 * config.t1,
-        dialogs: this.#deps.dialogs,
-        onDone: this.#forgetContext,
-      },
-      request,
-      tx,
-      flow,
-    );
+    const context = new ProxyContext(this.#contextDeps(), request, tx, flow);
     this.#contexts.add(context);
     tx.listenForCancel(() => {
       this.#deps.dialogs?.ended(request);
@@ -199,6 +187,25 @@ export class Proxy implements RequestForwarder {
       this.#contexts.delete(context);
       throw new SipError(480, "Temporarily Unavailable");
     }
+  }
+
+  /** What every context needs: one object per config, not one per request (it lives 64·T1). */
+  #contextDeps(): ContextDeps {
+    const config = this.#deps.config().sip;
+    if (this.#sharedDeps?.config !== config) {
+      this.#sharedDeps = {
+        config,
+        deps: {
+          transactions: this.#deps.transactions,
+          scheduler: this.#deps.transactions.scheduler,
+          timerC: config.timerC,
+          cancelGrace: 64 * config.t1,
+          dialogs: this.#deps.dialogs,
+          onDone: this.#forgetContext,
+        },
+      };
+    }
+    return this.#sharedDeps.deps;
   }
 
   /**

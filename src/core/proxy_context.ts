@@ -9,7 +9,7 @@
 import { Logger } from "../log.ts";
 import { newTag } from "../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
-import type { ClientTransaction, TransactionLayer } from "../transaction/layer.ts";
+import type { ClientHandlers, ClientTransaction, TransactionLayer } from "../transaction/layer.ts";
 import type { Scheduler, TimerHandle } from "../transaction/timers.ts";
 import type { Flow, Target } from "../transport/types.ts";
 import type { DialogTracker } from "./dialogs.ts";
@@ -30,16 +30,40 @@ export interface ContextDeps {
   onDone?: (context: ProxyContext) => void;
 }
 
-interface Branch {
-  target: Target;
-  tx?: ClientTransaction;
+/**
+ * One branch, and the client transaction's handlers for it: a class with every field declared
+ * up front (no properties added later, so no out-of-object property store) and methods
+ * instead of three closures and their scope, since an INVITE's client transaction keeps its
+ * handlers for the 32 s of Timer M.
+ */
+class Branch implements ClientHandlers {
+  readonly context: ProxyContext;
+  readonly target: Target;
+  tx: ClientTransaction | undefined = undefined;
   /** A final response arrived (or was synthesized). */
-  done: boolean;
-  provisional: boolean;
-  cancelled: boolean;
-  final?: SipResponse;
-  timerC?: TimerHandle;
-  grace?: TimerHandle;
+  done = false;
+  provisional = false;
+  cancelled = false;
+  final: SipResponse | undefined = undefined;
+  timerC: TimerHandle | undefined = undefined;
+  grace: TimerHandle | undefined = undefined;
+
+  constructor(context: ProxyContext, target: Target) {
+    this.context = context;
+    this.target = target;
+  }
+
+  onResponse(response: SipResponse, flow: Flow): void {
+    this.context.branchResponse(this, response, flow);
+  }
+
+  onTimeout(): void {
+    this.context.branchTimeout(this);
+  }
+
+  onTransportError(error: Error): void {
+    this.context.branchTransportError(this, error);
+  }
 }
 
 /** §16.7 step 6: the preference among finals of the same class. */
@@ -84,18 +108,10 @@ export class ProxyContext {
 
   /** Starts one branch: `request` already carries our Via, the target is resolved. */
   addBranch(request: SipRequest, target: Target): void {
-    const branch: Branch = { target, done: false, provisional: false, cancelled: false };
+    const branch = new Branch(this, target);
     this.#branches.push(branch);
     try {
-      branch.tx = this.#deps.transactions.sendRequest(request, target, {
-        onResponse: (response, flow) => this.#onResponse(branch, response, flow),
-        onTimeout: () => branch.done || this.#complete(branch, this.#synthesize(408)),
-        onTransportError: (error) => {
-          if (branch.done) return;
-          log.debug(`branch to ${describeTarget(target)} failed: ${error.message}`);
-          this.#complete(branch, this.#synthesize(503, "Service Unavailable"));
-        },
-      });
+      branch.tx = this.#deps.transactions.sendRequest(request, target, branch);
     } catch (error) {
       log.warn(`cannot start branch to ${describeTarget(target)}: ${String(error)}`);
       branch.done = true;
@@ -106,13 +122,26 @@ export class ProxyContext {
     if (this.isInvite) branch.timerC = this.#after(this.#deps.timerC, () => this.#onTimerC(branch));
   }
 
+  /** The branch's client transaction timed out (Timer B / F). */
+  branchTimeout(branch: Branch): void {
+    if (!branch.done) this.#complete(branch, this.#synthesize(408));
+  }
+
+  /** The branch's client transaction could not send (§17.1.4). */
+  branchTransportError(branch: Branch, error: Error): void {
+    if (branch.done) return;
+    log.debug(`branch to ${describeTarget(branch.target)} failed: ${error.message}`);
+    this.#complete(branch, this.#synthesize(503, "Service Unavailable"));
+  }
+
   /** §16.10: the caller's CANCEL matched: cancel every pending branch. */
   cancel(): void {
     this.#cancelledByCaller = true;
     for (const b of this.#branches) this.#cancelBranch(b);
   }
 
-  #onResponse(branch: Branch, response: SipResponse, flow: Flow): void {
+  /** A response on `branch`, from its client transaction. */
+  branchResponse(branch: Branch, response: SipResponse, flow: Flow): void {
     // §16.7 step 3: our Via goes; a response with nothing left was for us.
     response.shift("via");
     if (!response.has("via")) return;
@@ -285,6 +314,8 @@ export class ProxyContext {
       this.#stopTimers(b);
       b.final = undefined;
     }
+    // An array grown by push keeps spare capacity (17 slots for one branch): an exact copy.
+    this.#branches = this.#branches.slice();
   }
 }
 
