@@ -254,6 +254,7 @@ export function formatOverload(r: OverloadResult): string[] {
   const lines = r.runs.map((o) =>
     `overload ${o.server}: offered ${o.rate}/s (2× sipws's ${o.capacity}/s, ${o.capacitySource}) ` +
     `for ${r.durationS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
+    `p50 ${o.p50Ms} p99 ${o.p99Ms} ms, ` +
     `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
     `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/reg, ` +
     `drops srv/cli ${o.serverDrops}/${o.clientDrops}`

@@ -22,7 +22,7 @@ import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { type ListenerOptions, Listeners } from "./listeners.ts";
 import { Outbound } from "./outbound.ts";
-import { CALM, DROP, startsNewWork } from "./overload.ts";
+import { CALM, DROP, refusal503, startsNewWork } from "./overload.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
@@ -210,10 +210,11 @@ export class TransportLayer implements MessageSender, TransportSink {
       return;
     }
     counters.inc("sip_shed_total", { action: "503" });
-    const refusal = buildBadRequest(bytes, "Service Unavailable", 503);
+    // Built from the raw bytes and sent as they are: refusing costs a few µs, not a parse.
+    const refusal = refusal503(bytes);
     if (!refusal) return;
-    refusal.append("Retry-After", "2");
-    this.send(refusal, { flow }).catch(() => {});
+    const sent = this.#listeners.udpSocket().send(refusal, flow.remote.host, flow.remote.port);
+    if (sent !== true) sent.catch(() => {});
   }
 
   /**

@@ -9,7 +9,8 @@
  * PUBLISH without credentials) are refused before parsing, with 503 + Retry-After, or dropped
  * when the queue is nearly full; requests carrying credentials (the second leg of a started
  * digest exchange), in-dialog requests and responses still go through, so what was started
- * completes. Linux only; elsewhere nothing is ever shed.
+ * completes. The 503 is built from the request's raw header lines (`refusal503`), not a parse.
+ * Linux only; elsewhere nothing is ever shed.
  */
 
 /** Nothing shed. */
@@ -156,4 +157,92 @@ function lineIs(bytes: Uint8Array, at: number, name: string): boolean {
   let j = at + name.length;
   while (bytes[j] === 32 || bytes[j] === 9) j++;
   return bytes[j] === 58;
+}
+
+const CRLF = [13, 10];
+const STATUS_LINE = new TextEncoder().encode("SIP/2.0 503 Service Unavailable\r\n");
+const TAIL = new TextEncoder().encode("Retry-After: 2\r\nContent-Length: 0\r\n\r\n");
+const TO_TAG = new TextEncoder().encode(";tag=shed503");
+/** Headers a response copies from its request (long and compact names), by kind. */
+const COPIED: [string, string][] = [
+  ["via", "v"],
+  ["from", "f"],
+  ["to", "t"],
+  ["call-id", "i"],
+  ["cseq", ""],
+];
+
+/**
+ * The wire bytes of `503 Service Unavailable` + `Retry-After` for the request `bytes`, built
+ * from its raw header lines (every Via, From, To with a tag added when it has none, Call-ID,
+ * CSeq) without parsing it: a refusal must cost a small part of what serving would.
+ * Undefined when one of those headers is missing (nothing to answer to: it is dropped).
+ */
+export function refusal503(bytes: Uint8Array): Uint8Array | undefined {
+  // Room for every line copied with CRLF where the request had a bare LF.
+  const out = new Uint8Array(2 * bytes.length + STATUS_LINE.length + TAIL.length + TO_TAG.length);
+  out.set(STATUS_LINE);
+  let n = STATUS_LINE.length;
+  let found = 0;
+  let copying = -1;
+  let at = bytes.indexOf(10) + 1; // after the request line
+  while (at > 0 && at < bytes.length) {
+    let end = bytes.indexOf(10, at);
+    if (end < 0) end = bytes.length;
+    const lineEnd = end > at && bytes[end - 1] === 13 ? end - 1 : end;
+    if (lineEnd === at) break; // the empty line: end of the head
+    const folded = bytes[at] === 32 || bytes[at] === 9;
+    const kind = folded ? copying : headerKind(bytes, at, lineEnd);
+    // One of each but Via; a folded line goes with the header it continues.
+    if (kind >= 0 && (folded || kind === 0 || (found & (1 << kind)) === 0)) {
+      if (!folded && kind === 2 && !hasTag(bytes, at, lineEnd)) {
+        out.set(bytes.subarray(at, lineEnd), n);
+        n += lineEnd - at;
+        out.set(TO_TAG, n);
+        n += TO_TAG.length;
+      } else {
+        out.set(bytes.subarray(at, lineEnd), n);
+        n += lineEnd - at;
+      }
+      out.set(CRLF, n);
+      n += 2;
+      found |= 1 << kind;
+      copying = kind;
+    } else copying = -1;
+    at = end + 1;
+  }
+  if (found !== 0b11111) return undefined;
+  out.set(TAIL, n);
+  return out.subarray(0, n + TAIL.length);
+}
+
+/** Index in COPIED of the header on the line [at, end), or -1. */
+function headerKind(bytes: Uint8Array, at: number, end: number): number {
+  const first = bytes[at] | 0x20;
+  // v(ia), f(rom), t(o), c(all-id|seq), i: most lines are none of these.
+  if (first !== 118 && first !== 102 && first !== 116 && first !== 99 && first !== 105) return -1;
+  let colon = at;
+  while (colon < end && bytes[colon] !== 58) colon++;
+  if (colon === end) return -1;
+  let nameEnd = colon;
+  while (nameEnd > at && (bytes[nameEnd - 1] === 32 || bytes[nameEnd - 1] === 9)) nameEnd--;
+  for (let k = 0; k < COPIED.length; k++) {
+    for (const name of COPIED[k]) {
+      if (name && nameEnd - at === name.length && lineIs(bytes, at, name)) return k;
+    }
+  }
+  return -1;
+}
+
+/** The To line [at, end) has a `tag` parameter (after the URI's closing `>` when bracketed). */
+function hasTag(bytes: Uint8Array, at: number, end: number): boolean {
+  let from = at;
+  for (let i = at; i < end; i++) if (bytes[i] === 62) from = i; // ">"
+  for (let i = from; i + 4 <= end; i++) {
+    if (
+      bytes[i] === 59 && (bytes[i + 1] | 0x20) === 116 && (bytes[i + 2] | 0x20) === 97 &&
+      (bytes[i + 3] | 0x20) === 103
+    ) return true; // ";tag"
+  }
+  return false;
 }

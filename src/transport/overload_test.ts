@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { CALM, DROP, ReceiveQueueWatch, REFUSE, startsNewWork } from "./overload.ts";
+import { CALM, DROP, ReceiveQueueWatch, refusal503, REFUSE, startsNewWork } from "./overload.ts";
+import { parseMessage } from "../sip/parse.ts";
+import type { SipResponse } from "../sip/message.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s.replaceAll("\n", "\r\n"));
 const head = (start: string, extra = "") =>
@@ -60,4 +62,62 @@ Deno.test("receive queue watch: a queue deep for 250 ms → refuse/drop; drained
       socket.close();
     } catch { /* closed */ }
   }
+});
+
+Deno.test("refusal503: a 503 + Retry-After answering the request, from its raw lines", () => {
+  const request = enc(
+    "REGISTER sip:example.test SIP/2.0\n" +
+      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1;rport\n" +
+      "v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK0\n" +
+      "Max-Forwards: 70\n" +
+      'From: "A" <sip:a@example.test>;tag=9\n' +
+      "To: <sip:a@example.test>\n" +
+      "Call-ID: abc\n" +
+      "  def\n" +
+      "CSeq: 1 REGISTER\n" +
+      "Contact: <sip:a@127.0.0.1:5070>\n" +
+      "Content-Length: 0\n\n",
+  );
+  const bytes = refusal503(request)!;
+  const text = new TextDecoder().decode(bytes);
+  assert.equal(
+    text,
+    "SIP/2.0 503 Service Unavailable\r\n" +
+      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1;rport\r\n" +
+      "v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK0\r\n" +
+      'From: "A" <sip:a@example.test>;tag=9\r\n' +
+      "To: <sip:a@example.test>;tag=shed503\r\n" +
+      "Call-ID: abc\r\n" +
+      "  def\r\n" +
+      "CSeq: 1 REGISTER\r\n" +
+      "Retry-After: 2\r\nContent-Length: 0\r\n\r\n",
+  );
+  const parsed = parseMessage(bytes);
+  assert.ok(!parsed.isRequest);
+  assert.equal((parsed as SipResponse).status, 503);
+  assert.equal(parsed.get("retry-after"), "2");
+  assert.equal(parsed.getAll("via").length, 2);
+});
+
+Deno.test("refusal503: bare LF, compact names, a To tag kept; nothing without the headers", () => {
+  const lf = new TextEncoder().encode(
+    "INVITE sip:b@x SIP/2.0\nv: SIP/2.0/UDP h;branch=z9hG4bKa\nf: <sip:a@x>;tag=1\n" +
+      "t: <sip:b@x;tag=uri>;TAG=2\ni: c1\nCSeq: 7 INVITE\nl: 0\n\n",
+  );
+  const text = new TextDecoder().decode(refusal503(lf)!);
+  assert.match(
+    text,
+    /^SIP\/2\.0 503 Service Unavailable\r\nv: SIP\/2\.0\/UDP h;branch=z9hG4bKa\r\n/,
+  );
+  assert.match(text, /\r\nt: <sip:b@x;tag=uri>;TAG=2\r\n/);
+  assert.doesNotMatch(text, /shed503/);
+  assert.match(text, /\r\ni: c1\r\nCSeq: 7 INVITE\r\nRetry-After: 2\r\n/);
+  // The body is not read for headers; a missing Call-ID means no answer.
+  const noCallId = enc(
+    "OPTIONS sip:x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKb\nFrom: <sip:a@x>;tag=1\n" +
+      "To: <sip:x>\nCSeq: 1 OPTIONS\nContent-Length: 10\n\nCall-ID: x",
+  );
+  assert.equal(refusal503(noCallId), undefined);
+  assert.equal(refusal503(new Uint8Array(0)), undefined);
+  assert.equal(refusal503(enc("REGISTER sip:x SIP/2.0")), undefined);
 });
