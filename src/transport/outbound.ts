@@ -45,18 +45,22 @@ export class Outbound {
   send(message: SipMessage, target: Target): Promise<Flow> {
     try {
       const bytes = message.toBytes();
-      if ("flow" in target && target.flow.transport === "udp") {
-        // The hot path (every response over UDP): one promise, not a chain of async calls.
+      if ("flow" in target) {
+        // The hot paths (every response): one promise, not a chain of async calls.
         const flow = target.flow;
-        const sent = this.#c.listeners.udpSocket().send(bytes, flow.remote.host, flow.remote.port);
-        if (sent === true) {
-          this.#countOut(message, flow);
-          return Promise.resolve(flow);
+        if (flow.transport === "udp") {
+          const udp = this.#c.listeners.udpSocket();
+          const sent = udp.send(bytes, flow.remote.host, flow.remote.port);
+          if (sent === true) {
+            this.#countOut(message, flow);
+            return Promise.resolve(flow);
+          }
+          return sent.then(() => this.#counted(message, flow));
         }
-        return sent.then(() => {
-          this.#countOut(message, flow);
-          return flow;
-        });
+        // A connection this worker holds (flow ids are unique per owner, so a flow of another
+        // worker or node is never found here).
+        const connection = this.#c.flows.get(flow.id);
+        if (connection) return connection.send(bytes).then(() => this.#counted(message, flow));
       }
       return this.#sendAny(message, bytes, target);
     } catch (error) {
@@ -69,6 +73,11 @@ export class Outbound {
     const flow = "flow" in target
       ? await this.#sendOnFlow(bytes, target.flow)
       : await this.#sendTo(bytes, target);
+    this.#countOut(message, flow);
+    return flow;
+  }
+
+  #counted(message: SipMessage, flow: Flow): Flow {
     this.#countOut(message, flow);
     return flow;
   }
