@@ -5,7 +5,7 @@
  * it reads. Also `createResponse` (RFC 3261 §8.2.6) and serialization. No I/O.
  */
 import { SipParseError } from "./errors.ts";
-import { canonicalName, headerKey, isListHeader } from "./headers.ts";
+import { canonicalName, headerKey, isListHeader, isToken } from "./headers.ts";
 import { type NameAddr, parseNameAddr } from "./name_addr.ts";
 import { splitTopLevel } from "./params.ts";
 import { formatVia, parseVia, type Via } from "./via.ts";
@@ -64,29 +64,42 @@ export interface CSeq {
   method: string;
 }
 
-/** A parsed header kept with the raw value(s) it came from, to know when it is stale. */
-interface Parsed {
-  raw: string | string[];
-  value: unknown;
+/**
+ * Hot headers parsed once per message, each kept with the raw value(s) it came from: an
+ * entry is used only while the raw values are still equal to those, so writes through
+ * `set`/`append`/... or straight into `headers` never surface a stale parse. One object
+ * with fixed fields (not a Map of entries): created at the first read, cheap to fill.
+ */
+class ParseCache {
+  fromRaw: string | undefined = undefined;
+  from: NameAddr | undefined = undefined;
+  toRaw: string | undefined = undefined;
+  to: NameAddr | undefined = undefined;
+  topViaRaw: string | undefined = undefined;
+  topVia: Via | undefined = undefined;
+  viasRaw: string[] | undefined = undefined;
+  vias: Via[] | undefined = undefined;
+  contactsRaw: string[] | undefined = undefined;
+  contacts: NameAddr[] | undefined = undefined;
+  cseqRaw: string | undefined = undefined;
+  cseq: CSeq | undefined = undefined;
 }
 
 abstract class SipMessageBase {
   headers: Header[] = [];
   body: Uint8Array = EMPTY;
-  /**
-   * Hot headers parsed once per message, not once per reader (transport, transaction,
-   * sanity and registrar all read Via, From, To, Contact). An entry is used only while
-   * the raw values are still equal to the ones it was parsed from, so writes through
-   * `set`/`append`/... or straight into `headers` can never surface a stale parse.
-   */
-  #parsed: Map<string, Parsed> | undefined;
+  /** Hot headers parsed once per message, not once per reader (see ParseCache). */
+  #cache: ParseCache | undefined;
 
-  #memo<T>(slot: string, raw: string | string[], parse: () => T): T {
-    const hit = this.#parsed?.get(slot);
-    if (hit !== undefined && sameRaw(hit.raw, raw)) return hit.value as T;
-    const value = parse();
-    (this.#parsed ??= new Map()).set(slot, { raw, value });
-    return value;
+  get #parsed(): ParseCache {
+    return this.#cache ??= new ParseCache();
+  }
+
+  /** First raw value of the header with this (already lower-case, expanded) key. */
+  #first(key: string): string | undefined {
+    const headers = this.headers;
+    for (let i = 0; i < headers.length; i++) if (headers[i].key === key) return headers[i].value;
+    return undefined;
   }
 
   /** Raw values of every header line with this key (lines, not comma-split). */
@@ -94,6 +107,18 @@ abstract class SipMessageBase {
     const out: string[] = [];
     for (const h of this.headers) if (h.key === key) out.push(h.value);
     return out;
+  }
+
+  /** True when the lines with this key are exactly `raw`, without building their list. */
+  #sameLines(key: string, raw: string[] | undefined): boolean {
+    if (raw === undefined) return false;
+    let n = 0;
+    for (const h of this.headers) {
+      if (h.key !== key) continue;
+      if (n >= raw.length || raw[n] !== h.value) return false;
+      n++;
+    }
+    return n === raw.length;
   }
 
   /** First raw value of a header (the whole line for list headers). */
@@ -161,47 +186,74 @@ abstract class SipMessageBase {
   }
 
   get callId(): string {
-    const v = this.get("call-id");
+    const v = this.#first("call-id");
     if (!v) throw new SipParseError("Missing Call-ID");
     return v.trim();
   }
 
   get cseq(): CSeq {
-    const v = this.get("cseq");
-    const m = v ? /^\s*(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*$/.exec(v) : null;
-    if (!m) throw new SipParseError("Bad CSeq", v ?? "missing");
-    const seq = Number(m[1]);
-    if (seq > 2 ** 31 - 1) throw new SipParseError("Bad CSeq", v);
-    return { seq, method: m[2] };
+    const v = this.#first("cseq");
+    const cache = this.#parsed;
+    if (v !== undefined && v === cache.cseqRaw) return cache.cseq!;
+    const cseq = v === undefined ? undefined : parseCSeq(v);
+    if (!cseq) throw new SipParseError("Bad CSeq", v ?? "missing");
+    cache.cseqRaw = v;
+    return cache.cseq = cseq;
   }
 
   get from(): NameAddr {
-    const v = this.get("from");
+    const v = this.#first("from");
     if (!v) throw new SipParseError("Missing From");
-    return this.#memo("from", v, () => parseNameAddr(v));
+    const cache = this.#parsed;
+    if (v === cache.fromRaw) return cache.from!;
+    const from = parseNameAddr(v);
+    cache.fromRaw = v;
+    return cache.from = from;
   }
 
   get to(): NameAddr {
-    const v = this.get("to");
+    const v = this.#first("to");
     if (!v) throw new SipParseError("Missing To");
-    return this.#memo("to", v, () => parseNameAddr(v));
+    const cache = this.#parsed;
+    if (v === cache.toRaw) return cache.to!;
+    const to = parseNameAddr(v);
+    cache.toRaw = v;
+    return cache.to = to;
   }
 
   get vias(): Via[] {
-    const lines = this.#lines("via");
     // One line with one value (a request from a UA): the list is the top Via.
-    if (lines.length === 1 && lines[0] && !lines[0].includes(",")) return [this.topVia];
-    return this.#memo("vias", lines, () => this.getAll("via").map(parseVia)).slice();
+    let lines = 0;
+    let only: string | undefined;
+    for (const h of this.headers) {
+      if (h.key !== "via") continue;
+      if (++lines > 1) break;
+      only = h.value;
+    }
+    if (lines === 1 && only && only.indexOf(",") < 0) return [this.topVia];
+    const cache = this.#parsed;
+    if (!this.#sameLines("via", cache.viasRaw)) {
+      const raw = this.#lines("via");
+      cache.vias = this.getAll("via").map(parseVia);
+      cache.viasRaw = raw;
+    }
+    return cache.vias!.slice();
   }
 
   get topVia(): Via {
-    const line = this.get("via");
-    const first = line === undefined
-      ? undefined
-      : line.includes(",")
-      ? splitTopLevel(line, ",").find((v) => v.trim())?.trim()
-      : line;
-    if (first) return this.#memo("topVia", line!, () => parseVia(first));
+    const line = this.#first("via");
+    if (line) {
+      const cache = this.#parsed;
+      if (line === cache.topViaRaw) return cache.topVia!;
+      const first = line.indexOf(",") < 0
+        ? line
+        : splitTopLevel(line, ",").find((v) => v.trim())?.trim();
+      if (first) {
+        const via = parseVia(first);
+        cache.topViaRaw = line;
+        return cache.topVia = via;
+      }
+    }
     // An empty first line: the top value is on a later one (rare, not memoized).
     const top = this.getAll("via")[0];
     if (!top) throw new SipParseError("Missing Via");
@@ -213,25 +265,31 @@ abstract class SipMessageBase {
    * of the new line: the transport's received/rport stamp (RFC 3261 §18.2.1) is then not
    * parsed again by the transaction layer, sanity check and core that read the top Via.
    */
-  replaceTopVia(header: Header, via: Via): void {
-    header.value = formatVia(via);
+  replaceTopVia(header: Header, via: Via, formatted = formatVia(via)): void {
+    header.value = formatted;
     if (header === this.headers.find((h) => h.key === "via")) {
-      (this.#parsed ??= new Map()).set("topVia", { raw: header.value, value: via });
+      const cache = this.#parsed;
+      cache.topViaRaw = formatted;
+      cache.topVia = via;
     }
   }
 
   get contacts(): NameAddr[] {
-    const lines = this.#lines("contact");
-    return this.#memo("contacts", lines, () => this.getAll("contact").map(parseNameAddr))
-      .slice();
+    const cache = this.#parsed;
+    if (!this.#sameLines("contact", cache.contactsRaw)) {
+      const raw = this.#lines("contact");
+      cache.contacts = this.getAll("contact").map(parseNameAddr);
+      cache.contactsRaw = raw;
+    }
+    return cache.contacts!.slice();
   }
 
   get maxForwards(): number | undefined {
-    const v = this.get("max-forwards");
+    const v = this.#first("max-forwards");
     if (v === undefined) return undefined;
     // Leading zeros are legal ("0068", RFC 4475 §3.1.1.1).
-    if (!/^\s*\d{1,10}\s*$/.test(v)) throw new SipParseError("Bad Max-Forwards", v);
-    const hops = Number(v);
+    const hops = digitsValue(v, 0, v.length) ?? (/^\s*\d{1,10}\s*$/.test(v) ? Number(v) : -1);
+    if (hops < 0) throw new SipParseError("Bad Max-Forwards", v);
     // Max-Forwards = 1*DIGIT with a range of 0-255 (§20.22, RFC 4475 §3.1.2.4).
     if (hops > 255) throw new SipParseError("Bad Max-Forwards", v);
     return hops;
@@ -271,11 +329,39 @@ abstract class SipMessageBase {
   }
 }
 
-function sameRaw(a: string | string[], b: string | string[]): boolean {
-  if (typeof a === "string" || typeof b === "string") return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** The value of text[from, to) when it is 1 to 10 ASCII digits, else undefined. */
+function digitsValue(text: string, from: number, to: number): number | undefined {
+  if (to <= from || to - from > 10) return undefined;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+const CSEQ = /^\s*(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*$/;
+
+/**
+ * CSeq = 1*DIGIT LWS Method (§20.16), seq below 2^31. The usual "<digits> <METHOD>" is
+ * read by hand; any other spelling goes through the full pattern. Undefined when bad.
+ */
+function parseCSeq(v: string): CSeq | undefined {
+  const sp = v.indexOf(" ");
+  let seq: number | undefined;
+  let method: string | undefined;
+  if (sp > 0 && v.charCodeAt(sp + 1) !== 32 && isToken(method = v.slice(sp + 1))) {
+    seq = digitsValue(v, 0, sp);
+  }
+  if (seq === undefined) {
+    const m = CSEQ.exec(v);
+    if (!m) return undefined;
+    seq = Number(m[1]);
+    method = m[2];
+  }
+  if (seq > 2 ** 31 - 1) return undefined;
+  return { seq, method: method! };
 }
 
 export class SipRequest extends SipMessageBase {

@@ -295,10 +295,13 @@ export interface CheckedHeaders {
  * `parseMessage`: parsing stays lazy and the sanity step decides when to pay for this.
  */
 export function validateMessage(message: SipMessage): CheckedHeaders {
-  for (const key of SINGLE) {
-    let count = 0;
-    for (const h of message.headers) if (h.key === key) count++;
-    if (count > 1) throw new SipParseError(`Multiple ${canonicalName(key)}`);
+  const counts = [0, 0, 0, 0, 0, 0];
+  for (const h of message.headers) {
+    const at = SINGLE.indexOf(h.key);
+    if (at >= 0) counts[at]++;
+  }
+  for (let i = 0; i < SINGLE.length; i++) {
+    if (counts[i] > 1) throw new SipParseError(`Multiple ${canonicalName(SINGLE[i])}`);
   }
   const vias = message.vias;
   if (vias.length === 0) throw new SipParseError("Missing Via");
