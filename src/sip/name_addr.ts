@@ -48,7 +48,8 @@ export function parseNameAddr(text: string): NameAddr {
   } else {
     lt = text.indexOf("<", i);
     if (lt >= 0) {
-      const display = text.slice(i, lt).trim();
+      // Usually nothing precedes '<': no display name to cut out.
+      const display = lt > i ? text.slice(i, lt).trim() : "";
       if (display) {
         // *(token LWS): tokens and whitespace only.
         for (const word of display.split(/[ \t]+/)) {
@@ -72,18 +73,18 @@ export function parseNameAddr(text: string): NameAddr {
       if (/[\s,?]/.test(uriText)) throw new SipParseError("Bad addr-spec", text);
       return {
         uri: parseUri(uriText),
-        params: semi < 0 ? new Map() : parseParams(trimmed.slice(semi + 1), true),
+        params: semi < 0 ? new Map() : parseParams(trimmed, true, semi + 1),
       };
     }
   }
   const gt = text.indexOf(">", lt + 1);
   if (gt < 0) throw new SipParseError("Bad name-addr", text);
-  const uri = parseUri(text.slice(lt + 1, gt));
+  const uri = parseUri(text, lt + 1, gt);
   let j = gt + 1;
   while (j < n && isLws(text.charCodeAt(j))) j++;
   if (j === n) return { displayName, uri, params: new Map() };
   if (text.charCodeAt(j) !== 59) throw new SipParseError("Bad name-addr", text);
-  return { displayName, uri, params: parseParams(text.slice(j + 1), true) };
+  return { displayName, uri, params: parseParams(text, true, j + 1) };
 }
 
 export function formatNameAddr(na: NameAddr): string {

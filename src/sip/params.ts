@@ -4,7 +4,7 @@
  * string work with char-code scanners; throws `SipParseError` on malformed input.
  */
 import { SipParseError } from "./errors.ts";
-import { isToken } from "./headers.ts";
+import { TOKEN_CHARS } from "./headers.ts";
 
 /** Parameters keep their original order; a flag parameter (`;lr`) has value null. */
 export type Params = Map<string, string | null>;
@@ -48,56 +48,122 @@ export function splitTopLevel(value: string, sep: string): string[] {
 }
 
 /**
- * Parses `;a=b;c` (leading `;` optional), honouring quoted values and LWS around `=`
- * (§25.1 EQUAL). An empty parameter (`;;`) is an error (RFC 4475 §3.1.2.1). With
- * `tokenNames` (header parameters) each name must be a token; URI parameters are laxer.
+ * Parses `;a=b;c` (leading `;` optional) in `text` from `from` to `to`, honouring quoted
+ * values and LWS around `=` (§25.1 EQUAL). An empty parameter (`;;`) is an error (RFC 4475
+ * §3.1.2.1). With `tokenNames` (header parameters) each name must be a token; URI
+ * parameters are laxer. Scans in place: only names and values are cut out.
  */
-export function parseParams(text: string, tokenNames = false): Params {
+export function parseParams(
+  text: string,
+  tokenNames = false,
+  from = 0,
+  to: number = text.length,
+): Params {
   const params: Params = new Map();
-  const parts = splitTopLevel(text, ";");
-  for (let i = 0; i < parts.length; i++) {
-    const raw = parts[i];
-    let a = 0;
-    let b = raw.length;
-    while (a < b && isLws(raw.charCodeAt(a))) a++;
-    while (b > a && isLws(raw.charCodeAt(b - 1))) b--;
+  if (text.indexOf('"', from) >= 0 && !quotesClosed(text, from, to)) {
+    throw new SipParseError("Unterminated quoted string", text.slice(from, to));
+  }
+  let start = from;
+  let first = true;
+  while (start <= to) {
+    const end = partEnd(text, start, to);
+    let a = start;
+    let b = end;
+    while (a < b && isLws(text.charCodeAt(a))) a++;
+    while (b > a && isLws(text.charCodeAt(b - 1))) b--;
     if (a === b) {
       // A leading `;` (the usual form) yields one empty first part.
-      if (i === 0) continue;
-      throw new SipParseError("Bad parameter", text);
-    }
-    const eq = raw.indexOf("=", a);
-    let nameEnd = eq < 0 || eq >= b ? b : eq;
-    while (nameEnd > a && isLws(raw.charCodeAt(nameEnd - 1))) nameEnd--;
-    const name = toLower(raw.slice(a, nameEnd));
-    if (!name || (tokenNames ? !isToken(name) : hasLwsOrQuote(name) || hasAngle(name))) {
-      throw new SipParseError("Bad parameter", raw.slice(a, b));
-    }
-    if (eq < 0 || eq >= b) {
-      params.set(name, null);
-      continue;
-    }
-    let v = eq + 1;
-    while (v < b && isLws(raw.charCodeAt(v))) v++;
-    const value = raw.slice(v, b);
-    if (value.charCodeAt(0) === DQUOTE) {
-      if (quotedEnd(value, 0) !== value.length) {
-        throw new SipParseError("Bad parameter", raw.slice(a, b));
-      }
-    } else if (!value || hasLwsOrQuote(value)) {
-      throw new SipParseError("Bad parameter", raw.slice(a, b));
-    }
-    params.set(name, value);
+      if (!first) throw new SipParseError("Bad parameter", text.slice(from, to));
+    } else parseParam(params, text, a, b, tokenNames);
+    first = false;
+    start = end + 1;
   }
   return params;
 }
 
-function hasAngle(text: string): boolean {
-  return text.indexOf("<") >= 0 || text.indexOf(">") >= 0;
+/** One `name[=value]` in text[a, b) (trimmed, non-empty) into `params`. */
+function parseParam(params: Params, text: string, a: number, b: number, tokenNames: boolean) {
+  let eq = a;
+  while (eq < b && text.charCodeAt(eq) !== 61) eq++;
+  let nameEnd = eq;
+  while (nameEnd > a && isLws(text.charCodeAt(nameEnd - 1))) nameEnd--;
+  const name = paramName(text, a, nameEnd, tokenNames);
+  if (name === undefined) throw new SipParseError("Bad parameter", text.slice(a, b));
+  if (eq === b) {
+    params.set(name, null);
+    return;
+  }
+  let v = eq + 1;
+  while (v < b && isLws(text.charCodeAt(v))) v++;
+  if (text.charCodeAt(v) === DQUOTE) {
+    if (quotedEnd(text, v) !== b) throw new SipParseError("Bad parameter", text.slice(a, b));
+  } else if (v === b || hasLwsOrQuote(text, v, b)) {
+    throw new SipParseError("Bad parameter", text.slice(a, b));
+  }
+  params.set(name, text.slice(v, b));
 }
 
-function hasLwsOrQuote(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
+/**
+ * The lower-cased name in text[a, b), or undefined when it is empty or not allowed: with
+ * `token` a token (§25.1), else anything but LWS, quotes and angle brackets.
+ */
+function paramName(text: string, a: number, b: number, token: boolean): string | undefined {
+  if (a === b) return undefined;
+  let upper = false;
+  for (let i = a; i < b; i++) {
+    const c = text.charCodeAt(i);
+    if (token ? c >= 128 || TOKEN_CHARS[c] === 0 : isLws(c) || c === DQUOTE || c === 60 || c === 62) {
+      return undefined;
+    }
+    if (c >= 65 && c <= 90) upper = true;
+  }
+  if (upper) return text.slice(a, b).toLowerCase();
+  return commonName(text, a, b) ?? text.slice(a, b);
+}
+
+/** The usual parameter names, so the common ones are not cut out of every message. */
+const COMMON_NAMES = ["tag", "branch", "rport", "received", "lr", "transport", "expires"];
+
+function commonName(text: string, a: number, b: number): string | undefined {
+  const n = b - a;
+  for (const name of COMMON_NAMES) {
+    if (name.length === n && text.startsWith(name, a)) return name;
+  }
+  return undefined;
+}
+
+/** End of the `;`-separated part starting at `from`: the next `;` outside quotes and `<>`. */
+function partEnd(text: string, from: number, to: number): number {
+  let depth = 0;
+  let quoted = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (quoted) {
+      if (c === BACKSLASH) i++;
+      else if (c === DQUOTE) quoted = false;
+    } else if (c === DQUOTE) quoted = true;
+    else if (c === 60) depth++;
+    else if (c === 62) depth = depth > 0 ? depth - 1 : 0;
+    else if (c === 59 && depth === 0) return i;
+  }
+  return to;
+}
+
+/** False when a quoted-string opened in text[from, to) is not closed before `to`. */
+function quotesClosed(text: string, from: number, to: number): boolean {
+  let quoted = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (quoted) {
+      if (c === BACKSLASH) i++;
+      else if (c === DQUOTE) quoted = false;
+    } else if (c === DQUOTE) quoted = true;
+  }
+  return !quoted;
+}
+
+function hasLwsOrQuote(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
     if (isLws(c) || c === DQUOTE) return true;
   }

@@ -22,66 +22,72 @@ export interface SipUri {
 /** Host characters: alphanum, `-._~%!*'()+` (lenient hostname / IPv4), indexed by code. */
 const HOST_CHARS: Uint8Array = alphanumAnd("-._~%!*'()+");
 
-export function parseHostPort(text: string, what: string): { host: string; port?: number } {
+export function parseHostPort(
+  text: string,
+  what: string,
+  from = 0,
+  to: number = text.length,
+): { host: string; port?: number } {
   let host: string;
   let rest: number;
-  if (text.charCodeAt(0) === 91) {
+  if (text.charCodeAt(from) === 91) {
     // IPv6reference = "[" IPv6address "]" (§25.1).
-    const end = text.indexOf("]");
-    if (end < 0) throw new SipParseError(`Bad ${what}`, text);
-    host = text.slice(1, end);
+    const end = text.indexOf("]", from);
+    if (end < 0 || end >= to) throw new SipParseError(`Bad ${what}`, text.slice(from, to));
+    host = text.slice(from + 1, end);
     if (!host || !/^[0-9a-fA-F:.]+$/.test(host) || host.indexOf(":") < 0) {
-      throw new SipParseError(`Bad ${what}`, text);
+      throw new SipParseError(`Bad ${what}`, text.slice(from, to));
     }
+    host = toLower(host);
     rest = end + 1;
   } else {
-    let i = 0;
-    for (; i < text.length; i++) {
+    let i = from;
+    let upper = false;
+    for (; i < to; i++) {
       const c = text.charCodeAt(i);
       if (c === 58) break;
-      if (c >= 128 || HOST_CHARS[c] === 0) throw new SipParseError(`Bad ${what}`, text);
+      if (c >= 128 || HOST_CHARS[c] === 0) {
+        throw new SipParseError(`Bad ${what}`, text.slice(from, to));
+      }
+      if (c >= 65 && c <= 90) upper = true;
     }
-    if (i === 0) throw new SipParseError(`Bad ${what}`, text);
-    host = text.slice(0, i);
+    if (i === from) throw new SipParseError(`Bad ${what}`, text.slice(from, to));
+    host = upper ? text.slice(from, i).toLowerCase() : text.slice(from, i);
     rest = i;
   }
   let port: number | undefined;
-  if (rest < text.length) {
-    if (text.charCodeAt(rest) !== 58 || rest + 1 === text.length || text.length - rest > 6) {
-      throw new SipParseError(`Bad ${what} port`, text);
+  if (rest < to) {
+    if (text.charCodeAt(rest) !== 58 || rest + 1 === to || to - rest > 6) {
+      throw new SipParseError(`Bad ${what} port`, text.slice(from, to));
     }
     port = 0;
-    for (let i = rest + 1; i < text.length; i++) {
+    for (let i = rest + 1; i < to; i++) {
       const d = text.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) throw new SipParseError(`Bad ${what} port`, text);
+      if (d < 0 || d > 9) throw new SipParseError(`Bad ${what} port`, text.slice(from, to));
       port = port * 10 + d;
     }
-    if (port > 65535) throw new SipParseError(`Bad ${what} port`, text);
+    if (port > 65535) throw new SipParseError(`Bad ${what} port`, text.slice(from, to));
   }
-  return { host: toLower(host), port };
+  return { host, port };
 }
 
 /**
- * Parses a URI exactly as given (no surrounding LWS allowed: RFC 4475 §3.1.2.14). sip/sips
- * get user, password, host, port, params and raw headers; other schemes (tel:, http:, ...)
- * get scheme + opaque `host`.
+ * Parses a URI exactly as given (no surrounding LWS allowed: RFC 4475 §3.1.2.14), the whole
+ * of `text` or text[from, to). sip/sips get user, password, host, port, params and raw
+ * headers; other schemes (tel:, http:, ...) get scheme + opaque `host`.
  */
-export function parseUri(text: string): SipUri {
-  const colon = text.indexOf(":");
-  if (colon <= 0) throw new SipParseError("Bad URI", text);
-  const scheme = toLower(text.slice(0, colon));
-  if (scheme !== "sip" && scheme !== "sips" && !/^[a-z][a-z0-9+.-]*$/.test(scheme)) {
-    throw new SipParseError("Bad URI scheme", text);
-  }
-  for (let i = colon + 1; i < text.length; i++) {
+export function parseUri(text: string, from = 0, to: number = text.length): SipUri {
+  const scheme = schemeOf(text, from, to);
+  const colon = from + scheme.length;
+  for (let i = colon + 1; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c <= 32 || c === 127 || c === 34 /* " */ || c === 60 || c === 62) {
-      throw new SipParseError("Bad URI", text);
+      throw new SipParseError("Bad URI", text.slice(from, to));
     }
   }
-  if (colon + 1 === text.length) throw new SipParseError("Bad URI", text);
+  if (colon + 1 === to) throw new SipParseError("Bad URI", text.slice(from, to));
   if (scheme !== "sip" && scheme !== "sips") {
-    return { scheme, host: text.slice(colon + 1), params: new Map() };
+    return { scheme, host: text.slice(colon + 1, to), params: new Map() };
   }
   // '@' never appears unescaped outside userinfo, so the first one ends it (§25.1); the
   // user part may itself hold ';', '?', ',' and '/' (RFC 4475 §3.1.1.2, §3.1.1.9).
@@ -89,21 +95,21 @@ export function parseUri(text: string): SipUri {
   let user: string | undefined;
   let password: string | undefined;
   const at = text.indexOf("@", rest);
-  if (at >= 0) {
+  if (at >= 0 && at < to) {
     const pc = text.indexOf(":", rest);
     if (pc >= 0 && pc < at) {
       user = text.slice(rest, pc);
       password = text.slice(pc + 1, at);
     } else user = text.slice(rest, at);
-    if (!user) throw new SipParseError("Bad URI user", text);
+    if (!user) throw new SipParseError("Bad URI user", text.slice(from, to));
     user = decodeEscapes(user);
     rest = at + 1;
   }
-  let end = text.length;
+  let end = to;
   let headers: string | undefined;
   const q = text.indexOf("?", rest);
-  if (q >= 0) {
-    headers = text.slice(q + 1);
+  if (q >= 0 && q < to) {
+    headers = text.slice(q + 1, to);
     end = q;
   }
   const semi = text.indexOf(";", rest);
@@ -111,10 +117,24 @@ export function parseUri(text: string): SipUri {
   let hostEnd = end;
   if (semi >= 0 && semi < end) {
     hostEnd = semi;
-    params = parseParams(text.slice(semi + 1, end));
+    params = parseParams(text, false, semi + 1, end);
   } else params = new Map();
-  const { host, port } = parseHostPort(text.slice(rest, hostEnd), "URI host");
+  const { host, port } = parseHostPort(text, "URI host", rest, hostEnd);
   return { scheme, user, password, host, port, params, headers };
+}
+
+/** The lower-cased scheme of the URI in text[from, to); throws when there is none. */
+function schemeOf(text: string, from: number, to: number): string {
+  // The usual spellings without a copy.
+  if (text.startsWith("sip:", from) && to > from + 3) return "sip";
+  if (text.startsWith("sips:", from) && to > from + 4) return "sips";
+  const colon = text.indexOf(":", from);
+  if (colon <= from || colon >= to) throw new SipParseError("Bad URI", text.slice(from, to));
+  const scheme = toLower(text.slice(from, colon));
+  if (scheme !== "sip" && scheme !== "sips" && !/^[a-z][a-z0-9+.-]*$/.test(scheme)) {
+    throw new SipParseError("Bad URI scheme", text.slice(from, to));
+  }
+  return scheme;
 }
 
 /** Unescapes %HH in the user part so comparisons are by value (§19.1.4). */

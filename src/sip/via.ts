@@ -53,11 +53,11 @@ export function parseVia(text: string): Via {
     if (c === 59 || isLws(c)) break;
     i++;
   }
-  const { host, port } = parseHostPort(text.slice(hostStart, i), "Via host");
+  const { host, port } = parseHostPort(text, "Via host", hostStart, i);
   i = skipLws(text, i);
   let params: Params;
   if (i === n) params = new Map();
-  else if (text.charCodeAt(i) === 59) params = parseParams(text.slice(i + 1), true);
+  else if (text.charCodeAt(i) === 59) params = parseParams(text, true, i + 1);
   else throw new SipParseError("Bad Via", text);
   return { transport: toUpperAscii(transport), host, port, params };
 }
