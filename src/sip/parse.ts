@@ -18,6 +18,43 @@ const decoder = new TextDecoder();
 const NAME_KEYS = new Map<string, string>();
 const NAME_KEYS_MAX = 1024;
 
+/**
+ * The last spelling seen per hash slot, so a usual header name is matched in place in the
+ * head without being cut out and looked up. A miss just overwrites the slot.
+ */
+const SEEN_MASK = 255;
+const SEEN: ({ name: string; key: string } | undefined)[] = new Array(SEEN_MASK + 1).fill(
+  undefined,
+);
+
+/** Length, first and last character: enough to tell the usual header names apart. */
+function nameHash(text: string, from: number, to: number): number {
+  return (to - from) * 37 + text.charCodeAt(from) * 11 + text.charCodeAt(to - 1);
+}
+
+function seenName(
+  text: string,
+  from: number,
+  to: number,
+): { name: string; key: string } | undefined {
+  const entry = SEEN[nameHash(text, from, to) & SEEN_MASK];
+  return entry !== undefined && entry.name.length === to - from &&
+      text.startsWith(entry.name, from)
+    ? entry
+    : undefined;
+}
+
+/** The key of a header name that is a token; throws when it is not. */
+function keyOf(name: string): string {
+  let key = NAME_KEYS.get(name);
+  if (key === undefined) {
+    if (!isTokenFast(name)) throw new SipParseError("Bad header name", name);
+    key = headerKey(name);
+    if (NAME_KEYS.size < NAME_KEYS_MAX) NAME_KEYS.set(name, key);
+  }
+  return key;
+}
+
 /** Index just after the blank line ending the head, or -1. Accepts bare LF too. */
 export function findHeadEnd(bytes: Uint8Array, from = 0): number {
   const n = bytes.length;
@@ -114,12 +151,16 @@ function parseHeaderLines(
     }
     let nameEnd = colon;
     while (isLws(text.charCodeAt(nameEnd - 1))) nameEnd--;
-    const name = text.slice(lineStart, nameEnd);
-    let key = NAME_KEYS.get(name);
-    if (key === undefined) {
-      if (!isTokenFast(name)) throw new SipParseError("Bad header name", name);
-      key = headerKey(name);
-      if (NAME_KEYS.size < NAME_KEYS_MAX) NAME_KEYS.set(name, key);
+    const seen = seenName(text, lineStart, nameEnd);
+    let name: string;
+    let key: string;
+    if (seen !== undefined) {
+      name = seen.name;
+      key = seen.key;
+    } else {
+      name = text.slice(lineStart, nameEnd);
+      key = keyOf(name);
+      SEEN[nameHash(text, lineStart, nameEnd) & SEEN_MASK] = { name, key };
     }
     let a = colon + 1;
     let b = lineEnd;
