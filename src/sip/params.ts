@@ -182,7 +182,10 @@ export function quotedEnd(text: string, from: number): number {
 
 export function formatParams(params: Params): string {
   let out = "";
-  for (const [k, v] of params) out += v === null ? `;${k}` : `;${k}=${v}`;
+  // forEach, not for-of: no [key, value] pair is allocated per parameter.
+  params.forEach((v, k) => {
+    out += v === null ? ";" + k : ";" + k + "=" + v;
+  });
   return out;
 }
 
