@@ -14,18 +14,23 @@ export const SUPPORTED_OPTIONS = ["path", "outbound", "gruu"];
 
 /** Returns the parsed Request-URI. Throws SipError/SipParseError. */
 export function checkRequest(request: SipRequest, local: boolean): SipUri {
-  const scheme = request.uri.slice(0, Math.max(0, request.uri.indexOf(":"))).toLowerCase();
-  if (scheme !== "sip" && scheme !== "sips" && scheme !== "tel") {
-    throw new SipError(416, "Unsupported URI Scheme");
+  const uri = request.uri;
+  if (!uri.startsWith("sip:") && !uri.startsWith("sips:") && !uri.startsWith("tel:")) {
+    const scheme = uri.slice(0, Math.max(0, uri.indexOf(":"))).toLowerCase();
+    if (scheme !== "sip" && scheme !== "sips" && scheme !== "tel") {
+      throw new SipError(416, "Unsupported URI Scheme");
+    }
   }
-  const uri = parseUri(request.uri);
+  const parsed = parseUri(uri);
   validateMessage(request);
-  if (local && request.method !== "ACK" && request.method !== "CANCEL") {
+  if (
+    local && request.method !== "ACK" && request.method !== "CANCEL" && request.has("require")
+  ) {
     const unsupported = request.getAll("require").map((t) => t.trim().toLowerCase())
       .filter((t) => t && !SUPPORTED_OPTIONS.includes(t));
     if (unsupported.length > 0) {
       throw new SipError(420, "Bad Extension", [["Unsupported", unsupported.join(", ")]]);
     }
   }
-  return uri;
+  return parsed;
 }
