@@ -112,7 +112,9 @@ function paramName(text: string, a: number, b: number, token: boolean): string |
   let upper = false;
   for (let i = a; i < b; i++) {
     const c = text.charCodeAt(i);
-    if (token ? c >= 128 || TOKEN_CHARS[c] === 0 : isLws(c) || c === DQUOTE || c === 60 || c === 62) {
+    if (
+      token ? c >= 128 || TOKEN_CHARS[c] === 0 : isLws(c) || c === DQUOTE || c === 60 || c === 62
+    ) {
       return undefined;
     }
     if (c >= 65 && c <= 90) upper = true;
