@@ -1,0 +1,100 @@
+/**
+ * @module CPU cost of the parsing and validation one REGISTER + digest registration does on
+ * the server (its two requests): parse, the received/rport stamp, the transaction key's top
+ * Via, the sanity check, and what the registrar and authenticator read (To, Contact,
+ * Call-ID, CSeq, Expires, Path, Supported, the Digest credentials). No sockets, no
+ * transactions, no hashing: only the parse side of `bench/core_path.ts`. `--root=DIR`
+ * (repeatable) measures several checkouts in one process, in interleaved rounds, so load
+ * from other work hits each alike; reports process CPU µs per registration (min and median
+ * of the rounds). Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`.
+ * Not part of the product.
+ */
+import process from "node:process";
+import { argAll } from "./support/args.ts";
+
+const roots = argAll("root");
+if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
+const N = 50_000;
+const ROUNDS = 8;
+
+const encoder = new TextEncoder();
+const flow = {
+  id: "udp:127.0.0.1:5060>127.0.0.1:40001",
+  transport: "udp",
+  local: { host: "127.0.0.1", port: 5060 },
+  remote: { host: "127.0.0.1", port: 40001 },
+  reliable: false,
+  secure: false,
+};
+const credentials = `Digest username="bench", realm="example.test", ` +
+  `nonce="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", uri="sip:example.test", ` +
+  `response="0123456789abcdef0123456789abcdef", algorithm=MD5, qop=auth, nc=00000001, ` +
+  `cnonce="c123"`;
+/** The two requests of one registration, as bench/core_path.ts sends them. */
+const requests = [undefined, credentials].map((auth) =>
+  encoder.encode(
+    `REGISTER sip:example.test SIP/2.0\r\n` +
+      `Via: SIP/2.0/UDP 127.0.0.1:40001;branch=z9hG4bKcore.1234;rport\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=f1\r\n` +
+      `To: <sip:bench@example.test>\r\nCall-ID: core-1@bench\r\nCSeq: 12 REGISTER\r\n` +
+      `Contact: <sip:ua1@127.0.0.1:40001>\r\nExpires: 3600\r\n` +
+      (auth ? `Authorization: ${auth}\r\n` : "") + `Content-Length: 0\r\n\r\n`,
+  )
+);
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+let sink = 0;
+interface Subject {
+  root: string;
+  registration: () => void;
+  rounds: number[];
+}
+
+async function subject(root: string): Promise<Subject> {
+  const { parseMessage } = await import(`${root}/src/sip/parse.ts`);
+  const { stampReceived } = await import(`${root}/src/transport/stamp_received.ts`);
+  const { checkRequest } = await import(`${root}/src/core/sanity.ts`);
+  const { parseDigest } = await import(`${root}/src/sip/digest.ts`);
+  const one = (bytes: Uint8Array) => {
+    const m = parseMessage(bytes, { stream: false });
+    stampReceived(m, flow);
+    sink += m.topVia.params.get("branch").length;
+    checkRequest(m, true);
+    sink += m.to.uri.host.length;
+    for (const c of m.getAll("authorization")) sink += parseDigest(c).username.length;
+    sink += m.contacts.length + m.callId.length + m.cseq.seq;
+    sink += (m.get("expires") ?? "").length + m.getAll("path").length;
+    sink += (m.get("user-agent") ?? "").length + m.getAll("supported").length;
+    sink += m.getAll("via").length;
+  };
+  const registration = () => {
+    one(requests[0]);
+    one(requests[1]);
+  };
+  for (let i = 0; i < 20_000; i++) registration();
+  return { root, registration, rounds: [] };
+}
+
+const subjects: Subject[] = [];
+for (const root of roots) subjects.push(await subject(root));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const s of subjects) {
+    const t0 = cpuMs();
+    for (let i = 0; i < N; i++) s.registration();
+    s.rounds.push(((cpuMs() - t0) * 1000) / N);
+  }
+}
+for (const s of subjects) {
+  const sorted = s.rounds.toSorted((a, b) => a - b);
+  console.log(JSON.stringify({
+    root: s.root,
+    registrations: N * ROUNDS,
+    cpu_us_per_registration_min: Math.round(sorted[0] * 100) / 100,
+    cpu_us_per_registration_median: Math.round(sorted[ROUNDS >> 1] * 100) / 100,
+    checksum: sink > 0,
+  }));
+}
