@@ -36,6 +36,7 @@ import { SourceTable } from "./transport/source_table.ts";
 import { reportAbuse } from "./core/abuse_reports.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import { CallSlots } from "./core/calls/call_slots.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import type { CertificateInfo } from "./transport/certificate.ts";
@@ -71,6 +72,11 @@ export interface Server {
   readonly calls: CallControl;
   /** Bans, rate limit and connection caps ([abuse]). */
   readonly abuse: AbuseGuard;
+  /**
+   * Settles once every worker's counters, connection figures and reports so far have
+   * reached this thread (at once with one worker): the API awaits it before it reads.
+   */
+  sync(): Promise<void>;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
   /**
@@ -258,6 +264,8 @@ export async function startServer(
     config: () => config,
     now: Date.now,
     bindingHops: (uri) => proxy.bindingHops(uri),
+    // api.max_calls bounds the server: every worker takes slots of the main thread's count.
+    slots: worker && new CallSlots(worker.callSlots),
   });
   proxy.inbound = calls;
 
@@ -371,6 +379,7 @@ export async function startServer(
     certificate: () => certificates.info,
     calls,
     abuse,
+    sync: () => pool?.sync() ?? Promise.resolve(),
     async reload(next: Config) {
       config = next;
       tcpBindings = tcpBindingsRule(next);

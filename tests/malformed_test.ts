@@ -7,7 +7,7 @@
  * seeded fuzz loop of mutated REGISTERs over UDP.
  */
 import assert from "node:assert/strict";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 import { type ClientTransport, TestSipClient } from "./support/sip_client.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 
@@ -44,8 +44,8 @@ function options(client: TestSipClient, p: Parts = {}): string {
   ].join("\r\n");
 }
 
-function dropCount(ts: TestServer): number {
-  const c = ts.server.counters;
+async function dropCount(ts: TestServer): Promise<number> {
+  const c = await countersOf(ts);
   return c.total("sip_parse_errors_total") + c.total("sip_dropped_total");
 }
 
@@ -191,7 +191,7 @@ for (const transport of ["udp", "tcp", "ws"] as const) {
       const what = `${c.name} over ${transport}`;
       const client = await TestSipClient.connect(transport, ts.port(transport));
       try {
-        const dropsBefore = dropCount(ts);
+        const dropsBefore = await dropCount(ts);
         await sendQuietly(client, c.build(client));
         if (expect === "drop" || expect === "close") {
           if (expect === "close") {
@@ -203,7 +203,7 @@ for (const transport of ["udp", "tcp", "ws"] as const) {
           } else {
             await assertSilent(client, 300, what);
           }
-          assert.ok(dropCount(ts) > dropsBefore, `${what}: counted as parse error / drop`);
+          assert.ok((await dropCount(ts)) > dropsBefore, `${what}: counted as parse error / drop`);
         } else {
           const answer = await client.wait((m) => !m.isRequest, 3000) as SipResponse;
           assert.equal(answer.status, expect.status, `${what}: ${answer.status} ${answer.reason}`);
@@ -215,7 +215,7 @@ for (const transport of ["udp", "tcp", "ws"] as const) {
       }
       await assertAlive(ts, transport, c.name);
     }
-    assert.equal(ts.server.counters.total("sip_internal_errors_total"), 0);
+    assert.equal((await countersOf(ts)).total("sip_internal_errors_total"), 0);
   });
 }
 
@@ -226,13 +226,13 @@ Deno.test("TCP Content-Length mismatch: framing follows Content-Length, connecti
     // Says 5, carries 11: "hello" is the body, " world" runs into the next message.
     const first = options(client, { callId: "cl-first", body: "hello world", contentLength: "5" });
     const second = options(client, { callId: "cl-second" });
-    const dropsBefore = dropCount(ts);
+    const dropsBefore = await dropCount(ts);
     await client.send(first + second);
     const ok = await client.response("cl-first", 1);
     assert.equal(ok.status, 200, "the first message, with a 5-byte body, is answered");
     // " world" + "OPTIONS ..." frames as one message with a bad start line: dropped.
     await assertSilent(client, 300, "spliced message");
-    assert.ok(dropCount(ts) > dropsBefore, "the spliced message is counted");
+    assert.ok((await dropCount(ts)) > dropsBefore, "the spliced message is counted");
     // The same connection still works.
     await client.send(options(client, { callId: "cl-third" }));
     assert.equal((await client.response("cl-third", 1)).status, 200);
@@ -260,13 +260,14 @@ Deno.test("malformed response (garbage Via) is dropped and counted, never answer
   await using ts = await startTestServer({ transports: ["udp"] });
   const client = await TestSipClient.connect("udp", ts.port("udp"));
   try {
-    const before = dropCount(ts) + ts.server.counters.total("sip_stray_responses_total");
+    const before = (await dropCount(ts)) +
+      (await countersOf(ts)).total("sip_stray_responses_total");
     await client.send(
       "SIP/2.0 200 OK\r\nVia: garbage garbage\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\n" +
         "Call-ID: resp-garbage\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
     );
     await assertSilent(client, 300, "malformed response");
-    const after = dropCount(ts) + ts.server.counters.total("sip_stray_responses_total");
+    const after = (await dropCount(ts)) + (await countersOf(ts)).total("sip_stray_responses_total");
     assert.ok(after > before, "a dropped response shows in the counters");
   } finally {
     client.close();
@@ -356,11 +357,11 @@ Deno.test("fuzz: 2000 mutated REGISTERs over UDP never crash the server", async 
     }
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(
-      ts.server.counters.total("sip_internal_errors_total"),
+      (await countersOf(ts)).total("sip_internal_errors_total"),
       0,
       `seed ${SEED}: a mutation caused a 500 (unexpected exception in the core)`,
     );
-    const seen = ts.server.counters.total("sip_messages_in_total") + dropCount(ts);
+    const seen = (await countersOf(ts)).total("sip_messages_in_total") + (await dropCount(ts));
     assert.ok(seen >= N * 0.9, `server saw ${seen} of ${N} datagrams`);
   } finally {
     client.close();

@@ -81,6 +81,8 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
     if (!OPEN_PATHS.has(path) && !SELF_CHECKED.has(path)) {
       checkKey(server.config.keys, bearerKey(c.req.header("authorization")));
     }
+    // With several workers, what they counted and hold so far is read, not 50 ms old figures.
+    await server.sync();
     await next();
     server.counters.inc("http_requests_total", {
       method: c.req.method,

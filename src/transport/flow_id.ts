@@ -29,11 +29,27 @@ function randomNodeId(): string {
  * with the same node id and number must not hand out the same ids again.
  */
 const RUN = (crypto.getRandomValues(new Uint32Array(1))[0] % 36 ** 4).toString(36).padStart(4, "0");
-let nextStream = 1;
+/**
+ * The process's connection counter, in shared memory: the main thread hands it to its
+ * worker threads (`streamCounter`, `shareStreamCounter`), so the counter ending every
+ * connection id numbers the connections of all workers in opening order (`GET /ws?order=id`).
+ */
+let streams = new BigInt64Array(new SharedArrayBuffer(8));
+
+/** This process's connection counter, for the worker threads it starts. */
+export function streamCounter(): SharedArrayBuffer {
+  return streams.buffer as SharedArrayBuffer;
+}
+
+/** A worker thread counts its connections on the process's counter (before any opens). */
+export function shareStreamCounter(buffer: SharedArrayBuffer): void {
+  streams = new BigInt64Array(buffer);
+}
 
 /** A connection's id: `<transport>:<node>.<worker>.<run>-<counter>`, e.g. "ws:3fa09c1e.0.k2x9-7". */
 export function streamFlowId(transport: TransportName, owner: FlowOwner): string {
-  return `${transport}:${owner.node}.${owner.worker}.${RUN}-${nextStream++}`;
+  const n = Atomics.add(streams, 0, 1n) + 1n;
+  return `${transport}:${owner.node}.${owner.worker}.${RUN}-${n}`;
 }
 
 /** A UDP flow's id: the owner, our socket and the remote address (the same in every run). */

@@ -2,7 +2,7 @@
  * @module The main thread's view of the connections other workers hold, so that `GET /ws`,
  * `/metrics` and the dashboard list every connection of the server: a mirror per
  * connection, created when its worker announces it, refreshed by the worker's snapshots
- * (every second) and dropped when it closes. Sending, pinging and closing go to the worker
+ * (every second, and before every API request: `WorkerPool.sync`) and dropped when it closes. Sending, pinging and closing go to the worker
  * holding the connection.
  */
 import type { CloseInfo, CloseInitiator, Connection } from "../transport/connection.ts";
@@ -51,7 +51,7 @@ export interface CloseArgs {
 class MirroredConnection implements Connection {
   readonly flow: Flow;
   openedAt: number;
-  readonly origin?: string;
+  origin?: string;
   messagesIn = 0;
   messagesOut = 0;
   lastActivity: number;
@@ -67,13 +67,14 @@ class MirroredConnection implements Connection {
     this.#link = link;
     this.flow = s.flow;
     this.openedAt = s.openedAt;
-    this.origin = s.origin;
     this.lastActivity = s.lastActivity;
     this.update(s);
   }
 
   update(s: ConnectionSnapshot): void {
     this.openedAt = s.openedAt;
+    // The announce knows only the flow: the worker's first snapshot brings the origin.
+    this.origin = s.origin;
     this.messagesIn = s.messagesIn;
     this.messagesOut = s.messagesOut;
     this.lastActivity = s.lastActivity;

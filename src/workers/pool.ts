@@ -23,6 +23,7 @@ import { Mirrors } from "./mirror.ts";
 import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
+import { streamCounter } from "../transport/flow_id.ts";
 import type { TransportName } from "../transport/types.ts";
 import {
   type CallRefusal,
@@ -37,6 +38,9 @@ const log = new Logger("workers");
 
 /** Longest wait for a worker to start (it loads and compiles the whole SIP stack). */
 const START_TIMEOUT_MS = 30_000;
+
+/** Longest wait for the workers' figures before the API answers with what it has. */
+const SYNC_TIMEOUT_MS = 1000;
 
 export interface PoolContext {
   config: Config;
@@ -78,6 +82,9 @@ export class WorkerPool implements WorkerLinks {
   /** Call actions sent to workers, by request id, until they answer. */
   #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextCall = 1;
+  /** Syncs waiting for every worker's `synced`, by id. */
+  #syncs = new Map<number, { waiting: number; done: () => void }>();
+  #nextSync = 1;
 
   constructor(count: number) {
     this.count = count;
@@ -132,6 +139,8 @@ export class WorkerPool implements WorkerLinks {
       node: transport.owner.node,
       udpSocket: sharedUdpSocket(transport),
       sources: context.sources,
+      streamIds: streamCounter(),
+      callSlots: calls.slots.buffer,
     };
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;
@@ -288,6 +297,11 @@ export class WorkerPool implements WorkerLinks {
       case "conns":
         this.#mirrors.refreshed(m.snapshots);
         return;
+      case "synced": {
+        const sync = this.#syncs.get(m.id);
+        if (sync && --sync.waiting === 0) sync.done();
+        return;
+      }
       case "decide":
         void this.#decide(from, m.id, m.info);
         return;
@@ -295,6 +309,27 @@ export class WorkerPool implements WorkerLinks {
         c.events.emit(m.event);
         return;
     }
+  }
+
+  /**
+   * Resolves once every worker has reported its counters and connections as they are now
+   * (and everything it sent before), so the API reads the server's exact figures. A worker
+   * that does not answer within `SYNC_TIMEOUT_MS` (stuck, or gone) is not waited for.
+   */
+  sync(): Promise<void> {
+    if (this.#rings.length === 0) return Promise.resolve();
+    const id = this.#nextSync++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, SYNC_TIMEOUT_MS);
+      const syncs = this.#syncs;
+      function finish() {
+        clearTimeout(timer);
+        syncs.delete(id);
+        resolve();
+      }
+      this.#syncs.set(id, { waiting: this.#rings.length, done: finish });
+      this.#broadcast({ t: "sync", id });
+    });
   }
 
   /** Does `action` on a call worker `worker` holds; settles with its result or refusal. */
@@ -337,6 +372,7 @@ export class WorkerPool implements WorkerLinks {
     this.#rings = [];
     for (const pending of this.#calls.values()) pending.reject(new Error("worker stopped"));
     this.#calls.clear();
+    for (const sync of [...this.#syncs.values()]) sync.done();
   }
 }
 

@@ -22,7 +22,7 @@ import {
 /** How often connection figures (messages, bytes, last activity) are reported. */
 const CONNECTIONS_EVERY_MS = 1000;
 
-/** How often counters are reported: the API's figures lag the workers by at most this. */
+/** How often counters are reported unasked (the API asks before it reads: `sync`). */
 const COUNTERS_EVERY_MS = 50;
 
 export class WorkerPort implements WorkerLinks {
@@ -30,6 +30,8 @@ export class WorkerPort implements WorkerLinks {
   readonly count: number;
   #post: (message: FromWorker) => void;
   #timer?: ReturnType<typeof setInterval>;
+  /** Reports counters and connections now (set by `attach` and `reportConnections`). */
+  #flushers: (() => void)[] = [];
   #closers: (() => void)[] = [];
   /** Inbound calls waiting for the control server's word, by request id. */
   #decisions = new Map<number, (decision: Decision | undefined) => void>();
@@ -87,6 +89,7 @@ export class WorkerPort implements WorkerLinks {
     }
     const reported = new Map<string, number>();
     this.#timer = setInterval(() => this.#reportCounters(counters, reported), COUNTERS_EVERY_MS);
+    this.#flushers.push(() => this.#reportCounters(counters, reported));
     this.#closers.push(() => {
       clearInterval(this.#timer);
       this.#reportCounters(counters, reported);
@@ -108,13 +111,24 @@ export class WorkerPort implements WorkerLinks {
   /** Reports this worker's connections every second (the main thread lists them). */
   reportConnections(connections: () => Connection[]): void {
     let had = false;
-    const timer = setInterval(() => {
+    const report = () => {
       const list = connections();
       if (list.length === 0 && !had) return;
       had = list.length > 0;
       this.#post({ t: "conns", snapshots: list.map(snapshotOf) });
-    }, CONNECTIONS_EVERY_MS);
+    };
+    const timer = setInterval(report, CONNECTIONS_EVERY_MS);
+    this.#flushers.push(report);
     this.#closers.push(() => clearInterval(timer));
+  }
+
+  /**
+   * The main thread asks before the API reads: counters and connection figures go now,
+   * then `synced`, which arrives after them (one ordered channel).
+   */
+  sync(id: number): void {
+    for (const flush of this.#flushers) flush();
+    this.#post({ t: "synced", id });
   }
 
   /** Stops reporting (after a last counters report). */

@@ -44,6 +44,10 @@ export interface WorkerSetup {
   cluster?: ClusterChange[];
   /** The process's per-source rate windows and connection counts (source_table.ts). */
   sources?: SharedArrayBuffer;
+  /** The process's connection counter, so connection ids number opening order (flow_id.ts). */
+  streamIds: SharedArrayBuffer;
+  /** The process's count of API calls, bounded by `api.max_calls` (call_slots.ts). */
+  callSlots: SharedArrayBuffer;
 }
 
 /** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */
@@ -78,7 +82,9 @@ export type ToWorker =
   /** The control server's word on an inbound call this worker asked about. */
   | { t: "decided"; id: number; decision?: Decision }
   | { t: "reload"; config: Config }
-  | { t: "stop"; graceMs: number };
+  | { t: "stop"; graceMs: number }
+  /** Report counters and connections now, then `synced` (the API reads exact figures). */
+  | { t: "sync"; id: number };
 
 export type FromWorker =
   | Relay
@@ -92,6 +98,7 @@ export type FromWorker =
   | { t: "auth"; ok: boolean; host: string; user: string; realm: string }
   | { t: "dialog"; view: DialogView }
   | { t: "event"; event: SipwsEvent }
+  | { t: "synced"; id: number }
   | { t: "ready" }
   | { t: "failed"; message: string }
   | { t: "stopped" };

@@ -9,6 +9,7 @@ import { startServer } from "../server.ts";
 import type { Server } from "../server.ts";
 import { operatorPing } from "../transport/connection.ts";
 import { setCallIdAffinity } from "../sip/ids.ts";
+import { shareStreamCounter } from "../transport/flow_id.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
@@ -33,6 +34,7 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const { setup, config } = m;
   back = new RingWriter<FromWorker>(setup.back);
   setCallIdAffinity(setup.index, setup.count);
+  shareStreamCounter(setup.streamIds);
   port = new WorkerPort(setup.index, setup.count, post);
   try {
     server = await startServer(config, [], {
@@ -106,6 +108,9 @@ function apply(m: ToWorker): void {
       return;
     case "decided":
       port?.decided(m.id, m.decision);
+      return;
+    case "sync":
+      port?.sync(m.id);
       return;
     case "reload":
       server.reload(m.config).catch((e) => log.error(`reload: ${e}`));

@@ -5,6 +5,7 @@
  */
 import { type Config, defaultConfig } from "../../src/config/config.ts";
 import { type Server, startServer } from "../../src/server.ts";
+import type { Counters } from "../../src/events.ts";
 import { startControlApi } from "../../src/api/http_server.ts";
 import { makeSelfSignedCert } from "./certs.ts";
 import { freePorts } from "./ports.ts";
@@ -80,6 +81,15 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * The server's counters with every worker's counts in (`Server.sync`, as the API reads
+ * them): what a test observed happening is counted.
+ */
+export async function countersOf(t: TestServer): Promise<Counters> {
+  await t.server.sync();
+  return t.server.counters;
 }
 
 /** Calls `t`'s HTTP API with `key`: the status, and the JSON body (undefined when empty). */

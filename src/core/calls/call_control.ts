@@ -25,6 +25,7 @@ import type { Responder } from "../router.ts";
 import type { Hop } from "../proxy_targets.ts";
 import { type Decision, type InboundInfo, inboundInfo } from "./inbound_offer.ts";
 import { HeldCall } from "./held_call.ts";
+import { CallSlots } from "./call_slots.ts";
 import { callerHeaders, type OriginateRequest } from "./originate_request.ts";
 import { OutboundCall } from "./outbound_call.ts";
 import { type CallDeps, CallError, type CallSink } from "./types.ts";
@@ -37,6 +38,8 @@ export interface CallControlDeps extends CallDeps {
   dialogs: DialogTracker;
   /** One hop per live binding of a user of ours (the proxy's location lookup). */
   bindingHops: (uri: SipUri) => Hop[];
+  /** The server's count of open API calls (every worker's, shared); a new count if absent. */
+  slots?: CallSlots;
 }
 
 type Call = OutboundCall | HeldCall;
@@ -83,15 +86,18 @@ export class CallControl implements InboundControl, CallSink {
    */
   elsewhere?: (callId: string, action: CallAction, args: unknown[]) => Promise<unknown> | undefined;
   #deps: CallControlDeps;
+  /** Calls this thread holds; every one has one of the server's `slots`. */
   #calls = new Map<string, Entry>();
+  readonly slots: CallSlots;
 
   constructor(deps: CallControlDeps) {
     this.#deps = deps;
+    this.slots = deps.slots ?? new CallSlots();
   }
 
-  /** Open API calls (placed or held). */
+  /** Open API calls (placed or held) in the whole server, every worker's. */
   get size(): number {
-    return this.#calls.size;
+    return this.slots.open;
   }
 
   /**
@@ -100,17 +106,20 @@ export class CallControl implements InboundControl, CallSink {
    */
   originate(requests: OriginateRequest[], at: (i: number) => string = () => ""): Originated[] {
     const checked = requests.map((req, i) => this.#check(req, at(i)));
-    const open = this.#calls.size;
-    if (open + requests.length > this.#deps.config().api.maxCalls) {
-      throw new CallError(503, `${open} calls are open (api.max_calls)`);
+    if (!this.slots.take(requests.length, this.#deps.config().api.maxCalls)) {
+      throw new CallError(503, `${this.slots.open} calls are open (api.max_calls)`);
     }
-    const calls = checked.map((c) => this.#route(c));
+    // Slots taken and not yet handed to a call (#place hands one over when it adds the call).
+    let unused = requests.length;
     const placed: Originated[] = [];
     try {
-      for (const call of calls) placed.push(this.#place(call));
+      const calls = checked.map((c) => this.#route(c));
+      for (const call of calls) placed.push(this.#place(call, () => unused--));
     } catch (error) {
       for (const p of placed) this.hangup(p.callid);
       throw error;
+    } finally {
+      this.slots.give(unused);
     }
     return placed;
   }
@@ -225,6 +234,7 @@ export class CallControl implements InboundControl, CallSink {
   /** Shutdown: every call's timers stop. */
   close(): void {
     for (const { call } of this.#calls.values()) call.close();
+    this.slots.give(this.#calls.size);
     this.#calls.clear();
   }
 
@@ -258,7 +268,12 @@ export class CallControl implements InboundControl, CallSink {
 
   finished(callId: string): void {
     this.changed(callId);
-    this.#calls.delete(callId);
+    this.#remove(callId);
+  }
+
+  /** The call is no longer ours: its slot goes back. */
+  #remove(callId: string): void {
+    if (this.#calls.delete(callId)) this.slots.give();
   }
 
   // --- internals ---
@@ -294,7 +309,8 @@ export class CallControl implements InboundControl, CallSink {
     }
   }
 
-  #place({ req, domain, control, callId, hops, at }: Prepared): Originated {
+  /** Places the call; `added()` once it holds a slot (given back when the call is removed). */
+  #place({ req, domain, control, callId, hops, at }: Prepared, added: () => void): Originated {
     const call = new OutboundCall(this.#deps, this, {
       callId,
       domain,
@@ -307,8 +323,9 @@ export class CallControl implements InboundControl, CallSink {
     }, newTag());
     const from = req.callerId?.number ?? req.from ?? "";
     this.#add(call, { control, domain }, `${from}@${domain}`, `${req.to}@${domain}`, "api");
+    added();
     if (!call.start()) {
-      this.#calls.delete(callId);
+      this.#remove(callId);
       this.#publish(callId, control, domain, {
         event: "failed",
         code: 480,
@@ -331,9 +348,15 @@ export class CallControl implements InboundControl, CallSink {
       if (decision?.action === "reject") {
         tx.respond(createFinal(request, decision.code, decision.reason));
       } else if (
-        decision?.action === "hold" && this.#calls.size < this.#deps.config().api.maxCalls
+        decision?.action === "hold" && this.slots.take(1, this.#deps.config().api.maxCalls)
       ) {
-        const call = new HeldCall(this.#deps, this, request, flow, tx);
+        let call: HeldCall;
+        try {
+          call = new HeldCall(this.#deps, this, request, flow, tx);
+        } catch (error) {
+          this.slots.give();
+          throw error;
+        }
         const from = request.from.uri;
         const to = request.to.uri;
         this.#add(
