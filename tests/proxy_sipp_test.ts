@@ -5,6 +5,7 @@
  * the answer, 486 Busy, no answer (408 from the branch timeout; 487 after Timer C
  * cancels a ringing branch), and a call under packet loss (sipp `-lost`). Every run is
  * bounded by sipp's `-timeout` and the helper's hard kill.
+ * Pinned to one SIP worker: the single-thread path (docs/workers.md, "Tests").
  */
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
@@ -51,6 +52,7 @@ const sippTransport = (leg: Leg) => leg === "udp" ? "u1" : "t1";
  */
 async function call(o: CallOptions, check: (r: CallResult) => void | Promise<void>): Promise<void> {
   await using ts = await startTestServer({
+    workers: 1,
     transports: ["udp", "tcp"],
     accounts: [ALICE, BOB],
     configure: o.configure,

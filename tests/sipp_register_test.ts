@@ -3,6 +3,7 @@
  * the digest challenge and answers it with sipp's own `[authentication]` (`-au`/`-ap`),
  * run for many calls over UDP and over TCP against an in-process sipws. Passes only when
  * every call ends on a 200 and the server's location service holds each contact.
+ * Pinned to one SIP worker: the single-thread path (docs/workers.md, "Tests").
  */
 import assert from "node:assert/strict";
 import { startTestServer } from "./support/test_server.ts";
@@ -49,6 +50,7 @@ export const registerAuthScenario = (holdMs = 0): string =>
 for (const transport of ["udp", "tcp"] as const) {
   Deno.test(`sipp REGISTER with -au/-ap over ${transport}: ${CALLS} calls, 0 failed`, async () => {
     await using ts = await startTestServer({
+      workers: 1,
       transports: [transport],
       accounts: [ALICE],
       configure: (c) => {
@@ -96,7 +98,7 @@ for (const transport of ["udp", "tcp"] as const) {
 }
 
 Deno.test("sipp REGISTER with a wrong -ap fails every call (the 200 is really earned)", async () => {
-  await using ts = await startTestServer({ transports: ["udp"], accounts: [ALICE] });
+  await using ts = await startTestServer({ workers: 1, transports: ["udp"], accounts: [ALICE] });
   const result = await runSipp({
     scenarioXml: registerAuthScenario(),
     args: callerArgs({

@@ -5,6 +5,7 @@
  * listens. Flow-bound TCP bindings (Contact not the source address, RFC 5626 Outbound)
  * and every TCP binding under `tcp_bindings = "flow"` still go with their connection,
  * with a `registration.removed` (flow_closed) event, which the DELETE callback follows.
+ * Pinned to one SIP worker: the single-thread path (docs/workers.md, "Tests").
  */
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
@@ -39,7 +40,11 @@ async function registerAndHangUp(
 const bindings = (ts: TestServer) => ts.server.location.lookup(`bob@${DOMAIN}`);
 
 Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connection to its Contact", async () => {
-  await using ts = await startTestServer({ transports: ["udp", "tcp"], accounts: [ALICE, BOB] });
+  await using ts = await startTestServer({
+    workers: 1,
+    transports: ["udp", "tcp"],
+    accounts: [ALICE, BOB],
+  });
   const [uasPort, uacPort] = freePorts(2);
   // A short-lived process registers over TCP and exits (its connection closes with it).
   const xml = await Deno.readTextFile(`${SCENARIOS}uac_register.xml`);
@@ -87,7 +92,7 @@ Deno.test("tcp_bindings contact: a TCP UA that hung up is called on a new connec
 });
 
 Deno.test("tcp_bindings: flow-bound TCP bindings go with their connection, with the removal event", async () => {
-  await using ts = await startTestServer({ transports: ["tcp"], accounts: [BOB] });
+  await using ts = await startTestServer({ workers: 1, transports: ["tcp"], accounts: [BOB] });
   const causes: string[] = [];
   ts.server.events.on("registration.removed", (e) => causes.push(e.cause));
   const [port] = freePorts(1);
@@ -103,6 +108,7 @@ Deno.test("tcp_bindings: flow-bound TCP bindings go with their connection, with 
 
 Deno.test('tcp_bindings = "flow": every TCP binding goes with its connection', async () => {
   await using ts = await startTestServer({
+    workers: 1,
     transports: ["tcp"],
     accounts: [BOB],
     configure: (c) => c.sip.tcpBindings = "flow",
@@ -114,6 +120,7 @@ Deno.test('tcp_bindings = "flow": every TCP binding goes with its connection', a
 
 Deno.test("tcp_contact_networks: a Contact in a configured network is kept though not the source", async () => {
   await using ts = await startTestServer({
+    workers: 1,
     transports: ["tcp"],
     accounts: [BOB],
     configure: (c) => c.sip.tcpContactNetworks = ["127.0.0.2/32"],

@@ -2,6 +2,7 @@
  * RFC 7118 handshake rules on the real WS listener: the `sip` subprotocol is required and
  * echoed, other handshakes get a 4xx, an Origin allow-list is enforced, permessage-deflate
  * is never negotiated, and large messages (WebRTC SDP) fit in one frame.
+ * Pinned to one SIP worker: the single-thread path (docs/workers.md, "Tests").
  */
 import assert from "node:assert/strict";
 import { startTestServer } from "./support/test_server.ts";
@@ -10,6 +11,7 @@ import { handshake } from "./support/ws_handshake.ts";
 
 Deno.test("websocket handshake: sip subprotocol required and echoed, no deflate, origin list", async () => {
   await using ts = await startTestServer({
+    workers: 1,
     transports: ["ws"],
     configure: (c) => c.websocket.allowedOrigins = ["https://app.example.test"],
   });
@@ -38,7 +40,7 @@ Deno.test("websocket handshake: sip subprotocol required and echoed, no deflate,
 });
 
 Deno.test("websocket: a 64 KB message in one frame is accepted and answered", async () => {
-  await using ts = await startTestServer({ transports: ["ws"] });
+  await using ts = await startTestServer({ workers: 1, transports: ["ws"] });
   const client = await TestSipClient.connect("ws", ts.port("ws"));
   try {
     const body = "a=x-padding:" + "y".repeat(64 * 1024) + "\r\n";

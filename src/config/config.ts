@@ -21,7 +21,7 @@ export interface Config {
   wssPort?: number;
   /** `-r`: HTTP control API port. */
   httpPort?: number;
-  /** `--workers`: SIP worker threads sharing every port; 0: one per CPU core. */
+  /** `--workers`: SIP worker threads sharing every port; 0 (the default): one per CPU core. */
   workers: number;
   /** `-c`: certificate (PEM) for TLS and WSS. */
   certificate: string;
@@ -200,7 +200,7 @@ export function defaultConfig(): Config {
     privateKey: "server.pem",
     certificatePoll: 2,
     storePath: "sipws.db",
-    workers: 1,
+    workers: 0,
     storePlainPasswords: false,
     foreground: false,
     verbosity: 0,

@@ -141,7 +141,7 @@ export const FLAGS: readonly FlagSpec[] = [
     long: "workers",
     value: "<N>",
     key: "workers",
-    description: "SIP worker threads sharing every port; 0: one per CPU core",
+    description: "SIP worker threads sharing every port (default 0: one per CPU core)",
   },
   { long: "tui", key: "tui", description: "show the terminal dashboard" },
   {

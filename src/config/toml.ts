@@ -56,7 +56,11 @@ export const SCHEMA: Schema = {
   wsPort: port("SIP over WebSocket port (-p); absent disables WS"),
   wssPort: port("SIP over secure WebSocket port (-s); absent disables WSS"),
   httpPort: port("HTTP control API port (-r); absent disables the API"),
-  workers: int(0, 256, "SIP worker threads sharing every port (--workers); 0: one per CPU core"),
+  workers: int(
+    0,
+    256,
+    "SIP worker threads sharing every port (--workers); 0 (default): one per CPU core",
+  ),
   certificate: path("certificate PEM file for TLS and WSS (-c)"),
   privateKey: path("private key PEM file for TLS and WSS (-k)"),
   certificatePoll: int(

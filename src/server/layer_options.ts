@@ -49,7 +49,19 @@ export function abuseOptions(config: Config): AbuseOptions {
   };
 }
 
-/** How many SIP workers a config asks for (`workers = 0`: one per CPU core). */
+/**
+ * How many SIP workers a config asks for. `workers = 0` (the default): one per CPU core this
+ * process may use (`navigator.hardwareConcurrency`), but one where worker threads could not
+ * share the UDP socket (they send on it through libc: Linux and --allow-ffi); a number set
+ * explicitly is taken as it is (and refused at start when UDP cannot be shared).
+ */
 export function workerCount(config: Config): number {
-  return config.workers > 0 ? config.workers : navigator.hardwareConcurrency || 1;
+  if (config.workers > 0) return config.workers;
+  const cores = navigator.hardwareConcurrency || 1;
+  return config.udpPort === undefined || udpShareable() ? cores : 1;
+}
+
+function udpShareable(): boolean {
+  return Deno.build.os === "linux" &&
+    Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 }

@@ -15,6 +15,11 @@ export interface TestServerOptions {
   accounts?: { user: string; domain: string; password: string }[];
   /** Opens the HTTP API on a free port (`config.httpPort`), with this one key. */
   apiKey?: string;
+  /**
+   * SIP workers, when the test pins a count; the product's default otherwise (one per core).
+   * `SIPWS_TEST_WORKERS=N` runs every test server with N workers, pinned or not.
+   */
+  workers?: number;
   /** Runs last: may change anything, the API settings too. */
   configure?: (config: Config) => void;
 }
@@ -54,8 +59,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     config.certificate = cert.certFile;
     config.privateKey = cert.keyFile;
   }
-  // SIPWS_TEST_WORKERS=2 runs any integration test against that many SIP workers.
-  config.workers = Number(Deno.env.get("SIPWS_TEST_WORKERS") ?? 1);
+  const forced = Deno.env.get("SIPWS_TEST_WORKERS");
+  config.workers = forced ? Number(forced) : options.workers ?? config.workers;
   options.configure?.(config);
   const server = await startServer(config, [startControlApi]);
   for (const a of options.accounts ?? []) await server.store.putAccount(a);
