@@ -169,6 +169,7 @@ export async function startServer(
     owner,
     workers: links,
     udpSocket: worker?.udpSocket,
+    connectionCounter: worker?.connectionCounter,
   });
   // Registrations kept by the previous run come back before the first REGISTER is read
   // (the transport listens at start()). In a cluster Redis keeps the registrations;
@@ -203,6 +204,15 @@ export async function startServer(
   const registrations = clusterView
     ? clusterWide(location, cluster?.node ?? clusterView)
     : location;
+  // Registered in this node now (by any worker): another node's copy of the registration is
+  // stale at once, as the main thread's ClusterNode drops it, so a 200 lists it no more.
+  if (worker && clusterView) {
+    location.observe((binding, change) => {
+      if (change === "saved") {
+        clusterView.apply({ op: "delete", aor: binding.aor, key: binding.key });
+      }
+    });
+  }
   const report = worker?.reportAuth;
   const deps = {
     authenticator,

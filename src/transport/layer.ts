@@ -26,7 +26,7 @@ import { CALM, DROP, refusal503, startsNewWork } from "./overload.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { callIdHash } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
-import { localOwner, sameOwner } from "./flow_id.ts";
+import { localOwner, sameOwner, shareStreamCounter, streamCounter } from "./flow_id.ts";
 import { FlowTable } from "./flow_table.ts";
 import { stampReceived } from "./stamp_received.ts";
 import { WsDialer } from "./ws_dialer.ts";
@@ -54,6 +54,11 @@ export interface TransportLayerOptions extends Omit<ListenerOptions, "reusePort"
   guard?: AbuseGuard;
   /** Set when several workers share the ports (see worker_links.ts). */
   workers?: WorkerLinks;
+  /**
+   * In a worker thread: the process's connection counter (`connectionCounter()` of the
+   * main thread's layer), so connection ids number every worker's in opening order.
+   */
+  connectionCounter?: SharedArrayBuffer;
 }
 
 const log = new Logger("transport");
@@ -92,8 +97,14 @@ export class TransportLayer implements MessageSender, TransportSink {
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
 
+  /** This process's connection counter, for the worker threads it starts. */
+  connectionCounter(): SharedArrayBuffer {
+    return streamCounter();
+  }
+
   constructor(options: TransportLayerOptions) {
     this.#options = options;
+    if (options.connectionCounter) shareStreamCounter(options.connectionCounter);
     // A given owner's node id is checked as a configured one is (it goes into flow ids).
     this.owner = options.owner
       ? localOwner(options.owner.node, options.owner.worker)

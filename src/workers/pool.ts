@@ -23,7 +23,6 @@ import { Mirrors } from "./mirror.ts";
 import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
-import { streamCounter } from "../transport/flow_id.ts";
 import type { TransportName } from "../transport/types.ts";
 import {
   type CallRefusal,
@@ -139,7 +138,7 @@ export class WorkerPool implements WorkerLinks {
       node: transport.owner.node,
       udpSocket: sharedUdpSocket(transport),
       sources: context.sources,
-      streamIds: streamCounter(),
+      connectionCounter: transport.connectionCounter(),
       callSlots: calls.slots.buffer,
     };
     const config = boundConfig(context.config, transport);

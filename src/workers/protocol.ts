@@ -45,7 +45,7 @@ export interface WorkerSetup {
   /** The process's per-source rate windows and connection counts (source_table.ts). */
   sources?: SharedArrayBuffer;
   /** The process's connection counter, so connection ids number opening order (flow_id.ts). */
-  streamIds: SharedArrayBuffer;
+  connectionCounter: SharedArrayBuffer;
   /** The process's count of API calls, bounded by `api.max_calls` (call_slots.ts). */
   callSlots: SharedArrayBuffer;
 }

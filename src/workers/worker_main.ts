@@ -9,7 +9,6 @@ import { startServer } from "../server.ts";
 import type { Server } from "../server.ts";
 import { operatorPing } from "../transport/connection.ts";
 import { setCallIdAffinity } from "../sip/ids.ts";
-import { shareStreamCounter } from "../transport/flow_id.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
@@ -34,7 +33,6 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const { setup, config } = m;
   back = new RingWriter<FromWorker>(setup.back);
   setCallIdAffinity(setup.index, setup.count);
-  shareStreamCounter(setup.streamIds);
   port = new WorkerPort(setup.index, setup.count, post);
   try {
     server = await startServer(config, [], {
