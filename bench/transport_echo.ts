@@ -7,8 +7,10 @@
  * sockets or connections for `--duration=MS` (3000) per round, roots interleaved for
  * `--rounds=N` (3). Prints, per tree and round, echoes per second and the server's CPU time
  * per echo (one message read plus one sent), from /proc: the per-message price of the read
- * loop, framing and the send path that every SIP message pays on top of the SIP work. Not
- * part of the product; every phase is bounded in time.
+ * loop, framing and the send path that every SIP message pays on top of the SIP work.
+ * `--idle=N` (TCP) instead opens N connections per tree that each send one message and then
+ * stay open, and prints the server's RSS growth per connection. Not part of the product;
+ * every phase is bounded in time.
  */
 import { arg, argAll } from "./support/args.ts";
 import { processTicks } from "./support/proc.ts";
@@ -135,6 +137,28 @@ async function loadTcp(port: number, sockets: number, window: number, ms: number
   return echoes;
 }
 
+/** RSS (kB) growth per connection of the server at `pid` for `count` idle connections. */
+async function idleCost(pid: number, port: number, count: number): Promise<number> {
+  const rssKb = () =>
+    Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = rssKb();
+  const conns: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conns.push(conn);
+      await conn.write(MESSAGE);
+    }
+    const echo = new Uint8Array(SIZE);
+    for (const conn of conns) await conn.read(echo);
+    await new Promise((r) => setTimeout(r, 1000));
+    return (rssKb() - before) / count;
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+}
+
 async function main(): Promise<void> {
   const roots = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
   const rounds = Number(arg("rounds") ?? 3);
@@ -152,6 +176,14 @@ async function main(): Promise<void> {
       const port = Number((await child.waitForLine(/listening (\d+)/, 30_000, "stdout"))[1]);
       await load(port, sockets, window, 500); // warm-up: JIT, caches
       Object.assign(child, { port });
+    }
+    const idle = Number(arg("idle") ?? 0);
+    if (idle > 0) {
+      for (const [i, child] of servers.entries()) {
+        const kb = await idleCost(child.pid, (child as unknown as { port: number }).port, idle);
+        console.log(`${roots[i].padEnd(28)} ${kb.toFixed(1)} kB RSS per idle connection`);
+      }
+      return;
     }
     for (let round = 1; round <= rounds; round++) {
       for (const [i, child] of servers.entries()) {

@@ -10,6 +10,13 @@ import { streamFlowId } from "./flow_id.ts";
 import type { Flow } from "./types.ts";
 import { WriteQueue } from "./write_queue.ts";
 
+/**
+ * Read buffer per connection: small, since thousands of idle phones each hold one (a
+ * message longer than it takes more reads; the framer joins them). A connection whose read
+ * fills it (a trunk, a proxy peer under load) gets a large one for fewer reads.
+ */
+const READ_BUFFER = 8192;
+const BUSY_READ_BUFFER = 65536;
 const CRLF = new Uint8Array([13, 10]);
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 
@@ -47,7 +54,7 @@ export class StreamConnection implements Connection {
   /** Runs the read loop until the peer closes or framing breaks; never throws. */
   async run(): Promise<void> {
     this.#sink.opened(this);
-    const buffer = new Uint8Array(65536);
+    let buffer = new Uint8Array(READ_BUFFER);
     try {
       for (;;) {
         const n = await this.#conn.read(buffer);
@@ -61,6 +68,7 @@ export class StreamConnection implements Connection {
             this.#sink.deliver(frame.bytes, this.flow);
           }
         }
+        if (n === buffer.length && n < BUSY_READ_BUFFER) buffer = new Uint8Array(BUSY_READ_BUFFER);
       }
     } catch (error) {
       if (!this.#closed) this.#sink.dropped(this.flow, errorReason(error));
