@@ -29,11 +29,25 @@ interface Dialog {
   view: DialogView;
 }
 
+/**
+ * Joins `parts` into one flat string: a template literal makes a tree of concatenated-string
+ * nodes over its parts (which may be slices of a received message), and a terminated
+ * dialog's strings live for its linger.
+ */
+function flat(...parts: (string | number)[]): string {
+  return parts.join("");
+}
+
 function leg(flow: Flow): { transport: string; remote: string } {
   return {
     transport: flow.transport,
-    remote: `${formatHost(flow.remote.host)}:${flow.remote.port}`,
+    remote: flat(formatHost(flow.remote.host), ":", flow.remote.port),
   };
+}
+
+/** user@host of a From or To URI (the host alone when it has no user), flat. */
+function party(uri: { user?: string; host: string }): string {
+  return uri.user ? flat(uri.user, "@", uri.host) : flat(uri.host);
 }
 
 export class DialogTracker {
@@ -89,12 +103,8 @@ export class DialogTracker {
     this.#dialogs.set(callId, {
       view: {
         callId,
-        from: request.from.uri.user
-          ? `${request.from.uri.user}@${request.from.uri.host}`
-          : request.from.uri.host,
-        to: request.to.uri.user
-          ? `${request.to.uri.user}@${request.to.uri.host}`
-          : request.to.uri.host,
+        from: party(request.from.uri),
+        to: party(request.to.uri),
         state: "early",
         caller: leg(flow),
         startedAt: this.#now(),
