@@ -5,6 +5,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { V8_FLAGS_ARG } from "./v8_flags.ts";
 
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -21,6 +22,7 @@ export function compileArgs(target: string): string[] {
   return [
     "compile",
     "-A",
+    V8_FLAGS_ARG,
     "--include",
     "src/workers/worker_main.ts",
     "--target",
