@@ -111,7 +111,10 @@ export async function startServer(
   },
 ): Promise<Server> {
   let config = initial;
-  const count = worker?.count ?? workerCount(config);
+  // `workers = N` (N > 1): N worker threads do the SIP work; the main thread (worker 0)
+  // reads UDP, hands each call to its worker and runs the control plane (docs/workers.md).
+  const sipWorkers = workerCount(config);
+  const count = worker?.count ?? (sipWorkers > 1 ? sipWorkers + 1 : 1);
   const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
   // Calls this thread places (API, pinger) must hash back to it (worker 0 here).
   if (!worker) setCallIdAffinity(0, count);
@@ -333,7 +336,7 @@ export async function startServer(
       store.close();
       throw error;
     }
-    log.info(`${count} SIP workers share the ports`);
+    log.info(`${count - 1} SIP worker threads share the ports`);
   }
   const sweep = setInterval(() => {
     location.sweep();

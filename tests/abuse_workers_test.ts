@@ -8,22 +8,17 @@
  * connections, which the kernel spreads over both workers, are counted in one table.
  */
 import assert from "node:assert/strict";
-import { callIdValueHash } from "../src/sip/call_id_hash.ts";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
+import { callIdFor as sharedCallIdFor } from "./support/sip_call.ts";
 
 const DOMAIN = "example.test";
 const KEY = "k";
 const GUESSER = "127.0.0.41";
 const NAT = "127.0.0.42";
 
-/** A Call-ID that worker `worker` of 2 owns. */
-function callIdFor(worker: number): string {
-  for (;;) {
-    const id = `abuse-${crypto.randomUUID().slice(0, 8)}@test`;
-    if (callIdValueHash(id) % 2 === worker) return id;
-  }
-}
+/** A Call-ID that worker `worker` owns (0: the main thread; 1: a worker thread). */
+const callIdFor = (worker: number) => sharedCallIdFor(worker, "abuse");
 
 /** One REGISTER dance on a Call-ID of `worker`; undefined when the server stays silent. */
 function attempt(

@@ -60,3 +60,21 @@ export function callIdValueHash(callId: string): number {
   for (let i = 0; i < callId.length; i++) hash = Math.imul(hash ^ callId.charCodeAt(i), FNV_PRIME);
   return hash >>> 0;
 }
+
+/**
+ * With several workers the main thread (worker 0) reads every datagram and runs the control
+ * plane; it handles only 1 in `MAIN_SLOTS` Call-ID hashes (and the requests it starts itself,
+ * whose Call-IDs it picks in that slot), so nearly all SIP work is done by the worker threads.
+ */
+export const MAIN_SLOTS = 64;
+
+/** The worker (0 = the main thread) that handles the call whose Call-ID hashes to `hash`. */
+export function callOwner(hash: number, count: number): number {
+  if (count <= 1) return 0;
+  // FNV-1a's low bits follow the last bytes closely (Call-IDs that differ in a counter
+  // would fall in few slots): mixed first (MurmurHash3's finalizer).
+  let h = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h = (h ^ (h >>> 16)) >>> 0;
+  return h % MAIN_SLOTS === 0 ? 0 : 1 + Math.floor(h / MAIN_SLOTS) % (count - 1);
+}

@@ -3,7 +3,7 @@
  * platform's CSPRNG so tags cannot be guessed.
  */
 
-import { callIdValueHash } from "./call_id_hash.ts";
+import { callIdValueHash, callOwner } from "./call_id_hash.ts";
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -41,7 +41,7 @@ export function setCallIdAffinity(index: number, count: number): void {
 export function newCallId(host: string, length = 16): string {
   for (;;) {
     const callId = `${randomToken(length)}@${host}`;
-    if (affinity.count <= 1 || callIdValueHash(callId) % affinity.count === affinity.index) {
+    if (callOwner(callIdValueHash(callId), affinity.count) === affinity.index) {
       return callId;
     }
   }

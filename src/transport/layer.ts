@@ -24,7 +24,7 @@ import { type ListenerOptions, Listeners } from "./listeners.ts";
 import { Outbound } from "./outbound.ts";
 import { CALM, DROP, refusal503, startsNewWork } from "./overload.ts";
 import type { WorkerLinks } from "./worker_links.ts";
-import { callIdHash } from "../sip/call_id_hash.ts";
+import { callIdHash, callOwner } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner, shareStreamCounter, streamCounter } from "./flow_id.ts";
 import { FlowTable } from "./flow_table.ts";
@@ -205,7 +205,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       // Every message of a call goes to one worker, so its transactions and dialog are
       // matched there whichever worker the bytes arrived at. No Call-ID: answered here.
       const hash = callIdHash(bytes);
-      const owner = hash < 0 ? workers.index : hash % workers.count;
+      const owner = hash < 0 ? workers.index : callOwner(hash, workers.count);
       if (owner !== workers.index) {
         workers.handOff(owner, bytes, flow);
         return;

@@ -21,7 +21,7 @@ import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
 import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
-import { callIdValueHash } from "../sip/call_id_hash.ts";
+import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
 import {
@@ -130,7 +130,7 @@ export class WorkerPool implements WorkerLinks {
     const { transport, calls } = context;
     // The API acts on a call where it is held: the worker its Call-ID hashes to.
     calls.elsewhere = (callId, action, args) => {
-      const owner = callIdValueHash(callId) % this.count;
+      const owner = callOwner(callIdValueHash(callId), this.count);
       return owner === 0 ? undefined : this.callAction(owner, action, args);
     };
     const shared = {

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { SipMessage, SipRequest, SipResponse } from "../../src/sip/message.ts";
-import { callIdValueHash } from "../../src/sip/call_id_hash.ts";
+import { callIdValueHash, callOwner } from "../../src/sip/call_id_hash.ts";
 import { answerChallenge, type TestSipClient } from "./sip_client.ts";
 
 /** The identifiers of one call leg from the caller's side; `cseq` moves on as it goes. */
@@ -132,11 +132,14 @@ export async function inviteWithAuth(
   );
 }
 
-/** A Call-ID that worker `worker` of `count` owns (the pool hashes Call-IDs to workers). */
-export function callIdFor(worker: number, prefix: string, count = 2): string {
+/**
+ * A Call-ID that worker `worker` (0: the main thread) owns among `count` threads (the pool
+ * hashes Call-IDs to workers; `workers = 2` runs the main thread and 2 worker threads).
+ */
+export function callIdFor(worker: number, prefix: string, count = 3): string {
   for (;;) {
     const id = `${prefix}-${crypto.randomUUID().slice(0, 8)}@test`;
-    if (callIdValueHash(id) % count === worker) return id;
+    if (callOwner(callIdValueHash(id), count) === worker) return id;
   }
 }
 
