@@ -364,9 +364,11 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
     }
   };
   try {
-    // The kernel spreads connections over both workers' listeners: open until both hold one.
+    // The kernel spreads connections over the threads' listeners: open until the main
+    // thread and worker 1 both hold one.
     let rows: Row[] = [];
-    while (clients.length < 32 && new Set(rows.map(workerOf)).size < 2) {
+    const held = () => new Set(rows.map(workerOf));
+    while (clients.length < 48 && !(held().has(0) && held().has(1))) {
       clients.push(await RawWsClient.connect(ts.port("ws")));
       rows = await listAll();
     }

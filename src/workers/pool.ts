@@ -1,7 +1,6 @@
 /**
  * @module The main thread's side of the SIP workers: it starts worker threads 1..N-1 (the
- * main thread is worker 0), relays bytes between them (a hub: every relay is one hop via
- * main), keeps every copy of the location table in step, adds the workers' counters and
+ * main thread is worker 0), hands them the datagrams of their calls, keeps every copy of the location table in step, adds the workers' counters and
  * events to the main thread's, so the API, dashboard and callbacks see one server, and
  * drains them all on stop. Why threads and this split: docs/workers.md.
  */
@@ -165,11 +164,17 @@ export class WorkerPool implements WorkerLinks {
       this.#broadcast({ t: "cluster", change })
     );
     const ready: Promise<void>[] = [];
+    // Every inbound ring first: each worker is given all of them (it writes to its peers).
+    const peers: (SharedArrayBuffer | undefined)[] = [undefined];
+    for (let index = 1; index < this.count; index++) {
+      const { writer, buffer } = RingWriter.create<ToWorker>();
+      this.#rings.push(writer);
+      peers.push(buffer);
+    }
     for (let index = 1; index < this.count; index++) {
       const thread = new Worker(new URL("./worker_main.ts", import.meta.url), { type: "module" });
       this.#threads.push(thread);
-      const { writer, buffer: ring } = RingWriter.create<ToWorker>();
-      this.#rings.push(writer);
+      const ring = peers[index]!;
       const { buffer: back } = RingWriter.create<FromWorker>();
       const reader = new RingReader<FromWorker>(back);
       this.#backs.push(reader);
@@ -208,6 +213,7 @@ export class WorkerPool implements WorkerLinks {
         count: this.count,
         bindings: location.all(),
         ring,
+        peers,
         back,
         bans: context.abuse.bans(),
         cluster: context.cluster && [

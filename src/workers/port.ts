@@ -1,6 +1,6 @@
 /**
- * @module A worker thread's side of the SIP workers: its links to the others (every relay
- * goes through the main thread), its location changes sent out, and its counters and
+ * @module A worker thread's side of the SIP workers: its links to the others (a relay goes
+ * straight into the other worker's ring), its location changes sent out, and its counters and
  * events reported to the main thread, which speaks for the whole server.
  */
 import type { LocationService } from "../core/location.ts";
@@ -16,8 +16,11 @@ import {
   FORWARDED_EVENTS,
   type FromWorker,
   ownBytes,
+  type Relay,
   toChange,
+  type ToWorker,
 } from "./protocol.ts";
+import { RingWriter } from "./ring.ts";
 
 /** How often connection figures (messages, bytes, last activity) are reported. */
 const CONNECTIONS_EVERY_MS = 1000;
@@ -37,18 +40,36 @@ export class WorkerPort implements WorkerLinks {
   #decisions = new Map<number, (decision: Decision | undefined) => void>();
   #nextDecision = 1;
 
-  constructor(index: number, count: number, post: (message: FromWorker) => void) {
+  /** The other worker threads' inbound rings (undefined at 0 and at this worker). */
+  #peers: (RingWriter<ToWorker> | undefined)[];
+
+  constructor(
+    index: number,
+    count: number,
+    post: (message: FromWorker) => void,
+    peers: (SharedArrayBuffer | undefined)[] = [],
+  ) {
     this.index = index;
     this.count = count;
     this.#post = post;
+    this.#peers = peers.map((ring, i) =>
+      ring && i !== index ? new RingWriter<ToWorker>(ring) : undefined
+    );
   }
 
   handOff(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#post({ t: "sip", to: worker, bytes: ownBytes(bytes), flow });
+    this.#relay({ t: "sip", to: worker, bytes: ownBytes(bytes), flow });
   }
 
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#post({ t: "send", to: worker, bytes: ownBytes(bytes), flow });
+    this.#relay({ t: "send", to: worker, bytes: ownBytes(bytes), flow });
+  }
+
+  /** Straight into the other worker thread's ring; through the main thread's for worker 0. */
+  #relay(relay: Relay): void {
+    const peer = this.#peers[relay.to];
+    if (peer) peer.write({ kind: "message", message: relay });
+    else this.#post(relay);
   }
 
   announce(flow: Flow, open: boolean): void {
@@ -134,5 +155,6 @@ export class WorkerPort implements WorkerLinks {
   /** Stops reporting (after a last counters report). */
   close(): void {
     for (const close of this.#closers.splice(0)) close();
+    for (const peer of this.#peers) peer?.close();
   }
 }

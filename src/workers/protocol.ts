@@ -36,6 +36,11 @@ export interface WorkerSetup {
   flows: Flow[];
   /** The main thread's channel to this worker (ring.ts); every message after `init`. */
   ring: SharedArrayBuffer;
+  /**
+   * Every worker thread's inbound ring, by worker index (none at 0, the main thread): a
+   * worker hands another the messages of its calls, and its sends, directly.
+   */
+  peers: (SharedArrayBuffer | undefined)[];
   /** This worker's channel to the main thread: every message but ready, failed, stopped. */
   back: SharedArrayBuffer;
   /** Bans in force when it starts (e.g. loaded from the cluster). */

@@ -4,12 +4,18 @@
  * record wakes the worker only when it sleeps (`Atomics.notify`), so under load a datagram
  * handed over costs a copy, not a thread wake-up. Records are a UDP datagram (its source
  * and bytes) or any other message as JSON with optional bytes; one ring keeps their order.
- * Workers answer through a ring of their own, read by the main thread.
+ * Workers answer through a ring of their own, read by the main thread. A worker's inbound
+ * ring has several writers (the main thread and the other workers, which hand it the
+ * messages of its calls directly): a writer holds a lock in the ring while it copies a record.
  */
 
 const HEAD = 0;
 const TAIL = 1;
 const SLEEPING = 2;
+/** 1 while a writer copies a record in (a ring may have several writers). */
+const LOCK = 3;
+/** Spins before a writer waiting for the lock sleeps (the holder copies one record). */
+const SPINS = 200;
 const HEADER_BYTES = 16;
 const WRAP = 0xffffffff;
 const DATAGRAM = 1;
@@ -78,8 +84,20 @@ export class RingWriter<M extends object> extends RingView {
     if (Atomics.load(this.header, SLEEPING) === 1) Atomics.notify(this.header, HEAD);
   }
 
-  /** Writes one record; false when the ring has no room for it now. */
+  /** Writes one record under the writers' lock; false when the ring has no room for it now. */
   #put(record: RingRecord<M>): boolean {
+    for (let spins = 0; Atomics.compareExchange(this.header, LOCK, 0, 1) !== 0; spins++) {
+      if (spins >= SPINS) Atomics.wait(this.header, LOCK, 1, 1);
+    }
+    try {
+      return this.#copy(record);
+    } finally {
+      Atomics.store(this.header, LOCK, 0);
+      Atomics.notify(this.header, LOCK, 1);
+    }
+  }
+
+  #copy(record: RingRecord<M>): boolean {
     let head: Uint8Array;
     let body: Uint8Array;
     if (record.kind === "datagram") {

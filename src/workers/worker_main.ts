@@ -33,7 +33,7 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const { setup, config } = m;
   back = new RingWriter<FromWorker>(setup.back);
   setCallIdAffinity(setup.index, setup.count);
-  port = new WorkerPort(setup.index, setup.count, post);
+  port = new WorkerPort(setup.index, setup.count, post, setup.peers);
   try {
     server = await startServer(config, [], {
       ...setup,
