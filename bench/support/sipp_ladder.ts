@@ -109,7 +109,7 @@ export interface SippScreen {
   responses: Map<number, number>;
 }
 
-function parseScreen(stdout: string): SippScreen {
+export function parseScreen(stdout: string): SippScreen {
   const num = (re: RegExp) => {
     const all = [...stdout.matchAll(re)];
     return all.length ? Number(all.at(-1)![1]) : 0;

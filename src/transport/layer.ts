@@ -23,7 +23,7 @@ import type { TlsCredentials } from "./listener.ts";
 import { type ListenerOptions, Listeners } from "./listeners.ts";
 import { Outbound } from "./outbound.ts";
 import { CALM, DROP, refusal503, startsNewWork } from "./overload.ts";
-import type { WorkerLinks } from "./worker_links.ts";
+import { staysWhereRead, type WorkerLinks } from "./worker_links.ts";
 import { callIdHash, callOwner } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner, shareStreamCounter, streamCounter } from "./flow_id.ts";
@@ -201,7 +201,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       }
     }
     const workers = this.#options.workers;
-    if (workers && workers.count > 1) {
+    if (workers && workers.count > 1 && !staysWhereRead(bytes, flow)) {
       // Every message of a call goes to one worker, so its transactions and dialog are
       // matched there whichever worker the bytes arrived at. No Call-ID: answered here.
       const hash = callIdHash(bytes);

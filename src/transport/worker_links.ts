@@ -22,3 +22,20 @@ export interface WorkerLinks {
   /** The operator stopped (or started) accepting SIP here: every worker follows. */
   acceptingChanged?(accepting: boolean): void;
 }
+
+const REGISTER = "REGISTER ";
+
+/**
+ * A REGISTER read from a connection is handled by the worker holding the connection,
+ * whatever its Call-ID: the registrar keeps nothing between REGISTER transactions (the
+ * binding is copied to every worker), a request over a stream is never retransmitted, and a
+ * CANCEL is not sent for a non-INVITE request (RFC 3261 §9.1). This spares two hand-overs
+ * between threads per registration over TCP, TLS, WS and WSS.
+ */
+export function staysWhereRead(bytes: Uint8Array, flow: Flow): boolean {
+  if (!flow.reliable || bytes.length < REGISTER.length) return false;
+  for (let i = 0; i < REGISTER.length; i++) {
+    if (bytes[i] !== REGISTER.charCodeAt(i)) return false;
+  }
+  return true;
+}
