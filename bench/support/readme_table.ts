@@ -111,7 +111,12 @@ export function readmeTable(t: TableInputs): string {
   ]);
   const idle = t.closed.idleMemMb;
   rows.push(["idle memory", `${idle.sipws ?? "–"} MB`, `${idle.kamailio ?? "–"} MB`, ""]);
-  const header = ["measure", "sipws", "Kamailio 5.6", "sipws / Kamailio"];
+  const header = [
+    "measure",
+    "sipws (default config)",
+    "Kamailio 5.6 (2 UDP + 2 TCP workers)",
+    "sipws / Kamailio",
+  ];
   return [
     `Run of ${t.date} on ${t.machine}, load average ${t.loadavg} (\`${t.command}\`). Cells:`,
     "rate (p50 / p99), server CPU µs per operation, peak memory (sipws RSS, Kamailio PSS).",

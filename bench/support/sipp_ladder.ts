@@ -364,15 +364,21 @@ export function formatStep(s: LadderStep | LoadRun): string {
     `${s.clientDrops}  ${verdict}`;
 }
 
-/** Summary lines: per transport, each server's limit, its CPU per operation, the ratio. */
+/**
+ * Summary lines: per load and transport, each server's limit with its p50/p99, CPU per
+ * operation and peak memory at that step, side by side, and the ratio.
+ */
 export function formatLadders(ladders: LadderResult[]): string[] {
   const lines: string[] = [];
   for (const l of ladders) {
     const names = Object.keys(l.maxRate);
-    const parts = names.map((n) =>
-      `${n} ${l.maxRate[n]}/s${l.capped.includes(n) ? "+" : ""} ` +
-      `(${l.cpuUsAtMax[n] ?? "-"} µs/${l.op})`
-    );
+    const parts = names.map((n) => {
+      const at = l.steps.findLast((s) => s.server === n && s.passed && s.rate === l.maxRate[n]);
+      const detail = at
+        ? `p50 ${at.p50Ms} / p99 ${at.p99Ms} ms, ${at.cpuUsPerOp} µs/${l.op}, ${at.peakMemMb} MB`
+        : "no step passed";
+      return `${n} ${l.maxRate[n]}/s${l.capped.includes(n) ? "+" : ""} (${detail})`;
+    });
     const s = l.maxRate.sipws;
     const k = l.maxRate.kamailio;
     const ratio = s !== undefined && k ? `, ratio sipws/kamailio ${(s / k).toFixed(2)}` : "";
