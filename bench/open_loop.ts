@@ -269,5 +269,15 @@ export function formatSoak(r: SoakResult): string[] {
     `failed ${r.failed}, unfinished ${r.unfinished}, 503 ${r.shed}, cpu ${r.cpuUsPerOp} µs/reg, ` +
     `drops srv/cli ${r.serverDrops}/${r.clientDrops}`,
     `soak memory MB every 10 s: ${r.memory.map(([, m]) => m).join(" ")}`,
+    soakDrift(r.memory),
   ];
+}
+
+/** Memory after the first minute (warm-up): first, lowest, highest and last sample. */
+function soakDrift(memory: [number, number][]): string {
+  const after = memory.filter(([at]) => at >= 60).map(([, m]) => m);
+  if (after.length < 2) return "soak after warm-up (60 s): too short to say";
+  return `soak after warm-up (60 s): ${after[0]} MB first, ${Math.min(...after)} min, ` +
+    `${Math.max(...after)} max, ${after.at(-1)} last (last − first ` +
+    `${Math.round((after.at(-1)! - after[0]) * 10) / 10} MB)`;
 }
