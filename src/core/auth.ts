@@ -17,8 +17,7 @@
  * nonce"), so a client that knows the password retries without asking its user, and one that
  * does not gets `wrong_password`.
  */
-import { createHmac, randomBytes, randomFillSync } from "node:crypto";
-import { Buffer } from "node:buffer";
+import { createHmac, randomBytes } from "node:crypto";
 import { HmacSha256 } from "../sip/sha256.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import {
@@ -68,6 +67,12 @@ const RANDOM_POOL_BYTES = 6 * 1024;
 /** A nonce "issued" this far in the future is not ours (clock steps are small in-process). */
 const FUTURE_SKEW_MS = 5_000;
 const NC_PATTERN = /^[0-9a-fA-F]{8}$/;
+/** base64url alphabet (RFC 4648 §5); nonces are coded here, not through node:buffer, which costs more per call than the whole coding. */
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const BASE64URL_CODES = Uint8Array.from(BASE64URL, (c) => c.charCodeAt(0));
+/** Char code → 6-bit value; -1 for characters outside the alphabet. */
+const BASE64URL_VALUES = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) BASE64URL_VALUES[BASE64URL.charCodeAt(i)] = i;
 
 export class DigestAuthenticator {
   readonly #algorithms: DigestAlgorithm[];
@@ -84,7 +89,11 @@ export class DigestAuthenticator {
   readonly #slotIssued: Float64Array;
   readonly #slotNc: Uint32Array;
   #nextSlot = 0;
-  #randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
+  readonly #randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+  /** Scratch of the nonce being issued, its base64url codes, and of the nonce being checked. */
+  readonly #issued = new Uint8Array(NONCE_BYTES);
+  readonly #issuedChars = new Uint8Array(NONCE_CHARS);
+  readonly #checked = new Uint8Array(NONCE_BYTES);
   /** HMAC-SHA256 keyed once with the secret (node's createHmac costs ~15 µs a call). */
   #hmac!: HmacSha256;
   /** Keyed with the previous secret, while a rotation is under way. */
@@ -117,9 +126,9 @@ export class DigestAuthenticator {
    * `previous` stay valid until they expire, so clients are not challenged again.
    */
   setSecrets(secret: Uint8Array, previous?: Uint8Array): void {
-    this.#hmac = new HmacSha256(Buffer.from(secret));
+    this.#hmac = new HmacSha256(secret);
     this.#opaque = opaqueOf(secret);
-    this.#previousHmac = previous ? new HmacSha256(Buffer.from(previous)) : undefined;
+    this.#previousHmac = previous ? new HmacSha256(previous) : undefined;
     this.#previousOpaque = previous ? opaqueOf(previous) : undefined;
   }
 
@@ -222,6 +231,7 @@ export class DigestAuthenticator {
     // The password is right; now is the nonce still good?
     const now = this.#now();
     const issuedAt = this.#nonceIssuedAt(nonce, realm);
+    // From here on #checked holds the nonce's bytes (when issuedAt >= 0).
     if (
       issuedAt < 0 || now - issuedAt > this.#ttlMs ||
       issuedAt - now > FUTURE_SKEW_MS ||
@@ -232,41 +242,49 @@ export class DigestAuthenticator {
     }
 
     if (qop !== undefined) {
-      const verdict = this.#acceptNonceCount(nonce, issuedAt, nc);
+      const verdict = this.#acceptNonceCount(issuedAt, nc);
       if (verdict !== "ok") return fail(verdict, user);
     }
     return { ok: true, user, algorithm };
   }
 
   #issueNonce(realm: string): string {
-    const bytes = Buffer.allocUnsafe(NONCE_BYTES);
-    bytes.writeUIntBE(this.#now(), 0, 6);
+    const bytes = this.#issued;
+    const issuedAt = writeUint48(bytes, 0, this.#now());
     if (this.#randomOffset + 3 > RANDOM_POOL_BYTES) {
-      randomFillSync(this.#randomPool);
+      crypto.getRandomValues(this.#randomPool);
       this.#randomOffset = 0;
     }
     const slot = this.#nextSlot;
     this.#nextSlot = (slot + 1) % this.#slotNc.length;
-    bytes.writeUIntBE(slot, SLOT_AT, 3);
-    this.#randomPool.copy(bytes, TAG_AT, this.#randomOffset, this.#randomOffset + 3);
-    this.#randomOffset += 3;
+    bytes[SLOT_AT] = slot >>> 16;
+    bytes[SLOT_AT + 1] = slot >>> 8;
+    bytes[SLOT_AT + 2] = slot;
+    const pool = this.#randomPool;
+    const r = this.#randomOffset;
+    bytes[TAG_AT] = pool[r];
+    bytes[TAG_AT + 1] = pool[r + 1];
+    bytes[TAG_AT + 2] = pool[r + 2];
+    this.#randomOffset = r + 3;
     // The slot is this nonce's from now on; the nonce it held before becomes stale.
-    this.#slotTag[slot] = bytes.readUIntBE(TAG_AT, 3);
-    this.#slotIssued[slot] = bytes.readUIntBE(0, 6);
+    this.#slotTag[slot] = readUint24(bytes, TAG_AT);
+    this.#slotIssued[slot] = issuedAt;
     this.#slotNc[slot] = 0;
     const mac = this.#mac(bytes, realm);
     for (let i = 0; i < MAC_BYTES; i++) bytes[SIGNED_BYTES + i] = mac[i];
-    return bytes.toString("base64url");
+    return toBase64url(bytes, this.#issuedChars);
   }
 
-  /** Issue time in ms of one of our nonces for this realm, or -1 when it is not ours. */
+  /**
+   * Issue time in ms of one of our nonces for this realm, or -1 when it is not ours. Leaves
+   * the nonce's bytes in #checked.
+   */
   #nonceIssuedAt(nonce: string, realm: string): number {
-    if (nonce.length !== NONCE_CHARS) return -1;
-    const bytes = Buffer.from(nonce, "base64url");
-    if (bytes.length !== NONCE_BYTES) return -1;
+    const bytes = this.#checked;
+    if (nonce.length !== NONCE_CHARS || !fromBase64url(nonce, bytes)) return -1;
     const signed = this.#signedBy(this.#hmac, bytes, realm) ||
       (this.#previousHmac !== undefined && this.#signedBy(this.#previousHmac, bytes, realm));
-    return signed ? bytes.readUIntBE(0, 6) : -1;
+    return signed ? readUint48(bytes, 0) : -1;
   }
 
   #signedBy(hmac: HmacSha256, bytes: Uint8Array, realm: string): boolean {
@@ -298,11 +316,10 @@ export class DigestAuthenticator {
    * than its slot's owner (issued by another instance with the same secret, or before a
    * restart) takes the slot.
    */
-  #acceptNonceCount(nonce: string, issuedAt: number, nc: number): "ok" | "replay" | "stale" {
+  #acceptNonceCount(issuedAt: number, nc: number): "ok" | "replay" | "stale" {
     if (nc < 1) return "replay";
-    const bytes = Buffer.from(nonce, "base64url");
-    const slot = bytes.readUIntBE(SLOT_AT, 3);
-    const tag = bytes.readUIntBE(TAG_AT, 3);
+    const slot = readUint24(this.#checked, SLOT_AT);
+    const tag = readUint24(this.#checked, TAG_AT);
     if (slot >= this.#slotNc.length) return "stale";
     if (this.#slotTag[slot] === tag && this.#slotIssued[slot] === issuedAt) {
       if (nc <= this.#slotNc[slot]) return "replay";
@@ -319,6 +336,59 @@ export class DigestAuthenticator {
 
 function fail(cause: AuthFailure, user?: string): AuthResult {
   return user === undefined ? { ok: false, cause } : { ok: false, cause, user };
+}
+
+/** Writes the integer part of `value` (0 ≤ value < 2^48) big-endian at `at`; returns it. */
+function writeUint48(bytes: Uint8Array, at: number, value: number): number {
+  const high = Math.floor(value / 0x100000000);
+  const low = value >>> 0;
+  bytes[at] = high >>> 8;
+  bytes[at + 1] = high;
+  bytes[at + 2] = low >>> 24;
+  bytes[at + 3] = low >>> 16;
+  bytes[at + 4] = low >>> 8;
+  bytes[at + 5] = low;
+  return (high & 0xffff) * 0x100000000 + low;
+}
+
+function readUint48(bytes: Uint8Array, at: number): number {
+  const low =
+    ((bytes[at + 2] << 24) | (bytes[at + 3] << 16) | (bytes[at + 4] << 8) | bytes[at + 5]) >>>
+    0;
+  return ((bytes[at] << 8) | bytes[at + 1]) * 0x100000000 + low;
+}
+
+function readUint24(bytes: Uint8Array, at: number): number {
+  return (bytes[at] << 16) | (bytes[at + 1] << 8) | bytes[at + 2];
+}
+
+/** base64url without padding of `bytes` (a multiple of 3 long), coded in `chars` (4/3 as long). */
+function toBase64url(bytes: Uint8Array, chars: Uint8Array): string {
+  for (let i = 0, o = 0; i < bytes.length; i += 3, o += 4) {
+    const v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    chars[o] = BASE64URL_CODES[v >>> 18];
+    chars[o + 1] = BASE64URL_CODES[(v >>> 12) & 63];
+    chars[o + 2] = BASE64URL_CODES[(v >>> 6) & 63];
+    chars[o + 3] = BASE64URL_CODES[v & 63];
+  }
+  return String.fromCharCode.apply(null, chars as unknown as number[]);
+}
+
+/** Decodes base64url `text` (4/3 of `out`'s length) into `out`; false on any other character. */
+function fromBase64url(text: string, out: Uint8Array): boolean {
+  for (let i = 0, o = 0; o < out.length; i += 4, o += 3) {
+    const a = text.charCodeAt(i), b = text.charCodeAt(i + 1);
+    const c = text.charCodeAt(i + 2), d = text.charCodeAt(i + 3);
+    if ((a | b | c | d) >= 128) return false;
+    const va = BASE64URL_VALUES[a], vb = BASE64URL_VALUES[b];
+    const vc = BASE64URL_VALUES[c], vd = BASE64URL_VALUES[d];
+    if ((va | vb | vc | vd) < 0) return false;
+    const v = (va << 18) | (vb << 12) | (vc << 6) | vd;
+    out[o] = v >>> 16;
+    out[o + 1] = v >>> 8;
+    out[o + 2] = v;
+  }
+  return true;
 }
 
 /** The opaque a key's challenges carry (RFC 7616 §3.3): stable per key, so it survives restarts. */

@@ -5,7 +5,7 @@
  * SHA-256 with qop=auth or without qop (RFC 2069 compatibility). Pure: no I/O, no clock, no
  * nonce policy and no account lookup — those belong to src/core/auth.ts.
  */
-import { type DigestAlgorithm, digestHash } from "./digest_hash.ts";
+import { type DigestAlgorithm, digestHashJoined } from "./digest_hash.ts";
 
 /**
  * Auth-params of one Digest value, names lowercased, values unquoted and unescaped. Its
@@ -246,14 +246,34 @@ export interface DigestResponseInput {
  * auth-int is not computed (no entity body hash); callers refuse it before getting here.
  */
 export function computeDigestResponse(input: DigestResponseInput): string {
-  const ha2 = digestHash(input.algorithm, `${input.method}:${input.uri}`);
+  const { algorithm, ha1, nonce } = input;
+  const ha2 = hashOfRequest(algorithm, input.method, input.uri);
   if (input.qop) {
-    return digestHash(
-      input.algorithm,
-      `${input.ha1}:${input.nonce}:${input.nc ?? ""}:${input.cnonce ?? ""}:${input.qop}:${ha2}`,
+    return digestHashJoined(
+      algorithm,
+      [ha1, nonce, input.nc ?? "", input.cnonce ?? "", input.qop, ha2],
     );
   }
-  return digestHash(input.algorithm, `${input.ha1}:${input.nonce}:${ha2}`);
+  return digestHashJoined(algorithm, [ha1, nonce, ha2]);
+}
+
+/**
+ * HA2 = H(method:uri) of the last request seen per algorithm: a registrar's REGISTERs
+ * share one Request-URI per domain, so most requests reuse it.
+ */
+const lastHa2: Record<DigestAlgorithm, { method: string; uri: string; ha2: string }> = {
+  "MD5": { method: "", uri: "", ha2: "" },
+  "SHA-256": { method: "", uri: "", ha2: "" },
+};
+
+function hashOfRequest(algorithm: DigestAlgorithm, method: string, uri: string): string {
+  const last = lastHa2[algorithm];
+  if (last.ha2 !== "" && last.method === method && last.uri === uri) return last.ha2;
+  const ha2 = digestHashJoined(algorithm, [method, uri]);
+  last.method = method;
+  last.uri = uri;
+  last.ha2 = ha2;
+  return ha2;
 }
 
 /**

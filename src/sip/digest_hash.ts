@@ -3,7 +3,7 @@
  * HA1 = H(user:realm:password). Shared by the authenticator and the account stores, which
  * keep HA1 rather than passwords.
  */
-import { md5Hex } from "./md5.ts";
+import { md5HexJoined } from "./md5.ts";
 import { sha256 } from "./sha256.ts";
 
 /** Digest algorithms sipws offers, in RFC 7616 spelling. */
@@ -17,8 +17,13 @@ const HEX = Array.from({ length: 256 }, (_, b) => (b < 16 ? "0" : "") + b.toStri
  * several times per REGISTER on short strings, where node:crypto's per-call cost dominates.
  */
 export function digestHash(algorithm: DigestAlgorithm, text: string): string {
-  if (algorithm === "MD5") return md5Hex(text);
-  const digest = sha256(encoder.encode(text));
+  return digestHashJoined(algorithm, [text]);
+}
+
+/** H(parts joined by ":"), the form every Digest hash takes, without building the joined text for MD5. */
+export function digestHashJoined(algorithm: DigestAlgorithm, parts: readonly string[]): string {
+  if (algorithm === "MD5") return md5HexJoined(parts);
+  const digest = sha256(encoder.encode(parts.join(":")));
   let out = "";
   for (let i = 0; i < digest.length; i++) out += HEX[digest[i]];
   return out;
@@ -30,5 +35,5 @@ export function computeHa1(
   realm: string,
   password: string,
 ): string {
-  return digestHash(algorithm, `${user}:${realm}:${password}`);
+  return digestHashJoined(algorithm, [user, realm, password]);
 }

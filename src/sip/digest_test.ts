@@ -176,6 +176,12 @@ Deno.test("computeDigestResponse without qop is the RFC 2069 form H(HA1:nonce:HA
     computeDigestResponse({ ...RFC2617_REQUEST, method: "POST" }),
     "670fd8c2df070c60b045671b8b24ff02",
   );
+  // HA2 is remembered for the last method and URI only: each change is hashed anew.
+  assert.notEqual(
+    computeDigestResponse({ ...RFC2617_REQUEST, uri: "/dir/other.html" }),
+    "670fd8c2df070c60b045671b8b24ff02",
+  );
+  assert.equal(computeDigestResponse(RFC2617_REQUEST), "670fd8c2df070c60b045671b8b24ff02");
 });
 
 Deno.test("digestAlgorithmOf: default MD5, case-insensitive, -sess and unknown refused", () => {

@@ -66,23 +66,39 @@ function block(state: Int32Array, bytes: Uint8Array, at: number): void {
   state[3] = (state[3] + d) | 0;
 }
 
-/** UTF-8 bytes of `text` in a scratch buffer with room for the padding; returns length. */
-function load(text: string): number {
-  const n = text.length;
-  if (scratch.length < n * 3 + 72) scratch = new Uint8Array(n * 3 + 72);
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128) return encoder.encodeInto(text, scratch).written;
-    scratch[i] = c;
+/**
+ * UTF-8 bytes of `parts` joined by ":" in a scratch buffer with room for the padding;
+ * returns the length. Written part by part: no joined string is built for ASCII input.
+ */
+function load(parts: readonly string[]): number {
+  let chars = parts.length - 1;
+  for (let k = 0; k < parts.length; k++) chars += parts[k].length;
+  if (scratch.length < chars * 3 + 72) scratch = new Uint8Array(chars * 3 + 72);
+  const bytes = scratch;
+  let at = 0;
+  for (let k = 0; k < parts.length; k++) {
+    if (k > 0) bytes[at++] = COLON;
+    const text = parts[k];
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 128) return encoder.encodeInto(parts.join(":"), bytes).written;
+      bytes[at++] = c;
+    }
   }
-  return n;
+  return at;
 }
 
+const COLON = 58;
 const state = new Int32Array(4);
 
 /** MD5 of the UTF-8 encoding of `text`, 32 lower-case hex digits. */
 export function md5Hex(text: string): string {
-  const n = load(text);
+  return md5HexJoined([text]);
+}
+
+/** MD5 of the UTF-8 encoding of `parts.join(":")` (Digest's H(a:b:c)), 32 lower-case hex digits. */
+export function md5HexJoined(parts: readonly string[]): string {
+  const n = load(parts);
   const bytes = scratch;
   // Padding (RFC 1321 §3.1-3.2): 0x80, zeros to 56 mod 64, then the bit length, LE.
   const total = ((n + 8) >>> 6) * 64 + 64;

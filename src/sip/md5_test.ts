@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { md5Hex } from "./md5.ts";
+import { md5Hex, md5HexJoined } from "./md5.ts";
 
 Deno.test("md5: RFC 1321 test suite", () => {
   const suite: [string, string][] = [
@@ -30,4 +30,12 @@ Deno.test("md5 equals node:crypto over lengths 0..300, ASCII and non-ASCII", () 
       assert.equal(md5Hex(text), createHash("md5").update(text, "utf8").digest("hex"), text);
     }
   }
+});
+
+Deno.test("md5HexJoined hashes the parts joined by ':', ASCII or not", () => {
+  const cases: string[][] = [[""], ["", ""], ["a", "b", "c"], ["alice", "é.example", "😀"], [
+    "x".repeat(70),
+    "y",
+  ]];
+  for (const parts of cases) assert.equal(md5HexJoined(parts), md5Hex(parts.join(":")));
 });

@@ -6,7 +6,7 @@
  * no randomness. Not constant-time with respect to the message; the key is processed once.
  */
 
-const K = new Uint32Array([
+const K = new Int32Array([
   0x428a2f98,
   0x71374491,
   0xb5c0fbcf,
@@ -73,7 +73,7 @@ const K = new Uint32Array([
   0xc67178f2,
 ]);
 
-const INITIAL = new Uint32Array([
+const INITIAL = new Int32Array([
   0x6a09e667,
   0xbb67ae85,
   0x3c6ef372,
@@ -84,12 +84,12 @@ const INITIAL = new Uint32Array([
   0x5be0cd19,
 ]);
 
-const W = new Uint32Array(64);
+const W = new Int32Array(64);
 /** Padding scratch: allocating a typed array per hash costs more than the hash here. */
 const TAIL = new Uint8Array(128);
 
 /** One compression of the 64-byte block at `block[offset..]` into `state`. */
-function compress(state: Uint32Array, block: Uint8Array, offset: number): void {
+function compress(state: Int32Array, block: Uint8Array, offset: number): void {
   for (let i = 0; i < 16; i++) {
     const j = offset + i * 4;
     W[i] = (block[j] << 24) | (block[j + 1] << 16) | (block[j + 2] << 8) | block[j + 3];
@@ -133,7 +133,7 @@ function compress(state: Uint32Array, block: Uint8Array, offset: number): void {
  * Continues from `state` (which has absorbed `prefixBytes` bytes, a multiple of 64) over
  * `data`, pads, and writes the 32-byte digest into `out`.
  */
-function finish(state: Uint32Array, prefixBytes: number, data: Uint8Array, out: Uint8Array): void {
+function finish(state: Int32Array, prefixBytes: number, data: Uint8Array, out: Uint8Array): void {
   let off = 0;
   const n = data.length;
   for (; off + 64 <= n; off += 64) compress(state, data, off);
@@ -175,9 +175,9 @@ export function sha256(data: Uint8Array): Uint8Array {
 
 /** HMAC-SHA256 with a fixed key: the key blocks are hashed once, at construction. */
 export class HmacSha256 {
-  readonly #inner = new Uint32Array(8);
-  readonly #outer = new Uint32Array(8);
-  readonly #scratch = new Uint32Array(8);
+  readonly #inner = new Int32Array(8);
+  readonly #outer = new Int32Array(8);
+  readonly #scratch = new Int32Array(8);
   readonly #innerDigest = new Uint8Array(32);
 
   constructor(key: Uint8Array) {
