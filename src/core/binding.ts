@@ -127,11 +127,25 @@ export function addressOf(uri: SipUri, webSocket = false): ContactAddress | unde
   if (isInvalidHost(uri.host)) return undefined;
   const param = (uri.params.get("transport") ?? "").toLowerCase();
   const transport = (param || (uri.scheme === "sips" ? "tls" : "udp")) as TransportName;
-  const defaults: Partial<Record<TransportName, number>> = { udp: 5060, tcp: 5060, tls: 5061 };
-  if (webSocket) Object.assign(defaults, { ws: 80, wss: 443 });
-  const fallback = defaults[transport];
+  const fallback = defaultPort(transport, webSocket);
   if (fallback === undefined) return undefined;
   return { transport, host: uri.host, port: uri.port ?? fallback };
+}
+
+function defaultPort(transport: TransportName, webSocket: boolean): number | undefined {
+  switch (transport) {
+    case "udp":
+    case "tcp":
+      return 5060;
+    case "tls":
+      return 5061;
+    case "ws":
+      return webSocket ? 80 : undefined;
+    case "wss":
+      return webSocket ? 443 : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** The key of the `.invalid` contact index: what RFC 7118 §5.2 routing compares. */

@@ -91,10 +91,13 @@ export class LocationService implements LocationStore {
     if (!bindings) return [];
     const now = this.#now();
     const live: Binding[] = [];
-    for (const b of [...bindings.values()]) {
-      if (b.expiresAt <= now) this.remove(b, "expired");
-      else live.push(b);
+    let expired: Binding[] | undefined;
+    for (const b of bindings.values()) {
+      if (b.expiresAt > now) live.push(b);
+      else (expired ??= []).push(b);
     }
+    // Removed after the walk: removing changes the map being walked.
+    if (expired) { for (const b of expired) this.remove(b, "expired"); }
     return live;
   }
 

@@ -38,6 +38,11 @@ interface Registration {
   flow: Flow;
   request: SipRequest;
   now: number;
+  /** Read once per REGISTER, not once per Contact. */
+  callId: string;
+  cseq: number;
+  path: string[];
+  userAgent: string | undefined;
 }
 
 export class Registrar {
@@ -68,7 +73,18 @@ export class Registrar {
         this.#deps.location.remove(b, "unregistered");
       }
     } else {
-      const registration = { aor, domain, user, flow, request, now };
+      const registration: Registration = {
+        aor,
+        domain,
+        user,
+        flow,
+        request,
+        now,
+        callId: request.callId,
+        cseq: request.cseq.seq,
+        path: request.getAll("path"),
+        userAgent: request.get("user-agent"),
+      };
       for (const update of updates) this.#apply(registration, update);
     }
     return this.#answer(request, aor, now);
@@ -87,8 +103,7 @@ export class Registrar {
   /** §10.3 steps 7-8: adds, refreshes or removes the binding of one Contact. */
   #apply(r: Registration, { contact, expires }: ContactUpdate): void {
     const { location } = this.#deps;
-    const callId = r.request.callId;
-    const cseq = r.request.cseq.seq;
+    const { callId, cseq } = r;
     const instance = contact.params.get("+sip.instance") ?? undefined;
     const regIdText = contact.params.get("reg-id");
     const regId = regIdText ? Number(regIdText) : undefined;
@@ -102,8 +117,11 @@ export class Registrar {
       if (existing) location.remove(existing, "unregistered");
       return;
     }
-    const params = new Map(contact.params);
-    params.delete("expires");
+    let params = contact.params;
+    if (params.has("expires")) {
+      params = new Map(params);
+      params.delete("expires");
+    }
     const binding: Binding = {
       aor: r.aor,
       domain: r.domain,
@@ -117,8 +135,8 @@ export class Registrar {
       registeredAt: existing?.registeredAt ?? r.now,
       instance: identity.instance,
       regId,
-      path: r.request.getAll("path"),
-      userAgent: r.request.get("user-agent"),
+      path: r.path.slice(),
+      userAgent: r.userAgent,
       outstandingPings: 0,
     };
     location.save(binding);
@@ -131,9 +149,10 @@ export class Registrar {
       const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
       response.append("Contact", `<${b.contact}>${b.contactParams};expires=${remaining}`);
     }
-    if (this.#outboundRequested(request)) response.append("Require", "outbound");
+    const supported = request.getAll("supported");
+    if (this.#outboundRequested(request, supported)) response.append("Require", "outbound");
     const path = request.getAll("path");
-    if (path.length > 0 && supports(request, "path")) {
+    if (path.length > 0 && supports(supported, "path")) {
       for (const p of path) response.append("Path", p);
     }
     response.append("Date", httpDate(now));
@@ -172,16 +191,18 @@ export class Registrar {
   }
 
   /** RFC 5626 §6: the UA asked for outbound and we are its first hop. */
-  #outboundRequested(request: SipRequest): boolean {
-    if (!supports(request, "outbound")) return false;
+  #outboundRequested(request: SipRequest, supported: string[]): boolean {
+    if (!supports(supported, "outbound")) return false;
     const firstHop = request.getAll("via").length === 1 || request.has("path");
     return firstHop &&
       request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
   }
 }
 
-function supports(request: SipRequest, option: string): boolean {
-  return request.getAll("supported").some((v) => v.trim().toLowerCase() === option);
+/** True when a Supported value (every one of the request's, comma lists split) names `option`. */
+function supports(supported: string[], option: string): boolean {
+  for (const value of supported) if (value.trim().toLowerCase() === option) return true;
+  return false;
 }
 
 /** RFC 1123 date of the current second, formatted once per second, not per REGISTER. */

@@ -411,13 +411,15 @@ export function createResponse(
   toTag?: string,
 ): SipResponse {
   const res = new SipResponse(status, reason ?? reasonPhrase(status));
+  const headers = res.headers;
   for (const h of request.headers) {
-    if (h.key === "via" || h.key === "from" || h.key === "call-id" || h.key === "cseq") {
-      res.headers.push({ ...h });
-    } else if (h.key === "to") {
+    const key = h.key;
+    if (key === "via" || key === "from" || key === "call-id" || key === "cseq") {
+      headers.push({ key, name: h.name, value: h.value });
+    } else if (key === "to") {
       let value = h.value;
       if (toTag && status > 100 && !hasTag(value)) value += `;tag=${toTag}`;
-      res.headers.push({ ...h, value });
+      headers.push({ key, name: h.name, value });
     }
   }
   return res;
