@@ -122,11 +122,18 @@ export class Registrar {
       params = new Map(params);
       params.delete("expires");
     }
+    const fields = contactFields(formatUri(uri), uri, identity, key);
+    // Every field written out (no spread): each binding gets the same object shape.
     const binding: Binding = {
       aor: r.aor,
       domain: r.domain,
       user: r.user,
-      ...contactFields(formatUri(uri), uri, identity, key),
+      contact: fields.contact,
+      key,
+      contactHost: fields.contactHost,
+      contactUser: fields.contactUser,
+      contactPort: fields.contactPort,
+      contactAddress: fields.contactAddress,
       contactParams: formatParams(params),
       flow: r.flow,
       callId,
