@@ -409,7 +409,12 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
         else {
           // Serialized once: the bytes that go out now are the ones kept for Timer J.
           const wire = response.toBytes();
-          this.send(new SentResponse(status, response.reason, wire));
+          const sent = new SentResponse(status, response.reason, wire);
+          // Only the bytes stay: the send's pending failure handler holds this transaction
+          // until the event loop turns, and with it whatever it references.
+          this.lastResponse = sent;
+          this.releaseRequest();
+          this.send(sent);
           this.ctx.keepCompleted(this.key, status, wire, this.flow);
         }
         this.terminate("completed");
