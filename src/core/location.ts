@@ -26,10 +26,20 @@ export type {
 } from "./binding.ts";
 export { bindingKey } from "./binding.ts";
 
-/** A binding's expiry as it was when queued; stale once the binding is refreshed or gone. */
+/**
+ * The slot of one AOR + binding key: the current binding (a refresh replaces it here) and
+ * the earliest expiry queued for the slot. Expiry entries point at the slot, never at a
+ * binding, so a refreshed binding is garbage at once instead of waiting in the heap.
+ */
+interface Slot {
+  binding: Binding | undefined;
+  due: number;
+}
+
+/** A time at which a slot is to be looked at; stale when `at` is no longer the slot's due. */
 interface Expiry {
   at: number;
-  binding: Binding;
+  slot: Slot;
 }
 
 const idEncoder = new TextEncoder();
@@ -59,7 +69,7 @@ function parseBindingId(id: string): { aor: string; key: string } | undefined {
 }
 
 export class LocationService implements LocationStore {
-  #byAor = new Map<string, Map<string, Binding>>();
+  #byAor = new Map<string, Map<string, Slot>>();
   /** Flow id → keys ("aor NUL key") of the bindings registered on it. */
   #byFlow = new Map<string, Set<string>>();
   /** `.invalid` contact (user@host:port) → keys of its bindings (RFC 7118 §5.2 routing). */
@@ -69,7 +79,9 @@ export class LocationService implements LocationStore {
   #count = 0;
   /**
    * Min-heap of expiries, so a sweep looks only at what is due instead of every binding.
-   * Entries of refreshed or removed bindings stay until popped (or a rebuild drops them).
+   * A refresh that moves the expiry later queues nothing: the sweep finds the slot due
+   * early and queues it again at its binding's time. Entries of removed slots stay until
+   * popped (or a rebuild drops them).
    */
   #expiries: Expiry[] = [];
   #observers: LocationObserver[] = [];
@@ -92,7 +104,8 @@ export class LocationService implements LocationStore {
     const now = this.#now();
     const live: Binding[] = [];
     let expired: Binding[] | undefined;
-    for (const b of bindings.values()) {
+    for (const slot of bindings.values()) {
+      const b = slot.binding!;
       if (b.expiresAt > now) live.push(b);
       else (expired ??= []).push(b);
     }
@@ -103,7 +116,7 @@ export class LocationService implements LocationStore {
 
   get(aor: string, key: string): Binding | undefined {
     this.beforeRead?.();
-    return this.#byAor.get(aor)?.get(key);
+    return this.#byAor.get(aor)?.get(key)?.binding;
   }
 
   byId(id: string): Binding | undefined {
@@ -166,23 +179,25 @@ export class LocationService implements LocationStore {
   #put(binding: Binding): Binding | undefined {
     let bindings = this.#byAor.get(binding.aor);
     if (!bindings) this.#byAor.set(binding.aor, bindings = new Map());
-    const previous = bindings.get(binding.key);
+    let slot = bindings.get(binding.key);
+    const previous = slot?.binding;
     // A refresh on the same flow and contact (the usual REGISTER) keeps its index entries.
     const reindex = !previous || !sameIndexEntries(previous, binding);
     if (!previous) this.#count++;
     else if (reindex) this.#unindex(previous);
-    bindings.set(binding.key, binding);
-    this.#queueExpiry(binding);
+    if (slot) slot.binding = binding;
+    else bindings.set(binding.key, slot = { binding, due: Infinity });
+    if (binding.expiresAt < slot.due) this.#queueExpiry(slot, binding.expiresAt);
     if (reindex) this.#index(binding);
     return previous;
   }
 
   setOutstandingPings(binding: Binding, misses: number): Binding | undefined {
-    const bindings = this.#byAor.get(binding.aor);
-    const current = bindings?.get(binding.key);
-    if (!bindings || !current || !sameRegistration(current, binding)) return undefined;
+    const slot = this.#byAor.get(binding.aor)?.get(binding.key);
+    const current = slot?.binding;
+    if (!slot || !current || !sameRegistration(current, binding)) return undefined;
     const updated = { ...current, outstandingPings: misses };
-    bindings.set(current.key, updated);
+    slot.binding = updated;
     return updated;
   }
 
@@ -200,9 +215,11 @@ export class LocationService implements LocationStore {
 
   #drop(binding: Binding): Binding | undefined {
     const bindings = this.#byAor.get(binding.aor);
-    const current = bindings?.get(binding.key);
-    if (!bindings || !current || !sameRegistration(current, binding)) return undefined;
+    const slot = bindings?.get(binding.key);
+    const current = slot?.binding;
+    if (!bindings || !slot || !current || !sameRegistration(current, binding)) return undefined;
     bindings.delete(current.key);
+    slot.binding = undefined;
     if (bindings.size === 0) this.#byAor.delete(current.aor);
     this.#unindex(current);
     this.#count--;
@@ -242,38 +259,39 @@ export class LocationService implements LocationStore {
     let removed = 0;
     const heap = this.#expiries;
     while (heap.length > 0 && heap[0].at <= now) {
-      const { at, binding } = heapPop(heap);
-      if (binding.expiresAt !== at) {
-        // The object's expiry moved after it was queued (bindings are replaced on refresh,
-        // so this is defensive): remove it if due, else queue it again at its new time.
-        if (binding.expiresAt <= now) {
-          if (this.remove(binding, "expired")) removed++;
-        } else heapPush(heap, { at: binding.expiresAt, binding });
-        continue;
-      }
-      if (this.remove(binding, "expired")) removed++;
+      const { at, slot } = heapPop(heap);
+      const binding = slot.binding;
+      // Stale entry: the slot was emptied, or queued again at another time since.
+      if (binding === undefined || at !== slot.due) continue;
+      if (binding.expiresAt <= now) {
+        slot.due = Infinity;
+        if (this.remove(binding, "expired")) removed++;
+      } else this.#queueExpiry(slot, binding.expiresAt); // refreshed since it was queued
     }
     return removed;
   }
 
-  #queueExpiry(binding: Binding): void {
+  #queueExpiry(slot: Slot, at: number): void {
+    slot.due = at;
     const heap = this.#expiries;
-    // Refreshes leave stale entries behind; rebuild from live bindings when they dominate.
+    // Removals leave stale entries behind; rebuild from the live slots when they dominate.
     if (heap.length >= 2 * this.#count + 1024) {
       heap.length = 0;
       for (const bindings of this.#byAor.values()) {
-        for (const b of bindings.values()) heap.push({ at: b.expiresAt, binding: b });
+        for (const live of bindings.values()) heap.push({ at: live.due, slot: live });
       }
       heapify(heap);
-      return; // `binding` is already in #byAor, so the rebuild queued it
+      return; // `slot` is already in #byAor, so the rebuild queued it
     }
-    heapPush(heap, { at: binding.expiresAt, binding });
+    heapPush(heap, { at, slot });
   }
 
   all(): Binding[] {
     this.beforeRead?.();
     const out: Binding[] = [];
-    for (const bindings of this.#byAor.values()) out.push(...bindings.values());
+    for (const bindings of this.#byAor.values()) {
+      for (const slot of bindings.values()) out.push(slot.binding!);
+    }
     return out;
   }
 
@@ -284,7 +302,7 @@ export class LocationService implements LocationStore {
 
   #byIndexKey(indexKey: string): Binding | undefined {
     const at = indexKey.indexOf("\0");
-    return this.#byAor.get(indexKey.slice(0, at))?.get(indexKey.slice(at + 1));
+    return this.#byAor.get(indexKey.slice(0, at))?.get(indexKey.slice(at + 1))?.binding;
   }
 
   #index(b: Binding): void {

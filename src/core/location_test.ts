@@ -65,13 +65,15 @@ Deno.test("a binding removed before expiry is not reported again by the sweep", 
   assert.deepEqual(expired, []);
 });
 
-Deno.test("sweep agrees with a full scan under many refreshes (heap rebuilds included)", () => {
+Deno.test("sweep agrees with a full scan under refreshes, earlier and later, and removals (heap rebuilds included)", () => {
   const { clock, location } = setup();
   let seed = 7;
   const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
   for (let step = 0; step < 20_000; step++) {
     const user = `u${rand(300)}`;
-    location.save(binding(user, `sip:${user}@10.0.0.1`, clock.now + 1 + rand(5000)));
+    const saved = binding(user, `sip:${user}@10.0.0.1`, clock.now + 1 + rand(5000));
+    location.save(saved);
+    if (rand(4) === 0) location.remove(saved, "unregistered");
     if (step % 100 === 0) {
       clock.now += rand(400);
       const due = location.all().filter((b) => b.expiresAt <= clock.now).length;
