@@ -31,6 +31,8 @@ config.interface = "127.0.0.1";
 config.foreground = true;
 config.storePath = `${dir}/sipws.db`;
 config.udpPort = freePorts(1)[0];
+// One thread: this prices the single-thread path, and its transport `send` is replaced below.
+config.workers = 1;
 const ABUSE = arg("abuse") ?? "trusted";
 if (config.abuse) {
   // 20 agents at 127.0.0.1 far above 50 requests/s: load, not an attack.
