@@ -67,6 +67,8 @@ const RANDOM_POOL_BYTES = 6 * 1024;
 /** A nonce "issued" this far in the future is not ours (clock steps are small in-process). */
 const FUTURE_SKEW_MS = 5_000;
 const NC_PATTERN = /^[0-9a-fA-F]{8}$/;
+/** Stands for the nonce while the constant text of a challenge is formatted; only the realm comes before it. */
+const NONCE_MARK = "\u0000nonce\u0000";
 /** base64url alphabet (RFC 4648 §5); nonces are coded here, not through node:buffer, which costs more per call than the whole coding. */
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const BASE64URL_CODES = Uint8Array.from(BASE64URL, (c) => c.charCodeAt(0));
@@ -103,6 +105,9 @@ export class DigestAuthenticator {
   readonly #macOut = new Uint8Array(32);
   /** Realm → UTF-8 bytes; realms are few (one per served domain). */
   readonly #realmBytes = new Map<string, Uint8Array>();
+  /** Realm → challenge text around the nonce, per algorithm (fresh and stale=true). */
+  readonly #challenges = new Map<string, [string, string][]>();
+  readonly #staleChallenges = new Map<string, [string, string][]>();
   #randomOffset = RANDOM_POOL_BYTES;
 
   constructor(options: AuthenticatorOptions) {
@@ -128,6 +133,9 @@ export class DigestAuthenticator {
   setSecrets(secret: Uint8Array, previous?: Uint8Array): void {
     this.#hmac = new HmacSha256(secret);
     this.#opaque = opaqueOf(secret);
+    // The opaque is part of the challenge text.
+    this.#challenges.clear();
+    this.#staleChallenges.clear();
     this.#previousHmac = previous ? new HmacSha256(previous) : undefined;
     this.#previousOpaque = previous ? opaqueOf(previous) : undefined;
   }
@@ -135,18 +143,35 @@ export class DigestAuthenticator {
   /** Header values for WWW-Authenticate/Proxy-Authenticate, one per algorithm, in configured order. */
   challenge(realm: string, stale = false): string[] {
     const nonce = this.#issueNonce(realm);
-    const values: string[] = new Array(this.#algorithms.length);
-    for (let i = 0; i < this.#algorithms.length; i++) {
-      values[i] = formatDigestChallenge({
+    const around = this.#challengeText(realm, stale);
+    const values: string[] = new Array(around.length);
+    for (let i = 0; i < around.length; i++) values[i] = around[i][0] + nonce + around[i][1];
+    return values;
+  }
+
+  /**
+   * The text of each algorithm's challenge before and after the nonce, formatted once per
+   * realm and staleness (only the nonce changes from one challenge to the next).
+   */
+  #challengeText(realm: string, stale: boolean): [string, string][] {
+    const cache = stale ? this.#staleChallenges : this.#challenges;
+    let around = cache.get(realm);
+    if (around !== undefined) return around;
+    around = this.#algorithms.map((algorithm) => {
+      // A nonce is base64url, so it is quoted as is: format around a marker in its place.
+      const text = formatDigestChallenge({
         realm,
-        nonce,
+        nonce: NONCE_MARK,
         opaque: this.#opaque,
-        algorithm: this.#algorithms[i],
+        algorithm,
         qop: "auth",
         stale,
       });
-    }
-    return values;
+      const at = text.lastIndexOf(NONCE_MARK);
+      return [text.slice(0, at), text.slice(at + NONCE_MARK.length)];
+    });
+    if (cache.size < 1024) cache.set(realm, around);
+    return around;
   }
 
   /**

@@ -4,6 +4,7 @@ import { computeHa1, type DigestAlgorithm } from "../sip/digest_hash.ts";
 import {
   computeDigestResponse,
   type DigestCredentials,
+  formatDigestChallenge,
   formatDigestCredentials,
   parseDigest,
 } from "../sip/digest.ts";
@@ -105,6 +106,34 @@ Deno.test("challenge: one value per algorithm in configured order, one nonce, qo
     parseDigest(auth.challenge(REALM)[0])!.nonce,
     parseDigest(auth.challenge(REALM)[0])!.nonce,
   );
+});
+
+Deno.test("challenge text is the formatted challenge, stale or not, with the current key's opaque", () => {
+  const { auth } = setup({ algorithms: ["SHA-256", "MD5"] });
+  const check = (stale: boolean) => {
+    const values = auth.challenge(REALM, stale);
+    const { nonce, opaque } = parseDigest(values[0])!;
+    const algorithms = ["SHA-256", "MD5"] as const;
+    values.forEach((v, i) =>
+      assert.equal(
+        v,
+        formatDigestChallenge({
+          realm: REALM,
+          nonce,
+          opaque,
+          algorithm: algorithms[i],
+          qop: "auth",
+          stale,
+        }),
+      )
+    );
+    return opaque;
+  };
+  assert.equal(check(false), check(true));
+  const before = check(false);
+  auth.setSecrets(new Uint8Array(32).fill(9));
+  assert.notEqual(check(false), before, "a new key brings a new opaque");
+  assert.equal(check(true), check(false));
 });
 
 Deno.test("constructor refuses an empty or unknown algorithm list", () => {
