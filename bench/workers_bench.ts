@@ -21,8 +21,11 @@ import { SIPP } from "../tests/support/sipp.ts";
 import { arg } from "./support/args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-/** sipp processes: as many UDP source ports / TCP connections (the kernel spreads those). */
-const SIPP_INSTANCES = 4;
+/**
+ * sipp processes: as many UDP source ports / TCP connections. The kernel spreads connections
+ * over the threads listening (SO_REUSEPORT): with fewer, one thread often got most of them.
+ */
+const SIPP_INSTANCES = 8;
 
 export interface WorkersPhase {
   workers: number;

@@ -111,10 +111,9 @@ export async function startServer(
   },
 ): Promise<Server> {
   let config = initial;
-  // `workers = N` (N > 1): N worker threads do the SIP work; the main thread (worker 0)
-  // reads UDP, hands each call to its worker and runs the control plane (docs/workers.md).
-  const sipWorkers = workerCount(config);
-  const count = worker?.count ?? (sipWorkers > 1 ? sipWorkers + 1 : 1);
+  // `workers = N`: N threads, the main thread being worker 0 (with 3 or more it takes
+  // almost no calls of its own: `callOwner`, docs/workers.md).
+  const count = worker?.count ?? workerCount(config);
   const pool = !worker && count > 1 ? new WorkerPool(count) : undefined;
   // Calls this thread places (API, pinger) must hash back to it (worker 0 here).
   if (!worker) setCallIdAffinity(0, count);
@@ -336,7 +335,7 @@ export async function startServer(
       store.close();
       throw error;
     }
-    log.info(`${count - 1} SIP worker threads share the ports`);
+    log.info(`${count} SIP workers share the ports`);
   }
   const sweep = setInterval(() => {
     location.sweep();

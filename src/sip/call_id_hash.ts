@@ -62,9 +62,11 @@ export function callIdValueHash(callId: string): number {
 }
 
 /**
- * With several workers the main thread (worker 0) reads every datagram and runs the control
- * plane; it handles only 1 in `MAIN_SLOTS` Call-ID hashes (and the requests it starts itself,
- * whose Call-IDs it picks in that slot), so nearly all SIP work is done by the worker threads.
+ * With 3 or more workers the main thread (worker 0) reads every datagram and runs the
+ * control plane; it handles only 1 in `MAIN_SLOTS` Call-ID hashes (and the requests it starts
+ * itself, whose Call-IDs it picks in that slot), so the SIP work is the worker threads'. With
+ * 2 it takes half the calls: on 2 cores a third thread cost more CPU than it freed
+ * (docs/workers.md).
  */
 export const MAIN_SLOTS = 64;
 
@@ -76,5 +78,6 @@ export function callOwner(hash: number, count: number): number {
   let h = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   h = (h ^ (h >>> 16)) >>> 0;
+  if (count === 2) return h % 2;
   return h % MAIN_SLOTS === 0 ? 0 : 1 + Math.floor(h / MAIN_SLOTS) % (count - 1);
 }

@@ -132,11 +132,8 @@ export async function inviteWithAuth(
   );
 }
 
-/**
- * A Call-ID that worker `worker` (0: the main thread) owns among `count` threads (the pool
- * hashes Call-IDs to workers; `workers = 2` runs the main thread and 2 worker threads).
- */
-export function callIdFor(worker: number, prefix: string, count = 3): string {
+/** A Call-ID that worker `worker` (0: the main thread) of `count` owns (`callOwner`). */
+export function callIdFor(worker: number, prefix: string, count = 2): string {
   for (;;) {
     const id = `${prefix}-${crypto.randomUUID().slice(0, 8)}@test`;
     if (callOwner(callIdValueHash(id), count) === worker) return id;
