@@ -19,7 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
-import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
@@ -258,7 +258,7 @@ export class WorkerPool implements WorkerLinks {
     const reader = this.#backs[this.#backs.length - 1];
     while (this.#reading) {
       // Bounded waits, so the loop ends soon after the pool stops.
-      if (this.drain()) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.drain()) await nextTurn();
       else await reader.wait(500);
     }
   }

@@ -12,7 +12,7 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
-import { RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 
@@ -146,7 +146,7 @@ async function readRing(reader: RingReader<ToWorker>, s: Server): Promise<void> 
   };
   // Read until the thread ends: a stopping server still finishes its calls.
   for (;;) {
-    if (reader.drain(handle)) await new Promise((resolve) => setTimeout(resolve, 0));
+    if (reader.drain(handle)) await nextTurn();
     else await reader.wait();
   }
 }
