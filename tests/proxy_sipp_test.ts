@@ -8,7 +8,7 @@
  * Pinned to one SIP worker: the single-thread path (docs/workers.md, "Tests").
  */
 import assert from "node:assert/strict";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 import { registerContact } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, runSipp, type SippResult, startSipp } from "./support/sipp.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
@@ -129,11 +129,11 @@ for (const [uacT, uasT] of MATRIX) {
   Deno.test(`proxy sipp ${label}: INVITE/407/INVITE, 180, 200, ACK, BYE`, async () => {
     await call(
       { uac: "uac_call.xml", uas: "uas_answer.xml", uacTransport: uacT, uasTransport: uasT },
-      ({ ts, uac, uas }) => {
+      async ({ ts, uac, uas }) => {
         assertPassed(uac, "UAC");
         assertPassed(uas, "UAS");
         assertDialog(ts, "terminated", true, [uacT, uasT]);
-        assert.equal(ts.server.counters.total("sip_auth_failures_total"), 0);
+        assert.equal((await countersOf(ts)).total("sip_auth_failures_total"), 0);
       },
     );
   });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import { parseNameAddr } from "../src/sip/name_addr.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 import { answerChallenge, register, TestSipClient } from "./support/sip_client.ts";
 import {
   type Call,
@@ -333,7 +333,7 @@ Deno.test("proxy loop: a contact pointing back at the proxy ends in 482, not a s
     );
     assert.equal(res.status, 482, `${res.status} ${res.reason}`);
     assert.equal(res.getAll("via").length, 1);
-    const forwarded = ts.server.counters.total("sip_messages_out_total", { method: "OPTIONS" });
+    const forwarded = (await countersOf(ts)).total("sip_messages_out_total", { method: "OPTIONS" });
     assert.ok(forwarded <= 3, `forwarded ${forwarded} times before the loop was seen`);
   } finally {
     alice.close();

@@ -6,7 +6,7 @@
  * Pinned to one SIP worker: the single-thread path (docs/workers.md, "Tests").
  */
 import assert from "node:assert/strict";
-import { startTestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer } from "./support/test_server.ts";
 import { callerArgs, describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 
 const ALICE = { user: "alice", domain: "example.test", password: "sipp-secret" };
@@ -93,7 +93,7 @@ for (const transport of ["udp", "tcp"] as const) {
     // under the default sip.tcp_bindings = "contact" rule the bindings outlive the flow.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(ts.server.location.lookup(aor).length, CALLS, `${transport} bindings stay`);
-    assert.ok(ts.server.counters.total("sip_auth_failures_total") === 0);
+    assert.ok((await countersOf(ts)).total("sip_auth_failures_total") === 0);
   });
 }
 

@@ -12,7 +12,7 @@ import { parseMessage } from "../src/sip/parse.ts";
 import { type WsEvent, WsFrameDecoder } from "../src/transport/ws_frames.ts";
 import { readRequestHead, switchingProtocols } from "../src/transport/ws_handshake.ts";
 import { until } from "./support/jssip_page.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 
 /** A peer that completes the `sip` upgrade sipws asks for, then reads only if told to. */
 function silentPeer(): { port: number; conn: Promise<Deno.Conn>; close(): void } {
@@ -125,5 +125,7 @@ Deno.test("WS client mode: a peer that stops reading is dropped after send_timeo
   assert.equal(event.reason, "send timeout");
   assert.equal(event.code, 1006);
   assert.equal(event.by, "server");
-  assert.ok(ts.server.counters.total("sip_dropped_total", { reason: "WebSocket send timeout" }));
+  assert.ok(
+    (await countersOf(ts)).total("sip_dropped_total", { reason: "WebSocket send timeout" }),
+  );
 });

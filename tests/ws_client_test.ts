@@ -12,7 +12,7 @@ import { makeCaSignedCert } from "./support/certs.ts";
 import { freePorts, waitForListening } from "./support/ports.ts";
 import { registerContact } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, runSipp, sippReply, startSipp } from "./support/sipp.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer } from "./support/test_server.ts";
 import { SipRequest } from "../src/sip/message.ts";
 
 const ALICE = { user: "alice", domain: "a.test", password: "alice-pw" };
@@ -120,10 +120,10 @@ for (const { transport, hangup } of CASES) {
       assert.equal(uasResult.code, 0, describeSipp(uasResult));
 
       // One connection, opened by A, carried the whole call.
-      const opened = (s: typeof a) =>
-        s.server.counters.total("sip_connections_opened_total", { transport });
-      assert.equal(opened(a), 1, "A opened one WebSocket to B");
-      assert.equal(opened(b), 1, "B accepted one");
+      const opened = async (s: typeof a) =>
+        (await countersOf(s)).total("sip_connections_opened_total", { transport });
+      assert.equal(await opened(a), 1, "A opened one WebSocket to B");
+      assert.equal(await opened(b), 1, "B accepted one");
       const [link] = a.server.transport.connections();
       assert.equal(link.flow.transport, transport);
       assert.deepEqual(link.flow.remote, { host: "127.0.0.1", port: b.port(transport) });
@@ -131,17 +131,17 @@ for (const { transport, hangup } of CASES) {
       assert.ok(link.messagesIn >= 3, "the responses came back on it");
       if (hangup === "callee") {
         // B sent bob's BYE back on the connection A opened (its flow token), not a new one.
-        const byes = b.server.counters.total("sip_messages_out_total", {
+        const byes = (await countersOf(b)).total("sip_messages_out_total", {
           transport,
           method: "BYE",
         });
         assert.equal(byes, 1, "B sent the BYE over the WebSocket from A");
         assert.equal(
-          a.server.counters.total("sip_messages_in_total", { transport, method: "BYE" }),
+          (await countersOf(a)).total("sip_messages_in_total", { transport, method: "BYE" }),
           1,
         );
       }
-      const inB = b.server.counters.total("sip_messages_in_total", { transport });
+      const inB = (await countersOf(b)).total("sip_messages_in_total", { transport });
       assert.ok(inB >= 3, `B received the call over ${transport}`);
 
       if (transport === "wss") {
@@ -156,7 +156,7 @@ for (const { transport, hangup } of CASES) {
             port: b.port("wss"),
           }),
         );
-        assert.equal(opened(b), 1, "no second WSS connection reached B");
+        assert.equal(await opened(b), 1, "no second WSS connection reached B");
       }
     } finally {
       await Deno.remove(dir, { recursive: true }).catch(() => {});

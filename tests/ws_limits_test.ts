@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createApiApp } from "../src/api/app.ts";
 import type { WsClosed } from "../src/events.ts";
 import { RawWsClient } from "./support/raw_ws.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { countersOf, startTestServer } from "./support/test_server.ts";
 import { until } from "./support/jssip_page.ts";
 
 const TEXT = 0x1;
@@ -58,7 +58,10 @@ Deno.test("message size and fragment limits; handshake timeout", async () => {
     await client.sendFrame(TEXT, options("small"));
     const answer = await nextSip(client);
     assert.match(answer ?? "", /^SIP\/2\.0 200[^]*Call-ID: small/);
-    assert.equal(ts.server.counters.total("sip_dropped_total", { reason: "Message Too Large" }), 1);
+    assert.equal(
+      (await countersOf(ts)).total("sip_dropped_total", { reason: "Message Too Large" }),
+      1,
+    );
 
     // Three frames make one message: answered.
     const text = options("frag3");
@@ -137,7 +140,7 @@ Deno.test("a client that reads nothing is dropped after send_timeout; queue visi
     assert.ok(maxQueued > 0, "GET /ws showed the bytes waiting for the slow reader");
     assert.equal(ts.server.transport.connections().length, 0);
     assert.ok(
-      ts.server.counters.total("sip_dropped_total", { reason: "WebSocket send timeout" }) >= 1,
+      (await countersOf(ts)).total("sip_dropped_total", { reason: "WebSocket send timeout" }) >= 1,
     );
   } finally {
     client.close();

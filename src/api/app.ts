@@ -81,9 +81,12 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
     if (!OPEN_PATHS.has(path) && !SELF_CHECKED.has(path)) {
       checkKey(server.config.keys, bearerKey(c.req.header("authorization")));
     }
-    // With several workers, what they counted and hold so far is read, not 50 ms old figures.
+    // With several workers, what they counted and hold so far is read, not 50 ms old figures;
+    // and a change (a ban lifted, a binding removed, an account written) holds in every
+    // worker once answered.
     await server.sync();
     await next();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") await server.sync();
     server.counters.inc("http_requests_total", {
       method: c.req.method,
       status: String(c.res.status),

@@ -317,8 +317,9 @@ export class WorkerPool implements WorkerLinks {
   }
 
   /**
-   * Resolves once every worker has reported its counters and connections as they are now
-   * (and everything it sent before), so the API reads the server's exact figures. A worker
+   * Resolves once every worker has applied what was sent to it before (bans, bindings,
+   * accounts: the re-read included) and reported its counters and connections as they are
+   * now (after everything it sent before), so the API reads the server's exact figures. A worker
    * that does not answer within `SYNC_TIMEOUT_MS` (stuck, or gone) is not waited for.
    */
   sync(): Promise<void> {

@@ -26,6 +26,8 @@ const post = (message: FromWorker) => {
 };
 let server: Server | undefined;
 let port: WorkerPort | undefined;
+/** The last account reload: a sync waits for it (the API's write is then read here). */
+let accountsRead: Promise<void> = Promise.resolve();
 /** What arrived while the server was starting, applied once it serves. */
 const early: ToWorker[] = [];
 
@@ -99,7 +101,7 @@ function apply(m: ToWorker): void {
       server.transport.setWebSocketsEnabled(m.enabled);
       return;
     case "accounts":
-      server.store.reload().catch((e) => log.error(`account reload: ${e}`));
+      accountsRead = server.store.reload().catch((e) => log.error(`account reload: ${e}`));
       return;
     case "call":
       void act(server, m.id, m.action, m.args);
@@ -107,9 +109,11 @@ function apply(m: ToWorker): void {
     case "decided":
       port?.decided(m.id, m.decision);
       return;
-    case "sync":
-      port?.sync(m.id);
+    case "sync": {
+      const p = port;
+      void accountsRead.then(() => p?.sync(m.id));
       return;
+    }
     case "reload":
       server.reload(m.config).catch((e) => log.error(`reload: ${e}`));
       return;
