@@ -55,15 +55,20 @@ export function restorable(s: StoredBinding): Binding | undefined {
   return { ...s, ...contact, outstandingPings: 0 };
 }
 
+/** A queued change: the binding to write, or a removal. */
+type Change = Binding | { aor: string; key: string; removed: true };
+
 export class BindingJournal {
   #store: BindingStore;
   #location: LocationStore;
   /**
-   * `aor NUL key` → the binding to write, or a removal. Only the latest change counts, and
-   * it is turned into its stored form at flush time: once per binding and batch, not once
-   * per REGISTER (a phone refreshing every second costs one conversion a batch).
+   * AOR → binding key → the binding to write, or a removal. Only the latest change counts,
+   * and it is turned into its stored form at flush time: once per binding and batch, not
+   * once per REGISTER (a phone refreshing every second costs one conversion a batch). Two
+   * levels, not one joined key: the location has already hashed both strings.
    */
-  #pending = new Map<string, Binding | { aor: string; key: string; removed: true }>();
+  #pending = new Map<string, Map<string, Change>>();
+  #pendingCount = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #unobserve: (() => void) | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -102,9 +107,9 @@ export class BindingJournal {
   /** Starts queueing every change and writing a batch every `intervalMs`. */
   start(intervalMs = 1000): void {
     this.#unobserve = this.#location.observe((binding, change) => {
-      this.#pending.set(
-        `${binding.aor}\0${binding.key}`,
+      this.#queue(
         change === "saved" ? binding : { aor: binding.aor, key: binding.key, removed: true },
+        true,
       );
     });
     this.#timer = setInterval(() => this.flush(), intervalMs);
@@ -113,9 +118,11 @@ export class BindingJournal {
   /** Writes what is queued as one batch (after the previous batch is written). */
   flush(): Promise<void> {
     this.#writing = this.#writing.then(async () => {
-      if (this.#pending.size === 0) return;
-      const batch = [...this.#pending.values()];
+      if (this.#pendingCount === 0) return;
+      const batch: Change[] = [];
+      for (const changes of this.#pending.values()) for (const c of changes.values()) batch.push(c);
       this.#pending.clear();
+      this.#pendingCount = 0;
       const put: StoredBinding[] = [];
       const remove: { aor: string; key: string }[] = [];
       for (const change of batch) {
@@ -127,13 +134,20 @@ export class BindingJournal {
       } catch (error) {
         log.error(`registrations not saved (${batch.length} changes), retrying: ${String(error)}`);
         // Back in the queue unless a newer change to the same binding came meanwhile.
-        for (const change of batch) {
-          const id = `${change.aor}\0${change.key}`;
-          if (!this.#pending.has(id)) this.#pending.set(id, change);
-        }
+        for (const change of batch) this.#queue(change, false);
       }
     });
     return this.#writing;
+  }
+
+  /** Queues a change; `replace`: over one already queued for the same binding. */
+  #queue(change: Change, replace: boolean): void {
+    let changes = this.#pending.get(change.aor);
+    if (changes === undefined) this.#pending.set(change.aor, changes = new Map());
+    const had = changes.has(change.key);
+    if (had && !replace) return;
+    changes.set(change.key, change);
+    if (!had) this.#pendingCount++;
   }
 
   /**

@@ -35,6 +35,20 @@ const SLAB_MAX_MESSAGE = 16 * 1024;
 let slab = new Uint8Array(SLAB_BYTES);
 let slabUsed = 0;
 
+/** Name as passed to `append` → key and written spelling: one lookup instead of three. */
+const SPELLINGS = new Map<string, { key: string; name: string }>();
+
+function spellingOf(name: string): { key: string; name: string } {
+  let spelling = SPELLINGS.get(name);
+  if (spelling === undefined) {
+    const key = headerKey(name);
+    spelling = { key, name: canonicalName(key) };
+    // Bounded: names come from code, but a proxy may append names it was sent.
+    if (SPELLINGS.size < 1024) SPELLINGS.set(name, spelling);
+  }
+  return spelling;
+}
+
 function wire(head: string, body: Uint8Array): Uint8Array {
   const worst = head.length * 3 + body.length;
   if (worst > SLAB_MAX_MESSAGE) {
@@ -158,8 +172,8 @@ abstract class SipMessageBase {
   }
 
   append(name: string, value: string): void {
-    const key = headerKey(name);
-    this.headers.push({ key, name: canonicalName(key), value });
+    const { key, name: written } = spellingOf(name);
+    this.headers.push({ key, name: written, value });
   }
 
   /** Inserts before the first header of that name (or first of all), e.g. a new top Via. */
