@@ -79,25 +79,41 @@ export function parseHostPort(
 export function parseUri(text: string, from = 0, to: number = text.length): SipUri {
   const scheme = schemeOf(text, from, to);
   const colon = from + scheme.length;
+  // One pass: refuses LWS, controls and `"<>`, and finds the first '@' and, relative to
+  // it, the password ':' before it and the first '?' and ';' after it. '@' never appears
+  // unescaped outside userinfo, so the first one ends it (§25.1); the user part may itself
+  // hold ';', '?', ',' and '/' (RFC 4475 §3.1.1.2, §3.1.1.9).
+  let at = -1;
+  let pc = -1;
+  let q = -1;
+  let semi = -1;
   for (let i = colon + 1; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c <= 32 || c === 127 || c === 34 /* " */ || c === 60 || c === 62) {
       throw new SipParseError("Bad URI", text.slice(from, to));
+    }
+    if (c === 64 /* @ */) {
+      if (at < 0) {
+        at = i;
+        q = semi = -1;
+      }
+    } else if (c === 58 /* : */) {
+      if (pc < 0 && at < 0) pc = i;
+    } else if (c === 63 /* ? */) {
+      if (q < 0) q = i;
+    } else if (c === 59 /* ; */) {
+      if (semi < 0) semi = i;
     }
   }
   if (colon + 1 === to) throw new SipParseError("Bad URI", text.slice(from, to));
   if (scheme !== "sip" && scheme !== "sips") {
     return { scheme, host: text.slice(colon + 1, to), params: new Map() };
   }
-  // '@' never appears unescaped outside userinfo, so the first one ends it (§25.1); the
-  // user part may itself hold ';', '?', ',' and '/' (RFC 4475 §3.1.1.2, §3.1.1.9).
   let rest = colon + 1;
   let user: string | undefined;
   let password: string | undefined;
-  const at = text.indexOf("@", rest);
-  if (at >= 0 && at < to) {
-    const pc = text.indexOf(":", rest);
-    if (pc >= 0 && pc < at) {
+  if (at >= 0) {
+    if (pc >= 0) {
       user = text.slice(rest, pc);
       password = text.slice(pc + 1, at);
     } else user = text.slice(rest, at);
@@ -107,12 +123,10 @@ export function parseUri(text: string, from = 0, to: number = text.length): SipU
   }
   let end = to;
   let headers: string | undefined;
-  const q = text.indexOf("?", rest);
-  if (q >= 0 && q < to) {
+  if (q >= 0) {
     headers = text.slice(q + 1, to);
     end = q;
   }
-  const semi = text.indexOf(";", rest);
   let params: Params;
   let hostEnd = end;
   if (semi >= 0 && semi < end) {
