@@ -8,6 +8,7 @@ import { isToken } from "./headers.ts";
 import {
   formatParams,
   isLws,
+  NO_PARAMS,
   type Params,
   parseParams,
   quote,
@@ -73,7 +74,7 @@ export function parseNameAddr(text: string): NameAddr {
       if (/[\s,?]/.test(uriText)) throw new SipParseError("Bad addr-spec", text);
       return {
         uri: parseUri(uriText),
-        params: semi < 0 ? new Map() : parseParams(trimmed, true, semi + 1),
+        params: semi < 0 ? NO_PARAMS : parseParams(trimmed, true, semi + 1),
       };
     }
   }
@@ -82,7 +83,7 @@ export function parseNameAddr(text: string): NameAddr {
   const uri = parseUri(text, lt + 1, gt);
   let j = gt + 1;
   while (j < n && isLws(text.charCodeAt(j))) j++;
-  if (j === n) return { displayName, uri, params: new Map() };
+  if (j === n) return { displayName, uri, params: NO_PARAMS };
   if (text.charCodeAt(j) !== 59) throw new SipParseError("Bad name-addr", text);
   return { displayName, uri, params: parseParams(text, true, j + 1) };
 }

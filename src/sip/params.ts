@@ -9,6 +9,24 @@ import { TOKEN_CHARS } from "./headers.ts";
 /** Parameters keep their original order; a flag parameter (`;lr`) has value null. */
 export type Params = Map<string, string | null>;
 
+/**
+ * The parameters of a parsed value that has none: most URIs and many header values, so one
+ * shared instance instead of a Map each. It refuses writes (copy it to add parameters).
+ */
+class NoParams extends Map<string, string | null> {
+  override set(name: string): this {
+    throw new TypeError(`parsed parameters are read-only: copy them to set ${name}`);
+  }
+  override delete(name: string): boolean {
+    throw new TypeError(`parsed parameters are read-only: copy them to delete ${name}`);
+  }
+  override clear(): void {
+    throw new TypeError("parsed parameters are read-only: copy them to clear them");
+  }
+}
+
+export const NO_PARAMS: Params = new NoParams();
+
 const SP = 32;
 const HT = 9;
 const DQUOTE = 34;
@@ -59,6 +77,7 @@ export function parseParams(
   from = 0,
   to: number = text.length,
 ): Params {
+  if (from >= to) return NO_PARAMS;
   const params: Params = new Map();
   if (text.indexOf('"', from) >= 0 && !quotesClosed(text, from, to)) {
     throw new SipParseError("Unterminated quoted string", text.slice(from, to));

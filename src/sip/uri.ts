@@ -5,7 +5,7 @@
  */
 import { SipParseError } from "./errors.ts";
 import { alphanumAnd } from "./headers.ts";
-import { formatParams, type Params, parseParams, toLower } from "./params.ts";
+import { formatParams, NO_PARAMS, type Params, parseParams, toLower } from "./params.ts";
 
 export interface SipUri {
   scheme: string;
@@ -107,7 +107,7 @@ export function parseUri(text: string, from = 0, to: number = text.length): SipU
   }
   if (colon + 1 === to) throw new SipParseError("Bad URI", text.slice(from, to));
   if (scheme !== "sip" && scheme !== "sips") {
-    return { scheme, host: text.slice(colon + 1, to), params: new Map() };
+    return { scheme, host: text.slice(colon + 1, to), params: NO_PARAMS };
   }
   let rest = colon + 1;
   let user: string | undefined;
@@ -132,7 +132,7 @@ export function parseUri(text: string, from = 0, to: number = text.length): SipU
   if (semi >= 0 && semi < end) {
     hostEnd = semi;
     params = parseParams(text, false, semi + 1, end);
-  } else params = new Map();
+  } else params = NO_PARAMS;
   const { host, port } = parseHostPort(text, "URI host", rest, hostEnd);
   return { scheme, user, password, host, port, params, headers };
 }

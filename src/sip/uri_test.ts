@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatNameAddr, parseNameAddr } from "./name_addr.ts";
-import { parseParams, splitTopLevel, unquote } from "./params.ts";
+import { NO_PARAMS, parseParams, splitTopLevel, unquote } from "./params.ts";
 import { formatUri, parseUri } from "./uri.ts";
 import { formatVia, parseVia } from "./via.ts";
 import { reasonOf } from "./fixtures_test.ts";
@@ -27,6 +27,19 @@ Deno.test("uri: escapes decode in the user part; '@' ends userinfo", () => {
   assert.equal(formatUri(parseUri("sip:I%20have@h")), "sip:I%20have@h");
 });
 
+Deno.test("uri: a value without parameters shares the read-only NO_PARAMS", () => {
+  const u = parseUri("sip:alice@example.test");
+  assert.equal(u.params, NO_PARAMS);
+  assert.equal(parseNameAddr("<sip:bob@example.test>").params, NO_PARAMS);
+  assert.equal(parseVia("SIP/2.0/UDP h").params, NO_PARAMS);
+  assert.throws(() => u.params.set("lr", null), TypeError);
+  assert.throws(() => u.params.delete("lr"), TypeError);
+  assert.equal(NO_PARAMS.size, 0, "a refused write leaves it empty");
+  const copy = new Map(u.params);
+  copy.set("lr", null);
+  assert.equal(copy.size, 1, "a copy is an ordinary Map");
+});
+
 Deno.test("uri: IPv6 references and other schemes", () => {
   const u = parseUri("sip:[2001:DB8::1]:5060");
   assert.equal(u.host, "2001:db8::1");
@@ -34,7 +47,7 @@ Deno.test("uri: IPv6 references and other schemes", () => {
   assert.deepEqual(parseUri("tel:+1-201-555-0123"), {
     scheme: "tel",
     host: "+1-201-555-0123",
-    params: new Map(),
+    params: NO_PARAMS,
   });
   for (
     const bad of [

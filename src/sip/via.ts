@@ -5,7 +5,7 @@
  */
 import { SipParseError } from "./errors.ts";
 import { isToken } from "./headers.ts";
-import { formatParams, isLws, type Params, parseParams } from "./params.ts";
+import { formatParams, isLws, NO_PARAMS, type Params, parseParams } from "./params.ts";
 import { formatHost, parseHostPort } from "./uri.ts";
 
 export interface Via {
@@ -56,7 +56,7 @@ export function parseVia(text: string): Via {
   const { host, port } = parseHostPort(text, "Via host", hostStart, i);
   i = skipLws(text, i);
   let params: Params;
-  if (i === n) params = new Map();
+  if (i === n) params = NO_PARAMS;
   else if (text.charCodeAt(i) === 59) params = parseParams(text, true, i + 1);
   else throw new SipParseError("Bad Via", text);
   return { transport: toUpperAscii(transport), host, port, params };
