@@ -6,7 +6,9 @@
  * transactions, no hashing: only the parse side of `bench/core_path.ts`. `--root=DIR`
  * (repeatable) measures several checkouts in one process, in interleaved rounds, so load
  * from other work hits each alike; reports process CPU µs per registration (min and median
- * of the rounds). Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`.
+ * of the rounds) and the bytes allocated per registration (heap growth over rounds in which
+ * no collection ran; run with `--v8-flags=--min-semi-space-size=256,--max-semi-space-size=256`
+ * so most rounds have none). Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`.
  * Not part of the product.
  */
 import process from "node:process";
@@ -88,6 +90,18 @@ for (let r = 0; r < ROUNDS; r++) {
     s.rounds.push(((cpuMs() - t0) * 1000) / N);
   }
 }
+/** Heap growth per registration, from the rounds no collection interrupted (else null). */
+function allocatedBytes(s: Subject): number | null {
+  const clean: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    const before = Deno.memoryUsage().heapUsed;
+    for (let i = 0; i < 5_000; i++) s.registration();
+    const grown = Deno.memoryUsage().heapUsed - before;
+    if (grown > 0) clean.push(grown / 5_000);
+  }
+  return clean.length === 0 ? null : Math.round(clean.toSorted((a, b) => a - b)[0]);
+}
+
 for (const s of subjects) {
   const sorted = s.rounds.toSorted((a, b) => a - b);
   console.log(JSON.stringify({
@@ -95,6 +109,7 @@ for (const s of subjects) {
     registrations: N * ROUNDS,
     cpu_us_per_registration_min: Math.round(sorted[0] * 100) / 100,
     cpu_us_per_registration_median: Math.round(sorted[ROUNDS >> 1] * 100) / 100,
+    bytes_allocated_per_registration: allocatedBytes(s),
     checksum: sink > 0,
   }));
 }
