@@ -118,9 +118,14 @@ abstract class SipMessageBase {
 
   /** Raw values of every header line with this key (lines, not comma-split). */
   #lines(key: string): string[] {
-    const out: string[] = [];
-    for (const h of this.headers) if (h.key === key) out.push(h.value);
-    return out;
+    // A literal for the first line: `[]` + push reserves room for 17 (most have one).
+    let out: string[] | undefined;
+    for (const h of this.headers) {
+      if (h.key !== key) continue;
+      if (out === undefined) out = [h.value];
+      else out.push(h.value);
+    }
+    return out ?? [];
   }
 
   /** True when the lines with this key are exactly `raw`, without building their list. */
@@ -149,15 +154,18 @@ abstract class SipMessageBase {
   /** Every value, comma lists split into single values, in order. */
   getAll(name: string): string[] {
     const key = headerKey(name);
-    const out: string[] = [];
     const split = isListHeader(key);
+    // Sized by what is found (usually nothing or one value), as in #lines.
+    let out: string[] | undefined;
     for (const h of this.headers) {
       if (h.key !== key) continue;
       if (split && h.value.includes(",")) {
+        out ??= [];
         for (const v of splitTopLevel(h.value, ",")) if (v.trim()) out.push(v.trim());
-      } else out.push(h.value);
+      } else if (out === undefined) out = [h.value];
+      else out.push(h.value);
     }
-    return out;
+    return out ?? [];
   }
 
   /** Replaces every occurrence with one header (or removes them when value is undefined). */
@@ -292,7 +300,10 @@ abstract class SipMessageBase {
     const cache = this.#parsed;
     if (!this.#sameLines("contact", cache.contactsRaw)) {
       const raw = this.#lines("contact");
-      cache.contacts = this.getAll("contact").map(parseNameAddr);
+      // One line holding one value (a UA's REGISTER): no list to split.
+      cache.contacts = raw.length === 1 && raw[0].indexOf(",") < 0
+        ? [parseNameAddr(raw[0])]
+        : this.getAll("contact").map(parseNameAddr);
       cache.contactsRaw = raw;
     }
     return cache.contacts!.slice();
