@@ -77,6 +77,11 @@ export interface Server {
    * reached this thread (at once with one worker): the API awaits it before it reads.
    */
   sync(): Promise<void>;
+  /**
+   * Refuses new dialogs and registrations (503) from now on, and resolves once the calls
+   * being set up here have finished (at most `graceMs`). `stop` begins with it.
+   */
+  drain(graceMs: number): Promise<void>;
   /** Re-reads accounts and certificates and applies a new config where it can live. */
   reload(config: Config): Promise<void>;
   /**
@@ -409,16 +414,20 @@ export async function startServer(
       pool?.reload(next);
       log.info("configuration, accounts and certificates reloaded");
     },
-    async stop(graceMs = 5000) {
-      if (stopped) return;
-      stopped = true;
+    async drain(graceMs: number) {
       draining = true;
       const deadline = Date.now() + graceMs;
-      const drainWorkers = pool?.stop(graceMs);
       while (proxy.pending > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      await drainWorkers;
+    },
+    async stop(graceMs = 5000) {
+      if (stopped) return;
+      stopped = true;
+      const deadline = Date.now() + graceMs;
+      // Every worker refuses new requests until all have finished their calls; then all close.
+      await Promise.all([server.drain(graceMs), pool?.finishCalls(graceMs)]);
+      await pool?.stop(Math.max(0, deadline - Date.now()));
       clearInterval(sweep);
       clearInterval(keepalive);
       certificates.close();

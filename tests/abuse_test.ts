@@ -167,7 +167,11 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
 });
 
 Deno.test("a banned peer's TCP and WS connections are closed and new connections are refused", async () => {
+  // Pinned to one worker: the failure that bans is then not answered at all. With workers the
+  // ban comes back from the main thread a hop later (docs/workers.md, known gaps;
+  // abuse_workers_test covers bans across workers).
   await using t = await startTestServer({
+    workers: 1,
     transports: ["tcp", "ws"],
     accounts: ACCOUNTS,
     ...withApi((c) => c.abuse.banAfter = 3),

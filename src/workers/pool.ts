@@ -323,10 +323,24 @@ export class WorkerPool implements WorkerLinks {
    * that does not answer within `SYNC_TIMEOUT_MS` (stuck, or gone) is not waited for.
    */
   sync(): Promise<void> {
+    return this.#everyWorker((id) => ({ t: "sync", id }), SYNC_TIMEOUT_MS);
+  }
+
+  /**
+   * Graceful stop, first step: every worker refuses new dialogs and registrations (503)
+   * and finishes the calls it is setting up; resolves when all have (at most `graceMs`).
+   * Until then none closes, so whichever worker a new request reaches answers 503.
+   */
+  finishCalls(graceMs: number): Promise<void> {
+    return this.#everyWorker((id) => ({ t: "drain", id, graceMs }), graceMs + SYNC_TIMEOUT_MS);
+  }
+
+  /** Sends every worker `message`; resolves when each answered `synced` (or `waitMs` passed). */
+  #everyWorker(message: (id: number) => ToWorker, waitMs: number): Promise<void> {
     if (this.#rings.length === 0) return Promise.resolve();
     const id = this.#nextSync++;
     return new Promise((resolve) => {
-      const timer = setTimeout(finish, SYNC_TIMEOUT_MS);
+      const timer = setTimeout(finish, waitMs);
       const syncs = this.#syncs;
       function finish() {
         clearTimeout(timer);
@@ -334,7 +348,7 @@ export class WorkerPool implements WorkerLinks {
         resolve();
       }
       this.#syncs.set(id, { waiting: this.#rings.length, done: finish });
-      this.#broadcast({ t: "sync", id });
+      this.#broadcast(message(id));
     });
   }
 

@@ -89,7 +89,9 @@ export type ToWorker =
   | { t: "reload"; config: Config }
   | { t: "stop"; graceMs: number }
   /** Report counters and connections now, then `synced` (the API reads exact figures). */
-  | { t: "sync"; id: number };
+  | { t: "sync"; id: number }
+  /** Refuse new dialogs, finish the calls being set up (at most `graceMs`), then `synced`. */
+  | { t: "drain"; id: number; graceMs: number };
 
 export type FromWorker =
   | Relay

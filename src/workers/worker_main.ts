@@ -109,6 +109,11 @@ function apply(m: ToWorker): void {
     case "decided":
       port?.decided(m.id, m.decision);
       return;
+    case "drain": {
+      const p = port;
+      void server.drain(m.graceMs).then(() => p?.sync(m.id));
+      return;
+    }
     case "sync": {
       const p = port;
       void accountsRead.then(() => p?.sync(m.id));
