@@ -6,9 +6,8 @@
  * transactions, no hashing: only the parse side of `bench/core_path.ts`. `--root=DIR`
  * (repeatable) measures several checkouts in one process, in interleaved rounds, so load
  * from other work hits each alike; reports process CPU µs per registration (min and median
- * of the rounds) and the bytes allocated per registration (heap growth over rounds in which
- * no collection ran; run with `--v8-flags=--min-semi-space-size=256,--max-semi-space-size=256`
- * so most rounds have none). Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`.
+ * of the rounds) and the bytes allocated per registration (heap growth over a round that no
+ * collection interrupted). Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`.
  * Not part of the product.
  */
 import process from "node:process";
@@ -90,16 +89,18 @@ for (let r = 0; r < ROUNDS; r++) {
     s.rounds.push(((cpuMs() - t0) * 1000) / N);
   }
 }
-/** Heap growth per registration, from the rounds no collection interrupted (else null). */
-function allocatedBytes(s: Subject): number | null {
-  const clean: number[] = [];
-  for (let r = 0; r < 6; r++) {
+/**
+ * Heap growth per registration over short rounds: a collection during a round can only
+ * lower its figure, so the largest round is one that no collection interrupted.
+ */
+function allocatedBytes(s: Subject): number {
+  let most = 0;
+  for (let r = 0; r < 20; r++) {
     const before = Deno.memoryUsage().heapUsed;
-    for (let i = 0; i < 5_000; i++) s.registration();
-    const grown = Deno.memoryUsage().heapUsed - before;
-    if (grown > 0) clean.push(grown / 5_000);
+    for (let i = 0; i < 200; i++) s.registration();
+    most = Math.max(most, (Deno.memoryUsage().heapUsed - before) / 200);
   }
-  return clean.length === 0 ? null : Math.round(clean.toSorted((a, b) => a - b)[0]);
+  return Math.round(most);
 }
 
 for (const s of subjects) {
