@@ -88,6 +88,7 @@ export function parseDigest(value: string): DigestParams | undefined {
   if (i < n && !isWhitespace(value.charCodeAt(i))) return undefined;
 
   const params = new ParamsObject();
+  const hasEscapes = value.indexOf("\\", i) >= 0;
   for (;;) {
     // Separators: whitespace and (possibly empty) commas.
     while (i < n) {
@@ -114,7 +115,13 @@ export function parseDigest(value: string): DigestParams | undefined {
     while (i < n && isWhitespace(value.charCodeAt(i))) i++;
 
     let paramValue: string;
-    if (value.charCodeAt(i) === DQUOTE) {
+    if (value.charCodeAt(i) === DQUOTE && !hasEscapes) {
+      // No backslash anywhere: the closing quote is the next one, found natively.
+      const close = value.indexOf('"', i + 1);
+      if (close < 0) return undefined; // unterminated quoted-string
+      paramValue = value.slice(i + 1, close);
+      i = close + 1;
+    } else if (value.charCodeAt(i) === DQUOTE) {
       i++;
       const start = i;
       let escaped = false;
