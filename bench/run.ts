@@ -356,6 +356,10 @@ async function main() {
     console.log(helpText());
     return;
   }
+  // Every sipws a phase starts takes it from the environment (serveArgs, bench/support/sipws.ts).
+  if (flags.value("sipws-workers") !== undefined) {
+    Deno.env.set("SIPWS_BENCH_WORKERS", String(flags.num("sipws-workers", 0)));
+  }
   const began = performance.now();
   const loadStart = loadavg();
   const date = new Date().toISOString();

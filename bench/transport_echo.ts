@@ -33,7 +33,6 @@ interface EchoFlow {
 async function serve(root: string): Promise<void> {
   const owner = { node: "bench", worker: 0 };
   const connections = new Map<string, { send(b: Uint8Array): Promise<void> }>();
-  // deno-lint-ignore prefer-const
   let udp: { send(b: Uint8Array, h: string, p: number): unknown } | undefined;
   const sink = {
     owner,

@@ -49,6 +49,10 @@ const VALUE_FLAGS: Record<string, [string, string]> = {
   "churn-cycles": ["2000", "connect/close cycles per port"],
   "ws-clients": ["5000", "idle WebSocket clients"],
   "ws-hold": ["60", "seconds the idle WebSocket clients are held"],
+  "sipws-workers": [
+    "the product's (one per core)",
+    "sipws's --workers in every phase but workers (which compares 1 and 2)",
+  ],
 };
 
 const SWITCHES: Record<string, string> = {

@@ -59,8 +59,16 @@ export interface ServeArgs {
   tui?: boolean;
   /** Flags for `deno run` itself (e.g. `--cpu-prof`). */
   denoFlags?: string[];
-  /** `--workers N`: SIP worker threads; the default config's value when omitted. */
+  /**
+   * `--workers N`: SIP worker threads; when omitted, the bench's `--sipws-workers` (passed on
+   * as SIPWS_BENCH_WORKERS), else the default config's value.
+   */
   workers?: number;
+}
+
+function workersArg(o: ServeArgs): string[] {
+  const workers = o.workers ?? Deno.env.get("SIPWS_BENCH_WORKERS");
+  return workers !== undefined ? ["--workers", String(workers)] : [];
 }
 
 /** Arguments for `Deno.execPath()` (run from the checkout's root) that serve on 127.0.0.1. */
@@ -87,7 +95,7 @@ export function serveArgs(o: ServeArgs): string[] {
     "--store",
     o.store,
     ...(o.http ? ["-r", String(o.http.port), o.http.key] : []),
-    ...(o.workers !== undefined ? ["--workers", String(o.workers)] : []),
+    ...workersArg(o),
   ];
 }
 
