@@ -151,8 +151,12 @@ export class WorkerPool implements WorkerLinks {
       this.#broadcast({ t: "binding", change: toChange(binding, change, cause) });
     });
     // Accounts are written here (API); each write is followed by a re-read in every worker,
-    // ordered before any message relayed after it (one channel per worker keeps order).
-    afterWrites(store, () => this.#broadcast({ t: "accounts" }));
+    // ordered before any message relayed after it (one channel per worker keeps order), and
+    // settles once every worker has re-read: whoever wrote may register through any worker.
+    afterWrites(store, () => {
+      this.#broadcast({ t: "accounts" });
+      return this.sync();
+    });
     // Bans and account locks hold on every worker: main decides them (it counts every
     // worker's failures, see the "auth" message), and each change of its set (its bans and
     // locks, the cluster's bans, an operator's lift) goes to all workers.
@@ -411,8 +415,8 @@ const WRITES = [
   "clear",
 ] as const;
 
-/** Calls `changed` after every write to `store` settles. */
-function afterWrites(store: AccountStore, changed: () => void): void {
+/** Calls `changed` after every write to `store` settles; the write settles after it. */
+function afterWrites(store: AccountStore, changed: () => Promise<void>): void {
   for (const name of WRITES) {
     const write = store[name].bind(store) as (...args: unknown[]) => Promise<unknown>;
     (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>
