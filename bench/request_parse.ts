@@ -12,6 +12,7 @@
  */
 import process from "node:process";
 import { argAll } from "./support/args.ts";
+import { BENCH_FLOW } from "./support/fake_sender.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -19,14 +20,6 @@ const N = 50_000;
 const ROUNDS = 8;
 
 const encoder = new TextEncoder();
-const flow = {
-  id: "udp:127.0.0.1:5060>127.0.0.1:40001",
-  transport: "udp",
-  local: { host: "127.0.0.1", port: 5060 },
-  remote: { host: "127.0.0.1", port: 40001 },
-  reliable: false,
-  secure: false,
-};
 const credentials = `Digest username="bench", realm="example.test", ` +
   `nonce="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", uri="sip:example.test", ` +
   `response="0123456789abcdef0123456789abcdef", algorithm=MD5, qop=auth, nc=00000001, ` +
@@ -62,7 +55,7 @@ async function subject(root: string): Promise<Subject> {
   const { parseDigest } = await import(`${root}/src/sip/digest.ts`);
   const one = (bytes: Uint8Array) => {
     const m = parseMessage(bytes, { stream: false });
-    stampReceived(m, flow);
+    stampReceived(m, BENCH_FLOW);
     sink += m.topVia.params.get("branch").length;
     checkRequest(m, true);
     sink += m.to.uri.host.length;
