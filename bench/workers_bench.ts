@@ -13,7 +13,12 @@
  */
 import { groupTicks } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
-import { parseScreen, REGISTER_LOAD, type SippScreen } from "./support/sipp_ladder.ts";
+import {
+  parseScreen,
+  REGISTER_LOAD,
+  sippLoadArgs,
+  type SippScreen,
+} from "./support/sipp_ladder.ts";
 import { BENCH_ACCOUNT } from "./support/registrars.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
@@ -73,17 +78,9 @@ async function sippLoop(
   const t0 = performance.now();
   const children = ports.map((local) =>
     spawnChild(SIPP, {
+      // The time bound: sipp ends at its -timeout, printing its last screen.
       args: [
-        `127.0.0.1:${port}`,
-        "-sf",
-        REGISTER_LOAD.scenario,
-        ...REGISTER_LOAD.args,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        String(local),
-        "-t",
-        transport === "tcp" ? "t1" : "u1",
+        ...sippLoadArgs(REGISTER_LOAD, port, local, transport, seconds),
         // No rate cap: each instance keeps its share of registrations in flight.
         "-r",
         "100000",
@@ -91,16 +88,6 @@ async function sippLoop(
         String(Math.max(1, Math.round(concurrency / SIPP_INSTANCES))),
         "-m",
         "100000000",
-        // The time bound: sipp ends here, printing its last screen.
-        "-timeout",
-        `${seconds}s`,
-        "-fd",
-        "1",
-        "-nostdin",
-        "-max_recv_loops",
-        "10000",
-        "-buff_size",
-        "1048576",
       ],
       cwd: dir,
     })

@@ -1,6 +1,6 @@
 /**
- * @module The open-loop ladder every sipp load climbs (bench/open_loop.ts: REGISTER;
- * bench/call_ladder.ts: calls): one step offers a fixed rate for a fixed time
+ * @module The open-loop ladder every sipp load climbs (bench/open_loop.ts: REGISTER, and
+ * calls through bench/support/call_load.ts): one step offers a fixed rate for a fixed time
  * (`sipp -r R -m stepS·R`; over TCP two sipp instances, two connections) of a `SippLoad`
  * (scenario, arguments, what counts as completed) and is judged by the open-loop pass rule
  * (failed + unfinished + 503'd < 0.1 %, achieved ≥ 97 % of offered, p99 ≤ 200 ms), with the
@@ -148,6 +148,43 @@ async function readRtts(dir: string): Promise<number[]> {
   return out.sort((a, b) => a - b);
 }
 
+/**
+ * The sipp arguments every bench load shares: `load`'s scenario from 127.0.0.1:`localPort`
+ * to 127.0.0.1:`port` over `transport`, ending after `timeoutS`, its screen on stdout. The
+ * caller adds how the load is paced (`-r`, `-l`, `-m`).
+ */
+export function sippLoadArgs(
+  load: SippLoad,
+  port: number,
+  localPort: number,
+  transport: Transport,
+  timeoutS: number,
+): string[] {
+  return [
+    `127.0.0.1:${port}`,
+    "-sf",
+    load.scenario,
+    ...load.args,
+    "-i",
+    "127.0.0.1",
+    "-p",
+    String(localPort),
+    "-t",
+    transport === "tcp" ? "t1" : "u1",
+    "-timeout",
+    `${timeoutS}s`,
+    "-fd",
+    "1",
+    "-nostdin",
+    "-max_recv_loops",
+    "10000",
+    // Larger socket buffers for sipp (capped by net.core.rmem_max): the generator,
+    // sharing the cores, must not be where datagrams are lost.
+    "-buff_size",
+    "1048576",
+  ];
+}
+
 export interface RunOptions {
   transport: Transport;
   /** Default: REGISTER_LOAD. */
@@ -188,16 +225,7 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
     const share = Math.round(calls / instances) + (i === 0 ? calls % instances : 0);
     return spawnChild(SIPP, {
       args: [
-        `127.0.0.1:${server.port}`,
-        "-sf",
-        load.scenario,
-        ...load.args,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        String(port),
-        "-t",
-        o.transport === "tcp" ? "t1" : "u1",
+        ...sippLoadArgs(load, server.port, port, o.transport, timeoutS),
         "-r",
         String(o.rate / instances),
         "-rp",
@@ -208,21 +236,10 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
         "-trace_stat",
         "-stf",
         `${dir}/stat-${i}.csv`,
-        "-fd",
-        "1",
-        "-nostdin",
         "-trace_rtt",
         // sipp writes response times every rtt_freq of them, and not the rest at exit.
         "-rtt_freq",
         "100",
-        "-timeout",
-        `${timeoutS}s`,
-        "-max_recv_loops",
-        "10000",
-        // Larger socket buffers for sipp (capped by net.core.rmem_max): the generator,
-        // sharing the cores, must not be where datagrams are lost.
-        "-buff_size",
-        "1048576",
       ],
       cwd: dir,
     });
