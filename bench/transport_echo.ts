@@ -82,21 +82,14 @@ async function loadUdp(port: number, sockets: number, window: number, ms: number
   await Promise.all(conns.map(async (conn) => {
     for (let i = 0; i < window; i++) await conn.send(MESSAGE, to);
     const buffer = new Uint8Array(2048);
-    const timer = setTimeout(() => conn.close(), ms + 1000);
-    try {
+    // Closed by the timer: datagrams were lost.
+    await closedAfter(conn, ms + 1000, async () => {
       while (performance.now() < end) {
         await conn.receive(buffer);
         echoes++;
         await conn.send(MESSAGE, to);
       }
-    } catch {
-      /* closed by the timer: datagrams were lost */
-    } finally {
-      clearTimeout(timer);
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+    });
   }));
   return echoes;
 }
@@ -111,10 +104,9 @@ async function loadTcp(port: number, sockets: number, window: number, ms: number
   };
   await Promise.all(Array.from({ length: sockets }, async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const timer = setTimeout(() => conn.close(), ms + 1000);
     const buffer = new Uint8Array(65536);
     let partial = 0;
-    try {
+    await closedAfter(conn, ms + 1000, async () => {
       await conn.write(batch(window));
       while (performance.now() < end) {
         const n = await conn.read(buffer);
@@ -124,16 +116,31 @@ async function loadTcp(port: number, sockets: number, window: number, ms: number
         echoes += whole;
         if (whole > 0) await conn.write(batch(whole));
       }
-    } catch {
-      /* closed by the timer */
-    } finally {
-      clearTimeout(timer);
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+    });
   }));
   return echoes;
+}
+
+/**
+ * Runs `body` on `conn`, closing `conn` after `ms` if it is still running (a lost datagram
+ * or a stalled read would wait forever) and when it ends; the close ends `body` quietly.
+ */
+async function closedAfter(
+  conn: { close(): void },
+  ms: number,
+  body: () => Promise<void>,
+): Promise<void> {
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    await body();
+  } catch {
+    /* closed by the timer */
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
 }
 
 /** RSS (kB) growth per connection of the server at `pid` for `count` idle connections. */
