@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { dial } from "../src/transport/dial.ts";
 import { ReloadableListener } from "../src/transport/listener.ts";
-import { openLibc } from "../src/transport/socket_options.ts";
+import { intOption } from "../src/transport/socket_options.ts";
 import { makeSelfSignedCert } from "./support/certs.ts";
 
 const IPPROTO_TCP = 6;
@@ -25,17 +25,9 @@ function noDelay(localPort: number, remotePort: number): number {
       target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
     } catch { /* closed meanwhile */ }
     if (target !== `socket:[${line[9]}]`) continue;
-    const value = new Int32Array(1);
-    const length = new Uint32Array([4]);
-    const ok = openLibc()!.getsockopt(
-      Number(entry.name),
-      IPPROTO_TCP,
-      TCP_NODELAY,
-      new Uint8Array(value.buffer),
-      new Uint8Array(length.buffer),
-    );
-    assert.equal(ok, 0);
-    return value[0];
+    const value = intOption(Number(entry.name), IPPROTO_TCP, TCP_NODELAY);
+    assert.notEqual(value, undefined, "getsockopt(TCP_NODELAY) failed");
+    return value!;
   }
   throw new Error(`no descriptor for socket ${localPort} → ${remotePort}`);
 }

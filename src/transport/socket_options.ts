@@ -135,16 +135,21 @@ export function setUdpReceiveBuffer(
   if (lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(value.buffer), 4) !== 0) {
     return undefined;
   }
-  const out = new Int32Array(1);
+  return intOption(fd, SOL_SOCKET, SO_RCVBUF);
+}
+
+/** An int-valued socket option of `fd` as the kernel reports it; undefined when it cannot. */
+export function intOption(fd: number, level: number, name: number): number | undefined {
+  const value = new Int32Array(1);
   const length = new Uint32Array([4]);
-  const ok = lib.getsockopt(
+  const ok = openLibc()?.getsockopt(
     fd,
-    SOL_SOCKET,
-    SO_RCVBUF,
-    new Uint8Array(out.buffer),
+    level,
+    name,
+    new Uint8Array(value.buffer),
     new Uint8Array(length.buffer),
   );
-  return ok === 0 ? out[0] : undefined;
+  return ok === 0 ? value[0] : undefined;
 }
 
 /** An IPv4 literal as /proc/net/udp writes it (the address in host byte order, hex). */
