@@ -332,6 +332,7 @@ async function write(results: Results, sections: Section[], meta: RunMeta) {
       overload: results.overload as OverloadResult,
       soak: results.soak as Parameters<typeof readmeTable>[0]["soak"],
       calls: results.calls as CallBenchResult[],
+      sipwsWorkers: Deno.env.get("SIPWS_BENCH_WORKERS"),
     });
     await Deno.writeTextFile(
       readmeUrl,

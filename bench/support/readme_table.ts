@@ -19,6 +19,8 @@ export interface TableInputs {
   overload: OverloadResult;
   soak: SoakResult;
   calls: CallBenchResult[];
+  /** sipws's `--workers` in the run (`--sipws-workers`); undefined: the product default. */
+  sipwsWorkers?: string;
 }
 
 /** 12345 → "12 345". */
@@ -113,7 +115,9 @@ export function readmeTable(t: TableInputs): string {
   rows.push(["idle memory", `${idle.sipws ?? "–"} MB`, `${idle.kamailio ?? "–"} MB`, ""]);
   const header = [
     "measure",
-    "sipws (default config)",
+    t.sipwsWorkers === undefined
+      ? "sipws (default: a worker per core)"
+      : `sipws (--workers ${t.sipwsWorkers})`,
     "Kamailio 5.6 (2 UDP + 2 TCP workers)",
     "sipws / Kamailio",
   ];
