@@ -411,7 +411,7 @@ export async function startServer(
       await store.reload();
       sweepOrphans?.();
       await certificates.reload("reload");
-      pool?.reload(next);
+      await pool?.reload(next);
       log.info("configuration, accounts and certificates reloaded");
     },
     async drain(graceMs: number) {

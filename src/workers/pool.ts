@@ -371,9 +371,12 @@ export class WorkerPool implements WorkerLinks {
     this.#post(from, { t: "decided", id, decision });
   }
 
-  reload(config: Config): void {
+  /** Resolves once every worker has applied `config` (a reload's secrets hold everywhere). */
+  reload(config: Config): Promise<void> {
     const transport = this.#context?.transport;
-    if (transport) this.#broadcast({ t: "reload", config: boundConfig(config, transport) });
+    if (!transport) return Promise.resolve();
+    this.#broadcast({ t: "reload", config: boundConfig(config, transport) });
+    return this.sync();
   }
 
   /** Every worker drains (graceful stop) and ends; bounded by `graceMs` plus a margin. */

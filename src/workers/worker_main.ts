@@ -26,8 +26,11 @@ const post = (message: FromWorker) => {
 };
 let server: Server | undefined;
 let port: WorkerPort | undefined;
-/** The last account reload: a sync waits for it (the API's write is then read here). */
-let accountsRead: Promise<void> = Promise.resolve();
+/**
+ * The last account re-read or configuration reload: a sync waits for it (the API's write,
+ * or the reloaded secrets, then hold here).
+ */
+let settling: Promise<void> = Promise.resolve();
 /** What arrived while the server was starting, applied once it serves. */
 const early: ToWorker[] = [];
 
@@ -101,7 +104,7 @@ function apply(m: ToWorker): void {
       server.transport.setWebSocketsEnabled(m.enabled);
       return;
     case "accounts":
-      accountsRead = server.store.reload().catch((e) => log.error(`account reload: ${e}`));
+      settling = server.store.reload().catch((e) => log.error(`account reload: ${e}`));
       return;
     case "call":
       void act(server, m.id, m.action, m.args);
@@ -116,11 +119,11 @@ function apply(m: ToWorker): void {
     }
     case "sync": {
       const p = port;
-      void accountsRead.then(() => p?.sync(m.id));
+      void settling.then(() => p?.sync(m.id));
       return;
     }
     case "reload":
-      server.reload(m.config).catch((e) => log.error(`reload: ${e}`));
+      settling = server.reload(m.config).catch((e) => log.error(`reload: ${e}`));
       return;
     case "stop": {
       const s = server;
