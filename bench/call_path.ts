@@ -6,8 +6,9 @@
  * location, proxy, dialogs; the transport's `send` serializes and hands the bytes back).
  * Reports CPU and wall µs per call (the driver's own work included: building and matching
  * the messages, the client digest; it is the same for every tree). `--root=DIR` (repeatable)
- * measures other checkouts in alternating rounds (A/B on a shared box); `--n=N` calls per
- * round (default 10 000) after a warm-up; `--rounds=R` (default 3). Run
+ * measures other checkouts, one fresh process per tree and round, trees alternating (A/B on
+ * a shared box); `--n=N` calls per round (default 10 000) after a warm-up of 2,000;
+ * `--rounds=R` (default 3). Run
  * `deno run -A bench/call_path.ts`; profile with `--cpu-prof`. Not part of the product.
  */
 import { processTicks } from "./support/proc.ts";
@@ -21,20 +22,17 @@ const ROUNDS = Number(arg("rounds") ?? 3);
 const SDP = "v=0\r\no=caller 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n" +
   "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
-const rigs: CallRig[] = [];
-let next = 0;
-try {
-  for (const root of roots) {
-    // Each tree drives the rig of its own checkout (so a tree that changed it is measured right).
-    const { startCallRig } = await import(`${root}/bench/support/in_process_call.ts`).catch(() =>
-      import("./support/in_process_call.ts")
-    );
-    const rig: CallRig = await startCallRig(root);
+/** One tree, in this process: warm-up, then `ROUNDS` measured rounds of `N` calls. */
+async function measure(root: string): Promise<void> {
+  // The tree's own rig when it has one (so a tree that changed it is measured right).
+  const { startCallRig } = await import(`${root}/bench/support/in_process_call.ts`).catch(() =>
+    import("./support/in_process_call.ts")
+  );
+  const rig: CallRig = await startCallRig(root);
+  let next = 0;
+  try {
     for (let i = 0; i < 2000; i++) rig.call(next++, SDP, true); // warm-up (JIT, tables)
-    rigs.push(rig);
-  }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [r, rig] of rigs.entries()) {
+    for (let round = 0; round < ROUNDS; round++) {
       const t0 = performance.now();
       const ticks0 = processTicks(Deno.pid);
       for (let i = 0; i < N; i++) {
@@ -46,14 +44,32 @@ try {
       // CPU time, not wall time: steadier on a machine shared with other work.
       const cpuUs = ((processTicks(Deno.pid) - ticks0) * 10_000) / N;
       console.log(JSON.stringify({
-        root: roots[r],
+        root,
         round,
         calls: N,
         us_per_call: Math.round(us * 10) / 10,
         cpu_us_per_call: Math.round(cpuUs * 10) / 10,
       }));
     }
+  } finally {
+    await rig.stop();
   }
-} finally {
-  for (const rig of rigs) await rig.stop();
+}
+
+if (roots.length === 1) {
+  await measure(roots[0]);
+} else {
+  // Several trees: one fresh process per tree and round, trees alternating, so each has a
+  // heap and timers of its own and background load falls on all of them alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const root of roots) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", import.meta.filename!, `--root=${root}`, `--n=${N}`, "--rounds=1"],
+        stdout: "inherit",
+        stderr: "inherit",
+      });
+      const { code } = await child.output();
+      if (code !== 0) throw new Error(`${root}: exit ${code}`);
+    }
+  }
 }
