@@ -6,8 +6,11 @@
  * bindings (proxy.ts decides what a token means for routing).
  */
 import { Buffer } from "node:buffer";
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { randomToken } from "../sip/ids.ts";
+import { md5Hex } from "../sip/md5.ts";
 import type { SipRequest } from "../sip/message.ts";
+import { HmacSha256 } from "../sip/sha256.ts";
 import { formatHost, type SipUri } from "../sip/uri.ts";
 import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
@@ -28,17 +31,25 @@ export const CALLEE_TOKEN = "swb";
  * tokens of the others; after a rotation tokens signed with the previous key still pass.
  */
 export class FlowTokens {
-  #key: Uint8Array;
-  #previous?: Uint8Array;
+  #key!: HmacSha256;
+  #previous?: HmacSha256;
+  /**
+   * Tokens made and tokens read, by flow description and by token: a call signs and reads
+   * the same few flows' tokens several times (Record-Route, then every in-dialog request).
+   * Cleared when full and on a key change.
+   */
+  readonly #signed = new Map<string, string>();
+  readonly #read = new Map<string, Decoded>();
 
   constructor(key: Uint8Array = randomBytes(20), previous?: Uint8Array) {
-    this.#key = key;
-    this.#previous = previous;
+    this.setSecrets(key, previous);
   }
 
   setSecrets(key: Uint8Array, previous?: Uint8Array): void {
-    this.#key = key;
-    this.#previous = previous;
+    this.#key = new HmacSha256(key);
+    this.#previous = previous && new HmacSha256(previous);
+    this.#signed.clear();
+    this.#read.clear();
   }
 
   encode(flow: Flow): string {
@@ -51,15 +62,30 @@ export class FlowTokens {
   }
 
   #sign(desc: string): string {
-    const body = Buffer.from(desc, "utf8").toString("base64url");
-    return `${body}.${mac(this.#key, desc)}`;
+    let token = this.#signed.get(desc);
+    if (token === undefined) {
+      const body = Buffer.from(desc, "utf8").toString("base64url");
+      token = `${body}.${mac(this.#key, desc)}`;
+      remember(this.#signed, desc, token);
+    }
+    return token;
   }
 
   /**
    * The flow a token names: a UDP address target, or the id of a stream flow (the caller
    * checks it is still open). Undefined for a forged or garbled token.
    */
-  decode(token: string): { udp: Target } | { flowId: string } | undefined {
+  decode(token: string): Decoded | undefined {
+    let decoded = this.#read.get(token);
+    if (decoded === undefined) {
+      decoded = this.#verify(token);
+      // Only valid tokens are kept: a flood of forged ones cannot evict the good ones' entries.
+      if (decoded !== undefined) remember(this.#read, token, decoded);
+    }
+    return decoded;
+  }
+
+  #verify(token: string): Decoded | undefined {
     const dot = token.lastIndexOf(".");
     if (dot <= 0) return undefined;
     let desc: string;
@@ -77,14 +103,31 @@ export class FlowTokens {
       const [, host, port] = desc.split("|");
       const n = Number(port);
       if (!host || !Number.isInteger(n) || n <= 0 || n > 65535) return undefined;
-      return { udp: { transport: "udp", host, port: n } };
+      return Object.freeze({ udp: Object.freeze({ transport: "udp", host, port: n }) });
     }
-    return { flowId: desc };
+    return Object.freeze({ flowId: desc });
   }
 }
 
-function mac(key: Uint8Array, desc: string): string {
-  return createHmac("sha256", key).update(desc).digest("base64url").slice(0, 12);
+/** What a token names (shared, frozen: the same token read again returns the same object). */
+type Decoded = { readonly udp: Target } | { readonly flowId: string };
+
+/** Entries kept per FlowTokens table; tokens name flows, few per worker at a time. */
+const MAX_REMEMBERED = 4096;
+
+function remember<V>(table: Map<string, V>, key: string, value: V): void {
+  if (table.size >= MAX_REMEMBERED) table.clear();
+  table.set(key, value);
+}
+
+const encoder = new TextEncoder();
+const macOut = new Uint8Array(32);
+
+/** The first 9 bytes of HMAC-SHA256(key, desc), base64url: 12 characters. */
+function mac(key: HmacSha256, desc: string): string {
+  return Buffer.from(key.macInto(encoder.encode(desc), macOut).subarray(0, 9)).toString(
+    "base64url",
+  );
 }
 
 /** The Via transport token (§18: UDP, TCP, TLS; RFC 7118: WS, WSS). */
@@ -127,20 +170,18 @@ export function recordRouteValue(
  * was retargeted, which makes a spiral through us legal.
  */
 export function loopHash(request: SipRequest): string {
-  const h = createHash("sha1");
-  h.update(request.uri);
-  h.update("|" + request.callId);
-  h.update("|" + tagParam(request.get("from") ?? ""));
-  h.update("|" + tagParam(request.get("to") ?? ""));
-  h.update("|" + request.cseq.seq);
-  for (const r of request.getAll("route")) h.update("|r:" + r.trim());
-  for (const p of request.getAll("proxy-require")) h.update("|p:" + p.trim());
-  return h.digest("hex").slice(0, 16);
+  let text = `${request.uri}|${request.callId}|${tagParam(request.get("from") ?? "")}|${
+    tagParam(request.get("to") ?? "")
+  }|${request.cseq.seq}`;
+  for (const r of request.getAll("route")) text += "|r:" + r.trim();
+  for (const p of request.getAll("proxy-require")) text += "|p:" + p.trim();
+  // MD5 in plain TypeScript: a node:crypto hash object costs more than the hashing here.
+  return md5Hex(text).slice(0, 16);
 }
 
-/** A branch for a request we forward statefully: prefix, loop hash, randomness. */
+/** A branch for a request we forward statefully: prefix, loop hash, randomness (~82 bits). */
 export function newProxyBranch(hash: string): string {
-  return `${BRANCH_PREFIX}${hash}-${randomBytes(8).toString("hex")}`;
+  return `${BRANCH_PREFIX}${hash}-${randomToken(16)}`;
 }
 
 /**
@@ -149,7 +190,7 @@ export function newProxyBranch(hash: string): string {
  */
 export function statelessBranch(request: SipRequest): string {
   const top = request.getAll("via")[0] ?? "";
-  return BRANCH_PREFIX + "s-" + createHash("sha1").update(top).digest("hex").slice(0, 24);
+  return BRANCH_PREFIX + "s-" + md5Hex(top).slice(0, 24);
 }
 
 /** §16.3 item 4: one of our Vias carries the hash this very request has: a loop. */
