@@ -35,7 +35,7 @@ import { AbuseGuard } from "./transport/abuse_guard.ts";
 import { SourceTable } from "./transport/source_table.ts";
 import { reportAbuse } from "./core/abuse_reports.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
-import { WorkerPool } from "./workers/pool.ts";
+import { SETTLE_TIMEOUT_MS, WorkerPool } from "./workers/pool.ts";
 import { CallSlots } from "./core/calls/call_slots.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
@@ -77,6 +77,12 @@ export interface Server {
    * reached this thread (at once with one worker): the API awaits it before it reads.
    */
   sync(): Promise<void>;
+  /**
+   * Settles once every worker has applied every change sent to it so far (a ban lifted, a
+   * binding removed, a policy switched): what acts next sees the change in any worker. Waits
+   * longer than `sync` for a slow worker (a loaded machine), not forever for a stuck one.
+   */
+  settle(): Promise<void>;
   /**
    * Refuses new dialogs and registrations (503) from now on, and resolves once the calls
    * being set up here have finished (at most `graceMs`). `stop` begins with it.
@@ -397,6 +403,7 @@ export async function startServer(
     calls,
     abuse,
     sync: () => pool?.sync() ?? Promise.resolve(),
+    settle: () => pool?.sync(SETTLE_TIMEOUT_MS) ?? Promise.resolve(),
     async reload(next: Config) {
       config = next;
       tcpBindings = tcpBindingsRule(next);

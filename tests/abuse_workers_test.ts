@@ -20,14 +20,22 @@ const NAT = "127.0.0.42";
 /** A Call-ID that worker `worker` owns (0: the main thread; 1: a worker thread). */
 const callIdFor = (worker: number) => sharedCallIdFor(worker, "abuse");
 
-/** One REGISTER dance on a Call-ID of `worker`; undefined when the server stays silent. */
+/** How long a banned source's silence is awaited (an answer comes well within it). */
+const SILENCE_MS = 1000;
+
+/**
+ * One REGISTER dance on a Call-ID of `worker`; undefined when the server stays silent for
+ * `timeoutMs` (a ban drops). Expected answers are awaited generously: the box may be loaded.
+ */
 function attempt(
   client: TestSipClient,
   worker: number,
   password: string,
   user = "alice",
+  timeoutMs = 5000,
 ): Promise<number | undefined> {
-  return registerStatus(client, { user, domain: DOMAIN, password, callId: callIdFor(worker) }, 500);
+  const o = { user, domain: DOMAIN, password, callId: callIdFor(worker) };
+  return registerStatus(client, o, timeoutMs);
 }
 
 Deno.test("workers: failures counted across workers; a ban and an account lock hold in every worker; the API lifts it everywhere", async () => {
@@ -47,15 +55,25 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
   try {
     // Guesses alternate between the workers; the main thread counts them all.
     for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, i % 2, `guess${i}`), 403);
-    await new Promise((r) => setTimeout(r, 100)); // the ban's hop to the worker thread
-    assert.equal(await attempt(guesser, 1, "alice-pw"), undefined, "banned in worker 1");
-    assert.equal(await attempt(guesser, 0, "alice-pw"), undefined, "and in worker 0");
+    // Once synced, main has counted every worker's failures and sent the ban to each worker
+    // ahead of any datagram it hands over later (one ordered channel per worker).
+    await t.server.settle();
+    assert.equal(
+      await attempt(guesser, 1, "alice-pw", "alice", SILENCE_MS),
+      undefined,
+      "banned in worker 1",
+    );
+    assert.equal(
+      await attempt(guesser, 0, "alice-pw", "alice", SILENCE_MS),
+      undefined,
+      "and in worker 0",
+    );
     const listed = await apiJson(t, KEY, "GET", "/bans");
     assert.deepEqual(listed.json.bans.map((b: { address: string }) => b.address), [GUESSER]);
     assert.equal((await countersOf(t)).total("bans_total"), 1, "one ban, counted once");
 
+    // Answered once every worker has lifted it.
     assert.equal((await apiJson(t, KEY, "DELETE", `/bans/${GUESSER}`)).status, 204);
-    await new Promise((r) => setTimeout(r, 100));
     assert.equal(await attempt(guesser, 1, "alice-pw"), 200, "lifted in worker 1 too");
     assert.equal(await attempt(guesser, 0, "alice-pw"), 200);
 
@@ -64,7 +82,7 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
     try {
       assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200);
       for (let i = 0; i < 10; i++) assert.equal(await attempt(nat, i % 2, `nat${i}`), 403);
-      await new Promise((r) => setTimeout(r, 100));
+      await t.server.settle(); // the lock, decided on main, reaches each worker before what follows
       assert.equal(await attempt(nat, 0, "alice-pw"), 403, "alice locked at the NAT (worker 0)");
       assert.equal(await attempt(nat, 1, "alice-pw"), 403, "and in worker 1");
       assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200, "bob behind it is served");

@@ -17,6 +17,7 @@ import { countersOf, startTestServer, type TestServer } from "./support/test_ser
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { handshake } from "./support/ws_handshake.ts";
 import { RawWsClient } from "./support/raw_ws.ts";
+import { until } from "./support/poll.ts";
 import {
   type Call,
   callIdFor,
@@ -57,6 +58,9 @@ function startThreeWorkers(): Promise<TestServer> {
   });
 }
 
+/** True when `value` is undefined: what `until` waits for when something must go. */
+const gone = (value: unknown) => value === undefined || undefined;
+
 /** The worker holding the connection of the binding `aor` was registered on. */
 function bindingWorker(ts: TestServer, aor: string): number | undefined {
   const [binding] = ts.server.location.lookup(aor);
@@ -83,14 +87,11 @@ async function wsClientIn(
     assert.equal(ok.status, 200, `${who.user} registers over ws`);
     const aor = `${who.user}@${who.domain}`;
     // The binding reaches main's copy right after the 200 (one message between threads).
-    for (let i = 0; i < 50 && bindingWorker(ts, aor) === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    if (bindingWorker(ts, aor) === worker) return client;
+    const landed = await until("the binding in main's copy", () => bindingWorker(ts, aor));
+    if (landed === worker) return client;
     client.close();
-    for (let i = 0; i < 50 && bindingWorker(ts, aor) !== undefined; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // The next try's binding must not be confused with this one.
+    await until("the binding gone with its connection", () => gone(bindingWorker(ts, aor)));
   }
   throw new Error(`no WebSocket connection landed in worker ${worker}`);
 }
@@ -343,9 +344,7 @@ Deno.test("workers: a WebSocket closing in the worker thread gives main a ws.clo
     if (e.closed.id === flow.id) closed.push(e.closed);
   });
   client.close();
-  for (let i = 0; i < 100 && closed.length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until("main hears the worker's close", () => closed.length > 0 || undefined);
   assert.equal(closed.length, 1, "main heard the worker's close");
   assert.deepEqual(closed[0].aors, [`${ALICE.user}@${ALICE.domain}`]);
   assert.equal(closed[0].by, "client");
@@ -362,11 +361,12 @@ Deno.test("workers: WebSockets turned off by the operator are refused by every w
     }
     return [...out];
   };
+  // Settled: the switch holds in the worker thread too before the next handshake.
   ts.server.transport.setWebSocketsEnabled(false);
-  await new Promise((r) => setTimeout(r, 100));
+  await ts.server.settle();
   assert.deepEqual(await statuses(), ["503"]);
   ts.server.transport.setWebSocketsEnabled(true);
-  await new Promise((r) => setTimeout(r, 100));
+  await ts.server.settle();
   assert.deepEqual(await statuses(), ["101"]);
 });
 
@@ -380,9 +380,10 @@ Deno.test("workers: the main thread lists a connection the worker thread holds, 
     assert.deepEqual(listed.flow.remote, binding.flow.remote);
     ts.server.transport.connection(binding.flow.id)!.close(1000, "bye", "admin");
     await alice.closed;
-    for (let i = 0; i < 100 && ts.server.location.lookup(`alice@${DOMAIN}`).length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(
+      "the binding gone with the connection",
+      () => gone(ts.server.location.lookup(`alice@${DOMAIN}`)[0]),
+    );
     assert.equal(ts.server.location.lookup(`alice@${DOMAIN}`).length, 0, "its binding went too");
     assert.equal(ts.server.transport.connection(binding.flow.id), undefined);
   } finally {
@@ -405,14 +406,12 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
   type Row = { id: string; remote: { port: number } };
   // Connection ids name their owner: `ws:<node>.<worker>.<run>-<n>`.
   const workerOf = (row: Row) => Number(/^ws:[^.]+\.(\d+)\./.exec(row.id)![1]);
-  const listAll = async (): Promise<Row[]> => {
-    // The 101 is written before the connection is counted: wait for every one to be listed.
-    for (let i = 0;; i++) {
+  // The 101 is written before the connection is counted: wait for every one to be listed.
+  const listAll = (count = clients.length): Promise<Row[]> =>
+    until(`${count} connections listed`, async () => {
       const rows: Row[] = (await api("GET", "/ws")).json.connections;
-      if (rows.length === clients.length || i === 50) return rows;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
+      return rows.length === count ? rows : undefined;
+    });
   try {
     // The kernel spreads connections over both workers' listeners: open until both hold one.
     let rows: Row[] = [];
@@ -441,9 +440,7 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
       assert.equal(await client.closeCode(), code, `worker ${worker} closed it`);
     }
     assert.equal((await api("POST", "/ws/ws:nobody.1.x-1/ping")).status, 404);
-    for (let i = 0; i < 50 && (await listAll()).length !== clients.length - 2; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await listAll(clients.length - 2);
     assert.equal((await api("GET", "/ws")).json.count, clients.length - 2, "both are gone");
   } finally {
     for (const c of clients) c.close();

@@ -86,7 +86,7 @@ export function createApiApp(server: ApiServer, options: ApiOptions = {}): Hono 
     // worker once answered.
     await server.sync();
     await next();
-    if (c.req.method !== "GET" && c.req.method !== "HEAD") await server.sync();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") await server.settle();
     server.counters.inc("http_requests_total", {
       method: c.req.method,
       status: String(c.res.status),

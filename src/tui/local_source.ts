@@ -3,7 +3,8 @@
  * copies what it needs from the running `Server` (location bindings, transport
  * connections, counters, the proxy's dialog list when there is one) in one synchronous
  * pass, so the SIP path is never waited on and never sees the dashboard. Actions call the
- * same operations as the HTTP API (close/ping a connection, remove a binding as "admin").
+ * same operations as the HTTP API (close/ping a connection, remove a binding as "admin"),
+ * and like the API's they settle once every SIP worker has applied them (`Server.settle`).
  */
 import { bindingId } from "../core/location.ts";
 import type { DialogView } from "../events.ts";
@@ -104,26 +105,26 @@ export class LocalSource implements DashboardSource {
     const connection = this.#server.transport.connection(id);
     if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
     connection.close(1000, "closed by admin", "admin");
-    return Promise.resolve();
+    return this.#server.settle();
   }
 
   pingConnection(id: string): Promise<void> {
     const connection = this.#server.transport.connection(id);
     if (!connection) return Promise.reject(new Error(`no such connection: ${id}`));
     operatorPing(connection);
-    return Promise.resolve();
+    return this.#server.settle();
   }
 
   setWebSocketsEnabled(enabled: boolean): Promise<void> {
     this.#server.transport.setWebSocketsEnabled(enabled);
-    return Promise.resolve();
+    return this.#server.settle();
   }
 
   liftBan(address: string): Promise<void> {
     if (!this.#server.abuse.unban(address)) {
       return Promise.reject(new Error(`${address} is no longer banned`));
     }
-    return Promise.resolve();
+    return this.#server.settle();
   }
 
   removeRegistration(row: RegistrationRow): Promise<void> {
@@ -133,6 +134,6 @@ export class LocalSource implements DashboardSource {
     if (!binding || !location.remove(binding, "admin")) {
       return Promise.reject(new Error(`${row.aor} is no longer registered there`));
     }
-    return Promise.resolve();
+    return this.#server.settle();
   }
 }

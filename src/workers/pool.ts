@@ -40,6 +40,12 @@ const START_TIMEOUT_MS = 30_000;
 /** Longest wait for the workers' figures before the API answers with what it has. */
 const SYNC_TIMEOUT_MS = 1000;
 
+/**
+ * Longest wait for every worker to apply a change (a reload, an account write, an operator's
+ * action): only a stuck worker takes this long; a loaded machine can take over a second.
+ */
+export const SETTLE_TIMEOUT_MS = 10_000;
+
 export interface PoolContext {
   config: Config;
   transport: TransportLayer;
@@ -155,7 +161,7 @@ export class WorkerPool implements WorkerLinks {
     // settles once every worker has re-read: whoever wrote may register through any worker.
     afterWrites(store, () => {
       this.#broadcast({ t: "accounts" });
-      return this.sync();
+      return this.sync(SETTLE_TIMEOUT_MS);
     });
     // Bans and account locks hold on every worker: main decides them (it counts every
     // worker's failures, see the "auth" message), and each change of its set (its bans and
@@ -324,10 +330,10 @@ export class WorkerPool implements WorkerLinks {
    * Resolves once every worker has applied what was sent to it before (bans, bindings,
    * accounts: the re-read included) and reported its counters and connections as they are
    * now (after everything it sent before), so the API reads the server's exact figures. A worker
-   * that does not answer within `SYNC_TIMEOUT_MS` (stuck, or gone) is not waited for.
+   * that does not answer within `waitMs` (stuck, or gone) is not waited for.
    */
-  sync(): Promise<void> {
-    return this.#everyWorker((id) => ({ t: "sync", id }), SYNC_TIMEOUT_MS);
+  sync(waitMs = SYNC_TIMEOUT_MS): Promise<void> {
+    return this.#everyWorker((id) => ({ t: "sync", id }), waitMs);
   }
 
   /**
@@ -343,8 +349,12 @@ export class WorkerPool implements WorkerLinks {
   #everyWorker(message: (id: number) => ToWorker, waitMs: number): Promise<void> {
     if (this.#rings.length === 0) return Promise.resolve();
     const id = this.#nextSync++;
+    const sent = message(id);
     return new Promise((resolve) => {
-      const timer = setTimeout(finish, waitMs);
+      const timer = setTimeout(() => {
+        log.warn(`${sent.t}: not every worker answered within ${waitMs} ms`);
+        finish();
+      }, waitMs);
       const syncs = this.#syncs;
       function finish() {
         clearTimeout(timer);
@@ -352,7 +362,7 @@ export class WorkerPool implements WorkerLinks {
         resolve();
       }
       this.#syncs.set(id, { waiting: this.#rings.length, done: finish });
-      this.#broadcast(message(id));
+      this.#broadcast(sent);
     });
   }
 
@@ -376,7 +386,7 @@ export class WorkerPool implements WorkerLinks {
     const transport = this.#context?.transport;
     if (!transport) return Promise.resolve();
     this.#broadcast({ t: "reload", config: boundConfig(config, transport) });
-    return this.sync();
+    return this.sync(SETTLE_TIMEOUT_MS);
   }
 
   /** Every worker drains (graceful stop) and ends; bounded by `graceMs` plus a margin. */
