@@ -4,8 +4,12 @@
  * digest, then N calls from a foreign-domain caller run INVITE → 180 → 200 → ACK → BYE →
  * 200 through the proxy over UDP (bench/support/in_process_call.ts: the transport's `send`
  * hands the serialized bytes back, no sockets). After a full GC it prints heap growth per call and
- * the live server/client transactions and dialogs. Run with
- * `deno run -A --v8-flags=--expose-gc bench/call_memory.ts [--n=N] [--root=DIR]`
+ * the live server/client transactions and dialogs. `--local`: the caller is of our domain,
+ * so each call starts INVITE → 407 → ACK as in the open-loop bench; `--answer=486` (any
+ * 300-699): bob declines each call after the 180 instead (the proxy ACKs him, the caller
+ * ACKs the proxy: Timer D, and the server's Completed/Confirmed). Run with
+ * `deno run -A --v8-flags=--expose-gc bench/call_memory.ts [--n=N] [--root=DIR] [--local]
+ * [--answer=486]`
  * (`--root` measures another checkout, A/B). Not part of the product.
  */
 import { arg } from "./support/args.ts";
@@ -14,10 +18,12 @@ import { startCallRig } from "./support/in_process_call.ts";
 
 const root = arg("root") ?? new URL("..", import.meta.url).pathname;
 const N = Number(arg("n") ?? 5000);
+const LOCAL = Deno.args.includes("--local");
+const FINAL = Number(arg("answer") ?? 200);
 const SDP = "v=0\r\n" + "a=candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host\r\n".repeat(24);
 
 const rig = await startCallRig(root);
-const call = (i: number) => rig.call(i, SDP, false);
+const call = (i: number) => rig.call(i, SDP, LOCAL, FINAL);
 const server = rig.server;
 
 const mb = (b: number) => Math.round(b / 1024 / 102.4) / 10;
@@ -39,6 +45,8 @@ try {
   console.log(JSON.stringify({
     root,
     calls: N,
+    local: LOCAL,
+    answer: FINAL,
     live_server_tx: tx.server,
     live_client_tx: tx.client,
     completed_ring: tx.completed,

@@ -4,13 +4,21 @@
  * bench/register_load.ts in the same process for `--duration=MS` (default 5000), then
  * forces a full GC and prints heap used, external memory, RSS and live server
  * transactions, and the heap per live transaction. Run with
- * `deno run -A --v8-flags=--expose-gc bench/server_memory.ts`. Not part of the product.
+ * `deno run -A --v8-flags=--expose-gc bench/server_memory.ts`.
+ *
+ * `--sipp-rate=R` drives it from outside instead, as the open-loop bench does: sipp offers R
+ * REGISTER + digest/s over UDP for `--duration` (then 3 s more), and every second a line
+ * says what the RSS is made of: anonymous and file-backed pages (/proc/self/status), V8's
+ * spaces (committed and used) and external memory. Run it with the server's V8 flags:
+ * `deno run -A --v8-flags=--max-semi-space-size=8 bench/server_memory.ts --sipp-rate=12000
+ * --duration=20000`. Not part of the product.
  */
 import { defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
 import { runRegisterLoad } from "./register_load.ts";
 import { freePorts } from "../tests/support/ports.ts";
 import { arg } from "./support/args.ts";
+import { sampleComposition, sippRegisterLoad } from "./support/rss_composition.ts";
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const mb = (b: number) => Math.round(b / 1024 / 102.4) / 10;
@@ -20,12 +28,28 @@ const dir = await Deno.makeTempDir({ prefix: "sipws-mem-" });
 const config = defaultConfig();
 config.interface = "127.0.0.1";
 config.foreground = true;
+config.workers = 1; // one transaction layer: this process's
 config.storePath = `${dir}/sipws.db`;
 const [port] = freePorts(1);
 config.udpPort = port;
 config.abuse.trusted = ["127.0.0.0/8"]; // the load generator's thousands of requests/s
 const server = await startServer(config);
 await server.store.putAccount(ACCOUNT);
+const sippRate = Number(arg("sipp-rate") ?? 0);
+if (sippRate > 0) {
+  try {
+    await sippRegisterLoad(
+      port,
+      sippRate,
+      Number(arg("duration") ?? 20000),
+      (line) => console.log(JSON.stringify({ ...line, ...sampleComposition() })),
+    );
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  Deno.exit(0);
+}
 try {
   gc();
   const m0 = Deno.memoryUsage();

@@ -14,8 +14,11 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export interface CallRig {
-  /** One call; `local`: the caller is alice of our domain (challenged), else of caller.test. */
-  call(i: number, body: string, local: boolean): void;
+  /**
+   * One call; `local`: the caller is alice of our domain (challenged), else of caller.test.
+   * `final` 300-699: bob declines with it after the 180, the caller ACKs it, no BYE.
+   */
+  call(i: number, body: string, local: boolean, final?: number): void;
   // deno-lint-ignore no-explicit-any
   server: any;
   stop(): Promise<void>;
@@ -103,7 +106,7 @@ export async function startCallRig(root: string): Promise<CallRig> {
     }\r\n${extra}Content-Length: ${body.length}\r\n\r\n${body}`;
   }
 
-  function call(i: number, body: string, local: boolean): void {
+  function call(i: number, body: string, local: boolean, final = 200): void {
     const callId = `call-${i}@bench`;
     const from = local ? "alice@example.test" : "alice@caller.test";
     const dialog = (cseq: string, ruri: string, branch: string, route = "", to = "") =>
@@ -140,6 +143,19 @@ export async function startCallRig(root: string): Promise<CallRig> {
     const inv = take("INVITE ");
     deliver(answer(inv, "180 Ringing"), CALLEE);
     take("SIP/2.0 180");
+    if (final >= 300) {
+      // The proxy ACKs bob (hop by hop) and relays the final; the caller ACKs the proxy.
+      deliver(answer(inv, `${final} Declined`), CALLEE);
+      const declined = take(`SIP/2.0 ${final}`);
+      const toTag = /^To:.*(;tag=[^;\r\n]+)/im.exec(declined)![1];
+      deliver(
+        `ACK sip:bob@example.test SIP/2.0\r\n${
+          dialog(`${cseq} ACK`, "", "inva", "", toTag)
+        }Content-Length: 0\r\n\r\n`,
+        CALLER,
+      );
+      return;
+    }
     deliver(
       answer(
         inv,

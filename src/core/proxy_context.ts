@@ -84,7 +84,7 @@ export class ProxyContext {
   readonly #callId: string;
   readonly isInvite: boolean;
   #deps: ContextDeps;
-  /** The caller's transaction; a non-INVITE's is let go once done (nothing more to send). */
+  /** The caller's transaction, let go once done (see `close`). */
   #tx: Responder | undefined;
   #inFlow: Flow;
   #branches: Branch[] = [];
@@ -189,7 +189,8 @@ export class ProxyContext {
       if (!this.#tx) throw new Error("no server transaction");
       this.#tx.respond(response);
     } catch {
-      // RFC 6026 §8.3: the server transaction is gone (Timer L): forward statelessly.
+      // RFC 6026 §8.3: the context is done (a retransmission, another fork's 2xx) or the
+      // server transaction is gone: forward statelessly on the caller's flow.
       this.#deps.transactions.sendStateless(response, { flow: this.#inFlow }).catch((e) => {
         log.debug(`2xx not forwarded: ${String(e)}`);
       });
@@ -302,17 +303,19 @@ export class ProxyContext {
   }
 
   /**
-   * Stops every timer (done, or server shutdown) and lets go of the messages: an INVITE's
-   * client transaction keeps this context for 2xx retransmissions (Timer M, 64·T1), a
-   * non-INVITE's for Timer K, and they need only the server transaction and the flow.
+   * Stops every timer (done, or server shutdown) and lets go of the messages and the
+   * transactions: an INVITE's client transaction keeps this context for 2xx retransmissions
+   * (Timer M, 64·T1), which need only the flow (the server transaction's Accepted state
+   * would only pass them to it, RFC 6026 §7.1: `#forward2xx` sends on it statelessly).
    */
   close(): void {
     this.#disposed = true;
     this.#request = this.#best = undefined;
-    if (!this.isInvite) this.#tx = undefined;
+    this.#tx = undefined;
     for (const b of this.#branches) {
       this.#stopTimers(b);
       b.final = undefined;
+      b.tx = undefined;
     }
     // An array grown by push keeps spare capacity (17 slots for one branch): an exact copy.
     this.#branches = this.#branches.slice();

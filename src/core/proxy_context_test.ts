@@ -47,7 +47,12 @@ function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_0
         cancel: () => b.cancels++,
       };
     },
-    sendStateless: () => Promise.resolve(),
+    // A done context forwards 2xx retransmissions on the caller's flow itself.
+    sendStateless: (m: SipResponse, target: Target) => {
+      assert.deepEqual(target, { flow });
+      upstream.push(m);
+      return Promise.resolve();
+    },
   };
   const original = request(method);
   const clock = new ManualClock();
@@ -105,8 +110,9 @@ Deno.test("context: a 2xx goes up at once and cancels the other branches; every 
   h.branches[2].answer(487);
   await tick();
   assert.deepEqual(h.statuses(), [180, 180, 200, 200, 200]);
-  // Done (the caller's request let go): a 2xx retransmission within Timer M still goes up,
-  // a late timeout or transport error of a settled branch changes nothing.
+  // Done (the caller's request and transaction let go): a 2xx retransmission within Timer
+  // M still goes up, on the caller's flow; a late timeout or transport error of a settled
+  // branch changes nothing.
   h.branches[1].answer(200);
   h.branches[1].handlers.onTimeout();
   h.branches[2].handlers.onTransportError(new Error("late"));

@@ -16,6 +16,7 @@ import {
   transition,
 } from "./context.ts";
 import type { TimerHandle } from "./timers.ts";
+import { ClientFinal } from "./client_final.ts";
 
 export type { ClientTransactionState } from "./context.ts";
 
@@ -69,8 +70,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
   #interval = 0;
   /** Timer B / F: the transaction timeout. */
   #timeoutTimer: TimerHandle | undefined;
-  /** Timer D or M (INVITE) / K (non-INVITE): how long a final state lingers. */
-  #linger: TimerHandle | undefined;
+  /** Everything after the final response (Timer D, M or K), when anything is left. */
+  #final: ClientFinal | undefined;
 
   constructor(
     ctx: ClientContext,
@@ -91,7 +92,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   }
 
   get state(): ClientTransactionState {
-    return this.current;
+    return this.#final?.state ?? this.current;
   }
 
   get request(): SipRequest | undefined {
@@ -168,22 +169,24 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.#retransmit = this.#timeoutTimer = undefined;
   }
 
-  /** Terminates after `delay` if still in `state` (D, K: 0 on reliable flows; M). */
-  protected lingerIn(state: ClientTransactionState, delay: number, reliableToo = false): void {
-    if (this.reliable && !reliableToo) {
-      this.terminate();
-      return;
-    }
-    this.#linger = this.schedule(delay, () => {
-      this.#linger = undefined;
-      if (this.current === state) this.terminate();
-    });
+  /**
+   * The final arrived: `rest` (what is left, with its Timer D, M or K) takes this
+   * transaction's place in the layer's table; later calls go to it.
+   */
+  protected finish(rest: ClientFinal): void {
+    this.#final = rest;
+    this.ctx.replace(this, rest);
+  }
+
+  /** The receiveResponse of what is left after the final; false before it. */
+  protected passedOn(response: SipResponse, flow: Flow): boolean {
+    if (this.#final === undefined) return false;
+    this.#final.receiveResponse(response, flow);
+    return true;
   }
 
   protected cancelTimers(): void {
     this.stopRetransmitting();
-    this.ctx.scheduler.cancel(this.#linger);
-    this.#linger = undefined;
   }
 
   protected get sendTarget(): Target {
@@ -219,6 +222,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   }
 
   terminate(): void {
+    if (this.#final) return this.#final.terminate();
     if (this.current === "Terminated") return;
     this.enter("Terminated");
     this.cancelTimers();
@@ -227,6 +231,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   /** Shutdown: silent end, no callbacks. */
   abort(): void {
+    if (this.#final) return this.#final.abort();
     if (this.current !== "Terminated") this.enter("Terminated");
     this.cancelTimers();
   }
@@ -236,7 +241,6 @@ abstract class ClientTransactionBase implements ClientTransaction {
 export class InviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = true;
   protected readonly table = INVITE_CLIENT;
-  #ack: SipRequest | undefined;
   /** Extra headers of a CANCEL asked for before any provisional arrived (§9.1). */
   #pendingCancel: [string, string][] | undefined;
   #cancelSent = false;
@@ -246,6 +250,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
   }
 
   receiveResponse(response: SipResponse, flow: Flow): void {
+    if (this.passedOn(response, flow)) return;
     const status = response.status;
     switch (this.current) {
       case "Calling":
@@ -264,29 +269,23 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.enter("Accepted");
           this.stopRetransmitting();
           this.#pendingCancel = undefined;
-          this.lingerIn("Accepted", this.ctx.timers.m, true);
           this.releaseRequest();
+          this.finish(ClientFinal.accepted(this.ctx, this.key, this.handlers));
           this.toTu(response, flow);
         } else {
           // §17.1.1.2: a 300-699 → Completed: ACK it (§17.1.1.3), to the TU, Timer D
-          // (0 on reliable flows).
+          // (0 on reliable flows). Only the ACK's bytes stay, for retransmitted finals.
           this.enter("Completed");
           this.stopRetransmitting();
           this.#pendingCancel = undefined;
-          this.#ack = buildAck(this.heldRequest, response);
+          const ack = buildAck(this.heldRequest, response).toBytes().slice();
           this.releaseRequest();
-          this.#sendAck();
+          const to = this.sendTarget;
+          ClientFinal.sendAck(this.ctx, ack, to);
           this.toTu(response, flow);
-          this.lingerIn("Completed", this.ctx.timers.d);
+          if (this.reliable) this.terminate();
+          else this.finish(ClientFinal.acked(this.ctx, this.key, ack, to));
         }
-        return;
-      case "Completed":
-        // §17.1.1.2: a retransmitted final in Completed re-sends the ACK, not to the TU.
-        if (status >= 300) this.#sendAck();
-        return;
-      case "Accepted":
-        // RFC 6026 §7.2: every 2xx in Accepted goes to the TU (retransmissions, forks).
-        if (status >= 200 && status < 300) this.toTu(response, flow);
         return;
       default:
         return;
@@ -316,13 +315,6 @@ export class InviteClientTransaction extends ClientTransactionBase {
     this.ctx.sendCancel(buildCancel(this.heldRequest, extraHeaders), this.sendTarget);
   }
 
-  #sendAck(): void {
-    if (!this.#ack) return;
-    this.ctx.sender.send(this.#ack, this.sendTarget).catch((error) => {
-      this.ctx.log.debug(`ACK send failed: ${error}`);
-    });
-  }
-
   protected awaitingFinal(): boolean {
     // §17.1.1.2: A retransmits and B times out only in Calling (a provisional stops both);
     // a transport error in Calling → Terminated, the TU is informed.
@@ -349,6 +341,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
   }
 
   receiveResponse(response: SipResponse, flow: Flow): void {
+    if (this.passedOn(response, flow)) return;
     const status = response.status;
     switch (this.current) {
       case "Trying":
@@ -364,8 +357,9 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
         this.enter("Completed");
         this.stopRetransmitting();
         this.releaseRequest(); // Completed only absorbs retransmitted responses
+        if (!this.reliable) this.finish(ClientFinal.completed(this.ctx, this.key));
         this.toTu(response, flow);
-        this.lingerIn("Completed", this.ctx.timers.k);
+        if (this.reliable) this.terminate();
         return;
       default:
         // §17.1.2.2: Completed absorbs response retransmissions.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { SipRequest } from "../sip/message.ts";
+import { parseMessage } from "../sip/parse.ts";
 import { buildAck, buildCancel } from "./client.ts";
 import { newBranch } from "./layer.ts";
 import {
@@ -69,7 +70,9 @@ Deno.test("INVITE client: 300-699 → Completed, ACK built per §17.1.1.3, Timer
   env.deliver(reply(req, 486, "callee-tag"));
   assert.equal(tx.state, "Completed");
   assert.deepEqual(log.responses.map((r) => r.status), [180, 486]);
-  const ack = env.sender.sent.at(-1)!.message as SipRequest;
+  // Only the ACK's bytes are kept for Timer D: what went on the wire is what is checked.
+  const wire = env.sender.sent.at(-1)!.message.toBytes();
+  const ack = parseMessage(wire) as SipRequest;
   assert.equal(ack.method, "ACK");
   assert.equal(ack.uri, req.uri);
   assert.deepEqual(ack.getAll("via"), [req.getAll("via")[0]]);
@@ -82,6 +85,7 @@ Deno.test("INVITE client: 300-699 → Completed, ACK built per §17.1.1.3, Timer
   // A retransmitted final re-sends the ACK and is not passed up.
   env.deliver(reply(req, 486, "callee-tag"));
   assert.deepEqual(env.sender.statuses().slice(-2), ["ACK", "ACK"]);
+  assert.deepEqual(env.sender.sent.at(-1)!.message.toBytes(), wire, "the same ACK again");
   assert.equal(log.responses.length, 2);
   env.clock.advance(32000 - 10);
   assert.equal(tx.state, "Completed");

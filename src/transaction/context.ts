@@ -6,7 +6,26 @@
  */
 import type { Logger } from "../log.ts";
 import type { Flow, MessageSender } from "../transport/types.ts";
+import type { LingerQueue } from "./linger.ts";
 import type { Scheduler, TimerValues } from "./timers.ts";
+
+/** One queue per fixed-delay end of a final state (linger.ts), by timer name. */
+export interface LingerQueues {
+  /** INVITE server: Accepted (RFC 6026 Timer L), Completed (H), Confirmed (I). */
+  readonly l: LingerQueue;
+  readonly h: LingerQueue;
+  readonly i: LingerQueue;
+  /** INVITE client: Accepted (RFC 6026 Timer M), Completed (D); non-INVITE client: K. */
+  readonly m: LingerQueue;
+  readonly d: LingerQueue;
+  readonly k: LingerQueue;
+}
+
+/** A matching-table entry: a transaction, or what is left of one after its final. */
+export interface Keyed {
+  readonly key: string;
+  readonly side: "server" | "client";
+}
 
 /** What every transaction needs from the layer that owns it. */
 export interface TransactionContext {
@@ -16,8 +35,12 @@ export interface TransactionContext {
   readonly log: Logger;
   /** Runs a TU callback; logs (never rethrows) what it throws. Returns false if it threw. */
   guard(what: string, fn: () => void): boolean;
+  /** The fixed-delay ends of final states. */
+  readonly linger: LingerQueues;
   /** The transaction reached Terminated: drop it from the matching tables. */
-  forget(tx: { readonly key: string; readonly side: "server" | "client" }): void;
+  forget(tx: Keyed): void;
+  /** `tx` reached its final: `rest`, what is left of it, takes its place in the tables. */
+  replace(tx: Keyed, rest: Keyed): void;
   /**
    * A non-INVITE server transaction completed over an unreliable flow: the layer keeps its
    * key and the bytes of `final` to answer retransmissions for Timer J (64·T1).

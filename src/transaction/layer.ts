@@ -32,6 +32,10 @@ import {
   type ServerTransaction,
 } from "./server.ts";
 import { CompletedResponses } from "./completed.ts";
+import { LingerQueue } from "./linger.ts";
+import { InviteServerFinal } from "./server_final.ts";
+import { ClientFinal } from "./client_final.ts";
+import type { Keyed, LingerQueues } from "./context.ts";
 import { SentResponse } from "./sent_response.ts";
 import { type Clock, type Scheduler, systemClock, timerValues, TimerWheel } from "./timers.ts";
 
@@ -120,8 +124,11 @@ export class TransactionLayer {
   readonly #scheduler: Scheduler;
   readonly #log: Logger;
   readonly #ctx: ClientContext;
-  readonly #servers = new Map<string, AnyServerTransaction>();
-  readonly #clients = new Map<string, AnyClientTransaction>();
+  /** Server transactions by key; an INVITE's is replaced by what is left after its final. */
+  readonly #servers = new Map<string, AnyServerTransaction | InviteServerFinal>();
+  /** Client transactions by key, each replaced by what is left after its final (if any). */
+  readonly #clients = new Map<string, AnyClientTransaction | ClientFinal>();
+  readonly #linger: LingerQueues;
   /** Completed non-INVITE server transactions over UDP: key + final's bytes, for Timer J. */
   readonly #completed: CompletedResponses;
   readonly #clock: Clock;
@@ -144,6 +151,23 @@ export class TransactionLayer {
     const timers = timerValues(options.t1, options.t2, options.t4, options.timerD);
     this.#clock = options.clock ?? systemClock;
     this.#completed = new CompletedResponses(timers.j, options.completedBytes);
+    const clock = this.#clock;
+    const queue = (delay: number, state: string) =>
+      new LingerQueue(
+        this.#scheduler,
+        () => clock.now(),
+        delay,
+        state,
+        (e) => log.error(`linger end failed: ${describe(e)}`),
+      );
+    this.#linger = {
+      l: queue(timers.l, "Accepted"),
+      h: queue(timers.h, "Completed"),
+      i: queue(timers.i, "Confirmed"),
+      m: queue(timers.m, "Accepted"),
+      d: queue(timers.d, "Completed"),
+      k: queue(timers.k, "Completed"),
+    };
     this.onRequest = (request) => log.debug(`no TU for ${request.method}`);
     this.onStrayResponse = (response) => log.debug(`stray ${response.status} dropped`);
     this.#ctx = {
@@ -154,10 +178,14 @@ export class TransactionLayer {
       guard: (what, fn) => this.#guard(what, fn),
       keepCompleted: (key, status, final, flow) =>
         this.#completed.put(key, status, final, flow, this.#clock.now()),
+      linger: this.#linger,
       forget: (tx) => {
-        if (tx.side === "server") {
-          if (this.#servers.get(tx.key) === tx) this.#servers.delete(tx.key);
-        } else if (this.#clients.get(tx.key) === tx) this.#clients.delete(tx.key);
+        const table: Map<string, Keyed> = tx.side === "server" ? this.#servers : this.#clients;
+        if (table.get(tx.key) === tx) table.delete(tx.key);
+      },
+      replace: (tx, rest) => {
+        const table: Map<string, Keyed> = tx.side === "server" ? this.#servers : this.#clients;
+        if (table.get(tx.key) === tx) table.set(tx.key, rest);
       },
       sendCancel: (cancel, target) => {
         try {
@@ -224,6 +252,7 @@ export class TransactionLayer {
     this.#servers.clear();
     this.#clients.clear();
     this.#completed.clear();
+    for (const q of Object.values(this.#linger)) q.clear();
     this.#scheduler.close();
   }
 
@@ -268,7 +297,7 @@ export class TransactionLayer {
     this.#guard("onRequest(ACK)", () => this.onRequest(ack, flow, undefined));
   }
 
-  #findInviteForAck(ack: SipRequest): InviteServerTransaction | undefined {
+  #findInviteForAck(ack: SipRequest): InviteServerTransaction | InviteServerFinal | undefined {
     const key = serverKey(ack, "INVITE");
     let tx = this.#servers.get(key);
     if (key.startsWith("2543|")) {
@@ -278,7 +307,9 @@ export class TransactionLayer {
       const ackTag = tagParam(ack.get("to") ?? "");
       if (tx && (tx.responseToTag ?? "") !== ackTag) tx = undefined;
     }
-    return tx instanceof InviteServerTransaction ? tx : undefined;
+    return tx instanceof InviteServerTransaction || tx instanceof InviteServerFinal
+      ? tx
+      : undefined;
   }
 
   /** §9.2: CANCEL is its own non-INVITE transaction, matched to the INVITE it cancels. */
@@ -286,7 +317,7 @@ export class TransactionLayer {
     const invite = this.#servers.get(serverKey(cancel, "INVITE"));
     const tx = new NonInviteServerTransaction(this.#ctx, key, cancel, flow);
     this.#servers.set(key, tx);
-    if (!(invite instanceof InviteServerTransaction)) {
+    if (!(invite instanceof InviteServerTransaction || invite instanceof InviteServerFinal)) {
       // §9.2: no matching transaction → 481 Call/Transaction Does Not Exist.
       tx.respond(createResponse(cancel, 481, undefined, newTag()));
       return;
@@ -301,7 +332,10 @@ export class TransactionLayer {
       ),
     );
     // §9.2: it only has an effect while no final response was sent.
-    if (invite.state === "Proceeding" && !invite.cancelled && invite.onCancel) {
+    if (
+      invite instanceof InviteServerTransaction && invite.state === "Proceeding" &&
+      !invite.cancelled && invite.onCancel
+    ) {
       invite.cancelled = true;
       const onCancel = invite.onCancel;
       this.#guard("onCancel", () => onCancel(cancel));

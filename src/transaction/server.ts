@@ -18,6 +18,7 @@ import {
 } from "./context.ts";
 import type { TimerHandle } from "./timers.ts";
 import { SentResponse } from "./sent_response.ts";
+import { InviteServerFinal } from "./server_final.ts";
 
 export type { ServerTransactionState } from "./context.ts";
 
@@ -102,36 +103,6 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.#request = undefined;
   }
 
-  /**
-   * The final response kept for retransmission as plain fields: status, reason and where
-   * its bytes lie (serialized messages share slabs), so a Completed transaction holds no
-   * response, header or typed-array object of its own for 64·T1.
-   */
-  #finalStatus = 0;
-  #finalReason = "";
-  #finalBuffer: ArrayBufferLike | undefined;
-  #finalOffset = 0;
-  #finalLength = 0;
-
-  /** Serializes `final` once and keeps it; returns what to send now. */
-  protected keepFinal(final: SipResponse): SipResponse {
-    const wire = final.toBytes();
-    this.#finalStatus = final.status;
-    this.#finalReason = final.reason;
-    this.#finalBuffer = wire.buffer;
-    this.#finalOffset = wire.byteOffset;
-    this.#finalLength = wire.byteLength;
-    return new SentResponse(final.status, final.reason, wire);
-  }
-
-  /** The kept final, ready to send again, or undefined. */
-  protected keptFinal(): SipResponse | undefined {
-    const buffer = this.#finalBuffer;
-    if (buffer === undefined) return undefined;
-    const wire = new Uint8Array(buffer, this.#finalOffset, this.#finalLength);
-    return new SentResponse(this.#finalStatus, this.#finalReason, wire);
-  }
-
   get state(): ServerTransactionState {
     return this.current;
   }
@@ -201,24 +172,19 @@ abstract class ServerTransactionBase implements ServerTransaction {
   }
 }
 
-/** RFC 3261 §17.2.1 INVITE server transaction, updated by RFC 6026 §7.1 (Accepted). */
+/**
+ * RFC 3261 §17.2.1 INVITE server transaction, updated by RFC 6026 §7.1 (Accepted). Its
+ * Proceeding state lives here; from the final response on, an `InviteServerFinal` holds
+ * what is left (server_final.ts) and takes this object's place in the layer's table, so the
+ * request, the responses and this object can go while the TU lets go of it.
+ */
 export class InviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = true;
   protected readonly table = INVITE_SERVER;
   /** Set by the layer once onCancel was reported: a repeated CANCEL is not reported again. */
   cancelled = false;
-  #timerG: TimerHandle | undefined;
-  #intervalG = 0;
-  #timerH: TimerHandle | undefined;
-  #timerI: TimerHandle | undefined;
-  #timerL: TimerHandle | undefined;
-  /**
-   * Set when the final response goes out; from then on the transaction keeps no message
-   * objects (they would live for 64·T1 in Accepted or Completed): only the To tags that
-   * ACK and CANCEL matching need and, for a non-2xx, its bytes for retransmission.
-   */
-  #finalToTag: string | undefined;
-  #requestToTag: string | undefined;
+  /** Everything after the final response. */
+  #final: InviteServerFinal | undefined;
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Proceeding");
@@ -228,27 +194,21 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.send(this.#trying());
   }
 
+  override get state(): ServerTransactionState {
+    return this.#final?.state ?? this.current;
+  }
+
   override get hasFinal(): boolean {
-    return this.#finalToTag !== undefined || super.hasFinal;
+    return this.#final !== undefined || super.hasFinal;
   }
 
   override get responseToTag(): string | undefined {
-    return this.#finalToTag ?? super.responseToTag;
+    return this.#final?.responseToTag ?? super.responseToTag;
   }
 
   /** The To tag of the INVITE itself ("" for an initial INVITE), for answering a CANCEL. */
   get requestToTag(): string {
-    return this.#requestToTag ?? tagParam(this.heldRequest.get("to") ?? "");
-  }
-
-  /** A final response is going out: keep the tags, let go of the request and responses. */
-  #settle(final: SipResponse): void {
-    this.#finalToTag = detach(tagParam(final.get("to") ?? ""));
-    this.#requestToTag = detach(this.requestToTag);
-    this.lastResponse = undefined;
-    this.releaseRequest();
-    // A CANCEL is reported in Proceeding only: the TU's listener (and what it holds) can go.
-    this.onCancel = undefined;
+    return this.#final?.requestToTag ?? tagParam(this.heldRequest.get("to") ?? "");
   }
 
   #trying(): SipResponse {
@@ -261,119 +221,69 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   respond(response: SipResponse): void {
     this.checkStatus(response);
-    const status = response.status;
-    switch (this.current) {
-      case "Proceeding":
-        if (status < 200) {
-          // §17.2.1: provisional responses from the TU are sent while in Proceeding.
-          this.lastResponse = response;
-          this.send(response);
-        } else if (status < 300) {
-          // RFC 6026 §7.1: a 2xx moves Proceeding → Accepted and starts Timer L.
-          this.enter("Accepted");
-          this.#settle(response);
-          this.#timerL = this.schedule(this.ctx.timers.l, () => this.#onTimerL());
-          this.send(response);
-        } else {
-          // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
-          // Timers first: a synchronous transport may deliver the ACK from inside send().
-          this.enter("Completed");
-          const sent = this.keepFinal(response);
-          this.#settle(response);
-          if (!this.flow.reliable) {
-            this.#intervalG = this.ctx.timers.g;
-            this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
-          }
-          this.#timerH = this.schedule(this.ctx.timers.h, () => this.#onTimerH());
-          // Serialized once: these bytes are the ones Timer G retransmits.
-          this.send(sent);
-        }
-        return;
-      case "Accepted":
-        // RFC 6026 §7.1: 2xx retransmissions from the TU pass through to the transport.
-        if (status >= 200 && status < 300) {
-          this.send(response);
-          return;
-        }
-        return this.illegal(`respond(${status})`);
-      default:
-        // Completed, Confirmed, Terminated: no rule lets the TU send another response.
-        return this.illegal(`respond(${status})`);
+    if (this.#final) return this.#final.respond(response);
+    if (this.current !== "Proceeding") return this.illegal(`respond(${response.status})`);
+    if (response.status < 200) {
+      // §17.2.1: provisional responses from the TU are sent while in Proceeding.
+      this.lastResponse = response;
+      this.send(response);
+      return;
     }
+    // The final: a 2xx → Accepted (RFC 6026 §7.1), a 300-699 → Completed (§17.2.1), both
+    // in the record that replaces this transaction. It is in place (and its timers run)
+    // before the send: a synchronous transport may deliver the ACK from inside send().
+    const accepted = response.status < 300;
+    const sent = accepted ? undefined : new SentResponse(
+      response.status,
+      response.reason,
+      response.toBytes().slice(),
+    );
+    const tags = {
+      response: detach(tagParam(response.get("to") ?? "")),
+      request: detach(this.requestToTag),
+    };
+    const final = new InviteServerFinal(
+      this.ctx,
+      this.key,
+      this.flow,
+      tags,
+      sent,
+      this.onTerminated,
+    );
+    this.#final = final;
+    this.lastResponse = undefined;
+    this.releaseRequest();
+    // A CANCEL is reported in Proceeding only: the TU's listener (and what it holds) can go.
+    this.onCancel = this.onTerminated = undefined;
+    this.ctx.replace(this, final);
+    this.enter(accepted ? "Accepted" : "Completed");
+    this.ctx.sender.send(sent ?? response, { flow: this.flow }).catch((error) => {
+      if (final.state === "Terminated") return;
+      this.ctx.log.debug(`response send failed on ${this.flow.id}: ${error}`);
+      final.terminate("transport_error");
+    });
   }
 
   receiveRequest(request: SipRequest): "absorbed" | "to_tu" {
-    if (request.method === "ACK") {
-      switch (this.current) {
-        case "Completed":
-          // §17.2.1: ACK in Completed → Confirmed; stop G, H; Timer I = T4 (0 if reliable).
-          this.enter("Confirmed");
-          this.ctx.scheduler.cancel(this.#timerG);
-          this.ctx.scheduler.cancel(this.#timerH);
-          this.#timerG = this.#timerH = undefined;
-          if (this.flow.reliable) this.terminate("completed");
-          else this.#timerI = this.schedule(this.ctx.timers.i, () => this.#onTimerI());
-          return "absorbed";
-        case "Accepted":
-          // RFC 6026 §7.1: an ACK matching the transaction in Accepted goes to the TU.
-          return "to_tu";
-        default:
-          // §17.2.1: Confirmed absorbs further ACKs; an ACK before any final is meaningless.
-          return "absorbed";
-      }
-    }
-    switch (this.current) {
-      case "Proceeding":
-      case "Completed":
-        // §17.2.1: a retransmitted INVITE gets the most recent provisional (Proceeding) or
-        // the final response again (Completed).
-        this.send(this.lastResponse ?? this.keptFinal() ?? this.#trying());
-        return "absorbed";
-      default:
-        // RFC 6026 §7.1: Accepted absorbs INVITE retransmissions; so do Confirmed/Terminated.
-        return "absorbed";
-    }
+    if (this.#final) return this.#final.receiveRequest(request);
+    // §17.2.1: an ACK before any final is meaningless; a retransmitted INVITE in
+    // Proceeding gets the most recent provisional again.
+    if (request.method !== "ACK") this.send(this.lastResponse ?? this.#trying());
+    return "absorbed";
   }
 
-  #onTimerG(): void {
-    this.#timerG = undefined;
-    const final = this.keptFinal();
-    if (this.current !== "Completed" || !final) return;
-    // §17.2.1: Timer G fires → retransmit the final, G = min(2G, T2).
-    this.send(final);
-    this.#intervalG = Math.min(2 * this.#intervalG, this.ctx.timers.t2);
-    this.#timerG = this.schedule(this.#intervalG, () => this.#onTimerG());
+  override terminate(reason: TerminationReason): void {
+    if (this.#final) this.#final.terminate(reason);
+    else super.terminate(reason);
   }
 
-  #onTimerH(): void {
-    this.#timerH = undefined;
-    // §17.2.1: Timer H fires in Completed → Terminated, the ACK never came; inform the TU.
-    if (this.current === "Completed") this.terminate("timeout");
-  }
-
-  #onTimerI(): void {
-    this.#timerI = undefined;
-    // §17.2.1: Timer I fires in Confirmed → Terminated.
-    if (this.current === "Confirmed") this.terminate("completed");
-  }
-
-  #onTimerL(): void {
-    this.#timerL = undefined;
-    // RFC 6026 §7.1: Timer L fires in Accepted → Terminated.
-    if (this.current === "Accepted") this.terminate("completed");
+  override abort(): void {
+    if (this.#final) this.#final.abort();
+    else super.abort();
   }
 
   protected cancelTimers(): void {
-    const s = this.ctx.scheduler;
-    s.cancel(this.#timerG);
-    s.cancel(this.#timerH);
-    s.cancel(this.#timerI);
-    s.cancel(this.#timerL);
-    this.#timerG =
-      this.#timerH =
-      this.#timerI =
-      this.#timerL =
-        undefined;
+    // Proceeding runs no timer of its own (Timer G, H, I, L are the final record's).
   }
 }
 
