@@ -131,16 +131,27 @@ export function registerCapacity(r: OpenLoopResult | undefined): number | undefi
 }
 
 /**
- * sipws's UDP REGISTER limit on `sipws` when this run did not measure it: a short ladder
- * (3 s steps) over `rates`; the lowest rate when none passed.
+ * sipws's UDP limit for `load` (default REGISTER) on `sipws` when this run did not measure
+ * it: a short ladder (3 s steps) over `rates`; the lowest rate when none passed.
  */
-async function probeCapacity(sipws: Registrar, rates: number[], log?: Log): Promise<number> {
-  const ladder = await runLadder([sipws], { transport: "udp", rates, stepS: 3, log });
+async function probeCapacity(
+  sipws: Registrar,
+  rates: number[],
+  log?: Log,
+  load?: SippLoad,
+): Promise<number> {
+  const ladder = await runLadder([sipws], { transport: "udp", load, rates, stepS: 3, log });
   return ladder.maxRate.sipws || rates[0];
 }
 
+/** The open-loop UDP call limit of sipws in `r`, when it passed any step. */
+export function callCapacity(r: OpenLoopResult | undefined): number | undefined {
+  const udp = r?.ladders.find((l) => l.op === "call" && l.transport === "udp");
+  return udp?.maxRate.sipws || undefined;
+}
+
 export interface OverloadRun extends LoadRun {
-  /** sipws's highest passing UDP REGISTER rate (the capacity the overload doubles). */
+  /** sipws's highest passing UDP rate of this load (the capacity the overload doubles). */
   capacity: number;
   /** Achieved rate / capacity. */
   keptShare: number;
@@ -155,6 +166,10 @@ export interface OverloadOptions {
   capacitySource?: string;
   probeRates: number[];
   durationS: number;
+  /** Default: REGISTER + digest. Calls go to a callee started per server and transport. */
+  load?: SippLoad;
+  /** Default: UDP only. */
+  transports?: Transport[];
   log?: Log;
 }
 
@@ -164,36 +179,51 @@ export interface OverloadResult {
   runs: OverloadRun[];
 }
 
-/** 2× capacity of REGISTER over UDP for `durationS` against fresh servers, one at a time. */
+/**
+ * 2× sipws's UDP capacity of `load` for `durationS` against fresh servers, one at a time,
+ * over each of `transports`.
+ */
 export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
   let set: ServerSet | undefined;
+  const calls = o.load?.op === "call";
+  const callees: SippRun[] = [];
+  const stopCallees = async () => {
+    for (const c of callees.splice(0)) await c.stop();
+  };
   try {
     set = await startServers(o.kamailio);
-    await warmUp(set.servers, "udp", o.probeRates[0]);
     let capacity = o.capacity;
     let source = o.capacitySource ?? "given";
-    if (!capacity) {
-      capacity = await probeCapacity(set.servers[0], o.probeRates, o.log);
-      source = "probe (3 s steps)";
-    }
     const runs: OverloadRun[] = [];
-    for (const s of set.servers) {
-      await new Promise((r) => setTimeout(r, 3000)); // the probe's or the warm-up's backlog
-      const run = await runLoad(s, {
-        transport: "udp",
-        rate: 2 * capacity,
-        durationS: o.durationS,
-      });
-      runs.push({
-        ...run,
-        capacity,
-        capacitySource: source,
-        keptShare: Math.round((run.achievedPerSec / capacity) * 100) / 100,
-      });
-      o.log?.(`overload ${formatStep(run)}`);
+    for (const transport of o.transports ?? ["udp"]) {
+      if (calls) for (const s of set.servers) callees.push(await startCallee(s, transport));
+      await warmUp(set.servers, transport, o.probeRates[0], o.load);
+      if (!capacity) {
+        if (transport !== "udp") throw new Error("the capacity is probed over UDP: list it first");
+        capacity = await probeCapacity(set.servers[0], o.probeRates, o.log, o.load);
+        source = "probe (3 s steps)";
+      }
+      for (const s of set.servers) {
+        await new Promise((r) => setTimeout(r, 3000)); // the probe's or the warm-up's backlog
+        const run = await runLoad(s, {
+          transport,
+          load: o.load,
+          rate: 2 * capacity,
+          durationS: o.durationS,
+        });
+        runs.push({
+          ...run,
+          capacity,
+          capacitySource: source,
+          keptShare: Math.round((run.achievedPerSec / capacity) * 100) / 100,
+        });
+        o.log?.(`overload ${formatStep(run)}`);
+      }
+      await stopCallees();
     }
     return { durationS: o.durationS, kamailioSkipped: set.kamailioSkipped, runs };
   } finally {
+    await stopCallees();
     await stopServers(set);
   }
 }
@@ -252,11 +282,12 @@ export function formatOpenLoop(r: OpenLoopResult): string[] {
 
 export function formatOverload(r: OverloadResult): string[] {
   const lines = r.runs.map((o) =>
-    `overload ${o.server}: offered ${o.rate}/s (2× sipws's ${o.capacity}/s, ${o.capacitySource}) ` +
+    `overload ${o.server} ${o.op} ${o.transport}: offered ${o.rate}/s ` +
+    `(2× sipws's UDP ${o.capacity}/s, ${o.capacitySource}) ` +
     `for ${r.durationS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
     `p50 ${o.p50Ms} p99 ${o.p99Ms} ms, ` +
     `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
-    `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/reg, ` +
+    `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/${o.op}, ` +
     `drops srv/cli ${o.serverDrops}/${o.clientDrops}`
   );
   if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);

@@ -13,6 +13,7 @@
  */
 import { formatClosedLoop, runClosedLoop } from "./closed_loop.ts";
 import {
+  callCapacity,
   formatOpenLoop,
   formatOverload,
   formatSoak,
@@ -24,6 +25,7 @@ import {
   runSoak,
 } from "./open_loop.ts";
 import { type CallBenchResult, runCallBench } from "./call_bench.ts";
+import { CALL_LOAD } from "./support/call_load.ts";
 import { formatCallBench } from "./support/call_report.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
@@ -41,6 +43,7 @@ import {
   RATE_DEFAULTS,
 } from "./support/bench_flags.ts";
 import {
+  CALL_OVERLOAD_PROSE,
   callsProse,
   CLOSED_LOOP_PROSE,
   CONNECTIONS_PROSE,
@@ -73,6 +76,7 @@ const GENERATED = [
   "## Open loop",
   "## Open-loop call ladder",
   "## Overload",
+  "## Call overload",
   "## Soak",
   "## Calls through the proxy",
   "## Parser and transactions",
@@ -167,6 +171,27 @@ function phaseRunner(
         result: r,
         lines: formatOverload(r),
         sections: (m) => [section("## Overload", m, OVERLOAD_PROSE, formatOverload(r), r)],
+      };
+    },
+    "call-overload": async () => {
+      const ladder = callCapacity(results["open-loop"] as OpenLoopResult | undefined);
+      const given = f.value("call-capacity") ? f.num("call-capacity", 0) : undefined;
+      const r = await runOverload({
+        kamailio: f.kamailio,
+        capacity: ladder ?? given,
+        capacitySource: ladder ? "this run's ladder" : "--call-capacity",
+        probeRates: f.list("call-ladder-rates", RATE_DEFAULTS.callLadderRates)!,
+        durationS: f.num("overload-s", quick ? 10 : 30),
+        load: CALL_LOAD,
+        transports: ["udp", "tcp"],
+        log,
+      });
+      return {
+        result: r,
+        lines: formatOverload(r),
+        sections: (m) => [
+          section("## Call overload", m, CALL_OVERLOAD_PROSE, formatOverload(r), r),
+        ],
       };
     },
     soak: async () => {

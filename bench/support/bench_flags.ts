@@ -11,6 +11,8 @@ export const PHASES = {
   "open-loop":
     "sipp open-loop ladders on one fresh process per server: REGISTER UDP, REGISTER TCP, calls UDP, calls TCP",
   "overload": "2× sipws's UDP REGISTER limit for --overload-s, fresh sipws and Kamailio",
+  "call-overload":
+    "2× sipws's UDP call limit for --overload-s over UDP then TCP, fresh sipws and Kamailio",
   "soak": "half sipws's UDP REGISTER limit for --soak-s, fresh sipws, memory every 10 s",
   "calls": "closed-loop calls through the proxy, UDP then TCP, and a long hold (call_bench.ts)",
   "micro": "parser and transaction layer in-process (parser_bench.ts, transaction_bench.ts)",
@@ -44,6 +46,10 @@ const VALUE_FLAGS: Record<string, [string, string]> = {
     "this run's open-loop UDP REGISTER limit, else a 3 s-step probe",
     "sipws's UDP REGISTER capacity for overload and soak, /s",
   ],
+  "call-capacity": [
+    "this run's open-loop UDP call limit, else a 3 s-step probe",
+    "sipws's UDP call capacity for call-overload, calls/s",
+  ],
   "call-rates": ["400,800,...,4800", "closed-loop call ladder, calls/s"],
   "hold-calls": ["5000", "calls of the closed-loop long hold (UDP; 0 skips it)"],
   "churn-cycles": ["2000", "connect/close cycles per port"],
@@ -71,7 +77,7 @@ export function helpText(): string {
     "time and count. Prints a table per phase and one JSON line at the end.",
     "",
     "phases (in run order):",
-    ...Object.entries(PHASES).map(([n, what]) => `  ${n.padEnd(10)} ${what}`),
+    ...Object.entries(PHASES).map(([n, what]) => `  ${n.padEnd(14)} ${what}`),
     "",
     "flags:",
     ...Object.entries(SWITCHES).map(([n, what]) => `  --${n.padEnd(18)} ${what}`),

@@ -82,6 +82,16 @@ export const OVERLOAD_PROSE = [
   "before parsing (src/transport/overload.ts); peak memory over the run.",
 ];
 
+export const CALL_OVERLOAD_PROSE = [
+  "bench/open_loop.ts `runOverload` with the open-loop call load: fresh sipws and Kamailio, then",
+  "over UDP and over TCP (two sipp instances, two connections) one server at a time, with the",
+  "callee's UAS started per transport, sipp offers authenticated calls at twice sipws's highest",
+  "passing UDP call rate (the open-loop call ladder of the same run, else `--call-capacity`, else",
+  "a short ladder with 3 s steps) for the overload time. Kept share = completed calls/s / that",
+  "capacity (target ≥ 0.9); `503 received` counts the INVITEs refused (src/transport/overload.ts",
+  "over UDP, stream_overload.ts over TCP); peak memory over the run.",
+];
+
 export const SOAK_PROSE = [
   "bench/open_loop.ts `runSoak`: a fresh sipws, warmed up 2 s, then sipp offers REGISTER +",
   "digest over UDP at half its UDP capacity (as for the overload) for the soak time; memory",
