@@ -196,7 +196,7 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
     let source = o.capacitySource ?? "given";
     const runs: OverloadRun[] = [];
     for (const transport of o.transports ?? ["udp"]) {
-      if (calls) for (const s of set.servers) callees.push(await startCallee(s, transport));
+      if (calls) { for (const s of set.servers) callees.push(await startCallee(s, transport)); }
       await warmUp(set.servers, transport, o.probeRates[0], o.load);
       if (!capacity) {
         if (transport !== "udp") throw new Error("the capacity is probed over UDP: list it first");

@@ -177,6 +177,7 @@ export async function startServer(
     webSocketClientCa: await readClientCa(config),
     maxMessageSize: config.sip.maxMessageSize,
     udpReceiveBuffer: config.sip.udpReceiveBuffer,
+    overloadLagMs: config.sip.overloadLagMs,
     counters,
     guard: abuse,
     owner,

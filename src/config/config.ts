@@ -83,6 +83,11 @@ export interface Config {
     /** UDP socket receive buffer asked of the kernel (SO_RCVBUF), bytes; 0: OS default. */
     udpReceiveBuffer: number;
     /**
+     * How late the event loop may run, ms, before new requests on TCP/TLS/WS/WSS get 503
+     * (stream_overload.ts); 0: never shed on streams.
+     */
+    overloadLagMs: number;
+    /**
      * TCP/TLS bindings when their connection closes: "contact" keeps those whose Contact
      * is the address the REGISTER came from (no Outbound), "flow" drops them all.
      */
@@ -224,6 +229,7 @@ export function defaultConfig(): Config {
       dialogTimeout: 43200,
       maxMessageSize: 81920,
       udpReceiveBuffer: 262144,
+      overloadLagMs: 200,
       tcpBindings: "contact",
       tcpContactNetworks: [],
       userAgent: "sipws",

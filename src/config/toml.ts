@@ -109,6 +109,11 @@ export const SCHEMA: Schema = {
       67108864,
       "UDP receive buffer asked of the kernel (SO_RCVBUF, capped by net.core.rmem_max), bytes; 0: OS default",
     ),
+    overloadLagMs: int(
+      0,
+      60000,
+      "event-loop delay, ms, past which new requests on TCP, TLS, WS and WSS get 503 + Retry-After; 0: never",
+    ),
     tcpBindings: {
       kind: "enum",
       values: ["flow", "contact"],

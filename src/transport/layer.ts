@@ -22,7 +22,7 @@ import type { Connection, TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { type ListenerOptions, Listeners } from "./listeners.ts";
 import { Outbound } from "./outbound.ts";
-import { CALM, DROP, refusal503, startsNewWork } from "./overload.ts";
+import { CALM, DROP, refusal503, REFUSE, startsNewWork } from "./overload.ts";
 import { staysWhereRead, type WorkerLinks } from "./worker_links.ts";
 import { callIdHash, callOwner } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
@@ -194,11 +194,15 @@ export class TransportLayer implements MessageSender, TransportSink {
     if (this.#abuse && !this.#abuse.message(bytes, flow, receivedAt)) return;
     // Past the limit, new work is shed before any parsing (overload.ts).
     const overload = this.#listeners.overload;
-    if (overload && flow.transport === "udp") {
-      overload.counted();
-      if (overload.level !== CALM && startsNewWork(bytes)) {
-        return this.#shed(overload.level, bytes, flow);
+    if (flow.transport === "udp") {
+      if (overload) {
+        overload.counted();
+        if (overload.level !== CALM && startsNewWork(bytes)) {
+          return this.#shed(overload.level, bytes, flow);
+        }
       }
+    } else if (this.#listeners.streamLoad?.behind() && startsNewWork(bytes)) {
+      return this.#shed(REFUSE, bytes, flow);
     }
     const workers = this.#options.workers;
     if (workers && workers.count > 1 && !staysWhereRead(workers, bytes, flow)) {
@@ -224,6 +228,10 @@ export class TransportLayer implements MessageSender, TransportSink {
     // Built from the raw bytes and sent as they are: refusing costs a few µs, not a parse.
     const refusal = refusal503(bytes);
     if (!refusal) return;
+    if (flow.transport !== "udp") {
+      this.#flows.get(flow.id)?.send(refusal).catch(() => {});
+      return;
+    }
     const sent = this.#listeners.udpSocket().send(refusal, flow.remote.host, flow.remote.port);
     if (sent !== true) sent.catch(() => {});
   }

@@ -8,6 +8,7 @@ import { isWildcard } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
 import type { TlsCredentials } from "./listener.ts";
 import { ReceiveQueueWatch } from "./overload.ts";
+import { StreamLoadWatch } from "./stream_overload.ts";
 import { TcpTransport } from "./tcp.ts";
 import type { Address, FlowOwner, TransportName } from "./types.ts";
 import { UdpTransport } from "./udp.ts";
@@ -45,6 +46,8 @@ export interface ListenerOptions {
   maxMessageSize: number;
   /** SO_RCVBUF asked for on UDP sockets, bytes; 0 leaves the OS default. */
   udpReceiveBuffer?: number;
+  /** Event-loop delay, ms, past which new work on streams is shed (0 or absent: never). */
+  overloadLagMs?: number;
   /**
    * A worker thread does not bind UDP: it sends on the main thread's socket (this
    * descriptor) and receives the datagrams of its calls from the main thread.
@@ -58,6 +61,8 @@ export class Listeners {
   udp?: UdpTransport | UdpFdSender;
   /** How far behind the UDP socket's reader is (the main thread's socket only). */
   overload?: ReceiveQueueWatch;
+  /** Whether this isolate is behind on its stream connections. */
+  streamLoad?: StreamLoadWatch;
   tcp?: TcpTransport;
   tls?: TcpTransport;
   ws?: WsTransport;
@@ -98,12 +103,15 @@ export class Listeners {
       );
       udp.run();
     }
+    const streams = [o.tcpPort, o.tlsPort, o.wsPort, o.wssPort].some((p) => p !== undefined);
+    const load = streams ? new StreamLoadWatch(o.overloadLagMs ?? 0) : undefined;
+    this.streamLoad = load;
     if (o.tcpPort !== undefined) {
       const port = o.tcpPort;
       this.tcp = bind(
         "tcp",
         port,
-        (h) => new TcpTransport(h, port, sink, max, undefined, reusePort),
+        (h) => new TcpTransport(h, port, sink, max, undefined, reusePort, load),
       );
       this.tcp.run();
     }
@@ -112,7 +120,11 @@ export class Listeners {
     }
     if (o.tlsPort !== undefined) {
       const port = o.tlsPort;
-      this.tls = bind("tls", port, (h) => new TcpTransport(h, port, sink, max, o.tls, reusePort));
+      this.tls = bind(
+        "tls",
+        port,
+        (h) => new TcpTransport(h, port, sink, max, o.tls, reusePort, load),
+      );
       this.tls.run();
     }
     const ws = (port: number, tls?: TlsCredentials) =>
@@ -175,6 +187,7 @@ export class Listeners {
   /** Closes the UDP, TCP and TLS sockets (the layer closes connections next). */
   closeSockets(): void {
     this.overload?.close();
+    this.streamLoad?.close();
     this.udp?.close();
     this.tcp?.close();
     this.tls?.close();

@@ -1,7 +1,11 @@
 /**
  * @module A SIP stream connection over TCP or TLS (RFC 3261 §18.3): one read loop that
  * frames by Content-Length and answers CRLF keep-alives, and a `WriteQueue` so messages never
- * interleave. A framing error closes only this connection.
+ * interleave. A framing error closes only this connection. The read side is bounded: while
+ * more than `READ_AHEAD_BYTES` of our answers wait to be written, the connection reads
+ * nothing more (TCP backpressure: the peer's sends block, the backlog stays in the kernel's
+ * buffers, not in our heap); reads that keep filling the buffer tell the overload watch
+ * (stream_overload.ts) that this peer sends faster than we serve.
  */
 import { StreamFramer } from "../sip/framer.ts";
 import { normalizeHost } from "./address.ts";
@@ -9,6 +13,7 @@ import type { Connection, TransportSink } from "./connection.ts";
 import { streamFlowId } from "./flow_id.ts";
 import type { Flow } from "./types.ts";
 import { WriteQueue } from "./write_queue.ts";
+import type { StreamLoadWatch } from "./stream_overload.ts";
 
 /**
  * Read buffer per connection: small, since thousands of idle phones each hold one (a
@@ -17,6 +22,8 @@ import { WriteQueue } from "./write_queue.ts";
  */
 const READ_BUFFER = 8192;
 const BUSY_READ_BUFFER = 65536;
+/** Unwritten answer bytes past which the connection stops reading until they are written. */
+export const READ_AHEAD_BYTES = 1024 * 1024;
 const CRLF = new Uint8Array([13, 10]);
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 
@@ -31,8 +38,15 @@ export class StreamConnection implements Connection {
   #framer: StreamFramer;
   #writer: WriteQueue;
   #closed = false;
+  #load: StreamLoadWatch | undefined;
 
-  constructor(conn: Deno.Conn, secure: boolean, sink: TransportSink, maxMessageSize: number) {
+  constructor(
+    conn: Deno.Conn,
+    secure: boolean,
+    sink: TransportSink,
+    maxMessageSize: number,
+    load?: StreamLoadWatch,
+  ) {
     const transport = secure ? "tls" : "tcp";
     const local = conn.localAddr as Deno.NetAddr;
     const remote = conn.remoteAddr as Deno.NetAddr;
@@ -49,17 +63,26 @@ export class StreamConnection implements Connection {
     this.#sink = sink;
     this.#framer = new StreamFramer(maxMessageSize);
     this.#writer = new WriteQueue(conn, () => this.close());
+    this.#load = load;
   }
 
   /** Runs the read loop until the peer closes or framing breaks; never throws. */
   async run(): Promise<void> {
     this.#sink.opened(this);
     let buffer = new Uint8Array(READ_BUFFER);
+    /** Since when every read filled the buffer (NaN: the last one did not). */
+    let fullSince = NaN;
     try {
       for (;;) {
+        if (this.#writer.queuedBytes() > READ_AHEAD_BYTES) await this.#writer.drained();
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         this.lastActivity = Date.now();
+        if (n === BUSY_READ_BUFFER && this.#load) {
+          const now = performance.now();
+          if (Number.isNaN(fullSince)) fullSince = now;
+          else this.#load.readBacklog(fullSince, now);
+        } else fullSince = NaN;
         // The framer copies what it keeps, so the read buffer is lent, not copied.
         for (const frame of this.#framer.push(buffer.subarray(0, n))) {
           if (frame.kind === "ping") this.#writer.write(CRLF);

@@ -10,6 +10,7 @@ import type { TransportSink } from "./connection.ts";
 import { normalizeHost } from "./address.ts";
 import { ReloadableListener, type TlsCredentials } from "./listener.ts";
 import type { Address } from "./types.ts";
+import type { StreamLoadWatch } from "./stream_overload.ts";
 
 export class TcpTransport {
   readonly secure: boolean;
@@ -18,6 +19,7 @@ export class TcpTransport {
   #sink: TransportSink;
   #maxMessageSize: number;
   #tls?: TlsCredentials;
+  #load?: StreamLoadWatch;
 
   constructor(
     hostname: string,
@@ -26,11 +28,13 @@ export class TcpTransport {
     maxMessageSize: number,
     tls?: TlsCredentials,
     reusePort = false,
+    load?: StreamLoadWatch,
   ) {
     this.secure = tls !== undefined;
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
     this.#tls = tls;
+    this.#load = load;
     this.#listener = new ReloadableListener(
       hostname,
       port,
@@ -54,14 +58,26 @@ export class TcpTransport {
       } catch { /* reset by the peer already */ }
       return;
     }
-    const connection = new StreamConnection(conn, this.secure, this.#sink, this.#maxMessageSize);
+    const connection = new StreamConnection(
+      conn,
+      this.secure,
+      this.#sink,
+      this.#maxMessageSize,
+      this.#load,
+    );
     connection.run();
   }
 
   /** Opens a connection to a peer (outbound request with no existing flow). */
   async connect(host: string, port: number): Promise<StreamConnection> {
     const conn = await dial(host, port, { tls: this.#tls !== undefined });
-    const connection = new StreamConnection(conn, this.secure, this.#sink, this.#maxMessageSize);
+    const connection = new StreamConnection(
+      conn,
+      this.secure,
+      this.#sink,
+      this.#maxMessageSize,
+      this.#load,
+    );
     connection.run();
     return connection;
   }

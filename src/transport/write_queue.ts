@@ -4,6 +4,14 @@
  * WebSocket connections.
  */
 
+/** Bytes accepted and not yet written on every queue of this isolate (stream_overload.ts). */
+let queuedTotal = 0;
+
+/** Bytes accepted for writing on every stream connection of this isolate and not yet written. */
+export function queuedWriteBytes(): number {
+  return queuedTotal;
+}
+
 export class WriteQueue {
   #conn: Deno.Conn;
   #onError: () => void;
@@ -30,6 +38,7 @@ export class WriteQueue {
   write(bytes: Uint8Array): Promise<void> {
     this.#queued.push(bytes);
     this.#queuedBytes += bytes.length;
+    queuedTotal += bytes.length;
     if (this.#batch) return this.#batch.promise;
     const batch = Promise.withResolvers<void>();
     // Marked handled: callers that ignore a failed keep-alive must not crash the process.
@@ -76,14 +85,17 @@ export class WriteQueue {
     try {
       let off = 0;
       while (off < bytes.length) {
-        off += await this.#conn.write(bytes.subarray(off));
-        this.#inFlight = bytes.length - off;
+        const n = await this.#conn.write(bytes.subarray(off));
+        off += n;
+        this.#inFlight -= n;
+        queuedTotal -= n;
       }
       batch.resolve();
     } catch (error) {
       batch.reject(error);
       throw error;
     } finally {
+      queuedTotal -= this.#inFlight; // a failed write's rest
       this.#inFlight = 0;
       this.#since = undefined;
     }

@@ -1,0 +1,69 @@
+/**
+ * @module Overload shedding for stream connections (TCP, TLS, WS, WSS), the counterpart of
+ * overload.ts's UDP receive-queue watch. A stream has no shared kernel queue to look at, so
+ * "behind" is read from three cheap signals in this isolate (each worker has its own):
+ * - the event loop is late: the current turn has run longer than `lagMs` past a 10 ms tick,
+ *   or ticks kept arriving `lagMs` late for 250 ms (many busy connections at once);
+ * - a connection's reads kept filling the read buffer for 250 ms (its peer sends faster than
+ *   we process: the kernel holds a backlog we cannot see);
+ * - the bytes accepted for writing on every connection and not yet written exceed a bound
+ *   (peers do not read what we answer: each new call only adds to it).
+ * While behind, requests that start new work are refused with 503 + Retry-After built from
+ * their raw bytes (overload.ts `refusal503`); in-dialog requests, requests with credentials
+ * and responses go through, so what was started completes. Memory stays bounded because a
+ * connection also stops reading while writes queue up (stream.ts).
+ */
+import { queuedWriteBytes } from "./write_queue.ts";
+
+/** How often the event loop's lateness is sampled. */
+const TICK_MS = 10;
+/** How long a backlog must last before it counts (a GC pause is not overload). */
+const SUSTAINED_MS = 250;
+/** How long one connection's sustained backlog keeps new work shed on every stream. */
+const BACKLOG_HOLD_MS = 100;
+/** Bytes queued for writing on all connections past which the server is behind. */
+export const WRITE_BACKLOG_BYTES = 32 * 1024 * 1024;
+
+export class StreamLoadWatch {
+  readonly #lagMs: number;
+  #lastTick = performance.now();
+  /** When ticks started arriving late (NaN: on time). */
+  #lateSince = NaN;
+  /** When a connection last reported a sustained read backlog. */
+  #backlogAt = -Infinity;
+  readonly #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** `lagMs`: how late the event loop may run before new work is shed; 0 never sheds. */
+  constructor(lagMs: number) {
+    this.#lagMs = lagMs;
+    if (lagMs <= 0) return;
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** True while new work arriving on a stream should be refused. */
+  behind(now = performance.now()): boolean {
+    if (this.#timer === undefined) return false;
+    if (now - this.#lastTick > TICK_MS + this.#lagMs) return true; // this turn runs long
+    if (now - this.#lateSince >= SUSTAINED_MS) return true;
+    if (now - this.#backlogAt < BACKLOG_HOLD_MS) return true;
+    return queuedWriteBytes() > WRITE_BACKLOG_BYTES;
+  }
+
+  /** A connection's reads have filled its buffer since `since` (performance.now()). */
+  readBacklog(since: number, now: number): void {
+    if (now - since >= SUSTAINED_MS) this.#backlogAt = now;
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const late = now - this.#lastTick - TICK_MS;
+    this.#lastTick = now;
+    if (late < this.#lagMs) this.#lateSince = NaN;
+    else if (Number.isNaN(this.#lateSince)) this.#lateSince = now;
+  }
+}
