@@ -7,6 +7,10 @@
  * systems, without FFI permission or when anything does not match, nothing changes.
  */
 
+import { Logger } from "../log.ts";
+
+const log = new Logger("transport");
+
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const IPPROTO_TCP = 6;
@@ -120,7 +124,8 @@ export function setListenerNoDelay(port: number, host?: string): boolean {
 /**
  * Asks for a receive buffer of `bytes` on the UDP socket bound to `port` (the kernel caps
  * it at net.core.rmem_max and reports twice the value). Returns the size the kernel now
- * reports, or undefined when it could not be set.
+ * reports, or undefined when it could not be set; says so in the log when it was capped
+ * (the configured size would otherwise be a number nothing honours).
  */
 export function setUdpReceiveBuffer(
   port: number,
@@ -135,7 +140,14 @@ export function setUdpReceiveBuffer(
   if (lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(value.buffer), 4) !== 0) {
     return undefined;
   }
-  return intOption(fd, SOL_SOCKET, SO_RCVBUF);
+  const reported = intOption(fd, SOL_SOCKET, SO_RCVBUF);
+  if (reported !== undefined && reported < 2 * bytes) {
+    log.warn(
+      `udp receive buffer: asked ${bytes} bytes, the kernel allows ${reported / 2} ` +
+        `(net.core.rmem_max caps it; raise it with sysctl -w net.core.rmem_max=${bytes})`,
+    );
+  }
+  return reported;
 }
 
 /** An int-valued socket option of `fd` as the kernel reports it; undefined when it cannot. */
