@@ -42,7 +42,8 @@ export const CALL_LOAD: SippLoad = {
     "-default_behaviors",
     "all,-abortunexp",
   ],
-  completed: (s) => s.successful,
+  // A 503'd call reaches the scenario's end too: not completed.
+  completed: (s) => s.successful - (s.responses.get(503) ?? 0),
 };
 
 /** REGISTERs bob at `server` from `port` over `transport` (one sipp call, then it exits). */
