@@ -81,7 +81,7 @@ export class StreamConnection implements Connection {
         if (n === BUSY_READ_BUFFER && this.#load) {
           const now = performance.now();
           if (Number.isNaN(fullSince)) fullSince = now;
-          else this.#load.readBacklog(fullSince, now);
+          this.#load.readBacklog(fullSince, now);
         } else fullSince = NaN;
         // The framer copies what it keeps, so the read buffer is lent, not copied.
         for (const frame of this.#framer.push(buffer.subarray(0, n))) {

@@ -19,8 +19,13 @@ import { queuedWriteBytes } from "./write_queue.ts";
 const TICK_MS = 10;
 /** How long a backlog must last before it counts (a GC pause is not overload). */
 const SUSTAINED_MS = 250;
-/** How long one connection's sustained backlog keeps new work shed on every stream. */
-const BACKLOG_HOLD_MS = 100;
+/**
+ * Once a connection's backlog has lasted SUSTAINED_MS, new work stays shed on every stream
+ * until no connection has filled its read buffer for this long: while shedding, reads get
+ * cheaper and the backlog shrinks, and calming at the first short read would let the next
+ * burst of new calls in and refill it (the excess must go, not oscillate).
+ */
+const BACKLOG_HOLD_MS = 500;
 /** Bytes queued for writing on all connections past which the server is behind. */
 export const WRITE_BACKLOG_BYTES = 32 * 1024 * 1024;
 
@@ -52,7 +57,9 @@ export class StreamLoadWatch {
 
   /** A connection's reads have filled its buffer since `since` (performance.now()). */
   readBacklog(since: number, now: number): void {
-    if (now - since >= SUSTAINED_MS) this.#backlogAt = now;
+    if (now - since >= SUSTAINED_MS || now - this.#backlogAt < BACKLOG_HOLD_MS) {
+      this.#backlogAt = now;
+    }
   }
 
   close(): void {
