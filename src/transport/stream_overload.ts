@@ -2,8 +2,9 @@
  * @module Overload shedding for stream connections (TCP, TLS, WS, WSS), the counterpart of
  * overload.ts's UDP receive-queue watch. A stream has no shared kernel queue to look at, so
  * "behind" is read from three cheap signals in this isolate (each worker has its own):
- * - the event loop is late: the current turn has run longer than `lagMs` past a 10 ms tick,
- *   or ticks kept arriving `lagMs` late for 250 ms (many busy connections at once);
+ * - the event loop is late: after a tick came `lagMs` late, the current turn has run `lagMs`
+ *   past the 10 ms tick again, or ticks kept arriving that late for 250 ms (many busy
+ *   connections at once);
  * - a connection's reads kept filling the read buffer for 250 ms (its peer sends faster than
  *   we process: the kernel holds a backlog we cannot see);
  * - the bytes accepted for writing on every connection and not yet written exceed a bound
@@ -49,8 +50,12 @@ export class StreamLoadWatch {
   /** True while new work arriving on a stream should be refused. */
   behind(now = performance.now()): boolean {
     if (this.#timer === undefined) return false;
-    if (now - this.#lastTick > TICK_MS + this.#lagMs) return true; // this turn runs long
-    if (now - this.#lateSince >= SUSTAINED_MS) return true;
+    if (!Number.isNaN(this.#lateSince)) {
+      // Late again in a turn that runs long, or late for a while: one stall (a GC pause, a
+      // busy machine's scheduling delay) is neither.
+      if (now - this.#lastTick > TICK_MS + this.#lagMs) return true;
+      if (now - this.#lateSince >= SUSTAINED_MS) return true;
+    }
     if (now - this.#backlogAt < BACKLOG_HOLD_MS) return true;
     return queuedWriteBytes() > WRITE_BACKLOG_BYTES;
   }
