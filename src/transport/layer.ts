@@ -194,17 +194,23 @@ export class TransportLayer implements MessageSender, TransportSink {
     if (this.#abuse && !this.#abuse.message(bytes, flow, receivedAt)) return;
     // Past the limit, new work is shed before any parsing (overload.ts).
     const overload = this.#listeners.overload;
+    const workers = this.#options.workers;
     if (flow.transport === "udp") {
       if (overload) {
         overload.counted();
-        if (overload.level !== CALM && startsNewWork(bytes)) {
-          return this.#shed(overload.level, bytes, flow);
-        }
+        // A worker's full ring is a backlog the socket's queue does not show.
+        const level = overload.level !== CALM
+          ? overload.level
+          : workers?.behind?.()
+          ? REFUSE
+          : CALM;
+        if (level !== CALM && startsNewWork(bytes)) return this.#shed(level, bytes, flow);
       }
-    } else if (this.#listeners.streamLoad?.behind() && startsNewWork(bytes)) {
+    } else if (
+      (this.#listeners.streamLoad?.behind() || workers?.behind?.()) && startsNewWork(bytes)
+    ) {
       return this.#shed(REFUSE, bytes, flow);
     }
-    const workers = this.#options.workers;
     if (workers && workers.count > 1 && !staysWhereRead(workers, bytes, flow)) {
       // Every message of a call goes to one worker, so its transactions and dialog are
       // matched there whichever worker the bytes arrived at. No Call-ID: answered here.

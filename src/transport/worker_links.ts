@@ -17,6 +17,8 @@ export interface WorkerLinks {
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void;
   /** A connection opened or closed here: every other worker learns it is (no longer) live. */
   announce(flow: Flow, open: boolean): void;
+  /** A worker this one hands messages to is behind (its inbound ring is full). */
+  behind?(): boolean;
   /** The operator turned WebSocket handshakes off or on here: every worker follows. */
   webSocketsChanged?(enabled: boolean): void;
   /** The operator stopped (or started) accepting SIP here: every worker follows. */

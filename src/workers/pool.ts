@@ -104,6 +104,10 @@ export class WorkerPool implements WorkerLinks {
     this.#post(worker, { t: "send", to: worker, bytes: ownBytes(bytes), flow });
   }
 
+  behind(): boolean {
+    return this.#rings.some((ring) => ring.backlogged);
+  }
+
   /** Other workers' connections as the API and dashboard list them. */
   readonly #mirrors = new Mirrors({
     send: (worker, bytes, flow) => this.sendVia(worker, bytes, flow),

@@ -65,6 +65,10 @@ export class WorkerPort implements WorkerLinks {
     this.#relay({ t: "send", to: worker, bytes: ownBytes(bytes), flow });
   }
 
+  behind(): boolean {
+    return this.#peers.some((ring) => ring?.backlogged);
+  }
+
   /** Straight into the other worker thread's ring; through the main thread's for worker 0. */
   #relay(relay: Relay): void {
     const peer = this.#peers[relay.to];

@@ -61,6 +61,14 @@ export class RingWriter<M extends object> extends RingView {
     return { writer: new RingWriter<M>(buffer), buffer };
   }
 
+  /**
+   * True while records wait in memory because the ring is full: its worker is thousands of
+   * messages behind (new work is then shed, transport/layer.ts, so the backlog stops growing).
+   */
+  get backlogged(): boolean {
+    return this.#backlog.length > 0;
+  }
+
   write(record: RingRecord<M>): void {
     if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
     else this.#wake();

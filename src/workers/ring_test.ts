@@ -55,3 +55,27 @@ Deno.test("ring: a sleeping reader is woken by the next write", async () => {
   assert.deepEqual(got, [{ kind: "message", message: { t: "accounts" } }]);
   writer.close();
 });
+
+Deno.test("ring: backlogged while records wait in memory for room, not after the reader caught up", async () => {
+  const buffer = new SharedArrayBuffer(16 + 4096);
+  const writer = new RingWriter<ToWorker>(buffer);
+  const reader = new RingReader<ToWorker>(buffer);
+  const datagram = (i: number): RingRecord<ToWorker> => ({
+    kind: "datagram",
+    host: "127.0.0.1",
+    port: 5060,
+    bytes: new Uint8Array(500).fill(i),
+  });
+  writer.write(datagram(0));
+  assert.equal(writer.backlogged, false, "room in the ring");
+  for (let i = 1; i < 20; i++) writer.write(datagram(i));
+  assert.equal(writer.backlogged, true, "a 4 KiB ring holds fewer than 20 records of 500 bytes");
+  const got: RingRecord<ToWorker>[] = [];
+  for (let i = 0; i < 200 && (got.length < 20 || writer.backlogged); i++) {
+    reader.drain((r) => got.push(r));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  writer.close();
+  assert.equal(got.length, 20);
+  assert.equal(writer.backlogged, false);
+});
