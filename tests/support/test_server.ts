@@ -29,7 +29,8 @@ export interface TestServer extends AsyncDisposable {
   config: Config;
   dir: string;
   port(transport: "udp" | "tcp" | "tls" | "ws" | "wss"): number;
-  stop(): Promise<void>;
+  /** Stops gracefully: calls being set up get `graceMs` (default 500) to finish. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -64,8 +65,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   options.configure?.(config);
   const server = await startServer(config, [startControlApi]);
   for (const a of options.accounts ?? []) await server.store.putAccount(a);
-  const stop = async () => {
-    await server.stop(500);
+  const stop = async (graceMs = 500) => {
+    await server.stop(graceMs);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   return {
@@ -84,7 +85,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       return p;
     },
     stop,
-    [Symbol.asyncDispose]: stop,
+    [Symbol.asyncDispose]: () => stop(),
   };
 }
 
