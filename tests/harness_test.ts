@@ -13,9 +13,9 @@ import { runCommand, spawnChild } from "./support/process.ts";
 import { describeSipp, runSipp, startSipp } from "./support/sipp.ts";
 import { type BrowserHandle, capturePageLog, launchBrowser, loadJsSip } from "./support/browser.ts";
 
-/** True while `pid` is a live (not zombie) process; polls up to 2 s for it to go. */
+/** True while `pid` is a live (not zombie) process; polls up to 10 s (a loaded box) for it to go. */
 async function stillRunning(pid: number): Promise<boolean> {
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 200; i++) {
     let state: string;
     try {
       state = (await Deno.readTextFile(`/proc/${pid}/stat`)).replace(/^.*\) /s, "")[0];
@@ -398,7 +398,7 @@ Deno.test({
     }
     // close() leaves no browser or relay process and no work dir behind.
     let left: number[] = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 100; i++) {
       left = await processesWithEnv(marker);
       if (left.length === 0) break;
       await new Promise((r) => setTimeout(r, 100));

@@ -2,8 +2,8 @@
  * Registrations survive a restart: a sipws process (real `main.ts`, sqlite store, or the
  * JSON `-b` database whose registrations go to its sibling file) holds a UDP phone, a TCP
  * phone (both sipp UASes at the addresses their Contacts name) and a WebSocket client; it
- * is stopped with SIGTERM or SIGKILL more than a second after the last REGISTER, and
- * started again on the same store. Without any new REGISTER
+ * is stopped with SIGTERM, or with SIGKILL once the write-behind has put the registrations
+ * on disk, and started again on the same store. Without any new REGISTER
  * a sipp UAC then calls both phones successfully, while the WebSocket binding, whose
  * connection died with the process, is gone.
  */
@@ -14,6 +14,8 @@ import { freePorts, waitHealthy } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
 import { spawnSipws } from "./support/sipws_process.ts";
+import { until } from "./support/poll.ts";
+import { openBindingStore } from "../src/store/open_store.ts";
 
 const DOMAIN = "example.test";
 const users = ["alice", "bob", "carol", "dave"].map((user) => ({
@@ -115,8 +117,22 @@ for (const [how, kind] of CASES) {
         ]);
 
         if (how === "SIGKILL") {
-          // Write-behind: a batch is written at most 1 s after the change.
-          await new Promise((r) => setTimeout(r, 1500));
+          // Write-behind: a batch is written about 1 s after the change (later on a loaded
+          // machine); kill -9 once it is on disk, as read by the store the restart loads.
+          await until("the registrations written behind", async () => {
+            const stored = openBindingStore(
+              kind === "sqlite"
+                ? { storePath: `${dir}/sipws.db`, storePlainPasswords: false }
+                : { dbFile: `${dir}/accounts.json`, storePath: "", storePlainPasswords: false },
+            );
+            try {
+              const aors = (await stored.load(Date.now())).map((b) => b.aor);
+              return aors.includes(`bob@${DOMAIN}`) && aors.includes(`carol@${DOMAIN}`) ||
+                undefined;
+            } finally {
+              stored.close();
+            }
+          });
         }
         sipws.kill(how);
         const status = await sipws.status;
