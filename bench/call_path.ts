@@ -4,14 +4,14 @@
  * Proxy-Authorization → 180 → 200 → ACK → BYE → 200, through an in-process server
  * (bench/support/in_process_call.ts: real transport parsing, transactions, sanity, digest,
  * location, proxy, dialogs; the transport's `send` serializes and hands the bytes back).
- * Reports CPU and wall µs per call (the driver's own work included: building and matching
+ * Reports CPU (process, and its main thread alone) and wall µs per call (the driver's own work included: building and matching
  * the messages, the client digest; it is the same for every tree). `--root=DIR` (repeatable)
  * measures other checkouts, one fresh process per tree and round, trees alternating (A/B on
  * a shared box); `--n=N` calls per round (default 10 000) after a warm-up of 2,000;
  * `--rounds=R` (default 3). Run
  * `deno run -A bench/call_path.ts`; profile with `--cpu-prof`. Not part of the product.
  */
-import { processTicks } from "./support/proc.ts";
+import { processTicks, threadTicks } from "./support/proc.ts";
 import { arg, argAll } from "./support/args.ts";
 import type { CallRig } from "./support/in_process_call.ts";
 
@@ -35,6 +35,7 @@ async function measure(root: string): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const t0 = performance.now();
       const ticks0 = processTicks(Deno.pid);
+      const mainTicks0 = threadTicks(Deno.pid);
       for (let i = 0; i < N; i++) {
         rig.call(next++, SDP, true);
         // Let timers and microtasks run now and then, as between datagrams.
@@ -43,12 +44,14 @@ async function measure(root: string): Promise<void> {
       const us = ((performance.now() - t0) * 1000) / N;
       // CPU time, not wall time: steadier on a machine shared with other work.
       const cpuUs = ((processTicks(Deno.pid) - ticks0) * 10_000) / N;
+      const mainUs = ((threadTicks(Deno.pid) - mainTicks0) * 10_000) / N;
       console.log(JSON.stringify({
         root,
         round,
         calls: N,
         us_per_call: Math.round(us * 10) / 10,
         cpu_us_per_call: Math.round(cpuUs * 10) / 10,
+        main_thread_cpu_us_per_call: Math.round(mainUs * 10) / 10,
       }));
     }
   } finally {

@@ -68,8 +68,13 @@ export async function startCallRig(root: string): Promise<CallRig> {
     if (!m) throw new Error(`expected ${start}`);
     return m;
   }
-  const headers = (msg: string, name: string) =>
-    msg.split("\r\n").filter((l) => l.toLowerCase().startsWith(name.toLowerCase() + ":"));
+  const lineOf = new Map<string, RegExp>();
+  /** The lines of header `name` (as spelled here; the server writes canonical names). */
+  const headers = (msg: string, name: string) => {
+    let re = lineOf.get(name);
+    if (!re) lineOf.set(name, re = new RegExp(`^${name}:.*$`, "gm"));
+    return msg.slice(0, msg.indexOf("\r\n\r\n")).match(re) ?? [];
+  };
   const digest = (
     who: typeof BOB,
     method: string,
@@ -100,7 +105,7 @@ export async function startCallRig(root: string): Promise<CallRig> {
   /** Bob's answer to a request the proxy relayed: its Via, From, To (tagged), Call-ID, CSeq. */
   function answer(req: string, status: string, extra = "", body = ""): string {
     const keep = ["Via", "Record-Route", "From", "Call-ID", "CSeq"].flatMap((h) => headers(req, h));
-    const to = headers(req, "To")[0];
+    const to = headers(req, "To")[0] ?? "";
     return `SIP/2.0 ${status}\r\n${keep.join("\r\n")}\r\n${
       to.includes("tag=") ? to : `${to};tag=b`
     }\r\n${extra}Content-Length: ${body.length}\r\n\r\n${body}`;

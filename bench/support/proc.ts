@@ -8,8 +8,8 @@
 export const CLOCK_TICKS_PER_S = 100;
 
 /** Fields of /proc/PID/stat after the command name: [0] is field 3 (state). Throws if gone. */
-function statFields(pid: number): string[] {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+function statFields(pid: number, path = `/proc/${pid}/stat`): string[] {
+  const stat = Deno.readTextFileSync(path);
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
@@ -17,6 +17,15 @@ function statFields(pid: number): string[] {
 export function processTicks(pid: number): number {
   const fields = statFields(pid);
   return Number(fields[11]) + Number(fields[12]); // fields 14, 15: utime, stime
+}
+
+/**
+ * utime + stime of one thread of a process (default its main thread), in clock ticks:
+ * without V8's background compiler and GC helper threads, whose share varies run to run.
+ */
+export function threadTicks(pid: number, tid = pid): number {
+  const fields = statFields(pid, `/proc/${pid}/task/${tid}/stat`);
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** Pids of the process group led by `pid` (just `pid` when none is found). */
