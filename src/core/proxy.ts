@@ -34,6 +34,7 @@ import {
   isLoop,
   loopHash,
   newProxyBranch,
+  parsedVia,
   recordRouteValue,
   statelessBranch,
   viaValue,
@@ -293,9 +294,18 @@ export class Proxy implements RequestForwarder {
     if (hop.path && hop.path.length > 0) {
       for (const p of [...hop.path].reverse()) out.prepend("Route", p);
     }
-    // §16.6 item 8: our Via, with a branch that carries the loop hash.
-    const via = viaValue(outTransport, local, newProxyBranch(hash), outTransport === "udp");
-    out.prepend("Via", `${via};${UPSTREAM_PARAM}=${this.#tokens.encode(inFlow)}`);
+    // §16.6 item 8: our Via, with a branch that carries the loop hash; its parse goes with
+    // it, so the client transaction's key does not parse what we just wrote.
+    const branch = newProxyBranch(hash);
+    const rport = outTransport === "udp";
+    const upstream = this.#tokens.encode(inFlow);
+    const via = `${viaValue(outTransport, local, branch, rport)};${UPSTREAM_PARAM}=${upstream}`;
+    out.prepend("Via", via);
+    out.replaceTopVia(
+      out.headers.find((h) => h.key === "via")!,
+      parsedVia(outTransport, local, branch, rport, [UPSTREAM_PARAM, upstream]),
+      via,
+    );
     return out;
   }
 

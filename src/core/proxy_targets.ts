@@ -47,9 +47,17 @@ export interface Hop {
   path?: string[];
 }
 
+/** Parsed Route values of ours kept for reuse; a table cleared when full. */
+const MAX_OUR_ROUTES = 4096;
+
 export class TargetResolver {
   #deps: TargetDeps;
   #tokens: FlowTokens;
+  /**
+   * Our Route entries parsed, by their text: a dialog's ACK, BYE and re-INVITEs carry the
+   * same ones (our Record-Route). Read only, never changed by routing.
+   */
+  readonly #ourRoutes = new Map<string, SipUri>();
 
   constructor(deps: TargetDeps, tokens: FlowTokens) {
     this.#deps = deps;
@@ -66,13 +74,17 @@ export class TargetResolver {
     for (let i = 0; i < 4; i++) {
       const top = request.getAll("route")[0];
       if (top === undefined) break;
-      let uri: SipUri;
-      try {
-        uri = parseNameAddr(top).uri;
-      } catch {
-        throw new SipError(400, "Bad Route");
-      }
-      if (!this.#isOurUri(uri)) break;
+      let uri = this.#ourRoutes.get(top);
+      if (uri === undefined) {
+        try {
+          uri = parseNameAddr(top).uri;
+        } catch {
+          throw new SipError(400, "Bad Route");
+        }
+        if (!this.#isOurUri(uri)) break;
+        if (this.#ourRoutes.size >= MAX_OUR_ROUTES) this.#ourRoutes.clear();
+        this.#ourRoutes.set(top, uri);
+      } else if (!this.#isOurUri(uri)) break;
       request.shift("route");
       popped.push(uri);
     }

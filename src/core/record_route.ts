@@ -8,10 +8,10 @@
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { randomToken } from "../sip/ids.ts";
-import { md5Hex } from "../sip/md5.ts";
 import type { SipRequest } from "../sip/message.ts";
 import { HmacSha256 } from "../sip/sha256.ts";
-import { formatHost, type SipUri } from "../sip/uri.ts";
+import { formatHost, parseHostPort, type SipUri } from "../sip/uri.ts";
+import type { Via } from "../sip/via.ts";
 import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 
@@ -150,6 +150,33 @@ export function viaValue(
   return rport ? `${via};rport` : via;
 }
 
+/** Sent-by of our listening addresses as a Via parse has them (few: one per listener). */
+const sentBys = new Map<string, { host: string; port?: number }>();
+
+/**
+ * The parse of `viaValue(transport, local, branch, rport)` plus `extra` params, built
+ * without parsing it: the transaction layer keys our forwarded request on its top Via.
+ */
+export function parsedVia(
+  transport: TransportName,
+  local: Address,
+  branch: string,
+  rport: boolean,
+  extra?: [string, string],
+): Via {
+  const sentBy = formatHost(local.host) + ":" + local.port;
+  let hostPort = sentBys.get(sentBy);
+  if (hostPort === undefined) {
+    hostPort = parseHostPort(sentBy, "Via host");
+    if (sentBys.size >= 64) sentBys.clear();
+    sentBys.set(sentBy, hostPort);
+  }
+  const params = new Map<string, string | null>([["branch", branch]]);
+  if (rport) params.set("rport", null);
+  if (extra) params.set(extra[0], extra[1]);
+  return { transport: viaTransport(transport), host: hostPort.host, port: hostPort.port, params };
+}
+
 /** One Record-Route value for the leg on `transport` at our `host:port`. */
 export function recordRouteValue(
   host: string,
@@ -175,8 +202,29 @@ export function loopHash(request: SipRequest): string {
   }|${request.cseq.seq}`;
   for (const r of request.getAll("route")) text += "|r:" + r.trim();
   for (const p of request.getAll("proxy-require")) text += "|p:" + p.trim();
-  // MD5 in plain TypeScript: a node:crypto hash object costs more than the hashing here.
-  return md5Hex(text).slice(0, 16);
+  return hash64(text);
+}
+
+/**
+ * 64 bits of two FNV-1a style lanes over the UTF-16 code units, 16 hex digits. No secret
+ * rides on it (RFC 5393 only needs a value stable across a loop and different for a
+ * retargeted request), and a hash object per request cost more than the proxy's routing.
+ */
+function hash64(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return hex8(a) + hex8(b);
+}
+
+function hex8(n: number): string {
+  const h = (n >>> 0).toString(16);
+  return h.length === 8 ? h : "0".repeat(8 - h.length) + h;
 }
 
 /** A branch for a request we forward statefully: prefix, loop hash, randomness (~82 bits). */
@@ -190,7 +238,7 @@ export function newProxyBranch(hash: string): string {
  */
 export function statelessBranch(request: SipRequest): string {
   const top = request.getAll("via")[0] ?? "";
-  return BRANCH_PREFIX + "s-" + md5Hex(top).slice(0, 24);
+  return BRANCH_PREFIX + "s-" + hash64(top);
 }
 
 /** §16.3 item 4: one of our Vias carries the hash this very request has: a loop. */

@@ -2,16 +2,19 @@ import assert from "node:assert/strict";
 import { parseMessage } from "../sip/parse.ts";
 import type { SipRequest } from "../sip/message.ts";
 import { parseNameAddr } from "../sip/name_addr.ts";
-import type { Flow } from "../transport/types.ts";
+import type { Address, Flow, TransportName } from "../transport/types.ts";
+import { parseVia } from "../sip/via.ts";
 import {
   BRANCH_PREFIX,
   FlowTokens,
   isLoop,
   loopHash,
   newProxyBranch,
+  parsedVia,
   recordRouteValue,
   routeTokens,
   statelessBranch,
+  viaValue,
 } from "./record_route.ts";
 
 function flow(transport: Flow["transport"], id: string, host = "127.0.0.1", port = 40000): Flow {
@@ -108,4 +111,19 @@ Deno.test("flow tokens: a rotated key still reads tokens of the previous key, no
   assert.deepEqual(new FlowTokens(newKey).decode(udp), {
     udp: { transport: "udp", host: "127.0.0.1", port: 5070 },
   });
+});
+
+Deno.test("parsedVia is what parsing our Via gives (IPv4, IPv6, a host name; with and without rport)", () => {
+  const cases: [TransportName, Address, boolean][] = [
+    ["udp", { host: "127.0.0.1", port: 5060 }, true],
+    ["tcp", { host: "::1", port: 5070 }, false],
+    ["wss", { host: "Sip.Example.TEST", port: 443 }, false],
+  ];
+  for (const [transport, local, rport] of cases) {
+    const value = `${viaValue(transport, local, "z9hG4bK-sw-1", rport)};swf=a.b`;
+    assert.deepEqual(
+      parsedVia(transport, local, "z9hG4bK-sw-1", rport, ["swf", "a.b"]),
+      parseVia(value),
+    );
+  }
 });
