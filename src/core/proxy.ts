@@ -35,6 +35,8 @@ import {
   loopHash,
   newProxyBranch,
   parsedVia,
+  type RecordRouteParams,
+  recordRouteUri,
   recordRouteValue,
   statelessBranch,
   viaValue,
@@ -335,16 +337,21 @@ export class Proxy implements RequestForwarder {
     };
     const same = inFlow.transport === outTransport && inLocal.host === outLocal.host &&
       inLocal.port === outLocal.port;
-    out.prepend(
-      "Record-Route",
-      recordRouteValue(inLocal.host, inLocal.port, inFlow.transport, params),
-    );
-    if (!same) {
-      out.prepend(
-        "Record-Route",
-        recordRouteValue(outLocal.host, outLocal.port, outTransport, params),
-      );
-    }
+    this.#recordRoute(out, inLocal, inFlow.transport, params);
+    if (!same) this.#recordRoute(out, outLocal, outTransport, params);
+  }
+
+  /** Prepends one Record-Route, its parse kept for the dialog's requests that bring it back. */
+  #recordRoute(
+    out: SipRequest,
+    local: Address,
+    transport: TransportName,
+    params: RecordRouteParams,
+  ): void {
+    const value = recordRouteValue(local.host, local.port, transport, params);
+    out.prepend("Record-Route", value);
+    const uri = recordRouteUri(local, transport, params);
+    if (uri) this.#resolver.rememberOurRoute(value, uri);
   }
 
   // --- stateless forwarding (ACK for 2xx) ---

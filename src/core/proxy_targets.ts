@@ -68,6 +68,12 @@ export class TargetResolver {
     return servesDomain(this.#deps.config().sip.domains, this.#deps.store, domain);
   }
 
+  /** A Record-Route value of ours and its parse: the dialog's requests will carry it back. */
+  rememberOurRoute(value: string, uri: SipUri): void {
+    if (this.#ourRoutes.size >= MAX_OUR_ROUTES) this.#ourRoutes.clear();
+    this.#ourRoutes.set(value, uri);
+  }
+
   /** §16.4: pops every Route entry of ours at the top; returns their URIs. */
   popOurRoutes(request: SipRequest): SipUri[] {
     const popped: SipUri[] = [];
@@ -82,8 +88,7 @@ export class TargetResolver {
           throw new SipError(400, "Bad Route");
         }
         if (!this.#isOurUri(uri)) break;
-        if (this.#ourRoutes.size >= MAX_OUR_ROUTES) this.#ourRoutes.clear();
-        this.#ourRoutes.set(top, uri);
+        this.rememberOurRoute(top, uri);
       } else if (!this.#isOurUri(uri)) break;
       request.shift("route");
       popped.push(uri);

@@ -7,6 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
+import { isToken } from "../sip/headers.ts";
 import { randomToken } from "../sip/ids.ts";
 import type { SipRequest } from "../sip/message.ts";
 import { HmacSha256 } from "../sip/sha256.ts";
@@ -150,8 +151,19 @@ export function viaValue(
   return rport ? `${via};rport` : via;
 }
 
-/** Sent-by of our listening addresses as a Via parse has them (few: one per listener). */
-const sentBys = new Map<string, { host: string; port?: number }>();
+/** Our listening addresses as a parse of `host:port` has them (few: one per listener). */
+const hostPorts = new Map<string, { host: string; port?: number }>();
+
+function parsedHostPort(local: Address): { host: string; port?: number } {
+  const text = formatHost(local.host) + ":" + local.port;
+  let hostPort = hostPorts.get(text);
+  if (hostPort === undefined) {
+    hostPort = parseHostPort(text, "host");
+    if (hostPorts.size >= 64) hostPorts.clear();
+    hostPorts.set(text, hostPort);
+  }
+  return hostPort;
+}
 
 /**
  * The parse of `viaValue(transport, local, branch, rport)` plus `extra` params, built
@@ -164,17 +176,17 @@ export function parsedVia(
   rport: boolean,
   extra?: [string, string],
 ): Via {
-  const sentBy = formatHost(local.host) + ":" + local.port;
-  let hostPort = sentBys.get(sentBy);
-  if (hostPort === undefined) {
-    hostPort = parseHostPort(sentBy, "Via host");
-    if (sentBys.size >= 64) sentBys.clear();
-    sentBys.set(sentBy, hostPort);
-  }
+  const hostPort = parsedHostPort(local);
   const params = new Map<string, string | null>([["branch", branch]]);
   if (rport) params.set("rport", null);
   if (extra) params.set(extra[0], extra[1]);
   return { transport: viaTransport(transport), host: hostPort.host, port: hostPort.port, params };
+}
+
+export interface RecordRouteParams {
+  ftag: string;
+  caller?: string;
+  callee?: string;
 }
 
 /** One Record-Route value for the leg on `transport` at our `host:port`. */
@@ -182,13 +194,39 @@ export function recordRouteValue(
   host: string,
   port: number,
   transport: TransportName,
-  params: { ftag: string; caller?: string; callee?: string },
+  params: RecordRouteParams,
 ): string {
   let uri = `sip:${formatHost(host)}:${port};transport=${transport};lr`;
   if (params.ftag) uri += `;${FTAG}=${params.ftag}`;
   if (params.caller) uri += `;${CALLER_TOKEN}=${params.caller}`;
   if (params.callee) uri += `;${CALLEE_TOKEN}=${params.callee}`;
   return `<${uri}>`;
+}
+
+/**
+ * The URI a parse of `recordRouteValue(...)` gives, built without parsing; undefined when
+ * the From tag is no plain token (then only a parse says what the value means).
+ */
+export function recordRouteUri(
+  local: Address,
+  transport: TransportName,
+  params: RecordRouteParams,
+): SipUri | undefined {
+  if (params.ftag && !isToken(params.ftag)) return undefined;
+  const { host, port } = parsedHostPort(local);
+  const uriParams = new Map<string, string | null>([["transport", transport], ["lr", null]]);
+  if (params.ftag) uriParams.set(FTAG, params.ftag);
+  if (params.caller) uriParams.set(CALLER_TOKEN, params.caller);
+  if (params.callee) uriParams.set(CALLEE_TOKEN, params.callee);
+  return {
+    scheme: "sip",
+    user: undefined,
+    password: undefined,
+    host,
+    port,
+    params: uriParams,
+    headers: undefined,
+  };
 }
 
 /**

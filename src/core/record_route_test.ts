@@ -11,6 +11,8 @@ import {
   loopHash,
   newProxyBranch,
   parsedVia,
+  type RecordRouteParams,
+  recordRouteUri,
   recordRouteValue,
   routeTokens,
   statelessBranch,
@@ -126,4 +128,18 @@ Deno.test("parsedVia is what parsing our Via gives (IPv4, IPv6, a host name; wit
       parseVia(value),
     );
   }
+});
+
+Deno.test("recordRouteUri is what parsing the Record-Route value gives; none for a From tag that is no token", () => {
+  const cases: [Address, TransportName, RecordRouteParams][] = [
+    [{ host: "127.0.0.1", port: 5060 }, "udp", { ftag: "a1", caller: "c.x", callee: "d.y" }],
+    [{ host: "::1", port: 5070 }, "ws", { ftag: "", caller: "c.x" }],
+    [{ host: "Sip.Example.TEST", port: 443 }, "wss", { ftag: "Tag-9" }],
+  ];
+  for (const [local, transport, params] of cases) {
+    const value = recordRouteValue(local.host, local.port, transport, params);
+    assert.deepEqual(recordRouteUri(local, transport, params), parseNameAddr(value).uri);
+  }
+  const odd = { ftag: 'a"b' };
+  assert.equal(recordRouteUri({ host: "127.0.0.1", port: 5060 }, "udp", odd), undefined);
 });
