@@ -6,14 +6,14 @@
  * location, proxy, dialogs; the transport's `send` serializes and hands the bytes back).
  * Reports CPU (process, and its main thread alone) and wall µs per call (the driver's own work included: building and matching
  * the messages, the client digest; it is the same for every tree). `--root=DIR` (repeatable)
- * measures other checkouts, one fresh process per tree and round, trees alternating (A/B on
+ * measures other checkouts (this checkout's driver over each tree's server), one fresh process per tree and round, trees alternating (A/B on
  * a shared box); `--n=N` calls per round (default 10 000) after a warm-up of 2,000;
  * `--rounds=R` (default 3). Run
  * `deno run -A bench/call_path.ts`; profile with `--cpu-prof`. Not part of the product.
  */
 import { processTicks, threadTicks } from "./support/proc.ts";
 import { arg, argAll } from "./support/args.ts";
-import type { CallRig } from "./support/in_process_call.ts";
+import { type CallRig, startCallRig } from "./support/in_process_call.ts";
 
 const roots = argAll("root").length ? argAll("root") : [new URL("..", import.meta.url).pathname];
 const N = Number(arg("n") ?? 10_000);
@@ -24,10 +24,7 @@ const SDP = "v=0\r\no=caller 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n" +
 
 /** One tree, in this process: warm-up, then `ROUNDS` measured rounds of `N` calls. */
 async function measure(root: string): Promise<void> {
-  // The tree's own rig when it has one (so a tree that changed it is measured right).
-  const { startCallRig } = await import(`${root}/bench/support/in_process_call.ts`).catch(() =>
-    import("./support/in_process_call.ts")
-  );
+  // This checkout's driver for every tree: only the server under it differs.
   const rig: CallRig = await startCallRig(root);
   let next = 0;
   try {
