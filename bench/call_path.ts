@@ -4,12 +4,13 @@
  * Proxy-Authorization → 180 → 200 → ACK → BYE → 200, through an in-process server
  * (bench/support/in_process_call.ts: real transport parsing, transactions, sanity, digest,
  * location, proxy, dialogs; the transport's `send` serializes and hands the bytes back).
- * Reports CPU (process, and its main thread alone) and wall µs per call (the driver's own work included: building and matching
- * the messages, the client digest; it is the same for every tree). `--root=DIR` (repeatable)
- * measures other checkouts (this checkout's driver over each tree's server), one fresh process per tree and round, trees alternating (A/B on
+ * Reports CPU (process, and its main thread alone) and wall µs per call (the driver's own
+ * work included: building and matching the messages, the client digest; it is the same for
+ * every tree). `--root=DIR` (repeatable) measures other checkouts (this checkout's driver
+ * over each tree's server), one fresh process per tree and round, trees alternating (A/B on
  * a shared box); `--n=N` calls per round (default 10 000) after a warm-up of 2,000;
- * `--rounds=R` (default 3). Run
- * `deno run -A bench/call_path.ts`; profile with `--cpu-prof`. Not part of the product.
+ * `--rounds=R` (default 3). Run `deno run -A bench/call_path.ts`; profile with
+ * `--cpu-prof`. Not part of the product.
  */
 import { processTicks, threadTicks } from "./support/proc.ts";
 import { arg, argAll } from "./support/args.ts";
