@@ -88,6 +88,20 @@ Deno.test("dialog: bounded — the oldest terminated go first", () => {
   assert.deepEqual(tracker.list().map((d) => d.callId), ["b", "c"]);
 });
 
+Deno.test("dialog: a full table of lingering dialogs sheds its oldest tenth at once", () => {
+  const tracker = new DialogTracker({ maxDialogs: 20 });
+  for (let i = 0; i < 20; i++) {
+    tracker.invite(req("INVITE", `t${i}`), ws);
+    tracker.failed(`t${i}`);
+  }
+  tracker.invite(req("INVITE", "new1"), ws);
+  const ids = tracker.list().map((d) => d.callId);
+  assert.equal(ids.length, 19);
+  assert.deepEqual(ids.slice(0, 2), ["t2", "t3"], "t0 and t1 went together");
+  tracker.invite(req("INVITE", "new2"), ws);
+  assert.equal(tracker.list().length, 20, "the next call evicts nothing");
+});
+
 Deno.test("dialog: a call whose BYE never passed ends after the dialog lifetime", () => {
   let now = 0;
   const tracker = new DialogTracker({ now: () => now, lingerMs: 1000, lifetimeMs: 60_000 });
