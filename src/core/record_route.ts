@@ -260,9 +260,11 @@ function hash64(text: string): string {
   return hex8(a) + hex8(b);
 }
 
+/** Two hex digits per byte value. */
+const HEX = Array.from({ length: 256 }, (_, i) => (i < 16 ? "0" : "") + i.toString(16));
+
 function hex8(n: number): string {
-  const h = (n >>> 0).toString(16);
-  return h.length === 8 ? h : "0".repeat(8 - h.length) + h;
+  return HEX[n >>> 24] + HEX[(n >>> 16) & 255] + HEX[(n >>> 8) & 255] + HEX[n & 255];
 }
 
 /** A branch for a request we forward statefully: prefix, loop hash, randomness (~82 bits). */
