@@ -10,7 +10,7 @@
 import { spawnChild } from "../../tests/support/process.ts";
 import { freePorts } from "../../tests/support/ports.ts";
 import { SIPP } from "../../tests/support/sipp.ts";
-import { mb } from "./proc.ts";
+import { mb, processTicks } from "./proc.ts";
 import { reachedAt, readRows, type StatRow } from "./sipp_stats.ts";
 import { udpDrops } from "./call_servers.ts";
 import { BENCH_ACCOUNT, type Registrar } from "./registrars.ts";
@@ -76,6 +76,11 @@ export interface LoadRun {
   serverDrops: number;
   /** ...and on sipp's sockets (the load generator did not keep up). */
   clientDrops: number;
+  /**
+   * CPU of the load's sipp processes (the callee's UAS not included), % of one core: near
+   * 100 % per instance, sipp is the bottleneck, not the server.
+   */
+  clientCpuPct?: number;
 }
 
 export interface LadderStep extends LoadRun {
@@ -216,10 +221,16 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
     if (kb > peakKb) peakKb = kb;
     o.onSample?.(Math.round((performance.now() - t0) / 1000), mb(kb));
   }, every);
-  // sipp's sockets close with it: their drop counters are read while it runs.
+  // sipp's sockets close with it, and its /proc entry: both are read while it runs.
+  const clientTicks = ports.map(() => 0);
   const clientSampler = setInterval(() => {
     const n = ports.reduce((sum, p) => sum + udpDrops(p), 0);
     if (n > clientDrops) clientDrops = n;
+    children.forEach((c, i) => {
+      try {
+        clientTicks[i] = processTicks(c.pid);
+      } catch { /* exited */ }
+    });
   }, 500);
   const children = ports.map((port, i) => {
     const share = Math.round(calls / instances) + (i === 0 ? calls % instances : 0);
@@ -293,6 +304,7 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
     wallS: Math.round(wallS * 10) / 10,
     serverDrops: udpDrops(server.port) - drops0,
     clientDrops,
+    clientCpuPct: Math.round((clientTicks.reduce((a, b) => a + b, 0) / 100 / wallS) * 100),
   };
 }
 
