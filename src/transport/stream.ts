@@ -12,7 +12,7 @@ import { normalizeHost } from "./address.ts";
 import type { Connection, TransportSink } from "./connection.ts";
 import { streamFlowId } from "./flow_id.ts";
 import type { Flow } from "./types.ts";
-import { WriteQueue } from "./write_queue.ts";
+import { READ_AHEAD_BYTES, WriteQueue } from "./write_queue.ts";
 import type { StreamLoadWatch } from "./stream_overload.ts";
 
 /**
@@ -22,8 +22,6 @@ import type { StreamLoadWatch } from "./stream_overload.ts";
  */
 const READ_BUFFER = 8192;
 const BUSY_READ_BUFFER = 65536;
-/** Unwritten answer bytes past which the connection stops reading until they are written. */
-export const READ_AHEAD_BYTES = 1024 * 1024;
 const CRLF = new Uint8Array([13, 10]);
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 

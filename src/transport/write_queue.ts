@@ -4,6 +4,12 @@
  * WebSocket connections.
  */
 
+/**
+ * Unwritten bytes past which a connection reads nothing more until they are written (TCP
+ * backpressure: a peer that does not read our answers cannot make us buffer them).
+ */
+export const READ_AHEAD_BYTES = 1024 * 1024;
+
 /** Bytes accepted and not yet written on every queue of this isolate (stream_overload.ts). */
 let queuedTotal = 0;
 

@@ -7,7 +7,7 @@
 import type { CloseInfo, CloseInitiator, Connection, TransportSink } from "./connection.ts";
 import type { Flow } from "./types.ts";
 import { CLOSE, encodeClose, encodeFrame, OPCODE, type WsFrameDecoder } from "./ws_frames.ts";
-import { WriteQueue } from "./write_queue.ts";
+import { READ_AHEAD_BYTES, WriteQueue } from "./write_queue.ts";
 
 const encoder = new TextEncoder();
 const CRLF = encoder.encode("\r\n");
@@ -134,6 +134,8 @@ export class WsConnection implements Connection {
           this.pinged = false;
           onEvents(this, decoder.push(chunk));
         }
+        // A peer that does not read our answers gets no more read from it (backpressure).
+        if (this.#writer.queuedBytes() > READ_AHEAD_BYTES) await this.#writer.drained();
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         chunk = buffer.subarray(0, n);
