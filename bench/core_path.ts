@@ -3,111 +3,219 @@
  * parsing, transactions, sanity, registrar, digest, location) whose transport `send` is
  * replaced by one that serializes and hands the bytes back, driven by REGISTER → 401 →
  * authenticated REGISTER → 200 cycles from a fixed set of UDP flows. Reports µs per
- * registration, wall and CPU time (client-side digest work included; it is small). `--root=DIR` measures
- * another checkout (A/B); `--n=N` registrations (default 50 000) after a warm-up;
- * `--abuse=off|trusted|counted` (default trusted): the abuse guard disabled, enabled with the
- * load's address trusted (bench default), or enabled and counting every request against a
- * rate limit too high to trip, to price the per-message check. Run
- * `deno run -A bench/core_path.ts`. Not part of the product.
+ * registration, wall and CPU time (client-side digest work included; it is small).
+ * `--root=DIR` (repeatable) measures other checkouts: each gets its own server in this
+ * process and they run in interleaved rounds (`--rounds=N`, default 1; with several roots
+ * use 8 or more), so load from other work hits each alike; CPU is the process's
+ * (`process.cpuUsage`), reported as the min and median of the rounds. `--n=N` registrations
+ * per round (default 50 000) after `--warmup=N` (default 5 000) per root; `--abuse=off|trusted|counted` (default
+ * trusted): the abuse guard disabled, enabled with the load's address trusted (bench
+ * default), or enabled and counting every request against a rate limit too high to trip, to
+ * price the per-message check. Also reports the heap allocated per registration (largest
+ * growth of short rounds, client included); `--alloc-sites` prints where it is allocated
+ * instead (V8's sampling heap profiler, first root only). Run `deno run -A bench/core_path.ts`, or
+ * `deno run -A bench/core_path.ts --root=/work/main --root=. --rounds=10 --n=5000`. Not part
+ * of the product.
  */
 import { createHash } from "node:crypto";
-import { processTicks } from "./support/proc.ts";
-import { arg } from "./support/args.ts";
+import { Session } from "node:inspector";
+import process from "node:process";
+import { arg, argAll } from "./support/args.ts";
 
-const root = arg("root") ?? new URL("..", import.meta.url).pathname;
+const roots = argAll("root");
+if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
 const N = Number(arg("n") ?? 50_000);
-const { defaultConfig } = await import(`${root}/src/config/config.ts`);
-const { startServer } = await import(`${root}/src/server.ts`);
-const { freePorts } = await import(`${root}/tests/support/ports.ts`);
+const ROUNDS = Number(arg("rounds") ?? 1);
+const WARMUP = Number(arg("warmup") ?? 5000);
+const ABUSE = arg("abuse") ?? "trusted";
 
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const dir = await Deno.makeTempDir({ prefix: "sipws-core-" });
-const config = defaultConfig();
-config.interface = "127.0.0.1";
-config.foreground = true;
-config.storePath = `${dir}/sipws.db`;
-config.udpPort = freePorts(1)[0];
-// One thread: this prices the single-thread path, and its transport `send` is replaced below.
-config.workers = 1;
-const ABUSE = arg("abuse") ?? "trusted";
-if (config.abuse) {
-  // 20 agents at 127.0.0.1 far above 50 requests/s: load, not an attack.
-  if (ABUSE === "off") config.abuse.enabled = false;
-  else if (ABUSE === "trusted") config.abuse.trusted = ["127.0.0.0/8"];
-  else config.abuse.rateLimit = 1_000_000;
-}
-const server = await startServer(config);
-await server.store.putAccount(ACCOUNT);
-
-let last = "";
-// deno-lint-ignore no-explicit-any
-(server.transport as any).send = (message: { toBytes(): Uint8Array }, target: any) => {
-  last = decoder.decode(message.toBytes());
-  return Promise.resolve(target.flow);
-};
-
 const AGENTS = 20;
-const flows = Array.from({ length: AGENTS }, (_, i) => ({
-  id: `udp:127.0.0.1:5060>127.0.0.1:${40000 + i}`,
-  transport: "udp",
-  local: { host: "127.0.0.1", port: config.udpPort },
-  remote: { host: "127.0.0.1", port: 40000 + i },
-  reliable: false,
-  secure: false,
-}));
 const uri = `sip:${ACCOUNT.domain}`;
 const ha1 = md5(`${ACCOUNT.user}:${ACCOUNT.domain}:${ACCOUNT.password}`);
 const ha2 = md5(`REGISTER:${uri}`);
-let cseq = 1;
-let branch = 0;
-const request = (i: number, auth?: string) =>
-  encoder.encode(
-    `REGISTER ${uri} SIP/2.0\r\n` +
-      `Via: SIP/2.0/UDP 127.0.0.1:${40000 + i};branch=z9hG4bKcore.${branch++};rport\r\n` +
-      `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=f${i}\r\n` +
-      `To: <sip:bench@example.test>\r\nCall-ID: core-${i}@bench\r\nCSeq: ${cseq++} REGISTER\r\n` +
-      `Contact: <sip:ua${i}@127.0.0.1:${40000 + i}>\r\nExpires: 3600\r\n` +
-      (auth ? `Authorization: ${auth}\r\n` : "") + `Content-Length: 0\r\n\r\n`,
-  );
 
-function register(i: number): void {
-  server.transport.deliver(request(i), flows[i]);
-  const nonce = /nonce="([^"]+)"/.exec(last)?.[1];
-  if (!last.startsWith("SIP/2.0 401") || !nonce) throw new Error(`expected 401: ${last}`);
-  const cnonce = `c${cseq}`;
-  const response = md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`);
-  const auth = `Digest username="bench", realm="example.test", nonce="${nonce}", uri="${uri}", ` +
-    `response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
-  server.transport.deliver(request(i, auth), flows[i]);
-  if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+interface Rig {
+  root: string;
+  register: (i: number) => void;
+  stop: () => Promise<void>;
+  cpu: number[];
+  wall: number[];
 }
 
-try {
-  for (let i = 0; i < 5000; i++) register(i % AGENTS);
-  const t0 = performance.now();
-  const ticks0 = processTicks(Deno.pid);
-  for (let i = 0; i < N; i++) {
-    register(i % AGENTS);
-    // Let timers and microtasks run now and then, as between datagrams.
-    if (i % 500 === 0) await new Promise((r) => setTimeout(r, 0));
+async function rig(root: string): Promise<Rig> {
+  const { defaultConfig } = await import(`${root}/src/config/config.ts`);
+  const { startServer } = await import(`${root}/src/server.ts`);
+  const { freePorts } = await import(`${root}/tests/support/ports.ts`);
+  const dir = await Deno.makeTempDir({ prefix: "sipws-core-" });
+  const config = defaultConfig();
+  config.interface = "127.0.0.1";
+  config.foreground = true;
+  config.storePath = `${dir}/sipws.db`;
+  config.udpPort = freePorts(1)[0];
+  // One thread: this prices the single-thread path, and its transport `send` is replaced below.
+  config.workers = 1;
+  if (config.abuse) {
+    // 20 agents at 127.0.0.1 far above 50 requests/s: load, not an attack.
+    if (ABUSE === "off") config.abuse.enabled = false;
+    else if (ABUSE === "trusted") config.abuse.trusted = ["127.0.0.0/8"];
+    else config.abuse.rateLimit = 1_000_000;
   }
-  const us = ((performance.now() - t0) * 1000) / N;
+  const server = await startServer(config);
+  await server.store.putAccount(ACCOUNT);
+
+  let last = "";
+  // deno-lint-ignore no-explicit-any
+  (server.transport as any).send = (message: { toBytes(): Uint8Array }, target: any) => {
+    last = decoder.decode(message.toBytes());
+    return Promise.resolve(target.flow);
+  };
+  const flows = Array.from({ length: AGENTS }, (_, i) => ({
+    id: `udp:127.0.0.1:5060>127.0.0.1:${40000 + i}`,
+    transport: "udp",
+    local: { host: "127.0.0.1", port: config.udpPort },
+    remote: { host: "127.0.0.1", port: 40000 + i },
+    reliable: false,
+    secure: false,
+  }));
+  let cseq = 1;
+  let branch = 0;
+  const request = (i: number, auth?: string) =>
+    encoder.encode(
+      `REGISTER ${uri} SIP/2.0\r\n` +
+        `Via: SIP/2.0/UDP 127.0.0.1:${40000 + i};branch=z9hG4bKcore.${branch++};rport\r\n` +
+        `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=f${i}\r\n` +
+        `To: <sip:bench@example.test>\r\nCall-ID: core-${i}@bench\r\nCSeq: ${cseq++} REGISTER\r\n` +
+        `Contact: <sip:ua${i}@127.0.0.1:${40000 + i}>\r\nExpires: 3600\r\n` +
+        (auth ? `Authorization: ${auth}\r\n` : "") + `Content-Length: 0\r\n\r\n`,
+    );
+  const register = (i: number): void => {
+    server.transport.deliver(request(i), flows[i]);
+    const nonce = /nonce="([^"]+)"/.exec(last)?.[1];
+    if (!last.startsWith("SIP/2.0 401") || !nonce) throw new Error(`expected 401: ${last}`);
+    const cnonce = `c${cseq}`;
+    const response = md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`);
+    const auth = `Digest username="bench", realm="example.test", nonce="${nonce}", uri="${uri}", ` +
+      `response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
+    server.transport.deliver(request(i, auth), flows[i]);
+    if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);
+  };
+  const stop = async () => {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  return { root, register, stop, cpu: [], wall: [] };
+}
+
+async function round(r: Rig): Promise<void> {
+  const t0 = performance.now();
+  const cpu0 = cpuUs();
+  for (let i = 0; i < N; i++) {
+    r.register(i % AGENTS);
+    // Let timers and microtasks run now and then, as between datagrams.
+    if (i % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
   // CPU time, not wall time: steadier on a machine shared with other work.
-  const cpuUs = ((processTicks(Deno.pid) - ticks0) * 10_000) / N;
-  console.log(
-    JSON.stringify({
-      root,
-      abuse: config.abuse ? ABUSE : "absent",
-      registrations: N,
-      us_per_registration: Math.round(us * 10) / 10,
-      cpu_us_per_registration: Math.round(cpuUs * 10) / 10,
-    }),
-  );
+  r.cpu.push((cpuUs() - cpu0) / N);
+  r.wall.push(((performance.now() - t0) * 1000) / N);
+}
+
+/**
+ * Heap growth per registration over short rounds (the bench client's own garbage
+ * included): a collection during a round can only lower its figure, so the largest round
+ * is one that no collection interrupted.
+ */
+function allocatedBytes(r: Rig): number {
+  let most = 0;
+  for (let k = 0; k < 20; k++) {
+    const before = Deno.memoryUsage().heapUsed;
+    for (let i = 0; i < 100; i++) r.register(i % AGENTS);
+    most = Math.max(most, (Deno.memoryUsage().heapUsed - before) / 100);
+  }
+  return Math.round(most);
+}
+
+/**
+ * `--alloc-sites`: V8's sampling heap profiler over `n` registrations of the first root,
+ * collected objects included, printed as bytes per registration by allocating function
+ * (inlined callees count in their caller).
+ */
+async function allocationSites(r: Rig): Promise<void> {
+  const session = new Session();
+  session.connect();
+  // deno-lint-ignore no-explicit-any
+  const post = (method: string, params: object = {}): Promise<any> =>
+    new Promise((resolve, reject) =>
+      session.post(method, params, (e, result) => e ? reject(e) : resolve(result))
+    );
+  await post("HeapProfiler.enable");
+  await post("HeapProfiler.startSampling", {
+    samplingInterval: 256,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  for (let i = 0; i < N; i++) r.register(i % AGENTS);
+  const { profile } = await post("HeapProfiler.stopSampling");
+  session.disconnect();
+  const bytes = new Map<string, number>();
+  interface Node {
+    callFrame: { functionName: string; url: string };
+    selfSize: number;
+    children: Node[];
+  }
+  const walk = (node: Node, caller: string) => {
+    const f = node.callFrame;
+    const name = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}`;
+    const site = `${name} <- ${caller}`;
+    if (node.selfSize) bytes.set(site, (bytes.get(site) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child, name);
+  };
+  walk(profile.head, "");
+  let total = 0;
+  for (const b of bytes.values()) total += b;
+  console.log(`${r.root}: ${Math.round(total / N)} bytes allocated per registration (sampled)`);
+  const top = [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 40);
+  for (const [site, b] of top) console.log(`${String(Math.round(b / N)).padStart(7)}  ${site}`);
+}
+
+const rigs: Rig[] = [];
+try {
+  for (const root of roots) rigs.push(await rig(root));
+  for (const r of rigs) for (let i = 0; i < WARMUP; i++) r.register(i % AGENTS);
+  if (Deno.args.includes("--alloc-sites")) {
+    await allocationSites(rigs[0]);
+    Deno.exit(0);
+  }
+  for (let k = 0; k < ROUNDS; k++) {
+    // Alternate the order too, so neither tree always runs right after the other.
+    const order = k % 2 === 0 ? rigs : [...rigs].reverse();
+    for (const r of order) await round(r);
+  }
+  const tenth = (x: number) => Math.round(x * 10) / 10;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  for (const r of rigs) {
+    console.log(
+      JSON.stringify({
+        root: r.root,
+        abuse: ABUSE,
+        registrations: N,
+        rounds: ROUNDS,
+        us_per_registration: tenth(median(r.wall)),
+        cpu_us_per_registration: tenth(median(r.cpu)),
+        cpu_us_per_registration_min: tenth(Math.min(...r.cpu)),
+        cpu_rounds: r.cpu.map(tenth),
+        heap_bytes_per_registration: allocatedBytes(r),
+      }),
+    );
+  }
 } finally {
-  await server.stop();
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  for (const r of rigs) await r.stop();
 }

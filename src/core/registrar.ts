@@ -48,6 +48,8 @@ interface Registration {
 export class Registrar {
   #deps: RegistrarDeps;
   #now: () => number;
+  /** Binding → its last Contact text in a 200 (see #contactValue); gone with the binding. */
+  #contactTexts = new WeakMap<Binding, { remaining: number; text: string }>();
 
   constructor(deps: RegistrarDeps) {
     this.#deps = deps;
@@ -154,7 +156,7 @@ export class Registrar {
     const response = createResponse(request, 200, undefined, newTag());
     for (const b of (this.#deps.registrations ?? this.#deps.location).lookup(aor)) {
       const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
-      response.append("Contact", `<${b.contact}>${b.contactParams};expires=${remaining}`);
+      response.append("Contact", this.#contactValue(b, remaining));
     }
     const supported = request.getAll("supported");
     if (this.#outboundRequested(request, supported)) response.append("Require", "outbound");
@@ -164,6 +166,23 @@ export class Registrar {
     }
     response.append("Date", httpDate(now));
     return response;
+  }
+
+  /**
+   * `<contact>params;expires=N` of a binding in a 200. An AOR with many contacts lists them
+   * all in every 200 while only the one registering changes, so each binding keeps its
+   * text for as long as its `expires` reads the same (bindings are replaced, never
+   * modified, so the object is the key).
+   */
+  #contactValue(b: Binding, remaining: number): string {
+    const kept = this.#contactTexts.get(b);
+    if (kept !== undefined && kept.remaining === remaining) return kept.text;
+    const text = `<${b.contact}>${b.contactParams};expires=${remaining}`;
+    if (kept !== undefined) {
+      kept.remaining = remaining;
+      kept.text = text;
+    } else this.#contactTexts.set(b, { remaining, text });
+    return text;
   }
 
   /** Contact list with effective expires, or "*" for remove-all (§10.3 step 6). */

@@ -281,12 +281,22 @@ export class TransactionLayer {
     const tx = method === "INVITE"
       ? new InviteServerTransaction(this.#ctx, key, request, flow)
       : new NonInviteServerTransaction(this.#ctx, key, request, flow);
-    this.#servers.set(key, tx);
-    const ok = this.#guard(`onRequest(${method})`, () => this.onRequest(request, flow, tx));
-    // The TU failed before answering: answer 500 so the client stops retransmitting.
-    if (!ok && !tx.hasFinal && tx.state !== "Terminated") {
-      tx.respond(createResponse(request, 500, "Server Internal Error", newTag()));
+    // An INVITE's final hands it over to a record in its table slot (`replace`): in first.
+    if (method === "INVITE") this.#servers.set(key, tx);
+    try {
+      // Called in place, not through #guard: no closure or label string per request.
+      this.onRequest(request, flow, tx);
+    } catch (error) {
+      this.#log.error(`onRequest(${method}) threw: ${describe(error)}`);
+      // The TU failed before answering: answer 500 so the client stops retransmitting.
+      if (!tx.hasFinal && tx.state !== "Terminated") {
+        tx.respond(createResponse(request, 500, "Server Internal Error", newTag()));
+      }
     }
+    // A non-INVITE is matched from now on. Nothing else runs while the TU handles the
+    // request, so one it already ended (a REGISTER answered at once, its bytes in the
+    // completed ring) never enters the table: no insert and delete per request.
+    if (method !== "INVITE" && tx.state !== "Terminated") this.#servers.set(key, tx);
   }
 
   /** §17.2.3: an ACK matches the INVITE transaction (ACK for non-2xx); else it is the TU's. */

@@ -28,6 +28,7 @@ import { callIdHash, callOwner } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner, shareStreamCounter, streamCounter } from "./flow_id.ts";
 import { FlowTable } from "./flow_table.ts";
+import { messageLabels } from "./message_labels.ts";
 import { stampReceived } from "./stamp_received.ts";
 import { WsDialer } from "./ws_dialer.ts";
 import type {
@@ -271,10 +272,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       log.debug(`unparseable message from ${flow.id}: ${String(error)}`);
       return;
     }
-    counters.inc("sip_messages_in_total", {
-      transport: flow.transport,
-      ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
-    });
+    counters.inc("sip_messages_in_total", messageLabels(flow.transport, message));
     try {
       this.onMessage({ message, flow, receivedAt });
     } catch (error) {

@@ -7,6 +7,7 @@
 import type { SipMessage } from "../sip/message.ts";
 import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
+import { messageLabels } from "./message_labels.ts";
 import { isInvalidHost } from "./address.ts";
 import type { FlowTable } from "./flow_table.ts";
 import type { Listeners } from "./listeners.ts";
@@ -83,10 +84,7 @@ export class Outbound {
   }
 
   #countOut(message: SipMessage, flow: Flow): void {
-    this.#c.counters.inc("sip_messages_out_total", {
-      transport: flow.transport,
-      ...(message.isRequest ? { method: message.method } : { status: String(message.status) }),
-    });
+    this.#c.counters.inc("sip_messages_out_total", messageLabels(flow.transport, message));
   }
 
   async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {
