@@ -201,12 +201,21 @@ export function quotedEnd(text: string, from: number): number {
   return -1;
 }
 
+/** What `formatParams` has written so far (formatting never nests). */
+let formatted = "";
+
+function formatParam(v: string | null, k: string): void {
+  formatted += v === null ? ";" + k : ";" + k + "=" + v;
+}
+
 export function formatParams(params: Params): string {
-  let out = "";
-  // forEach, not for-of: no [key, value] pair is allocated per parameter.
-  params.forEach((v, k) => {
-    out += v === null ? ";" + k : ";" + k + "=" + v;
-  });
+  if (params.size === 0) return "";
+  // forEach, not for-of: no [key, value] pair is allocated per parameter; and a callback
+  // defined once, not a closure over a local per call.
+  formatted = "";
+  params.forEach(formatParam);
+  const out = formatted;
+  formatted = "";
   return out;
 }
 

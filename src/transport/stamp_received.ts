@@ -3,7 +3,7 @@
  * a request, telling the sender where it came from.
  */
 import type { Header, SipMessage } from "../sip/message.ts";
-import { type Params, splitTopLevel } from "../sip/params.ts";
+import { NO_PARAMS, type Params, splitTopLevel } from "../sip/params.ts";
 import { formatVia, parseVia, type Via } from "../sip/via.ts";
 import type { Flow } from "./types.ts";
 
@@ -22,13 +22,12 @@ export function stampReceived(message: SipMessage, flow: Flow): void {
   const parsed = single ? message.topVia : parseVia(values[0]);
   const rport = parsed.params.has("rport");
   if (!rport && parsed.host === flow.remote.host) return;
-  // Copied by forEach and built field by field: `new Map(map)` and a spread go through
-  // iterators and entry arrays, several times the garbage of the Via itself.
-  const params: Params = new Map();
-  parsed.params.forEach((value, name) => params.set(name, value));
+  // The parse is this message's own (its parse cache, or fresh): stamped in place, and the
+  // cache then holds the stamped line with it. The shared empty NO_PARAMS is never written.
+  const params: Params = parsed.params === NO_PARAMS ? new Map() : parsed.params;
   params.set("received", flow.remote.host);
   if (rport) params.set("rport", String(flow.remote.port));
-  const via: Via = { transport: parsed.transport, host: parsed.host, port: parsed.port, params };
+  const via: Via = params === parsed.params ? parsed : { ...parsed, params };
   if (single) return message.replaceTopVia(header, via);
   values[0] = formatVia(via);
   header.value = values.join(",");
