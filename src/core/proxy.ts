@@ -122,8 +122,7 @@ export class Proxy implements RequestForwarder {
       throw new SipError(420, "Bad Extension", [["Unsupported", proxyRequire.join(", ")]]);
     }
     // §16.3 item 4 / RFC 5393: our own branch with this request's hash means a loop.
-    const hash = loopHash(request);
-    if (isLoop(request, hash, (host, port) => this.#isOurSentBy(host, port))) {
+    if (isLoop(request, () => loopHash(request), (host, port) => this.#isOurSentBy(host, port))) {
       throw new SipError(482, "Loop Detected");
     }
 
@@ -136,7 +135,7 @@ export class Proxy implements RequestForwarder {
     ) {
       return;
     }
-    this.#route(request, uri, flow, tx, maxForwards, hash, inDialog);
+    this.#route(request, uri, flow, tx, maxForwards, inDialog);
   }
 
   /** Hops of a user of ours, one per live binding (404 unknown, 480 none live). */
@@ -152,7 +151,7 @@ export class Proxy implements RequestForwarder {
         uri = parseUri(request.uri);
       }
       const maxForwards = request.maxForwards ?? 70;
-      this.#route(request, uri, flow, tx, maxForwards, loopHash(request), false);
+      this.#route(request, uri, flow, tx, maxForwards, false);
     } catch (error) {
       tx.respond(errorResponse(request, error, this.#deps.counters));
     }
@@ -164,9 +163,10 @@ export class Proxy implements RequestForwarder {
     flow: Flow,
     tx: Responder,
     maxForwards: number,
-    hash: string,
     inDialog: boolean,
   ): void {
+    // Before our Route entries go: the hash covers the request as it reached us.
+    const hash = loopHash(request);
     const popped = this.#resolver.popOurRoutes(request);
     const hops = this.#resolver.targets(request, uri, popped, inDialog);
     if (request.method === "INVITE" && !inDialog) this.#deps.dialogs?.invite(request, flow);

@@ -281,20 +281,22 @@ export function statelessBranch(request: SipRequest): string {
   return BRANCH_PREFIX + "s-" + hash64(top);
 }
 
-/** §16.3 item 4: one of our Vias carries the hash this very request has: a loop. */
+/**
+ * §16.3 item 4: one of our Vias carries the hash this very request has: a loop. `hash` may
+ * be a function, called only when a Via of ours is there to compare with (most requests
+ * carry none, and a challenged one never needs its hash).
+ */
 export function isLoop(
   request: SipRequest,
-  hash: string,
+  hash: string | (() => string),
   ours: (host: string, port: number | undefined) => boolean = () => true,
 ): boolean {
   for (const via of request.vias) {
     const branch = via.params.get("branch");
     // Another sipws on the path makes the same branches: only a Via we sent counts.
-    if (
-      branch && branch.startsWith(BRANCH_PREFIX) && ours(via.host, via.port) &&
-      branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + 16) === hash
-    ) {
-      return true;
+    if (branch && branch.startsWith(BRANCH_PREFIX) && ours(via.host, via.port)) {
+      if (typeof hash !== "string") hash = hash();
+      if (branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + 16) === hash) return true;
     }
   }
   return false;

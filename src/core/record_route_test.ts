@@ -143,3 +143,15 @@ Deno.test("recordRouteUri is what parsing the Record-Route value gives; none for
   const odd = { ftag: 'a"b' };
   assert.equal(recordRouteUri({ host: "127.0.0.1", port: 5060 }, "udp", odd), undefined);
 });
+
+Deno.test("isLoop asks for the hash only when a Via of ours is there to compare", () => {
+  let asked = 0;
+  const hashOf = (request: SipRequest) => () => (asked++, loopHash(request));
+  const fresh = invite();
+  assert.equal(isLoop(fresh, hashOf(fresh)), false);
+  assert.equal(asked, 0);
+  const branch = newProxyBranch(loopHash(fresh));
+  const looped = invite(`Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}\r\n`);
+  assert.equal(isLoop(looped, hashOf(looped)), true);
+  assert.equal(asked, 1);
+});

@@ -200,7 +200,13 @@ abstract class SipMessageBase {
     const key = headerKey(name);
     const at = this.headers.findIndex((h) => h.key === key);
     if (at < 0) return undefined;
-    const parts = splitTopLevel(this.headers[at].value, ",");
+    const value = this.headers[at].value;
+    // One value on the line (a Via or Route as UAs and proxies write them): no list to split.
+    if (value.indexOf(",") < 0) {
+      this.headers.splice(at, 1);
+      return value.trim();
+    }
+    const parts = splitTopLevel(value, ",");
     const first = parts.shift()!.trim();
     if (parts.length === 0) this.headers.splice(at, 1);
     else this.headers[at] = { ...this.headers[at], value: parts.join(",").trim() };
