@@ -39,7 +39,7 @@ import { freePort } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, startSipp } from "./support/sipp.ts";
 import { startWebRtcPhone, uacScenario } from "./support/sipp_webrtc.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { rfcTimers, startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "alice-secret" };
@@ -74,7 +74,11 @@ interface Rig {
 
 async function startRig(): Promise<Rig> {
   // The server's default challenge set (MD5 and SHA-256): browsers must cope as shipped.
-  const ts = await startTestServer({ transports: ["udp", "ws", "wss"], accounts: ACCOUNTS });
+  const ts = await startTestServer({
+    transports: ["udp", "ws", "wss"],
+    accounts: ACCOUNTS,
+    configure: rfcTimers,
+  });
   let browser: BrowserHandle;
   try {
     browser = await launchBrowser({ relayPorts: [ts.port("ws"), ts.port("wss")] });

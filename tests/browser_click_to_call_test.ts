@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { type BrowserHandle, capturePageLog, launchBrowser } from "./support/browser.ts";
 import { startCallsRig } from "./support/calls_rig.ts";
+import { rfcTimers } from "./support/test_server.ts";
 import {
   answer,
   installJsSip,
@@ -32,7 +33,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const rig = await startCallsRig({ transports: ["ws"], accounts: [ALICE, BOB], key: KEY });
+    const rig = await startCallsRig({
+      transports: ["ws"],
+      accounts: [ALICE, BOB],
+      key: KEY,
+      configure: rfcTimers,
+    });
     const { ts, control } = rig;
     await ts.server.store.putDomain({ domain: DOMAIN, control: control.url });
     const api = async (method: string, path: string, body?: unknown) => {

@@ -32,7 +32,7 @@ import { freePort } from "./support/ports.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, startSipp } from "./support/sipp.ts";
 import { startWebRtcPhone, uacScenario } from "./support/sipp_webrtc.ts";
-import { startTestServer, type TestServer } from "./support/test_server.ts";
+import { rfcTimers, startTestServer, type TestServer } from "./support/test_server.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "alice-secret" };
@@ -45,6 +45,7 @@ function node(n: number, redisUrl: string, accounts: typeof ALICE[]): Promise<Te
     transports: ["udp", "ws"],
     accounts,
     configure: (c) => {
+      rfcTimers(c);
       c.interface = `127.0.0.${n + 1}`;
       c.cluster.redis = redisUrl;
       c.cluster.nodeId = `n${n}`;

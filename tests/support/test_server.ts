@@ -90,6 +90,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 }
 
 /**
+ * The RFC 3261 timers (T1 500 ms) instead of the rig's shrunken ones (T1 50 ms), for tests
+ * whose peers are browsers: Timer B and F (64·T1) would give a JsSIP page 3.2 s to answer a
+ * proxied request, a re-INVITE's 200 waiting on WebRTC negotiation included, which a loaded
+ * machine's Chromium can exceed. Loopback loses nothing, so the longer retransmit timers
+ * cost no time.
+ */
+export function rfcTimers(config: Config): void {
+  const { t1, t2, t4 } = defaultConfig().sip;
+  Object.assign(config.sip, { t1, t2, t4 });
+}
+
+/**
  * The server's counters with every worker's counts in (`Server.sync`, as the API reads
  * them): what a test observed happening is counted.
  */
