@@ -1,6 +1,6 @@
 /**
  * Stream shedding (src/transport/stream_overload.ts): with a tiny event-loop bound
- * (`sip.overload_lag_ms = 1`), a burst of INVITEs written at once on one TCP connection
+ * (`sip.overload_lag_ms = 2`), a burst of INVITEs written at once on one TCP connection
  * keeps the server busy for longer than the bound, so the INVITEs read late in a turn are
  * refused with 503 + Retry-After (built from their own headers), while a BYE at the end of
  * the burst still reaches the proxy (481: no such dialog, not a 503), and once the burst is
@@ -12,7 +12,7 @@ import { until } from "./support/poll.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { StreamFramer } from "../src/sip/framer.ts";
 
-const BURST = 2000;
+const BURST = 3000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -72,7 +72,7 @@ Deno.test("tcp overload: a burst's excess INVITEs get 503 + Retry-After, a BYE p
     transports: ["tcp"],
     workers: 1,
     configure: (c) => {
-      c.sip.overloadLagMs = 1;
+      c.sip.overloadLagMs = 2;
       c.abuse.enabled = false;
     },
   });
@@ -116,7 +116,7 @@ Deno.test("tcp overload: a burst's excess INVITEs get 503 + Retry-After, a BYE p
 
     // Calm again: a new INVITE on the same connection is served (not 503) within a few tries.
     let servedAfter = false;
-    for (let i = 0; i < 20 && !servedAfter; i++) {
+    for (let i = 0; i < 50 && !servedAfter; i++) {
       await new Promise((r) => setTimeout(r, 100));
       const id = `burst-${BURST + 1 + i}`;
       await conn.write(encoder.encode(invite(BURST + 1 + i, port)));
