@@ -9,7 +9,9 @@
  * in Deno, costs about twice the server's CPU per registration and capped both
  * configurations alike). Reports registrations/s, server CPU µs per registration (every
  * thread), % CPU and the scaling factor (rate with N workers / rate with 1). Runs alone with
- * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N]`.
+ * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N]
+ * [--root=DIR ...]`: with several `--root` trees (a before and an after), each tree's two
+ * configurations run side by side with the others', interleaved per transport.
  */
 import { groupTicks } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
@@ -23,7 +25,7 @@ import { BENCH_ACCOUNT } from "./support/registrars.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { SIPP } from "../tests/support/sipp.ts";
-import { arg } from "./support/args.ts";
+import { arg, argAll } from "./support/args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /**
@@ -34,6 +36,8 @@ const SIPP_INSTANCES = 8;
 
 export interface WorkersPhase {
   workers: number;
+  /** The sipws tree measured, when the run compares several (`--root`). */
+  root?: string;
   transport: "udp" | "tcp";
   registrationsPerSec: number;
   /** Registrations that failed (sipp's failed calls) or were shed (503). */
@@ -49,16 +53,16 @@ export interface WorkersBenchResult {
   durationMs: number;
   concurrency: number;
   phases: WorkersPhase[];
-  /** Rate with N workers over the rate with 1, per transport. */
+  /** Rate with N workers over the rate with 1, per transport (and tree: `udp root`). */
   scaling: Record<string, number>;
 }
 
-async function startSipws(dir: string, workers: number) {
+async function startSipws(dir: string, workers: number, root: string) {
   const store = await seededStore(dir, [BENCH_ACCOUNT]);
   const [port] = freePorts(1);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, udp: port, tcp: port, workers, config: loadConfig(dir, ROOT) }),
-    cwd: ROOT,
+    args: serveArgs({ store, udp: port, tcp: port, workers, config: loadConfig(dir, root) }),
+    cwd: root,
   });
   await waitForListening(port, "udp", 30_000);
   await waitForListening(port, "tcp", 30_000);
@@ -113,40 +117,54 @@ export async function runWorkersBench(options: {
   durationMs?: number;
   warmupMs?: number;
   concurrency?: number;
+  /** Times each phase runs, interleaved with the others' (a loaded box varies). */
+  rounds?: number;
+  /** sipws trees to measure side by side; this one when none. */
+  roots?: string[];
   log?: (line: string) => void;
 } = {}): Promise<WorkersBenchResult> {
   const n = options.workers ?? 2;
   const durationMs = options.durationMs ?? 5000;
   const warmupMs = options.warmupMs ?? 2000;
   const concurrency = options.concurrency ?? 200;
-  const counts = [1, n];
-  const dirs = await Promise.all(counts.map(() => Deno.makeTempDir({ prefix: "sipws-wb-" })));
+  const roots = options.roots?.length ? options.roots : [ROOT];
+  const named = roots.length > 1;
+  const configs = roots.flatMap((root) => [1, n].map((workers) => ({ root, workers })));
+  const dirs = await Promise.all(configs.map(() => Deno.makeTempDir({ prefix: "sipws-wb-" })));
   const servers = [];
   const phases: WorkersPhase[] = [];
   try {
-    for (const [i, workers] of counts.entries()) servers.push(await startSipws(dirs[i], workers));
+    for (const [i, { root, workers }] of configs.entries()) {
+      servers.push(await startSipws(dirs[i], workers, root));
+    }
+    const rounds = Math.max(1, options.rounds ?? 1);
     for (const transport of ["udp", "tcp"] as const) {
-      for (const [i, workers] of counts.entries()) {
-        const { child, port } = servers[i];
-        if (warmupMs > 0) await sippLoop(port, transport, concurrency, warmupMs);
-        const ticks0 = groupTicks(child.pid);
-        const r = await sippLoop(port, transport, concurrency, durationMs);
-        const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
-        const phase: WorkersPhase = {
-          workers,
-          transport,
-          registrationsPerSec: Math.round(r.registrations / r.seconds),
-          failures: r.failures,
-          cpuUsPerRegistration: r.registrations > 0
-            ? Math.round((cpuSeconds * 1e6) / r.registrations)
-            : 0,
-          cpuPct: Math.round((cpuSeconds / r.seconds) * 100),
-        };
-        phases.push(phase);
-        options.log?.(
-          `workers=${workers} ${transport}: ${phase.registrationsPerSec} reg/s, ` +
-            `${phase.cpuUsPerRegistration} µs CPU/reg, ${phase.cpuPct}% CPU`,
-        );
+      for (let round = 0; round < rounds; round++) {
+        for (const [i, { root, workers }] of configs.entries()) {
+          const { child, port } = servers[i];
+          if (warmupMs > 0) await sippLoop(port, transport, concurrency, warmupMs);
+          const ticks0 = groupTicks(child.pid);
+          const r = await sippLoop(port, transport, concurrency, durationMs);
+          const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
+          const phase: WorkersPhase = {
+            workers,
+            ...(named ? { root } : {}),
+            transport,
+            registrationsPerSec: Math.round(r.registrations / r.seconds),
+            failures: r.failures,
+            cpuUsPerRegistration: r.registrations > 0
+              ? Math.round((cpuSeconds * 1e6) / r.registrations)
+              : 0,
+            cpuPct: Math.round((cpuSeconds / r.seconds) * 100),
+          };
+          phases.push(phase);
+          options.log?.(
+            `${
+              named ? root + " " : ""
+            }workers=${workers} ${transport}: ${phase.registrationsPerSec} reg/s, ` +
+              `${phase.cpuUsPerRegistration} µs CPU/reg, ${phase.cpuPct}% CPU`,
+          );
+        }
       }
     }
   } finally {
@@ -155,10 +173,16 @@ export async function runWorkersBench(options: {
   }
   const scaling: Record<string, number> = {};
   for (const t of ["udp", "tcp"]) {
-    const one = phases.find((p) => p.transport === t && p.workers === 1);
-    const many = phases.find((p) => p.transport === t && p.workers === n);
-    if (one && many && one.registrationsPerSec > 0) {
-      scaling[t] = Math.round((many.registrationsPerSec / one.registrationsPerSec) * 100) / 100;
+    for (const root of roots) {
+      // Over every round: the rates summed.
+      const rate = (w: number) =>
+        phases.filter((p) => p.transport === t && p.workers === w && (p.root ?? ROOT) === root)
+          .reduce((sum, p) => sum + p.registrationsPerSec, 0);
+      const one = rate(1);
+      const many = rate(n);
+      if (one > 0 && many > 0) {
+        scaling[named ? `${t} ${root}` : t] = Math.round((many / one) * 100) / 100;
+      }
     }
   }
   return { workers: n, durationMs, concurrency, phases, scaling };
@@ -173,7 +197,7 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
         String(p.registrationsPerSec).padStart(6)
       } ${String(p.failures).padStart(5)} ${String(p.cpuPct).padStart(5)} ${
         String(p.cpuUsPerRegistration).padStart(11)
-      }`,
+      }${p.root ? "  " + p.root : ""}`,
     );
   }
   for (const [t, v] of Object.entries(r.scaling)) {
@@ -196,6 +220,8 @@ if (import.meta.main) {
     workers: Number(arg("workers") ?? 2),
     durationMs: Number(arg("duration") ?? 5000),
     concurrency: Number(arg("concurrency") ?? 200),
+    roots: argAll("root"),
+    rounds: Number(arg("rounds") ?? 1),
     log: (line) => console.error(line),
   });
   console.log(formatWorkersBench(result).join("\n"));
