@@ -150,6 +150,10 @@ export async function startServer(
     nonceTtlSeconds: config.sip.nonceTtl,
     secret: keys.nonces.current,
     previousSecret: keys.nonces.previous,
+    // Each worker issues nonces in slots of its own, so another worker checking one of them
+    // (a phone re-registering over a connection another worker holds) does not find the
+    // slot taken by a nonce of its own and answer "stale".
+    slots: { index: worker?.index ?? 0, count },
   });
   const tokens = new FlowTokens(keys.flowTokens.current, keys.flowTokens.previous);
   const location = new LocationService(events);

@@ -54,6 +54,11 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** Nonce-count slots (nonces whose nc is remembered); default 2^19 (8 MiB), at most 2^24. */
   maxNonceCounts?: number;
+  /**
+   * Instances sharing the secret (workers): this one issues nonces only in slots `index`,
+   * `index + count`, ..., so a nonce one issued is never stale to another for its slot.
+   */
+  slots?: { index: number; count: number };
 }
 
 const NONCE_BYTES = 24;
@@ -90,7 +95,10 @@ export class DigestAuthenticator {
   readonly #slotTag: Int32Array;
   readonly #slotIssued: Float64Array;
   readonly #slotNc: Uint32Array;
-  #nextSlot = 0;
+  #nextSlot: number;
+  /** This instance's first slot and the step to its next (`slots` option). */
+  readonly #firstSlot: number;
+  readonly #slotStep: number;
   readonly #randomPool = new Uint8Array(RANDOM_POOL_BYTES);
   /** Scratch of the nonce being issued, its base64url codes, and of the nonce being checked. */
   readonly #issued = new Uint8Array(NONCE_BYTES);
@@ -123,6 +131,9 @@ export class DigestAuthenticator {
     this.#slotTag = new Int32Array(slots).fill(-1);
     this.#slotIssued = new Float64Array(slots);
     this.#slotNc = new Uint32Array(slots);
+    this.#slotStep = Math.max(1, options.slots?.count ?? 1);
+    this.#firstSlot = (options.slots?.index ?? 0) % slots;
+    this.#nextSlot = this.#firstSlot;
     this.setSecrets(options.secret ?? randomBytes(32), options.previousSecret);
   }
 
@@ -281,7 +292,8 @@ export class DigestAuthenticator {
       this.#randomOffset = 0;
     }
     const slot = this.#nextSlot;
-    this.#nextSlot = (slot + 1) % this.#slotNc.length;
+    const next = slot + this.#slotStep;
+    this.#nextSlot = next < this.#slotNc.length ? next : this.#firstSlot;
     bytes[SLOT_AT] = slot >>> 16;
     bytes[SLOT_AT + 1] = slot >>> 8;
     bytes[SLOT_AT + 2] = slot;

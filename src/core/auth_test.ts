@@ -419,6 +419,26 @@ Deno.test("nonce-count: a nonce of another instance with the same secret takes i
   assert.equal((ok(3) as { cause: string }).cause, "stale");
 });
 
+Deno.test("nonce-count: workers with their own slots keep each other's nonces valid", () => {
+  const secret = new Uint8Array(32).fill(9);
+  const { auth: first } = setup({ secret, maxNonceCounts: 8, slots: { index: 0, count: 2 } });
+  const { auth: second, clock } = setup({
+    secret,
+    maxNonceCounts: 8,
+    slots: { index: 1, count: 2 },
+  });
+  const foreign = first.challenge(REALM)[0];
+  const ok = (nc: number) => second.verify("REGISTER", [answer(foreign, { nc })], REALM, lookup());
+  assert.equal(ok(1).ok, true);
+  // The second issues nonces later, round its whole ring: none takes the first's slot.
+  for (let i = 0; i < 8; i++) {
+    clock.now += 10;
+    second.challenge(REALM);
+  }
+  assert.equal(ok(2).ok, true);
+  assert.equal((ok(2) as { cause: string }).cause, "replay");
+});
+
 Deno.test("nonce MAC is HMAC-SHA256(secret, issued-at | random | realm), as node:crypto computes it", async () => {
   const { createHmac } = await import("node:crypto");
   const { Buffer } = await import("node:buffer");
