@@ -192,6 +192,8 @@ export class TransportLayer implements MessageSender, TransportSink {
     // The abuse check runs once, where the bytes were read and before any hand-off: for UDP
     // that is the main thread (it reads every datagram), so per-address rates are exact and
     // shed traffic never costs a hop; a stream's check runs in the worker holding it.
+    // What other workers changed first (bindings, bans): it happened before this was sent.
+    this.#options.workers?.catchUp?.();
     if (this.#abuse && !this.#abuse.message(bytes, flow, receivedAt)) return;
     // Past the limit, new work is shed before any parsing (overload.ts).
     const overload = this.#listeners.overload;

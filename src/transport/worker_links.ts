@@ -15,6 +15,12 @@ export interface WorkerLinks {
   handOff(worker: number, bytes: Uint8Array, flow: Flow): void;
   /** A flow whose connection another worker holds: ask it to send the bytes. */
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void;
+  /**
+   * Applies what the other workers sent this one so far (location changes, flows, bans): a
+   * message read from the network now then sees every change made before it was sent,
+   * though those changes are written without waking this thread (workers/ring.ts).
+   */
+  catchUp?(): void;
   /** A connection opened or closed here: every other worker learns it is (no longer) live. */
   announce(flow: Flow, open: boolean): void;
   /** A worker this one hands messages to is behind (its inbound ring is full). */

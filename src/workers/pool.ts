@@ -19,7 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
-import { nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { LAZY_MS, nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
@@ -126,12 +126,18 @@ export class WorkerPool implements WorkerLinks {
     this.#broadcast({ t: "websockets", enabled });
   }
 
-  #post(worker: number, message: ToWorker): void {
-    this.#rings[worker - 1]?.write({ kind: "message", message });
+  #post(worker: number, message: ToWorker, wake = true): void {
+    this.#rings[worker - 1]?.write({ kind: "message", message }, wake);
   }
 
-  #broadcast(message: ToWorker, except = 0): void {
-    for (let w = 1; w < this.count; w++) if (w !== except) this.#post(w, message);
+  /** `wake: false` for changes a worker needs only before it reads (ring.ts `LAZY_MS`). */
+  #broadcast(message: ToWorker, except = 0, wake = true): void {
+    for (let w = 1; w < this.count; w++) if (w !== except) this.#post(w, message, wake);
+  }
+
+  /** Applies the workers' reports before a message read here is handled. */
+  catchUp(): void {
+    this.drain();
   }
 
   /** Starts the worker threads; resolves when every one serves (rejects if one fails). */
@@ -156,9 +162,11 @@ export class WorkerPool implements WorkerLinks {
     this.#context = context;
     const { location, store } = context;
     // Changes made here (API, expiry, flows closing) reach every worker's copy.
+    // A worker applies them before it reads its copy or handles a message it read, so
+    // they need not wake it.
     this.#unobserve = location.observe((binding, change, replica, cause) => {
       if (replica) return;
-      this.#broadcast({ t: "binding", change: toChange(binding, change, cause) });
+      this.#broadcast({ t: "binding", change: toChange(binding, change, cause) }, 0, false);
     });
     // Accounts are written here (API); each write is followed by a re-read in every worker,
     // ordered before any message relayed after it (one channel per worker keeps order), and
@@ -271,9 +279,10 @@ export class WorkerPool implements WorkerLinks {
   async #read(): Promise<void> {
     const reader = this.#backs[this.#backs.length - 1];
     while (this.#reading) {
-      // Bounded waits, so the loop ends soon after the pool stops.
+      // Bounded waits: records written without a wake-up are applied within LAZY_MS, and
+      // the loop ends soon after the pool stops.
       if (this.drain()) await nextTurn();
-      else await reader.wait(500);
+      else await reader.wait(LAZY_MS);
     }
   }
 
@@ -289,12 +298,12 @@ export class WorkerPool implements WorkerLinks {
       case "binding":
         // Main's copy speaks for the server: its events feed the API and callbacks.
         c.location.applyReplica(m.change, true);
-        this.#broadcast(m, from);
+        this.#broadcast(m, from, false);
         return;
       case "flow":
         c.transport.flowElsewhere(m.flow, m.open);
         this.#mirrors.announced(from, m.flow, m.open);
-        this.#broadcast(m, from);
+        this.#broadcast(m, from, false);
         return;
       case "dialog":
         c.dialogs.put(m.view);

@@ -40,6 +40,9 @@ export class WorkerPort implements WorkerLinks {
   #decisions = new Map<number, (decision: Decision | undefined) => void>();
   #nextDecision = 1;
 
+  /** Applies what this worker's ring holds (set by worker_main.ts once it serves). */
+  catchUp?: () => void;
+
   /** The other worker threads' inbound rings (undefined at 0 and at this worker). */
   #peers: (RingWriter<ToWorker> | undefined)[];
 

@@ -3,7 +3,7 @@
  * single-consumer ring of records in a `SharedArrayBuffer`. Unlike `postMessage`, writing a
  * record wakes the worker only when it sleeps (`Atomics.notify`), so under load a datagram
  * handed over costs a copy, not a thread wake-up. Records are a UDP datagram (its source
- * and bytes) or any other message as JSON with optional bytes; one ring keeps their order.
+ * and bytes) or any other message in binary form (ring_codec.ts); one ring keeps their order.
  * Workers answer through a ring of their own, read by the main thread. A worker's inbound
  * ring has several writers (the main thread and the other workers, which hand it the
  * messages of its calls directly): a writer holds a lock in the ring while it copies a record.
@@ -20,10 +20,14 @@ const HEADER_BYTES = 16;
 const WRAP = 0xffffffff;
 const DATAGRAM = 1;
 const MESSAGE = 2;
+const EMPTY = new Uint8Array(0);
+/** Longest a record written without a wake-up waits for its sleeping reader. */
+export const LAZY_MS = 20;
 /** Ring capacity: a few thousand messages; past it the producer queues in memory. */
 export const RING_BYTES = 4 * 1024 * 1024;
 
 import { setImmediate } from "node:timers";
+import { Decoder, Encoder } from "./ring_codec.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -32,7 +36,7 @@ function align(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** A message as it crosses: a datagram, or any message (its `bytes` apart from the JSON). */
+/** A message as it crosses: a datagram, or any message (in binary form: ring_codec.ts). */
 export type RingRecord<M extends object> =
   | { kind: "datagram"; host: string; port: number; bytes: Uint8Array }
   | { kind: "message"; message: M };
@@ -54,6 +58,7 @@ class RingView {
 export class RingWriter<M extends object> extends RingView {
   /** Records that did not fit, written first once there is room (order is kept). */
   #backlog: RingRecord<M>[] = [];
+  readonly #encoder = new Encoder();
   #retry?: ReturnType<typeof setTimeout>;
 
   static create<M extends object>(): { writer: RingWriter<M>; buffer: SharedArrayBuffer } {
@@ -69,9 +74,14 @@ export class RingWriter<M extends object> extends RingView {
     return this.#backlog.length > 0;
   }
 
-  write(record: RingRecord<M>): void {
+  /**
+   * Writes `record`; `wake: false` leaves a sleeping reader asleep (a change it needs only
+   * before it reads its copies, or within `LAZY_MS`: the reader drains before each message
+   * it reads from the network, and wakes that often anyway), sparing a wake-up per record.
+   */
+  write(record: RingRecord<M>, wake = true): void {
     if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
-    else this.#wake();
+    else if (wake) this.#wake();
   }
 
   #queue(record: RingRecord<M>): void {
@@ -119,18 +129,8 @@ export class RingWriter<M extends object> extends RingView {
       head.set(host, 4);
       body = record.bytes;
     } else {
-      const { message } = record;
-      const bytes = "bytes" in message && message.bytes instanceof Uint8Array
-        ? message.bytes
-        : undefined;
-      const json = encoder.encode(
-        JSON.stringify(bytes ? { ...message, bytes: null } : message),
-      );
-      head = new Uint8Array(5 + json.length);
-      head[0] = MESSAGE;
-      new DataView(head.buffer).setUint32(1, json.length);
-      head.set(json, 5);
-      body = bytes ?? new Uint8Array(0);
+      head = this.#encoder.encode(MESSAGE, record.message);
+      body = EMPTY;
     }
     const need = align(8 + head.length + body.length);
     if (need + 4 > this.size) throw new Error("message larger than the ring");
@@ -162,6 +162,8 @@ export function nextTurn(): Promise<void> {
 }
 
 export class RingReader<M extends object> extends RingView {
+  readonly #decoder = new Decoder(this.data, this.view);
+
   /** Reads every record written so far; false when there was none. */
   drain(handle: (record: RingRecord<M>) => void): boolean {
     let tail = Atomics.load(this.header, TAIL);
@@ -190,12 +192,7 @@ export class RingReader<M extends object> extends RingView {
           bytes: this.data.slice(bytesAt, bytesAt + bodyLength),
         });
       } else {
-        const jsonLength = this.view.getUint32(start + 1);
-        const jsonAt = start + 5;
-        const message = JSON.parse(decoder.decode(this.data.subarray(jsonAt, jsonAt + jsonLength)));
-        const bytesAt = jsonAt + jsonLength;
-        if ("bytes" in message) message.bytes = this.data.slice(bytesAt, bytesAt + bodyLength);
-        handle({ kind: "message", message });
+        handle({ kind: "message", message: this.#decoder.decode(start + 1) as M });
       }
       Atomics.store(this.header, TAIL, tail);
     }

@@ -12,16 +12,23 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
-import { nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { LAZY_MS, nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 
 const log = new Logger("worker");
+/**
+ * Reports the main thread needs only before it reads its copies, answers the API (which
+ * syncs first) or handles a message it read (`WorkerPool.catchUp`), else within `LAZY_MS`:
+ * written without waking it. Not location changes and flows: main's copy emits the events
+ * callbacks and the dashboard follow at once.
+ */
+const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns", "dialog"]);
 /** Lifecycle messages go by `postMessage`; everything else through the ring, in order. */
 let back: RingWriter<FromWorker> | undefined;
 const post = (message: FromWorker) => {
   const lifecycle = message.t === "ready" || message.t === "failed" || message.t === "stopped";
-  if (back && !lifecycle) back.write({ kind: "message", message });
+  if (back && !lifecycle) back.write({ kind: "message", message }, !LAZY.has(message.t));
   else self.postMessage(message);
 };
 let server: Server | undefined;
@@ -58,7 +65,10 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   for (const ban of setup.bans) server.abuse.adopt(ban);
   for (const message of early.splice(0)) apply(message);
   post({ t: "ready" });
-  void readRing(new RingReader<ToWorker>(setup.ring), server);
+  const reader = new RingReader<ToWorker>(setup.ring);
+  const drain = ringDrainer(reader, server);
+  port.catchUp = () => void drain();
+  void readRing(reader, drain);
 }
 
 function apply(m: ToWorker): void {
@@ -150,16 +160,34 @@ async function act(s: Server, id: number, action: CallAction, args: unknown[]): 
   }
 }
 
-/** Everything the main thread sends after `init`, in order, until the server stops. */
-async function readRing(reader: RingReader<ToWorker>, s: Server): Promise<void> {
+/**
+ * Applies everything written to this worker's ring so far, in order; true when there was
+ * something. Not again from inside (a record's handling may read the network's bytes).
+ */
+function ringDrainer(reader: RingReader<ToWorker>, s: Server): () => boolean {
+  let draining = false;
   const handle = (record: RingRecord<ToWorker>) => {
     if (record.kind === "message") apply(record.message);
     else s.transport.receive(record.bytes, s.transport.udpFlowTo(record.host, record.port));
   };
-  // Read until the thread ends: a stopping server still finishes its calls.
+  return () => {
+    if (draining) return false;
+    draining = true;
+    try {
+      return reader.drain(handle);
+    } finally {
+      draining = false;
+    }
+  };
+}
+
+/** Everything the other threads send after `init`, in order, until the thread ends. */
+async function readRing(reader: RingReader<ToWorker>, drain: () => boolean): Promise<void> {
+  // Read until the thread ends: a stopping server still finishes its calls. Records
+  // written without a wake-up are applied within LAZY_MS.
   for (;;) {
-    if (reader.drain(handle)) await nextTurn();
-    else await reader.wait();
+    if (drain()) await nextTurn();
+    else await reader.wait(LAZY_MS);
   }
 }
 
