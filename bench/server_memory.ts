@@ -10,7 +10,7 @@
  * REGISTER + digest/s over UDP for `--duration` (then 3 s more), and every second a line
  * says what the RSS is made of: anonymous and file-backed pages (/proc/self/status), V8's
  * spaces (committed and used) and external memory. Run it with the server's V8 flags:
- * `deno run -A --v8-flags=--max-semi-space-size=8,--heap-growing-percent=50 bench/server_memory.ts --sipp-rate=12000
+ * `deno run -A --v8-flags=--max-semi-space-size=8 bench/server_memory.ts --sipp-rate=12000
  * --duration=20000`. Not part of the product.
  */
 import { defaultConfig } from "../src/config/config.ts";

@@ -6,16 +6,14 @@
  * V8's default 32 MiB: about 45 MB less RSS under load (64 → 16 MB of new space) with no
  * measurable CPU per REGISTER when sipp drives the server (bench/RESULTS.md "Cost changes";
  * 2 and 4 MiB cost 8-15 % more CPU, objects that outlive a short scavenge interval get
- * promoted and then need mark-compacts). `--heap-growing-percent=50` lets old space grow to
- * 1.5× what the last mark-compact left live before the next one, instead of V8's up to 4×
- * under a busy mutator: under a REGISTER load most of old space is promoted garbage (in-flight
- * exchanges that outlived two scavenges), so peak RSS fell 22-28 MB (160-168 → 137-141 MB at
- * 5,000/s, one worker) for more, smaller mark-compacts (+1.4 µs main-thread GC pause per
- * registration; 0-8 % CPU per registration in A/B runs on a busy box).
+ * promoted and then need mark-compacts). Tried and not set: `--heap-growing-percent=50`
+ * (old space compacted at 1.5× the live heap instead of V8's up to 4×): 22-28 MB less peak RSS
+ * under a REGISTER storm, but 3× as many mark-compacts: about 2 % more CPU per registration
+ * and about 7 % per proxied call in GC pauses (docs/performance.md).
  */
 
 /** The flags, as `--v8-flags` takes them. */
-export const SERVER_V8_FLAGS = ["--max-semi-space-size=8", "--heap-growing-percent=50"];
+export const SERVER_V8_FLAGS = ["--max-semi-space-size=8"];
 
 /** The `deno run` / `deno compile` argument that applies them. */
 export const V8_FLAGS_ARG = `--v8-flags=${SERVER_V8_FLAGS.join(",")}`;
