@@ -23,6 +23,25 @@ export function randomToken(length = 10): string {
   return out;
 }
 
+/** Two lower-case hex digits per byte value. */
+export const HEX: readonly string[] = Array.from(
+  { length: 256 },
+  (_, i) => (i < 16 ? "0" : "") + i.toString(16),
+);
+
+/** `bytes` CSPRNG bytes as lower-case hex, from the same pool. */
+export function randomHex(bytes: number): string {
+  let out = "";
+  for (let i = 0; i < bytes; i++) {
+    if (poolAt === POOL.length) {
+      crypto.getRandomValues(POOL);
+      poolAt = 0;
+    }
+    out += HEX[POOL[poolAt++]];
+  }
+  return out;
+}
+
 export function newTag(): string {
   return randomToken(10);
 }
