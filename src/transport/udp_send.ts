@@ -49,7 +49,10 @@ export class UdpSyscallSender {
       ports.set(port, to);
     }
     if (to === null) return false;
-    const sent = openLibc()!.sendto(this.#fd, bytes, bytes.length, MSG_DONTWAIT, to, to.length);
+    // The size_t length as a BigInt: Deno's FFI takes a 64-bit integer argument on its fast
+    // path only as a BigInt (a number goes the slow way: ~0.1 µs more per call).
+    const length = BigInt(bytes.length);
+    const sent = openLibc()!.sendto(this.#fd, bytes, length, MSG_DONTWAIT, to, to.length);
     return Number(sent) === bytes.length;
   }
 }
