@@ -288,7 +288,8 @@ export function formatOverload(r: OverloadResult): string[] {
     `p50 ${o.p50Ms} p99 ${o.p99Ms} ms, ` +
     `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
     `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/${o.op}, ` +
-    `drops srv/cli ${o.serverDrops}/${o.clientDrops}, sipp cpu ${o.clientCpuPct ?? "?"}%`
+    `drops srv/cli ${o.serverDrops}/${o.clientDrops}, sipp cpu ${o.clientCpuPct ?? "?"}%, ` +
+    `server waited for a cpu ${o.serverWaitPct ?? "?"}% of its runnable time`
   );
   if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);
   return lines;

@@ -51,6 +51,27 @@ export function groupTicks(pid: number): number {
   return ticks;
 }
 
+/**
+ * Nanoseconds every thread of the group led by `pid` has run, and has waited on a run queue
+ * (runnable, no CPU free): /proc/PID/task/TID/schedstat. On a shared machine the second says
+ * how much CPU a server wanted and did not get.
+ */
+export function groupSchedstat(pid: number): { runNs: number; waitNs: number } {
+  let runNs = 0;
+  let waitNs = 0;
+  for (const p of groupPids(pid)) {
+    try {
+      for (const t of Deno.readDirSync(`/proc/${p}/task`)) {
+        const [run, wait] = Deno.readTextFileSync(`/proc/${p}/task/${t.name}/schedstat`)
+          .split(" ").map(Number);
+        runNs += run;
+        waitNs += wait;
+      }
+    } catch { /* exited */ }
+  }
+  return { runNs, waitNs };
+}
+
 /** A `Key:   N kB` field of a /proc file, in kB; 0 when absent or unreadable. */
 export function kbField(path: string, key: string): number {
   try {

@@ -10,7 +10,7 @@
 import { spawnChild } from "../../tests/support/process.ts";
 import { freePorts } from "../../tests/support/ports.ts";
 import { SIPP } from "../../tests/support/sipp.ts";
-import { mb, processTicks } from "./proc.ts";
+import { groupSchedstat, mb, processTicks } from "./proc.ts";
 import { reachedAt, readRows, type StatRow } from "./sipp_stats.ts";
 import { udpDrops } from "./call_servers.ts";
 import { BENCH_ACCOUNT, type Registrar } from "./registrars.ts";
@@ -81,6 +81,11 @@ export interface LoadRun {
    * 100 % per instance, sipp is the bottleneck, not the server.
    */
   clientCpuPct?: number;
+  /**
+   * Share of the time the server's threads were runnable that they waited for a CPU: high,
+   * the machine (sipp, other work) starved the server; low with drops, the server stalled.
+   */
+  serverWaitPct?: number;
 }
 
 export interface LadderStep extends LoadRun {
@@ -210,6 +215,7 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   const ports = freePorts(instances);
   const timeoutS = o.durationS + 15;
   const ticks0 = server.ticks();
+  const sched0 = groupSchedstat(server.child.pid);
   let peakKb = server.memoryKb();
   const drops0 = udpDrops(server.port);
   let clientDrops = 0;
@@ -264,6 +270,9 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   }
   const wallS = (performance.now() - t0) / 1000;
   const cpuS = (server.ticks() - ticks0) / 100;
+  const sched = groupSchedstat(server.child.pid);
+  const waitNs = sched.waitNs - sched0.waitNs;
+  const runnableNs = waitNs + sched.runNs - sched0.runNs;
   const screens = children.map((c) => parseScreen(c.stdout));
   const rtts = await readRtts(dir);
   // Wall time of the offered load: the step, or longer when the server fell behind,
@@ -305,6 +314,7 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
     serverDrops: udpDrops(server.port) - drops0,
     clientDrops,
     clientCpuPct: Math.round((clientTicks.reduce((a, b) => a + b, 0) / 100 / wallS) * 100),
+    serverWaitPct: runnableNs > 0 ? Math.round((waitNs / runnableNs) * 100) : 0,
   };
 }
 
