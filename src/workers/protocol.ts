@@ -1,7 +1,7 @@
 /**
  * @module The messages between the main thread and the SIP worker threads (see
- * docs/workers.md). Everything here crosses `postMessage`, so it is plain data: bytes,
- * flows, bindings, counter deltas, events.
+ * docs/workers.md). Everything here is plain data (bytes, flows, bindings, counter deltas,
+ * events): it crosses the rings in binary (ring_codec.ts), or `postMessage` at start and stop.
  */
 import type { Config } from "../config/config.ts";
 import type { Binding, LocationChange, RemovalCause } from "../core/location.ts";

@@ -20,10 +20,10 @@ const log = new Logger("worker");
 /**
  * Reports the main thread needs only before it reads its copies, answers the API (which
  * syncs first) or handles a message it read (`WorkerPool.catchUp`), else within `LAZY_MS`:
- * written without waking it. Not location changes and flows: main's copy emits the events
- * callbacks and the dashboard follow at once.
+ * written without waking it. Not location changes, flows and dialog views: main's copies
+ * emit the events callbacks and the dashboard follow, and are read in process, at once.
  */
-const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns", "dialog"]);
+const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns"]);
 /** Lifecycle messages go by `postMessage`; everything else through the ring, in order. */
 let back: RingWriter<FromWorker> | undefined;
 const post = (message: FromWorker) => {
