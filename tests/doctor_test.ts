@@ -135,17 +135,21 @@ Deno.test("sipws doctor: a good server passes; each named fault fails with a fix
 
   // The server refuses WebSocket handshakes (POST /ws/disable).
   ts.server.transport.setWebSocketsEnabled(false);
+  await ts.server.settle(); // every worker refuses, whichever accepts the doctor's handshake
   const off = await doctor(ts.dir, toml(c));
   assert.equal(off.by("ws handshake").status, "fail");
   assert.equal(off.by("wss handshake").status, "fail");
   ts.server.transport.setWebSocketsEnabled(true);
+  await ts.server.settle();
 
   // SIP stopped (SIPWS q=stop): OPTIONS answered 503.
   ts.server.transport.setAccepting(false);
+  await ts.server.settle();
   const stopped = await doctor(ts.dir, toml(c));
   assert.equal(stopped.by("options udp").status, "fail");
   assert.match(stopped.by("options udp").fix!, /q: start/);
   ts.server.transport.setAccepting(true);
+  await ts.server.settle();
 
   // A wrong password.
   const wrong = await doctor(ts.dir, toml(c), [

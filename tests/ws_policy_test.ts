@@ -47,9 +47,12 @@ Deno.test("origins (exact and *.), check_host, cors=origin, disable → 503, cou
     "403",
   );
 
+  // Settled: the switch holds in every worker, whichever accepts the next handshake.
   ts.server.transport.setWebSocketsEnabled(false);
+  await ts.server.settle();
   assert.equal(await status({ Origin: "https://app.example.com" }), "503");
   ts.server.transport.setWebSocketsEnabled(true);
+  await ts.server.settle();
   assert.equal(await status({ Origin: "https://app.example.com" }), "101");
 
   const metrics = await (await createApiApp(ts.server).request("/metrics", {
