@@ -8,6 +8,7 @@
  */
 import { SipParseError } from "./errors.ts";
 import { findHeadEnd } from "./parse.ts";
+import { copyToSlab } from "./slab.ts";
 
 export type Frame =
   | { kind: "message"; bytes: Uint8Array }
@@ -89,7 +90,8 @@ export class StreamFramer {
       if (this.#need > this.#maxMessageSize) throw new SipParseError("Message Too Large");
     }
     if (end - start < this.#need) return undefined;
-    const bytes = buf.slice(start, start + this.#need);
+    // Copied out: the buffer is the connection's and will be overwritten.
+    const bytes = copyToSlab(buf.subarray(start, start + this.#need));
     this.#start = this.#scan = start + this.#need;
     this.#need = -1;
     return { kind: "message", bytes };

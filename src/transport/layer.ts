@@ -259,9 +259,9 @@ export class TransportLayer implements MessageSender, TransportSink {
     try {
       message = parseMessage(bytes, {
         stream: flow.transport === "tcp" || flow.transport === "tls",
-        // A datagram in a slab the UDP transport shares (udp.ts): the body is copied out,
-        // so a message kept for long (an INVITE's SDP) holds its own bytes, not the slab.
-        copyBody: flow.transport === "udp" && bytes.byteLength !== bytes.buffer.byteLength,
+        // A message in a shared slab (sip/slab.ts): the body is copied out, so a message
+        // kept for long (an INVITE's SDP) holds its own bytes, not the slab.
+        copyBody: bytes.byteLength !== bytes.buffer.byteLength,
       });
       if (message.isRequest) stampReceived(message, flow);
     } catch (error) {

@@ -5,6 +5,7 @@
  * for the socket with Deno's receive, then drains what else is queued with recvmmsg
  * (udp_batch.ts) where it can: under load most datagrams cost no async op.
  */
+import { copyToSlab } from "../sip/slab.ts";
 import { normalizeHost } from "./address.ts";
 import type { TransportSink } from "./connection.ts";
 import { setUdpReceiveBuffer, udpDescriptor } from "./socket_options.ts";
@@ -86,9 +87,8 @@ export class UdpTransport {
   }
 
   /**
-   * One datagram read into a lent buffer, copied out since the next read overwrites it:
-   * into the datagram slab (a view of a shared buffer, whose body the transport layer
-   * copies out when parsing so no message pins the slab), or, when large, at its own size.
+   * One datagram read into a lent buffer, copied out (into a shared slab, sip/slab.ts) since
+   * the next read overwrites it.
    */
   #accept(view: Uint8Array, host: string, port: number): void {
     const flow = this.flowTo(host, port);
@@ -97,7 +97,7 @@ export class UdpTransport {
       this.#sink.dropped(flow, "Message Too Large");
       return;
     }
-    this.#sink.deliver(copyOut(view), flow);
+    this.#sink.deliver(copyToSlab(view), flow);
   }
 
   /**
@@ -115,30 +115,6 @@ export class UdpTransport {
       this.#socket.close();
     } catch { /* closed already */ }
   }
-}
-
-/**
- * Datagrams are copied out of the read buffers into shared slabs: a fresh ArrayBuffer per
- * datagram (`slice`) costs several times the copy. A slab is never reused, only dropped
- * once full, so a view stays valid for as long as anyone holds it.
- */
-const SLAB_BYTES = 128 * 1024;
-/** Datagrams above this get their own buffer. */
-const SLAB_MAX_DATAGRAM = 8 * 1024;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
-
-function copyOut(view: Uint8Array): Uint8Array {
-  const n = view.length;
-  if (n > SLAB_MAX_DATAGRAM) return view.slice();
-  if (slabUsed + n > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const start = slabUsed;
-  slab.set(view, start);
-  slabUsed = (start + n + 7) & ~7;
-  return slab.subarray(start, start + n);
 }
 
 /** Batches read per wake-up at most (16 datagrams each). */
