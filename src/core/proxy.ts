@@ -117,21 +117,23 @@ export class Proxy implements RequestForwarder {
     const maxForwards = request.maxForwards ?? 70;
     if (maxForwards === 0) throw new SipError(483, "Too Many Hops");
     // §16.3 item 5: we implement no proxy extension.
-    const proxyRequire = request.getAll("proxy-require").map((t) => t.trim()).filter(Boolean);
-    if (proxyRequire.length > 0) {
-      throw new SipError(420, "Bad Extension", [["Unsupported", proxyRequire.join(", ")]]);
+    if (request.has("proxy-require")) {
+      const proxyRequire = request.getAll("proxy-require").map((t) => t.trim()).filter(Boolean);
+      if (proxyRequire.length > 0) {
+        throw new SipError(420, "Bad Extension", [["Unsupported", proxyRequire.join(", ")]]);
+      }
     }
     // §16.3 item 4 / RFC 5393: our own branch with this request's hash means a loop.
-    if (isLoop(request, () => loopHash(request), (host, port) => this.#isOurSentBy(host, port))) {
+    if (isLoop(request, () => loopHash(request), this.#isOurSentBy)) {
       throw new SipError(482, "Loop Detected");
     }
 
     const inDialog = hasTag(request.get("to"));
     if (!inDialog && CHALLENGED.has(request.method) && !this.#authorize(request, flow, tx)) return;
-    const resume = (to?: string) => this.#resume(request, uri, flow, tx, to);
+    const inbound = this.#deps.inbound;
     if (
-      !inDialog && request.method === "INVITE" &&
-      this.#deps.inbound?.offer(request, uri, flow, tx, resume)
+      !inDialog && request.method === "INVITE" && inbound &&
+      inbound.offer(request, uri, flow, tx, (to) => this.#resume(request, uri, flow, tx, to))
     ) {
       return;
     }
@@ -265,11 +267,11 @@ export class Proxy implements RequestForwarder {
   }
 
   /** A Via sent-by naming us: one of our hosts and a port we listen on. */
-  #isOurSentBy(host: string, port: number | undefined): boolean {
+  readonly #isOurSentBy = (host: string, port: number | undefined): boolean => {
     const p = port ?? 5060;
     return this.#deps.isLocalHost(host) &&
       this.#deps.transport.listening().some((l) => l.local.port === p);
-  }
+  };
 
   // --- building the forwarded request (§16.6) ---
 
