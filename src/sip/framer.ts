@@ -79,7 +79,7 @@ export class StreamFramer {
     if (this.#need < 0) {
       const b0 = buf[start];
       if (b0 === 13 || b0 === 10) return this.#keepAlive();
-      const headEnd = findHeadEnd(buf.subarray(0, end), Math.max(start, this.#scan - 3));
+      const headEnd = findHeadEnd(buf, Math.max(start, this.#scan - 3), end);
       if (headEnd < 0) {
         this.#scan = end;
         if (end - start > this.#maxMessageSize) throw new SipParseError("Message Too Large");

@@ -55,9 +55,12 @@ function keyOf(name: string): string {
   return key;
 }
 
-/** Index just after the blank line ending the head, or -1. Accepts bare LF too. */
-export function findHeadEnd(bytes: Uint8Array, from = 0): number {
-  const n = bytes.length;
+/**
+ * Index just after the blank line ending the head within bytes[from, to), or -1. Accepts
+ * bare LF too.
+ */
+export function findHeadEnd(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  const n = to;
   // Every terminator ("\n\n" or "\n\r\n") holds two adjacent CR/LF bytes, so probing every
   // other byte finds it; then the LF that starts it is at i - 1, i or i + 1.
   for (let i = from + 1; i < n; i += 2) {
