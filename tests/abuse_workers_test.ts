@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { apiJson, countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 import { callIdFor as sharedCallIdFor } from "./support/sip_call.ts";
+import { until } from "./support/poll.ts";
 
 const DOMAIN = "example.test";
 const KEY = "k";
@@ -140,14 +141,17 @@ Deno.test("workers: max_connections_per_source holds for the process, whichever 
       clients.push(client);
       await ping(client, 500);
     }
-    const statuses = await Promise.all(clients.map((c) => ping(c, 1000)));
+    const statuses = await Promise.all(clients.map((c) => ping(c, 5000)));
     assert.equal(statuses.filter((s) => s === 200).length, 4, JSON.stringify(statuses));
     // One closes: the process counts 3, so one more is accepted (by either worker).
     clients[statuses.indexOf(200)].close();
-    await new Promise((r) => setTimeout(r, 200));
+    await until(
+      "the closed connection let go",
+      () => t.server.transport.connections().length === 3 || undefined,
+    );
     const again = await TestSipClient.connect("tcp", t.port("tcp"));
     clients.push(again);
-    assert.equal(await ping(again, 1000), 200);
+    assert.equal(await ping(again, 5000), 200);
   } finally {
     for (const c of clients) c.close();
   }
