@@ -293,6 +293,7 @@ export class TransactionLayer {
         tx.respond(createResponse(request, 500, "Server Internal Error", newTag()));
       }
     }
+    if (tx instanceof InviteServerTransaction) tx.tryingUnlessAnswered();
     // A non-INVITE is matched from now on. Nothing else runs while the TU handles the
     // request, so one it already ended (a REGISTER answered at once, its bytes in the
     // completed ring) never enters the table: no insert and delete per request.

@@ -188,10 +188,17 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   constructor(ctx: TransactionContext, key: string, request: SipRequest, flow: Flow) {
     super(ctx, key, request, flow, "Proceeding");
-    // §17.2.1: the server transaction MUST generate a 100 (Trying) unless the TU answers
-    // within 200 ms; we send it at once (as proxies do) so the UAC stops Timer A now.
-    // Not kept as lastResponse: rebuilt for a retransmission, which saves memory per tx.
-    this.send(this.#trying());
+  }
+
+  /**
+   * §17.2.1: the server transaction MUST generate a 100 (Trying) unless the TU answers
+   * within 200 ms. The layer calls this once the TU has seen the request: one it answered
+   * in place (a 407 challenge, a 404) needs no 100; otherwise the 100 goes at once (as
+   * proxies do) so the UAC stops Timer A now. Not kept as lastResponse: rebuilt for a
+   * retransmission, which saves memory per transaction.
+   */
+  tryingUnlessAnswered(): void {
+    if (this.lastResponse === undefined && !this.hasFinal) this.send(this.#trying());
   }
 
   override get state(): ServerTransactionState {

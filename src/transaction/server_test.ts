@@ -27,6 +27,16 @@ Deno.test("INVITE server: 100 Trying at once, TU gets the request in Proceeding"
   assert.equal(env.layer.stats().server, 1);
 });
 
+Deno.test("INVITE server: a TU that answers in place (a 407 challenge) sends no 100 before it", () => {
+  const env = setup();
+  env.layer.onRequest = (request, _flow, tx) => tx!.respond(reply(request, 407, "c1"));
+  env.deliver(makeRequest("INVITE"));
+  assert.deepEqual(env.sender.statuses(), ["407"]);
+  env.layer.onRequest = (request, _flow, tx) => tx!.respond(reply(request, 180));
+  env.deliver(makeRequest("INVITE", { branch: "z9hG4bKringing" }));
+  assert.deepEqual(env.sender.statuses(), ["407", "180"], "a provisional in place: no 100 either");
+});
+
 Deno.test("INVITE server: retransmission in Proceeding re-sends the latest provisional", () => {
   const env = setup();
   const { req, tx } = serverTx(env);
