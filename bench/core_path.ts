@@ -21,6 +21,7 @@ import { createHash } from "node:crypto";
 import { Session } from "node:inspector";
 import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
+import { startInProcessServer } from "./support/in_process_server.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -32,7 +33,7 @@ const ABUSE = arg("abuse") ?? "trusted";
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+
 const AGENTS = 20;
 const uri = `sip:${ACCOUNT.domain}`;
 const ha1 = md5(`${ACCOUNT.user}:${ACCOUNT.domain}:${ACCOUNT.password}`);
@@ -52,36 +53,20 @@ interface Rig {
 }
 
 async function rig(root: string): Promise<Rig> {
-  const { defaultConfig } = await import(`${root}/src/config/config.ts`);
-  const { startServer } = await import(`${root}/src/server.ts`);
-  const { freePorts } = await import(`${root}/tests/support/ports.ts`);
-  const dir = await Deno.makeTempDir({ prefix: "sipws-core-" });
-  const config = defaultConfig();
-  config.interface = "127.0.0.1";
-  config.foreground = true;
-  config.storePath = `${dir}/sipws.db`;
-  config.udpPort = freePorts(1)[0];
-  // One thread: this prices the single-thread path, and its transport `send` is replaced below.
-  config.workers = 1;
-  if (config.abuse) {
+  let last = "";
+  const { server, udpPort, stop } = await startInProcessServer(root, "sipws-core-", (config) => {
+    if (!config.abuse) return;
     // 20 agents at 127.0.0.1 far above 50 requests/s: load, not an attack.
     if (ABUSE === "off") config.abuse.enabled = false;
     else if (ABUSE === "trusted") config.abuse.trusted = ["127.0.0.0/8"];
     else config.abuse.rateLimit = 1_000_000;
-  }
-  const server = await startServer(config);
+  }, (text) => last = text);
   await server.store.putAccount(ACCOUNT);
 
-  let last = "";
-  // deno-lint-ignore no-explicit-any
-  (server.transport as any).send = (message: { toBytes(): Uint8Array }, target: any) => {
-    last = decoder.decode(message.toBytes());
-    return Promise.resolve(target.flow);
-  };
   const flows = Array.from({ length: AGENTS }, (_, i) => ({
     id: `udp:127.0.0.1:5060>127.0.0.1:${40000 + i}`,
     transport: "udp",
-    local: { host: "127.0.0.1", port: config.udpPort },
+    local: { host: "127.0.0.1", port: udpPort },
     remote: { host: "127.0.0.1", port: 40000 + i },
     reliable: false,
     secure: false,
@@ -107,10 +92,6 @@ async function rig(root: string): Promise<Rig> {
       `response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
     server.transport.deliver(request(i, auth), flows[i]);
     if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);
-  };
-  const stop = async () => {
-    await server.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   return { root, register, stop, cpu: [], wall: [] };
 }

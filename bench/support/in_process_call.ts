@@ -7,11 +7,12 @@
  * bench/call_path.ts (CPU per call) and bench/call_memory.ts (heap per call); `root` is
  * the checkout to load, for A/B runs. Not part of the product.
  */
+import { startInProcessServer } from "./in_process_server.ts";
+
 const BOB = { user: "bob", domain: "example.test", password: "bench-secret-1" };
 /** A caller of our domain: its initial INVITE is challenged (407), as in the open-loop bench. */
 export const ALICE = { user: "alice", domain: "example.test", password: "bench-secret-2" };
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export interface CallRig {
   /**
@@ -25,34 +26,19 @@ export interface CallRig {
 }
 
 export async function startCallRig(root: string): Promise<CallRig> {
-  const { defaultConfig } = await import(`${root}/src/config/config.ts`);
-  const { startServer } = await import(`${root}/src/server.ts`);
-  const { freePorts } = await import(`${root}/tests/support/ports.ts`);
   // The server's own MD5 (node:crypto's createHash would be most of the driver's cost).
   const { md5Hex: md5 } = await import(`${root}/src/sip/md5.ts`);
-  const dir = await Deno.makeTempDir({ prefix: "sipws-call-" });
-  const config = defaultConfig();
-  config.interface = "127.0.0.1";
-  config.foreground = true;
-  config.storePath = `${dir}/sipws.db`;
-  config.udpPort = freePorts(1)[0];
-  // One thread: this prices the single-thread path, and its transport `send` is replaced below.
-  config.workers = 1;
-  if (config.abuse) config.abuse.trusted = ["127.0.0.0/8"];
-  const server = await startServer(config);
+  const sent: string[] = [];
+  const { server, udpPort, stop } = await startInProcessServer(root, "sipws-call-", (config) => {
+    if (config.abuse) config.abuse.trusted = ["127.0.0.0/8"];
+  }, (text) => sent.push(text));
   await server.store.putAccount(BOB);
   await server.store.putAccount(ALICE);
 
-  const sent: string[] = [];
-  // deno-lint-ignore no-explicit-any
-  server.transport.send = (message: { toBytes(): Uint8Array }, target: any) => {
-    sent.push(decoder.decode(message.toBytes()));
-    return Promise.resolve(target.flow);
-  };
   const flow = (port: number) => ({
-    id: `udp:127.0.0.1:${config.udpPort}>127.0.0.1:${port}`,
+    id: `udp:127.0.0.1:${udpPort}>127.0.0.1:${port}`,
     transport: "udp",
-    local: { host: "127.0.0.1", port: config.udpPort },
+    local: { host: "127.0.0.1", port: udpPort },
     remote: { host: "127.0.0.1", port },
     reliable: false,
     secure: false,
@@ -193,9 +179,6 @@ export async function startCallRig(root: string): Promise<CallRig> {
   return {
     call,
     server,
-    async stop() {
-      await server.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    stop,
   };
 }

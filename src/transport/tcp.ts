@@ -58,19 +58,16 @@ export class TcpTransport {
       } catch { /* reset by the peer already */ }
       return;
     }
-    const connection = new StreamConnection(
-      conn,
-      this.secure,
-      this.#sink,
-      this.#maxMessageSize,
-      this.#load,
-    );
-    connection.run();
+    this.#serve(conn);
   }
 
   /** Opens a connection to a peer (outbound request with no existing flow). */
   async connect(host: string, port: number): Promise<StreamConnection> {
-    const conn = await dial(host, port, { tls: this.#tls !== undefined });
+    return this.#serve(await dial(host, port, { tls: this.#tls !== undefined }));
+  }
+
+  /** Reads and writes `conn` as a SIP stream connection from now on. */
+  #serve(conn: Deno.Conn): StreamConnection {
     const connection = new StreamConnection(
       conn,
       this.secure,
