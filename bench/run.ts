@@ -400,7 +400,12 @@ async function main() {
     log(`--- ${name}: ${PHASES[name]}`);
     const loadBefore = loadavg();
     const t0 = performance.now();
-    const outcome = await runners[name]();
+    // A phase that throws is reported, and the others still run and are written.
+    const outcome = await runners[name]().catch((e: Error) => {
+      errors.push(`${name}: ${e.message}`);
+      return undefined;
+    });
+    if (!outcome) continue;
     results[name] = outcome.result;
     const meta = { date, command, machine: host, loadBefore, loadAfter: loadavg() };
     sections.push(...outcome.sections(meta));

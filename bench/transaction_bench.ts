@@ -70,7 +70,8 @@ export async function runVariant(variant: Variant, n: number): Promise<Record<st
   t0 = performance.now();
   layer.close();
   const closeMs = performance.now() - t0;
-  if (live !== n || stillLive !== n || sent !== 2 * n) {
+  // One send per INVITE: the 486 answered in place goes without a 100 Trying (§17.2.1).
+  if (live !== n || stillLive !== n || sent !== n) {
     throw new Error(
       `bench invariant broken: live=${live} afterAck=${stillLive} sent=${sent}`,
     );
