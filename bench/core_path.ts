@@ -13,7 +13,11 @@
  * default), or enabled and counting every request against a rate limit too high to trip, to
  * price the per-message check. Also reports the heap allocated per registration (largest
  * growth of short rounds, client included); `--alloc-sites` prints where it is allocated
- * instead (V8's sampling heap profiler, first root only). Run `deno run -A bench/core_path.ts`, or
+ * instead (V8's sampling heap profiler, first root only). `--shape=closed|open` (default
+ * closed): 20 agents each keeping its Contact and Call-ID on one AOR (the closed-loop load:
+ * each 200 lists 20 Contacts), or the open-loop load's (bench/scenarios/register_digest.xml)
+ * one agent whose every registration has a new Call-ID and From tag and CSeq 1 then 2 (the
+ * registrar replaces the one binding each time). Run `deno run -A bench/core_path.ts`, or
  * `deno run -A bench/core_path.ts --root=/work/main --root=. --rounds=10 --n=5000`. Not part
  * of the product.
  */
@@ -29,12 +33,13 @@ const N = Number(arg("n") ?? 50_000);
 const ROUNDS = Number(arg("rounds") ?? 1);
 const WARMUP = Number(arg("warmup") ?? 5000);
 const ABUSE = arg("abuse") ?? "trusted";
+const OPEN = (arg("shape") ?? "closed") === "open";
 
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const encoder = new TextEncoder();
 
-const AGENTS = 20;
+const AGENTS = OPEN ? 1 : 20;
 const uri = `sip:${ACCOUNT.domain}`;
 const ha1 = md5(`${ACCOUNT.user}:${ACCOUNT.domain}:${ACCOUNT.password}`);
 const ha2 = md5(`REGISTER:${uri}`);
@@ -73,7 +78,8 @@ async function rig(root: string): Promise<Rig> {
   }));
   let cseq = 1;
   let branch = 0;
-  const request = (i: number, auth?: string) =>
+  let call = 0;
+  const closedRequest = (i: number, auth?: string) =>
     encoder.encode(
       `REGISTER ${uri} SIP/2.0\r\n` +
         `Via: SIP/2.0/UDP 127.0.0.1:${40000 + i};branch=z9hG4bKcore.${branch++};rport\r\n` +
@@ -82,14 +88,31 @@ async function rig(root: string): Promise<Rig> {
         `Contact: <sip:ua${i}@127.0.0.1:${40000 + i}>\r\nExpires: 3600\r\n` +
         (auth ? `Authorization: ${auth}\r\n` : "") + `Content-Length: 0\r\n\r\n`,
     );
+  // As sipp sends register_digest.xml (its Authorization after the Contact, no spaces).
+  const openRequest = (_: number, auth?: string) =>
+    encoder.encode(
+      `REGISTER ${uri} SIP/2.0\r\n` +
+        `Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-1-${branch++}-0;rport\r\n` +
+        `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=1R${call}\r\n` +
+        `To: <sip:bench@example.test>\r\nCall-ID: ${call}-1@127.0.0.1\r\n` +
+        `CSeq: ${auth ? 2 : 1} REGISTER\r\n` +
+        `Contact: <sip:bench@127.0.0.1:40000;transport=UDP>\r\n` +
+        (auth ? `Authorization: ${auth}\r\n` : "") +
+        `Expires: 3600\r\nContent-Length: 0\r\n\r\n`,
+    );
+  const request = OPEN ? openRequest : closedRequest;
   const register = (i: number): void => {
+    call++;
     server.transport.deliver(request(i), flows[i]);
     const nonce = /nonce="([^"]+)"/.exec(last)?.[1];
     if (!last.startsWith("SIP/2.0 401") || !nonce) throw new Error(`expected 401: ${last}`);
-    const cnonce = `c${cseq}`;
+    const cnonce = `c${call}`;
     const response = md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`);
-    const auth = `Digest username="bench", realm="example.test", nonce="${nonce}", uri="${uri}", ` +
-      `response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
+    const auth = OPEN
+      ? `Digest username="bench",realm="example.test",uri="${uri}",nonce="${nonce}",` +
+        `response="${response}",algorithm=MD5,cnonce="${cnonce}",qop=auth,nc=00000001`
+      : `Digest username="bench", realm="example.test", nonce="${nonce}", uri="${uri}", ` +
+        `response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
     server.transport.deliver(request(i, auth), flows[i]);
     if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);
   };
@@ -187,6 +210,7 @@ try {
       JSON.stringify({
         root: r.root,
         abuse: ABUSE,
+        shape: OPEN ? "open" : "closed",
         registrations: N,
         rounds: ROUNDS,
         us_per_registration: tenth(median(r.wall)),
