@@ -6,7 +6,7 @@
  */
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isListHeader, isToken } from "./headers.ts";
-import { type NameAddr, parseNameAddr } from "./name_addr.ts";
+import { type NameAddr, parseNameAddrShared } from "./name_addr.ts";
 import { splitTopLevel } from "./params.ts";
 import { formatVia, parseVia, type Via } from "./via.ts";
 import { reasonPhrase } from "./status.ts";
@@ -234,7 +234,7 @@ abstract class SipMessageBase {
     if (!v) throw new SipParseError("Missing From");
     const cache = this.#parsed;
     if (v === cache.fromRaw) return cache.from!;
-    const from = parseNameAddr(v);
+    const from = parseNameAddrShared(v);
     cache.fromRaw = v;
     return cache.from = from;
   }
@@ -244,7 +244,7 @@ abstract class SipMessageBase {
     if (!v) throw new SipParseError("Missing To");
     const cache = this.#parsed;
     if (v === cache.toRaw) return cache.to!;
-    const to = parseNameAddr(v);
+    const to = parseNameAddrShared(v);
     cache.toRaw = v;
     return cache.to = to;
   }
@@ -308,8 +308,8 @@ abstract class SipMessageBase {
       const raw = this.#lines("contact");
       // One line holding one value (a UA's REGISTER): no list to split.
       cache.contacts = raw.length === 1 && raw[0].indexOf(",") < 0
-        ? [parseNameAddr(raw[0])]
-        : this.getAll("contact").map(parseNameAddr);
+        ? [parseNameAddrShared(raw[0])]
+        : this.getAll("contact").map(parseNameAddrShared);
       cache.contactsRaw = raw;
     }
     return cache.contacts!.slice();

@@ -65,3 +65,19 @@ Deno.test("replaceTopVia writes the formatted Via and keeps it as the parse of t
   header.value = "SIP/2.0/UDP b.example;branch=z9hG4bK2";
   assert.equal(r.topVia.host, "b.example", "a later write is still seen");
 });
+
+Deno.test("From, To and Contact parses are shared between messages with the same raw text", () => {
+  const a = request();
+  const b = request();
+  assert.equal(a.to, b.to, "one parse for the same raw To");
+  assert.equal(a.contacts[0], b.contacts[0]);
+  b.set("From", "<sip:bob@example.test>;tag=2");
+  assert.notEqual(a.from, b.from);
+  assert.equal(b.from.uri.user, "bob");
+  // A malformed value is not remembered: it fails again in the next message.
+  for (let i = 0; i < 2; i++) {
+    const bad = request();
+    bad.set("To", "<sip:alice@example.test");
+    assert.throws(() => bad.to, /Bad name-addr/);
+  }
+});

@@ -88,6 +88,26 @@ export function parseNameAddr(text: string): NameAddr {
   return { displayName, uri, params: parseParams(text, true, j + 1) };
 }
 
+/** Raw value → its parse, for `parseNameAddrShared`; cleared when full. */
+const SHARED = new Map<string, NameAddr>();
+const SHARED_MAX = 4096;
+
+/**
+ * `parseNameAddr` memoized by the raw text: a UA's From, To and Contact come back
+ * unchanged in the authenticated retry of a digest exchange and in every refresh. The
+ * value is shared between messages, so it is read-only (copy `params` to change them, as
+ * the registrar does). A malformed value is never remembered: it throws each time.
+ */
+export function parseNameAddrShared(text: string): NameAddr {
+  let parsed = SHARED.get(text);
+  if (parsed === undefined) {
+    parsed = parseNameAddr(text);
+    if (SHARED.size >= SHARED_MAX) SHARED.clear();
+    SHARED.set(text, parsed);
+  }
+  return parsed;
+}
+
 export function formatNameAddr(na: NameAddr): string {
   if (na.wildcard) return "*";
   const name = na.displayName !== undefined ? `${quote(na.displayName)} ` : "";
