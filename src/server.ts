@@ -37,6 +37,7 @@ import { reportAbuse } from "./core/abuse_reports.ts";
 import type { WorkerLinks } from "./transport/worker_links.ts";
 import { SETTLE_TIMEOUT_MS, WorkerPool } from "./workers/pool.ts";
 import { CallSlots } from "./core/calls/call_slots.ts";
+import { NonceCounts } from "./core/nonce_counts.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import type { CertificateInfo } from "./transport/certificate.ts";
@@ -145,6 +146,8 @@ export async function startServer(
     ? { node: clusterNodeId(config), worker: 0 }
     : undefined;
   let keys = deriveKeys(config.sip, fallbackSecret);
+  // One replay state for the process: a nonce-count one worker accepted is a replay to all.
+  const nonceCounts = worker ? new NonceCounts(worker.nonceCounts) : undefined;
   const authenticator = new DigestAuthenticator({
     algorithms: config.sip.digestAlgorithms,
     nonceTtlSeconds: config.sip.nonceTtl,
@@ -154,6 +157,7 @@ export async function startServer(
     // (a phone re-registering over a connection another worker holds) does not find the
     // slot taken by a nonce of its own and answer "stale".
     slots: { index: worker?.index ?? 0, count },
+    nonceCounts,
   });
   const tokens = new FlowTokens(keys.flowTokens.current, keys.flowTokens.previous);
   const location = new LocationService(events);
@@ -341,6 +345,7 @@ export async function startServer(
         store,
         calls,
         fallbackSecret,
+        nonceCounts: authenticator.nonceCounts.buffer,
         sources: sources?.buffer,
         cluster: cluster?.node,
       });

@@ -8,9 +8,9 @@
  *
  * Nonce = base64url(issued-at ms [6 bytes] | nc slot [3] | random tag [3] | HMAC-SHA256(secret,
  * first 12 bytes | realm) truncated to 12 bytes): 32 characters, no table of issued nonces.
- * The last nc accepted lives in a fixed ring of slots (typed arrays, 16 bytes a slot): a
- * nonce owns its slot until a newer nonce takes it, so the replay state is bounded by
- * design and costs the garbage collector nothing. A nonce that is
+ * The last nc accepted lives in a fixed ring of slots (nonce_counts.ts, 16 bytes a slot, shared
+ * by every worker thread): a nonce owns its slot until a newer nonce takes it, so the replay
+ * state is bounded by design and costs the garbage collector nothing. A nonce that is
  * expired, not ours (bad HMAC, e.g. issued before a restart with a random secret), issued for
  * another realm, or whose nc state was evicted is reported as `stale` — but only when the
  * response is otherwise correct (RFC 7616 §3.3: stale only if "the response is valid for that
@@ -19,6 +19,7 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { HmacSha256 } from "../sip/sha256.ts";
+import { NonceCounts } from "./nonce_counts.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import {
   computeDigestResponse,
@@ -54,6 +55,8 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** Nonce-count slots (nonces whose nc is remembered); default 2^19 (8 MiB), at most 2^24. */
   maxNonceCounts?: number;
+  /** The replay state to use instead (`maxNonceCounts` ignored): the one all workers share. */
+  nonceCounts?: NonceCounts;
   /**
    * Instances sharing the secret (workers): this one issues nonces only in slots `index`,
    * `index + count`, ..., so a nonce one issued is never stale to another for its slot.
@@ -89,12 +92,14 @@ export class DigestAuthenticator {
   /** The previous key's opaque; its nonces carry it back. */
   #previousOpaque?: string;
   /**
-   * Slot → the nonce that owns it (random tag and issue time) and the last nc accepted for
-   * it (0: none yet). Issuing takes the next slot round the ring.
+   * Slot → the nonce that owns it and the last nc accepted for it. Issuing takes the next
+   * slot round the ring.
    */
-  readonly #slotTag: Int32Array;
-  readonly #slotIssued: Float64Array;
-  readonly #slotNc: Uint32Array;
+  readonly #counts: NonceCounts;
+  /** The replay state, to share with other workers. */
+  get nonceCounts(): NonceCounts {
+    return this.#counts;
+  }
   #nextSlot: number;
   /** This instance's first slot and the step to its next (`slots` option). */
   readonly #firstSlot: number;
@@ -127,10 +132,9 @@ export class DigestAuthenticator {
     this.#algorithms = [...options.algorithms];
     this.#ttlMs = options.nonceTtlSeconds * 1000;
     this.#now = options.now ?? Date.now;
-    const slots = Math.min(MAX_SLOTS, Math.max(1, options.maxNonceCounts ?? 1 << 19));
-    this.#slotTag = new Int32Array(slots).fill(-1);
-    this.#slotIssued = new Float64Array(slots);
-    this.#slotNc = new Uint32Array(slots);
+    this.#counts = options.nonceCounts ??
+      new NonceCounts(Math.min(MAX_SLOTS, Math.max(1, options.maxNonceCounts ?? 1 << 19)));
+    const slots = this.#counts.size;
     this.#slotStep = Math.max(1, options.slots?.count ?? 1);
     this.#firstSlot = (options.slots?.index ?? 0) % slots;
     this.#nextSlot = this.#firstSlot;
@@ -278,7 +282,9 @@ export class DigestAuthenticator {
     }
 
     if (qop !== undefined) {
-      const verdict = this.#acceptNonceCount(issuedAt, nc);
+      const checked = this.#checked;
+      const slot = readUint24(checked, SLOT_AT);
+      const verdict = this.#counts.accept(slot, readUint24(checked, TAG_AT), issuedAt, nc);
       if (verdict !== "ok") return fail(verdict, user);
     }
     return { ok: true, user, algorithm };
@@ -293,7 +299,7 @@ export class DigestAuthenticator {
     }
     const slot = this.#nextSlot;
     const next = slot + this.#slotStep;
-    this.#nextSlot = next < this.#slotNc.length ? next : this.#firstSlot;
+    this.#nextSlot = next < this.#counts.size ? next : this.#firstSlot;
     bytes[SLOT_AT] = slot >>> 16;
     bytes[SLOT_AT + 1] = slot >>> 8;
     bytes[SLOT_AT + 2] = slot;
@@ -304,9 +310,7 @@ export class DigestAuthenticator {
     bytes[TAG_AT + 2] = pool[r + 2];
     this.#randomOffset = r + 3;
     // The slot is this nonce's from now on; the nonce it held before becomes stale.
-    this.#slotTag[slot] = readUint24(bytes, TAG_AT);
-    this.#slotIssued[slot] = issuedAt;
-    this.#slotNc[slot] = 0;
+    this.#counts.take(slot, readUint24(bytes, TAG_AT), issuedAt);
     const mac = this.#mac(bytes, realm);
     for (let i = 0; i < MAC_BYTES; i++) bytes[SIGNED_BYTES + i] = mac[i];
     return toBase64url(bytes, this.#issuedChars);
@@ -345,29 +349,6 @@ export class DigestAuthenticator {
     for (let i = 0; i < SIGNED_BYTES; i++) input[i] = signed[i];
     input.set(realmBytes, SIGNED_BYTES);
     return hmac.macInto(input.subarray(0, length), this.#macOut);
-  }
-
-  /**
-   * Records nc for the nonce when it is above the last one accepted. A nonce whose slot a
-   * newer nonce took is stale (its history is gone, so it may not be replayed); one newer
-   * than its slot's owner (issued by another instance with the same secret, or before a
-   * restart) takes the slot.
-   */
-  #acceptNonceCount(issuedAt: number, nc: number): "ok" | "replay" | "stale" {
-    if (nc < 1) return "replay";
-    const slot = readUint24(this.#checked, SLOT_AT);
-    const tag = readUint24(this.#checked, TAG_AT);
-    if (slot >= this.#slotNc.length) return "stale";
-    if (this.#slotTag[slot] === tag && this.#slotIssued[slot] === issuedAt) {
-      if (nc <= this.#slotNc[slot]) return "replay";
-      this.#slotNc[slot] = nc;
-      return "ok";
-    }
-    if (issuedAt <= this.#slotIssued[slot]) return "stale";
-    this.#slotTag[slot] = tag;
-    this.#slotIssued[slot] = issuedAt;
-    this.#slotNc[slot] = nc;
-    return "ok";
   }
 }
 

@@ -60,6 +60,8 @@ export interface PoolContext {
   calls: CallControl;
   /** Key material when none is configured, shared by every worker. */
   fallbackSecret: Uint8Array;
+  /** The digest replay state every worker shares (nonce_counts.ts). */
+  nonceCounts: SharedArrayBuffer;
   /** Per-source rate windows and connection counts every worker shares (source_table.ts). */
   sources?: SharedArrayBuffer;
   /** This node's part in a cluster: every worker keeps a copy of its view of the others. */
@@ -155,6 +157,7 @@ export class WorkerPool implements WorkerLinks {
       sources: context.sources,
       connectionCounter: transport.connectionCounter(),
       callSlots: calls.slots.buffer,
+      nonceCounts: context.nonceCounts,
     };
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;

@@ -53,6 +53,8 @@ export interface WorkerSetup {
   connectionCounter: SharedArrayBuffer;
   /** The process's count of API calls, bounded by `api.max_calls` (call_slots.ts). */
   callSlots: SharedArrayBuffer;
+  /** The process's digest replay state (nonce_counts.ts): a nonce-count is used once in all. */
+  nonceCounts: SharedArrayBuffer;
 }
 
 /** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */

@@ -281,10 +281,10 @@ export function md5RegisterAuthorization(
     (c.opaque ? `, opaque="${c.opaque}"` : "");
 }
 
-/** Answers a 401/407 challenge for `method` with the given password. */
+/** Answers a 401/407 challenge for `method` with the given password (nonce-count `nc`, 1 by default). */
 export function answerChallenge(
   challenge: SipResponse,
-  o: { user: string; password: string; method: string; uri: string },
+  o: { user: string; password: string; method: string; uri: string; nc?: number },
 ): string {
   const header = challenge.status === 407 ? "proxy-authenticate" : "www-authenticate";
   const params = parseDigest(challenge.getAll(header)[0]);
@@ -292,7 +292,7 @@ export function answerChallenge(
   const algorithm = digestAlgorithmOf(params.algorithm) ?? "MD5";
   const ha1 = computeHa1(algorithm, o.user, params.realm, o.password);
   const cnonce = crypto.randomUUID().slice(0, 8);
-  const nc = "00000001";
+  const nc = (o.nc ?? 1).toString(16).padStart(8, "0");
   const response = computeDigestResponse({
     algorithm,
     ha1,
