@@ -79,6 +79,10 @@ export function parseParams(
 ): Params {
   if (from >= to) return NO_PARAMS;
   const params: Params = new Map();
+  if (plain(text, from, to)) {
+    parsePlainParams(params, text, from, to, tokenNames);
+    return params;
+  }
   if (text.indexOf('"', from) >= 0 && !quotesClosed(text, from, to)) {
     throw new SipParseError("Unterminated quoted string", text.slice(from, to));
   }
@@ -98,6 +102,55 @@ export function parseParams(
     start = end + 1;
   }
   return params;
+}
+
+/**
+ * True when text[from, to) holds no LWS, quote or angle bracket: the usual
+ * `;branch=z9hG4bK..;rport` or `;transport=tcp`, whose parts end at each `;`.
+ */
+function plain(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128 && PLAIN_BREAK[c] === 1) return false;
+  }
+  return true;
+}
+
+/** LWS, `"`, `<` and `>`, indexed by code: what sends a parameter list down the full path. */
+const PLAIN_BREAK: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (const c of [32, 9, 13, 10, DQUOTE, 60, 62]) t[c] = 1;
+  return t;
+})();
+
+/** `parseParams` of a list `plain` accepted: each part split at `;` and `=` with no trimming. */
+function parsePlainParams(
+  params: Params,
+  text: string,
+  from: number,
+  to: number,
+  tokenNames: boolean,
+): void {
+  let start = from;
+  let first = true;
+  while (start <= to) {
+    let end = text.indexOf(";", start);
+    if (end < 0 || end > to) end = to;
+    if (start === end) {
+      // A leading `;` (the usual form) yields one empty first part.
+      if (!first) throw new SipParseError("Bad parameter", text.slice(from, to));
+    } else {
+      let eq = text.indexOf("=", start);
+      if (eq < 0 || eq > end) eq = end;
+      const name = paramName(text, start, eq, tokenNames);
+      if (name === undefined || eq + 1 === end) {
+        throw new SipParseError("Bad parameter", text.slice(start, end));
+      }
+      params.set(name, eq === end ? null : text.slice(eq + 1, end));
+    }
+    first = false;
+    start = end + 1;
+  }
 }
 
 /** One `name[=value]` in text[a, b) (trimmed, non-empty) into `params`. */

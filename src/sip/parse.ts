@@ -8,9 +8,7 @@
  */
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isToken, TOKEN_CHARS } from "./headers.ts";
-import { type CSeq, type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
-import type { NameAddr } from "./name_addr.ts";
-import type { Via } from "./via.ts";
+import { type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
 
 const decoder = new TextDecoder();
 
@@ -320,47 +318,38 @@ function parseStatusLine(line: string): SipResponse {
 /** Headers that must appear at most once (RFC 3261 §7.3.1, RFC 4475 §3.3.8). */
 const SINGLE = ["call-id", "cseq", "from", "to", "max-forwards", "content-type"];
 
-/** The headers every layer above relies on, each parsed once by `validateMessage`. */
-export interface CheckedHeaders {
-  vias: Via[];
-  from: NameAddr;
-  to: NameAddr;
-  callId: string;
-  cseq: CSeq;
-  maxForwards: number | undefined;
-  contacts: NameAddr[];
-}
-
 /**
  * Strict check of what every layer above relies on: a top Via, From, To, Call-ID and CSeq
  * that parse, none of the single-valued ones repeated, Max-Forwards in range and, for a
- * request, a CSeq method equal to the request method (§8.1.1.5). Returns them parsed;
- * throws `SipParseError` whose reason is meant for a `400` reason phrase. Not called by
- * `parseMessage`: parsing stays lazy and the sanity step decides when to pay for this.
+ * request, a CSeq method equal to the request method (§8.1.1.5). Each is parsed once and
+ * kept in the message's parse cache for the layers that read it; throws `SipParseError`
+ * whose reason is meant for a `400` reason phrase. Not called by `parseMessage`: parsing
+ * stays lazy and the sanity step decides when to pay for this.
  */
-export function validateMessage(message: SipMessage): CheckedHeaders {
-  const counts = [0, 0, 0, 0, 0, 0];
+export function validateMessage(message: SipMessage): void {
+  // One bit per single-valued header seen: no counts to allocate per message.
+  let seen = 0;
+  let repeated = 0;
   for (const h of message.headers) {
     const at = SINGLE.indexOf(h.key);
-    if (at >= 0) counts[at]++;
+    if (at < 0) continue;
+    repeated |= seen & (1 << at);
+    seen |= 1 << at;
   }
-  for (let i = 0; i < SINGLE.length; i++) {
-    if (counts[i] > 1) throw new SipParseError(`Multiple ${canonicalName(SINGLE[i])}`);
+  if (repeated !== 0) {
+    // The first repeated one in SINGLE's order, whatever the order of the lines.
+    const at = 31 - Math.clz32(repeated & -repeated);
+    throw new SipParseError(`Multiple ${canonicalName(SINGLE[at])}`);
   }
-  const vias = message.vias;
-  if (vias.length === 0) throw new SipParseError("Missing Via");
-  const checked: CheckedHeaders = {
-    vias,
-    from: message.from,
-    to: message.to,
-    callId: message.callId,
-    cseq: message.cseq,
-    maxForwards: message.maxForwards,
-    contacts: message.contacts,
-  };
-  if (message.isRequest && checked.cseq.method !== message.method) {
-    throw new SipParseError("CSeq method mismatch", `${message.method} vs ${checked.cseq.method}`);
+  if (message.vias.length === 0) throw new SipParseError("Missing Via");
+  message.from;
+  message.to;
+  message.callId;
+  const cseq = message.cseq;
+  message.maxForwards;
+  message.contacts;
+  if (message.isRequest && cseq.method !== message.method) {
+    throw new SipParseError("CSeq method mismatch", `${message.method} vs ${cseq.method}`);
   }
   if (message.isRequest && !isToken(message.method)) throw new SipParseError("Bad method");
-  return checked;
 }
