@@ -19,6 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
+import { packChange, unpackChange } from "./location_record.ts";
 import { LAZY_MS, nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
@@ -27,7 +28,6 @@ import {
   type CallRefusal,
   type FromWorker,
   ownBytes,
-  toChange,
   type ToWorker,
   type WorkerSetup,
 } from "./protocol.ts";
@@ -169,7 +169,7 @@ export class WorkerPool implements WorkerLinks {
     // they need not wake it.
     this.#unobserve = location.observe((binding, change, replica, cause) => {
       if (replica) return;
-      this.#broadcast({ t: "binding", change: toChange(binding, change, cause) }, 0, false);
+      this.#broadcast({ t: "binding", change: packChange(binding, change, cause) }, 0, false);
     });
     // Accounts are written here (API); each write is followed by a re-read in every worker,
     // ordered before any message relayed after it (one channel per worker keeps order), and
@@ -300,7 +300,7 @@ export class WorkerPool implements WorkerLinks {
         return;
       case "binding":
         // Main's copy speaks for the server: its events feed the API and callbacks.
-        c.location.applyReplica(m.change, true);
+        c.location.applyReplica(unpackChange(m.change), true);
         this.#broadcast(m, from, false);
         return;
       case "flow":

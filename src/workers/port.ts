@@ -17,10 +17,10 @@ import {
   type FromWorker,
   ownBytes,
   type Relay,
-  toChange,
   type ToWorker,
 } from "./protocol.ts";
 import { RingWriter } from "./ring.ts";
+import { packChange } from "./location_record.ts";
 
 /** How often connection figures (messages, bytes, last activity) are reported. */
 const CONNECTIONS_EVERY_MS = 1000;
@@ -105,7 +105,7 @@ export class WorkerPort implements WorkerLinks {
     events: EventBus,
   ): void {
     this.#closers.push(location.observe((binding, change, replica, cause) => {
-      if (!replica) this.#post({ t: "binding", change: toChange(binding, change, cause) });
+      if (!replica) this.#post({ t: "binding", change: packChange(binding, change, cause) });
     }));
     // The main thread's tracker lists every worker's calls (the API and dashboard read it).
     this.#closers.push(events.on("dialog.changed", ({ callId }) => {

@@ -4,7 +4,7 @@
  * events): it crosses the rings in binary (ring_codec.ts), or `postMessage` at start and stop.
  */
 import type { Config } from "../config/config.ts";
-import type { Binding, LocationChange, RemovalCause } from "../core/location.ts";
+import type { Binding } from "../core/location.ts";
 import type { ClusterChange } from "../core/cluster_view.ts";
 import type { DialogView, SipwsEvent } from "../events.ts";
 import type { Address, Flow, FlowOwner } from "../transport/types.ts";
@@ -12,6 +12,7 @@ import type { Ban, BanChange } from "../transport/abuse_guard.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import type { Decision, InboundInfo } from "../core/calls/inbound_offer.ts";
 import type { CloseArgs, ConnectionSnapshot } from "./mirror.ts";
+import type { LocationRecord } from "./location_record.ts";
 
 /** A refusal of a call action, as it crosses back (a `CallError` again on arrival). */
 export interface CallRefusal {
@@ -74,7 +75,7 @@ export interface CounterDelta {
 export type ToWorker =
   | { t: "init"; setup: WorkerSetup; config: Config }
   | Relay
-  | { t: "binding"; change: LocationChange }
+  | { t: "binding"; change: LocationRecord }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "accounts" }
   | { t: "websockets"; enabled: boolean }
@@ -100,7 +101,7 @@ export type FromWorker =
   | { t: "called"; id: number; value?: unknown; refusal?: CallRefusal }
   | { t: "conns"; snapshots: ConnectionSnapshot[] }
   | { t: "decide"; id: number; info: InboundInfo }
-  | { t: "binding"; change: LocationChange }
+  | { t: "binding"; change: LocationRecord }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "counters"; deltas: CounterDelta[] }
   /** A digest outcome: the main thread counts every worker's failures in one place. */
@@ -130,14 +131,4 @@ export function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
     ? bytes
     : bytes.slice();
-}
-
-/** A location observer's report as the change other copies apply. */
-export function toChange(
-  binding: Binding,
-  change: "saved" | "removed",
-  cause: RemovalCause | undefined,
-): LocationChange {
-  if (change === "saved") return { op: "saved", binding };
-  return { op: "removed", aor: binding.aor, key: binding.key, cause: cause ?? "admin" };
 }

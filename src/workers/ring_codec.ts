@@ -78,6 +78,10 @@ const KEYS = [
 ] as const;
 const KEY_IDS = new Map<string, number>(KEYS.map((k, i) => [k, i]));
 
+/** Strings up to this length are looked up among those read before (`Decoder.#interned`). */
+const INTERNED_LENGTH = 128;
+const INTERNED_SLOTS = 1024;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -205,6 +209,8 @@ export class Decoder {
   #data: Uint8Array;
   #view: DataView;
   #at = 0;
+  /** Short ASCII strings read before, by a hash of their bytes (`#interned`). */
+  #strings: (string | undefined)[] = new Array(INTERNED_SLOTS);
 
   constructor(data: Uint8Array, view: DataView) {
     this.#data = data;
@@ -271,8 +277,31 @@ export class Decoder {
     const n = this.#view.getUint32(this.#at);
     const start = this.#at + 4;
     this.#at = start + n;
+    if (tag === ASCII && n <= INTERNED_LENGTH) return this.#interned(start, n);
     const bytes = this.#data.subarray(start, start + n);
     if (tag === UTF8 || n > 4096) return decoder.decode(bytes);
     return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+
+  /**
+   * A short ASCII string, the one read last time when the bytes are the same: a location
+   * change repeats the AOR, key, contact, flow and hosts of the binding it refreshes, so most
+   * are found here and none is built (nor hashed again when it keys a map).
+   */
+  #interned(start: number, n: number): string {
+    const d = this.#data;
+    const end = start + n;
+    let hash = n;
+    for (let i = start; i < end; i++) hash = (Math.imul(hash, 31) + d[i]) | 0;
+    const slot = (hash ^ (hash >>> 12)) & (INTERNED_SLOTS - 1);
+    const known = this.#strings[slot];
+    if (known !== undefined && known.length === n) {
+      let i = 0;
+      while (i < n && known.charCodeAt(i) === d[start + i]) i++;
+      if (i === n) return known;
+    }
+    const s = String.fromCharCode.apply(null, d.subarray(start, end) as unknown as number[]);
+    this.#strings[slot] = s;
+    return s;
   }
 }

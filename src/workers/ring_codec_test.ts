@@ -53,3 +53,14 @@ Deno.test("ring codec: bytes, nesting, null and the values JSON turns to null", 
   assert.equal("skip" in back, false);
   assert.equal(roundTrip("a".repeat(70_000)), "a".repeat(70_000));
 });
+
+Deno.test("ring codec: one decoder reading many short strings, repeated and colliding, returns each exactly", () => {
+  // More distinct strings than the decoder keeps (1024 slots), of one length, each read
+  // several times: a string kept from before must never stand for other bytes.
+  const strings = Array.from({ length: 3000 }, (_, i) => `u${String(i).padStart(6, "0")}@x`);
+  const values = [...strings, ...strings.slice(0, 500), ...strings.slice(2500), "", "é", "a"];
+  const bytes = new Encoder().encode(7, values).slice();
+  const decoder = new Decoder(bytes, new DataView(bytes.buffer));
+  assert.deepEqual(decoder.decode(1), values);
+  assert.deepEqual(decoder.decode(1), values);
+});

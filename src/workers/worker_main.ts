@@ -12,6 +12,7 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
+import { unpackChange } from "./location_record.ts";
 import { LAZY_MS, nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
@@ -84,7 +85,7 @@ function apply(m: ToWorker): void {
       server.transport.sendOwned(m.bytes, m.flow);
       return;
     case "binding":
-      server.location.applyReplica(m.change, false);
+      server.location.applyReplica(unpackChange(m.change), false);
       return;
     case "flow":
       server.transport.flowElsewhere(m.flow, m.open);
