@@ -22,9 +22,9 @@ import { HmacSha256 } from "../sip/sha256.ts";
 import { NonceCounts } from "./nonce_counts.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import {
-  computeDigestResponse,
   digestAlgorithmOf,
   type DigestParams,
+  digestResponseMatches,
   formatDigestChallenge,
   parseDigest,
 } from "../sip/digest.ts";
@@ -74,7 +74,6 @@ const MAC_BYTES = 12;
 const RANDOM_POOL_BYTES = 6 * 1024;
 /** A nonce "issued" this far in the future is not ours (clock steps are small in-process). */
 const FUTURE_SKEW_MS = 5_000;
-const NC_PATTERN = /^[0-9a-fA-F]{8}$/;
 /** Stands for the nonce while the constant text of a challenge is formatted; only the realm comes before it. */
 const NONCE_MARK = "\u0000nonce\u0000";
 /** base64url alphabet (RFC 4648 §5); nonces are coded here, not through node:buffer, which costs more per call than the whole coding. */
@@ -246,15 +245,14 @@ export class DigestAuthenticator {
       // Only qop=auth is offered; auth-int is refused rather than half-implemented.
       if (qop !== "auth" && qop.toLowerCase() !== "auth") return fail("malformed", user);
       const ncText = params.nc;
-      if (ncText === undefined || !NC_PATTERN.test(ncText)) return fail("malformed", user);
-      if (!params.cnonce) return fail("malformed", user);
-      nc = parseInt(ncText, 16);
+      nc = ncText === undefined ? -1 : ncValue(ncText);
+      if (nc < 0 || !params.cnonce) return fail("malformed", user);
     }
 
     const ha1 = lookupHa1(user, algorithm);
     if (ha1 === undefined) return fail("unknown_user", user);
 
-    const expected = computeDigestResponse({
+    const input = {
       algorithm,
       ha1,
       nonce,
@@ -263,10 +261,8 @@ export class DigestAuthenticator {
       qop: qop === undefined ? undefined : "auth",
       nc: params.nc,
       cnonce: params.cnonce,
-    });
-    if (response !== expected && response.toLowerCase() !== expected) {
-      return fail("wrong_password", user);
-    }
+    };
+    if (!digestResponseMatches(input, response)) return fail("wrong_password", user);
 
     // The password is right; now is the nonce still good?
     const now = this.#now();
@@ -350,6 +346,20 @@ export class DigestAuthenticator {
     input.set(realmBytes, SIGNED_BYTES);
     return hmac.macInto(input.subarray(0, length), this.#macOut);
   }
+}
+
+/** nc-value = 8LHEX (RFC 7616 §3.4; either case accepted): its value, or -1 when malformed. */
+function ncValue(text: string): number {
+  if (text.length !== 8) return -1;
+  let n = 0;
+  for (let i = 0; i < 8; i++) {
+    const c = text.charCodeAt(i);
+    const l = c | 32;
+    const d = c >= 48 && c <= 57 ? c - 48 : l >= 97 && l <= 102 ? l - 87 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
 }
 
 function fail(cause: AuthFailure, user?: string): AuthResult {

@@ -362,6 +362,8 @@ Deno.test("verify: missing, other realm, malformed", () => {
   assert.equal(cause([answer(c).replace(/, uri="[^"]*"/, "")]), "malformed");
   assert.equal(cause([answer(c).replace(/, cnonce="[^"]*"/, "")]), "malformed");
   assert.equal(cause([answer(c).replace("nc=00000001", "nc=1")]), "malformed");
+  assert.equal(cause([answer(c).replace("nc=00000001", "nc=0000000g")]), "malformed");
+  assert.equal(cause([answer(c).replace("nc=00000001", "nc=+0000001")]), "malformed");
   assert.equal(cause([answer(c).replace("qop=auth", "qop=auth-int")]), "malformed");
   assert.equal(cause([answer(c).replace(/username="alice", /, "")]), "malformed");
 });

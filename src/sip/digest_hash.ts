@@ -3,7 +3,7 @@
  * HA1 = H(user:realm:password). Shared by the authenticator and the account stores, which
  * keep HA1 rather than passwords.
  */
-import { md5HexJoined } from "./md5.ts";
+import { md5HexJoined, md5JoinedEqualsHex } from "./md5.ts";
 import { sha256 } from "./sha256.ts";
 
 /** Digest algorithms sipws offers, in RFC 7616 spelling. */
@@ -27,6 +27,17 @@ export function digestHashJoined(algorithm: DigestAlgorithm, parts: readonly str
   let out = "";
   for (let i = 0; i < digest.length; i++) out += HEX[digest[i]];
   return out;
+}
+
+/** True when `hex` (either case) is H(parts joined by ":"); MD5 builds no hex string for it. */
+export function digestHashJoinedEquals(
+  algorithm: DigestAlgorithm,
+  parts: readonly string[],
+  hex: string,
+): boolean {
+  if (algorithm === "MD5") return md5JoinedEqualsHex(parts, hex);
+  const expected = digestHashJoined(algorithm, parts);
+  return hex === expected || hex.toLowerCase() === expected;
 }
 
 export function computeHa1(

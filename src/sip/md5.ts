@@ -98,6 +98,41 @@ export function md5Hex(text: string): string {
 
 /** MD5 of the UTF-8 encoding of `parts.join(":")` (Digest's H(a:b:c)), 32 lower-case hex digits. */
 export function md5HexJoined(parts: readonly string[]): string {
+  digestJoined(parts);
+  let out = "";
+  for (let i = 0; i < 4; i++) {
+    const v = state[i];
+    out += HEX[v & 255] + HEX[(v >>> 8) & 255] + HEX[(v >>> 16) & 255] + HEX[(v >>> 24) & 255];
+  }
+  return out;
+}
+
+/**
+ * True when `hex` (either case) is the MD5 of `parts.join(":")`: a Digest response checked
+ * without building the expected hex string.
+ */
+export function md5JoinedEqualsHex(parts: readonly string[], hex: string): boolean {
+  if (hex.length !== 32) return false;
+  digestJoined(parts);
+  for (let i = 0; i < 16; i++) {
+    const hi = hexValue(hex.charCodeAt(i * 2));
+    const lo = hexValue(hex.charCodeAt(i * 2 + 1));
+    if ((hi | lo) < 0 || ((hi << 4) | lo) !== ((state[i >> 2] >>> ((i & 3) * 8)) & 255)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The value of a hex digit's char code (either case), -1 for anything else. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** MD5 of `parts.join(":")` into `state`. */
+function digestJoined(parts: readonly string[]): void {
   const n = load(parts);
   const bytes = scratch;
   // Padding (RFC 1321 §3.1-3.2): 0x80, zeros to 56 mod 64, then the bit length, LE.
@@ -119,10 +154,4 @@ export function md5HexJoined(parts: readonly string[]): string {
   state[2] = 0x98badcfe | 0;
   state[3] = 0x10325476;
   for (let at = 0; at < total; at += 64) block(state, bytes, at);
-  let out = "";
-  for (let i = 0; i < 4; i++) {
-    const v = state[i];
-    out += HEX[v & 255] + HEX[(v >>> 8) & 255] + HEX[(v >>> 16) & 255] + HEX[(v >>> 24) & 255];
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { md5Hex, md5HexJoined } from "./md5.ts";
+import { md5Hex, md5HexJoined, md5JoinedEqualsHex } from "./md5.ts";
 
 Deno.test("md5: RFC 1321 test suite", () => {
   const suite: [string, string][] = [
@@ -38,4 +38,17 @@ Deno.test("md5HexJoined hashes the parts joined by ':', ASCII or not", () => {
     "y",
   ]];
   for (const parts of cases) assert.equal(md5HexJoined(parts), md5Hex(parts.join(":")));
+});
+
+Deno.test("md5: a hex digest is checked in either case without formatting the expected one", () => {
+  const parts = ["6629fae49393a05397450978507c4ef1", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "ha2"];
+  const hex = md5HexJoined(parts);
+  assert.ok(md5JoinedEqualsHex(parts, hex));
+  assert.ok(md5JoinedEqualsHex(parts, hex.toUpperCase()));
+  assert.ok(!md5JoinedEqualsHex(parts, hex.slice(0, 31)), "too short");
+  assert.ok(!md5JoinedEqualsHex(parts, hex + "0"), "too long");
+  const last = hex[31] === "0" ? "1" : "0";
+  assert.ok(!md5JoinedEqualsHex(parts, hex.slice(0, 31) + last), "one digit off");
+  assert.ok(!md5JoinedEqualsHex(parts, "g" + hex.slice(1)), "not hex");
+  assert.ok(!md5JoinedEqualsHex(["other"], hex));
 });
