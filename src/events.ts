@@ -178,12 +178,20 @@ export class Counters {
   #entries: CounterEntry[] = [];
 
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
+    this.entry(name, labels).value += by;
+  }
+
+  /**
+   * The live entry of one counter and label set (created at 0): a hot path that counts the
+   * same set again and again keeps it and adds to `value`, without walking the index.
+   */
+  entry(name: string, labels: Record<string, string> = {}): { value: number } {
     let node = this.#index.get(name);
     if (!node) this.#index.set(name, node = {});
     for (const k in labels) node = step(step(node, k), labels[k]);
-    const entry = node.entry;
-    if (entry) entry.value += by;
-    else this.#entries.push(node.entry = { name, labels, value: by });
+    let entry = node.entry;
+    if (!entry) this.#entries.push(entry = node.entry = { name, labels, value: 0 });
+    return entry;
   }
 
   /** Sum of a counter over all label sets (or those matching `labels`). */

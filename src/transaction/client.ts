@@ -116,7 +116,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected abstract readonly table: typeof INVITE_CLIENT;
 
   protected enter(state: ClientTransactionState): void {
-    this.current = transition(`${this.#method} client`, this.table, this.current, state);
+    this.current = transition(this.#method, "client", this.table, this.current, state);
   }
 
   protected releaseRequest(): void {

@@ -117,14 +117,16 @@ export const NON_INVITE_CLIENT: Table<ClientTransactionState> = {
 
 /**
  * The state after `from` → `to` in `table`, or a TransactionStateError naming the machine
- * when the RFC has no such arrow. Any state but Terminated may go to Terminated.
+ * (`method` and `side`, joined only then: no string per transition) when the RFC has no such
+ * arrow. Any state but Terminated may go to Terminated.
  */
 export function transition<S extends string>(
-  machine: string,
+  method: string,
+  side: "server" | "client",
   table: Table<S>,
   from: S,
   to: S,
 ): S {
   if (to === "Terminated" ? from !== "Terminated" : table[from].includes(to)) return to;
-  throw new TransactionStateError(`${machine}: no transition ${from} → ${to}`);
+  throw new TransactionStateError(`${method} ${side}: no transition ${from} → ${to}`);
 }

@@ -9,24 +9,30 @@ import {
 } from "./context.ts";
 
 Deno.test("transition: the RFC 3261 §17 / RFC 6026 arrows pass, others throw", () => {
-  assert.equal(transition("INVITE server", INVITE_SERVER, "Proceeding", "Accepted"), "Accepted");
-  assert.equal(transition("INVITE server", INVITE_SERVER, "Completed", "Confirmed"), "Confirmed");
-  assert.equal(transition("INVITE client", INVITE_CLIENT, "Calling", "Completed"), "Completed");
+  assert.equal(transition("INVITE", "server", INVITE_SERVER, "Proceeding", "Accepted"), "Accepted");
   assert.equal(
-    transition("BYE client", NON_INVITE_CLIENT, "Proceeding", "Proceeding"),
+    transition("INVITE", "server", INVITE_SERVER, "Completed", "Confirmed"),
+    "Confirmed",
+  );
+  assert.equal(transition("INVITE", "client", INVITE_CLIENT, "Calling", "Completed"), "Completed");
+  assert.equal(
+    transition("BYE", "client", NON_INVITE_CLIENT, "Proceeding", "Proceeding"),
     "Proceeding",
   );
-  assert.equal(transition("BYE server", NON_INVITE_SERVER, "Trying", "Terminated"), "Terminated");
+  assert.equal(
+    transition("BYE", "server", NON_INVITE_SERVER, "Trying", "Terminated"),
+    "Terminated",
+  );
   // No arrow back, no skipping a final, nothing out of Terminated.
   assert.throws(
-    () => transition("INVITE server", INVITE_SERVER, "Accepted", "Completed"),
+    () => transition("INVITE", "server", INVITE_SERVER, "Accepted", "Completed"),
     TransactionStateError,
   );
   assert.throws(
-    () => transition("INVITE server", INVITE_SERVER, "Proceeding", "Confirmed"),
+    () => transition("INVITE", "server", INVITE_SERVER, "Proceeding", "Confirmed"),
     /INVITE server: no transition Proceeding → Confirmed/,
   );
-  assert.throws(() => transition("x", NON_INVITE_SERVER, "Completed", "Proceeding"));
-  assert.throws(() => transition("x", INVITE_CLIENT, "Accepted", "Proceeding"));
-  assert.throws(() => transition("x", NON_INVITE_CLIENT, "Terminated", "Terminated"));
+  assert.throws(() => transition("x", "client", NON_INVITE_SERVER, "Completed", "Proceeding"));
+  assert.throws(() => transition("x", "client", INVITE_CLIENT, "Accepted", "Proceeding"));
+  assert.throws(() => transition("x", "client", NON_INVITE_CLIENT, "Terminated", "Terminated"));
 });

@@ -87,7 +87,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
   protected abstract readonly table: typeof INVITE_SERVER;
 
   protected enter(state: ServerTransactionState): void {
-    this.current = transition(`${this.#method} server`, this.table, this.current, state);
+    this.current = transition(this.#method, "server", this.table, this.current, state);
   }
 
   protected get method(): string {

@@ -28,7 +28,7 @@ import { callIdHash, callOwner } from "../sip/call_id_hash.ts";
 import { type Admission, admission, type HandshakePolicy } from "./ws_policy.ts";
 import { localOwner, sameOwner, shareStreamCounter, streamCounter } from "./flow_id.ts";
 import { FlowTable } from "./flow_table.ts";
-import { messageLabels } from "./message_labels.ts";
+import { MessageCounter } from "./message_labels.ts";
 import { stampReceived } from "./stamp_received.ts";
 import { WsDialer } from "./ws_dialer.ts";
 import type {
@@ -95,6 +95,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   #accepting = true;
   #dialer: WsDialer;
   #outbound: Outbound;
+  readonly #messagesIn: MessageCounter;
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
 
@@ -105,6 +106,7 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   constructor(options: TransportLayerOptions) {
     this.#options = options;
+    this.#messagesIn = new MessageCounter(options.counters, "sip_messages_in_total");
     if (options.connectionCounter) shareStreamCounter(options.connectionCounter);
     // A given owner's node id is checked as a configured one is (it goes into flow ids).
     this.owner = options.owner
@@ -277,7 +279,7 @@ export class TransportLayer implements MessageSender, TransportSink {
       log.debug(`unparseable message from ${flow.id}: ${String(error)}`);
       return;
     }
-    counters.inc("sip_messages_in_total", messageLabels(flow.transport, message));
+    this.#messagesIn.count(flow.transport, message);
     try {
       this.onMessage({ message, flow, receivedAt });
     } catch (error) {

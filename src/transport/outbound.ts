@@ -7,7 +7,7 @@
 import type { SipMessage } from "../sip/message.ts";
 import type { Counters } from "../events.ts";
 import { Logger } from "../log.ts";
-import { messageLabels } from "./message_labels.ts";
+import { MessageCounter } from "./message_labels.ts";
 import { isInvalidHost } from "./address.ts";
 import type { FlowTable } from "./flow_table.ts";
 import type { Listeners } from "./listeners.ts";
@@ -33,9 +33,11 @@ export interface OutboundContext {
 
 export class Outbound {
   readonly #c: OutboundContext;
+  readonly #messagesOut: MessageCounter;
 
   constructor(context: OutboundContext) {
     this.#c = context;
+    this.#messagesOut = new MessageCounter(context.counters, "sip_messages_out_total");
   }
 
   /**
@@ -84,7 +86,7 @@ export class Outbound {
   }
 
   #countOut(message: SipMessage, flow: Flow): void {
-    this.#c.counters.inc("sip_messages_out_total", messageLabels(flow.transport, message));
+    this.#messagesOut.count(flow.transport, message);
   }
 
   async #sendOnFlow(bytes: Uint8Array, flow: Flow): Promise<Flow> {
