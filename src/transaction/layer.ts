@@ -132,6 +132,8 @@ export class TransactionLayer {
   /** Completed non-INVITE server transactions over UDP: key + final's bytes, for Timer J. */
   readonly #completed: CompletedResponses;
   readonly #clock: Clock;
+  /** The clock as read for the request the TU is handling now (undefined between requests). */
+  #requestTime: number | undefined;
   #closed = false;
 
   /** The timer wheel every transaction timer runs on; the proxy's Timer C uses it too. */
@@ -177,7 +179,7 @@ export class TransactionLayer {
       log,
       guard: (what, fn) => this.#guard(what, fn),
       keepCompleted: (key, status, final, flow) =>
-        this.#completed.put(key, status, final, flow, this.#clock.now()),
+        this.#completed.put(key, status, final, flow, this.#requestTime ?? this.#clock.now()),
       linger: this.#linger,
       forget: (tx) => {
         const table: Map<string, Keyed> = tx.side === "server" ? this.#servers : this.#clients;
@@ -267,9 +269,10 @@ export class TransactionLayer {
       existing.receiveRequest(request);
       return;
     }
-    if (method !== "INVITE") {
+    const now = method === "INVITE" ? undefined : this.#clock.now();
+    if (now !== undefined) {
       // §17.2.2: a retransmission to a Completed transaction gets its final response again.
-      const kept = this.#completed.get(key, this.#clock.now());
+      const kept = this.#completed.get(key, now);
       if (kept) {
         const again = new SentResponse(kept.status, "", kept.bytes);
         this.#sender.send(again, { flow: kept.flow }).catch(() => {});
@@ -283,6 +286,9 @@ export class TransactionLayer {
       : new NonInviteServerTransaction(this.#ctx, key, request, flow);
     // An INVITE's final hands it over to a record in its table slot (`replace`): in first.
     if (method === "INVITE") this.#servers.set(key, tx);
+    // A final the TU gives while handling the request (a REGISTER's) is kept as of now:
+    // the clock is read once per request, not again for the completed store.
+    this.#requestTime = now;
     try {
       // Called in place, not through #guard: no closure or label string per request.
       this.onRequest(request, flow, tx);
@@ -292,6 +298,8 @@ export class TransactionLayer {
       if (!tx.hasFinal && tx.state !== "Terminated") {
         tx.respond(createResponse(request, 500, "Server Internal Error", newTag()));
       }
+    } finally {
+      this.#requestTime = undefined;
     }
     if (tx instanceof InviteServerTransaction) tx.tryingUnlessAnswered();
     // A non-INVITE is matched from now on. Nothing else runs while the TU handles the
