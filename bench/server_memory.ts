@@ -11,12 +11,17 @@
  * says what the RSS is made of: anonymous and file-backed pages (/proc/self/status), V8's
  * spaces (committed and used) and external memory. Run it with the server's V8 flags:
  * `deno run -A --v8-flags=--max-semi-space-size=8 bench/server_memory.ts --sipp-rate=12000
- * --duration=20000`. Not part of the product.
+ * --duration=20000`. A last line sums the run up: the peak of each figure and the process's
+ * CPU per registration (`--quiet`: that line only; `--label=X` names it). The server hands
+ * back its startup-only pages as `sipws serve` does (`--keep-startup-pages`: not, for A/B).
+ * Not part of the product.
  */
 import { defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
+import { releaseStartupPages } from "../src/cli/startup_pages.ts";
 import { runRegisterLoad } from "./register_load.ts";
 import { freePorts } from "../tests/support/ports.ts";
+import process from "node:process";
 import { arg } from "./support/args.ts";
 import { sampleComposition, sippRegisterLoad } from "./support/rss_composition.ts";
 
@@ -34,15 +39,44 @@ const [port] = freePorts(1);
 config.udpPort = port;
 config.abuse.trusted = ["127.0.0.0/8"]; // the load generator's thousands of requests/s
 const server = await startServer(config);
+// As src/cli/serve.ts does once the server has started; `--keep-startup-pages` for the A/B.
+if (!Deno.args.includes("--keep-startup-pages")) releaseStartupPages();
 await server.store.putAccount(ACCOUNT);
 const sippRate = Number(arg("sipp-rate") ?? 0);
+/** `--quiet`: only the summary line (peaks over the run, CPU per registration). */
+const QUIET = Deno.args.includes("--quiet");
 if (sippRate > 0) {
+  const peaks: Record<string, number> = {};
+  const cpu0 = process.cpuUsage();
   try {
     await sippRegisterLoad(
       port,
       sippRate,
       Number(arg("duration") ?? 20000),
-      (line) => console.log(JSON.stringify({ ...line, ...sampleComposition() })),
+      (line) => {
+        const sample = sampleComposition();
+        for (const [k, v] of Object.entries(sample)) peaks[k] = Math.max(peaks[k] ?? 0, v);
+        if (!QUIET) console.log(JSON.stringify({ ...line, ...sample }));
+        if (line.end !== "sipp") return;
+        // The process's CPU (every thread: the server, V8's GC helpers) per registration.
+        const cpu = process.cpuUsage(cpu0);
+        const registered = Number(line.registered);
+        console.log(JSON.stringify({
+          summary: sippRate,
+          label: arg("label") ?? "",
+          registered,
+          shed: line.shed,
+          cpu_us_per_reg: registered ? Math.round((cpu.user + cpu.system) / registered) : 0,
+          peak_rss_mb: peaks.VmRSS,
+          peak_anon_mb: peaks.RssAnon,
+          file_mb: peaks.RssFile,
+          peak_old_mb: peaks.old_mb,
+          peak_new_mb: peaks.new_mb,
+          peak_large_object_mb: peaks.large_object_mb,
+          peak_heap_total_mb: peaks.heap_total_mb,
+          peak_external_mb: peaks.external_mb,
+        }));
+      },
     );
   } finally {
     await server.stop();

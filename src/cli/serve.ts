@@ -24,6 +24,7 @@ import type { Server } from "../server.ts";
 import { describeConfig, describeTransports } from "./describe.ts";
 import { printErr, reportLoadError } from "./output.ts";
 import { selfCommand, VERSION } from "./self.ts";
+import { releaseStartupPages } from "./startup_pages.ts";
 
 /** Hidden marker the daemon parent gives its child. */
 export const DAEMON_CHILD_FLAG = "--daemon-child";
@@ -171,6 +172,10 @@ async function runAttached(
     return 1;
   }
   log.info(`started: ${describeTransports(config)}`);
+  const releasedKb = releaseStartupPages();
+  if (releasedKb > 0) {
+    log.debug(`released ${Math.round(releasedKb / 1024)} MB of startup-only pages`);
+  }
 
   // The daemon always writes its pid file; an attached run only when one was asked for.
   const pidFile = meta.daemonChild || loaded.explicit.has("pid_file")
