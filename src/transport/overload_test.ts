@@ -121,3 +121,14 @@ Deno.test("refusal503: bare LF, compact names, a To tag kept; nothing without th
   assert.equal(refusal503(new Uint8Array(0)), undefined);
   assert.equal(refusal503(enc("REGISTER sip:x SIP/2.0")), undefined);
 });
+
+Deno.test("refusal503: each refusal keeps its own bytes (they are built in one shared buffer)", () => {
+  const first = refusal503(head("REGISTER sip:x SIP/2.0"))!;
+  const text = new TextDecoder().decode(first);
+  const long = head("INVITE sip:b@x SIP/2.0", `Subject: ${"x".repeat(5000)}\n`);
+  const second = refusal503(long)!;
+  assert.equal(new TextDecoder().decode(first), text, "the next refusal does not overwrite it");
+  assert.notEqual(first.buffer, second.buffer);
+  assert.equal(first.byteLength, first.buffer.byteLength);
+  assert.match(new TextDecoder().decode(second), /^SIP\/2\.0 503 .*CSeq: 1 X\r\n/s);
+});
