@@ -6,19 +6,22 @@
  * read the account store, build responses or pick status codes: the caller maps an
  * AuthFailure to 401/407 (challenge), 403 or 400.
  *
- * Nonce = base64url(issued-at ms [6 bytes] | nc slot [3] | random tag [3] | HMAC-SHA256(secret,
- * first 12 bytes | realm) truncated to 12 bytes): 32 characters, no table of issued nonces.
+ * Nonce = base64url(issued-at ms [6 bytes] | nc slot [3] | random tag [3] | MAC(secret, first
+ * 12 bytes | realm) [12]): 32 characters, no table of issued nonces. The MAC is SHA-256 of the
+ * key block then the message, truncated to 12 bytes (AMAC, `TruncatedPrefixMac`): one
+ * compression per nonce instead of HMAC's two; the truncation is what keeps it safe from
+ * length extension.
  * The last nc accepted lives in a fixed ring of slots (nonce_counts.ts, 16 bytes a slot, shared
  * by every worker thread): a nonce owns its slot until a newer nonce takes it, so the replay
  * state is bounded by design and costs the garbage collector nothing. A nonce that is
- * expired, not ours (bad HMAC, e.g. issued before a restart with a random secret), issued for
+ * expired, not ours (bad MAC, e.g. issued before a restart with a random secret), issued for
  * another realm, or whose nc state was evicted is reported as `stale` — but only when the
  * response is otherwise correct (RFC 7616 §3.3: stale only if "the response is valid for that
  * nonce"), so a client that knows the password retries without asking its user, and one that
  * does not gets `wrong_password`.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { HmacSha256 } from "../sip/sha256.ts";
+import { TruncatedPrefixMac } from "../sip/sha256.ts";
 import { NonceCounts } from "./nonce_counts.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import {
@@ -47,7 +50,7 @@ export interface AuthenticatorOptions {
   /** Challenge order; first one first (browsers read only the first challenge, MD5 only). */
   algorithms: DigestAlgorithm[];
   nonceTtlSeconds: number;
-  /** HMAC key for nonces; random by default. Share it to let several instances verify. */
+  /** MAC key for nonces; random by default. Share it to let several instances verify. */
   secret?: Uint8Array;
   /** The key before the last rotation: its nonces are still accepted until they expire. */
   previousSecret?: Uint8Array;
@@ -108,13 +111,13 @@ export class DigestAuthenticator {
   readonly #issued = new Uint8Array(NONCE_BYTES);
   readonly #issuedChars = new Uint8Array(NONCE_CHARS);
   readonly #checked = new Uint8Array(NONCE_BYTES);
-  /** HMAC-SHA256 keyed once with the secret (node's createHmac costs ~15 µs a call). */
-  #hmac!: HmacSha256;
+  /** The nonce MAC keyed once with the secret (node's createHmac costs ~15 µs a call). */
+  #hmac!: TruncatedPrefixMac;
   /** Keyed with the previous secret, while a rotation is under way. */
-  #previousHmac?: HmacSha256;
+  #previousHmac?: TruncatedPrefixMac;
   /** MAC input scratch: 12 signed bytes then the realm's UTF-8. */
   #macInput = new Uint8Array(SIGNED_BYTES + 256);
-  readonly #macOut = new Uint8Array(32);
+  readonly #macOut = new Uint8Array(MAC_BYTES);
   /** Realm → UTF-8 bytes; realms are few (one per served domain). */
   readonly #realmBytes = new Map<string, Uint8Array>();
   /** Realm → challenge text around the nonce, per algorithm (fresh and stale=true). */
@@ -145,12 +148,12 @@ export class DigestAuthenticator {
    * `previous` stay valid until they expire, so clients are not challenged again.
    */
   setSecrets(secret: Uint8Array, previous?: Uint8Array): void {
-    this.#hmac = new HmacSha256(secret);
+    this.#hmac = new TruncatedPrefixMac(secret);
     this.#opaque = opaqueOf(secret);
     // The opaque is part of the challenge text.
     this.#challenges.clear();
     this.#staleChallenges.clear();
-    this.#previousHmac = previous ? new HmacSha256(previous) : undefined;
+    this.#previousHmac = previous ? new TruncatedPrefixMac(previous) : undefined;
     this.#previousOpaque = previous ? opaqueOf(previous) : undefined;
   }
 
@@ -324,7 +327,7 @@ export class DigestAuthenticator {
     return signed ? readUint48(bytes, 0) : -1;
   }
 
-  #signedBy(hmac: HmacSha256, bytes: Uint8Array, realm: string): boolean {
+  #signedBy(hmac: TruncatedPrefixMac, bytes: Uint8Array, realm: string): boolean {
     const mac = this.#mac(bytes, realm, hmac);
     // Constant-time comparison: every byte is looked at whatever the first difference.
     let diff = 0;
@@ -332,7 +335,7 @@ export class DigestAuthenticator {
     return diff === 0;
   }
 
-  /** HMAC-SHA256(secret, signed[0..12] | realm) into a scratch buffer (valid until next call). */
+  /** MAC(secret, signed[0..12] | realm), 12 bytes, into a scratch buffer (valid until next call). */
   #mac(signed: Uint8Array, realm: string, hmac = this.#hmac): Uint8Array {
     let realmBytes = this.#realmBytes.get(realm);
     if (realmBytes === undefined) {
@@ -344,7 +347,7 @@ export class DigestAuthenticator {
     const input = this.#macInput;
     for (let i = 0; i < SIGNED_BYTES; i++) input[i] = signed[i];
     input.set(realmBytes, SIGNED_BYTES);
-    return hmac.macInto(input.subarray(0, length), this.#macOut);
+    return hmac.macInto(input.subarray(0, length), this.#macOut, MAC_BYTES);
   }
 }
 

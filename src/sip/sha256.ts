@@ -207,3 +207,33 @@ export class HmacSha256 {
     return out;
   }
 }
+
+/**
+ * Truncated secret-prefix SHA-256, SHA-256(key block | message) cut to what the caller
+ * keeps: AMAC (Bellare, Bernstein and Tessaro, CRYPTO 2016), a PRF when the output is
+ * truncated (here to at most 16 of 32 bytes, so a length extension has most of the state
+ * to guess). The key block is absorbed once, so a message under 56 bytes costs one
+ * compression where HMAC costs two. For short fixed-format tags (digest nonces).
+ */
+export class TruncatedPrefixMac {
+  readonly #keyed = new Int32Array(8);
+  readonly #scratch = new Int32Array(8);
+  readonly #digest = new Uint8Array(32);
+
+  constructor(key: Uint8Array) {
+    const block = new Uint8Array(64);
+    block.set(key.length > 64 ? sha256(key) : key);
+    this.#keyed.set(INITIAL);
+    compress(this.#keyed, block, 0);
+  }
+
+  /** The first `bytes` (at most 16) bytes of SHA-256(key block | message) into `out`; returns `out`. */
+  macInto(message: Uint8Array, out: Uint8Array, bytes: number): Uint8Array {
+    if (bytes > 16) throw new RangeError("a prefix MAC is kept to 16 bytes at most");
+    const s = this.#scratch;
+    s.set(this.#keyed);
+    finish(s, 64, message, this.#digest);
+    for (let i = 0; i < bytes; i++) out[i] = this.#digest[i];
+    return out;
+  }
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
-import { HmacSha256, sha256 } from "./sha256.ts";
+import { HmacSha256, sha256, TruncatedPrefixMac } from "./sha256.ts";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -36,4 +36,18 @@ Deno.test("sha256 and HMAC-SHA256 equal node:crypto for every length 0..300 and 
       }
     }
   }
+});
+
+Deno.test("TruncatedPrefixMac is the head of SHA-256(key block | message)", () => {
+  const key = new Uint8Array(32).map((_, i) => i * 7 + 1);
+  const mac = new TruncatedPrefixMac(key);
+  const block = new Uint8Array(64);
+  block.set(key);
+  for (const length of [0, 24, 55, 56, 64, 200]) {
+    const message = new Uint8Array(length).map((_, i) => i ^ 0x5a);
+    const full = createHash("sha256").update(block).update(message).digest();
+    const out = mac.macInto(message, new Uint8Array(12), 12);
+    assert.deepEqual([...out], [...full.subarray(0, 12)], `length ${length}`);
+  }
+  assert.throws(() => mac.macInto(new Uint8Array(1), new Uint8Array(32), 32), RangeError);
 });
