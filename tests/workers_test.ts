@@ -448,3 +448,46 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
     await http.close();
   }
 });
+
+Deno.test("workers: a binding made in the worker thread reaches main's copy with every field the REGISTER set (Path, instance, User-Agent, Contact parameters, flow)", async () => {
+  await using ts = await startTwoWorkers();
+  const phone = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const instance = "<urn:uuid:00000000-0000-1000-8000-00000000b0b1>";
+    const ok = await register(phone, {
+      ...BOB,
+      expires: 600,
+      // Worker 1 owns this Call-ID: the registrar there builds the binding.
+      callId: callIdFor(1, "fields"),
+      contactParams: `;+sip.instance="${instance}";q=0.5`,
+      extraHeaders: [
+        "Supported: path",
+        "Path: <sip:edge.example.test;lr>",
+        "User-Agent: Zoë's phone 1.0",
+      ],
+    });
+    assert.equal(ok.status, 200);
+    const [binding] = ts.server.location.lookup(`bob@${DOMAIN}`);
+    assert.ok(binding, "the binding is in main's copy once the REGISTER was answered");
+    assert.equal(binding.contact, phone.contactUri);
+    assert.equal(binding.instance, instance);
+    assert.match(binding.contactParams, /\+sip\.instance=/);
+    assert.match(binding.contactParams, /q=0\.5/);
+    assert.deepEqual(binding.path, ["<sip:edge.example.test;lr>"]);
+    assert.equal(binding.userAgent, "Zoë's phone 1.0");
+    assert.equal(binding.contactHost, "127.0.0.1");
+    assert.equal(binding.contactPort, phone.localPort);
+    assert.deepEqual(binding.contactAddress, {
+      transport: "udp",
+      host: "127.0.0.1",
+      port: phone.localPort,
+    });
+    assert.equal(binding.flow.transport, "udp");
+    assert.deepEqual(binding.flow.remote, { host: "127.0.0.1", port: phone.localPort });
+    assert.equal(binding.flow.reliable, false);
+    assert.ok(binding.expiresAt > Date.now() + 590_000, "expires in 600 s");
+    assert.equal(binding.outstandingPings, 0);
+  } finally {
+    phone.close();
+  }
+});
