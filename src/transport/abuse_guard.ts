@@ -288,9 +288,11 @@ export class AbuseGuard {
     if (!this.#o.enabled) return;
     const now = this.#now();
     // A phone re-registering over and over: moving its entry to the end of the map (a
-    // delete and an insert) once a second is as good as at every success, and cheaper.
+    // delete and an insert) once a second (a tenth of the window, when shorter) is as good
+    // as at every success, and cheaper.
     const last = this.#successes.get(host);
-    if (last === undefined || now - last >= SUCCESS_REFRESH_MS) {
+    const every = Math.min(SUCCESS_REFRESH_MS, this.#o.goodSourceMs / 10);
+    if (last === undefined || now - last >= every) {
       putLast(this.#successes, host, now, this.#max);
     }
     const failed = this.#failures.get(host)?.accounts.get(`${user}@${realm}`);

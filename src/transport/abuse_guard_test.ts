@@ -92,6 +92,22 @@ Deno.test("behind a known-good address one bad user locks only their account", (
   assert.equal(bans[0].reason, "accounts_scanned");
 });
 
+Deno.test("an address that keeps succeeding stays known-good past the window of its first success", () => {
+  // A short window (1 s): successes every 50 ms must keep the address known throughout.
+  const { g, bans, locks, advance } = guard({ goodSourceMs: 1_000 });
+  for (let i = 0; i < 40; i++) {
+    g.recordSuccess("5.5.5.5", "bob", "d");
+    advance(50);
+  }
+  for (let i = 0; i < 5; i++) g.recordFailure("5.5.5.5", "alice", "d");
+  assert.equal(bans.length, 0, "known-good: only the account is locked");
+  assert.deepEqual(locks, ["alice@d@5.5.5.5"]);
+  // Silent for longer than the window: no longer known, so failures ban the address.
+  advance(1_100);
+  for (let i = 0; i < 3; i++) g.recordFailure("5.5.5.5", "erin", "d");
+  assert.equal(bans.length, 1);
+});
+
 Deno.test("trusted addresses are never banned, limited or capped", () => {
   const { g, bans } = guard();
   for (let i = 0; i < 10; i++) g.recordFailure("10.9.1.1", "a" + i, "d");
