@@ -2,15 +2,21 @@
  * @module Overload shedding for UDP: past its limit a server must not spend its time on work
  * it cannot finish. The signal is the kernel's receive queue of the UDP socket (exactly "how
  * far behind we are": SO_MEMINFO's receive allocation through libc, one syscall; rx_queue of
- * /proc/net/udp{,6} without FFI), sampled every 128 datagrams read (a
- * burst is seen while it lasts) and every 50 ms (to calm down once the load is gone). Once
- * it has stayed deep for 250 ms (a GC pause or a busy machine's scheduling delay is not
- * overload; an offered rate above capacity keeps the queue deep), requests that start new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE,
- * PUBLISH without credentials) are refused before parsing, with 503 + Retry-After, or dropped
- * when the queue is nearly full; requests carrying credentials (the second leg of a started
- * digest exchange), in-dialog requests and responses still go through, so what was started
- * completes. The 503 is built from the request's raw header lines (`refusal503`), not a parse.
- * Linux only; elsewhere nothing is ever shed.
+ * /proc/net/udp{,6} without FFI), sampled every 16 datagrams read (one batch of the read
+ * loop: admission follows the queue closely) and every 50 ms (to calm down once the load is
+ * gone). Overload is declared once the queue has stayed at least half full for 250 ms (a GC
+ * pause or a busy machine's scheduling delay is not overload; an offered rate above capacity
+ * keeps the queue deep). From then on, until nothing has been shed for a second, each sample
+ * decides: with the queue a quarter full or more, requests that start new work (REGISTER,
+ * INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are refused before
+ * parsing, with 503 + Retry-After, or dropped when the queue is nearly full; below a quarter
+ * they are admitted. So the queue hovers well below full and the kernel, which drops blindly,
+ * never has to: requests carrying credentials (the second leg of a started digest exchange),
+ * in-dialog requests and responses always go through, and what was started completes. (Shedding
+ * all new work until the queue had emptied, then admitting all of it until the queue had been
+ * deep for another 250 ms, let every burst overflow the queue and lose second legs.) The 503 is
+ * built from the request's raw header lines (`refusal503`), not a parse. Linux only; elsewhere
+ * nothing is ever shed.
  */
 
 /** Nothing shed. */
@@ -27,14 +33,20 @@ const SO_MEMINFO = 55;
 /** SK_MEMINFO_VARS u32 values; [0] is SK_MEMINFO_RMEM_ALLOC, the bytes queued to read. */
 const MEMINFO_BYTES = 9 * 4;
 
-/** How long the queue must stay deep before anything is shed. */
+/** How long the queue must stay half full before overload is declared. */
 const SUSTAINED_MS = 250;
+/** Once declared, overload lasts until nothing was shed for this long. */
+const HOLD_MS = 1000;
+/** Datagrams read between two samples of the queue. */
+const SAMPLE_EVERY = 16;
 
 export class ReceiveQueueWatch {
   #level = CALM;
   #datagrams = 0;
   /** When the queue was last seen crossing half full (NaN: not deep now). */
   #deepSince = NaN;
+  /** Until when samples decide admission (overload declared, or new work shed, lately). */
+  #sheddingUntil = -Infinity;
   /** The socket's descriptor when libc is reachable (SO_MEMINFO), else -1 (/proc). */
   readonly #fd: number;
   readonly #meminfo = new Uint32Array(MEMINFO_BYTES / 4);
@@ -46,7 +58,7 @@ export class ReceiveQueueWatch {
   readonly #portHex: string;
   readonly #high: number;
   readonly #full: number;
-  readonly #low: number;
+  readonly #shedFrom: number;
 
   /** `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF). */
   constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
@@ -55,7 +67,9 @@ export class ReceiveQueueWatch {
     // Half full: a backlog well past a GC pause's worth of datagrams, the server is behind.
     this.#high = bufferBytes / 2;
     this.#full = (bufferBytes * 9) / 10;
-    this.#low = bufferBytes / 10;
+    // A quarter: room left for a burst of second legs, and still several milliseconds of
+    // work queued, so admitting less never leaves the server idle.
+    this.#shedFrom = bufferBytes / 4;
     this.#fd = -1;
     if (Deno.build.os !== "linux") return;
     this.#fd = openLibc() ? udpDescriptor(port, host) ?? -1 : -1;
@@ -69,9 +83,9 @@ export class ReceiveQueueWatch {
     return this.#level;
   }
 
-  /** One datagram was read: every 128th samples the queue. */
+  /** One datagram was read: every SAMPLE_EVERY-th samples the queue. */
   counted(): void {
-    if (++this.#datagrams < 128) return;
+    if (++this.#datagrams < SAMPLE_EVERY) return;
     this.#datagrams = 0;
     this.#sample();
   }
@@ -82,17 +96,20 @@ export class ReceiveQueueWatch {
 
   #sample(): void {
     const queued = this.#queued();
-    if (queued === undefined) return;
-    if (queued < this.#high) {
-      this.#deepSince = NaN;
-      if (queued <= this.#low) this.#level = CALM;
-      else if (this.#level === DROP) this.#level = REFUSE;
+    if (queued !== undefined) this.update(queued, performance.now());
+  }
+
+  /** Takes the queue's depth `queued` (bytes) sampled at `now` (performance.now()). */
+  update(queued: number, now: number): void {
+    if (queued < this.#high) this.#deepSince = NaN;
+    else if (Number.isNaN(this.#deepSince)) this.#deepSince = now;
+    else if (now - this.#deepSince >= SUSTAINED_MS) this.#sheddingUntil = now + HOLD_MS;
+    if (now >= this.#sheddingUntil || queued < this.#shedFrom) {
+      this.#level = CALM;
       return;
     }
-    const now = performance.now();
-    if (Number.isNaN(this.#deepSince)) this.#deepSince = now;
-    if (now - this.#deepSince < SUSTAINED_MS) return;
-    this.#level = queued >= this.#full ? DROP : Math.max(this.#level, REFUSE);
+    this.#level = queued >= this.#full ? DROP : REFUSE;
+    this.#sheddingUntil = now + HOLD_MS;
   }
 
   /** Bytes waiting in the receive queue of the socket bound to our port. */

@@ -64,6 +64,40 @@ Deno.test("receive queue watch: a queue deep for 250 ms → refuse/drop; drained
   }
 });
 
+Deno.test("receive queue watch: once overload is declared, each sample admits or sheds by depth", () => {
+  // A bound socket with an empty queue; its own timer does not fire during the test.
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  // 1,000 bytes: overload declared at half full held 250 ms; then 503 from a quarter, drop
+  // from 90 %.
+  const watch = new ReceiveQueueWatch("127.0.0.1", port, 1000, 3_600_000);
+  try {
+    const at = (queued: number, now: number) => {
+      watch.update(queued, now);
+      return watch.level;
+    };
+    assert.equal(at(600, 0), CALM);
+    assert.equal(at(300, 100), CALM, "a short backlog (a GC pause) sheds nothing");
+    assert.equal(at(600, 200), CALM);
+    assert.equal(at(600, 449), CALM, "half full for less than 250 ms");
+    assert.equal(at(600, 450), REFUSE, "half full for 250 ms: overload");
+    // Declared: every sample decides, with no delay either way.
+    assert.equal(at(200, 460), CALM, "below a quarter: new work admitted");
+    assert.equal(at(300, 470), REFUSE, "a quarter full: refused at once");
+    assert.equal(at(950, 480), DROP, "nearly full: dropped");
+    assert.equal(at(400, 490), REFUSE);
+    assert.equal(at(100, 500), CALM);
+    // Nothing shed for a second since 490: back to the 250 ms rule.
+    assert.equal(at(400, 1489), REFUSE, "shedding within the second keeps it going");
+    assert.equal(at(100, 2400), CALM);
+    assert.equal(at(400, 2490), CALM, "a second without shedding: overload is over");
+    assert.equal(at(600, 2500), CALM);
+  } finally {
+    watch.close();
+    socket.close();
+  }
+});
+
 Deno.test("refusal503: a 503 + Retry-After answering the request, from its raw lines", () => {
   const request = enc(
     "REGISTER sip:example.test SIP/2.0\n" +
