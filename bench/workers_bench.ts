@@ -10,10 +10,11 @@
  * configurations alike). Reports registrations/s, server CPU µs per registration (every
  * thread), % CPU and the scaling factor (rate with N workers / rate with 1). Runs alone with
  * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N]
- * [--root=DIR ...]`: with several `--root` trees (a before and an after), each tree's two
+ * [--root=DIR[#V8FLAGS] ...] [--transport=udp|tcp] [--cpu-prof=DIR]` (`--cpu-prof`: each server writes
+ * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
  */
-import { groupTicks } from "./support/proc.ts";
+import { groupTicks, threadTicksByRole } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import {
   parseScreen,
@@ -26,6 +27,7 @@ import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { SIPP } from "../tests/support/sipp.ts";
 import { arg, argAll } from "./support/args.ts";
+import { SERVER_V8_FLAGS } from "../src/cli/v8_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /**
@@ -46,6 +48,11 @@ export interface WorkersPhase {
   cpuUsPerRegistration: number;
   /** Server CPU during the phase, % of one core. */
   cpuPct: number;
+  /**
+   * CPU µs per registration by thread role (main, worker threads, V8 platform, other), user
+   * and system time apart.
+   */
+  threadsUs: Record<string, { user: number; system: number }>;
 }
 
 export interface WorkersBenchResult {
@@ -57,11 +64,19 @@ export interface WorkersBenchResult {
   scaling: Record<string, number>;
 }
 
-async function startSipws(dir: string, workers: number, root: string) {
+/**
+ * Starts a server of tree `spec`: a directory, or `DIR#FLAG,FLAG` to add V8 flags to the
+ * server's own (a variant measured side by side with the tree alone).
+ */
+async function startSipws(dir: string, workers: number, spec: string, cpuProf?: string) {
   const store = await seededStore(dir, [BENCH_ACCOUNT]);
   const [port] = freePorts(1);
+  const [root, v8] = spec.split("#");
+  const denoFlags = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : [];
+  if (v8) denoFlags.push(`--v8-flags=${[...SERVER_V8_FLAGS, v8].join(",")}`);
+  const config = loadConfig(dir, root);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, udp: port, tcp: port, workers, config: loadConfig(dir, root) }),
+    args: serveArgs({ store, udp: port, tcp: port, workers, config, denoFlags }),
     cwd: root,
   });
   await waitForListening(port, "udp", 30_000);
@@ -121,6 +136,10 @@ export async function runWorkersBench(options: {
   rounds?: number;
   /** sipws trees to measure side by side; this one when none. */
   roots?: string[];
+  /** Transports measured; both by default. */
+  transports?: ("udp" | "tcp")[];
+  /** Directory where each server writes CPU profiles (every thread's) when it stops. */
+  cpuProf?: string;
   log?: (line: string) => void;
 } = {}): Promise<WorkersBenchResult> {
   const n = options.workers ?? 2;
@@ -135,17 +154,29 @@ export async function runWorkersBench(options: {
   const phases: WorkersPhase[] = [];
   try {
     for (const [i, { root, workers }] of configs.entries()) {
-      servers.push(await startSipws(dirs[i], workers, root));
+      servers.push(await startSipws(dirs[i], workers, root, options.cpuProf));
     }
     const rounds = Math.max(1, options.rounds ?? 1);
-    for (const transport of ["udp", "tcp"] as const) {
+    for (const transport of options.transports ?? ["udp", "tcp"] as const) {
       for (let round = 0; round < rounds; round++) {
         for (const [i, { root, workers }] of configs.entries()) {
           const { child, port } = servers[i];
           if (warmupMs > 0) await sippLoop(port, transport, concurrency, warmupMs);
           const ticks0 = groupTicks(child.pid);
+          const roles0 = threadTicksByRole(child.pid);
           const r = await sippLoop(port, transport, concurrency, durationMs);
           const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
+          const roles = threadTicksByRole(child.pid);
+          const perReg = (ticks: number) =>
+            r.registrations > 0 ? Math.round((ticks / 100) * 1e6 / r.registrations) : 0;
+          const threadsUs: WorkersPhase["threadsUs"] = {};
+          for (const [role, ticks] of Object.entries(roles)) {
+            const before = roles0[role as keyof typeof roles0];
+            threadsUs[role] = {
+              user: perReg(ticks.user - before.user),
+              system: perReg(ticks.system - before.system),
+            };
+          }
           const phase: WorkersPhase = {
             workers,
             ...(named ? { root } : {}),
@@ -156,13 +187,16 @@ export async function runWorkersBench(options: {
               ? Math.round((cpuSeconds * 1e6) / r.registrations)
               : 0,
             cpuPct: Math.round((cpuSeconds / r.seconds) * 100),
+            threadsUs,
           };
           phases.push(phase);
           options.log?.(
             `${
               named ? root + " " : ""
             }workers=${workers} ${transport}: ${phase.registrationsPerSec} reg/s, ` +
-              `${phase.cpuUsPerRegistration} µs CPU/reg, ${phase.cpuPct}% CPU`,
+              `${phase.cpuUsPerRegistration} µs CPU/reg (${
+                Object.entries(threadsUs).map(([k, v]) => `${k} ${v.user}+${v.system}`).join(", ")
+              }), ${phase.cpuPct}% CPU`,
           );
         }
       }
@@ -222,6 +256,8 @@ if (import.meta.main) {
     concurrency: Number(arg("concurrency") ?? 200),
     roots: argAll("root"),
     rounds: Number(arg("rounds") ?? 1),
+    transports: arg("transport") ? [arg("transport") as "udp" | "tcp"] : undefined,
+    cpuProf: arg("cpu-prof"),
     log: (line) => console.error(line),
   });
   console.log(formatWorkersBench(result).join("\n"));

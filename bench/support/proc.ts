@@ -28,6 +28,39 @@ export function threadTicks(pid: number, tid = pid): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/**
+ * utime and stime of every thread of a process, in clock ticks, summed by role: `main` (the
+ * thread whose id is the process's), `workers` (Deno's `Worker` threads, named `worker-N`),
+ * `v8` (V8's platform threads: GC helpers, concurrent compiling) and `other` (tokio, ...).
+ */
+export function threadTicksByRole(
+  pid: number,
+): Record<"main" | "workers" | "v8" | "other", { user: number; system: number }> {
+  const sums = {
+    main: { user: 0, system: 0 },
+    workers: { user: 0, system: 0 },
+    v8: { user: 0, system: 0 },
+    other: { user: 0, system: 0 },
+  };
+  for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+    const tid = Number(e.name);
+    try {
+      const name = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/comm`).trim();
+      const role = tid === pid
+        ? "main"
+        : name.startsWith("worker-")
+        ? "workers"
+        : name.startsWith("V8 ")
+        ? "v8"
+        : "other";
+      const fields = statFields(pid, `/proc/${pid}/task/${tid}/stat`);
+      sums[role].user += Number(fields[11]);
+      sums[role].system += Number(fields[12]);
+    } catch { /* the thread ended */ }
+  }
+  return sums;
+}
+
 /** Pids of the process group led by `pid` (just `pid` when none is found). */
 export function groupPids(pid: number): number[] {
   const pids: number[] = [];

@@ -20,7 +20,7 @@ import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
 import { packChange, unpackChange } from "./location_record.ts";
-import { LAZY_MS, nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
@@ -74,8 +74,8 @@ export class WorkerPool implements WorkerLinks {
   #threads: Worker[] = [];
   /** The channel to each worker thread (worker i at i - 1). */
   #rings: RingWriter<ToWorker>[] = [];
-  /** False once stopped: the loops reading the workers' rings end. */
-  #reading = true;
+  /** Ends each loop reading a worker's ring (`readLoop`). */
+  #stopReading: (() => void)[] = [];
   /** Each worker's ring back to this thread (worker i at i - 1). */
   #backs: RingReader<FromWorker>[] = [];
   /** True while draining: a read of the location table inside must not drain again. */
@@ -203,7 +203,7 @@ export class WorkerPool implements WorkerLinks {
       const { buffer: back } = RingWriter.create<FromWorker>();
       const reader = new RingReader<FromWorker>(back);
       this.#backs.push(reader);
-      void this.#read();
+      this.#stopReading.push(readLoop(reader, () => this.drain()));
       let stopped!: () => void;
       this.#stopped.push(new Promise((resolve) => stopped = resolve));
       ready.push(
@@ -276,17 +276,6 @@ export class WorkerPool implements WorkerLinks {
       this.#draining = false;
     }
     return any;
-  }
-
-  /** One loop per worker ring: drains when written, sleeps when empty, until the pool stops. */
-  async #read(): Promise<void> {
-    const reader = this.#backs[this.#backs.length - 1];
-    while (this.#reading) {
-      // Bounded waits: records written without a wake-up are applied within LAZY_MS, and
-      // the loop ends soon after the pool stops.
-      if (this.drain()) await nextTurn();
-      else await reader.wait(LAZY_MS);
-    }
   }
 
   #receive(from: number, m: Exclude<FromWorker, { t: "ready" | "failed" | "stopped" }>): void {
@@ -417,7 +406,7 @@ export class WorkerPool implements WorkerLinks {
     clearTimeout(timer);
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
-    this.#reading = false;
+    for (const stop of this.#stopReading.splice(0)) stop();
     this.drain();
     this.#backs = [];
     if (this.#context) this.#context.location.beforeRead = undefined;

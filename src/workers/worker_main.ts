@@ -13,7 +13,7 @@ import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
 import { unpackChange } from "./location_record.ts";
-import { LAZY_MS, nextTurn, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 
@@ -69,7 +69,8 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const reader = new RingReader<ToWorker>(setup.ring);
   const drain = ringDrainer(reader, server);
   port.catchUp = () => void drain();
-  void readRing(reader, drain);
+  // Read until the thread ends: a stopping server still finishes its calls.
+  readLoop(reader, drain);
 }
 
 function apply(m: ToWorker): void {
@@ -180,16 +181,6 @@ function ringDrainer(reader: RingReader<ToWorker>, s: Server): () => boolean {
       draining = false;
     }
   };
-}
-
-/** Everything the other threads send after `init`, in order, until the thread ends. */
-async function readRing(reader: RingReader<ToWorker>, drain: () => boolean): Promise<void> {
-  // Read until the thread ends: a stopping server still finishes its calls. Records
-  // written without a wake-up are applied within LAZY_MS.
-  for (;;) {
-    if (drain()) await nextTurn();
-    else await reader.wait(LAZY_MS);
-  }
 }
 
 self.onmessage = (e: MessageEvent<ToWorker>) => {
