@@ -29,9 +29,6 @@ export const RING_BYTES = 4 * 1024 * 1024;
 import { setImmediate } from "node:timers";
 import { Decoder, Encoder } from "./ring_codec.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 function align(n: number): number {
   return (n + 3) & ~3;
 }
@@ -118,21 +115,14 @@ export class RingWriter<M extends object> extends RingView {
   }
 
   #copy(record: RingRecord<M>): boolean {
-    let head: Uint8Array;
-    let body: Uint8Array;
-    if (record.kind === "datagram") {
-      const host = encoder.encode(record.host);
-      head = new Uint8Array(4 + host.length);
-      head[0] = DATAGRAM;
-      head[1] = host.length;
-      new DataView(head.buffer).setUint16(2, record.port);
-      head.set(host, 4);
-      body = record.bytes;
-    } else {
-      head = this.#encoder.encode(MESSAGE, record.message);
-      body = EMPTY;
-    }
-    const need = align(8 + head.length + body.length);
+    // A datagram's head (kind, host length, port, host) is written in place; its host is
+    // an IP literal (a socket's peer), one byte a character.
+    const datagram = record.kind === "datagram";
+    const host = datagram ? record.host : "";
+    const head = datagram ? undefined : this.#encoder.encode(MESSAGE, record.message);
+    const headLength = head ? head.length : 4 + host.length;
+    const body = datagram ? record.bytes : EMPTY;
+    const need = align(8 + headLength + body.length);
     if (need + 4 > this.size) throw new Error("message larger than the ring");
     let at = Atomics.load(this.header, HEAD);
     const tail = Atomics.load(this.header, TAIL);
@@ -145,8 +135,15 @@ export class RingWriter<M extends object> extends RingView {
     } else if (tail - at <= need) return false;
     this.view.setUint32(at, need);
     this.view.setUint32(at + 4, body.length);
-    this.data.set(head, at + 8);
-    this.data.set(body, at + 8 + head.length);
+    const start = at + 8;
+    if (head) this.data.set(head, start);
+    else {
+      this.data[start] = DATAGRAM;
+      this.data[start + 1] = host.length;
+      this.view.setUint16(start + 2, (record as { port: number }).port);
+      for (let i = 0; i < host.length; i++) this.data[start + 4 + i] = host.charCodeAt(i);
+      this.data.set(body, start + headLength);
+    }
     Atomics.store(this.header, HEAD, at + need === this.size ? 0 : at + need);
     return true;
   }
@@ -163,6 +160,8 @@ export function nextTurn(): Promise<void> {
 
 export class RingReader<M extends object> extends RingView {
   readonly #decoder = new Decoder(this.data, this.view);
+  /** The last datagram's source host: the next is most often from the same peer. */
+  #host = "";
 
   /** Reads every record written so far; false when there was none. */
   drain(handle: (record: RingRecord<M>) => void): boolean {
@@ -183,7 +182,7 @@ export class RingReader<M extends object> extends RingView {
       if (kind === DATAGRAM) {
         const hostLength = this.data[start + 1];
         const port = this.view.getUint16(start + 2);
-        const host = decoder.decode(this.data.subarray(start + 4, start + 4 + hostLength));
+        const host = this.#hostAt(start + 4, hostLength);
         const bytesAt = start + 4 + hostLength;
         handle({
           kind: "datagram",
@@ -197,6 +196,15 @@ export class RingReader<M extends object> extends RingView {
       Atomics.store(this.header, TAIL, tail);
     }
     return true;
+  }
+
+  /** The host (one byte a character) at `at`: the last one read when the same. */
+  #hostAt(at: number, length: number): string {
+    const last = this.#host;
+    let same = last.length === length;
+    for (let i = 0; same && i < length; i++) same = last.charCodeAt(i) === this.data[at + i];
+    if (same) return last;
+    return this.#host = String.fromCharCode(...this.data.subarray(at, at + length));
   }
 
   /**
