@@ -74,7 +74,8 @@ export class RingWriter<M extends object> extends RingView {
   /**
    * Writes `record`; `wake: false` leaves a sleeping reader asleep (a change it needs only
    * before it reads its copies, or within `LAZY_MS`: the reader drains before each message
-   * it reads from the network, and wakes that often anyway), sparing a wake-up per record.
+   * it reads from the network, and `readLoop` drains that often anyway), sparing a wake-up
+   * per record.
    */
   write(record: RingRecord<M>, wake = true): void {
     if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
@@ -160,8 +161,6 @@ export function nextTurn(): Promise<void> {
 
 export class RingReader<M extends object> extends RingView {
   readonly #decoder = new Decoder(this.data, this.view);
-  /** The last datagram's source host: the next is most often from the same peer. */
-  #host = "";
 
   /** Reads every record written so far; false when there was none. */
   drain(handle: (record: RingRecord<M>) => void): boolean {
@@ -182,7 +181,7 @@ export class RingReader<M extends object> extends RingView {
       if (kind === DATAGRAM) {
         const hostLength = this.data[start + 1];
         const port = this.view.getUint16(start + 2);
-        const host = this.#hostAt(start + 4, hostLength);
+        const host = this.#decoder.ascii(start + 4, hostLength);
         const bytesAt = start + 4 + hostLength;
         handle({
           kind: "datagram",
@@ -196,15 +195,6 @@ export class RingReader<M extends object> extends RingView {
       Atomics.store(this.header, TAIL, tail);
     }
     return true;
-  }
-
-  /** The host (one byte a character) at `at`: the last one read when the same. */
-  #hostAt(at: number, length: number): string {
-    const last = this.#host;
-    let same = last.length === length;
-    for (let i = 0; same && i < length; i++) same = last.charCodeAt(i) === this.data[at + i];
-    if (same) return last;
-    return this.#host = String.fromCharCode(...this.data.subarray(at, at + length));
   }
 
   /**

@@ -283,6 +283,13 @@ export class Decoder {
     return String.fromCharCode.apply(null, bytes as unknown as number[]);
   }
 
+  /** `n` bytes of ASCII at `at` as a string (a datagram's source host: ring.ts). */
+  ascii(at: number, n: number): string {
+    return n <= INTERNED_LENGTH
+      ? this.#interned(at, n)
+      : String.fromCharCode.apply(null, this.#data.subarray(at, at + n) as unknown as number[]);
+  }
+
   /**
    * A short ASCII string, the one read last time when the bytes are the same: a location
    * change repeats the AOR, key, contact, flow and hosts of the binding it refreshes, so most
