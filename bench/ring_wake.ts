@@ -4,7 +4,7 @@
  * UDP-sized datagram record every `--every-us=500` µs for `--duration=3000` ms into a
  * src/workers/ring.ts ring, the worker reads it with the tree's loop
  * (bench/support/ring_wake_worker.ts), and its thread's CPU time (/proc, utime + stime) is
- * divided by the records. Per tree (`--root=DIR`, repeatable; default this checkout),
+ * and V8's platform threads' divided by the records. Per tree (`--root=DIR`, repeatable; default this checkout),
  * `--rounds=N` interleaved. Not part of the product.
  */
 import { arg, argAll } from "./support/args.ts";
@@ -14,19 +14,25 @@ const DURATION = Number(arg("duration") ?? 3000);
 const EVERY_US = Number(arg("every-us") ?? 500);
 const ROUNDS = Number(arg("rounds") ?? 3);
 
-/** utime + stime (clock ticks) of this process's one Worker thread (Deno names it `worker-N`). */
-function threadTicks(): number {
+/**
+ * utime + stime (clock ticks) of this process's threads whose name starts with `prefix`: its
+ * one Worker thread (Deno names it `worker-N`), or V8's platform threads (`V8 DefaultWorke`).
+ */
+function threadTicks(prefix: string): number {
+  let ticks = 0;
   for (const e of Deno.readDirSync("/proc/self/task")) {
-    const comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trim();
-    if (!comm.startsWith("worker-")) continue;
-    const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
+    try {
+      const comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trim();
+      if (!comm.startsWith(prefix)) continue;
+      const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch { /* the thread ended */ }
   }
-  throw new Error("no worker thread");
+  return ticks;
 }
 
-async function cpuPerRecord(root: string): Promise<number> {
+async function cpuPerRecord(root: string): Promise<{ worker: number; v8: number }> {
   const ring = await import(`${root}/src/workers/ring.ts`);
   const { writer, buffer } = ring.RingWriter.create();
   const worker = new Worker(new URL("./support/ring_wake_worker.ts", import.meta.url).href, {
@@ -36,7 +42,8 @@ async function cpuPerRecord(root: string): Promise<number> {
   await new Promise((r) => setTimeout(r, 500)); // the worker starts
   const bytes = new Uint8Array(500);
   const record = { kind: "datagram", host: "127.0.0.1", port: 5060, bytes };
-  const t0 = threadTicks();
+  const t0 = threadTicks("worker-");
+  const v0 = threadTicks("V8 ");
   let sent = 0;
   const end = performance.now() + DURATION;
   let next = performance.now();
@@ -49,16 +56,20 @@ async function cpuPerRecord(root: string): Promise<number> {
     if (sent % 100 === 0) await new Promise((r) => setTimeout(r, 0));
   }
   await new Promise((r) => setTimeout(r, 100));
-  const ticks = threadTicks() - t0;
+  const perRecord = (ticks: number) => (ticks / 100) * 1e6 / sent;
+  const thread = perRecord(threadTicks("worker-") - t0);
+  const v8 = perRecord(threadTicks("V8 ") - v0);
   worker.terminate();
-  return (ticks / 100) * 1e6 / sent;
+  return { worker: thread, v8 };
 }
 
 for (let round = 0; round < ROUNDS; round++) {
   for (const root of ROOTS) {
     const us = await cpuPerRecord(root);
     console.log(
-      `${root.padEnd(28)} one record every ${EVERY_US} µs: worker ${us.toFixed(1)} µs CPU/record`,
+      `${root.padEnd(28)} one record every ${EVERY_US} µs: worker thread ${
+        us.worker.toFixed(1)
+      }, V8 platform threads ${us.v8.toFixed(1)} µs CPU/record`,
     );
   }
 }
