@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RING_BYTES, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { readLoop, RING_BYTES, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { ToWorker } from "./protocol.ts";
 
 Deno.test("ring: datagrams and messages come out in order with their exact bytes, across wrap-arounds", async () => {
@@ -85,3 +85,36 @@ Deno.test("ring: backlogged while records wait in memory for room, not after the
   assert.equal(got.length, 20);
   assert.equal(writer.backlogged, false);
 });
+
+Deno.test("ring: readLoop applies records written without a wake-up (its timer), a woken one at once, and stops", async () => {
+  const { writer, buffer } = RingWriter.create<ToWorker>();
+  const reader = new RingReader<ToWorker>(buffer);
+  const got: ToWorker["t"][] = [];
+  const drain = () =>
+    reader.drain((r) => {
+      if (r.kind === "message") got.push(r.message.t);
+    });
+  const stop = readLoop(reader, drain);
+  try {
+    // The loop sleeps with no timeout: only its repeating timer can find this one.
+    writer.write({ kind: "message", message: { t: "accounts" } }, false);
+    await waitFor(() => got.length === 1, "the record written without a wake-up applied");
+    writer.write({ kind: "message", message: { t: "websockets", enabled: true } });
+    await waitFor(() => got.length === 2, "the record that wakes applied");
+    assert.deepEqual(got, ["accounts", "websockets"]);
+  } finally {
+    stop();
+    writer.close();
+  }
+  // Stopped: nothing written later is applied.
+  writer.write({ kind: "message", message: { t: "accounts" } });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(got.length, 2);
+});
+
+/** Resolves once `done()` holds (checked every 5 ms); rejects after 10 s. */
+async function waitFor(done: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 10_000; !done(); await new Promise((r) => setTimeout(r, 5))) {
+    if (Date.now() > end) throw new Error(`not within 10 s: ${what}`);
+  }
+}
