@@ -156,12 +156,44 @@ export function parseDigest(value: string): DigestParams | undefined {
       paramValue = value.slice(start, i);
     }
 
-    // Values are strings, so undefined means absent (cheaper than `in` on this object).
-    if (params[name] !== undefined) return undefined;
-    params[name] = paramValue;
+    if (!addParam(params, name, paramValue)) return undefined;
 
     while (i < n && isWhitespace(value.charCodeAt(i))) i++;
     if (i < n && value.charCodeAt(i) !== COMMA) return undefined;
+  }
+}
+
+/**
+ * Adds one auth-param; false when it is already there. The usual names are stored by name,
+ * so each store site sees one name (a keyed store by a varying name goes megamorphic).
+ * Values are strings, so undefined means absent (cheaper than `in` on this object).
+ */
+function addParam(p: DigestParams, name: string, value: string): boolean {
+  switch (name) {
+    case "username":
+      if (p.username !== undefined) return false;
+      p.username = value;
+      return true;
+    case "realm":
+      if (p.realm !== undefined) return false;
+      p.realm = value;
+      return true;
+    case "nonce":
+      if (p.nonce !== undefined) return false;
+      p.nonce = value;
+      return true;
+    case "uri":
+      if (p.uri !== undefined) return false;
+      p.uri = value;
+      return true;
+    case "response":
+      if (p.response !== undefined) return false;
+      p.response = value;
+      return true;
+    default:
+      if (p[name] !== undefined) return false;
+      p[name] = value;
+      return true;
   }
 }
 
