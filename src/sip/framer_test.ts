@@ -83,3 +83,37 @@ Deno.test("framer: frames do not alias its buffer", () => {
   framer.push(enc.encode(message("two", "abc")));
   assert.equal(dec.decode((f as { bytes: Uint8Array }).bytes), message("one", "xyz"));
 });
+
+Deno.test("framer: the read buffer is lent: reusing it keeps neither frames nor a kept tail", () => {
+  const framer = new StreamFramer();
+  const a = message("a", "first");
+  const b = message("b", "x".repeat(6000)); // its tail outgrows the kept buffer's first size
+  const c = message("c", "third");
+  const whole = enc.encode(a + b + c);
+  const read = new Uint8Array(whole.length);
+  const cut = a.length + 3000;
+  read.set(whole.subarray(0, cut));
+  const out = framer.push(read.subarray(0, cut));
+  read.fill(0x21); // the connection reads into the same buffer again
+  read.set(whole.subarray(cut));
+  out.push(...framer.push(read.subarray(0, whole.length - cut)));
+  read.fill(0x21);
+  assert.deepEqual(texts(out), [a, b, c]);
+  assert.equal(framer.pending, 0);
+});
+
+Deno.test("framer: bare-LF heads, and every split of a stream into two reads frames alike", () => {
+  const bare = "OPTIONS sip:a@b SIP/2.0\nCall-ID: lf\nl: 4\n\nbody";
+  const crlf = message("crlf", "v=0\r\n");
+  const mixed = "INFO sip:a@b SIP/2.0\r\nX: 1\nContent-Length:   2 \r\n\nok";
+  const text = bare + crlf + "\r\n\r\n" + mixed;
+  const bytes = enc.encode(text);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const framer = new StreamFramer();
+    const out = framer.push(bytes.slice(0, cut));
+    out.push(...framer.push(bytes.slice(cut)));
+    assert.deepEqual(texts(out), [bare, crlf, "ping", mixed], `cut at ${cut}`);
+  }
+  const twice = "OPTIONS sip:a@b SIP/2.0\nl: 1\nContent-Length: 2\n\nab";
+  assert.equal(reasonOf(() => new StreamFramer().push(enc.encode(twice))), "Bad Content-Length");
+});
