@@ -10,7 +10,7 @@
  * configurations alike). Reports registrations/s, server CPU µs per registration (every
  * thread), % CPU and the scaling factor (rate with N workers / rate with 1). Runs alone with
  * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N]
- * [--root=DIR[#V8FLAGS] ...] [--transport=udp|tcp] [--cpu-prof=DIR]` (`--cpu-prof`: each server writes
+ * [--root=DIR[#V8FLAGS] ...] [--warmup=MS] [--transport=udp|tcp] [--cpu-prof=DIR]` (`--cpu-prof`: each server writes
  * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
  */
@@ -256,6 +256,7 @@ if (import.meta.main) {
     concurrency: Number(arg("concurrency") ?? 200),
     roots: argAll("root"),
     rounds: Number(arg("rounds") ?? 1),
+    warmupMs: arg("warmup") ? Number(arg("warmup")) : undefined,
     transports: arg("transport") ? [arg("transport") as "udp" | "tcp"] : undefined,
     cpuProf: arg("cpu-prof"),
     log: (line) => console.error(line),
