@@ -9,7 +9,10 @@
  * promoted and then need mark-compacts). Tried and not set: `--heap-growing-percent=50`
  * (old space compacted at 1.5× the live heap instead of V8's up to 4×): 22-28 MB less peak RSS
  * under a REGISTER storm, but 3× as many mark-compacts: about 2 % more CPU per registration
- * and about 7 % per proxied call in GC pauses (docs/performance.md).
+ * and about 7 % per proxied call in GC pauses; `--memory-balancer` (peak RSS under a REGISTER
+ * storm 156-170 → 114-133 MB, but 9-23 instead of 4 mark-compacts per 32k proxied calls on a
+ * busy box) and `--heap-growing-percent=100` (125 MB, ~2 % per call) likewise: opt-in through
+ * `DENO_V8_FLAGS` (docs/performance.md).
  */
 
 /** The flags, as `--v8-flags` takes them. */
