@@ -6,8 +6,8 @@
  * loop: admission follows the queue closely) and every 50 ms (to calm down once the load is
  * gone). Overload is declared once the queue has stayed at least half full for 250 ms (a GC
  * pause or a busy machine's scheduling delay is not overload; an offered rate above capacity
- * keeps the queue deep). From then on, until nothing has been shed for a second, each sample
- * decides: with the queue a quarter full or more, requests that start new work (REGISTER,
+ * keeps the queue deep). From then on, until the queue has stayed at most a tenth full for
+ * 100 ms, each sample decides: with the queue a quarter full or more, requests that start new work (REGISTER,
  * INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are refused before
  * parsing, with 503 + Retry-After, or dropped when the queue is nearly full; below a quarter
  * they are admitted. So the queue hovers well below full and the kernel, which drops blindly,
@@ -35,8 +35,12 @@ const MEMINFO_BYTES = 9 * 4;
 
 /** How long the queue must stay half full before overload is declared. */
 const SUSTAINED_MS = 250;
-/** Once declared, overload lasts until nothing was shed for this long. */
-const HOLD_MS = 1000;
+/**
+ * Once declared, overload lasts until the queue has stayed at most a tenth full this long: a
+ * rate above capacity refills it within milliseconds as soon as new work is admitted, a
+ * passing backlog (a GC pause, a scheduling delay) leaves it empty.
+ */
+const CALM_MS = 100;
 /** Datagrams read between two samples of the queue. */
 const SAMPLE_EVERY = 16;
 
@@ -45,8 +49,10 @@ export class ReceiveQueueWatch {
   #datagrams = 0;
   /** When the queue was last seen crossing half full (NaN: not deep now). */
   #deepSince = NaN;
-  /** Until when samples decide admission (overload declared, or new work shed, lately). */
-  #sheddingUntil = -Infinity;
+  /** Overload declared: samples decide admission. */
+  #overloaded = false;
+  /** Since when the queue has been at most a tenth full (NaN: it is not). */
+  #calmSince = NaN;
   /** The socket's descriptor when libc is reachable (SO_MEMINFO), else -1 (/proc). */
   readonly #fd: number;
   readonly #meminfo = new Uint32Array(MEMINFO_BYTES / 4);
@@ -59,6 +65,7 @@ export class ReceiveQueueWatch {
   readonly #high: number;
   readonly #full: number;
   readonly #shedFrom: number;
+  readonly #low: number;
 
   /** `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF). */
   constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
@@ -70,6 +77,7 @@ export class ReceiveQueueWatch {
     // A quarter: room left for a burst of second legs, and still several milliseconds of
     // work queued, so admitting less never leaves the server idle.
     this.#shedFrom = bufferBytes / 4;
+    this.#low = bufferBytes / 10;
     this.#fd = -1;
     if (Deno.build.os !== "linux") return;
     this.#fd = openLibc() ? udpDescriptor(port, host) ?? -1 : -1;
@@ -103,13 +111,12 @@ export class ReceiveQueueWatch {
   update(queued: number, now: number): void {
     if (queued < this.#high) this.#deepSince = NaN;
     else if (Number.isNaN(this.#deepSince)) this.#deepSince = now;
-    else if (now - this.#deepSince >= SUSTAINED_MS) this.#sheddingUntil = now + HOLD_MS;
-    if (now >= this.#sheddingUntil || queued < this.#shedFrom) {
-      this.#level = CALM;
-      return;
-    }
-    this.#level = queued >= this.#full ? DROP : REFUSE;
-    this.#sheddingUntil = now + HOLD_MS;
+    else if (now - this.#deepSince >= SUSTAINED_MS) this.#overloaded = true;
+    if (queued > this.#low) this.#calmSince = NaN;
+    else if (Number.isNaN(this.#calmSince)) this.#calmSince = now;
+    else if (now - this.#calmSince >= CALM_MS) this.#overloaded = false;
+    if (!this.#overloaded || queued < this.#shedFrom) this.#level = CALM;
+    else this.#level = queued >= this.#full ? DROP : REFUSE;
   }
 
   /** Bytes waiting in the receive queue of the socket bound to our port. */

@@ -69,7 +69,7 @@ Deno.test("receive queue watch: once overload is declared, each sample admits or
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
   // 1,000 bytes: overload declared at half full held 250 ms; then 503 from a quarter, drop
-  // from 90 %.
+  // from 90 %; over once the queue has stayed at most a tenth full for 100 ms.
   const watch = new ReceiveQueueWatch("127.0.0.1", port, 1000, 3_600_000);
   try {
     const at = (queued: number, now: number) => {
@@ -86,12 +86,18 @@ Deno.test("receive queue watch: once overload is declared, each sample admits or
     assert.equal(at(300, 470), REFUSE, "a quarter full: refused at once");
     assert.equal(at(950, 480), DROP, "nearly full: dropped");
     assert.equal(at(400, 490), REFUSE);
-    assert.equal(at(100, 500), CALM);
-    // Nothing shed for a second since 490: back to the 250 ms rule.
-    assert.equal(at(400, 1489), REFUSE, "shedding within the second keeps it going");
-    assert.equal(at(100, 2400), CALM);
-    assert.equal(at(400, 2490), CALM, "a second without shedding: overload is over");
-    assert.equal(at(600, 2500), CALM);
+    assert.equal(at(50, 500), CALM);
+    assert.equal(at(50, 590), CALM);
+    assert.equal(at(300, 595), REFUSE, "refilled within 100 ms: still overload");
+    assert.equal(at(100, 600), CALM);
+    assert.equal(at(100, 699), CALM);
+    assert.equal(at(300, 699), REFUSE);
+    // At most a tenth full for 100 ms: over, back to the 250 ms rule.
+    assert.equal(at(100, 700), CALM);
+    assert.equal(at(0, 800), CALM);
+    assert.equal(at(400, 810), CALM, "overload is over");
+    assert.equal(at(600, 820), CALM);
+    assert.equal(at(600, 1070), REFUSE, "half full for 250 ms again");
   } finally {
     watch.close();
     socket.close();
