@@ -151,16 +151,23 @@ const NEW_WORK = ["REGISTER ", "INVITE ", "OPTIONS ", "MESSAGE ", "SUBSCRIBE ", 
 
 /**
  * True for a request that starts new work: one of NEW_WORK's methods without an
- * Authorization or Proxy-Authorization header. Looks at the raw bytes only.
+ * Authorization or Proxy-Authorization header, outside a dialog (its To has no tag: a
+ * re-INVITE or a SUBSCRIBE refresh belongs to a call or subscription already set up).
+ * Looks at the raw bytes only.
  */
 export function startsNewWork(bytes: Uint8Array): boolean {
   if (!NEW_WORK.some((m) => startsWith(bytes, m))) return false;
   const limit = bytes.length - 16;
   for (let i = 0; i < limit; i++) {
     if (bytes[i] !== 10) continue; // a header line starts after LF
-    if (bytes[i + 1] === 13 || bytes[i + 1] === 10) break; // end of the head
-    if (lineIs(bytes, i + 1, "authorization") || lineIs(bytes, i + 1, "proxy-authorization")) {
+    const at = i + 1;
+    if (bytes[at] === 13 || bytes[at] === 10) break; // end of the head
+    if (lineIs(bytes, at, "authorization") || lineIs(bytes, at, "proxy-authorization")) {
       return false;
+    }
+    if ((bytes[at] | 0x20) === 116 && (lineIs(bytes, at, "to") || lineIs(bytes, at, "t"))) {
+      const end = bytes.indexOf(10, at);
+      if (hasTag(bytes, at, end < 0 ? bytes.length : end)) return false;
     }
   }
   return true;

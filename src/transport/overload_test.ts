@@ -26,6 +26,17 @@ Deno.test("new work: out-of-credentials REGISTER/INVITE/...; not the second leg,
     assert.equal(startsNewWork(head(start)), false, start);
   }
   assert.equal(startsNewWork(head("SIP/2.0 200 OK")), false);
+  // In a dialog (To tag): a re-INVITE, a SUBSCRIBE refresh, a MESSAGE of a started session.
+  const inDialog = (start: string, to: string) =>
+    enc(
+      `${start}\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\nFrom: <sip:a@x>;tag=1\n` +
+        `${to}\nCall-ID: c1\nCSeq: 2 X\nContent-Length: 0\n\n`,
+    );
+  assert.equal(startsNewWork(inDialog("INVITE sip:b@x SIP/2.0", "To: <sip:b@x>;tag=9")), false);
+  assert.equal(startsNewWork(inDialog("SUBSCRIBE sip:b@x SIP/2.0", "t: sip:b@x ;TAG=9")), false);
+  assert.equal(startsNewWork(inDialog("MESSAGE sip:b@x SIP/2.0", "to :<sip:b@x>;tag=9")), false);
+  // A "tag" URI parameter inside the brackets is not a dialog's tag.
+  assert.equal(startsNewWork(inDialog("INVITE sip:b@x SIP/2.0", "To: <sip:b@x;tag=u>")), true);
   // A body mentioning the header is not a header.
   const body = enc("REGISTER sip:x SIP/2.0\nCall-ID: c\n\nAuthorization: x\n");
   assert.equal(startsNewWork(body), true);
