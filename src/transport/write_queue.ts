@@ -14,11 +14,11 @@ export const READ_AHEAD_BYTES = 1024 * 1024;
 /** Bytes accepted and not yet written on every queue of this isolate (stream_overload.ts). */
 let queuedTotal = 0;
 
-/** Batches up to this size are joined in a scratch buffer; larger ones get their own. */
-const SCRATCH_BYTES = 16 * 1024;
+/** Batches up to this size (a busy read's answers) are joined in a scratch buffer. */
+const SCRATCH_BYTES = 64 * 1024;
 /** Scratch buffers not in use: one per write in flight, a few kept once they are done. */
 const idleScratch: Uint8Array[] = [];
-const IDLE_SCRATCH_MAX = 8;
+const IDLE_SCRATCH_MAX = 4;
 
 /** Bytes accepted for writing on every stream connection of this isolate and not yet written. */
 export function queuedWriteBytes(): number {
