@@ -7,7 +7,7 @@
 import type { Config } from "../config/config.ts";
 import { SipError } from "../sip/errors.ts";
 import { newTag } from "../sip/ids.ts";
-import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
+import { createResponse, digitsValue, type SipRequest, type SipResponse } from "../sip/message.ts";
 import { type NameAddr } from "../sip/name_addr.ts";
 import { formatParams, unquote } from "../sip/params.ts";
 import { formatUri } from "../sip/uri.ts";
@@ -191,8 +191,12 @@ export class Registrar {
     const expiresHeader = request.get("expires");
     let headerExpires: number | undefined;
     if (expiresHeader !== undefined) {
-      if (!/^\s*\d+\s*$/.test(expiresHeader)) throw new SipError(400, "Bad Expires");
-      headerExpires = Number(expiresHeader);
+      // The usual bare digits by hand; padded or long values through the full pattern.
+      headerExpires = digitsValue(expiresHeader, 0, expiresHeader.length);
+      if (headerExpires === undefined) {
+        if (!/^\s*\d+\s*$/.test(expiresHeader)) throw new SipError(400, "Bad Expires");
+        headerExpires = Number(expiresHeader);
+      }
     }
     if (contacts.some((c) => c.wildcard)) {
       if (contacts.length !== 1 || headerExpires !== 0) {
@@ -205,8 +209,11 @@ export class Registrar {
       const param = contact.params.get("expires");
       let expires = headerExpires ?? config.defaultExpires;
       if (param !== undefined && param !== null) {
-        if (!/^\d+$/.test(param)) throw new SipError(400, "Bad Contact Expires");
-        expires = Number(param);
+        const value = digitsValue(param, 0, param.length);
+        if (value === undefined && !/^\d+$/.test(param)) {
+          throw new SipError(400, "Bad Contact Expires");
+        }
+        expires = value ?? Number(param);
       }
       if (expires > 0 && expires < config.minExpires) {
         throw new SipError(423, "Interval Too Brief", [["Min-Expires", String(config.minExpires)]]);

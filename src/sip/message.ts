@@ -361,7 +361,7 @@ abstract class SipMessageBase {
 }
 
 /** The value of text[from, to) when it is 1 to 10 ASCII digits, else undefined. */
-function digitsValue(text: string, from: number, to: number): number | undefined {
+export function digitsValue(text: string, from: number, to: number): number | undefined {
   if (to <= from || to - from > 10) return undefined;
   let n = 0;
   for (let i = from; i < to; i++) {
