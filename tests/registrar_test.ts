@@ -85,6 +85,19 @@ Deno.test("registrar: Min-Expires 423, wildcard, expiry, several contacts", asyn
     assert.equal(star.status, 200);
     assert.equal(star.getAll("contact").length, 0);
     assert.equal(ts.server.location.size, 0);
+
+    // Expires is delta-seconds: digits only; a value past the largest granted gets that one.
+    for (const bad of ["abc", "-5", "0x10", "1e3"]) {
+      const param = await register(client, { ...ALICE, contactParams: `;expires=${bad}` });
+      assert.equal(param.status, 400, `;expires=${bad}`);
+      const header = await register(client, { ...ALICE, extraHeaders: [`Expires: ${bad}`] });
+      assert.equal(header.status, 400, `Expires: ${bad}`);
+    }
+    for (const long of ["99999999999", "0000000000003600"]) {
+      const ok = await register(client, { ...ALICE, contactParams: `;expires=${long}` });
+      assert.equal(ok.status, 200, `;expires=${long}`);
+      assert.match(ok.get("contact")!, /;expires=3600$/);
+    }
   } finally {
     client.close();
   }
