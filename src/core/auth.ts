@@ -195,7 +195,7 @@ export class DigestAuthenticator {
   /**
    * Checks credentials from an Authorization/Proxy-Authorization value (pass every such header
    * value of the request; the one whose realm matches is used).
-   * lookupHa1(user, algorithm) returns the stored HA1 hex for that user in this realm or
+   * lookupHa1(user, algorithm, realm) returns the stored HA1 hex for that user in this realm or
    * undefined when the user does not exist.
    *
    * The digest-uri is accepted as sent (a proxy cannot always compare it with the
@@ -206,7 +206,7 @@ export class DigestAuthenticator {
     method: string,
     credentials: string[],
     realm: string,
-    lookupHa1: (user: string, algorithm: DigestAlgorithm) => string | undefined,
+    lookupHa1: (user: string, algorithm: DigestAlgorithm, realm: string) => string | undefined,
   ): AuthResult {
     let params: DigestParams | undefined;
     let sawMalformed = false;
@@ -253,7 +253,7 @@ export class DigestAuthenticator {
       if (nc < 0 || !params.cnonce) return fail("malformed", user);
     }
 
-    const ha1 = lookupHa1(user, algorithm);
+    const ha1 = lookupHa1(user, algorithm, realm);
     if (ha1 === undefined) return fail("unknown_user", user);
 
     const input = {

@@ -5,6 +5,7 @@
  */
 import type { AuthFailure, DigestAuthenticator } from "./auth.ts";
 import type { Counters, EventBus } from "../events.ts";
+import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import { newTag } from "../sip/ids.ts";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
 import type { AccountStore } from "../store/account.ts";
@@ -37,6 +38,24 @@ export interface ChallengeDeps {
 /** Failures that are guesses (a wrong secret or name), not protocol slips like a stale nonce. */
 const GUESSES = new Set<AuthFailure>(["wrong_password", "unknown_user"]);
 
+type Ha1Lookup = (user: string, algorithm: DigestAlgorithm, realm: string) => string | undefined;
+
+/** One HA1 lookup per account store, made once rather than as a closure per request. */
+const HA1_LOOKUPS = new WeakMap<AccountStore, Ha1Lookup>();
+
+function ha1Lookup(store: AccountStore): Ha1Lookup {
+  let lookup = HA1_LOOKUPS.get(store);
+  if (lookup === undefined) {
+    lookup = (user, algorithm, realm) => {
+      const account = store.getAccount(realm, user);
+      if (!account) return undefined;
+      return algorithm === "MD5" ? account.ha1.md5 : account.ha1.sha256;
+    };
+    HA1_LOOKUPS.set(store, lookup);
+  }
+  return lookup;
+}
+
 /**
  * Returns the authenticated user name, or the response to send instead (401/407 with
  * challenges, or 400/403).
@@ -53,11 +72,7 @@ export function authenticate(
     request.method,
     credentials,
     realm,
-    (user, algorithm) => {
-      const account = deps.store.getAccount(realm, user);
-      if (!account) return undefined;
-      return algorithm === "MD5" ? account.ha1.md5 : account.ha1.sha256;
-    },
+    ha1Lookup(deps.store),
   );
   const source = flow?.remote.host;
   const abuse = source === undefined ? undefined : deps.abuse;
@@ -68,7 +83,7 @@ export function authenticate(
   }
   if (result.ok) {
     abuse?.recordSuccess(source!, result.user, realm);
-    return { user: result.user };
+    return result; // carries `user`: no second object per registration
   }
   if (result.cause !== "missing") {
     deps.counters.inc("sip_auth_failures_total", { cause: result.cause });
