@@ -40,20 +40,20 @@ const GUESSES = new Set<AuthFailure>(["wrong_password", "unknown_user"]);
 
 type Ha1Lookup = (user: string, algorithm: DigestAlgorithm, realm: string) => string | undefined;
 
-/** One HA1 lookup per account store, made once rather than as a closure per request. */
-const HA1_LOOKUPS = new WeakMap<AccountStore, Ha1Lookup>();
+/** The HA1 lookup of the last account store seen (one per server), so none is made per request. */
+let lookupStore: AccountStore | undefined;
+let lookupOfStore: Ha1Lookup = () => undefined;
 
 function ha1Lookup(store: AccountStore): Ha1Lookup {
-  let lookup = HA1_LOOKUPS.get(store);
-  if (lookup === undefined) {
-    lookup = (user, algorithm, realm) => {
+  if (store !== lookupStore) {
+    lookupStore = store;
+    lookupOfStore = (user, algorithm, realm) => {
       const account = store.getAccount(realm, user);
       if (!account) return undefined;
       return algorithm === "MD5" ? account.ha1.md5 : account.ha1.sha256;
     };
-    HA1_LOOKUPS.set(store, lookup);
   }
-  return lookup;
+  return lookupOfStore;
 }
 
 /**
