@@ -3,7 +3,9 @@
  * WebRTC-sized SDP (~3.5 KB) in a bounded loop and reports messages per second, plus the
  * same with the hot headers read (what the transaction layer and core do per request).
  * Run `deno run -A bench/parser_bench.ts`; a bench driver imports `runParserBench`. No I/O
- * besides printing one JSON line when run as a script.
+ * besides printing one JSON line when run as a script. `--root=DIR` (repeatable) measures
+ * other checkouts' `parseMessage` in interleaved rounds (`--rounds=N`, default 4), one JSON
+ * line per root and round, so background load hits every tree alike.
  */
 import { parseMessage } from "../src/sip/parse.ts";
 import type { SipMessage } from "../src/sip/message.ts";
@@ -155,16 +157,19 @@ export interface ParserBenchOptions {
 }
 
 /** Parses the REGISTER and the INVITE N times each; returns messages per second. */
-export function runParserBench(options: ParserBenchOptions = {}): Promise<Record<string, number>> {
+export function runParserBench(
+  options: ParserBenchOptions = {},
+  parse: (bytes: Uint8Array) => SipMessage = parseMessage,
+): Promise<Record<string, number>> {
   const iterations = options.iterations ?? 200_000;
   const maxMs = options.maxMs ?? 10_000;
   const register = enc.encode(REGISTER_TEXT);
   const invite = enc.encode(INVITE_TEXT);
   const result: Record<string, number> = {
-    register_per_s: measure(() => void parseMessage(register), iterations, maxMs),
-    invite_per_s: measure(() => void parseMessage(invite), iterations, maxMs),
-    register_read_hot_per_s: measure(() => readHot(parseMessage(register)), iterations, maxMs),
-    invite_read_hot_per_s: measure(() => readHot(parseMessage(invite)), iterations, maxMs),
+    register_per_s: measure(() => void parse(register), iterations, maxMs),
+    invite_per_s: measure(() => void parse(invite), iterations, maxMs),
+    register_read_hot_per_s: measure(() => readHot(parse(register)), iterations, maxMs),
+    invite_read_hot_per_s: measure(() => readHot(parse(invite)), iterations, maxMs),
     register_bytes: register.length,
     invite_bytes: invite.length,
   };
@@ -172,6 +177,22 @@ export function runParserBench(options: ParserBenchOptions = {}): Promise<Record
 }
 
 if (import.meta.main) {
-  const result = await runParserBench();
-  console.log(JSON.stringify({ name: "parser", ...result }));
+  const roots = Deno.args.filter((a) => a.startsWith("--root=")).map((a) => a.slice(7));
+  if (roots.length === 0) {
+    const result = await runParserBench();
+    console.log(JSON.stringify({ name: "parser", ...result }));
+  } else {
+    const rounds = Number(Deno.args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 4);
+    const parsers: ((bytes: Uint8Array) => SipMessage)[] = [];
+    for (const root of roots) {
+      const url = new URL(`file://${Deno.realPathSync(root)}/src/sip/parse.ts`);
+      parsers.push((await import(url.href)).parseMessage);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let r = 0; r < roots.length; r++) {
+        const result = await runParserBench({ iterations: 100_000, maxMs: 3000 }, parsers[r]);
+        console.log(JSON.stringify({ name: "parser", root: roots[r], round, ...result }));
+      }
+    }
+  }
 }

@@ -9,6 +9,7 @@
  * acts on what comes out; after it throws, the stream is broken and the flow must close.
  */
 import { SipParseError } from "./errors.ts";
+import { nextLf, wordsOf } from "./scan.ts";
 import { copyToSlab } from "./slab.ts";
 
 export type Frame =
@@ -138,14 +139,8 @@ export class StreamFramer {
     let line = start + this.#line;
     const words = this.#words;
     for (let i = start + this.#scanned; i < end; i++) {
-      // Four bytes at a time while none is LF (a zero byte of word ^ 0x0a0a0a0a).
-      while (i + 4 <= end) {
-        const x = words.getUint32(i) ^ 0x0a0a0a0a;
-        if (((x - 0x01010101) & ~x & 0x80808080) !== 0) break;
-        i += 4;
-      }
+      i = nextLf(buf, words, i, end);
       if (i >= end) break;
-      if (buf[i] !== 10) continue;
       // The line [line, i) is whole.
       const first = buf[line];
       if (line === i || (first === 13 && line + 1 === i)) {
@@ -195,10 +190,6 @@ export class StreamFramer {
 }
 
 const CONTENT_LENGTH = "content-length";
-
-function wordsOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /**
  * The Content-Length value of the head line [line, eol) (LF at eol), or -1 when the line is

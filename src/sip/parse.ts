@@ -9,6 +9,7 @@
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isToken, TOKEN_CHARS } from "./headers.ts";
 import { type Header, type SipMessage, SipRequest, SipResponse } from "./message.ts";
+import { nextLf, wordsOf } from "./scan.ts";
 
 const decoder = new TextDecoder();
 
@@ -55,22 +56,14 @@ function keyOf(name: string): string {
 
 /**
  * Index just after the blank line ending the head within bytes[from, to), or -1. Accepts
- * bare LF too.
+ * bare LF too. Jumps from LF to LF a word at a time (`nextLf`, as the stream framer does).
  */
 export function findHeadEnd(bytes: Uint8Array, from = 0, to = bytes.length): number {
-  const n = to;
-  // Every terminator ("\n\n" or "\n\r\n") holds two adjacent CR/LF bytes, so probing every
-  // other byte finds it; then the LF that starts it is at i - 1, i or i + 1.
-  for (let i = from + 1; i < n; i += 2) {
-    const c = bytes[i];
-    if (c !== 10 && c !== 13) continue;
-    const last = i + 1 < n - 1 ? i + 1 : n - 2;
-    for (let j = i - 1 < from ? from : i - 1; j <= last; j++) {
-      if (bytes[j] !== 10) continue;
-      const x = bytes[j + 1];
-      if (x === 10) return j + 2;
-      if (x === 13 && j + 2 < n && bytes[j + 2] === 10) return j + 3;
-    }
+  const words = wordsOf(bytes);
+  for (let i = nextLf(bytes, words, from, to); i + 1 < to; i = nextLf(bytes, words, i + 1, to)) {
+    const x = bytes[i + 1];
+    if (x === 10) return i + 2;
+    if (x === 13 && i + 2 < to && bytes[i + 2] === 10) return i + 3;
   }
   return -1;
 }
