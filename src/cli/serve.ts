@@ -159,30 +159,9 @@ async function runAttached(
   log.info(`configuration from ${loaded.sources.join(", ")}`);
   log.debug(`configuration: ${describeConfig(config)}`);
 
-  let server: Server;
-  try {
-    const { startServer } = await import("../server.ts");
-    const { startControlApi } = await import("../api/http_server.ts");
-    server = await startServer(config, [(s) => startControlApi(s, { version: VERSION })]);
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    log.fatal(`cannot start: ${why}`);
-    if (!meta.daemonChild) printErr(`error: cannot start: ${why}`);
-    await closeLog();
-    return 1;
-  }
-  log.info(`started: ${describeTransports(config)}`);
-  const releasedKb = releaseStartupPages();
-  if (releasedKb > 0) {
-    log.debug(`released ${Math.round(releasedKb / 1024)} MB of startup-only pages`);
-  }
-
-  // The daemon always writes its pid file; an attached run only when one was asked for.
-  const pidFile = meta.daemonChild || loaded.explicit.has("pid_file")
-    ? resolve(config.pidFile)
-    : undefined;
-  if (pidFile !== undefined) await Deno.writeTextFile(pidFile, `${Deno.pid}\n`);
-
+  // Signal listeners take a descriptor each: install them before the server accepts
+  // connections, which may use up every descriptor (the accept loop then backs off).
+  let server: Server | undefined;
   let stopping = false;
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => resolveDone = r);
@@ -194,6 +173,10 @@ async function runAttached(
     }
     stopping = true;
     log.info(`${why}: stopping`);
+    // Before the server is up, startup sees `stopping` and stops it at once.
+    if (server !== undefined) await stopServer(server);
+  };
+  const stopServer = async (server: Server) => {
     const bound = options.stopTimeoutMs ?? 15_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), bound));
@@ -213,7 +196,8 @@ async function runAttached(
   let reloading = Promise.resolve();
   const reload = () => {
     reloading = reloading.then(async () => {
-      if (stopping) return;
+      if (stopping || server === undefined) return;
+      const running = server;
       log.info("SIGHUP: reloading configuration");
       let next: LoadResult;
       try {
@@ -229,7 +213,7 @@ async function runAttached(
       await closeLog();
       closeLog = setupLogging(next.config, meta.daemonChild);
       try {
-        await server.reload(next.config);
+        await running.reload(next.config);
         log.info(`reloaded from ${next.sources.join(", ")}`);
       } catch (e) {
         log.error(`reload failed: ${e instanceof Error ? e.message : e}`);
@@ -246,6 +230,31 @@ async function runAttached(
     handlers.push(["SIGBREAK", () => void stop("SIGBREAK")]);
   }
   for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
+
+  try {
+    const { startServer } = await import("../server.ts");
+    const { startControlApi } = await import("../api/http_server.ts");
+    server = await startServer(config, [(s) => startControlApi(s, { version: VERSION })]);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    log.fatal(`cannot start: ${why}`);
+    if (!meta.daemonChild) printErr(`error: cannot start: ${why}`);
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+    await closeLog();
+    return 1;
+  }
+  log.info(`started: ${describeTransports(config)}`);
+  if (stopping) void stopServer(server);
+  const releasedKb = releaseStartupPages();
+  if (releasedKb > 0) {
+    log.debug(`released ${Math.round(releasedKb / 1024)} MB of startup-only pages`);
+  }
+
+  // The daemon always writes its pid file; an attached run only when one was asked for.
+  const pidFile = meta.daemonChild || loaded.explicit.has("pid_file")
+    ? resolve(config.pidFile)
+    : undefined;
+  if (pidFile !== undefined) await Deno.writeTextFile(pidFile, `${Deno.pid}\n`);
 
   if (config.tui) {
     const { runTuiForServer } = await import("./tui.ts");
