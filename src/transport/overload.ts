@@ -7,9 +7,9 @@
  * gone). Overload is declared once the queue has stayed at least half full for 250 ms (a GC
  * pause or a busy machine's scheduling delay is not overload; an offered rate above capacity
  * keeps the queue deep). From then on, until the queue has stayed at most a tenth full for
- * 100 ms, each sample decides: with the queue a quarter full or more, requests that start
+ * 100 ms, each sample decides: with the queue half full or more, requests that start
  * new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are
- * refused before parsing, with 503 + Retry-After, or dropped from half full (cheaper); below a quarter
+ * refused before parsing, with 503 + Retry-After, or dropped from 90 % full (cheaper); below half
  * they are admitted. So the queue hovers well below full and the kernel, which drops blindly,
  * never has to: requests carrying credentials (the second leg of a started digest exchange),
  * in-dialog requests and responses always go through, and what was started completes. (Shedding
@@ -63,8 +63,8 @@ export class ReceiveQueueWatch {
   readonly #table: string;
   readonly #portHex: string;
   readonly #high: number;
-  readonly #shedFrom: number;
   readonly #low: number;
+  readonly #dropFrom: number;
 
   /** `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF). */
   constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
@@ -72,9 +72,10 @@ export class ReceiveQueueWatch {
     this.#portHex = ":" + port.toString(16).toUpperCase().padStart(4, "0") + " ";
     // Half full: a backlog well past a GC pause's worth of datagrams, the server is behind.
     this.#high = bufferBytes / 2;
-    // A quarter: room left for a burst of second legs, and still several milliseconds of
-    // work queued, so admitting less never leaves the server idle.
-    this.#shedFrom = bufferBytes / 4;
+    // Nearly full: the kernel is about to drop blindly; a drop costs us only its read. (Shedding
+    // from a quarter and dropping from half full shed so much that a 2x REGISTER storm kept
+    // 0.40-0.45 of capacity, against 0.72-0.81 with these levels: bench/RESULTS.md.)
+    this.#dropFrom = bufferBytes * 0.9;
     this.#low = bufferBytes / 10;
     this.#fd = -1;
     if (Deno.build.os !== "linux") return;
@@ -113,11 +114,10 @@ export class ReceiveQueueWatch {
     if (queued > this.#low) this.#calmSince = NaN;
     else if (Number.isNaN(this.#calmSince)) this.#calmSince = now;
     else if (now - this.#calmSince >= CALM_MS) this.#overloaded = false;
-    if (!this.#overloaded || queued < this.#shedFrom) this.#level = CALM;
-    // Half full while declared: the server is far behind (or was off the CPU for a while); a
-    // drop costs a read where a 503 costs its sendto too (about 3× as much in the overload
-    // bench), and no 503s pile up at a client already behind.
-    else this.#level = queued >= this.#high ? DROP : REFUSE;
+    if (!this.#overloaded || queued < this.#high) this.#level = CALM;
+    // Nearly full while declared: a drop costs a read where a 503 costs its sendto too (about
+    // 3× as much in the overload bench), and no 503s pile up at a client already behind.
+    else this.#level = queued >= this.#dropFrom ? DROP : REFUSE;
   }
 
   /** Bytes waiting in the receive queue of the socket bound to our port. */

@@ -79,8 +79,8 @@ Deno.test("receive queue watch: once overload is declared, each sample admits or
   // A bound socket with an empty queue; its own timer does not fire during the test.
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
-  // 1,000 bytes: overload declared at half full held 250 ms; then 503 from a quarter, drop
-  // from half full; over once the queue has stayed at most a tenth full for 100 ms.
+  // 1,000 bytes: overload declared at half full held 250 ms; then 503 from half full, drop
+  // from 90 %; over once the queue has stayed at most a tenth full for 100 ms.
   const watch = new ReceiveQueueWatch("127.0.0.1", port, 1000, 3_600_000);
   try {
     const at = (queued: number, now: number) => {
@@ -91,24 +91,24 @@ Deno.test("receive queue watch: once overload is declared, each sample admits or
     assert.equal(at(300, 100), CALM, "a short backlog (a GC pause) sheds nothing");
     assert.equal(at(600, 200), CALM);
     assert.equal(at(600, 449), CALM, "half full for less than 250 ms");
-    assert.equal(at(600, 450), DROP, "half full for 250 ms: overload, and deep: dropped");
+    assert.equal(at(600, 450), REFUSE, "half full for 250 ms: overload, new work refused");
     // Declared: every sample decides, with no delay either way.
-    assert.equal(at(200, 460), CALM, "below a quarter: new work admitted");
-    assert.equal(at(300, 470), REFUSE, "a quarter full: refused at once");
-    assert.equal(at(500, 480), DROP, "half full: dropped");
-    assert.equal(at(400, 490), REFUSE);
+    assert.equal(at(300, 460), CALM, "below half: new work admitted");
+    assert.equal(at(500, 470), REFUSE, "half full: refused at once");
+    assert.equal(at(900, 480), DROP, "nearly full: dropped");
+    assert.equal(at(700, 490), REFUSE);
     assert.equal(at(50, 500), CALM);
     assert.equal(at(50, 590), CALM);
-    assert.equal(at(300, 595), REFUSE, "refilled within 100 ms: still overload");
+    assert.equal(at(600, 595), REFUSE, "refilled within 100 ms: still overload");
     assert.equal(at(100, 600), CALM);
     assert.equal(at(100, 699), CALM);
-    assert.equal(at(300, 699), REFUSE);
+    assert.equal(at(600, 699), REFUSE);
     // At most a tenth full for 100 ms: over, back to the 250 ms rule.
     assert.equal(at(100, 700), CALM);
     assert.equal(at(0, 800), CALM);
-    assert.equal(at(400, 810), CALM, "overload is over");
-    assert.equal(at(600, 820), CALM);
-    assert.equal(at(600, 1070), DROP, "half full for 250 ms again");
+    assert.equal(at(600, 810), CALM, "overload is over");
+    assert.equal(at(950, 820), CALM);
+    assert.equal(at(950, 1070), DROP, "half full for 250 ms again, and nearly full");
   } finally {
     watch.close();
     socket.close();
