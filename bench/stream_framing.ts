@@ -8,11 +8,7 @@
  * thread's CPU ns per framed message (/proc/thread-self/schedstat), median of 15 samples
  * after warm-up. Not part of the product.
  */
-import { arg, argAll } from "./support/args.ts";
-
-const CHILD = arg("child");
-const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
-const ROUNDS = Number(arg("rounds") ?? 3);
+import { alternateTrees, CHILD, cpuNs } from "./support/tree_rounds.ts";
 
 function request(i: number): string {
   return `REGISTER sip:example.test SIP/2.0\r\n` +
@@ -24,11 +20,6 @@ function request(i: number): string {
     `nonce="abcdefabcdefabcdefabcdef", uri="sip:example.test", ` +
     `response="0123456789abcdef0123456789abcdef"\r\n` +
     `Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
-}
-
-/** CPU time of this thread, ns. */
-function cpuNs(): number {
-  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]);
 }
 
 async function child(root: string): Promise<void> {
@@ -62,18 +53,5 @@ async function child(root: string): Promise<void> {
   console.log(Math.round(samples[7]));
 }
 
-async function main(): Promise<void> {
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const root of ROOTS) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL(import.meta.url).pathname, `--child=${root}`],
-        stderr: "inherit",
-      }).output();
-      const ns = new TextDecoder().decode(out.stdout).trim();
-      console.log(`${round} ${root.padEnd(30)} ${ns} ns/message`);
-    }
-  }
-}
-
 if (CHILD) await child(CHILD);
-else await main();
+else await alternateTrees(import.meta.url, "ns/message");

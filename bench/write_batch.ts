@@ -7,16 +7,7 @@
  * per batch (/proc/thread-self/schedstat), median of 15 samples after warm-up. Not part of
  * the product.
  */
-import { arg, argAll } from "./support/args.ts";
-
-const CHILD = arg("child");
-const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
-const ROUNDS = Number(arg("rounds") ?? 3);
-
-/** CPU time of this thread, ns. */
-function cpuNs(): number {
-  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]);
-}
+import { alternateTrees, CHILD, cpuNs } from "./support/tree_rounds.ts";
 
 async function child(root: string): Promise<void> {
   const { WriteQueue } = await import(`${root}/src/transport/write_queue.ts`);
@@ -49,18 +40,5 @@ async function child(root: string): Promise<void> {
   console.log(Math.round(samples[7]));
 }
 
-async function main(): Promise<void> {
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const root of ROOTS) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL(import.meta.url).pathname, `--child=${root}`],
-        stderr: "inherit",
-      }).output();
-      const ns = new TextDecoder().decode(out.stdout).trim();
-      console.log(`${round} ${root.padEnd(30)} ${ns} ns/batch`);
-    }
-  }
-}
-
 if (CHILD) await child(CHILD);
-else await main();
+else await alternateTrees(import.meta.url, "ns/batch");

@@ -173,6 +173,13 @@ export function sha256(data: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A key as one 64-byte block: zero-padded, or hashed first when longer (RFC 2104). */
+function keyBlock(key: Uint8Array): Uint8Array {
+  const block = new Uint8Array(64);
+  block.set(key.length > 64 ? sha256(key) : key);
+  return block;
+}
+
 /** HMAC-SHA256 with a fixed key: the key blocks are hashed once, at construction. */
 export class HmacSha256 {
   readonly #inner = new Int32Array(8);
@@ -181,8 +188,7 @@ export class HmacSha256 {
   readonly #innerDigest = new Uint8Array(32);
 
   constructor(key: Uint8Array) {
-    const block = new Uint8Array(64);
-    block.set(key.length > 64 ? sha256(key) : key);
+    const block = keyBlock(key);
     const pad = new Uint8Array(64);
     this.#inner.set(INITIAL);
     for (let i = 0; i < 64; i++) pad[i] = block[i] ^ 0x36;
@@ -221,8 +227,7 @@ export class TruncatedPrefixMac {
   readonly #digest = new Uint8Array(32);
 
   constructor(key: Uint8Array) {
-    const block = new Uint8Array(64);
-    block.set(key.length > 64 ? sha256(key) : key);
+    const block = keyBlock(key);
     this.#keyed.set(INITIAL);
     compress(this.#keyed, block, 0);
   }
