@@ -10,11 +10,11 @@ import { newTag } from "../sip/ids.ts";
 import { createResponse, digitsValue, type SipRequest, type SipResponse } from "../sip/message.ts";
 import { type NameAddr } from "../sip/name_addr.ts";
 import { formatParams, unquote } from "../sip/params.ts";
-import { formatUri } from "../sip/uri.ts";
+import { formatUri, type SipUri } from "../sip/uri.ts";
 import type { Flow } from "../transport/types.ts";
 import { authenticate, type ChallengeDeps } from "./challenge.ts";
 import { servesDomain } from "./domains.ts";
-import { type Binding, bindingKey, contactFields } from "./binding.ts";
+import { type Binding, bindingKey, type ContactFields, contactFields } from "./binding.ts";
 import type { BindingReader, LocationStore } from "./binding.ts";
 
 export interface RegistrarDeps extends ChallengeDeps {
@@ -30,6 +30,23 @@ interface ContactUpdate {
   expires: number;
 }
 
+/** What a REGISTER's To URI names (§10.3 step 1). */
+interface AddressOfRecord {
+  user: string;
+  domain: string;
+  /** `user@domain`, the location store's key. */
+  aor: string;
+}
+
+/** What a binding takes from its Contact alone, whatever the REGISTER around it. */
+interface ContactDerived {
+  instance: string | undefined;
+  regId: number | undefined;
+  fields: ContactFields;
+  /** The Contact's header params but `expires`, as the 200 lists them. */
+  params: string;
+}
+
 /** One REGISTER being applied: whose bindings, from where, at what time. */
 interface Registration {
   aor: string;
@@ -41,7 +58,6 @@ interface Registration {
   /** Read once per REGISTER, not once per Contact. */
   callId: string;
   cseq: number;
-  path: string[];
   userAgent: string | undefined;
 }
 
@@ -50,6 +66,13 @@ export class Registrar {
   #now: () => number;
   /** Binding → its last Contact text in a 200 (see #contactValue); gone with the binding. */
   #contactTexts = new WeakMap<Binding, { remaining: number; text: string }>();
+  /**
+   * To URI → its AOR, and Contact → its binding fields. Both parses are shared between
+   * messages (parseNameAddrShared) and read-only, so the object is the key: a UA's
+   * authenticated retry and every refresh reuse what its first REGISTER computed.
+   */
+  #aors = new WeakMap<SipUri, AddressOfRecord>();
+  #contacts = new WeakMap<NameAddr, ContactDerived>();
 
   constructor(deps: RegistrarDeps) {
     this.#deps = deps;
@@ -62,12 +85,12 @@ export class Registrar {
    * SipError for failures that map to a plain status.
    */
   handle(request: SipRequest, flow: Flow): SipResponse {
-    const { user, domain } = this.#addressOfRecord(request);
+    const { user, domain, aor } = this.#addressOfRecord(request);
     const auth = authenticate(this.#deps, request, domain, "www", flow);
     if ("response" in auth) return auth.response;
     // §10.3 step 3: the authenticated identity must own the AOR.
     if (auth.user !== user) throw new SipError(403, "Forbidden: Not Your AOR");
-    const aor = `${user}@${domain}`;
+    const path = request.getAll("path");
     const updates = this.#contactUpdates(request, this.#deps.config().sip);
     const now = this.#now();
     if (updates === "*") {
@@ -84,34 +107,64 @@ export class Registrar {
         now,
         callId: request.callId,
         cseq: request.cseq.seq,
-        path: request.getAll("path"),
         userAgent: request.get("user-agent"),
       };
-      for (const update of updates) this.#apply(registration, update);
+      // Each binding gets its own Path list; the usual single Contact takes this one.
+      for (let i = 0; i < updates.length; i++) {
+        this.#apply(registration, updates[i], i === 0 ? path : path.slice());
+      }
     }
-    return this.#answer(request, aor, now);
+    return this.#answer(request, aor, now, path);
   }
 
   /** §10.3 steps 1-2: the To URI names the AOR, of a domain we serve. */
-  #addressOfRecord(request: SipRequest): { user: string; domain: string } {
+  #addressOfRecord(request: SipRequest): AddressOfRecord {
     const uri = request.to.uri;
-    if (!uri.user) throw new SipError(400, "To Has No User");
-    if (!servesDomain(this.#deps.config().sip.domains, this.#deps.store, uri.host)) {
+    let known = this.#aors.get(uri);
+    if (known === undefined) {
+      if (!uri.user) throw new SipError(400, "To Has No User");
+      known = { user: uri.user, domain: uri.host, aor: `${uri.user}@${uri.host}` };
+      this.#aors.set(uri, known);
+    }
+    // Served domains change at run time (config reload, API): asked every time.
+    if (!servesDomain(this.#deps.config().sip.domains, this.#deps.store, known.domain)) {
       throw new SipError(403, "Domain Not Served");
     }
-    return { user: uri.user, domain: uri.host };
+    return known;
+  }
+
+  /** The binding fields of a Contact, computed on its first REGISTER (see #contacts). */
+  #contactDerived(contact: NameAddr): ContactDerived {
+    let derived = this.#contacts.get(contact);
+    if (derived !== undefined) return derived;
+    const instanceParam = contact.params.get("+sip.instance") ?? undefined;
+    const regIdText = contact.params.get("reg-id");
+    const regId = regIdText ? Number(regIdText) : undefined;
+    const instance = instanceParam ? unquote(instanceParam) : undefined;
+    const uri = contact.uri;
+    const key = bindingKey({ instance, regId, contactUri: uri });
+    let params = contact.params;
+    if (params.has("expires")) {
+      params = new Map(params);
+      params.delete("expires");
+    }
+    derived = {
+      instance,
+      regId,
+      fields: contactFields(formatUri(uri), uri, { instance, regId }, key),
+      params: formatParams(params),
+    };
+    this.#contacts.set(contact, derived);
+    return derived;
   }
 
   /** §10.3 steps 7-8: adds, refreshes or removes the binding of one Contact. */
-  #apply(r: Registration, { contact, expires }: ContactUpdate): void {
+  #apply(r: Registration, { contact, expires }: ContactUpdate, path: string[]): void {
     const { location } = this.#deps;
     const { callId, cseq } = r;
-    const instance = contact.params.get("+sip.instance") ?? undefined;
-    const regIdText = contact.params.get("reg-id");
-    const regId = regIdText ? Number(regIdText) : undefined;
-    const identity = { instance: instance ? unquote(instance) : undefined, regId };
-    const uri = contact.uri;
-    const key = bindingKey({ instance: identity.instance, regId, contactUri: uri });
+    const derived = this.#contactDerived(contact);
+    const { fields, instance, regId } = derived;
+    const key = fields.key;
     const existing = location.get(r.aor, key);
     // §10.3 step 7: an older CSeq within the same Call-ID must not undo a newer update.
     if (existing && existing.callId === callId && existing.cseq > cseq) return;
@@ -119,12 +172,6 @@ export class Registrar {
       if (existing) location.remove(existing, "unregistered");
       return;
     }
-    let params = contact.params;
-    if (params.has("expires")) {
-      params = new Map(params);
-      params.delete("expires");
-    }
-    const fields = contactFields(formatUri(uri), uri, identity, key);
     // Every field written out (no spread): each binding gets the same object shape.
     const binding: Binding = {
       aor: r.aor,
@@ -136,15 +183,15 @@ export class Registrar {
       contactUser: fields.contactUser,
       contactPort: fields.contactPort,
       contactAddress: fields.contactAddress,
-      contactParams: formatParams(params),
+      contactParams: derived.params,
       flow: r.flow,
       callId,
       cseq,
       expiresAt: r.now + expires * 1000,
       registeredAt: existing?.registeredAt ?? r.now,
-      instance: identity.instance,
+      instance,
       regId,
-      path: r.path.slice(),
+      path,
       userAgent: r.userAgent,
       outstandingPings: 0,
     };
@@ -152,15 +199,19 @@ export class Registrar {
   }
 
   /** §10.3 step 8: 200 with every current contact and its expires (plus Outbound, Path). */
-  #answer(request: SipRequest, aor: string, now: number): SipResponse {
+  #answer(request: SipRequest, aor: string, now: number, path: string[]): SipResponse {
     const response = createResponse(request, 200, undefined, newTag());
-    for (const b of (this.#deps.registrations ?? this.#deps.location).lookup(aor)) {
+    const bindings = (this.#deps.registrations ?? this.#deps.location).lookup(aor);
+    for (const b of bindings) {
       const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
-      response.append("Contact", this.#contactValue(b, remaining));
+      // A lone binding is new at each of its refreshes: nothing to reuse, nothing to keep.
+      response.append(
+        "Contact",
+        bindings.length === 1 ? contactText(b, remaining) : this.#contactValue(b, remaining),
+      );
     }
     const supported = request.getAll("supported");
     if (this.#outboundRequested(request, supported)) response.append("Require", "outbound");
-    const path = request.getAll("path");
     if (path.length > 0 && supports(supported, "path")) {
       for (const p of path) response.append("Path", p);
     }
@@ -177,7 +228,7 @@ export class Registrar {
   #contactValue(b: Binding, remaining: number): string {
     const kept = this.#contactTexts.get(b);
     if (kept !== undefined && kept.remaining === remaining) return kept.text;
-    const text = `<${b.contact}>${b.contactParams};expires=${remaining}`;
+    const text = contactText(b, remaining);
     if (kept !== undefined) {
       kept.remaining = remaining;
       kept.text = text;
@@ -230,6 +281,11 @@ export class Registrar {
     return firstHop &&
       request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
   }
+}
+
+/** A binding's value in a 200's Contact list. */
+function contactText(b: Binding, remaining: number): string {
+  return `<${b.contact}>${b.contactParams};expires=${remaining}`;
 }
 
 /** True when a Supported value (every one of the request's, comma lists split) names `option`. */

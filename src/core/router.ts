@@ -71,17 +71,18 @@ export class Router {
 
   /** Handles a request that started a server transaction (tx undefined for ACK to 2xx). */
   handle(request: SipRequest, flow: Flow, tx: Responder | undefined): void {
-    const reply = (response: SipResponse) => tx?.respond(response);
     try {
       const local = request.method === "REGISTER" || this.#isForServer(request);
       const uri = checkRequest(request, local);
-      if (request.method === "REGISTER") reply(this.#deps.registrar.handle(request, flow));
-      else if (local && request.method === "OPTIONS") reply(this.#options(request));
+      if (request.method === "REGISTER") tx?.respond(this.#deps.registrar.handle(request, flow));
+      else if (local && request.method === "OPTIONS") tx?.respond(this.#options(request));
       else if (this.#deps.forwarder) this.#deps.forwarder.forward(request, uri, flow, tx);
-      else if (request.method !== "ACK") reply(createResponse(request, 501, undefined, newTag()));
+      else if (request.method !== "ACK") {
+        tx?.respond(createResponse(request, 501, undefined, newTag()));
+      }
     } catch (error) {
       if (request.method === "ACK") return; // never answer an ACK (§17.1.1.3)
-      reply(this.#errorResponse(request, error));
+      tx?.respond(this.#errorResponse(request, error));
     }
   }
 

@@ -12,7 +12,26 @@ import { parseUri, type SipUri } from "../sip/uri.ts";
 /** Option tags sipws implements as a UAS (REGISTER, OPTIONS to itself). */
 export const SUPPORTED_OPTIONS = ["path", "outbound", "gruu"];
 
-/** Returns the parsed Request-URI. Throws SipError/SipParseError. */
+/** Request-URI text → its parse, cleared when full (see `requestUri`). */
+const REQUEST_URIS = new Map<string, SipUri>();
+const REQUEST_URIS_MAX = 1024;
+
+/**
+ * The Request-URI parsed, memoized by its text: a registrar's REGISTERs share one per
+ * domain, and an authenticated retry repeats its first attempt's. Shared between requests,
+ * so read-only, as the From/To/Contact parses are. A bad one is never kept: it throws each time.
+ */
+function requestUri(text: string): SipUri {
+  let parsed = REQUEST_URIS.get(text);
+  if (parsed === undefined) {
+    parsed = parseUri(text);
+    if (REQUEST_URIS.size >= REQUEST_URIS_MAX) REQUEST_URIS.clear();
+    REQUEST_URIS.set(text, parsed);
+  }
+  return parsed;
+}
+
+/** Returns the parsed Request-URI (shared: read-only). Throws SipError/SipParseError. */
 export function checkRequest(request: SipRequest, local: boolean): SipUri {
   const uri = request.uri;
   if (!uri.startsWith("sip:") && !uri.startsWith("sips:") && !uri.startsWith("tel:")) {
@@ -21,7 +40,7 @@ export function checkRequest(request: SipRequest, local: boolean): SipUri {
       throw new SipError(416, "Unsupported URI Scheme");
     }
   }
-  const parsed = parseUri(uri);
+  const parsed = requestUri(uri);
   validateMessage(request);
   if (
     local && request.method !== "ACK" && request.method !== "CANCEL" && request.has("require")
