@@ -25,9 +25,10 @@ export interface DialogTrackerOptions {
   lifetimeMs?: number;
 }
 
-interface Dialog {
-  view: DialogView;
-}
+type Leg = DialogView["caller"];
+
+/** Legs kept by flow id: the calls of one phone or trunk share one (a terminated call's lingers). */
+const MAX_LEGS = 1024;
 
 /**
  * Joins `parts` into one flat string: a template literal makes a tree of concatenated-string
@@ -38,20 +39,16 @@ function flat(...parts: (string | number)[]): string {
   return parts.join("");
 }
 
-function leg(flow: Flow): { transport: string; remote: string } {
-  return {
-    transport: flow.transport,
-    remote: flat(formatHost(flow.remote.host), ":", flow.remote.port),
-  };
-}
-
 /** user@host of a From or To URI (the host alone when it has no user), flat. */
 function party(uri: { user?: string; host: string }): string {
   return uri.user ? flat(uri.user, "@", uri.host) : flat(uri.host);
 }
 
 export class DialogTracker {
-  #dialogs = new Map<string, Dialog>();
+  /** By Call-ID; the views are ours (never handed out: `list` and `current` copy). */
+  #dialogs = new Map<string, DialogView>();
+  /** Never changed once made: views share them and replace, never edit, a leg. */
+  #legs = new Map<string, Leg>();
   #events?: EventBus;
   #now: () => number;
   #lingerMs: number;
@@ -69,10 +66,10 @@ export class DialogTracker {
   /** Every tracked dialog, oldest first (terminated ones until their linger ends). */
   list(): DialogView[] {
     this.sweep();
-    return [...this.#dialogs.values()].map((d) => ({
-      ...d.view,
-      caller: { ...d.view.caller },
-      callee: d.view.callee ? { ...d.view.callee } : undefined,
+    return [...this.#dialogs.values()].map((view) => ({
+      ...view,
+      caller: { ...view.caller },
+      callee: view.callee ? { ...view.callee } : undefined,
     }));
   }
 
@@ -82,7 +79,7 @@ export class DialogTracker {
 
   /** One dialog's view as it is now, without a sweep (O(1), for copying it elsewhere). */
   current(callId: string): DialogView | undefined {
-    const view = this.#dialogs.get(callId)?.view;
+    const view = this.#dialogs.get(callId);
     return view &&
       { ...view, caller: { ...view.caller }, callee: view.callee && { ...view.callee } };
   }
@@ -90,7 +87,7 @@ export class DialogTracker {
   /** Live (not terminated) dialogs. */
   get active(): number {
     let n = 0;
-    for (const d of this.#dialogs.values()) if (d.view.state !== "terminated") n++;
+    for (const view of this.#dialogs.values()) if (view.state !== "terminated") n++;
     return n;
   }
 
@@ -98,36 +95,38 @@ export class DialogTracker {
   invite(request: SipRequest, flow: Flow): void {
     const callId = request.callId;
     const existing = this.#dialogs.get(callId);
-    if (existing && existing.view.state !== "terminated") return;
+    if (existing && existing.state !== "terminated") return;
     if (this.#dialogs.size >= this.#max) this.#evict();
+    // Every field up front: those set later then live in the object, not in a property store.
     this.#dialogs.set(callId, {
-      view: {
-        callId,
-        from: party(request.from.uri),
-        to: party(request.to.uri),
-        state: "early",
-        caller: leg(flow),
-        startedAt: this.#now(),
-        kind: "proxied",
-      },
+      callId,
+      from: party(request.from.uri),
+      to: party(request.to.uri),
+      state: "early",
+      caller: this.#leg(flow),
+      callee: undefined,
+      startedAt: this.#now(),
+      answeredAt: undefined,
+      endedAt: undefined,
+      kind: "proxied",
     });
     this.#emit(callId, "early");
   }
 
   /** A response to the initial INVITE came from the callee on `flow`. */
   response(response: SipResponse, flow: Flow): void {
-    const d = this.#dialogs.get(response.callId);
-    if (!d || d.view.state === "terminated") return;
+    const view = this.#dialogs.get(response.callId);
+    if (!view || view.state === "terminated") return;
     if (response.status < 200) {
-      if (response.status > 100) d.view.callee ??= leg(flow);
+      if (response.status > 100) view.callee ??= this.#leg(flow);
       return;
     }
     if (response.status < 300) {
-      if (d.view.state === "confirmed") return; // a retransmission or another fork
-      d.view.callee = leg(flow);
-      d.view.state = "confirmed";
-      d.view.answeredAt = this.#now();
-      this.#emit(d.view.callId, "confirmed");
+      if (view.state === "confirmed") return; // a retransmission or another fork
+      view.callee = this.#leg(flow);
+      view.state = "confirmed";
+      view.answeredAt = this.#now();
+      this.#emit(view.callId, "confirmed");
     }
   }
 
@@ -138,8 +137,8 @@ export class DialogTracker {
   put(view: DialogView): void {
     const existing = this.#dialogs.get(view.callId);
     if (!existing && this.#dialogs.size >= this.#max) this.#evict();
-    this.#dialogs.set(view.callId, { view });
-    if (existing?.view.state !== view.state || view.events?.length) {
+    this.#dialogs.set(view.callId, view);
+    if (existing?.state !== view.state || view.events?.length) {
       this.#emit(view.callId, view.state);
     }
   }
@@ -157,21 +156,21 @@ export class DialogTracker {
   /** Ends dialogs past their lifetime and drops terminated ones whose linger is over. */
   sweep(): void {
     const now = this.#now();
-    for (const [callId, d] of this.#dialogs) {
-      if (d.view.state !== "terminated" && d.view.startedAt + this.#lifetimeMs <= now) {
+    for (const [callId, view] of this.#dialogs) {
+      if (view.state !== "terminated" && view.startedAt + this.#lifetimeMs <= now) {
         this.#terminate(callId);
       }
-      if (d.view.state === "terminated" && (d.view.endedAt ?? 0) + this.#lingerMs <= now) {
+      if (view.state === "terminated" && (view.endedAt ?? 0) + this.#lingerMs <= now) {
         this.#dialogs.delete(callId);
       }
     }
   }
 
   #terminate(callId: string): void {
-    const d = this.#dialogs.get(callId);
-    if (!d || d.view.state === "terminated") return;
-    d.view.state = "terminated";
-    d.view.endedAt = this.#now();
+    const view = this.#dialogs.get(callId);
+    if (!view || view.state === "terminated") return;
+    view.state = "terminated";
+    view.endedAt = this.#now();
     this.#emit(callId, "terminated");
   }
 
@@ -180,13 +179,27 @@ export class DialogTracker {
     // Down to 90 % of the bound: at a call rate whose lingering dialogs fill the table, the
     // scan is paid once per tenth of it, not on every new call.
     const target = this.#max - Math.ceil(this.#max / 10);
-    for (const [callId, d] of this.#dialogs) {
+    for (const [callId, view] of this.#dialogs) {
       if (this.#dialogs.size <= target) return;
-      if (d.view.state === "terminated") this.#dialogs.delete(callId);
+      if (view.state === "terminated") this.#dialogs.delete(callId);
     }
     // Still full of live dialogs: the oldest goes (bounded memory beats completeness).
     const oldest = this.#dialogs.keys().next();
     if (this.#dialogs.size >= this.#max && !oldest.done) this.#dialogs.delete(oldest.value);
+  }
+
+  /** Where a flow leads, as views show it: one object per flow while it is in use. */
+  #leg(flow: Flow): Leg {
+    let leg = this.#legs.get(flow.id);
+    if (leg === undefined) {
+      if (this.#legs.size >= MAX_LEGS) this.#legs.clear();
+      leg = {
+        transport: flow.transport,
+        remote: flat(formatHost(flow.remote.host), ":", flow.remote.port),
+      };
+      this.#legs.set(flow.id, leg);
+    }
+    return leg;
   }
 
   #emit(callId: string, state: DialogView["state"]): void {

@@ -30,6 +30,13 @@ export interface ContextDeps {
   onDone?: (context: ProxyContext) => void;
 }
 
+/** Where a branch reports: its live context, or once that is done, the caller's flow. */
+interface BranchOwner {
+  branchResponse(branch: Branch, response: SipResponse, flow: Flow): void;
+  branchTimeout(branch: Branch): void;
+  branchTransportError(branch: Branch, error: Error): void;
+}
+
 /**
  * One branch, and the client transaction's handlers for it: a class with every field declared
  * up front (no properties added later, so no out-of-object property store) and methods
@@ -37,7 +44,8 @@ export interface ContextDeps {
  * handlers for the 32 s of Timer M.
  */
 class Branch implements ClientHandlers {
-  readonly context: ProxyContext;
+  /** The context; an `Upstream` once it is done (see `ProxyContext.close`). */
+  owner: BranchOwner;
   readonly target: Target;
   tx: ClientTransaction | undefined = undefined;
   /** A final response arrived (or was synthesized). */
@@ -48,22 +56,61 @@ class Branch implements ClientHandlers {
   timerC: TimerHandle | undefined = undefined;
   grace: TimerHandle | undefined = undefined;
 
-  constructor(context: ProxyContext, target: Target) {
-    this.context = context;
+  constructor(owner: BranchOwner, target: Target) {
+    this.owner = owner;
     this.target = target;
   }
 
   onResponse(response: SipResponse, flow: Flow): void {
-    this.context.branchResponse(this, response, flow);
+    this.owner.branchResponse(this, response, flow);
   }
 
   onTimeout(): void {
-    this.context.branchTimeout(this);
+    this.owner.branchTimeout(this);
   }
 
   onTransportError(error: Error): void {
-    this.context.branchTransportError(this, error);
+    this.owner.branchTransportError(this, error);
   }
+}
+
+/**
+ * What a done context leaves its branches for the rest of Timer M (64·T1): a later 2xx on
+ * a branch (a retransmission, another fork's answer) goes to the caller statelessly on the
+ * caller's flow (RFC 6026 §8.3; the server transaction's Accepted state would only pass it
+ * on). Two fields instead of the context with its branch list; nothing else can arrive on
+ * a branch whose client transaction has its final.
+ */
+class Upstream implements BranchOwner {
+  readonly #flow: Flow;
+  readonly #transactions: ContextDeps["transactions"];
+
+  constructor(flow: Flow, transactions: ContextDeps["transactions"]) {
+    this.#flow = flow;
+    this.#transactions = transactions;
+  }
+
+  branchResponse(_branch: Branch, response: SipResponse): void {
+    if (response.status < 200 || response.status >= 300) return;
+    // §16.7 step 3: our Via goes; a response with nothing left was for us.
+    response.shift("via");
+    if (response.has("via")) forwardStateless(this.#transactions, response, this.#flow);
+  }
+
+  branchTimeout(): void {}
+
+  branchTransportError(): void {}
+}
+
+/** A 2xx to the caller without its server transaction (RFC 6026 §8.3). */
+function forwardStateless(
+  transactions: ContextDeps["transactions"],
+  response: SipResponse,
+  flow: Flow,
+): void {
+  transactions.sendStateless(response, { flow }).catch((e) => {
+    log.debug(`2xx not forwarded: ${String(e)}`);
+  });
 }
 
 /** §16.7 step 6: the preference among finals of the same class. */
@@ -78,7 +125,7 @@ export function rank(response: SipResponse): number {
   return klass + bonus;
 }
 
-export class ProxyContext {
+export class ProxyContext implements BranchOwner {
   /** The caller's request until the context is done: then let go (see `close`). */
   #request: SipRequest | undefined;
   readonly #callId: string;
@@ -191,9 +238,7 @@ export class ProxyContext {
     } catch {
       // RFC 6026 §8.3: the context is done (a retransmission, another fork's 2xx) or the
       // server transaction is gone: forward statelessly on the caller's flow.
-      this.#deps.transactions.sendStateless(response, { flow: this.#inFlow }).catch((e) => {
-        log.debug(`2xx not forwarded: ${String(e)}`);
-      });
+      forwardStateless(this.#deps.transactions, response, this.#inFlow);
     }
   }
 
@@ -304,21 +349,21 @@ export class ProxyContext {
 
   /**
    * Stops every timer (done, or server shutdown) and lets go of the messages and the
-   * transactions: an INVITE's client transaction keeps this context for 2xx retransmissions
-   * (Timer M, 64·T1), which need only the flow (the server transaction's Accepted state
-   * would only pass them to it, RFC 6026 §7.1: `#forward2xx` sends on it statelessly).
+   * transactions. An INVITE's client transaction keeps its branch's handlers for 2xx
+   * retransmissions (Timer M, 64·T1), which need only the caller's flow: the branches get
+   * an `Upstream` in place of this context, so nothing keeps the context itself.
    */
   close(): void {
     this.#disposed = true;
     this.#request = this.#best = undefined;
     this.#tx = undefined;
+    const upstream = new Upstream(this.#inFlow, this.#deps.transactions);
     for (const b of this.#branches) {
       this.#stopTimers(b);
       b.final = undefined;
       b.tx = undefined;
+      b.owner = upstream;
     }
-    // An array grown by push keeps spare capacity (17 slots for one branch): an exact copy.
-    this.#branches = this.#branches.slice();
   }
 }
 

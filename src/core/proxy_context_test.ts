@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { createResponse, type SipRequest, type SipResponse } from "../sip/message.ts";
 import { parseMessage } from "../sip/parse.ts";
 import type { ClientHandlers, ClientTransaction } from "../transaction/layer.ts";
@@ -57,7 +59,7 @@ function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_0
   const original = request(method);
   const clock = new ManualClock();
   const scheduler = new TimerWheel({ clock });
-  const context = new ProxyContext(
+  let context = new ProxyContext(
     { transactions, scheduler, ...timers },
     original,
     { respond: (r) => upstream.push(r), listenForCancel: () => true },
@@ -71,7 +73,11 @@ function harness(method = "INVITE", timers = { timerC: 60_000, cancelGrace: 60_0
     }
   };
   return {
-    context,
+    get context() {
+      return context;
+    },
+    /** Lets go of the context (a test of what stays reachable without it). */
+    drop: () => context = undefined as unknown as ProxyContext,
     branches,
     upstream,
     fork,
@@ -190,4 +196,27 @@ Deno.test("context: non-INVITE forks: first 2xx wins, no CANCEL", async () => {
   await tick();
   assert.deepEqual(h.statuses(), [200]);
   assert.equal(h.branches[1].cancels, 0);
+});
+
+Deno.test("context: once done, a branch's handlers keep neither the context nor its messages", async () => {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const h = harness();
+  h.fork(1);
+  h.branches[0].answer(200);
+  await tick(); // the context disposes itself in a microtask
+  // What the client transaction keeps for Timer M: the handlers, nothing else of the call.
+  const { handlers } = h.branches[0];
+  const refs = [h.context, h.branches[0].request, h.upstream[0]].map((o) => new WeakRef(o));
+  h.branches.length = h.upstream.length = 0;
+  h.drop();
+  await tick();
+  gc();
+  assert.deepEqual(refs.map((r) => r.deref() !== undefined), [false, false, false]);
+  // A retransmitted 2xx still goes up on the caller's flow.
+  const again = createResponse(request(), 200, undefined, "t0");
+  again.prepend("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sw-0");
+  handlers.onResponse(again, flow);
+  assert.deepEqual(h.statuses(), [200]);
+  assert.equal(h.upstream[0].getAll("via").length, 1, "our Via stripped");
 });
