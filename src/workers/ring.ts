@@ -28,6 +28,7 @@ export const RING_BYTES = 4 * 1024 * 1024;
 
 import { setImmediate } from "node:timers";
 import { Decoder, Encoder } from "./ring_codec.ts";
+import { copyToSlab } from "../sip/slab.ts";
 
 function align(n: number): number {
   return (n + 3) & ~3;
@@ -183,11 +184,13 @@ export class RingReader<M extends object> extends RingView {
         const port = this.view.getUint16(start + 2);
         const host = this.#decoder.ascii(start + 4, hostLength);
         const bytesAt = start + 4 + hostLength;
+        // Into a slab, as the UDP read loop copies a datagram (sip/slab.ts): an ArrayBuffer
+        // of its own per datagram (`slice`) cost the reader more than the copy.
         handle({
           kind: "datagram",
           host,
           port,
-          bytes: this.data.slice(bytesAt, bytesAt + bodyLength),
+          bytes: copyToSlab(this.data.subarray(bytesAt, bytesAt + bodyLength)),
         });
       } else {
         handle({ kind: "message", message: this.#decoder.decode(start + 1) as M });

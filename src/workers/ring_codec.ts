@@ -5,8 +5,11 @@
  * about 20 µs between stringify, encode, decode and parse (measured on this box), where this
  * writes the bytes straight from the strings and reads them back without a text decoder for
  * ASCII. It follows JSON's rules for what it keeps: an object's `undefined` and function
- * properties are left out, `toJSON` is honoured; `Uint8Array` values cross as bytes (a copy).
+ * properties are left out, `toJSON` is honoured; `Uint8Array` values cross as bytes (a copy,
+ * read back as a view of a shared slab).
  */
+
+import { copyToSlab } from "../sip/slab.ts";
 
 const UNDEFINED = 0;
 const NULL = 1;
@@ -245,7 +248,9 @@ export class Decoder {
         const n = this.#view.getUint32(this.#at);
         const start = this.#at + 4;
         this.#at = start + n;
-        return d.slice(start, start + n);
+        // A view of a slab (sip/slab.ts), not an ArrayBuffer per message: the transport
+        // copies a body out of a slab view when it parses, as for the bytes it reads.
+        return copyToSlab(d.subarray(start, start + n));
       }
       case ARRAY: {
         const n = this.#view.getUint32(this.#at);
