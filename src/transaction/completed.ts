@@ -29,12 +29,23 @@ export class CompletedResponses {
   readonly #ring: Uint8Array;
   #write = 0;
   readonly #ttl: number;
-  /** key → slot of its entry (the latest, when a key was kept twice). */
-  readonly #index = new Map<string, number>();
+  /**
+   * key → slot of its entry (the latest, when a key was kept twice): an open-addressing
+   * table of [slot + 1 (0: empty), hash of the key] pairs, linear probing, at most half
+   * full. Nearly every lookup is a miss (a new request), which this answers from one pair
+   * of integers; a Map of ~16k string keys took several cache misses per lookup.
+   */
+  readonly #table: Int32Array;
+  readonly #mask: number;
+  #size = 0;
+  /** The hash of the last key looked up: `put` follows `get` with the same key string. */
+  #lastKey = "";
+  #lastHash = 0;
   // Entries in write order, in circular parallel arrays indexed by seq % cap.
   readonly #cap: number;
   readonly #keys: (string | undefined)[];
   readonly #flows: (Flow | undefined)[];
+  readonly #hashes: Int32Array;
   readonly #offsets: Int32Array;
   readonly #lengths: Int32Array;
   readonly #statuses: Uint16Array;
@@ -49,6 +60,11 @@ export class CompletedResponses {
     this.#cap = Math.max(1, maxEntries ?? Math.floor(ringBytes / 256));
     this.#keys = new Array(this.#cap);
     this.#flows = new Array(this.#cap);
+    this.#hashes = new Int32Array(this.#cap);
+    let buckets = 2;
+    while (buckets < this.#cap * 2) buckets *= 2;
+    this.#table = new Int32Array(buckets * 2);
+    this.#mask = buckets - 1;
     this.#offsets = new Int32Array(this.#cap);
     this.#lengths = new Int32Array(this.#cap);
     this.#statuses = new Uint16Array(this.#cap);
@@ -56,7 +72,7 @@ export class CompletedResponses {
   }
 
   get size(): number {
-    return this.#index.size;
+    return this.#size;
   }
 
   /** Keeps `bytes` (copied) for `key` until Timer J; too large a response is not kept. */
@@ -85,13 +101,19 @@ export class CompletedResponses {
     this.#lengths[slot] = length;
     this.#statuses[slot] = status;
     this.#expires[slot] = now + this.#ttl;
-    this.#index.set(key, slot);
+    const hash = this.#hash(key);
+    this.#hashes[slot] = hash;
+    const bucket = this.#find(key, hash);
+    if (this.#table[bucket] === 0) this.#size++;
+    this.#table[bucket] = slot + 1;
+    this.#table[bucket + 1] = hash;
   }
 
   /** The response kept for `key`, or undefined (never kept, expired or evicted). */
   get(key: string, now: number): CompletedResponse | undefined {
-    const slot = this.#index.get(key);
-    if (slot === undefined) return undefined;
+    const bucket = this.#find(key, this.#hash(key));
+    if (this.#table[bucket] === 0) return undefined;
+    const slot = this.#table[bucket] - 1;
     if (this.#expires[slot] <= now) {
       this.expire(now);
       return undefined;
@@ -119,9 +141,56 @@ export class CompletedResponses {
 
   #evictHead(): void {
     const slot = this.#head++ % this.#cap;
-    const key = this.#keys[slot]!;
-    if (this.#index.get(key) === slot) this.#index.delete(key);
     this.#keys[slot] = undefined;
     this.#flows[slot] = undefined;
+    // Its bucket, unless a newer entry of the same key took it over.
+    const table = this.#table;
+    const mask = this.#mask;
+    let i = this.#hashes[slot] & mask;
+    for (;;) {
+      const held = table[i * 2];
+      if (held === 0) return;
+      if (held === slot + 1) break;
+      i = (i + 1) & mask;
+    }
+    this.#size--;
+    // Backward-shift deletion: move later pairs of the probe run into the hole when their
+    // home bucket is at or before it, so every probe still ends at the first empty bucket.
+    let hole = i;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const held = table[j * 2];
+      if (held === 0) break;
+      const home = table[j * 2 + 1] & mask;
+      const between = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (between) continue;
+      table[hole * 2] = held;
+      table[hole * 2 + 1] = table[j * 2 + 1];
+      hole = j;
+    }
+    table[hole * 2] = 0;
+  }
+
+  /** Index in #table of the pair holding `key`, or of the empty pair where it would go. */
+  #find(key: string, hash: number): number {
+    const table = this.#table;
+    const mask = this.#mask;
+    let i = hash & mask;
+    for (;;) {
+      const held = table[i * 2];
+      if (held === 0) return i * 2;
+      if (table[i * 2 + 1] === hash && this.#keys[held - 1] === key) return i * 2;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** FNV-1a over the key's UTF-16 code units; remembered for the key looked up last. */
+  #hash(key: string): number {
+    if (key === this.#lastKey) return this.#lastHash;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    this.#lastKey = key;
+    return this.#lastHash = h;
   }
 }

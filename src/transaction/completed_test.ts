@@ -50,3 +50,27 @@ Deno.test("completed responses: a response too large for the ring is not kept", 
   store.put("big", 200, bytes(1000, 1), flow, 0);
   assert.equal(store.get("big", 1), undefined);
 });
+
+Deno.test("completed responses: the index finds exactly the live entries through evictions", () => {
+  // 8 entries in a 16-bucket table, keys from a pool of 24: probe runs collide, wrap and
+  // shift back on every eviction. Live entries are the last 8 puts; each key finds its newest.
+  const store = new CompletedResponses(1e9, 1 << 20, 8);
+  const puts: string[] = [];
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let n = 0; n < 5000; n++) {
+    const key = `z9hG4bK${Math.floor(random() * 24)}|127.0.0.1:5060|REGISTER`;
+    store.put(key, 200 + (n % 400), bytes(4, n & 255), flow, n);
+    puts.push(key);
+    const live = new Map<string, number>();
+    for (let i = Math.max(0, puts.length - 8); i < puts.length; i++) live.set(puts[i], i);
+    assert.equal(store.size, live.size);
+    for (let k = 0; k < 24; k++) {
+      const probe = `z9hG4bK${k}|127.0.0.1:5060|REGISTER`;
+      const hit = store.get(probe, n);
+      const at = live.get(probe);
+      if (at === undefined) assert.equal(hit, undefined);
+      else assert.deepEqual([hit?.status, hit?.bytes[0]], [200 + (at % 400), at & 255]);
+    }
+  }
+});
