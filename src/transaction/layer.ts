@@ -263,7 +263,9 @@ export class TransactionLayer {
     if (method === "ACK") return this.#receiveAck(request, flow);
 
     const key = serverKey(request, method);
-    const existing = this.#servers.get(key);
+    // Hashing a fresh key string for a Map lookup costs more than building it: skipped
+    // while no transaction is in the table (a REGISTER load answers each one in place).
+    const existing = this.#servers.size === 0 ? undefined : this.#servers.get(key);
     if (existing) {
       // §17.2.3 match: a retransmission, handled by the state machine.
       existing.receiveRequest(request);
