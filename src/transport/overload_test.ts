@@ -37,6 +37,11 @@ Deno.test("new work: out-of-credentials REGISTER/INVITE/...; not the second leg,
   assert.equal(startsNewWork(inDialog("MESSAGE sip:b@x SIP/2.0", "to :<sip:b@x>;tag=9")), false);
   // A "tag" URI parameter inside the brackets is not a dialog's tag.
   assert.equal(startsNewWork(inDialog("INVITE sip:b@x SIP/2.0", "To: <sip:b@x;tag=u>")), true);
+  // Methods are matched whole: PRACK is not PUBLISH, a method name only starts one.
+  assert.equal(startsNewWork(head("PRACK sip:b@x SIP/2.0")), false);
+  assert.equal(startsNewWork(head("REGISTERS sip:x SIP/2.0")), false);
+  // A short To with a tag as the very last header still counts.
+  assert.equal(startsNewWork(enc("INVITE sip:b@x SIP/2.0\ni: c\nt:b;tag=1\n\n")), false);
   // A body mentioning the header is not a header.
   const body = enc("REGISTER sip:x SIP/2.0\nCall-ID: c\n\nAuthorization: x\n");
   assert.equal(startsNewWork(body), true);
