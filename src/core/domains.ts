@@ -6,7 +6,6 @@
 import type { AccountStore } from "../store/account.ts";
 
 export function servesDomain(configured: string[], store: AccountStore, domain: string): boolean {
-  const d = domain.toLowerCase();
-  if (configured.length > 0) return configured.includes(d);
-  return store.getDomain(d) !== undefined;
+  if (configured.length > 0) return configured.includes(domain.toLowerCase());
+  return store.getDomain(domain) !== undefined; // compares case-insensitively itself
 }

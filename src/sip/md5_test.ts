@@ -52,3 +52,11 @@ Deno.test("md5: a hex digest is checked in either case without formatting the ex
   assert.ok(!md5JoinedEqualsHex(parts, "g" + hex.slice(1)), "not hex");
   assert.ok(!md5JoinedEqualsHex(["other"], hex));
 });
+
+Deno.test("md5 equals node:crypto past the first scratch buffer (4 KiB, 20 KiB)", () => {
+  for (const n of [4096, 20_000]) {
+    const text = Array.from({ length: n }, (_, i) => String.fromCharCode(33 + (i % 90))).join("");
+    assert.equal(md5Hex(text), createHash("md5").update(text, "utf8").digest("hex"));
+    assert.equal(md5Hex("é" + text), createHash("md5").update("é" + text, "utf8").digest("hex"));
+  }
+});

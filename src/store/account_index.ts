@@ -181,7 +181,8 @@ export class AccountIndex {
   }
 
   getDomain(domain: string): DomainEntry | undefined {
-    return this.#domains.get(normalizeDomain(domain));
+    // Asked per REGISTER with a host that is lower-case already: no copy made for it.
+    return this.#domains.get(domain) ?? this.#domains.get(normalizeDomain(domain));
   }
 
   listDomains(): DomainEntry[] {
