@@ -183,7 +183,8 @@ export class TransactionLayer {
       linger: this.#linger,
       forget: (tx) => {
         const table: Map<string, Keyed> = tx.side === "server" ? this.#servers : this.#clients;
-        if (table.get(tx.key) === tx) table.delete(tx.key);
+        // Empty: a request answered in place never went in (and its key is not hashed).
+        if (table.size !== 0 && table.get(tx.key) === tx) table.delete(tx.key);
       },
       replace: (tx, rest) => {
         const table: Map<string, Keyed> = tx.side === "server" ? this.#servers : this.#clients;
