@@ -9,7 +9,7 @@
  * in Deno, costs about twice the server's CPU per registration and capped both
  * configurations alike). Reports registrations/s, server CPU µs per registration (every
  * thread), % CPU and the scaling factor (rate with N workers / rate with 1). Runs alone with
- * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N]
+ * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N] [--connections=N]
  * [--root=DIR[#V8FLAGS] ...] [--warmup=MS] [--transport=udp|tcp] [--cpu-prof=DIR]` (`--cpu-prof`: each server writes
  * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
@@ -31,8 +31,9 @@ import { SERVER_V8_FLAGS } from "../src/cli/v8_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /**
- * sipp processes: as many UDP source ports / TCP connections. The kernel spreads connections
- * over the threads listening (SO_REUSEPORT): with fewer, one thread often got most of them.
+ * sipp processes by default: as many UDP source ports / TCP connections. The kernel spreads
+ * connections over the threads listening (SO_REUSEPORT): with fewer, one thread often got
+ * most of them (`--connections=2` is what the ladder's TCP load opens).
  */
 const SIPP_INSTANCES = 8;
 
@@ -59,6 +60,8 @@ export interface WorkersBenchResult {
   workers: number;
   durationMs: number;
   concurrency: number;
+  /** sipp processes: UDP sockets or TCP connections. */
+  connections: number;
   phases: WorkersPhase[];
   /** Rate with N workers over the rate with 1, per transport (and tree: `udp root`). */
   scaling: Record<string, number>;
@@ -90,9 +93,10 @@ async function sippLoop(
   transport: "udp" | "tcp",
   concurrency: number,
   durationMs: number,
+  instances: number,
 ): Promise<{ registrations: number; failures: number; seconds: number }> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-wb-sipp-" });
-  const ports = freePorts(SIPP_INSTANCES);
+  const ports = freePorts(instances);
   const seconds = Math.max(1, Math.round(durationMs / 1000));
   const t0 = performance.now();
   const children = ports.map((local) =>
@@ -104,7 +108,7 @@ async function sippLoop(
         "-r",
         "100000",
         "-l",
-        String(Math.max(1, Math.round(concurrency / SIPP_INSTANCES))),
+        String(Math.max(1, Math.round(concurrency / instances))),
         "-m",
         "100000000",
       ],
@@ -132,6 +136,8 @@ export async function runWorkersBench(options: {
   durationMs?: number;
   warmupMs?: number;
   concurrency?: number;
+  /** sipp processes (UDP sockets, TCP connections); `SIPP_INSTANCES` by default. */
+  connections?: number;
   /** Times each phase runs, interleaved with the others' (a loaded box varies). */
   rounds?: number;
   /** sipws trees to measure side by side; this one when none. */
@@ -146,6 +152,7 @@ export async function runWorkersBench(options: {
   const durationMs = options.durationMs ?? 5000;
   const warmupMs = options.warmupMs ?? 2000;
   const concurrency = options.concurrency ?? 200;
+  const instances = options.connections ?? SIPP_INSTANCES;
   const roots = options.roots?.length ? options.roots : [ROOT];
   const named = roots.length > 1;
   const configs = roots.flatMap((root) => [1, n].map((workers) => ({ root, workers })));
@@ -161,10 +168,10 @@ export async function runWorkersBench(options: {
       for (let round = 0; round < rounds; round++) {
         for (const [i, { root, workers }] of configs.entries()) {
           const { child, port } = servers[i];
-          if (warmupMs > 0) await sippLoop(port, transport, concurrency, warmupMs);
+          if (warmupMs > 0) await sippLoop(port, transport, concurrency, warmupMs, instances);
           const ticks0 = groupTicks(child.pid);
           const roles0 = threadTicksByRole(child.pid);
-          const r = await sippLoop(port, transport, concurrency, durationMs);
+          const r = await sippLoop(port, transport, concurrency, durationMs, instances);
           const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
           const roles = threadTicksByRole(child.pid);
           const perReg = (ticks: number) =>
@@ -219,7 +226,7 @@ export async function runWorkersBench(options: {
       }
     }
   }
-  return { workers: n, durationMs, concurrency, phases, scaling };
+  return { workers: n, durationMs, concurrency, connections: instances, phases, scaling };
 }
 
 export function formatWorkersBench(r: WorkersBenchResult): string[] {
@@ -244,7 +251,7 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
 export function workersProse(r: WorkersBenchResult): string[] {
   return [
     `REGISTER with digest, closed loop: sipp, ${r.concurrency} registrations in flight over ` +
-    `${SIPP_INSTANCES} sockets/connections, ${r.durationMs} ms per phase, both servers side ` +
+    `${r.connections} sockets/connections, ${r.durationMs} ms per phase, both servers side ` +
     "by side. CPU is the server process's (every thread) per completed registration.",
   ];
 }
@@ -254,6 +261,7 @@ if (import.meta.main) {
     workers: Number(arg("workers") ?? 2),
     durationMs: Number(arg("duration") ?? 5000),
     concurrency: Number(arg("concurrency") ?? 200),
+    connections: arg("connections") ? Number(arg("connections")) : undefined,
     roots: argAll("root"),
     rounds: Number(arg("rounds") ?? 1),
     warmupMs: arg("warmup") ? Number(arg("warmup")) : undefined,
