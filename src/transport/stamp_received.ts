@@ -22,12 +22,22 @@ export function stampReceived(message: SipMessage, flow: Flow): void {
   const parsed = single ? message.topVia : parseVia(values[0]);
   const rport = parsed.params.has("rport");
   if (!rport && parsed.host === flow.remote.host) return;
+  const appended = single && !parsed.params.has("received") &&
+    (!rport || (parsed.params.get("rport") === null && header.value.endsWith(";rport")));
   // The parse is this message's own (its parse cache, or fresh): stamped in place, and the
   // cache then holds the stamped line with it. The shared empty NO_PARAMS is never written.
   const params: Params = parsed.params === NO_PARAMS ? new Map() : parsed.params;
-  params.set("received", flow.remote.host);
-  if (rport) params.set("rport", String(flow.remote.port));
+  const host = flow.remote.host;
+  params.set("received", host);
+  const port = rport ? String(flow.remote.port) : "";
+  if (rport) params.set("rport", port);
   const via: Via = params === parsed.params ? parsed : { ...parsed, params };
+  if (appended) {
+    // The stamps only add to the end of the line (no received yet; rport, if asked for,
+    // last and empty): the sender's spelling of the rest is kept, not formatted again.
+    const stamps = rport ? "=" + port + ";received=" + host : ";received=" + host;
+    return message.replaceTopVia(header, via, header.value + stamps);
+  }
   if (single) return message.replaceTopVia(header, via);
   values[0] = formatVia(via);
   header.value = values.join(",");
