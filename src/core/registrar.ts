@@ -249,14 +249,16 @@ export class Registrar {
         headerExpires = Number(expiresHeader);
       }
     }
-    if (contacts.some((c) => c.wildcard)) {
+    if (hasWildcard(contacts)) {
       if (contacts.length !== 1 || headerExpires !== 0) {
         throw new SipError(400, "Bad Wildcard Contact");
       }
       return "*";
     }
-    const updates: ContactUpdate[] = [];
-    for (const contact of contacts) {
+    // Sized up front: a push onto [] would reserve room for 17.
+    const updates: ContactUpdate[] = new Array(contacts.length);
+    for (let i = 0; i < contacts.length; i++) {
+      const contact = contacts[i];
       const param = contact.params.get("expires");
       let expires = headerExpires ?? config.defaultExpires;
       if (param !== undefined && param !== null) {
@@ -269,7 +271,7 @@ export class Registrar {
       if (expires > 0 && expires < config.minExpires) {
         throw new SipError(423, "Interval Too Brief", [["Min-Expires", String(config.minExpires)]]);
       }
-      updates.push({ contact, expires: Math.min(expires, config.maxExpires) });
+      updates[i] = { contact, expires: Math.min(expires, config.maxExpires) };
     }
     return updates;
   }
@@ -281,6 +283,11 @@ export class Registrar {
     return firstHop &&
       request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
   }
+}
+
+function hasWildcard(contacts: NameAddr[]): boolean {
+  for (let i = 0; i < contacts.length; i++) if (contacts[i].wildcard) return true;
+  return false;
 }
 
 /** A binding's value in a 200's Contact list. */

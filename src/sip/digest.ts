@@ -310,11 +310,30 @@ export function computeDigestResponse(input: DigestResponseInput): string {
 export function digestResponseMatches(input: DigestResponseInput, response: string): boolean {
   const { algorithm, ha1, nonce } = input;
   const ha2 = hashOfRequest(algorithm, input.method, input.uri);
-  const parts = input.qop
-    ? [ha1, nonce, input.nc ?? "", input.cnonce ?? "", input.qop, ha2]
-    : [ha1, nonce, ha2];
-  return digestHashJoinedEquals(algorithm, parts, response);
+  // Filled in place (the hash reads them at once): no array per request.
+  let parts: string[];
+  if (input.qop) {
+    parts = QOP_PARTS;
+    parts[0] = ha1;
+    parts[1] = nonce;
+    parts[2] = input.nc ?? "";
+    parts[3] = input.cnonce ?? "";
+    parts[4] = input.qop;
+    parts[5] = ha2;
+  } else {
+    parts = PLAIN_PARTS;
+    parts[0] = ha1;
+    parts[1] = nonce;
+    parts[2] = ha2;
+  }
+  const matches = digestHashJoinedEquals(algorithm, parts, response);
+  parts[0] = ""; // HA1 is a secret: not kept past the check
+  return matches;
 }
+
+/** The parts of H(HA1:nonce:nc:cnonce:qop:HA2) and of H(HA1:nonce:HA2), reused. */
+const QOP_PARTS = ["", "", "", "", "", ""];
+const PLAIN_PARTS = ["", "", ""];
 
 /**
  * HA2 = H(method:uri) of the last request seen per algorithm: a registrar's REGISTERs
