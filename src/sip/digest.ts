@@ -21,33 +21,49 @@ export type DigestParams = Record<string, string>;
 const ParamsObject = function () {} as unknown as new () => DigestParams;
 ParamsObject.prototype = Object.create(null);
 
-/** The auth-param names clients send, matched in place so they are not copied each time. */
-function commonName(text: string, from: number, to: number): string | undefined {
+/** The auth-param names clients send, numbered; matched in place so they are not copied. */
+const USERNAME = 0, REALM = 1, NONCE = 2, URI = 3, RESPONSE = 4, ALGORITHM = 5;
+const CNONCE = 6, QOP = 7, NC = 8, OPAQUE = 9, OTHER = -1;
+const COMMON_NAMES = [
+  "username",
+  "realm",
+  "nonce",
+  "uri",
+  "response",
+  "algorithm",
+  "cnonce",
+  "qop",
+  "nc",
+  "opaque",
+];
+
+/** The number of the common name text[from, to) spells (lower case), or OTHER. */
+function commonName(text: string, from: number, to: number): number {
   // By length first: one or two comparisons instead of a scan of the list.
-  let name: string;
+  let name: number;
   switch (to - from) {
     case 2:
-      name = "nc";
+      name = NC;
       break;
     case 3:
-      name = text.charCodeAt(from) === 117 ? "uri" : "qop";
+      name = text.charCodeAt(from) === 117 ? URI : QOP;
       break;
     case 5:
-      name = text.charCodeAt(from) === 114 ? "realm" : "nonce";
+      name = text.charCodeAt(from) === 114 ? REALM : NONCE;
       break;
     case 6:
-      name = text.charCodeAt(from) === 99 ? "cnonce" : "opaque";
+      name = text.charCodeAt(from) === 99 ? CNONCE : OPAQUE;
       break;
     case 8:
-      name = text.charCodeAt(from) === 117 ? "username" : "response";
+      name = text.charCodeAt(from) === 117 ? USERNAME : RESPONSE;
       break;
     case 9:
-      name = "algorithm";
+      name = ALGORITHM;
       break;
     default:
-      return undefined;
+      return OTHER;
   }
-  return text.startsWith(name, from) ? name : undefined;
+  return text.startsWith(COMMON_NAMES[name], from) ? name : OTHER;
 }
 
 const DQUOTE = 34, COMMA = 44, EQUALS = 61;
@@ -113,9 +129,12 @@ export function parseDigest(value: string): DigestParams | undefined {
       if (c <= 90 && c >= 65) upper = true;
     }
     if (i === nameStart) return undefined;
-    const name = upper
+    const common = upper ? OTHER : commonName(value, nameStart, i);
+    const name = common !== OTHER
+      ? ""
+      : upper
       ? value.slice(nameStart, i).toLowerCase()
-      : commonName(value, nameStart, i) ?? value.slice(nameStart, i);
+      : value.slice(nameStart, i);
     while (i < n && isWhitespace(value.charCodeAt(i))) i++;
     if (value.charCodeAt(i) !== EQUALS) return undefined;
     i++;
@@ -156,7 +175,7 @@ export function parseDigest(value: string): DigestParams | undefined {
       paramValue = value.slice(start, i);
     }
 
-    if (!addParam(params, name, paramValue)) return undefined;
+    if (!addParam(params, common, name, paramValue)) return undefined;
 
     while (i < n && isWhitespace(value.charCodeAt(i))) i++;
     if (i < n && value.charCodeAt(i) !== COMMA) return undefined;
@@ -164,31 +183,52 @@ export function parseDigest(value: string): DigestParams | undefined {
 }
 
 /**
- * Adds one auth-param; false when it is already there. The usual names are stored by name,
- * so each store site sees one name (a keyed store by a varying name goes megamorphic).
- * Values are strings, so undefined means absent (cheaper than `in` on this object).
+ * Adds one auth-param; false when it is already there. The common names are stored by
+ * name, so each store site sees one name (a keyed store by a varying name goes
+ * megamorphic); `name` is read only for OTHER. Values are strings, so undefined means
+ * absent (cheaper than `in` on this object).
  */
-function addParam(p: DigestParams, name: string, value: string): boolean {
-  switch (name) {
-    case "username":
+function addParam(p: DigestParams, common: number, name: string, value: string): boolean {
+  switch (common) {
+    case USERNAME:
       if (p.username !== undefined) return false;
       p.username = value;
       return true;
-    case "realm":
+    case REALM:
       if (p.realm !== undefined) return false;
       p.realm = value;
       return true;
-    case "nonce":
+    case NONCE:
       if (p.nonce !== undefined) return false;
       p.nonce = value;
       return true;
-    case "uri":
+    case URI:
       if (p.uri !== undefined) return false;
       p.uri = value;
       return true;
-    case "response":
+    case RESPONSE:
       if (p.response !== undefined) return false;
       p.response = value;
+      return true;
+    case ALGORITHM:
+      if (p.algorithm !== undefined) return false;
+      p.algorithm = value;
+      return true;
+    case CNONCE:
+      if (p.cnonce !== undefined) return false;
+      p.cnonce = value;
+      return true;
+    case QOP:
+      if (p.qop !== undefined) return false;
+      p.qop = value;
+      return true;
+    case NC:
+      if (p.nc !== undefined) return false;
+      p.nc = value;
+      return true;
+    case OPAQUE:
+      if (p.opaque !== undefined) return false;
+      p.opaque = value;
       return true;
     default:
       if (p[name] !== undefined) return false;
