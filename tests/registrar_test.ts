@@ -279,3 +279,31 @@ Deno.test("UDP receive buffer: the kernel reports the size asked for (Linux)", {
   const rmemMax = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
   assert.equal(rb, 2 * Math.min(262144, rmemMax));
 });
+
+Deno.test("registrar: what it keeps per To and Contact does not outlive a change of served domain or Contact params", async () => {
+  await using ts = await startTestServer({ transports: ["udp"], accounts: [ALICE] });
+  const client = await TestSipClient.connect("udp", ts.port("udp"));
+  try {
+    const callId = `keep-${crypto.randomUUID()}`;
+    // The same To and Contact twice: the second REGISTER reuses what the first computed.
+    const first = await register(client, { ...ALICE, callId, contactParams: ";expires=600" });
+    assert.equal(first.status, 200, `${first.status} ${first.reason}`);
+    assert.match(first.getAll("contact")[0], /^<[^>]+>;expires=(600|599)$/);
+    const again = await register(client, { ...ALICE, callId, contactParams: ";expires=600" });
+    assert.match(again.getAll("contact")[0], /^<[^>]+>;expires=(600|599)$/);
+    // Other Contact params: another binding text, not the kept one.
+    const other = await register(client, { ...ALICE, callId, contactParams: ";x-tag=a" });
+    assert.equal(other.status, 200);
+    assert.match(other.getAll("contact")[0], /^<[^>]+>;x-tag=a;expires=\d+$/);
+    const [binding] = ts.server.location.lookup("alice@example.test");
+    assert.equal(binding.contactParams, ";x-tag=a");
+    // The domain goes: the To seen before is refused now.
+    await ts.server.store.deleteDomain("example.test");
+    await ts.server.store.putAccount({ user: "alice", domain: "other.test", password: "x" });
+    const refused = await register(client, { ...ALICE, callId });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.reason, "Domain Not Served");
+  } finally {
+    client.close();
+  }
+});
