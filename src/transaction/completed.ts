@@ -9,6 +9,7 @@
  * REGISTER, OPTIONS and a proxied BYE tolerate; the alternative is unbounded memory).
  */
 import type { Flow } from "../transport/types.ts";
+import { hashHigh, hashLow, hashStart, hashText } from "./key_hash.ts";
 
 /**
  * Default byte budget for kept responses: 8 MiB. A REGISTER exchange leaves two (401, 200) of
@@ -38,14 +39,20 @@ export class CompletedResponses {
   readonly #table: Int32Array;
   readonly #mask: number;
   #size = 0;
-  /** The hash of the last key looked up: `put` follows `get` with the same key string. */
+  /** The hashes of the last key looked up: `put` follows `get` with the same key string. */
   #lastKey = "";
-  #lastHash = 0;
+  #lastLow = 0;
+  #lastHigh = 0;
   // Entries in write order, in circular parallel arrays indexed by seq % cap.
   readonly #cap: number;
-  readonly #keys: (string | undefined)[];
   readonly #flows: (Flow | undefined)[];
-  readonly #hashes: Int32Array;
+  /**
+   * Each entry's pair of key hashes (bucket, check). Keys are matched by the 64 bits, not
+   * kept as strings: a key string would be flattened (or pin the received head its branch
+   * is a slice of) and traced by every major GC for as long as the entry lives.
+   */
+  readonly #lows: Int32Array;
+  readonly #highs: Int32Array;
   readonly #offsets: Int32Array;
   readonly #lengths: Int32Array;
   readonly #statuses: Uint16Array;
@@ -58,9 +65,9 @@ export class CompletedResponses {
     this.#ttl = ttlMs;
     this.#ring = new Uint8Array(ringBytes);
     this.#cap = Math.max(1, maxEntries ?? Math.floor(ringBytes / 256));
-    this.#keys = new Array(this.#cap);
     this.#flows = new Array(this.#cap);
-    this.#hashes = new Int32Array(this.#cap);
+    this.#lows = new Int32Array(this.#cap);
+    this.#highs = new Int32Array(this.#cap);
     let buckets = 2;
     while (buckets < this.#cap * 2) buckets *= 2;
     this.#table = new Int32Array(buckets * 2);
@@ -95,23 +102,25 @@ export class CompletedResponses {
     this.#ring.set(bytes, start);
     this.#write = end;
     const slot = this.#tail++ % this.#cap;
-    this.#keys[slot] = key;
     this.#flows[slot] = flow;
     this.#offsets[slot] = start;
     this.#lengths[slot] = length;
     this.#statuses[slot] = status;
     this.#expires[slot] = now + this.#ttl;
-    const hash = this.#hash(key);
-    this.#hashes[slot] = hash;
-    const bucket = this.#find(key, hash);
+    this.#hash(key);
+    const low = this.#lastLow;
+    this.#lows[slot] = low;
+    this.#highs[slot] = this.#lastHigh;
+    const bucket = this.#find(low, this.#lastHigh);
     if (this.#table[bucket] === 0) this.#size++;
     this.#table[bucket] = slot + 1;
-    this.#table[bucket + 1] = hash;
+    this.#table[bucket + 1] = low;
   }
 
   /** The response kept for `key`, or undefined (never kept, expired or evicted). */
   get(key: string, now: number): CompletedResponse | undefined {
-    const bucket = this.#find(key, this.#hash(key));
+    this.#hash(key);
+    const bucket = this.#find(this.#lastLow, this.#lastHigh);
     if (this.#table[bucket] === 0) return undefined;
     const slot = this.#table[bucket] - 1;
     if (this.#expires[slot] <= now) {
@@ -141,12 +150,11 @@ export class CompletedResponses {
 
   #evictHead(): void {
     const slot = this.#head++ % this.#cap;
-    this.#keys[slot] = undefined;
     this.#flows[slot] = undefined;
     // Its bucket, unless a newer entry of the same key took it over.
     const table = this.#table;
     const mask = this.#mask;
-    let i = this.#hashes[slot] & mask;
+    let i = this.#lows[slot] & mask;
     for (;;) {
       const held = table[i * 2];
       if (held === 0) return;
@@ -172,25 +180,36 @@ export class CompletedResponses {
     table[hole * 2] = 0;
   }
 
-  /** Index in #table of the pair holding `key`, or of the empty pair where it would go. */
-  #find(key: string, hash: number): number {
+  /**
+   * Takes the hashes of `key` as computed by its maker from the parts it joins (key_hash.ts),
+   * so the next `get` or `put` of this very string does not walk it.
+   */
+  hashed(key: string, low: number, high: number): void {
+    this.#lastKey = key;
+    this.#lastLow = low;
+    this.#lastHigh = high;
+  }
+
+  /** Index in #table of the pair of the key hashed (low, high), or of the empty pair where it would go. */
+  #find(low: number, high: number): number {
     const table = this.#table;
     const mask = this.#mask;
-    let i = hash & mask;
+    let i = low & mask;
     for (;;) {
       const held = table[i * 2];
       if (held === 0) return i * 2;
-      if (table[i * 2 + 1] === hash && this.#keys[held - 1] === key) return i * 2;
+      if (table[i * 2 + 1] === low && this.#highs[held - 1] === high) return i * 2;
       i = (i + 1) & mask;
     }
   }
 
-  /** FNV-1a over the key's UTF-16 code units; remembered for the key looked up last. */
-  #hash(key: string): number {
-    if (key === this.#lastKey) return this.#lastHash;
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  /** Sets #lastLow/#lastHigh to the hashes of `key` (remembered for the key seen last). */
+  #hash(key: string): void {
+    if (key === this.#lastKey) return;
+    hashStart();
+    hashText(key);
     this.#lastKey = key;
-    return this.#lastHash = h;
+    this.#lastLow = hashLow();
+    this.#lastHigh = hashHigh();
   }
 }

@@ -32,6 +32,7 @@ import {
   type ServerTransaction,
 } from "./server.ts";
 import { CompletedResponses } from "./completed.ts";
+import { hashDigits, hashHigh, hashLow, hashStart, hashText, hashUnit } from "./key_hash.ts";
 import { LingerQueue } from "./linger.ts";
 import { InviteServerFinal } from "./server_final.ts";
 import { ClientFinal } from "./client_final.ts";
@@ -81,6 +82,7 @@ export function serverKey(request: SipRequest, method: string, toTag?: string): 
   const branch = via.params.get("branch");
   if (branch && branch.startsWith(MAGIC_COOKIE)) {
     // RFC 3261: branch + sent-by + method (ACK/CANCEL rules applied by the caller).
+    // `hashServerKey` hashes these same pieces: change both together.
     return `${branch}|${via.host}:${via.port ?? ""}|${method}`;
   }
   // RFC 2543 fallback: Request-URI, To tag, From tag, Call-ID, CSeq number, top Via.
@@ -93,6 +95,26 @@ export function serverKey(request: SipRequest, method: string, toTag?: string): 
   return `2543|${request.uri}|${
     tagParam(from)
   }|${request.callId}|${request.cseq.seq}|${method}|${tag}|${top.trim()}`;
+}
+
+/**
+ * Feeds key_hash.ts the pieces `serverKey` joins for an RFC 3261 key, in its order, so the
+ * hashes equal those of the key string without walking (and so flattening) it. False for an
+ * RFC 2543 key (hash its string).
+ */
+export function hashServerKey(request: SipRequest, method: string): boolean {
+  const via = request.topVia;
+  const branch = via.params.get("branch");
+  if (!branch || !branch.startsWith(MAGIC_COOKIE)) return false;
+  hashStart();
+  hashText(branch);
+  hashUnit(124); // "|"
+  hashText(via.host);
+  hashUnit(58); // ":"
+  if (via.port !== undefined && !hashDigits(via.port)) return false;
+  hashUnit(124);
+  hashText(method);
+  return true;
 }
 
 /** §17.1.3 client transaction key: top Via branch + CSeq method. */
@@ -275,6 +297,7 @@ export class TransactionLayer {
     const now = method === "INVITE" ? undefined : this.#clock.now();
     if (now !== undefined) {
       // §17.2.2: a retransmission to a Completed transaction gets its final response again.
+      if (hashServerKey(request, method)) this.#completed.hashed(key, hashLow(), hashHigh());
       const kept = this.#completed.get(key, now);
       if (kept) {
         const again = new SentResponse(kept.status, "", kept.bytes);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { SipRequest } from "../sip/message.ts";
 import { parseMessage } from "../sip/parse.ts";
-import { clientKey, serverKey, TransactionLayer } from "./layer.ts";
+import { clientKey, hashServerKey, serverKey, TransactionLayer } from "./layer.ts";
+import { hashHigh, hashLow, hashStart, hashText } from "./key_hash.ts";
 import {
   makeFlow,
   makeRequest,
@@ -276,4 +277,36 @@ Deno.test("CANCEL of a re-INVITE already answered: the 200 carries the INVITE's 
   const sent = parseMessage(env.sender.sent[0].message.toBytes());
   assert.equal(sent.isRequest ? 0 : sent.status, 200);
   assert.match(sent.get("to")!, /;tag=dlg$/);
+});
+
+Deno.test("keys: the hashes of an RFC 3261 key from its pieces equal those of its string", () => {
+  const vias = [
+    "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa1",
+    "SIP/2.0/UDP host.example;branch=z9hG4bK-1-77-0;rport",
+    "SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bKé",
+    "SIP/2.0/UDP 10.0.0.1:0;branch=z9hG4bKzero",
+  ];
+  for (const via of vias) {
+    for (const method of ["REGISTER", "INVITE", "CANCEL"]) {
+      const req = makeRequest("OPTIONS", { via });
+      assert.ok(hashServerKey(req, method), via);
+      const pieces = [hashLow(), hashHigh()];
+      hashStart();
+      hashText(serverKey(req, method));
+      assert.deepEqual(pieces, [hashLow(), hashHigh()], `${via} ${method}`);
+    }
+  }
+  assert.equal(hashServerKey(makeRequest("OPTIONS", { via: OLD_VIA }), "OPTIONS"), false);
+});
+
+Deno.test("completed: a final given after other requests were answered is found by its retransmission", () => {
+  const env = setup();
+  const { req, tx } = serverTx(env, "OPTIONS");
+  // Another request answered in place in between: the ring's last hashed key is not `req`'s.
+  env.layer.onRequest = (r, _f, t) => t?.respond(reply(r, 200, "b"));
+  env.deliver(makeRequest("OPTIONS", { branch: "z9hG4bKother" }));
+  tx.respond(reply(req, 404, "a"));
+  const sent = env.sender.statuses().length;
+  env.deliver(makeRequest("OPTIONS"));
+  assert.deepEqual(env.sender.statuses().slice(sent), ["404"], "the kept 404 again");
 });
