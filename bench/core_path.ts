@@ -22,10 +22,10 @@
  * of the product.
  */
 import { createHash } from "node:crypto";
-import { Session } from "node:inspector";
 import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
 import { startInProcessServer } from "./support/in_process_server.ts";
+import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -150,51 +150,21 @@ function allocatedBytes(r: Rig): number {
 /**
  * `--alloc-sites`: V8's sampling heap profiler over `n` registrations of the first root,
  * collected objects included, printed as bytes per registration by allocating function
- * (inlined callees count in their caller).
+ * (inlined callees count in their caller). `--alloc-sites=promoted`: only what outlived a
+ * scavenge (here the loop's 500 registrations between yields keep their transactions in
+ * pending promise reactions, so `bench/server_memory.ts --promoted-sites` is the truer one).
  */
 async function allocationSites(r: Rig): Promise<void> {
-  const session = new Session();
-  session.connect();
-  // deno-lint-ignore no-explicit-any
-  const post = (method: string, params: object = {}): Promise<any> =>
-    new Promise((resolve, reject) =>
-      session.post(method, params, (e, result) => e ? reject(e) : resolve(result))
-    );
-  await post("HeapProfiler.enable");
-  await post("HeapProfiler.startSampling", {
-    samplingInterval: 256,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
+  const stop = await startHeapSampling(arg("alloc-sites") === "promoted");
   for (let i = 0; i < N; i++) r.register(i % AGENTS);
-  const { profile } = await post("HeapProfiler.stopSampling");
-  session.disconnect();
-  const bytes = new Map<string, number>();
-  interface Node {
-    callFrame: { functionName: string; url: string };
-    selfSize: number;
-    children: Node[];
-  }
-  const walk = (node: Node, caller: string) => {
-    const f = node.callFrame;
-    const name = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}`;
-    const site = `${name} <- ${caller}`;
-    if (node.selfSize) bytes.set(site, (bytes.get(site) ?? 0) + node.selfSize);
-    for (const child of node.children) walk(child, name);
-  };
-  walk(profile.head, "");
-  let total = 0;
-  for (const b of bytes.values()) total += b;
-  console.log(`${r.root}: ${Math.round(total / N)} bytes allocated per registration (sampled)`);
-  const top = [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 40);
-  for (const [site, b] of top) console.log(`${String(Math.round(b / N)).padStart(7)}  ${site}`);
+  printSites(`${r.root} per registration`, await stop(), N);
 }
 
 const rigs: Rig[] = [];
 try {
   for (const root of roots) rigs.push(await rig(root));
   for (const r of rigs) for (let i = 0; i < WARMUP; i++) r.register(i % AGENTS);
-  if (Deno.args.includes("--alloc-sites")) {
+  if (Deno.args.some((a) => a === "--alloc-sites" || a.startsWith("--alloc-sites="))) {
     await allocationSites(rigs[0]);
     Deno.exit(0);
   }

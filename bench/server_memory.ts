@@ -12,7 +12,9 @@
  * spaces (committed and used) and external memory. Run it with the server's V8 flags:
  * `deno run -A --v8-flags=--max-semi-space-size=8 bench/server_memory.ts --sipp-rate=12000
  * --duration=20000`. A last line sums the run up: the peak of each figure and the process's
- * CPU per registration (`--quiet`: that line only; `--label=X` names it). The server hands
+ * CPU per registration (`--quiet`: that line only; `--label=X` names it); `--promoted-sites`
+ * then lists, per registration, the bytes that outlived a scavenge by allocating function
+ * (V8's sampling heap profiler, which costs CPU: not for the CPU figure). The server hands
  * back its startup-only pages as `sipws serve` does (`--keep-startup-pages`: not, for A/B).
  * Not part of the product.
  */
@@ -23,6 +25,7 @@ import { runRegisterLoad } from "./register_load.ts";
 import { freePorts } from "../tests/support/ports.ts";
 import process from "node:process";
 import { arg } from "./support/args.ts";
+import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 import { sampleComposition, sippRegisterLoad } from "./support/rss_composition.ts";
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
@@ -48,6 +51,11 @@ const QUIET = Deno.args.includes("--quiet");
 if (sippRate > 0) {
   const peaks: Record<string, number> = {};
   const cpu0 = process.cpuUsage();
+  // `--promoted-sites`: what reached old space during the run, by allocating function.
+  const stopSampling = Deno.args.includes("--promoted-sites")
+    ? await startHeapSampling(true)
+    : undefined;
+  let total = 0;
   try {
     await sippRegisterLoad(
       port,
@@ -76,8 +84,10 @@ if (sippRate > 0) {
           peak_heap_total_mb: peaks.heap_total_mb,
           peak_external_mb: peaks.external_mb,
         }));
+        total = registered;
       },
     );
+    if (stopSampling) printSites("promoted", await stopSampling(), total || 1);
   } finally {
     await server.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -61,11 +61,19 @@ interface Registration {
   userAgent: string | undefined;
 }
 
+/**
+ * A binding's last Contact text in a 200 (see #contactValue), kept on the binding object
+ * under a symbol: not part of the record (never stored, copied to a worker or shown). Not a
+ * WeakMap keyed by the binding: a scavenge keeps a WeakMap's values alive whether or not
+ * the key still lives, so each replaced binding's text was promoted to old space and died
+ * there (docs/performance.md, "Memory bounded by design").
+ */
+const REPLY = Symbol("Contact text in a 200");
+type Replied = Binding & { [REPLY]?: { remaining: number; text: string } };
+
 export class Registrar {
   #deps: RegistrarDeps;
   #now: () => number;
-  /** Binding → its last Contact text in a 200 (see #contactValue); gone with the binding. */
-  #contactTexts = new WeakMap<Binding, { remaining: number; text: string }>();
   /**
    * To URI → its AOR, and Contact → its binding fields. Both parses are shared between
    * messages (parseNameAddrShared) and read-only, so the object is the key: a UA's
@@ -223,16 +231,16 @@ export class Registrar {
    * `<contact>params;expires=N` of a binding in a 200. An AOR with many contacts lists them
    * all in every 200 while only the one registering changes, so each binding keeps its
    * text for as long as its `expires` reads the same (bindings are replaced, never
-   * modified, so the object is the key).
+   * modified, so the object holds it).
    */
-  #contactValue(b: Binding, remaining: number): string {
-    const kept = this.#contactTexts.get(b);
+  #contactValue(b: Replied, remaining: number): string {
+    const kept = b[REPLY];
     if (kept !== undefined && kept.remaining === remaining) return kept.text;
     const text = contactText(b, remaining);
     if (kept !== undefined) {
       kept.remaining = remaining;
       kept.text = text;
-    } else this.#contactTexts.set(b, { remaining, text });
+    } else b[REPLY] = { remaining, text };
     return text;
   }
 
