@@ -53,7 +53,7 @@ if (sippRate > 0) {
   const cpu0 = process.cpuUsage();
   // `--promoted-sites`: what reached old space during the run, by allocating function.
   const stopSampling = Deno.args.includes("--promoted-sites")
-    ? await startHeapSampling(true)
+    ? await startHeapSampling(true, 16384)
     : undefined;
   let total = 0;
   try {

@@ -15,9 +15,14 @@ interface ProfileNode {
   children: ProfileNode[];
 }
 
-/** Starts sampling; the returned function stops it and gives bytes by "function <- caller". */
+/**
+ * Starts sampling (one sample per `interval` bytes on average: a short one slows a server
+ * under load enough to change what it keeps); the returned function stops it and gives
+ * bytes by "function <- caller".
+ */
 export async function startHeapSampling(
   promotedOnly = false,
+  interval = 256,
 ): Promise<() => Promise<Map<string, number>>> {
   const session = new Session();
   session.connect();
@@ -28,7 +33,7 @@ export async function startHeapSampling(
     );
   await post("HeapProfiler.enable");
   await post("HeapProfiler.startSampling", {
-    samplingInterval: 256,
+    samplingInterval: interval,
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: !promotedOnly,
   });
@@ -54,5 +59,7 @@ export function printSites(label: string, bytes: Map<string, number>, per: numbe
   for (const b of bytes.values()) total += b;
   console.log(`${label}: ${Math.round(total / per)} bytes per operation (sampled)`);
   const sorted = [...bytes].sort((a, b) => b[1] - a[1]).slice(0, top);
-  for (const [site, b] of sorted) console.log(`${String(Math.round(b / per)).padStart(7)}  ${site}`);
+  for (const [site, b] of sorted) {
+    console.log(`${String(Math.round(b / per)).padStart(7)}  ${site}`);
+  }
 }

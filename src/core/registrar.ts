@@ -64,9 +64,9 @@ interface Registration {
 /**
  * A binding's last Contact text in a 200 (see #contactValue), kept on the binding object
  * under a symbol: not part of the record (never stored, copied to a worker or shown). Not a
- * WeakMap keyed by the binding: a scavenge keeps a WeakMap's values alive whether or not
- * the key still lives, so each replaced binding's text was promoted to old space and died
- * there (docs/performance.md, "Memory bounded by design").
+ * WeakMap keyed by the binding: V8's scavenges treat a WeakMap's values as reachable, so
+ * each replaced binding's text was promoted to old space and died there
+ * (docs/performance.md, "Memory bounded by design").
  */
 const REPLY = Symbol("Contact text in a 200");
 type Replied = Binding & { [REPLY]?: { remaining: number; text: string } };
