@@ -36,7 +36,7 @@ import {
   newProxyBranch,
   parsedVia,
   type RecordRouteParams,
-  recordRouteUri,
+  recordRouteEntry,
   recordRouteValue,
   statelessBranch,
   viaValue,
@@ -352,8 +352,8 @@ export class Proxy implements RequestForwarder {
   ): void {
     const value = recordRouteValue(local.host, local.port, transport, params);
     out.prepend("Record-Route", value);
-    const uri = recordRouteUri(local, transport, params);
-    if (uri) this.#resolver.rememberOurRoute(value, uri);
+    const route = recordRouteEntry(local, params);
+    if (route) this.#resolver.rememberOurRoute(value, route);
   }
 
   // --- stateless forwarding (ACK for 2xx) ---

@@ -17,8 +17,8 @@ import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
 import { isInvalidHost } from "../transport/address.ts";
 import { addressOf, type Binding, type LocationStore } from "./binding.ts";
-import { type ClusterView, RELAY_TOKEN } from "./cluster_view.ts";
-import { type FlowTokens, routeTokens } from "./record_route.ts";
+import type { ClusterView } from "./cluster_view.ts";
+import { type FlowTokens, type OurRoute, ourRoute } from "./record_route.ts";
 
 /** What the proxy needs from the transport layer (TransportLayer fits). */
 export interface ProxyTransport {
@@ -47,17 +47,17 @@ export interface Hop {
   path?: string[];
 }
 
-/** Parsed Route values of ours kept for reuse; a table cleared when full. */
+/** Route values of ours read for reuse; a table cleared when full. */
 const MAX_OUR_ROUTES = 4096;
 
 export class TargetResolver {
   #deps: TargetDeps;
   #tokens: FlowTokens;
   /**
-   * Our Route entries parsed, by their text: a dialog's ACK, BYE and re-INVITEs carry the
-   * same ones (our Record-Route). Read only, never changed by routing.
+   * Our Route entries as routing reads them, by their text: a dialog's ACK, BYE and
+   * re-INVITEs carry the same ones (our Record-Route). Read only, never changed by routing.
    */
-  readonly #ourRoutes = new Map<string, SipUri>();
+  readonly #ourRoutes = new Map<string, OurRoute>();
 
   constructor(deps: TargetDeps, tokens: FlowTokens) {
     this.#deps = deps;
@@ -68,61 +68,61 @@ export class TargetResolver {
     return servesDomain(this.#deps.config().sip.domains, this.#deps.store, domain);
   }
 
-  /** A Record-Route value of ours and its parse: the dialog's requests will carry it back. */
-  rememberOurRoute(value: string, uri: SipUri): void {
+  /** A Record-Route value of ours as routing reads it: the dialog's requests bring it back. */
+  rememberOurRoute(value: string, route: OurRoute): void {
     if (this.#ourRoutes.size >= MAX_OUR_ROUTES) this.#ourRoutes.clear();
-    this.#ourRoutes.set(value, uri);
+    this.#ourRoutes.set(value, route);
   }
 
-  /** §16.4: pops every Route entry of ours at the top; returns their URIs. */
-  popOurRoutes(request: SipRequest): SipUri[] {
-    const popped: SipUri[] = [];
+  /** §16.4: pops every Route entry of ours at the top; returns what they say. */
+  popOurRoutes(request: SipRequest): OurRoute[] {
+    const popped: OurRoute[] = [];
     for (let i = 0; i < 4; i++) {
       const top = request.getAll("route")[0];
       if (top === undefined) break;
-      let uri = this.#ourRoutes.get(top);
-      if (uri === undefined) {
+      let route = this.#ourRoutes.get(top);
+      if (route === undefined) {
+        let uri: SipUri;
         try {
           uri = parseNameAddr(top).uri;
         } catch {
           throw new SipError(400, "Bad Route");
         }
-        if (!this.#isOurUri(uri)) break;
-        this.rememberOurRoute(top, uri);
-      } else if (!this.#isOurUri(uri)) break;
+        if (uri.scheme !== "sip" && uri.scheme !== "sips") break;
+        route = ourRoute(uri);
+        if (!this.#isOurs(route)) break;
+        this.rememberOurRoute(top, route);
+      } else if (!this.#isOurs(route)) break;
       request.shift("route");
-      popped.push(uri);
+      popped.push(route);
     }
     return popped;
   }
 
   /**
-   * A URI naming us: one of our hosts and listening ports (or a cluster relay token). A
-   * Record-Route with flow tokens (`ftag`) counts only on our port: another sipws on the
+   * A sip(s) URI naming us: one of our hosts and listening ports (or a cluster relay token).
+   * A Record-Route with flow tokens (`ftag`) counts only on our port: another sipws on the
    * path (WS client mode, a second instance on the same host) writes the same params.
    */
-  #isOurUri(uri: SipUri): boolean {
-    if (uri.scheme !== "sip" && uri.scheme !== "sips") return false;
-    if (!this.#deps.isLocalHost(uri.host)) return false;
-    if (uri.params.has(RELAY_TOKEN)) return true;
-    const transport = (uri.params.get("transport") ?? "").toLowerCase();
-    const port = uri.port ?? (uri.scheme === "sips" || transport === "tls" ? 5061 : 5060);
-    return this.#deps.transport.listening().some((l) => l.local.port === port);
+  #isOurs(route: OurRoute): boolean {
+    if (!this.#deps.isLocalHost(route.host)) return false;
+    if (route.relay !== undefined) return true;
+    return this.#deps.transport.listening().some((l) => l.local.port === route.port);
   }
 
   /** Where the request goes: one hop, or one per binding of the AOR (forking). */
-  targets(request: SipRequest, uri: SipUri, popped: SipUri[], inDialog: boolean): Hop[] {
+  targets(request: SipRequest, uri: SipUri, popped: OurRoute[], inDialog: boolean): Hop[] {
     // 1. A binding of ours that another node of the cluster relays to, or a flow token of
     // ours chosen by direction (ftag = the dialog creator's From tag).
     if (popped.length > 0) {
-      const relayed = popped[popped.length - 1].params.get(RELAY_TOKEN);
+      const tokens = popped[popped.length - 1];
+      const relayed = tokens.relay;
       if (relayed) {
         const binding = this.#deps.location.byId(relayed);
         const target = binding && this.#bindingTarget(binding);
         if (!target) throw new SipError(480, "Temporarily Unavailable");
         return [{ uri: request.uri, target }];
       }
-      const tokens = routeTokens(popped[popped.length - 1]);
       const fromTag = tagParam(request.get("from") ?? "");
       const token = tokens.ftag !== undefined && fromTag === tokens.ftag
         ? tokens.callee

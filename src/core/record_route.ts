@@ -15,6 +15,7 @@ import { formatHost, parseHostPort, type SipUri } from "../sip/uri.ts";
 import type { Via } from "../sip/via.ts";
 import { tagParam } from "../sip/tag.ts";
 import type { Address, Flow, Target, TransportName } from "../transport/types.ts";
+import { RELAY_TOKEN } from "./cluster_view.ts";
 
 /** Every branch we create starts with this: the RFC 3261 cookie plus our mark. */
 export const BRANCH_PREFIX = "z9hG4bK-sw-";
@@ -204,28 +205,51 @@ export function recordRouteValue(
 }
 
 /**
- * The URI a parse of `recordRouteValue(...)` gives, built without parsing; undefined when
+ * What routing reads of a Route entry of ours: the host and port it names (the port a
+ * parse implies when it has none) and the params of ours. A few strings instead of a URI
+ * with a parameter Map: the proxy keeps one per Record-Route it writes, for the dialog's
+ * requests that bring it back.
+ */
+export interface OurRoute {
+  readonly host: string;
+  readonly port: number;
+  /** A peer of the cluster relays to our binding with this id (`RELAY_TOKEN`; "" if bare). */
+  readonly relay: string | undefined;
+  readonly ftag: string | undefined;
+  readonly caller: string | undefined;
+  readonly callee: string | undefined;
+}
+
+/** `uri` (a sip: or sips: URI) as routing reads it. */
+export function ourRoute(uri: SipUri): OurRoute {
+  const get = (name: string) => uri.params.get(name) ?? undefined;
+  const transport = (uri.params.get("transport") ?? "").toLowerCase();
+  return {
+    host: uri.host,
+    port: uri.port ?? (uri.scheme === "sips" || transport === "tls" ? 5061 : 5060),
+    relay: uri.params.has(RELAY_TOKEN) ? get(RELAY_TOKEN) ?? "" : undefined,
+    ftag: get(FTAG),
+    caller: get(CALLER_TOKEN),
+    callee: get(CALLEE_TOKEN),
+  };
+}
+
+/**
+ * `ourRoute` of a parse of `recordRouteValue(...)`, built without parsing; undefined when
  * the From tag is no plain token (then only a parse says what the value means).
  */
-export function recordRouteUri(
+export function recordRouteEntry(
   local: Address,
-  transport: TransportName,
   params: RecordRouteParams,
-): SipUri | undefined {
+): OurRoute | undefined {
   if (params.ftag && !isToken(params.ftag)) return undefined;
-  const { host, port } = parsedHostPort(local);
-  const uriParams = new Map<string, string | null>([["transport", transport], ["lr", null]]);
-  if (params.ftag) uriParams.set(FTAG, params.ftag);
-  if (params.caller) uriParams.set(CALLER_TOKEN, params.caller);
-  if (params.callee) uriParams.set(CALLEE_TOKEN, params.callee);
   return {
-    scheme: "sip",
-    user: undefined,
-    password: undefined,
-    host,
-    port,
-    params: uriParams,
-    headers: undefined,
+    host: parsedHostPort(local).host,
+    port: local.port,
+    relay: undefined,
+    ftag: params.ftag || undefined,
+    caller: params.caller || undefined,
+    callee: params.callee || undefined,
   };
 }
 
@@ -329,8 +353,3 @@ export function isLoop(
   return false;
 }
 
-/** The flow-token params of a Route/Record-Route URI of ours. */
-export function routeTokens(uri: SipUri): { ftag?: string; caller?: string; callee?: string } {
-  const get = (name: string) => uri.params.get(name) ?? undefined;
-  return { ftag: get(FTAG), caller: get(CALLER_TOKEN), callee: get(CALLEE_TOKEN) };
-}

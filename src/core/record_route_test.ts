@@ -12,9 +12,9 @@ import {
   newProxyBranch,
   parsedVia,
   type RecordRouteParams,
-  recordRouteUri,
+  ourRoute,
+  recordRouteEntry,
   recordRouteValue,
-  routeTokens,
   statelessBranch,
   viaValue,
 } from "./record_route.ts";
@@ -62,7 +62,8 @@ Deno.test("record-route value carries lr, transport, ftag and both tokens", () =
   assert.equal(uri.port, 5080);
   assert.equal(uri.params.get("transport"), "ws");
   assert.ok(uri.params.has("lr"));
-  assert.deepEqual(routeTokens(uri), { ftag: "a1", caller: "c.x", callee: "d.y" });
+  const { ftag, caller, callee } = ourRoute(uri);
+  assert.deepEqual({ ftag, caller, callee }, { ftag: "a1", caller: "c.x", callee: "d.y" });
   const v6 = parseNameAddr(recordRouteValue("::1", 5060, "udp", { ftag: "" })).uri;
   assert.equal(v6.host, "::1");
 });
@@ -130,7 +131,7 @@ Deno.test("parsedVia is what parsing our Via gives (IPv4, IPv6, a host name; wit
   }
 });
 
-Deno.test("recordRouteUri is what parsing the Record-Route value gives; none for a From tag that is no token", () => {
+Deno.test("recordRouteEntry is what routing reads of the parsed Record-Route value; none for a From tag that is no token", () => {
   const cases: [Address, TransportName, RecordRouteParams][] = [
     [{ host: "127.0.0.1", port: 5060 }, "udp", { ftag: "a1", caller: "c.x", callee: "d.y" }],
     [{ host: "::1", port: 5070 }, "ws", { ftag: "", caller: "c.x" }],
@@ -138,10 +139,16 @@ Deno.test("recordRouteUri is what parsing the Record-Route value gives; none for
   ];
   for (const [local, transport, params] of cases) {
     const value = recordRouteValue(local.host, local.port, transport, params);
-    assert.deepEqual(recordRouteUri(local, transport, params), parseNameAddr(value).uri);
+    assert.deepEqual(recordRouteEntry(local, params), ourRoute(parseNameAddr(value).uri));
   }
   const odd = { ftag: 'a"b' };
-  assert.equal(recordRouteUri({ host: "127.0.0.1", port: 5060 }, "udp", odd), undefined);
+  assert.equal(recordRouteEntry({ host: "127.0.0.1", port: 5060 }, odd), undefined);
+  // The port a parse implies; a relay token, even bare, makes a Route ours.
+  const implied = ourRoute(parseNameAddr("<sips:[::1];swr>").uri);
+  assert.deepEqual([implied.host, implied.port, implied.relay], ["::1", 5061, ""]);
+  assert.equal(ourRoute(parseNameAddr("<sip:h;transport=TLS>").uri).port, 5061);
+  assert.equal(ourRoute(parseNameAddr("<sip:h;swr=b1>").uri).port, 5060);
+  assert.equal(ourRoute(parseNameAddr("<sip:h;swr=b1>").uri).relay, "b1");
 });
 
 Deno.test("isLoop asks for the hash only when a Via of ours is there to compare", () => {
