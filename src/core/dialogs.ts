@@ -29,6 +29,8 @@ type Leg = DialogView["caller"];
 
 /** Legs kept by flow id: the calls of one phone or trunk share one (a terminated call's lingers). */
 const MAX_LEGS = 1024;
+/** Drops spent slots of the ended queue once at least this many lead it (and half of it). */
+const COMPACT_AT = 1024;
 
 /**
  * Joins `parts` into one flat string: a template literal makes a tree of concatenated-string
@@ -54,6 +56,15 @@ export class DialogTracker {
   #lingerMs: number;
   #max: number;
   #lifetimeMs: number;
+  /**
+   * Terminated views in the order they ended, so their linger (one delay for all) ends in
+   * that order: a sweep drops the due ones from the head instead of scanning every dialog.
+   * A slot whose view left the table (evicted, replaced) is skipped.
+   */
+  #ended: (DialogView | undefined)[] = [];
+  #endedHead = 0;
+  /** No live dialog reaches its lifetime before this (epoch ms): until then none is scanned. */
+  #lifetimeScanAt = Infinity;
 
   constructor(options: DialogTrackerOptions = {}) {
     this.#events = options.events;
@@ -97,6 +108,8 @@ export class DialogTracker {
     const existing = this.#dialogs.get(callId);
     if (existing && existing.state !== "terminated") return;
     if (this.#dialogs.size >= this.#max) this.#evict();
+    const startedAt = this.#now();
+    this.#lifetimeScanAt = Math.min(this.#lifetimeScanAt, startedAt + this.#lifetimeMs);
     // Every field up front: those set later then live in the object, not in a property store.
     this.#dialogs.set(callId, {
       callId,
@@ -105,7 +118,7 @@ export class DialogTracker {
       state: "early",
       caller: this.#leg(flow),
       callee: undefined,
-      startedAt: this.#now(),
+      startedAt,
       answeredAt: undefined,
       endedAt: undefined,
       kind: "proxied",
@@ -138,6 +151,10 @@ export class DialogTracker {
     const existing = this.#dialogs.get(view.callId);
     if (!existing && this.#dialogs.size >= this.#max) this.#evict();
     this.#dialogs.set(view.callId, view);
+    if (view.state === "terminated") this.#ended.push(view);
+    else {
+      this.#lifetimeScanAt = Math.min(this.#lifetimeScanAt, view.startedAt + this.#lifetimeMs);
+    }
     if (existing?.state !== view.state || view.events?.length) {
       this.#emit(view.callId, view.state);
     }
@@ -156,13 +173,39 @@ export class DialogTracker {
   /** Ends dialogs past their lifetime and drops terminated ones whose linger is over. */
   sweep(): void {
     const now = this.#now();
-    for (const [callId, view] of this.#dialogs) {
-      if (view.state !== "terminated" && view.startedAt + this.#lifetimeMs <= now) {
-        this.#terminate(callId);
+    if (now >= this.#lifetimeScanAt) {
+      let next = Infinity;
+      for (const view of this.#dialogs.values()) {
+        if (view.state === "terminated") continue;
+        const end = view.startedAt + this.#lifetimeMs;
+        if (end <= now) this.#terminate(view.callId);
+        else if (end < next) next = end;
       }
-      if (view.state === "terminated" && (view.endedAt ?? 0) + this.#lingerMs <= now) {
-        this.#dialogs.delete(callId);
-      }
+      this.#lifetimeScanAt = next;
+    }
+    while (this.#endedHead < this.#ended.length) {
+      const view = this.#ended[this.#endedHead]!;
+      if (this.#isCurrent(view) && (view.endedAt ?? 0) + this.#lingerMs > now) break;
+      this.#dropEnded();
+    }
+  }
+
+  /** `view` is the table's entry for its Call-ID and terminated (not replaced since it ended). */
+  #isCurrent(view: DialogView): boolean {
+    return view.state === "terminated" && this.#dialogs.get(view.callId) === view;
+  }
+
+  /** Takes the ended queue's head out, and out of the table if it is still the entry there. */
+  #dropEnded(): void {
+    const view = this.#ended[this.#endedHead]!;
+    this.#ended[this.#endedHead++] = undefined;
+    if (this.#isCurrent(view)) this.#dialogs.delete(view.callId);
+    if (this.#endedHead === this.#ended.length) {
+      this.#ended = [];
+      this.#endedHead = 0;
+    } else if (this.#endedHead >= COMPACT_AT && this.#endedHead * 2 >= this.#ended.length) {
+      this.#ended = this.#ended.slice(this.#endedHead);
+      this.#endedHead = 0;
     }
   }
 
@@ -171,18 +214,16 @@ export class DialogTracker {
     if (!view || view.state === "terminated") return;
     view.state = "terminated";
     view.endedAt = this.#now();
+    this.#ended.push(view);
     this.#emit(callId, "terminated");
   }
 
   #evict(): void {
     this.sweep();
-    // Down to 90 % of the bound: at a call rate whose lingering dialogs fill the table, the
-    // scan is paid once per tenth of it, not on every new call.
+    // Down to 90 % of the bound, those that ended first first: at a call rate whose
+    // lingering dialogs fill the table, this is paid once per tenth of it, not per call.
     const target = this.#max - Math.ceil(this.#max / 10);
-    for (const [callId, view] of this.#dialogs) {
-      if (this.#dialogs.size <= target) return;
-      if (view.state === "terminated") this.#dialogs.delete(callId);
-    }
+    while (this.#dialogs.size > target && this.#endedHead < this.#ended.length) this.#dropEnded();
     // Still full of live dialogs: the oldest goes (bounded memory beats completeness).
     const oldest = this.#dialogs.keys().next();
     if (this.#dialogs.size >= this.#max && !oldest.done) this.#dialogs.delete(oldest.value);

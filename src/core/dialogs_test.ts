@@ -118,3 +118,60 @@ Deno.test("dialog: a call whose BYE never passed ends after the dialog lifetime"
   tracker.sweep();
   assert.equal(tracker.get("lost-bye"), undefined, "dropped after its linger");
 });
+
+Deno.test("dialog: lingers end in the order calls ended; a Call-ID used again is a new dialog", () => {
+  let now = 0;
+  const tracker = new DialogTracker({ now: () => now, lingerMs: 1000, lifetimeMs: 60_000 });
+  tracker.invite(req("INVITE", "a"), udp);
+  tracker.invite(req("INVITE", "b"), udp);
+  now = 100;
+  tracker.ended(req("BYE", "b"));
+  now = 200;
+  tracker.ended(req("BYE", "a"));
+  // "b" is called again while its first call lingers: the new call is not dropped with it.
+  now = 300;
+  tracker.invite(req("INVITE", "b"), udp);
+  now = 1100;
+  tracker.sweep();
+  assert.deepEqual(tracker.list().map((d) => [d.callId, d.state]), [["a", "terminated"], [
+    "b",
+    "early",
+  ]]);
+  now = 1200;
+  tracker.sweep();
+  assert.deepEqual(tracker.list().map((d) => d.callId), ["b"]);
+  // A view reported ended (calls placed by sipws) lingers as long.
+  tracker.put({
+    callId: "api",
+    from: "x",
+    to: "y",
+    state: "terminated",
+    caller: { transport: "udp", remote: "127.0.0.1:5060" },
+    startedAt: 1000,
+    endedAt: 1200,
+    kind: "originated",
+  });
+  now = 2199;
+  tracker.sweep();
+  assert.ok(tracker.current("api"));
+  now = 2200;
+  tracker.sweep();
+  assert.equal(tracker.current("api"), undefined);
+  // A live view reported with an older start still ends after the dialog lifetime.
+  tracker.put({
+    callId: "held",
+    from: "x",
+    to: "y",
+    state: "confirmed",
+    caller: { transport: "udp", remote: "127.0.0.1:5060" },
+    startedAt: 100,
+    kind: "held",
+  });
+  now = 60_100;
+  tracker.sweep();
+  assert.equal(tracker.current("held")?.state, "terminated");
+  assert.equal(tracker.current("b")?.state, "early", "b started at 300");
+  now = 60_300;
+  tracker.sweep();
+  assert.equal(tracker.current("b")?.state, "terminated");
+});
