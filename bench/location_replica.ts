@@ -33,6 +33,13 @@ async function load(root: string): Promise<Tree> {
     const record = await import(`${root}/src/workers/location_record.ts`);
     pack = record.packChange;
     unpack = record.unpackChange;
+    // A tree whose refreshes cross as their changed fields (a worker's ring back to main).
+    if (record.RecordMemory) {
+      const sent = new record.RecordMemory();
+      const read = new record.RecordMemory();
+      pack = (b, change, cause) => sent.pack(record.packChange(b, change, cause));
+      unpack = (r) => record.unpackChange(read.unpack(r));
+    }
   } catch {
     pack = (await import(`${root}/src/workers/protocol.ts`)).toChange;
     unpack = (r) => r;

@@ -14,6 +14,8 @@ export type LocationRecord = unknown[];
 
 const SAVED = 1;
 const REMOVED = 2;
+/** A saved binding as the fields that differ from the last record of its key (`RecordMemory`). */
+const CHANGED = 3;
 
 /** After the flow's fields (flow_fields.ts), which start at `BINDING_FIELDS.flow`. */
 const AFTER_FLOW = 13 + FLOW_FIELD_COUNT;
@@ -134,4 +136,92 @@ function flowOf(r: LocationRecord): Flow {
 
 function optional<T>(v: unknown): T | undefined {
   return v == null ? undefined : v as T;
+}
+
+/** Records remembered per side before both forget them all (the same bound on both). */
+const RECORDS_KEPT = 10_000;
+
+/**
+ * The last record of each binding one side of a ring wrote, or the other read: a refresh then
+ * crosses as the fields that changed (its Call-ID, CSeq and times, mostly) instead of all
+ * thirty-one, and is rebuilt from the record before it where it is read. The writer's memory and
+ * the reader's see the same records in the same order (one ring, one writer: a worker's ring back
+ * to the main thread), so they hold the same records; both forget everything at the same
+ * record once `RECORDS_KEPT` are held.
+ */
+export class RecordMemory {
+  #byAor = new Map<string, Map<string, LocationRecord>>();
+  #count = 0;
+
+  /** What to write for the full record `r` (from `packChange`): it, or its changed fields. */
+  pack(r: LocationRecord): LocationRecord {
+    if (r[0] !== SAVED) {
+      this.#forget(r[1] as string, r[2] as string);
+      return r;
+    }
+    const before = this.#remember(r);
+    if (!before) return r;
+    const changed: unknown[] = [CHANGED, r[1], r[2], 0];
+    let mask = 0;
+    for (let i = 3; i < r.length; i++) {
+      if (!same(r[i], before[i])) {
+        mask |= 1 << (i - 3);
+        changed.push(r[i]);
+      }
+    }
+    changed[3] = mask;
+    return changed;
+  }
+
+  /** The full record a written one (`pack`) stands for. */
+  unpack(r: LocationRecord): LocationRecord {
+    if (r[0] === REMOVED) {
+      this.#forget(r[1] as string, r[2] as string);
+      return r;
+    }
+    if (r[0] !== CHANGED) {
+      this.#remember(r);
+      return r;
+    }
+    const before = this.#byAor.get(r[1] as string)?.get(r[2] as string);
+    if (!before) throw new Error(`location record: no record of ${r[1]} ${r[2]} to change`);
+    const full = before.slice();
+    const mask = r[3] as number;
+    for (let i = 3, at = 4; i < full.length; i++) {
+      if (mask & (1 << (i - 3))) full[i] = r[at++];
+    }
+    this.#remember(full);
+    return full;
+  }
+
+  /** Keeps `r` as its key's last record; returns the one it replaces. */
+  #remember(r: LocationRecord): LocationRecord | undefined {
+    const aor = r[1] as string;
+    let keys = this.#byAor.get(aor);
+    const before = keys?.get(r[2] as string);
+    if (!before && this.#count >= RECORDS_KEPT) {
+      this.#byAor.clear();
+      this.#count = 0;
+      keys = undefined;
+    }
+    if (!keys) this.#byAor.set(aor, keys = new Map());
+    keys.set(r[2] as string, r);
+    if (!before) this.#count++;
+    return before;
+  }
+
+  #forget(aor: string, key: string): void {
+    const keys = this.#byAor.get(aor);
+    if (!keys?.delete(key)) return;
+    this.#count--;
+    if (keys.size === 0) this.#byAor.delete(aor);
+  }
+}
+
+/** Equal as the codec carries them (undefined as null; arrays, a binding's path, by value). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b || (a == null && b == null)) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

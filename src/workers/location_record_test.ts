@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Binding } from "../core/location.ts";
 import { Decoder, Encoder } from "./ring_codec.ts";
-import { BINDING_FIELDS, packChange, unpackChange } from "./location_record.ts";
+import { BINDING_FIELDS, packChange, RecordMemory, unpackChange } from "./location_record.ts";
 
 /** Through the ring's binary form, as a record crosses to another worker. */
 function crossed(record: unknown[]): unknown[] {
@@ -93,4 +93,47 @@ Deno.test("location record: one flow rebuilt once, shared by the bindings on it"
     binding: Binding;
   };
   assert.equal(a.binding.flow, b.binding.flow);
+});
+
+Deno.test("location record: a refresh crosses as its changed fields and is rebuilt whole", () => {
+  const sent = new RecordMemory();
+  const read = new RecordMemory();
+  const across = (b: Binding, change: "saved" | "removed" = "saved") =>
+    unpackChange(read.unpack(crossed(sent.pack(packChange(b, change, "expired")))));
+  const sparse: Binding = {
+    ...full,
+    contactUser: undefined,
+    instance: undefined,
+    regId: undefined,
+    userAgent: undefined,
+    path: [],
+  };
+  assert.deepEqual(across(sparse), { op: "saved", binding: sparse });
+  // A refresh: new Call-ID, CSeq and times, every other field as before (new strings).
+  const refresh: Binding = {
+    ...sparse,
+    contact: `${sparse.contact}`.slice(0),
+    path: [],
+    callId: "b2",
+    cseq: 7,
+    expiresAt: full.expiresAt + 60_000,
+    registeredAt: full.registeredAt + 60_000,
+  };
+  const written = sent.pack(packChange(refresh, "saved", undefined));
+  assert.deepEqual(written.slice(4), ["b2", 7, refresh.expiresAt, refresh.registeredAt]);
+  assert.deepEqual(read.unpack(crossed(written)), crossed(packChange(refresh, "saved", undefined)));
+  // Fields that change back and forth, optional ones included.
+  const moved: Binding = { ...refresh, userAgent: "ua 2", path: ["<sip:p;lr>"], cseq: 8 };
+  assert.deepEqual(across(moved), { op: "saved", binding: moved });
+  assert.deepEqual(across({ ...moved, userAgent: undefined, cseq: 9 }), {
+    op: "saved",
+    binding: { ...moved, userAgent: undefined, cseq: 9 },
+  });
+  // Removed, then saved again: whole again, on both sides.
+  assert.equal(across(moved, "removed").op, "removed");
+  assert.equal(sent.pack(packChange(moved, "saved", undefined))[0], 1);
+  assert.equal(read.unpack(crossed(packChange(moved, "saved", undefined)))[0], 1);
+  // Another AOR with the same binding key is a binding of its own.
+  const other: Binding = { ...moved, aor: "bob@example.test", user: "bob" };
+  assert.deepEqual(across(other), { op: "saved", binding: other });
 });

@@ -19,7 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
-import { packChange, unpackChange } from "./location_record.ts";
+import { packChange, RecordMemory, unpackChange } from "./location_record.ts";
 import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
@@ -78,6 +78,8 @@ export class WorkerPool implements WorkerLinks {
   #stopReading: (() => void)[] = [];
   /** Each worker's ring back to this thread (worker i at i - 1). */
   #backs: RingReader<FromWorker>[] = [];
+  /** The location records read from each worker (worker i at i - 1), for its refreshes. */
+  #received: RecordMemory[] = [];
   /** True while draining: a read of the location table inside must not drain again. */
   #draining = false;
   #context?: PoolContext;
@@ -203,6 +205,7 @@ export class WorkerPool implements WorkerLinks {
       const { buffer: back } = RingWriter.create<FromWorker>();
       const reader = new RingReader<FromWorker>(back);
       this.#backs.push(reader);
+      this.#received.push(new RecordMemory());
       this.#stopReading.push(readLoop(reader, () => this.drain()));
       let stopped!: () => void;
       this.#stopped.push(new Promise((resolve) => stopped = resolve));
@@ -287,11 +290,14 @@ export class WorkerPool implements WorkerLinks {
         else if (m.t === "sip") c.transport.receive(m.bytes, m.flow);
         else c.transport.sendOwned(m.bytes, m.flow);
         return;
-      case "binding":
-        // Main's copy speaks for the server: its events feed the API and callbacks.
-        c.location.applyReplica(unpackChange(m.change), true);
-        this.#broadcast(m, from, false);
+      case "binding": {
+        // Main's copy speaks for the server: its events feed the API and callbacks. The
+        // worker wrote a refresh as its changed fields; the others get the whole record.
+        const change = this.#received[from - 1].unpack(m.change);
+        c.location.applyReplica(unpackChange(change), true);
+        if (this.count > 2) this.#broadcast({ t: "binding", change }, from, false);
         return;
+      }
       case "flow":
         c.transport.flowElsewhere(m.flow, m.open);
         this.#mirrors.announced(from, m.flow, m.open);
@@ -409,6 +415,7 @@ export class WorkerPool implements WorkerLinks {
     for (const stop of this.#stopReading.splice(0)) stop();
     this.drain();
     this.#backs = [];
+    this.#received = [];
     if (this.#context) this.#context.location.beforeRead = undefined;
     for (const ring of this.#rings) ring.close();
     this.#rings = [];

@@ -20,7 +20,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import { RingWriter } from "./ring.ts";
-import { packChange } from "./location_record.ts";
+import { packChange, RecordMemory } from "./location_record.ts";
 
 /** How often connection figures (messages, bytes, last activity) are reported. */
 const CONNECTIONS_EVERY_MS = 1000;
@@ -104,8 +104,11 @@ export class WorkerPort implements WorkerLinks {
     counters: Counters,
     events: EventBus,
   ): void {
+    // A refresh crosses as the fields it changed (location_record.ts `RecordMemory`).
+    const sent = new RecordMemory();
     this.#closers.push(location.observe((binding, change, replica, cause) => {
-      if (!replica) this.#post({ t: "binding", change: packChange(binding, change, cause) });
+      if (replica) return;
+      this.#post({ t: "binding", change: sent.pack(packChange(binding, change, cause)) });
     }));
     // The main thread's tracker lists every worker's calls (the API and dashboard read it).
     this.#closers.push(events.on("dialog.changed", ({ callId }) => {
