@@ -145,9 +145,10 @@ const RECORDS_KEPT = 10_000;
  * The last record of each binding one side of a ring wrote, or the other read: a refresh then
  * crosses as the fields that changed (its Call-ID, CSeq and times, mostly) instead of all
  * thirty-one, and is rebuilt from the record before it where it is read. The writer's memory and
- * the reader's see the same records in the same order (one ring, one writer: a worker's ring back
- * to the main thread), so they hold the same records; both forget everything at the same
- * record once `RECORDS_KEPT` are held.
+ * the reader's see the same records in the same order (each ring has one writer of location
+ * records: a worker on its ring back to the main thread, the main thread on a worker's ring), so
+ * they hold the same records; both forget everything at the same record once `RECORDS_KEPT` are
+ * held.
  */
 export class RecordMemory {
   #byAor = new Map<string, Map<string, LocationRecord>>();

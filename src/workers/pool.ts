@@ -19,7 +19,7 @@ import type { CallAction, CallControl } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
 import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
-import { packChange, RecordMemory, unpackChange } from "./location_record.ts";
+import { type LocationRecord, packChange, RecordMemory, unpackChange } from "./location_record.ts";
 import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
@@ -80,6 +80,8 @@ export class WorkerPool implements WorkerLinks {
   #backs: RingReader<FromWorker>[] = [];
   /** The location records read from each worker (worker i at i - 1), for its refreshes. */
   #received: RecordMemory[] = [];
+  /** The location records sent to each worker (worker i at i - 1). */
+  #sent: RecordMemory[] = [];
   /** True while draining: a read of the location table inside must not drain again. */
   #draining = false;
   #context?: PoolContext;
@@ -134,6 +136,19 @@ export class WorkerPool implements WorkerLinks {
     this.#rings[worker - 1]?.write({ kind: "message", message }, wake);
   }
 
+  /**
+   * A location change to every worker but `except`, without waking them (they apply it before
+   * they read); a refresh as the fields it changed since the last record of its binding sent to
+   * that worker (`RecordMemory`: main is the one writer of location records to a worker's ring).
+   */
+  #share(change: LocationRecord, except = 0): void {
+    for (let w = 1; w < this.count; w++) {
+      if (w !== except) {
+        this.#post(w, { t: "binding", change: this.#sent[w - 1].pack(change) }, false);
+      }
+    }
+  }
+
   /** `wake: false` for changes a worker needs only before it reads (ring.ts `LAZY_MS`). */
   #broadcast(message: ToWorker, except = 0, wake = true): void {
     for (let w = 1; w < this.count; w++) if (w !== except) this.#post(w, message, wake);
@@ -171,7 +186,7 @@ export class WorkerPool implements WorkerLinks {
     // they need not wake it.
     this.#unobserve = location.observe((binding, change, replica, cause) => {
       if (replica) return;
-      this.#broadcast({ t: "binding", change: packChange(binding, change, cause) }, 0, false);
+      this.#share(packChange(binding, change, cause));
     });
     // Accounts are written here (API); each write is followed by a re-read in every worker,
     // ordered before any message relayed after it (one channel per worker keeps order), and
@@ -196,6 +211,7 @@ export class WorkerPool implements WorkerLinks {
     for (let index = 1; index < this.count; index++) {
       const { writer, buffer } = RingWriter.create<ToWorker>();
       this.#rings.push(writer);
+      this.#sent.push(new RecordMemory());
       peers.push(buffer);
     }
     for (let index = 1; index < this.count; index++) {
@@ -295,7 +311,7 @@ export class WorkerPool implements WorkerLinks {
         // worker wrote a refresh as its changed fields; the others get the whole record.
         const change = this.#received[from - 1].unpack(m.change);
         c.location.applyReplica(unpackChange(change), true);
-        if (this.count > 2) this.#broadcast({ t: "binding", change }, from, false);
+        this.#share(change, from);
         return;
       }
       case "flow":
@@ -416,6 +432,7 @@ export class WorkerPool implements WorkerLinks {
     this.drain();
     this.#backs = [];
     this.#received = [];
+    this.#sent = [];
     if (this.#context) this.#context.location.beforeRead = undefined;
     for (const ring of this.#rings) ring.close();
     this.#rings = [];

@@ -12,7 +12,7 @@ import { setCallIdAffinity } from "../sip/ids.ts";
 import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
-import { unpackChange } from "./location_record.ts";
+import { RecordMemory, unpackChange } from "./location_record.ts";
 import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
@@ -39,6 +39,8 @@ let port: WorkerPort | undefined;
  * or the reloaded secrets, then hold here).
  */
 let settling: Promise<void> = Promise.resolve();
+/** The location records main sent here: a refresh comes as the fields it changed. */
+const received = new RecordMemory();
 /** What arrived while the server was starting, applied once it serves. */
 const early: ToWorker[] = [];
 
@@ -86,7 +88,7 @@ function apply(m: ToWorker): void {
       server.transport.sendOwned(m.bytes, m.flow);
       return;
     case "binding":
-      server.location.applyReplica(unpackChange(m.change), false);
+      server.location.applyReplica(unpackChange(received.unpack(m.change)), false);
       return;
     case "flow":
       server.transport.flowElsewhere(m.flow, m.open);
