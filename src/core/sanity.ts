@@ -14,7 +14,7 @@ export const SUPPORTED_OPTIONS = ["path", "outbound", "gruu"];
 
 /** Request-URI text → its parse, cleared when full (see `requestUri`). */
 const REQUEST_URIS = new Map<string, SipUri>();
-const REQUEST_URIS_MAX = 1024;
+const REQUEST_URIS_MAX = 256;
 
 /**
  * The Request-URI parsed, memoized by its text: a registrar's REGISTERs share one per
