@@ -20,6 +20,8 @@ export class TcpTransport {
   #maxMessageSize: number;
   #tls?: TlsCredentials;
   #load?: StreamLoadWatch;
+  /** Connections being opened, by "host|port": concurrent sends to a peer share one. */
+  #dialing = new Map<string, Promise<StreamConnection>>();
 
   constructor(
     hostname: string,
@@ -61,9 +63,21 @@ export class TcpTransport {
     this.#serve(conn);
   }
 
-  /** Opens a connection to a peer (outbound request with no existing flow). */
-  async connect(host: string, port: number): Promise<StreamConnection> {
-    return this.#serve(await dial(host, port, { tls: this.#tls !== undefined }));
+  /**
+   * Opens a connection to a peer (outbound request with no existing flow). Requests sent
+   * while it is being opened wait for that one: a dial each would leave all but the last
+   * open and unused (hundreds to a proxied callee when calls arrive faster than the
+   * handshake completes).
+   */
+  connect(host: string, port: number): Promise<StreamConnection> {
+    const key = `${host}|${port}`;
+    const pending = this.#dialing.get(key);
+    if (pending) return pending;
+    const opened = dial(host, port, { tls: this.#tls !== undefined })
+      .then((conn) => this.#serve(conn))
+      .finally(() => this.#dialing.delete(key));
+    this.#dialing.set(key, opened);
+    return opened;
   }
 
   /** Reads and writes `conn` as a SIP stream connection from now on. */
