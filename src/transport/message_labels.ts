@@ -47,6 +47,11 @@ export class MessageCounter {
 
   /** Adds one for `message` under its transport and method or status. */
   count(transport: TransportName, message: SipMessage): void {
+    this.entry(transport, message).value++;
+  }
+
+  /** The live entry `count` adds to: held instead of the message until a send settles. */
+  entry(transport: TransportName, message: SipMessage): { value: number } {
     let table = this.#byTransport.get(transport);
     if (table === undefined) this.#byTransport.set(transport, table = new Map());
     const what = message.isRequest ? message.method : message.status;
@@ -58,6 +63,6 @@ export class MessageCounter {
         this.#entries++;
       }
     }
-    entry.value++;
+    return entry;
   }
 }

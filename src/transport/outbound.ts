@@ -58,31 +58,46 @@ export class Outbound {
             this.#countOut(message, flow);
             return Promise.resolve(flow);
           }
-          return sent.then(() => this.#counted(message, flow));
+          return this.#countWhenSent(sent, message, flow.transport, flow);
         }
         // A connection this worker holds (flow ids are unique per owner, so a flow of another
         // worker or node is never found here).
         const connection = this.#c.flows.get(flow.id);
-        if (connection) return connection.send(bytes).then(() => this.#counted(message, flow));
+        if (connection) {
+          return this.#countWhenSent(connection.send(bytes), message, flow.transport, flow);
+        }
       }
-      return this.#sendAny(message, bytes, target);
+      const transport = "flow" in target ? target.flow.transport : target.transport;
+      return this.#countWhenSent(this.#sendAny(bytes, target), message, transport);
     } catch (error) {
       // Callers chain .catch(): a failure is always a rejection, never a throw.
       return Promise.reject(error);
     }
   }
 
-  async #sendAny(message: SipMessage, bytes: Uint8Array, target: Target): Promise<Flow> {
-    const flow = "flow" in target
-      ? await this.#sendOnFlow(bytes, target.flow)
-      : await this.#sendTo(bytes, target);
-    this.#countOut(message, flow);
-    return flow;
+  #sendAny(bytes: Uint8Array, target: Target): Promise<Flow> {
+    return "flow" in target ? this.#sendOnFlow(bytes, target.flow) : this.#sendTo(bytes, target);
   }
 
-  #counted(message: SipMessage, flow: Flow): Flow {
-    this.#countOut(message, flow);
-    return flow;
+  /**
+   * Counts `message` once `sent` settles; resolves with `flow`, else with what `sent` does.
+   * Its closure holds the counter's entry, not the
+   * message (nor `send`'s scope, where a closure would keep it): a stream write settles on
+   * the event loop's next turn at the soonest, later while the peer reads slowly, and under
+   * load a message kept that long outlives two scavenges and waits in old space for a
+   * mark-compact (bench/stream_backlog.ts).
+   */
+  #countWhenSent(
+    sent: Promise<unknown>,
+    message: SipMessage,
+    transport: TransportName,
+    flow?: Flow,
+  ): Promise<Flow> {
+    const out = this.#messagesOut.entry(transport, message);
+    return sent.then((result) => {
+      out.value++;
+      return flow ?? result as Flow;
+    });
   }
 
   #countOut(message: SipMessage, flow: Flow): void {
@@ -152,10 +167,9 @@ export class Outbound {
       return udp.flowTo(host, port);
     }
     const existing = this.#c.flows.toRemote(transport, { host, port });
-    if (existing) {
-      await existing.send(bytes);
-      return existing.flow;
-    }
+    // Not awaited here: this frame (and `bytes`, a view of a serialization slab) would live
+    // until the write settles.
+    if (existing) return existing.send(bytes).then(() => existing.flow);
     if (transport === "ws" || transport === "wss") {
       const connection = await this.#c.dialer.dial(
         transport === "ws" ? this.#c.listeners.ws : this.#c.listeners.wss,
@@ -170,7 +184,6 @@ export class Outbound {
     const listener = transport === "tcp" ? tcp : transport === "tls" ? tls : undefined;
     if (!listener) throw new Error(`no ${transport} connection to ${host}:${port}`);
     const connection = await listener.connect(host, port);
-    await connection.send(bytes);
-    return connection.flow;
+    return connection.send(bytes).then(() => connection.flow);
   }
 }

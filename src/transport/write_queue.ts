@@ -3,6 +3,9 @@
  * batching, since a syscall per message costs more than the copy. Shared by TCP/TLS and
  * WebSocket connections. A batch is joined in a reused scratch buffer: a fresh multi-kilobyte
  * `Uint8Array` per write (an off-heap backing store, zeroed) cost several times the copy.
+ * Bytes are copied in when queued, not when written: callers pass views of shared 128 KiB
+ * serialization slabs (sip/message.ts), and a queue waiting on a peer that reads slowly
+ * would otherwise keep every slab a queued message lies in.
  */
 
 /**
@@ -14,9 +17,11 @@ export const READ_AHEAD_BYTES = 1024 * 1024;
 /** Bytes accepted and not yet written on every queue of this isolate (stream_overload.ts). */
 let queuedTotal = 0;
 
-/** Batches up to this size (a busy read's answers) are joined in a scratch buffer. */
+/** Batches up to this size (a busy read's answers) are copied into a reused scratch buffer. */
 const SCRATCH_BYTES = 64 * 1024;
-/** Scratch buffers not in use: one per write in flight, a few kept once they are done. */
+/** The smallest buffer a queue copies into when no scratch buffer is idle. */
+const MIN_BUFFER_BYTES = 2048;
+/** Scratch buffers not in use: one per queue with bytes pending or in flight, a few kept. */
 const idleScratch: Uint8Array[] = [];
 const IDLE_SCRATCH_MAX = 4;
 
@@ -29,8 +34,9 @@ export class WriteQueue {
   #conn: Deno.Conn;
   #onError: () => void;
   #writing: Promise<void> = Promise.resolve();
-  /** Bytes waiting for the next write, and the promise they settle with. */
-  #queued: Uint8Array[] = [];
+  /** Bytes waiting for the next write (a copy: `#pending[0, #queuedBytes)`), and the promise
+   * they settle with. */
+  #pending: Uint8Array | undefined;
   #batch: PromiseWithResolvers<void> | undefined;
   #queuedBytes = 0;
   /** Bytes of the write in flight, and when it started (undefined when none is). */
@@ -49,7 +55,7 @@ export class WriteQueue {
    * kept; each caller's promise settles when its batch is written or fails.
    */
   write(bytes: Uint8Array): Promise<void> {
-    this.#queued.push(bytes);
+    this.#append(bytes);
     this.#queuedBytes += bytes.length;
     queuedTotal += bytes.length;
     if (this.#batch) return this.#batch.promise;
@@ -77,28 +83,39 @@ export class WriteQueue {
     return this.#writing;
   }
 
+  /**
+   * Copies `bytes` after what is pending: into an idle scratch buffer while the batch fits
+   * one, else a buffer of its own (small for a lone message while many queues write at once).
+   */
+  #append(bytes: Uint8Array): void {
+    const used = this.#queuedBytes;
+    const need = used + bytes.length;
+    let pending = this.#pending;
+    if (pending === undefined || need > pending.length) {
+      let size = pending === undefined ? MIN_BUFFER_BYTES : pending.length * 2;
+      while (size < need) size *= 2;
+      // A batch of several messages takes a scratch buffer (kept for reuse once written).
+      const scratch = size <= SCRATCH_BYTES && (idleScratch.length > 0 || pending !== undefined);
+      const grown = scratch
+        ? idleScratch.pop() ?? new Uint8Array(SCRATCH_BYTES)
+        : new Uint8Array(size);
+      if (pending !== undefined) {
+        grown.set(pending.subarray(0, used), 0);
+        release(pending);
+      }
+      this.#pending = pending = grown;
+    }
+    pending.set(bytes, used);
+  }
+
   async #flush(batch: PromiseWithResolvers<void>): Promise<void> {
-    const parts = this.#queued;
-    this.#queued = [];
+    const buffer = this.#pending!;
+    const bytes = buffer.subarray(0, this.#queuedBytes);
+    this.#pending = undefined;
     this.#batch = undefined;
     this.#inFlight = this.#queuedBytes;
     this.#queuedBytes = 0;
     this.#since = Date.now();
-    let bytes = parts[0];
-    let scratch: Uint8Array | undefined;
-    if (parts.length > 1) {
-      let total = 0;
-      for (const p of parts) total += p.length;
-      if (total <= SCRATCH_BYTES) {
-        scratch = idleScratch.pop() ?? new Uint8Array(SCRATCH_BYTES);
-        bytes = scratch.subarray(0, total);
-      } else bytes = new Uint8Array(total);
-      let at = 0;
-      for (const p of parts) {
-        bytes.set(p, at);
-        at += p.length;
-      }
-    }
     try {
       let off = 0;
       while (off < bytes.length) {
@@ -115,8 +132,15 @@ export class WriteQueue {
       queuedTotal -= this.#inFlight; // a failed write's rest
       this.#inFlight = 0;
       this.#since = undefined;
-      // The write op has settled: nothing reads the scratch buffer any more.
-      if (scratch && idleScratch.length < IDLE_SCRATCH_MAX) idleScratch.push(scratch);
+      // The write op has settled: nothing reads the buffer any more.
+      release(buffer);
     }
+  }
+}
+
+/** A buffer no write reads any more: kept for reuse when it is a scratch buffer. */
+function release(buffer: Uint8Array): void {
+  if (buffer.length === SCRATCH_BYTES && idleScratch.length < IDLE_SCRATCH_MAX) {
+    idleScratch.push(buffer);
   }
 }

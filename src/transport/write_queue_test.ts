@@ -47,3 +47,26 @@ Deno.test("write queue: batches on several connections in flight at once keep th
   assert.ok(conns[1].writes() < 30, `${conns[1].writes()} writes for 30 messages`);
   assert.equal(queuedWriteBytes(), 0);
 });
+
+Deno.test("write queue: queued bytes are copied, so the caller's buffer (a shared slab) is not kept", async () => {
+  const c = slowConn(100_000);
+  const queue = new WriteQueue(c.conn, () => assert.fail("write failed"));
+  const slab = new Uint8Array(1000);
+  const sent: number[] = [];
+  const pending: Promise<void>[] = [];
+  for (let m = 0; m < 3; m++) {
+    // Each message in the same buffer, overwritten right after it is queued.
+    slab.fill(m + 1, 0, 400);
+    sent.push(...slab.subarray(0, 400));
+    pending.push(queue.write(slab.subarray(0, 400)));
+    if (m === 0) await new Promise((r) => setTimeout(r, 0)); // the first write in flight
+  }
+  slab.fill(0);
+  await Promise.all(pending);
+  assert.deepEqual(c.out, sent);
+  // More than a scratch buffer's worth pending at once still goes out whole and in order.
+  const big = Array.from({ length: 5 }, (_, i) => new Uint8Array(30_000).fill(i + 10));
+  await Promise.all(big.map((b) => queue.write(b)));
+  assert.deepEqual(c.out.slice(sent.length), big.flatMap((b) => [...b]));
+  assert.equal(queuedWriteBytes(), 0);
+});
