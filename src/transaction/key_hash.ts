@@ -32,12 +32,18 @@ export function hashText(text: string): void {
   high = h;
 }
 
-/** Feeds the decimal digits of `n`, as `String(n)` writes it; false for anything else. */
+/** Feeds the decimal digits of `n`, as `String(n)` writes it; false unless 0 ≤ n < 2^31 integer. */
 export function hashDigits(n: number): boolean {
-  if (!Number.isSafeInteger(n) || n < 0) return false;
+  if (!(n >= 0 && n <= 0x7fffffff && n === Math.floor(n))) return false;
+  // Integer steps only: a float `%` is a C call.
   let scale = 1;
-  while (scale * 10 <= n) scale *= 10;
-  for (; scale >= 1; scale /= 10) hashUnit(48 + Math.floor(n / scale) % 10);
+  while (scale <= n / 10) scale *= 10;
+  let rest = n;
+  for (; scale >= 1; scale = (scale / 10) | 0) {
+    const digit = (rest / scale) | 0;
+    rest -= digit * scale;
+    hashUnit(48 + digit);
+  }
   return true;
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { SipRequest } from "../sip/message.ts";
 import { parseMessage } from "../sip/parse.ts";
 import { clientKey, hashServerKey, serverKey, TransactionLayer } from "./layer.ts";
-import { hashHigh, hashLow, hashStart, hashText } from "./key_hash.ts";
+import { hashDigits, hashHigh, hashLow, hashStart, hashText } from "./key_hash.ts";
 import {
   makeFlow,
   makeRequest,
@@ -309,4 +309,17 @@ Deno.test("completed: a final given after other requests were answered is found 
   const sent = env.sender.statuses().length;
   env.deliver(makeRequest("OPTIONS"));
   assert.deepEqual(env.sender.statuses().slice(sent), ["404"], "the kept 404 again");
+});
+
+Deno.test("keys: port digits hash as String(port) writes them", () => {
+  for (const port of [0, 1, 9, 10, 99, 100, 5060, 65535, 99999, 2147483647]) {
+    hashStart();
+    assert.ok(hashDigits(port));
+    const digits = hashLow();
+    hashStart();
+    hashText(String(port));
+    assert.equal(digits, hashLow(), String(port));
+  }
+  assert.equal(hashDigits(1.5), false);
+  assert.equal(hashDigits(-1), false);
 });
