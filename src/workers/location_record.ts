@@ -174,8 +174,12 @@ export class RecordMemory {
     return changed;
   }
 
-  /** The full record a written one (`pack`) stands for. */
-  unpack(r: LocationRecord): LocationRecord {
+  /**
+   * The full record a written one (`pack`) stands for; undefined for a refresh of a binding
+   * not remembered here, which the two memories kept in step never write (the caller logs it
+   * and goes on: throwing would leave the record in the ring, read again at every drain).
+   */
+  unpack(r: LocationRecord): LocationRecord | undefined {
     if (r[0] === REMOVED) {
       this.#forget(r[1] as string, r[2] as string);
       return r;
@@ -185,7 +189,7 @@ export class RecordMemory {
       return r;
     }
     const before = this.#byAor.get(r[1] as string)?.get(r[2] as string);
-    if (!before) throw new Error(`location record: no record of ${r[1]} ${r[2]} to change`);
+    if (!before) return undefined;
     const full = before.slice();
     const mask = r[3] as number;
     for (let i = 3, at = 4; i < full.length; i++) {

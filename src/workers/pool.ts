@@ -310,6 +310,7 @@ export class WorkerPool implements WorkerLinks {
         // Main's copy speaks for the server: its events feed the API and callbacks. The
         // worker wrote a refresh as its changed fields; the others get the whole record.
         const change = this.#received[from - 1].unpack(m.change);
+        if (!change) return log.error(`worker ${from}: a location refresh of an unknown binding`);
         c.location.applyReplica(unpackChange(change), true);
         this.#share(change, from);
         return;

@@ -87,9 +87,12 @@ function apply(m: ToWorker): void {
     case "send":
       server.transport.sendOwned(m.bytes, m.flow);
       return;
-    case "binding":
-      server.location.applyReplica(unpackChange(received.unpack(m.change)), false);
+    case "binding": {
+      const change = received.unpack(m.change);
+      if (change) server.location.applyReplica(unpackChange(change), false);
+      else log.error("a location refresh of an unknown binding");
       return;
+    }
     case "flow":
       server.transport.flowElsewhere(m.flow, m.open);
       return;
