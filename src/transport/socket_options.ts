@@ -36,6 +36,7 @@ type Libc = {
     flags: number,
     timeout: null,
   ): number;
+  sendmmsg(fd: number, headers: Uint8Array, count: number, flags: number): number;
 };
 
 let libc: Libc | null | undefined;
@@ -51,6 +52,7 @@ export function openLibc(): Libc | null {
         result: "isize",
       },
       recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+      sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
     });
     libc = lib.symbols as unknown as Libc;
   } catch {

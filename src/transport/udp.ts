@@ -3,7 +3,8 @@
  * datagram up as one message, and sends to any address from the same socket so that
  * replies leave from the port the peer knows (RFC 3261 §18.2.2, RFC 3581). The loop waits
  * for the socket with Deno's receive, then drains what else is queued with recvmmsg
- * (udp_batch.ts) where it can: under load most datagrams cost no async op.
+ * (udp_batch.ts) where it can: under load most datagrams cost no async op. What is sent while
+ * a batch is handed up leaves in one sendmmsg at its end (udp_send_batch.ts).
  */
 import { copyToSlab } from "../sip/slab.ts";
 import { normalizeHost } from "./address.ts";
@@ -11,6 +12,7 @@ import type { TransportSink } from "./connection.ts";
 import { setUdpReceiveBuffer, udpDescriptor } from "./socket_options.ts";
 import { UdpBatchReceiver } from "./udp_batch.ts";
 import { UdpSyscallSender } from "./udp_send.ts";
+import { UdpSendBatch } from "./udp_send_batch.ts";
 import { UdpFlows } from "./udp_flows.ts";
 import type { Address, Flow } from "./types.ts";
 
@@ -26,6 +28,14 @@ export class UdpTransport {
   readonly #syscall: UdpSyscallSender | undefined;
   /** Reads queued datagrams without an async op each, where it can (udp_batch.ts). */
   readonly #batch: UdpBatchReceiver | undefined;
+  /** Sends of the batch being handed up, where sendmmsg can be used. */
+  readonly #sends: UdpSendBatch | undefined;
+  /** A batch is being handed up: sends are queued in #sends until it ends. */
+  #handingUp = false;
+  /** Sends what a flush could not, Deno's way. */
+  readonly #unsent = (bytes: Uint8Array, host: string, port: number) => {
+    this.#socket.send(bytes, { transport: "udp", hostname: host, port }).catch(() => {});
+  };
   /** Once closed, the descriptor number may be another socket's: no more libc reads. */
   #closed = false;
 
@@ -45,6 +55,7 @@ export class UdpTransport {
     this.#syscall = UdpSyscallSender.forSocket(this.local.host, addr.port);
     const fd = this.#syscall && udpDescriptor(addr.port, this.local.host);
     this.#batch = fd === undefined ? undefined : UdpBatchReceiver.forDescriptor(fd, maxMessageSize);
+    this.#sends = fd === undefined ? undefined : UdpSendBatch.forDescriptor(fd);
     this.#sink = sink;
     this.#maxMessageSize = maxMessageSize;
   }
@@ -67,8 +78,14 @@ export class UdpTransport {
       }
       const [view, addr] = datagram;
       const remote = addr as Deno.NetAddr;
-      this.#accept(view, normalizeHost(remote.hostname), remote.port);
-      if (this.#batch) this.#drain(this.#batch);
+      this.#handingUp = this.#sends !== undefined;
+      try {
+        this.#accept(view, normalizeHost(remote.hostname), remote.port);
+        if (this.#batch) this.#drain(this.#batch);
+      } finally {
+        this.#handingUp = false;
+        this.#flush();
+      }
     }
   }
 
@@ -82,6 +99,7 @@ export class UdpTransport {
       for (let i = 0; i < n; i++) {
         this.#accept(batch.datagram(i), batch.host(i), batch.port(i));
       }
+      this.#flush();
       if (n < batch.capacity) return;
     }
   }
@@ -105,8 +123,25 @@ export class UdpTransport {
    * the socket and returns a promise that settles when it was sent.
    */
   send(bytes: Uint8Array, host: string, port: number): true | Promise<number> {
+    if (this.#handingUp && !this.#closed && this.#queue(bytes, host, port)) return true;
     if (!this.#closed && this.#syscall?.send(bytes, host, port)) return true;
     return this.#socket.send(bytes, { transport: "udp", hostname: host, port });
+  }
+
+  /** Queues a send of the batch being handed up; false: send it now. */
+  #queue(bytes: Uint8Array, host: string, port: number): boolean {
+    const sends = this.#sends!;
+    const to = this.#syscall!.address(host, port);
+    if (to === null) return false;
+    if (sends.full) this.#flush();
+    if (sends.queue(bytes, to, host, port)) return true;
+    this.#flush(); // too large for a slot: it leaves now, after those queued before it
+    return false;
+  }
+
+  /** Sends the queued datagrams (once closed, the descriptor may be another socket's). */
+  #flush(): void {
+    if (!this.#closed) this.#sends?.flush(this.#unsent);
   }
 
   close(): void {

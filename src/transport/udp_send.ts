@@ -36,6 +36,17 @@ export class UdpSyscallSender {
 
   /** Sends `bytes` to host:port now; false when the caller must send another way. */
   send(bytes: Uint8Array, host: string, port: number): boolean {
+    const to = this.address(host, port);
+    if (to === null) return false;
+    // The size_t length as a BigInt: Deno's FFI takes a 64-bit integer argument on its fast
+    // path only as a BigInt (a number goes the slow way: ~0.1 µs more per call).
+    const length = BigInt(bytes.length);
+    const sent = openLibc()!.sendto(this.#fd, bytes, length, MSG_DONTWAIT, to, to.length);
+    return Number(sent) === bytes.length;
+  }
+
+  /** The sockaddr of host:port (cached), or null when host is not an IP literal. */
+  address(host: string, port: number): Uint8Array | null {
     let ports = this.#addresses.get(host);
     let to = ports?.get(port);
     if (to === undefined) {
@@ -48,11 +59,6 @@ export class UdpSyscallSender {
       if (!ports) this.#addresses.set(host, ports = new Map());
       ports.set(port, to);
     }
-    if (to === null) return false;
-    // The size_t length as a BigInt: Deno's FFI takes a 64-bit integer argument on its fast
-    // path only as a BigInt (a number goes the slow way: ~0.1 µs more per call).
-    const length = BigInt(bytes.length);
-    const sent = openLibc()!.sendto(this.#fd, bytes, length, MSG_DONTWAIT, to, to.length);
-    return Number(sent) === bytes.length;
+    return to;
   }
 }

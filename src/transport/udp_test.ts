@@ -123,6 +123,48 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "udp: answers sent while a burst is handed up all arrive, in order, from the socket's port",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const { sink } = recorder();
+    const sizes = [40, 2500, 40, 40];
+    const notNow: string[] = [];
+    let udp: UdpTransport | undefined = undefined;
+    // Answers every datagram at once, in the read loop (as the shedder's 503s and the
+    // registrar's 401s are): one small, one larger than a batch slot, two small.
+    sink.deliver = (bytes, flow) => {
+      const text = decoder.decode(bytes);
+      for (const [k, size] of sizes.entries()) {
+        const answer = encoder.encode(`re ${text} ${k} `.padEnd(size, "."));
+        if (udp!.send(answer, flow.remote.host, flow.remote.port) !== true) notNow.push(text);
+      }
+    };
+    udp = new UdpTransport("127.0.0.1", 0, sink, 65536, 1 << 20);
+    const loop = udp.run();
+    const [peer] = clients("127.0.0.1", 1);
+    try {
+      // Few enough that the answers fit the peer's receive buffer until it reads them.
+      for (let i = 0; i < 12; i++) {
+        assert.ok(peer.sender.send(encoder.encode(`m${i}`), "127.0.0.1", udp.local.port));
+      }
+      const buffer = new Uint8Array(65536);
+      for (let i = 0; i < 12; i++) {
+        for (const [k, size] of sizes.entries()) {
+          const [got, addr] = await peer.conn.receive(buffer);
+          assert.equal(decoder.decode(got), `re m${i} ${k} `.padEnd(size, "."));
+          assert.equal((addr as Deno.NetAddr).port, udp.local.port);
+        }
+      }
+      assert.deepEqual(notNow, [], "every send went out synchronously");
+    } finally {
+      peer.conn.close();
+      udp.close();
+      await loop;
+    }
+  },
+});
+
 Deno.test("udp: IPv6 peers are written as RFC 5952 says (as Deno reports them)", () => {
   const bytes = (text: string) => {
     const out = new Uint8Array(16);
