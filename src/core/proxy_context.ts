@@ -44,9 +44,11 @@ interface BranchOwner {
  * handlers for the 32 s of Timer M.
  */
 class Branch implements ClientHandlers {
-  /** The context; an `Upstream` once it is done (see `ProxyContext.close`). */
+  /** The context; its deps' `Upstream` once it is done (see `ProxyContext.close`). */
   owner: BranchOwner;
   readonly target: Target;
+  /** The caller's flow: where a 2xx goes once the context is done. */
+  readonly upstream: Flow;
   tx: ClientTransaction | undefined = undefined;
   /** A final response arrived (or was synthesized). */
   done = false;
@@ -56,9 +58,10 @@ class Branch implements ClientHandlers {
   timerC: TimerHandle | undefined = undefined;
   grace: TimerHandle | undefined = undefined;
 
-  constructor(owner: BranchOwner, target: Target) {
+  constructor(owner: BranchOwner, target: Target, upstream: Flow) {
     this.owner = owner;
     this.target = target;
+    this.upstream = upstream;
   }
 
   onResponse(response: SipResponse, flow: Flow): void {
@@ -77,29 +80,36 @@ class Branch implements ClientHandlers {
 /**
  * What a done context leaves its branches for the rest of Timer M (64·T1): a later 2xx on
  * a branch (a retransmission, another fork's answer) goes to the caller statelessly on the
- * caller's flow (RFC 6026 §8.3; the server transaction's Accepted state would only pass it
- * on). Two fields instead of the context with its branch list; nothing else can arrive on
- * a branch whose client transaction has its final.
+ * branch's `upstream` flow (RFC 6026 §8.3; the server transaction's Accepted state would
+ * only pass it on). One per `ContextDeps`, shared by every done branch; nothing else can
+ * arrive on a branch whose client transaction has its final.
  */
 class Upstream implements BranchOwner {
-  readonly #flow: Flow;
   readonly #transactions: ContextDeps["transactions"];
 
-  constructor(flow: Flow, transactions: ContextDeps["transactions"]) {
-    this.#flow = flow;
+  constructor(transactions: ContextDeps["transactions"]) {
     this.#transactions = transactions;
   }
 
-  branchResponse(_branch: Branch, response: SipResponse): void {
+  branchResponse(branch: Branch, response: SipResponse): void {
     if (response.status < 200 || response.status >= 300) return;
     // §16.7 step 3: our Via goes; a response with nothing left was for us.
     response.shift("via");
-    if (response.has("via")) forwardStateless(this.#transactions, response, this.#flow);
+    if (response.has("via")) forwardStateless(this.#transactions, response, branch.upstream);
   }
 
   branchTimeout(): void {}
 
   branchTransportError(): void {}
+}
+
+/** The done branches' owner of each `ContextDeps` (one object per configuration). */
+const upstreams = new WeakMap<ContextDeps, Upstream>();
+
+function upstreamOf(deps: ContextDeps): Upstream {
+  let upstream = upstreams.get(deps);
+  if (upstream === undefined) upstreams.set(deps, upstream = new Upstream(deps.transactions));
+  return upstream;
 }
 
 /** A 2xx to the caller without its server transaction (RFC 6026 §8.3). */
@@ -155,7 +165,7 @@ export class ProxyContext implements BranchOwner {
 
   /** Starts one branch: `request` already carries our Via, the target is resolved. */
   addBranch(request: SipRequest, target: Target): void {
-    const branch = new Branch(this, target);
+    const branch = new Branch(this, target, this.#inFlow);
     this.#branches.push(branch);
     try {
       branch.tx = this.#deps.transactions.sendRequest(request, target, branch);
@@ -351,13 +361,13 @@ export class ProxyContext implements BranchOwner {
    * Stops every timer (done, or server shutdown) and lets go of the messages and the
    * transactions. An INVITE's client transaction keeps its branch's handlers for 2xx
    * retransmissions (Timer M, 64·T1), which need only the caller's flow: the branches get
-   * an `Upstream` in place of this context, so nothing keeps the context itself.
+   * their deps' `Upstream` in place of this context, so nothing keeps the context itself.
    */
   close(): void {
     this.#disposed = true;
     this.#request = this.#best = undefined;
     this.#tx = undefined;
-    const upstream = new Upstream(this.#inFlow, this.#deps.transactions);
+    const upstream = upstreamOf(this.#deps);
     for (const b of this.#branches) {
       this.#stopTimers(b);
       b.final = undefined;
