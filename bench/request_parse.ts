@@ -7,11 +7,14 @@
  * (repeatable) measures several checkouts in one process, in interleaved rounds, so load
  * from other work hits each alike; reports process CPU µs per registration (min and median
  * of the rounds) and the bytes allocated per registration (heap growth over a round that no
- * collection interrupted). Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`.
- * Not part of the product.
+ * collection interrupted). `--shape=open` sends the open-loop load's requests instead
+ * (bench/scenarios/register_digest.xml: a new Call-ID and From tag per registration, CSeq 1
+ * then 2, the Contact with `transport=UDP` and the Authorization without spaces), cycling
+ * through 10,000 of them so From misses the shared name-addr parses as it does there.
+ * Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`. Not part of the product.
  */
 import process from "node:process";
-import { argAll } from "./support/args.ts";
+import { arg, argAll } from "./support/args.ts";
 import { BENCH_FLOW } from "./support/fake_sender.ts";
 
 const roots = argAll("root");
@@ -24,8 +27,9 @@ const credentials = `Digest username="bench", realm="example.test", ` +
   `nonce="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", uri="sip:example.test", ` +
   `response="0123456789abcdef0123456789abcdef", algorithm=MD5, qop=auth, nc=00000001, ` +
   `cnonce="c123"`;
+const OPEN = (arg("shape") ?? "closed") === "open";
 /** The two requests of one registration, as bench/core_path.ts sends them. */
-const requests = [undefined, credentials].map((auth) =>
+const closedRequests = [undefined, credentials].map((auth) =>
   encoder.encode(
     `REGISTER sip:example.test SIP/2.0\r\n` +
       `Via: SIP/2.0/UDP 127.0.0.1:40001;branch=z9hG4bKcore.1234;rport\r\n` +
@@ -35,6 +39,26 @@ const requests = [undefined, credentials].map((auth) =>
       (auth ? `Authorization: ${auth}\r\n` : "") + `Content-Length: 0\r\n\r\n`,
   )
 );
+const openCredentials = credentials.replaceAll(", ", ",");
+/** As bench/core_path.ts --shape=open sends them: registration `call`'s two requests. */
+const openRequests = (call: number) =>
+  [undefined, openCredentials].map((auth) =>
+    encoder.encode(
+      `REGISTER sip:example.test SIP/2.0\r\n` +
+        `Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-1-${
+          2 * call + (auth ? 1 : 0)
+        }-0;rport\r\n` +
+        `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=1R${call}\r\n` +
+        `To: <sip:bench@example.test>\r\nCall-ID: ${call}-1@127.0.0.1\r\n` +
+        `CSeq: ${auth ? 2 : 1} REGISTER\r\n` +
+        `Contact: <sip:bench@127.0.0.1:40000;transport=UDP>\r\n` +
+        (auth ? `Authorization: ${auth}\r\n` : "") +
+        `Expires: 3600\r\nContent-Length: 0\r\n\r\n`,
+    )
+  );
+const registrations = OPEN
+  ? Array.from({ length: 10_000 }, (_, call) => openRequests(call))
+  : [closedRequests];
 
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -65,7 +89,10 @@ async function subject(root: string): Promise<Subject> {
     sink += (m.get("user-agent") ?? "").length + m.getAll("supported").length;
     sink += m.getAll("via").length;
   };
+  let next = 0;
   const registration = () => {
+    const requests = registrations[next];
+    next = next + 1 === registrations.length ? 0 : next + 1;
     one(requests[0]);
     one(requests[1]);
   };

@@ -86,35 +86,59 @@ export interface ParseOptions {
  */
 export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): SipMessage {
   let start = 0;
+  const n = bytes.length;
   // Leading CRLFs are allowed before a message (§7.5).
-  while (start < bytes.length && (bytes[start] === 13 || bytes[start] === 10)) start++;
-  const headEnd = findHeadEnd(bytes, start);
-  if (headEnd < 0) throw new SipParseError("Incomplete message", "no blank line after headers");
-  const head = decoder.decode(bytes.subarray(start, headEnd));
-  const eol = head.indexOf("\n");
-  const message = parseStartLine(stripCr(head, 0, eol));
-  const { headers, contentLength } = parseHeaderLines(head, eol + 1);
+  while (start < n && (bytes[start] === 13 || bytes[start] === 10)) start++;
+  let text: string | undefined;
+  if (endsWithBlankLine(bytes, start)) {
+    // Most likely no body (a REGISTER, a reply without SDP): decoded whole, the head's end
+    // is found by the line split itself, not by a scan of the bytes first. One UTF-16 unit
+    // per byte means every byte was ASCII (or a lone invalid byte), so string offsets are
+    // byte offsets; anything else (multi-byte text, a BOM) goes the general way.
+    text = decoder.decode(start === 0 ? bytes : bytes.subarray(start));
+    if (text.length !== n - start) text = undefined;
+  }
+  let headEnd = -1;
+  if (text === undefined) {
+    headEnd = findHeadEnd(bytes, start);
+    if (headEnd < 0) throw new SipParseError("Incomplete message", "no blank line after headers");
+    text = decoder.decode(bytes.subarray(start, headEnd));
+  }
+  const eol = text.indexOf("\n");
+  const message = parseStartLine(stripCr(text, 0, eol));
+  const headers: Header[] = [];
+  const textHeadEnd = parseHeaderLines(text, eol + 1, headers);
   message.headers = headers;
+  if (headEnd < 0) headEnd = start + textHeadEnd;
   frameBody(message, bytes, headEnd, contentLength, options);
   return message;
 }
 
+/** True when bytes[from, ...) ends with an empty line (LF LF or LF CR LF). */
+function endsWithBlankLine(bytes: Uint8Array, from: number): boolean {
+  const n = bytes.length;
+  if (n - from < 4 || bytes[n - 1] !== 10) return false;
+  const c = bytes[n - 2];
+  return c === 10 || (c === 13 && bytes[n - 3] === 10);
+}
+
+/** Content-Length of the head `parseHeaderLines` split last: -1 when absent. */
+let contentLength = -1;
+
 /**
- * The header lines of a head from `from` on: continuations unfolded (§7.3.1), names
- * checked as tokens and keyed, values trimmed and kept raw. `contentLength` is -1 when
- * absent; conflicting Content-Length values throw.
+ * The header lines of a head from `from` on, pushed to `headers`: continuations unfolded
+ * (§7.3.1), names checked as tokens and keyed, values trimmed and kept raw. Returns the
+ * index just after the blank line ending the head (throws when there is none) and sets
+ * `contentLength`; conflicting Content-Length values throw.
  */
-function parseHeaderLines(
-  head: string,
-  from: number,
-): { headers: Header[]; contentLength: number } {
+function parseHeaderLines(head: string, from: number, headers: Header[]): number {
   let eol: number;
-  const headers: Header[] = [];
   let length = -1;
   let lengthText: string | undefined;
   let pos = from;
   const end = head.length;
-  while (pos < end) {
+  for (;;) {
+    if (pos >= end) throw new SipParseError("Incomplete message", "no blank line after headers");
     eol = head.indexOf("\n", pos);
     if (eol < 0) eol = end;
     let lineEnd = eol > pos && head.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
@@ -171,7 +195,8 @@ function parseHeaderLines(
       }
     }
   }
-  return { headers, contentLength: length };
+  contentLength = length;
+  return eol + 1;
 }
 
 /** §18.3: Content-Length frames the body; streams need it, datagrams may omit it. */

@@ -179,6 +179,32 @@ Deno.test("parse: bodies of any size (64 KiB and more), UTF-8 counted in bytes",
   assert.equal(m.bodyText, utf8);
 });
 
+Deno.test("parse: a body ending in a blank line, and non-ASCII heads, frame at the head's end", () => {
+  // Ends like a bodiless message: the head's end is still the first blank line.
+  const ascii = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 6\r\n\r\nhi\r\n\r\n";
+  assert.equal(parseMessage(bytes(ascii), { stream: true }).bodyText, "hi\r\n\r\n");
+  const bare = "MESSAGE sip:a@b SIP/2.0\nl: 3\n\nx\n\n";
+  assert.equal(parseMessage(bytes(bare)).bodyText, "x\n\n");
+  // Multi-byte text or a lone invalid byte in the head: string offsets are not byte offsets.
+  for (const display of ["\u00dcber ☎", "\u{1F600}"]) {
+    const text = `MESSAGE sip:a@b SIP/2.0\r\nFrom: "${display}" <sip:a@b>\r\nl: 2\r\n\r\nok`;
+    const m = parseMessage(bytes(text + "\r\n\r\n"));
+    assert.equal(m.from.displayName, display);
+    assert.equal(m.bodyText, "ok");
+    assert.equal(parseMessage(bytes(text)).bodyText, "ok");
+  }
+  const invalid = Uint8Array.from([
+    ...bytes("MESSAGE sip:a@b SIP/2.0\r\nX: "),
+    0x80,
+    0xe2,
+    0x82,
+    ...bytes("\r\nl: 1\r\n\r\n!\r\n\r\n"),
+  ]);
+  const m = parseMessage(invalid);
+  assert.equal(m.get("x"), "\ufffd\ufffd");
+  assert.equal(m.bodyText, "!");
+});
+
 Deno.test("parse: leading CRLFs and bare LF line ends are accepted", () => {
   const m = parseMessage(bytes("\r\n\r\nOPTIONS sip:a@b SIP/2.0\nCall-ID: x\nl: 0\n\n"));
   assert.equal(m.callId, "x");
