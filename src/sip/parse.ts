@@ -18,29 +18,54 @@ const NAME_KEYS = new Map<string, string>();
 const NAME_KEYS_MAX = 1024;
 
 /**
- * The last spelling seen per hash slot, so a usual header name is matched in place in the
- * head without being cut out and looked up. A miss just overwrites the slot.
+ * A header name's spelling as last seen in its hash slot, with its key, the name it is
+ * written with and the last value it carried. A usual name is matched in place in the head
+ * without being cut out and looked up; a value equal to the last one is that very string,
+ * not a new slice: To, Contact, Call-ID, Max-Forwards, ... repeat from message to message
+ * (a refresh, a digest retry), and a string readers already hashed or compared (the shared
+ * name-addr parses are keyed by it) is found again by identity.
  */
+class SeenName {
+  value: string | undefined = undefined;
+  /** Whether values are remembered: only where a repeat is likely and read by identity. */
+  readonly remembers: boolean;
+  constructor(readonly name: string, readonly key: string, readonly written: string) {
+    this.remembers = REMEMBERED.has(key);
+  }
+}
+
+/** Values that repeat and that the shared name-addr parses are keyed by. */
+const REMEMBERED = new Set(["from", "to", "contact"]);
+
 const SEEN_MASK = 255;
-const SEEN: ({ name: string; key: string } | undefined)[] = new Array(SEEN_MASK + 1).fill(
-  undefined,
-);
+const SEEN: (SeenName | undefined)[] = new Array(SEEN_MASK + 1).fill(undefined);
 
 /** Length, first and last character: enough to tell the usual header names apart. */
 function nameHash(text: string, from: number, to: number): number {
   return (to - from) * 37 + text.charCodeAt(from) * 11 + text.charCodeAt(to - 1);
 }
 
-function seenName(
-  text: string,
-  from: number,
-  to: number,
-): { name: string; key: string } | undefined {
-  const entry = SEEN[nameHash(text, from, to) & SEEN_MASK];
-  return entry !== undefined && entry.name.length === to - from &&
-      text.startsWith(entry.name, from)
-    ? entry
-    : undefined;
+/** The entry of the name text[from, to), made (and the name checked) when not there yet. */
+function seenName(text: string, from: number, to: number): SeenName {
+  const slot = nameHash(text, from, to) & SEEN_MASK;
+  const entry = SEEN[slot];
+  if (entry !== undefined && sameText(text, from, to, entry.name)) return entry;
+  const name = text.slice(from, to);
+  const key = keyOf(name);
+  return SEEN[slot] = new SeenName(name, key, name.length === 1 ? canonicalName(key) : name);
+}
+
+/**
+ * True when text[from, to) is `other`. A loop over char codes, last first (values that
+ * differ mostly differ at their end: a tag, a branch): cheaper for these short strings than
+ * `startsWith`, whose builtin call costs more than the compare.
+ */
+function sameText(text: string, from: number, to: number, other: string): boolean {
+  if (other.length !== to - from) return false;
+  for (let i = to - 1, j = other.length - 1; j >= 0; i--, j--) {
+    if (text.charCodeAt(i) !== other.charCodeAt(j)) return false;
+  }
+  return true;
 }
 
 /** The key of a header name that is a token; throws when it is not. */
@@ -105,7 +130,7 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
     text = decoder.decode(bytes.subarray(start, headEnd));
   }
   const eol = text.indexOf("\n");
-  const message = parseStartLine(stripCr(text, 0, eol));
+  const message = parseStartLine(text, eol);
   const headers: Header[] = [];
   const textHeadEnd = parseHeaderLines(text, eol + 1, headers);
   message.headers = headers;
@@ -170,22 +195,21 @@ function parseHeaderLines(head: string, from: number, headers: Header[]): number
     let nameEnd = colon;
     while (isLws(text.charCodeAt(nameEnd - 1))) nameEnd--;
     const seen = seenName(text, lineStart, nameEnd);
-    let name: string;
-    let key: string;
-    if (seen !== undefined) {
-      name = seen.name;
-      key = seen.key;
-    } else {
-      name = text.slice(lineStart, nameEnd);
-      key = keyOf(name);
-      SEEN[nameHash(text, lineStart, nameEnd) & SEEN_MASK] = { name, key };
-    }
+    const key = seen.key;
     let a = colon + 1;
     let b = lineEnd;
     while (a < b && isLws(text.charCodeAt(a))) a++;
     while (b > a && isLws(text.charCodeAt(b - 1))) b--;
-    const value = text.slice(a, b);
-    headers.push({ key, name: name.length === 1 ? canonicalName(key) : name, value });
+    let value: string | undefined;
+    if (seen.remembers) {
+      value = seen.value;
+      if (value === undefined || !sameText(text, a, b, value)) {
+        value = text.slice(a, b);
+        // Values of folded lines are one-offs: not remembered.
+        if (text === head) seen.value = value;
+      }
+    } else value = text.slice(a, b);
+    headers.push({ key, name: seen.written, value });
     if (key === "content-length") {
       if (lengthText === undefined) {
         lengthText = value;
@@ -268,7 +292,52 @@ function isTokenFast(text: string): boolean {
   return true;
 }
 
-function parseStartLine(line: string): SipMessage {
+/** Methods whose request lines are read in place: the name is this string, not a slice. */
+const METHODS = [
+  "REGISTER",
+  "INVITE",
+  "ACK",
+  "BYE",
+  "CANCEL",
+  "OPTIONS",
+  "MESSAGE",
+  "SUBSCRIBE",
+  "NOTIFY",
+  "PUBLISH",
+  "INFO",
+  "PRACK",
+  "UPDATE",
+  "REFER",
+];
+
+/** The last Request-URI read (checked then): a UA sends the same one again and again. */
+let lastUri = "";
+
+/**
+ * The start line text[0, eol): the usual `METHOD uri SIP/2.0` of a known method read in
+ * place, anything else (responses included) by `parseLine`.
+ */
+function parseStartLine(text: string, eol: number): SipMessage {
+  const end = eol > 0 && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+  const sp1 = text.indexOf(" ");
+  const sp2 = sp1 > 0 && sp1 < end ? text.indexOf(" ", sp1 + 1) : -1;
+  if (sp2 > 0 && sp2 < end && sameText(text, sp2 + 1, end, "SIP/2.0")) {
+    for (const method of METHODS) {
+      if (sameText(text, 0, sp1, method)) {
+        let uri = lastUri;
+        if (!sameText(text, sp1 + 1, sp2, uri)) {
+          uri = text.slice(sp1 + 1, sp2);
+          checkRequestUri(uri);
+          lastUri = uri;
+        }
+        return new SipRequest(method, uri);
+      }
+    }
+  }
+  return parseLine(text.slice(0, end));
+}
+
+function parseLine(line: string): SipMessage {
   if (line.startsWith("SIP/")) return parseStatusLine(line);
   // Request-Line = Method SP Request-URI SP SIP-Version (§25.1): exactly two single spaces.
   const sp1 = line.indexOf(" ");
