@@ -19,11 +19,11 @@ const NAME_KEYS_MAX = 1024;
 
 /**
  * A header name's spelling as last seen in its hash slot, with its key, the name it is
- * written with and the last value it carried. A usual name is matched in place in the head
- * without being cut out and looked up; a value equal to the last one is that very string,
- * not a new slice: To, Contact, Call-ID, Max-Forwards, ... repeat from message to message
- * (a refresh, a digest retry), and a string readers already hashed or compared (the shared
- * name-addr parses are keyed by it) is found again by identity.
+ * written with and, for a few headers, the last value it carried. A usual name is matched
+ * in place in the head without being cut out and looked up; a remembered value equal to
+ * the new one is that very string, not a new slice: From, To and Contact repeat from
+ * message to message (a refresh, a digest retry), and the shared name-addr parses keyed by
+ * them are then found by identity instead of hashing and comparing a fresh slice.
  */
 class SeenName {
   value: string | undefined = undefined;
@@ -45,27 +45,26 @@ function nameHash(text: string, from: number, to: number): number {
   return (to - from) * 37 + text.charCodeAt(from) * 11 + text.charCodeAt(to - 1);
 }
 
-/** The entry of the name text[from, to), made (and the name checked) when not there yet. */
-function seenName(text: string, from: number, to: number): SeenName {
-  const slot = nameHash(text, from, to) & SEEN_MASK;
+/**
+ * The entry of the name head[from, to), made (and the name checked) when not there yet.
+ * `head` is the decoded head, not a folded line's joined text.
+ */
+function seenName(head: string, from: number, to: number): SeenName {
+  const slot = nameHash(head, from, to) & SEEN_MASK;
   const entry = SEEN[slot];
-  if (entry !== undefined && sameText(text, from, to, entry.name)) return entry;
-  const name = text.slice(from, to);
+  if (entry !== undefined && sameText(head, from, to, entry.name)) return entry;
+  const name = head.slice(from, to);
   const key = keyOf(name);
-  return SEEN[slot] = new SeenName(name, key, name.length === 1 ? canonicalName(key) : name);
+  const written = name.length === 1 ? canonicalName(key) : name;
+  return SEEN[slot] = new SeenName(name, key, written);
 }
 
 /**
- * True when text[from, to) is `other`. A loop over char codes, last first (values that
- * differ mostly differ at their end: a tag, a branch): cheaper for these short strings than
- * `startsWith`, whose builtin call costs more than the compare.
+ * True when text[from, to) is `other`: a length check, then `startsWith` (a char-code
+ * loop in JavaScript measured slower in the server's process, `bench/core_path.ts`).
  */
 function sameText(text: string, from: number, to: number, other: string): boolean {
-  if (other.length !== to - from) return false;
-  for (let i = to - 1, j = other.length - 1; j >= 0; i--, j--) {
-    if (text.charCodeAt(i) !== other.charCodeAt(j)) return false;
-  }
-  return true;
+  return other.length === to - from && text.startsWith(other, from);
 }
 
 /** The key of a header name that is a token; throws when it is not. */
@@ -194,22 +193,32 @@ function parseHeaderLines(head: string, from: number, headers: Header[]): number
     }
     let nameEnd = colon;
     while (isLws(text.charCodeAt(nameEnd - 1))) nameEnd--;
-    const seen = seenName(text, lineStart, nameEnd);
-    const key = seen.key;
     let a = colon + 1;
     let b = lineEnd;
     while (a < b && isLws(text.charCodeAt(a))) a++;
     while (b > a && isLws(text.charCodeAt(b - 1))) b--;
+    let key: string;
+    let written: string;
     let value: string | undefined;
-    if (seen.remembers) {
-      value = seen.value;
-      if (value === undefined || !sameText(text, a, b, value)) {
-        value = text.slice(a, b);
-        // Values of folded lines are one-offs: not remembered.
-        if (text === head) seen.value = value;
-      }
-    } else value = text.slice(a, b);
-    headers.push({ key, name: seen.written, value });
+    if (text === head) {
+      const seen = seenName(head, lineStart, nameEnd);
+      key = seen.key;
+      written = seen.written;
+      if (seen.remembers) {
+        value = seen.value;
+        if (value === undefined || !sameText(head, a, b, value)) {
+          value = head.slice(a, b);
+          seen.value = value;
+        }
+      } else value = head.slice(a, b);
+    } else {
+      // A folded line (rare): its joined text is not kept in the table.
+      const name = text.slice(lineStart, nameEnd);
+      key = keyOf(name);
+      written = name.length === 1 ? canonicalName(key) : name;
+      value = text.slice(a, b);
+    }
+    headers.push({ key, name: written, value });
     if (key === "content-length") {
       if (lengthText === undefined) {
         lengthText = value;
