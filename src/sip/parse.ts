@@ -130,9 +130,11 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
   }
   const eol = text.indexOf("\n");
   const message = parseStartLine(text, eol);
-  const headers: Header[] = [];
-  const textHeadEnd = parseHeaderLines(text, eol + 1, headers);
-  message.headers = headers;
+  const textHeadEnd = parseHeaderLines(text, eol + 1);
+  // An array of exactly the lines' size (a push-grown one reserves room for 16 or more).
+  message.headers = LINES.slice(0, lineCount);
+  // A head of many lines does not keep that many stale ones.
+  if (LINES.length > LINES_KEPT) LINES.length = LINES_KEPT;
   if (headEnd < 0) headEnd = start + textHeadEnd;
   frameBody(message, bytes, headEnd, contentLength, options);
   return message;
@@ -150,12 +152,21 @@ function endsWithBlankLine(bytes: Uint8Array, from: number): boolean {
 let contentLength = -1;
 
 /**
- * The header lines of a head from `from` on, pushed to `headers`: continuations unfolded
+ * The header lines `parseHeaderLines` split last are LINES[0, lineCount): reused from
+ * message to message, copied out at its size. Entries past `lineCount` are stale.
+ */
+const LINES: Header[] = [];
+let lineCount = 0;
+const LINES_KEPT = 64;
+
+/**
+ * The header lines of a head from `from` on, into LINES: continuations unfolded
  * (§7.3.1), names checked as tokens and keyed, values trimmed and kept raw. Returns the
  * index just after the blank line ending the head (throws when there is none) and sets
  * `contentLength`; conflicting Content-Length values throw.
  */
-function parseHeaderLines(head: string, from: number, headers: Header[]): number {
+function parseHeaderLines(head: string, from: number): number {
+  let n = 0;
   let eol: number;
   let length = -1;
   let lengthText: string | undefined;
@@ -218,7 +229,10 @@ function parseHeaderLines(head: string, from: number, headers: Header[]): number
       written = name.length === 1 ? canonicalName(key) : name;
       value = text.slice(a, b);
     }
-    headers.push({ key, name: written, value });
+    const header = { key, name: written, value };
+    if (n < LINES.length) LINES[n] = header;
+    else LINES.push(header);
+    n++;
     if (key === "content-length") {
       if (lengthText === undefined) {
         lengthText = value;
@@ -229,6 +243,7 @@ function parseHeaderLines(head: string, from: number, headers: Header[]): number
     }
   }
   contentLength = length;
+  lineCount = n;
   return eol + 1;
 }
 
