@@ -330,7 +330,11 @@ export async function startServer(
   };
   transactions.onDropped = (_flow, reason) => counters.inc("sip_dropped_total", { reason });
 
-  transport.start();
+  // With several workers a stream listener open alone in its port's SO_REUSEPORT group gets
+  // every connection made meanwhile, for good: the workers open theirs once all serve
+  // (`pool.listen`), main with them. Main binds a port 0 here, telling the workers the
+  // port the kernel chose; no client knows that port before this returns.
+  transport.start(count > 1 ? (port) => port === 0 && !worker : undefined);
   for (const flow of worker?.flows ?? []) transport.flowElsewhere(flow, true);
   if (pool) {
     try {
@@ -349,6 +353,12 @@ export async function startServer(
         sources: sources?.buffer,
         cluster: cluster?.node,
       });
+      const listening = pool.listen();
+      try {
+        transport.listenStreams();
+      } finally {
+        await listening;
+      }
     } catch (error) {
       await pool.stop(0);
       await transport.stop();

@@ -165,11 +165,19 @@ export class TransportLayer implements MessageSender, TransportSink {
     return flow.owner === undefined || sameOwner(flow.owner, this.owner);
   }
 
-  /** Opens every configured listener; throws (naming the port) when one cannot bind. */
-  start(): void {
+  /**
+   * Opens every configured listener, the stream ones (TCP, TLS, WS, WSS) only on the ports
+   * `streamsNow` allows; throws (naming the port) when one cannot bind.
+   */
+  start(streamsNow?: (port: number) => boolean): void {
     const o = this.#options;
     const reusePort = (o.workers?.count ?? 1) > 1;
-    this.#listeners.open({ ...o, reusePort }, this, (h) => this.#admit(h));
+    this.#listeners.open({ ...o, reusePort }, this, (h) => this.#admit(h), streamsNow);
+  }
+
+  /** Opens the stream listeners `start` left closed; throws (naming the port) as it does. */
+  listenStreams(): void {
+    this.start();
   }
 
   /** Bound listeners, for the API, dashboard and tests. */

@@ -68,8 +68,17 @@ export class Listeners {
   ws?: WsTransport;
   wss?: WsTransport;
 
-  /** Opens every configured listener; throws (naming the port) when one cannot bind. */
-  open(o: ListenerOptions, sink: TransportSink, admit: (headers: Headers) => Admission): void {
+  /**
+   * Opens every configured listener not open yet, but only the stream ones whose port
+   * `streamsNow` allows (the rest at a later call); throws (naming the port) when one
+   * cannot bind.
+   */
+  open(
+    o: ListenerOptions,
+    sink: TransportSink,
+    admit: (headers: Headers) => Admission,
+    streamsNow: (port: number) => boolean = () => true,
+  ): void {
     const hosts = isWildcard(o.hostname) ? ["::", "0.0.0.0"] : [o.hostname];
     const bind = <T>(what: string, port: number, open: (host: string) => T): T => {
       let last: unknown;
@@ -84,7 +93,9 @@ export class Listeners {
     };
     const max = o.maxMessageSize;
     const reusePort = o.reusePort;
-    if (o.udpSocket) {
+    if (this.udp) {
+      // Opened at an earlier call.
+    } else if (o.udpSocket) {
       const { fd, local, owner } = o.udpSocket;
       this.udp = new UdpFdSender(fd, local, owner);
     } else if (o.udpPort !== undefined) {
@@ -104,9 +115,12 @@ export class Listeners {
       udp.run();
     }
     const streams = [o.tcpPort, o.tlsPort, o.wsPort, o.wssPort].some((p) => p !== undefined);
-    const load = streams ? new StreamLoadWatch(o.overloadLagMs ?? 0) : undefined;
-    this.streamLoad = load;
-    if (o.tcpPort !== undefined) {
+    const load = this.streamLoad ??= streams
+      ? new StreamLoadWatch(o.overloadLagMs ?? 0)
+      : undefined;
+    const due = (port?: number, open?: unknown): port is number =>
+      port !== undefined && !open && streamsNow(port);
+    if (due(o.tcpPort, this.tcp)) {
       const port = o.tcpPort;
       this.tcp = bind(
         "tcp",
@@ -118,7 +132,7 @@ export class Listeners {
     if (o.tlsPort !== undefined || o.wssPort !== undefined) {
       if (!o.tls) throw new Error("TLS and WSS need a certificate and key (-c, -k)");
     }
-    if (o.tlsPort !== undefined) {
+    if (due(o.tlsPort, this.tls)) {
       const port = o.tlsPort;
       this.tls = bind(
         "tls",
@@ -146,8 +160,8 @@ export class Listeners {
           },
           sink,
         ));
-    if (o.wsPort !== undefined) this.ws = ws(o.wsPort);
-    if (o.wssPort !== undefined) this.wss = ws(o.wssPort, o.tls);
+    if (due(o.wsPort, this.ws)) this.ws = ws(o.wsPort);
+    if (due(o.wssPort, this.wss)) this.wss = ws(o.wssPort, o.tls);
   }
 
   /** Bound listeners, for the API, dashboard and tests. */

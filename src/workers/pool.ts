@@ -36,6 +36,9 @@ const log = new Logger("workers");
 
 /** Longest wait for a worker to start (it loads and compiles the whole SIP stack). */
 const START_TIMEOUT_MS = 30_000;
+/** A worker's answers to start, listen and stop, sent by `postMessage`, not its ring. */
+type Lifecycle = { t: "ready" | "listening" | "failed" | "stopped" };
+const LIFECYCLE = new Set<FromWorker["t"]>(["ready", "listening", "failed", "stopped"]);
 
 /** Longest wait for the workers' figures before the API answers with what it has. */
 const SYNC_TIMEOUT_MS = 1000;
@@ -86,6 +89,8 @@ export class WorkerPool implements WorkerLinks {
   #draining = false;
   #context?: PoolContext;
   #stopped: Promise<void>[] = [];
+  /** Each worker's pending start or listen (worker i at i - 1), settled by its answer. */
+  #awaiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #unobserve?: () => void;
   #unobserveBans?: () => void;
   #unobserveCluster?: () => void;
@@ -225,32 +230,21 @@ export class WorkerPool implements WorkerLinks {
       this.#stopReading.push(readLoop(reader, () => this.drain()));
       let stopped!: () => void;
       this.#stopped.push(new Promise((resolve) => stopped = resolve));
-      ready.push(
-        new Promise((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`worker ${index} did not start`)),
-            START_TIMEOUT_MS,
-          );
-          thread.onmessage = (e: MessageEvent<FromWorker>) => {
-            const m = e.data;
-            if (m.t === "ready") {
-              clearTimeout(timer);
-              resolve();
-            } else if (m.t === "failed") {
-              clearTimeout(timer);
-              reject(new Error(`worker ${index}: ${m.message}`));
-            } else if (m.t === "stopped") stopped();
-            else this.#receive(index, m);
-          };
-          thread.onerror = (e) => {
-            e.preventDefault();
-            clearTimeout(timer);
-            log.error(`worker ${index} failed: ${e.message}`);
-            reject(new Error(`worker ${index}: ${e.message}`));
-            stopped();
-          };
-        }),
-      );
+      ready.push(this.#answer(index, "start"));
+      thread.onmessage = (e: MessageEvent<FromWorker>) => {
+        const m = e.data;
+        if (m.t === "ready" || m.t === "listening") this.#awaiting[index - 1].resolve();
+        else if (m.t === "failed") {
+          this.#awaiting[index - 1].reject(new Error(`worker ${index}: ${m.message}`));
+        } else if (m.t === "stopped") stopped();
+        else this.#receive(index, m);
+      };
+      thread.onerror = (e) => {
+        e.preventDefault();
+        log.error(`worker ${index} failed: ${e.message}`);
+        this.#awaiting[index - 1].reject(new Error(`worker ${index}: ${e.message}`));
+        stopped();
+      };
       const setup: WorkerSetup = {
         ...shared,
         index,
@@ -275,6 +269,33 @@ export class WorkerPool implements WorkerLinks {
   }
 
   /**
+   * Every worker opens its stream listeners (they join the ports' SO_REUSEPORT group once
+   * all serve, see server.ts); resolves when all listen, rejects naming a port one cannot.
+   */
+  listen(): Promise<void> {
+    const all = this.#threads.map((thread, i) => {
+      const answer = this.#answer(i + 1, "listen");
+      thread.postMessage({ t: "listen" } satisfies ToWorker);
+      return answer;
+    });
+    return Promise.all(all).then(() => {});
+  }
+
+  /** Worker `index`'s answer to a start or listen: "ready"/"listening", or "failed". */
+  #answer(index: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${index} did not ${what}`)),
+        START_TIMEOUT_MS,
+      );
+      this.#awaiting[index - 1] = {
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+    });
+  }
+
+  /**
    * Applies everything the workers have written to their rings, in order. Called by the
    * reading loop and before every read of the location table here (`beforeRead`).
    */
@@ -288,7 +309,7 @@ export class WorkerPool implements WorkerLinks {
         any = reader.drain((record: RingRecord<FromWorker>) => {
           if (record.kind !== "message") return;
           const m = record.message;
-          if (m.t !== "ready" && m.t !== "failed" && m.t !== "stopped") this.#receive(from, m);
+          if (!LIFECYCLE.has(m.t)) this.#receive(from, m as Exclude<FromWorker, Lifecycle>);
         }) || any;
       });
     } finally {
@@ -297,7 +318,7 @@ export class WorkerPool implements WorkerLinks {
     return any;
   }
 
-  #receive(from: number, m: Exclude<FromWorker, { t: "ready" | "failed" | "stopped" }>): void {
+  #receive(from: number, m: Exclude<FromWorker, Lifecycle>): void {
     const c = this.#context!;
     switch (m.t) {
       case "sip":
@@ -429,6 +450,7 @@ export class WorkerPool implements WorkerLinks {
     clearTimeout(timer);
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
+    for (const pending of this.#awaiting.splice(0)) pending.reject(new Error("worker stopped"));
     for (const stop of this.#stopReading.splice(0)) stop();
     this.drain();
     this.#backs = [];
@@ -473,10 +495,11 @@ function boundConfig(config: Config, transport: TransportLayer): Config {
   return {
     ...config,
     udpPort: port("udp")?.local.port,
-    tcpPort: port("tcp")?.local.port,
-    tlsPort: port("tls")?.local.port,
-    wsPort: port("ws")?.local.port,
-    wssPort: port("wss")?.local.port,
+    // Stream ports main opens after the workers (server.ts) are the configured ones.
+    tcpPort: port("tcp")?.local.port ?? config.tcpPort,
+    tlsPort: port("tls")?.local.port ?? config.tlsPort,
+    wsPort: port("ws")?.local.port ?? config.wsPort,
+    wssPort: port("wss")?.local.port ?? config.wssPort,
   };
 }
 

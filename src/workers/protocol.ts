@@ -42,7 +42,7 @@ export interface WorkerSetup {
    * worker hands another the messages of its calls, and its sends, directly.
    */
   peers: (SharedArrayBuffer | undefined)[];
-  /** This worker's channel to the main thread: every message but ready, failed, stopped. */
+  /** This worker's channel to the main thread: every message but ready, listening, failed, stopped. */
   back: SharedArrayBuffer;
   /** Bans in force when it starts (e.g. loaded from the cluster). */
   bans: Ban[];
@@ -91,6 +91,8 @@ export type ToWorker =
   | { t: "decided"; id: number; decision?: Decision }
   | { t: "reload"; config: Config }
   | { t: "stop"; graceMs: number }
+  /** Open the stream listeners (once every worker is ready: server.ts). */
+  | { t: "listen" }
   /** Report counters and connections now, then `synced` (the API reads exact figures). */
   | { t: "sync"; id: number }
   /** Refuse new dialogs, finish the calls being set up (at most `graceMs`), then `synced`. */
@@ -110,6 +112,7 @@ export type FromWorker =
   | { t: "event"; event: SipwsEvent }
   | { t: "synced"; id: number }
   | { t: "ready" }
+  | { t: "listening" }
   | { t: "failed"; message: string }
   | { t: "stopped" };
 

@@ -28,7 +28,8 @@ const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns"]);
 /** Lifecycle messages go by `postMessage`; everything else through the ring, in order. */
 let back: RingWriter<FromWorker> | undefined;
 const post = (message: FromWorker) => {
-  const lifecycle = message.t === "ready" || message.t === "failed" || message.t === "stopped";
+  const lifecycle = message.t === "ready" || message.t === "listening" || message.t === "failed" ||
+    message.t === "stopped";
   if (back && !lifecycle) back.write({ kind: "message", message }, !LAZY.has(message.t));
   else self.postMessage(message);
 };
@@ -141,6 +142,14 @@ function apply(m: ToWorker): void {
     }
     case "reload":
       settling = server.reload(m.config).catch((e) => log.error(`reload: ${e}`));
+      return;
+    case "listen":
+      try {
+        server.transport.listenStreams();
+        post({ t: "listening" });
+      } catch (error) {
+        post({ t: "failed", message: error instanceof Error ? error.message : String(error) });
+      }
       return;
     case "stop": {
       const s = server;
