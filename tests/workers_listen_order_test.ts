@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { type Config, defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { freePorts } from "./support/ports.ts";
 import { until } from "./support/poll.ts";
@@ -32,6 +32,25 @@ async function firstAccept(port: number, ms = 30_000): Promise<void> {
   }
 }
 
+/** Registers over each client and asserts both workers hold some of their connections. */
+async function assertSpread(ts: TestServer, clients: TestSipClient[]): Promise<void> {
+  try {
+    for (const client of clients) {
+      assert.equal((await register(client, { ...BOB, expires: 600 })).status, 200);
+    }
+    const bindings = ts.server.location.lookup("bob@example.test");
+    assert.equal(bindings.length, clients.length);
+    const perWorker = [0, 0];
+    for (const b of bindings) perWorker[b.flow.owner?.worker ?? 0]++;
+    assert.ok(
+      perWorker.every((n) => n > 0),
+      `connections per worker ${perWorker.join("/")}: one worker took every early connection`,
+    );
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
 Deno.test("workers = 2: TCP clients connecting as the port first accepts are spread over both workers", async () => {
   let config: Config | undefined;
   const starting = startTestServer({
@@ -50,21 +69,26 @@ Deno.test("workers = 2: TCP clients connecting as the port first accepts are spr
     Array.from({ length: CLIENTS }, () => TestSipClient.connect("tcp", port)),
   );
   await using ts = await starting;
-  try {
-    for (const client of clients) {
-      assert.equal((await register(client, { ...BOB, expires: 600 })).status, 200);
-    }
-    const bindings = ts.server.location.lookup("bob@example.test");
-    assert.equal(bindings.length, CLIENTS);
-    const perWorker = [0, 0];
-    for (const b of bindings) perWorker[b.flow.owner?.worker ?? 0]++;
-    assert.ok(
-      perWorker.every((n) => n > 0),
-      `connections per worker ${perWorker.join("/")}: one worker took every early connection`,
-    );
-  } finally {
-    for (const client of clients) client.close();
-  }
+  await assertSpread(ts, clients);
+});
+
+Deno.test("workers = 2, tcp port 0: every worker listens on the port the kernel chose", async () => {
+  await using ts = await startTestServer({
+    workers: 2,
+    transports: ["udp", "tcp"],
+    accounts: [BOB],
+    configure: (c) => {
+      c.workers = 2;
+      c.ping.interval = 0;
+      c.tcpPort = 0;
+    },
+  });
+  const port = ts.server.transport.listening().find((l) => l.transport === "tcp")!.local.port;
+  assert.notEqual(port, 0);
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, () => TestSipClient.connect("tcp", port)),
+  );
+  await assertSpread(ts, clients);
 });
 
 Deno.test("workers = 2: a TCP port another socket holds stops the start with an error naming it, and frees the UDP port", async () => {
