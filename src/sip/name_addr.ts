@@ -88,9 +88,15 @@ export function parseNameAddr(text: string): NameAddr {
   return { displayName, uri, params: parseParams(text, true, j + 1) };
 }
 
-/** Raw value → its parse, for `parseNameAddrShared`; cleared when full. */
-const SHARED = new Map<string, NameAddr>();
-const SHARED_MAX = 4096;
+/**
+ * Raw value → its parse, for `parseNameAddrShared`; a new Map when full, not `clear()`: a
+ * Map in old space allocates its cleared or grown table in old space too, so every parse
+ * put in it (a From, its tag new each call) survived scavenges and was promoted. A fresh
+ * small Map stays young with its entries, and 128 still holds a digest retry's and the
+ * UAs' recurring To and Contact values (docs/performance.md).
+ */
+let SHARED = new Map<string, NameAddr>();
+const SHARED_MAX = 128;
 
 /**
  * `parseNameAddr` memoized by the raw text: a UA's From, To and Contact come back
@@ -102,7 +108,7 @@ export function parseNameAddrShared(text: string): NameAddr {
   let parsed = SHARED.get(text);
   if (parsed === undefined) {
     parsed = parseNameAddr(text);
-    if (SHARED.size >= SHARED_MAX) SHARED.clear();
+    if (SHARED.size >= SHARED_MAX) SHARED = new Map();
     SHARED.set(text, parsed);
   }
   return parsed;
