@@ -46,8 +46,29 @@ export const CALL_LOAD: SippLoad = {
   completed: (s) => s.successful - (s.responses.get(503) ?? 0),
 };
 
-/** REGISTERs bob at `server` from `port` over `transport` (one sipp call, then it exits). */
+/**
+ * REGISTERs bob at `server` from `port` over `transport` (one sipp call, then it exits),
+ * after removing the bindings an earlier callee left: a stopped UDP callee's binding made
+ * the proxy fork every call of the TCP ladder that followed to its dead port too (an
+ * INVITE and then a CANCEL retransmitted for 32 s per call: the TCP ladder's memory and
+ * CPU per call, docs/performance.md).
+ */
 async function registerCallee(server: Registrar, port: number, transport: Transport) {
+  const cleared = await runSipp({
+    scenarioFile: `${SCENARIOS}unregister_all.xml`,
+    args: [
+      `127.0.0.1:${server.port}`,
+      ...["-s", CALLEE.user, "-au", CALLEE.user, "-ap", CALLEE.password],
+      ...["-t", transport === "tcp" ? "t1" : "u1"],
+    ],
+    calls: 1,
+    timeoutMs: 10_000,
+  });
+  if (cleared.stats?.successfulCalls !== 1) {
+    throw new Error(
+      `${server.name}: unREGISTER of bob over ${transport}: ${describeSipp(cleared)}`,
+    );
+  }
   const r = await runSipp({
     scenarioFile: `${SCENARIOS}register_digest.xml`,
     args: [
