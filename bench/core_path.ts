@@ -25,6 +25,7 @@ import { createHash } from "node:crypto";
 import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
 import { startInProcessServer } from "./support/in_process_server.ts";
+import { openRegisterText } from "./support/register_texts.ts";
 import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 
 const roots = argAll("root");
@@ -90,16 +91,7 @@ async function rig(root: string): Promise<Rig> {
     );
   // As sipp sends register_digest.xml (its Authorization after the Contact, no spaces).
   const openRequest = (_: number, auth?: string) =>
-    encoder.encode(
-      `REGISTER ${uri} SIP/2.0\r\n` +
-        `Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-1-${branch++}-0;rport\r\n` +
-        `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=1R${call}\r\n` +
-        `To: <sip:bench@example.test>\r\nCall-ID: ${call}-1@127.0.0.1\r\n` +
-        `CSeq: ${auth ? 2 : 1} REGISTER\r\n` +
-        `Contact: <sip:bench@127.0.0.1:40000;transport=UDP>\r\n` +
-        (auth ? `Authorization: ${auth}\r\n` : "") +
-        `Expires: 3600\r\nContent-Length: 0\r\n\r\n`,
-    );
+    encoder.encode(openRegisterText(uri, branch++, call, auth));
   const request = OPEN ? openRequest : closedRequest;
   const register = (i: number): void => {
     call++;

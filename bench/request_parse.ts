@@ -16,6 +16,7 @@
 import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
 import { BENCH_FLOW } from "./support/fake_sender.ts";
+import { openRegisterText } from "./support/register_texts.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -43,18 +44,7 @@ const openCredentials = credentials.replaceAll(", ", ",");
 /** As bench/core_path.ts --shape=open sends them: registration `call`'s two requests. */
 const openRequests = (call: number) =>
   [undefined, openCredentials].map((auth) =>
-    encoder.encode(
-      `REGISTER sip:example.test SIP/2.0\r\n` +
-        `Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-1-${
-          2 * call + (auth ? 1 : 0)
-        }-0;rport\r\n` +
-        `Max-Forwards: 70\r\nFrom: <sip:bench@example.test>;tag=1R${call}\r\n` +
-        `To: <sip:bench@example.test>\r\nCall-ID: ${call}-1@127.0.0.1\r\n` +
-        `CSeq: ${auth ? 2 : 1} REGISTER\r\n` +
-        `Contact: <sip:bench@127.0.0.1:40000;transport=UDP>\r\n` +
-        (auth ? `Authorization: ${auth}\r\n` : "") +
-        `Expires: 3600\r\nContent-Length: 0\r\n\r\n`,
-    )
+    encoder.encode(openRegisterText("sip:example.test", 2 * call + (auth ? 1 : 0), call, auth))
   );
 const registrations = OPEN
   ? Array.from({ length: 10_000 }, (_, call) => openRequests(call))

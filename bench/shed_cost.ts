@@ -10,6 +10,7 @@
  *   deno run -A bench/shed_cost.ts --root=/work/main --root=/work/wt/shed --rounds=4
  */
 import { alternateTrees, CHILD, cpuNs } from "./support/tree_rounds.ts";
+import { startLocalServer } from "./support/in_process_server.ts";
 
 const DATAGRAMS = 200_000;
 const PIECES = 200_000;
@@ -45,23 +46,15 @@ self.onmessage = async (e) => {
 };`;
 
 async function child(root: string): Promise<string> {
-  const { defaultConfig } = await import(`${root}/src/config/config.ts`);
-  const { startServer } = await import(`${root}/src/server.ts`);
-  const { freePorts } = await import(`${root}/tests/support/ports.ts`);
   const overload = await import(`${root}/src/transport/overload.ts`);
   // Held at REFUSE: every first-leg REGISTER is shed with a 503.
   Object.defineProperty(overload.ReceiveQueueWatch.prototype, "level", {
     get: () => overload.REFUSE,
   });
-  const dir = await Deno.makeTempDir({ prefix: "shed-cost-" });
-  const config = defaultConfig();
-  config.interface = "127.0.0.1";
-  config.foreground = true;
-  config.storePath = `${dir}/sipws.db`;
-  config.udpPort = freePorts(1)[0];
-  config.workers = 1;
-  config.abuse.trusted = ["127.0.0.0/8"];
-  const server = await startServer(config);
+  const local = await startLocalServer(root, "shed-cost-", (config) => {
+    config.abuse.trusted = ["127.0.0.0/8"];
+  });
+  const server = local.server;
   const texts = Array.from({ length: 1000 }, (_, i) => register(i));
   const shed = () => server.counters.total("sip_shed_total");
   const offer = (count: number) => {
@@ -70,7 +63,7 @@ async function child(root: string): Promise<string> {
       { type: "module" },
     );
     const done = new Promise((r) => worker.onmessage = r);
-    worker.postMessage({ port: config.udpPort, count, perMs: 30, texts });
+    worker.postMessage({ port: local.udpPort, count, perMs: 30, texts });
     return done.then(async () => {
       await new Promise((r) => setTimeout(r, 200));
       worker.terminate();
@@ -82,8 +75,7 @@ async function child(root: string): Promise<string> {
   await offer(DATAGRAMS);
   const perShed = (cpuNs() - cpu0) / 1000 / (shed() - shed0);
   const received = shed() - shed0;
-  await server.stop();
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await local.stop();
 
   // The pieces, in process.
   const bytes = texts.map((t) => new TextEncoder().encode(t));

@@ -10,6 +10,7 @@
  * Not part of the product.
  */
 import { arg, argAll } from "./support/args.ts";
+import { streamLayer } from "./support/stream_layer.ts";
 
 const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
 const ROUNDS = Number(arg("rounds") ?? 3);
@@ -33,36 +34,10 @@ function invite(i: number): Uint8Array {
 }
 
 async function measure(root: string): Promise<Record<string, number>> {
-  const { TransportLayer } = await import(`${root}/src/transport/layer.ts`);
-  const { Counters } = await import(`${root}/src/events.ts`);
   const { parseMessage } = await import(`${root}/src/sip/parse.ts`);
   const { WriteQueue } = await import(`${root}/src/transport/write_queue.ts`);
   const gc = (globalThis as { gc?: () => void }).gc!;
-  const layer = new TransportLayer({
-    hostname: "127.0.0.1",
-    websocket: { allowedOrigins: [], checkHost: false, cors: "none" },
-    isServedHost: () => true,
-    webSocketLimits: {
-      maxHeaderSize: 8192,
-      pingInterval: 0,
-      pingTimeout: 0,
-      maxMessageSize: 65536,
-      maxFragments: 0,
-      handshakeTimeout: 10,
-      sendTimeout: 0,
-    },
-    maxMessageSize: 65536,
-    counters: new Counters(),
-  });
-  const flow = {
-    id: "tcp:bench.0.abcd-1",
-    owner: layer.owner,
-    transport: "tcp",
-    local: { host: "127.0.0.1", port: 5060 },
-    remote: { host: "127.0.0.1", port: 40000 },
-    reliable: true,
-    secure: false,
-  };
+  const { layer, flow } = await streamLayer(root);
   // The peer reads nothing: the first write never completes, everything after it queues.
   const stalled = { write: () => new Promise<number>(() => {}) } as unknown as Deno.Conn;
   const queue = new WriteQueue(stalled, () => {});

@@ -15,12 +15,12 @@ export interface InProcessServer {
   stop(): Promise<void>;
 }
 
-export async function startInProcessServer(
+/** `root`'s server on one worker and a free UDP port, its sockets real. */
+export async function startLocalServer(
   root: string,
   prefix: string,
   // deno-lint-ignore no-explicit-any
   configure: (config: any) => void,
-  onSent: (text: string) => void,
 ): Promise<InProcessServer> {
   const { defaultConfig } = await import(`${root}/src/config/config.ts`);
   const { startServer } = await import(`${root}/src/server.ts`);
@@ -35,11 +35,6 @@ export async function startInProcessServer(
   config.workers = 1;
   configure(config);
   const server = await startServer(config);
-  // deno-lint-ignore no-explicit-any
-  server.transport.send = (message: { toBytes(): Uint8Array }, target: any) => {
-    onSent(decoder.decode(message.toBytes()));
-    return Promise.resolve(target.flow);
-  };
   return {
     server,
     udpPort: config.udpPort,
@@ -48,4 +43,21 @@ export async function startInProcessServer(
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** As {@link startLocalServer}, every message it sends handed to `onSent` as text instead. */
+export async function startInProcessServer(
+  root: string,
+  prefix: string,
+  // deno-lint-ignore no-explicit-any
+  configure: (config: any) => void,
+  onSent: (text: string) => void,
+): Promise<InProcessServer> {
+  const local = await startLocalServer(root, prefix, configure);
+  // deno-lint-ignore no-explicit-any
+  local.server.transport.send = (message: { toBytes(): Uint8Array }, target: any) => {
+    onSent(decoder.decode(message.toBytes()));
+    return Promise.resolve(target.flow);
+  };
+  return local;
 }
