@@ -8,6 +8,7 @@
  * Not part of the product.
  */
 import { arg, argAll } from "./support/args.ts";
+import { BENCH_FLOW } from "./support/fake_sender.ts";
 
 const roots = argAll("root").length ? argAll("root") : [new URL("..", import.meta.url).pathname];
 const RATE = Number(arg("rate") ?? 2400);
@@ -20,14 +21,7 @@ async function measure(root: string): Promise<void> {
   const { parseMessage } = await import(`${root}/src/sip/parse.ts`);
   let now = 0;
   const tracker = new DialogTracker({ now: () => now });
-  const flow = {
-    id: "udp:127.0.0.1:5060>127.0.0.1:41000",
-    transport: "udp",
-    local: { host: "127.0.0.1", port: 5060 },
-    remote: { host: "127.0.0.1", port: 41000 },
-    reliable: false,
-    secure: false,
-  };
+  const flow = BENCH_FLOW;
   const request = (i: number) =>
     parseMessage(enc.encode(
       `INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:41000;branch=z9hG4bK${i}\r\n` +

@@ -37,20 +37,10 @@ async function measure(root: string): Promise<Record<string, number>> {
   const { parseMessage } = await import(`${root}/src/sip/parse.ts`);
   const { WriteQueue } = await import(`${root}/src/transport/write_queue.ts`);
   const gc = (globalThis as { gc?: () => void }).gc!;
-  const { layer, flow } = await streamLayer(root);
   // The peer reads nothing: the first write never completes, everything after it queues.
   const stalled = { write: () => new Promise<number>(() => {}) } as unknown as Deno.Conn;
   const queue = new WriteQueue(stalled, () => {});
-  layer.opened({
-    flow,
-    openedAt: 0,
-    messagesIn: 0,
-    messagesOut: 0,
-    lastActivity: 0,
-    send: (bytes: Uint8Array) => queue.write(bytes),
-    ping() {},
-    close() {},
-  });
+  const { layer, flow } = await streamLayer(root, (bytes) => queue.write(bytes));
   const target = { flow };
   const wires = Array.from({ length: MESSAGES }, (_, i) => invite(i));
   const wireBytes = wires.reduce((n, w) => n + w.length, 0);

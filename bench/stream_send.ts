@@ -20,18 +20,8 @@ function cpuMs(): number {
 
 async function measure(root: string): Promise<number[]> {
   const { parseMessage } = await import(`${root}/src/sip/parse.ts`);
-  const { layer, flow } = await streamLayer(root);
   const done = Promise.resolve();
-  layer.opened({
-    flow,
-    openedAt: 0,
-    messagesIn: 0,
-    messagesOut: 0,
-    lastActivity: 0,
-    send: () => done,
-    ping() {},
-    close() {},
-  });
+  const { layer, flow } = await streamLayer(root, () => done);
   const response = parseMessage(
     new TextEncoder().encode(
       "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:40000;branch=z9hG4bKx;received=127.0.0.1\r\n" +

@@ -11,6 +11,7 @@
  *   deno run -A bench/transaction_path.ts --root=/work/main --root=/work/wt/wire --rounds=4
  */
 import { alternateTrees, CHILD, cpuNs } from "./support/tree_rounds.ts";
+import { BENCH_FLOW } from "./support/fake_sender.ts";
 
 const BATCH = 4000;
 
@@ -19,14 +20,7 @@ async function child(root: string): Promise<string> {
   const { createResponse } = await import(`${root}/src/sip/message.ts`);
   const { stampReceived } = await import(`${root}/src/transport/stamp_received.ts`);
   const { TransactionLayer } = await import(`${root}/src/transaction/layer.ts`);
-  const flow = {
-    id: "udp:127.0.0.1:5060>127.0.0.1:40000",
-    transport: "udp",
-    local: { host: "127.0.0.1", port: 5060 },
-    remote: { host: "127.0.0.1", port: 40000 },
-    reliable: false,
-    secure: false,
-  };
+  const flow = BENCH_FLOW;
   let bytes = 0;
   const sender = {
     send: (m: { toBytes(): Uint8Array }) => {

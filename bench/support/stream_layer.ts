@@ -1,11 +1,14 @@
 /**
- * @module `root`'s transport layer with a hand-made TCP flow, for the stream benches
- * (bench/stream_send.ts, bench/stream_backlog.ts): no listener, the bench opens the flow
- * on a connection of its own. Not part of the product.
+ * @module `root`'s transport layer with a hand-made TCP flow open on it, for the stream
+ * benches (bench/stream_send.ts, bench/stream_backlog.ts): no listener, no socket; what the
+ * layer writes on the flow goes to `send`. Not part of the product.
  */
 
-// deno-lint-ignore no-explicit-any
-export async function streamLayer(root: string): Promise<{ layer: any; flow: any }> {
+export async function streamLayer(
+  root: string,
+  send: (bytes: Uint8Array) => Promise<unknown>,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ layer: any; flow: any }> {
   const { TransportLayer } = await import(`${root}/src/transport/layer.ts`);
   const { Counters } = await import(`${root}/src/events.ts`);
   const layer = new TransportLayer({
@@ -33,5 +36,15 @@ export async function streamLayer(root: string): Promise<{ layer: any; flow: any
     reliable: true,
     secure: false,
   };
+  layer.opened({
+    flow,
+    openedAt: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    lastActivity: 0,
+    send,
+    ping() {},
+    close() {},
+  });
   return { layer, flow };
 }
