@@ -26,7 +26,7 @@ type Libc = {
     bytes: Uint8Array,
     length: number | bigint,
     flags: number,
-    to: Uint8Array,
+    to: Uint8Array | null,
     toLength: number,
   ): number | bigint;
   recvmmsg(

@@ -11,6 +11,7 @@ import { StreamFramer } from "../sip/framer.ts";
 import { normalizeHost } from "./address.ts";
 import type { Connection, TransportSink } from "./connection.ts";
 import { streamFlowId } from "./flow_id.ts";
+import { directDescriptor } from "./stream_direct.ts";
 import type { Flow } from "./types.ts";
 import { READ_AHEAD_BYTES, WriteQueue } from "./write_queue.ts";
 import type { StreamLoadWatch } from "./stream_overload.ts";
@@ -60,7 +61,7 @@ export class StreamConnection implements Connection {
     this.#conn = conn;
     this.#sink = sink;
     this.#framer = new StreamFramer(maxMessageSize);
-    this.#writer = new WriteQueue(conn, () => this.close());
+    this.#writer = new WriteQueue(conn, () => this.close(), directDescriptor(conn, secure));
     this.#load = load;
   }
 
@@ -82,12 +83,19 @@ export class StreamConnection implements Connection {
           this.#load.readBacklog(fullSince, now);
         } else fullSince = NaN;
         // The framer copies what it keeps, so the read buffer is lent, not copied.
-        for (const frame of this.#framer.push(buffer.subarray(0, n))) {
-          if (frame.kind === "ping") this.#writer.write(CRLF);
-          else if (frame.kind === "message") {
-            this.messagesIn++;
-            this.#sink.deliver(frame.bytes, this.flow);
+        const frames = this.#framer.push(buffer.subarray(0, n));
+        // This read's answers leave in one write, started when they are all queued.
+        this.#writer.hold();
+        try {
+          for (const frame of frames) {
+            if (frame.kind === "ping") this.#writer.write(CRLF);
+            else if (frame.kind === "message") {
+              this.messagesIn++;
+              this.#sink.deliver(frame.bytes, this.flow);
+            }
           }
+        } finally {
+          this.#writer.release();
         }
         if (n === buffer.length && n < BUSY_READ_BUFFER) buffer = new Uint8Array(BUSY_READ_BUFFER);
       }
@@ -111,6 +119,7 @@ export class StreamConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#writer.close();
     try {
       this.#conn.close();
     } catch { /* already closed by the peer */ }

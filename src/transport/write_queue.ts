@@ -5,8 +5,10 @@
  * `Uint8Array` per write (an off-heap backing store, zeroed) cost several times the copy.
  * Bytes are copied in when queued, not when written: callers pass views of shared 128 KiB
  * serialization slabs (sip/message.ts), and a queue waiting on a peer that reads slowly
- * would otherwise keep every slab a queued message lies in.
+ * would otherwise keep every slab a queued message lies in. On an accepted plain-TCP
+ * connection a batch is written with a direct `sendto` first (stream_direct.ts).
  */
+import { sendDirect } from "./stream_direct.ts";
 
 /**
  * Unwritten bytes past which a connection reads nothing more until they are written (TCP
@@ -42,11 +44,28 @@ export class WriteQueue {
   /** Bytes of the write in flight, and when it started (undefined when none is). */
   #inFlight = 0;
   #since: number | undefined;
+  /** Held by the read loop (see `hold`); the batch a flush is scheduled for. */
+  #held = false;
+  #scheduled: PromiseWithResolvers<void> | undefined;
+  /** An op write is in flight (what a direct send did not take). */
+  #busy = false;
 
-  /** `onError` runs once a write failed (the caller closes the connection). */
-  constructor(conn: Deno.Conn, onError: () => void) {
+  /** The connection's descriptor for direct writes (stream_direct.ts), until closed. */
+  #fd: number | undefined;
+
+  /**
+   * `onError` runs once a write failed (the caller closes the connection). `fd`: write on
+   * this descriptor directly first (`directDescriptor`); it must be `close`d with `conn`.
+   */
+  constructor(conn: Deno.Conn, onError: () => void, fd?: number) {
     this.#conn = conn;
     this.#onError = onError;
+    this.#fd = fd;
+  }
+
+  /** The connection is closed: its descriptor number may be another socket's from now on. */
+  close(): void {
+    this.#fd = undefined;
   }
 
   /**
@@ -63,9 +82,36 @@ export class WriteQueue {
     // Marked handled: callers that ignore a failed keep-alive must not crash the process.
     batch.promise.catch(() => {});
     this.#batch = batch;
-    const write = this.#writing.then(() => this.#flush(batch));
-    this.#writing = write.catch(() => this.#onError());
+    if (!this.#held) this.#schedule(batch, this.#writing.then(() => this.#flush(batch)));
     return batch.promise;
+  }
+
+  /**
+   * Until `release`, what is queued waits without a flush being scheduled: the read loop
+   * holds the queue while it hands up one read's messages, so their answers leave in one
+   * write, started by `release` itself rather than a promise reaction later.
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Ends `hold`: the answers queued meanwhile are written now (after a write in flight). */
+  release(): void {
+    this.#held = false;
+    const batch = this.#batch;
+    if (batch === undefined || this.#scheduled === batch) return;
+    // Idle: written now (a direct send or the op's eager first write), not a turn later.
+    if (this.#busy) this.#schedule(batch, this.#writing.then(() => this.#flush(batch)));
+    else {
+      this.#scheduled = batch;
+      const rest = this.#flush(batch);
+      if (rest) this.#writing = rest.catch(() => this.#onError());
+    }
+  }
+
+  #schedule(batch: PromiseWithResolvers<void>, write: Promise<void>): void {
+    this.#scheduled = batch;
+    this.#writing = write.catch(() => this.#onError());
   }
 
   /** Bytes accepted and not yet written (waiting plus in flight). */
@@ -108,13 +154,34 @@ export class WriteQueue {
     pending.set(bytes, used);
   }
 
-  async #flush(batch: PromiseWithResolvers<void>): Promise<void> {
+  /**
+   * Writes the pending batch: directly while the socket takes it all (nothing to wait for:
+   * undefined), else what is left through `conn.write` (the promise of that).
+   */
+  #flush(batch: PromiseWithResolvers<void>): Promise<void> | undefined {
     const buffer = this.#pending!;
     const bytes = buffer.subarray(0, this.#queuedBytes);
     this.#pending = undefined;
     this.#batch = undefined;
-    this.#inFlight = this.#queuedBytes;
     this.#queuedBytes = 0;
+    const sent = this.#fd === undefined ? 0 : sendDirect(this.#fd, bytes);
+    queuedTotal -= sent;
+    if (sent === bytes.length) {
+      release(buffer);
+      batch.resolve();
+      return undefined;
+    }
+    return this.#write(batch, buffer, bytes.subarray(sent));
+  }
+
+  /** Writes `bytes` (the rest of `buffer`'s batch) through the op, waiting for the peer. */
+  async #write(
+    batch: PromiseWithResolvers<void>,
+    buffer: Uint8Array,
+    bytes: Uint8Array,
+  ): Promise<void> {
+    this.#busy = true;
+    this.#inFlight = bytes.length;
     this.#since = Date.now();
     try {
       let off = 0;
@@ -132,6 +199,7 @@ export class WriteQueue {
       queuedTotal -= this.#inFlight; // a failed write's rest
       this.#inFlight = 0;
       this.#since = undefined;
+      this.#busy = false;
       // The write op has settled: nothing reads the buffer any more.
       release(buffer);
     }
