@@ -224,7 +224,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     ) {
       return this.#shed(REFUSE, bytes, flow);
     }
-    if (workers && workers.count > 1 && !staysWhereRead(workers, bytes, flow)) {
+    if (workers && workers.count > 1 && !staysWhereRead(workers, bytes)) {
       // Every message of a call goes to one worker, so its transactions and dialog are
       // matched there whichever worker the bytes arrived at. No Call-ID: answered here.
       const hash = callIdHash(bytes);

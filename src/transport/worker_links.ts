@@ -34,15 +34,16 @@ export interface WorkerLinks {
 const REGISTER = "REGISTER ";
 
 /**
- * A REGISTER read from a connection is handled by the worker holding the connection,
- * whatever its Call-ID, unless that is a main thread that only dispatches (3 workers or more:
- * it hands it on like any other message). The registrar keeps nothing between REGISTER
- * transactions (the binding is copied to every worker), a request over a stream is never
- * retransmitted, and no CANCEL is sent for a non-INVITE request (RFC 3261 §9.1). It spares
- * two hand-overs per registration over TCP, TLS, WS and WSS.
+ * A REGISTER is handled by the worker that read it, whatever its Call-ID (a datagram by the
+ * main thread, which reads them all; a connection's by the worker holding it), unless that is
+ * a main thread that only dispatches (3 workers or more: it hands it on like any other
+ * message). The registrar keeps nothing between REGISTER transactions (the binding is copied
+ * to every worker), a retransmitted datagram is read by the same main thread, and no CANCEL
+ * is sent for a non-INVITE request (RFC 3261 §9.1). It spares two hand-overs per
+ * registration.
  */
-export function staysWhereRead(links: WorkerLinks, bytes: Uint8Array, flow: Flow): boolean {
-  if (!flow.reliable || (links.index === 0 && links.count > 2)) return false;
+export function staysWhereRead(links: WorkerLinks, bytes: Uint8Array): boolean {
+  if (links.index === 0 && links.count > 2) return false;
   if (bytes.length < REGISTER.length) return false;
   for (let i = 0; i < REGISTER.length; i++) {
     if (bytes[i] !== REGISTER.charCodeAt(i)) return false;
