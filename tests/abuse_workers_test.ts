@@ -1,6 +1,7 @@
 /**
- * @module Bans hold on every SIP worker: with `workers = 2` a guesser whose REGISTERs
- * alternate between the two workers (by their Call-IDs) is banned after exactly
+ * @module Bans hold on every SIP worker: with `workers = 3` (a main thread that hands every
+ * datagram on; with 2 it handles every UDP REGISTER itself) a guesser whose REGISTERs
+ * alternate between the two worker threads (by their Call-IDs) is banned after exactly
  * `ban_after` failures in all (the main thread counts every worker's), the ban holds in
  * both workers, the API lists it, and an operator's DELETE lifts it in both. An account
  * lock at a known-good address holds in both workers too. Counted once. An address's
@@ -18,8 +19,8 @@ const KEY = "k";
 const GUESSER = "127.0.0.41";
 const NAT = "127.0.0.42";
 
-/** A Call-ID that worker `worker` owns (0: the main thread; 1: a worker thread). */
-const callIdFor = (worker: number) => sharedCallIdFor(worker, "abuse");
+/** A Call-ID that worker thread `worker` (1 or 2) of three owns. */
+const callIdFor = (worker: number) => sharedCallIdFor(worker, "abuse", 3);
 
 /** How long a banned source's silence is awaited (an answer comes well within it). */
 const SILENCE_MS = 1000;
@@ -48,14 +49,14 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
     ],
     apiKey: KEY,
     configure: (c) => {
-      c.workers = 2;
+      c.workers = 3;
       c.ping.interval = 0;
     },
   });
   const guesser = await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", GUESSER);
   try {
-    // Guesses alternate between the workers; the main thread counts them all.
-    for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, i % 2, `guess${i}`), 403);
+    // Guesses alternate between the worker threads; the main thread counts them all.
+    for (let i = 0; i < 10; i++) assert.equal(await attempt(guesser, 1 + i % 2, `guess${i}`), 403);
     // Once synced, main has counted every worker's failures and sent the ban to each worker
     // ahead of any datagram it hands over later (one ordered channel per worker).
     await t.server.settle();
@@ -65,9 +66,9 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
       "banned in worker 1",
     );
     assert.equal(
-      await attempt(guesser, 0, "alice-pw", "alice", SILENCE_MS),
+      await attempt(guesser, 2, "alice-pw", "alice", SILENCE_MS),
       undefined,
-      "and in worker 0",
+      "and in worker 2",
     );
     const listed = await apiJson(t, KEY, "GET", "/bans");
     assert.deepEqual(listed.json.bans.map((b: { address: string }) => b.address), [GUESSER]);
@@ -76,15 +77,15 @@ Deno.test("workers: failures counted across workers; a ban and an account lock h
     // Answered once every worker has lifted it.
     assert.equal((await apiJson(t, KEY, "DELETE", `/bans/${GUESSER}`)).status, 204);
     assert.equal(await attempt(guesser, 1, "alice-pw"), 200, "lifted in worker 1 too");
-    assert.equal(await attempt(guesser, 0, "alice-pw"), 200);
+    assert.equal(await attempt(guesser, 2, "alice-pw"), 200, "and in worker 2");
 
     // Behind a known-good address one bad user locks only their account, in both workers.
     const nat = await TestSipClient.connect("udp", t.port("udp"), "127.0.0.1", NAT);
     try {
       assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200);
-      for (let i = 0; i < 10; i++) assert.equal(await attempt(nat, i % 2, `nat${i}`), 403);
+      for (let i = 0; i < 10; i++) assert.equal(await attempt(nat, 1 + i % 2, `nat${i}`), 403);
       await t.server.settle(); // the lock, decided on main, reaches each worker before what follows
-      assert.equal(await attempt(nat, 0, "alice-pw"), 403, "alice locked at the NAT (worker 0)");
+      assert.equal(await attempt(nat, 2, "alice-pw"), 403, "alice locked at the NAT (worker 2)");
       assert.equal(await attempt(nat, 1, "alice-pw"), 403, "and in worker 1");
       assert.equal(await attempt(nat, 1, "bob-pw", "bob"), 200, "bob behind it is served");
       assert.deepEqual(

@@ -1,12 +1,15 @@
 /**
  * Two cluster nodes with two SIP workers each (in-process servers on 127.0.0.2 and .3
- * sharing a real `redis-server`): a phone registered through node 1's second worker is
- * reached by a MESSAGE arriving at node 2's second worker (its copy of the other node's
- * bindings relays to node 1, whose worker sends on the phone's flow), and the reverse.
+ * sharing a real `redis-server`): a phone registered through node 1's second worker (over a
+ * TCP connection that worker holds) is reached by a MESSAGE arriving at node 2's second
+ * worker (its copy of the other node's bindings relays to node 1, whose worker holding the
+ * connection sends on it), and the phone's MESSAGE, handled by that worker, reaches a UDP
+ * phone registered through node 2's main thread.
  */
 import assert from "node:assert/strict";
 import { TestRedis } from "./support/redis.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
+import { registeredIn } from "./support/placed_client.ts";
 import { callIdFor, receiveMessage, sendMessage } from "./support/sip_call.ts";
 import { until } from "./support/jssip_page.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
@@ -17,7 +20,7 @@ const BOB = { user: "bob", domain: DOMAIN, password: "bob-pw" };
 
 function node(n: number, redisUrl: string): Promise<TestServer> {
   return startTestServer({
-    transports: ["udp"],
+    transports: ["udp", "tcp"],
     accounts: n === 1 ? [ALICE, BOB] : [],
     configure: (c) => {
       c.interface = `127.0.0.${n + 1}`;
@@ -37,14 +40,12 @@ Deno.test({
     await using n1 = await node(1, redis.url);
     await using n2 = await node(2, redis.url);
     await until("node 2 has the accounts", () => n2.server.store.getAccount(DOMAIN, "bob"), 2000);
-    const bob = await TestSipClient.connect("udp", n1.port("udp"), "127.0.0.2");
+    const bob = await registeredIn(n1, "tcp", 1, { ...BOB, expires: 600 });
     const alice = await TestSipClient.connect("udp", n2.port("udp"), "127.0.0.3");
     try {
-      // Each registers through its node's second worker (the Call-ID decides).
-      for (const [client, who] of [[bob, BOB], [alice, ALICE]] as const) {
-        const ok = await register(client, { ...who, expires: 600, callId: callIdFor(1, "reg") });
-        assert.equal(ok.status, 200);
-      }
+      // A UDP REGISTER is handled by the main thread that read it (2 workers).
+      const ok = await register(alice, { ...ALICE, expires: 600 });
+      assert.equal(ok.status, 200);
       for (const [server, aor] of [[n2, "bob"], [n1, "alice"]] as const) {
         await until(
           `the other node sees ${aor}`,
@@ -52,7 +53,8 @@ Deno.test({
           2000,
         );
       }
-      // Handled by the second worker of the node it arrives at, relayed to the other node.
+      // Handled by the second worker of the node it arrives at (Bob's MESSAGE over his
+      // connection there too), relayed to the other node.
       const ways = [[alice, ALICE, bob, "bob"], [bob, BOB, alice, "alice"]] as const;
       for (const [from, who, to, user] of ways) {
         const got = receiveMessage(to);

@@ -2,22 +2,20 @@
  * Digest nonce-count replay across workers (`workers = 2`), over real sockets: the highest
  * nonce-count accepted for a nonce is one state for the process (src/core/nonce_counts.ts),
  * so credentials accepted by one worker are refused (401, stale) when replayed to the other,
- * whether the replay is a UDP REGISTER whose Call-ID the other worker owns or a REGISTER on a
- * TCP connection the other worker holds (a REGISTER over a stream is handled where read).
- * With a replay state per worker both replays were accepted (200).
+ * over UDP (every UDP REGISTER is the main thread's with 2 workers: it reads every datagram)
+ * or on a TCP connection (a REGISTER over a stream is handled by the worker holding it).
+ * With a replay state per worker the replays were accepted (200).
  */
 import assert from "node:assert/strict";
 import type { SipResponse } from "../src/sip/message.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
 import {
   answerChallenge,
-  register,
   type RegisterOptions,
   registerRequest,
   TestSipClient,
 } from "./support/sip_client.ts";
-import { callIdFor } from "./support/sip_call.ts";
-import { until } from "./support/poll.ts";
+import { registeredIn } from "./support/placed_client.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
@@ -54,61 +52,56 @@ function assertReplayRefused(answer: SipResponse, what: string): void {
   assert.match(answer.get("www-authenticate") ?? "", /stale=true/i, what);
 }
 
-/** A TCP client whose connection the kernel gave worker `worker` (probed with a REGISTER). */
-async function tcpClientIn(ts: TestServer, worker: number): Promise<TestSipClient> {
-  for (let attempt = 0; attempt < 40; attempt++) {
-    const client = await TestSipClient.connect("tcp", ts.port("tcp"));
-    const ok = await register(client, { ...CAROL, expires: 600 }, 5000);
-    assert.equal(ok.status, 200, "carol registers over tcp");
-    const held = await until("the probe's binding in main's copy", () => {
-      const binding = ts.server.location.lookup(`carol@${DOMAIN}`)
-        .find((b) => b.flow.remote.port === client.localPort);
-      return binding && (binding.flow.owner?.worker ?? 0);
-    });
-    if (held === worker) return client;
-    client.close();
-  }
-  throw new Error(`no TCP connection landed in worker ${worker}`);
+/**
+ * A nonce from one challenge to `a`, used with nonce-count 1 through `a` and with 2 through
+ * `b`: each is accepted by the first thread and refused (a replay) by the other.
+ */
+async function replayBothWays(
+  a: TestSipClient,
+  inA: string,
+  b: TestSipClient,
+  inB: string,
+): Promise<void> {
+  const viaA = { ...ALICE, expires: 600, callId: `a-${crypto.randomUUID()}` };
+  const viaB = { ...ALICE, expires: 600, callId: `b-${crypto.randomUUID()}` };
+  const challenge = await send(a, viaA);
+  assert.equal(challenge.status, 401);
+  const answer = (nc: number) =>
+    answerChallenge(challenge, { ...ALICE, method: "REGISTER", uri: URI, nc });
+  const first = answer(1);
+  assert.equal((await send(a, viaA, first)).status, 200, `nc 1 in ${inA}`);
+  assertReplayRefused(await send(b, viaB, first), `nc 1 again, in ${inB}`);
+  // The nonce itself is good there: the refusal was the replay.
+  const second = answer(2);
+  assert.equal((await send(b, viaB, second)).status, 200, `nc 2 in ${inB}`);
+  assertReplayRefused(await send(a, viaA, second), `nc 2 again, in ${inA}`);
 }
 
-Deno.test("workers: a nonce-count accepted in one worker is a replay in the other (UDP, both ways)", async () => {
+/** A TCP client (registered as Carol) whose connection the kernel gave worker `worker`. */
+const tcpClientIn = (ts: TestServer, worker: number) =>
+  registeredIn(ts, "tcp", worker, { ...CAROL, expires: 600 });
+
+Deno.test("workers: a nonce-count accepted over UDP in the main thread is a replay on a TCP connection of the worker thread, and the reverse", async () => {
   await using ts = await startTwoWorkers();
+  // With 2 workers the main thread handles every UDP REGISTER (it reads every datagram).
   const phone = await TestSipClient.connect("udp", ts.port("udp"));
+  const attacker = await tcpClientIn(ts, 1);
   try {
-    const inMain = { ...ALICE, expires: 600, callId: callIdFor(0, "reg") };
-    const inThread = { ...ALICE, expires: 600, callId: callIdFor(1, "reg") };
-    const challenge = await send(phone, inMain);
-    assert.equal(challenge.status, 401);
-    const answer = (nc: number) =>
-      answerChallenge(challenge, { ...ALICE, method: "REGISTER", uri: URI, nc });
-    const first = answer(1);
-    assert.equal((await send(phone, inMain, first)).status, 200, "nc 1 in the main thread");
-    assertReplayRefused(await send(phone, inThread, first), "nc 1 again, in the worker thread");
-    // The nonce itself is good there: the refusal was the replay.
-    const second = answer(2);
-    assert.equal((await send(phone, inThread, second)).status, 200, "nc 2 in the worker thread");
-    assertReplayRefused(await send(phone, inMain, second), "nc 2 again, in the main thread");
+    await replayBothWays(phone, "the main thread (UDP)", attacker, "the worker thread (TCP)");
   } finally {
+    attacker.close();
     phone.close();
   }
 });
 
-for (const used of [0, 1]) {
-  Deno.test(`workers: credentials accepted over UDP in worker ${used} are refused when replayed on a TCP connection of worker ${1 - used}`, async () => {
-    await using ts = await startTwoWorkers();
-    const phone = await TestSipClient.connect("udp", ts.port("udp"));
-    const attacker = await tcpClientIn(ts, 1 - used);
-    try {
-      const viaUdp = { ...ALICE, expires: 600, callId: callIdFor(used, "reg") };
-      const challenge = await send(phone, viaUdp);
-      assert.equal(challenge.status, 401);
-      const credentials = answerChallenge(challenge, { ...ALICE, method: "REGISTER", uri: URI });
-      assert.equal((await send(phone, viaUdp, credentials)).status, 200);
-      const replay = { ...ALICE, expires: 600, callId: `replay-${crypto.randomUUID()}` };
-      assertReplayRefused(await send(attacker, replay, credentials), "the replay over TCP");
-    } finally {
-      attacker.close();
-      phone.close();
-    }
-  });
-}
+Deno.test("workers: a nonce-count accepted on a TCP connection of one worker is a replay on one of the other, both ways", async () => {
+  await using ts = await startTwoWorkers();
+  const inMain = await tcpClientIn(ts, 0);
+  const inThread = await tcpClientIn(ts, 1);
+  try {
+    await replayBothWays(inMain, "the main thread (TCP)", inThread, "the worker thread (TCP)");
+  } finally {
+    inThread.close();
+    inMain.close();
+  }
+});

@@ -1,20 +1,22 @@
 /**
  * Two SIP workers (`workers = 2`: the main thread and one worker thread) serve as one
  * server, over real sockets. Every message of a call is handled by the worker its Call-ID
- * hashes to, so each test picks Call-IDs for a given worker, and WebSocket connections
- * (which the kernel spreads over the workers) are opened until one lives in the worker
- * wanted: a UDP phone registered through one worker is called from a WS browser whose
- * connection lives in the other; CANCEL and the ACKs of 2xx and non-2xx reach the right
- * transaction whichever worker receives them; a binding removed through the API is gone in
- * every worker; the API counts what every worker did; the operator's WebSocket switch holds in
- * every worker; stopping drains every worker.
+ * hashes to, so each test picks Call-IDs for a given worker, and connections (which the kernel
+ * spreads over the workers) are opened until one lives in the worker wanted. A REGISTER is
+ * handled where it is read: over UDP by the main thread with 2 workers (by its Call-ID's worker
+ * with 3), over a connection by the worker holding it. A UDP phone registered through one
+ * worker is called from a WS browser whose connection lives in another; CANCEL and the ACKs of
+ * 2xx and non-2xx reach the right transaction whichever worker receives them; a binding removed
+ * through the API is gone in every worker; the API counts what every worker did; the operator's
+ * WebSocket switch holds in every worker; stopping drains every worker.
  */
 import assert from "node:assert/strict";
 import { startHttpApi } from "../src/api/http_server.ts";
 import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import type { WsClosed } from "../src/events.ts";
 import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
-import { register, TestSipClient } from "./support/sip_client.ts";
+import { optionsRequest, register, TestSipClient } from "./support/sip_client.ts";
+import { registeredIn } from "./support/placed_client.ts";
 import { handshake } from "./support/ws_handshake.ts";
 import { RawWsClient } from "./support/raw_ws.ts";
 import { until } from "./support/poll.ts";
@@ -36,7 +38,7 @@ const KEY = "workers-test-key";
 
 function startTwoWorkers(): Promise<TestServer> {
   return startTestServer({
-    transports: ["udp", "ws"],
+    transports: ["udp", "tcp", "ws"],
     accounts: [ALICE, BOB, CAROL],
     configure: (c) => {
       c.workers = 2;
@@ -61,66 +63,34 @@ function startThreeWorkers(): Promise<TestServer> {
 /** True when `value` is undefined: what `until` waits for when something must go. */
 const gone = (value: unknown) => value === undefined || undefined;
 
-/** The worker holding the connection of the binding `aor` was registered on. */
-function bindingWorker(ts: TestServer, aor: string): number | undefined {
-  const [binding] = ts.server.location.lookup(aor);
-  return binding && (binding.flow.owner?.worker ?? -1);
+/** A WS client registered as `who` whose connection (and so its binding) lives in `worker`. */
+function wsClientIn(ts: TestServer, worker: number, who: typeof ALICE): Promise<TestSipClient> {
+  return registeredIn(ts, "ws", worker, { ...who, expires: 600 });
 }
 
 /**
- * A WS client registered as `who` whose connection lives in `worker`; its REGISTER uses a
- * Call-ID the other worker owns, so the registration itself crosses workers.
+ * A UDP phone registered as `who`. The main thread reads every datagram: with 2 workers it
+ * handles the REGISTER itself, with 3 or more it hands it to the worker `callId` hashes to.
  */
-async function wsClientIn(
+async function udpPhone(
   ts: TestServer,
-  worker: number,
-  who: typeof ALICE,
-  count = 2,
-): Promise<TestSipClient> {
-  for (let attempt = 0; attempt < 40; attempt++) {
-    const client = await TestSipClient.connect("ws", ts.port("ws"));
-    const ok = await register(client, {
-      ...who,
-      expires: 600,
-      callId: callIdFor((worker + 1) % count, "reg", count),
-    });
-    assert.equal(ok.status, 200, `${who.user} registers over ws`);
-    const aor = `${who.user}@${who.domain}`;
-    // The binding reaches main's copy right after the 200 (one message between threads).
-    const landed = await until("the binding in main's copy", () => bindingWorker(ts, aor));
-    if (landed === worker) return client;
-    client.close();
-    // The next try's binding must not be confused with this one.
-    await until("the binding gone with its connection", () => gone(bindingWorker(ts, aor)));
-  }
-  throw new Error(`no WebSocket connection landed in worker ${worker}`);
-}
-
-/** A UDP phone registered as `who` through `worker` (its REGISTER's Call-ID owner). */
-async function udpPhoneVia(
-  ts: TestServer,
-  worker: number,
   who: typeof BOB,
-  count = 2,
+  callId = `reg-${crypto.randomUUID()}`,
 ): Promise<TestSipClient> {
   const phone = await TestSipClient.connect("udp", ts.port("udp"));
-  const ok = await register(phone, {
-    ...who,
-    expires: 600,
-    callId: callIdFor(worker, "reg", count),
-  });
+  const ok = await register(phone, { ...who, expires: 600, callId });
   assert.equal(ok.status, 200, `${who.user} registers over udp`);
   return phone;
 }
 
-for (const [phoneWorker, browserWorker] of [[1, 0], [0, 1]]) {
-  Deno.test(`workers: a UDP phone registered through worker ${phoneWorker} is called at once from a WS browser in worker ${browserWorker}; ACK for 2xx and BYE cross back`, async () => {
+for (const callWorker of [0, 1]) {
+  Deno.test(`workers: a UDP phone registered through the main thread is called at once from a WS browser in worker 1, on a call worker ${callWorker} owns; ACK for 2xx and BYE cross back`, async () => {
     await using ts = await startTwoWorkers();
-    const bob = await udpPhoneVia(ts, phoneWorker, BOB);
-    const alice = await wsClientIn(ts, browserWorker, ALICE);
+    const bob = await udpPhone(ts, BOB);
+    const alice = await wsClientIn(ts, 1, ALICE);
     try {
-      // The call is owned by the worker the phone registered through, not the browser's.
-      const call: Call = { callId: callIdFor(phoneWorker, "call"), fromTag: "a1", cseq: 1 };
+      // Owned by the phone's worker (main), or by the browser's (the phone's binding copied there).
+      const call: Call = { callId: callIdFor(callWorker, "call"), fromTag: "a1", cseq: 1 };
       await inviteWithAuth(alice, call, ALICE, `sip:bob@${DOMAIN}`);
       const invite = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
       assert.equal(invite.uri, bob.contactUri);
@@ -169,8 +139,8 @@ for (const [phoneWorker, browserWorker] of [[1, 0], [0, 1]]) {
 
 Deno.test("workers = 3: the main thread only dispatches; a WS browser in worker 2 calls a UDP phone registered through worker 1 on a call worker 1 owns (hand-overs between worker threads go straight)", async () => {
   await using ts = await startThreeWorkers();
-  const bob = await udpPhoneVia(ts, 1, BOB, 3);
-  const alice = await wsClientIn(ts, 2, ALICE, 3);
+  const bob = await udpPhone(ts, BOB, callIdFor(1, "reg", 3));
+  const alice = await wsClientIn(ts, 2, ALICE);
   try {
     const call: Call = { callId: callIdFor(1, "call3", 3), fromTag: "a3", cseq: 1 };
     await inviteWithAuth(alice, call, ALICE, `sip:bob@${DOMAIN}`);
@@ -203,7 +173,7 @@ Deno.test("workers = 3: the main thread only dispatches; a WS browser in worker 
 
 Deno.test("workers: CANCEL from a browser in the other worker reaches the INVITE's transaction; the ACK of the 487 is absorbed where the transaction lives", async () => {
   await using ts = await startTwoWorkers();
-  const bob = await udpPhoneVia(ts, 0, BOB);
+  const bob = await udpPhone(ts, BOB);
   const alice = await wsClientIn(ts, 0, ALICE);
   const carol = await TestSipClient.connect("udp", ts.port("udp"));
   try {
@@ -270,7 +240,9 @@ Deno.test("workers: CANCEL from a browser in the other worker reaches the INVITE
 Deno.test("workers: a binding removed through the API is gone in every worker; the API counts every worker's messages", async () => {
   await using ts = await startTwoWorkers();
   const http = startHttpApi(ts.server, 0, "127.0.0.1");
-  const bob = await udpPhoneVia(ts, 1, BOB);
+  // Bob's binding is made by the main thread (UDP), Alice's by worker 1 (her connection's).
+  const bob = await udpPhone(ts, BOB);
+  const alice = await wsClientIn(ts, 1, ALICE);
   const carol = await TestSipClient.connect("udp", ts.port("udp"));
   try {
     const api = (method: string, path: string) =>
@@ -278,23 +250,28 @@ Deno.test("workers: a binding removed through the API is gone in every worker; t
         method,
         headers: { authorization: `Bearer ${KEY}` },
       });
-    // The REGISTER was handled by worker 1; main's counters include it once synced.
-    const registers = (await countersOf(ts)).total("sip_messages_in_total", {
-      method: "REGISTER",
-    });
-    assert.equal(registers, 2, "challenge round and authenticated REGISTER, both counted");
     const listed = await (await api("GET", "/bindings")).json();
-    assert.equal(listed.count, 1);
-    assert.equal((await api("DELETE", `/bindings/${listed.bindings[0].id}`)).status, 204);
+    assert.equal(listed.count, 2);
+    for (const binding of listed.bindings) {
+      assert.equal((await api("DELETE", `/bindings/${binding.id}`)).status, 204);
+    }
 
     for (const worker of [0, 1]) {
-      const call: Call = { callId: callIdFor(worker, "gone"), fromTag: `c${worker}`, cseq: 1 };
-      await inviteWithAuth(carol, call, CAROL, `sip:bob@${DOMAIN}`);
-      const final = await carol.response(call.callId, call.cseq);
-      assert.equal(final.status, 480, `worker ${worker} no longer routes to the removed binding`);
+      for (const callee of ["bob", "alice"]) {
+        const callId = callIdFor(worker, "gone");
+        const call: Call = { callId, fromTag: `c${worker}`, cseq: 1 };
+        await inviteWithAuth(carol, call, CAROL, `sip:${callee}@${DOMAIN}`);
+        const final = await carol.response(call.callId, call.cseq);
+        assert.equal(final.status, 480, `worker ${worker} no longer routes to ${callee}`);
+      }
     }
     await assert.rejects(bob.wait(isReq("INVITE"), 300), "the phone is not called");
+    await assert.rejects(alice.wait(isReq("INVITE"), 300), "the browser is not called");
+    // Half the INVITEs were handled by worker 1; main's counters include them once synced.
+    const invites = (await countersOf(ts)).total("sip_messages_in_total", { method: "INVITE" });
+    assert.equal(invites, 8, "each call's challenge round and authenticated INVITE, both counted");
   } finally {
+    alice.close();
     bob.close();
     carol.close();
     await http.close();
@@ -303,7 +280,7 @@ Deno.test("workers: a binding removed through the API is gone in every worker; t
 
 Deno.test("workers: stopping drains every worker: 503 for new work there, a call being set up in the worker thread completes", async () => {
   const ts = await startTwoWorkers();
-  const bob = await udpPhoneVia(ts, 0, BOB);
+  const bob = await udpPhone(ts, BOB);
   const carol = await TestSipClient.connect("udp", ts.port("udp"));
   try {
     const call: Call = { callId: callIdFor(1, "drain"), fromTag: "c9", cseq: 1 };
@@ -315,14 +292,16 @@ Deno.test("workers: stopping drains every worker: 503 for new work there, a call
     // Grace long enough for the steps below on a loaded machine; the stop ends once the
     // call is answered, not after the grace.
     const stopped = ts.stop(15_000);
+    const refused = await register(carol, { ...CAROL, expires: 600 });
+    assert.equal(refused.status, 503, "new registrations are refused");
+    assert.ok(refused.get("retry-after"));
     for (const worker of [0, 1]) {
-      const refused = await register(carol, {
-        ...CAROL,
-        expires: 600,
-        callId: callIdFor(worker, "late"),
-      });
-      assert.equal(refused.status, 503, `worker ${worker} refuses new registrations`);
-      assert.ok(refused.get("retry-after"));
+      // A request outside any dialog is new work, refused by the worker its Call-ID names.
+      const callId = callIdFor(worker, "late");
+      await carol.send(optionsRequest(carol, callId));
+      const late = await carol.response(callId, 1, 5000);
+      assert.equal(late.status, 503, `worker ${worker} refuses new work`);
+      assert.ok(late.get("retry-after"));
     }
     await bob.send(sipReply(invite, 200, "OK", { toTag: "b9" }));
     const answered = await carol.wait(isRes(200, call.callId)) as SipResponse;
@@ -451,22 +430,19 @@ Deno.test("workers: GET /ws lists every worker's connections; close and ping (a 
 
 Deno.test("workers: a binding made in the worker thread reaches main's copy with every field the REGISTER set (Path, instance, User-Agent, Contact parameters, flow)", async () => {
   await using ts = await startTwoWorkers();
-  const phone = await TestSipClient.connect("udp", ts.port("udp"));
+  const instance = "<urn:uuid:00000000-0000-1000-8000-00000000b0b1>";
+  // Over a connection worker 1 holds: the registrar there builds the binding.
+  const phone = await registeredIn(ts, "tcp", 1, {
+    ...BOB,
+    expires: 600,
+    contactParams: `;+sip.instance="${instance}";q=0.5`,
+    extraHeaders: [
+      "Supported: path",
+      "Path: <sip:edge.example.test;lr>",
+      "User-Agent: Zoë's phone 1.0",
+    ],
+  });
   try {
-    const instance = "<urn:uuid:00000000-0000-1000-8000-00000000b0b1>";
-    const ok = await register(phone, {
-      ...BOB,
-      expires: 600,
-      // Worker 1 owns this Call-ID: the registrar there builds the binding.
-      callId: callIdFor(1, "fields"),
-      contactParams: `;+sip.instance="${instance}";q=0.5`,
-      extraHeaders: [
-        "Supported: path",
-        "Path: <sip:edge.example.test;lr>",
-        "User-Agent: Zoë's phone 1.0",
-      ],
-    });
-    assert.equal(ok.status, 200);
     const [binding] = ts.server.location.lookup(`bob@${DOMAIN}`);
     assert.ok(binding, "the binding is in main's copy once the REGISTER was answered");
     assert.equal(binding.contact, phone.contactUri);
@@ -478,13 +454,14 @@ Deno.test("workers: a binding made in the worker thread reaches main's copy with
     assert.equal(binding.contactHost, "127.0.0.1");
     assert.equal(binding.contactPort, phone.localPort);
     assert.deepEqual(binding.contactAddress, {
-      transport: "udp",
+      transport: "tcp",
       host: "127.0.0.1",
       port: phone.localPort,
     });
-    assert.equal(binding.flow.transport, "udp");
+    assert.equal(binding.flow.transport, "tcp");
     assert.deepEqual(binding.flow.remote, { host: "127.0.0.1", port: phone.localPort });
-    assert.equal(binding.flow.reliable, false);
+    assert.equal(binding.flow.reliable, true);
+    assert.equal(binding.flow.owner?.worker, 1, "the flow names the worker holding it");
     assert.ok(binding.expiresAt > Date.now() + 590_000, "expires in 600 s");
     assert.equal(binding.outstandingPings, 0);
   } finally {

@@ -1,0 +1,50 @@
+/**
+ * @module Test clients whose connection lives in a chosen SIP worker. The kernel spreads
+ * connections over the workers' listeners (`SO_REUSEPORT`), so a client is connected and
+ * registered until its binding names the worker wanted; a REGISTER read from a connection is
+ * handled by the worker holding it, so the binding is made there too. Test traffic only;
+ * asserts nothing but the 200 each registration must get.
+ */
+import assert from "node:assert/strict";
+import {
+  type ClientTransport,
+  register,
+  type RegisterOptions,
+  TestSipClient,
+} from "./sip_client.ts";
+import { until } from "./poll.ts";
+import type { TestServer } from "./test_server.ts";
+
+/**
+ * A `transport` client of `ts` registered as `o` whose connection (and binding) lives in
+ * `worker` (0: the main thread). Every other try's binding is removed before this returns, so
+ * the AOR's bindings are those made before and this client's.
+ */
+export async function registeredIn(
+  ts: TestServer,
+  transport: Exclude<ClientTransport, "udp">,
+  worker: number,
+  o: RegisterOptions,
+): Promise<TestSipClient> {
+  const aor = `${o.user}@${o.domain}`;
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const client = await TestSipClient.connect(transport, ts.port(transport), ts.config.interface);
+    // A Call-ID of its own names this try's binding among the AOR's.
+    const callId = `${o.callId ?? "placed"}-${attempt}-${crypto.randomUUID().slice(0, 8)}`;
+    const ok = await register(client, { ...o, callId }, 5000);
+    assert.equal(ok.status, 200, `${o.user} registers over ${transport}`);
+    const binding = () => ts.server.location.lookup(aor).find((b) => b.callId === callId);
+    // The binding reaches main's copy right after the 200 (one message between threads).
+    const held = await until("the binding in main's copy", () => {
+      const found = binding();
+      return found && (found.flow.owner?.worker ?? 0);
+    });
+    if (held === worker) return client;
+    // Unregistered first: a TCP binding may outlive its connection (`tcp_bindings`).
+    const removed = await register(client, { ...o, callId, expires: 0 }, 5000);
+    assert.equal(removed.status, 200, `${o.user} unregisters over ${transport}`);
+    client.close();
+    await until("the binding gone", () => binding() ? undefined : true);
+  }
+  throw new Error(`no ${transport} connection landed in worker ${worker}`);
+}
