@@ -4,7 +4,7 @@
  * (down, then back) and tells its owner, so the node can report health and write back
  * what it queued. Keys of every sipws structure start with `sipws:`.
  */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { Logger } from "../log.ts";
 
 const log = new Logger("redis");
@@ -34,8 +34,11 @@ export interface RedisOptions {
   ca?: string;
 }
 
-function connect(url: string, name: string, options: RedisOptions): Redis {
-  return new Redis(url, {
+/** ioredis, loaded with the first connection: a node without a cluster never needs it. */
+type RedisClass = typeof import("ioredis").Redis;
+
+function connect(Client: RedisClass, url: string, name: string, options: RedisOptions): Redis {
+  return new Client(url, {
     // rediss:// turns TLS on; a private CA is added to the roots it is checked against.
     ...(options.ca && url.startsWith("rediss:") ? { tls: { ca: options.ca } } : {}),
     connectionName: name,
@@ -54,7 +57,8 @@ export async function openRedis(
   options: RedisOptions = {},
   timeoutMs = 5000,
 ): Promise<RedisLink> {
-  const client = connect(url, name, options);
+  const { Redis: Client } = await import("ioredis");
+  const client = connect(Client, url, name, options);
   const subscribers: Redis[] = [];
   const reconnects: (() => void)[] = [];
   let up = false;
@@ -89,7 +93,7 @@ export async function openRedis(
       return up;
     },
     subscriber() {
-      const sub = connect(url, `${name}-sub`, options);
+      const sub = connect(Client, url, `${name}-sub`, options);
       sub.on("error", () => {});
       subscribers.push(sub);
       return sub;
