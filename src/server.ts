@@ -104,7 +104,13 @@ const log = new Logger("server");
  * Something started with the server and stopped before it, e.g. the control API. Layers
  * to the right of this file plug in here, so this file never imports them.
  */
-export type Attachment = (server: Server) => { close(): Promise<void> | void };
+export type Attachment = (
+  server: Server,
+) => Attached | Promise<Attached>;
+/** What an attachment hands back to be stopped with the server. */
+export interface Attached {
+  close(): Promise<void> | void;
+}
 
 /** Source addresses the shared table of several workers tracks (as the guard's own tables). */
 const MAX_SOURCES = 100_000;
@@ -473,9 +479,9 @@ export async function startServer(
       events.emit({ type: "server.stopped" });
     },
   };
-  const started: ReturnType<Attachment>[] = [];
+  const started: Attached[] = [];
   try {
-    for (const attach of attachments) started.push(attach(server));
+    for (const attach of attachments) started.push(await attach(server));
     cluster?.node.serving();
   } catch (error) {
     await server.stop();

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { startHttpApi } from "../src/api/http_server.ts";
 import { defaultConfig } from "../src/config/config.ts";
 import { startServer } from "../src/server.ts";
-import { startControlApi } from "../src/api/http_server.ts";
+import { startControlApi } from "../src/api/control_api.ts";
 import type { SipResponse } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { createApiApp } from "../src/api/app.ts";

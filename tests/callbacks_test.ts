@@ -13,7 +13,7 @@ import { createApiApp } from "../src/api/app.ts";
 import { metricsText } from "../src/api/metrics.ts";
 import { type Config, defaultConfig } from "../src/config/config.ts";
 import { type Server, startServer } from "../src/server.ts";
-import { startControlApi } from "../src/api/http_server.ts";
+import { startControlApi } from "../src/api/control_api.ts";
 import { createResponse, type SipMessage, type SipRequest } from "../src/sip/message.ts";
 import { parseMessage } from "../src/sip/parse.ts";
 import { freePort } from "./support/ports.ts";

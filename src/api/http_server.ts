@@ -1,13 +1,10 @@
 /**
- * @module Serves the control API app on `Deno.serve` (`-r PORT`) and, with it, the
- * control-server callbacks and call events: `startHttpApi` for the listener alone, `startControlApi` for
- * what a running server needs (callbacks always, the HTTP listener when `httpPort` is set).
- * It owns the listener's lifetime only; routes live in app.ts.
+ * @module Serves the control API app on `Deno.serve` (`-r PORT`). It owns the listener's
+ * lifetime only; routes live in app.ts, and control_api.ts starts it with what else a running
+ * server needs.
  */
 import { Logger } from "../log.ts";
 import { type ApiOptions, type ApiServer, createApiApp } from "./app.ts";
-import { type CallbackOptions, startCallbacks } from "./callbacks.ts";
-import { CallEvents } from "./call_events.ts";
 
 export interface HttpApi {
   /** The bound port (useful with port 0). */
@@ -50,42 +47,6 @@ export function startHttpApi(
       closing.abort();
       closed ??= httpServer.shutdown().catch(() => {});
       return closed;
-    },
-  };
-}
-
-export interface ControlApi {
-  /** The HTTP listener, when `config.httpPort` is set. */
-  readonly http?: HttpApi;
-  close(): Promise<void>;
-}
-
-/** Starts control callbacks and, when `config.httpPort` is set, the HTTP API. */
-export function startControlApi(
-  server: ApiServer,
-  options: CallbackOptions & { version?: string } = {},
-): ControlApi {
-  const callbacks = startCallbacks(server, options);
-  const callEvents = new CallEvents(server, options);
-  let http: HttpApi | undefined;
-  try {
-    if (server.config.httpPort !== undefined) {
-      http = startHttpApi(server, server.config.httpPort, server.config.interface, {
-        callbacks,
-        version: options.version,
-      });
-    }
-  } catch (error) {
-    callbacks.close();
-    callEvents.close();
-    throw error;
-  }
-  return {
-    http,
-    async close() {
-      await http?.close();
-      callbacks.close();
-      callEvents.close();
     },
   };
 }

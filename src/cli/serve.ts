@@ -233,7 +233,7 @@ async function runAttached(
 
   try {
     const { startServer } = await import("../server.ts");
-    const { startControlApi } = await import("../api/http_server.ts");
+    const { startControlApi } = await import("../api/control_api.ts");
     server = await startServer(config, [(s) => startControlApi(s, { version: VERSION })]);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);

@@ -6,7 +6,7 @@
 import { type Config, defaultConfig } from "../../src/config/config.ts";
 import { type Server, startServer } from "../../src/server.ts";
 import type { Counters } from "../../src/events.ts";
-import { startControlApi } from "../../src/api/http_server.ts";
+import { startControlApi } from "../../src/api/control_api.ts";
 import { makeSelfSignedCert } from "./certs.ts";
 import { freePorts } from "./ports.ts";
 
