@@ -16,6 +16,8 @@
  * then lists, per registration, the bytes that outlived a scavenge by allocating function
  * (V8's sampling heap profiler, which costs CPU: not for the CPU figure). The server hands
  * back its startup-only pages as `sipws serve` does (`--keep-startup-pages`: not, for A/B).
+ * `--snapshot-at=S --snapshot=FILE` writes a V8 heap snapshot S seconds into the load (the
+ * snapshot forces a full GC first, so it holds what is live; it stalls the server for seconds).
  * Not part of the product.
  */
 import { defaultConfig } from "../src/config/config.ts";
@@ -24,6 +26,7 @@ import { releaseStartupPages } from "../src/cli/startup_pages.ts";
 import { runRegisterLoad } from "./register_load.ts";
 import { freePorts } from "../tests/support/ports.ts";
 import process from "node:process";
+import v8 from "node:v8";
 import { arg } from "./support/args.ts";
 import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 import { sampleComposition, sippRegisterLoad } from "./support/rss_composition.ts";
@@ -56,12 +59,14 @@ if (sippRate > 0) {
     ? await startHeapSampling(true, 16384)
     : undefined;
   let total = 0;
+  const snapshotAt = Number(arg("snapshot-at") ?? -1);
   try {
     await sippRegisterLoad(
       port,
       sippRate,
       Number(arg("duration") ?? 20000),
       (line) => {
+        if (line.t_s === snapshotAt) v8.writeHeapSnapshot(arg("snapshot") ?? "sipws.heapsnapshot");
         const sample = sampleComposition();
         for (const [k, v] of Object.entries(sample)) peaks[k] = Math.max(peaks[k] ?? 0, v);
         if (!QUIET) console.log(JSON.stringify({ ...line, ...sample }));
