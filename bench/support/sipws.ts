@@ -8,7 +8,7 @@
  */
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import type { AccountInput } from "../../src/store/account.ts";
-import { V8_FLAGS_ARG } from "../../src/cli/v8_flags.ts";
+import { LAZY_IMPORTS_FLAG, V8_FLAGS_ARG } from "../../src/cli/v8_flags.ts";
 
 /** Creates `${dir}/sipws.db` holding `accounts` (HA1s only); returns its path. */
 export async function seededStore(dir: string, accounts: AccountInput[]): Promise<string> {
@@ -75,6 +75,7 @@ function workersArg(o: ServeArgs): string[] {
 export function serveArgs(o: ServeArgs): string[] {
   return [
     "run",
+    LAZY_IMPORTS_FLAG,
     // The server's V8 flags as users get them, unless the bench sets its own.
     ...(o.denoFlags?.some((f) => f.startsWith("--v8-flags")) ? [] : [V8_FLAGS_ARG]),
     ...(o.denoFlags ?? []),

@@ -1,7 +1,7 @@
 /**
  * @module How sipws names and re-runs itself: the command line that starts this same sipws
- * (the compiled binary, or `deno run -A --v8-flags=... --config deno.json main.ts` from a
- * checkout), used by
+ * (the compiled binary, or `deno run -A --unstable-lazy-dynamic-imports --v8-flags=... --config
+ * deno.json main.ts` from a checkout), used by
  * the daemon to re-spawn itself and by `service install` for ExecStart; and the version from
  * deno.json (bundled into a compiled binary, so no file is needed at run time).
  */
@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 import { isCompiled } from "../config/load.ts";
-import { V8_FLAGS_ARG } from "./v8_flags.ts";
+import { SERVER_RUN_FLAGS } from "./v8_flags.ts";
 
 /** sipws's version as deno.json states it. */
 export const VERSION: string = denoJson.version;
@@ -33,6 +33,13 @@ export function selfCommand(args: string[]): { command: string; args: string[] }
   }
   return {
     command: Deno.execPath(),
-    args: ["run", "-A", V8_FLAGS_ARG, ...(hasConfig ? ["--config", config] : []), main, ...args],
+    args: [
+      "run",
+      "-A",
+      ...SERVER_RUN_FLAGS,
+      ...(hasConfig ? ["--config", config] : []),
+      main,
+      ...args,
+    ],
   };
 }

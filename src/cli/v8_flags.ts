@@ -20,3 +20,16 @@ export const SERVER_V8_FLAGS = ["--max-semi-space-size=8"];
 
 /** The `deno run` / `deno compile` argument that applies them. */
 export const V8_FLAGS_ARG = `--v8-flags=${SERVER_V8_FLAGS.join(",")}`;
+
+/**
+ * `deno run` only: a module named by a dynamic `import()` (the server behind `serve`, the
+ * dashboard behind `--tui`, the HTTP routes behind `-r`) is loaded when it is first
+ * imported. Without it Deno parses the whole graph of every such import at start and keeps
+ * it, ink and React included: ~9 MB of native memory in a server that never opens the
+ * dashboard (docs/performance.md, idle memory). Never for `deno compile`, whose code-only
+ * graph would then leave those modules out of the binary.
+ */
+export const LAZY_IMPORTS_FLAG = "--unstable-lazy-dynamic-imports";
+
+/** What `deno run` of the server takes before main.ts. */
+export const SERVER_RUN_FLAGS = [LAZY_IMPORTS_FLAG, V8_FLAGS_ARG];
