@@ -17,6 +17,7 @@ import { register, TestSipClient } from "./support/sip_client.ts";
 import { inviteWithAuth, isReq, sipReply } from "./support/sip_call.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { hasTmux, TmuxTerminal } from "./support/tmux.ts";
+import { SERVER_RUN_FLAGS } from "../src/cli/v8_flags.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEY = "tui-test-key";
@@ -53,6 +54,8 @@ function serveArgs(o: { udp: number; ws: number; http: number; dir: string }): s
     Deno.execPath(),
     "run",
     "-A",
+    // As `deno task start` runs it: the dashboard and the HTTP routes load at first use.
+    ...SERVER_RUN_FLAGS,
     "main.ts",
     "-f",
     "--tui",
