@@ -97,6 +97,11 @@ class ParseCache {
   contacts: NameAddr[] | undefined = undefined;
   cseqRaw: string | undefined = undefined;
   cseq: CSeq | undefined = undefined;
+  /** The first Via line's value as the parser cut it: `viaLine` is viaHead[viaFrom, viaTo). */
+  viaLine: string | undefined = undefined;
+  viaHead = "";
+  viaFrom = 0;
+  viaTo = 0;
 }
 
 abstract class SipMessageBase {
@@ -262,7 +267,7 @@ abstract class SipMessageBase {
     const cache = this.#parsed;
     if (!this.#sameLines("via", cache.viasRaw)) {
       const raw = this.#lines("via");
-      cache.vias = this.getAll("via").map(parseVia);
+      cache.vias = this.getAll("via").map((v) => parseVia(v));
       cache.viasRaw = raw;
     }
     return cache.vias!.slice();
@@ -273,6 +278,12 @@ abstract class SipMessageBase {
     if (line) {
       const cache = this.#parsed;
       if (line === cache.topViaRaw) return cache.topVia!;
+      if (line === cache.viaLine && line.indexOf(",") < 0) {
+        // Scanned in the decoded head, a flat string: the line is a slice of it, slower to scan.
+        const via = parseVia(cache.viaHead, cache.viaFrom, cache.viaTo);
+        cache.topViaRaw = line;
+        return cache.topVia = via;
+      }
       const first = line.indexOf(",") < 0
         ? line
         : splitTopLevel(line, ",").find((v) => v.trim())?.trim();
@@ -286,6 +297,18 @@ abstract class SipMessageBase {
     const top = this.getAll("via")[0];
     if (!top) throw new SipParseError("Missing Via");
     return parseVia(top);
+  }
+
+  /**
+   * For the parser: the first Via line's value `line` is head[from, to) of the decoded head
+   * it was sliced from, so `topVia` can parse it there.
+   */
+  noteTopVia(line: string, head: string, from: number, to: number): void {
+    const cache = this.#parsed;
+    cache.viaLine = line;
+    cache.viaHead = head;
+    cache.viaFrom = from;
+    cache.viaTo = to;
   }
 
   /**

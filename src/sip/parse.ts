@@ -133,6 +133,7 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
   const textHeadEnd = parseHeaderLines(text, eol + 1);
   // An array of exactly the lines' size (a push-grown one reserves room for 16 or more).
   message.headers = LINES.slice(0, lineCount);
+  if (topViaLine !== undefined) message.noteTopVia(topViaLine, text, topViaFrom, topViaTo);
   // A head of many lines does not keep that many stale ones.
   if (LINES.length > LINES_KEPT) LINES.length = LINES_KEPT;
   if (headEnd < 0) headEnd = start + textHeadEnd;
@@ -150,6 +151,10 @@ function endsWithBlankLine(bytes: Uint8Array, from: number): boolean {
 
 /** Content-Length of the head `parseHeaderLines` split last: -1 when absent. */
 let contentLength = -1;
+/** The first Via line's value of that head and where it is in it (see `noteTopVia`). */
+let topViaLine: string | undefined;
+let topViaFrom = 0;
+let topViaTo = 0;
 
 /**
  * The header lines `parseHeaderLines` split last are LINES[0, lineCount): reused from
@@ -166,6 +171,7 @@ const LINES_KEPT = 64;
  * `contentLength`; conflicting Content-Length values throw.
  */
 function parseHeaderLines(head: string, from: number): number {
+  topViaLine = undefined;
   let n = 0;
   let eol: number;
   let length = -1;
@@ -221,7 +227,14 @@ function parseHeaderLines(head: string, from: number): number {
           value = head.slice(a, b);
           seen.value = value;
         }
-      } else value = head.slice(a, b);
+      } else {
+        value = head.slice(a, b);
+        if (key === "via" && topViaLine === undefined) {
+          topViaLine = value;
+          topViaFrom = a;
+          topViaTo = b;
+        }
+      }
     } else {
       // A folded line (rare): its joined text is not kept in the table.
       const name = text.slice(lineStart, nameEnd);

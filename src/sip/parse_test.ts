@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { SipRequest, SipResponse } from "./message.ts";
 import { findHeadEnd, parseMessage, validateMessage } from "./parse.ts";
 import { reasonOf } from "./fixtures_test.ts";
+import { parseVia } from "./via.ts";
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -254,4 +255,36 @@ Deno.test("validateMessage: reasons for a 400", () => {
   for (const [reason, edit] of cases) {
     assert.equal(reasonOf(() => validateMessage(variant(edit))), reason, reason);
   }
+});
+
+Deno.test("parse: the top Via is read where the parser cut it, and only while the line is that one", () => {
+  const m = parseMessage(bytes(crlf([
+    "OPTIONS sip:example.com SIP/2.0",
+    "Via: SIP/2.0/UDP 192.0.2.1:5060 ;branch=z9hG4bK1;rport;maddr=192.0.2.9",
+    "Via: SIP/2.0/TCP 192.0.2.2;branch=z9hG4bK2",
+    "To: <sip:a@example.com>",
+    "",
+    "",
+  ])));
+  const value = m.get("via")!;
+  assert.deepEqual(m.topVia, parseVia(value));
+  assert.deepEqual(
+    m.topVia.params,
+    new Map([["branch", "z9hG4bK1"], ["rport", null], [
+      "maddr",
+      "192.0.2.9",
+    ]]),
+  );
+  // A rewritten line is parsed from its new text, not from the head.
+  m.headers.find((h) => h.key === "via")!.value = "SIP/2.0/TLS h.example.com:5061;branch=z9hG4bK3";
+  assert.equal(m.topVia.transport, "TLS");
+  assert.equal(m.topVia.params.get("branch"), "z9hG4bK3");
+  // A range of a longer text parses as the text it spans, and its errors name that text.
+  const line = "Via: SIP / 2.0 / udp host.example.com:5070;branch=z9hG4bKx\r\nTo: x";
+  const from = 5, to = line.indexOf("\r\n");
+  assert.deepEqual(parseVia(line, from, to), parseVia(line.slice(from, to)));
+  assert.throws(
+    () => parseVia("Via: SIP/2.0/UDP h x\r\nTo: y", 5, 20),
+    { message: "Bad Via: SIP/2.0/UDP h x" },
+  );
 });
