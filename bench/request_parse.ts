@@ -73,7 +73,12 @@ async function subject(root: string): Promise<Subject> {
     sink += m.topVia.params.get("branch").length;
     checkRequest(m, true);
     sink += m.to.uri.host.length;
-    for (const c of m.getAll("authorization")) sink += parseDigest(c).username.length;
+    for (const c of m.getAll("authorization")) {
+      // Where the authenticator reads it: in the decoded head when the tree can.
+      const at = m.locate ? m.locate(c) : -1;
+      const p = at < 0 ? parseDigest(c) : parseDigest(m.parsedHead, at, at + c.length);
+      sink += p.username.length;
+    }
     sink += m.contacts.length + m.callId.length + m.cseq.seq;
     sink += (m.get("expires") ?? "").length + m.getAll("path").length;
     sink += (m.get("user-agent") ?? "").length + m.getAll("supported").length;

@@ -24,6 +24,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { TruncatedPrefixMac } from "../sip/sha256.ts";
 import { NonceCounts } from "./nonce_counts.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
+import type { SipMessage } from "../sip/message.ts";
 import {
   digestAlgorithmOf,
   type DigestParams,
@@ -212,21 +213,27 @@ export class DigestAuthenticator {
    * The digest-uri is accepted as sent (a proxy cannot always compare it with the
    * Request-URI); the method is the request's. Without qop (RFC 2069 clients) the nonce may be
    * reused until it expires; with qop=auth each nc must exceed the last one accepted.
+   * `message`, the request the values are header values of, lets them be read in its
+   * decoded head.
    */
   verify(
     method: string,
     credentials: string[],
     realm: string,
     lookupHa1: (user: string, algorithm: DigestAlgorithm, realm: string) => string | undefined,
+    message?: SipMessage,
   ): AuthResult {
     let params: DigestParams | undefined;
     let sawMalformed = false;
     let sawOtherRealm = false;
     for (let i = 0; i < credentials.length; i++) {
-      const p = parseDigest(credentials[i]);
+      // Read where the parser decoded it when it can (a flat string scans faster than a slice).
+      const text = credentials[i];
+      const at = message === undefined ? -1 : message.locate(text);
+      const p = at < 0 ? parseDigest(text) : parseDigest(message!.parsedHead, at, at + text.length);
       if (p === undefined) {
         // Another scheme (e.g. Basic) is not ours; a broken Digest value is malformed.
-        if (/^\s*digest(\s|$)/i.test(credentials[i])) sawMalformed = true;
+        if (/^\s*digest(\s|$)/i.test(text)) sawMalformed = true;
         continue;
       }
       if (p.realm === realm) {

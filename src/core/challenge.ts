@@ -73,6 +73,7 @@ export function authenticate(
     credentials,
     realm,
     ha1Lookup(deps.store),
+    request,
   );
   const source = flow?.remote.host;
   const abuse = source === undefined ? undefined : deps.abuse;

@@ -206,3 +206,27 @@ Deno.test("digestHash equals node:crypto for MD5 and SHA-256, ASCII and UTF-8", 
     assert.equal(digestHash("SHA-256", text), createHash("sha256").update(text).digest("hex"));
   }
 });
+
+Deno.test("digest: a value parsed in the text around it reads only its range", () => {
+  const values = [
+    'Digest username="bob", realm="example.com", nonce="n1", uri="sip:example.com", response="r"',
+    'Digest username="b\\"ob",realm="example.com",nc=00000001,qop=auth',
+    "Digest realm=x,",
+    'Digest realm="open',
+    "Digest realm",
+    "Digest realm=",
+    'Basic "x"',
+  ];
+  for (const value of values) {
+    // What follows the range in a message's head must not be read: a closing quote, an `=`.
+    for (const after of ['"\r\n', '="x"\r\n', "\\\r\n", "\r\n"]) {
+      const head = `Authorization: ${value}${after}`;
+      const from = "Authorization: ".length;
+      assert.deepEqual(
+        parseDigest(head, from, from + value.length),
+        parseDigest(value),
+        JSON.stringify(head),
+      );
+    }
+  }
+});

@@ -97,11 +97,16 @@ class ParseCache {
   contacts: NameAddr[] | undefined = undefined;
   cseqRaw: string | undefined = undefined;
   cseq: CSeq | undefined = undefined;
-  /** The first Via line's value as the parser cut it: `viaLine` is viaHead[viaFrom, viaTo). */
+  /**
+   * Lines the parser noted (see `noteLines`): the decoded head, the first Via line's value
+   * at head[viaFrom, ...) and the first Authorization or Proxy-Authorization value at
+   * head[credentialsFrom, ...), each as long as the line.
+   */
+  head = "";
   viaLine: string | undefined = undefined;
-  viaHead = "";
   viaFrom = 0;
-  viaTo = 0;
+  credentialsLine: string | undefined = undefined;
+  credentialsFrom = 0;
 }
 
 abstract class SipMessageBase {
@@ -280,7 +285,7 @@ abstract class SipMessageBase {
       if (line === cache.topViaRaw) return cache.topVia!;
       if (line === cache.viaLine && line.indexOf(",") < 0) {
         // Scanned in the decoded head, a flat string: the line is a slice of it, slower to scan.
-        const via = parseVia(cache.viaHead, cache.viaFrom, cache.viaTo);
+        const via = parseVia(cache.head, cache.viaFrom, cache.viaFrom + line.length);
         cache.topViaRaw = line;
         return cache.topVia = via;
       }
@@ -300,15 +305,41 @@ abstract class SipMessageBase {
   }
 
   /**
-   * For the parser: the first Via line's value `line` is head[from, to) of the decoded head
-   * it was sliced from, so `topVia` can parse it there.
+   * For the parser: `head` is the decoded head it cut the header values from; `via` (or
+   * undefined) is the first Via line's value, at head[viaFrom, ...), and `credentials` the
+   * first Authorization or Proxy-Authorization value, at head[credentialsFrom, ...).
    */
-  noteTopVia(line: string, head: string, from: number, to: number): void {
+  noteLines(
+    head: string,
+    via: string | undefined,
+    viaFrom: number,
+    credentials: string | undefined,
+    credentialsFrom: number,
+  ): void {
     const cache = this.#parsed;
-    cache.viaLine = line;
-    cache.viaHead = head;
-    cache.viaFrom = from;
-    cache.viaTo = to;
+    cache.head = head;
+    cache.viaLine = via;
+    cache.viaFrom = viaFrom;
+    cache.credentialsLine = credentials;
+    cache.credentialsFrom = credentialsFrom;
+  }
+
+  /**
+   * Where `value`, a header value of this message, starts in `parsedHead` when it reads as
+   * a line the parser noted (see `noteLines`), else -1. A value scanned there is read from
+   * a flat string instead of its slice, which is slower to scan.
+   */
+  locate(value: string): number {
+    const cache = this.#cache;
+    if (cache === undefined) return -1;
+    if (value === cache.credentialsLine) return cache.credentialsFrom;
+    if (value === cache.viaLine) return cache.viaFrom;
+    return -1;
+  }
+
+  /** The decoded head `locate` positions are in ("" when the parser noted none). */
+  get parsedHead(): string {
+    return this.#cache?.head ?? "";
   }
 
   /**

@@ -133,7 +133,9 @@ export function parseMessage(bytes: Uint8Array, options: ParseOptions = {}): Sip
   const textHeadEnd = parseHeaderLines(text, eol + 1);
   // An array of exactly the lines' size (a push-grown one reserves room for 16 or more).
   message.headers = LINES.slice(0, lineCount);
-  if (topViaLine !== undefined) message.noteTopVia(topViaLine, text, topViaFrom, topViaTo);
+  if (topViaLine !== undefined || credentialsLine !== undefined) {
+    message.noteLines(text, topViaLine, topViaFrom, credentialsLine, credentialsFrom);
+  }
   // A head of many lines does not keep that many stale ones.
   if (LINES.length > LINES_KEPT) LINES.length = LINES_KEPT;
   if (headEnd < 0) headEnd = start + textHeadEnd;
@@ -151,10 +153,14 @@ function endsWithBlankLine(bytes: Uint8Array, from: number): boolean {
 
 /** Content-Length of the head `parseHeaderLines` split last: -1 when absent. */
 let contentLength = -1;
-/** The first Via line's value of that head and where it is in it (see `noteTopVia`). */
+/**
+ * The first Via line's value of that head and the first Authorization or
+ * Proxy-Authorization value, and where each starts in it (see `noteLines`).
+ */
 let topViaLine: string | undefined;
 let topViaFrom = 0;
-let topViaTo = 0;
+let credentialsLine: string | undefined;
+let credentialsFrom = 0;
 
 /**
  * The header lines `parseHeaderLines` split last are LINES[0, lineCount): reused from
@@ -172,6 +178,7 @@ const LINES_KEPT = 64;
  */
 function parseHeaderLines(head: string, from: number): number {
   topViaLine = undefined;
+  credentialsLine = undefined;
   let n = 0;
   let eol: number;
   let length = -1;
@@ -229,10 +236,17 @@ function parseHeaderLines(head: string, from: number): number {
         }
       } else {
         value = head.slice(a, b);
-        if (key === "via" && topViaLine === undefined) {
-          topViaLine = value;
-          topViaFrom = a;
-          topViaTo = b;
+        if (key === "via") {
+          if (topViaLine === undefined) {
+            topViaLine = value;
+            topViaFrom = a;
+          }
+        } else if (
+          (key === "authorization" || key === "proxy-authorization") &&
+          credentialsLine === undefined
+        ) {
+          credentialsLine = value;
+          credentialsFrom = a;
         }
       }
     } else {

@@ -288,3 +288,24 @@ Deno.test("parse: the top Via is read where the parser cut it, and only while th
     { message: "Bad Via: SIP/2.0/UDP h x" },
   );
 });
+
+Deno.test("parse: credentials are located in the decoded head while the line reads the same", () => {
+  const m = parseMessage(bytes(crlf([
+    "REGISTER sip:example.com SIP/2.0",
+    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
+    'Authorization:  Digest username="a", realm="r"  ',
+    'Proxy-Authorization: Digest username="b"',
+    "",
+    "",
+  ])));
+  for (const key of ["authorization", "via"]) {
+    const value = m.get(key)!;
+    const at = m.locate(value);
+    assert.equal(m.parsedHead.slice(at, at + value.length), value);
+  }
+  // Only the first credentials line is noted; another text is not found.
+  assert.equal(m.locate(m.get("proxy-authorization")!), -1);
+  assert.equal(m.locate('Digest username="a", realm="s"'), -1);
+  m.headers.find((h) => h.key === "authorization")!.value = "Digest realm=x";
+  assert.equal(m.locate(m.get("authorization")!), -1);
+});
