@@ -7,7 +7,8 @@
  * `--root=DIR` (repeatable) measures other checkouts: each gets its own server in this
  * process and they run in interleaved rounds (`--rounds=N`, default 1; with several roots
  * use 8 or more), so load from other work hits each alike; CPU is the process's
- * (`process.cpuUsage`), reported as the min and median of the rounds. `--n=N` registrations
+ * (`process.cpuUsage`), reported as the min and median of the rounds, and the main
+ * thread's alone (`thread_cpu_*`: without V8's helper threads). `--n=N` registrations
  * per round (default 50 000) after `--warmup=N` (default 5 000) per root; `--abuse=off|trusted|counted` (default
  * trusted): the abuse guard disabled, enabled with the load's address trusted (bench
  * default), or enabled and counting every request against a rate limit too high to trip, to
@@ -49,12 +50,19 @@ const cpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
+/**
+ * The main thread's own CPU time (µs, /proc/thread-self/schedstat): without V8's helper
+ * threads (concurrent marking, compilers), whose share swings with the box's load.
+ */
+const threadUs = () =>
+  Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1000;
 
 interface Rig {
   root: string;
   register: (i: number) => void;
   stop: () => Promise<void>;
   cpu: number[];
+  thread: number[];
   wall: number[];
 }
 
@@ -108,12 +116,13 @@ async function rig(root: string): Promise<Rig> {
     server.transport.deliver(request(i, auth), flows[i]);
     if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);
   };
-  return { root, register, stop, cpu: [], wall: [] };
+  return { root, register, stop, cpu: [], thread: [], wall: [] };
 }
 
 async function round(r: Rig): Promise<void> {
   const t0 = performance.now();
   const cpu0 = cpuUs();
+  const thread0 = threadUs();
   for (let i = 0; i < N; i++) {
     r.register(i % AGENTS);
     // Let timers and microtasks run now and then, as between datagrams.
@@ -121,6 +130,7 @@ async function round(r: Rig): Promise<void> {
   }
   // CPU time, not wall time: steadier on a machine shared with other work.
   r.cpu.push((cpuUs() - cpu0) / N);
+  r.thread.push((threadUs() - thread0) / N);
   r.wall.push(((performance.now() - t0) * 1000) / N);
 }
 
@@ -179,6 +189,9 @@ try {
         cpu_us_per_registration: tenth(median(r.cpu)),
         cpu_us_per_registration_min: tenth(Math.min(...r.cpu)),
         cpu_rounds: r.cpu.map(tenth),
+        thread_cpu_us_per_registration: tenth(median(r.thread)),
+        thread_cpu_us_per_registration_min: tenth(Math.min(...r.thread)),
+        thread_cpu_rounds: r.thread.map(tenth),
         heap_bytes_per_registration: allocatedBytes(r),
       }),
     );
