@@ -78,6 +78,13 @@ Deno.test("registrar: Min-Expires 423, wildcard, expiry, several contacts", asyn
     });
     assert.equal(two.status, 200);
     assert.equal(two.getAll("contact").length, 2, "200 lists every current contact");
+    // On one comma-separated line (§7.3.1), each with its own expires.
+    const lines = two.headers.filter((h) => h.key === "contact").map((h) => h.value);
+    assert.equal(lines.length, 1);
+    assert.match(
+      lines[0],
+      /^<sip:[ab]@127\.0\.0\.1:599[89]>;expires=(120|119), <sip:[ab]@127\.0\.0\.1:599[89]>;expires=(120|119)$/,
+    );
 
     const badStar = await register(client, { ...ALICE, expires: 60, callId, contact: "*" });
     assert.equal(badStar.status, 400, "* needs Expires: 0");

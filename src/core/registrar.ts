@@ -210,13 +210,17 @@ export class Registrar {
   #answer(request: SipRequest, aor: string, now: number, path: string[]): SipResponse {
     const response = createResponse(request, 200, undefined, newTag());
     const bindings = (this.#deps.registrations ?? this.#deps.location).lookup(aor);
-    for (const b of bindings) {
-      const remaining = Math.max(1, Math.round((b.expiresAt - now) / 1000));
+    if (bindings.length === 1) {
       // A lone binding is new at each of its refreshes: nothing to reuse, nothing to keep.
-      response.append(
-        "Contact",
-        bindings.length === 1 ? contactText(b, remaining) : this.#contactValue(b, remaining),
-      );
+      response.append("Contact", contactText(bindings[0], remainingOf(bindings[0], now)));
+    } else if (bindings.length > 1) {
+      // One Contact line listing them all, comma-separated (§7.3.1, §20.10), as Kamailio's
+      // registrar writes it: a line per binding cost a header and its serialization each.
+      let list = this.#contactValue(bindings[0], remainingOf(bindings[0], now));
+      for (let i = 1; i < bindings.length; i++) {
+        list = list + ", " + this.#contactValue(bindings[i], remainingOf(bindings[i], now));
+      }
+      response.append("Contact", list);
     }
     const supported = request.getAll("supported");
     if (this.#outboundRequested(request, supported)) response.append("Require", "outbound");
@@ -296,6 +300,11 @@ export class Registrar {
 function hasWildcard(contacts: NameAddr[]): boolean {
   for (let i = 0; i < contacts.length; i++) if (contacts[i].wildcard) return true;
   return false;
+}
+
+/** Seconds a binding has left, as a 200 states it (at least 1). */
+function remainingOf(b: Binding, now: number): number {
+  return Math.max(1, Math.round((b.expiresAt - now) / 1000));
 }
 
 /** A binding's value in a 200's Contact list. */
