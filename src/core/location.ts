@@ -102,13 +102,16 @@ export class LocationService implements LocationStore {
     const bindings = this.#byAor.get(aor);
     if (!bindings) return [];
     const now = this.#now();
-    const live: Binding[] = [];
+    // Sized up front: pushing onto [] reserves 17 slots, then grows again past them.
+    const live: Binding[] = new Array(bindings.size);
+    let n = 0;
     let expired: Binding[] | undefined;
     for (const slot of bindings.values()) {
       const b = slot.binding!;
-      if (b.expiresAt > now) live.push(b);
+      if (b.expiresAt > now) live[n++] = b;
       else (expired ??= []).push(b);
     }
+    live.length = n;
     // Removed after the walk: removing changes the map being walked.
     if (expired) { for (const b of expired) this.remove(b, "expired"); }
     return live;

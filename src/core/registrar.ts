@@ -69,7 +69,14 @@ interface Registration {
  * (docs/performance.md, "Memory bounded by design").
  */
 const REPLY = Symbol("Contact text in a 200");
-type Replied = Binding & { [REPLY]?: { remaining: number; text: string } };
+type Replied = Binding & { [REPLY]?: ContactReply };
+/** A binding's value in a 200 while its `expires` reads `remaining`, alone and as a list's next item. */
+interface ContactReply {
+  remaining: number;
+  text: string;
+  /** `, ` + text: appended to the list with one concatenation, not two. */
+  next: string;
+}
 
 export class Registrar {
   #deps: RegistrarDeps;
@@ -216,9 +223,9 @@ export class Registrar {
     } else if (bindings.length > 1) {
       // One Contact line listing them all, comma-separated (§7.3.1, §20.10), as Kamailio's
       // registrar writes it: a line per binding cost a header and its serialization each.
-      let list = this.#contactValue(bindings[0], remainingOf(bindings[0], now));
+      let list = this.#contactValue(bindings[0], remainingOf(bindings[0], now)).text;
       for (let i = 1; i < bindings.length; i++) {
-        list = list + ", " + this.#contactValue(bindings[i], remainingOf(bindings[i], now));
+        list += this.#contactValue(bindings[i], remainingOf(bindings[i], now)).next;
       }
       response.append("Contact", list);
     }
@@ -234,18 +241,19 @@ export class Registrar {
   /**
    * `<contact>params;expires=N` of a binding in a 200. An AOR with many contacts lists them
    * all in every 200 while only the one registering changes, so each binding keeps its
-   * text for as long as its `expires` reads the same (bindings are replaced, never
-   * modified, so the object holds it).
+   * text (and its `, `-prefixed form) for as long as its `expires` reads the same
+   * (bindings are replaced, never modified, so the object holds it).
    */
-  #contactValue(b: Replied, remaining: number): string {
+  #contactValue(b: Replied, remaining: number): ContactReply {
     const kept = b[REPLY];
-    if (kept !== undefined && kept.remaining === remaining) return kept.text;
+    if (kept !== undefined && kept.remaining === remaining) return kept;
     const text = contactText(b, remaining);
-    if (kept !== undefined) {
-      kept.remaining = remaining;
-      kept.text = text;
-    } else b[REPLY] = { remaining, text };
-    return text;
+    const next = ", " + text;
+    if (kept === undefined) return b[REPLY] = { remaining, text, next };
+    kept.remaining = remaining;
+    kept.text = text;
+    kept.next = next;
+    return kept;
   }
 
   /** Contact list with effective expires, or "*" for remove-all (§10.3 step 6). */
