@@ -228,7 +228,7 @@ export function defaultConfig(): Config {
       timerC: 180000,
       dialogTimeout: 43200,
       maxMessageSize: 81920,
-      udpReceiveBuffer: 262144,
+      udpReceiveBuffer: 4194304,
       overloadLagMs: 200,
       tcpBindings: "contact",
       tcpContactNetworks: [],

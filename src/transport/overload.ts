@@ -4,13 +4,14 @@
  * far behind we are": SO_MEMINFO's receive allocation through libc, one syscall; rx_queue of
  * /proc/net/udp{,6} without FFI), sampled every 16 datagrams read (one batch of the read
  * loop: admission follows the queue closely) and every 50 ms (to calm down once the load is
- * gone). Overload is declared once the queue has stayed at least half full for 250 ms (a GC
+ * gone). The queue is deep from half full, or from 256 KiB in a larger buffer (the rest is
+ * headroom for stalls). Overload is declared once it has stayed deep for 250 ms (a GC
  * pause or a busy machine's scheduling delay is not overload; an offered rate above capacity
- * keeps the queue deep). From then on, until the queue has stayed at most a tenth full for
- * 100 ms, each sample decides: with the queue half full or more, requests that start
+ * keeps the queue deep). From then on, until the queue has stayed at most a fifth that deep for
+ * 100 ms, each sample decides: with the queue deep, requests that start
  * new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are
- * refused before parsing, with 503 + Retry-After, or dropped from 90 % full (cheaper); below half
- * they are admitted. So the queue hovers well below full and the kernel, which drops blindly,
+ * refused before parsing, with 503 + Retry-After, or dropped from 90 % full (cheaper); below
+ * that they are admitted. So the queue hovers well below full and the kernel, which drops blindly,
  * never has to: requests carrying credentials (the second leg of a started digest exchange),
  * in-dialog requests and responses always go through, and what was started completes. (Shedding
  * all new work until the queue had emptied, then admitting all of it until the queue had been
@@ -42,6 +43,13 @@ const SUSTAINED_MS = 250;
  * passing backlog (a GC pause, a scheduling delay) leaves it empty.
  */
 const CALM_MS = 100;
+/**
+ * Queue depth from which the server is behind, however large the buffer: about 200 sipp
+ * REGISTERs as the kernel counts them (~1.3 kB each), a few ms of work. A larger buffer
+ * (`udp_receive_buffer`) absorbs a GC pause or a descheduled thread at 2x the rate without
+ * the kernel dropping second legs blindly, whose retransmissions came back up to 1.5 s later.
+ */
+const BEHIND_BYTES = 256 * 1024;
 /** Datagrams read between two samples of the queue. */
 const SAMPLE_EVERY = 16;
 
@@ -71,13 +79,14 @@ export class ReceiveQueueWatch {
   constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
     this.#table = host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp";
     this.#portHex = ":" + port.toString(16).toUpperCase().padStart(4, "0") + " ";
-    // Half full: a backlog well past a GC pause's worth of datagrams, the server is behind.
-    this.#high = bufferBytes / 2;
+    // Half full, or BEHIND_BYTES of a larger buffer: the server is behind. Past that, the
+    // buffer is headroom for a stall, not a longer queue to serve late.
+    this.#high = Math.min(bufferBytes / 2, BEHIND_BYTES);
     // Nearly full: the kernel is about to drop blindly; a drop costs us only its read. (Shedding
     // from a quarter and dropping from half full shed so much that a 2x REGISTER storm kept
     // 0.40-0.45 of capacity, against 0.72-0.81 with these levels: bench/RESULTS.md.)
     this.#dropFrom = bufferBytes * 0.9;
-    this.#low = bufferBytes / 10;
+    this.#low = this.#high / 5;
     this.#fd = -1;
     if (Deno.build.os !== "linux") return;
     this.#fd = openLibc() ? udpDescriptor(port, host) ?? -1 : -1;

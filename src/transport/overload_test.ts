@@ -120,6 +120,34 @@ Deno.test("receive queue watch: once overload is declared, each sample admits or
   }
 });
 
+Deno.test("receive queue watch: a large buffer is headroom; behind from 256 KiB, drop from 90 %", () => {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  const buffer = 8 * 1024 * 1024;
+  const watch = new ReceiveQueueWatch("127.0.0.1", port, buffer, 3_600_000);
+  try {
+    const at = (queued: number, now: number) => {
+      watch.update(queued, now);
+      return watch.level;
+    };
+    const behind = 256 * 1024;
+    assert.equal(at(behind, 0), CALM);
+    assert.equal(at(behind, 250), REFUSE, "256 KiB deep for 250 ms: overload, far from half full");
+    assert.equal(at(behind - 1, 260), CALM, "below 256 KiB: admitted");
+    assert.equal(at(buffer / 2, 270), REFUSE, "half full: still a 503, not a drop");
+    assert.equal(at(buffer * 0.9, 280), DROP, "nearly full: dropped");
+    // Calm once at most a fifth of 256 KiB for 100 ms.
+    assert.equal(at(behind / 5, 300), CALM);
+    assert.equal(at(behind, 399), REFUSE, "refilled within 100 ms: still overload");
+    assert.equal(at(behind / 5, 400), CALM);
+    assert.equal(at(0, 500), CALM);
+    assert.equal(at(behind, 510), CALM, "overload is over");
+  } finally {
+    watch.close();
+    socket.close();
+  }
+});
+
 Deno.test("refusal503: a 503 + Retry-After answering the request, from its raw lines", () => {
   const request = enc(
     "REGISTER sip:example.test SIP/2.0\n" +
