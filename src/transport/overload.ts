@@ -5,19 +5,21 @@
  * /proc/net/udp{,6} without FFI), sampled every 16 datagrams read (one batch of the read
  * loop: admission follows the queue closely) and every 50 ms (to calm down once the load is
  * gone). The queue is deep from half full, or from 256 KiB in a larger buffer (the rest is
- * headroom for stalls). Overload is declared once it has stayed deep for 250 ms (a GC
- * pause or a busy machine's scheduling delay is not overload; an offered rate above capacity
- * keeps the queue deep). From then on, until the queue has stayed at most a fifth that deep for
- * 100 ms, each sample decides: with the queue deep, requests that start
- * new work (REGISTER, INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are
- * refused before parsing, with 503 + Retry-After, or dropped from 90 % full (cheaper); below
- * that they are admitted. So the queue hovers well below full and the kernel, which drops blindly,
- * never has to: requests carrying credentials (the second leg of a started digest exchange),
- * in-dialog requests and responses always go through, and what was started completes. (Shedding
- * all new work until the queue had emptied, then admitting all of it until the queue had been
- * deep for another 250 ms, let every burst overflow the queue and lose second legs.) The 503 is
- * built from the request's raw header lines (`refusal503`), not a parse. Linux only; elsewhere
- * nothing is ever shed.
+ * headroom for stalls). Overload is declared once it has stayed deep for 250 ms (a GC pause
+ * or a busy machine's scheduling delay is not overload; an offered rate above capacity keeps
+ * the queue deep). From then on, until the queue has stayed at most a fifth that deep for
+ * 100 ms, each sample decides: with the queue deep, requests that start new work (REGISTER,
+ * INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are refused before
+ * parsing, with 503 + Retry-After, or dropped (cheaper) from 90 % full or twice that deep
+ * (refusing is not keeping up); below that they are admitted. So the queue hovers well below
+ * full and the kernel, which drops blindly, never has to: requests carrying credentials (the
+ * second leg of a started digest exchange), in-dialog requests and responses always go
+ * through, and what was started completes. Dropping for 100 ms on end means a rate several
+ * times what the server can do: the receive buffer is then cut to 512 KiB, so the kernel
+ * drops the excess for free instead of sipws reading it, until overload is over. (Shedding all new work until the queue had
+ * emptied, then admitting all of it until the queue had been deep for another 250 ms, let
+ * every burst overflow the queue and lose second legs.) The 503 is built from the request's
+ * raw header lines (`refusal503`), not a parse. Linux only; elsewhere nothing is ever shed.
  */
 
 /** Nothing shed. */
@@ -31,6 +33,11 @@ import { openLibc, udpDescriptor } from "./socket_options.ts";
 import { nextLf, wordsOf } from "../sip/scan.ts";
 
 const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+/** Dropping this long: refusing does not keep up; the kernel may drop the rest for free. */
+const CUT_AFTER_MS = 100;
+/** The receive buffer while cut, as the kernel reports it (twice what is asked). */
+const SMALL_BUFFER = 512 * 1024;
 const SO_MEMINFO = 55;
 /** SK_MEMINFO_VARS u32 values; [0] is SK_MEMINFO_RMEM_ALLOC, the bytes queued to read. */
 const MEMINFO_BYTES = 9 * 4;
@@ -74,6 +81,11 @@ export class ReceiveQueueWatch {
   readonly #high: number;
   readonly #low: number;
   readonly #dropFrom: number;
+  readonly #bufferBytes: number;
+  /** Since when new work has been dropped (NaN: it is not). */
+  #droppingSince = NaN;
+  /** The receive buffer was cut to SMALL_BUFFER: the kernel drops the excess for free. */
+  #cut = false;
 
   /** `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF). */
   constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
@@ -82,11 +94,14 @@ export class ReceiveQueueWatch {
     // Half full, or BEHIND_BYTES of a larger buffer: the server is behind. Past that, the
     // buffer is headroom for a stall, not a longer queue to serve late.
     this.#high = Math.min(bufferBytes / 2, BEHIND_BYTES);
-    // Nearly full: the kernel is about to drop blindly; a drop costs us only its read. (Shedding
-    // from a quarter and dropping from half full shed so much that a 2x REGISTER storm kept
-    // 0.40-0.45 of capacity, against 0.72-0.81 with these levels: bench/RESULTS.md.)
-    this.#dropFrom = bufferBytes * 0.9;
+    // Nearly full, or twice behind in a larger buffer: refusing does not keep up (the kernel
+    // is about to drop blindly, or the 503s would take all the time left); a drop costs us
+    // only its read. (Shedding from a quarter and dropping from half full shed so much that a
+    // 2x REGISTER storm kept 0.40-0.45 of capacity, against 0.72-0.81 with these levels in a
+    // 512 KiB buffer: bench/RESULTS.md.)
+    this.#dropFrom = Math.min(bufferBytes * 0.9, 2 * this.#high);
     this.#low = this.#high / 5;
+    this.#bufferBytes = bufferBytes;
     this.#fd = -1;
     if (Deno.build.os !== "linux") return;
     this.#fd = openLibc() ? udpDescriptor(port, host) ?? -1 : -1;
@@ -128,6 +143,18 @@ export class ReceiveQueueWatch {
     // Nearly full while declared: a drop costs a read where a 503 costs its sendto too (about
     // 3× as much in the overload bench), and no 503s pile up at a client already behind.
     else this.#level = queued >= this.#dropFrom ? DROP : REFUSE;
+    if (this.#level !== DROP) this.#droppingSince = NaN;
+    else if (Number.isNaN(this.#droppingSince)) this.#droppingSince = now;
+    else if (now - this.#droppingSince >= CUT_AFTER_MS) this.#resize(true);
+    if (!this.#overloaded) this.#resize(false);
+  }
+
+  /** Cuts the receive buffer to SMALL_BUFFER, or gives it back its size. */
+  #resize(cut: boolean): void {
+    if (cut === this.#cut || this.#fd < 0 || this.#bufferBytes <= SMALL_BUFFER) return;
+    this.#cut = cut;
+    const asked = new Int32Array([(cut ? SMALL_BUFFER : this.#bufferBytes) / 2]);
+    openLibc()!.setsockopt(this.#fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(asked.buffer), 4);
   }
 
   /** Bytes waiting in the receive queue of the socket bound to our port. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CALM, DROP, ReceiveQueueWatch, refusal503, REFUSE, startsNewWork } from "./overload.ts";
+import { intOption, setUdpReceiveBuffer, udpDescriptor } from "./socket_options.ts";
 import { parseMessage } from "../sip/parse.ts";
 import type { SipResponse } from "../sip/message.ts";
 
@@ -120,7 +121,7 @@ Deno.test("receive queue watch: once overload is declared, each sample admits or
   }
 });
 
-Deno.test("receive queue watch: a large buffer is headroom; behind from 256 KiB, drop from 90 %", () => {
+Deno.test("receive queue watch: a large buffer is headroom; behind from 256 KiB, drop from 512", () => {
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
   const buffer = 8 * 1024 * 1024;
@@ -134,14 +135,51 @@ Deno.test("receive queue watch: a large buffer is headroom; behind from 256 KiB,
     assert.equal(at(behind, 0), CALM);
     assert.equal(at(behind, 250), REFUSE, "256 KiB deep for 250 ms: overload, far from half full");
     assert.equal(at(behind - 1, 260), CALM, "below 256 KiB: admitted");
-    assert.equal(at(buffer / 2, 270), REFUSE, "half full: still a 503, not a drop");
-    assert.equal(at(buffer * 0.9, 280), DROP, "nearly full: dropped");
+    assert.equal(at(2 * behind - 1, 270), REFUSE);
+    assert.equal(at(2 * behind, 275), DROP, "twice behind: refusing does not keep up, dropped");
+    assert.equal(at(buffer / 2, 280), DROP);
     // Calm once at most a fifth of 256 KiB for 100 ms.
     assert.equal(at(behind / 5, 300), CALM);
     assert.equal(at(behind, 399), REFUSE, "refilled within 100 ms: still overload");
     assert.equal(at(behind / 5, 400), CALM);
     assert.equal(at(0, 500), CALM);
     assert.equal(at(behind, 510), CALM, "overload is over");
+  } finally {
+    watch.close();
+    socket.close();
+  }
+});
+
+Deno.test("receive queue watch: dropping for 100 ms cuts the buffer to 512 KiB; calm restores it", () => {
+  if (Deno.build.os !== "linux") return;
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  const asked = 2 * 1024 * 1024;
+  const rmemMax = Number(Deno.readTextFileSync("/proc/sys/net/core/rmem_max"));
+  const buffer = setUdpReceiveBuffer(port, asked, "127.0.0.1");
+  const fd = udpDescriptor(port, "127.0.0.1");
+  if (buffer === undefined || fd === undefined || rmemMax < asked) {
+    socket.close();
+    return; // no libc, or a system whose rmem_max keeps the buffer small: nothing to cut
+  }
+  const watch = new ReceiveQueueWatch("127.0.0.1", port, buffer, 3_600_000);
+  const reported = () => intOption(fd, 1, /* SOL_SOCKET */ 8 /* SO_RCVBUF */);
+  try {
+    const at = (queued: number, now: number) => {
+      watch.update(queued, now);
+      return watch.level;
+    };
+    assert.equal(at(buffer, 0), CALM);
+    assert.equal(at(buffer, 250), DROP, "deep for 250 ms, twice behind: dropped");
+    assert.equal(at(buffer, 349), DROP);
+    assert.equal(reported(), buffer, "dropping for less than 100 ms: the buffer is kept");
+    assert.equal(at(buffer, 350), DROP);
+    assert.equal(reported(), 512 * 1024, "dropping for 100 ms: cut");
+    assert.equal(at(300 * 1024, 360), REFUSE);
+    assert.equal(reported(), 512 * 1024, "still overload: still cut");
+    assert.equal(at(0, 400), CALM);
+    assert.equal(at(0, 500), CALM);
+    assert.equal(reported(), buffer, "overload over: its size again");
   } finally {
     watch.close();
     socket.close();
