@@ -16,10 +16,11 @@
  * second leg of a started digest exchange), in-dialog requests and responses always go
  * through, and what was started completes. Dropping for 100 ms on end means a rate several
  * times what the server can do: the receive buffer is then cut to 512 KiB, so the kernel
- * drops the excess for free instead of sipws reading it, until overload is over. (Shedding all new work until the queue had
- * emptied, then admitting all of it until the queue had been deep for another 250 ms, let
- * every burst overflow the queue and lose second legs.) The 503 is built from the request's
- * raw header lines (`refusal503`), not a parse. Linux only; elsewhere nothing is ever shed.
+ * drops the excess for free instead of sipws reading it, until overload is over. (Shedding
+ * all new work until the queue had emptied, then admitting all of it until the queue had been
+ * deep for another 250 ms, let every burst overflow the queue and lose second legs.) The 503 is
+ * built from the request's raw header lines (`refusal503`), not a parse. Linux only; elsewhere
+ * nothing is ever shed.
  */
 
 /** Nothing shed. */
