@@ -4,8 +4,8 @@
  * interleave. A framing error closes only this connection. The read side is bounded: while
  * more than `READ_AHEAD_BYTES` of our answers wait to be written, the connection reads
  * nothing more (TCP backpressure: the peer's sends block, the backlog stays in the kernel's
- * buffers, not in our heap); each read tells the overload watch (stream_overload.ts) whether
- * it filled the buffer (this peer sends faster than we serve) before its messages go up.
+ * buffers, not in our heap); reads that keep filling the buffer tell the overload watch
+ * (stream_overload.ts) that this peer sends faster than we serve.
  */
 import { StreamFramer } from "../sip/framer.ts";
 import { normalizeHost } from "./address.ts";
@@ -69,14 +69,19 @@ export class StreamConnection implements Connection {
   async run(): Promise<void> {
     this.#sink.opened(this);
     let buffer = new Uint8Array(READ_BUFFER);
-    const depth = this.#load?.connection();
+    /** Since when every read filled the buffer (NaN: the last one did not). */
+    let fullSince = NaN;
     try {
       for (;;) {
         if (this.#writer.queuedBytes() > READ_AHEAD_BYTES) await this.#writer.drained();
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         this.lastActivity = Date.now();
-        depth?.read(n === BUSY_READ_BUFFER);
+        if (n === BUSY_READ_BUFFER && this.#load) {
+          const now = performance.now();
+          if (Number.isNaN(fullSince)) fullSince = now;
+          this.#load.readBacklog(fullSince, now);
+        } else fullSince = NaN;
         // The framer copies what it keeps, so the read buffer is lent, not copied.
         const frames = this.#framer.push(buffer.subarray(0, n));
         // This read's answers leave in one write, started when they are all queued.
@@ -97,7 +102,6 @@ export class StreamConnection implements Connection {
     } catch (error) {
       if (!this.#closed) this.#sink.dropped(this.flow, errorReason(error));
     } finally {
-      depth?.closed();
       this.close();
     }
   }
