@@ -14,13 +14,13 @@
  * (refusing is not keeping up); below that they are admitted. So the queue hovers well below
  * full and the kernel, which drops blindly, never has to: requests carrying credentials (the
  * second leg of a started digest exchange), in-dialog requests and responses always go
- * through, and what was started completes. Dropping for 100 ms on end means a rate several
- * times what the server can do: the receive buffer is then cut to 512 KiB, so the kernel
- * drops the excess for free instead of sipws reading it, until overload is over. (Shedding
- * all new work until the queue had emptied, then admitting all of it until the queue had been
- * deep for another 250 ms, let every burst overflow the queue and lose second legs.) The 503 is
- * built from the request's raw header lines (`refusal503`), not a parse. Linux only; elsewhere
- * nothing is ever shed.
+ * through, and what was started completes. Dropping for 100 ms on end, or 2 MiB queued, means
+ * a rate several times what the server can do: the receive buffer is then cut to 512 KiB, so
+ * the kernel drops the excess for free instead of sipws reading it, until overload is over.
+ * (Shedding all new work until the queue had emptied, then admitting all of it until the queue
+ * had been deep for another 250 ms, let every burst overflow the queue and lose second legs.)
+ * The 503 is built from the request's raw header lines (`refusal503`), not a parse. Linux
+ * only; elsewhere nothing is ever shed.
  */
 
 /** Nothing shed. */
@@ -37,6 +37,11 @@ const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 /** Dropping this long: refusing does not keep up; the kernel may drop the rest for free. */
 const CUT_AFTER_MS = 100;
+/**
+ * A queue this deep while declared (a stall of 30 ms at 2x the rate, 1,600 sipp REGISTERs):
+ * the server is starved, not pausing; the kernel may drop the rest for free.
+ */
+const CUT_FROM = 2 * 1024 * 1024;
 /** The receive buffer while cut, as the kernel reports it (twice what is asked). */
 const SMALL_BUFFER = 512 * 1024;
 const SO_MEMINFO = 55;
@@ -147,6 +152,7 @@ export class ReceiveQueueWatch {
     if (this.#level !== DROP) this.#droppingSince = NaN;
     else if (Number.isNaN(this.#droppingSince)) this.#droppingSince = now;
     else if (now - this.#droppingSince >= CUT_AFTER_MS) this.#resize(true);
+    if (this.#overloaded && queued >= CUT_FROM) this.#resize(true);
     if (!this.#overloaded) this.#resize(false);
   }
 

@@ -150,7 +150,7 @@ Deno.test("receive queue watch: a large buffer is headroom; behind from 256 KiB,
   }
 });
 
-Deno.test("receive queue watch: dropping for 100 ms cuts the buffer to 512 KiB; calm restores it", () => {
+Deno.test("receive queue watch: 100 ms of drops or 2 MiB queued cut the buffer to 512 KiB", () => {
   if (Deno.build.os !== "linux") return;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const port = (socket.addr as Deno.NetAddr).port;
@@ -164,22 +164,30 @@ Deno.test("receive queue watch: dropping for 100 ms cuts the buffer to 512 KiB; 
   }
   const watch = new ReceiveQueueWatch("127.0.0.1", port, buffer, 3_600_000);
   const reported = () => intOption(fd, 1, /* SOL_SOCKET */ 8 /* SO_RCVBUF */);
+  const small = 512 * 1024;
   try {
     const at = (queued: number, now: number) => {
       watch.update(queued, now);
       return watch.level;
     };
-    assert.equal(at(buffer, 0), CALM);
-    assert.equal(at(buffer, 250), DROP, "deep for 250 ms, twice behind: dropped");
-    assert.equal(at(buffer, 349), DROP);
+    const deep = 600 * 1024; // past the drop level (512 KiB), short of 2 MiB
+    assert.equal(at(deep, 0), CALM);
+    assert.equal(at(deep, 250), DROP, "deep for 250 ms, twice behind: dropped");
+    assert.equal(at(deep, 349), DROP);
     assert.equal(reported(), buffer, "dropping for less than 100 ms: the buffer is kept");
-    assert.equal(at(buffer, 350), DROP);
-    assert.equal(reported(), 512 * 1024, "dropping for 100 ms: cut");
+    assert.equal(at(deep, 350), DROP);
+    assert.equal(reported(), small, "dropping for 100 ms: cut");
     assert.equal(at(300 * 1024, 360), REFUSE);
-    assert.equal(reported(), 512 * 1024, "still overload: still cut");
+    assert.equal(reported(), small, "still overload: still cut");
     assert.equal(at(0, 400), CALM);
     assert.equal(at(0, 500), CALM);
     assert.equal(reported(), buffer, "overload over: its size again");
+    // Declared again, and 2 MiB queued at once: cut on that sample.
+    assert.equal(at(deep, 600), CALM);
+    assert.equal(at(deep, 850), DROP);
+    assert.equal(reported(), buffer);
+    assert.equal(at(2 * 1024 * 1024, 860), DROP);
+    assert.equal(reported(), small, "2 MiB queued: starved, cut");
   } finally {
     watch.close();
     socket.close();
