@@ -76,9 +76,11 @@ export interface LoadRun {
   serverDrops: number;
   /** ...and on sipp's sockets (the load generator did not keep up). */
   clientDrops: number;
+  /** What offered the load: sipp, or bench/loadgen/register_flood.c ("register_flood"). */
+  generator?: "sipp" | "register_flood";
   /**
-   * CPU of the load's sipp processes (the callee's UAS not included), % of one core: near
-   * 100 % per instance, sipp is the bottleneck, not the server.
+   * CPU of the load's generator processes (the callee's UAS not included), % of one core:
+   * near 100 % per instance, the generator is the bottleneck, not the server.
    */
   clientCpuPct?: number;
   /**
@@ -206,6 +208,53 @@ export interface RunOptions {
   sampleEveryMs?: number;
 }
 
+/** What the server did during a load: CPU, peak memory, kernel drops, CPU starvation. */
+export interface ServerFigures {
+  wallS: number;
+  /** Server CPU seconds over the load (its process group). */
+  cpuS: number;
+  peakMemMb: number;
+  serverDrops: number;
+  serverWaitPct: number;
+}
+
+/**
+ * Starts watching `server` for one load (memory every `everyMs`, told to `onSample` with
+ * seconds since start); `end()` stops and returns the figures. Whatever generates the load.
+ */
+export function watchServer(
+  server: Registrar,
+  everyMs = 250,
+  onSample?: (atS: number, memMb: number) => void,
+): { end(): ServerFigures } {
+  const ticks0 = server.ticks();
+  const sched0 = groupSchedstat(server.child.pid);
+  let peakKb = server.memoryKb();
+  const drops0 = udpDrops(server.port);
+  const t0 = performance.now();
+  const sampler = setInterval(() => {
+    const kb = server.memoryKb();
+    if (kb > peakKb) peakKb = kb;
+    onSample?.(Math.round((performance.now() - t0) / 1000), mb(kb));
+  }, everyMs);
+  return {
+    end() {
+      clearInterval(sampler);
+      const wallS = (performance.now() - t0) / 1000;
+      const sched = groupSchedstat(server.child.pid);
+      const waitNs = sched.waitNs - sched0.waitNs;
+      const runnableNs = waitNs + sched.runNs - sched0.runNs;
+      return {
+        wallS,
+        cpuS: (server.ticks() - ticks0) / 100,
+        peakMemMb: mb(Math.max(peakKb, server.memoryKb())),
+        serverDrops: udpDrops(server.port) - drops0,
+        serverWaitPct: runnableNs > 0 ? Math.round((waitNs / runnableNs) * 100) : 0,
+      };
+    },
+  };
+}
+
 /** Offers `rate` operations/s for `durationS` to `server`; bounded by durationS + 15 s. */
 export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun> {
   const load = o.load ?? REGISTER_LOAD;
@@ -214,19 +263,9 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
   const dir = await Deno.makeTempDir({ prefix: "sipws-openloop-" });
   const ports = freePorts(instances);
   const timeoutS = o.durationS + 15;
-  const ticks0 = server.ticks();
-  const sched0 = groupSchedstat(server.child.pid);
-  let peakKb = server.memoryKb();
-  const drops0 = udpDrops(server.port);
+  const watch = watchServer(server, o.sampleEveryMs, o.onSample);
   let clientDrops = 0;
-  const t0 = performance.now();
   const started = Date.now() / 1000;
-  const every = o.sampleEveryMs ?? 250;
-  const sampler = setInterval(() => {
-    const kb = server.memoryKb();
-    if (kb > peakKb) peakKb = kb;
-    o.onSample?.(Math.round((performance.now() - t0) / 1000), mb(kb));
-  }, every);
   // sipp's sockets close with it, and its /proc entry: both are read while it runs.
   const clientTicks = ports.map(() => 0);
   const clientSampler = setInterval(() => {
@@ -261,18 +300,15 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
       cwd: dir,
     });
   });
+  let figures: ServerFigures;
   try {
     await Promise.all(children.map((c) => c.wait((timeoutS + 5) * 1000)));
   } finally {
-    clearInterval(sampler);
+    figures = watch.end();
     clearInterval(clientSampler);
     await Promise.all(children.map((c) => c.stop()));
   }
-  const wallS = (performance.now() - t0) / 1000;
-  const cpuS = (server.ticks() - ticks0) / 100;
-  const sched = groupSchedstat(server.child.pid);
-  const waitNs = sched.waitNs - sched0.waitNs;
-  const runnableNs = waitNs + sched.runNs - sched0.runNs;
+  const { wallS, cpuS } = figures;
   const screens = children.map((c) => parseScreen(c.stdout));
   const rtts = await readRtts(dir);
   // Wall time of the offered load: the step, or longer when the server fell behind,
@@ -309,12 +345,13 @@ export async function runLoad(server: Registrar, o: RunOptions): Promise<LoadRun
     p99Ms: percentile(rtts, 0.99),
     cpuUsPerOp: completed ? Math.round((cpuS * 1e6) / completed) : 0,
     cpuPct: Math.round((cpuS / wallS) * 100),
-    peakMemMb: mb(peakKb),
+    peakMemMb: figures.peakMemMb,
     wallS: Math.round(wallS * 10) / 10,
-    serverDrops: udpDrops(server.port) - drops0,
+    serverDrops: figures.serverDrops,
     clientDrops,
+    generator: "sipp",
     clientCpuPct: Math.round((clientTicks.reduce((a, b) => a + b, 0) / 100 / wallS) * 100),
-    serverWaitPct: runnableNs > 0 ? Math.round((waitNs / runnableNs) * 100) : 0,
+    serverWaitPct: figures.serverWaitPct,
   };
 }
 

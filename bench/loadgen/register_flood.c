@@ -1,0 +1,625 @@
+/*
+ * register_flood: the bench's cheap open-loop REGISTER + digest generator over UDP (see
+ * bench/support/register_flood.ts, which compiles and runs it). It starts RATE registrations
+ * a second for SECONDS, each on its own Call-ID like bench/scenarios/register_digest.xml:
+ * REGISTER -> 401 -> REGISTER with MD5 digest (qop=auth when offered) -> 200. A 503 ends a
+ * registration as shed; any other final answer, or no answer after 5 retransmissions, as
+ * failed. Requests are retransmitted like sipp's retrans="500" (T1 doubling up to T2 = 4 s).
+ * Datagrams go out with sendmmsg and come in with recvmmsg in batches, once a millisecond; the
+ * kernel stamps each answer's arrival (SO_TIMESTAMPNS), so the latency (first REGISTER sent
+ * -> 200 received) does not depend on how late the loop reads it. After SECONDS it waits up to
+ * DRAIN seconds for the registrations still open, then prints one JSON line.
+ *
+ *   register_flood --target=127.0.0.1:5060 --rate=60000 --seconds=30 --user=bench
+ *     --password=secret --domain=example.test [--local-port=N] [--drain=15]
+ *   register_flood --md5=TEXT     prints TEXT's MD5 in hex (the test checks RFC 1321's suite)
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "md5.h"
+
+#define BATCH 64
+#define MAX_MSG 1400
+#define MAX_RETRANS 5
+#define T1_MS 500
+#define T2_MS 4000
+
+enum { IDLE, WAIT_401, WAIT_200, DONE };
+
+/* One registration: its start, its state, and the second REGISTER once challenged. */
+typedef struct {
+  int64_t start_ns;
+  char *auth_msg;
+  uint16_t auth_len;
+  uint8_t state;
+  uint8_t sends;
+  uint32_t gen;
+} reg_t;
+
+/* Retransmission timers of one interval: appended in time order, so a FIFO is sorted. */
+typedef struct {
+  uint32_t idx, gen;
+  int64_t due;
+} timer_t_;
+typedef struct {
+  timer_t_ *v;
+  size_t head, tail, cap;
+} fifo_t;
+
+static struct {
+  const char *user, *password, *domain;
+  struct sockaddr_in target;
+  int fd, local_port;
+  long pid;
+  reg_t *regs;
+  uint32_t total, started;
+  fifo_t timers[4]; /* 500, 1000, 2000, 4000 ms */
+  /* Outgoing batch. */
+  char out[BATCH][MAX_MSG];
+  struct mmsghdr out_h[BATCH];
+  struct iovec out_iov[BATCH];
+  int out_n;
+  /* Counters. */
+  uint64_t completed, shed, retry_after, failed, timeouts, retransmits, stray, sends;
+  uint64_t statuses[700];
+  uint32_t *latency_us;
+  int64_t t0_ns, last_end_ns, max_lag_ns;
+  uint32_t open;
+  /* HA1 of the last realm seen, and HA2 of REGISTER sip:DOMAIN. */
+  char realm[128], ha1[33], ha2[33];
+} g;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fifo_push(fifo_t *q, uint32_t idx, uint32_t gen, int64_t due) {
+  if (q->tail == q->cap) {
+    if (q->head > q->cap / 2) {
+      memmove(q->v, q->v + q->head, (q->tail - q->head) * sizeof *q->v);
+      q->tail -= q->head;
+      q->head = 0;
+    } else {
+      q->cap = q->cap ? q->cap * 2 : 4096;
+      q->v = realloc(q->v, q->cap * sizeof *q->v);
+      if (!q->v) {
+        perror("realloc");
+        exit(2);
+      }
+    }
+  }
+  q->v[q->tail++] = (timer_t_){idx, gen, due};
+}
+
+static char *put(char *p, const char *s) {
+  size_t n = strlen(s);
+  memcpy(p, s, n);
+  return p + n;
+}
+
+static char *put_u(char *p, uint64_t v) {
+  char tmp[24];
+  int n = 0;
+  do tmp[n++] = (char)('0' + v % 10);
+  while ((v /= 10));
+  while (n) *p++ = tmp[--n];
+  return p;
+}
+
+/* REGISTER number `idx` with CSeq `cseq`, `auth` (an Authorization line) when challenged. */
+static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, size_t auth_len) {
+  char *p = buf;
+  p = put(p, "REGISTER sip:");
+  p = put(p, g.domain);
+  p = put(p, " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:");
+  p = put_u(p, (uint64_t)g.local_port);
+  p = put(p, ";branch=z9hG4bK-");
+  p = put_u(p, (uint64_t)g.pid);
+  *p++ = '-';
+  p = put_u(p, idx);
+  *p++ = '-';
+  p = put_u(p, (uint64_t)cseq);
+  p = put(p, ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:");
+  p = put(p, g.user);
+  *p++ = '@';
+  p = put(p, g.domain);
+  p = put(p, ">;tag=");
+  p = put_u(p, (uint64_t)g.pid);
+  *p++ = 'R';
+  p = put_u(p, idx);
+  p = put(p, "\r\nTo: <sip:");
+  p = put(p, g.user);
+  *p++ = '@';
+  p = put(p, g.domain);
+  p = put(p, ">\r\nCall-ID: ");
+  p = put_u(p, idx);
+  *p++ = '-';
+  p = put_u(p, (uint64_t)g.pid);
+  p = put(p, "@loadgen\r\nCSeq: ");
+  p = put_u(p, (uint64_t)cseq);
+  p = put(p, " REGISTER\r\nContact: <sip:");
+  p = put(p, g.user);
+  p = put(p, "@127.0.0.1:");
+  p = put_u(p, (uint64_t)g.local_port);
+  p = put(p, ";transport=udp>\r\n");
+  if (auth) {
+    memcpy(p, auth, auth_len);
+    p += auth_len;
+  }
+  p = put(p, "Expires: 3600\r\nContent-Length: 0\r\n\r\n");
+  return (int)(p - buf);
+}
+
+static void flush(void) {
+  int done = 0;
+  while (done < g.out_n) {
+    int n = sendmmsg(g.fd, g.out_h + done, (unsigned)(g.out_n - done), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      perror("sendmmsg");
+      exit(2);
+    }
+    done += n;
+  }
+  g.sends += (uint64_t)g.out_n;
+  g.out_n = 0;
+}
+
+/* The slot of the next datagram; sent with the batch. */
+static char *slot(void) {
+  if (g.out_n == BATCH) flush();
+  return g.out[g.out_n];
+}
+
+static void queue_len(int len) {
+  g.out_iov[g.out_n].iov_len = (size_t)len;
+  g.out_n++;
+}
+
+/* (Re)sends registration `idx`'s current request and arms its next retransmission. */
+static void send_current(uint32_t idx, int64_t now) {
+  reg_t *r = &g.regs[idx];
+  char *buf = slot();
+  if (r->state == WAIT_401) {
+    queue_len(build_register(buf, idx, 1, NULL, 0));
+  } else {
+    memcpy(buf, r->auth_msg, r->auth_len);
+    queue_len(r->auth_len);
+  }
+  int k = r->sends < 3 ? r->sends : 3;
+  fifo_push(&g.timers[k], idx, r->gen, now + (int64_t)(T1_MS << k) * 1000000);
+  r->sends++;
+}
+
+static void finish(uint32_t idx, int64_t at) {
+  reg_t *r = &g.regs[idx];
+  r->state = DONE;
+  r->gen++;
+  free(r->auth_msg);
+  r->auth_msg = NULL;
+  g.open--;
+  if (at > g.last_end_ns) g.last_end_ns = at;
+}
+
+static void md5_of(char out[33], const char *a, size_t n) {
+  md5_ctx c;
+  md5_begin(&c);
+  md5_add(&c, a, n);
+  md5_hex(&c, out);
+  out[32] = 0;
+}
+
+/* The value of digest parameter `name` in `v` (quoted or token), or NULL. */
+static const char *param(const char *v, const char *end, const char *name, size_t *len) {
+  size_t n = strlen(name);
+  const char *p = v;
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == ',' || *p == '\t')) p++;
+    const char *key = p;
+    while (p < end && *p != '=' && *p != ',') p++;
+    if (p >= end || *p != '=') continue;
+    const char *kend = p;
+    while (kend > key && kend[-1] == ' ') kend--;
+    p++;
+    while (p < end && *p == ' ') p++;
+    const char *val, *vend;
+    if (p < end && *p == '"') {
+      val = ++p;
+      while (p < end && *p != '"') p++;
+      vend = p;
+      if (p < end) p++;
+    } else {
+      val = p;
+      while (p < end && *p != ',' && *p != ' ') p++;
+      vend = p;
+    }
+    if ((size_t)(kend - key) == n && strncasecmp(key, name, n) == 0) {
+      *len = (size_t)(vend - val);
+      return val;
+    }
+  }
+  return NULL;
+}
+
+/* Answers challenge `v` (a WWW-Authenticate value offering MD5): 0, or -1 if unusable. */
+static int answer_challenge(uint32_t idx, const char *v, const char *end, int64_t now) {
+  size_t realm_n = 0, nonce_n = 0, opaque_n = 0, qop_n = 0;
+  const char *realm = param(v, end, "realm", &realm_n);
+  const char *nonce = param(v, end, "nonce", &nonce_n);
+  const char *opaque = param(v, end, "opaque", &opaque_n);
+  const char *qop = param(v, end, "qop", &qop_n);
+  if (!realm || !nonce || realm_n >= sizeof g.realm || nonce_n > 200 || opaque_n > 200) return -1;
+  if (strlen(g.realm) != realm_n || memcmp(g.realm, realm, realm_n) != 0) {
+    memcpy(g.realm, realm, realm_n);
+    g.realm[realm_n] = 0;
+    char a1[512];
+    int n = snprintf(a1, sizeof a1, "%s:%s:%s", g.user, g.realm, g.password);
+    md5_of(g.ha1, a1, (size_t)n);
+  }
+  int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
+  char cnonce[16];
+  int cn = snprintf(cnonce, sizeof cnonce, "%x", idx);
+  md5_ctx c;
+  md5_begin(&c);
+  md5_add(&c, g.ha1, 32);
+  md5_add(&c, ":", 1);
+  md5_add(&c, nonce, nonce_n);
+  if (with_qop) {
+    md5_add(&c, ":00000001:", 10);
+    md5_add(&c, cnonce, (size_t)cn);
+    md5_add(&c, ":auth", 5);
+  }
+  md5_add(&c, ":", 1);
+  md5_add(&c, g.ha2, 32);
+  char response[33];
+  md5_hex(&c, response);
+  response[32] = 0;
+  char auth[800];
+  int an = snprintf(auth, sizeof auth,
+                    "Authorization: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\","
+                    "uri=\"sip:%s\",response=\"%s\",algorithm=MD5",
+                    g.user, g.realm, (int)nonce_n, nonce, g.domain, response);
+  if (with_qop) {
+    an += snprintf(auth + an, sizeof auth - (size_t)an, ",cnonce=\"%s\",qop=auth,nc=00000001",
+                   cnonce);
+  }
+  if (opaque) {
+    an += snprintf(auth + an, sizeof auth - (size_t)an, ",opaque=\"%.*s\"", (int)opaque_n, opaque);
+  }
+  an += snprintf(auth + an, sizeof auth - (size_t)an, "\r\n");
+  reg_t *r = &g.regs[idx];
+  char msg[MAX_MSG];
+  int len = build_register(msg, idx, 2, auth, (size_t)an);
+  r->auth_msg = malloc((size_t)len);
+  if (!r->auth_msg) {
+    perror("malloc");
+    exit(2);
+  }
+  memcpy(r->auth_msg, msg, (size_t)len);
+  r->auth_len = (uint16_t)len;
+  r->state = WAIT_200;
+  r->sends = 0;
+  r->gen++;
+  send_current(idx, now);
+  return 0;
+}
+
+/* Whether header line `line` is named `name` (or its compact form `compact`); its value. */
+static const char *header(const char *line, const char *end, const char *name, char compact) {
+  size_t n = strlen(name);
+  const char *p;
+  if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0) {
+    p = line + n;
+  } else if (compact && end - line > 1 && (line[0] | 0x20) == compact &&
+             (line[1] == ':' || line[1] == ' ')) {
+    p = line + 1;
+  } else {
+    return NULL;
+  }
+  while (p < end && (*p == ' ' || *p == '\t')) p++;
+  if (p >= end || *p != ':') return NULL;
+  p++;
+  while (p < end && (*p == ' ' || *p == '\t')) p++;
+  return p;
+}
+
+static void on_response(const char *m, size_t n, int64_t at) {
+  const char *end = m + n;
+  if (n < 12 || memcmp(m, "SIP/2.0 ", 8) != 0) return;
+  int status = (m[8] - '0') * 100 + (m[9] - '0') * 10 + (m[10] - '0');
+  if (status < 100 || status > 699) return;
+  long long idx = -1, pid = -1;
+  int cseq = 0, retry_after = 0;
+  const char *chal = NULL, *chal_end = NULL;
+  const char *line = memchr(m, '\n', n);
+  while (line && ++line < end) {
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    if (!eol) eol = end;
+    const char *vend = eol > line && eol[-1] == '\r' ? eol - 1 : eol;
+    if (vend == line) break; /* end of headers */
+    const char *v;
+    if ((v = header(line, vend, "call-id", 'i'))) {
+      char *after;
+      idx = strtoll(v, &after, 10);
+      pid = *after == '-' ? strtoll(after + 1, NULL, 10) : -1;
+    } else if ((v = header(line, vend, "cseq", 0))) {
+      cseq = atoi(v);
+    } else if ((v = header(line, vend, "retry-after", 0))) {
+      retry_after = 1;
+    } else if ((v = header(line, vend, "www-authenticate", 0))) {
+      /* Several challenges (RFC 8760): the MD5 one, or the one naming no algorithm. */
+      if (vend - v < 7 || strncasecmp(v, "Digest ", 7) != 0) {
+        line = eol;
+        continue;
+      }
+      v += 7;
+      size_t an;
+      const char *alg = param(v, vend, "algorithm", &an);
+      if (!alg || (an == 3 && strncasecmp(alg, "MD5", 3) == 0)) {
+        chal = v;
+        chal_end = vend;
+      }
+    }
+    line = eol;
+  }
+  if (pid != g.pid || idx < 0 || idx >= g.started) {
+    g.stray++;
+    return;
+  }
+  reg_t *r = &g.regs[idx];
+  int expected = r->state == WAIT_401 ? 1 : r->state == WAIT_200 ? 2 : 0;
+  if (status < 200) return;
+  if (cseq != expected) {
+    g.stray++; /* an answer to a retransmission already answered */
+    return;
+  }
+  g.statuses[status]++;
+  if (status == 401 && cseq == 1) {
+    if (chal && answer_challenge((uint32_t)idx, chal, chal_end, at) == 0) return;
+    g.failed++;
+    finish((uint32_t)idx, at);
+  } else if (status == 200) {
+    int64_t us = (at - r->start_ns) / 1000;
+    g.latency_us[g.completed++] = us > 0 ? (uint32_t)us : 0;
+    finish((uint32_t)idx, at);
+  } else if (status == 503) {
+    g.shed++;
+    g.retry_after += (uint64_t)retry_after;
+    finish((uint32_t)idx, at);
+  } else {
+    g.failed++;
+    finish((uint32_t)idx, at);
+  }
+}
+
+static char in_buf[BATCH][2048];
+static char in_ctl[BATCH][CMSG_SPACE(sizeof(struct timespec))];
+static struct mmsghdr in_h[BATCH];
+static struct iovec in_iov[BATCH];
+
+static void receive_all(void) {
+  for (;;) {
+    for (int i = 0; i < BATCH; i++) {
+      in_h[i].msg_hdr.msg_controllen = sizeof in_ctl[i];
+      in_h[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(g.fd, in_h, BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR || errno == ECONNREFUSED) continue;
+      perror("recvmmsg");
+      exit(2);
+    }
+    int64_t fallback = now_ns();
+    for (int i = 0; i < n; i++) {
+      int64_t at = fallback;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&in_h[i].msg_hdr); c;
+           c = CMSG_NXTHDR(&in_h[i].msg_hdr, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          struct timespec ts;
+          memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        }
+      }
+      on_response(in_buf[i], in_h[i].msg_len, at);
+    }
+    flush(); /* the second REGISTERs the 401s asked for */
+    if (n < BATCH) return;
+  }
+}
+
+static void fire_timers(int64_t now) {
+  for (int k = 0; k < 4; k++) {
+    fifo_t *q = &g.timers[k];
+    while (q->head < q->tail && q->v[q->head].due <= now) {
+      timer_t_ t = q->v[q->head++];
+      reg_t *r = &g.regs[t.idx];
+      if (r->gen != t.gen || r->state == DONE) continue;
+      if (r->sends > MAX_RETRANS) {
+        g.timeouts++;
+        g.failed++;
+        finish(t.idx, now);
+      } else {
+        g.retransmits++;
+        send_current(t.idx, now);
+      }
+    }
+  }
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct_ms(double q) {
+  if (!g.completed) return 0;
+  uint64_t i = (uint64_t)(q * (double)g.completed);
+  if (i >= g.completed) i = g.completed - 1;
+  return g.latency_us[i] / 1000.0;
+}
+
+static const char *opt(int argc, char **argv, const char *name, const char *dflt) {
+  size_t n = strlen(name);
+  for (int i = 1; i < argc; i++) {
+    if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 &&
+        argv[i][2 + n] == '=') {
+      return argv[i] + 3 + n;
+    }
+  }
+  if (!dflt) {
+    fprintf(stderr, "register_flood: --%s= is required\n", name);
+    exit(2);
+  }
+  return dflt;
+}
+
+static void set_buffer(int force, int plain, int bytes) {
+  if (setsockopt(g.fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
+    setsockopt(g.fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+  }
+}
+
+int main(int argc, char **argv) {
+  md5_init_table();
+  const char *text = opt(argc, argv, "md5", "\x01");
+  if (text[0] != 1) {
+    char out[33];
+    md5_of(out, text, strlen(text));
+    printf("%s\n", out);
+    return 0;
+  }
+  const char *target = opt(argc, argv, "target", NULL);
+  double rate = atof(opt(argc, argv, "rate", NULL));
+  double seconds = atof(opt(argc, argv, "seconds", NULL));
+  double drain = atof(opt(argc, argv, "drain", "15"));
+  g.user = opt(argc, argv, "user", NULL);
+  g.password = opt(argc, argv, "password", NULL);
+  g.domain = opt(argc, argv, "domain", NULL);
+  g.local_port = atoi(opt(argc, argv, "local-port", "0"));
+  g.pid = (long)getpid();
+
+  char host[64];
+  const char *colon = strrchr(target, ':');
+  if (!colon || (size_t)(colon - target) >= sizeof host || rate <= 0 || seconds <= 0) {
+    fprintf(stderr, "register_flood: bad --target, --rate or --seconds\n");
+    return 2;
+  }
+  memcpy(host, target, (size_t)(colon - target));
+  host[colon - target] = 0;
+  g.target.sin_family = AF_INET;
+  g.target.sin_port = htons((uint16_t)atoi(colon + 1));
+  if (inet_pton(AF_INET, host, &g.target.sin_addr) != 1) {
+    fprintf(stderr, "register_flood: --target needs an IPv4 literal\n");
+    return 2;
+  }
+
+  g.fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.local_port)};
+  inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
+  if (g.fd < 0 || bind(g.fd, (struct sockaddr *)&local, sizeof local) != 0 ||
+      connect(g.fd, (struct sockaddr *)&g.target, sizeof g.target) != 0) {
+    perror("register_flood: socket");
+    return 2;
+  }
+  socklen_t sl = sizeof local;
+  getsockname(g.fd, (struct sockaddr *)&local, &sl);
+  g.local_port = ntohs(local.sin_port);
+  /* Answers wait in the kernel for up to a millisecond between reads: room for a burst. */
+  set_buffer(SO_RCVBUFFORCE, SO_RCVBUF, 32 << 20);
+  set_buffer(SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
+  int on = 1;
+  setsockopt(g.fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+
+  for (int i = 0; i < BATCH; i++) {
+    g.out_iov[i].iov_base = g.out[i];
+    g.out_h[i].msg_hdr.msg_iov = &g.out_iov[i];
+    g.out_h[i].msg_hdr.msg_iovlen = 1;
+    in_iov[i].iov_base = in_buf[i];
+    in_iov[i].iov_len = sizeof in_buf[i];
+    in_h[i].msg_hdr.msg_iov = &in_iov[i];
+    in_h[i].msg_hdr.msg_iovlen = 1;
+    in_h[i].msg_hdr.msg_control = in_ctl[i];
+  }
+  char a2[300];
+  int a2n = snprintf(a2, sizeof a2, "REGISTER:sip:%s", g.domain);
+  md5_of(g.ha2, a2, (size_t)a2n);
+
+  g.total = (uint32_t)(rate * seconds + 0.5);
+  g.regs = calloc(g.total, sizeof *g.regs);
+  g.latency_us = malloc((size_t)g.total * sizeof *g.latency_us);
+  if (!g.regs || !g.latency_us) {
+    perror("register_flood: memory");
+    return 2;
+  }
+
+  g.t0_ns = now_ns();
+  int64_t stop_ns = g.t0_ns + (int64_t)((seconds + drain) * 1e9);
+  double per_ns = rate / 1e9;
+  for (;;) {
+    receive_all();
+    int64_t now = now_ns();
+    /* Registrations due by now: the rate is kept by the clock, not by the answers. */
+    uint64_t due = (uint64_t)((double)(now - g.t0_ns) * per_ns) + 1;
+    if (due > g.total) due = g.total;
+    if (g.started < due) {
+      int64_t lag = now - (g.t0_ns + (int64_t)((double)g.started / per_ns));
+      if (lag > g.max_lag_ns) g.max_lag_ns = lag;
+    }
+    while (g.started < due) {
+      uint32_t idx = g.started++;
+      reg_t *r = &g.regs[idx];
+      r->state = WAIT_401;
+      r->start_ns = now;
+      g.open++;
+      send_current(idx, now);
+    }
+    fire_timers(now);
+    flush();
+    if ((g.started == g.total && g.open == 0) || now >= stop_ns) break;
+    struct timespec tick = {0, 1000000};
+    nanosleep(&tick, NULL);
+  }
+  int64_t end_ns = now_ns();
+
+  qsort(g.latency_us, g.completed, sizeof *g.latency_us, cmp_u32);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  double wall_s = (double)(end_ns - g.t0_ns) / 1e9;
+  printf("{\"offered\":%u,\"started\":%u,\"completed\":%llu,\"shed\":%llu,"
+         "\"shedWithRetryAfter\":%llu,\"failed\":%llu,\"timeouts\":%llu,\"unfinished\":%u,"
+         "\"retransmits\":%llu,\"stray\":%llu,\"datagramsSent\":%llu,"
+         "\"p50Ms\":%.1f,\"p99Ms\":%.1f,\"lastEndS\":%.3f,\"wallS\":%.3f,\"cpuS\":%.3f,"
+         "\"maxLagMs\":%.1f,\"localPort\":%d,\"statuses\":{",
+         g.total, g.started, (unsigned long long)g.completed, (unsigned long long)g.shed,
+         (unsigned long long)g.retry_after, (unsigned long long)g.failed,
+         (unsigned long long)g.timeouts, g.open + (g.total - g.started),
+         (unsigned long long)g.retransmits, (unsigned long long)g.stray,
+         (unsigned long long)g.sends, pct_ms(0.5), pct_ms(0.99),
+         g.last_end_ns ? (double)(g.last_end_ns - g.t0_ns) / 1e9 : 0.0, wall_s, cpu_s,
+         (double)g.max_lag_ns / 1e6, g.local_port);
+  const char *sep = "";
+  for (int s = 100; s < 700; s++) {
+    if (g.statuses[s]) {
+      printf("%s\"%d\":%llu", sep, s, (unsigned long long)g.statuses[s]);
+      sep = ",";
+    }
+  }
+  printf("}}\n");
+  return 0;
+}

@@ -1,0 +1,170 @@
+/**
+ * @module The cheap REGISTER + digest generator (bench/loadgen/register_flood.c) for loads
+ * sipp cannot offer on this box: at 60,000/s sipp took 94 % of a core and lost answers at
+ * its own socket, so the overload measured sipp (docs/performance.md). The C source is
+ * compiled on demand with `cc -O2` into a cache directory named by its hash (a changed
+ * source recompiles); without a C compiler the bench says so and stops. `runFloodLoad`
+ * offers a rate to a bench registrar and reports a `LoadRun` like sipp's (bench/support/
+ * sipp_ladder.ts), with the generator's own CPU. Not part of the product.
+ */
+import { freePorts } from "../../tests/support/ports.ts";
+import { spawnChild } from "../../tests/support/process.ts";
+import { udpDrops } from "./call_servers.ts";
+import { BENCH_ACCOUNT, type Registrar } from "./registrars.ts";
+import { type LoadRun, watchServer } from "./sipp_ladder.ts";
+
+const SOURCES = ["register_flood.c", "md5.h"].map((f) =>
+  new URL(`../loadgen/${f}`, import.meta.url)
+);
+
+/** What the generator prints: one JSON line (see register_flood.c). */
+export interface FloodReport {
+  offered: number;
+  started: number;
+  completed: number;
+  shed: number;
+  shedWithRetryAfter: number;
+  failed: number;
+  timeouts: number;
+  unfinished: number;
+  retransmits: number;
+  /** Answers that matched no open request (to a retransmission already answered). */
+  stray: number;
+  datagramsSent: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Seconds from the first REGISTER to the last registration that ended. */
+  lastEndS: number;
+  wallS: number;
+  /** The generator's CPU seconds (user + system). */
+  cpuS: number;
+  /** Largest delay of a new registration behind its clock slot, ms (the generator's lag). */
+  maxLagMs: number;
+  localPort: number;
+  /** Final answers by status code. */
+  statuses: Record<string, number>;
+}
+
+let built: Promise<string> | undefined;
+
+/** The generator's binary, compiled once per source version; throws if there is no `cc`. */
+export function floodBinary(): Promise<string> {
+  return built ??= (async () => {
+    const text = (await Promise.all(SOURCES.map((u) => Deno.readFile(u)))).flatMap((b) => [...b]);
+    const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(text));
+    const hash = [...new Uint8Array(digest).slice(0, 8)]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/sipws-loadgen-${hash}`;
+    const bin = `${dir}/register_flood`;
+    if (await Deno.stat(bin).then(() => true, () => false)) return bin;
+    await Deno.mkdir(dir, { recursive: true });
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command("cc", {
+        args: ["-O2", "-o", `${bin}.${Deno.pid}`, SOURCES[0].pathname, "-lm"],
+      }).output();
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new Error(
+        "no C compiler (cc) on PATH: the bench's REGISTER generator " +
+          "(bench/loadgen/register_flood.c) is compiled on demand; install gcc " +
+          "(or pass --overload-generator=sipp)",
+      );
+    }
+    if (!out.success) {
+      throw new Error(`cc failed on register_flood.c:\n${new TextDecoder().decode(out.stderr)}`);
+    }
+    await Deno.rename(`${bin}.${Deno.pid}`, bin);
+    return bin;
+  })().catch((e) => {
+    built = undefined;
+    throw e;
+  });
+}
+
+export interface FloodOptions {
+  /** Registrations started per second. */
+  rate: number;
+  seconds: number;
+  /** Seconds to wait after the last start for the open registrations (default 15). */
+  drainS?: number;
+  localPort?: number;
+  account?: { user: string; password: string; domain: string };
+}
+
+/** Runs the generator against 127.0.0.1:`port`; bounded by seconds + drain + 10 s. */
+export async function runFlood(port: number, o: FloodOptions): Promise<FloodReport> {
+  const bin = await floodBinary();
+  const account = o.account ?? BENCH_ACCOUNT;
+  const drainS = o.drainS ?? 15;
+  const child = spawnChild(bin, {
+    args: [
+      `--target=127.0.0.1:${port}`,
+      `--rate=${o.rate}`,
+      `--seconds=${o.seconds}`,
+      `--drain=${drainS}`,
+      `--user=${account.user}`,
+      `--password=${account.password}`,
+      `--domain=${account.domain}`,
+      `--local-port=${o.localPort ?? 0}`,
+    ],
+  });
+  try {
+    const { status, timedOut } = await child.wait((o.seconds + drainS + 10) * 1000);
+    const line = child.stdout.trim().split("\n").at(-1) ?? "";
+    if (timedOut || !status.success || !line.startsWith("{")) {
+      const why = timedOut ? "did not end in time" : `exited ${status.code}`;
+      throw new Error(`register_flood ${why}: ${child.stderr.slice(-1000)}`);
+    }
+    return JSON.parse(line) as FloodReport;
+  } finally {
+    await child.stop();
+  }
+}
+
+/** Offers `rate` REGISTER + digest/s over UDP for `durationS` to `server`, with its figures. */
+export async function runFloodLoad(
+  server: Registrar,
+  o: { rate: number; durationS: number },
+): Promise<LoadRun & { flood: FloodReport }> {
+  await floodBinary(); // compiled before the server is watched
+  const [localPort] = freePorts(1);
+  const watch = watchServer(server);
+  let clientDrops = 0;
+  const dropSampler = setInterval(() => {
+    clientDrops = Math.max(clientDrops, udpDrops(localPort));
+  }, 500);
+  let flood: FloodReport;
+  try {
+    flood = await runFlood(server.port, { rate: o.rate, seconds: o.durationS, localPort });
+  } finally {
+    clearInterval(dropSampler);
+  }
+  const s = watch.end();
+  // As for sipp: the rate over the offered time, or until the last registration ended.
+  const loadS = Math.max(o.durationS, flood.lastEndS);
+  return {
+    server: server.name,
+    transport: "udp",
+    op: "reg",
+    rate: o.rate,
+    offered: flood.offered,
+    completed: flood.completed,
+    failed: flood.failed,
+    unfinished: flood.unfinished,
+    shed: flood.shed,
+    achievedPerSec: Math.round(flood.completed / loadS),
+    p50Ms: flood.p50Ms,
+    p99Ms: flood.p99Ms,
+    cpuUsPerOp: flood.completed ? Math.round((s.cpuS * 1e6) / flood.completed) : 0,
+    cpuPct: Math.round((s.cpuS / s.wallS) * 100),
+    peakMemMb: s.peakMemMb,
+    wallS: Math.round(s.wallS * 10) / 10,
+    serverDrops: s.serverDrops,
+    clientDrops,
+    generator: "register_flood",
+    clientCpuPct: Math.round((flood.cpuS / flood.wallS) * 100),
+    serverWaitPct: s.serverWaitPct,
+    flood,
+  };
+}
