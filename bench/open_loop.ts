@@ -33,6 +33,7 @@ import {
   startSipwsRegistrar,
 } from "./support/registrars.ts";
 import { CALL_LOAD, CALLEE, startCallee } from "./support/call_load.ts";
+import { runFloodLoad } from "./support/register_flood.ts";
 import type { SippRun } from "../tests/support/sipp.ts";
 
 /** Progress lines (stderr). */
@@ -170,6 +171,12 @@ export interface OverloadOptions {
   load?: SippLoad;
   /** Default: UDP only. */
   transports?: Transport[];
+  /**
+   * What offers the 2× REGISTER load over UDP: bench/loadgen/register_flood.c (default;
+   * sipp cannot generate 60,000/s and read the answers on this box), or sipp. Warm-up,
+   * probe and other loads are sipp's.
+   */
+  generator?: "register_flood" | "sipp";
   log?: Log;
 }
 
@@ -205,12 +212,15 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
       }
       for (const s of set.servers) {
         await new Promise((r) => setTimeout(r, 3000)); // the probe's or the warm-up's backlog
-        const run = await runLoad(s, {
-          transport,
-          load: o.load,
-          rate: 2 * capacity,
-          durationS: o.durationS,
-        });
+        const flood = !o.load && transport === "udp" && o.generator !== "sipp";
+        const run = flood
+          ? await runFloodLoad(s, { rate: 2 * capacity, durationS: o.durationS })
+          : await runLoad(s, {
+            transport,
+            load: o.load,
+            rate: 2 * capacity,
+            durationS: o.durationS,
+          });
         runs.push({
           ...run,
           capacity,
@@ -288,7 +298,8 @@ export function formatOverload(r: OverloadResult): string[] {
     `p50 ${o.p50Ms} p99 ${o.p99Ms} ms, ` +
     `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
     `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/${o.op}, ` +
-    `drops srv/cli ${o.serverDrops}/${o.clientDrops}, sipp cpu ${o.clientCpuPct ?? "?"}%, ` +
+    `drops srv/cli ${o.serverDrops}/${o.clientDrops}, ` +
+    `${o.generator ?? "sipp"} cpu ${o.clientCpuPct ?? "?"}%, ` +
     `server waited for a cpu ${o.serverWaitPct ?? "?"}% of its runnable time`
   );
   if (r.kamailioSkipped) lines.push(`kamailio: skipped (${r.kamailioSkipped})`);

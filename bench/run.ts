@@ -165,6 +165,7 @@ function phaseRunner(
         capacitySource: source,
         probeRates: registerRates,
         durationS: f.num("overload-s", quick ? 10 : 30),
+        generator: f.value("overload-generator") === "sipp" ? "sipp" : "register_flood",
         log,
       });
       return {

@@ -41,6 +41,11 @@ const VALUE_FLAGS: Record<string, [string, string]> = {
   "call-ladder-rates": [DEFAULTS.callLadderRates, "open-loop call ladder, calls/s"],
   "step-s": ["6 (--quick: 3)", "seconds per open-loop step"],
   "overload-s": ["30 (--quick: 10)", "seconds of overload"],
+  "overload-generator": [
+    "register_flood",
+    "what offers the overload's 2× REGISTER: register_flood (bench/loadgen, compiled with cc) " +
+    "or sipp",
+  ],
   "soak-s": ["600 (--quick: 60)", "seconds of soak"],
   capacity: [
     "this run's open-loop UDP REGISTER limit, else a 3 s-step probe",
@@ -136,6 +141,10 @@ export function parseFlags(args: readonly string[]): BenchFlags {
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}=${v}: not a number ≥ 0`);
     return n;
   };
+  const generator = values.get("overload-generator");
+  if (generator !== undefined && generator !== "sipp" && generator !== "register_flood") {
+    throw new Error(`--overload-generator=${generator}: register_flood or sipp`);
+  }
   const list = (name: string, fallback?: string) => {
     const v = values.get(name) ?? fallback;
     if (v === undefined) return undefined;

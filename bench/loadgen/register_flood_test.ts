@@ -1,0 +1,53 @@
+/**
+ * @module Tests of the bench's REGISTER generator (register_flood.c, compiled with `cc`):
+ * its MD5 against RFC 1321's test suite, and real registrations against a real sipws over
+ * UDP: with the account's password every registration is challenged once and ends in 200;
+ * with a wrong one sipws answers 403 to every digest, so the 200s prove the digest right.
+ */
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { floodBinary, runFlood } from "../support/register_flood.ts";
+import { BENCH_ACCOUNT, startSipwsRegistrar } from "../support/registrars.ts";
+
+Deno.test("register_flood's MD5 gives RFC 1321's test suite values", async () => {
+  const bin = await floodBinary();
+  const suite: [string, string][] = [
+    ["", "d41d8cd98f00b204e9800998ecf8427e"],
+    ["a", "0cc175b9c0f1b6a831c399e269772661"],
+    ["abc", "900150983cd24fb0d6963f7d28e17f72"],
+    ["message digest", "f96b697d7cb7938d525a2f31aaf161d0"],
+    ["abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"],
+    [
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+      "d174ab98d277d9f5a5611c2c9f419d9f",
+    ],
+    ["1234567890".repeat(8), "57edf4a22be3c955ac49da2e2107b67a"],
+  ];
+  for (const [text, hex] of suite) {
+    const out = await new Deno.Command(bin, { args: [`--md5=${text}`] }).output();
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), hex, `MD5("${text}")`);
+  }
+});
+
+Deno.test("register_flood registers with digest against sipws, and a wrong password fails", async () => {
+  const server = await startSipwsRegistrar();
+  try {
+    const ok = await runFlood(server.port, { rate: 200, seconds: 2, drainS: 5 });
+    assertEquals(
+      [ok.offered, ok.completed, ok.failed, ok.shed, ok.unfinished],
+      [400, 400, 0, 0, 0],
+    );
+    assertEquals(ok.statuses, { "200": 400, "401": 400 });
+    assertEquals(ok.datagramsSent, 800 + ok.retransmits);
+
+    const wrong = await runFlood(server.port, {
+      rate: 50,
+      seconds: 1,
+      drainS: 5,
+      account: { ...BENCH_ACCOUNT, password: "not-the-password" },
+    });
+    assertEquals([wrong.completed, wrong.failed, wrong.unfinished], [0, 50, 0]);
+    assertEquals(wrong.statuses, { "401": 50, "403": 50 });
+  } finally {
+    await server.stop();
+  }
+});
