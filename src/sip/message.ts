@@ -49,6 +49,20 @@ function spellingOf(name: string): { key: string; name: string } {
   return spelling;
 }
 
+/** Header name as written → "\r\nName: ", what starts its line in a serialized head. */
+const LINE_PREFIXES = new Map<string, string>();
+const EMPTY_BODY_END = "\r\nContent-Length: 0\r\n\r\n";
+
+function linePrefix(name: string): string {
+  let prefix = LINE_PREFIXES.get(name);
+  if (prefix === undefined) {
+    prefix = "\r\n" + name + ": ";
+    // Bounded: a proxy serializes names it was sent.
+    if (LINE_PREFIXES.size < 1024) LINE_PREFIXES.set(name, prefix);
+  }
+  return prefix;
+}
+
 function wire(head: string, body: Uint8Array): Uint8Array {
   const worst = head.length * 3 + body.length;
   if (worst > SLAB_MAX_MESSAGE) {
@@ -395,11 +409,14 @@ abstract class SipMessageBase {
    * a buffer shared with other messages: read it, send it, never write into it.
    */
   toBytes(): Uint8Array {
-    let head = this.startLine() + "\r\n";
+    // Two concatenations a line (its "\r\nName: " and its value), not four: each is a
+    // cons string to allocate and then flatten.
+    let head = this.startLine();
     for (const h of this.headers) {
-      if (h.key !== "content-length") head += `${h.name}: ${h.value}\r\n`;
+      if (h.key !== "content-length") head = head + linePrefix(h.name) + h.value;
     }
-    head += `Content-Length: ${this.body.length}\r\n\r\n`;
+    const length = this.body.length;
+    head += length === 0 ? EMPTY_BODY_END : `\r\nContent-Length: ${length}\r\n\r\n`;
     return wire(head, this.body);
   }
 
@@ -466,6 +483,11 @@ export class SipRequest extends SipMessageBase {
   }
 }
 
+/** Status code → its last status line, so a response's is not built again each time. */
+const STATUS_LINES: ({ reason: string; line: string } | undefined)[] = new Array(700).fill(
+  undefined,
+);
+
 export class SipResponse extends SipMessageBase {
   readonly isRequest = false as const;
   status: number;
@@ -476,7 +498,15 @@ export class SipResponse extends SipMessageBase {
     this.reason = reason;
   }
   protected startLine(): string {
-    return `SIP/2.0 ${this.status} ${this.reason}`;
+    const status = this.status;
+    const known = STATUS_LINES[status];
+    if (known !== undefined && known.reason === this.reason) return known.line;
+    const line = `SIP/2.0 ${status} ${this.reason}`;
+    // One per status code (the last reason seen with it): a bounded table.
+    if (status >= 100 && status <= 699 && Number.isInteger(status)) {
+      STATUS_LINES[status] = { reason: this.reason, line };
+    }
+    return line;
   }
   clone(): SipResponse {
     return this.copyInto(new SipResponse(this.status, this.reason));
