@@ -527,14 +527,16 @@ export function createResponse(
 ): SipResponse {
   const res = new SipResponse(status, reason ?? reasonPhrase(status));
   const headers = res.headers;
+  // The request's own header objects where the value is the same: nothing writes a header
+  // object in place once its message has been handed to a TU (a proxy's clone copies them).
   for (const h of request.headers) {
     const key = h.key;
     if (key === "via" || key === "from" || key === "call-id" || key === "cseq") {
-      headers.push({ key, name: h.name, value: h.value });
+      headers.push(h);
     } else if (key === "to") {
-      let value = h.value;
-      if (toTag && status > 100 && !hasTag(value)) value += `;tag=${toTag}`;
-      headers.push({ key, name: h.name, value });
+      if (toTag && status > 100 && !hasTag(h.value)) {
+        headers.push({ key, name: h.name, value: h.value + ";tag=" + toTag });
+      } else headers.push(h);
     }
   }
   return res;

@@ -83,7 +83,7 @@ export function serverKey(request: SipRequest, method: string, toTag?: string): 
   if (branch && branch.startsWith(MAGIC_COOKIE)) {
     // RFC 3261: branch + sent-by + method (ACK/CANCEL rules applied by the caller).
     // `hashServerKey` hashes these same pieces: change both together.
-    return `${branch}|${via.host}:${via.port ?? ""}|${method}`;
+    return branch + keySuffix(via.host, via.port, method);
   }
   // RFC 2543 fallback: Request-URI, To tag, From tag, Call-ID, CSeq number, top Via.
   const from = request.get("from");
@@ -95,6 +95,32 @@ export function serverKey(request: SipRequest, method: string, toTag?: string): 
   return `2543|${request.uri}|${
     tagParam(from)
   }|${request.callId}|${request.cseq.seq}|${method}|${tag}|${top.trim()}`;
+}
+
+/** One remembered `|host:port|method` per slot, picked by the port's low bits. */
+interface SuffixSlot {
+  host: string;
+  port: number | undefined;
+  method: string;
+  suffix: string;
+}
+const SUFFIXES: (SuffixSlot | undefined)[] = new Array(64).fill(undefined);
+
+/**
+ * `|host:port|method`, the part of an RFC 3261 key after the branch: a client sends from
+ * one sent-by again and again, so this is one concatenation per key instead of six and
+ * a port number turned into text.
+ */
+function keySuffix(host: string, port: number | undefined, method: string): string {
+  const at = (port ?? 0) & 63;
+  const slot = SUFFIXES[at];
+  if (slot !== undefined && slot.port === port && slot.host === host && slot.method === method) {
+    return slot.suffix;
+  }
+  // Flat and copied: a slice of the request's head would keep the whole head alive.
+  const suffix = (`|${host}:${port ?? ""}|${method}` + " ").slice(0, -1);
+  SUFFIXES[at] = { host: suffix.slice(1, 1 + host.length), port, method, suffix };
+  return suffix;
 }
 
 /**
