@@ -11,7 +11,7 @@
  * `--transports=udp,tcp`. Not part of the product; every phase is bounded in time.
  */
 import { runRegisterLoad } from "./register_load.ts";
-import { processTicks, rssMb } from "./support/proc.ts";
+import { processTicks, rssMb, threadTicksByRole } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
@@ -60,14 +60,22 @@ async function measure(s: Server, transport: "udp" | "tcp") {
   };
   if (WARMUP > 0) await runRegisterLoad({ ...base, durationMs: WARMUP });
   const t0 = processTicks(s.child.pid);
+  const sys0 = systemTicks(s.child.pid);
   const w0 = performance.now();
   const r = await runRegisterLoad({ ...base, durationMs: DURATION });
   const secs = (performance.now() - w0) / 1000;
   const ticks = processTicks(s.child.pid) - t0;
+  const sys = systemTicks(s.child.pid) - sys0;
   const cpu = Math.round(ticks / secs);
   // Server CPU time per completed registration: steadier than reg/s on a shared machine.
   const usPerReg = r.registrations ? Math.round((ticks * 10_000) / r.registrations) : 0;
-  return { ...r, cpu, usPerReg, rss: rssMb(s.child.pid) };
+  const sysUsPerReg = r.registrations ? Math.round((sys * 10_000) / r.registrations) : 0;
+  return { ...r, cpu, usPerReg, sysUsPerReg, rss: rssMb(s.child.pid) };
+}
+
+/** Kernel time of every thread of `pid`, in clock ticks. */
+function systemTicks(pid: number): number {
+  return Object.values(threadTicksByRole(pid)).reduce((sum, t) => sum + t.system, 0);
 }
 
 function summarizeProfile(dir: string): void {
@@ -143,7 +151,7 @@ async function main() {
             `${String(round).padStart(2)} ${t} ${s.root.padEnd(28)} ${
               String(r.registrationsPerSec).padStart(6)
             } reg/s  p50 ${r.p50Ms.toFixed(2)}  p99 ${r.p99Ms.toFixed(2)}  fail ${r.failures}` +
-              `  retx ${r.retransmissions}  cpu ${r.cpu}%  ${r.usPerReg} µs/reg  rss ${r.rss} MB`,
+              `  retx ${r.retransmissions}  cpu ${r.cpu}%  ${r.usPerReg} µs/reg (sys ${r.sysUsPerReg})  rss ${r.rss} MB`,
           );
           console.log(rows.at(-1));
         }

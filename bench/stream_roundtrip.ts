@@ -8,7 +8,9 @@
  * thread's CPU ns per message (/proc/thread-self/schedstat; the client's share is included and
  * the same for every tree) as the median per tree, and with two trees the median of the paired
  * differences. K=1 prices a read, a write and their event-loop turns per message; a larger K
- * the per-message work. Not part of the product.
+ * the per-message work. `--transport=ws` runs a plain WebSocket connection instead (a
+ * `WsConnection` on the accepted socket, no handshake; the client masks its frames). Not part
+ * of the product.
  */
 import { arg, argAll } from "./support/args.ts";
 
@@ -16,6 +18,7 @@ const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.me
 const K = Number(arg("k") ?? 1);
 const ROUNDS = Number(arg("rounds") ?? 2000);
 const BLOCKS = Number(arg("blocks") ?? 16);
+const WS = arg("transport") === "ws";
 
 const encoder = new TextEncoder();
 const REQUEST = encoder.encode(
@@ -51,7 +54,6 @@ interface Sent {
 }
 
 async function open(root: string): Promise<Tree> {
-  const { TcpTransport } = await import(`${root}/src/transport/tcp.ts`);
   const slab = new Uint8Array(128 * 1024);
   let at = 0;
   const connections = new Map<string, Sent>();
@@ -70,13 +72,13 @@ async function open(root: string): Promise<Tree> {
     closed: (c: Sent) => connections.delete(c.flow.id),
     dropped: () => {},
   };
-  const transport = new TcpTransport("127.0.0.1", 0, sink, 65536);
-  transport.run();
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: transport.local.port });
-  const batch = new Uint8Array(REQUEST.length * K);
-  for (let i = 0; i < K; i++) batch.set(REQUEST, i * REQUEST.length);
+  const { conn, close, request, answerLength } = WS
+    ? await openWs(root, sink)
+    : await openTcp(root, sink);
+  const batch = new Uint8Array(request.length * K);
+  for (let i = 0; i < K; i++) batch.set(request, i * request.length);
   const buffer = new Uint8Array(1 << 20);
-  const expected = ANSWER.length * K;
+  const expected = answerLength * K;
   return {
     root,
     samples: [],
@@ -90,8 +92,67 @@ async function open(root: string): Promise<Tree> {
     },
     close() {
       conn.close();
-      transport.close();
+      close();
     },
+  };
+}
+
+interface Sink {
+  opened(c: Sent): void;
+  deliver(bytes: Uint8Array, flow: { id: string }): void;
+}
+
+interface Opened {
+  conn: Deno.Conn;
+  close(): void;
+  request: Uint8Array;
+  answerLength: number;
+}
+
+async function openTcp(root: string, sink: Sink): Promise<Opened> {
+  const { TcpTransport } = await import(`${root}/src/transport/tcp.ts`);
+  const transport = new TcpTransport("127.0.0.1", 0, sink, 65536);
+  transport.run();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: transport.local.port });
+  return { conn, close: () => transport.close(), request: REQUEST, answerLength: ANSWER.length };
+}
+
+/** A server-side `WsConnection` on an accepted socket; the client sends masked text frames. */
+async function openWs(root: string, sink: Sink): Promise<Opened> {
+  const { WsConnection, handleFrameEvents } = await import(
+    `${root}/src/transport/ws_connection.ts`
+  );
+  const { WsFrameDecoder, encodeFrame, OPCODE } = await import(
+    `${root}/src/transport/ws_frames.ts`
+  );
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const accepted = await listener.accept();
+  const remote = conn.localAddr as Deno.NetAddr;
+  const flow = {
+    id: `ws-bench-${root}`,
+    transport: "ws",
+    local: { host: "127.0.0.1", port: listener.addr.port },
+    remote: { host: "127.0.0.1", port: remote.port },
+    reliable: true,
+    secure: false,
+  };
+  const connection = new WsConnection(accepted, flow, undefined, () => {});
+  sink.opened(connection);
+  connection.run(
+    new Uint8Array(0),
+    new WsFrameDecoder(65536),
+    // deno-lint-ignore no-explicit-any
+    (c: unknown, events: unknown) => handleFrameEvents(c as any, events as any, sink as any),
+  );
+  return {
+    conn,
+    close: () => {
+      connection.close();
+      listener.close();
+    },
+    request: encodeFrame(OPCODE.text, REQUEST, true),
+    answerLength: encodeFrame(OPCODE.text, ANSWER).length,
   };
 }
 

@@ -71,12 +71,12 @@ export class WriteQueue {
   /**
    * Queues bytes. Bytes queued while a write is in flight, or in the same turn of the
    * event loop (every response to one read's requests), go out in one write. Order is
-   * kept; each caller's promise settles when its batch is written or fails.
+   * kept; each caller's promise settles when its batch is written or fails. `head` goes
+   * right before `bytes` (a WebSocket frame's header: the payload is not copied twice).
    */
-  write(bytes: Uint8Array): Promise<void> {
-    this.#append(bytes);
-    this.#queuedBytes += bytes.length;
-    queuedTotal += bytes.length;
+  write(bytes: Uint8Array, head?: Uint8Array): Promise<void> {
+    if (head !== undefined) this.#queue(head);
+    this.#queue(bytes);
     if (this.#batch) return this.#batch.promise;
     const batch = Promise.withResolvers<void>();
     // Marked handled: callers that ignore a failed keep-alive must not crash the process.
@@ -84,6 +84,13 @@ export class WriteQueue {
     this.#batch = batch;
     if (!this.#held) this.#schedule(batch, this.#writing.then(() => this.#flush(batch)));
     return batch.promise;
+  }
+
+  /** Copies `bytes` after what is pending and counts them. */
+  #queue(bytes: Uint8Array): void {
+    this.#append(bytes);
+    this.#queuedBytes += bytes.length;
+    queuedTotal += bytes.length;
   }
 
   /**

@@ -6,7 +6,15 @@
  */
 import type { CloseInfo, CloseInitiator, Connection, TransportSink } from "./connection.ts";
 import type { Flow } from "./types.ts";
-import { CLOSE, encodeClose, encodeFrame, OPCODE, type WsFrameDecoder } from "./ws_frames.ts";
+import { directDescriptor } from "./stream_direct.ts";
+import {
+  CLOSE,
+  encodeClose,
+  encodeFrame,
+  frameHead,
+  OPCODE,
+  type WsFrameDecoder,
+} from "./ws_frames.ts";
 import { READ_AHEAD_BYTES, WriteQueue } from "./write_queue.ts";
 
 const encoder = new TextEncoder();
@@ -52,14 +60,19 @@ export class WsConnection implements Connection {
     this.flow = flow;
     this.origin = origin;
     this.#onClosed = onClosed;
-    this.#writer = new WriteQueue(conn, () => this.#shut());
+    // A plain WS connection we accepted is written directly, as plain TCP is (stream_direct.ts).
+    this.#writer = new WriteQueue(conn, () => this.#shut(), directDescriptor(conn, flow.secure));
   }
 
   send(bytes: Uint8Array): Promise<void> {
     if (this.#closing) return Promise.reject(new Error(`flow ${this.flow.id} is closed`));
     this.messagesOut++;
     // Browsers' SIP stacks expect text frames.
-    return this.#write(encodeFrame(OPCODE.text, bytes, this.#masked));
+    if (this.#masked) return this.#write(encodeFrame(OPCODE.text, bytes, true));
+    // The header and the payload go into the queue as they are: no frame copy in between.
+    const head = frameHead(OPCODE.text, bytes.length);
+    this.bytesOut += head.length + bytes.length;
+    return this.#writer.write(bytes, head);
   }
 
   /** Bytes accepted for sending and not yet written. */
@@ -116,6 +129,8 @@ export class WsConnection implements Connection {
     this.#closed = true;
     // No close frame either way: the connection was lost (RFC 6455 §7.1.5 code 1006).
     this.closeInfo ??= { code: 1006, reason: "", by: "client" };
+    // Before the close: the descriptor's number may be another socket's from then on.
+    this.#writer.close();
     try {
       this.#conn.close();
     } catch { /* closed by the peer */ }
@@ -132,7 +147,13 @@ export class WsConnection implements Connection {
           this.bytesIn += chunk.length;
           this.lastHeard = Date.now();
           this.pinged = false;
-          onEvents(this, decoder.push(chunk));
+          // This read's answers leave in one write, started when they are all queued.
+          this.#writer.hold();
+          try {
+            onEvents(this, decoder.push(chunk));
+          } finally {
+            this.#writer.release();
+          }
         }
         // A peer that does not read our answers gets no more read from it (backpressure).
         if (this.#writer.queuedBytes() > READ_AHEAD_BYTES) await this.#writer.drained();

@@ -264,21 +264,11 @@ function concat(parts: Uint8Array[]): Uint8Array {
  */
 export function encodeFrame(opcode: number, payload: Uint8Array, masked = false): Uint8Array {
   const n = payload.length;
-  const length = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const head = frameHead(opcode, n);
+  const length = head.length;
   const header = length + (masked ? 4 : 0);
   const out = new Uint8Array(header + n);
-  out[0] = 0x80 | opcode;
-  if (n < 126) out[1] = n;
-  else if (n < 65536) {
-    out[1] = 126;
-    out[2] = n >> 8;
-    out[3] = n & 0xff;
-  } else {
-    out[1] = 127;
-    const view = new DataView(out.buffer, 2, 8);
-    view.setUint32(0, Math.floor(n / 2 ** 32));
-    view.setUint32(4, n >>> 0);
-  }
+  out.set(head, 0);
   if (!masked) {
     out.set(payload, header);
     return out;
@@ -288,6 +278,34 @@ export function encodeFrame(opcode: number, payload: Uint8Array, masked = false)
   out.set(mask, length);
   for (let i = 0; i < n; i++) out[header + i] = payload[i] ^ mask[i & 3];
   return out;
+}
+
+/** Reused by `frameHead`: its caller copies the header before the next frame. */
+const HEAD = new Uint8Array(10);
+const HEAD_VIEW = new DataView(HEAD.buffer);
+const HEAD_SHORT = HEAD.subarray(0, 2);
+const HEAD_MEDIUM = HEAD.subarray(0, 4);
+
+/**
+ * The header of an unmasked, unfragmented frame carrying `n` payload bytes: a view of one
+ * shared buffer, valid until the next call (the write queue copies it at once).
+ */
+export function frameHead(opcode: number, n: number): Uint8Array {
+  HEAD[0] = 0x80 | opcode;
+  if (n < 126) {
+    HEAD[1] = n;
+    return HEAD_SHORT;
+  }
+  if (n < 65536) {
+    HEAD[1] = 126;
+    HEAD[2] = n >> 8;
+    HEAD[3] = n & 0xff;
+    return HEAD_MEDIUM;
+  }
+  HEAD[1] = 127;
+  HEAD_VIEW.setUint32(2, Math.floor(n / 2 ** 32));
+  HEAD_VIEW.setUint32(6, n >>> 0);
+  return HEAD;
 }
 
 /** A close frame with `code` and a short UTF-8 reason (≤ 123 bytes). */
