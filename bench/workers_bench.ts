@@ -10,7 +10,9 @@
  * configurations alike). Reports registrations/s, server CPU µs per registration (every
  * thread), % CPU and the scaling factor (rate with N workers / rate with 1). Runs alone with
  * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N] [--connections=N]
- * [--root=DIR[#V8FLAGS] ...] [--warmup=MS] [--transport=udp|tcp] [--cpu-prof=DIR]` (`--cpu-prof`: each server writes
+ * [--root=DIR[#V8FLAGS] ...] [--warmup=MS] [--transport=udp|tcp] [--cpu-prof=DIR]
+ * [--generator=sipp|register_flood]` (`--generator=register_flood`: the UDP load from
+ * bench/loadgen/register_flood.c, a closed loop at a fraction of sipp's CPU; `--cpu-prof`: each server writes
  * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
  */
@@ -27,6 +29,7 @@ import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { SIPP } from "../tests/support/sipp.ts";
 import { arg, argAll } from "./support/args.ts";
+import { runFlood } from "./support/register_flood.ts";
 import { SERVER_V8_FLAGS } from "../src/cli/v8_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -62,6 +65,8 @@ export interface WorkersBenchResult {
   concurrency: number;
   /** sipp processes: UDP sockets or TCP connections. */
   connections: number;
+  /** What generated the UDP load (TCP is always sipp's). */
+  generator?: "sipp" | "register_flood";
   phases: WorkersPhase[];
   /** Rate with N workers over the rate with 1, per transport (and tree: `udp root`). */
   scaling: Record<string, number>;
@@ -85,6 +90,32 @@ async function startSipws(dir: string, workers: number, spec: string, cpuProf?: 
   await waitForListening(port, "udp", 30_000);
   await waitForListening(port, "tcp", 30_000);
   return { child, port };
+}
+
+/**
+ * The closed loop over UDP with bench/loadgen/register_flood.c instead of sipp: the same
+ * registrations in flight over as many source ports, at a fraction of sipp's CPU, so 2 workers
+ * on 2 cores are not capped by the generator's share.
+ */
+async function floodLoop(
+  port: number,
+  concurrency: number,
+  durationMs: number,
+  sockets: number,
+): Promise<{ registrations: number; failures: number; seconds: number }> {
+  const seconds = Math.max(1, durationMs / 1000);
+  const r = await runFlood(port, {
+    rate: 200_000, // only bounds the registrations that may start
+    seconds,
+    concurrency,
+    sockets,
+    drainS: 2,
+  });
+  return {
+    registrations: r.completed,
+    failures: r.failed + r.shed,
+    seconds: Math.max(seconds, r.lastEndS),
+  };
 }
 
 /** The closed loop for about `durationMs`: registrations completed (200s), failed or shed. */
@@ -146,6 +177,8 @@ export async function runWorkersBench(options: {
   transports?: ("udp" | "tcp")[];
   /** Directory where each server writes CPU profiles (every thread's) when it stops. */
   cpuProf?: string;
+  /** The UDP load's generator: sipp (default) or bench/loadgen/register_flood.c. */
+  generator?: "sipp" | "register_flood";
   log?: (line: string) => void;
 } = {}): Promise<WorkersBenchResult> {
   const n = options.workers ?? 2;
@@ -154,6 +187,7 @@ export async function runWorkersBench(options: {
   const concurrency = options.concurrency ?? 200;
   const instances = options.connections ?? SIPP_INSTANCES;
   const roots = options.roots?.length ? options.roots : [ROOT];
+  const generator = options.generator ?? "sipp";
   const named = roots.length > 1;
   const configs = roots.flatMap((root) => [1, n].map((workers) => ({ root, workers })));
   const dirs = await Promise.all(configs.map(() => Deno.makeTempDir({ prefix: "sipws-wb-" })));
@@ -168,10 +202,14 @@ export async function runWorkersBench(options: {
       for (let round = 0; round < rounds; round++) {
         for (const [i, { root, workers }] of configs.entries()) {
           const { child, port } = servers[i];
-          if (warmupMs > 0) await sippLoop(port, transport, concurrency, warmupMs, instances);
+          const loop = (ms: number) =>
+            transport === "udp" && generator === "register_flood"
+              ? floodLoop(port, concurrency, ms, instances)
+              : sippLoop(port, transport, concurrency, ms, instances);
+          if (warmupMs > 0) await loop(warmupMs);
           const ticks0 = groupTicks(child.pid);
           const roles0 = threadTicksByRole(child.pid);
-          const r = await sippLoop(port, transport, concurrency, durationMs, instances);
+          const r = await loop(durationMs);
           const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
           const roles = threadTicksByRole(child.pid);
           const perReg = (ticks: number) =>
@@ -226,7 +264,15 @@ export async function runWorkersBench(options: {
       }
     }
   }
-  return { workers: n, durationMs, concurrency, connections: instances, phases, scaling };
+  return {
+    workers: n,
+    durationMs,
+    concurrency,
+    connections: instances,
+    generator,
+    phases,
+    scaling,
+  };
 }
 
 export function formatWorkersBench(r: WorkersBenchResult): string[] {
@@ -250,7 +296,11 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
 /** How the figures of a run were taken, for its RESULTS.md section. */
 export function workersProse(r: WorkersBenchResult): string[] {
   return [
-    `REGISTER with digest, closed loop: sipp, ${r.concurrency} registrations in flight over ` +
+    `REGISTER with digest, closed loop: ${
+      r.generator === "register_flood"
+        ? "bench/loadgen/register_flood.c over UDP, sipp over TCP"
+        : "sipp"
+    }, ${r.concurrency} registrations in flight over ` +
     `${r.connections} sockets/connections, ${r.durationMs} ms per phase, both servers side ` +
     "by side. CPU is the server process's (every thread) per completed registration.",
   ];
@@ -267,6 +317,7 @@ if (import.meta.main) {
     warmupMs: arg("warmup") ? Number(arg("warmup")) : undefined,
     transports: arg("transport") ? [arg("transport") as "udp" | "tcp"] : undefined,
     cpuProf: arg("cpu-prof"),
+    generator: arg("generator") === "register_flood" ? "register_flood" : "sipp",
     log: (line) => console.error(line),
   });
   console.log(formatWorkersBench(result).join("\n"));

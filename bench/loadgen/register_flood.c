@@ -8,16 +8,21 @@
  * Datagrams go out with sendmmsg and come in with recvmmsg in batches, once a millisecond; the
  * kernel stamps each answer's arrival (SO_TIMESTAMPNS), so the latency (first REGISTER sent
  * -> 200 received) does not depend on how late the loop reads it. After SECONDS it waits up to
- * DRAIN seconds for the registrations still open, then prints one JSON line.
+ * DRAIN seconds for the registrations still open, then prints one JSON line. With
+ * --concurrency=N it runs a closed loop instead: N registrations open at a time for SECONDS
+ * (RATE then only bounds how many may start), waking on each answer. --sockets=N spreads the
+ * registrations over N source ports (a server's SO_REUSEPORT workers are chosen by them).
  *
  *   register_flood --target=127.0.0.1:5060 --rate=60000 --seconds=30 --user=bench
- *     --password=secret --domain=example.test [--local-port=N] [--drain=15]
+ *     --password=secret --domain=example.test [--local-port=N] [--drain=15] [--sockets=1]
+ *     [--concurrency=0]
  *   register_flood --md5=TEXT     prints TEXT's MD5 in hex (the test checks RFC 1321's suite)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +38,7 @@
 #define MAX_MSG 1400
 #define MAX_RETRANS 5
 #define T1_MS 500
-#define T2_MS 4000
+#define MAX_SOCKETS 32
 
 enum { IDLE, WAIT_401, WAIT_200, DONE };
 
@@ -57,19 +62,24 @@ typedef struct {
   size_t head, tail, cap;
 } fifo_t;
 
+/* One source socket and its outgoing batch. */
+typedef struct {
+  int fd, port;
+  char out[BATCH][MAX_MSG];
+  struct mmsghdr h[BATCH];
+  struct iovec iov[BATCH];
+  int n;
+} sock_t;
+
 static struct {
   const char *user, *password, *domain;
   struct sockaddr_in target;
-  int fd, local_port;
+  sock_t *socks;
+  int nsock;
   long pid;
   reg_t *regs;
   uint32_t total, started;
   fifo_t timers[4]; /* 500, 1000, 2000, 4000 ms */
-  /* Outgoing batch. */
-  char out[BATCH][MAX_MSG];
-  struct mmsghdr out_h[BATCH];
-  struct iovec out_iov[BATCH];
-  int out_n;
   /* Counters. */
   uint64_t completed, shed, retry_after, failed, timeouts, retransmits, stray, sends;
   uint64_t statuses[700];
@@ -122,10 +132,11 @@ static char *put_u(char *p, uint64_t v) {
 /* REGISTER number `idx` with CSeq `cseq`, `auth` (an Authorization line) when challenged. */
 static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, size_t auth_len) {
   char *p = buf;
+  int port = g.socks[idx % (uint32_t)g.nsock].port;
   p = put(p, "REGISTER sip:");
   p = put(p, g.domain);
   p = put(p, " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:");
-  p = put_u(p, (uint64_t)g.local_port);
+  p = put_u(p, (uint64_t)port);
   p = put(p, ";branch=z9hG4bK-");
   p = put_u(p, (uint64_t)g.pid);
   *p++ = '-';
@@ -153,7 +164,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   p = put(p, " REGISTER\r\nContact: <sip:");
   p = put(p, g.user);
   p = put(p, "@127.0.0.1:");
-  p = put_u(p, (uint64_t)g.local_port);
+  p = put_u(p, (uint64_t)port);
   p = put(p, ";transport=udp>\r\n");
   if (auth) {
     memcpy(p, auth, auth_len);
@@ -163,10 +174,10 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   return (int)(p - buf);
 }
 
-static void flush(void) {
+static void flush_socket(sock_t *k) {
   int done = 0;
-  while (done < g.out_n) {
-    int n = sendmmsg(g.fd, g.out_h + done, (unsigned)(g.out_n - done), 0);
+  while (done < k->n) {
+    int n = sendmmsg(k->fd, k->h + done, (unsigned)(k->n - done), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       perror("sendmmsg");
@@ -174,33 +185,41 @@ static void flush(void) {
     }
     done += n;
   }
-  g.sends += (uint64_t)g.out_n;
-  g.out_n = 0;
+  g.sends += (uint64_t)k->n;
+  k->n = 0;
 }
 
-/* The slot of the next datagram; sent with the batch. */
-static char *slot(void) {
-  if (g.out_n == BATCH) flush();
-  return g.out[g.out_n];
+static void flush(void) {
+  for (int i = 0; i < g.nsock; i++) {
+    if (g.socks[i].n) flush_socket(&g.socks[i]);
+  }
 }
 
-static void queue_len(int len) {
-  g.out_iov[g.out_n].iov_len = (size_t)len;
-  g.out_n++;
+/* The slot of registration `idx`'s next datagram on its socket; sent with the batch. */
+static char *slot(uint32_t idx, sock_t **k) {
+  *k = &g.socks[idx % (uint32_t)g.nsock];
+  if ((*k)->n == BATCH) flush_socket(*k);
+  return (*k)->out[(*k)->n];
+}
+
+static void queue_len(sock_t *k, int len) {
+  k->iov[k->n].iov_len = (size_t)len;
+  k->n++;
 }
 
 /* (Re)sends registration `idx`'s current request and arms its next retransmission. */
 static void send_current(uint32_t idx, int64_t now) {
   reg_t *r = &g.regs[idx];
-  char *buf = slot();
+  sock_t *k;
+  char *buf = slot(idx, &k);
   if (r->state == WAIT_401) {
-    queue_len(build_register(buf, idx, 1, NULL, 0));
+    queue_len(k, build_register(buf, idx, 1, NULL, 0));
   } else {
     memcpy(buf, r->auth_msg, r->auth_len);
-    queue_len(r->auth_len);
+    queue_len(k, r->auth_len);
   }
-  int k = r->sends < 3 ? r->sends : 3;
-  fifo_push(&g.timers[k], idx, r->gen, now + (int64_t)(T1_MS << k) * 1000000);
+  int step = r->sends < 3 ? r->sends : 3; /* T1, 2·T1, 4·T1, then T2 */
+  fifo_push(&g.timers[step], idx, r->gen, now + (int64_t)(T1_MS << step) * 1000000);
   r->sends++;
 }
 
@@ -410,13 +429,13 @@ static char in_ctl[BATCH][CMSG_SPACE(sizeof(struct timespec))];
 static struct mmsghdr in_h[BATCH];
 static struct iovec in_iov[BATCH];
 
-static void receive_all(void) {
+static void receive_socket(int fd) {
   for (;;) {
     for (int i = 0; i < BATCH; i++) {
       in_h[i].msg_hdr.msg_controllen = sizeof in_ctl[i];
       in_h[i].msg_hdr.msg_flags = 0;
     }
-    int n = recvmmsg(g.fd, in_h, BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(fd, in_h, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR || errno == ECONNREFUSED) continue;
@@ -439,6 +458,10 @@ static void receive_all(void) {
     flush(); /* the second REGISTERs the 401s asked for */
     if (n < BATCH) return;
   }
+}
+
+static void receive_all(void) {
+  for (int i = 0; i < g.nsock; i++) receive_socket(g.socks[i].fd);
 }
 
 static void fire_timers(int64_t now) {
@@ -487,10 +510,35 @@ static const char *opt(int argc, char **argv, const char *name, const char *dflt
   return dflt;
 }
 
-static void set_buffer(int force, int plain, int bytes) {
-  if (setsockopt(g.fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
-    setsockopt(g.fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+static void set_buffer(int fd, int force, int plain, int bytes) {
+  if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
   }
+}
+
+/* A UDP socket from 127.0.0.1:`port` (0: any) to the target; its port, or -1. */
+static int open_socket(sock_t *k, int port) {
+  k->fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
+  if (k->fd < 0 || bind(k->fd, (struct sockaddr *)&local, sizeof local) != 0 ||
+      connect(k->fd, (struct sockaddr *)&g.target, sizeof g.target) != 0) {
+    return -1;
+  }
+  socklen_t sl = sizeof local;
+  getsockname(k->fd, (struct sockaddr *)&local, &sl);
+  k->port = ntohs(local.sin_port);
+  /* Answers wait in the kernel for up to a millisecond between reads: room for a burst. */
+  set_buffer(k->fd, SO_RCVBUFFORCE, SO_RCVBUF, 32 << 20);
+  set_buffer(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
+  int on = 1;
+  setsockopt(k->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  for (int i = 0; i < BATCH; i++) {
+    k->iov[i].iov_base = k->out[i];
+    k->h[i].msg_hdr.msg_iov = &k->iov[i];
+    k->h[i].msg_hdr.msg_iovlen = 1;
+  }
+  return k->port;
 }
 
 int main(int argc, char **argv) {
@@ -509,8 +557,14 @@ int main(int argc, char **argv) {
   g.user = opt(argc, argv, "user", NULL);
   g.password = opt(argc, argv, "password", NULL);
   g.domain = opt(argc, argv, "domain", NULL);
-  g.local_port = atoi(opt(argc, argv, "local-port", "0"));
+  int local_port = atoi(opt(argc, argv, "local-port", "0"));
+  g.nsock = atoi(opt(argc, argv, "sockets", "1"));
+  uint32_t concurrency = (uint32_t)atoi(opt(argc, argv, "concurrency", "0"));
   g.pid = (long)getpid();
+  if (g.nsock < 1 || g.nsock > MAX_SOCKETS) {
+    fprintf(stderr, "register_flood: --sockets= from 1 to %d\n", MAX_SOCKETS);
+    return 2;
+  }
 
   char host[64];
   const char *colon = strrchr(target, ':');
@@ -527,27 +581,18 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  g.fd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.local_port)};
-  inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
-  if (g.fd < 0 || bind(g.fd, (struct sockaddr *)&local, sizeof local) != 0 ||
-      connect(g.fd, (struct sockaddr *)&g.target, sizeof g.target) != 0) {
-    perror("register_flood: socket");
-    return 2;
+  g.socks = calloc((size_t)g.nsock, sizeof *g.socks);
+  struct pollfd polls[MAX_SOCKETS];
+  for (int i = 0; i < g.nsock; i++) {
+    /* --local-port names the first socket's port (the others take any free one). */
+    if (!g.socks || open_socket(&g.socks[i], i == 0 ? local_port : 0) < 0) {
+      perror("register_flood: socket");
+      return 2;
+    }
+    polls[i] = (struct pollfd){.fd = g.socks[i].fd, .events = POLLIN};
   }
-  socklen_t sl = sizeof local;
-  getsockname(g.fd, (struct sockaddr *)&local, &sl);
-  g.local_port = ntohs(local.sin_port);
-  /* Answers wait in the kernel for up to a millisecond between reads: room for a burst. */
-  set_buffer(SO_RCVBUFFORCE, SO_RCVBUF, 32 << 20);
-  set_buffer(SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
-  int on = 1;
-  setsockopt(g.fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
 
   for (int i = 0; i < BATCH; i++) {
-    g.out_iov[i].iov_base = g.out[i];
-    g.out_h[i].msg_hdr.msg_iov = &g.out_iov[i];
-    g.out_h[i].msg_hdr.msg_iovlen = 1;
     in_iov[i].iov_base = in_buf[i];
     in_iov[i].iov_len = sizeof in_buf[i];
     in_h[i].msg_hdr.msg_iov = &in_iov[i];
@@ -567,15 +612,17 @@ int main(int argc, char **argv) {
   }
 
   g.t0_ns = now_ns();
-  int64_t stop_ns = g.t0_ns + (int64_t)((seconds + drain) * 1e9);
+  int64_t offer_end_ns = g.t0_ns + (int64_t)(seconds * 1e9);
+  int64_t stop_ns = offer_end_ns + (int64_t)(drain * 1e9);
   double per_ns = rate / 1e9;
   for (;;) {
     receive_all();
     int64_t now = now_ns();
     /* Registrations due by now: the rate is kept by the clock, not by the answers. */
-    uint64_t due = (uint64_t)((double)(now - g.t0_ns) * per_ns) + 1;
+    uint64_t due = concurrency ? (now < offer_end_ns ? g.started - g.open + concurrency : 0)
+                               : (uint64_t)((double)(now - g.t0_ns) * per_ns) + 1;
     if (due > g.total) due = g.total;
-    if (g.started < due) {
+    if (g.started < due && !concurrency) {
       int64_t lag = now - (g.t0_ns + (int64_t)((double)g.started / per_ns));
       if (lag > g.max_lag_ns) g.max_lag_ns = lag;
     }
@@ -589,9 +636,14 @@ int main(int argc, char **argv) {
     }
     fire_timers(now);
     flush();
-    if ((g.started == g.total && g.open == 0) || now >= stop_ns) break;
-    struct timespec tick = {0, 1000000};
-    nanosleep(&tick, NULL);
+    int offering = concurrency ? now < offer_end_ns : g.started < g.total;
+    if ((!offering && g.open == 0) || now >= stop_ns) break;
+    if (concurrency) {
+      poll(polls, (nfds_t)g.nsock, 1); /* a closed loop answers each answer at once */
+    } else {
+      struct timespec tick = {0, 1000000};
+      nanosleep(&tick, NULL);
+    }
   }
   int64_t end_ns = now_ns();
 
@@ -606,13 +658,13 @@ int main(int argc, char **argv) {
          "\"retransmits\":%llu,\"stray\":%llu,\"datagramsSent\":%llu,"
          "\"p50Ms\":%.1f,\"p99Ms\":%.1f,\"lastEndS\":%.3f,\"wallS\":%.3f,\"cpuS\":%.3f,"
          "\"maxLagMs\":%.1f,\"localPort\":%d,\"statuses\":{",
-         g.total, g.started, (unsigned long long)g.completed, (unsigned long long)g.shed,
+         concurrency ? g.started : g.total, g.started, (unsigned long long)g.completed, (unsigned long long)g.shed,
          (unsigned long long)g.retry_after, (unsigned long long)g.failed,
-         (unsigned long long)g.timeouts, g.open + (g.total - g.started),
+         (unsigned long long)g.timeouts, g.open + (concurrency ? 0 : g.total - g.started),
          (unsigned long long)g.retransmits, (unsigned long long)g.stray,
          (unsigned long long)g.sends, pct_ms(0.5), pct_ms(0.99),
          g.last_end_ns ? (double)(g.last_end_ns - g.t0_ns) / 1e9 : 0.0, wall_s, cpu_s,
-         (double)g.max_lag_ns / 1e6, g.local_port);
+         (double)g.max_lag_ns / 1e6, g.socks[0].port);
   const char *sep = "";
   for (int s = 100; s < 700; s++) {
     if (g.statuses[s]) {

@@ -2,7 +2,8 @@
  * @module Tests of the bench's REGISTER generator (register_flood.c, compiled with `cc`):
  * its MD5 against RFC 1321's test suite, and real registrations against a real sipws over
  * UDP: with the account's password every registration is challenged once and ends in 200;
- * with a wrong one sipws answers 403 to every digest, so the 200s prove the digest right.
+ * the same as a closed loop over 2 source ports; with a wrong password sipws answers 403 to
+ * every digest, so the 200s prove the digest right.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { floodBinary, runFlood } from "../support/register_flood.ts";
@@ -38,6 +39,18 @@ Deno.test("register_flood registers with digest against sipws, and a wrong passw
     );
     assertEquals(ok.statuses, { "200": 400, "401": 400 });
     assertEquals(ok.datagramsSent, 800 + ok.retransmits);
+
+    // The closed loop over 2 source ports (workers_bench.ts): 20 open at a time, all answered.
+    const closed = await runFlood(server.port, {
+      rate: 100_000,
+      seconds: 1,
+      drainS: 5,
+      concurrency: 20,
+      sockets: 2,
+    });
+    assertEquals([closed.failed, closed.shed, closed.unfinished], [0, 0, 0]);
+    assertEquals(closed.offered, closed.completed);
+    assertEquals(closed.offered > 20, true, `only ${closed.offered} started in 1 s`);
 
     const wrong = await runFlood(server.port, {
       rate: 50,

@@ -83,8 +83,12 @@ export function floodBinary(): Promise<string> {
 }
 
 export interface FloodOptions {
-  /** Registrations started per second. */
+  /** Registrations started per second (with `concurrency`, only a bound on how many start). */
   rate: number;
+  /** A closed loop instead: this many registrations open at a time. */
+  concurrency?: number;
+  /** Source ports the registrations are spread over (default 1). */
+  sockets?: number;
   seconds: number;
   /** Seconds to wait after the last start for the open registrations (default 15). */
   drainS?: number;
@@ -107,6 +111,8 @@ export async function runFlood(port: number, o: FloodOptions): Promise<FloodRepo
       `--password=${account.password}`,
       `--domain=${account.domain}`,
       `--local-port=${o.localPort ?? 0}`,
+      `--sockets=${o.sockets ?? 1}`,
+      `--concurrency=${o.concurrency ?? 0}`,
     ],
   });
   try {

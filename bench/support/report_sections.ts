@@ -75,11 +75,16 @@ export const OPEN_LOOP_PROSE = [
 
 export const OVERLOAD_PROSE = [
   "bench/open_loop.ts `runOverload`: fresh sipws and Kamailio (the open-loop configuration),",
-  "warmed up 2 s, then one at a time sipp offers REGISTER + digest over UDP at twice sipws's",
-  "highest passing UDP REGISTER rate (from the open-loop ladder of the same run, else",
-  "`--capacity`, else a short ladder with 3 s steps) for the overload time. Kept share = achieved",
-  "rate / that capacity (target ≥ 0.9); `503 received` counts the registrations sipws refused",
-  "before parsing (src/transport/overload.ts); peak memory over the run.",
+  "warmed up 2 s with sipp, then one at a time bench/loadgen/register_flood.c (compiled with",
+  "`cc -O2`; `--overload-generator=sipp` for sipp) offers REGISTER + digest over UDP at twice",
+  "sipws's highest passing UDP REGISTER rate (from the open-loop ladder of the same run, else",
+  "`--capacity`, else a short ladder with 3 s steps) for the overload time, new registrations",
+  "paced by the clock, requests retransmitted as sipp does (500 ms doubling to 4 s, 5 times),",
+  "then up to 15 s for the open ones. Kept share = achieved rate / that capacity (target ≥ 0.9);",
+  "`503 received` counts the registrations sipws refused before parsing",
+  "(src/transport/overload.ts); `unfinished` those still open at the end; peak memory over the",
+  "run; the generator's CPU (sipp needed 94 % of a core for 60,000/s and still lost answers at",
+  "its own socket: docs/performance.md).",
 ];
 
 export const CALL_OVERLOAD_PROSE = [
