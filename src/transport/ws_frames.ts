@@ -6,6 +6,7 @@
  * unmasked frames. A protocol violation is reported with the close code to send; the
  * decoder does no I/O.
  */
+import { copyToSlab } from "../sip/slab.ts";
 
 export const OPCODE = {
   continuation: 0x0,
@@ -33,12 +34,15 @@ export type WsEvent =
   /** The peer broke the protocol: close with `code`, read nothing more. */
   | { kind: "violation"; code: number; reason: string };
 
+/** Nothing kept between reads (shared: never written). */
+const EMPTY = new Uint8Array(0);
+
 /** Longest control-frame payload (RFC 6455 §5.5). */
 const MAX_CONTROL_PAYLOAD = 125;
 
 export class WsFrameDecoder {
   #maxMessage: number;
-  #pending: Uint8Array = new Uint8Array(0);
+  #pending: Uint8Array = EMPTY;
   /** Fragments of the data message in progress; undefined when none is. */
   #fragments: Uint8Array[] | undefined;
   #fragmentBytes = 0;
@@ -119,7 +123,7 @@ export class WsFrameDecoder {
       this.#onFrame(frame, payload, events);
     }
     // Copied, so the caller's read buffer can be reused.
-    this.#pending = this.#failed ? new Uint8Array(0) : data.slice(at);
+    this.#pending = this.#failed || at === data.length ? EMPTY : data.slice(at);
     return events;
   }
 
@@ -239,11 +243,40 @@ function readHeader(
   };
 }
 
+/**
+ * A payload copied out of the read buffer into a shared slab (as stream frames are: no
+ * ArrayBuffer of its own per message) and unmasked there, a 32-bit word at a time.
+ */
 function unmask(payload: Uint8Array, mask: Uint8Array | undefined): Uint8Array {
-  if (!mask) return payload.slice();
-  const out = new Uint8Array(payload.length);
-  for (let i = 0; i < payload.length; i++) out[i] = payload[i] ^ mask[i & 3];
+  const out = copyToSlab(payload);
+  if (!mask) return out;
+  const n = out.length;
+  let i = 0;
+  if ((out.byteOffset & 3) === 0) {
+    const words = wordsOf(out.buffer as ArrayBuffer);
+    const key = LITTLE_ENDIAN
+      ? mask[0] | (mask[1] << 8) | (mask[2] << 16) | (mask[3] << 24)
+      : (mask[0] << 24) | (mask[1] << 16) | (mask[2] << 8) | mask[3];
+    const first = out.byteOffset >> 2;
+    const end = first + (n >> 2);
+    for (let w = first; w < end; w++) words[w] ^= key;
+    i = n & ~3;
+  }
+  for (; i < n; i++) out[i] ^= mask[i & 3];
   return out;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** The last buffer unmasked into, as 32-bit words (a slab takes hundreds of messages). */
+let wordsBuffer: ArrayBuffer | undefined;
+let words = new Int32Array(0);
+
+function wordsOf(buffer: ArrayBuffer): Int32Array {
+  if (buffer !== wordsBuffer) {
+    wordsBuffer = buffer;
+    words = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+  }
+  return words;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -94,3 +94,20 @@ Deno.test("ws frames: more fragments than allowed close with 1009", () => {
     reason: "more than 2 frames in one message",
   });
 });
+
+Deno.test("ws frames: masked payloads of every length unmask exactly, whole words and the bytes after them", () => {
+  const d = new WsFrameDecoder(1 << 20);
+  const lengths = [0, 1, 2, 3, 4, 5, 7, 8, 9, 125, 126, 127, 4093, 9000, 70_001];
+  const payloads = lengths.map((n) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff));
+  // All in one read, so each frame's payload starts at a different offset of it.
+  const read = new Uint8Array(payloads.flatMap((p) => [...encodeFrame(OPCODE.binary, p, true)]));
+  const events = d.push(read);
+  assert.equal(events.length, payloads.length);
+  events.forEach((event, i) => {
+    assert.equal(event.kind, "message");
+    assert.deepEqual((event as { bytes: Uint8Array }).bytes, payloads[i], `length ${lengths[i]}`);
+  });
+  // The payloads are copies: reusing the read buffer changes none of them.
+  read.fill(0);
+  assert.deepEqual((events[8] as { bytes: Uint8Array }).bytes, payloads[8]);
+});
