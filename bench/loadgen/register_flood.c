@@ -3,8 +3,9 @@
  * bench/support/register_flood.ts, which compiles and runs it). It starts RATE registrations
  * a second for SECONDS, each on its own Call-ID like bench/scenarios/register_digest.xml:
  * REGISTER -> 401 -> REGISTER with MD5 digest (qop=auth when offered) -> 200. A 503 ends a
- * registration as shed; any other final answer, or no answer after 5 retransmissions, as
- * failed. Requests are retransmitted like sipp's retrans="500" (T1 doubling up to T2 = 4 s).
+ * registration as shed; any other final answer, or no answer after 7 retransmissions (sipp's
+ * default for non-INVITE), as failed. Requests are retransmitted like sipp's retrans="500":
+ * T1 = 500 ms doubling up to T2 = 4 s (RFC 3261 Timer E).
  * Datagrams go out with sendmmsg and come in with recvmmsg in batches, once a millisecond; the
  * kernel stamps each answer's arrival (SO_TIMESTAMPNS), so the latency (first REGISTER sent
  * -> 200 received) does not depend on how late the loop reads it. After SECONDS it waits up to
@@ -36,7 +37,7 @@
 
 #define BATCH 64
 #define MAX_MSG 1400
-#define MAX_RETRANS 5
+#define MAX_RETRANS 7
 #define T1_MS 500
 #define MAX_SOCKETS 32
 

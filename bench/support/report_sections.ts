@@ -79,7 +79,7 @@ export const OVERLOAD_PROSE = [
   "`cc -O2`; `--overload-generator=sipp` for sipp) offers REGISTER + digest over UDP at twice",
   "sipws's highest passing UDP REGISTER rate (from the open-loop ladder of the same run, else",
   "`--capacity`, else a short ladder with 3 s steps) for the overload time, new registrations",
-  "paced by the clock, requests retransmitted as sipp does (500 ms doubling to 4 s, 5 times),",
+  "paced by the clock, requests retransmitted as sipp does (500 ms doubling to 4 s, 7 times),",
   "then up to 15 s for the open ones. Kept share = achieved rate / that capacity (target ≥ 0.9);",
   "`503 received` counts the registrations sipws refused before parsing",
   "(src/transport/overload.ts); `unfinished` those still open at the end; peak memory over the",
