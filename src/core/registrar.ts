@@ -258,7 +258,7 @@ export class Registrar {
 
   /** Contact list with effective expires, or "*" for remove-all (§10.3 step 6). */
   #contactUpdates(request: SipRequest, config: Config["sip"]): ContactUpdate[] | "*" {
-    const contacts = request.contacts;
+    const contacts = request.contactList;
     const expiresHeader = request.get("expires");
     let headerExpires: number | undefined;
     if (expiresHeader !== undefined) {
@@ -301,11 +301,11 @@ export class Registrar {
     if (!supports(supported, "outbound")) return false;
     const firstHop = request.getAll("via").length === 1 || request.has("path");
     return firstHop &&
-      request.contacts.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
+      request.contactList.some((c) => c.params.has("reg-id") && c.params.has("+sip.instance"));
   }
 }
 
-function hasWildcard(contacts: NameAddr[]): boolean {
+function hasWildcard(contacts: readonly NameAddr[]): boolean {
   for (let i = 0; i < contacts.length; i++) if (contacts[i].wildcard) return true;
   return false;
 }

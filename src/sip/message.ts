@@ -32,7 +32,9 @@ const EMPTY = new Uint8Array(0);
 const SLAB_BYTES = 128 * 1024;
 /** Messages whose worst-case size is above this get their own buffer. */
 const SLAB_MAX_MESSAGE = 16 * 1024;
-let slab = new Uint8Array(SLAB_BYTES);
+let slab = new Uint8Array(SLAB_BYTES + SLAB_MAX_MESSAGE);
+/** slab[SLAB_BYTES, ...): where a head is encoded before it is moved to its place. */
+let slabScratch = slab.subarray(SLAB_BYTES);
 let slabUsed = 0;
 
 /** Name as passed to `append` → key and written spelling: one lookup instead of three. */
@@ -74,11 +76,16 @@ function wire(head: string, body: Uint8Array): Uint8Array {
     return out;
   }
   if (slabUsed + worst > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
+    slab = new Uint8Array(SLAB_BYTES + SLAB_MAX_MESSAGE);
+    slabScratch = slab.subarray(SLAB_BYTES);
     slabUsed = 0;
   }
   const start = slabUsed;
-  let end = start + encoder.encodeInto(head, start === 0 ? slab : slab.subarray(start)).written;
+  // Encoded into the slab's scratch tail, then moved in place: a view of the slab from
+  // `start` on, for `encodeInto` to write at, would be an object per message.
+  const written = encoder.encodeInto(head, slabScratch).written;
+  slab.copyWithin(start, SLAB_BYTES, SLAB_BYTES + written);
+  let end = start + written;
   if (body.length > 0) {
     slab.set(body, end);
     end += body.length;
@@ -370,7 +377,13 @@ abstract class SipMessageBase {
     }
   }
 
+  /** Copy of the Contact values' parses (see `contactList`). */
   get contacts(): NameAddr[] {
+    return this.contactList.slice();
+  }
+
+  /** The Contact values' parses, kept for this message: read them, never write the list. */
+  get contactList(): readonly NameAddr[] {
     const cache = this.#parsed;
     if (!this.#sameLines("contact", cache.contactsRaw)) {
       const raw = this.#lines("contact");
@@ -380,7 +393,7 @@ abstract class SipMessageBase {
         : this.getAll("contact").map(parseNameAddrShared);
       cache.contactsRaw = raw;
     }
-    return cache.contacts!.slice();
+    return cache.contacts!;
   }
 
   get maxForwards(): number | undefined {

@@ -485,7 +485,7 @@ export function validateMessage(message: SipMessage): void {
   message.callId;
   const cseq = message.cseq;
   message.maxForwards;
-  message.contacts;
+  message.contactList;
   if (message.isRequest && cseq.method !== message.method) {
     throw new SipParseError("CSeq method mismatch", `${message.method} vs ${cseq.method}`);
   }
