@@ -86,6 +86,32 @@ Deno.test("registrar: Min-Expires 423, wildcard, expiry, several contacts", asyn
       /^<sip:[ab]@127\.0\.0\.1:599[89]>;expires=(120|119), <sip:[ab]@127\.0\.0\.1:599[89]>;expires=(120|119)$/,
     );
 
+    // Refreshes list the bindings' current texts: the same list again, then a changed
+    // expires (the 200's list and the refreshed binding's kept text are both reused while
+    // nothing changed, so a change must show).
+    const again = await register(client, {
+      ...ALICE,
+      expires: 120,
+      callId,
+      contact: "sip:b@127.0.0.1:5998",
+    });
+    assert.equal(again.get("contact"), lines[0]);
+    const shorter = await register(client, {
+      ...ALICE,
+      expires: 90,
+      callId,
+      contact: "sip:b@127.0.0.1:5998",
+    });
+    assert.match(shorter.get("contact")!, /<sip:b@127\.0\.0\.1:5998>;expires=(90|89)(,|$)/);
+    assert.match(shorter.get("contact")!, /<sip:a@127\.0\.0\.1:5999>;expires=(120|119)(,|$)/);
+    const back = await register(client, {
+      ...ALICE,
+      expires: 120,
+      callId,
+      contact: "sip:b@127.0.0.1:5998",
+    });
+    assert.match(back.get("contact")!, /<sip:b@127\.0\.0\.1:5998>;expires=(120|119)(,|$)/);
+
     const badStar = await register(client, { ...ALICE, expires: 60, callId, contact: "*" });
     assert.equal(badStar.status, 400, "* needs Expires: 0");
     const star = await register(client, { ...ALICE, expires: 0, callId, contact: "*" });

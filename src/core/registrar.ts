@@ -88,6 +88,8 @@ export class Registrar {
    */
   #aors = new WeakMap<SipUri, AddressOfRecord>();
   #contacts = new WeakMap<NameAddr, ContactDerived>();
+  /** The last several-binding Contact list a 200 sent, with the binding texts it joined. */
+  #lastList: { texts: string[]; list: string } | undefined;
 
   constructor(deps: RegistrarDeps) {
     this.#deps = deps;
@@ -210,6 +212,13 @@ export class Registrar {
       userAgent: r.userAgent,
       outstandingPings: 0,
     };
+    // A refresh of the same Contact lists the same text in the 200 while its `expires`
+    // reads the same: the text the binding it replaces kept goes on (see #contactValue).
+    const reply = (existing as Replied | undefined)?.[REPLY];
+    if (
+      reply !== undefined && existing!.contact === binding.contact &&
+      existing!.contactParams === binding.contactParams
+    ) (binding as Replied)[REPLY] = reply;
     location.save(binding);
   }
 
@@ -223,11 +232,7 @@ export class Registrar {
     } else if (bindings.length > 1) {
       // One Contact line listing them all, comma-separated (§7.3.1, §20.10), as Kamailio's
       // registrar writes it: a line per binding cost a header and its serialization each.
-      let list = this.#contactValue(bindings[0], remainingOf(bindings[0], now)).text;
-      for (let i = 1; i < bindings.length; i++) {
-        list += this.#contactValue(bindings[i], remainingOf(bindings[i], now)).next;
-      }
-      response.append("Contact", list);
+      response.append("Contact", this.#contactList(bindings, now));
     }
     const supported = request.getAll("supported");
     if (this.#outboundRequested(request, supported)) response.append("Require", "outbound");
@@ -236,6 +241,33 @@ export class Registrar {
     }
     response.append("Date", httpDate(now));
     return response;
+  }
+
+  /**
+   * The Contact list of a 200 for several bindings. While none of their texts changed
+   * (same bindings or refreshes of them, each `expires` reading the same) it is the list
+   * the last 200 sent, already flat from its serialization, not joined again.
+   */
+  #contactList(bindings: Binding[], now: number): string {
+    const n = bindings.length;
+    const last = this.#lastList;
+    if (last !== undefined && last.texts.length === n) {
+      let i = 0;
+      while (
+        i < n &&
+        this.#contactValue(bindings[i], remainingOf(bindings[i], now)).text === last.texts[i]
+      ) i++;
+      if (i === n) return last.list;
+    }
+    const texts: string[] = new Array(n);
+    let list = "";
+    for (let i = 0; i < n; i++) {
+      const reply = this.#contactValue(bindings[i], remainingOf(bindings[i], now));
+      texts[i] = reply.text;
+      list = i === 0 ? reply.text : list + reply.next;
+    }
+    this.#lastList = { texts, list };
+    return list;
   }
 
   /**
