@@ -105,8 +105,11 @@ export class WsConnection implements Connection {
     if (this.#closing) return;
     this.#closing = true;
     this.closeInfo ??= { code, reason, by };
-    this.#write(encodeClose(code, reason, this.#masked)).catch(() => {});
-    this.#writer.drained().then(() => this.#shut());
+    // The close frame is the last write; once its batch is written (or failed), everything
+    // before it is too. Not `drained()`: while the read loop holds the queue, the frame's
+    // write has not started yet.
+    const shut = () => this.#shut();
+    this.#write(encodeClose(code, reason, this.#masked)).then(shut, shut);
   }
 
   /** Milliseconds the write in flight has waited on the peer. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Flow } from "./types.ts";
 import { queuedWriteBytes } from "./write_queue.ts";
-import { WsConnection } from "./ws_connection.ts";
+import { handleFrameEvents, WsConnection } from "./ws_connection.ts";
 import { WsFrameDecoder } from "./ws_frames.ts";
 
 /** An accepted connection (what the WS listener hands over) and the client's end. */
@@ -112,4 +112,49 @@ Deno.test("WS connection: a closed one no longer writes on its descriptor", asyn
   connection.abort("gone");
   await assert.rejects(connection.send(new Uint8Array([1])));
   p.close();
+});
+
+Deno.test("WS connection: a close frame sent while a read's answers are held reaches the peer before the socket closes, even when its write takes turns", async () => {
+  for (const slow of [false, true]) {
+    const p = await pair();
+    if (slow) {
+      // A write op that completes a few turns later (as TLS's may): no direct send, and a
+      // close must wait for it.
+      const write = p.accepted.write.bind(p.accepted);
+      p.accepted.write = async (bytes: Uint8Array) => {
+        await new Promise((r) => setTimeout(r, 20));
+        return await write(bytes);
+      };
+    }
+    const connection = new WsConnection(p.accepted, flow(slow), undefined, () => {});
+    const sink = {
+      owner: { node: "test", worker: 0 },
+      deliver: () => {},
+      admit: () => true,
+      opened: () => {},
+      closed: () => {},
+      dropped: () => {},
+    };
+    const done = connection.run(
+      new Uint8Array(0),
+      new WsFrameDecoder(1 << 16),
+      (c, events) => handleFrameEvents(c, events, sink),
+    );
+    try {
+      // An unmasked client frame: the server answers with a 1002 close frame, then closes.
+      await p.dialled.write(new Uint8Array([0x81, 0x02, 0x68, 0x69]));
+      const decoder = new WsFrameDecoder(1 << 16, 0, "server");
+      const buffer = new Uint8Array(1024);
+      const events = [];
+      for (;;) {
+        const n = await p.dialled.read(buffer).catch(() => null);
+        if (n === null) break;
+        events.push(...decoder.push(buffer.subarray(0, n)));
+      }
+      assert.deepEqual(events[0], { kind: "close", code: 1002, reason: "unmasked client frame" });
+      await done;
+    } finally {
+      p.close();
+    }
+  }
 });
