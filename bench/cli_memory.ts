@@ -1,0 +1,81 @@
+/**
+ * @module What the real CLI's peak RSS is made of under the open-loop REGISTER ladder: a
+ * fresh `sipws` (one worker) from `--root` (default: this tree), then what the open-loop
+ * phase of bench/run.ts does with REGISTER + digest (2 s warm-up at the first rate, the
+ * ladder `--rates` of `--step-s` steps, over each of `--transports`), while
+ * /proc/PID/smaps is read every 100 ms from outside (bench/support/smaps.ts). Prints each
+ * step as the bench does, then one JSON line: idle and peak RSS split by kind of mapping
+ * (V8 heap pages, malloc arenas, other anonymous, the binary), where the peak was, and the
+ * largest mappings at it. `--trace-gc` starts the server with `DENO_V8_FLAGS=--trace-gc` and
+ * adds its mark-compacts (heap before → after, MB) to the line; `--v8-flags=A,B` adds flags
+ * the same way (DENO_V8_FLAGS, beside the tree's own). Run:
+ * `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
+ * Not part of the product.
+ */
+import { arg } from "./support/args.ts";
+import { composition, type Mapping, mappings, rollup } from "./support/smaps.ts";
+
+const root = arg("root") ?? new URL("..", import.meta.url).pathname;
+const rates = (arg("rates") ?? "25000,30000").split(",").map(Number);
+const stepS = Number(arg("step-s") ?? 6);
+const transports = (arg("transports") ?? "udp,tcp").split(",") as ("udp" | "tcp")[];
+const v8 = [
+  ...(Deno.args.includes("--trace-gc") ? ["--trace-gc"] : []),
+  ...(arg("v8-flags")?.split(",") ?? []),
+];
+if (v8.length) Deno.env.set("DENO_V8_FLAGS", v8.join(","));
+Deno.env.set("SIPWS_BENCH_WORKERS", "1");
+
+// The tree measured provides the server and the load (its own bench support).
+const { startSipwsRegistrar, BENCH_ACCOUNT } = await import(`${root}/bench/support/registrars.ts`);
+const { runLoad, runLadder, formatStep } = await import(`${root}/bench/support/sipp_ladder.ts`);
+const { CALLEE } = await import(`${root}/bench/support/call_load.ts`);
+
+const mb = (kb: number) => Math.round(kb / 102.4) / 10;
+const split = (maps: Mapping[]) =>
+  Object.fromEntries(
+    Object.entries(composition(maps)).sort((a, b) => b[1].rssKb - a[1].rssKb)
+      .map(([k, v]) => [k, mb(v.rssKb)]),
+  );
+
+const server = await startSipwsRegistrar([BENCH_ACCOUNT, CALLEE]);
+const pid: number = server.child.pid;
+const idleRoll = rollup(pid);
+const idle = { rss: mb(idleRoll.Rss), ...split(mappings(pid)) };
+let phase = "idle";
+let peakKb = 0;
+let peakAt = "";
+let peakMaps: Mapping[] = [];
+const sampler = setInterval(() => {
+  try {
+    const kb = rollup(pid).Rss;
+    if (kb <= peakKb) return;
+    // smaps of the whole process costs a few ms: read it again only past 1 MB more.
+    if (kb > peakKb + 1024 || peakMaps.length === 0) peakMaps = mappings(pid);
+    peakKb = kb;
+    peakAt = phase;
+  } catch { /* exited */ }
+}, 100);
+try {
+  for (const transport of transports) {
+    phase = `${transport} warm-up`;
+    await runLoad(server, { transport, rate: rates[0], durationS: 2 });
+    phase = `${transport} ladder`;
+    const ladder = await runLadder([server], { transport, rates, stepS });
+    for (const step of ladder.steps) console.log(formatStep(step));
+  }
+} finally {
+  clearInterval(sampler);
+  await server.stop();
+}
+const marks = [...server.child.stdout.matchAll(
+  /(\d+) ms: (?:Incremental )?Mark-Compact ([\d.]+) \(([\d.]+)\) -> ([\d.]+)/g,
+)].map((m) => `${(Number(m[1]) / 1000).toFixed(1)} s ${m[2]} (${m[3]}) → ${m[4]}`);
+console.log(JSON.stringify({
+  root,
+  v8Flags: v8.join(","),
+  idle,
+  peak: { rss: mb(peakKb), at: peakAt, ...split(peakMaps) },
+  largest: peakMaps.slice(0, 8).map((m) => `${mb(m.rssKb)} MB ${m.name} (${mb(m.sizeKb)} MB)`),
+  ...(marks.length ? { markCompacts: marks } : {}),
+}));
