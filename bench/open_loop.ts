@@ -296,7 +296,9 @@ export function formatOverload(r: OverloadResult): string[] {
     `(2× sipws's UDP ${o.capacity}/s, ${o.capacitySource}) ` +
     `for ${r.durationS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
     `p50 ${o.p50Ms} p99 ${o.p99Ms} ms, ` +
-    `503 received ${o.shed}, failed ${o.failed}, unfinished ${o.unfinished}, ` +
+    `503 received ${o.shed}` +
+    (o.shedWithRetryAfter === undefined ? "" : ` (${o.shedWithRetryAfter} with Retry-After)`) +
+    `, failed ${o.failed}, unfinished ${o.unfinished}, ` +
     `peak mem ${o.peakMemMb} MB, cpu ${o.cpuPct}% ${o.cpuUsPerOp} µs/${o.op}, ` +
     `drops srv/cli ${o.serverDrops}/${o.clientDrops}, ` +
     `${o.generator ?? "sipp"} cpu ${o.clientCpuPct ?? "?"}%, ` +

@@ -159,6 +159,7 @@ export async function runFloodLoad(
     failed: flood.failed,
     unfinished: flood.unfinished,
     shed: flood.shed,
+    shedWithRetryAfter: flood.shedWithRetryAfter,
     achievedPerSec: Math.round(flood.completed / loadS),
     p50Ms: flood.p50Ms,
     p99Ms: flood.p99Ms,

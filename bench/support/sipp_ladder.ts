@@ -62,6 +62,8 @@ export interface LoadRun {
   unfinished: number;
   /** 503s received (load shed by the server). */
   shed: number;
+  /** Of them, those with a Retry-After (counted by register_flood; sipp does not tell). */
+  shedWithRetryAfter?: number;
   /** Completed operations per second of the run's wall time. */
   achievedPerSec: number;
   p50Ms: number;
