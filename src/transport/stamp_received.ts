@@ -17,9 +17,9 @@ export function stampReceived(message: SipMessage, flow: Flow): void {
   }
   if (!header) return;
   const single = header.value !== "" && !header.value.includes(",");
-  const values = single ? [header.value] : splitTopLevel(header.value, ",");
+  const values = single ? undefined : splitTopLevel(header.value, ",");
   // A one-value line is what `topVia` parses too: read it there, so the parse is shared.
-  const parsed = single ? message.topVia : parseVia(values[0]);
+  const parsed = values === undefined ? message.topVia : parseVia(values[0]);
   const rport = parsed.params.has("rport");
   if (!rport && parsed.host === flow.remote.host) return;
   const appended = single && !parsed.params.has("received") &&
@@ -35,10 +35,29 @@ export function stampReceived(message: SipMessage, flow: Flow): void {
   if (appended) {
     // The stamps only add to the end of the line (no received yet; rport, if asked for,
     // last and empty): the sender's spelling of the rest is kept, not formatted again.
-    const stamps = rport ? "=" + port + ";received=" + host : ";received=" + host;
-    return message.replaceTopVia(header, via, header.value + stamps);
+    return message.replaceTopVia(
+      header,
+      via,
+      header.value + stampsOf(rport, port, host, flow.remote.port),
+    );
   }
-  if (single) return message.replaceTopVia(header, via);
+  if (values === undefined) return message.replaceTopVia(header, via);
   values[0] = formatVia(via);
   header.value = values.join(",");
+}
+
+/** Stamps built, one per slot picked by the port's low bits: a client sends from one address. */
+const STAMPS: ({ rport: boolean; port: string; host: string; text: string } | undefined)[] =
+  new Array(64).fill(undefined);
+
+/** `=port;received=host` (rport asked for) or `;received=host`. */
+function stampsOf(rport: boolean, port: string, host: string, portNumber: number): string {
+  const at = portNumber & 63;
+  const last = STAMPS[at];
+  if (last !== undefined && last.port === port && last.host === host && last.rport === rport) {
+    return last.text;
+  }
+  const text = rport ? "=" + port + ";received=" + host : ";received=" + host;
+  STAMPS[at] = { rport, port, host, text };
+  return text;
 }
