@@ -51,7 +51,8 @@ async function startRig(
     port,
     dir,
     memoryKb: () => 0,
-    stop: async () => void await child.stop(),
+    // A profiled server gets time to write its profiles on the way out.
+    stop: async () => void await child.stop(cpuProf ? 30_000 : 2000),
   };
   const t = transport === "tcp" ? "t1" : "u1";
   const uasCsv = `${dir}/uas.csv`;
@@ -83,13 +84,17 @@ async function startRig(
   };
 }
 
-/** Voluntary context switches (sleeps: each later wake-up) of the main and worker threads. */
-function switches(pid: number): { main: number; workers: number } {
-  const out = { main: 0, workers: 0 };
+/**
+ * Voluntary context switches (sleeps: each later wake-up) of the main and worker threads, and
+ * involuntary ones (preempted while runnable) of every thread of the process.
+ */
+function switches(pid: number) {
+  const out = { main: 0, workers: 0, preempted: 0 };
   for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
       const status = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/status`);
-      const n = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const n = Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      out.preempted += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
       if (Number(e.name) === pid) out.main += n;
       else if (/Name:\s+worker-/.test(status)) out.workers += n;
     } catch { /* the thread ended */ }
@@ -163,6 +168,7 @@ async function phase(
       other: per("other"),
       mainWakes: (after.switches.main - before.switches.main) / calls,
       workerWakes: (after.switches.workers - before.switches.workers) / calls,
+      preempted: (after.switches.preempted - before.switches.preempted) / calls,
       uasUs: (after.uas - before.uas) * US_PER_TICK / calls,
       callsPerSec: calls * 1000 / (t1 - t0),
       cpuPct: all * calls / (t1 - t0) / 10,
@@ -195,7 +201,9 @@ if (import.meta.main) {
               f(p.workerSys)
             }] ` +
             `v8 ${f(p.v8)} other ${f(p.other)}) sleeps/call main ${p.mainWakes.toFixed(1)} ` +
-            `worker ${p.workerWakes.toFixed(1)}, UAS sipp ${f(p.uasUs)} µs/call, ` +
+            `worker ${p.workerWakes.toFixed(1)}, preempted ${p.preempted.toFixed(2)}, UAS sipp ${
+              f(p.uasUs)
+            } µs/call, ` +
             `${p.cpuPct.toFixed(0)} % CPU at ${p.callsPerSec.toFixed(0)} calls/s, ` +
             `${p.completed} ok ${p.failed} failed`,
         );

@@ -76,12 +76,25 @@ export class RingWriter<M extends object> extends RingView {
    * Writes `record`; `wake: false` leaves a sleeping reader asleep (a change it needs only
    * before it reads its copies, or within `LAZY_MS`: the reader drains before each message
    * it reads from the network, and `readLoop` drains that often anyway), sparing a wake-up
-   * per record.
+   * per record. A wake-up is sent once the writer's current run of JavaScript ends (a
+   * microtask: the main thread's handling of a batch of datagrams, a worker's drain of its
+   * ring), not at once: a reader woken by the first record of a batch drained it alone and
+   * slept again before the next, woken as often as the batch held records for it, each
+   * wake-up taking a core from the writer or sipp (bench/workers_calls.ts counts them).
    */
   write(record: RingRecord<M>, wake = true): void {
     if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
-    else if (wake) this.#wake();
+    else if (wake && !this.#wakeQueued) {
+      this.#wakeQueued = true;
+      queueMicrotask(this.#wakeLater);
+    }
   }
+
+  #wakeQueued = false;
+  readonly #wakeLater = () => {
+    this.#wakeQueued = false;
+    this.#wake();
+  };
 
   #queue(record: RingRecord<M>): void {
     this.#backlog.push(record);

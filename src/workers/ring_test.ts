@@ -54,8 +54,12 @@ Deno.test("ring: a sleeping reader is woken by the next write", async () => {
   const { writer, buffer } = RingWriter.create<ToWorker>();
   const reader = new RingReader<ToWorker>(buffer);
   const woke = reader.wait();
+  // The wake-up leaves once this run of JavaScript ends (a microtask); a thread's loop is
+  // kept alive by its timers (readLoop's), as this one here.
+  const alive = setTimeout(() => {}, 10_000);
   writer.write({ kind: "message", message: { t: "accounts" } });
   await woke;
+  clearTimeout(alive);
   const got: RingRecord<ToWorker>[] = [];
   assert.ok(reader.drain((r) => got.push(r)));
   assert.deepEqual(got, [{ kind: "message", message: { t: "accounts" } }]);
