@@ -8,12 +8,54 @@
  * (V8 heap pages, malloc arenas, other anonymous, the binary), where the peak was, and the
  * largest mappings at it. `--trace-gc` starts the server with `DENO_V8_FLAGS=--trace-gc` and
  * adds its mark-compacts (heap before → after, MB) to the line; `--v8-flags=A,B` adds flags
- * the same way (DENO_V8_FLAGS, beside the tree's own). Run:
+ * the same way (DENO_V8_FLAGS, beside the tree's own). `--promoted-sites` starts the server
+ * with `--inspect` and samples its heap over the ladder (V8's sampling heap profiler through
+ * the inspector, one sample per 8 KiB, leaving out what a scavenge collected: what was promoted
+ * or is still young at the end) and prints the bytes per registration by allocating function
+ * (the sampler costs CPU: the step figures are then not the bench's). Run:
  * `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
  * Not part of the product.
  */
 import { arg } from "./support/args.ts";
 import { composition, type Mapping, mappings, rollup } from "./support/smaps.ts";
+import { printSites, sitesOf } from "./support/heap_sampling.ts";
+
+/**
+ * Starts V8's sampling heap profiler in the server through its inspector (`--inspect` on
+ * `port`), leaving out what a scavenge collected; the returned function stops it and gives
+ * bytes by "function <- caller".
+ */
+async function startRemoteSampling(port: number): Promise<() => Promise<Map<string, number>>> {
+  const [target] = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((ok, fail) => {
+    ws.onopen = ok;
+    ws.onerror = fail;
+  });
+  const replies = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data);
+    if (m.id) replies.get(m.id)?.(m.result);
+  };
+  let id = 0;
+  // deno-lint-ignore no-explicit-any
+  const post = (method: string, params = {}): Promise<any> =>
+    new Promise((resolve) => {
+      replies.set(++id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await post("HeapProfiler.enable");
+  await post("HeapProfiler.startSampling", {
+    samplingInterval: 8192,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: false,
+  });
+  return async () => {
+    const { profile } = await post("HeapProfiler.stopSampling");
+    ws.close();
+    return sitesOf(profile);
+  };
+}
 
 const root = arg("root") ?? new URL("..", import.meta.url).pathname;
 const rates = (arg("rates") ?? "25000,30000").split(",").map(Number);
@@ -27,9 +69,14 @@ if (v8.length) Deno.env.set("DENO_V8_FLAGS", v8.join(","));
 Deno.env.set("SIPWS_BENCH_WORKERS", "1");
 
 // The tree measured provides the server and the load (its own bench support).
-const { startSipwsRegistrar, BENCH_ACCOUNT } = await import(`${root}/bench/support/registrars.ts`);
+const { BENCH_ACCOUNT } = await import(`${root}/bench/support/registrars.ts`);
+const { loadConfig, seededStore, serveArgs } = await import(`${root}/bench/support/sipws.ts`);
 const { runLoad, runLadder, formatStep } = await import(`${root}/bench/support/sipp_ladder.ts`);
 const { CALLEE } = await import(`${root}/bench/support/call_load.ts`);
+const { groupTicks, statusKb } = await import(`${root}/bench/support/proc.ts`);
+const { spawnChild } = await import(`${root}/tests/support/process.ts`);
+const { freePorts, waitForListening } = await import(`${root}/tests/support/ports.ts`);
+const PROMOTED = Deno.args.includes("--promoted-sites");
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 const split = (maps: Mapping[]) =>
@@ -38,8 +85,35 @@ const split = (maps: Mapping[]) =>
       .map(([k, v]) => [k, mb(v.rssKb)]),
   );
 
-const server = await startSipwsRegistrar([BENCH_ACCOUNT, CALLEE]);
-const pid: number = server.child.pid;
+// As bench/support/registrars.ts starts it, with `--inspect` when sampling.
+const dir = await Deno.makeTempDir({ prefix: "sipws-cli-memory-" });
+const [port, inspectPort] = freePorts(2);
+const child = spawnChild(Deno.execPath(), {
+  args: serveArgs({
+    store: await seededStore(dir, [BENCH_ACCOUNT, CALLEE]),
+    config: loadConfig(dir, root),
+    udp: port,
+    tcp: port,
+    ...(PROMOTED ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
+  }),
+  cwd: root,
+});
+const server = {
+  name: "sipws" as const,
+  child,
+  port,
+  dir,
+  ticks: () => groupTicks(child.pid),
+  memoryKb: () => statusKb(child.pid, "VmRSS"),
+  stop: async () => {
+    await child.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  },
+};
+await waitForListening(port, "udp", 20_000);
+await waitForListening(port, "tcp", 20_000);
+const pid: number = child.pid;
+const sampling = PROMOTED ? await startRemoteSampling(inspectPort) : undefined;
 const idleRoll = rollup(pid);
 const idle = { rss: mb(idleRoll.Rss), ...split(mappings(pid)) };
 let phase = "idle";
@@ -56,14 +130,20 @@ const sampler = setInterval(() => {
     peakAt = phase;
   } catch { /* exited */ }
 }, 100);
+let registered = 0;
+let sites: Map<string, number> | undefined;
 try {
   for (const transport of transports) {
     phase = `${transport} warm-up`;
-    await runLoad(server, { transport, rate: rates[0], durationS: 2 });
+    registered += (await runLoad(server, { transport, rate: rates[0], durationS: 2 })).completed;
     phase = `${transport} ladder`;
     const ladder = await runLadder([server], { transport, rates, stepS });
-    for (const step of ladder.steps) console.log(formatStep(step));
+    for (const step of ladder.steps) {
+      console.log(formatStep(step));
+      registered += step.completed;
+    }
   }
+  sites = await sampling?.();
 } finally {
   clearInterval(sampler);
   await server.stop();
@@ -79,3 +159,4 @@ console.log(JSON.stringify({
   largest: peakMaps.slice(0, 8).map((m) => `${mb(m.rssKb)} MB ${m.name} (${mb(m.sizeKb)} MB)`),
   ...(marks.length ? { markCompacts: marks } : {}),
 }));
+if (sites) printSites("promoted or still young", sites, registered || 1, 30);

@@ -40,17 +40,22 @@ export async function startHeapSampling(
   return async () => {
     const { profile } = await post("HeapProfiler.stopSampling");
     session.disconnect();
-    const bytes = new Map<string, number>();
-    const walk = (node: ProfileNode, caller: string) => {
-      const f = node.callFrame;
-      const name = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}`;
-      const site = `${name} <- ${caller}`;
-      if (node.selfSize) bytes.set(site, (bytes.get(site) ?? 0) + node.selfSize);
-      for (const child of node.children) walk(child, name);
-    };
-    walk(profile.head, "");
-    return bytes;
+    return sitesOf(profile);
   };
+}
+
+/** A sampling heap profile's bytes by "function <- caller" (also for a remote profile). */
+export function sitesOf(profile: { head: ProfileNode }): Map<string, number> {
+  const bytes = new Map<string, number>();
+  const walk = (node: ProfileNode, caller: string) => {
+    const f = node.callFrame;
+    const name = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}`;
+    const site = `${name} <- ${caller}`;
+    if (node.selfSize) bytes.set(site, (bytes.get(site) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child, name);
+  };
+  walk(profile.head, "");
+  return bytes;
 }
 
 /** Prints the total and the `top` sites as bytes per operation (`per`: operations sampled). */
