@@ -4,13 +4,20 @@
  * keeps the server busy for longer than the bound, so the INVITEs read late in a turn are
  * refused with 503 + Retry-After (built from their own headers), while a BYE at the end of
  * the burst still reaches the proxy (481: no such dialog, not a 503), and once the burst is
- * over the server answers a new INVITE normally again. Not timed: it asserts what happens,
+ * over the server answers a new INVITE normally again. A WebSocket connection's reads report
+ * to the same watch: reads that keep filling its buffer for a quarter second (a peer sending
+ * faster than we serve) turn shedding on (a scripted socket: a real peer on this shared box
+ * could not be made to keep the buffer full reliably). Not timed: it asserts what happens,
  * not how fast.
  */
 import assert from "node:assert/strict";
 import { until } from "./support/poll.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { StreamFramer } from "../src/sip/framer.ts";
+import { StreamLoadWatch } from "../src/transport/stream_overload.ts";
+import type { Flow } from "../src/transport/types.ts";
+import { WsConnection } from "../src/transport/ws_connection.ts";
+import { WsFrameDecoder } from "../src/transport/ws_frames.ts";
 
 const BURST = 3000;
 const encoder = new TextEncoder();
@@ -127,5 +134,39 @@ Deno.test("tcp overload: a burst's excess INVITEs get 503 + Retry-After, a BYE p
   } finally {
     conn.close();
     await reading;
+  }
+});
+
+Deno.test("ws overload: a WebSocket whose reads keep filling the buffer reports a backlog to the stream watch", async () => {
+  const watch = new StreamLoadWatch(10_000); // a lag bound never reached: only reads count
+  try {
+    let reads = 0;
+    // A peer with more queued than one read takes, each read a turn ~30 ms apart: 12 full reads
+    // span longer than the quarter second a backlog must last.
+    const conn = {
+      read: async (buffer: Uint8Array) => {
+        if (++reads > 12) return null;
+        await new Promise((r) => setTimeout(r, 30));
+        buffer.fill(0x81); // a masked frame's first byte over and over: any bytes do
+        return buffer.length;
+      },
+      write: (bytes: Uint8Array) => Promise.resolve(bytes.length),
+      close: () => {},
+    } as unknown as Deno.Conn;
+    const flow = {
+      id: "ws-test",
+      transport: "ws",
+      local: { host: "127.0.0.1", port: 1 },
+      remote: { host: "127.0.0.1", port: 2 },
+      reliable: true,
+      secure: false,
+    } as Flow;
+    const connection = new WsConnection(conn, flow, undefined, () => {});
+    assert.equal(watch.behind(), false);
+    await connection.run(new Uint8Array(0), new WsFrameDecoder(65536, 0), () => {}, watch.reads());
+    assert.equal(reads, 13);
+    assert.equal(watch.behind(), true, "new work is shed after a sustained read backlog");
+  } finally {
+    watch.close();
   }
 });

@@ -157,6 +157,7 @@ export class Listeners {
             handshakeTimeoutMs: o.webSocketLimits.handshakeTimeout * 1000,
             sendTimeoutMs: o.webSocketLimits.sendTimeout,
             reusePort,
+            load,
           },
           sink,
         ));

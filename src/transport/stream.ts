@@ -69,19 +69,14 @@ export class StreamConnection implements Connection {
   async run(): Promise<void> {
     this.#sink.opened(this);
     let buffer = new Uint8Array(READ_BUFFER);
-    /** Since when every read filled the buffer (NaN: the last one did not). */
-    let fullSince = NaN;
+    const reads = this.#load?.reads();
     try {
       for (;;) {
         if (this.#writer.queuedBytes() > READ_AHEAD_BYTES) await this.#writer.drained();
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         this.lastActivity = Date.now();
-        if (n === BUSY_READ_BUFFER && this.#load) {
-          const now = performance.now();
-          if (Number.isNaN(fullSince)) fullSince = now;
-          this.#load.readBacklog(fullSince, now);
-        } else fullSince = NaN;
+        reads?.(n === BUSY_READ_BUFFER);
         // The framer copies what it keeps, so the read buffer is lent, not copied.
         const frames = this.#framer.push(buffer.subarray(0, n));
         // This read's answers leave in one write, started when they are all queued.

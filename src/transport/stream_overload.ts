@@ -60,6 +60,25 @@ export class StreamLoadWatch {
     return queuedWriteBytes() > WRITE_BACKLOG_BYTES;
   }
 
+  /**
+   * What a connection calls after each read, with whether the read filled its buffer
+   * (stream.ts, ws_connection.ts); undefined when nothing is ever shed.
+   */
+  reads(): ((full: boolean) => void) | undefined {
+    if (this.#timer === undefined) return undefined;
+    /** Since when every read filled the buffer (NaN: the last one did not). */
+    let fullSince = NaN;
+    return (full) => {
+      if (!full) {
+        fullSince = NaN;
+        return;
+      }
+      const now = performance.now();
+      if (Number.isNaN(fullSince)) fullSince = now;
+      this.readBacklog(fullSince, now);
+    };
+  }
+
   /** A connection's reads have filled its buffer since `since` (performance.now()). */
   readBacklog(since: number, now: number): void {
     if (now - since >= SUSTAINED_MS || now - this.#backlogAt < BACKLOG_HOLD_MS) {

@@ -17,6 +17,7 @@ import { ReloadableListener, type TlsCredentials } from "./listener.ts";
 import type { Address, Flow } from "./types.ts";
 import { CLOSE, WsFrameDecoder } from "./ws_frames.ts";
 import { handleFrameEvents, WsConnection } from "./ws_connection.ts";
+import type { StreamLoadWatch } from "./stream_overload.ts";
 import { connectWebSocket, type WsClientOptions } from "./ws_client.ts";
 import { answer, readRequestHead, refusal, switchingProtocols } from "./ws_handshake.ts";
 import type { Admission } from "./ws_policy.ts";
@@ -43,6 +44,8 @@ export interface WsOptions {
   pingTimeout: number;
   /** SO_REUSEPORT: every worker listens on the port and the kernel spreads connections. */
   reusePort?: boolean;
+  /** Stream overload watch: each connection's reads report a backlog to it. */
+  load?: StreamLoadWatch;
 }
 
 export class WsTransport {
@@ -153,7 +156,8 @@ export class WsTransport {
     this.#connections.add(connection);
     this.#sink.opened(connection);
     const decoder = new WsFrameDecoder(this.#options.maxMessageSize, this.#options.maxFragments);
-    connection.run(rest, decoder, (c, events) => handleFrameEvents(c, events, this.#sink));
+    const reads = this.#options.load?.reads();
+    connection.run(rest, decoder, (c, events) => handleFrameEvents(c, events, this.#sink), reads);
   }
 
   close(): Promise<void> {

@@ -141,7 +141,13 @@ export class WsConnection implements Connection {
   }
 
   /** Read loop over frames after the handshake; never throws. */
-  async run(rest: Uint8Array, decoder: WsFrameDecoder, onEvents: FrameHandler): Promise<void> {
+  async run(
+    rest: Uint8Array,
+    decoder: WsFrameDecoder,
+    onEvents: FrameHandler,
+    /** Told after each read whether it filled the buffer (stream_overload.ts). */
+    reads?: (full: boolean) => void,
+  ): Promise<void> {
     const buffer = new Uint8Array(READ_BUFFER);
     try {
       let chunk: Uint8Array | undefined = rest;
@@ -162,6 +168,7 @@ export class WsConnection implements Connection {
         if (this.#writer.queuedBytes() > READ_AHEAD_BYTES) await this.#writer.drained();
         const n = await this.#conn.read(buffer);
         if (n === null) break;
+        reads?.(n === READ_BUFFER);
         chunk = buffer.subarray(0, n);
       }
     } catch { /* reset by the peer */ }
