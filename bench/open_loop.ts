@@ -294,7 +294,10 @@ export function formatOverload(r: OverloadResult): string[] {
   const lines = r.runs.map((o) =>
     `overload ${o.server} ${o.op} ${o.transport}: offered ${o.rate}/s ` +
     `(2× sipws's UDP ${o.capacity}/s, ${o.capacitySource}) ` +
-    `for ${r.durationS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity), ` +
+    `for ${r.durationS} s: achieved ${o.achievedPerSec}/s (${o.keptShare} of capacity` +
+    (o.achievedInOfferPerSec === undefined ? "" : `; ${o.achievedInOfferPerSec}/s = ` +
+      `${(o.achievedInOfferPerSec / o.capacity).toFixed(2)} within the ${r.durationS} s`) +
+    `), ` +
     `p50 ${o.p50Ms} p99 ${o.p99Ms} ms, ` +
     `503 received ${o.shed}` +
     (o.shedWithRetryAfter === undefined ? "" : ` (${o.shedWithRetryAfter} with Retry-After)`) +

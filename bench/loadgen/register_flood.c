@@ -83,9 +83,10 @@ static struct {
   fifo_t timers[4]; /* 500, 1000, 2000, 4000 ms */
   /* Counters. */
   uint64_t completed, shed, retry_after, failed, timeouts, retransmits, stray, sends;
+  uint64_t completed_in_offer; /* 200s that arrived before SECONDS were over */
   uint64_t statuses[700];
   uint32_t *latency_us;
-  int64_t t0_ns, last_end_ns, max_lag_ns;
+  int64_t t0_ns, offer_end_ns, last_end_ns, max_lag_ns;
   uint32_t open;
   /* HA1 of the last realm seen, and HA2 of REGISTER sip:DOMAIN. */
   char realm[128], ha1[33], ha2[33];
@@ -414,6 +415,7 @@ static void on_response(const char *m, size_t n, int64_t at) {
   } else if (status == 200) {
     int64_t us = (at - r->start_ns) / 1000;
     g.latency_us[g.completed++] = us > 0 ? (uint32_t)us : 0;
+    if (at <= g.offer_end_ns) g.completed_in_offer++;
     finish((uint32_t)idx, at);
   } else if (status == 503) {
     g.shed++;
@@ -613,7 +615,8 @@ int main(int argc, char **argv) {
   }
 
   g.t0_ns = now_ns();
-  int64_t offer_end_ns = g.t0_ns + (int64_t)(seconds * 1e9);
+  g.offer_end_ns = g.t0_ns + (int64_t)(seconds * 1e9);
+  int64_t offer_end_ns = g.offer_end_ns;
   int64_t stop_ns = offer_end_ns + (int64_t)(drain * 1e9);
   double per_ns = rate / 1e9;
   for (;;) {
@@ -654,12 +657,14 @@ int main(int argc, char **argv) {
   double cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                  (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
   double wall_s = (double)(end_ns - g.t0_ns) / 1e9;
-  printf("{\"offered\":%u,\"started\":%u,\"completed\":%llu,\"shed\":%llu,"
+  printf("{\"offered\":%u,\"started\":%u,\"completed\":%llu,\"completedInOffer\":%llu,"
+         "\"shed\":%llu,"
          "\"shedWithRetryAfter\":%llu,\"failed\":%llu,\"timeouts\":%llu,\"unfinished\":%u,"
          "\"retransmits\":%llu,\"stray\":%llu,\"datagramsSent\":%llu,"
          "\"p50Ms\":%.1f,\"p99Ms\":%.1f,\"lastEndS\":%.3f,\"wallS\":%.3f,\"cpuS\":%.3f,"
          "\"maxLagMs\":%.1f,\"localPort\":%d,\"statuses\":{",
-         concurrency ? g.started : g.total, g.started, (unsigned long long)g.completed, (unsigned long long)g.shed,
+         concurrency ? g.started : g.total, g.started, (unsigned long long)g.completed,
+         (unsigned long long)g.completed_in_offer, (unsigned long long)g.shed,
          (unsigned long long)g.retry_after, (unsigned long long)g.failed,
          (unsigned long long)g.timeouts, g.open + (concurrency ? 0 : g.total - g.started),
          (unsigned long long)g.retransmits, (unsigned long long)g.stray,

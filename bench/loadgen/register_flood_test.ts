@@ -39,6 +39,7 @@ Deno.test("register_flood registers with digest against sipws, and a wrong passw
     );
     assertEquals(ok.statuses, { "200": 400, "401": 400 });
     assertEquals(ok.datagramsSent, 800 + ok.retransmits);
+    assertEquals(ok.completedInOffer > 0 && ok.completedInOffer <= ok.completed, true);
 
     // The closed loop over 2 source ports (workers_bench.ts): 20 open at a time, all answered.
     const closed = await runFlood(server.port, {

@@ -22,6 +22,8 @@ export interface FloodReport {
   offered: number;
   started: number;
   completed: number;
+  /** 200s received before the offered seconds were over. */
+  completedInOffer: number;
   shed: number;
   shedWithRetryAfter: number;
   failed: number;
@@ -161,6 +163,7 @@ export async function runFloodLoad(
     shed: flood.shed,
     shedWithRetryAfter: flood.shedWithRetryAfter,
     achievedPerSec: Math.round(flood.completed / loadS),
+    achievedInOfferPerSec: Math.round(flood.completedInOffer / o.durationS),
     p50Ms: flood.p50Ms,
     p99Ms: flood.p99Ms,
     cpuUsPerOp: flood.completed ? Math.round((s.cpuS * 1e6) / flood.completed) : 0,

@@ -66,6 +66,11 @@ export interface LoadRun {
   shedWithRetryAfter?: number;
   /** Completed operations per second of the run's wall time. */
   achievedPerSec: number;
+  /**
+   * Operations completed while the load was offered, per second of it (register_flood only:
+   * `achievedPerSec` also waits for the last retransmission to time out).
+   */
+  achievedInOfferPerSec?: number;
   p50Ms: number;
   p99Ms: number;
   /** Server CPU time per completed operation, µs. */
