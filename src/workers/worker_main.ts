@@ -21,8 +21,8 @@ const log = new Logger("worker");
 /**
  * Reports the main thread needs only before it reads its copies, answers the API (which
  * syncs first) or handles a message it read (`WorkerPool.catchUp`), else within `LAZY_MS`:
- * written without waking it. Not location changes, flows and dialog views: main's copies
- * emit the events callbacks and the dashboard follow, and are read in process, at once.
+ * written without waking it. Not location changes and flows: main's copies emit the events
+ * callbacks follow, and are read in process, at once (dialog views: `wakes`).
  */
 const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns"]);
 /**
