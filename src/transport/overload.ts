@@ -7,7 +7,7 @@
  * gone). The queue is deep from half full, or from 256 KiB in a larger buffer (the rest is
  * headroom for stalls). Overload is declared once it has stayed deep for 250 ms (a GC pause
  * or a busy machine's scheduling delay is not overload; an offered rate above capacity keeps
- * the queue deep). From then on, until the queue has stayed at most a fifth that deep for
+ * the queue deep), or for a second when it is draining (well below its peak). From then on, until the queue has stayed at most a fifth that deep for
  * 100 ms, each sample decides: with the queue deep, requests that start new work (REGISTER,
  * INVITE, OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH without credentials) are refused before
  * parsing, with 503 + Retry-After, or dropped (cheaper) from 90 % full or twice that deep
@@ -51,6 +51,15 @@ const MEMINFO_BYTES = 9 * 4;
 /** How long the queue must stay half full before overload is declared. */
 const SUSTAINED_MS = 250;
 /**
+ * A deep queue below this share of its peak since it got deep is draining: overload is then
+ * declared only once it has been deep for DRAIN_WAIT_MS. (The first 25,000/s REGISTER step
+ * of a fresh process refused 630-770 registrations on a backlog that was already going:
+ * the code was being compiled, not overloaded.) An offered rate above capacity fills the
+ * queue to the brim and keeps it there, so it is declared at SUSTAINED_MS as before.
+ */
+const DRAINING_BELOW = 0.9;
+const DRAIN_WAIT_MS = 1000;
+/**
  * Once declared, overload lasts until the queue has stayed at most a tenth full this long: a
  * rate above capacity refills it within milliseconds as soon as new work is admitted, a
  * passing backlog (a GC pause, a scheduling delay) leaves it empty.
@@ -71,6 +80,8 @@ export class ReceiveQueueWatch {
   #datagrams = 0;
   /** When the queue was last seen crossing half full (NaN: not deep now). */
   #deepSince = NaN;
+  /** The deepest the queue has been since `#deepSince`. */
+  #deepPeak = 0;
   /** Overload declared: samples decide admission. */
   #overloaded = false;
   /** Since when the queue has been at most a tenth full (NaN: it is not). */
@@ -140,8 +151,17 @@ export class ReceiveQueueWatch {
   /** Takes the queue's depth `queued` (bytes) sampled at `now` (performance.now()). */
   update(queued: number, now: number): void {
     if (queued < this.#high) this.#deepSince = NaN;
-    else if (Number.isNaN(this.#deepSince)) this.#deepSince = now;
-    else if (now - this.#deepSince >= SUSTAINED_MS) this.#overloaded = true;
+    else if (Number.isNaN(this.#deepSince)) {
+      this.#deepSince = now;
+      this.#deepPeak = queued;
+    } else {
+      this.#deepPeak = Math.max(this.#deepPeak, queued);
+      const deepFor = now - this.#deepSince;
+      // Draining (well below its peak): the backlog of a pause, or of code not yet compiled
+      // in a fresh process, is going; only if it takes this long is it overload after all.
+      const draining = queued < this.#deepPeak * DRAINING_BELOW;
+      if (deepFor >= (draining ? DRAIN_WAIT_MS : SUSTAINED_MS)) this.#overloaded = true;
+    }
     if (queued > this.#low) this.#calmSince = NaN;
     else if (Number.isNaN(this.#calmSince)) this.#calmSince = now;
     else if (now - this.#calmSince >= CALM_MS) this.#overloaded = false;

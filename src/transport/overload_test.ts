@@ -150,6 +150,39 @@ Deno.test("receive queue watch: a large buffer is headroom; behind from 256 KiB,
   }
 });
 
+Deno.test("receive queue watch: a deep queue that is draining is not overload unless it lasts a second", () => {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  const watch = new ReceiveQueueWatch("127.0.0.1", port, 8 * 1024 * 1024, 3_600_000);
+  const KiB = 1024;
+  try {
+    const at = (queued: number, now: number) => {
+      watch.update(queued, now);
+      return watch.level;
+    };
+    // A fresh process's warm-up: the queue grew while code was compiled, then drains.
+    assert.equal(at(300 * KiB, 0), CALM);
+    assert.equal(at(900 * KiB, 150), CALM);
+    assert.equal(at(700 * KiB, 250), CALM, "deep for 250 ms but draining: not overload");
+    assert.equal(at(400 * KiB, 400), CALM);
+    assert.equal(at(100 * KiB, 500), CALM, "drained: nothing was shed");
+    // Deep again, draining, but still deep a second later: overload after all.
+    assert.equal(at(900 * KiB, 600), CALM);
+    assert.equal(at(700 * KiB, 900), CALM);
+    assert.equal(at(600 * KiB, 1599), CALM);
+    assert.equal(at(600 * KiB, 1600), DROP, "deep for a second, twice behind: dropped");
+    assert.equal(at(0, 1700), CALM);
+    assert.equal(at(0, 1800), CALM);
+    // Refilled to its peak after a dip: an offered rate above capacity, declared at 250 ms.
+    assert.equal(at(900 * KiB, 2000), CALM);
+    assert.equal(at(700 * KiB, 2100), CALM);
+    assert.equal(at(900 * KiB, 2250), DROP, "back at its peak after 250 ms: overload");
+  } finally {
+    watch.close();
+    socket.close();
+  }
+});
+
 Deno.test("receive queue watch: 100 ms of drops or 2 MiB queued cut the buffer to 512 KiB", () => {
   if (Deno.build.os !== "linux") return;
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
