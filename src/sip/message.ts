@@ -6,7 +6,7 @@
  */
 import { SipParseError } from "./errors.ts";
 import { canonicalName, headerKey, isListHeader, isToken } from "./headers.ts";
-import { type NameAddr, parseNameAddrShared } from "./name_addr.ts";
+import { type NameAddr, parseNameAddr, parseNameAddrShared } from "./name_addr.ts";
 import { splitTopLevel } from "./params.ts";
 import { formatVia, parseVia, type Via } from "./via.ts";
 import { reasonPhrase } from "./status.ts";
@@ -265,7 +265,9 @@ abstract class SipMessageBase {
     if (!v) throw new SipParseError("Missing From");
     const cache = this.#parsed;
     if (v === cache.fromRaw) return cache.from!;
-    const from = parseNameAddrShared(v);
+    // Not through the shared memo: a From's tag is new with each call, and every insert of
+    // one cost V8 old-space allocation (docs/performance.md, memory composition).
+    const from = parseNameAddr(v);
     cache.fromRaw = v;
     return cache.from = from;
   }

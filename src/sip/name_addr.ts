@@ -99,8 +99,9 @@ let SHARED = new Map<string, NameAddr>();
 const SHARED_MAX = 128;
 
 /**
- * `parseNameAddr` memoized by the raw text: a UA's From, To and Contact come back
- * unchanged in the authenticated retry of a digest exchange and in every refresh. The
+ * `parseNameAddr` memoized by the raw text: a UA's To and Contact come back unchanged in
+ * the authenticated retry of a digest exchange and in every refresh (a From is not put here:
+ * its tag is new with each call, see `SipMessage.from`). The
  * value is shared between messages, so it is read-only (copy `params` to change them, as
  * the registrar does). A malformed value is never remembered: it throws each time.
  */
