@@ -8,7 +8,8 @@
  * T1 = 500 ms doubling up to T2 = 4 s (RFC 3261 Timer E).
  * Datagrams go out with sendmmsg and come in with recvmmsg in batches, once a millisecond; the
  * kernel stamps each answer's arrival (SO_TIMESTAMPNS), so the latency (first REGISTER sent
- * -> 200 received) does not depend on how late the loop reads it. After SECONDS it waits up to
+ * -> 200 received) does not count the wait before the 200 is read (the 401 still waits for the
+ * next tick before the second REGISTER leaves: up to 1 ms more). After SECONDS it waits up to
  * DRAIN seconds for the registrations still open, then prints one JSON line. With
  * --concurrency=N it runs a closed loop instead: N registrations open at a time for SECONDS
  * (RATE then only bounds how many may start), waking on each answer. --sockets=N spreads the
