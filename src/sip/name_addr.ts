@@ -101,7 +101,7 @@ const SHARED_MAX = 128;
 /**
  * `parseNameAddr` memoized by the raw text: a UA's To and Contact come back unchanged in
  * the authenticated retry of a digest exchange and in every refresh (a From is not put here:
- * its tag is new with each call, see `SipMessage.from`). The
+ * its tag is new with each call, see `from` in message.ts). The
  * value is shared between messages, so it is read-only (copy `params` to change them, as
  * the registrar does). A malformed value is never remembered: it throws each time.
  */
