@@ -9,6 +9,7 @@
  * processes, sampled every 250 ms). Not part of the product; `bench/run.ts` drives it.
  */
 import { type RegisterLoadResult, runRegisterLoad } from "./register_load.ts";
+import { cpuUsage } from "node:process";
 import { mb } from "./support/proc.ts";
 import {
   BENCH_ACCOUNT,
@@ -33,6 +34,9 @@ export interface ClosedLoopPhase extends RegisterLoadResult {
   cpuUsPerRegistration: number;
   /** Peak memory over the phase, MB (sipws VmRSS, Kamailio PSS). */
   peakMemMb: number;
+  /** The load generator's own CPU time (this process), % of one core: near 100 it, not the
+   * server, bounds the loop. */
+  clientCpuPct: number;
 }
 
 export interface ClosedLoopResult {
@@ -64,6 +68,7 @@ async function measure(
     peakKb = Math.max(peakKb, server.memoryKb());
   }, 250);
   const ticks0 = server.ticks();
+  const client0 = cpuUsage();
   const t0 = performance.now();
   let result: RegisterLoadResult;
   try {
@@ -73,6 +78,7 @@ async function measure(
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpuS = (server.ticks() - ticks0) / 100;
+  const client = cpuUsage(client0);
   peakKb = Math.max(peakKb, server.memoryKb());
   return {
     server: server.name,
@@ -82,6 +88,7 @@ async function measure(
       ? Math.round((cpuS * 1e6) / result.registrations)
       : 0,
     peakMemMb: mb(peakKb),
+    clientCpuPct: Math.round(((client.user + client.system) / 1e6 / seconds) * 100),
   };
 }
 
@@ -122,8 +129,8 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoopRes
 
 export function formatClosedLoop(r: ClosedLoopResult): string[] {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
-  const header =
-    "server    transport  reg/s   tx/s    p50 ms  p99 ms  fail  retx  cpu%  µs/reg  peak mem MB";
+  const header = "server    transport  reg/s   tx/s    p50 ms  p99 ms  fail  retx  cpu%  µs/reg  " +
+    "peak mem MB  client cpu%";
   const lines = [header, "-".repeat(header.length)];
   for (const p of r.phases) {
     lines.push(
@@ -132,7 +139,7 @@ export function formatClosedLoop(r: ClosedLoopResult): string[] {
           pad(p.p99Ms.toFixed(2), 7)
         } ` +
         `${pad(p.failures, 5)} ${pad(p.retransmissions, 5)} ${pad(p.serverCpuPct, 5)} ` +
-        `${pad(p.cpuUsPerRegistration, 7)} ${pad(p.peakMemMb, 12)}`,
+        `${pad(p.cpuUsPerRegistration, 7)} ${pad(p.peakMemMb, 12)} ${pad(p.clientCpuPct, 12)}`,
     );
   }
   for (const [t, v] of Object.entries(r.ratio)) lines.push(`ratio sipws/kamailio ${t}: ${v}`);

@@ -52,7 +52,8 @@ export const CLOSED_LOOP_PROSE = [
   "counts completed registrations, `tx/s` REGISTER transactions (both legs); p50/p99 are per",
   "transaction; `cpu%` the server's CPU (100 = one core; Kamailio summed over its processes),",
   "`µs/reg` its CPU time per registration; `peak mem` sipws's VmRSS or Kamailio's PSS summed",
-  "over its processes, sampled every 250 ms.",
+  "over its processes, sampled every 250 ms; `client cpu%` the load generator's own CPU (the",
+  "bench process; near 100 the client, not the server, bounds the loop).",
 ];
 
 export const OPEN_LOOP_PROSE = [
