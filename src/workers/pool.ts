@@ -97,11 +97,6 @@ export class WorkerPool implements WorkerLinks {
   /** Call actions sent to workers, by request id, until they answer. */
   #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextCall = 1;
-  /**
-   * 1 while someone here follows `dialog.changed` (protocol.ts `dialogWakes`): set at every
-   * drain, so a subscriber is seen within `LAZY_MS`.
-   */
-  readonly #dialogWakes = new Int32Array(new SharedArrayBuffer(4));
   /** Syncs waiting for every worker's `synced`, by id. */
   #syncs = new Map<number, { waiting: number; done: () => void }>();
   #nextSync = 1;
@@ -185,7 +180,6 @@ export class WorkerPool implements WorkerLinks {
       connectionCounter: transport.connectionCounter(),
       callSlots: calls.slots.buffer,
       nonceCounts: context.nonceCounts,
-      dialogWakes: this.#dialogWakes.buffer as SharedArrayBuffer,
     };
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;
@@ -308,8 +302,6 @@ export class WorkerPool implements WorkerLinks {
   drain(): boolean {
     if (this.#draining) return false;
     this.#draining = true;
-    const following = this.#context?.events.has("dialog.changed") ? 1 : 0;
-    if (this.#dialogWakes[0] !== following) Atomics.store(this.#dialogWakes, 0, following);
     let any = false;
     try {
       this.#backs.forEach((reader, i) => {

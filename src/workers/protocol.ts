@@ -56,11 +56,6 @@ export interface WorkerSetup {
   callSlots: SharedArrayBuffer;
   /** The process's digest replay state (nonce_counts.ts): a nonce-count is used once in all. */
   nonceCounts: SharedArrayBuffer;
-  /**
-   * One Int32 the main thread keeps at 1 while someone there follows `dialog.changed` (the
-   * event stream): only then does a worker's dialog view wake it (`DIALOG_WAKES`).
-   */
-  dialogWakes: SharedArrayBuffer;
 }
 
 /** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */

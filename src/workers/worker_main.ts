@@ -25,27 +25,14 @@ const log = new Logger("worker");
  * callbacks follow, and are read in process, at once (dialog views: `wakes`).
  */
 const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns"]);
-/**
- * A dialog view wakes the main thread only while someone there follows `dialog.changed`
- * (the event stream; `WorkerSetup.dialogWakes`): otherwise its readers are the API, which
- * syncs first, and the dashboard, which polls. Three views a call, each a wake-up.
- */
-let dialogWakes: Int32Array | undefined;
 /** Lifecycle messages go by `postMessage`; everything else through the ring, in order. */
 let back: RingWriter<FromWorker> | undefined;
 const post = (message: FromWorker) => {
   const lifecycle = message.t === "ready" || message.t === "listening" || message.t === "failed" ||
     message.t === "stopped";
-  if (back && !lifecycle) back.write({ kind: "message", message }, wakes(message));
+  if (back && !lifecycle) back.write({ kind: "message", message }, !LAZY.has(message.t));
   else self.postMessage(message);
 };
-
-function wakes(message: FromWorker): boolean {
-  if (message.t === "dialog") {
-    return dialogWakes === undefined || Atomics.load(dialogWakes, 0) !== 0;
-  }
-  return !LAZY.has(message.t);
-}
 let server: Server | undefined;
 let port: WorkerPort | undefined;
 /**
@@ -61,7 +48,6 @@ const early: ToWorker[] = [];
 async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const { setup, config } = m;
   back = new RingWriter<FromWorker>(setup.back);
-  dialogWakes = new Int32Array(setup.dialogWakes);
   setCallIdAffinity(setup.index, setup.count);
   port = new WorkerPort(setup.index, setup.count, post, setup.peers);
   try {
