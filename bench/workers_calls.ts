@@ -12,14 +12,11 @@
 import { processTicks, threadTicksByRole } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { BOB, type ServerUnderTest } from "./support/call_servers.ts";
-import { type Rig, runUac } from "./support/call_rig.ts";
+import { type Rig, rigAround, runUac } from "./support/call_rig.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
-import { startSipp } from "../tests/support/sipp.ts";
-import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { arg, argAll } from "./support/args.ts";
 
-const SCENARIOS = new URL("./scenarios/", import.meta.url).pathname;
 const HERE = new URL("../", import.meta.url).pathname;
 const US_PER_TICK = 10_000;
 
@@ -31,7 +28,7 @@ async function startRig(
 ): Promise<Rig> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-wcalls-" });
   const store = await seededStore(dir, [BOB]);
-  const [port, uasPort] = freePorts(2);
+  const [port] = freePorts(1);
   const child = spawnChild(Deno.execPath(), {
     args: serveArgs({
       store,
@@ -54,34 +51,7 @@ async function startRig(
     // A profiled server gets time to write its profiles on the way out.
     stop: async () => void await child.stop(cpuProf ? 30_000 : 2000),
   };
-  const t = transport === "tcp" ? "t1" : "u1";
-  const uasCsv = `${dir}/uas.csv`;
-  const uas = await startSipp({
-    scenarioFile: `${SCENARIOS}uas_load.xml`,
-    args: ["-p", String(uasPort), "-t", t, "-trace_stat", "-stf", uasCsv, "-fd", "1"],
-    timeoutMs: 600_000,
-  });
-  await waitForListening(uasPort, transport, 10_000);
-  const client = await TestSipClient.connect("udp", port);
-  try {
-    const ok = await register(client, {
-      ...BOB,
-      expires: 3600,
-      contact: `sip:bob@127.0.0.1:${uasPort}${transport === "tcp" ? ";transport=tcp" : ""}`,
-    });
-    if (ok.status !== 200) throw new Error(`REGISTER of bob → ${ok.status}`);
-  } finally {
-    client.close();
-  }
-  return {
-    server,
-    transport,
-    uas,
-    uasPort,
-    uasCsv,
-    idleRssMb: 0,
-    uasSeen: { retransmissions: 0, failed: 0, causes: {} },
-  };
+  return await rigAround(server, dir, transport);
 }
 
 /**

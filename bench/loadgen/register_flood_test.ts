@@ -8,22 +8,11 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { floodBinary, runFlood } from "../support/register_flood.ts";
 import { BENCH_ACCOUNT, startSipwsRegistrar } from "../support/registrars.ts";
+import { RFC1321_SUITE } from "../../src/sip/fixtures_test.ts";
 
 Deno.test("register_flood's MD5 gives RFC 1321's test suite values", async () => {
   const bin = await floodBinary();
-  const suite: [string, string][] = [
-    ["", "d41d8cd98f00b204e9800998ecf8427e"],
-    ["a", "0cc175b9c0f1b6a831c399e269772661"],
-    ["abc", "900150983cd24fb0d6963f7d28e17f72"],
-    ["message digest", "f96b697d7cb7938d525a2f31aaf161d0"],
-    ["abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"],
-    [
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-      "d174ab98d277d9f5a5611c2c9f419d9f",
-    ],
-    ["1234567890".repeat(8), "57edf4a22be3c955ac49da2e2107b67a"],
-  ];
-  for (const [text, hex] of suite) {
+  for (const [text, hex] of RFC1321_SUITE) {
     const out = await new Deno.Command(bin, { args: [`--md5=${text}`] }).output();
     assertEquals(new TextDecoder().decode(out.stdout).trim(), hex, `MD5("${text}")`);
   }

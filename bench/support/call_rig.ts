@@ -56,35 +56,44 @@ export async function startRig(
   transport: Rig["transport"] = "udp",
 ): Promise<Rig> {
   const dir = await Deno.makeTempDir({ prefix: `sipws-callbench-${name}-` });
-  const t = transport === "tcp" ? "t1" : "u1";
   let server: ServerUnderTest | undefined;
   try {
     server = name === "sipws" ? await startSipws(dir) : await startKamailio(dir);
-    const idleRssMb = mb(server.memoryKb());
-    const [uasPort] = freePorts(1);
-    const uasCsv = `${dir}/uas.csv`;
-    const uas = await startSipp({
-      scenarioFile: `${SCENARIOS}uas_load.xml`,
-      args: ["-p", String(uasPort), "-t", t, "-trace_stat", "-stf", uasCsv, "-fd", "1"],
-      // Runs for the whole bench; stopped explicitly.
-      timeoutMs: 600_000,
-    });
-    await waitForListening(uasPort, transport, 10_000);
-    await registerBob(server.port, uasPort, transport);
-    return {
-      server,
-      transport,
-      uas,
-      uasPort,
-      uasCsv,
-      idleRssMb,
-      uasSeen: { retransmissions: 0, failed: 0, causes: {} },
-    };
+    return await rigAround(server, dir, transport);
   } catch (e) {
     await server?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;
   }
+}
+
+/** The rig around a server already listening: a sipp UAS in `dir`, registered as bob. */
+export async function rigAround(
+  server: ServerUnderTest,
+  dir: string,
+  transport: Rig["transport"],
+): Promise<Rig> {
+  const idleRssMb = mb(server.memoryKb());
+  const [uasPort] = freePorts(1);
+  const uasCsv = `${dir}/uas.csv`;
+  const t = transport === "tcp" ? "t1" : "u1";
+  const uas = await startSipp({
+    scenarioFile: `${SCENARIOS}uas_load.xml`,
+    args: ["-p", String(uasPort), "-t", t, "-trace_stat", "-stf", uasCsv, "-fd", "1"],
+    // Runs for the whole bench; stopped explicitly.
+    timeoutMs: 600_000,
+  });
+  await waitForListening(uasPort, transport, 10_000);
+  await registerBob(server.port, uasPort, transport);
+  return {
+    server,
+    transport,
+    uas,
+    uasPort,
+    uasCsv,
+    idleRssMb,
+    uasSeen: { retransmissions: 0, failed: 0, causes: {} },
+  };
 }
 
 export async function stopRig(rig: Rig): Promise<void> {

@@ -1,20 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { md5Hex, md5HexJoined, md5JoinedEqualsHex } from "./md5.ts";
+import { RFC1321_SUITE } from "./fixtures_test.ts";
 
 Deno.test("md5: RFC 1321 test suite", () => {
-  const suite: [string, string][] = [
-    ["", "d41d8cd98f00b204e9800998ecf8427e"],
-    ["a", "0cc175b9c0f1b6a831c399e269772661"],
-    ["abc", "900150983cd24fb0d6963f7d28e17f72"],
-    ["message digest", "f96b697d7cb7938d525a2f31aaf161d0"],
-    ["abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"],
-    [
-      "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
-      "57edf4a22be3c955ac49da2e2107b67a",
-    ],
-  ];
-  for (const [text, hex] of suite) assert.equal(md5Hex(text), hex, JSON.stringify(text));
+  for (const [text, hex] of RFC1321_SUITE) assert.equal(md5Hex(text), hex, JSON.stringify(text));
 });
 
 Deno.test("md5 equals node:crypto over lengths 0..300, ASCII and non-ASCII", () => {

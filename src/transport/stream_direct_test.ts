@@ -1,23 +1,7 @@
 import assert from "node:assert/strict";
 import { directDescriptor, sendDirect } from "./stream_direct.ts";
 import { queuedWriteBytes, WriteQueue } from "./write_queue.ts";
-
-async function pair(): Promise<{ accepted: Deno.Conn; dialled: Deno.Conn; close(): void }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const dialled = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const accepted = await listener.accept();
-  return {
-    accepted,
-    dialled,
-    close() {
-      for (const c of [accepted, dialled, listener]) {
-        try {
-          c.close();
-        } catch { /* closed already */ }
-      }
-    },
-  };
-}
+import { pair } from "./fixtures_test.ts";
 
 async function readAll(conn: Deno.Conn, length: number): Promise<Uint8Array> {
   const out = new Uint8Array(length);

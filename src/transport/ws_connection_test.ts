@@ -3,24 +3,7 @@ import type { Flow } from "./types.ts";
 import { queuedWriteBytes } from "./write_queue.ts";
 import { handleFrameEvents, WsConnection } from "./ws_connection.ts";
 import { WsFrameDecoder } from "./ws_frames.ts";
-
-/** An accepted connection (what the WS listener hands over) and the client's end. */
-async function pair(): Promise<{ accepted: Deno.Conn; dialled: Deno.Conn; close(): void }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const dialled = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const accepted = await listener.accept();
-  return {
-    accepted,
-    dialled,
-    close() {
-      for (const c of [accepted, dialled, listener]) {
-        try {
-          c.close();
-        } catch { /* closed already */ }
-      }
-    },
-  };
-}
+import { pair } from "./fixtures_test.ts";
 
 function flow(secure: boolean): Flow {
   return {
