@@ -190,6 +190,30 @@ export interface OverloadResult {
  * 2× sipws's UDP capacity of `load` for `durationS` against fresh servers, one at a time,
  * over each of `transports`.
  */
+/** Below this many CPU ticks (1/100 s) a second, summed over the servers, they are idle. */
+const IDLE_TICKS_PER_S = 10;
+/** How long `settle` waits at most. */
+const SETTLE_MAX_S = 60;
+
+/**
+ * Waits until every server is idle (bounded): a server that collapsed under the previous
+ * overload run keeps retransmitting to callees that are gone, and the next server measured
+ * would share the CPU with it.
+ */
+async function settle(servers: Registrar[], log?: Log): Promise<void> {
+  const ticks = () => servers.reduce((sum, s) => sum + s.ticks(), 0);
+  for (let waited = 0; waited < SETTLE_MAX_S; waited++) {
+    const before = ticks();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = ticks() - before;
+    if (busy < IDLE_TICKS_PER_S) {
+      if (waited > 0) log?.(`overload: servers idle after ${waited + 1} s`);
+      return;
+    }
+  }
+  log?.(`overload: servers still busy after ${SETTLE_MAX_S} s; measuring anyway`);
+}
+
 export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
   let set: ServerSet | undefined;
   const calls = o.load?.op === "call";
@@ -212,6 +236,7 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
       }
       for (const s of set.servers) {
         await new Promise((r) => setTimeout(r, 3000)); // the probe's or the warm-up's backlog
+        await settle(set.servers, o.log);
         const flood = !o.load && transport === "udp" && o.generator !== "sipp";
         const run = flood
           ? await runFloodLoad(s, { rate: 2 * capacity, durationS: o.durationS })
