@@ -460,6 +460,11 @@ export async function startServer(
       const deadline = Date.now() + graceMs;
       // Every worker refuses new requests until all have finished their calls; then all close.
       await Promise.all([server.drain(graceMs), pool?.finishCalls(graceMs)]);
+      // Before any worker or the transport closes connections: their bindings stay saved for
+      // the restart, and no control server hears of them going.
+      await journal?.close();
+      await cluster?.node.close();
+      for (const attached of started.reverse()) await attached.close();
       await pool?.stop(Math.max(0, deadline - Date.now()));
       clearInterval(sweep);
       clearInterval(keepalive);
@@ -467,12 +472,8 @@ export async function startServer(
       pinger?.close();
       proxy.close();
       calls.close();
-      // Before the transport closes connections: their bindings stay saved for the restart.
-      await journal?.close();
-      await cluster?.node.close();
       abuseReports.close();
       cluster?.link.close();
-      for (const attached of started.reverse()) await attached.close();
       transactions.close();
       await transport.stop();
       store.close();

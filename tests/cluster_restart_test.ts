@@ -1,8 +1,8 @@
 /**
  * A cluster node restarted under the same node id (in-process servers on 127.0.0.2 sharing
  * a real `redis-server`): what Redis kept of its previous run is taken over once it serves.
- * A UDP phone's binding stays, owned by the node again; a WebSocket binding, whose
- * connection died with the previous run, is removed with exactly one DELETE callback. And
+ * A UDP phone's binding stays, owned by the node again; WebSocket bindings, whose
+ * connections died with the previous run, are removed with exactly one DELETE callback. And
  * when a survivor (node 2) takes over instead, the UDP binding's flow is re-owned by it, so
  * node 1 started again later leaves it there.
  */
@@ -52,10 +52,15 @@ async function withNode1(fn: (s: Scenario) => Promise<void>): Promise<void> {
     const { store } = first.server;
     await store.putDomain({ domain: DOMAIN, control: `http://127.0.0.1:${port}` });
     for (const a of [ALICE, BOB]) await store.putAccount(a);
-    const browser = await TestSipClient.connect("ws", first.port("ws"), "127.0.0.2");
+    // Alice on four WebSockets, so the kernel hands some to each worker: the stop must keep
+    // them wherever they live.
+    for (let i = 0; i < 4; i++) {
+      const browser = await TestSipClient.connect("ws", first.port("ws"), "127.0.0.2");
+      clients.push(browser);
+      assert.equal((await register(browser, { ...ALICE, expires: 600 })).status, 200);
+    }
     const phone = await TestSipClient.connect("udp", first.port("udp"), "127.0.0.2");
-    clients.push(browser, phone);
-    assert.equal((await register(browser, { ...ALICE, expires: 600 })).status, 200);
+    clients.push(phone);
     assert.equal((await register(phone, { ...BOB, expires: 600 })).status, 200);
     await fn({ redis, removed, first });
   } finally {
