@@ -39,6 +39,8 @@ export class StreamLoadWatch {
   #lateSince = NaN;
   /** When a connection last reported a sustained read backlog. */
   #backlogAt = -Infinity;
+  /** Shedding for a read backlog: until a tick finds none reported for BACKLOG_HOLD_MS. */
+  #holding = false;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
   /** `lagMs`: how late the event loop may run before new work is shed; 0 never sheds. */
@@ -49,16 +51,20 @@ export class StreamLoadWatch {
     Deno.unrefTimer(this.#timer);
   }
 
-  /** True while new work arriving on a stream should be refused. */
-  behind(now = performance.now()): boolean {
+  /**
+   * True while new work arriving on a stream should be refused. Asked once per message: it
+   * reads the clock only while ticks run late (the read-backlog hold ends on a tick).
+   */
+  behind(): boolean {
     if (this.#timer === undefined) return false;
+    if (this.#holding) return true;
     if (!Number.isNaN(this.#lateSince)) {
       // Late again in a turn that runs long, or late for a while: one stall (a GC pause, a
       // busy machine's scheduling delay) is neither.
+      const now = performance.now();
       if (now - this.#lastTick > TICK_MS + this.#lagMs) return true;
       if (now - this.#lateSince >= SUSTAINED_MS) return true;
     }
-    if (now - this.#backlogAt < BACKLOG_HOLD_MS) return true;
     return queuedWriteBytes() > WRITE_BACKLOG_BYTES;
   }
 
@@ -83,8 +89,9 @@ export class StreamLoadWatch {
 
   /** A connection's reads have filled its buffer since `since` (performance.now()). */
   readBacklog(since: number, now: number): void {
-    if (now - since >= SUSTAINED_MS || now - this.#backlogAt < BACKLOG_HOLD_MS) {
+    if (this.#holding || now - since >= SUSTAINED_MS) {
       this.#backlogAt = now;
+      this.#holding = true;
     }
   }
 
@@ -96,6 +103,7 @@ export class StreamLoadWatch {
     const now = performance.now();
     const late = now - this.#lastTick - TICK_MS;
     this.#lastTick = now;
+    if (this.#holding && now - this.#backlogAt >= BACKLOG_HOLD_MS) this.#holding = false;
     if (late < this.#lagMs) this.#lateSince = NaN;
     else if (Number.isNaN(this.#lateSince)) this.#lateSince = now;
   }
