@@ -26,6 +26,7 @@ import {
 } from "./open_loop.ts";
 import { type CallBenchResult, runCallBench } from "./call_bench.ts";
 import { CALL_LOAD } from "./support/call_load.ts";
+import type { Transport } from "./support/sipp_ladder.ts";
 import { formatCallBench } from "./support/call_report.ts";
 import { runParserBench } from "./parser_bench.ts";
 import { runTransactionBench } from "./transaction_bench.ts";
@@ -184,7 +185,8 @@ function phaseRunner(
         probeRates: f.list("call-ladder-rates", RATE_DEFAULTS.callLadderRates)!,
         durationS: f.num("overload-s", quick ? 10 : 30),
         load: CALL_LOAD,
-        transports: ["udp", "tcp"],
+        transports:
+          (f.value("call-overload-transports")?.split(",") ?? ["udp", "tcp"]) as Transport[],
         log,
       });
       return {

@@ -55,6 +55,10 @@ const VALUE_FLAGS: Record<string, [string, string]> = {
     "this run's open-loop UDP call limit, else a 3 s-step probe",
     "sipws's UDP call capacity for call-overload, calls/s",
   ],
+  "call-overload-transports": [
+    "udp,tcp",
+    "call-overload's transports (tcp alone needs --call-capacity)",
+  ],
   "call-rates": ["400,800,...,4800", "closed-loop call ladder, calls/s"],
   "hold-calls": ["5000", "calls of the closed-loop long hold (UDP; 0 skips it)"],
   "churn-cycles": ["2000", "connect/close cycles per port"],

@@ -61,8 +61,10 @@ export async function startSipwsRegistrar(
   const dir = await Deno.makeTempDir({ prefix: "sipws-bench-" });
   const store = await seededStore(dir, accounts);
   const [port] = freePorts(1);
+  // Extra `deno run` flags for a profile of the server under load, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  const denoFlags = Deno.env.get("SIPWS_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port }),
+    args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port, denoFlags }),
     cwd: ROOT,
   });
   return await started("sipws", child, port, dir, () => statusKb(child.pid, "VmRSS"));
