@@ -309,7 +309,18 @@ function phaseRunner(
       };
     },
     workers: async () => {
-      const r = await runWorkersBench({ ...closedOpts, workers: 2 });
+      // register_flood (C) offers the UDP closed loop at a fraction of sipp's CPU, so the
+      // scaling is the server's, not sipp's; 200 in flight as in workers_bench.ts.
+      const generator = f.value("workers-generator") ?? "register_flood";
+      if (generator !== "sipp" && generator !== "register_flood") {
+        throw new Error(`--workers-generator=${generator}: register_flood or sipp`);
+      }
+      const r = await runWorkersBench({
+        ...closedOpts,
+        concurrency: f.value("concurrency") ? closedOpts.concurrency : 200,
+        workers: 2,
+        generator,
+      });
       const lines = formatWorkersBench(r);
       return {
         result: r,

@@ -31,6 +31,7 @@ import { SIPP } from "../tests/support/sipp.ts";
 import { arg, argAll } from "./support/args.ts";
 import { runFlood } from "./support/register_flood.ts";
 import { SERVER_V8_FLAGS } from "../src/cli/v8_flags.ts";
+import { switches } from "./workers_calls.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /**
@@ -57,6 +58,11 @@ export interface WorkersPhase {
    * and system time apart.
    */
   threadsUs: Record<string, { user: number; system: number }>;
+  /**
+   * Sleeps (voluntary context switches, each a later wake-up) of the main and worker threads,
+   * and preemptions of every thread, per 100 registrations.
+   */
+  switchesPer100?: { main: number; workers: number; preempted: number };
 }
 
 export interface WorkersBenchResult {
@@ -102,12 +108,14 @@ async function floodLoop(
   concurrency: number,
   durationMs: number,
   sockets: number,
+  rate?: number,
 ): Promise<{ registrations: number; failures: number; seconds: number }> {
   const seconds = Math.max(1, durationMs / 1000);
   const r = await runFlood(port, {
-    rate: 200_000, // only bounds the registrations that may start
+    // A fixed rate (open loop), else only a bound on the registrations that may start.
+    rate: rate ?? 200_000,
     seconds,
-    concurrency,
+    concurrency: rate ? 0 : concurrency,
     sockets,
     drainS: 2,
   });
@@ -179,6 +187,12 @@ export async function runWorkersBench(options: {
   cpuProf?: string;
   /** The UDP load's generator: sipp (default) or bench/loadgen/register_flood.c. */
   generator?: "sipp" | "register_flood";
+  /**
+   * register_flood only: offer this many registrations/s (open loop) instead of the closed
+   * loop, so both configurations run at the same rate and their CPU per registration
+   * compares without the rate's own effect.
+   */
+  rate?: number;
   log?: (line: string) => void;
 } = {}): Promise<WorkersBenchResult> {
   const n = options.workers ?? 2;
@@ -204,12 +218,14 @@ export async function runWorkersBench(options: {
           const { child, port } = servers[i];
           const loop = (ms: number) =>
             transport === "udp" && generator === "register_flood"
-              ? floodLoop(port, concurrency, ms, instances)
+              ? floodLoop(port, concurrency, ms, instances, options.rate)
               : sippLoop(port, transport, concurrency, ms, instances);
           if (warmupMs > 0) await loop(warmupMs);
           const ticks0 = groupTicks(child.pid);
           const roles0 = threadTicksByRole(child.pid);
+          const switches0 = switches(child.pid);
           const r = await loop(durationMs);
+          const switches1 = switches(child.pid);
           const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
           const roles = threadTicksByRole(child.pid);
           const perReg = (ticks: number) =>
@@ -233,6 +249,11 @@ export async function runWorkersBench(options: {
               : 0,
             cpuPct: Math.round((cpuSeconds / r.seconds) * 100),
             threadsUs,
+            switchesPer100: {
+              main: per100(switches1.main - switches0.main, r.registrations),
+              workers: per100(switches1.workers - switches0.workers, r.registrations),
+              preempted: per100(switches1.preempted - switches0.preempted, r.registrations),
+            },
           };
           phases.push(phase);
           options.log?.(
@@ -241,7 +262,8 @@ export async function runWorkersBench(options: {
             }workers=${workers} ${transport}: ${phase.registrationsPerSec} reg/s, ` +
               `${phase.cpuUsPerRegistration} µs CPU/reg (${
                 Object.entries(threadsUs).map(([k, v]) => `${k} ${v.user}+${v.system}`).join(", ")
-              }), ${phase.cpuPct}% CPU`,
+              }), ${phase.cpuPct}% CPU, per 100 reg: sleeps main ${phase.switchesPer100?.main} ` +
+              `workers ${phase.switchesPer100?.workers}, preempted ${phase.switchesPer100?.preempted}`,
           );
         }
       }
@@ -275,15 +297,24 @@ export async function runWorkersBench(options: {
   };
 }
 
+const per100 = (n: number, registrations: number) =>
+  registrations > 0 ? Math.round(n * 1000 / registrations) / 10 : 0;
+
 export function formatWorkersBench(r: WorkersBenchResult): string[] {
-  const header = "workers  transport  reg/s  fail  cpu%  µs CPU/reg";
+  const header = "workers  transport  reg/s  fail  cpu%  µs CPU/reg  main  worker thr  v8";
   const lines = [header, "-".repeat(header.length)];
+  const us = (p: WorkersPhase, role: string) => {
+    const t = p.threadsUs[role];
+    return t ? t.user + t.system : 0;
+  };
   for (const p of r.phases) {
     lines.push(
       `${String(p.workers).padStart(7)}  ${p.transport.padEnd(9)} ${
         String(p.registrationsPerSec).padStart(6)
       } ${String(p.failures).padStart(5)} ${String(p.cpuPct).padStart(5)} ${
         String(p.cpuUsPerRegistration).padStart(11)
+      } ${String(us(p, "main")).padStart(5)} ${String(us(p, "workers")).padStart(11)} ${
+        String(us(p, "v8")).padStart(3)
       }${p.root ? "  " + p.root : ""}`,
     );
   }
@@ -318,6 +349,7 @@ if (import.meta.main) {
     transports: arg("transport") ? [arg("transport") as "udp" | "tcp"] : undefined,
     cpuProf: arg("cpu-prof"),
     generator: arg("generator") === "register_flood" ? "register_flood" : "sipp",
+    rate: arg("rate") ? Number(arg("rate")) : undefined,
     log: (line) => console.error(line),
   });
   console.log(formatWorkersBench(result).join("\n"));

@@ -58,7 +58,7 @@ async function startRig(
  * Voluntary context switches (sleeps: each later wake-up) of the main and worker threads, and
  * involuntary ones (preempted while runnable) of every thread of the process.
  */
-function switches(pid: number) {
+export function switches(pid: number) {
   const out = { main: 0, workers: 0, preempted: 0 };
   for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {

@@ -46,6 +46,11 @@ const VALUE_FLAGS: Record<string, [string, string]> = {
     "what offers the overload's 2× REGISTER: register_flood (bench/loadgen, compiled with cc) " +
     "or sipp",
   ],
+  "workers-generator": [
+    "register_flood",
+    "what offers the workers phase's UDP REGISTER closed loop (200 in flight unless " +
+    "--concurrency): register_flood or sipp (TCP is always sipp)",
+  ],
   "soak-s": ["600 (--quick: 60)", "seconds of soak"],
   capacity: [
     "this run's open-loop UDP REGISTER limit, else a 3 s-step probe",
