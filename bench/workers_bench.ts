@@ -63,6 +63,8 @@ export interface WorkersPhase {
    * and preemptions of every thread, per 100 registrations.
    */
   switchesPer100?: { main: number; workers: number; preempted: number };
+  /** register_flood's own CPU per registration, µs (what the generator takes of the box). */
+  generatorUsPerRegistration?: number;
 }
 
 export interface WorkersBenchResult {
@@ -109,7 +111,7 @@ async function floodLoop(
   durationMs: number,
   sockets: number,
   rate?: number,
-): Promise<{ registrations: number; failures: number; seconds: number }> {
+): Promise<{ registrations: number; failures: number; seconds: number; clientCpuS: number }> {
   const seconds = Math.max(1, durationMs / 1000);
   const r = await runFlood(port, {
     // A fixed rate (open loop), else only a bound on the registrations that may start.
@@ -123,6 +125,7 @@ async function floodLoop(
     registrations: r.completed,
     failures: r.failed + r.shed,
     seconds: Math.max(seconds, r.lastEndS),
+    clientCpuS: r.cpuS,
   };
 }
 
@@ -133,7 +136,7 @@ async function sippLoop(
   concurrency: number,
   durationMs: number,
   instances: number,
-): Promise<{ registrations: number; failures: number; seconds: number }> {
+): Promise<{ registrations: number; failures: number; seconds: number; clientCpuS?: number }> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-wb-sipp-" });
   const ports = freePorts(instances);
   const seconds = Math.max(1, Math.round(durationMs / 1000));
@@ -249,6 +252,9 @@ export async function runWorkersBench(options: {
               : 0,
             cpuPct: Math.round((cpuSeconds / r.seconds) * 100),
             threadsUs,
+            ...(r.clientCpuS !== undefined && r.registrations > 0
+              ? { generatorUsPerRegistration: Math.round(r.clientCpuS * 1e6 / r.registrations) }
+              : {}),
             switchesPer100: {
               main: per100(switches1.main - switches0.main, r.registrations),
               workers: per100(switches1.workers - switches0.workers, r.registrations),
@@ -263,7 +269,10 @@ export async function runWorkersBench(options: {
               `${phase.cpuUsPerRegistration} µs CPU/reg (${
                 Object.entries(threadsUs).map(([k, v]) => `${k} ${v.user}+${v.system}`).join(", ")
               }), ${phase.cpuPct}% CPU, per 100 reg: sleeps main ${phase.switchesPer100?.main} ` +
-              `workers ${phase.switchesPer100?.workers}, preempted ${phase.switchesPer100?.preempted}`,
+              `workers ${phase.switchesPer100?.workers}, preempted ${phase.switchesPer100?.preempted}` +
+              (phase.generatorUsPerRegistration !== undefined
+                ? `, generator ${phase.generatorUsPerRegistration} µs/reg`
+                : ""),
           );
         }
       }
