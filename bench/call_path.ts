@@ -9,12 +9,15 @@
  * every tree). `--root=DIR` (repeatable) measures other checkouts (this checkout's driver
  * over each tree's server), one fresh process per tree and round, trees alternating (A/B on
  * a shared box); `--n=N` calls per round (default 10 000) after a warm-up of 2,000;
- * `--rounds=R` (default 3). Run `deno run -A bench/call_path.ts`; profile with
- * `--cpu-prof`. Not part of the product.
+ * `--rounds=R` (default 3). `--alloc-sites` (`=promoted`: only what outlived a scavenge)
+ * prints where the heap is allocated per call instead (V8's sampling heap profiler over `n`
+ * calls of the first root, driver included). Run `deno run -A bench/call_path.ts`; profile
+ * with `--cpu-prof`. Not part of the product.
  */
 import { processTicks, threadTicks } from "./support/proc.ts";
 import { arg, argAll } from "./support/args.ts";
 import { type CallRig, startCallRig } from "./support/in_process_call.ts";
+import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 
 const roots = argAll("root").length ? argAll("root") : [new URL("..", import.meta.url).pathname];
 const N = Number(arg("n") ?? 10_000);
@@ -57,7 +60,25 @@ async function measure(root: string): Promise<void> {
   }
 }
 
-if (roots.length === 1) {
+/** Heap allocated per call by site, after the warm-up (see `--alloc-sites`). */
+async function allocationSites(root: string): Promise<void> {
+  const rig: CallRig = await startCallRig(root);
+  try {
+    for (let i = 0; i < 2000; i++) rig.call(i, SDP, true);
+    const stop = await startHeapSampling(arg("alloc-sites") === "promoted");
+    for (let i = 0; i < N; i++) {
+      rig.call(2000 + i, SDP, true);
+      if (i % 200 === 0) await new Promise((res) => setTimeout(res, 0));
+    }
+    printSites(`${root} per call`, await stop(), N);
+  } finally {
+    await rig.stop();
+  }
+}
+
+if (Deno.args.some((a) => a === "--alloc-sites" || a.startsWith("--alloc-sites="))) {
+  await allocationSites(roots[0]);
+} else if (roots.length === 1) {
   await measure(roots[0]);
 } else {
   // Several trees: one fresh process per tree and round, trees alternating, so each has a

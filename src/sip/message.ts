@@ -55,6 +55,12 @@ function spellingOf(name: string): { key: string; name: string } {
 const LINE_PREFIXES = new Map<string, string>();
 const EMPTY_BODY_END = "\r\nContent-Length: 0\r\n\r\n";
 
+/**
+ * The pieces of the head `toBytes` serializes last (start line, each line's prefix and
+ * value, the end), reused from message to message: holds one message's strings at most.
+ */
+const HEAD_PARTS: string[] = [];
+
 function linePrefix(name: string): string {
   let prefix = LINE_PREFIXES.get(name);
   if (prefix === undefined) {
@@ -424,15 +430,20 @@ abstract class SipMessageBase {
    * a buffer shared with other messages: read it, send it, never write into it.
    */
   toBytes(): Uint8Array {
-    // Two concatenations a line (its "\r\nName: " and its value), not four: each is a
-    // cons string to allocate and then flatten.
-    let head = this.startLine();
+    // The pieces joined once (one flat string), not concatenated: each `+` is a cons
+    // string to allocate, and the tree is flattened again when it is encoded.
+    const parts = HEAD_PARTS;
+    let n = 0;
+    parts[n++] = this.startLine();
     for (const h of this.headers) {
-      if (h.key !== "content-length") head = head + linePrefix(h.name) + h.value;
+      if (h.key === "content-length") continue;
+      parts[n++] = linePrefix(h.name);
+      parts[n++] = h.value;
     }
     const length = this.body.length;
-    head += length === 0 ? EMPTY_BODY_END : `\r\nContent-Length: ${length}\r\n\r\n`;
-    return wire(head, this.body);
+    parts[n++] = length === 0 ? EMPTY_BODY_END : `\r\nContent-Length: ${length}\r\n\r\n`;
+    parts.length = n;
+    return wire(parts.join(""), this.body);
   }
 
   toString(): string {
