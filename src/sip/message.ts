@@ -55,12 +55,6 @@ function spellingOf(name: string): { key: string; name: string } {
 const LINE_PREFIXES = new Map<string, string>();
 const EMPTY_BODY_END = "\r\nContent-Length: 0\r\n\r\n";
 
-/**
- * The pieces of the head `toBytes` serializes last (start line, each line's prefix and
- * value, the end), reused from message to message: holds one message's strings at most.
- */
-const HEAD_PARTS: string[] = [];
-
 function linePrefix(name: string): string {
   let prefix = LINE_PREFIXES.get(name);
   if (prefix === undefined) {
@@ -208,8 +202,20 @@ abstract class SipMessageBase {
   /** Replaces every occurrence with one header (or removes them when value is undefined). */
   set(name: string, value: string | undefined): void {
     const key = headerKey(name);
-    const at = this.headers.findIndex((h) => h.key === key);
-    this.headers = this.headers.filter((h) => h.key !== key);
+    const headers = this.headers;
+    let at = -1;
+    let count = 0;
+    for (let i = 0; i < headers.length; i++) {
+      if (headers[i].key !== key) continue;
+      if (at < 0) at = i;
+      count++;
+    }
+    // One line to replace (Max-Forwards of a forwarded request): in place, no new list.
+    if (count === 1 && value !== undefined) {
+      headers[at] = { key, name: canonicalName(key), value };
+      return;
+    }
+    if (count > 0) this.headers = headers.filter((h) => h.key !== key);
     if (value === undefined) return;
     const header = { key, name: canonicalName(key), value };
     if (at < 0) this.headers.push(header);
@@ -375,6 +381,8 @@ abstract class SipMessageBase {
    * Rewrites `header`, a Via line holding one value, to `via` and keeps `via` as the parse
    * of the new line: the transport's received/rport stamp (RFC 3261 §18.2.1) is then not
    * parsed again by the transaction layer, sanity check and core that read the top Via.
+   * Writes `header` in place: only for a line this message made (parsed or just added),
+   * never one a clone or response shares.
    */
   replaceTopVia(header: Header, via: Via, formatted = formatVia(via)): void {
     header.value = formatted;
@@ -430,28 +438,28 @@ abstract class SipMessageBase {
    * a buffer shared with other messages: read it, send it, never write into it.
    */
   toBytes(): Uint8Array {
-    // The pieces joined once (one flat string), not concatenated: each `+` is a cons
-    // string to allocate, and the tree is flattened again when it is encoded.
-    const parts = HEAD_PARTS;
-    let n = 0;
-    parts[n++] = this.startLine();
+    // Two concatenations a line (its "\r\nName: " and its value), not four: each is a
+    // cons string to allocate and then flatten.
+    let head = this.startLine();
     for (const h of this.headers) {
-      if (h.key === "content-length") continue;
-      parts[n++] = linePrefix(h.name);
-      parts[n++] = h.value;
+      if (h.key !== "content-length") head = head + linePrefix(h.name) + h.value;
     }
     const length = this.body.length;
-    parts[n++] = length === 0 ? EMPTY_BODY_END : `\r\nContent-Length: ${length}\r\n\r\n`;
-    parts.length = n;
-    return wire(parts.join(""), this.body);
+    head += length === 0 ? EMPTY_BODY_END : `\r\nContent-Length: ${length}\r\n\r\n`;
+    return wire(head, this.body);
   }
 
   toString(): string {
     return decoder.decode(this.toBytes());
   }
 
+  /**
+   * The copy shares the header objects (as `createResponse` does): nothing writes a
+   * header object in place once its message is handed to a TU, each change to a copy
+   * puts a new object in its own list (see `replaceTopVia` for the one in-place write).
+   */
   protected copyInto<T extends SipMessageBase>(target: T): T {
-    target.headers = this.headers.map((h) => ({ ...h }));
+    target.headers = this.headers.slice();
     target.body = this.body;
     return target;
   }
@@ -554,7 +562,7 @@ export function createResponse(
   const res = new SipResponse(status, reason ?? reasonPhrase(status));
   const headers = res.headers;
   // The request's own header objects where the value is the same: nothing writes a header
-  // object in place once its message has been handed to a TU (a proxy's clone copies them).
+  // object in place once its message has been handed to a TU (see `copyInto`).
   for (const h of request.headers) {
     const key = h.key;
     if (key === "via" || key === "from" || key === "call-id" || key === "cseq") {
