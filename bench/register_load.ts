@@ -8,6 +8,7 @@
  * the server on the same machine. Not part of the product; no imports from src/.
  */
 import { createHash } from "node:crypto";
+import { readHead, type ResponseHead } from "./support/response_head.ts";
 
 export interface RegisterLoadOptions {
   host: string;
@@ -57,17 +58,12 @@ interface Pending {
   resend: () => void;
 }
 
+/** What an agent is handed for a 200 (it checks the status line only). */
+const OK = "SIP/2.0 200 OK";
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The value of the first header named `name` (or its compact form) in a response head. */
-function header(text: string, pattern: RegExp): string | undefined {
-  return pattern.exec(text)?.[1];
-}
-
-const CALL_ID = /\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]+)/i;
-const CSEQ = /\r\ncseq[ \t]*:[ \t]*(\d+)/i;
 const WWW_AUTH = /\r\nwww-authenticate[ \t]*:[ \t]*([^\r\n]+)/gi;
 
 function param(challenge: string, name: string): string | undefined {
@@ -115,17 +111,17 @@ export async function runRegisterLoad(o: RegisterLoadOptions): Promise<RegisterL
     if (failureSamples.length < 5) failureSamples.push(what);
   };
 
-  const onResponse = (text: string) => {
-    const callId = header(text, CALL_ID);
-    const cseq = header(text, CSEQ);
-    if (!callId || !cseq) return;
-    const status = Number(text.slice(8, 11));
+  // `bytes` is only read here (the callers reuse their buffers); a 200 is all the agent looks
+  // at the status of, so only other answers are decoded for it.
+  const onResponse = (bytes: Uint8Array, head: ResponseHead) => {
+    const { callId, cseq, status } = head;
+    if (!callId || !cseq || status === 0) return;
     if (status < 200) return; // provisional: keep waiting
-    const key = `${callId.trim()} ${cseq}`;
+    const key = `${callId} ${cseq}`;
     const p = pending.get(key);
     if (!p) return; // late answer after a timeout
     pending.delete(key);
-    p.resolve(text);
+    p.resolve(status === 200 ? OK : decoder.decode(bytes));
   };
 
   const channels: Channel[] = [];
@@ -276,7 +272,9 @@ export async function runRegisterLoad(o: RegisterLoadOptions): Promise<RegisterL
   };
 }
 
-function openUdp(o: RegisterLoadOptions, onResponse: (text: string) => void): Channel {
+type OnResponse = (bytes: Uint8Array, head: ResponseHead) => void;
+
+function openUdp(o: RegisterLoadOptions, onResponse: OnResponse): Channel {
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const target = { transport: "udp" as const, hostname: o.host, port: o.port };
   (async () => {
@@ -286,7 +284,8 @@ function openUdp(o: RegisterLoadOptions, onResponse: (text: string) => void): Ch
     try {
       for (;;) {
         const [bytes] = await socket.receive(buffer);
-        onResponse(decoder.decode(bytes));
+        const head = readHead(bytes, 0, bytes.length);
+        if (head) onResponse(bytes, head);
       }
     } catch { /* closed */ }
   })();
@@ -305,32 +304,42 @@ function openUdp(o: RegisterLoadOptions, onResponse: (text: string) => void): Ch
 
 async function openTcp(
   o: RegisterLoadOptions,
-  onResponse: (text: string) => void,
+  onResponse: OnResponse,
 ): Promise<Channel> {
   const conn = await Deno.connect({ hostname: o.host, port: o.port });
   conn.setNoDelay(true);
   let writing = Promise.resolve();
   let queued: string[] = [];
   (async () => {
-    const buf = new Uint8Array(65536);
-    let rest = "";
+    // Reads land after what is left of a message cut by the previous read.
+    let buf = new Uint8Array(65536);
+    let kept = 0;
     try {
       for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        rest += decoder.decode(buf.subarray(0, n), { stream: true });
-        // Frame by Content-Length (RFC 3261 §18.3).
-        for (;;) {
-          const end = rest.indexOf("\r\n\r\n");
-          if (end < 0) break;
-          const head = rest.slice(0, end);
-          const cl = /\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)/i.exec(head);
-          const total = end + 4 + (cl ? Number(cl[1]) : 0);
-          if (rest.length < total) break;
-          const message = rest.slice(0, total);
-          rest = rest.slice(total);
-          if (message.startsWith("SIP/2.0 ")) onResponse(message);
+        if (kept === buf.length) {
+          const bigger = new Uint8Array(buf.length * 2);
+          bigger.set(buf);
+          buf = bigger;
         }
+        const n = await conn.read(buf.subarray(kept));
+        if (n === null) break;
+        const end = kept + n;
+        // Frame by Content-Length (RFC 3261 §18.3).
+        let at = 0;
+        while (at < end) {
+          if (buf[at] === 13 || buf[at] === 10) { // a keep-alive's CRLF
+            at++;
+            continue;
+          }
+          const head = readHead(buf, at, end);
+          if (!head) break;
+          const total = head.headLength + head.contentLength;
+          if (at + total > end) break;
+          onResponse(buf.subarray(at, at + total), head);
+          at += total;
+        }
+        buf.copyWithin(0, at, end);
+        kept = end - at;
       }
     } catch { /* closed */ }
   })();
