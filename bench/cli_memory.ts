@@ -5,8 +5,9 @@
  * ladder `--rates` of `--step-s` steps, over each of `--transports`), while
  * /proc/PID/smaps is read every 100 ms from outside (bench/support/smaps.ts). Prints each
  * step as the bench does, then one JSON line: idle and peak RSS split by kind of mapping
- * (V8 heap pages, malloc arenas, other anonymous, the binary), where the peak was, and the
- * largest mappings at it. `--trace-gc` starts the server with `DENO_V8_FLAGS=--trace-gc` and
+ * (V8 heap pages, malloc arenas, other anonymous, the binary), where the peak was, the
+ * largest mappings at it, and the same split at each phase's own peak (`phases`: which
+ * kind grew in a run that peaked higher than the others). `--trace-gc` starts the server with `DENO_V8_FLAGS=--trace-gc` and
  * adds its mark-compacts (heap before → after, MB) to the line; `--v8-flags=A,B` adds flags
  * the same way (DENO_V8_FLAGS, beside the tree's own). `--promoted-sites` starts the server
  * with `--inspect` and samples its heap over the ladder (V8's sampling heap profiler through
@@ -81,8 +82,8 @@ const PROMOTED = Deno.args.includes("--promoted-sites");
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 const split = (maps: Mapping[]) =>
   Object.fromEntries(
-    Object.entries(composition(maps)).sort((a, b) => b[1].rssKb - a[1].rssKb)
-      .map(([k, v]) => [k, mb(v.rssKb)]),
+    Object.entries(composition(maps)).filter(([, v]) => v.rssKb >= 100)
+      .sort((a, b) => b[1].rssKb - a[1].rssKb).map(([k, v]) => [k, mb(v.rssKb)]),
   );
 
 // As bench/support/registrars.ts starts it, with `--inspect` when sampling.
@@ -117,17 +118,17 @@ const sampling = PROMOTED ? await startRemoteSampling(inspectPort) : undefined;
 const idleRoll = rollup(pid);
 const idle = { rss: mb(idleRoll.Rss), ...split(mappings(pid)) };
 let phase = "idle";
-let peakKb = 0;
-let peakAt = "";
-let peakMaps: Mapping[] = [];
+/** Each phase's own peak (an outlier run shows in which phase, and which kind grew). */
+const peaks = new Map<string, { kb: number; maps: Mapping[] }>();
 const sampler = setInterval(() => {
   try {
     const kb = rollup(pid).Rss;
-    if (kb <= peakKb) return;
+    let peak = peaks.get(phase);
+    if (peak === undefined) peaks.set(phase, peak = { kb: 0, maps: [] });
+    if (kb <= peak.kb) return;
     // smaps of the whole process costs a few ms: read it again only past 1 MB more.
-    if (kb > peakKb + 1024 || peakMaps.length === 0) peakMaps = mappings(pid);
-    peakKb = kb;
-    peakAt = phase;
+    if (kb > peak.kb + 1024 || peak.maps.length === 0) peak.maps = mappings(pid);
+    peak.kb = kb;
   } catch { /* exited */ }
 }, 100);
 let registered = 0;
@@ -148,6 +149,13 @@ try {
   clearInterval(sampler);
   await server.stop();
 }
+const [peakAt, { kb: peakKb, maps: peakMaps }] = [...peaks].reduce(
+  (a, b) => b[1].kb > a[1].kb ? b : a,
+  [
+    "",
+    { kb: 0, maps: [] as Mapping[] },
+  ],
+);
 const marks = [...server.child.stdout.matchAll(
   /(\d+) ms: (?:Incremental )?Mark-Compact ([\d.]+) \(([\d.]+)\) -> ([\d.]+)/g,
 )].map((m) => `${(Number(m[1]) / 1000).toFixed(1)} s ${m[2]} (${m[3]}) → ${m[4]}`);
@@ -156,6 +164,9 @@ console.log(JSON.stringify({
   v8Flags: v8.join(","),
   idle,
   peak: { rss: mb(peakKb), at: peakAt, ...split(peakMaps) },
+  phases: Object.fromEntries(
+    [...peaks].map(([name, p]) => [name, { rss: mb(p.kb), ...split(p.maps) }]),
+  ),
   largest: peakMaps.slice(0, 8).map((m) => `${mb(m.rssKb)} MB ${m.name} (${mb(m.sizeKb)} MB)`),
   ...(marks.length ? { markCompacts: marks } : {}),
 }));
