@@ -246,7 +246,8 @@ export class InviteServerTransaction extends ServerTransactionBase {
       response.toBytes().slice(),
     );
     const tags = {
-      response: detach(tagParam(response.get("to") ?? "")),
+      // Only an RFC 2543 ACK is matched by the To tag; a 3261 one has the INVITE's branch.
+      response: this.key.startsWith("2543|") ? detach(tagParam(response.get("to") ?? "")) : "",
       request: detach(this.requestToTag),
     };
     const final = new InviteServerFinal(

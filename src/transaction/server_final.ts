@@ -20,15 +20,15 @@ export class InviteServerFinal implements Lingering {
   readonly key: string;
   readonly flow: Flow;
   #state: FinalServerState;
-  /** To tag of the final (RFC 2543 ACK matching, §17.2.3). */
+  /** To tag of the final, for RFC 2543 ACK matching (§17.2.3); "" under an RFC 3261 key. */
   readonly responseToTag: string;
   /** To tag of the INVITE itself ("" for an initial INVITE), for answering a CANCEL. */
   readonly requestToTag: string;
   readonly #ctx: TransactionContext;
   /** The non-2xx final as sent (a copy: a view would keep its whole slab), until the ACK. */
   #final: SentResponse | undefined;
+  /** Timer G, for a non-2xx over an unreliable flow (its interval rides in its callback). */
   #timerG: TimerHandle | undefined;
-  #intervalG = 0;
   /** The TU's callback, if it set one before the final. */
   readonly #onTerminated: ((reason: TerminationReason) => void) | undefined;
 
@@ -59,10 +59,7 @@ export class InviteServerFinal implements Lingering {
     }
     // §17.2.1: a 300-699 moves Proceeding → Completed; Timer G (unreliable) and H.
     this.#state = "Completed";
-    if (!flow.reliable) {
-      this.#intervalG = ctx.timers.g;
-      this.#timerG = ctx.scheduler.schedule(this.#intervalG, () => this.#onTimerG());
-    }
+    if (!flow.reliable) this.#scheduleG(ctx.timers.g);
     ctx.linger.h.add(this);
   }
 
@@ -131,14 +128,17 @@ export class InviteServerFinal implements Lingering {
     this.terminate(state === "Completed" ? "timeout" : "completed");
   }
 
-  #onTimerG(): void {
+  #scheduleG(interval: number): void {
+    this.#timerG = this.#ctx.scheduler.schedule(interval, () => this.#onTimerG(interval));
+  }
+
+  #onTimerG(interval: number): void {
     this.#timerG = undefined;
     const final = this.#final;
     if (this.#state !== "Completed" || !final) return;
     // §17.2.1: Timer G fires → retransmit the final, G = min(2G, T2).
     this.#send(final);
-    this.#intervalG = Math.min(2 * this.#intervalG, this.#ctx.timers.t2);
-    this.#timerG = this.#ctx.scheduler.schedule(this.#intervalG, () => this.#onTimerG());
+    this.#scheduleG(Math.min(2 * interval, this.#ctx.timers.t2));
   }
 
   #send(response: SipResponse): void {
