@@ -74,7 +74,8 @@ export async function runClientTxMemory(
     sender: new InstantSender((m) => void m.toBytes()),
     t1: 5000,
     t2: 5000,
-    t4: 5000,
+    // Timer K = T4: long enough that none ends while the N are sent on a busy box.
+    t4: 320_000,
   });
   const handlers = { onResponse() {}, onTimeout() {}, onTransportError() {} };
   await new Promise((r) => setTimeout(r, 20));

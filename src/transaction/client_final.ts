@@ -15,15 +15,22 @@ import { SentRequest } from "./sent_response.ts";
 
 export type FinalClientState = "Accepted" | "Completed" | "Terminated";
 
+/** The ACK of a non-2xx and where it went, for a retransmitted final (Timer D). */
+interface SentAck {
+  readonly ack: Uint8Array;
+  readonly to: Target;
+}
+
 export class ClientFinal implements Lingering {
   readonly key: string;
   #state: FinalClientState;
   readonly #ctx: TransactionContext;
-  /** INVITE Accepted: where later 2xx go. */
-  #handlers: ClientHandlers | undefined;
-  /** INVITE Completed: the ACK as sent (a copy: a view would keep its whole slab), and to where. */
-  #ack: Uint8Array | undefined;
-  #ackTarget: Target | undefined;
+  /**
+   * By state, in one field (a record lingers for 64·T1 per call): INVITE Accepted, where
+   * later 2xx go; INVITE Completed, the ACK as sent (a copy: a view would keep its whole
+   * slab) and to where; non-INVITE Completed, nothing.
+   */
+  #kept: ClientHandlers | SentAck | undefined;
 
   private constructor(ctx: TransactionContext, key: string, state: FinalClientState) {
     this.#ctx = ctx;
@@ -34,7 +41,7 @@ export class ClientFinal implements Lingering {
   /** RFC 6026 §7.2: an INVITE's 2xx → Accepted until Timer M; later 2xx go to `handlers`. */
   static accepted(ctx: TransactionContext, key: string, handlers: ClientHandlers): ClientFinal {
     const rest = new ClientFinal(ctx, key, "Accepted");
-    rest.#handlers = handlers;
+    rest.#kept = handlers;
     ctx.linger.m.add(rest);
     return rest;
   }
@@ -42,8 +49,7 @@ export class ClientFinal implements Lingering {
   /** §17.1.1.2: an INVITE's non-2xx over an unreliable flow → Completed until Timer D. */
   static acked(ctx: TransactionContext, key: string, ack: Uint8Array, to: Target): ClientFinal {
     const rest = new ClientFinal(ctx, key, "Completed");
-    rest.#ack = ack;
-    rest.#ackTarget = to;
+    rest.#kept = { ack, to } satisfies SentAck;
     ctx.linger.d.add(rest);
     return rest;
   }
@@ -74,13 +80,14 @@ export class ClientFinal implements Lingering {
     const status = response.status;
     if (this.#state === "Accepted") {
       // RFC 6026 §7.2: every 2xx in Accepted goes to the TU (retransmissions, forks).
-      const handlers = this.#handlers!;
+      const handlers = this.#kept as ClientHandlers;
       if (status >= 200 && status < 300) {
         this.#ctx.guard("onResponse", () => handlers.onResponse(response, flow));
       }
-    } else if (this.#state === "Completed" && this.#ack && status >= 300) {
+    } else if (this.#state === "Completed" && this.#kept && status >= 300) {
       // §17.1.1.2: a retransmitted final in Completed re-sends the ACK, not to the TU.
-      ClientFinal.sendAck(this.#ctx, this.#ack, this.#ackTarget!);
+      const { ack, to } = this.#kept as SentAck;
+      ClientFinal.sendAck(this.#ctx, ack, to);
     }
     // §17.1.2.2: a non-INVITE's Completed absorbs response retransmissions.
   }
@@ -98,8 +105,6 @@ export class ClientFinal implements Lingering {
   /** Shutdown: silent end. */
   abort(): void {
     this.#state = "Terminated";
-    this.#handlers = undefined;
-    this.#ack = undefined;
-    this.#ackTarget = undefined;
+    this.#kept = undefined;
   }
 }
