@@ -132,9 +132,18 @@ function mac(key: HmacSha256, desc: string): string {
   );
 }
 
+/** Via transport tokens by transport: no upper-casing (a new string) per forwarded request. */
+const VIA_TRANSPORTS: Record<TransportName, string> = {
+  udp: "UDP",
+  tcp: "TCP",
+  tls: "TLS",
+  ws: "WS",
+  wss: "WSS",
+};
+
 /** The Via transport token (§18: UDP, TCP, TLS; RFC 7118: WS, WSS). */
 export function viaTransport(transport: TransportName): string {
-  return transport.toUpperCase();
+  return VIA_TRANSPORTS[transport] ?? transport.toUpperCase();
 }
 
 /**
@@ -147,23 +156,30 @@ export function viaValue(
   branch: string,
   rport: boolean,
 ): string {
-  const via = `SIP/2.0/${viaTransport(transport)} ${formatHost(local.host)}:${local.port};` +
-    `branch=${branch}`;
+  const via = `SIP/2.0/${viaTransport(transport)} ${sentBy(local).text};branch=${branch}`;
   return rport ? `${via};rport` : via;
 }
 
-/** Our listening addresses as a parse of `host:port` has them (few: one per listener). */
-const hostPorts = new Map<string, { host: string; port?: number }>();
+/** One of our listening addresses as written (`host:port`) and as a parse of that reads it. */
+interface SentBy {
+  readonly host: string;
+  readonly port: number;
+  readonly text: string;
+  readonly parsed: { host: string; port?: number };
+}
 
-function parsedHostPort(local: Address): { host: string; port?: number } {
-  const text = formatHost(local.host) + ":" + local.port;
-  let hostPort = hostPorts.get(text);
-  if (hostPort === undefined) {
-    hostPort = parseHostPort(text, "host");
-    if (hostPorts.size >= 64) hostPorts.clear();
-    hostPorts.set(text, hostPort);
+/** The few addresses we send from (one per listener), found by a scan: no key to build. */
+const sentBys: SentBy[] = [];
+
+function sentBy(local: Address): SentBy {
+  for (const known of sentBys) {
+    if (known.host === local.host && known.port === local.port) return known;
   }
-  return hostPort;
+  const text = formatHost(local.host) + ":" + local.port;
+  const entry = { host: local.host, port: local.port, text, parsed: parseHostPort(text, "host") };
+  if (sentBys.length >= 16) sentBys.length = 0;
+  sentBys.push(entry);
+  return entry;
 }
 
 /**
@@ -177,7 +193,7 @@ export function parsedVia(
   rport: boolean,
   extra?: [string, string],
 ): Via {
-  const hostPort = parsedHostPort(local);
+  const hostPort = sentBy(local).parsed;
   const params = new Map<string, string | null>([["branch", branch]]);
   if (rport) params.set("rport", null);
   if (extra) params.set(extra[0], extra[1]);
@@ -244,7 +260,7 @@ export function recordRouteEntry(
 ): OurRoute | undefined {
   if (params.ftag && !isToken(params.ftag)) return undefined;
   return {
-    host: parsedHostPort(local).host,
+    host: sentBy(local).parsed.host,
     port: local.port,
     relay: undefined,
     ftag: params.ftag || undefined,

@@ -229,9 +229,15 @@ abstract class SipMessageBase {
 
   /** Inserts before the first header of that name (or first of all), e.g. a new top Via. */
   prepend(name: string, value: string): void {
-    const key = headerKey(name);
-    const at = this.headers.findIndex((h) => h.key === key);
-    this.headers.splice(at < 0 ? 0 : at, 0, { key, name: canonicalName(key), value });
+    const { key, name: written } = spellingOf(name);
+    const headers = this.headers;
+    let at = 0;
+    while (at < headers.length && headers[at].key !== key) at++;
+    if (at === headers.length) at = 0;
+    // Moved up by hand: `splice` makes an array of the removed lines (none) each time.
+    headers.push(headers[headers.length - 1]);
+    for (let i = headers.length - 2; i > at; i--) headers[i] = headers[i - 1];
+    headers[at] = { key, name: written, value };
   }
 
   remove(name: string): void {
