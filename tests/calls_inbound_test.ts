@@ -268,7 +268,10 @@ Deno.test("inbound: hold → ring (Alert-Info) → answer; sipws is the UAS; eve
     assert.equal((await listed(rig, callid)).state, "confirmed");
     const result = await alice.result();
     assertPassed(result, "caller");
-    assert.ok(retransmissionsBeforePause(result, 1500) >= 1, "the re-INVITE's 2xx came again");
+    assert.ok(
+      retransmissionsBeforePause(result, 1500) >= 1,
+      `the re-INVITE's 2xx came again:\n${describeSipp(result)}`,
+    );
     await rig.control.waitEvent(callid, "ended");
     assert.deepEqual(
       rig.control.eventsOf(callid).map((e) => e.event),
