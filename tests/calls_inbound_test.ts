@@ -179,7 +179,7 @@ Deno.test("inbound: reject answers the caller with the control server's status",
  * After the ACK, alice re-INVITEs: sipws (the UAS) answers with the SDP it answered first,
  * and sends that 2xx again until alice's ACK.
  */
-const REINVITE = `<send retrans="500">
+const REINVITE = `<send retrans="500" start_txn="reinvite">
     <![CDATA[
 
       INVITE [next_url] SIP/2.0
@@ -204,13 +204,15 @@ const REINVITE = `<send retrans="500">
 
     ]]>
   </send>
-  <recv response="100" optional="true"/>
-  <recv response="200">
+  <recv response="100" optional="true" response_txn="reinvite"/>
+  <!-- Matched by its Via branch: a 200 to the first INVITE sent again (sipws read the ACK
+       after its T1) is that INVITE's, which sipp ACKs again, not this one's. -->
+  <recv response="200" response_txn="reinvite">
     <action><ereg regexp="o=control-answer" search_in="body" check_it="true" assign_to="again"/></action>
   </recv>
   <!-- No ACK yet: over UDP the 2xx must come again (RFC 3261 §13.3.1.4). -->
   <pause milliseconds="1500"/>
-  <send>
+  <send ack_txn="reinvite">
     <![CDATA[
 
       ACK [next_url] SIP/2.0
