@@ -11,7 +11,8 @@
  * thread), % CPU and the scaling factor (rate with N workers / rate with 1). Runs alone with
  * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N] [--connections=N]
  * [--root=DIR[#V8FLAGS] ...] [--warmup=MS] [--transport=udp|tcp] [--cpu-prof=DIR]
- * [--generator=sipp|register_flood]` (`--generator=register_flood`: the UDP load from
+ * [--generator=sipp|register_flood] [--rate=N] [--rounds=N]` (`--rate`: offer N registrations/s,
+ * register_flood's open loop or sipp's `-r`, so both configurations run at one rate; `--generator=register_flood`: the UDP load from
  * bench/loadgen/register_flood.c, a closed loop at a fraction of sipp's CPU; `--cpu-prof`: each server writes
  * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
@@ -63,6 +64,8 @@ export interface WorkersPhase {
    * and preemptions of every thread, per 100 registrations.
    */
   switchesPer100?: { main: number; workers: number; preempted: number };
+  /** TCP: the server's connections per thread halfway through, largest first. */
+  connectionsPerThread?: number[];
   /** register_flood's own CPU per registration, µs (what the generator takes of the box). */
   generatorUsPerRegistration?: number;
 }
@@ -136,6 +139,7 @@ async function sippLoop(
   concurrency: number,
   durationMs: number,
   instances: number,
+  rate?: number,
 ): Promise<{ registrations: number; failures: number; seconds: number; clientCpuS?: number }> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-wb-sipp-" });
   const ports = freePorts(instances);
@@ -146,9 +150,10 @@ async function sippLoop(
       // The time bound: sipp ends at its -timeout, printing its last screen.
       args: [
         ...sippLoadArgs(REGISTER_LOAD, port, local, transport, seconds),
-        // No rate cap: each instance keeps its share of registrations in flight.
+        // No rate cap unless one is given: each instance keeps its share of registrations in
+        // flight (and offers its share of the rate).
         "-r",
-        "100000",
+        String(rate ? Math.max(1, Math.round(rate / instances)) : 100000),
         "-l",
         String(Math.max(1, Math.round(concurrency / instances))),
         "-m",
@@ -191,9 +196,10 @@ export async function runWorkersBench(options: {
   /** The UDP load's generator: sipp (default) or bench/loadgen/register_flood.c. */
   generator?: "sipp" | "register_flood";
   /**
-   * register_flood only: offer this many registrations/s (open loop) instead of the closed
-   * loop, so both configurations run at the same rate and their CPU per registration
-   * compares without the rate's own effect.
+   * Offer this many registrations/s instead of the closed loop (register_flood: open loop;
+   * sipp: each instance's share as its `-r`, still bounded by its share of `concurrency`), so
+   * both configurations run at the same rate and their CPU per registration compares without
+   * the rate's own effect.
    */
   rate?: number;
   log?: (line: string) => void;
@@ -222,12 +228,18 @@ export async function runWorkersBench(options: {
           const loop = (ms: number) =>
             transport === "udp" && generator === "register_flood"
               ? floodLoop(port, concurrency, ms, instances, options.rate)
-              : sippLoop(port, transport, concurrency, ms, instances);
+              : sippLoop(port, transport, concurrency, ms, instances, options.rate);
           if (warmupMs > 0) await loop(warmupMs);
           const ticks0 = groupTicks(child.pid);
           const roles0 = threadTicksByRole(child.pid);
           const switches0 = switches(child.pid);
+          // Halfway through, which thread holds which TCP connection (SO_REUSEPORT's spread).
+          let split: number[] = [];
+          const probe = transport === "tcp"
+            ? setTimeout(() => split = connectionsPerThread(child.pid, port), durationMs / 2)
+            : undefined;
           const r = await loop(durationMs);
+          clearTimeout(probe);
           const switches1 = switches(child.pid);
           const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
           const roles = threadTicksByRole(child.pid);
@@ -255,6 +267,7 @@ export async function runWorkersBench(options: {
             ...(r.clientCpuS !== undefined && r.registrations > 0
               ? { generatorUsPerRegistration: Math.round(r.clientCpuS * 1e6 / r.registrations) }
               : {}),
+            ...(split.length ? { connectionsPerThread: split } : {}),
             switchesPer100: {
               main: per100(switches1.main - switches0.main, r.registrations),
               workers: per100(switches1.workers - switches0.workers, r.registrations),
@@ -272,6 +285,9 @@ export async function runWorkersBench(options: {
               `workers ${phase.switchesPer100?.workers}, preempted ${phase.switchesPer100?.preempted}` +
               (phase.generatorUsPerRegistration !== undefined
                 ? `, generator ${phase.generatorUsPerRegistration} µs/reg`
+                : "") +
+              (phase.connectionsPerThread
+                ? `, connections per thread ${phase.connectionsPerThread.join("/")}`
                 : ""),
           );
         }
@@ -304,6 +320,61 @@ export async function runWorkersBench(options: {
     phases,
     scaling,
   };
+}
+
+/**
+ * How the server's established TCP connections on `port` are spread over its threads: each
+ * thread's runtime polls its sockets through an epoll instance of its own, and
+ * /proc/PID/fdinfo of an epoll lists the descriptors it watches (`tfd:`). Counts per epoll
+ * holding any, largest first (e.g. [5, 3]); empty when /proc cannot tell.
+ */
+export function connectionsPerThread(pid: number, port: number): number[] {
+  try {
+    const inodes = new Set<string>();
+    const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+    for (const table of ["tcp", "tcp6"]) {
+      let text = "";
+      try {
+        text = Deno.readTextFileSync(`/proc/${pid}/net/${table}`);
+      } catch {
+        continue;
+      }
+      for (const line of text.split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        // local_address ends with :PORT; st 01 is ESTABLISHED; field 9 the inode.
+        if (f.length > 9 && f[1].endsWith(":" + hexPort) && f[3] === "01") inodes.add(f[9]);
+      }
+    }
+    const conns = new Set<string>();
+    const epolls: string[] = [];
+    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      let target = "";
+      try {
+        target = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m && inodes.has(m[1])) conns.add(e.name);
+      else if (target === "anon_inode:[eventpoll]") epolls.push(e.name);
+    }
+    // A thread may watch its sockets from more than one epoll: one entry per distinct set.
+    const sets = new Set<string>();
+    for (const fd of epolls) {
+      let info = "";
+      try {
+        info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd}`);
+      } catch {
+        continue;
+      }
+      const watched = [...info.matchAll(/^tfd:\s+(\d+)/gm)].map((m) => m[1]);
+      const held = watched.filter((tfd) => conns.has(tfd)).sort();
+      if (held.length > 0) sets.add(held.join(","));
+    }
+    return [...sets].map((set) => set.split(",").length).sort((a, b) => b - a);
+  } catch {
+    return [];
+  }
 }
 
 const per100 = (n: number, registrations: number) =>
