@@ -193,6 +193,11 @@ export async function runWorkersBench(options: {
   transports?: ("udp" | "tcp")[];
   /** Directory where each server writes CPU profiles (every thread's) when it stops. */
   cpuProf?: string;
+  /**
+   * Directory where `perf record` (cpu-clock, every thread) writes each measured loop; read
+   * with `perf report -i FILE --sort comm,dso` (thread and code: the JIT's, deno's, kernel).
+   */
+  perfDir?: string;
   /** The UDP load's generator: sipp (default) or bench/loadgen/register_flood.c. */
   generator?: "sipp" | "register_flood";
   /**
@@ -238,8 +243,31 @@ export async function runWorkersBench(options: {
           const probe = transport === "tcp"
             ? setTimeout(() => split = connectionsPerThread(child.pid, port), durationMs / 2)
             : undefined;
+          // perf's sampler over the measured loop, every thread (`--perf=DIR`).
+          const perf = options.perfDir
+            ? spawnChild("perf", {
+              args: [
+                "record",
+                "-q",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "1999",
+                "-p",
+                String(child.pid),
+                "-o",
+                `${options.perfDir}/${
+                  configs.length > 2 ? i : ""
+                }w${workers}-${transport}-r${round}.data`,
+              ],
+            })
+            : undefined;
           const r = await loop(durationMs);
           clearTimeout(probe);
+          if (perf) {
+            Deno.kill(perf.pid, "SIGINT");
+            await perf.wait(10_000).catch(() => {});
+          }
           const switches1 = switches(child.pid);
           const cpuSeconds = (groupTicks(child.pid) - ticks0) / 100;
           const roles = threadTicksByRole(child.pid);
@@ -428,6 +456,7 @@ if (import.meta.main) {
     warmupMs: arg("warmup") ? Number(arg("warmup")) : undefined,
     transports: arg("transport") ? [arg("transport") as "udp" | "tcp"] : undefined,
     cpuProf: arg("cpu-prof"),
+    perfDir: arg("perf"),
     generator: arg("generator") === "register_flood" ? "register_flood" : "sipp",
     rate: arg("rate") ? Number(arg("rate")) : undefined,
     log: (line) => console.error(line),
