@@ -180,6 +180,10 @@ export class WorkerPool implements WorkerLinks {
       connectionCounter: transport.connectionCounter(),
       callSlots: calls.slots.buffer,
       nonceCounts: context.nonceCounts,
+      // With one worker thread and no cluster, main's copy is the last of a change's stops:
+      // its events (callbacks, the API's stream) may lag by up to LAZY_MS, and a thread
+      // holding no connection then wakes ~3 times less per registration (docs/workers.md).
+      bindingsWake: this.count > 2 || context.cluster !== undefined,
     };
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;

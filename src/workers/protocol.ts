@@ -56,6 +56,13 @@ export interface WorkerSetup {
   callSlots: SharedArrayBuffer;
   /** The process's digest replay state (nonce_counts.ts): a nonce-count is used once in all. */
   nonceCounts: SharedArrayBuffer;
+  /**
+   * Whether this worker's location changes wake the main thread: only when main passes them
+   * on at once (to the other worker threads' copies, or to a cluster). Otherwise main
+   * applies them when it next reads (before each message it handles, each read of its
+   * location table, each API request's sync, else within `LAZY_MS`).
+   */
+  bindingsWake: boolean;
 }
 
 /** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */

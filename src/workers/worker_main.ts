@@ -21,16 +21,19 @@ const log = new Logger("worker");
 /**
  * Reports the main thread needs only before it reads its copies, answers the API (which
  * syncs first) or handles a message it read (`WorkerPool.catchUp`), else within `LAZY_MS`:
- * written without waking it. Not location changes and flows: main's copies emit the events
- * callbacks follow, and are read in process, at once (dialog views: `wakes`).
+ * written without waking it. Not flows and dialog views, which main's copies announce at
+ * once; location changes only while main relays them on (`bindingsWake`).
  */
 const LAZY = new Set<FromWorker["t"]>(["auth", "counters", "conns"]);
 /** Lifecycle messages go by `postMessage`; everything else through the ring, in order. */
 let back: RingWriter<FromWorker> | undefined;
+/** Whether location changes wake main (`WorkerSetup.bindingsWake`). */
+let bindingsWake = true;
 const post = (message: FromWorker) => {
   const lifecycle = message.t === "ready" || message.t === "listening" || message.t === "failed" ||
     message.t === "stopped";
-  if (back && !lifecycle) back.write({ kind: "message", message }, !LAZY.has(message.t));
+  const wake = !LAZY.has(message.t) && (bindingsWake || message.t !== "binding");
+  if (back && !lifecycle) back.write({ kind: "message", message }, wake);
   else self.postMessage(message);
 };
 let server: Server | undefined;
@@ -48,6 +51,7 @@ const early: ToWorker[] = [];
 async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const { setup, config } = m;
   back = new RingWriter<FromWorker>(setup.back);
+  bindingsWake = setup.bindingsWake;
   setCallIdAffinity(setup.index, setup.count);
   port = new WorkerPort(setup.index, setup.count, post, setup.peers);
   try {
