@@ -289,8 +289,11 @@ Deno.test("the callee hangs up: sipws answers its BYE and reports ended", async 
   });
 });
 
-/** bob's NOTIFY of the transfer's progress (RFC 3515 §2.4.5): a sipfrag status line. */
-const notify = (cseq: number, status: string, state: string) =>
+/**
+ * bob's NOTIFY of the transfer's progress (RFC 3515 §2.4.5): a sipfrag status line;
+ * `meanwhile` goes between the NOTIFY and its 200.
+ */
+const notify = (cseq: number, status: string, state: string, meanwhile = "") =>
   `<send retrans="500"><![CDATA[
 
       NOTIFY sip:sipws@127.0.0.1 SIP/2.0
@@ -307,8 +310,14 @@ const notify = (cseq: number, status: string, state: string) =>
       Content-Length: [len]
 
       SIP/2.0 ${status}
-  ]]></send>
+  ]]></send>${meanwhile}
   <recv response="200"/>`;
+
+/**
+ * sipws sends the REFER again until it reads the 202 (Timer E): a copy that comes after the
+ * first NOTIFY, sipp (two messages sent since the REFER) would take as unexpected.
+ */
+const REFER_AGAIN = `\n  <recv request="REFER" optional="true"/>`;
 
 Deno.test("REFER transfers an answered call (RFC 3515); its NOTIFYs come as transfer events", async () => {
   await withRig(async (rig) => {
@@ -325,7 +334,7 @@ Deno.test("REFER transfers an answered call (RFC 3515); its NOTIFYs come as tran
     </action>
   </recv>
   ${sippReply("202 Accepted")}
-  ${notify(2, "100 Trying", "active;expires=60")}
+  ${notify(2, "100 Trying", "active;expires=60", REFER_AGAIN)}
   ${notify(3, "200 OK", "terminated;reason=noresource")}`,
       ).replace("<pause/>", `<pause/><Reference variables="referto,by,fromtag"/>`));
     const callid = await originate(rig, { from: "1000", sdp: sdpOf("caller") });
