@@ -75,7 +75,7 @@ export class RingWriter<M extends object> extends RingView {
   /**
    * Writes `record`; `wake: false` leaves a sleeping reader asleep (a change it needs only
    * before it reads its copies, or within `LAZY_MS`: the reader drains before each message
-   * it reads from the network, and `readLoop` drains that often anyway), sparing a wake-up
+   * it reads from the network, and this writer wakes it `LAZY_MS` later), sparing a wake-up
    * per record. A wake-up is sent once the writer's current run of JavaScript ends (a
    * microtask: the main thread's handling of a batch of datagrams, a worker's drain of its
    * ring), not at once: a reader woken by the first record of a batch drained it alone and
@@ -84,11 +84,23 @@ export class RingWriter<M extends object> extends RingView {
    */
   write(record: RingRecord<M>, wake = true): void {
     if (this.#backlog.length > 0 || !this.#put(record)) this.#queue(record);
-    else if (wake && !this.#wakeQueued) {
+    else if (!wake) this.#lazy ??= setTimeout(this.#wakeLazily, LAZY_MS);
+    else if (!this.#wakeQueued) {
       this.#wakeQueued = true;
       queueMicrotask(this.#wakeLater);
     }
   }
+
+  /**
+   * A record written without a wake-up reaches a sleeping reader within `LAZY_MS`: one timer
+   * here, armed by the first such record since it last fired, rather than a timer in every
+   * reader firing whether or not anything waits (which woke an idle thread 50 times a second).
+   */
+  #lazy?: ReturnType<typeof setTimeout>;
+  readonly #wakeLazily = () => {
+    this.#lazy = undefined;
+    this.#wake();
+  };
 
   #wakeQueued = false;
   readonly #wakeLater = () => {
@@ -110,6 +122,8 @@ export class RingWriter<M extends object> extends RingView {
 
   close(): void {
     clearTimeout(this.#retry);
+    clearTimeout(this.#lazy);
+    this.#lazy = undefined;
   }
 
   #wake(): void {
@@ -244,12 +258,11 @@ export class RingReader<M extends object> extends RingView {
  * records are written, until the function returned is called. It sleeps with no timeout: an
  * `Atomics.waitAsync` with one cost the woken thread about 8 µs more per wake-up (15 against
  * 23-25 µs, bench/RESULTS.md "Cost changes"), and a thread handed one datagram at a time
- * wakes for each. Records written without a wake-up are drained by one repeating timer every
- * `LAZY_MS` instead.
+ * wakes for each. Records written without a wake-up wake it `LAZY_MS` later (the writer's
+ * timer, `RingWriter.write`), when it has not read them meanwhile.
  */
 export function readLoop(reader: RingReader<object>, drain: () => boolean): () => void {
   let running = true;
-  const lazy = setInterval(drain, LAZY_MS);
   void (async () => {
     while (running) {
       drain();
@@ -259,7 +272,6 @@ export function readLoop(reader: RingReader<object>, drain: () => boolean): () =
   })();
   return () => {
     running = false;
-    clearInterval(lazy);
     reader.release();
   };
 }

@@ -55,7 +55,7 @@ Deno.test("ring: a sleeping reader is woken by the next write", async () => {
   const reader = new RingReader<ToWorker>(buffer);
   const woke = reader.wait();
   // The wake-up leaves once this run of JavaScript ends (a microtask); a thread's loop is
-  // kept alive by its timers (readLoop's), as this one here.
+  // kept alive by its sockets and timers, as by this one here.
   const alive = setTimeout(() => {}, 10_000);
   writer.write({ kind: "message", message: { t: "accounts" } });
   await woke;
@@ -90,7 +90,7 @@ Deno.test("ring: backlogged while records wait in memory for room, not after the
   assert.equal(writer.backlogged, false);
 });
 
-Deno.test("ring: readLoop applies records written without a wake-up (its timer), a woken one at once, and stops", async () => {
+Deno.test("ring: readLoop applies records written without a wake-up (the writer wakes it LAZY_MS later), a woken one at once, and stops", async () => {
   const { writer, buffer } = RingWriter.create<ToWorker>();
   const reader = new RingReader<ToWorker>(buffer);
   const got: ToWorker["t"][] = [];
@@ -100,7 +100,7 @@ Deno.test("ring: readLoop applies records written without a wake-up (its timer),
     });
   const stop = readLoop(reader, drain);
   try {
-    // The loop sleeps with no timeout: only its repeating timer can find this one.
+    // The loop sleeps with no timeout: only the writer's lazy wake-up can find this one.
     writer.write({ kind: "message", message: { t: "accounts" } }, false);
     await waitFor(() => got.length === 1, "the record written without a wake-up applied");
     writer.write({ kind: "message", message: { t: "websockets", enabled: true } });
