@@ -6,7 +6,8 @@
  *   past the 10 ms tick again, or ticks kept arriving that late for 250 ms (many busy
  *   connections at once);
  * - a connection's reads kept filling the read buffer for 250 ms (its peer sends faster than
- *   we process: the kernel holds a backlog we cannot see);
+ *   we process: the kernel holds a backlog we cannot see), or for 50 ms within a second of
+ *   the last such backlog's shedding ending;
  * - the bytes accepted for writing on every connection and not yet written exceed a bound
  *   (peers do not read what we answer: each new call only adds to it).
  * While behind, requests that start new work are refused with 503 + Retry-After built from
@@ -23,12 +24,19 @@ const SUSTAINED_MS = 250;
 /**
  * Once a connection's backlog has lasted SUSTAINED_MS, new work stays shed on every stream
  * until no connection has filled its read buffer for this long: while shedding, reads get
- * cheaper and the backlog shrinks, and calming at the first short read would let the next
- * burst of new calls in and refill it. 200 ms rather than 500: at 2× the call capacity over TCP
- * the longer hold refused more calls (each 503 costs a read, a parse and a write) and kept
- * 0.5-0.7 of capacity, this one 1.0 (docs/performance.md, "Shedding past the limit").
+ * cheaper and the backlog shrinks. 50 ms rather than 200 (and 500 before that): each hold
+ * that outlasts the backlog leaves the server idle while it refuses calls it could serve.
  */
-const BACKLOG_HOLD_MS = 200;
+const BACKLOG_HOLD_MS = 50;
+/**
+ * For this long after a hold ended, a backlog of RESUSTAINED_MS declares overload again
+ * instead of SUSTAINED_MS: an offered rate past the limit refills the queue at once, and a
+ * quarter second of admitting everything at 2× (or far more when the server gets little
+ * CPU) queued seconds of follow-ups (ACKs, INVITEs with credentials, BYEs): a p50 of
+ * seconds, calls unfinished and 1 GB held (docs/performance.md, "Shedding past the limit").
+ */
+const REENTRY_MS = 1000;
+const RESUSTAINED_MS = 50;
 /** Bytes queued for writing on all connections past which the server is behind. */
 export const WRITE_BACKLOG_BYTES = 32 * 1024 * 1024;
 
@@ -41,6 +49,8 @@ export class StreamLoadWatch {
   #backlogAt = -Infinity;
   /** Shedding for a read backlog: until a tick finds none reported for BACKLOG_HOLD_MS. */
   #holding = false;
+  /** When the last hold ended. */
+  #releasedAt = -Infinity;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
   /** `lagMs`: how late the event loop may run before new work is shed; 0 never sheds. */
@@ -89,7 +99,8 @@ export class StreamLoadWatch {
 
   /** A connection's reads have filled its buffer since `since` (performance.now()). */
   readBacklog(since: number, now: number): void {
-    if (this.#holding || now - since >= SUSTAINED_MS) {
+    const sustain = now - this.#releasedAt < REENTRY_MS ? RESUSTAINED_MS : SUSTAINED_MS;
+    if (this.#holding || now - since >= sustain) {
       this.#backlogAt = now;
       this.#holding = true;
     }
@@ -103,7 +114,10 @@ export class StreamLoadWatch {
     const now = performance.now();
     const late = now - this.#lastTick - TICK_MS;
     this.#lastTick = now;
-    if (this.#holding && now - this.#backlogAt >= BACKLOG_HOLD_MS) this.#holding = false;
+    if (this.#holding && now - this.#backlogAt >= BACKLOG_HOLD_MS) {
+      this.#holding = false;
+      this.#releasedAt = now;
+    }
     if (late < this.#lagMs) this.#lateSince = NaN;
     else if (Number.isNaN(this.#lateSince)) this.#lateSince = now;
   }

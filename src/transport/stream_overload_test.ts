@@ -20,6 +20,28 @@ Deno.test("stream load: a short read backlog sheds nothing; a sustained one shed
     watch.readBacklog(performance.now(), performance.now());
     assert.equal(watch.behind(), true);
     assert.ok(await until(() => !watch.behind(), 5000), "shedding ends once no read is full");
+    // Right after, a new backlog sheds again sooner: the offered rate is still past the limit.
+    const u = performance.now();
+    watch.readBacklog(u - 30, u);
+    assert.equal(watch.behind(), false, "a 30 ms backlog after the hold is still not overload");
+    watch.readBacklog(u - 60, u);
+    assert.equal(watch.behind(), true, "a 60 ms backlog within a second of the hold sheds");
+    assert.ok(await until(() => !watch.behind(), 5000));
+  } finally {
+    watch.close();
+  }
+});
+
+Deno.test("stream load: a second after the last hold, a backlog must last 250 ms again", async () => {
+  const watch = new StreamLoadWatch(10_000);
+  try {
+    const t = performance.now();
+    watch.readBacklog(t - 300, t);
+    assert.ok(await until(() => !watch.behind(), 5000));
+    await new Promise((r) => setTimeout(r, 1100));
+    const u = performance.now();
+    watch.readBacklog(u - 100, u);
+    assert.equal(watch.behind(), false);
   } finally {
     watch.close();
   }
