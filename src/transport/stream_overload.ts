@@ -23,11 +23,12 @@ const TICK_MS = 10;
 const SUSTAINED_MS = 250;
 /**
  * Once a connection's backlog has lasted SUSTAINED_MS, new work stays shed on every stream
- * until no connection has filled its read buffer for this long: while shedding, reads get
- * cheaper and the backlog shrinks. 50 ms rather than 200 (and 500 before that): each hold
- * that outlasts the backlog leaves the server idle while it refuses calls it could serve.
+ * until no connection has filled its read buffer for this long (one tick): while shedding,
+ * reads get cheaper and the backlog shrinks. 10 ms rather than 50, 200 or 500: each hold that
+ * outlasts the backlog leaves the server idle while it refuses calls it could serve, and the
+ * quick re-entry below keeps the next admission short.
  */
-const BACKLOG_HOLD_MS = 50;
+const BACKLOG_HOLD_MS = 10;
 /**
  * For this long after a hold ended, a backlog of RESUSTAINED_MS declares overload again
  * instead of SUSTAINED_MS: an offered rate past the limit refills the queue at once, and a
