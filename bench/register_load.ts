@@ -2,10 +2,11 @@
  * @module REGISTER-with-digest load generator for benchmarks: many simulated user agents,
  * each looping REGISTER → 401 → REGISTER with MD5 `qop=auth` credentials → 200 on its own
  * Call-ID (a refresh of its own contact), over UDP or TCP to any registrar (sipws or
- * Kamailio). Bounded by time and count; measures per-transaction latency (request sent →
- * final response read) and counts every unexpected status or timeout as a failure. It
- * parses only what it needs (status, Call-ID, CSeq, the challenge) to stay cheap next to
- * the server on the same machine. Not part of the product; no imports from src/.
+ * Kamailio). At the end each agent removes its binding (Expires: 0, untimed), so runs one
+ * after the other meet the same binding table. Bounded by time and count; measures
+ * per-transaction latency (request sent → final response read) and counts every unexpected
+ * status or timeout as a failure. It parses only what it needs (status, Call-ID, CSeq, the
+ * challenge) to stay cheap next to the server on the same machine. Not part of the product; no imports from src/.
  */
 import { createHash } from "node:crypto";
 import { readHead, type ResponseHead } from "./support/response_head.ts";
@@ -178,7 +179,7 @@ export async function runRegisterLoad(o: RegisterLoadOptions): Promise<RegisterL
       (o.transport === "tcp" ? ";transport=tcp>" : ">");
     let cseq = 1;
     let branch = 0;
-    const request = (seq: number, authorization?: string) =>
+    const request = (seq: number, expires: number, authorization?: string) =>
       `REGISTER ${uri} SIP/2.0\r\n` +
       `Via: SIP/2.0/${viaTransport} 127.0.0.1:${channel.localPort};branch=z9hG4bK${run}.${index}.${branch++};rport\r\n` +
       `Max-Forwards: 70\r\n` +
@@ -187,7 +188,7 @@ export async function runRegisterLoad(o: RegisterLoadOptions): Promise<RegisterL
       `Call-ID: ${callId}\r\n` +
       `CSeq: ${seq} REGISTER\r\n` +
       `Contact: ${contact}\r\n` +
-      `Expires: 3600\r\n` +
+      `Expires: ${expires}\r\n` +
       (authorization ? `Authorization: ${authorization}\r\n` : "") +
       `Content-Length: 0\r\n\r\n`;
     const timed = async (seq: number, text: string) => {
@@ -204,24 +205,22 @@ export async function runRegisterLoad(o: RegisterLoadOptions): Promise<RegisterL
       }
       return response;
     };
-    while (!stop) {
+    const untimed = (seq: number, text: string) => transaction(channel, callId, seq, text);
+    /** REGISTER → 401 → REGISTER with credentials → 200: what went wrong, or undefined. */
+    const cycle = async (
+      send: (seq: number, text: string) => Promise<string | undefined>,
+      expires: number,
+    ): Promise<string | undefined> => {
       const first = cseq++;
-      const challenge = await timed(first, request(first));
-      if (challenge === undefined) {
-        fail(`timeout waiting for 401 (cseq ${first})`);
-        continue;
-      }
+      const challenge = await send(first, request(first, expires));
+      if (challenge === undefined) return `timeout waiting for 401 (cseq ${first})`;
       if (!challenge.startsWith("SIP/2.0 401")) {
-        fail(`expected 401, got ${challenge.slice(0, 40)}`);
-        continue;
+        return `expected 401, got ${challenge.slice(0, 40)}`;
       }
       const www = md5Challenge(challenge);
       const realm = www && param(www, "realm");
       const nonce = www && param(www, "nonce");
-      if (!www || realm === undefined || nonce === undefined) {
-        fail("401 without an MD5 challenge");
-        continue;
-      }
+      if (!www || realm === undefined || nonce === undefined) return "401 without an MD5 challenge";
       let ha1 = ha1ByRealm.get(realm);
       if (!ha1) {
         ha1 = md5(`${o.user}:${realm}:${o.password}`);
@@ -239,22 +238,33 @@ export async function runRegisterLoad(o: RegisterLoadOptions): Promise<RegisterL
         (opaque !== undefined ? `, opaque="${opaque}"` : "") +
         (qop ? `, qop=auth, nc=${nc}, cnonce="${cnonce}"` : "");
       const second = cseq++;
-      const ok = await timed(second, request(second, authorization));
-      if (ok === undefined) fail(`timeout waiting for 200 (cseq ${second})`);
-      else if (!ok.startsWith("SIP/2.0 200")) fail(`expected 200, got ${ok.slice(0, 40)}`);
+      const ok = await send(second, request(second, expires, authorization));
+      if (ok === undefined) return `timeout waiting for 200 (cseq ${second})`;
+      if (!ok.startsWith("SIP/2.0 200")) return `expected 200, got ${ok.slice(0, 40)}`;
+      return undefined;
+    };
+    while (!stop) {
+      const failure = await cycle(timed, 3600);
+      if (failure) fail(failure);
       else registrations++;
       if (performance.now() >= endAt) stop = true;
       if (o.maxRegistrations !== undefined && registrations >= o.maxRegistrations) stop = true;
     }
+    // Then, like a phone switched off, it removes its binding (untimed, after the measured
+    // run): the next run's agents (new ports, so new Contacts) find the AOR as this one did,
+    // not 20 bindings fuller, which every 200 would list.
+    return () => cycle(untimed, 0);
   };
 
+  let elapsedMs = NaN;
   try {
-    await Promise.all(Array.from({ length: o.concurrency }, (_, i) => agent(i)));
+    const leave = await Promise.all(Array.from({ length: o.concurrency }, (_, i) => agent(i)));
+    elapsedMs = performance.now() - started;
+    await Promise.all(leave.map((unregister) => unregister()));
   } finally {
     clearInterval(sweeper);
     for (const c of channels) c.close();
   }
-  const elapsedMs = performance.now() - started;
   const sorted = latencies.slice(0, latencyCount).sort();
   return {
     transport: o.transport,
