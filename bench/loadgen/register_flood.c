@@ -13,17 +13,26 @@
  * DRAIN seconds for the registrations still open, then prints one JSON line. With
  * --concurrency=N it runs a closed loop instead: N registrations open at a time for SECONDS
  * (RATE then only bounds how many may start), waking on each answer. --sockets=N spreads the
- * registrations over N source ports (a server's SO_REUSEPORT workers are chosen by them).
+ * registrations over N source ports (a server's SO_REUSEPORT workers are chosen by them); in
+ * the closed loop each socket keeps its share of the N in flight, so a faster server thread
+ * completes more.
+ * --transport=tcp runs the same over --sockets=N TCP connections (a server's SO_REUSEPORT
+ * threads each take some): each registration stays on its connection, answers are framed by
+ * Content-Length, nothing is retransmitted (a reliable transport, RFC 3261 §17.1.2.2), and an
+ * answer's arrival is the time it was read. A registration still open at the end counts as
+ * unfinished; a connection the server closes fails what was open on it (connectionsLost).
  *
  *   register_flood --target=127.0.0.1:5060 --rate=60000 --seconds=30 --user=bench
  *     --password=secret --domain=example.test [--local-port=N] [--drain=15] [--sockets=1]
- *     [--concurrency=0]
+ *     [--concurrency=0] [--transport=udp|tcp]
  *   register_flood --md5=TEXT     prints TEXT's MD5 in hex (the test checks RFC 1321's suite)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +49,8 @@
 #define MAX_MSG 1400
 #define MAX_RETRANS 7
 #define T1_MS 500
-#define MAX_SOCKETS 32
+#define MAX_SOCKETS 64
+#define STREAM_BUF (256 << 10)
 
 enum { IDLE, WAIT_401, WAIT_200, DONE };
 
@@ -51,6 +61,7 @@ typedef struct {
   uint16_t auth_len;
   uint8_t state;
   uint8_t sends;
+  uint8_t sock; /* the socket (connection) it is sent on */
   uint32_t gen;
 } reg_t;
 
@@ -64,26 +75,30 @@ typedef struct {
   size_t head, tail, cap;
 } fifo_t;
 
-/* One source socket and its outgoing batch. */
+/* One source socket: UDP, its outgoing batch; TCP, its stream's bytes out and in. */
 typedef struct {
   int fd, port;
   char out[BATCH][MAX_MSG];
   struct mmsghdr h[BATCH];
   struct iovec iov[BATCH];
   int n;
+  char *obuf, *ibuf;
+  size_t olen, ocap, ilen, icap;
+  int lost;
+  uint32_t open; /* registrations open on it */
 } sock_t;
 
 static struct {
   const char *user, *password, *domain;
   struct sockaddr_in target;
   sock_t *socks;
-  int nsock;
+  int nsock, tcp;
   long pid;
   reg_t *regs;
   uint32_t total, started;
   fifo_t timers[4]; /* 500, 1000, 2000, 4000 ms */
   /* Counters. */
-  uint64_t completed, shed, retry_after, failed, timeouts, retransmits, stray, sends;
+  uint64_t completed, shed, retry_after, failed, timeouts, retransmits, stray, sends, lost;
   uint64_t completed_in_offer; /* 200s that arrived before SECONDS were over */
   uint64_t statuses[700];
   uint32_t *latency_us;
@@ -135,10 +150,10 @@ static char *put_u(char *p, uint64_t v) {
 /* REGISTER number `idx` with CSeq `cseq`, `auth` (an Authorization line) when challenged. */
 static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, size_t auth_len) {
   char *p = buf;
-  int port = g.socks[idx % (uint32_t)g.nsock].port;
+  int port = g.socks[g.regs[idx].sock].port;
   p = put(p, "REGISTER sip:");
   p = put(p, g.domain);
-  p = put(p, " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:");
+  p = put(p, g.tcp ? " SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:" : " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:");
   p = put_u(p, (uint64_t)port);
   p = put(p, ";branch=z9hG4bK-");
   p = put_u(p, (uint64_t)g.pid);
@@ -168,7 +183,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   p = put(p, g.user);
   p = put(p, "@127.0.0.1:");
   p = put_u(p, (uint64_t)port);
-  p = put(p, ";transport=udp>\r\n");
+  p = put(p, g.tcp ? ";transport=tcp>\r\n" : ";transport=udp>\r\n");
   if (auth) {
     memcpy(p, auth, auth_len);
     p += auth_len;
@@ -192,20 +207,76 @@ static void flush_socket(sock_t *k) {
   k->n = 0;
 }
 
-static void flush(void) {
-  for (int i = 0; i < g.nsock; i++) {
-    if (g.socks[i].n) flush_socket(&g.socks[i]);
+static void finish(uint32_t idx, int64_t at);
+
+/* Connection `k` is gone: what was open on it fails, and nothing more is sent on it. */
+static void lose(sock_t *k, const char *why) {
+  if (k->lost) return;
+  fprintf(stderr, "register_flood: connection from port %d lost: %s\n", k->port, why);
+  k->lost = 1;
+  k->olen = k->ilen = 0;
+  close(k->fd);
+  g.lost++;
+  int64_t now = now_ns();
+  uint32_t which = (uint32_t)(k - g.socks);
+  for (uint32_t i = 0; i < g.started && k->open; i++) {
+    if (g.regs[i].sock == which && g.regs[i].state != DONE) {
+      g.failed++;
+      finish(i, now);
+    }
   }
 }
 
-/* The slot of registration `idx`'s next datagram on its socket; sent with the batch. */
+/* Writes what the stream holds, as much as the kernel takes now (the rest on a later turn). */
+static void flush_stream(sock_t *k) {
+  size_t done = 0;
+  while (done < k->olen && !k->lost) {
+    ssize_t n = send(k->fd, k->obuf + done, k->olen - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) lose(k, strerror(errno));
+      break;
+    }
+    done += (size_t)n;
+  }
+  if (k->lost) return;
+  memmove(k->obuf, k->obuf + done, k->olen - done);
+  k->olen -= done;
+}
+
+static void flush(void) {
+  for (int i = 0; i < g.nsock; i++) {
+    if (g.tcp ? g.socks[i].olen > 0 : g.socks[i].n > 0) {
+      (g.tcp ? flush_stream : flush_socket)(&g.socks[i]);
+    }
+  }
+}
+
+/* Where registration `idx`'s next request goes on its socket; sent with the batch. */
 static char *slot(uint32_t idx, sock_t **k) {
-  *k = &g.socks[idx % (uint32_t)g.nsock];
-  if ((*k)->n == BATCH) flush_socket(*k);
-  return (*k)->out[(*k)->n];
+  *k = &g.socks[g.regs[idx].sock];
+  if (!g.tcp) {
+    if ((*k)->n == BATCH) flush_socket(*k);
+    return (*k)->out[(*k)->n];
+  }
+  if ((*k)->ocap - (*k)->olen < MAX_MSG) flush_stream(*k);
+  if ((*k)->ocap - (*k)->olen < MAX_MSG) {
+    (*k)->ocap *= 2; /* the kernel's buffer is full: hold the rest here */
+    (*k)->obuf = realloc((*k)->obuf, (*k)->ocap);
+    if (!(*k)->obuf) {
+      perror("realloc");
+      exit(2);
+    }
+  }
+  return (*k)->obuf + (*k)->olen;
 }
 
 static void queue_len(sock_t *k, int len) {
+  if (g.tcp) {
+    k->olen += (size_t)len;
+    g.sends++;
+    return;
+  }
   k->iov[k->n].iov_len = (size_t)len;
   k->n++;
 }
@@ -214,6 +285,7 @@ static void queue_len(sock_t *k, int len) {
 static void send_current(uint32_t idx, int64_t now) {
   reg_t *r = &g.regs[idx];
   sock_t *k;
+  if (g.socks[r->sock].lost) return; /* failed already, with what was open on it */
   char *buf = slot(idx, &k);
   if (r->state == WAIT_401) {
     queue_len(k, build_register(buf, idx, 1, NULL, 0));
@@ -222,7 +294,7 @@ static void send_current(uint32_t idx, int64_t now) {
     queue_len(k, r->auth_len);
   }
   int step = r->sends < 3 ? r->sends : 3; /* T1, 2·T1, 4·T1, then T2 */
-  fifo_push(&g.timers[step], idx, r->gen, now + (int64_t)(T1_MS << step) * 1000000);
+  if (!g.tcp) fifo_push(&g.timers[step], idx, r->gen, now + (int64_t)(T1_MS << step) * 1000000);
   r->sends++;
 }
 
@@ -233,6 +305,7 @@ static void finish(uint32_t idx, int64_t at) {
   free(r->auth_msg);
   r->auth_msg = NULL;
   g.open--;
+  g.socks[r->sock].open--;
   if (at > g.last_end_ns) g.last_end_ns = at;
 }
 
@@ -464,8 +537,81 @@ static void receive_socket(int fd) {
   }
 }
 
+/* The length of the message at `m` (its header, then Content-Length's bytes), 0 if not all in. */
+static size_t frame(const char *m, size_t avail) {
+  const char *hend = memmem(m, avail, "\r\n\r\n", 4);
+  if (!hend) return 0;
+  size_t head = (size_t)(hend + 4 - m);
+  size_t body = 0;
+  for (const char *line = m; line < hend;) {
+    const char *eol = memchr(line, '\n', (size_t)(hend + 2 - line));
+    const char *vend = eol && eol > line && eol[-1] == '\r' ? eol - 1 : hend;
+    const char *v = header(line, vend, "content-length", 'l');
+    if (v) body = (size_t)strtoul(v, NULL, 10);
+    if (!eol) break;
+    line = eol + 1;
+  }
+  return head + body <= avail ? head + body : 0;
+}
+
+/* Reads what connection `k` holds and handles each whole answer in it. */
+static void receive_stream(sock_t *k) {
+  while (!k->lost) {
+    if (k->ilen == k->icap) {
+      lose(k, "an answer larger than the read buffer");
+      return;
+    }
+    ssize_t n = recv(k->fd, k->ibuf + k->ilen, k->icap - k->ilen, MSG_DONTWAIT);
+    if (n == 0) lose(k, "closed by the server");
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) lose(k, strerror(errno));
+      return;
+    }
+    k->ilen += (size_t)n;
+    int64_t at = now_ns();
+    size_t pos = 0;
+    while (pos < k->ilen) {
+      if (k->ibuf[pos] == '\r' || k->ibuf[pos] == '\n') { /* keep-alive CRLFs */
+        pos++;
+        continue;
+      }
+      size_t len = frame(k->ibuf + pos, k->ilen - pos);
+      if (!len) break;
+      on_response(k->ibuf + pos, len, at);
+      pos += len;
+    }
+    memmove(k->ibuf, k->ibuf + pos, k->ilen - pos);
+    k->ilen -= pos;
+    flush(); /* the second REGISTERs the 401s asked for */
+  }
+}
+
 static void receive_all(void) {
-  for (int i = 0; i < g.nsock; i++) receive_socket(g.socks[i].fd);
+  for (int i = 0; i < g.nsock; i++) {
+    if (g.tcp) {
+      receive_stream(&g.socks[i]);
+    } else {
+      receive_socket(g.socks[i].fd);
+    }
+  }
+}
+
+/* Starts registration number g.started on socket `sock`. */
+static void start(uint32_t sock, int64_t now) {
+  uint32_t idx = g.started++;
+  reg_t *r = &g.regs[idx];
+  r->state = WAIT_401;
+  r->start_ns = now;
+  r->sock = (uint8_t)sock;
+  if (g.socks[sock].lost) { /* an open loop still offers it, on a connection now gone */
+    r->state = DONE;
+    g.failed++;
+    return;
+  }
+  g.open++;
+  g.socks[sock].open++;
+  send_current(idx, now);
 }
 
 static void fire_timers(int64_t now) {
@@ -520,9 +666,9 @@ static void set_buffer(int fd, int force, int plain, int bytes) {
   }
 }
 
-/* A UDP socket from 127.0.0.1:`port` (0: any) to the target; its port, or -1. */
+/* A UDP socket (a TCP connection) from 127.0.0.1:`port` (0: any) to the target; its port, or -1. */
 static int open_socket(sock_t *k, int port) {
-  k->fd = socket(AF_INET, SOCK_DGRAM, 0);
+  k->fd = socket(AF_INET, g.tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
   if (k->fd < 0 || bind(k->fd, (struct sockaddr *)&local, sizeof local) != 0 ||
@@ -532,6 +678,15 @@ static int open_socket(sock_t *k, int port) {
   socklen_t sl = sizeof local;
   getsockname(k->fd, (struct sockaddr *)&local, &sl);
   k->port = ntohs(local.sin_port);
+  if (g.tcp) {
+    int on = 1;
+    setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) | O_NONBLOCK);
+    k->ocap = k->icap = STREAM_BUF;
+    k->obuf = malloc(k->ocap);
+    k->ibuf = malloc(k->icap);
+    return k->obuf && k->ibuf ? k->port : -1;
+  }
   /* Answers wait in the kernel for up to a millisecond between reads: room for a burst. */
   set_buffer(k->fd, SO_RCVBUFFORCE, SO_RCVBUF, 32 << 20);
   set_buffer(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
@@ -564,6 +719,12 @@ int main(int argc, char **argv) {
   int local_port = atoi(opt(argc, argv, "local-port", "0"));
   g.nsock = atoi(opt(argc, argv, "sockets", "1"));
   uint32_t concurrency = (uint32_t)atoi(opt(argc, argv, "concurrency", "0"));
+  const char *transport = opt(argc, argv, "transport", "udp");
+  g.tcp = strcmp(transport, "tcp") == 0;
+  if (!g.tcp && strcmp(transport, "udp") != 0) {
+    fprintf(stderr, "register_flood: --transport=udp or tcp\n");
+    return 2;
+  }
   g.pid = (long)getpid();
   if (g.nsock < 1 || g.nsock > MAX_SOCKETS) {
     fprintf(stderr, "register_flood: --sockets= from 1 to %d\n", MAX_SOCKETS);
@@ -593,7 +754,6 @@ int main(int argc, char **argv) {
       perror("register_flood: socket");
       return 2;
     }
-    polls[i] = (struct pollfd){.fd = g.socks[i].fd, .events = POLLIN};
   }
 
   for (int i = 0; i < BATCH; i++) {
@@ -624,27 +784,33 @@ int main(int argc, char **argv) {
     receive_all();
     int64_t now = now_ns();
     /* Registrations due by now: the rate is kept by the clock, not by the answers. */
-    uint64_t due = concurrency ? (now < offer_end_ns ? g.started - g.open + concurrency : 0)
-                               : (uint64_t)((double)(now - g.t0_ns) * per_ns) + 1;
-    if (due > g.total) due = g.total;
-    if (g.started < due && !concurrency) {
-      int64_t lag = now - (g.t0_ns + (int64_t)((double)g.started / per_ns));
-      if (lag > g.max_lag_ns) g.max_lag_ns = lag;
-    }
-    while (g.started < due) {
-      uint32_t idx = g.started++;
-      reg_t *r = &g.regs[idx];
-      r->state = WAIT_401;
-      r->start_ns = now;
-      g.open++;
-      send_current(idx, now);
+    if (concurrency) {
+      /* Each socket keeps its share open: a faster server thread completes more on its own. */
+      for (uint32_t i = 0; i < (uint32_t)g.nsock && now < offer_end_ns; i++) {
+        uint32_t share = concurrency / (uint32_t)g.nsock + (i < concurrency % (uint32_t)g.nsock);
+        while (g.socks[i].open < share && !g.socks[i].lost && g.started < g.total) start(i, now);
+      }
+    } else {
+      uint64_t due = (uint64_t)((double)(now - g.t0_ns) * per_ns) + 1;
+      if (due > g.total) due = g.total;
+      if (g.started < due) {
+        int64_t lag = now - (g.t0_ns + (int64_t)((double)g.started / per_ns));
+        if (lag > g.max_lag_ns) g.max_lag_ns = lag;
+      }
+      while (g.started < due) start(g.started % (uint32_t)g.nsock, now);
     }
     fire_timers(now);
     flush();
     int offering = concurrency ? now < offer_end_ns : g.started < g.total;
     if ((!offering && g.open == 0) || now >= stop_ns) break;
     if (concurrency) {
-      poll(polls, (nfds_t)g.nsock, 1); /* a closed loop answers each answer at once */
+      /* A closed loop answers each answer at once (and writes what a full stream held). */
+      for (int i = 0; i < g.nsock; i++) {
+        sock_t *k = &g.socks[i];
+        polls[i] = (struct pollfd){.fd = k->lost ? -1 : k->fd,
+                                   .events = (short)(POLLIN | (k->olen ? POLLOUT : 0))};
+      }
+      poll(polls, (nfds_t)g.nsock, 1);
     } else {
       struct timespec tick = {0, 1000000};
       nanosleep(&tick, NULL);
@@ -662,6 +828,7 @@ int main(int argc, char **argv) {
          "\"shed\":%llu,"
          "\"shedWithRetryAfter\":%llu,\"failed\":%llu,\"timeouts\":%llu,\"unfinished\":%u,"
          "\"retransmits\":%llu,\"stray\":%llu,\"datagramsSent\":%llu,"
+         "\"transport\":\"%s\",\"connectionsLost\":%llu,"
          "\"p50Ms\":%.1f,\"p99Ms\":%.1f,\"lastEndS\":%.3f,\"wallS\":%.3f,\"cpuS\":%.3f,"
          "\"maxLagMs\":%.1f,\"localPort\":%d,\"statuses\":{",
          concurrency ? g.started : g.total, g.started, (unsigned long long)g.completed,
@@ -669,7 +836,8 @@ int main(int argc, char **argv) {
          (unsigned long long)g.retry_after, (unsigned long long)g.failed,
          (unsigned long long)g.timeouts, g.open + (concurrency ? 0 : g.total - g.started),
          (unsigned long long)g.retransmits, (unsigned long long)g.stray,
-         (unsigned long long)g.sends, pct_ms(0.5), pct_ms(0.99),
+         (unsigned long long)g.sends, g.tcp ? "tcp" : "udp", (unsigned long long)g.lost,
+         pct_ms(0.5), pct_ms(0.99),
          g.last_end_ns ? (double)(g.last_end_ns - g.t0_ns) / 1e9 : 0.0, wall_s, cpu_s,
          (double)g.max_lag_ns / 1e6, g.socks[0].port);
   const char *sep = "";

@@ -32,7 +32,11 @@ export interface FloodReport {
   retransmits: number;
   /** Answers that matched no open request (to a retransmission already answered). */
   stray: number;
+  /** Requests sent: datagrams over UDP (retransmissions too), messages over TCP. */
   datagramsSent: number;
+  transport: "udp" | "tcp";
+  /** TCP connections the server closed or reset (what was open on them failed). */
+  connectionsLost: number;
   p50Ms: number;
   p99Ms: number;
   /** Seconds from the first REGISTER to the last registration that ended. */
@@ -89,8 +93,10 @@ export interface FloodOptions {
   rate: number;
   /** A closed loop instead: this many registrations open at a time. */
   concurrency?: number;
-  /** Source ports the registrations are spread over (default 1). */
+  /** Source ports (TCP: connections) the registrations are spread over (default 1). */
   sockets?: number;
+  /** UDP (default) or TCP: each registration on one of `sockets` connections. */
+  transport?: "udp" | "tcp";
   seconds: number;
   /** Seconds to wait after the last start for the open registrations (default 15). */
   drainS?: number;
@@ -115,6 +121,7 @@ export async function runFlood(port: number, o: FloodOptions): Promise<FloodRepo
       `--local-port=${o.localPort ?? 0}`,
       `--sockets=${o.sockets ?? 1}`,
       `--concurrency=${o.concurrency ?? 0}`,
+      `--transport=${o.transport ?? "udp"}`,
     ],
   });
   try {
