@@ -309,8 +309,8 @@ function phaseRunner(
       };
     },
     workers: async () => {
-      // register_flood (C) offers the UDP closed loop at a fraction of sipp's CPU, so the
-      // scaling is the server's, not sipp's; 200 in flight as in workers_bench.ts.
+      // register_flood (C) offers the closed loop of both transports (TCP: 8 connections) at a
+      // fraction of sipp's CPU, so the scaling is the server's, not sipp's; 200 in flight.
       const generator = f.value("workers-generator") ?? "register_flood";
       if (generator !== "sipp" && generator !== "register_flood") {
         throw new Error(`--workers-generator=${generator}: register_flood or sipp`);

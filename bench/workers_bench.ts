@@ -12,8 +12,9 @@
  * `deno run -A bench/workers_bench.ts [--duration=MS] [--workers=N] [--concurrency=N] [--connections=N]
  * [--root=DIR[#V8FLAGS] ...] [--warmup=MS] [--transport=udp|tcp] [--cpu-prof=DIR]
  * [--generator=sipp|register_flood] [--rate=N] [--rounds=N]` (`--rate`: offer N registrations/s,
- * register_flood's open loop or sipp's `-r`, so both configurations run at one rate; `--generator=register_flood`: the UDP load from
- * bench/loadgen/register_flood.c, a closed loop at a fraction of sipp's CPU; `--cpu-prof`: each server writes
+ * register_flood's open loop or sipp's `-r`, so both configurations run at one rate; `--generator=register_flood`: the load of both
+ * transports from bench/loadgen/register_flood.c, a closed loop at a fraction of sipp's CPU, over `--connections` source
+ * ports or TCP connections, each keeping its share in flight; `--cpu-prof`: each server writes
  * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
  */
@@ -76,7 +77,7 @@ export interface WorkersBenchResult {
   concurrency: number;
   /** sipp processes: UDP sockets or TCP connections. */
   connections: number;
-  /** What generated the UDP load (TCP is always sipp's). */
+  /** What generated the load (of both transports). */
   generator?: "sipp" | "register_flood";
   phases: WorkersPhase[];
   /** Rate with N workers over the rate with 1, per transport (and tree: `udp root`). */
@@ -104,12 +105,13 @@ async function startSipws(dir: string, workers: number, spec: string, cpuProf?: 
 }
 
 /**
- * The closed loop over UDP with bench/loadgen/register_flood.c instead of sipp: the same
- * registrations in flight over as many source ports, at a fraction of sipp's CPU, so 2 workers
- * on 2 cores are not capped by the generator's share.
+ * The closed loop with bench/loadgen/register_flood.c instead of sipp: the same registrations
+ * in flight over as many source ports (TCP: connections), at a fraction of sipp's CPU, so 2
+ * workers on 2 cores are not capped by the generator's share.
  */
 async function floodLoop(
   port: number,
+  transport: "udp" | "tcp",
   concurrency: number,
   durationMs: number,
   sockets: number,
@@ -122,6 +124,7 @@ async function floodLoop(
     seconds,
     concurrency: rate ? 0 : concurrency,
     sockets,
+    transport,
     drainS: 2,
   });
   return {
@@ -198,7 +201,7 @@ export async function runWorkersBench(options: {
    * with `perf report -i FILE --sort comm,dso` (thread and code: the JIT's, deno's, kernel).
    */
   perfDir?: string;
-  /** The UDP load's generator: sipp (default) or bench/loadgen/register_flood.c. */
+  /** The load's generator: sipp (default) or bench/loadgen/register_flood.c (both transports). */
   generator?: "sipp" | "register_flood";
   /**
    * Offer this many registrations/s instead of the closed loop (register_flood: open loop;
@@ -231,8 +234,8 @@ export async function runWorkersBench(options: {
         for (const [i, { root, workers }] of configs.entries()) {
           const { child, port } = servers[i];
           const loop = (ms: number) =>
-            transport === "udp" && generator === "register_flood"
-              ? floodLoop(port, concurrency, ms, instances, options.rate)
+            generator === "register_flood"
+              ? floodLoop(port, transport, concurrency, ms, instances, options.rate)
               : sippLoop(port, transport, concurrency, ms, instances, options.rate);
           if (warmupMs > 0) await loop(warmupMs);
           const ticks0 = groupTicks(child.pid);
@@ -436,9 +439,7 @@ export function formatWorkersBench(r: WorkersBenchResult): string[] {
 export function workersProse(r: WorkersBenchResult): string[] {
   return [
     `REGISTER with digest, closed loop: ${
-      r.generator === "register_flood"
-        ? "bench/loadgen/register_flood.c over UDP, sipp over TCP"
-        : "sipp"
+      r.generator === "register_flood" ? "bench/loadgen/register_flood.c over UDP and TCP" : "sipp"
     }, ${r.concurrency} registrations in flight over ` +
     `${r.connections} sockets/connections, ${r.durationMs} ms per phase, both servers side ` +
     "by side. CPU is the server process's (every thread) per completed registration.",

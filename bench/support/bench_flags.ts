@@ -48,8 +48,8 @@ const VALUE_FLAGS: Record<string, [string, string]> = {
   ],
   "workers-generator": [
     "register_flood",
-    "what offers the workers phase's UDP REGISTER closed loop (200 in flight unless " +
-    "--concurrency): register_flood or sipp (TCP is always sipp)",
+    "what offers the workers phase's REGISTER closed loop over UDP and TCP (200 in flight " +
+    "unless --concurrency): register_flood or sipp",
   ],
   "soak-s": ["600 (--quick: 60)", "seconds of soak"],
   capacity: [
