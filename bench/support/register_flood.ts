@@ -13,10 +13,6 @@ import { udpDrops } from "./call_servers.ts";
 import { BENCH_ACCOUNT, type Registrar } from "./registrars.ts";
 import { type LoadRun, watchServer } from "./sipp_ladder.ts";
 
-const SOURCES = ["register_flood.c", "md5.h"].map((f) =>
-  new URL(`../loadgen/${f}`, import.meta.url)
-);
-
 /** What the generator prints: one JSON line (see register_flood.c). */
 export interface FloodReport {
   offered: number;
@@ -51,41 +47,51 @@ export interface FloodReport {
   statuses: Record<string, number>;
 }
 
-let built: Promise<string> | undefined;
+const builds = new Map<string, Promise<string>>();
 
 /** The generator's binary, compiled once per source version; throws if there is no `cc`. */
-export function floodBinary(): Promise<string> {
-  return built ??= (async () => {
-    const text = (await Promise.all(SOURCES.map((u) => Deno.readFile(u)))).flatMap((b) => [...b]);
+export const floodBinary = (): Promise<string> => loadgenBinary("register_flood");
+
+/**
+ * bench/loadgen/`name`.c (with md5.h) compiled with `cc -O2` into a directory named by the
+ * sources' hash, once per source version; throws if there is no `cc`.
+ */
+export function loadgenBinary(name: string): Promise<string> {
+  const sources = [`${name}.c`, "md5.h"].map((f) => new URL(`../loadgen/${f}`, import.meta.url));
+  let built = builds.get(name);
+  if (built) return built;
+  built = (async () => {
+    const text = (await Promise.all(sources.map((u) => Deno.readFile(u)))).flatMap((b) => [...b]);
     const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(text));
     const hash = [...new Uint8Array(digest).slice(0, 8)]
       .map((b) => b.toString(16).padStart(2, "0")).join("");
     const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/sipws-loadgen-${hash}`;
-    const bin = `${dir}/register_flood`;
+    const bin = `${dir}/${name}`;
     if (await Deno.stat(bin).then(() => true, () => false)) return bin;
     await Deno.mkdir(dir, { recursive: true });
     let out: Deno.CommandOutput;
     try {
       out = await new Deno.Command("cc", {
-        args: ["-O2", "-o", `${bin}.${Deno.pid}`, SOURCES[0].pathname, "-lm"],
+        args: ["-O2", "-o", `${bin}.${Deno.pid}`, sources[0].pathname, "-lm"],
       }).output();
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
       throw new Error(
-        "no C compiler (cc) on PATH: the bench's REGISTER generator " +
-          "(bench/loadgen/register_flood.c) is compiled on demand; install gcc " +
-          "(or pass --overload-generator=sipp)",
+        `no C compiler (cc) on PATH: the bench's generator (bench/loadgen/${name}.c) is ` +
+          "compiled on demand; install gcc (or pass --overload-generator=sipp)",
       );
     }
     if (!out.success) {
-      throw new Error(`cc failed on register_flood.c:\n${new TextDecoder().decode(out.stderr)}`);
+      throw new Error(`cc failed on ${name}.c:\n${new TextDecoder().decode(out.stderr)}`);
     }
     await Deno.rename(`${bin}.${Deno.pid}`, bin);
     return bin;
   })().catch((e) => {
-    built = undefined;
+    builds.delete(name);
     throw e;
   });
+  builds.set(name, built);
+  return built;
 }
 
 export interface FloodOptions {
