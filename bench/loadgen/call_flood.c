@@ -975,8 +975,12 @@ int main(int argc, char **argv) {
   int64_t offer_end_ns = g.t0_ns + (int64_t)(seconds * 1e9);
   int64_t stop_ns = offer_end_ns + (int64_t)(drain * 1e9);
   double per_ns = rate / 1e9;
+  for (int i = 0; i <= g.nsock; i++) polls[i].revents = POLLIN;
   for (;;) {
-    for (int i = 0; i <= g.nsock; i++) receive_socket(g.socks[i].fd);
+    /* Only the sockets poll found readable: an empty read is a system call for nothing. */
+    for (int i = 0; i <= g.nsock; i++) {
+      if (polls[i].revents || !concurrency) receive_socket(g.socks[i].fd);
+    }
     int64_t now = now_ns();
     uint64_t due = concurrency ? (now < offer_end_ns ? g.started - g.open + concurrency : 0)
                                : (uint64_t)((double)(now - g.t0_ns) * per_ns) + 1;
@@ -995,7 +999,11 @@ int main(int argc, char **argv) {
     int offering = concurrency ? now < offer_end_ns : g.started < g.total;
     if ((!offering && g.open == 0) || now >= stop_ns) break;
     if (concurrency) {
-      poll(polls, (nfds_t)g.nsock + 1, 1); /* a closed loop answers each answer at once */
+      /* A closed loop answers each answer at once. */
+      if (poll(polls, (nfds_t)g.nsock + 1, 1) < 0 && errno != EINTR) {
+        perror("poll");
+        exit(2);
+      }
     } else {
       struct timespec tick = {0, 1000000};
       nanosleep(&tick, NULL);
