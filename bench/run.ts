@@ -35,6 +35,7 @@ import { formatChurnBench, runChurnBench } from "./churn_bench.ts";
 import { formatWsIdleBench, runWsIdleBench } from "./ws_idle_bench.ts";
 import { formatClusterBench, runClusterBench } from "./cluster_bench.ts";
 import { formatWorkersBench, runWorkersBench, workersProse } from "./workers_bench.ts";
+import { callsScaling, formatPhase, runWorkersCalls } from "./workers_calls.ts";
 import {
   type BenchFlags,
   helpText,
@@ -321,17 +322,35 @@ function phaseRunner(
         workers: 2,
         generator,
       });
-      const lines = formatWorkersBench(r);
+      // Calls too: bench/loadgen/call_flood.c is caller and callee at a fraction of two sipps'
+      // CPU; a closed loop of 50 calls in flight, 2 rounds, workers interleaved.
+      const calls = await runWorkersCalls({
+        roots: [new URL("../", import.meta.url).pathname],
+        workersList: [1, r.workers],
+        ...{ generator: "call_flood", transport: "udp", concurrency: 50, rounds: 2 } as const,
+        seconds: closedOpts.durationMs / 1000,
+      });
+      const lines = [
+        ...formatWorkersBench(r),
+        ...calls.map((p, i) => formatPhase(p, (i >> 1) + 1, "call_flood")),
+        `scaling calls UDP (call_flood, ${r.workers} workers / 1): ${
+          callsScaling(calls).toFixed(2)
+        }`,
+      ];
       return {
-        result: r,
+        result: { ...r, calls },
         lines,
         sections: (m) => [
           section(
             `## Workers: --workers 1 vs --workers ${r.workers}`,
             m,
-            workersProse(r),
+            [
+              ...workersProse(r),
+              "Calls: bench/loadgen/call_flood.c over UDP (caller and callee in one C process, " +
+              "each call with a 407), 50 in flight, 2 rounds interleaved; CPU per call by thread.",
+            ],
             lines,
-            r,
+            { ...r, calls },
             ["## Workers"],
           ),
         ],

@@ -20,7 +20,8 @@ export const PHASES = {
   "conn":
     "TCP/TLS/WSS connection churn and idle WebSocket clients (churn_bench.ts, ws_idle_bench.ts)",
   "cluster": "standalone vs a 2-node cluster on one Redis (cluster_bench.ts)",
-  "workers": "--workers 1 vs --workers 2 (workers_bench.ts)",
+  "workers":
+    "--workers 1 vs --workers 2 (workers_bench.ts; calls: workers_calls.ts with call_flood)",
 } as const;
 
 export type PhaseName = keyof typeof PHASES;
