@@ -10,6 +10,10 @@
  *   the last such backlog's shedding ending;
  * - the bytes accepted for writing on every connection and not yet written exceed a bound
  *   (peers do not read what we answer: each new call only adds to it).
+ * The tick runs only while this thread's streams read (a read starts it; `IDLE_TICKS` ticks
+ * without a read and with nothing held stop it), so an idle thread, or one serving only UDP,
+ * is not woken 100 times a second: lateness matters only to stream messages, which a read
+ * brings.
  * While behind, requests that start new work are refused with 503 + Retry-After built from
  * their raw bytes (overload.ts `refusal503`); in-dialog requests, requests with credentials
  * and responses go through, so what was started completes. Memory stays bounded because a
@@ -38,6 +42,8 @@ const BACKLOG_HOLD_MS = 10;
  */
 const REENTRY_MS = 1000;
 const RESUSTAINED_MS = 50;
+/** Ticks in a row with no stream read (and nothing late or held) that stop the tick. */
+const IDLE_TICKS = 10;
 /** Bytes queued for writing on all connections past which the server is behind. */
 export const WRITE_BACKLOG_BYTES = 32 * 1024 * 1024;
 
@@ -52,14 +58,17 @@ export class StreamLoadWatch {
   #holding = false;
   /** When the last hold ended. */
   #releasedAt = -Infinity;
-  readonly #timer: ReturnType<typeof setInterval> | undefined;
+  /** The tick, while streams read (undefined: stopped). */
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** Ticks in a row that found no read since the one before. */
+  #idleTicks = 0;
+  /** Never sheds (a lag bound of 0), or closed. */
+  #off: boolean;
 
   /** `lagMs`: how late the event loop may run before new work is shed; 0 never sheds. */
   constructor(lagMs: number) {
     this.#lagMs = lagMs;
-    if (lagMs <= 0) return;
-    this.#timer = setInterval(() => this.#tick(), TICK_MS);
-    Deno.unrefTimer(this.#timer);
+    this.#off = lagMs <= 0;
   }
 
   /**
@@ -67,7 +76,7 @@ export class StreamLoadWatch {
    * reads the clock only while ticks run late (the read-backlog hold ends on a tick).
    */
   behind(): boolean {
-    if (this.#timer === undefined) return false;
+    if (this.#off) return false;
     if (this.#holding) return true;
     if (!Number.isNaN(this.#lateSince)) {
       // Late again in a turn that runs long, or late for a while: one stall (a GC pause, a
@@ -84,10 +93,12 @@ export class StreamLoadWatch {
    * (stream.ts, ws_connection.ts); undefined when nothing is ever shed.
    */
   reads(): ((full: boolean) => void) | undefined {
-    if (this.#timer === undefined) return undefined;
+    if (this.#off) return undefined;
     /** Since when every read filled the buffer (NaN: the last one did not). */
     let fullSince = NaN;
     return (full) => {
+      this.#idleTicks = 0;
+      if (this.#timer === undefined) this.#start();
       if (!full) {
         fullSince = NaN;
         return;
@@ -104,11 +115,31 @@ export class StreamLoadWatch {
     if (this.#holding || now - since >= sustain) {
       this.#backlogAt = now;
       this.#holding = true;
+      // The hold ends on a tick.
+      if (this.#timer === undefined) this.#start();
     }
   }
 
+  /** Whether the tick runs now (it wakes the thread 100 times a second). */
+  get ticking(): boolean {
+    return this.#timer !== undefined;
+  }
+
   close(): void {
+    this.#off = true;
+    this.#stop();
+  }
+
+  #start(): void {
+    if (this.#off) return;
+    this.#lastTick = performance.now();
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  #stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   #tick(): void {
@@ -121,5 +152,8 @@ export class StreamLoadWatch {
     }
     if (late < this.#lagMs) this.#lateSince = NaN;
     else if (Number.isNaN(this.#lateSince)) this.#lateSince = now;
+    // No read for IDLE_TICKS ticks: nothing to shed until the next read starts the tick.
+    const calm = !this.#holding && Number.isNaN(this.#lateSince);
+    if (calm && ++this.#idleTicks >= IDLE_TICKS) this.#stop();
   }
 }

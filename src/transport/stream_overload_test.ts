@@ -55,3 +55,23 @@ Deno.test("stream load: a lag bound of 0 never sheds", () => {
   assert.equal(watch.reads(), undefined);
   watch.close();
 });
+
+Deno.test("stream load: the tick runs while streams read and stops once they are quiet", async () => {
+  // Before, every thread ticked 100 times a second from the start, reads or not.
+  const watch = new StreamLoadWatch(20);
+  assert.equal(watch.ticking, false, "no read yet: no tick");
+  const read = watch.reads()!;
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a busy turn */ }
+  };
+  read(false);
+  await new Promise((r) => setTimeout(r, 15));
+  spin(60); // the next tick comes 50 ms late
+  await new Promise((r) => setTimeout(r, 0));
+  spin(40);
+  assert.equal(watch.behind(), true, "a read started the tick: lateness is seen");
+  assert.ok(await until(() => !watch.behind(), 5000), "on time again");
+  assert.ok(await until(() => !watch.ticking, 5000), "ten ticks with no read stop it");
+  watch.close();
+});
