@@ -124,8 +124,11 @@ export async function startServer(
   attachments: Attachment[] = [],
   worker?: WorkerSetup & {
     links: WorkerLinks;
-    /** Digest outcomes go to the main thread, which counts failures for every worker. */
-    reportAuth?: (ok: boolean, host: string, user: string, realm: string) => void;
+    /**
+     * Digest outcomes go to the main thread, which counts failures for every worker; `bans`:
+     * this failure banned the address (counted in the process's source table).
+     */
+    reportAuth?: (ok: boolean, host: string, user: string, realm: string, bans?: boolean) => void;
   },
 ): Promise<Server> {
   let config = initial;
@@ -250,13 +253,20 @@ export async function startServer(
     location,
     registrations,
     // In a worker thread, failures are counted on the main thread; its bans and account
-    // locks come back to this worker's guard (workers/pool.ts).
+    // locks come back to this worker's guard (workers/pool.ts). The failure that bans an
+    // address is seen here at once (the process's source table): its connections here close
+    // before it is answered, as with one thread, and main is told to ban it.
     abuse: report
       ? {
-        recordFailure: (host: string, user: string, realm: string) =>
-          report(false, host, user, realm),
-        recordSuccess: (host: string, user: string, realm: string) =>
-          report(true, host, user, realm),
+        recordFailure: (host: string, user: string, realm: string) => {
+          const bans = abuse.countFailure(host);
+          if (bans) transport.closeFrom(host);
+          report(false, host, user, realm, bans);
+        },
+        recordSuccess: (host: string, user: string, realm: string) => {
+          abuse.recordSuccess(host, user, realm); // the process's "known-good" at once
+          report(true, host, user, realm);
+        },
         isBlocked: (host: string, user: string, realm: string) =>
           abuse.isBlocked(host, user, realm),
       }

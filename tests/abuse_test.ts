@@ -15,6 +15,7 @@ import { configureLog, type LogRecord, stderrSink } from "../src/log.ts";
 import { optionsRequest, registerStatus, TestSipClient } from "./support/sip_client.ts";
 import { apiJson, startTestServer, type TestServer } from "./support/test_server.ts";
 import { until } from "./support/poll.ts";
+import { connectedIn } from "./support/placed_client.ts";
 import { LocalSource } from "../src/tui/local_source.ts";
 import { RemoteSource } from "../src/tui/remote_source.ts";
 import { banTable, headerLines } from "../src/tui/tables.ts";
@@ -175,59 +176,63 @@ Deno.test("a password guesser is banned; good users elsewhere, behind a NAT and 
   }
 });
 
-Deno.test("a banned peer's TCP and WS connections are closed and new connections are refused", async () => {
-  // Pinned to one worker: the failure that bans is then not answered at all. With workers the
-  // ban comes back from the main thread a hop later (docs/workers.md, known gaps;
-  // abuse_workers_test covers bans across workers), so the pin is set in the config, which
-  // SIPWS_TEST_WORKERS leaves alone: under it the kernel's placement decided the outcome.
-  await using t = await startTestServer({
-    transports: ["tcp", "ws"],
-    accounts: ACCOUNTS,
-    ...withApi((c) => {
-      c.abuse.banAfter = 3;
-      c.workers = 1;
-    }),
-  });
-  const guesser = await TestSipClient.connect("tcp", t.port("tcp"));
-  const wsPeer = await TestSipClient.connect("ws", t.port("ws"));
-  for (let i = 0; i < 2; i++) assert.equal(await attempt(guesser, "alice", `g${i}`), 403);
-  // The third failure bans 127.0.0.1: the connection is closed without the 403.
-  assert.equal(await attempt(guesser, "alice", "g2", SILENCE_MS), undefined);
-  await guesser.closed;
-  const wsClosed = await Promise.race([
-    wsPeer.closed.then(() => "closed"),
-    new Promise((r) => setTimeout(() => r("open"), 3000)),
-  ]);
-  assert.equal(wsClosed, "closed", "the address's WebSocket goes with the ban");
-  await assert.rejects(TestSipClient.connect("ws", t.port("ws")), "new WS refused");
-  const again = await TestSipClient.connect("tcp", t.port("tcp"));
-  const closedAt = await Promise.race([
-    again.closed.then(() => "closed"),
-    new Promise((r) => setTimeout(() => r("open"), 3000)),
-  ]);
-  assert.equal(closedAt, "closed", "a new connection from a banned address is closed at once");
-  again.close();
-  assert.ok((await metrics(t)).includes('sipws_connections_refused_total{reason="banned"'));
+// The guesser's connection in the one thread, then in the worker thread of two: the failure
+// that bans is seen by the thread reading it (the process's source table), not a hop later
+// when the main thread has decided, so the outcome is the same. The worker count is set in
+// the config, which SIPWS_TEST_WORKERS leaves alone.
+for (const [workers, holder] of [[1, 0], [2, 1]]) {
+  Deno.test(`a banned peer's TCP and WS connections are closed and new connections are refused (workers ${workers}, guesser in thread ${holder})`, async () => {
+    await using t = await startTestServer({
+      transports: ["tcp", "ws"],
+      accounts: ACCOUNTS,
+      ...withApi((c) => {
+        c.abuse.banAfter = 3;
+        c.workers = workers;
+      }),
+    });
+    const guesser = await connectedIn(t, "tcp", holder);
+    const wsPeer = await TestSipClient.connect("ws", t.port("ws"));
+    for (let i = 0; i < 2; i++) assert.equal(await attempt(guesser, "alice", `g${i}`), 403);
+    // The third failure bans 127.0.0.1: the connection is closed without the 403.
+    assert.equal(await attempt(guesser, "alice", "g2", SILENCE_MS), undefined);
+    await guesser.closed;
+    const wsClosed = await Promise.race([
+      wsPeer.closed.then(() => "closed"),
+      new Promise((r) => setTimeout(() => r("open"), 3000)),
+    ]);
+    assert.equal(wsClosed, "closed", "the address's WebSocket goes with the ban");
+    await assert.rejects(TestSipClient.connect("ws", t.port("ws")), "new WS refused");
+    const again = await TestSipClient.connect("tcp", t.port("tcp"));
+    const closedAt = await Promise.race([
+      again.closed.then(() => "closed"),
+      new Promise((r) => setTimeout(() => r("open"), 3000)),
+    ]);
+    assert.equal(closedAt, "closed", "a new connection from a banned address is closed at once");
+    again.close();
+    const text = await metrics(t);
+    assert.ok(text.includes('sipws_connections_refused_total{reason="banned"'));
+    assert.equal(metric(text, "sipws_bans_total"), 1, "one ban, counted once");
 
-  // The dashboard's Bans pane, in-process and over the API; `u` lifts through the API.
-  const local = await new LocalSource(t.server).snapshot();
-  assert.deepEqual(local.bans.map((b) => b.address), ["127.0.0.1"]);
-  const remote = new RemoteSource(`http://127.0.0.1:${t.config.httpPort}`, KEY);
-  const shown = await remote.snapshot();
-  assert.deepEqual(banTable(shown.bans, Date.now()).rows.map((r) => r.cells[0]), ["127.0.0.1"]);
-  assert.match(
-    headerLines(shown, { messagesIn: 0, messagesOut: 0 }, "x", Date.now())[1],
-    /bans 1 /,
-  );
-  await remote.liftBan("127.0.0.1");
-  const served = await TestSipClient.connect("tcp", t.port("tcp"));
-  assert.equal(
-    await attempt(served, "alice", "alice-secret"),
-    200,
-    "lifted from the dashboard",
-  );
-  served.close();
-});
+    // The dashboard's Bans pane, in-process and over the API; `u` lifts through the API.
+    const local = await new LocalSource(t.server).snapshot();
+    assert.deepEqual(local.bans.map((b) => b.address), ["127.0.0.1"]);
+    const remote = new RemoteSource(`http://127.0.0.1:${t.config.httpPort}`, KEY);
+    const shown = await remote.snapshot();
+    assert.deepEqual(banTable(shown.bans, Date.now()).rows.map((r) => r.cells[0]), ["127.0.0.1"]);
+    assert.match(
+      headerLines(shown, { messagesIn: 0, messagesOut: 0 }, "x", Date.now())[1],
+      /bans 1 /,
+    );
+    await remote.liftBan("127.0.0.1");
+    const served = await TestSipClient.connect("tcp", t.port("tcp"));
+    assert.equal(
+      await attempt(served, "alice", "alice-secret"),
+      200,
+      "lifted from the dashboard",
+    );
+    served.close();
+  });
+}
 
 Deno.test("a flood above the per-source rate gets 503 with Retry-After; others are served", async () => {
   await using t = await startTestServer({ transports: ["udp"], ...withApi() });

@@ -12,6 +12,12 @@
  *   for that address alone (`isBlocked`), so one bad user cannot lock out the others;
  * - trusted CIDRs are never banned, limited or capped (account locks still apply).
  *
+ * With several workers (a process `SourceTable`), an address's failures are counted for the
+ * whole process in that table, in a window opened by its first failure (as the rate
+ * windows), and so is its last success: the thread that reads the failure that bans it sees
+ * that at once (`countFailure`) and holds the ban before answering, as one thread does; the
+ * main thread, told of it, decides the ban everyone lists, logs and calls back.
+ *
  * Every table is bounded (`maxEntries`; bans, failures, successes, ban history, rate
  * windows), the oldest entries going first (bounded_map.ts). It sends nothing and closes nothing: `onBanned` tells the
  * owner, which closes connections, logs, counts and calls back.
@@ -240,8 +246,12 @@ export class AbuseGuard {
 
   // --- authentication outcomes ---
 
-  /** One failed digest (wrong password or unknown user) from `host` for `user@realm`. */
-  recordFailure(host: string, user: string, realm: string): void {
+  /**
+   * One failed digest (wrong password or unknown user) from `host` for `user@realm`. With a
+   * process table, `bans` says whether the thread that read it counted it there and found
+   * it bans the address (`countFailure`); undefined: read here, counted here.
+   */
+  recordFailure(host: string, user: string, realm: string, bans?: boolean): void {
     const o = this.#o;
     if (!o.enabled) return;
     const now = this.#now();
@@ -266,12 +276,15 @@ export class AbuseGuard {
 
     const trusted = this.#isTrusted(host);
     if (!trusted) {
-      const known = (this.#successes.get(host) ?? -Infinity) > now - o.goodSourceMs;
+      const shared = this.#shared;
+      const known = (shared ? shared.goodAt(host) : this.#successes.get(host) ?? -Infinity) >
+        now - o.goodSourceMs;
       let distinct = 0;
       for (const f of record.accounts.values()) if ((f.times.at(-1) ?? 0) > since) distinct++;
-      if (!known && record.times.length >= o.banAfter) {
-        return this.#ban(host, "auth_failures", record, now);
-      }
+      const crosses = shared
+        ? bans ?? shared.failed(host, now, o.banWindowMs, o.banAfter, o.goodSourceMs)
+        : !known && record.times.length >= o.banAfter;
+      if (crosses) return this.#ban(host, "auth_failures", record, now);
       if (known && distinct >= o.banAfter) return this.#ban(host, "accounts_scanned", record, now);
     }
     if (failed.times.length >= o.banAfter && failed.blockedUntil <= now) {
@@ -294,9 +307,35 @@ export class AbuseGuard {
     const every = Math.min(SUCCESS_REFRESH_MS, this.#o.goodSourceMs / 10);
     if (last === undefined || now - last >= every) {
       putLast(this.#successes, host, now, this.#max);
+      this.#shared?.succeeded(host, now);
     }
     const failed = this.#failures.get(host)?.accounts.get(`${user}@${realm}`);
     if (failed) failed.times = [];
+  }
+
+  /**
+   * In a worker thread (a process table, failures decided on the main thread): counts one
+   * failed digest from `host` in the table. True when it bans the address: the ban is held
+   * here at once (so its connections close before the failure is answered, as with one
+   * thread) until the main thread's, which this is reported to, takes its place.
+   */
+  countFailure(host: string): boolean {
+    const o = this.#o;
+    const shared = this.#shared;
+    if (!o.enabled || !shared || this.#isTrusted(host)) return false;
+    const now = this.#now();
+    if (!shared.failed(host, now, o.banWindowMs, o.banAfter, o.goodSourceMs)) return false;
+    this.adopt({
+      address: host,
+      since: now,
+      until: now + o.banTimeMs,
+      reason: "auth_failures",
+      failures: o.banAfter,
+      accounts: [],
+      realms: [],
+      repeat: 1,
+    });
+    return true;
   }
 
   /** True while `user@realm` is locked at `host` after too many failures there. */
@@ -356,6 +395,7 @@ export class AbuseGuard {
     const had = this.#bans.delete(address);
     this.#history.delete(address);
     this.#failures.delete(address);
+    this.#shared?.forgetFailures(address);
     if (had) this.#tell({ lifted: address });
     return had;
   }
@@ -397,7 +437,7 @@ export class AbuseGuard {
     const o = this.#o;
     for (const [address, ban] of this.#bans) if (ban.until <= now) this.#bans.delete(address);
     this.#perSource.sweep(now);
-    if (this.#shared?.owner) this.#shared.sweep(now);
+    if (this.#shared?.owner) this.#shared.sweep(now, o.banWindowMs, o.goodSourceMs);
     this.#perConnection.sweep(now);
     const since = now - o.banWindowMs;
     // Records are kept in order of their last failure: stop at the first recent one.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CidrSet } from "../sip/cidr.ts";
+import { SourceTable } from "./source_table.ts";
 import {
   AbuseGuard,
   type AbuseOptions,
@@ -201,4 +202,36 @@ Deno.test("adopt holds another node's ban silently; unban tells, forget does not
   g.adopt(ban);
   assert.ok(g.unban("9.9.9.9"));
   assert.deepEqual(lifted, ["9.9.9.9"]);
+});
+
+Deno.test("with a process table the thread reading the failure that bans holds the ban at once; main bans once when told", () => {
+  const options: AbuseOptions = {
+    enabled: true,
+    banAfter: 3,
+    banWindowMs: 60_000,
+    banTimeMs: 600_000,
+    rateLimit: 0,
+    maxConnectionsPerSource: 0,
+    maxConnections: 0,
+    trusted: new CidrSet([]),
+    goodSourceMs: 3_600_000,
+  };
+  const now = () => 1_000_000;
+  const table = new SourceTable(100);
+  const main = new AbuseGuard(options, now, table);
+  const worker = new AbuseGuard(options, now, new SourceTable(table.buffer));
+  const bans: Ban[] = [];
+  main.onBanned = (b) => bans.push(b);
+  main.recordFailure("1.2.3.4", "alice", "d"); // read on main
+  for (let i = 0; i < 2; i++) {
+    const crosses = worker.countFailure("1.2.3.4"); // read on the worker, then reported
+    main.recordFailure("1.2.3.4", "alice", "d", crosses);
+  }
+  assert.equal(worker.checkMessage("1.2.3.4", undefined, true), DROP_BANNED, "held where read");
+  assert.equal(bans.length, 1, "decided once, on main");
+  assert.equal(bans[0].reason, "auth_failures");
+  assert.deepEqual(bans[0].accounts, ["alice@d"]);
+  // A success read by the worker makes the address known-good for the process at once.
+  worker.recordSuccess("5.6.7.8", "bob", "d");
+  for (let i = 0; i < 4; i++) assert.equal(worker.countFailure("5.6.7.8"), false);
 });

@@ -46,3 +46,27 @@ Deno.test("source table: full, a new address is not counted (fail open) until th
   t.hit("203.0.113.1", 5000, 1);
   assert.equal(t.hit("203.0.113.1", 5000, 1), OVER_ANSWER);
 });
+
+Deno.test("source table: failed authentications, counted in any view, ban once; a success makes the address known-good", () => {
+  const main = new SourceTable(100);
+  const worker = new SourceTable(main.buffer);
+  const fail = (t: SourceTable, at: number) => t.failed("192.0.2.9", at, 60_000, 3, 3_600_000);
+  assert.deepEqual([fail(main, 1000), fail(worker, 2000), fail(worker, 3000)], [
+    false,
+    false,
+    true,
+  ]);
+  assert.equal(fail(main, 4000), false, "the count starts again after the one that bans");
+  fail(main, 5000);
+  assert.equal(fail(worker, 70_000), false, "a new window past ban_window: 1 of 3");
+  worker.forgetFailures("192.0.2.9");
+  fail(main, 71_000);
+  assert.equal(fail(main, 72_000), false, "forgotten: 2 of 3");
+  main.succeeded("192.0.2.9", 73_000);
+  assert.equal(worker.goodAt("192.0.2.9"), 73_000);
+  for (let i = 0; i < 5; i++) assert.equal(fail(worker, 74_000 + i), false, "known-good: no ban");
+  main.sweep(80_000, 60_000, 3_600_000);
+  assert.equal(main.size, 1, "kept while its windows last");
+  main.sweep(73_000 + 3_600_000, 60_000, 3_600_000);
+  assert.equal(main.size, 0, "then freed");
+});

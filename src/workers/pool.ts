@@ -350,7 +350,7 @@ export class WorkerPool implements WorkerLinks {
         return;
       case "auth":
         if (m.ok) c.abuse.recordSuccess(m.host, m.user, m.realm);
-        else c.abuse.recordFailure(m.host, m.user, m.realm);
+        else c.abuse.recordFailure(m.host, m.user, m.realm, m.bans === true);
         return;
       case "counters":
         for (const d of m.deltas) c.counters.inc(d.name, d.labels, d.by);

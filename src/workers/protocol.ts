@@ -113,8 +113,11 @@ export type FromWorker =
   | { t: "binding"; change: LocationRecord }
   | { t: "flow"; flow: Flow; open: boolean }
   | { t: "counters"; deltas: CounterDelta[] }
-  /** A digest outcome: the main thread counts every worker's failures in one place. */
-  | { t: "auth"; ok: boolean; host: string; user: string; realm: string }
+  /**
+   * A digest outcome: the main thread counts every worker's failures in one place; `bans`:
+   * this failure banned the address (the worker saw it in the process's source table).
+   */
+  | { t: "auth"; ok: boolean; host: string; user: string; realm: string; bans?: true }
   | { t: "dialog"; view: DialogView }
   | { t: "event"; event: SipwsEvent }
   | { t: "synced"; id: number }

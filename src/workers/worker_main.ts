@@ -32,7 +32,9 @@ let bindingsWake = true;
 const post = (message: FromWorker) => {
   const lifecycle = message.t === "ready" || message.t === "listening" || message.t === "failed" ||
     message.t === "stopped";
-  const wake = !LAZY.has(message.t) && (bindingsWake || message.t !== "binding");
+  // A failure that banned an address wakes main: it lists, logs and calls back the ban.
+  const lazy = LAZY.has(message.t) && !(message.t === "auth" && message.bans);
+  const wake = !lazy && (bindingsWake || message.t !== "binding");
   if (back && !lifecycle) back.write({ kind: "message", message }, wake);
   else self.postMessage(message);
 };
@@ -58,7 +60,10 @@ async function init(m: Extract<ToWorker, { t: "init" }>): Promise<void> {
     server = await startServer(config, [], {
       ...setup,
       links: port,
-      reportAuth: (ok, host, user, realm) => post({ t: "auth", ok, host, user, realm }),
+      reportAuth: (ok, host, user, realm, bans) =>
+        post(
+          bans ? { t: "auth", ok, host, user, realm, bans } : { t: "auth", ok, host, user, realm },
+        ),
     });
   } catch (error) {
     post({ t: "failed", message: error instanceof Error ? error.message : String(error) });

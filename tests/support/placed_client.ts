@@ -48,3 +48,27 @@ export async function registeredIn(
   }
   throw new Error(`no ${transport} connection landed in worker ${worker}`);
 }
+
+/**
+ * A `transport` client of `ts` whose connection lives in `worker` (0: the main thread),
+ * found in main's list of every worker's connections by its port; nothing is sent on it, so
+ * its address has not authenticated. The other tries are closed.
+ */
+export async function connectedIn(
+  ts: TestServer,
+  transport: "tcp" | "tls",
+  worker: number,
+): Promise<TestSipClient> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const client = await TestSipClient.connect(transport, ts.port(transport), ts.config.interface);
+    const held = await until("the connection in main's list", () => {
+      const found = ts.server.transport.connections()
+        .find((c) => c.flow.remote.port === client.localPort);
+      return found && (found.flow.owner?.worker ?? 0);
+    });
+    if (held === worker) return client;
+    client.close();
+    await client.closed;
+  }
+  throw new Error(`no ${transport} connection landed in worker ${worker}`);
+}
