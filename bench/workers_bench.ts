@@ -18,7 +18,7 @@
  * a profile per thread when it stops; summarize with topself.py): with several `--root` trees (a before and an after), each tree's two
  * configurations run side by side with the others', interleaved per transport.
  */
-import { groupTicks, threadTicksByRole } from "./support/proc.ts";
+import { groupTicks, processTicks, threadTicksByRole } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import {
   parseScreen,
@@ -67,7 +67,7 @@ export interface WorkersPhase {
   switchesPer100?: { main: number; workers: number; preempted: number };
   /** TCP: the server's connections per thread halfway through, largest first. */
   connectionsPerThread?: number[];
-  /** register_flood's own CPU per registration, µs (what the generator takes of the box). */
+  /** The generator's own CPU per registration, µs (what it takes of the box). */
   generatorUsPerRegistration?: number;
 }
 
@@ -165,9 +165,20 @@ async function sippLoop(
       cwd: dir,
     })
   );
+  // sipp's own CPU, read just before its -timeout ends it (an exited process has no /proc).
+  let clientTicks = 0;
+  const sampleMs = Math.max(100, seconds * 1000 - 250);
+  const sampler = setTimeout(() => {
+    for (const c of children) {
+      try {
+        clientTicks += processTicks(c.pid);
+      } catch { /* exited */ }
+    }
+  }, sampleMs);
   try {
     await Promise.all(children.map((c) => c.wait((seconds + 10) * 1000).catch(() => {})));
   } finally {
+    clearTimeout(sampler);
     await Promise.all(children.map((c) => c.stop()));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -178,6 +189,8 @@ async function sippLoop(
     registrations: sum(REGISTER_LOAD.completed),
     failures: sum((s) => s.failed + (s.responses.get(503) ?? 0)),
     seconds: elapsed,
+    // Over the whole run, from the share sampled before the end.
+    ...(clientTicks > 0 ? { clientCpuS: clientTicks / 100 * (seconds * 1000 / sampleMs) } : {}),
   };
 }
 
