@@ -108,6 +108,8 @@ export interface FloodOptions {
   drainS?: number;
   localPort?: number;
   account?: { user: string; password: string; domain: string };
+  /** Called with the generator's pid once it runs (e.g. to set its priority). */
+  started?: (pid: number) => void;
 }
 
 /** Runs the generator against 127.0.0.1:`port`; bounded by seconds + drain + 10 s. */
@@ -131,6 +133,7 @@ export async function runFlood(port: number, o: FloodOptions): Promise<FloodRepo
     ],
   });
   try {
+    o.started?.(child.pid);
     const { status, timedOut } = await child.wait((o.seconds + drainS + 10) * 1000);
     const line = child.stdout.trim().split("\n").at(-1) ?? "";
     if (timedOut || !status.success || !line.startsWith("{")) {
