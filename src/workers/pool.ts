@@ -21,6 +21,7 @@ import type { InboundInfo } from "../core/calls/inbound_offer.ts";
 import { Mirrors } from "./mirror.ts";
 import { type LocationRecord, packChange, RecordMemory, unpackChange } from "./location_record.ts";
 import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
+import { FlowRefsIn, FlowRefsOut } from "./flow_refs.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
@@ -85,6 +86,10 @@ export class WorkerPool implements WorkerLinks {
   #received: RecordMemory[] = [];
   /** The location records sent to each worker (worker i at i - 1). */
   #sent: RecordMemory[] = [];
+  /** The flows relays to each worker named (worker i at i - 1; flow_refs.ts). */
+  #flowRefsOut: FlowRefsOut[] = [];
+  /** The flows the workers' relays to this thread named. */
+  #flowRefsIn = new FlowRefsIn();
   /** True while draining: a read of the location table inside must not drain again. */
   #draining = false;
   #context?: PoolContext;
@@ -107,12 +112,13 @@ export class WorkerPool implements WorkerLinks {
 
   handOff(worker: number, bytes: Uint8Array, flow: Flow): void {
     const ring = this.#rings[worker - 1];
-    if (flow.transport !== "udp") this.#post(worker, { t: "sip", to: worker, bytes, flow });
-    else ring?.write({ kind: "datagram", host: flow.remote.host, port: flow.remote.port, bytes });
+    if (flow.transport !== "udp") {
+      this.#post(worker, this.#flowRefsOut[worker - 1].relay("sip", worker, bytes, flow));
+    } else ring?.write({ kind: "datagram", host: flow.remote.host, port: flow.remote.port, bytes });
   }
 
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#post(worker, { t: "send", to: worker, bytes: ownBytes(bytes), flow });
+    this.#post(worker, this.#flowRefsOut[worker - 1].relay("send", worker, ownBytes(bytes), flow));
   }
 
   behind(): boolean {
@@ -221,6 +227,7 @@ export class WorkerPool implements WorkerLinks {
       const { writer, buffer } = RingWriter.create<ToWorker>();
       this.#rings.push(writer);
       this.#sent.push(new RecordMemory());
+      this.#flowRefsOut.push(new FlowRefsOut(0));
       peers.push(buffer);
     }
     for (let index = 1; index < this.count; index++) {
@@ -326,11 +333,16 @@ export class WorkerPool implements WorkerLinks {
     const c = this.#context!;
     switch (m.t) {
       case "sip":
-      case "send":
-        if (m.to !== 0) this.#post(m.to, m);
-        else if (m.t === "sip") c.transport.receive(m.bytes, m.flow);
-        else c.transport.sendOwned(m.bytes, m.flow);
+      case "send": {
+        const flow = this.#flowRefsIn.flowOf(m);
+        if (!flow) return log.error(`worker ${from}: a relay names flow ${m.ref}, never sent`);
+        if (m.to !== 0) {
+          if (m.t === "sip") this.handOff(m.to, m.bytes, flow);
+          else this.sendVia(m.to, m.bytes, flow);
+        } else if (m.t === "sip") c.transport.receive(m.bytes, flow);
+        else c.transport.sendOwned(m.bytes, flow);
         return;
+      }
       case "binding": {
         // Main's copy speaks for the server: its events feed the API and callbacks. The
         // worker wrote a refresh as its changed fields; the others get the whole record.
@@ -460,6 +472,7 @@ export class WorkerPool implements WorkerLinks {
     this.#backs = [];
     this.#received = [];
     this.#sent = [];
+    this.#flowRefsOut = [];
     if (this.#context) this.#context.location.beforeRead = undefined;
     for (const ring of this.#rings) ring.close();
     this.#rings = [];

@@ -21,6 +21,7 @@ import {
 } from "./protocol.ts";
 import { RingWriter } from "./ring.ts";
 import { packChange, RecordMemory } from "./location_record.ts";
+import { FlowRefsOut } from "./flow_refs.ts";
 
 /** How often connection figures (messages, bytes, last activity) are reported. */
 const CONNECTIONS_EVERY_MS = 1000;
@@ -45,6 +46,8 @@ export class WorkerPort implements WorkerLinks {
 
   /** The other worker threads' inbound rings (undefined at 0 and at this worker). */
   #peers: (RingWriter<ToWorker> | undefined)[];
+  /** The flows this worker's relays named for each worker, by its index (flow_refs.ts). */
+  #flowRefs: FlowRefsOut[] = [];
 
   constructor(
     index: number,
@@ -58,14 +61,15 @@ export class WorkerPort implements WorkerLinks {
     this.#peers = peers.map((ring, i) =>
       ring && i !== index ? new RingWriter<ToWorker>(ring) : undefined
     );
+    for (let w = 0; w < count; w++) this.#flowRefs.push(new FlowRefsOut(index));
   }
 
   handOff(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#relay({ t: "sip", to: worker, bytes: ownBytes(bytes), flow });
+    this.#relay(this.#flowRefs[worker].relay("sip", worker, ownBytes(bytes), flow));
   }
 
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#relay({ t: "send", to: worker, bytes: ownBytes(bytes), flow });
+    this.#relay(this.#flowRefs[worker].relay("send", worker, ownBytes(bytes), flow));
   }
 
   behind(): boolean {

@@ -65,12 +65,18 @@ export interface WorkerSetup {
   bindingsWake: boolean;
 }
 
-/** Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. */
+/**
+ * Bytes for worker `to`: a message of a call it owns, or a send on a flow it holds. A stream
+ * flow the reader was sent before crosses as its number alone (flow_refs.ts).
+ */
 export interface Relay {
   t: "sip" | "send";
   to: number;
   bytes: Uint8Array;
-  flow: Flow;
+  /** The flow, when it crosses whole (its first relay to this reader, or UDP). */
+  flow?: Flow;
+  /** The flow's number among those this writer sent the reader (flow_refs.ts). */
+  ref?: number;
 }
 
 export interface CounterDelta {

@@ -78,6 +78,7 @@ const KEYS = [
   "type",
   "method",
   "status",
+  "ref",
 ] as const;
 const KEY_IDS = new Map<string, number>(KEYS.map((k, i) => [k, i]));
 

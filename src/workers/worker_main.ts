@@ -13,6 +13,7 @@ import { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { WorkerPort } from "./port.ts";
 import { RecordMemory, unpackChange } from "./location_record.ts";
+import { FlowRefsIn } from "./flow_refs.ts";
 import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import type { CallAction } from "../core/calls/call_control.ts";
 import { CallError } from "../core/calls/types.ts";
@@ -47,6 +48,8 @@ let port: WorkerPort | undefined;
 let settling: Promise<void> = Promise.resolve();
 /** The location records main sent here: a refresh comes as the fields it changed. */
 const received = new RecordMemory();
+/** The flows relays to this worker named, by number (flow_refs.ts). */
+const flowRefs = new FlowRefsIn();
 /** What arrived while the server was starting, applied once it serves. */
 const early: ToWorker[] = [];
 
@@ -92,11 +95,13 @@ function apply(m: ToWorker): void {
   }
   switch (m.t) {
     case "sip":
-      server.transport.receive(m.bytes, m.flow);
+    case "send": {
+      const flow = flowRefs.flowOf(m);
+      if (!flow) return log.error(`a relay names flow ${m.ref}, never sent here`);
+      if (m.t === "sip") server.transport.receive(m.bytes, flow);
+      else server.transport.sendOwned(m.bytes, flow);
       return;
-    case "send":
-      server.transport.sendOwned(m.bytes, m.flow);
-      return;
+    }
     case "binding": {
       const change = received.unpack(m.change);
       if (change) server.location.applyReplica(unpackChange(change), false);
