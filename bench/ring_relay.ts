@@ -1,8 +1,9 @@
 /**
  * @module In-thread cost of one relay record through src/workers/ring.ts (a message handed to
  * its call's worker, or a send on another worker's connection: protocol.ts `Relay`), written
- * as a worker writes it and read back as its reader does, a 700-byte message on one of 8 TCP
- * flows, drained every 8 records, no thread wake-up involved. A tree with
+ * by a worker thread's `WorkerPort.handOff` (to the main thread) and read back as its reader
+ * does, a 700-byte message (a view of a larger buffer, as the transport's slabs give) on one
+ * of 8 TCP flows, drained every 8 records, no thread wake-up involved. A tree with
  * src/workers/flow_refs.ts names each flow by its number after its first relay; a tree
  * without carries the whole flow each time. Per tree (`--root=DIR`, repeatable; default this
  * checkout), `--rounds=N` interleaved, CPU µs per record. Not part of the product.
@@ -20,9 +21,9 @@ interface Flow {
   id: string;
   transport: string;
 }
-type Relay = { t: "sip" | "send"; to: number; bytes: Uint8Array; flow?: Flow; ref?: number };
+type Relay = { bytes: Uint8Array; flow?: Flow; ref?: number };
 
-const bytes = new Uint8Array(700).fill(65);
+const bytes = new Uint8Array(128 * 1024).fill(65).subarray(1024, 1724);
 const flows = Array.from({ length: FLOWS }, (_, i) => ({
   id: `tcp:3fa09c1e.1.k2x9-${i + 1}`,
   owner: { node: "3fa09c1e", worker: 1 },
@@ -36,14 +37,18 @@ const flows = Array.from({ length: FLOWS }, (_, i) => ({
 for (let round = 0; round < ROUNDS; round++) {
   for (const root of ROOTS) {
     const ring = await import(`${root}/src/workers/ring.ts`);
+    const { WorkerPort } = await import(`${root}/src/workers/port.ts`);
     const hasRefs = existsSync(`${root}/src/workers/flow_refs.ts`);
     const refs = hasRefs ? await import(`${root}/src/workers/flow_refs.ts`) : undefined;
-    const out = refs ? new refs.FlowRefsOut(1) : undefined;
     const into = refs ? new refs.FlowRefsIn() : undefined;
-    const relay = (flow: Flow): Relay =>
-      out ? out.relay("sip", 0, bytes, flow) : { t: "sip", to: 0, bytes, flow };
     const flowOf = (m: Relay): Flow | undefined => into ? into.flowOf(m) : m.flow;
     const { writer, buffer } = ring.RingWriter.create();
+    // Worker 1 of 2: a relay to worker 0 goes through `post`, onto its ring back to main.
+    const port = new WorkerPort(
+      1,
+      2,
+      (message: Relay) => writer.write({ kind: "message", message }, false),
+    );
     const reader = new ring.RingReader(buffer);
     let read = 0;
     const handle = (r: { message: Relay }) => {
@@ -52,7 +57,7 @@ for (let round = 0; round < ROUNDS; round++) {
     };
     const run = (n: number) => {
       for (let i = 0; i < n; i++) {
-        writer.write({ kind: "message", message: relay(flows[i % FLOWS]) }, false);
+        port.handOff(0, bytes, flows[i % FLOWS]);
         if (i % 8 === 7) reader.drain(handle);
       }
       reader.drain(handle);

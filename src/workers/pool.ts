@@ -25,13 +25,7 @@ import { FlowRefsIn, FlowRefsOut } from "./flow_refs.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
 import type { TransportName } from "../transport/types.ts";
-import {
-  type CallRefusal,
-  type FromWorker,
-  ownBytes,
-  type ToWorker,
-  type WorkerSetup,
-} from "./protocol.ts";
+import { type CallRefusal, type FromWorker, type ToWorker, type WorkerSetup } from "./protocol.ts";
 
 const log = new Logger("workers");
 
@@ -118,7 +112,7 @@ export class WorkerPool implements WorkerLinks {
   }
 
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#post(worker, this.#flowRefsOut[worker - 1].relay("send", worker, ownBytes(bytes), flow));
+    this.#post(worker, this.#flowRefsOut[worker - 1].relay("send", worker, bytes, flow));
   }
 
   behind(): boolean {

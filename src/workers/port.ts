@@ -15,7 +15,6 @@ import {
   type CounterDelta,
   FORWARDED_EVENTS,
   type FromWorker,
-  ownBytes,
   type Relay,
   type ToWorker,
 } from "./protocol.ts";
@@ -64,12 +63,15 @@ export class WorkerPort implements WorkerLinks {
     for (let w = 0; w < count; w++) this.#flowRefs.push(new FlowRefsOut(index));
   }
 
+  // `bytes` cross as they are, no copy of their own first: they are copied into the ring, or
+  // kept while it is full, and a view of a slab stays valid (slabs are never reused:
+  // sip/slab.ts, sip/message.ts).
   handOff(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#relay(this.#flowRefs[worker].relay("sip", worker, ownBytes(bytes), flow));
+    this.#relay(this.#flowRefs[worker].relay("sip", worker, bytes, flow));
   }
 
   sendVia(worker: number, bytes: Uint8Array, flow: Flow): void {
-    this.#relay(this.#flowRefs[worker].relay("send", worker, ownBytes(bytes), flow));
+    this.#relay(this.#flowRefs[worker].relay("send", worker, bytes, flow));
   }
 
   behind(): boolean {

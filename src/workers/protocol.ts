@@ -144,10 +144,3 @@ export const FORWARDED_EVENTS = [
   "auth.failed",
   "call.event",
 ] as const;
-
-/** A copy of exactly the message's bytes (a view may share a larger buffer). */
-export function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes
-    : bytes.slice();
-}
