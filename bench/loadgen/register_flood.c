@@ -51,6 +51,7 @@
 #define T1_MS 500
 #define MAX_SOCKETS 64
 #define STREAM_BUF (256 << 10)
+#define MAX_QUEUED (32 << 20)
 
 enum { IDLE, WAIT_401, WAIT_200, DONE };
 
@@ -261,6 +262,11 @@ static char *slot(uint32_t idx, sock_t **k) {
   }
   if ((*k)->ocap - (*k)->olen < MAX_MSG) flush_stream(*k);
   if ((*k)->ocap - (*k)->olen < MAX_MSG) {
+    if ((*k)->ocap >= MAX_QUEUED) { /* bounded: a server that stops reading loses the connection */
+      lose(*k, "the server reads nothing (32 MiB queued)");
+      (*k)->olen = 0;
+      return (*k)->obuf; /* written and dropped: its registration failed with the connection */
+    }
     (*k)->ocap *= 2; /* the kernel's buffer is full: hold the rest here */
     (*k)->obuf = realloc((*k)->obuf, (*k)->ocap);
     if (!(*k)->obuf) {
