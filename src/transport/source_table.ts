@@ -184,9 +184,12 @@ export class SourceTable {
 
   /**
    * Frees addresses with no connection whose rate window ended more than a second ago, whose
-   * failure window (`windowMs`) is over and whose last success is older than `goodMs`.
+   * failure window (`windowMs`) is over and whose last success is older than `goodMs`; past
+   * half the table, a success no longer keeps an address (rate windows and failures need
+   * the room more than known-good sources, which their next success records again).
    */
   sweep(now: number, windowMs = 0, goodMs = 0): void {
+    const keepGood = Atomics.load(this.#meta, USED) > this.#maxUsed / 2 ? 0 : goodMs;
     for (let from = 0; from <= this.#mask; from += SWEEP_CHUNK) {
       this.#lock();
       const to = Math.min(from + SWEEP_CHUNK, this.#mask + 1);
@@ -194,8 +197,9 @@ export class SourceTable {
         // A deletion shifts a later entry into slot i: look at it again.
         while (
           this.#keys[2 * i + 1] !== 0 && this.#counts[3 * i] === 0 &&
-          now - this.#starts[i] >= 2000 && now - this.#failedSince[i] >= windowMs &&
-          now - this.#goodAt[i] >= goodMs
+          now - this.#starts[i] >= 2000 &&
+          (this.#counts[3 * i + 2] === 0 || now - this.#failedSince[i] >= windowMs) &&
+          now - this.#goodAt[i] >= keepGood
         ) this.#delete(i);
       }
       this.#unlock();

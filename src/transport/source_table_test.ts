@@ -70,3 +70,13 @@ Deno.test("source table: failed authentications, counted in any view, ban once; 
   main.sweep(73_000 + 3_600_000, 60_000, 3_600_000);
   assert.equal(main.size, 0, "then freed");
 });
+
+Deno.test("source table: past half full, a success alone no longer keeps an address", () => {
+  const t = new SourceTable(12); // 16 slots, 12 used at most
+  for (let i = 0; i < 7; i++) t.succeeded(`198.51.100.${i}`, 1000);
+  t.sweep(5000, 60_000, 3_600_000);
+  assert.equal(t.size, 0, "7 of 12: known-good sources make room");
+  for (let i = 0; i < 6; i++) t.succeeded(`198.51.100.${i}`, 1000);
+  t.sweep(5000, 60_000, 3_600_000);
+  assert.equal(t.size, 6, "6 of 12: kept");
+});
