@@ -131,6 +131,8 @@ export type WorkersCallsPhase = ReturnType<typeof perCall> & {
   workers: number;
   completed: number;
   failed: number;
+  /** Of the failed, refused with 503 by the server shedding load (call_flood only). */
+  shed: number;
   loadavg: string;
 };
 
@@ -168,6 +170,7 @@ async function sippPhase(server: ServerUnderTest, o: Options, rate: number) {
       ...perCall(before, after, c1 - c0, t1 - t0),
       completed: last ? last.successful : 0,
       failed: last ? last.failed : 0,
+      shed: 0,
     };
   } finally {
     await rig.uas.stop();
@@ -202,6 +205,7 @@ async function floodPhase(server: ServerUnderTest, o: Options) {
     generatorUs: r.cpuUsPerCall,
     completed: r.completed,
     failed: r.failed,
+    shed: r.shed,
   };
 }
 
@@ -250,7 +254,7 @@ export function formatPhase(p: WorkersCallsPhase, round: number, generator: stri
     `worker ${p.workerWakes.toFixed(1)}, preempted ${p.preempted.toFixed(2)}, ` +
     `${generator === "sipp" ? "UAS sipp" : "call_flood"} ${f(p.generatorUs)} µs/call, ` +
     `${p.cpuPct.toFixed(0)} % CPU at ${p.callsPerSec.toFixed(0)} calls/s, ` +
-    `${p.completed} ok ${p.failed} failed, load ${p.loadavg}`;
+    `${p.completed} ok ${p.failed} failed${p.shed ? ` (${p.shed} shed)` : ""}, load ${p.loadavg}`;
 }
 
 /** Calls/s with the most workers over calls/s with the fewest, each summed over the rounds. */

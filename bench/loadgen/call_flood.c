@@ -112,7 +112,7 @@ static struct {
   fifo_t timers[4]; /* 500, 1000, 2000, 4000 ms */
   fifo_t deadlines; /* each call's --call-timeout */
   int64_t call_timeout_ns;
-  uint64_t completed, failed, timeouts, retransmits, stray, sends;
+  uint64_t completed, failed, shed, timeouts, retransmits, stray, sends;
   uint64_t uas_invites, uas_repeats, uas_retransmits, uas_timeouts;
   uint64_t statuses[700];
   uint32_t *latency_us;
@@ -652,6 +652,7 @@ static void on_invite_response(uint32_t idx, const msg_t *m, int64_t now) {
     }
   }
   if (m->status >= 300) {
+    g.shed += m->status == 503; /* an overloaded server's refusal: failed, counted apart */
     finish(idx, 0, now);
     return;
   }
@@ -1016,13 +1017,14 @@ int main(int argc, char **argv) {
   qsort(g.latency_us, g.completed, sizeof *g.latency_us, cmp_u32);
   double wall_s = (double)(end_ns - g.t0_ns) / 1e9;
   double busy_s = g.last_end_ns ? (double)(g.last_end_ns - g.t0_ns) / 1e9 : wall_s;
-  printf("{\"offered\":%u,\"started\":%u,\"completed\":%llu,\"failed\":%llu,\"timeouts\":%llu,"
+  printf("{\"offered\":%u,\"started\":%u,\"completed\":%llu,\"failed\":%llu,\"shed\":%llu,"
+         "\"timeouts\":%llu,"
          "\"unfinished\":%u,\"retransmits\":%llu,\"stray\":%llu,\"datagramsSent\":%llu,"
          "\"uasInvites\":%llu,\"uasRepeats\":%llu,\"uasRetransmits\":%llu,\"uasTimeouts\":%llu,"
          "\"p50Ms\":%.1f,\"p99Ms\":%.1f,\"lastEndS\":%.3f,\"wallS\":%.3f,\"callsPerSec\":%.0f,"
          "\"cpuS\":%.3f,\"cpuUsPerCall\":%.1f,\"unregister\":%d,\"uasPort\":%d,\"statuses\":{",
          concurrency ? g.started : g.total, g.started, (unsigned long long)g.completed,
-         (unsigned long long)g.failed, (unsigned long long)g.timeouts,
+         (unsigned long long)g.failed, (unsigned long long)g.shed, (unsigned long long)g.timeouts,
          g.open + (concurrency ? 0 : g.total - g.started), (unsigned long long)g.retransmits,
          (unsigned long long)g.stray, (unsigned long long)g.sends,
          (unsigned long long)g.uas_invites, (unsigned long long)g.uas_repeats,

@@ -15,6 +15,8 @@ export interface CallFloodReport {
   /** Calls whose BYE got its 200. */
   completed: number;
   failed: number;
+  /** Failed with a 503 (the server shedding load). */
+  shed: number;
   /** Failed for want of an answer (retransmissions exhausted, or --call-timeout). */
   timeouts: number;
   unfinished: number;
