@@ -386,7 +386,10 @@ browserTest(
       });
       assert.equal(incoming.direction, "incoming");
       await answer(bob.page, 0);
-      await assertConfirmed(rig, bob, 0, "ACK reached the browser");
+      await assertConfirmed(rig, bob, 0, "ACK reached the browser").catch(async (e) => {
+        const r = await uac!.stop();
+        throw new Error(`${e.message}\n${describeSipp(r)}`);
+      });
       await assertEnded(rig, bob, 0, "remote", 15_000); // sipp's BYE ended it
       const result = await uac.result();
       assert.equal(result.code, 0, `${describeSipp(result)}\n${rig.trace()}`);

@@ -85,11 +85,17 @@ export async function startWebRtcPhone(port: number): Promise<SippRun> {
 /**
  * sipp UAC as carol: INVITE + SDP, answering a 407 with `[authentication]` (-au/-ap) when
  * the proxy challenges; 200 → ACK along the Record-Route set; after a pause, BYE → 200.
+ * Each INVITE is a sipp transaction (start_txn / response_txn / ack_txn), so a final
+ * response sent again after sipp moved on is answered with its ACK again: sipp 3.6 forgets
+ * a received message once it sent two after it, and would abort the call (a BYE to the
+ * 407's To tag) when sipws, stalled past T1 on a loaded box before it read the ACK,
+ * retransmits the 407 (Timer G) while the authenticated INVITE is ringing, or when the
+ * browser's 200 is sent again after sipp's BYE.
  */
 export function uacScenario(target: string, domain: string): string {
   const sdp = fakeWebRtcSdp("actpass");
   const invite = (cseq: number, auth: boolean) =>
-    `<send retrans="500"><![CDATA[
+    `<send retrans="500" start_txn="invite${cseq}"><![CDATA[
 INVITE ${target} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
 From: <sip:carol@${domain}>;tag=[pid]SIPpTag00[call_number]
@@ -104,7 +110,7 @@ Content-Length: [len]
 ${sdp}
 ]]></send>`;
   const ack2xx = (cseq: number, next: string) =>
-    `<send next="${next}"><![CDATA[
+    `<send next="${next}" ack_txn="invite${cseq}"><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
 From: <sip:carol@${domain}>;tag=[pid]SIPpTag00[call_number]
@@ -120,18 +126,23 @@ Content-Length: 0
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="sipws sipp uac to browser">
   ${invite(1, false)}
-  <recv response="100" optional="true" />
-  <recv response="407" optional="true" auth="true" next="challenged" />
-  <recv response="180" optional="true" />
-  <recv response="183" optional="true" />
-  <recv response="200" rrs="true" />
+  <recv response="100" optional="true" response_txn="invite1" />
+  <recv response="407" optional="true" auth="true" next="challenged" response_txn="invite1">
+    <action>
+      <ereg regexp="[^ ].*" search_in="hdr" header="Via:" assign_to="invite1Via" />
+      <ereg regexp="[^ ].*" search_in="hdr" header="To:" assign_to="invite1To" />
+    </action>
+  </recv>
+  <recv response="180" optional="true" response_txn="invite1" />
+  <recv response="183" optional="true" response_txn="invite1" />
+  <recv response="200" rrs="true" response_txn="invite1" />
   ${ack2xx(1, "talk")}
   <label id="challenged" />
-  <send><![CDATA[
+  <send ack_txn="invite1"><![CDATA[
 ACK ${target} SIP/2.0
-[last_Via:]
+Via: [$invite1Via]
 From: <sip:carol@${domain}>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
+To: [$invite1To]
 Call-ID: [call_id]
 CSeq: 1 ACK
 Max-Forwards: 70
@@ -139,10 +150,10 @@ Content-Length: 0
 
 ]]></send>
   ${invite(2, true)}
-  <recv response="100" optional="true" />
-  <recv response="180" optional="true" />
-  <recv response="183" optional="true" />
-  <recv response="200" rrs="true" />
+  <recv response="100" optional="true" response_txn="invite2" />
+  <recv response="180" optional="true" response_txn="invite2" />
+  <recv response="183" optional="true" response_txn="invite2" />
+  <recv response="200" rrs="true" response_txn="invite2" />
   ${ack2xx(2, "talk")}
   <label id="talk" />
   <pause milliseconds="1500" />
