@@ -440,7 +440,7 @@ export function connectionsPerThread(pid: number, port: number): number[] {
 }
 
 /** Sets the nice value of `pid`'s autogroup (its session's: Linux's CFS weighs groups). */
-function prioritize(pid: number, nice: number): void {
+export function prioritize(pid: number, nice: number): void {
   Deno.writeTextFileSync(`/proc/${pid}/autogroup`, String(nice));
 }
 

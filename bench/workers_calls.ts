@@ -12,13 +12,16 @@
  * writes each server's per-thread V8 profiles (summarize with topself.py). Not part of the
  * product; `deno run -A bench/workers_calls.ts [--root=DIR ...] [--workers=1,2] [--rate=2000]
  * [--seconds=8] [--rounds=2] [--transport=udp|tcp] [--generator=sipp|call_flood]
- * [--concurrency=50] [--cpu-prof=DIR]`.
+ * [--concurrency=50] [--cpu-prof=DIR] [--nice=N]` (`--nice`: the server's and call_flood's
+ * autogroup nice value, as in workers_bench.ts, so they get the cores of a box shared with
+ * other work).
  */
 import { processTicks, threadTicksByRole } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { BOB, type ServerUnderTest } from "./support/call_servers.ts";
 import { type CallFloodReport, runCallFlood } from "./support/call_flood.ts";
 import { BENCH_ACCOUNT } from "./support/registrars.ts";
+import { prioritize } from "./workers_bench.ts";
 import { rigAround, runUac } from "./support/call_rig.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
@@ -101,6 +104,8 @@ interface Options {
   generator: "sipp" | "call_flood";
   concurrency: number;
   cpuProf?: string;
+  /** The autogroup nice value of the server and call_flood (workers_bench.ts `--nice`). */
+  nice?: number;
 }
 
 /** Per-call figures of the server's threads between two samples over `calls` calls. */
@@ -189,6 +194,7 @@ async function floodPhase(server: ServerUnderTest, o: Options) {
       seconds,
       drainS: 5,
       uasPort,
+      started: o.nice === undefined ? undefined : (pid) => prioritize(pid, o.nice!),
       caller: BENCH_ACCOUNT,
       callee: { user: BOB.user, password: BOB.password },
     });
@@ -211,6 +217,7 @@ async function floodPhase(server: ServerUnderTest, o: Options) {
 
 async function phase(root: string, o: Options): Promise<WorkersCallsPhase> {
   const server = await startServer(root, o.workers, o.cpuProf);
+  if (o.nice !== undefined) prioritize(server.child.pid, o.nice);
   const load = loadavg();
   try {
     const p = o.generator === "call_flood"
@@ -280,6 +287,7 @@ if (import.meta.main) {
     generator: generator as Options["generator"],
     concurrency: Number(arg("concurrency") ?? 50),
     cpuProf: arg("cpu-prof"),
+    nice: arg("nice") === undefined ? undefined : Number(arg("nice")),
   } as const;
   if (generator === "call_flood" && o.transport !== "udp") {
     throw new Error("--generator=call_flood drives UDP only");

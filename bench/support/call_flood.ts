@@ -63,6 +63,8 @@ export interface CallFloodOptions {
   uasPort?: number;
   caller: { user: string; password: string; domain: string };
   callee: { user: string; password: string };
+  /** Called with the generator's pid once spawned (e.g. to set its priority). */
+  started?: (pid: number) => void;
 }
 
 export const callFloodBinary = (): Promise<string> => loadgenBinary("call_flood");
@@ -88,6 +90,7 @@ export async function runCallFlood(port: number, o: CallFloodOptions): Promise<C
     ],
   });
   try {
+    o.started?.(child.pid);
     // Two REGISTERs of up to 8 × 500 ms each besides the calls.
     const { status, timedOut } = await child.wait((o.seconds + drainS + 15) * 1000);
     const line = child.stdout.trim().split("\n").at(-1) ?? "";
