@@ -323,11 +323,12 @@ function phaseRunner(
         generator,
       });
       // Calls too: bench/loadgen/call_flood.c is caller and callee at a fraction of two sipps'
-      // CPU; a closed loop of 50 calls in flight, 2 rounds, workers interleaved.
+      // CPU; a closed loop of 100 calls in flight (50 left 2 workers waiting on the loop), 2
+      // rounds, workers interleaved.
       const calls = await runWorkersCalls({
         roots: [new URL("../", import.meta.url).pathname],
         workersList: [1, r.workers],
-        ...{ generator: "call_flood", transport: "udp", concurrency: 50, rounds: 2 } as const,
+        ...{ generator: "call_flood", transport: "udp", concurrency: 100, rounds: 2 } as const,
         seconds: closedOpts.durationMs / 1000,
       });
       const lines = [
@@ -347,7 +348,7 @@ function phaseRunner(
             [
               ...workersProse(r),
               "Calls: bench/loadgen/call_flood.c over UDP (caller and callee in one C process, " +
-              "each call with a 407), 50 in flight, 2 rounds interleaved; CPU per call by thread.",
+              "each call with a 407), 100 in flight, 2 rounds interleaved; CPU per call by thread.",
             ],
             lines,
             { ...r, calls },
