@@ -216,6 +216,13 @@ for (const [workers, holder] of [[1, 0], [2, 1]]) {
     // The dashboard's Bans pane, in-process and over the API; `u` lifts through the API.
     const local = await new LocalSource(t.server).snapshot();
     assert.deepEqual(local.bans.map((b) => b.address), ["127.0.0.1"]);
+    // Main's ban, with main's count of the address's failures, whichever thread read them.
+    const [ban] = local.bans;
+    assert.deepEqual([ban.reason, ban.failures, ban.accounts], [
+      "auth_failures",
+      3,
+      [`alice@${DOMAIN}`],
+    ]);
     const remote = new RemoteSource(`http://127.0.0.1:${t.config.httpPort}`, KEY);
     const shown = await remote.snapshot();
     assert.deepEqual(banTable(shown.bans, Date.now()).rows.map((r) => r.cells[0]), ["127.0.0.1"]);
