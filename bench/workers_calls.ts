@@ -301,7 +301,8 @@ if (import.meta.main) {
     ...o,
     log: (p, round) => console.log(formatPhase(p, round, generator)),
   });
-  if (o.workersList.length > 1) {
+  // At a fixed offered rate both configurations serve that rate: no scaling to read.
+  if (o.workersList.length > 1 && !o.rate) {
     console.log(`calls/s scaling (summed over rounds): x${callsScaling(phases).toFixed(2)}`);
   }
 }
