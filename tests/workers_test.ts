@@ -102,6 +102,9 @@ for (const callWorker of [0, 1]) {
         sipReply(invite, 200, "OK", { toTag: "b1", extra: [...rr, `Contact: <${bobContact}>`] }),
       );
       const ok = await alice.wait(isRes(200, call.callId)) as SipResponse;
+      // Main's tracker, read as soon as the caller has the answer, has the worker's view (it
+      // may still be in main's ring: a read applies the ring first).
+      assert.equal(ts.server.dialogs.get(call.callId)?.state, "confirmed");
       const routes = [...ok.getAll("record-route")].reverse().map((r) => `Route: ${r}`);
       const from = `<sip:alice@${DOMAIN}>;tag=${call.fromTag}`;
       const to = ok.get("to")!;
@@ -130,6 +133,7 @@ for (const callWorker of [0, 1]) {
       await alice.send(sipReply(byeIn, 200, "OK"));
       const byeOk = await bob.wait(isRes(200, call.callId, "BYE")) as SipResponse;
       assert.equal(byeOk.status, 200);
+      assert.equal(ts.server.dialogs.get(call.callId)?.state, "terminated");
     } finally {
       alice.close();
       bob.close();

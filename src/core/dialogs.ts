@@ -74,8 +74,15 @@ export class DialogTracker {
     this.#lifetimeMs = options.lifetimeMs ?? 43_200_000;
   }
 
+  /**
+   * Called before every read: with several workers, the main thread first applies the views
+   * workers have sent (one may still wait in its ring), so a read sees every change so far.
+   */
+  beforeRead?: () => void;
+
   /** Every tracked dialog, oldest first (terminated ones until their linger ends). */
   list(): DialogView[] {
+    this.beforeRead?.();
     this.sweep();
     return [...this.#dialogs.values()].map((view) => ({
       ...view,
@@ -90,6 +97,7 @@ export class DialogTracker {
 
   /** One dialog's view as it is now, without a sweep (O(1), for copying it elsewhere). */
   current(callId: string): DialogView | undefined {
+    this.beforeRead?.();
     const view = this.#dialogs.get(callId);
     return view &&
       { ...view, caller: { ...view.caller }, callee: view.callee && { ...view.callee } };
@@ -97,6 +105,7 @@ export class DialogTracker {
 
   /** Live (not terminated) dialogs. */
   get active(): number {
+    this.beforeRead?.();
     let n = 0;
     for (const view of this.#dialogs.values()) if (view.state !== "terminated") n++;
     return n;

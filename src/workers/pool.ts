@@ -188,6 +188,9 @@ export class WorkerPool implements WorkerLinks {
     const config = boundConfig(context.config, transport);
     context.transport.mirrors = this.#mirrors;
     context.location.beforeRead = () => void this.drain();
+    // A worker's dialog view may still be in its ring when its call's answer reached the
+    // caller: a read of main's tracker applies the views first (the API syncs too).
+    context.dialogs.beforeRead = () => void this.drain();
     this.#context = context;
     const { location, store } = context;
     // Changes made here (API, expiry, flows closing) reach every worker's copy.
@@ -467,7 +470,10 @@ export class WorkerPool implements WorkerLinks {
     this.#received = [];
     this.#sent = [];
     this.#flowRefsOut = [];
-    if (this.#context) this.#context.location.beforeRead = undefined;
+    if (this.#context) {
+      this.#context.location.beforeRead = undefined;
+      this.#context.dialogs.beforeRead = undefined;
+    }
     for (const ring of this.#rings) ring.close();
     this.#rings = [];
     for (const pending of this.#calls.values()) pending.reject(new Error("worker stopped"));
