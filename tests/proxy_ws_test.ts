@@ -164,7 +164,11 @@ for (const wsTransport of ["ws", "wss"] as const) {
         contact: alice.contactUri,
         body: offer.replace("m=audio", "a=sendonly\r\nm=audio"),
       });
-      const hold = await bob.wait(isReq("INVITE", call.callId)) as SipRequest;
+      // The re-INVITE by its CSeq: on a loaded machine the initial INVITE's retransmission
+      // (T1 passed before the 180) may be waiting ahead of it.
+      const hold = await bob.wait((m) =>
+        isReq("INVITE", call.callId)(m) && m.cseq.seq === reinvite.cseq
+      ) as SipRequest;
       assert.equal(hold.cseq.seq, reinvite.cseq);
       assert.equal(hold.getAll("record-route").length, 0, "no Record-Route inside a dialog");
       await bob.send(sipReply(hold, 200, "OK", { extra: [`Contact: <${bobContact}>`] }));
