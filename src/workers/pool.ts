@@ -31,6 +31,8 @@ const log = new Logger("workers");
 
 /** Longest wait for a worker to start (it loads and compiles the whole SIP stack). */
 const START_TIMEOUT_MS = 30_000;
+/** Longest main blocks for the workers to open their listeners (a slower one joins late). */
+const LISTEN_BARRIER_MS = 1000;
 /** A worker's answers to start, listen and stop, sent by `postMessage`, not its ring. */
 type Lifecycle = { t: "ready" | "listening" | "failed" | "stopped" };
 const LIFECYCLE = new Set<FromWorker["t"]>(["ready", "listening", "failed", "stopped"]);
@@ -279,13 +281,23 @@ export class WorkerPool implements WorkerLinks {
   /**
    * Every worker opens its stream listeners (they join the ports' SO_REUSEPORT group once
    * all serve, see server.ts); resolves when all listen, rejects naming a port one cannot.
+   * Returns once every worker tried (main opens its own right after): main waits blocked,
+   * so no listener is alone in its group longer than a thread takes to wake, not the hop
+   * of an answer through main's event loop (tens of ms on a loaded box, long enough for
+   * every connection of a burst to land in one thread, for good).
    */
   listen(): Promise<void> {
+    const tried = new Int32Array(new SharedArrayBuffer(4));
     const all = this.#threads.map((thread, i) => {
       const answer = this.#answer(i + 1, "listen");
-      thread.postMessage({ t: "listen" } satisfies ToWorker);
+      thread.postMessage({ t: "listen", tried: tried.buffer } satisfies ToWorker);
       return answer;
     });
+    const deadline = Date.now() + LISTEN_BARRIER_MS;
+    for (let n; (n = Atomics.load(tried, 0)) < all.length;) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(tried, 0, n, left) === "timed-out") break;
+    }
     return Promise.all(all).then(() => {});
   }
 

@@ -104,8 +104,11 @@ export type ToWorker =
   | { t: "decided"; id: number; decision?: Decision }
   | { t: "reload"; config: Config }
   | { t: "stop"; graceMs: number }
-  /** Open the stream listeners (once every worker is ready: server.ts). */
-  | { t: "listen" }
+  /**
+   * Open the stream listeners (once every worker is ready: server.ts), then count the try
+   * in `tried` (an Int32Array's buffer, notified) and answer listening or failed.
+   */
+  | { t: "listen"; tried: SharedArrayBuffer }
   /** Report counters and connections now, then `synced` (the API reads exact figures). */
   | { t: "sync"; id: number }
   /** Refuse new dialogs, finish the calls being set up (at most `graceMs`), then `synced`. */

@@ -163,6 +163,10 @@ function apply(m: ToWorker): void {
         post({ t: "listening" });
       } catch (error) {
         post({ t: "failed", message: error instanceof Error ? error.message : String(error) });
+      } finally {
+        const tried = new Int32Array(m.tried);
+        Atomics.add(tried, 0, 1);
+        Atomics.notify(tried, 0);
       }
       return;
     case "stop": {
