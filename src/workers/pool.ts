@@ -281,10 +281,10 @@ export class WorkerPool implements WorkerLinks {
   /**
    * Every worker opens its stream listeners (they join the ports' SO_REUSEPORT group once
    * all serve, see server.ts); resolves when all listen, rejects naming a port one cannot.
-   * Returns once every worker tried (main opens its own right after): main waits blocked,
-   * so no listener is alone in its group longer than a thread takes to wake, not the hop
-   * of an answer through main's event loop (tens of ms on a loaded box, long enough for
-   * every connection of a burst to land in one thread, for good).
+   * Returns once every worker tried (main opens its own right after), main waiting blocked:
+   * nothing on main's thread connects while a listener is alone in its group, and others
+   * have only main's wake-up to do so (main used to open first, and a burst of connections
+   * made during the worker's wake-up on a loaded box all stayed on main).
    */
   listen(): Promise<void> {
     const tried = new Int32Array(new SharedArrayBuffer(4));
