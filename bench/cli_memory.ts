@@ -2,7 +2,9 @@
  * @module What the real CLI's peak RSS is made of under the open-loop REGISTER ladder: a
  * fresh `sipws` (one worker) from `--root` (default: this tree), then what the open-loop
  * phase of bench/run.ts does with REGISTER + digest (2 s warm-up at the first rate, the
- * ladder `--rates` of `--step-s` steps, over each of `--transports`), while
+ * ladder `--rates` of `--step-s` steps, over each of `--transports`; `--warm-up-rate=R` and
+ * `--warm-up-s=S` change the warm-up, e.g. a cold start far above capacity before a ladder
+ * that passes, to see what the backlog it leaves does to the heap later), while
  * /proc/PID/smaps is read every 100 ms from outside (bench/support/smaps.ts). Prints each
  * step as the bench does, then one JSON line: idle and peak RSS split by kind of mapping
  * (V8 heap pages, malloc arenas, other anonymous, the binary), where the peak was, the
@@ -61,6 +63,8 @@ async function startRemoteSampling(port: number): Promise<() => Promise<Map<stri
 const root = arg("root") ?? new URL("..", import.meta.url).pathname;
 const rates = (arg("rates") ?? "25000,30000").split(",").map(Number);
 const stepS = Number(arg("step-s") ?? 6);
+const warmUpRate = Number(arg("warm-up-rate") ?? rates[0]);
+const warmUpS = Number(arg("warm-up-s") ?? 2);
 const transports = (arg("transports") ?? "udp,tcp").split(",") as ("udp" | "tcp")[];
 const v8 = [
   ...(Deno.args.includes("--trace-gc") ? ["--trace-gc"] : []),
@@ -136,7 +140,8 @@ let sites: Map<string, number> | undefined;
 try {
   for (const transport of transports) {
     phase = `${transport} warm-up`;
-    registered += (await runLoad(server, { transport, rate: rates[0], durationS: 2 })).completed;
+    registered += (await runLoad(server, { transport, rate: warmUpRate, durationS: warmUpS }))
+      .completed;
     phase = `${transport} ladder`;
     const ladder = await runLadder([server], { transport, rates, stepS });
     for (const step of ladder.steps) {

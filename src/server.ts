@@ -38,6 +38,7 @@ import type { WorkerLinks } from "./transport/worker_links.ts";
 import { SETTLE_TIMEOUT_MS, WorkerPool } from "./workers/pool.ts";
 import { CallSlots } from "./core/calls/call_slots.ts";
 import { NonceCounts } from "./core/nonce_counts.ts";
+import { startHeapGovernor } from "./server/heap_governor.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import type { CertificateInfo } from "./transport/certificate.ts";
@@ -384,6 +385,7 @@ export async function startServer(
     }
     log.info(`${count} SIP workers share the ports`);
   }
+  const stopHeapGovernor = startHeapGovernor();
   const sweep = setInterval(() => {
     location.sweep();
     dialogs.sweep();
@@ -478,6 +480,7 @@ export async function startServer(
       await pool?.stop(Math.max(0, deadline - Date.now()));
       clearInterval(sweep);
       clearInterval(keepalive);
+      stopHeapGovernor();
       certificates.close();
       pinger?.close();
       proxy.close();

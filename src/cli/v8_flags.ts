@@ -6,7 +6,9 @@
  * V8's default 32 MiB: about 45 MB less RSS under load (64 → 16 MB of new space) with no
  * measurable CPU per REGISTER when sipp drives the server (bench/RESULTS.md "Cost changes";
  * 2 and 4 MiB cost 8-15 % more CPU, objects that outlive a short scavenge interval get
- * promoted and then need mark-compacts). Tried and not set: `--heap-growing-percent=50`
+ * promoted and then need mark-compacts). `--expose-gc` gives the server's heap governor
+ * (src/server/heap_governor.ts) the full collection it forces past its heap budget, instead
+ * of V8's growing factor deciding the peak (issue 9's cold-start outliers). Tried and not set: `--heap-growing-percent=50`
  * (old space compacted at 1.5× the live heap instead of V8's up to 4×): 22-28 MB less peak RSS
  * under a REGISTER storm, but 3× as many mark-compacts: about 2 % more CPU per registration
  * and about 7 % per proxied call in GC pauses; `--memory-balancer` (peak RSS under a REGISTER
@@ -16,7 +18,7 @@
  */
 
 /** The flags, as `--v8-flags` takes them. */
-export const SERVER_V8_FLAGS = ["--max-semi-space-size=8"];
+export const SERVER_V8_FLAGS = ["--max-semi-space-size=8", "--expose-gc"];
 
 /** The `deno run` / `deno compile` argument that applies them. */
 export const V8_FLAGS_ARG = `--v8-flags=${SERVER_V8_FLAGS.join(",")}`;
