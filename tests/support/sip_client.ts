@@ -150,6 +150,8 @@ export class TestSipClient {
   wait(match: (m: SipMessage) => boolean, timeoutMs = 3000): Promise<SipMessage> {
     const at = this.#received.findIndex(match);
     if (at >= 0) return Promise.resolve(this.#received.splice(at, 1)[0]);
+    // Made here, so a timeout's stack names the test line that waited.
+    const timeout = new Error(`no matching SIP message within ${timeoutMs} ms`);
     return new Promise((resolve, reject) => {
       const waiter = {
         match,
@@ -160,7 +162,11 @@ export class TestSipClient {
       };
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`no matching SIP message within ${timeoutMs} ms`));
+        const others = this.#received.map((m) =>
+          `${m.isRequest ? m.method : m.status} (CSeq ${m.cseq.seq} ${m.cseq.method}, ${m.callId})`
+        );
+        timeout.message += `; unmatched: ${others.join(", ") || "none"}`;
+        reject(timeout);
       }, timeoutMs);
       this.#waiters.push(waiter);
     });
