@@ -35,7 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "md5.h"
+#define LOADGEN_NAME "call_flood"
+#include "loadgen.h"
 
 #define BATCH 64
 #define MAX_MSG 2000
@@ -60,16 +61,6 @@ typedef struct {
   uint8_t state, sends, uas_state, uas_sends;
   uint32_t gen, uas_gen;
 } call_t;
-
-/* Timers of one interval: appended in time order, so a FIFO is sorted. */
-typedef struct {
-  uint32_t idx, gen;
-  int64_t due;
-} timer_t_;
-typedef struct {
-  timer_t_ *v;
-  size_t head, tail, cap;
-} fifo_t;
 
 /* One socket and its outgoing batch. */
 typedef struct {
@@ -129,48 +120,11 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void *must(void *p) {
-  if (!p) {
-    perror("call_flood: memory");
-    exit(2);
-  }
-  return p;
-}
-
-static void fifo_push(fifo_t *q, uint32_t idx, uint32_t gen, int64_t due) {
-  if (q->tail == q->cap) {
-    if (q->head > q->cap / 2) {
-      memmove(q->v, q->v + q->head, (q->tail - q->head) * sizeof *q->v);
-      q->tail -= q->head;
-      q->head = 0;
-    } else {
-      q->cap = q->cap ? q->cap * 2 : 4096;
-      q->v = must(realloc(q->v, q->cap * sizeof *q->v));
-    }
-  }
-  q->v[q->tail++] = (timer_t_){idx, gen, due};
-}
-
 /* ---- writing messages ---- */
-
-static char *put(char *p, const char *s) {
-  size_t n = strlen(s);
-  memcpy(p, s, n);
-  return p + n;
-}
 
 static char *put_span(char *p, span_t s) {
   memcpy(p, s.v, s.n);
   return p + s.n;
-}
-
-static char *put_u(char *p, uint64_t v) {
-  char tmp[24];
-  int n = 0;
-  do tmp[n++] = (char)('0' + v % 10);
-  while ((v /= 10));
-  while (n) *p++ = tmp[--n];
-  return p;
 }
 
 static int port_of(uint32_t idx) { return g.socks[idx % (uint32_t)g.nsock].port; }
@@ -408,27 +362,6 @@ static void finish(uint32_t idx, int ok, int64_t at) {
 
 /* ---- reading messages ---- */
 
-static const char *param(const char *v, const char *end, const char *name, size_t *len);
-
-/* The value of header line `line` if it is named `name` (or its compact form), else NULL. */
-static const char *header(const char *line, const char *end, const char *name, char compact) {
-  size_t n = strlen(name);
-  const char *p;
-  if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0) {
-    p = line + n;
-  } else if (compact && end - line > 1 && (line[0] | 0x20) == compact &&
-             (line[1] == ':' || line[1] == ' ' || line[1] == '\t')) {
-    p = line + 1;
-  } else {
-    return NULL;
-  }
-  while (p < end && (*p == ' ' || *p == '\t')) p++;
-  if (p >= end || *p != ':') return NULL;
-  p++;
-  while (p < end && (*p == ' ' || *p == '\t')) p++;
-  return p;
-}
-
 /* Appends the comma-separated values of one Via or Record-Route line to `list`. */
 static void split_list(const char *v, const char *end, span_t *list, int *n) {
   while (v < end && *n < MAX_LIST) {
@@ -516,46 +449,6 @@ static long call_of(span_t id) {
   long idx = strtol(tmp, &after, 10);
   if (*after != '-' || strtol(after + 1, &after, 10) != g.pid) return -1;
   return strncmp(after, "@callflood", 10) == 0 && idx >= 0 && idx < (long)g.started ? idx : -1;
-}
-
-/* The value of digest parameter `name` in `v` (quoted or token), or NULL. */
-static const char *param(const char *v, const char *end, const char *name, size_t *len) {
-  size_t n = strlen(name);
-  const char *p = v;
-  while (p < end) {
-    while (p < end && (*p == ' ' || *p == ',' || *p == '\t')) p++;
-    const char *key = p;
-    while (p < end && *p != '=' && *p != ',') p++;
-    if (p >= end || *p != '=') continue;
-    const char *kend = p;
-    while (kend > key && kend[-1] == ' ') kend--;
-    p++;
-    while (p < end && *p == ' ') p++;
-    const char *val, *vend;
-    if (p < end && *p == '"') {
-      val = ++p;
-      while (p < end && *p != '"') p++;
-      vend = p;
-      if (p < end) p++;
-    } else {
-      val = p;
-      while (p < end && *p != ',' && *p != ' ') p++;
-      vend = p;
-    }
-    if ((size_t)(kend - key) == n && strncasecmp(key, name, n) == 0) {
-      *len = (size_t)(vend - val);
-      return val;
-    }
-  }
-  return NULL;
-}
-
-static void md5_of(char out[33], const char *a, size_t n) {
-  md5_ctx c;
-  md5_begin(&c);
-  md5_add(&c, a, n);
-  md5_hex(&c, out);
-  out[32] = 0;
 }
 
 /*
@@ -849,39 +742,6 @@ static int register_callee(int expires) {
 
 /* ---- setup and report ---- */
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_ms(double q) {
-  if (!g.completed) return 0;
-  uint64_t i = (uint64_t)(q * (double)g.completed);
-  if (i >= g.completed) i = g.completed - 1;
-  return g.latency_us[i] / 1000.0;
-}
-
-static const char *opt(int argc, char **argv, const char *name, const char *dflt) {
-  size_t n = strlen(name);
-  for (int i = 1; i < argc; i++) {
-    if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 &&
-        argv[i][2 + n] == '=') {
-      return argv[i] + 3 + n;
-    }
-  }
-  if (!dflt) {
-    fprintf(stderr, "call_flood: --%s= is required\n", name);
-    exit(2);
-  }
-  return dflt;
-}
-
-static void set_buffer(int fd, int force, int plain, int bytes) {
-  if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
-    setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
-  }
-}
-
 /* A UDP socket from 127.0.0.1:`port` (0: any) connected to the target; its port, or -1. */
 static int open_socket(sock_t *k, int port) {
   k->fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -904,13 +764,6 @@ static int open_socket(sock_t *k, int port) {
   return k->port;
 }
 
-static double cpu_seconds(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
 int main(int argc, char **argv) {
   md5_init_table();
   const char *target = opt(argc, argv, "target", NULL);
@@ -927,24 +780,7 @@ int main(int argc, char **argv) {
   int uas_port = atoi(opt(argc, argv, "uas-port", "0"));
   uint32_t concurrency = (uint32_t)atoi(opt(argc, argv, "concurrency", "0"));
   g.pid = (long)getpid();
-  if (g.nsock < 1 || g.nsock > MAX_SOCKETS) {
-    fprintf(stderr, "call_flood: --sockets= from 1 to %d\n", MAX_SOCKETS);
-    return 2;
-  }
-  char host[64];
-  const char *colon = strrchr(target, ':');
-  if (!colon || (size_t)(colon - target) >= sizeof host || rate <= 0 || seconds <= 0) {
-    fprintf(stderr, "call_flood: bad --target, --rate or --seconds\n");
-    return 2;
-  }
-  memcpy(host, target, (size_t)(colon - target));
-  host[colon - target] = 0;
-  g.target.sin_family = AF_INET;
-  g.target.sin_port = htons((uint16_t)atoi(colon + 1));
-  if (inet_pton(AF_INET, host, &g.target.sin_addr) != 1) {
-    fprintf(stderr, "call_flood: --target needs an IPv4 literal\n");
-    return 2;
-  }
+  if (check_run(target, rate, seconds, g.nsock, MAX_SOCKETS, &g.target) != 0) return 2;
 
   g.socks = must(calloc((size_t)g.nsock + 1, sizeof *g.socks));
   g.uas = &g.socks[g.nsock];
@@ -1028,8 +864,8 @@ int main(int argc, char **argv) {
          g.open + (concurrency ? 0 : g.total - g.started), (unsigned long long)g.retransmits,
          (unsigned long long)g.stray, (unsigned long long)g.sends,
          (unsigned long long)g.uas_invites, (unsigned long long)g.uas_repeats,
-         (unsigned long long)g.uas_retransmits, (unsigned long long)g.uas_timeouts, pct_ms(0.5),
-         pct_ms(0.99), busy_s, wall_s, busy_s > 0 ? (double)g.completed / busy_s : 0.0, cpu_s,
+         (unsigned long long)g.uas_retransmits, (unsigned long long)g.uas_timeouts, pct_ms(g.latency_us, g.completed, 0.5),
+         pct_ms(g.latency_us, g.completed, 0.99), busy_s, wall_s, busy_s > 0 ? (double)g.completed / busy_s : 0.0, cpu_s,
          g.completed ? cpu_s * 1e6 / (double)g.completed : 0.0, unreg, g.uas->port);
   const char *sep = "";
   for (int s = 100; s < 700; s++) {

@@ -43,7 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "md5.h"
+#define LOADGEN_NAME "register_flood"
+#include "loadgen.h"
 
 #define BATCH 64
 #define MAX_MSG 1400
@@ -65,16 +66,6 @@ typedef struct {
   uint8_t sock; /* the socket (connection) it is sent on */
   uint32_t gen;
 } reg_t;
-
-/* Retransmission timers of one interval: appended in time order, so a FIFO is sorted. */
-typedef struct {
-  uint32_t idx, gen;
-  int64_t due;
-} timer_t_;
-typedef struct {
-  timer_t_ *v;
-  size_t head, tail, cap;
-} fifo_t;
 
 /* One source socket: UDP, its outgoing batch; TCP, its stream's bytes out and in. */
 typedef struct {
@@ -113,39 +104,6 @@ static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void fifo_push(fifo_t *q, uint32_t idx, uint32_t gen, int64_t due) {
-  if (q->tail == q->cap) {
-    if (q->head > q->cap / 2) {
-      memmove(q->v, q->v + q->head, (q->tail - q->head) * sizeof *q->v);
-      q->tail -= q->head;
-      q->head = 0;
-    } else {
-      q->cap = q->cap ? q->cap * 2 : 4096;
-      q->v = realloc(q->v, q->cap * sizeof *q->v);
-      if (!q->v) {
-        perror("realloc");
-        exit(2);
-      }
-    }
-  }
-  q->v[q->tail++] = (timer_t_){idx, gen, due};
-}
-
-static char *put(char *p, const char *s) {
-  size_t n = strlen(s);
-  memcpy(p, s, n);
-  return p + n;
-}
-
-static char *put_u(char *p, uint64_t v) {
-  char tmp[24];
-  int n = 0;
-  do tmp[n++] = (char)('0' + v % 10);
-  while ((v /= 10));
-  while (n) *p++ = tmp[--n];
-  return p;
 }
 
 /* REGISTER number `idx` with CSeq `cseq`, `auth` (an Authorization line) when challenged. */
@@ -315,46 +273,6 @@ static void finish(uint32_t idx, int64_t at) {
   if (at > g.last_end_ns) g.last_end_ns = at;
 }
 
-static void md5_of(char out[33], const char *a, size_t n) {
-  md5_ctx c;
-  md5_begin(&c);
-  md5_add(&c, a, n);
-  md5_hex(&c, out);
-  out[32] = 0;
-}
-
-/* The value of digest parameter `name` in `v` (quoted or token), or NULL. */
-static const char *param(const char *v, const char *end, const char *name, size_t *len) {
-  size_t n = strlen(name);
-  const char *p = v;
-  while (p < end) {
-    while (p < end && (*p == ' ' || *p == ',' || *p == '\t')) p++;
-    const char *key = p;
-    while (p < end && *p != '=' && *p != ',') p++;
-    if (p >= end || *p != '=') continue;
-    const char *kend = p;
-    while (kend > key && kend[-1] == ' ') kend--;
-    p++;
-    while (p < end && *p == ' ') p++;
-    const char *val, *vend;
-    if (p < end && *p == '"') {
-      val = ++p;
-      while (p < end && *p != '"') p++;
-      vend = p;
-      if (p < end) p++;
-    } else {
-      val = p;
-      while (p < end && *p != ',' && *p != ' ') p++;
-      vend = p;
-    }
-    if ((size_t)(kend - key) == n && strncasecmp(key, name, n) == 0) {
-      *len = (size_t)(vend - val);
-      return val;
-    }
-  }
-  return NULL;
-}
-
 /* Answers challenge `v` (a WWW-Authenticate value offering MD5): 0, or -1 if unusable. */
 static int answer_challenge(uint32_t idx, const char *v, const char *end, int64_t now) {
   size_t realm_n = 0, nonce_n = 0, opaque_n = 0, qop_n = 0;
@@ -416,25 +334,6 @@ static int answer_challenge(uint32_t idx, const char *v, const char *end, int64_
   r->gen++;
   send_current(idx, now);
   return 0;
-}
-
-/* Whether header line `line` is named `name` (or its compact form `compact`); its value. */
-static const char *header(const char *line, const char *end, const char *name, char compact) {
-  size_t n = strlen(name);
-  const char *p;
-  if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0) {
-    p = line + n;
-  } else if (compact && end - line > 1 && (line[0] | 0x20) == compact &&
-             (line[1] == ':' || line[1] == ' ')) {
-    p = line + 1;
-  } else {
-    return NULL;
-  }
-  while (p < end && (*p == ' ' || *p == '\t')) p++;
-  if (p >= end || *p != ':') return NULL;
-  p++;
-  while (p < end && (*p == ' ' || *p == '\t')) p++;
-  return p;
 }
 
 static void on_response(const char *m, size_t n, int64_t at) {
@@ -639,39 +538,6 @@ static void fire_timers(int64_t now) {
   }
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_ms(double q) {
-  if (!g.completed) return 0;
-  uint64_t i = (uint64_t)(q * (double)g.completed);
-  if (i >= g.completed) i = g.completed - 1;
-  return g.latency_us[i] / 1000.0;
-}
-
-static const char *opt(int argc, char **argv, const char *name, const char *dflt) {
-  size_t n = strlen(name);
-  for (int i = 1; i < argc; i++) {
-    if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 &&
-        argv[i][2 + n] == '=') {
-      return argv[i] + 3 + n;
-    }
-  }
-  if (!dflt) {
-    fprintf(stderr, "register_flood: --%s= is required\n", name);
-    exit(2);
-  }
-  return dflt;
-}
-
-static void set_buffer(int fd, int force, int plain, int bytes) {
-  if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
-    setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
-  }
-}
-
 /* A UDP socket (a TCP connection) from 127.0.0.1:`port` (0: any) to the target; its port, or -1. */
 static int open_socket(sock_t *k, int port) {
   k->fd = socket(AF_INET, g.tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
@@ -732,25 +598,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   g.pid = (long)getpid();
-  if (g.nsock < 1 || g.nsock > MAX_SOCKETS) {
-    fprintf(stderr, "register_flood: --sockets= from 1 to %d\n", MAX_SOCKETS);
-    return 2;
-  }
-
-  char host[64];
-  const char *colon = strrchr(target, ':');
-  if (!colon || (size_t)(colon - target) >= sizeof host || rate <= 0 || seconds <= 0) {
-    fprintf(stderr, "register_flood: bad --target, --rate or --seconds\n");
-    return 2;
-  }
-  memcpy(host, target, (size_t)(colon - target));
-  host[colon - target] = 0;
-  g.target.sin_family = AF_INET;
-  g.target.sin_port = htons((uint16_t)atoi(colon + 1));
-  if (inet_pton(AF_INET, host, &g.target.sin_addr) != 1) {
-    fprintf(stderr, "register_flood: --target needs an IPv4 literal\n");
-    return 2;
-  }
+  if (check_run(target, rate, seconds, g.nsock, MAX_SOCKETS, &g.target) != 0) return 2;
 
   g.socks = calloc((size_t)g.nsock, sizeof *g.socks);
   struct pollfd polls[MAX_SOCKETS];
@@ -825,10 +673,7 @@ int main(int argc, char **argv) {
   int64_t end_ns = now_ns();
 
   qsort(g.latency_us, g.completed, sizeof *g.latency_us, cmp_u32);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-                 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  double cpu_s = cpu_seconds();
   double wall_s = (double)(end_ns - g.t0_ns) / 1e9;
   printf("{\"offered\":%u,\"started\":%u,\"completed\":%llu,\"completedInOffer\":%llu,"
          "\"shed\":%llu,"
@@ -843,7 +688,7 @@ int main(int argc, char **argv) {
          (unsigned long long)g.timeouts, g.open + (concurrency ? 0 : g.total - g.started),
          (unsigned long long)g.retransmits, (unsigned long long)g.stray,
          (unsigned long long)g.sends, g.tcp ? "tcp" : "udp", (unsigned long long)g.lost,
-         pct_ms(0.5), pct_ms(0.99),
+         pct_ms(g.latency_us, g.completed, 0.5), pct_ms(g.latency_us, g.completed, 0.99),
          g.last_end_ns ? (double)(g.last_end_ns - g.t0_ns) / 1e9 : 0.0, wall_s, cpu_s,
          (double)g.max_lag_ns / 1e6, g.socks[0].port);
   const char *sep = "";

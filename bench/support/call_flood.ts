@@ -5,8 +5,7 @@
  * sipp's UAC and UAS would take much of the second core (bench/workers_calls.ts). Compiled
  * on demand like register_flood (bench/support/register_flood.ts). Not part of the product.
  */
-import { spawnChild } from "../../tests/support/process.ts";
-import { loadgenBinary } from "./register_flood.ts";
+import { runLoadgen } from "./register_flood.ts";
 
 /** What the generator prints: one JSON line (see call_flood.c). */
 export interface CallFloodReport {
@@ -67,39 +66,22 @@ export interface CallFloodOptions {
   started?: (pid: number) => void;
 }
 
-export const callFloodBinary = (): Promise<string> => loadgenBinary("call_flood");
-
 /** Runs the generator against 127.0.0.1:`port`; bounded by seconds + drain + 15 s. */
-export async function runCallFlood(port: number, o: CallFloodOptions): Promise<CallFloodReport> {
-  const bin = await callFloodBinary();
+export function runCallFlood(port: number, o: CallFloodOptions): Promise<CallFloodReport> {
   const drainS = o.drainS ?? 10;
-  const child = spawnChild(bin, {
-    args: [
-      `--target=127.0.0.1:${port}`,
-      `--rate=${o.rate}`,
-      `--seconds=${o.seconds}`,
-      `--drain=${drainS}`,
-      `--user=${o.caller.user}`,
-      `--password=${o.caller.password}`,
-      `--domain=${o.caller.domain}`,
-      `--callee=${o.callee.user}`,
-      `--callee-password=${o.callee.password}`,
-      `--sockets=${o.sockets ?? 8}`,
-      `--concurrency=${o.concurrency ?? 0}`,
-      `--uas-port=${o.uasPort ?? 0}`,
-    ],
-  });
-  try {
-    o.started?.(child.pid);
-    // Two REGISTERs of up to 8 × 500 ms each besides the calls.
-    const { status, timedOut } = await child.wait((o.seconds + drainS + 15) * 1000);
-    const line = child.stdout.trim().split("\n").at(-1) ?? "";
-    if (timedOut || !status.success || !line.startsWith("{")) {
-      const why = timedOut ? "did not end in time" : `exited ${status.code}`;
-      throw new Error(`call_flood ${why}: ${child.stderr.slice(-1000)}`);
-    }
-    return JSON.parse(line) as CallFloodReport;
-  } finally {
-    await child.stop();
-  }
+  // Two REGISTERs of up to 8 × 500 ms each besides the calls.
+  return runLoadgen<CallFloodReport>("call_flood", o.seconds + drainS + 15, o.started, [
+    `--target=127.0.0.1:${port}`,
+    `--rate=${o.rate}`,
+    `--seconds=${o.seconds}`,
+    `--drain=${drainS}`,
+    `--user=${o.caller.user}`,
+    `--password=${o.caller.password}`,
+    `--domain=${o.caller.domain}`,
+    `--callee=${o.callee.user}`,
+    `--callee-password=${o.callee.password}`,
+    `--sockets=${o.sockets ?? 8}`,
+    `--concurrency=${o.concurrency ?? 0}`,
+    `--uas-port=${o.uasPort ?? 0}`,
+  ]);
 }

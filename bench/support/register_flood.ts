@@ -53,11 +53,13 @@ const builds = new Map<string, Promise<string>>();
 export const floodBinary = (): Promise<string> => loadgenBinary("register_flood");
 
 /**
- * bench/loadgen/`name`.c (with md5.h) compiled with `cc -O2` into a directory named by the
- * sources' hash, once per source version; throws if there is no `cc`.
+ * bench/loadgen/`name`.c (with loadgen.h and md5.h) compiled with `cc -O2` into a directory
+ * named by the sources' hash, once per source version; throws if there is no `cc`.
  */
 export function loadgenBinary(name: string): Promise<string> {
-  const sources = [`${name}.c`, "md5.h"].map((f) => new URL(`../loadgen/${f}`, import.meta.url));
+  const sources = [`${name}.c`, "loadgen.h", "md5.h"].map((f) =>
+    new URL(`../loadgen/${f}`, import.meta.url)
+  );
   let built = builds.get(name);
   if (built) return built;
   built = (async () => {
@@ -112,38 +114,48 @@ export interface FloodOptions {
   started?: (pid: number) => void;
 }
 
-/** Runs the generator against 127.0.0.1:`port`; bounded by seconds + drain + 10 s. */
-export async function runFlood(port: number, o: FloodOptions): Promise<FloodReport> {
-  const bin = await floodBinary();
-  const account = o.account ?? BENCH_ACCOUNT;
-  const drainS = o.drainS ?? 15;
-  const child = spawnChild(bin, {
-    args: [
-      `--target=127.0.0.1:${port}`,
-      `--rate=${o.rate}`,
-      `--seconds=${o.seconds}`,
-      `--drain=${drainS}`,
-      `--user=${account.user}`,
-      `--password=${account.password}`,
-      `--domain=${account.domain}`,
-      `--local-port=${o.localPort ?? 0}`,
-      `--sockets=${o.sockets ?? 1}`,
-      `--concurrency=${o.concurrency ?? 0}`,
-      `--transport=${o.transport ?? "udp"}`,
-    ],
-  });
+/**
+ * Runs generator `name` with `args` until it prints its one JSON line, for at most `limitS`
+ * seconds; `started` gets its pid once spawned. Throws with its stderr if it fails or overruns.
+ */
+export async function runLoadgen<T>(
+  name: string,
+  limitS: number,
+  started: ((pid: number) => void) | undefined,
+  args: string[],
+): Promise<T> {
+  const child = spawnChild(await loadgenBinary(name), { args });
   try {
-    o.started?.(child.pid);
-    const { status, timedOut } = await child.wait((o.seconds + drainS + 10) * 1000);
+    started?.(child.pid);
+    const { status, timedOut } = await child.wait(limitS * 1000);
     const line = child.stdout.trim().split("\n").at(-1) ?? "";
     if (timedOut || !status.success || !line.startsWith("{")) {
       const why = timedOut ? "did not end in time" : `exited ${status.code}`;
-      throw new Error(`register_flood ${why}: ${child.stderr.slice(-1000)}`);
+      throw new Error(`${name} ${why}: ${child.stderr.slice(-1000)}`);
     }
-    return JSON.parse(line) as FloodReport;
+    return JSON.parse(line) as T;
   } finally {
     await child.stop();
   }
+}
+
+/** Runs the generator against 127.0.0.1:`port`; bounded by seconds + drain + 10 s. */
+export function runFlood(port: number, o: FloodOptions): Promise<FloodReport> {
+  const account = o.account ?? BENCH_ACCOUNT;
+  const drainS = o.drainS ?? 15;
+  return runLoadgen<FloodReport>("register_flood", o.seconds + drainS + 10, o.started, [
+    `--target=127.0.0.1:${port}`,
+    `--rate=${o.rate}`,
+    `--seconds=${o.seconds}`,
+    `--drain=${drainS}`,
+    `--user=${account.user}`,
+    `--password=${account.password}`,
+    `--domain=${account.domain}`,
+    `--local-port=${o.localPort ?? 0}`,
+    `--sockets=${o.sockets ?? 1}`,
+    `--concurrency=${o.concurrency ?? 0}`,
+    `--transport=${o.transport ?? "udp"}`,
+  ]);
 }
 
 /** Offers `rate` REGISTER + digest/s over UDP for `durationS` to `server`, with its figures. */
