@@ -5,8 +5,8 @@
  * Per tree (`--root=DIR`, repeatable; default this checkout), `--rounds=N` interleaved.
  * Not part of the product.
  */
-import { cpuUsage } from "node:process";
 import { arg, argAll } from "./support/args.ts";
+import { usPerRecord, WARM_UP } from "./support/ring_records.ts";
 
 const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
 const ROUNDS = Number(arg("rounds") ?? 3);
@@ -21,20 +21,8 @@ for (let round = 0; round < ROUNDS; round++) {
     let read = 0;
     const handle = (r: { bytes: Uint8Array }) => read += r.bytes.length;
     const record = { kind: "datagram", host: "127.0.0.1", port: 5060, bytes };
-    const run = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        writer.write(record, false);
-        if (i % 8 === 7) reader.drain(handle);
-      }
-      reader.drain(handle);
-    };
-    run(20_000); // warm-up
-    // CPU time, not elapsed: the box is shared.
-    const t0 = cpuUsage();
-    run(RECORDS);
-    const used = cpuUsage(t0);
-    const us = (used.user + used.system) / RECORDS;
-    if (read !== (RECORDS + 20_000) * bytes.length) throw new Error("records lost");
+    const us = usPerRecord(() => writer.write(record, false), () => reader.drain(handle), RECORDS);
+    if (read !== (RECORDS + WARM_UP) * bytes.length) throw new Error("records lost");
     console.log(`${root.padEnd(28)} datagram record written and read: ${us.toFixed(2)} µs CPU`);
   }
 }

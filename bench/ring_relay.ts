@@ -8,9 +8,9 @@
  * without carries the whole flow each time. Per tree (`--root=DIR`, repeatable; default this
  * checkout), `--rounds=N` interleaved, CPU µs per record. Not part of the product.
  */
-import { cpuUsage } from "node:process";
 import { existsSync } from "node:fs";
 import { arg, argAll } from "./support/args.ts";
+import { usPerRecord, WARM_UP } from "./support/ring_records.ts";
 
 const ROOTS = argAll("root").length ? argAll("root") : [new URL("../", import.meta.url).pathname];
 const ROUNDS = Number(arg("rounds") ?? 3);
@@ -55,21 +55,14 @@ for (let round = 0; round < ROUNDS; round++) {
       read += r.message.bytes.length;
       if (flowOf(r.message)?.transport !== "tcp") throw new Error("flow lost");
     };
-    const run = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        port.handOff(0, bytes, flows[i % FLOWS]);
-        if (i % 8 === 7) reader.drain(handle);
-      }
-      reader.drain(handle);
-    };
-    run(20_000); // warm-up
-    // CPU time, not elapsed: the box is shared.
-    const t0 = cpuUsage();
-    run(RECORDS);
-    const used = cpuUsage(t0);
+    let i = 0;
+    const us = usPerRecord(
+      () => port.handOff(0, bytes, flows[i++ % FLOWS]),
+      () => reader.drain(handle),
+      RECORDS,
+    );
     writer.close();
-    const us = (used.user + used.system) / RECORDS;
-    if (read !== (RECORDS + 20_000) * bytes.length) throw new Error("records lost");
+    if (read !== (RECORDS + WARM_UP) * bytes.length) throw new Error("records lost");
     const how = hasRefs ? "flow by number" : "whole flow";
     console.log(
       `${root.padEnd(28)} relay record (${how}) written and read: ${us.toFixed(2)} µs CPU`,
