@@ -273,17 +273,7 @@ static int build_response(char *buf, const msg_t *m, int status, uint32_t idx) {
 /* ---- sending ---- */
 
 static void flush_socket(sock_t *k) {
-  int done = 0;
-  while (done < k->n) {
-    int n = sendmmsg(k->fd, k->h + done, (unsigned)(k->n - done), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ECONNREFUSED) break; /* the server is gone: timeouts will tell */
-      perror("sendmmsg");
-      exit(2);
-    }
-    done += n;
-  }
+  send_all(k->fd, k->h, k->n);
   g.sends += (uint64_t)k->n;
   k->n = 0;
 }

@@ -9,6 +9,7 @@
 #define LOADGEN_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,6 +161,22 @@ static const char *opt(int argc, char **argv, const char *name, const char *dflt
 static void set_buffer(int fd, int force, int plain, int bytes) {
   if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
     setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+  }
+}
+
+/* Sends the `n` datagrams of `h` on `fd`; a refused send (the server gone) ends it: the
+ * requests' timeouts then say so. */
+static void send_all(int fd, struct mmsghdr *h, int n) {
+  int done = 0;
+  while (done < n) {
+    int sent = sendmmsg(fd, h + done, (unsigned)(n - done), 0);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNREFUSED) return;
+      perror(LOADGEN_NAME ": sendmmsg");
+      exit(2);
+    }
+    done += sent;
   }
 }
 

@@ -152,16 +152,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
 }
 
 static void flush_socket(sock_t *k) {
-  int done = 0;
-  while (done < k->n) {
-    int n = sendmmsg(k->fd, k->h + done, (unsigned)(k->n - done), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      perror("sendmmsg");
-      exit(2);
-    }
-    done += n;
-  }
+  send_all(k->fd, k->h, k->n);
   g.sends += (uint64_t)k->n;
   k->n = 0;
 }
