@@ -22,19 +22,11 @@
  *     --domain=example.test [--sockets=8] [--drain=10] [--call-timeout=32] [--uas-port=N]
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+/* loadgen.h brings the socket, string and stdio headers both generators use. */
 #define LOADGEN_NAME "call_flood"
 #include "loadgen.h"
 
@@ -272,11 +264,7 @@ static int build_response(char *buf, const msg_t *m, int status, uint32_t idx) {
 
 /* ---- sending ---- */
 
-static void flush_socket(sock_t *k) {
-  send_all(k->fd, k->h, k->n);
-  g.sends += (uint64_t)k->n;
-  k->n = 0;
-}
+static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, k->h, &k->n); }
 
 static void flush(void) {
   for (int i = 0; i <= g.nsock; i++) {
@@ -469,22 +457,9 @@ static int digest(char *out, size_t cap, const char *name, cred_t *cred, const c
   md5_of(ha2, a2, (size_t)snprintf(a2, sizeof a2, "%s:%s", method, uri));
   int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
   char cnonce[16];
-  int cn = snprintf(cnonce, sizeof cnonce, "%x", seed);
-  md5_ctx c;
-  md5_begin(&c);
-  md5_add(&c, cred->ha1, 32);
-  md5_add(&c, ":", 1);
-  md5_add(&c, nonce, nonce_n);
-  if (with_qop) {
-    md5_add(&c, ":00000001:", 10);
-    md5_add(&c, cnonce, (size_t)cn);
-    md5_add(&c, ":auth", 5);
-  }
-  md5_add(&c, ":", 1);
-  md5_add(&c, ha2, 32);
+  snprintf(cnonce, sizeof cnonce, "%x", seed);
   char response[33];
-  md5_hex(&c, response);
-  response[32] = 0;
+  digest_response(response, cred->ha1, nonce, nonce_n, cnonce, with_qop, ha2);
   int an = snprintf(out, cap,
                     "%s: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\",uri=\"%s\","
                     "response=\"%s\",algorithm=MD5",
@@ -735,22 +710,11 @@ static int register_callee(int expires) {
 /* A UDP socket from 127.0.0.1:`port` (0: any) connected to the target; its port, or -1. */
 static int open_socket(sock_t *k, int port) {
   k->fd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
-  if (k->fd < 0 || bind(k->fd, (struct sockaddr *)&local, sizeof local) != 0 ||
-      connect(k->fd, (struct sockaddr *)&g.target, sizeof g.target) != 0) {
-    return -1;
-  }
-  socklen_t sl = sizeof local;
-  getsockname(k->fd, (struct sockaddr *)&local, &sl);
-  k->port = ntohs(local.sin_port);
+  k->port = connect_local(k->fd, port, &g.target);
+  if (k->port < 0) return -1;
   set_buffer(k->fd, SO_RCVBUFFORCE, SO_RCVBUF, 8 << 20);
   set_buffer(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
-  for (int i = 0; i < BATCH; i++) {
-    k->iov[i].iov_base = k->out[i];
-    k->h[i].msg_hdr.msg_iov = &k->iov[i];
-    k->h[i].msg_hdr.msg_iovlen = 1;
-  }
+  batch_setup(k->h, k->iov, k->out[0], sizeof k->out[0], BATCH, 0);
   return k->port;
 }
 
@@ -782,12 +746,7 @@ int main(int argc, char **argv) {
     }
     polls[i] = (struct pollfd){.fd = g.socks[i].fd, .events = POLLIN};
   }
-  for (int i = 0; i < BATCH; i++) {
-    in_iov[i].iov_base = in_buf[i];
-    in_iov[i].iov_len = sizeof in_buf[i];
-    in_h[i].msg_hdr.msg_iov = &in_iov[i];
-    in_h[i].msg_hdr.msg_iovlen = 1;
-  }
+  batch_setup(in_h, in_iov, in_buf[0], sizeof in_buf[0], BATCH, 1);
   int reg = register_callee(3600);
   if (reg != 200) {
     fprintf(stderr, "call_flood: REGISTER of the callee %s answered %d\n", g.callee, reg);
@@ -854,16 +813,10 @@ int main(int argc, char **argv) {
          g.open + (concurrency ? 0 : g.total - g.started), (unsigned long long)g.retransmits,
          (unsigned long long)g.stray, (unsigned long long)g.sends,
          (unsigned long long)g.uas_invites, (unsigned long long)g.uas_repeats,
-         (unsigned long long)g.uas_retransmits, (unsigned long long)g.uas_timeouts, pct_ms(g.latency_us, g.completed, 0.5),
-         pct_ms(g.latency_us, g.completed, 0.99), busy_s, wall_s, busy_s > 0 ? (double)g.completed / busy_s : 0.0, cpu_s,
+         (unsigned long long)g.uas_retransmits, (unsigned long long)g.uas_timeouts,
+         pct_ms(g.latency_us, g.completed, 0.5), pct_ms(g.latency_us, g.completed, 0.99), busy_s,
+         wall_s, busy_s > 0 ? (double)g.completed / busy_s : 0.0, cpu_s,
          g.completed ? cpu_s * 1e6 / (double)g.completed : 0.0, unreg, g.uas->port);
-  const char *sep = "";
-  for (int s = 100; s < 700; s++) {
-    if (g.statuses[s]) {
-      printf("%s\"%d\":%llu", sep, s, (unsigned long long)g.statuses[s]);
-      sep = ",";
-    }
-  }
-  printf("}}\n");
+  print_statuses(g.statuses, 700);
   return 0;
 }

@@ -164,20 +164,80 @@ static void set_buffer(int fd, int force, int plain, int bytes) {
   }
 }
 
-/* Sends the `n` datagrams of `h` on `fd`; a refused send (the server gone) ends it: the
- * requests' timeouts then say so. */
-static void send_all(int fd, struct mmsghdr *h, int n) {
-  int done = 0;
-  while (done < n) {
-    int sent = sendmmsg(fd, h + done, (unsigned)(n - done), 0);
+/* Sends the `*n` datagrams of `h` on `fd` and empties the batch: how many it held. A refused
+ * send (the server gone) ends it: the requests' timeouts then say so. */
+static uint64_t send_batch(int fd, struct mmsghdr *h, int *n) {
+  int done = 0, total = *n;
+  *n = 0;
+  while (done < total) {
+    int sent = sendmmsg(fd, h + done, (unsigned)(total - done), 0);
     if (sent < 0) {
       if (errno == EINTR) continue;
-      if (errno == ECONNREFUSED) return;
+      if (errno == ECONNREFUSED) break;
       perror(LOADGEN_NAME ": sendmmsg");
       exit(2);
     }
     done += sent;
   }
+  return (uint64_t)total;
+}
+
+/* Points each of the `n` headers of `h` at its own buffer in `bufs` (`size` bytes apart). */
+static void batch_setup(struct mmsghdr *h, struct iovec *iov, char *bufs, size_t size, int n,
+                        int full) {
+  for (int i = 0; i < n; i++) {
+    iov[i].iov_base = bufs + (size_t)i * size;
+    if (full) iov[i].iov_len = size;
+    h[i].msg_hdr.msg_iov = &iov[i];
+    h[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+/* Binds `fd` to 127.0.0.1:`port` (0: any) and connects it to `target`: its port, or -1. */
+static int connect_local(int fd, int port, const struct sockaddr_in *target) {
+  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&local, sizeof local) != 0 ||
+      connect(fd, (const struct sockaddr *)target, sizeof *target) != 0) {
+    return -1;
+  }
+  socklen_t sl = sizeof local;
+  getsockname(fd, (struct sockaddr *)&local, &sl);
+  return ntohs(local.sin_port);
+}
+
+/*
+ * The digest `response` (RFC 2617) for HA1 `ha1` and HA2 `ha2` (32 hex digits each) to `nonce`,
+ * with qop=auth, nonce-count 1 and `cnonce` when `with_qop`.
+ */
+static void digest_response(char out[33], const char *ha1, const char *nonce, size_t nonce_n,
+                            const char *cnonce, int with_qop, const char *ha2) {
+  md5_ctx c;
+  md5_begin(&c);
+  md5_add(&c, ha1, 32);
+  md5_add(&c, ":", 1);
+  md5_add(&c, nonce, nonce_n);
+  if (with_qop) {
+    md5_add(&c, ":00000001:", 10);
+    md5_add(&c, cnonce, strlen(cnonce));
+    md5_add(&c, ":auth", 5);
+  }
+  md5_add(&c, ":", 1);
+  md5_add(&c, ha2, 32);
+  md5_hex(&c, out);
+  out[32] = 0;
+}
+
+/* The report's last member: each status answered and how often, closing the JSON line. */
+static void print_statuses(const uint64_t *statuses, int end) {
+  const char *sep = "";
+  for (int s = 100; s < end; s++) {
+    if (statuses[s]) {
+      printf("%s\"%d\":%llu", sep, s, (unsigned long long)statuses[s]);
+      sep = ",";
+    }
+  }
+  printf("}}\n");
 }
 
 /* The process's CPU time so far (user and system), seconds. */

@@ -28,21 +28,13 @@
  *   register_flood --md5=TEXT     prints TEXT's MD5 in hex (the test checks RFC 1321's suite)
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+/* loadgen.h brings the socket, string and stdio headers both generators use. */
 #define LOADGEN_NAME "register_flood"
 #include "loadgen.h"
 
@@ -151,11 +143,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   return (int)(p - buf);
 }
 
-static void flush_socket(sock_t *k) {
-  send_all(k->fd, k->h, k->n);
-  g.sends += (uint64_t)k->n;
-  k->n = 0;
-}
+static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, k->h, &k->n); }
 
 static void finish(uint32_t idx, int64_t at);
 
@@ -281,22 +269,9 @@ static int answer_challenge(uint32_t idx, const char *v, const char *end, int64_
   }
   int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
   char cnonce[16];
-  int cn = snprintf(cnonce, sizeof cnonce, "%x", idx);
-  md5_ctx c;
-  md5_begin(&c);
-  md5_add(&c, g.ha1, 32);
-  md5_add(&c, ":", 1);
-  md5_add(&c, nonce, nonce_n);
-  if (with_qop) {
-    md5_add(&c, ":00000001:", 10);
-    md5_add(&c, cnonce, (size_t)cn);
-    md5_add(&c, ":auth", 5);
-  }
-  md5_add(&c, ":", 1);
-  md5_add(&c, g.ha2, 32);
+  snprintf(cnonce, sizeof cnonce, "%x", idx);
   char response[33];
-  md5_hex(&c, response);
-  response[32] = 0;
+  digest_response(response, g.ha1, nonce, nonce_n, cnonce, with_qop, g.ha2);
   char auth[800];
   int an = snprintf(auth, sizeof auth,
                     "Authorization: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\","
@@ -532,15 +507,8 @@ static void fire_timers(int64_t now) {
 /* A UDP socket (a TCP connection) from 127.0.0.1:`port` (0: any) to the target; its port, or -1. */
 static int open_socket(sock_t *k, int port) {
   k->fd = socket(AF_INET, g.tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
-  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
-  if (k->fd < 0 || bind(k->fd, (struct sockaddr *)&local, sizeof local) != 0 ||
-      connect(k->fd, (struct sockaddr *)&g.target, sizeof g.target) != 0) {
-    return -1;
-  }
-  socklen_t sl = sizeof local;
-  getsockname(k->fd, (struct sockaddr *)&local, &sl);
-  k->port = ntohs(local.sin_port);
+  k->port = connect_local(k->fd, port, &g.target);
+  if (k->port < 0) return -1;
   if (g.tcp) {
     int on = 1;
     setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
@@ -555,11 +523,7 @@ static int open_socket(sock_t *k, int port) {
   set_buffer(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
   int on = 1;
   setsockopt(k->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-  for (int i = 0; i < BATCH; i++) {
-    k->iov[i].iov_base = k->out[i];
-    k->h[i].msg_hdr.msg_iov = &k->iov[i];
-    k->h[i].msg_hdr.msg_iovlen = 1;
-  }
+  batch_setup(k->h, k->iov, k->out[0], sizeof k->out[0], BATCH, 0);
   return k->port;
 }
 
@@ -601,11 +565,8 @@ int main(int argc, char **argv) {
     }
   }
 
+  batch_setup(in_h, in_iov, in_buf[0], sizeof in_buf[0], BATCH, 1);
   for (int i = 0; i < BATCH; i++) {
-    in_iov[i].iov_base = in_buf[i];
-    in_iov[i].iov_len = sizeof in_buf[i];
-    in_h[i].msg_hdr.msg_iov = &in_iov[i];
-    in_h[i].msg_hdr.msg_iovlen = 1;
     in_h[i].msg_hdr.msg_control = in_ctl[i];
   }
   char a2[300];
@@ -682,13 +643,6 @@ int main(int argc, char **argv) {
          pct_ms(g.latency_us, g.completed, 0.5), pct_ms(g.latency_us, g.completed, 0.99),
          g.last_end_ns ? (double)(g.last_end_ns - g.t0_ns) / 1e9 : 0.0, wall_s, cpu_s,
          (double)g.max_lag_ns / 1e6, g.socks[0].port);
-  const char *sep = "";
-  for (int s = 100; s < 700; s++) {
-    if (g.statuses[s]) {
-      printf("%s\"%d\":%llu", sep, s, (unsigned long long)g.statuses[s]);
-      sep = ",";
-    }
-  }
-  printf("}}\n");
+  print_statuses(g.statuses, 700);
   return 0;
 }
