@@ -597,13 +597,8 @@ static struct iovec in_iov[BATCH];
 
 static void receive_socket(int fd) {
   for (;;) {
-    int n = recvmmsg(fd, in_h, BATCH, MSG_DONTWAIT, NULL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR || errno == ECONNREFUSED) continue;
-      perror("recvmmsg");
-      exit(2);
-    }
+    int n = receive_batch(fd, in_h, BATCH);
+    if (n == 0) return;
     int64_t now = now_ns();
     for (int i = 0; i < n; i++) {
       msg_t m;

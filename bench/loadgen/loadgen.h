@@ -182,6 +182,18 @@ static uint64_t send_batch(int fd, struct mmsghdr *h, int *n) {
   return (uint64_t)total;
 }
 
+/* Reads up to `max` datagrams queued on `fd` into `h` without waiting: how many (0: none). */
+static int receive_batch(int fd, struct mmsghdr *h, int max) {
+  for (;;) {
+    int n = recvmmsg(fd, h, (unsigned)max, MSG_DONTWAIT, NULL);
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (errno == EINTR || errno == ECONNREFUSED) continue;
+    perror(LOADGEN_NAME ": recvmmsg");
+    exit(2);
+  }
+}
+
 /* Points each of the `n` headers of `h` at its own buffer in `bufs` (`size` bytes apart). */
 static void batch_setup(struct mmsghdr *h, struct iovec *iov, char *bufs, size_t size, int n,
                         int full) {

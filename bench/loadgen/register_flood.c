@@ -383,13 +383,8 @@ static void receive_socket(int fd) {
       in_h[i].msg_hdr.msg_controllen = sizeof in_ctl[i];
       in_h[i].msg_hdr.msg_flags = 0;
     }
-    int n = recvmmsg(fd, in_h, BATCH, MSG_DONTWAIT, NULL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR || errno == ECONNREFUSED) continue;
-      perror("recvmmsg");
-      exit(2);
-    }
+    int n = receive_batch(fd, in_h, BATCH);
+    if (n == 0) return;
     int64_t fallback = now_ns();
     for (int i = 0; i < n; i++) {
       int64_t at = fallback;
