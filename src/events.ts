@@ -176,14 +176,34 @@ export class Counters {
    */
   #index = new Map<string, CounterNode>();
   #entries: CounterEntry[] = [];
+  /** Called at the next change, then forgotten (`nextChange`). */
+  #waiting?: () => void;
 
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
     this.entry(name, labels).value += by;
+    this.changed();
+  }
+
+  /** Says a live `entry` was added to (`inc` says it itself). */
+  changed(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    this.#waiting = undefined;
+    waiting();
+  }
+
+  /**
+   * Calls `callback` once, at the next change: a worker's counter report sleeps until then
+   * instead of waking an idle thread to find nothing changed (workers/port.ts).
+   */
+  nextChange(callback: () => void): void {
+    this.#waiting = callback;
   }
 
   /**
    * The live entry of one counter and label set (created at 0): a hot path that counts the
-   * same set again and again keeps it and adds to `value`, without walking the index.
+   * same set again and again keeps it and adds to `value`, without walking the index, then
+   * calls `changed`.
    */
   entry(name: string, labels: Record<string, string> = {}): { value: number } {
     let node = this.#index.get(name);
@@ -202,6 +222,11 @@ export class Counters {
       if (Object.entries(labels).every(([k, v]) => e.labels[k] === v)) sum += e.value;
     }
     return sum;
+  }
+
+  /** The live entries, in the order they were made (an entry keeps its index): read only. */
+  get entries(): readonly Readonly<CounterEntry>[] {
+    return this.#entries;
   }
 
   snapshot(): { name: string; labels: Record<string, string>; value: number }[] {

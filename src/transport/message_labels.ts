@@ -47,7 +47,13 @@ export class MessageCounter {
 
   /** Adds one for `message` under its transport and method or status. */
   count(transport: TransportName, message: SipMessage): void {
-    this.entry(transport, message).value++;
+    this.add(this.entry(transport, message));
+  }
+
+  /** Adds one to an `entry` of this counter (a send's, once it settles). */
+  add(entry: { value: number }): void {
+    entry.value++;
+    this.#counters.changed();
   }
 
   /** The live entry `count` adds to: held instead of the message until a send settles. */

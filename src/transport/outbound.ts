@@ -93,9 +93,10 @@ export class Outbound {
     transport: TransportName,
     flow?: Flow,
   ): Promise<Flow> {
-    const out = this.#messagesOut.entry(transport, message);
+    const counter = this.#messagesOut;
+    const out = counter.entry(transport, message);
     return sent.then((result) => {
-      out.value++;
+      counter.add(out);
       return flow ?? result as Flow;
     });
   }

@@ -25,14 +25,15 @@ import { FlowRefsOut } from "./flow_refs.ts";
 /** How often connection figures (messages, bytes, last activity) are reported. */
 const CONNECTIONS_EVERY_MS = 1000;
 
-/** How often counters are reported unasked (the API asks before it reads: `sync`). */
+/**
+ * How long after a change counters are reported unasked (the API asks before it reads: `sync`).
+ */
 const COUNTERS_EVERY_MS = 50;
 
 export class WorkerPort implements WorkerLinks {
   readonly index: number;
   readonly count: number;
   #post: (message: FromWorker) => void;
-  #timer?: ReturnType<typeof setInterval>;
   /** Reports counters and connections now (set by `attach` and `reportConnections`). */
   #flushers: (() => void)[] = [];
   #closers: (() => void)[] = [];
@@ -124,25 +125,48 @@ export class WorkerPort implements WorkerLinks {
     for (const type of FORWARDED_EVENTS) {
       this.#closers.push(events.on(type, (event) => this.#post({ t: "event", event })));
     }
-    const reported = new Map<string, number>();
-    this.#timer = setInterval(() => this.#reportCounters(counters, reported), COUNTERS_EVERY_MS);
-    this.#flushers.push(() => this.#reportCounters(counters, reported));
-    this.#closers.push(() => {
-      clearInterval(this.#timer);
-      this.#reportCounters(counters, reported);
-    });
+    this.#reportCountersOnChange(counters);
   }
 
-  #reportCounters(counters: Counters, reported: Map<string, number>): void {
-    const deltas: CounterDelta[] = [];
-    for (const entry of counters.snapshot()) {
-      const key = `${entry.name}${JSON.stringify(entry.labels)}`;
-      const by = entry.value - (reported.get(key) ?? 0);
-      if (by === 0) continue;
-      reported.set(key, entry.value);
-      deltas.push({ name: entry.name, labels: entry.labels, by });
-    }
-    if (deltas.length > 0) this.#post({ t: "counters", deltas });
+  /**
+   * Reports counters `COUNTERS_EVERY_MS` after a change, so the dashboard lags by that much
+   * at most; a thread whose counters stay put is not woken for them (`Counters.nextChange`).
+   * `sync` reports at once.
+   */
+  #reportCountersOnChange(counters: Counters): void {
+    /** The value last reported, by entry index (`Counters.entries`). */
+    const reported: number[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let closed = false;
+    const report = () => {
+      const deltas: CounterDelta[] = [];
+      const entries = counters.entries;
+      for (let i = 0; i < entries.length; i++) {
+        const { name, labels, value } = entries[i];
+        const by = value - (reported[i] ?? 0);
+        if (by === 0) continue;
+        reported[i] = value;
+        deltas.push({ name, labels, by });
+      }
+      if (deltas.length > 0) this.#post({ t: "counters", deltas });
+    };
+    const arm = () => {
+      if (closed) return;
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        report();
+        counters.nextChange(arm);
+      }, COUNTERS_EVERY_MS);
+    };
+    counters.nextChange(arm);
+    // Counts made before now (at start-up) go out in the first report.
+    arm();
+    this.#flushers.push(report);
+    this.#closers.push(() => {
+      closed = true;
+      clearTimeout(timer);
+      report();
+    });
   }
 
   /** Reports this worker's connections every second (the main thread lists them). */
