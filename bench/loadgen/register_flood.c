@@ -34,155 +34,20 @@
 #include <time.h>
 #include <unistd.h>
 
-/* loadgen.h brings the socket, string and stdio headers both generators use. */
-#define LOADGEN_NAME "register_flood"
-#include "loadgen.h"
+#include "register_flood.h"
 
-#define BATCH 64
-#define MAX_MSG 1400
-#define MAX_RETRANS 7
-#define T1_MS 500
-#define MAX_SOCKETS 64
-#define STREAM_BUF (256 << 10)
-#define MAX_QUEUED (32 << 20)
+const char loadgen_name[] = "register_flood";
+register_flood_t g;
 
-enum { IDLE, WAIT_401, WAIT_200, DONE };
-
-/* One registration: its start, its state, and the second REGISTER once challenged. */
-typedef struct {
-  int64_t start_ns;
-  char *auth_msg;
-  uint16_t auth_len;
-  uint8_t state;
-  uint8_t sends;
-  uint8_t sock; /* the socket (connection) it is sent on */
-  uint32_t gen;
-} reg_t;
-
-/* One source socket: UDP, its outgoing batch; TCP, its stream's bytes out and in. */
-typedef struct {
-  int fd, port;
-  char out[BATCH][MAX_MSG];
-  struct mmsghdr h[BATCH];
-  struct iovec iov[BATCH];
-  int n;
-  char *obuf, *ibuf;
-  size_t olen, ocap, ilen, icap;
-  int lost;
-  uint32_t open; /* registrations open on it */
-} sock_t;
-
-static struct {
-  const char *user, *password, *domain;
-  struct sockaddr_in target;
-  sock_t *socks;
-  int nsock, tcp;
-  long pid;
-  reg_t *regs;
-  uint32_t total, started;
-  fifo_t timers[4]; /* 500, 1000, 2000, 4000 ms */
-  /* Counters. */
-  uint64_t completed, shed, retry_after, failed, timeouts, retransmits, stray, sends, lost;
-  uint64_t completed_in_offer; /* 200s that arrived before SECONDS were over */
-  uint64_t statuses[700];
-  uint32_t *latency_us;
-  int64_t t0_ns, offer_end_ns, last_end_ns, max_lag_ns;
-  uint32_t open;
-  /* HA1 of the last realm seen, and HA2 of REGISTER sip:DOMAIN. */
-  char realm[128], ha1[33], ha2[33];
-} g;
-
-static int64_t now_ns(void) {
+int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* REGISTER number `idx` with CSeq `cseq`, `auth` (an Authorization line) when challenged. */
-static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, size_t auth_len) {
-  char *p = buf;
-  int port = g.socks[g.regs[idx].sock].port;
-  p = put(p, "REGISTER sip:");
-  p = put(p, g.domain);
-  p = put(p, g.tcp ? " SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:" : " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:");
-  p = put_u(p, (uint64_t)port);
-  p = put(p, ";branch=z9hG4bK-");
-  p = put_u(p, (uint64_t)g.pid);
-  *p++ = '-';
-  p = put_u(p, idx);
-  *p++ = '-';
-  p = put_u(p, (uint64_t)cseq);
-  p = put(p, ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:");
-  p = put(p, g.user);
-  *p++ = '@';
-  p = put(p, g.domain);
-  p = put(p, ">;tag=");
-  p = put_u(p, (uint64_t)g.pid);
-  *p++ = 'R';
-  p = put_u(p, idx);
-  p = put(p, "\r\nTo: <sip:");
-  p = put(p, g.user);
-  *p++ = '@';
-  p = put(p, g.domain);
-  p = put(p, ">\r\nCall-ID: ");
-  p = put_u(p, idx);
-  *p++ = '-';
-  p = put_u(p, (uint64_t)g.pid);
-  p = put(p, "@loadgen\r\nCSeq: ");
-  p = put_u(p, (uint64_t)cseq);
-  p = put(p, " REGISTER\r\nContact: <sip:");
-  p = put(p, g.user);
-  p = put(p, "@127.0.0.1:");
-  p = put_u(p, (uint64_t)port);
-  p = put(p, g.tcp ? ";transport=tcp>\r\n" : ";transport=udp>\r\n");
-  if (auth) {
-    memcpy(p, auth, auth_len);
-    p += auth_len;
-  }
-  p = put(p, "Expires: 3600\r\nContent-Length: 0\r\n\r\n");
-  return (int)(p - buf);
-}
-
 static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, k->h, &k->n); }
 
-static void finish(uint32_t idx, int64_t at);
-
-/* Connection `k` is gone: what was open on it fails, and nothing more is sent on it. */
-static void lose(sock_t *k, const char *why) {
-  if (k->lost) return;
-  fprintf(stderr, "register_flood: connection from port %d lost: %s\n", k->port, why);
-  k->lost = 1;
-  k->olen = k->ilen = 0;
-  close(k->fd);
-  g.lost++;
-  int64_t now = now_ns();
-  uint32_t which = (uint32_t)(k - g.socks);
-  for (uint32_t i = 0; i < g.started && k->open; i++) {
-    if (g.regs[i].sock == which && g.regs[i].state != DONE) {
-      g.failed++;
-      finish(i, now);
-    }
-  }
-}
-
-/* Writes what the stream holds, as much as the kernel takes now (the rest on a later turn). */
-static void flush_stream(sock_t *k) {
-  size_t done = 0;
-  while (done < k->olen && !k->lost) {
-    ssize_t n = send(k->fd, k->obuf + done, k->olen - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) lose(k, strerror(errno));
-      break;
-    }
-    done += (size_t)n;
-  }
-  if (k->lost) return;
-  memmove(k->obuf, k->obuf + done, k->olen - done);
-  k->olen -= done;
-}
-
-static void flush(void) {
+void flush(void) {
   for (int i = 0; i < g.nsock; i++) {
     if (g.tcp ? g.socks[i].olen > 0 : g.socks[i].n > 0) {
       (g.tcp ? flush_stream : flush_socket)(&g.socks[i]);
@@ -191,7 +56,7 @@ static void flush(void) {
 }
 
 /* Where registration `idx`'s next request goes on its socket; sent with the batch. */
-static char *slot(uint32_t idx, sock_t **k) {
+char *slot(uint32_t idx, sock_t **k) {
   *k = &g.socks[g.regs[idx].sock];
   if (!g.tcp) {
     if ((*k)->n == BATCH) flush_socket(*k);
@@ -214,7 +79,7 @@ static char *slot(uint32_t idx, sock_t **k) {
   return (*k)->obuf + (*k)->olen;
 }
 
-static void queue_len(sock_t *k, int len) {
+void queue_len(sock_t *k, int len) {
   if (g.tcp) {
     k->olen += (size_t)len;
     g.sends++;
@@ -222,154 +87,6 @@ static void queue_len(sock_t *k, int len) {
   }
   k->iov[k->n].iov_len = (size_t)len;
   k->n++;
-}
-
-/* (Re)sends registration `idx`'s current request and arms its next retransmission. */
-static void send_current(uint32_t idx, int64_t now) {
-  reg_t *r = &g.regs[idx];
-  sock_t *k;
-  if (g.socks[r->sock].lost) return; /* failed already, with what was open on it */
-  char *buf = slot(idx, &k);
-  if (r->state == WAIT_401) {
-    queue_len(k, build_register(buf, idx, 1, NULL, 0));
-  } else {
-    memcpy(buf, r->auth_msg, r->auth_len);
-    queue_len(k, r->auth_len);
-  }
-  int step = r->sends < 3 ? r->sends : 3; /* T1, 2·T1, 4·T1, then T2 */
-  if (!g.tcp) fifo_push(&g.timers[step], idx, r->gen, now + (int64_t)(T1_MS << step) * 1000000);
-  r->sends++;
-}
-
-static void finish(uint32_t idx, int64_t at) {
-  reg_t *r = &g.regs[idx];
-  r->state = DONE;
-  r->gen++;
-  free(r->auth_msg);
-  r->auth_msg = NULL;
-  g.open--;
-  g.socks[r->sock].open--;
-  if (at > g.last_end_ns) g.last_end_ns = at;
-}
-
-/* Answers challenge `v` (a WWW-Authenticate value offering MD5): 0, or -1 if unusable. */
-static int answer_challenge(uint32_t idx, const char *v, const char *end, int64_t now) {
-  size_t realm_n = 0, nonce_n = 0, opaque_n = 0, qop_n = 0;
-  const char *realm = param(v, end, "realm", &realm_n);
-  const char *nonce = param(v, end, "nonce", &nonce_n);
-  const char *opaque = param(v, end, "opaque", &opaque_n);
-  const char *qop = param(v, end, "qop", &qop_n);
-  if (!realm || !nonce || realm_n >= sizeof g.realm || nonce_n > 200 || opaque_n > 200) return -1;
-  if (strlen(g.realm) != realm_n || memcmp(g.realm, realm, realm_n) != 0) {
-    memcpy(g.realm, realm, realm_n);
-    g.realm[realm_n] = 0;
-    char a1[512];
-    int n = snprintf(a1, sizeof a1, "%s:%s:%s", g.user, g.realm, g.password);
-    md5_of(g.ha1, a1, (size_t)n);
-  }
-  int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
-  char cnonce[16];
-  snprintf(cnonce, sizeof cnonce, "%x", idx);
-  char response[33];
-  digest_response(response, g.ha1, nonce, nonce_n, cnonce, with_qop, g.ha2);
-  char auth[800];
-  int an = snprintf(auth, sizeof auth,
-                    "Authorization: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\","
-                    "uri=\"sip:%s\",response=\"%s\",algorithm=MD5",
-                    g.user, g.realm, (int)nonce_n, nonce, g.domain, response);
-  if (with_qop) {
-    an += snprintf(auth + an, sizeof auth - (size_t)an, ",cnonce=\"%s\",qop=auth,nc=00000001",
-                   cnonce);
-  }
-  if (opaque) {
-    an += snprintf(auth + an, sizeof auth - (size_t)an, ",opaque=\"%.*s\"", (int)opaque_n, opaque);
-  }
-  an += snprintf(auth + an, sizeof auth - (size_t)an, "\r\n");
-  reg_t *r = &g.regs[idx];
-  char msg[MAX_MSG];
-  int len = build_register(msg, idx, 2, auth, (size_t)an);
-  r->auth_msg = malloc((size_t)len);
-  if (!r->auth_msg) {
-    perror("malloc");
-    exit(2);
-  }
-  memcpy(r->auth_msg, msg, (size_t)len);
-  r->auth_len = (uint16_t)len;
-  r->state = WAIT_200;
-  r->sends = 0;
-  r->gen++;
-  send_current(idx, now);
-  return 0;
-}
-
-static void on_response(const char *m, size_t n, int64_t at) {
-  const char *end = m + n;
-  if (n < 12 || memcmp(m, "SIP/2.0 ", 8) != 0) return;
-  int status = (m[8] - '0') * 100 + (m[9] - '0') * 10 + (m[10] - '0');
-  if (status < 100 || status > 699) return;
-  long long idx = -1, pid = -1;
-  int cseq = 0, retry_after = 0;
-  const char *chal = NULL, *chal_end = NULL;
-  const char *line = memchr(m, '\n', n);
-  while (line && ++line < end) {
-    const char *eol = memchr(line, '\n', (size_t)(end - line));
-    if (!eol) eol = end;
-    const char *vend = eol > line && eol[-1] == '\r' ? eol - 1 : eol;
-    if (vend == line) break; /* end of headers */
-    const char *v;
-    if ((v = header(line, vend, "call-id", 'i'))) {
-      char *after;
-      idx = strtoll(v, &after, 10);
-      pid = *after == '-' ? strtoll(after + 1, NULL, 10) : -1;
-    } else if ((v = header(line, vend, "cseq", 0))) {
-      cseq = atoi(v);
-    } else if ((v = header(line, vend, "retry-after", 0))) {
-      retry_after = 1;
-    } else if ((v = header(line, vend, "www-authenticate", 0))) {
-      /* Several challenges (RFC 8760): the MD5 one, or the one naming no algorithm. */
-      if (vend - v < 7 || strncasecmp(v, "Digest ", 7) != 0) {
-        line = eol;
-        continue;
-      }
-      v += 7;
-      size_t an;
-      const char *alg = param(v, vend, "algorithm", &an);
-      if (!alg || (an == 3 && strncasecmp(alg, "MD5", 3) == 0)) {
-        chal = v;
-        chal_end = vend;
-      }
-    }
-    line = eol;
-  }
-  if (pid != g.pid || idx < 0 || idx >= g.started) {
-    g.stray++;
-    return;
-  }
-  reg_t *r = &g.regs[idx];
-  int expected = r->state == WAIT_401 ? 1 : r->state == WAIT_200 ? 2 : 0;
-  if (status < 200) return;
-  if (cseq != expected) {
-    g.stray++; /* an answer to a retransmission already answered */
-    return;
-  }
-  g.statuses[status]++;
-  if (status == 401 && cseq == 1) {
-    if (chal && answer_challenge((uint32_t)idx, chal, chal_end, at) == 0) return;
-    g.failed++;
-    finish((uint32_t)idx, at);
-  } else if (status == 200) {
-    int64_t us = (at - r->start_ns) / 1000;
-    g.latency_us[g.completed++] = us > 0 ? (uint32_t)us : 0;
-    if (at <= g.offer_end_ns) g.completed_in_offer++;
-    finish((uint32_t)idx, at);
-  } else if (status == 503) {
-    g.shed++;
-    g.retry_after += (uint64_t)retry_after;
-    finish((uint32_t)idx, at);
-  } else {
-    g.failed++;
-    finish((uint32_t)idx, at);
-  }
 }
 
 static char in_buf[BATCH][2048];
@@ -403,98 +120,12 @@ static void receive_socket(int fd) {
   }
 }
 
-/* The length of the message at `m` (its header, then Content-Length's bytes), 0 if not all in. */
-static size_t frame(const char *m, size_t avail) {
-  const char *hend = memmem(m, avail, "\r\n\r\n", 4);
-  if (!hend) return 0;
-  size_t head = (size_t)(hend + 4 - m);
-  size_t body = 0;
-  for (const char *line = m; line < hend;) {
-    const char *eol = memchr(line, '\n', (size_t)(hend + 2 - line));
-    const char *vend = eol && eol > line && eol[-1] == '\r' ? eol - 1 : hend;
-    const char *v = header(line, vend, "content-length", 'l');
-    if (v) body = (size_t)strtoul(v, NULL, 10);
-    if (!eol) break;
-    line = eol + 1;
-  }
-  return head + body <= avail ? head + body : 0;
-}
-
-/* Reads what connection `k` holds and handles each whole answer in it. */
-static void receive_stream(sock_t *k) {
-  while (!k->lost) {
-    if (k->ilen == k->icap) {
-      lose(k, "an answer larger than the read buffer");
-      return;
-    }
-    ssize_t n = recv(k->fd, k->ibuf + k->ilen, k->icap - k->ilen, MSG_DONTWAIT);
-    if (n == 0) lose(k, "closed by the server");
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) lose(k, strerror(errno));
-      return;
-    }
-    k->ilen += (size_t)n;
-    int64_t at = now_ns();
-    size_t pos = 0;
-    while (pos < k->ilen) {
-      if (k->ibuf[pos] == '\r' || k->ibuf[pos] == '\n') { /* keep-alive CRLFs */
-        pos++;
-        continue;
-      }
-      size_t len = frame(k->ibuf + pos, k->ilen - pos);
-      if (!len) break;
-      on_response(k->ibuf + pos, len, at);
-      pos += len;
-    }
-    memmove(k->ibuf, k->ibuf + pos, k->ilen - pos);
-    k->ilen -= pos;
-    flush(); /* the second REGISTERs the 401s asked for */
-  }
-}
-
 static void receive_all(void) {
   for (int i = 0; i < g.nsock; i++) {
     if (g.tcp) {
       receive_stream(&g.socks[i]);
     } else {
       receive_socket(g.socks[i].fd);
-    }
-  }
-}
-
-/* Starts registration number g.started on socket `sock`. */
-static void start(uint32_t sock, int64_t now) {
-  uint32_t idx = g.started++;
-  reg_t *r = &g.regs[idx];
-  r->state = WAIT_401;
-  r->start_ns = now;
-  r->sock = (uint8_t)sock;
-  if (g.socks[sock].lost) { /* an open loop still offers it, on a connection now gone */
-    r->state = DONE;
-    g.failed++;
-    return;
-  }
-  g.open++;
-  g.socks[sock].open++;
-  send_current(idx, now);
-}
-
-static void fire_timers(int64_t now) {
-  for (int k = 0; k < 4; k++) {
-    fifo_t *q = &g.timers[k];
-    while (q->head < q->tail && q->v[q->head].due <= now) {
-      timer_t_ t = q->v[q->head++];
-      reg_t *r = &g.regs[t.idx];
-      if (r->gen != t.gen || r->state == DONE) continue;
-      if (r->sends > MAX_RETRANS) {
-        g.timeouts++;
-        g.failed++;
-        finish(t.idx, now);
-      } else {
-        g.retransmits++;
-        send_current(t.idx, now);
-      }
     }
   }
 }

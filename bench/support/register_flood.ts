@@ -2,8 +2,8 @@
  * @module The cheap REGISTER + digest generator (bench/loadgen/register_flood.c) for loads
  * sipp cannot offer on this box: at 60,000/s sipp took 94 % of a core and lost answers at
  * its own socket, so the overload measured sipp (docs/performance.md). The C source is
- * compiled on demand with `cc -O2` into a cache directory named by its hash (a changed
- * source recompiles); without a C compiler the bench says so and stops. `runFloodLoad`
+ * compiled on demand with `cc -O2` into a cache directory named by the sources' hash (a
+ * changed source recompiles); without a C compiler the bench says so and stops. `runFloodLoad`
  * offers a rate to a bench registrar and reports a `LoadRun` like sipp's (bench/support/
  * sipp_ladder.ts), with the generator's own CPU. Not part of the product.
  */
@@ -53,28 +53,34 @@ const builds = new Map<string, Promise<string>>();
 export const floodBinary = (): Promise<string> => loadgenBinary("register_flood");
 
 /**
- * bench/loadgen/`name`.c (with loadgen.h and md5.h) compiled with `cc -O2` into a directory
- * named by the sources' hash, once per source version; throws if there is no `cc`.
+ * The generator `name` of bench/loadgen compiled with `cc -O2` from its own files (`name`.c
+ * and `name`_*.c) and the shared ones (loadgen.c, md5.c), into a directory named by the hash
+ * of every source and header there, once per source version; throws if there is no `cc`.
  */
 export function loadgenBinary(name: string): Promise<string> {
-  const sources = [`${name}.c`, "loadgen.h", "md5.h"].map((f) =>
-    new URL(`../loadgen/${f}`, import.meta.url)
-  );
   let built = builds.get(name);
   if (built) return built;
   built = (async () => {
-    const text = (await Promise.all(sources.map((u) => Deno.readFile(u)))).flatMap((b) => [...b]);
+    const dir = new URL("../loadgen/", import.meta.url);
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name)
+      .filter((f) => /\.[ch]$/.test(f)).sort();
+    const ours = (f: string) =>
+      f === `${name}.c` || (f.startsWith(`${name}_`) && f.endsWith(".c")) ||
+      f === "loadgen.c" || f === "md5.c";
+    const sources = files.filter(ours).map((f) => new URL(f, dir).pathname);
+    const text = (await Promise.all(files.map((f) => Deno.readFile(new URL(f, dir)))))
+      .flatMap((b) => [...b]);
     const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(text));
     const hash = [...new Uint8Array(digest).slice(0, 8)]
       .map((b) => b.toString(16).padStart(2, "0")).join("");
-    const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/sipws-loadgen-${hash}`;
-    const bin = `${dir}/${name}`;
+    const cache = `${Deno.env.get("TMPDIR") ?? "/tmp"}/sipws-loadgen-${hash}`;
+    const bin = `${cache}/${name}`;
     if (await Deno.stat(bin).then(() => true, () => false)) return bin;
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(cache, { recursive: true });
     let out: Deno.CommandOutput;
     try {
       out = await new Deno.Command("cc", {
-        args: ["-O2", "-o", `${bin}.${Deno.pid}`, sources[0].pathname, "-lm"],
+        args: ["-O2", "-o", `${bin}.${Deno.pid}`, ...sources, "-lm"],
       }).output();
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
