@@ -41,12 +41,6 @@ typedef struct {
   int n;
 } sock_t;
 
-/* A user's HA1 for the last realm it was challenged in. */
-typedef struct {
-  const char *user, *password;
-  char realm[128], ha1[33];
-} cred_t;
-
 /* The parts of a SIP message the generator reads; values point into the datagram. */
 typedef struct {
   const char *v;

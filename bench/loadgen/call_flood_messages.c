@@ -163,41 +163,7 @@ int build_response(char *buf, const msg_t *m, int status, uint32_t idx) {
  */
 int digest(char *out, size_t cap, const char *name, cred_t *cred, const char *method,
            const char *uri, span_t ch, uint32_t seed) {
-  const char *end = ch.v + ch.n;
-  size_t realm_n = 0, nonce_n = 0, opaque_n = 0, qop_n = 0, alg_n = 0;
-  const char *realm = param(ch.v, end, "realm", &realm_n);
-  const char *nonce = param(ch.v, end, "nonce", &nonce_n);
-  const char *opaque = param(ch.v, end, "opaque", &opaque_n);
-  const char *qop = param(ch.v, end, "qop", &qop_n);
-  const char *alg = param(ch.v, end, "algorithm", &alg_n);
-  if (!realm || !nonce || realm_n >= sizeof cred->realm || nonce_n > 200 || opaque_n > 200) {
-    return -1;
-  }
-  if (alg && !(alg_n == 3 && strncasecmp(alg, "MD5", 3) == 0)) return -1;
-  if (strlen(cred->realm) != realm_n || memcmp(cred->realm, realm, realm_n) != 0) {
-    memcpy(cred->realm, realm, realm_n);
-    cred->realm[realm_n] = 0;
-    char a1[512];
-    int n = snprintf(a1, sizeof a1, "%s:%s:%s", cred->user, cred->realm, cred->password);
-    md5_of(cred->ha1, a1, (size_t)n);
-  }
-  char a2[300], ha2[33];
-  md5_of(ha2, a2, (size_t)snprintf(a2, sizeof a2, "%s:%s", method, uri));
-  int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
-  char cnonce[16];
-  snprintf(cnonce, sizeof cnonce, "%x", seed);
-  char response[33];
-  digest_response(response, cred->ha1, nonce, nonce_n, cnonce, with_qop, ha2);
-  int an = snprintf(out, cap,
-                    "%s: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\",uri=\"%s\","
-                    "response=\"%s\",algorithm=MD5",
-                    name, cred->user, cred->realm, (int)nonce_n, nonce, uri, response);
-  if (with_qop) {
-    an += snprintf(out + an, cap - (size_t)an, ",cnonce=\"%s\",qop=auth,nc=00000001", cnonce);
-  }
-  if (opaque) {
-    an += snprintf(out + an, cap - (size_t)an, ",opaque=\"%.*s\"", (int)opaque_n, opaque);
-  }
-  an += snprintf(out + an, cap - (size_t)an, "\r\n");
-  return an;
+  char ha2[33];
+  digest_ha2(ha2, method, uri);
+  return digest_line(out, cap, name, cred, uri, ha2, ch.v, ch.v + ch.n, seed);
 }

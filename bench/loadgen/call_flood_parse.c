@@ -68,14 +68,8 @@ int parse(const char *m, size_t n, msg_t *out) {
       if (lt && gt) out->contact_uri = (span_t){lt + 1, (size_t)(gt - lt - 1)};
     } else if ((v = header(line, vend, "proxy-authenticate", 0)) ||
                (v = header(line, vend, "www-authenticate", 0))) {
-      /* Several challenges (RFC 8760): the MD5 one, or the one naming no algorithm. */
-      size_t an;
-      const char *alg = vend - v >= 7 && strncasecmp(v, "Digest ", 7) == 0
-                            ? param(v + 7, vend, "algorithm", &an)
-                            : v;
-      if (!alg || (alg != v && an == 3 && strncasecmp(alg, "MD5", 3) == 0)) {
-        out->challenge = (span_t){v + 7, (size_t)(vend - v - 7)};
-      }
+      const char *ch = md5_challenge(v, vend);
+      if (ch) out->challenge = (span_t){ch, (size_t)(vend - ch)};
     }
     line = eol;
   }

@@ -161,6 +161,54 @@ void digest_response(char out[33], const char *ha1, const char *nonce, size_t no
   out[32] = 0;
 }
 
+const char *md5_challenge(const char *v, const char *end) {
+  if (end - v < 7 || strncasecmp(v, "Digest ", 7) != 0) return NULL;
+  size_t n;
+  const char *alg = param(v + 7, end, "algorithm", &n);
+  return !alg || (n == 3 && strncasecmp(alg, "MD5", 3) == 0) ? v + 7 : NULL;
+}
+
+void digest_ha2(char out[33], const char *method, const char *uri) {
+  char a2[300];
+  md5_of(out, a2, (size_t)snprintf(a2, sizeof a2, "%s:%s", method, uri));
+}
+
+int digest_line(char *out, size_t cap, const char *name, cred_t *cred, const char *uri,
+                const char *ha2, const char *ch, const char *end, uint32_t seed) {
+  size_t realm_n = 0, nonce_n = 0, opaque_n = 0, qop_n = 0;
+  const char *realm = param(ch, end, "realm", &realm_n);
+  const char *nonce = param(ch, end, "nonce", &nonce_n);
+  const char *opaque = param(ch, end, "opaque", &opaque_n);
+  const char *qop = param(ch, end, "qop", &qop_n);
+  if (!realm || !nonce || realm_n >= sizeof cred->realm || nonce_n > 200 || opaque_n > 200) {
+    return -1;
+  }
+  if (strlen(cred->realm) != realm_n || memcmp(cred->realm, realm, realm_n) != 0) {
+    memcpy(cred->realm, realm, realm_n);
+    cred->realm[realm_n] = 0;
+    char a1[512];
+    int n = snprintf(a1, sizeof a1, "%s:%s:%s", cred->user, cred->realm, cred->password);
+    md5_of(cred->ha1, a1, (size_t)n);
+  }
+  int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
+  char cnonce[16];
+  snprintf(cnonce, sizeof cnonce, "%x", seed);
+  char response[33];
+  digest_response(response, cred->ha1, nonce, nonce_n, cnonce, with_qop, ha2);
+  int an = snprintf(out, cap,
+                    "%s: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\",uri=\"%s\","
+                    "response=\"%s\",algorithm=MD5",
+                    name, cred->user, cred->realm, (int)nonce_n, nonce, uri, response);
+  if (with_qop) {
+    an += snprintf(out + an, cap - (size_t)an, ",cnonce=\"%s\",qop=auth,nc=00000001", cnonce);
+  }
+  if (opaque) {
+    an += snprintf(out + an, cap - (size_t)an, ",opaque=\"%.*s\"", (int)opaque_n, opaque);
+  }
+  an += snprintf(out + an, cap - (size_t)an, "\r\n");
+  return an;
+}
+
 /* The report's last member: each status answered and how often, closing the JSON line. */
 void print_statuses(const uint64_t *statuses, int end) {
   const char *sep = "";

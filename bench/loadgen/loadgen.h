@@ -91,6 +91,12 @@ static inline const char *header(const char *line, const char *end, const char *
   return p;
 }
 
+/* A user's HA1 for the last realm it was challenged in. */
+typedef struct {
+  const char *user, *password;
+  char realm[128], ha1[33];
+} cred_t;
+
 /* The value of digest parameter `name` in `v` (quoted or token), or NULL. */
 const char *param(const char *v, const char *end, const char *name, size_t *len);
 
@@ -127,6 +133,24 @@ int connect_local(int fd, int port, const struct sockaddr_in *target);
  */
 void digest_response(char out[33], const char *ha1, const char *nonce, size_t nonce_n,
                      const char *cnonce, int with_qop, const char *ha2);
+
+/*
+ * The parameters of `v` (a WWW- or Proxy-Authenticate value) if it is a Digest challenge
+ * offering MD5 or naming no algorithm (of several challenges, RFC 8760, the one to answer),
+ * else NULL.
+ */
+const char *md5_challenge(const char *v, const char *end);
+
+/* The HA2 (32 hex digits) of `method` and `uri`, for qop=auth or none. */
+void digest_ha2(char out[33], const char *method, const char *uri);
+
+/*
+ * The `name` line (Authorization or Proxy-Authorization) answering the challenge whose
+ * parameters are [`ch`, `end`) for `uri` (HA2 `ha2`) as `cred`, with cnonce `seed` in hex,
+ * into `out`; its length, or -1 if the challenge is unusable.
+ */
+int digest_line(char *out, size_t cap, const char *name, cred_t *cred, const char *uri,
+                const char *ha2, const char *ch, const char *end, uint32_t seed);
 
 /* The report's last member: each status answered and how often, closing the JSON line. */
 void print_statuses(const uint64_t *statuses, int end);

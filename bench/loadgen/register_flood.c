@@ -70,11 +70,7 @@ char *slot(uint32_t idx, sock_t **k) {
       return (*k)->obuf; /* written and dropped: its registration failed with the connection */
     }
     (*k)->ocap *= 2; /* the kernel's buffer is full: hold the rest here */
-    (*k)->obuf = realloc((*k)->obuf, (*k)->ocap);
-    if (!(*k)->obuf) {
-      perror("realloc");
-      exit(2);
-    }
+    (*k)->obuf = must(realloc((*k)->obuf, (*k)->ocap));
   }
   return (*k)->obuf + (*k)->olen;
 }
@@ -166,8 +162,8 @@ int main(int argc, char **argv) {
   double rate = atof(opt(argc, argv, "rate", NULL));
   double seconds = atof(opt(argc, argv, "seconds", NULL));
   double drain = atof(opt(argc, argv, "drain", "15"));
-  g.user = opt(argc, argv, "user", NULL);
-  g.password = opt(argc, argv, "password", NULL);
+  g.cred.user = opt(argc, argv, "user", NULL);
+  g.cred.password = opt(argc, argv, "password", NULL);
   g.domain = opt(argc, argv, "domain", NULL);
   int local_port = atoi(opt(argc, argv, "local-port", "0"));
   g.nsock = atoi(opt(argc, argv, "sockets", "1"));
@@ -195,9 +191,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < BATCH; i++) {
     in_h[i].msg_hdr.msg_control = in_ctl[i];
   }
-  char a2[300];
-  int a2n = snprintf(a2, sizeof a2, "REGISTER:sip:%s", g.domain);
-  md5_of(g.ha2, a2, (size_t)a2n);
+  snprintf(g.uri, sizeof g.uri, "sip:%s", g.domain);
+  digest_ha2(g.ha2, "REGISTER", g.uri);
 
   g.total = (uint32_t)(rate * seconds + 0.5);
   g.regs = calloc(g.total, sizeof *g.regs);

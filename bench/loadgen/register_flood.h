@@ -44,7 +44,8 @@ typedef struct {
 
 /* The run: its options, registrations, timers and totals (one per process). */
 typedef struct {
-  const char *user, *password, *domain;
+  const char *domain;
+  cred_t cred;
   struct sockaddr_in target;
   sock_t *socks;
   int nsock, tcp;
@@ -59,8 +60,8 @@ typedef struct {
   uint32_t *latency_us;
   int64_t t0_ns, offer_end_ns, last_end_ns, max_lag_ns;
   uint32_t open;
-  /* HA1 of the last realm seen, and HA2 of REGISTER sip:DOMAIN. */
-  char realm[128], ha1[33], ha2[33];
+  /* The Request-URI (sip:DOMAIN), and the HA2 of REGISTER to it. */
+  char uri[200], ha2[33];
 } register_flood_t;
 extern register_flood_t g;
 

@@ -20,7 +20,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   *p++ = '-';
   p = put_u(p, (uint64_t)cseq);
   p = put(p, ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:");
-  p = put(p, g.user);
+  p = put(p, g.cred.user);
   *p++ = '@';
   p = put(p, g.domain);
   p = put(p, ">;tag=");
@@ -28,7 +28,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   *p++ = 'R';
   p = put_u(p, idx);
   p = put(p, "\r\nTo: <sip:");
-  p = put(p, g.user);
+  p = put(p, g.cred.user);
   *p++ = '@';
   p = put(p, g.domain);
   p = put(p, ">\r\nCall-ID: ");
@@ -38,7 +38,7 @@ static int build_register(char *buf, uint32_t idx, int cseq, const char *auth, s
   p = put(p, "@loadgen\r\nCSeq: ");
   p = put_u(p, (uint64_t)cseq);
   p = put(p, " REGISTER\r\nContact: <sip:");
-  p = put(p, g.user);
+  p = put(p, g.cred.user);
   p = put(p, "@127.0.0.1:");
   p = put_u(p, (uint64_t)port);
   p = put(p, g.tcp ? ";transport=tcp>\r\n" : ";transport=udp>\r\n");
@@ -80,45 +80,13 @@ void finish(uint32_t idx, int64_t at) {
 
 /* Answers challenge `v` (a WWW-Authenticate value offering MD5): 0, or -1 if unusable. */
 static int answer_challenge(uint32_t idx, const char *v, const char *end, int64_t now) {
-  size_t realm_n = 0, nonce_n = 0, opaque_n = 0, qop_n = 0;
-  const char *realm = param(v, end, "realm", &realm_n);
-  const char *nonce = param(v, end, "nonce", &nonce_n);
-  const char *opaque = param(v, end, "opaque", &opaque_n);
-  const char *qop = param(v, end, "qop", &qop_n);
-  if (!realm || !nonce || realm_n >= sizeof g.realm || nonce_n > 200 || opaque_n > 200) return -1;
-  if (strlen(g.realm) != realm_n || memcmp(g.realm, realm, realm_n) != 0) {
-    memcpy(g.realm, realm, realm_n);
-    g.realm[realm_n] = 0;
-    char a1[512];
-    int n = snprintf(a1, sizeof a1, "%s:%s:%s", g.user, g.realm, g.password);
-    md5_of(g.ha1, a1, (size_t)n);
-  }
-  int with_qop = qop && memmem(qop, qop_n, "auth", 4) != NULL;
-  char cnonce[16];
-  snprintf(cnonce, sizeof cnonce, "%x", idx);
-  char response[33];
-  digest_response(response, g.ha1, nonce, nonce_n, cnonce, with_qop, g.ha2);
   char auth[800];
-  int an = snprintf(auth, sizeof auth,
-                    "Authorization: Digest username=\"%s\",realm=\"%s\",nonce=\"%.*s\","
-                    "uri=\"sip:%s\",response=\"%s\",algorithm=MD5",
-                    g.user, g.realm, (int)nonce_n, nonce, g.domain, response);
-  if (with_qop) {
-    an += snprintf(auth + an, sizeof auth - (size_t)an, ",cnonce=\"%s\",qop=auth,nc=00000001",
-                   cnonce);
-  }
-  if (opaque) {
-    an += snprintf(auth + an, sizeof auth - (size_t)an, ",opaque=\"%.*s\"", (int)opaque_n, opaque);
-  }
-  an += snprintf(auth + an, sizeof auth - (size_t)an, "\r\n");
+  int an = digest_line(auth, sizeof auth, "Authorization", &g.cred, g.uri, g.ha2, v, end, idx);
+  if (an < 0) return -1;
   reg_t *r = &g.regs[idx];
   char msg[MAX_MSG];
   int len = build_register(msg, idx, 2, auth, (size_t)an);
-  r->auth_msg = malloc((size_t)len);
-  if (!r->auth_msg) {
-    perror("malloc");
-    exit(2);
-  }
+  r->auth_msg = must(malloc((size_t)len));
   memcpy(r->auth_msg, msg, (size_t)len);
   r->auth_len = (uint16_t)len;
   r->state = WAIT_200;
@@ -152,16 +120,9 @@ void on_response(const char *m, size_t n, int64_t at) {
     } else if ((v = header(line, vend, "retry-after", 0))) {
       retry_after = 1;
     } else if ((v = header(line, vend, "www-authenticate", 0))) {
-      /* Several challenges (RFC 8760): the MD5 one, or the one naming no algorithm. */
-      if (vend - v < 7 || strncasecmp(v, "Digest ", 7) != 0) {
-        line = eol;
-        continue;
-      }
-      v += 7;
-      size_t an;
-      const char *alg = param(v, vend, "algorithm", &an);
-      if (!alg || (an == 3 && strncasecmp(alg, "MD5", 3) == 0)) {
-        chal = v;
+      const char *ch = md5_challenge(v, vend);
+      if (ch) {
+        chal = ch;
         chal_end = vend;
       }
     }
