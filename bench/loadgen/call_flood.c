@@ -31,31 +31,26 @@
 const char loadgen_name[] = "call_flood";
 call_flood_t g;
 
-int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+int64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 /* ---- sending ---- */
 
-static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, k->h, &k->n); }
+static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, &k->batch); }
 
 void flush(void) {
   for (int i = 0; i <= g.nsock; i++) {
-    if (g.socks[i].n) flush_socket(&g.socks[i]);
+    if (g.socks[i].batch.n) flush_socket(&g.socks[i]);
   }
 }
 
 /* The next outgoing slot of socket `k`; `queue` sends its first `len` bytes with the batch. */
 char *slot(sock_t *k) {
-  if (k->n == BATCH) flush_socket(k);
-  return k->out[k->n];
+  if (k->batch.n == BATCH) flush_socket(k);
+  return batch_slot(&k->batch);
 }
 
 void queue(sock_t *k, int len) {
-  k->iov[k->n].iov_len = (size_t)len;
-  k->n++;
+  batch_queue(&k->batch, len);
 }
 
 void send_copy(sock_t *k, const char *msg, int len) {
@@ -141,7 +136,7 @@ static int open_socket(sock_t *k, int port) {
   if (k->port < 0) return -1;
   set_buffer(k->fd, SO_RCVBUFFORCE, SO_RCVBUF, 8 << 20);
   set_buffer(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
-  batch_setup(k->h, k->iov, k->out[0], sizeof k->out[0], BATCH, 0);
+  batch_init(&k->batch, MAX_MSG);
   return k->port;
 }
 

@@ -8,7 +8,6 @@
 
 #include "loadgen.h"
 
-#define BATCH 64
 #define MAX_MSG 2000
 #define MAX_RETRANS 7
 #define T1_MS 500
@@ -35,10 +34,7 @@ typedef struct {
 /* One socket and its outgoing batch. */
 typedef struct {
   int fd, port;
-  char out[BATCH][MAX_MSG];
-  struct mmsghdr h[BATCH];
-  struct iovec iov[BATCH];
-  int n;
+  batch_t batch;
 } sock_t;
 
 /* The parts of a SIP message the generator reads; values point into the datagram. */

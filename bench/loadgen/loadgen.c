@@ -87,13 +87,13 @@ void set_buffer(int fd, int force, int plain, int bytes) {
   }
 }
 
-/* Sends the `*n` datagrams of `h` on `fd` and empties the batch: how many it held. A refused
- * send (the server gone) ends it: the requests' timeouts then say so. */
-uint64_t send_batch(int fd, struct mmsghdr *h, int *n) {
-  int done = 0, total = *n;
-  *n = 0;
+/* Sends the datagrams of `b` on `fd` and empties it: how many it held. A refused send (the
+ * server gone) ends it: the requests' timeouts then say so. */
+uint64_t send_batch(int fd, batch_t *b) {
+  int done = 0, total = b->n;
+  b->n = 0;
   while (done < total) {
-    int sent = sendmmsg(fd, h + done, (unsigned)(total - done), 0);
+    int sent = sendmmsg(fd, b->h + done, (unsigned)(total - done), 0);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == ECONNREFUSED) break;
@@ -124,6 +124,12 @@ void batch_setup(struct mmsghdr *h, struct iovec *iov, char *bufs, size_t size, 
     h[i].msg_hdr.msg_iov = &iov[i];
     h[i].msg_hdr.msg_iovlen = 1;
   }
+}
+
+void batch_init(batch_t *b, size_t size) {
+  b->size = size;
+  b->out = must(malloc(BATCH * size));
+  batch_setup(b->h, b->iov, b->out, size, BATCH, 0);
 }
 
 /* Binds `fd` to 127.0.0.1:`port` (0: any) and connects it to `target`: its port, or -1. */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "md5.h"
 
@@ -35,6 +36,30 @@ typedef struct {
   timer_t_ *v;
   size_t head, tail, cap;
 } fifo_t;
+
+/* How many datagrams go out (sendmmsg) or come in (recvmmsg) in one system call. */
+#define BATCH 64
+
+/* A UDP socket's outgoing datagrams, sent together: BATCH slots of `size` bytes at `out`. */
+typedef struct {
+  char *out;
+  size_t size;
+  struct mmsghdr h[BATCH];
+  struct iovec iov[BATCH];
+  int n;
+} batch_t;
+
+/* `ts` in nanoseconds. */
+static inline int64_t ns_of(struct timespec ts) {
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Clock `id`'s time now, in nanoseconds. */
+static inline int64_t clock_ns(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return ns_of(ts);
+}
 
 /* `p`, or the end of the run when memory is out. */
 static inline void *must(void *p) {
@@ -113,9 +138,21 @@ const char *opt(int argc, char **argv, const char *name, const char *dflt);
 /* A socket buffer of `bytes`, past the system's limit where the process may (`force`). */
 void set_buffer(int fd, int force, int plain, int bytes);
 
-/* Sends the `*n` datagrams of `h` on `fd` and empties the batch: how many it held. A refused
- * send (the server gone) ends it: the requests' timeouts then say so. */
-uint64_t send_batch(int fd, struct mmsghdr *h, int *n);
+/* Sends the datagrams of `b` on `fd` and empties it: how many it held. A refused send (the
+ * server gone) ends it: the requests' timeouts then say so. */
+uint64_t send_batch(int fd, batch_t *b);
+
+/* Slots of `size` bytes for `b`'s datagrams. */
+void batch_init(batch_t *b, size_t size);
+
+/* Where the next datagram of `b` is written (send a full batch first). */
+static inline char *batch_slot(batch_t *b) { return b->out + (size_t)b->n * b->size; }
+
+/* Adds the first `len` bytes written at `batch_slot` to the batch. */
+static inline void batch_queue(batch_t *b, int len) {
+  b->iov[b->n].iov_len = (size_t)len;
+  b->n++;
+}
 
 /* Reads up to `max` datagrams queued on `fd` into `h` without waiting: how many (0: none). */
 int receive_batch(int fd, struct mmsghdr *h, int max);

@@ -39,17 +39,14 @@
 const char loadgen_name[] = "register_flood";
 register_flood_t g;
 
-int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+/* The wall clock: the kernel stamps each answer (SO_TIMESTAMPNS) with it. */
+int64_t now_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
-static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, k->h, &k->n); }
+static void flush_socket(sock_t *k) { g.sends += send_batch(k->fd, &k->batch); }
 
 void flush(void) {
   for (int i = 0; i < g.nsock; i++) {
-    if (g.tcp ? g.socks[i].olen > 0 : g.socks[i].n > 0) {
+    if (g.tcp ? g.socks[i].olen > 0 : g.socks[i].batch.n > 0) {
       (g.tcp ? flush_stream : flush_socket)(&g.socks[i]);
     }
   }
@@ -59,8 +56,8 @@ void flush(void) {
 char *slot(uint32_t idx, sock_t **k) {
   *k = &g.socks[g.regs[idx].sock];
   if (!g.tcp) {
-    if ((*k)->n == BATCH) flush_socket(*k);
-    return (*k)->out[(*k)->n];
+    if ((*k)->batch.n == BATCH) flush_socket(*k);
+    return batch_slot(&(*k)->batch);
   }
   if ((*k)->ocap - (*k)->olen < MAX_MSG) flush_stream(*k);
   if ((*k)->ocap - (*k)->olen < MAX_MSG) {
@@ -81,8 +78,7 @@ void queue_len(sock_t *k, int len) {
     g.sends++;
     return;
   }
-  k->iov[k->n].iov_len = (size_t)len;
-  k->n++;
+  batch_queue(&k->batch, len);
 }
 
 static char in_buf[BATCH][2048];
@@ -106,7 +102,7 @@ static void receive_socket(int fd) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
           struct timespec ts;
           memcpy(&ts, CMSG_DATA(c), sizeof ts);
-          at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+          at = ns_of(ts);
         }
       }
       on_response(in_buf[i], in_h[i].msg_len, at);
@@ -145,7 +141,7 @@ static int open_socket(sock_t *k, int port) {
   set_buffer(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
   int on = 1;
   setsockopt(k->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-  batch_setup(k->h, k->iov, k->out[0], sizeof k->out[0], BATCH, 0);
+  batch_init(&k->batch, MAX_MSG);
   return k->port;
 }
 

@@ -8,7 +8,6 @@
 
 #include "loadgen.h"
 
-#define BATCH 64
 #define MAX_MSG 1400
 #define MAX_RETRANS 7
 #define T1_MS 500
@@ -32,10 +31,7 @@ typedef struct {
 /* One source socket: UDP, its outgoing batch; TCP, its stream's bytes out and in. */
 typedef struct {
   int fd, port;
-  char out[BATCH][MAX_MSG];
-  struct mmsghdr h[BATCH];
-  struct iovec iov[BATCH];
-  int n;
+  batch_t batch;
   char *obuf, *ibuf;
   size_t olen, ocap, ilen, icap;
   int lost;
