@@ -58,11 +58,6 @@ void send_copy(sock_t *k, const char *msg, int len) {
   queue(k, len);
 }
 
-void arm(uint32_t idx, uint32_t gen, uint8_t sends, int64_t now) {
-  int step = sends < 3 ? sends : 3; /* T1, 2·T1, 4·T1, then T2 */
-  fifo_push(&g.timers[step], idx, gen, now + (int64_t)(T1_MS << step) * 1000000);
-}
-
 /* ---- the loop ---- */
 
 static char in_buf[BATCH][4096];
@@ -90,10 +85,9 @@ static void receive_socket(int fd) {
 }
 
 static void fire_timers(int64_t now) {
+  timer_t_ t;
   for (int k = 0; k < 4; k++) {
-    fifo_t *q = &g.timers[k];
-    while (q->head < q->tail && q->v[q->head].due <= now) {
-      timer_t_ t = q->v[q->head++];
+    while (fifo_pop_due(&g.timers[k], now, &t)) {
       uint32_t idx = t.idx & ~UAS_TIMER;
       call_t *c = &g.calls[idx];
       if (t.idx & UAS_TIMER) {
@@ -104,7 +98,7 @@ static void fire_timers(int64_t now) {
         } else {
           g.uas_retransmits++;
           send_copy(g.uas, c->uas_msg, c->uas_len);
-          arm(t.idx, c->uas_gen, c->uas_sends++, now);
+          arm_retransmit(g.timers, t.idx, c->uas_gen, c->uas_sends++, now);
         }
       } else if (c->gen == t.gen && c->state != C_DONE) {
         if (c->sends > MAX_RETRANS) {
@@ -117,12 +111,10 @@ static void fire_timers(int64_t now) {
       }
     }
   }
-  fifo_t *q = &g.deadlines;
-  while (q->head < q->tail && q->v[q->head].due <= now) {
-    uint32_t idx = q->v[q->head++].idx;
-    if (g.calls[idx].state != C_DONE) {
+  while (fifo_pop_due(&g.deadlines, now, &t)) {
+    if (g.calls[t.idx].state != C_DONE) {
       g.timeouts++;
-      finish(idx, 0, now);
+      finish(t.idx, 0, now);
     }
   }
 }

@@ -9,8 +9,6 @@
 #include "loadgen.h"
 
 #define MAX_MSG 2000
-#define MAX_RETRANS 7
-#define T1_MS 500
 #define MAX_SOCKETS 32
 #define MAX_LIST 8
 #define UAS_TIMER 0x80000000u
@@ -79,8 +77,6 @@ void flush(void);
 char *slot(sock_t *k);
 void queue(sock_t *k, int len);
 void send_copy(sock_t *k, const char *msg, int len);
-/* Arms the retransmission of what call `idx` (| UAS_TIMER: its 200) sent for the `sends`th time. */
-void arm(uint32_t idx, uint32_t gen, uint8_t sends, int64_t now);
 
 /* call_flood_messages.c: writing requests, answers and digest credentials. */
 int build_invite(char *buf, uint32_t idx, long cseq, const char *auth, size_t auth_len);

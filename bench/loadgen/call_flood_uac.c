@@ -17,7 +17,7 @@ void send_current(uint32_t idx, int64_t now) {
   } else {
     send_copy(k, c->msg, c->msg_len);
   }
-  arm(idx, c->gen, c->sends, now);
+  arm_retransmit(g.timers, idx, c->gen, c->sends, now);
   c->sends++;
 }
 

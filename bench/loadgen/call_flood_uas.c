@@ -45,7 +45,7 @@ void on_request(const msg_t *m, int64_t now) {
     c->uas_len = (uint16_t)len;
     c->uas_state = U_ANSWERED;
     c->uas_sends = 1;
-    arm((uint32_t)idx | UAS_TIMER, c->uas_gen, 0, now);
+    arm_retransmit(g.timers, (uint32_t)idx | UAS_TIMER, c->uas_gen, 0, now);
   } else if (is == 3 && memcmp(meth, "ACK", 3) == 0) {
     if (c->uas_state == U_ANSWERED) uas_done(c, U_CONFIRMED);
   } else if (is == 3 && memcmp(meth, "BYE", 3) == 0) {

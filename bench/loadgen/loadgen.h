@@ -81,6 +81,27 @@ static inline void fifo_push(fifo_t *q, uint32_t idx, uint32_t gen, int64_t due)
   q->v[q->tail++] = (timer_t_){idx, gen, due};
 }
 
+/* Takes the next timer of `q` due by `now` into `*t`: 1, or 0 when none is due. */
+static inline int fifo_pop_due(fifo_t *q, int64_t now, timer_t_ *t) {
+  if (q->head >= q->tail || q->v[q->head].due > now) return 0;
+  *t = q->v[q->head++];
+  return 1;
+}
+
+/*
+ * RFC 3261 Timers A and E: a request goes again after T1 = 500 ms, doubling up to T2 = 4 s,
+ * at most MAX_RETRANS times (sipp's default for non-INVITE), from one FIFO per interval.
+ */
+#define T1_MS 500
+#define MAX_RETRANS 7
+
+/* Arms the retransmission of `idx` (generation `gen`) that follows its `sends`th send. */
+static inline void arm_retransmit(fifo_t timers[4], uint32_t idx, uint32_t gen, uint8_t sends,
+                                  int64_t now) {
+  int step = sends < 3 ? sends : 3; /* T1, 2·T1, 4·T1, then T2 */
+  fifo_push(&timers[step], idx, gen, now + (int64_t)(T1_MS << step) * 1000000);
+}
+
 static inline char *put(char *p, const char *s) {
   size_t n = strlen(s);
   memcpy(p, s, n);

@@ -9,8 +9,6 @@
 #include "loadgen.h"
 
 #define MAX_MSG 1400
-#define MAX_RETRANS 7
-#define T1_MS 500
 #define MAX_SOCKETS 64
 #define STREAM_BUF (256 << 10)
 #define MAX_QUEUED (32 << 20)

@@ -62,8 +62,7 @@ static void send_current(uint32_t idx, int64_t now) {
     memcpy(buf, r->auth_msg, r->auth_len);
     queue_len(k, r->auth_len);
   }
-  int step = r->sends < 3 ? r->sends : 3; /* T1, 2·T1, 4·T1, then T2 */
-  if (!g.tcp) fifo_push(&g.timers[step], idx, r->gen, now + (int64_t)(T1_MS << step) * 1000000);
+  if (!g.tcp) arm_retransmit(g.timers, idx, r->gen, r->sends, now);
   r->sends++;
 }
 
@@ -177,10 +176,9 @@ void start(uint32_t sock, int64_t now) {
 }
 
 void fire_timers(int64_t now) {
+  timer_t_ t;
   for (int k = 0; k < 4; k++) {
-    fifo_t *q = &g.timers[k];
-    while (q->head < q->tail && q->v[q->head].due <= now) {
-      timer_t_ t = q->v[q->head++];
+    while (fifo_pop_due(&g.timers[k], now, &t)) {
       reg_t *r = &g.regs[t.idx];
       if (r->gen != t.gen || r->state == DONE) continue;
       if (r->sends > MAX_RETRANS) {
