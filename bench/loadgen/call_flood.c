@@ -20,6 +20,10 @@
  *   call_flood --target=127.0.0.1:5060 --rate=100000 --seconds=10 --concurrency=200
  *     --user=bench --password=secret --callee=bob --callee-password=secret2
  *     --domain=example.test [--sockets=8] [--drain=10] [--call-timeout=32] [--uas-port=N]
+ *
+ * This file holds the loop, the sockets and the report; call_flood_uac.c the caller's side,
+ * call_flood_uas.c the callee's, call_flood_messages.c and call_flood_parse.c the messages
+ * written and read; loadgen.c what it shares with register_flood.
  */
 #define _GNU_SOURCE
 #include <poll.h>

@@ -26,6 +26,10 @@
  *     --password=secret --domain=example.test [--local-port=N] [--drain=15] [--sockets=1]
  *     [--concurrency=0] [--transport=udp|tcp]
  *   register_flood --md5=TEXT     prints TEXT's MD5 in hex (the test checks RFC 1321's suite)
+ *
+ * This file holds the loop, the sockets and the report; register_flood_regs.c each
+ * registration, register_flood_stream.c the TCP connections; loadgen.c what it shares with
+ * call_flood.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
