@@ -18,7 +18,8 @@
  * closed): 20 agents each keeping its Contact and Call-ID on one AOR (the closed-loop load:
  * each 200 lists 20 Contacts), or the open-loop load's (bench/scenarios/register_digest.xml)
  * one agent whose every registration has a new Call-ID and From tag and CSeq 1 then 2 (the
- * registrar replaces the one binding each time). Run `deno run -A bench/core_path.ts`, or
+ * registrar replaces the one binding each time). `--pause=MS`: the thread sleeps MS ms every
+ * 50 registrations (0: only turns its event loop), as a server not fully loaded does (bench/isolate_cost.ts). Run `deno run -A bench/core_path.ts`, or
  * `deno run -A bench/core_path.ts --root=/work/main --root=. --rounds=10 --n=5000`. Not part
  * of the product.
  */
@@ -36,6 +37,7 @@ const ROUNDS = Number(arg("rounds") ?? 1);
 const WARMUP = Number(arg("warmup") ?? 5000);
 const ABUSE = arg("abuse") ?? "trusted";
 const OPEN = (arg("shape") ?? "closed") === "open";
+const PAUSE = arg("pause") === undefined ? undefined : Number(arg("pause"));
 
 const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
@@ -126,7 +128,9 @@ async function round(r: Rig): Promise<void> {
   for (let i = 0; i < N; i++) {
     r.register(i % AGENTS);
     // Let timers and microtasks run now and then, as between datagrams.
-    if (i % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    if (i % (PAUSE === undefined ? 500 : 50) === 0) {
+      await new Promise((resolve) => setTimeout(resolve, PAUSE ?? 0));
+    }
   }
   // CPU time, not wall time: steadier on a machine shared with other work.
   r.cpu.push((cpuUs() - cpu0) / N);

@@ -14,7 +14,7 @@
  * [--seconds=8] [--rounds=2] [--transport=udp|tcp] [--generator=sipp|call_flood]
  * [--concurrency=50] [--cpu-prof=DIR] [--nice=N]` (`--nice`: the server's and call_flood's
  * autogroup nice value, as in workers_bench.ts, so they get the cores of a box shared with
- * other work).
+ * other work; `--v8-flags=F,...`: V8 flags added to the server's own).
  */
 import { processTicks, threadTicksByRole } from "./support/proc.ts";
 import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
@@ -26,6 +26,7 @@ import { rigAround, runUac } from "./support/call_rig.ts";
 import { spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { arg, argAll } from "./support/args.ts";
+import { SERVER_V8_FLAGS } from "../src/cli/v8_flags.ts";
 
 const HERE = new URL("../", import.meta.url).pathname;
 const US_PER_TICK = 10_000;
@@ -35,6 +36,7 @@ async function startServer(
   root: string,
   workers: number,
   cpuProf?: string,
+  v8Flags?: string,
 ): Promise<ServerUnderTest> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-wcalls-" });
   const store = await seededStore(dir, [BOB, BENCH_ACCOUNT]);
@@ -46,7 +48,10 @@ async function startServer(
       udp: port,
       tcp: port,
       workers,
-      denoFlags: cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : [],
+      denoFlags: [
+        ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : []),
+        ...(v8Flags ? [`--v8-flags=${[...SERVER_V8_FLAGS, v8Flags].join(",")}`] : []),
+      ],
     }),
     cwd: root,
   });
@@ -106,6 +111,8 @@ interface Options {
   cpuProf?: string;
   /** The autogroup nice value of the server and call_flood (workers_bench.ts `--nice`). */
   nice?: number;
+  /** V8 flags added to the server's own (src/cli/v8_flags.ts). */
+  v8Flags?: string;
 }
 
 /** Per-call figures of the server's threads between two samples over `calls` calls. */
@@ -216,7 +223,7 @@ async function floodPhase(server: ServerUnderTest, o: Options) {
 }
 
 async function phase(root: string, o: Options): Promise<WorkersCallsPhase> {
-  const server = await startServer(root, o.workers, o.cpuProf);
+  const server = await startServer(root, o.workers, o.cpuProf, o.v8Flags);
   if (o.nice !== undefined) prioritize(server.child.pid, o.nice);
   const load = loadavg();
   try {
@@ -288,6 +295,7 @@ if (import.meta.main) {
     concurrency: Number(arg("concurrency") ?? 50),
     cpuProf: arg("cpu-prof"),
     nice: arg("nice") === undefined ? undefined : Number(arg("nice")),
+    v8Flags: arg("v8-flags"),
   } as const;
   if (generator === "call_flood" && o.transport !== "udp") {
     throw new Error("--generator=call_flood drives UDP only");

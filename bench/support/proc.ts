@@ -28,6 +28,12 @@ export function threadTicks(pid: number, tid = pid): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/** utime + stime of the calling thread (in a `Worker`, the worker's), in clock ticks. */
+export function ownThreadTicks(): number {
+  const fields = statFields(0, "/proc/thread-self/stat");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 /**
  * utime and stime of every thread of a process, in clock ticks, summed by role: `main` (the
  * thread whose id is the process's), `workers` (Deno's `Worker` threads, named `worker-N`),
