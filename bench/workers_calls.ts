@@ -233,8 +233,22 @@ async function phase(root: string, o: Options): Promise<WorkersCallsPhase> {
     return { ...p, root, workers: o.workers, loadavg: load };
   } finally {
     await server.stop();
+    if (o.v8Flags?.includes("--trace-gc")) console.log(gcCounts(server.child.stdout));
     await Deno.remove(server.dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** With `--v8-flags=--trace-gc`: mark-compacts per isolate over the server's life, forced ones. */
+function gcCounts(trace: string): string {
+  const byIsolate = new Map<string, { compacts: number; forced: number }>();
+  for (const m of trace.matchAll(/\[\d+:(0x[0-9a-f]+)\][^\n]*Mark-Compact[^\n]*/g)) {
+    const n = byIsolate.get(m[1]) ?? { compacts: 0, forced: 0 };
+    n.compacts++;
+    if (m[0].includes("testing")) n.forced++; // gc() of the heap governor
+    byIsolate.set(m[1], n);
+  }
+  return "  mark-compacts (forced) per isolate: " +
+    [...byIsolate.values()].map((n) => `${n.compacts} (${n.forced})`).join(", ");
 }
 
 /** Every phase of `rounds` rounds, configurations interleaved within each round. */

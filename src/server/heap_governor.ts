@@ -6,13 +6,13 @@
  * 180-200 MB REGISTER outliers of issue 9, docs/performance.md). On a slow timer the governor
  * reads the heap in use and old space's (`node:v8` space statistics, ~50 µs); old space
  * shrinking means a mark-compact ran. Once the heap in use exceeds the budget with no
- * mark-compact for `QUIET_MS` of the process's CPU time, it runs a full collection itself
+ * mark-compact for `QUIET_MS` of its thread's CPU time, it runs a full collection itself
  * (`gc()`, exposed by `--expose-gc` in src/cli/v8_flags.ts). A load that keeps V8 compacting
  * on its own (calls, whose state lives 32 s) is left to V8: a lower factor there costs CPU per
- * call. Time is the process's CPU time (`process.cpuUsage`), not the wall clock: a starved
+ * call. Time is the isolate's thread's CPU time (`cpuMs`), not the wall clock: a starved
  * process's wall-clock seconds hold little work, and an idle one's none. What it may spend is
  * capped too: after a collection that took `t` ms of CPU the next waits at least `t / DUTY`
- * (at most 1 % of the process's CPU), and after one that freed less than a quarter of the heap
+ * (at most 1 % of the thread's CPU), and after one that freed less than a quarter of the heap
  * (what is live is past the budget) the wait doubles, up to `MAX_BACKOFF_MS`, until one frees
  * more. Without an exposed `gc` (a server started in process by a test) it does nothing.
  */
@@ -71,9 +71,17 @@ export function exposedGc(): (() => void) | undefined {
   return typeof gc === "function" ? () => gc() : undefined;
 }
 
-/** The process's CPU time (user and system), ms. */
+/**
+ * This thread's CPU time (user and system), ms; the process's where Deno lacks
+ * `threadCpuUsage`. The thread's, because each isolate (each SIP worker's) governs its own
+ * heap: on the process's clock, which other threads advance too, an isolate of a 2-worker
+ * server saw its own mark-compacts 2-3× further apart and forced collections under calls,
+ * each of which dropped ~100 optimized functions (V8 deoptimizes code whose embedded maps a
+ * forced collection frees; docs/workers.md, "Why a worker's call costs more").
+ */
 export function cpuMs(): number {
-  const { user, system } = process.cpuUsage();
+  const p = process as { threadCpuUsage?: () => { user: number; system: number } };
+  const { user, system } = p.threadCpuUsage?.() ?? process.cpuUsage();
   return (user + system) / 1000;
 }
 
