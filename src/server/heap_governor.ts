@@ -74,10 +74,10 @@ export function exposedGc(): (() => void) | undefined {
 /**
  * This thread's CPU time (user and system), ms; the process's where Deno lacks
  * `threadCpuUsage`. The thread's, because each isolate (each SIP worker's) governs its own
- * heap: on the process's clock, which other threads advance too, an isolate of a 2-worker
- * server saw its own mark-compacts 2-3× further apart and forced collections under calls,
- * each of which dropped ~100 optimized functions (V8 deoptimizes code whose embedded maps a
- * forced collection frees; docs/workers.md, "Why a worker's call costs more").
+ * heap: on the process's clock, which every thread advances, an isolate of a 2-worker server
+ * saw its own mark-compacts 2-3x further apart and forced most of them under calls, each
+ * dropping ~100 optimized functions ("embedded weak objects cleared") to be compiled again
+ * (docs/workers.md, "Why a worker thread's call costs more").
  */
 export function cpuMs(): number {
   const p = process as { threadCpuUsage?: () => { user: number; system: number } };
