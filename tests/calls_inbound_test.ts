@@ -10,9 +10,15 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
 import { type ControlServer, sdpOf } from "./support/control_server.ts";
-import { freePort, freePorts, waitForListening } from "./support/ports.ts";
+import { freePort, freePorts } from "./support/ports.ts";
 import { registerContact } from "./support/sip_client.ts";
-import { callerArgs, describeSipp, type SippResult, startSipp } from "./support/sipp.ts";
+import {
+  callerArgs,
+  describeSipp,
+  sippListening,
+  type SippResult,
+  startSipp,
+} from "./support/sipp.ts";
 import { type CallsRig, startCallsRig } from "./support/calls_rig.ts";
 
 const DOMAIN = "example.test"; // the scenarios' domain
@@ -72,7 +78,7 @@ async function callee(rig: Rig, user: typeof BOB, file: string) {
     calls: 1,
     timeoutMs: 15000,
   });
-  await waitForListening(port, "udp");
+  await sippListening(run, port, "udp");
   await registerContact(rig.ts.port("udp"), user, `sip:${user.user}@127.0.0.1:${port}`);
   return run;
 }

@@ -11,9 +11,15 @@ import { createHmac } from "node:crypto";
 import type { Config } from "../src/config/config.ts";
 import { createResponse, type SipMessage, SipRequest } from "../src/sip/message.ts";
 import { ControlServer, sdpOf } from "./support/control_server.ts";
-import { freePorts, waitForListening } from "./support/ports.ts";
+import { freePorts } from "./support/ports.ts";
 import { register, registerContact, TestSipClient } from "./support/sip_client.ts";
-import { describeSipp, sippReply, type SippResult, startSipp } from "./support/sipp.ts";
+import {
+  describeSipp,
+  sippListening,
+  sippReply,
+  type SippResult,
+  startSipp,
+} from "./support/sipp.ts";
 import { type CallsRig, startCallsRig } from "./support/calls_rig.ts";
 
 const DOMAIN = "calls.test";
@@ -53,7 +59,7 @@ async function uas(rig: Rig, file: string, rewrite: (xml: string) => string = (x
     calls: 1,
     timeoutMs: 15000,
   });
-  await waitForListening(port, "udp");
+  await sippListening(run, port, "udp");
   await rig.registerBob(port);
   return run;
 }

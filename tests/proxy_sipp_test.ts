@@ -10,8 +10,15 @@
 import assert from "node:assert/strict";
 import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 import { registerContact } from "./support/sip_client.ts";
-import { callerArgs, describeSipp, runSipp, type SippResult, startSipp } from "./support/sipp.ts";
-import { freePorts, waitForListening } from "./support/ports.ts";
+import {
+  callerArgs,
+  describeSipp,
+  runSipp,
+  sippListening,
+  type SippResult,
+  startSipp,
+} from "./support/sipp.ts";
+import { freePorts } from "./support/ports.ts";
 import type { Config } from "../src/config/config.ts";
 
 const DOMAIN = "example.test";
@@ -76,7 +83,7 @@ async function call(o: CallOptions, check: (r: CallResult) => void | Promise<voi
     calls: o.calls ?? 1,
     timeoutMs: timeoutMs + 2000,
   });
-  await waitForListening(uasPort, o.uasTransport);
+  await sippListening(uas, uasPort, o.uasTransport);
   const uacXml = await Deno.readTextFile(`${SCENARIOS}${o.uac}`);
   const uac = await runSipp({
     scenarioXml: o.rewriteUac ? o.rewriteUac(uacXml) : uacXml,

@@ -9,9 +9,16 @@
  */
 import assert from "node:assert/strict";
 import { makeCaSignedCert } from "./support/certs.ts";
-import { freePorts, waitForListening } from "./support/ports.ts";
+import { freePorts } from "./support/ports.ts";
 import { registerContact } from "./support/sip_client.ts";
-import { callerArgs, describeSipp, runSipp, sippReply, startSipp } from "./support/sipp.ts";
+import {
+  callerArgs,
+  describeSipp,
+  runSipp,
+  sippListening,
+  sippReply,
+  startSipp,
+} from "./support/sipp.ts";
 import { countersOf, startTestServer } from "./support/test_server.ts";
 import { SipRequest } from "../src/sip/message.ts";
 
@@ -101,7 +108,7 @@ for (const { transport, hangup } of CASES) {
         calls: 1,
         timeoutMs: 20_000,
       });
-      await waitForListening(uasPort, "udp");
+      await sippListening(uas, uasPort, "udp");
       const uac = await runSipp({
         scenarioXml: uacXml,
         args: callerArgs({

@@ -9,7 +9,7 @@
  */
 
 import { ChildProcess, spawnChild } from "./process.ts";
-import { waitForListening } from "./ports.ts";
+import { type PortTransport, waitForListening } from "./ports.ts";
 
 /** The sipp binary. */
 export const SIPP = "/usr/bin/sipp";
@@ -223,6 +223,29 @@ Content-Length: 0
 }
 
 /**
+ * Resolves once `run`'s sipp has bound `port`; rejects with sipp's own output if it exits
+ * first (say the port, free when picked, was taken by another process since), else after
+ * `timeoutMs` (a loaded machine may take seconds to start a process).
+ */
+export async function sippListening(
+  run: SippRun,
+  port: number,
+  transport: PortTransport,
+  timeoutMs = 10_000,
+): Promise<void> {
+  let listening = false;
+  const exited = run.child.status.then(async () => {
+    if (listening) return;
+    const r = await run.stop();
+    throw new Error(
+      `sipp exited before listening on ${transport} port ${port}:\n${describeSipp(r)}`,
+    );
+  });
+  await Promise.race([waitForListening(port, transport, timeoutMs), exited]);
+  listening = true;
+}
+
+/**
  * A sipp phone on 127.0.0.1:`port` answering one call (scenarios/uas_answer.xml, up for
  * 500 ms), listening when this resolves.
  */
@@ -238,7 +261,7 @@ export async function startAnsweringPhone(
     timeoutMs,
   });
   try {
-    await waitForListening(port, transport);
+    await sippListening(run, port, transport);
   } catch (e) {
     await run.stop();
     throw e;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { SipResponse } from "../../src/sip/message.ts";
 import { parseMessage } from "../../src/sip/parse.ts";
 import { readSipStream, webSocketOpened } from "../../src/cli/doctor_sip.ts";
+import { certFingerprint } from "./certs.ts";
 import { runCommand } from "./process.ts";
 import { TestSipClient } from "./sip_client.ts";
 
@@ -16,17 +17,18 @@ const DOMAIN = "example.test";
 
 /** SHA-256 of the certificate the server presents to a new handshake on `port`. */
 export async function presentedFingerprint(port: number): Promise<string> {
-  const r = await runCommand("sh", {
-    args: [
-      "-c",
-      `openssl s_client -connect 127.0.0.1:${port} -servername 127.0.0.1 </dev/null 2>/dev/null` +
-      " | openssl x509 -noout -fingerprint -sha256",
-    ],
+  // s_client prints the peer's certificate (PEM) once the handshake is done, then reads EOF.
+  const r = await runCommand("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "127.0.0.1"],
     timeoutMs: 15_000,
   });
-  const m = r.stdout.match(/Fingerprint=([0-9A-Fa-f:]+)/);
-  assert.ok(m, `no fingerprint from openssl on port ${port}: ${r.stdout} ${r.stderr}`);
-  return m[1].replaceAll(":", "").toLowerCase();
+  assert.ok(
+    r.stdout.includes("-----BEGIN CERTIFICATE-----"),
+    `no certificate from openssl s_client on port ${port} (code ${r.code}${
+      r.timedOut ? ", timed out" : ""
+    }): ${r.stdout} ${r.stderr}`,
+  );
+  return await certFingerprint(r.stdout);
 }
 
 /** A SIP connection the test drives by hand: send text, await the response to a Call-ID. */
