@@ -54,9 +54,13 @@ async function started(
   return { name, child, port, dir, ticks: () => groupTicks(child.pid), memoryKb, stop };
 }
 
-/** sipws as a user runs it, with `accounts` (default: the bench account) in its sqlite store. */
+/**
+ * sipws as a user runs it, with `accounts` (default: the bench account) in its sqlite store
+ * and `toml` (sipws.toml text) ahead of the bench config.
+ */
 export async function startSipwsRegistrar(
   accounts: AccountInput[] = [BENCH_ACCOUNT],
+  toml = "",
 ): Promise<Registrar> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-bench-" });
   const store = await seededStore(dir, accounts);
@@ -64,7 +68,13 @@ export async function startSipwsRegistrar(
   // Extra `deno run` flags for a profile of the server under load, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
   const denoFlags = Deno.env.get("SIPWS_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean);
   const child = spawnChild(Deno.execPath(), {
-    args: serveArgs({ store, config: loadConfig(dir, ROOT), udp: port, tcp: port, denoFlags }),
+    args: serveArgs({
+      store,
+      config: loadConfig(dir, ROOT, toml),
+      udp: port,
+      tcp: port,
+      denoFlags,
+    }),
     cwd: ROOT,
   });
   return await started("sipws", child, port, dir, () => statusKb(child.pid, "VmRSS"));
