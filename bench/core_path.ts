@@ -18,8 +18,10 @@
  * closed): 20 agents each keeping its Contact and Call-ID on one AOR (the closed-loop load:
  * each 200 lists 20 Contacts), or the open-loop load's (bench/scenarios/register_digest.xml)
  * one agent whose every registration has a new Call-ID and From tag and CSeq 1 then 2 (the
- * registrar replaces the one binding each time). `--pause=MS`: the thread sleeps MS ms every
- * 50 registrations (0: only turns its event loop), as a server not fully loaded does (bench/isolate_cost.ts). Run `deno run -A bench/core_path.ts`, or
+ * registrar replaces the one binding each time). `--pause=MS`: a timer of MS ms every 50
+ * registrations (Deno fires even a 0 ms timer after about a millisecond: the thread sleeps
+ * there), as a server not fully loaded turns its event loop and sleeps (docs/workers.md). Run
+ * `deno run -A bench/core_path.ts`, or
  * `deno run -A bench/core_path.ts --root=/work/main --root=. --rounds=10 --n=5000`. Not part
  * of the product.
  */
