@@ -15,8 +15,10 @@
  * with `--inspect` and samples its heap over the ladder (V8's sampling heap profiler through
  * the inspector, one sample per 8 KiB, leaving out what a scavenge collected: what was promoted
  * or is still young at the end) and prints the bytes per registration by allocating function
- * (the sampler costs CPU: the step figures are then not the bench's). Run:
- * `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
+ * (the sampler costs CPU: the step figures are then not the bench's). `--starve=N` runs N busy
+ * loops (shell `while :`) beside the server for the whole run and `--nice=N` starts it at that
+ * nice value: a CPU-starved server, whose backlog is what memory must be bounded against.
+ * Run: `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
  * Not part of the product.
  */
 import { arg } from "./support/args.ts";
@@ -93,14 +95,19 @@ const split = (maps: Mapping[]) =>
 // As bench/support/registrars.ts starts it, with `--inspect` when sampling.
 const dir = await Deno.makeTempDir({ prefix: "sipws-cli-memory-" });
 const [port, inspectPort] = freePorts(2);
-const child = spawnChild(Deno.execPath(), {
-  args: serveArgs({
-    store: await seededStore(dir, [BENCH_ACCOUNT, CALLEE]),
-    config: loadConfig(dir, root),
-    udp: port,
-    tcp: port,
-    ...(PROMOTED ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
-  }),
+const nice = arg("nice");
+// `nice` execs the server: the pid read below is the server's.
+const child = spawnChild(nice ? "nice" : Deno.execPath(), {
+  args: [
+    ...(nice ? ["-n", nice, Deno.execPath()] : []),
+    ...serveArgs({
+      store: await seededStore(dir, [BENCH_ACCOUNT, CALLEE]),
+      config: loadConfig(dir, root),
+      udp: port,
+      tcp: port,
+      ...(PROMOTED ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
+    }),
+  ],
   cwd: root,
 });
 const server = {
@@ -135,6 +142,13 @@ const sampler = setInterval(() => {
     peak.kb = kb;
   } catch { /* exited */ }
 }, 100);
+// Busy loops competing for the cores, bounded by `timeout` should this script die first.
+const busy = Array.from({ length: Number(arg("starve") ?? 0) }, () =>
+  new Deno.Command("timeout", {
+    args: ["900", "sh", "-c", "while :; do :; done"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn());
 let registered = 0;
 let sites: Map<string, number> | undefined;
 try {
@@ -152,6 +166,10 @@ try {
   sites = await sampling?.();
 } finally {
   clearInterval(sampler);
+  for (const loop of busy) {
+    loop.kill("SIGTERM"); // timeout passes it on to the loop
+    await loop.status;
+  }
   await server.stop();
 }
 const [peakAt, { kb: peakKb, maps: peakMaps }] = [...peaks].reduce(

@@ -39,6 +39,7 @@ import { SETTLE_TIMEOUT_MS, WorkerPool } from "./workers/pool.ts";
 import { CallSlots } from "./core/calls/call_slots.ts";
 import { NonceCounts } from "./core/nonce_counts.ts";
 import { startHeapGovernor } from "./server/heap_governor.ts";
+import { MemoryGuard, watchMemory } from "./server/memory_guard.ts";
 import { setCallIdAffinity } from "./sip/ids.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import type { CertificateInfo } from "./transport/certificate.ts";
@@ -178,6 +179,8 @@ export async function startServer(
     ? new SourceTable(MAX_SOURCES)
     : undefined;
   const abuse = new AbuseGuard(abuseOptions(config), Date.now, sources);
+  // The RSS is the process's: its budget is the configured one per worker times the workers.
+  const memory = new MemoryGuard(config.sip.overloadMemoryMb * count * 1024 * 1024);
   const transport = new TransportLayer({
     hostname: config.interface,
     udpPort: config.udpPort,
@@ -200,6 +203,7 @@ export async function startServer(
     guard: abuse,
     owner,
     workers: links,
+    memory,
     udpSocket: worker?.udpSocket,
     connectionCounter: worker?.connectionCounter,
   });
@@ -386,6 +390,7 @@ export async function startServer(
     log.info(`${count} SIP workers share the ports`);
   }
   const stopHeapGovernor = startHeapGovernor();
+  const stopMemoryGuard = watchMemory(memory);
   const sweep = setInterval(() => {
     location.sweep();
     dialogs.sweep();
@@ -481,6 +486,7 @@ export async function startServer(
       clearInterval(sweep);
       clearInterval(keepalive);
       stopHeapGovernor();
+      stopMemoryGuard();
       certificates.close();
       pinger?.close();
       proxy.close();

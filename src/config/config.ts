@@ -88,6 +88,11 @@ export interface Config {
      */
     overloadLagMs: number;
     /**
+     * Resident memory per SIP worker, MiB, past which new requests get 503 (the process's
+     * RSS against this × workers; server/memory_guard.ts); 0: never shed by memory.
+     */
+    overloadMemoryMb: number;
+    /**
      * TCP/TLS bindings when their connection closes: "contact" keeps those whose Contact
      * is the address the REGISTER came from (no Outbound), "flow" drops them all.
      */
@@ -230,6 +235,10 @@ export function defaultConfig(): Config {
       maxMessageSize: 81920,
       udpReceiveBuffer: 4194304,
       overloadLagMs: 200,
+      // Above every passing load measured (calls at 4,800/s: ~210 MB with one worker; two
+      // workers at 2,000 REGISTER/s or 200 calls/s: 255-276 MB), below what overload reached
+      // without it (call overload 566-691 MB with one worker): docs/performance.md.
+      overloadMemoryMb: 256,
       tcpBindings: "contact",
       tcpContactNetworks: [],
       userAgent: "sipws",

@@ -114,6 +114,11 @@ export const SCHEMA: Schema = {
       60000,
       "event-loop delay, ms, past which new requests on TCP, TLS, WS and WSS get 503 + Retry-After; 0: never",
     ),
+    overloadMemoryMb: int(
+      0,
+      1048576,
+      "resident memory per SIP worker, MiB (the process's RSS against this times workers), past which new requests (INVITE, REGISTER, ... without credentials) get 503 + Retry-After until it is back under 90 %; in-dialog requests and responses still pass; 0: never",
+    ),
     tcpBindings: {
       kind: "enum",
       values: ["flow", "contact"],

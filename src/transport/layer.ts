@@ -55,6 +55,8 @@ export interface TransportLayerOptions extends Omit<ListenerOptions, "reusePort"
   guard?: AbuseGuard;
   /** Set when several workers share the ports (see worker_links.ts). */
   workers?: WorkerLinks;
+  /** Set while the process is past its memory budget: new work is shed as when behind. */
+  memory?: { readonly over: boolean };
   /**
    * In a worker thread: the process's connection counter (`connectionCounter()` of the
    * main thread's layer), so connection ids number every worker's in opening order.
@@ -208,19 +210,22 @@ export class TransportLayer implements MessageSender, TransportSink {
     // Past the limit, new work is shed before any parsing (overload.ts).
     const overload = this.#listeners.overload;
     const workers = this.#options.workers;
+    // Past the memory budget (server/memory_guard.ts): refused like a backlog.
+    const memoryOver = this.#options.memory?.over === true;
     if (flow.transport === "udp") {
       if (overload) {
         overload.counted();
         // A worker's full ring is a backlog the socket's queue does not show.
         const level = overload.level !== CALM
           ? overload.level
-          : workers?.behind?.()
+          : memoryOver || workers?.behind?.()
           ? REFUSE
           : CALM;
         if (level !== CALM && startsNewWork(bytes)) return this.#shed(level, bytes, flow);
       }
     } else if (
-      (this.#listeners.streamLoad?.behind() || workers?.behind?.()) && startsNewWork(bytes)
+      (memoryOver || this.#listeners.streamLoad?.behind() || workers?.behind?.()) &&
+      startsNewWork(bytes)
     ) {
       return this.#shed(REFUSE, bytes, flow);
     }

@@ -47,6 +47,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   // lag bound): the rig's servers shed streams only past 2 s, so a functional test is not
   // answered 503 because a neighbour started Chromium (stream_overload_test sets its own).
   config.sip.overloadLagMs = 2000;
+  // The RSS is the whole test process's (every file's servers, Chromium's relays): off here,
+  // memory_overload_test sets its own budget.
+  config.sip.overloadMemoryMb = 0;
   const ports = freePorts(transports.length + 1);
   if (options.apiKey !== undefined) {
     config.httpPort = ports[transports.length];

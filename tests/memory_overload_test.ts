@@ -1,0 +1,96 @@
+/**
+ * Shedding by memory (src/server/memory_guard.ts): a real server (in this process, UDP and TCP)
+ * whose budget (`sip.overload_memory_mb`) is set 192 MiB above this process's RSS. Then what
+ * the budget leaves, and 64 MiB more, is malloc'ed and touched through libc, so the process's
+ * RSS is past the budget: a new
+ * REGISTER, over UDP and over TCP, gets 503 with Retry-After (the receive queue is empty and
+ * the event loop on time: only the memory signal sheds it), while the second leg of a digest
+ * exchange started before (it carries credentials) still completes with 200. Once the memory
+ * is freed, new REGISTERs are challenged again and complete. Not timed.
+ */
+import assert from "node:assert/strict";
+import { until } from "./support/poll.ts";
+import { answerChallenge, register, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import { startTestServer } from "./support/test_server.ts";
+import { readRss } from "../src/server/memory_guard.ts";
+
+const MB = 1024 * 1024;
+const DOMAIN = "example.test";
+const ALICE = { user: "alice", domain: DOMAIN, password: "alice-secret" };
+
+/** `bytes` malloc'ed and written (resident) through libc; the function frees them. */
+function residentBlock(bytes: number): () => void {
+  const libc = Deno.dlopen("libc.so.6", {
+    malloc: { parameters: ["usize"], result: "pointer" },
+    memset: { parameters: ["pointer", "i32", "usize"], result: "pointer" },
+    free: { parameters: ["pointer"], result: "void" },
+  });
+  const block = libc.symbols.malloc(BigInt(bytes));
+  assert.ok(block, "malloc");
+  libc.symbols.memset(block, 1, BigInt(bytes));
+  return () => {
+    libc.symbols.free(block);
+    libc.close();
+  };
+}
+
+Deno.test({
+  name:
+    "memory overload: past the budget new REGISTERs get 503 + Retry-After, started ones finish, then it recovers",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const budgetMb = Math.ceil(readRss() / MB) + 192;
+    await using t = await startTestServer({
+      transports: ["udp", "tcp"],
+      workers: 1,
+      configure: (c) => {
+        c.sip.overloadMemoryMb = budgetMb;
+        c.abuse.enabled = false;
+      },
+    });
+    await t.server.store.putDomain({ domain: DOMAIN }, [ALICE]);
+    const udp = await TestSipClient.connect("udp", t.port("udp"));
+    const tcp = await TestSipClient.connect("tcp", t.port("tcp"));
+    let free: (() => void) | undefined;
+    try {
+      assert.equal((await register(udp, ALICE)).status, 200, "under the budget: served");
+
+      // A digest exchange started under the budget: challenged now, answered once past it.
+      const callId = "reg-started-" + crypto.randomUUID();
+      await udp.send(registerRequest(udp, { ...ALICE, callId }, 1));
+      const challenge = await udp.response(callId, 1);
+      assert.equal(challenge.status, 401);
+
+      free = residentBlock(budgetMb * MB - readRss() + 64 * MB);
+      const refused = await until("a new REGISTER refused by memory", async () => {
+        const answer = await register(udp, ALICE);
+        return answer.status === 503 ? answer : undefined;
+      }, 10_000);
+      assert.match(refused.get("retry-after") ?? "", /^\d+$/);
+      const overTcp = await register(tcp, ALICE);
+      assert.equal(overTcp.status, 503, "over TCP too");
+      assert.match(overTcp.get("retry-after") ?? "", /^\d+$/);
+
+      const auth = answerChallenge(challenge, {
+        user: ALICE.user,
+        password: ALICE.password,
+        method: "REGISTER",
+        uri: `sip:${DOMAIN}`,
+      });
+      await udp.send(registerRequest(udp, { ...ALICE, callId }, 2, auth));
+      assert.equal((await udp.response(callId, 2)).status, 200, "a started exchange finishes");
+
+      free();
+      free = undefined;
+      await until("REGISTER served again once the memory is freed", async () => {
+        const answer = await register(udp, ALICE);
+        return answer.status === 200 ? true : undefined;
+      }, 10_000);
+      assert.equal((await register(tcp, ALICE)).status, 200, "over TCP too");
+    } finally {
+      free?.();
+      udp.close();
+      tcp.close();
+    }
+  },
+});
