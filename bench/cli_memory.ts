@@ -17,7 +17,8 @@
  * or is still young at the end) and prints the bytes per registration by allocating function
  * (the sampler costs CPU: the step figures are then not the bench's). `--starve=N` runs N busy
  * loops (shell `while :`) beside the server for the whole run and `--nice=N` starts it at that
- * nice value: a CPU-starved server, whose backlog is what memory must be bounded against.
+ * nice value: a CPU-starved server, whose backlog is what memory must be bounded against;
+ * `--memory-mb=N` sets its `sip.overload_memory_mb` (shedding by RSS, src/server/memory_guard.ts).
  * Run: `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
  * Not part of the product.
  */
@@ -102,7 +103,11 @@ const child = spawnChild(nice ? "nice" : Deno.execPath(), {
     ...(nice ? ["-n", nice, Deno.execPath()] : []),
     ...serveArgs({
       store: await seededStore(dir, [BENCH_ACCOUNT, CALLEE]),
-      config: loadConfig(dir, root),
+      config: loadConfig(
+        dir,
+        root,
+        arg("memory-mb") ? `[sip]\noverload_memory_mb = ${arg("memory-mb")}\n` : "",
+      ),
       udp: port,
       tcp: port,
       ...(PROMOTED ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),

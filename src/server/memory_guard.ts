@@ -8,7 +8,10 @@
  * and dialogs go on. The receive-queue and lateness signals see a backlog by its time; this
  * one sees what any backlog, anywhere, costs in memory, so what a CPU-starved server keeps live
  * (a failing step's retransmissions, what completed registrations and calls keep for 32 s) is
- * bounded by design, whatever the GC does.
+ * bounded by design, whatever the GC does. While past the budget it also collects (`gc()`
+ * when exposed, at most every `OVER_COLLECT_MS` and within 10 % of the time) and trims: once
+ * what was live dies, V8 and malloc give its pages back and shedding stops, load or no load
+ * (the heap governor's clock is CPU time, which an idle server does not spend).
  * The same reading returns glibc's freed memory to the OS: malloc keeps the high-water mark of
  * its arenas (the main arena was seen at 114-137 MB after a starved peak, docs/performance.md),
  * so when the part of RSS outside V8's heap has grown `TRIM_EXCESS` past the least seen (or
@@ -16,6 +19,7 @@
  * `malloc_trim(0)` hands the free pages of every arena back.
  */
 import v8 from "node:v8";
+import { exposedGc } from "./heap_governor.ts";
 
 /** How often the RSS is read, ms. */
 export const MEMORY_CHECK_MS = 250;
@@ -27,6 +31,10 @@ export const TRIM_EXCESS = 32 * 1024 * 1024;
 export const TRIM_EVERY_MS = 10_000;
 /** Share of the time trims may take at most. */
 const TRIM_DUTY = 0.01;
+/** While past the budget, a collection and a trim at most this often, ms. */
+export const OVER_COLLECT_MS = 2000;
+/** Share of the time those collections may take at most. */
+const OVER_COLLECT_DUTY = 0.1;
 
 /** What the guard reads and calls; the defaults are the process's own. */
 export interface MemoryGuardOptions {
@@ -36,6 +44,8 @@ export interface MemoryGuardOptions {
   heap?: () => number;
   /** Gives freed malloc memory back to the OS; undefined: not available. */
   trim?: () => void;
+  /** A full, synchronous collection; undefined: none (V8 collects on its own). */
+  collect?: () => void;
   /** The clock, ms. */
   now?: () => number;
 }
@@ -50,10 +60,13 @@ export class MemoryGuard {
   readonly #rss: () => number;
   readonly #heap: () => number;
   readonly #trim: (() => void) | undefined;
+  readonly #collect: (() => void) | undefined;
   readonly #now: () => number;
   /** The least native memory seen (RSS less V8's heap), bytes. */
   #nativeLow = Infinity;
   #notBefore = -Infinity;
+  /** Before this (ms) no collection is made while over. */
+  #collectNotBefore = -Infinity;
 
   /** `budgetBytes`: RSS past which new work is shed (0: never; trimming still runs). */
   constructor(budgetBytes: number, options: MemoryGuardOptions = {}) {
@@ -61,16 +74,18 @@ export class MemoryGuard {
     this.#rss = options.rss ?? readRss;
     this.#heap = options.heap ?? committedHeap;
     this.#trim = "trim" in options ? options.trim : mallocTrim();
+    this.#collect = "collect" in options ? options.collect : exposedGc();
     this.#now = options.now ?? performance.now.bind(performance);
   }
 
-  /** One reading: updates `over`, trims when due. */
+  /** One reading: updates `over`, collects and trims when due. */
   check(): void {
-    const rss = this.#rss();
+    let rss = this.#rss();
     if (this.#budget > 0) {
       if (rss > this.#budget) this.over = true;
       else if (rss <= this.#budget * RESUME_SHARE) this.over = false;
     }
+    if (this.over && this.#now() >= this.#collectNotBefore) rss = this.#release();
     if (this.#trim === undefined) return;
     const native = rss - this.#heap();
     this.#nativeLow = Math.min(this.#nativeLow, native);
@@ -83,6 +98,18 @@ export class MemoryGuard {
     // What a trim leaves is in use (the ring, thread stacks, live buffers): the next trim
     // waits for as much again on top of it.
     this.#nativeLow = this.#rss() - this.#heap();
+  }
+
+  /** Past the budget: collects and trims, so dead memory is not what keeps shedding on. */
+  #release(): number {
+    const start = this.#now();
+    this.#collect?.();
+    this.#trim?.();
+    const took = this.#now() - start;
+    this.#collectNotBefore = start + Math.max(OVER_COLLECT_MS, took / OVER_COLLECT_DUTY);
+    const rss = this.#rss();
+    if (rss <= this.#budget * RESUME_SHARE) this.over = false;
+    return rss;
   }
 }
 

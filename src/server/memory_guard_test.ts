@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   MemoryGuard,
+  OVER_COLLECT_MS,
   readRss,
   RESUME_SHARE,
   TRIM_EVERY_MS,
@@ -10,9 +11,20 @@ import {
 
 const MB = 1024 * 1024;
 
-/** A guard on readings the test sets, with a trim that frees `trimmable` of the native part. */
+/**
+ * A guard on readings the test sets, with a trim that frees `trimmable` of the native part and
+ * a collection that frees `garbage` of V8's heap.
+ */
 function fakeMemory(budget: number) {
-  const state = { rss: 100 * MB, heap: 40 * MB, trimmable: 0, clock: 0, trims: 0 };
+  const state = {
+    rss: 100 * MB,
+    heap: 40 * MB,
+    trimmable: 0,
+    garbage: 0,
+    clock: 0,
+    trims: 0,
+    collections: 0,
+  };
   const guard = new MemoryGuard(budget, {
     rss: () => state.rss,
     heap: () => state.heap,
@@ -20,6 +32,12 @@ function fakeMemory(budget: number) {
       state.trims++;
       state.rss -= state.trimmable;
       state.trimmable = 0;
+    },
+    collect: () => {
+      state.collections++;
+      state.rss -= state.garbage;
+      state.heap -= state.garbage;
+      state.garbage = 0;
     },
     now: () => state.clock,
   });
@@ -42,6 +60,28 @@ Deno.test("memory guard: past the budget it sheds, until back under 90 % of it",
   state.rss = 150 * MB * RESUME_SHARE;
   guard.check();
   assert.equal(guard.over, false);
+});
+
+Deno.test("memory guard: past the budget it collects, and stops shedding once that freed enough", () => {
+  const { state, guard } = fakeMemory(150 * MB);
+  state.rss = 200 * MB;
+  state.heap = 120 * MB;
+  state.garbage = 10 * MB; // not enough to go back under 135 MB
+  guard.check();
+  assert.equal(state.collections, 1);
+  assert.equal(guard.over, true);
+  state.garbage = 60 * MB; // what was live has died: the next collection frees it
+  state.clock += OVER_COLLECT_MS - 1;
+  guard.check();
+  assert.equal(state.collections, 1, "not again so soon");
+  assert.equal(guard.over, true);
+  state.clock += 1;
+  guard.check();
+  assert.equal(state.collections, 2);
+  assert.equal(guard.over, false, "130 MB after the collection");
+  state.clock += OVER_COLLECT_MS;
+  guard.check();
+  assert.equal(state.collections, 2, "under the budget: V8 collects on its own");
 });
 
 Deno.test("memory guard: a budget of 0 never sheds", () => {
