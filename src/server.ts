@@ -179,8 +179,12 @@ export async function startServer(
     ? new SourceTable(MAX_SOURCES)
     : undefined;
   const abuse = new AbuseGuard(abuseOptions(config), Date.now, sources);
-  // The RSS is the process's: its budget is the configured one per worker times the workers.
-  const memory = new MemoryGuard(config.sip.overloadMemoryMb * count * 1024 * 1024);
+  // The RSS is the process's: its budget is the configured one per worker times the workers,
+  // and malloc's arenas are too (the main thread alone trims them).
+  const memory = new MemoryGuard(
+    config.sip.overloadMemoryMb * count * 1024 * 1024,
+    worker ? { trim: undefined } : {},
+  );
   const transport = new TransportLayer({
     hostname: config.interface,
     udpPort: config.udpPort,
