@@ -11,9 +11,12 @@
  * key block then the message, truncated to 12 bytes (AMAC, `TruncatedPrefixMac`): one
  * compression per nonce instead of HMAC's two; the truncation is what keeps it safe from
  * length extension.
- * The last nc accepted lives in a fixed ring of slots (nonce_counts.ts, 16 bytes a slot, shared
+ * The last nc accepted lives in a fixed ring of slots (nonce_counts.ts, 22 bytes a slot, shared
  * by every worker thread): a nonce owns its slot until a newer nonce takes it, so the replay
- * state is bounded by design and costs the garbage collector nothing. A nonce that is
+ * state is bounded by design and costs the garbage collector nothing. The slot also keeps a
+ * fingerprint of the REGISTER that used that nc: the same request retransmitted after its
+ * transaction was forgotten is let through again (the registrar is idempotent for it), not
+ * refused as a replay. A nonce that is
  * expired, not ours (bad MAC, e.g. issued before a restart with a random secret), issued for
  * another realm, or whose nc state was evicted is reported as `stale` — but only when the
  * response is otherwise correct (RFC 7616 §3.3: stale only if "the response is valid for that
@@ -58,7 +61,7 @@ export interface AuthenticatorOptions {
   previousSecret?: Uint8Array;
   /** ms clock, injectable for tests. */
   now?: () => number;
-  /** Nonce-count slots (nonces whose nc is remembered); default 2^19 (8 MiB), at most 2^24. */
+  /** Nonce-count slots (nonces whose nc is remembered); default 2^19 (11 MiB), at most 2^24. */
   maxNonceCounts?: number;
   /** The replay state to use instead (`maxNonceCounts` ignored): the one all workers share. */
   nonceCounts?: NonceCounts;
@@ -304,8 +307,14 @@ export class DigestAuthenticator {
     if (qop !== undefined) {
       const checked = this.#checked;
       const slot = readUint24(checked, SLOT_AT);
-      const verdict = this.#counts.accept(slot, readUint24(checked, TAG_AT), issuedAt, nc);
-      if (verdict !== "ok") return fail(verdict, user);
+      // A REGISTER is idempotent (RFC 3261 §10.3: same Call-ID and CSeq): the one accepted
+      // last for this nonce, retransmitted after its transaction is gone, is let through
+      // again rather than refused as a replay. Other methods are not done twice.
+      const head = method === "REGISTER" && message !== undefined ? message.parsedHead : "";
+      const mark = head === "" ? 0 : this.#counts.fingerprint(head);
+      const counts = this.#counts;
+      const verdict = counts.accept(slot, readUint24(checked, TAG_AT), issuedAt, nc, mark, now);
+      if (verdict === "stale" || verdict === "replay") return fail(verdict, user);
     }
     return { ok: true, user, algorithm };
   }

@@ -8,6 +8,8 @@ import {
   formatDigestCredentials,
   parseDigest,
 } from "../sip/digest.ts";
+import type { SipRequest } from "../sip/message.ts";
+import { parseMessage } from "../sip/parse.ts";
 
 const REALM = "example.com";
 const PASSWORDS: Record<string, string> = { alice: "secret", bob: "hunter2" };
@@ -474,4 +476,40 @@ Deno.test("verify: after a key rotation nonces of the previous key pass, older o
   const replay = answer(issuedBefore, { nc: 2 });
   assert.equal(verdictOf(auth, [replay]), "stale");
   assert.equal(auth.verify("REGISTER", [answer(issuedAfter, { nc: 2 })], REALM, lookup()).ok, true);
+});
+
+Deno.test("verify: the REGISTER accepted last for a nonce, received again, passes; the same credentials in another request are a replay", () => {
+  const { auth, clock } = setup();
+  const [c] = auth.challenge(REALM);
+  const credentials = answer(c);
+  const register = (cseq: number, branch: string) =>
+    parseMessage(
+      new TextEncoder().encode(
+        `REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK${branch}\r\n` +
+          `From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: reg-1\r\n` +
+          `CSeq: ${cseq} REGISTER\r\nContact: <sip:alice@127.0.0.1:5070>\r\n` +
+          `Authorization: ${credentials}\r\nContent-Length: 0\r\n\r\n`,
+      ),
+    ) as SipRequest;
+  const verify = (request: SipRequest, method = "REGISTER") => {
+    const r = auth.verify(method, request.getAll("authorization"), REALM, lookup(), request);
+    return r.ok ? "ok" : r.cause;
+  };
+  const sent = register(2, "a1");
+  assert.equal(verify(sent), "ok");
+  clock.now += 4_000; // after Timer J: its transaction is gone
+  assert.equal(verify(register(2, "a1")), "ok", "a retransmission");
+  assert.equal(verify(register(3, "a2")), "replay", "another CSeq and branch");
+  // The replay disarmed the repeat.
+  assert.equal(verify(register(2, "a1")), "replay");
+  // Only REGISTER is done again: the same exchange for another method is a replay.
+  const [c2] = auth.challenge(REALM);
+  const invite = parseMessage(
+    new TextEncoder().encode(
+      `INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKb1\r\n` +
+        `Authorization: ${answer(c2, { method: "INVITE" })}\r\nContent-Length: 0\r\n\r\n`,
+    ),
+  ) as SipRequest;
+  assert.equal(verify(invite, "INVITE"), "ok");
+  assert.equal(verify(invite, "INVITE"), "replay");
 });

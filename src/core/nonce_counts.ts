@@ -1,17 +1,32 @@
 /**
  * @module The digest replay state (RFC 7616 §3.4.5): for each nonce slot, the nonce that owns
- * it (random tag and issue time) and the highest nonce-count accepted for it. It lives in one
- * `SharedArrayBuffer` that every worker thread of the process is given, so a nonce-count
- * accepted by one worker is a replay to all of them. A slot is read and changed under a lock
- * taken with `Atomics.compareExchange` (one of `LOCKS`, striped by slot): its three fields
- * change together, and the critical section is a few loads and stores, so a thread that finds
- * the lock taken spins rather than sleeps.
+ * it (random tag and issue time), the highest nonce-count accepted for it, and a fingerprint
+ * of the request that used that count, so an exact retransmission of it is told from a
+ * replay. It lives in one `SharedArrayBuffer` that every worker thread of the process is
+ * given, so a nonce-count accepted by one worker is a replay to all of them. A slot is read
+ * and changed under a lock taken with `Atomics.compareExchange` (one of `LOCKS`, striped by
+ * slot): its fields change together, and the critical section is a few loads and stores, so
+ * a thread that finds the lock taken spins rather than sleeps.
  */
 
 /** Locks striped over the slots (a power of two): contention needs two threads on one stripe. */
 const LOCKS = 1024;
-/** Bytes a slot takes: issue time (f64), tag (i32), nonce-count (u32). */
-const SLOT_BYTES = 16;
+/**
+ * Bytes a slot takes: issue time (f64), tag (i32), nonce-count (u32), fingerprint of the
+ * request that used it (i32), when it was accepted (u16, `REPEAT_UNIT_MS` units).
+ */
+const SLOT_BYTES = 22;
+/** The locks, then the fingerprint seed (two i32), then the accepted-at times (u16). */
+const HEADER_BYTES = LOCKS * 4 + 8;
+const REPEAT_UNIT_MS = 2000;
+/**
+ * How long after its acceptance a request may come again as a retransmission: 64·T1 with
+ * the usual T1 of 500 ms (RFC 3261 Timer F: its client stops retransmitting then). A 16-bit
+ * count of 2 s units wraps after 36 h, past the longest nonce lifetime (24 h).
+ */
+const REPEAT_UNITS = 32_000 / REPEAT_UNIT_MS;
+
+export type NonceCountVerdict = "ok" | "repeat" | "replay" | "stale";
 
 export class NonceCounts {
   readonly buffer: SharedArrayBuffer;
@@ -20,21 +35,55 @@ export class NonceCounts {
   readonly #issued: Float64Array;
   readonly #tag: Int32Array;
   readonly #nc: Uint32Array;
+  readonly #mark: Int32Array;
+  readonly #markedAt: Uint16Array;
   readonly #locks: Int32Array;
+  /** Random per table, shared by its views: a fingerprint cannot be computed outside. */
+  readonly #seedLow: number;
+  readonly #seedHigh: number;
 
   /** A new table of `slots` slots, or a view of one another thread made (its `buffer`). */
   constructor(slotsOrBuffer: number | SharedArrayBuffer) {
     const fresh = typeof slotsOrBuffer === "number";
-    const size = fresh ? slotsOrBuffer : (slotsOrBuffer.byteLength - LOCKS * 4) / SLOT_BYTES;
+    const size = fresh ? slotsOrBuffer : (slotsOrBuffer.byteLength - HEADER_BYTES) / SLOT_BYTES;
     if (!Number.isInteger(size) || size < 1) throw new Error("nonce counts: bad table size");
     this.size = size;
-    this.buffer = fresh ? new SharedArrayBuffer(size * SLOT_BYTES + LOCKS * 4) : slotsOrBuffer;
+    this.buffer = fresh ? new SharedArrayBuffer(size * SLOT_BYTES + HEADER_BYTES) : slotsOrBuffer;
     this.#issued = new Float64Array(this.buffer, 0, size);
     this.#tag = new Int32Array(this.buffer, size * 8, size);
     this.#nc = new Uint32Array(this.buffer, size * 12, size);
-    this.#locks = new Int32Array(this.buffer, size * 16, LOCKS);
-    // No nonce owns a slot yet (tags are 24-bit, never -1).
-    if (fresh) this.#tag.fill(-1);
+    this.#mark = new Int32Array(this.buffer, size * 16, size);
+    this.#locks = new Int32Array(this.buffer, size * 20, LOCKS);
+    const seed = new Int32Array(this.buffer, size * 20 + LOCKS * 4, 2);
+    this.#markedAt = new Uint16Array(this.buffer, size * 20 + HEADER_BYTES, size);
+    if (fresh) {
+      // No nonce owns a slot yet (tags are 24-bit, never -1).
+      this.#tag.fill(-1);
+      crypto.getRandomValues(seed);
+    }
+    this.#seedLow = seed[0];
+    this.#seedHigh = seed[1];
+  }
+
+  /**
+   * The fingerprint of a request, `text` being its whole head as received (a retransmission
+   * is the same bytes; a replay changes at least its Via branch, Call-ID, CSeq or Contact):
+   * two seeded 32-bit lanes folded into one, never 0 (0 marks no fingerprint).
+   */
+  fingerprint(text: string): number {
+    let low = this.#seedLow;
+    let high = this.#seedHigh;
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      low = Math.imul(low ^ unit, 0x01000193);
+      high = Math.imul(((high << 5) | (high >>> 27)) ^ unit, 0x9e3779b1);
+    }
+    // A final mix (murmur3's) so every input bit reaches every output bit.
+    let h = low ^ Math.imul(high, 0x85ebca6b) ^ text.length;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    return h === 0 ? 1 : h;
   }
 
   /** The slot belongs to a nonce just issued: the nonce it held before becomes stale. */
@@ -43,29 +92,56 @@ export class NonceCounts {
     this.#tag[slot] = tag;
     this.#issued[slot] = issuedAt;
     this.#nc[slot] = 0;
+    this.#mark[slot] = 0;
     Atomics.store(this.#locks, lock, 0);
   }
 
   /**
-   * Records `nc` for the nonce when it is above the highest accepted. A nonce whose slot a
-   * newer nonce took is stale (its history is gone, so it may not be replayed); one newer
-   * than its slot's owner (issued by another instance with the same secret, or before a
-   * restart) takes the slot.
+   * Records `nc` for the nonce when it is above the highest accepted, with `mark`, the
+   * fingerprint of the request using it (0: none), at `now` (ms). The highest nc again with
+   * the same mark within `REPEAT_UNITS` is a `repeat`: that very request retransmitted,
+   * which an idempotent method may process again. Any other reuse is a `replay`, and also
+   * disarms the slot's repeat (an attacker guessing a fingerprint gets one try). A nonce
+   * whose slot a newer nonce took is stale (its history is gone, so it may not be
+   * replayed); one newer than its slot's owner (issued by another instance with the same
+   * secret, or before a restart) takes the slot.
    */
-  accept(slot: number, tag: number, issuedAt: number, nc: number): "ok" | "replay" | "stale" {
+  accept(
+    slot: number,
+    tag: number,
+    issuedAt: number,
+    nc: number,
+    mark = 0,
+    now = 0,
+  ): NonceCountVerdict {
     if (nc < 1) return "replay";
     if (slot >= this.size) return "stale";
     const lock = this.#lock(slot);
-    let verdict: "ok" | "replay" | "stale" = "ok";
+    let verdict: NonceCountVerdict = "ok";
+    const unit = (now / REPEAT_UNIT_MS) & 0xffff;
     if (this.#tag[slot] === tag && this.#issued[slot] === issuedAt) {
-      if (nc <= this.#nc[slot]) verdict = "replay";
-      else this.#nc[slot] = nc;
+      const highest = this.#nc[slot];
+      if (nc > highest) {
+        this.#nc[slot] = nc;
+        this.#mark[slot] = mark;
+        this.#markedAt[slot] = unit;
+      } else if (
+        nc === highest && mark !== 0 && this.#mark[slot] === mark &&
+        ((unit - this.#markedAt[slot]) & 0xffff) <= REPEAT_UNITS
+      ) {
+        verdict = "repeat";
+      } else {
+        verdict = "replay";
+        if (nc === highest) this.#mark[slot] = 0;
+      }
     } else if (issuedAt <= this.#issued[slot]) {
       verdict = "stale";
     } else {
       this.#tag[slot] = tag;
       this.#issued[slot] = issuedAt;
       this.#nc[slot] = nc;
+      this.#mark[slot] = mark;
+      this.#markedAt[slot] = unit;
     }
     Atomics.store(this.#locks, lock, 0);
     return verdict;

@@ -18,3 +18,46 @@ Deno.test("nonce counts: a view of the same buffer sees what the other accepted"
   assert.equal(one.accept(8, 1, 3000, 1), "stale");
   assert.equal(one.accept(3, 0x123456, 2000, 0), "replay");
 });
+
+Deno.test("nonce counts: a fingerprint is seeded per table, shared by its views, and tells requests apart", () => {
+  const one = new NonceCounts(8);
+  const view = new NonceCounts(one.buffer);
+  const head = "REGISTER sip:example.com SIP/2.0\r\nCSeq: 2 REGISTER\r\n\r\n";
+  assert.equal(view.fingerprint(head), one.fingerprint(head));
+  assert.notEqual(one.fingerprint(head), 0);
+  assert.notEqual(one.fingerprint(head.replace("CSeq: 2", "CSeq: 3")), one.fingerprint(head));
+  assert.notEqual(one.fingerprint(head + " "), one.fingerprint(head));
+  // Another table draws another seed: a fingerprint is not computable from the text alone.
+  assert.notEqual(new NonceCounts(8).fingerprint(head), one.fingerprint(head));
+});
+
+Deno.test("nonce counts: the request accepted last for a nonce may come again within 32 s; any other reuse is a replay", () => {
+  const one = new NonceCounts(8);
+  const view = new NonceCounts(one.buffer);
+  const t = 1_700_000_000_000;
+  const sent = one.fingerprint("the REGISTER with nc 1");
+  const forged = one.fingerprint("the same credentials, another CSeq");
+  one.take(5, 0x111111, t);
+  assert.equal(one.accept(5, 0x111111, t, 1, sent, t), "ok");
+  // Retransmitted, to either thread: a repeat, as often as it comes.
+  assert.equal(view.accept(5, 0x111111, t, 1, sent, t + 500), "repeat");
+  assert.equal(one.accept(5, 0x111111, t, 1, sent, t + 3_500), "repeat");
+  // Past 64·T1 the client has given up: no longer a retransmission.
+  assert.equal(one.accept(5, 0x111111, t, 1, sent, t + 40_000), "replay");
+  // No fingerprint (a method that is not REGISTER, an unparsed head): never a repeat.
+  one.take(6, 0x222222, t);
+  assert.equal(one.accept(6, 0x222222, t, 1, 0, t), "ok");
+  assert.equal(one.accept(6, 0x222222, t, 1, 0, t), "replay");
+  // Another request with the same nc is a replay, and disarms the repeat: one guess only.
+  one.take(7, 0x333333, t);
+  assert.equal(one.accept(7, 0x333333, t, 1, sent, t), "ok");
+  assert.equal(view.accept(7, 0x333333, t, 1, forged, t + 1_000), "replay");
+  assert.equal(one.accept(7, 0x333333, t, 1, sent, t + 1_000), "replay");
+  // Only the highest nc repeats: once nc 2 is in, nc 1's request is a replay.
+  assert.equal(one.accept(7, 0x333333, t, 2, forged, t + 1_000), "ok");
+  assert.equal(one.accept(7, 0x333333, t, 1, sent, t + 1_000), "replay");
+  assert.equal(one.accept(7, 0x333333, t, 2, forged, t + 2_000), "repeat");
+  // A newer nonce taking the slot forgets the fingerprint with the count.
+  one.take(7, 0x444444, t + 5_000);
+  assert.equal(one.accept(7, 0x333333, t, 2, forged, t + 5_000), "stale");
+});
