@@ -28,6 +28,7 @@ import { TruncatedPrefixMac } from "../sip/sha256.ts";
 import { NonceCounts } from "./nonce_counts.ts";
 import type { DigestAlgorithm } from "../sip/digest_hash.ts";
 import type { SipMessage } from "../sip/message.ts";
+import type { Address } from "../transport/types.ts";
 import {
   digestAlgorithmOf,
   type DigestParams,
@@ -217,7 +218,8 @@ export class DigestAuthenticator {
    * Request-URI); the method is the request's. Without qop (RFC 2069 clients) the nonce may be
    * reused until it expires; with qop=auth each nc must exceed the last one accepted.
    * `message`, the request the values are header values of, lets them be read in its
-   * decoded head.
+   * decoded head; with `source`, the address it came from, a REGISTER's head is
+   * fingerprinted so that its retransmission is told from a replay (nonce_counts.ts).
    */
   verify(
     method: string,
@@ -225,8 +227,12 @@ export class DigestAuthenticator {
     realm: string,
     lookupHa1: (user: string, algorithm: DigestAlgorithm, realm: string) => string | undefined,
     message?: SipMessage,
+    source?: Address,
   ): AuthResult {
     let params: DigestParams | undefined;
+    /** Where the credentials used start in `message`'s head (-1: not located). */
+    let paramsAt = -1;
+    let paramsLength = 0;
     let sawMalformed = false;
     let sawOtherRealm = false;
     for (let i = 0; i < credentials.length; i++) {
@@ -241,6 +247,8 @@ export class DigestAuthenticator {
       }
       if (p.realm === realm) {
         params = p;
+        paramsAt = at;
+        paramsLength = at < 0 ? 0 : text.length;
         break;
       }
       if (p.realm === undefined) sawMalformed = true;
@@ -311,8 +319,17 @@ export class DigestAuthenticator {
       // last for this nonce, retransmitted after its transaction is gone, is let through
       // again rather than refused as a replay. Other methods are not done twice.
       const head = method === "REGISTER" && message !== undefined ? message.parsedHead : "";
-      const mark = head === "" ? 0 : this.#counts.fingerprint(head);
       const counts = this.#counts;
+      // Without its credentials located the whole head is fingerprinted (skip nothing).
+      const skipFrom = paramsAt < 0 ? 0 : paramsAt;
+      const mark = head === "" || source === undefined ? 0 : counts.fingerprint(
+        head,
+        skipFrom,
+        skipFrom + paramsLength,
+        response,
+        source.host,
+        source.port,
+      );
       const verdict = counts.accept(slot, readUint24(checked, TAG_AT), issuedAt, nc, mark, now);
       if (verdict === "stale" || verdict === "replay") return fail(verdict, user);
     }

@@ -480,9 +480,7 @@ Deno.test("verify: after a key rotation nonces of the previous key pass, older o
 
 Deno.test("verify: the REGISTER accepted last for a nonce, received again, passes; the same credentials in another request are a replay", () => {
   const { auth, clock } = setup();
-  const [c] = auth.challenge(REALM);
-  const credentials = answer(c);
-  const register = (cseq: number, branch: string) =>
+  const registerWith = (credentials: string) => (cseq: number, branch: string) =>
     parseMessage(
       new TextEncoder().encode(
         `REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK${branch}\r\n` +
@@ -491,22 +489,34 @@ Deno.test("verify: the REGISTER accepted last for a nonce, received again, passe
           `Authorization: ${credentials}\r\nContent-Length: 0\r\n\r\n`,
       ),
     ) as SipRequest;
-  const verify = (request: SipRequest, method = "REGISTER") => {
-    const r = auth.verify(method, request.getAll("authorization"), REALM, lookup(), request);
+  const phone = { host: "127.0.0.1", port: 5070 };
+  const verify = (request: SipRequest, method = "REGISTER", source = phone) => {
+    const credentials = request.getAll("authorization");
+    const r = auth.verify(method, credentials, REALM, lookup(), request, source);
     return r.ok ? "ok" : r.cause;
   };
-  const sent = register(2, "a1");
-  assert.equal(verify(sent), "ok");
+  const register = registerWith(answer(auth.challenge(REALM)[0]));
+  assert.equal(verify(register(2, "a1")), "ok");
   clock.now += 4_000; // after Timer J: its transaction is gone
   assert.equal(verify(register(2, "a1")), "ok", "a retransmission");
+  assert.equal(verify(register(2, "a1")), "ok", "and another");
   assert.equal(verify(register(3, "a2")), "replay", "another CSeq and branch");
   // The replay disarmed the repeat.
   assert.equal(verify(register(2, "a1")), "replay");
+  // The same bytes from another address: a replay (the binding would take that flow).
+  const next = registerWith(answer(auth.challenge(REALM)[0]));
+  assert.equal(verify(next(2, "b1")), "ok");
+  assert.equal(verify(next(2, "b1"), "REGISTER", { host: "127.0.0.9", port: 5070 }), "replay");
+  // Past 64·T1 (32 s) a client has stopped retransmitting: a replay.
+  const late = registerWith(answer(auth.challenge(REALM)[0]));
+  assert.equal(verify(late(2, "c1")), "ok");
+  clock.now += 40_000;
+  assert.equal(verify(late(2, "c1")), "replay");
   // Only REGISTER is done again: the same exchange for another method is a replay.
   const [c2] = auth.challenge(REALM);
   const invite = parseMessage(
     new TextEncoder().encode(
-      `INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKb1\r\n` +
+      `INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKd1\r\n` +
         `Authorization: ${answer(c2, { method: "INVITE" })}\r\nContent-Length: 0\r\n\r\n`,
     ),
   ) as SipRequest;

@@ -74,6 +74,8 @@ export function authenticate(
     realm,
     ha1Lookup(deps.store),
     request,
+    // Only a datagram is retransmitted (RFC 3261 §17.1.2.2): a repeat over a stream is a replay.
+    flow?.transport === "udp" ? flow.remote : undefined,
   );
   const source = flow?.remote.host;
   const abuse = source === undefined ? undefined : deps.abuse;

@@ -66,20 +66,29 @@ export class NonceCounts {
   }
 
   /**
-   * The fingerprint of a request, `text` being its whole head as received (a retransmission
-   * is the same bytes; a replay changes at least its Via branch, Call-ID, CSeq or Contact):
-   * two seeded 32-bit lanes folded into one, never 0 (0 marks no fingerprint).
+   * The fingerprint of a request, from `head`, its whole head as received, but for
+   * head[skipFrom, skipTo) (the credentials: their `response` stands for them, as it covers
+   * every field that matters), and `host`:`port`, where it came from (the binding's flow).
+   * A retransmission is the same bytes from the same place; a replay changes at least its
+   * Via branch, Call-ID, CSeq, Contact or source. Two seeded 32-bit lanes over pairs of
+   * UTF-16 units, folded into one; never 0 (0 marks no fingerprint).
    */
-  fingerprint(text: string): number {
-    let low = this.#seedLow;
-    let high = this.#seedHigh;
-    for (let i = 0; i < text.length; i++) {
-      const unit = text.charCodeAt(i);
-      low = Math.imul(low ^ unit, 0x01000193);
-      high = Math.imul(((high << 5) | (high >>> 27)) ^ unit, 0x9e3779b1);
-    }
+  fingerprint(
+    head: string,
+    skipFrom: number,
+    skipTo: number,
+    response: string,
+    host: string,
+    port: number,
+  ): number {
+    laneLow = this.#seedLow;
+    laneHigh = this.#seedHigh;
+    feed(head, 0, skipFrom);
+    feed(head, skipTo, head.length);
+    feed(response, 0, response.length);
+    feed(host, 0, host.length);
     // A final mix (murmur3's) so every input bit reaches every output bit.
-    let h = low ^ Math.imul(high, 0x85ebca6b) ^ text.length;
+    let h = laneLow ^ Math.imul(laneHigh, 0x85ebca6b) ^ port;
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
     h ^= h >>> 16;
@@ -155,4 +164,26 @@ export class NonceCounts {
     }
     return lock;
   }
+}
+
+/** The lanes of the fingerprint being computed (module state: no object per request). */
+let laneLow = 0;
+let laneHigh = 0;
+
+/**
+ * Feeds text[from, to) to the lanes two UTF-16 units a step (half the multiplies of one a
+ * step; a head is ~500 units), then its length, so pieces cannot slide into each other.
+ */
+function feed(text: string, from: number, to: number): void {
+  let low = laneLow;
+  let high = laneHigh;
+  let i = from;
+  for (; i + 1 < to; i += 2) {
+    const pair = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
+    low = Math.imul(low ^ pair, 0x01000193);
+    high = Math.imul(((high << 5) | (high >>> 27)) ^ pair, 0x9e3779b1);
+  }
+  const last = (i < to ? text.charCodeAt(i) : 0) ^ ((to - from) << 16);
+  laneLow = Math.imul(low ^ last, 0x01000193);
+  laneHigh = Math.imul(((high << 5) | (high >>> 27)) ^ last, 0x9e3779b1);
 }
