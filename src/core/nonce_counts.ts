@@ -70,8 +70,9 @@ export class NonceCounts {
    * head[skipFrom, skipTo) (the credentials: their `response` stands for them, as it covers
    * every field that matters), and `host`:`port`, where it came from (the binding's flow).
    * A retransmission is the same bytes from the same place; a replay changes at least its
-   * Via branch, Call-ID, CSeq, Contact or source. Two seeded 32-bit lanes over pairs of
-   * UTF-16 units, folded into one; never 0 (0 marks no fingerprint).
+   * Via branch, Call-ID, CSeq, Contact or source. Two seeded 32-bit lanes over four ASCII
+   * characters a step, folded into one; 0 (no fingerprint: never a repeat) for a head with
+   * any other character, where a step's word would not be one-to-one with its characters.
    */
   fingerprint(
     head: string,
@@ -83,10 +84,9 @@ export class NonceCounts {
   ): number {
     laneLow = this.#seedLow;
     laneHigh = this.#seedHigh;
-    feed(head, 0, skipFrom);
-    feed(head, skipTo, head.length);
-    feed(response, 0, response.length);
-    feed(host, 0, host.length);
+    const units = feed(head, 0, skipFrom) | feed(head, skipTo, head.length) |
+      feed(response, 0, response.length) | feed(host, 0, host.length);
+    if (units > 0x7f) return 0;
     // A final mix (murmur3's) so every input bit reaches every output bit.
     let h = laneLow ^ Math.imul(laneHigh, 0x85ebca6b) ^ port;
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -171,19 +171,33 @@ let laneLow = 0;
 let laneHigh = 0;
 
 /**
- * Feeds text[from, to) to the lanes two UTF-16 units a step (half the multiplies of one a
- * step; a head is ~500 units), then its length, so pieces cannot slide into each other.
+ * Feeds text[from, to) to the lanes four characters a step (a head is ~500), then its length,
+ * so pieces cannot slide into each other. Returns the OR of its UTF-16 units: above 0x7f,
+ * a character did not fit its byte of the word.
  */
-function feed(text: string, from: number, to: number): void {
+function feed(text: string, from: number, to: number): number {
   let low = laneLow;
   let high = laneHigh;
+  let units = 0;
   let i = from;
-  for (; i + 1 < to; i += 2) {
-    const pair = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
-    low = Math.imul(low ^ pair, 0x01000193);
-    high = Math.imul(((high << 5) | (high >>> 27)) ^ pair, 0x9e3779b1);
+  for (; i + 3 < to; i += 4) {
+    const a = text.charCodeAt(i), b = text.charCodeAt(i + 1);
+    const c = text.charCodeAt(i + 2), d = text.charCodeAt(i + 3);
+    units |= a | b | c | d;
+    const word = a | (b << 8) | (c << 16) | (d << 24);
+    low = Math.imul(low ^ word, 0x01000193);
+    high = Math.imul(((high << 5) | (high >>> 27)) ^ word, 0x9e3779b1);
   }
-  const last = (i < to ? text.charCodeAt(i) : 0) ^ ((to - from) << 16);
-  laneLow = Math.imul(low ^ last, 0x01000193);
-  laneHigh = Math.imul(((high << 5) | (high >>> 27)) ^ last, 0x9e3779b1);
+  let tail = 0;
+  for (let shift = 0; i < to; i++, shift += 8) {
+    const unit = text.charCodeAt(i);
+    units |= unit;
+    tail |= unit << shift;
+  }
+  // The last 0-3 characters, then the length: a step each.
+  low = Math.imul(low ^ tail, 0x01000193);
+  high = Math.imul(((high << 5) | (high >>> 27)) ^ tail, 0x9e3779b1);
+  laneLow = Math.imul(low ^ (to - from), 0x01000193);
+  laneHigh = Math.imul(((high << 5) | (high >>> 27)) ^ (to - from), 0x9e3779b1);
+  return units;
 }

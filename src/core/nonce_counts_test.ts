@@ -47,6 +47,8 @@ Deno.test("nonce counts: a fingerprint is seeded per table, shared by its views,
     one.fingerprint("ab", 0, 0, "c", "d", 1),
     one.fingerprint("a", 0, 0, "bc", "d", 1),
   );
+  // A head with a character past ASCII gets none (0): its retransmission is a replay.
+  assert.equal(of(one, head.replace("sip:example", "sip:exämple")), 0);
   // The credentials' other text is skipped: their response stands for them.
   assert.equal(of(one, head.replace("nc=00000001", "nc=00000002")), of(one));
   // Another table draws another seed: a fingerprint is not computable from the text alone.
