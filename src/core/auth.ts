@@ -14,8 +14,8 @@
  * The last nc accepted lives in a fixed ring of slots (nonce_counts.ts, 22 bytes a slot, shared
  * by every worker thread): a nonce owns its slot until a newer nonce takes it, so the replay
  * state is bounded by design and costs the garbage collector nothing. The slot also keeps a
- * fingerprint of the REGISTER that used that nc: the same request retransmitted after its
- * transaction was forgotten is let through again (the registrar is idempotent for it), not
+ * fingerprint of the REGISTER that used that nc: that request retransmitted after its
+ * transaction was forgotten is reported as a `repeat` (answered, applied no second time), not
  * refused as a replay. A nonce that is
  * expired, not ours (bad MAC, e.g. issued before a restart with a random secret), issued for
  * another realm, or whose nc state was evicted is reported as `stale` — but only when the
@@ -49,7 +49,11 @@ export type AuthFailure =
   | "algorithm";
 
 export type AuthResult =
-  | { ok: true; user: string; algorithm: DigestAlgorithm }
+  /**
+   * `repeat`: the very REGISTER accepted last for this nonce, received again after its
+   * transaction was forgotten (a late retransmission): answer it, apply nothing again.
+   */
+  | { ok: true; user: string; algorithm: DigestAlgorithm; repeat: boolean }
   | { ok: false; cause: AuthFailure; user?: string };
 
 export interface AuthenticatorOptions {
@@ -218,8 +222,8 @@ export class DigestAuthenticator {
    * Request-URI); the method is the request's. Without qop (RFC 2069 clients) the nonce may be
    * reused until it expires; with qop=auth each nc must exceed the last one accepted.
    * `message`, the request the values are header values of, lets them be read in its
-   * decoded head; with `source`, the address it came from, a REGISTER's head is
-   * fingerprinted so that its retransmission is told from a replay (nonce_counts.ts).
+   * decoded head; with `source`, the address it came from, a REGISTER is fingerprinted so
+   * that its retransmission is told from a replay (nonce_counts.ts).
    */
   verify(
     method: string,
@@ -230,9 +234,6 @@ export class DigestAuthenticator {
     source?: Address,
   ): AuthResult {
     let params: DigestParams | undefined;
-    /** Where the credentials used start in `message`'s head (-1: not located). */
-    let paramsAt = -1;
-    let paramsLength = 0;
     let sawMalformed = false;
     let sawOtherRealm = false;
     for (let i = 0; i < credentials.length; i++) {
@@ -247,8 +248,6 @@ export class DigestAuthenticator {
       }
       if (p.realm === realm) {
         params = p;
-        paramsAt = at;
-        paramsLength = at < 0 ? 0 : text.length;
         break;
       }
       if (p.realm === undefined) sawMalformed = true;
@@ -312,28 +311,21 @@ export class DigestAuthenticator {
       return fail("stale", user);
     }
 
+    let repeat = false;
     if (qop !== undefined) {
       const checked = this.#checked;
       const slot = readUint24(checked, SLOT_AT);
-      // A REGISTER is idempotent (RFC 3261 §10.3: same Call-ID and CSeq): the one accepted
-      // last for this nonce, retransmitted after its transaction is gone, is let through
-      // again rather than refused as a replay. Other methods are not done twice.
-      const head = method === "REGISTER" && message !== undefined ? message.parsedHead : "";
+      // A REGISTER retransmitted after its transaction is gone repeats the nc it was accepted
+      // with: told from a replay by the fingerprint of what it was (nonce_counts.ts).
       const counts = this.#counts;
-      // Without its credentials located the whole head is fingerprinted (skip nothing).
-      const skipFrom = paramsAt < 0 ? 0 : paramsAt;
-      const mark = head === "" || source === undefined ? 0 : counts.fingerprint(
-        head,
-        skipFrom,
-        skipFrom + paramsLength,
-        response,
-        source.host,
-        source.port,
-      );
+      const mark = method === "REGISTER" && message !== undefined && source !== undefined
+        ? counts.fingerprint(response, message.callId, message.cseq.seq, source.host, source.port)
+        : 0;
       const verdict = counts.accept(slot, readUint24(checked, TAG_AT), issuedAt, nc, mark, now);
       if (verdict === "stale" || verdict === "replay") return fail(verdict, user);
+      repeat = verdict === "repeat";
     }
-    return { ok: true, user, algorithm };
+    return { ok: true, user, algorithm, repeat };
   }
 
   #issueNonce(realm: string): string {

@@ -151,11 +151,13 @@ Deno.test("verify accepts a correct answer for MD5 and SHA-256", () => {
     ok: true,
     user: "alice",
     algorithm: "MD5",
+    repeat: false,
   });
   assert.deepEqual(auth.verify("REGISTER", [answer(sha256, { user: "bob" })], REALM, lookup()), {
     ok: true,
     user: "bob",
     algorithm: "SHA-256",
+    repeat: false,
   });
 });
 
@@ -379,6 +381,7 @@ Deno.test("verify picks the credentials whose realm matches among several", () =
     ok: true,
     user: "alice",
     algorithm: "MD5",
+    repeat: false,
   });
 });
 
@@ -478,13 +481,13 @@ Deno.test("verify: after a key rotation nonces of the previous key pass, older o
   assert.equal(auth.verify("REGISTER", [answer(issuedAfter, { nc: 2 })], REALM, lookup()).ok, true);
 });
 
-Deno.test("verify: the REGISTER accepted last for a nonce, received again, passes; the same credentials in another request are a replay", () => {
+Deno.test("verify: the REGISTER accepted last for a nonce, received again, is a repeat; the same credentials in another request are a replay", () => {
   const { auth, clock } = setup();
-  const registerWith = (credentials: string) => (cseq: number, branch: string) =>
+  const registerWith = (credentials: string) => (cseq: number, callId = "reg-1") =>
     parseMessage(
       new TextEncoder().encode(
-        `REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK${branch}\r\n` +
-          `From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: reg-1\r\n` +
+        `REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK${cseq}\r\n` +
+          `From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: ${callId}\r\n` +
           `CSeq: ${cseq} REGISTER\r\nContact: <sip:alice@127.0.0.1:5070>\r\n` +
           `Authorization: ${credentials}\r\nContent-Length: 0\r\n\r\n`,
       ),
@@ -493,30 +496,34 @@ Deno.test("verify: the REGISTER accepted last for a nonce, received again, passe
   const verify = (request: SipRequest, method = "REGISTER", source = phone) => {
     const credentials = request.getAll("authorization");
     const r = auth.verify(method, credentials, REALM, lookup(), request, source);
-    return r.ok ? "ok" : r.cause;
+    return r.ok ? (r.repeat ? "repeat" : "ok") : r.cause;
   };
   const register = registerWith(answer(auth.challenge(REALM)[0]));
-  assert.equal(verify(register(2, "a1")), "ok");
+  assert.equal(verify(register(2)), "ok");
   clock.now += 4_000; // after Timer J: its transaction is gone
-  assert.equal(verify(register(2, "a1")), "ok", "a retransmission");
-  assert.equal(verify(register(2, "a1")), "ok", "and another");
-  assert.equal(verify(register(3, "a2")), "replay", "another CSeq and branch");
+  assert.equal(verify(register(2)), "repeat", "a retransmission");
+  assert.equal(verify(register(2)), "repeat", "and another");
+  assert.equal(verify(register(3)), "replay", "another CSeq");
   // The replay disarmed the repeat.
-  assert.equal(verify(register(2, "a1")), "replay");
-  // The same bytes from another address: a replay (the binding would take that flow).
+  assert.equal(verify(register(2)), "replay");
+  // Another Call-ID, or the same request from another address: a replay.
   const next = registerWith(answer(auth.challenge(REALM)[0]));
-  assert.equal(verify(next(2, "b1")), "ok");
-  assert.equal(verify(next(2, "b1"), "REGISTER", { host: "127.0.0.9", port: 5070 }), "replay");
+  assert.equal(verify(next(2)), "ok");
+  assert.equal(verify(next(2, "reg-2")), "replay");
+  const moved = registerWith(answer(auth.challenge(REALM)[0]));
+  assert.equal(verify(moved(2)), "ok");
+  assert.equal(verify(moved(2), "REGISTER", { host: "127.0.0.9", port: 5070 }), "replay");
   // Past 64·T1 (32 s) a client has stopped retransmitting: a replay.
   const late = registerWith(answer(auth.challenge(REALM)[0]));
-  assert.equal(verify(late(2, "c1")), "ok");
+  assert.equal(verify(late(2)), "ok");
   clock.now += 40_000;
-  assert.equal(verify(late(2, "c1")), "replay");
-  // Only REGISTER is done again: the same exchange for another method is a replay.
+  assert.equal(verify(late(2)), "replay");
+  // Only REGISTER repeats: the same exchange for another method is a replay.
   const [c2] = auth.challenge(REALM);
   const invite = parseMessage(
     new TextEncoder().encode(
       `INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKd1\r\n` +
+        `Call-ID: inv-1\r\nCSeq: 1 INVITE\r\n` +
         `Authorization: ${answer(c2, { method: "INVITE" })}\r\nContent-Length: 0\r\n\r\n`,
     ),
   ) as SipRequest;

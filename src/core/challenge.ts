@@ -57,8 +57,8 @@ function ha1Lookup(store: AccountStore): Ha1Lookup {
 }
 
 /**
- * Returns the authenticated user name, or the response to send instead (401/407 with
- * challenges, or 400/403).
+ * Returns the authenticated user name (and whether the request repeats one accepted already,
+ * see `AuthResult`), or the response to send instead (401/407 with challenges, or 400/403).
  */
 export function authenticate(
   deps: ChallengeDeps,
@@ -66,7 +66,7 @@ export function authenticate(
   realm: string,
   kind: ChallengeKind,
   flow?: Flow,
-): { user: string } | { response: SipResponse } {
+): { user: string; repeat: boolean } | { response: SipResponse } {
   const credentials = request.getAll(kind === "www" ? "authorization" : "proxy-authorization");
   const result = deps.authenticator.verify(
     request.method,

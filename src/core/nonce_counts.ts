@@ -1,8 +1,7 @@
 /**
  * @module The digest replay state (RFC 7616 §3.4.5): for each nonce slot, the nonce that owns
  * it (random tag and issue time), the highest nonce-count accepted for it, and a fingerprint
- * of the request that used that count, so an exact retransmission of it is told from a
- * replay. It lives in one `SharedArrayBuffer` that every worker thread of the process is
+ * of the request that used that count, so a retransmission of it is told from a replay. It lives in one `SharedArrayBuffer` that every worker thread of the process is
  * given, so a nonce-count accepted by one worker is a replay to all of them. A slot is read
  * and changed under a lock taken with `Atomics.compareExchange` (one of `LOCKS`, striped by
  * slot): its fields change together, and the critical section is a few loads and stores, so
@@ -66,29 +65,20 @@ export class NonceCounts {
   }
 
   /**
-   * The fingerprint of a request, from `head`, its whole head as received, but for
-   * head[skipFrom, skipTo) (the credentials: their `response` stands for them, as it covers
-   * every field that matters), and `host`:`port`, where it came from (the binding's flow).
-   * A retransmission is the same bytes from the same place; a replay changes at least its
-   * Via branch, Call-ID, CSeq, Contact or source. Two seeded 32-bit lanes over four ASCII
-   * characters a step, folded into one; 0 (no fingerprint: never a repeat) for a head with
-   * any other character, where a step's word would not be one-to-one with its characters.
+   * The fingerprint of a REGISTER's use of a nonce-count: its digest `response` (which
+   * covers the nonce, nc, cnonce, user and digest-uri), its Call-ID and CSeq, and
+   * `host`:`port`, where it came from. A retransmission has them all the same; a replay of the
+   * credentials in another request, or from elsewhere, differs. Two seeded 32-bit lanes over
+   * four ASCII characters a step, folded into one; 0 (no fingerprint: never a repeat) when a
+   * text has any other character, where a step's word would not be one-to-one with them.
    */
-  fingerprint(
-    head: string,
-    skipFrom: number,
-    skipTo: number,
-    response: string,
-    host: string,
-    port: number,
-  ): number {
+  fingerprint(response: string, callId: string, cseq: number, host: string, port: number): number {
     laneLow = this.#seedLow;
     laneHigh = this.#seedHigh;
-    const units = feed(head, 0, skipFrom) | feed(head, skipTo, head.length) |
-      feed(response, 0, response.length) | feed(host, 0, host.length);
+    const units = feed(response) | feed(callId) | feed(host);
     if (units > 0x7f) return 0;
     // A final mix (murmur3's) so every input bit reaches every output bit.
-    let h = laneLow ^ Math.imul(laneHigh, 0x85ebca6b) ^ port;
+    let h = laneLow ^ Math.imul(laneHigh, 0x85ebca6b) ^ Math.imul(cseq, 0xcc9e2d51) ^ port;
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
     h ^= h >>> 16;
@@ -109,7 +99,7 @@ export class NonceCounts {
    * Records `nc` for the nonce when it is above the highest accepted, with `mark`, the
    * fingerprint of the request using it (0: none), at `now` (ms). The highest nc again with
    * the same mark within `REPEAT_UNITS` is a `repeat`: that very request retransmitted,
-   * which an idempotent method may process again. Any other reuse is a `replay`, and also
+   * to be answered without being applied again. Any other reuse is a `replay`, and also
    * disarms the slot's repeat (an attacker guessing a fingerprint gets one try). A nonce
    * whose slot a newer nonce took is stale (its history is gone, so it may not be
    * replayed); one newer than its slot's owner (issued by another instance with the same
@@ -171,16 +161,17 @@ let laneLow = 0;
 let laneHigh = 0;
 
 /**
- * Feeds text[from, to) to the lanes four characters a step (a head is ~500), then its length,
- * so pieces cannot slide into each other. Returns the OR of its UTF-16 units: above 0x7f,
- * a character did not fit its byte of the word.
+ * Feeds `text` to the lanes four characters a step, then its length, so texts cannot slide
+ * into each other. Returns the OR of its UTF-16 units: above 0x7f, a character did not fit
+ * its byte of the word.
  */
-function feed(text: string, from: number, to: number): number {
+function feed(text: string): number {
+  const length = text.length;
   let low = laneLow;
   let high = laneHigh;
   let units = 0;
-  let i = from;
-  for (; i + 3 < to; i += 4) {
+  let i = 0;
+  for (; i + 3 < length; i += 4) {
     const a = text.charCodeAt(i), b = text.charCodeAt(i + 1);
     const c = text.charCodeAt(i + 2), d = text.charCodeAt(i + 3);
     units |= a | b | c | d;
@@ -189,7 +180,7 @@ function feed(text: string, from: number, to: number): number {
     high = Math.imul(((high << 5) | (high >>> 27)) ^ word, 0x9e3779b1);
   }
   let tail = 0;
-  for (let shift = 0; i < to; i++, shift += 8) {
+  for (let shift = 0; i < length; i++, shift += 8) {
     const unit = text.charCodeAt(i);
     units |= unit;
     tail |= unit << shift;
@@ -197,7 +188,7 @@ function feed(text: string, from: number, to: number): number {
   // The last 0-3 characters, then the length: a step each.
   low = Math.imul(low ^ tail, 0x01000193);
   high = Math.imul(((high << 5) | (high >>> 27)) ^ tail, 0x9e3779b1);
-  laneLow = Math.imul(low ^ (to - from), 0x01000193);
-  laneHigh = Math.imul(((high << 5) | (high >>> 27)) ^ (to - from), 0x9e3779b1);
+  laneLow = Math.imul(low ^ length, 0x01000193);
+  laneHigh = Math.imul(((high << 5) | (high >>> 27)) ^ length, 0x9e3779b1);
   return units;
 }
