@@ -104,6 +104,20 @@ for (const workers of [1, 2]) {
       assert.doesNotMatch(answered.get("contact") ?? "", /mallory/);
       const bindings = ts.server.location.lookup(`alice@${DOMAIN}`);
       assert.deepEqual(bindings.map((b) => b.contact), [phone.contactUri]);
+
+      // A REGISTER refused after its credentials were accepted (423: Expires under the
+      // minimum) is refused again when it comes late, not answered 200.
+      const brief = registerRequest(
+        phone,
+        { ...o, expires: 1 },
+        5,
+        answerChallenge(challenge, { ...ALICE, method: "REGISTER", uri: `sip:${DOMAIN}`, nc: 3 }),
+      );
+      await phone.send(brief);
+      assert.equal((await phone.response(callId, 5)).status, 423);
+      await new Promise((r) => setTimeout(r, 64 * T1 + 500));
+      await phone.send(brief);
+      assert.equal((await phone.response(callId, 5)).status, 423, "late, refused again");
     } finally {
       phone.close();
     }

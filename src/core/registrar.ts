@@ -108,11 +108,11 @@ export class Registrar {
     // §10.3 step 3: the authenticated identity must own the AOR.
     if (auth.user !== user) throw new SipError(403, "Forbidden: Not Your AOR");
     const path = request.getAll("path");
-    // A late retransmission of the REGISTER accepted last (its transaction is gone): it was
-    // applied then; answered with the bindings as they are, as a stateful server would.
-    if (auth.repeat) return this.#answer(request, aor, this.#now(), path);
     const updates = this.#contactUpdates(request, this.#deps.config().sip);
     const now = this.#now();
+    // A late retransmission of the REGISTER accepted last (its transaction is gone): it was
+    // applied then (or refused above, again); answered with the bindings as they are.
+    if (auth.repeat) return this.#answer(request, aor, now, path);
     if (updates === "*") {
       for (const b of this.#deps.location.lookup(aor)) {
         this.#deps.location.remove(b, "unregistered");
