@@ -100,6 +100,7 @@ export class TransportLayer implements MessageSender, TransportSink {
   readonly #messagesIn: MessageCounter;
   #webSocketsEnabled = true;
   #admit: (headers: Headers) => Admission;
+  readonly #udpRead: { value: number };
 
   /** This process's connection counter, for the worker threads it starts. */
   connectionCounter(): SharedArrayBuffer {
@@ -114,6 +115,10 @@ export class TransportLayer implements MessageSender, TransportSink {
     this.owner = options.owner
       ? localOwner(options.owner.node, options.owner.worker)
       : localOwner();
+    // Which thread reads the datagrams (one UDP socket per thread: udp_reuseport.ts).
+    this.#udpRead = options.counters.entry("sip_udp_read_total", {
+      worker: `${this.owner.worker}`,
+    });
     this.refreshInterfaces();
     this.#admit = this.#compileAdmission(options.websocket);
     this.#dialer = new WsDialer(options.webSocketLimits, options.webSocketClientCa);
@@ -213,6 +218,7 @@ export class TransportLayer implements MessageSender, TransportSink {
     // Past the memory budget (server/memory_guard.ts): refused like a backlog.
     const memoryOver = this.#options.memory?.over === true;
     if (flow.transport === "udp") {
+      this.#udpRead.value++;
       if (overload) {
         overload.counted();
         // A worker's full ring is a backlog the socket's queue does not show.

@@ -13,11 +13,15 @@ import { TcpTransport } from "./tcp.ts";
 import type { Address, FlowOwner, TransportName } from "./types.ts";
 import { UdpTransport } from "./udp.ts";
 import { UdpFdSender } from "./udp_fd_sender.ts";
+import { UdpSocketReader } from "./udp_socket_reader.ts";
+import { intOption } from "./socket_options.ts";
 import { WsTransport } from "./ws.ts";
 import type { Admission } from "./ws_policy.ts";
 
 /** Linux's default receive buffer as SO_RCVBUF reports it, when ours could not be read. */
 const DEFAULT_UDP_RCVBUF = 212_992;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
 
 const log = new Logger("transport");
 
@@ -49,18 +53,21 @@ export interface ListenerOptions {
   /** Event-loop delay, ms, past which new work on streams is shed (0 or absent: never). */
   overloadLagMs?: number;
   /**
-   * A worker thread does not bind UDP: it sends on the main thread's socket (this
-   * descriptor) and receives the datagrams of its calls from the main thread.
+   * A worker thread does not bind UDP: it sends on this descriptor, the main thread's socket
+   * or (`read`) one of its own on the same port that it reads (udp_reuseport.ts), and
+   * receives the datagrams of its calls other threads read.
    */
-  udpSocket?: { fd: number; local: Address; owner: FlowOwner };
+  udpSocket?: { fd: number; local: Address; owner: FlowOwner; read?: boolean };
   /** Several workers bind the same stream ports (SO_REUSEPORT). */
   reusePort: boolean;
 }
 
 export class Listeners {
   udp?: UdpTransport | UdpFdSender;
-  /** How far behind the UDP socket's reader is (the main thread's socket only). */
+  /** How far behind the reader of this thread's UDP socket is. */
   overload?: ReceiveQueueWatch;
+  /** A worker thread's read loop on its own UDP socket. */
+  #udpReader?: UdpSocketReader;
   /** Whether this isolate is behind on its stream connections. */
   streamLoad?: StreamLoadWatch;
   tcp?: TcpTransport;
@@ -96,8 +103,16 @@ export class Listeners {
     if (this.udp) {
       // Opened at an earlier call.
     } else if (o.udpSocket) {
-      const { fd, local, owner } = o.udpSocket;
-      this.udp = new UdpFdSender(fd, local, owner);
+      const { fd, local, owner, read } = o.udpSocket;
+      const udp = this.udp = new UdpFdSender(fd, local, owner);
+      const reader = read &&
+        UdpSocketReader.forDescriptor(fd, sink, (h, p) => udp.flowTo(h, p), max);
+      if (reader) {
+        const buffer = intOption(fd, SOL_SOCKET, SO_RCVBUF) ?? DEFAULT_UDP_RCVBUF;
+        this.overload = new ReceiveQueueWatch(local.host, local.port, buffer, undefined, fd);
+        this.#udpReader = reader;
+        reader.run();
+      }
     } else if (o.udpPort !== undefined) {
       const port = o.udpPort;
       const udp = bind(
@@ -203,6 +218,7 @@ export class Listeners {
   closeSockets(): void {
     this.overload?.close();
     this.streamLoad?.close();
+    this.#udpReader?.close();
     this.udp?.close();
     this.tcp?.close();
     this.tls?.close();

@@ -104,8 +104,11 @@ export class ReceiveQueueWatch {
   /** The receive buffer was cut to SMALL_BUFFER: the kernel drops the excess for free. */
   #cut = false;
 
-  /** `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF). */
-  constructor(host: string, port: number, bufferBytes: number, everyMs = 50) {
+  /**
+   * `bufferBytes`: the socket's receive buffer as the kernel reports it (SO_RCVBUF); `fd`:
+   * the socket's descriptor, when several sockets share the port (udp_reuseport.ts).
+   */
+  constructor(host: string, port: number, bufferBytes: number, everyMs = 50, fd?: number) {
     this.#table = host.includes(":") ? "/proc/net/udp6" : "/proc/net/udp";
     this.#portHex = ":" + port.toString(16).toUpperCase().padStart(4, "0") + " ";
     // Half full, or BEHIND_BYTES of a larger buffer: the server is behind. Past that, the
@@ -121,7 +124,7 @@ export class ReceiveQueueWatch {
     this.#bufferBytes = bufferBytes;
     this.#fd = -1;
     if (Deno.build.os !== "linux") return;
-    this.#fd = openLibc() ? udpDescriptor(port, host) ?? -1 : -1;
+    this.#fd = openLibc() ? fd ?? udpDescriptor(port, host) ?? -1 : -1;
     const timer = setInterval(() => this.#sample(), everyMs);
     Deno.unrefTimer(timer);
     this.#timer = timer;

@@ -104,18 +104,9 @@ export class UdpTransport {
     }
   }
 
-  /**
-   * One datagram read into a lent buffer, copied out (into a shared slab, sip/slab.ts) since
-   * the next read overwrites it.
-   */
+  /** One datagram read into a lent buffer, handed up. */
   #accept(view: Uint8Array, host: string, port: number): void {
-    const flow = this.flowTo(host, port);
-    if (isKeepAlive(view)) return; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
-    if (view.length > this.#maxMessageSize) {
-      this.#sink.dropped(flow, "Message Too Large");
-      return;
-    }
-    this.#sink.deliver(copyToSlab(view), flow);
+    acceptDatagram(this.#sink, view, this.flowTo(host, port), this.#maxMessageSize);
   }
 
   /**
@@ -154,6 +145,25 @@ export class UdpTransport {
 
 /** Batches read per wake-up at most (16 datagrams each). */
 const DRAIN_BATCHES = 4;
+
+/**
+ * One datagram read into a lent buffer (by this loop, or by a worker thread's reader of its
+ * own socket: udp_socket_reader.ts) handed up, copied out (into a shared slab, sip/slab.ts)
+ * since the next read overwrites it.
+ */
+export function acceptDatagram(
+  sink: TransportSink,
+  view: Uint8Array,
+  flow: Flow,
+  maxMessageSize: number,
+): void {
+  if (isKeepAlive(view)) return; // RFC 5626 §3.5.1 CRLF keep-alive on UDP: ignore
+  if (view.length > maxMessageSize) {
+    sink.dropped(flow, "Message Too Large");
+    return;
+  }
+  sink.deliver(copyToSlab(view), flow);
+}
 
 function isKeepAlive(bytes: Uint8Array): boolean {
   return bytes.length <= 4 && bytes.every((b) => b === 13 || b === 10 || b === 0);

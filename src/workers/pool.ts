@@ -24,6 +24,7 @@ import { readLoop, RingReader, type RingRecord, RingWriter } from "./ring.ts";
 import { FlowRefsIn, FlowRefsOut } from "./flow_refs.ts";
 import { callIdValueHash, callOwner } from "../sip/call_id_hash.ts";
 import { udpDescriptor } from "../transport/socket_options.ts";
+import { closeSockets, reusePortSockets } from "../transport/udp_reuseport.ts";
 import type { TransportName } from "../transport/types.ts";
 import { type CallRefusal, type FromWorker, type ToWorker, type WorkerSetup } from "./protocol.ts";
 
@@ -72,6 +73,8 @@ export class WorkerPool implements WorkerLinks {
   readonly index = 0;
   readonly count: number;
   #threads: Worker[] = [];
+  /** Each worker thread's own UDP socket (worker i at i - 1); empty: they share main's. */
+  #udpSockets: number[] = [];
   /** The channel to each worker thread (worker i at i - 1). */
   #rings: RingWriter<ToWorker>[] = [];
   /** Ends each loop reading a worker's ring (`readLoop`). */
@@ -188,6 +191,9 @@ export class WorkerPool implements WorkerLinks {
       bindingsWake: this.count > 2 || context.cluster !== undefined,
     };
     const config = boundConfig(context.config, transport);
+    // A UDP socket of its own per worker thread on the SIP port, where it can be made.
+    const udp = shared.udpSocket;
+    this.#udpSockets = (udp && reusePortSockets(udp.fd, udp.local, this.count - 1)) ?? [];
     context.transport.mirrors = this.#mirrors;
     context.location.beforeRead = () => void this.drain();
     // A worker's dialog view may still be in its ring when its call's answer reached the
@@ -255,8 +261,12 @@ export class WorkerPool implements WorkerLinks {
         this.#awaiting[index - 1].reject(new Error(`worker ${index}: ${e.message}`));
         stopped();
       };
+      const own = this.#udpSockets[index - 1];
       const setup: WorkerSetup = {
         ...shared,
+        udpSocket: own === undefined
+          ? shared.udpSocket
+          : { ...shared.udpSocket!, fd: own, read: true },
         index,
         count: this.count,
         bindings: location.all(),
@@ -475,6 +485,7 @@ export class WorkerPool implements WorkerLinks {
     clearTimeout(timer);
     for (const thread of this.#threads) thread.terminate();
     this.#threads = [];
+    closeSockets(this.#udpSockets.splice(0));
     for (const pending of this.#awaiting.splice(0)) pending.reject(new Error("worker stopped"));
     for (const stop of this.#stopReading.splice(0)) stop();
     this.drain();

@@ -25,8 +25,11 @@ export interface CallRefusal {
 export interface WorkerSetup {
   index: number;
   count: number;
-  /** The main thread's UDP socket (and its flows' owner), which workers send on. */
-  udpSocket?: { fd: number; local: Address; owner: FlowOwner };
+  /**
+   * The UDP socket this worker sends on (and its flows' owner, the main thread's): the main
+   * thread's, or (`read`) one of its own on the SIP port that it also reads (udp_reuseport.ts).
+   */
+  udpSocket?: { fd: number; local: Address; owner: FlowOwner; read?: boolean };
   /** Key material when none is configured: a nonce or flow token one worker made, all check. */
   fallbackSecret: Uint8Array;
   /** The node all workers of this process name as their flows' owner. */
