@@ -8,12 +8,13 @@
 import assert from "node:assert/strict";
 import {
   type ClientTransport,
+  optionsRequest,
   register,
   type RegisterOptions,
   TestSipClient,
 } from "./sip_client.ts";
 import { until } from "./poll.ts";
-import type { TestServer } from "./test_server.ts";
+import { countersOf, type TestServer } from "./test_server.ts";
 
 /**
  * A `transport` client of `ts` registered as `o` whose connection (and binding) lives in
@@ -71,4 +72,39 @@ export async function connectedIn(
     await client.closed;
   }
   throw new Error(`no ${transport} connection landed in worker ${worker}`);
+}
+
+/**
+ * Datagrams each of the `workers` threads of `ts` read from its UDP socket so far
+ * (`sip_udp_read_total` by worker, every worker's counts in), index 0 the main thread.
+ */
+export async function readsOf(ts: TestServer, workers: number): Promise<number[]> {
+  const counters = await countersOf(ts);
+  return Array.from(
+    { length: workers },
+    (_, w) => counters.total("sip_udp_read_total", { worker: `${w}` }),
+  );
+}
+
+/**
+ * A UDP client of `ts` whose datagrams the socket of thread `worker` of `workers` reads (0: the main
+ * thread; the kernel picks a socket of the port by the peer's address and port), found with
+ * an OPTIONS per try. The other tries are closed.
+ */
+export async function udpClientIn(
+  ts: TestServer,
+  workers: number,
+  worker: number,
+): Promise<TestSipClient> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const client = await TestSipClient.connect("udp", ts.port("udp"), ts.config.interface);
+    const before = await readsOf(ts, workers);
+    const callId = `placed-udp-${attempt}-${crypto.randomUUID().slice(0, 8)}`;
+    await client.send(optionsRequest(client, callId));
+    assert.equal((await client.response(callId, 1, 5000)).status, 200, "OPTIONS answered");
+    const after = await readsOf(ts, workers);
+    if (after[worker] > before[worker]) return client;
+    client.close();
+  }
+  throw new Error(`no UDP source port landed on the socket of worker ${worker}`);
 }
