@@ -2,10 +2,17 @@
  * @module One UDP socket per SIP worker thread on the SIP port (`SO_REUSEPORT`), made through
  * libc: Deno's `listenDatagram` cannot set the option, and the kernel spreads datagrams over
  * a port's sockets only when every one of them has it. The main thread's socket (Deno's) gets
- * the option after its bind, which lets the sockets bound after it join its group (Linux 6
- * measured: 60 datagrams from 16 source ports read 20 / 35 / 25 by three sockets). The
- * kernel picks a socket by the hash of the datagram's 4-tuple, so one peer's datagrams,
- * retransmissions included, are always read by the same socket, hence the same thread.
+ * the option after its bind, which lets the sockets bound after it join its group (Linux 6.18
+ * measured: 60 datagrams from 16 source ports read 20 / 35 / 25 by three sockets).
+ *
+ * Which socket reads a datagram is chosen by a classic BPF program attached to the group
+ * (`SO_ATTACH_REUSEPORT_CBPF`, run by the kernel on the UDP payload): a REGISTER goes to a
+ * socket picked by its source port (with 3 workers or more, a worker thread's: the main thread
+ * only dispatches), where it is handled (`staysWhereRead`); everything else goes to the main
+ * thread's socket, which hands it to its call's worker as before. So one peer's REGISTERs,
+ * retransmissions included, are always read by the same thread, and a call's messages are
+ * read once and handed over at most once (spread by the 4-tuple hash instead, each thread
+ * handed half of what it read to the other, and a call cost 20 % more CPU: docs/workers.md).
  * Linux only; anywhere a step fails, `reusePortSockets` gives undefined and the workers send
  * on the main thread's socket as before (it reads every datagram).
  */
@@ -24,6 +31,9 @@ const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SHUT_RDWR = 2;
+const SO_ATTACH_REUSEPORT_CBPF = 51;
+/** Classic BPF's offset of the network header (SKF_NET_OFF), as an unsigned 32-bit k. */
+const NET = 0xfff00000;
 
 type SocketLib = {
   socket(domain: number, type: number, protocol: number): number;
@@ -87,9 +97,51 @@ export function reusePortSockets(
       sockets.bind(fd, address, address.length) === 0;
     if (!ok) break;
   }
-  if (fds.length === count) return fds;
+  if (fds.length === count && steer(fds[count - 1], count + 1)) return fds;
   closeSockets(fds);
   return undefined;
+}
+
+/**
+ * Attaches the program that picks a socket of the group (by its index: the main thread's
+ * first, then the others in the order they were bound) for each datagram of `threads`
+ * threads: a REGISTER by its source port, anything else the main thread's. True once set.
+ */
+function steer(fd: number, threads: number): boolean {
+  // With 3 threads or more the main thread only dispatches: REGISTERs go to the others.
+  const [modulo, first] = threads > 2 ? [threads - 1, 1] : [threads, 0];
+  // [code, jt, jf, k]: jumps skip that many instructions after the next.
+  const program: [number, number, number, number][] = [
+    [0x20, 0, 0, 0], // A = payload[0..4] (a shorter datagram ends the program: 0)
+    [0x15, 0, 12, 0x52454749], // "REGI", else return 0
+    [0x20, 0, 0, 4], // A = payload[4..8]
+    [0x15, 0, 10, 0x53544552], // "STER", else return 0
+    [0x30, 0, 0, NET], // A = the IP header's first byte
+    [0x74, 0, 0, 4], // A >>= 4: the IP version
+    [0x15, 3, 0, 6], // IPv6: its source port is 40 bytes in
+    [0xb1, 0, 0, NET], // X = IPv4 header length
+    [0x48, 0, 0, NET], // A = source port (at X)
+    [0x05, 0, 0, 1], // skip the IPv6 load
+    [0x28, 0, 0, NET + 40], // A = source port after a fixed IPv6 header
+    [0x94, 0, 0, modulo], // A %= modulo
+    [0x04, 0, 0, first], // A += first
+    [0x16, 0, 0, 0], // return A
+    [0x06, 0, 0, 0], // return 0: the main thread's socket
+  ];
+  const filter = new Uint8Array(new ArrayBuffer(program.length * 8));
+  const view = new DataView(filter.buffer);
+  program.forEach(([code, jt, jf, k], i) => {
+    view.setUint16(i * 8, code, true);
+    view.setUint8(i * 8 + 2, jt);
+    view.setUint8(i * 8 + 3, jf);
+    view.setUint32(i * 8 + 4, k >>> 0, true);
+  });
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (the kernel copies it).
+  const fprog = new Uint8Array(16);
+  const fv = new DataView(fprog.buffer);
+  fv.setUint16(0, program.length, true);
+  fv.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), true);
+  return openLibc()!.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog, 16) === 0;
 }
 
 /** Closes sockets `reusePortSockets` made. */

@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import {
   type ClientTransport,
-  optionsRequest,
   register,
   type RegisterOptions,
+  registerRequest,
   TestSipClient,
 } from "./sip_client.ts";
 import { until } from "./poll.ts";
@@ -87,21 +87,22 @@ export async function readsOf(ts: TestServer, workers: number): Promise<number[]
 }
 
 /**
- * A UDP client of `ts` whose datagrams the socket of thread `worker` of `workers` reads (0: the main
- * thread; the kernel picks a socket of the port by the peer's address and port), found with
- * an OPTIONS per try. The other tries are closed.
+ * A UDP client of `ts` whose REGISTERs the socket of thread `worker` of `workers` reads (0: the
+ * main thread; the kernel picks the socket by the client's source port), found with a
+ * REGISTER without credentials per try (answered 401). The other tries are closed.
  */
 export async function udpClientIn(
   ts: TestServer,
   workers: number,
   worker: number,
+  o: RegisterOptions,
 ): Promise<TestSipClient> {
   for (let attempt = 0; attempt < 40; attempt++) {
     const client = await TestSipClient.connect("udp", ts.port("udp"), ts.config.interface);
     const before = await readsOf(ts, workers);
     const callId = `placed-udp-${attempt}-${crypto.randomUUID().slice(0, 8)}`;
-    await client.send(optionsRequest(client, callId));
-    assert.equal((await client.response(callId, 1, 5000)).status, 200, "OPTIONS answered");
+    await client.send(registerRequest(client, { ...o, callId }, 1));
+    assert.equal((await client.response(callId, 1, 5000)).status, 401, "REGISTER challenged");
     const after = await readsOf(ts, workers);
     if (after[worker] > before[worker]) return client;
     client.close();
