@@ -2,8 +2,8 @@
  * Digest nonce-count replay across workers (`workers = 2`), over real sockets: the highest
  * nonce-count accepted for a nonce is one state for the process (src/core/nonce_counts.ts),
  * so credentials accepted by one worker are refused (401, stale) when replayed to the other,
- * over UDP (every UDP REGISTER is the main thread's with 2 workers: it reads every datagram)
- * or on a TCP connection (a REGISTER over a stream is handled by the worker holding it).
+ * over UDP (a REGISTER is handled by the thread whose socket read it, picked by the client's
+ * source port) or on a TCP connection (a REGISTER over a stream is handled by the worker holding it).
  * With a replay state per worker the replays were accepted (200).
  */
 import assert from "node:assert/strict";
@@ -15,7 +15,7 @@ import {
   registerRequest,
   TestSipClient,
 } from "./support/sip_client.ts";
-import { registeredIn } from "./support/placed_client.ts";
+import { registeredIn, udpClientIn } from "./support/placed_client.ts";
 
 const DOMAIN = "example.test";
 const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
@@ -83,8 +83,8 @@ const tcpClientIn = (ts: TestServer, worker: number) =>
 
 Deno.test("workers: a nonce-count accepted over UDP in the main thread is a replay on a TCP connection of the worker thread, and the reverse", async () => {
   await using ts = await startTwoWorkers();
-  // With 2 workers the main thread handles every UDP REGISTER (it reads every datagram).
-  const phone = await TestSipClient.connect("udp", ts.port("udp"));
+  // A UDP client whose REGISTERs the main thread's socket reads (and so handles).
+  const phone = await udpClientIn(ts, 2, 0, ALICE);
   const attacker = await tcpClientIn(ts, 1);
   try {
     await replayBothWays(phone, "the main thread (UDP)", attacker, "the worker thread (TCP)");

@@ -3,8 +3,8 @@
  * server, over real sockets. Every message of a call is handled by the worker its Call-ID
  * hashes to, so each test picks Call-IDs for a given worker, and connections (which the kernel
  * spreads over the workers) are opened until one lives in the worker wanted. A REGISTER is
- * handled where it is read: over UDP by the main thread with 2 workers (by its Call-ID's worker
- * with 3), over a connection by the worker holding it. A UDP phone registered through one
+ * handled where it is read: over UDP by the thread whose socket the kernel gave it (by the
+ * client's source port; a worker thread with 3), over a connection by the worker holding it. A UDP phone registered through one
  * worker is called from a WS browser whose connection lives in another; CANCEL and the ACKs of
  * 2xx and non-2xx reach the right transaction whichever worker receives them; a binding removed
  * through the API is gone in every worker; the API counts what every worker did; the operator's
@@ -16,7 +16,7 @@ import type { SipRequest, SipResponse } from "../src/sip/message.ts";
 import type { WsClosed } from "../src/events.ts";
 import { countersOf, startTestServer, type TestServer } from "./support/test_server.ts";
 import { optionsRequest, register, TestSipClient } from "./support/sip_client.ts";
-import { registeredIn } from "./support/placed_client.ts";
+import { registeredIn, udpClientIn } from "./support/placed_client.ts";
 import { handshake } from "./support/ws_handshake.ts";
 import { RawWsClient } from "./support/raw_ws.ts";
 import { until } from "./support/poll.ts";
@@ -77,16 +77,18 @@ function wsClientIn(ts: TestServer, worker: number, who: typeof ALICE): Promise<
 }
 
 /**
- * A UDP phone registered as `who`. The main thread reads every datagram: with 2 workers it
- * handles the REGISTER itself, with 3 or more it hands it to the worker `callId` hashes to.
+ * A UDP phone registered as `who` through thread `reader` of `workers`: a REGISTER is read by
+ * the socket the kernel picks by the client's source port, and handled there (with 3 workers
+ * or more, by a worker thread: the main thread only dispatches).
  */
 async function udpPhone(
   ts: TestServer,
   who: typeof BOB,
-  callId = `reg-${crypto.randomUUID()}`,
+  reader = 0,
+  workers = 2,
 ): Promise<TestSipClient> {
-  const phone = await TestSipClient.connect("udp", ts.port("udp"));
-  const ok = await register(phone, { ...who, expires: 600, callId });
+  const phone = await udpClientIn(ts, workers, reader, who);
+  const ok = await register(phone, { ...who, expires: 600, callId: `reg-${crypto.randomUUID()}` });
   assert.equal(ok.status, 200, `${who.user} registers over udp`);
   return phone;
 }
@@ -151,7 +153,7 @@ for (const callWorker of [0, 1]) {
 
 Deno.test("workers = 3: the main thread only dispatches; a WS browser in worker 2 calls a UDP phone registered through worker 1 on a call worker 1 owns (hand-overs between worker threads go straight)", async () => {
   await using ts = await startThreeWorkers();
-  const bob = await udpPhone(ts, BOB, callIdFor(1, "reg", 3));
+  const bob = await udpPhone(ts, BOB, 1, 3);
   const alice = await wsClientIn(ts, 2, ALICE);
   try {
     const call: Call = { callId: callIdFor(1, "call3", 3), fromTag: "a3", cseq: 1 };

@@ -206,9 +206,9 @@ export class TransportLayer implements MessageSender, TransportSink {
 
   deliver(bytes: Uint8Array, flow: Flow): void {
     const receivedAt = Date.now();
-    // The abuse check runs once, where the bytes were read and before any hand-off: for UDP
-    // that is the main thread (it reads every datagram), so per-address rates are exact and
-    // shed traffic never costs a hop; a stream's check runs in the worker holding it.
+    // The abuse check runs once, where the bytes were read and before any hand-off (the thread
+    // whose UDP socket read the datagram, the worker holding a stream), so shed traffic never
+    // costs a hop; per-address rates are counted for the process (source_table.ts).
     // What other workers changed first (bindings, bans): it happened before this was sent.
     this.#options.workers?.catchUp?.();
     if (this.#abuse && !this.#abuse.message(bytes, flow, receivedAt)) return;

@@ -35,10 +35,10 @@ const REGISTER = "REGISTER ";
 
 /**
  * A REGISTER is handled by the worker that read it, whatever its Call-ID (a datagram by the
- * main thread, which reads them all; a connection's by the worker holding it), unless that is
+ * thread whose socket read it, udp_reuseport.ts; a connection's by the worker holding it), unless that is
  * a main thread that only dispatches (3 workers or more: it hands it on like any other
  * message). The registrar keeps nothing between REGISTER transactions (the binding is copied
- * to every worker), a retransmitted datagram is read by the same main thread, and no CANCEL
+ * to every worker), a retransmitted datagram is read by the same thread, and no CANCEL
  * is sent for a non-INVITE request (RFC 3261 §9.1). It spares two hand-overs per
  * registration.
  */
