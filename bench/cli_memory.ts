@@ -19,6 +19,9 @@
  * loops (shell `while :`) beside the server for the whole run and `--nice=N` starts it at that
  * nice value: a CPU-starved server, whose backlog is what memory must be bounded against;
  * `--memory-mb=N` sets its `sip.overload_memory_mb` (shedding by RSS, src/server/memory_guard.ts).
+ * `--snapshot-mb=N` (with `--inspect`, as `--promoted-sites`) takes one heap snapshot the first
+ * time the RSS passes N MiB and prints what is live in it by constructor (self sizes): what a
+ * starved server's backlog is made of.
  * Run: `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
  * Not part of the product.
  */
@@ -85,6 +88,50 @@ const { groupTicks, statusKb } = await import(`${root}/bench/support/proc.ts`);
 const { spawnChild } = await import(`${root}/tests/support/process.ts`);
 const { freePorts, waitForListening } = await import(`${root}/tests/support/ports.ts`);
 const PROMOTED = Deno.args.includes("--promoted-sites");
+const SNAPSHOT_MB = Number(arg("snapshot-mb") ?? 0);
+const INSPECT = PROMOTED || SNAPSHOT_MB > 0;
+
+/**
+ * One heap snapshot of the server through its inspector, summed by node type and constructor
+ * (strings together): the top `n` by self size, MB and count.
+ */
+async function liveByConstructor(port: number, n = 25): Promise<string[]> {
+  const [target] = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((ok, fail) => {
+    ws.onopen = ok;
+    ws.onerror = fail;
+  });
+  const chunks: string[] = [];
+  const done = new Promise<void>((resolve) => {
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(m.params.chunk);
+      else if (m.id === 1) resolve();
+    };
+  });
+  ws.send(JSON.stringify({ id: 1, method: "HeapProfiler.takeHeapSnapshot", params: {} }));
+  await done;
+  ws.close();
+  const snap = JSON.parse(chunks.join(""));
+  const fields: string[] = snap.snapshot.meta.node_fields;
+  const types: string[] = snap.snapshot.meta.node_types[0];
+  const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((f) => fields.indexOf(f));
+  const sums = new Map<string, { bytes: number; count: number }>();
+  const nodes: number[] = snap.nodes;
+  for (let i = 0; i < nodes.length; i += fields.length) {
+    const type = types[nodes[i + typeAt]];
+    const key = type === "object" || type === "closure" || type === "native"
+      ? `${type} ${snap.strings[nodes[i + nameAt]]}`
+      : type;
+    const sum = sums.get(key) ?? { bytes: 0, count: 0 };
+    sum.bytes += nodes[i + sizeAt];
+    sum.count++;
+    sums.set(key, sum);
+  }
+  return [...sums].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, n)
+    .map(([k, v]) => `${(v.bytes / 1048576).toFixed(1)} MB ${v.count} ${k}`);
+}
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 const split = (maps: Mapping[]) =>
@@ -110,7 +157,7 @@ const child = spawnChild(nice ? "nice" : Deno.execPath(), {
       ),
       udp: port,
       tcp: port,
-      ...(PROMOTED ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
+      ...(INSPECT ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
     }),
   ],
   cwd: root,
@@ -141,6 +188,9 @@ const sampler = setInterval(() => {
     const kb = rollup(pid).Rss;
     let peak = peaks.get(phase);
     if (peak === undefined) peaks.set(phase, peak = { kb: 0, maps: [] });
+    if (SNAPSHOT_MB > 0 && !snapshot && kb >= SNAPSHOT_MB * 1024) {
+      snapshot = liveByConstructor(inspectPort).catch((e) => [`no snapshot: ${e}`]);
+    }
     if (kb <= peak.kb) return;
     // smaps of the whole process costs a few ms: read it again only past 1 MB more.
     if (kb > peak.kb + 1024 || peak.maps.length === 0) peak.maps = mappings(pid);
@@ -154,6 +204,7 @@ const busy = Array.from({ length: Number(arg("starve") ?? 0) }, () =>
     stdout: "null",
     stderr: "null",
   }).spawn());
+let snapshot: Promise<string[]> | undefined;
 let registered = 0;
 let sites: Map<string, number> | undefined;
 try {
@@ -169,6 +220,7 @@ try {
     }
   }
   sites = await sampling?.();
+  if (snapshot) console.log(`live at ${SNAPSHOT_MB} MiB:\n  ${(await snapshot).join("\n  ")}`);
 } finally {
   clearInterval(sampler);
   for (const loop of busy) {
