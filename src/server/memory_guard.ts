@@ -20,6 +20,10 @@
  */
 import v8 from "node:v8";
 import { exposedGc } from "./heap_governor.ts";
+import { Logger } from "../log.ts";
+
+const log = new Logger("server");
+const MiB = 1024 * 1024;
 
 /** How often the RSS is read, ms. */
 export const MEMORY_CHECK_MS = 250;
@@ -82,8 +86,8 @@ export class MemoryGuard {
   check(): void {
     let rss = this.#rss();
     if (this.#budget > 0) {
-      if (rss > this.#budget) this.over = true;
-      else if (rss <= this.#budget * RESUME_SHARE) this.over = false;
+      if (rss > this.#budget) this.#set(true, rss);
+      else if (rss <= this.#budget * RESUME_SHARE) this.#set(false, rss);
     }
     if (this.over && this.#now() >= this.#collectNotBefore) rss = this.#release();
     if (this.#trim === undefined) return;
@@ -108,8 +112,17 @@ export class MemoryGuard {
     const took = this.#now() - start;
     this.#collectNotBefore = start + Math.max(OVER_COLLECT_MS, took / OVER_COLLECT_DUTY);
     const rss = this.#rss();
-    if (rss <= this.#budget * RESUME_SHARE) this.over = false;
+    if (rss <= this.#budget * RESUME_SHARE) this.#set(false, rss);
     return rss;
+  }
+
+  /** One log line when shedding starts and one when it stops. */
+  #set(over: boolean, rss: number): void {
+    if (over === this.over) return;
+    this.over = over;
+    const at = `RSS ${Math.round(rss / MiB)} MiB, budget ${Math.round(this.#budget / MiB)} MiB`;
+    if (over) log.warn(`memory past its budget (${at}): new requests get 503 until it is back`);
+    else log.info(`memory back under its budget (${at}): new requests admitted again`);
   }
 }
 
