@@ -20,8 +20,9 @@
  * nice value: a CPU-starved server, whose backlog is what memory must be bounded against;
  * `--memory-mb=N` sets its `sip.overload_memory_mb` (shedding by RSS, src/server/memory_guard.ts).
  * `--snapshot-mb=N` (with `--inspect`, as `--promoted-sites`) takes one heap snapshot the first
- * time the RSS passes N MiB and prints what is live in it by constructor (self sizes): what a
- * starved server's backlog is made of.
+ * time the RSS passes N MiB and prints what is live in it by constructor (self sizes), and the
+ * most frequent string starts (which requests are held): what a starved server's backlog is
+ * made of.
  * Run: `deno run -A --unstable-net bench/cli_memory.ts --rates=25000,30000 --trace-gc`.
  * Not part of the product.
  */
@@ -118,9 +119,14 @@ async function liveByConstructor(port: number, n = 25): Promise<string[]> {
   const types: string[] = snap.snapshot.meta.node_types[0];
   const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((f) => fields.indexOf(f));
   const sums = new Map<string, { bytes: number; count: number }>();
+  const starts = new Map<string, number>();
   const nodes: number[] = snap.nodes;
   for (let i = 0; i < nodes.length; i += fields.length) {
     const type = types[nodes[i + typeAt]];
+    if (type === "string" || type === "sliced string") {
+      const start = `string "${String(snap.strings[nodes[i + nameAt]]).slice(0, 24)}"`;
+      starts.set(start, (starts.get(start) ?? 0) + 1);
+    }
     const key = type === "object" || type === "closure" || type === "native"
       ? `${type} ${snap.strings[nodes[i + nameAt]]}`
       : type;
@@ -129,8 +135,11 @@ async function liveByConstructor(port: number, n = 25): Promise<string[]> {
     sum.count++;
     sums.set(key, sum);
   }
-  return [...sums].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, n)
-    .map(([k, v]) => `${(v.bytes / 1048576).toFixed(1)} MB ${v.count} ${k}`);
+  return [
+    ...[...sums].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, n)
+      .map(([k, v]) => `${(v.bytes / 1048576).toFixed(1)} MB ${v.count} ${k}`),
+    ...[...starts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${v} ${k}`),
+  ];
 }
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
