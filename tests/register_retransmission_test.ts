@@ -1,13 +1,13 @@
 /**
  * A UDP REGISTER retransmitted after its transaction was forgotten (Timer J ran out, or the
- * completed-response ring wrapped over it under load), over real sockets, with 1 and 2
- * workers: the very request the registrar accepted last for its nonce is recognised and
- * answered 200 with the bindings as they are (src/core/nonce_counts.ts keeps a fingerprint of
- * it next to the nonce-count), where it used to be refused as a nonce-count replay (401
- * stale=true) although the registration had succeeded. The same credentials with another
- * CSeq are still a replay; with the same Call-ID and CSeq it is answered as a retransmission
- * and applied no second time. Timer J is 64·T1:
- * this rig's T1 of 20 ms makes it 1.28 s, where the product's is 32 s.
+ * completed-response ring wrapped over it under load), over real sockets, with 1, 2 and 3
+ * workers (with 3, REGISTERs are steered to a thread's socket by their source port): the very
+ * request the registrar accepted last for its nonce is recognised and answered 200 with the
+ * bindings as they are (src/core/nonce_counts.ts keeps a fingerprint of it next to the
+ * nonce-count), where it used to be refused as a nonce-count replay (401 stale=true) although
+ * the registration had succeeded. The same credentials with another CSeq are still a replay;
+ * with the same Call-ID and CSeq it is answered as a retransmission and applied no second
+ * time. Timer J is 64·T1: this rig's T1 of 20 ms makes it 1.28 s, where the product's is 32 s.
  */
 import assert from "node:assert/strict";
 import type { SipResponse } from "../src/sip/message.ts";
@@ -25,7 +25,7 @@ function assertReplayRefused(answer: SipResponse, what: string): void {
   assert.match(answer.get("www-authenticate") ?? "", /stale=true/i, what);
 }
 
-for (const workers of [1, 2]) {
+for (const workers of [1, 2, 3]) {
   Deno.test(`register retransmission (${workers} worker${workers > 1 ? "s" : ""}): after its transaction is gone it gets 200 again, a forged reuse of its credentials 401 stale`, async () => {
     await using ts = await startTestServer({
       transports: ["udp"],
