@@ -22,6 +22,12 @@ import type { Admission } from "./ws_policy.ts";
 const DEFAULT_UDP_RCVBUF = 212_992;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
+/**
+ * How often a worker thread's UDP overload watch samples its socket besides every 16
+ * datagrams read (to calm down once the load is gone): it reads REGISTERs only, and each
+ * sample wakes an idle thread.
+ */
+const WORKER_SAMPLE_MS = 250;
 
 const log = new Logger("transport");
 
@@ -109,7 +115,7 @@ export class Listeners {
         UdpSocketReader.forDescriptor(fd, sink, (h, p) => udp.flowTo(h, p), max);
       if (reader) {
         const buffer = intOption(fd, SOL_SOCKET, SO_RCVBUF) ?? DEFAULT_UDP_RCVBUF;
-        this.overload = new ReceiveQueueWatch(local.host, local.port, buffer, undefined, fd);
+        this.overload = new ReceiveQueueWatch(local.host, local.port, buffer, WORKER_SAMPLE_MS, fd);
         this.#udpReader = reader;
         reader.run();
       }

@@ -15,7 +15,7 @@ import type { Flow } from "./types.ts";
 
 const POLLIN = 1;
 /** Longest wait in one poll: a stop also wakes it (`wakePoll`); this bounds a missed one. */
-const POLL_MS = 500;
+const POLL_MS = 2000;
 /** Batches read before the event loop gets a turn (timers, the ring, other sockets). */
 const DRAIN_BATCHES = 4;
 
