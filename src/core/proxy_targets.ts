@@ -3,7 +3,8 @@
  * our own Route entries, follows their flow tokens by direction, else a remaining Route,
  * a browser's `.invalid` contact (by its binding's flow), the location service for users
  * of served domains (404 unknown, 480 nothing live), or the Request-URI of another domain
- * (403 unless allowed). It returns hops and throws SipError; it never sends anything.
+ * (403 unless allowed). A request inside a dialog with no Route at all is in no dialog of
+ * ours: 404. It returns hops and throws SipError; it never sends anything.
  */
 import { bindingTarget } from "./binding_reach.ts";
 import { servesDomain } from "./domains.ts";
@@ -112,6 +113,12 @@ export class TargetResolver {
 
   /** Where the request goes: one hop, or one per binding of the AOR (forking). */
   targets(request: SipRequest, uri: SipUri, popped: OurRoute[], inDialog: boolean): Hop[] {
+    // 0. Inside a dialog with no Route left at all: we Record-Route every dialog we are
+    // on, so this dialog is not ours (a UA's BYE for a REGISTER it gave up on, sent to
+    // the AOR): 404 here, as Kamailio's and OpenSIPS's default scripts, never a fork.
+    if (inDialog && popped.length === 0 && !request.has("route")) {
+      throw new SipError(404, "Not Here");
+    }
     // 1. A binding of ours that another node of the cluster relays to, or a flow token of
     // ours chosen by direction (ftag = the dialog creator's From tag).
     if (popped.length > 0) {
