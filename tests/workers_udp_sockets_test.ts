@@ -24,8 +24,10 @@ function start(workers: number): Promise<TestServer> {
   return startTestServer({
     transports: ["udp"],
     accounts: [ALICE],
-    workers,
     configure: (c) => {
+      // Set here, not as `workers`: SIPWS_TEST_WORKERS=N leaves the config's own count alone
+      // (these cases are about 2 and 3 reading threads).
+      c.workers = workers;
       c.ping.interval = 0;
     },
   });
