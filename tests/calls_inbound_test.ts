@@ -20,12 +20,9 @@ import {
   startSipp,
 } from "./support/sipp.ts";
 import { type CallsRig, startCallsRig } from "./support/calls_rig.ts";
+import { ALICE, BOB, CAROL, DOMAIN } from "./support/accounts.ts";
 
-const DOMAIN = "example.test"; // the scenarios' domain
 const KEY = "call-key";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
-const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 
 type Rig = CallsRig;

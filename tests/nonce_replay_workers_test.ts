@@ -16,10 +16,8 @@ import {
   TestSipClient,
 } from "./support/sip_client.ts";
 import { registeredIn, udpClientIn } from "./support/placed_client.ts";
+import { ALICE, CAROL, DOMAIN } from "./support/accounts.ts";
 
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
 const URI = `sip:${DOMAIN}`;
 
 function startTwoWorkers(): Promise<TestServer> {

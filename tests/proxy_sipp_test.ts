@@ -20,10 +20,8 @@ import {
 } from "./support/sipp.ts";
 import { freePorts } from "./support/ports.ts";
 import type { Config } from "../src/config/config.ts";
+import { ALICE, BOB, DOMAIN } from "./support/accounts.ts";
 
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 
 type Leg = "udp" | "tcp";

@@ -17,11 +17,7 @@ import {
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
-
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
-const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
+import { ALICE, BOB, CAROL, DOMAIN } from "./support/accounts.ts";
 
 async function registered(ts: TestServer, who: typeof ALICE): Promise<TestSipClient> {
   const client = await TestSipClient.connect("udp", ts.port("udp"));

@@ -19,10 +19,7 @@ import {
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
-
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
+import { ALICE, BOB, DOMAIN } from "./support/accounts.ts";
 
 /**
  * The call in main's dialog tracker once it is in `state`: a call a worker holds reports its

@@ -14,9 +14,8 @@ import type { SipResponse } from "../src/sip/message.ts";
 import { tagParam } from "../src/sip/tag.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
+import { ALICE, DOMAIN } from "./support/accounts.ts";
 
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
 const T1 = 20;
 
 /** A 401 whose challenge says stale=true: what a replayed nonce-count is answered. */

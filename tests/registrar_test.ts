@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { startTestServer } from "./support/test_server.ts";
 import { register, registerRequest, TestSipClient } from "./support/sip_client.ts";
 import { until } from "./support/poll.ts";
-
-const ALICE = { user: "alice", domain: "example.test", password: "secret-a" };
+import { ALICE } from "./support/accounts.ts";
 
 for (const transport of ["udp", "tcp", "tls", "ws", "wss"] as const) {
   Deno.test(`registrar over ${transport}: challenge, register, refresh, unregister`, async () => {

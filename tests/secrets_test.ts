@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import type { SipResponse } from "../src/sip/message.ts";
 import { answerChallenge, registerRequest, TestSipClient } from "./support/sip_client.ts";
 import { startTestServer, type TestServer } from "./support/test_server.ts";
-
-const ALICE = { user: "alice", domain: "example.test", password: "secret-a" };
+import { ALICE } from "./support/accounts.ts";
 
 async function server(secret?: string): Promise<TestServer> {
   return await startTestServer({

@@ -7,8 +7,7 @@ import { startTestServer } from "./support/test_server.ts";
 import { register, registerRequest, TestSipClient } from "./support/sip_client.ts";
 import { isReq, isRes, sipReply, sipRequest } from "./support/sip_call.ts";
 import type { SipRequest } from "../src/sip/message.ts";
-
-const BOB = { user: "bob", domain: "example.test", password: "secret-b" };
+import { BOB } from "./support/accounts.ts";
 
 Deno.test("stop drains: new requests get 503, a call being set up still completes", async () => {
   const ts = await startTestServer({ transports: ["udp"], accounts: [BOB] });

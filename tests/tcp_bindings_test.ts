@@ -13,10 +13,8 @@ import { register, TestSipClient } from "./support/sip_client.ts";
 import { callerArgs, describeSipp, runSipp, startAnsweringPhone } from "./support/sipp.ts";
 import { freePorts } from "./support/ports.ts";
 import { until } from "./support/poll.ts";
+import { ALICE, BOB, DOMAIN } from "./support/accounts.ts";
 
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
 const SCENARIOS = new URL("./support/scenarios/", import.meta.url).pathname;
 
 /** Registers bob over a TCP connection of its own, closes it and waits until the server saw it. */

@@ -18,12 +18,10 @@ import { inviteWithAuth, isReq, sipReply } from "./support/sip_call.ts";
 import { startTestServer } from "./support/test_server.ts";
 import { hasTmux, TmuxTerminal } from "./support/tmux.ts";
 import { SERVER_RUN_FLAGS } from "../src/cli/v8_flags.ts";
+import { ALICE, BOB, DOMAIN } from "./support/accounts.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEY = "tui-test-key";
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
 const UA = "TuiTestPhone/1.0";
 
 async function api(base: string, method: string, path: string, body?: unknown) {

@@ -13,8 +13,8 @@ import { startTestServer, type TestServer } from "./support/test_server.ts";
 import { register, TestSipClient } from "./support/sip_client.ts";
 import { freePorts } from "./support/ports.ts";
 import { until } from "./support/poll.ts";
+import { BOB } from "./support/accounts.ts";
 
-const BOB = { user: "bob", domain: "example.test", password: "secret-b" };
 /** With 16 clients a fair hash leaves one worker empty once in 2^15 runs. */
 const CLIENTS = 16;
 

@@ -29,11 +29,8 @@ import {
   sipReply,
   sipRequest,
 } from "./support/sip_call.ts";
+import { ALICE, BOB, CAROL, DOMAIN } from "./support/accounts.ts";
 
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
-const BOB = { user: "bob", domain: DOMAIN, password: "secret-b" };
-const CAROL = { user: "carol", domain: DOMAIN, password: "secret-c" };
 const KEY = "workers-test-key";
 
 function startTwoWorkers(): Promise<TestServer> {

@@ -16,9 +16,7 @@ import {
   TestSipClient,
 } from "./support/sip_client.ts";
 import { readsOf, udpClientIn } from "./support/placed_client.ts";
-
-const DOMAIN = "example.test";
-const ALICE = { user: "alice", domain: DOMAIN, password: "secret-a" };
+import { ALICE, DOMAIN } from "./support/accounts.ts";
 
 function start(workers: number): Promise<TestServer> {
   return startTestServer({
