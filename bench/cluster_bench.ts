@@ -22,9 +22,9 @@ import { TestRedis } from "../tests/support/redis.ts";
 import { register, TestSipClient } from "../tests/support/sip_client.ts";
 import { runSipp, startSipp } from "../tests/support/sipp.ts";
 import { arg } from "./support/args.ts";
+import { BENCH_ACCOUNT } from "./support/register_texts.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const BOB = { user: "bob", domain: "example.test", password: "bench-bob-secret" };
 const SCENARIOS = new URL("./scenarios/", import.meta.url).pathname;
 const TICK_US = 10_000;
@@ -78,9 +78,9 @@ async function load(targets: { host: string; port: number }[], concurrency: numb
     runRegisterLoad({
       ...t,
       transport: "udp",
-      user: ACCOUNT.user,
-      domain: ACCOUNT.domain,
-      password: ACCOUNT.password,
+      user: BENCH_ACCOUNT.user,
+      domain: BENCH_ACCOUNT.domain,
+      password: BENCH_ACCOUNT.password,
       concurrency: each,
       durationMs: ms,
     })
@@ -184,7 +184,7 @@ export async function runClusterBench(
   const children: ChildProcess[] = [];
   await using redis = await TestRedis.start();
   try {
-    await seededStore(dir, [ACCOUNT, BOB]);
+    await seededStore(dir, [BENCH_ACCOUNT, BOB]);
     await Deno.rename(`${dir}/sipws.db`, `${dir}/alone.db`);
     const alone = startNode(dir, "127.0.0.2", port);
     children.push(alone);
@@ -202,7 +202,7 @@ export async function runClusterBench(
     children.length = 0;
 
     const accounts = await RedisAccountStore.open(redis.url, {});
-    await accounts.putAccount(ACCOUNT);
+    await accounts.putAccount(BENCH_ACCOUNT);
     await accounts.putAccount(BOB);
     accounts.close();
     const hosts = ["127.0.0.2", "127.0.0.3"];

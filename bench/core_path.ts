@@ -25,11 +25,16 @@
  * `deno run -A bench/core_path.ts --root=/work/main --root=. --rounds=10 --n=5000`. Not part
  * of the product.
  */
-import { createHash } from "node:crypto";
-import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
 import { startInProcessServer } from "./support/in_process_server.ts";
-import { openRegisterText } from "./support/register_texts.ts";
+import {
+  BENCH_ACCOUNT,
+  BENCH_REGISTER_URI,
+  benchDigestResponse,
+  openAuthorization,
+  openRegisterText,
+} from "./support/register_texts.ts";
+import { processCpuUs as cpuUs } from "./support/proc.ts";
 import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 
 const roots = argAll("root");
@@ -41,19 +46,10 @@ const ABUSE = arg("abuse") ?? "trusted";
 const OPEN = (arg("shape") ?? "closed") === "open";
 const PAUSE = arg("pause") === undefined ? undefined : Number(arg("pause"));
 
-const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
-const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const encoder = new TextEncoder();
 
 const AGENTS = OPEN ? 1 : 20;
-const uri = `sip:${ACCOUNT.domain}`;
-const ha1 = md5(`${ACCOUNT.user}:${ACCOUNT.domain}:${ACCOUNT.password}`);
-const ha2 = md5(`REGISTER:${uri}`);
-
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
+const uri = BENCH_REGISTER_URI;
 /**
  * The main thread's own CPU time (µs, /proc/thread-self/schedstat): without V8's helper
  * threads (concurrent marking, compilers), whose share swings with the box's load.
@@ -79,7 +75,7 @@ async function rig(root: string): Promise<Rig> {
     else if (ABUSE === "trusted") config.abuse.trusted = ["127.0.0.0/8"];
     else config.abuse.rateLimit = 1_000_000;
   }, (text) => last = text);
-  await server.store.putAccount(ACCOUNT);
+  await server.store.putAccount(BENCH_ACCOUNT);
 
   const flows = Array.from({ length: AGENTS }, (_, i) => ({
     id: `udp:127.0.0.1:5060>127.0.0.1:${40000 + i}`,
@@ -111,12 +107,11 @@ async function rig(root: string): Promise<Rig> {
     const nonce = /nonce="([^"]+)"/.exec(last)?.[1];
     if (!last.startsWith("SIP/2.0 401") || !nonce) throw new Error(`expected 401: ${last}`);
     const cnonce = `c${call}`;
-    const response = md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`);
     const auth = OPEN
-      ? `Digest username="bench",realm="example.test",uri="${uri}",nonce="${nonce}",` +
-        `response="${response}",algorithm=MD5,cnonce="${cnonce}",qop=auth,nc=00000001`
+      ? openAuthorization(nonce, cnonce)
       : `Digest username="bench", realm="example.test", nonce="${nonce}", uri="${uri}", ` +
-        `response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
+        `response="${benchDigestResponse(nonce, cnonce)}", algorithm=MD5, qop=auth, ` +
+        `nc=00000001, cnonce="${cnonce}"`;
     server.transport.deliver(request(i, auth), flows[i]);
     if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);
   };

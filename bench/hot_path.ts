@@ -16,8 +16,8 @@ import { loadConfig, seededStore, serveArgs } from "./support/sipws.ts";
 import { type ChildProcess, spawnChild } from "../tests/support/process.ts";
 import { freePorts, waitForListening } from "../tests/support/ports.ts";
 import { arg, argAll } from "./support/args.ts";
+import { BENCH_ACCOUNT } from "./support/register_texts.ts";
 
-const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 const args = Deno.args;
 
 const DURATION = Number(arg("duration") ?? 4000);
@@ -37,7 +37,7 @@ interface Server {
 
 async function start(root: string): Promise<Server> {
   const dir = await Deno.makeTempDir({ prefix: "sipws-hot-" });
-  const store = await seededStore(dir, [ACCOUNT]);
+  const store = await seededStore(dir, [BENCH_ACCOUNT]);
   const [port] = freePorts(1);
   const denoFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
   const child = spawnChild(Deno.execPath(), {
@@ -54,7 +54,7 @@ async function measure(s: Server, transport: "udp" | "tcp") {
     host: "127.0.0.1",
     port: s.port,
     transport,
-    ...ACCOUNT,
+    ...BENCH_ACCOUNT,
     concurrency: CONCURRENCY,
     connections: 2,
   };

@@ -13,11 +13,15 @@
  * `--rounds=N` (default 3, roots interleaved). Run
  * `deno run -A bench/register_repeat.ts --root=/work/main --root=.`. Not part of the product.
  */
-import { createHash } from "node:crypto";
-import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
 import { startInProcessServer } from "./support/in_process_server.ts";
-import { openRegisterText } from "./support/register_texts.ts";
+import {
+  BENCH_ACCOUNT,
+  BENCH_REGISTER_URI,
+  openAuthorization,
+  openRegisterText,
+} from "./support/register_texts.ts";
+import { processCpuUs as cpuUs } from "./support/proc.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -25,23 +29,15 @@ const N = Number(arg("n") ?? 30_000);
 const LAG = Number(arg("lag") ?? 15_000);
 const ROUNDS = Number(arg("rounds") ?? 3);
 
-const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
-const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const encoder = new TextEncoder();
-const uri = `sip:${ACCOUNT.domain}`;
-const ha1 = md5(`${ACCOUNT.user}:${ACCOUNT.domain}:${ACCOUNT.password}`);
-const ha2 = md5(`REGISTER:${uri}`);
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
+const uri = BENCH_REGISTER_URI;
 
 async function rig(root: string) {
   let last = "";
   const { server, udpPort, stop } = await startInProcessServer(root, "sipws-repeat-", (config) => {
     if (config.abuse) config.abuse.trusted = ["127.0.0.0/8"];
   }, (text) => last = text);
-  await server.store.putAccount(ACCOUNT);
+  await server.store.putAccount(BENCH_ACCOUNT);
   const flow = {
     id: `udp:127.0.0.1:5060>127.0.0.1:40000`,
     transport: "udp",
@@ -59,9 +55,7 @@ async function rig(root: string) {
     const nonce = /nonce="([^"]+)"/.exec(last)?.[1];
     if (!last.startsWith("SIP/2.0 401") || !nonce) throw new Error(`expected 401: ${last}`);
     const cnonce = `c${call}`;
-    const response = md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`);
-    const auth = `Digest username="bench",realm="example.test",uri="${uri}",nonce="${nonce}",` +
-      `response="${response}",algorithm=MD5,cnonce="${cnonce}",qop=auth,nc=00000001`;
+    const auth = openAuthorization(nonce, cnonce);
     const bytes = encoder.encode(openRegisterText(uri, branch++, call, auth));
     server.transport.deliver(bytes, flow);
     if (!last.startsWith("SIP/2.0 200")) throw new Error(`expected 200: ${last.slice(0, 60)}`);

@@ -13,10 +13,10 @@
  * through 10,000 of them so From misses the shared name-addr parses as it does there.
  * Run `deno run -A bench/request_parse.ts --root=/work/main --root=.`. Not part of the product.
  */
-import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
 import { BENCH_FLOW } from "./support/fake_sender.ts";
 import { openRegisterText } from "./support/register_texts.ts";
+import { processCpuUs } from "./support/proc.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -50,10 +50,7 @@ const registrations = OPEN
   ? Array.from({ length: 10_000 }, (_, call) => openRequests(call))
   : [closedRequests];
 
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+const cpuMs = () => processCpuUs() / 1000;
 
 let sink = 0;
 interface Subject {

@@ -10,8 +10,8 @@
  * (min and median); `--only=bytes|forward|tags` times one part alone. Run `deno run -A bench/serialize.ts --root=/work/main --root=.`.
  * Not part of the product.
  */
-import process from "node:process";
 import { arg, argAll } from "./support/args.ts";
+import { processCpuUs as cpuUs } from "./support/proc.ts";
 
 const roots = argAll("root");
 if (roots.length === 0) roots.push(new URL("..", import.meta.url).pathname);
@@ -137,11 +137,6 @@ async function subject(root: string): Promise<Subject> {
     },
   };
 }
-
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
 
 const subjects: Subject[] = [];
 for (const root of roots) subjects.push(await subject(root));

@@ -30,10 +30,10 @@ import v8 from "node:v8";
 import { arg } from "./support/args.ts";
 import { printSites, startHeapSampling } from "./support/heap_sampling.ts";
 import { sampleComposition, sippRegisterLoad } from "./support/rss_composition.ts";
+import { BENCH_ACCOUNT } from "./support/register_texts.ts";
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const mb = (b: number) => Math.round(b / 1024 / 102.4) / 10;
-const ACCOUNT = { user: "bench", domain: "example.test", password: "bench-secret-1" };
 
 const dir = await Deno.makeTempDir({ prefix: "sipws-mem-" });
 const config = defaultConfig();
@@ -47,7 +47,7 @@ config.abuse.trusted = ["127.0.0.0/8"]; // the load generator's thousands of req
 const server = await startServer(config);
 // As src/cli/serve.ts does once the server has started; `--keep-startup-pages` for the A/B.
 if (!Deno.args.includes("--keep-startup-pages")) releaseStartupPages();
-await server.store.putAccount(ACCOUNT);
+await server.store.putAccount(BENCH_ACCOUNT);
 const sippRate = Number(arg("sipp-rate") ?? 0);
 /** `--quiet`: only the summary line (peaks over the run, CPU per registration). */
 const QUIET = Deno.args.includes("--quiet");
@@ -106,7 +106,7 @@ try {
     host: "127.0.0.1",
     port,
     transport: "udp",
-    ...ACCOUNT,
+    ...BENCH_ACCOUNT,
     concurrency: 20,
     durationMs: Number(arg("duration") ?? 5000),
   });

@@ -1,8 +1,11 @@
 /**
  * @module Linux /proc accounting for the benches: the processes of a group (Kamailio forks
  * its workers into its leader's group), CPU time in clock ticks, and memory fields (kB) of
- * /proc/PID/status or smaps_rollup. Reads procfs only; never signals or starts a process.
+ * /proc/PID/status or smaps_rollup, and this process's own CPU time. Reads procfs only; never
+ * signals or starts a process.
  */
+
+import process from "node:process";
 
 /** Clock ticks per second of utime/stime (USER_HZ, 100 on Linux). */
 export const CLOCK_TICKS_PER_S = 100;
@@ -129,3 +132,9 @@ export const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
 
 /** Resident set size of one process (VmRSS), MB. */
 export const rssMb = (pid: number): number => mb(statusKb(pid, "VmRSS"));
+
+/** This process's CPU time so far (user + system, all threads), in µs. */
+export function processCpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}

@@ -4,6 +4,35 @@
  * of the product.
  */
 
+import { createHash } from "node:crypto";
+
+/** The account every bench registers. */
+export const BENCH_ACCOUNT = {
+  user: "bench",
+  domain: "example.test",
+  password: "bench-secret-1",
+};
+/** The Request-URI of the benches' REGISTERs. */
+export const BENCH_REGISTER_URI = `sip:${BENCH_ACCOUNT.domain}`;
+
+const md5 = (s: string) => createHash("md5").update(s).digest("hex");
+const HA1 = md5(`${BENCH_ACCOUNT.user}:${BENCH_ACCOUNT.domain}:${BENCH_ACCOUNT.password}`);
+const HA2 = md5(`REGISTER:${BENCH_REGISTER_URI}`);
+
+/** The digest response (qop=auth, nc 1) of the bench account's REGISTER to `nonce`. */
+export function benchDigestResponse(nonce: string, cnonce: string): string {
+  return md5(`${HA1}:${nonce}:00000001:${cnonce}:auth:${HA2}`);
+}
+
+/** The bench account's Authorization for `nonce`, written as sipp writes it (no spaces). */
+export function openAuthorization(nonce: string, cnonce: string): string {
+  return `Digest username="${BENCH_ACCOUNT.user}",realm="${BENCH_ACCOUNT.domain}",` +
+    `uri="${BENCH_REGISTER_URI}",nonce="${nonce}",response="${
+      benchDigestResponse(nonce, cnonce)
+    }",` +
+    `algorithm=MD5,cnonce="${cnonce}",qop=auth,nc=00000001`;
+}
+
 /** Registration `call`'s REGISTER to `uri` with Via branch number `branch`, with `auth` if given. */
 export function openRegisterText(uri: string, branch: number, call: number, auth?: string): string {
   return `REGISTER ${uri} SIP/2.0\r\n` +

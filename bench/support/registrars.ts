@@ -11,13 +11,9 @@ import { loadConfig, seededStore, serveArgs } from "./sipws.ts";
 import type { AccountInput } from "../../src/store/account.ts";
 import { type ChildProcess, spawnChild } from "../../tests/support/process.ts";
 import { freePorts, waitForListening } from "../../tests/support/ports.ts";
+import { BENCH_ACCOUNT } from "./register_texts.ts";
 
-export { KAMAILIO };
-export const BENCH_ACCOUNT = {
-  user: "bench",
-  domain: "example.test",
-  password: "bench-secret-1",
-};
+export { BENCH_ACCOUNT, KAMAILIO };
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 export interface Registrar {
