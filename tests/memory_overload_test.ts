@@ -55,7 +55,14 @@ Deno.test({
     await t.server.store.putDomain({ domain: DOMAIN }, [ALICE]);
     const udp = await TestSipClient.connect("udp", t.port("udp"));
     const tcp = await TestSipClient.connect("tcp", t.port("tcp"));
-    let free: (() => void) | undefined;
+    // The RSS is the process's: test files run beside this one in it (deno test --parallel)
+    // and one that ends gives its memory back, so the excess is topped up before each try.
+    const blocks: (() => void)[] = [];
+    const pastBudget = () => {
+      const short = budgetMb * MB + 64 * MB - readRss();
+      if (short > 0) blocks.push(residentBlock(short));
+    };
+    const free = () => blocks.splice(0).forEach((release) => release());
     try {
       assert.equal((await register(udp, ALICE)).status, 200, "under the budget: served");
 
@@ -65,14 +72,19 @@ Deno.test({
       const challenge = await udp.response(callId, 1);
       assert.equal(challenge.status, 401);
 
-      free = residentBlock(budgetMb * MB - readRss() + 64 * MB);
       const refused = await until("a new REGISTER refused by memory", async () => {
+        pastBudget();
         const answer = await register(udp, ALICE);
         return answer.status === 503 ? answer : undefined;
       }, 10_000);
       assert.match(refused.get("retry-after") ?? "", /^\d+$/);
-      const overTcp = await register(tcp, ALICE);
-      assert.equal(overTcp.status, 503, "over TCP too");
+      // Each thread's guard reads the RSS on its own (every 250 ms): with 2 workers the TCP
+      // connection's thread may see the excess a read later than the UDP socket's.
+      const overTcp = await until("a new REGISTER over TCP refused by memory", async () => {
+        pastBudget();
+        const answer = await register(tcp, ALICE);
+        return answer.status === 503 ? answer : undefined;
+      }, 10_000);
       assert.match(overTcp.get("retry-after") ?? "", /^\d+$/);
 
       const auth = answerChallenge(challenge, {
@@ -85,14 +97,13 @@ Deno.test({
       assert.equal((await udp.response(callId, 2)).status, 200, "a started exchange finishes");
 
       free();
-      free = undefined;
       await until("REGISTER served again once the memory is freed", async () => {
         const answer = await register(udp, ALICE);
         return answer.status === 200 ? true : undefined;
       }, 10_000);
       assert.equal((await register(tcp, ALICE)).status, 200, "over TCP too");
     } finally {
-      free?.();
+      free();
       udp.close();
       tcp.close();
     }
